@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One command: set up everything the tests need (venv, Azurite, PostgreSQL), then run the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+if ! command -v initdb >/dev/null 2>&1 && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+      || echo "warning: could not install postgresql; PostgreSQL tests will fail" >&2
+  fi
+fi
+if [ ! -x node_modules/.bin/azurite-blob ]; then
+  npm install --silent --no-audit --no-fund --no-save azurite@3 >/dev/null
+fi
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" = 5 ]; then
+  echo "pytest collected no tests: failing" >&2
+  exit 1
+fi
+exit "$rc"

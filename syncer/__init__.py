@@ -1,0 +1,3 @@
+"""mlflow-syncer: copy and mirror MLflow experiments, runs, metrics, artifacts and models."""
+
+__version__ = "0.1.0"

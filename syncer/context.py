@@ -1,0 +1,39 @@
+"""Everything an apply step needs, in one object handed down the call chain."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from syncer.endpoint import Endpoint
+from syncer.snapshot import Snapshot
+from syncer.state import StateStore
+
+
+@dataclass
+class Context:
+    """The two ends, their snapshots, the state store and the id map built while applying."""
+
+    src: Endpoint
+    dst: Endpoint
+    src_snap: Snapshot
+    dst_snap: Snapshot
+    state: StateStore
+    dry_run: bool = False
+    id_map: dict[tuple[str, str], str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def map_id(self, kind: str, source_id: str, dest_id: str) -> None:
+        with self.lock:
+            self.id_map[(kind, source_id)] = dest_id
+
+    def dest_id(self, kind: str, source_id: str | None) -> str | None:
+        if source_id is None:
+            return None
+        with self.lock:
+            return self.id_map.get((kind, source_id))
+
+    def guard(self) -> None:
+        """The one dry-run gate: every mutation of the destination or the state passes here."""
+        if self.dry_run:
+            raise RuntimeError("dry run: refusing to write")

@@ -1,0 +1,48 @@
+"""One end of a sync: an MLflow client, its capabilities and a secret-free identity."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from mlflow import MlflowClient
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
+
+from syncer.capabilities import Capabilities, capabilities_for
+from syncer.ratelimit import RateLimiter
+from syncer.redact import safe_uri
+
+
+@dataclass
+class Endpoint:
+    """A tracking (and registry) URI with the client and the limits that go with it."""
+
+    tracking_uri: str
+    registry_uri: str | None = None
+    caps: Capabilities = field(default=None)  # type: ignore[assignment]
+    artifact_root: str | None = None
+    role: str = "endpoint"
+
+    def __post_init__(self) -> None:
+        if self.caps is None:
+            self.caps = capabilities_for(self.tracking_uri)
+        self.limiter = RateLimiter(self.caps.rate_limits)
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+    @property
+    def identity(self) -> str:
+        """Who this end is, without credentials: stored in provenance tags and the state store."""
+        if self.tracking_uri.startswith("databricks"):
+            host = os.environ.get("DATABRICKS_HOST", "")
+            return f"databricks:{safe_uri(host) if host else self.tracking_uri}"
+        return safe_uri(self.tracking_uri)
+
+    def artifact_repo(self, artifact_uri: str):
+        """An artifact repository for a run's artifact URI, resolved against this end's tracking URI."""
+        uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, self.tracking_uri)
+        return get_artifact_repository(uri, tracking_uri=self.tracking_uri)
