@@ -111,7 +111,7 @@ def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
     retrying = Retrying(
         retry=retry_if_exception(lambda e: classify(e) is Kind.TRANSIENT),
         stop=stop_after_attempt(RetryPolicy.attempts) | stop_after_delay(RetryPolicy.max_delay),
-        wait=wait_exponential_jitter(initial=0.5, max=RetryPolicy.max_wait),
+        wait=wait_exponential_jitter(multiplier=0.5, max=RetryPolicy.max_wait, jitter=0.5),
         before_sleep=_before_sleep(endpoint, op),
         reraise=True,
     )

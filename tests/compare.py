@@ -1,0 +1,101 @@
+"""Deep comparison of a source and a destination, written independently of the syncer's own code."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tempfile
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+
+PROVENANCE = "mlflow_syncer."
+SKIP_TAGS = {"mlflow.log-model.history"}
+
+
+def _value(v: float) -> str:
+    return "nan" if math.isnan(v) else repr(v)
+
+
+def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple]:
+    return sorted((m.step, m.timestamp, _value(m.value)) for m in client.get_metric_history(run_id, key))
+
+
+def _artifact_tree(client: MlflowClient, run_id: str) -> dict[str, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(client.download_artifacts(run_id, "", tmp))
+        except Exception:  # noqa: BLE001
+            return {}
+        return {str(p.relative_to(local)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in local.rglob("*") if p.is_file()}
+
+
+def run_record(client: MlflowClient, run, id_to_source: dict[str, str]) -> dict:
+    """Everything a user relies on about one run, as comparable data."""
+    info, data = run.info, run.data
+    tags = {k: v for k, v in data.tags.items() if not k.startswith(PROVENANCE) and k not in SKIP_TAGS}
+    parent = tags.pop("mlflow.parentRunId", None)
+    return {
+        "name": info.run_name,
+        "status": info.status,
+        "start_time": info.start_time,
+        "end_time": info.end_time if info.status != "RUNNING" else None,
+        "lifecycle": info.lifecycle_stage,
+        "params": dict(data.params),
+        "tags": tags,
+        "parent": id_to_source.get(parent, parent) if parent else None,
+        "metrics": {k: _history(client, info.run_id, k) for k in sorted(data.metrics)},
+        "inputs": sorted((d.dataset.name, d.dataset.digest, d.dataset.source, d.dataset.source_type,
+                          tuple(sorted((t.key, t.value) for t in d.tags)))
+                         for d in (run.inputs.dataset_inputs if run.inputs else [])),
+        "artifacts": _artifact_tree(client, info.run_id),
+    }
+
+
+def experiment_records(client: MlflowClient, names: list[str], view: int = ViewType.ACTIVE_ONLY,
+                       as_dest: bool = False) -> dict:
+    """name -> {tags, runs: {source run id -> record}} for the named experiments."""
+    out = {}
+    for name in names:
+        exp = client.get_experiment_by_name(name)
+        assert exp is not None, f"experiment {name} missing"
+        runs = client.search_runs([exp.experiment_id], run_view_type=view, max_results=50000)
+        out[name] = {"exp": exp, "runs": runs}
+    return out
+
+
+def snapshot(client: MlflowClient, names: list[str], dest: bool, view: int = ViewType.ACTIVE_ONLY,
+             all_clients_runs: dict | None = None) -> dict:
+    """A deep, comparable picture of the named experiments. Destination runs are keyed by source id."""
+    exps = experiment_records(client, names, view)
+    id_to_source: dict[str, str] = {}
+    if dest:
+        for e in exps.values():
+            for r in e["runs"]:
+                id_to_source[r.info.run_id] = r.data.tags.get(PROVENANCE + "source_run_id", "?")
+    result = {}
+    for name, e in exps.items():
+        tags = {k: v for k, v in e["exp"].tags.items() if not k.startswith(PROVENANCE)}
+        runs = {}
+        for r in e["runs"]:
+            key = id_to_source[r.info.run_id] if dest else r.info.run_id
+            assert key not in runs, f"duplicate run for source {key} in {name}"
+            runs[key] = run_record(client, r, id_to_source)
+        result[name] = {"tags": tags, "runs": runs, "lifecycle": e["exp"].lifecycle_stage}
+    return result
+
+
+def assert_same(src: MlflowClient, dst: MlflowClient, names: list[str], view: int = ViewType.ACTIVE_ONLY) -> None:
+    """Assert that the destination holds exactly the source's experiments, runs, metrics and artifacts."""
+    a = snapshot(src, names, dest=False, view=view)
+    b = snapshot(dst, names, dest=True, view=view)
+    for name in names:
+        assert sorted(a[name]["runs"]) == sorted(b[name]["runs"]), f"run sets differ in {name}"
+        for rid, rec in a[name]["runs"].items():
+            other = b[name]["runs"][rid]
+            for key in rec:
+                assert rec[key] == other[key], f"{name} run {rec['name']} ({rid}): field {key} differs"
+        assert a[name]["tags"] == b[name]["tags"], f"experiment tags differ in {name}"
+    assert a == b

@@ -1,0 +1,6 @@
+"""Test session set-up: fixture plugins live in tests/fixtures/."""
+
+pytest_plugins = [
+    "tests.fixtures.servers",
+    "tests.fixtures.workload",
+]
