@@ -42,6 +42,7 @@ class Capabilities:
     tags_set_after_create: tuple[str, ...] = ()
     rate_limits: RateLimits = field(default_factory=RateLimits)
     max_workers: int | None = None
+    client_env: tuple[tuple[str, str], ...] = ()
 
     def with_overrides(self, **changes: object) -> Capabilities:
         """Return a copy with some fields replaced (for user overrides from the config)."""
@@ -49,6 +50,9 @@ class Capabilities:
 
 
 PLAIN_MLFLOW = Capabilities(kind="mlflow")
+
+# A local ./mlruns folder: MLflow 3 only opens the legacy file store when asked to.
+FILE_STORE = Capabilities(kind="file-store", client_env=(("MLFLOW_ALLOW_FILE_STORE", "true"),))
 
 # A direct SQLite store serialises writers: more threads only add lock contention.
 SQLITE_STORE = Capabilities(kind="sqlite-store", max_workers=1)
@@ -85,4 +89,6 @@ def capabilities_for(tracking_uri: str) -> Capabilities:
         return AZURE_ML
     if scheme == "sqlite":
         return SQLITE_STORE
+    if scheme in ("", "file"):
+        return FILE_STORE
     return PLAIN_MLFLOW

@@ -29,6 +29,8 @@ class Endpoint:
         if self.caps is None:
             self.caps = capabilities_for(self.tracking_uri)
         self.limiter = RateLimiter(self.caps.rate_limits)
+        for name, value in self.caps.client_env:
+            os.environ.setdefault(name, value)
 
     @cached_property
     def client(self) -> MlflowClient:

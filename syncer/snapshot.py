@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 
 PROVENANCE_PREFIX = "mlflow_syncer."
@@ -92,9 +93,15 @@ class Snapshot:
 
 
 def metric_value_key(value: float) -> str:
-    """A hashable, comparable key for a metric value (NaN equals NaN here)."""
+    """A hashable, comparable key for a metric value.
+
+    NaN equals NaN here, and +/-inf equal +/-DBL_MAX: MLflow's SQL stores keep infinities that way, so a
+    copy into (or out of) a database-backed server cannot tell them apart.
+    """
     if math.isnan(value):
         return "nan"
+    if math.isinf(value):
+        value = math.copysign(sys.float_info.max, value)
     return repr(float(value))
 
 

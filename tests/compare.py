@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,9 @@ SKIP_TAGS = {"mlflow.log-model.history"}
 
 
 def _value(v: float) -> str:
+    # MLflow's SQL stores hold +/-inf as +/-DBL_MAX; a file-store source keeps real infinities.
+    if math.isinf(v):
+        v = math.copysign(sys.float_info.max, v)
     return "nan" if math.isnan(v) else repr(v)
 
 
