@@ -63,10 +63,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "state": args.state, "experiments": args.experiments, "workers": args.workers,
         "deleted": args.deleted, "log_format": args.log_format, "log_level": args.log_level,
     }
-    if args.source:
-        flags["source"] = {"tracking_uri": args.source, "registry_uri": args.source_registry}
-    if args.dest:
-        flags["destination"] = {"tracking_uri": args.dest, "registry_uri": args.dest_registry}
+    for side, uri, registry in (("source", args.source, args.source_registry),
+                                ("destination", args.dest, args.dest_registry)):
+        given = {k: v for k, v in (("tracking_uri", uri), ("registry_uri", registry)) if v}
+        if given:
+            flags[side] = given
     return load_settings(args.config, **flags)
 
 

@@ -97,7 +97,7 @@ def _expand(value: Any, where: str) -> Any:
     if isinstance(value, list):
         return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, str):
-        if _URL_PASSWORD.search(value):
+        if _URL_PASSWORD.search(_ENV_REF.sub("", value)):
             raise FatalError(f"config {where}: a password is written in the file; put it in an environment "
                              "variable and write ${VAR} instead")
 
