@@ -44,7 +44,8 @@ def test_precedence_flags_over_env_over_file_over_defaults(tmp_path, monkeypatch
 
 @pytest.mark.parametrize("text, message", [
     ("wrokers: 3\n", "unknown option 'wrokers'; did you mean 'workers'?"),
-    ("source: {tracking_uri: x, registy_uri: y}\n", "unknown option 'source.registy_uri'; did you mean 'source.registry_uri'?"),
+    ("source: {tracking_uri: x, registy_uri: y}\n",
+     "unknown option 'source.registy_uri'; did you mean 'source.registry_uri'?"),
     ("workers: many\n", "option 'workers': Input should be a valid integer"),
     ("deleted: sometimes\n", "option 'deleted': Input should be 'skip' or 'mirror'"),
     ("experiment_names: [{match: '(', replace: x}]\n", "invalid regular expression"),
