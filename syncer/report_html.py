@@ -1,0 +1,182 @@
+"""The HTML diff report: one self-contained file (inline CSS, SVG and JS; no external asset).
+
+Summary cards on top, an SVG chart of in-sync vs pending objects per experiment, then sortable and
+filterable tables. Written piece by piece to its output; above a threshold the object table keeps only
+differing objects (up to the threshold) and the per-experiment table carries the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from html import escape
+from itertools import islice
+from typing import TextIO
+
+from syncer.report import SUMMARY_THRESHOLD, GroupStats, Report, Summary
+from syncer.report_text import detail, human_bytes
+
+_CHART_BARS = 40
+_COLORS = {"in_sync": "#2e7d32", "pending": "#f9a825", "extra": "#78909c", "errors": "#c62828"}
+
+_CSS = """
+*{box-sizing:border-box}body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
+color:#1c2330;background:#f5f6f8}main{max-width:1100px;margin:0 auto;padding:16px}
+h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.15em;margin:1.4em 0 .5em}
+.ends{color:#555;word-break:break-all;font-size:.9em}.verdict{display:inline-block;padding:4px 10px;
+border-radius:14px;font-weight:600;color:#fff}.ok{background:#2e7d32}.todo{background:#ef6c00}
+.bad{background:#c62828}.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));
+gap:10px;margin:12px 0}.card{background:#fff;border-radius:8px;padding:10px 12px;
+box-shadow:0 1px 2px rgba(0,0,0,.08)}.card b{display:block;font-size:1.5em}.card span{color:#555;
+font-size:.85em}.note{color:#555;font-size:.88em}.scroll{overflow-x:auto;background:#fff;border-radius:8px;
+box-shadow:0 1px 2px rgba(0,0,0,.08)}table{border-collapse:collapse;width:100%;font-size:.9em}
+th,td{padding:6px 8px;border-bottom:1px solid #e6e8ec;text-align:left;vertical-align:top}
+th{background:#eef0f4;cursor:pointer;user-select:none;white-space:nowrap;position:sticky;top:0}
+th.num,td.num{text-align:right}th[aria-sort=ascending]::after{content:" \\25B2"}
+th[aria-sort=descending]::after{content:" \\25BC"}td.sig{font:700 1.05em ui-monospace,monospace}
+.s-eq{color:#2e7d32}.s-plus{color:#1565c0}.s-star{color:#ef6c00}.s-minus{color:#546e7a}.s-bang{color:#c62828}
+td.det{word-break:break-word;color:#333}.filters{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0}
+.filters input,.filters select{font:inherit;padding:6px 8px;border:1px solid #c7ccd4;border-radius:6px}
+.filters input{flex:1 1 220px}svg{max-width:100%;height:auto;background:#fff;border-radius:8px}
+.legend span{display:inline-block;margin-right:12px;font-size:.85em}.legend i{display:inline-block;
+width:10px;height:10px;margin-right:4px;border-radius:2px}
+@media (max-width:600px){body{font-size:14px}main{padding:10px}td.det{min-width:180px}
+.card b{font-size:1.25em}}
+"""
+
+_JS = """
+(function(){
+function key(td,num){var v=td.getAttribute('data-v')||td.textContent;return num?parseFloat(v)||0:v.toLowerCase();}
+document.querySelectorAll('table.sortable').forEach(function(t){
+ t.querySelectorAll('th').forEach(function(th,i){th.addEventListener('click',function(){
+  var asc=th.getAttribute('aria-sort')!=='ascending',num=th.classList.contains('num');
+  t.querySelectorAll('th').forEach(function(h){h.removeAttribute('aria-sort');});
+  th.setAttribute('aria-sort',asc?'ascending':'descending');
+  var body=t.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+  rows.sort(function(a,b){var x=key(a.cells[i],num),y=key(b.cells[i],num);return (x<y?-1:x>y?1:0)*(asc?1:-1);});
+  rows.forEach(function(r){body.appendChild(r);});});});});
+var q=document.getElementById('q'),s=document.getElementById('sig'),t=document.getElementById('objects');
+function filter(){if(!t)return;var text=q.value.toLowerCase(),sig=s.value,n=0,rows=t.tBodies[0].rows;
+ for(var i=0;i<rows.length;i++){var r=rows[i],ok=(!sig||r.getAttribute('data-sigil')===sig)&&
+  (!text||r.textContent.toLowerCase().indexOf(text)>=0);r.style.display=ok?'':'none';n+=ok?1:0;}
+ document.getElementById('shown').textContent=n+' of '+rows.length+' rows shown';}
+if(q){q.addEventListener('input',filter);s.addEventListener('change',filter);filter();}
+})();
+"""
+
+_SIG_CLASS = {"=": "s-eq", "+": "s-plus", "*": "s-star", "-": "s-minus", "!": "s-bang"}
+
+
+def write(report: Report, summary: Summary, out: TextIO, threshold: int = SUMMARY_THRESHOLD) -> None:
+    """Write the whole HTML report to `out`."""
+    for chunk in _chunks(report, summary, threshold):
+        out.write(chunk)
+
+
+def _chunks(report: Report, summary: Summary, threshold: int) -> Iterator[str]:
+    yield ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+           '<meta name="viewport" content="width=device-width, initial-scale=1">'
+           f"<title>mlflow-syncer diff report</title><style>{_CSS}</style></head><body><main>\n")
+    yield from _header(report, summary)
+    yield from _chart(summary.groups)
+    yield from _groups_table(summary.groups)
+    yield from _objects(report, summary, threshold)
+    yield f"</main><script>{_JS}</script></body></html>\n"
+
+
+def _card(key: str, value: int, label: str, shown: str | None = None) -> str:
+    return (f'<div class="card" data-summary="{key}" data-value="{value}"><b>{escape(shown or f"{value:,}")}</b>'
+            f"<span>{escape(label)}</span></div>")
+
+
+def _header(report: Report, summary: Summary) -> Iterator[str]:
+    if summary.errors:
+        cls, verdict = "bad", f"{summary.errors} errors, {summary.to_apply} actions to apply"
+    elif summary.in_sync:
+        cls, verdict = "ok", "in sync"
+    else:
+        cls, verdict = "todo", f"{summary.to_apply} actions to apply"
+    yield "<h1>mlflow-syncer diff report</h1>"
+    yield (f'<p class="ends">{escape(report.source or "?")} &rarr; {escape(report.destination or "?")}</p>'
+           f'<p><span class="verdict {cls}" id="verdict">{escape(verdict)}</span></p>')
+    sig = summary.sigils
+    yield '<div class="cards">' + "".join([
+        _card("objects", summary.total, "objects compared"),
+        _card("same", sig["="], "= in sync"),
+        _card("create", sig["+"], "+ only in source"),
+        _card("update", sig["*"], "* differ"),
+        _card("extra", sig["-"], "- only in destination"),
+        _card("errors", sig["!"], "! errors"),
+        _card("metric_points", summary.metric_points, "metric points to copy"),
+        _card("artifact_files", summary.artifact_files, "artifact files to copy"),
+        _card("artifact_bytes", summary.artifact_bytes, "artifact bytes to copy",
+              human_bytes(summary.artifact_bytes)),
+    ]) + "</div>"
+    mode = ("deep: every metric point and artifact checksum compared" if summary.deep else
+            "fast: runs that look in sync were not opened (--deep compares every point and checksum, slower)")
+    yield f'<p class="note">Copy totals: {escape(summary.copy_note())}. Mode: {escape(mode)}.</p>\n'
+    yield "<h2>By kind</h2><div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>kind</th>"
+    yield "".join(f'<th class="num">{s}</th>' for s in "=+*-!") + "</tr></thead><tbody>"
+    for kind in summary.kinds():
+        cells = "".join(f'<td class="num">{summary.kind_sigils[(kind, s)]}</td>' for s in "=+*-!")
+        yield f"<tr><td>{escape(kind)}</td>{cells}</tr>"
+    yield "</tbody></table></div>\n"
+
+
+def _chart(groups: list[GroupStats]) -> Iterator[str]:
+    shown = sorted(groups, key=lambda g: (-(g.pending + g.errors + g.extra), g.name))[:_CHART_BARS]
+    yield "<h2>In sync vs pending per experiment</h2>"
+    if len(groups) > len(shown):
+        yield f'<p class="note">The {len(shown)} experiments with most pending objects of {len(groups)}.</p>'
+    yield '<p class="legend">' + "".join(
+        f'<span><i style="background:{c}"></i>{k.replace("_", " ")}</span>' for k, c in _COLORS.items()) + "</p>"
+    bar_h, label_w, width = 26, 230, 760
+    height = max(1, len(shown)) * bar_h + 6
+    yield (f'<svg id="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+           f'width="{width}" height="{height}" role="img" aria-label="in sync vs pending per experiment">')
+    for i, g in enumerate(shown):
+        y = i * bar_h + 3
+        total = max(1, g.in_sync + g.pending + g.extra + g.errors)
+        name = g.name if len(g.name) <= 32 else "…" + g.name[-31:]
+        yield (f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" font-size="12" '
+               f'fill="#333">{escape(name)}<title>{escape(g.name)}</title></text>')
+        x = float(label_w)
+        for part in ("in_sync", "pending", "extra", "errors"):
+            n = getattr(g, part)
+            w = (width - label_w - 50) * n / total
+            if n:
+                yield (f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h - 8}" fill="{_COLORS[part]}" '
+                       f'data-part="{part}" data-n="{n}"><title>{part.replace("_", " ")}: {n}</title></rect>')
+            x += w
+        yield f'<text x="{x + 4:.1f}" y="{y + 16}" font-size="12" fill="#555">{g.in_sync}/{total}</text>'
+    yield "</svg>\n"
+
+
+def _groups_table(groups: list[GroupStats]) -> Iterator[str]:
+    yield ('<h2>Per experiment</h2><div class="scroll"><table class="sortable" id="experiments"><thead><tr>'
+           '<th>experiment</th><th class="num">in sync</th><th class="num">pending</th>'
+           '<th class="num">only in destination</th><th class="num">errors</th></tr></thead><tbody>')
+    for g in groups:
+        yield (f"<tr><td>{escape(g.name)}</td><td class=\"num\">{g.in_sync}</td><td class=\"num\">{g.pending}"
+               f"</td><td class=\"num\">{g.extra}</td><td class=\"num\">{g.errors}</td></tr>")
+    yield "</tbody></table></div>\n"
+
+
+def _objects(report: Report, summary: Summary, threshold: int) -> Iterator[str]:
+    large = summary.total > threshold
+    yield "<h2>Objects</h2>"
+    if large:
+        yield (f'<p class="note" id="truncated">{summary.total:,} objects: more than {threshold:,}, so only '
+               f"objects that differ are listed (at most {threshold:,}); the per-experiment table above counts "
+               "everything, and the text or JSON report has one line per object.</p>")
+    yield ('<div class="filters"><input id="q" type="search" placeholder="filter: name, kind, detail">'
+           '<select id="sig"><option value="">all sigils</option>' + "".join(
+               f'<option value="{s}">{s} {n}</option>' for s, n in
+               (("=", "in sync"), ("+", "only in source"), ("*", "differs"), ("-", "only in destination"),
+                ("!", "error"))) + '</select><span class="note" id="shown"></span></div>')
+    yield ('<div class="scroll"><table class="sortable" id="objects"><thead><tr><th>sigil</th><th>kind</th>'
+           "<th>object</th><th>experiment</th><th>what differs</th></tr></thead><tbody>")
+    for row in islice(report.rows(show_same=not large), threshold):
+        yield (f'<tr data-sigil="{escape(row.sigil)}"><td class="sig {_SIG_CLASS.get(row.sigil, "")}">'
+               f"{escape(row.sigil)}</td><td>{escape(row.kind)}</td><td>{escape(row.label)}</td>"
+               f'<td>{escape(row.group)}</td><td class="det">{escape(detail(row.details))}</td></tr>')
+    yield "</tbody></table></div>\n"
