@@ -36,11 +36,15 @@ th[aria-sort=descending]::after{content:" \\25BC"}td.sig{font:700 1.05em ui-mono
 .s-eq{color:#2e7d32}.s-plus{color:#1565c0}.s-star{color:#ef6c00}.s-minus{color:#546e7a}.s-bang{color:#c62828}
 td.det{word-break:break-word;color:#333}.filters{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0}
 .filters input,.filters select{font:inherit;padding:6px 8px;border:1px solid #c7ccd4;border-radius:6px}
-.filters input{flex:1 1 220px}svg{max-width:100%;height:auto;background:#fff;border-radius:8px}
+.filters input{flex:1 1 220px}
+.chart{background:#fff;border-radius:8px;padding:8px 10px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+.bar{display:grid;grid-template-columns:minmax(80px,30%) 1fr auto;gap:8px;align-items:center;margin:4px 0}
+.bar .name{font-size:.85em;overflow-wrap:anywhere;text-align:right}.bar svg{width:100%;height:16px;
+background:#eef0f4;border-radius:3px}.bar .frac{font-size:.8em;color:#555;min-width:3em}
 .legend span{display:inline-block;margin-right:12px;font-size:.85em}.legend i{display:inline-block;
 width:10px;height:10px;margin-right:4px;border-radius:2px}
-@media (max-width:600px){body{font-size:14px}main{padding:10px}td.det{min-width:180px}
-.card b{font-size:1.25em}}
+@media (max-width:600px){body{font-size:14px}main{padding:10px}td.det{min-width:160px}.col-exp{display:none}
+th{white-space:normal}.card b{font-size:1.25em}}
 """
 
 _JS = """
@@ -123,38 +127,35 @@ def _header(report: Report, summary: Summary) -> Iterator[str]:
 
 
 def _chart(groups: list[GroupStats]) -> Iterator[str]:
+    """One row per experiment: its name as text (readable at any width) and an SVG bar of its objects."""
     shown = sorted(groups, key=lambda g: (-(g.pending + g.errors + g.extra), g.name))[:_CHART_BARS]
     yield "<h2>In sync vs pending per experiment</h2>"
     if len(groups) > len(shown):
         yield f'<p class="note">The {len(shown)} experiments with most pending objects of {len(groups)}.</p>'
     yield '<p class="legend">' + "".join(
         f'<span><i style="background:{c}"></i>{k.replace("_", " ")}</span>' for k, c in _COLORS.items()) + "</p>"
-    bar_h, label_w, width = 26, 230, 760
-    height = max(1, len(shown)) * bar_h + 6
-    yield (f'<svg id="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" role="img" aria-label="in sync vs pending per experiment">')
-    for i, g in enumerate(shown):
-        y = i * bar_h + 3
+    yield '<div class="chart" id="chart">'
+    for g in shown:
         total = max(1, g.in_sync + g.pending + g.extra + g.errors)
-        name = g.name if len(g.name) <= 32 else "…" + g.name[-31:]
-        yield (f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" font-size="12" '
-               f'fill="#333">{escape(name)}<title>{escape(g.name)}</title></text>')
-        x = float(label_w)
+        rects, x = [], 0.0
         for part in ("in_sync", "pending", "extra", "errors"):
             n = getattr(g, part)
-            w = (width - label_w - 50) * n / total
             if n:
-                yield (f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h - 8}" fill="{_COLORS[part]}" '
-                       f'data-part="{part}" data-n="{n}"><title>{part.replace("_", " ")}: {n}</title></rect>')
-            x += w
-        yield f'<text x="{x + 4:.1f}" y="{y + 16}" font-size="12" fill="#555">{g.in_sync}/{total}</text>'
-    yield "</svg>\n"
+                w = 100 * n / total
+                rects.append(f'<rect x="{x:.2f}" y="0" width="{w:.2f}" height="10" fill="{_COLORS[part]}" '
+                             f'data-part="{part}" data-n="{n}"><title>{part.replace("_", " ")}: {n}</title></rect>')
+                x += w
+        yield (f'<div class="bar"><span class="name" title="{escape(g.name)}">{escape(g.name)}</span>'
+               '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 10" preserveAspectRatio="none" '
+               f'role="img" aria-label="{escape(g.name)}: {g.in_sync} of {total} in sync">{"".join(rects)}</svg>'
+               f'<span class="frac">{g.in_sync}/{total}</span></div>')
+    yield "</div>\n"
 
 
 def _groups_table(groups: list[GroupStats]) -> Iterator[str]:
     yield ('<h2>Per experiment</h2><div class="scroll"><table class="sortable" id="experiments"><thead><tr>'
            '<th>experiment</th><th class="num">in sync</th><th class="num">pending</th>'
-           '<th class="num">only in destination</th><th class="num">errors</th></tr></thead><tbody>')
+           '<th class="num">only in dest.</th><th class="num">errors</th></tr></thead><tbody>')
     for g in groups:
         yield (f"<tr><td>{escape(g.name)}</td><td class=\"num\">{g.in_sync}</td><td class=\"num\">{g.pending}"
                f"</td><td class=\"num\">{g.extra}</td><td class=\"num\">{g.errors}</td></tr>")
@@ -174,9 +175,9 @@ def _objects(report: Report, summary: Summary, threshold: int) -> Iterator[str]:
                (("=", "in sync"), ("+", "only in source"), ("*", "differs"), ("-", "only in destination"),
                 ("!", "error"))) + '</select><span class="note" id="shown"></span></div>')
     yield ('<div class="scroll"><table class="sortable" id="objects"><thead><tr><th>sigil</th><th>kind</th>'
-           "<th>object</th><th>experiment</th><th>what differs</th></tr></thead><tbody>")
+           '<th>object</th><th class="col-exp">experiment</th><th>what differs</th></tr></thead><tbody>')
     for row in islice(report.rows(show_same=not large), threshold):
         yield (f'<tr data-sigil="{escape(row.sigil)}"><td class="sig {_SIG_CLASS.get(row.sigil, "")}">'
                f"{escape(row.sigil)}</td><td>{escape(row.kind)}</td><td>{escape(row.label)}</td>"
-               f'<td>{escape(row.group)}</td><td class="det">{escape(detail(row.details))}</td></tr>')
+               f'<td class="col-exp">{escape(row.group)}</td><td class="det">{escape(detail(row.details))}</td></tr>')
     yield "</tbody></table></div>\n"

@@ -21,7 +21,7 @@ def detail(details: dict) -> str:
     """Any details dict as one line: lists of names, {name: count} maps, flags and plain values."""
     parts = []
     for key, value in details.items():
-        if value in ([], {}, None, False, ""):
+        if value is None or value is False or (isinstance(value, (list, dict, str)) and not value):
             continue
         name = key.replace("_", " ")
         if isinstance(value, list):
