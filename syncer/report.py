@@ -153,6 +153,24 @@ class Summary:
         return self.sigils["!"]
 
     @property
+    def differs(self) -> int:
+        """Objects that look in sync but where --deep found other content (a sync leaves them alone)."""
+        return sum(n for (_k, op), n in self.counts.items() if op == OP_DIFFERS)
+
+    def verdict(self) -> str:
+        """One line: in sync, or what is pending."""
+        if self.in_sync:
+            return "in sync"
+        parts = [f"{self.to_apply} actions to apply"]
+        if self.differs:
+            parts.append(f"{self.differs} differ but a sync leaves them alone")
+        if self.sigils["-"]:
+            parts.append(f"{self.sigils['-']} only in the destination")
+        if self.errors:
+            parts.append(f"{self.errors} errors")
+        return ", ".join(parts)
+
+    @property
     def in_sync(self) -> bool:
         return self.total == self.sigils["="]
 

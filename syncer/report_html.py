@@ -93,12 +93,8 @@ def _card(key: str, value: int, label: str, shown: str | None = None) -> str:
 
 
 def _header(report: Report, summary: Summary) -> Iterator[str]:
-    if summary.errors:
-        cls, verdict = "bad", f"{summary.errors} errors, {summary.to_apply} actions to apply"
-    elif summary.in_sync:
-        cls, verdict = "ok", "in sync"
-    else:
-        cls, verdict = "todo", f"{summary.to_apply} actions to apply"
+    cls = "bad" if summary.errors else "ok" if summary.in_sync else "todo"
+    verdict = summary.verdict()
     yield "<h1>mlflow-syncer diff report</h1>"
     yield (f'<p class="ends">{escape(report.source or "?")} &rarr; {escape(report.destination or "?")}</p>'
            f'<p><span class="verdict {cls}" id="verdict">{escape(verdict)}</span></p>')

@@ -14,12 +14,11 @@ def _cell(text: object) -> str:
 
 def lines(report: Report, summary: Summary, threshold: int = SUMMARY_THRESHOLD) -> Iterator[str]:
     """The report as Markdown lines."""
-    verdict = "in sync" if summary.in_sync else f"{summary.to_apply} actions to apply"
     yield "# mlflow-syncer diff report"
     yield ""
     yield f"- source: `{report.source}`"
     yield f"- destination: `{report.destination}`"
-    yield f"- verdict: **{verdict}**" + (f", **{summary.errors} errors**" if summary.errors else "")
+    yield f"- verdict: **{summary.verdict()}**"
     yield (f"- to copy: {summary.metric_points:,} metric points, {summary.artifact_files:,} artifact files "
            f"({human_bytes(summary.artifact_bytes)}); {summary.copy_note()}")
     yield f"- mode: {'deep (every metric point and artifact checksum compared)' if summary.deep else 'fast'}"

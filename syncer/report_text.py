@@ -68,8 +68,4 @@ def summary_lines(summary: Summary) -> Iterator[str]:
            f"files ({human_bytes(summary.artifact_bytes)}); {summary.copy_note()}")
     if not summary.deep:
         yield "  (runs that look in sync are not opened; --deep compares every point and checksum, slower)"
-    if summary.in_sync:
-        yield "in sync"
-    else:
-        verdict = f"{summary.to_apply} actions to apply"
-        yield verdict + (f", {summary.errors} errors" if summary.errors else "")
+    yield summary.verdict()
