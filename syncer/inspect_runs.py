@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from syncer import artifacts as art
 from syncer.endpoint import Endpoint
-from syncer.errors import call, describe
+from syncer.errors import FatalError, Kind, call, classify, describe
 from syncer.plan import Action, Op, Plan
 from syncer.runcopy import missing_points
 from syncer.snapshot import RunSnap, Snapshot
@@ -191,6 +191,8 @@ def inspect(plan: Plan, src: Endpoint, dst: Endpoint, src_snap: Snapshot, dst_sn
         try:
             return action, one(action), None
         except Exception as exc:  # noqa: BLE001
+            if isinstance(exc, FatalError) or classify(exc) is Kind.FATAL:
+                raise FatalError(f"cannot inspect {action.label}: {describe(exc)}") from None
             return action, None, describe(exc)
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="inspect") as pool:
