@@ -3,6 +3,8 @@
 Summary cards on top, an SVG chart of in-sync vs pending objects per experiment, then sortable and
 filterable tables. Written piece by piece to its output; above a threshold the object table keeps only
 differing objects (up to the threshold) and the per-experiment table carries the rest.
+The URL fragment presets the object table, for links that show one slice: `report.html#sig=*&q=alpha&sort=-3`
+(sigil, filter text, 1-based column to sort by, negative for descending).
 """
 
 from __future__ import annotations
@@ -63,7 +65,10 @@ function filter(){if(!t)return;var text=q.value.toLowerCase(),sig=s.value,n=0,ro
  for(var i=0;i<rows.length;i++){var r=rows[i],ok=(!sig||r.getAttribute('data-sigil')===sig)&&
   (!text||r.textContent.toLowerCase().indexOf(text)>=0);r.style.display=ok?'':'none';n+=ok?1:0;}
  document.getElementById('shown').textContent=n+' of '+rows.length+' rows shown';}
-if(q){q.addEventListener('input',filter);s.addEventListener('change',filter);filter();}
+if(q){q.addEventListener('input',filter);s.addEventListener('change',filter);
+ var h=new URLSearchParams(location.hash.slice(1));q.value=h.get('q')||'';s.value=h.get('sig')||'';
+ var col=parseInt(h.get('sort')||'0',10),th=col&&t.tHead.rows[0].cells[Math.abs(col)-1];
+ if(th){th.click();if(col<0)th.click();}filter();}
 })();
 """
 

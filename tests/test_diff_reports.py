@@ -20,6 +20,7 @@ from syncer.summary import summarize
 from tests.fixtures.diffscenario import (
     FILES,
     POINTS,
+    RESIZED,
     SECRET,
     chromium,
     file_digest,
@@ -53,6 +54,7 @@ def test_every_kind_of_difference_is_reported_and_nothing_is_written(scenario_fa
     assert r1["tags_changed"] == ["note"]
     assert r1["metric_points_missing"] == {"loss": sc.new_points}
     assert r1["artifacts_missing"] == ["extra.txt"]
+    assert r1["artifacts_size_differs"] == ["data.txt"]
     rp = objs["alpha/rp"]
     assert rp["sigil"] == "*" and rp["details"]["params_changed"] == ["lr"]
     assert rp["details"]["metric_points_missing"] == {"loss": 3}
@@ -65,7 +67,8 @@ def test_every_kind_of_difference_is_reported_and_nothing_is_written(scenario_fa
     summary = doc["summary"]
     assert summary["by_sigil"] == {"=": 4, "+": 3, "*": 2, "-": 1, "!": 0}
     assert summary["to_copy"]["metric_points"] == sc.new_points + 3
-    assert summary["to_copy"]["artifact_bytes"] == len(b"1234567")
+    assert summary["to_copy"]["artifact_bytes"] == len(b"1234567") + len(RESIZED)
+    assert summary["to_copy"]["artifact_files"] == 2
     assert summary["to_copy"]["exact"] is False and summary["to_copy"]["uncounted_runs"] == 2
     assert SECRET not in text and "0.2" not in json.dumps([o["details"] for o in doc["objects"]])
 
@@ -100,7 +103,7 @@ def _check_deep(sc, tmp_path: Path) -> None:  # noqa: ANN001
     copy = doc["summary"]["to_copy"]
     assert copy["exact"] is True
     assert copy["metric_points"] == sc.new_points + 3 + 2 * POINTS
-    assert copy["artifact_bytes"] == len(b"1234567") + 2 * sum(map(len, FILES.values()))
+    assert copy["artifact_bytes"] == len(b"1234567") + len(RESIZED) + 2 * sum(map(len, FILES.values()))
     assert doc["summary"]["by_sigil"]["*"] == 5
 
 
@@ -122,6 +125,13 @@ def test_html_report_opens_in_chromium_and_matches_json(scenario_factory, tmp_pa
     assert cards == expected
     assert f'{summary["objects"]} of {summary["objects"]} rows shown' in dom  # the inline script ran
     assert dom.count("<rect") >= 2 and SECRET not in dom
+    sliced = chromium(["--dump-dom", (tmp_path / "report-html.html").as_uri() + "#sig=%2A&sort=-3"],
+                      tmp_path / "profile")
+    rows = re.findall(r'<tr data-sigil="([^"]+)"([^>]*)><td[^>]*>[^<]*</td><td>[^<]*</td><td>([^<]*)</td>', sliced)
+    visible = [(sig, label) for sig, style, label in rows if "none" not in style]
+    assert [sig for sig, _ in visible] == ["*"] * summary["by_sigil"]["*"]
+    labels = [label for _, label in visible]
+    assert labels == sorted(labels, reverse=True) and len(rows) == summary["objects"]
     shot = tmp_path / "phone.png"
     chromium([f"--screenshot={shot}", "--window-size=390,1600", (tmp_path / "report-html.html").as_uri()],
              tmp_path / "profile2")
