@@ -36,7 +36,7 @@ th{background:#eef0f4;cursor:pointer;user-select:none;white-space:nowrap;positio
 th.num,td.num{text-align:right}th[aria-sort=ascending]::after{content:" \\25B2"}
 th[aria-sort=descending]::after{content:" \\25BC"}td.sig{font:700 1.05em ui-monospace,monospace}
 .s-eq{color:#2e7d32}.s-plus{color:#1565c0}.s-star{color:#ef6c00}.s-minus{color:#546e7a}.s-bang{color:#c62828}
-td.det{word-break:break-word;color:#333}.filters{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0}
+td.det{word-break:break-word;color:#333}td.obj{min-width:14em}.filters{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0}
 .filters input,.filters select{font:inherit;padding:6px 8px;border:1px solid #c7ccd4;border-radius:6px}
 .filters input{flex:1 1 220px}
 .chart{background:#fff;border-radius:8px;padding:8px 10px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
@@ -46,7 +46,7 @@ background:#eef0f4;border-radius:3px}.bar .frac{font-size:.8em;color:#555;min-wi
 .legend span{display:inline-block;margin-right:12px;font-size:.85em}.legend i{display:inline-block;
 width:10px;height:10px;margin-right:4px;border-radius:2px}
 @media (max-width:600px){body{font-size:14px}main{padding:10px}td.det{min-width:160px}.col-exp{display:none}
-th{white-space:normal}.card b{font-size:1.25em}}
+td.obj{min-width:9em}th{white-space:normal}.card b{font-size:1.25em}}
 """
 
 _JS = """
@@ -72,6 +72,7 @@ if(q){q.addEventListener('input',filter);s.addEventListener('change',filter);
 })();
 """
 
+_SIG_ORDER = {"!": 0, "*": 1, "+": 2, "-": 3, "=": 4}  # sorting by sigil puts problems first
 _SIG_CLASS = {"=": "s-eq", "+": "s-plus", "*": "s-star", "-": "s-minus", "!": "s-bang"}
 
 
@@ -178,7 +179,8 @@ def _objects(report: Report, summary: Summary, threshold: int) -> Iterator[str]:
     yield ('<div class="scroll"><table class="sortable" id="objects"><thead><tr><th>sigil</th><th>kind</th>'
            '<th>object</th><th class="col-exp">experiment</th><th>what differs</th></tr></thead><tbody>')
     for row in islice(report.rows(show_same=not large), threshold):
-        yield (f'<tr data-sigil="{escape(row.sigil)}"><td class="sig {_SIG_CLASS.get(row.sigil, "")}">'
-               f"{escape(row.sigil)}</td><td>{escape(row.kind)}</td><td>{escape(row.label)}</td>"
+        yield (f'<tr data-sigil="{escape(row.sigil)}"><td class="sig {_SIG_CLASS.get(row.sigil, "")}" '
+               f'data-v="{_SIG_ORDER.get(row.sigil, 9)}">'
+               f"{escape(row.sigil)}</td><td>{escape(row.kind)}</td><td class=\"obj\">{escape(row.label)}</td>"
                f'<td class="col-exp">{escape(row.group)}</td><td class="det">{escape(detail(row.details))}</td></tr>')
     yield "</tbody></table></div>\n"

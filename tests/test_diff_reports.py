@@ -127,7 +127,7 @@ def test_html_report_opens_in_chromium_and_matches_json(scenario_factory, tmp_pa
     assert dom.count("<rect") >= 2 and SECRET not in dom
     sliced = chromium(["--dump-dom", (tmp_path / "report-html.html").as_uri() + "#sig=%2A&sort=-3"],
                       tmp_path / "profile")
-    rows = re.findall(r'<tr data-sigil="([^"]+)"([^>]*)><td[^>]*>[^<]*</td><td>[^<]*</td><td>([^<]*)</td>', sliced)
+    rows = re.findall(r'<tr data-sigil="([^"]+)"([^>]*)><td[^>]*>[^<]*</td><td>[^<]*</td><td[^>]*>([^<]*)</td>', sliced)
     visible = [(sig, label) for sig, style, label in rows if "none" not in style]
     assert [sig for sig, _ in visible] == ["*"] * summary["by_sigil"]["*"]
     labels = [label for _, label in visible]
