@@ -180,6 +180,14 @@ def test_the_plan_is_the_truth(scenario_factory, tmp_path):
     assert all(o.ok for o in result.outcomes)
     applied = {(o.action.kind, o.action.source_id, o.action.op.value) for o in result.outcomes}
     assert applied == planned
+    predicted = {o["source_id"]: o["details"] for o in doc["objects"] if o["kind"] == "run"}
+    for o in result.outcomes:
+        if o.action.kind != "run":
+            continue
+        d = predicted[o.action.source_id]
+        points = d.get("metric_points", sum(d.get("metric_points_missing", {}).values()))
+        files = d.get("artifact_files", len(d.get("artifacts_missing", [])) + len(d.get("artifacts_size_differs", [])))
+        assert (o.stats.metric_points, o.stats.artifact_files) == (points, files), o.action.label
     done = summarize(result)
     copy = doc["summary"]["to_copy"]
     assert (done.metric_points, done.artifact_files, done.artifact_bytes) == (
