@@ -9,6 +9,10 @@ if ! command -v initdb >/dev/null 2>&1 && [ ! -x /usr/lib/postgresql/15/bin/init
       || echo "warning: could not install postgresql; PostgreSQL tests will fail" >&2
   fi
 fi
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1) \
+    || echo "warning: could not install chromium; HTML report tests will fail" >&2
+fi
 if [ ! -x node_modules/.bin/azurite-blob ]; then
   npm install --silent --no-audit --no-fund --no-save azurite@3 >/dev/null
 fi

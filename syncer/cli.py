@@ -1,7 +1,11 @@
 """The command line: argument parsing, config loading and exit codes. The work is in syncer.engine.
 
-Exit codes (every command): 0 success / in sync; 1 partial (some objects failed, or differences found);
-2 error (bad input, unreachable endpoint, unusable state store: nothing was done).
+Exit codes, one table for every command (README "Exit codes"):
+  0  success: everything copied (migrate, mirror cycle); in sync (diff, migrate --dry-run)
+  1  partial: some objects failed or conflict (migrate); differences found (diff, migrate --dry-run)
+  2  error: bad input, unreachable endpoint, unusable state store (nothing was done);
+     diff / migrate --dry-run: objects marked `!` (conflicts, errors) that a sync cannot resolve
+130  interrupted (state saved; run again to resume)
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlflow-syncer", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mlflow-syncer", description=__doc__.splitlines()[0],
+                                     epilog="exit codes: 0 ok / in sync, 1 partial / differences found, 2 error")
     parser.add_argument("--version", action="version", version=f"mlflow-syncer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("migrate", help="copy everything once (idempotent, resumable)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from rich.console import Console
@@ -11,9 +10,7 @@ from rich.console import Console
 from syncer import logs
 from syncer.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, settings_from
 from syncer.engine import endpoints, open_state, sync
-from syncer.plan import Op
 from syncer.progress import ProgressBar
-from syncer.report_text import lines, summary_lines
 from syncer.summary import print_summary, summarize
 
 
@@ -21,12 +18,9 @@ def migrate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logs.setup(settings.log_format, settings.log_level)
     if args.dry_run:
-        result = sync(settings, dry_run=True, config_path=args.config)
-        for line in lines(result.plan, show_same=False):
-            print(line)
-        for line in summary_lines(result.plan):
-            print(line)
-        return EXIT_OK
+        from syncer.report_commands import dry_run
+
+        return dry_run(settings, args.config)
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
         result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=bar.start)
@@ -38,25 +32,9 @@ def migrate(args: argparse.Namespace) -> int:
 def diff(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logs.setup(settings.log_format, settings.log_level)
-    result = sync(settings, dry_run=True, config_path=args.config)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
-    try:
-        if args.format == "json":
-            from syncer.report_json import to_json
+    from syncer.report_commands import diff_report
 
-            json.dump(to_json(result), out, indent=2)
-            out.write("\n")
-        else:
-            for line in lines(result.plan):
-                out.write(line + "\n")
-            for line in summary_lines(result.plan):
-                out.write(line + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    if any(a.op in (Op.ERROR, Op.CONFLICT) for a in result.plan.actions):
-        return EXIT_ERROR
-    return EXIT_OK if result.plan.in_sync else EXIT_PARTIAL
+    return diff_report(settings, args.config, args.format, args.output, args.deep)
 
 
 def check_config(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ class SyncResult:
     dst: Snapshot | None = None
     seconds: float = 0.0
     dry_run: bool = False
+    inspection: object = None  # what a dry run's `inspector` returned (diff reports: inspect_runs.Inspection)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -79,8 +80,12 @@ def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: State
 
 
 def sync(settings: Settings, dry_run: bool = False, config_path: str | None = None,
-         progress: Progress | None = None, on_plan=None, delete_extra: bool = False) -> SyncResult:  # noqa: ANN001
-    """Scan, plan and (unless `dry_run`) apply: the one path behind migrate, mirror and diff."""
+         progress: Progress | None = None, on_plan=None, delete_extra: bool = False,  # noqa: ANN001
+         inspector=None) -> SyncResult:  # noqa: ANN001
+    """Scan, plan and (unless `dry_run`) apply: the one path behind migrate, mirror and diff.
+
+    A dry run calls `inspector(result, src, dst, state)` (read-only state) and keeps what it returns.
+    """
     configure_http_retries()
     started = time.monotonic()
     src, dst = endpoints(settings)
@@ -93,6 +98,8 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
         if on_plan is not None:
             on_plan(plan)
         result = SyncResult(plan=plan, src=src_snap, dst=dst_snap, dry_run=dry_run)
+        if dry_run and inspector is not None:
+            result.inspection = inspector(result, src, dst, state)
         if not dry_run and plan.mutating():
             ctx = Context(src=src, dst=dst, src_snap=src_snap, dst_snap=dst_snap, state=state)
             workers = min(settings.workers, dst.caps.max_workers or settings.workers)

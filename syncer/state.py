@@ -102,12 +102,21 @@ def default_state_url(config_path: str | None) -> str:
     return f"sqlite:///{folder / 'mlflow-syncer-state.db'}"
 
 
+def _read_only_mode(db: str) -> str:
+    """SQLite URI parameters that read without writing anything, not even WAL sidecar files.
+
+    A WAL-mode file whose -wal sidecar is absent has no open connection: read it as immutable (mode=ro
+    alone would create -wal and -shm next to it). With a live writer, share its sidecars read-only.
+    """
+    return "mode=ro" if Path(f"{db}-wal").exists() else "mode=ro&immutable=1"
+
+
 def _make_engine(url: str, read_only: bool) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database or ""
         if read_only and db and db != ":memory:":
-            engine = create_engine(f"sqlite:///file:{db}?mode=ro&uri=true",
+            engine = create_engine(f"sqlite:///file:{db}?{_read_only_mode(db)}&uri=true",
                                    connect_args={"check_same_thread": False})
         else:
             if db and db != ":memory:":

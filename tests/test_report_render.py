@@ -1,0 +1,54 @@
+"""Renderers on synthetic plans (no servers): any action kind renders from its details; JSON is valid."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from bench.diff_report import synthetic
+from syncer.engine import SyncResult
+from syncer.inspect_runs import Inspection
+from syncer.plan import Action, Op, Plan
+from syncer.report import Report, exit_code
+from syncer.report_commands import render
+from syncer.snapshot import Snapshot
+
+
+def _report(actions: list[Action]) -> Report:
+    plan = Plan(actions=actions, dest_names={})
+    return Report(SyncResult(plan=plan, src=Snapshot("s"), dst=Snapshot("d"), dry_run=True), Inspection())
+
+
+def _render(report: Report, fmt: str) -> str:
+    out = io.StringIO()
+    render(report, report.summary(), fmt, out)
+    return out.getvalue()
+
+
+def test_a_kind_the_renderers_never_heard_of_renders_from_its_details():
+    report = _report([
+        Action(kind="model_version", op=Op.UPDATE, label="churn/3", source_id="churn/3",
+               details={"aliases_moved": ["champion"], "tags_changed": ["owner"]}),
+        Action(kind="registered_model", op=Op.SAME, label="churn", source_id="churn"),
+    ])
+    text = _render(report, "text")
+    assert "* model_version churn/3  [aliases moved: champion; tags changed: owner]" in text
+    assert "model_versions   update 1" in text
+    doc = json.loads(_render(report, "json"))
+    assert doc["objects"][0]["details"]["aliases_moved"] == ["champion"]
+    assert {g["name"] for g in doc["experiments"]} == {"(model_versions)", "(registered_models)"}
+    assert "aliases moved: champion" in _render(report, "html")
+    assert "| `*` | model_version | churn/3 |" in _render(report, "markdown")
+
+
+def test_exit_codes_and_streamed_json_of_a_large_plan():
+    report = synthetic(6000, 7)
+    doc = json.loads(_render(report, "json"))
+    assert len(doc["objects"]) == 6007 and doc["summary"]["by_sigil"]["+"] == 600
+    assert exit_code(report.summary()) == 1
+    html = _render(report, "html")
+    assert 'id="truncated"' in html  # 6,007 objects > 5,000: only the 1,200 that differ are listed
+    assert html.count("<tr data-sigil=") == 1200 and 'data-sigil="="' not in html
+    assert exit_code(_report([Action(kind="run", op=Op.SAME, label="a", source_id="a")]).summary()) == 0
+    conflict = Action(kind="run", op=Op.CONFLICT, label="b", source_id="b", details={"reason": "2 copies"})
+    assert exit_code(_report([conflict]).summary()) == 2
