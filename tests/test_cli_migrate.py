@@ -43,7 +43,7 @@ def test_dry_run_writes_nothing_and_lists_actions(source_server, dest_server, un
     state = tmp_path / "state.db"
     res = _cli("migrate", "--dry-run", "--source", source_server.url, "--dest", dest_server.url,
                "--state", f"sqlite:///{state}", "--experiments", f"{unique_name}/*")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1, res.stderr  # differences found: the same exit code as `diff`
     assert sum(line.startswith("+ run") for line in res.stdout.splitlines()) == len(w.runs)
     assert not state.exists()
     assert MlflowClient(dest_server.url).get_experiment_by_name(w.experiments[0]) is None
