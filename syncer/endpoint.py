@@ -34,7 +34,16 @@ class Endpoint:
 
     @cached_property
     def client(self) -> MlflowClient:
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
+
+    @property
+    def resolved_registry_uri(self) -> str | None:
+        """The registry URI, never taken from MLflow's process-wide default (`MLFLOW_REGISTRY_URI`,
+        `mlflow.set_registry_uri`): without one, the tracking server is the registry. Databricks keeps
+        MLflow's own choice (Unity Catalog)."""
+        if self.registry_uri or self.tracking_uri.startswith("databricks"):
+            return self.registry_uri
+        return self.tracking_uri
 
     @property
     def identity(self) -> str:
