@@ -13,6 +13,7 @@ import structlog
 from syncer import telemetry
 from syncer.context import Context
 from syncer.errors import FatalError, Kind, call, classify, describe
+from syncer.modelcopy import apply_models
 from syncer.plan import Action, Op, Plan
 from syncer.runcopy import RunStats, copy_run
 from syncer.snapshot import TAG_SOURCE, TAG_SOURCE_EXPERIMENT_ID, user_tags
@@ -116,6 +117,7 @@ def apply(ctx: Context, plan: Plan, workers: int, progress: Progress = lambda o:
             futures = [pool.submit(_unit, ctx, a, lambda a=a: _run(ctx, a)) for a in group]
             for fut in as_completed(futures):
                 record(fut.result())
+    apply_models(ctx, plan.actions, lambda a, work: record(_unit(ctx, a, work)))
     for a in plan.actions:
         if a.kind == "experiment" and a.details.get("delete") and a.source_id not in failed_exps:
             record(_unit(ctx, a, lambda a=a: (_delete_experiment(ctx, a), RunStats())))

@@ -32,6 +32,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dest-registry", help="destination registry URI (default: the tracking URI)")
     p.add_argument("--state", help="state store SQLAlchemy URL (default: SQLite file next to the config)")
     p.add_argument("--experiments", nargs="+", metavar="NAME_OR_GLOB", help="experiments to copy")
+    p.add_argument("--models", nargs="+", metavar="NAME_OR_GLOB",
+                   help="registered models to copy besides those made from the selected experiments' runs")
     p.add_argument("--workers", type=int, help="parallel workers (default 8)")
     p.add_argument("--deleted", choices=["skip", "mirror"], help="what to do with deleted runs/experiments")
     p.add_argument("--log-format", choices=["auto", "console", "json"])
@@ -65,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Merge flags over env over file over defaults."""
     flags: dict = {
-        "state": args.state, "experiments": args.experiments, "workers": args.workers,
+        "state": args.state, "experiments": args.experiments, "models": args.models, "workers": args.workers,
         "deleted": args.deleted, "log_format": args.log_format, "log_level": args.log_level,
     }
     for side, uri, registry in (("source", args.source, args.source_registry),

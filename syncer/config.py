@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     experiments: list[str] = Field(default_factory=list)
     experiment_names: list[NameRule] = Field(default_factory=list)
     models: list[str] = Field(default_factory=list)
+    model_names: list[NameRule] = Field(default_factory=list)
+    model_stages: Literal["copy", "tag", "skip"] = "copy"
+    model_files_experiment: str = "mlflow-syncer-model-files"
     workers: int = Field(default=8, ge=1, le=64)
     deleted: Literal["skip", "mirror"] = "skip"
     log_format: Literal["auto", "console", "json"] = "auto"

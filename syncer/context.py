@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from syncer.endpoint import Endpoint
+from syncer.plan_models import ModelOptions
 from syncer.snapshot import Snapshot
 from syncer.state import StateStore
 
@@ -22,6 +23,7 @@ class Context:
     dry_run: bool = False
     id_map: dict[tuple[str, str], str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    model_options: ModelOptions = field(default_factory=ModelOptions)
 
     def map_id(self, kind: str, source_id: str, dest_id: str) -> None:
         with self.lock:

@@ -15,6 +15,7 @@ from syncer.config import Settings, dest_name
 from syncer.context import Context
 from syncer.endpoint import Endpoint
 from syncer.errors import FatalError, configure_http_retries, describe
+from syncer.models_step import model_options, plan_models_step
 from syncer.plan import Options, Plan, make_plan
 from syncer.snapshot import Snapshot
 from syncer.state import StateStore, default_state_url
@@ -76,7 +77,9 @@ def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: State
     names = {eid: dest_name(e.name, settings.experiment_names) for eid, e in src_snap.experiments.items()}
     dst_snap = _scan(dst, "destination", names=set(names.values()), include_deleted=True)
     options = Options(deleted=settings.deleted, delete_extra=delete_extra, quarantined=state.quarantined())
-    return src_snap, dst_snap, make_plan(src_snap, dst_snap, names, dst.caps, options)
+    plan = make_plan(src_snap, dst_snap, names, dst.caps, options)
+    plan.actions.extend(plan_models_step(settings, src, dst, src_snap, dst_snap, plan, options.quarantined))
+    return src_snap, dst_snap, plan
 
 
 def sync(settings: Settings, dry_run: bool = False, config_path: str | None = None,
@@ -101,7 +104,8 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
         if dry_run and inspector is not None:
             result.inspection = inspector(result, src, dst, state)
         if not dry_run and plan.mutating():
-            ctx = Context(src=src, dst=dst, src_snap=src_snap, dst_snap=dst_snap, state=state)
+            ctx = Context(src=src, dst=dst, src_snap=src_snap, dst_snap=dst_snap, state=state,
+                          model_options=model_options(settings))
             workers = min(settings.workers, dst.caps.max_workers or settings.workers)
             result.outcomes = apply(ctx, plan, workers, progress or (lambda o: None))
         result.seconds = time.monotonic() - started

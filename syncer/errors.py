@@ -8,6 +8,9 @@ short so that a dead server fails in seconds to minutes rather than half an hour
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from collections import Counter
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, TypeVar
@@ -106,8 +109,24 @@ def _before_sleep(endpoint: Endpoint, op: str) -> Callable[[RetryCallState], Non
     return hook
 
 
+_TEST_CALLS: Counter = Counter()
+_TEST_LOCK = threading.Lock()
+
+
+def _test_kill(op: str) -> None:
+    """Test hook: MLFLOW_SYNCER_TEST_KILL_AT="op:N" kills this process (SIGKILL) before the Nth `op` call."""
+    spec = os.environ.get("MLFLOW_SYNCER_TEST_KILL_AT")
+    if not spec or spec.rpartition(":")[0] != op:
+        return
+    with _TEST_LOCK:
+        _TEST_CALLS[op] += 1
+        if _TEST_CALLS[op] == int(spec.rpartition(":")[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
     """Run one API call against an endpoint: rate limited, counted, transient failures retried."""
+    _test_kill(op)
     retrying = Retrying(
         retry=retry_if_exception(lambda e: classify(e) is Kind.TRANSIENT),
         stop=stop_after_attempt(RetryPolicy.attempts) | stop_after_delay(RetryPolicy.max_delay),

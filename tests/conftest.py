@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.workload",
     "tests.fixtures.diffscenario",
+    "tests.fixtures.models",
 ]

@@ -1,0 +1,140 @@
+"""Put a model version's files in the destination and say where to register it from.
+
+Never returns a location on the source: a version inside a copied run registers from the copied run;
+any other version first has its files copied (into a destination logged model, or into a holder run of
+the model-files experiment) and registers from that copy. Each copy is found again by a provenance tag,
+so an interrupted copy is completed on the next pass instead of being made twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlflow.entities import LoggedModelStatus, RunStatus
+
+from syncer import artifacts as art
+from syncer.context import Context
+from syncer.errors import SyncError, call
+from syncer.plan_models import TAG_SOURCE_MODEL, TAG_SOURCE_VERSION, run_relative_path, version_key
+from syncer.scan_models import LoggedModelSnap, ModelSnap, VersionSnap
+from syncer.snapshot import TAG_SOURCE, TAG_SOURCE_RUN_ID
+
+TAG_SOURCE_MODEL_ID = "mlflow_syncer.source_model_id"
+TAG_HOLDS_VERSION = "mlflow_syncer.holds_model_version"
+HOLDER_PATH = "model"
+
+
+@dataclass
+class Registration:
+    """What `create_model_version` is given: the destination source, run and logged model."""
+
+    source: str
+    run_id: str | None = None
+    model_id: str | None = None
+    files: int = 0
+    bytes: int = 0
+
+
+def _dest_run(ctx: Context, source_run_id: str | None) -> str | None:
+    return ctx.dest_id("run", source_run_id)
+
+
+def _from_run(ctx: Context, v: VersionSnap) -> Registration:
+    dest_run = _dest_run(ctx, v.run_id)
+    rel = run_relative_path(v, ctx.src_snap)
+    if dest_run is None or rel is None:
+        raise SyncError(f"run {v.run_id} of the version was not copied")
+    if v.source.startswith("runs:/"):
+        return Registration(source=f"runs:/{dest_run}/{rel}", run_id=dest_run)
+    run = call(ctx.dst, "get_run", lambda: ctx.dst.client.get_run(dest_run))
+    return Registration(source=f"{run.info.artifact_uri.rstrip('/')}/{rel}", run_id=dest_run)
+
+
+def _copy_files(ctx: Context, source_uri: str, dest_uri: str, dest_exists: bool) -> art.CopyStats:
+    src_repo = ctx.src.artifact_repo(source_uri)
+    dst_repo = ctx.dst.artifact_repo(dest_uri)
+    existing = art.listing(ctx.dst, dst_repo) if dest_exists else {}
+    if not ctx.dst.caps.artifact_sizes:
+        existing = {}
+    ctx.guard()
+    return art.copy_tree(ctx.src, src_repo, ctx.dst, dst_repo, existing)
+
+
+def _experiment(ctx: Context, source_experiment_id: str | None) -> str:
+    """The destination experiment of a copied source experiment, else the model-files experiment."""
+    mapped = ctx.dest_id("experiment", source_experiment_id)
+    if mapped:
+        return mapped
+    name = ctx.model_options.files_experiment
+    client = ctx.dst.client
+    exp = call(ctx.dst, "get_experiment_by_name", lambda: client.get_experiment_by_name(name))
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            call(ctx.dst, "restore_experiment", lambda: client.restore_experiment(exp.experiment_id))
+        return exp.experiment_id
+    ctx.guard()
+    return call(ctx.dst, "create_experiment", lambda: client.create_experiment(
+        name, tags={TAG_SOURCE: ctx.src.identity}))
+
+
+def _to_logged_model(ctx: Context, lm: LoggedModelSnap) -> Registration:
+    client = ctx.dst.client
+    exp_id = _experiment(ctx, lm.experiment_id)
+    dest_run = _dest_run(ctx, lm.source_run_id)
+    found = call(ctx.dst, "search_logged_models", lambda: client.search_logged_models(
+        [exp_id], filter_string=f"tags.`{TAG_SOURCE_MODEL_ID}` = '{lm.model_id}'", max_results=10))
+    dest = found[0] if found else None
+    if dest is None:
+        ctx.guard()
+        dest = call(ctx.dst, "create_logged_model", lambda: client.create_logged_model(
+            exp_id, name=lm.name, source_run_id=dest_run, model_type=lm.model_type,
+            tags={**lm.tags, TAG_SOURCE_MODEL_ID: lm.model_id, TAG_SOURCE: ctx.src.identity},
+            params=lm.params or None))
+    reg = Registration(source=f"models:/{dest.model_id}", run_id=dest_run, model_id=dest.model_id)
+    if dest.status != LoggedModelStatus.READY:
+        stats = _copy_files(ctx, lm.artifact_location, dest.artifact_location, dest_exists=bool(found))
+        reg.files, reg.bytes = stats.files, stats.bytes
+        ctx.guard()
+        call(ctx.dst, "finalize_logged_model", lambda: client.finalize_logged_model(dest.model_id, "READY"))
+    return reg
+
+
+def _to_holder_run(ctx: Context, model: ModelSnap, v: VersionSnap) -> Registration:
+    client = ctx.dst.client
+    exp_id = _experiment(ctx, None)
+    key = version_key(model.name, v.version)
+    found = call(ctx.dst, "search_runs", lambda: client.search_runs(
+        [exp_id], filter_string=f"tags.`{TAG_HOLDS_VERSION}` = '{key}'", max_results=10))
+    run = found[0] if found else None
+    if run is None:
+        ctx.guard()
+        run = call(ctx.dst, "create_run", lambda: client.create_run(exp_id, run_name=f"{model.name} v{v.version}",
+                                                                    tags={TAG_HOLDS_VERSION: key,
+                                                                          TAG_SOURCE: ctx.src.identity}))
+    dest_uri = f"{run.info.artifact_uri.rstrip('/')}/{HOLDER_PATH}"
+    reg = Registration(source=dest_uri, run_id=_dest_run(ctx, v.run_id))
+    if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
+        where = call(ctx.src, "get_model_version_download_uri",
+                     lambda: ctx.src.client.get_model_version_download_uri(model.name, v.version))
+        stats = _copy_files(ctx, where, dest_uri, dest_exists=bool(found))
+        reg.files, reg.bytes = stats.files, stats.bytes
+        ctx.guard()
+        call(ctx.dst, "set_terminated", lambda: client.set_terminated(run.info.run_id, "FINISHED"))
+    return reg
+
+
+def registration(ctx: Context, model: ModelSnap, v: VersionSnap, mode: str) -> Registration:
+    """Make sure the version's files are in the destination; return what to register it from."""
+    if mode == "run":
+        return _from_run(ctx, v)
+    if mode == "logged_model" and v.logged_model is not None:
+        return _to_logged_model(ctx, v.logged_model)
+    return _to_holder_run(ctx, model, v)
+
+
+def provenance(ctx: Context, model: ModelSnap, v: VersionSnap) -> dict[str, str]:
+    """The tags that identify a destination version as the copy of one source version."""
+    tags = {TAG_SOURCE_MODEL: model.name, TAG_SOURCE_VERSION: v.version, TAG_SOURCE: ctx.src.identity}
+    if v.run_id and ctx.dest_id("run", v.run_id) is None:
+        tags[TAG_SOURCE_RUN_ID] = v.run_id
+    return tags

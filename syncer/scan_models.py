@@ -1,0 +1,155 @@
+"""Read registered models and their versions on both sides into plain data (`Snapshot.models`).
+
+The source scan lists every registered model and every version in two paged searches, then keeps the
+models the user selected: those named by `models` globs plus those with a version made from a run of the
+selected experiments. Versions whose files live in an MLflow 3 logged model (`models:/m-...`) carry that
+logged model's record, read once here so that planning needs no further calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+from mlflow.exceptions import MlflowException
+
+from syncer.endpoint import Endpoint
+from syncer.errors import call
+from syncer.scan import matches
+from syncer.snapshot import Snapshot
+
+LOGGED_MODEL_PREFIX = "models:/m-"
+# Tags a server keeps for itself on logged models; they are never copied.
+SERVER_LOGGED_MODEL_TAGS = frozenset({"mlflow.modelVersions", "mlflow.user"})
+
+
+@dataclass
+class LoggedModelSnap:
+    """An MLflow 3 logged model that holds a version's files."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_location: str
+    source_run_id: str | None = None
+    model_type: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class VersionSnap:
+    """One model version."""
+
+    version: str
+    source: str
+    run_id: str | None
+    status: str
+    description: str = ""
+    stage: str = "None"
+    tags: dict[str, str] = field(default_factory=dict)
+    logged_model: LoggedModelSnap | None = None
+
+    @property
+    def number(self) -> int:
+        return int(self.version)
+
+    @property
+    def logged_model_id(self) -> str | None:
+        return self.source[len("models:/"):] if self.source.startswith(LOGGED_MODEL_PREFIX) else None
+
+
+@dataclass
+class ModelSnap:
+    """One registered model with its versions (version string -> VersionSnap)."""
+
+    name: str
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, VersionSnap] = field(default_factory=dict)
+
+    def ordered_versions(self) -> list[VersionSnap]:
+        return sorted(self.versions.values(), key=lambda v: v.number)
+
+
+def _model_snap(model: RegisteredModel) -> ModelSnap:
+    return ModelSnap(name=model.name, description=model.description or "", tags=dict(model.tags or {}),
+                     aliases={a: str(v) for a, v in (model.aliases or {}).items()})
+
+
+def _version_snap(v: ModelVersion) -> VersionSnap:
+    return VersionSnap(version=str(v.version), source=v.source or "", run_id=v.run_id or None,
+                       status=v.status or "READY", description=v.description or "",
+                       stage=v.current_stage or "None", tags=dict(v.tags or {}))
+
+
+def _pages(endpoint: Endpoint, op: str, search) -> Iterator:  # noqa: ANN001
+    token = None
+    while True:
+        page = call(endpoint, op, lambda t=token: search(t))
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _all_models(endpoint: Endpoint) -> dict[str, ModelSnap]:
+    client = endpoint.client
+    models = {m.name: _model_snap(m) for m in _pages(
+        endpoint, "search_registered_models",
+        lambda t: client.search_registered_models(max_results=100, page_token=t))}
+    for v in _pages(endpoint, "search_model_versions",
+                    lambda t: client.search_model_versions(max_results=10000, page_token=t)):
+        if v.name in models:
+            models[v.name].versions[str(v.version)] = _version_snap(v)
+    return models
+
+
+def _logged_model(endpoint: Endpoint, model_id: str) -> LoggedModelSnap:
+    lm = call(endpoint, "get_logged_model", lambda: endpoint.client.get_logged_model(model_id))
+    return LoggedModelSnap(
+        model_id=lm.model_id, experiment_id=str(lm.experiment_id), name=lm.name,
+        artifact_location=lm.artifact_location, source_run_id=lm.source_run_id or None,
+        model_type=lm.model_type or None,
+        tags={k: v for k, v in (lm.tags or {}).items() if k not in SERVER_LOGGED_MODEL_TAGS},
+        params=dict(lm.params or {}))
+
+
+def scan_source_models(endpoint: Endpoint, snap: Snapshot, globs: Iterable[str]) -> dict[str, ModelSnap]:
+    """The selected source models: named by `globs`, or with a version made from a run in `snap`."""
+    globs = list(globs)
+    selected = {}
+    for name, model in _all_models(endpoint).items():
+        linked = any(v.run_id in snap.runs for v in model.versions.values())
+        if linked or (globs and matches(name, globs)):
+            selected[name] = model
+    for model in selected.values():
+        for v in model.versions.values():
+            if v.logged_model_id:
+                v.logged_model = _logged_model(endpoint, v.logged_model_id)
+    return selected
+
+
+def _quoted(name: str) -> str:
+    return name.replace("'", "\\'")
+
+
+def scan_dest_models(endpoint: Endpoint, names: Iterable[str]) -> dict[str, ModelSnap]:
+    """The destination models of the given names that exist, with their versions."""
+    client = endpoint.client
+    found = {}
+    for name in sorted(set(names)):
+        try:
+            model = call(endpoint, "get_registered_model", lambda n=name: client.get_registered_model(n))
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                continue
+            raise
+        snap = _model_snap(model)
+        for v in _pages(endpoint, "search_model_versions", lambda t, n=name: client.search_model_versions(
+                f"name='{_quoted(n)}'", max_results=10000, page_token=t)):
+            snap.versions[str(v.version)] = _version_snap(v)
+        found[name] = snap
+    return found

@@ -1,0 +1,100 @@
+"""Registered models between real servers: versions, aliases, stages, tags and files that really load."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from mlflow import MlflowClient
+
+from syncer.config import EndpointConfig, Settings
+from syncer.engine import sync
+from syncer.plan import Op
+from syncer.plan_models import TAG_SOURCE_MODEL, TAG_SOURCE_VERSION
+from syncer.snapshot import TAG_FINGERPRINT
+from tests.fixtures.models import make_models, predictions
+
+CLI = str(Path(sys.executable).parent / "mlflow-syncer")
+MODEL_KINDS = ("model", "model_version")
+
+
+def _settings(src: str, dst: str, state: str, experiments: list[str], models: list[str]) -> Settings:
+    return Settings(source=EndpointConfig(tracking_uri=src), destination=EndpointConfig(tracking_uri=dst),
+                    state=state, experiments=experiments, models=models)
+
+
+def _versions(client: MlflowClient, name: str) -> dict[str, object]:
+    return {v.version: v for v in client.search_model_versions(f"name='{name}'")}
+
+
+def _migrate(src: str, dst: str, state: str, experiment: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, "migrate", "--source", src, "--dest", dst, "--state", state, "--experiments",
+                           experiment, "--no-progress"], env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_kill_during_version_copy_resumes_without_new_versions(model_source, dest_server, unique_name, tmp_path):
+    m = make_models(model_source.url, unique_name)
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    killed = _migrate(model_source.url, dest_server.url, state, m.experiment,
+                      env={"MLFLOW_SYNCER_TEST_KILL_AT": "get_model_version:1"})
+    assert killed.returncode == -9, killed.stderr
+    dst = MlflowClient(dest_server.url)
+    half = _versions(dst, m.churn)
+    assert list(half) == ["1"]
+    assert half["1"].tags[TAG_SOURCE_VERSION] == "1" and TAG_FINGERPRINT not in half["1"].tags
+    assert dst.get_registered_model(m.churn).aliases == {}
+
+    resumed = _migrate(model_source.url, dest_server.url, state, m.experiment)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    done = _versions(dst, m.churn)
+    assert sorted(done) == ["1", "2"]
+    assert all(v.tags[TAG_SOURCE_VERSION] == n and TAG_FINGERPRINT in v.tags for n, v in done.items())
+    assert done["2"].current_stage == "Production"
+    assert dst.get_registered_model(m.churn).aliases == {"champion": "2", "legacy": "1"}
+    again = _migrate(model_source.url, dest_server.url, state, m.experiment)
+    assert again.returncode == 0 and sorted(_versions(dst, m.churn)) == ["1", "2"]
+
+
+def test_models_load_from_destination_with_source_stopped(model_source, dest_server, unique_name, tmp_path):
+    m = make_models(model_source.url, unique_name)
+    src = MlflowClient(model_source.url)
+    expected = {alias: predictions(model_source.url, f"models:/{m.churn}@{alias}") for alias in ("champion", "legacy")}
+    expected["only"] = predictions(model_source.url, f"models:/{m.loose}@only")
+    settings = _settings(model_source.url, dest_server.url, f"sqlite:///{tmp_path / 'state.db'}",
+                         [m.experiment], [f"{unique_name}-explicit-*"])
+    first = sync(settings)
+    assert [o.error for o in first.outcomes if not o.ok] == []
+    created = sorted(o.action.label for o in first.outcomes if o.action.kind == "model_version")
+    assert created == [f"{m.churn}/v1", f"{m.churn}/v2", f"{m.loose}/v1"]
+    files = {a.label: a.details["files"] for a in first.plan.actions if a.kind == "model_version"}
+    assert files == {f"{m.churn}/v1": "logged_model", f"{m.churn}/v2": "run", f"{m.loose}/v1": "holder"}
+
+    second = sync(settings)
+    assert second.outcomes == []
+    assert {a.op for a in second.plan.actions if a.kind in MODEL_KINDS} == {Op.SAME}
+
+    dst = MlflowClient(dest_server.url)
+    for name in (m.churn, m.loose):
+        want, have = src.get_registered_model(name), dst.get_registered_model(name)
+        assert (have.description, have.aliases) == (want.description, want.aliases)
+        assert {k: v for k, v in have.tags.items() if not k.startswith("mlflow_syncer.")} == want.tags
+        src_versions, dst_versions = _versions(src, name), _versions(dst, name)
+        assert sorted(dst_versions) == sorted(src_versions)
+        for number, v in src_versions.items():
+            d = dst_versions[number]
+            assert (d.description, d.current_stage, d.status) == (v.description, v.current_stage, "READY")
+            assert {k: x for k, x in d.tags.items() if not k.startswith("mlflow_syncer.")} == v.tags
+            assert d.tags[TAG_SOURCE_MODEL] == name
+            assert model_source.url not in d.source and d.source != v.source
+    churn_v1 = _versions(dst, m.churn)["1"]
+    assert churn_v1.source.startswith("models:/m-") and churn_v1.run_id != _versions(src, m.churn)["1"].run_id
+
+    model_source.stop()
+    for alias, want in expected.items():
+        name = m.loose if alias == "only" else m.churn
+        got = predictions(dest_server.url, f"models:/{name}@{alias}")
+        assert np.array_equal(got, want), alias
