@@ -34,6 +34,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiments", nargs="+", metavar="NAME_OR_GLOB", help="experiments to copy")
     p.add_argument("--models", nargs="+", metavar="NAME_OR_GLOB",
                    help="registered models to copy besides those made from the selected experiments' runs")
+    p.add_argument("--no-models", action="store_true", default=None, help="do not copy registered models")
     p.add_argument("--workers", type=int, help="parallel workers (default 8)")
     p.add_argument("--deleted", choices=["skip", "mirror"], help="what to do with deleted runs/experiments")
     p.add_argument("--log-format", choices=["auto", "console", "json"])
@@ -67,9 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Merge flags over env over file over defaults."""
     flags: dict = {
-        "state": args.state, "experiments": args.experiments, "models": args.models, "workers": args.workers,
+        "state": args.state, "experiments": args.experiments, "workers": args.workers,
         "deleted": args.deleted, "log_format": args.log_format, "log_level": args.log_level,
     }
+    flags.update(models=args.models, copy_models=False if args.no_models else None)
     for side, uri, registry in (("source", args.source, args.source_registry),
                                 ("destination", args.dest, args.dest_registry)):
         given = {k: v for k, v in (("tracking_uri", uri), ("registry_uri", registry)) if v}

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     experiments: list[str] = Field(default_factory=list)
     experiment_names: list[NameRule] = Field(default_factory=list)
     models: list[str] = Field(default_factory=list)
+    copy_models: bool = True
     model_names: list[NameRule] = Field(default_factory=list)
     model_stages: Literal["copy", "tag", "skip"] = "copy"
     model_files_experiment: str = "mlflow-syncer-model-files"

@@ -8,6 +8,7 @@ description, tags and aliases are written after its versions, since aliases poin
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from itertools import groupby
 
@@ -22,6 +23,7 @@ from syncer.plan_models import (
     TAG_SOURCE_MODEL,
     ModelOptions,
     expected_version,
+    model_of,
     version_key,
 )
 from syncer.runcopy import RunStats
@@ -97,8 +99,10 @@ def _complete_version(ctx: Context, v: VersionSnap, dest_name: str, number: str,
         call(ctx.dst, "delete_model_version_tag", lambda k=key: client.delete_model_version_tag(
             dest_name, number, k))
     if want["stage"] != (have_v.stage if have_v else NO_STAGE):
-        call(ctx.dst, "transition_model_version_stage", lambda: client.transition_model_version_stage(
-            dest_name, number, want["stage"], archive_existing_versions=False))
+        with warnings.catch_warnings():  # stages are deprecated in MLflow 3 but still served and used
+            warnings.simplefilter("ignore", FutureWarning)
+            call(ctx.dst, "transition_model_version_stage", lambda: client.transition_model_version_stage(
+                dest_name, number, want["stage"], archive_existing_versions=False))
     call(ctx.dst, "set_model_version_tag", lambda: client.set_model_version_tag(
         dest_name, number, TAG_FINGERPRINT, action.fingerprint or ""))
 
@@ -151,7 +155,7 @@ def apply_models(ctx: Context, actions: list[Action], unit: Unit) -> None:
         if a.kind == "model_version" and a.dest_id and a.source_id and a.op is not Op.EXTRA:
             ctx.map_id("model_version", a.source_id, a.dest_id)
     ours = [a for a in actions if a.kind in ("model", "model_version")]
-    for _model, group in groupby(ours, key=lambda a: a.experiment):
+    for _model, group in groupby(ours, key=model_of):
         group = list(group)
         model_action = next(a for a in group if a.kind == "model")
         if model_action.op is Op.ERROR:

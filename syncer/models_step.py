@@ -20,6 +20,8 @@ def model_options(settings: Settings, quarantined: frozenset[tuple[str, str]] = 
 def plan_models_step(settings: Settings, src: Endpoint, dst: Endpoint, src_snap: Snapshot, dst_snap: Snapshot,
                      plan: Plan, quarantined: frozenset[tuple[str, str]]) -> list[Action]:
     """Fill `models` of both snapshots and return the model actions to append to `plan`."""
+    if not settings.copy_models:
+        return []
     try:
         src_snap.models = scan_source_models(src, src_snap, settings.models)
     except FatalError:

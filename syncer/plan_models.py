@@ -13,6 +13,7 @@ Where a version's files come from is decided here (`files`):
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from syncer.capabilities import Capabilities
@@ -38,6 +39,11 @@ class ModelOptions:
 def version_key(model: str, version: str) -> str:
     """The source id of a model version in plans and the state store."""
     return f"{model}/{version}"
+
+
+def model_of(action: Action) -> str:
+    """The source model name of a model or model-version action."""
+    return action.source_id.rsplit("/", 1)[0] if action.kind == "model_version" else action.source_id
 
 
 def run_relative_path(v: VersionSnap, src: Snapshot) -> str | None:
@@ -114,7 +120,7 @@ def _plan_version(model: ModelSnap, dest_name: str, v: VersionSnap, copies: list
     want = expected_version(v, caps, options)
     fp = fingerprint({**want, "files": mode, "source_run": v.run_id})
     base = dict(kind="model_version", label=f"{dest_name}/v{v.version}",
-                source_id=version_key(model.name, v.version), experiment=model.name, fingerprint=fp)
+                source_id=version_key(model.name, v.version), fingerprint=fp)
     if ("model_version", base["source_id"]) in options.quarantined:
         return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
     if v.status != "READY":
@@ -137,10 +143,13 @@ def _plan_version(model: ModelSnap, dest_name: str, v: VersionSnap, copies: list
 
 
 def _plan_model(model: ModelSnap, dest_name: str, dest: ModelSnap | None,
-                copies: dict[str, list[VersionSnap]], foreign: int, options: ModelOptions) -> Action:
-    base = dict(kind="model", label=dest_name, source_id=model.name, experiment=model.name)
+                copies: dict[str, list[VersionSnap]], foreign: int, options: ModelOptions,
+                collision: bool) -> Action:
+    base = dict(kind="model", label=dest_name, source_id=model.name)
     if ("model", model.name) in options.quarantined:
         return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
+    if collision:
+        return Action(op=Op.ERROR, details={"reason": f"several source models map to '{dest_name}'"}, **base)
     to_source = {c.version: sv for sv, cs in copies.items() for c in cs}
     if dest is None:
         details = {"versions": len(model.versions), "aliases": sorted(model.aliases)}
@@ -163,7 +172,7 @@ def _plan_model(model: ModelSnap, dest_name: str, dest: ModelSnap | None,
 
 def _plan_extra(model: ModelSnap, dest_name: str, copies: dict[str, list[VersionSnap]]) -> list[Action]:
     return [Action(kind="model_version", op=Op.EXTRA, label=f"{dest_name}/v{d.version}",
-                   source_id=version_key(model.name, sv), dest_id=d.version, experiment=model.name,
+                   source_id=version_key(model.name, sv), dest_id=d.version,
                    details={"reason": "no longer in the source"})
             for sv, cs in sorted(copies.items()) if sv not in model.versions for d in cs]
 
@@ -178,11 +187,15 @@ def plan_models(src: Snapshot, dst_models: dict[str, ModelSnap], names: dict[str
     """
     options = options or ModelOptions()
     actions: list[Action] = []
+    taken = Counter(names.values())
     for model in sorted(src.models.values(), key=lambda m: m.name):
         dest_name = names[model.name]
         dest = dst_models.get(dest_name)
         copies, foreign = _copies(model, dest)
-        actions.append(_plan_model(model, dest_name, dest, copies, foreign, options))
+        model_action = _plan_model(model, dest_name, dest, copies, foreign, options, taken[dest_name] > 1)
+        actions.append(model_action)
+        if model_action.op is Op.ERROR:
+            continue
         for v in model.ordered_versions():
             mode = files_mode(v, src, copied_runs, caps)
             actions.append(_plan_version(model, dest_name, v, copies.get(v.version, []), mode, caps, options))

@@ -95,13 +95,26 @@ def _pages(endpoint: Endpoint, op: str, search) -> Iterator:  # noqa: ANN001
             return
 
 
+def _versions_of(endpoint: Endpoint, name: str) -> Iterator[ModelVersion]:
+    return _pages(endpoint, "search_model_versions", lambda t: endpoint.client.search_model_versions(
+        f"name='{_quoted(name)}'", max_results=10000, page_token=t))
+
+
 def _all_models(endpoint: Endpoint) -> dict[str, ModelSnap]:
+    """Every model with its versions: one paged search for all versions, or one per model where the
+    registry needs a filter (Unity Catalog)."""
     client = endpoint.client
     models = {m.name: _model_snap(m) for m in _pages(
         endpoint, "search_registered_models",
         lambda t: client.search_registered_models(max_results=100, page_token=t))}
-    for v in _pages(endpoint, "search_model_versions",
-                    lambda t: client.search_model_versions(max_results=10000, page_token=t)):
+    try:
+        versions = list(_pages(endpoint, "search_model_versions",
+                               lambda t: client.search_model_versions(max_results=10000, page_token=t)))
+    except MlflowException as exc:
+        if exc.error_code != "INVALID_PARAMETER_VALUE":
+            raise
+        versions = [v for name in models for v in _versions_of(endpoint, name)]
+    for v in versions:
         if v.name in models:
             models[v.name].versions[str(v.version)] = _version_snap(v)
     return models
@@ -148,8 +161,7 @@ def scan_dest_models(endpoint: Endpoint, names: Iterable[str]) -> dict[str, Mode
                 continue
             raise
         snap = _model_snap(model)
-        for v in _pages(endpoint, "search_model_versions", lambda t, n=name: client.search_model_versions(
-                f"name='{_quoted(n)}'", max_results=10000, page_token=t)):
+        for v in _versions_of(endpoint, name):
             snap.versions[str(v.version)] = _version_snap(v)
         found[name] = snap
     return found
