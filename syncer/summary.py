@@ -19,6 +19,9 @@ class Summary:
     runs_created: int = 0
     runs_updated: int = 0
     runs_deleted: int = 0
+    models_created: int = 0
+    model_versions_created: int = 0
+    model_versions_updated: int = 0
     unchanged: int = 0
     metric_points: int = 0
     params: int = 0
@@ -53,6 +56,9 @@ def summarize(result: SyncResult) -> Summary:
     s.runs_created = done[("run", Op.CREATE)]
     s.runs_updated = done[("run", Op.UPDATE)]
     s.runs_deleted = done[("run", Op.DELETE)]
+    s.models_created = done[("model", Op.CREATE)]
+    s.model_versions_created = done[("model_version", Op.CREATE)]
+    s.model_versions_updated = done[("model_version", Op.UPDATE)]
     for a in result.plan.actions:
         s.unchanged += a.op is Op.SAME
         s.conflicts += a.op is Op.CONFLICT
@@ -73,6 +79,9 @@ def print_summary(summary: Summary, console: Console | None = None) -> None:
         ("runs created", summary.runs_created),
         ("runs updated", summary.runs_updated),
         ("runs deleted", summary.runs_deleted),
+        ("models created", summary.models_created),
+        ("model versions created", summary.model_versions_created),
+        ("model versions updated", summary.model_versions_updated),
         ("unchanged (skipped)", summary.unchanged),
         ("metric points copied", summary.metric_points),
         ("params copied", summary.params),
