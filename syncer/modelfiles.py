@@ -9,6 +9,7 @@ so an interrupted copy is completed on the next pass instead of being made twice
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import uuid4
 
 from mlflow.entities import LoggedModelStatus, RunStatus
 
@@ -73,8 +74,9 @@ def _experiment(ctx: Context, source_experiment_id: str | None) -> str:
             call(ctx.dst, "restore_experiment", lambda: client.restore_experiment(exp.experiment_id))
         return exp.experiment_id
     ctx.guard()
+    location = f"{ctx.dst.artifact_root.rstrip('/')}/{uuid4().hex}" if ctx.dst.artifact_root else None
     return call(ctx.dst, "create_experiment", lambda: client.create_experiment(
-        name, tags={TAG_SOURCE: ctx.src.identity}))
+        name, artifact_location=location, tags={TAG_SOURCE: ctx.src.identity}))
 
 
 def _to_logged_model(ctx: Context, lm: LoggedModelSnap) -> Registration:
@@ -90,7 +92,9 @@ def _to_logged_model(ctx: Context, lm: LoggedModelSnap) -> Registration:
             exp_id, name=lm.name, source_run_id=dest_run, model_type=lm.model_type,
             tags={**lm.tags, TAG_SOURCE_MODEL_ID: lm.model_id, TAG_SOURCE: ctx.src.identity},
             params=lm.params or None))
-    reg = Registration(source=f"models:/{dest.model_id}", run_id=dest_run, model_id=dest.model_id)
+    # The logged model's own location, not models:/<id>: a registry on a direct store would resolve that
+    # id through MLflow's process-wide default tracking URI instead of this destination.
+    reg = Registration(source=dest.artifact_location, run_id=dest_run, model_id=dest.model_id)
     if dest.status != LoggedModelStatus.READY:
         stats = _copy_files(ctx, lm.artifact_location, dest.artifact_location, dest_exists=bool(found))
         reg.files, reg.bytes = stats.files, stats.bytes

@@ -77,6 +77,18 @@ def test_models_load_from_destination_with_source_stopped(model_source, dest_ser
     assert second.outcomes == []
     assert {a.op for a in second.plan.actions if a.kind in MODEL_KINDS} == {Op.SAME}
 
+    v2 = _versions(src, m.churn)["2"]
+    src.create_model_version(m.churn, v2.source, run_id=v2.run_id, description="third: same files")
+    src.set_registered_model_alias(m.churn, "champion", "3")
+    src.update_registered_model(m.churn, description="churn model, retrained")
+    src.update_model_version(m.churn, "1", description="first: linear (kept for audits)")
+    src.set_model_version_tag(m.churn, "1", "audit", "2026")
+    third = sync(settings)
+    assert [o.error for o in third.outcomes if not o.ok] == []
+    done = sorted((o.action.kind, o.action.op.value, o.action.label) for o in third.outcomes)
+    assert done == [("model", "update", m.churn), ("model_version", "create", f"{m.churn}/v3"),
+                    ("model_version", "update", f"{m.churn}/v1")]
+
     dst = MlflowClient(dest_server.url)
     for name in (m.churn, m.loose):
         want, have = src.get_registered_model(name), dst.get_registered_model(name)
@@ -91,7 +103,9 @@ def test_models_load_from_destination_with_source_stopped(model_source, dest_ser
             assert d.tags[TAG_SOURCE_MODEL] == name
             assert model_source.url not in d.source and d.source != v.source
     churn_v1 = _versions(dst, m.churn)["1"]
-    assert churn_v1.source.startswith("models:/m-") and churn_v1.run_id != _versions(src, m.churn)["1"].run_id
+    logged = dst.search_logged_models([dst.get_run(churn_v1.run_id).info.experiment_id])
+    assert [lm.artifact_location for lm in logged] == [churn_v1.source]
+    assert logged[0].source_run_id == churn_v1.run_id != _versions(src, m.churn)["1"].run_id
 
     model_source.stop()
     for alias, want in expected.items():
