@@ -196,8 +196,14 @@ def plan_models(src: Snapshot, dst_models: dict[str, ModelSnap], names: dict[str
         actions.append(model_action)
         if model_action.op is Op.ERROR:
             continue
+        next_number = max((d.number for d in dest.versions.values()), default=0) + 1 if dest else 1
         for v in model.ordered_versions():
             mode = files_mode(v, src, copied_runs, caps)
-            actions.append(_plan_version(model, dest_name, v, copies.get(v.version, []), mode, caps, options))
+            action = _plan_version(model, dest_name, v, copies.get(v.version, []), mode, caps, options)
+            if action.op is Op.CREATE:
+                if next_number != v.number:
+                    action.details["dest_version"] = next_number
+                next_number += 1
+            actions.append(action)
         actions.extend(_plan_extra(model, dest_name, copies))
     return actions

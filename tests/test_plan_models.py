@@ -87,6 +87,7 @@ def test_foreign_versions_are_reported_and_aliases_follow_provenance_not_numbers
     assert actions[("model_version", "churn/v2")].op is Op.SAME
     assert actions[("model_version", "churn/v2")].dest_id == "3"
     assert actions[("model_version", "churn/v3")].op is Op.CREATE
+    assert actions[("model_version", "churn/v3")].details["dest_version"] == 4  # after the foreign v1
     dest.aliases["champion"] = "3"
     assert "aliases" not in _by_label(plan_models(src, {"churn": dest}, {"churn": "churn"}, {"r1"},
                                                   PLAIN_MLFLOW))[("model", "churn")].details
