@@ -41,6 +41,8 @@ def _dest_model(ctx: Context, action: Action) -> str:
 
 def ensure_model(ctx: Context, model: ModelSnap, dest_name: str) -> None:
     """Create the destination model (with description and tags) unless it exists."""
+    if ctx.dest_id("model", model.name):
+        return
     ctx.guard()
     tags = {**user_tags(model.tags), TAG_SOURCE_MODEL: model.name, TAG_SOURCE: ctx.src.identity}
     try:
@@ -49,6 +51,7 @@ def ensure_model(ctx: Context, model: ModelSnap, dest_name: str) -> None:
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
+    ctx.map_id("model", model.name, dest_name)
 
 
 def wait_ready(ctx: Context, name: str, version: str) -> None:
@@ -152,8 +155,8 @@ def update_model(ctx: Context, action: Action) -> tuple[str, RunStats]:
 def apply_models(ctx: Context, actions: list[Action], unit: Unit) -> None:
     """Apply the model actions of a plan, model by model; `unit` runs and records one unit of work."""
     for a in actions:
-        if a.kind == "model_version" and a.dest_id and a.source_id and a.op is not Op.EXTRA:
-            ctx.map_id("model_version", a.source_id, a.dest_id)
+        if a.kind in ("model", "model_version") and a.dest_id and a.source_id and a.op is not Op.EXTRA:
+            ctx.map_id(a.kind, a.source_id, a.dest_id)
     ours = [a for a in actions if a.kind in ("model", "model_version")]
     for _model, group in groupby(ours, key=model_of):
         group = list(group)

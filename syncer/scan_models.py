@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+import structlog
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
@@ -22,6 +23,7 @@ from syncer.snapshot import Snapshot
 LOGGED_MODEL_PREFIX = "models:/m-"
 # Tags a server keeps for itself on logged models; they are never copied.
 SERVER_LOGGED_MODEL_TAGS = frozenset({"mlflow.modelVersions", "mlflow.user"})
+log = structlog.get_logger("syncer.models")
 
 
 @dataclass
@@ -107,6 +109,8 @@ def _all_models(endpoint: Endpoint) -> dict[str, ModelSnap]:
     models = {m.name: _model_snap(m) for m in _pages(
         endpoint, "search_registered_models",
         lambda t: client.search_registered_models(max_results=100, page_token=t))}
+    if not models:
+        return models
     try:
         versions = list(_pages(endpoint, "search_model_versions",
                                lambda t: client.search_model_versions(max_results=10000, page_token=t)))
@@ -134,10 +138,14 @@ def scan_source_models(endpoint: Endpoint, snap: Snapshot, globs: Iterable[str])
     """The selected source models: named by `globs`, or with a version made from a run in `snap`."""
     globs = list(globs)
     selected = {}
-    for name, model in _all_models(endpoint).items():
+    everything = _all_models(endpoint)
+    for name, model in everything.items():
         linked = any(v.run_id in snap.runs for v in model.versions.values())
         if linked or (globs and matches(name, globs)):
             selected[name] = model
+    for glob in globs:
+        if not any(matches(name, [glob]) for name in everything):
+            log.warning("no registered model matches", pattern=glob, source=endpoint.identity)
     for model in selected.values():
         for v in model.versions.values():
             if v.logged_model_id:
