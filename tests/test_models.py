@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import mlflow
 import numpy as np
 from mlflow import MlflowClient
 
@@ -15,7 +18,7 @@ from syncer.engine import sync
 from syncer.plan import Op
 from syncer.plan_models import TAG_SOURCE_MODEL, TAG_SOURCE_VERSION
 from syncer.snapshot import TAG_FINGERPRINT
-from tests.fixtures.models import make_models, predictions
+from tests.fixtures.models import make_models, predictions, tracking
 
 CLI = str(Path(sys.executable).parent / "mlflow-syncer")
 MODEL_KINDS = ("model", "model_version")
@@ -30,6 +33,14 @@ def _versions(client: MlflowClient, name: str) -> dict[str, object]:
     return {v.version: v for v in client.search_model_versions(f"name='{name}'")}
 
 
+def _model_files(url: str, name: str, version: str) -> dict[str, str]:
+    """Relative path -> sha256 of every file of a model version, read through the registry at `url`."""
+    with tempfile.TemporaryDirectory() as tmp, tracking(url):
+        root = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=tmp))
+        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in root.rglob("*") if p.is_file()}
+
+
 def _migrate(src: str, dst: str, state: str, experiment: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([CLI, "migrate", "--source", src, "--dest", dst, "--state", state, "--experiments",
                            experiment, "--no-progress"], env={**os.environ, **(env or {})},
@@ -40,9 +51,16 @@ def test_kill_during_version_copy_resumes_without_new_versions(model_source, des
     m = make_models(model_source.url, unique_name)
     state = f"sqlite:///{tmp_path / 'state.db'}"
     killed = _migrate(model_source.url, dest_server.url, state, m.experiment,
-                      env={"MLFLOW_SYNCER_TEST_KILL_AT": "get_model_version:1"})
+                      env={"MLFLOW_SYNCER_TEST_KILL_AT": "finalize_logged_model:1"})  # v1's files copied
     assert killed.returncode == -9, killed.stderr
     dst = MlflowClient(dest_server.url)
+    dest_exp = dst.get_experiment_by_name(m.experiment).experiment_id
+    assert [lm.status for lm in dst.search_logged_models([dest_exp])] == ["PENDING"]
+    assert _versions(dst, m.churn) == {}
+    killed = _migrate(model_source.url, dest_server.url, state, m.experiment,
+                      env={"MLFLOW_SYNCER_TEST_KILL_AT": "get_model_version:1"})  # v1 created, not tagged
+    assert killed.returncode == -9, killed.stderr
+    assert [lm.status for lm in dst.search_logged_models([dest_exp])] == ["READY"]
     half = _versions(dst, m.churn)
     assert list(half) == ["1"]
     assert half["1"].tags[TAG_SOURCE_VERSION] == "1" and TAG_FINGERPRINT not in half["1"].tags
@@ -57,6 +75,10 @@ def test_kill_during_version_copy_resumes_without_new_versions(model_source, des
     assert dst.get_registered_model(m.churn).aliases == {"champion": "2", "legacy": "1"}
     again = _migrate(model_source.url, dest_server.url, state, m.experiment)
     assert again.returncode == 0 and sorted(_versions(dst, m.churn)) == ["1", "2"]
+    assert len(dst.search_logged_models([dest_exp])) == 1
+    for number in ("1", "2"):  # byte-identical files, MLmodel included (the peer tool rewrites MLmodel)
+        files = _model_files(model_source.url, m.churn, number)
+        assert "MLmodel" in files and files == _model_files(dest_server.url, m.churn, number)
 
 
 def test_models_load_from_destination_with_source_stopped(model_source, dest_server, unique_name, tmp_path):
