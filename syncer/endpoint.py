@@ -54,6 +54,7 @@ class Endpoint:
         return safe_uri(self.tracking_uri)
 
     def artifact_repo(self, artifact_uri: str):
-        """An artifact repository for a run's artifact URI, resolved against this end's tracking URI."""
+        """An artifact repository for an artifact URI, resolved against this end's tracking and registry
+        URIs. Not for `models:/` URIs: MLflow resolves those through its process-wide registry URI."""
         uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, self.tracking_uri)
-        return get_artifact_repository(uri, tracking_uri=self.tracking_uri)
+        return get_artifact_repository(uri, tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)

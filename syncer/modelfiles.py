@@ -118,8 +118,11 @@ def _to_holder_run(ctx: Context, model: ModelSnap, v: VersionSnap) -> Registrati
     dest_uri = f"{run.info.artifact_uri.rstrip('/')}/{HOLDER_PATH}"
     reg = Registration(source=dest_uri, run_id=_dest_run(ctx, v.run_id))
     if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
-        where = call(ctx.src, "get_model_version_download_uri",
-                     lambda: ctx.src.client.get_model_version_download_uri(model.name, v.version))
+        where = v.logged_model.artifact_location if v.logged_model else call(
+            ctx.src, "get_model_version_download_uri",
+            lambda: ctx.src.client.get_model_version_download_uri(model.name, v.version))
+        if where.startswith("models:/"):  # MLflow would resolve it through the process-wide registry
+            raise SyncError(f"version source {where} points at another registered model: not supported")
         stats = _copy_files(ctx, where, dest_uri, dest_exists=bool(found))
         reg.files, reg.bytes = stats.files, stats.bytes
         ctx.guard()
