@@ -16,7 +16,7 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
 from syncer.endpoint import Endpoint
-from syncer.errors import call
+from syncer.errors import Kind, call, classify
 from syncer.scan import matches
 from syncer.snapshot import Snapshot
 
@@ -115,7 +115,7 @@ def _all_models(endpoint: Endpoint) -> dict[str, ModelSnap]:
         versions = list(_pages(endpoint, "search_model_versions",
                                lambda t: client.search_model_versions(max_results=10000, page_token=t)))
     except MlflowException as exc:
-        if exc.error_code != "INVALID_PARAMETER_VALUE":
+        if classify(exc) is not Kind.TERMINAL:
             raise
         versions = [v for name in models for v in _versions_of(endpoint, name)]
     for v in versions:
