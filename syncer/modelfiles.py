@@ -17,7 +17,7 @@ from syncer import artifacts as art
 from syncer.context import Context
 from syncer.errors import SyncError, call
 from syncer.plan_models import TAG_SOURCE_MODEL, TAG_SOURCE_VERSION, run_relative_path, version_key
-from syncer.scan_models import LoggedModelSnap, ModelSnap, VersionSnap
+from syncer.scan_models import LoggedModelSnap, ModelSnap, VersionSnap, logged_model
 from syncer.snapshot import TAG_SOURCE, TAG_SOURCE_RUN_ID
 
 TAG_SOURCE_MODEL_ID = "mlflow_syncer.source_model_id"
@@ -47,8 +47,11 @@ def _from_run(ctx: Context, v: VersionSnap) -> Registration:
         raise SyncError(f"run {v.run_id} of the version was not copied")
     if v.source.startswith("runs:/"):
         return Registration(source=f"runs:/{dest_run}/{rel}", run_id=dest_run)
-    run = call(ctx.dst, "get_run", lambda: ctx.dst.client.get_run(dest_run))
-    return Registration(source=f"{run.info.artifact_uri.rstrip('/')}/{rel}", run_id=dest_run)
+    root = ctx.dest_id("run_artifact_uri", dest_run)
+    if root is None:
+        root = call(ctx.dst, "get_run", lambda: ctx.dst.client.get_run(dest_run)).info.artifact_uri.rstrip("/")
+        ctx.map_id("run_artifact_uri", dest_run, root)
+    return Registration(source=f"{root}/{rel}", run_id=dest_run)
 
 
 def _copy_files(ctx: Context, source_uri: str, dest_uri: str, dest_exists: bool) -> art.CopyStats:
@@ -118,7 +121,7 @@ def _to_holder_run(ctx: Context, model: ModelSnap, v: VersionSnap) -> Registrati
     dest_uri = f"{run.info.artifact_uri.rstrip('/')}/{HOLDER_PATH}"
     reg = Registration(source=dest_uri, run_id=_dest_run(ctx, v.run_id))
     if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
-        where = v.logged_model.artifact_location if v.logged_model else call(
+        where = logged_model(ctx.src, v.logged_model_id).artifact_location if v.logged_model_id else call(
             ctx.src, "get_model_version_download_uri",
             lambda: ctx.src.client.get_model_version_download_uri(model.name, v.version))
         if where.startswith("models:/"):  # MLflow would resolve it through the process-wide registry
@@ -134,8 +137,8 @@ def registration(ctx: Context, model: ModelSnap, v: VersionSnap, mode: str) -> R
     """Make sure the version's files are in the destination; return what to register it from."""
     if mode == "run":
         return _from_run(ctx, v)
-    if mode == "logged_model" and v.logged_model is not None:
-        return _to_logged_model(ctx, v.logged_model)
+    if mode == "logged_model" and v.logged_model_id:
+        return _to_logged_model(ctx, logged_model(ctx.src, v.logged_model_id))
     return _to_holder_run(ctx, model, v)
 
 

@@ -62,7 +62,7 @@ def run_relative_path(v: VersionSnap, src: Snapshot) -> str | None:
 
 def files_mode(v: VersionSnap, src: Snapshot, copied_runs: set[str], caps: Capabilities) -> str:
     """Where the destination version's files will come from (see the module docstring)."""
-    if v.logged_model is not None:
+    if v.logged_model_id is not None:
         return "logged_model" if caps.logged_models else "holder"
     if v.run_id in copied_runs and run_relative_path(v, src):
         return "run"

@@ -2,8 +2,7 @@
 
 The source scan lists every registered model and every version in two paged searches, then keeps the
 models the user selected: those named by `models` globs plus those with a version made from a run of the
-selected experiments. Versions whose files live in an MLflow 3 logged model (`models:/m-...`) carry that
-logged model's record, read once here so that planning needs no further calls.
+selected experiments. Nothing is read per model or per version, so an idle pass costs two searches.
 """
 
 from __future__ import annotations
@@ -51,7 +50,6 @@ class VersionSnap:
     description: str = ""
     stage: str = "None"
     tags: dict[str, str] = field(default_factory=dict)
-    logged_model: LoggedModelSnap | None = None
 
     @property
     def number(self) -> int:
@@ -124,7 +122,8 @@ def _all_models(endpoint: Endpoint) -> dict[str, ModelSnap]:
     return models
 
 
-def _logged_model(endpoint: Endpoint, model_id: str) -> LoggedModelSnap:
+def logged_model(endpoint: Endpoint, model_id: str) -> LoggedModelSnap:
+    """Read one logged model (only when a version made from it is copied: never while planning)."""
     lm = call(endpoint, "get_logged_model", lambda: endpoint.client.get_logged_model(model_id))
     return LoggedModelSnap(
         model_id=lm.model_id, experiment_id=str(lm.experiment_id), name=lm.name,
@@ -146,10 +145,6 @@ def scan_source_models(endpoint: Endpoint, snap: Snapshot, globs: Iterable[str])
     for glob in globs:
         if not any(matches(name, [glob]) for name in everything):
             log.warning("no registered model matches", pattern=glob, source=endpoint.identity)
-    for model in selected.values():
-        for v in model.versions.values():
-            if v.logged_model_id:
-                v.logged_model = _logged_model(endpoint, v.logged_model_id)
     return selected
 
 

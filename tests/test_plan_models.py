@@ -12,7 +12,7 @@ from syncer.plan_models import (
     expected_version,
     plan_models,
 )
-from syncer.scan_models import LoggedModelSnap, ModelSnap, VersionSnap
+from syncer.scan_models import ModelSnap, VersionSnap
 from syncer.snapshot import TAG_FINGERPRINT, RunSnap, Snapshot
 
 ART = "mlflow-artifacts:/1/r1/artifacts"
@@ -21,9 +21,8 @@ ART = "mlflow-artifacts:/1/r1/artifacts"
 def _source() -> Snapshot:
     snap = Snapshot(identity="src")
     snap.runs["r1"] = RunSnap("r1", "1", "train", "FINISHED", 1, 2, "active", ART)
-    lm = LoggedModelSnap("m-1", "1", "model", "mlflow-artifacts:/1/models/m-1/artifacts", source_run_id="r1")
     versions = {
-        "1": VersionSnap("1", "models:/m-1", "r1", "READY", logged_model=lm),
+        "1": VersionSnap("1", "models:/m-1", "r1", "READY"),
         "2": VersionSnap("2", f"{ART}/exported", "r1", "READY", description="d", stage="Production",
                          tags={"q": "ok"}),
         "3": VersionSnap("3", "s3://bucket/elsewhere", None, "READY"),
