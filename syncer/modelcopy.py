@@ -149,6 +149,9 @@ def update_model(ctx: Context, action: Action) -> tuple[str, RunStats]:
         if have is None or have.aliases.get(alias) != number:
             call(ctx.dst, "set_registered_model_alias", lambda a=alias, n=number: client.set_registered_model_alias(
                 dest_name, a, n))
+    for alias in action.details.get("aliases_removed", []):
+        call(ctx.dst, "delete_registered_model_alias", lambda a=alias: client.delete_registered_model_alias(
+            dest_name, a))
     return dest_name, RunStats()
 
 

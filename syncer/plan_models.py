@@ -163,6 +163,9 @@ def _plan_model(model: ModelSnap, dest_name: str, dest: ModelSnap | None,
     aliases = sorted(a for a, sv in model.aliases.items() if to_source.get(dest.aliases.get(a, "")) != sv)
     if aliases:
         details["aliases"] = aliases
+    removed = sorted(a for a, dv in dest.aliases.items() if a not in model.aliases and dv in to_source)
+    if removed:
+        details["aliases_removed"] = removed
     if foreign:
         details["foreign_versions"] = foreign
         details["note"] = "destination holds versions not copied from this model: version numbers differ"

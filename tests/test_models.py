@@ -84,6 +84,7 @@ def test_kill_during_version_copy_resumes_without_new_versions(model_source, des
 def test_models_load_from_destination_with_source_stopped(model_source, dest_server, unique_name, tmp_path):
     m = make_models(model_source.url, unique_name)
     src = MlflowClient(model_source.url)
+    src.set_registered_model_alias(m.churn, "temporary", "1")
     expected = {alias: predictions(model_source.url, f"models:/{m.churn}@{alias}") for alias in ("champion", "legacy")}
     expected["only"] = predictions(model_source.url, f"models:/{m.loose}@only")
     settings = _settings(model_source.url, dest_server.url, f"sqlite:///{tmp_path / 'state.db'}",
@@ -105,6 +106,7 @@ def test_models_load_from_destination_with_source_stopped(model_source, dest_ser
     src.update_registered_model(m.churn, description="churn model, retrained")
     src.update_model_version(m.churn, "1", description="first: linear (kept for audits)")
     src.set_model_version_tag(m.churn, "1", "audit", "2026")
+    src.delete_registered_model_alias(m.churn, "temporary")
     third = sync(settings)
     assert [o.error for o in third.outcomes if not o.ok] == []
     done = sorted((o.action.kind, o.action.op.value, o.action.label) for o in third.outcomes)

@@ -87,9 +87,10 @@ def test_foreign_versions_are_reported_and_aliases_follow_provenance_not_numbers
     assert actions[("model_version", "churn/v2")].dest_id == "3"
     assert actions[("model_version", "churn/v3")].op is Op.CREATE
     assert actions[("model_version", "churn/v3")].details["dest_version"] == 4  # after the foreign v1
-    dest.aliases["champion"] = "3"
-    assert "aliases" not in _by_label(plan_models(src, {"churn": dest}, {"churn": "churn"}, {"r1"},
-                                                  PLAIN_MLFLOW))[("model", "churn")].details
+    dest.aliases.update(champion="3", old="2", users="1")  # "old" was ours, "users" is not a copy
+    details = _by_label(plan_models(src, {"churn": dest}, {"churn": "churn"}, {"r1"},
+                                    PLAIN_MLFLOW))[("model", "churn")].details
+    assert "aliases" not in details and details["aliases_removed"] == ["old"]
 
 
 def test_stage_policy_and_destinations_without_stages():
