@@ -13,10 +13,15 @@ import mlflow
 import numpy as np
 from mlflow import MlflowClient
 
+from syncer.apply import apply
+from syncer.capabilities import PLAIN_MLFLOW
 from syncer.config import EndpointConfig, Settings
-from syncer.engine import sync
-from syncer.plan import Op
-from syncer.plan_models import TAG_SOURCE_MODEL, TAG_SOURCE_VERSION
+from syncer.context import Context
+from syncer.endpoint import Endpoint
+from syncer.engine import open_state, scan_and_plan, sync
+from syncer.models_step import model_options
+from syncer.plan import Op, Plan
+from syncer.plan_models import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE, TAG_SOURCE_VERSION
 from syncer.snapshot import TAG_FINGERPRINT
 from tests.fixtures.models import make_models, predictions, tracking
 
@@ -79,6 +84,43 @@ def test_kill_during_version_copy_resumes_without_new_versions(model_source, des
     for number in ("1", "2"):  # byte-identical files, MLmodel included (the peer tool rewrites MLmodel)
         files = _model_files(model_source.url, m.churn, number)
         assert "MLmodel" in files and files == _model_files(dest_server.url, m.churn, number)
+
+
+def _engine_pass(settings: Settings, src: Endpoint, dst: Endpoint) -> tuple[Plan, list]:
+    """One scan -> plan -> apply pass of the engine with hand-built endpoints (capabilities of our choice)."""
+    state = open_state(settings, src, dst, read_only=False)
+    try:
+        src_snap, dst_snap, plan = scan_and_plan(settings, src, dst, state)
+        ctx = Context(src=src, dst=dst, src_snap=src_snap, dst_snap=dst_snap, state=state,
+                      model_options=model_options(settings))
+        return plan, apply(ctx, plan, workers=2) if plan.mutating() else []
+    finally:
+        state.close()
+
+
+def test_destination_without_logged_models_or_stages(model_source, dest_server, unique_name, tmp_path):
+    """Like Azure ML: a logged-model version goes through a holder run; the stage becomes a tag."""
+    m = make_models(model_source.url, unique_name)
+    legacy = predictions(model_source.url, f"models:/{m.churn}@legacy")
+    settings = _settings(model_source.url, dest_server.url, f"sqlite:///{tmp_path / 'state.db'}",
+                         [m.experiment], [])
+    src = Endpoint(model_source.url, role="source")
+    dst = Endpoint(dest_server.url, caps=PLAIN_MLFLOW.with_overrides(logged_models=False, stages=False),
+                   role="destination")
+    plan, outcomes = _engine_pass(settings, src, dst)
+    assert [o.error for o in outcomes if not o.ok] == []
+    assert [a.details.get("files") for a in plan.actions if a.kind == "model_version"] == ["holder", "run"]
+    dest = MlflowClient(dest_server.url)
+    versions = _versions(dest, m.churn)
+    assert [versions[n].current_stage for n in ("1", "2")] == ["None", "None"]
+    assert versions["2"].tags[TAG_SOURCE_STAGE] == "Production" and TAG_SOURCE_STAGE not in versions["1"].tags
+    holder = dest.get_experiment_by_name("mlflow-syncer-model-files")
+    assert versions["1"].source.startswith(dest.get_run(
+        dest.search_runs([holder.experiment_id], f"tags.`mlflow_syncer.holds_model_version` = '{m.churn}/1'")[0]
+        .info.run_id).info.artifact_uri)
+    assert np.array_equal(predictions(dest_server.url, f"models:/{m.churn}@legacy"), legacy)
+    again, outcomes = _engine_pass(settings, src, dst)
+    assert outcomes == [] and {a.op for a in again.actions} == {Op.SAME}
 
 
 def test_models_load_from_destination_with_source_stopped(model_source, dest_server, unique_name, tmp_path):
