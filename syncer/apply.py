@@ -117,7 +117,7 @@ def apply(ctx: Context, plan: Plan, workers: int, progress: Progress = lambda o:
             futures = [pool.submit(_unit, ctx, a, lambda a=a: _run(ctx, a)) for a in group]
             for fut in as_completed(futures):
                 record(fut.result())
-    apply_models(ctx, plan.actions, lambda a, work: record(_unit(ctx, a, work)))
+    apply_models(ctx, plan.actions, lambda a, work: _unit(ctx, a, work), record, workers)
     for a in plan.actions:
         if a.kind == "experiment" and a.details.get("delete") and a.source_id not in failed_exps:
             record(_unit(ctx, a, lambda a=a: (_delete_experiment(ctx, a), RunStats())))

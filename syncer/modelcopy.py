@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from itertools import groupby
 
 from mlflow.exceptions import MlflowException
@@ -31,7 +32,7 @@ from syncer.scan_models import ModelSnap, VersionSnap
 from syncer.snapshot import TAG_FINGERPRINT, TAG_SOURCE, user_tags
 from syncer.state import IN_PROGRESS
 
-Unit = Callable[[Action, Callable[[], tuple[str | None, RunStats]]], None]
+Unit = Callable[[Action, Callable[[], tuple[str | None, RunStats]]], object]
 READY_TIMEOUT = 600.0
 
 
@@ -155,19 +156,32 @@ def update_model(ctx: Context, action: Action) -> tuple[str, RunStats]:
     return dest_name, RunStats()
 
 
-def apply_models(ctx: Context, actions: list[Action], unit: Unit) -> None:
-    """Apply the model actions of a plan, model by model; `unit` runs and records one unit of work."""
+def _apply_model(ctx: Context, group: list[Action], unit: Unit) -> list:
+    """One model: its versions in source order, then its own fields. Returns the units' outcomes."""
+    model_action = next(a for a in group if a.kind == "model")
+    if model_action.op is Op.ERROR:
+        return []
+    outcomes = [unit(a, lambda a=a: copy_version(ctx, a)) for a in group
+                if a.kind == "model_version" and a.op in (Op.CREATE, Op.UPDATE)]
+    if model_action.op in (Op.CREATE, Op.UPDATE):
+        outcomes.append(unit(model_action, lambda: update_model(ctx, model_action)))
+    return outcomes
+
+
+def apply_models(ctx: Context, actions: list[Action], unit: Unit, record: Callable[[object], None],
+                 workers: int) -> None:
+    """Apply the model actions of a plan: models in parallel, each model's versions one after another.
+
+    `unit` runs one unit of work and returns its outcome; `record` is called with every outcome, always
+    from this thread.
+    """
     for a in actions:
         if a.kind in ("model", "model_version") and a.dest_id and a.source_id and a.op is not Op.EXTRA:
             ctx.map_id(a.kind, a.source_id, a.dest_id)
-    ours = [a for a in actions if a.kind in ("model", "model_version")]
-    for _model, group in groupby(ours, key=model_of):
-        group = list(group)
-        model_action = next(a for a in group if a.kind == "model")
-        if model_action.op is Op.ERROR:
-            continue
-        for a in group:
-            if a.kind == "model_version" and a.op in (Op.CREATE, Op.UPDATE):
-                unit(a, lambda a=a: copy_version(ctx, a))
-        if model_action.op in (Op.CREATE, Op.UPDATE):
-            unit(model_action, lambda m=model_action: update_model(ctx, m))
+    groups = [list(g) for _m, g in groupby((a for a in actions if a.kind in ("model", "model_version")),
+                                          key=model_of)]
+    groups = [g for g in groups if any(a.mutates for a in g)]
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="models") as pool:
+        for fut in as_completed([pool.submit(_apply_model, ctx, g, unit) for g in groups]):
+            for outcome in fut.result():
+                record(outcome)

@@ -8,6 +8,7 @@ so an interrupted copy is completed on the next pass instead of being made twice
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from uuid import uuid4
 
@@ -23,6 +24,8 @@ from syncer.snapshot import TAG_SOURCE, TAG_SOURCE_RUN_ID
 TAG_SOURCE_MODEL_ID = "mlflow_syncer.source_model_id"
 TAG_HOLDS_VERSION = "mlflow_syncer.holds_model_version"
 HOLDER_PATH = "model"
+# Models are copied in parallel: finding-or-creating a shared destination object happens one at a time.
+_FIND_OR_CREATE = threading.Lock()
 
 
 @dataclass
@@ -66,9 +69,16 @@ def _copy_files(ctx: Context, source_uri: str, dest_uri: str, dest_exists: bool)
 
 def _experiment(ctx: Context, source_experiment_id: str | None) -> str:
     """The destination experiment of a copied source experiment, else the model-files experiment."""
-    mapped = ctx.dest_id("experiment", source_experiment_id)
+    mapped = ctx.dest_id("experiment", source_experiment_id) or ctx.dest_id("files_experiment", "")
     if mapped:
         return mapped
+    with _FIND_OR_CREATE:
+        exp_id = ctx.dest_id("files_experiment", "") or _files_experiment(ctx)
+        ctx.map_id("files_experiment", "", exp_id)
+    return exp_id
+
+
+def _files_experiment(ctx: Context) -> str:
     name = ctx.model_options.files_experiment
     client = ctx.dst.client
     exp = call(ctx.dst, "get_experiment_by_name", lambda: client.get_experiment_by_name(name))
@@ -86,15 +96,16 @@ def _to_logged_model(ctx: Context, lm: LoggedModelSnap) -> Registration:
     client = ctx.dst.client
     exp_id = _experiment(ctx, lm.experiment_id)
     dest_run = _dest_run(ctx, lm.source_run_id)
-    found = call(ctx.dst, "search_logged_models", lambda: client.search_logged_models(
-        [exp_id], filter_string=f"tags.`{TAG_SOURCE_MODEL_ID}` = '{lm.model_id}'", max_results=10))
-    dest = found[0] if found else None
-    if dest is None:
-        ctx.guard()
-        dest = call(ctx.dst, "create_logged_model", lambda: client.create_logged_model(
-            exp_id, name=lm.name, source_run_id=dest_run, model_type=lm.model_type,
-            tags={**lm.tags, TAG_SOURCE_MODEL_ID: lm.model_id, TAG_SOURCE: ctx.src.identity},
-            params=lm.params or None))
+    with _FIND_OR_CREATE:
+        found = call(ctx.dst, "search_logged_models", lambda: client.search_logged_models(
+            [exp_id], filter_string=f"tags.`{TAG_SOURCE_MODEL_ID}` = '{lm.model_id}'", max_results=10))
+        dest = found[0] if found else None
+        if dest is None:
+            ctx.guard()
+            dest = call(ctx.dst, "create_logged_model", lambda: client.create_logged_model(
+                exp_id, name=lm.name, source_run_id=dest_run, model_type=lm.model_type,
+                tags={**lm.tags, TAG_SOURCE_MODEL_ID: lm.model_id, TAG_SOURCE: ctx.src.identity},
+                params=lm.params or None))
     # The logged model's own location, not models:/<id>: a registry on a direct store would resolve that
     # id through MLflow's process-wide default tracking URI instead of this destination.
     reg = Registration(source=dest.artifact_location, run_id=dest_run, model_id=dest.model_id)
