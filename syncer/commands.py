@@ -59,6 +59,14 @@ def diff(args: argparse.Namespace) -> int:
     return EXIT_OK if result.plan.in_sync else EXIT_PARTIAL
 
 
+def mirror(args: argparse.Namespace) -> int:
+    from syncer.mirror_cli import run
+
+    settings = settings_from(args)
+    logs.setup(settings.log_format, settings.log_level)
+    return run(args, settings)
+
+
 def check_config(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     src, dst = endpoints(settings)
@@ -96,4 +104,4 @@ def demo(args: argparse.Namespace) -> int:
     return EXIT_OK if run_demo(args.dir) else EXIT_ERROR
 
 
-__all__ = ["migrate", "diff", "check_config", "state", "demo", "EXIT_ERROR"]
+__all__ = ["migrate", "diff", "mirror", "check_config", "state", "demo", "EXIT_ERROR"]

@@ -72,6 +72,7 @@ class Options:
 
     deleted: str = "skip"
     delete_extra: bool = False
+    follow_running: bool = False  # mirror: revisit RUNNING runs every cycle (their artifacts are not fingerprinted)
     quarantined: frozenset[tuple[str, str]] = frozenset()
 
 
@@ -209,6 +210,8 @@ def _plan_run(run: RunSnap, copies: list[RunSnap], to_source: dict[str, str], ca
         diff["delete"] = True
     marker = dest.tags.get(TAG_FINGERPRINT)
     if not diff and marker == fp:
+        if options.follow_running and run.status == "RUNNING":
+            return Action(op=Op.UPDATE, details={"follow": True}, **base)
         return Action(op=Op.SAME, **base)
     if marker == fp and diff and not diff.keys() <= {"delete"}:
         return Action(op=Op.CONFLICT, details={"reason": "edited in the destination", **diff}, **base)
