@@ -115,12 +115,16 @@ class MirrorService:
             return code
         finally:
             self.stop.set()
+            for signum, handler in getattr(self, "_previous", {}).items():
+                signal.signal(signum, handler)
             if self.http is not None:
                 self.http.close()
             state.release_lock()
             state.close()
 
     def _install_signals(self) -> None:
+        self._previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+
         def on_signal(signum: int, _frame: object) -> None:
             if not self.stop.is_set():
                 log.info("stopping", signal=signal.Signals(signum).name, timeout=self.cfg.shutdown_timeout)
