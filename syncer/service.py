@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -96,6 +97,7 @@ class MirrorService:
         self.ready = Readiness(period_seconds(self.trigger), self.cfg.ready_intervals)
         self.last: CycleReport | None = None
         self.http: StatusServer | None = None
+        self.signalled: int | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
     def run(self) -> int:
@@ -123,15 +125,25 @@ class MirrorService:
             state.close()
 
     def _install_signals(self) -> None:
+        # The handler only stores the signal: taking a lock (Event.set, logging) inside a handler can
+        # deadlock against the very lock the interrupted main thread holds.
         self._previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
 
         def on_signal(signum: int, _frame: object) -> None:
-            if not self.stop.is_set():
-                log.info("stopping", signal=signal.Signals(signum).name, timeout=self.cfg.shutdown_timeout)
-            self.stop.set()
+            self.signalled = signum
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        for signum in self._previous:
+            signal.signal(signum, on_signal)
+
+    def _wait_signal(self, until: Callable[[], bool] = lambda: False) -> bool:
+        """Poll until a signal arrived (True) or `until()` holds (False); then set `stop` on a signal."""
+        while self.signalled is None and not until():
+            time.sleep(0.2)
+        if self.signalled is None:
+            return False
+        log.info("stopping", signal=signal.Signals(self.signalled).name, timeout=self.cfg.shutdown_timeout)
+        self.stop.set()
+        return True
 
     def _start_http(self) -> None:
         if self.cfg.http_port is None:
@@ -170,9 +182,7 @@ class MirrorService:
         if self.once:
             worker = threading.Thread(target=self._tick, name="cycle")
             worker.start()
-            while worker.is_alive() and not self.stop.is_set():
-                worker.join(0.5)
-            if self.stop.is_set():
+            if self._wait_signal(until=lambda: not worker.is_alive()):
                 return self._shutdown(None)
             return self._exit_code(self.last)
         scheduler = BackgroundScheduler(timezone="UTC")
@@ -182,8 +192,7 @@ class MirrorService:
         scheduler.start()
         sdnotify.notify("READY=1", "STATUS=mirroring")
         log.info("mirror started", schedule=self.cfg.cron or f"every {self.cfg.interval:g} s")
-        while not self.stop.wait(1.0):
-            pass
+        self._wait_signal()
         return self._shutdown(scheduler)
 
     def _shutdown(self, scheduler: BackgroundScheduler | None) -> int:
@@ -216,8 +225,11 @@ def run_mirror(settings: Settings, config_path: str | None, once: bool) -> tuple
 
     service = MirrorService(settings, config_path, once)
     code = service.run()
-    if not service.idle.is_set():
+    if not once or not service.idle.is_set():
+        # State is committed and the lock released. Interpreter teardown (MLflow's exit hooks, a worker
+        # stuck in I/O) must not stretch the shutdown bound: leave now.
+        log.info("exiting", code=code)
         sys.stderr.flush()
         sys.stdout.flush()
-        os._exit(code)  # a worker is stuck in I/O: its threads must not hold the process open
+        os._exit(code)
     return code, service.last
