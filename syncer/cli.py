@@ -7,7 +7,6 @@ Exit codes (every command): 0 success / in sync; 1 partial (some objects failed,
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -79,8 +78,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mlflow-syncer` command."""
     args = build_parser().parse_args(argv)
-    # MLflow's usage telemetry phones home and flushes at exit for seconds where there is no route out.
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     register_env_secrets()
     logs.setup("auto", "warning")
     try:
