@@ -183,7 +183,7 @@ class MirrorService:
             worker = threading.Thread(target=self._tick, name="cycle")
             worker.start()
             if self._wait_signal(until=lambda: not worker.is_alive()):
-                return self._shutdown(None)
+                return max(EXIT_PARTIAL, self._shutdown(None))  # the one cycle did not complete
             return self._exit_code(self.last)
         scheduler = BackgroundScheduler(timezone="UTC")
         first = None if self.cfg.cron else _now()
