@@ -21,7 +21,7 @@ from prometheus_client import Counter, Gauge
 from syncer import telemetry
 from syncer.apply import Outcome, apply
 from syncer.config import Settings
-from syncer.context import Context
+from syncer.context import Cancelled, Context
 from syncer.endpoint import Endpoint
 from syncer.engine import scan_and_plan
 from syncer.errors import FatalError, describe
@@ -119,6 +119,8 @@ class Cycle:
         t0 = time.monotonic()
         try:
             self._run(report)
+        except Cancelled:
+            report.error = "stopped before the cycle finished"
         except FatalError as exc:
             report.error = str(exc)
             telemetry.ERRORS.labels("fatal").inc()

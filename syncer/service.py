@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -22,6 +23,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from syncer import sdnotify
+from syncer.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.config import MirrorConfig, Settings
 from syncer.engine import endpoints, open_state
 from syncer.errors import FatalError, configure_http_retries
@@ -30,7 +32,6 @@ from syncer.mirror import Cycle, CycleReport
 
 log = structlog.get_logger("syncer.service")
 
-EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 LOCK_HOLDER = "mlflow-syncer mirror"
 
 
@@ -48,15 +49,8 @@ def period_seconds(trigger: BaseTrigger, now: float | None = None) -> float:
     """The time between two ticks of a trigger (for cron: between its next two fire times)."""
     if isinstance(trigger, IntervalTrigger):
         return trigger.interval.total_seconds()
-    from datetime import datetime, timezone
-
-    start = datetime.fromtimestamp(now or time.time(), tz=timezone.utc)
-    first = trigger.get_next_fire_time(None, start)
-    second = trigger.get_next_fire_time(first, first) if first else None
-    if first and second and second == first:
-        from datetime import timedelta
-
-        second = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
+    first = trigger.get_next_fire_time(None, datetime.fromtimestamp(now or time.time(), tz=timezone.utc))
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
     return (second - first).total_seconds() if first and second else 60.0
 
 
@@ -213,9 +207,7 @@ class MirrorService:
         return EXIT_OK if report.ok else EXIT_PARTIAL
 
 
-def _now():  # noqa: ANN202
-    from datetime import datetime, timezone
-
+def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 

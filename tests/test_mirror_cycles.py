@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, ViewType
 
@@ -14,6 +15,8 @@ from tests.compare import assert_same
 from tests.fixtures.mirror import T0, make_runs, write_config
 
 SEARCH_OPS = {"search_experiments", "search_runs"}
+
+pytestmark = pytest.mark.usefixtures("reset_logging")
 
 
 def _cycle(config: Path, *args: str) -> tuple[int, dict]:

@@ -13,6 +13,8 @@ from syncer.plan import Action, Op
 from syncer.service import make_trigger, period_seconds
 from syncer.snapshot import RunSnap, Snapshot
 
+pytestmark = pytest.mark.usefixtures("reset_logging")
+
 
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("5m", 300), ("1.5h", 5400), ("1d", 86400)])
 def test_durations(text, seconds):
