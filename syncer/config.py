@@ -57,6 +57,7 @@ class MirrorConfig(Strict):
     http_port: int | None = Field(default=None, ge=0, le=65535)
     http_host: str = "127.0.0.1"
     ready_intervals: float = Field(default=3.0, gt=0)
+    follow_running_hours: float | None = Field(default=24.0, gt=0)
     shutdown_timeout: float = Field(default=30.0, gt=0)
 
 

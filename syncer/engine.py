@@ -67,14 +67,14 @@ def _scan(endpoint: Endpoint, what: str, **kwargs) -> Snapshot:  # noqa: ANN003
         raise FatalError(f"cannot read the {what} ({endpoint.identity}): {describe(exc)}") from None
 
 
-def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore,
-                  delete_extra: bool = False, follow_running: bool = False) -> tuple[Snapshot, Snapshot, Plan]:
+def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, delete_extra: bool = False,
+                  follow_running_since: int | None = None) -> tuple[Snapshot, Snapshot, Plan]:
     """Read both sides and plan the sync (pure planning on the two snapshots and the state)."""
     include_deleted = settings.deleted == "mirror"
     src_snap = _scan(src, "source", experiment_filter=settings.experiments, include_deleted=include_deleted)
     names = {eid: dest_name(e.name, settings.experiment_names) for eid, e in src_snap.experiments.items()}
     dst_snap = _scan(dst, "destination", names=set(names.values()), include_deleted=True)
-    options = Options(deleted=settings.deleted, delete_extra=delete_extra, follow_running=follow_running,
+    options = Options(deleted=settings.deleted, delete_extra=delete_extra, follow_running_since=follow_running_since,
                       quarantined=state.quarantined())
     return src_snap, dst_snap, make_plan(src_snap, dst_snap, names, dst.caps, options)
 

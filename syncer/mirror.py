@@ -4,9 +4,13 @@ if the cycle was clean, only up to a limit) delete destination runs whose source
 Replication lag (the `mlflow_syncer_replication_lag_seconds` gauge) is defined as
 `now - min(last_change(run))` over the source runs that are not yet in the destination as they are in
 the source, where `last_change(run) = max(start_time, end_time, timestamp of each latest metric)` as
-reported by `search_runs`. It is 0 when nothing is pending. At scan time it measures what the cycle
-found behind; after the cycle it measures what is still behind (runs that failed or were abandoned).
+reported by `search_runs` (RunSnap.last_change). It is 0 when nothing is pending. At scan time it
+measures what the cycle found behind; after the cycle, what is still behind (failed or abandoned runs).
 Metric timestamps come from the training client's clock, so the value is only as good as that clock.
+
+RUNNING runs are revisited every cycle (new artifacts leave no trace in search_runs) while their
+last change is less than `mirror.follow_running_hours` old: a crashed job's run that stays RUNNING
+forever stops costing artifact listings after that.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from syncer.endpoint import Endpoint
 from syncer.engine import scan_and_plan
 from syncer.errors import FatalError, describe
 from syncer.plan import Action, Op, Plan
-from syncer.snapshot import RunSnap, Snapshot
+from syncer.snapshot import Snapshot
 from syncer.state import StateStore
 
 log = structlog.get_logger("syncer.mirror")
@@ -67,20 +71,13 @@ class CycleReport:
             "seconds": round(self.seconds, 3)}
 
 
-def last_change_ms(run: RunSnap) -> int | None:
-    """The newest source-side timestamp search_runs shows for a run (ms since the epoch)."""
-    times = [run.start_time, run.end_time, *(ts for _value, ts, _step in run.metrics.values())]
-    known = [t for t in times if t]
-    return max(known) if known else None
-
-
 def _is_pending(action: Action) -> bool:
     return action.kind == "run" and action.op in (Op.CREATE, Op.UPDATE) and not action.details.get("follow")
 
 
 def replication_lag(actions: list[Action], src: Snapshot, now: float) -> float:
     """Seconds since the oldest change (see the module docstring) among `actions` still to be copied."""
-    times = [last_change_ms(src.runs[a.source_id]) for a in actions
+    times = [src.runs[a.source_id].last_change for a in actions
              if _is_pending(a) and a.source_id in src.runs]
     known = [t for t in times if t is not None]
     return max(0.0, now - min(known) / 1000.0) if known else 0.0
@@ -135,7 +132,8 @@ class Cycle:
 
     def _run(self, report: CycleReport) -> None:
         src_snap, dst_snap, plan = scan_and_plan(self.settings, self.src, self.dst, self.state,
-                                                 delete_extra=self.delete, follow_running=True)
+                                                 delete_extra=self.delete,
+                                                 follow_running_since=self._follow_since())
         report.lag_at_scan = replication_lag(plan.actions, src_snap, time.time())
         LAG_AT_SCAN.set(report.lag_at_scan)
         copies, deletes = _split(plan)
@@ -152,6 +150,10 @@ class Cycle:
         pending = [o.action for o in report.outcomes if not o.ok]
         report.lag = replication_lag(pending, src_snap, time.time())
         PENDING.set(len(pending))
+
+    def _follow_since(self) -> int | None:
+        hours = self.settings.mirror.follow_running_hours
+        return None if hours is None else int((time.time() - hours * 3600) * 1000)
 
     def _count(self, report: CycleReport) -> None:
         report.copied = sum(o.ok for o in report.outcomes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,9 @@ def test_mirror_follows_a_changing_source(source_server, dest_server, unique_nam
     assert _dest_run(dst, f"{unique_name}/beta", live).info.status == "RUNNING"
 
     # The live run logs more points (one ties the last copied point's step and timestamp), a tag, a file.
+    now = int(time.time() * 1000)
     src.log_batch(live, metrics=[Metric("loss", 42.0, T0 + 1190, 119)]
-                  + [Metric("loss", 0.001 * s, T0 + s * 10, s) for s in range(120, 140)])
+                  + [Metric("loss", 0.001 * s, now + s, s) for s in range(120, 140)])
     src.set_tag(live, "phase", "fine-tune")
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "checkpoint-1.txt").write_text("step 140\n")
@@ -55,7 +57,7 @@ def test_mirror_follows_a_changing_source(source_server, dest_server, unique_nam
     assert_same(src, dst, w.experiments)
     assert _dest_run(dst, f"{unique_name}/beta", live).info.status == "RUNNING"
 
-    # Between cycles, only an artifact appears: the run is followed because it is RUNNING.
+    # Between cycles, only an artifact appears: the run is followed because it is RUNNING and active.
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "checkpoint-2.txt").write_text("step 150\n")
         src.log_artifact(live, str(Path(tmp) / "checkpoint-2.txt"), "checkpoints")
@@ -63,7 +65,7 @@ def test_mirror_follows_a_changing_source(source_server, dest_server, unique_nam
     assert_same(src, dst, w.experiments)
 
     # It finishes; meanwhile a new run and a new experiment appear.
-    src.log_metric(live, "loss", 0.0005, timestamp=T0 + 1500, step=150)
+    src.log_metric(live, "loss", 0.0005, timestamp=now + 150, step=150)
     src.set_terminated(live, "FINISHED", end_time=T0 + 99_000)
     alpha = src.get_experiment_by_name(f"{unique_name}/alpha").experiment_id
     make_runs(src, f"{unique_name}/gamma", 2)

@@ -7,7 +7,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from syncer.cli import main
 from syncer.config import MirrorConfig
-from syncer.mirror import last_change_ms, replication_lag
+from syncer.mirror import replication_lag
 from syncer.mirror_cli import duration
 from syncer.plan import Action, Op
 from syncer.service import make_trigger, period_seconds
@@ -56,6 +56,32 @@ def test_replication_lag_is_the_age_of_the_oldest_pending_change():
     actions = [Action("run", Op.UPDATE, "a", source_id="a"), Action("run", Op.CREATE, "b", source_id="b"),
                Action("run", Op.SAME, "c", source_id="c"),
                Action("run", Op.UPDATE, "c", source_id="c", details={"follow": True})]
-    assert last_change_ms(src.runs["a"]) == 1_050_000
+    assert src.runs["a"].last_change == 1_050_000
     assert replication_lag(actions, src, now=2_000) == pytest.approx(2_000 - 1_050)
     assert replication_lag([actions[2], actions[3]], src, now=2_000) == 0.0
+
+
+def test_running_runs_are_followed_only_while_active():
+    from syncer.capabilities import PLAIN_MLFLOW
+    from syncer.plan import Options, make_plan
+    from syncer.snapshot import TAG_FINGERPRINT, TAG_SOURCE_RUN_ID, ExperimentSnap
+
+    exp = ExperimentSnap(experiment_id="1", name="e", lifecycle_stage="active")
+    runs = {rid: RunSnap(run_id=rid, experiment_id="1", name=rid, status="RUNNING", start_time=start,
+                         end_time=None, lifecycle_stage="active", artifact_uri="")
+            for rid, start in (("fresh", 5_000_000), ("stale", 1_000))}
+    src = Snapshot(identity="s", experiments={"1": exp}, runs=runs)
+    names = {"1": "e"}
+    created = {a.source_id: a.fingerprint for a in make_plan(src, Snapshot(identity="d"), names, PLAIN_MLFLOW).actions}
+    copies = {f"d-{rid}": RunSnap(**{**r.__dict__, "run_id": f"d-{rid}",
+                                     "tags": {TAG_SOURCE_RUN_ID: rid, TAG_FINGERPRINT: created[rid]}})
+              for rid, r in runs.items()}
+    dst = Snapshot(identity="d", experiments={"1": exp}, runs=copies)
+
+    def ops(options: Options) -> dict:
+        return {a.source_id: (a.op, a.details) for a in make_plan(src, dst, names, PLAIN_MLFLOW, options).actions
+                if a.kind == "run"}
+
+    assert ops(Options()) == {"fresh": (Op.SAME, {}), "stale": (Op.SAME, {})}
+    assert ops(Options(follow_running_since=4_000_000)) == {"fresh": (Op.UPDATE, {"follow": True}),
+                                                           "stale": (Op.SAME, {})}
