@@ -6,13 +6,15 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
 from tests.compare import assert_same
-from tests.fixtures.mirror import make_runs, run_once, start_daemon, write_config
+from tests.fixtures.mirror import make_runs, mirror_cmd, run_once, start_daemon, write_config
+from tests.fixtures.procs import free_port
 
 SHUTDOWN_TIMEOUT = 10.0
 
@@ -124,3 +126,36 @@ def test_sigkill_mid_cycle_then_restart_converges_without_duplicates(source_serv
     rc, _log = _interrupted_then_resumed(source_server, dest_server, unique_name, tmp_path,
                                          signal.SIGKILL).split("\n", 1)
     assert rc == str(-signal.SIGKILL)
+
+
+def test_a_failing_cycle_keeps_the_daemon_alive_and_not_ready(dest_server, tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    config = write_config(tmp_path / "mirror.yaml", dead, dest_server.url, ["*"], tmp_path / "state.db",
+                          shutdown_timeout=SHUTDOWN_TIMEOUT)
+    fast_failure = {"MLFLOW_SYNCER_RETRY_ATTEMPTS": "1", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    once = subprocess.run(mirror_cmd(config, "--once"), capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **fast_failure})
+    assert once.returncode == 2
+    assert f"mlflow-syncer: error: cannot read the source ({dead})" in once.stderr
+    assert "Traceback" not in once.stderr
+
+    daemon = start_daemon(config, tmp_path, "--interval", "2s", env=fast_failure)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert time.monotonic() < deadline, daemon.log.read_text()[-3000:]
+            try:
+                code, body = daemon.get("/readyz")
+            except OSError:
+                time.sleep(0.3)
+                continue
+            if b"cannot read the source" in body:
+                break
+            time.sleep(0.3)
+        assert code == 503 and json.loads(body)["ready"] is False
+        assert daemon.get("/healthz")[0] == 200
+        assert 'mlflow_syncer_cycles_total{result="error"}' in daemon.get("/metrics")[1].decode()
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=SHUTDOWN_TIMEOUT + 5) == 0
+    finally:
+        daemon.stop()
