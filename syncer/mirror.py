@@ -67,8 +67,7 @@ class CycleReport:
         return max(0.0, self.ended - self.started)
 
     def as_log(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("outcomes", "started", "ended")} | {
-            "seconds": round(self.seconds, 3)}
+        return {k: v for k, v in self.__dict__.items() if k != "outcomes"} | {"seconds": round(self.seconds, 3)}
 
 
 def _is_pending(action: Action) -> bool:

@@ -8,6 +8,7 @@ already committed, the lock is released and the process exits within `shutdown_t
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -179,6 +180,7 @@ class MirrorService:
             if self._wait_signal(until=lambda: not worker.is_alive()):
                 return max(EXIT_PARTIAL, self._shutdown(None))  # the one cycle did not complete
             return self._exit_code(self.last)
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)  # not a warning per tick skipped by a long cycle
         scheduler = BackgroundScheduler(timezone="UTC")
         first = None if self.cfg.cron else _now()
         scheduler.add_job(self._tick, self.trigger, id="cycle", max_instances=1, coalesce=True,
