@@ -155,7 +155,9 @@ class Cycle:
         return None if hours is None else int((time.time() - hours * 3600) * 1000)
 
     def _count(self, report: CycleReport) -> None:
-        report.copied = sum(o.ok for o in report.outcomes)
+        # A followed RUNNING run in which nothing new turned up was checked, not copied.
+        report.copied = sum(o.ok and not (o.action.details.get("follow") and not o.stats.artifact_files)
+                            for o in report.outcomes)
         report.cancelled = sum(o.status == "cancelled" for o in report.outcomes)
         report.failed = sum(not o.ok for o in report.outcomes) - report.cancelled
 
