@@ -13,6 +13,11 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1) \
     || echo "warning: could not install chromium; HTML report tests will fail" >&2
 fi
+# systemd-analyze verifies systemd/mlflow-syncer.service (the test skips where it cannot be installed).
+if ! command -v systemd-analyze >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd \
+    >/dev/null) || echo "warning: could not install systemd; the unit file is only parsed" >&2
+fi
 if [ ! -x node_modules/.bin/azurite-blob ]; then
   npm install --silent --no-audit --no-fund --no-save azurite@3 >/dev/null
 fi

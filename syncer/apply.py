@@ -11,7 +11,7 @@ from uuid import uuid4
 import structlog
 
 from syncer import telemetry
-from syncer.context import Context
+from syncer.context import Cancelled, Context
 from syncer.errors import FatalError, Kind, call, classify, describe
 from syncer.modelcopy import apply_models
 from syncer.plan import Action, Op, Plan
@@ -75,6 +75,8 @@ def _unit(ctx: Context, action: Action, work: Callable[[], tuple[str | None, Run
     """Run one unit of work and commit its result (or its failure) to the state store."""
     try:
         dest_id, stats = work()
+    except Cancelled:
+        return Outcome(action, ok=False, error="abandoned: shutting down", status="cancelled")
     except Exception as exc:  # noqa: BLE001
         kind = classify(exc)
         message = describe(exc)

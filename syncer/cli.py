@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "json", "markdown", "html"], default="text")
     p.add_argument("--output", help="write the report to this file")
     p.add_argument("--deep", action="store_true", help="also compare every metric point and artifact")
+    p = sub.add_parser("mirror", help="keep the destination in step with the source, cycle after cycle")
+    _common(p)
+    from syncer.mirror_cli import add_mirror_flags
+
+    add_mirror_flags(p)
     p = sub.add_parser("check-config", help="validate a config and say precisely what is wrong")
     _common(p)
     p = sub.add_parser("demo", help="seed a local SQLite source and migrate it to a local SQLite destination")

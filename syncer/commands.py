@@ -37,6 +37,14 @@ def diff(args: argparse.Namespace) -> int:
     return diff_report(settings, args.config, args.format, args.output, args.deep)
 
 
+def mirror(args: argparse.Namespace) -> int:
+    from syncer.mirror_cli import run
+
+    settings = settings_from(args)
+    logs.setup(settings.log_format, settings.log_level)
+    return run(args, settings)
+
+
 def check_config(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     src, dst = endpoints(settings)
@@ -74,4 +82,4 @@ def demo(args: argparse.Namespace) -> int:
     return EXIT_OK if run_demo(args.dir) else EXIT_ERROR
 
 
-__all__ = ["migrate", "diff", "check_config", "state", "demo", "EXIT_ERROR"]
+__all__ = ["migrate", "diff", "mirror", "check_config", "state", "demo", "EXIT_ERROR"]

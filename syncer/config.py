@@ -48,12 +48,17 @@ class NameRule(Strict):
 
 
 class MirrorConfig(Strict):
-    interval: float = 60.0
+    """The `mirror` service: schedule, deletion guard rails, HTTP status endpoint, shutdown bound."""
+
+    interval: float = Field(default=60.0, gt=0)
     cron: str | None = None
     delete: bool = False
-    max_delete: int = 100
-    http_port: int | None = None
-    shutdown_timeout: float = 30.0
+    max_delete: int = Field(default=100, ge=0)
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
+    ready_intervals: float = Field(default=3.0, gt=0)
+    follow_running_hours: float | None = Field(default=24.0, gt=0)
+    shutdown_timeout: float = Field(default=30.0, gt=0)
 
 
 class Settings(BaseSettings):

@@ -11,6 +11,10 @@ from syncer.snapshot import Snapshot
 from syncer.state import StateStore
 
 
+class Cancelled(Exception):
+    """The process is shutting down: the unit in flight stops before its next write."""
+
+
 @dataclass
 class Context:
     """The two ends, their snapshots, the state store and the id map built while applying."""
@@ -24,6 +28,7 @@ class Context:
     id_map: dict[tuple[str, str], str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     model_options: ModelOptions = field(default_factory=ModelOptions)
+    stop: threading.Event | None = None
 
     def map_id(self, kind: str, source_id: str, dest_id: str) -> None:
         with self.lock:
@@ -36,6 +41,8 @@ class Context:
             return self.id_map.get((kind, source_id))
 
     def guard(self) -> None:
-        """The one dry-run gate: every mutation of the destination or the state passes here."""
+        """The one dry-run and shutdown gate: every mutation of the destination or the state passes here."""
         if self.dry_run:
             raise RuntimeError("dry run: refusing to write")
+        if self.stop is not None and self.stop.is_set():
+            raise Cancelled("shutting down")

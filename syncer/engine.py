@@ -69,14 +69,15 @@ def _scan(endpoint: Endpoint, what: str, **kwargs) -> Snapshot:  # noqa: ANN003
         raise FatalError(f"cannot read the {what} ({endpoint.identity}): {describe(exc)}") from None
 
 
-def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore,
-                  delete_extra: bool = False) -> tuple[Snapshot, Snapshot, Plan]:
+def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, delete_extra: bool = False,
+                  follow_running_since: int | None = None) -> tuple[Snapshot, Snapshot, Plan]:
     """Read both sides and plan the sync (pure planning on the two snapshots and the state)."""
     include_deleted = settings.deleted == "mirror"
     src_snap = _scan(src, "source", experiment_filter=settings.experiments, include_deleted=include_deleted)
     names = {eid: dest_name(e.name, settings.experiment_names) for eid, e in src_snap.experiments.items()}
     dst_snap = _scan(dst, "destination", names=set(names.values()), include_deleted=True)
-    options = Options(deleted=settings.deleted, delete_extra=delete_extra, quarantined=state.quarantined())
+    options = Options(deleted=settings.deleted, delete_extra=delete_extra, follow_running_since=follow_running_since,
+                      quarantined=state.quarantined())
     plan = make_plan(src_snap, dst_snap, names, dst.caps, options)
     plan.actions.extend(plan_models_step(settings, src, dst, src_snap, dst_snap, plan, options.quarantined))
     return src_snap, dst_snap, plan

@@ -72,6 +72,8 @@ class Options:
 
     deleted: str = "skip"
     delete_extra: bool = False
+    # mirror: revisit RUNNING runs changed since this time (ms) every cycle: artifacts are not fingerprinted
+    follow_running_since: int | None = None
     quarantined: frozenset[tuple[str, str]] = frozenset()
 
 
@@ -209,6 +211,9 @@ def _plan_run(run: RunSnap, copies: list[RunSnap], to_source: dict[str, str], ca
         diff["delete"] = True
     marker = dest.tags.get(TAG_FINGERPRINT)
     if not diff and marker == fp:
+        since = options.follow_running_since
+        if since is not None and run.status == "RUNNING" and (run.last_change or 0) >= since:
+            return Action(op=Op.UPDATE, details={"follow": True}, **base)
         return Action(op=Op.SAME, **base)
     if marker == fp and diff and not diff.keys() <= {"delete"}:
         return Action(op=Op.CONFLICT, details={"reason": "edited in the destination", **diff}, **base)

@@ -168,8 +168,9 @@ def _finish(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: str, 
         call(ctx.dst, "update_run", lambda: client.update_run(dest_run_id, status="RUNNING"))
     if dest is not None and run.name and dest.name != run.name:
         call(ctx.dst, "update_run", lambda: client.update_run(dest_run_id, name=run.name))
-    ctx.guard()
-    call(ctx.dst, "set_tag", lambda: client.set_tag(dest_run_id, TAG_FINGERPRINT, fp))
+    if dest is None or dest.tags.get(TAG_FINGERPRINT) != fp:
+        ctx.guard()
+        call(ctx.dst, "set_tag", lambda: client.set_tag(dest_run_id, TAG_FINGERPRINT, fp))
     if run.deleted:
         call(ctx.dst, "delete_run", lambda: client.delete_run(dest_run_id))
 

@@ -62,6 +62,12 @@ class RunSnap:
     def parent_id(self) -> str | None:
         return self.tags.get(PARENT_TAG)
 
+    @property
+    def last_change(self) -> int | None:
+        """The newest timestamp search_runs shows (start, end, latest metric points), ms since the epoch."""
+        known = [t for t in (self.start_time, self.end_time, *(m[1] for m in self.metrics.values())) if t]
+        return max(known) if known else None
+
 
 @dataclass
 class ExperimentSnap:

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.workload",
     "tests.fixtures.diffscenario",
     "tests.fixtures.models",
+    "tests.fixtures.mirror",
 ]

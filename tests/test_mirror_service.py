@@ -1,0 +1,188 @@
+"""The mirror daemon as a real subprocess: status endpoint, sd_notify, lock, SIGTERM and SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+
+from tests.compare import assert_same
+from tests.fixtures.mirror import make_runs, mirror_cmd, run_once, start_daemon, write_config
+from tests.fixtures.procs import free_port
+
+SHUTDOWN_TIMEOUT = 10.0
+
+
+def _complete_copies(dst: MlflowClient, name: str) -> tuple[int, int]:
+    """(runs in the destination experiment, runs carrying the final fingerprint marker)."""
+    exp = dst.get_experiment_by_name(name)
+    if exp is None:
+        return 0, 0
+    runs = dst.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=1000)
+    return len(runs), sum("mlflow_syncer.fingerprint" in r.data.tags for r in runs)
+
+
+def _wait_mid_cycle(daemon, dst: MlflowClient, name: str, total: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while _complete_copies(dst, name)[1] < 1:
+        assert daemon.proc.poll() is None, daemon.log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "the first cycle copied nothing"
+        time.sleep(0.1)
+
+
+def _lock_rows(state) -> int:
+    with sqlite3.connect(state) as db:
+        return db.execute("select count(*) from locks").fetchone()[0]
+
+
+def test_daemon_serves_status_notifies_systemd_and_stops_on_sigterm(source_server, dest_server, unique_name,
+                                                                    tmp_path, notify_listener):
+    src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
+    name = f"{unique_name}/svc"
+    make_runs(src, name, 3, artifact=False)
+    state = tmp_path / "state.db"
+    config = write_config(tmp_path / "mirror.yaml", source_server.url, dest_server.url, [name], state,
+                          shutdown_timeout=SHUTDOWN_TIMEOUT)
+    env = {"NOTIFY_SOCKET": notify_listener.path, "WATCHDOG_USEC": "2000000"}
+    daemon = start_daemon(config, tmp_path, "--interval", "1h", env=env)
+    try:
+        notify_listener.wait_for("READY=1")
+        ready = daemon.wait_ready()
+        assert ready["ready"] is True and ready["last_cycle_ok"] is True
+        assert daemon.get("/healthz")[0] == 200
+        code, body = daemon.get("/metrics")
+        text = body.decode()
+        assert code == 200
+        for line in ('mlflow_syncer_cycles_total{result="ok"} 1.0',
+                     'mlflow_syncer_objects_total{kind="run",op="create",result="ok"} 3.0',
+                     'mlflow_syncer_objects_total{kind="experiment",op="create",result="ok"} 1.0',
+                     'mlflow_syncer_api_calls_total{endpoint="source",op="search_runs"} 1.0',
+                     'mlflow_syncer_api_calls_total{endpoint="destination",op="create_run"} 3.0',
+                     "mlflow_syncer_cycle_seconds_count 1.0",
+                     "mlflow_syncer_replication_lag_seconds 0.0",
+                     "mlflow_syncer_last_cycle_ok 1.0"):
+            assert line in text, line
+        assert daemon.get("/nowhere")[0] == 404
+        notify_listener.wait_for("WATCHDOG=1")
+        assert_same(src, dst, [name])
+
+        second = run_once(config)  # one mirror per state store
+        assert second.returncode == 2
+        assert "another mlflow-syncer" in second.stderr and "Traceback" not in second.stderr
+        assert _lock_rows(state) == 1
+
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=SHUTDOWN_TIMEOUT + 5) == 0
+        notify_listener.wait_for("STOPPING=1", timeout=5)
+        assert _lock_rows(state) == 0
+        assert '"stopped cleanly"' in daemon.log.read_text()
+    finally:
+        daemon.stop()
+
+
+def _interrupted_then_resumed(source_server, dest_server, unique_name, tmp_path, signum: int) -> str:
+    src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
+    name = f"{unique_name}/big"
+    total = 30
+    make_runs(src, name, total)
+    config = write_config(tmp_path / "mirror.yaml", source_server.url, dest_server.url, [name],
+                          tmp_path / "state.db", workers=1, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    daemon = start_daemon(config, tmp_path, "--interval", "1h", http=False)
+    try:
+        _wait_mid_cycle(daemon, dst, name, total)
+        os.killpg(daemon.proc.pid, signum)
+        rc = daemon.proc.wait(timeout=SHUTDOWN_TIMEOUT + 5)
+        log = daemon.log.read_text()
+    finally:
+        daemon.stop()
+    created, complete = _complete_copies(dst, name)
+    assert complete < total, "the cycle ended before the signal: the test proves nothing"
+    again = run_once(config)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_same(src, dst, [name])  # also asserts one copy per source run
+    assert _complete_copies(dst, name) == (total, total)
+    cycle = json.loads([x for x in again.stderr.splitlines() if '"cycle ended"' in x][-1])
+    assert cycle["copied"] == total - complete
+    return f"{rc}\n{log}"
+
+
+def test_sigterm_mid_cycle_stops_within_the_bound_and_the_next_start_resumes(source_server, dest_server,
+                                                                            unique_name, tmp_path):
+    out = _interrupted_then_resumed(source_server, dest_server, unique_name, tmp_path, signal.SIGTERM)
+    rc, log = out.split("\n", 1)
+    assert rc == "0", log[-3000:]
+    assert '"stopped cleanly"' in log
+    assert '"object failed"' not in log  # abandoned units are not counted as failures
+
+
+def test_sigkill_mid_cycle_then_restart_converges_without_duplicates(source_server, dest_server, unique_name,
+                                                                     tmp_path):
+    rc, _log = _interrupted_then_resumed(source_server, dest_server, unique_name, tmp_path,
+                                         signal.SIGKILL).split("\n", 1)
+    assert rc == str(-signal.SIGKILL)
+
+
+def test_a_failing_cycle_keeps_the_daemon_alive_and_not_ready(dest_server, tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    config = write_config(tmp_path / "mirror.yaml", dead, dest_server.url, ["*"], tmp_path / "state.db",
+                          shutdown_timeout=SHUTDOWN_TIMEOUT)
+    fast_failure = {"MLFLOW_SYNCER_RETRY_ATTEMPTS": "1", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    once = subprocess.run(mirror_cmd(config, "--once"), capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **fast_failure})
+    assert once.returncode == 2
+    assert f"mlflow-syncer: error: cannot read the source ({dead})" in once.stderr
+    assert "Traceback" not in once.stderr
+
+    daemon = start_daemon(config, tmp_path, "--interval", "2s", env=fast_failure)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert time.monotonic() < deadline, daemon.log.read_text()[-3000:]
+            try:
+                code, body = daemon.get("/readyz")
+            except OSError:
+                time.sleep(0.3)
+                continue
+            if b"cannot read the source" in body:
+                break
+            time.sleep(0.3)
+        assert code == 503 and json.loads(body)["ready"] is False
+        assert daemon.get("/healthz")[0] == 200
+        assert 'mlflow_syncer_cycles_total{result="error"}' in daemon.get("/metrics")[1].decode()
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=SHUTDOWN_TIMEOUT + 5) == 0
+    finally:
+        daemon.stop()
+
+
+def test_cycles_never_overlap_when_a_cycle_outlasts_the_interval(source_server, dest_server, unique_name,
+                                                                 tmp_path):
+    name = f"{unique_name}/overlap"
+    make_runs(MlflowClient(source_server.url), name, 8)
+    config = write_config(tmp_path / "mirror.yaml", source_server.url, dest_server.url, [name],
+                          tmp_path / "state.db", workers=1)
+    daemon = start_daemon(config, tmp_path, "--interval", "0.5s", http=False)
+    try:
+        deadline = time.monotonic() + 300
+
+        def cycles() -> list[dict]:
+            return [json.loads(x) for x in daemon.log.read_text().splitlines() if '"cycle ended"' in x]
+
+        while len(cycles()) < 3:
+            assert daemon.proc.poll() is None and time.monotonic() < deadline, daemon.log.read_text()[-3000:]
+            time.sleep(0.2)
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=SHUTDOWN_TIMEOUT + 25) == 0
+    finally:
+        daemon.stop()
+    done = cycles()
+    assert done[0]["copied"] == 9 and done[0]["seconds"] > 0.5  # the first cycle outlasted the interval
+    for before, after in zip(done, done[1:], strict=False):
+        assert after["started"] >= before["ended"], (before, after)
+    assert "maximum number of running instances" not in daemon.log.read_text()
