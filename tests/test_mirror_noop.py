@@ -24,6 +24,7 @@ def test_noop_cycle_over_1500_runs_makes_no_per_run_call(tmp_path):
         assert report.unchanged == RUNS + 1  # the runs and their experiment
         pages = math.ceil(RUNS / PLAIN_MLFLOW.search_page_size)
         assert result["calls"] == {"source:search_experiments": 1, "source:search_runs": pages,
+                                   "source:search_registered_models": 1,  # no models: no version search
                                    "destination:search_experiments": 1, "destination:search_runs": pages}
 
         # One run changes: only that run costs per-run calls, and the copy is exact.
