@@ -15,7 +15,7 @@ from syncer.telemetry import api_call_counts
 from tests.compare import assert_same
 from tests.fixtures.mirror import T0, make_runs, write_config
 
-SEARCH_OPS = {"search_experiments", "search_runs"}
+SEARCH_OPS = {"search_experiments", "search_runs", "search_registered_models"}
 
 pytestmark = pytest.mark.usefixtures("reset_logging")
 
