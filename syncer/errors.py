@@ -128,3 +128,6 @@ def configure_http_retries() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    # Databricks calls go through the Databricks SDK, which retries 429/503 honouring Retry-After
+    # until this many seconds have passed (MLflow's default: 500 s per call, before our own retries).
+    os.environ.setdefault("MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT", "60")

@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.workload",
+    "tests.fixtures.azure",
 ]
