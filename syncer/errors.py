@@ -78,9 +78,33 @@ def classify(exc: BaseException) -> Kind:
         if code in _TRANSIENT_CODES or any(t in text for t in _TRANSIENT_TEXT):
             return Kind.TRANSIENT
         return Kind.TERMINAL
+    azure_kind = _classify_azure(exc)
+    if azure_kind is not None:
+        return azure_kind
     if isinstance(exc, OSError):
         return Kind.TRANSIENT if "reset" in str(exc).lower() else Kind.TERMINAL
     return Kind.TERMINAL
+
+
+def _classify_azure(exc: BaseException) -> Kind | None:
+    """Azure SDK failures (blob transfer, credentials): network trouble and 408/429/5xx are transient."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    if isinstance(exc, ClientAuthenticationError):
+        return Kind.FATAL
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return Kind.TRANSIENT
+    if isinstance(exc, HttpResponseError):
+        status = exc.status_code or 0
+        if status in (401, 403):
+            return Kind.FATAL
+        return Kind.TRANSIENT if status in (408, 429) or status >= 500 else Kind.TERMINAL
+    return None
 
 
 def describe(exc: BaseException) -> str:

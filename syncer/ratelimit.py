@@ -14,6 +14,8 @@ _SEARCH_CLASS = frozenset({"set_experiment_tag", "delete_experiment", "restore_e
 
 def endpoint_class(op: str) -> str:
     """Which rate-limit class an API operation belongs to."""
+    if op.startswith("blob_"):
+        return "storage"  # Azure Storage calls do not count against the MLflow API's limits
     if op.startswith("search") or op in _SEARCH_CLASS:
         return "search"
     if op == "log_batch":
