@@ -112,6 +112,10 @@ def describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, MlflowException):
         text = text.split(". Response body:")[0]
+    cause = exc.__cause__
+    if isinstance(exc, TimeoutError) and cause is not None and str(cause).strip():
+        # The Databricks SDK gives up on retrying 429/503 with a bare "Timed out after ...".
+        text += f" (last error: {type(cause).__name__}: {str(cause).strip().splitlines()[0]})"
     return redact(text)[:500]
 
 
