@@ -4,6 +4,7 @@ emulated Databricks and Azure ML ends (tests/emulators/)."""
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import structlog
@@ -31,11 +32,12 @@ def _logs_to_live_stderr():
     structlog.reset_defaults()
 
 
-def _searches(limit: float | None, n: int = 10) -> None:
+def _searches(limit: float | None, n: int = 12) -> None:
     ep = Endpoint("databricks", "databricks", caps=DATABRICKS.with_overrides(
         rate_limits=RateLimits(search=limit, log_batch=47.0, other=127.0)), role="source")
-    for _ in range(n):
-        call(ep, "search_experiments", lambda: ep.client.search_experiments(max_results=1))
+    with ThreadPoolExecutor(max_workers=4) as pool:  # the workers share the endpoint's limiter
+        list(pool.map(lambda _: call(ep, "search_experiments", lambda: ep.client.search_experiments(
+            max_results=1)), range(n)))
 
 
 def test_client_rate_limit_avoids_429_and_429_retry_after_is_honoured(databricks_env):

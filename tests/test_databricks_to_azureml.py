@@ -13,6 +13,8 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
+from syncer import blob
+from syncer.blob import BlobLocation
 from syncer.config import EndpointConfig, Settings
 from syncer.engine import sync
 from syncer.plan import Op
@@ -43,7 +45,7 @@ def add_policy_run(client: MlflowClient, experiment_name: str) -> str:
     tags += [RunTag("long_value", LONG_VALUE), RunTag(LONG_KEY, "long key")]
     client.log_batch(rid, tags=tags[:50])
     client.log_batch(rid, tags=tags[50:], params=[Param("p" * 120, "long param key"), Param("ok", "1")])
-    metrics = [Metric(f"m{i:02d}", float(i * s), T0 + s, s) for i in range(55) for s in range(3)]
+    metrics = [Metric(f"m{i:02d}", float(i * s), T0 + s, s) for i in range(55) for s in range(6)]  # 300 kept: 2 batches
     client.log_batch(rid, metrics=metrics)
     client.set_terminated(rid, "FINISHED", end_time=T0 + 99)
     return rid
@@ -137,7 +139,13 @@ def test_databricks_to_azureml_copies_workload_with_documented_policies(
     reported = next(o for o in to_json(first)["objects"] if o["source_id"] == policy_run)
     assert reported["details"]["policy"] == notes  # the JSON report carries every decision
 
-    assert_fitted_copy(src_direct, MlflowClient(azureml_dest.url), w.experiments, dst_names)
+    dst = MlflowClient(azureml_dest.url)
+    assert_fitted_copy(src_direct, dst, w.experiments, dst_names)
+    a0 = next(r for r in dst.search_runs([dst.get_experiment_by_name(dst_names[0]).experiment_id])
+              if r.info.run_name == "a-0")
+    copied = blob.blob_client(BlobLocation.parse(a0.info.artifact_uri).child("deep/er/data.bin"))
+    props = copied.get_blob_properties()
+    assert props.copy.status == "success" and "/databricks/" in props.copy.source  # storage-side copy
 
     second = sync(settings)
     assert second.outcomes == [] and all(a.op is Op.SAME for a in second.plan.actions)
