@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from syncer.adapt import fit_run
 from syncer.capabilities import AZURE_ML, DATABRICKS, PLAIN_MLFLOW, RateLimits, resolve
-from syncer.config import NameRule, dest_name, name_rules
+from syncer.config import NameRule, dest_name, load_settings, name_rules
+from syncer.engine import endpoints
+from syncer.errors import FatalError
 from syncer.ratelimit import endpoint_class
 
 
@@ -51,3 +55,17 @@ def test_fit_run_policy_on_azure_ml():
     assert fitted.params == {} and fitted.dropped_metrics == ["m50", "m51"]
     assert len(fitted.notes) == 6
     assert fit_run({}, tags, [], DATABRICKS).tags == tags  # Databricks takes all of it
+
+
+def test_rate_limits_and_profile_come_from_the_config_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("source: {tracking_uri: databricks, registry_uri: databricks-uc,"
+                    " rate_limits: {search: 2, other: 50}}\n"
+                    "destination: {tracking_uri: 'http://127.0.0.1:1', profile: azureml}\n")
+    src, dst = endpoints(load_settings(str(path)))
+    assert src.caps.rate_limits == RateLimits(search=2.0, log_batch=47.0, other=50.0)
+    assert set(src.limiter.buckets) == {"search", "log_batch", "other"}
+    assert dst.caps.kind == "azureml" and dst.caps.batch_metrics == 250
+    path.write_text("source: {tracking_uri: databricks, rate_limits: {serch: 2}}\n")
+    with pytest.raises(FatalError, match=r"unknown option 'source.rate_limits.serch'; did you mean"):
+        load_settings(str(path))
