@@ -20,6 +20,7 @@ from syncer.engine import sync
 from syncer.plan import Op
 from syncer.report_json import to_json
 from syncer.report_text import lines
+from syncer.summary import summarize
 from tests.compare import snapshot
 from tests.fixtures.workload import T0
 
@@ -136,6 +137,7 @@ def test_databricks_to_azureml_copies_workload_with_documented_policies(
     assert sum(n.startswith("metric m5") for n in notes) == 5
     report = "\n".join(lines(first.plan))
     assert "policy: param pppp" in report and "(+" in report  # rendered, with the count of the rest
+    assert summarize(first).policy_decisions == len(notes)
     reported = next(o for o in to_json(first)["objects"] if o["source_id"] == policy_run)
     assert reported["details"]["policy"] == notes  # the JSON report carries every decision
 
