@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from mlflow.entities import FileInfo
 
+from syncer import blob
 from syncer.endpoint import Endpoint
 from syncer.errors import call
 
@@ -40,13 +41,28 @@ def listing(endpoint: Endpoint, repo) -> dict[str, int | None]:  # noqa: ANN001
 
 
 def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo) -> int:  # noqa: ANN001
-    """Copy one artifact file; the bytes pass through a temporary file, never through memory."""
+    """Copy one artifact file; the bytes pass through a temporary file, never through memory.
+
+    Where an end keeps artifacts in Azure Blob Storage, azure-storage-blob moves them (syncer/blob.py):
+    server-side copy when both ends are blob, parallel block transfer when one is.
+    """
+    src_blob = blob.BlobLocation.parse(getattr(src_repo, "artifact_uri", None))
+    dst_blob = blob.BlobLocation.parse(getattr(dst_repo, "artifact_uri", None))
+    if src_blob and dst_blob:
+        return call(dst, "blob_copy", lambda: blob.server_copy(src_blob.child(info.path), dst_blob.child(info.path)))
     tmp = tempfile.mkdtemp(prefix="mlflow-syncer-")
     try:
-        local = call(src, "download_artifact", lambda: src_repo.download_artifacts(info.path, dst_path=tmp))
+        if src_blob:
+            local = os.path.join(tmp, posixpath.basename(info.path))
+            call(src, "blob_download", lambda: blob.download(src_blob.child(info.path), local))
+        else:
+            local = call(src, "download_artifact", lambda: src_repo.download_artifacts(info.path, dst_path=tmp))
         size = os.path.getsize(local)
-        directory = posixpath.dirname(info.path) or None
-        call(dst, "log_artifact", lambda: dst_repo.log_artifact(local, directory))
+        if dst_blob:
+            call(dst, "blob_upload", lambda: blob.upload(local, dst_blob.child(info.path)))
+        else:
+            directory = posixpath.dirname(info.path) or None
+            call(dst, "log_artifact", lambda: dst_repo.log_artifact(local, directory))
         return size
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -32,6 +32,8 @@ class Capabilities:
     experiment_tag_value_len: int = 20000
     key_len: int = 250
     tags_per_run: int | None = None
+    metric_keys_per_run: int | None = None
+    experiment_name_len: int | None = None
     search_page_size: int = 1000
     artifact_sizes: bool = True
     stages: bool = True
@@ -43,6 +45,15 @@ class Capabilities:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     max_workers: int | None = None
     client_env: tuple[tuple[str, str], ...] = ()
+    # How to check credentials at start-up (syncer/auth.py): None, "databricks" or "azure".
+    auth: str | None = None
+    # Registry URI schemes of which the user must choose one explicitly (empty: the default is fine).
+    registry_choices: tuple[str, ...] = ()
+    # Default experiment-name rules (regex, replacement) when this end is the source and the user gave none.
+    source_name_rules: tuple[tuple[str, str], ...] = ()
+    # Tags each run needs for itself in this end (server-set and mlflow-syncer's provenance tags):
+    # subtracted from tags_per_run to get the budget for copied tags.
+    reserved_run_tags: int = 0
 
     def with_overrides(self, **changes: object) -> Capabilities:
         """Return a copy with some fields replaced (for user overrides from the config)."""
@@ -62,6 +73,11 @@ DATABRICKS = Capabilities(
     search_page_size=1000,
     tags_per_run=1600,
     rate_limits=RateLimits(search=7.0, log_batch=47.0, other=127.0),
+    auth="databricks",
+    registry_choices=("databricks", "databricks-uc"),
+    # /Users/alice@corp.com/churn/exp1 -> churn/exp1; /Shared/x -> Shared/x
+    source_name_rules=((r"^/Users/[^/]+/", ""), (r"^/", "")),
+    reserved_run_tags=8,
 )
 
 AZURE_ML = Capabilities(
@@ -71,19 +87,26 @@ AZURE_ML = Capabilities(
     run_tag_value_len=1000,
     key_len=100,
     tags_per_run=50,
+    metric_keys_per_run=50,
+    experiment_name_len=256,
+    # mlflow.runName, mlflow.user, mlflow.parentRunId and mlflow-syncer's four provenance tags
+    reserved_run_tags=7,
     artifact_sizes=False,
     logged_models=False,
     traces=False,
     experiment_rename=False,
     unsettable_tags=frozenset({"mlflow.user"}),
     tags_set_after_create=("mlflow.source.",),
+    auth="azure",
 )
+
+PROFILES = {"mlflow": PLAIN_MLFLOW, "databricks": DATABRICKS, "azureml": AZURE_ML}
 
 
 def capabilities_for(tracking_uri: str) -> Capabilities:
     """Pick the capability record that matches a tracking URI's scheme."""
     scheme = urlparse(tracking_uri).scheme.lower()
-    if tracking_uri.startswith("databricks") or scheme.startswith("databricks"):
+    if tracking_uri == "databricks" or scheme.startswith("databricks"):
         return DATABRICKS
     if scheme == "azureml":
         return AZURE_ML
@@ -92,3 +115,18 @@ def capabilities_for(tracking_uri: str) -> Capabilities:
     if scheme in ("", "file"):
         return FILE_STORE
     return PLAIN_MLFLOW
+
+
+def resolve(tracking_uri: str, profile: str = "auto", rate_limits: dict | None = None) -> Capabilities:
+    """The capabilities of one end: by URI scheme, or the named service profile, plus rate overrides.
+
+    A named profile brings the service's limits; how to authenticate stays a property of the URI
+    (a plain http URI in front of an Azure-ML-like service needs no Azure credential).
+    """
+    by_uri = capabilities_for(tracking_uri)
+    caps = by_uri if profile == "auto" else PROFILES[profile].with_overrides(
+        auth=by_uri.auth, registry_choices=by_uri.registry_choices)
+    if rate_limits:
+        merged = {**caps.rate_limits.__dict__, **{k: v for k, v in rate_limits.items() if v is not None}}
+        caps = caps.with_overrides(rate_limits=RateLimits(**merged))
+    return caps

@@ -8,6 +8,7 @@ import sys
 from rich.console import Console
 
 from syncer import logs
+from syncer.auth import check as check_auth
 from syncer.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, settings_from
 from syncer.engine import endpoints, open_state, sync
 from syncer.progress import ProgressBar
@@ -48,6 +49,8 @@ def mirror(args: argparse.Namespace) -> int:
 def check_config(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     src, dst = endpoints(settings)
+    check_auth(src)
+    check_auth(dst)
     print(f"config ok: {src.identity} -> {dst.identity} ({dst.caps.kind}), workers {settings.workers}")
     return EXIT_OK
 

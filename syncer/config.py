@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from syncer.capabilities import Capabilities
 from syncer.errors import FatalError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -22,13 +23,24 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class RateLimitConfig(Strict):
+    """Requests per second per endpoint class (0: unlimited; unset: the service's documented default)."""
+
+    search: float | None = Field(default=None, ge=0)
+    log_batch: float | None = Field(default=None, ge=0)
+    other: float | None = Field(default=None, ge=0)
+
+
 class EndpointConfig(Strict):
-    """One end: tracking URI, optional registry URI."""
+    """One end: tracking URI, optional registry URI, service profile and rate limits."""
 
     tracking_uri: str
     registry_uri: str | None = None
     artifact_root: str | None = Field(
         default=None, description="Where new destination experiments keep artifacts (direct stores)")
+    profile: Literal["auto", "mlflow", "databricks", "azureml"] = Field(
+        default="auto", description="Limits of the service behind the URI (auto: from the URI scheme)")
+    rate_limits: RateLimitConfig | None = None
 
 
 class NameRule(Strict):
@@ -179,3 +191,11 @@ def dest_name(source_name: str, rules: list[NameRule]) -> str:
         if re.search(rule.match, source_name):
             return re.sub(rule.match, rule.replace, source_name)
     return source_name
+
+
+def name_rules(rules: list[NameRule], source_caps: Capabilities) -> list[NameRule]:
+    """The user's experiment-name rules, or else the source's documented default (Databricks: strip
+    `/Users/<user>/`, then a leading `/`)."""
+    if rules:
+        return rules
+    return [NameRule(match=m, replace=r) for m, r in source_caps.source_name_rules]

@@ -11,7 +11,10 @@ import structlog
 
 from syncer import scan as scanner
 from syncer.apply import Outcome, Progress, apply
-from syncer.config import Settings, dest_name
+from syncer.auth import check as check_auth
+from syncer.capabilities import Capabilities
+from syncer.capabilities import resolve as resolve_caps
+from syncer.config import EndpointConfig, Settings, dest_name, name_rules
 from syncer.context import Context
 from syncer.endpoint import Endpoint
 from syncer.errors import FatalError, configure_http_retries, describe
@@ -46,10 +49,17 @@ def endpoints(settings: Settings) -> tuple[Endpoint, Endpoint]:
         missing = "source" if settings.source is None else "destination"
         raise FatalError(f"no {missing} given: use --{'source' if missing == 'source' else 'dest'} or the "
                          f"'{missing}' option of the config file")
-    src = Endpoint(settings.source.tracking_uri, settings.source.registry_uri, role="source")
-    dst = Endpoint(settings.destination.tracking_uri, settings.destination.registry_uri,
-                   artifact_root=settings.destination.artifact_root, role="destination")
-    return src, dst
+    src, dst = settings.source, settings.destination
+    return (
+        Endpoint(src.tracking_uri, src.registry_uri, caps=_caps(src), role="source"),
+        Endpoint(dst.tracking_uri, dst.registry_uri, caps=_caps(dst), artifact_root=dst.artifact_root,
+                 role="destination"),
+    )
+
+
+def _caps(cfg: EndpointConfig) -> Capabilities:
+    limits = cfg.rate_limits.model_dump() if cfg.rate_limits else None
+    return resolve_caps(cfg.tracking_uri, cfg.profile, limits)
 
 
 def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool,
@@ -74,7 +84,8 @@ def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: State
     """Read both sides and plan the sync (pure planning on the two snapshots and the state)."""
     include_deleted = settings.deleted == "mirror"
     src_snap = _scan(src, "source", experiment_filter=settings.experiments, include_deleted=include_deleted)
-    names = {eid: dest_name(e.name, settings.experiment_names) for eid, e in src_snap.experiments.items()}
+    rules = name_rules(settings.experiment_names, src.caps)
+    names = {eid: dest_name(e.name, rules) for eid, e in src_snap.experiments.items()}
     dst_snap = _scan(dst, "destination", names=set(names.values()), include_deleted=True)
     options = Options(deleted=settings.deleted, delete_extra=delete_extra, follow_running_since=follow_running_since,
                       quarantined=state.quarantined())
@@ -93,6 +104,8 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
     configure_http_retries()
     started = time.monotonic()
     src, dst = endpoints(settings)
+    check_auth(src)
+    check_auth(dst)
     state = open_state(settings, src, dst, read_only=dry_run, config_path=config_path)
     try:
         if not dry_run:

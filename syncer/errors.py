@@ -81,9 +81,33 @@ def classify(exc: BaseException) -> Kind:
         if code in _TRANSIENT_CODES or any(t in text for t in _TRANSIENT_TEXT):
             return Kind.TRANSIENT
         return Kind.TERMINAL
+    azure_kind = _classify_azure(exc)
+    if azure_kind is not None:
+        return azure_kind
     if isinstance(exc, OSError):
         return Kind.TRANSIENT if "reset" in str(exc).lower() else Kind.TERMINAL
     return Kind.TERMINAL
+
+
+def _classify_azure(exc: BaseException) -> Kind | None:
+    """Azure SDK failures (blob transfer, credentials): network trouble and 408/429/5xx are transient."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    if isinstance(exc, ClientAuthenticationError):
+        return Kind.FATAL
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return Kind.TRANSIENT
+    if isinstance(exc, HttpResponseError):
+        status = exc.status_code or 0
+        if status in (401, 403):
+            return Kind.FATAL
+        return Kind.TRANSIENT if status in (408, 429) or status >= 500 else Kind.TERMINAL
+    return None
 
 
 def describe(exc: BaseException) -> str:
@@ -91,6 +115,10 @@ def describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, MlflowException):
         text = text.split(". Response body:")[0]
+    cause = exc.__cause__
+    if isinstance(exc, TimeoutError) and cause is not None and str(cause).strip():
+        # The Databricks SDK gives up on retrying 429/503 with a bare "Timed out after ...".
+        text += f" (last error: {type(cause).__name__}: {str(cause).strip().splitlines()[0]})"
     return redact(text)[:500]
 
 
@@ -151,3 +179,6 @@ def configure_http_retries() -> None:
     # its run-URL printing costs a get_run per set_terminated and litters stdout.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # Databricks calls go through the Databricks SDK, which retries 429/503 honouring Retry-After
+    # until this many seconds have passed (MLflow's default: 500 s per call, before our own retries).
+    os.environ.setdefault("MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT", "60")

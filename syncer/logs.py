@@ -27,7 +27,7 @@ def setup(fmt: str = "auto", level: str = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
@@ -35,6 +35,16 @@ def setup(fmt: str = "auto", level: str = "info") -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_RedactFilter())
+
+
+class _CurrentStderr:
+    """Whatever sys.stderr is at the moment of writing (tests and daemons swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 class _RedactFilter(logging.Filter):

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
-from syncer.adapt import expected_tags
+from syncer.adapt import experiment_name_problem, fit_run
 from syncer.capabilities import Capabilities
 from syncer.snapshot import (
     TAG_FINGERPRINT,
@@ -106,31 +106,36 @@ def make_plan(
     options = options or Options()
     actions: list[Action] = []
     dst_by_name = {e.name: e for e in dst.experiments.values()}
-    collisions = _collisions(dest_names)
+    invalid = _invalid_names(dest_names, caps)
     for exp in sorted(src.experiments.values(), key=lambda e: e.name):
         name = dest_names[exp.experiment_id]
-        actions.append(_plan_experiment(exp, name, dst_by_name.get(name), collisions, options))
+        actions.append(_plan_experiment(exp, name, dst_by_name.get(name), invalid, options))
     actions.extend(_plan_runs(src, dst, caps, options, {a.source_id for a in actions
                                                          if a.op is not Op.ERROR}))
     return Plan(actions=actions, dest_names=dest_names)
 
 
-def _collisions(dest_names: dict[str, str]) -> set[str]:
-    seen = Counter(dest_names.values())
-    return {name for name, n in seen.items() if n > 1}
+def _invalid_names(dest_names: dict[str, str], caps: Capabilities) -> dict[str, str]:
+    """Destination names that cannot be used, with the reason: collisions and the destination's rules."""
+    invalid = {name: f"several source experiments map to '{name}'"
+               for name, n in Counter(dest_names.values()).items() if n > 1}
+    for name in set(dest_names.values()) - set(invalid):
+        problem = experiment_name_problem(name, caps)
+        if problem:
+            invalid[name] = problem
+    return invalid
 
 
 def _plan_experiment(
     exp: ExperimentSnap,
     name: str,
     dest: ExperimentSnap | None,
-    collisions: set[str],
+    invalid: dict[str, str],
     options: Options,
 ) -> Action:
     base = dict(kind="experiment", label=name, source_id=exp.experiment_id, experiment=exp.experiment_id)
-    if name in collisions:
-        return Action(op=Op.ERROR, details={"reason": f"several source experiments map to '{name}'"},
-                      **base)
+    if name in invalid:
+        return Action(op=Op.ERROR, details={"reason": invalid[name]}, **base)
     if ("experiment", exp.experiment_id) in options.quarantined:
         return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
     if dest is None:
@@ -188,7 +193,17 @@ def _plan_runs(src: Snapshot, dst: Snapshot, caps: Capabilities, options: Option
 def _plan_run(run: RunSnap, copies: list[RunSnap], to_source: dict[str, str], caps: Capabilities,
               options: Options, depth: int, src: Snapshot, parent: str | None) -> Action:
     expected = comparable(run, parent)
-    expected["tags"] = expected_tags(expected["tags"], caps)
+    fitted = fit_run(expected["params"], expected["tags"], list(expected["metrics"]), caps)
+    expected.update(params=fitted.params, tags=fitted.tags,
+                    metrics={k: expected["metrics"][k] for k in fitted.metrics})
+    action = _decide_run(run, expected, copies, to_source, options, depth, src)
+    if fitted.notes:
+        action.details["policy"] = fitted.notes
+    return action
+
+
+def _decide_run(run: RunSnap, expected: dict, copies: list[RunSnap], to_source: dict[str, str],
+                options: Options, depth: int, src: Snapshot) -> Action:
     fp = fingerprint(expected)
     exp = src.experiments[run.experiment_id]
     base = dict(kind="run", label=f"{exp.name}/{run.name or run.run_id}", source_id=run.run_id,

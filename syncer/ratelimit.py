@@ -7,10 +7,16 @@ import time
 
 from syncer.capabilities import RateLimits
 
+# Databricks puts experiment listing, update and delete in the same 7/s class as search runs.
+_SEARCH_CLASS = frozenset({"set_experiment_tag", "delete_experiment", "restore_experiment", "rename_experiment",
+                           "update_experiment", "get_experiment_by_name"})
+
 
 def endpoint_class(op: str) -> str:
     """Which rate-limit class an API operation belongs to."""
-    if op.startswith("search"):
+    if op.startswith("blob_"):
+        return "storage"  # Azure Storage calls do not count against the MLflow API's limits
+    if op.startswith("search") or op in _SEARCH_CLASS:
         return "search"
     if op == "log_batch":
         return "log_batch"

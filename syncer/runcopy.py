@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 
 from syncer import artifacts as art
-from syncer import telemetry
-from syncer.adapt import expected_tags
+from syncer import policy_io, telemetry
+from syncer.adapt import Fitted, expected_tags, fit_run
 from syncer.batching import BatchWriter
 from syncer.context import Context
 from syncer.errors import SyncError, call
@@ -91,25 +91,25 @@ def _history(endpoint, run_id: str, key: str) -> list[Metric]:  # noqa: ANN001
     return call(endpoint, "get_metric_history", lambda: endpoint.client.get_metric_history(run_id, key))
 
 
-def _copy_values(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: str,
+def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | None, dest_run_id: str,
                  parent_dest: str | None, full_check: bool, stats: RunStats) -> None:
     caps = ctx.dst.caps
     writer = BatchWriter(caps, _send(ctx, dest_run_id))
     have_params = dest.params if dest else {}
-    for k, v in sorted(run.params.items()):
+    for k, v in sorted(fitted.params.items()):
         if k in have_params and have_params[k] != v:
             raise SyncError(f"param {k} differs in the destination and params cannot change")
-    new_params = [Param(k, v) for k, v in sorted(run.params.items()) if k not in have_params]
+    new_params = [Param(k, v) for k, v in sorted(fitted.params.items()) if k not in have_params]
     writer.add_params(new_params)
     have_tags = dest.tags if dest else {}
-    want_tags = expected_tags(user_tags(run.tags), caps)
+    want_tags = dict(fitted.tags)
     if dest is None:
         want_tags = {k: v for k, v in want_tags.items() if k.startswith(caps.tags_set_after_create)}
     elif parent_dest and have_tags.get(PARENT_TAG) != parent_dest:
         want_tags[PARENT_TAG] = parent_dest
     new_tags = [RunTag(k, v) for k, v in sorted(want_tags.items()) if have_tags.get(k) != v]
     writer.add_tags(new_tags)
-    for key in sorted(run.metrics):
+    for key in fitted.metrics:
         if dest is not None and not full_check and dest.metrics.get(key) == run.metrics[key]:
             continue
         present = _history(ctx.dst, dest_run_id, key) if dest is not None else []
@@ -135,7 +135,7 @@ def _copy_inputs(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: 
     call(ctx.dst, "log_inputs", lambda: ctx.dst.client.log_inputs(dest_run_id, datasets=datasets))
 
 
-def _copy_artifacts(ctx: Context, run: RunSnap, dest_exists: bool, dest_run_id: str,
+def _copy_artifacts(ctx: Context, run: RunSnap, fitted: Fitted, dest_exists: bool,
                     dest_artifact_uri: str, stats: RunStats) -> None:
     src_repo = ctx.src.artifact_repo(run.artifact_uri)
     dst_repo = ctx.dst.artifact_repo(dest_artifact_uri)
@@ -152,6 +152,7 @@ def _copy_artifacts(ctx: Context, run: RunSnap, dest_exists: bool, dest_run_id: 
 
     ctx.guard()
     copied = art.copy_tree(ctx.src, src_repo, ctx.dst, dst_repo, existing, on_copied)
+    policy_io.write(ctx, run, fitted, dst_repo, existing, on_copied, copied)
     stats.artifact_files += copied.files
     stats.artifact_bytes += copied.bytes
     telemetry.ARTIFACT_BYTES.inc(copied.bytes)
@@ -190,8 +191,9 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str) -> tuple[str, RunSt
             call(ctx.dst, "restore_run", lambda: ctx.dst.client.restore_run(dest_run_id))
     ctx.map_id("run", run.run_id, dest_run_id)
     full_check = dest is not None and dest.tags.get(TAG_FINGERPRINT) is None
-    _copy_values(ctx, run, dest, dest_run_id, parent_dest, full_check, stats)
+    fitted = fit_run(run.params, user_tags(run.tags), list(run.metrics), ctx.dst.caps)
+    _copy_values(ctx, run, fitted, dest, dest_run_id, parent_dest, full_check, stats)
     _copy_inputs(ctx, run, dest, dest_run_id)
-    _copy_artifacts(ctx, run, dest is not None, dest_run_id, artifact_uri, stats)
+    _copy_artifacts(ctx, run, fitted, dest is not None, artifact_uri, stats)
     _finish(ctx, run, dest, dest_run_id, action.fingerprint or "")
     return dest_run_id, stats

@@ -31,6 +31,7 @@ class Summary:
     failed: int = 0
     conflicts: int = 0
     extra_in_destination: int = 0
+    policy_decisions: int = 0
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -46,6 +47,7 @@ def summarize(result: SyncResult) -> Summary:
             s.failed += 1
             continue
         done[(o.action.kind, o.action.op)] += 1
+        s.policy_decisions += len(o.action.details.get("policy", []))
         s.metric_points += o.stats.metric_points
         s.params += o.stats.params
         s.tags += o.stats.tags
@@ -89,6 +91,7 @@ def print_summary(summary: Summary, console: Console | None = None) -> None:
         ("artifact bytes copied", summary.artifact_bytes),
         ("conflicts", summary.conflicts),
         ("only in destination", summary.extra_in_destination),
+        ("policy decisions (see diff)", summary.policy_decisions),
         ("failed", summary.failed),
         ("seconds", summary.seconds),
     ]

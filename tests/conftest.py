@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.diffscenario",
     "tests.fixtures.models",
     "tests.fixtures.mirror",
+    "tests.fixtures.azure",
 ]

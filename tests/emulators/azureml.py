@@ -1,0 +1,79 @@
+"""Azure-ML-like rules: the limits of the Azure ML MLflow endpoint, enforced for real in front of a real
+server, so that mlflow-syncer's policies are exercised against rejections rather than assumed.
+
+Rejected (400 INVALID_PARAMETER_VALUE): tag keys over 100 or values over 1,000 characters, more than 250
+metric rows in one batch, more than 50 tags or 50 metric names per run, setting `mlflow.user`, renaming
+experiments or registered models, experiment names over 256 characters. Logged models and traces: 404.
+Quietly dropped like the service does: `mlflow.source.*` and `mlflow.user` tags passed to create_run.
+"""
+
+from __future__ import annotations
+
+from tests.emulators.gateway import Gateway, Reply, Request, Rules, error
+
+API = "/api/2.0/mlflow/"
+NOT_FOUND = ("/api/2.0/mlflow/logged-models", "/api/2.0/mlflow/traces", "/api/3.0/mlflow/traces",
+             "/api/2.0/mlflow/experiments/update", "/api/2.0/mlflow/registered-models/rename")
+
+
+def invalid(message: str) -> Reply:
+    return error(400, "INVALID_PARAMETER_VALUE", message)
+
+
+class AzureMLRules(Rules):
+    """Answer like the Azure ML MLflow endpoint in front of the real server."""
+
+    def __init__(self, tag_key_len: int = 100, tag_value_len: int = 1000, batch_metrics: int = 250,
+                 tags_per_run: int = 50, metric_names_per_run: int = 50, name_len: int = 256) -> None:
+        self.tag_key_len, self.tag_value_len = tag_key_len, tag_value_len
+        self.batch_metrics, self.tags_per_run = batch_metrics, tags_per_run
+        self.metric_names_per_run, self.name_len = metric_names_per_run, name_len
+
+    def _tags(self, tags: list[dict]) -> Reply | None:
+        for t in tags:
+            key, value = t.get("key", ""), t.get("value", "")
+            if key == "mlflow.user":
+                return invalid("Tag mlflow.user is reserved and cannot be set")
+            if len(key) > self.tag_key_len:
+                return invalid(f"Tag key exceeds {self.tag_key_len} characters")
+            if len(value) > self.tag_value_len:
+                return invalid(f"Tag value of {key} exceeds {self.tag_value_len} characters")
+        return None
+
+    def _per_run(self, gateway: Gateway, run_id: str, tags: list[dict], metrics: list[dict]) -> Reply | None:
+        run = gateway.upstream_json("GET", API + "runs/get", params={"run_id": run_id}).get("run", {})
+        data = run.get("data", {})
+        tag_keys = {t["key"] for t in data.get("tags", [])} | {t["key"] for t in tags}
+        if len(tag_keys) > self.tags_per_run:
+            return invalid(f"A run can have at most {self.tags_per_run} tags ({len(tag_keys)} requested)")
+        names = {m["key"] for m in data.get("metrics", [])} | {m["key"] for m in metrics}
+        if len(names) > self.metric_names_per_run:
+            return invalid(f"A run can have at most {self.metric_names_per_run} metric names")
+        return None
+
+    def check(self, req: Request, gateway: Gateway) -> Reply | None:
+        if req.path.startswith(NOT_FOUND):
+            gateway.count(f"404 {req.path}")
+            return error(404, "ENDPOINT_NOT_FOUND", f"{req.path} is not supported by Azure Machine Learning")
+        if not req.path.startswith(API) or req.method != "POST":
+            return None
+        body = req.json()
+        op = req.path[len(API):]
+        if op == "experiments/create" and len(body.get("name", "")) > self.name_len:
+            return invalid(f"Experiment name exceeds {self.name_len} characters")
+        if op == "runs/create":
+            kept = [t for t in body.get("tags", [])
+                    if not t["key"].startswith("mlflow.source.") and t["key"] != "mlflow.user"]
+            gateway.count(f"dropped on create {len(body.get('tags', [])) - len(kept)}")
+            body["tags"] = kept
+            req.set_json(body)
+            return self._tags(kept)
+        if op == "runs/set-tag":
+            tag = [{"key": body.get("key", ""), "value": body.get("value", "")}]
+            return self._tags(tag) or self._per_run(gateway, body.get("run_id", ""), tag, [])
+        if op == "runs/log-batch":
+            metrics, tags = body.get("metrics", []), body.get("tags", [])
+            if len(metrics) > self.batch_metrics:
+                return invalid(f"A batch can hold at most {self.batch_metrics} metric rows")
+            return self._tags(tags) or self._per_run(gateway, body.get("run_id", ""), tags, metrics)
+        return None

@@ -1,0 +1,48 @@
+"""Databricks-like rules: bearer-token auth, the API only under /api/2.0/mlflow/, per-class rate limits
+answered with HTTP 429 + Retry-After (Databricks' documented classes: 7/s experiment listing/update/delete
+and search runs, 47/s log batch, 127/s everything else).
+"""
+
+from __future__ import annotations
+
+from tests.emulators.gateway import Bucket, Gateway, Reply, Request, Rules, error
+
+API = "/api/2.0/mlflow/"
+SEARCH_PATHS = ("experiments/search", "experiments/list", "experiments/update", "experiments/delete",
+                "experiments/restore", "experiments/get-by-name", "runs/search")
+
+
+def rate_class(path: str) -> str:
+    rest = path[len(API):]
+    if rest.startswith(SEARCH_PATHS):
+        return "search"
+    return "log_batch" if rest.startswith("runs/log-batch") else "other"
+
+
+class DatabricksRules(Rules):
+    """Answer like a Databricks workspace in front of the real server."""
+
+    def __init__(self, token: str, rates: dict[str, float] | None = None, retry_after: int = 1) -> None:
+        self.token = token
+        self.retry_after = retry_after
+        self.set_rates(rates or {"search": 7.0, "log_batch": 47.0, "other": 127.0})
+        self.always_429: set[str] = set()
+
+    def set_rates(self, rates: dict[str, float]) -> None:
+        self.buckets = {name: Bucket(rate) for name, rate in rates.items()}
+
+    def check(self, req: Request, gateway: Gateway) -> Reply | None:
+        if req.path == "/.well-known/databricks-config":  # the SDK's unauthenticated host discovery
+            return Reply(200, {"oidc_endpoint": f"{gateway.url}/oidc", "workspace_id": "1234567890123456"})
+        if req.headers.get("Authorization") != f"Bearer {self.token}":
+            return error(401, "UNAUTHENTICATED", "Invalid access token.")
+        if not req.path.startswith(API):
+            return error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'")
+        cls = rate_class(req.path)
+        gateway.count(f"class {cls}")
+        wait = self.buckets[cls].take() if cls in self.buckets else 0.0
+        if cls in self.always_429 or wait > 0:
+            gateway.count(f"429 {cls}")
+            return error(429, "REQUEST_LIMIT_EXCEEDED", f"Too many requests ({cls}). Please retry later.",
+                         **{"Retry-After": str(self.retry_after)})
+        return None

@@ -1,0 +1,142 @@
+"""Rate limits and 429s, name collisions, start-up checks and resume without artifact sizes, against the
+emulated Databricks and Azure ML ends (tests/emulators/)."""
+
+from __future__ import annotations
+
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import structlog
+import yaml
+from mlflow import MlflowClient
+from mlflow.utils import rest_utils
+
+from syncer import blob, cli
+from syncer.blob import BlobLocation
+from syncer.capabilities import DATABRICKS, RateLimits
+from syncer.endpoint import Endpoint
+from syncer.engine import sync
+from syncer.errors import RetryPolicy, call
+from syncer.plan import Op
+from tests.test_databricks_to_azureml import USER, assert_fitted_copy, settings_for
+
+AZUREML_URI = ("azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/0000/resourceGroups/rg/providers/"
+               "Microsoft.MachineLearningServices/workspaces/ws")
+
+
+@pytest.fixture(autouse=True)
+def _logs_to_live_stderr():
+    """cli.main binds structlog to the captured stderr of its test; unbind it afterwards."""
+    yield
+    structlog.reset_defaults()
+
+
+def _searches(limit: float | None, n: int = 12) -> None:
+    ep = Endpoint("databricks", "databricks", caps=DATABRICKS.with_overrides(
+        rate_limits=RateLimits(search=limit, log_batch=47.0, other=127.0)), role="source")
+    with ThreadPoolExecutor(max_workers=4) as pool:  # the workers share the endpoint's limiter
+        list(pool.map(lambda _: call(ep, "search_experiments", lambda: ep.client.search_experiments(
+            max_results=1)), range(n)))
+
+
+def test_client_rate_limit_avoids_429_and_429_retry_after_is_honoured(databricks_env):
+    rules, counts = databricks_env.rules, databricks_env.gateway.counts
+    _searches(limit=3.0, n=1)  # warm up: the SDK client's first set-up would bunch the first requests
+    rules.set_rates({"search": 4.0, "log_batch": 47.0, "other": 127.0})
+    try:
+        before = counts["429 search"]
+        _searches(limit=3.0)  # the client keeps under the service's 4/s
+        assert counts["429 search"] == before
+        _searches(limit=0)  # no client limit: the service pushes back, the call still succeeds
+        assert counts["429 search"] > before
+    finally:
+        rules.set_rates({"search": 7.0, "log_batch": 47.0, "other": 127.0})
+
+
+def _write_config(tmp_path, dest_url: str, experiments: list[str], **extra) -> str:  # noqa: ANN003
+    cfg = {"source": {"tracking_uri": "databricks", "registry_uri": "databricks"},
+           "destination": {"tracking_uri": dest_url, "profile": "azureml"},
+           "experiments": experiments, "state": f"sqlite:///{tmp_path / 'state.db'}", **extra}
+    path = tmp_path / "sync.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def test_persistent_429_reaches_the_user_as_one_line(databricks_env, azureml_dest, tmp_path, monkeypatch,
+                                                     capsys):
+    monkeypatch.setenv("MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT", "3")
+    rest_utils.get_workspace_client.cache_clear()  # MLflow caches the SDK client with its retry timeout
+    monkeypatch.setattr(RetryPolicy, "attempts", 2)
+    databricks_env.rules.always_429.add("search")
+    try:
+        rc = cli.main(["migrate", "--no-progress", "--config", _write_config(tmp_path, azureml_dest.url, ["x"])])
+    finally:
+        databricks_env.rules.always_429.clear()
+        rest_utils.get_workspace_client.cache_clear()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == cli.EXIT_ERROR
+    assert len(err) == 1 and "cannot read the source" in err[0] and "Too many requests" in err[0], err
+    assert databricks_env.token not in err[0]
+
+
+def test_name_collisions_are_errors_and_nothing_is_written_for_them(databricks_env, azureml_dest, tmp_path,
+                                                                     unique_name, capsys):
+    src = MlflowClient(databricks_env.server.url)
+    for user, exp in (("alice@corp.com", "exp"), ("bob@corp.com", "exp"), ("alice@corp.com", "solo")):
+        eid = src.create_experiment(f"/Users/{user}/{unique_name}/{exp}")
+        src.set_terminated(src.create_run(eid, run_name=f"{user}-{exp}").info.run_id)
+    config = _write_config(tmp_path, azureml_dest.url, [f"/Users/*/{unique_name}/*"])
+    assert cli.main(["diff", "--config", config]) == cli.EXIT_ERROR
+    out = capsys.readouterr().out
+    assert f"several source experiments map to '{unique_name}/exp'" in out
+    assert cli.main(["migrate", "--no-progress", "--config", config]) == cli.EXIT_PARTIAL
+    dst = MlflowClient(azureml_dest.url)
+    assert dst.get_experiment_by_name(f"{unique_name}/exp") is None
+    solo = dst.get_experiment_by_name(f"{unique_name}/solo")
+    assert len(dst.search_runs([solo.experiment_id])) == 1
+
+
+@pytest.mark.parametrize(("argv", "env", "message"), [
+    (["--source", "databricks", "--dest", "sqlite:///{tmp}/d.db"], {}, "choose the model registry explicitly"),
+    (["--source", "databricks", "--source-registry", "databricks-uc", "--dest", "sqlite:///{tmp}/d.db"],
+     {"DATABRICKS_HOST": None, "DATABRICKS_TOKEN": None}, "no Databricks credentials"),
+    (["--source", "sqlite:///{tmp}/s.db", "--dest", AZUREML_URI],
+     {"AZURE_TENANT_ID": None, "AZURE_CLIENT_ID": None, "AZURE_CLIENT_SECRET": None},
+     "no usable Azure credential: set AZURE_TENANT_ID"),
+])
+def test_start_up_checks_fail_with_one_clear_line(argv, env, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.databrickscfg, no Azure CLI cache
+    for name, value in env.items():
+        monkeypatch.delenv(name, raising=False) if value is None else monkeypatch.setenv(name, value)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert cli.main(["migrate", "--no-progress", "--state", f"sqlite:///{tmp_path}/st.db", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "d.db").exists()
+
+
+def test_resume_with_artifact_sizes_unavailable(databricks_env, azureml_dest, workload_factory, unique_name,
+                                                tmp_path):
+    src = MlflowClient(databricks_env.server.url)
+    dst = MlflowClient(azureml_dest.url)
+    w = workload_factory(src, f"{USER}/{unique_name}", runs_per_experiment=1)
+    state = tmp_path / "state.db"
+    settings = settings_for(azureml_dest.url, f"sqlite:///{state}", [f"{USER}/{unique_name}/*"])
+    assert not sync(settings).failed
+    dst_names = [f"{unique_name}/alpha", f"{unique_name}/beta"]
+    exp = dst.get_experiment_by_name(dst_names[0])
+    run = next(r for r in dst.search_runs([exp.experiment_id]) if r.info.run_name == "a-0")
+    # An interrupted pass: no fingerprint marker, one file missing, one half-written and never recorded.
+    dst.delete_tag(run.info.run_id, "mlflow_syncer.fingerprint")
+    root = BlobLocation.parse(run.info.artifact_uri)
+    blob.blob_client(root.child("deep/er/data.bin")).delete_blob()
+    blob.blob_client(root.child("notes with spaces.txt")).upload_blob(b"hal", overwrite=True)
+    with sqlite3.connect(state) as db:
+        db.execute("DELETE FROM artifacts WHERE run_source_id = ? AND path = ?",
+                   (w.runs["a-0"], "notes with spaces.txt"))
+
+    again = sync(settings)
+    assert [(o.action.op, o.action.details.get("resume")) for o in again.outcomes] == [(Op.UPDATE, True)]
+    assert again.outcomes[0].stats.artifact_files == 2  # the recorded, listed files were not copied again
+    assert_fitted_copy(src, dst, w.experiments, dst_names)
