@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="copy everything once (idempotent, resumable)")
     _common(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
+    p.add_argument("--verify", action="store_true",
+                   help="also check every run that looks in sync (all points, artifact checksums) and repair it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = sub.add_parser("diff", help="report what differs and what a sync would do; write nothing")
     _common(p)

@@ -24,7 +24,8 @@ def migrate(args: argparse.Namespace) -> int:
         return dry_run(settings, args.config)
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
-        result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=bar.start)
+        result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=bar.start,
+                      verify=args.verify)
     summary = summarize(result)
     print_summary(summary, Console(file=sys.stdout))
     return EXIT_PARTIAL if summary.failed or summary.conflicts else EXIT_OK

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from syncer import repair
 from syncer import scan as scanner
 from syncer.apply import Outcome, Progress, apply
 from syncer.auth import check as check_auth
@@ -96,10 +97,11 @@ def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: State
 
 def sync(settings: Settings, dry_run: bool = False, config_path: str | None = None,
          progress: Progress | None = None, on_plan=None, delete_extra: bool = False,  # noqa: ANN001
-         inspector=None) -> SyncResult:  # noqa: ANN001
+         inspector=None, verify: bool = False) -> SyncResult:  # noqa: ANN001
     """Scan, plan and (unless `dry_run`) apply: the one path behind migrate, mirror and diff.
 
     A dry run calls `inspector(result, src, dst, state)` (read-only state) and keeps what it returns.
+    `verify` inspects every run that looks in sync and repairs those that differ (see syncer.repair).
     """
     configure_http_retries()
     started = time.monotonic()
@@ -111,6 +113,8 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
         if not dry_run:
             state.acquire_lock(holder="mlflow-syncer")
         src_snap, dst_snap, plan = scan_and_plan(settings, src, dst, state, delete_extra)
+        if verify:
+            plan = repair.verify(plan, src, dst, src_snap, dst_snap, state, settings.workers)
         log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})
         if on_plan is not None:
             on_plan(plan)

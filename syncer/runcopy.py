@@ -136,7 +136,7 @@ def _copy_inputs(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: 
 
 
 def _copy_artifacts(ctx: Context, run: RunSnap, fitted: Fitted, dest_exists: bool,
-                    dest_artifact_uri: str, stats: RunStats) -> None:
+                    dest_artifact_uri: str, stats: RunStats, force: list[str]) -> None:
     src_repo = ctx.src.artifact_repo(run.artifact_uri)
     dst_repo = ctx.dst.artifact_repo(dest_artifact_uri)
     existing: dict[str, int | None] = {}
@@ -145,6 +145,8 @@ def _copy_artifacts(ctx: Context, run: RunSnap, fitted: Fitted, dest_exists: boo
         if not ctx.dst.caps.artifact_sizes:
             recorded = ctx.state.uploaded_artifacts(run.run_id)
             existing = {p: recorded[p] for p in existing if p in recorded}
+        for path in force:  # same size, other bytes: found by --verify
+            existing.pop(path, None)
 
     def on_copied(path: str, size: int) -> None:
         if not ctx.dst.caps.artifact_sizes:
@@ -190,10 +192,11 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str) -> tuple[str, RunSt
         if dest.deleted:
             call(ctx.dst, "restore_run", lambda: ctx.dst.client.restore_run(dest_run_id))
     ctx.map_id("run", run.run_id, dest_run_id)
-    full_check = dest is not None and dest.tags.get(TAG_FINGERPRINT) is None
+    full_check = dest is not None and (dest.tags.get(TAG_FINGERPRINT) is None or "repair" in action.details)
     fitted = fit_run(run.params, user_tags(run.tags), list(run.metrics), ctx.dst.caps)
     _copy_values(ctx, run, fitted, dest, dest_run_id, parent_dest, full_check, stats)
     _copy_inputs(ctx, run, dest, dest_run_id)
-    _copy_artifacts(ctx, run, fitted, dest is not None, artifact_uri, stats)
+    _copy_artifacts(ctx, run, fitted, dest is not None, artifact_uri, stats,
+                    action.details.get("artifacts_checksum_differs", []))
     _finish(ctx, run, dest, dest_run_id, action.fingerprint or "")
     return dest_run_id, stats
