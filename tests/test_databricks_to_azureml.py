@@ -17,8 +17,10 @@ from syncer import blob
 from syncer.blob import BlobLocation
 from syncer.config import EndpointConfig, Settings
 from syncer.engine import sync
+from syncer.inspect_runs import Inspection
 from syncer.plan import Op
-from syncer.report_json import to_json
+from syncer.report import Report
+from syncer.report_json import write as write_json
 from syncer.report_text import lines
 from syncer.summary import summarize
 from tests.compare import snapshot
@@ -138,7 +140,10 @@ def test_databricks_to_azureml_copies_workload_with_documented_policies(
     report = "\n".join(lines(first.plan))
     assert "policy: param pppp" in report and "(+" in report  # rendered, with the count of the rest
     assert summarize(first).policy_decisions == len(notes)
-    reported = next(o for o in to_json(first)["objects"] if o["source_id"] == policy_run)
+    report_obj = Report(first, Inspection())
+    buffer = io.StringIO()
+    write_json(report_obj, report_obj.summary(), buffer)
+    reported = next(o for o in json.loads(buffer.getvalue())["objects"] if o["source_id"] == policy_run)
     assert reported["details"]["policy"] == notes  # the JSON report carries every decision
 
     dst = MlflowClient(azureml_dest.url)
