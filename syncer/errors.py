@@ -23,7 +23,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from syncer import telemetry
+from syncer import killpoint, telemetry
 from syncer.redact import redact
 
 if TYPE_CHECKING:
@@ -119,7 +119,10 @@ def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
         with attempt:
             endpoint.limiter.acquire(op)
             telemetry.API_CALLS.labels(endpoint.role, op).inc()
-            return fn()
+            killpoint.reached(op)
+            result = fn()
+            killpoint.reached(op, "after")
+            return result
     raise AssertionError("unreachable")
 
 

@@ -18,6 +18,7 @@ from syncer import telemetry
 from syncer.adapt import expected_tags
 from syncer.batching import BatchWriter
 from syncer.context import Context
+from syncer.dedupe import create_run_once, retire
 from syncer.errors import SyncError, call
 from syncer.plan import Action
 from syncer.snapshot import (
@@ -74,9 +75,8 @@ def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | Non
     if parent_dest:
         tags[PARENT_TAG] = parent_dest
     ctx.guard()
-    created = call(ctx.dst, "create_run", lambda: ctx.dst.client.create_run(
+    return create_run_once(ctx, dest_exp_id, run.run_id, lambda: ctx.dst.client.create_run(
         dest_exp_id, start_time=run.start_time, tags=tags, run_name=run.name or None))
-    return created.info.run_id, created.info.artifact_uri
 
 
 def _send(ctx: Context, dest_run_id: str):  # noqa: ANN202
@@ -185,6 +185,8 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str) -> tuple[str, RunSt
         ctx.state.record("run", run.run_id, dest_run_id, IN_PROGRESS)
     else:
         dest_run_id, artifact_uri = dest.run_id, dest.artifact_uri
+        for duplicate in action.details.get("duplicates", []):
+            retire(ctx, duplicate, dest_run_id)
         if dest.deleted:
             call(ctx.dst, "restore_run", lambda: ctx.dst.client.restore_run(dest_run_id))
     ctx.map_id("run", run.run_id, dest_run_id)

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from syncer import killpoint
 from syncer.errors import FatalError
 from syncer.redact import redact
 
@@ -196,6 +197,7 @@ class StateStore:
     def record(self, kind: str, source_id: str, dest_id: str | None, status: str,
                fingerprint: str | None = None) -> None:
         """Record progress on one object (commits)."""
+        killpoint.reached("state_record")
         with self._write() as s:
             row = s.get(ObjectRecord, (kind, source_id))
             if row is None:
@@ -208,6 +210,7 @@ class StateStore:
                 row.attempts = 0
                 row.last_error = None
             row.updated_at = int(time.time())
+        killpoint.reached("state_record", "after")
 
     def record_failure(self, kind: str, source_id: str, error: str) -> str:
         """Count a failed attempt; quarantine the object after too many. Returns the new status."""

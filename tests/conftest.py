@@ -3,4 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.workload",
+    "tests.fixtures.faultproxy",
+    "tests.fixtures.postgres",
 ]
