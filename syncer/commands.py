@@ -12,6 +12,7 @@ from syncer import logs
 from syncer.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, settings_from
 from syncer.engine import endpoints, open_state, sync
 from syncer.plan import Op
+from syncer.problems import problem_lines
 from syncer.progress import ProgressBar
 from syncer.report_text import lines, summary_lines
 from syncer.summary import print_summary, summarize
@@ -32,6 +33,8 @@ def migrate(args: argparse.Namespace) -> int:
         result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=bar.start)
     summary = summarize(result)
     print_summary(summary, Console(file=sys.stdout))
+    for line in problem_lines(result):
+        print(line)
     return EXIT_PARTIAL if summary.failed or summary.conflicts else EXIT_OK
 
 

@@ -95,3 +95,33 @@ def create_experiment_once(ctx, name: str, source_id: str, create) -> str:  # no
         if existing is None or existing.tags.get(TAG_SOURCE_EXPERIMENT_ID) != source_id:
             raise
         return existing.experiment_id
+
+
+def log_batch_once(ctx, run_id: str, metrics: list, params: list, tags: list) -> None:  # noqa: ANN001
+    """log_batch; if it is refused because part of it is already there, send only the missing points.
+
+    A retried log_batch whose first answer was lost is refused by MLflow's SQL store when the batch holds a
+    NaN point (NaN never equals itself, so the store re-inserts it and hits its unique key).
+    """
+    client = ctx.dst.client
+
+    def send(points: list) -> None:
+        call(ctx.dst, "log_batch", lambda: client.log_batch(
+            run_id, metrics=points, params=params, tags=tags, synchronous=True))
+
+    try:
+        send(metrics)
+        return
+    except Exception as exc:  # noqa: BLE001
+        if classify(exc) is not Kind.TERMINAL or not metrics:
+            raise
+        refused = exc
+    from syncer.runcopy import missing_points
+
+    missing = []
+    for key in sorted({m.key for m in metrics}):
+        present = call(ctx.dst, "get_metric_history", lambda key=key: client.get_metric_history(run_id, key))
+        missing += missing_points([m for m in metrics if m.key == key], present)
+    if len(missing) == len(metrics):
+        raise refused
+    send(missing)

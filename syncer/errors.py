@@ -8,6 +8,8 @@ short so that a dead server fails in seconds to minutes rather than half an hour
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, TypeVar
@@ -64,23 +66,58 @@ _TRANSIENT_TEXT = (
 )
 
 
+_STATUS_TEXT = re.compile(r"error code (\d{3})")
+
+
+def _by_status(status: int) -> Kind:
+    if status in (401, 403):
+        return Kind.FATAL
+    if status in (408, 429) or status >= 500:
+        return Kind.TRANSIENT
+    return Kind.TERMINAL
+
+
 def classify(exc: BaseException) -> Kind:
     """Decide whether a failure is worth retrying, skippable for one object, or fatal for the run."""
     if isinstance(exc, SyncError):
         return exc.kind
     if isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
         return Kind.TRANSIENT
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return _by_status(exc.response.status_code)
     if isinstance(exc, MlflowException):
         code = exc.error_code
         text = str(exc).lower()
+        status = _STATUS_TEXT.search(text)
         if code in _FATAL_CODES or " 401" in text or " 403" in text:
             return Kind.FATAL
         if code in _TRANSIENT_CODES or any(t in text for t in _TRANSIENT_TEXT):
             return Kind.TRANSIENT
-        return Kind.TERMINAL
+        return _by_status(int(status[1])) if status else Kind.TERMINAL
     if isinstance(exc, OSError):
         return Kind.TRANSIENT if "reset" in str(exc).lower() else Kind.TERMINAL
     return Kind.TERMINAL
+
+
+_UNREACHABLE = {
+    "connection refused": "connection refused", "newconnectionerror": "cannot connect",
+    "name or service not known": "unknown host", "nodename nor servname": "unknown host",
+    "connecttimeout": "connection timed out", "read timed out": "no answer (read timed out)",
+    "readtimeout": "no answer (read timed out)", "connection aborted": "connection reset",
+    "connection reset": "connection reset", "remotedisconnected": "connection closed without answer",
+}
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why an endpoint as a whole cannot be reached (connection-level failure), or None."""
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)) \
+            and not isinstance(exc, MlflowException):
+        text = f"{type(exc).__name__} {exc}".lower()
+    elif isinstance(exc, MlflowException):
+        text = str(exc).lower()
+    else:
+        return None
+    return next((reason for pattern, reason in _UNREACHABLE.items() if pattern in text), None)
 
 
 def describe(exc: BaseException) -> str:
@@ -107,7 +144,26 @@ def _before_sleep(endpoint: Endpoint, op: str) -> Callable[[RetryCallState], Non
 
 
 def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
-    """Run one API call against an endpoint: rate limited, counted, transient failures retried."""
+    """Run one API call against an endpoint: rate limited, counted, transient failures retried.
+
+    When the retries of a connection-level failure run out, the endpoint is marked down and the failure
+    becomes fatal: every other call to it stops at once instead of waiting out its own retries.
+    """
+    started = time.monotonic()
+    try:
+        return _retrying(endpoint, op, fn)
+    except FatalError:
+        raise
+    except Exception as exc:
+        reason = unreachable_reason(exc) if classify(exc) is Kind.TRANSIENT else None
+        if reason is None:
+            raise
+        endpoint.down = (f"the {endpoint.role} ({endpoint.identity}) is unreachable: {reason} "
+                         f"(gave up on {op} after {time.monotonic() - started:.0f} s of retries)")
+        raise FatalError(endpoint.down) from exc
+
+
+def _retrying(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
     retrying = Retrying(
         retry=retry_if_exception(lambda e: classify(e) is Kind.TRANSIENT),
         stop=stop_after_attempt(RetryPolicy.attempts) | stop_after_delay(RetryPolicy.max_delay),
@@ -117,6 +173,8 @@ def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
     )
     for attempt in retrying:
         with attempt:
+            if endpoint.down:
+                raise FatalError(endpoint.down)
             endpoint.limiter.acquire(op)
             telemetry.API_CALLS.labels(endpoint.role, op).inc()
             killpoint.reached(op)

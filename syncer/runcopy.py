@@ -18,7 +18,7 @@ from syncer import telemetry
 from syncer.adapt import expected_tags
 from syncer.batching import BatchWriter
 from syncer.context import Context
-from syncer.dedupe import create_run_once, retire
+from syncer.dedupe import create_run_once, log_batch_once, retire
 from syncer.errors import SyncError, call
 from syncer.plan import Action
 from syncer.snapshot import (
@@ -82,8 +82,7 @@ def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | Non
 def _send(ctx: Context, dest_run_id: str):  # noqa: ANN202
     def send(metrics: list[Metric], params: list[Param], tags: list[RunTag]) -> None:
         ctx.guard()
-        call(ctx.dst, "log_batch", lambda: ctx.dst.client.log_batch(
-            dest_run_id, metrics=metrics, params=params, tags=tags, synchronous=True))
+        log_batch_once(ctx, dest_run_id, metrics, params, tags)
     return send
 
 

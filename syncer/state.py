@@ -5,6 +5,7 @@ SQLAlchemy models, schema versioned with Alembic. Every unit of work commits on 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -45,7 +46,7 @@ class ObjectRecord(Base):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     source_id: Mapped[str] = mapped_column(String(512), primary_key=True)
     dest_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
     fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -136,6 +137,7 @@ class StateStore:
         self.read_only = read_only
         self.quarantine_after = quarantine_after
         self._write_lock = threading.Lock()
+        self._beating = threading.Event()
         self.engine: Engine | None = None
         self._open()
 
@@ -225,12 +227,19 @@ class StateStore:
             row.updated_at = int(time.time())
             return row.status
 
+    def _by_status(self, *statuses: str) -> list[ObjectRecord]:
+        if self.engine is None:
+            return []
+        with self._session() as s:
+            return list(s.scalars(select(ObjectRecord).where(ObjectRecord.status.in_(statuses))))
+
     def quarantined(self) -> frozenset[tuple[str, str]]:
-        return frozenset((r.kind, r.source_id) for r in self.all_records() if r.status == QUARANTINED)
+        return frozenset((r.kind, r.source_id) for r in self._by_status(QUARANTINED))
 
     def failures(self) -> list[Failure]:
+        """Objects that failed on their last attempt or are quarantined, with the reason."""
         return [Failure(r.kind, r.source_id, r.status, r.attempts, r.last_error or "")
-                for r in self.all_records() if r.status in (FAILED, QUARANTINED)]
+                for r in sorted(self._by_status(FAILED, QUARANTINED), key=lambda r: (r.kind, r.source_id))]
 
     def release_quarantine(self) -> int:
         """Give quarantined objects another chance. Returns how many were released."""
@@ -278,6 +287,14 @@ class StateStore:
         except IntegrityError:
             raise FatalError(f"another mlflow-syncer is using state store {redact(self.url)}; "
                              "stop it first") from None
+        self._beating.clear()
+        threading.Thread(target=self._beat, args=(stale_after / 4,), daemon=True, name="lock-heartbeat").start()
+
+    def _beat(self, every: float) -> None:
+        """Keep the lock fresh for other hosts while this process holds it."""
+        while not self._beating.wait(every):
+            with contextlib.suppress(SQLAlchemyError):
+                self.heartbeat()
 
     def _take_lock(self, holder: str, host: str, pid: int, stale_after: float) -> None:
         with self._write() as s:
@@ -312,6 +329,7 @@ class StateStore:
                 row.heartbeat = int(time.time())
 
     def release_lock(self) -> None:
+        self._beating.set()
         if self.read_only or self.engine is None:
             return
         with self._write() as s:

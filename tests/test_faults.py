@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
@@ -46,3 +48,26 @@ def test_migration_through_faults_is_exact(source_server, dest_server, fault_pro
     seen = src_proxy.faults + dst_proxy.faults
     assert all(seen[k] > 0 for k in RANDOM_KINDS), seen
     print(f"faults injected: {dict(seen)} in {total} requests")
+
+
+def test_destination_dying_mid_copy_fails_in_bounded_time_then_rerun_converges(
+        source_server, dest_server, fault_proxy, unique_name, tmp_path):
+    """Default retry knobs: a dead destination ends the migration with exit 2 in about a minute."""
+    src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
+    w = make_workload(src, unique_name, runs_per_experiment=1)
+    proxy = fault_proxy(dest_server.url, FaultConfig(dead_after=20))
+    args = ["migrate", "--source", source_server.url, "--dest", proxy.url, "--state",
+            f"sqlite:///{tmp_path / 'state.db'}", "--experiments", f"{unique_name}/*", "--no-progress"]
+    started = time.monotonic()
+    died = run_cli(*args)
+    elapsed = time.monotonic() - started
+    assert died.returncode == 2, died.stdout + died.stderr
+    assert "Traceback" not in died.stderr
+    assert "the destination" in died.stderr and "is unreachable: connection reset" in died.stderr, died.stderr
+    assert elapsed < 300, elapsed
+    print(f"dead destination detected after {elapsed:.0f} s (process start to exit)")
+
+    proxy.configure(FaultConfig())
+    healed = run_cli(*args)
+    assert healed.returncode == 0, healed.stdout + healed.stderr
+    assert_same(src, dst, w.experiments)

@@ -21,7 +21,7 @@ from tests.fixtures.cli import cli_env, run_cli, write_config
 from tests.fixtures.workload import T0, make_workload
 
 # (point, phase): op:N[:after]. The workload has 2 experiments, 4 runs (one with 2,500 points of one
-# metric: three log_batch calls), 12 artifact files.
+# metric: three log_batch calls), 8 artifact files.
 KILL_POINTS = [
     "create_experiment:1",               # experiment creation
     "create_experiment:1:after",
@@ -39,7 +39,7 @@ KILL_POINTS = [
     "log_artifact:1",                    # artifact upload
     "log_artifact:1:after",
     "log_artifact:5:after",
-    "log_artifact:10",
+    "log_artifact:7",
     "set_terminated:1:after",            # finishing a run
     "set_tag:1",
     "set_tag:2:after",
