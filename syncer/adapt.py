@@ -37,3 +37,12 @@ def policy_notes(tags: dict[str, str], caps: Capabilities) -> list[str]:
         elif len(v) > caps.run_tag_value_len:
             notes.append(f"tag {k} truncated to {caps.run_tag_value_len} characters")
     return notes
+
+
+def limit_violations(params: dict[str, str], keys: list[str], caps: Capabilities) -> list[str]:
+    """Values the destination would refuse or silently cut (params cannot be truncated: they are data)."""
+    out = [f"param {k}: value of {len(v)} characters exceeds the destination's limit of {caps.param_value_len}"
+           for k, v in sorted(params.items()) if len(v) > caps.param_value_len]
+    out += [f"key {k[:40]}...: {len(k)} characters exceeds the destination's limit of {caps.key_len}"
+            for k in sorted(set(keys)) if len(k) > caps.key_len]
+    return out

@@ -84,6 +84,9 @@ def state(args: argparse.Namespace) -> int:
             for f in store.failures():
                 print(f"! {f.kind} {f.source_id} {f.status} after {f.attempts} attempts: {f.error}")
             return EXIT_OK
+        if args.action == "release":
+            print(f"released {store.release_quarantine()} quarantined objects")
+            return EXIT_OK
         from syncer.rebuild import rebuild
 
         n = rebuild(settings, src, dst, store)

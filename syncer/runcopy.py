@@ -15,7 +15,7 @@ from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunT
 
 from syncer import artifacts as art
 from syncer import telemetry
-from syncer.adapt import expected_tags
+from syncer.adapt import expected_tags, limit_violations
 from syncer.batching import BatchWriter
 from syncer.context import Context
 from syncer.dedupe import create_run_once, log_batch_once, retire
@@ -179,6 +179,9 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str) -> tuple[str, RunSt
     dest = ctx.dst_snap.runs.get(action.dest_id) if action.dest_id else None
     parent_dest = ctx.dest_id("run", run.parent_id)
     stats = RunStats()
+    violations = limit_violations(run.params, [*run.params, *run.metrics, *user_tags(run.tags)], ctx.dst.caps)
+    if violations:
+        raise SyncError("; ".join(violations))
     if dest is None:
         dest_run_id, artifact_uri = _create(ctx, run, dest_exp_id, parent_dest)
         ctx.state.record("run", run.run_id, dest_run_id, IN_PROGRESS)

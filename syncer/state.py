@@ -6,6 +6,7 @@ SQLAlchemy models, schema versioned with Alembic. Every unit of work commits on 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import socket
 import threading
@@ -104,7 +105,19 @@ def default_state_url(config_path: str | None) -> str:
     return f"sqlite:///{folder / 'mlflow-syncer-state.db'}"
 
 
+def with_driver(url: str) -> str:
+    """A PostgreSQL URL without a driver gets whichever driver is installed (psycopg 3 or psycopg2)."""
+    parsed = make_url(url)
+    if parsed.drivername != "postgresql":
+        return url
+    for module, driver in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return parsed.set(drivername=driver).render_as_string(hide_password=False)
+    raise FatalError("the PostgreSQL state store needs a driver: pip install 'mlflow-syncer[postgres]'")
+
+
 def _make_engine(url: str, read_only: bool) -> Engine:
+    url = with_driver(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database or ""
@@ -154,7 +167,7 @@ class StateStore:
                 self._check_pair()
         except FatalError:
             raise
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ImportError) as exc:
             raise FatalError(f"state store {redact(self.url)} is unusable: {type(exc).__name__}: "
                              f"{redact(str(exc).splitlines()[0])}") from None
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import sqlalchemy
 from mlflow import MlflowClient
 
+from syncer.state import with_driver
 from tests.compare import assert_same
 from tests.fixtures.cli import cli_env, run_cli, write_config
 from tests.fixtures.postgres import PG_PASSWORD
@@ -41,7 +42,7 @@ def _with_user(url: str, user: str, var: str) -> str:
 
 
 def _dump(url: str) -> str:
-    engine = sqlalchemy.create_engine(url)
+    engine = sqlalchemy.create_engine(with_driver(url))
     out = []
     with engine.connect() as conn:
         for table in sqlalchemy.inspect(engine).get_table_names():

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 
 from syncer.endpoint import Endpoint
 from syncer.migrate_schema import alembic_config, head_revision
-from syncer.state import StateStore
+from syncer.state import StateStore, with_driver
 from tests.compare import assert_same
 from tests.fixtures.cli import cli_env, run_cli, write_config
 from tests.fixtures.postgres import PG_PASSWORD
@@ -38,7 +38,7 @@ def test_migration_with_postgresql_state(source_server, dest_server, postgres_se
     assert run_cli("migrate", "--config", str(config), "--no-progress", env=env).returncode == 0
     shown = run_cli("state", "show", "--config", str(config), env=env)
     assert f"run done: {len(w.runs)}" in shown.stdout, shown.stdout + shown.stderr
-    engine = sqlalchemy.create_engine(postgres_server.url(db))
+    engine = sqlalchemy.create_engine(with_driver(postgres_server.url(db)))
     with engine.connect() as conn:
         assert conn.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
         assert conn.execute(sqlalchemy.text("SELECT count(*) FROM locks")).scalar() == 0
