@@ -23,6 +23,9 @@ HARD_CASES = [
     Rule("/mlflow-artifacts/artifacts/", "reset_after", times=2, method="PUT"),
     Rule("/runs/set-tag", "500_after"),
     Rule("/runs/update", "reset_after"),
+    # and one of each plain fault, so that every kind surely occurs whatever the random draw
+    Rule("/runs/log-batch", "429"), Rule("/runs/create", "503"), Rule("/runs/set-tag", "500"),
+    Rule("/runs/log-inputs", "reset"), Rule("/runs/search", "slow"),
 ]
 # Answers cut in the middle: artifact downloads, a search page, a metric history page.
 SOURCE_HARD_CASES = [
