@@ -20,6 +20,7 @@ Every decision is a one-line note shown in the plan and the reports (Action.deta
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from syncer.capabilities import Capabilities
@@ -126,3 +127,12 @@ def experiment_name_problem(name: str, caps: Capabilities) -> str | None:
     if not name.strip():
         return "empty experiment name: add an experiment_names rule"
     return None
+
+
+_VALID_KEY = re.compile(r"^[/\w.\- :]*$")
+
+
+def key_violations(keys: list[str]) -> list[str]:
+    """Keys no MLflow server accepts (older or hand-written stores can hold them): the run cannot be copied."""
+    return [f"key {k[:60]!r} holds characters MLflow refuses (allowed: letters, digits, _ - . space : /)"
+            for k in sorted(set(keys)) if not _VALID_KEY.match(k)]

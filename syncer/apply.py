@@ -12,6 +12,7 @@ import structlog
 
 from syncer import telemetry
 from syncer.context import Cancelled, Context
+from syncer.dedupe import create_experiment_once
 from syncer.errors import FatalError, Kind, call, classify, describe
 from syncer.modelcopy import apply_models
 from syncer.plan import Action, Op, Plan
@@ -45,8 +46,8 @@ def _experiment(ctx: Context, action: Action) -> str:
     if action.op is Op.CREATE:
         tags = {**user_tags(exp.tags), TAG_SOURCE: ctx.src.identity, TAG_SOURCE_EXPERIMENT_ID: exp.experiment_id}
         location = f"{ctx.dst.artifact_root.rstrip('/')}/{uuid4().hex}" if ctx.dst.artifact_root else None
-        dest_id = call(ctx.dst, "create_experiment",
-                       lambda: client.create_experiment(action.label, artifact_location=location, tags=tags))
+        dest_id = create_experiment_once(ctx, action.label, exp.experiment_id, lambda: client.create_experiment(
+            action.label, artifact_location=location, tags=tags))
     else:
         for key in action.details.get("tags", []):
             call(ctx.dst, "set_experiment_tag",

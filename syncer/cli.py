@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="seed a local SQLite source and migrate it to a local SQLite destination")
     p.add_argument("--dir", default="demo-data", help="where the demo stores live")
     p = sub.add_parser("state", help="inspect or rebuild the state store")
-    p.add_argument("action", choices=["show", "rebuild"])
+    p.add_argument("action", choices=["show", "rebuild", "release"],
+                   help="show: counts and failures; rebuild: from destination provenance tags; "
+                        "release: give quarantined objects another chance")
     _common(p)
     return parser
 

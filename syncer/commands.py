@@ -11,6 +11,7 @@ from syncer import logs
 from syncer.auth import check as check_auth
 from syncer.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, settings_from
 from syncer.engine import endpoints, open_state, sync
+from syncer.problems import problem_lines
 from syncer.progress import ProgressBar
 from syncer.summary import print_summary, summarize
 
@@ -28,6 +29,8 @@ def migrate(args: argparse.Namespace) -> int:
                       verify=args.verify)
     summary = summarize(result)
     print_summary(summary, Console(file=sys.stdout))
+    for line in problem_lines(result):
+        print(line)
     return EXIT_PARTIAL if summary.failed or summary.conflicts else EXIT_OK
 
 
@@ -70,6 +73,9 @@ def state(args: argparse.Namespace) -> int:
                 print(f"{key}: {n}")
             for f in store.failures():
                 print(f"! {f.kind} {f.source_id} {f.status} after {f.attempts} attempts: {f.error}")
+            return EXIT_OK
+        if args.action == "release":
+            print(f"released {store.release_quarantine()} quarantined objects")
             return EXIT_OK
         from syncer.rebuild import rebuild
 

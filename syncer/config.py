@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -14,9 +15,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from syncer.capabilities import Capabilities
 from syncer.errors import FatalError
+from syncer.redact import register_secret
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _URL_PASSWORD = re.compile(r"://[^/@\s:]+:[^/@\s]+@")
+_SECRET_NAME = re.compile(r"(?i)pass|token|secret|key|credential|connection_string")
 
 
 class Strict(BaseModel):
@@ -125,6 +128,8 @@ def _expand(value: Any, where: str) -> Any:
         def sub(m: re.Match) -> str:
             if m[1] not in os.environ:
                 raise FatalError(f"config {where}: environment variable {m[1]} is not set")
+            if _SECRET_NAME.search(m[1]) or _URL_PASSWORD.search(value):
+                register_secret(os.environ[m[1]])
             return os.environ[m[1]]
 
         return _ENV_REF.sub(sub, value)
@@ -161,7 +166,8 @@ def _known_fields(loc: tuple) -> list[str]:
 
 
 def _explain(err: ValidationError) -> str:
-    first = err.errors()[0]
+    errors = err.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(str(x) for x in first["loc"])
     where = ".".join(loc)
     if first["type"] == "extra_forbidden":
@@ -178,11 +184,25 @@ def load_settings(config_path: str | None = None, **flags: Any) -> Settings:
     global _CONFIG_FILE
     _CONFIG_FILE = read_file(config_path) if config_path else {}
     try:
-        return Settings(**{k: v for k, v in flags.items() if v is not None})
+        settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as err:
         raise FatalError(f"invalid configuration: {_explain(err)}") from None
     finally:
         _CONFIG_FILE = {}
+    _register_url_passwords(settings)
+    return settings
+
+
+def _register_url_passwords(settings: Settings) -> None:
+    """Passwords inside URLs (state store, tracking URIs) are secrets wherever they came from."""
+    urls = [settings.state or ""]
+    for end in (settings.source, settings.destination):
+        if end is not None:
+            urls += [end.tracking_uri, end.registry_uri or "", end.artifact_root or ""]
+    for url in urls:
+        password = urlsplit(url).password if "://" in url else None
+        register_secret(unquote(password) if password else None)
+        register_secret(password)
 
 
 def dest_name(source_name: str, rules: list[NameRule]) -> str:

@@ -24,6 +24,7 @@ class Endpoint:
     caps: Capabilities = field(default=None)  # type: ignore[assignment]
     artifact_root: str | None = None
     role: str = "endpoint"
+    down: str | None = field(default=None, repr=False)  # set by errors.call once the endpoint is unreachable
 
     def __post_init__(self) -> None:
         if self.caps is None:

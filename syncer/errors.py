@@ -8,9 +8,8 @@ short so that a dead server fails in seconds to minutes rather than half an hour
 from __future__ import annotations
 
 import os
-import signal
-import threading
-from collections import Counter
+import re
+import time
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, TypeVar
@@ -26,7 +25,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from syncer import telemetry
+from syncer import killpoint, telemetry
 from syncer.redact import redact
 
 if TYPE_CHECKING:
@@ -67,20 +66,34 @@ _TRANSIENT_TEXT = (
 )
 
 
+_STATUS_TEXT = re.compile(r"error code (\d{3})")
+
+
+def _by_status(status: int) -> Kind:
+    if status in (401, 403):
+        return Kind.FATAL
+    if status in (408, 429) or status >= 500:
+        return Kind.TRANSIENT
+    return Kind.TERMINAL
+
+
 def classify(exc: BaseException) -> Kind:
     """Decide whether a failure is worth retrying, skippable for one object, or fatal for the run."""
     if isinstance(exc, SyncError):
         return exc.kind
     if isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
         return Kind.TRANSIENT
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return _by_status(exc.response.status_code)
     if isinstance(exc, MlflowException):
         code = exc.error_code
         text = str(exc).lower()
+        status = _STATUS_TEXT.search(text)
         if code in _FATAL_CODES or " 401" in text or " 403" in text:
             return Kind.FATAL
         if code in _TRANSIENT_CODES or any(t in text for t in _TRANSIENT_TEXT):
             return Kind.TRANSIENT
-        return Kind.TERMINAL
+        return _by_status(int(status[1])) if status else Kind.TERMINAL
     azure_kind = _classify_azure(exc)
     if azure_kind is not None:
         return azure_kind
@@ -110,6 +123,27 @@ def _classify_azure(exc: BaseException) -> Kind | None:
     return None
 
 
+_UNREACHABLE = {
+    "connection refused": "connection refused", "newconnectionerror": "cannot connect",
+    "name or service not known": "unknown host", "nodename nor servname": "unknown host",
+    "connecttimeout": "connection timed out", "read timed out": "no answer (read timed out)",
+    "readtimeout": "no answer (read timed out)", "connection aborted": "connection reset",
+    "connection reset": "connection reset", "remotedisconnected": "connection closed without answer",
+}
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why an endpoint as a whole cannot be reached (connection-level failure), or None."""
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)) \
+            and not isinstance(exc, MlflowException):
+        text = f"{type(exc).__name__} {exc}".lower()
+    elif isinstance(exc, MlflowException):
+        text = str(exc).lower()
+    else:
+        return None
+    return next((reason for pattern, reason in _UNREACHABLE.items() if pattern in text), None)
+
+
 def describe(exc: BaseException) -> str:
     """A one-line, secret-free description of a failure."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -137,24 +171,27 @@ def _before_sleep(endpoint: Endpoint, op: str) -> Callable[[RetryCallState], Non
     return hook
 
 
-_TEST_CALLS: Counter = Counter()
-_TEST_LOCK = threading.Lock()
-
-
-def _test_kill(op: str) -> None:
-    """Test hook: MLFLOW_SYNCER_TEST_KILL_AT="op:N" kills this process (SIGKILL) before the Nth `op` call."""
-    spec = os.environ.get("MLFLOW_SYNCER_TEST_KILL_AT")
-    if not spec or spec.rpartition(":")[0] != op:
-        return
-    with _TEST_LOCK:
-        _TEST_CALLS[op] += 1
-        if _TEST_CALLS[op] == int(spec.rpartition(":")[2]):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
-    """Run one API call against an endpoint: rate limited, counted, transient failures retried."""
-    _test_kill(op)
+    """Run one API call against an endpoint: rate limited, counted, transient failures retried.
+
+    When the retries of a connection-level failure run out, the endpoint is marked down and the failure
+    becomes fatal: every other call to it stops at once instead of waiting out its own retries.
+    """
+    started = time.monotonic()
+    try:
+        return _retrying(endpoint, op, fn)
+    except FatalError:
+        raise
+    except Exception as exc:
+        reason = unreachable_reason(exc) if classify(exc) is Kind.TRANSIENT else None
+        if reason is None:
+            raise
+        endpoint.down = (f"the {endpoint.role} ({endpoint.identity}) is unreachable: {reason} "
+                         f"(gave up on {op} after {time.monotonic() - started:.0f} s of retries)")
+        raise FatalError(endpoint.down) from exc
+
+
+def _retrying(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
     retrying = Retrying(
         retry=retry_if_exception(lambda e: classify(e) is Kind.TRANSIENT),
         stop=stop_after_attempt(RetryPolicy.attempts) | stop_after_delay(RetryPolicy.max_delay),
@@ -164,9 +201,14 @@ def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
     )
     for attempt in retrying:
         with attempt:
+            if endpoint.down:
+                raise FatalError(endpoint.down)
             endpoint.limiter.acquire(op)
             telemetry.API_CALLS.labels(endpoint.role, op).inc()
-            return fn()
+            killpoint.reached(op)
+            result = fn()
+            killpoint.reached(op, "after")
+            return result
     raise AssertionError("unreachable")
 
 
@@ -175,10 +217,11 @@ def configure_http_retries() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
-    # MLflow's usage telemetry phones home and flushes at exit for seconds where there is no route out;
-    # its run-URL printing costs a get_run per set_terminated and litters stdout.
+    # MLflow's usage telemetry phones home and flushes at exit for seconds where there is no route out.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # Databricks calls go through the Databricks SDK, which retries 429/503 honouring Retry-After
     # until this many seconds have passed (MLflow's default: 500 s per call, before our own retries).
     os.environ.setdefault("MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT", "60")
+    # MLflow prints "View run ... at: URL" (user info of the URL included) after every set_terminated,
+    # at the cost of an extra get_run: never wanted here.
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"

@@ -12,7 +12,9 @@ from enum import Enum
 
 from syncer.adapt import experiment_name_problem, fit_run
 from syncer.capabilities import Capabilities
+from syncer.dedupe import split_copies
 from syncer.snapshot import (
+    TAG_DUPLICATE_OF,
     TAG_FINGERPRINT,
     TAG_SOURCE_RUN_ID,
     ExperimentSnap,
@@ -179,7 +181,8 @@ def _plan_runs(src: Snapshot, dst: Snapshot, caps: Capabilities, options: Option
     for r in dst.runs.values():
         if TAG_SOURCE_RUN_ID in r.tags:
             dest_copies.setdefault(r.tags[TAG_SOURCE_RUN_ID], []).append(r)
-    to_source = {r.run_id: sid for sid, copies in dest_copies.items() for r in copies}
+    to_source = {r.run_id: sid for sid, copies in dest_copies.items() for r in copies
+                 if TAG_DUPLICATE_OF not in r.tags}
     depths = _depths(wanted)
     actions = [
         _plan_run(run, dest_copies.get(rid, []), to_source, caps, options, depths[rid], src,
@@ -210,6 +213,7 @@ def _decide_run(run: RunSnap, expected: dict, copies: list[RunSnap], to_source: 
                 experiment=run.experiment_id, depth=depth, fingerprint=fp)
     if ("run", run.run_id) in options.quarantined:
         return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
+    copies, duplicates = split_copies(copies)
     if not copies:
         return Action(op=Op.CREATE, details=_create_details(run), **base)
     if len(copies) > 1:
@@ -225,12 +229,14 @@ def _decide_run(run: RunSnap, expected: dict, copies: list[RunSnap], to_source: 
     if run.deleted and not dest.deleted:
         diff["delete"] = True
     marker = dest.tags.get(TAG_FINGERPRINT)
+    if duplicates:
+        diff["duplicates"] = duplicates
     if not diff and marker == fp:
         since = options.follow_running_since
         if since is not None and run.status == "RUNNING" and (run.last_change or 0) >= since:
             return Action(op=Op.UPDATE, details={"follow": True}, **base)
         return Action(op=Op.SAME, **base)
-    if marker == fp and diff and not diff.keys() <= {"delete"}:
+    if marker == fp and diff and not diff.keys() <= {"delete", "duplicates"}:
         return Action(op=Op.CONFLICT, details={"reason": "edited in the destination", **diff}, **base)
     if marker is None:
         diff["resume"] = True
@@ -266,7 +272,7 @@ def _plan_extra_runs(src: Snapshot, dst: Snapshot, options: Options, to_source: 
     actions = []
     for run in sorted(dst.runs.values(), key=lambda r: r.run_id):
         source_id = to_source.get(run.run_id)
-        if source_id in wanted or run.deleted:
+        if source_id in wanted or run.deleted or TAG_DUPLICATE_OF in run.tags:
             continue
         source_run = src.runs.get(source_id) if source_id else None
         if source_run is not None and source_run.deleted:

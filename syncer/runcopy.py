@@ -15,9 +15,10 @@ from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunT
 
 from syncer import artifacts as art
 from syncer import policy_io, telemetry
-from syncer.adapt import Fitted, expected_tags, fit_run
+from syncer.adapt import Fitted, expected_tags, fit_run, key_violations
 from syncer.batching import BatchWriter
 from syncer.context import Context
+from syncer.dedupe import create_run_once, log_batch_once, retire
 from syncer.errors import SyncError, call
 from syncer.plan import Action
 from syncer.snapshot import (
@@ -74,16 +75,14 @@ def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | Non
     if parent_dest:
         tags[PARENT_TAG] = parent_dest
     ctx.guard()
-    created = call(ctx.dst, "create_run", lambda: ctx.dst.client.create_run(
+    return create_run_once(ctx, dest_exp_id, run.run_id, lambda: ctx.dst.client.create_run(
         dest_exp_id, start_time=run.start_time, tags=tags, run_name=run.name or None))
-    return created.info.run_id, created.info.artifact_uri
 
 
 def _send(ctx: Context, dest_run_id: str):  # noqa: ANN202
     def send(metrics: list[Metric], params: list[Param], tags: list[RunTag]) -> None:
         ctx.guard()
-        call(ctx.dst, "log_batch", lambda: ctx.dst.client.log_batch(
-            dest_run_id, metrics=metrics, params=params, tags=tags, synchronous=True))
+        log_batch_once(ctx, dest_run_id, metrics, params, tags)
     return send
 
 
@@ -184,11 +183,16 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str) -> tuple[str, RunSt
     dest = ctx.dst_snap.runs.get(action.dest_id) if action.dest_id else None
     parent_dest = ctx.dest_id("run", run.parent_id)
     stats = RunStats()
+    violations = key_violations([*run.params, *run.metrics, *user_tags(run.tags)])
+    if violations:
+        raise SyncError("; ".join(violations))
     if dest is None:
         dest_run_id, artifact_uri = _create(ctx, run, dest_exp_id, parent_dest)
         ctx.state.record("run", run.run_id, dest_run_id, IN_PROGRESS)
     else:
         dest_run_id, artifact_uri = dest.run_id, dest.artifact_uri
+        for duplicate in action.details.get("duplicates", []):
+            retire(ctx, duplicate, dest_run_id)
         if dest.deleted:
             call(ctx.dst, "restore_run", lambda: ctx.dst.client.restore_run(dest_run_id))
     ctx.map_id("run", run.run_id, dest_run_id)

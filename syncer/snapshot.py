@@ -17,6 +17,7 @@ TAG_SOURCE_RUN_ID = "mlflow_syncer.source_run_id"
 TAG_SOURCE_EXPERIMENT_ID = "mlflow_syncer.source_experiment_id"
 TAG_SOURCE_PARENT_RUN_ID = "mlflow_syncer.source_parent_run_id"
 TAG_FINGERPRINT = "mlflow_syncer.fingerprint"
+TAG_DUPLICATE_OF = "mlflow_syncer.duplicate_of"
 PARENT_TAG = "mlflow.parentRunId"
 # Tags that each server sets for itself or that cannot be compared across servers.
 IGNORED_TAGS = frozenset({"mlflow.log-model.history"})

@@ -5,6 +5,8 @@ SQLAlchemy models, schema versioned with Alembic. Every unit of work commits on 
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import socket
 import threading
@@ -27,6 +29,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from syncer import killpoint
 from syncer.errors import FatalError
 from syncer.redact import redact
 
@@ -44,7 +47,7 @@ class ObjectRecord(Base):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     source_id: Mapped[str] = mapped_column(String(512), primary_key=True)
     dest_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
     fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -111,7 +114,19 @@ def _read_only_mode(db: str) -> str:
     return "mode=ro" if Path(f"{db}-wal").exists() else "mode=ro&immutable=1"
 
 
+def with_driver(url: str) -> str:
+    """A PostgreSQL URL without a driver gets whichever driver is installed (psycopg 3 or psycopg2)."""
+    parsed = make_url(url)
+    if parsed.drivername != "postgresql":
+        return url
+    for module, driver in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return parsed.set(drivername=driver).render_as_string(hide_password=False)
+    raise FatalError("the PostgreSQL state store needs a driver: pip install 'mlflow-syncer[postgres]'")
+
+
 def _make_engine(url: str, read_only: bool) -> Engine:
+    url = with_driver(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database or ""
@@ -144,6 +159,7 @@ class StateStore:
         self.read_only = read_only
         self.quarantine_after = quarantine_after
         self._write_lock = threading.Lock()
+        self._beating = threading.Event()
         self.engine: Engine | None = None
         self._open()
 
@@ -160,7 +176,7 @@ class StateStore:
                 self._check_pair()
         except FatalError:
             raise
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ImportError) as exc:
             raise FatalError(f"state store {redact(self.url)} is unusable: {type(exc).__name__}: "
                              f"{redact(str(exc).splitlines()[0])}") from None
 
@@ -205,6 +221,7 @@ class StateStore:
     def record(self, kind: str, source_id: str, dest_id: str | None, status: str,
                fingerprint: str | None = None) -> None:
         """Record progress on one object (commits)."""
+        killpoint.reached("state_record")
         with self._write() as s:
             row = s.get(ObjectRecord, (kind, source_id))
             if row is None:
@@ -217,6 +234,7 @@ class StateStore:
                 row.attempts = 0
                 row.last_error = None
             row.updated_at = int(time.time())
+        killpoint.reached("state_record", "after")
 
     def record_failure(self, kind: str, source_id: str, error: str) -> str:
         """Count a failed attempt; quarantine the object after too many. Returns the new status."""
@@ -231,12 +249,19 @@ class StateStore:
             row.updated_at = int(time.time())
             return row.status
 
+    def _by_status(self, *statuses: str) -> list[ObjectRecord]:
+        if self.engine is None:
+            return []
+        with self._session() as s:
+            return list(s.scalars(select(ObjectRecord).where(ObjectRecord.status.in_(statuses))))
+
     def quarantined(self) -> frozenset[tuple[str, str]]:
-        return frozenset((r.kind, r.source_id) for r in self.all_records() if r.status == QUARANTINED)
+        return frozenset((r.kind, r.source_id) for r in self._by_status(QUARANTINED))
 
     def failures(self) -> list[Failure]:
+        """Objects that failed on their last attempt or are quarantined, with the reason."""
         return [Failure(r.kind, r.source_id, r.status, r.attempts, r.last_error or "")
-                for r in self.all_records() if r.status in (FAILED, QUARANTINED)]
+                for r in sorted(self._by_status(FAILED, QUARANTINED), key=lambda r: (r.kind, r.source_id))]
 
     def release_quarantine(self) -> int:
         """Give quarantined objects another chance. Returns how many were released."""
@@ -284,6 +309,14 @@ class StateStore:
         except IntegrityError:
             raise FatalError(f"another mlflow-syncer is using state store {redact(self.url)}; "
                              "stop it first") from None
+        self._beating.clear()
+        threading.Thread(target=self._beat, args=(stale_after / 4,), daemon=True, name="lock-heartbeat").start()
+
+    def _beat(self, every: float) -> None:
+        """Keep the lock fresh for other hosts while this process holds it."""
+        while not self._beating.wait(every):
+            with contextlib.suppress(SQLAlchemyError):
+                self.heartbeat()
 
     def _take_lock(self, holder: str, host: str, pid: int, stale_after: float) -> None:
         with self._write() as s:
@@ -318,6 +351,7 @@ class StateStore:
                 row.heartbeat = int(time.time())
 
     def release_lock(self) -> None:
+        self._beating.set()
         if self.read_only or self.engine is None:
             return
         with self._write() as s:

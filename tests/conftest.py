@@ -7,4 +7,6 @@ pytest_plugins = [
     "tests.fixtures.models",
     "tests.fixtures.mirror",
     "tests.fixtures.azure",
+    "tests.fixtures.faultproxy",
+    "tests.fixtures.postgres",
 ]

@@ -1,0 +1,83 @@
+"""A full migration through fault-injecting proxies in front of both real servers converges exactly."""
+
+from __future__ import annotations
+
+import time
+
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+
+from tests.compare import assert_same
+from tests.fixtures.cli import cli_env, run_cli
+from tests.fixtures.faultproxy import RANDOM_KINDS, FaultConfig, Rule
+from tests.fixtures.workload import make_workload
+
+# Writes applied by the server whose answer is then lost: the hard cases, pinned so they surely happen.
+HARD_CASES = [
+    Rule("/experiments/create", "reset_after"),
+    Rule("/runs/create", "reset_after", times=2),
+    Rule("/runs/create", "500_after"),
+    Rule("/runs/log-batch", "reset_after", times=2),
+    Rule("/runs/log-batch", "500_after"),
+    Rule("/runs/log-inputs", "reset_after"),
+    Rule("/mlflow-artifacts/artifacts/", "reset_after", times=2, method="PUT"),
+    Rule("/runs/set-tag", "500_after"),
+    Rule("/runs/update", "reset_after"),
+    # and one of each plain fault, so that every kind surely occurs whatever the random draw
+    Rule("/runs/log-batch", "429"), Rule("/runs/create", "503"), Rule("/runs/set-tag", "500"),
+    Rule("/runs/log-inputs", "reset"), Rule("/runs/search", "slow"),
+]
+# Answers cut in the middle: artifact downloads, a search page, a metric history page.
+SOURCE_HARD_CASES = [
+    Rule("/mlflow-artifacts/artifacts/", "truncate", times=3, method="GET"),
+    Rule("/runs/search", "truncate"),
+    Rule("/metrics/get-history", "truncate", times=2),
+]
+
+
+def test_migration_through_faults_is_exact(source_server, dest_server, fault_proxy, unique_name, tmp_path):
+    src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
+    w = make_workload(src, unique_name)
+    src_proxy = fault_proxy(source_server.url, FaultConfig(rate=0.15, seed=7, rules=SOURCE_HARD_CASES))
+    dst_proxy = fault_proxy(dest_server.url, FaultConfig(rate=0.15, seed=11, rules=HARD_CASES))
+
+    result = run_cli("migrate", "--source", src_proxy.url, "--dest", dst_proxy.url,
+                     "--state", f"sqlite:///{tmp_path / 'state.db'}", "--experiments", f"{unique_name}/*",
+                     "--no-progress", "--log-format", "json", env=cli_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+
+    assert_same(src, dst, w.experiments)
+    live = dst.search_runs([dst.get_experiment_by_name(n).experiment_id for n in w.experiments],
+                           run_view_type=ViewType.ACTIVE_ONLY)
+    assert len(live) == len(w.runs)
+    total = src_proxy.requests + dst_proxy.requests
+    pinned = sum(r.times for r in HARD_CASES + SOURCE_HARD_CASES)
+    random_faults = src_proxy.total_faults + dst_proxy.total_faults - pinned
+    assert 0.08 <= random_faults / total <= 0.25, (random_faults, total)
+    seen = src_proxy.faults + dst_proxy.faults
+    assert all(seen[k] > 0 for k in RANDOM_KINDS), seen
+    print(f"faults injected: {dict(seen)} in {total} requests")
+
+
+def test_destination_dying_mid_copy_fails_in_bounded_time_then_rerun_converges(
+        source_server, dest_server, fault_proxy, unique_name, tmp_path):
+    """Default retry knobs: a dead destination ends the migration with exit 2 in about a minute."""
+    src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
+    w = make_workload(src, unique_name, runs_per_experiment=1)
+    proxy = fault_proxy(dest_server.url, FaultConfig(dead_after=20))
+    args = ["migrate", "--source", source_server.url, "--dest", proxy.url, "--state",
+            f"sqlite:///{tmp_path / 'state.db'}", "--experiments", f"{unique_name}/*", "--no-progress"]
+    started = time.monotonic()
+    died = run_cli(*args)
+    elapsed = time.monotonic() - started
+    assert died.returncode == 2, died.stdout + died.stderr
+    assert "Traceback" not in died.stderr
+    assert "the destination" in died.stderr and "is unreachable: connection reset" in died.stderr, died.stderr
+    assert elapsed < 300, elapsed
+    print(f"dead destination detected after {elapsed:.0f} s (process start to exit)")
+
+    proxy.configure(FaultConfig())
+    healed = run_cli(*args)
+    assert healed.returncode == 0, healed.stdout + healed.stderr
+    assert_same(src, dst, w.experiments)

@@ -1,0 +1,101 @@
+"""SIGKILL a real `mlflow-syncer migrate` at many exact points; every rerun must converge to an exact copy.
+
+The points are chosen deterministically with the test hook MLFLOW_SYNCER_TEST_KILL_AT (syncer/killpoint.py):
+the process kills itself just before or just after the N-th call of an operation. One source workload is
+shared; each point migrates into destination experiments of its own (a name-mapping rule adds a prefix).
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric, ViewType
+
+from syncer.config import EndpointConfig, NameRule, Settings
+from syncer.engine import sync
+from syncer.plan import Op
+from tests.compare import snapshot
+from tests.fixtures.cli import cli_env, run_cli, write_config
+from tests.fixtures.workload import T0, make_workload
+
+# (point, phase): op:N[:after]. The workload has 2 experiments, 4 runs (one with 2,500 points of one
+# metric: three log_batch calls), 8 artifact files.
+KILL_POINTS = [
+    "create_experiment:1",               # experiment creation
+    "create_experiment:1:after",
+    "create_experiment:2:after",
+    "create_run:1",                      # run creation
+    "create_run:1:after",
+    "create_run:3:after",
+    "get_metric_history:2:after",        # metric batches
+    "log_batch:1",
+    "log_batch:1:after",
+    "log_batch:2:after",
+    "log_batch:3",
+    "log_batch:4:after",
+    "log_inputs:2:after",
+    "log_artifact:1",                    # artifact upload
+    "log_artifact:1:after",
+    "log_artifact:5:after",
+    "log_artifact:7",
+    "set_terminated:1:after",            # finishing a run
+    "set_tag:1",
+    "set_tag:2:after",
+    "state_record:1:after",              # state commit
+    "state_record:3",
+    "state_record:5:after",
+    "state_record:8:after",
+]
+
+
+@pytest.fixture(scope="module")
+def kill_source(source_server, tmp_path_factory):
+    """One small workload in the source for every kill point."""
+    import uuid
+
+    client = MlflowClient(source_server.url)
+    prefix = f"kill-{uuid.uuid4().hex[:8]}"
+    w = make_workload(client, prefix, runs_per_experiment=1)
+    exp = client.get_experiment_by_name(w.experiments[0]).experiment_id
+    run = client.create_run(exp, start_time=T0, run_name="long")
+    client.log_batch(run.info.run_id, metrics=[Metric("long", i * 0.5, T0 + i, i) for i in range(2500)])
+    client.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 99_000)
+    return prefix, w, snapshot(client, w.experiments, dest=False)
+
+
+def _settings(source: str, dest: str, state: str, prefix: str, tag: str) -> Settings:
+    return Settings(source=EndpointConfig(tracking_uri=source), destination=EndpointConfig(tracking_uri=dest),
+                    state=state, experiments=[f"{prefix}/*"],
+                    experiment_names=[NameRule(match=f"^{prefix}/", replace=f"{tag}/{prefix}/")])
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_kill_then_rerun_converges(point, kill_source, source_server, dest_server, tmp_path):
+    prefix, w, expected = kill_source
+    tag = "k-" + point.replace(":", "-")
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = write_config(
+        tmp_path / "c.yaml", source={"tracking_uri": source_server.url},
+        destination={"tracking_uri": dest_server.url}, state=state, experiments=[f"{prefix}/*"],
+        experiment_names=[{"match": f"^{prefix}/", "replace": f"{tag}/{prefix}/"}], workers=2)
+    killed = run_cli("migrate", "--config", str(config), "--no-progress",
+                     env=cli_env(MLFLOW_SYNCER_TEST_KILL_AT=point))
+    assert killed.returncode == -signal.SIGKILL, f"not killed at {point}: {killed.returncode} {killed.stderr}"
+
+    settings = _settings(source_server.url, dest_server.url, state, prefix, tag)
+    rerun = sync(settings)
+    assert not rerun.failed, [o.error for o in rerun.failed]
+    assert not [a for a in rerun.plan.actions if a.op in (Op.CONFLICT, Op.ERROR)]
+
+    dst = MlflowClient(dest_server.url)
+    names = [f"{tag}/{n}" for n in w.experiments]
+    got = snapshot(dst, names, dest=True)  # raises on a duplicate live copy of a source run
+    for src_name, dst_name in zip(w.experiments, names, strict=True):
+        assert got[dst_name] == expected[src_name], f"{dst_name} differs from {src_name} after kill at {point}"
+    live = dst.search_runs([dst.get_experiment_by_name(n).experiment_id for n in names],
+                           run_view_type=ViewType.ACTIVE_ONLY)
+    assert len(live) == sum(len(e["runs"]) for e in expected.values())
+    again = sync(settings, dry_run=True)
+    assert all(a.op is Op.SAME for a in again.plan.actions), "a second pass still finds work"
