@@ -137,7 +137,7 @@ def test_databricks_to_azureml_copies_workload_with_documented_policies(
     # 60 tag_xx, long_value, mlflow.source.name and mlflow.runName fit the other rules; 43 may stay
     assert any(n.startswith("20 tags not logged") for n in notes)
     assert sum(n.startswith("metric m5") for n in notes) == 5
-    report = "\n".join(lines(first.plan))
+    report = "\n".join(lines(Report(first, Inspection())))
     assert "policy: param pppp" in report and "(+" in report  # rendered, with the count of the rest
     assert summarize(first).policy_decisions == len(notes)
     report_obj = Report(first, Inspection())

@@ -136,7 +136,7 @@ def test_a_failing_cycle_keeps_the_daemon_alive_and_not_ready(dest_server, tmp_p
     once = subprocess.run(mirror_cmd(config, "--once"), capture_output=True, text=True, timeout=300,
                           env={**os.environ, **fast_failure})
     assert once.returncode == 2
-    assert f"mlflow-syncer: error: cannot read the source ({dead})" in once.stderr
+    assert f"mlflow-syncer: error: the source ({dead}) is unreachable: connection refused" in once.stderr
     assert "Traceback" not in once.stderr
 
     daemon = start_daemon(config, tmp_path, "--interval", "2s", env=fast_failure)
@@ -149,7 +149,7 @@ def test_a_failing_cycle_keeps_the_daemon_alive_and_not_ready(dest_server, tmp_p
             except OSError:
                 time.sleep(0.3)
                 continue
-            if b"cannot read the source" in body:
+            if b"is unreachable" in body:
                 break
             time.sleep(0.3)
         assert code == 503 and json.loads(body)["ready"] is False
