@@ -73,6 +73,7 @@ class MirrorConfig(Strict):
     http_host: str = "127.0.0.1"
     ready_intervals: float = Field(default=3.0, gt=0)
     follow_running_hours: float | None = Field(default=24.0, gt=0)
+    verify_every: int = Field(default=0, ge=0, description="every Nth cycle also runs --verify (0: never)")
     shutdown_timeout: float = Field(default=30.0, gt=0)
 
 

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 import structlog
 from prometheus_client import Counter, Gauge
 
-from syncer import telemetry
+from syncer import repair, telemetry
 from syncer.apply import Outcome, apply
 from syncer.config import Settings
 from syncer.context import Cancelled, Context
 from syncer.endpoint import Endpoint
 from syncer.engine import scan_and_plan
 from syncer.errors import FatalError, describe
+from syncer.models_step import model_options
 from syncer.plan import Action, Op, Plan
 from syncer.snapshot import Snapshot
 from syncer.state import StateStore
@@ -108,6 +109,7 @@ class Cycle:
     delete: bool = False
     max_delete: int = 100
     stop: threading.Event = field(default_factory=threading.Event)
+    cycles: int = 0
 
     def run(self) -> CycleReport:
         """Run one cycle. Never raises for a failed cycle: the report says what went wrong."""
@@ -133,13 +135,17 @@ class Cycle:
         src_snap, dst_snap, plan = scan_and_plan(self.settings, self.src, self.dst, self.state,
                                                  delete_extra=self.delete,
                                                  follow_running_since=self._follow_since())
+        self.cycles += 1
+        every = self.settings.mirror.verify_every
+        if every and self.cycles % every == 0:
+            plan = repair.verify(plan, self.src, self.dst, src_snap, dst_snap, self.state, self.settings.workers)
         report.lag_at_scan = replication_lag(plan.actions, src_snap, time.time())
         LAG_AT_SCAN.set(report.lag_at_scan)
         copies, deletes = _split(plan)
         report.unchanged = sum(a.op is Op.SAME for a in plan.actions)
         report.conflicts = sum(a.op in (Op.CONFLICT, Op.ERROR) for a in plan.actions)
         ctx = Context(src=self.src, dst=self.dst, src_snap=src_snap, dst_snap=dst_snap, state=self.state,
-                      stop=self.stop)
+                      stop=self.stop, model_options=model_options(self.settings))
         workers = min(self.settings.workers, self.dst.caps.max_workers or self.settings.workers)
         if copies.mutating():
             report.outcomes = apply(ctx, copies, workers)

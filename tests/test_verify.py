@@ -3,6 +3,9 @@ same-size artifact bytes) are found and repaired; a second verify finds nothing.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
@@ -42,3 +45,22 @@ def test_verify_repairs_what_the_fast_plan_cannot_see(source_server, dest_server
 
     again = sync(settings, verify=True)
     assert again.outcomes == []
+
+
+def test_mirror_verify_every_cycle_picks_up_a_late_artifact(source_server, dest_server, unique_name,
+                                                            workload_factory, tmp_path):
+    src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
+    w = workload_factory(src, unique_name, runs_per_experiment=1)
+    config = tmp_path / "mirror.yaml"
+    config.write_text(f"source: {{tracking_uri: '{source_server.url}'}}\n"
+                      f"destination: {{tracking_uri: '{dest_server.url}'}}\n"
+                      f"state: 'sqlite:///{tmp_path / 'state.db'}'\n"
+                      f"experiments: ['{unique_name}/*']\nmirror: {{verify_every: 1}}\n")
+    once = [sys.executable, "-m", "syncer", "mirror", "--config", str(config), "--once"]
+    assert subprocess.run(once, capture_output=True, timeout=600).returncode == 0
+    late = tmp_path / "late.txt"
+    late.write_text("late\n")
+    src.log_artifact(w.runs["a-0"], str(late))  # a-0 finished long ago
+    done = subprocess.run(once, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert_same(src, dst, w.experiments)
