@@ -42,7 +42,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlflow-syncer", description=__doc__.splitlines()[0],
+    description = ("Copy and mirror MLflow experiments, runs, metrics, artifacts and registered models "
+                   "between MLflow servers.")
+    parser = argparse.ArgumentParser(prog="mlflow-syncer", description=description,
                                      epilog="exit codes: 0 ok / in sync, 1 partial / differences found, 2 error")
     parser.add_argument("--version", action="version", version=f"mlflow-syncer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
