@@ -22,6 +22,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class RateLimitsConfig(Strict):
+    """Client-side request budgets (requests per second) overriding the backend's defaults."""
+
+    search: float | None = Field(default=None, gt=0)
+    log_batch: float | None = Field(default=None, gt=0)
+    other: float | None = Field(default=None, gt=0)
+
+
 class EndpointConfig(Strict):
     """One end: tracking URI, optional registry URI."""
 
@@ -29,6 +37,8 @@ class EndpointConfig(Strict):
     registry_uri: str | None = None
     artifact_root: str | None = Field(
         default=None, description="Where new destination experiments keep artifacts (direct stores)")
+    rate_limits: RateLimitsConfig | None = Field(
+        default=None, description="Override the backend's client-side rate limits (e.g. a gateway's quota)")
 
 
 class NameRule(Strict):

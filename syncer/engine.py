@@ -11,7 +11,8 @@ import structlog
 
 from syncer import scan as scanner
 from syncer.apply import Outcome, Progress, apply
-from syncer.config import Settings, dest_name
+from syncer.capabilities import Capabilities, RateLimits, capabilities_for
+from syncer.config import EndpointConfig, Settings, dest_name
 from syncer.context import Context
 from syncer.endpoint import Endpoint
 from syncer.errors import FatalError, configure_http_retries, describe
@@ -44,10 +45,20 @@ def endpoints(settings: Settings) -> tuple[Endpoint, Endpoint]:
         missing = "source" if settings.source is None else "destination"
         raise FatalError(f"no {missing} given: use --{'source' if missing == 'source' else 'dest'} or the "
                          f"'{missing}' option of the config file")
-    src = Endpoint(settings.source.tracking_uri, settings.source.registry_uri, role="source")
+    src = Endpoint(settings.source.tracking_uri, settings.source.registry_uri, role="source",
+                   caps=_caps(settings.source))
     dst = Endpoint(settings.destination.tracking_uri, settings.destination.registry_uri,
-                   artifact_root=settings.destination.artifact_root, role="destination")
+                   artifact_root=settings.destination.artifact_root, role="destination",
+                   caps=_caps(settings.destination))
     return src, dst
+
+
+def _caps(config: EndpointConfig) -> Capabilities:
+    """The backend's capability record, with the rate limits the user configured (if any)."""
+    caps = capabilities_for(config.tracking_uri)
+    if config.rate_limits is None:
+        return caps
+    return caps.with_overrides(rate_limits=RateLimits(**config.rate_limits.model_dump()))
 
 
 def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool,

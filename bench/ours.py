@@ -1,0 +1,43 @@
+"""Child process of the benchmark: one mlflow-syncer sync cycle (engine.sync, as `migrate` runs it).
+
+Reads a JSON job from argv[1]; prints one JSON line: seconds, API calls by (endpoint, op), points, bytes,
+failures. The parent reads this process's peak RSS from os.wait4.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from syncer import telemetry  # noqa: E402
+from syncer.config import EndpointConfig, NameRule, Settings  # noqa: E402
+from syncer.engine import sync  # noqa: E402
+
+
+def main() -> None:
+    job = json.loads(sys.argv[1])
+    rules = [NameRule(match=r"^(.*)$", replace=job["dest_prefix"] + r"\1")]
+    settings = Settings(
+        source=EndpointConfig(tracking_uri=job["src"], rate_limits=job.get("src_rate_limits")),
+        destination=EndpointConfig(tracking_uri=job["dst"], rate_limits=job.get("dst_rate_limits")),
+        state=job["state"], experiments=job["experiments"], experiment_names=rules,
+        workers=job.get("workers", 8), log_level="warning", log_format="json",
+    )
+    result = sync(settings)
+    calls = {f"{e}:{op}": n for (e, op), n in sorted(telemetry.api_call_counts().items()) if n}
+    print(json.dumps({
+        "seconds": result.seconds,
+        "calls": calls,
+        "points": sum(o.stats.metric_points for o in result.outcomes),
+        "bytes": sum(o.stats.artifact_bytes for o in result.outcomes),
+        "files": sum(o.stats.artifact_files for o in result.outcomes),
+        "outcomes": len(result.outcomes),
+        "failed": [o.error for o in result.failed][:5],
+    }))
+
+
+if __name__ == "__main__":
+    main()
