@@ -8,9 +8,28 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import syncer.errors  # noqa: E402
+
+_SECONDS: dict[str, float] = {}
+_plain_call = syncer.errors.call
+
+
+def _timed_call(endpoint, op, fn):  # noqa: ANN001, ANN202
+    """syncer.errors.call, also summing the seconds spent per (endpoint, op) across all threads."""
+    started = time.perf_counter()
+    try:
+        return _plain_call(endpoint, op, fn)
+    finally:
+        key = f"{endpoint.role}:{op}"
+        _SECONDS[key] = _SECONDS.get(key, 0.0) + time.perf_counter() - started
+
+
+syncer.errors.call = _timed_call  # before the engine modules bind it
 
 from syncer import telemetry  # noqa: E402
 from syncer.config import EndpointConfig, NameRule, Settings  # noqa: E402
@@ -31,6 +50,7 @@ def main() -> None:
     print(json.dumps({
         "seconds": result.seconds,
         "calls": calls,
+        "call_seconds": {k: round(v, 2) for k, v in sorted(_SECONDS.items())},
         "points": sum(o.stats.metric_points for o in result.outcomes),
         "bytes": sum(o.stats.artifact_bytes for o in result.outcomes),
         "files": sum(o.stats.artifact_files for o in result.outcomes),

@@ -27,6 +27,7 @@ def version() -> str:
 def _run(cmd: list[str], tracking_uri: str, log: Path) -> float:
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     env.pop("VIRTUAL_ENV", None)
+    env.pop("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", None)  # the peer as its users run it
     started = time.monotonic()
     with open(log, "ab") as f:
         proc = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)

@@ -7,12 +7,15 @@ import posixpath
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from mlflow.entities import FileInfo
 
 from syncer.endpoint import Endpoint
 from syncer.errors import call
+
+FILES_IN_FLIGHT = 4
 
 
 @dataclass
@@ -40,10 +43,15 @@ def listing(endpoint: Endpoint, repo) -> dict[str, int | None]:  # noqa: ANN001
 
 
 def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo) -> int:  # noqa: ANN001
-    """Copy one artifact file; the bytes pass through a temporary file, never through memory."""
+    """Copy one artifact file; the bytes pass through a temporary file, never through memory.
+
+    The listing already says this is a file, so it is fetched with the repository's file download
+    (`download_artifacts` would list the path first to learn whether it is a directory).
+    """
     tmp = tempfile.mkdtemp(prefix="mlflow-syncer-")
     try:
-        local = call(src, "download_artifact", lambda: src_repo.download_artifacts(info.path, dst_path=tmp))
+        local = os.path.join(tmp, posixpath.basename(info.path))
+        call(src, "download_artifact", lambda: src_repo._download_file(remote_file_path=info.path, local_path=local))
         size = os.path.getsize(local)
         directory = posixpath.dirname(info.path) or None
         call(dst, "log_artifact", lambda: dst_repo.log_artifact(local, directory))
@@ -60,14 +68,23 @@ def copy_tree(
     existing: dict[str, int | None],
     on_copied: Callable[[str, int], None] = lambda path, size: None,
 ) -> CopyStats:
-    """Copy every file that `existing` (destination path -> size) lacks or holds with another size."""
+    """Copy every file that `existing` (destination path -> size) lacks or holds with another size.
+
+    Files are copied FILES_IN_FLIGHT at a time; `on_copied` runs in the calling thread.
+    """
     stats = CopyStats()
-    for info in walk(src, src_repo):
-        have = existing.get(info.path, -1)
-        if info.path in existing and (have is None or info.file_size is None or have == info.file_size):
-            continue
-        size = copy_file(src, src_repo, dst, dst_repo, info)
-        on_copied(info.path, size)
-        stats.files += 1
-        stats.bytes += size
+    todo = [info for info in walk(src, src_repo) if not _present(existing, info)]
+    workers = max(1, min(FILES_IN_FLIGHT, len(todo)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artifacts") as pool:
+        futures = {pool.submit(copy_file, src, src_repo, dst, dst_repo, info): info for info in todo}
+        for fut in as_completed(futures):
+            size = fut.result()
+            on_copied(futures[fut].path, size)
+            stats.files += 1
+            stats.bytes += size
     return stats
+
+
+def _present(existing: dict[str, int | None], info: FileInfo) -> bool:
+    have = existing.get(info.path, -1)
+    return info.path in existing and (have is None or info.file_size is None or have == info.file_size)
