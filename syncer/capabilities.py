@@ -42,13 +42,14 @@ class Capabilities:
     tags_set_after_create: tuple[str, ...] = ()
     rate_limits: RateLimits = field(default_factory=RateLimits)
     max_workers: int | None = None
+    history_bulk: bool = False  # answers /ajax-api/2.0/mlflow/metrics/get-history-bulk (syncer/history.py)
 
     def with_overrides(self, **changes: object) -> Capabilities:
         """Return a copy with some fields replaced (for user overrides from the config)."""
         return replace(self, **changes)
 
 
-PLAIN_MLFLOW = Capabilities(kind="mlflow")
+PLAIN_MLFLOW = Capabilities(kind="mlflow", history_bulk=True)
 
 # A direct SQLite store serialises writers: more threads only add lock contention.
 SQLITE_STORE = Capabilities(kind="sqlite-store", max_workers=1)

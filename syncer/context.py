@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from syncer.endpoint import Endpoint
+from syncer.history import HistoryReader
 from syncer.snapshot import Snapshot
 from syncer.state import StateStore
 
@@ -22,6 +23,7 @@ class Context:
     dry_run: bool = False
     id_map: dict[tuple[str, str], str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    history: HistoryReader | None = None  # source histories batched across runs (set by apply)
 
     def map_id(self, kind: str, source_id: str, dest_id: str) -> None:
         with self.lock:

@@ -113,7 +113,8 @@ def _copy_values(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: 
         if dest is not None and not full_check and dest.metrics.get(key) == run.metrics[key]:
             continue
         present = _history(ctx.dst, dest_run_id, key) if dest is not None else []
-        writer.add_metrics(missing_points(_history(ctx.src, run.run_id, key), present))
+        source = ctx.history.history(run.run_id, key) if ctx.history else _history(ctx.src, run.run_id, key)
+        writer.add_metrics(missing_points(source, present))
     writer.flush()
     stats.metric_points += writer.points_sent
     stats.params += len(new_params)
