@@ -18,6 +18,12 @@ def _fmt(x: float | None, unit: str = "", nd: int = 1) -> str:
     return "-" if x is None else f"{x:,.{nd}f}{unit}"
 
 
+def _all(best: float | None, times: list[float] | None) -> str:
+    if not times or len(times) < 2:
+        return _fmt(best)
+    return f"{_fmt(best)} ({', '.join(f'{t:.0f}' for t in times)})"
+
+
 def derived(r: dict) -> dict:
     """The numbers the targets talk about, from one measurement."""
     full = r["full"]
@@ -71,7 +77,8 @@ def markdown(meta: dict, results: list[dict]) -> str:
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `{meta['command']}` "
         f"({meta['minutes']:.0f} min). Machine: {meta['machine']}, shared with other jobs (numbers are noisy; "
         f"compare the ratios, measured in the same run on the same servers). Python {meta['python']}; "
-        f"peer: {meta['peer']}.",
+        f"peer: {meta['peer']}. With several attempts, the fastest is shown and every attempt in brackets; "
+        "full migrations and floor writes alternate.",
         "",
         "| workload | network | scale | ours s | floor s | ours/floor | peer s | peer/ours | points/s | MB/s "
         "| peak RSS MB | calls | no-op s (% of full, calls) | 1% changed s (calls) |",
@@ -80,7 +87,8 @@ def markdown(meta: dict, results: list[dict]) -> str:
     for r in results:
         d = derived(r)
         out.append(
-            f"| {r['workload']} | {r['network']} | {r['scale']:g} | {_fmt(d['ours'])} | {_fmt(d['floor'])} | "
+            f"| {r['workload']} | {r['network']} | {r['scale']:g} | {_all(d['ours'], r.get('full_all'))} | "
+            f"{_all(d['floor'], r.get('floor_all'))} | "
             f"{_fmt(d['ours_floor'], nd=2)} | {_fmt(d['peer'])} | {_fmt(d['peer_ours'])} | "
             f"{_fmt(d['points_s'], nd=0)} | {_fmt(d['mb_s'])} | {_fmt(d['rss'], nd=0)} | {d['calls']:.0f} | "
             f"{_fmt(d['noop'], nd=2)} ({_fmt(d['noop_pct'])}%, {d['noop_calls']:.0f}) | "
