@@ -142,7 +142,7 @@ def measure(spec: workloads.Spec, w: workloads.Workload, ends: Ends, servers: di
     data = floor.preread(servers["src"].url, w.experiment_names, servers["src"].root / "artifacts") \
         if with_floor else []
     fulls, floors = [], []
-    for i in range(args.repeat):
+    for i in range(args.repeat if spec.name in args.repeat_workloads else 1):
         itag = f"{tag}-{i}"
         state = tmp / f"state-{itag}.db"
         prof = tmp / f"profile-{itag}.txt" if args.profile else None
@@ -175,6 +175,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--delay", type=float, default=0.1, help="seconds added per request in 'remote'")
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--repeat", type=int, default=1, help="alternate full migrations and floor writes N times")
+    p.add_argument("--repeat-workloads", default="S", help="workloads that --repeat applies to")
     p.add_argument("--keep", action="store_true",
                    help="keep earlier results in --json for workload/network pairs not measured now")
     p.add_argument("--peer-workloads", default="S")
@@ -190,6 +191,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.peer_networks = args.peer_networks.split(",")
     args.network_list = [n for n in args.networks.split(",") if n in NETWORKS]
     args.limits_workloads = args.limits_workloads.split(",")
+    args.repeat_workloads = args.repeat_workloads.split(",")
     args.remote_workloads = args.remote_workloads.split(",")
     return args
 

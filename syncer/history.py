@@ -11,6 +11,7 @@ long and every run of an endpoint without the bulk route (capabilities) or answe
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import structlog
 from mlflow.entities import Metric
@@ -26,6 +27,7 @@ BULK_ROUTE = "/ajax-api/2.0/mlflow/metrics/get-history-bulk"
 RUNS_PER_REQUEST = 100
 POINTS_PER_REQUEST = 25_000
 GROUP_BUDGET = 20_000  # points a group is expected to hold (by latest steps) per key
+PAGE = 10_000  # points per get_metric_history page
 
 
 def _expected_points(run: RunSnap) -> int:
@@ -65,6 +67,10 @@ class HistoryReader:
 
     def history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of one metric of one source run."""
+        return [m for page in self.pages(run_id, key) for m in page]
+
+    def pages(self, run_id: str, key: str) -> Iterator[list[Metric]]:
+        """The points of one metric of one source run, a page at a time (memory does not grow with history)."""
         group = self.group_of.get(run_id)
         points = None
         if self.enabled and group is not None:
@@ -73,10 +79,18 @@ class HistoryReader:
                     self.fetched.add((group, key))
                     self._fetch(group, key)
                 points = self.cache.pop((run_id, key), None)
-        if not points:
-            return call(self.endpoint, "get_metric_history",
-                        lambda: self.endpoint.client.get_metric_history(run_id, key))
-        return points
+        if points:
+            yield points
+            return
+        store = self.endpoint.client._tracking_client.store
+        token = None
+        while True:
+            page = call(self.endpoint, "get_metric_history",
+                        lambda t=token: store.get_metric_history(run_id, key, max_results=PAGE, page_token=t))
+            yield list(page)
+            token = getattr(page, "token", None)
+            if not token:
+                return
 
     def _fetch(self, group: int, key: str) -> None:
         run_ids = [r.run_id for r in self.groups[group] if key in r.metrics]

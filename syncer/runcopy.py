@@ -19,6 +19,7 @@ from syncer.adapt import expected_tags
 from syncer.batching import BatchWriter
 from syncer.context import Context
 from syncer.errors import SyncError, call
+from syncer.history import HistoryReader
 from syncer.plan import Action
 from syncer.snapshot import (
     PARENT_TAG,
@@ -95,6 +96,7 @@ def _copy_values(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: 
                  parent_dest: str | None, full_check: bool, stats: RunStats) -> None:
     caps = ctx.dst.caps
     writer = BatchWriter(caps, _send(ctx, dest_run_id))
+    reader = ctx.history or HistoryReader(ctx.src, [])
     have_params = dest.params if dest else {}
     for k, v in sorted(run.params.items()):
         if k in have_params and have_params[k] != v:
@@ -112,9 +114,12 @@ def _copy_values(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: 
     for key in sorted(run.metrics):
         if dest is not None and not full_check and dest.metrics.get(key) == run.metrics[key]:
             continue
-        present = _history(ctx.dst, dest_run_id, key) if dest is not None else []
-        source = ctx.history.history(run.run_id, key) if ctx.history else _history(ctx.src, run.run_id, key)
-        writer.add_metrics(missing_points(source, present))
+        if dest is None:  # a fresh run holds nothing to compare with: stream the source's pages
+            for page in reader.pages(run.run_id, key):
+                writer.add_metrics(page)
+            continue
+        present = _history(ctx.dst, dest_run_id, key)
+        writer.add_metrics(missing_points(reader.history(run.run_id, key), present))
     writer.flush()
     stats.metric_points += writer.points_sent
     stats.params += len(new_params)

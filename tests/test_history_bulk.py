@@ -75,3 +75,14 @@ def test_endpoints_without_the_bulk_route_read_run_by_run(source_server, runs):
                    for s in snaps for k in sorted(s.metrics)}
     assert _calls()["get_metric_history"] - before.get("get_metric_history", 0) == 10
     assert _calls().get("get_metric_history_bulk", 0) == before.get("get_metric_history_bulk", 0)
+
+
+def test_long_histories_come_in_pages_that_add_up_to_the_history(source_server, runs, monkeypatch):
+    client, snaps = runs
+    monkeypatch.setattr(history, "PAGE", 4)
+    endpoint = Endpoint(source_server.url, role="bulk-test", caps=PLAIN_MLFLOW.with_overrides(history_bulk=False))
+    reader = HistoryReader(endpoint, snaps)
+    longest = snaps[-1]  # 20 points of 'loss'
+    pages = list(reader.pages(longest.run_id, "loss"))
+    assert [len(p) for p in pages] == [4, 4, 4, 4, 4]
+    assert _points([m for p in pages for m in p]) == _points(client.get_metric_history(longest.run_id, "loss"))
