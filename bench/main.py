@@ -180,7 +180,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="keep earlier results in --json for workload/network pairs not measured now")
     p.add_argument("--peer-workloads", default="S")
     p.add_argument("--peer-networks", default="local,remote")
-    p.add_argument("--limits-workloads", default="M", help="workloads run under the Databricks rate limits")
+    p.add_argument("--limits-workloads", default="S", help="workloads run under the Databricks rate limits")
+    p.add_argument("--limit-factor", type=float, default=1.0,
+                   help="scale the Databricks limits (a local server may be slower than the limits themselves)")
     p.add_argument("--remote-workloads", default="S", help="workloads run in the remote-like setting")
     p.add_argument("--profile", action="store_true", help="profile full migrations with pyinstrument")
     p.add_argument("--write", default=str(ROOT / "docs" / "BENCHMARKS.md"))
@@ -202,8 +204,9 @@ def settings_for(name: str, servers: dict, args: argparse.Namespace) -> Ends:
     if name == "remote":
         ps = [start_proxy(servers[r].url, args.delay) for r in ("src", "dst")]
         return Ends("remote", ps[0].url, ps[1].url, ps)
-    ps = [start_proxy(servers[r].url, 0.0, DATABRICKS_LIMITS) for r in ("src", "dst")]
-    return Ends("limits", ps[0].url, ps[1].url, ps, rate_limits=DATABRICKS_LIMITS)
+    limits = {k: v * args.limit_factor for k, v in DATABRICKS_LIMITS.items()}
+    ps = [start_proxy(servers[r].url, 0.0, limits) for r in ("src", "dst")]
+    return Ends("limits", ps[0].url, ps[1].url, ps, rate_limits=limits)
 
 
 def main(argv: list[str]) -> None:
@@ -234,15 +237,24 @@ def main(argv: list[str]) -> None:
                 res["scale"] = args.scale_map.get(wname, 1.0)
                 results.append(res)
                 print(report.line(res), flush=True)
+                if not args.keep:
+                    finish(args, argv, results, started, final=False)
     finally:
         for ends in all_ends.values():
             for p in ends.proxies:
                 stop(p.proc)
         for s in servers.values():
             s.stop()
+    finish(args, argv, results, started)
+
+
+def finish(args: argparse.Namespace, argv: list[str], results: list[dict], started: float,
+           final: bool = True) -> None:
+    """Write the results so far to --json and docs/BENCHMARKS.md (and print them at the end)."""
     meta = {"command": "bash bench/run.sh " + " ".join(argv), "python": platform.python_version(),
             "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}",
             "peer": peer.version() if peer.available() else "not installed",
+            "limits": {k: v * args.limit_factor for k, v in DATABRICKS_LIMITS.items()},
             "minutes": (time.monotonic() - started) / 60}
     if args.json and args.keep and Path(args.json).exists():
         done = {(r["workload"], r["network"]) for r in results}
@@ -253,9 +265,6 @@ def main(argv: list[str]) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     text = report.markdown(meta, results)
-    print(text)
+    if final:
+        print(text)
     report.write_section(Path(args.write), text)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

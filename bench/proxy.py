@@ -39,11 +39,12 @@ def rate_class(path: str) -> str | None:
 
 class Bucket:
     def __init__(self, rate: float) -> None:
-        self.rate, self.tokens, self.updated = rate, rate, time.monotonic()
+        self.rate, self.capacity, self.updated = rate, max(1.0, rate), time.monotonic()
+        self.tokens = self.capacity
 
     def take(self) -> bool:
         now = time.monotonic()
-        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens >= 1:
             self.tokens -= 1
