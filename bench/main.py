@@ -268,3 +268,7 @@ def finish(args: argparse.Namespace, argv: list[str], results: list[dict], start
     if final:
         print(text)
     report.write_section(Path(args.write), text)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
