@@ -96,7 +96,8 @@ def run_ours(ends: Ends, experiments: list[str], state: Path, dest_prefix: str, 
         raise RuntimeError(f"ours failed ({proc.returncode}): {err[-2000:]}")
     res = json.loads(lines[-1])
     res["wall"] = wall
-    res["rss_mb"] = _rss_mb(usage)
+    res["maxrss_mb"] = _rss_mb(usage)  # includes the parent's RSS at fork: an upper bound only
+    res["rss_mb"] = res.get("rss_mb") or res["maxrss_mb"]
     if ends.proxies:
         res["proxy"] = ends.proxy_stats()
     return res

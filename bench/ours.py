@@ -36,6 +36,17 @@ from syncer.config import EndpointConfig, NameRule, Settings  # noqa: E402
 from syncer.engine import sync  # noqa: E402
 
 
+def peak_rss_mb() -> float | None:
+    """This process's own peak RSS (VmHWM). ru_maxrss would also count the parent's RSS at fork time."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def main() -> None:
     job = json.loads(sys.argv[1])
     rules = [NameRule(match=r"^(.*)$", replace=job["dest_prefix"] + r"\1")]
@@ -56,6 +67,7 @@ def main() -> None:
         "files": sum(o.stats.artifact_files for o in result.outcomes),
         "outcomes": len(result.outcomes),
         "failed": [o.error for o in result.failed][:5],
+        "rss_mb": peak_rss_mb(),
     }))
 
 
