@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -177,6 +178,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--repeat", type=int, default=1, help="alternate full migrations and floor writes N times")
     p.add_argument("--repeat-workloads", default="S", help="workloads that --repeat applies to")
+    p.add_argument("--keep-tmp", action="store_true", help="keep the servers' data and child logs")
     p.add_argument("--keep", action="store_true",
                    help="keep earlier results in --json for workload/network pairs not measured now")
     p.add_argument("--peer-workloads", default="S")
@@ -246,6 +248,8 @@ def main(argv: list[str]) -> None:
                 stop(p.proc)
         for s in servers.values():
             s.stop()
+        if not args.keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)  # a full run leaves ~4 GB of servers' data
     finish(args, argv, results, started)
 
 
