@@ -14,6 +14,7 @@ from syncer import telemetry
 from syncer.context import Cancelled, Context
 from syncer.dedupe import create_experiment_once
 from syncer.errors import FatalError, Kind, call, classify, describe
+from syncer.history import HistoryReader
 from syncer.modelcopy import apply_models
 from syncer.plan import Action, Op, Plan
 from syncer.runcopy import RunStats, copy_run
@@ -115,6 +116,8 @@ def apply(ctx: Context, plan: Plan, workers: int, progress: Progress = lambda o:
             record(outcome)
     failed_exps = {o.action.source_id for o in outcomes if not o.ok}
     runs = [a for a in plan.actions if a.kind == "run" and a.mutates and a.experiment not in failed_exps]
+    ctx.history = HistoryReader(ctx.src, [ctx.src_snap.runs[a.source_id] for a in runs
+                                          if a.op is not Op.DELETE and a.source_id in ctx.src_snap.runs])
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sync") as pool:
         for _depth, group in groupby(runs, key=lambda a: a.depth):
             futures = [pool.submit(_unit, ctx, a, lambda a=a: _run(ctx, a)) for a in group]

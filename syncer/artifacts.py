@@ -7,13 +7,19 @@ import posixpath
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from mlflow.entities import FileInfo
+from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+from mlflow.utils.mime_type_utils import _guess_mime_type
+from mlflow.utils.rest_utils import augmented_raise_for_status, http_request
 
 from syncer import blob
 from syncer.endpoint import Endpoint
-from syncer.errors import call
+from syncer.errors import Kind, SyncError, call
+
+FILES_IN_FLIGHT = 4
 
 
 @dataclass
@@ -40,23 +46,73 @@ def listing(endpoint: Endpoint, repo) -> dict[str, int | None]:  # noqa: ANN001
     return sizes
 
 
+STREAM_FROM = 8 << 20  # files at least this big go straight from the source's GET into the destination's PUT
+CHUNK = 1 << 20
+
+
+class _Body:
+    """A sized, file-like view of a streamed HTTP response: requests sends it with a Content-Length."""
+
+    def __init__(self, resp, size: int) -> None:  # noqa: ANN001
+        self.chunks = resp.iter_content(chunk_size=CHUNK)
+        self.size = size
+        self.buffer = b""
+        self.sent = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read(self, n: int = -1) -> bytes:
+        while (n < 0 or len(self.buffer) < n) and (chunk := next(self.chunks, b"")):
+            self.buffer += chunk
+        n = len(self.buffer) if n < 0 else n
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        self.sent += len(out)
+        return out
+
+
+def _streamable(src_repo, dst_repo, info: FileInfo) -> bool:  # noqa: ANN001
+    return (isinstance(src_repo, HttpArtifactRepository) and isinstance(dst_repo, HttpArtifactRepository)
+            and info.file_size is not None and info.file_size >= STREAM_FROM)
+
+
+def stream_file(src_repo, dst_repo, info: FileInfo) -> int:  # noqa: ANN001
+    """Pipe one file from a proxied artifact server to another: one pass, CHUNK bytes in memory at a time."""
+    endpoint = posixpath.join("/", info.path)
+    # No retries inside: a half-sent body cannot be rewound; `call` retries the whole copy instead.
+    with http_request(src_repo._host_creds, endpoint, "GET", stream=True, max_retries=0) as resp:
+        augmented_raise_for_status(resp)
+        body = _Body(resp, info.file_size)
+        put = http_request(dst_repo._host_creds, endpoint, "PUT", data=body, max_retries=0,
+                           extra_headers={"Content-Type": _guess_mime_type(info.path)})
+        augmented_raise_for_status(put)
+    if body.sent != info.file_size:
+        raise SyncError(f"artifact {info.path}: copied {body.sent} of {info.file_size} bytes", Kind.TRANSIENT)
+    return body.sent
+
+
 def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo) -> int:  # noqa: ANN001
-    """Copy one artifact file; the bytes pass through a temporary file, never through memory.
+    """Copy one artifact file; the bytes pass through a temporary file (or a pipe), never whole in memory.
 
     Where an end keeps artifacts in Azure Blob Storage, azure-storage-blob moves them (syncer/blob.py):
-    server-side copy when both ends are blob, parallel block transfer when one is.
+    server-side copy when both ends are blob, parallel block transfer when one is. Otherwise the listing
+    already says this is a file, so it is fetched with the repository's file download (`download_artifacts`
+    would list the path first to learn whether it is a directory); big files are piped straight through.
     """
     src_blob = blob.BlobLocation.parse(getattr(src_repo, "artifact_uri", None))
     dst_blob = blob.BlobLocation.parse(getattr(dst_repo, "artifact_uri", None))
     if src_blob and dst_blob:
         return call(dst, "blob_copy", lambda: blob.server_copy(src_blob.child(info.path), dst_blob.child(info.path)))
+    if not src_blob and not dst_blob and _streamable(src_repo, dst_repo, info):
+        return call(dst, "stream_artifact", lambda: stream_file(src_repo, dst_repo, info))
     tmp = tempfile.mkdtemp(prefix="mlflow-syncer-")
     try:
+        local = os.path.join(tmp, posixpath.basename(info.path))
         if src_blob:
-            local = os.path.join(tmp, posixpath.basename(info.path))
             call(src, "blob_download", lambda: blob.download(src_blob.child(info.path), local))
         else:
-            local = call(src, "download_artifact", lambda: src_repo.download_artifacts(info.path, dst_path=tmp))
+            call(src, "download_artifact",
+                 lambda: src_repo._download_file(remote_file_path=info.path, local_path=local))
         size = os.path.getsize(local)
         if dst_blob:
             call(dst, "blob_upload", lambda: blob.upload(local, dst_blob.child(info.path)))
@@ -76,14 +132,23 @@ def copy_tree(
     existing: dict[str, int | None],
     on_copied: Callable[[str, int], None] = lambda path, size: None,
 ) -> CopyStats:
-    """Copy every file that `existing` (destination path -> size) lacks or holds with another size."""
+    """Copy every file that `existing` (destination path -> size) lacks or holds with another size.
+
+    Files are copied FILES_IN_FLIGHT at a time; `on_copied` runs in the calling thread.
+    """
     stats = CopyStats()
-    for info in walk(src, src_repo):
-        have = existing.get(info.path, -1)
-        if info.path in existing and (have is None or info.file_size is None or have == info.file_size):
-            continue
-        size = copy_file(src, src_repo, dst, dst_repo, info)
-        on_copied(info.path, size)
-        stats.files += 1
-        stats.bytes += size
+    todo = [info for info in walk(src, src_repo) if not _present(existing, info)]
+    workers = max(1, min(FILES_IN_FLIGHT, len(todo)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artifacts") as pool:
+        futures = {pool.submit(copy_file, src, src_repo, dst, dst_repo, info): info for info in todo}
+        for fut in as_completed(futures):
+            size = fut.result()
+            on_copied(futures[fut].path, size)
+            stats.files += 1
+            stats.bytes += size
     return stats
+
+
+def _present(existing: dict[str, int | None], info: FileInfo) -> bool:
+    have = existing.get(info.path, -1)
+    return info.path in existing and (have is None or info.file_size is None or have == info.file_size)

@@ -54,13 +54,14 @@ class Capabilities:
     # Tags each run needs for itself in this end (server-set and mlflow-syncer's provenance tags):
     # subtracted from tags_per_run to get the budget for copied tags.
     reserved_run_tags: int = 0
+    history_bulk: bool = False  # answers /ajax-api/2.0/mlflow/metrics/get-history-bulk (syncer/history.py)
 
     def with_overrides(self, **changes: object) -> Capabilities:
         """Return a copy with some fields replaced (for user overrides from the config)."""
         return replace(self, **changes)
 
 
-PLAIN_MLFLOW = Capabilities(kind="mlflow")
+PLAIN_MLFLOW = Capabilities(kind="mlflow", history_bulk=True)
 
 # A local ./mlruns folder: MLflow 3 only opens the legacy file store when asked to.
 FILE_STORE = Capabilities(kind="file-store", client_env=(("MLFLOW_ALLOW_FILE_STORE", "true"),))

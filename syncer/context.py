@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from syncer.endpoint import Endpoint
+from syncer.history import HistoryReader
 from syncer.plan_models import ModelOptions
 from syncer.snapshot import Snapshot
 from syncer.state import StateStore
@@ -29,6 +30,7 @@ class Context:
     lock: threading.Lock = field(default_factory=threading.Lock)
     model_options: ModelOptions = field(default_factory=ModelOptions)
     stop: threading.Event | None = None
+    history: HistoryReader | None = None  # source histories batched across runs (set by apply)
 
     def map_id(self, kind: str, source_id: str, dest_id: str) -> None:
         with self.lock:

@@ -20,6 +20,7 @@ from syncer.batching import BatchWriter
 from syncer.context import Context
 from syncer.dedupe import create_run_once, log_batch_once, retire
 from syncer.errors import SyncError, call
+from syncer.history import HistoryReader
 from syncer.plan import Action
 from syncer.snapshot import (
     PARENT_TAG,
@@ -94,6 +95,7 @@ def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | Non
                  parent_dest: str | None, full_check: bool, stats: RunStats) -> None:
     caps = ctx.dst.caps
     writer = BatchWriter(caps, _send(ctx, dest_run_id))
+    reader = ctx.history or HistoryReader(ctx.src, [])
     have_params = dest.params if dest else {}
     for k, v in sorted(fitted.params.items()):
         if k in have_params and have_params[k] != v:
@@ -111,8 +113,12 @@ def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | Non
     for key in fitted.metrics:
         if dest is not None and not full_check and dest.metrics.get(key) == run.metrics[key]:
             continue
-        present = _history(ctx.dst, dest_run_id, key) if dest is not None else []
-        writer.add_metrics(missing_points(_history(ctx.src, run.run_id, key), present))
+        if dest is None:  # a fresh run holds nothing to compare with: stream the source's pages
+            for page in reader.pages(run.run_id, key):
+                writer.add_metrics(page)
+            continue
+        present = _history(ctx.dst, dest_run_id, key)
+        writer.add_metrics(missing_points(reader.history(run.run_id, key), present))
     writer.flush()
     stats.metric_points += writer.points_sent
     stats.params += len(new_params)

@@ -1,0 +1,137 @@
+"""A loopback HTTP proxy for the benchmark: adds a fixed delay to every request (a remote-like network),
+optionally enforces Databricks-like rate limits by answering 429, and counts requests by endpoint.
+
+Run: python bench/proxy.py --target http://127.0.0.1:5000 --port 0 --delay 0.1 [--search-rate 7 --log-batch-rate 47]
+It prints its port on the first line of stdout. GET /__bench/stats returns the counters (and ?reset=1 zeroes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import re
+import socket
+import sys
+import time
+
+from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+
+HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization",
+       "proxy-authenticate", "host", "content-length"}
+_ID = re.compile(r"/[0-9a-f]{32}(?=/|$)|/\d+(?=/|$)")
+
+
+def endpoint_of(method: str, path: str) -> str:
+    """A request's endpoint with ids folded, e.g. 'POST /api/2.0/mlflow/runs/log-batch'."""
+    if "/mlflow-artifacts/artifacts" in path:
+        path = path.split("/mlflow-artifacts/artifacts")[0] + "/mlflow-artifacts/artifacts/*"
+    return f"{method} {_ID.sub('/{id}', path)}"
+
+
+def rate_class(path: str) -> str | None:
+    if path.endswith("/search"):
+        return "search"
+    if path.endswith("/runs/log-batch"):
+        return "log_batch"
+    return None
+
+
+class Bucket:
+    def __init__(self, rate: float) -> None:
+        self.rate, self.capacity, self.updated = rate, max(1.0, rate), time.monotonic()
+        self.tokens = self.capacity
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class Proxy:
+    def __init__(self, target: str, delay: float, rates: dict[str, float]) -> None:
+        self.target = target.rstrip("/")
+        self.delay = delay
+        self.buckets = {k: Bucket(v) for k, v in rates.items() if v}
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self.session: ClientSession | None = None
+
+    async def stats(self, request: web.Request) -> web.Response:
+        body = {"counts": dict(self.counts), "rejected": dict(self.rejected)}
+        if request.query.get("reset"):
+            self.counts.clear()
+            self.rejected.clear()
+        return web.json_response(body)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path == "/__bench/stats":
+            return await self.stats(request)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        cls = rate_class(request.path)
+        name = endpoint_of(request.method, request.path)
+        if cls in self.buckets and not self.buckets[cls].take():
+            self.rejected[name] += 1
+            body = {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "rate limit exceeded (bench proxy)"}
+            return web.json_response(body, status=429, headers={"Retry-After": "1"})
+        self.counts[name] += 1
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
+        data = None
+        if request.body_exists:
+            length = request.content_length
+            if length is not None and length > (8 << 20):
+                headers["Content-Length"] = str(length)
+                data = request.content
+            else:
+                data = await request.read()
+        assert self.session is not None
+        async with self.session.request(request.method, self.target + request.rel_url.raw_path_qs,
+                                        headers=headers, data=data, allow_redirects=False) as up:
+            out_headers = {k: v for k, v in up.headers.items() if k.lower() not in HOP}
+            resp = web.StreamResponse(status=up.status, headers=out_headers)
+            if up.content_length is not None:
+                resp.content_length = up.content_length
+            await resp.prepare(request)
+            async for chunk in up.content.iter_chunked(1 << 20):
+                await resp.write(chunk)
+            await resp.write_eof()
+            return resp
+
+
+async def serve(args: argparse.Namespace) -> None:
+    proxy = Proxy(args.target, args.delay, {"search": args.search_rate, "log_batch": args.log_batch_rate})
+    proxy.session = ClientSession(connector=TCPConnector(limit=64), timeout=ClientTimeout(total=None),
+                                  auto_decompress=False)
+    app = web.Application(client_max_size=1 << 40)
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", args.port))
+    site = web.SockSite(runner, sock)
+    await site.start()
+    print(sock.getsockname()[1], flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--target", required=True)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--delay", type=float, default=0.0)
+    p.add_argument("--search-rate", type=float, default=0.0)
+    p.add_argument("--log-batch-rate", type=float, default=0.0)
+    args = p.parse_args()
+    try:
+        asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
