@@ -29,7 +29,7 @@ KILL_POINTS = [
     "create_run:1",                      # run creation
     "create_run:1:after",
     "create_run:3:after",
-    "get_metric_history:2:after",        # metric batches
+    "get_metric_history_bulk:1:after",   # metric reads (histories of several runs per request)
     "log_batch:1",
     "log_batch:1:after",
     "log_batch:2:after",
