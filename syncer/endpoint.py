@@ -25,6 +25,7 @@ class Endpoint:
     artifact_root: str | None = None
     role: str = "endpoint"
     down: str | None = field(default=None, repr=False)  # set by errors.call once the endpoint is unreachable
+    _server_capabilities: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.caps is None:
@@ -58,4 +59,17 @@ class Endpoint:
         """An artifact repository for an artifact URI, resolved against this end's tracking and registry
         URIs. Not for `models:/` URIs: MLflow resolves those through its process-wide registry URI."""
         uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, self.tracking_uri)
-        return get_artifact_repository(uri, tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
+        repo = get_artifact_repository(uri, tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
+        self._share_server_capabilities(repo)
+        return repo
+
+    def _share_server_capabilities(self, repo) -> None:  # noqa: ANN001
+        """A proxied-artifact repository asks its server's /server-info once per instance, so once per run:
+        ask once per endpoint and hand the answer to every repository of the same server."""
+        if not hasattr(repo, "_fetch_server_capabilities") or not hasattr(repo, "_server_capabilities"):
+            return
+        server = repo.artifact_uri.partition("/api/2.0/mlflow-artifacts/artifacts")[0]
+        known = self._server_capabilities.get(server)
+        if known is None:
+            known = self._server_capabilities[server] = repo._fetch_server_capabilities()
+        repo._server_capabilities = known
