@@ -14,6 +14,7 @@ from rich.console import Console
 
 from syncer.config import EndpointConfig, Settings
 from syncer.engine import sync
+from syncer.report import build
 from syncer.summary import print_summary, summarize
 
 
@@ -39,8 +40,18 @@ def seed(client: MlflowClient, artifact_root: Path) -> int:
                 Path(tmp, "sub", "weights.bin").write_bytes(os.urandom(4096))
                 client.log_artifacts(rid, tmp)
             client.set_terminated(rid, "FINISHED", end_time=1_700_000_000_000 + r * 1000 + 500)
+            if e == 0 and r in (1, 2):
+                _register(client, run.info.artifact_uri, rid)
             runs += 1
     return runs
+
+
+def _register(client: MlflowClient, artifact_uri: str, run_id: str) -> None:
+    """Register the run's `sub` folder as a new version of the demo model (aliased `champion`)."""
+    if not client.search_registered_models("name = 'demo-model'"):
+        client.create_registered_model("demo-model", description="registered in the demo source")
+    version = client.create_model_version("demo-model", f"{artifact_uri}/sub", run_id=run_id)
+    client.set_registered_model_alias("demo-model", "champion", version.version)
 
 
 def run_demo(folder: str) -> bool:
@@ -62,4 +73,8 @@ def run_demo(folder: str) -> bool:
     second = summarize(sync(settings))
     console.print(f"second pass: {second.runs_created} runs created, {second.unchanged} unchanged "
                   f"(idempotent: {second.runs_created == 0 and second.runs_updated == 0})")
-    return first.failed == 0 and first.runs_created == n and second.runs_created == 0
+    report = build(settings, deep=True)
+    verdict = report.summary()
+    console.print(f"diff --deep after the migration: {'in sync' if verdict.in_sync else 'DIFFERENCES'} "
+                  f"({verdict.total} objects compared point by point and byte by byte)")
+    return first.failed == 0 and first.runs_created == n and second.runs_created == 0 and verdict.in_sync
