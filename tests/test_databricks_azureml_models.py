@@ -6,6 +6,7 @@ files that are byte-identical and load through the destination registry.
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 
 import mlflow
 import numpy as np
@@ -20,6 +21,8 @@ from syncer.plan_models import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE
 from syncer.snapshot import TAG_SOURCE_RUN_ID
 from tests.fixtures.models import REQUIREMENTS, X, _exported, model_files, predictions, tracking
 from tests.test_databricks_to_azureml import USER, assert_fitted_copy, settings_for
+
+API, MV, LOGGED = "GET /api/2.0/mlflow/", "/api/2.0/mlflow/model-versions/", "/api/2.0/mlflow/logged-models"
 
 
 def register(src: MlflowClient, url: str, runs: dict[str, str], name: str) -> None:
@@ -53,7 +56,14 @@ def test_databricks_to_azureml_copies_workload_and_models(databricks_env, azurem
     expected = {a: predictions(databricks_env.server.url, f"models:/{name}@{a}") for a in ("champion", "legacy")}
     settings = settings_for(azureml_dest.url, f"sqlite:///{tmp_path / 'state.db'}", [f"{USER}/{unique_name}/*"])
 
+    before = (Counter(databricks_env.gateway.counts), Counter(azureml_dest.gateway.counts))
     first = sync(settings)
+    src_seen = databricks_env.gateway.counts - before[0]
+    dst_seen = azureml_dest.gateway.counts - before[1]
+    # the source registry is read through the workspace (`databricks` registry URI), v1 as a logged model
+    assert src_seen[f"{API}registered-models/search"] and src_seen[f"{API}model-versions/search"]
+    assert any(k.startswith(f"GET {LOGGED}") for k in src_seen)
+    assert dst_seen[f"POST {MV}create"] == 2 and not any(LOGGED in k for k in dst_seen)
     assert [o.error for o in first.outcomes if not o.ok] == []
     done = sorted((o.action.kind, o.action.op.value, o.action.label) for o in first.outcomes
                   if o.action.kind in ("model", "model_version"))
