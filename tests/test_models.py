@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-import mlflow
 import numpy as np
 from mlflow import MlflowClient
 
@@ -23,7 +20,7 @@ from syncer.models_step import model_options
 from syncer.plan import Op, Plan
 from syncer.plan_models import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE, TAG_SOURCE_VERSION
 from syncer.snapshot import TAG_FINGERPRINT
-from tests.fixtures.models import make_models, predictions, tracking
+from tests.fixtures.models import make_models, model_files, predictions
 
 CLI = str(Path(sys.executable).parent / "mlflow-syncer")
 MODEL_KINDS = ("model", "model_version")
@@ -36,14 +33,6 @@ def _settings(src: str, dst: str, state: str, experiments: list[str], models: li
 
 def _versions(client: MlflowClient, name: str) -> dict[str, object]:
     return {v.version: v for v in client.search_model_versions(f"name='{name}'")}
-
-
-def _model_files(url: str, name: str, version: str) -> dict[str, str]:
-    """Relative path -> sha256 of every file of a model version, read through the registry at `url`."""
-    with tempfile.TemporaryDirectory() as tmp, tracking(url):
-        root = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=tmp))
-        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in root.rglob("*") if p.is_file()}
 
 
 def _migrate(src: str, dst: str, state: str, experiment: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -82,8 +71,8 @@ def test_kill_during_version_copy_resumes_without_new_versions(model_source, des
     assert again.returncode == 0 and sorted(_versions(dst, m.churn)) == ["1", "2"]
     assert len(dst.search_logged_models([dest_exp])) == 1
     for number in ("1", "2"):  # byte-identical files, MLmodel included (the peer tool rewrites MLmodel)
-        files = _model_files(model_source.url, m.churn, number)
-        assert "MLmodel" in files and files == _model_files(dest_server.url, m.churn, number)
+        files = model_files(model_source.url, m.churn, number)
+        assert "MLmodel" in files and files == model_files(dest_server.url, m.churn, number)
 
 
 def _engine_pass(settings: Settings, src: Endpoint, dst: Endpoint) -> tuple[Plan, list]:

@@ -92,6 +92,7 @@ class Gateway:
         return r.json() if r.content else {}
 
     def handle(self, req: Request) -> tuple[int, dict[str, str], bytes]:
+        self.count(f"{req.method} {req.path}")
         for rule in self.rules:
             reply = rule.check(req, self)
             if reply is not None:
