@@ -95,9 +95,6 @@ class Snapshot:
     runs: dict[str, RunSnap] = field(default_factory=dict)
     models: dict[str, object] = field(default_factory=dict)
 
-    def runs_of(self, experiment_id: str) -> list[RunSnap]:
-        return [r for r in self.runs.values() if r.experiment_id == experiment_id]
-
 
 def metric_value_key(value: float) -> str:
     """A hashable, comparable key for a metric value.
