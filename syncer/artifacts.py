@@ -15,7 +15,7 @@ from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
 from mlflow.utils.mime_type_utils import _guess_mime_type
 from mlflow.utils.rest_utils import augmented_raise_for_status, http_request
 
-from syncer import blob
+from syncer import blob, signed
 from syncer.endpoint import Endpoint
 from syncer.errors import Kind, SyncError, call
 
@@ -91,28 +91,30 @@ def stream_file(src_repo, dst_repo, info: FileInfo) -> int:  # noqa: ANN001
     return body.sent
 
 
-def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo) -> int:  # noqa: ANN001
+def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo,  # noqa: ANN001
+              read: signed.SignedRead | None = None) -> int:
     """Copy one artifact file; the bytes pass through a temporary file (or a pipe), never whole in memory.
 
     Where an end keeps artifacts in Azure Blob Storage, azure-storage-blob moves them (syncer/blob.py):
-    server-side copy when both ends are blob, parallel block transfer when one is. Otherwise the listing
-    already says this is a file, so it is fetched with the repository's file download (`download_artifacts`
-    would list the path first to learn whether it is a directory); big files are piped straight through.
+    server-side copy when both ends are blob (a Databricks SAS URL counts as a blob source), parallel
+    block transfer when one is. Otherwise the listing already says this is a file, so it is fetched with
+    the repository's file download (`download_artifacts` would list the path first to learn whether it is
+    a directory); big files are piped straight through.
     """
     src_blob = blob.BlobLocation.parse(getattr(src_repo, "artifact_uri", None))
     dst_blob = blob.BlobLocation.parse(getattr(dst_repo, "artifact_uri", None))
+    if read and read.azure_sas and dst_blob:
+        target = dst_blob.child(info.path)
+        return call(dst, "blob_copy", lambda: signed.with_refresh(
+            src, src_repo, info.path, read, lambda r: blob.copy_from_url(r.url, target)))
     if src_blob and dst_blob:
         return call(dst, "blob_copy", lambda: blob.server_copy(src_blob.child(info.path), dst_blob.child(info.path)))
-    if not src_blob and not dst_blob and _streamable(src_repo, dst_repo, info):
+    if not src_blob and not dst_blob and not read and _streamable(src_repo, dst_repo, info):
         return call(dst, "stream_artifact", lambda: stream_file(src_repo, dst_repo, info))
     tmp = tempfile.mkdtemp(prefix="mlflow-syncer-")
     try:
         local = os.path.join(tmp, posixpath.basename(info.path))
-        if src_blob:
-            call(src, "blob_download", lambda: blob.download(src_blob.child(info.path), local))
-        else:
-            call(src, "download_artifact",
-                 lambda: src_repo._download_file(remote_file_path=info.path, local_path=local))
+        _fetch(src, src_repo, src_blob, info.path, local, read)
         size = os.path.getsize(local)
         if dst_blob:
             call(dst, "blob_upload", lambda: blob.upload(local, dst_blob.child(info.path)))
@@ -122,6 +124,18 @@ def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo) 
         return size
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fetch(src: Endpoint, src_repo, src_blob: blob.BlobLocation | None, path: str, local: str,  # noqa: ANN001
+           read: signed.SignedRead | None) -> None:
+    """Download one source file to `local`: by SAS URL, from blob storage, or through MLflow."""
+    if read and read.azure_sas:
+        call(src, "blob_download", lambda: signed.with_refresh(
+            src, src_repo, path, read, lambda r: blob.download_url(r.url, local)))
+    elif src_blob:
+        call(src, "blob_download", lambda: blob.download(src_blob.child(path), local))
+    else:
+        call(src, "download_artifact", lambda: src_repo._download_file(remote_file_path=path, local_path=local))
 
 
 def copy_tree(
@@ -134,18 +148,24 @@ def copy_tree(
 ) -> CopyStats:
     """Copy every file that `existing` (destination path -> size) lacks or holds with another size.
 
-    Files are copied FILES_IN_FLIGHT at a time; `on_copied` runs in the calling thread.
+    Files are copied FILES_IN_FLIGHT at a time; `on_copied` runs in the calling thread. Where the source
+    hands out signed URLs, they are asked for signed.BATCH files at a time, just before those are copied.
     """
     stats = CopyStats()
     todo = [info for info in walk(src, src_repo) if not _present(existing, info)]
     workers = max(1, min(FILES_IN_FLIGHT, len(todo)))
+    batch = signed.BATCH if signed.supported(src_repo) else max(1, len(todo))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artifacts") as pool:
-        futures = {pool.submit(copy_file, src, src_repo, dst, dst_repo, info): info for info in todo}
-        for fut in as_completed(futures):
-            size = fut.result()
-            on_copied(futures[fut].path, size)
-            stats.files += 1
-            stats.bytes += size
+        for start in range(0, len(todo), batch):
+            chunk = todo[start:start + batch]
+            reads = signed.fetch(src, src_repo, [i.path for i in chunk]) if signed.supported(src_repo) else {}
+            futures = {pool.submit(copy_file, src, src_repo, dst, dst_repo, info, reads.get(info.path)): info
+                       for info in chunk}
+            for fut in as_completed(futures):
+                size = fut.result()
+                on_copied(futures[fut].path, size)
+                stats.files += 1
+                stats.bytes += size
     return stats
 
 

@@ -1,6 +1,7 @@
 """Artifact transfer with azure-storage-blob where an end keeps artifacts in Azure Blob Storage.
 
-* both ends blob: server-side copy (`start_copy_from_url`), the bytes never pass through this machine;
+* both ends blob (or a SAS URL from Databricks into a blob destination): server-side copy
+  (`start_copy_from_url`), the bytes never pass through this machine;
 * one end blob: parallel block upload or download (`max_concurrency`) through a temporary file;
 * neither: the caller falls back to MLflow's artifact API.
 
@@ -106,8 +107,14 @@ def _readable_url(src: BlobClient) -> str:
 
 def server_copy(src: BlobLocation, dest: BlobLocation) -> int:
     """Copy a blob by the storage service itself; returns its size."""
-    source, target = blob_client(src), blob_client(dest)
-    target.start_copy_from_url(_readable_url(source))
+    return copy_from_url(_readable_url(blob_client(src)), dest)
+
+
+def copy_from_url(url: str, dest: BlobLocation) -> int:
+    """Have the destination's storage service copy a readable blob URL (for instance a SAS URL handed
+    out by Databricks) into `dest`; the bytes never pass through this machine. Returns the size."""
+    target = blob_client(dest)
+    target.start_copy_from_url(url)
     deadline = time.monotonic() + COPY_TIMEOUT
     while True:
         props = target.get_blob_properties()
@@ -115,5 +122,12 @@ def server_copy(src: BlobLocation, dest: BlobLocation) -> int:
         if status == "success":
             return props.size
         if status in ("failed", "aborted") or time.monotonic() > deadline:
-            raise OSError(f"server-side copy of {src.path} ended as {status}: {props.copy.status_description}")
+            raise OSError(f"server-side copy into {dest.path} ended as {status}: {props.copy.status_description}")
         time.sleep(0.2)
+
+
+def download_url(url: str, local: str) -> None:
+    """Download a blob from a SAS URL in parallel ranges."""
+    client = BlobClient.from_blob_url(url, max_single_get_size=BLOCK_SIZE, max_chunk_get_size=BLOCK_SIZE)
+    with open(local, "wb") as fh:
+        client.download_blob(max_concurrency=CONCURRENCY).readinto(fh)

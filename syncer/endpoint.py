@@ -8,6 +8,7 @@ from functools import cached_property
 
 from mlflow import MlflowClient
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.store.artifact.databricks_tracking_artifact_repo import DatabricksTrackingArtifactRepository
 from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 
 from syncer.capabilities import Capabilities, capabilities_for
@@ -57,9 +58,15 @@ class Endpoint:
 
     def artifact_repo(self, artifact_uri: str):
         """An artifact repository for an artifact URI, resolved against this end's tracking and registry
-        URIs. Not for `models:/` URIs: MLflow resolves those through its process-wide registry URI."""
+        URIs. Not for `models:/` URIs: MLflow resolves those through its process-wide registry URI.
+
+        Databricks run and logged-model artifacts are read through the MLflow artifacts API (listings and
+        batched signed read URLs, syncer/signed.py), not MLflow's default Files-API repository, which lists a
+        directory it cannot see as empty instead of failing: that would skip files silently."""
         uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, self.tracking_uri)
         repo = get_artifact_repository(uri, tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
+        if isinstance(repo, DatabricksTrackingArtifactRepository):
+            repo = repo.databricks_artifact_repo
         self._share_server_capabilities(repo)
         return repo
 

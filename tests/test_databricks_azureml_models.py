@@ -63,6 +63,9 @@ def test_databricks_to_azureml_copies_workload_and_models(databricks_env, azurem
     # the source registry is read through the workspace (`databricks` registry URI), v1 as a logged model
     assert src_seen[f"{API}registered-models/search"] and src_seen[f"{API}model-versions/search"]
     assert any(k.startswith(f"GET {LOGGED}") for k in src_seen)
+    # files read through signed URLs: the logged model's dbfs:/.../logged_models/<id> and v2's run folder
+    assert any(k.startswith(f"POST {LOGGED}/") and k.endswith("/credentials-for-download") for k in src_seen)
+    assert src_seen["POST /api/2.0/mlflow/artifacts/credentials-for-read"]
     assert dst_seen[f"POST {MV}create"] == 2 and not any(LOGGED in k for k in dst_seen)
     assert [o.error for o in first.outcomes if not o.ok] == []
     done = sorted((o.action.kind, o.action.op.value, o.action.label) for o in first.outcomes

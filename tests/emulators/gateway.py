@@ -54,6 +54,10 @@ class Rules:
     def check(self, req: Request, gateway: Gateway) -> Reply | None:  # noqa: ARG002
         return None
 
+    def rewrite(self, req: Request, content: bytes) -> bytes:  # noqa: ARG002
+        """Rewrite the upstream server's answer before it goes back to the client."""
+        return content
+
 
 class Gateway:
     """Proxy every request to `upstream` after the rules have passed it."""
@@ -104,7 +108,10 @@ class Gateway:
         r = self.session().request(req.method, url, data=req.body or None, headers=headers, timeout=300)
         self.count(f"upstream {r.status_code}")
         out = {k: v for k, v in r.headers.items() if k.lower() not in HOP_BY_HOP}
-        return r.status_code, out, r.content
+        content = r.content
+        for rule in self.rules:
+            content = rule.rewrite(req, content)
+        return r.status_code, out, content
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         gateway = self
