@@ -56,7 +56,8 @@ def azure_credential():  # noqa: ANN201
     chain = [EnvironmentCredential()]
     if os.environ.get("AZURE_FEDERATED_TOKEN_FILE"):
         chain.append(WorkloadIdentityCredential())
-    chain.append(ManagedIdentityCredential())
+    # A user-assigned identity is named by AZURE_CLIENT_ID, as DefaultAzureCredential (the plugin) names it.
+    chain.append(ManagedIdentityCredential(client_id=os.environ.get("AZURE_CLIENT_ID") or None))
     return ChainedTokenCredential(*chain)
 
 
