@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from urllib.parse import urlparse
 
 from mlflow import MlflowClient
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -14,6 +15,15 @@ from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 from syncer.capabilities import Capabilities, capabilities_for
 from syncer.ratelimit import RateLimiter
 from syncer.redact import safe_uri
+
+
+def with_databricks_profile(registry_uri: str | None, tracking_uri: str) -> str | None:
+    """A bare `databricks` / `databricks-uc` registry URI means the tracking URI's workspace: with
+    `tracking_uri: databricks://prod` MLflow alone would read the registry of the DEFAULT profile."""
+    profile = urlparse(tracking_uri).netloc if tracking_uri.startswith("databricks://") else ""
+    if profile and registry_uri in ("databricks", "databricks-uc"):
+        return f"{registry_uri}://{profile}"
+    return registry_uri
 
 
 @dataclass
@@ -45,7 +55,7 @@ class Endpoint:
         `mlflow.set_registry_uri`): without one, the tracking server is the registry. Databricks keeps
         MLflow's own choice (Unity Catalog)."""
         if self.registry_uri or self.tracking_uri.startswith("databricks"):
-            return self.registry_uri
+            return with_databricks_profile(self.registry_uri, self.tracking_uri)
         return self.tracking_uri
 
     @property

@@ -5,11 +5,23 @@ and search runs, 47/s log batch, 127/s everything else).
 
 from __future__ import annotations
 
+import base64
+import secrets
+from urllib.parse import parse_qs
+
 from tests.emulators.gateway import Bucket, Gateway, Reply, Request, Rules, error
 
 API = "/api/2.0/mlflow/"
 SEARCH_PATHS = ("experiments/search", "experiments/list", "experiments/update", "experiments/delete",
                 "experiments/restore", "experiments/get-by-name", "runs/search")
+
+
+def basic_auth(header: str) -> tuple[str, str]:
+    try:
+        user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+    except ValueError:
+        return "", ""
+    return user, password
 
 
 def rate_class(path: str) -> str:
@@ -24,6 +36,8 @@ class DatabricksRules(Rules):
 
     def __init__(self, token: str, rates: dict[str, float] | None = None, retry_after: int = 1) -> None:
         self.token = token
+        self.service_principals: dict[str, str] = {}  # OAuth M2M: client id -> secret
+        self.issued: set[str] = set()
         self.retry_after = retry_after
         self.set_rates(rates or {"search": 7.0, "log_batch": 47.0, "other": 127.0})
         self.always_429: set[str] = set()
@@ -34,7 +48,10 @@ class DatabricksRules(Rules):
     def check(self, req: Request, gateway: Gateway) -> Reply | None:
         if req.path == "/.well-known/databricks-config":  # the SDK's unauthenticated host discovery
             return Reply(200, {"oidc_endpoint": f"{gateway.url}/oidc", "workspace_id": "1234567890123456"})
-        if req.headers.get("Authorization") != f"Bearer {self.token}":
+        if req.path.startswith("/oidc/"):
+            return self.oauth(req, gateway)
+        bearer = req.headers.get("Authorization", "").removeprefix("Bearer ")
+        if bearer != self.token and bearer not in self.issued:
             return error(401, "UNAUTHENTICATED", "Invalid access token.")
         if not req.path.startswith(API):
             return error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'")
@@ -46,3 +63,21 @@ class DatabricksRules(Rules):
             return error(429, "REQUEST_LIMIT_EXCEEDED", f"Too many requests ({cls}). Please retry later.",
                          **{"Retry-After": str(self.retry_after)})
         return None
+
+    def oauth(self, req: Request, gateway: Gateway) -> Reply:
+        """The workspace's OAuth server: discovery, and client-credentials tokens for service principals."""
+        if req.path == "/oidc/.well-known/oauth-authorization-server":
+            return Reply(200, {"authorization_endpoint": f"{gateway.url}/oidc/v1/authorize",
+                               "token_endpoint": f"{gateway.url}/oidc/v1/token"})
+        if req.path != "/oidc/v1/token" or req.method != "POST":
+            return error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'")
+        form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}
+        client_id, secret = basic_auth(req.headers.get("Authorization", ""))
+        client_id, secret = client_id or form.get("client_id", ""), secret or form.get("client_secret", "")
+        if form.get("grant_type") != "client_credentials" or self.service_principals.get(client_id) != secret \
+                or not client_id:
+            return Reply(401, {"error": "invalid_client", "error_description": "Client authentication failed"})
+        token = f"oauth-{secrets.token_hex(16)}"
+        self.issued.add(token)
+        return Reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
+                           "scope": form.get("scope", "all-apis")})
