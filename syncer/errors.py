@@ -1,6 +1,7 @@
 """The one place that decides what a failure means: transient, terminal for one object, or fatal.
 
-Transient failures are retried here (tenacity, exponential backoff with jitter). MLflow's own HTTP layer
+Transient failures are retried here (tenacity, exponential backoff with jitter, never sooner than a
+server's Retry-After where the failure carries the response). MLflow's own HTTP layer
 retries 429/5xx underneath and honours Retry-After; `configure_http_retries` keeps that inner layer
 short so that a dead server fails in seconds to minutes rather than half an hour.
 """
@@ -11,6 +12,8 @@ import os
 import re
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import TYPE_CHECKING, TypeVar
 
@@ -191,11 +194,34 @@ def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
         raise FatalError(endpoint.down) from exc
 
 
+def retry_after(exc: BaseException | None) -> float | None:
+    """The seconds a server asked us to wait (`Retry-After`: seconds or an HTTP date), if the failure says."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def _wait(state: RetryCallState) -> float:
+    """Exponential backoff with jitter, but never shorter than the server's Retry-After."""
+    backoff = wait_exponential_jitter(multiplier=0.5, max=RetryPolicy.max_wait, jitter=0.5)(state)
+    asked = retry_after(state.outcome.exception() if state.outcome else None)
+    return backoff if asked is None else min(max(backoff, asked), RetryPolicy.max_delay)
+
+
 def _retrying(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
     retrying = Retrying(
         retry=retry_if_exception(lambda e: classify(e) is Kind.TRANSIENT),
         stop=stop_after_attempt(RetryPolicy.attempts) | stop_after_delay(RetryPolicy.max_delay),
-        wait=wait_exponential_jitter(multiplier=0.5, max=RetryPolicy.max_wait, jitter=0.5),
+        wait=_wait,
         before_sleep=_before_sleep(endpoint, op),
         reraise=True,
     )
