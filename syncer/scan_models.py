@@ -3,6 +3,9 @@
 The source scan lists every registered model and every version in two paged searches, then keeps the
 models the user selected: those named by `models` globs plus those with a version made from a run of the
 selected experiments. Nothing is read per model or per version, so an idle pass costs two searches.
+A registry whose searches leave out tags and aliases (Unity Catalog: `RegistryCaps.search_details`) has
+each model and version read once more. A source with several registries (a Databricks workspace's own
+and Unity Catalog) is scanned registry by registry; a name found in more than one is marked as a clash.
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class ModelSnap:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     versions: dict[str, VersionSnap] = field(default_factory=dict)
+    registry: str | None = None  # the source registry URI it was read from
+    clash: tuple[str, ...] = ()  # every source registry holding a model of this name, when more than one
 
     def ordered_versions(self) -> list[VersionSnap]:
         return sorted(self.versions.values(), key=lambda v: v.number)
@@ -100,13 +105,24 @@ def _versions_of(endpoint: Endpoint, name: str) -> Iterator[ModelVersion]:
         f"name='{_quoted(name)}'", max_results=10000, page_token=t))
 
 
+def _detailed(endpoint: Endpoint, versions: list[ModelVersion]) -> list[ModelVersion]:
+    if endpoint.registry.search_details:
+        return versions
+    client = endpoint.client
+    return [call(endpoint, "get_model_version", lambda v=v: client.get_model_version(v.name, v.version))
+            for v in versions]
+
+
 def _all_models(endpoint: Endpoint) -> dict[str, ModelSnap]:
     """Every model with its versions: one paged search for all versions, or one per model where the
     registry needs a filter (Unity Catalog)."""
     client = endpoint.client
-    models = {m.name: _model_snap(m) for m in _pages(
-        endpoint, "search_registered_models",
-        lambda t: client.search_registered_models(max_results=100, page_token=t))}
+    found = list(_pages(endpoint, "search_registered_models",
+                        lambda t: client.search_registered_models(max_results=100, page_token=t)))
+    if not endpoint.registry.search_details:
+        found = [call(endpoint, "get_registered_model", lambda n=m.name: client.get_registered_model(n))
+                 for m in found]
+    models = {m.name: _model_snap(m) for m in found}
     if not models:
         return models
     try:
@@ -116,10 +132,21 @@ def _all_models(endpoint: Endpoint) -> dict[str, ModelSnap]:
         if classify(exc) is not Kind.TERMINAL:
             raise
         versions = [v for name in models for v in _versions_of(endpoint, name)]
-    for v in versions:
-        if v.name in models:
-            models[v.name].versions[str(v.version)] = _version_snap(v)
+    for v in _detailed(endpoint, [v for v in versions if v.name in models]):
+        models[v.name].versions[str(v.version)] = _version_snap(v)
     return models
+
+
+def _every_registry(endpoint: Endpoint) -> dict[str, ModelSnap]:
+    """The models of each registry of the source; a name held by several registries is marked `clash`."""
+    everything: dict[str, ModelSnap] = {}
+    for registry in endpoint.registries():
+        for name, model in _all_models(registry).items():
+            model.registry = registry.registry_uri
+            first = everything.setdefault(name, model)
+            if first is not model:
+                first.clash = (*(first.clash or (first.registry or "",)), model.registry or "")
+    return everything
 
 
 def logged_model(endpoint: Endpoint, model_id: str) -> LoggedModelSnap:
@@ -137,7 +164,7 @@ def scan_source_models(endpoint: Endpoint, snap: Snapshot, globs: Iterable[str])
     """The selected source models: named by `globs`, or with a version made from a run in `snap`."""
     globs = list(globs)
     selected = {}
-    everything = _all_models(endpoint)
+    everything = _every_registry(endpoint)
     for name, model in everything.items():
         linked = any(v.run_id in snap.runs for v in model.versions.values())
         if linked or (globs and matches(name, globs)):
@@ -164,7 +191,7 @@ def scan_dest_models(endpoint: Endpoint, names: Iterable[str]) -> dict[str, Mode
                 continue
             raise
         snap = _model_snap(model)
-        for v in _versions_of(endpoint, name):
+        for v in _detailed(endpoint, list(_versions_of(endpoint, name))):
             snap.versions[str(v.version)] = _version_snap(v)
         found[name] = snap
     return found
