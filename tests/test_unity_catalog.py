@@ -14,15 +14,20 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pytest
 from mlflow import MlflowClient
 from sklearn.linear_model import LinearRegression, Ridge
 
+from syncer import cli
+from syncer.auth import check_registry
 from syncer.capabilities import PLAIN_MLFLOW
-from syncer.config import EndpointConfig, NameRule, Settings
-from syncer.engine import sync
+from syncer.config import EndpointConfig, NameRule, Settings, load_settings
+from syncer.endpoint import Endpoint
+from syncer.engine import endpoints, sync
+from syncer.errors import FatalError
 from syncer.plan import Op
 from syncer.plan_models import plan_models
-from syncer.scan_models import ModelSnap, VersionSnap
+from syncer.scan_models import ModelSnap, VersionSnap, scan_source_models
 from syncer.snapshot import Snapshot
 from tests.fixtures.cli import write_config
 from tests.fixtures.models import REQUIREMENTS, X, _exported, model_files, predictions, tracking
@@ -172,6 +177,14 @@ def test_name_collision_between_registries_is_an_error_and_writes_nothing(uc_env
     assert dst.search_registered_models(f"name = '{ws_name}'") == []
     assert [m.name for m in dst.search_registered_models(f"name = '{loose}'")] == [loose]
 
+    cfg = write_config(tmp_path / "c.yaml", **s.model_dump(include={"source", "destination", "state", "experiments",
+                                                                   "models", "model_names"}, exclude_none=True))
+    out = subprocess.run([sys.executable, "-m", "syncer", "migrate", "--no-progress", "--config", str(cfg)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 1, out.stderr  # partial: the rest is in sync, the collision is reported
+    assert f"several source models map to '{ws_name}'" in out.stdout + out.stderr
+    assert dst.search_registered_models(f"name = '{ws_name}'") == []
+
 
 def test_unity_catalog_alone_into_plain_mlflow(uc_env, dest_server, unique_name, tmp_path):
     src = build_source(uc_env, unique_name)
@@ -201,3 +214,44 @@ def test_a_name_in_both_registries_is_an_error():
     actions = plan_models(src, {}, {model.name: model.name}, set(), PLAIN_MLFLOW)
     assert [(a.kind, a.op) for a in actions] == [("model", Op.ERROR)]
     assert "is in 2 source registries (databricks, databricks-uc)" in actions[0].details["reason"]
+
+
+def test_a_name_in_two_registries_is_found_by_the_scan(source_server, dest_server, unique_name):
+    """Any two registries (here two plain servers) scanned as one source: a shared name is a clash."""
+    for url in (source_server.url, dest_server.url):
+        MlflowClient(url).create_registered_model(f"{unique_name}-dup")
+    MlflowClient(dest_server.url).create_registered_model(f"{unique_name}-only")
+    both = Endpoint(source_server.url, [source_server.url, dest_server.url], role="source")
+    found = scan_source_models(both, Snapshot(identity="x"), [f"{unique_name}-*"])
+    assert sorted(found) == [f"{unique_name}-dup", f"{unique_name}-only"]
+    assert found[f"{unique_name}-dup"].clash == (source_server.url, dest_server.url)
+    assert (found[f"{unique_name}-only"].registry, found[f"{unique_name}-only"].clash) == (dest_server.url, ())
+    assert both.for_registry(dest_server.url).limiter is both.limiter  # one rate budget for the end
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--source", "databricks", "--source-registry", "databricks,mlflow"],
+     "source: choose the model registry explicitly: registry_uri 'databricks' or 'databricks-uc' or both (got "
+     "'mlflow')"),
+    (["--source", "sqlite:///{tmp}/s.db", "--source-registry", "sqlite:///{tmp}/a.db,sqlite:///{tmp}/b.db"],
+     "source: registry_uri names 2 registries; only a Databricks source may read several"),
+    (["--source", "databricks", "--source-registry", "databricks,databricks"],
+     "option 'source.registry_uri': Value error, a registry is named twice"),
+])
+def test_bad_registry_lists_fail_with_one_clear_line(argv, message, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert cli.main(["migrate", "--no-progress", "--state", f"sqlite:///{tmp_path}/st.db", "--dest",
+                     f"sqlite:///{tmp_path}/d.db", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "d.db").exists()
+
+
+def test_the_destination_takes_one_registry(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", source={"tracking_uri": "databricks", "registry_uri": BOTH},
+                       destination={"tracking_uri": "http://127.0.0.1:1", "registry_uri": BOTH})
+    s = load_settings(str(cfg))
+    assert s.source.registry_uris() == BOTH
+    with pytest.raises(FatalError, match="destination: registry_uri names 2 registries"):
+        check_registry(endpoints(s)[1])
+    check_registry(endpoints(s)[0])
