@@ -4,6 +4,7 @@ Unity Catalog keeps each version's files in its own storage location and answers
 `generate-temporary-credentials` (operation READ) with credentials scoped to it. On Azure these are a
 user-delegation SAS for an `abfss://container@account.dfs.<suffix>/path` location: the files are listed
 and downloaded through the account's Blob endpoint with azure-storage-blob (parallel ranged downloads).
+A SAS the storage refuses (expired during a long copy) is asked for again, once per refusal.
 Other clouds (AWS, GCP, R2) go through MLflow's own Unity Catalog artifact repository.
 
 The Blob endpoint is `https://<account>.blob.<suffix>`, unless AZURE_STORAGE_CONNECTION_STRING names the
@@ -15,7 +16,11 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
+from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobPrefix, ContainerClient
 from mlflow.entities import FileInfo
 from mlflow.exceptions import MlflowException
@@ -37,6 +42,7 @@ from syncer.errors import SyncError, call
 from syncer.scan_models import ModelSnap, VersionSnap
 
 _ABFSS = re.compile(r"^abfss://(?P<container>[^@/]+)@(?P<account>[^./]+)\.dfs\.(?P<suffix>[^/]+)(?:/(?P<path>.*))?$")
+T = TypeVar("T")
 _CREDENTIALS = extract_api_info_for_service(UcModelRegistryService, "/api/2.0")[
     GenerateTemporaryModelVersionCredentialsRequest]
 
@@ -60,16 +66,31 @@ def blob_endpoint(account: str, suffix: str) -> str:
 
 
 class SasBlobRepository(ArtifactRepository):
-    """A read-only artifact repository over one blob prefix, authorised by a SAS token."""
+    """A read-only artifact repository over one blob prefix, authorised by a SAS token that is asked for
+    again once when the storage refuses it (expired)."""
 
-    def __init__(self, location: str, sas_token: str) -> None:
+    def __init__(self, location: str, sas_token: str, refresh: Callable[[], str]) -> None:
         m = _ABFSS.match(location)
         if not m:
             raise SyncError(f"Unity Catalog storage location {location!r} is not an abfss:// URI")
         super().__init__(location)
-        self.container = ContainerClient(blob_endpoint(m["account"], m["suffix"]), m["container"],
-                                         credential=sas_token)
+        self.account_url, self.container_name = blob_endpoint(m["account"], m["suffix"]), m["container"]
         self.prefix = (m["path"] or "").strip("/")
+        self.refresh, self.lock = refresh, threading.Lock()
+        self.container = ContainerClient(self.account_url, self.container_name, credential=sas_token)
+
+    def _fresh(self, fn: Callable[[ContainerClient], T]) -> T:
+        used = self.container
+        try:
+            return fn(used)
+        except HttpResponseError as exc:  # expired: 403 AuthenticationFailed (Azurite: AuthorizationFailure)
+            if exc.status_code != 403:
+                raise
+            with self.lock:
+                if self.container is used:
+                    self.container = ContainerClient(self.account_url, self.container_name,
+                                                     credential=self.refresh())
+            return fn(self.container)
 
     def _full(self, path: str | None) -> str:
         return posixpath.join(self.prefix, path or "").strip("/")
@@ -77,7 +98,8 @@ class SasBlobRepository(ArtifactRepository):
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
         base = self._full(path)
         infos = []
-        for item in self.container.walk_blobs(name_starts_with=f"{base}/" if base else "", delimiter="/"):
+        items = self._fresh(lambda c: list(c.walk_blobs(name_starts_with=f"{base}/" if base else "", delimiter="/")))
+        for item in items:
             rel = item.name[len(self.prefix):].strip("/")
             if isinstance(item, BlobPrefix):
                 infos.append(FileInfo(rel, True, None))
@@ -86,9 +108,11 @@ class SasBlobRepository(ArtifactRepository):
         return infos
 
     def _download_file(self, remote_file_path: str, local_path: str) -> None:
-        with open(local_path, "wb") as fh:
-            self.container.download_blob(self._full(remote_file_path),
-                                         max_concurrency=CONCURRENCY).readinto(fh)
+        def download(container: ContainerClient) -> None:
+            with open(local_path, "wb") as fh:
+                container.download_blob(self._full(remote_file_path), max_concurrency=CONCURRENCY).readinto(fh)
+
+        self._fresh(download)
 
     def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
         raise MlflowException("a Unity Catalog version's storage is read-only here")
@@ -99,12 +123,16 @@ class SasBlobRepository(ArtifactRepository):
 
 def version_files(endpoint: Endpoint, model: ModelSnap, v: VersionSnap) -> ArtifactRepository:
     """An artifact repository holding the files of one Unity Catalog model version."""
-    creds = call(endpoint, "generate_temporary_credentials",
-                 lambda: read_credentials(endpoint, model.name, v.version))
+    def credentials() -> TemporaryCredentials:
+        return call(endpoint, "generate_temporary_credentials",
+                    lambda: read_credentials(endpoint, model.name, v.version))
+
+    creds = credentials()
     location = call(endpoint, "get_model_version_download_uri",
                     lambda: endpoint.client.get_model_version_download_uri(model.name, v.version))
     if creds.WhichOneof("credentials") == "azure_user_delegation_sas":
-        return SasBlobRepository(location, creds.azure_user_delegation_sas.sas_token)
+        return SasBlobRepository(location, creds.azure_user_delegation_sas.sas_token,
+                                 refresh=lambda: credentials().azure_user_delegation_sas.sas_token)
     from mlflow.store.artifact.unity_catalog_models_artifact_repo import UnityCatalogModelsArtifactRepository
 
     return UnityCatalogModelsArtifactRepository(f"models:/{model.name}/{v.version}",

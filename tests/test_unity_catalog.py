@@ -192,14 +192,18 @@ def test_unity_catalog_alone_into_plain_mlflow(uc_env, dest_server, unique_name,
                  destination=EndpointConfig(tracking_uri=dest_server.url), state=f"sqlite:///{tmp_path / 's.db'}",
                  experiments=[f"{USER}/{unique_name}/none"], models=[f"main.{src.schema}.*", src.ws_model])
     before = Counter(uc_env.gateway.counts)
-    first = sync(s)
+    uc_env.rules.expired = 1  # the first credential is refused by the storage: asked for again
+    try:
+        first = sync(s)
+    finally:
+        uc_env.rules.expired = 0
     seen = uc_env.gateway.counts - before
     assert [o.error for o in first.outcomes if not o.ok] == []
     assert not seen[WS_SEARCH]  # the workspace registry is not read: its model is not found
     files = {a.label: a.details["files"] for a in first.plan.actions if a.kind == "model_version"}
     # plain MLflow has logged models: v1 becomes one (read from the workspace), v2 comes from UC storage
     assert files == {f"{src.uc_model}/v1": "logged_model", f"{src.uc_model}/v2": "holder"}
-    assert seen["uc read credentials"] == 1
+    assert (seen["uc read credentials (expired)"], seen["uc read credentials"]) == (1, 1)
     dst = MlflowClient(dest_server.url)
     assert_same_model(MlflowClient(uc_env.server.url), dst, src.uc_model, uc_env.server.url, dest_server.url)
     assert dst.search_registered_models(f"name = '{src.ws_model}'") == []

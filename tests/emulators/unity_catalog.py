@@ -12,7 +12,8 @@ As in Unity Catalog, searches answer without tags and aliases, a version search 
 `run_id=` filter, versions have no stage, and a version's files live in a storage location of their own
 (`abfss://<container>@<account>.dfs.core.windows.net/models/<name>/versions/<v>`): `publish()` puts them
 there, as Unity Catalog's registration does. Not emulated: every write (create, update, delete, tags,
-aliases), catalog/schema permissions, credential expiry, the `/api/2.1` native API, prompts, lineage.
+aliases), catalog/schema permissions, the `/api/2.1` native API, prompts, lineage. Credential expiry is
+emulated on demand (`expired`: the next N credentials are handed out already expired).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class UnityCatalogRules(Rules):
     def __init__(self, connection_string: str, account: str, key: str, container: str) -> None:
         self.blobs = BlobServiceClient.from_connection_string(connection_string)
         self.account, self.key, self.container = account, key, container
+        self.expired = 0  # how many of the next credentials are handed out already expired
         if not self.blobs.get_container_client(container).exists():
             self.blobs.create_container(container)
         self.handlers = {
@@ -165,10 +167,11 @@ class UnityCatalogRules(Rules):
         reply = self._get_version(params, gateway)
         if reply.status != 200:
             return reply
-        expiry = datetime.now(timezone.utc) + timedelta(minutes=15)
+        expired, self.expired = self.expired > 0, max(0, self.expired - 1)
+        expiry = datetime.now(timezone.utc) + timedelta(minutes=-5 if expired else 15)
         sas = generate_container_sas(self.account, self.container, account_key=self.key,
                                      permission=ContainerSasPermissions(read=True, list=True), expiry=expiry)
-        gateway.count("uc read credentials")
+        gateway.count("uc read credentials" + (" (expired)" if expired else ""))
         return Reply(200, {"credentials": {"azure_user_delegation_sas": {"sas_token": sas},
                                            "expiration_time": int(time.time() * 1000) + 15 * 60 * 1000,
                                            "storage_mode": "CUSTOMER_HOSTED"}})
