@@ -39,6 +39,7 @@ from mlflow.utils.rest_utils import call_endpoint, extract_api_info_for_service
 from syncer.blob import CONCURRENCY
 from syncer.endpoint import Endpoint
 from syncer.errors import SyncError, call
+from syncer.redact import register_secret
 from syncer.scan_models import ModelSnap, VersionSnap
 
 _ABFSS = re.compile(r"^abfss://(?P<container>[^@/]+)@(?P<account>[^./]+)\.dfs\.(?P<suffix>[^/]+)(?:/(?P<path>.*))?$")
@@ -124,8 +125,10 @@ class SasBlobRepository(ArtifactRepository):
 def version_files(endpoint: Endpoint, model: ModelSnap, v: VersionSnap) -> ArtifactRepository:
     """An artifact repository holding the files of one Unity Catalog model version."""
     def credentials() -> TemporaryCredentials:
-        return call(endpoint, "generate_temporary_credentials",
-                    lambda: read_credentials(endpoint, model.name, v.version))
+        creds = call(endpoint, "generate_temporary_credentials",
+                     lambda: read_credentials(endpoint, model.name, v.version))
+        register_secret(creds.azure_user_delegation_sas.sas_token)  # never in logs or reports
+        return creds
 
     creds = credentials()
     location = call(endpoint, "get_model_version_download_uri",
