@@ -130,6 +130,8 @@ def test_both_registries_into_azureml(uc_env, azureml_dest, unique_name, tmp_pat
     for label in (src.uc_model, f"{src.uc_model}/v1", f"{src.uc_model}/v2", src.ws_model):
         assert any(line.startswith("+ model") and f" {label}" in line for line in lines), "\n".join(lines)
 
+    unselected = f"main.{src.schema}_other.m"
+    MlflowClient(uc_env.server.url).create_registered_model(unselected, tags={"not": "read"})
     s = settings(azureml_dest.url, tmp_path / "state.db", BOTH, experiments=[src.ws_experiment],
                  models=[f"main.{src.schema}.*"])
     before = Counter(uc_env.gateway.counts)
@@ -150,7 +152,10 @@ def test_both_registries_into_azureml(uc_env, azureml_dest, unique_name, tmp_pat
     again = Counter(uc_env.gateway.counts)
     second = sync(s)
     assert second.outcomes == [] and all(a.op is Op.SAME for a in second.plan.actions)
-    assert (uc_env.gateway.counts - again)["uc read credentials"] == 0
+    idle = uc_env.gateway.counts - again
+    assert idle["uc read credentials"] == 0
+    # UC searches carry no tags or aliases: only the selected model and its versions are read in full
+    assert (idle[f"GET {UC_API}registered-models/get"], idle[f"GET {UC_API}model-versions/get"]) == (1, 2)
 
 
 def test_name_collision_between_registries_is_an_error_and_writes_nothing(uc_env, azureml_dest, unique_name,
