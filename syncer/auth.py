@@ -80,15 +80,21 @@ def check_azure(endpoint: Endpoint) -> None:
 
 
 def check_registry(endpoint: Endpoint) -> None:
-    """Ends with several registries (Databricks: workspace or Unity Catalog) need an explicit choice."""
+    """Ends with several registries (Databricks: workspace or Unity Catalog) need an explicit choice; only
+    such a source may read more than one."""
+    uris = endpoint.registry_uris
+    if len(uris) > 1 and (endpoint.role == "destination" or not endpoint.caps.registry_choices):
+        raise FatalError(f"{endpoint.role}: registry_uri names {len(uris)} registries; only a Databricks "
+                         "source may read several ([databricks, databricks-uc])")
     choices = endpoint.caps.registry_choices
     if not choices:
         return
-    scheme = urlparse(endpoint.registry_uri or "").scheme or (endpoint.registry_uri or "")
-    if scheme not in choices:
-        options = " or ".join(f"'{c}'" for c in choices)
-        raise FatalError(f"{endpoint.role}: choose the model registry explicitly: registry_uri {options} "
-                         f"(got {endpoint.registry_uri!r})")
+    for uri in uris or [None]:
+        scheme = urlparse(uri or "").scheme or (uri or "")
+        if scheme not in choices:
+            options = " or ".join(f"'{c}'" for c in choices)
+            raise FatalError(f"{endpoint.role}: choose the model registry explicitly: registry_uri {options}"
+                             f" or both (got {uri!r})")
 
 
 CHECKS: dict[str, Callable[[Endpoint], None]] = {"databricks": check_databricks, "azure": check_azure}

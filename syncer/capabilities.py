@@ -61,6 +61,32 @@ class Capabilities:
         return replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class RegistryCaps:
+    """What one model registry supports (an end may read several: Databricks' workspace registry and Unity
+    Catalog)."""
+
+    kind: str
+    stages: bool = True
+    # Searches answer with every field (tags, aliases); else each model and version is read once more.
+    search_details: bool = True
+    # Where a version's files are read: "download_uri" (MLflow's artifact repository for the version's
+    # download URI) or "temporary_credentials" (short-lived storage credentials, syncer/ucfiles.py).
+    files: str = "download_uri"
+
+
+DEFAULT_REGISTRY = RegistryCaps(kind="mlflow")
+UNITY_CATALOG = RegistryCaps(kind="databricks-uc", stages=False, search_details=False,
+                             files="temporary_credentials")
+REGISTRIES = {"databricks": RegistryCaps(kind="databricks"), "databricks-uc": UNITY_CATALOG}
+
+
+def registry_caps(registry_uri: str | None) -> RegistryCaps:
+    """The capabilities of a registry by its URI scheme (`databricks-uc://profile` is Unity Catalog)."""
+    scheme = urlparse(registry_uri or "").scheme or (registry_uri or "")
+    return REGISTRIES.get(scheme.lower(), DEFAULT_REGISTRY)
+
+
 PLAIN_MLFLOW = Capabilities(kind="mlflow", history_bulk=True)
 
 # A local ./mlruns folder: MLflow 3 only opens the legacy file store when asked to.

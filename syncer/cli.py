@@ -28,7 +28,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config file")
     p.add_argument("--source", help="source tracking URI")
     p.add_argument("--dest", help="destination tracking URI")
-    p.add_argument("--source-registry", help="source registry URI (default: the tracking URI)")
+    p.add_argument("--source-registry", help="source registry URI (default: the tracking URI); a Databricks "
+                   "source may read both registries: databricks,databricks-uc")
     p.add_argument("--dest-registry", help="destination registry URI (default: the tracking URI)")
     p.add_argument("--state", help="state store SQLAlchemy URL (default: SQLite file next to the config)")
     p.add_argument("--experiments", nargs="+", metavar="NAME_OR_GLOB", help="experiments to copy")
@@ -85,6 +86,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     flags.update(models=args.models, copy_models=False if args.no_models else None)
     for side, uri, registry in (("source", args.source, args.source_registry),
                                 ("destination", args.dest, args.dest_registry)):
+        registry = registry.split(",") if registry and "," in registry else registry
         given = {k: v for k, v in (("tracking_uri", uri), ("registry_uri", registry)) if v}
         if given:
             flags[side] = given

@@ -35,15 +35,34 @@ class RateLimitConfig(Strict):
 
 
 class EndpointConfig(Strict):
-    """One end: tracking URI, optional registry URI, service profile and rate limits."""
+    """One end: tracking URI, optional registry URI (a source on Databricks may list two), service profile
+    and rate limits."""
 
     tracking_uri: str
-    registry_uri: str | None = None
+    registry_uri: str | list[str] | None = Field(
+        default=None, description="Model registry; a Databricks source may read both: [databricks, databricks-uc]")
     artifact_root: str | None = Field(
         default=None, description="Where new destination experiments keep artifacts (direct stores)")
     profile: Literal["auto", "mlflow", "databricks", "azureml"] = Field(
         default="auto", description="Limits of the service behind the URI (auto: from the URI scheme)")
     rate_limits: RateLimitConfig | None = None
+
+    @field_validator("registry_uri")
+    @classmethod
+    def _registries(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("name at least one registry")
+            if len(set(value)) != len(value):
+                raise ValueError(f"a registry is named twice: {value}")
+            return value[0] if len(value) == 1 else value
+        return value
+
+    def registry_uris(self) -> list[str]:
+        """Every registry URI given (none, one or several)."""
+        if isinstance(self.registry_uri, list):
+            return self.registry_uri
+        return [self.registry_uri] if self.registry_uri else []
 
 
 class NameRule(Strict):
@@ -199,7 +218,7 @@ def _register_url_passwords(settings: Settings) -> None:
     urls = [settings.state or ""]
     for end in (settings.source, settings.destination):
         if end is not None:
-            urls += [end.tracking_uri, end.registry_uri or "", end.artifact_root or ""]
+            urls += [end.tracking_uri, *end.registry_uris(), end.artifact_root or ""]
     for url in urls:
         password = urlsplit(url).password if "://" in url else None
         register_secret(unquote(password) if password else None)

@@ -12,7 +12,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.store.artifact.databricks_tracking_artifact_repo import DatabricksTrackingArtifactRepository
 from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 
-from syncer.capabilities import Capabilities, capabilities_for
+from syncer.capabilities import Capabilities, RegistryCaps, capabilities_for, registry_caps
 from syncer.ratelimit import RateLimiter
 from syncer.redact import safe_uri
 
@@ -28,10 +28,14 @@ def with_databricks_profile(registry_uri: str | None, tracking_uri: str) -> str 
 
 @dataclass
 class Endpoint:
-    """A tracking (and registry) URI with the client and the limits that go with it."""
+    """A tracking (and registry) URI with the client and the limits that go with it.
+
+    `registry_uri` may list several registries (a Databricks workspace's own and Unity Catalog): models are
+    then read through `registries()`, one endpoint per registry sharing this one's rate limiter.
+    """
 
     tracking_uri: str
-    registry_uri: str | None = None
+    registry_uri: str | list[str] | None = None
     caps: Capabilities = field(default=None)  # type: ignore[assignment]
     artifact_root: str | None = None
     role: str = "endpoint"
@@ -39,8 +43,13 @@ class Endpoint:
     _server_capabilities: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        uris = self.registry_uri if isinstance(self.registry_uri, list | tuple) else [self.registry_uri]
+        self.registry_uris: tuple[str, ...] = tuple(u for u in uris if u)
+        self.registry_uri = self.registry_uris[0] if self.registry_uris else None
         if self.caps is None:
             self.caps = capabilities_for(self.tracking_uri)
+        if len(self.registry_uris) == 1:
+            self.caps = self.caps.with_overrides(stages=self.caps.stages and self.registry.stages)
         self.limiter = RateLimiter(self.caps.rate_limits)
         for name, value in self.caps.client_env:
             os.environ.setdefault(name, value)
@@ -57,6 +66,31 @@ class Endpoint:
         if self.registry_uri or self.tracking_uri.startswith("databricks"):
             return with_databricks_profile(self.registry_uri, self.tracking_uri)
         return self.tracking_uri
+
+    @property
+    def registry(self) -> RegistryCaps:
+        """What this end's (single) model registry supports."""
+        return registry_caps(self.resolved_registry_uri)
+
+    @cached_property
+    def _registries(self) -> dict[str, Endpoint]:
+        subs = {}
+        for uri in self.registry_uris:
+            sub = Endpoint(self.tracking_uri, uri, caps=self.caps, artifact_root=self.artifact_root, role=self.role)
+            sub.limiter = self.limiter
+            sub._server_capabilities = self._server_capabilities
+            subs[uri] = sub
+        return subs
+
+    def registries(self) -> list[Endpoint]:
+        """One endpoint per model registry of this end (itself when it has at most one)."""
+        return list(self._registries.values()) if len(self.registry_uris) > 1 else [self]
+
+    def for_registry(self, registry_uri: str | None) -> Endpoint:
+        """The endpoint that reads the given registry of this end (itself when it has at most one)."""
+        if len(self.registry_uris) <= 1 or registry_uri is None:
+            return self
+        return self._registries[registry_uri]
 
     @property
     def identity(self) -> str:

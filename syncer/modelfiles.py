@@ -15,7 +15,9 @@ from uuid import uuid4
 from mlflow.entities import LoggedModelStatus, RunStatus
 
 from syncer import artifacts as art
+from syncer import ucfiles
 from syncer.context import Context
+from syncer.endpoint import Endpoint
 from syncer.errors import SyncError, call
 from syncer.plan_models import TAG_SOURCE_MODEL, TAG_SOURCE_VERSION, run_relative_path, version_key
 from syncer.scan_models import LoggedModelSnap, ModelSnap, VersionSnap, logged_model
@@ -57,8 +59,7 @@ def _from_run(ctx: Context, v: VersionSnap) -> Registration:
     return Registration(source=f"{root}/{rel}", run_id=dest_run)
 
 
-def _copy_files(ctx: Context, source_uri: str, dest_uri: str, dest_exists: bool) -> art.CopyStats:
-    src_repo = ctx.src.artifact_repo(source_uri)
+def _copy_files(ctx: Context, src_repo, dest_uri: str, dest_exists: bool) -> art.CopyStats:  # noqa: ANN001
     dst_repo = ctx.dst.artifact_repo(dest_uri)
     existing = art.listing(ctx.dst, dst_repo) if dest_exists else {}
     if not ctx.dst.caps.artifact_sizes:
@@ -110,11 +111,26 @@ def _to_logged_model(ctx: Context, lm: LoggedModelSnap) -> Registration:
     # id through MLflow's process-wide default tracking URI instead of this destination.
     reg = Registration(source=dest.artifact_location, run_id=dest_run, model_id=dest.model_id)
     if dest.status != LoggedModelStatus.READY:
-        stats = _copy_files(ctx, lm.artifact_location, dest.artifact_location, dest_exists=bool(found))
+        stats = _copy_files(ctx, ctx.src.artifact_repo(lm.artifact_location), dest.artifact_location,
+                            dest_exists=bool(found))
         reg.files, reg.bytes = stats.files, stats.bytes
         ctx.guard()
         call(ctx.dst, "finalize_logged_model", lambda: client.finalize_logged_model(dest.model_id, "READY"))
     return reg
+
+
+def _download_uri_files(src: Endpoint, model: ModelSnap, v: VersionSnap):  # noqa: ANN201
+    """The version's files where the registry's download URI (or its logged model) says they are."""
+    where = logged_model(src, v.logged_model_id).artifact_location if v.logged_model_id else call(
+        src, "get_model_version_download_uri",
+        lambda: src.client.get_model_version_download_uri(model.name, v.version))
+    if where.startswith("models:/"):  # MLflow would resolve it through the process-wide registry
+        raise SyncError(f"version source {where} points at another registered model: not supported")
+    return src.artifact_repo(where)
+
+
+# How a version's files are read, by `RegistryCaps.files` of the registry holding it.
+FILE_READERS = {"download_uri": _download_uri_files, "temporary_credentials": ucfiles.version_files}
 
 
 def _to_holder_run(ctx: Context, model: ModelSnap, v: VersionSnap) -> Registration:
@@ -132,12 +148,9 @@ def _to_holder_run(ctx: Context, model: ModelSnap, v: VersionSnap) -> Registrati
     dest_uri = f"{run.info.artifact_uri.rstrip('/')}/{HOLDER_PATH}"
     reg = Registration(source=dest_uri, run_id=_dest_run(ctx, v.run_id))
     if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
-        where = logged_model(ctx.src, v.logged_model_id).artifact_location if v.logged_model_id else call(
-            ctx.src, "get_model_version_download_uri",
-            lambda: ctx.src.client.get_model_version_download_uri(model.name, v.version))
-        if where.startswith("models:/"):  # MLflow would resolve it through the process-wide registry
-            raise SyncError(f"version source {where} points at another registered model: not supported")
-        stats = _copy_files(ctx, where, dest_uri, dest_exists=bool(found))
+        src = ctx.src.for_registry(model.registry)
+        src_repo = FILE_READERS[src.registry.files](src, model, v)
+        stats = _copy_files(ctx, src_repo, dest_uri, dest_exists=bool(found))
         reg.files, reg.bytes = stats.files, stats.bytes
         ctx.guard()
         call(ctx.dst, "set_terminated", lambda: client.set_terminated(run.info.run_id, "FINISHED"))

@@ -13,7 +13,6 @@ Where a version's files come from is decided here (`files`):
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from syncer.capabilities import Capabilities
@@ -142,14 +141,24 @@ def _plan_version(model: ModelSnap, dest_name: str, v: VersionSnap, copies: list
     return Action(op=Op.UPDATE if diff else Op.SAME, details=diff, **base)
 
 
+def _collision(model: ModelSnap, dest_name: str, sources: list[str]) -> str | None:
+    """Why a source model cannot be copied under its destination name, if it cannot."""
+    if model.clash:
+        return (f"'{model.name}' is in {len(model.clash)} source registries ({', '.join(model.clash)}): "
+                "read only one of them, or copy it by hand")
+    if len(sources) > 1:
+        return f"several source models map to '{dest_name}': {', '.join(sorted(sources))}"
+    return None
+
+
 def _plan_model(model: ModelSnap, dest_name: str, dest: ModelSnap | None,
                 copies: dict[str, list[VersionSnap]], foreign: int, options: ModelOptions,
-                collision: bool) -> Action:
+                collision: str | None) -> Action:
     base = dict(kind="model", label=dest_name, source_id=model.name)
     if ("model", model.name) in options.quarantined:
         return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
     if collision:
-        return Action(op=Op.ERROR, details={"reason": f"several source models map to '{dest_name}'"}, **base)
+        return Action(op=Op.ERROR, details={"reason": collision}, **base)
     to_source = {c.version: sv for sv, cs in copies.items() for c in cs}
     if dest is None:
         details = {"versions": len(model.versions), "aliases": sorted(model.aliases)}
@@ -190,12 +199,15 @@ def plan_models(src: Snapshot, dst_models: dict[str, ModelSnap], names: dict[str
     """
     options = options or ModelOptions()
     actions: list[Action] = []
-    taken = Counter(names.values())
+    sources: dict[str, list[str]] = {}
+    for source_name, name in names.items():
+        sources.setdefault(name, []).append(source_name)
     for model in sorted(src.models.values(), key=lambda m: m.name):
         dest_name = names[model.name]
         dest = dst_models.get(dest_name)
         copies, foreign = _copies(model, dest)
-        model_action = _plan_model(model, dest_name, dest, copies, foreign, options, taken[dest_name] > 1)
+        model_action = _plan_model(model, dest_name, dest, copies, foreign, options,
+                                   _collision(model, dest_name, sources[dest_name]))
         actions.append(model_action)
         if model_action.op is Op.ERROR:
             continue

@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.models",
     "tests.fixtures.mirror",
     "tests.fixtures.azure",
+    "tests.fixtures.unity_catalog",
     "tests.fixtures.faultproxy",
     "tests.fixtures.postgres",
 ]
