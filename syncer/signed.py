@@ -2,9 +2,10 @@
 short-lived URLs (SAS URLs on Azure Databricks) that the workspace hands out for a batch of files.
 
 One `credentials-for-read` request covers up to BATCH files of a run or logged model (MLflow's own client
-asks once per file). An Azure SAS URL is a blob any azure-storage-blob client can read, so it feeds the
-blob fast paths in syncer/blob.py: a server-side copy into an Azure Blob destination, or a parallel
-ranged download. Other URL kinds (AWS, GCP, ADLS Gen2) are read by MLflow's repository itself.
+asks once per file); a Unity Catalog version's container SAS covers all its files (syncer/ucfiles.py).
+An Azure SAS URL is a blob any azure-storage-blob client can read, so it feeds the blob fast paths in
+syncer/blob.py: a server-side copy into an Azure Blob destination, or a parallel ranged download. Other
+URL kinds (AWS, GCP, ADLS Gen2) are read by MLflow's repository itself.
 """
 
 from __future__ import annotations
@@ -38,12 +39,16 @@ class SignedRead:
 
 
 def supported(repo) -> bool:  # noqa: ANN001
-    """Does this artifact repository hand out signed read URLs?"""
-    return isinstance(repo, DatabricksArtifactRepository)
+    """Does this artifact repository hand out signed read URLs? Databricks' own, or any repository with
+    a `signed_reads(paths, fresh)` method (syncer/ucfiles.py)."""
+    return isinstance(repo, DatabricksArtifactRepository) or hasattr(repo, "signed_reads")
 
 
-def fetch(endpoint: Endpoint, repo, paths: list[str]) -> dict[str, SignedRead]:  # noqa: ANN001
-    """Signed read URLs for files of one run or logged model, by path."""
+def fetch(endpoint: Endpoint, repo, paths: list[str], fresh: bool = False) -> dict[str, SignedRead]:  # noqa: ANN001
+    """Signed read URLs for files of one run, logged model or model version, by path; `fresh` asks for
+    new credentials where a repository would otherwise reuse the ones it holds."""
+    if hasattr(repo, "signed_reads"):
+        return repo.signed_reads(list(paths), fresh)
     infos = call(endpoint, "credentials_for_read", lambda: repo._get_read_credential_infos(list(paths)))
     if len(infos) != len(paths):
         raise SyncError(f"asked read credentials for {len(paths)} files, got {len(infos)}", Kind.TRANSIENT)
@@ -67,4 +72,4 @@ def with_refresh(endpoint: Endpoint, repo, path: str, read: SignedRead, use: Cal
     except Exception as exc:
         if not expired(exc):
             raise
-    return use(fetch(endpoint, repo, [path])[path])
+    return use(fetch(endpoint, repo, [path], fresh=True)[path])

@@ -24,6 +24,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobPrefix, ContainerClient
 from mlflow.entities import FileInfo
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_artifacts_pb2 import ArtifactCredentialType
 from mlflow.protos.databricks_uc_registry_messages_pb2 import (
     MODEL_VERSION_OPERATION_READ,
     GenerateTemporaryModelVersionCredentialsRequest,
@@ -41,6 +42,7 @@ from syncer.endpoint import Endpoint
 from syncer.errors import SyncError, call
 from syncer.redact import register_secret
 from syncer.scan_models import ModelSnap, VersionSnap
+from syncer.signed import SignedRead
 
 _ABFSS = re.compile(r"^abfss://(?P<container>[^@/]+)@(?P<account>[^./]+)\.dfs\.(?P<suffix>[^/]+)(?:/(?P<path>.*))?$")
 T = TypeVar("T")
@@ -114,6 +116,15 @@ class SasBlobRepository(ArtifactRepository):
                 container.download_blob(self._full(remote_file_path), max_concurrency=CONCURRENCY).readinto(fh)
 
         self._fresh(download)
+
+    def signed_reads(self, paths: list[str], fresh: bool = False) -> dict[str, SignedRead]:
+        """A SAS URL per file (syncer/signed.py), so that a blob destination copies them storage-side."""
+        if fresh:
+            with self.lock:
+                self.container = ContainerClient(self.account_url, self.container_name, credential=self.refresh())
+        client = self.container
+        return {p: SignedRead(f"{client.get_blob_client(self._full(p)).url}", ArtifactCredentialType.AZURE_SAS_URI)
+                for p in paths}
 
     def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
         raise MlflowException("a Unity Catalog version's storage is read-only here")

@@ -20,6 +20,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 
 from syncer import cli
 from syncer.auth import check_registry
+from syncer.blob import BlobLocation
 from syncer.capabilities import PLAIN_MLFLOW
 from syncer.config import EndpointConfig, NameRule, Settings, load_settings
 from syncer.endpoint import Endpoint
@@ -123,7 +124,19 @@ def diff_lines(tmp_path: Path, dest: str, src: Source) -> list[str]:
     return out.stdout.splitlines()
 
 
-def test_both_registries_into_azureml(uc_env, azureml_dest, unique_name, tmp_path):
+def assert_copied_by_storage(azurite, dst: MlflowClient, name: str, source_container: str) -> None:  # noqa: ANN001
+    """Every file of every version of `name` in the destination was copied by the storage service."""
+    service = azurite.service()
+    for v in dst.search_model_versions(f"name='{name}'"):
+        loc = BlobLocation.parse(v.source)
+        blobs = list(service.get_container_client(loc.container).list_blobs(name_starts_with=f"{loc.path}/"))
+        assert blobs, v.source
+        for b in blobs:
+            props = service.get_blob_client(loc.container, b.name).get_blob_properties()
+            assert props.copy.status == "success" and f"/{source_container}/" in props.copy.source, b.name
+
+
+def test_both_registries_into_azureml(uc_env, azureml_dest, azurite, unique_name, tmp_path):
     src = build_source(uc_env, unique_name)
     expected = {a: predictions(uc_env.server.url, f"models:/{src.uc_model}@{a}") for a in ("champion", "legacy")}
     lines = diff_lines(tmp_path, azureml_dest.url, src)
@@ -148,6 +161,7 @@ def test_both_registries_into_azureml(uc_env, azureml_dest, unique_name, tmp_pat
     assert_same_model(source, dst, src.ws_model, uc_env.server.url, azureml_dest.url)
     for alias, want in expected.items():
         assert np.array_equal(predictions(azureml_dest.url, f"models:/{src.uc_model}@{alias}"), want)
+    assert_copied_by_storage(azurite, dst, src.uc_model, "unity-catalog")  # SAS URL -> blob, never via here
 
     again = Counter(uc_env.gateway.counts)
     second = sync(s)
