@@ -18,7 +18,7 @@ from mlflow.protos.databricks_artifacts_pb2 import ArtifactCredentialType
 from mlflow.store.artifact.databricks_artifact_repo import DatabricksArtifactRepository
 
 from syncer.endpoint import Endpoint
-from syncer.errors import Kind, SyncError, call
+from syncer.errors import Kind, SyncError, call, describe
 
 BATCH = 500
 T = TypeVar("T")
@@ -72,4 +72,10 @@ def with_refresh(endpoint: Endpoint, repo, path: str, read: SignedRead, use: Cal
     except Exception as exc:
         if not expired(exc):
             raise
-    return use(fetch(endpoint, repo, [path], fresh=True)[path])
+    try:
+        return use(fetch(endpoint, repo, [path], fresh=True)[path])
+    except Exception as exc:
+        if not expired(exc):
+            raise
+        # A signed URL is scoped to one object: refused twice, it fails that object, not the whole sync.
+        raise SyncError(f"storage refused a fresh signed URL for {path}: {describe(exc)}", Kind.TERMINAL) from None

@@ -90,3 +90,26 @@ def test_dbfs_artifacts_into_a_plain_server_are_exact_and_expired_sas_urls_are_r
     assert second.outcomes == [] and all(a.op is Op.SAME for a in second.plan.actions)
     deep = sync(settings, verify=True)  # reads every dbfs:/ file back and compares it with the copy
     assert deep.outcomes == [] and deep.failed == []
+
+
+def test_a_signed_url_refused_twice_fails_that_run_only_and_a_rerun_completes_it(
+        databricks_env, dest_server, workload_factory, unique_name, tmp_path):
+    src = MlflowClient(databricks_env.server.url)
+    w = workload_factory(src, unique_name, runs_per_experiment=1)
+    blocked = w.runs["a-0"]
+    databricks_env.dbfs.unreadable.add(blocked)  # its SAS URLs lack the read permission, even renewed
+    settings = Settings(source=EndpointConfig(tracking_uri="databricks", registry_uri="databricks"),
+                        destination=EndpointConfig(tracking_uri=dest_server.url),
+                        state=f"sqlite:///{tmp_path / 's.db'}", experiments=[f"{unique_name}/*"])
+    try:
+        first = sync(settings)
+    finally:
+        databricks_env.dbfs.unreadable.discard(blocked)
+    assert [o.action.source_id for o in first.failed] == [blocked]
+    assert "storage refused a fresh signed URL" in first.failed[0].error
+    assert "sig=" not in first.failed[0].error  # no SAS token in what is recorded and reported
+    assert sum(o.ok and o.action.kind == "run" for o in first.outcomes) == len(w.runs) - 1
+
+    second = sync(settings)
+    assert not second.failed
+    assert_same(src, MlflowClient(dest_server.url), w.experiments)

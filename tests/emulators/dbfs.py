@@ -36,6 +36,7 @@ class DbfsArtifacts(Rules):
         self.blob_endpoint, self.account, self.key = blob_endpoint.rstrip("/"), account, key
         self.models = re.compile(re.escape(self.root) + r"(?P<exp>[^/\"]+)/models/(?P<id>[^/\"]+)")
         self.expired_to_hand_out = 0  # tests: the next N credentials are already expired
+        self.unreadable: set[str] = set()  # tests: runs whose credentials do not allow reading
 
     def rewrite(self, req: Request, content: bytes) -> bytes:  # noqa: ARG002
         text = content.decode("utf-8", errors="surrogateescape")
@@ -51,7 +52,8 @@ class DbfsArtifacts(Rules):
             base = run.get("run", {}).get("info", {}).get("artifact_uri")
             if not base:
                 return error(404, "RESOURCE_DOES_NOT_EXIST", f"Run '{body.get('run_id')}' not found")
-            infos = [dict(self.credential(base, p), run_id=body["run_id"], path=p) for p in body.get("path", [])]
+            read = body["run_id"] not in self.unreadable
+            infos = [dict(self.credential(base, p, read), run_id=body["run_id"], path=p) for p in body.get("path", [])]
             return Reply(200, {"credential_infos": infos})
         m = MODEL_READ.match(req.path)
         if m:
@@ -66,7 +68,7 @@ class DbfsArtifacts(Rules):
             return error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}' (not emulated)")
         return None
 
-    def credential(self, base: str, path: str) -> dict:
+    def credential(self, base: str, path: str, read: bool = True) -> dict:
         """A read SAS URL for one file below an artifact root kept in the emulated storage."""
         assert base.startswith(self.root), base
         blob = f"{base[len(self.root) - 1:].strip('/')}/{path}".lstrip("/")
@@ -76,7 +78,7 @@ class DbfsArtifacts(Rules):
             self.expired_to_hand_out -= 1
             lifetime = timedelta(minutes=-5)
         sas = generate_blob_sas(self.account, self.container, blob, account_key=self.key,
-                                permission=BlobSasPermissions(read=True),
+                                permission=BlobSasPermissions(read=read, write=not read),
                                 start=datetime.now(timezone.utc) - timedelta(minutes=10),
                                 expiry=datetime.now(timezone.utc) + lifetime)
         url = f"{self.blob_endpoint}/{self.container}/{quote(blob)}?{sas}"
