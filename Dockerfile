@@ -14,7 +14,7 @@ RUN groupadd --system --gid 10001 mlflow-syncer \
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY syncer ./syncer
-RUN pip install -c constraints.txt .
+RUN pip install -c constraints.txt ".[azureml,postgres]"
 
 # The state store lives on a volume; the config is mounted read-only at /config/mirror.yaml and the
 # secrets come from the environment (docker run --env-file).

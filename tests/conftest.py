@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.mirror",
     "tests.fixtures.azure",
     "tests.fixtures.unity_catalog",
+    "tests.fixtures.azureml_plugin",
     "tests.fixtures.faultproxy",
     "tests.fixtures.postgres",
 ]

@@ -77,3 +77,23 @@ class AzureMLRules(Rules):
                 return invalid(f"A batch can hold at most {self.batch_metrics} metric rows")
             return self._tags(tags) or self._per_run(gateway, body.get("run_id", ""), tags, metrics)
         return None
+
+
+class AzureMLWorkspace(Rules):
+    """The workspace addressing and auth of the real service, for the azureml-mlflow plugin: the API lives
+    under `/mlflow/v2.0/subscriptions/<s>/resourceGroups/<g>/providers/Microsoft.MachineLearningServices/
+    workspaces/<w>/api/2.0/mlflow/...` and every call carries a bearer token issued by Microsoft Entra ID
+    (here: one of `tokens`, handed out by the managed-identity emulator, tests/emulators/identity.py)."""
+
+    def __init__(self, scope: str, tokens: list[str]) -> None:
+        self.scope, self.tokens = scope, tokens
+
+    def check(self, req: Request, gateway: Gateway) -> Reply | None:
+        prefix = f"/mlflow/v2.0{self.scope}"
+        if not req.path.startswith(prefix + "/"):
+            return error(404, "ENDPOINT_NOT_FOUND", f"No workspace at {req.path}")
+        if req.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
+            return error(401, "UNAUTHENTICATED", "The access token is missing or invalid.")
+        gateway.count("workspace call")
+        req.path = req.path[len(prefix):]
+        return None

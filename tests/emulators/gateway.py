@@ -8,6 +8,7 @@ APIs), so the syncer talks to them exactly as it would to the real service.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections import Counter
@@ -62,7 +63,7 @@ class Rules:
 class Gateway:
     """Proxy every request to `upstream` after the rules have passed it."""
 
-    def __init__(self, upstream: str, rules: list[Rules]) -> None:
+    def __init__(self, upstream: str, rules: list[Rules], tls: ssl.SSLContext | None = None) -> None:
         self.upstream = upstream.rstrip("/")
         self.rules = rules
         self.counts: Counter = Counter()
@@ -70,7 +71,10 @@ class Gateway:
         self.local = threading.local()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls is not None:  # HTTPS, for clients that only speak it (the azureml-mlflow plugin)
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> Gateway:
