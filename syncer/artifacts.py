@@ -114,7 +114,7 @@ def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo, 
     tmp = tempfile.mkdtemp(prefix="mlflow-syncer-")
     try:
         local = os.path.join(tmp, posixpath.basename(info.path))
-        _fetch(src, src_repo, src_blob, info.path, local, read)
+        fetch_file(src, src_repo, info.path, local, read)
         size = os.path.getsize(local)
         if dst_blob:
             call(dst, "blob_upload", lambda: blob.upload(local, dst_blob.child(info.path)))
@@ -126,9 +126,12 @@ def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo, 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _fetch(src: Endpoint, src_repo, src_blob: blob.BlobLocation | None, path: str, local: str,  # noqa: ANN001
-           read: signed.SignedRead | None) -> None:
-    """Download one source file to `local`: by SAS URL, from blob storage, or through MLflow."""
+def fetch_file(src: Endpoint, src_repo, path: str, local: str, read: signed.SignedRead | None = None) -> None:  # noqa: ANN001
+    """Download one file (known to be a file: no listing first) to `local`: by signed URL, from blob
+    storage, or through MLflow. Without `read`, a repository that signs reads is asked for one."""
+    src_blob = blob.BlobLocation.parse(getattr(src_repo, "artifact_uri", None))
+    if read is None and signed.supported(src_repo):
+        read = signed.fetch(src, src_repo, [path])[path]
     if read and read.azure_sas:
         call(src, "blob_download", lambda: signed.with_refresh(
             src, src_repo, path, read, lambda r: blob.download_url(r.url, local)))

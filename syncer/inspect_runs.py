@@ -13,6 +13,7 @@ calls a report needs, read-only, and returns the extra details keyed by action k
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -117,8 +118,8 @@ def _inspect_create(s: _Sides, action: Action) -> dict:
 def _sha256(endpoint: Endpoint, run: RunSnap, path: str) -> str:
     tmp = tempfile.mkdtemp(prefix="mlflow-syncer-diff-")
     try:
-        repo = endpoint.artifact_repo(run.artifact_uri)
-        local = call(endpoint, "download_artifact", lambda: repo.download_artifacts(path, dst_path=tmp))
+        local = os.path.join(tmp, "file")
+        art.fetch_file(endpoint, endpoint.artifact_repo(run.artifact_uri), path, local)
         digest = hashlib.sha256()
         with open(local, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
