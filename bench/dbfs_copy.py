@@ -18,7 +18,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from syncer.config import EndpointConfig, Settings
-from syncer.engine import sync
+from syncer.engine.sync import sync
 from tests.fixtures.azure import blob_server, emulated_databricks, running_azurite
 
 READ = "POST /api/2.0/mlflow/artifacts/credentials-for-read"

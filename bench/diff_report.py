@@ -11,12 +11,12 @@ import sys
 import time
 import tracemalloc
 
-from syncer.engine import SyncResult
-from syncer.inspect_runs import Inspection
-from syncer.plan import Action, Op, Plan
-from syncer.report import Report
-from syncer.report_commands import render
-from syncer.snapshot import Snapshot
+from syncer.cli.diff import render
+from syncer.core.snapshot import Snapshot
+from syncer.engine.deep_compare import Inspection
+from syncer.engine.sync import SyncResult
+from syncer.plan.runs import Action, Op, Plan
+from syncer.report.model import Report
 
 
 class Sink:

@@ -13,14 +13,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import syncer.errors  # noqa: E402
+import syncer.backends.calls  # noqa: E402
 
 _SECONDS: dict[str, float] = {}
-_plain_call = syncer.errors.call
+_plain_call = syncer.backends.calls.call
 
 
 def _timed_call(endpoint, op, fn):  # noqa: ANN001, ANN202
-    """syncer.errors.call, also summing the seconds spent per (endpoint, op) across all threads."""
+    """syncer.backends.calls.call, also summing the seconds spent per (endpoint, op) across all threads."""
     started = time.perf_counter()
     try:
         return _plain_call(endpoint, op, fn)
@@ -29,11 +29,11 @@ def _timed_call(endpoint, op, fn):  # noqa: ANN001, ANN202
         _SECONDS[key] = _SECONDS.get(key, 0.0) + time.perf_counter() - started
 
 
-syncer.errors.call = _timed_call  # before the engine modules bind it
+syncer.backends.calls.call = _timed_call  # before the engine modules bind it
 
-from syncer import telemetry  # noqa: E402
+from syncer.backends import telemetry  # noqa: E402
 from syncer.config import EndpointConfig, NameRule, Settings  # noqa: E402
-from syncer.engine import sync  # noqa: E402
+from syncer.engine.sync import sync  # noqa: E402
 
 
 def peak_rss_mb() -> float | None:

@@ -1,3 +1,3 @@
-from syncer.cli import main
+from syncer.cli.app import main
 
 raise SystemExit(main())

@@ -13,9 +13,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from syncer.capabilities import Capabilities
-from syncer.errors import FatalError
-from syncer.redact import register_secret
+from syncer.backends.calls import FatalError
+from syncer.core.capabilities import Capabilities
+from syncer.core.redact import register_secret
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _URL_PASSWORD = re.compile(r"://[^/@\s:]+:[^/@\s]+@")

@@ -7,7 +7,7 @@ import sys
 
 import structlog
 
-from syncer.redact import redact
+from syncer.core.redact import redact
 
 
 def _redact_event(_logger, _name, event_dict: dict) -> dict:  # noqa: ANN001

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from syncer import artifacts as art
-from syncer import telemetry
-from syncer.endpoint import Endpoint
+from syncer.backends import artifacts as art
+from syncer.backends import telemetry
+from syncer.backends.endpoint import Endpoint
 
 
 def _tree(root: Path, files: int) -> dict[str, bytes]:

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from syncer import auth, cli
-from syncer.endpoint import Endpoint
+from syncer.backends import auth
+from syncer.backends.endpoint import Endpoint
+from syncer.cli.app import main as cli
 from tests.emulators.identity import IdentityEndpoint
 from tests.test_databricks_azureml_edges import AZUREML_URI
 

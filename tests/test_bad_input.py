@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from syncer.migrate_schema import head_revision
+from syncer.state.schema_upgrade import head_revision
 from tests.fixtures.cli import cli_env, run_cli
 from tests.fixtures.faultproxy import FaultConfig
 from tests.fixtures.procs import free_port

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from syncer import blob
-from syncer.blob import BlobLocation
+from syncer.backends import azure_blob as blob
+from syncer.backends.azure_blob import BlobLocation
 
 
 @pytest.fixture

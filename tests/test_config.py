@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from syncer.cli import build_parser, settings_from
+from syncer.backends.calls import FatalError
+from syncer.cli.app import build_parser, settings_from
 from syncer.config import load_settings
-from syncer.errors import FatalError
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "example.yaml"
 

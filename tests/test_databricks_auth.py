@@ -11,10 +11,10 @@ from collections import Counter
 import pytest
 from mlflow import MlflowClient
 
-from syncer import cli
+from syncer.backends.endpoint import Endpoint
+from syncer.cli.app import main as cli
 from syncer.config import EndpointConfig, Settings
-from syncer.endpoint import Endpoint
-from syncer.engine import sync
+from syncer.engine.sync import sync
 from tests.compare import assert_same
 
 AUTH_ENV = ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_CLIENT_ID",

@@ -12,13 +12,14 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.utils import rest_utils
 
-from syncer import blob, cli
-from syncer.blob import BlobLocation
-from syncer.capabilities import DATABRICKS, RateLimits
-from syncer.endpoint import Endpoint
-from syncer.engine import sync
-from syncer.errors import RetryPolicy, call
-from syncer.plan import Op
+from syncer.backends import azure_blob as blob
+from syncer.backends.azure_blob import BlobLocation
+from syncer.backends.calls import RetryPolicy, call
+from syncer.backends.endpoint import Endpoint
+from syncer.cli.app import main as cli
+from syncer.core.capabilities import DATABRICKS, RateLimits
+from syncer.engine.sync import sync
+from syncer.plan.runs import Op
 from tests.test_databricks_to_azureml import USER, assert_fitted_copy, settings_for
 
 AZUREML_URI = ("azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/0000/resourceGroups/rg/providers/"

@@ -12,11 +12,11 @@ from collections import Counter
 from azure.storage.blob import BlobServiceClient
 from mlflow import MlflowClient
 
-from syncer.blob import BlobLocation
+from syncer.backends.azure_blob import BlobLocation
+from syncer.backends.endpoint import Endpoint
 from syncer.config import EndpointConfig, Settings
-from syncer.endpoint import Endpoint
-from syncer.engine import sync
-from syncer.plan import Op
+from syncer.engine.sync import sync
+from syncer.plan.runs import Op
 from tests.compare import assert_same
 from tests.test_databricks_to_azureml import USER, settings_for
 

@@ -13,16 +13,16 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from syncer import blob
-from syncer.blob import BlobLocation
+from syncer.backends import azure_blob as blob
+from syncer.backends.azure_blob import BlobLocation
 from syncer.config import EndpointConfig, Settings
-from syncer.engine import sync
-from syncer.inspect_runs import Inspection
-from syncer.plan import Op
-from syncer.report import Report
-from syncer.report_json import write as write_json
-from syncer.report_text import lines
-from syncer.summary import summarize
+from syncer.engine.deep_compare import Inspection
+from syncer.engine.sync import sync
+from syncer.plan.runs import Op
+from syncer.report.json_format import write as write_json
+from syncer.report.model import Report
+from syncer.report.summary import summarize
+from syncer.report.text import lines
 from tests.compare import snapshot
 from tests.fixtures.workload import T0
 

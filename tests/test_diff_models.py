@@ -9,7 +9,7 @@ import sys
 from mlflow import MlflowClient
 
 from syncer.config import EndpointConfig, Settings
-from syncer.engine import sync
+from syncer.engine.sync import sync
 from tests.fixtures.models import make_models
 
 

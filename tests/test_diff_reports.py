@@ -12,11 +12,11 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from syncer.cli import main
-from syncer.engine import sync
-from syncer.report import build
-from syncer.report_html import write as write_html
-from syncer.summary import summarize
+from syncer.cli.app import main
+from syncer.engine.sync import sync
+from syncer.report.html import write as write_html
+from syncer.report.model import build
+from syncer.report.summary import summarize
 from tests.fixtures.diffscenario import (
     FILES,
     POINTS,

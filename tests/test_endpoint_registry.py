@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syncer.endpoint import Endpoint
+from syncer.backends.endpoint import Endpoint
 
 
 def test_registry_defaults_to_the_tracking_uri_not_the_environment(monkeypatch):

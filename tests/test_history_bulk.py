@@ -8,12 +8,13 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from syncer import history, telemetry
-from syncer.capabilities import PLAIN_MLFLOW
-from syncer.endpoint import Endpoint
-from syncer.history import HistoryReader
-from syncer.scan import run_snap
-from syncer.snapshot import metric_value_key
+from syncer.backends import metric_history as history
+from syncer.backends import telemetry
+from syncer.backends.endpoint import Endpoint
+from syncer.backends.metric_history import HistoryReader
+from syncer.core.capabilities import PLAIN_MLFLOW
+from syncer.core.snapshot import metric_value_key
+from syncer.scan.runs import run_snap
 
 VALUES = [0.5, math.nan, math.inf, -math.inf, 1e-300, 123456789.123456789]
 

@@ -14,8 +14,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, ViewType
 
 from syncer.config import EndpointConfig, NameRule, Settings
-from syncer.engine import sync
-from syncer.plan import Op
+from syncer.engine.sync import sync
+from syncer.plan.runs import Op
 from tests.compare import snapshot
 from tests.fixtures.cli import cli_env, run_cli, write_config
 from tests.fixtures.workload import T0, make_workload

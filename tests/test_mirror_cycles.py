@@ -10,8 +10,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, ViewType
 
-from syncer.cli import main
-from syncer.telemetry import api_call_counts
+from syncer.backends.telemetry import api_call_counts
+from syncer.cli.app import main
 from tests.compare import assert_same
 from tests.fixtures.mirror import T0, make_runs, write_config
 

@@ -6,7 +6,7 @@ import math
 
 from mlflow import MlflowClient
 
-from syncer.capabilities import PLAIN_MLFLOW
+from syncer.core.capabilities import PLAIN_MLFLOW
 from tests.fixtures.bulk import noop_cycle, prepare_pair
 from tests.fixtures.procs import start_mlflow_server
 

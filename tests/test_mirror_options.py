@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from syncer.cli import main
+from syncer.cli.app import main
+from syncer.cli.mirror import duration
 from syncer.config import MirrorConfig
-from syncer.mirror import replication_lag
-from syncer.mirror_cli import duration
-from syncer.plan import Action, Op
-from syncer.service import make_trigger, period_seconds
-from syncer.snapshot import RunSnap, Snapshot
+from syncer.core.snapshot import RunSnap, Snapshot
+from syncer.engine.mirror_cycle import replication_lag
+from syncer.plan.runs import Action, Op
+from syncer.service.daemon import make_trigger, period_seconds
 
 pytestmark = pytest.mark.usefixtures("reset_logging")
 
@@ -62,9 +62,9 @@ def test_replication_lag_is_the_age_of_the_oldest_pending_change():
 
 
 def test_running_runs_are_followed_only_while_active():
-    from syncer.capabilities import PLAIN_MLFLOW
-    from syncer.plan import Options, make_plan
-    from syncer.snapshot import TAG_FINGERPRINT, TAG_SOURCE_RUN_ID, ExperimentSnap
+    from syncer.core.capabilities import PLAIN_MLFLOW
+    from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE_RUN_ID, ExperimentSnap
+    from syncer.plan.runs import Options, make_plan
 
     exp = ExperimentSnap(experiment_id="1", name="e", lifecycle_stage="active")
     runs = {rid: RunSnap(run_id=rid, experiment_id="1", name=rid, status="RUNNING", start_time=start,

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from mlflow import MlflowClient
 
-from syncer.cli import main
+from syncer.cli.app import main
 from tests.fixtures.cli import write_config
 from tests.test_unity_catalog import BOTH, assert_same_model, build_source, publish
 

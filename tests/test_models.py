@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 from mlflow import MlflowClient
 
-from syncer.apply import apply
-from syncer.capabilities import PLAIN_MLFLOW
+from syncer.apply.context import Context
+from syncer.apply.executor import apply
+from syncer.backends.endpoint import Endpoint
 from syncer.config import EndpointConfig, Settings
-from syncer.context import Context
-from syncer.endpoint import Endpoint
-from syncer.engine import open_state, scan_and_plan, sync
-from syncer.models_step import model_options
-from syncer.plan import Op, Plan
-from syncer.plan_models import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE, TAG_SOURCE_VERSION
-from syncer.snapshot import TAG_FINGERPRINT
+from syncer.core.capabilities import PLAIN_MLFLOW
+from syncer.core.snapshot import TAG_FINGERPRINT
+from syncer.engine.models_step import model_options
+from syncer.engine.sync import open_state, scan_and_plan, sync
+from syncer.plan.models import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE, TAG_SOURCE_VERSION
+from syncer.plan.runs import Op, Plan
 from tests.fixtures.models import make_models, model_files, predictions
 
 CLI = str(Path(sys.executable).parent / "mlflow-syncer")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from syncer.capabilities import AZURE_ML, PLAIN_MLFLOW
-from syncer.plan import Op
-from syncer.plan_models import (
+from syncer.core.capabilities import AZURE_ML, PLAIN_MLFLOW
+from syncer.core.snapshot import TAG_FINGERPRINT, RunSnap, Snapshot
+from syncer.plan.models import (
     TAG_SOURCE_MODEL,
     TAG_SOURCE_STAGE,
     TAG_SOURCE_VERSION,
@@ -12,8 +12,8 @@ from syncer.plan_models import (
     expected_version,
     plan_models,
 )
-from syncer.scan_models import ModelSnap, VersionSnap
-from syncer.snapshot import TAG_FINGERPRINT, RunSnap, Snapshot
+from syncer.plan.runs import Op
+from syncer.scan.models import ModelSnap, VersionSnap
 
 ART = "mlflow-artifacts:/1/r1/artifacts"
 

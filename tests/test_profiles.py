@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from syncer.adapt import fit_run
-from syncer.capabilities import AZURE_ML, DATABRICKS, PLAIN_MLFLOW, RateLimits, resolve
+from syncer.backends.calls import FatalError
+from syncer.backends.ratelimit import endpoint_class
 from syncer.config import NameRule, dest_name, load_settings, name_rules
-from syncer.engine import endpoints
-from syncer.errors import FatalError
-from syncer.ratelimit import endpoint_class
+from syncer.core.capabilities import AZURE_ML, DATABRICKS, PLAIN_MLFLOW, RateLimits, resolve
+from syncer.core.fitting import fit_run
+from syncer.engine.sync import endpoints
 
 
 def test_databricks_default_name_mapping_and_user_rules_override():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from syncer.capabilities import RateLimits
+from syncer.backends.calls import FatalError
 from syncer.config import load_settings
-from syncer.engine import endpoints
-from syncer.errors import FatalError
+from syncer.core.capabilities import RateLimits
+from syncer.engine.sync import endpoints
 
 
 def test_rate_limits_from_config_apply_to_a_plain_http_endpoint(tmp_path):

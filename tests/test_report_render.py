@@ -6,12 +6,12 @@ import io
 import json
 
 from bench.diff_report import synthetic
-from syncer.engine import SyncResult
-from syncer.inspect_runs import Inspection
-from syncer.plan import Action, Op, Plan
-from syncer.report import Report, exit_code
-from syncer.report_commands import render
-from syncer.snapshot import Snapshot
+from syncer.cli.diff import render
+from syncer.core.snapshot import Snapshot
+from syncer.engine.deep_compare import Inspection
+from syncer.engine.sync import SyncResult
+from syncer.plan.runs import Action, Op, Plan
+from syncer.report.model import Report, exit_code
 
 
 def _report(actions: list[Action]) -> Report:

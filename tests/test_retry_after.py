@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from syncer.endpoint import Endpoint
-from syncer.errors import call, retry_after
+from syncer.backends.calls import call, retry_after
+from syncer.backends.endpoint import Endpoint
 
 
 class Busy:

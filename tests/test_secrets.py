@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import sqlalchemy
 from mlflow import MlflowClient
 
-from syncer.state import with_driver
+from syncer.state.store import with_driver
 from tests.compare import assert_same
 from tests.fixtures.cli import cli_env, run_cli, write_config
 from tests.fixtures.postgres import PG_PASSWORD

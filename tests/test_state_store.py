@@ -9,9 +9,9 @@ import sqlalchemy
 from alembic import command
 from mlflow import MlflowClient
 
-from syncer.endpoint import Endpoint
-from syncer.migrate_schema import alembic_config, head_revision
-from syncer.state import StateStore, with_driver
+from syncer.backends.endpoint import Endpoint
+from syncer.state.schema_upgrade import alembic_config, head_revision
+from syncer.state.store import StateStore, with_driver
 from tests.compare import assert_same
 from tests.fixtures.cli import cli_env, run_cli, write_config
 from tests.fixtures.postgres import PG_PASSWORD

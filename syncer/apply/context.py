@@ -1,0 +1,50 @@
+"""Everything an apply step needs, in one object handed down the call chain."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from syncer.backends.endpoint import Endpoint
+from syncer.backends.metric_history import HistoryReader
+from syncer.core.snapshot import Snapshot
+from syncer.plan.models import ModelOptions
+from syncer.state.store import StateStore
+
+
+class Cancelled(Exception):
+    """The process is shutting down: the unit in flight stops before its next write."""
+
+
+@dataclass
+class Context:
+    """The two ends, their snapshots, the state store and the id map built while applying."""
+
+    src: Endpoint
+    dst: Endpoint
+    src_snap: Snapshot
+    dst_snap: Snapshot
+    state: StateStore
+    dry_run: bool = False
+    id_map: dict[tuple[str, str], str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    model_options: ModelOptions = field(default_factory=ModelOptions)
+    stop: threading.Event | None = None
+    history: HistoryReader | None = None  # source histories batched across runs (set by apply)
+
+    def map_id(self, kind: str, source_id: str, dest_id: str) -> None:
+        with self.lock:
+            self.id_map[(kind, source_id)] = dest_id
+
+    def dest_id(self, kind: str, source_id: str | None) -> str | None:
+        if source_id is None:
+            return None
+        with self.lock:
+            return self.id_map.get((kind, source_id))
+
+    def guard(self) -> None:
+        """The one dry-run and shutdown gate: every mutation of the destination or the state passes here."""
+        if self.dry_run:
+            raise RuntimeError("dry run: refusing to write")
+        if self.stop is not None and self.stop.is_set():
+            raise Cancelled("shutting down")

@@ -1,0 +1,187 @@
+"""Apply the model actions of a plan: per model, its versions in source order, then its own fields.
+
+Order of writes for a version: files (see modelfiles) -> `create_model_version` carrying the provenance
+tags, the user tags and the description -> wait until READY -> stage -> fingerprint tag (last). The model's
+description, tags and aliases are written after its versions, since aliases point at them.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from itertools import groupby
+
+from mlflow.exceptions import MlflowException
+
+from syncer.apply.context import Context
+from syncer.apply.model_files import provenance, registration
+from syncer.apply.runs import RunStats
+from syncer.backends.calls import SyncError, call
+from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE, user_tags
+from syncer.plan.models import (
+    NO_STAGE,
+    TAG_SOURCE_MODEL,
+    ModelOptions,
+    expected_version,
+    model_of,
+    version_key,
+)
+from syncer.plan.runs import Action, Op
+from syncer.scan.models import ModelSnap, VersionSnap
+from syncer.state.store import IN_PROGRESS
+
+Unit = Callable[[Action, Callable[[], tuple[str | None, RunStats]]], object]
+READY_TIMEOUT = 600.0
+
+
+def _dest_model(ctx: Context, action: Action) -> str:
+    return action.label.rsplit("/v", 1)[0] if action.kind == "model_version" else action.label
+
+
+def ensure_model(ctx: Context, model: ModelSnap, dest_name: str) -> None:
+    """Create the destination model (with description and tags) unless it exists."""
+    if ctx.dest_id("model", model.name):
+        return
+    ctx.guard()
+    tags = {**user_tags(model.tags), TAG_SOURCE_MODEL: model.name, TAG_SOURCE: ctx.src.identity}
+    try:
+        call(ctx.dst, "create_registered_model", lambda: ctx.dst.client.create_registered_model(
+            dest_name, tags=tags, description=model.description or None))
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    ctx.map_id("model", model.name, dest_name)
+
+
+def wait_ready(ctx: Context, name: str, version: str) -> None:
+    """Poll a destination version until its registration finished; fail clearly if it failed."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        mv = call(ctx.dst, "get_model_version", lambda: ctx.dst.client.get_model_version(name, version))
+        if mv.status == "READY":
+            return
+        if mv.status == "FAILED_REGISTRATION":
+            raise SyncError(f"destination version {name}/{version} failed to register: {mv.status_message}")
+        if time.monotonic() > deadline:
+            raise SyncError(f"destination version {name}/{version} not READY after {READY_TIMEOUT:.0f} s")
+        time.sleep(0.5)
+
+
+def _create_version(ctx: Context, model: ModelSnap, v: VersionSnap, dest_name: str, action: Action,
+                    stats: RunStats) -> str:
+    reg = registration(ctx, model, v, action.details.get("files", "holder"))
+    stats.artifact_files += reg.files
+    stats.artifact_bytes += reg.bytes
+    tags = {**user_tags(v.tags), **provenance(ctx, model, v)}
+    ctx.guard()
+    mv = call(ctx.dst, "create_model_version", lambda: ctx.dst.client.create_model_version(
+        dest_name, reg.source, run_id=reg.run_id, tags=tags, description=v.description or None,
+        await_creation_for=0, model_id=reg.model_id))
+    ctx.state.record("model_version", action.source_id, f"{dest_name}/{mv.version}", IN_PROGRESS)
+    return str(mv.version)
+
+
+def _complete_version(ctx: Context, v: VersionSnap, dest_name: str, number: str, action: Action,
+                      options: ModelOptions) -> None:
+    client = ctx.dst.client
+    have = ctx.dst_snap.models.get(dest_name)
+    have_v = have.versions.get(number) if have and action.op is not Op.CREATE else None
+    want = expected_version(v, ctx.dst.caps, options)
+    wait_ready(ctx, dest_name, number)
+    ctx.guard()
+    if have_v is not None and have_v.description != want["description"]:
+        call(ctx.dst, "update_model_version", lambda: client.update_model_version(
+            dest_name, number, description=want["description"]))
+    have_tags = have_v.tags if have_v else user_tags(v.tags)
+    for key, value in want["tags"].items():
+        if have_tags.get(key) != value:
+            call(ctx.dst, "set_model_version_tag", lambda k=key, val=value: client.set_model_version_tag(
+                dest_name, number, k, val))
+    for key in action.details.get("tags_removed", []):
+        call(ctx.dst, "delete_model_version_tag", lambda k=key: client.delete_model_version_tag(
+            dest_name, number, k))
+    if want["stage"] != (have_v.stage if have_v else NO_STAGE):
+        with warnings.catch_warnings():  # stages are deprecated in MLflow 3 but still served and used
+            warnings.simplefilter("ignore", FutureWarning)
+            call(ctx.dst, "transition_model_version_stage", lambda: client.transition_model_version_stage(
+                dest_name, number, want["stage"], archive_existing_versions=False))
+    call(ctx.dst, "set_model_version_tag", lambda: client.set_model_version_tag(
+        dest_name, number, TAG_FINGERPRINT, action.fingerprint or ""))
+
+
+def copy_version(ctx: Context, action: Action) -> tuple[str, RunStats]:
+    """Create or complete the destination copy of one source version. Returns 'name/number'."""
+    model_name, version = action.source_id.rsplit("/", 1)
+    model = ctx.src_snap.models[model_name]
+    v = model.versions[version]
+    dest_name = _dest_model(ctx, action)
+    stats = RunStats()
+    if action.op is Op.CREATE:
+        ensure_model(ctx, model, dest_name)
+        number = _create_version(ctx, model, v, dest_name, action, stats)
+    else:
+        number = action.dest_id or ""
+    ctx.map_id("model_version", action.source_id, number)
+    _complete_version(ctx, v, dest_name, number, action, ctx.model_options)
+    return f"{dest_name}/{number}", stats
+
+
+def update_model(ctx: Context, action: Action) -> tuple[str, RunStats]:
+    """Bring a destination model's description, tags and aliases in line with the source."""
+    model = ctx.src_snap.models[action.source_id]
+    dest_name = action.label
+    client = ctx.dst.client
+    if action.op is Op.CREATE:
+        ensure_model(ctx, model, dest_name)
+    have = ctx.dst_snap.models.get(dest_name)
+    ctx.guard()
+    if have is not None and have.description != model.description:
+        call(ctx.dst, "update_registered_model", lambda: client.update_registered_model(
+            dest_name, description=model.description))
+    for key in action.details.get("tags", []):
+        call(ctx.dst, "set_registered_model_tag", lambda k=key: client.set_registered_model_tag(
+            dest_name, k, model.tags[k]))
+    for alias, source_version in sorted(model.aliases.items()):
+        number = ctx.dest_id("model_version", version_key(model.name, source_version))
+        if number is None:
+            raise SyncError(f"alias {alias}: version {source_version} was not copied")
+        if have is None or have.aliases.get(alias) != number:
+            call(ctx.dst, "set_registered_model_alias", lambda a=alias, n=number: client.set_registered_model_alias(
+                dest_name, a, n))
+    for alias in action.details.get("aliases_removed", []):
+        call(ctx.dst, "delete_registered_model_alias", lambda a=alias: client.delete_registered_model_alias(
+            dest_name, a))
+    return dest_name, RunStats()
+
+
+def _apply_model(ctx: Context, group: list[Action], unit: Unit) -> list:
+    """One model: its versions in source order, then its own fields. Returns the units' outcomes."""
+    model_action = next(a for a in group if a.kind == "model")
+    if model_action.op is Op.ERROR:
+        return []
+    outcomes = [unit(a, lambda a=a: copy_version(ctx, a)) for a in group
+                if a.kind == "model_version" and a.op in (Op.CREATE, Op.UPDATE)]
+    if model_action.op in (Op.CREATE, Op.UPDATE):
+        outcomes.append(unit(model_action, lambda: update_model(ctx, model_action)))
+    return outcomes
+
+
+def apply_models(ctx: Context, actions: list[Action], unit: Unit, record: Callable[[object], None],
+                 workers: int) -> None:
+    """Apply the model actions of a plan: models in parallel, each model's versions one after another.
+
+    `unit` runs one unit of work and returns its outcome; `record` is called with every outcome, always
+    from this thread.
+    """
+    for a in actions:
+        if a.kind in ("model", "model_version") and a.dest_id and a.source_id and a.op is not Op.EXTRA:
+            ctx.map_id(a.kind, a.source_id, a.dest_id)
+    groups = [list(g) for _m, g in groupby((a for a in actions if a.kind in ("model", "model_version")),
+                                          key=model_of)]
+    groups = [g for g in groups if any(a.mutates for a in g)]
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="models") as pool:
+        for fut in as_completed([pool.submit(_apply_model, ctx, g, unit) for g in groups]):
+            for outcome in fut.result():
+                record(outcome)

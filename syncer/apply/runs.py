@@ -1,0 +1,213 @@
+"""Bring one destination run up to date with its source run. Safe to repeat and to resume.
+
+Order of writes: create (with provenance tags) -> params/tags/metrics batches -> dataset inputs ->
+artifacts -> status and end time -> fingerprint marker -> deletion. The marker is the last write of a
+live run, so a run without the current marker is known to be incomplete and is completed on the next
+pass by comparing what the destination already holds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+
+from syncer.apply import policy_artifacts as policy_io
+from syncer.apply.batching import BatchWriter
+from syncer.apply.context import Context
+from syncer.apply.exactly_once import create_run_once, log_batch_once, retire
+from syncer.backends import artifacts as art
+from syncer.backends import telemetry
+from syncer.backends.calls import SyncError, call
+from syncer.backends.metric_history import HistoryReader
+from syncer.core.fitting import Fitted, expected_tags, fit_run, key_violations
+from syncer.core.snapshot import (
+    PARENT_TAG,
+    TAG_FINGERPRINT,
+    TAG_SOURCE,
+    TAG_SOURCE_PARENT_RUN_ID,
+    TAG_SOURCE_RUN_ID,
+    RunSnap,
+    metric_value_key,
+    user_tags,
+)
+from syncer.plan.runs import Action
+from syncer.state.store import IN_PROGRESS
+
+
+@dataclass
+class RunStats:
+    metric_points: int = 0
+    params: int = 0
+    tags: int = 0
+    artifact_files: int = 0
+    artifact_bytes: int = 0
+
+
+def _point_key(m: Metric) -> tuple:
+    return (m.step, m.timestamp, metric_value_key(m.value))
+
+
+def _sort_key(m: Metric) -> tuple:
+    return (m.step, m.timestamp, float("-inf") if m.value != m.value else m.value)
+
+
+def missing_points(source: list[Metric], present: list[Metric]) -> list[Metric]:
+    """Source points the destination lacks (a multiset difference), in (step, timestamp) order."""
+    have = Counter(_point_key(m) for m in present)
+    out = []
+    for m in sorted(source, key=_sort_key):
+        k = _point_key(m)
+        if have[k] > 0:
+            have[k] -= 1
+        else:
+            out.append(m)
+    return out
+
+
+def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | None) -> tuple[str, str]:
+    caps = ctx.dst.caps
+    tags = {k: v for k, v in expected_tags(user_tags(run.tags), caps).items()
+            if not k.startswith(caps.tags_set_after_create)}
+    tags[TAG_SOURCE] = ctx.src.identity
+    tags[TAG_SOURCE_RUN_ID] = run.run_id
+    if run.parent_id:
+        tags[TAG_SOURCE_PARENT_RUN_ID] = run.parent_id
+    if parent_dest:
+        tags[PARENT_TAG] = parent_dest
+    ctx.guard()
+    return create_run_once(ctx, dest_exp_id, run.run_id, lambda: ctx.dst.client.create_run(
+        dest_exp_id, start_time=run.start_time, tags=tags, run_name=run.name or None))
+
+
+def _send(ctx: Context, dest_run_id: str):  # noqa: ANN202
+    def send(metrics: list[Metric], params: list[Param], tags: list[RunTag]) -> None:
+        ctx.guard()
+        log_batch_once(ctx, dest_run_id, metrics, params, tags)
+    return send
+
+
+def _history(endpoint, run_id: str, key: str) -> list[Metric]:  # noqa: ANN001
+    return call(endpoint, "get_metric_history", lambda: endpoint.client.get_metric_history(run_id, key))
+
+
+def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | None, dest_run_id: str,
+                 parent_dest: str | None, full_check: bool, stats: RunStats) -> None:
+    caps = ctx.dst.caps
+    writer = BatchWriter(caps, _send(ctx, dest_run_id))
+    reader = ctx.history or HistoryReader(ctx.src, [])
+    have_params = dest.params if dest else {}
+    for k, v in sorted(fitted.params.items()):
+        if k in have_params and have_params[k] != v:
+            raise SyncError(f"param {k} differs in the destination and params cannot change")
+    new_params = [Param(k, v) for k, v in sorted(fitted.params.items()) if k not in have_params]
+    writer.add_params(new_params)
+    have_tags = dest.tags if dest else {}
+    want_tags = dict(fitted.tags)
+    if dest is None:
+        want_tags = {k: v for k, v in want_tags.items() if k.startswith(caps.tags_set_after_create)}
+    elif parent_dest and have_tags.get(PARENT_TAG) != parent_dest:
+        want_tags[PARENT_TAG] = parent_dest
+    new_tags = [RunTag(k, v) for k, v in sorted(want_tags.items()) if have_tags.get(k) != v]
+    writer.add_tags(new_tags)
+    for key in fitted.metrics:
+        if dest is not None and not full_check and dest.metrics.get(key) == run.metrics[key]:
+            continue
+        if dest is None:  # a fresh run holds nothing to compare with: stream the source's pages
+            for page in reader.pages(run.run_id, key):
+                writer.add_metrics(page)
+            continue
+        present = _history(ctx.dst, dest_run_id, key)
+        writer.add_metrics(missing_points(reader.history(run.run_id, key), present))
+    writer.flush()
+    stats.metric_points += writer.points_sent
+    stats.params += len(new_params)
+    stats.tags += len(new_tags)
+    telemetry.METRIC_POINTS.inc(writer.points_sent)
+
+
+def _copy_inputs(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: str) -> None:
+    have = {(d.name, d.digest) for d in dest.inputs} if dest else set()
+    todo = [d for d in run.inputs if (d.name, d.digest) not in have]
+    if not todo:
+        return
+    datasets = [
+        DatasetInput(Dataset(d.name, d.digest, d.source_type, d.source, d.schema, d.profile),
+                     [InputTag(k, v) for k, v in d.tags])
+        for d in todo
+    ]
+    ctx.guard()
+    call(ctx.dst, "log_inputs", lambda: ctx.dst.client.log_inputs(dest_run_id, datasets=datasets))
+
+
+def _copy_artifacts(ctx: Context, run: RunSnap, fitted: Fitted, dest_exists: bool,
+                    dest_artifact_uri: str, stats: RunStats, force: list[str]) -> None:
+    src_repo = ctx.src.artifact_repo(run.artifact_uri)
+    dst_repo = ctx.dst.artifact_repo(dest_artifact_uri)
+    existing: dict[str, int | None] = {}
+    if dest_exists:
+        existing = art.listing(ctx.dst, dst_repo)
+        if not ctx.dst.caps.artifact_sizes:
+            recorded = ctx.state.uploaded_artifacts(run.run_id)
+            existing = {p: recorded[p] for p in existing if p in recorded}
+        for path in force:  # same size, other bytes: found by --verify
+            existing.pop(path, None)
+
+    def on_copied(path: str, size: int) -> None:
+        if not ctx.dst.caps.artifact_sizes:
+            ctx.state.record_artifact(run.run_id, path, size)
+
+    ctx.guard()
+    copied = art.copy_tree(ctx.src, src_repo, ctx.dst, dst_repo, existing, on_copied)
+    policy_io.write(ctx, run, fitted, dst_repo, existing, on_copied, copied)
+    stats.artifact_files += copied.files
+    stats.artifact_bytes += copied.bytes
+    telemetry.ARTIFACT_BYTES.inc(copied.bytes)
+
+
+def _finish(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: str, fp: str) -> None:
+    client = ctx.dst.client
+    if run.status != "RUNNING" and (dest is None or (dest.status, dest.end_time) != (run.status, run.end_time)):
+        ctx.guard()
+        call(ctx.dst, "set_terminated", lambda: client.set_terminated(
+            dest_run_id, status=run.status, end_time=run.end_time))
+    elif run.status == "RUNNING" and dest is not None and dest.status != "RUNNING":
+        ctx.guard()
+        call(ctx.dst, "update_run", lambda: client.update_run(dest_run_id, status="RUNNING"))
+    if dest is not None and run.name and dest.name != run.name:
+        call(ctx.dst, "update_run", lambda: client.update_run(dest_run_id, name=run.name))
+    if dest is None or dest.tags.get(TAG_FINGERPRINT) != fp:
+        ctx.guard()
+        call(ctx.dst, "set_tag", lambda: client.set_tag(dest_run_id, TAG_FINGERPRINT, fp))
+    if run.deleted:
+        call(ctx.dst, "delete_run", lambda: client.delete_run(dest_run_id))
+
+
+def copy_run(ctx: Context, action: Action, dest_exp_id: str) -> tuple[str, RunStats]:
+    """Create or complete the destination copy of one source run. Returns its id and what was copied."""
+    run = ctx.src_snap.runs[action.source_id]
+    dest = ctx.dst_snap.runs.get(action.dest_id) if action.dest_id else None
+    parent_dest = ctx.dest_id("run", run.parent_id)
+    stats = RunStats()
+    violations = key_violations([*run.params, *run.metrics, *user_tags(run.tags)])
+    if violations:
+        raise SyncError("; ".join(violations))
+    if dest is None:
+        dest_run_id, artifact_uri = _create(ctx, run, dest_exp_id, parent_dest)
+        ctx.state.record("run", run.run_id, dest_run_id, IN_PROGRESS)
+    else:
+        dest_run_id, artifact_uri = dest.run_id, dest.artifact_uri
+        for duplicate in action.details.get("duplicates", []):
+            retire(ctx, duplicate, dest_run_id)
+        if dest.deleted:
+            call(ctx.dst, "restore_run", lambda: ctx.dst.client.restore_run(dest_run_id))
+    ctx.map_id("run", run.run_id, dest_run_id)
+    full_check = dest is not None and (dest.tags.get(TAG_FINGERPRINT) is None or "repair" in action.details)
+    fitted = fit_run(run.params, user_tags(run.tags), list(run.metrics), ctx.dst.caps)
+    _copy_values(ctx, run, fitted, dest, dest_run_id, parent_dest, full_check, stats)
+    _copy_inputs(ctx, run, dest, dest_run_id)
+    _copy_artifacts(ctx, run, fitted, dest is not None, artifact_uri, stats,
+                    action.details.get("artifacts_checksum_differs", []))
+    _finish(ctx, run, dest, dest_run_id, action.fingerprint or "")
+    return dest_run_id, stats

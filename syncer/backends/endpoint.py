@@ -1,0 +1,126 @@
+"""One end of a sync: an MLflow client, its capabilities and a secret-free identity."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from urllib.parse import urlparse
+
+from mlflow import MlflowClient
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.store.artifact.databricks_tracking_artifact_repo import DatabricksTrackingArtifactRepository
+from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
+
+from syncer.backends.ratelimit import RateLimiter
+from syncer.core.capabilities import Capabilities, RegistryCaps, capabilities_for, registry_caps
+from syncer.core.redact import safe_uri
+
+
+def with_databricks_profile(registry_uri: str | None, tracking_uri: str) -> str | None:
+    """A bare `databricks` / `databricks-uc` registry URI means the tracking URI's workspace: with
+    `tracking_uri: databricks://prod` MLflow alone would read the registry of the DEFAULT profile."""
+    profile = urlparse(tracking_uri).netloc if tracking_uri.startswith("databricks://") else ""
+    if profile and registry_uri in ("databricks", "databricks-uc"):
+        return f"{registry_uri}://{profile}"
+    return registry_uri
+
+
+@dataclass
+class Endpoint:
+    """A tracking (and registry) URI with the client and the limits that go with it.
+
+    `registry_uri` may list several registries (a Databricks workspace's own and Unity Catalog): models are
+    then read through `registries()`, one endpoint per registry sharing this one's rate limiter.
+    """
+
+    tracking_uri: str
+    registry_uri: str | list[str] | None = None
+    caps: Capabilities = field(default=None)  # type: ignore[assignment]
+    artifact_root: str | None = None
+    role: str = "endpoint"
+    down: str | None = field(default=None, repr=False)  # set by errors.call once the endpoint is unreachable
+    _server_capabilities: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        uris = self.registry_uri if isinstance(self.registry_uri, list | tuple) else [self.registry_uri]
+        self.registry_uris: tuple[str, ...] = tuple(u for u in uris if u)
+        self.registry_uri = self.registry_uris[0] if self.registry_uris else None
+        if self.caps is None:
+            self.caps = capabilities_for(self.tracking_uri)
+        if len(self.registry_uris) == 1:
+            self.caps = self.caps.with_overrides(stages=self.caps.stages and self.registry.stages)
+        self.limiter = RateLimiter(self.caps.rate_limits)
+        for name, value in self.caps.client_env:
+            os.environ.setdefault(name, value)
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
+
+    @property
+    def resolved_registry_uri(self) -> str | None:
+        """The registry URI, never taken from MLflow's process-wide default (`MLFLOW_REGISTRY_URI`,
+        `mlflow.set_registry_uri`): without one, the tracking server is the registry. Databricks keeps
+        MLflow's own choice (Unity Catalog)."""
+        if self.registry_uri or self.tracking_uri.startswith("databricks"):
+            return with_databricks_profile(self.registry_uri, self.tracking_uri)
+        return self.tracking_uri
+
+    @property
+    def registry(self) -> RegistryCaps:
+        """What this end's (single) model registry supports."""
+        return registry_caps(self.resolved_registry_uri)
+
+    @cached_property
+    def _registries(self) -> dict[str, Endpoint]:
+        subs = {}
+        for uri in self.registry_uris:
+            sub = Endpoint(self.tracking_uri, uri, caps=self.caps, artifact_root=self.artifact_root, role=self.role)
+            sub.limiter = self.limiter
+            sub._server_capabilities = self._server_capabilities
+            subs[uri] = sub
+        return subs
+
+    def registries(self) -> list[Endpoint]:
+        """One endpoint per model registry of this end (itself when it has at most one)."""
+        return list(self._registries.values()) if len(self.registry_uris) > 1 else [self]
+
+    def for_registry(self, registry_uri: str | None) -> Endpoint:
+        """The endpoint that reads the given registry of this end (itself when it has at most one)."""
+        if len(self.registry_uris) <= 1 or registry_uri is None:
+            return self
+        return self._registries[registry_uri]
+
+    @property
+    def identity(self) -> str:
+        """Who this end is, without credentials: stored in provenance tags and the state store."""
+        if self.tracking_uri.startswith("databricks"):
+            host = os.environ.get("DATABRICKS_HOST", "")
+            return f"databricks:{safe_uri(host) if host else self.tracking_uri}"
+        return safe_uri(self.tracking_uri)
+
+    def artifact_repo(self, artifact_uri: str):
+        """An artifact repository for an artifact URI, resolved against this end's tracking and registry
+        URIs. Not for `models:/` URIs: MLflow resolves those through its process-wide registry URI.
+
+        Databricks run and logged-model artifacts are read through the MLflow artifacts API (listings and
+        batched signed read URLs, syncer/signed.py), not MLflow's default Files-API repository, which lists a
+        directory it cannot see as empty instead of failing: that would skip files silently."""
+        uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, self.tracking_uri)
+        repo = get_artifact_repository(uri, tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
+        if isinstance(repo, DatabricksTrackingArtifactRepository):
+            repo = repo.databricks_artifact_repo
+        self._share_server_capabilities(repo)
+        return repo
+
+    def _share_server_capabilities(self, repo) -> None:  # noqa: ANN001
+        """A proxied-artifact repository asks its server's /server-info once per instance, so once per run:
+        ask once per endpoint and hand the answer to every repository of the same server."""
+        if not hasattr(repo, "_fetch_server_capabilities") or not hasattr(repo, "_server_capabilities"):
+            return
+        server = repo.artifact_uri.partition("/api/2.0/mlflow-artifacts/artifacts")[0]
+        known = self._server_capabilities.get(server)
+        if known is None:
+            known = self._server_capabilities[server] = repo._fetch_server_capabilities()
+        repo._server_capabilities = known

@@ -1,0 +1,67 @@
+"""The `mirror` command's own flags, and how they override the config file's `mirror:` section."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from pydantic import ValidationError
+
+from syncer.backends.calls import FatalError
+from syncer.config import Settings
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def duration(text: str) -> float:
+    """Seconds from '90', '90s', '5m', '1.5h', '1d'."""
+    m = _DURATION.match(text)
+    if not m or float(m[1]) <= 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: write for example 60s, 5m or 1h")
+    return float(m[1]) * _UNIT[m[2]]
+
+
+def add_mirror_flags(p: argparse.ArgumentParser) -> None:
+    """Flags of `mirror` (each overrides the config file's `mirror.*` option of the same name)."""
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--interval", type=duration, help="time between cycles (default 60s)")
+    when.add_argument("--cron", help='crontab schedule in UTC, e.g. "*/5 * * * *"')
+    p.add_argument("--once", action="store_true", help="run one incremental cycle and exit")
+    p.add_argument("--delete", action="store_true", default=None,
+                   help="delete destination runs we created whose source run is gone")
+    p.add_argument("--max-delete", type=int, metavar="N", help="refuse cycles that would delete more (100)")
+    p.add_argument("--http-port", type=int, metavar="P", help="serve /healthz, /readyz, /metrics (off)")
+    p.add_argument("--shutdown-timeout", type=duration, help="bound on a graceful stop (default 30s)")
+
+
+def mirror_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """Fold the mirror flags into the settings."""
+    flags = {"interval": args.interval, "cron": args.cron, "delete": args.delete, "max_delete": args.max_delete,
+             "http_port": args.http_port, "shutdown_timeout": args.shutdown_timeout}
+    updates = {k: v for k, v in flags.items() if v is not None}
+    if args.interval is not None:
+        updates["cron"] = None
+    try:
+        mirror = type(settings.mirror).model_validate(settings.mirror.model_dump() | updates)
+    except ValidationError as err:
+        raise FatalError(f"invalid mirror option: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}") from None
+    return settings.model_copy(update={"mirror": mirror})
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """`mirror`: run the service (or one cycle with --once); print the result of a --once cycle."""
+    from syncer.service.daemon import run_mirror
+
+    settings = mirror_settings(args, settings)
+    code, report = run_mirror(settings, args.config, once=args.once)
+    if args.once and report is not None:
+        if report.error:
+            print(f"mlflow-syncer: error: {report.error}", file=sys.stderr)
+        print(f"mirror cycle: {'ok' if report.ok else 'errors'}; copied {report.copied}, unchanged "
+              f"{report.unchanged}, failed {report.failed}, conflicts {report.conflicts}, deleted "
+              f"{report.deleted}, {report.seconds:.2f} s")
+        if report.delete_refused:
+            print(f"deletions refused: {report.delete_refused}")
+    return code

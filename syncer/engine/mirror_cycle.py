@@ -1,0 +1,194 @@
+"""One incremental mirror cycle: scan both sides, plan, copy what changed, then (only if asked, only
+if the cycle was clean, only up to a limit) delete destination runs whose source is gone.
+
+Replication lag (the `mlflow_syncer_replication_lag_seconds` gauge) is defined as
+`now - min(last_change(run))` over the source runs that are not yet in the destination as they are in
+the source, where `last_change(run) = max(start_time, end_time, timestamp of each latest metric)` as
+reported by `search_runs` (RunSnap.last_change). It is 0 when nothing is pending. At scan time it
+measures what the cycle found behind; after the cycle, what is still behind (failed or abandoned runs).
+Metric timestamps come from the training client's clock, so the value is only as good as that clock.
+
+RUNNING runs are revisited every cycle (new artifacts leave no trace in search_runs) while their
+last change is less than `mirror.follow_running_hours` old: a crashed job's run that stays RUNNING
+forever stops costing artifact listings after that.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import structlog
+from prometheus_client import Counter, Gauge
+
+from syncer.apply.context import Cancelled, Context
+from syncer.apply.executor import Outcome, apply
+from syncer.backends import telemetry
+from syncer.backends.calls import FatalError, describe
+from syncer.backends.endpoint import Endpoint
+from syncer.config import Settings
+from syncer.core.snapshot import Snapshot
+from syncer.engine import verify as repair
+from syncer.engine.models_step import model_options
+from syncer.engine.sync import scan_and_plan
+from syncer.plan.runs import Action, Op, Plan
+from syncer.state.store import StateStore
+
+log = structlog.get_logger("syncer.engine.mirror_cycle")
+
+CYCLES = Counter("mlflow_syncer_cycles_total", "Mirror cycles by result", ["result"])
+DELETES_REFUSED = Counter("mlflow_syncer_deletes_refused_total", "Deletions refused by the guard rails",
+                          ["reason"])
+LAG_AT_SCAN = Gauge("mlflow_syncer_replication_lag_at_scan_seconds",
+                    "Replication lag found by the last cycle's scan, before it copied anything")
+PENDING = Gauge("mlflow_syncer_pending_objects", "Objects still behind the source after the last cycle")
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, for logs, /readyz and the exit code of `mirror --once`."""
+
+    started: float
+    ended: float = 0.0
+    ok: bool = False
+    error: str | None = None
+    copied: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    conflicts: int = 0
+    deleted: int = 0
+    delete_refused: str | None = None
+    unchanged: int = 0
+    lag_at_scan: float = 0.0
+    lag: float = 0.0
+    outcomes: list[Outcome] = field(default_factory=list, repr=False)
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.ended - self.started)
+
+    def as_log(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "outcomes"} | {"seconds": round(self.seconds, 3)}
+
+
+def _is_pending(action: Action) -> bool:
+    return action.kind == "run" and action.op in (Op.CREATE, Op.UPDATE) and not action.details.get("follow")
+
+
+def replication_lag(actions: list[Action], src: Snapshot, now: float) -> float:
+    """Seconds since the oldest change (see the module docstring) among `actions` still to be copied."""
+    times = [src.runs[a.source_id].last_change for a in actions
+             if _is_pending(a) and a.source_id in src.runs]
+    known = [t for t in times if t is not None]
+    return max(0.0, now - min(known) / 1000.0) if known else 0.0
+
+
+def _split(plan: Plan) -> tuple[Plan, list[Action]]:
+    deletes = [a for a in plan.actions if a.op is Op.DELETE]
+    keep = [a for a in plan.actions if a.op is not Op.DELETE]
+    return Plan(actions=keep, dest_names=plan.dest_names), deletes
+
+
+def _delete_guard(report: CycleReport, deletes: list[Action], max_delete: int) -> str | None:
+    """Why the deletions of this cycle must not happen (None: they may)."""
+    if report.failed or report.cancelled or report.conflicts:
+        return "the cycle had errors"
+    if len(deletes) > max_delete:
+        return f"{len(deletes)} deletions exceed --max-delete {max_delete}"
+    return None
+
+
+@dataclass
+class Cycle:
+    """Everything a cycle needs; one instance is reused by every cycle of the service."""
+
+    settings: Settings
+    src: Endpoint
+    dst: Endpoint
+    state: StateStore
+    delete: bool = False
+    max_delete: int = 100
+    stop: threading.Event = field(default_factory=threading.Event)
+    cycles: int = 0
+
+    def run(self) -> CycleReport:
+        """Run one cycle. Never raises for a failed cycle: the report says what went wrong."""
+        report = CycleReport(started=time.time())
+        t0 = time.monotonic()
+        try:
+            self._run(report)
+        except Cancelled:
+            report.error = "stopped before the cycle finished"
+        except FatalError as exc:
+            report.error = str(exc)
+            telemetry.ERRORS.labels("fatal").inc()
+        except Exception as exc:  # noqa: BLE001
+            report.error = describe(exc)
+            telemetry.ERRORS.labels("unexpected").inc()
+        report.ended = time.time()
+        report.ok = report.error is None and not (report.failed or report.cancelled or report.conflicts
+                                                  or report.delete_refused)
+        self._publish(report, time.monotonic() - t0)
+        return report
+
+    def _run(self, report: CycleReport) -> None:
+        src_snap, dst_snap, plan = scan_and_plan(self.settings, self.src, self.dst, self.state,
+                                                 delete_extra=self.delete,
+                                                 follow_running_since=self._follow_since())
+        self.cycles += 1
+        every = self.settings.mirror.verify_every
+        if every and self.cycles % every == 0:
+            plan = repair.verify(plan, self.src, self.dst, src_snap, dst_snap, self.state, self.settings.workers)
+        report.lag_at_scan = replication_lag(plan.actions, src_snap, time.time())
+        LAG_AT_SCAN.set(report.lag_at_scan)
+        copies, deletes = _split(plan)
+        report.unchanged = sum(a.op is Op.SAME for a in plan.actions)
+        report.conflicts = sum(a.op in (Op.CONFLICT, Op.ERROR) for a in plan.actions)
+        ctx = Context(src=self.src, dst=self.dst, src_snap=src_snap, dst_snap=dst_snap, state=self.state,
+                      stop=self.stop, model_options=model_options(self.settings))
+        workers = min(self.settings.workers, self.dst.caps.max_workers or self.settings.workers)
+        if copies.mutating():
+            report.outcomes = apply(ctx, copies, workers)
+        self._count(report)
+        if deletes and not self.stop.is_set():
+            self._deletions(ctx, report, deletes, workers)
+        pending = [o.action for o in report.outcomes if not o.ok]
+        report.lag = replication_lag(pending, src_snap, time.time())
+        PENDING.set(len(pending))
+
+    def _follow_since(self) -> int | None:
+        hours = self.settings.mirror.follow_running_hours
+        return None if hours is None else int((time.time() - hours * 3600) * 1000)
+
+    def _count(self, report: CycleReport) -> None:
+        # A followed RUNNING run in which nothing new turned up was checked, not copied.
+        report.copied = sum(o.ok and not (o.action.details.get("follow") and not o.stats.artifact_files)
+                            for o in report.outcomes)
+        report.cancelled = sum(o.status == "cancelled" for o in report.outcomes)
+        report.failed = sum(not o.ok for o in report.outcomes) - report.cancelled
+
+    def _deletions(self, ctx: Context, report: CycleReport, deletes: list[Action], workers: int) -> None:
+        reason = _delete_guard(report, deletes, self.max_delete)
+        if reason is not None:
+            report.delete_refused = f"{len(deletes)} deletions not done: {reason}"
+            DELETES_REFUSED.labels("errors" if "errors" in reason else "max_delete").inc()
+            log.warning("deletions refused", count=len(deletes), reason=reason,
+                        runs=[a.label for a in deletes[:20]])
+            return
+        outcomes = apply(ctx, Plan(actions=deletes, dest_names={}), workers)
+        report.outcomes += outcomes
+        report.deleted = sum(o.ok for o in outcomes)
+        self._count(report)
+        report.copied -= report.deleted
+
+    @staticmethod
+    def _publish(report: CycleReport, seconds: float) -> None:
+        telemetry.CYCLE_SECONDS.observe(seconds)
+        telemetry.LAST_CYCLE_END.set(report.ended)
+        telemetry.LAST_CYCLE_OK.set(1 if report.ok else 0)
+        if report.error is None:
+            telemetry.LAG_SECONDS.set(report.lag)
+        CYCLES.labels("ok" if report.ok else "error").inc()
+        event = log.info if report.ok else log.warning
+        event("cycle ended", **report.as_log())

@@ -1,0 +1,289 @@
+"""The pure planner: (source snapshot, destination snapshot, state view) -> a list of actions.
+
+Nothing here performs I/O. A dry run is this plan; a diff report is this plan rendered; the executor
+applies exactly these actions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import Enum
+
+from syncer.apply.exactly_once import split_copies
+from syncer.core.capabilities import Capabilities
+from syncer.core.fitting import experiment_name_problem, fit_run
+from syncer.core.snapshot import (
+    TAG_DUPLICATE_OF,
+    TAG_FINGERPRINT,
+    TAG_SOURCE_RUN_ID,
+    ExperimentSnap,
+    RunSnap,
+    Snapshot,
+    comparable,
+    fingerprint,
+    user_tags,
+)
+
+
+class Op(str, Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    SAME = "same"
+    EXTRA = "extra"
+    DELETE = "delete"
+    CONFLICT = "conflict"
+    ERROR = "error"
+
+
+SIGIL = {Op.SAME: "=", Op.CREATE: "+", Op.UPDATE: "*", Op.EXTRA: "-", Op.DELETE: "-",
+         Op.CONFLICT: "!", Op.ERROR: "!"}
+MUTATING = frozenset({Op.CREATE, Op.UPDATE, Op.DELETE})
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing the planner found: what it is, what would be done, and why."""
+
+    kind: str
+    op: Op
+    label: str
+    source_id: str | None = None
+    dest_id: str | None = None
+    experiment: str | None = None
+    depth: int = 0
+    fingerprint: str | None = None
+    details: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.source_id or f"dest:{self.dest_id}")
+
+    @property
+    def sigil(self) -> str:
+        return SIGIL[self.op]
+
+    @property
+    def mutates(self) -> bool:
+        return self.op in MUTATING
+
+
+@dataclass
+class Options:
+    """What the user asked for, as plain data the planner reads."""
+
+    deleted: str = "skip"
+    delete_extra: bool = False
+    # mirror: revisit RUNNING runs changed since this time (ms) every cycle: artifacts are not fingerprinted
+    follow_running_since: int | None = None
+    quarantined: frozenset[tuple[str, str]] = frozenset()
+
+
+@dataclass
+class Plan:
+    """The ordered actions of one sync, with the experiment-name mapping they were planned with."""
+
+    actions: list[Action]
+    dest_names: dict[str, str]
+
+    def counts(self) -> Counter:
+        return Counter((a.kind, a.op.value) for a in self.actions)
+
+    def mutating(self) -> list[Action]:
+        return [a for a in self.actions if a.mutates]
+
+    @property
+    def in_sync(self) -> bool:
+        return all(a.op is Op.SAME for a in self.actions)
+
+
+def make_plan(
+    src: Snapshot,
+    dst: Snapshot,
+    dest_names: dict[str, str],
+    caps: Capabilities,
+    options: Options | None = None,
+) -> Plan:
+    """Plan a sync of `src` into `dst`. `dest_names` maps source experiment ids to destination names."""
+    options = options or Options()
+    actions: list[Action] = []
+    dst_by_name = {e.name: e for e in dst.experiments.values()}
+    invalid = _invalid_names(dest_names, caps)
+    for exp in sorted(src.experiments.values(), key=lambda e: e.name):
+        name = dest_names[exp.experiment_id]
+        actions.append(_plan_experiment(exp, name, dst_by_name.get(name), invalid, options))
+    actions.extend(_plan_runs(src, dst, caps, options, {a.source_id for a in actions
+                                                         if a.op is not Op.ERROR}))
+    return Plan(actions=actions, dest_names=dest_names)
+
+
+def _invalid_names(dest_names: dict[str, str], caps: Capabilities) -> dict[str, str]:
+    """Destination names that cannot be used, with the reason: collisions and the destination's rules."""
+    invalid = {name: f"several source experiments map to '{name}'"
+               for name, n in Counter(dest_names.values()).items() if n > 1}
+    for name in set(dest_names.values()) - set(invalid):
+        problem = experiment_name_problem(name, caps)
+        if problem:
+            invalid[name] = problem
+    return invalid
+
+
+def _plan_experiment(
+    exp: ExperimentSnap,
+    name: str,
+    dest: ExperimentSnap | None,
+    invalid: dict[str, str],
+    options: Options,
+) -> Action:
+    base = dict(kind="experiment", label=name, source_id=exp.experiment_id, experiment=exp.experiment_id)
+    if name in invalid:
+        return Action(op=Op.ERROR, details={"reason": invalid[name]}, **base)
+    if ("experiment", exp.experiment_id) in options.quarantined:
+        return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
+    if dest is None:
+        details = {"tags": sorted(user_tags(exp.tags)), **({"delete": True} if exp.deleted else {})}
+        return Action(op=Op.CREATE, details=details, **base)
+    base["dest_id"] = dest.experiment_id
+    if dest.deleted and not exp.deleted:
+        return Action(op=Op.CONFLICT, details={
+            "reason": "a deleted experiment of that name exists in the destination; restore or purge it"},
+            **base)
+    want, have = user_tags(exp.tags), user_tags(dest.tags)
+    changed = sorted(k for k, v in want.items() if have.get(k) != v)
+    details: dict = {}
+    if changed:
+        details["tags"] = changed
+    if exp.deleted and not dest.deleted:
+        details["delete"] = True
+    return Action(op=Op.UPDATE if details else Op.SAME, details=details, **base)
+
+
+def _depths(runs: dict[str, RunSnap]) -> dict[str, int]:
+    depth: dict[str, int] = {}
+    for run_id in runs:
+        chain, cur = [], run_id
+        while cur in runs and cur not in depth and cur not in chain:
+            chain.append(cur)
+            cur = runs[cur].parent_id or ""
+        base = depth.get(cur, -1) if cur in runs else -1
+        for i, rid in enumerate(reversed(chain)):
+            depth[rid] = base + 1 + i
+    return depth
+
+
+def _plan_runs(src: Snapshot, dst: Snapshot, caps: Capabilities, options: Options,
+               planned_experiments: set[str | None]) -> list[Action]:
+    wanted = {
+        rid: r for rid, r in src.runs.items()
+        if r.experiment_id in planned_experiments and (options.deleted == "mirror" or not r.deleted)
+    }
+    dest_copies: dict[str, list[RunSnap]] = {}
+    for r in dst.runs.values():
+        if TAG_SOURCE_RUN_ID in r.tags:
+            dest_copies.setdefault(r.tags[TAG_SOURCE_RUN_ID], []).append(r)
+    to_source = {r.run_id: sid for sid, copies in dest_copies.items() for r in copies
+                 if TAG_DUPLICATE_OF not in r.tags}
+    depths = _depths(wanted)
+    actions = [
+        _plan_run(run, dest_copies.get(rid, []), to_source, caps, options, depths[rid], src,
+                  run.parent_id if run.parent_id in wanted else None)
+        for rid, run in sorted(wanted.items(), key=lambda kv: (depths[kv[0]], kv[1].start_time or 0, kv[0]))
+    ]
+    actions.extend(_plan_extra_runs(src, dst, options, to_source, set(wanted)))
+    return actions
+
+
+def _plan_run(run: RunSnap, copies: list[RunSnap], to_source: dict[str, str], caps: Capabilities,
+              options: Options, depth: int, src: Snapshot, parent: str | None) -> Action:
+    expected = comparable(run, parent)
+    fitted = fit_run(expected["params"], expected["tags"], list(expected["metrics"]), caps)
+    expected.update(params=fitted.params, tags=fitted.tags,
+                    metrics={k: expected["metrics"][k] for k in fitted.metrics})
+    action = _decide_run(run, expected, copies, to_source, options, depth, src)
+    if fitted.notes:
+        action.details["policy"] = fitted.notes
+    return action
+
+
+def _decide_run(run: RunSnap, expected: dict, copies: list[RunSnap], to_source: dict[str, str],
+                options: Options, depth: int, src: Snapshot) -> Action:
+    fp = fingerprint(expected)
+    exp = src.experiments[run.experiment_id]
+    base = dict(kind="run", label=f"{exp.name}/{run.name or run.run_id}", source_id=run.run_id,
+                experiment=run.experiment_id, depth=depth, fingerprint=fp)
+    if ("run", run.run_id) in options.quarantined:
+        return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
+    copies, duplicates = split_copies(copies)
+    if not copies:
+        return Action(op=Op.CREATE, details=_create_details(run), **base)
+    if len(copies) > 1:
+        return Action(op=Op.CONFLICT, dest_id=copies[0].run_id, details={
+            "reason": f"{len(copies)} copies in the destination", "dest_ids": sorted(c.run_id for c in copies)},
+            **base)
+    dest = copies[0]
+    base["dest_id"] = dest.run_id
+    if dest.deleted and not run.deleted:
+        return Action(op=Op.CONFLICT, details={"reason": "deleted in the destination"}, **base)
+    actual = comparable(dest, to_source.get(dest.parent_id or "", dest.parent_id))
+    diff = _run_diff(expected, actual)
+    if run.deleted and not dest.deleted:
+        diff["delete"] = True
+    marker = dest.tags.get(TAG_FINGERPRINT)
+    if duplicates:
+        diff["duplicates"] = duplicates
+    if not diff and marker == fp:
+        since = options.follow_running_since
+        if since is not None and run.status == "RUNNING" and (run.last_change or 0) >= since:
+            return Action(op=Op.UPDATE, details={"follow": True}, **base)
+        return Action(op=Op.SAME, **base)
+    if marker == fp and diff and not diff.keys() <= {"delete", "duplicates"}:
+        return Action(op=Op.CONFLICT, details={"reason": "edited in the destination", **diff}, **base)
+    if marker is None:
+        diff["resume"] = True
+    return Action(op=Op.UPDATE, details=diff, **base)
+
+
+def _create_details(run: RunSnap) -> dict:
+    return {"params": len(run.params), "tags": len(user_tags(run.tags)), "metrics": sorted(run.metrics),
+            "status": run.status, **({"delete": True} if run.deleted else {})}
+
+
+def _run_diff(expected: dict, actual: dict) -> dict:
+    diff: dict = {}
+    for field_name in ("name", "status", "start_time", "end_time", "parent"):
+        if expected[field_name] != actual[field_name]:
+            diff.setdefault("fields", []).append(field_name)
+    for section in ("params", "tags", "metrics"):
+        want, have = expected[section], actual[section]
+        missing = sorted(k for k in want if k not in have)
+        changed = sorted(k for k in want if k in have and have[k] != want[k])
+        if missing:
+            diff[f"{section}_missing"] = missing
+        if changed:
+            diff[f"{section}_changed"] = changed
+    if expected["inputs"] != actual["inputs"]:
+        diff["inputs"] = True
+    return diff
+
+
+def _plan_extra_runs(src: Snapshot, dst: Snapshot, options: Options, to_source: dict[str, str],
+                     wanted: set[str]) -> list[Action]:
+    dest_exp_names = {e.experiment_id: e.name for e in dst.experiments.values()}
+    actions = []
+    for run in sorted(dst.runs.values(), key=lambda r: r.run_id):
+        source_id = to_source.get(run.run_id)
+        if source_id in wanted or run.deleted or TAG_DUPLICATE_OF in run.tags:
+            continue
+        source_run = src.runs.get(source_id) if source_id else None
+        if source_run is not None and source_run.deleted:
+            reason = "deleted in the source"
+        elif source_id:
+            reason = "no longer in the source"
+        else:
+            reason = "not created by mlflow-syncer"
+        ours = source_id is not None
+        op = Op.DELETE if options.delete_extra and ours else Op.EXTRA
+        actions.append(Action(kind="run", op=op, label=f"{dest_exp_names.get(run.experiment_id, '?')}/"
+                              f"{run.name or run.run_id}", source_id=source_id, dest_id=run.run_id,
+                              details={"reason": reason}))
+    return actions

@@ -1,0 +1,221 @@
+"""The diff report model shared by every format: rows (one per planned object) and a summary.
+
+Rows are produced lazily from the plan so that renderers can stream them. Any Action kind renders
+generically from its `details` (models, model versions and aliases included once the planner emits them).
+See docs/REPORTS.md for the JSON schema built from this model.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from syncer.config import Settings
+from syncer.engine.deep_compare import Inspection, inspect
+from syncer.engine.sync import SyncResult, sync
+from syncer.plan.runs import Action, Op
+
+SCHEMA_VERSION = 1
+SUMMARY_THRESHOLD = 5000  # above this many objects, HTML and Markdown summarise per experiment
+OP_DIFFERS = "differs"  # a run that looks in sync but --deep found different content
+PENDING_OPS = frozenset({Op.CREATE.value, Op.UPDATE.value, Op.DELETE.value})
+BAD_OPS = frozenset({Op.CONFLICT.value, Op.ERROR.value})
+
+
+@dataclass
+class Row:
+    """One object of the report, as plain data."""
+
+    sigil: str
+    kind: str
+    op: str
+    label: str
+    group: str
+    source_id: str | None
+    dest_id: str | None
+    details: dict
+
+    def as_dict(self) -> dict:
+        return {"sigil": self.sigil, "kind": self.kind, "op": self.op, "label": self.label,
+                "group": self.group, "source_id": self.source_id, "dest_id": self.dest_id,
+                "details": self.details}
+
+
+@dataclass
+class GroupStats:
+    """Per experiment (or per object kind outside experiments): how much is in sync."""
+
+    name: str
+    counts: Counter = field(default_factory=Counter)
+
+    @property
+    def in_sync(self) -> int:
+        return self.counts["same"]
+
+    @property
+    def pending(self) -> int:
+        return sum(self.counts[op] for op in PENDING_OPS) + self.counts[OP_DIFFERS]
+
+    @property
+    def extra(self) -> int:
+        return self.counts[Op.EXTRA.value]
+
+    @property
+    def errors(self) -> int:
+        return sum(self.counts[op] for op in BAD_OPS)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "in_sync": self.in_sync, "pending": self.pending, "extra": self.extra,
+                "errors": self.errors}
+
+
+@dataclass
+class Report:
+    """A planned sync (dry run) with the inspection's details: everything a renderer needs."""
+
+    result: SyncResult
+    inspection: Inspection
+
+    @property
+    def source(self) -> str | None:
+        return self.result.src.identity if self.result.src else None
+
+    @property
+    def destination(self) -> str | None:
+        return self.result.dst.identity if self.result.dst else None
+
+    def _group(self, a: Action) -> str:
+        plan, dst = self.result.plan, self.result.dst
+        if a.experiment and a.experiment in plan.dest_names:
+            return plan.dest_names[a.experiment]
+        if a.kind == "run" and dst is not None and a.dest_id in dst.runs:
+            exp = dst.experiments.get(dst.runs[a.dest_id].experiment_id)
+            return exp.name if exp else "?"
+        return f"({a.kind}s)"
+
+    def row(self, a: Action) -> Row:
+        """The report row of one planned action, with the inspection's details merged in."""
+        details = dict(a.details)
+        details.update(self.inspection.details.get(a.key, {}))
+        sigil, op = a.sigil, a.op.value
+        if a.key in self.inspection.differs:
+            sigil, op = "*", OP_DIFFERS
+        if a.key in self.inspection.errors:
+            sigil, details["inspect_error"] = "!", self.inspection.errors[a.key]
+        return Row(sigil, a.kind, op, a.label, self._group(a), a.source_id, a.dest_id, details)
+
+    def rows(self, show_same: bool = True) -> Iterator[Row]:
+        for a in self.result.plan.actions:
+            row = self.row(a)
+            if show_same or row.sigil != "=":
+                yield row
+
+    def summary(self) -> Summary:
+        """Counts by kind and op, per-experiment stats and what a sync would copy (one pass, no rows kept)."""
+        s = Summary(deep=self.inspection.deep, total=len(self.result.plan.actions))
+        groups: dict[str, GroupStats] = defaultdict(lambda: GroupStats(""))
+        for row in self.rows():
+            s.counts[(row.kind, row.op)] += 1
+            s.sigils[row.sigil] += 1
+            s.kind_sigils[(row.kind, row.sigil)] += 1
+            g = groups[row.group]
+            g.name = row.group
+            g.counts[row.op] += 1
+        s.groups = sorted(groups.values(), key=lambda g: g.name)
+        i = self.inspection
+        s.metric_points, s.artifact_files, s.artifact_bytes = i.metric_points, i.artifact_files, i.artifact_bytes
+        s.uncounted_runs = i.uncounted_runs
+        return s
+
+
+@dataclass
+class Summary:
+    """What the report's header says."""
+
+    deep: bool
+    total: int
+    counts: Counter = field(default_factory=Counter)
+    sigils: Counter = field(default_factory=Counter)
+    kind_sigils: Counter = field(default_factory=Counter)
+    groups: list[GroupStats] = field(default_factory=list)
+    metric_points: int = 0
+    artifact_files: int = 0
+    artifact_bytes: int = 0
+    uncounted_runs: int = 0
+
+    @property
+    def to_apply(self) -> int:
+        return sum(n for (_k, op), n in self.counts.items() if op in PENDING_OPS)
+
+    @property
+    def errors(self) -> int:
+        return self.sigils["!"]
+
+    @property
+    def differs(self) -> int:
+        """Objects that look in sync but where --deep found other content (a sync leaves them alone)."""
+        return sum(n for (_k, op), n in self.counts.items() if op == OP_DIFFERS)
+
+    def verdict(self) -> str:
+        """One line: in sync, or what is pending."""
+        if self.in_sync:
+            return "in sync"
+        parts = [f"{self.to_apply} actions to apply"]
+        if self.differs:
+            parts.append(f"{self.differs} differ but a sync leaves them alone")
+        if self.sigils["-"]:
+            parts.append(f"{self.sigils['-']} only in the destination")
+        if self.errors:
+            parts.append(f"{self.errors} errors")
+        return ", ".join(parts)
+
+    @property
+    def in_sync(self) -> bool:
+        return self.total == self.sigils["="]
+
+    @property
+    def exact(self) -> bool:
+        """True when the copy totals are exact (nothing left uncounted)."""
+        return self.uncounted_runs == 0
+
+    def kinds(self) -> list[str]:
+        return sorted({k for k, _ in self.counts})
+
+    def copy_note(self) -> str:
+        """An honest sentence about the copy totals."""
+        if self.exact:
+            return "exact"
+        return (f"lower bound: points and bytes of {self.uncounted_runs} run(s) to create are not counted "
+                "without --deep")
+
+    def as_dict(self) -> dict:
+        by_kind: dict[str, dict[str, int]] = {}
+        for (kind, op), n in sorted(self.counts.items()):
+            by_kind.setdefault(kind, {})[op] = n
+        return {
+            "in_sync": self.in_sync, "objects": self.total, "to_apply": self.to_apply, "errors": self.errors,
+            "by_sigil": {s: self.sigils[s] for s in "=+*-!"}, "by_kind": by_kind,
+            "to_copy": {"metric_points": self.metric_points, "artifact_files": self.artifact_files,
+                        "artifact_bytes": self.artifact_bytes, "exact": self.exact,
+                        "uncounted_runs": self.uncounted_runs, "note": self.copy_note()},
+            "deep": self.deep,
+        }
+
+
+def exit_code(summary: Summary) -> int:
+    """0 in sync, 1 differences found, 2 errors (objects marked `!`)."""
+    if summary.errors:
+        return 2
+    return 0 if summary.in_sync else 1
+
+
+def build(settings: Settings, config_path: str | None = None, deep: bool = False) -> Report:
+    """Plan a sync without writing anything (read-only state store) and inspect what differs."""
+    workers = min(settings.workers, 8)
+
+    def inspector(result: SyncResult, src, dst, state) -> Inspection:  # noqa: ANN001
+        return inspect(result.plan, src, dst, result.src, result.dst, state, deep=deep, workers=workers)
+
+    result = sync(settings, dry_run=True, config_path=config_path, inspector=inspector)
+    return Report(result, result.inspection or Inspection(deep=deep))

@@ -1,0 +1,23 @@
+"""The objects a sync could not bring in line, one line each: conflicts, failures, quarantined objects."""
+
+from __future__ import annotations
+
+from syncer.engine.sync import SyncResult
+from syncer.plan.runs import Op
+from syncer.state.store import QUARANTINED
+
+
+def problem_lines(result: SyncResult) -> list[str]:
+    """`! kind label: what: why` for every conflict, planning error, failed or quarantined object."""
+    out = []
+    for a in result.plan.actions:
+        if a.op is Op.CONFLICT:
+            out.append(f"! {a.kind} {a.label}: conflict: {a.details.get('reason', 'differs')}")
+        elif a.op is Op.ERROR:
+            reason = a.details.get("reason", "error")
+            what = "quarantined" if "quarantined" in reason else "not copied"
+            out.append(f"! {a.kind} {a.label}: {what}: {reason}")
+    for o in result.failed:
+        what = "quarantined" if o.status == QUARANTINED else "failed"
+        out.append(f"! {o.action.kind} {o.action.label}: {what}: {o.error}")
+    return out

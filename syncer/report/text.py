@@ -1,0 +1,71 @@
+"""Render a report as text in the style of `rclone check --combined`: a sigil per object, then a summary.
+
+Lines are yielded one at a time, so a report of any size streams to its output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from syncer.report.model import Report, Row, Summary
+
+_LIST_SHOWN = 8
+
+
+def _shown(values: list) -> str:
+    more = len(values) - _LIST_SHOWN
+    return ", ".join(map(str, values[:_LIST_SHOWN])) + (f" (+{more} more)" if more > 0 else "")
+
+
+def detail(details: dict) -> str:
+    """Any details dict as one line: lists of names, {name: count} maps, flags and plain values."""
+    parts = []
+    for key, value in details.items():
+        if value is None or value is False or (isinstance(value, (list, dict, str)) and not value):
+            continue
+        name = key.replace("_", " ")
+        if isinstance(value, list):
+            parts.append(f"{name}: {_shown(value)}")
+        elif isinstance(value, dict):
+            parts.append(f"{name}: {_shown([f'{k} {v}' for k, v in value.items()])}")
+        elif value is True:
+            parts.append(name)
+        else:
+            parts.append(f"{name}: {value}")
+    return "; ".join(parts)
+
+
+def line(row: Row) -> str:
+    """One object: sigil, kind, label and what differs."""
+    text = detail(row.details)
+    return f"{row.sigil} {row.kind:<10} {row.label}" + (f"  [{text}]" if text else "")
+
+
+def lines(report: Report, show_same: bool = True) -> Iterator[str]:
+    """One line per object (streamed)."""
+    for row in report.rows(show_same):
+        yield line(row)
+
+
+def human_bytes(n: int) -> str:
+    """1234567 -> '1.2 MB'."""
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def summary_lines(summary: Summary) -> Iterator[str]:
+    """Counts by object kind and action, then what a sync would copy, then the verdict."""
+    yield ""
+    yield "summary" + (" (--deep: every metric point and artifact checksum compared)" if summary.deep else "")
+    for kind in summary.kinds():
+        parts = [f"{op} {n}" for (k, op), n in sorted(summary.counts.items()) if k == kind]
+        yield f"  {kind + 's':<16} " + ", ".join(parts)
+    yield (f"  to copy          {summary.metric_points:,} metric points, {summary.artifact_files:,} artifact "
+           f"files ({human_bytes(summary.artifact_bytes)}); {summary.copy_note()}")
+    if not summary.deep:
+        yield "  (runs that look in sync are not opened; --deep compares every point and checksum, slower)"
+    yield summary.verdict()

@@ -1,0 +1,211 @@
+"""Read registered models and their versions on both sides into plain data (`Snapshot.models`).
+
+The source scan lists every registered model and every version in two paged searches, then keeps the
+models the user selected: those named by `models` globs plus those with a version made from a run of the
+selected experiments. Nothing is read per model or per version, so an idle pass costs two searches.
+A registry whose searches leave out tags and aliases (Unity Catalog: `RegistryCaps.search_details`) has
+each selected model and version read once more. A source with several registries (a Databricks workspace's own
+and Unity Catalog) is scanned registry by registry; a name found in more than one is marked as a clash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import structlog
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+from mlflow.exceptions import MlflowException
+
+from syncer.backends.calls import Kind, call, classify
+from syncer.backends.endpoint import Endpoint
+from syncer.core.snapshot import Snapshot
+from syncer.scan.runs import matches
+
+LOGGED_MODEL_PREFIX = "models:/m-"
+# Tags a server keeps for itself on logged models; they are never copied.
+SERVER_LOGGED_MODEL_TAGS = frozenset({"mlflow.modelVersions", "mlflow.user"})
+log = structlog.get_logger("syncer.models")
+
+
+@dataclass
+class LoggedModelSnap:
+    """An MLflow 3 logged model that holds a version's files."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_location: str
+    source_run_id: str | None = None
+    model_type: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class VersionSnap:
+    """One model version."""
+
+    version: str
+    source: str
+    run_id: str | None
+    status: str
+    description: str = ""
+    stage: str = "None"
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def number(self) -> int:
+        return int(self.version)
+
+    @property
+    def logged_model_id(self) -> str | None:
+        return self.source[len("models:/"):] if self.source.startswith(LOGGED_MODEL_PREFIX) else None
+
+
+@dataclass
+class ModelSnap:
+    """One registered model with its versions (version string -> VersionSnap)."""
+
+    name: str
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, VersionSnap] = field(default_factory=dict)
+    registry: str | None = None  # the source registry URI it was read from
+    clash: tuple[str, ...] = ()  # every source registry holding a model of this name, when more than one
+
+    def ordered_versions(self) -> list[VersionSnap]:
+        return sorted(self.versions.values(), key=lambda v: v.number)
+
+
+def _model_snap(model: RegisteredModel, details: bool = True) -> ModelSnap:
+    snap = ModelSnap(name=model.name, description=model.description or "")
+    if details:
+        snap.tags = dict(model.tags or {})
+        snap.aliases = {a: str(v) for a, v in (model.aliases or {}).items()}
+    return snap
+
+
+def _version_snap(v: ModelVersion, details: bool = True) -> VersionSnap:
+    return VersionSnap(version=str(v.version), source=v.source or "", run_id=v.run_id or None,
+                       status=v.status or "READY", description=v.description or "",
+                       stage=v.current_stage or "None", tags=dict(v.tags or {}) if details else {})
+
+
+def _pages(endpoint: Endpoint, op: str, search) -> Iterator:  # noqa: ANN001
+    token = None
+    while True:
+        page = call(endpoint, op, lambda t=token: search(t))
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _versions_of(endpoint: Endpoint, name: str) -> Iterator[ModelVersion]:
+    return _pages(endpoint, "search_model_versions", lambda t: endpoint.client.search_model_versions(
+        f"name='{_quoted(name)}'", max_results=10000, page_token=t))
+
+
+def _read_versions(endpoint: Endpoint, name: str, numbers: Iterable[str]) -> list[ModelVersion]:
+    client = endpoint.client
+    return [call(endpoint, "get_model_version", lambda n=n: client.get_model_version(name, n)) for n in numbers]
+
+
+def _all_models(endpoint: Endpoint) -> dict[str, ModelSnap]:
+    """Every model with its versions: one paged search for all versions, or one per model where the
+    registry needs a filter (Unity Catalog). Without tags and aliases where searches leave them out."""
+    client = endpoint.client
+    details = endpoint.registry.search_details
+    models = {m.name: _model_snap(m, details) for m in _pages(
+        endpoint, "search_registered_models",
+        lambda t: client.search_registered_models(max_results=100, page_token=t))}
+    if not models:
+        return models
+    try:
+        versions = list(_pages(endpoint, "search_model_versions",
+                               lambda t: client.search_model_versions(max_results=10000, page_token=t)))
+    except MlflowException as exc:
+        if classify(exc) is not Kind.TERMINAL:
+            raise
+        versions = [v for name in models for v in _versions_of(endpoint, name)]
+    for v in versions:
+        if v.name in models:
+            models[v.name].versions[str(v.version)] = _version_snap(v, details)
+    return models
+
+
+def _with_details(endpoint: Endpoint, model: ModelSnap) -> ModelSnap:
+    """A selected model of a registry whose searches leave out tags and aliases, read in full."""
+    if endpoint.registry.search_details:
+        return model
+    client = endpoint.client
+    full = _model_snap(call(endpoint, "get_registered_model", lambda: client.get_registered_model(model.name)))
+    full.registry, full.clash = model.registry, model.clash
+    full.versions = {str(v.version): _version_snap(v) for v in _read_versions(
+        endpoint, model.name, [v.version for v in model.ordered_versions()])}
+    return full
+
+
+def _every_registry(endpoint: Endpoint) -> dict[str, ModelSnap]:
+    """The models of each registry of the source; a name held by several registries is marked `clash`."""
+    everything: dict[str, ModelSnap] = {}
+    for registry in endpoint.registries():
+        for name, model in _all_models(registry).items():
+            model.registry = registry.registry_uri
+            first = everything.setdefault(name, model)
+            if first is not model:
+                first.clash = (*(first.clash or (first.registry or "",)), model.registry or "")
+    return everything
+
+
+def logged_model(endpoint: Endpoint, model_id: str) -> LoggedModelSnap:
+    """Read one logged model (only when a version made from it is copied: never while planning)."""
+    lm = call(endpoint, "get_logged_model", lambda: endpoint.client.get_logged_model(model_id))
+    return LoggedModelSnap(
+        model_id=lm.model_id, experiment_id=str(lm.experiment_id), name=lm.name,
+        artifact_location=lm.artifact_location, source_run_id=lm.source_run_id or None,
+        model_type=lm.model_type or None,
+        tags={k: v for k, v in (lm.tags or {}).items() if k not in SERVER_LOGGED_MODEL_TAGS},
+        params=dict(lm.params or {}))
+
+
+def scan_source_models(endpoint: Endpoint, snap: Snapshot, globs: Iterable[str]) -> dict[str, ModelSnap]:
+    """The selected source models: named by `globs`, or with a version made from a run in `snap`."""
+    globs = list(globs)
+    selected = {}
+    everything = _every_registry(endpoint)
+    for name, model in everything.items():
+        linked = any(v.run_id in snap.runs for v in model.versions.values())
+        if linked or (globs and matches(name, globs)):
+            selected[name] = _with_details(endpoint.for_registry(model.registry), model)
+    for glob in globs:
+        if not any(matches(name, [glob]) for name in everything):
+            log.warning("no registered model matches", pattern=glob, source=endpoint.identity)
+    return selected
+
+
+def _quoted(name: str) -> str:
+    return name.replace("'", "\\'")
+
+
+def scan_dest_models(endpoint: Endpoint, names: Iterable[str]) -> dict[str, ModelSnap]:
+    """The destination models of the given names that exist, with their versions."""
+    client = endpoint.client
+    found = {}
+    for name in sorted(set(names)):
+        try:
+            model = call(endpoint, "get_registered_model", lambda n=name: client.get_registered_model(n))
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                continue
+            raise
+        snap = _model_snap(model)
+        versions = list(_versions_of(endpoint, name))
+        if not endpoint.registry.search_details:
+            versions = _read_versions(endpoint, name, [str(v.version) for v in versions])
+        for v in versions:
+            snap.versions[str(v.version)] = _version_snap(v)
+        found[name] = snap
+    return found

@@ -1,0 +1,229 @@
+"""The `mirror` service: schedule cycles, hold the state-store lock, serve status, stop gracefully.
+
+One process holds the writer lock of its state store for its whole life (heartbeat in a thread).
+APScheduler fires one cycle per tick (max_instances=1, coalesce: a late tick is merged, never stacked).
+SIGTERM/SIGINT: the unit in flight stops at its next write (Context.stop), every finished unit is
+already committed, the lock is released and the process exits within `shutdown_timeout`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from syncer.backends.calls import FatalError, configure_http_retries
+from syncer.cli.app import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
+from syncer.config import MirrorConfig, Settings
+from syncer.engine.mirror_cycle import Cycle, CycleReport
+from syncer.engine.sync import endpoints, open_state
+from syncer.service import sd_notify as sdnotify
+from syncer.service.status_server import StatusServer
+
+log = structlog.get_logger("syncer.service.daemon")
+
+LOCK_HOLDER = "mlflow-syncer mirror"
+
+
+def make_trigger(cfg: MirrorConfig) -> BaseTrigger:
+    """An APScheduler trigger from `cron` (crontab syntax, UTC) or `interval` (seconds)."""
+    if cfg.cron:
+        try:
+            return CronTrigger.from_crontab(cfg.cron, timezone="UTC")
+        except ValueError as exc:
+            raise FatalError(f"invalid --cron expression {cfg.cron!r}: {exc}") from None
+    return IntervalTrigger(seconds=cfg.interval, timezone="UTC")
+
+
+def period_seconds(trigger: BaseTrigger, now: float | None = None) -> float:
+    """The time between two ticks of a trigger (for cron: between its next two fire times)."""
+    if isinstance(trigger, IntervalTrigger):
+        return trigger.interval.total_seconds()
+    first = trigger.get_next_fire_time(None, datetime.fromtimestamp(now or time.time(), tz=timezone.utc))
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+    return (second - first).total_seconds() if first and second else 60.0
+
+
+@dataclass
+class Readiness:
+    """What /readyz reports: the last cycle ended well, and recently enough."""
+
+    period: float
+    intervals: float
+    last: CycleReport | None = None
+
+    def __call__(self) -> tuple[bool, dict]:
+        last = self.last
+        if last is None:
+            return False, {"reason": "no cycle has finished yet"}
+        age = time.time() - last.ended
+        detail = {"last_cycle_ok": last.ok, "last_cycle_age_seconds": round(age, 3),
+                  "max_age_seconds": self.period * self.intervals}
+        if not last.ok:
+            return False, {**detail, "reason": last.error or last.delete_refused or "the last cycle had errors"}
+        if age > self.period * self.intervals:
+            return False, {**detail, "reason": "the last good cycle is too old"}
+        return True, detail
+
+
+class MirrorService:
+    """The long-running (or `--once`) mirror process."""
+
+    def __init__(self, settings: Settings, config_path: str | None, once: bool = False) -> None:
+        self.settings = settings
+        self.cfg = settings.mirror
+        self.config_path = config_path
+        self.once = once
+        self.stop = threading.Event()
+        self.idle = threading.Event()
+        self.idle.set()
+        self.trigger = make_trigger(self.cfg)
+        self.ready = Readiness(period_seconds(self.trigger), self.cfg.ready_intervals)
+        self.last: CycleReport | None = None
+        self.http: StatusServer | None = None
+        self.signalled: int | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def run(self) -> int:
+        """Open, serve until done or signalled, close. Returns the process exit code."""
+        configure_http_retries()
+        src, dst = endpoints(self.settings)
+        state = open_state(self.settings, src, dst, read_only=False, config_path=self.config_path)
+        try:
+            state.acquire_lock(holder=LOCK_HOLDER)
+            self.cycle = Cycle(self.settings, src, dst, state, delete=self.cfg.delete,
+                               max_delete=self.cfg.max_delete, stop=self.stop)
+            self._install_signals()
+            self._start_http()
+            threading.Thread(target=self._heartbeat, args=(state,), name="heartbeat", daemon=True).start()
+            code = self._serve()
+            sdnotify.notify("STOPPING=1", "STATUS=stopped")
+            return code
+        finally:
+            self.stop.set()
+            for signum, handler in getattr(self, "_previous", {}).items():
+                signal.signal(signum, handler)
+            if self.http is not None:
+                self.http.close()
+            state.release_lock()
+            state.close()
+
+    def _install_signals(self) -> None:
+        # The handler only stores the signal: taking a lock (Event.set, logging) inside a handler can
+        # deadlock against the very lock the interrupted main thread holds.
+        self._previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+
+        def on_signal(signum: int, _frame: object) -> None:
+            self.signalled = signum
+
+        for signum in self._previous:
+            signal.signal(signum, on_signal)
+
+    def _wait_signal(self, until: Callable[[], bool] = lambda: False) -> bool:
+        """Poll until a signal arrived (True) or `until()` holds (False); then set `stop` on a signal."""
+        while self.signalled is None and not until():
+            time.sleep(0.2)
+        if self.signalled is None:
+            return False
+        log.info("stopping", signal=signal.Signals(self.signalled).name, timeout=self.cfg.shutdown_timeout)
+        self.stop.set()
+        return True
+
+    def _start_http(self) -> None:
+        if self.cfg.http_port is None:
+            return
+        try:
+            self.http = StatusServer(self.cfg.http_host, self.cfg.http_port, self.ready).start()
+        except OSError as exc:
+            raise FatalError(f"cannot serve HTTP on {self.cfg.http_host}:{self.cfg.http_port}: "
+                             f"{exc.strerror or exc}") from None
+        log.info("http status endpoint", host=self.cfg.http_host, port=self.http.port)
+
+    def _heartbeat(self, state) -> None:  # noqa: ANN001
+        every = min(30.0, sdnotify.watchdog_interval() or 30.0)
+        while not self.stop.wait(every):
+            try:
+                state.heartbeat()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("state store heartbeat failed", error=str(exc)[:200])
+                continue
+            sdnotify.notify("WATCHDOG=1")
+
+    # -- cycles --------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        if self.stop.is_set():
+            return
+        self.idle.clear()
+        try:
+            report = self.cycle.run()
+            self.last = self.ready.last = report
+            state = "ok" if report.ok else f"errors: {report.error or report.delete_refused or report.failed}"
+            sdnotify.notify(f"STATUS=last cycle {state}; copied {report.copied}, {report.seconds:.1f} s")
+        finally:
+            self.idle.set()
+
+    def _serve(self) -> int:
+        if self.once:
+            worker = threading.Thread(target=self._tick, name="cycle")
+            worker.start()
+            if self._wait_signal(until=lambda: not worker.is_alive()):
+                return max(EXIT_PARTIAL, self._shutdown(None))  # the one cycle did not complete
+            return self._exit_code(self.last)
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)  # not a warning per tick skipped by a long cycle
+        scheduler = BackgroundScheduler(timezone="UTC")
+        first = None if self.cfg.cron else _now()
+        scheduler.add_job(self._tick, self.trigger, id="cycle", max_instances=1, coalesce=True,
+                          misfire_grace_time=None, next_run_time=first)
+        scheduler.start()
+        sdnotify.notify("READY=1", "STATUS=mirroring")
+        log.info("mirror started", schedule=self.cfg.cron or f"every {self.cfg.interval:g} s")
+        self._wait_signal()
+        return self._shutdown(scheduler)
+
+    def _shutdown(self, scheduler: BackgroundScheduler | None) -> int:
+        sdnotify.notify("STOPPING=1", "STATUS=stopping")
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        if self.idle.wait(self.cfg.shutdown_timeout):
+            log.info("stopped cleanly")
+            return EXIT_OK
+        log.error("the unit in flight did not stop in time; abandoning it (the next start resumes it)",
+                  timeout=self.cfg.shutdown_timeout)
+        return EXIT_PARTIAL
+
+    @staticmethod
+    def _exit_code(report: CycleReport | None) -> int:
+        if report is None or report.error is not None:
+            return EXIT_ERROR
+        return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def run_mirror(settings: Settings, config_path: str | None, once: bool) -> tuple[int, CycleReport | None]:
+    """Run the mirror service: (exit code, last cycle report). A forced stop exits the process at once."""
+    import sys
+
+    service = MirrorService(settings, config_path, once)
+    code = service.run()
+    if not once or not service.idle.is_set():
+        # State is committed and the lock released. Interpreter teardown (MLflow's exit hooks, a worker
+        # stuck in I/O) must not stretch the shutdown bound: leave now.
+        log.info("exiting", code=code)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(code)
+    return code, service.last

@@ -1,0 +1,10 @@
+"""Alembic environment: runs migrations on the engine handed over by syncer.state.schema_upgrade."""
+
+from alembic import context
+
+from syncer.state.store import Base
+
+engine = context.config.attributes["engine"]
+with engine.begin() as connection:
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    context.run_migrations()

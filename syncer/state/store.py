@@ -1,0 +1,388 @@
+"""The state store: source->destination id map, per-object status and fingerprint, cursors, a lock.
+
+SQLAlchemy models, schema versioned with Alembic. Every unit of work commits on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    inspect,
+    select,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from syncer.backends.calls import FatalError
+from syncer.core import hooks as killpoint
+from syncer.core.redact import redact
+
+DONE, IN_PROGRESS, FAILED, QUARANTINED = "done", "in_progress", "failed", "quarantined"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ObjectRecord(Base):
+    """One source object and what became of it in the destination."""
+
+    __tablename__ = "objects"
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    dest_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[float] = mapped_column(BigInteger)
+
+
+class ArtifactRecord(Base):
+    """An artifact file uploaded to the destination (for destinations that list no sizes)."""
+
+    __tablename__ = "artifacts"
+    run_source_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class Cursor(Base):
+    """A named bookmark (for example the last cycle's start time)."""
+
+    __tablename__ = "cursors"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Meta(Base):
+    """Facts about this state store: which source and destination it belongs to."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Lock(Base):
+    """Who writes through this state store right now."""
+
+    __tablename__ = "locks"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(256))
+    host: Mapped[str] = mapped_column(String(256))
+    pid: Mapped[int] = mapped_column(Integer)
+    heartbeat: Mapped[float] = mapped_column(BigInteger)
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str
+    source_id: str
+    status: str
+    attempts: int
+    error: str
+
+
+def default_state_url(config_path: str | None) -> str:
+    """A SQLite file next to the config file, or in the working directory."""
+    folder = Path(config_path).resolve().parent if config_path else Path.cwd()
+    return f"sqlite:///{folder / 'mlflow-syncer-state.db'}"
+
+
+def _read_only_mode(db: str) -> str:
+    """SQLite URI parameters that read without writing anything, not even WAL sidecar files.
+
+    A WAL-mode file whose -wal sidecar is absent has no open connection: read it as immutable (mode=ro
+    alone would create -wal and -shm next to it). With a live writer, share its sidecars read-only.
+    """
+    return "mode=ro" if Path(f"{db}-wal").exists() else "mode=ro&immutable=1"
+
+
+def with_driver(url: str) -> str:
+    """A PostgreSQL URL without a driver gets whichever driver is installed (psycopg 3 or psycopg2)."""
+    parsed = make_url(url)
+    if parsed.drivername != "postgresql":
+        return url
+    for module, driver in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return parsed.set(drivername=driver).render_as_string(hide_password=False)
+    raise FatalError("the PostgreSQL state store needs a driver: pip install 'mlflow-syncer[postgres]'")
+
+
+def _make_engine(url: str, read_only: bool) -> Engine:
+    url = with_driver(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database or ""
+        if read_only and db and db != ":memory:":
+            engine = create_engine(f"sqlite:///file:{db}?{_read_only_mode(db)}&uri=true",
+                                   connect_args={"check_same_thread": False})
+        else:
+            if db and db != ":memory:":
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn, _record):  # noqa: ANN001
+            cur = conn.cursor()
+            if not read_only:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class StateStore:
+    """Read and write sync state. `read_only` stores never write (dry runs and diffs)."""
+
+    def __init__(self, url: str, pair: str, read_only: bool = False, quarantine_after: int = 3) -> None:
+        self.url = url
+        self.pair = pair
+        self.read_only = read_only
+        self.quarantine_after = quarantine_after
+        self._write_lock = threading.Lock()
+        self._beating = threading.Event()
+        self.engine: Engine | None = None
+        self._open()
+
+    # -- opening -------------------------------------------------------------------------------
+    def _open(self) -> None:
+        from syncer.state.schema_upgrade import check_or_upgrade
+
+        try:
+            if self.read_only and self._sqlite_missing():
+                return
+            self.engine = _make_engine(self.url, self.read_only)
+            check_or_upgrade(self.engine, upgrade=not self.read_only)
+            if not self.read_only:
+                self._check_pair()
+        except FatalError:
+            raise
+        except (SQLAlchemyError, ImportError) as exc:
+            raise FatalError(f"state store {redact(self.url)} is unusable: {type(exc).__name__}: "
+                             f"{redact(str(exc).splitlines()[0])}") from None
+
+    def _sqlite_missing(self) -> bool:
+        parsed = make_url(self.url)
+        return parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists()
+
+    def _check_pair(self) -> None:
+        with self._session() as s:
+            row = s.get(Meta, "pair")
+            if row is None:
+                s.add(Meta(key="pair", value=self.pair))
+            elif row.value != self.pair:
+                raise FatalError(f"state store {redact(self.url)} belongs to another sync ({row.value}); "
+                                 "use another --state")
+
+    def _session(self):  # noqa: ANN202
+        assert self.engine is not None
+        return sessionmaker(self.engine, expire_on_commit=False).begin()
+
+    def _write(self):  # noqa: ANN202
+        if self.read_only:
+            raise RuntimeError("state store opened read-only")
+        return _Locked(self._write_lock, self._session())
+
+    # -- objects -------------------------------------------------------------------------------
+    def get(self, kind: str, source_id: str) -> ObjectRecord | None:
+        if self.engine is None:
+            return None
+        with self._session() as s:
+            return s.get(ObjectRecord, (kind, source_id))
+
+    def all_records(self, kind: str | None = None) -> list[ObjectRecord]:
+        if self.engine is None:
+            return []
+        with self._session() as s:
+            q = select(ObjectRecord)
+            if kind:
+                q = q.where(ObjectRecord.kind == kind)
+            return list(s.scalars(q))
+
+    def record(self, kind: str, source_id: str, dest_id: str | None, status: str,
+               fingerprint: str | None = None) -> None:
+        """Record progress on one object (commits)."""
+        killpoint.reached("state_record")
+        with self._write() as s:
+            row = s.get(ObjectRecord, (kind, source_id))
+            if row is None:
+                row = ObjectRecord(kind=kind, source_id=source_id, attempts=0)
+                s.add(row)
+            row.dest_id = dest_id or row.dest_id
+            row.status = status
+            if status == DONE:
+                row.fingerprint = fingerprint
+                row.attempts = 0
+                row.last_error = None
+            row.updated_at = int(time.time())
+        killpoint.reached("state_record", "after")
+
+    def record_failure(self, kind: str, source_id: str, error: str) -> str:
+        """Count a failed attempt; quarantine the object after too many. Returns the new status."""
+        with self._write() as s:
+            row = s.get(ObjectRecord, (kind, source_id))
+            if row is None:
+                row = ObjectRecord(kind=kind, source_id=source_id, attempts=0)
+                s.add(row)
+            row.attempts = (row.attempts or 0) + 1
+            row.last_error = redact(error)[:2000]
+            row.status = QUARANTINED if row.attempts >= self.quarantine_after else FAILED
+            row.updated_at = int(time.time())
+            return row.status
+
+    def _by_status(self, *statuses: str) -> list[ObjectRecord]:
+        if self.engine is None:
+            return []
+        with self._session() as s:
+            return list(s.scalars(select(ObjectRecord).where(ObjectRecord.status.in_(statuses))))
+
+    def quarantined(self) -> frozenset[tuple[str, str]]:
+        return frozenset((r.kind, r.source_id) for r in self._by_status(QUARANTINED))
+
+    def failures(self) -> list[Failure]:
+        """Objects that failed on their last attempt or are quarantined, with the reason."""
+        return [Failure(r.kind, r.source_id, r.status, r.attempts, r.last_error or "")
+                for r in sorted(self._by_status(FAILED, QUARANTINED), key=lambda r: (r.kind, r.source_id))]
+
+    def release_quarantine(self) -> int:
+        """Give quarantined objects another chance. Returns how many were released."""
+        with self._write() as s:
+            rows = list(s.scalars(select(ObjectRecord).where(ObjectRecord.status == QUARANTINED)))
+            for row in rows:
+                row.status, row.attempts = FAILED, 0
+            return len(rows)
+
+    # -- artifacts and cursors -----------------------------------------------------------------
+    def uploaded_artifacts(self, run_source_id: str) -> dict[str, int]:
+        if self.engine is None:
+            return {}
+        with self._session() as s:
+            rows = s.scalars(select(ArtifactRecord).where(ArtifactRecord.run_source_id == run_source_id))
+            return {r.path: r.size for r in rows}
+
+    def record_artifact(self, run_source_id: str, path: str, size: int) -> None:
+        with self._write() as s:
+            s.merge(ArtifactRecord(run_source_id=run_source_id, path=path, size=size))
+
+    def get_cursor(self, name: str) -> str | None:
+        if self.engine is None:
+            return None
+        with self._session() as s:
+            row = s.get(Cursor, name)
+            return row.value if row else None
+
+    def set_cursor(self, name: str, value: str) -> None:
+        with self._write() as s:
+            s.merge(Cursor(name=name, value=value))
+
+    def reset(self) -> None:
+        """Forget every object record (used before a rebuild from the destination)."""
+        with self._write() as s:
+            s.execute(delete(ObjectRecord))
+            s.execute(delete(ArtifactRecord))
+
+    # -- the lock ------------------------------------------------------------------------------
+    def acquire_lock(self, holder: str, stale_after: float = 120.0) -> None:
+        """Take the writer lock or fail clearly if another live process holds it."""
+        host, pid = socket.gethostname(), os.getpid()
+        try:
+            self._take_lock(holder, host, pid, stale_after)
+        except IntegrityError:
+            raise FatalError(f"another mlflow-syncer is using state store {redact(self.url)}; "
+                             "stop it first") from None
+        self._beating.clear()
+        threading.Thread(target=self._beat, args=(stale_after / 4,), daemon=True, name="lock-heartbeat").start()
+
+    def _beat(self, every: float) -> None:
+        """Keep the lock fresh for other hosts while this process holds it."""
+        while not self._beating.wait(every):
+            with contextlib.suppress(SQLAlchemyError):
+                self.heartbeat()
+
+    def _take_lock(self, holder: str, host: str, pid: int, stale_after: float) -> None:
+        with self._write() as s:
+            row = s.get(Lock, "writer", with_for_update=True)
+            now = int(time.time())
+            if row is not None and not self._lock_is_stale(row, host, now, stale_after):
+                raise FatalError(f"another mlflow-syncer ({row.holder}, pid {row.pid} on {row.host}) is "
+                                 f"using state store {redact(self.url)}; stop it first")
+            if row is None:
+                s.add(Lock(name="writer", holder=holder, host=host, pid=pid, heartbeat=now))
+            else:
+                row.holder, row.host, row.pid, row.heartbeat = holder, host, pid, now
+
+    @staticmethod
+    def _lock_is_stale(row: Lock, host: str, now: int, stale_after: float) -> bool:
+        if row.host == host:
+            if row.pid == os.getpid():
+                return True
+            try:
+                os.kill(row.pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            return False
+        return now - row.heartbeat > stale_after
+
+    def heartbeat(self) -> None:
+        with self._write() as s:
+            row = s.get(Lock, "writer")
+            if row is not None and row.pid == os.getpid():
+                row.heartbeat = int(time.time())
+
+    def release_lock(self) -> None:
+        self._beating.set()
+        if self.read_only or self.engine is None:
+            return
+        with self._write() as s:
+            row = s.get(Lock, "writer")
+            if row is not None and row.pid == os.getpid() and row.host == socket.gethostname():
+                s.delete(row)
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def tables(self) -> list[str]:
+        return inspect(self.engine).get_table_names() if self.engine else []
+
+
+class _Locked:
+    """Hold a thread lock for the span of a write transaction (SQLite allows one writer)."""
+
+    def __init__(self, lock: threading.Lock, ctx) -> None:  # noqa: ANN001
+        self.lock, self.ctx = lock, ctx
+
+    def __enter__(self) -> Session:
+        self.lock.acquire()
+        try:
+            return self.ctx.__enter__()
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        try:
+            self.ctx.__exit__(*exc)
+        finally:
+            self.lock.release()
