@@ -10,8 +10,8 @@ import numpy as np
 from mlflow import MlflowClient
 
 from syncer.config import EndpointConfig, Settings
+from syncer.core.actions import Op
 from syncer.engine.sync import sync
-from syncer.plan.runs import Op
 from tests.fixtures.azureml_plugin import SCOPE
 from tests.fixtures.models import model_files, predictions
 from tests.test_databricks_azureml_models import register

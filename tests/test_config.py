@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from syncer.backends.calls import FatalError
-from syncer.cli.app import build_parser, settings_from
+from syncer.cli.args import build_parser, settings_from
 from syncer.config import load_settings
+from syncer.core.errors import FatalError
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "example.yaml"
 

@@ -17,9 +17,9 @@ from syncer.backends.azure_blob import BlobLocation
 from syncer.backends.calls import RetryPolicy, call
 from syncer.backends.endpoint import Endpoint
 from syncer.cli.app import main as cli
+from syncer.core.actions import Op
 from syncer.core.capabilities import DATABRICKS, RateLimits
 from syncer.engine.sync import sync
-from syncer.plan.runs import Op
 from tests.test_databricks_to_azureml import USER, assert_fitted_copy, settings_for
 
 AZUREML_URI = ("azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/0000/resourceGroups/rg/providers/"

@@ -14,11 +14,11 @@ from mlflow import MlflowClient
 from sklearn.linear_model import LinearRegression, Ridge
 
 from syncer.apply.model_files import TAG_HOLDS_VERSION
+from syncer.core.actions import Op
 from syncer.core.capabilities import AZURE_ML
+from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID
 from syncer.engine.sync import sync
-from syncer.plan.models import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE
-from syncer.plan.runs import Op
 from tests.fixtures.models import REQUIREMENTS, X, _exported, model_files, predictions, tracking
 from tests.test_databricks_to_azureml import USER, assert_fitted_copy, settings_for
 

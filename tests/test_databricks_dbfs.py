@@ -15,8 +15,8 @@ from mlflow import MlflowClient
 from syncer.backends.azure_blob import BlobLocation
 from syncer.backends.endpoint import Endpoint
 from syncer.config import EndpointConfig, Settings
+from syncer.core.actions import Op
 from syncer.engine.sync import sync
-from syncer.plan.runs import Op
 from tests.compare import assert_same
 from tests.test_databricks_to_azureml import USER, settings_for
 

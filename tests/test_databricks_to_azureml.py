@@ -16,9 +16,9 @@ from mlflow.entities import Metric, Param, RunTag
 from syncer.backends import azure_blob as blob
 from syncer.backends.azure_blob import BlobLocation
 from syncer.config import EndpointConfig, Settings
+from syncer.core.actions import Op
 from syncer.engine.deep_compare import Inspection
 from syncer.engine.sync import sync
-from syncer.plan.runs import Op
 from syncer.report.json_format import write as write_json
 from syncer.report.model import Report
 from syncer.report.summary import summarize

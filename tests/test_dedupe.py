@@ -5,11 +5,11 @@ from __future__ import annotations
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
-from syncer.apply.exactly_once import split_copies
 from syncer.config import EndpointConfig, Settings
+from syncer.core.actions import Op
 from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_FINGERPRINT, TAG_SOURCE_RUN_ID, RunSnap
 from syncer.engine.sync import sync
-from syncer.plan.runs import Op
+from syncer.plan.copies import split_copies
 from tests.compare import assert_same
 from tests.fixtures.workload import make_workload
 

@@ -1,6 +1,6 @@
 """SIGKILL a real `mlflow-syncer migrate` at many exact points; every rerun must converge to an exact copy.
 
-The points are chosen deterministically with the test hook MLFLOW_SYNCER_TEST_KILL_AT (syncer/killpoint.py):
+The points are chosen deterministically with the test hook MLFLOW_SYNCER_TEST_KILL_AT (tests/killhook/sitecustomize.py):
 the process kills itself just before or just after the N-th call of an operation. One source workload is
 shared; each point migrates into destination experiments of its own (a name-mapping rule adds a prefix).
 """
@@ -14,10 +14,10 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, ViewType
 
 from syncer.config import EndpointConfig, NameRule, Settings
+from syncer.core.actions import Op
 from syncer.engine.sync import sync
-from syncer.plan.runs import Op
 from tests.compare import snapshot
-from tests.fixtures.cli import cli_env, run_cli, write_config
+from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
 from tests.fixtures.workload import T0, make_workload
 
 # (point, phase): op:N[:after]. The workload has 2 experiments, 4 runs (one with 2,500 points of one
@@ -81,7 +81,7 @@ def test_kill_then_rerun_converges(point, kill_source, source_server, dest_serve
         destination={"tracking_uri": dest_server.url}, state=state, experiments=[f"{prefix}/*"],
         experiment_names=[{"match": f"^{prefix}/", "replace": f"{tag}/{prefix}/"}], workers=2)
     killed = run_cli("migrate", "--config", str(config), "--no-progress",
-                     env=cli_env(MLFLOW_SYNCER_TEST_KILL_AT=point))
+                     env=cli_env(**kill_at(point)))
     assert killed.returncode == -signal.SIGKILL, f"not killed at {point}: {killed.returncode} {killed.stderr}"
 
     settings = _settings(source_server.url, dest_server.url, state, prefix, tag)

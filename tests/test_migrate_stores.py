@@ -7,8 +7,8 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
 from syncer.config import EndpointConfig, Settings
+from syncer.core.actions import Op
 from syncer.engine.sync import sync
-from syncer.plan.runs import Op
 from tests.compare import assert_same
 
 

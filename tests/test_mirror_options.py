@@ -8,9 +8,9 @@ from apscheduler.triggers.cron import CronTrigger
 from syncer.cli.app import main
 from syncer.cli.mirror import duration
 from syncer.config import MirrorConfig
+from syncer.core.actions import Action, Op
 from syncer.core.snapshot import RunSnap, Snapshot
 from syncer.engine.mirror_cycle import replication_lag
-from syncer.plan.runs import Action, Op
 from syncer.service.daemon import make_trigger, period_seconds
 
 pytestmark = pytest.mark.usefixtures("reset_logging")

@@ -14,12 +14,13 @@ from syncer.apply.context import Context
 from syncer.apply.executor import apply
 from syncer.backends.endpoint import Endpoint
 from syncer.config import EndpointConfig, Settings
+from syncer.core.actions import Op, Plan
 from syncer.core.capabilities import PLAIN_MLFLOW
+from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE, TAG_SOURCE_VERSION
 from syncer.core.snapshot import TAG_FINGERPRINT
 from syncer.engine.models_step import model_options
 from syncer.engine.sync import open_state, scan_and_plan, sync
-from syncer.plan.models import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE, TAG_SOURCE_VERSION
-from syncer.plan.runs import Op, Plan
+from tests.fixtures.cli import kill_at
 from tests.fixtures.models import make_models, model_files, predictions
 
 CLI = str(Path(sys.executable).parent / "mlflow-syncer")
@@ -45,14 +46,14 @@ def test_kill_during_version_copy_resumes_without_new_versions(model_source, des
     m = make_models(model_source.url, unique_name)
     state = f"sqlite:///{tmp_path / 'state.db'}"
     killed = _migrate(model_source.url, dest_server.url, state, m.experiment,
-                      env={"MLFLOW_SYNCER_TEST_KILL_AT": "finalize_logged_model:1"})  # v1's files copied
+                      env=kill_at("finalize_logged_model:1"))  # v1's files copied
     assert killed.returncode == -9, killed.stderr
     dst = MlflowClient(dest_server.url)
     dest_exp = dst.get_experiment_by_name(m.experiment).experiment_id
     assert [lm.status for lm in dst.search_logged_models([dest_exp])] == ["PENDING"]
     assert _versions(dst, m.churn) == {}
     killed = _migrate(model_source.url, dest_server.url, state, m.experiment,
-                      env={"MLFLOW_SYNCER_TEST_KILL_AT": "get_model_version:1"})  # v1 created, not tagged
+                      env=kill_at("get_model_version:1"))  # v1 created, not tagged
     assert killed.returncode == -9, killed.stderr
     assert [lm.status for lm in dst.search_logged_models([dest_exp])] == ["READY"]
     half = _versions(dst, m.churn)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from syncer.core.actions import Op
 from syncer.core.capabilities import AZURE_ML, PLAIN_MLFLOW
-from syncer.core.snapshot import TAG_FINGERPRINT, RunSnap, Snapshot
-from syncer.plan.models import (
+from syncer.core.fitting import expected_version
+from syncer.core.model_snapshot import (
     TAG_SOURCE_MODEL,
     TAG_SOURCE_STAGE,
     TAG_SOURCE_VERSION,
     ModelOptions,
-    expected_version,
-    plan_models,
+    ModelSnap,
+    VersionSnap,
 )
-from syncer.plan.runs import Op
-from syncer.scan.models import ModelSnap, VersionSnap
+from syncer.core.snapshot import TAG_FINGERPRINT, RunSnap, Snapshot
+from syncer.plan.models import plan_models
 
 ART = "mlflow-artifacts:/1/r1/artifacts"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from syncer.backends.calls import FatalError
 from syncer.backends.ratelimit import endpoint_class
 from syncer.config import NameRule, dest_name, load_settings, name_rules
 from syncer.core.capabilities import AZURE_ML, DATABRICKS, PLAIN_MLFLOW, RateLimits, resolve
+from syncer.core.errors import FatalError
 from syncer.core.fitting import fit_run
 from syncer.engine.sync import endpoints
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from syncer.backends.calls import FatalError
 from syncer.config import load_settings
 from syncer.core.capabilities import RateLimits
+from syncer.core.errors import FatalError
 from syncer.engine.sync import endpoints
 
 

@@ -7,10 +7,10 @@ import json
 
 from bench.diff_report import synthetic
 from syncer.cli.diff import render
+from syncer.core.actions import Action, Op, Plan
 from syncer.core.snapshot import Snapshot
 from syncer.engine.deep_compare import Inspection
 from syncer.engine.sync import SyncResult
-from syncer.plan.runs import Action, Op, Plan
 from syncer.report.model import Report, exit_code
 
 

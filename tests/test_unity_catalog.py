@@ -20,16 +20,17 @@ from sklearn.linear_model import LinearRegression, Ridge
 
 from syncer.backends.auth import check_registry
 from syncer.backends.azure_blob import BlobLocation
-from syncer.backends.calls import FatalError
 from syncer.backends.endpoint import Endpoint
 from syncer.cli.app import main as cli
 from syncer.config import EndpointConfig, NameRule, Settings, load_settings
+from syncer.core.actions import Op
 from syncer.core.capabilities import PLAIN_MLFLOW
+from syncer.core.errors import FatalError
+from syncer.core.model_snapshot import ModelSnap, VersionSnap
 from syncer.core.snapshot import Snapshot
 from syncer.engine.sync import endpoints, sync
 from syncer.plan.models import plan_models
-from syncer.plan.runs import Op
-from syncer.scan.models import ModelSnap, VersionSnap, scan_source_models
+from syncer.scan.models import scan_source_models
 from tests.fixtures.cli import write_config
 from tests.fixtures.models import REQUIREMENTS, X, _exported, model_files, predictions, tracking
 

@@ -7,13 +7,10 @@ from dataclasses import dataclass, field
 
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.metric_history import HistoryReader
+from syncer.core.errors import Cancelled
+from syncer.core.model_snapshot import ModelOptions
 from syncer.core.snapshot import Snapshot
-from syncer.plan.models import ModelOptions
 from syncer.state.store import StateStore
-
-
-class Cancelled(Exception):
-    """The process is shutting down: the unit in flight stops before its next write."""
 
 
 @dataclass

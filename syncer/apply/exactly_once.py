@@ -13,28 +13,9 @@ from __future__ import annotations
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
-from syncer.backends.calls import Kind, call, classify
-from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_FINGERPRINT, TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID, RunSnap
-
-
-def split_copies(copies: list[RunSnap]) -> tuple[list[RunSnap], list[str]]:
-    """Split the destination copies of one source run into (copies to plan with, duplicates to retire).
-
-    Copies already marked as duplicates are dropped (retired if still live). Several unmarked live copies
-    are resolved when at most one of them is complete (carries a fingerprint): that one, or the one
-    holding the most data, is kept. Several complete copies stay for the planner to report as a conflict.
-    """
-    retire = [c.run_id for c in copies if TAG_DUPLICATE_OF in c.tags and not c.deleted]
-    live = [c for c in copies if TAG_DUPLICATE_OF not in c.tags and not c.deleted]
-    rest = [c for c in copies if TAG_DUPLICATE_OF not in c.tags and c.deleted]
-    if len(live) <= 1 or sum(TAG_FINGERPRINT in c.tags for c in live) > 1:
-        return live + rest, retire
-    keep = max(live, key=lambda c: (TAG_FINGERPRINT in c.tags, _count(c), [-ord(ch) for ch in c.run_id]))
-    return [keep], retire + sorted(c.run_id for c in live if c is not keep)
-
-
-def _count(run: RunSnap) -> int:
-    return len(run.metrics) + len(run.params) + len(run.tags)
+from syncer.backends.calls import call, classify
+from syncer.core.errors import Kind
+from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
 
 
 def retire(ctx, run_id: str, keep: str) -> None:  # noqa: ANN001
@@ -116,7 +97,7 @@ def log_batch_once(ctx, run_id: str, metrics: list, params: list, tags: list) ->
         if classify(exc) is not Kind.TERMINAL or not metrics:
             raise
         refused = exc
-    from syncer.apply.runs import missing_points
+    from syncer.core.metric_points import missing_points
 
     missing = []
     for key in sorted({m.key for m in metrics}):

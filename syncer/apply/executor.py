@@ -10,15 +10,16 @@ from uuid import uuid4
 
 import structlog
 
-from syncer.apply.context import Cancelled, Context
+from syncer.apply.context import Context
 from syncer.apply.exactly_once import create_experiment_once
 from syncer.apply.models import apply_models
 from syncer.apply.runs import RunStats, copy_run
 from syncer.backends import telemetry
-from syncer.backends.calls import FatalError, Kind, call, classify, describe
+from syncer.backends.calls import call, classify, describe
 from syncer.backends.metric_history import HistoryReader
+from syncer.core.actions import Action, Op, Plan
+from syncer.core.errors import Cancelled, FatalError, Kind
 from syncer.core.snapshot import TAG_SOURCE, TAG_SOURCE_EXPERIMENT_ID, user_tags
-from syncer.plan.runs import Action, Op, Plan
 from syncer.state.store import DONE
 
 log = structlog.get_logger("syncer.apply.executor")

@@ -17,11 +17,20 @@ from mlflow.entities import LoggedModelStatus, RunStatus
 from syncer.apply.context import Context
 from syncer.backends import artifacts as art
 from syncer.backends import unity_catalog_files as ucfiles
-from syncer.backends.calls import SyncError, call
+from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
+from syncer.core.errors import SyncError
+from syncer.core.model_snapshot import (
+    SERVER_LOGGED_MODEL_TAGS,
+    TAG_SOURCE_MODEL,
+    TAG_SOURCE_VERSION,
+    LoggedModelSnap,
+    ModelSnap,
+    VersionSnap,
+    run_relative_path,
+    version_key,
+)
 from syncer.core.snapshot import TAG_SOURCE, TAG_SOURCE_RUN_ID
-from syncer.plan.models import TAG_SOURCE_MODEL, TAG_SOURCE_VERSION, run_relative_path, version_key
-from syncer.scan.models import LoggedModelSnap, ModelSnap, VersionSnap, logged_model
 
 TAG_SOURCE_MODEL_ID = "mlflow_syncer.source_model_id"
 TAG_HOLDS_VERSION = "mlflow_syncer.holds_model_version"
@@ -172,3 +181,14 @@ def provenance(ctx: Context, model: ModelSnap, v: VersionSnap) -> dict[str, str]
     if v.run_id and ctx.dest_id("run", v.run_id) is None:
         tags[TAG_SOURCE_RUN_ID] = v.run_id
     return tags
+
+
+def logged_model(endpoint: Endpoint, model_id: str) -> LoggedModelSnap:
+    """Read one logged model (only when a version made from it is copied: never while planning)."""
+    lm = call(endpoint, "get_logged_model", lambda: endpoint.client.get_logged_model(model_id))
+    return LoggedModelSnap(
+        model_id=lm.model_id, experiment_id=str(lm.experiment_id), name=lm.name,
+        artifact_location=lm.artifact_location, source_run_id=lm.source_run_id or None,
+        model_type=lm.model_type or None,
+        tags={k: v for k, v in (lm.tags or {}).items() if k not in SERVER_LOGGED_MODEL_TAGS},
+        params=dict(lm.params or {}))

@@ -18,18 +18,20 @@ from mlflow.exceptions import MlflowException
 from syncer.apply.context import Context
 from syncer.apply.model_files import provenance, registration
 from syncer.apply.runs import RunStats
-from syncer.backends.calls import SyncError, call
-from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE, user_tags
-from syncer.plan.models import (
+from syncer.backends.calls import call
+from syncer.core.actions import Action, Op
+from syncer.core.errors import SyncError
+from syncer.core.fitting import expected_version
+from syncer.core.model_snapshot import (
     NO_STAGE,
     TAG_SOURCE_MODEL,
     ModelOptions,
-    expected_version,
+    ModelSnap,
+    VersionSnap,
     model_of,
     version_key,
 )
-from syncer.plan.runs import Action, Op
-from syncer.scan.models import ModelSnap, VersionSnap
+from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE, user_tags
 from syncer.state.store import IN_PROGRESS
 
 Unit = Callable[[Action, Callable[[], tuple[str | None, RunStats]]], object]

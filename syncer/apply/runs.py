@@ -8,7 +8,6 @@ pass by comparing what the destination already holds.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
@@ -19,9 +18,12 @@ from syncer.apply.context import Context
 from syncer.apply.exactly_once import create_run_once, log_batch_once, retire
 from syncer.backends import artifacts as art
 from syncer.backends import telemetry
-from syncer.backends.calls import SyncError, call
+from syncer.backends.calls import call
 from syncer.backends.metric_history import HistoryReader
+from syncer.core.actions import Action
+from syncer.core.errors import SyncError
 from syncer.core.fitting import Fitted, expected_tags, fit_run, key_violations
+from syncer.core.metric_points import missing_points
 from syncer.core.snapshot import (
     PARENT_TAG,
     TAG_FINGERPRINT,
@@ -29,10 +31,8 @@ from syncer.core.snapshot import (
     TAG_SOURCE_PARENT_RUN_ID,
     TAG_SOURCE_RUN_ID,
     RunSnap,
-    metric_value_key,
     user_tags,
 )
-from syncer.plan.runs import Action
 from syncer.state.store import IN_PROGRESS
 
 
@@ -43,27 +43,6 @@ class RunStats:
     tags: int = 0
     artifact_files: int = 0
     artifact_bytes: int = 0
-
-
-def _point_key(m: Metric) -> tuple:
-    return (m.step, m.timestamp, metric_value_key(m.value))
-
-
-def _sort_key(m: Metric) -> tuple:
-    return (m.step, m.timestamp, float("-inf") if m.value != m.value else m.value)
-
-
-def missing_points(source: list[Metric], present: list[Metric]) -> list[Metric]:
-    """Source points the destination lacks (a multiset difference), in (step, timestamp) order."""
-    have = Counter(_point_key(m) for m in present)
-    out = []
-    for m in sorted(source, key=_sort_key):
-        k = _point_key(m)
-        if have[k] > 0:
-            have[k] -= 1
-        else:
-            out.append(m)
-    return out
 
 
 def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | None) -> tuple[str, str]:

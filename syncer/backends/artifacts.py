@@ -17,8 +17,9 @@ from mlflow.utils.rest_utils import augmented_raise_for_status, http_request
 
 from syncer.backends import azure_blob as blob
 from syncer.backends import databricks_signed as signed
-from syncer.backends.calls import Kind, SyncError, call
+from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
+from syncer.core.errors import Kind, SyncError
 
 FILES_IN_FLIGHT = 4
 

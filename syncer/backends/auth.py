@@ -17,7 +17,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from syncer.backends.calls import FatalError
+from syncer.core.errors import FatalError
 from syncer.core.redact import redact
 
 if TYPE_CHECKING:

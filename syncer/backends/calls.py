@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from enum import Enum
 from typing import TYPE_CHECKING, TypeVar
 
 import requests
@@ -29,34 +28,14 @@ from tenacity import (
 )
 
 from syncer.backends import telemetry
-from syncer.core import hooks as killpoint
+from syncer.core import hooks
+from syncer.core.errors import FatalError, Kind, SyncError
 from syncer.core.redact import redact
 
 if TYPE_CHECKING:
     from syncer.backends.endpoint import Endpoint
 
 T = TypeVar("T")
-
-
-class Kind(str, Enum):
-    TRANSIENT = "transient"
-    TERMINAL = "terminal"
-    FATAL = "fatal"
-
-
-class SyncError(Exception):
-    """A failure with its classification and a secret-free, one-line message."""
-
-    def __init__(self, message: str, kind: Kind = Kind.TERMINAL) -> None:
-        super().__init__(redact(message))
-        self.kind = kind
-
-
-class FatalError(SyncError):
-    """Stop everything: bad credentials, destination not found, state store unusable, bad config."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, Kind.FATAL)
 
 
 _TRANSIENT_CODES = {
@@ -232,9 +211,9 @@ def _retrying(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
                 raise FatalError(endpoint.down)
             endpoint.limiter.acquire(op)
             telemetry.API_CALLS.labels(endpoint.role, op).inc()
-            killpoint.reached(op)
+            hooks.reached(op)
             result = fn()
-            killpoint.reached(op, "after")
+            hooks.reached(op, "after")
             return result
     raise AssertionError("unreachable")
 

@@ -17,8 +17,9 @@ from typing import TypeVar
 from mlflow.protos.databricks_artifacts_pb2 import ArtifactCredentialType
 from mlflow.store.artifact.databricks_artifact_repo import DatabricksArtifactRepository
 
-from syncer.backends.calls import Kind, SyncError, call, describe
+from syncer.backends.calls import call, describe
 from syncer.backends.endpoint import Endpoint
+from syncer.core.errors import Kind, SyncError
 
 BATCH = 500
 T = TypeVar("T")

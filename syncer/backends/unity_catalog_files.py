@@ -37,11 +37,12 @@ from mlflow.utils.proto_json_utils import message_to_json
 from mlflow.utils.rest_utils import call_endpoint, extract_api_info_for_service
 
 from syncer.backends.azure_blob import CONCURRENCY
-from syncer.backends.calls import SyncError, call
+from syncer.backends.calls import call
 from syncer.backends.databricks_signed import SignedRead, expired
 from syncer.backends.endpoint import Endpoint
+from syncer.core.errors import SyncError
+from syncer.core.model_snapshot import ModelSnap, VersionSnap
 from syncer.core.redact import register_secret
-from syncer.scan.models import ModelSnap, VersionSnap
 
 _ABFSS = re.compile(r"^abfss://(?P<container>[^@/]+)@(?P<account>[^./]+)\.dfs\.(?P<suffix>[^/]+)(?:/(?P<path>.*))?$")
 T = TypeVar("T")

@@ -9,19 +9,23 @@ from rich.console import Console
 
 from syncer import logs
 from syncer.backends.auth import check as check_auth
-from syncer.cli.app import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, settings_from
+from syncer.cli.args import settings_from
+from syncer.cli.demo import run_demo
+from syncer.cli.diff import diff_report, dry_run
+from syncer.cli.mirror import mirror_settings
+from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
+from syncer.engine.rebuild import rebuild
 from syncer.engine.sync import endpoints, open_state, sync
 from syncer.report.problems import problem_lines
 from syncer.report.progress import ProgressBar
 from syncer.report.summary import print_summary, summarize
+from syncer.service.daemon import run_mirror
 
 
 def migrate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logs.setup(settings.log_format, settings.log_level)
     if args.dry_run:
-        from syncer.cli.diff import dry_run
-
         return dry_run(settings, args.config)
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
@@ -37,17 +41,23 @@ def migrate(args: argparse.Namespace) -> int:
 def diff(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logs.setup(settings.log_format, settings.log_level)
-    from syncer.cli.diff import diff_report
-
     return diff_report(settings, args.config, args.format, args.output, args.deep)
 
 
 def mirror(args: argparse.Namespace) -> int:
-    from syncer.cli.mirror import run
-
-    settings = settings_from(args)
+    """`mirror`: run the service (or one cycle with --once); print the result of a --once cycle."""
+    settings = mirror_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
-    return run(args, settings)
+    code, report = run_mirror(settings, args.config, once=args.once)
+    if args.once and report is not None:
+        if report.error:
+            print(f"mlflow-syncer: error: {report.error}", file=sys.stderr)
+        print(f"mirror cycle: {'ok' if report.ok else 'errors'}; copied {report.copied}, unchanged "
+              f"{report.unchanged}, failed {report.failed}, conflicts {report.conflicts}, deleted "
+              f"{report.deleted}, {report.seconds:.2f} s")
+        if report.delete_refused:
+            print(f"deletions refused: {report.delete_refused}")
+    return code
 
 
 def check_config(args: argparse.Namespace) -> int:
@@ -77,8 +87,6 @@ def state(args: argparse.Namespace) -> int:
         if args.action == "release":
             print(f"released {store.release_quarantine()} quarantined objects")
             return EXIT_OK
-        from syncer.engine.rebuild import rebuild
-
         n = rebuild(settings, src, dst, store)
         print(f"state rebuilt from the destination: {n} objects mapped")
         return EXIT_OK
@@ -87,9 +95,7 @@ def state(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from syncer.cli.demo import run_demo
-
     return EXIT_OK if run_demo(args.dir) else EXIT_ERROR
 
 
-__all__ = ["migrate", "diff", "mirror", "check_config", "state", "demo", "EXIT_ERROR"]
+__all__ = ["migrate", "diff", "mirror", "check_config", "state", "demo"]

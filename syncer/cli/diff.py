@@ -7,8 +7,8 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TextIO
 
-from syncer.backends.calls import FatalError
 from syncer.config import Settings
+from syncer.core.errors import FatalError
 from syncer.report.model import Report, Summary, build, exit_code
 
 

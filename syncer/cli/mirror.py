@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 
 from pydantic import ValidationError
 
-from syncer.backends.calls import FatalError
 from syncer.config import Settings
+from syncer.core.errors import FatalError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -48,20 +47,3 @@ def mirror_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     except ValidationError as err:
         raise FatalError(f"invalid mirror option: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}") from None
     return settings.model_copy(update={"mirror": mirror})
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """`mirror`: run the service (or one cycle with --once); print the result of a --once cycle."""
-    from syncer.service.daemon import run_mirror
-
-    settings = mirror_settings(args, settings)
-    code, report = run_mirror(settings, args.config, once=args.once)
-    if args.once and report is not None:
-        if report.error:
-            print(f"mlflow-syncer: error: {report.error}", file=sys.stderr)
-        print(f"mirror cycle: {'ok' if report.ok else 'errors'}; copied {report.copied}, unchanged "
-              f"{report.unchanged}, failed {report.failed}, conflicts {report.conflicts}, deleted "
-              f"{report.deleted}, {report.seconds:.2f} s")
-        if report.delete_refused:
-            print(f"deletions refused: {report.delete_refused}")
-    return code

@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 
 from syncer.core.capabilities import Capabilities
+from syncer.core.model_snapshot import NO_STAGE, TAG_SOURCE_STAGE, ModelOptions, VersionSnap
+from syncer.core.snapshot import user_tags
 
 TRUNCATION_SUFFIX = "...[truncated]"
 POLICY_DIR = "mlflow_syncer"
@@ -136,3 +138,15 @@ def key_violations(keys: list[str]) -> list[str]:
     """Keys no MLflow server accepts (older or hand-written stores can hold them): the run cannot be copied."""
     return [f"key {k[:60]!r} holds characters MLflow refuses (allowed: letters, digits, _ - . space : /)"
             for k in sorted(set(keys)) if not _VALID_KEY.match(k)]
+
+
+def expected_version(v: VersionSnap, caps: Capabilities, options: ModelOptions) -> dict:
+    """A version's copied content as it should look in the destination (tags include the stage tag)."""
+    tags = dict(sorted(user_tags(v.tags).items()))
+    stage = NO_STAGE
+    if v.stage != NO_STAGE and options.stages != "skip":
+        if caps.stages and options.stages == "copy":
+            stage = v.stage
+        else:
+            tags[TAG_SOURCE_STAGE] = v.stage
+    return {"description": v.description, "tags": tags, "stage": stage}

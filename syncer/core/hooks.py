@@ -1,31 +1,24 @@
-"""Test hook (does nothing unless the variable is set): kill this process at a chosen point.
+"""Observers of the engine's effects on the outside world: every endpoint call and every state commit.
 
-``MLFLOW_SYNCER_TEST_KILL_AT="op:N[:after]"`` makes the process SIGKILL itself just before (or just
-after) the N-th call of `op` (an API operation name passed to `errors.call`, or ``state_record`` for a
-state store commit). The kill-and-resume tests use it to stop a real migration at exact points.
+`syncer.backends.calls.call` reports each API operation (``op`` is its name, e.g. ``create_run``) and the
+state store each commit (``state_record``), once ``before`` and once ``after``. Nothing is registered in
+production. The kill-and-resume tests register an observer from outside the package (tests/killhook).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
-from collections import Counter
+from collections.abc import Callable
 
-_SPEC = os.environ.get("MLFLOW_SYNCER_TEST_KILL_AT", "")
-_counts: Counter = Counter()
-_lock = threading.Lock()
+Observer = Callable[[str, str], None]
+_observers: list[Observer] = []
+
+
+def observe(observer: Observer) -> None:
+    """Call `observer(op, when)` at every reported point from now on (`when` is "before" or "after")."""
+    _observers.append(observer)
 
 
 def reached(op: str, when: str = "before") -> None:
-    """Count one pass of `op` at `when` and kill the process if it is the chosen point."""
-    if not _SPEC:
-        return
-    name, nth, *rest = _SPEC.split(":")
-    if name != op or (rest[0] if rest else "before") != when:
-        return
-    with _lock:
-        _counts[(op, when)] += 1
-        hit = _counts[(op, when)] == int(nth)
-    if hit:
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Report that `op` is about to happen (`when="before"`) or has happened (`"after"`)."""
+    for observer in _observers:
+        observer(op, when)

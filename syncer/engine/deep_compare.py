@@ -21,12 +21,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from syncer.apply.runs import missing_points
 from syncer.backends import artifacts as art
-from syncer.backends.calls import FatalError, Kind, call, classify, describe
+from syncer.backends.calls import call, classify, describe
 from syncer.backends.endpoint import Endpoint
+from syncer.core.actions import Action, Op, Plan
+from syncer.core.errors import FatalError, Kind
+from syncer.core.metric_points import missing_points
 from syncer.core.snapshot import RunSnap, Snapshot
-from syncer.plan.runs import Action, Op, Plan
 from syncer.state.store import StateStore
 
 Key = tuple[str, str]

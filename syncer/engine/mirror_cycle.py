@@ -22,17 +22,18 @@ from dataclasses import dataclass, field
 import structlog
 from prometheus_client import Counter, Gauge
 
-from syncer.apply.context import Cancelled, Context
+from syncer.apply.context import Context
 from syncer.apply.executor import Outcome, apply
 from syncer.backends import telemetry
-from syncer.backends.calls import FatalError, describe
+from syncer.backends.calls import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings
+from syncer.core.actions import Action, Op, Plan
+from syncer.core.errors import Cancelled, FatalError
 from syncer.core.snapshot import Snapshot
 from syncer.engine import verify as repair
 from syncer.engine.models_step import model_options
 from syncer.engine.sync import scan_and_plan
-from syncer.plan.runs import Action, Op, Plan
 from syncer.state.store import StateStore
 
 log = structlog.get_logger("syncer.engine.mirror_cycle")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from syncer.backends.calls import FatalError, describe
+from syncer.backends.calls import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings, dest_name
+from syncer.core.actions import Action, Op, Plan
+from syncer.core.errors import FatalError
+from syncer.core.model_snapshot import ModelOptions
 from syncer.core.snapshot import Snapshot
-from syncer.plan.models import ModelOptions, plan_models
-from syncer.plan.runs import Action, Op, Plan
+from syncer.plan.models import plan_models
 from syncer.scan.models import scan_dest_models, scan_source_models
 
 

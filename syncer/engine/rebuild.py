@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings
+from syncer.core.actions import Op
 from syncer.engine.sync import scan_and_plan
-from syncer.plan.runs import Op
 from syncer.state.store import DONE, IN_PROGRESS, StateStore
 
 

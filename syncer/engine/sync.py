@@ -12,15 +12,17 @@ import structlog
 from syncer.apply.context import Context
 from syncer.apply.executor import Outcome, Progress, apply
 from syncer.backends.auth import check as check_auth
-from syncer.backends.calls import FatalError, configure_http_retries, describe
+from syncer.backends.calls import configure_http_retries, describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import EndpointConfig, Settings, dest_name, name_rules
+from syncer.core.actions import Plan
 from syncer.core.capabilities import Capabilities
 from syncer.core.capabilities import resolve as resolve_caps
+from syncer.core.errors import FatalError
 from syncer.core.snapshot import Snapshot
 from syncer.engine import verify as repair
 from syncer.engine.models_step import model_options, plan_models_step
-from syncer.plan.runs import Options, Plan, make_plan
+from syncer.plan.runs import Options, make_plan
 from syncer.scan import runs as scanner
 from syncer.state.store import StateStore, default_state_url
 

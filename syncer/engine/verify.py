@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from syncer.backends.endpoint import Endpoint
+from syncer.core.actions import Op, Plan
 from syncer.core.snapshot import Snapshot
 from syncer.engine.deep_compare import Inspection, inspect
-from syncer.plan.runs import Op, Plan
 from syncer.state.store import StateStore
 
 

@@ -13,50 +13,21 @@ Where a version's files come from is decided here (`files`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from syncer.core.actions import Action, Op
 from syncer.core.capabilities import Capabilities
+from syncer.core.fitting import expected_version
+from syncer.core.model_snapshot import (
+    NO_STAGE,
+    TAG_SOURCE_MODEL,
+    TAG_SOURCE_STAGE,
+    TAG_SOURCE_VERSION,
+    ModelOptions,
+    ModelSnap,
+    VersionSnap,
+    run_relative_path,
+    version_key,
+)
 from syncer.core.snapshot import TAG_FINGERPRINT, Snapshot, fingerprint, user_tags
-from syncer.plan.runs import Action, Op
-from syncer.scan.models import ModelSnap, VersionSnap
-
-TAG_SOURCE_MODEL = "mlflow_syncer.source_model"
-TAG_SOURCE_VERSION = "mlflow_syncer.source_version"
-TAG_SOURCE_STAGE = "mlflow_syncer.source_stage"
-NO_STAGE = "None"
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """How models are copied: the stage policy ("copy", "tag" or "skip") and where loose files go."""
-
-    stages: str = "copy"
-    files_experiment: str = "mlflow-syncer-model-files"
-    quarantined: frozenset[tuple[str, str]] = frozenset()
-
-
-def version_key(model: str, version: str) -> str:
-    """The source id of a model version in plans and the state store."""
-    return f"{model}/{version}"
-
-
-def model_of(action: Action) -> str:
-    """The source model name of a model or model-version action."""
-    return action.source_id.rsplit("/", 1)[0] if action.kind == "model_version" else action.source_id
-
-
-def run_relative_path(v: VersionSnap, src: Snapshot) -> str | None:
-    """The path of a version's files inside its run's artifacts, or None when they lie elsewhere."""
-    run = src.runs.get(v.run_id or "")
-    if run is None:
-        return None
-    runs_prefix = f"runs:/{run.run_id}/"
-    if v.source.startswith(runs_prefix):
-        return v.source[len(runs_prefix):].strip("/")
-    root = run.artifact_uri.rstrip("/") + "/"
-    if v.source.startswith(root):
-        return v.source[len(root):].strip("/")
-    return None
 
 
 def files_mode(v: VersionSnap, src: Snapshot, copied_runs: set[str], caps: Capabilities) -> str:
@@ -66,18 +37,6 @@ def files_mode(v: VersionSnap, src: Snapshot, copied_runs: set[str], caps: Capab
     if v.run_id in copied_runs and run_relative_path(v, src):
         return "run"
     return "holder"
-
-
-def expected_version(v: VersionSnap, caps: Capabilities, options: ModelOptions) -> dict:
-    """A version's copied content as it should look in the destination (tags include the stage tag)."""
-    tags = dict(sorted(user_tags(v.tags).items()))
-    stage = NO_STAGE
-    if v.stage != NO_STAGE and options.stages != "skip":
-        if caps.stages and options.stages == "copy":
-            stage = v.stage
-        else:
-            tags[TAG_SOURCE_STAGE] = v.stage
-    return {"description": v.description, "tags": tags, "stage": stage}
 
 
 def _actual_version(d: VersionSnap) -> dict:

@@ -7,10 +7,9 @@ applies exactly these actions.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 
-from syncer.apply.exactly_once import split_copies
+from syncer.core.actions import Action, Op, Plan
 from syncer.core.capabilities import Capabilities
 from syncer.core.fitting import experiment_name_problem, fit_run
 from syncer.core.snapshot import (
@@ -24,48 +23,7 @@ from syncer.core.snapshot import (
     fingerprint,
     user_tags,
 )
-
-
-class Op(str, Enum):
-    CREATE = "create"
-    UPDATE = "update"
-    SAME = "same"
-    EXTRA = "extra"
-    DELETE = "delete"
-    CONFLICT = "conflict"
-    ERROR = "error"
-
-
-SIGIL = {Op.SAME: "=", Op.CREATE: "+", Op.UPDATE: "*", Op.EXTRA: "-", Op.DELETE: "-",
-         Op.CONFLICT: "!", Op.ERROR: "!"}
-MUTATING = frozenset({Op.CREATE, Op.UPDATE, Op.DELETE})
-
-
-@dataclass(frozen=True)
-class Action:
-    """One thing the planner found: what it is, what would be done, and why."""
-
-    kind: str
-    op: Op
-    label: str
-    source_id: str | None = None
-    dest_id: str | None = None
-    experiment: str | None = None
-    depth: int = 0
-    fingerprint: str | None = None
-    details: dict = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.kind, self.source_id or f"dest:{self.dest_id}")
-
-    @property
-    def sigil(self) -> str:
-        return SIGIL[self.op]
-
-    @property
-    def mutates(self) -> bool:
-        return self.op in MUTATING
+from syncer.plan.copies import split_copies
 
 
 @dataclass
@@ -77,24 +35,6 @@ class Options:
     # mirror: revisit RUNNING runs changed since this time (ms) every cycle: artifacts are not fingerprinted
     follow_running_since: int | None = None
     quarantined: frozenset[tuple[str, str]] = frozenset()
-
-
-@dataclass
-class Plan:
-    """The ordered actions of one sync, with the experiment-name mapping they were planned with."""
-
-    actions: list[Action]
-    dest_names: dict[str, str]
-
-    def counts(self) -> Counter:
-        return Counter((a.kind, a.op.value) for a in self.actions)
-
-    def mutating(self) -> list[Action]:
-        return [a for a in self.actions if a.mutates]
-
-    @property
-    def in_sync(self) -> bool:
-        return all(a.op is Op.SAME for a in self.actions)
 
 
 def make_plan(

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from syncer.config import Settings
+from syncer.core.actions import Action, Op
+from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.engine.deep_compare import Inspection, inspect
 from syncer.engine.sync import SyncResult, sync
-from syncer.plan.runs import Action, Op
 
 SCHEMA_VERSION = 1
 SUMMARY_THRESHOLD = 5000  # above this many objects, HTML and Markdown summarise per experiment
@@ -206,8 +207,8 @@ class Summary:
 def exit_code(summary: Summary) -> int:
     """0 in sync, 1 differences found, 2 errors (objects marked `!`)."""
     if summary.errors:
-        return 2
-    return 0 if summary.in_sync else 1
+        return EXIT_ERROR
+    return EXIT_OK if summary.in_sync else EXIT_PARTIAL
 
 
 def build(settings: Settings, config_path: str | None = None, deep: bool = False) -> Report:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from syncer.core.actions import Op
 from syncer.engine.sync import SyncResult
-from syncer.plan.runs import Op
 from syncer.state.store import QUARANTINED
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from syncer.apply.executor import Outcome
-from syncer.plan.runs import Plan
+from syncer.core.actions import Plan
 
 
 class ProgressBar:

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 from rich.console import Console
 from rich.table import Table
 
+from syncer.core.actions import Op
 from syncer.engine.sync import SyncResult
-from syncer.plan.runs import Op
 
 
 @dataclass

@@ -11,72 +11,22 @@ and Unity Catalog) is scanned registry by registry; a name found in more than on
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 import structlog
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
-from syncer.backends.calls import Kind, call, classify
+from syncer.backends.calls import call, classify
 from syncer.backends.endpoint import Endpoint
+from syncer.core.errors import Kind
+from syncer.core.model_snapshot import (
+    ModelSnap,
+    VersionSnap,
+)
 from syncer.core.snapshot import Snapshot
 from syncer.scan.runs import matches
 
-LOGGED_MODEL_PREFIX = "models:/m-"
-# Tags a server keeps for itself on logged models; they are never copied.
-SERVER_LOGGED_MODEL_TAGS = frozenset({"mlflow.modelVersions", "mlflow.user"})
 log = structlog.get_logger("syncer.models")
-
-
-@dataclass
-class LoggedModelSnap:
-    """An MLflow 3 logged model that holds a version's files."""
-
-    model_id: str
-    experiment_id: str
-    name: str
-    artifact_location: str
-    source_run_id: str | None = None
-    model_type: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class VersionSnap:
-    """One model version."""
-
-    version: str
-    source: str
-    run_id: str | None
-    status: str
-    description: str = ""
-    stage: str = "None"
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def number(self) -> int:
-        return int(self.version)
-
-    @property
-    def logged_model_id(self) -> str | None:
-        return self.source[len("models:/"):] if self.source.startswith(LOGGED_MODEL_PREFIX) else None
-
-
-@dataclass
-class ModelSnap:
-    """One registered model with its versions (version string -> VersionSnap)."""
-
-    name: str
-    description: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)
-    versions: dict[str, VersionSnap] = field(default_factory=dict)
-    registry: str | None = None  # the source registry URI it was read from
-    clash: tuple[str, ...] = ()  # every source registry holding a model of this name, when more than one
-
-    def ordered_versions(self) -> list[VersionSnap]:
-        return sorted(self.versions.values(), key=lambda v: v.number)
 
 
 def _model_snap(model: RegisteredModel, details: bool = True) -> ModelSnap:
@@ -158,17 +108,6 @@ def _every_registry(endpoint: Endpoint) -> dict[str, ModelSnap]:
             if first is not model:
                 first.clash = (*(first.clash or (first.registry or "",)), model.registry or "")
     return everything
-
-
-def logged_model(endpoint: Endpoint, model_id: str) -> LoggedModelSnap:
-    """Read one logged model (only when a version made from it is copied: never while planning)."""
-    lm = call(endpoint, "get_logged_model", lambda: endpoint.client.get_logged_model(model_id))
-    return LoggedModelSnap(
-        model_id=lm.model_id, experiment_id=str(lm.experiment_id), name=lm.name,
-        artifact_location=lm.artifact_location, source_run_id=lm.source_run_id or None,
-        model_type=lm.model_type or None,
-        tags={k: v for k, v in (lm.tags or {}).items() if k not in SERVER_LOGGED_MODEL_TAGS},
-        params=dict(lm.params or {}))
 
 
 def scan_source_models(endpoint: Endpoint, snap: Snapshot, globs: Iterable[str]) -> dict[str, ModelSnap]:

@@ -23,9 +23,10 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from syncer.backends.calls import FatalError, configure_http_retries
-from syncer.cli.app import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
+from syncer.backends.calls import configure_http_retries
 from syncer.config import MirrorConfig, Settings
+from syncer.core.errors import FatalError
+from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.engine.mirror_cycle import Cycle, CycleReport
 from syncer.engine.sync import endpoints, open_state
 from syncer.service import sd_notify as sdnotify

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from syncer.backends.calls import FatalError
+from syncer.core.errors import FatalError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

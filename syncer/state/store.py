@@ -29,8 +29,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from syncer.backends.calls import FatalError
-from syncer.core import hooks as killpoint
+from syncer.core import hooks
+from syncer.core.errors import FatalError
 from syncer.core.redact import redact
 
 DONE, IN_PROGRESS, FAILED, QUARANTINED = "done", "in_progress", "failed", "quarantined"
@@ -221,7 +221,7 @@ class StateStore:
     def record(self, kind: str, source_id: str, dest_id: str | None, status: str,
                fingerprint: str | None = None) -> None:
         """Record progress on one object (commits)."""
-        killpoint.reached("state_record")
+        hooks.reached("state_record")
         with self._write() as s:
             row = s.get(ObjectRecord, (kind, source_id))
             if row is None:
@@ -234,7 +234,7 @@ class StateStore:
                 row.attempts = 0
                 row.last_error = None
             row.updated_at = int(time.time())
-        killpoint.reached("state_record", "after")
+        hooks.reached("state_record", "after")
 
     def record_failure(self, kind: str, source_id: str, error: str) -> str:
         """Count a failed attempt; quarantine the object after too many. Returns the new status."""

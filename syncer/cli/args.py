@@ -1,0 +1,77 @@
+"""The command line's flags and how they become settings (flags > env > config file > defaults)."""
+
+from __future__ import annotations
+
+import argparse
+
+from syncer import __version__
+from syncer.cli.mirror import add_mirror_flags
+from syncer.config import Settings, load_settings
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML config file")
+    p.add_argument("--source", help="source tracking URI")
+    p.add_argument("--dest", help="destination tracking URI")
+    p.add_argument("--source-registry", help="source registry URI (default: the tracking URI); a Databricks "
+                   "source may read both registries: databricks,databricks-uc")
+    p.add_argument("--dest-registry", help="destination registry URI (default: the tracking URI)")
+    p.add_argument("--state", help="state store SQLAlchemy URL (default: SQLite file next to the config)")
+    p.add_argument("--experiments", nargs="+", metavar="NAME_OR_GLOB", help="experiments to copy")
+    p.add_argument("--models", nargs="+", metavar="NAME_OR_GLOB",
+                   help="registered models to copy besides those made from the selected experiments' runs")
+    p.add_argument("--no-models", action="store_true", default=None, help="do not copy registered models")
+    p.add_argument("--workers", type=int, help="parallel workers (default 8)")
+    p.add_argument("--deleted", choices=["skip", "mirror"], help="what to do with deleted runs/experiments")
+    p.add_argument("--log-format", choices=["auto", "console", "json"])
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command and its flags."""
+    description = ("Copy and mirror MLflow experiments, runs, metrics, artifacts and registered models "
+                   "between MLflow servers.")
+    parser = argparse.ArgumentParser(prog="mlflow-syncer", description=description,
+                                     epilog="exit codes: 0 ok / in sync, 1 partial / differences found, 2 error")
+    parser.add_argument("--version", action="version", version=f"mlflow-syncer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("migrate", help="copy everything once (idempotent, resumable)")
+    _common(p)
+    p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
+    p.add_argument("--verify", action="store_true",
+                   help="also check every run that looks in sync (all points, artifact checksums) and repair it")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p = sub.add_parser("diff", help="report what differs and what a sync would do; write nothing")
+    _common(p)
+    p.add_argument("--format", choices=["text", "json", "markdown", "html"], default="text")
+    p.add_argument("--output", help="write the report to this file")
+    p.add_argument("--deep", action="store_true", help="also compare every metric point and artifact")
+    p = sub.add_parser("mirror", help="keep the destination in step with the source, cycle after cycle")
+    _common(p)
+    add_mirror_flags(p)
+    p = sub.add_parser("check-config", help="validate a config and say precisely what is wrong")
+    _common(p)
+    p = sub.add_parser("demo", help="seed a local SQLite source and migrate it to a local SQLite destination")
+    p.add_argument("--dir", default="demo-data", help="where the demo stores live")
+    p = sub.add_parser("state", help="inspect or rebuild the state store")
+    p.add_argument("action", choices=["show", "rebuild", "release"],
+                   help="show: counts and failures; rebuild: from destination provenance tags; "
+                        "release: give quarantined objects another chance")
+    _common(p)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Merge flags over env over file over defaults."""
+    flags: dict = {
+        "state": args.state, "experiments": args.experiments, "workers": args.workers,
+        "deleted": args.deleted, "log_format": args.log_format, "log_level": args.log_level,
+    }
+    flags.update(models=args.models, copy_models=False if args.no_models else None)
+    for side, uri, registry in (("source", args.source, args.source_registry),
+                                ("destination", args.dest, args.dest_registry)):
+        registry = registry.split(",") if registry and "," in registry else registry
+        given = {k: v for k, v in (("tracking_uri", uri), ("registry_uri", registry)) if v}
+        if given:
+            flags[side] = given
+    return load_settings(args.config, **flags)

@@ -1,0 +1,71 @@
+"""The plan as plain data: actions with rclone-like sigils (`= + * - !`), produced by the planner, applied by the
+executor, rendered by the reports.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Op(str, Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    SAME = "same"
+    EXTRA = "extra"
+    DELETE = "delete"
+    CONFLICT = "conflict"
+    ERROR = "error"
+
+
+SIGIL = {Op.SAME: "=", Op.CREATE: "+", Op.UPDATE: "*", Op.EXTRA: "-", Op.DELETE: "-",
+         Op.CONFLICT: "!", Op.ERROR: "!"}
+
+
+MUTATING = frozenset({Op.CREATE, Op.UPDATE, Op.DELETE})
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing the planner found: what it is, what would be done, and why."""
+
+    kind: str
+    op: Op
+    label: str
+    source_id: str | None = None
+    dest_id: str | None = None
+    experiment: str | None = None
+    depth: int = 0
+    fingerprint: str | None = None
+    details: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.source_id or f"dest:{self.dest_id}")
+
+    @property
+    def sigil(self) -> str:
+        return SIGIL[self.op]
+
+    @property
+    def mutates(self) -> bool:
+        return self.op in MUTATING
+
+
+@dataclass
+class Plan:
+    """The ordered actions of one sync, with the experiment-name mapping they were planned with."""
+
+    actions: list[Action]
+    dest_names: dict[str, str]
+
+    def counts(self) -> Counter:
+        return Counter((a.kind, a.op.value) for a in self.actions)
+
+    def mutating(self) -> list[Action]:
+        return [a for a in self.actions if a.mutates]
+
+    @property
+    def in_sync(self) -> bool:
+        return all(a.op is Op.SAME for a in self.actions)

@@ -1,0 +1,6 @@
+"""Exit codes, one table for every command and the daemon (README "Exit codes")."""
+
+EXIT_OK = 0  # success; in sync
+EXIT_PARTIAL = 1  # some objects failed or conflict; differences found
+EXIT_ERROR = 2  # bad input, unreachable endpoint, unusable state store; objects a sync cannot resolve
+EXIT_INTERRUPTED = 130  # interrupted: state saved, run again to resume

@@ -1,0 +1,32 @@
+"""Loaded at interpreter start-up when tests/killhook is on PYTHONPATH (see tests.fixtures.cli.kill_at).
+
+``MLFLOW_SYNCER_TEST_KILL_AT="op:N[:after]"`` makes the process SIGKILL itself just before (or just after) the
+N-th time `op` is reported to syncer.core.hooks: an API operation name passed to `syncer.backends.calls.call`,
+or ``state_record`` for a state store commit. The kill-and-resume tests stop a real migration at exact points.
+"""
+
+import os
+import signal
+import threading
+from collections import Counter
+
+_SPEC = os.environ.get("MLFLOW_SYNCER_TEST_KILL_AT", "")
+
+if _SPEC:
+    from syncer.core import hooks
+
+    _name, _nth, *_rest = _SPEC.split(":")
+    _when = _rest[0] if _rest else "before"
+    _counts: Counter = Counter()
+    _lock = threading.Lock()
+
+    def _kill_at(op: str, when: str) -> None:
+        if op != _name or when != _when:
+            return
+        with _lock:
+            _counts[op] += 1
+            hit = _counts[op] == int(_nth)
+        if hit:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    hooks.observe(_kill_at)
