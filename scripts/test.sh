@@ -21,6 +21,9 @@ fi
 if [ ! -x node_modules/.bin/azurite-blob ]; then
   npm install --silent --no-audit --no-fund --no-save azurite@3 >/dev/null
 fi
+# Lint and the layer contracts (pyproject.toml [tool.importlinter]) first: a broken layer fails the run.
+.venv/bin/ruff check --quiet .
+.venv/bin/lint-imports --no-cache >/dev/null || { .venv/bin/lint-imports --no-cache | tail -n 30 >&2; exit 1; }
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

@@ -10,16 +10,13 @@ from pathlib import Path
 import numpy as np
 from mlflow import MlflowClient
 
-from syncer.apply.context import Context
-from syncer.apply.executor import apply
 from syncer.backends.endpoint import Endpoint
 from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op, Plan
 from syncer.core.capabilities import PLAIN_MLFLOW
 from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE, TAG_SOURCE_VERSION
 from syncer.core.snapshot import TAG_FINGERPRINT
-from syncer.engine.models_step import model_options
-from syncer.engine.sync import open_state, scan_and_plan, sync
+from syncer.engine.sync import PassOptions, open_state, run_pass, sync
 from tests.fixtures.cli import kill_at
 from tests.fixtures.models import make_models, model_files, predictions
 
@@ -80,10 +77,8 @@ def _engine_pass(settings: Settings, src: Endpoint, dst: Endpoint) -> tuple[Plan
     """One scan -> plan -> apply pass of the engine with hand-built endpoints (capabilities of our choice)."""
     state = open_state(settings, src, dst, read_only=False)
     try:
-        src_snap, dst_snap, plan = scan_and_plan(settings, src, dst, state)
-        ctx = Context(src=src, dst=dst, src_snap=src_snap, dst_snap=dst_snap, state=state,
-                      model_options=model_options(settings))
-        return plan, apply(ctx, plan, workers=2) if plan.mutating() else []
+        result = run_pass(settings, src, dst, state, PassOptions())
+        return result.plan, result.outcomes
     finally:
         state.close()
 

@@ -1,4 +1,4 @@
-"""Everything an apply step needs, in one object handed down the call chain."""
+"""Everything an applier needs, in one object handed down the call chain."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ class Context:
     src_snap: Snapshot
     dst_snap: Snapshot
     state: StateStore
-    dry_run: bool = False
     id_map: dict[tuple[str, str], str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     model_options: ModelOptions = field(default_factory=ModelOptions)
@@ -40,8 +39,9 @@ class Context:
             return self.id_map.get((kind, source_id))
 
     def guard(self) -> None:
-        """The one dry-run and shutdown gate: every mutation of the destination or the state passes here."""
-        if self.dry_run:
-            raise RuntimeError("dry run: refusing to write")
+        """The shutdown gate: every mutation of the destination or the state passes here.
+
+        A dry run never gets this far: it builds no Context and opens the state store read-only.
+        """
         if self.stop is not None and self.stop.is_set():
             raise Cancelled("shutting down")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from itertools import groupby
 
@@ -18,6 +17,7 @@ from mlflow.exceptions import MlflowException
 from syncer.apply.context import Context
 from syncer.apply.model_files import provenance, registration
 from syncer.apply.runs import RunStats
+from syncer.apply.units import Outcome, Units
 from syncer.backends.calls import call
 from syncer.core.actions import Action, Op
 from syncer.core.errors import SyncError
@@ -34,7 +34,6 @@ from syncer.core.model_snapshot import (
 from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE, user_tags
 from syncer.state.store import IN_PROGRESS
 
-Unit = Callable[[Action, Callable[[], tuple[str | None, RunStats]]], object]
 READY_TIMEOUT = 600.0
 
 
@@ -158,32 +157,26 @@ def update_model(ctx: Context, action: Action) -> tuple[str, RunStats]:
     return dest_name, RunStats()
 
 
-def _apply_model(ctx: Context, group: list[Action], unit: Unit) -> list:
+def _apply_model(ctx: Context, group: list[Action], units: Units) -> list[Outcome]:
     """One model: its versions in source order, then its own fields. Returns the units' outcomes."""
     model_action = next(a for a in group if a.kind == "model")
     if model_action.op is Op.ERROR:
         return []
-    outcomes = [unit(a, lambda a=a: copy_version(ctx, a)) for a in group
+    outcomes = [units.run(a, lambda a=a: copy_version(ctx, a)) for a in group
                 if a.kind == "model_version" and a.op in (Op.CREATE, Op.UPDATE)]
     if model_action.op in (Op.CREATE, Op.UPDATE):
-        outcomes.append(unit(model_action, lambda: update_model(ctx, model_action)))
+        outcomes.append(units.run(model_action, lambda: update_model(ctx, model_action)))
     return outcomes
 
 
-def apply_models(ctx: Context, actions: list[Action], unit: Unit, record: Callable[[object], None],
-                 workers: int) -> None:
-    """Apply the model actions of a plan: models in parallel, each model's versions one after another.
-
-    `unit` runs one unit of work and returns its outcome; `record` is called with every outcome, always
-    from this thread.
-    """
+def apply_models(ctx: Context, actions: list[Action], units: Units) -> None:
+    """Apply the model and model-version actions: models in parallel, each model's versions one after another."""
     for a in actions:
-        if a.kind in ("model", "model_version") and a.dest_id and a.source_id and a.op is not Op.EXTRA:
+        if a.dest_id and a.source_id and a.op is not Op.EXTRA:
             ctx.map_id(a.kind, a.source_id, a.dest_id)
-    groups = [list(g) for _m, g in groupby((a for a in actions if a.kind in ("model", "model_version")),
-                                          key=model_of)]
+    groups = [list(g) for _m, g in groupby(actions, key=model_of)]
     groups = [g for g in groups if any(a.mutates for a in g)]
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="models") as pool:
-        for fut in as_completed([pool.submit(_apply_model, ctx, g, unit) for g in groups]):
+    with ThreadPoolExecutor(max_workers=max(1, units.workers), thread_name_prefix="models") as pool:
+        for fut in as_completed([pool.submit(_apply_model, ctx, g, units) for g in groups]):
             for outcome in fut.result():
-                record(outcome)
+                units.record(outcome)

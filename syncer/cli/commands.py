@@ -29,7 +29,7 @@ def migrate(args: argparse.Namespace) -> int:
         return dry_run(settings, args.config)
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
-        result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=bar.start,
+        result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=lambda r: bar.start(r.plan),
                       verify=args.verify)
     summary = summarize(result)
     print_summary(summary, Console(file=sys.stdout))

@@ -4,7 +4,7 @@ The planner (plan.py) stays pure and works from the two snapshots only. This mod
 calls a report needs, read-only, and returns the extra details keyed by action key:
 
 - runs planned `*`: points missing per metric key (histories fetched only for the keys the executor
-  would fetch) and artifact files missing or of another size, mirroring what runcopy would do;
+  would fetch) and artifact files missing or of another size, mirroring what syncer.apply.runs would do;
 - with `deep`: runs planned `+` get exact point and byte counts, and runs planned `=` get every metric
   point and every artifact checksum (sha256 after download) compared; differences found there are
   reported although a sync would not repair them (the copy carries the current fingerprint).
@@ -90,7 +90,7 @@ def _put_artifacts(out: dict, missing: list, resized: list) -> None:
 
 
 def _inspect_update(s: _Sides, action: Action) -> dict:
-    """Mirror runcopy: histories of keys whose latest value differs (all keys when resuming), listings."""
+    """Mirror syncer.apply.runs: histories of keys whose latest value differs (all keys when resuming), listings."""
     run, dest = s.src_snap.runs[action.source_id], s.dst_snap.runs[action.dest_id]
     full = bool(action.details.get("resume"))
     points: dict[str, int] = {}
@@ -179,7 +179,7 @@ def _worker(s: _Sides, deep: bool) -> Callable[[Action], dict | None]:
     return inspect_one
 
 
-def inspect(plan: Plan, src: Endpoint, dst: Endpoint, src_snap: Snapshot, dst_snap: Snapshot,
+def inspect_plan(plan: Plan, src: Endpoint, dst: Endpoint, src_snap: Snapshot, dst_snap: Snapshot,
             state: StateStore | None = None, deep: bool = False, workers: int = 4) -> Inspection:
     """Enrich a plan with field-level details (read-only). Only runs planned `*` are fetched unless `deep`."""
     sides = _Sides(src, dst, src_snap, dst_snap, state)

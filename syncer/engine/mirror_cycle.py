@@ -22,18 +22,15 @@ from dataclasses import dataclass, field
 import structlog
 from prometheus_client import Counter, Gauge
 
-from syncer.apply.context import Context
-from syncer.apply.executor import Outcome, apply
+from syncer.apply.units import Outcome
 from syncer.backends import telemetry
 from syncer.backends.calls import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings
-from syncer.core.actions import Action, Op, Plan
+from syncer.core.actions import Action, Op
 from syncer.core.errors import Cancelled, FatalError
 from syncer.core.snapshot import Snapshot
-from syncer.engine import verify as repair
-from syncer.engine.models_step import model_options
-from syncer.engine.sync import scan_and_plan
+from syncer.engine.sync import PassOptions, SyncResult, run_pass
 from syncer.state.store import StateStore
 
 log = structlog.get_logger("syncer.engine.mirror_cycle")
@@ -85,21 +82,6 @@ def replication_lag(actions: list[Action], src: Snapshot, now: float) -> float:
     return max(0.0, now - min(known) / 1000.0) if known else 0.0
 
 
-def _split(plan: Plan) -> tuple[Plan, list[Action]]:
-    deletes = [a for a in plan.actions if a.op is Op.DELETE]
-    keep = [a for a in plan.actions if a.op is not Op.DELETE]
-    return Plan(actions=keep, dest_names=plan.dest_names), deletes
-
-
-def _delete_guard(report: CycleReport, deletes: list[Action], max_delete: int) -> str | None:
-    """Why the deletions of this cycle must not happen (None: they may)."""
-    if report.failed or report.cancelled or report.conflicts:
-        return "the cycle had errors"
-    if len(deletes) > max_delete:
-        return f"{len(deletes)} deletions exceed --max-delete {max_delete}"
-    return None
-
-
 @dataclass
 class Cycle:
     """Everything a cycle needs; one instance is reused by every cycle of the service."""
@@ -134,28 +116,25 @@ class Cycle:
         return report
 
     def _run(self, report: CycleReport) -> None:
-        src_snap, dst_snap, plan = scan_and_plan(self.settings, self.src, self.dst, self.state,
-                                                 delete_extra=self.delete,
-                                                 follow_running_since=self._follow_since())
         self.cycles += 1
         every = self.settings.mirror.verify_every
-        if every and self.cycles % every == 0:
-            plan = repair.verify(plan, self.src, self.dst, src_snap, dst_snap, self.state, self.settings.workers)
-        report.lag_at_scan = replication_lag(plan.actions, src_snap, time.time())
-        LAG_AT_SCAN.set(report.lag_at_scan)
-        copies, deletes = _split(plan)
-        report.unchanged = sum(a.op is Op.SAME for a in plan.actions)
-        report.conflicts = sum(a.op in (Op.CONFLICT, Op.ERROR) for a in plan.actions)
-        ctx = Context(src=self.src, dst=self.dst, src_snap=src_snap, dst_snap=dst_snap, state=self.state,
-                      stop=self.stop, model_options=model_options(self.settings))
-        workers = min(self.settings.workers, self.dst.caps.max_workers or self.settings.workers)
-        if copies.mutating():
-            report.outcomes = apply(ctx, copies, workers)
+
+        def at_plan(result: SyncResult) -> None:
+            report.lag_at_scan = replication_lag(result.plan.actions, result.src, time.time())
+            LAG_AT_SCAN.set(report.lag_at_scan)
+
+        result = run_pass(self.settings, self.src, self.dst, self.state, PassOptions(
+            verify=bool(every) and self.cycles % every == 0, delete_extra=self.delete, max_delete=self.max_delete,
+            follow_running_since=self._follow_since(), on_plan=at_plan, stop=self.stop))
+        report.unchanged = sum(a.op is Op.SAME for a in result.plan.actions)
+        report.conflicts = sum(a.op in (Op.CONFLICT, Op.ERROR) for a in result.plan.actions)
+        report.outcomes = result.outcomes
         self._count(report)
-        if deletes and not self.stop.is_set():
-            self._deletions(ctx, report, deletes, workers)
+        if result.delete_refused is not None:
+            report.delete_refused = result.delete_refused
+            DELETES_REFUSED.labels("errors" if "errors" in result.delete_refused else "max_delete").inc()
         pending = [o.action for o in report.outcomes if not o.ok]
-        report.lag = replication_lag(pending, src_snap, time.time())
+        report.lag = replication_lag(pending, result.src, time.time())
         PENDING.set(len(pending))
 
     def _follow_since(self) -> int | None:
@@ -164,24 +143,12 @@ class Cycle:
 
     def _count(self, report: CycleReport) -> None:
         # A followed RUNNING run in which nothing new turned up was checked, not copied.
-        report.copied = sum(o.ok and not (o.action.details.get("follow") and not o.stats.artifact_files)
+        report.deleted = sum(o.ok and o.action.op is Op.DELETE for o in report.outcomes)
+        report.copied = sum(o.ok and o.action.op is not Op.DELETE
+                            and not (o.action.details.get("follow") and not o.stats.artifact_files)
                             for o in report.outcomes)
         report.cancelled = sum(o.status == "cancelled" for o in report.outcomes)
         report.failed = sum(not o.ok for o in report.outcomes) - report.cancelled
-
-    def _deletions(self, ctx: Context, report: CycleReport, deletes: list[Action], workers: int) -> None:
-        reason = _delete_guard(report, deletes, self.max_delete)
-        if reason is not None:
-            report.delete_refused = f"{len(deletes)} deletions not done: {reason}"
-            DELETES_REFUSED.labels("errors" if "errors" in reason else "max_delete").inc()
-            log.warning("deletions refused", count=len(deletes), reason=reason,
-                        runs=[a.label for a in deletes[:20]])
-            return
-        outcomes = apply(ctx, Plan(actions=deletes, dest_names={}), workers)
-        report.outcomes += outcomes
-        report.deleted = sum(o.ok for o in outcomes)
-        self._count(report)
-        report.copied -= report.deleted
 
     @staticmethod
     def _publish(report: CycleReport, seconds: float) -> None:

@@ -1,29 +1,33 @@
-"""One engine for every mode: scan both sides, plan, then (unless dry) apply. migrate, mirror and diff
-all go through `sync`.
+"""The one engine pass behind every mode: scan both sides, plan, then inspect (dry run, diff) or apply.
+
+`sync` opens the ends and the state store and runs one pass: migrate, diff, migrate --dry-run and
+--verify call it; each mirror cycle calls `run_pass` on the ends and state it keeps open.
+Kinds are scanned, planned and applied in the order of syncer.engine.kinds.STEPS.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
 from syncer.apply.context import Context
-from syncer.apply.executor import Outcome, Progress, apply
+from syncer.apply.units import Outcome, Progress, Units
 from syncer.backends.auth import check as check_auth
-from syncer.backends.calls import configure_http_retries, describe
+from syncer.backends.calls import configure_http_retries
 from syncer.backends.endpoint import Endpoint
-from syncer.config import EndpointConfig, Settings, dest_name, name_rules
-from syncer.core.actions import Plan
+from syncer.config import EndpointConfig, Settings
+from syncer.core.actions import Action, Op, Plan
 from syncer.core.capabilities import Capabilities
 from syncer.core.capabilities import resolve as resolve_caps
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import Snapshot
 from syncer.engine import verify as repair
-from syncer.engine.models_step import model_options, plan_models_step
-from syncer.plan.runs import Options, make_plan
-from syncer.scan import runs as scanner
+from syncer.engine.kinds import STEPS, Job, model_options
+from syncer.plan.runs import Options
 from syncer.state.store import StateStore, default_state_url
 
 log = structlog.get_logger("syncer.engine.sync")
@@ -39,11 +43,27 @@ class SyncResult:
     dst: Snapshot | None = None
     seconds: float = 0.0
     dry_run: bool = False
-    inspection: object = None  # what a dry run's `inspector` returned (diff reports: inspect_runs.Inspection)
+    inspection: object = None  # what a dry run's `inspector` returned (diff reports: deep_compare.Inspection)
+    delete_refused: str | None = None  # why planned deletions were not done
 
     @property
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.ok]
+
+
+@dataclass
+class PassOptions:
+    """What one pass does besides scanning and planning."""
+
+    dry_run: bool = False
+    verify: bool = False  # inspect every run that looks in sync and repair those that differ
+    delete_extra: bool = False  # plan deletion of destination runs whose source is gone
+    max_delete: int | None = None  # refuse the deletions of a pass that plans more
+    follow_running_since: int | None = None  # revisit RUNNING runs changed since (ms)
+    progress: Progress | None = None
+    on_plan: Callable[[SyncResult], None] | None = None
+    inspector: Callable | None = None  # dry run: inspector(result, src, dst, state) -> result.inspection
+    stop: threading.Event | None = None
 
 
 def endpoints(settings: Settings) -> tuple[Endpoint, Endpoint]:
@@ -73,40 +93,88 @@ def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool
                       quarantine_after=settings.quarantine_after)
 
 
-def _scan(endpoint: Endpoint, what: str, **kwargs) -> Snapshot:  # noqa: ANN003
-    try:
-        return scanner.scan(endpoint, **kwargs)
-    except FatalError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise FatalError(f"cannot read the {what} ({endpoint.identity}): {describe(exc)}") from None
-
-
 def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, delete_extra: bool = False,
                   follow_running_since: int | None = None) -> tuple[Snapshot, Snapshot, Plan]:
-    """Read both sides and plan the sync (pure planning on the two snapshots and the state)."""
-    include_deleted = settings.deleted == "mirror"
-    src_snap = _scan(src, "source", experiment_filter=settings.experiments, include_deleted=include_deleted)
-    rules = name_rules(settings.experiment_names, src.caps)
-    names = {eid: dest_name(e.name, rules) for eid, e in src_snap.experiments.items()}
-    dst_snap = _scan(dst, "destination", names=set(names.values()), include_deleted=True)
+    """Read both sides and plan the sync, kind after kind (the planners are pure)."""
     options = Options(deleted=settings.deleted, delete_extra=delete_extra, follow_running_since=follow_running_since,
                       quarantined=state.quarantined())
-    plan = make_plan(src_snap, dst_snap, names, dst.caps, options)
-    plan.actions.extend(plan_models_step(settings, src, dst, src_snap, dst_snap, plan, options.quarantined))
-    return src_snap, dst_snap, plan
+    job = Job(settings, src, dst, state, options, Snapshot(identity=src.identity), Snapshot(identity=dst.identity))
+    for step in STEPS:
+        step.scan(job)
+        job.actions.extend(step.plan(job))
+    return job.src_snap, job.dst_snap, Plan(actions=job.actions, dest_names=job.dest_names)
+
+
+def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, opts: PassOptions) -> SyncResult:
+    """Scan, plan, optionally verify, then inspect (dry run) or apply: the one path of every mode."""
+    started = time.monotonic()
+    src_snap, dst_snap, plan = scan_and_plan(settings, src, dst, state, opts.delete_extra, opts.follow_running_since)
+    if opts.verify:
+        plan = repair.verify(plan, src, dst, src_snap, dst_snap, state, settings.workers)
+    log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})
+    result = SyncResult(plan=plan, src=src_snap, dst=dst_snap, dry_run=opts.dry_run)
+    if opts.on_plan is not None:
+        opts.on_plan(result)
+    if opts.dry_run:
+        if opts.inspector is not None:
+            result.inspection = opts.inspector(result, src, dst, state)
+    elif plan.mutating():
+        ctx = Context(src=src, dst=dst, src_snap=src_snap, dst_snap=dst_snap, state=state, stop=opts.stop,
+                      model_options=model_options(settings))
+        workers = min(settings.workers, dst.caps.max_workers or settings.workers)
+        units = Units(ctx, workers, opts.progress or (lambda o: None))
+        result.delete_refused = apply_plan(ctx, plan, units, opts.max_delete)
+        result.outcomes = units.outcomes
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _of(step_kinds: tuple[str, ...], actions: list[Action]) -> list[Action]:
+    return [a for a in actions if a.kind in step_kinds]
+
+
+def apply_plan(ctx: Context, plan: Plan, units: Units, max_delete: int | None = None) -> str | None:
+    """Apply a plan kind by kind; deletions last, only after a clean pass and within `max_delete`.
+
+    Returns why the planned deletions were refused, or None.
+    """
+    ctx.guard()
+    copies = [a for a in plan.actions if a.op is not Op.DELETE]
+    deletes = [a for a in plan.actions if a.op is Op.DELETE]
+    for step in STEPS:
+        step.apply(ctx, _of(step.kinds, copies), units)
+    for step in STEPS:
+        if step.finish is not None:
+            step.finish(ctx, _of(step.kinds, copies), units)
+    if not deletes or (ctx.stop is not None and ctx.stop.is_set()):
+        return None
+    reason = _delete_guard(plan, units.outcomes, len(deletes), max_delete)
+    if reason is not None:
+        log.warning("deletions refused", count=len(deletes), reason=reason, runs=[a.label for a in deletes[:20]])
+        return f"{len(deletes)} deletions not done: {reason}"
+    for step in reversed(STEPS):
+        step.apply(ctx, _of(step.kinds, deletes), units)
+    return None
+
+
+def _delete_guard(plan: Plan, outcomes: list[Outcome], count: int, max_delete: int | None) -> str | None:
+    """Why the deletions of this pass must not happen (None: they may)."""
+    if any(not o.ok for o in outcomes) or any(a.op in (Op.CONFLICT, Op.ERROR) for a in plan.actions):
+        return "the cycle had errors"
+    if max_delete is not None and count > max_delete:
+        return f"{count} deletions exceed --max-delete {max_delete}"
+    return None
 
 
 def sync(settings: Settings, dry_run: bool = False, config_path: str | None = None,
-         progress: Progress | None = None, on_plan=None, delete_extra: bool = False,  # noqa: ANN001
-         inspector=None, verify: bool = False) -> SyncResult:  # noqa: ANN001
-    """Scan, plan and (unless `dry_run`) apply: the one path behind migrate, mirror and diff.
+         progress: Progress | None = None, on_plan: Callable[[SyncResult], None] | None = None,
+         delete_extra: bool = False, inspector: Callable | None = None, verify: bool = False) -> SyncResult:
+    """Open both ends and the state store, then run one pass (`run_pass`): migrate, diff and dry runs.
 
-    A dry run calls `inspector(result, src, dst, state)` (read-only state) and keeps what it returns.
-    `verify` inspects every run that looks in sync and repairs those that differ (see syncer.engine.verify).
+    A dry run opens the state store read-only and calls `inspector(result, src, dst, state)`, keeping what it
+    returns. `verify` inspects every run that looks in sync and repairs those that differ (syncer.engine.verify).
     """
     configure_http_retries()
-    started = time.monotonic()
     src, dst = endpoints(settings)
     check_auth(src)
     check_auth(dst)
@@ -114,22 +182,9 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
     try:
         if not dry_run:
             state.acquire_lock(holder="mlflow-syncer")
-        src_snap, dst_snap, plan = scan_and_plan(settings, src, dst, state, delete_extra)
-        if verify:
-            plan = repair.verify(plan, src, dst, src_snap, dst_snap, state, settings.workers)
-        log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})
-        if on_plan is not None:
-            on_plan(plan)
-        result = SyncResult(plan=plan, src=src_snap, dst=dst_snap, dry_run=dry_run)
-        if dry_run and inspector is not None:
-            result.inspection = inspector(result, src, dst, state)
-        if not dry_run and plan.mutating():
-            ctx = Context(src=src, dst=dst, src_snap=src_snap, dst_snap=dst_snap, state=state,
-                          model_options=model_options(settings))
-            workers = min(settings.workers, dst.caps.max_workers or settings.workers)
-            result.outcomes = apply(ctx, plan, workers, progress or (lambda o: None))
-        result.seconds = time.monotonic() - started
-        return result
+        return run_pass(settings, src, dst, state, PassOptions(
+            dry_run=dry_run, verify=verify, delete_extra=delete_extra, progress=progress, on_plan=on_plan,
+            inspector=inspector))
     finally:
         if not dry_run:
             state.release_lock()

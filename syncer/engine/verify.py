@@ -2,7 +2,7 @@
 
 The fast plan compares what search_runs returns, so an artifact added to a finished run, or a metric
 point logged below the latest step, leaves a run looking in sync. Verification inspects every run that
-looks in sync (every metric point, every artifact checksum; read-only, see inspect_runs) and plans an
+looks in sync (every metric point, every artifact checksum; read-only, see syncer.engine.deep_compare) and plans an
 update with a full re-check for each one found different.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import replace
 from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Op, Plan
 from syncer.core.snapshot import Snapshot
-from syncer.engine.deep_compare import Inspection, inspect
+from syncer.engine.deep_compare import Inspection, inspect_plan
 from syncer.state.store import StateStore
 
 
@@ -32,4 +32,4 @@ def verify(plan: Plan, src: Endpoint, dst: Endpoint, src_snap: Snapshot, dst_sna
            state: StateStore, workers: int) -> Plan:
     """Inspect every run planned `=` deeply and return the plan with repairs for those that differ."""
     same = replace(plan, actions=[a for a in plan.actions if a.kind == "run" and a.op is Op.SAME])
-    return repair_plan(plan, inspect(same, src, dst, src_snap, dst_snap, state, deep=True, workers=workers))
+    return repair_plan(plan, inspect_plan(same, src, dst, src_snap, dst_snap, state, deep=True, workers=workers))

@@ -46,15 +46,24 @@ def make_plan(
 ) -> Plan:
     """Plan a sync of `src` into `dst`. `dest_names` maps source experiment ids to destination names."""
     options = options or Options()
-    actions: list[Action] = []
+    actions = plan_experiments(src, dst, dest_names, caps, options)
+    actions.extend(plan_runs(src, dst, caps, options, plannable_experiments(actions)))
+    return Plan(actions=actions, dest_names=dest_names)
+
+
+def plan_experiments(src: Snapshot, dst: Snapshot, dest_names: dict[str, str], caps: Capabilities,
+                     options: Options) -> list[Action]:
+    """One action per source experiment, by destination name, in name order."""
     dst_by_name = {e.name: e for e in dst.experiments.values()}
     invalid = _invalid_names(dest_names, caps)
-    for exp in sorted(src.experiments.values(), key=lambda e: e.name):
-        name = dest_names[exp.experiment_id]
-        actions.append(_plan_experiment(exp, name, dst_by_name.get(name), invalid, options))
-    actions.extend(_plan_runs(src, dst, caps, options, {a.source_id for a in actions
-                                                         if a.op is not Op.ERROR}))
-    return Plan(actions=actions, dest_names=dest_names)
+    return [_plan_experiment(exp, dest_names[exp.experiment_id], dst_by_name.get(dest_names[exp.experiment_id]),
+                             invalid, options)
+            for exp in sorted(src.experiments.values(), key=lambda e: e.name)]
+
+
+def plannable_experiments(actions: list[Action]) -> set[str | None]:
+    """The source experiments whose runs can be planned: those whose own action is not an error."""
+    return {a.source_id for a in actions if a.kind == "experiment" and a.op is not Op.ERROR}
 
 
 def _invalid_names(dest_names: dict[str, str], caps: Capabilities) -> dict[str, str]:
@@ -111,8 +120,9 @@ def _depths(runs: dict[str, RunSnap]) -> dict[str, int]:
     return depth
 
 
-def _plan_runs(src: Snapshot, dst: Snapshot, caps: Capabilities, options: Options,
-               planned_experiments: set[str | None]) -> list[Action]:
+def plan_runs(src: Snapshot, dst: Snapshot, caps: Capabilities, options: Options,
+              planned_experiments: set[str | None]) -> list[Action]:
+    """Runs of the plannable experiments, parents first, then destination runs no source run explains."""
     wanted = {
         rid: r for rid, r in src.runs.items()
         if r.experiment_id in planned_experiments and (options.deleted == "mirror" or not r.deleted)

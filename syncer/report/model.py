@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from syncer.config import Settings
 from syncer.core.actions import Action, Op
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
-from syncer.engine.deep_compare import Inspection, inspect
+from syncer.engine.deep_compare import Inspection, inspect_plan
 from syncer.engine.sync import SyncResult, sync
 
 SCHEMA_VERSION = 1
@@ -216,7 +216,7 @@ def build(settings: Settings, config_path: str | None = None, deep: bool = False
     workers = min(settings.workers, 8)
 
     def inspector(result: SyncResult, src, dst, state) -> Inspection:  # noqa: ANN001
-        return inspect(result.plan, src, dst, result.src, result.dst, state, deep=deep, workers=workers)
+        return inspect_plan(result.plan, src, dst, result.src, result.dst, state, deep=deep, workers=workers)
 
     result = sync(settings, dry_run=True, config_path=config_path, inspector=inspector)
     return Report(result, result.inspection or Inspection(deep=deep))

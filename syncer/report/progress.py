@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from syncer.apply.executor import Outcome
+from syncer.apply.units import Outcome
 from syncer.core.actions import Plan
 
 

@@ -99,6 +99,30 @@ def iter_runs(endpoint: Endpoint, experiment_ids: list[str], view: int) -> Itera
                 break
 
 
+def scan_experiments(
+    endpoint: Endpoint,
+    experiment_filter: Iterable[str] = (),
+    include_deleted: bool = False,
+    names: Iterable[str] | None = None,
+) -> Snapshot:
+    """A snapshot holding the experiments matching the globs (or named exactly `names`), without runs."""
+    wanted = set(names) if names is not None else None
+    snap = Snapshot(identity=endpoint.identity)
+    for exp in iter_experiments(endpoint, _view(include_deleted)):
+        if wanted is not None and exp.name not in wanted:
+            continue
+        if wanted is None and not matches(exp.name, experiment_filter):
+            continue
+        snap.experiments[exp.experiment_id] = experiment_snap(exp)
+    return snap
+
+
+def scan_runs(endpoint: Endpoint, snap: Snapshot, include_deleted: bool = False) -> None:
+    """Add every run of the snapshot's experiments to it, page by page."""
+    for run in iter_runs(endpoint, list(snap.experiments), _view(include_deleted)):
+        snap.runs[run.info.run_id] = run_snap(run)
+
+
 def scan(
     endpoint: Endpoint,
     experiment_filter: Iterable[str] = (),
@@ -106,15 +130,10 @@ def scan(
     names: Iterable[str] | None = None,
 ) -> Snapshot:
     """Snapshot an endpoint: experiments matching the globs (or exactly `names`) and all their runs."""
-    view = ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY
-    wanted = set(names) if names is not None else None
-    snap = Snapshot(identity=endpoint.identity)
-    for exp in iter_experiments(endpoint, view):
-        if wanted is not None and exp.name not in wanted:
-            continue
-        if wanted is None and not matches(exp.name, experiment_filter):
-            continue
-        snap.experiments[exp.experiment_id] = experiment_snap(exp)
-    for run in iter_runs(endpoint, list(snap.experiments), view):
-        snap.runs[run.info.run_id] = run_snap(run)
+    snap = scan_experiments(endpoint, experiment_filter, include_deleted, names)
+    scan_runs(endpoint, snap, include_deleted)
     return snap
+
+
+def _view(include_deleted: bool) -> int:
+    return ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY

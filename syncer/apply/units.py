@@ -1,0 +1,85 @@
+"""Units of work: each applied action is one unit that commits its result (or its failure) to the state store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from syncer.apply.context import Context
+from syncer.apply.runs import RunStats
+from syncer.backends import telemetry
+from syncer.backends.calls import classify, describe
+from syncer.core.actions import Action
+from syncer.core.errors import Cancelled, FatalError, Kind
+from syncer.state.store import DONE
+
+log = structlog.get_logger("syncer.apply")
+
+Work = Callable[[], tuple[str | None, RunStats]]
+
+
+@dataclass
+class Outcome:
+    """What happened to one planned action."""
+
+    action: Action
+    ok: bool
+    dest_id: str | None = None
+    error: str | None = None
+    status: str | None = None
+    stats: RunStats = field(default_factory=RunStats)
+
+
+Progress = Callable[[Outcome], None]
+
+
+@dataclass
+class Units:
+    """Runs the units of one apply and keeps their outcomes, in the order they finished."""
+
+    ctx: Context
+    workers: int = 1
+    progress: Progress = lambda outcome: None  # noqa: E731
+    outcomes: list[Outcome] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def run(self, action: Action, work: Work) -> Outcome:
+        """Run one unit of work and commit its result (or its failure) to the state store; not recorded."""
+        ctx = self.ctx
+        try:
+            dest_id, stats = work()
+        except Cancelled:
+            return Outcome(action, ok=False, error="abandoned: shutting down", status="cancelled")
+        except Exception as exc:  # noqa: BLE001
+            kind = classify(exc)
+            message = describe(exc)
+            if kind is Kind.FATAL:
+                raise FatalError(message) from exc
+            telemetry.ERRORS.labels(kind.value).inc()
+            status = ctx.state.record_failure(action.kind, action.key[1], message)
+            log.warning("object failed", kind=action.kind, object=action.label, error=message, status=status)
+            return Outcome(action, ok=False, error=message, status=status)
+        if action.source_id is not None:
+            ctx.state.record(action.kind, action.source_id, dest_id, DONE, action.fingerprint)
+        telemetry.OBJECTS.labels(action.kind, action.op.value, "ok").inc()
+        return Outcome(action, ok=True, dest_id=dest_id, stats=stats)
+
+    def record(self, outcome: Outcome) -> None:
+        """Keep an outcome and report it to the progress callback."""
+        with self._lock:
+            self.outcomes.append(outcome)
+        self.progress(outcome)
+
+    def run_and_record(self, action: Action, work: Work) -> Outcome:
+        """`run`, then `record`."""
+        outcome = self.run(action, work)
+        self.record(outcome)
+        return outcome
+
+    def failed(self, kind: str) -> set[str | None]:
+        """Source ids of the `kind` actions that failed so far."""
+        with self._lock:
+            return {o.action.source_id for o in self.outcomes if o.action.kind == kind and not o.ok}

@@ -1,0 +1,131 @@
+"""The object kinds the engine copies, in dependency order, each declaring its scan, plan and apply step.
+
+A `KindStep` is the one place where a kind (or a family of kinds read by the same searches, such as registered
+models and their versions) says how it is scanned (`scan`: fill its part of both snapshots), planned
+(`plan`: the pure planner, matching destination copies by provenance tags and fingerprints) and applied
+(`apply`, and `finish` for what must wait until every kind was applied). Identity, provenance tag and report
+names of each kind are plain data in syncer.core.kinds. Adding a kind means one module per stage
+(scan/, plan/, apply/) and one `KindStep` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from syncer.apply import executor
+from syncer.apply.context import Context
+from syncer.apply.models import apply_models
+from syncer.apply.units import Units
+from syncer.backends.calls import describe
+from syncer.backends.endpoint import Endpoint
+from syncer.config import Settings, dest_name, name_rules
+from syncer.core.actions import Action, Op
+from syncer.core.errors import FatalError
+from syncer.core.model_snapshot import ModelOptions
+from syncer.core.snapshot import Snapshot
+from syncer.plan import runs as run_planner
+from syncer.plan.models import plan_models
+from syncer.plan.runs import Options
+from syncer.scan import runs as run_scanner
+from syncer.scan.models import scan_dest_models, scan_source_models
+from syncer.state.store import StateStore
+
+
+@dataclass
+class Job:
+    """What one pass knows while it scans and plans: both ends, the options and what was planned so far."""
+
+    settings: Settings
+    src: Endpoint
+    dst: Endpoint
+    state: StateStore
+    options: Options
+    src_snap: Snapshot
+    dst_snap: Snapshot
+    dest_names: dict[str, str] = field(default_factory=dict)
+    actions: list[Action] = field(default_factory=list)
+
+
+Applier = Callable[[Context, list[Action], Units], None]
+
+
+@dataclass(frozen=True)
+class KindStep:
+    """How the engine scans, plans and applies one kind (or one family of kinds read together)."""
+
+    kinds: tuple[str, ...]
+    scan: Callable[[Job], None]
+    plan: Callable[[Job], list[Action]]
+    apply: Applier
+    finish: Applier | None = None
+
+
+def model_options(settings: Settings, quarantined: frozenset[tuple[str, str]] = frozenset()) -> ModelOptions:
+    """The model-copying options of the settings."""
+    return ModelOptions(stages=settings.model_stages, files_experiment=settings.model_files_experiment,
+                        quarantined=quarantined)
+
+
+def reading(endpoint: Endpoint, what: str, read: Callable[[], object]) -> object:
+    """Run a scan read; any failure but a fatal one becomes fatal, naming the side that could not be read."""
+    try:
+        return read()
+    except FatalError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise FatalError(f"cannot read the {what} ({endpoint.identity}): {describe(exc)}") from None
+
+
+def _scan_experiments(job: Job) -> None:
+    s = job.settings
+    job.src_snap = reading(job.src, "source", lambda: run_scanner.scan_experiments(
+        job.src, s.experiments, include_deleted=s.deleted == "mirror"))
+    rules = name_rules(s.experiment_names, job.src.caps)
+    job.dest_names = {eid: dest_name(e.name, rules) for eid, e in job.src_snap.experiments.items()}
+    job.dst_snap = reading(job.dst, "destination", lambda: run_scanner.scan_experiments(
+        job.dst, names=set(job.dest_names.values()), include_deleted=True))
+
+
+def _plan_experiments(job: Job) -> list[Action]:
+    return run_planner.plan_experiments(job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.options)
+
+
+def _scan_runs(job: Job) -> None:
+    reading(job.src, "source", lambda: run_scanner.scan_runs(job.src, job.src_snap, job.settings.deleted == "mirror"))
+    reading(job.dst, "destination", lambda: run_scanner.scan_runs(job.dst, job.dst_snap, include_deleted=True))
+
+
+def _plan_runs(job: Job) -> list[Action]:
+    return run_planner.plan_runs(job.src_snap, job.dst_snap, job.dst.caps, job.options,
+                                 run_planner.plannable_experiments(job.actions))
+
+
+def _scan_models(job: Job) -> None:
+    s = job.settings
+    if not s.copy_models:
+        return
+    job.src_snap.models = reading(job.src, "source registry",
+                                  lambda: scan_source_models(job.src, job.src_snap, s.models))
+    names = [dest_name(name, s.model_names) for name in job.src_snap.models]
+    job.dst_snap.models = reading(job.dst, "destination registry",
+                                  lambda: scan_dest_models(job.dst, names)) if names else {}
+
+
+def _plan_models(job: Job) -> list[Action]:
+    s = job.settings
+    if not s.copy_models:
+        return []
+    names = {name: dest_name(name, s.model_names) for name in job.src_snap.models}
+    copied = {a.source_id for a in job.actions if a.kind == "run" and a.source_id
+              and a.op in (Op.CREATE, Op.UPDATE, Op.SAME)}
+    return plan_models(job.src_snap, job.dst_snap.models, names, copied, job.dst.caps,
+                       model_options(s, job.options.quarantined))
+
+
+STEPS: tuple[KindStep, ...] = (
+    KindStep(("experiment",), _scan_experiments, _plan_experiments, executor.apply_experiments,
+             finish=executor.delete_experiments),
+    KindStep(("run",), _scan_runs, _plan_runs, executor.apply_runs),
+    KindStep(("model", "model_version"), _scan_models, _plan_models, apply_models),
+)
