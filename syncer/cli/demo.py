@@ -13,6 +13,7 @@ from mlflow.entities import Metric, Param, RunTag
 from rich.console import Console
 
 from syncer.config import EndpointConfig, Settings
+from syncer.core.actions import Op
 from syncer.engine.sync import sync
 from syncer.report.model import build
 from syncer.report.summary import print_summary, summarize
@@ -71,10 +72,10 @@ def run_demo(folder: str) -> bool:
     first = summarize(sync(settings))
     print_summary(first, console)
     second = summarize(sync(settings))
-    console.print(f"second pass: {second.runs_created} runs created, {second.unchanged} unchanged "
-                  f"(idempotent: {second.runs_created == 0 and second.runs_updated == 0})")
+    rerun = second.count("run", Op.CREATE), second.count("run", Op.UPDATE)
+    console.print(f"second pass: {rerun[0]} runs created, {second.unchanged} unchanged (idempotent: {rerun == (0, 0)})")
     report = build(settings, deep=True)
     verdict = report.summary()
     console.print(f"diff --deep after the migration: {'in sync' if verdict.in_sync else 'DIFFERENCES'} "
                   f"({verdict.total} objects compared point by point and byte by byte)")
-    return first.failed == 0 and first.runs_created == n and second.runs_created == 0 and verdict.in_sync
+    return first.failed == 0 and first.count("run", Op.CREATE) == n and rerun[0] == 0 and verdict.in_sync

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from rich.console import Console
 from rich.table import Table
 
 from syncer.core.actions import Op
+from syncer.core.kinds import KINDS
 from syncer.engine.sync import SyncResult
+
+_DONE_OPS = (Op.CREATE, Op.UPDATE, Op.DELETE)
+_PAST = {Op.CREATE: "created", Op.UPDATE: "updated", Op.DELETE: "deleted"}
 
 
 @dataclass
 class Summary:
-    experiments_created: int = 0
-    experiments_updated: int = 0
-    runs_created: int = 0
-    runs_updated: int = 0
-    runs_deleted: int = 0
-    models_created: int = 0
-    model_versions_created: int = 0
-    model_versions_updated: int = 0
+    """What one sync did: objects by kind and operation, what they carried, and what went wrong."""
+
+    done: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> op -> objects done
     unchanged: int = 0
     metric_points: int = 0
     params: int = 0
@@ -34,6 +33,10 @@ class Summary:
     policy_decisions: int = 0
     seconds: float = 0.0
 
+    def count(self, kind: str, op: Op) -> int:
+        """How many objects of `kind` were `op`-ed (created, updated, deleted)."""
+        return self.done.get(kind, {}).get(op.value, 0)
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -41,7 +44,7 @@ class Summary:
 def summarize(result: SyncResult) -> Summary:
     """Count what a sync did."""
     s = Summary(seconds=round(result.seconds, 2))
-    done = Counter()
+    done: Counter = Counter()
     for o in result.outcomes:
         if not o.ok:
             s.failed += 1
@@ -53,20 +56,19 @@ def summarize(result: SyncResult) -> Summary:
         s.tags += o.stats.tags
         s.artifact_files += o.stats.artifact_files
         s.artifact_bytes += o.stats.artifact_bytes
-    s.experiments_created = done[("experiment", Op.CREATE)]
-    s.experiments_updated = done[("experiment", Op.UPDATE)]
-    s.runs_created = done[("run", Op.CREATE)]
-    s.runs_updated = done[("run", Op.UPDATE)]
-    s.runs_deleted = done[("run", Op.DELETE)]
-    s.models_created = done[("model", Op.CREATE)]
-    s.model_versions_created = done[("model_version", Op.CREATE)]
-    s.model_versions_updated = done[("model_version", Op.UPDATE)]
+    s.done = {k.name: {op.value: done[(k.name, op)] for op in _DONE_OPS} for k in KINDS}
     for a in result.plan.actions:
         s.unchanged += a.op is Op.SAME
         s.conflicts += a.op is Op.CONFLICT
         s.failed += a.op is Op.ERROR
         s.extra_in_destination += a.op is Op.EXTRA
     return s
+
+
+def _kind_rows(summary: Summary) -> list[tuple[str, int]]:
+    """Created and updated for every kind; deleted where anything was."""
+    return [(f"{k.plural} {_PAST[op]}", summary.count(k.name, op)) for k in KINDS for op in _DONE_OPS
+            if op is not Op.DELETE or summary.count(k.name, op)]
 
 
 def print_summary(summary: Summary, console: Console | None = None) -> None:
@@ -76,14 +78,7 @@ def print_summary(summary: Summary, console: Console | None = None) -> None:
     table.add_column("what")
     table.add_column("count", justify="right")
     rows = [
-        ("experiments created", summary.experiments_created),
-        ("experiments updated", summary.experiments_updated),
-        ("runs created", summary.runs_created),
-        ("runs updated", summary.runs_updated),
-        ("runs deleted", summary.runs_deleted),
-        ("models created", summary.models_created),
-        ("model versions created", summary.model_versions_created),
-        ("model versions updated", summary.model_versions_updated),
+        *_kind_rows(summary),
         ("unchanged (skipped)", summary.unchanged),
         ("metric points copied", summary.metric_points),
         ("params copied", summary.params),

@@ -1,0 +1,35 @@
+"""The object kinds mlflow-syncer knows, as plain data: how people call them and how a copy is matched.
+
+The order is the dependency order the engine applies them in (syncer.engine.kinds.STEPS follows it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_VERSION
+from syncer.core.snapshot import TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """One object kind: its `Action.kind`, its name in reports, and the destination tag naming its source."""
+
+    name: str
+    plural: str
+    provenance_tag: str
+
+
+KINDS: tuple[KindInfo, ...] = (
+    KindInfo("experiment", "experiments", TAG_SOURCE_EXPERIMENT_ID),
+    KindInfo("run", "runs", TAG_SOURCE_RUN_ID),
+    KindInfo("model", "models", TAG_SOURCE_MODEL),
+    KindInfo("model_version", "model versions", TAG_SOURCE_VERSION),
+)
+BY_NAME = {k.name: k for k in KINDS}
+
+
+def plural(kind: str) -> str:
+    """How reports name several objects of `kind` (the kind itself for a kind not listed)."""
+    info = BY_NAME.get(kind)
+    return info.plural if info else kind
