@@ -14,6 +14,7 @@ import pytest
 
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.capabilities import AZURE_ML, PLAIN_MLFLOW, Capabilities
+from syncer.core.model_snapshot import TAG_SOURCE_STAGE, ModelSnap, VersionSnap
 from syncer.core.snapshot import PARENT_TAG, TAG_DUPLICATE_OF, TAG_FINGERPRINT, TAG_SOURCE_RUN_ID, RunSnap, Snapshot
 from syncer.plan.copies import split_copies
 from tests.fixtures.snapshots import (
@@ -21,9 +22,13 @@ from tests.fixtures.snapshots import (
     copy_of,
     experiment,
     plan,
+    plan_model,
     run,
     snapshot,
     synced,
+    synced_models,
+    version,
+    version_copy,
 )
 
 QUARANTINED = {"reason": "quarantined after repeated failures"}
@@ -343,6 +348,179 @@ def test_two_complete_copies_of_a_run_are_a_conflict():
     r = act(plan(src, dst), "run", "p")
     assert (r.sigil, r.op) == ("!", Op.CONFLICT)
     assert r.details == {"reason": "2 copies in the destination", "dest_ids": ["d-p", "d-p2"]}
+
+
+# --- planner bugs (see the report of the planner-tests branch) -----------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="planner bug: copies of an experiment in error are extras and deleted")
+def test_copies_in_a_quarantined_experiment_are_not_deleted():
+    src = _source()
+    p = plan(src, synced(src), quarantined=frozenset({("experiment", "1")}), delete_extra=True)
+    assert _rows(p) == [("experiment", "!", "1")]  # today: also ("run", "-", "c"), ("run", "-", "p") DELETE
+
+
+@pytest.mark.xfail(strict=True, reason="planner bug: a child whose parent was deleted in the source never settles")
+def test_child_of_a_parent_deleted_in_the_source_settles_after_one_update():
+    src = _source()
+    dst = synced(src)
+    src.runs["p"].lifecycle_stage = "deleted"
+    first = act(plan(src, dst), "run", "c")  # today: * {"fields": ["parent"]}; the executor keeps the parent tag
+    dst.runs["d-c"].tags[TAG_FINGERPRINT] = first.fingerprint or ""  # the marker the executor writes last
+    assert act(plan(src, dst), "run", "c").op is Op.SAME  # today: ! "edited in the destination"
+
+
+# --- registered models and model versions --------------------------------------------------------------
+
+
+def _models() -> Snapshot:
+    """Model `churn` with versions 1 and 2 (2 in Production, alias champion), both from copied run r1."""
+    src = snapshot("src", experiment("1", "churn"), run("r1"))
+    src.models["churn"] = ModelSnap("churn", "desc", {"team": "risk"}, {"champion": "2"}, {
+        "1": version("1"), "2": version("2", stage="Production", q="ok")})
+    return src
+
+
+def test_new_model_create_details_count_versions_aliases_and_stage():
+    src = _models()
+    src.models["empty"] = ModelSnap("empty")
+    actions = plan_model(src, {})
+    assert _rows(actions) == [("model", "+", "churn"), ("model_version", "+", "churn/1"),
+                              ("model_version", "+", "churn/2"), ("model", "+", "empty")]
+    assert [a.details for a in actions] == [{"versions": 2, "aliases": ["champion"]}, {"files": "run"},
+                                            {"files": "run", "stage": "Production"}, {}]
+
+
+@pytest.mark.parametrize("change, details", [
+    (lambda m: setattr(m, "description", "new"), {"description": True}),
+    (lambda m: m.tags.update(team="fraud"), {"tags": ["team"]}),
+    (lambda m: m.aliases.update(champion="1"), {"aliases": ["champion"]}),
+    (lambda m: m.aliases.update(latest="2"), {"aliases": ["latest"]}),
+    (lambda m: m.aliases.clear(), {"aliases_removed": ["champion"]}),
+])
+def test_model_changes_in_the_source_are_updates(change: Callable[[ModelSnap], None], details: dict):
+    src = _models()
+    dst = synced_models(src)
+    change(src.models["churn"])
+    actions = plan_model(src, dst)
+    assert _rows(actions) == [("model", "*", "churn"), ("model_version", "=", "churn/1"),
+                              ("model_version", "=", "churn/2")]
+    assert (actions[0].dest_id, actions[0].details) == ("churn", details)
+
+
+def test_foreign_versions_alone_keep_a_model_same_with_a_note_and_are_never_extras():
+    src = _models()
+    dst = synced_models(src)
+    dst["churn"].versions["3"] = VersionSnap("3", "runs:/other/model", "other", "READY")
+    actions = plan_model(src, dst)
+    assert _rows(actions) == [("model", "=", "churn"), ("model_version", "=", "churn/1"),
+                              ("model_version", "=", "churn/2")]
+    assert actions[0].details == {"foreign_versions": 1, "note": (
+        "destination holds versions not copied from this model: version numbers differ")}
+
+
+@pytest.mark.parametrize("clash, quarantined, reason", [
+    ((), {("model", "churn")}, "quarantined after repeated failures"),
+    (("databricks", "databricks-uc"), set(),
+     "'churn' is in 2 source registries (databricks, databricks-uc): read only one of them, or copy it by hand"),
+])
+def test_quarantined_or_clashing_model_is_an_error_without_version_actions(clash: tuple[str, ...],
+                                                                          quarantined: set, reason: str):
+    src = _models()
+    dst = synced_models(src)
+    src.models["churn"].clash = clash
+    actions = plan_model(src, dst, quarantined=frozenset(quarantined))
+    assert _rows(actions) == [("model", "!", "churn")]
+    assert (actions[0].op, actions[0].details) == (Op.ERROR, {"reason": reason})
+
+
+@pytest.mark.parametrize("status, quarantined, reason", [
+    ("READY", {("model_version", "churn/1")}, "quarantined after repeated failures"),
+    ("PENDING_REGISTRATION", set(), "source version is PENDING_REGISTRATION, not READY"),
+])
+def test_quarantined_or_unready_version_is_an_error_and_the_next_version_takes_its_number(
+        status: str, quarantined: set, reason: str):
+    src = _models()
+    src.models["churn"].versions["1"].status = status
+    actions = plan_model(src, {}, quarantined=frozenset(quarantined))
+    assert _rows(actions) == [("model", "+", "churn"), ("model_version", "!", "churn/1"),
+                              ("model_version", "+", "churn/2")]
+    assert (actions[1].op, actions[1].details) == (Op.ERROR, {"reason": reason})
+    assert actions[2].details == {"files": "run", "stage": "Production", "dest_version": 1}
+
+
+def test_two_copies_of_a_version_are_a_conflict():
+    src = _models()
+    dst = synced_models(src)
+    dst["churn"].versions["3"] = version_copy("churn", src.models["churn"].versions["2"], "3", "fp")
+    v = plan_model(src, dst)[2]
+    assert (v.sigil, v.op, v.key, v.dest_id) == ("!", Op.CONFLICT, ("model_version", "churn/2"), "2")
+    assert v.details == {"reason": "2 copies in the destination", "dest_versions": ["2", "3"]}
+
+
+def _without_resume(details: dict) -> dict:
+    """Version details without `resume`: set on any fingerprint change today (see the report)."""
+    return {k: v for k, v in details.items() if k != "resume"}
+
+
+@pytest.mark.parametrize("change, details", [
+    (lambda v: setattr(v, "description", "better"), {"description": True}),
+    (lambda v: v.tags.update(q="meh"), {"tags": ["q"]}),
+    (lambda v: v.tags.clear(), {"tags_removed": ["q"]}),
+    (lambda v: setattr(v, "stage", "Archived"), {"stage": "Archived"}),
+])
+def test_version_changes_in_the_source_are_updates(change: Callable[[VersionSnap], None], details: dict):
+    src = _models()
+    dst = synced_models(src)
+    change(src.models["churn"].versions["2"])
+    v = plan_model(src, dst)[2]
+    assert (v.sigil, v.op, v.dest_id, _without_resume(v.details)) == ("*", Op.UPDATE, "2", details)
+
+
+def test_update_of_a_renumbered_version_names_the_destination_version():
+    src = _models()
+    dst = synced_models(src)
+    dst["churn"].versions["5"] = dst["churn"].versions.pop("2")
+    dst["churn"].versions["5"].version = "5"
+    dst["churn"].aliases["champion"] = "5"
+    src.models["churn"].versions["2"].description = "better"
+    v = plan_model(src, dst)[2]
+    assert (v.op, v.dest_id, _without_resume(v.details)) == (Op.UPDATE, "5", {"description": True,
+                                                                             "dest_version": "5"})
+
+
+def test_version_gone_from_the_source_is_an_extra_and_its_alias_is_removed():
+    src = _models()
+    dst = synced_models(src)
+    del src.models["churn"].versions["2"]
+    src.models["churn"].aliases.clear()
+    actions = plan_model(src, dst)
+    assert _rows(actions) == [("model", "*", "churn"), ("model_version", "=", "churn/1"),
+                              ("model_version", "-", "churn/2")]
+    assert actions[0].details == {"aliases_removed": ["champion"]}
+    assert (actions[2].op, actions[2].dest_id, actions[2].details) == (
+        Op.EXTRA, "2", {"reason": "no longer in the source"})
+
+
+NO_STAGES = PLAIN_MLFLOW.with_overrides(stages=False)
+
+
+@pytest.mark.parametrize("synced_with, planned_with, op, details", [
+    ((PLAIN_MLFLOW, "copy"), (PLAIN_MLFLOW, "copy"), Op.SAME, {}),
+    ((NO_STAGES, "copy"), (NO_STAGES, "copy"), Op.SAME, {}),
+    ((PLAIN_MLFLOW, "copy"), (PLAIN_MLFLOW, "tag"), Op.UPDATE, {"tags": [TAG_SOURCE_STAGE], "stage": "None"}),
+    ((PLAIN_MLFLOW, "copy"), (NO_STAGES, "copy"), Op.UPDATE, {"tags": [TAG_SOURCE_STAGE], "stage": "None"}),
+    ((PLAIN_MLFLOW, "copy"), (PLAIN_MLFLOW, "skip"), Op.UPDATE, {"stage": "None"}),
+    ((PLAIN_MLFLOW, "tag"), (PLAIN_MLFLOW, "skip"), Op.UPDATE, {"tags_removed": [TAG_SOURCE_STAGE]}),
+    ((PLAIN_MLFLOW, "tag"), (PLAIN_MLFLOW, "copy"), Op.UPDATE,
+     {"tags_removed": [TAG_SOURCE_STAGE], "stage": "Production"}),
+])
+def test_stage_policy_decides_between_the_stage_and_the_stage_tag(
+        synced_with: tuple[Capabilities, str], planned_with: tuple[Capabilities, str], op: Op, details: dict):
+    src = _models()
+    dst = synced_models(src, synced_with[0], stages=synced_with[1])
+    v = plan_model(src, dst, planned_with[0], stages=planned_with[1])[2]
+    assert (v.op, _without_resume(v.details)) == (op, details)
 
 
 # --- imports -------------------------------------------------------------------------------------------
