@@ -353,21 +353,19 @@ def test_two_complete_copies_of_a_run_are_a_conflict():
 # --- planner bugs (see the report of the planner-tests branch) -----------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="planner bug: copies of an experiment in error are extras and deleted")
 def test_copies_in_a_quarantined_experiment_are_not_deleted():
     src = _source()
     p = plan(src, synced(src), quarantined=frozenset({("experiment", "1")}), delete_extra=True)
-    assert _rows(p) == [("experiment", "!", "1")]  # today: also ("run", "-", "c"), ("run", "-", "p") DELETE
+    assert _rows(p) == [("experiment", "!", "1")]
 
 
-@pytest.mark.xfail(strict=True, reason="planner bug: a child whose parent was deleted in the source never settles")
 def test_child_of_a_parent_deleted_in_the_source_settles_after_one_update():
     src = _source()
     dst = synced(src)
     src.runs["p"].lifecycle_stage = "deleted"
-    first = act(plan(src, dst), "run", "c")  # today: * {"fields": ["parent"]}; the executor keeps the parent tag
+    first = act(plan(src, dst), "run", "c")
     dst.runs["d-c"].tags[TAG_FINGERPRINT] = first.fingerprint or ""  # the marker the executor writes last
-    assert act(plan(src, dst), "run", "c").op is Op.SAME  # today: ! "edited in the destination"
+    assert act(plan(src, dst), "run", "c").op is Op.SAME
 
 
 # --- registered models and model versions --------------------------------------------------------------

@@ -66,8 +66,8 @@ def apply_experiments(ctx: Context, actions: list[Action], units: Units) -> None
 
 def apply_runs(ctx: Context, actions: list[Action], units: Units) -> None:
     """Copy, update or delete runs: parents before children, in parallel within one depth."""
-    for a in actions:
-        if a.dest_id and a.source_id and a.op is Op.SAME:
+    for a in actions:  # copies a child may link to: unchanged runs and copies of runs deleted in the source
+        if a.dest_id and a.source_id and a.op in (Op.SAME, Op.EXTRA):
             ctx.map_id("run", a.source_id, a.dest_id)
     failed_exps = units.failed("experiment")
     runs = [a for a in actions if a.mutates and a.experiment not in failed_exps]

@@ -134,9 +134,10 @@ def plan_runs(src: Snapshot, dst: Snapshot, caps: Capabilities, options: Options
     to_source = {r.run_id: sid for sid, copies in dest_copies.items() for r in copies
                  if TAG_DUPLICATE_OF not in r.tags}
     depths = _depths(wanted)
+    linked = set(wanted) | {sid for sid, copies in dest_copies.items() if any(not c.deleted for c in copies)}
     actions = [
         _plan_run(run, dest_copies.get(rid, []), to_source, caps, options, depths[rid], src,
-                  run.parent_id if run.parent_id in wanted else None)
+                  run.parent_id if run.parent_id in linked else None)
         for rid, run in sorted(wanted.items(), key=lambda kv: (depths[kv[0]], kv[1].start_time or 0, kv[0]))
     ]
     actions.extend(_plan_extra_runs(src, dst, options, to_source, set(wanted)))
@@ -225,6 +226,8 @@ def _plan_extra_runs(src: Snapshot, dst: Snapshot, options: Options, to_source: 
         if source_id in wanted or run.deleted or TAG_DUPLICATE_OF in run.tags:
             continue
         source_run = src.runs.get(source_id) if source_id else None
+        if source_run is not None and not source_run.deleted:
+            continue  # still in the source, in an experiment that is not planned (its error says why)
         if source_run is not None and source_run.deleted:
             reason = "deleted in the source"
         elif source_id:
