@@ -1,4 +1,4 @@
-"""Write the run artifacts that the fitting policy (syncer/adapt.py) promises: full values of truncated
+"""Write the run artifacts that the fitting policy (syncer.core.fitting) promises: full values of truncated
 tags and params, dropped and overflowing tags, histories of metrics the destination cannot take.
 """
 

@@ -1,1 +1,4 @@
-"""scan."""
+"""Read one side into plain snapshots, page by page: experiments and runs, registered models and versions.
+
+May import: syncer.backends, syncer.state, syncer.core. Never syncer.plan or syncer.apply.
+"""

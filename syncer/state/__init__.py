@@ -1,1 +1,4 @@
-"""state."""
+"""The state store: SQLAlchemy schema (id map, status, fingerprints, cursors, lock), Alembic upgrades.
+
+May import: syncer.core.
+"""
