@@ -10,7 +10,7 @@ import pytest
 
 from syncer.backends import auth
 from syncer.backends.endpoint import Endpoint
-from syncer.cli.app import main as cli
+from syncer.cli import app as cli
 from tests.emulators.identity import IdentityEndpoint
 from tests.test_databricks_azureml_edges import AZUREML_URI
 

@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from syncer.backends.endpoint import Endpoint
-from syncer.cli.app import main as cli
+from syncer.cli import app as cli
 from syncer.config import EndpointConfig, Settings
 from syncer.engine.sync import sync
 from tests.compare import assert_same

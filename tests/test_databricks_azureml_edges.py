@@ -16,7 +16,7 @@ from syncer.backends import azure_blob as blob
 from syncer.backends.azure_blob import BlobLocation
 from syncer.backends.calls import RetryPolicy, call
 from syncer.backends.endpoint import Endpoint
-from syncer.cli.app import main as cli
+from syncer.cli import app as cli
 from syncer.core.actions import Op
 from syncer.core.capabilities import DATABRICKS, RateLimits
 from syncer.engine.sync import sync

@@ -21,7 +21,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from syncer.backends.auth import check_registry
 from syncer.backends.azure_blob import BlobLocation
 from syncer.backends.endpoint import Endpoint
-from syncer.cli.app import main as cli
+from syncer.cli import app as cli
 from syncer.config import EndpointConfig, NameRule, Settings, load_settings
 from syncer.core.actions import Op
 from syncer.core.capabilities import PLAIN_MLFLOW
