@@ -17,10 +17,13 @@ class Op(str, Enum):
     DELETE = "delete"
     CONFLICT = "conflict"
     ERROR = "error"
+    # Source objects the destination cannot hold (or that cannot be read back, e.g. webhook secrets): listed
+    # and counted with the reason, never dropped quietly. A difference (exit 1), not an error.
+    UNCOPIED = "uncopied"
 
 
 SIGIL = {Op.SAME: "=", Op.CREATE: "+", Op.UPDATE: "*", Op.EXTRA: "-", Op.DELETE: "-",
-         Op.CONFLICT: "!", Op.ERROR: "!"}
+         Op.CONFLICT: "!", Op.ERROR: "!", Op.UNCOPIED: "!"}
 
 
 MUTATING = frozenset({Op.CREATE, Op.UPDATE, Op.DELETE})

@@ -39,6 +39,8 @@ class Capabilities:
     stages: bool = True
     logged_models: bool = True
     traces: bool = True
+    prompts: bool = True
+    datasets: bool = True  # MLflow 3 evaluation datasets (need a SQL tracking store)
     experiment_rename: bool = True
     unsettable_tags: frozenset[str] = frozenset()
     tags_set_after_create: tuple[str, ...] = ()
@@ -90,7 +92,7 @@ def registry_caps(registry_uri: str | None) -> RegistryCaps:
 PLAIN_MLFLOW = Capabilities(kind="mlflow", history_bulk=True)
 
 # A local ./mlruns folder: MLflow 3 only opens the legacy file store when asked to.
-FILE_STORE = Capabilities(kind="file-store", client_env=(("MLFLOW_ALLOW_FILE_STORE", "true"),))
+FILE_STORE = Capabilities(kind="file-store", datasets=False, client_env=(("MLFLOW_ALLOW_FILE_STORE", "true"),))
 
 # A direct SQLite store serialises writers: more threads only add lock contention.
 SQLITE_STORE = Capabilities(kind="sqlite-store", max_workers=1)
@@ -121,6 +123,8 @@ AZURE_ML = Capabilities(
     artifact_sizes=False,
     logged_models=False,
     traces=False,
+    prompts=False,
+    datasets=False,
     experiment_rename=False,
     unsettable_tags=frozenset({"mlflow.user"}),
     tags_set_after_create=("mlflow.source.",),

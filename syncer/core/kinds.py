@@ -13,11 +13,16 @@ from syncer.core.snapshot import TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
 
 @dataclass(frozen=True)
 class KindInfo:
-    """One object kind: its `Action.kind`, its name in reports, and the destination tag naming its source."""
+    """One object kind: its `Action.kind`, its name in reports, and the destination tag naming its source.
+
+    `capability` names the `Capabilities` field that says whether an end can hold objects of this kind
+    (None: every end can).
+    """
 
     name: str
     plural: str
     provenance_tag: str
+    capability: str | None = None
 
 
 KINDS: tuple[KindInfo, ...] = (
