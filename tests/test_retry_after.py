@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from syncer.backends.calls import call, retry_after
+from syncer.backends.calls import call
+from syncer.backends.classify import retry_after
 from syncer.backends.endpoint import Endpoint
 
 

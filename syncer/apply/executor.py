@@ -15,7 +15,8 @@ from syncer.apply.exactly_once import create_experiment_once
 from syncer.apply.models import apply_models
 from syncer.apply.runs import RunStats, copy_run
 from syncer.backends import telemetry
-from syncer.backends.calls import call, classify, describe
+from syncer.backends.calls import call
+from syncer.backends.classify import classify, describe
 from syncer.backends.metric_history import HistoryReader
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.errors import Cancelled, FatalError, Kind

@@ -25,7 +25,7 @@ from prometheus_client import Counter, Gauge
 from syncer.apply.context import Context
 from syncer.apply.executor import Outcome, apply
 from syncer.backends import telemetry
-from syncer.backends.calls import describe
+from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings
 from syncer.core.actions import Action, Op, Plan

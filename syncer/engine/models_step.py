@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syncer.backends.calls import describe
+from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings, dest_name
 from syncer.core.actions import Action, Op, Plan

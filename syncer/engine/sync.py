@@ -12,7 +12,8 @@ import structlog
 from syncer.apply.context import Context
 from syncer.apply.executor import Outcome, Progress, apply
 from syncer.backends.auth import check as check_auth
-from syncer.backends.calls import configure_http_retries, describe
+from syncer.backends.calls import configure_http_retries
+from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import EndpointConfig, Settings, dest_name, name_rules
 from syncer.core.actions import Plan
