@@ -1,4 +1,4 @@
-"""Our own retry layer (syncer/errors.py) waits at least what a server's Retry-After asks for, where the
+"""Our own retry layer (syncer/backends/calls.py) waits at least what a server's Retry-After asks for, where the
 failure carries the response (plain HTTP such as signed-URL downloads; Azure SDK errors)."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from syncer.backends.calls import call, retry_after
+from syncer.backends.calls import call
+from syncer.backends.classify import retry_after
 from syncer.backends.endpoint import Endpoint
 
 

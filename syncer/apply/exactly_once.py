@@ -13,7 +13,8 @@ from __future__ import annotations
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
-from syncer.backends.calls import call, classify
+from syncer.backends.calls import call
+from syncer.backends.classify import classify
 from syncer.core.errors import Kind
 from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
 

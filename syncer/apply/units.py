@@ -11,7 +11,7 @@ import structlog
 from syncer.apply.context import Context
 from syncer.apply.runs import RunStats
 from syncer.backends import telemetry
-from syncer.backends.calls import classify, describe
+from syncer.backends.classify import classify, describe
 from syncer.core.actions import Action
 from syncer.core.errors import Cancelled, FatalError, Kind
 from syncer.state.store import DONE

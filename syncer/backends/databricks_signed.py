@@ -17,7 +17,8 @@ from typing import TypeVar
 from mlflow.protos.databricks_artifacts_pb2 import ArtifactCredentialType
 from mlflow.store.artifact.databricks_artifact_repo import DatabricksArtifactRepository
 
-from syncer.backends.calls import call, describe
+from syncer.backends.calls import call
+from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import Kind, SyncError
 

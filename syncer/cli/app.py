@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import structlog
 
 from syncer import logs
-from syncer.backends.calls import describe
+from syncer.backends.classify import describe
 from syncer.cli.args import build_parser
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_INTERRUPTED

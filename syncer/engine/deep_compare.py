@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from syncer.backends import artifacts as art
-from syncer.backends.calls import call, classify, describe
+from syncer.backends.calls import call
+from syncer.backends.classify import classify, describe
 from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.errors import FatalError, Kind

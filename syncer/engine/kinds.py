@@ -17,7 +17,7 @@ from syncer.apply import executor
 from syncer.apply.context import Context
 from syncer.apply.models import apply_models
 from syncer.apply.units import Units
-from syncer.backends.calls import describe
+from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings, dest_name, name_rules
 from syncer.core.actions import Action, Op

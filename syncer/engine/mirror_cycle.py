@@ -24,7 +24,7 @@ from prometheus_client import Counter, Gauge
 
 from syncer.apply.units import Outcome
 from syncer.backends import telemetry
-from syncer.backends.calls import describe
+from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings
 from syncer.core.actions import Action, Op

@@ -16,7 +16,8 @@ import structlog
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
-from syncer.backends.calls import call, classify
+from syncer.backends.calls import call
+from syncer.backends.classify import classify
 from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import Kind
 from syncer.core.model_snapshot import (
