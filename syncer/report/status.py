@@ -87,8 +87,7 @@ def _lock_line(lock: dict) -> str:
 def _last_line(last: dict | None) -> str:
     if last is None:
         return "none recorded"
-    failed = f"{last['failed']} failed"
-    result = "ok" if last["ok"] else f"errors: {last['error'] or failed}"
+    result = "ok" if last["ok"] else f"errors: {last['error']}" if last["error"] else "errors"
     return (f"ended {last['ended']} ({human.ago(last['ended_age_seconds'])}), took {human.duration(last['seconds'])}"
             f": {result}; copied {last['copied']}, unchanged {last['unchanged']}, failed {last['failed']}, "
             f"conflicts {last['conflicts']}, deleted {last['deleted']}")
