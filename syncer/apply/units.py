@@ -34,6 +34,7 @@ class Outcome:
 
 
 Progress = Callable[[Outcome], None]
+Started = Callable[[Action], None]
 
 
 @dataclass
@@ -43,12 +44,14 @@ class Units:
     ctx: Context
     workers: int = 1
     progress: Progress = lambda outcome: None  # noqa: E731
+    started: Started = lambda action: None  # noqa: E731  (an action's unit of work begins: progress bars)
     outcomes: list[Outcome] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run(self, action: Action, work: Work) -> Outcome:
         """Run one unit of work and commit its result (or its failure) to the state store; not recorded."""
         ctx = self.ctx
+        self.started(action)
         try:
             dest_id, stats = work()
         except Cancelled:

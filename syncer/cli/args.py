@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show: counts and failures; rebuild: from destination provenance tags; "
                         "release: give quarantined objects another chance")
     _common(p)
+    p = sub.add_parser("status", help="a running or stopped mirror: last and next cycle, lag, lock, failures "
+                       "(reads the state store only)")
+    _common(p)
+    p.add_argument("--format", choices=["text", "json"], default="text")
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from rich.console import Console
@@ -13,13 +14,18 @@ from syncer.cli.args import settings_from
 from syncer.cli.demo import run_demo
 from syncer.cli.diff import diff_report, dry_run
 from syncer.cli.mirror import mirror_settings
+from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
+from syncer.core.redact import redact
 from syncer.engine.rebuild import rebuild
 from syncer.engine.sync import endpoints, open_state, sync
 from syncer.report.problems import problem_lines
 from syncer.report.progress import ProgressBar
+from syncer.report.status import text_lines as status_lines
+from syncer.report.status import view as status_view
 from syncer.report.summary import print_summary, summarize
 from syncer.service.daemon import run_mirror
+from syncer.state.store import StateStore, default_state_url
 
 
 def migrate(args: argparse.Namespace) -> int:
@@ -30,7 +36,7 @@ def migrate(args: argparse.Namespace) -> int:
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
         result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=lambda r: bar.start(r.plan),
-                      verify=args.verify)
+                      verify=args.verify, on_start=bar.started)
     summary = summarize(result)
     print_summary(summary, Console(file=sys.stdout))
     for line in problem_lines(result):
@@ -94,8 +100,26 @@ def state(args: argparse.Namespace) -> int:
         store.close()
 
 
+def status(args: argparse.Namespace) -> int:
+    """`status`: the mirror's state store, read-only; text for people, JSON for scripts."""
+    settings = settings_from(args)
+    url = settings.state or default_state_url(args.config)
+    store = StateStore(url, pair="", read_only=True)
+    try:
+        if store.engine is None:
+            raise FatalError(f"no state store at {redact(url)}: no mirror has run with it (use --config or --state)")
+        view = status_view(store)
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps(view, indent=2))
+    else:
+        print("\n".join(status_lines(view)))
+    return EXIT_OK
+
+
 def demo(args: argparse.Namespace) -> int:
     return EXIT_OK if run_demo(args.dir) else EXIT_ERROR
 
 
-__all__ = ["migrate", "diff", "mirror", "check_config", "state", "demo"]
+__all__ = ["migrate", "diff", "mirror", "check_config", "state", "status", "demo"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from syncer.apply.context import Context
-from syncer.apply.units import Outcome, Progress, Units
+from syncer.apply.units import Outcome, Progress, Started, Units
 from syncer.backends.auth import check as check_auth
 from syncer.backends.calls import configure_http_retries
 from syncer.backends.endpoint import Endpoint
@@ -61,6 +61,7 @@ class PassOptions:
     max_delete: int | None = None  # refuse the deletions of a pass that plans more
     follow_running_since: int | None = None  # revisit RUNNING runs changed since (ms)
     progress: Progress | None = None
+    on_start: Started | None = None  # an action's unit of work begins
     on_plan: Callable[[SyncResult], None] | None = None
     inspector: Callable | None = None  # dry run: inspector(result, src, dst, state) -> result.inspection
     stop: threading.Event | None = None
@@ -122,7 +123,7 @@ def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore
         ctx = Context(src=src, dst=dst, src_snap=src_snap, dst_snap=dst_snap, state=state, stop=opts.stop,
                       model_options=model_options(settings))
         workers = min(settings.workers, dst.caps.max_workers or settings.workers)
-        units = Units(ctx, workers, opts.progress or (lambda o: None))
+        units = Units(ctx, workers, opts.progress or (lambda o: None), started=opts.on_start or (lambda a: None))
         result.delete_refused = apply_plan(ctx, plan, units, opts.max_delete)
         result.outcomes = units.outcomes
     result.seconds = time.monotonic() - started
@@ -168,7 +169,8 @@ def _delete_guard(plan: Plan, outcomes: list[Outcome], count: int, max_delete: i
 
 def sync(settings: Settings, dry_run: bool = False, config_path: str | None = None,
          progress: Progress | None = None, on_plan: Callable[[SyncResult], None] | None = None,
-         delete_extra: bool = False, inspector: Callable | None = None, verify: bool = False) -> SyncResult:
+         delete_extra: bool = False, inspector: Callable | None = None, verify: bool = False,
+         on_start: Started | None = None) -> SyncResult:
     """Open both ends and the state store, then run one pass (`run_pass`): migrate, diff and dry runs.
 
     A dry run opens the state store read-only and calls `inspector(result, src, dst, state)`, keeping what it
@@ -184,7 +186,7 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
             state.acquire_lock(holder="mlflow-syncer")
         return run_pass(settings, src, dst, state, PassOptions(
             dry_run=dry_run, verify=verify, delete_extra=delete_extra, progress=progress, on_plan=on_plan,
-            inspector=inspector))
+            inspector=inspector, on_start=on_start))
     finally:
         if not dry_run:
             state.release_lock()

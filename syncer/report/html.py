@@ -14,8 +14,8 @@ from html import escape
 from itertools import islice
 from typing import TextIO
 
-from syncer.report.model import SUMMARY_THRESHOLD, GroupStats, Report, Summary
-from syncer.report.text import detail, human_bytes
+from syncer.report.model import COPY_TOTALS, SUMMARY_THRESHOLD, GroupStats, Report, Summary
+from syncer.report.text import detail
 
 _CHART_BARS = 40
 _COLORS = {"in_sync": "#2e7d32", "pending": "#f9a825", "extra": "#78909c", "errors": "#c62828"}
@@ -93,8 +93,10 @@ def _chunks(report: Report, summary: Summary, threshold: int) -> Iterator[str]:
     yield f"</main><script>{_JS}</script></body></html>\n"
 
 
-def _card(key: str, value: int, label: str, shown: str | None = None) -> str:
-    return (f'<div class="card" data-summary="{key}" data-value="{value}"><b>{escape(shown or f"{value:,}")}</b>'
+def _card(key: str, value: int | None, label: str, shown: str | None = None) -> str:
+    """One summary card; `value` None (a total not counted) leaves data-value empty."""
+    data = "" if value is None else value
+    return (f'<div class="card" data-summary="{key}" data-value="{data}"><b>{escape(shown or f"{value:,}")}</b>'
             f"<span>{escape(label)}</span></div>")
 
 
@@ -112,10 +114,8 @@ def _header(report: Report, summary: Summary) -> Iterator[str]:
         _card("update", sig["*"], "* differ"),
         _card("extra", sig["-"], "- only in destination"),
         _card("errors", sig["!"], "! errors"),
-        _card("metric_points", summary.metric_points, "metric points to copy"),
-        _card("artifact_files", summary.artifact_files, "artifact files to copy"),
-        _card("artifact_bytes", summary.artifact_bytes, "artifact bytes to copy",
-              human_bytes(summary.artifact_bytes)),
+        *(_card(name, summary.copy_total(name), f"{name.replace('_', ' ')} to copy", summary.shown(name))
+          for name in COPY_TOTALS),
     ]) + "</div>"
     mode = ("deep: every metric point and artifact checksum compared" if summary.deep else
             "fast: runs that look in sync were not opened (--deep compares every point and checksum, slower)")

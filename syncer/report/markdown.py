@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from syncer.report.model import SUMMARY_THRESHOLD, Report, Summary
-from syncer.report.text import detail, human_bytes
+from syncer.report.text import detail
 
 
 def _cell(text: object) -> str:
@@ -19,8 +19,7 @@ def lines(report: Report, summary: Summary, threshold: int = SUMMARY_THRESHOLD) 
     yield f"- source: `{report.source}`"
     yield f"- destination: `{report.destination}`"
     yield f"- verdict: **{summary.verdict()}**"
-    yield (f"- to copy: {summary.metric_points:,} metric points, {summary.artifact_files:,} artifact files "
-           f"({human_bytes(summary.artifact_bytes)}); {summary.copy_note()}")
+    yield f"- to copy: {summary.copy_line()}"
     yield f"- mode: {'deep (every metric point and artifact checksum compared)' if summary.deep else 'fast'}"
     yield ""
     yield "| kind | " + " | ".join("=+*-!") + " |"

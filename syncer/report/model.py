@@ -16,12 +16,14 @@ from syncer.core.actions import Action, Op
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.engine.deep_compare import Inspection, inspect_plan
 from syncer.engine.sync import SyncResult, sync
+from syncer.report import human
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: uncounted copy totals are null with a reason (docs/REPORTS.md)
 SUMMARY_THRESHOLD = 5000  # above this many objects, HTML and Markdown summarise per experiment
 OP_DIFFERS = "differs"  # a run that looks in sync but --deep found different content
 PENDING_OPS = frozenset({Op.CREATE.value, Op.UPDATE.value, Op.DELETE.value})
 BAD_OPS = frozenset({Op.CONFLICT.value, Op.ERROR.value})
+COPY_TOTALS = ("metric_points", "artifact_files", "artifact_bytes")
 
 
 @dataclass
@@ -187,8 +189,31 @@ class Summary:
         """An honest sentence about the copy totals."""
         if self.exact:
             return "exact"
-        return (f"lower bound: points and bytes of {self.uncounted_runs} run(s) to create are not counted "
-                "without --deep")
+        return (f"points, files and bytes of {self.uncounted_runs} run(s) to create are not counted without "
+                "--deep")
+
+    def copy_total(self, name: str) -> int | None:
+        """A copy total (`metric_points`, `artifact_files`, `artifact_bytes`); None when not fully counted."""
+        return getattr(self, name) if self.exact else None
+
+    def shown(self, name: str) -> str:
+        """A copy total for people: the figure, 'at least N' when partly counted, or 'not counted'."""
+        value: int = getattr(self, name)
+        figure = human.size(value) if name == "artifact_bytes" else f"{value:,}"
+        if self.exact:
+            return figure
+        return f"at least {figure}" if value else "not counted"
+
+    def copy_line(self) -> str:
+        """What a sync would copy, in one line that never shows an uncounted total as 0."""
+        return (f"metric points: {self.shown('metric_points')}; artifact files: {self.shown('artifact_files')}; "
+                f"artifact bytes: {self.shown('artifact_bytes')} ({self.copy_note()})")
+
+    def _to_copy(self) -> dict:
+        counted = {n: getattr(self, n) for n in COPY_TOTALS}
+        return {**{n: self.copy_total(n) for n in COPY_TOTALS}, "exact": self.exact,
+                "uncounted_runs": self.uncounted_runs, "counted": counted,
+                "reason": None if self.exact else self.copy_note(), "note": self.copy_note()}
 
     def as_dict(self) -> dict:
         by_kind: dict[str, dict[str, int]] = {}
@@ -197,9 +222,7 @@ class Summary:
         return {
             "in_sync": self.in_sync, "objects": self.total, "to_apply": self.to_apply, "errors": self.errors,
             "by_sigil": {s: self.sigils[s] for s in "=+*-!"}, "by_kind": by_kind,
-            "to_copy": {"metric_points": self.metric_points, "artifact_files": self.artifact_files,
-                        "artifact_bytes": self.artifact_bytes, "exact": self.exact,
-                        "uncounted_runs": self.uncounted_runs, "note": self.copy_note()},
+            "to_copy": self._to_copy(),
             "deep": self.deep,
         }
 

@@ -1,23 +1,70 @@
-"""A rich progress bar with counts and ETA, shown only on a terminal."""
+"""A rich progress bar shown only on a terminal, with transfer lines like rclone's.
+
+`syncing ━━━━━━━━━━ 12/49 · 2.1 runs/s · 12.0 MiB at 1.1 MiB/s · failed 0 · 0:00:45 · run exp/r3 (+3 more)`:
+objects done of the plan's mutating actions, runs per second, bytes copied and their rate, failures,
+time remaining, then the object in flight (the oldest still running, and how many others are).
+"""
 
 from __future__ import annotations
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+import threading
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TimeRemainingColumn
+from rich.text import Text
 
 from syncer.apply.units import Outcome
-from syncer.core.actions import Plan
+from syncer.core.actions import Action, Plan
+from syncer.report import human
+
+
+def transfer_text(runs: int, copied_bytes: int, seconds: float, failed: int) -> str:
+    """The rates part of the line: '2.1 runs/s · 12.0 MiB at 1.1 MiB/s · failed 0'."""
+    return (f"{human.rate(runs, seconds, 'runs')} · {human.size(copied_bytes)} at "
+            f"{human.byte_rate(copied_bytes, seconds)} · failed {failed}")
+
+
+def in_flight_text(labels: list[str]) -> str:
+    """The object in flight: 'run exp/r3 (+3 more)'; '' when nothing is."""
+    if not labels:
+        return ""
+    return labels[0] + (f" (+{len(labels) - 1} more)" if len(labels) > 1 else "")
+
+
+class _Transfer(ProgressColumn):
+    """Runs/s, bytes and bytes/s, failures (recomputed at every refresh, so rates fall while a run is slow)."""
+
+    def render(self, task: Task) -> Text:
+        f = task.fields
+        return Text(transfer_text(f["runs"], f["bytes"], task.elapsed or 0.0, f["failed"]))
+
+
+class _InFlight(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(in_flight_text(task.fields["flight"]), overflow="ellipsis", no_wrap=True)
+
+
+class _Dot(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text("·", style="dim")
 
 
 class ProgressBar:
-    """Counts applied actions against the plan's mutating actions."""
+    """Counts applied actions against the plan's mutating actions; shows rates and the object in flight."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, console: Console | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.enabled = enabled
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("failed {task.fields[failed]}"), TimeRemainingColumn(), transient=False,
+            "[bold]{task.description}", BarColumn(bar_width=24), MofNCompleteColumn(), _Dot(), _Transfer(),
+            _Dot(), TimeRemainingColumn(), _Dot(), _InFlight(), console=console, transient=False,
+            **({"get_time": clock} if clock else {}),
         ) if enabled else None
         self.task = None
+        self._flight: dict[tuple[str, str], str] = {}  # in start order
+        self._counts = {"failed": 0, "runs": 0, "bytes": 0}
+        self._lock = threading.Lock()  # workers report from their threads
 
     def __enter__(self) -> ProgressBar:
         if self.progress:
@@ -29,11 +76,26 @@ class ProgressBar:
             self.progress.stop()
 
     def start(self, plan: Plan) -> None:
+        """Size the bar to the plan's mutating actions."""
         if self.progress:
-            self.task = self.progress.add_task("syncing", total=len(plan.mutating()), failed=0)
+            self.task = self.progress.add_task("syncing", total=len(plan.mutating()), flight=[],
+                                               **self._counts)
+
+    def started(self, action: Action) -> None:
+        """An action began: it is in flight until its outcome arrives."""
+        with self._lock:
+            self._flight[action.key] = f"{action.kind} {action.label}"
+            self._show()
 
     def advance(self, outcome: Outcome) -> None:
+        """An action finished: count it, its bytes and its failure."""
+        with self._lock:
+            self._flight.pop(outcome.action.key, None)
+            self._counts["failed"] += not outcome.ok
+            self._counts["runs"] += outcome.action.kind == "run"
+            self._counts["bytes"] += outcome.stats.artifact_bytes
+            self._show(advance=1)
+
+    def _show(self, advance: int = 0) -> None:
         if self.progress and self.task is not None:
-            task = self.progress.tasks[self.task]
-            failed = task.fields["failed"] + (0 if outcome.ok else 1)
-            self.progress.update(self.task, advance=1, failed=failed)
+            self.progress.update(self.task, advance=advance, flight=list(self._flight.values()), **self._counts)

@@ -11,6 +11,7 @@ from rich.table import Table
 from syncer.core.actions import Op
 from syncer.core.kinds import KINDS
 from syncer.engine.sync import SyncResult
+from syncer.report import human
 
 _DONE_OPS = (Op.CREATE, Op.UPDATE, Op.DELETE)
 _PAST = {Op.CREATE: "created", Op.UPDATE: "updated", Op.DELETE: "deleted"}
@@ -71,25 +72,40 @@ def _kind_rows(summary: Summary) -> list[tuple[str, int]]:
             if op is not Op.DELETE or summary.count(k.name, op)]
 
 
-def print_summary(summary: Summary, console: Console | None = None) -> None:
-    """Print the summary as a table."""
+def _cell(name: str, value: int | float, human_units: bool) -> str:
+    """A count with thousands separators; bytes and seconds in human units when `human_units`."""
+    if human_units and name == "artifact_bytes":
+        return human.size(value)
+    if human_units and name == "seconds":
+        return human.duration(value)
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def summary_rows(summary: Summary, human_units: bool) -> list[tuple[str, str]]:
+    """The summary table's rows as (what, shown value): exact integers, or sizes and durations for people."""
+    rows: list[tuple[str, str, int | float]] = [
+        *((what, "", n) for what, n in _kind_rows(summary)),
+        ("unchanged (skipped)", "", summary.unchanged),
+        ("metric points copied", "", summary.metric_points),
+        ("params copied", "", summary.params),
+        ("artifact files copied", "", summary.artifact_files),
+        ("artifact bytes copied", "artifact_bytes", summary.artifact_bytes),
+        ("conflicts", "", summary.conflicts),
+        ("only in destination", "", summary.extra_in_destination),
+        ("policy decisions (see diff)", "", summary.policy_decisions),
+        ("failed", "", summary.failed),
+        ("seconds" if not human_units else "duration", "seconds", summary.seconds),
+    ]
+    return [(what, _cell(name, value, human_units)) for what, name, value in rows]
+
+
+def print_summary(summary: Summary, console: Console | None = None, human_units: bool | None = None) -> None:
+    """Print the summary as a table: human units on a terminal (or when asked), exact numbers otherwise."""
     console = console or Console()
+    human_units = console.is_terminal if human_units is None else human_units
     table = Table(title="mlflow-syncer summary", show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")
-    rows = [
-        *_kind_rows(summary),
-        ("unchanged (skipped)", summary.unchanged),
-        ("metric points copied", summary.metric_points),
-        ("params copied", summary.params),
-        ("artifact files copied", summary.artifact_files),
-        ("artifact bytes copied", summary.artifact_bytes),
-        ("conflicts", summary.conflicts),
-        ("only in destination", summary.extra_in_destination),
-        ("policy decisions (see diff)", summary.policy_decisions),
-        ("failed", summary.failed),
-        ("seconds", summary.seconds),
-    ]
-    for name, value in rows:
-        table.add_row(name, f"{value:,}" if isinstance(value, int) else str(value))
+    for name, value in summary_rows(summary, human_units):
+        table.add_row(name, value)
     console.print(table)

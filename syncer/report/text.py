@@ -47,16 +47,6 @@ def lines(report: Report, show_same: bool = True) -> Iterator[str]:
         yield line(row)
 
 
-def human_bytes(n: int) -> str:
-    """1234567 -> '1.2 MB'."""
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
 def summary_lines(summary: Summary) -> Iterator[str]:
     """Counts by object kind and action, then what a sync would copy, then the verdict."""
     yield ""
@@ -64,8 +54,7 @@ def summary_lines(summary: Summary) -> Iterator[str]:
     for kind in summary.kinds():
         parts = [f"{op} {n}" for (k, op), n in sorted(summary.counts.items()) if k == kind]
         yield f"  {kind + 's':<16} " + ", ".join(parts)
-    yield (f"  to copy          {summary.metric_points:,} metric points, {summary.artifact_files:,} artifact "
-           f"files ({human_bytes(summary.artifact_bytes)}); {summary.copy_note()}")
+    yield f"  to copy          {summary.copy_line()}"
     if not summary.deep:
         yield "  (runs that look in sync are not opened; --deep compares every point and checksum, slower)"
     yield summary.verdict()

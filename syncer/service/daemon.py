@@ -31,6 +31,7 @@ from syncer.engine.mirror_cycle import Cycle, CycleReport
 from syncer.engine.sync import endpoints, open_state
 from syncer.service import sd_notify as sdnotify
 from syncer.service.status_server import StatusServer
+from syncer.state import cycles
 
 log = structlog.get_logger("syncer.service.daemon")
 
@@ -94,6 +95,7 @@ class MirrorService:
         self.last: CycleReport | None = None
         self.http: StatusServer | None = None
         self.signalled: int | None = None
+        self.scheduler: BackgroundScheduler | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
     def run(self) -> int:
@@ -167,12 +169,31 @@ class MirrorService:
             return
         self.idle.clear()
         try:
+            cycle_id = self._record(lambda state: cycles.start_cycle(state, time.time(), self._next_run()))
             report = self.cycle.run()
+            if cycle_id is not None:
+                self._record(lambda state: cycles.end_cycle(state, cycle_id, cycle_end(report), self._next_run()))
             self.last = self.ready.last = report
             state = "ok" if report.ok else f"errors: {report.error or report.delete_refused or report.failed}"
             sdnotify.notify(f"STATUS=last cycle {state}; copied {report.copied}, {report.seconds:.1f} s")
         finally:
             self.idle.set()
+
+    def _record(self, write: Callable[..., int | None]) -> int | None:
+        """Write a cycle record for `mlflow-syncer status`; a failed write is logged, never fatal."""
+        try:
+            return write(self.cycle.state)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not record the cycle in the state store", error=str(exc)[:200])
+            return None
+
+    def _next_run(self) -> float | None:
+        """When the scheduler fires next (None: --once, stopping, or no schedule yet)."""
+        if self.once or self.scheduler is None or self.stop.is_set():
+            return None
+        job = self.scheduler.get_job("cycle")
+        when = getattr(job, "next_run_time", None)
+        return when.timestamp() if when else None
 
     def _serve(self) -> int:
         if self.once:
@@ -182,7 +203,7 @@ class MirrorService:
                 return max(EXIT_PARTIAL, self._shutdown(None))  # the one cycle did not complete
             return self._exit_code(self.last)
         logging.getLogger("apscheduler").setLevel(logging.ERROR)  # not a warning per tick skipped by a long cycle
-        scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler = self.scheduler = BackgroundScheduler(timezone="UTC")
         first = None if self.cfg.cron else _now()
         scheduler.add_job(self._tick, self.trigger, id="cycle", max_instances=1, coalesce=True,
                           misfire_grace_time=None, next_run_time=first)
@@ -208,6 +229,15 @@ class MirrorService:
         if report is None or report.error is not None:
             return EXIT_ERROR
         return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+def cycle_end(report: CycleReport) -> cycles.CycleEnd:
+    """What the state store keeps of a cycle report (the lag only when the cycle ran to its end)."""
+    lag = None if report.error else report.lag
+    return cycles.CycleEnd(
+        ended=report.ended, ok=report.ok, error=report.error or report.delete_refused, copied=report.copied,
+        failed=report.failed + report.cancelled, conflicts=report.conflicts, deleted=report.deleted,
+        unchanged=report.unchanged, lag=lag, lag_at_scan=None if report.error else report.lag_at_scan)
 
 
 def _now() -> datetime:

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import syncer.state.cycles  # noqa: F401  (its table joins Base.metadata)
 from syncer.state.store import Base
 
 engine = context.config.attributes["engine"]
