@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 PROVENANCE = "mlflow_syncer."
 SKIP_TAGS = {"mlflow.log-model.history"}
@@ -39,23 +40,28 @@ def _history(client: MlflowClient, run_id: str, key: str, side: str) -> list[tup
     return sorted((m.step, m.timestamp, _value(m.value)) for m in points)
 
 
-def _artifact_files(client: MlflowClient, run_id: str, side: str) -> list[str]:
+def _artifact_files(repo, run_id: str, side: str) -> list[str]:  # noqa: ANN001
     """Every file below the run's artifact root, listed recursively (no files: an empty list, not an error)."""
     files, folders = [], [None]
     while folders:
         folder = folders.pop()
         where = f"run {run_id} artifact listing of {folder or '<root>'!r}"
-        for info in _read(side, where, client.list_artifacts, run_id, folder):
+        for info in _read(side, where, repo.list_artifacts, folder):
             (folders if info.is_dir else files).append(info.path)
     return sorted(files)
 
 
-def _artifact_tree(client: MlflowClient, run_id: str, side: str) -> dict[str, str]:
-    """path -> sha256 of every artifact file of the run; {} for a run without artifacts."""
+def _artifact_tree(client: MlflowClient, run, side: str) -> dict[str, str]:  # noqa: ANN001
+    """path -> sha256 of every artifact file of the run; {} for a run without artifacts.
+
+    Read from the run's own artifact location (not `runs:/`, which also lists logged models)."""
+    run_id = run.info.run_id
+    repo = _read(side, f"run {run_id} artifact location {run.info.artifact_uri}", get_artifact_repository,
+                 run.info.artifact_uri, tracking_uri=client._tracking_client.tracking_uri)
     tree = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for path in _artifact_files(client, run_id, side):
-            local = _read(side, f"run {run_id} artifact {path!r}", client.download_artifacts, run_id, path, tmp)
+        for path in _artifact_files(repo, run_id, side):
+            local = _read(side, f"run {run_id} artifact {path!r}", repo.download_artifacts, path, tmp)
             tree[path] = hashlib.sha256(Path(local).read_bytes()).hexdigest()
     return tree
 
@@ -78,7 +84,7 @@ def run_record(client: MlflowClient, run, id_to_source: dict[str, str], side: st
         "inputs": sorted((d.dataset.name, d.dataset.digest, d.dataset.source, d.dataset.source_type,
                           tuple(sorted((t.key, t.value) for t in d.tags)))
                          for d in (run.inputs.dataset_inputs if run.inputs else [])),
-        "artifacts": _artifact_tree(client, info.run_id, side),
+        "artifacts": _artifact_tree(client, run, side),
     }
 
 
