@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 PROVENANCE = "mlflow_syncer."
 SKIP_TAGS = {"mlflow.log-model.history"}
@@ -22,21 +23,50 @@ def _value(v: float) -> str:
     return "nan" if math.isnan(v) else repr(v)
 
 
-def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple]:
-    return sorted((m.step, m.timestamp, _value(m.value)) for m in client.get_metric_history(run_id, key))
+class ReadError(Exception):
+    """The oracle could not read one side: never a reason to call the two sides equal."""
 
 
-def _artifact_tree(client: MlflowClient, run_id: str) -> dict[str, str]:
+def _read(side: str, what: str, call, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    """Call one MLflow read; any exception becomes a ReadError naming the side and the object read."""
+    try:
+        return call(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        raise ReadError(f"compare: cannot read {what} from the {side}: {type(exc).__name__}: {exc}") from exc
+
+
+def _history(client: MlflowClient, run_id: str, key: str, side: str) -> list[tuple]:
+    points = _read(side, f"run {run_id} metric {key!r} history", client.get_metric_history, run_id, key)
+    return sorted((m.step, m.timestamp, _value(m.value)) for m in points)
+
+
+def _artifact_files(repo, run_id: str, side: str) -> list[str]:  # noqa: ANN001
+    """Every file below the run's artifact root, listed recursively (no files: an empty list, not an error)."""
+    files, folders = [], [None]
+    while folders:
+        folder = folders.pop()
+        where = f"run {run_id} artifact listing of {folder or '<root>'!r}"
+        for info in _read(side, where, repo.list_artifacts, folder):
+            (folders if info.is_dir else files).append(info.path)
+    return sorted(files)
+
+
+def _artifact_tree(client: MlflowClient, run, side: str) -> dict[str, str]:  # noqa: ANN001
+    """path -> sha256 of every artifact file of the run; {} for a run without artifacts.
+
+    Read from the run's own artifact location (not `runs:/`, which also lists logged models)."""
+    run_id = run.info.run_id
+    repo = _read(side, f"run {run_id} artifact location {run.info.artifact_uri}", get_artifact_repository,
+                 run.info.artifact_uri, tracking_uri=client._tracking_client.tracking_uri)
+    tree = {}
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = Path(client.download_artifacts(run_id, "", tmp))
-        except Exception:  # noqa: BLE001
-            return {}
-        return {str(p.relative_to(local)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in local.rglob("*") if p.is_file()}
+        for path in _artifact_files(repo, run_id, side):
+            local = _read(side, f"run {run_id} artifact {path!r}", repo.download_artifacts, path, tmp)
+            tree[path] = hashlib.sha256(Path(local).read_bytes()).hexdigest()
+    return tree
 
 
-def run_record(client: MlflowClient, run, id_to_source: dict[str, str]) -> dict:
+def run_record(client: MlflowClient, run, id_to_source: dict[str, str], side: str = "source") -> dict:
     """Everything a user relies on about one run, as comparable data."""
     info, data = run.info, run.data
     tags = {k: v for k, v in data.tags.items() if not k.startswith(PROVENANCE) and k not in SKIP_TAGS}
@@ -50,22 +80,23 @@ def run_record(client: MlflowClient, run, id_to_source: dict[str, str]) -> dict:
         "params": dict(data.params),
         "tags": tags,
         "parent": id_to_source.get(parent, parent) if parent else None,
-        "metrics": {k: _history(client, info.run_id, k) for k in sorted(data.metrics)},
+        "metrics": {k: _history(client, info.run_id, k, side) for k in sorted(data.metrics)},
         "inputs": sorted((d.dataset.name, d.dataset.digest, d.dataset.source, d.dataset.source_type,
                           tuple(sorted((t.key, t.value) for t in d.tags)))
                          for d in (run.inputs.dataset_inputs if run.inputs else [])),
-        "artifacts": _artifact_tree(client, info.run_id),
+        "artifacts": _artifact_tree(client, run, side),
     }
 
 
 def experiment_records(client: MlflowClient, names: list[str], view: int = ViewType.ACTIVE_ONLY,
-                       as_dest: bool = False) -> dict:
-    """name -> {tags, runs: {source run id -> record}} for the named experiments."""
+                       side: str = "source") -> dict:
+    """name -> {exp, runs} for the named experiments."""
     out = {}
     for name in names:
-        exp = client.get_experiment_by_name(name)
-        assert exp is not None, f"experiment {name} missing"
-        runs = client.search_runs([exp.experiment_id], run_view_type=view, max_results=50000)
+        exp = _read(side, f"experiment {name!r}", client.get_experiment_by_name, name)
+        assert exp is not None, f"experiment {name} missing in the {side}"
+        runs = _read(side, f"the runs of experiment {name!r}", client.search_runs, [exp.experiment_id],
+                     run_view_type=view, max_results=50000)
         out[name] = {"exp": exp, "runs": runs}
     return out
 
@@ -73,7 +104,8 @@ def experiment_records(client: MlflowClient, names: list[str], view: int = ViewT
 def snapshot(client: MlflowClient, names: list[str], dest: bool, view: int = ViewType.ACTIVE_ONLY,
              all_clients_runs: dict | None = None) -> dict:
     """A deep, comparable picture of the named experiments. Destination runs are keyed by source id."""
-    exps = experiment_records(client, names, view)
+    side = "destination" if dest else "source"
+    exps = experiment_records(client, names, view, side)
     id_to_source: dict[str, str] = {}
     if dest:
         for e in exps.values():
@@ -86,7 +118,7 @@ def snapshot(client: MlflowClient, names: list[str], dest: bool, view: int = Vie
         for r in e["runs"]:
             key = id_to_source[r.info.run_id] if dest else r.info.run_id
             assert key not in runs, f"duplicate run for source {key} in {name}"
-            runs[key] = run_record(client, r, id_to_source)
+            runs[key] = run_record(client, r, id_to_source, side)
         result[name] = {"tags": tags, "runs": runs, "lifecycle": e["exp"].lifecycle_stage}
     return result
 

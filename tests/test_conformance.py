@@ -1,0 +1,188 @@
+"""One conformance suite, run against every endpoint profile (as rclone runs one suite against every backend).
+
+Each profile plays the role(s) it can play, with a plain `mlflow server` (or, for the direct store, another
+SQLite store) at the other end:
+
+- `mlflow-server`: a plain `mlflow server` with a SQLite backend, as source and as destination;
+- `sqlite`: direct SQLite stores (`sqlite:///...`, no server), as source and as destination;
+- `databricks`: the Databricks-like gateway (tests/emulators/databricks.py + dbfs.py: token auth, dbfs:/ URIs,
+  SAS URLs) in front of a real server, as source (the emulation is read-only, as is the Databricks side of a
+  migration);
+- `azureml`: the Azure-ML-like gateway (tests/emulators/azureml.py, artifacts in Azurite), as destination.
+
+For each: a migration of the standard workload compares deeply equal (tests/compare.py); a rerun plans only
+`=` and creates nothing; `diff` says in sync, then sees one source change (a new metric point, a new run);
+and the actions a real sync applies are exactly the actions the dry run planned.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric, ViewType
+
+from syncer.cli.app import main as cli
+from syncer.config import Settings
+from syncer.core.actions import Op
+from syncer.engine.sync import SyncResult, sync
+from tests.compare import assert_same
+from tests.fixtures.azure import point_sdk_at
+from tests.fixtures.cli import write_config
+from tests.fixtures.workload import T0, Workload, make_workload
+
+PROFILES = ["mlflow-server", "sqlite", "databricks", "azureml"]
+
+
+@dataclass
+class Pair:
+    """A source and a destination as the syncer is configured for them, and as the oracle reads them."""
+
+    profile: str
+    options: dict  # the configuration a user writes (also the `--config` file of `diff`)
+    src: MlflowClient  # the source read and written directly (the workload, the oracle)
+    dst: MlflowClient
+    config: Path
+    workload: Workload = field(default_factory=Workload)
+    dest_runs: int = 0  # how many runs the destination must hold, exactly
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(**self.options)
+
+
+def _endpoints(profile: str, request: pytest.FixtureRequest, where: Path) -> tuple[dict, dict, str, str]:
+    """(source config, destination config, source URI for the oracle, destination URI for the oracle)."""
+    if profile == "mlflow-server":
+        src, dst = request.getfixturevalue("source_server"), request.getfixturevalue("dest_server")
+        return {"tracking_uri": src.url}, {"tracking_uri": dst.url}, src.url, dst.url
+    if profile == "sqlite":
+        src, dst = f"sqlite:///{where / 'src.db'}", f"sqlite:///{where / 'dst.db'}"
+        return ({"tracking_uri": src}, {"tracking_uri": dst, "artifact_root": str(where / "dst-artifacts")},
+                src, dst)
+    if profile == "databricks":
+        workspace, dst = request.getfixturevalue("databricks_source"), request.getfixturevalue("dest_server")
+        return ({"tracking_uri": "databricks", "registry_uri": "databricks"}, {"tracking_uri": dst.url},
+                workspace.server.url, dst.url)
+    assert profile == "azureml", profile
+    src, dst = request.getfixturevalue("source_server"), request.getfixturevalue("azureml_dest")
+    return {"tracking_uri": src.url}, {"tracking_uri": dst.url, "profile": "azureml"}, src.url, dst.url
+
+
+@pytest.fixture(scope="module", params=PROFILES)
+def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    """One profile's pair, with the standard workload in its source (experiments of its own)."""
+    profile = request.param
+    where = tmp_path_factory.mktemp(f"conformance-{profile}")
+    env = pytest.MonkeyPatch()
+    try:
+        if profile == "databricks":
+            point_sdk_at(request.getfixturevalue("databricks_source"), env)
+        if profile == "sqlite":  # relative paths of a direct store land in the test's folder
+            env.chdir(where)
+        source, destination, src_uri, dst_uri = _endpoints(profile, request, where)
+        prefix = f"conf-{profile}-{uuid.uuid4().hex[:8]}"
+        options = {"source": source, "destination": destination, "state": f"sqlite:///{where / 'state.db'}",
+                   "experiments": [f"{prefix}/*"]}
+        p = Pair(profile, options, MlflowClient(src_uri), MlflowClient(dst_uri),
+                 write_config(where / "config.yaml", **options))
+        p.workload = make_workload(p.src, prefix, runs_per_experiment=2)
+        yield p
+    finally:
+        env.undo()
+
+
+@pytest.fixture(scope="module")
+def first(pair: Pair) -> tuple[SyncResult, SyncResult]:
+    """The first migration: a dry run, then the real run."""
+    dry = sync(pair.settings, dry_run=True)
+    real = sync(pair.settings)
+    pair.dest_runs = len(pair.workload.runs)
+    return dry, real
+
+
+def _dest_runs(pair: Pair) -> list:
+    exp_ids = [pair.dst.get_experiment_by_name(n).experiment_id for n in pair.workload.experiments]
+    return pair.dst.search_runs(exp_ids, run_view_type=ViewType.ALL, max_results=1000)
+
+
+def assert_applied_as_planned(dry: SyncResult, real: SyncResult) -> None:
+    """The real run planned what the dry run planned, and applied exactly its mutating actions, all ok."""
+    assert dry.outcomes == [] and dry.dry_run
+    assert real.plan.actions == dry.plan.actions
+    assert [o.error for o in real.outcomes if not o.ok] == []
+    assert Counter(o.action for o in real.outcomes) == Counter(dry.plan.mutating())
+
+
+def sync_as_planned(pair: Pair) -> Counter:
+    """Dry run, real run: applied as planned; return the planned (kind, op) counts of what changed."""
+    dry = sync(pair.settings, dry_run=True)
+    real = sync(pair.settings)
+    assert_applied_as_planned(dry, real)
+    return Counter((a.kind, a.op) for a in dry.plan.mutating())
+
+
+def diff(pair: Pair, capsys: pytest.CaptureFixture) -> tuple[int, list[str]]:
+    """`mlflow-syncer diff --config ...`: exit code and output lines."""
+    capsys.readouterr()
+    code = cli(["diff", "--config", str(pair.config)])
+    return code, capsys.readouterr().out.splitlines()
+
+
+def changed(out: list[str]) -> list[tuple[str, str, str]]:
+    """The (sigil, kind, label) of every line of a text report that is not `=`."""
+    return [tuple(line.split()[:3]) for line in out if line.startswith(("+", "*", "-", "!"))]
+
+
+def test_migration_copies_the_workload_exactly(pair: Pair, first) -> None:
+    _, real = first
+    assert [o.error for o in real.failed] == []
+    created = Counter((o.action.kind, o.action.op) for o in real.outcomes)
+    assert created == {("experiment", Op.CREATE): len(pair.workload.experiments),
+                       ("run", Op.CREATE): len(pair.workload.runs)}
+    assert len(_dest_runs(pair)) == len(pair.workload.runs)
+    assert_same(pair.src, pair.dst, pair.workload.experiments)
+
+
+def test_applied_actions_are_the_planned_actions(first) -> None:
+    dry, real = first
+    assert_applied_as_planned(dry, real)
+
+
+def test_rerun_plans_only_same_and_creates_nothing(pair: Pair, first) -> None:  # noqa: ARG001
+    again = sync(pair.settings)
+    assert again.outcomes == []
+    assert again.plan.counts() == {("experiment", "same"): len(pair.workload.experiments),
+                                   ("run", "same"): pair.dest_runs}
+    assert len(_dest_runs(pair)) == pair.dest_runs
+
+
+def test_diff_is_in_sync_then_sees_each_source_change(pair: Pair, first, capsys) -> None:  # noqa: ARG001
+    code, out = diff(pair, capsys)
+    assert (code, out[-1]) == (0, "in sync"), out
+
+    a0 = pair.workload.runs["a-0"]
+    pair.src.log_batch(a0, metrics=[Metric("loss", 0.001, T0 + 5000, 500)])  # one new point
+    code, out = diff(pair, capsys)
+    assert code == 1 and out[-1] == "1 actions to apply", out
+    assert changed(out) == [("*", "run", f"{pair.workload.experiments[0]}/a-0")]
+    assert sync_as_planned(pair) == {("run", Op.UPDATE): 1}
+    assert diff(pair, capsys)[0] == 0
+
+    alpha = pair.src.get_experiment_by_name(pair.workload.experiments[0]).experiment_id
+    late = pair.src.create_run(alpha, start_time=T0 + 9000, run_name="late")
+    pair.src.log_batch(late.info.run_id, metrics=[Metric("loss", 0.5, T0 + 9001, s) for s in range(3)])
+    pair.src.set_terminated(late.info.run_id, "FINISHED", end_time=T0 + 9999)
+    code, out = diff(pair, capsys)
+    assert code == 1 and out[-1] == "1 actions to apply", out
+    assert changed(out) == [("+", "run", f"{pair.workload.experiments[0]}/late")]
+    assert sync_as_planned(pair) == {("run", Op.CREATE): 1}
+    pair.dest_runs += 1
+    assert diff(pair, capsys)[0] == 0
+    assert len(_dest_runs(pair)) == pair.dest_runs
+    assert_same(pair.src, pair.dst, pair.workload.experiments)
