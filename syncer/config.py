@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from syncer.core.capabilities import Capabilities
 from syncer.core.errors import FatalError
+from syncer.core.option_keys import KeyPath, generic, line_of, load_with_lines, suggest
 from syncer.core.redact import register_secret
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _URL_PASSWORD = re.compile(r"://[^/@\s:]+:[^/@\s]+@")
 _SECRET_NAME = re.compile(r"(?i)pass|token|secret|key|credential|connection_string")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def seconds(text: str) -> float | None:
+    """Seconds from '90', '90s', '5m', '1.5h', '1d' (None: not a duration)."""
+    m = _DURATION.match(text)
+    return float(m[1]) * _UNIT[m[2]] if m else None
 
 
 class Strict(BaseModel):
@@ -46,6 +55,12 @@ class EndpointConfig(Strict):
     profile: Literal["auto", "mlflow", "databricks", "azureml"] = Field(
         default="auto", description="Limits of the service behind the URI (auto: from the URI scheme)")
     rate_limits: RateLimitConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _uri_alone(cls, value: Any) -> Any:
+        """`source: URI`, as the --source flag is written, means `source: {tracking_uri: URI}`."""
+        return {"tracking_uri": value} if isinstance(value, str) else value
 
     @field_validator("registry_uri")
     @classmethod
@@ -95,6 +110,12 @@ class MirrorConfig(Strict):
     verify_every: int = Field(default=0, ge=0, description="every Nth cycle also runs --verify (0: never)")
     shutdown_timeout: float = Field(default=30.0, gt=0)
 
+    @field_validator("interval", "shutdown_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """Durations as the flags take them: 90, 90s, 5m, 1h."""
+        return (seconds(value) or value) if isinstance(value, str) else value
+
 
 class Settings(BaseSettings):
     """Every option of mlflow-syncer."""
@@ -135,80 +156,137 @@ class _YamlSource(PydanticBaseSettingsSource):
         return dict(_CONFIG_FILE)
 
 
-def _expand(value: Any, where: str) -> Any:
+# Spellings accepted in the file besides the option's own (hyphens for underscores are accepted everywhere).
+ALIASES: dict[KeyPath, str] = {("dest",): "destination"}
+# Flags without an option of the same name: what to write in the file instead.
+HINTS = {"dest": "destination", "source_registry": "source.registry_uri", "dest_registry": "destination.registry_uri",
+         "no_models": "copy_models: false"}
+# Flags that are no option at all.
+FLAG_ONLY = {"config": "--config names the file itself", "once": "--once is a flag of `mirror`",
+             "dry_run": "--dry-run is a flag of `migrate`", "verify": "--verify is a flag of `migrate`"}
+
+
+def known_paths(model: Any = None, prefix: KeyPath = ()) -> list[KeyPath]:
+    """Every option's key path, nested ones included (list items as "*")."""
+    out: list[KeyPath] = []
+    for name, field in (model or Settings).model_fields.items():
+        out.append(prefix + (name,))
+        ann = field.annotation
+        for member in get_args(ann) if get_origin(ann) in (Union, UnionType) else (ann,):
+            is_list = get_origin(member) is list
+            inner = get_args(member)[0] if is_list else member
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                out += known_paths(inner, prefix + (name,) + (("*",) if is_list else ()))
+    return out
+
+
+def _expand(value: Any, where: KeyPath, problems: list[tuple[KeyPath, str]]) -> Any:
+    """Expand ${VAR} references, noting each reference that cannot be expanded and each literal password."""
     if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}" if where else k) for k, v in value.items()}
+        return {k: _expand(v, (*where, str(k)), problems) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, str):
-        if _URL_PASSWORD.search(_ENV_REF.sub("", value)):
-            raise FatalError(f"config {where}: a password is written in the file; put it in an environment "
-                             "variable and write ${VAR} instead")
+        return [_expand(v, (*where, str(i)), problems) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+    if _URL_PASSWORD.search(_ENV_REF.sub("", value)):
+        problems.append((where, "a password is written in the file; put it in an environment variable and "
+                                "write ${VAR} instead"))
+        return value
 
-        def sub(m: re.Match) -> str:
-            if m[1] not in os.environ:
-                raise FatalError(f"config {where}: environment variable {m[1]} is not set")
-            if _SECRET_NAME.search(m[1]) or _URL_PASSWORD.search(value):
-                register_secret(os.environ[m[1]])
-            return os.environ[m[1]]
+    def sub(m: re.Match) -> str:
+        if m[1] not in os.environ:
+            problems.append((where, f"environment variable {m[1]} is not set"))
+            return m[0]
+        if _SECRET_NAME.search(m[1]) or _URL_PASSWORD.search(value):
+            register_secret(os.environ[m[1]])
+        return os.environ[m[1]]
 
-        return _ENV_REF.sub(sub, value)
-    return value
+    return _ENV_REF.sub(sub, value)
 
 
-def read_file(path: str) -> dict[str, Any]:
-    """Read a YAML config file into a dict, expanding ${VAR} references from the environment."""
+def _read(path: str) -> tuple[dict[str, Any], dict[KeyPath, int], list[tuple[KeyPath, str]]]:
+    """The file's options (expanded), the line of each key, and the problems found while expanding."""
     p = Path(path)
     if not p.is_file():
         raise FatalError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data, lines = load_with_lines(p.read_text(), known_paths(), ALIASES)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise FatalError(f"config file {path} is not valid YAML{where}") from None
-    if not isinstance(data, dict):
+    if not isinstance(data or {}, dict):
         raise FatalError(f"config file {path} must hold a mapping of options")
-    return _expand(data, "")
+    problems: list[tuple[KeyPath, str]] = []
+    data = _expand(data or {}, (), problems)
+    for end in ("source", "destination"):  # `source: URI` as the flag writes it; a mapping merges with flags
+        if isinstance(data.get(end), str):
+            data[end] = {"tracking_uri": data[end]}
+    return data, lines, problems
 
 
-def _known_fields(loc: tuple) -> list[str]:
-    model: Any = Settings
-    for part in loc[:-1]:
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        model = field.annotation
-        for arg in getattr(model, "__args__", ()) or ():
-            if hasattr(arg, "model_fields"):
-                model = arg
-    return list(getattr(model, "model_fields", {}))
+def read_file(path: str) -> dict[str, Any]:
+    """Read a YAML config file into a dict, expanding ${VAR} references from the environment."""
+    data, lines, problems = _read(path)
+    if problems:
+        raise FatalError(_message(path, lines, problems))
+    return data
 
 
-def _explain(err: ValidationError) -> str:
-    errors = err.errors()
-    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(str(x) for x in first["loc"])
-    where = ".".join(loc)
-    if first["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(loc[-1], _known_fields(loc), n=1)
-        hint = f"; did you mean '{'.'.join(loc[:-1] + (close[0],))}'?" if close else ""
-        return f"unknown option '{where}'{hint}"
-    if first["type"] == "missing":
-        return f"missing option '{where}'"
-    return f"option '{where}': {first['msg']}"
+def _problems(err: ValidationError) -> list[tuple[KeyPath, str]]:
+    """Every problem pydantic found, as (key path, what is wrong), one per option."""
+    known = set(known_paths())
+    out: dict[KeyPath, str] = {}
+    for e in err.errors():
+        path = tuple(str(x) for x in e["loc"])
+        while len(path) > 1 and generic(path) not in known and e["type"] != "extra_forbidden":
+            path = path[:-1]  # a union member's name ("str", "list[str]") ends the location of its errors
+        if e["type"] == "extra_forbidden":
+            text = _unknown(path, known)
+        elif e["type"] == "missing":
+            text = f"missing option '{'.'.join(path)}'"
+        else:
+            text = f"option '{'.'.join(path)}': {e['msg']}"
+        out.setdefault(path, text)
+    meant = {text.split("did you mean '")[1][:-3] for text in out.values() if "did you mean '" in text}
+    return [(path, text) for path, text in out.items() if not (text.startswith("missing") and ".".join(path) in meant)]
+
+
+def _unknown(path: KeyPath, known: set[KeyPath]) -> str:
+    """An unknown option, with the option most likely meant."""
+    text = f"unknown option '{'.'.join(path)}'"
+    flag = FLAG_ONLY.get(path[-1].replace("-", "_")) if len(path) == 1 else None
+    if flag:
+        return f"{text} ({flag})"
+    hint = suggest(path, known, HINTS)
+    return f"{text} (did you mean '{hint}'?)" if hint else text
+
+
+def _message(path: str | None, lines: dict[KeyPath, int], problems: list[tuple[KeyPath, str]]) -> str:
+    """One line naming every problem, each with its line in the file when it comes from there."""
+    items = sorted(((line_of(lines, where), text) for where, text in problems), key=lambda x: (x[0] or 0, x[1]))
+    where = f" in {path}" if path and any(line for line, _ in items) else ""
+    count = f" ({len(items)} problems)" if len(items) > 1 else ""
+    return f"invalid configuration{where}{count}: " + "; ".join(
+        f"line {line}: {text}" if line else text for line, text in items)
 
 
 def load_settings(config_path: str | None = None, **flags: Any) -> Settings:
-    """Build the settings from defaults, the YAML file, the environment and flags (in rising precedence)."""
+    """Build the settings from defaults, the YAML file, the environment and flags (in rising precedence).
+
+    Every unknown or invalid option is reported at once, with its line in the file and a suggestion.
+    """
     global _CONFIG_FILE
-    _CONFIG_FILE = read_file(config_path) if config_path else {}
+    data, lines, problems = _read(config_path) if config_path else ({}, {}, [])
+    _CONFIG_FILE = data
     try:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as err:
-        raise FatalError(f"invalid configuration: {_explain(err)}") from None
+        problems += _problems(err)
     finally:
         _CONFIG_FILE = {}
+    if problems:
+        raise FatalError(_message(config_path, lines, problems))
     _register_url_passwords(settings)
     return settings
 

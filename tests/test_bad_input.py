@@ -64,10 +64,11 @@ def _config(source: str, dest: str, state: Path, prefix: str, extra: str = "") -
 
 
 CONFIG_ERRORS = [
-    ("destinaton:\n  tracking_uri: x\n", "unknown option 'destinaton'; did you mean 'destination'?"),
-    ("source:\n  tracking_url: x\n", "unknown option 'source.tracking_url'; did you mean 'source.tracking_uri'?"),
-    ("worker: 3\n", "did you mean 'workers'?"),
-    ("workers: many\n", "option 'workers': Input should be a valid integer"),
+    ("destinaton:\n  tracking_uri: x\n", "line 1: unknown option 'destinaton' (did you mean 'destination'?)"),
+    ("source:\n  tracking_url: x\n",
+     "line 2: unknown option 'source.tracking_url' (did you mean 'source.tracking_uri'?)"),
+    ("worker: 3\n", "(did you mean 'workers'?)"),
+    ("workers: many\n", "line 1: option 'workers': Input should be a valid integer"),
     ("workers: 1000\n", "option 'workers': Input should be less than or equal to 64"),
     ("deleted: sometimes\n", "option 'deleted'"),
     ("experiment_names:\n  - match: '([a-'\n    replace: x\n", "invalid regular expression '([a-'"),

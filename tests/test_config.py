@@ -43,9 +43,9 @@ def test_precedence_flags_over_env_over_file_over_defaults(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("text, message", [
-    ("wrokers: 3\n", "unknown option 'wrokers'; did you mean 'workers'?"),
+    ("wrokers: 3\n", "line 1: unknown option 'wrokers' (did you mean 'workers'?)"),
     ("source: {tracking_uri: x, registy_uri: y}\n",
-     "unknown option 'source.registy_uri'; did you mean 'source.registry_uri'?"),
+     "line 1: unknown option 'source.registy_uri' (did you mean 'source.registry_uri'?)"),
     ("workers: many\n", "option 'workers': Input should be a valid integer"),
     ("deleted: sometimes\n", "option 'deleted': Input should be 'skip' or 'mirror'"),
     ("experiment_names: [{match: '(', replace: x}]\n", "invalid regular expression"),
@@ -76,5 +76,36 @@ def test_check_config_command(tmp_path):
     res = subprocess.run([sys.executable, "-m", "syncer", "check-config", "--config", str(bad)],
                          capture_output=True, text=True)
     assert res.returncode == 2
-    assert res.stderr.strip() == ("mlflow-syncer: error: invalid configuration: unknown option 'sorce'; "
-                                  "did you mean 'source'?")
+    assert res.stderr.strip() == (f"mlflow-syncer: error: invalid configuration in {bad}: line 1: unknown option "
+                                  "'sorce' (did you mean 'source'?)")
+
+
+def test_every_problem_in_one_message_with_lines_and_suggestions(tmp_path):
+    path = _write(tmp_path, "source:\n  trackin_uri: http://a\ndest: http://b\nworkers: many\nmirror:\n"
+                            "  intervall: 5m\nno-models: true\ninterval: 9\nonce: true\n")
+    with pytest.raises(FatalError) as err:
+        load_settings(path)
+    message = str(err.value)
+    assert message.startswith(f"invalid configuration in {path} (6 problems): line 2: unknown option ")
+    for item in ("line 2: unknown option 'source.trackin_uri' (did you mean 'source.tracking_uri'?)",
+                 "line 4: option 'workers': Input should be a valid integer",
+                 "line 6: unknown option 'mirror.intervall' (did you mean 'mirror.interval'?)",
+                 "line 7: unknown option 'no-models' (did you mean 'copy_models: false'?)",
+                 "line 8: unknown option 'interval' (did you mean 'mirror.interval'?)",
+                 "line 9: unknown option 'once' (--once is a flag of `mirror`)"):
+        assert item in message, message
+    assert "missing option" not in message and "dest" not in message.replace("destination", "")
+
+
+def test_cli_spellings_are_accepted_in_the_file(tmp_path):
+    path = _write(tmp_path, "source: http://a\ndest:\n  tracking-uri: http://b\nlog-level: debug\n"
+                            "mirror:\n  interval: 5m\n  shutdown-timeout: 90s\n  max-delete: 3\n")
+    s = load_settings(path)
+    assert (s.source.tracking_uri, s.destination.tracking_uri, s.log_level) == ("http://a", "http://b", "debug")
+    assert (s.mirror.interval, s.mirror.shutdown_timeout, s.mirror.max_delete) == (300.0, 90.0, 3)
+
+
+def test_alias_next_to_its_option_is_refused(tmp_path):
+    with pytest.raises(FatalError) as err:
+        load_settings(_write(tmp_path, "destination: http://a\ndest: http://b\n"))
+    assert str(err.value).endswith("line 2: unknown option 'dest' (did you mean 'destination'?)")

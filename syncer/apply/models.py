@@ -80,7 +80,8 @@ def _create_version(ctx: Context, model: ModelSnap, v: VersionSnap, dest_name: s
     mv = call(ctx.dst, "create_model_version", lambda: ctx.dst.client.create_model_version(
         dest_name, reg.source, run_id=reg.run_id, tags=tags, description=v.description or None,
         await_creation_for=0, model_id=reg.model_id))
-    ctx.state.record("model_version", action.source_id, f"{dest_name}/{mv.version}", IN_PROGRESS)
+    ctx.state.record("model_version", action.source_id, f"{dest_name}/{mv.version}", IN_PROGRESS,
+                     name=action.label)
     return str(mv.version)
 
 

@@ -174,7 +174,7 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str) -> tuple[str, RunSt
         raise SyncError("; ".join(violations))
     if dest is None:
         dest_run_id, artifact_uri = _create(ctx, run, dest_exp_id, parent_dest)
-        ctx.state.record("run", run.run_id, dest_run_id, IN_PROGRESS)
+        ctx.state.record("run", run.run_id, dest_run_id, IN_PROGRESS, name=action.label)
     else:
         dest_run_id, artifact_uri = dest.run_id, dest.artifact_uri
         for duplicate in action.details.get("duplicates", []):

@@ -66,7 +66,7 @@ class Units:
             log.warning("object failed", kind=action.kind, object=action.label, error=message, status=status)
             return Outcome(action, ok=False, error=message, status=status)
         if action.source_id is not None:
-            ctx.state.record(action.kind, action.source_id, dest_id, DONE, action.fingerprint)
+            ctx.state.record(action.kind, action.source_id, dest_id, DONE, action.fingerprint, action.label)
         telemetry.OBJECTS.labels(action.kind, action.op.value, "ok").inc()
         return Outcome(action, ok=True, dest_id=dest_id, stats=stats)
 

@@ -7,6 +7,7 @@ import argparse
 from syncer import __version__
 from syncer.cli.mirror import add_mirror_flags
 from syncer.config import Settings, load_settings
+from syncer.core.kinds import KINDS
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -25,6 +26,29 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deleted", choices=["skip", "mirror"], help="what to do with deleted runs/experiments")
     p.add_argument("--log-format", choices=["auto", "console", "json"])
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (migrate draws one on a terminal; the other commands draw none)")
+
+
+# Every command that works on a source and a destination takes the shared options of `_common`.
+SHARED_COMMANDS = ("migrate", "diff", "mirror", "check-config", "state show", "state rebuild", "state release",
+                   "state export")
+
+
+def _state_parser(sub: argparse._SubParsersAction) -> None:
+    """`state show|rebuild|release|export`, each with the shared options."""
+    p = sub.add_parser("state", help="inspect, rebuild or export the state store")
+    actions = p.add_subparsers(dest="action", required=True, metavar="show|rebuild|release|export")
+    _common(actions.add_parser("show", help="counts and failures with their reasons"))
+    _common(actions.add_parser("rebuild", help="map the objects again from the destination's provenance tags"))
+    _common(actions.add_parser("release", help="give quarantined objects another chance"))
+    p = actions.add_parser("export", help="the id map: source id -> destination id, one row per object")
+    _common(p)
+    p.add_argument("--format", choices=["csv", "json", "jsonl"], default="csv")
+    p.add_argument("--kind", nargs="+", choices=[k.name for k in KINDS], help="only these kinds (default: all)")
+    p.add_argument("--output", help="write the map to this file (default: standard output)")
+    p.add_argument("--from-destination", action="store_true",
+                   help="read the map from the destination's provenance tags, not the state store (writes nothing)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     p.add_argument("--verify", action="store_true",
                    help="also check every run that looks in sync (all points, artifact checksums) and repair it")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = sub.add_parser("diff", help="report what differs and what a sync would do; write nothing")
     _common(p)
     p.add_argument("--format", choices=["text", "json", "markdown", "html"], default="text")
@@ -53,11 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p = sub.add_parser("demo", help="seed a local SQLite source and migrate it to a local SQLite destination")
     p.add_argument("--dir", default="demo-data", help="where the demo stores live")
-    p = sub.add_parser("state", help="inspect or rebuild the state store")
-    p.add_argument("action", choices=["show", "rebuild", "release"],
-                   help="show: counts and failures; rebuild: from destination provenance tags; "
-                        "release: give quarantined objects another chance")
-    _common(p)
+    _state_parser(sub)
     p = sub.add_parser("status", help="a running or stopped mirror: last and next cycle, lag, lock, failures "
                        "(reads the state store only)")
     _common(p)

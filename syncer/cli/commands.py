@@ -10,15 +10,19 @@ from rich.console import Console
 
 from syncer import logs
 from syncer.backends.auth import check as check_auth
+from syncer.backends.endpoint import Endpoint
 from syncer.cli.args import settings_from
 from syncer.cli.demo import run_demo
-from syncer.cli.diff import diff_report, dry_run
+from syncer.cli.diff import check_output, diff_report, dry_run, open_output
 from syncer.cli.mirror import mirror_settings
+from syncer.config import Settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.core.redact import redact
+from syncer.engine import id_map
 from syncer.engine.rebuild import rebuild
 from syncer.engine.sync import endpoints, open_state, sync
+from syncer.report.id_map import write as write_id_map
 from syncer.report.problems import problem_lines
 from syncer.report.progress import ProgressBar
 from syncer.report.status import text_lines as status_lines
@@ -75,9 +79,32 @@ def check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def export_id_map(args: argparse.Namespace, settings: Settings, src: Endpoint, dst: Endpoint) -> int:
+    """`state export`: the id map from the state store (read-only), or from the destination's provenance tags."""
+    check_output(args.output, "the id map")
+    if args.from_destination:
+        rows, store = id_map.from_destination(settings, src, dst, args.kind), None
+    else:
+        store = open_state(settings, src, dst, read_only=True, config_path=args.config)
+        rows = id_map.from_state(store, src, dst, args.kind)
+    try:
+        with open_output(args.output, "the id map") as out:
+            n = write_id_map(rows, args.format, out)
+    finally:
+        if store is not None:
+            store.close()
+    if args.output:
+        print(f"{n} objects mapped: {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def state(args: argparse.Namespace) -> int:
+    """`state show|rebuild|release|export`."""
     settings = settings_from(args)
+    logs.setup(settings.log_format, settings.log_level)
     src, dst = endpoints(settings)
+    if args.action == "export":
+        return export_id_map(args, settings, src, dst)
     store = open_state(settings, src, dst, read_only=args.action == "show", config_path=args.config)
     try:
         if args.action == "show":

@@ -36,22 +36,28 @@ def render(report: Report, summary: Summary, fmt: str, out: TextIO) -> None:
             out.write(line + "\n")
 
 
-def _open(output: str | None):  # noqa: ANN202
+def check_output(output: str | None, what: str = "the report") -> None:
+    """Fail before a long scan when `output` cannot be written."""
+    if output and not Path(output).resolve().parent.is_dir():
+        raise FatalError(f"cannot write {what} to {output}: no such directory")
+
+
+def open_output(output: str | None, what: str = "the report"):  # noqa: ANN201
+    """A context holding the file `output` opened for writing, or standard output."""
     if not output:
         return nullcontext(sys.stdout)
     try:
-        return Path(output).open("w", encoding="utf-8")
+        return Path(output).open("w", encoding="utf-8", newline="")
     except OSError as exc:
-        raise FatalError(f"cannot write the report to {output}: {exc.strerror}") from None
+        raise FatalError(f"cannot write {what} to {output}: {exc.strerror}") from None
 
 
 def diff_report(settings: Settings, config_path: str | None, fmt: str, output: str | None, deep: bool) -> int:
     """Plan (writing nothing), render, and return 0 in sync, 1 differences, 2 errors."""
-    if output and not Path(output).resolve().parent.is_dir():  # fail before a long scan
-        raise FatalError(f"cannot write the report to {output}: no such directory")
+    check_output(output)
     report = build(settings, config_path, deep=deep)
     summary = report.summary()
-    with _open(output) as out:
+    with open_output(output) as out:
         render(report, summary, fmt, out)
     return exit_code(summary)
 

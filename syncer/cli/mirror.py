@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import re
 
 from pydantic import ValidationError
 
-from syncer.config import Settings
+from syncer.config import Settings, seconds
 from syncer.core.errors import FatalError
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 def duration(text: str) -> float:
     """Seconds from '90', '90s', '5m', '1.5h', '1d'."""
-    m = _DURATION.match(text)
-    if not m or float(m[1]) <= 0:
+    value = seconds(text)
+    if not value:
         raise argparse.ArgumentTypeError(f"invalid duration {text!r}: write for example 60s, 5m or 1h")
-    return float(m[1]) * _UNIT[m[2]]
+    return value
 
 
 def add_mirror_flags(p: argparse.ArgumentParser) -> None:
@@ -33,12 +29,13 @@ def add_mirror_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-delete", type=int, metavar="N", help="refuse cycles that would delete more (100)")
     p.add_argument("--http-port", type=int, metavar="P", help="serve /healthz, /readyz, /metrics (off)")
     p.add_argument("--shutdown-timeout", type=duration, help="bound on a graceful stop (default 30s)")
+    p.add_argument("--verify-every", type=int, metavar="N", help="every Nth cycle also runs --verify (0: never)")
 
 
 def mirror_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     """Fold the mirror flags into the settings."""
     flags = {"interval": args.interval, "cron": args.cron, "delete": args.delete, "max_delete": args.max_delete,
-             "http_port": args.http_port, "shutdown_timeout": args.shutdown_timeout}
+             "http_port": args.http_port, "shutdown_timeout": args.shutdown_timeout, "verify_every": args.verify_every}
     updates = {k: v for k, v in flags.items() if v is not None}
     if args.interval is not None:
         updates["cron"] = None

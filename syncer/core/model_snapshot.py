@@ -105,6 +105,11 @@ def run_relative_path(v: VersionSnap, src: Snapshot) -> str | None:
     return None
 
 
+def dest_version_ref(action: Action) -> str:
+    """The destination 'name/number' of a model-version action that has a copy (its label is 'name/v<n>')."""
+    return f"{action.label.rsplit('/v', 1)[0]}/{action.dest_id}"
+
+
 def model_of(action: Action) -> str:
     """The source model name of a model or model-version action."""
     return action.source_id.rsplit("/", 1)[0] if action.kind == "model_version" else action.source_id

@@ -39,7 +39,7 @@ class Job:
     settings: Settings
     src: Endpoint
     dst: Endpoint
-    state: StateStore
+    state: StateStore | None
     options: Options
     src_snap: Snapshot
     dst_snap: Snapshot

@@ -94,11 +94,13 @@ def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool
                       quarantine_after=settings.quarantine_after)
 
 
-def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, delete_extra: bool = False,
-                  follow_running_since: int | None = None) -> tuple[Snapshot, Snapshot, Plan]:
-    """Read both sides and plan the sync, kind after kind (the planners are pure)."""
+def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None,
+                  delete_extra: bool = False, follow_running_since: int | None = None
+                  ) -> tuple[Snapshot, Snapshot, Plan]:
+    """Read both sides and plan the sync, kind after kind (the planners are pure). Without a state store
+    (None), nothing is quarantined."""
     options = Options(deleted=settings.deleted, delete_extra=delete_extra, follow_running_since=follow_running_since,
-                      quarantined=state.quarantined())
+                      quarantined=state.quarantined() if state is not None else frozenset())
     job = Job(settings, src, dst, state, options, Snapshot(identity=src.identity), Snapshot(identity=dst.identity))
     for step in STEPS:
         step.scan(job)

@@ -6,25 +6,15 @@ SQLAlchemy models, schema versioned with Alembic. Every unit of work commits on 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import (
-    BigInteger,
-    Integer,
-    String,
-    Text,
-    create_engine,
-    delete,
-    event,
-    inspect,
-    select,
-)
+from sqlalchemy import BigInteger, Integer, String, Text, delete, inspect, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -32,6 +22,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from syncer.core import hooks
 from syncer.core.errors import FatalError
 from syncer.core.redact import redact
+from syncer.state.connect import default_state_url, make_engine, with_driver
+
+__all__ = ["StateStore", "ObjectRecord", "default_state_url", "with_driver", "DONE", "IN_PROGRESS", "FAILED",
+           "QUARANTINED"]
 
 DONE, IN_PROGRESS, FAILED, QUARANTINED = "done", "in_progress", "failed", "quarantined"
 
@@ -52,6 +46,7 @@ class ObjectRecord(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[float] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # the object as reports name it
 
 
 class ArtifactRecord(Base):
@@ -99,57 +94,6 @@ class Failure:
     error: str
 
 
-def default_state_url(config_path: str | None) -> str:
-    """A SQLite file next to the config file, or in the working directory."""
-    folder = Path(config_path).resolve().parent if config_path else Path.cwd()
-    return f"sqlite:///{folder / 'mlflow-syncer-state.db'}"
-
-
-def _read_only_mode(db: str) -> str:
-    """SQLite URI parameters that read without writing anything, not even WAL sidecar files.
-
-    A WAL-mode file whose -wal sidecar is absent has no open connection: read it as immutable (mode=ro
-    alone would create -wal and -shm next to it). With a live writer, share its sidecars read-only.
-    """
-    return "mode=ro" if Path(f"{db}-wal").exists() else "mode=ro&immutable=1"
-
-
-def with_driver(url: str) -> str:
-    """A PostgreSQL URL without a driver gets whichever driver is installed (psycopg 3 or psycopg2)."""
-    parsed = make_url(url)
-    if parsed.drivername != "postgresql":
-        return url
-    for module, driver in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
-        if importlib.util.find_spec(module) is not None:
-            return parsed.set(drivername=driver).render_as_string(hide_password=False)
-    raise FatalError("the PostgreSQL state store needs a driver: pip install 'mlflow-syncer[postgres]'")
-
-
-def _make_engine(url: str, read_only: bool) -> Engine:
-    url = with_driver(url)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        db = parsed.database or ""
-        if read_only and db and db != ":memory:":
-            engine = create_engine(f"sqlite:///file:{db}?{_read_only_mode(db)}&uri=true",
-                                   connect_args={"check_same_thread": False})
-        else:
-            if db and db != ":memory:":
-                Path(db).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(conn, _record):  # noqa: ANN001
-            cur = conn.cursor()
-            if not read_only:
-                cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
 class StateStore:
     """Read and write sync state. `read_only` stores never write (dry runs and diffs)."""
 
@@ -170,7 +114,7 @@ class StateStore:
         try:
             if self.read_only and self._sqlite_missing():
                 return
-            self.engine = _make_engine(self.url, self.read_only)
+            self.engine = make_engine(self.url, self.read_only)
             check_or_upgrade(self.engine, upgrade=not self.read_only)
             if not self.read_only:
                 self._check_pair()
@@ -218,9 +162,28 @@ class StateStore:
                 q = q.where(ObjectRecord.kind == kind)
             return list(s.scalars(q))
 
+    def mapped(self, kind: str) -> Iterator[ObjectRecord]:
+        """The `kind` objects that have a destination copy, by source id, streamed (a million rows never sit in
+        memory at once)."""
+        if self.engine is None:
+            return
+        with self.engine.connect() as conn:
+            q = (select(ObjectRecord).where(ObjectRecord.kind == kind, ObjectRecord.dest_id.is_not(None))
+                 .order_by(ObjectRecord.source_id).execution_options(yield_per=1000))
+            with Session(bind=conn) as s:
+                yield from s.scalars(q)
+
+    def recorded_pair(self) -> str | None:
+        """The "source -> destination" identities this store belongs to (None: not recorded yet)."""
+        if self.engine is None or "meta" not in self.tables():
+            return None
+        with self._session() as s:
+            row = s.get(Meta, "pair")
+            return row.value if row else None
+
     def record(self, kind: str, source_id: str, dest_id: str | None, status: str,
-               fingerprint: str | None = None) -> None:
-        """Record progress on one object (commits)."""
+               fingerprint: str | None = None, name: str | None = None) -> None:
+        """Record progress on one object (commits); `name` is how reports name it."""
         hooks.reached("state_record")
         with self._write() as s:
             row = s.get(ObjectRecord, (kind, source_id))
@@ -228,6 +191,7 @@ class StateStore:
                 row = ObjectRecord(kind=kind, source_id=source_id, attempts=0)
                 s.add(row)
             row.dest_id = dest_id or row.dest_id
+            row.name = name or row.name
             row.status = status
             if status == DONE:
                 row.fingerprint = fingerprint

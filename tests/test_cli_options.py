@@ -1,0 +1,54 @@
+"""The command line: every shared option on every command, and config messages as a user sees them."""
+
+from __future__ import annotations
+
+import pytest
+
+from syncer.cli.args import SHARED_COMMANDS, build_parser, settings_from
+from tests.fixtures.cli import run_cli
+
+SHARED = [
+    ("--source", "http://src"), ("--dest", "http://dst"), ("--source-registry", "databricks,databricks-uc"),
+    ("--dest-registry", "http://reg"), ("--state", "sqlite:///s.db"), ("--experiments", "a", "b/*"),
+    ("--models", "m"), ("--no-models",), ("--workers", "3"), ("--deleted", "mirror"), ("--log-format", "json"),
+    ("--log-level", "debug"), ("--no-progress",),
+]
+
+
+@pytest.mark.parametrize("command", SHARED_COMMANDS)
+@pytest.mark.parametrize("flag", SHARED, ids=[f[0] for f in SHARED])
+def test_every_shared_option_on_every_command(command, flag, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("source: http://file-src\ndest: http://file-dst\n")
+    args = build_parser().parse_args([*command.split(), "--config", str(config), *flag])
+    settings = settings_from(args)
+    assert settings.source.tracking_uri == ("http://src" if flag[0] == "--source" else "http://file-src")
+    assert settings.destination.tracking_uri == ("http://dst" if flag[0] == "--dest" else "http://file-dst")
+
+
+def test_mirror_once_takes_no_progress(tmp_path):
+    stores = [f"sqlite:///{tmp_path / name}.db" for name in ("src", "dst", "state")]
+    result = run_cli("mirror", "--once", "--no-progress", "--source", stores[0], "--dest", stores[1],
+                     "--state", stores[2], "--no-models", "--verify-every", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "mirror cycle: ok" in result.stdout
+
+
+def test_config_with_dest_and_typos_is_explained_at_once(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("source:\n  tracking_uri: http://127.0.0.1:1\ndest:\n  tracking_url: sqlite:///x.db\n"
+                      "worker: 2\nmirror:\n  intervall: 5m\n")
+    for command in ("migrate", "check-config", "diff", "mirror", "state show"):
+        result = run_cli(*command.split(), "--config", str(config), cwd=tmp_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(
+            f"mlflow-syncer: error: invalid configuration in {config} (3 problems): "), result.stderr
+        for item in ("line 4: unknown option 'destination.tracking_url' (did you mean 'destination.tracking_uri'?)",
+                     "line 5: unknown option 'worker' (did you mean 'workers'?)",
+                     "line 7: unknown option 'mirror.intervall' (did you mean 'mirror.interval'?)"):
+            assert item in lines[0], lines[0]
+    config.write_text("source: http://127.0.0.1:1\ndest:\n  tracking_uri: sqlite:///x.db\nworkers: 2\n"
+                      "mirror:\n  interval: 5m\n")
+    fixed = run_cli("check-config", "--config", str(config), cwd=tmp_path)
+    assert fixed.returncode == 0 and "config ok" in fixed.stdout and "workers 2" in fixed.stdout, fixed.stderr
