@@ -69,3 +69,22 @@ def test_the_package_root_keeps_entry_points_config_and_logging_only():
     assert top == ["__init__.py", "__main__.py", "config.py", "logs.py"]
     packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
     assert packages == ["apply", "backends", "cli", "core", "engine", "plan", "report", "scan", "service", "state"]
+
+
+def _function_level_imports(path: Path) -> list[str]:
+    """`from syncer... import` / `import syncer...` statements inside functions (hidden dependencies)."""
+    found = []
+    for fn in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            found += [f"{path.relative_to(PACKAGE)}:{node.lineno} {n}" for n in names if n.startswith("syncer")]
+    return found
+
+
+def test_no_function_level_import_of_our_own_modules():
+    """Dependencies are visible at the top of each module; the only exception loads the commands on demand."""
+    hidden = [hit for p in SOURCES for hit in _function_level_imports(p)]
+    assert hidden == ["cli/app.py:32 syncer.cli"]

@@ -6,6 +6,7 @@ from rich.console import Console
 
 from syncer.apply.runs import RunStats
 from syncer.apply.units import Outcome
+from syncer.core import hooks
 from syncer.core.actions import Action, Op, Plan
 from syncer.report import human
 from syncer.report.progress import ProgressBar, in_flight_text, transfer_text
@@ -67,3 +68,22 @@ def test_summary_in_human_units_on_a_terminal_and_exact_numbers_elsewhere():
     print_summary(summary, console)
     table = console.export_text()
     assert "12.0 MiB" in table and "4 min 31 s" in table
+
+
+def test_a_retry_shows_on_the_bar_while_its_wait_lasts():
+    now = [100.0]
+    console = Console(record=True, width=200, force_terminal=False, color_system=None)
+    bar = ProgressBar(enabled=True, console=console, clock=lambda: now[0])
+    actions = [_action(i) for i in range(2)]
+    with bar:
+        bar.start(Plan(actions=actions, dest_names={}))
+        bar.started(actions[0])
+        hooks.retrying(hooks.RetryNotice(endpoint="destination (http://127.0.0.1:9)", op="log_batch",
+                                         error="MlflowException", status="HTTP 503", attempt=2, wait=8.0))
+        now[0] = 103.0
+        console.print(bar.progress.get_renderable())
+        assert console.export_text().strip().endswith(
+            "waiting for destination (http://127.0.0.1:9): HTTP 503, retry in 5 s")
+        now[0] = 109.0  # the wait is over: back to the object in flight
+        console.print(bar.progress.get_renderable())
+        assert console.export_text().strip().endswith("run exp/r0")

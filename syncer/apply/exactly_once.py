@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from syncer.backends.calls import call
 from syncer.backends.classify import classify
 from syncer.core.errors import Kind
+from syncer.core.metric_points import missing_points
 from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
 
 
@@ -98,8 +99,6 @@ def log_batch_once(ctx, run_id: str, metrics: list, params: list, tags: list) ->
         if classify(exc) is not Kind.TERMINAL or not metrics:
             raise
         refused = exc
-    from syncer.core.metric_points import missing_points
-
     missing = []
     for key in sorted({m.key for m in metrics}):
         present = call(ctx.dst, "get_metric_history", lambda key=key: client.get_metric_history(run_id, key))

@@ -22,6 +22,8 @@ from datetime import datetime, timedelta, timezone
 
 from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient, generate_blob_sas
 
+from syncer.backends.auth import azure_credential
+
 _WASBS = re.compile(r"^wasbs://(?P<container>[^@/]+)@(?P<account>[^./]+)\.blob\.(?P<suffix>[^/]+)(?:/(?P<path>.*))?$")
 CONCURRENCY = int(os.environ.get("MLFLOW_SYNCER_BLOB_CONCURRENCY", "8"))
 BLOCK_SIZE = int(os.environ.get("MLFLOW_SYNCER_BLOB_BLOCK_SIZE", str(8 * 1024 * 1024)))
@@ -72,8 +74,6 @@ def _make_service(loc: BlobLocation) -> BlobServiceClient:
     key = os.environ.get("AZURE_STORAGE_ACCESS_KEY")
     if key:
         return BlobServiceClient(url, credential={"account_name": loc.account, "account_key": key}, **tuning)
-    from syncer.backends.auth import azure_credential
-
     return BlobServiceClient(url, credential=azure_credential(), **tuning)
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+import structlog
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -24,9 +25,9 @@ from tenacity import (
 )
 
 from syncer.backends import telemetry
-from syncer.backends.classify import classify, retry_after, unreachable_reason
+from syncer.backends.classify import classify, describe, last_status, retry_after, unreachable_reason
 from syncer.core import hooks
-from syncer.core.errors import FatalError, Kind
+from syncer.core.errors import FatalError, Kind, SyncError
 
 if TYPE_CHECKING:
     from syncer.backends.endpoint import Endpoint
@@ -42,9 +43,23 @@ class RetryPolicy:
     max_delay: float = float(os.environ.get("MLFLOW_SYNCER_RETRY_MAX_DELAY", "180"))
 
 
+log = structlog.get_logger("syncer.retry")
+LOUD_WAIT = 5.0  # a retry that waits at least this long is logged at info; every retry is logged at debug
+
+
 def _before_sleep(endpoint: Endpoint, op: str) -> Callable[[RetryCallState], None]:
     def hook(state: RetryCallState) -> None:
         telemetry.RETRIES.labels(endpoint.role, op).inc()
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        notice = hooks.RetryNotice(
+            endpoint=f"{endpoint.role} ({endpoint.identity})", op=op, error=type(exc).__name__,
+            status=last_status(exc) if exc is not None else "?", attempt=state.attempt_number, wait=wait)
+        event = log.info if wait >= LOUD_WAIT else log.debug
+        event("retrying", endpoint=notice.endpoint, op=op, error=notice.error, status=notice.status,
+              attempt=notice.attempt, of=RetryPolicy.attempts, wait_s=round(wait, 1),
+              reason=describe(exc) if exc is not None else None)
+        hooks.retrying(notice)
 
     return hook
 
@@ -52,21 +67,26 @@ def _before_sleep(endpoint: Endpoint, op: str) -> Callable[[RetryCallState], Non
 def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
     """Run one API call against an endpoint: rate limited, counted, transient failures retried.
 
-    When the retries of a connection-level failure run out, the endpoint is marked down and the failure
-    becomes fatal: every other call to it stops at once instead of waiting out its own retries.
+    When the retries run out, the failure says how many attempts were made over how long and the last status
+    seen. When they run out on a connection-level failure, the endpoint is marked down and the failure becomes
+    fatal: every other call to it stops at once instead of waiting out its own retries.
     """
     started = time.monotonic()
+    attempts = [0]
     try:
-        return _retrying(endpoint, op, fn)
+        return _retrying(endpoint, op, fn, attempts)
     except FatalError:
         raise
     except Exception as exc:
-        reason = unreachable_reason(exc) if classify(exc) is Kind.TRANSIENT else None
-        if reason is None:
+        if classify(exc) is not Kind.TRANSIENT:
             raise
-        endpoint.down = (f"the {endpoint.role} ({endpoint.identity}) is unreachable: {reason} "
-                         f"(gave up on {op} after {time.monotonic() - started:.0f} s of retries)")
-        raise FatalError(endpoint.down) from exc
+        gave_up = (f"gave up on {op} after {attempts[0]} attempt{'s' * (attempts[0] != 1)} over "
+                   f"{time.monotonic() - started:.0f} s; last status: {last_status(exc)}")
+        reason = unreachable_reason(exc)
+        if reason is not None:
+            endpoint.down = f"the {endpoint.role} ({endpoint.identity}) is unreachable: {reason} ({gave_up})"
+            raise FatalError(endpoint.down) from exc
+        raise SyncError(f"{describe(exc)} ({gave_up})", Kind.TRANSIENT) from exc
 
 
 def _wait(state: RetryCallState) -> float:
@@ -76,7 +96,7 @@ def _wait(state: RetryCallState) -> float:
     return backoff if asked is None else min(max(backoff, asked), RetryPolicy.max_delay)
 
 
-def _retrying(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
+def _retrying(endpoint: Endpoint, op: str, fn: Callable[[], T], attempts: list[int]) -> T:
     retrying = Retrying(
         retry=retry_if_exception(lambda e: classify(e) is Kind.TRANSIENT),
         stop=stop_after_attempt(RetryPolicy.attempts) | stop_after_delay(RetryPolicy.max_delay),
@@ -86,6 +106,7 @@ def _retrying(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
     )
     for attempt in retrying:
         with attempt:
+            attempts[0] += 1
             if endpoint.down:
                 raise FatalError(endpoint.down)
             endpoint.limiter.acquire(op)

@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from http.client import RemoteDisconnected
 
 import requests
+import urllib3
 from mlflow.exceptions import MlflowException
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 
@@ -164,6 +165,26 @@ def unreachable_reason(exc: BaseException) -> str | None:
         return None
     found = {reason for e in _wrapped(exc) if (reason := _reason(e)) is not None}
     return next((reason for reason in _REASONS if reason in found), None)
+
+
+def last_status(exc: BaseException) -> str:
+    """The last status a failure shows, for people: "HTTP 503", "HTTP 429 REQUEST_LIMIT_EXCEEDED", "connection
+    refused", or the urllib3 verdict ("too many 503 error responses") when MLflow's own retries gave up."""
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, MlflowException):
+        status = rest_status(exc)
+        if status is not None:
+            return f"HTTP {status}"
+        if exc.error_code != "INTERNAL_ERROR":
+            return f"HTTP {exc.get_http_status_code()} {exc.error_code}"
+    status = getattr(exc, "status_code", None)  # azure.core HttpResponseError
+    if isinstance(status, int):
+        return f"HTTP {status}"
+    verdict = next((e for e in _wrapped(exc) if isinstance(e, urllib3.exceptions.ResponseError)), None)
+    if verdict is not None:
+        return str(verdict)
+    return unreachable_reason(exc) or type(exc).__name__
 
 
 def describe(exc: BaseException) -> str:

@@ -9,27 +9,23 @@ from typing import TextIO
 
 from syncer.config import Settings
 from syncer.core.errors import FatalError
+from syncer.report import html as report_html
+from syncer.report import json_format as report_json
+from syncer.report import markdown as report_markdown
 from syncer.report.model import Report, Summary, build, exit_code
+from syncer.report.text import lines, summary_lines
 
 
 def render(report: Report, summary: Summary, fmt: str, out: TextIO) -> None:
     """Write the report in one format (text, json, markdown, html) to `out`, streaming."""
     if fmt == "json":
-        from syncer.report import json_format as report_json
-
         report_json.write(report, summary, out)
     elif fmt == "html":
-        from syncer.report import html as report_html
-
         report_html.write(report, summary, out)
     elif fmt == "markdown":
-        from syncer.report import markdown as report_markdown
-
         for line in report_markdown.lines(report, summary):
             out.write(line + "\n")
     else:
-        from syncer.report.text import lines, summary_lines
-
         for line in lines(report):
             out.write(line + "\n")
         for line in summary_lines(summary):
@@ -64,8 +60,6 @@ def diff_report(settings: Settings, config_path: str | None, fmt: str, output: s
 
 def dry_run(settings: Settings, config_path: str | None) -> int:
     """`migrate --dry-run`: the plan as text (objects that would change), the summary and the diff exit code."""
-    from syncer.report.text import lines, summary_lines
-
     report = build(settings, config_path)
     summary = report.summary()
     for line in lines(report, show_same=False):

@@ -2,7 +2,8 @@
 
 `syncing ━━━━━━━━━━ 12/49 · 2.1 runs/s · 12.0 MiB at 1.1 MiB/s · failed 0 · 0:00:45 · run exp/r3 (+3 more)`:
 objects done of the plan's mutating actions, runs per second, bytes copied and their rate, failures,
-time remaining, then the object in flight (the oldest still running, and how many others are).
+time remaining, then the object in flight (the oldest still running, and how many others are). While a call
+waits to be retried, the last part says so: `waiting for destination (http://host): HTTP 503, retry in 8 s`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from syncer.apply.units import Outcome
+from syncer.core import hooks
 from syncer.core.actions import Action, Plan
 from syncer.report import human
 
@@ -40,9 +42,21 @@ class _Transfer(ProgressColumn):
         return Text(transfer_text(f["runs"], f["bytes"], task.elapsed or 0.0, f["failed"]))
 
 
+def waiting_text(notice: hooks.RetryNotice, seconds_left: float) -> str:
+    """'waiting for destination (http://host): HTTP 503, retry in 8 s'."""
+    return f"waiting for {notice.endpoint}: {notice.status}, retry in {max(0, round(seconds_left))} s"
+
+
 class _InFlight(ProgressColumn):
+    """The object in flight, or the retry being waited for while its wait lasts."""
+
     def render(self, task: Task) -> Text:
-        return Text(in_flight_text(task.fields["flight"]), overflow="ellipsis", no_wrap=True)
+        waiting = task.fields.get("waiting")
+        if waiting is not None and waiting[1] > task.get_time():
+            text = waiting_text(waiting[0], waiting[1] - task.get_time())
+        else:
+            text = in_flight_text(task.fields["flight"])
+        return Text(text, overflow="ellipsis", no_wrap=True)
 
 
 class _Dot(ProgressColumn):
@@ -65,20 +79,23 @@ class ProgressBar:
         self._flight: dict[tuple[str, str], str] = {}  # in start order
         self._counts = {"failed": 0, "runs": 0, "bytes": 0}
         self._lock = threading.Lock()  # workers report from their threads
+        self._unobserve: Callable[[], None] = lambda: None
 
     def __enter__(self) -> ProgressBar:
         if self.progress:
             self.progress.start()
+            self._unobserve = hooks.observe_retries(self.waiting)
         return self
 
     def __exit__(self, *exc) -> None:  # noqa: ANN002
         if self.progress:
+            self._unobserve()
             self.progress.stop()
 
     def start(self, plan: Plan) -> None:
         """Size the bar to the plan's mutating actions."""
         if self.progress:
-            self.task = self.progress.add_task("syncing", total=len(plan.mutating()), flight=[],
+            self.task = self.progress.add_task("syncing", total=len(plan.mutating()), flight=[], waiting=None,
                                                **self._counts)
 
     def started(self, action: Action) -> None:
@@ -95,6 +112,13 @@ class ProgressBar:
             self._counts["runs"] += outcome.action.kind == "run"
             self._counts["bytes"] += outcome.stats.artifact_bytes
             self._show(advance=1)
+
+    def waiting(self, notice: hooks.RetryNotice) -> None:
+        """A call failed and waits to be retried: say so until the wait is over."""
+        if self.progress and self.task is not None:
+            with self._lock:
+                deadline = self.progress.get_time() + notice.wait
+                self.progress.update(self.task, waiting=(notice, deadline))
 
     def _show(self, advance: int = 0) -> None:
         if self.progress and self.task is not None:

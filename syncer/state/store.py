@@ -23,6 +23,7 @@ from syncer.core import hooks
 from syncer.core.errors import FatalError
 from syncer.core.redact import redact
 from syncer.state.connect import default_state_url, make_engine, with_driver
+from syncer.state.schema_upgrade import check_or_upgrade
 
 __all__ = ["StateStore", "ObjectRecord", "default_state_url", "with_driver", "DONE", "IN_PROGRESS", "FAILED",
            "QUARANTINED"]
@@ -109,8 +110,6 @@ class StateStore:
 
     # -- opening -------------------------------------------------------------------------------
     def _open(self) -> None:
-        from syncer.state.schema_upgrade import check_or_upgrade
-
         try:
             if self.read_only and self._sqlite_missing():
                 return
