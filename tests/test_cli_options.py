@@ -26,6 +26,16 @@ def test_every_shared_option_on_every_command(command, flag, tmp_path):
     assert settings.destination.tracking_uri == ("http://dst" if flag[0] == "--dest" else "http://file-dst")
 
 
+@pytest.mark.parametrize("action", ["show", "rebuild", "release", "export"])
+def test_state_options_may_come_before_or_after_the_action(action, tmp_path):
+    parse = build_parser().parse_args
+    before = parse(["state", "--state", "sqlite:///a.db", "--source", "http://s", "--no-progress", action])
+    after = parse(["state", action, "--state", "sqlite:///a.db", "--source", "http://s", "--no-progress"])
+    assert vars(before) == vars(after)
+    assert (before.state, before.source, before.no_progress, before.action) == ("sqlite:///a.db", "http://s", True,
+                                                                               action)
+
+
 def test_mirror_once_takes_no_progress(tmp_path):
     stores = [f"sqlite:///{tmp_path / name}.db" for name in ("src", "dst", "state")]
     result = run_cli("mirror", "--once", "--no-progress", "--source", stores[0], "--dest", stores[1],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from syncer import __version__
 from syncer.cli.mirror import add_mirror_flags
@@ -10,24 +11,32 @@ from syncer.config import Settings, load_settings
 from syncer.core.kinds import KINDS
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="YAML config file")
-    p.add_argument("--source", help="source tracking URI")
-    p.add_argument("--dest", help="destination tracking URI")
-    p.add_argument("--source-registry", help="source registry URI (default: the tracking URI); a Databricks "
+def _common(p: argparse.ArgumentParser, suppress: bool = False) -> None:
+    """The shared options. With `suppress`, an option not given leaves the value a parent parser set alone
+    (`state --config c.yaml show` and `state show --config c.yaml` mean the same)."""
+    add = _suppressing(p.add_argument) if suppress else p.add_argument
+    add("--config", help="YAML config file")
+    add("--source", help="source tracking URI")
+    add("--dest", help="destination tracking URI")
+    add("--source-registry", help="source registry URI (default: the tracking URI); a Databricks "
                    "source may read both registries: databricks,databricks-uc")
-    p.add_argument("--dest-registry", help="destination registry URI (default: the tracking URI)")
-    p.add_argument("--state", help="state store SQLAlchemy URL (default: SQLite file next to the config)")
-    p.add_argument("--experiments", nargs="+", metavar="NAME_OR_GLOB", help="experiments to copy")
-    p.add_argument("--models", nargs="+", metavar="NAME_OR_GLOB",
+    add("--dest-registry", help="destination registry URI (default: the tracking URI)")
+    add("--state", help="state store SQLAlchemy URL (default: SQLite file next to the config)")
+    add("--experiments", nargs="+", metavar="NAME_OR_GLOB", help="experiments to copy")
+    add("--models", nargs="+", metavar="NAME_OR_GLOB",
                    help="registered models to copy besides those made from the selected experiments' runs")
-    p.add_argument("--no-models", action="store_true", default=None, help="do not copy registered models")
-    p.add_argument("--workers", type=int, help="parallel workers (default 8)")
-    p.add_argument("--deleted", choices=["skip", "mirror"], help="what to do with deleted runs/experiments")
-    p.add_argument("--log-format", choices=["auto", "console", "json"])
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    p.add_argument("--no-progress", action="store_true",
+    add("--no-models", action="store_true", default=None, help="do not copy registered models")
+    add("--workers", type=int, help="parallel workers (default 8)")
+    add("--deleted", choices=["skip", "mirror"], help="what to do with deleted runs/experiments")
+    add("--log-format", choices=["auto", "console", "json"])
+    add("--log-level", choices=["debug", "info", "warning", "error"])
+    add("--no-progress", action="store_true",
                    help="no progress bar (migrate draws one on a terminal; the other commands draw none)")
+
+
+def _suppressing(add: Callable[..., object]) -> Callable[..., object]:
+    """`add_argument` with every default replaced by argparse.SUPPRESS."""
+    return lambda *names, **kwargs: add(*names, **{**kwargs, "default": argparse.SUPPRESS})
 
 
 # Every command that works on a source and a destination takes the shared options of `_common`.
@@ -38,12 +47,14 @@ SHARED_COMMANDS = ("migrate", "diff", "mirror", "check-config", "state show", "s
 def _state_parser(sub: argparse._SubParsersAction) -> None:
     """`state show|rebuild|release|export`, each with the shared options."""
     p = sub.add_parser("state", help="inspect, rebuild or export the state store")
+    _common(p)  # before the action too, as in earlier versions: `state --config c.yaml show`
     actions = p.add_subparsers(dest="action", required=True, metavar="show|rebuild|release|export")
-    _common(actions.add_parser("show", help="counts and failures with their reasons"))
-    _common(actions.add_parser("rebuild", help="map the objects again from the destination's provenance tags"))
-    _common(actions.add_parser("release", help="give quarantined objects another chance"))
+    _common(actions.add_parser("show", help="counts and failures with their reasons"), suppress=True)
+    _common(actions.add_parser("rebuild", help="map the objects again from the destination's provenance tags"),
+            suppress=True)
+    _common(actions.add_parser("release", help="give quarantined objects another chance"), suppress=True)
     p = actions.add_parser("export", help="the id map: source id -> destination id, one row per object")
-    _common(p)
+    _common(p, suppress=True)
     p.add_argument("--format", choices=["csv", "json", "jsonl"], default="csv")
     p.add_argument("--kind", nargs="+", choices=[k.name for k in KINDS], help="only these kinds (default: all)")
     p.add_argument("--output", help="write the map to this file (default: standard output)")
