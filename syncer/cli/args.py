@@ -21,6 +21,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", metavar="NAME_OR_GLOB",
                    help="registered models to copy besides those made from the selected experiments' runs")
     p.add_argument("--no-models", action="store_true", default=None, help="do not copy registered models")
+    p.add_argument("--prompts", nargs="+", metavar="NAME_OR_GLOB", help="prompts to copy (default: all)")
+    p.add_argument("--no-prompts", action="store_true", default=None, help="do not copy prompts")
     p.add_argument("--workers", type=int, help="parallel workers (default 8)")
     p.add_argument("--deleted", choices=["skip", "mirror"], help="what to do with deleted runs/experiments")
     p.add_argument("--log-format", choices=["auto", "console", "json"])
@@ -68,6 +70,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "deleted": args.deleted, "log_format": args.log_format, "log_level": args.log_level,
     }
     flags.update(models=args.models, copy_models=False if args.no_models else None)
+    flags.update(prompts=[] if args.no_prompts else args.prompts)
     for side, uri, registry in (("source", args.source, args.source_registry),
                                 ("destination", args.dest, args.dest_registry)):
         registry = registry.split(",") if registry and "," in registry else registry
