@@ -130,6 +130,7 @@ class Settings(BaseSettings):
     models: list[str] = Field(default_factory=list)
     copy_models: bool = True
     model_names: list[NameRule] = Field(default_factory=list)
+    prompts: list[str] = Field(default_factory=lambda: ["*"], description="prompts to copy (globs; []: none)")
     model_stages: Literal["copy", "tag", "skip"] = "copy"
     model_files_experiment: str = "mlflow-syncer-model-files"
     workers: int = Field(default=8, ge=1, le=64)

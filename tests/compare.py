@@ -135,3 +135,57 @@ def assert_same(src: MlflowClient, dst: MlflowClient, names: list[str], view: in
                 assert rec[key] == other[key], f"{name} run {rec['name']} ({rid}): field {key} differs"
         assert a[name]["tags"] == b[name]["tags"], f"experiment tags differ in {name}"
     assert a == b
+
+
+def prompt_record(client: MlflowClient, name: str, dest: bool) -> dict:
+    """One prompt as comparable data, read through MLflow's prompt API; any read failure raises.
+
+    Destination versions are keyed by the source version they copy (their provenance tag) and aliases name
+    those keys, so a source and its copy give equal records even when version numbers differ; destination
+    versions that copy nothing are listed under "foreign", and "numbers" maps each version number to its key
+    (both differ between the two sides). Experiment links are experiment names.
+    """
+    prompt = client.get_prompt(name)
+    assert prompt is not None, f"prompt {name}: not found"
+    listed = list(client.search_prompt_versions(name, max_results=1000))
+    assert listed, f"prompt {name}: no version read"
+    versions: dict[str, dict] = {}
+    aliases: dict[str, str] = {}
+    foreign: list[str] = []
+    numbers: dict[str, str] = {}
+    for number in sorted(int(pv.version) for pv in listed):
+        pv = client.get_prompt_version(name, number)
+        assert pv is not None, f"prompt {name} v{number}: cannot be read"
+        key = pv._tags.get(PROVENANCE + "source_prompt_version") if dest else str(number)
+        if key is None:
+            foreign.append(str(number))
+            continue
+        assert key not in versions, f"prompt {name}: two copies of source version {key}"
+        numbers[str(number)] = key
+        versions[key] = {"template": pv.template, "text": pv.is_text_prompt, "commit_message": pv.commit_message,
+                         "tags": {k: v for k, v in pv.tags.items() if not k.startswith(PROVENANCE)},
+                         "model_config": pv.model_config, "response_format": pv.response_format}
+        aliases.update({alias: key for alias in pv.aliases})
+    tags = {k: v for k, v in prompt.tags.items() if not k.startswith(PROVENANCE)}
+    experiments = sorted(client.get_experiment(i).name for i in tags.pop("_mlflow_experiment_ids", "").split(",") if i)
+    return {"tags": tags, "experiments": experiments, "aliases": aliases, "versions": versions, "foreign": foreign,
+            "numbers": numbers}
+
+
+def prompt_links(client: MlflowClient, experiment: str, dest: bool, keys: dict[str, dict[str, str]]) -> dict:
+    """Source run id -> [(prompt, source version)] of every run of `experiment` naming prompt versions.
+
+    `keys` maps each prompt name to {version number on this side -> source version} (identity for a source).
+    """
+    import json
+
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"experiment {experiment} missing"
+    out = {}
+    for run in client.search_runs([exp.experiment_id], max_results=50000):
+        value = run.data.tags.get("mlflow.linkedPrompts")
+        if value is None:
+            continue
+        run_key = run.data.tags[PROVENANCE + "source_run_id"] if dest else run.info.run_id
+        out[run_key] = sorted((e["name"], keys[e["name"]][str(e["version"])]) for e in json.loads(value))
+    return out

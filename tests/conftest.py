@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.workload",
     "tests.fixtures.diffscenario",
     "tests.fixtures.models",
+    "tests.fixtures.prompts",
     "tests.fixtures.mirror",
     "tests.fixtures.azure",
     "tests.fixtures.unity_catalog",

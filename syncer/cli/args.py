@@ -26,12 +26,14 @@ def _common(p: argparse.ArgumentParser, suppress: bool = False) -> None:
     add("--models", nargs="+", metavar="NAME_OR_GLOB",
                    help="registered models to copy besides those made from the selected experiments' runs")
     add("--no-models", action="store_true", default=None, help="do not copy registered models")
+    add("--prompts", nargs="+", metavar="NAME_OR_GLOB", help="prompts to copy (default: all)")
+    add("--no-prompts", action="store_true", default=None, help="do not copy prompts")
     add("--workers", type=int, help="parallel workers (default 8)")
     add("--deleted", choices=["skip", "mirror"], help="what to do with deleted runs/experiments")
     add("--log-format", choices=["auto", "console", "json"])
     add("--log-level", choices=["debug", "info", "warning", "error"])
     add("--no-progress", action="store_true",
-                   help="no progress bar (migrate draws one on a terminal; the other commands draw none)")
+        help="no progress bar (migrate draws one on a terminal; the other commands draw none)")
 
 
 def _suppressing(add: Callable[..., object]) -> Callable[..., object]:
@@ -102,6 +104,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "deleted": args.deleted, "log_format": args.log_format, "log_level": args.log_level,
     }
     flags.update(models=args.models, copy_models=False if args.no_models else None)
+    flags.update(prompts=[] if args.no_prompts else args.prompts)
     for side, uri, registry in (("source", args.source, args.source_registry),
                                 ("destination", args.dest, args.dest_registry)):
         registry = registry.split(",") if registry and "," in registry else registry

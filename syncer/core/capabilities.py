@@ -107,6 +107,7 @@ DATABRICKS = Capabilities(
     # /Users/alice@corp.com/churn/exp1 -> churn/exp1; /Shared/x -> Shared/x
     source_name_rules=((r"^/Users/[^/]+/", ""), (r"^/", "")),
     reserved_run_tags=8,
+    prompts=False,  # Unity Catalog prompts: not read or written yet (syncer.scan.prompts reads MLflow's registry)
 )
 
 AZURE_ML = Capabilities(

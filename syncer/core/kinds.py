@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_VERSION
+from syncer.core.prompt_snapshot import TAG_SOURCE_PROMPT, TAG_SOURCE_PROMPT_VERSION
 from syncer.core.snapshot import TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
 
 
@@ -30,6 +31,8 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("run", "runs", TAG_SOURCE_RUN_ID),
     KindInfo("model", "models", TAG_SOURCE_MODEL),
     KindInfo("model_version", "model versions", TAG_SOURCE_VERSION),
+    KindInfo("prompt", "prompts", TAG_SOURCE_PROMPT, "prompts"),
+    KindInfo("prompt_version", "prompt versions", TAG_SOURCE_PROMPT_VERSION, "prompts"),
 )
 BY_NAME = {k.name: k for k in KINDS}
 

@@ -20,7 +20,8 @@ TAG_FINGERPRINT = "mlflow_syncer.fingerprint"
 TAG_DUPLICATE_OF = "mlflow_syncer.duplicate_of"
 PARENT_TAG = "mlflow.parentRunId"
 # Tags that each server sets for itself or that cannot be compared across servers.
-IGNORED_TAGS = frozenset({"mlflow.log-model.history"})
+# mlflow.linkedPrompts names prompt versions by number: syncer.plan.prompts writes it, remapped.
+IGNORED_TAGS = frozenset({"mlflow.log-model.history", "mlflow.linkedPrompts"})
 
 LatestMetric = tuple[float, int, int]  # value, timestamp, step
 
@@ -94,6 +95,7 @@ class Snapshot:
     experiments: dict[str, ExperimentSnap] = field(default_factory=dict)
     runs: dict[str, RunSnap] = field(default_factory=dict)
     models: dict[str, object] = field(default_factory=dict)
+    prompts: dict[str, object] = field(default_factory=dict)
 
 
 def metric_value_key(value: float) -> str:

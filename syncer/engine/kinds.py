@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from syncer.apply import executor
 from syncer.apply.context import Context
 from syncer.apply.models import apply_models
+from syncer.apply.prompts import apply_prompts
 from syncer.apply.units import Units
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
@@ -26,9 +27,11 @@ from syncer.core.model_snapshot import ModelOptions
 from syncer.core.snapshot import Snapshot
 from syncer.plan import runs as run_planner
 from syncer.plan.models import plan_models
+from syncer.plan.prompts import plan_prompts
 from syncer.plan.runs import Options
 from syncer.scan import runs as run_scanner
 from syncer.scan.models import scan_dest_models, scan_source_models
+from syncer.scan.prompts import scan_dest_prompts, scan_source_prompts
 from syncer.state.store import StateStore
 
 
@@ -123,9 +126,26 @@ def _plan_models(job: Job) -> list[Action]:
                        model_options(s, job.options.quarantined))
 
 
+def _scan_prompts(job: Job) -> None:
+    if not job.src.caps.prompts:
+        return
+    job.src_snap.prompts = reading(job.src, "source prompts",
+                                   lambda: scan_source_prompts(job.src, job.settings.prompts))
+    if job.src_snap.prompts and job.dst.caps.prompts:
+        job.dst_snap.prompts = reading(job.dst, "destination prompts",
+                                       lambda: scan_dest_prompts(job.dst, job.src_snap.prompts))
+
+
+def _plan_prompts(job: Job) -> list[Action]:
+    copied = {a.source_id for a in job.actions if a.kind == "run" and a.source_id
+              and a.op in (Op.CREATE, Op.UPDATE, Op.SAME)}
+    return plan_prompts(job.src_snap, job.dst_snap, copied, job.dst.caps, job.options.quarantined)
+
+
 STEPS: tuple[KindStep, ...] = (
     KindStep(("experiment",), _scan_experiments, _plan_experiments, executor.apply_experiments,
              finish=executor.delete_experiments),
     KindStep(("run",), _scan_runs, _plan_runs, executor.apply_runs),
     KindStep(("model", "model_version"), _scan_models, _plan_models, apply_models),
+    KindStep(("prompt", "prompt_version"), _scan_prompts, _plan_prompts, apply_prompts),
 )
