@@ -107,6 +107,7 @@ DATABRICKS = Capabilities(
     # /Users/alice@corp.com/churn/exp1 -> churn/exp1; /Shared/x -> Shared/x
     source_name_rules=((r"^/Users/[^/]+/", ""), (r"^/", "")),
     reserved_run_tags=8,
+    datasets=False,  # MLflow's client refuses its dataset calls on Databricks (datasets are Unity Catalog tables)
 )
 
 AZURE_ML = Capabilities(
