@@ -25,6 +25,7 @@ def test_noop_cycle_over_1500_runs_makes_no_per_run_call(tmp_path):
         pages = math.ceil(RUNS / PLAIN_MLFLOW.search_page_size)
         assert result["calls"] == {"source:search_experiments": 1, "source:search_runs": pages,
                                    "source:search_registered_models": 1,  # no models: no version search
+                                   "source:search_datasets": 1, "source:search_logged_models": 1,
                                    "destination:search_experiments": 1, "destination:search_runs": pages}
 
         # One run changes: only that run costs per-run calls, and the copy is exact.
