@@ -192,3 +192,46 @@ def test_destination_without_the_apis_lists_and_counts(source_server, dest_serve
     dest_exp = _dest_exp(dest_server.url, g.experiment)
     assert MlflowClient(dest_server.url).search_logged_models([dest_exp]) == []
     assert MlflowClient(dest_server.url).search_datasets(experiment_ids=[dest_exp]) == []
+
+
+def _copies(url: str, model_id: str) -> list:
+    client = MlflowClient(url)
+    exps = [e.experiment_id for e in client.search_experiments()]
+    return client.search_logged_models(exps, filter_string=f"tags.`mlflow_syncer.source_model_id` = '{model_id}'")
+
+
+def test_standalone_and_version_paths_share_one_copy(source_server, dest_server, unique_name, tmp_path):
+    g = make_genai(source_server.url, unique_name)
+    src = MlflowClient(source_server.url)
+    settings = _settings(source_server.url, dest_server.url, tmp_path, [g.experiment])
+    assert [o.error for o in sync(settings).outcomes if not o.ok] == []
+    # standalone first, then a version points at it: the version registers from the same copy
+    src.create_registered_model(f"{unique_name}-reg")
+    src.create_model_version(f"{unique_name}-reg", f"models:/{g.model_id}", run_id=g.run_id, model_id=g.model_id)
+    later = sync(settings)
+    assert [o.error for o in later.outcomes if not o.ok] == []
+    assert [a.details.get("files") for a in later.plan.actions if a.kind == "model_version"] == ["logged_model"]
+    (copy,) = _copies(dest_server.url, g.model_id)
+    version = MlflowClient(dest_server.url).get_model_version(f"{unique_name}-reg", "1")
+    assert version.source == copy.artifact_location  # registered from the one copy
+
+    # a version first (its experiment not selected: the copy goes to the model-files experiment), then its
+    # experiment is selected: the standalone step completes that copy instead of making another
+    other = src.create_experiment(f"{unique_name}/other")
+    run_id = src.create_run(other, run_name="elsewhere", start_time=T0).info.run_id
+    model_id = add_logged_model(src, other, run_id, "behind-a-version", {"MLmodel": b"other"})
+    src.set_terminated(run_id, "FINISHED", end_time=T0 + 5)
+    src.create_registered_model(f"{unique_name}-other")
+    src.create_model_version(f"{unique_name}-other", f"models:/{model_id}", run_id=run_id, model_id=model_id)
+    by_version = sync(_settings(source_server.url, dest_server.url, tmp_path, [g.experiment],
+                                [f"{unique_name}-other"]))
+    assert [o.error for o in by_version.outcomes if not o.ok] == []
+    assert len(_copies(dest_server.url, model_id)) == 1
+    both = _settings(source_server.url, dest_server.url, tmp_path, [g.experiment, f"{unique_name}/other"])
+    result = sync(both)
+    assert [o.error for o in result.outcomes if not o.ok] == []
+    assert [(o.action.op, o.action.details.get("metrics")) for o in result.outcomes
+            if o.action.kind == "logged_model"] == [(Op.UPDATE, 2)]  # its metrics: their run is copied now
+    (copy,) = _copies(dest_server.url, model_id)
+    assert sorted(m.key for m in copy.metrics) == ["accuracy", "loss"]
+    assert sync(both).outcomes == []
