@@ -189,3 +189,81 @@ def prompt_links(client: MlflowClient, experiment: str, dest: bool, keys: dict[s
         run_key = run.data.tags[PROVENANCE + "source_run_id"] if dest else run.info.run_id
         out[run_key] = sorted((e["name"], keys[e["name"]][str(e["version"])]) for e in json.loads(value))
     return out
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*")
+            if p.is_file()}
+
+
+def logged_model_files(tracking_uri: str, artifact_location: str) -> dict[str, str]:
+    """Relative path -> sha256 of every file of a logged model (read errors raise)."""
+    import mlflow.artifacts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=artifact_location, dst_path=tmp,
+                                                    tracking_uri=tracking_uri)
+        return _tree(Path(local))
+
+
+def logged_model_records(tracking_uri: str, experiment_ids: list[str], dest: bool) -> dict[str, dict]:
+    """Every logged model of the experiments as comparable data, keyed by the source model id (on a
+    destination: its provenance tag; a second copy of one source model fails). Runs are named by source id."""
+    client = MlflowClient(tracking_uri)
+    out: dict[str, dict] = {}
+    for lm in client.search_logged_models(experiment_ids, max_results=1000):
+        key = lm.tags.get(PROVENANCE + "source_model_id") if dest else lm.model_id
+        assert key is not None, f"logged model {lm.model_id} carries no provenance tag"
+        assert key not in out, f"two copies of logged model {key}"
+
+        def source_run(run_id: str | None) -> str | None:
+            if not dest or run_id is None:
+                return run_id
+            return client.get_run(run_id).data.tags.get(PROVENANCE + "source_run_id", run_id)
+
+        out[key] = {
+            "name": lm.name, "model_type": lm.model_type, "status": str(lm.status),
+            "params": dict(lm.params or {}),
+            "tags": {k: v for k, v in (lm.tags or {}).items()
+                     if not k.startswith(PROVENANCE) and k not in ("mlflow.user", "mlflow.modelVersions")},
+            "source_run": source_run(lm.source_run_id),
+            "metrics": sorted((m.key, _value(m.value), m.timestamp, m.step, m.dataset_name, m.dataset_digest,
+                               source_run(m.run_id)) for m in (lm.metrics or [])),
+            "files": logged_model_files(tracking_uri, lm.artifact_location),
+        }
+    return out
+
+
+def _record(r) -> tuple:  # noqa: ANN001
+    import json
+
+    def dump(value: object) -> str:
+        return json.dumps(value, sort_keys=True)
+
+    return (dump(r.inputs), dump(r.outputs), dump(r.expectations or {}), dump(r.tags or {}),
+            dump(r.source.to_dict() if r.source else None))
+
+
+def dataset_records(tracking_uri: str, experiment_ids: list[str], dest: bool) -> dict[str, dict]:
+    """Every evaluation dataset linked to the experiments, with its records, keyed by the source dataset id
+    (provenance tag on a destination); experiments are named by name (read errors raise)."""
+    import json
+
+    client = MlflowClient(tracking_uri)
+    store = client._tracking_client.store
+    out: dict[str, dict] = {}
+    for ds in client.search_datasets(experiment_ids=experiment_ids, max_results=1000):
+        key = ds.tags.get(PROVENANCE + "source_dataset_id") if dest else ds.dataset_id
+        assert key is not None, f"dataset {ds.dataset_id} carries no provenance tag"
+        assert key not in out, f"two copies of dataset {key}"
+        records, _ = store._load_dataset_records(ds.dataset_id, max_results=None)
+        exps = store.get_dataset_experiment_ids(ds.dataset_id)
+        out[key] = {
+            "name": ds.name,
+            "tags": {k: v for k, v in (ds.tags or {}).items() if not k.startswith(PROVENANCE)},
+            "schema": json.loads(ds.schema) if ds.schema else None,
+            "profile": json.loads(ds.profile) if ds.profile else None,
+            "experiments": sorted(client.get_experiment(e).name for e in exps),
+            "records": sorted(_record(r) for r in records),
+        }
+    return out

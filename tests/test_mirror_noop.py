@@ -26,6 +26,7 @@ def test_noop_cycle_over_1500_runs_makes_no_per_run_call(tmp_path):
         assert result["calls"] == {"source:search_experiments": 1, "source:search_runs": pages,
                                    "source:search_registered_models": 1,  # no models: no version search
                                    "source:search_prompts": 1,  # no prompts: no version search
+                                   "source:search_datasets": 1, "source:search_logged_models": 1,
                                    "destination:search_experiments": 1, "destination:search_runs": pages}
 
         # One run changes: only that run costs per-run calls, and the copy is exact.

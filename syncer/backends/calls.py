@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 import structlog
@@ -87,6 +87,18 @@ def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
             endpoint.down = f"the {endpoint.role} ({endpoint.identity}) is unreachable: {reason} ({gave_up})"
             raise FatalError(endpoint.down) from exc
         raise SyncError(f"{describe(exc)} ({gave_up})", Kind.TRANSIENT) from exc
+
+
+def pages(endpoint: Endpoint, op: str, search: Callable[[str | None], Iterable[T]]) -> Iterator[T]:
+    """Every item of a paged search: `search(page_token)` answers a page with a `token` (a PagedList), each
+    page read through `call`."""
+    token = None
+    while True:
+        page = call(endpoint, op, lambda t=token: search(t))
+        yield from page
+        token = page.token  # type: ignore[attr-defined]
+        if not token:
+            return
 
 
 def _wait(state: RetryCallState) -> float:

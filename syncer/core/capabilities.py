@@ -108,6 +108,7 @@ DATABRICKS = Capabilities(
     source_name_rules=((r"^/Users/[^/]+/", ""), (r"^/", "")),
     reserved_run_tags=8,
     prompts=False,  # Unity Catalog prompts: not read or written yet (syncer.scan.prompts reads MLflow's registry)
+    datasets=False,  # MLflow's client refuses its dataset calls on Databricks (datasets are Unity Catalog tables)
 )
 
 AZURE_ML = Capabilities(

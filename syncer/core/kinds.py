@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_VERSION
+from syncer.core.dataset_snapshot import TAG_SOURCE_DATASET
+from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_MODEL_ID, TAG_SOURCE_VERSION
 from syncer.core.prompt_snapshot import TAG_SOURCE_PROMPT, TAG_SOURCE_PROMPT_VERSION
 from syncer.core.snapshot import TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
 
@@ -28,7 +29,9 @@ class KindInfo:
 
 KINDS: tuple[KindInfo, ...] = (
     KindInfo("experiment", "experiments", TAG_SOURCE_EXPERIMENT_ID),
+    KindInfo("dataset", "evaluation datasets", TAG_SOURCE_DATASET, capability="datasets"),
     KindInfo("run", "runs", TAG_SOURCE_RUN_ID),
+    KindInfo("logged_model", "logged models", TAG_SOURCE_MODEL_ID, capability="logged_models"),
     KindInfo("model", "models", TAG_SOURCE_MODEL),
     KindInfo("model_version", "model versions", TAG_SOURCE_VERSION),
     KindInfo("prompt", "prompts", TAG_SOURCE_PROMPT, "prompts"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from syncer.core.actions import Action
-from syncer.core.snapshot import Snapshot
+from syncer.core.snapshot import Snapshot, metric_value_key
 
 LOGGED_MODEL_PREFIX = "models:/m-"
 
@@ -14,9 +14,31 @@ LOGGED_MODEL_PREFIX = "models:/m-"
 SERVER_LOGGED_MODEL_TAGS = frozenset({"mlflow.modelVersions", "mlflow.user"})
 
 
+TAG_SOURCE_MODEL_ID = "mlflow_syncer.source_model_id"
+
+
+@dataclass(frozen=True)
+class LoggedMetric:
+    """One metric point of a logged model, with the run that logged it (a logged model's metrics need a run)."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int
+    run_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+    @property
+    def point(self) -> tuple:
+        """What must be equal between a source point and its copy (the run is compared through its copy)."""
+        return (self.key, metric_value_key(self.value), self.timestamp, self.step, self.dataset_name or "",
+                self.dataset_digest or "")
+
+
 @dataclass
 class LoggedModelSnap:
-    """An MLflow 3 logged model that holds a version's files."""
+    """An MLflow 3 logged model: standalone, or holding a version's files."""
 
     model_id: str
     experiment_id: str
@@ -26,6 +48,8 @@ class LoggedModelSnap:
     model_type: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    status: str = "READY"
+    metrics: tuple[LoggedMetric, ...] = ()
 
 
 @dataclass

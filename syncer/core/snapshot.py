@@ -96,6 +96,8 @@ class Snapshot:
     runs: dict[str, RunSnap] = field(default_factory=dict)
     models: dict[str, object] = field(default_factory=dict)
     prompts: dict[str, object] = field(default_factory=dict)
+    logged_models: dict[str, object] = field(default_factory=dict)  # model id -> LoggedModelSnap (a list: dest)
+    datasets: dict[str, object] = field(default_factory=dict)  # dataset id -> DatasetSnap (a list: dest)
 
 
 def metric_value_key(value: float) -> str:

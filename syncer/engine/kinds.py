@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from syncer.apply import executor
 from syncer.apply.context import Context
+from syncer.apply.datasets import apply_datasets
+from syncer.apply.logged_models import apply_logged_models
 from syncer.apply.models import apply_models
 from syncer.apply.prompts import apply_prompts
 from syncer.apply.units import Units
@@ -26,10 +28,14 @@ from syncer.core.errors import FatalError
 from syncer.core.model_snapshot import ModelOptions
 from syncer.core.snapshot import Snapshot
 from syncer.plan import runs as run_planner
+from syncer.plan.datasets import plan_datasets
+from syncer.plan.logged_models import plan_logged_models
 from syncer.plan.models import plan_models
 from syncer.plan.prompts import plan_prompts
 from syncer.plan.runs import Options
 from syncer.scan import runs as run_scanner
+from syncer.scan.datasets import scan_dest_datasets, scan_source_datasets
+from syncer.scan.logged_models import scan_dest_logged_models, scan_source_logged_models
 from syncer.scan.models import scan_dest_models, scan_source_models
 from syncer.scan.prompts import scan_dest_prompts, scan_source_prompts
 from syncer.state.store import StateStore
@@ -104,6 +110,36 @@ def _plan_runs(job: Job) -> list[Action]:
                                  run_planner.plannable_experiments(job.actions))
 
 
+def _copied_runs(job: Job) -> set[str]:
+    return {a.source_id for a in job.actions if a.kind == "run" and a.source_id
+            and a.op in (Op.CREATE, Op.UPDATE, Op.SAME)}
+
+
+def _scan_datasets(job: Job) -> None:
+    job.src_snap.datasets = reading(job.src, "source datasets", lambda: scan_source_datasets(job.src, job.src_snap))
+    if job.dst.caps.datasets and job.src_snap.datasets:
+        job.dst_snap.datasets = reading(job.dst, "destination datasets", lambda: scan_dest_datasets(job.dst))
+
+
+def _plan_datasets(job: Job) -> list[Action]:
+    return plan_datasets(job.src_snap, job.dst_snap, run_planner.plannable_experiments(job.actions), job.dst.caps,
+                         job.options.quarantined)
+
+
+def _scan_logged_models(job: Job) -> None:
+    job.src_snap.logged_models = reading(job.src, "source logged models",
+                                         lambda: scan_source_logged_models(job.src, job.src_snap))
+    if job.dst.caps.logged_models and job.src_snap.logged_models:
+        job.dst_snap.logged_models = reading(job.dst, "destination logged models",
+                                             lambda: scan_dest_logged_models(
+            job.dst, job.dst_snap, job.settings.model_files_experiment))
+
+
+def _plan_logged_models(job: Job) -> list[Action]:
+    return plan_logged_models(job.src_snap, job.dst_snap, _copied_runs(job),
+                              run_planner.plannable_experiments(job.actions), job.dst.caps, job.options.quarantined)
+
+
 def _scan_models(job: Job) -> None:
     s = job.settings
     if not s.copy_models:
@@ -120,9 +156,7 @@ def _plan_models(job: Job) -> list[Action]:
     if not s.copy_models:
         return []
     names = {name: dest_name(name, s.model_names) for name in job.src_snap.models}
-    copied = {a.source_id for a in job.actions if a.kind == "run" and a.source_id
-              and a.op in (Op.CREATE, Op.UPDATE, Op.SAME)}
-    return plan_models(job.src_snap, job.dst_snap.models, names, copied, job.dst.caps,
+    return plan_models(job.src_snap, job.dst_snap.models, names, _copied_runs(job), job.dst.caps,
                        model_options(s, job.options.quarantined))
 
 
@@ -145,7 +179,9 @@ def _plan_prompts(job: Job) -> list[Action]:
 STEPS: tuple[KindStep, ...] = (
     KindStep(("experiment",), _scan_experiments, _plan_experiments, executor.apply_experiments,
              finish=executor.delete_experiments),
+    KindStep(("dataset",), _scan_datasets, _plan_datasets, apply_datasets),
     KindStep(("run",), _scan_runs, _plan_runs, executor.apply_runs),
+    KindStep(("logged_model",), _scan_logged_models, _plan_logged_models, apply_logged_models),
     KindStep(("model", "model_version"), _scan_models, _plan_models, apply_models),
     KindStep(("prompt", "prompt_version"), _scan_prompts, _plan_prompts, apply_prompts),
 )

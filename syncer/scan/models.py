@@ -16,7 +16,7 @@ import structlog
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
-from syncer.backends.calls import call
+from syncer.backends.calls import call, pages
 from syncer.backends.classify import classify
 from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import Kind
@@ -44,18 +44,8 @@ def _version_snap(v: ModelVersion, details: bool = True) -> VersionSnap:
                        stage=v.current_stage or "None", tags=dict(v.tags or {}) if details else {})
 
 
-def _pages(endpoint: Endpoint, op: str, search) -> Iterator:  # noqa: ANN001
-    token = None
-    while True:
-        page = call(endpoint, op, lambda t=token: search(t))
-        yield from page
-        token = page.token
-        if not token:
-            return
-
-
 def _versions_of(endpoint: Endpoint, name: str) -> Iterator[ModelVersion]:
-    return _pages(endpoint, "search_model_versions", lambda t: endpoint.client.search_model_versions(
+    return pages(endpoint, "search_model_versions", lambda t: endpoint.client.search_model_versions(
         f"name='{_quoted(name)}'", max_results=10000, page_token=t))
 
 
@@ -69,13 +59,13 @@ def _all_models(endpoint: Endpoint) -> dict[str, ModelSnap]:
     registry needs a filter (Unity Catalog). Without tags and aliases where searches leave them out."""
     client = endpoint.client
     details = endpoint.registry.search_details
-    models = {m.name: _model_snap(m, details) for m in _pages(
+    models = {m.name: _model_snap(m, details) for m in pages(
         endpoint, "search_registered_models",
         lambda t: client.search_registered_models(max_results=100, page_token=t))}
     if not models:
         return models
     try:
-        versions = list(_pages(endpoint, "search_model_versions",
+        versions = list(pages(endpoint, "search_model_versions",
                                lambda t: client.search_model_versions(max_results=10000, page_token=t)))
     except MlflowException as exc:
         if classify(exc) is not Kind.TERMINAL:

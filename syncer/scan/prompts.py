@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable
 import structlog
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 
+from syncer.backends.calls import pages
 from syncer.backends.endpoint import Endpoint
 from syncer.core.prompt_snapshot import PromptSnap, PromptVersionSnap
-from syncer.scan.models import _pages
 from syncer.scan.runs import matches
 
 log = structlog.get_logger("syncer.prompts")
@@ -48,12 +48,12 @@ def _version_snap(mv: ModelVersion) -> PromptVersionSnap:
 def scan_prompts(endpoint: Endpoint, keep: Callable[[str], bool]) -> dict[str, PromptSnap]:
     """Every prompt of `endpoint` whose name `keep` accepts, with its versions and aliases."""
     client = endpoint.client
-    prompts = {rm.name: _prompt_snap(rm) for rm in _pages(
+    prompts = {rm.name: _prompt_snap(rm) for rm in pages(
         endpoint, "search_prompts", lambda t: client.search_registered_models(
             filter_string=_PROMPT_FILTER, max_results=1000, page_token=t)) if keep(rm.name)}
     if not prompts:
         return prompts
-    for mv in _pages(endpoint, "search_prompt_versions", lambda t: client.search_model_versions(
+    for mv in pages(endpoint, "search_prompt_versions", lambda t: client.search_model_versions(
             filter_string=_PROMPT_FILTER, max_results=10000, page_token=t)):
         if mv.name in prompts:
             prompts[mv.name].versions[str(mv.version)] = _version_snap(mv)
