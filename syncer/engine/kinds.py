@@ -171,9 +171,7 @@ def _scan_prompts(job: Job) -> None:
 
 
 def _plan_prompts(job: Job) -> list[Action]:
-    copied = {a.source_id for a in job.actions if a.kind == "run" and a.source_id
-              and a.op in (Op.CREATE, Op.UPDATE, Op.SAME)}
-    return plan_prompts(job.src_snap, job.dst_snap, copied, job.dst.caps, job.options.quarantined)
+    return plan_prompts(job.src_snap, job.dst_snap, _copied_runs(job), job.dst.caps, job.options.quarantined)
 
 
 STEPS: tuple[KindStep, ...] = (
