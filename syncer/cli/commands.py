@@ -16,6 +16,7 @@ from syncer.cli.diff import diff_report, dry_run
 from syncer.cli.mirror import mirror_settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
+from syncer.core.kinds import plural
 from syncer.core.redact import redact
 from syncer.engine.rebuild import rebuild
 from syncer.engine.sync import endpoints, open_state, sync
@@ -41,7 +42,7 @@ def migrate(args: argparse.Namespace) -> int:
     print_summary(summary, Console(file=sys.stdout))
     for line in problem_lines(result):
         print(line)
-    return EXIT_PARTIAL if summary.failed or summary.conflicts else EXIT_OK
+    return EXIT_PARTIAL if summary.failed or summary.conflicts or summary.uncopied else EXIT_OK
 
 
 def diff(args: argparse.Namespace) -> int:
@@ -60,9 +61,11 @@ def mirror(args: argparse.Namespace) -> int:
             print(f"mlflow-syncer: error: {report.error}", file=sys.stderr)
         print(f"mirror cycle: {'ok' if report.ok else 'errors'}; copied {report.copied}, unchanged "
               f"{report.unchanged}, failed {report.failed}, conflicts {report.conflicts}, deleted "
-              f"{report.deleted}, {report.seconds:.2f} s")
+              f"{report.deleted}, not copied {report.uncopied}, {report.seconds:.2f} s")
         if report.delete_refused:
             print(f"deletions refused: {report.delete_refused}")
+        for kind, n, reason in report.not_copied:
+            print(f"! {plural(kind)} {n} [{reason}]")
     return code
 
 
