@@ -94,6 +94,7 @@ class Snapshot:
     experiments: dict[str, ExperimentSnap] = field(default_factory=dict)
     runs: dict[str, RunSnap] = field(default_factory=dict)
     models: dict[str, object] = field(default_factory=dict)
+    inventory: list = field(default_factory=list)  # syncer.core.inventory.Listed: kinds never copied, counted
 
 
 def metric_value_key(value: float) -> str:

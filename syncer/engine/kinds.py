@@ -22,12 +22,15 @@ from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings, dest_name, name_rules
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError
+from syncer.core.inventory import INVENTORY_KINDS
 from syncer.core.model_snapshot import ModelOptions
 from syncer.core.snapshot import Snapshot
 from syncer.plan import runs as run_planner
+from syncer.plan.inventory import plan_inventory
 from syncer.plan.models import plan_models
 from syncer.plan.runs import Options
 from syncer.scan import runs as run_scanner
+from syncer.scan.inventory import scan_inventory
 from syncer.scan.models import scan_dest_models, scan_source_models
 from syncer.state.store import StateStore
 
@@ -123,9 +126,23 @@ def _plan_models(job: Job) -> list[Action]:
                        model_options(s, job.options.quarantined))
 
 
+def _scan_inventory(job: Job) -> None:
+    live = sorted(eid for eid, e in job.src_snap.experiments.items() if not e.deleted)
+    job.src_snap.inventory = reading(job.src, "source inventory", lambda: scan_inventory(job.src, live))
+
+
+def _plan_inventory(job: Job) -> list[Action]:
+    return plan_inventory(job.src_snap.inventory, {eid: e.name for eid, e in job.src_snap.experiments.items()})
+
+
+def _apply_nothing(ctx: Context, actions: list[Action], units: Units) -> None:
+    """Inventory kinds are counted and reported, never copied."""
+
+
 STEPS: tuple[KindStep, ...] = (
     KindStep(("experiment",), _scan_experiments, _plan_experiments, executor.apply_experiments,
              finish=executor.delete_experiments),
     KindStep(("run",), _scan_runs, _plan_runs, executor.apply_runs),
     KindStep(("model", "model_version"), _scan_models, _plan_models, apply_models),
+    KindStep(tuple(k.name for k in INVENTORY_KINDS), _scan_inventory, _plan_inventory, _apply_nothing),
 )
