@@ -20,7 +20,7 @@ from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as Regi
 from syncer.backends.endpoint import Endpoint
 from syncer.core.inventory import Listed
 from syncer.scan import inventory
-from tests.fixtures.cli import run_cli
+from tests.fixtures.cli import run_cli, write_config
 
 
 def _seed(client: MlflowClient, name: str) -> str:
@@ -121,3 +121,32 @@ def test_a_listing_that_fails_costs_one_call_and_is_recorded(monkeypatch):
     found = inventory.scan_inventory(Endpoint("http://127.0.0.1:9"), [])
     assert [f for f in found if f.kind == "webhook"] == [Listed("webhook", None, why="webhook secret cannot be "
                                                                 "decrypted")] and calls == [1]
+
+
+def test_azure_ml_like_ends_list_everything_skipped(source_server, dest_server, azureml_dest, unique_name,
+                                                    tmp_path, webhook):
+    """To an Azure-ML-like destination every kind never copied is listed with exit 1; read from one, each
+    listing it does not offer (404 like the service) is `cannot be listed here`, and the scan goes on."""
+    name = f"{unique_name}-genai"
+    _seed(MlflowClient(source_server.url), name)
+    to_azure = write_config(tmp_path / "to-azure.yaml", experiments=[name], state=f"sqlite:///{tmp_path / 'a.db'}",
+                            source={"tracking_uri": source_server.url},
+                            destination={"tracking_uri": azureml_dest.url, "profile": "azureml"})
+    migrate = run_cli("migrate", "--config", str(to_azure), "--no-progress")
+    assert migrate.returncode == 1, migrate.stdout + migrate.stderr
+    for line in (f"! scorers 2 ({name})", f"! issues 1 ({name})", f"! label schemas 1 ({name})", "! webhooks "):
+        assert line in migrate.stdout
+    diff = run_cli("diff", "--config", str(to_azure), "--format", "json")
+    assert diff.returncode == 1
+    kinds = {u["kind"] for u in json.loads(diff.stdout)["summary"]["uncopied"]}
+    assert {"scorer", "issue", "label_schema", "review_queue", "webhook"} <= kinds
+    from_azure = write_config(tmp_path / "from-azure.yaml", experiments=[name],
+                              state=f"sqlite:///{tmp_path / 'b.db'}", destination={"tracking_uri": dest_server.url},
+                              source={"tracking_uri": azureml_dest.url, "profile": "azureml"})
+    diff = run_cli("diff", "--config", str(from_azure), "--format", "json")
+    assert diff.returncode == 1, diff.stderr  # the runs are new there; the listings are no error
+    unlisted = {u["kind"]: u for u in json.loads(diff.stdout)["summary"]["uncopied"]}
+    assert set(unlisted) == {"webhook", "gateway_secret", "gateway_endpoint", "mcp_server", "scorer",
+                             "label_schema", "review_queue", "issue"}
+    assert all(u["count"] is None and u["reason"].startswith("cannot be listed here: ") for u in unlisted.values())
+    assert "not supported by Azure Machine Learning" in unlisted["scorer"]["reason"]
