@@ -7,6 +7,7 @@ import math
 from mlflow import MlflowClient
 
 from syncer.core.capabilities import PLAIN_MLFLOW
+from syncer.core.inventory import INVENTORY_KINDS
 from tests.fixtures.bulk import noop_cycle, prepare_pair
 from tests.fixtures.procs import start_mlflow_server
 
@@ -25,7 +26,9 @@ def test_noop_cycle_over_1500_runs_makes_no_per_run_call(tmp_path):
         pages = math.ceil(RUNS / PLAIN_MLFLOW.search_page_size)
         assert result["calls"] == {"source:search_experiments": 1, "source:search_runs": pages,
                                    "source:search_registered_models": 1,  # no models: no version search
-                                   "destination:search_experiments": 1, "destination:search_runs": pages}
+                                   "destination:search_experiments": 1, "destination:search_runs": pages,
+                                   # kinds never copied: one listing each (per experiment for 4 of them)
+                                   **{f"source:list {k.name}": 1 for k in INVENTORY_KINDS}}
 
         # One run changes: only that run costs per-run calls, and the copy is exact.
         src = MlflowClient(source)

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from syncer import logs
 from syncer.backends.auth import check as check_auth
+from syncer.backends.calls import configure_http_retries
 from syncer.cli.args import settings_from
 from syncer.cli.demo import run_demo
 from syncer.cli.diff import diff_report, dry_run
@@ -18,6 +19,7 @@ from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.core.kinds import plural
 from syncer.core.redact import redact
+from syncer.engine.archive import restore as restore_archive
 from syncer.engine.rebuild import rebuild
 from syncer.engine.sync import endpoints, open_state, sync
 from syncer.report.problems import problem_lines
@@ -67,6 +69,21 @@ def mirror(args: argparse.Namespace) -> int:
         for kind, n, reason in report.not_copied:
             print(f"! {plural(kind)} {n} [{reason}]")
     return code
+
+
+def restore(args: argparse.Namespace) -> int:
+    """`restore`: archived objects back into a destination with their API; 1 when some could not be."""
+    settings = settings_from(args)
+    logs.setup(settings.log_format, settings.log_level)
+    configure_http_retries()
+    src, dst = endpoints(settings)
+    check_auth(src)
+    check_auth(dst)
+    done = restore_archive(src, dst)
+    print(f"restored {done.restored} archived objects into {dst.identity}")
+    for reason, n in sorted(done.skipped.items()):
+        print(f"! {n} not restored [{reason}]")
+    return EXIT_PARTIAL if done.skipped else EXIT_OK
 
 
 def check_config(args: argparse.Namespace) -> int:
@@ -125,4 +142,4 @@ def demo(args: argparse.Namespace) -> int:
     return EXIT_OK if run_demo(args.dir) else EXIT_ERROR
 
 
-__all__ = ["migrate", "diff", "mirror", "check_config", "state", "status", "demo"]
+__all__ = ["migrate", "diff", "mirror", "restore", "check_config", "state", "status", "demo"]
