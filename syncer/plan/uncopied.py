@@ -58,3 +58,8 @@ def by_kind_and_reason(actions: Iterable[Action]) -> list[tuple[str, int, str]]:
             key = (a.kind, a.details.get("reason", ""))
             totals[key] = totals.get(key, 0) + a.details["count"]
     return [(kind, n, reason) for (kind, reason), n in totals.items()]
+
+
+def is_unlisted(action: Action) -> bool:
+    """An uncopied row of a kind the source cannot list: reported, but nothing a sync could do."""
+    return action.op is Op.UNCOPIED and action.details.get("count") is None
