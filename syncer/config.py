@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     quarantine_after: int = Field(default=3, ge=1)
+    # Objects the destination cannot hold: "report" lists and counts them (exit 1); "archive" also writes each
+    # as JSON into the destination's mlflow-syncer-archive experiment (docs/MLFLOW3.md).
+    unsupported: Literal["report", "archive"] = "report"
     mirror: MirrorConfig = Field(default_factory=MirrorConfig)
 
     @classmethod

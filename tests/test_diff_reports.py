@@ -122,6 +122,7 @@ def test_html_report_opens_in_chromium_and_matches_json(scenario_factory, tmp_pa
     expected = {"objects": summary["objects"], "metric_points": summary["to_copy"]["metric_points"],
                 "artifact_files": summary["to_copy"]["artifact_files"],
                 "artifact_bytes": summary["to_copy"]["artifact_bytes"], "errors": summary["errors"],
+                "uncopied": summary["uncopied_objects"],
                 **{k: summary["by_sigil"][s] for k, s in
                    (("same", "="), ("create", "+"), ("update", "*"), ("extra", "-"))}}
     assert cards == expected

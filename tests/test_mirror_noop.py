@@ -7,6 +7,7 @@ import math
 from mlflow import MlflowClient
 
 from syncer.core.capabilities import PLAIN_MLFLOW
+from syncer.core.inventory import INVENTORY_KINDS
 from tests.fixtures.bulk import noop_cycle, prepare_pair
 from tests.fixtures.procs import start_mlflow_server
 
@@ -27,7 +28,9 @@ def test_noop_cycle_over_1500_runs_makes_no_per_run_call(tmp_path):
                                    "source:search_registered_models": 1,  # no models: no version search
                                    "source:search_prompts": 1,  # no prompts: no version search
                                    "source:search_datasets": 1, "source:search_logged_models": 1,
-                                   "destination:search_experiments": 1, "destination:search_runs": pages}
+                                   "destination:search_experiments": 1, "destination:search_runs": pages,
+                                   # kinds never copied: one listing each (per experiment for 4 of them)
+                                   **{f"source:list {k.name}": 1 for k in INVENTORY_KINDS}}
 
         # One run changes: only that run costs per-run calls, and the copy is exact.
         src = MlflowClient(source)

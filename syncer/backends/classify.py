@@ -158,6 +158,23 @@ def _reason(e: BaseException) -> str | None:
     return None
 
 
+# Answers that mean "this endpoint has no such API" (a route it does not know, a store that does not implement
+# it, a feature switched off), as opposed to a failure of the call.
+_NOT_OFFERED_STATUS = frozenset({404, 405, 501})
+_NOT_OFFERED_CODES = frozenset({"ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED", "FEATURE_DISABLED"})
+
+
+def not_offered(exc: BaseException) -> bool:
+    """True when a failure says the endpoint does not offer the API called (404/405/501, not implemented)."""
+    if isinstance(exc, NotImplementedError):
+        return True
+    if isinstance(exc, MlflowException):
+        return exc.error_code in _NOT_OFFERED_CODES or rest_status(exc) in _NOT_OFFERED_STATUS
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return exc.response.status_code in _NOT_OFFERED_STATUS
+    return False
+
+
 def unreachable_reason(exc: BaseException) -> str | None:
     """Why an endpoint as a whole cannot be reached (connection-level failure), or None."""
     if not isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError,

@@ -64,6 +64,12 @@ def _state_parser(sub: argparse._SubParsersAction) -> None:
                    help="read the map from the destination's provenance tags, not the state store (writes nothing)")
 
 
+def _unsupported(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--unsupported", choices=["report", "archive"],
+                   help="objects the destination cannot hold: report them (default, exit 1) or also archive "
+                        "them as JSON in the destination's mlflow-syncer-archive experiment")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command and its flags."""
     description = ("Copy and mirror MLflow experiments, runs, metrics, artifacts and registered models "
@@ -77,14 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     p.add_argument("--verify", action="store_true",
                    help="also check every run that looks in sync (all points, artifact checksums) and repair it")
+    _unsupported(p)
     p = sub.add_parser("diff", help="report what differs and what a sync would do; write nothing")
     _common(p)
     p.add_argument("--format", choices=["text", "json", "markdown", "html"], default="text")
     p.add_argument("--output", help="write the report to this file")
     p.add_argument("--deep", action="store_true", help="also compare every metric point and artifact")
+    _unsupported(p)
     p = sub.add_parser("mirror", help="keep the destination in step with the source, cycle after cycle")
     _common(p)
     add_mirror_flags(p)
+    _unsupported(p)
+    p = sub.add_parser("restore", help="load objects archived with --unsupported archive (the --source's "
+                       "mlflow-syncer-archive experiment) into a --dest that has their API")
+    _common(p)
     p = sub.add_parser("check-config", help="validate a config and say precisely what is wrong")
     _common(p)
     p = sub.add_parser("demo", help="seed a local SQLite source and migrate it to a local SQLite destination")
@@ -104,7 +116,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "deleted": args.deleted, "log_format": args.log_format, "log_level": args.log_level,
     }
     flags.update(models=args.models, copy_models=False if args.no_models else None)
-    flags.update(prompts=[] if args.no_prompts else args.prompts)
+    flags.update(prompts=[] if args.no_prompts else args.prompts, unsupported=getattr(args, "unsupported", None))
     for side, uri, registry in (("source", args.source, args.source_registry),
                                 ("destination", args.dest, args.dest_registry)):
         registry = registry.split(",") if registry and "," in registry else registry

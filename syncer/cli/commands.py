@@ -10,6 +10,7 @@ from rich.console import Console
 
 from syncer import logs
 from syncer.backends.auth import check as check_auth
+from syncer.backends.calls import configure_http_retries
 from syncer.backends.endpoint import Endpoint
 from syncer.cli.args import settings_from
 from syncer.cli.demo import run_demo
@@ -18,8 +19,10 @@ from syncer.cli.mirror import mirror_settings
 from syncer.config import Settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
+from syncer.core.kinds import plural
 from syncer.core.redact import redact
 from syncer.engine import id_map
+from syncer.engine.archive import restore as restore_archive
 from syncer.engine.rebuild import rebuild
 from syncer.engine.sync import endpoints, open_state, sync
 from syncer.report.id_map import write as write_id_map
@@ -45,7 +48,7 @@ def migrate(args: argparse.Namespace) -> int:
     print_summary(summary, Console(file=sys.stdout))
     for line in problem_lines(result):
         print(line)
-    return EXIT_PARTIAL if summary.failed or summary.conflicts else EXIT_OK
+    return EXIT_PARTIAL if summary.failed or summary.conflicts or summary.uncopied else EXIT_OK
 
 
 def diff(args: argparse.Namespace) -> int:
@@ -64,10 +67,27 @@ def mirror(args: argparse.Namespace) -> int:
             print(f"mlflow-syncer: error: {report.error}", file=sys.stderr)
         print(f"mirror cycle: {'ok' if report.ok else 'errors'}; copied {report.copied}, unchanged "
               f"{report.unchanged}, failed {report.failed}, conflicts {report.conflicts}, deleted "
-              f"{report.deleted}, {report.seconds:.2f} s")
+              f"{report.deleted}, not copied {report.uncopied}, {report.seconds:.2f} s")
         if report.delete_refused:
             print(f"deletions refused: {report.delete_refused}")
+        for kind, n, reason in report.not_copied:
+            print(f"! {plural(kind)} {n} [{reason}]")
     return code
+
+
+def restore(args: argparse.Namespace) -> int:
+    """`restore`: archived objects back into a destination with their API; 1 when some could not be."""
+    settings = settings_from(args)
+    logs.setup(settings.log_format, settings.log_level)
+    configure_http_retries()
+    src, dst = endpoints(settings)
+    check_auth(src)
+    check_auth(dst)
+    done = restore_archive(src, dst)
+    print(f"restored {done.restored} archived objects into {dst.identity}")
+    for reason, n in sorted(done.skipped.items()):
+        print(f"! {n} not restored [{reason}]")
+    return EXIT_PARTIAL if done.skipped else EXIT_OK
 
 
 def check_config(args: argparse.Namespace) -> int:
@@ -149,4 +169,4 @@ def demo(args: argparse.Namespace) -> int:
     return EXIT_OK if run_demo(args.dir) else EXIT_ERROR
 
 
-__all__ = ["migrate", "diff", "mirror", "check_config", "state", "status", "demo"]
+__all__ = ["migrate", "diff", "mirror", "restore", "check_config", "state", "status", "demo"]

@@ -123,6 +123,12 @@ AZURE_ML = Capabilities(
     # mlflow.runName, mlflow.user, mlflow.parentRunId and mlflow-syncer's four provenance tags
     reserved_run_tags=7,
     artifact_sizes=False,
+    # MLflow 3 objects, as the service's MLflow endpoint answers (tests/emulators/azureml.py answers the same):
+    # logged-models API 404 (Azure/azure-sdk-for-python#44896); traces 403, "not supported in AML yet"
+    # (azure-sdk-for-python#40261); prompts are tagged registered models and the registry search takes no tag
+    # filter (Azure ML docs, "Manage models registry with MLflow"); evaluation datasets (/api/3.0/mlflow/datasets)
+    # are documented nowhere and taken as absent. Webhooks, scorers and the other kinds of syncer.core.inventory
+    # are never copied to any destination.
     logged_models=False,
     traces=False,
     prompts=False,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from syncer.core.dataset_snapshot import TAG_SOURCE_DATASET
+from syncer.core.inventory import INVENTORY
 from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_MODEL_ID, TAG_SOURCE_VERSION
 from syncer.core.prompt_snapshot import TAG_SOURCE_PROMPT, TAG_SOURCE_PROMPT_VERSION
 from syncer.core.snapshot import TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
@@ -41,6 +42,6 @@ BY_NAME = {k.name: k for k in KINDS}
 
 
 def plural(kind: str) -> str:
-    """How reports name several objects of `kind` (the kind itself for a kind not listed)."""
-    info = BY_NAME.get(kind)
-    return info.plural if info else kind
+    """How reports name several objects of `kind` (copied or inventory kinds; else `kind` + s, in words)."""
+    info = BY_NAME.get(kind) or INVENTORY.get(kind)
+    return info.plural if info else kind.replace("_", " ") + "s"

@@ -98,6 +98,7 @@ class Snapshot:
     prompts: dict[str, object] = field(default_factory=dict)
     logged_models: dict[str, object] = field(default_factory=dict)  # model id -> LoggedModelSnap (a list: dest)
     datasets: dict[str, object] = field(default_factory=dict)  # dataset id -> DatasetSnap (a list: dest)
+    inventory: list = field(default_factory=list)  # syncer.core.inventory.Listed: kinds never copied, counted
 
 
 def metric_value_key(value: float) -> str:

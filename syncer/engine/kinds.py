@@ -25,16 +25,19 @@ from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings, dest_name, name_rules
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError
+from syncer.core.inventory import INVENTORY_KINDS
 from syncer.core.model_snapshot import ModelOptions
 from syncer.core.snapshot import Snapshot
 from syncer.plan import runs as run_planner
 from syncer.plan.datasets import plan_datasets
+from syncer.plan.inventory import plan_inventory
 from syncer.plan.logged_models import plan_logged_models
 from syncer.plan.models import plan_models
 from syncer.plan.prompts import plan_prompts
 from syncer.plan.runs import Options
 from syncer.scan import runs as run_scanner
 from syncer.scan.datasets import scan_dest_datasets, scan_source_datasets
+from syncer.scan.inventory import scan_inventory
 from syncer.scan.logged_models import scan_dest_logged_models, scan_source_logged_models
 from syncer.scan.models import scan_dest_models, scan_source_models
 from syncer.scan.prompts import scan_dest_prompts, scan_source_prompts
@@ -174,6 +177,19 @@ def _plan_prompts(job: Job) -> list[Action]:
     return plan_prompts(job.src_snap, job.dst_snap, _copied_runs(job), job.dst.caps, job.options.quarantined)
 
 
+def _scan_inventory(job: Job) -> None:
+    live = sorted(eid for eid, e in job.src_snap.experiments.items() if not e.deleted)
+    job.src_snap.inventory = reading(job.src, "source inventory", lambda: scan_inventory(job.src, live))
+
+
+def _plan_inventory(job: Job) -> list[Action]:
+    return plan_inventory(job.src_snap.inventory, {eid: e.name for eid, e in job.src_snap.experiments.items()})
+
+
+def _apply_nothing(ctx: Context, actions: list[Action], units: Units) -> None:
+    """Inventory kinds are counted and reported, never copied."""
+
+
 STEPS: tuple[KindStep, ...] = (
     KindStep(("experiment",), _scan_experiments, _plan_experiments, executor.apply_experiments,
              finish=executor.delete_experiments),
@@ -182,4 +198,5 @@ STEPS: tuple[KindStep, ...] = (
     KindStep(("logged_model",), _scan_logged_models, _plan_logged_models, apply_logged_models),
     KindStep(("model", "model_version"), _scan_models, _plan_models, apply_models),
     KindStep(("prompt", "prompt_version"), _scan_prompts, _plan_prompts, apply_prompts),
+    KindStep(tuple(k.name for k in INVENTORY_KINDS), _scan_inventory, _plan_inventory, _apply_nothing),
 )

@@ -31,6 +31,7 @@ from syncer.core.actions import Action, Op
 from syncer.core.errors import Cancelled, FatalError
 from syncer.core.snapshot import Snapshot
 from syncer.engine.sync import PassOptions, SyncResult, run_pass
+from syncer.plan.uncopied import by_kind_and_reason, uncopied_total
 from syncer.state.store import StateStore
 
 log = structlog.get_logger("syncer.engine.mirror_cycle")
@@ -58,6 +59,8 @@ class CycleReport:
     deleted: int = 0
     delete_refused: str | None = None
     unchanged: int = 0
+    uncopied: int = 0  # source objects not copied: listed with the reason; `mirror --once` exits 1
+    not_copied: list[tuple[str, int, str]] = field(default_factory=list)  # (kind, objects, reason)
     lag_at_scan: float = 0.0
     lag: float = 0.0
     outcomes: list[Outcome] = field(default_factory=list, repr=False)
@@ -128,6 +131,8 @@ class Cycle:
             follow_running_since=self._follow_since(), on_plan=at_plan, stop=self.stop))
         report.unchanged = sum(a.op is Op.SAME for a in result.plan.actions)
         report.conflicts = sum(a.op in (Op.CONFLICT, Op.ERROR) for a in result.plan.actions)
+        report.uncopied = uncopied_total(result.plan.actions)
+        report.not_copied = by_kind_and_reason(result.plan.actions)
         report.outcomes = result.outcomes
         self._count(report)
         if result.delete_refused is not None:

@@ -14,6 +14,7 @@ from html import escape
 from itertools import islice
 from typing import TextIO
 
+from syncer.core.kinds import plural
 from syncer.report.model import COPY_TOTALS, SUMMARY_THRESHOLD, GroupStats, Report, Summary
 from syncer.report.text import detail
 
@@ -87,6 +88,7 @@ def _chunks(report: Report, summary: Summary, threshold: int) -> Iterator[str]:
            '<meta name="viewport" content="width=device-width, initial-scale=1">'
            f"<title>mlflow-syncer diff report</title><style>{_CSS}</style></head><body><main>\n")
     yield from _header(report, summary)
+    yield from _uncopied(summary)
     yield from _chart(summary.groups)
     yield from _groups_table(summary.groups)
     yield from _objects(report, summary, threshold)
@@ -114,6 +116,7 @@ def _header(report: Report, summary: Summary) -> Iterator[str]:
         _card("update", sig["*"], "* differ"),
         _card("extra", sig["-"], "- only in destination"),
         _card("errors", sig["!"], "! errors"),
+        _card("uncopied", summary.uncopied_objects, "! source objects not copied"),
         *(_card(name, summary.copy_total(name), f"{name.replace('_', ' ')} to copy", summary.shown(name))
           for name in COPY_TOTALS),
     ]) + "</div>"
@@ -121,10 +124,23 @@ def _header(report: Report, summary: Summary) -> Iterator[str]:
             "fast: runs that look in sync were not opened (--deep compares every point and checksum, slower)")
     yield f'<p class="note">Copy totals: {escape(summary.copy_note())}. Mode: {escape(mode)}.</p>\n'
     yield "<h2>By kind</h2><div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>kind</th>"
-    yield "".join(f'<th class="num">{s}</th>' for s in "=+*-!") + "</tr></thead><tbody>"
+    yield "".join(f'<th class="num">{s}</th>' for s in "=+*-!") + '<th class="num">not copied</th></tr></thead><tbody>'
     for kind in summary.kinds():
         cells = "".join(f'<td class="num">{summary.kind_sigils[(kind, s)]}</td>' for s in "=+*-!")
-        yield f"<tr><td>{escape(kind)}</td>{cells}</tr>"
+        yield f'<tr><td>{escape(kind)}</td>{cells}<td class="num">{summary.kind_uncopied[kind]}</td></tr>'
+    yield "</tbody></table></div>\n"
+
+
+def _uncopied(summary: Summary) -> Iterator[str]:
+    """Source objects not copied, per kind and group, with the reason (nothing when everything is copied)."""
+    if not summary.uncopied:
+        return
+    yield ('<h2>Not copied</h2><div class="scroll"><table class="sortable" id="uncopied"><thead><tr><th>kind</th>'
+           '<th class="num">objects</th><th>where</th><th>why</th></tr></thead><tbody>')
+    for u in summary.uncopied:
+        count = "?" if u["count"] is None else str(u["count"])
+        yield (f'<tr data-kind="{escape(u["kind"])}"><td>{escape(plural(u["kind"]))}</td><td class="num">{count}</td>'
+               f'<td>{escape(u["group"] or "(workspace)")}</td><td class="det">{escape(u["reason"])}</td></tr>')
     yield "</tbody></table></div>\n"
 
 

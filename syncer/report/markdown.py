@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from syncer.report.model import SUMMARY_THRESHOLD, Report, Summary
+from syncer.core.kinds import plural
+from syncer.report.model import SUMMARY_THRESHOLD, UNCOPIED, Report, Summary
 from syncer.report.text import detail
 
 
@@ -22,19 +23,35 @@ def lines(report: Report, summary: Summary, threshold: int = SUMMARY_THRESHOLD) 
     yield f"- to copy: {summary.copy_line()}"
     yield f"- mode: {'deep (every metric point and artifact checksum compared)' if summary.deep else 'fast'}"
     yield ""
-    yield "| kind | " + " | ".join("=+*-!") + " |"
-    yield "|---|---:|---:|---:|---:|---:|"
+    yield "| kind | " + " | ".join("=+*-!") + " | not copied |"
+    yield "|---|---:|---:|---:|---:|---:|---:|"
     for kind in summary.kinds():
-        yield f"| {kind} | " + " | ".join(str(summary.kind_sigils[(kind, s)]) for s in "=+*-!") + " |"
+        yield (f"| {kind} | " + " | ".join(str(summary.kind_sigils[(kind, s)]) for s in "=+*-!")
+               + f" | {summary.kind_uncopied[kind]} |")
     yield ""
+    yield from _uncopied(summary)
     yield "## Per experiment"
     yield ""
-    yield "| experiment | in sync | pending | only in destination | errors |"
-    yield "|---|---:|---:|---:|---:|"
+    yield "| experiment | in sync | pending | only in destination | errors | not copied |"
+    yield "|---|---:|---:|---:|---:|---:|"
     for g in summary.groups:
-        yield f"| {_cell(g.name)} | {g.in_sync} | {g.pending} | {g.extra} | {g.errors} |"
+        yield f"| {_cell(g.name)} | {g.in_sync} | {g.pending} | {g.extra} | {g.errors} | {g.uncopied} |"
     yield ""
     yield from _objects(report, summary, threshold)
+
+
+def _uncopied(summary: Summary) -> Iterator[str]:
+    """Source objects not copied, per kind and group, with the reason (nothing when everything is copied)."""
+    if not summary.uncopied:
+        return
+    yield "## Not copied"
+    yield ""
+    yield "| | kind | objects | where | why |"
+    yield "|---|---|---:|---|---|"
+    for u in summary.uncopied:
+        count = "?" if u["count"] is None else u["count"]
+        yield f"| `!` | {plural(u['kind'])} | {count} | {_cell(u['group'] or '(workspace)')} | {_cell(u['reason'])} |"
+    yield ""
 
 
 def _objects(report: Report, summary: Summary, threshold: int) -> Iterator[str]:
@@ -46,10 +63,13 @@ def _objects(report: Report, summary: Summary, threshold: int) -> Iterator[str]:
                "or the text or JSON report for one line per object.")
         return
     if not differing:
-        yield "None: everything is in sync."
+        yield ("None: every object compared is in sync; some source objects are not copied (see above)."
+               if summary.uncopied_objects else "None: everything is in sync.")
         return
     yield "| | kind | object | what differs |"
     yield "|---|---|---|---|"
     for row in report.rows(show_same=False):
+        if row.op == UNCOPIED:
+            continue  # listed under "Not copied"
         yield f"| `{row.sigil}` | {row.kind} | {_cell(row.label)} | {_cell(detail(row.details))} |"
 

@@ -24,6 +24,7 @@ OP_DIFFERS = "differs"  # a run that looks in sync but --deep found different co
 PENDING_OPS = frozenset({Op.CREATE.value, Op.UPDATE.value, Op.DELETE.value})
 BAD_OPS = frozenset({Op.CONFLICT.value, Op.ERROR.value})
 COPY_TOTALS = ("metric_points", "artifact_files", "artifact_bytes")
+UNCOPIED = Op.UNCOPIED.value
 
 
 @dataclass
@@ -68,9 +69,14 @@ class GroupStats:
     def errors(self) -> int:
         return sum(self.counts[op] for op in BAD_OPS)
 
+    @property
+    def uncopied(self) -> int:
+        """Source objects of this group that are not copied (the counts of its `!` uncopied rows)."""
+        return self.counts[UNCOPIED]
+
     def as_dict(self) -> dict:
         return {"name": self.name, "in_sync": self.in_sync, "pending": self.pending, "extra": self.extra,
-                "errors": self.errors}
+                "errors": self.errors, "uncopied": self.uncopied}
 
 
 @dataclass
@@ -116,14 +122,19 @@ class Report:
 
     def summary(self) -> Summary:
         """Counts by kind and op, per-experiment stats and what a sync would copy (one pass, no rows kept)."""
-        s = Summary(deep=self.inspection.deep, total=len(self.result.plan.actions))
+        actions = self.result.plan.actions
+        s = Summary(deep=self.inspection.deep, total=sum(a.op is not Op.UNCOPIED for a in actions))
         groups: dict[str, GroupStats] = defaultdict(lambda: GroupStats(""))
         for row in self.rows():
+            g = groups[row.group]
+            g.name = row.group
+            if row.op == UNCOPIED:
+                s.add_uncopied(row)
+                g.counts[row.op] += row.details.get("count") or 0
+                continue
             s.counts[(row.kind, row.op)] += 1
             s.sigils[row.sigil] += 1
             s.kind_sigils[(row.kind, row.sigil)] += 1
-            g = groups[row.group]
-            g.name = row.group
             g.counts[row.op] += 1
         s.groups = sorted(groups.values(), key=lambda g: g.name)
         i = self.inspection
@@ -134,18 +145,40 @@ class Report:
 
 @dataclass
 class Summary:
-    """What the report's header says."""
+    """What the report's header says.
+
+    `total` counts the objects compared one by one; an uncopied row stands for `count` source objects and is
+    counted in `uncopied` (the report entries) and `uncopied_objects` instead.
+    """
 
     deep: bool
     total: int
     counts: Counter = field(default_factory=Counter)
     sigils: Counter = field(default_factory=Counter)
     kind_sigils: Counter = field(default_factory=Counter)
+    kind_uncopied: Counter = field(default_factory=Counter)
     groups: list[GroupStats] = field(default_factory=list)
     metric_points: int = 0
     artifact_files: int = 0
     artifact_bytes: int = 0
     uncounted_runs: int = 0
+    uncopied: list[dict] = field(default_factory=list)
+    uncopied_objects: int = 0
+
+    def add_uncopied(self, row: Row) -> None:
+        """Count one uncopied row: its objects by kind, and its entry (kind, count, reason, group)."""
+        count = row.details.get("count")
+        self.uncopied.append({"kind": row.kind, "count": count, "reason": row.details.get("reason", ""),
+                              "group": row.details.get("group")})
+        if count:
+            self.counts[(row.kind, UNCOPIED)] += count
+            self.kind_uncopied[row.kind] += count
+            self.uncopied_objects += count
+
+    @property
+    def unlisted(self) -> list[dict]:
+        """Kinds the source cannot list (count unknown): reported, but no difference by themselves."""
+        return [u for u in self.uncopied if u["count"] is None]
 
     @property
     def to_apply(self) -> int:
@@ -161,10 +194,13 @@ class Summary:
         return sum(n for (_k, op), n in self.counts.items() if op == OP_DIFFERS)
 
     def verdict(self) -> str:
-        """One line: in sync, or what is pending."""
+        """One line: in sync, or what is pending (uncopied source objects included)."""
         if self.in_sync:
-            return "in sync"
+            unlisted = len(self.unlisted)
+            return "in sync" + (f" ({unlisted} kinds cannot be listed here)" if unlisted else "")
         parts = [f"{self.to_apply} actions to apply"]
+        if self.uncopied_objects:
+            parts.append(f"{self.uncopied_objects} source objects not copied")
         if self.differs:
             parts.append(f"{self.differs} differ but a sync leaves them alone")
         if self.sigils["-"]:
@@ -175,7 +211,8 @@ class Summary:
 
     @property
     def in_sync(self) -> bool:
-        return self.total == self.sigils["="]
+        """Every object compared is `=` and no source object is left uncopied."""
+        return self.total == self.sigils["="] and not self.uncopied_objects
 
     @property
     def exact(self) -> bool:
@@ -222,13 +259,14 @@ class Summary:
         return {
             "in_sync": self.in_sync, "objects": self.total, "to_apply": self.to_apply, "errors": self.errors,
             "by_sigil": {s: self.sigils[s] for s in "=+*-!"}, "by_kind": by_kind,
+            "uncopied_objects": self.uncopied_objects, "uncopied": self.uncopied,
             "to_copy": self._to_copy(),
             "deep": self.deep,
         }
 
 
 def exit_code(summary: Summary) -> int:
-    """0 in sync, 1 differences found, 2 errors (objects marked `!`)."""
+    """0 in sync, 1 differences found (uncopied source objects too), 2 errors (conflicts and errors marked `!`)."""
     if summary.errors:
         return EXIT_ERROR
     return EXIT_OK if summary.in_sync else EXIT_PARTIAL

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from syncer.core.actions import Op
 from syncer.engine.sync import SyncResult
+from syncer.report.text import uncopied_line
 from syncer.state.store import QUARANTINED
 
 
 def problem_lines(result: SyncResult) -> list[str]:
-    """`! kind label: what: why` for every conflict, planning error, failed or quarantined object."""
+    """`! kind label: what: why` for every conflict, planning error, failed or quarantined object, and
+    `! traces 3 (group) [why]` for source objects not copied."""
     out = []
     for a in result.plan.actions:
         if a.op is Op.CONFLICT:
@@ -17,6 +19,9 @@ def problem_lines(result: SyncResult) -> list[str]:
             reason = a.details.get("reason", "error")
             what = "quarantined" if "quarantined" in reason else "not copied"
             out.append(f"! {a.kind} {a.label}: {what}: {reason}")
+        elif a.op is Op.UNCOPIED:
+            d = a.details
+            out.append(uncopied_line(a.kind, d.get("count"), d.get("reason", ""), d.get("group")))
     for o in result.failed:
         what = "quarantined" if o.status == QUARANTINED else "failed"
         out.append(f"! {o.action.kind} {o.action.label}: {what}: {o.error}")

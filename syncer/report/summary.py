@@ -9,8 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from syncer.core.actions import Op
-from syncer.core.kinds import KINDS
+from syncer.core.kinds import KINDS, plural
 from syncer.engine.sync import SyncResult
+from syncer.plan.uncopied import by_kind_and_reason, uncopied_total
 from syncer.report import human
 
 _DONE_OPS = (Op.CREATE, Op.UPDATE, Op.DELETE)
@@ -32,6 +33,8 @@ class Summary:
     conflicts: int = 0
     extra_in_destination: int = 0
     policy_decisions: int = 0
+    uncopied: int = 0  # source objects not copied (the destination cannot hold them, or they are never copied)
+    not_copied: list[tuple[str, int, str]] = field(default_factory=list)  # (kind, objects, reason)
     seconds: float = 0.0
 
     def count(self, kind: str, op: Op) -> int:
@@ -63,6 +66,8 @@ def summarize(result: SyncResult) -> Summary:
         s.conflicts += a.op is Op.CONFLICT
         s.failed += a.op is Op.ERROR
         s.extra_in_destination += a.op is Op.EXTRA
+    s.uncopied = uncopied_total(result.plan.actions)
+    s.not_copied = by_kind_and_reason(result.plan.actions)
     return s
 
 
@@ -93,6 +98,7 @@ def summary_rows(summary: Summary, human_units: bool) -> list[tuple[str, str]]:
         ("conflicts", "", summary.conflicts),
         ("only in destination", "", summary.extra_in_destination),
         ("policy decisions (see diff)", "", summary.policy_decisions),
+        *((f"{plural(kind)} not copied ({reason})", "", n) for kind, n, reason in summary.not_copied),
         ("failed", "", summary.failed),
         ("seconds" if not human_units else "duration", "seconds", summary.seconds),
     ]

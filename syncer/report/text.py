@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from syncer.report.model import Report, Row, Summary
+from syncer.core.kinds import plural
+from syncer.report.model import UNCOPIED, Report, Row, Summary
 
 _LIST_SHOWN = 8
 
@@ -35,8 +36,17 @@ def detail(details: dict) -> str:
     return "; ".join(parts)
 
 
+def uncopied_line(kind: str, count: int | None, reason: str, group: str | None) -> str:
+    """`! traces 3 (genai-app) [destination has no trace API: azureml]`: objects of one kind not copied."""
+    where = f" ({group})" if group else ""
+    return f"! {plural(kind)} {'?' if count is None else count}{where} [{reason}]"
+
+
 def line(row: Row) -> str:
-    """One object: sigil, kind, label and what differs."""
+    """One object: sigil, kind, label and what differs; an uncopied row: kind, count, group and reason."""
+    if row.op == UNCOPIED:
+        d = row.details
+        return uncopied_line(row.kind, d.get("count"), d.get("reason", ""), d.get("group"))
     text = detail(row.details)
     return f"{row.sigil} {row.kind:<10} {row.label}" + (f"  [{text}]" if text else "")
 
@@ -54,6 +64,8 @@ def summary_lines(summary: Summary) -> Iterator[str]:
     for kind in summary.kinds():
         parts = [f"{op} {n}" for (k, op), n in sorted(summary.counts.items()) if k == kind]
         yield f"  {kind + 's':<16} " + ", ".join(parts)
+    for u in summary.uncopied:
+        yield "  not copied       " + uncopied_line(u["kind"], u["count"], u["reason"], u["group"])[2:]
     yield f"  to copy          {summary.copy_line()}"
     if not summary.deep:
         yield "  (runs that look in sync are not opened; --deep compares every point and checksum, slower)"

@@ -228,7 +228,7 @@ class MirrorService:
     def _exit_code(report: CycleReport | None) -> int:
         if report is None or report.error is not None:
             return EXIT_ERROR
-        return EXIT_OK if report.ok else EXIT_PARTIAL
+        return EXIT_OK if report.ok and not report.uncopied else EXIT_PARTIAL
 
 
 def cycle_end(report: CycleReport) -> cycles.CycleEnd:

@@ -9,11 +9,16 @@ Quietly dropped like the service does: `mlflow.source.*` and `mlflow.user` tags 
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 from tests.emulators.gateway import Gateway, Reply, Request, Rules, error
 
 API = "/api/2.0/mlflow/"
-NOT_FOUND = ("/api/2.0/mlflow/logged-models", "/api/2.0/mlflow/traces", "/api/3.0/mlflow/traces",
-             "/api/2.0/mlflow/experiments/update", "/api/2.0/mlflow/registered-models/rename")
+NOT_FOUND = ("/api/2.0/mlflow/logged-models", "/api/2.0/mlflow/experiments/update",
+             "/api/2.0/mlflow/registered-models/rename", "/api/2.0/mlflow/webhooks",
+             *(f"/api/3.0/mlflow/{api}" for api in ("datasets", "scorers", "issues", "label-schemas", "review-queues",
+                                                    "mcp-servers", "gateway")))
+FORBIDDEN = ("/api/2.0/mlflow/traces", "/api/3.0/mlflow/traces")
 
 
 def invalid(message: str) -> Reply:
@@ -52,9 +57,14 @@ class AzureMLRules(Rules):
         return None
 
     def check(self, req: Request, gateway: Gateway) -> Reply | None:
+        if req.path.startswith(FORBIDDEN):
+            gateway.count(f"403 {req.path}")
+            return error(403, "PERMISSION_DENIED", "MLflow tracing is not supported in Azure Machine Learning")
         if req.path.startswith(NOT_FOUND):
             gateway.count(f"404 {req.path}")
             return error(404, "ENDPOINT_NOT_FOUND", f"{req.path} is not supported by Azure Machine Learning")
+        if req.path == API + "registered-models/search" and "tags." in "".join(parse_qs(req.query).get("filter", [])):
+            return invalid("Filtering registered models by tags is not supported")
         if not req.path.startswith(API) or req.method != "POST":
             return None
         body = req.json()

@@ -1,0 +1,98 @@
+"""Write objects the destination cannot hold as JSON into holder runs of its `mlflow-syncer-archive` experiment.
+
+Idempotent without the state store: the experiment is found by name, a holder run by its provenance tags
+(source and source experiment), and an object whose file `<kind>/<source id>.json` is already listed is not
+written again. The layout and the kind registry are in syncer.core.archive; docs/MLFLOW3.md describes both.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from syncer.backends.calls import call
+from syncer.backends.endpoint import Endpoint
+from syncer.core.archive import (
+    ARCHIVE_EXPERIMENT,
+    ARCHIVERS,
+    TAG_ARCHIVE_EXPERIMENT,
+    TAG_ARCHIVE_EXPERIMENT_NAME,
+    TAG_ARCHIVE_SOURCE,
+    envelope,
+    file_path,
+)
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+@dataclass
+class ArchiveWriter:
+    """Writes archived objects of one source into one destination (holder runs found once, then cached)."""
+
+    dst: Endpoint
+    source: str  # the source's secret-free identity
+    _experiment: str | None = None
+    _holders: dict[str, str] = field(default_factory=dict)
+    _present: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    def experiment_id(self) -> str:
+        """The archive experiment, created on first use."""
+        if self._experiment is None:
+            exp = call(self.dst, "get_experiment_by_name",
+                       lambda: self.dst.client.get_experiment_by_name(ARCHIVE_EXPERIMENT))
+            self._experiment = exp.experiment_id if exp is not None else call(
+                self.dst, "create_experiment", lambda: self.dst.client.create_experiment(ARCHIVE_EXPERIMENT))
+        return self._experiment
+
+    def holder(self, experiment_id: str | None, experiment_name: str | None = None) -> str:
+        """The holder run of the source's experiment (`None`: workspace-wide objects), found by tags or created."""
+        key = experiment_id or ""
+        if key not in self._holders:
+            exp = self.experiment_id()
+            flt = (f"tags.`{TAG_ARCHIVE_SOURCE}` = '{_quoted(self.source)}' and "
+                   f"tags.`{TAG_ARCHIVE_EXPERIMENT}` = '{_quoted(key)}'")
+            found = call(self.dst, "search_runs", lambda: self.dst.client.search_runs([exp], flt, max_results=1))
+            if found:
+                self._holders[key] = found[0].info.run_id
+            else:
+                tags = {TAG_ARCHIVE_SOURCE: self.source, TAG_ARCHIVE_EXPERIMENT: key,
+                        TAG_ARCHIVE_EXPERIMENT_NAME: experiment_name or "(workspace)"}
+                run = call(self.dst, "create_run", lambda: self.dst.client.create_run(
+                    exp, tags=tags, run_name=f"archive of {experiment_name or 'the workspace'}"))
+                self._holders[key] = run.info.run_id
+        return self._holders[key]
+
+    def present(self, run_id: str, kind: str) -> set[str]:
+        """The files already archived for `kind` in a holder run."""
+        if (run_id, kind) not in self._present:
+            listed = call(self.dst, "list_artifacts", lambda: self.dst.client.list_artifacts(run_id, kind))
+            self._present[(run_id, kind)] = {f.path for f in listed if not f.is_dir}
+        return self._present[(run_id, kind)]
+
+    def write(self, run_id: str, kind: str, source_id: str, document: dict) -> bool:
+        """Archive one object unless its file exists; True when written."""
+        path = file_path(kind, source_id)
+        present = self.present(run_id, kind)
+        if path in present:
+            return False
+        text = json.dumps(envelope(kind, source_id, self.source, document), indent=1, sort_keys=True, default=str)
+        call(self.dst, "log_text", lambda: self.dst.client.log_text(run_id, text, path))
+        present.add(path)
+        return True
+
+
+def archive_experiment(src: Endpoint, writer: ArchiveWriter, kind: str, experiment_id: str | None,
+                       experiment_name: str | None = None) -> tuple[int, int]:
+    """Archive every object of `kind` in one source experiment: (written, already archived)."""
+    archiver = ARCHIVERS[kind]
+    run_id = writer.holder(experiment_id, experiment_name)
+    written = kept = 0
+    for source_id in call(src, f"list {kind}", lambda: list(archiver.list_ids(src, experiment_id))):
+        if file_path(kind, source_id) in writer.present(run_id, kind):
+            kept += 1
+            continue
+        document = call(src, f"export {kind}", lambda s=source_id: archiver.export(src, s))
+        written += writer.write(run_id, kind, source_id, document)
+    return written, kept
