@@ -19,6 +19,7 @@ from syncer.backends.endpoint import Endpoint
 from syncer.cli import app as cli
 from syncer.core.actions import Op
 from syncer.core.capabilities import DATABRICKS, RateLimits
+from syncer.core.exit_codes import EXIT_ERROR, EXIT_PARTIAL
 from syncer.engine.sync import sync
 from tests.test_databricks_to_azureml import USER, assert_fitted_copy, settings_for
 
@@ -76,7 +77,7 @@ def test_persistent_429_reaches_the_user_as_one_line(databricks_env, azureml_des
         databricks_env.rules.always_429.clear()
         rest_utils.get_workspace_client.cache_clear()
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == cli.EXIT_ERROR
+    assert rc == EXIT_ERROR
     assert len(err) == 1 and "cannot read the source" in err[0] and "Too many requests" in err[0], err
     assert databricks_env.token not in err[0]
 
@@ -88,10 +89,10 @@ def test_name_collisions_are_errors_and_nothing_is_written_for_them(databricks_e
         eid = src.create_experiment(f"/Users/{user}/{unique_name}/{exp}")
         src.set_terminated(src.create_run(eid, run_name=f"{user}-{exp}").info.run_id)
     config = _write_config(tmp_path, azureml_dest.url, [f"/Users/*/{unique_name}/*"])
-    assert cli.main(["diff", "--config", config]) == cli.EXIT_ERROR
+    assert cli.main(["diff", "--config", config]) == EXIT_ERROR
     out = capsys.readouterr().out
     assert f"several source experiments map to '{unique_name}/exp'" in out
-    assert cli.main(["migrate", "--no-progress", "--config", config]) == cli.EXIT_PARTIAL
+    assert cli.main(["migrate", "--no-progress", "--config", config]) == EXIT_PARTIAL
     dst = MlflowClient(azureml_dest.url)
     assert dst.get_experiment_by_name(f"{unique_name}/exp") is None
     solo = dst.get_experiment_by_name(f"{unique_name}/solo")

@@ -67,5 +67,6 @@ def test_rate_limits_and_profile_come_from_the_config_file(tmp_path):
     assert set(src.limiter.buckets) == {"search", "log_batch", "other"}
     assert dst.caps.kind == "azureml" and dst.caps.batch_metrics == 250
     path.write_text("source: {tracking_uri: databricks, rate_limits: {serch: 2}}\n")
-    with pytest.raises(FatalError, match=r"unknown option 'source.rate_limits.serch'; did you mean"):
+    typo = r"line 1: unknown option 'source.rate_limits.serch' \(did you mean 'source.rate_limits.search'\?\)"
+    with pytest.raises(FatalError, match=typo):
         load_settings(str(path))
