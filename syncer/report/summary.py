@@ -71,9 +71,14 @@ def summarize(result: SyncResult) -> Summary:
     return s
 
 
+_ALWAYS_SHOWN = frozenset({"experiment", "run"})
+
+
 def _kind_rows(summary: Summary) -> list[tuple[str, int]]:
-    """Created and updated for every kind; deleted where anything was."""
-    return [(f"{k.plural} {_PAST[op]}", summary.count(k.name, op)) for k in KINDS for op in _DONE_OPS
+    """Created and updated for experiments and runs and for every kind something happened to; deleted where
+    anything was."""
+    shown = [k for k in KINDS if k.name in _ALWAYS_SHOWN or any(summary.count(k.name, op) for op in _DONE_OPS)]
+    return [(f"{k.plural} {_PAST[op]}", summary.count(k.name, op)) for k in shown for op in _DONE_OPS
             if op is not Op.DELETE or summary.count(k.name, op)]
 
 
