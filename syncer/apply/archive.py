@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from syncer.backends import artifacts as art
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.core.archive import (
@@ -18,8 +19,10 @@ from syncer.core.archive import (
     TAG_ARCHIVE_EXPERIMENT,
     TAG_ARCHIVE_EXPERIMENT_NAME,
     TAG_ARCHIVE_SOURCE,
+    Archiver,
     envelope,
     file_path,
+    files_path,
 )
 
 
@@ -83,16 +86,46 @@ class ArchiveWriter:
         return True
 
 
+    def copy_files(self, src: Endpoint, run_id: str, kind: str, source_id: str, uri: str) -> int:
+        """Copy an object's files from `uri` on the source next to its JSON (files already there kept)."""
+        root = call(self.dst, "get_run", lambda: self.dst.client.get_run(run_id)).info.artifact_uri
+        dst_repo = self.dst.artifact_repo(f"{root.rstrip('/')}/{files_path(kind, source_id)}")
+        existing = art.listing(self.dst, dst_repo) if self.dst.caps.artifact_sizes else {}
+        return art.copy_tree(src, src.artifact_repo(uri), self.dst, dst_repo, existing).files
+
+
+def _export(src: Endpoint, writer: ArchiveWriter, archiver: Archiver, run_id: str, source_id: str) -> bool:
+    """Export one object (its files first: the JSON, written last, marks it complete); True when written."""
+    document = call(src, f"export {archiver.kind}", lambda: archiver.export(src, source_id))
+    uri = archiver.files(document) if archiver.files is not None else None
+    if uri:
+        writer.copy_files(src, run_id, archiver.kind, source_id, uri)
+    return writer.write(run_id, archiver.kind, source_id, document)
+
+
+def dest_experiment(dst: Endpoint, name: str | None, cache: dict[str, str | None]) -> str | None:
+    """The id of the destination experiment named `name`, created if missing (None for None), cached."""
+    if name is None:
+        return None
+    if name not in cache:
+        exp = call(dst, "get_experiment_by_name", lambda: dst.client.get_experiment_by_name(name))
+        cache[name] = exp.experiment_id if exp is not None else call(
+            dst, "create_experiment", lambda: dst.client.create_experiment(name))
+    return cache[name]
+
+
 def archive_experiment(src: Endpoint, writer: ArchiveWriter, kind: str, experiment_id: str | None,
-                       experiment_name: str | None = None) -> tuple[int, int]:
-    """Archive every object of `kind` in one source experiment: (written, already archived)."""
+                       experiment_name: str | None = None, only: set[str] | None = None) -> tuple[int, int]:
+    """Archive every object of `kind` in one source experiment (those in `only`, when given): (written,
+    already archived)."""
     archiver = ARCHIVERS[kind]
     run_id = writer.holder(experiment_id, experiment_name)
     written = kept = 0
     for source_id in call(src, f"list {kind}", lambda: list(archiver.list_ids(src, experiment_id))):
+        if only is not None and source_id not in only:
+            continue
         if file_path(kind, source_id) in writer.present(run_id, kind):
             kept += 1
             continue
-        document = call(src, f"export {kind}", lambda s=source_id: archiver.export(src, s))
-        written += writer.write(run_id, kind, source_id, document)
+        written += _export(src, writer, archiver, run_id, source_id)
     return written, kept

@@ -39,6 +39,21 @@ class Archiver:
     list_ids: Callable[[Any, str | None], Iterable[str]]
     export: Callable[[Any, str], dict]
     restore: Callable[[Any, dict, str | None], str]
+    # Objects with files (logged models): the artifact URI of the object's files on the source, from its
+    # exported document (None: no files). The writer copies them into `<kind>/<name>.files/` of the holder run;
+    # `restore` finds them as `document[FILES_KEY]` (an `ArchivedFiles`).
+    files: Callable[[dict], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class ArchivedFiles:
+    """Where an archived object's files are: an endpoint (syncer.backends.endpoint.Endpoint) and artifact URI."""
+
+    endpoint: Any
+    uri: str
+
+
+FILES_KEY = "_archived_files"  # set by restore on the document of an object with files (never written)
 
 
 ARCHIVERS: dict[str, Archiver] = {}
@@ -63,6 +78,11 @@ def file_path(kind: str, source_id: str) -> str:
     if not _PLAIN.match(source_id) or source_id.startswith(_ENCODED) or source_id in (".", ".."):
         name = _ENCODED + base64.urlsafe_b64encode(source_id.encode()).decode().rstrip("=")
     return f"{kind}/{name}.json"
+
+
+def files_path(kind: str, source_id: str) -> str:
+    """Where one object's files live in its holder run: next to its JSON, `<kind>/<name>.files`."""
+    return file_path(kind, source_id).removesuffix(".json") + ".files"
 
 
 def source_id_of(file_name: str) -> str:
