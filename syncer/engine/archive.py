@@ -8,18 +8,29 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from syncer.apply.archive import ArchiveWriter, archive_experiment
+# Each kind module registers its archiver when imported; a traces archiver (MLflow's own trace JSON:
+# `Trace.to_json` / `Trace.from_json`) plugs in the same way, as syncer.apply.archive_traces, imported here.
+from syncer.apply import archive_datasets, archive_logged_models, archive_prompts  # noqa: F401  (registration)
+from syncer.apply.archive import ArchiveWriter, archive_experiment, dest_experiment
 from syncer.backends.calls import call
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Op, Plan
-from syncer.core.archive import ARCHIVE_EXPERIMENT, ARCHIVERS, file_path
+from syncer.core.archive import ARCHIVE_EXPERIMENT, ARCHIVERS, FILES_KEY, ArchivedFiles, file_path, files_path
 from syncer.core.errors import FatalError
 from syncer.core.kinds import BY_NAME
 from syncer.core.snapshot import Snapshot
-from syncer.scan.archive import archived, holders, read
+from syncer.scan.archive import Holder, archived, holders, read
 
 log = structlog.get_logger("syncer.engine.archive")
+
+# The snapshot field holding the selected source objects of a kind (archived: those, not every one listed).
+SELECTED = {"prompt": "prompts", "logged_model": "logged_models", "dataset": "datasets"}
+
+
+def _selected(snap: Snapshot, kind: str) -> set[str] | None:
+    field_name = SELECTED.get(kind)
+    return set(getattr(snap, field_name)) if field_name else None
 
 
 def archive_uncopied(src: Endpoint, dst: Endpoint, plan: Plan, src_snap: Snapshot) -> int:
@@ -35,7 +46,8 @@ def archive_uncopied(src: Endpoint, dst: Endpoint, plan: Plan, src_snap: Snapsho
             continue
         exp = src_snap.experiments.get(a.experiment) if a.experiment else None
         try:
-            written, kept = archive_experiment(src, writer, a.kind, a.experiment, exp.name if exp else None)
+            written, kept = archive_experiment(src, writer, a.kind, a.experiment, exp.name if exp else None,
+                                               _selected(src_snap, a.kind))
         except FatalError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -59,14 +71,15 @@ class Restored:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-def _dest_experiment(dst: Endpoint, name: str | None, cache: dict[str, str | None]) -> str | None:
-    if name is None:
-        return None
-    if name not in cache:
-        exp = call(dst, "get_experiment_by_name", lambda: dst.client.get_experiment_by_name(name))
-        cache[name] = exp.experiment_id if exp is not None else call(
-            dst, "create_experiment", lambda: dst.client.create_experiment(name))
-    return cache[name]
+def _document(archive: Endpoint, holder: Holder, kind: str, source_id: str, roots: dict[str, str]) -> dict:
+    """The archived object's document, with where its files are when its kind has files."""
+    doc = read(archive, holder.run_id, file_path(kind, source_id))["object"]
+    if ARCHIVERS[kind].files is not None:
+        if holder.run_id not in roots:
+            roots[holder.run_id] = call(archive, "get_run", lambda: archive.client.get_run(holder.run_id)
+                                        ).info.artifact_uri.rstrip("/")
+        doc[FILES_KEY] = ArchivedFiles(archive, f"{roots[holder.run_id]}/{files_path(kind, source_id)}")
+    return doc
 
 
 def restore(archive: Endpoint, dst: Endpoint) -> Restored:
@@ -75,7 +88,7 @@ def restore(archive: Endpoint, dst: Endpoint) -> Restored:
     Objects go into the destination experiment named like their source experiment (created if missing);
     each kind's `restore` finds a copy made before by its provenance tag, so a second restore creates nothing.
     """
-    done, experiments = Restored(), {}
+    done, experiments, roots = Restored(), {}, {}
     for holder in holders(archive):
         for kind, source_id in archived(archive, holder.run_id):
             archiver, info = ARCHIVERS.get(kind), BY_NAME.get(kind)
@@ -85,8 +98,8 @@ def restore(archive: Endpoint, dst: Endpoint) -> Restored:
             if info is not None and info.capability and not getattr(dst.caps, info.capability):
                 done.skip(f"destination has no {kind.replace('_', ' ')} API: {dst.caps.kind}")
                 continue
-            doc = read(archive, holder.run_id, file_path(kind, source_id))
-            exp = _dest_experiment(dst, holder.experiment_name, experiments)
-            call(dst, f"restore {kind}", lambda a=archiver, d=doc, e=exp: a.restore(dst, d["object"], e))
+            doc = _document(archive, holder, kind, source_id, roots)
+            exp = dest_experiment(dst, holder.experiment_name, experiments)
+            call(dst, f"restore {kind}", lambda a=archiver, d=doc, e=exp: a.restore(dst, d, e))
             done.restored += 1
     return done
