@@ -25,7 +25,7 @@ def _experiments(job: TraceJob) -> list[str]:
 
 
 def _since(job: TraceJob, experiments: list[str]) -> dict[str, int]:
-    if not job.options.traces_incremental:
+    if not job.options.traces_incremental or job.state is None:
         return {}
     since = {}
     for eid in experiments:
@@ -45,7 +45,9 @@ def scan_trace_step(job: TraceJob, reading) -> None:  # noqa: ANN001
     if not job.dst.caps.traces:
         return
     dest_ids = {e.name: e.experiment_id for e in job.dst_snap.experiments.values() if not e.deleted}
-    pairs = {eid: dest_ids[job.dest_names[eid]] for eid in experiments if job.dest_names.get(eid) in dest_ids}
+    traced = {t.experiment_id for t in job.src_snap.traces.values()}  # no source trace: no destination read
+    pairs = {eid: dest_ids[job.dest_names[eid]] for eid in experiments
+             if eid in traced and job.dest_names.get(eid) in dest_ids}
     dest_since = {pairs[eid]: t for eid, t in since.items() if eid in pairs}
     reading(job.dst, "destination traces",
             lambda: scan_traces(job.dst, job.dst_snap, sorted(pairs.values()), dest_since))

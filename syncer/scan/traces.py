@@ -7,9 +7,12 @@ Incremental mirror cycles read only the traces that started after a cursor (minu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
+import structlog
 from mlflow.entities import TraceInfo
+from mlflow.exceptions import MlflowException
 
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
@@ -24,6 +27,17 @@ from syncer.core.trace_snapshot import (
 
 # The most trace infos MLflow's search answers with in one page.
 TRACE_PAGE_SIZE = 500
+_NO_API_CODES = frozenset({"ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED"})
+
+log = structlog.get_logger("syncer.scan.traces")
+
+
+def no_trace_api(exc: BaseException) -> bool:
+    """Whether a failed trace search means the server has no trace API at all (404/501, not found endpoint)."""
+    if isinstance(exc, NotImplementedError):
+        return True
+    return isinstance(exc, MlflowException) and (
+        exc.error_code in _NO_API_CODES or re.search(r"\b(404|501)\b", str(exc)) is not None)
 
 
 def trace_snap(info: TraceInfo) -> TraceSnap:
@@ -60,5 +74,12 @@ def scan_traces(endpoint: Endpoint, snap: Snapshot, experiment_ids: Iterable[str
     """Add the traces of the given experiments to the snapshot (`since`: per experiment, the oldest time read)."""
     since = since or {}
     for experiment_id in experiment_ids:
-        for info in iter_trace_infos(endpoint, experiment_id, since.get(experiment_id)):
-            snap.traces[info.trace_id] = trace_snap(info)
+        try:
+            for info in iter_trace_infos(endpoint, experiment_id, since.get(experiment_id)):
+                snap.traces[info.trace_id] = trace_snap(info)
+        except Exception as exc:
+            if snap.traces or not no_trace_api(exc):
+                raise
+            # A server without the trace API holds no trace: nothing to copy, nothing skipped.
+            log.warning("no trace API: traces not read", endpoint=endpoint.identity, error=str(exc)[:200])
+            return
