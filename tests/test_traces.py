@@ -151,3 +151,30 @@ def test_destination_without_trace_api_lists_and_counts_them(traced, source_serv
     for name in names:
         exp = client.get_experiment_by_name(f"az/{name}")
         assert exp is not None and not client.search_traces(locations=[exp.experiment_id], include_spans=False)
+
+
+def test_changed_source_traces_are_updated_in_place(traced, source_server, dest_server, tmp_path):
+    """Runs last: it changes the shared source (assessments and tags of two traces)."""
+    import mlflow
+
+    prefix, names = traced
+    settings = _settings(source_server.url, dest_server.url, f"sqlite:///{tmp_path / 's.db'}", prefix, "u")
+    assert not sync(settings).failed
+    src = MlflowClient(source_server.url)
+    genai = src.get_experiment_by_name(names[0]).experiment_id
+    infos = {t.info.tags.get("mlflow.traceName"): t.info
+             for t in src.search_traces(locations=[genai], include_spans=False, max_results=500)}
+    rich, plain = infos["agent"], infos["call-0"]
+    mlflow.set_tracking_uri(source_server.url)
+    mlflow.log_feedback(trace_id=rich.trace_id, name="tone", value="polite", rationale="ok")
+    expectation = next(a for a in rich.assessments if a.name == "expected_answer")
+    mlflow.delete_assessment(trace_id=rich.trace_id, assessment_id=expectation.assessment_id)
+    src.delete_trace_tag(rich.trace_id, "team")
+    src.set_trace_tag(plain.trace_id, "reviewed", "yes")
+
+    result = sync(settings)
+    assert not result.failed, [o.error for o in result.failed]
+    assert sorted(a.source_id for a in result.plan.actions if a.kind == "trace" and a.op is Op.UPDATE) == sorted(
+        [rich.trace_id, plain.trace_id])
+    assert assert_same_traces(src, MlflowClient(dest_server.url), _pairs(names, "u")) >= 6
+    assert not sync(settings, dry_run=True).plan.mutating()

@@ -144,8 +144,24 @@ def _finish(ctx: Context, action: Action, trace: Trace | None, dest_exp: str) ->
         data = copy.copy(trace.data)
         data.spans = copied_spans(trace, returned.trace_id, returned.trace_id.removeprefix("tr-"))
         call(ctx.dst, "upload_trace_data", lambda: ctx.dst.client._tracing_client._upload_trace_data(returned, data))
+    if action.op is Op.UPDATE and action.details.get("changed") == "content":
+        _drop_stale(ctx, info)
     _retire(ctx, dest_exp, action.details.get("retire", []), returned.trace_id)
     return returned.trace_id
+
+
+def _drop_stale(ctx: Context, info: TraceInfo) -> None:
+    """Remove from an updated copy the tags and assessments the source no longer has (writes only add)."""
+    client = ctx.dst.client._tracing_client
+    current = call(ctx.dst, "get_trace_info", lambda: client.get_trace_info(info.trace_id))
+    wanted = {a.assessment_id for a in info.assessments}
+    for a in current.assessments:
+        if a.assessment_id not in wanted:
+            ctx.guard()
+            call(ctx.dst, "delete_assessment", lambda a=a: client.delete_assessment(info.trace_id, a.assessment_id))
+    for key in set(user_trace_tags(current.tags)) - set(info.tags):
+        ctx.guard()
+        call(ctx.dst, "delete_trace_tag", lambda key=key: client.delete_trace_tag(info.trace_id, key))
 
 
 def copied_info(ctx: Context, action: Action, src: TraceInfo, trace_id: str, dest_exp: str) -> TraceInfo:
