@@ -64,3 +64,11 @@ def test_fingerprint_ignores_server_owned_and_provenance_tags():
             "trace_metadata": {"m": "2", "mlflow.trace.infoFinalized": "true"}}
     assert trace_fingerprint(info) == trace_fingerprint(copy)
     assert trace_fingerprint(info) != trace_fingerprint({**info, "tags": {"a": "2"}})
+
+
+def test_batches_are_bounded_by_count_and_bytes():
+    from syncer.core.trace_snapshot import batches
+
+    assert batches(list(range(5)), [1] * 5, 2, 100) == [[0, 1], [2, 3], [4]]
+    assert batches(["a", "b", "c", "d"], [60, 50, 200, 10], 50, 100) == [["a"], ["b"], ["c"], ["d"]]
+    assert batches(["a", "b", "c"], [30, 30, 30], 50, 100) == [["a", "b", "c"]]

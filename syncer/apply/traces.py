@@ -39,8 +39,12 @@ from syncer.core.trace_snapshot import (
     dest_trace_hex,
     user_trace_tags,
 )
+from syncer.core.trace_snapshot import (
+    batches as batched,
+)
 
 TRACE_BATCH = 50  # traces read and written together (their spans are held in memory only for the batch)
+BATCH_BYTES = 64 * 1024 * 1024  # and at most this many span bytes per batch (as the source recorded them)
 SPAN_REQUEST_BYTES = 4 * 1024 * 1024  # rough bound of one OTLP span request
 
 
@@ -48,8 +52,8 @@ def apply_traces(ctx: Context, actions: list[Action], units: Units) -> None:
     """Copy or complete the planned traces batch by batch (in parallel), then advance the mirror cursors."""
     failed_exps = units.failed("experiment")
     todo = [a for a in actions if a.op in (Op.CREATE, Op.UPDATE) and a.experiment not in failed_exps]
-    batches = [group[i:i + TRACE_BATCH] for _, g in groupby(todo, key=lambda a: a.experiment)
-               for group in [list(g)] for i in range(0, len(group), TRACE_BATCH)]
+    batches = [b for _, g in groupby(todo, key=lambda a: a.experiment) for group in [list(g)]
+               for b in batched(group, [int(a.details.get("size") or 0) for a in group], TRACE_BATCH, BATCH_BYTES)]
     with ThreadPoolExecutor(max_workers=max(1, units.workers), thread_name_prefix="traces") as pool:
         for fut in as_completed([pool.submit(_copy_batch, ctx, batch, units) for batch in batches]):
             fut.result()

@@ -39,6 +39,7 @@ class TraceSnap:
     source_run: str | None = None  # the run the trace was recorded in (`mlflow.sourceRun`)
     source_trace_id: str | None = None  # destination copies: the provenance tag
     copy_fingerprint: str | None = None  # destination copies: the fingerprint they were copied from
+    size: int = 0  # bytes of the spans, as the source recorded them (`mlflow.trace.sizeBytes`; 0: unknown)
 
 
 def user_trace_tags(tags: dict[str, str]) -> dict[str, str]:
@@ -90,6 +91,19 @@ def dest_trace_id(source_trace_id: str, dest_experiment_id: str) -> str:
 def dest_assessment_id(dest_trace: str, source_assessment_id: str) -> str:
     """The id of the copy of an assessment (ids are unique per server: a copy cannot keep the source's)."""
     return "a-" + hashlib.sha256(f"{dest_trace}|{source_assessment_id}".encode()).hexdigest()[:32]
+
+
+def batches(items: list, sizes: list[int], most: int, budget: int) -> list[list]:
+    """Consecutive groups of at most `most` items whose sizes add up to at most `budget` (an item alone may not)."""
+    out: list[list] = []
+    total = 0
+    for item, size in zip(items, sizes, strict=True):
+        if not out or len(out[-1]) >= most or total + size > budget:
+            out.append([])
+            total = 0
+        out[-1].append(item)
+        total += size
+    return out
 
 
 def cursor_name(source_experiment_id: str) -> str:

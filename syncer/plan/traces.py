@@ -45,7 +45,7 @@ def _plan_trace(trace: TraceSnap, src: Snapshot, copies: list[TraceSnap], dest_e
     link = trace.source_run if trace.source_run in linked_runs else None
     base = dict(kind="trace", label=f"{src.experiments[trace.experiment_id].name}/{trace.trace_id}",
                 source_id=trace.trace_id, experiment=trace.experiment_id, fingerprint=trace.fingerprint)
-    details = {"request_time": trace.request_time, "link": link}
+    details = {"request_time": trace.request_time, "link": link, "size": trace.size}
     if ("trace", trace.trace_id) in quarantined:
         return Action(op=Op.ERROR, details={**details, "reason": "quarantined after repeated failures"}, **base)
     copies = [c for c in copies if dest_exp is None or c.experiment_id == dest_exp]

@@ -27,6 +27,7 @@ from syncer.core.trace_snapshot import (
 
 # The most trace infos MLflow's search answers with in one page.
 TRACE_PAGE_SIZE = 500
+SIZE_BYTES = "mlflow.trace.sizeBytes"
 _NO_API_CODES = frozenset({"ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED"})
 
 log = structlog.get_logger("syncer.scan.traces")
@@ -51,7 +52,12 @@ def trace_snap(info: TraceInfo) -> TraceSnap:
         source_run=info.trace_metadata.get(META_SOURCE_RUN) or None,
         source_trace_id=info.tags.get(TAG_SOURCE_TRACE_ID),
         copy_fingerprint=info.tags.get(TAG_TRACE_FINGERPRINT),
+        size=_size(info.trace_metadata.get(SIZE_BYTES)),
     )
+
+
+def _size(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0
 
 
 def iter_trace_infos(endpoint: Endpoint, experiment_id: str, since_ms: int | None = None) -> Iterator[TraceInfo]:
