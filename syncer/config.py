@@ -108,6 +108,8 @@ class MirrorConfig(Strict):
     ready_intervals: float = Field(default=3.0, gt=0)
     follow_running_hours: float | None = Field(default=24.0, gt=0)
     verify_every: int = Field(default=0, ge=0, description="every Nth cycle also runs --verify (0: never)")
+    traces_full_every: int = Field(default=10, ge=0, description=(
+        "every Nth cycle reads every trace; the others only those newer than the cursors (0: only the first)"))
     shutdown_timeout: float = Field(default=30.0, gt=0)
 
     @field_validator("interval", "shutdown_timeout", mode="before")

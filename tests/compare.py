@@ -267,3 +267,78 @@ def dataset_records(tracking_uri: str, experiment_ids: list[str], dest: bool) ->
             "records": sorted(_record(r) for r in records),
         }
     return out
+# -- traces (deep comparison: info, span trees, assessments, run links) ------------------------------------
+
+_TRACE_SERVER_TAGS = {"mlflow.artifactLocation", "mlflow.trace.spansLocation"}
+_TRACE_SERVER_METADATA = {"mlflow.trace.infoFinalized"}
+
+
+def _trace_span_record(span: dict) -> dict:
+    """A span as canonical data: everything but the trace id (ids of spans and parents are kept by copies)."""
+    attributes = {k: v for k, v in span["attributes"].items() if k != "mlflow.traceRequestId"}
+    return {"span_id": span["span_id"], "parent": span["parent_span_id"], "name": span["name"],
+            "start": int(span["start_time_unix_nano"]), "end": int(span["end_time_unix_nano"]),
+            "status": span["status"], "attributes": attributes, "events": span["events"],
+            "links": span.get("links", [])}
+
+
+def _trace_record(trace, run_to_source: dict[str, str]) -> dict:  # noqa: ANN001
+    info = trace.info.to_dict()
+    meta = {k: v for k, v in info.get("trace_metadata", {}).items() if k not in _TRACE_SERVER_METADATA}
+    if "mlflow.sourceRun" in meta:
+        meta["mlflow.sourceRun"] = run_to_source.get(meta["mlflow.sourceRun"], meta["mlflow.sourceRun"])
+    assessments = sorted(
+        ({k: v for k, v in a.items() if k not in ("trace_id", "assessment_id", "overrides")}
+         for a in info.get("assessments", [])), key=lambda a: (a["assessment_name"], a["create_time"]))
+    spans = sorted((_trace_span_record(s.to_dict()) for s in trace.data.spans), key=lambda s: s["span_id"])
+    assert spans, f"trace {trace.info.trace_id} has no spans"
+    return {
+        "request_time": info["request_time"], "duration": info.get("execution_duration_ms"),
+        "state": info["state"], "request_preview": info.get("request_preview"),
+        "response_preview": info.get("response_preview"), "metadata": meta, "assessments": assessments,
+        "tags": {k: v for k, v in info.get("tags", {}).items()
+                 if not k.startswith(PROVENANCE) and k not in _TRACE_SERVER_TAGS},
+        "spans": spans,
+    }
+
+
+def trace_records(client: MlflowClient, experiment_name: str, dest: bool) -> dict[str, dict]:
+    """Every trace of an experiment, read whole (spans and assessments), keyed by (source) trace id.
+
+    Read errors are not caught: a trace that cannot be read fails the test. In a destination, run links are
+    mapped back to the source run ids (by the run provenance tag) and traces are keyed by their provenance tag.
+    """
+    exp = client.get_experiment_by_name(experiment_name)
+    assert exp is not None, f"no experiment {experiment_name}"
+    run_to_source = {}
+    if dest:
+        for r in client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL):
+            run_to_source[r.info.run_id] = r.data.tags.get(PROVENANCE + "source_run_id", "?")
+    records: dict[str, dict] = {}
+    hits, token = [], None
+    while True:
+        page = client.search_traces(locations=[exp.experiment_id], include_spans=False, max_results=500,
+                                    page_token=token)
+        hits.extend(page)
+        token = page.token
+        if not token:
+            break
+    for hit in hits:
+        trace = client.get_trace(hit.info.trace_id)
+        key = trace.info.tags.get(PROVENANCE + "source_trace_id", "?") if dest else trace.info.trace_id
+        assert key not in records, f"two copies of trace {key} in {experiment_name}"
+        records[key] = _trace_record(trace, run_to_source)
+    return records
+
+
+def assert_same_traces(src: MlflowClient, dst: MlflowClient, pairs: dict[str, str]) -> int:
+    """Assert each destination experiment (value) holds exactly the traces of its source (key); returns the count."""
+    count = 0
+    for src_name, dst_name in pairs.items():
+        a, b = trace_records(src, src_name, dest=False), trace_records(dst, dst_name, dest=True)
+        assert sorted(a) == sorted(b), f"trace sets differ: {src_name} -> {dst_name}"
+        for trace_id, rec in a.items():
+            for key in rec:
+                assert rec[key] == b[trace_id][key], f"trace {trace_id} ({src_name}): {key} differs"
+        count += len(a)
+    return count

@@ -16,7 +16,7 @@ from tests.compare import assert_same
 from tests.fixtures.mirror import T0, make_runs, write_config
 
 SEARCH_OPS = {"search_experiments", "search_runs", "search_registered_models", "search_model_versions",
-              "search_prompts", "search_prompt_versions"}
+              "search_prompts", "search_prompt_versions", "search_traces"}
 
 pytestmark = pytest.mark.usefixtures("reset_logging")
 

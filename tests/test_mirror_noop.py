@@ -27,7 +27,8 @@ def test_noop_cycle_over_1500_runs_makes_no_per_run_call(tmp_path):
         assert result["calls"] == {"source:search_experiments": 1, "source:search_runs": pages,
                                    "source:search_registered_models": 1,  # no models: no version search
                                    "source:search_prompts": 1,  # no prompts: no version search
-                                   "source:search_datasets": 1, "source:search_logged_models": 1,
+                                   "source:search_datasets": 1, "source:search_traces": 1,  # no trace: no dest search
+                                   "source:search_logged_models": 1,
                                    "destination:search_experiments": 1, "destination:search_runs": pages,
                                    # kinds never copied: one listing each (per experiment for 4 of them)
                                    **{f"source:list {k.name}": 1 for k in INVENTORY_KINDS}}

@@ -12,6 +12,7 @@ from syncer.core.inventory import INVENTORY
 from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_MODEL_ID, TAG_SOURCE_VERSION
 from syncer.core.prompt_snapshot import TAG_SOURCE_PROMPT, TAG_SOURCE_PROMPT_VERSION
 from syncer.core.snapshot import TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
+from syncer.core.trace_snapshot import TAG_SOURCE_TRACE_ID
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("model_version", "model versions", TAG_SOURCE_VERSION),
     KindInfo("prompt", "prompts", TAG_SOURCE_PROMPT, "prompts"),
     KindInfo("prompt_version", "prompt versions", TAG_SOURCE_PROMPT_VERSION, "prompts"),
+    KindInfo("trace", "traces", TAG_SOURCE_TRACE_ID, capability="traces"),
 )
 BY_NAME = {k.name: k for k in KINDS}
 

@@ -99,6 +99,7 @@ class Snapshot:
     logged_models: dict[str, object] = field(default_factory=dict)  # model id -> LoggedModelSnap (a list: dest)
     datasets: dict[str, object] = field(default_factory=dict)  # dataset id -> DatasetSnap (a list: dest)
     inventory: list = field(default_factory=list)  # syncer.core.inventory.Listed: kinds never copied, counted
+    traces: dict[str, object] = field(default_factory=dict)  # trace id -> core.trace_snapshot.TraceSnap
 
 
 def metric_value_key(value: float) -> str:

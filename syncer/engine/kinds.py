@@ -19,6 +19,7 @@ from syncer.apply.datasets import apply_datasets
 from syncer.apply.logged_models import apply_logged_models
 from syncer.apply.models import apply_models
 from syncer.apply.prompts import apply_prompts
+from syncer.apply.traces import apply_traces
 from syncer.apply.units import Units
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
@@ -28,6 +29,7 @@ from syncer.core.errors import FatalError
 from syncer.core.inventory import INVENTORY_KINDS
 from syncer.core.model_snapshot import ModelOptions
 from syncer.core.snapshot import Snapshot
+from syncer.engine.trace_step import plan_trace_step, scan_trace_step
 from syncer.plan import runs as run_planner
 from syncer.plan.datasets import plan_datasets
 from syncer.plan.inventory import plan_inventory
@@ -197,6 +199,7 @@ STEPS: tuple[KindStep, ...] = (
     KindStep(("run",), _scan_runs, _plan_runs, executor.apply_runs),
     KindStep(("logged_model",), _scan_logged_models, _plan_logged_models, apply_logged_models),
     KindStep(("model", "model_version"), _scan_models, _plan_models, apply_models),
+    KindStep(("trace",), lambda job: scan_trace_step(job, reading), plan_trace_step, apply_traces),
     KindStep(("prompt", "prompt_version"), _scan_prompts, _plan_prompts, apply_prompts),
     KindStep(tuple(k.name for k in INVENTORY_KINDS), _scan_inventory, _plan_inventory, _apply_nothing),
 )

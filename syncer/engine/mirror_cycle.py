@@ -128,7 +128,8 @@ class Cycle:
 
         result = run_pass(self.settings, self.src, self.dst, self.state, PassOptions(
             verify=bool(every) and self.cycles % every == 0, delete_extra=self.delete, max_delete=self.max_delete,
-            follow_running_since=self._follow_since(), on_plan=at_plan, stop=self.stop))
+            follow_running_since=self._follow_since(), on_plan=at_plan, stop=self.stop,
+            traces_incremental=not self._full_trace_pass()))
         report.unchanged = sum(a.op is Op.SAME for a in result.plan.actions)
         report.conflicts = sum(a.op in (Op.CONFLICT, Op.ERROR) for a in result.plan.actions)
         report.uncopied = uncopied_total(result.plan.actions)
@@ -141,6 +142,11 @@ class Cycle:
         pending = [o.action for o in report.outcomes if not o.ok]
         report.lag = replication_lag(pending, result.src, time.time())
         PENDING.set(len(pending))
+
+    def _full_trace_pass(self) -> bool:
+        """Whether this cycle reads every trace (the first cycle, then every `traces_full_every`th)."""
+        every = self.settings.mirror.traces_full_every
+        return self.cycles == 1 or (bool(every) and self.cycles % every == 0)
 
     def _follow_since(self) -> int | None:
         hours = self.settings.mirror.follow_running_hours

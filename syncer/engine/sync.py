@@ -61,6 +61,7 @@ class PassOptions:
     delete_extra: bool = False  # plan deletion of destination runs whose source is gone
     max_delete: int | None = None  # refuse the deletions of a pass that plans more
     follow_running_since: int | None = None  # revisit RUNNING runs changed since (ms)
+    traces_incremental: bool = False  # read traces from the mirror cursors only (syncer.engine.trace_step)
     progress: Progress | None = None
     on_start: Started | None = None  # an action's unit of work begins
     on_plan: Callable[[SyncResult], None] | None = None
@@ -96,12 +97,13 @@ def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool
 
 
 def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None,
-                  delete_extra: bool = False, follow_running_since: int | None = None
-                  ) -> tuple[Snapshot, Snapshot, Plan]:
+                  delete_extra: bool = False, follow_running_since: int | None = None,
+                  traces_incremental: bool = False) -> tuple[Snapshot, Snapshot, Plan]:
     """Read both sides and plan the sync, kind after kind (the planners are pure). Without a state store
     (None), nothing is quarantined."""
     options = Options(deleted=settings.deleted, delete_extra=delete_extra, follow_running_since=follow_running_since,
-                      quarantined=state.quarantined() if state is not None else frozenset())
+                      quarantined=state.quarantined() if state is not None else frozenset(),
+                      traces_incremental=traces_incremental)
     job = Job(settings, src, dst, state, options, Snapshot(identity=src.identity), Snapshot(identity=dst.identity))
     for step in STEPS:
         step.scan(job)
@@ -112,7 +114,8 @@ def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: State
 def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, opts: PassOptions) -> SyncResult:
     """Scan, plan, optionally verify, then inspect (dry run) or apply: the one path of every mode."""
     started = time.monotonic()
-    src_snap, dst_snap, plan = scan_and_plan(settings, src, dst, state, opts.delete_extra, opts.follow_running_since)
+    src_snap, dst_snap, plan = scan_and_plan(settings, src, dst, state, opts.delete_extra, opts.follow_running_since,
+                                             opts.traces_incremental)
     if opts.verify:
         plan = repair.verify(plan, src, dst, src_snap, dst_snap, state, settings.workers)
     log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})

@@ -35,6 +35,8 @@ class Options:
     # mirror: revisit RUNNING runs changed since this time (ms) every cycle: artifacts are not fingerprinted
     follow_running_since: int | None = None
     quarantined: frozenset[tuple[str, str]] = frozenset()
+    # mirror: read traces only from the per-experiment cursors (syncer.engine.trace_step)
+    traces_incremental: bool = False
 
 
 def make_plan(
