@@ -31,6 +31,7 @@ from syncer.cli.app import main as cli
 from syncer.config import Settings
 from syncer.core.actions import Op
 from syncer.engine.sync import SyncResult, sync
+from syncer.plan.uncopied import is_unlisted
 from tests.compare import assert_same
 from tests.fixtures.azure import point_sdk_at
 from tests.fixtures.cli import write_config
@@ -157,14 +158,15 @@ def test_applied_actions_are_the_planned_actions(first) -> None:
 def test_rerun_plans_only_same_and_creates_nothing(pair: Pair, first) -> None:  # noqa: ARG001
     again = sync(pair.settings)
     assert again.outcomes == []
-    assert again.plan.counts() == {("experiment", "same"): len(pair.workload.experiments),
+    settled = Counter((a.kind, a.op.value) for a in again.plan.actions if not is_unlisted(a))
+    assert settled == {("experiment", "same"): len(pair.workload.experiments),
                                    ("run", "same"): pair.dest_runs}
     assert len(_dest_runs(pair)) == pair.dest_runs
 
 
 def test_diff_is_in_sync_then_sees_each_source_change(pair: Pair, first, capsys) -> None:  # noqa: ARG001
     code, out = diff(pair, capsys)
-    assert (code, out[-1]) == (0, "in sync"), out
+    assert code == 0 and out[-1].startswith("in sync"), out  # "(N kinds cannot be listed here)" may follow
 
     a0 = pair.workload.runs["a-0"]
     pair.src.log_batch(a0, metrics=[Metric("loss", 0.001, T0 + 5000, 500)])  # one new point

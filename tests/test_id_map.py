@@ -49,6 +49,9 @@ def _joins_back(row: dict, src: MlflowClient, dst: MlflowClient) -> None:
         assert src.get_run(source_id).info.run_name == row["name"].rsplit("/", 1)[1]
     elif kind == "model":
         assert dst.get_registered_model(dest_id).tags["mlflow_syncer.source_model"] == source_id
+    elif kind == "logged_model":
+        assert dst.get_logged_model(dest_id).tags["mlflow_syncer.source_model_id"] == source_id
+        assert src.get_logged_model(source_id).name == row["name"].rsplit("/", 1)[-1].split(" ")[0]
     else:
         tags = dst.get_model_version(*dest_id.split("/")).tags
         assert f"{tags['mlflow_syncer.source_model']}/{tags['mlflow_syncer.source_version']}" == source_id
@@ -59,7 +62,7 @@ def test_export_joins_back_to_the_destination(migrated, source_server, dest_serv
     m, args, _ = migrated
     rows = list(csv.DictReader(io.StringIO(_export(*args))))
     kinds = [r["kind"] for r in rows]
-    assert kinds == ["experiment"] * 2 + ["run"] * 3 + ["model"] * 2 + ["model_version"] * 3, kinds
+    assert kinds == ["experiment"] * 2 + ["run"] * 3 + ["logged_model"] + ["model"] * 2 + ["model_version"] * 3, kinds
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     for row in rows:
         assert row["status"] == "done" and row["source"] and row["destination"], row
@@ -76,7 +79,7 @@ def test_from_destination_gives_the_same_rows_without_the_state_store(migrated, 
     refused = run_cli("state", "export", *no_state)
     assert refused.returncode == 2 and "--from-destination" in refused.stderr
     rebuilt = json.loads(_export(*no_state, "--format", "json", "--from-destination"))
-    assert rebuilt == stored and len(rebuilt) == 10
+    assert rebuilt == stored and len(rebuilt) == 11
     assert not missing.exists() and list(tmp_path.iterdir()) == []
     out = tmp_path / "runs.jsonl"
     result = run_cli("state", "export", *args, "--kind", "run", "model_version", "--format", "jsonl",

@@ -186,8 +186,8 @@ def test_destination_without_the_apis_lists_and_counts(source_server, dest_serve
     assert [o.error for o in result.outcomes if not o.ok] == []
     uncopied = {a.kind: a.details for a in result.plan.actions if a.op is Op.UNCOPIED}
     assert uncopied == {
-        "logged_model": {"count": 2, "reason": "destination has no logged model API: mlflow"},
-        "dataset": {"count": 1, "reason": "destination has no dataset API: mlflow"}}
+        "logged_model": {"count": 2, "reason": "destination has no logged model API: mlflow", "group": g.experiment},
+        "dataset": {"count": 1, "reason": "destination has no dataset API: mlflow", "group": None}}
     assert not result.plan.in_sync
     dest_exp = _dest_exp(dest_server.url, g.experiment)
     assert MlflowClient(dest_server.url).search_logged_models([dest_exp]) == []

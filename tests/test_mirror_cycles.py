@@ -12,11 +12,13 @@ from mlflow.entities import Metric, ViewType
 
 from syncer.backends.telemetry import api_call_counts
 from syncer.cli.app import main
+from syncer.core.inventory import INVENTORY_KINDS
 from tests.compare import assert_same
 from tests.fixtures.mirror import T0, make_runs, write_config
 
 SEARCH_OPS = {"search_experiments", "search_runs", "search_registered_models", "search_model_versions",
-              "search_prompts", "search_prompt_versions", "search_traces"}
+              "search_prompts", "search_prompt_versions", "search_traces", "search_datasets",
+              "search_logged_models", *(f"list {k.name}" for k in INVENTORY_KINDS)}
 
 pytestmark = pytest.mark.usefixtures("reset_logging")
 
