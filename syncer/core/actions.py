@@ -55,6 +55,11 @@ class Action:
     def mutates(self) -> bool:
         return self.op in MUTATING
 
+    @property
+    def unlisted(self) -> bool:
+        """A `!` row for a kind the source cannot list at all (count unknown): reported, no difference by itself."""
+        return self.op is Op.UNCOPIED and self.details.get("count") is None
+
 
 @dataclass
 class Plan:
@@ -71,4 +76,5 @@ class Plan:
 
     @property
     def in_sync(self) -> bool:
-        return all(a.op is Op.SAME for a in self.actions)
+        """Nothing to do and nothing left uncopied (kinds the source cannot list are no difference)."""
+        return all(a.op is Op.SAME or a.unlisted for a in self.actions)

@@ -62,4 +62,4 @@ def by_kind_and_reason(actions: Iterable[Action]) -> list[tuple[str, int, str]]:
 
 def is_unlisted(action: Action) -> bool:
     """An uncopied row of a kind the source cannot list: reported, but nothing a sync could do."""
-    return action.op is Op.UNCOPIED and action.details.get("count") is None
+    return action.unlisted
