@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from syncer.apply.context import Context
 from syncer.apply.model_files import provenance, registration
 from syncer.apply.runs import RunStats
-from syncer.apply.units import Outcome, Units
+from syncer.apply.units import Outcome, Units, versions_then_parent
 from syncer.backends.calls import call
 from syncer.core.actions import Action, Op
 from syncer.core.errors import SyncError
@@ -160,14 +160,8 @@ def update_model(ctx: Context, action: Action) -> tuple[str, RunStats]:
 
 def _apply_model(ctx: Context, group: list[Action], units: Units) -> list[Outcome]:
     """One model: its versions in source order, then its own fields. Returns the units' outcomes."""
-    model_action = next(a for a in group if a.kind == "model")
-    if model_action.op is Op.ERROR:
-        return []
-    outcomes = [units.run(a, lambda a=a: copy_version(ctx, a)) for a in group
-                if a.kind == "model_version" and a.op in (Op.CREATE, Op.UPDATE)]
-    if model_action.op in (Op.CREATE, Op.UPDATE):
-        outcomes.append(units.run(model_action, lambda: update_model(ctx, model_action)))
-    return outcomes
+    return versions_then_parent(units, group, "model", lambda a: copy_version(ctx, a),
+                                lambda a: update_model(ctx, a))
 
 
 def apply_models(ctx: Context, actions: list[Action], units: Units) -> None:

@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 
 from syncer.apply.context import Context
 from syncer.apply.runs import RunStats
-from syncer.apply.units import Outcome, Units
+from syncer.apply.units import Outcome, Units, versions_then_parent
 from syncer.backends.calls import call
 from syncer.core.actions import Action, Op
 from syncer.core.errors import SyncError
@@ -149,14 +149,8 @@ def update_prompt(ctx: Context, action: Action) -> tuple[str, RunStats]:
 
 def _apply_prompt(ctx: Context, group: list[Action], units: Units) -> list[Outcome]:
     """One prompt: its versions in source order, then its own fields. Returns the units' outcomes."""
-    prompt_action = next(a for a in group if a.kind == "prompt")
-    if prompt_action.op is Op.ERROR:
-        return []
-    outcomes = [units.run(a, lambda a=a: copy_version(ctx, a)) for a in group
-                if a.kind == "prompt_version" and a.op in (Op.CREATE, Op.UPDATE)]
-    if prompt_action.op in (Op.CREATE, Op.UPDATE):
-        outcomes.append(units.run(prompt_action, lambda: update_prompt(ctx, prompt_action)))
-    return outcomes
+    return versions_then_parent(units, group, "prompt", lambda a: copy_version(ctx, a),
+                                lambda a: update_prompt(ctx, a))
 
 
 def apply_prompts(ctx: Context, actions: list[Action], units: Units) -> None:

@@ -12,7 +12,7 @@ from syncer.apply.context import Context
 from syncer.apply.runs import RunStats
 from syncer.backends import telemetry
 from syncer.backends.classify import classify, describe
-from syncer.core.actions import Action
+from syncer.core.actions import Action, Op
 from syncer.core.errors import Cancelled, FatalError, Kind
 from syncer.state.store import DONE
 
@@ -86,3 +86,20 @@ class Units:
         """Source ids of the `kind` actions that failed so far."""
         with self._lock:
             return {o.action.source_id for o in self.outcomes if o.action.kind == kind and not o.ok}
+
+
+Step = Callable[[Action], tuple[str | None, RunStats]]
+
+
+def versions_then_parent(units: Units, group: list[Action], parent_kind: str, copy_version: Step,
+                         update_parent: Step) -> list[Outcome]:
+    """One object with versions (a registered model, a prompt): its versions in source order, then its own
+    fields (aliases point at versions that exist by then). Returns the units' outcomes, not recorded."""
+    parent = next(a for a in group if a.kind == parent_kind)
+    if parent.op is Op.ERROR:
+        return []
+    outcomes = [units.run(a, lambda a=a: copy_version(a)) for a in group
+                if a.kind != parent_kind and a.op in (Op.CREATE, Op.UPDATE)]
+    if parent.op in (Op.CREATE, Op.UPDATE):
+        outcomes.append(units.run(parent, lambda: update_parent(parent)))
+    return outcomes
