@@ -59,6 +59,8 @@ class Job:
     dst_snap: Snapshot
     dest_names: dict[str, str] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
+    plannable: set[str | None] = field(default_factory=set)  # source experiments not in error (set by experiments)
+    copied_runs: set[str] = field(default_factory=set)  # source runs that have or get a copy (set by runs)
 
 
 Applier = Callable[[Context, list[Action], Units], None]
@@ -102,7 +104,9 @@ def _scan_experiments(job: Job) -> None:
 
 
 def _plan_experiments(job: Job) -> list[Action]:
-    return run_planner.plan_experiments(job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.options)
+    actions = run_planner.plan_experiments(job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.options)
+    job.plannable = run_planner.plannable_experiments(actions)
+    return actions
 
 
 def _scan_runs(job: Job) -> None:
@@ -111,13 +115,10 @@ def _scan_runs(job: Job) -> None:
 
 
 def _plan_runs(job: Job) -> list[Action]:
-    return run_planner.plan_runs(job.src_snap, job.dst_snap, job.dst.caps, job.options,
-                                 run_planner.plannable_experiments(job.actions))
-
-
-def _copied_runs(job: Job) -> set[str]:
-    return {a.source_id for a in job.actions if a.kind == "run" and a.source_id
-            and a.op in (Op.CREATE, Op.UPDATE, Op.SAME)}
+    actions = run_planner.plan_runs(job.src_snap, job.dst_snap, job.dst.caps, job.options, job.plannable)
+    job.copied_runs = {a.source_id for a in actions if a.kind == "run" and a.source_id
+                       and a.op in (Op.CREATE, Op.UPDATE, Op.SAME)}
+    return actions
 
 
 def _scan_datasets(job: Job) -> None:
@@ -127,7 +128,7 @@ def _scan_datasets(job: Job) -> None:
 
 
 def _plan_datasets(job: Job) -> list[Action]:
-    return plan_datasets(job.src_snap, job.dst_snap, run_planner.plannable_experiments(job.actions), job.dst.caps,
+    return plan_datasets(job.src_snap, job.dst_snap, job.plannable, job.dst.caps,
                          job.options.quarantined)
 
 
@@ -141,8 +142,8 @@ def _scan_logged_models(job: Job) -> None:
 
 
 def _plan_logged_models(job: Job) -> list[Action]:
-    return plan_logged_models(job.src_snap, job.dst_snap, _copied_runs(job),
-                              run_planner.plannable_experiments(job.actions), job.dst.caps, job.options.quarantined)
+    return plan_logged_models(job.src_snap, job.dst_snap, job.copied_runs,
+                              job.plannable, job.dst.caps, job.options.quarantined)
 
 
 def _scan_models(job: Job) -> None:
@@ -161,7 +162,7 @@ def _plan_models(job: Job) -> list[Action]:
     if not s.copy_models:
         return []
     names = {name: dest_name(name, s.model_names) for name in job.src_snap.models}
-    return plan_models(job.src_snap, job.dst_snap.models, names, _copied_runs(job), job.dst.caps,
+    return plan_models(job.src_snap, job.dst_snap.models, names, job.copied_runs, job.dst.caps,
                        model_options(s, job.options.quarantined))
 
 
@@ -176,7 +177,7 @@ def _scan_prompts(job: Job) -> None:
 
 
 def _plan_prompts(job: Job) -> list[Action]:
-    return plan_prompts(job.src_snap, job.dst_snap, _copied_runs(job), job.dst.caps, job.options.quarantined)
+    return plan_prompts(job.src_snap, job.dst_snap, job.copied_runs, job.dst.caps, job.options.quarantined)
 
 
 def _scan_inventory(job: Job) -> None:

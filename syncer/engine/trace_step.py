@@ -11,7 +11,6 @@ from typing import Any
 
 from syncer.core.actions import Action, Op
 from syncer.core.trace_snapshot import CURSOR_LOOKBACK_MS, cursor_name
-from syncer.plan.runs import plannable_experiments
 from syncer.plan.traces import plan_traces
 from syncer.scan.traces import scan_traces
 
@@ -20,7 +19,7 @@ TraceJob = Any
 
 
 def _experiments(job: TraceJob) -> list[str]:
-    planned = plannable_experiments(job.actions)
+    planned = job.plannable
     return sorted(eid for eid, e in job.src_snap.experiments.items() if eid in planned and not e.deleted)
 
 
@@ -57,5 +56,5 @@ def plan_trace_step(job: TraceJob) -> list[Action]:
     """The trace actions: copies matched by provenance, runs linked where their copies exist or are planned."""
     linked = {a.source_id for a in job.actions
               if a.kind == "run" and a.source_id and a.op in (Op.CREATE, Op.UPDATE, Op.SAME)}
-    return plan_traces(job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, plannable_experiments(job.actions),
+    return plan_traces(job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.plannable,
                        linked, job.options.quarantined)
