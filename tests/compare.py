@@ -302,40 +302,46 @@ def _trace_record(trace, run_to_source: dict[str, str]) -> dict:  # noqa: ANN001
     }
 
 
-def trace_records(client: MlflowClient, experiment_name: str, dest: bool) -> dict[str, dict]:
+def trace_records(client: MlflowClient, experiment_name: str, dest: bool,
+                  through: dict[str, str] | None = None) -> dict[str, dict]:
     """Every trace of an experiment, read whole (spans and assessments), keyed by (source) trace id.
 
     Read errors are not caught: a trace that cannot be read fails the test. In a destination, run links are
-    mapped back to the source run ids (by the run provenance tag) and traces are keyed by their provenance tag.
+    mapped back to the source run ids (by the run provenance tag; `through` maps the ids of runs that were copies
+    themselves, source -> intermediate -> destination, on to the source's) and traces are keyed by their
+    provenance tag.
     """
+    side = "destination" if dest else "source"
     exp = client.get_experiment_by_name(experiment_name)
     assert exp is not None, f"no experiment {experiment_name}"
     run_to_source = {}
     if dest:
         for r in client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL):
-            run_to_source[r.info.run_id] = r.data.tags.get(PROVENANCE + "source_run_id", "?")
+            copied_from = r.data.tags.get(PROVENANCE + "source_run_id", "?")
+            run_to_source[r.info.run_id] = (through or {}).get(copied_from, copied_from)
     records: dict[str, dict] = {}
     hits, token = [], None
     while True:
-        page = client.search_traces(locations=[exp.experiment_id], include_spans=False, max_results=500,
-                                    page_token=token)
+        page = _read(side, f"the traces of {experiment_name}", client.search_traces, locations=[exp.experiment_id],
+                     include_spans=False, max_results=500, page_token=token)
         hits.extend(page)
         token = page.token
         if not token:
             break
     for hit in hits:
-        trace = client.get_trace(hit.info.trace_id)
+        trace = _read(side, f"trace {hit.info.trace_id}", client.get_trace, hit.info.trace_id)
         key = trace.info.tags.get(PROVENANCE + "source_trace_id", "?") if dest else trace.info.trace_id
         assert key not in records, f"two copies of trace {key} in {experiment_name}"
         records[key] = _trace_record(trace, run_to_source)
     return records
 
 
-def assert_same_traces(src: MlflowClient, dst: MlflowClient, pairs: dict[str, str]) -> int:
+def assert_same_traces(src: MlflowClient, dst: MlflowClient, pairs: dict[str, str],
+                       through: dict[str, str] | None = None) -> int:
     """Assert each destination experiment (value) holds exactly the traces of its source (key); returns the count."""
     count = 0
     for src_name, dst_name in pairs.items():
-        a, b = trace_records(src, src_name, dest=False), trace_records(dst, dst_name, dest=True)
+        a, b = trace_records(src, src_name, dest=False), trace_records(dst, dst_name, dest=True, through=through)
         assert sorted(a) == sorted(b), f"trace sets differ: {src_name} -> {dst_name}"
         for trace_id, rec in a.items():
             for key in rec:

@@ -18,25 +18,14 @@ from syncer.engine.sync import PassOptions, endpoints, open_state, run_pass, syn
 from syncer.state.store import StateStore
 from tests.compare import assert_same_traces
 from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
-from tests.fixtures.traces import T0_NS, rich_trace, simple_trace
-
-HOUR = 3600 * 1_000_000_000  # traces further apart than the cursor look-back (15 min)
+from tests.fixtures.traces import T0_NS, seed_traces, simple_trace
 
 
 @pytest.fixture(scope="module")
 def traced(source_server):
     """Two experiments: `genai` (a run with a rich trace in it, 3 more traces, one errored) and `chat` (2)."""
     prefix = f"tr-{uuid.uuid4().hex[:8]}"
-    client = MlflowClient(source_server.url)
-    genai = client.create_experiment(f"{prefix}/genai")
-    chat = client.create_experiment(f"{prefix}/chat")
-    run = client.create_run(genai, run_name="eval", start_time=T0_NS // 1_000_000)
-    client.set_terminated(run.info.run_id, end_time=T0_NS // 1_000_000 + 60_000)
-    rich_trace(source_server.url, genai, T0_NS, run_id=run.info.run_id)
-    for i in range(3):
-        simple_trace(source_server.url, genai, T0_NS + (i + 1) * HOUR, f"call-{i}", "ERROR" if i == 1 else "OK")
-    for i in range(2):
-        simple_trace(source_server.url, chat, T0_NS + (i + 10) * HOUR, f"chat-{i}")
+    seed_traces(source_server.url, prefix)
     return prefix, [f"{prefix}/genai", f"{prefix}/chat"]
 
 

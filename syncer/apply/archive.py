@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from syncer.backends import artifacts as art
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
+from syncer.backends.run_files import list_run_files
 from syncer.core.archive import (
     ARCHIVE_EXPERIMENT,
     ARCHIVERS,
@@ -70,7 +71,7 @@ class ArchiveWriter:
     def present(self, run_id: str, kind: str) -> set[str]:
         """The files already archived for `kind` in a holder run."""
         if (run_id, kind) not in self._present:
-            listed = call(self.dst, "list_artifacts", lambda: self.dst.client.list_artifacts(run_id, kind))
+            listed = list_run_files(self.dst, run_id, kind)
             self._present[(run_id, kind)] = {f.path for f in listed if not f.is_dir}
         return self._present[(run_id, kind)]
 
@@ -120,6 +121,8 @@ def archive_experiment(src: Endpoint, writer: ArchiveWriter, kind: str, experime
     already archived)."""
     archiver = ARCHIVERS[kind]
     run_id = writer.holder(experiment_id, experiment_name)
+    if archiver.archive_all is not None:
+        return archiver.archive_all(src, writer, run_id, experiment_id, only)
     written = kept = 0
     for source_id in call(src, f"list {kind}", lambda: list(archiver.list_ids(src, experiment_id))):
         if only is not None and source_id not in only:

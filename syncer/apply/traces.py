@@ -25,6 +25,7 @@ from syncer.apply.context import Context
 from syncer.apply.runs import RunStats
 from syncer.apply.units import Units
 from syncer.backends.calls import call
+from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import TAG_DUPLICATE_OF
@@ -65,8 +66,8 @@ def _copy_batch(ctx: Context, batch: list[Action], units: Units) -> None:
     try:
         if dest_exp is None:
             raise FatalError(f"experiment of trace {batch[0].label} was not created")
-        traces = _read(ctx, [a.source_id for a in batch])
-        _write_spans(ctx, dest_exp, [(a, traces[a.source_id]) for a in batch if _needs_spans(a)
+        traces = read_whole(ctx.src, [a.source_id for a in batch])
+        write_spans(ctx, dest_exp, [(a, traces[a.source_id]) for a in batch if needs_spans(a)
                                      and a.source_id in traces])
     except FatalError:
         raise
@@ -75,21 +76,21 @@ def _copy_batch(ctx: Context, batch: list[Action], units: Units) -> None:
             units.record(units.run(a, lambda exc=exc: _raise(exc)))
         return
     for a in batch:
-        units.record(units.run(a, lambda a=a: (_finish(ctx, a, traces.get(a.source_id), dest_exp), RunStats())))
+        units.record(units.run(a, lambda a=a: (finish_copy(ctx, a, traces.get(a.source_id), dest_exp), RunStats())))
 
 
 def _raise(exc: BaseException) -> tuple[str | None, RunStats]:
     raise exc
 
 
-def _needs_spans(action: Action) -> bool:
+def needs_spans(action: Action) -> bool:
     return action.op is Op.CREATE or bool(action.details.get("spans"))
 
 
-def _read(ctx: Context, trace_ids: list[str]) -> dict[str, Trace]:
-    """The whole source traces (info and spans) of one batch, by id."""
-    client = ctx.src.client._tracing_client
-    traces = call(ctx.src, "batch_get_traces", lambda: client.batch_get_traces(trace_ids))
+def read_whole(endpoint: Endpoint, trace_ids: list[str]) -> dict[str, Trace]:
+    """Whole traces (info and spans) of one batch, by id, in one batched read (those gone are left out)."""
+    client = endpoint.client._tracing_client
+    traces = call(endpoint, "batch_get_traces", lambda: client.batch_get_traces(trace_ids))
     return {t.info.trace_id: t for t in traces}
 
 
@@ -112,7 +113,7 @@ def copied_spans(trace: Trace, trace_id: str, hex_id: str) -> list[Span]:
     return spans
 
 
-def _write_spans(ctx: Context, dest_exp: str, traces: list[tuple[Action, Trace]]) -> None:
+def write_spans(ctx: Context, dest_exp: str, traces: list[tuple[Action, Trace]]) -> None:
     """Write the spans of several traces in OTLP requests of bounded size."""
     store = ctx.dst.client._tracking_client.store
     chunk: list[Span] = []
@@ -135,7 +136,7 @@ def _send_spans(ctx: Context, store: object, dest_exp: str, spans: list[Span]) -
     call(ctx.dst, "log_spans", lambda: store.log_spans(dest_exp, spans))
 
 
-def _finish(ctx: Context, action: Action, trace: Trace | None, dest_exp: str) -> str:
+def finish_copy(ctx: Context, action: Action, trace: Trace | None, dest_exp: str) -> str:
     """Write the copy's info (the step that makes it a copy), retire extra copies; returns the copy's id."""
     if trace is None:
         raise MlflowException(f"trace {action.source_id} is no longer in the source")
@@ -143,7 +144,7 @@ def _finish(ctx: Context, action: Action, trace: Trace | None, dest_exp: str) ->
     info = copied_info(ctx, action, trace.info, trace_id, dest_exp)
     ctx.guard()
     returned = call(ctx.dst, "start_trace", lambda: ctx.dst.client._tracing_client.start_trace(info))
-    if returned.tags.get("mlflow.trace.spansLocation") != "TRACKING_STORE" and _needs_spans(action):
+    if returned.tags.get("mlflow.trace.spansLocation") != "TRACKING_STORE" and needs_spans(action):
         # Stores that keep spans as artifacts (MLflow before 3.4): upload them the way MLflow's exporter does.
         data = copy.copy(trace.data)
         data.spans = copied_spans(trace, returned.trace_id, returned.trace_id.removeprefix("tr-"))

@@ -84,7 +84,8 @@ def restore(args: argparse.Namespace) -> int:
     check_auth(src)
     check_auth(dst)
     done = restore_archive(src, dst)
-    print(f"restored {done.restored} archived objects into {dst.identity}")
+    already = f"; {done.unchanged} traces already there" if done.unchanged else ""
+    print(f"restored {done.restored} archived objects into {dst.identity}{already}")
     for reason, n in sorted(done.skipped.items()):
         print(f"! {n} not restored [{reason}]")
     return EXIT_PARTIAL if done.skipped else EXIT_OK

@@ -16,6 +16,7 @@ import base64
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 ARCHIVE_EXPERIMENT = "mlflow-syncer-archive"
@@ -38,11 +39,15 @@ class Archiver:
     kind: str
     list_ids: Callable[[Any, str | None], Iterable[str]]
     export: Callable[[Any, str], dict]
-    restore: Callable[[Any, dict, str | None], str]
+    restore: Callable[[Any, dict, str | None], str] | None = None  # None: restored in batches (traces)
     # Objects with files (logged models): the artifact URI of the object's files on the source, from its
     # exported document (None: no files). The writer copies them into `<kind>/<name>.files/` of the holder run;
     # `restore` finds them as `document[FILES_KEY]` (an `ArchivedFiles`).
     files: Callable[[dict], str | None] | None = None
+    # Kinds with tens of thousands of objects per experiment (traces) archive in bounded batches themselves:
+    # `archive_all(source, writer, holder_run_id, experiment_id, only) -> (written, already archived)`, with
+    # their own layout under `<kind>/` (syncer.engine.archive restores them through its batched restorers).
+    archive_all: Callable[[Any, Any, str, str | None, set[str] | None], tuple[int, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,21 @@ def source_id_of(file_name: str) -> str:
         return name
     data = name[len(_ENCODED):]
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
+
+
+def trace_bucket(request_time_ms: int) -> str:
+    """The directory of an archived trace: `trace/<YYYY-MM-DDTHH>`, the UTC hour its source request started.
+
+    Bounded listings: the archiver and `restore` hold one hour's file names at a time, never an experiment's.
+    """
+    return "trace/" + datetime.fromtimestamp(request_time_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H")
+
+
+def bucket_range(bucket: str) -> tuple[int, int]:
+    """The request times (ms, start inclusive, end exclusive) of one `trace_bucket`."""
+    start = datetime.strptime(bucket.rsplit("/", 1)[-1], "%Y-%m-%dT%H").replace(tzinfo=UTC)
+    first = int(start.timestamp() * 1000)
+    return first, first + 3_600_000
 
 
 def envelope(kind: str, source_id: str, source: str, document: dict) -> dict:

@@ -17,6 +17,7 @@ from syncer.core.snapshot import PROVENANCE_PREFIX, TAG_FINGERPRINT, fingerprint
 TAG_SOURCE_TRACE_ID = "mlflow_syncer.source_trace_id"
 TAG_TRACE_FINGERPRINT = TAG_FINGERPRINT
 META_SOURCE_RUN = "mlflow.sourceRun"
+META_SIZE_BYTES = "mlflow.trace.sizeBytes"  # the spans' size as the recording client measured it
 # Written by each server for itself: never copied, never compared.
 SERVER_TRACE_TAGS = frozenset({"mlflow.artifactLocation", "mlflow.trace.spansLocation"})
 SERVER_TRACE_METADATA = frozenset({"mlflow.trace.infoFinalized"})
@@ -40,6 +41,12 @@ class TraceSnap:
     source_trace_id: str | None = None  # destination copies: the provenance tag
     copy_fingerprint: str | None = None  # destination copies: the fingerprint they were copied from
     size: int = 0  # bytes of the spans, as the source recorded them (`mlflow.trace.sizeBytes`; 0: unknown)
+
+
+def recorded_size(metadata: dict[str, str]) -> int:
+    """The bytes of a trace's spans as its source recorded them (0: unknown)."""
+    value = metadata.get(META_SIZE_BYTES)
+    return int(value) if value and value.isdigit() else 0
 
 
 def user_trace_tags(tags: dict[str, str]) -> dict[str, str]:

@@ -8,9 +8,14 @@ from dataclasses import dataclass, field
 
 import structlog
 
-# Each kind module registers its archiver when imported; a traces archiver (MLflow's own trace JSON:
-# `Trace.to_json` / `Trace.from_json`) plugs in the same way, as syncer.apply.archive_traces, imported here.
-from syncer.apply import archive_datasets, archive_logged_models, archive_prompts  # noqa: F401  (registration)
+# Each kind module registers its archiver when imported. Traces (MLflow's own trace JSON, one file per trace
+# in hour directories) are archived in batches by their archiver and restored by syncer.engine.restore_traces.
+from syncer.apply import (  # noqa: F401  (registration)
+    archive_datasets,
+    archive_logged_models,
+    archive_prompts,
+    archive_traces,
+)
 from syncer.apply.archive import ArchiveWriter, archive_experiment, dest_experiment
 from syncer.backends.calls import call
 from syncer.backends.classify import describe
@@ -20,12 +25,13 @@ from syncer.core.archive import ARCHIVE_EXPERIMENT, ARCHIVERS, FILES_KEY, Archiv
 from syncer.core.errors import FatalError
 from syncer.core.kinds import BY_NAME
 from syncer.core.snapshot import Snapshot
+from syncer.engine.restore_traces import restore_traces
 from syncer.scan.archive import Holder, archived, holders, read
 
 log = structlog.get_logger("syncer.engine.archive")
 
 # The snapshot field holding the selected source objects of a kind (archived: those, not every one listed).
-SELECTED = {"prompt": "prompts", "logged_model": "logged_models", "dataset": "datasets"}
+SELECTED = {"prompt": "prompts", "logged_model": "logged_models", "dataset": "datasets", "trace": "traces"}
 
 
 def _selected(snap: Snapshot, kind: str) -> set[str] | None:
@@ -66,9 +72,10 @@ class Restored:
 
     restored: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> objects
+    unchanged: int = 0  # traces whose copy was already there: nothing read or written
 
-    def skip(self, reason: str) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+    def skip(self, reason: str, objects: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + objects
 
 
 def _document(archive: Endpoint, holder: Holder, kind: str, source_id: str, roots: dict[str, str]) -> dict:
@@ -92,7 +99,7 @@ def restore(archive: Endpoint, dst: Endpoint) -> Restored:
     for holder in holders(archive):
         for kind, source_id in archived(archive, holder.run_id):
             archiver, info = ARCHIVERS.get(kind), BY_NAME.get(kind)
-            if archiver is None:
+            if archiver is None or archiver.restore is None:
                 done.skip(f"no archiver for kind {kind}")
                 continue
             if info is not None and info.capability and not getattr(dst.caps, info.capability):
@@ -102,4 +109,7 @@ def restore(archive: Endpoint, dst: Endpoint) -> Restored:
             exp = dest_experiment(dst, holder.experiment_name, experiments)
             call(dst, f"restore {kind}", lambda a=archiver, d=doc, e=exp: a.restore(dst, d, e))
             done.restored += 1
+        written, unchanged = restore_traces(archive, dst, holder, lambda h=holder: dest_experiment(
+            dst, h.experiment_name, experiments), done.skip)
+        done.restored, done.unchanged = done.restored + written, done.unchanged + unchanged
     return done

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
+from syncer.backends.run_files import download_run_file, list_run_files
 from syncer.core.archive import (
     ARCHIVE_EXPERIMENT,
     TAG_ARCHIVE_EXPERIMENT,
@@ -53,9 +54,9 @@ def holders(endpoint: Endpoint) -> Iterator[Holder]:
 
 def archived(endpoint: Endpoint, run_id: str) -> Iterator[tuple[str, str]]:
     """(kind, source id) of every object a holder run archives."""
-    for top in call(endpoint, "list_artifacts", lambda: endpoint.client.list_artifacts(run_id)):
+    for top in list_run_files(endpoint, run_id):
         if top.is_dir:
-            for f in call(endpoint, "list_artifacts", lambda p=top.path: endpoint.client.list_artifacts(run_id, p)):
+            for f in list_run_files(endpoint, run_id, top.path):
                 if not f.is_dir and f.path.endswith(".json"):
                     yield top.path, source_id_of(f.path)
 
@@ -63,6 +64,5 @@ def archived(endpoint: Endpoint, run_id: str) -> Iterator[tuple[str, str]]:
 def read(endpoint: Endpoint, run_id: str, path: str) -> dict:
     """One archived file's envelope (syncer.core.archive.envelope), downloaded into a temporary directory."""
     with tempfile.TemporaryDirectory(prefix="mlflow-syncer-archive-") as tmp:
-        local = call(endpoint, "download_artifacts",
-                     lambda: endpoint.client.download_artifacts(run_id, path, dst_path=tmp))
+        local = download_run_file(endpoint, run_id, path, tmp)
         return json.loads(Path(local).read_text(encoding="utf-8"))

@@ -8,26 +8,24 @@ Incremental mirror cycles read only the traces that started after a cursor (minu
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import structlog
 from mlflow.entities import TraceInfo
 from mlflow.exceptions import MlflowException
 
-from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
+from syncer.backends.trace_pages import iter_trace_infos
 from syncer.core.snapshot import Snapshot
 from syncer.core.trace_snapshot import (
     META_SOURCE_RUN,
     TAG_SOURCE_TRACE_ID,
     TAG_TRACE_FINGERPRINT,
     TraceSnap,
+    recorded_size,
     trace_fingerprint,
 )
 
-# The most trace infos MLflow's search answers with in one page.
-TRACE_PAGE_SIZE = 500
-SIZE_BYTES = "mlflow.trace.sizeBytes"
 _NO_API_CODES = frozenset({"ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED"})
 
 log = structlog.get_logger("syncer.scan.traces")
@@ -52,27 +50,8 @@ def trace_snap(info: TraceInfo) -> TraceSnap:
         source_run=info.trace_metadata.get(META_SOURCE_RUN) or None,
         source_trace_id=info.tags.get(TAG_SOURCE_TRACE_ID),
         copy_fingerprint=info.tags.get(TAG_TRACE_FINGERPRINT),
-        size=_size(info.trace_metadata.get(SIZE_BYTES)),
+        size=recorded_size(info.trace_metadata),
     )
-
-
-def _size(value: str | None) -> int:
-    return int(value) if value and value.isdigit() else 0
-
-
-def iter_trace_infos(endpoint: Endpoint, experiment_id: str, since_ms: int | None = None) -> Iterator[TraceInfo]:
-    """Page through the trace infos of one experiment, oldest first (only those started at or after `since_ms`)."""
-    store = endpoint.client._tracking_client.store
-    query = f"timestamp_ms >= {int(since_ms)}" if since_ms is not None else None
-    size = min(TRACE_PAGE_SIZE, endpoint.caps.search_page_size)
-    token = None
-    while True:
-        infos, token = call(endpoint, "search_traces", lambda t=token: store.search_traces(
-            locations=[experiment_id], filter_string=query, max_results=size,
-            order_by=["timestamp_ms ASC"], page_token=t))
-        yield from infos
-        if not token:
-            return
 
 
 def scan_traces(endpoint: Endpoint, snap: Snapshot, experiment_ids: Iterable[str],
