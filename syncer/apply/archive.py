@@ -41,31 +41,45 @@ class ArchiveWriter:
     _holders: dict[str, str] = field(default_factory=dict)
     _present: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
-    def experiment_id(self) -> str:
-        """The archive experiment, created on first use."""
+    def _archive_experiment(self, create: bool) -> str | None:
         if self._experiment is None:
             exp = call(self.dst, "get_experiment_by_name",
                        lambda: self.dst.client.get_experiment_by_name(ARCHIVE_EXPERIMENT))
-            self._experiment = exp.experiment_id if exp is not None else call(
-                self.dst, "create_experiment", lambda: self.dst.client.create_experiment(ARCHIVE_EXPERIMENT))
+            if exp is not None:
+                self._experiment = exp.experiment_id
+            elif create:
+                self._experiment = call(self.dst, "create_experiment",
+                                        lambda: self.dst.client.create_experiment(ARCHIVE_EXPERIMENT))
         return self._experiment
+
+    def experiment_id(self) -> str:
+        """The archive experiment, created on first use."""
+        return self._archive_experiment(create=True) or ""
+
+    def existing_holder(self, experiment_id: str | None) -> str | None:
+        """The holder run of the source's experiment if the archive has one (nothing is created: dry runs)."""
+        key = experiment_id or ""
+        if key not in self._holders:
+            exp = self._archive_experiment(create=False)
+            if exp is None:
+                return None
+            flt = (f"tags.`{TAG_ARCHIVE_SOURCE}` = '{_quoted(self.source)}' and "
+                   f"tags.`{TAG_ARCHIVE_EXPERIMENT}` = '{_quoted(key)}'")
+            found = call(self.dst, "search_runs", lambda: self.dst.client.search_runs([exp], flt, max_results=1))
+            if not found:
+                return None
+            self._holders[key] = found[0].info.run_id
+        return self._holders[key]
 
     def holder(self, experiment_id: str | None, experiment_name: str | None = None) -> str:
         """The holder run of the source's experiment (`None`: workspace-wide objects), found by tags or created."""
         key = experiment_id or ""
-        if key not in self._holders:
-            exp = self.experiment_id()
-            flt = (f"tags.`{TAG_ARCHIVE_SOURCE}` = '{_quoted(self.source)}' and "
-                   f"tags.`{TAG_ARCHIVE_EXPERIMENT}` = '{_quoted(key)}'")
-            found = call(self.dst, "search_runs", lambda: self.dst.client.search_runs([exp], flt, max_results=1))
-            if found:
-                self._holders[key] = found[0].info.run_id
-            else:
-                tags = {TAG_ARCHIVE_SOURCE: self.source, TAG_ARCHIVE_EXPERIMENT: key,
-                        TAG_ARCHIVE_EXPERIMENT_NAME: experiment_name or "(workspace)"}
-                run = call(self.dst, "create_run", lambda: self.dst.client.create_run(
-                    exp, tags=tags, run_name=f"archive of {experiment_name or 'the workspace'}"))
-                self._holders[key] = run.info.run_id
+        if self.existing_holder(experiment_id) is None:
+            tags = {TAG_ARCHIVE_SOURCE: self.source, TAG_ARCHIVE_EXPERIMENT: key,
+                    TAG_ARCHIVE_EXPERIMENT_NAME: experiment_name or "(workspace)"}
+            run = call(self.dst, "create_run", lambda: self.dst.client.create_run(
+                self.experiment_id(), tags=tags, run_name=f"archive of {experiment_name or 'the workspace'}"))
+            self._holders[key] = run.info.run_id
         return self._holders[key]
 
     def present(self, run_id: str, kind: str) -> set[str]:

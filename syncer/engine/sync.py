@@ -26,7 +26,7 @@ from syncer.core.capabilities import resolve as resolve_caps
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import Snapshot
 from syncer.engine import verify as repair
-from syncer.engine.archive import archive_uncopied
+from syncer.engine.archive import archive_uncopied, count_archived
 from syncer.engine.kinds import STEPS, Job, model_options
 from syncer.plan.runs import Options
 from syncer.state.store import StateStore, default_state_url
@@ -132,8 +132,11 @@ def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore
         units = Units(ctx, workers, opts.progress or (lambda o: None), started=opts.on_start or (lambda a: None))
         result.delete_refused = apply_plan(ctx, plan, units, opts.max_delete)
         result.outcomes = units.outcomes
-    if not opts.dry_run and settings.unsupported == "archive":
-        archive_uncopied(src, dst, plan, src_snap)
+    if settings.unsupported == "archive":
+        if opts.dry_run:
+            count_archived(src, dst, plan)
+        else:
+            archive_uncopied(src, dst, plan, src_snap)
     result.seconds = time.monotonic() - started
     return result
 
