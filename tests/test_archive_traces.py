@@ -13,17 +13,24 @@ from __future__ import annotations
 import json
 import signal
 import uuid
+from collections import Counter
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from syncer.apply.archive import ArchiveWriter, archive_experiment
 from syncer.apply.archive_traces import file_name
+from syncer.backends.endpoint import Endpoint
+from syncer.core import hooks
 from syncer.core.archive import ARCHIVE_EXPERIMENT, TAG_ARCHIVE_EXPERIMENT_NAME, TAG_ARCHIVE_SOURCE, trace_bucket
+from syncer.core.capabilities import PLAIN_MLFLOW
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID
+from syncer.engine.archive import restore
 from tests.compare import assert_same_traces
 from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
-from tests.fixtures.traces import seed_traces
+from tests.fixtures.traces import T0_NS, seed_traces
 
 REASON = "destination has no trace API: azureml; archived in mlflow-syncer-archive"
 
@@ -118,3 +125,49 @@ def test_restore_loads_archived_traces_into_a_server_with_the_trace_api(source_t
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.startswith("restored 0 archived objects") and "; 6 traces already there" in again.stdout
     assert assert_same_traces(src, dst, {n: n for n in names}, through) == 6
+
+
+@pytest.fixture
+def calls():
+    """Counts of the API operations mlflow-syncer makes in this process (syncer.core.hooks), by name."""
+    seen: Counter = Counter()
+
+    def count(op: str, when: str) -> None:
+        if when == "before":
+            seen[op] += 1
+
+    hooks.observe(count)
+    yield seen
+    hooks.unobserve(count)
+
+
+def test_many_traces_are_paged_and_batched_both_ways(source_server, dest_server, unique_name, calls):
+    """60 traces of one hour, read 25 a page: archived in 2 batches (50 + 10), once; restored in 2 batches."""
+    mlflow.set_tracking_uri(source_server.url)  # where MLflow's exporter sends the traces
+    client = MlflowClient(source_server.url)
+    name = f"{unique_name}-many"
+    exp = client.create_experiment(name)
+    for i in range(60):
+        root = client.start_trace(f"t{i}", inputs={"i": i}, experiment_id=exp, start_time_ns=T0_NS + i * 1_000_000)
+        client.end_trace(root.trace_id, outputs={"o": i}, end_time_ns=T0_NS + i * 1_000_000 + 500_000)
+    src = Endpoint(source_server.url, caps=PLAIN_MLFLOW.with_overrides(search_page_size=25), role="source")
+    archive = Endpoint(dest_server.url, role="destination")
+
+    assert archive_experiment(src, ArchiveWriter(archive, f"{unique_name}-src"), "trace", exp, name) == (60, 0)
+    assert (calls["search_traces"], calls["batch_get_traces"], calls["log_artifacts"]) == (3, 2, 2)
+    calls.clear()
+    assert archive_experiment(src, ArchiveWriter(archive, f"{unique_name}-src"), "trace", exp, name) == (0, 60)
+    assert calls["batch_get_traces"] == calls["log_artifacts"] == 0
+
+    calls.clear()
+    done = restore(archive, Endpoint(dest_server.url))  # the archive's own server has the trace API
+    assert done.restored >= 60 and calls["start_trace"] == 60 and calls["log_spans"] == 2
+    restored = MlflowClient(dest_server.url)
+    copy_exp = restored.get_experiment_by_name(name).experiment_id
+    copies = restored.search_traces(locations=[copy_exp], include_spans=False, max_results=100)
+    assert sorted(t.info.tags["mlflow_syncer.source_trace_id"] for t in copies) == sorted(
+        t.info.trace_id for t in client.search_traces(locations=[exp], include_spans=False, max_results=100))
+    assert sorted(t.info.request_time for t in copies) == [T0_NS // 1_000_000 + i for i in range(60)]
+    calls.clear()
+    again = restore(archive, Endpoint(dest_server.url))
+    assert again.unchanged >= 60 and calls["start_trace"] == calls["log_spans"] == calls["download_artifacts"] == 0

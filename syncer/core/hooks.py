@@ -20,6 +20,11 @@ def observe(observer: Observer) -> None:
     _observers.append(observer)
 
 
+def unobserve(observer: Observer) -> None:
+    """Stop calling an observer registered with `observe`."""
+    _observers.remove(observer)
+
+
 def reached(op: str, when: str = "before") -> None:
     """Report that `op` is about to happen (`when="before"`) or has happened (`"after"`)."""
     for observer in _observers:
