@@ -17,6 +17,7 @@ whole traces at a time.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from mlflow.entities import Trace
@@ -39,6 +40,7 @@ from syncer.scan.archive_traces import ArchivedTrace, archived_hours, read_trace
 from syncer.scan.traces import trace_snap
 
 Skip = Callable[[str, int], None]  # (reason, objects) not restored
+WORKERS = 8  # archived trace files downloaded, and trace infos written, at once (within one batch)
 
 
 def _run_copy(endpoint: Endpoint, experiment_id: str, source_run: str) -> str | None:
@@ -89,16 +91,19 @@ def _complete(copies: list[TraceSnap]) -> bool:
 
 
 def _read(archive: Endpoint, holder: Holder, files: list[ArchivedTrace], skip: Skip) -> dict[str, Trace]:
+    """The batch's archived traces, downloaded `WORKERS` at a time (one batch is in memory at most)."""
     traces = {}
-    for f in files:
-        try:
-            trace = read_trace(archive, holder.run_id, f.path)
-        except FatalError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            skip(f"archived trace unreadable: {describe(exc)}", 1)
-            continue
-        traces[trace.info.trace_id] = trace
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="restore-traces") as pool:
+        futures = [pool.submit(read_trace, archive, holder.run_id, f.path) for f in files]
+        for fut in futures:
+            try:
+                trace = fut.result()
+            except FatalError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                skip(f"archived trace unreadable: {describe(exc)}", 1)
+                continue
+            traces[trace.info.trace_id] = trace
     return traces
 
 
@@ -127,14 +132,15 @@ def _restore_batch(archive: Endpoint, dst: Endpoint, holder: Holder, dest_exp: s
         skip(f"trace spans not written: {describe(exc)}", len(todo))
         return 0, len(actions) - len(todo)
     written = 0
-    for a in todo:
-        try:
-            finish_copy(ctx, a, traces[a.source_id or ""], dest_exp)
-            written += 1
-        except FatalError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            skip(f"trace not restored: {describe(exc)}", 1)
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="restore-traces") as pool:
+        for fut in [pool.submit(finish_copy, ctx, a, traces[a.source_id or ""], dest_exp) for a in todo]:
+            try:
+                fut.result()
+                written += 1
+            except FatalError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                skip(f"trace not restored: {describe(exc)}", 1)
     return written, len(actions) - len(todo)
 
 
