@@ -25,6 +25,7 @@ from syncer.apply.context import Context
 from syncer.apply.runs import RunStats
 from syncer.apply.units import Units
 from syncer.backends.calls import call
+from syncer.backends.trace_reads import read_traces
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import TAG_DUPLICATE_OF
@@ -88,9 +89,7 @@ def _needs_spans(action: Action) -> bool:
 
 def _read(ctx: Context, trace_ids: list[str]) -> dict[str, Trace]:
     """The whole source traces (info and spans) of one batch, by id."""
-    client = ctx.src.client._tracing_client
-    traces = call(ctx.src, "batch_get_traces", lambda: client.batch_get_traces(trace_ids))
-    return {t.info.trace_id: t for t in traces}
+    return {t.info.trace_id: t for t in read_traces(ctx.src, trace_ids)}
 
 
 def _copy_id(action: Action, dest_exp: str) -> tuple[str, str]:

@@ -25,7 +25,7 @@ def basic_auth(header: str) -> tuple[str, str]:
 
 
 def rate_class(path: str) -> str:
-    rest = path[len(API):]
+    rest = path.removeprefix(API)
     if rest.startswith(SEARCH_PATHS):
         return "search"
     return "log_batch" if rest.startswith("runs/log-batch") else "other"
@@ -41,6 +41,7 @@ class DatabricksRules(Rules):
         self.retry_after = retry_after
         self.set_rates(rates or {"search": 7.0, "log_batch": 47.0, "other": 127.0})
         self.always_429: set[str] = set()
+        self.apis: tuple[str, ...] = (API,)  # path prefixes served; more with the trace routes (dbx_traces)
 
     def set_rates(self, rates: dict[str, float]) -> None:
         self.buckets = {name: Bucket(rate) for name, rate in rates.items()}
@@ -53,7 +54,7 @@ class DatabricksRules(Rules):
         bearer = req.headers.get("Authorization", "").removeprefix("Bearer ")
         if bearer != self.token and bearer not in self.issued:
             return error(401, "UNAUTHENTICATED", "Invalid access token.")
-        if not req.path.startswith(API):
+        if not req.path.startswith(self.apis):
             return error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'")
         cls = rate_class(req.path)
         gateway.count(f"class {cls}")
