@@ -11,12 +11,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import mlflow.genai.datasets
 import pytest
 from mlflow import MlflowClient
 
 from syncer.cli import app as cli
 from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
+from syncer.core.inventory import INVENTORY
 from syncer.engine.sync import sync
 from syncer.plan.uncopied import is_unlisted
 from tests.compare import assert_same_traces, logged_model_records, prompt_record
@@ -24,8 +26,11 @@ from tests.emulators.databricks import API, DatabricksRules
 from tests.emulators.dbfs import DbfsArtifacts
 from tests.emulators.dbx_traces import V3, DatabricksTraces
 from tests.emulators.gateway import Gateway
+from tests.emulators.managed_evals import PATH as DATASETS
+from tests.emulators.managed_evals import ManagedEvalsDatasets
 from tests.emulators.uc_prompts import UnityCatalogPrompts
 from tests.fixtures.azure import ACCOUNT, KEY, Azurite, Emulated, blob_server, point_sdk_at
+from tests.fixtures.models import tracking
 from tests.fixtures.traces import T0_NS, rich_trace, simple_trace
 from tests.test_logged_models_datasets import add_logged_model
 
@@ -39,11 +44,11 @@ def genai_workspace(tmp_path_factory: pytest.TempPathFactory, azurite: Azurite) 
     server = blob_server(tmp_path_factory.mktemp("dbx-genai"), azurite, "dbx-genai")
     token = f"dapi{uuid.uuid4().hex}"
     rules = DatabricksRules(token)
-    rules.apis = (API, V3)
+    rules.apis = (API, V3, DATASETS)
     blobs = f"http://127.0.0.1:{azurite.port}/{ACCOUNT}"
     dbfs = DbfsArtifacts(azurite.wasbs("dbx-genai", "artifacts"), blobs, ACCOUNT, KEY)
     traces = DatabricksTraces(azurite.connection_string, blobs, ACCOUNT, KEY)
-    gateway = Gateway(server.url, [rules, dbfs, traces, UnityCatalogPrompts()]).start()
+    gateway = Gateway(server.url, [rules, dbfs, traces, UnityCatalogPrompts(), ManagedEvalsDatasets()]).start()
     yield Emulated(server, gateway, rules, token, dbfs)
     gateway.stop()
     server.stop()
@@ -140,6 +145,9 @@ def test_traces_uc_prompts_and_logged_models_into_a_plain_server(genai_env, dest
 
 def test_into_azure_ml_what_it_cannot_hold_is_counted(genai_env, azureml_dest, unique_name, tmp_path):
     src = build_source(genai_env.server.url, unique_name)
+    with tracking(genai_env.server.url):  # on Databricks: a Unity Catalog table, listed by the managed-evals API
+        ds = mlflow.genai.datasets.create_dataset(name=f"{unique_name}-qa", experiment_id=src.experiment_id)
+        ds.merge_records([{"inputs": {"q": "2+2?"}, "expectations": {"a": "4"}}])
     conf = settings(EndpointConfig(tracking_uri=azureml_dest.url, profile="azureml"),
                     f"sqlite:///{tmp_path / 's.db'}", src, unique_name)
     result = sync(conf)
@@ -149,7 +157,9 @@ def test_into_azure_ml_what_it_cannot_hold_is_counted(genai_env, azureml_dest, u
     assert uncopied == [("logged_model", 1, "destination has no logged model API: azureml"),
                         ("prompt", 1, "destination has no prompt API: azureml"),
                         ("prompt_version", 3, "destination has no prompt API: azureml"),
-                        ("trace", 2, "destination has no trace API: azureml")]
+                        ("trace", 2, "destination has no trace API: azureml"),
+                        ("uc_dataset", 1, INVENTORY["uc_dataset"].reason)]
+    assert sync(conf).outcomes == []  # nothing to copy: the same rows, counted again
 
 
 def test_a_prompt_glob_without_catalog_and_schema_is_reported_not_skipped(genai_env, dest_server, unique_name,

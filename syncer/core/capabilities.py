@@ -46,6 +46,9 @@ class Capabilities:
     # scheme such as "databricks-uc" (Unity Catalog prompts, searched per catalog.schema).
     prompt_registry: str | None = None
     datasets: bool = True  # MLflow 3 evaluation datasets (need a SQL tracking store)
+    # As a source: evaluation datasets are Unity Catalog tables (Databricks), counted per experiment through
+    # MLflow's dataset search and listed as not copied (syncer.core.inventory `uc_dataset`).
+    uc_datasets: bool = False
     experiment_rename: bool = True
     unsettable_tags: frozenset[str] = frozenset()
     tags_set_after_create: tuple[str, ...] = ()
@@ -120,7 +123,10 @@ DATABRICKS = Capabilities(
     # /api/2.0/mlflow/traces/<id>/credentials-for-data-download); MLflow's Databricks store has no batch read for
     # them (batch_get_trace_infos: not implemented; batchGet is the v4 API of Unity Catalog trace tables).
     trace_batch_read=False,
-    datasets=False,  # MLflow's client refuses its dataset calls on Databricks (datasets are Unity Catalog tables)
+    # Evaluation datasets are Unity Catalog tables: MLflow's Databricks store lists them one experiment at a time
+    # (GET /api/2.0/managed-evals/datasets) but reads neither their records nor their tags: counted, not copied.
+    datasets=False,
+    uc_datasets=True,
 )
 
 AZURE_ML = Capabilities(

@@ -63,9 +63,8 @@ def scan_source_prompts(endpoint: Endpoint, globs: Iterable[str]) -> dict[str, P
     globs = list(globs)
     if not globs:
         return {}
-    prompt_end = endpoint.prompt_endpoint()
-    if prompt_end is not endpoint:
-        selected = scan_uc_prompts(prompt_end, globs)
+    if endpoint.caps.prompt_registry:
+        selected = scan_uc_prompts(endpoint.prompt_endpoint(), globs)
     else:
         selected = scan_prompts(endpoint, lambda name: matches(name, globs))
     for glob in globs:

@@ -1,4 +1,6 @@
-"""Databricks-like rules: bearer-token auth, the API only under /api/2.0/mlflow/, per-class rate limits
+"""Databricks-like rules: bearer-token auth, the API only under /api/2.0/mlflow/ (`apis`: a gateway serving
+the v3 trace routes or the managed-evals dataset listing adds their prefixes, see dbx_traces.py and
+managed_evals.py; anything else answers 404 ENDPOINT_NOT_FOUND, as for the v4 trace API), per-class rate limits
 answered with HTTP 429 + Retry-After (Databricks' documented classes: 7/s experiment listing/update/delete
 and search runs, 47/s log batch, 127/s everything else).
 """
