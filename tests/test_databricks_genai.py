@@ -19,6 +19,7 @@ from syncer.cli import app as cli
 from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
 from syncer.core.inventory import INVENTORY
+from syncer.core.prompt_snapshot import uc_schemas
 from syncer.engine.sync import sync
 from syncer.plan.uncopied import is_unlisted
 from tests.compare import assert_same_traces, logged_model_records, prompt_record
@@ -35,6 +36,7 @@ from tests.fixtures.traces import T0_NS, rich_trace, simple_trace
 from tests.test_logged_models_datasets import add_logged_model
 
 USER = "/Users/alice@corp.com"
+SPANS = "trace data credentials"  # the gateway's count of trace data files handed out
 CHAT = [{"role": "system", "content": "Tu es bref ✓"}, {"role": "user", "content": "{{question}}"}]
 
 
@@ -121,8 +123,11 @@ def test_the_workspace_serves_traces_and_prompts_as_databricks_does(genai_env, u
 def test_traces_uc_prompts_and_logged_models_into_a_plain_server(genai_env, dest_server, unique_name, tmp_path):
     src = build_source(genai_env.server.url, unique_name)
     conf = settings(EndpointConfig(tracking_uri=dest_server.url), f"sqlite:///{tmp_path / 's.db'}", src, unique_name)
+    counts = genai_env.gateway.counts
+    before = Counter(counts)
     first = sync(conf)
     assert not first.failed, [o.error for o in first.failed]
+    assert counts[SPANS] - before[SPANS] == 2  # each trace's spans read once, through its trace data file
     created = Counter(o.action.kind for o in first.outcomes if o.ok and o.action.op is Op.CREATE)
     assert created == {"experiment": 1, "run": 1, "trace": 2, "logged_model": 1, "prompt": 1, "prompt_version": 3}
 
@@ -134,8 +139,10 @@ def test_traces_uc_prompts_and_logged_models_into_a_plain_server(genai_env, dest
     assert logged_model_records(dest_server.url, [dest_exp], dest=True) == \
         logged_model_records(genai_env.server.url, [src.experiment_id], dest=False)
 
+    before = Counter(counts)
     second = sync(conf)
     assert second.outcomes == [] and not second.failed
+    assert counts[SPANS] - before[SPANS] == 0  # nothing to copy: no span read
     assert all(a.op is Op.SAME or is_unlisted(a) for a in second.plan.actions), \
         [(a.kind, a.op, a.label) for a in second.plan.actions if a.op is not Op.SAME]
     assert cli.main(["diff", "--no-progress", "--source", "databricks", "--source-registry", "databricks",
@@ -172,3 +179,8 @@ def test_a_prompt_glob_without_catalog_and_schema_is_reported_not_skipped(genai_
     rows = [a for a in plan.actions if a.kind == "prompt"]
     assert len(rows) == 1 and is_unlisted(rows[0])
     assert "searched per catalog.schema; * names none" in rows[0].details["reason"]
+
+
+def test_only_globs_with_a_literal_catalog_and_schema_can_be_searched():
+    assert uc_schemas(["main.genai.*", "main.genai.qa", "dev.x.t?", "*", "main.*.qa", "main.genai", "a.b.c.d"]) == \
+        ([("main", "genai"), ("dev", "x")], ["*", "main.*.qa", "main.genai", "a.b.c.d"])
