@@ -26,6 +26,7 @@ from syncer.apply.runs import RunStats
 from syncer.apply.units import Units
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
+from syncer.backends.trace_reads import read_traces
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import TAG_DUPLICATE_OF
@@ -88,10 +89,8 @@ def needs_spans(action: Action) -> bool:
 
 
 def read_whole(endpoint: Endpoint, trace_ids: list[str]) -> dict[str, Trace]:
-    """Whole traces (info and spans) of one batch, by id, in one batched read (those gone are left out)."""
-    client = endpoint.client._tracing_client
-    traces = call(endpoint, "batch_get_traces", lambda: client.batch_get_traces(trace_ids))
-    return {t.info.trace_id: t for t in traces}
+    """Whole traces (info and spans) of one batch, by id (those gone are left out)."""
+    return {t.info.trace_id: t for t in read_traces(endpoint, trace_ids)}
 
 
 def _copy_id(action: Action, dest_exp: str) -> tuple[str, str]:

@@ -86,6 +86,17 @@ class Endpoint:
         """One endpoint per model registry of this end (itself when it has at most one)."""
         return list(self._registries.values()) if len(self.registry_uris) > 1 else [self]
 
+    def prompt_endpoint(self) -> Endpoint:
+        """The endpoint that reads this end's prompts: itself, or (`caps.prompt_registry`, e.g. Databricks'
+        Unity Catalog) one on that registry of the same workspace, sharing this one's rate limiter."""
+        wanted = self.caps.prompt_registry
+        if wanted is None or self.registry.kind == wanted:
+            return self
+        sub = Endpoint(self.tracking_uri, with_databricks_profile(wanted, self.tracking_uri), caps=self.caps,
+                       artifact_root=self.artifact_root, role=self.role)
+        sub.limiter = self.limiter
+        return sub
+
     def for_registry(self, registry_uri: str | None) -> Endpoint:
         """The endpoint that reads the given registry of this end (itself when it has at most one)."""
         if len(self.registry_uris) <= 1 or registry_uri is None:

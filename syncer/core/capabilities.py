@@ -39,8 +39,16 @@ class Capabilities:
     stages: bool = True
     logged_models: bool = True
     traces: bool = True
-    prompts: bool = True
+    # Whole traces (spans) read in batches (`batch_get_traces`); else one trace at a time (MLflow's `get_trace`).
+    trace_batch_read: bool = True
+    prompts: bool = True  # as a destination: prompts can be written (and, as a source, read from its registry)
+    # As a source, where prompts are read instead of this end's own registry (None: its registry): a registry URI
+    # scheme such as "databricks-uc" (Unity Catalog prompts, searched per catalog.schema).
+    prompt_registry: str | None = None
     datasets: bool = True  # MLflow 3 evaluation datasets (need a SQL tracking store)
+    # As a source: evaluation datasets are Unity Catalog tables (Databricks), counted per experiment through
+    # MLflow's dataset search and listed as not copied (syncer.core.inventory `uc_dataset`).
+    uc_datasets: bool = False
     experiment_rename: bool = True
     unsettable_tags: frozenset[str] = frozenset()
     tags_set_after_create: tuple[str, ...] = ()
@@ -107,8 +115,18 @@ DATABRICKS = Capabilities(
     # /Users/alice@corp.com/churn/exp1 -> churn/exp1; /Shared/x -> Shared/x
     source_name_rules=((r"^/Users/[^/]+/", ""), (r"^/", "")),
     reserved_run_tags=8,
-    prompts=False,  # Unity Catalog prompts: not read or written yet (syncer.scan.prompts reads MLflow's registry)
-    datasets=False,  # MLflow's client refuses its dataset calls on Databricks (datasets are Unity Catalog tables)
+    # Prompts live in Unity Catalog (`catalog.schema.name`; MLflow's `databricks-uc` store, UnityCatalogPromptService):
+    # read as a source (syncer.scan.uc_prompts), not written as a destination (listed `!`).
+    prompts=False,
+    prompt_registry="databricks-uc",
+    # Experiment traces keep their spans in a trace data file (`mlflow.artifactLocation`, read through
+    # /api/2.0/mlflow/traces/<id>/credentials-for-data-download); MLflow's Databricks store has no batch read for
+    # them (batch_get_trace_infos: not implemented; batchGet is the v4 API of Unity Catalog trace tables).
+    trace_batch_read=False,
+    # Evaluation datasets are Unity Catalog tables: MLflow's Databricks store lists them one experiment at a time
+    # (GET /api/2.0/managed-evals/datasets) but reads neither their records nor their tags: counted, not copied.
+    datasets=False,
+    uc_datasets=True,
 )
 
 AZURE_ML = Capabilities(

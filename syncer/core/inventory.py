@@ -23,6 +23,7 @@ class InventoryKind:
     plural: str
     scope: str  # WORKSPACE or EXPERIMENT
     reason: str
+    capability: str | None = None  # listed only by sources whose Capabilities field of this name is true
 
 
 INVENTORY_KINDS: tuple[InventoryKind, ...] = (
@@ -37,6 +38,11 @@ INVENTORY_KINDS: tuple[InventoryKind, ...] = (
     InventoryKind("review_queue", "review queues", EXPERIMENT,
                   "not copied: review queues name this server's users and items"),
     InventoryKind("issue", "issues", EXPERIMENT, "not copied: issues are not copied"),
+    # Elsewhere evaluation datasets are a kind of their own (copied): counted here only where the source keeps
+    # them as Unity Catalog tables (Capabilities.uc_datasets: Databricks).
+    InventoryKind("uc_dataset", "evaluation datasets (Unity Catalog)", EXPERIMENT,
+                  "not copied: Databricks keeps evaluation datasets as Unity Catalog tables, whose records "
+                  "MLflow's client does not read", capability="uc_datasets"),
 )
 INVENTORY = {k.name: k for k in INVENTORY_KINDS}
 

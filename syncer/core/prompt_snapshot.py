@@ -111,3 +111,23 @@ def user_tags(tags: dict[str, str]) -> dict[str, str]:
 def version_fingerprint(v: PromptVersionSnap) -> str:
     """The fingerprint a complete copy of `v` carries."""
     return fingerprint({"content": v.content(), "tags": dict(sorted(user_tags(v.tags).items()))})
+
+
+_WILD = frozenset("*?[")
+
+
+def uc_schemas(globs: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (catalog, schema) pairs Unity Catalog prompt globs name, and the globs that name none.
+
+    Unity Catalog searches prompts one schema at a time: a glob selects prompts only when its catalog and
+    schema parts are literal (`main.genai.*`, `main.genai.qa`); `*` or `main.*.qa` cannot be searched.
+    """
+    schemas: list[tuple[str, str]] = []
+    unsearchable: list[str] = []
+    for glob in globs:
+        parts = glob.split(".")
+        if len(parts) != 3 or any(c in _WILD for c in parts[0] + parts[1]):
+            unsearchable.append(glob)
+        elif (parts[0], parts[1]) not in schemas:
+            schemas.append((parts[0], parts[1]))
+    return schemas, unsearchable

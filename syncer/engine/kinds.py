@@ -35,7 +35,7 @@ from syncer.plan.datasets import plan_datasets
 from syncer.plan.inventory import plan_inventory
 from syncer.plan.logged_models import plan_logged_models
 from syncer.plan.models import plan_models
-from syncer.plan.prompts import plan_prompts
+from syncer.plan.prompts import plan_prompts, unsearchable_prompts
 from syncer.plan.runs import Options
 from syncer.scan import runs as run_scanner
 from syncer.scan.datasets import scan_dest_datasets, scan_source_datasets
@@ -167,7 +167,7 @@ def _plan_models(job: Job) -> list[Action]:
 
 
 def _scan_prompts(job: Job) -> None:
-    if not job.src.caps.prompts:
+    if not (job.src.caps.prompts or job.src.caps.prompt_registry):
         return
     job.src_snap.prompts = reading(job.src, "source prompts",
                                    lambda: scan_source_prompts(job.src, job.settings.prompts))
@@ -177,7 +177,8 @@ def _scan_prompts(job: Job) -> None:
 
 
 def _plan_prompts(job: Job) -> list[Action]:
-    return plan_prompts(job.src_snap, job.dst_snap, job.copied_runs, job.dst.caps, job.options.quarantined)
+    unread = unsearchable_prompts(job.settings.prompts) if job.src.caps.prompt_registry else []
+    return plan_prompts(job.src_snap, job.dst_snap, job.copied_runs, job.dst.caps, job.options.quarantined) + unread
 
 
 def _scan_inventory(job: Job) -> None:

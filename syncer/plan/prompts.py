@@ -26,11 +26,12 @@ from syncer.core.prompt_snapshot import (
     experiment_ids,
     linked_prompts,
     prompt_version_key,
+    uc_schemas,
     user_tags,
     version_fingerprint,
 )
 from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID, Snapshot
-from syncer.plan.uncopied import missing_api, uncopied
+from syncer.plan.uncopied import missing_api, uncopied, unlisted
 
 Copies = dict[str, list[PromptVersionSnap]]
 
@@ -189,3 +190,13 @@ def plan_prompts(src: Snapshot, dst: Snapshot, copied_runs: set[str], caps: Capa
             actions.append(action)
         actions.extend(_plan_extra(prompt, copies))
     return actions
+
+
+def unsearchable_prompts(globs: list[str]) -> list[Action]:
+    """For a source whose prompts live in Unity Catalog: one `cannot be listed here` row when a prompt glob
+    names no literal catalog.schema (Unity Catalog searches prompts one schema at a time)."""
+    _schemas, unsearchable = uc_schemas(globs)
+    if not unsearchable:
+        return []
+    return [unlisted("prompt", f"Unity Catalog prompts are searched per catalog.schema; {', '.join(unsearchable)} "
+                               "names none (select them as catalog.schema.* with --prompts)")]

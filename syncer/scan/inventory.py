@@ -48,6 +48,7 @@ LISTERS: dict[str, Lister] = {
     "label_schema": lambda e, x, t: _paged(_store(e).list_label_schemas(x, max_results=100, page_token=t)),
     "review_queue": lambda e, x, t: _paged(_store(e).list_review_queues(x, max_results=PAGE, page_token=t)),
     "issue": lambda e, x, t: _paged(_store(e).search_issues(experiment_id=x, max_results=PAGE, page_token=t)),
+    "uc_dataset": lambda e, x, t: _paged(e.client.search_datasets(experiment_ids=[x], max_results=PAGE, page_token=t)),
 }
 
 
@@ -90,10 +91,13 @@ def _listed(endpoint: Endpoint, kind: str, where: Iterable[str | None]) -> Itera
 
 
 def scan_inventory(endpoint: Endpoint, experiments: Iterable[str]) -> list[Listed]:
-    """What the source holds of every inventory kind: workspace-wide, then per experiment (counts only)."""
+    """What the source holds of every inventory kind it may hold: workspace-wide, then per experiment (counts
+    only)."""
     experiments = list(experiments)
     found: list[Listed] = []
     for k in INVENTORY_KINDS:
+        if k.capability and not getattr(endpoint.caps, k.capability):
+            continue
         where = [None] if k.scope == WORKSPACE else experiments if k.scope == EXPERIMENT else []
         found.extend(_listed(endpoint, k.name, where))
     return found

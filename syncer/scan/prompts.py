@@ -18,17 +18,14 @@ from syncer.backends.calls import pages
 from syncer.backends.endpoint import Endpoint
 from syncer.core.prompt_snapshot import PromptSnap, PromptVersionSnap
 from syncer.scan.runs import matches
+from syncer.scan.uc_prompts import CONTENT_TAGS, MODEL_CONFIG, RESPONSE_FORMAT, scan_uc_prompts
 
 log = structlog.get_logger("syncer.prompts")
 
 IS_PROMPT = "mlflow.prompt.is_prompt"
 _TEXT = "mlflow.prompt.text"
 _TYPE = "_mlflow_prompt_type"
-_RESPONSE_FORMAT = "_mlflow_prompt_response_format"
-_MODEL_CONFIG = "_mlflow_prompt_model_config"
 _PROMPT_FILTER = f"tags.`{IS_PROMPT}` = 'true'"
-# Version tags MLflow keeps for the prompt's content (read into fields, never copied as tags).
-CONTENT_TAGS = frozenset({IS_PROMPT, _TEXT, _TYPE, _RESPONSE_FORMAT, _MODEL_CONFIG})
 
 
 def _prompt_snap(rm: RegisteredModel) -> PromptSnap:
@@ -41,8 +38,8 @@ def _version_snap(mv: ModelVersion) -> PromptVersionSnap:
     tags = dict(mv.tags or {})
     return PromptVersionSnap(
         version=str(mv.version), template=tags.get(_TEXT, ""), chat=tags.get(_TYPE) == "chat",
-        commit_message=mv.description or "", response_format=tags.get(_RESPONSE_FORMAT),
-        model_config=tags.get(_MODEL_CONFIG), tags={k: v for k, v in tags.items() if k not in CONTENT_TAGS})
+        commit_message=mv.description or "", response_format=tags.get(RESPONSE_FORMAT),
+        model_config=tags.get(MODEL_CONFIG), tags={k: v for k, v in tags.items() if k not in CONTENT_TAGS})
 
 
 def scan_prompts(endpoint: Endpoint, keep: Callable[[str], bool]) -> dict[str, PromptSnap]:
@@ -61,11 +58,15 @@ def scan_prompts(endpoint: Endpoint, keep: Callable[[str], bool]) -> dict[str, P
 
 
 def scan_source_prompts(endpoint: Endpoint, globs: Iterable[str]) -> dict[str, PromptSnap]:
-    """The source prompts named by `globs` (["*"]: all of them; []: none)."""
+    """The source prompts named by `globs` (["*"]: all of them; []: none). An end whose prompts live in Unity
+    Catalog (`caps.prompt_registry`) is read on that registry (syncer.scan.uc_prompts)."""
     globs = list(globs)
     if not globs:
         return {}
-    selected = scan_prompts(endpoint, lambda name: matches(name, globs))
+    if endpoint.caps.prompt_registry:
+        selected = scan_uc_prompts(endpoint.prompt_endpoint(), globs)
+    else:
+        selected = scan_prompts(endpoint, lambda name: matches(name, globs))
     for glob in globs:
         if glob != "*" and not any(matches(name, [glob]) for name in selected):
             log.warning("no prompt matches", pattern=glob, source=endpoint.identity)

@@ -1,4 +1,6 @@
-"""Databricks-like rules: bearer-token auth, the API only under /api/2.0/mlflow/, per-class rate limits
+"""Databricks-like rules: bearer-token auth, the API only under /api/2.0/mlflow/ (`apis`: a gateway serving
+the v3 trace routes or the managed-evals dataset listing adds their prefixes, see dbx_traces.py and
+managed_evals.py; anything else answers 404 ENDPOINT_NOT_FOUND, as for the v4 trace API), per-class rate limits
 answered with HTTP 429 + Retry-After (Databricks' documented classes: 7/s experiment listing/update/delete
 and search runs, 47/s log batch, 127/s everything else).
 """
@@ -25,7 +27,7 @@ def basic_auth(header: str) -> tuple[str, str]:
 
 
 def rate_class(path: str) -> str:
-    rest = path[len(API):]
+    rest = path.removeprefix(API)
     if rest.startswith(SEARCH_PATHS):
         return "search"
     return "log_batch" if rest.startswith("runs/log-batch") else "other"
@@ -41,6 +43,7 @@ class DatabricksRules(Rules):
         self.retry_after = retry_after
         self.set_rates(rates or {"search": 7.0, "log_batch": 47.0, "other": 127.0})
         self.always_429: set[str] = set()
+        self.apis: tuple[str, ...] = (API,)  # path prefixes served; more with the trace routes (dbx_traces)
 
     def set_rates(self, rates: dict[str, float]) -> None:
         self.buckets = {name: Bucket(rate) for name, rate in rates.items()}
@@ -53,7 +56,7 @@ class DatabricksRules(Rules):
         bearer = req.headers.get("Authorization", "").removeprefix("Bearer ")
         if bearer != self.token and bearer not in self.issued:
             return error(401, "UNAUTHENTICATED", "Invalid access token.")
-        if not req.path.startswith(API):
+        if not req.path.startswith(self.apis):
             return error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'")
         cls = rate_class(req.path)
         gateway.count(f"class {cls}")
