@@ -1,0 +1,161 @@
+"""Scale-out: several `mlflow-syncer worker` processes share one real PostgreSQL state store.
+
+Three workers copy a Databricks-like source (the emulating gateway answers 429 above its rate limits) into a
+real MLflow server; one is SIGKILLed in the middle of a unit. The others finish, one of them takes the killed
+worker's unit over once its lease has ended, the copy is exact, no run is copied twice, and the gateway never
+answered 429: the three processes together stayed within the limits they share through the state store.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections import Counter
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+
+from syncer.core.snapshot import TAG_SOURCE_RUN_ID
+from syncer.state import leases
+from syncer.state.store import StateStore
+from tests.compare import snapshot
+from tests.fixtures.cli import SYNCER, cli_env, kill_at, run_cli, write_config
+from tests.fixtures.workload import make_workload
+from tests.test_databricks_to_azureml import USER
+
+# The emulated workspace's limits for this test (per HTTP request), and mlflow-syncer's configured limits (per API
+# call): a third of the workspace's, because one call can cost up to ~2 requests here (an artifact tree listing
+# reads each folder; MLflow's Databricks artifact repository asks for the run and for read credentials).
+# Three processes with a budget each would make ~6 requests per allowed one.
+RATES = {"search": 3.0, "log_batch": 10.0, "other": 10.0}
+CONFIGURED = {"search": 1.0, "log_batch": 3.0, "other": 3.0}
+DEFAULT_RATES = {"search": 7.0, "log_batch": 47.0, "other": 127.0}
+LEASE = "6s"
+
+
+@pytest.fixture
+def limited_workspace(databricks_env):
+    databricks_env.rules.set_rates(RATES)
+    yield databricks_env
+    databricks_env.rules.set_rates(DEFAULT_RATES)
+
+
+def _config(tmp_path, workspace, dest_url, unique_name):
+    return write_config(tmp_path / "c.yaml", source={"tracking_uri": "databricks", "registry_uri": "databricks",
+                                                     "rate_limits": CONFIGURED},
+                        destination={"tracking_uri": dest_url}, experiments=[f"{USER}/{unique_name}/*"],
+                        workers=4, worker={"lease": LEASE, "job": "copy-1"})
+
+
+def _env(workspace, state_url: str, **extra: str) -> dict[str, str]:
+    return cli_env(DATABRICKS_HOST=workspace.url, DATABRICKS_TOKEN=workspace.token, MLFLOW_SYNCER_STATE=state_url,
+                   **extra)
+
+
+def _start(config, env) -> subprocess.Popen:
+    return subprocess.Popen([SYNCER, "worker", "--config", str(config), "--log-level", "warning"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_three_workers_one_killed_copy_exactly_once_within_the_shared_rate_limit(
+        limited_workspace, dest_server, postgres_server, pg_database, unique_name, tmp_path):
+    src = MlflowClient(limited_workspace.server.url)
+    workloads = [make_workload(src, f"{USER}/{unique_name}/w{i}", runs_per_experiment=2) for i in range(3)]
+    names = [n for w in workloads for n in w.experiments]  # 6 experiments, 15 live runs (parents nested across)
+    expected = snapshot(src, names, dest=False)
+    state_url = postgres_server.url(pg_database())
+    config = _config(tmp_path, limited_workspace, dest_server.url, unique_name)
+    before = Counter(limited_workspace.gateway.counts)
+
+    killed = _start(config, _env(limited_workspace, state_url, **kill_at("create_run:2:after")))
+    others = [_start(config, _env(limited_workspace, state_url)) for _ in range(2)]
+    assert killed.wait(timeout=600) == -signal.SIGKILL
+    outputs = [p.communicate(timeout=600) for p in others]
+    for p, (out, err) in zip(others, outputs, strict=True):
+        assert p.returncode == 0, f"{out}\n{err}"
+
+    # The killed worker's unit was taken over by a survivor, once its lease had ended.
+    took = [line for out, _ in outputs for line in out.splitlines() if line.startswith("took over ")]
+    assert len(took) == 1 and took[0].endswith(f":{killed.pid} (its lease had ended)"), took
+    store = StateStore(state_url, pair="", read_only=True)
+    units = {u.unit: (u.status, u.attempts) for u in leases.units(store, "copy-1")}
+    store.close()
+    taken_unit = took[0].split()[2]
+    assert units.pop(taken_unit) == ("done", 2)
+    assert units == {u: ("done", 1) for u in units} and len(units) == 6  # 5 experiments and the registry unit
+
+    # The combined rate never went above the shared limit: the workspace never had to answer 429.
+    counts = limited_workspace.gateway.counts - before
+    assert {k: n for k, n in counts.items() if k.startswith("429")} == {}
+    assert counts["class other"] > 100  # enough requests for three unshared budgets to overrun the limit
+
+    # The copy is exact, and no source run has two copies.
+    dst = MlflowClient(dest_server.url)
+    dest_names = [n.removeprefix(f"{USER}/") for n in names]
+    got = snapshot(dst, dest_names, dest=True)  # raises on a second live copy of a source run
+    for src_name, dst_name in zip(names, dest_names, strict=True):
+        assert got[dst_name] == expected[src_name], f"{dst_name} differs from {src_name}"
+    copies = dst.search_runs([dst.get_experiment_by_name(n).experiment_id for n in dest_names],
+                             run_view_type=ViewType.ALL)
+    assert len(copies) == sum(len(e["runs"]) for e in expected.values()) == 15
+    assert len({r.data.tags[TAG_SOURCE_RUN_ID] for r in copies}) == 15
+
+
+def test_migrate_refuses_while_workers_hold_leases(postgres_server, pg_database, source_server, dest_server,
+                                                   tmp_path):
+    state_url = postgres_server.url(pg_database())
+    config = write_config(tmp_path / "c.yaml", source={"tracking_uri": source_server.url},
+                          destination={"tracking_uri": dest_server.url}, experiments=["nothing-matches-*"])
+    first = run_cli("worker", "--config", str(config), "--job", "j", env=cli_env(MLFLOW_SYNCER_STATE=state_url))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [f"worker {first.stdout.split()[1]} 1 units done, 0 failed; "
+                                         "job 'j': done 1"]
+    store = StateStore(state_url, pair=f"{source_server.url} -> {dest_server.url}")
+    assert leases.seed(store, "k", ["1"], "test")
+    assert leases.claim(store, "k", "elsewhere:42", lease=300) == leases.Claim("experiment:1", 1)
+    refused = run_cli("migrate", "--config", str(config), "--no-progress",
+                      env=cli_env(MLFLOW_SYNCER_STATE=state_url))
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == ("mlflow-syncer: error: 1 work units of job 'k' are held by scale-out "
+                                      "workers (elsewhere:42); wait for them to finish or stop them first")
+    store.acquire_lock(holder="mlflow-syncer")
+    try:
+        blocked = run_cli("worker", "--config", str(config), "--job", "k",
+                          env=cli_env(MLFLOW_SYNCER_STATE=state_url))
+    finally:
+        store.release_lock()
+        store.close()
+    assert blocked.returncode == 2
+    assert "holds the writer lock of state store" in blocked.stderr and "workers start once it has finished" \
+        in blocked.stderr
+
+
+def test_units_are_claimed_once_each_registry_last_and_taken_over_after_their_lease(postgres_server, pg_database):
+    store = StateStore(postgres_server.url(pg_database()), pair="a -> b")
+    try:
+        assert leases.seed(store, "j", ["1", "2"], "w1") and not leases.seed(store, "j", ["1", "2", "3"], "w2")
+        one = leases.claim(store, "j", "w1", lease=300)
+        two = leases.claim(store, "j", "w2", lease=300)
+        assert (one, two) == (leases.Claim("experiment:1", 1), leases.Claim("experiment:2", 1))
+        assert leases.claim(store, "j", "w3", lease=300) is None  # the registry waits for the experiments
+        assert leases.finish(store, "j", "experiment:1", "w1")
+        assert not leases.finish(store, "j", "experiment:2", "w1")  # not w1's
+        assert leases.renew(store, "j", "w2", lease=0) == {"experiment:2"}  # w2's lease ends now
+        assert leases.claim(store, "j", "w3", lease=300) == leases.Claim("experiment:2", 2, taken_over="w2")
+        assert leases.renew(store, "j", "w2", lease=300) == set()  # w2 learns it lost the unit
+        assert leases.finish(store, "j", "experiment:2", "w3", error="1 objects failed, 0 conflicts or errors")
+        assert leases.claim(store, "j", "w1", lease=300) == leases.Claim("registry", 1)
+        assert [u.owner for u in leases.live_leases(store)] == ["w1"]
+        leases.release(store, "j", "registry", "w1")
+        assert leases.counts(store, "j") == {"done": 1, "failed": 1, "pending": 1}
+        for worker in ("w4", "w5"):  # two more workers die holding it: its fourth claim fails the unit
+            assert leases.claim(store, "j", worker, lease=0) == leases.Claim("registry", 2 + (worker == "w5"),
+                                                                            "w4" if worker == "w5" else None)
+        assert leases.claim(store, "j", "w6", lease=300) is None
+        assert [(u.unit, u.status, u.error) for u in leases.units(store, "j")] == [
+            ("experiment:1", "done", None),
+            ("experiment:2", "failed", "1 objects failed, 0 conflicts or errors"),
+            ("registry", "failed", "abandoned: claimed 3 times by workers that stopped (last: w5)")]
+    finally:
+        store.close()
