@@ -119,7 +119,7 @@ class MirrorConfig(Strict):
         return (seconds(value) or value) if isinstance(value, str) else value
 
 
-class WorkerConfig(Strict):
+class ScaleOutConfig(Strict):
     """`worker`: one of several processes sharing a PostgreSQL state store (README "Scale-out")."""
 
     job: str = Field(default="migrate", min_length=1, max_length=128,
@@ -158,7 +158,7 @@ class Settings(BaseSettings):
     # as JSON into the destination's mlflow-syncer-archive experiment (docs/MLFLOW3.md).
     unsupported: Literal["report", "archive"] = "report"
     mirror: MirrorConfig = Field(default_factory=MirrorConfig)
-    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    scale_out: ScaleOutConfig = Field(default_factory=ScaleOutConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

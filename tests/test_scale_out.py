@@ -3,33 +3,39 @@
 Three workers copy a Databricks-like source (the emulating gateway answers 429 above its rate limits) into a
 real MLflow server; one is SIGKILLed in the middle of a unit. The others finish, one of them takes the killed
 worker's unit over once its lease has ended, the copy is exact, no run is copied twice, and the gateway never
-answered 429: the three processes together stayed within the limits they share through the state store.
+answered 429. That the budget is shared (and not merely large enough) is shown by the budget test below: three
+clients of one PostgreSQL bucket together get no more than its rate.
 """
 
 from __future__ import annotations
 
 import signal
 import subprocess
+import threading
+import time
 from collections import Counter
 
 import pytest
 from mlflow import MlflowClient
-from mlflow.entities import ViewType
+from mlflow.entities import Metric, Param, ViewType
 
+from syncer.backends.ratelimit import RateLimiter
+from syncer.core.capabilities import RateLimits
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID
 from syncer.state import leases
+from syncer.state.rate_budget import StateRateBudget
 from syncer.state.store import StateStore
 from tests.compare import snapshot
 from tests.fixtures.cli import SYNCER, cli_env, kill_at, run_cli, write_config
-from tests.fixtures.workload import make_workload
+from tests.fixtures.workload import T0, make_workload
 from tests.test_databricks_to_azureml import USER
 
-# The emulated workspace's limits for this test (per HTTP request), and mlflow-syncer's configured limits (per API
-# call): a third of the workspace's, because one call can cost up to ~2 requests here (an artifact tree listing
-# reads each folder; MLflow's Databricks artifact repository asks for the run and for read credentials).
-# Three processes with a budget each would make ~6 requests per allowed one.
-RATES = {"search": 3.0, "log_batch": 10.0, "other": 10.0}
-CONFIGURED = {"search": 1.0, "log_batch": 3.0, "other": 3.0}
+# The emulated workspace's limits for this test, and the same limits in mlflow-syncer's config. The limits count
+# API calls, and one call of the `other` class can cost several requests here (an artifact tree listing reads
+# each folder; MLflow's Databricks artifact repository also asks for the run and read credentials): ours is a
+# third of the workspace's for that class. A search call is one request.
+RATES = {"search": 2.0, "log_batch": 47.0, "other": 10.0}
+CONFIGURED = {"search": 2.0, "other": 3.0}
 DEFAULT_RATES = {"search": 7.0, "log_batch": 47.0, "other": 127.0}
 LEASE = "6s"
 
@@ -45,7 +51,7 @@ def _config(tmp_path, workspace, dest_url, unique_name):
     return write_config(tmp_path / "c.yaml", source={"tracking_uri": "databricks", "registry_uri": "databricks",
                                                      "rate_limits": CONFIGURED},
                         destination={"tracking_uri": dest_url}, experiments=[f"{USER}/{unique_name}/*"],
-                        workers=4, worker={"lease": LEASE, "job": "copy-1"})
+                        workers=4, scale_out={"lease": LEASE, "job": "copy-1"})
 
 
 def _env(workspace, state_url: str, **extra: str) -> dict[str, str]:
@@ -58,11 +64,19 @@ def _start(config, env) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _small_experiment(client: MlflowClient, name: str) -> str:
+    run = client.create_run(client.create_experiment(name), start_time=T0, run_name="small")
+    client.log_batch(run.info.run_id, metrics=[Metric("m", 0.5, T0, 0)], params=[Param("p", name)])
+    client.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 1)
+    return name
+
+
 def test_three_workers_one_killed_copy_exactly_once_within_the_shared_rate_limit(
         limited_workspace, dest_server, postgres_server, pg_database, unique_name, tmp_path):
     src = MlflowClient(limited_workspace.server.url)
-    workloads = [make_workload(src, f"{USER}/{unique_name}/w{i}", runs_per_experiment=2) for i in range(3)]
-    names = [n for w in workloads for n in w.experiments]  # 6 experiments, 15 live runs (parents nested across)
+    workloads = [make_workload(src, f"{USER}/{unique_name}/w{i}", runs_per_experiment=2) for i in range(2)]
+    names = [n for w in workloads for n in w.experiments]  # 4 experiments, 10 live runs (parents nested across)
+    names += [_small_experiment(src, f"{USER}/{unique_name}/s{i}") for i in range(6)]  # and 6 runs more
     expected = snapshot(src, names, dest=False)
     state_url = postgres_server.url(pg_database())
     config = _config(tmp_path, limited_workspace, dest_server.url, unique_name)
@@ -83,12 +97,12 @@ def test_three_workers_one_killed_copy_exactly_once_within_the_shared_rate_limit
     store.close()
     taken_unit = took[0].split()[2]
     assert units.pop(taken_unit) == ("done", 2)
-    assert units == {u: ("done", 1) for u in units} and len(units) == 6  # 5 experiments and the registry unit
+    assert units == {u: ("done", 1) for u in units} and len(units) == 10  # 9 experiments and the registry unit
 
     # The combined rate never went above the shared limit: the workspace never had to answer 429.
     counts = limited_workspace.gateway.counts - before
     assert {k: n for k, n in counts.items() if k.startswith("429")} == {}
-    assert counts["class other"] > 100  # enough requests for three unshared budgets to overrun the limit
+    assert counts["class search"] >= 10 and counts["class other"] >= 100  # every unit searched the source
 
     # The copy is exact, and no source run has two copies.
     dst = MlflowClient(dest_server.url)
@@ -98,8 +112,8 @@ def test_three_workers_one_killed_copy_exactly_once_within_the_shared_rate_limit
         assert got[dst_name] == expected[src_name], f"{dst_name} differs from {src_name}"
     copies = dst.search_runs([dst.get_experiment_by_name(n).experiment_id for n in dest_names],
                              run_view_type=ViewType.ALL)
-    assert len(copies) == sum(len(e["runs"]) for e in expected.values()) == 15
-    assert len({r.data.tags[TAG_SOURCE_RUN_ID] for r in copies}) == 15
+    assert len(copies) == sum(len(e["runs"]) for e in expected.values()) == 16
+    assert len({r.data.tags[TAG_SOURCE_RUN_ID] for r in copies}) == 16
 
 
 def test_migrate_refuses_while_workers_hold_leases(postgres_server, pg_database, source_server, dest_server,
@@ -117,8 +131,11 @@ def test_migrate_refuses_while_workers_hold_leases(postgres_server, pg_database,
     refused = run_cli("migrate", "--config", str(config), "--no-progress",
                       env=cli_env(MLFLOW_SYNCER_STATE=state_url))
     assert refused.returncode == 2
-    assert refused.stderr.strip() == ("mlflow-syncer: error: 1 work units of job 'k' are held by scale-out "
-                                      "workers (elsewhere:42); wait for them to finish or stop them first")
+    message = ("mlflow-syncer: error: 1 work units of job 'k' are held by scale-out workers (elsewhere:42); "
+               "wait for them to finish or stop them first")
+    assert refused.stderr.strip() == message
+    mirror = run_cli("mirror", "--once", "--config", str(config), env=cli_env(MLFLOW_SYNCER_STATE=state_url))
+    assert mirror.returncode == 2 and message in mirror.stderr, mirror.stderr
     store.acquire_lock(holder="mlflow-syncer")
     try:
         blocked = run_cli("worker", "--config", str(config), "--job", "k",
@@ -159,3 +176,30 @@ def test_units_are_claimed_once_each_registry_last_and_taken_over_after_their_le
             ("registry", "failed", "abandoned: claimed 3 times by workers that stopped (last: w5)")]
     finally:
         store.close()
+
+
+def test_three_clients_of_one_bucket_share_its_rate(postgres_server, pg_database):
+    url = postgres_server.url(pg_database())
+    stores = [StateStore(url, pair="a -> b") for _ in range(3)]  # three connection pools, as three processes
+    rate, each = 10.0, 10  # a bucket of 10/s holds at most 10 tokens (a one-second burst)
+    granted: list[float] = []
+
+    def draw(store: StateStore) -> None:
+        limiter = RateLimiter(RateLimits(other=rate))
+        limiter.share(StateRateBudget(store), "databricks:https://workspace")
+        for _ in range(each):
+            limiter.acquire("get_run")
+            granted.append(time.monotonic())
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=draw, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in stores:
+        s.close()
+    # 30 tokens from one bucket of 10/s holding at most 10: the last cannot come before (30 - 10) / 10 = 2 s
+    # (three separate budgets would hand out all 30 at once, from their bursts).
+    assert len(granted) == 3 * each
+    assert max(granted) - started >= (3 * each - rate) / rate - 0.05

@@ -73,10 +73,10 @@ def test_kubernetes_indexed_job_runs_workers_with_the_configmap_and_the_secret(t
     for ref in (v["secretKeyRef"] for v in env.values() if "secretKeyRef" in v):
         assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["stringData"]
     assert env["MLFLOW_SYNCER_STATE"]["secretKeyRef"]["key"] == "state-url"
-    assert env["MLFLOW_SYNCER_WORKER__JOB"] == {"fieldRef": {"fieldPath": "metadata.labels['job-name']"}}
+    assert env["MLFLOW_SYNCER_SCALE_OUT__JOB"] == {"fieldRef": {"fieldPath": "metadata.labels['job-name']"}}
     monkeypatch.setenv("MLFLOW_SYNCER_STATE", secret["stringData"]["state-url"])
-    monkeypatch.setenv("MLFLOW_SYNCER_WORKER__JOB", job["metadata"]["name"])
+    monkeypatch.setenv("MLFLOW_SYNCER_SCALE_OUT__JOB", job["metadata"]["name"])
     settings = load_settings(str(config))
-    assert settings.worker.job == "mlflow-syncer-copy-1" and settings.worker.lease == 60
+    assert settings.scale_out.job == "mlflow-syncer-copy-1" and settings.scale_out.lease == 60
     assert settings.state.startswith("postgresql://")
     assert pod["terminationGracePeriodSeconds"] >= 30 and pod["restartPolicy"] == "OnFailure"

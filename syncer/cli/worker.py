@@ -16,7 +16,7 @@ from syncer.engine.workers import WorkerOptions, WorkerReport, run_worker
 
 
 def add_worker_flags(p: argparse.ArgumentParser) -> None:
-    """Flags of `worker` (each overrides the config file's `worker.*` option of the same name)."""
+    """Flags of `worker` (each overrides the config file's `scale_out.*` option of the same name)."""
     p.add_argument("--job", help="the job whose work units the workers share (default: migrate); "
                    "a new name copies everything again")
     p.add_argument("--lease", type=duration, help="how long a claimed unit stays this worker's without a "
@@ -27,10 +27,10 @@ def worker_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     """Fold the worker flags into the settings."""
     updates = {k: v for k, v in (("job", args.job), ("lease", args.lease)) if v is not None}
     try:
-        worker = type(settings.worker).model_validate(settings.worker.model_dump() | updates)
+        scale_out = type(settings.scale_out).model_validate(settings.scale_out.model_dump() | updates)
     except ValidationError as err:
         raise FatalError(f"invalid worker option: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}") from None
-    return settings.model_copy(update={"worker": worker})
+    return settings.model_copy(update={"scale_out": scale_out})
 
 
 def report_lines(report: WorkerReport, job: str) -> list[str]:
@@ -47,7 +47,7 @@ def work(settings: Settings, config_path: str | None) -> int:
     """Run one worker until its job has no unit left; SIGTERM hands the unit in hand back to the others."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    opts = WorkerOptions(job=settings.worker.job, lease=settings.worker.lease)
+    opts = WorkerOptions(job=settings.scale_out.job, lease=settings.scale_out.lease)
     report = run_worker(settings, opts, config_path, stop)
     for line in report_lines(report, opts.job):
         print(line)

@@ -95,15 +95,15 @@ def reading(endpoint: Endpoint, what: str, read: Callable[[], object]) -> object
 
 
 def _scan_experiments(job: Job) -> None:
-    s = job.settings
+    s, ids = job.settings, job.experiment_ids
     job.src_snap = reading(job.src, "source", lambda: run_scanner.scan_experiments(
-        job.src, s.experiments, include_deleted=s.deleted == "mirror"))
-    if job.experiment_ids is not None:
-        job.src_snap.experiments = {eid: e for eid, e in job.src_snap.experiments.items() if eid in job.experiment_ids}
+        job.src, s.experiments, include_deleted=s.deleted == "mirror") if ids is None else
+        run_scanner.scan_experiment_ids(job.src, sorted(ids), include_deleted=s.deleted == "mirror"))
     rules = name_rules(s.experiment_names, job.src.caps)
     job.dest_names = {eid: dest_name(e.name, rules) for eid, e in job.src_snap.experiments.items()}
     job.dst_snap = reading(job.dst, "destination", lambda: run_scanner.scan_experiments(
-        job.dst, names=set(job.dest_names.values()), include_deleted=True))
+        job.dst, names=set(job.dest_names.values()), include_deleted=True) if ids is None else
+        run_scanner.scan_experiments_named(job.dst, sorted(set(job.dest_names.values()))))
 
 
 def _plan_experiments(job: Job) -> list[Action]:

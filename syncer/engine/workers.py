@@ -23,7 +23,7 @@ from syncer.backends.calls import configure_http_retries
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings
 from syncer.core.actions import Op
-from syncer.core.errors import FatalError
+from syncer.core.errors import Cancelled, FatalError
 from syncer.core.redact import redact
 from syncer.engine.sync import PassOptions, endpoints, open_state, run_pass
 from syncer.scan import runs as run_scanner
@@ -121,15 +121,16 @@ class _Heartbeat:
             if time.monotonic() < due:
                 continue
             due = time.monotonic() + self.opts.lease / 3
+            unit, unit_stop = self.unit, self.unit_stop  # claimed before this renewal: it must be among `held`
             try:
                 held = leases.renew(self.state, self.opts.job, self.owner, self.opts.lease)
             except Exception as exc:  # noqa: BLE001 - a database hiccup: the next beat tries again
                 log.warning("lease renewal failed", error=redact(str(exc).splitlines()[0]))
                 continue
-            if self.unit is not None and self.unit not in held:
-                log.warning("lease lost; abandoning the unit", unit=self.unit)
+            if unit is not None and unit not in held and unit == self.unit:
+                log.warning("lease lost; abandoning the unit", unit=unit)
                 self.lost = True
-                self.unit_stop.set()
+                unit_stop.set()
 
 
 def _unit_problem(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, unit: str,
@@ -160,12 +161,15 @@ def _work(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, o
             if got.taken_over:
                 report.taken_over.append((got.unit, got.taken_over))
             log.info("unit claimed", unit=got.unit, attempt=got.attempts, taken_over_from=got.taken_over)
+            cancelled = False
             try:
                 problem = _unit_problem(settings, src, dst, state, got.unit, beat.hold(got.unit))
+            except Cancelled:  # stopped before a write: the unit goes back below
+                problem, cancelled = None, True
             except FatalError:
                 leases.release(state, opts.job, got.unit, report.owner)
                 raise
-            stopped = beat.unit_stop.is_set()
+            stopped = cancelled or beat.unit_stop.is_set()
             beat.hold(None)
             if stopped:  # taken over, or asked to stop: the unit goes back to the others as it is
                 leases.release(state, opts.job, got.unit, report.owner)
