@@ -203,3 +203,23 @@ def test_three_clients_of_one_bucket_share_its_rate(postgres_server, pg_database
     # (three separate budgets would hand out all 30 at once, from their bursts).
     assert len(granted) == 3 * each
     assert max(granted) - started >= (3 * each - rate) / rate - 0.05
+
+
+def test_on_sqlite_one_worker_runs_under_the_writer_lock_and_takes_a_killed_ones_unit_at_once(
+        source_server, dest_server, unique_name, tmp_path):
+    src = MlflowClient(source_server.url)
+    names = [_small_experiment(src, f"{unique_name}/s{i}") for i in range(2)]
+    config = write_config(tmp_path / "c.yaml", source={"tracking_uri": source_server.url},
+                          destination={"tracking_uri": dest_server.url}, experiments=[f"{unique_name}/*"],
+                          state=f"sqlite:///{tmp_path / 'state.db'}")
+    killed = run_cli("worker", "--config", str(config), env=cli_env(**kill_at("create_run:1:after")))
+    assert killed.returncode == -signal.SIGKILL
+    again = run_cli("worker", "--config", str(config), "--lease", "1h")  # no waiting for the lease on SQLite
+    assert again.returncode == 0, again.stderr
+    lines = again.stdout.splitlines()
+    assert lines[0].endswith(": 3 units done, 0 failed; job 'migrate': done 3"), lines
+    assert lines[1].startswith("took over experiment:") and lines[1].endswith(" (its lease had ended)"), lines
+    dst = MlflowClient(dest_server.url)
+    assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
+    copies = dst.search_runs([dst.get_experiment_by_name(n).experiment_id for n in names], run_view_type=ViewType.ALL)
+    assert len(copies) == 2
