@@ -84,7 +84,8 @@ def test_three_workers_one_killed_copy_exactly_once_within_the_shared_rate_limit
 
     killed = _start(config, _env(limited_workspace, state_url, **kill_at("create_run:2:after")))
     others = [_start(config, _env(limited_workspace, state_url)) for _ in range(2)]
-    assert killed.wait(timeout=600) == -signal.SIGKILL
+    kout, kerr = killed.communicate(timeout=600)
+    assert killed.returncode == -signal.SIGKILL, f"{kout}\n{kerr}"
     outputs = [p.communicate(timeout=600) for p in others]
     for p, (out, err) in zip(others, outputs, strict=True):
         assert p.returncode == 0, f"{out}\n{err}"
