@@ -119,6 +119,20 @@ class MirrorConfig(Strict):
         return (seconds(value) or value) if isinstance(value, str) else value
 
 
+class ScaleOutConfig(Strict):
+    """`worker`: one of several processes sharing a PostgreSQL state store (README "Scale-out")."""
+
+    job: str = Field(default="migrate", min_length=1, max_length=128,
+                     description="the job whose units the workers share; a new name copies again")
+    lease: float = Field(default=60.0, gt=0, description="seconds a claimed unit stays a worker's without a "
+                         "heartbeat; then another worker takes it over")
+
+    @field_validator("lease", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return (seconds(value) or value) if isinstance(value, str) else value
+
+
 class Settings(BaseSettings):
     """Every option of mlflow-syncer."""
 
@@ -144,6 +158,7 @@ class Settings(BaseSettings):
     # as JSON into the destination's mlflow-syncer-archive experiment (docs/MLFLOW3.md).
     unsupported: Literal["report", "archive"] = "report"
     mirror: MirrorConfig = Field(default_factory=MirrorConfig)
+    scale_out: ScaleOutConfig = Field(default_factory=ScaleOutConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

@@ -98,7 +98,7 @@ def test_a_store_of_the_previous_version_upgrades_and_keeps_its_data(tmp_path):
     _one_cycle(store, ok=True, next_run=None)
     store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == head_revision() == "0004"
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == head_revision() == "0005"
         assert db.execute("SELECT count(*) FROM cycles").fetchone()[0] == 1
     v = view(_store(path, read_only=True))
     assert v["quarantined"]["objects"][0] == {"kind": "run", "source_id": "r1", "attempts": 3, "reason": "boom"}

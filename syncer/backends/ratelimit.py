@@ -1,4 +1,5 @@
-"""Client-side rate limiting per endpoint class (search, log_batch, other), shared by all workers."""
+"""Client-side rate limiting per endpoint class (search, log_batch, other), shared by all workers of a process,
+or by several processes through a `SharedBudget` (scale-out workers: the state store's buckets)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import threading
 import time
 
 from syncer.core.capabilities import RateLimits
+from syncer.core.rate_budget import SharedBudget
 
 # Databricks puts experiment listing, update and delete in the same 7/s class as search runs.
 _SEARCH_CLASS = frozenset({"set_experiment_tag", "delete_experiment", "restore_experiment", "rename_experiment",
@@ -46,16 +48,32 @@ class TokenBucket:
             time.sleep(wait)
 
 
+class SharedBucket:
+    """A bucket whose tokens live in a `SharedBudget`: every process drawing on `key` shares `rate`."""
+
+    def __init__(self, budget: SharedBudget, key: str, rate: float, burst: float) -> None:
+        self.budget, self.key, self.rate, self.capacity = budget, key, rate, burst
+
+    def acquire(self) -> None:
+        while (wait := self.budget.take(self.key, self.rate, self.capacity)) > 0:
+            time.sleep(wait)
+
+
 class RateLimiter:
     """One bucket per endpoint class; classes without a limit pass straight through."""
 
     def __init__(self, limits: RateLimits) -> None:
-        self.buckets = {
+        self.buckets: dict[str, TokenBucket | SharedBucket] = {
             name: TokenBucket(rate)
             for name, rate in (("search", limits.search), ("log_batch", limits.log_batch),
                                ("other", limits.other))
             if rate
         }
+
+    def share(self, budget: SharedBudget, scope: str) -> None:
+        """Draw every limited class from `budget` (bucket `<scope>|<class>`), with the same rates and bursts."""
+        self.buckets = {name: SharedBucket(budget, f"{scope}|{name}", b.rate, b.capacity)
+                        for name, b in self.buckets.items()}
 
     def acquire(self, op: str) -> None:
         bucket = self.buckets.get(endpoint_class(op))

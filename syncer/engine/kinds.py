@@ -61,6 +61,7 @@ class Job:
     actions: list[Action] = field(default_factory=list)
     plannable: set[str | None] = field(default_factory=set)  # source experiments not in error (set by experiments)
     copied_runs: set[str] = field(default_factory=set)  # source runs that have or get a copy (set by runs)
+    experiment_ids: frozenset[str] | None = None  # a scale-out unit: only these source experiments (exact ids)
 
 
 Applier = Callable[[Context, list[Action], Units], None]
@@ -94,13 +95,15 @@ def reading(endpoint: Endpoint, what: str, read: Callable[[], object]) -> object
 
 
 def _scan_experiments(job: Job) -> None:
-    s = job.settings
+    s, ids = job.settings, job.experiment_ids
     job.src_snap = reading(job.src, "source", lambda: run_scanner.scan_experiments(
-        job.src, s.experiments, include_deleted=s.deleted == "mirror"))
+        job.src, s.experiments, include_deleted=s.deleted == "mirror") if ids is None else
+        run_scanner.scan_experiment_ids(job.src, sorted(ids), include_deleted=s.deleted == "mirror"))
     rules = name_rules(s.experiment_names, job.src.caps)
     job.dest_names = {eid: dest_name(e.name, rules) for eid, e in job.src_snap.experiments.items()}
     job.dst_snap = reading(job.dst, "destination", lambda: run_scanner.scan_experiments(
-        job.dst, names=set(job.dest_names.values()), include_deleted=True))
+        job.dst, names=set(job.dest_names.values()), include_deleted=True) if ids is None else
+        run_scanner.scan_experiments_named(job.dst, sorted(set(job.dest_names.values()))))
 
 
 def _plan_experiments(job: Job) -> list[Action]:
@@ -205,3 +208,14 @@ STEPS: tuple[KindStep, ...] = (
     KindStep(("prompt", "prompt_version"), _scan_prompts, _plan_prompts, apply_prompts),
     KindStep(tuple(k.name for k in INVENTORY_KINDS), _scan_inventory, _plan_inventory, _apply_nothing),
 )
+
+# What a pass restricted to some experiments (a scale-out unit, syncer.engine.workers) scans, plans and applies:
+# the kinds that belong to one experiment. Models, prompts, datasets (linked to several experiments) and the
+# inventory are left to the final full pass.
+EXPERIMENT_STEPS: tuple[KindStep, ...] = tuple(
+    s for s in STEPS if s.kinds[0] in ("experiment", "run", "logged_model", "trace"))
+
+
+def steps_for(experiment_ids: frozenset[str] | None) -> tuple[KindStep, ...]:
+    """Every step, or the per-experiment ones for a pass restricted to `experiment_ids`."""
+    return STEPS if experiment_ids is None else EXPERIMENT_STEPS

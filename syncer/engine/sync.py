@@ -27,8 +27,9 @@ from syncer.core.errors import FatalError
 from syncer.core.snapshot import Snapshot
 from syncer.engine import verify as repair
 from syncer.engine.archive import archive_uncopied, count_archived
-from syncer.engine.kinds import STEPS, Job, model_options
+from syncer.engine.kinds import STEPS, Job, model_options, steps_for
 from syncer.plan.runs import Options
+from syncer.state.leases import live_leases
 from syncer.state.store import StateStore, default_state_url
 
 log = structlog.get_logger("syncer.engine.sync")
@@ -67,6 +68,7 @@ class PassOptions:
     on_plan: Callable[[SyncResult], None] | None = None
     inspector: Callable | None = None  # dry run: inspector(result, src, dst, state) -> result.inspection
     stop: threading.Event | None = None
+    experiment_ids: frozenset[str] | None = None  # only these source experiments' own kinds (scale-out units)
 
 
 def endpoints(settings: Settings) -> tuple[Endpoint, Endpoint]:
@@ -98,14 +100,16 @@ def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool
 
 def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None,
                   delete_extra: bool = False, follow_running_since: int | None = None,
-                  traces_incremental: bool = False) -> tuple[Snapshot, Snapshot, Plan]:
+                  traces_incremental: bool = False, experiment_ids: frozenset[str] | None = None,
+                  ) -> tuple[Snapshot, Snapshot, Plan]:
     """Read both sides and plan the sync, kind after kind (the planners are pure). Without a state store
-    (None), nothing is quarantined."""
+    (None), nothing is quarantined. `experiment_ids` restricts the pass to those source experiments' own kinds."""
     options = Options(deleted=settings.deleted, delete_extra=delete_extra, follow_running_since=follow_running_since,
                       quarantined=state.quarantined() if state is not None else frozenset(),
                       traces_incremental=traces_incremental)
-    job = Job(settings, src, dst, state, options, Snapshot(identity=src.identity), Snapshot(identity=dst.identity))
-    for step in STEPS:
+    job = Job(settings, src, dst, state, options, Snapshot(identity=src.identity), Snapshot(identity=dst.identity),
+              experiment_ids=experiment_ids)
+    for step in steps_for(experiment_ids):
         step.scan(job)
         job.actions.extend(step.plan(job))
     return job.src_snap, job.dst_snap, Plan(actions=job.actions, dest_names=job.dest_names)
@@ -115,7 +119,7 @@ def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore
     """Scan, plan, optionally verify, then inspect (dry run) or apply: the one path of every mode."""
     started = time.monotonic()
     src_snap, dst_snap, plan = scan_and_plan(settings, src, dst, state, opts.delete_extra, opts.follow_running_since,
-                                             opts.traces_incremental)
+                                             opts.traces_incremental, opts.experiment_ids)
     if opts.verify:
         plan = repair.verify(plan, src, dst, src_snap, dst_snap, state, settings.workers)
     log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})
@@ -132,7 +136,7 @@ def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore
         units = Units(ctx, workers, opts.progress or (lambda o: None), started=opts.on_start or (lambda a: None))
         result.delete_refused = apply_plan(ctx, plan, units, opts.max_delete)
         result.outcomes = units.outcomes
-    if settings.unsupported == "archive":
+    if settings.unsupported == "archive" and opts.experiment_ids is None:
         if opts.dry_run:
             count_archived(src, dst, plan)
         else:
@@ -178,6 +182,15 @@ def _delete_guard(plan: Plan, outcomes: list[Outcome], count: int, max_delete: i
     return None
 
 
+def refuse_while_leased(state: StateStore) -> None:
+    """Fail while scale-out workers hold work units of this state store (the caller releases its lock)."""
+    held = live_leases(state)
+    if held:
+        owners = sorted({u.owner or "?" for u in held})
+        raise FatalError(f"{len(held)} work units of job '{held[0].job}' are held by scale-out workers "
+                         f"({', '.join(owners)}); wait for them to finish or stop them first")
+
+
 def sync(settings: Settings, dry_run: bool = False, config_path: str | None = None,
          progress: Progress | None = None, on_plan: Callable[[SyncResult], None] | None = None,
          delete_extra: bool = False, inspector: Callable | None = None, verify: bool = False,
@@ -195,6 +208,7 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
     try:
         if not dry_run:
             state.acquire_lock(holder="mlflow-syncer")
+            refuse_while_leased(state)
         return run_pass(settings, src, dst, state, PassOptions(
             dry_run=dry_run, verify=verify, delete_extra=delete_extra, progress=progress, on_plan=on_plan,
             inspector=inspector, on_start=on_start))

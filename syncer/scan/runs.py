@@ -137,3 +137,23 @@ def scan(
 
 def _view(include_deleted: bool) -> int:
     return ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY
+
+
+def scan_experiment_ids(endpoint: Endpoint, experiment_ids: Iterable[str], include_deleted: bool = False) -> Snapshot:
+    """A snapshot holding the experiments of the given ids (one call each, no listing), without runs."""
+    snap = Snapshot(identity=endpoint.identity)
+    for eid in experiment_ids:
+        exp = call(endpoint, "get_experiment", lambda eid=eid: endpoint.client.get_experiment(eid))
+        if include_deleted or exp.lifecycle_stage != "deleted":
+            snap.experiments[exp.experiment_id] = experiment_snap(exp)
+    return snap
+
+
+def scan_experiments_named(endpoint: Endpoint, names: Iterable[str]) -> Snapshot:
+    """A snapshot holding the experiments of the given names that exist (deleted ones too), without runs."""
+    snap = Snapshot(identity=endpoint.identity)
+    for name in names:
+        exp = call(endpoint, "get_experiment_by_name", lambda n=name: endpoint.client.get_experiment_by_name(n))
+        if exp is not None:
+            snap.experiments[exp.experiment_id] = experiment_snap(exp)
+    return snap

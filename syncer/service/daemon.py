@@ -28,7 +28,7 @@ from syncer.config import MirrorConfig, Settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.engine.mirror_cycle import Cycle, CycleReport
-from syncer.engine.sync import endpoints, open_state
+from syncer.engine.sync import endpoints, open_state, refuse_while_leased
 from syncer.service import sd_notify as sdnotify
 from syncer.service.status_server import StatusServer
 from syncer.state import cycles
@@ -105,6 +105,7 @@ class MirrorService:
         state = open_state(self.settings, src, dst, read_only=False, config_path=self.config_path)
         try:
             state.acquire_lock(holder=LOCK_HOLDER)
+            refuse_while_leased(state)
             self.cycle = Cycle(self.settings, src, dst, state, delete=self.cfg.delete,
                                max_delete=self.cfg.max_delete, stop=self.stop)
             self._install_signals()

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from syncer.core.errors import FatalError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_UPGRADE_LOCK = 0x6D6C666C  # a PostgreSQL advisory lock key of mlflow-syncer's schema upgrades
 
 
 def alembic_config(engine: Engine | None) -> Config:
@@ -49,4 +53,21 @@ def check_or_upgrade(engine: Engine, upgrade: bool) -> None:
             return
         raise FatalError(f"state store schema {current} is older than {head}; run any writing command "
                          "(for example `mlflow-syncer migrate`) once to upgrade it")
-    command.upgrade(alembic_config(engine), "head")
+    with _one_upgrader(engine):
+        if current_revision(engine) != head:  # another process may have upgraded while this one waited
+            command.upgrade(alembic_config(engine), "head")
+
+
+@contextmanager
+def _one_upgrader(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, one process at a time upgrades (scale-out workers open a new store together)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _UPGRADE_LOCK})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _UPGRADE_LOCK})
+            conn.commit()

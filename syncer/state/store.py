@@ -128,6 +128,12 @@ class StateStore:
         return parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists()
 
     def _check_pair(self) -> None:
+        try:
+            self._check_pair_once()
+        except IntegrityError:  # another process (a scale-out worker) recorded it at the same moment
+            self._check_pair_once()
+
+    def _check_pair_once(self) -> None:
         with self._session() as s:
             row = s.get(Meta, "pair")
             if row is None:
