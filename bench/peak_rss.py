@@ -51,8 +51,10 @@ def _launch(out: Path, cap_mb: float | None, max_seconds: float | None, cmd: lis
             break
         time.sleep(POLL)
     seconds = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = usage.ru_maxrss / 1024  # kB on Linux
     out.write_text(json.dumps({"rc": child.returncode, "seconds": round(seconds, 2), "peak_mb": round(peak, 1),
+                               "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
                                "capped": capped, "cap_mb": cap_mb, "timed_out": timed_out,
                                "max_seconds": max_seconds}))
     return 0
@@ -60,7 +62,7 @@ def _launch(out: Path, cap_mb: float | None, max_seconds: float | None, cmd: lis
 
 def measure(cmd: list[str], out: Path, cap_mb: float | None = None, max_seconds: float | None = None,
             **popen) -> dict:
-    """Run `cmd` under the launcher; {"rc", "seconds", "peak_mb", "capped", "cap_mb", "timed_out",
+    """Run `cmd` under the launcher; {"rc", "seconds", "peak_mb", "cpu_seconds", "capped", "cap_mb", "timed_out",
     "max_seconds"}. `popen`: env, cwd, stdout, stderr for the command (the launcher passes its streams on)."""
     limits = [*(["--cap-mb", str(cap_mb)] if cap_mb else []), *(["--max-seconds", str(max_seconds)]
                                                                 if max_seconds else [])]

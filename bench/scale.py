@@ -116,10 +116,10 @@ def run_size(base: Path, runs: int, cap_mb: float, max_seconds: float, only: lis
 def row(m: dict) -> str:
     peak = f"> {m['cap_mb']:,.0f}" if m["capped"] else f"{m['peak_mb']:,.0f}"
     what = m["name"] + (f" ({m['slice_runs']:,} runs)" if m.get("slice_runs") else "")
-    return f"| {m['runs']:,} | {what} | {m['seconds']:,.1f} | {peak} | {m['outcome']} |"
+    return f"| {m['runs']:,} | {what} | {m['seconds']:,.1f} | {m['cpu_seconds']:,.1f} | {peak} | {m['outcome']} |"
 
 
-HEADER = "| source runs | command | wall s | peak RSS MB | outcome |\n|---:|---|---:|---:|---|"
+HEADER = "| source runs | command | wall s | CPU s | peak RSS MB | outcome |\n|---:|---|---:|---:|---:|---|"
 
 
 def main() -> None:
