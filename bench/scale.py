@@ -1,0 +1,144 @@
+"""Scale bench (issue 14): peak RSS and wall time of `diff`, a no-op `mirror --once` and the first `migrate`
+of a slice, over a generated source of N runs.
+
+    .venv/bin/python -m bench.scale --runs 100000 1000000 [--dir /tmp/scale-bench] [--cap-mb 3000]
+        [--max-seconds 3600] [--json bench/results-scale.json] [--only diff-json,mirror-noop]
+
+Per size, `bench/scale_source.py` writes the source (100 experiments, 10 params, 6 tags, 3 metrics per run)
+and the copy a finished `migrate` would have left (kept in `--dir` and reused by later invocations). Each
+command then runs in its own process under `bench/peak_rss.py` (peak RSS of that process alone, wall time;
+killed above `--cap-mb` so that a run cannot exhaust a shared machine, or after `--max-seconds`):
+
+- `diff-text`, `diff-json`, `diff-html`: source against its mirrored copy (every run `=`), report to a file;
+- `diff-json-empty`: source against an empty destination (every run `+`);
+- `mirror-noop`: `mirror --once` over the mirrored pair (a cycle that finds nothing to do);
+- `migrate-slice`: `migrate --experiments <the first experiment>` into an empty destination (N / 100 runs).
+
+Every store is a direct SQLite store (no server): the figures are the syncer's own, not a server's.
+Prints a Markdown table and writes the results as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.peak_rss import measure
+from bench.scale_source import Shape, generate_pair
+
+SYNCER = str(Path(sys.executable).with_name("mlflow-syncer"))
+TARGET_MB = 600  # issue 14: peak RSS for a 1,000,000-run source
+
+
+def _sqlite(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def prepare(folder: Path, shape: Shape) -> dict:
+    """The source, its mirrored copy and an empty store in `folder`, generated once (a marker file says so)."""
+    marker = folder / "complete.json"
+    if marker.exists():
+        return {k: Path(v) if k in ("source", "mirrored", "empty") else v
+                for k, v in json.loads(marker.read_text()).items()}
+    shutil.rmtree(folder, ignore_errors=True)
+    out = generate_pair(folder, shape)
+    marker.write_text(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in out.items()}))
+    return out
+
+
+def commands(stores: dict, shape: Shape, work: Path) -> dict[str, list[str]]:
+    """Each measured command line, by name; `work` holds their reports, states (`<name>-state.db`, so that
+    invocations measuring different commands can share `work`) and the slice's destination."""
+    src, mirrored, empty = (_sqlite(stores[k]) for k in ("source", "mirrored", "empty"))
+    out = {
+        "diff-text": ["diff", "--dest", mirrored, "--output", str(work / "diff.txt")],
+        "diff-json": ["diff", "--dest", mirrored, "--format", "json", "--output", str(work / "diff.json")],
+        "diff-html": ["diff", "--dest", mirrored, "--format", "html", "--output", str(work / "diff.html")],
+        "diff-json-empty": ["diff", "--dest", empty, "--format", "json", "--output", str(work / "diff-empty.json")],
+        "mirror-noop": ["mirror", "--once", "--dest", mirrored],
+        "migrate-slice": ["migrate", "--dest", _sqlite(work / "slice.db"), "--no-progress", "--experiments",
+                          shape.experiment_name(0)],
+    }
+    return {name: [SYNCER, cmd[0], "--source", src, "--state", _sqlite(work / f"{name}-state.db"), "--log-level",
+                   "warning", *cmd[1:]] for name, cmd in out.items()}
+
+
+def _fresh(name: str, work: Path, stores: dict) -> None:
+    """The command's scratch back to its starting point: no state; for the slice, an empty destination."""
+    (work / f"{name}-state.db").unlink(missing_ok=True)
+    if name == "migrate-slice":
+        shutil.copyfile(stores["empty"], work / "slice.db")
+
+
+def _outcome(name: str, work: Path, rc: int | None) -> str:
+    """What the command reported, in a few words (verdicts from the JSON reports)."""
+    report = {"diff-json": "diff.json", "diff-json-empty": "diff-empty.json"}.get(name)
+    if report and rc in (0, 1) and (work / report).exists():
+        with open(work / report) as f:
+            head = f.read(4096)
+        return "in sync" if '"in_sync": true' in head else "differences"
+    return {0: "ok", 1: "differences / partial", 2: "error", None: "-"}.get(rc, f"exit {rc}")
+
+
+def run_size(base: Path, runs: int, cap_mb: float, max_seconds: float, only: list[str] | None) -> list[dict]:
+    """Generate (or reuse) the stores for `runs` and measure each command."""
+    shape = Shape(runs)
+    folder = base / f"runs-{runs}"
+    started = time.monotonic()
+    stores = prepare(folder, shape)
+    print(f"{runs:,} runs: stores ready in {time.monotonic() - started:.0f} s (generated: source "
+          f"{stores['source_seconds']:.0f} s, mirrored copy {stores['mirrored_seconds']:.0f} s)", flush=True)
+    work = folder / "work"
+    work.mkdir(exist_ok=True)
+    results = []
+    for name, cmd in commands(stores, shape, work).items():
+        if only and name not in only:
+            continue
+        _fresh(name, work, stores)
+        with open(work / f"{name}.log", "w") as log:
+            m = measure(cmd, work / f"{name}.rss.json", cap_mb, max_seconds, stdout=log, stderr=subprocess.STDOUT)
+        outcome = ("killed at the RSS cap" if m["capped"] else "stopped at the time limit" if m["timed_out"]
+                   else _outcome(name, work, m["rc"]))
+        m.update(name=name, runs=runs, outcome=outcome,
+                 slice_runs=shape.slice_size(0) if name == "migrate-slice" else None,
+                 generated_seconds={"source": stores["source_seconds"], "mirrored": stores["mirrored_seconds"]})
+        print(row(m), flush=True)
+        results.append(m)
+    return results
+
+
+def row(m: dict) -> str:
+    peak = f"> {m['cap_mb']:,.0f}" if m["capped"] else f"{m['peak_mb']:,.0f}"
+    what = m["name"] + (f" ({m['slice_runs']:,} runs)" if m.get("slice_runs") else "")
+    return f"| {m['runs']:,} | {what} | {m['seconds']:,.1f} | {m['cpu_seconds']:,.1f} | {peak} | {m['outcome']} |"
+
+
+HEADER = "| source runs | command | wall s | CPU s | peak RSS MB | outcome |\n|---:|---|---:|---:|---:|---|"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "scale-bench")
+    parser.add_argument("--cap-mb", type=float, default=3000, help="kill a command above this RSS (MB)")
+    parser.add_argument("--max-seconds", type=float, default=3600, help="stop a command after this long")
+    parser.add_argument("--only", help="comma-separated command names (default: all)")
+    parser.add_argument("--json", type=Path, default=Path("bench/results-scale.json"))
+    args = parser.parse_args()
+    only = args.only.split(",") if args.only else None
+    print(HEADER, flush=True)
+    results = [m for n in args.runs for m in run_size(args.dir, n, args.cap_mb, args.max_seconds, only)]
+    args.json.write_text(json.dumps({"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                     "command": " ".join(sys.argv), "target_mb": TARGET_MB,
+                                     "results": results}, indent=1))
+    print("\n" + HEADER + "\n" + "\n".join(row(m) for m in results))
+
+
+if __name__ == "__main__":
+    main()
