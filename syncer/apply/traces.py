@@ -28,7 +28,7 @@ from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.trace_reads import read_traces
 from syncer.core.actions import Action, Op
-from syncer.core.errors import FatalError
+from syncer.core.errors import FatalError, Kind, SyncError
 from syncer.core.snapshot import TAG_DUPLICATE_OF
 from syncer.core.trace_snapshot import (
     META_SOURCE_RUN,
@@ -132,7 +132,27 @@ def write_spans(ctx: Context, dest_exp: str, traces: list[tuple[Action, Trace]])
 
 def _send_spans(ctx: Context, store: object, dest_exp: str, spans: list[Span]) -> None:
     ctx.guard()
-    call(ctx.dst, "log_spans", lambda: store.log_spans(dest_exp, spans))
+    call(ctx.dst, "log_spans", lambda: _log_spans(store, dest_exp, spans))
+
+
+def _log_spans(store: object, dest_exp: str, spans: list[Span]) -> None:
+    """`store.log_spans`, minding MLflow's server-version probe.
+
+    MLflow's RestStore.log_spans first asks the server its version (GET /version: 3 s timeout, no retry) and
+    caches the answer for the whole process, a failed one included (as None): after one slow answer from a busy
+    server, every later log_spans to it fails with "could not identify MLflow server version". Such a failure
+    is made transient (retried by `call`) and the cached non-answer is forgotten; a server that answered with
+    a version too old for log_spans still fails the batch as before.
+    """
+    try:
+        store.log_spans(dest_exp, spans)
+    except NotImplementedError as exc:
+        probe = getattr(type(store), "_get_server_version", None)
+        if probe is None or not hasattr(probe, "cache_clear") or probe(store.get_host_creds()) is not None:
+            raise
+        probe.cache_clear()
+        raise SyncError("could not read the destination's MLflow version (GET /version), which log_spans needs",
+                        Kind.TRANSIENT) from exc
 
 
 def finish_copy(ctx: Context, action: Action, trace: Trace | None, dest_exp: str) -> str:
