@@ -123,6 +123,53 @@ def scan_runs(endpoint: Endpoint, snap: Snapshot, include_deleted: bool = False)
         snap.runs[run.info.run_id] = run_snap(run)
 
 
+def runs_of(endpoint: Endpoint, experiment_ids: list[str], include_deleted: bool = False) -> list[RunSnap]:
+    """Every run of the given experiments, as plain data."""
+    return [run_snap(r) for r in iter_runs(endpoint, experiment_ids, _view(include_deleted))]
+
+
+def iter_chunks(endpoint: Endpoint, experiment_ids: list[str], include_deleted: bool,
+                max_runs: int) -> Iterator[tuple[list[str], list[RunSnap]]]:
+    """The runs of the experiments, a chunk of experiments at a time: (experiment ids, their runs).
+
+    Experiments are read in groups of up to 100 by one paged search, as `scan_runs` does; a group holding more
+    than `max_runs` runs is read again one experiment at a time (an experiment is never split, so a chunk
+    holds at most `max_runs` runs or one experiment).
+    """
+    view = _view(include_deleted)
+    for i in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
+        ids = experiment_ids[i : i + _EXPERIMENT_IDS_PER_SEARCH]
+        runs: list[RunSnap] = []
+        for run in iter_runs(endpoint, ids, view):
+            runs.append(run_snap(run))
+            if len(runs) > max_runs and len(ids) > 1:
+                break
+        else:
+            yield ids, runs
+            continue
+        runs = []
+        for eid in ids:
+            yield [eid], runs_of(endpoint, [eid], include_deleted)
+
+
+def fetch_runs(endpoint: Endpoint, experiment_ids: list[str], run_ids: Iterable[str],
+               include_deleted: bool = True) -> list[RunSnap]:
+    """The runs of the given ids found in the experiments: searches by id, 100 at a time (no per-run call)."""
+    wanted = sorted(set(run_ids))
+    found: list[RunSnap] = []
+    for i in range(0, len(wanted), 100):
+        quoted = ", ".join(f"'{r}'" for r in wanted[i : i + 100] if "'" not in r)
+        if not quoted or not experiment_ids:
+            continue
+        for j in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
+            ids = experiment_ids[j : j + _EXPERIMENT_IDS_PER_SEARCH]
+            page = call(endpoint, "search_runs", lambda ids=ids, q=quoted: endpoint.client.search_runs(
+                ids, filter_string=f"attributes.run_id IN ({q})", run_view_type=_view(include_deleted),
+                max_results=1000))
+            found.extend(run_snap(r) for r in page)
+    return found
+
+
 def scan(
     endpoint: Endpoint,
     experiment_filter: Iterable[str] = (),

@@ -1,0 +1,93 @@
+"""A list that keeps its tail in memory and spills the rest to a temporary file, so that millions of plan
+actions or outcomes cost disk, not memory. Items are pickled in batches; iteration reads them back in order.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+SPILL_AT = 5000  # items kept in memory before a batch goes to disk
+
+
+class SpillList:
+    """An append-only sequence: `append`, `extend`, `len`, iteration in order, equality with any iterable."""
+
+    def __init__(self, items: Iterable[Any] = (), spill_at: int = SPILL_AT) -> None:
+        self._tail: list[Any] = []
+        self._file: IO[bytes] | None = None
+        self._spilled = 0
+        self._spill_at = spill_at
+        self._lock = threading.Lock()
+        self.extend(items)
+
+    def append(self, item: Any) -> None:
+        """Add one item at the end."""
+        with self._lock:
+            self._tail.append(item)
+            if len(self._tail) >= self._spill_at:
+                self._spill()
+
+    def extend(self, items: Iterable[Any]) -> None:
+        """Add items at the end, in order."""
+        for item in items:
+            self.append(item)
+
+    def _spill(self) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="mlflow-syncer-")  # noqa: SIM115  (closed by close())
+        self._file.seek(0, 2)
+        pickle.dump(self._tail, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._spilled += len(self._tail)
+        self._tail = []
+
+    def __len__(self) -> int:
+        return self._spilled + len(self._tail)
+
+    def __iter__(self) -> Iterator[Any]:
+        with self._lock:
+            spilled, tail = self._spilled, list(self._tail)
+        yield from self._read(spilled)
+        yield from tail
+
+    def _read(self, count: int) -> Iterator[Any]:
+        """The first `count` spilled items, batch by batch (the file position is per read)."""
+        if self._file is None or not count:
+            return
+        offset, read = 0, 0
+        while read < count:
+            with self._lock:
+                self._file.seek(offset)
+                batch = pickle.load(self._file)  # noqa: S301  (our own temporary file)
+                offset = self._file.tell()
+            read += len(batch)
+            yield from batch
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (SpillList, list, tuple)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getitem__(self, index: int) -> Any:
+        """Item by position (reads the spilled part from disk: for tests and small lists)."""
+        if index < 0:
+            index += len(self)
+        for i, item in enumerate(self):
+            if i == index:
+                return item
+        raise IndexError(index)
+
+    def __repr__(self) -> str:
+        return f"SpillList({len(self)} items, {self._spilled} on disk)"
+
+    def close(self) -> None:
+        """Remove the temporary file (the list is empty afterwards)."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+            self._file, self._spilled, self._tail = None, 0, []
