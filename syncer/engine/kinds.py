@@ -59,7 +59,6 @@ class Job:
     src_snap: Snapshot
     dst_snap: Snapshot
     dest_names: dict[str, str] = field(default_factory=dict)
-    actions: list[Action] = field(default_factory=list)
     plannable: set[str | None] = field(default_factory=set)  # source experiments not in error (set by experiments)
     copied_runs: Container[str] = field(default_factory=set)  # source runs that have or get a copy (set by runs)
     # Where planned actions go, with what they were planned from: (actions, chunk experiments, src, dst).
