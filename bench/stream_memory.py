@@ -91,7 +91,8 @@ def measure(name: str, args: list[str], code: Path, cwd: Path) -> dict:
     """Run `mlflow-syncer ARGS` with `code` first on the path: wall seconds, peak RSS (MB), exit code."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     started = time.monotonic()
-    proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", "import sys; from syncer.cli.app import main; sys.exit(main(sys.argv[1:]))", *args], cwd=cwd,
+    cli = "import sys; from syncer.cli.app import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", cli, *args], cwd=cwd,
                           env=env, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - started
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)

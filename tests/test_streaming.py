@@ -14,12 +14,14 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
+from syncer.backends.telemetry import api_call_counts
 from syncer.config import Settings
 from syncer.core.actions import Op
 from syncer.core.compact_ids import IdSet
 from syncer.core.spill import SpillList
 from syncer.engine import run_stream
-from syncer.engine.sync import sync
+from syncer.engine.mirror_cycle import Cycle, CycleReport
+from syncer.engine.sync import endpoints, open_state, sync
 from syncer.plan.uncopied import is_unlisted
 from tests.compare import assert_same
 from tests.fixtures.workload import Workload, make_workload
@@ -102,3 +104,50 @@ def test_id_set_holds_what_was_added_and_nothing_else() -> None:
     assert len(ids) == 1002
     assert all(f"run-{i}" in ids for i in range(1000)) and "x" in ids and "y" in ids
     assert not any(f"other-{i}" in ids for i in range(1000)) and None not in ids
+
+
+def test_cycles_after_the_first_read_only_runs_ended_since_the_last_clean_cycle_or_running(tmp_path: Path) -> None:
+    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src = MlflowClient(src_uri)
+    prefix = f"inc-{uuid.uuid4().hex[:8]}"
+    w = make_workload(src, prefix, runs_per_experiment=2)
+    settings = Settings(source={"tracking_uri": src_uri},
+                        destination={"tracking_uri": dst_uri, "artifact_root": str(tmp_path / "dst-artifacts")},
+                        state=f"sqlite:///{tmp_path / 'state.db'}", experiments=[f"{prefix}/*"],
+                        mirror={"runs_full_every": 0})
+    src_end, dst_end = endpoints(settings)
+    state = open_state(settings, src_end, dst_end, read_only=False)
+    try:
+        cycle = Cycle(settings, src_end, dst_end, state)
+        seen: list[Counter] = []
+        cycle_run = cycle.run
+
+        def run() -> CycleReport:
+            before = api_call_counts()
+            report = cycle_run()
+            seen.append(Counter({k: v - before.get(k, 0) for k, v in api_call_counts().items()}))
+            return report
+
+        first = run()
+        assert first.ok and first.unchanged == 0 and state.get_cursor("runs:end_time") is not None
+        second = run()  # nothing changed: the RUNNING run (b-2) is followed, nothing else is read
+        assert second.ok and second.copied == 0 and second.unchanged == 2  # the experiments
+        assert seen[1][("source", "search_runs")] == 2  # ended since the cursor, RUNNING: one page each
+
+        alpha = src.get_experiment_by_name(w.experiments[0]).experiment_id
+        late = src.create_run(alpha, run_name="late").info.run_id
+        src.set_terminated(late, "FINISHED")
+        src.set_tag(w.runs["a-0"], "edited", "later")  # an edit of a finished run: no change signal
+        third = run()
+        assert third.ok and third.copied == 1 and third.unchanged == 2
+        dst = MlflowClient(dst_uri)
+        dest_alpha = dst.get_experiment_by_name(w.experiments[0]).experiment_id
+        copy_of = {r.data.tags.get("mlflow_syncer.source_run_id"): r for r in dst.search_runs([dest_alpha])}
+        assert late in copy_of and "edited" not in copy_of[w.runs["a-0"]].data.tags
+
+        full = Cycle(settings, src_end, dst_end, state).run()  # a full pass finds what the signals miss
+        assert full.ok and full.copied == 1 and full.unchanged == 2 + len(w.runs)  # a-0 updated; b-2 followed
+        copy = dst.get_run(copy_of[w.runs["a-0"]].info.run_id)
+        assert copy.data.tags["edited"] == "later"
+    finally:
+        state.close()

@@ -42,6 +42,8 @@ DELETES_REFUSED = Counter("mlflow_syncer_deletes_refused_total", "Deletions refu
                           ["reason"])
 LAG_AT_SCAN = Gauge("mlflow_syncer_replication_lag_at_scan_seconds",
                     "Replication lag found by the last cycle's scan, before it copied anything")
+RUNS_CURSOR = "runs:end_time"  # start (ms) of the last clean cycle: later cycles read runs ended since
+RUNS_LOOKBACK_MS = 10 * 60 * 1000  # clocks of training clients and runs ending while a cycle reads
 PENDING = Gauge("mlflow_syncer_pending_objects", "Objects still behind the source after the last cycle")
 
 
@@ -131,10 +133,11 @@ class Cycle:
             report.lag_at_scan = replication_lag(plan.actions, plan.pending_since, time.time())
             LAG_AT_SCAN.set(report.lag_at_scan)
 
+        started_ms = int(report.started * 1000)
         result = run_pass(self.settings, self.src, self.dst, self.state, PassOptions(
             verify=bool(every) and self.cycles % every == 0, delete_extra=self.delete, max_delete=self.max_delete,
             follow_running_since=self._follow_since(), on_plan=at_plan, stop=self.stop,
-            traces_incremental=not self._full_trace_pass()))
+            traces_incremental=not self._full_trace_pass(), runs_since=self._runs_since()))
         counts = result.plan.counts()
         report.unchanged = sum(n for (_k, op), n in counts.items() if op == Op.SAME.value)
         report.conflicts = sum(n for (_k, op), n in counts.items() if op in (Op.CONFLICT.value, Op.ERROR.value))
@@ -148,6 +151,17 @@ class Cycle:
         pending = [o.action for o in report.outcomes if not o.ok]
         report.lag = replication_lag(pending, result.plan.pending_since, time.time())
         PENDING.set(len(pending))
+        if not (pending or report.conflicts or result.delete_refused):
+            self.state.set_cursor(RUNS_CURSOR, str(started_ms))
+
+    def _runs_since(self) -> int | None:
+        """None: this cycle reads every run (the first, every `runs_full_every`th, no clean cycle yet); else the
+        time (ms) from which ended runs are read: the last clean cycle's start, minus a look-back window."""
+        every = self.settings.mirror.runs_full_every
+        if self.cycles == 1 or every == 1 or (every and self.cycles % every == 0):
+            return None
+        cursor = self.state.get_cursor(RUNS_CURSOR)
+        return None if cursor is None else max(0, int(cursor) - RUNS_LOOKBACK_MS)
 
     def _full_trace_pass(self) -> bool:
         """Whether this cycle reads every trace (the first cycle, then every `traces_full_every`th)."""

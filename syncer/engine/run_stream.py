@@ -69,6 +69,16 @@ def leaving(runs: dict[str, RunSnap]) -> set[str]:
     return out
 
 
+def _changed(read: Read, src, ids: list[str], deleted: bool,  # noqa: ANN001
+             since: int) -> Iterator[tuple[list[str], list[RunSnap]]]:
+    chunks = run_scanner.changed_runs(src, ids, since, deleted)
+    while True:
+        chunk = read("source", lambda: next(chunks, None))
+        if chunk is None:
+            return
+        yield chunk
+
+
 def _chunks(read: Read, src, ids: list[str], deleted: bool) -> Iterator[tuple[list[str], list[RunSnap]]]:  # noqa: ANN001
     chunks = run_scanner.iter_chunks(src, ids, deleted, CHUNK_RUNS)
     while True:
@@ -93,12 +103,16 @@ class RunStream:
         job = self.job
         job.src_snap.run_ids = self.facts.seen
         dest_by_name = {e.name: e.experiment_id for e in job.dst_snap.experiments.values()}
-        for exp_ids, runs in _chunks(self.read, job.src, list(job.src_snap.experiments),
-                                     job.settings.deleted == "mirror"):
+        since = job.options.runs_since
+        deleted = job.settings.deleted == "mirror"
+        chunks = (_chunks(self.read, job.src, list(job.src_snap.experiments), deleted) if since is None else
+                  _changed(self.read, job.src, list(job.src_snap.experiments), deleted, since))
+        for exp_ids, runs in chunks:
             dest_ids = sorted({dest_by_name[n] for n in (job.dest_names[e] for e in exp_ids) if n in dest_by_name}
                               - self._dest_taken)
             self._dest_taken.update(dest_ids)
-            dest_runs = self.read("destination", lambda d=dest_ids: run_scanner.runs_of(job.dst, d, True))
+            dest_runs = self.read("destination", lambda d=dest_ids, r=runs: run_scanner.runs_of(job.dst, d, True)
+                                  if since is None else self._dest_changed(d, r, since))
             src = Snapshot(job.src.identity, experiments=job.src_snap.experiments, runs={r.run_id: r for r in runs})
             dst = Snapshot(job.dst.identity, experiments=job.dst_snap.experiments,
                            runs={r.run_id: r for r in dest_runs})
@@ -106,7 +120,23 @@ class RunStream:
             self._plan(src, dst, tuple(exp_ids))
             self._retain(src, dst)
         self._plan_deferred()
-        self._plan_extras()
+        if since is None:  # a cycle reading changes only cannot tell a destination-only run from an unread one
+            self._plan_extras()
+
+    def _dest_changed(self, dest_ids: list[str], runs: list[RunSnap], since: int) -> list[RunSnap]:
+        """The copies of the changed source runs: those the same change signals find (copies keep the times),
+        then by the state store's ids (one search per 100), then by provenance tag (one search per run)."""
+        job = self.job
+        found = {r.run_id: r for _ids, rs in run_scanner.changed_runs(job.dst, dest_ids, since, True) for r in rs}
+        have = {r.tags.get(TAG_SOURCE_RUN_ID) for r in found.values()}
+        missing = [r.run_id for r in runs if r.run_id not in have]
+        records = [job.state.get("run", sid) for sid in missing] if job.state is not None and missing else []
+        known = {rec.dest_id for rec in records if rec is not None and rec.dest_id}
+        found.update((r.run_id, r) for r in run_scanner.fetch_runs(job.dst, dest_ids, known) if known)
+        have = {r.tags.get(TAG_SOURCE_RUN_ID) for r in found.values()}
+        for sid in (sid for sid in missing if sid not in have):
+            found.update((r.run_id, r) for r in run_scanner.copies_of(job.dst, dest_ids, sid))
+        return list(found.values())
 
     def _defer(self, src: Snapshot, dst: Snapshot) -> None:
         f = self.facts
@@ -154,9 +184,16 @@ class RunStream:
             job.dst, sorted(job.dst_snap.experiments), parents)) if parents else []
         to_source = {r.run_id: r.tags[TAG_SOURCE_RUN_ID] for r in found
                      if TAG_SOURCE_RUN_ID in r.tags and TAG_DUPLICATE_OF not in r.tags}
+        linked = IdSet(sid for r in found if not r.deleted and (sid := to_source.get(r.run_id)))
+        if job.options.runs_since is not None:  # a cycle reading changes only: the parents it did not read
+            unread = {r.parent_id for r in f.deferred.values() if r.parent_id and r.parent_id not in f.seen}
+            parents = self.read("source", lambda: run_scanner.fetch_runs(
+                job.src, sorted(job.src_snap.experiments), unread)) if unread else []
+            linked.update(r.run_id for r in parents if r.experiment_id in job.plannable
+                          and (job.options.deleted == "mirror" or not r.deleted))
         src = Snapshot(job.src.identity, experiments=job.src_snap.experiments, runs=dict(f.deferred))
         dst = Snapshot(job.dst.identity, experiments=job.dst_snap.experiments, runs=dict(f.deferred_copies))
-        self._plan(src, dst, DEFERRED, linked=_Either(f.wanted, f.with_copy), to_source=to_source)
+        self._plan(src, dst, DEFERRED, linked=_Either(f.wanted, f.with_copy, linked), to_source=to_source)
         self._retain(src, dst)
 
     def _plan_extras(self) -> None:

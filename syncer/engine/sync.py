@@ -65,6 +65,7 @@ class PassOptions:
     max_delete: int | None = None  # refuse the deletions of a pass that plans more
     follow_running_since: int | None = None  # revisit RUNNING runs changed since (ms)
     traces_incremental: bool = False  # read traces from the mirror cursors only (syncer.engine.trace_step)
+    runs_since: int | None = None  # read only runs ended since (ms) or RUNNING (syncer.engine.run_stream)
     progress: Progress | None = None
     on_start: Started | None = None  # an action's unit of work begins
     on_plan: Callable[[SyncResult], None] | None = None
@@ -122,10 +123,11 @@ def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStor
 
 
 def _options(settings: Settings, state: StateStore | None, delete_extra: bool = False,
-             follow_running_since: int | None = None, traces_incremental: bool = False) -> Options:
+             follow_running_since: int | None = None, traces_incremental: bool = False,
+             runs_since: int | None = None) -> Options:
     return Options(deleted=settings.deleted, delete_extra=delete_extra, follow_running_since=follow_running_since,
                    quarantined=state.quarantined() if state is not None else frozenset(),
-                   traces_incremental=traces_incremental)
+                   traces_incremental=traces_incremental, runs_since=runs_since)
 
 
 def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None,
@@ -150,7 +152,8 @@ def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore
         return actions
 
     job, plan = plan_pass(settings, src, dst, state, _options(
-        settings, state, opts.delete_extra, opts.follow_running_since, opts.traces_incremental), on_chunk)
+        settings, state, opts.delete_extra, opts.follow_running_since, opts.traces_incremental, opts.runs_since),
+        on_chunk)
     log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})
     result = SyncResult(plan=plan, src=job.src_snap, dst=job.dst_snap, dry_run=opts.dry_run)
     if opts.on_plan is not None:

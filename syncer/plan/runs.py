@@ -38,6 +38,8 @@ class Options:
     quarantined: frozenset[tuple[str, str]] = frozenset()
     # mirror: read traces only from the per-experiment cursors (syncer.engine.trace_step)
     traces_incremental: bool = False
+    # mirror: read only the runs that ended at or after this time (ms) or are RUNNING (syncer.engine.run_stream)
+    runs_since: int | None = None
 
 
 def make_plan(

@@ -9,7 +9,7 @@ from mlflow.entities import Experiment, Run, ViewType
 
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
-from syncer.core.snapshot import DatasetRef, ExperimentSnap, RunSnap, Snapshot
+from syncer.core.snapshot import TAG_SOURCE_RUN_ID, DatasetRef, ExperimentSnap, RunSnap, Snapshot
 
 _EXPERIMENT_IDS_PER_SEARCH = 100
 
@@ -150,6 +150,42 @@ def iter_chunks(endpoint: Endpoint, experiment_ids: list[str], include_deleted: 
         runs = []
         for eid in ids:
             yield [eid], runs_of(endpoint, [eid], include_deleted)
+
+
+def _search_all(endpoint: Endpoint, ids: list[str], view: int, filter_string: str) -> Iterator[Run]:
+    token = None
+    while True:
+        page = call(endpoint, "search_runs", lambda t=token: endpoint.client.search_runs(
+            ids, filter_string=filter_string, run_view_type=view, max_results=endpoint.caps.search_page_size,
+            page_token=t))
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def changed_runs(endpoint: Endpoint, experiment_ids: list[str], since: int, include_deleted: bool = False,
+                 ) -> Iterator[tuple[list[str], list[RunSnap]]]:
+    """The runs that ended at or after `since` (ms) or are still RUNNING, 100 experiments per search: the change
+    signals search_runs offers (a new finished run ends after its start; copies keep both times)."""
+    view = _view(include_deleted)
+    for i in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
+        ids = experiment_ids[i : i + _EXPERIMENT_IDS_PER_SEARCH]
+        found = {r.info.run_id: r for r in _search_all(endpoint, ids, view, f"attributes.end_time >= {int(since)}")}
+        found.update((r.info.run_id, r) for r in _search_all(endpoint, ids, view, "attributes.status = 'RUNNING'"))
+        yield ids, [run_snap(r) for r in found.values()]
+
+
+def copies_of(endpoint: Endpoint, experiment_ids: list[str], source_run_id: str) -> list[RunSnap]:
+    """The destination runs carrying `source_run_id` as their provenance tag (one search)."""
+    if "'" in source_run_id or not experiment_ids:
+        return []
+    runs: list[RunSnap] = []
+    for j in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
+        ids = experiment_ids[j : j + _EXPERIMENT_IDS_PER_SEARCH]
+        runs.extend(run_snap(r) for r in _search_all(
+            endpoint, ids, ViewType.ALL, f"tags.`{TAG_SOURCE_RUN_ID}` = '{source_run_id}'"))
+    return runs
 
 
 def fetch_runs(endpoint: Endpoint, experiment_ids: list[str], run_ids: Iterable[str],
