@@ -69,18 +69,8 @@ def leaving(runs: dict[str, RunSnap]) -> set[str]:
     return out
 
 
-def _changed(read: Read, src, ids: list[str], deleted: bool,  # noqa: ANN001
-             since: int) -> Iterator[tuple[list[str], list[RunSnap]]]:
-    chunks = run_scanner.changed_runs(src, ids, since, deleted)
-    while True:
-        chunk = read("source", lambda: next(chunks, None))
-        if chunk is None:
-            return
-        yield chunk
-
-
-def _chunks(read: Read, src, ids: list[str], deleted: bool) -> Iterator[tuple[list[str], list[RunSnap]]]:  # noqa: ANN001
-    chunks = run_scanner.iter_chunks(src, ids, deleted, CHUNK_RUNS)
+def _each(read: Read, chunks: Iterator[tuple[list[str], list[RunSnap]]]) -> Iterator[tuple[list[str], list[RunSnap]]]:
+    """The source's chunks, each read through `read` (a failed read names the side)."""
     while True:
         chunk = read("source", lambda: next(chunks, None))
         if chunk is None:
@@ -105,9 +95,10 @@ class RunStream:
         dest_by_name = {e.name: e.experiment_id for e in job.dst_snap.experiments.values()}
         since = job.options.runs_since
         deleted = job.settings.deleted == "mirror"
-        chunks = (_chunks(self.read, job.src, list(job.src_snap.experiments), deleted) if since is None else
-                  _changed(self.read, job.src, list(job.src_snap.experiments), deleted, since))
-        for exp_ids, runs in chunks:
+        ids = list(job.src_snap.experiments)
+        chunks = (run_scanner.iter_chunks(job.src, ids, deleted, CHUNK_RUNS) if since is None else
+                  run_scanner.changed_runs(job.src, ids, since, deleted))
+        for exp_ids, runs in _each(self.read, chunks):
             dest_ids = sorted({dest_by_name[n] for n in (job.dest_names[e] for e in exp_ids) if n in dest_by_name}
                               - self._dest_taken)
             self._dest_taken.update(dest_ids)
