@@ -16,6 +16,7 @@ from mlflow.entities import ViewType
 
 from syncer.backends.telemetry import api_call_counts
 from syncer.config import Settings
+from syncer.core import spill
 from syncer.core.actions import Op
 from syncer.core.compact_ids import IdSet
 from syncer.core.spill import SpillList
@@ -33,6 +34,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings,
     env = pytest.MonkeyPatch()
     env.chdir(where)
     env.setattr(run_stream, "CHUNK_RUNS", 1)  # every experiment its own chunk
+    env.setattr(spill, "SPILL_AT", 2)  # plans and outcomes go through the disk
     src_uri, dst_uri = f"sqlite:///{where / 'src.db'}", f"sqlite:///{where / 'dst.db'}"
     src, dst = MlflowClient(src_uri), MlflowClient(dst_uri)
     prefix = f"stream-{uuid.uuid4().hex[:8]}"

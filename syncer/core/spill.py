@@ -16,11 +16,11 @@ SPILL_AT = 5000  # items kept in memory before a batch goes to disk
 class SpillList:
     """An append-only sequence: `append`, `extend`, `len`, iteration in order, equality with any iterable."""
 
-    def __init__(self, items: Iterable[Any] = (), spill_at: int = SPILL_AT) -> None:
+    def __init__(self, items: Iterable[Any] = (), spill_at: int | None = None) -> None:
         self._tail: list[Any] = []
         self._file: IO[bytes] | None = None
         self._spilled = 0
-        self._spill_at = spill_at
+        self._spill_at = spill_at or SPILL_AT
         self._lock = threading.Lock()
         self.extend(items)
 
