@@ -21,7 +21,7 @@ from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_SOURCE_RUN_ID, RunSnap, S
 from syncer.plan import runs as run_planner
 from syncer.scan import runs as run_scanner
 
-CHUNK_RUNS = 20_000
+CHUNK_RUNS = 5_000
 DEFERRED: tuple[str, ...] = ()  # the experiments of the segment of runs planned after every chunk
 
 
