@@ -134,10 +134,11 @@ class Cycle:
             LAG_AT_SCAN.set(report.lag_at_scan)
 
         started_ms = int(report.started * 1000)
+        verify = bool(every) and self.cycles % every == 0  # a verifying cycle reads every run
         result = run_pass(self.settings, self.src, self.dst, self.state, PassOptions(
-            verify=bool(every) and self.cycles % every == 0, delete_extra=self.delete, max_delete=self.max_delete,
+            verify=verify, delete_extra=self.delete, max_delete=self.max_delete,
             follow_running_since=self._follow_since(), on_plan=at_plan, stop=self.stop,
-            traces_incremental=not self._full_trace_pass(), runs_since=self._runs_since()))
+            traces_incremental=not self._full_trace_pass(), runs_since=None if verify else self._runs_since()))
         counts = result.plan.counts()
         report.unchanged = sum(n for (_k, op), n in counts.items() if op == Op.SAME.value)
         report.conflicts = sum(n for (_k, op), n in counts.items() if op in (Op.CONFLICT.value, Op.ERROR.value))
