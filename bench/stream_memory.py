@@ -100,12 +100,38 @@ def measure(name: str, args: list[str], code: Path, cwd: Path) -> dict:
             "exit": proc.returncode, "tail": proc.stderr.strip().splitlines()[-25:-23] if proc.returncode > 1 else []}
 
 
+def two_cycles(src: str, dst: str, state: str) -> None:
+    """One mirror service's first two cycles (the second a change-only one where the code has them): prints
+    each cycle's seconds, unchanged count and search_runs calls as JSON."""
+    from syncer.backends.telemetry import api_call_counts
+    from syncer.config import Settings
+    from syncer.engine.mirror_cycle import Cycle
+    from syncer.engine.sync import endpoints, open_state
+
+    settings = Settings(source={"tracking_uri": src}, destination={"tracking_uri": dst}, state=state)
+    ends = endpoints(settings)
+    store = open_state(settings, *ends, read_only=False)
+    cycle = Cycle(settings, *ends, store)
+    for n in (1, 2):
+        before, started = api_call_counts(), time.monotonic()
+        report = cycle.run()
+        calls = {f"{k[0]}:{k[1]}": int(v - before.get(k, 0)) for k, v in api_call_counts().items()
+                 if "search_runs" in k[1] and v - before.get(k, 0)}
+        print(json.dumps({"cycle": n, "seconds": round(time.monotonic() - started, 1), "ok": report.ok,
+                          "unchanged": report.unchanged, "calls": calls}), flush=True)
+    store.close()
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--two-cycles"]:
+        two_cycles(*sys.argv[2:5])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50_000)
     parser.add_argument("--experiments", type=int, default=10)
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose syncer package runs")
     parser.add_argument("--keep", type=Path, help="reuse (or keep) the seeded stores in this folder")
+    parser.add_argument("--only", choices=["diff", "mirror", "cycles"], nargs="+", default=["diff", "mirror"])
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="stream-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -116,12 +142,19 @@ def main() -> None:
         MlflowClient(f"sqlite:///{empty_db}").search_experiments()
     src, dst, empty = (f"sqlite:///{p}" for p in (src_db, dst_db, empty_db))
     state = folder / f"state-{uuid.uuid4().hex[:6]}.db"
-    for name, cmd in (
-        ("diff --format json (empty destination)",
-         ["diff", "--source", src, "--dest", empty, "--format", "json", "--output", str(folder / "d.json")]),
-        ("mirror --once (no-op)", ["mirror", "--once", "--source", src, "--dest", dst, "--state",
-                                   f"sqlite:///{state}"]),
-    ):
+    commands = {
+        "diff": ("diff --format json (empty destination)",
+                 ["diff", "--source", src, "--dest", empty, "--format", "json", "--output", str(folder / "d.json")]),
+        "mirror": ("mirror --once (no-op)", ["mirror", "--once", "--source", src, "--dest", dst, "--state",
+                                             f"sqlite:///{state}"]),
+    }
+    for what in args.only:
+        if what == "cycles":
+            env = {**os.environ, "PYTHONPATH": str(args.code)}
+            subprocess.run([sys.executable, __file__, "--two-cycles", src, dst, f"sqlite:///{state}.2"], env=env,
+                           cwd=folder, check=False, stderr=subprocess.DEVNULL)
+            continue
+        name, cmd = commands[what]
         print(json.dumps({"runs": args.runs, "code": str(args.code), **measure(name, cmd, args.code, folder)}),
               flush=True)
     if not args.keep:
