@@ -52,6 +52,16 @@ def referenced_runs(snap: Snapshot, stream: RunStream | None) -> set[str]:
     return refs
 
 
+BY_ID_UP_TO = 1000  # fewer runs than this are read back by id (100 per search), more with their experiments
+
+
+def _read(endpoint, experiments: list[str], wanted: set[str]) -> list:  # noqa: ANN001
+    """The wanted runs of the experiments: by id when they are few (a change-only cycle), else every run."""
+    if len(wanted) < BY_ID_UP_TO:
+        return run_scanner.fetch_runs(endpoint, experiments, wanted)
+    return run_scanner.runs_of(endpoint, experiments, include_deleted=True)
+
+
 class ChunkApplier:
     """Applies the run step's segments: reads the runs a chunk's actions name, applies them, forgets them."""
 
@@ -81,9 +91,9 @@ class ChunkApplier:
             src_runs = list(self.stream.facts.deferred.values())
             dst_runs = list(self.stream.facts.deferred_copies.values())
         else:
-            src_runs = run_scanner.runs_of(ctx.src, list(seg.experiments or ()), include_deleted=True)
             dest_exps = sorted({d for e in seg.experiments or () if (d := ctx.dest_id("experiment", e))})
-            dst_runs = run_scanner.runs_of(ctx.dst, dest_exps, include_deleted=True) if want_dst else []
+            src_runs = _read(ctx.src, list(seg.experiments or ()), want_src)
+            dst_runs = _read(ctx.dst, dest_exps, want_dst) if want_dst else []
         src_new = {r.run_id: r for r in src_runs if r.run_id in want_src and r.run_id not in ctx.src_snap.runs}
         dst_new = {r.run_id: r for r in dst_runs if r.run_id in want_dst and r.run_id not in ctx.dst_snap.runs}
         ctx.src_snap.runs.update(src_new)

@@ -6,6 +6,7 @@ import fnmatch
 from collections.abc import Iterable, Iterator
 
 from mlflow.entities import Experiment, Run, ViewType
+from mlflow.exceptions import MlflowException
 
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
@@ -197,13 +198,28 @@ def fetch_runs(endpoint: Endpoint, experiment_ids: list[str], run_ids: Iterable[
         quoted = ", ".join(f"'{r}'" for r in wanted[i : i + 100] if "'" not in r)
         if not quoted or not experiment_ids:
             continue
-        for j in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
-            ids = experiment_ids[j : j + _EXPERIMENT_IDS_PER_SEARCH]
-            page = call(endpoint, "search_runs", lambda ids=ids, q=quoted: endpoint.client.search_runs(
-                ids, filter_string=f"attributes.run_id IN ({q})", run_view_type=_view(include_deleted),
-                max_results=1000))
-            found.extend(run_snap(r) for r in page)
-    return found
+        try:
+            for j in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
+                ids = experiment_ids[j : j + _EXPERIMENT_IDS_PER_SEARCH]
+                page = call(endpoint, "search_runs", lambda ids=ids, q=quoted: endpoint.client.search_runs(
+                    ids, filter_string=f"attributes.run_id IN ({q})", run_view_type=_view(include_deleted),
+                    max_results=1000))
+                found.extend(run_snap(r) for r in page)
+        except MlflowException:  # a server without IN filters (Azure ML forbids OR): one call per run
+            found.extend(_get_each(endpoint, set(experiment_ids), wanted[i : i + 100]))
+    return list({r.run_id: r for r in found}.values())
+
+
+def _get_each(endpoint: Endpoint, experiment_ids: set[str], run_ids: list[str]) -> list[RunSnap]:
+    runs = []
+    for rid in run_ids:
+        try:
+            run = call(endpoint, "get_run", lambda rid=rid: endpoint.client.get_run(rid))
+        except MlflowException:
+            continue  # gone
+        if run.info.experiment_id in experiment_ids:
+            runs.append(run_snap(run))
+    return runs
 
 
 def scan(
