@@ -96,7 +96,7 @@ class Plan:
     def __post_init__(self) -> None:
         given = self.actions
         self.actions = SpillList()
-        self._counts, self._differences = Counter(), 0
+        self._counts, self._differences, self.segments = Counter(), 0, []  # a copy (`replace`) is one segment
         self.add(given)
 
     def add(self, actions: Iterable[Action], step: int = -1, experiments: tuple[str, ...] | None = None) -> None:
