@@ -110,6 +110,9 @@ class MirrorConfig(Strict):
     verify_every: int = Field(default=0, ge=0, description="every Nth cycle also runs --verify (0: never)")
     traces_full_every: int = Field(default=10, ge=0, description=(
         "every Nth cycle reads every trace; the others only those newer than the cursors (0: only the first)"))
+    runs_full_every: int = Field(default=10, ge=0, description=(
+        "every Nth cycle reads every run; the others only runs ended since the last clean cycle or RUNNING "
+        "(0: only the first; 1: every cycle)"))
     shutdown_timeout: float = Field(default=30.0, gt=0)
 
     @field_validator("interval", "shutdown_timeout", mode="before")

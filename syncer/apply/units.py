@@ -14,6 +14,7 @@ from syncer.backends import telemetry
 from syncer.backends.classify import classify, describe
 from syncer.core.actions import Action, Op
 from syncer.core.errors import Cancelled, FatalError, Kind
+from syncer.core.spill import SpillList
 from syncer.state.store import DONE
 
 log = structlog.get_logger("syncer.apply")
@@ -45,8 +46,9 @@ class Units:
     workers: int = 1
     progress: Progress = lambda outcome: None  # noqa: E731
     started: Started = lambda action: None  # noqa: E731  (an action's unit of work begins: progress bars)
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: SpillList = field(default_factory=SpillList)  # a million outcomes spill to disk (syncer.core.spill)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _failed: dict[str, set[str | None]] = field(default_factory=dict, repr=False)
 
     def run(self, action: Action, work: Work) -> Outcome:
         """Run one unit of work and commit its result (or its failure) to the state store; not recorded."""
@@ -74,6 +76,8 @@ class Units:
         """Keep an outcome and report it to the progress callback."""
         with self._lock:
             self.outcomes.append(outcome)
+            if not outcome.ok:
+                self._failed.setdefault(outcome.action.kind, set()).add(outcome.action.source_id)
         self.progress(outcome)
 
     def run_and_record(self, action: Action, work: Work) -> Outcome:
@@ -85,7 +89,7 @@ class Units:
     def failed(self, kind: str) -> set[str | None]:
         """Source ids of the `kind` actions that failed so far."""
         with self._lock:
-            return {o.action.source_id for o in self.outcomes if o.action.kind == kind and not o.ok}
+            return set(self._failed.get(kind, ()))
 
 
 Step = Callable[[Action], tuple[str | None, RunStats]]

@@ -5,8 +5,11 @@ executor, rendered by the reports.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+
+from syncer.core.spill import SpillList
 
 
 class Op(str, Enum):
@@ -61,20 +64,74 @@ class Action:
         return self.op is Op.UNCOPIED and self.details.get("count") is None
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the plan's actions planned together: one kind step, or one chunk of experiments of the run
+    step (`experiments`: their source ids), so that applying can re-read exactly that chunk."""
+
+    step: int
+    count: int
+    experiments: tuple[str, ...] | None = None
+
+
+def _noted_later(action: Action) -> bool:
+    """Uncopied rows gain notes after applying (archived counts): they stay the plan's own objects in memory."""
+    return action.op is Op.UNCOPIED
+
+
 @dataclass
 class Plan:
-    """The ordered actions of one sync, with the experiment-name mapping they were planned with."""
+    """The ordered actions of one sync, with the experiment-name mapping they were planned with.
 
-    actions: list[Action]
+    `actions` holds every action in plan order; beyond a few thousand they are spilled to a temporary file
+    (syncer.core.spill), so a plan of a million runs costs disk, not memory. Counts per (kind, op) are kept as
+    actions are added. `segments` say which actions were planned together (see `Segment`); `extra_groups`
+    names the destination experiment of each run only in the destination, `pending_since` the last change
+    (ms) of each source run to create or update (mirror replication lag).
+    """
+
+    actions: SpillList
     dest_names: dict[str, str]
+    segments: list[Segment] = field(default_factory=list)
+    extra_groups: dict[str, str] = field(default_factory=dict)
+    pending_since: dict[str, int] = field(default_factory=dict)
+    _counts: Counter = field(default_factory=Counter, repr=False, init=False)
+    _differences: int = field(default=0, repr=False, init=False)
+
+    def __post_init__(self) -> None:
+        given = self.actions
+        self.actions = SpillList(live=_noted_later)
+        self._counts, self._differences, self.segments = Counter(), 0, []  # a copy (`replace`) is one segment
+        self.add(given)
+
+    def add(self, actions: Iterable[Action], step: int = -1, experiments: tuple[str, ...] | None = None) -> None:
+        """Append actions (one segment), counting them."""
+        count = 0
+        for a in actions:
+            self.actions.append(a)
+            self._counts[(a.kind, a.op.value)] += 1
+            self._differences += not (a.op is Op.SAME or a.unlisted)
+            count += 1
+        if count or experiments:
+            self.segments.append(Segment(step, count, experiments))
 
     def counts(self) -> Counter:
-        return Counter((a.kind, a.op.value) for a in self.actions)
+        return Counter(self._counts)
 
     def mutating(self) -> list[Action]:
         return [a for a in self.actions if a.mutates]
 
     @property
+    def mutating_count(self) -> int:
+        """How many actions applying the plan would carry out."""
+        return sum(n for (_k, op), n in self._counts.items() if Op(op) in MUTATING)
+
+    @property
+    def has_errors(self) -> bool:
+        """Whether any action is a conflict or an error."""
+        return any(n for (_k, op), n in self._counts.items() if op in (Op.CONFLICT.value, Op.ERROR.value))
+
+    @property
     def in_sync(self) -> bool:
         """Nothing to do and nothing left uncopied (kinds the source cannot list are no difference)."""
-        return all(a.op is Op.SAME or a.unlisted for a in self.actions)
+        return self._differences == 0

@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import sys
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 PROVENANCE_PREFIX = "mlflow_syncer."
@@ -100,6 +101,12 @@ class Snapshot:
     datasets: dict[str, object] = field(default_factory=dict)  # dataset id -> DatasetSnap (a list: dest)
     inventory: list = field(default_factory=list)  # syncer.core.inventory.Listed: kinds never copied, counted
     traces: dict[str, object] = field(default_factory=dict)  # trace id -> core.trace_snapshot.TraceSnap
+    # Every run read, when runs are streamed (syncer.engine.run_stream): `runs` then keeps only a few whole.
+    run_ids: Container[str] | None = None
+
+    def has_run(self, run_id: str | None) -> bool:
+        """Whether the scan read this run (whole or not)."""
+        return run_id in self.runs or (self.run_ids is not None and run_id in self.run_ids)
 
 
 def metric_value_key(value: float) -> str:

@@ -10,7 +10,7 @@ names of each kind are plain data in syncer.core.kinds. Adding a kind means one 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 from syncer.apply import executor
@@ -24,11 +24,12 @@ from syncer.apply.units import Units
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings, dest_name, name_rules
-from syncer.core.actions import Action, Op
+from syncer.core.actions import Action
 from syncer.core.errors import FatalError
 from syncer.core.inventory import INVENTORY_KINDS
 from syncer.core.model_snapshot import ModelOptions
 from syncer.core.snapshot import Snapshot
+from syncer.engine.run_stream import Emit, RunStream
 from syncer.engine.trace_step import plan_trace_step, scan_trace_step
 from syncer.plan import runs as run_planner
 from syncer.plan.datasets import plan_datasets
@@ -58,10 +59,13 @@ class Job:
     src_snap: Snapshot
     dst_snap: Snapshot
     dest_names: dict[str, str] = field(default_factory=dict)
-    actions: list[Action] = field(default_factory=list)
     plannable: set[str | None] = field(default_factory=set)  # source experiments not in error (set by experiments)
-    copied_runs: set[str] = field(default_factory=set)  # source runs that have or get a copy (set by runs)
+    copied_runs: Container[str] = field(default_factory=set)  # source runs that have or get a copy (set by runs)
     experiment_ids: frozenset[str] | None = None  # a scale-out unit: only these source experiments (exact ids)
+    # Where planned actions go, with what they were planned from: (actions, chunk experiments, src, dst).
+    emit: Emit = lambda actions, experiments, src, dst: None  # noqa: E731
+    runs: RunStream | None = None  # the run step's stream: facts and runs kept for later steps and applying
+    extra_groups: dict[str, str] = field(default_factory=dict)  # destination-only run -> its experiment
 
 
 Applier = Callable[[Context, list[Action], Units], None]
@@ -113,15 +117,17 @@ def _plan_experiments(job: Job) -> list[Action]:
 
 
 def _scan_runs(job: Job) -> None:
-    reading(job.src, "source", lambda: run_scanner.scan_runs(job.src, job.src_snap, job.settings.deleted == "mirror"))
-    reading(job.dst, "destination", lambda: run_scanner.scan_runs(job.dst, job.dst_snap, include_deleted=True))
+    """Runs are read chunk by chunk while they are planned (syncer.engine.run_stream)."""
 
 
 def _plan_runs(job: Job) -> list[Action]:
-    actions = run_planner.plan_runs(job.src_snap, job.dst_snap, job.dst.caps, job.options, job.plannable)
-    job.copied_runs = {a.source_id for a in actions if a.kind == "run" and a.source_id
-                       and a.op in (Op.CREATE, Op.UPDATE, Op.SAME)}
-    return actions
+    def read(side: str, what: Callable[[], object]) -> object:
+        return reading(job.src if side == "source" else job.dst, side, what)
+
+    job.runs = RunStream(job, read, job.emit)
+    job.runs.run()
+    job.copied_runs = job.runs.facts.copied
+    return []
 
 
 def _scan_datasets(job: Job) -> None:
@@ -155,9 +161,21 @@ def _scan_models(job: Job) -> None:
         return
     job.src_snap.models = reading(job.src, "source registry",
                                   lambda: scan_source_models(job.src, job.src_snap, s.models))
+    _fetch_version_runs(job)
     names = [dest_name(name, s.model_names) for name in job.src_snap.models]
     job.dst_snap.models = reading(job.dst, "destination registry",
                                   lambda: scan_dest_models(job.dst, names)) if names else {}
+
+
+def _fetch_version_runs(job: Job) -> None:
+    """Read the copied runs model versions were made from (their artifact locations decide where files come from):
+    the streamed run step keeps only a few runs whole."""
+    missing = {v.run_id for m in job.src_snap.models.values() for v in m.versions.values()
+               if v.run_id and v.run_id in job.copied_runs and v.run_id not in job.src_snap.runs}
+    if missing:
+        runs = reading(job.src, "source", lambda: run_scanner.fetch_runs(
+            job.src, sorted(job.src_snap.experiments), missing))
+        job.src_snap.runs.update({r.run_id: r for r in runs})
 
 
 def _plan_models(job: Job) -> list[Action]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -41,6 +42,8 @@ DELETES_REFUSED = Counter("mlflow_syncer_deletes_refused_total", "Deletions refu
                           ["reason"])
 LAG_AT_SCAN = Gauge("mlflow_syncer_replication_lag_at_scan_seconds",
                     "Replication lag found by the last cycle's scan, before it copied anything")
+RUNS_CURSOR = "runs:end_time"  # start (ms) of the last clean cycle: later cycles read runs ended since
+RUNS_LOOKBACK_MS = 10 * 60 * 1000  # clocks of training clients and runs ending while a cycle reads
 PENDING = Gauge("mlflow_syncer_pending_objects", "Objects still behind the source after the last cycle")
 
 
@@ -77,10 +80,13 @@ def _is_pending(action: Action) -> bool:
     return action.kind == "run" and action.op in (Op.CREATE, Op.UPDATE) and not action.details.get("follow")
 
 
-def replication_lag(actions: list[Action], src: Snapshot, now: float) -> float:
-    """Seconds since the oldest change (see the module docstring) among `actions` still to be copied."""
-    times = [src.runs[a.source_id].last_change for a in actions
-             if _is_pending(a) and a.source_id in src.runs]
+def replication_lag(actions: Iterable[Action], since: Snapshot | Mapping[str, int | None], now: float) -> float:
+    """Seconds since the oldest change (see the module docstring) among `actions` still to be copied.
+
+    `since` maps source run ids to their last change (Plan.pending_since), or is the source snapshot."""
+    if isinstance(since, Snapshot):
+        since = {rid: r.last_change for rid, r in since.runs.items()}
+    times = [since[a.source_id] for a in actions if _is_pending(a) and a.source_id in since]
     known = [t for t in times if t is not None]
     return max(0.0, now - min(known) / 1000.0) if known else 0.0
 
@@ -123,15 +129,19 @@ class Cycle:
         every = self.settings.mirror.verify_every
 
         def at_plan(result: SyncResult) -> None:
-            report.lag_at_scan = replication_lag(result.plan.actions, result.src, time.time())
+            plan = result.plan
+            report.lag_at_scan = replication_lag(plan.actions, plan.pending_since, time.time())
             LAG_AT_SCAN.set(report.lag_at_scan)
 
+        started_ms = int(report.started * 1000)
+        verify = bool(every) and self.cycles % every == 0  # a verifying cycle reads every run
         result = run_pass(self.settings, self.src, self.dst, self.state, PassOptions(
-            verify=bool(every) and self.cycles % every == 0, delete_extra=self.delete, max_delete=self.max_delete,
+            verify=verify, delete_extra=self.delete, max_delete=self.max_delete,
             follow_running_since=self._follow_since(), on_plan=at_plan, stop=self.stop,
-            traces_incremental=not self._full_trace_pass()))
-        report.unchanged = sum(a.op is Op.SAME for a in result.plan.actions)
-        report.conflicts = sum(a.op in (Op.CONFLICT, Op.ERROR) for a in result.plan.actions)
+            traces_incremental=not self._full_trace_pass(), runs_since=None if verify else self._runs_since()))
+        counts = result.plan.counts()
+        report.unchanged = sum(n for (_k, op), n in counts.items() if op == Op.SAME.value)
+        report.conflicts = sum(n for (_k, op), n in counts.items() if op in (Op.CONFLICT.value, Op.ERROR.value))
         report.uncopied = uncopied_total(result.plan.actions)
         report.not_copied = by_kind_and_reason(result.plan.actions)
         report.outcomes = result.outcomes
@@ -140,8 +150,19 @@ class Cycle:
             report.delete_refused = result.delete_refused
             DELETES_REFUSED.labels("errors" if "errors" in result.delete_refused else "max_delete").inc()
         pending = [o.action for o in report.outcomes if not o.ok]
-        report.lag = replication_lag(pending, result.src, time.time())
+        report.lag = replication_lag(pending, result.plan.pending_since, time.time())
         PENDING.set(len(pending))
+        if not (pending or report.conflicts or result.delete_refused):
+            self.state.set_cursor(RUNS_CURSOR, str(started_ms))
+
+    def _runs_since(self) -> int | None:
+        """None: this cycle reads every run (the first, every `runs_full_every`th, no clean cycle yet); else the
+        time (ms) from which ended runs are read: the last clean cycle's start, minus a look-back window."""
+        every = self.settings.mirror.runs_full_every
+        if self.cycles == 1 or every == 1 or (every and self.cycles % every == 0):
+            return None
+        cursor = self.state.get_cursor(RUNS_CURSOR)
+        return None if cursor is None else max(0, int(cursor) - RUNS_LOOKBACK_MS)
 
     def _full_trace_pass(self) -> bool:
         """Whether this cycle reads every trace (the first cycle, then every `traces_full_every`th)."""

@@ -26,6 +26,7 @@ from syncer.core.capabilities import resolve as resolve_caps
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import Snapshot
 from syncer.engine import verify as repair
+from syncer.engine.apply_pass import apply_plan
 from syncer.engine.archive import archive_uncopied, count_archived
 from syncer.engine.kinds import STEPS, Job, model_options, steps_for
 from syncer.plan.runs import Options
@@ -33,6 +34,9 @@ from syncer.state.leases import live_leases
 from syncer.state.store import StateStore, default_state_url
 
 log = structlog.get_logger("syncer.engine.sync")
+
+# Sees each planned chunk of a dry run: (chunk plan, src, dst, src snapshot, dst snapshot, state store).
+Inspector = Callable[[Plan, Endpoint, Endpoint, Snapshot, Snapshot, StateStore], None]
 
 
 @dataclass
@@ -45,7 +49,6 @@ class SyncResult:
     dst: Snapshot | None = None
     seconds: float = 0.0
     dry_run: bool = False
-    inspection: object = None  # what a dry run's `inspector` returned (diff reports: deep_compare.Inspection)
     delete_refused: str | None = None  # why planned deletions were not done
 
     @property
@@ -63,10 +66,11 @@ class PassOptions:
     max_delete: int | None = None  # refuse the deletions of a pass that plans more
     follow_running_since: int | None = None  # revisit RUNNING runs changed since (ms)
     traces_incremental: bool = False  # read traces from the mirror cursors only (syncer.engine.trace_step)
+    runs_since: int | None = None  # read only runs ended since (ms) or RUNNING (syncer.engine.run_stream)
     progress: Progress | None = None
     on_start: Started | None = None  # an action's unit of work begins
     on_plan: Callable[[SyncResult], None] | None = None
-    inspector: Callable | None = None  # dry run: inspector(result, src, dst, state) -> result.inspection
+    inspector: Inspector | None = None  # dry run: inspector(chunk plan, src, dst, src_snap, dst_snap, state) per chunk
     stop: threading.Event | None = None
     experiment_ids: frozenset[str] | None = None  # only these source experiments' own kinds (scale-out units)
 
@@ -98,88 +102,82 @@ def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool
                       quarantine_after=settings.quarantine_after)
 
 
-def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None,
-                  delete_extra: bool = False, follow_running_since: int | None = None,
-                  traces_incremental: bool = False, experiment_ids: frozenset[str] | None = None,
-                  ) -> tuple[Snapshot, Snapshot, Plan]:
-    """Read both sides and plan the sync, kind after kind (the planners are pure). Without a state store
-    (None), nothing is quarantined. `experiment_ids` restricts the pass to those source experiments' own kinds."""
-    options = Options(deleted=settings.deleted, delete_extra=delete_extra, follow_running_since=follow_running_since,
-                      quarantined=state.quarantined() if state is not None else frozenset(),
-                      traces_incremental=traces_incremental)
+def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None, options: Options,
+              on_chunk: Callable[[list[Action], Snapshot, Snapshot], list[Action]] | None = None,
+              experiment_ids: frozenset[str] | None = None) -> tuple[Job, Plan]:
+    """Scan and plan kind after kind (the planners are pure); runs a chunk at a time (syncer.engine.run_stream).
+
+    `on_chunk(actions, src, dst)` sees each planned chunk with the snapshots it was planned from, before they
+    are dropped, and returns the actions the plan keeps (verify turns some into repairs). `experiment_ids`
+    restricts the pass to those source experiments' own kinds (a scale-out unit)."""
     job = Job(settings, src, dst, state, options, Snapshot(identity=src.identity), Snapshot(identity=dst.identity),
               experiment_ids=experiment_ids)
+    plan = Plan(actions=[], dest_names={})
+    step_index = 0
+
+    def emit(actions: list[Action], experiments: tuple[str, ...] | None, s: Snapshot, d: Snapshot) -> None:
+        plan.add(on_chunk(actions, s, d) if on_chunk is not None and actions else actions, step_index, experiments)
+
+    job.emit = emit
     for step in steps_for(experiment_ids):
+        step_index = STEPS.index(step)  # emit reads it: segments name their step in STEPS
         step.scan(job)
-        job.actions.extend(step.plan(job))
-    return job.src_snap, job.dst_snap, Plan(actions=job.actions, dest_names=job.dest_names)
+        emit(step.plan(job), None, job.src_snap, job.dst_snap)
+    plan.dest_names, plan.extra_groups = job.dest_names, job.extra_groups
+    plan.pending_since = job.runs.facts.pending_since if job.runs is not None else {}
+    return job, plan
+
+
+def _options(settings: Settings, state: StateStore | None, delete_extra: bool = False,
+             follow_running_since: int | None = None, traces_incremental: bool = False,
+             runs_since: int | None = None) -> Options:
+    return Options(deleted=settings.deleted, delete_extra=delete_extra, follow_running_since=follow_running_since,
+                   quarantined=state.quarantined() if state is not None else frozenset(),
+                   traces_incremental=traces_incremental, runs_since=runs_since)
+
+
+def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None,
+                  delete_extra: bool = False, follow_running_since: int | None = None,
+                  traces_incremental: bool = False) -> tuple[Snapshot, Snapshot, Plan]:
+    """Read both sides and plan the sync (`plan_pass`). Without a state store (None), nothing is quarantined.
+    The snapshots hold the experiments and the few runs kept whole, not every run."""
+    job, plan = plan_pass(settings, src, dst, state,
+                          _options(settings, state, delete_extra, follow_running_since, traces_incremental))
+    return job.src_snap, job.dst_snap, plan
 
 
 def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, opts: PassOptions) -> SyncResult:
-    """Scan, plan, optionally verify, then inspect (dry run) or apply: the one path of every mode."""
+    """Scan, plan (optionally verifying each chunk), then inspect (dry run) or apply: the one path of every mode."""
     started = time.monotonic()
-    src_snap, dst_snap, plan = scan_and_plan(settings, src, dst, state, opts.delete_extra, opts.follow_running_since,
-                                             opts.traces_incremental, opts.experiment_ids)
-    if opts.verify:
-        plan = repair.verify(plan, src, dst, src_snap, dst_snap, state, settings.workers)
+
+    def on_chunk(actions: list[Action], s: Snapshot, d: Snapshot) -> list[Action]:
+        if opts.verify and any(a.kind == "run" and a.op is Op.SAME for a in actions):
+            actions = list(repair.verify(Plan(actions, {}), src, dst, s, d, state, settings.workers).actions)
+        if opts.dry_run and opts.inspector is not None:
+            opts.inspector(Plan(actions, {}), src, dst, s, d, state)
+        return actions
+
+    job, plan = plan_pass(settings, src, dst, state, _options(
+        settings, state, opts.delete_extra, opts.follow_running_since, opts.traces_incremental, opts.runs_since),
+        on_chunk, opts.experiment_ids)
     log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})
-    result = SyncResult(plan=plan, src=src_snap, dst=dst_snap, dry_run=opts.dry_run)
+    result = SyncResult(plan=plan, src=job.src_snap, dst=job.dst_snap, dry_run=opts.dry_run)
     if opts.on_plan is not None:
         opts.on_plan(result)
-    if opts.dry_run:
-        if opts.inspector is not None:
-            result.inspection = opts.inspector(result, src, dst, state)
-    elif plan.mutating():
-        ctx = Context(src=src, dst=dst, src_snap=src_snap, dst_snap=dst_snap, state=state, stop=opts.stop,
+    if not opts.dry_run and plan.mutating_count:
+        ctx = Context(src=src, dst=dst, src_snap=job.src_snap, dst_snap=job.dst_snap, state=state, stop=opts.stop,
                       model_options=model_options(settings))
         workers = min(settings.workers, dst.caps.max_workers or settings.workers)
         units = Units(ctx, workers, opts.progress or (lambda o: None), started=opts.on_start or (lambda a: None))
-        result.delete_refused = apply_plan(ctx, plan, units, opts.max_delete)
+        result.delete_refused = apply_plan(ctx, plan, units, opts.max_delete, job.runs)
         result.outcomes = units.outcomes
     if settings.unsupported == "archive" and opts.experiment_ids is None:
         if opts.dry_run:
             count_archived(src, dst, plan)
         else:
-            archive_uncopied(src, dst, plan, src_snap)
+            archive_uncopied(src, dst, plan, job.src_snap)
     result.seconds = time.monotonic() - started
     return result
-
-
-def _of(step_kinds: tuple[str, ...], actions: list[Action]) -> list[Action]:
-    return [a for a in actions if a.kind in step_kinds]
-
-
-def apply_plan(ctx: Context, plan: Plan, units: Units, max_delete: int | None = None) -> str | None:
-    """Apply a plan kind by kind; deletions last, only after a clean pass and within `max_delete`.
-
-    Returns why the planned deletions were refused, or None.
-    """
-    ctx.guard()
-    copies = [a for a in plan.actions if a.op is not Op.DELETE]
-    deletes = [a for a in plan.actions if a.op is Op.DELETE]
-    for step in STEPS:
-        step.apply(ctx, _of(step.kinds, copies), units)
-    for step in STEPS:
-        if step.finish is not None:
-            step.finish(ctx, _of(step.kinds, copies), units)
-    if not deletes or (ctx.stop is not None and ctx.stop.is_set()):
-        return None
-    reason = _delete_guard(plan, units.outcomes, len(deletes), max_delete)
-    if reason is not None:
-        log.warning("deletions refused", count=len(deletes), reason=reason, runs=[a.label for a in deletes[:20]])
-        return f"{len(deletes)} deletions not done: {reason}"
-    for step in reversed(STEPS):
-        step.apply(ctx, _of(step.kinds, deletes), units)
-    return None
-
-
-def _delete_guard(plan: Plan, outcomes: list[Outcome], count: int, max_delete: int | None) -> str | None:
-    """Why the deletions of this pass must not happen (None: they may)."""
-    if any(not o.ok for o in outcomes) or any(a.op in (Op.CONFLICT, Op.ERROR) for a in plan.actions):
-        return "the cycle had errors"
-    if max_delete is not None and count > max_delete:
-        return f"{count} deletions exceed --max-delete {max_delete}"
-    return None
 
 
 def refuse_while_leased(state: StateStore) -> None:
@@ -197,8 +195,9 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
          on_start: Started | None = None) -> SyncResult:
     """Open both ends and the state store, then run one pass (`run_pass`): migrate, diff and dry runs.
 
-    A dry run opens the state store read-only and calls `inspector(result, src, dst, state)`, keeping what it
-    returns. `verify` inspects every run that looks in sync and repairs those that differ (syncer.engine.verify).
+    A dry run opens the state store read-only and calls `inspector` with each planned chunk and the snapshots
+    it was planned from (diff reports). `verify` inspects every run that looks in sync and repairs those that
+    differ (syncer.engine.verify).
     """
     configure_http_retries()
     src, dst = endpoints(settings)

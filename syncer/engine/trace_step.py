@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncer.core.actions import Action, Op
+from syncer.core.actions import Action
 from syncer.core.trace_snapshot import CURSOR_LOOKBACK_MS, cursor_name
 from syncer.plan.traces import plan_traces
 from syncer.scan.traces import scan_traces
@@ -54,7 +54,5 @@ def scan_trace_step(job: TraceJob, reading) -> None:  # noqa: ANN001
 
 def plan_trace_step(job: TraceJob) -> list[Action]:
     """The trace actions: copies matched by provenance, runs linked where their copies exist or are planned."""
-    linked = {a.source_id for a in job.actions
-              if a.kind == "run" and a.source_id and a.op in (Op.CREATE, Op.UPDATE, Op.SAME)}
     return plan_traces(job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.plannable,
-                       linked, job.options.quarantined)
+                       job.copied_runs, job.options.quarantined)

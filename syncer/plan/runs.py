@@ -7,6 +7,7 @@ applies exactly these actions.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 
 from syncer.core.actions import Action, Op, Plan
@@ -37,6 +38,8 @@ class Options:
     quarantined: frozenset[tuple[str, str]] = frozenset()
     # mirror: read traces only from the per-experiment cursors (syncer.engine.trace_step)
     traces_incremental: bool = False
+    # mirror: read only the runs that ended at or after this time (ms) or are RUNNING (syncer.engine.run_stream)
+    runs_since: int | None = None
 
 
 def make_plan(
@@ -123,27 +126,41 @@ def _depths(runs: dict[str, RunSnap]) -> dict[str, int]:
 
 
 def plan_runs(src: Snapshot, dst: Snapshot, caps: Capabilities, options: Options,
-              planned_experiments: set[str | None]) -> list[Action]:
-    """Runs of the plannable experiments, parents first, then destination runs no source run explains."""
+              planned_experiments: set[str | None], extras: bool = True, linked: Container[str] = (),
+              to_source: dict[str, str] | None = None) -> list[Action]:
+    """Runs of the plannable experiments, parents first, then destination runs no source run explains.
+
+    When runs are planned a chunk of experiments at a time (syncer.engine.run_stream), `linked` holds the
+    source runs of other chunks that have or get a copy, `to_source` the source ids of destination copies in
+    other chunks, and `extras=False` leaves the destination-only runs to `plan_extra_runs` at the end.
+    """
     wanted = {
         rid: r for rid, r in src.runs.items()
         if r.experiment_id in planned_experiments and (options.deleted == "mirror" or not r.deleted)
     }
+    dest_copies = copies_by_source(dst)
+    local = {r.run_id: sid for sid, copies in dest_copies.items() for r in copies if TAG_DUPLICATE_OF not in r.tags}
+    to_source = {**(to_source or {}), **local}
+    depths = _depths(wanted)
+    here = set(wanted) | {sid for sid, copies in dest_copies.items() if any(not c.deleted for c in copies)}
+    actions = [
+        _plan_run(run, dest_copies.get(rid, []), to_source, caps, options, depths[rid], src,
+                  run.parent_id if run.parent_id in here or run.parent_id in linked else None)
+        for rid, run in sorted(wanted.items(), key=lambda kv: (depths[kv[0]], kv[1].start_time or 0, kv[0]))
+    ]
+    if extras:
+        known = {rid: r.deleted for rid, r in src.runs.items()}
+        actions.extend(plan_extra_runs(extra_candidates(dst, local, set(wanted)), options, known))
+    return actions
+
+
+def copies_by_source(dst: Snapshot) -> dict[str, list[RunSnap]]:
+    """Destination runs carrying a source run id, by that id."""
     dest_copies: dict[str, list[RunSnap]] = {}
     for r in dst.runs.values():
         if TAG_SOURCE_RUN_ID in r.tags:
             dest_copies.setdefault(r.tags[TAG_SOURCE_RUN_ID], []).append(r)
-    to_source = {r.run_id: sid for sid, copies in dest_copies.items() for r in copies
-                 if TAG_DUPLICATE_OF not in r.tags}
-    depths = _depths(wanted)
-    linked = set(wanted) | {sid for sid, copies in dest_copies.items() if any(not c.deleted for c in copies)}
-    actions = [
-        _plan_run(run, dest_copies.get(rid, []), to_source, caps, options, depths[rid], src,
-                  run.parent_id if run.parent_id in linked else None)
-        for rid, run in sorted(wanted.items(), key=lambda kv: (depths[kv[0]], kv[1].start_time or 0, kv[0]))
-    ]
-    actions.extend(_plan_extra_runs(src, dst, options, to_source, set(wanted)))
-    return actions
+    return dest_copies
 
 
 def _plan_run(run: RunSnap, copies: list[RunSnap], to_source: dict[str, str], caps: Capabilities,
@@ -219,26 +236,46 @@ def _run_diff(expected: dict, actual: dict) -> dict:
     return diff
 
 
-def _plan_extra_runs(src: Snapshot, dst: Snapshot, options: Options, to_source: dict[str, str],
-                     wanted: set[str]) -> list[Action]:
+@dataclass(frozen=True)
+class ExtraCandidate:
+    """A live destination run that no wanted source run of its chunk explains: its source id (if a copy)."""
+
+    run_id: str
+    label: str
+    group: str
+    source_id: str | None
+
+
+def extra_candidates(dst: Snapshot, to_source: dict[str, str], wanted: set[str]) -> list[ExtraCandidate]:
+    """Destination runs that may be extra: not deleted, not a retired duplicate, no wanted source run."""
     dest_exp_names = {e.experiment_id: e.name for e in dst.experiments.values()}
-    actions = []
+    found = []
     for run in sorted(dst.runs.values(), key=lambda r: r.run_id):
         source_id = to_source.get(run.run_id)
         if source_id in wanted or run.deleted or TAG_DUPLICATE_OF in run.tags:
             continue
-        source_run = src.runs.get(source_id) if source_id else None
-        if source_run is not None and not source_run.deleted:
+        group = dest_exp_names.get(run.experiment_id, "?")
+        found.append(ExtraCandidate(run.run_id, f"{group}/{run.name or run.run_id}", group, source_id))
+    return found
+
+
+def plan_extra_runs(candidates: list[ExtraCandidate], options: Options,
+                    source_deleted: Mapping[str, bool] | Callable[[str], bool | None]) -> list[Action]:
+    """`-` actions for destination-only runs. `source_deleted(id)` says whether the source still holds the run
+    (None: it does not, False: live, True: deleted); a mapping of source ids to `deleted` works too."""
+    lookup = source_deleted.get if isinstance(source_deleted, Mapping) else source_deleted
+    actions = []
+    for c in candidates:
+        deleted = lookup(c.source_id) if c.source_id else None
+        if deleted is False:
             continue  # still in the source, in an experiment that is not planned (its error says why)
-        if source_run is not None and source_run.deleted:
+        if deleted:
             reason = "deleted in the source"
-        elif source_id:
+        elif c.source_id:
             reason = "no longer in the source"
         else:
             reason = "not created by mlflow-syncer"
-        ours = source_id is not None
-        op = Op.DELETE if options.delete_extra and ours else Op.EXTRA
-        actions.append(Action(kind="run", op=op, label=f"{dest_exp_names.get(run.experiment_id, '?')}/"
-                              f"{run.name or run.run_id}", source_id=source_id, dest_id=run.run_id,
+        op = Op.DELETE if options.delete_extra and c.source_id is not None else Op.EXTRA
+        actions.append(Action(kind="run", op=op, label=c.label, source_id=c.source_id, dest_id=c.run_id,
                               details={"reason": reason}))
     return actions

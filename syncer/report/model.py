@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from syncer.config import Settings
-from syncer.core.actions import Action, Op
+from syncer.core.actions import Action, Op, Plan
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.engine.deep_compare import Inspection, inspect_plan
 from syncer.engine.sync import SyncResult, sync
@@ -98,6 +98,8 @@ class Report:
         plan, dst = self.result.plan, self.result.dst
         if a.experiment and a.experiment in plan.dest_names:
             return plan.dest_names[a.experiment]
+        if a.kind == "run" and a.dest_id in plan.extra_groups:
+            return plan.extra_groups[a.dest_id]
         if a.kind == "run" and dst is not None and a.dest_id in dst.runs:
             exp = dst.experiments.get(dst.runs[a.dest_id].experiment_id)
             return exp.name if exp else "?"
@@ -122,8 +124,8 @@ class Report:
 
     def summary(self) -> Summary:
         """Counts by kind and op, per-experiment stats and what a sync would copy (one pass, no rows kept)."""
-        actions = self.result.plan.actions
-        s = Summary(deep=self.inspection.deep, total=sum(a.op is not Op.UNCOPIED for a in actions))
+        counts = self.result.plan.counts()
+        s = Summary(deep=self.inspection.deep, total=sum(n for (_k, op), n in counts.items() if op != UNCOPIED))
         groups: dict[str, GroupStats] = defaultdict(lambda: GroupStats(""))
         for row in self.rows():
             g = groups[row.group]
@@ -275,9 +277,21 @@ def exit_code(summary: Summary) -> int:
 def build(settings: Settings, config_path: str | None = None, deep: bool = False) -> Report:
     """Plan a sync without writing anything (read-only state store) and inspect what differs."""
     workers = min(settings.workers, 8)
+    total = Inspection(deep=deep)
 
-    def inspector(result: SyncResult, src, dst, state) -> Inspection:  # noqa: ANN001
-        return inspect_plan(result.plan, src, dst, result.src, result.dst, state, deep=deep, workers=workers)
+    def inspector(plan: Plan, src, dst, src_snap, dst_snap, state) -> None:  # noqa: ANN001
+        merge(total, inspect_plan(plan, src, dst, src_snap, dst_snap, state, deep=deep, workers=workers))
 
     result = sync(settings, dry_run=True, config_path=config_path, inspector=inspector)
-    return Report(result, result.inspection or Inspection(deep=deep))
+    return Report(result, total)
+
+
+def merge(total: Inspection, part: Inspection) -> None:
+    """Add one chunk's inspection to the pass's."""
+    total.details.update(part.details)
+    total.differs |= part.differs
+    total.errors.update(part.errors)
+    total.metric_points += part.metric_points
+    total.artifact_files += part.artifact_files
+    total.artifact_bytes += part.artifact_bytes
+    total.uncounted_runs += part.uncounted_runs

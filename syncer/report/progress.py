@@ -95,7 +95,7 @@ class ProgressBar:
     def start(self, plan: Plan) -> None:
         """Size the bar to the plan's mutating actions."""
         if self.progress:
-            self.task = self.progress.add_task("syncing", total=len(plan.mutating()), flight=[], waiting=None,
+            self.task = self.progress.add_task("syncing", total=plan.mutating_count, flight=[], waiting=None,
                                                **self._counts)
 
     def started(self, action: Action) -> None:

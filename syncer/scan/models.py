@@ -107,7 +107,7 @@ def scan_source_models(endpoint: Endpoint, snap: Snapshot, globs: Iterable[str])
     selected = {}
     everything = _every_registry(endpoint)
     for name, model in everything.items():
-        linked = any(v.run_id in snap.runs for v in model.versions.values())
+        linked = any(snap.has_run(v.run_id) for v in model.versions.values())
         if linked or (globs and matches(name, globs)):
             selected[name] = _with_details(endpoint.for_registry(model.registry), model)
     for glob in globs:

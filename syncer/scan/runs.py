@@ -6,10 +6,11 @@ import fnmatch
 from collections.abc import Iterable, Iterator
 
 from mlflow.entities import Experiment, Run, ViewType
+from mlflow.exceptions import MlflowException
 
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
-from syncer.core.snapshot import DatasetRef, ExperimentSnap, RunSnap, Snapshot
+from syncer.core.snapshot import TAG_SOURCE_RUN_ID, DatasetRef, ExperimentSnap, RunSnap, Snapshot
 
 _EXPERIMENT_IDS_PER_SEARCH = 100
 
@@ -121,6 +122,104 @@ def scan_runs(endpoint: Endpoint, snap: Snapshot, include_deleted: bool = False)
     """Add every run of the snapshot's experiments to it, page by page."""
     for run in iter_runs(endpoint, list(snap.experiments), _view(include_deleted)):
         snap.runs[run.info.run_id] = run_snap(run)
+
+
+def runs_of(endpoint: Endpoint, experiment_ids: list[str], include_deleted: bool = False) -> list[RunSnap]:
+    """Every run of the given experiments, as plain data."""
+    return [run_snap(r) for r in iter_runs(endpoint, experiment_ids, _view(include_deleted))]
+
+
+def iter_chunks(endpoint: Endpoint, experiment_ids: list[str], include_deleted: bool,
+                max_runs: int) -> Iterator[tuple[list[str], list[RunSnap]]]:
+    """The runs of the experiments, a chunk of experiments at a time: (experiment ids, their runs).
+
+    Experiments are read in groups of up to 100 by one paged search, as `scan_runs` does; a group holding more
+    than `max_runs` runs is read again one experiment at a time (an experiment is never split, so a chunk
+    holds at most `max_runs` runs or one experiment).
+    """
+    view = _view(include_deleted)
+    for i in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
+        ids = experiment_ids[i : i + _EXPERIMENT_IDS_PER_SEARCH]
+        runs: list[RunSnap] = []
+        for run in iter_runs(endpoint, ids, view):
+            runs.append(run_snap(run))
+            if len(runs) > max_runs and len(ids) > 1:
+                break
+        else:
+            yield ids, runs
+            continue
+        runs = []
+        for eid in ids:
+            yield [eid], runs_of(endpoint, [eid], include_deleted)
+
+
+def _search_all(endpoint: Endpoint, ids: list[str], view: int, filter_string: str) -> Iterator[Run]:
+    token = None
+    while True:
+        page = call(endpoint, "search_runs", lambda t=token: endpoint.client.search_runs(
+            ids, filter_string=filter_string, run_view_type=view, max_results=endpoint.caps.search_page_size,
+            page_token=t))
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def changed_runs(endpoint: Endpoint, experiment_ids: list[str], since: int, include_deleted: bool = False,
+                 ) -> Iterator[tuple[list[str], list[RunSnap]]]:
+    """The runs that ended at or after `since` (ms) or are still RUNNING, 100 experiments per search: the change
+    signals search_runs offers (a new finished run ends after its start; copies keep both times)."""
+    view = _view(include_deleted)
+    for i in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
+        ids = experiment_ids[i : i + _EXPERIMENT_IDS_PER_SEARCH]
+        found = {r.info.run_id: r for r in _search_all(endpoint, ids, view, f"attributes.end_time >= {int(since)}")}
+        found.update((r.info.run_id, r) for r in _search_all(endpoint, ids, view, "attributes.status = 'RUNNING'"))
+        yield ids, [run_snap(r) for r in found.values()]
+
+
+def copies_of(endpoint: Endpoint, experiment_ids: list[str], source_run_id: str) -> list[RunSnap]:
+    """The destination runs carrying `source_run_id` as their provenance tag (one search)."""
+    if "'" in source_run_id or not experiment_ids:
+        return []
+    runs: list[RunSnap] = []
+    for j in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
+        ids = experiment_ids[j : j + _EXPERIMENT_IDS_PER_SEARCH]
+        runs.extend(run_snap(r) for r in _search_all(
+            endpoint, ids, ViewType.ALL, f"tags.`{TAG_SOURCE_RUN_ID}` = '{source_run_id}'"))
+    return runs
+
+
+def fetch_runs(endpoint: Endpoint, experiment_ids: list[str], run_ids: Iterable[str],
+               include_deleted: bool = True) -> list[RunSnap]:
+    """The runs of the given ids found in the experiments: searches by id, 100 at a time (no per-run call)."""
+    wanted = sorted(set(run_ids))
+    found: list[RunSnap] = []
+    for i in range(0, len(wanted), 100):
+        quoted = ", ".join(f"'{r}'" for r in wanted[i : i + 100] if "'" not in r)
+        if not quoted or not experiment_ids:
+            continue
+        try:
+            for j in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
+                ids = experiment_ids[j : j + _EXPERIMENT_IDS_PER_SEARCH]
+                page = call(endpoint, "search_runs", lambda ids=ids, q=quoted: endpoint.client.search_runs(
+                    ids, filter_string=f"attributes.run_id IN ({q})", run_view_type=_view(include_deleted),
+                    max_results=1000))
+                found.extend(run_snap(r) for r in page)
+        except MlflowException:  # a server without IN filters (Azure ML forbids OR): one call per run
+            found.extend(_get_each(endpoint, set(experiment_ids), wanted[i : i + 100]))
+    return list({r.run_id: r for r in found}.values())
+
+
+def _get_each(endpoint: Endpoint, experiment_ids: set[str], run_ids: list[str]) -> list[RunSnap]:
+    runs = []
+    for rid in run_ids:
+        try:
+            run = call(endpoint, "get_run", lambda rid=rid: endpoint.client.get_run(rid))
+        except MlflowException:
+            continue  # gone
+        if run.info.experiment_id in experiment_ids:
+            runs.append(run_snap(run))
+    return runs
 
 
 def scan(

@@ -1,0 +1,162 @@
+"""Applying a plan: kind by kind in the order of syncer.engine.kinds.STEPS, the run step a chunk at a time.
+
+The plan's actions are read back in order (they may lie on disk: syncer.core.spill). A chunk of runs with
+something to do is read again from both sides (only the runs its actions name) and applied, then dropped;
+runs planned after every chunk (parents in other chunks) were kept by the run stream. Only the source ->
+destination ids later kinds ask for (model versions, logged models, traces, prompt links, parents in other
+chunks) stay in the context's id map. Deletions come last, in reverse order, only after a clean pass and
+within `max_delete`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import structlog
+
+from syncer.apply.context import Context
+from syncer.apply.units import Outcome, Units
+from syncer.core.actions import Action, Op, Plan, Segment
+from syncer.core.snapshot import Snapshot
+from syncer.engine.kinds import STEPS
+from syncer.engine.run_stream import DEFERRED, RunStream
+from syncer.scan import runs as run_scanner
+
+log = structlog.get_logger("syncer.engine.apply")
+
+
+def _of(step_kinds: tuple[str, ...], actions: list[Action]) -> list[Action]:
+    return [a for a in actions if a.kind in step_kinds]
+
+
+def _segments(plan: Plan) -> Iterator[tuple[Segment, list[Action]]]:
+    """Each segment with its actions, reading the plan once."""
+    actions = iter(plan.actions)
+    for seg in plan.segments:
+        yield seg, [next(actions) for _ in range(seg.count)]
+
+
+def referenced_runs(snap: Snapshot, stream: RunStream | None) -> set[str]:
+    """Source runs whose copies later kinds look up by id: model versions, logged models (and their metrics),
+    traces, runs kept whole (prompt links) and the parents of runs planned after every chunk."""
+    refs: set[str] = set(snap.runs)
+    for model in snap.models.values():
+        refs.update(v.run_id for v in model.versions.values() if v.run_id)
+    for lm in snap.logged_models.values():
+        refs.add(getattr(lm, "source_run_id", None) or "")
+        refs.update(m.run_id for m in getattr(lm, "metrics", []) if getattr(m, "run_id", None))
+    refs.update(getattr(t, "source_run", None) or "" for t in snap.traces.values())
+    if stream is not None:
+        refs.update(r.parent_id for r in stream.facts.deferred.values() if r.parent_id)
+    refs.discard("")
+    return refs
+
+
+BY_ID_UP_TO = 1000  # fewer runs than this are read back by id (100 per search), more with their experiments
+
+
+def _read(endpoint, experiments: list[str], wanted: set[str]) -> list:  # noqa: ANN001
+    """The wanted runs of the experiments: by id when they are few (a change-only cycle), else every run."""
+    if len(wanted) < BY_ID_UP_TO:
+        return run_scanner.fetch_runs(endpoint, experiments, wanted)
+    return run_scanner.runs_of(endpoint, experiments, include_deleted=True)
+
+
+class ChunkApplier:
+    """Applies the run step's segments: reads the runs a chunk's actions name, applies them, forgets them."""
+
+    def __init__(self, ctx: Context, stream: RunStream | None, deleted: bool) -> None:
+        self.ctx, self.stream, self.deleted = ctx, stream, deleted
+        self.keep = referenced_runs(ctx.src_snap, stream)
+
+    def apply(self, step_apply, seg: Segment, copies: list[Action], units: Units) -> None:  # noqa: ANN001
+        """Apply one chunk's copies (its `=` runs only map ids later kinds need)."""
+        todo = [a for a in copies if a.mutates]
+        if not todo:
+            for a in copies:
+                if a.dest_id and a.source_id in self.keep and a.op in (Op.SAME, Op.EXTRA):
+                    self.ctx.map_id("run", a.source_id, a.dest_id)
+            return
+        added = self._load(seg, todo)
+        try:
+            step_apply(self.ctx, copies, units)
+        finally:
+            self._forget(added)
+
+    def _load(self, seg: Segment, todo: list[Action]) -> tuple[list[str], list[str]]:
+        ctx = self.ctx
+        want_src = {a.source_id for a in todo if a.source_id}
+        want_dst = {a.dest_id for a in todo if a.dest_id}
+        if seg.experiments == DEFERRED and self.stream is not None:
+            src_runs = list(self.stream.facts.deferred.values())
+            dst_runs = list(self.stream.facts.deferred_copies.values())
+        else:
+            dest_exps = sorted({d for e in seg.experiments or () if (d := ctx.dest_id("experiment", e))})
+            src_runs = _read(ctx.src, list(seg.experiments or ()), want_src)
+            dst_runs = _read(ctx.dst, dest_exps, want_dst) if want_dst else []
+        src_new = {r.run_id: r for r in src_runs if r.run_id in want_src and r.run_id not in ctx.src_snap.runs}
+        dst_new = {r.run_id: r for r in dst_runs if r.run_id in want_dst and r.run_id not in ctx.dst_snap.runs}
+        ctx.src_snap.runs.update(src_new)
+        ctx.dst_snap.runs.update(dst_new)
+        return list(src_new), list(dst_new)
+
+    def _forget(self, added: tuple[list[str], list[str]]) -> None:
+        ctx = self.ctx
+        for rid in added[0]:
+            ctx.src_snap.runs.pop(rid, None)
+        for rid in added[1]:
+            ctx.dst_snap.runs.pop(rid, None)
+        with ctx.lock:
+            for key in [k for k in ctx.id_map if k[0] == "run" and k[1] not in self.keep]:
+                del ctx.id_map[key]
+
+
+def apply_plan(ctx: Context, plan: Plan, units: Units, max_delete: int | None = None,
+               stream: RunStream | None = None) -> str | None:
+    """Apply a plan kind by kind; deletions last, only after a clean pass and within `max_delete`.
+
+    Returns why the planned deletions were refused, or None.
+    """
+    ctx.guard()
+    chunks = ChunkApplier(ctx, stream, deleted=True)
+    deletes: list[Action] = []
+    finishing: dict[int, list[Action]] = {}
+    for seg, actions in _segments(plan):
+        deletes.extend(a for a in actions if a.op is Op.DELETE)
+        copies = [a for a in actions if a.op is not Op.DELETE]
+        steps = list(enumerate(STEPS)) if seg.step < 0 else [(seg.step, STEPS[seg.step])]
+        for i, step in steps:
+            if step.finish is not None:
+                finishing.setdefault(i, []).extend(_of(step.kinds, copies))
+            if seg.experiments is not None:
+                chunks.apply(step.apply, seg, _of(step.kinds, copies), units)
+            else:
+                step.apply(ctx, _of(step.kinds, copies), units)
+    for i, step in enumerate(STEPS):
+        if step.finish is not None:
+            step.finish(ctx, finishing.get(i, []), units)
+    return _delete(ctx, plan, units, deletes, max_delete)
+
+
+def _delete(ctx: Context, plan: Plan, units: Units, deletes: list[Action], max_delete: int | None) -> str | None:
+    if not deletes or (ctx.stop is not None and ctx.stop.is_set()):
+        return None
+    reason = delete_guard(plan, units.outcomes, len(deletes), max_delete)
+    if reason is not None:
+        log.warning("deletions refused", count=len(deletes), reason=reason, runs=[a.label for a in deletes[:20]])
+        return f"{len(deletes)} deletions not done: {reason}"
+    for step in reversed(STEPS):
+        step.apply(ctx, _of(step.kinds, deletes), units)
+    return None
+
+
+def delete_guard(plan: Plan, outcomes, count: int, max_delete: int | None) -> str | None:  # noqa: ANN001
+    """Why the deletions of this pass must not happen (None: they may)."""
+    if any(not o.ok for o in outcomes) or plan.has_errors:
+        return "the cycle had errors"
+    if max_delete is not None and count > max_delete:
+        return f"{count} deletions exceed --max-delete {max_delete}"
+    return None
+
+
+__all__ = ["Outcome", "apply_plan", "delete_guard"]

@@ -1,0 +1,196 @@
+"""The run step, streamed a chunk of experiments at a time, so that memory follows the chunk, not the source.
+
+For each chunk (experiments read together, at most `CHUNK_RUNS` runs or one experiment: scan.runs.iter_chunks)
+both sides' runs are read, planned by the pure planner and handed to `Job.emit` (verify, inspection, the plan's
+spill), then dropped. What later steps need is kept compactly (`RunFacts`): which source runs exist, are planned,
+have a copy, or have or get a copy (`Job.copied_runs`), all as 8-byte hashes (syncer.core.compact_ids). Kept
+whole: source runs linking prompt versions and their copies (syncer.plan.prompts), and runs whose parent lies in
+another chunk (with their copies), planned after every chunk with the global facts so that nested-run links
+across experiments stay exact. Destination-only runs are decided at the end, once every source run was seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from syncer.core.actions import Action, Op
+from syncer.core.compact_ids import IdSet
+from syncer.core.prompt_snapshot import LINKED_PROMPTS
+from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_SOURCE_RUN_ID, RunSnap, Snapshot
+from syncer.plan import runs as run_planner
+from syncer.scan import runs as run_scanner
+
+CHUNK_RUNS = 5_000
+DEFERRED: tuple[str, ...] = ()  # the experiments of the segment of runs planned after every chunk
+
+
+@dataclass
+class RunFacts:
+    """What a pass keeps about every source run once its chunk is planned, and the few runs it keeps whole."""
+
+    seen: IdSet = field(default_factory=IdSet)  # every source run read
+    deleted: IdSet = field(default_factory=IdSet)  # source runs read that are deleted
+    wanted: IdSet = field(default_factory=IdSet)  # source runs planned
+    with_copy: IdSet = field(default_factory=IdSet)  # source runs with a live destination copy
+    copied: IdSet = field(default_factory=IdSet)  # source runs that have or get a copy
+    deferred: dict[str, RunSnap] = field(default_factory=dict)  # parent in another chunk: planned last
+    deferred_copies: dict[str, RunSnap] = field(default_factory=dict)  # their copies, by destination run id
+    extras: list[run_planner.ExtraCandidate] = field(default_factory=list)
+    pending_since: dict[str, int] = field(default_factory=dict)  # runs to create or update: last change (ms)
+
+    def source_state(self, source_id: str) -> bool | None:
+        """None: the source does not hold the run; else whether it is deleted there."""
+        return (source_id in self.deleted) if source_id in self.seen else None
+
+
+class _Either:
+    """`in` either container."""
+
+    def __init__(self, *parts: IdSet) -> None:
+        self.parts = parts
+
+    def __contains__(self, item: object) -> bool:
+        return any(item in p for p in self.parts)
+
+
+Emit = Callable[[list[Action], tuple[str, ...] | None, Snapshot, Snapshot], None]
+Read = Callable[[str, Callable[[], object]], object]  # (side, read) -> what read returned, errors made fatal
+
+
+def leaving(runs: dict[str, RunSnap]) -> set[str]:
+    """Runs whose parent, or an ancestor's parent, is not among `runs`."""
+    out = {rid for rid, r in runs.items() if r.parent_id and r.parent_id not in runs}
+    grew = bool(out)
+    while grew:
+        more = {rid for rid, r in runs.items() if rid not in out and r.parent_id in out}
+        out |= more
+        grew = bool(more)
+    return out
+
+
+def _each(read: Read, chunks: Iterator[tuple[list[str], list[RunSnap]]]) -> Iterator[tuple[list[str], list[RunSnap]]]:
+    """The source's chunks, each read through `read` (a failed read names the side)."""
+    while True:
+        chunk = read("source", lambda: next(chunks, None))
+        if chunk is None:
+            return
+        yield chunk
+
+
+@dataclass
+class RunStream:
+    """Plans the runs of one pass chunk by chunk (see the module docstring)."""
+
+    job: object  # syncer.engine.kinds.Job
+    read: Read
+    emit: Emit
+    facts: RunFacts = field(default_factory=RunFacts)
+    _dest_taken: set[str] = field(default_factory=set)
+
+    def run(self) -> None:
+        """Read, plan and emit every chunk, then the deferred runs and the destination-only runs."""
+        job = self.job
+        job.src_snap.run_ids = self.facts.seen
+        dest_by_name = {e.name: e.experiment_id for e in job.dst_snap.experiments.values()}
+        since = job.options.runs_since
+        deleted = job.settings.deleted == "mirror"
+        ids = list(job.src_snap.experiments)
+        chunks = (run_scanner.iter_chunks(job.src, ids, deleted, CHUNK_RUNS) if since is None else
+                  run_scanner.changed_runs(job.src, ids, since, deleted))
+        for exp_ids, runs in _each(self.read, chunks):
+            dest_ids = sorted({dest_by_name[n] for n in (job.dest_names[e] for e in exp_ids) if n in dest_by_name}
+                              - self._dest_taken)
+            self._dest_taken.update(dest_ids)
+            dest_runs = self.read("destination", lambda d=dest_ids, r=runs: run_scanner.runs_of(job.dst, d, True)
+                                  if since is None else self._dest_changed(d, r, since))
+            src = Snapshot(job.src.identity, experiments=job.src_snap.experiments, runs={r.run_id: r for r in runs})
+            dst = Snapshot(job.dst.identity, experiments=job.dst_snap.experiments,
+                           runs={r.run_id: r for r in dest_runs})
+            self._defer(src, dst)
+            self._plan(src, dst, tuple(exp_ids))
+            self._retain(src, dst)
+        self._plan_deferred()
+        if since is None:  # a cycle reading changes only cannot tell a destination-only run from an unread one
+            self._plan_extras()
+
+    def _dest_changed(self, dest_ids: list[str], runs: list[RunSnap], since: int) -> list[RunSnap]:
+        """The copies of the changed source runs: those the same change signals find (copies keep the times),
+        then by the state store's ids (one search per 100), then by provenance tag (one search per run)."""
+        job = self.job
+        found = {r.run_id: r for _ids, rs in run_scanner.changed_runs(job.dst, dest_ids, since, True) for r in rs}
+        have = {r.tags.get(TAG_SOURCE_RUN_ID) for r in found.values()}
+        missing = [r.run_id for r in runs if r.run_id not in have]
+        records = [job.state.get("run", sid) for sid in missing] if job.state is not None and missing else []
+        known = {rec.dest_id for rec in records if rec is not None and rec.dest_id}
+        found.update((r.run_id, r) for r in run_scanner.fetch_runs(job.dst, dest_ids, known) if known)
+        have = {r.tags.get(TAG_SOURCE_RUN_ID) for r in found.values()}
+        for sid in (sid for sid in missing if sid not in have):
+            found.update((r.run_id, r) for r in run_scanner.copies_of(job.dst, dest_ids, sid))
+        return list(found.values())
+
+    def _defer(self, src: Snapshot, dst: Snapshot) -> None:
+        f = self.facts
+        f.seen.update(src.runs)
+        f.deleted.update(rid for rid, r in src.runs.items() if r.deleted)
+        for rid in leaving(src.runs):
+            f.deferred[rid] = src.runs.pop(rid)
+        for did, r in list(dst.runs.items()):
+            if r.tags.get(TAG_SOURCE_RUN_ID) in f.deferred:
+                f.deferred_copies[did] = dst.runs.pop(did)
+
+    def _plan(self, src: Snapshot, dst: Snapshot, experiments: tuple[str, ...], linked=(),  # noqa: ANN001
+              to_source: dict[str, str] | None = None) -> None:
+        job, f = self.job, self.facts
+        wanted = {rid for rid, r in src.runs.items() if r.experiment_id in job.plannable
+                  and (job.options.deleted == "mirror" or not r.deleted)}
+        f.wanted.update(wanted)
+        copies = run_planner.copies_by_source(dst)
+        f.with_copy.update(sid for sid, cs in copies.items() if any(not c.deleted for c in cs))
+        actions = run_planner.plan_runs(src, dst, job.dst.caps, job.options, job.plannable, extras=False,
+                                        linked=linked, to_source=to_source)
+        local = {r.run_id: sid for sid, cs in copies.items() for r in cs if TAG_DUPLICATE_OF not in r.tags}
+        f.extras.extend(run_planner.extra_candidates(dst, local, wanted | set(f.deferred)))
+        for a in actions:
+            if a.source_id and a.op in (Op.CREATE, Op.UPDATE, Op.SAME):
+                f.copied.add(a.source_id)
+            if a.op in (Op.CREATE, Op.UPDATE) and not a.details.get("follow") and a.source_id in src.runs:
+                f.pending_since[a.source_id] = src.runs[a.source_id].last_change or 0
+        self.emit(actions, experiments, src, dst)
+
+    def _retain(self, src: Snapshot, dst: Snapshot) -> None:
+        """Keep whole only the runs later steps read: those linking prompt versions, and their copies."""
+        job = self.job
+        kept = {rid: r for rid, r in src.runs.items() if LINKED_PROMPTS in r.tags}
+        job.src_snap.runs.update(kept)
+        job.dst_snap.runs.update({did: r for did, r in dst.runs.items()
+                                  if r.tags.get(TAG_SOURCE_RUN_ID) in kept})
+
+    def _plan_deferred(self) -> None:
+        f, job = self.facts, self.job
+        if not f.deferred:
+            return
+        parents = {c.parent_id for c in f.deferred_copies.values() if c.parent_id} - set(f.deferred_copies)
+        found = self.read("destination", lambda: run_scanner.fetch_runs(
+            job.dst, sorted(job.dst_snap.experiments), parents)) if parents else []
+        to_source = {r.run_id: r.tags[TAG_SOURCE_RUN_ID] for r in found
+                     if TAG_SOURCE_RUN_ID in r.tags and TAG_DUPLICATE_OF not in r.tags}
+        linked = IdSet(sid for r in found if not r.deleted and (sid := to_source.get(r.run_id)))
+        if job.options.runs_since is not None:  # a cycle reading changes only: the parents it did not read
+            unread = {r.parent_id for r in f.deferred.values() if r.parent_id and r.parent_id not in f.seen}
+            parents = self.read("source", lambda: run_scanner.fetch_runs(
+                job.src, sorted(job.src_snap.experiments), unread)) if unread else []
+            linked.update(r.run_id for r in parents if r.experiment_id in job.plannable
+                          and (job.options.deleted == "mirror" or not r.deleted))
+        src = Snapshot(job.src.identity, experiments=job.src_snap.experiments, runs=dict(f.deferred))
+        dst = Snapshot(job.dst.identity, experiments=job.dst_snap.experiments, runs=dict(f.deferred_copies))
+        self._plan(src, dst, DEFERRED, linked=_Either(f.wanted, f.with_copy, linked), to_source=to_source)
+        self._retain(src, dst)
+
+    def _plan_extras(self) -> None:
+        f = self.facts
+        actions = run_planner.plan_extra_runs(f.extras, self.job.options, f.source_state)
+        self.job.extra_groups.update({c.run_id: c.group for c in f.extras})
+        f.extras = []
+        empty = Snapshot(self.job.src.identity)
+        self.emit(actions, None, empty, empty)

@@ -1,0 +1,168 @@
+"""Runs streamed a chunk of experiments at a time (syncer.engine.run_stream): with chunks of one experiment, a
+migration of the standard workload (a run nested across experiments, RUNNING and deleted runs) copies exactly
+what one whole-source pass copies, applies exactly what its dry run planned, and a rerun finds nothing to do.
+Plus the two compact containers the stream keeps: spilled lists and hashed id sets."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+
+from syncer.backends.telemetry import api_call_counts
+from syncer.config import Settings
+from syncer.core import spill
+from syncer.core.actions import Action, Op, Plan
+from syncer.core.compact_ids import IdSet
+from syncer.core.spill import SpillList
+from syncer.engine import run_stream
+from syncer.engine.mirror_cycle import Cycle, CycleReport
+from syncer.engine.sync import endpoints, open_state, sync
+from syncer.plan.uncopied import is_unlisted
+from tests.compare import assert_same
+from tests.fixtures.workload import Workload, make_workload
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, MlflowClient, MlflowClient, Workload]]:
+    where = tmp_path_factory.mktemp("streaming")
+    env = pytest.MonkeyPatch()
+    env.chdir(where)
+    env.setattr(run_stream, "CHUNK_RUNS", 1)  # every experiment its own chunk
+    env.setattr(spill, "SPILL_AT", 2)  # plans and outcomes go through the disk
+    src_uri, dst_uri = f"sqlite:///{where / 'src.db'}", f"sqlite:///{where / 'dst.db'}"
+    src, dst = MlflowClient(src_uri), MlflowClient(dst_uri)
+    prefix = f"stream-{uuid.uuid4().hex[:8]}"
+    w = make_workload(src, prefix, runs_per_experiment=2)
+    settings = Settings(source={"tracking_uri": src_uri},
+                        destination={"tracking_uri": dst_uri, "artifact_root": str(where / "dst-artifacts")},
+                        state=f"sqlite:///{where / 'state.db'}", experiments=[f"{prefix}/*"])
+    try:
+        yield settings, src, dst, w
+    finally:
+        env.undo()
+
+
+def _changes(result) -> Counter:  # noqa: ANN001
+    return Counter((a.kind, a.op.value) for a in result.plan.actions if not is_unlisted(a))
+
+
+def test_chunked_migration_copies_exactly_as_planned_and_converges(stores) -> None:  # noqa: ANN001
+    settings, src, dst, w = stores
+    dry = sync(settings, dry_run=True)
+    real = sync(settings)
+    assert real.plan.actions == dry.plan.actions
+    assert [o.error for o in real.outcomes if not o.ok] == []
+    assert Counter(o.action for o in real.outcomes) == Counter(dry.plan.mutating())
+    assert _changes(real) == {("experiment", "create"): 2, ("run", "create"): len(w.runs)}
+    # one segment per experiment chunk, then the run nested across experiments, planned after every chunk
+    run_segments = [s.experiments for s in real.plan.segments if s.experiments is not None]
+    assert sorted(run_segments[:2]) == sorted([(e,) for e in real.plan.dest_names])
+    assert run_segments[2] == run_stream.DEFERRED
+    deferred_at = sum(s.count for s in real.plan.segments[:real.plan.segments.index(next(
+        s for s in real.plan.segments if s.experiments == run_stream.DEFERRED))])
+    assert real.plan.actions[deferred_at].source_id == w.runs["b-0"]
+    assert_same(src, dst, w.experiments)
+    again = sync(settings)
+    assert again.outcomes == []
+    assert _changes(again) == {("experiment", "same"): 2, ("run", "same"): len(w.runs)}
+
+
+def test_destination_only_runs_are_decided_after_every_chunk(stores) -> None:  # noqa: ANN001
+    settings, _src, dst, w = stores
+    sync(settings)
+    beta = dst.get_experiment_by_name(w.experiments[1]).experiment_id
+    foreign = dst.create_run(beta, run_name="foreign").info.run_id
+    result = sync(settings, dry_run=True)
+    extras = [a for a in result.plan.actions if a.op is Op.EXTRA]
+    assert [(a.dest_id, a.label, a.details) for a in extras] == [
+        (foreign, f"{w.experiments[1]}/foreign", {"reason": "not created by mlflow-syncer"})]
+    assert result.plan.extra_groups == {foreign: w.experiments[1]}
+    dst.delete_run(foreign)
+    copies = dst.search_runs([beta], run_view_type=ViewType.ACTIVE_ONLY)
+    assert len(copies) == sum(label.startswith("b-") for label in w.runs)
+
+
+def test_spill_list_reads_back_every_item_in_order(tmp_path: Path) -> None:  # noqa: ARG001
+    items = SpillList(spill_at=3)
+    items.extend(range(10))
+    items.append(10)
+    assert list(items) == list(range(11)) and len(items) == 11 and items == list(range(11))
+    assert items[4] == 4 and items[-1] == 10
+    assert list(items) == list(range(11))  # a second read sees the same
+    items.close()
+    assert list(items) == [] and len(items) == 0
+
+
+def test_notes_added_to_uncopied_rows_after_planning_survive_the_spill() -> None:
+    # The archive step notes "archived N" on `!` rows after applying; a large plan has spilled them by then.
+    rows = [Action(kind="dataset", op=Op.UNCOPIED, source_id=None, label="exp/datasets",
+                   details={"count": 2, "reason": "no dataset API"})]
+    rows += [Action(kind="run", op=Op.CREATE, source_id=f"r{i}", label=f"r{i}") for i in range(3 * spill.SPILL_AT)]
+    plan = Plan(actions=rows, dest_names={})
+    assert "on disk" in repr(plan.actions) and len(plan.actions) == len(rows)
+    next(a for a in plan.actions if a.op is Op.UNCOPIED).details["archived"] = 2
+    again = [a for a in plan.actions if a.op is Op.UNCOPIED]
+    assert [a.details for a in again] == [{"count": 2, "reason": "no dataset API", "archived": 2}]
+    assert [a.source_id for a in plan.actions if a.kind == "run"] == [f"r{i}" for i in range(3 * spill.SPILL_AT)]
+
+
+def test_id_set_holds_what_was_added_and_nothing_else() -> None:
+    ids = IdSet(f"run-{i}" for i in range(1000))
+    ids.add("run-0")
+    ids.update(["x", "y"])
+    assert len(ids) == 1002
+    assert all(f"run-{i}" in ids for i in range(1000)) and "x" in ids and "y" in ids
+    assert not any(f"other-{i}" in ids for i in range(1000)) and None not in ids
+
+
+def test_cycles_after_the_first_read_only_runs_ended_since_the_last_clean_cycle_or_running(tmp_path: Path) -> None:
+    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src = MlflowClient(src_uri)
+    prefix = f"inc-{uuid.uuid4().hex[:8]}"
+    w = make_workload(src, prefix, runs_per_experiment=2)
+    settings = Settings(source={"tracking_uri": src_uri},
+                        destination={"tracking_uri": dst_uri, "artifact_root": str(tmp_path / "dst-artifacts")},
+                        state=f"sqlite:///{tmp_path / 'state.db'}", experiments=[f"{prefix}/*"],
+                        mirror={"runs_full_every": 0})
+    src_end, dst_end = endpoints(settings)
+    state = open_state(settings, src_end, dst_end, read_only=False)
+    try:
+        cycle = Cycle(settings, src_end, dst_end, state)
+        seen: list[Counter] = []
+        cycle_run = cycle.run
+
+        def run() -> CycleReport:
+            before = api_call_counts()
+            report = cycle_run()
+            seen.append(Counter({k: v - before.get(k, 0) for k, v in api_call_counts().items()}))
+            return report
+
+        first = run()
+        assert first.ok and first.unchanged == 0 and state.get_cursor("runs:end_time") is not None
+        second = run()  # nothing changed: the RUNNING run (b-2) is followed, nothing else is read
+        assert second.ok and second.copied == 0 and second.unchanged == 2  # the experiments
+        assert seen[1][("source", "search_runs")] == 2  # ended since the cursor, RUNNING: one page each
+
+        alpha = src.get_experiment_by_name(w.experiments[0]).experiment_id
+        late = src.create_run(alpha, run_name="late").info.run_id
+        src.set_terminated(late, "FINISHED")
+        src.set_tag(w.runs["a-0"], "edited", "later")  # an edit of a finished run: no change signal
+        third = run()
+        assert third.ok and third.copied == 1 and third.unchanged == 2
+        dst = MlflowClient(dst_uri)
+        dest_alpha = dst.get_experiment_by_name(w.experiments[0]).experiment_id
+        copy_of = {r.data.tags.get("mlflow_syncer.source_run_id"): r for r in dst.search_runs([dest_alpha])}
+        assert late in copy_of and "edited" not in copy_of[w.runs["a-0"]].data.tags
+
+        full = Cycle(settings, src_end, dst_end, state).run()  # a full pass finds what the signals miss
+        assert full.ok and full.copied == 1 and full.unchanged == 2 + len(w.runs)  # a-0 updated; b-2 followed
+        copy = dst.get_run(copy_of[w.runs["a-0"]].info.run_id)
+        assert copy.data.tags["edited"] == "later"
+    finally:
+        state.close()
