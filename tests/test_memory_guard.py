@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from bench.peak_rss import measure
 from bench.scale_source import DEST_SIDE, SOURCE_SIDE, Shape, generate_pair, run_id
 from tests.fixtures.cli import SYNCER, cli_env
@@ -61,8 +59,8 @@ def _assert_in_sync(doc: dict, shape: Shape) -> None:
 
 
 def test_the_generated_copy_is_what_the_planner_expects(tmp_path):
-    """The guard below is an xfail until streaming lands: this keeps the generator itself checked (a copy
-    the planner does not find in sync would fail the guard for the wrong reason)."""
+    """The generator itself checked on a small pair: a copy the planner does not find in sync would fail the
+    guard below for the wrong reason."""
     shape = Shape(2_000, 7)
     stores = generate_pair(tmp_path, shape)
     m, doc = _diff_json(tmp_path, stores["source"], stores["mirrored"], None)
@@ -70,8 +68,6 @@ def test_the_generated_copy_is_what_the_planner_expects(tmp_path):
     _assert_in_sync(doc, shape)
 
 
-@pytest.mark.xfail(strict=True, reason="the engine holds every run of both sides (1,211 MB for 100,000 runs and "
-                   "their copies); streaming per experiment (branch `streaming`) removes this marker")
 def test_diff_over_100k_runs_and_their_copies_peaks_under_400_mb(tmp_path):
     shape = Shape(RUNS, EXPERIMENTS)
     stores = generate_pair(tmp_path, shape)
