@@ -3,7 +3,9 @@
 An open-source MLflow server answers `/ajax-api/2.0/mlflow/metrics/get-history-bulk` (one metric key, up to
 100 runs, at most 25,000 points per answer in all). Runs are grouped in the order the executor copies them,
 by their latest steps, so that a group's histories should fit one answer; the first copy that needs key K of a
-group fetches K for the whole group, the others take their points from the cache. An answer that comes back
+group fetches K for the whole group (or `warm` started that fetch earlier, from the executor's read-ahead), the
+others wait for that one fetch and take their points from the cache; different groups and keys are read side by
+side. An answer that comes back
 full may be cut: its runs are then read one by one with get_metric_history, as are runs whose histories look
 long and every run of an endpoint without the bulk route (capabilities) or answering it with an error.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Executor
 
 import structlog
 from mlflow.entities import Metric
@@ -62,7 +65,7 @@ class HistoryReader:
         self.groups = groups_of(runs)
         self.group_of = {r.run_id: g for g, group in enumerate(self.groups) for r in group}
         self.cache: dict[tuple[str, str], list[Metric]] = {}
-        self.fetched: set[tuple[int, str]] = set()
+        self.fetched: dict[tuple[int, str], threading.Event] = {}
         self.lock = threading.Lock()
 
     def history(self, run_id: str, key: str) -> list[Metric]:
@@ -74,10 +77,8 @@ class HistoryReader:
         group = self.group_of.get(run_id)
         points = None
         if self.enabled and group is not None:
+            self._ensure(group, key)
             with self.lock:
-                if (group, key) not in self.fetched:
-                    self.fetched.add((group, key))
-                    self._fetch(group, key)
                 points = self.cache.pop((run_id, key), None)
         if points:
             yield points
@@ -91,6 +92,32 @@ class HistoryReader:
             token = getattr(page, "token", None)
             if not token:
                 return
+
+    def warm(self, run_id: str, keys: list[str], pool: Executor) -> None:
+        """Start the bulk reads of these keys for the run's group on `pool`, unless started already."""
+        group = self.group_of.get(run_id)
+        if not self.enabled or group is None:
+            return
+        for key in keys:
+            with self.lock:
+                started = (group, key) in self.fetched
+            if not started:
+                pool.submit(self._ensure, group, key)
+
+    def _ensure(self, group: int, key: str) -> None:
+        """Fetch one (group, key) once; callers for the same pair wait for that fetch, other pairs run freely."""
+        with self.lock:
+            done = self.fetched.get((group, key))
+            mine = done is None
+            if mine:
+                done = self.fetched[(group, key)] = threading.Event()
+        if not mine:
+            done.wait()
+            return
+        try:
+            self._fetch(group, key)
+        finally:
+            done.set()
 
     def _fetch(self, group: int, key: str) -> None:
         run_ids = [r.run_id for r in self.groups[group] if key in r.metrics]
@@ -107,8 +134,9 @@ class HistoryReader:
         for m in metrics:
             if m.get("run_id") in got:
                 got[m["run_id"]].append(Metric(key, float(m["value"]), int(m["timestamp"]), int(m.get("step", 0))))
-        for rid, points in got.items():
-            self.cache[(rid, key)] = points
+        with self.lock:
+            for rid, points in got.items():
+                self.cache[(rid, key)] = points
 
     def _request(self, run_ids: list[str], key: str) -> dict:
         creds = self.endpoint.client._tracking_client.store.get_host_creds()
