@@ -3,6 +3,10 @@ once per experiment after the runs are applied (one listing), not by a search in
 
 from __future__ import annotations
 
+import glob
+import os
+import tempfile
+
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
@@ -16,8 +20,12 @@ from tests.fixtures.faultproxy import FaultConfig, Rule
 from tests.fixtures.workload import make_workload
 
 
-def _dest_searches() -> float:
-    return telemetry.api_call_counts().get(("destination", "search_runs"), 0.0)
+def _calls() -> dict[tuple[str, str], float]:
+    return telemetry.api_call_counts()
+
+
+def _ahead_folders() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "mlflow-syncer-ahead-*")))
 
 
 def test_lost_create_answers_leave_no_duplicate_and_cost_one_listing_per_experiment(
@@ -29,9 +37,10 @@ def test_lost_create_answers_leave_no_duplicate_and_cost_one_listing_per_experim
                         destination=EndpointConfig(tracking_uri=proxy.url),
                         state=f"sqlite:///{tmp_path / 's.db'}", experiments=[f"{unique_name}/*"])
 
-    before = _dest_searches()
+    before, folders = _calls(), _ahead_folders()
     result = sync(settings)
-    searched = _dest_searches() - before
+    after = _calls()
+    spent = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
     assert not result.failed, [o.error for o in result.failed]
     assert proxy.faults["reset_after"] == 2
 
@@ -49,4 +58,7 @@ def test_lost_create_answers_leave_no_duplicate_and_cost_one_listing_per_experim
     assert all(a.op is Op.SAME for a in again.plan.actions)
     # The destination experiments did not exist, so the scan searched no runs: the two searches are one
     # listing per experiment (7 runs created), not one search per created run.
-    assert searched == 2
+    assert spent[("destination", "search_runs")] == 2
+    # Read ahead or not, each of the 6 x 4 files was downloaded once and uploaded once; nothing left behind.
+    assert spent[("source", "download_artifact")] == spent[("destination", "log_artifact")] == 24
+    assert _ahead_folders() <= folders

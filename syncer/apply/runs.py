@@ -5,6 +5,10 @@ status and end time} -> fingerprint marker -> deletion. The four in braces depen
 are sent side by side when the executor lends threads for it (`Lanes.writes`); each must succeed before the
 marker is written. The marker is the last write of a live run, so a run without the current marker is known
 to be incomplete and is completed on the next pass by comparing what the destination already holds.
+
+Where the destination's log_batch writes a batch's tags after its params and metrics (plain MLflow: the SQL
+and file stores do, in that order), the marker rides in the run's last batch, sent once the other writes
+succeeded: one request per run fewer. Elsewhere it is a set_tag of its own after everything else.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ from syncer.core.snapshot import (
     user_tags,
 )
 from syncer.state.store import IN_PROGRESS
+
+# Destinations whose log_batch stores a batch's tags only after its params and metrics
+# (SqlAlchemyStore.log_batch, FileStore.log_batch): there the marker may be a tag of the last batch.
+MARKER_IN_LAST_BATCH = frozenset({"mlflow", "sqlite-store", "file-store"})
 
 
 @dataclass
@@ -86,7 +94,10 @@ def _history(endpoint, run_id: str, key: str) -> list[Metric]:  # noqa: ANN001
 
 
 def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | None, dest_run_id: str,
-                 parent_dest: str | None, full_check: bool, stats: RunStats) -> None:
+                 parent_dest: str | None, full_check: bool, stats: RunStats,
+                 last: Callable[[], list[RunTag]] = list) -> None:
+    """Params, tags and metric points the destination run lacks, in filled batches; `last()` runs before the
+    last batch is sent and returns tags to send in it (the marker, once the run's other writes are done)."""
     caps = ctx.dst.caps
     writer = BatchWriter(caps, _send(ctx, dest_run_id))
     reader = ctx.history or HistoryReader(ctx.src, [])
@@ -113,6 +124,7 @@ def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | Non
             continue
         present = _history(ctx.dst, dest_run_id, key)
         writer.add_metrics(missing_points(reader.history(run.run_id, key), present))
+    writer.add_tags(last())
     writer.flush()
     stats.metric_points += writer.points_sent
     stats.params += len(new_params)
@@ -173,29 +185,35 @@ def _status(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: str) 
         call(ctx.dst, "update_run", lambda: client.update_run(dest_run_id, name=run.name))
 
 
-def _finish(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: str, fp: str) -> None:
+def _finish(ctx: Context, run: RunSnap, dest_run_id: str, marker: str | None) -> None:
     client = ctx.dst.client
-    if dest is None or dest.tags.get(TAG_FINGERPRINT) != fp:
+    if marker is not None:
         ctx.guard()
-        call(ctx.dst, "set_tag", lambda: client.set_tag(dest_run_id, TAG_FINGERPRINT, fp))
+        call(ctx.dst, "set_tag", lambda: client.set_tag(dest_run_id, TAG_FINGERPRINT, marker))
     if run.deleted:
         call(ctx.dst, "delete_run", lambda: client.delete_run(dest_run_id))
 
 
-def side_by_side(writes: Executor | None, tasks: list[Callable[[], None]]) -> None:
-    """Run independent tasks, on `writes` when given (the first in this thread); every task has ended when
-    this returns or raises (the first failure is raised), so nothing is still writing afterwards."""
-    if writes is None:
-        for task in tasks:
-            task()
-        return
-    futures = [writes.submit(task) for task in tasks[1:]]
+def side_by_side(writes: Executor | None, main: Callable[[Callable[[], None]], None],
+                 others: list[Callable[[], None]]) -> None:
+    """Run `main` and `others` side by side (`others` on `writes`; one after another without it). `main` gets
+    `join`, which returns once every other task succeeded and raises the first failure. Every task has ended
+    when this returns or raises, so nothing is still writing afterwards."""
+    futures = [writes.submit(task) for task in others] if writes is not None else []
+    left = [] if writes is not None else list(others)
+
+    def join() -> None:
+        while left:
+            left.pop(0)()
+        wait(futures)
+        for fut in futures:
+            fut.result()
+
     try:
-        tasks[0]()
+        main(join)
     finally:
         wait(futures)
-    for fut in futures:
-        fut.result()
+    join()
 
 
 def copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes | None = None) -> tuple[str, RunStats]:
@@ -221,12 +239,21 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes | None
     full_check = dest is not None and (dest.tags.get(TAG_FINGERPRINT) is None or "repair" in action.details)
     fitted = fit_run(run.params, user_tags(run.tags), list(run.metrics), ctx.dst.caps)
     force = action.details.get("artifacts_checksum_differs", [])
-    side_by_side(lanes.writes, [
-        lambda: _copy_values(ctx, run, fitted, dest, dest_run_id, parent_dest, full_check, stats),
+    fp = action.fingerprint or ""
+    marker = fp if dest is None or dest.tags.get(TAG_FINGERPRINT) != fp else None
+    in_batch = marker is not None and ctx.dst.caps.kind in MARKER_IN_LAST_BATCH
+
+    def values(join: Callable[[], None]) -> None:
+        def last() -> list[RunTag]:
+            join()  # the marker goes only after every other write of the run succeeded
+            return [RunTag(TAG_FINGERPRINT, fp)] if in_batch else []
+        _copy_values(ctx, run, fitted, dest, dest_run_id, parent_dest, full_check, stats, last)
+
+    side_by_side(lanes.writes, values, [
         lambda: _copy_artifacts(ctx, run, fitted, dest is not None, artifact_uri, stats, force,
                                 lanes.ahead() if dest is None else None),
         lambda: _copy_inputs(ctx, run, dest, dest_run_id),
         lambda: _status(ctx, run, dest, dest_run_id),
     ])
-    _finish(ctx, run, dest, dest_run_id, action.fingerprint or "")
+    _finish(ctx, run, dest_run_id, None if in_batch else marker)
     return dest_run_id, stats
