@@ -28,6 +28,7 @@ log = structlog.get_logger("syncer.backends.metric_history")
 
 BULK_ROUTE = "/ajax-api/2.0/mlflow/metrics/get-history-bulk"
 RUNS_PER_REQUEST = 100
+FIRST_GROUP = 10  # runs in the first group; each next group doubles, up to RUNS_PER_REQUEST
 POINTS_PER_REQUEST = 25_000
 GROUP_BUDGET = 20_000  # points a group is expected to hold (by latest steps) per key
 PAGE = 10_000  # points per get_metric_history page
@@ -38,17 +39,22 @@ def _expected_points(run: RunSnap) -> int:
 
 
 def groups_of(runs: list[RunSnap]) -> list[list[RunSnap]]:
-    """Consecutive groups of at most 100 runs whose expected points per key stay within the budget."""
+    """Consecutive groups of at most 100 runs whose expected points per key stay within the budget.
+
+    The first groups are small (10 runs, then 20, 40, ...): the first runs' writes wait for the first answers,
+    which come back sooner, while later groups are read ahead as the copy goes on."""
     groups: list[list[RunSnap]] = []
     current: list[RunSnap] = []
     used = 0
+    cap = FIRST_GROUP
     for run in runs:
         need = _expected_points(run)
         if not run.metrics or need > GROUP_BUDGET:
             continue
-        if current and (len(current) >= RUNS_PER_REQUEST or used + need > GROUP_BUDGET):
+        if current and (len(current) >= cap or used + need > GROUP_BUDGET):
             groups.append(current)
             current, used = [], 0
+            cap = min(RUNS_PER_REQUEST, 2 * cap)
         current.append(run)
         used += need
     if current:
