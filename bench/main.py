@@ -97,6 +97,7 @@ def run_ours(ends: Ends, experiments: list[str], state: Path, dest_prefix: str, 
         raise RuntimeError(f"ours failed ({proc.returncode}): {err[-2000:]}")
     res = json.loads(lines[-1])
     res["wall"] = wall
+    res["cpu_s"] = usage.ru_utime + usage.ru_stime  # the child's own CPU seconds (servers and proxies not counted)
     res["maxrss_mb"] = _rss_mb(usage)  # includes the parent's RSS at fork: an upper bound only
     res["rss_mb"] = res.get("rss_mb") or res["maxrss_mb"]
     if ends.proxies:
@@ -110,12 +111,18 @@ def _rss_mb(usage) -> float | None:  # noqa: ANN001
     return usage.ru_maxrss / 1024
 
 
-def _floor(ends: Ends, data: list, tag: str) -> tuple[float, int | None]:
+def _floor(ends: Ends, data: list, tag: str) -> tuple[float, int | None, dict]:
+    """The floor's seconds, requests at the proxy, and its requests by endpoint with its CPU seconds."""
     if ends.proxies:
         ends.proxy_stats()
+    cpu = time.process_time()
     seconds = floor.write(ends.dst, data, f"floor-{tag}/")
-    calls = sum(ends.proxy_stats()["counts"].values()) if ends.proxies else None
-    return seconds, calls
+    extra: dict = {"cpu_s": time.process_time() - cpu}
+    calls = None
+    if ends.proxies:
+        extra["counts"] = ends.proxy_stats()["counts"]
+        calls = sum(extra["counts"].values())
+    return seconds, calls, extra
 
 
 def _peer(ends: Ends, w: workloads.Workload, tag: str, tmp: Path, out: dict) -> None:
@@ -158,7 +165,9 @@ def measure(spec: workloads.Spec, w: workloads.Workload, ends: Ends, servers: di
     out["full"] = min(fulls, key=lambda f: f[0]["seconds"])[0]
     if floors:
         out["floor_all"] = [f[0] for f in floors]
-        out["floor"], out["floor_calls"] = min(floors)
+        out["floor"], out["floor_calls"], out["floor_extra"] = min(floors, key=lambda f: f[0])
+        # each attempt's ours/floor, measured back to back: steadier than best/best when the load drifts
+        out["pair_ratios"] = [f[0]["seconds"] / fl[0] for f, fl in zip(fulls, floors, strict=True)]
     _, state, itag = fulls[-1]
     out["noop"] = run_ours(ends, w.experiment_names, state, f"ours-{itag}/", args.workers)
     out["changed_runs"] = workloads.change_one_percent(servers["src"].url, w)

@@ -61,7 +61,10 @@ def line(r: dict) -> str:
             f"{_fmt(d['peer_ours'], nd=1)}, {_fmt(d['points_s'], nd=0)} points/s, {_fmt(d['mb_s'])} MB/s, "
             f"RSS {_fmt(d['rss'], ' MB', 0)}, {d['calls']:.0f} calls; no-op {_fmt(d['noop'])} s "
             f"({_fmt(d['noop_pct'])}%, {d['noop_calls']:.0f} calls); 1% changed {_fmt(d['change'])} s "
-            f"({d['change_calls']:.0f} calls); failures {d['failed']}")
+            f"({d['change_calls']:.0f} calls); failures {d['failed']}; attempt ratios "
+            f"{', '.join(f'{x:.2f}' for x in r.get('pair_ratios', []))}; wall (process start) "
+            f"{_fmt(r['full'].get('wall'))} s; CPU s ours {_fmt(r['full'].get('cpu_s'))}, floor "
+            f"{_fmt(r.get('floor_extra', {}).get('cpu_s'))}")
 
 
 def _call_table(r: dict) -> list[str]:

@@ -21,7 +21,8 @@ from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
 from tests.fixtures.workload import T0, make_workload
 
 # (point, phase): op:N[:after]. The workload has 2 experiments, 4 runs (one with 2,500 points of one
-# metric: three log_batch calls), 8 artifact files.
+# metric: three log_batch calls; six in all, each run's last one carrying its fingerprint marker: a plain
+# MLflow destination gets no separate set_tag), 8 artifact files.
 KILL_POINTS = [
     "create_experiment:1",               # experiment creation
     "create_experiment:1:after",
@@ -41,8 +42,8 @@ KILL_POINTS = [
     "log_artifact:5:after",
     "log_artifact:7",
     "set_terminated:1:after",            # finishing a run
-    "set_tag:1",
-    "set_tag:2:after",
+    "log_batch:6",                       # a run's last batch, which carries its fingerprint marker
+    "log_batch:5:after",
     "state_record:1:after",              # state commit
     "state_record:3",
     "state_record:5:after",

@@ -4,16 +4,23 @@ Creates are not idempotent: when a `create_run` or `create_experiment` reaches t
 answer does not come back (connection reset, 5xx after the write), MLflow's HTTP layer or ours sends it
 again and the server creates a second object. Runs are settled right after creation: every live copy
 carrying the source run id is found by its provenance tag, one is kept and the others are retired
-(tagged `mlflow_syncer.duplicate_of` and deleted). If the process dies before it settles, the planner
-(`split_copies`) finds the extra copies on the next pass and the executor retires them then.
+(tagged `mlflow_syncer.duplicate_of` and deleted). A create that was answered is settled later, with the
+other runs created into the same experiment (`Settlement`: one listing of the experiment, or one search per
+run when that is fewer requests), so that the duplicate search is no longer a request in each run's chain.
+If the process dies before it settles, the planner (`split_copies`) finds the extra copies on the next pass
+and the executor retires them then.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+from collections import defaultdict
+
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
-from syncer.backends.calls import call
+from syncer.backends.calls import call, pages
 from syncer.backends.classify import classify
 from syncer.core.errors import Kind
 from syncer.core.metric_points import missing_points
@@ -51,8 +58,12 @@ def settle_created_run(ctx, dest_exp_id: str, source_run_id: str, created: str |
     return keep
 
 
-def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create) -> tuple[str, str]:  # noqa: ANN001
-    """Create a destination run through `create` (returns a Run) and settle duplicates: (id, artifact uri)."""
+def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create,  # noqa: ANN001
+                    later: Settlement | None = None) -> tuple[str, str]:
+    """Create a destination run through `create` (returns a Run) and settle duplicates: (id, artifact uri).
+
+    With `later`, an answered create is settled there (after the runs are applied) instead of now.
+    """
     created, error = None, None
     try:
         created = call(ctx.dst, "create_run", create)
@@ -60,6 +71,9 @@ def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create) -> tuple[
         if classify(exc) is not Kind.TRANSIENT:
             raise
         error = exc
+    if created is not None and later is not None:
+        later.add(dest_exp_id, source_run_id, created.info.run_id)
+        return created.info.run_id, created.info.artifact_uri
     keep = settle_created_run(ctx, dest_exp_id, source_run_id, created.info.run_id if created else None, error)
     if created is not None and created.info.run_id == keep:
         return keep, created.info.artifact_uri
@@ -106,3 +120,60 @@ def log_batch_once(ctx, run_id: str, metrics: list, params: list, tags: list) ->
     if len(missing) == len(metrics):
         raise refused
     send(missing)
+
+
+class Settlement:
+    """Destination runs created by answered creates, to be checked for duplicates together, per experiment.
+
+    A create whose answer was lost and that MLflow's HTTP layer (or ours) sent again leaves a second, empty
+    copy carrying the same source run id. `settle` finds such copies and retires them, keeping the run that
+    was answered (the one that was filled). Until then the extra copy is only an incomplete copy, which the
+    planner retires on a later pass if this process dies first.
+    """
+
+    def __init__(self) -> None:
+        self.created: dict[str, dict[str, str]] = defaultdict(dict)  # dest experiment -> source id -> dest id
+        self.lock = threading.Lock()
+
+    def add(self, dest_exp_id: str, source_run_id: str, dest_run_id: str) -> None:
+        """Remember one answered create."""
+        with self.lock:
+            self.created[dest_exp_id][source_run_id] = dest_run_id
+
+    def settle(self, ctx) -> dict[str, str]:  # noqa: ANN001
+        """Retire the duplicates of every remembered run. Returns source run id -> why its check failed."""
+        failed: dict[str, str] = {}
+        with self.lock:
+            todo, self.created = dict(self.created), defaultdict(dict)
+        for dest_exp_id, made in sorted(todo.items()):
+            try:
+                _settle_experiment(ctx, dest_exp_id, made)
+            except Exception as exc:  # noqa: BLE001 - reported per run by the caller
+                failed.update({source_id: f"duplicate check after create failed: {exc}" for source_id in made})
+        return failed
+
+
+def _settle_experiment(ctx, dest_exp_id: str, made: dict[str, str]) -> None:  # noqa: ANN001
+    """Retire every live copy of the `made` runs (source id -> kept dest id) other than the kept one."""
+    known = sum(1 for r in ctx.dst_snap.runs.values() if r.experiment_id == dest_exp_id)
+    page = max(1, ctx.dst.caps.search_page_size)
+    if math.ceil((known + len(made)) / page) < len(made):
+        copies = _copies_in(ctx, dest_exp_id, page)
+    else:
+        copies = {source_id: live_copies(ctx, dest_exp_id, source_id) for source_id in sorted(made)}
+    for source_id, keep in sorted(made.items()):
+        for run_id in copies.get(source_id, []):
+            if run_id != keep:
+                retire(ctx, run_id, keep)
+
+
+def _copies_in(ctx, dest_exp_id: str, page: int) -> dict[str, list[str]]:  # noqa: ANN001
+    """Source run id -> live, unmarked copies, over every run of a destination experiment (paged)."""
+    client = ctx.dst.client
+    out: dict[str, list[str]] = defaultdict(list)
+    for run in pages(ctx.dst, "search_runs", lambda token: client.search_runs(
+            [dest_exp_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=page, page_token=token)):
+        source_id = run.data.tags.get(TAG_SOURCE_RUN_ID)
+        if source_id and TAG_DUPLICATE_OF not in run.data.tags:
+            out[source_id].append(run.info.run_id)
+    return out

@@ -8,14 +8,17 @@ from itertools import groupby
 from uuid import uuid4
 
 from syncer.apply.context import Context
-from syncer.apply.exactly_once import create_experiment_once
-from syncer.apply.runs import RunStats, copy_run
-from syncer.apply.units import Units
+from syncer.apply.exactly_once import Settlement, create_experiment_once
+from syncer.apply.read_ahead import ReadAhead
+from syncer.apply.runs import Lanes, RunStats, copy_run
+from syncer.apply.units import Outcome, Units
 from syncer.backends.calls import call
 from syncer.backends.metric_history import HistoryReader
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import TAG_SOURCE, TAG_SOURCE_EXPERIMENT_ID, user_tags
+
+WRITES_PER_RUN = 3  # a run's writes beside its metric batches: artifacts, dataset inputs, status
 
 
 def _experiment(ctx: Context, action: Action) -> str:
@@ -41,7 +44,7 @@ def _delete_experiment(ctx: Context, action: Action) -> None:
     call(ctx.dst, "delete_experiment", lambda: ctx.dst.client.delete_experiment(dest_id))
 
 
-def _run(ctx: Context, action: Action) -> tuple[str, RunStats]:
+def _run(ctx: Context, action: Action, lanes: Lanes) -> tuple[str, RunStats]:
     if action.op is Op.DELETE:
         ctx.guard()
         call(ctx.dst, "delete_run", lambda: ctx.dst.client.delete_run(action.dest_id))
@@ -49,7 +52,7 @@ def _run(ctx: Context, action: Action) -> tuple[str, RunStats]:
     dest_exp = ctx.dest_id("experiment", action.experiment)
     if dest_exp is None:
         raise FatalError(f"experiment of run {action.label} was not created")
-    return copy_run(ctx, action, dest_exp)
+    return copy_run(ctx, action, dest_exp, lanes)
 
 
 def apply_experiments(ctx: Context, actions: list[Action], units: Units) -> None:
@@ -65,7 +68,12 @@ def apply_experiments(ctx: Context, actions: list[Action], units: Units) -> None
 
 
 def apply_runs(ctx: Context, actions: list[Action], units: Units) -> None:
-    """Copy, update or delete runs: parents before children, in parallel within one depth."""
+    """Copy, update or delete runs: parents before children, in parallel within one depth.
+
+    Each run's independent destination writes go side by side on threads lent for them, the source reads of
+    the runs to create are done ahead (syncer.apply.read_ahead), and answered creates are checked for
+    duplicates together once the runs are applied (syncer.apply.exactly_once.Settlement).
+    """
     for a in actions:  # copies a child may link to: unchanged runs and copies of runs deleted in the source
         if a.dest_id and a.source_id and a.op in (Op.SAME, Op.EXTRA):
             ctx.map_id("run", a.source_id, a.dest_id)
@@ -73,11 +81,31 @@ def apply_runs(ctx: Context, actions: list[Action], units: Units) -> None:
     runs = [a for a in actions if a.mutates and a.experiment not in failed_exps]
     ctx.history = HistoryReader(ctx.src, [ctx.src_snap.runs[a.source_id] for a in runs
                                           if a.op is not Op.DELETE and a.source_id in ctx.src_snap.runs])
-    with ThreadPoolExecutor(max_workers=max(1, units.workers), thread_name_prefix="sync") as pool:
+    settlement = Settlement()
+    workers = max(1, units.workers)
+    with ReadAhead(ctx, runs, threads=workers, window=2 * workers) as ahead, \
+            ThreadPoolExecutor(max_workers=WRITES_PER_RUN * workers, thread_name_prefix="sync-writes") as writes, \
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
+        def unit(a: Action) -> Outcome:
+            lanes = Lanes(writes=writes, ahead=lambda: ahead.take(a), settlement=settlement)
+            try:
+                return units.run(a, lambda: _run(ctx, a, lanes))
+            finally:
+                ahead.release(a)
+
         for _depth, group in groupby(runs, key=lambda a: a.depth):
-            futures = [pool.submit(units.run, a, lambda a=a: _run(ctx, a)) for a in group]
+            futures = [pool.submit(unit, a) for a in group]
             for fut in as_completed(futures):
                 units.record(fut.result())
+    _settle(ctx, settlement, units)
+
+
+def _settle(ctx: Context, settlement: Settlement, units: Units) -> None:
+    """Retire the duplicates left by creates sent twice; a run whose check failed is reported as failed."""
+    if ctx.stop is not None and ctx.stop.is_set():
+        return  # the next pass's planner retires them
+    for source_id, error in settlement.settle(ctx).items():
+        units.fail("run", source_id, error)
 
 
 def delete_experiments(ctx: Context, actions: list[Action], units: Units) -> None:

@@ -1,21 +1,28 @@
 """Bring one destination run up to date with its source run. Safe to repeat and to resume.
 
-Order of writes: create (with provenance tags) -> params/tags/metrics batches -> dataset inputs ->
-artifacts -> status and end time -> fingerprint marker -> deletion. The marker is the last write of a
-live run, so a run without the current marker is known to be incomplete and is completed on the next
-pass by comparing what the destination already holds.
+Order of writes: create (with provenance tags) -> {params/tags/metrics batches, dataset inputs, artifacts,
+status and end time} -> fingerprint marker -> deletion. The four in braces depend only on the run's id and
+are sent side by side when the executor lends threads for it (`Lanes.writes`); each must succeed before the
+marker is written. The marker is the last write of a live run, so a run without the current marker is known
+to be incomplete and is completed on the next pass by comparing what the destination already holds.
+
+Where the destination's log_batch writes a batch's tags after its params and metrics (plain MLflow: the SQL
+and file stores do, in that order), the marker rides in the run's last batch, sent once the other writes
+succeeded: one request per run fewer. Elsewhere it is a set_tag of its own after everything else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import Executor, wait
+from dataclasses import dataclass, field
 
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 
 from syncer.apply import policy_artifacts as policy_io
 from syncer.apply.batching import BatchWriter
 from syncer.apply.context import Context
-from syncer.apply.exactly_once import create_run_once, log_batch_once, retire
+from syncer.apply.exactly_once import Settlement, create_run_once, log_batch_once, retire
 from syncer.backends import artifacts as art
 from syncer.backends import telemetry
 from syncer.backends.calls import call
@@ -35,6 +42,20 @@ from syncer.core.snapshot import (
 )
 from syncer.state.store import IN_PROGRESS
 
+# Destinations whose log_batch stores a batch's tags only after its params and metrics
+# (SqlAlchemyStore.log_batch, FileStore.log_batch): there the marker may be a tag of the last batch.
+MARKER_IN_LAST_BATCH = frozenset({"mlflow", "sqlite-store", "file-store"})
+
+
+@dataclass
+class Lanes:
+    """What the executor lends a run copy: threads for the run's independent writes, a way to get the run's
+    source files read ahead, and where an answered create's duplicate check is deferred to."""
+
+    writes: Executor | None = None
+    ahead: Callable[[], art.SourceFiles | None] = field(default=lambda: None)
+    settlement: Settlement | None = None
+
 
 @dataclass
 class RunStats:
@@ -45,7 +66,8 @@ class RunStats:
     artifact_bytes: int = 0
 
 
-def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | None) -> tuple[str, str]:
+def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | None,
+            later: Settlement | None) -> tuple[str, str]:
     caps = ctx.dst.caps
     tags = {k: v for k, v in expected_tags(user_tags(run.tags), caps).items()
             if not k.startswith(caps.tags_set_after_create)}
@@ -57,7 +79,7 @@ def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | Non
         tags[PARENT_TAG] = parent_dest
     ctx.guard()
     return create_run_once(ctx, dest_exp_id, run.run_id, lambda: ctx.dst.client.create_run(
-        dest_exp_id, start_time=run.start_time, tags=tags, run_name=run.name or None))
+        dest_exp_id, start_time=run.start_time, tags=tags, run_name=run.name or None), later)
 
 
 def _send(ctx: Context, dest_run_id: str):  # noqa: ANN202
@@ -72,7 +94,10 @@ def _history(endpoint, run_id: str, key: str) -> list[Metric]:  # noqa: ANN001
 
 
 def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | None, dest_run_id: str,
-                 parent_dest: str | None, full_check: bool, stats: RunStats) -> None:
+                 parent_dest: str | None, full_check: bool, stats: RunStats,
+                 last: Callable[[], list[RunTag]] = list) -> None:
+    """Params, tags and metric points the destination run lacks, in filled batches; `last()` runs before the
+    last batch is sent and returns tags to send in it (the marker, once the run's other writes are done)."""
     caps = ctx.dst.caps
     writer = BatchWriter(caps, _send(ctx, dest_run_id))
     reader = ctx.history or HistoryReader(ctx.src, [])
@@ -99,6 +124,7 @@ def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | Non
             continue
         present = _history(ctx.dst, dest_run_id, key)
         writer.add_metrics(missing_points(reader.history(run.run_id, key), present))
+    writer.add_tags(last())
     writer.flush()
     stats.metric_points += writer.points_sent
     stats.params += len(new_params)
@@ -121,7 +147,8 @@ def _copy_inputs(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: 
 
 
 def _copy_artifacts(ctx: Context, run: RunSnap, fitted: Fitted, dest_exists: bool,
-                    dest_artifact_uri: str, stats: RunStats, force: list[str]) -> None:
+                    dest_artifact_uri: str, stats: RunStats, force: list[str],
+                    ahead: art.SourceFiles | None = None) -> None:
     src_repo = ctx.src.artifact_repo(run.artifact_uri)
     dst_repo = ctx.dst.artifact_repo(dest_artifact_uri)
     existing: dict[str, int | None] = {}
@@ -138,14 +165,14 @@ def _copy_artifacts(ctx: Context, run: RunSnap, fitted: Fitted, dest_exists: boo
             ctx.state.record_artifact(run.run_id, path, size)
 
     ctx.guard()
-    copied = art.copy_tree(ctx.src, src_repo, ctx.dst, dst_repo, existing, on_copied)
+    copied = art.copy_tree(ctx.src, src_repo, ctx.dst, dst_repo, existing, on_copied, ahead)
     policy_io.write(ctx, run, fitted, dst_repo, existing, on_copied, copied)
     stats.artifact_files += copied.files
     stats.artifact_bytes += copied.bytes
     telemetry.ARTIFACT_BYTES.inc(copied.bytes)
 
 
-def _finish(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: str, fp: str) -> None:
+def _status(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: str) -> None:
     client = ctx.dst.client
     if run.status != "RUNNING" and (dest is None or (dest.status, dest.end_time) != (run.status, run.end_time)):
         ctx.guard()
@@ -156,15 +183,42 @@ def _finish(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: str, 
         call(ctx.dst, "update_run", lambda: client.update_run(dest_run_id, status="RUNNING"))
     if dest is not None and run.name and dest.name != run.name:
         call(ctx.dst, "update_run", lambda: client.update_run(dest_run_id, name=run.name))
-    if dest is None or dest.tags.get(TAG_FINGERPRINT) != fp:
+
+
+def _finish(ctx: Context, run: RunSnap, dest_run_id: str, marker: str | None) -> None:
+    client = ctx.dst.client
+    if marker is not None:
         ctx.guard()
-        call(ctx.dst, "set_tag", lambda: client.set_tag(dest_run_id, TAG_FINGERPRINT, fp))
+        call(ctx.dst, "set_tag", lambda: client.set_tag(dest_run_id, TAG_FINGERPRINT, marker))
     if run.deleted:
         call(ctx.dst, "delete_run", lambda: client.delete_run(dest_run_id))
 
 
-def copy_run(ctx: Context, action: Action, dest_exp_id: str) -> tuple[str, RunStats]:
+def side_by_side(writes: Executor | None, main: Callable[[Callable[[], None]], None],
+                 others: list[Callable[[], None]]) -> None:
+    """Run `main` and `others` side by side (`others` on `writes`; one after another without it). `main` gets
+    `join`, which returns once every other task succeeded and raises the first failure. Every task has ended
+    when this returns or raises, so nothing is still writing afterwards."""
+    futures = [writes.submit(task) for task in others] if writes is not None else []
+    left = [] if writes is not None else list(others)
+
+    def join() -> None:
+        while left:
+            left.pop(0)()
+        wait(futures)
+        for fut in futures:
+            fut.result()
+
+    try:
+        main(join)
+    finally:
+        wait(futures)
+    join()
+
+
+def copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes | None = None) -> tuple[str, RunStats]:
     """Create or complete the destination copy of one source run. Returns its id and what was copied."""
+    lanes = lanes or Lanes()
     run = ctx.src_snap.runs[action.source_id]
     dest = ctx.dst_snap.runs.get(action.dest_id) if action.dest_id else None
     parent_dest = ctx.dest_id("run", run.parent_id)
@@ -173,7 +227,7 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str) -> tuple[str, RunSt
     if violations:
         raise SyncError("; ".join(violations))
     if dest is None:
-        dest_run_id, artifact_uri = _create(ctx, run, dest_exp_id, parent_dest)
+        dest_run_id, artifact_uri = _create(ctx, run, dest_exp_id, parent_dest, lanes.settlement)
         ctx.state.record("run", run.run_id, dest_run_id, IN_PROGRESS, name=action.label)
     else:
         dest_run_id, artifact_uri = dest.run_id, dest.artifact_uri
@@ -184,9 +238,22 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str) -> tuple[str, RunSt
     ctx.map_id("run", run.run_id, dest_run_id)
     full_check = dest is not None and (dest.tags.get(TAG_FINGERPRINT) is None or "repair" in action.details)
     fitted = fit_run(run.params, user_tags(run.tags), list(run.metrics), ctx.dst.caps)
-    _copy_values(ctx, run, fitted, dest, dest_run_id, parent_dest, full_check, stats)
-    _copy_inputs(ctx, run, dest, dest_run_id)
-    _copy_artifacts(ctx, run, fitted, dest is not None, artifact_uri, stats,
-                    action.details.get("artifacts_checksum_differs", []))
-    _finish(ctx, run, dest, dest_run_id, action.fingerprint or "")
+    force = action.details.get("artifacts_checksum_differs", [])
+    fp = action.fingerprint or ""
+    marker = fp if dest is None or dest.tags.get(TAG_FINGERPRINT) != fp else None
+    in_batch = marker is not None and ctx.dst.caps.kind in MARKER_IN_LAST_BATCH
+
+    def values(join: Callable[[], None]) -> None:
+        def last() -> list[RunTag]:
+            join()  # the marker goes only after every other write of the run succeeded
+            return [RunTag(TAG_FINGERPRINT, fp)] if in_batch else []
+        _copy_values(ctx, run, fitted, dest, dest_run_id, parent_dest, full_check, stats, last)
+
+    side_by_side(lanes.writes, values, [
+        lambda: _copy_artifacts(ctx, run, fitted, dest is not None, artifact_uri, stats, force,
+                                lanes.ahead() if dest is None else None),
+        lambda: _copy_inputs(ctx, run, dest, dest_run_id),
+        lambda: _status(ctx, run, dest, dest_run_id),
+    ])
+    _finish(ctx, run, dest_run_id, None if in_batch else marker)
     return dest_run_id, stats

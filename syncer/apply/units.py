@@ -86,6 +86,16 @@ class Units:
         self.record(outcome)
         return outcome
 
+    def fail(self, kind: str, source_id: str, error: str) -> None:
+        """Turn the recorded outcome of an object into a failure found after its unit ended (state included)."""
+        status = self.ctx.state.record_failure(kind, source_id, error)
+        log.warning("object failed", kind=kind, source_id=source_id, error=error, status=status)
+        with self._lock:
+            for i, o in enumerate(self.outcomes):
+                if o.action.kind == kind and o.action.source_id == source_id:
+                    self.outcomes[i] = Outcome(o.action, ok=False, dest_id=o.dest_id, error=error, status=status,
+                                               stats=o.stats)
+
     def failed(self, kind: str) -> set[str | None]:
         """Source ids of the `kind` actions that failed so far."""
         with self._lock:

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mlflow.entities import FileInfo
 from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
@@ -94,15 +94,18 @@ def stream_file(src_repo, dst_repo, info: FileInfo) -> int:  # noqa: ANN001
 
 
 def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo,  # noqa: ANN001
-              read: signed.SignedRead | None = None) -> int:
+              read: signed.SignedRead | None = None, local: str | None = None) -> int:
     """Copy one artifact file; the bytes pass through a temporary file (or a pipe), never whole in memory.
 
     Where an end keeps artifacts in Azure Blob Storage, azure-storage-blob moves them (syncer/blob.py):
     server-side copy when both ends are blob (a Databricks SAS URL counts as a blob source), parallel
     block transfer when one is. Otherwise the listing already says this is a file, so it is fetched with
     the repository's file download (`download_artifacts` would list the path first to learn whether it is
-    a directory); big files are piped straight through.
+    a directory); big files are piped straight through. `local`: the file was already read (`read_ahead`).
     """
+    if local is not None:
+        _upload(dst, dst_repo, info.path, local)
+        return os.path.getsize(local)
     src_blob = blob.BlobLocation.parse(getattr(src_repo, "artifact_uri", None))
     dst_blob = blob.BlobLocation.parse(getattr(dst_repo, "artifact_uri", None))
     if read and read.azure_sas and dst_blob:
@@ -117,15 +120,20 @@ def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo, 
     try:
         local = os.path.join(tmp, posixpath.basename(info.path))
         fetch_file(src, src_repo, info.path, local, read)
-        size = os.path.getsize(local)
-        if dst_blob:
-            call(dst, "blob_upload", lambda: blob.upload(local, dst_blob.child(info.path)))
-        else:
-            directory = posixpath.dirname(info.path) or None
-            call(dst, "log_artifact", lambda: dst_repo.log_artifact(local, directory))
-        return size
+        _upload(dst, dst_repo, info.path, local)
+        return os.path.getsize(local)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _upload(dst: Endpoint, dst_repo, path: str, local: str) -> None:  # noqa: ANN001
+    """Upload a local file (named as the artifact) to `path` in the destination repository."""
+    dst_blob = blob.BlobLocation.parse(getattr(dst_repo, "artifact_uri", None))
+    if dst_blob:
+        call(dst, "blob_upload", lambda: blob.upload(local, dst_blob.child(path)))
+    else:
+        directory = posixpath.dirname(path) or None
+        call(dst, "log_artifact", lambda: dst_repo.log_artifact(local, directory))
 
 
 def fetch_file(src: Endpoint, src_repo, path: str, local: str, read: signed.SignedRead | None = None) -> None:  # noqa: ANN001
@@ -150,22 +158,26 @@ def copy_tree(
     dst_repo,  # noqa: ANN001
     existing: dict[str, int | None],
     on_copied: Callable[[str, int], None] = lambda path, size: None,
+    ahead: SourceFiles | None = None,
 ) -> CopyStats:
     """Copy every file that `existing` (destination path -> size) lacks or holds with another size.
 
     Files are copied FILES_IN_FLIGHT at a time; `on_copied` runs in the calling thread. Where the source
     hands out signed URLs, they are asked for signed.BATCH files at a time, just before those are copied.
+    `ahead`: the source listing (and small files) read beforehand by `read_ahead`.
     """
     stats = CopyStats()
-    todo = [info for info in walk(src, src_repo) if not _present(existing, info)]
+    files = ahead.files if ahead is not None else list(walk(src, src_repo))
+    local = ahead.local if ahead is not None else {}
+    todo = [info for info in files if not _present(existing, info)]
     workers = max(1, min(FILES_IN_FLIGHT, len(todo)))
     batch = signed.BATCH if signed.supported(src_repo) else max(1, len(todo))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artifacts") as pool:
         for start in range(0, len(todo), batch):
             chunk = todo[start:start + batch]
             reads = signed.fetch(src, src_repo, [i.path for i in chunk]) if signed.supported(src_repo) else {}
-            futures = {pool.submit(copy_file, src, src_repo, dst, dst_repo, info, reads.get(info.path)): info
-                       for info in chunk}
+            futures = {pool.submit(copy_file, src, src_repo, dst, dst_repo, info, reads.get(info.path),
+                                   local.get(info.path)): info for info in chunk}
             for fut in as_completed(futures):
                 size = fut.result()
                 on_copied(futures[fut].path, size)
@@ -177,3 +189,55 @@ def copy_tree(
 def _present(existing: dict[str, int | None], info: FileInfo) -> bool:
     have = existing.get(info.path, -1)
     return info.path in existing and (have is None or info.file_size is None or have == info.file_size)
+
+
+READ_AHEAD_BYTES = 64 << 20  # at most this much of one run's files is downloaded ahead of its writes
+
+
+@dataclass
+class SourceFiles:
+    """One run's source artifacts read ahead of its destination writes: the listing, and the small files
+    already downloaded (artifact path -> local file of the same base name), in `folder` until `close`."""
+
+    files: list[FileInfo]
+    local: dict[str, str] = field(default_factory=dict)
+    folder: str | None = None
+
+    def close(self) -> None:
+        """Delete the downloaded files."""
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder, self.local = None, {}
+
+
+def read_ahead(src: Endpoint, src_repo, budget: int = READ_AHEAD_BYTES) -> SourceFiles:  # noqa: ANN001
+    """List a source repository and download its files below STREAM_FROM, up to `budget` bytes in all, to a
+    temporary folder. Files that take another path (blob storage, signed URLs, streamed) are only listed."""
+    out = SourceFiles(list(walk(src, src_repo)))
+    if signed.supported(src_repo) or blob.BlobLocation.parse(getattr(src_repo, "artifact_uri", None)):
+        return out
+    small, used = [], 0
+    for info in out.files:
+        size = info.file_size
+        if size is not None and 0 <= size < STREAM_FROM and used + size <= budget:
+            small.append(info)
+            used += size
+    if not small:
+        return out
+    out.folder = tempfile.mkdtemp(prefix="mlflow-syncer-ahead-")
+    paths = {info.path: os.path.join(out.folder, str(i), posixpath.basename(info.path))
+             for i, info in enumerate(small)}
+    try:
+        with ThreadPoolExecutor(max_workers=min(FILES_IN_FLIGHT, len(small)), thread_name_prefix="ahead") as pool:
+            for fut in [pool.submit(_fetch_to, src, src_repo, path, target) for path, target in paths.items()]:
+                fut.result()
+    except BaseException:
+        out.close()
+        raise
+    out.local = paths
+    return out
+
+
+def _fetch_to(src: Endpoint, src_repo, path: str, local: str) -> None:  # noqa: ANN001
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    fetch_file(src, src_repo, path, local)

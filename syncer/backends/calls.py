@@ -139,6 +139,9 @@ def configure_http_retries() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    # Runs are copied by several workers, each with writes side by side and reads ahead: keep that many
+    # connections per server open (MLflow's default of 10 discards the rest and opens new ones every time).
+    os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", "64")
     # MLflow's usage telemetry phones home and flushes at exit for seconds where there is no route out.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # Databricks calls go through the Databricks SDK, which retries 429/503 honouring Retry-After
