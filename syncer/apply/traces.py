@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from itertools import groupby
 
 from mlflow.entities import Span, Trace, TraceInfo, TraceLocation
+from mlflow.entities.model_registry import PromptVersion
 from mlflow.entities.span import SpanAttributeKey
 from mlflow.exceptions import MlflowException
 
@@ -29,6 +30,7 @@ from syncer.backends.endpoint import Endpoint
 from syncer.backends.trace_reads import read_traces
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError, Kind, SyncError
+from syncer.core.prompt_snapshot import LINKED_PROMPTS, linked_prompts
 from syncer.core.snapshot import TAG_DUPLICATE_OF
 from syncer.core.trace_snapshot import (
     META_SOURCE_RUN,
@@ -168,10 +170,28 @@ def finish_copy(ctx: Context, action: Action, trace: Trace | None, dest_exp: str
         data = copy.copy(trace.data)
         data.spans = copied_spans(trace, returned.trace_id, returned.trace_id.removeprefix("tr-"))
         call(ctx.dst, "upload_trace_data", lambda: ctx.dst.client._tracing_client._upload_trace_data(returned, data))
+    _link_prompts(ctx, returned.trace_id, info.tags.get(LINKED_PROMPTS))
     if action.op is Op.UPDATE and action.details.get("changed") == "content":
         _drop_stale(ctx, info)
     _retire(ctx, dest_exp, action.details.get("retire", []), returned.trace_id)
     return returned.trace_id
+
+
+def _link_prompts(ctx: Context, trace_id: str, tag: str | None) -> None:
+    """Make the copy's links to prompt versions (the entity associations a `prompt = "name/version"` trace
+    search reads; the `mlflow.linkedPrompts` tag alone does not make them). Prompts keep their names and
+    numbers; a destination without the link endpoint (MLflow before 3.5) keeps the tag only."""
+    entries = linked_prompts(tag)
+    if not entries:
+        return
+    versions = [PromptVersion(name, int(number), template="") for name, number in entries if number.isdigit()]
+    store = ctx.dst.client._tracking_client.store
+    ctx.guard()
+    try:
+        call(ctx.dst, "link_prompts_to_trace", lambda: store.link_prompts_to_trace(trace_id, versions))
+    except (MlflowException, NotImplementedError) as exc:
+        if getattr(exc, "error_code", "") not in ("ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED") and "404" not in str(exc):
+            raise
 
 
 def _drop_stale(ctx: Context, info: TraceInfo) -> None:
