@@ -6,7 +6,7 @@ import json
 
 from mlflow import MlflowClient
 
-from tests.fixtures.cli import run_cli
+from tests.fixtures.cli import cli_env, kill_at, run_cli
 from tests.fixtures.models import tracking
 from tests.fixtures.traces import T0_NS, simple_trace
 
@@ -30,6 +30,11 @@ def _seed(url: str, prefix: str) -> tuple[str, str, str]:
     return name, exp, trace_id
 
 
+def _args(src: str, dst: str, state: str, experiment: str, name: str) -> tuple[str, ...]:
+    return ("--source", src, "--dest", dst, "--state", state, "--experiments", experiment, "--prompts", name,
+            "--no-progress")
+
+
 def _dest_state(url: str, experiment: str, name: str) -> dict:
     """What the destination's MLflow API says of the copies' links to the prompt's versions."""
     client = MlflowClient(url)
@@ -48,8 +53,7 @@ def test_prompt_links_of_a_logged_model_and_a_trace_name_the_copied_versions(pro
                                                                             unique_name, tmp_path):
     name, _exp, trace_id = _seed(prompt_source.url, unique_name)
     experiment = f"{unique_name}/links"
-    args = ("--source", prompt_source.url, "--dest", dest_server.url, "--state", f"sqlite:///{tmp_path / 's.db'}",
-            "--experiments", experiment, "--prompts", name, "--no-progress")
+    args = _args(prompt_source.url, dest_server.url, f"sqlite:///{tmp_path / 's.db'}", experiment, name)
     first = run_cli("migrate", *args)
     assert first.returncode == 0, first.stdout + first.stderr
     want = {"models": [("agent", [{"name": name, "version": "2"}])], "traces": [[{"name": name, "version": "1"}]],
@@ -64,3 +68,16 @@ def test_prompt_links_of_a_logged_model_and_a_trace_name_the_copied_versions(pro
     assert _dest_state(dest_server.url, experiment, name) == want
     diff = run_cli("diff", *args[:-1])
     assert diff.returncode == 0, diff.stdout + diff.stderr
+
+
+def test_kill_right_after_the_trace_copy_is_made_leaves_its_prompt_link_in_place(prompt_source, dest_server,
+                                                                                 unique_name, tmp_path):
+    """The link is written before the write that makes the copy: a rerun sees the copy done and still finds it."""
+    name, _exp, trace_id = _seed(prompt_source.url, unique_name)
+    experiment = f"{unique_name}/links"
+    args = _args(prompt_source.url, dest_server.url, f"sqlite:///{tmp_path / 's.db'}", experiment, name)
+    killed = run_cli("migrate", *args, env=cli_env(**kill_at("start_trace:1:after")))
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    resumed = run_cli("migrate", *args)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert _dest_state(dest_server.url, experiment, name)["traces_by_prompt"] == {"1": [trace_id], "2": []}
