@@ -81,3 +81,20 @@ def test_kill_right_after_the_trace_copy_is_made_leaves_its_prompt_link_in_place
     resumed = run_cli("migrate", *args)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert _dest_state(dest_server.url, experiment, name)["traces_by_prompt"] == {"1": [trace_id], "2": []}
+
+
+def test_a_logged_models_link_names_the_copys_number_where_numbers_differ(prompt_source, dest_server, unique_name,
+                                                                         tmp_path):
+    """The destination prompt already holds a version: source v2 is copied as v3, and the model's link says 3."""
+    name, _exp, _trace = _seed(prompt_source.url, unique_name)
+    experiment = f"{unique_name}/links"
+    dst = MlflowClient(dest_server.url)
+    dst.create_prompt(name)
+    dst.create_prompt_version(name, "hand-made {{who}}")
+    args = _args(prompt_source.url, dest_server.url, f"sqlite:///{tmp_path / 's.db'}", experiment, name)
+    for _ in range(2):  # the rerun changes nothing
+        done = run_cli("migrate", *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        state = _dest_state(dest_server.url, experiment, name)
+        assert (state["models"], state["versions"]) == ([("agent", [{"name": name, "version": "3"}])], [1, 2, 3])
+    assert dst.get_prompt_version(name, 3).template == "Hi {{who}}"
