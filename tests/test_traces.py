@@ -15,6 +15,7 @@ from syncer.core.actions import Op
 from syncer.core.capabilities import PLAIN_MLFLOW
 from syncer.engine.mirror_cycle import Cycle
 from syncer.engine.sync import PassOptions, endpoints, open_state, run_pass, sync
+from syncer.plan.traces import RUN_LINKS_KIND, RUN_LINKS_WHY
 from syncer.state.store import StateStore
 from tests.compare import assert_same_traces
 from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
@@ -169,3 +170,28 @@ def test_changed_source_traces_are_updated_in_place(traced, source_server, dest_
         [rich.trace_id, plain.trace_id])
     assert assert_same_traces(src, MlflowClient(dest_server.url), _pairs(names, "u")) >= 6
     assert not sync(settings, dry_run=True).plan.mutating()
+
+
+def test_run_links_made_with_link_traces_to_run_are_listed_as_not_copied(source_server, dest_server, tmp_path):
+    """MLflow lists such links only one run at a time: the pass says so in one `!` row and never claims them."""
+    prefix = f"tl-{uuid.uuid4().hex[:8]}"
+    src = MlflowClient(source_server.url)
+    exp = src.create_experiment(f"{prefix}/eval")
+    run = src.create_run(exp, run_name="eval").info.run_id
+    linked = simple_trace(source_server.url, exp, T0_NS, "linked")
+    simple_trace(source_server.url, exp, T0_NS + 1_000_000_000, "alone")
+    src.link_traces_to_run([linked], run)
+    assert [t.info.trace_id for t in src.search_traces(locations=[exp], run_id=run, include_spans=False)] == [linked]
+    settings = _settings(source_server.url, dest_server.url, f"sqlite:///{tmp_path / 's.db'}", prefix, "rl")
+    result = sync(settings)
+    assert not result.failed, [o.error for o in result.failed]
+    assert _trace_ops(result.plan) == {"create": 2}
+    rows = [(a.op, a.details) for a in result.plan.actions if a.kind == RUN_LINKS_KIND]
+    assert rows == [(Op.UNCOPIED, {"count": None, "reason": f"cannot be listed here: {RUN_LINKS_WHY}", "group": None})]
+    dst = MlflowClient(dest_server.url)
+    dest_exp = dst.get_experiment_by_name(f"rl/{prefix}/eval").experiment_id
+    run_copy = dst.search_runs([dest_exp])[0].info.run_id
+    assert len(dst.search_traces(locations=[dest_exp], include_spans=False)) == 2
+    assert dst.search_traces(locations=[dest_exp], run_id=run_copy, include_spans=False) == []  # as the row says
+    again = sync(settings)
+    assert not again.plan.mutating() and again.plan.in_sync

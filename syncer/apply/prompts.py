@@ -2,10 +2,10 @@
 
 Order of writes for a version: `create_prompt_version` carrying the template, commit message, response format,
 model config, the user tags and the provenance tags (one atomic write) -> tags changed since -> the links of
-the copied runs that name it (`mlflow.linkedPrompts`, remapped) -> fingerprint tag (last). Prompts are applied
-one after another: a run naming several versions gets its link tag rewritten whole by each, the last write
-naming them all. Writes go through the prompt API (never `link_prompt_version_to_run`, which writes to the
-process-wide tracking server rather than the client's).
+the copied runs and logged models that name it (`mlflow.linkedPrompts`, remapped) -> fingerprint tag (last).
+Prompts are applied one after another: a run naming several versions gets its link tag rewritten whole by
+each, the last write naming them all. Writes go through the client's own calls (never
+`link_prompt_version_to_run` or `_to_model`, which write to the process-wide tracking server, not the client's).
 """
 
 from __future__ import annotations
@@ -89,6 +89,22 @@ def link_runs(ctx: Context, source_runs: list[str]) -> None:
             r, LINKED_PROMPTS, val))
 
 
+def link_models(ctx: Context, source_models: list[str]) -> None:
+    """Write each copied logged model's `mlflow.linkedPrompts`, naming the destination versions copied so far."""
+    for model_id in source_models:
+        dest_model = ctx.dest_id("logged_model", model_id)
+        if dest_model is None:
+            log.warning("prompt link not written: logged model not copied", model=model_id)
+            continue
+        tags = getattr(ctx.src_snap.logged_models[model_id], "tags", {})
+        entries = [(name, ctx.dest_id("prompt_version", prompt_version_key(name, version)))
+                   for name, version in linked_prompts(tags.get(LINKED_PROMPTS))]
+        value = linked_prompts_value([(name, number) for name, number in entries if number])
+        ctx.guard()
+        call(ctx.dst, "link_prompts_to_model", lambda m=dest_model, val=value: ctx.dst.client.set_logged_model_tags(
+            m, {LINKED_PROMPTS: val}))
+
+
 def copy_version(ctx: Context, action: Action) -> tuple[str, RunStats]:
     """Create or complete the destination copy of one source prompt version. Returns 'name/number'."""
     name, version = action.source_id.rsplit("/", 1)
@@ -104,6 +120,7 @@ def copy_version(ctx: Context, action: Action) -> tuple[str, RunStats]:
     for key in action.details.get("tags_removed", []):
         call(ctx.dst, "delete_prompt_version_tag", lambda k=key: client.delete_prompt_version_tag(name, number, k))
     link_runs(ctx, action.details.get("links", []))
+    link_models(ctx, action.details.get("model_links", []))
     call(ctx.dst, "set_prompt_version_tag", lambda: client.set_prompt_version_tag(
         name, number, TAG_FINGERPRINT, action.fingerprint or ""))
     return f"{name}/{number}", RunStats()

@@ -7,6 +7,8 @@ and assessments, with the provenance tag and the fingerprint in that same write.
 the source trace id and the destination experiment (core.trace_snapshot.dest_trace_id), and both writes are
 upserts on MLflow's SQL store: a write repeated after a lost answer, or after a kill between the spans and the
 info, lands on the same trace and completes it; a copy without the provenance tag is never taken as done.
+A trace's links to prompt versions (MLflow's link records) are written before that info, where the store
+already holds the trace (spans written to the tracking store), else right after it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from itertools import groupby
 
 from mlflow.entities import Span, Trace, TraceInfo, TraceLocation
+from mlflow.entities.model_registry import PromptVersion
 from mlflow.entities.span import SpanAttributeKey
 from mlflow.exceptions import MlflowException
 
@@ -29,6 +32,7 @@ from syncer.backends.endpoint import Endpoint
 from syncer.backends.trace_reads import read_traces
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError, Kind, SyncError
+from syncer.core.prompt_snapshot import LINKED_PROMPTS, linked_prompts
 from syncer.core.snapshot import TAG_DUPLICATE_OF
 from syncer.core.trace_snapshot import (
     META_SOURCE_RUN,
@@ -161,6 +165,8 @@ def finish_copy(ctx: Context, action: Action, trace: Trace | None, dest_exp: str
         raise MlflowException(f"trace {action.source_id} is no longer in the source")
     trace_id, _ = _copy_id(action, dest_exp)
     info = copied_info(ctx, action, trace.info, trace_id, dest_exp)
+    # Linked before the write that makes the copy (a kill in between must not leave a done copy unlinked).
+    linked = _link_prompts(ctx, trace_id, info.tags.get(LINKED_PROMPTS))
     ctx.guard()
     returned = call(ctx.dst, "start_trace", lambda: ctx.dst.client._tracing_client.start_trace(info))
     if returned.tags.get("mlflow.trace.spansLocation") != "TRACKING_STORE" and needs_spans(action):
@@ -168,10 +174,35 @@ def finish_copy(ctx: Context, action: Action, trace: Trace | None, dest_exp: str
         data = copy.copy(trace.data)
         data.spans = copied_spans(trace, returned.trace_id, returned.trace_id.removeprefix("tr-"))
         call(ctx.dst, "upload_trace_data", lambda: ctx.dst.client._tracing_client._upload_trace_data(returned, data))
+    if not linked:
+        _link_prompts(ctx, returned.trace_id, info.tags.get(LINKED_PROMPTS))
     if action.op is Op.UPDATE and action.details.get("changed") == "content":
         _drop_stale(ctx, info)
     _retire(ctx, dest_exp, action.details.get("retire", []), returned.trace_id)
     return returned.trace_id
+
+
+def _link_prompts(ctx: Context, trace_id: str, tag: str | None) -> bool:
+    """Make the copy's links to prompt versions (the entity associations a `prompt = "name/version"` trace
+    search reads; the `mlflow.linkedPrompts` tag alone does not make them). Prompts keep their names and
+    numbers. Returns False when the copy does not exist yet (spans kept as artifacts: linked after `start_trace`);
+    a destination without the link endpoint (MLflow before 3.5) keeps the tag only."""
+    entries = linked_prompts(tag)
+    if not entries:
+        return True
+    versions = [PromptVersion(name, int(number), template="") for name, number in entries if number.isdigit()]
+    store = ctx.dst.client._tracking_client.store
+    ctx.guard()
+    try:
+        call(ctx.dst, "link_prompts_to_trace", lambda: store.link_prompts_to_trace(trace_id, versions))
+    except NotImplementedError:
+        return True
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        if exc.error_code not in ("ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED") and "404" not in str(exc):
+            raise
+    return True
 
 
 def _drop_stale(ctx: Context, info: TraceInfo) -> None:

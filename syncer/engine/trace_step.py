@@ -11,7 +11,7 @@ from typing import Any
 
 from syncer.core.actions import Action
 from syncer.core.trace_snapshot import CURSOR_LOOKBACK_MS, cursor_name
-from syncer.plan.traces import plan_traces
+from syncer.plan.traces import plan_traces, unlisted_run_links
 from syncer.scan.traces import scan_traces
 
 # syncer.engine.kinds.Job, which is not imported here: engine.kinds imports this module.
@@ -53,6 +53,8 @@ def scan_trace_step(job: TraceJob, reading) -> None:  # noqa: ANN001
 
 
 def plan_trace_step(job: TraceJob) -> list[Action]:
-    """The trace actions: copies matched by provenance, runs linked where their copies exist or are planned."""
+    """The trace actions: copies matched by provenance, runs linked where their copies exist or are planned;
+    and the `!` row of the run links MLflow cannot list by page (syncer.plan.traces.unlisted_run_links)."""
     return plan_traces(job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.plannable,
-                       job.copied_runs, job.options.quarantined)
+                       job.copied_runs, job.options.quarantined) + unlisted_run_links(
+                           job.src_snap, job.plannable, job.dst.caps)

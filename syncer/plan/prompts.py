@@ -5,8 +5,8 @@ A destination prompt version is matched to its source version by the provenance 
 held versions numbers the copies differently). `mlflow_syncer.fingerprint` is the version's last write: a
 version without the current fingerprint is a half-made copy and is completed, never created again.
 A version's content (template, commit message, response format, model config) is immutable: a copy whose
-content differs is a conflict. Links are remapped: a copied run's `mlflow.linkedPrompts` names the
-destination numbers of the copied versions, a prompt's `_mlflow_experiment_ids` the copied experiments.
+content differs is a conflict. Links are remapped: a copied run's or logged model's `mlflow.linkedPrompts` names
+the destination numbers of the copied versions, a prompt's `_mlflow_experiment_ids` the copied experiments.
 A destination without a prompt API gets `!` lines counting what is not copied, and nothing else.
 """
 
@@ -50,7 +50,7 @@ def copies_of(prompt: PromptSnap, dest: PromptSnap | None) -> tuple[Copies, int]
 
 @dataclass
 class _Links:
-    """Which copied runs each source prompt version must (re)link: source version key -> source run ids."""
+    """Which copied runs (or logged models) each source prompt version must (re)link: version key -> source ids."""
 
     by_version: dict[str, list[str]]
 
@@ -58,38 +58,53 @@ class _Links:
         return sorted(set(self.by_version.get(prompt_version_key(name, version), [])))
 
 
-def _run_links(src: Snapshot, dst: Snapshot, copied_runs: set[str], copies: dict[str, Copies]) -> _Links:
-    dest_runs = {r.tags[TAG_SOURCE_RUN_ID]: r for r in dst.runs.values() if TAG_SOURCE_RUN_ID in r.tags}
+def _links(linkers: list[tuple[str, str, str | None]], src: Snapshot, copies: dict[str, Copies]) -> _Links:
+    """`linkers`: (source id, source `mlflow.linkedPrompts`, its copy's value or None when not copied yet)."""
     by_version: dict[str, list[str]] = {}
-    for run in src.runs.values():
-        if LINKED_PROMPTS not in run.tags or run.run_id not in copied_runs:
-            continue
-        entries = [(n, v) for n, v in linked_prompts(run.tags[LINKED_PROMPTS])
-                   if n in src.prompts and v in src.prompts[n].versions]
+    for source_id, value, dest_value in linkers:
+        entries = [(n, v) for n, v in linked_prompts(value) if n in src.prompts and v in src.prompts[n].versions]
         if not entries:
             continue
         numbers = [(n, [c.version for c in copies[n].get(v, [])]) for n, v in entries]
         pending = [prompt_version_key(*e) for e, (_n, found) in zip(entries, numbers, strict=True) if not found]
         for key in pending:  # each create writes the link; the last one writes them all
-            by_version.setdefault(key, []).append(run.run_id)
+            by_version.setdefault(key, []).append(source_id)
         if pending:
             continue
         want = sorted({(n, found[0]) for n, found in numbers})
-        dest = dest_runs.get(run.run_id)
-        have = sorted(set(linked_prompts(dest.tags.get(LINKED_PROMPTS)))) if dest else []
-        if want != have:
-            by_version.setdefault(prompt_version_key(*entries[0]), []).append(run.run_id)
+        if want != sorted(set(linked_prompts(dest_value))):
+            by_version.setdefault(prompt_version_key(*entries[0]), []).append(source_id)
     return _Links(by_version)
 
 
-def _plan_version(prompt: PromptSnap, v: PromptVersionSnap, copies: list[PromptVersionSnap], links: list[str],
-                  quarantined: frozenset[tuple[str, str]]) -> Action:
+def _run_links(src: Snapshot, dst: Snapshot, copied_runs: set[str], copies: dict[str, Copies]) -> _Links:
+    dest_runs = {r.tags[TAG_SOURCE_RUN_ID]: r for r in dst.runs.values() if TAG_SOURCE_RUN_ID in r.tags}
+    return _links([(run.run_id, run.tags[LINKED_PROMPTS],
+                    dest_runs[run.run_id].tags.get(LINKED_PROMPTS) if run.run_id in dest_runs else None)
+                   for run in src.runs.values() if LINKED_PROMPTS in run.tags and run.run_id in copied_runs],
+                  src, copies)
+
+
+def _model_links(src: Snapshot, dst: Snapshot, copies: dict[str, Copies]) -> _Links:
+    """The selected source logged models' links (`mlflow.linkedPrompts` tag), against their first copy's."""
+    linkers = []
+    for model_id, lm in src.logged_models.items():
+        value = getattr(lm, "tags", {}).get(LINKED_PROMPTS)
+        if value:
+            found = dst.logged_models.get(model_id) or []
+            linkers.append((model_id, value, found[0].tags.get(LINKED_PROMPTS) if found else None))
+    return _links(linkers, src, copies)
+
+
+def _plan_version(prompt: PromptSnap, v: PromptVersionSnap, copies: list[PromptVersionSnap],
+                  links: dict[str, list[str]], quarantined: frozenset[tuple[str, str]]) -> Action:
     base = dict(kind="prompt_version", label=f"{prompt.name}/v{v.version}",
                 source_id=prompt_version_key(prompt.name, v.version), fingerprint=version_fingerprint(v))
     if ("prompt_version", base["source_id"]) in quarantined:
         return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
+    links = {k: ids for k, ids in links.items() if ids}
     if not copies:
-        return Action(op=Op.CREATE, details={"links": links} if links else {}, **base)
+        return Action(op=Op.CREATE, details=links, **base)
     dest = copies[0]
     base["dest_id"] = dest.version
     if len(copies) > 1:
@@ -104,9 +119,10 @@ def _plan_version(prompt: PromptSnap, v: PromptVersionSnap, copies: list[PromptV
     details: dict = {}
     changed = sorted(k for k, val in want.items() if have.get(k) != val)
     removed = sorted(k for k in have if k not in want)
-    for key, value in (("tags", changed), ("tags_removed", removed), ("links", links)):
+    for key, value in (("tags", changed), ("tags_removed", removed)):
         if value:
             details[key] = value
+    details.update(links)
     if dest.tags.get(TAG_FINGERPRINT) != base["fingerprint"]:
         details["resume"] = True
     if details and dest.version != v.version:
@@ -159,7 +175,8 @@ def plan_prompts(src: Snapshot, dst: Snapshot, copied_runs: set[str], caps: Capa
     """Plan every selected source prompt (`src.prompts`) into the destination (`dst.prompts`), same names.
 
     `copied_runs` holds the source ids of the runs the plan copies (or already copied): their links to prompt
-    versions are remapped. Per prompt: the prompt action first, then its versions in source order (the
+    versions are remapped, as are those of the selected logged models (`src.logged_models`).
+    Per prompt: the prompt action first, then its versions in source order (the
     executor writes the prompt's tags and aliases after its versions, since aliases point at them).
     """
     prompts: list[PromptSnap] = sorted(src.prompts.values(), key=lambda p: p.name)
@@ -170,7 +187,8 @@ def plan_prompts(src: Snapshot, dst: Snapshot, copied_runs: set[str], caps: Capa
         return [uncopied("prompt", len(prompts), missing_api("prompt", caps)),
                 *([uncopied("prompt_version", versions, missing_api("prompt", caps))] if versions else [])]
     matched = {p.name: copies_of(p, dst.prompts.get(p.name)) for p in prompts}
-    links = _run_links(src, dst, copied_runs, {name: c for name, (c, _f) in matched.items()})
+    by_name = {name: c for name, (c, _f) in matched.items()}
+    runs, models = _run_links(src, dst, copied_runs, by_name), _model_links(src, dst, by_name)
     actions: list[Action] = []
     for prompt in prompts:
         copies, foreign = matched[prompt.name]
@@ -181,8 +199,8 @@ def plan_prompts(src: Snapshot, dst: Snapshot, copied_runs: set[str], caps: Capa
         dest = dst.prompts.get(prompt.name)
         next_number = max((d.number for d in dest.versions.values()), default=0) + 1 if dest else 1
         for v in prompt.ordered_versions():
-            action = _plan_version(prompt, v, copies.get(v.version, []), links.of(prompt.name, v.version),
-                                   quarantined)
+            links = {"links": runs.of(prompt.name, v.version), "model_links": models.of(prompt.name, v.version)}
+            action = _plan_version(prompt, v, copies.get(v.version, []), links, quarantined)
             if action.op is Op.CREATE:
                 if next_number != v.number:
                     action.details["dest_version"] = next_number

@@ -4,7 +4,9 @@
 completed in place: its id is derived from the source id); `*` the source changed (tags, assessments, state,
 a run link not made yet) or several copies exist (the extra ones are retired); `!` quarantined. A destination
 without a trace API gets one `!` per experiment with the count and the reason (syncer.plan.uncopied).
-Traces deleted in the source are not deleted in the destination.
+Traces deleted in the source are not deleted in the destination. Run links made with `link_traces_to_run`
+(entity associations, not the trace's `mlflow.sourceRun`) are not copied: MLflow lists them only one run at a
+time, so a pass that reads traces says so in one `!` row (`unlisted_run_links`) instead of dropping them quietly.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from syncer.core.actions import Action, Op
 from syncer.core.capabilities import Capabilities
 from syncer.core.snapshot import Snapshot
 from syncer.core.trace_snapshot import TraceSnap, dest_trace_id
-from syncer.plan.uncopied import missing_api, uncopied
+from syncer.plan.uncopied import missing_api, uncopied, unlisted
+
+RUN_LINKS_KIND = "trace_run_link"
+RUN_LINKS_WHY = ("MLflow lists the run links made with link_traces_to_run only one run at a time (search_traces "
+                 "with run_id = ...): not read, not copied; a trace's own run (mlflow.sourceRun) is copied")
 
 
 def plan_traces(src: Snapshot, dst: Snapshot, dest_names: dict[str, str], caps: Capabilities,
@@ -60,3 +66,10 @@ def _plan_trace(trace: TraceSnap, src: Snapshot, copies: list[TraceSnap], dest_e
     if keep.copy_fingerprint != trace.fingerprint:
         details["changed"] = "unlinked run" if keep.copy_fingerprint == "unlinked" else "content"
     return Action(op=Op.UPDATE, dest_id=keep.trace_id, details=details, **base)
+
+
+def unlisted_run_links(src: Snapshot, planned_experiments: set[str | None], caps: Capabilities) -> list[Action]:
+    """One `!` row (count unknown) saying that `link_traces_to_run` links are not copied, when traces are."""
+    if not caps.traces or not any(t.experiment_id in planned_experiments for t in src.traces.values()):
+        return []
+    return [unlisted(RUN_LINKS_KIND, RUN_LINKS_WHY)]
