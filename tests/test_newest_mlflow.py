@@ -75,6 +75,20 @@ def newest_servers(newest_python: Path, tmp_path_factory: pytest.TempPathFactory
             server.stop()
 
 
+@pytest.fixture(scope="module")
+def pinned_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlflowServer, MlflowServer]]:
+    """A source and a destination of the pinned MLflow for this module alone: the prompts these tests make are
+    workspace-wide objects, which the session's shared servers must not gain (other tests count every prompt)."""
+    servers: list[MlflowServer] = []
+    try:
+        for role in ("src", "dst"):
+            servers.append(start_mlflow_server(tmp_path_factory.mktemp(f"pinned-{role}")))
+        yield servers[0], servers[1]
+    finally:
+        for server in servers:
+            server.stop()
+
+
 def _driver(python: Path, *args: str) -> dict:
     """Run tests/fixtures/genai_roundtrip.py under `python` (this checkout on its path); its JSON summary."""
     done = subprocess.run([str(python), "-m", "tests.fixtures.genai_roundtrip", *args], cwd=ROOT,
@@ -99,17 +113,17 @@ def test_newest_client_and_servers_round_trip(newest_python, newest_servers, uni
     _assert_round_trip(summary, newest_version())
 
 
-def test_pinned_client_copies_from_a_newest_server(newest_python, newest_servers, dest_server, unique_name,
+def test_pinned_client_copies_from_a_newest_server(newest_python, newest_servers, pinned_servers, unique_name,
                                                    tmp_path):
-    src, _ = newest_servers
+    (src, _), (_, dest_server) = newest_servers, pinned_servers
     _driver(newest_python, "build", src.url, unique_name)  # written by the newest client
     summary = genai_roundtrip.copy(src.url, dest_server.url, str(tmp_path / "state.db"), unique_name)
     _assert_round_trip(summary, mlflow.__version__)
 
 
-def test_newest_client_copies_from_a_pinned_server(newest_python, newest_servers, source_server, unique_name,
+def test_newest_client_copies_from_a_pinned_server(newest_python, newest_servers, pinned_servers, unique_name,
                                                    tmp_path):
-    _, dst = newest_servers
+    (_, dst), (source_server, _) = newest_servers, pinned_servers
     assert genai_roundtrip.build(source_server.url, unique_name)["mlflow"] == mlflow.__version__
     summary = _driver(newest_python, "copy", source_server.url, dst.url, str(tmp_path / "state.db"), unique_name)
     _assert_round_trip(summary, newest_version())
