@@ -42,10 +42,6 @@ from syncer.core.snapshot import (
 )
 from syncer.state.store import IN_PROGRESS
 
-# Destinations whose log_batch stores a batch's tags only after its params and metrics
-# (SqlAlchemyStore.log_batch, FileStore.log_batch): there the marker may be a tag of the last batch.
-MARKER_IN_LAST_BATCH = frozenset({"mlflow", "sqlite-store", "file-store"})
-
 
 @dataclass
 class Lanes:
@@ -241,7 +237,7 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes | None
     force = action.details.get("artifacts_checksum_differs", [])
     fp = action.fingerprint or ""
     marker = fp if dest is None or dest.tags.get(TAG_FINGERPRINT) != fp else None
-    in_batch = marker is not None and ctx.dst.caps.kind in MARKER_IN_LAST_BATCH
+    in_batch = marker is not None and ctx.dst.caps.batch_tags_last
 
     def values(join: Callable[[], None]) -> None:
         def last() -> list[RunTag]:

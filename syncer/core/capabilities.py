@@ -50,6 +50,9 @@ class Capabilities:
     # MLflow's dataset search and listed as not copied (syncer.core.inventory `uc_dataset`).
     uc_datasets: bool = False
     experiment_rename: bool = True
+    # Whether its log_batch writes a batch's tags after its params and metrics (MLflow's own stores), so the
+    # fingerprint tag can ride in a run's last batch and still be its last write (syncer.apply.runs).
+    batch_tags_last: bool = False
     unsettable_tags: frozenset[str] = frozenset()
     tags_set_after_create: tuple[str, ...] = ()
     rate_limits: RateLimits = field(default_factory=RateLimits)
@@ -97,13 +100,14 @@ def registry_caps(registry_uri: str | None) -> RegistryCaps:
     return REGISTRIES.get(scheme.lower(), DEFAULT_REGISTRY)
 
 
-PLAIN_MLFLOW = Capabilities(kind="mlflow", history_bulk=True)
+PLAIN_MLFLOW = Capabilities(kind="mlflow", history_bulk=True, batch_tags_last=True)
 
 # A local ./mlruns folder: MLflow 3 only opens the legacy file store when asked to.
-FILE_STORE = Capabilities(kind="file-store", datasets=False, client_env=(("MLFLOW_ALLOW_FILE_STORE", "true"),))
+FILE_STORE = Capabilities(kind="file-store", datasets=False, batch_tags_last=True,
+                          client_env=(("MLFLOW_ALLOW_FILE_STORE", "true"),))
 
 # A direct SQLite store serialises writers: more threads only add lock contention.
-SQLITE_STORE = Capabilities(kind="sqlite-store", max_workers=1)
+SQLITE_STORE = Capabilities(kind="sqlite-store", max_workers=1, batch_tags_last=True)
 
 DATABRICKS = Capabilities(
     kind="databricks",
