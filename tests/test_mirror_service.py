@@ -165,7 +165,7 @@ def test_a_failing_cycle_keeps_the_daemon_alive_and_not_ready(dest_server, tmp_p
 def test_cycles_never_overlap_when_a_cycle_outlasts_the_interval(source_server, dest_server, unique_name,
                                                                  tmp_path):
     name = f"{unique_name}/overlap"
-    make_runs(MlflowClient(source_server.url), name, 8)
+    make_runs(MlflowClient(source_server.url), name, 24)  # enough that the first cycle outlasts 0.5 s
     config = write_config(tmp_path / "mirror.yaml", source_server.url, dest_server.url, [name],
                           tmp_path / "state.db", workers=1)
     daemon = start_daemon(config, tmp_path, "--interval", "0.5s", http=False)
@@ -183,7 +183,7 @@ def test_cycles_never_overlap_when_a_cycle_outlasts_the_interval(source_server, 
     finally:
         daemon.stop()
     done = cycles()
-    assert done[0]["copied"] == 9 and done[0]["seconds"] > 0.5  # the first cycle outlasted the interval
+    assert done[0]["copied"] == 25 and done[0]["seconds"] > 0.5  # the first cycle outlasted the interval
     for before, after in zip(done, done[1:], strict=False):
         assert after["started"] >= before["ended"], (before, after)
     assert "maximum number of running instances" not in daemon.log.read_text()
