@@ -1,6 +1,6 @@
-"""Runs streamed a chunk of experiments at a time (syncer.engine.run_stream): with chunks of one experiment, a
-migration of the standard workload (a run nested across experiments, RUNNING and deleted runs) copies exactly
-what one whole-source pass copies, applies exactly what its dry run planned, and a rerun finds nothing to do.
+"""Runs streamed a chunk at a time (syncer.engine.run_stream): with chunks of one experiment cut into start-time
+windows, a migration of the standard workload (a run nested across experiments, RUNNING and deleted runs) copies
+exactly what one whole-source pass copies, applies exactly what its dry run planned, and a rerun finds nothing to do.
 Plus the two compact containers the stream keeps: spilled lists and hashed id sets."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from syncer.engine.mirror_cycle import Cycle, CycleReport
 from syncer.engine.sync import endpoints, open_state, sync
 from syncer.plan.uncopied import is_unlisted
 from tests.compare import assert_same
-from tests.fixtures.workload import Workload, make_workload
+from tests.fixtures.workload import T0, Workload, make_workload
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings,
     where = tmp_path_factory.mktemp("streaming")
     env = pytest.MonkeyPatch()
     env.chdir(where)
-    env.setattr(run_stream, "CHUNK_RUNS", 1)  # every experiment its own chunk
+    env.setattr(run_stream, "CHUNK_RUNS", 1)  # every experiment its own chunk, cut into start-time windows
     env.setattr(spill, "SPILL_AT", 2)  # plans and outcomes go through the disk
     src_uri, dst_uri = f"sqlite:///{where / 'src.db'}", f"sqlite:///{where / 'dst.db'}"
     src, dst = MlflowClient(src_uri), MlflowClient(dst_uri)
@@ -60,10 +60,11 @@ def test_chunked_migration_copies_exactly_as_planned_and_converges(stores) -> No
     assert [o.error for o in real.outcomes if not o.ok] == []
     assert Counter(o.action for o in real.outcomes) == Counter(dry.plan.mutating())
     assert _changes(real) == {("experiment", "create"): 2, ("run", "create"): len(w.runs)}
-    # one segment per experiment chunk, then the run nested across experiments, planned after every chunk
-    run_segments = [s.experiments for s in real.plan.segments if s.experiments is not None]
-    assert sorted(run_segments[:2]) == sorted([(e,) for e in real.plan.dest_names])
-    assert run_segments[2] == run_stream.DEFERRED
+    # each experiment (above CHUNK_RUNS) cut into start-time windows, runs sharing T0 kept together; then the
+    # run nested under a parent of an experiment read later, planned after every chunk
+    run_segments = [(s.experiments, s.window) for s in real.plan.segments if s.experiments is not None]
+    assert run_segments[:4] == [((e,), w) for e in real.plan.dest_names for w in ((None, T0 + 1000), (T0 + 1000, None))]
+    assert run_segments[4] == (run_stream.DEFERRED, None)
     deferred_at = sum(s.count for s in real.plan.segments[:real.plan.segments.index(next(
         s for s in real.plan.segments if s.experiments == run_stream.DEFERRED))])
     assert real.plan.actions[deferred_at].source_id == w.runs["b-0"]

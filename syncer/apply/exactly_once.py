@@ -25,6 +25,7 @@ from syncer.backends.classify import classify
 from syncer.core.errors import Kind
 from syncer.core.metric_points import missing_points
 from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
+from syncer.core.windows import Window, window_filter
 
 
 def retire(ctx, run_id: str, keep: str) -> None:  # noqa: ANN001
@@ -59,7 +60,7 @@ def settle_created_run(ctx, dest_exp_id: str, source_run_id: str, created: str |
 
 
 def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create,  # noqa: ANN001
-                    later: Settlement | None = None) -> tuple[str, str]:
+                    later: Settlement | None = None, start_time: int | None = None) -> tuple[str, str]:
     """Create a destination run through `create` (returns a Run) and settle duplicates: (id, artifact uri).
 
     With `later`, an answered create is settled there (after the runs are applied) instead of now.
@@ -72,7 +73,7 @@ def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create,  # noqa: 
             raise
         error = exc
     if created is not None and later is not None:
-        later.add(dest_exp_id, source_run_id, created.info.run_id)
+        later.add(dest_exp_id, source_run_id, created.info.run_id, start_time)
         return created.info.run_id, created.info.artifact_uri
     keep = settle_created_run(ctx, dest_exp_id, source_run_id, created.info.run_id if created else None, error)
     if created is not None and created.info.run_id == keep:
@@ -133,32 +134,38 @@ class Settlement:
 
     def __init__(self) -> None:
         self.created: dict[str, dict[str, str]] = defaultdict(dict)  # dest experiment -> source id -> dest id
+        self.spans: dict[str, Window | None] = {}  # dest experiment -> the created runs' start times [lo, hi)
         self.lock = threading.Lock()
 
-    def add(self, dest_exp_id: str, source_run_id: str, dest_run_id: str) -> None:
-        """Remember one answered create."""
+    def add(self, dest_exp_id: str, source_run_id: str, dest_run_id: str, start_time: int | None = None) -> None:
+        """Remember one answered create (of a run created with that start time)."""
         with self.lock:
             self.created[dest_exp_id][source_run_id] = dest_run_id
+            span = self.spans.get(dest_exp_id, (start_time, start_time))
+            self.spans[dest_exp_id] = None if span is None or start_time is None or span[0] is None else (
+                min(span[0], start_time), max(span[1], start_time + 1))
 
     def settle(self, ctx) -> dict[str, str]:  # noqa: ANN001
         """Retire the duplicates of every remembered run. Returns source run id -> why its check failed."""
         failed: dict[str, str] = {}
         with self.lock:
             todo, self.created = dict(self.created), defaultdict(dict)
+            spans, self.spans = self.spans, {}
         for dest_exp_id, made in sorted(todo.items()):
             try:
-                _settle_experiment(ctx, dest_exp_id, made)
+                _settle_experiment(ctx, dest_exp_id, made, spans.get(dest_exp_id))
             except Exception as exc:  # noqa: BLE001 - reported per run by the caller
                 failed.update({source_id: f"duplicate check after create failed: {exc}" for source_id in made})
         return failed
 
 
-def _settle_experiment(ctx, dest_exp_id: str, made: dict[str, str]) -> None:  # noqa: ANN001
-    """Retire every live copy of the `made` runs (source id -> kept dest id) other than the kept one."""
+def _settle_experiment(ctx, dest_exp_id: str, made: dict[str, str], span: Window | None = None) -> None:  # noqa: ANN001
+    """Retire every live copy of the `made` runs (source id -> kept dest id) other than the kept one. A copy
+    keeps its create's start time: where the destination filters on it, only the made runs' span is listed."""
     known = sum(1 for r in ctx.dst_snap.runs.values() if r.experiment_id == dest_exp_id)
     page = max(1, ctx.dst.caps.search_page_size)
     if math.ceil((known + len(made)) / page) < len(made):
-        copies = _copies_in(ctx, dest_exp_id, page)
+        copies = _copies_in(ctx, dest_exp_id, page, span if ctx.dst.caps.run_windows else None)
     else:
         copies = {source_id: live_copies(ctx, dest_exp_id, source_id) for source_id in sorted(made)}
     for source_id, keep in sorted(made.items()):
@@ -167,12 +174,15 @@ def _settle_experiment(ctx, dest_exp_id: str, made: dict[str, str]) -> None:  # 
                 retire(ctx, run_id, keep)
 
 
-def _copies_in(ctx, dest_exp_id: str, page: int) -> dict[str, list[str]]:  # noqa: ANN001
-    """Source run id -> live, unmarked copies, over every run of a destination experiment (paged)."""
+def _copies_in(ctx, dest_exp_id: str, page: int, span: Window | None) -> dict[str, list[str]]:  # noqa: ANN001
+    """Source run id -> live, unmarked copies, over every run of a destination experiment that started within
+    the span (None: every run), paged."""
     client = ctx.dst.client
     out: dict[str, list[str]] = defaultdict(list)
+    query = window_filter(span) if span is not None else ""
     for run in pages(ctx.dst, "search_runs", lambda token: client.search_runs(
-            [dest_exp_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=page, page_token=token)):
+            [dest_exp_id], filter_string=query, run_view_type=ViewType.ACTIVE_ONLY, max_results=page,
+            page_token=token)):
         source_id = run.data.tags.get(TAG_SOURCE_RUN_ID)
         if source_id and TAG_DUPLICATE_OF not in run.data.tags:
             out[source_id].append(run.info.run_id)

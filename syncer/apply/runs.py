@@ -75,7 +75,7 @@ def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | Non
         tags[PARENT_TAG] = parent_dest
     ctx.guard()
     return create_run_once(ctx, dest_exp_id, run.run_id, lambda: ctx.dst.client.create_run(
-        dest_exp_id, start_time=run.start_time, tags=tags, run_name=run.name or None), later)
+        dest_exp_id, start_time=run.start_time, tags=tags, run_name=run.name or None), later, run.start_time)
 
 
 def _send(ctx: Context, dest_run_id: str):  # noqa: ANN202

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from syncer.core.spill import SpillList
+from syncer.core.windows import Window
 
 
 class Op(str, Enum):
@@ -72,6 +73,7 @@ class Segment:
     step: int
     count: int
     experiments: tuple[str, ...] | None = None
+    window: Window | None = None  # the start-time window [lo, hi) of one experiment's runs (None: every run)
 
 
 def _noted_later(action: Action) -> bool:
@@ -104,7 +106,8 @@ class Plan:
         self._counts, self._differences, self.segments = Counter(), 0, []  # a copy (`replace`) is one segment
         self.add(given)
 
-    def add(self, actions: Iterable[Action], step: int = -1, experiments: tuple[str, ...] | None = None) -> None:
+    def add(self, actions: Iterable[Action], step: int = -1, experiments: tuple[str, ...] | None = None,
+            window: Window | None = None) -> None:
         """Append actions (one segment), counting them."""
         count = 0
         for a in actions:
@@ -113,7 +116,7 @@ class Plan:
             self._differences += not (a.op is Op.SAME or a.unlisted)
             count += 1
         if count or experiments:
-            self.segments.append(Segment(step, count, experiments))
+            self.segments.append(Segment(step, count, experiments, window))
 
     def counts(self) -> Counter:
         return Counter(self._counts)

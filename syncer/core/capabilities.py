@@ -68,6 +68,10 @@ class Capabilities:
     # subtracted from tags_per_run to get the budget for copied tags.
     reserved_run_tags: int = 0
     history_bulk: bool = False  # answers /ajax-api/2.0/mlflow/metrics/get-history-bulk (syncer/history.py)
+    # search_runs orders by and filters on `attributes.start_time` (>=, <, AND) and create_run keeps the
+    # start_time given: an experiment above the run step's chunk size is read in start-time windows
+    # (syncer.scan.runs.iter_windows), on both ends only when both can; else it is read whole.
+    run_windows: bool = True
 
     def with_overrides(self, **changes: object) -> Capabilities:
         """Return a copy with some fields replaced (for user overrides from the config)."""
@@ -156,6 +160,9 @@ AZURE_ML = Capabilities(
     prompts=False,
     datasets=False,
     experiment_rename=False,
+    # Filters with AND and order_by on attributes are documented, but not that create_run keeps start_time:
+    # unproven, so its experiments are read whole.
+    run_windows=False,
     unsettable_tags=frozenset({"mlflow.user"}),
     tags_set_after_create=("mlflow.source.",),
     auth="azure",

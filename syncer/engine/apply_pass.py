@@ -18,6 +18,7 @@ from syncer.apply.context import Context
 from syncer.apply.units import Outcome, Units
 from syncer.core.actions import Action, Op, Plan, Segment
 from syncer.core.snapshot import Snapshot
+from syncer.core.windows import Window
 from syncer.engine.kinds import STEPS
 from syncer.engine.run_stream import DEFERRED, RunStream
 from syncer.scan import runs as run_scanner
@@ -48,6 +49,7 @@ def referenced_runs(snap: Snapshot, stream: RunStream | None) -> set[str]:
     refs.update(getattr(t, "source_run", None) or "" for t in snap.traces.values())
     if stream is not None:
         refs.update(r.parent_id for r in stream.facts.deferred.values() if r.parent_id)
+        refs.update(stream.facts.cross_parents)
     refs.discard("")
     return refs
 
@@ -55,11 +57,14 @@ def referenced_runs(snap: Snapshot, stream: RunStream | None) -> set[str]:
 BY_ID_UP_TO = 1000  # fewer runs than this are read back by id (100 per search), more with their experiments
 
 
-def _read(endpoint, experiments: list[str], wanted: set[str]) -> list:  # noqa: ANN001
-    """The wanted runs of the experiments: by id when they are few (a change-only cycle), else every run."""
+def _read(endpoint, experiments: list[str], wanted: set[str], window: Window | None = None) -> list:  # noqa: ANN001
+    """The wanted runs of the experiments: by id when they are few (a change-only cycle), else every run (of the
+    start-time window, and by id those the window does not hold: copies the state store found elsewhere)."""
     if len(wanted) < BY_ID_UP_TO:
         return run_scanner.fetch_runs(endpoint, experiments, wanted)
-    return run_scanner.runs_of(endpoint, experiments, include_deleted=True)
+    runs = run_scanner.window_runs(endpoint, experiments, window, include_deleted=True)
+    missing = wanted - {r.run_id for r in runs} if window is not None else set()
+    return runs + (run_scanner.fetch_runs(endpoint, experiments, missing) if missing else [])
 
 
 class ChunkApplier:
@@ -92,8 +97,8 @@ class ChunkApplier:
             dst_runs = list(self.stream.facts.deferred_copies.values())
         else:
             dest_exps = sorted({d for e in seg.experiments or () if (d := ctx.dest_id("experiment", e))})
-            src_runs = _read(ctx.src, list(seg.experiments or ()), want_src)
-            dst_runs = _read(ctx.dst, dest_exps, want_dst) if want_dst else []
+            src_runs = _read(ctx.src, list(seg.experiments or ()), want_src, seg.window)
+            dst_runs = _read(ctx.dst, dest_exps, want_dst, seg.window) if want_dst else []
         src_new = {r.run_id: r for r in src_runs if r.run_id in want_src and r.run_id not in ctx.src_snap.runs}
         dst_new = {r.run_id: r for r in dst_runs if r.run_id in want_dst and r.run_id not in ctx.dst_snap.runs}
         ctx.src_snap.runs.update(src_new)

@@ -63,7 +63,7 @@ class Job:
     copied_runs: Container[str] = field(default_factory=set)  # source runs that have or get a copy (set by runs)
     experiment_ids: frozenset[str] | None = None  # a scale-out unit: only these source experiments (exact ids)
     # Where planned actions go, with what they were planned from: (actions, chunk experiments, src, dst).
-    emit: Emit = lambda actions, experiments, src, dst: None  # noqa: E731
+    emit: Emit = lambda actions, experiments, src, dst, window=None: None  # noqa: E731
     runs: RunStream | None = None  # the run step's stream: facts and runs kept for later steps and applying
     extra_groups: dict[str, str] = field(default_factory=dict)  # destination-only run -> its experiment
 

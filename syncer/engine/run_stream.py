@@ -1,23 +1,27 @@
 """The run step, streamed a chunk of experiments at a time, so that memory follows the chunk, not the source.
 
-For each chunk (experiments read together, at most `CHUNK_RUNS` runs or one experiment: scan.runs.iter_chunks)
-both sides' runs are read, planned by the pure planner and handed to `Job.emit` (verify, inspection, the plan's
-spill), then dropped. What later steps need is kept compactly (`RunFacts`): which source runs exist, are planned,
-have a copy, or have or get a copy (`Job.copied_runs`), all as 8-byte hashes (syncer.core.compact_ids). Kept
-whole: source runs linking prompt versions and their copies (syncer.plan.prompts), and runs whose parent lies in
-another chunk (with their copies), planned after every chunk with the global facts so that nested-run links
-across experiments stay exact. Destination-only runs are decided at the end, once every source run was seen.
+For each chunk (experiments read together, at most `CHUNK_RUNS` runs; an experiment above that is cut into
+start-time windows of about `CHUNK_RUNS` runs when both ends can filter on start times: scan.runs.iter_chunks)
+both sides' runs are read (the destination's of a window: its copies keep the source's start times), planned
+by the pure planner and handed to `Job.emit` (verify, inspection, the plan's spill), then dropped. What later
+steps need is kept compactly (`RunFacts`): which source runs exist, are planned, have a copy, or have or get a
+copy (`Job.copied_runs`), all as 8-byte hashes (syncer.core.compact_ids). Kept whole: source runs linking
+prompt versions and their copies (syncer.plan.prompts), and runs whose parent lies in a chunk not read yet
+(with their copies), planned after every chunk with the global facts so that nested-run links across chunks
+stay exact; a run whose parent was planned in an earlier chunk is planned in its own chunk, its copy's parent
+read by id. Destination-only runs are decided at the end, once every source run was seen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 
-from syncer.core.actions import Action, Op
+from syncer.core.actions import Op
 from syncer.core.compact_ids import IdSet
 from syncer.core.prompt_snapshot import LINKED_PROMPTS
 from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_SOURCE_RUN_ID, RunSnap, Snapshot
+from syncer.core.windows import Window
 from syncer.plan import runs as run_planner
 from syncer.scan import runs as run_scanner
 
@@ -34,7 +38,8 @@ class RunFacts:
     wanted: IdSet = field(default_factory=IdSet)  # source runs planned
     with_copy: IdSet = field(default_factory=IdSet)  # source runs with a live destination copy
     copied: IdSet = field(default_factory=IdSet)  # source runs that have or get a copy
-    deferred: dict[str, RunSnap] = field(default_factory=dict)  # parent in another chunk: planned last
+    deferred: dict[str, RunSnap] = field(default_factory=dict)  # parent in a later chunk: planned last
+    cross_parents: set[str] = field(default_factory=set)  # parents in an earlier chunk of runs planned since
     deferred_copies: dict[str, RunSnap] = field(default_factory=dict)  # their copies, by destination run id
     extras: list[run_planner.ExtraCandidate] = field(default_factory=list)
     pending_since: dict[str, int] = field(default_factory=dict)  # runs to create or update: last change (ms)
@@ -54,13 +59,13 @@ class _Either:
         return any(item in p for p in self.parts)
 
 
-Emit = Callable[[list[Action], tuple[str, ...] | None, Snapshot, Snapshot], None]
+Emit = Callable[..., None]  # (actions, chunk experiments or None, src, dst, window=None)
 Read = Callable[[str, Callable[[], object]], object]  # (side, read) -> what read returned, errors made fatal
 
 
-def leaving(runs: dict[str, RunSnap]) -> set[str]:
-    """Runs whose parent, or an ancestor's parent, is not among `runs`."""
-    out = {rid for rid, r in runs.items() if r.parent_id and r.parent_id not in runs}
+def leaving(runs: dict[str, RunSnap], planned: Container[str] = ()) -> set[str]:
+    """Runs whose parent, or an ancestor's parent, is neither among `runs` nor `planned` (earlier)."""
+    out = {rid for rid, r in runs.items() if r.parent_id and r.parent_id not in runs and r.parent_id not in planned}
     grew = bool(out)
     while grew:
         more = {rid for rid, r in runs.items() if rid not in out and r.parent_id in out}
@@ -69,7 +74,20 @@ def leaving(runs: dict[str, RunSnap]) -> set[str]:
     return out
 
 
-def _each(read: Read, chunks: Iterator[tuple[list[str], list[RunSnap]]]) -> Iterator[tuple[list[str], list[RunSnap]]]:
+class _Planned:
+    """Source runs of earlier chunks planned there (seen and not deferred)."""
+
+    def __init__(self, facts: RunFacts) -> None:
+        self.facts = facts
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.facts.seen and item not in self.facts.deferred
+
+
+Chunk = tuple[list[str], Window | None, list[RunSnap]]
+
+
+def _each(read: Read, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
     """The source's chunks, each read through `read` (a failed read names the side)."""
     while True:
         chunk = read("source", lambda: next(chunks, None))
@@ -87,32 +105,56 @@ class RunStream:
     emit: Emit
     facts: RunFacts = field(default_factory=RunFacts)
     _dest_taken: set[str] = field(default_factory=set)
+    _window_dest: list[str] = field(default_factory=list)  # the destination experiment of the windows being read
 
     def run(self) -> None:
         """Read, plan and emit every chunk, then the deferred runs and the destination-only runs."""
         job = self.job
         job.src_snap.run_ids = self.facts.seen
-        dest_by_name = {e.name: e.experiment_id for e in job.dst_snap.experiments.values()}
         since = job.options.runs_since
         deleted = job.settings.deleted == "mirror"
         ids = list(job.src_snap.experiments)
-        chunks = (run_scanner.iter_chunks(job.src, ids, deleted, CHUNK_RUNS) if since is None else
-                  run_scanner.changed_runs(job.src, ids, since, deleted))
-        for exp_ids, runs in _each(self.read, chunks):
-            dest_ids = sorted({dest_by_name[n] for n in (job.dest_names[e] for e in exp_ids) if n in dest_by_name}
-                              - self._dest_taken)
-            self._dest_taken.update(dest_ids)
-            dest_runs = self.read("destination", lambda d=dest_ids, r=runs: run_scanner.runs_of(job.dst, d, True)
-                                  if since is None else self._dest_changed(d, r, since))
+        windows = job.src.caps.run_windows and job.dst.caps.run_windows
+        chunks = (run_scanner.iter_chunks(job.src, ids, deleted, CHUNK_RUNS, windows) if since is None else
+                  ((e, None, rs) for e, rs in run_scanner.changed_runs(job.src, ids, since, deleted)))
+        for exp_ids, window, runs in _each(self.read, chunks):
+            dest_ids = self._dest_ids(exp_ids, window)
+            dest_runs = self.read("destination", lambda d=dest_ids, r=runs, w=window: self._dest_runs(d, w, r))
             src = Snapshot(job.src.identity, experiments=job.src_snap.experiments, runs={r.run_id: r for r in runs})
             dst = Snapshot(job.dst.identity, experiments=job.dst_snap.experiments,
                            runs={r.run_id: r for r in dest_runs})
             self._defer(src, dst)
-            self._plan(src, dst, tuple(exp_ids))
+            self._plan(src, dst, tuple(exp_ids), to_source=self._outside_parents(src, dst, dest_ids), window=window)
             self._retain(src, dst)
         self._plan_deferred()
         if since is None:  # a cycle reading changes only cannot tell a destination-only run from an unread one
             self._plan_extras()
+
+    def _dest_ids(self, exp_ids: list[str], window: Window | None) -> list[str]:
+        """The destination experiments of a chunk (each read by one chunk, or by every window of one)."""
+        job = self.job
+        if window is not None and window[0] is not None:
+            return self._window_dest
+        dest_by_name = {e.name: e.experiment_id for e in job.dst_snap.experiments.values()}
+        dest_ids = sorted({dest_by_name[n] for n in (job.dest_names[e] for e in exp_ids) if n in dest_by_name}
+                          - self._dest_taken)
+        self._dest_taken.update(dest_ids)
+        self._window_dest = dest_ids
+        return dest_ids
+
+    def _dest_runs(self, dest_ids: list[str], window: Window | None, runs: list[RunSnap]) -> list[RunSnap]:
+        """The destination runs of a chunk: every run of its experiments, those of its window (plus copies the
+        state store maps to its source runs that the window did not return), or the changed ones."""
+        job = self.job
+        if job.options.runs_since is not None:
+            return self._dest_changed(dest_ids, runs, job.options.runs_since)
+        found = run_scanner.window_runs(job.dst, dest_ids, window, True)
+        if window is None or job.state is None or not dest_ids:
+            return found
+        have = {r.tags.get(TAG_SOURCE_RUN_ID) for r in found if TAG_DUPLICATE_OF not in r.tags}
+        known = set(job.state.dest_ids("run", (r.run_id for r in runs if r.run_id not in have)).values())
+        known -= {r.run_id for r in found}
+        return found + (run_scanner.fetch_runs(job.dst, dest_ids, known) if known else [])
 
     def _dest_changed(self, dest_ids: list[str], runs: list[RunSnap], since: int) -> list[RunSnap]:
         """The copies of the changed source runs: those the same change signals find (copies keep the times),
@@ -121,8 +163,7 @@ class RunStream:
         found = {r.run_id: r for _ids, rs in run_scanner.changed_runs(job.dst, dest_ids, since, True) for r in rs}
         have = {r.tags.get(TAG_SOURCE_RUN_ID) for r in found.values()}
         missing = [r.run_id for r in runs if r.run_id not in have]
-        records = [job.state.get("run", sid) for sid in missing] if job.state is not None and missing else []
-        known = {rec.dest_id for rec in records if rec is not None and rec.dest_id}
+        known = set(job.state.dest_ids("run", missing).values()) if job.state is not None and missing else set()
         found.update((r.run_id, r) for r in run_scanner.fetch_runs(job.dst, dest_ids, known) if known)
         have = {r.tags.get(TAG_SOURCE_RUN_ID) for r in found.values()}
         for sid in (sid for sid in missing if sid not in have):
@@ -133,14 +174,28 @@ class RunStream:
         f = self.facts
         f.seen.update(src.runs)
         f.deleted.update(rid for rid, r in src.runs.items() if r.deleted)
-        for rid in leaving(src.runs):
+        for rid in leaving(src.runs, _Planned(f)):
             f.deferred[rid] = src.runs.pop(rid)
         for did, r in list(dst.runs.items()):
             if r.tags.get(TAG_SOURCE_RUN_ID) in f.deferred:
                 f.deferred_copies[did] = dst.runs.pop(did)
 
-    def _plan(self, src: Snapshot, dst: Snapshot, experiments: tuple[str, ...], linked=(),  # noqa: ANN001
-              to_source: dict[str, str] | None = None) -> None:
+    def _outside_parents(self, src: Snapshot, dst: Snapshot, dest_ids: list[str]) -> dict[str, str]:
+        """For runs whose parent was planned in an earlier chunk: their copies' parents (read by id), as
+        destination id -> source id, so that the copies' links compare as the source's."""
+        f = self.facts
+        outside = {r.parent_id for r in src.runs.values() if r.parent_id and r.parent_id not in src.runs}
+        if not outside:
+            return {}
+        f.cross_parents.update(outside)
+        parents = {c.parent_id for c in dst.runs.values() if c.parent_id and c.parent_id not in dst.runs}
+        found = self.read("destination", lambda: run_scanner.fetch_runs(
+            self.job.dst, sorted(self.job.dst_snap.experiments), parents)) if parents else []
+        return {r.run_id: r.tags[TAG_SOURCE_RUN_ID] for r in found
+                if TAG_SOURCE_RUN_ID in r.tags and TAG_DUPLICATE_OF not in r.tags}
+
+    def _plan(self, src: Snapshot, dst: Snapshot, experiments: tuple[str, ...], linked=None,  # noqa: ANN001
+              to_source: dict[str, str] | None = None, window: Window | None = None) -> None:
         job, f = self.job, self.facts
         wanted = {rid for rid, r in src.runs.items() if r.experiment_id in job.plannable
                   and (job.options.deleted == "mirror" or not r.deleted)}
@@ -148,7 +203,8 @@ class RunStream:
         copies = run_planner.copies_by_source(dst)
         f.with_copy.update(sid for sid, cs in copies.items() if any(not c.deleted for c in cs))
         actions = run_planner.plan_runs(src, dst, job.dst.caps, job.options, job.plannable, extras=False,
-                                        linked=linked, to_source=to_source)
+                                        linked=_Either(f.wanted, f.with_copy) if linked is None else linked,
+                                        to_source=to_source)
         local = {r.run_id: sid for sid, cs in copies.items() for r in cs if TAG_DUPLICATE_OF not in r.tags}
         f.extras.extend(run_planner.extra_candidates(dst, local, wanted | set(f.deferred)))
         for a in actions:
@@ -156,7 +212,7 @@ class RunStream:
                 f.copied.add(a.source_id)
             if a.op in (Op.CREATE, Op.UPDATE) and not a.details.get("follow") and a.source_id in src.runs:
                 f.pending_since[a.source_id] = src.runs[a.source_id].last_change or 0
-        self.emit(actions, experiments, src, dst)
+        self.emit(actions, experiments, src, dst, window)
 
     def _retain(self, src: Snapshot, dst: Snapshot) -> None:
         """Keep whole only the runs later steps read: those linking prompt versions, and their copies."""

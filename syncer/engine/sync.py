@@ -25,6 +25,7 @@ from syncer.core.capabilities import Capabilities
 from syncer.core.capabilities import resolve as resolve_caps
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import Snapshot
+from syncer.core.windows import Window
 from syncer.engine import verify as repair
 from syncer.engine.apply_pass import apply_plan
 from syncer.engine.archive import archive_uncopied, count_archived
@@ -115,8 +116,10 @@ def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStor
     plan = Plan(actions=[], dest_names={})
     step_index = 0
 
-    def emit(actions: list[Action], experiments: tuple[str, ...] | None, s: Snapshot, d: Snapshot) -> None:
-        plan.add(on_chunk(actions, s, d) if on_chunk is not None and actions else actions, step_index, experiments)
+    def emit(actions: list[Action], experiments: tuple[str, ...] | None, s: Snapshot, d: Snapshot,
+             window: Window | None = None) -> None:
+        plan.add(on_chunk(actions, s, d) if on_chunk is not None and actions else actions, step_index, experiments,
+                 window)
 
     job.emit = emit
     for step in steps_for(experiment_ids):

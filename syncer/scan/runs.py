@@ -11,6 +11,7 @@ from mlflow.exceptions import MlflowException
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID, DatasetRef, ExperimentSnap, RunSnap, Snapshot
+from syncer.core.windows import Window, window_filter
 
 _EXPERIMENT_IDS_PER_SEARCH = 100
 
@@ -129,13 +130,13 @@ def runs_of(endpoint: Endpoint, experiment_ids: list[str], include_deleted: bool
     return [run_snap(r) for r in iter_runs(endpoint, experiment_ids, _view(include_deleted))]
 
 
-def iter_chunks(endpoint: Endpoint, experiment_ids: list[str], include_deleted: bool,
-                max_runs: int) -> Iterator[tuple[list[str], list[RunSnap]]]:
-    """The runs of the experiments, a chunk of experiments at a time: (experiment ids, their runs).
+def iter_chunks(endpoint: Endpoint, experiment_ids: list[str], include_deleted: bool, max_runs: int,
+                windows: bool = False) -> Iterator[tuple[list[str], Window | None, list[RunSnap]]]:
+    """The runs of the experiments, a chunk at a time: (experiment ids, start-time window or None, their runs).
 
     Experiments are read in groups of up to 100 by one paged search, as `scan_runs` does; a group holding more
-    than `max_runs` runs is read again one experiment at a time (an experiment is never split, so a chunk
-    holds at most `max_runs` runs or one experiment).
+    than `max_runs` runs is read again one experiment at a time. With `windows`, an experiment above `max_runs`
+    is cut into start-time windows of about `max_runs` runs (`iter_windows`); without, it is one chunk.
     """
     view = _view(include_deleted)
     for i in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
@@ -143,22 +144,52 @@ def iter_chunks(endpoint: Endpoint, experiment_ids: list[str], include_deleted: 
         runs: list[RunSnap] = []
         for run in iter_runs(endpoint, ids, view):
             runs.append(run_snap(run))
-            if len(runs) > max_runs and len(ids) > 1:
+            if len(runs) > max_runs and (len(ids) > 1 or windows):
                 break
         else:
-            yield ids, runs
+            yield ids, None, runs
             continue
         runs = []
         for eid in ids:
-            yield [eid], runs_of(endpoint, [eid], include_deleted)
+            if windows:
+                yield from (([eid], w, part) for w, part in iter_windows(endpoint, eid, include_deleted, max_runs))
+            else:
+                yield [eid], None, runs_of(endpoint, [eid], include_deleted)
 
 
-def _search_all(endpoint: Endpoint, ids: list[str], view: int, filter_string: str) -> Iterator[Run]:
+def iter_windows(endpoint: Endpoint, experiment_id: str, include_deleted: bool,
+                 max_runs: int) -> Iterator[tuple[Window | None, list[RunSnap]]]:
+    """One experiment's runs read by `attributes.start_time ASC`, cut into windows `[lo, hi)` of about
+    `max_runs` runs: a cut falls only where the start time changes (runs sharing one start at a cut stay
+    together), the first window has no lower bound, the last no upper bound (None: one window, the whole
+    experiment). Runs without a start time (MLflow's stores sort them last) fall into the last window."""
+    lo: int | None = None
+    runs: list[RunSnap] = []
+    for run in _search_all(endpoint, [experiment_id], _view(include_deleted), "",
+                           order_by=["attributes.start_time ASC"]):
+        start = run.info.start_time
+        if len(runs) >= max_runs and start is not None and start != runs[-1].start_time:
+            yield (lo, start), runs
+            lo, runs = start, []
+        runs.append(run_snap(run))
+    yield (None if lo is None else (lo, None)), runs
+
+
+def window_runs(endpoint: Endpoint, experiment_ids: list[str], window: Window | None,
+                include_deleted: bool = True) -> list[RunSnap]:
+    """The runs of the experiments that started within the window (None: every run)."""
+    if window is None:
+        return runs_of(endpoint, experiment_ids, include_deleted)
+    return [run_snap(r) for r in _search_all(endpoint, experiment_ids, _view(include_deleted), window_filter(window))]
+
+
+def _search_all(endpoint: Endpoint, ids: list[str], view: int, filter_string: str,
+                order_by: list[str] | None = None) -> Iterator[Run]:
     token = None
     while True:
         page = call(endpoint, "search_runs", lambda t=token: endpoint.client.search_runs(
             ids, filter_string=filter_string, run_view_type=view, max_results=endpoint.caps.search_page_size,
-            page_token=t))
+            order_by=order_by, page_token=t))
         yield from page
         token = page.token
         if not token:

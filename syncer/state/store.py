@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +157,19 @@ class StateStore:
             return None
         with self._session() as s:
             return s.get(ObjectRecord, (kind, source_id))
+
+    def dest_ids(self, kind: str, source_ids: Iterable[str]) -> dict[str, str]:
+        """Source id -> destination id of those of the `kind` objects that have one (500 ids per query)."""
+        wanted, found = sorted(set(source_ids)), {}
+        if self.engine is None:
+            return found
+        with self._session() as s:
+            for i in range(0, len(wanted), 500):
+                q = select(ObjectRecord.source_id, ObjectRecord.dest_id).where(
+                    ObjectRecord.kind == kind, ObjectRecord.source_id.in_(wanted[i : i + 500]),
+                    ObjectRecord.dest_id.is_not(None))
+                found.update((sid, did) for sid, did in s.execute(q))
+        return found
 
     def all_records(self, kind: str | None = None) -> list[ObjectRecord]:
         if self.engine is None:
