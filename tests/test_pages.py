@@ -1,11 +1,12 @@
 """One experiment above the run step's chunk size is read in start-time windows (issue 14), against real servers.
 
-With `CHUNK_RUNS` = 3, an experiment of 14 runs is cut into windows `[lo, hi)` of about 3 runs: runs sharing
-one start time across a cut stay in one window, children are nested under parents of an earlier window and of
-a later one, a second experiment stays whole. Checked: the dry run plans what the migration applies, the copy
-is deep-equal, a rerun does nothing, a destination-only run is found once, a lost create's leftover copy and a
-copy without its last write are settled without a duplicate, and a copy whose start time differs from its
-source's (outside the window) is found through the state store instead of being created again.
+With `CHUNK_RUNS` = `WINDOW_RUNS` = 3, an experiment of 14 runs is cut into windows `[lo, hi)` of about 3
+runs: runs sharing one start time across a cut stay in one window, children are nested under parents of an
+earlier window and of a later one, a second experiment stays whole. Checked: the dry run plans what the
+migration applies, the copy is deep-equal, a rerun does nothing, a destination-only run is found once, a lost
+create's leftover copy and a copy without its last write are settled without a duplicate, and a copy whose
+start time differs from its source's (outside the window) is found through the state store instead of being
+created again.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def _run(client: MlflowClient, exp: str, name: str, offset: int, parent: str | N
 @pytest.fixture
 def pages(source_server, dest_server, unique_name, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
     monkeypatch.setattr(run_stream, "CHUNK_RUNS", 3)
+    monkeypatch.setattr(run_stream, "WINDOW_RUNS", 3)
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     names, ids = _make(src, unique_name)
     settings = Settings(source=EndpointConfig(tracking_uri=source_server.url),

@@ -34,6 +34,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings,
     env = pytest.MonkeyPatch()
     env.chdir(where)
     env.setattr(run_stream, "CHUNK_RUNS", 1)  # every experiment its own chunk, cut into start-time windows
+    env.setattr(run_stream, "WINDOW_RUNS", 1)
     env.setattr(spill, "SPILL_AT", 2)  # plans and outcomes go through the disk
     src_uri, dst_uri = f"sqlite:///{where / 'src.db'}", f"sqlite:///{where / 'dst.db'}"
     src, dst = MlflowClient(src_uri), MlflowClient(dst_uri)

@@ -26,6 +26,7 @@ from syncer.plan import runs as run_planner
 from syncer.scan import runs as run_scanner
 
 CHUNK_RUNS = 5_000
+WINDOW_RUNS = 1_000  # an experiment above CHUNK_RUNS is read in start-time windows of about this many runs
 DEFERRED: tuple[str, ...] = ()  # the experiments of the segment of runs planned after every chunk
 
 
@@ -114,7 +115,7 @@ class RunStream:
         since = job.options.runs_since
         deleted = job.settings.deleted == "mirror"
         ids = list(job.src_snap.experiments)
-        windows = job.src.caps.run_windows and job.dst.caps.run_windows
+        windows = WINDOW_RUNS if job.src.caps.run_windows and job.dst.caps.run_windows else None
         chunks = (run_scanner.iter_chunks(job.src, ids, deleted, CHUNK_RUNS, windows) if since is None else
                   ((e, None, rs) for e, rs in run_scanner.changed_runs(job.src, ids, since, deleted)))
         for exp_ids, window, runs in _each(self.read, chunks):

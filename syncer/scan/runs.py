@@ -131,12 +131,13 @@ def runs_of(endpoint: Endpoint, experiment_ids: list[str], include_deleted: bool
 
 
 def iter_chunks(endpoint: Endpoint, experiment_ids: list[str], include_deleted: bool, max_runs: int,
-                windows: bool = False) -> Iterator[tuple[list[str], Window | None, list[RunSnap]]]:
+                window_runs: int | None = None) -> Iterator[tuple[list[str], Window | None, list[RunSnap]]]:
     """The runs of the experiments, a chunk at a time: (experiment ids, start-time window or None, their runs).
 
     Experiments are read in groups of up to 100 by one paged search, as `scan_runs` does; a group holding more
-    than `max_runs` runs is read again one experiment at a time. With `windows`, an experiment above `max_runs`
-    is cut into start-time windows of about `max_runs` runs (`iter_windows`); without, it is one chunk.
+    than `max_runs` runs is read again one experiment at a time. With `window_runs`, an experiment above
+    `max_runs` is cut into start-time windows of about `window_runs` runs (`iter_windows`); without, it is one
+    chunk.
     """
     view = _view(include_deleted)
     for i in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
@@ -144,35 +145,52 @@ def iter_chunks(endpoint: Endpoint, experiment_ids: list[str], include_deleted: 
         runs: list[RunSnap] = []
         for run in iter_runs(endpoint, ids, view):
             runs.append(run_snap(run))
-            if len(runs) > max_runs and (len(ids) > 1 or windows):
+            if len(runs) > max_runs and (len(ids) > 1 or window_runs):
                 break
         else:
             yield ids, None, runs
             continue
         runs = []
-        for eid in ids:
-            if windows:
-                yield from (([eid], w, part) for w, part in iter_windows(endpoint, eid, include_deleted, max_runs))
+        for eid in ids:  # (an experiment read alone is known to be above max_runs: its windows start at once)
+            if window_runs:
+                yield from (([eid], w, part) for w, part in iter_windows(
+                    endpoint, eid, include_deleted, max_runs if len(ids) > 1 else 0, window_runs))
             else:
                 yield [eid], None, runs_of(endpoint, [eid], include_deleted)
 
 
-def iter_windows(endpoint: Endpoint, experiment_id: str, include_deleted: bool,
-                 max_runs: int) -> Iterator[tuple[Window | None, list[RunSnap]]]:
-    """One experiment's runs read by `attributes.start_time ASC`, cut into windows `[lo, hi)` of about
-    `max_runs` runs: a cut falls only where the start time changes (runs sharing one start at a cut stay
-    together), the first window has no lower bound, the last no upper bound (None: one window, the whole
-    experiment). Runs without a start time (MLflow's stores sort them last) fall into the last window."""
+def iter_windows(endpoint: Endpoint, experiment_id: str, include_deleted: bool, max_runs: int,
+                 window_runs: int) -> Iterator[tuple[Window | None, list[RunSnap]]]:
+    """One experiment's runs read by `attributes.start_time ASC`; up to `max_runs` runs they are one chunk
+    (window None), beyond they are cut into windows `[lo, hi)` of about `window_runs` runs: a cut falls only
+    where the start time changes (runs sharing one start at a cut stay together), the first window has no
+    lower bound, the last no upper bound. Runs without a start time (MLflow's stores sort them last) fall into
+    the last window."""
     lo: int | None = None
     runs: list[RunSnap] = []
+    cuts = False  # whether the experiment is above max_runs (its first max_runs + 1 runs held until known)
     for run in _search_all(endpoint, [experiment_id], _view(include_deleted), "",
                            order_by=["attributes.start_time ASC"]):
-        start = run.info.start_time
-        if len(runs) >= max_runs and start is not None and start != runs[-1].start_time:
-            yield (lo, start), runs
-            lo, runs = start, []
         runs.append(run_snap(run))
+        if cuts:  # the newest run is the first after a window's worth that starts later: cut before it
+            cut = len(runs) - 1 if len(runs) > window_runs and _starts_later(runs[-2], runs[-1]) else 0
+        else:
+            cuts = len(runs) > max_runs
+            cut = _cut(runs, window_runs) if cuts else 0
+        while cut:  # (after the first max_runs + 1 runs, several windows at once)
+            yield (lo, runs[cut].start_time), runs[:cut]
+            lo, runs = runs[cut].start_time, runs[cut:]
+            cut = _cut(runs, window_runs)
     yield (None if lo is None else (lo, None)), runs
+
+
+def _starts_later(before: RunSnap, run: RunSnap) -> bool:
+    return run.start_time is not None and run.start_time != before.start_time
+
+
+def _cut(runs: list[RunSnap], size: int) -> int:
+    """The first index from `size` on where the start time changes (0: none yet, or no start time)."""
+    return next((i for i in range(size, len(runs)) if _starts_later(runs[i - 1], runs[i])), 0)
 
 
 def window_runs(endpoint: Endpoint, experiment_ids: list[str], window: Window | None,
