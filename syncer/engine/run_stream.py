@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 
 from syncer.core.actions import Action, Op
 from syncer.core.compact_ids import IdSet
@@ -22,6 +23,7 @@ from syncer.plan import runs as run_planner
 from syncer.scan import runs as run_scanner
 
 CHUNK_RUNS = 5_000
+RUNS_LOOKBACK_MS = 10 * 60 * 1000  # a change-only cycle's margin: clocks of training clients, runs ending mid-cycle
 DEFERRED: tuple[str, ...] = ()  # the experiments of the segment of runs planned after every chunk
 
 
@@ -95,15 +97,19 @@ class RunStream:
         dest_by_name = {e.name: e.experiment_id for e in job.dst_snap.experiments.values()}
         since = job.options.runs_since
         deleted = job.settings.deleted == "mirror"
-        ids = list(job.src_snap.experiments)
-        chunks = (run_scanner.iter_chunks(job.src, ids, deleted, CHUNK_RUNS) if since is None else
-                  run_scanner.changed_runs(job.src, ids, since, deleted))
+        whole = self._read_whole(dest_by_name)
+        read_whole = set(whole)
+        chunks = chain(run_scanner.iter_chunks(job.src, whole, deleted, CHUNK_RUNS),
+                       run_scanner.changed_runs(job.src, [e for e in job.src_snap.experiments if e not in whole],
+                                                since, deleted) if since is not None else ())
         for exp_ids, runs in _each(self.read, chunks):
             dest_ids = sorted({dest_by_name[n] for n in (job.dest_names[e] for e in exp_ids) if n in dest_by_name}
                               - self._dest_taken)
             self._dest_taken.update(dest_ids)
-            dest_runs = self.read("destination", lambda d=dest_ids, r=runs: run_scanner.runs_of(job.dst, d, True)
-                                  if since is None else self._dest_changed(d, r, since))
+            dest_runs = self.read("destination", lambda d=dest_ids, r=runs, e=exp_ids: run_scanner.runs_of(
+                job.dst, d, True) if e[0] in read_whole else self._dest_changed(d, r, since))
+            if exp_ids[0] not in read_whole:
+                runs = runs + self._revisit(exp_ids, runs, dest_runs)
             src = Snapshot(job.src.identity, experiments=job.src_snap.experiments, runs={r.run_id: r for r in runs})
             dst = Snapshot(job.dst.identity, experiments=job.dst_snap.experiments,
                            runs={r.run_id: r for r in dest_runs})
@@ -113,6 +119,22 @@ class RunStream:
         self._plan_deferred()
         if since is None:  # a cycle reading changes only cannot tell a destination-only run from an unread one
             self._plan_extras()
+
+    def _read_whole(self, dest_by_name: dict[str, str]) -> list[str]:
+        """The experiments whose every run is read: all of them in a full pass; in a cycle reading changes only,
+        those the destination does not hold or that were created after the last clean cycle started (their runs
+        may carry older times, e.g. imported history, which the change signals would miss)."""
+        job, since = self.job, self.job.options.runs_since
+        return [eid for eid, e in job.src_snap.experiments.items() if since is None
+                or job.dest_names[eid] not in dest_by_name or (e.creation_time or 0) >= since + RUNS_LOOKBACK_MS]
+
+    def _revisit(self, exp_ids: list[str], runs: list[RunSnap], dest_runs: list[RunSnap]) -> list[RunSnap]:
+        """Source runs whose copy is still RUNNING but which the change signals did not return (finished with an
+        end time older than the cursor, or deleted): read by id, so that a copy never stays RUNNING."""
+        have = {r.run_id for r in runs}
+        ids = {sid for r in dest_runs if r.status == "RUNNING"
+               and (sid := r.tags.get(TAG_SOURCE_RUN_ID)) and sid not in have}
+        return self.read("source", lambda: run_scanner.fetch_runs(self.job.src, exp_ids, ids)) if ids else []
 
     def _dest_changed(self, dest_ids: list[str], runs: list[RunSnap], since: int) -> list[RunSnap]:
         """The copies of the changed source runs: those the same change signals find (copies keep the times),
