@@ -87,7 +87,8 @@ def _fresh(name: str, work: Path, stores: dict) -> None:
             raise SystemExit("mirror-change continues mirror-noop: run --only mirror-noop,mirror-change")
         _log_new_runs(stores["source"])
         return
-    (work / f"{name}-state.db").unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm"):  # a WAL left by a killed run would be replayed into the new store
+        (work / f"{name}-state.db{suffix}").unlink(missing_ok=True)
     if name == "migrate-slice":
         shutil.copyfile(stores["empty"], work / "slice.db")
 
