@@ -57,12 +57,13 @@ def with_secret(url: str) -> str:
 
 
 class OneShot:
-    """A loopback server that reads each request and then answers with `answer` (raw bytes; b"" closes)."""
+    """A loopback server that reads each request and then answers with `answer` (raw bytes; b"" closes);
+    `accepted` counts the connections."""
 
     def __init__(self, answer: bytes) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.answer = answer
+        self.answer, self.accepted = answer, 0
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -71,6 +72,7 @@ class OneShot:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self.accepted += 1
             with conn:
                 conn.recv(65536)
                 if self.answer:
@@ -80,10 +82,14 @@ class OneShot:
         self.sock.close()
 
 
+def answer(status: str, body: bytes, content_type: str = "application/json") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n").encode() + body
+
+
 def html(status: str) -> bytes:
     body = b"<html><body><h1>" + status.encode() + b"</h1>sign in at https://sso.example/</body></html>"
-    return (f"HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n").encode() + body
+    return answer(status, body, "text/html")
 
 
 @pytest.fixture
@@ -194,47 +200,20 @@ def test_invalid_parameter_is_terminal(source_server):
     described(exc, "INVALID_PARAMETER_VALUE")
 
 
-class CountingServer(OneShot):
-    """A loopback server that counts the connections it accepts and answers each with `answer`."""
-
-    def __init__(self, answer: bytes) -> None:
-        self.accepted = 0
-        super().__init__(answer)
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            with conn:
-                conn.recv(65536)
-                conn.sendall(self.answer)
-
-
-def answer(status: str, body: bytes, content_type: str = "application/json") -> bytes:
-    return (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n").encode() + body
-
-
-def test_an_argument_the_client_refuses_before_any_request_is_terminal(monkeypatch):
+def test_an_argument_the_client_refuses_before_any_request_is_terminal(monkeypatch, one_shot):
     """Unity Catalog's registry refuses `filter_string` in MLflow's own code (`_require_arg_unspecified`): an
     MlflowException with the default INTERNAL_ERROR code, raised before any request, that no retry can mend."""
-    workspace = CountingServer(answer("200 OK", b'{"registered_models": []}'))
-    try:
-        monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
-        monkeypatch.setenv("DATABRICKS_TOKEN", SECRET)
-        client = MlflowClient(tracking_uri="databricks", registry_uri="databricks-uc")
-        exc = raised(lambda: client.search_registered_models(filter_string="name = 'm'"))
-        assert type(exc) is MlflowException and exc.error_code == "INTERNAL_ERROR"
-        assert exc.__context__ is None and exc.__cause__ is None
-        assert classify(exc) is Kind.TERMINAL
-        assert described(exc) == "Argument 'filter_string' is unsupported for models in the Unity Catalog."
-        assert workspace.accepted == 0  # no request was made
-        assert list(client.search_registered_models()) == [] and workspace.accepted >= 1  # the same client works
-    finally:
-        workspace.close()
+    workspace = one_shot(answer("200 OK", b'{"registered_models": []}'))
+    monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
+    monkeypatch.setenv("DATABRICKS_TOKEN", SECRET)
+    client = MlflowClient(tracking_uri="databricks", registry_uri="databricks-uc")
+    exc = raised(lambda: client.search_registered_models(filter_string="name = 'm'"))
+    assert type(exc) is MlflowException and exc.error_code == "INTERNAL_ERROR"
+    assert exc.__context__ is None and exc.__cause__ is None
+    assert classify(exc) is Kind.TERMINAL
+    assert described(exc) == "Argument 'filter_string' is unsupported for models in the Unity Catalog."
+    assert workspace.accepted == 0  # no request was made
+    assert list(client.search_registered_models()) == [] and workspace.accepted >= 1  # the same client works
 
 
 def test_internal_errors_from_answers_stay_transient(one_shot):
