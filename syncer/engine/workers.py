@@ -28,7 +28,6 @@ from syncer.core.redact import redact
 from syncer.engine.sync import PassOptions, endpoints, open_state, run_pass
 from syncer.scan import runs as run_scanner
 from syncer.state import leases
-from syncer.state.cycles import lock_holder
 from syncer.state.rate_budget import StateRateBudget
 from syncer.state.store import StateStore
 
@@ -67,14 +66,6 @@ class WorkerReport:
 def worker_name() -> str:
     """This worker as other workers and `migrate` name it: host and process id."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def refuse_while_locked(state: StateStore) -> None:
-    """Workers share the store with each other, not with a `migrate` or `mirror` holding the writer lock."""
-    holder = lock_holder(state)
-    if holder is not None and (holder.alive or (holder.alive is None and holder.age() < 120)):
-        raise FatalError(f"another mlflow-syncer ({holder.holder}, pid {holder.pid} on {holder.host}) holds the "
-                         f"writer lock of state store {redact(state.url)}; workers start once it has finished")
 
 
 def share_rate_limits(state: StateStore, *ends: Endpoint) -> None:
@@ -197,7 +188,7 @@ def run_worker(settings: Settings, opts: WorkerOptions, config_path: str | None 
         if exclusive:
             state.acquire_lock(holder="mlflow-syncer worker")
         else:
-            refuse_while_locked(state)
+            leases.refuse_while_locked(state)
             share_rate_limits(state, src, dst)
         _seed(settings, src, state, opts.job, report.owner)
         started = time.monotonic()

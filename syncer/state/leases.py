@@ -14,11 +14,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Float, Integer, String, Text, and_, func, or_, select, text
+from sqlalchemy import Float, Integer, String, Text, and_, func, inspect, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from syncer.core.errors import FatalError
 from syncer.core.redact import redact
+from syncer.state.cycles import holder_in
+from syncer.state.exclusion import gate
 from syncer.state.store import Base, StateStore
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
@@ -119,12 +122,39 @@ def _experiments_open(s: Session, job: str) -> int:
         WorkUnit.job == job, WorkUnit.unit != REGISTRY, WorkUnit.status.in_((PENDING, RUNNING)))) or 0
 
 
+def refuse_while_locked(store: StateStore) -> None:
+    """Fail while a live `migrate` or `mirror` holds the writer lock: workers share the store with each other only."""
+    with _session(store) as s:
+        _refuse_locked(s, store.url)
+
+
+def _refuse_locked(s: Session, url: str) -> None:
+    holder = holder_in(s)
+    if holder is not None and holder.live():
+        raise FatalError(f"another mlflow-syncer ({holder.holder}, pid {holder.pid} on {holder.host}) holds the "
+                         f"writer lock of state store {redact(url)}; workers start once it has finished")
+
+
+def refuse_while_leased(s: Session) -> None:
+    """Fail while scale-out workers hold live leases: the guard `migrate` and `mirror` take the writer lock with
+    (syncer.state.exclusion), so no claim slips in between this check and the lock."""
+    held = _live(s) if inspect(s.connection()).has_table("work_units") else []
+    if held:
+        owners = sorted({u.owner or "?" for u in held})
+        raise FatalError(f"{len(held)} work units of job '{held[0].job}' are held by scale-out workers "
+                         f"({', '.join(owners)}); wait for them to finish or stop them first")
+
+
 def claim(store: StateStore, job: str, owner: str, lease: float, max_claims: int = 3,
           exclusive: bool = False) -> Claim | None:
     """Claim the next unit (None: nothing claimable now). `exclusive` (one worker under the writer lock, SQLite)
-    takes over running units at once: their worker cannot be alive."""
+    takes over running units at once: their worker cannot be alive. Otherwise the claim passes the writer lock's
+    gate and fails (FatalError) while a `migrate` or `mirror` holds the lock (syncer.state.exclusion)."""
     while True:
         with _session(store) as s, s.begin():
+            if not exclusive:
+                gate(s, shared=True)
+                _refuse_locked(s, store.url)
             now = db_now(s)
             row = s.scalars(_claimable(job, False, now, exclusive)).first()
             if row is None and _experiments_open(s, job) == 0:
@@ -191,5 +221,9 @@ def live_leases(store: StateStore) -> list[WorkUnit]:
     if store.engine is None or "work_units" not in store.tables():
         return []
     with _session(store) as s:
-        now = db_now(s)
-        return list(s.scalars(select(WorkUnit).where(WorkUnit.status == RUNNING, WorkUnit.lease_until >= now)))
+        return _live(s)
+
+
+def _live(s: Session) -> list[WorkUnit]:
+    now = db_now(s)
+    return list(s.scalars(select(WorkUnit).where(WorkUnit.status == RUNNING, WorkUnit.lease_until >= now)))
