@@ -57,6 +57,8 @@ class WorkerReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     taken_over: list[tuple[str, str]] = field(default_factory=list)  # (unit, the worker whose lease ran out)
     job_counts: dict[str, int] = field(default_factory=dict)
+    round: int = 1  # the job's round this worker joined
+    copied: int = 0  # objects created or updated by this worker's passes
 
     @property
     def job_failed(self) -> int:
@@ -75,12 +77,23 @@ def share_rate_limits(state: StateStore, *ends: Endpoint) -> None:
         end.limiter.share(budget, end.identity)
 
 
-def _seed(settings: Settings, src: Endpoint, state: StateStore, job: str, owner: str) -> None:
-    if leases.job_exists(state, job):
-        return
+def _seed(settings: Settings, src: Endpoint, state: StateStore, job: str, owner: str) -> int:
+    """Seed the job, or start its next round when every unit of the last one is finished (README "Scale-out");
+    returns the round this worker joins. A round still open is joined as it is."""
+    exists = leases.job_exists(state, job)
+    if exists and _open(leases.counts(state, job)):
+        return leases.job_round(state, job)
     snap = run_scanner.scan_experiments(src, settings.experiments, include_deleted=settings.deleted == "mirror")
-    if leases.seed(state, job, sorted(snap.experiments, key=_numeric_first), owner):
-        log.info("job seeded", job=job, experiments=len(snap.experiments))
+    experiment_ids = sorted(snap.experiments, key=_numeric_first)
+    if not exists and leases.seed(state, job, experiment_ids, owner):
+        log.info("job seeded", job=job, experiments=len(experiment_ids))
+    elif exists and (number := leases.new_round(state, job, experiment_ids, owner)) is not None:
+        log.info("job started again", job=job, round=number, experiments=len(experiment_ids))
+    return leases.job_round(state, job)
+
+
+def _open(counts: dict[str, int]) -> bool:
+    return bool(counts.get(leases.PENDING) or counts.get(leases.RUNNING))
 
 
 def _numeric_first(experiment_id: str) -> tuple[int, str]:
@@ -125,11 +138,12 @@ class _Heartbeat:
 
 
 def _unit_problem(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, unit: str,
-                  stop: threading.Event) -> str | None:
-    """Run one unit's pass; what went wrong in it (None: nothing)."""
+                  stop: threading.Event, report: WorkerReport) -> str | None:
+    """Run one unit's pass, counting what it copied; what went wrong in it (None: nothing)."""
     eid = leases.experiment_of(unit)
     result = run_pass(settings, src, dst, state, PassOptions(
         experiment_ids=frozenset({eid}) if eid is not None else None, stop=stop))
+    report.copied += sum(1 for o in result.outcomes if o.ok and o.action.op in (Op.CREATE, Op.UPDATE))
     conflicts = sum(1 for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR))
     if result.failed or conflicts:
         return f"{len(result.failed)} objects failed, {conflicts} conflicts or errors"
@@ -144,8 +158,7 @@ def _work(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, o
         while not stop.is_set():
             got = leases.claim(state, opts.job, report.owner, opts.lease, opts.max_claims, exclusive)
             if got is None:
-                counts = leases.counts(state, opts.job)
-                if not counts.get(leases.PENDING) and not counts.get(leases.RUNNING):
+                if not _open(leases.counts(state, opts.job)):
                     return
                 stop.wait(opts.poll)
                 continue
@@ -154,7 +167,7 @@ def _work(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, o
             log.info("unit claimed", unit=got.unit, attempt=got.attempts, taken_over_from=got.taken_over)
             cancelled = False
             try:
-                problem = _unit_problem(settings, src, dst, state, got.unit, beat.hold(got.unit))
+                problem = _unit_problem(settings, src, dst, state, got.unit, beat.hold(got.unit), report)
             except Cancelled:  # stopped before a write: the unit goes back below
                 problem, cancelled = None, True
             except FatalError:
@@ -190,7 +203,7 @@ def run_worker(settings: Settings, opts: WorkerOptions, config_path: str | None 
         else:
             leases.refuse_while_locked(state)
             share_rate_limits(state, src, dst)
-        _seed(settings, src, state, opts.job, report.owner)
+        report.round = _seed(settings, src, state, opts.job, report.owner)
         started = time.monotonic()
         _work(settings, src, dst, state, opts, report, stop, exclusive)
         report.job_counts = leases.counts(state, opts.job)

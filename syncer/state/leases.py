@@ -6,7 +6,8 @@ claims a unit with `SELECT ... FOR UPDATE SKIP LOCKED` (PostgreSQL; other worker
 keeps it by renewing its lease, and marks it done or failed. A unit whose lease ran out (its worker was killed
 or lost the database) is claimed by another worker; after `max_claims` claims it is failed instead. The
 `registry` unit is claimed only once no experiment unit is pending or running. Times are the database's clock,
-so workers on several machines agree on when a lease ends.
+so workers on several machines agree on when a lease ends. A worker started for a job whose units are all done or
+failed starts the job's next round (`new_round`): fresh units, the round's number kept as a state store cursor.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Float, Integer, String, Text, and_, func, inspect, or_, select, text
+from sqlalchemy import Float, Integer, String, Text, and_, delete, func, inspect, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -22,7 +23,7 @@ from syncer.core.errors import FatalError
 from syncer.core.redact import redact
 from syncer.state.cycles import holder_in
 from syncer.state.exclusion import gate
-from syncer.state.store import Base, StateStore
+from syncer.state.store import Base, Cursor, StateStore
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 REGISTRY = "registry"  # the final unit: models, prompts, datasets, inventory; a full pass once experiments are done
@@ -101,12 +102,43 @@ def seed(store: StateStore, job: str, experiment_ids: list[str], who: str) -> bo
             now = db_now(s)
             s.add(WorkJob(job=job, created=now, seeded_by=who))
             s.flush()  # a second seeder waits here for the first one's commit, then fails on the key
-            keys = [experiment_unit(e) for e in experiment_ids] + [REGISTRY]
-            s.add_all(WorkUnit(job=job, unit=key, seq=i, status=PENDING, attempts=0, updated=now)
-                      for i, key in enumerate(keys))
+            s.add_all(_fresh_units(job, experiment_ids, now))
         return True
     except IntegrityError:
         return False
+
+
+def _fresh_units(job: str, experiment_ids: list[str], now: float) -> list[WorkUnit]:
+    keys = [experiment_unit(e) for e in experiment_ids] + [REGISTRY]
+    return [WorkUnit(job=job, unit=key, seq=i, status=PENDING, attempts=0, updated=now) for i, key in enumerate(keys)]
+
+
+def _round_key(job: str) -> str:
+    return f"scale_out.round:{job}"
+
+
+def job_round(store: StateStore, job: str) -> int:
+    """The job's round: 1 for its first units, one more each time a worker started it again once it was complete."""
+    value = store.get_cursor(_round_key(job))
+    return int(value) if value else 1
+
+
+def new_round(store: StateStore, job: str, experiment_ids: list[str], who: str) -> int | None:
+    """Start the job's next round if every unit of this one is done or failed: its units are replaced by fresh
+    pending ones (the experiments the source has now), in one transaction under the job row's lock, so two workers
+    starting together start one round. Returns the new round, or None (no such job, or a round still open)."""
+    with _session(store) as s, s.begin():
+        row = s.get(WorkJob, job, with_for_update=True)
+        if row is None or _open_units(s, job, registry=True):
+            return None
+        now = db_now(s)
+        s.execute(delete(WorkUnit).where(WorkUnit.job == job))
+        s.add_all(_fresh_units(job, experiment_ids, now))
+        row.created, row.seeded_by = now, who
+        cursor = s.get(Cursor, _round_key(job))
+        number = (int(cursor.value) if cursor else 1) + 1
+        s.merge(Cursor(name=_round_key(job), value=str(number)))
+        return number
 
 
 def _claimable(job: str, registry: bool, now: float, exclusive: bool):  # noqa: ANN202
@@ -117,9 +149,11 @@ def _claimable(job: str, registry: bool, now: float, exclusive: bool):  # noqa: 
             .order_by(WorkUnit.seq).limit(1).with_for_update(skip_locked=True))
 
 
-def _experiments_open(s: Session, job: str) -> int:
+def _open_units(s: Session, job: str, registry: bool = False) -> int:
+    """How many units of the job are pending or running (the registry unit counted only with `registry`)."""
+    which = [WorkUnit.job == job, WorkUnit.status.in_((PENDING, RUNNING))]
     return s.scalar(select(func.count()).select_from(WorkUnit).where(
-        WorkUnit.job == job, WorkUnit.unit != REGISTRY, WorkUnit.status.in_((PENDING, RUNNING)))) or 0
+        *which, *([] if registry else [WorkUnit.unit != REGISTRY]))) or 0
 
 
 def refuse_while_locked(store: StateStore) -> None:
@@ -157,7 +191,7 @@ def claim(store: StateStore, job: str, owner: str, lease: float, max_claims: int
                 _refuse_locked(s, store.url)
             now = db_now(s)
             row = s.scalars(_claimable(job, False, now, exclusive)).first()
-            if row is None and _experiments_open(s, job) == 0:
+            if row is None and _open_units(s, job) == 0:
                 row = s.scalars(_claimable(job, True, now, exclusive)).first()
             if row is None:
                 return None
