@@ -244,6 +244,14 @@ def counts(store: StateStore, job: str) -> dict[str, int]:
         return {status: n for status, n in rows}
 
 
+def jobs(store: StateStore) -> list[WorkJob]:
+    """Every scale-out job of this state store, oldest first (none on a store no worker has used)."""
+    if store.engine is None or "work_jobs" not in store.tables():
+        return []
+    with _session(store) as s:
+        return list(s.scalars(select(WorkJob).order_by(WorkJob.created, WorkJob.job)))
+
+
 def units(store: StateStore, job: str) -> list[WorkUnit]:
     """Every unit of the job, in claim order."""
     with _session(store) as s:
