@@ -103,3 +103,17 @@ def test_a_lock_in_flight_when_a_worker_claims_makes_the_worker_refuse(stores):
     assert leases.counts(worker, "j") == {"pending": 2}
     migrate.release_lock()
     assert leases.claim(worker, "j", "w1", lease=300) == leases.Claim("experiment:1", 1)  # once it has finished
+
+
+def test_a_worker_whose_lease_ended_before_migrate_took_the_lock_gives_its_unit_up(stores):
+    """A stalled worker (its lease ran out) does not renew once a `migrate` holds the lock: its heartbeat learns
+    it lost the unit and stops it at its next write, then its next claim refuses."""
+    worker, migrate, _ = stores
+    assert leases.claim(worker, "j", "w1", lease=-1) == leases.Claim("experiment:1", 1)  # stalled past its lease
+    migrate.acquire_lock("mlflow-syncer", guard=leases.refuse_while_leased)  # no live lease: taken
+    assert leases.renew(worker, "j", "w1", lease=300) == set()
+    assert leases.live_leases(worker) == []  # not renewed
+    with pytest.raises(FatalError, match="holds the writer lock of state store"):
+        leases.claim(worker, "j", "w1", lease=300)
+    migrate.release_lock()
+    assert leases.renew(worker, "j", "w1", lease=300) == {"experiment:1"}  # once it has finished

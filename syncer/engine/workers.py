@@ -104,8 +104,9 @@ class _Heartbeat:
     """Renews this worker's leases every third of a lease. Sets `unit_stop` (the engine stops the unit at its
     next write) when the unit in hand was taken over (`lost`) or the worker is asked to stop."""
 
-    def __init__(self, state: StateStore, opts: WorkerOptions, owner: str, stop: threading.Event) -> None:
-        self.state, self.opts, self.owner, self.stop = state, opts, owner, stop
+    def __init__(self, state: StateStore, opts: WorkerOptions, owner: str, stop: threading.Event,
+                 exclusive: bool) -> None:
+        self.state, self.opts, self.owner, self.stop, self.exclusive = state, opts, owner, stop, exclusive
         self.unit: str | None = None
         self.unit_stop = threading.Event()
         self.lost = False
@@ -127,7 +128,7 @@ class _Heartbeat:
             due = time.monotonic() + self.opts.lease / 3
             unit, unit_stop = self.unit, self.unit_stop  # claimed before this renewal: it must be among `held`
             try:
-                held = leases.renew(self.state, self.opts.job, self.owner, self.opts.lease)
+                held = leases.renew(self.state, self.opts.job, self.owner, self.opts.lease, self.exclusive)
             except Exception as exc:  # noqa: BLE001 - a database hiccup: the next beat tries again
                 log.warning("lease renewal failed", error=redact(str(exc).splitlines()[0]))
                 continue
@@ -152,7 +153,7 @@ def _unit_problem(settings: Settings, src: Endpoint, dst: Endpoint, state: State
 
 def _work(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, opts: WorkerOptions,
           report: WorkerReport, stop: threading.Event, exclusive: bool) -> None:
-    beat = _Heartbeat(state, opts, report.owner, stop)
+    beat = _Heartbeat(state, opts, report.owner, stop, exclusive)
     beat.thread.start()
     try:
         while not stop.is_set():

@@ -205,9 +205,15 @@ def claim(store: StateStore, job: str, owner: str, lease: float, max_claims: int
             return Claim(row.unit, row.attempts, previous)
 
 
-def renew(store: StateStore, job: str, owner: str, lease: float) -> set[str]:
-    """Extend the leases of the units `owner` still holds; returns them (a unit missing was taken over)."""
+def renew(store: StateStore, job: str, owner: str, lease: float, exclusive: bool = False) -> set[str]:
+    """Extend the leases of the units `owner` still holds; returns them (a unit missing was taken over). None is
+    renewed while a `migrate` or `mirror` holds the writer lock (it took it once this worker's leases had ended):
+    the worker gives its units up (`exclusive`: this worker holds the lock itself, SQLite)."""
     with _session(store) as s, s.begin():
+        if not exclusive:
+            gate(s, shared=True)
+            if (holder := holder_in(s)) is not None and holder.live():
+                return set()
         now = db_now(s)
         rows = list(s.scalars(select(WorkUnit).where(WorkUnit.job == job, WorkUnit.owner == owner,
                                                      WorkUnit.status == RUNNING).with_for_update()))
