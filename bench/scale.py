@@ -11,7 +11,11 @@ killed above `--cap-mb` so that a run cannot exhaust a shared machine, or after 
 
 - `diff-text`, `diff-json`, `diff-html`: source against its mirrored copy (every run `=`), report to a file;
 - `diff-json-empty`: source against an empty destination (every run `+`);
-- `mirror-noop`: `mirror --once` over the mirrored pair (a cycle that finds nothing to do);
+- `mirror-noop`: `mirror --once` over the mirrored pair (a cycle that finds nothing to do; the first cycle of
+  a state store reads every run);
+- `mirror-change`: after `mirror-noop` (its state store), `CHANGED_RUNS` new finished runs are logged to the
+  source, then `mirror --once` again: a change-only cycle (README "Mirror") that copies them. It grows both
+  stores by those runs (the mirrored copy stays in sync);
 - `migrate-slice`: `migrate --experiments <the first experiment>` into an empty destination (N / 100 runs).
 
 Every store is a direct SQLite store (no server): the figures are the syncer's own, not a server's.
@@ -29,11 +33,15 @@ import sys
 import time
 from pathlib import Path
 
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+
 from bench.peak_rss import measure
 from bench.scale_source import Shape, generate_pair
 
 SYNCER = str(Path(sys.executable).with_name("mlflow-syncer"))
 TARGET_MB = 600  # issue 14: peak RSS for a 1,000,000-run source
+CHANGED_RUNS = 100  # runs logged before `mirror-change`
 
 
 def _sqlite(path: Path) -> str:
@@ -62,18 +70,39 @@ def commands(stores: dict, shape: Shape, work: Path) -> dict[str, list[str]]:
         "diff-html": ["diff", "--dest", mirrored, "--format", "html", "--output", str(work / "diff.html")],
         "diff-json-empty": ["diff", "--dest", empty, "--format", "json", "--output", str(work / "diff-empty.json")],
         "mirror-noop": ["mirror", "--once", "--dest", mirrored],
+        "mirror-change": ["mirror", "--once", "--dest", mirrored],
         "migrate-slice": ["migrate", "--dest", _sqlite(work / "slice.db"), "--no-progress", "--experiments",
                           shape.experiment_name(0)],
     }
-    return {name: [SYNCER, cmd[0], "--source", src, "--state", _sqlite(work / f"{name}-state.db"), "--log-level",
-                   "warning", *cmd[1:]] for name, cmd in out.items()}
+    state = {"mirror-change": "mirror-noop"}  # the change-only cycle continues the no-op cycle's round
+    return {name: [SYNCER, cmd[0], "--source", src, "--state", _sqlite(work / f"{state.get(name, name)}-state.db"),
+                   "--log-level", "warning", *cmd[1:]] for name, cmd in out.items()}
 
 
 def _fresh(name: str, work: Path, stores: dict) -> None:
-    """The command's scratch back to its starting point: no state; for the slice, an empty destination."""
-    (work / f"{name}-state.db").unlink(missing_ok=True)
+    """The command's scratch back to its starting point: no state; for the slice, an empty destination; for the
+    change-only cycle, `CHANGED_RUNS` new runs in the source (the no-op cycle's state must exist)."""
+    if name == "mirror-change":
+        if not (work / "mirror-noop-state.db").exists():
+            raise SystemExit("mirror-change continues mirror-noop: run --only mirror-noop,mirror-change")
+        _log_new_runs(stores["source"])
+        return
+    for suffix in ("", "-wal", "-shm"):  # a WAL left by a killed run would be replayed into the new store
+        (work / f"{name}-state.db{suffix}").unlink(missing_ok=True)
     if name == "migrate-slice":
         shutil.copyfile(stores["empty"], work / "slice.db")
+
+
+def _log_new_runs(source: Path) -> None:
+    """`CHANGED_RUNS` finished runs, each with 10 params and 3 metrics, in the source's first experiment."""
+    client = MlflowClient(_sqlite(source))
+    experiment = client.search_experiments(max_results=1, order_by=["name"])[0].experiment_id
+    now = int(time.time() * 1000)
+    for i in range(CHANGED_RUNS):
+        run = client.create_run(experiment, start_time=now + i, run_name=f"changed-{now}-{i}").info.run_id
+        client.log_batch(run, params=[Param(f"p{k}", str(k)) for k in range(10)],
+                         metrics=[Metric(f"m{k}", float(k), now + i, 0) for k in range(3)])
+        client.set_terminated(run, "FINISHED", end_time=now + i + 1)
 
 
 def _outcome(name: str, work: Path, rc: int | None) -> str:
@@ -83,7 +112,17 @@ def _outcome(name: str, work: Path, rc: int | None) -> str:
         with open(work / report) as f:
             head = f.read(4096)
         return "in sync" if '"in_sync": true' in head else "differences"
+    if name.startswith("mirror") and rc == 0:
+        return _cycle_outcome(work / f"{name}.log")
     return {0: "ok", 1: "differences / partial", 2: "error", None: "-"}.get(rc, f"exit {rc}")
+
+
+def _cycle_outcome(log: Path) -> str:
+    """`copied N, unchanged M` from the line `mirror --once` prints."""
+    for line in reversed(log.read_text().splitlines()):
+        if line.startswith("mirror cycle:"):
+            return ", ".join(line.split("; ", 1)[1].split(", ")[:2])
+    return "ok"
 
 
 def run_size(base: Path, runs: int, cap_mb: float, max_seconds: float, only: list[str] | None) -> list[dict]:

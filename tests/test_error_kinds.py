@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
+from mlflow.exceptions import MlflowException, RestException
 from mlflow.protos.service_pb2 import SearchExperiments
 from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
 from mlflow.utils.request_utils import cloud_storage_http_request
@@ -57,12 +57,13 @@ def with_secret(url: str) -> str:
 
 
 class OneShot:
-    """A loopback server that reads each request and then answers with `answer` (raw bytes; b"" closes)."""
+    """A loopback server that reads each request and then answers with `answer` (raw bytes; b"" closes);
+    `accepted` counts the connections."""
 
     def __init__(self, answer: bytes) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.answer = answer
+        self.answer, self.accepted = answer, 0
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -71,6 +72,7 @@ class OneShot:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self.accepted += 1
             with conn:
                 conn.recv(65536)
                 if self.answer:
@@ -80,10 +82,14 @@ class OneShot:
         self.sock.close()
 
 
+def answer(status: str, body: bytes, content_type: str = "application/json") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n").encode() + body
+
+
 def html(status: str) -> bytes:
     body = b"<html><body><h1>" + status.encode() + b"</h1>sign in at https://sso.example/</body></html>"
-    return (f"HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n").encode() + body
+    return answer(status, body, "text/html")
 
 
 @pytest.fixture
@@ -192,6 +198,37 @@ def test_invalid_parameter_is_terminal(source_server):
     exc = raised(lambda: MlflowClient(source_server.url).create_experiment(""))
     assert exc.error_code == "INVALID_PARAMETER_VALUE" and classify(exc) is Kind.TERMINAL
     described(exc, "INVALID_PARAMETER_VALUE")
+
+
+def test_an_argument_the_client_refuses_before_any_request_is_terminal(monkeypatch, one_shot):
+    """Unity Catalog's registry refuses `filter_string` in MLflow's own code (`_require_arg_unspecified`): an
+    MlflowException with the default INTERNAL_ERROR code, raised before any request, that no retry can mend."""
+    workspace = one_shot(answer("200 OK", b'{"registered_models": []}'))
+    monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
+    monkeypatch.setenv("DATABRICKS_TOKEN", SECRET)
+    client = MlflowClient(tracking_uri="databricks", registry_uri="databricks-uc")
+    exc = raised(lambda: client.search_registered_models(filter_string="name = 'm'"))
+    assert type(exc) is MlflowException and exc.error_code == "INTERNAL_ERROR"
+    assert exc.__context__ is None and exc.__cause__ is None
+    assert classify(exc) is Kind.TERMINAL
+    assert described(exc) == "Argument 'filter_string' is unsupported for models in the Unity Catalog."
+    assert workspace.accepted == 0  # no request was made
+    assert list(client.search_registered_models()) == [] and workspace.accepted >= 1  # the same client works
+
+
+def test_internal_errors_from_answers_stay_transient(one_shot):
+    """What the server answered: a 200 whose body is not JSON (a gateway's page mid-restart: MLflow raises a bare
+    INTERNAL_ERROR quoting the body) and a JSON INTERNAL_ERROR answer (RestException) stay transient."""
+    exc = raised(lambda: MlflowClient(one_shot(answer("200 OK", b"<html>restarting</html>", "text/html")).url)
+                 .search_experiments())
+    assert type(exc) is MlflowException and exc.error_code == "INTERNAL_ERROR" and exc.__context__ is None
+    assert classify(exc) is Kind.TRANSIENT
+    described(exc, "response body was not in a valid JSON format")
+    body = b'{"error_code": "INTERNAL_ERROR", "message": "store hiccup"}'
+    exc = raised(lambda: MlflowClient(one_shot(answer("400 Bad Request", body)).url).search_experiments())
+    assert isinstance(exc, RestException) and exc.error_code == "INTERNAL_ERROR"
+    assert classify(exc) is Kind.TRANSIENT
+    assert described(exc) == "INTERNAL_ERROR: store hiccup"
 
 
 def test_non_json_error_answers_are_judged_by_their_status(source_server):

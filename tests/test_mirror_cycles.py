@@ -71,10 +71,10 @@ def test_mirror_follows_a_changing_source(source_server, dest_server, unique_nam
     src.log_metric(live, "loss", 0.0005, timestamp=now + 150, step=150)
     src.set_terminated(live, "FINISHED", end_time=T0 + 99_000)
     alpha = src.get_experiment_by_name(f"{unique_name}/alpha").experiment_id
-    make_runs(src, f"{unique_name}/gamma", 2)
-    late = src.create_run(alpha, start_time=T0 + 5000, run_name="late").info.run_id
-    src.log_batch(late, metrics=[Metric("acc", 0.9, T0 + 5001, 0)])
-    src.set_terminated(late, "FINISHED", end_time=T0 + 6000)
+    make_runs(src, f"{unique_name}/gamma", 2)  # a new experiment of old runs: read whole, times aside
+    late = src.create_run(alpha, start_time=now, run_name="late").info.run_id  # found by its end time
+    src.log_batch(late, metrics=[Metric("acc", 0.9, now + 1, 0)])
+    src.set_terminated(late, "FINISHED", end_time=now + 1000)
     experiments = [*w.experiments, f"{unique_name}/gamma"]
     assert _cycle(config)[0] == 0
     assert_same(src, dst, experiments)
@@ -103,24 +103,24 @@ def test_deletions_only_when_asked_clean_and_under_the_limit(source_server, dest
     def active() -> int:
         return len(dst.search_runs([dest_exp], run_view_type=ViewType.ACTIVE_ONLY))
 
-    for rid in gone:
+    for rid in gone:  # deletions carry no change signal: full cycles (--full) find them
         src.delete_run(rid)
-    assert _cycle(config)[0] == 0  # without --delete: extra runs are reported, never deleted
+    assert _cycle(config, "--full")[0] == 0  # without --delete: extra runs are reported, never deleted
     assert active() == 4
 
     kept_copy = _dest_run(dst, name, keep).info.run_id
     dst.set_tag(kept_copy, "mlflow.runName", "renamed by hand")  # a conflict: this cycle has an error
     capsys.readouterr()
-    assert _cycle(config, "--delete", "--max-delete", "10")[0] == 1
+    assert _cycle(config, "--full", "--delete", "--max-delete", "10")[0] == 1
     assert "deletions refused: 3 deletions not done: the cycle had errors" in capsys.readouterr().out
     assert active() == 4
 
     dst.set_tag(kept_copy, "mlflow.runName", "run-0")
-    assert _cycle(config, "--delete", "--max-delete", "2")[0] == 1
+    assert _cycle(config, "--full", "--delete", "--max-delete", "2")[0] == 1
     assert "3 deletions exceed --max-delete 2" in capsys.readouterr().out
     assert active() == 4
 
-    assert _cycle(config, "--delete", "--max-delete", "3")[0] == 0
+    assert _cycle(config, "--full", "--delete", "--max-delete", "3")[0] == 0
     assert "deleted 3" in capsys.readouterr().out
     assert active() == 1
     assert_same(src, dst, [name])

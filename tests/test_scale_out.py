@@ -126,8 +126,8 @@ def test_migrate_refuses_while_workers_hold_leases(postgres_server, pg_database,
                           destination={"tracking_uri": dest_server.url}, experiments=["nothing-matches-*"])
     first = run_cli("worker", "--config", str(config), "--job", "j", env=cli_env(MLFLOW_SYNCER_STATE=state_url))
     assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines() == [f"worker {first.stdout.split()[1]} 1 units done, 0 failed; "
-                                         "job 'j': done 1"]
+    assert first.stdout.splitlines() == [f"worker {first.stdout.split()[1]} 1 units done, 0 failed "
+                                         "(0 objects copied); job 'j': done 1"]
     store = StateStore(state_url, pair=f"{source_server.url} -> {dest_server.url}")
     assert leases.seed(store, "k", ["1"], "test")
     assert leases.claim(store, "k", "elsewhere:42", lease=300) == leases.Claim("experiment:1", 1)
@@ -220,7 +220,8 @@ def test_on_sqlite_one_worker_runs_under_the_writer_lock_and_takes_a_killed_ones
     again = run_cli("worker", "--config", str(config), "--lease", "1h")  # no waiting for the lease on SQLite
     assert again.returncode == 0, again.stderr
     lines = again.stdout.splitlines()
-    assert lines[0].endswith(": 3 units done, 0 failed; job 'migrate': done 3"), lines
+    # copied: the killed worker's run finished (an update), the second experiment and its run
+    assert lines[0].endswith(": 3 units done, 0 failed (3 objects copied); job 'migrate': done 3"), lines
     assert lines[1].startswith("took over experiment:") and lines[1].endswith(" (its lease had ended)"), lines
     dst = MlflowClient(dest_server.url)
     assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)

@@ -57,6 +57,7 @@ def test_a_running_mirror_with_a_finished_cycle_and_failures(tmp_path):
     assert "took 4 min 31 s: ok; copied 3, unchanged 40" in text
     assert "lag           2.5 s" in text and "next cycle    " in text and "(in " in text
     assert "! run bad (attempts 3): HTTP 500 from http://dst" in text
+    assert v["work"] == [] and text.endswith("\n  work units    none (no scale-out worker has used this state store)")
 
 
 def test_a_stopped_mirror_shows_its_last_cycle_and_no_next_one(tmp_path):

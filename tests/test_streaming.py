@@ -162,9 +162,43 @@ def test_cycles_after_the_first_read_only_runs_ended_since_the_last_clean_cycle_
         copy_of = {r.data.tags.get("mlflow_syncer.source_run_id"): r for r in dst.search_runs([dest_alpha])}
         assert late in copy_of and "edited" not in copy_of[w.runs["a-0"]].data.tags
 
-        full = Cycle(settings, src_end, dst_end, state).run()  # a full pass finds what the signals miss
+        every = settings.model_copy(update={"mirror": settings.mirror.model_copy(update={"runs_full_every": 1})})
+        full = Cycle(every, src_end, dst_end, state).run()  # a full pass finds what the signals miss
         assert full.ok and full.copied == 1 and full.unchanged == 2 + len(w.runs)  # a-0 updated; b-2 followed
         copy = dst.get_run(copy_of[w.runs["a-0"]].info.run_id)
         assert copy.data.tags["edited"] == "later"
+    finally:
+        state.close()
+
+
+def test_the_round_of_change_only_cycles_outlives_the_process(tmp_path: Path) -> None:
+    """`mirror --once` from a timer runs one cycle per process: the count towards the next full cycle is kept in
+    the state store, and a changed selection makes the next cycle full."""
+    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    prefix = f"round-{uuid.uuid4().hex[:8]}"
+    w = make_workload(MlflowClient(src_uri), prefix, runs_per_experiment=2)
+    settings = Settings(source={"tracking_uri": src_uri},
+                        destination={"tracking_uri": dst_uri, "artifact_root": str(tmp_path / "dst-artifacts")},
+                        state=f"sqlite:///{tmp_path / 'state.db'}", experiments=[f"{prefix}/*"],
+                        mirror={"runs_full_every": 3, "follow_running_hours": None})
+    src_end, dst_end = endpoints(settings)
+    state = open_state(settings, src_end, dst_end, read_only=False)
+
+    def one_process_cycle(s: Settings) -> int:
+        before = api_call_counts().get(("source", "search_runs"), 0)
+        report = Cycle(s, src_end, dst_end, state).run()
+        assert report.ok and report.copied == 0
+        return api_call_counts().get(("source", "search_runs"), 0) - before
+
+    try:
+        first = Cycle(settings, src_end, dst_end, state).run()
+        assert first.ok and first.copied == len(w.runs) + 2  # the runs and the 2 experiments
+        reads = [one_process_cycle(settings) for _ in range(4)]
+        change_only = reads[0]
+        assert change_only == 2  # runs ended since the cursor, RUNNING runs
+        assert reads == [change_only, change_only, reads[2], change_only] and reads[2] != change_only
+        renamed = settings.model_copy(update={"experiments": [f"{prefix}/*", f"{prefix}-none/*"]})
+        assert one_process_cycle(renamed) == reads[2]  # a new selection: every run is read again
+        assert one_process_cycle(renamed) == change_only
     finally:
         state.close()

@@ -18,7 +18,7 @@ from http.client import RemoteDisconnected
 
 import requests
 import urllib3
-from mlflow.exceptions import MlflowException
+from mlflow.exceptions import MlflowException, RestException
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 
 from syncer.core.errors import Kind, SyncError
@@ -27,7 +27,11 @@ from syncer.core.redact import redact
 # MLflow error codes (mlflow/protos/databricks.proto). A REST error answer with a JSON body becomes a
 # RestException carrying the body's code; MLflow's own client-side failures default to INTERNAL_ERROR,
 # among them every failure of its HTTP layer (`rest_utils.http_request`: connection refused or reset,
-# timeouts, urllib3 giving up after too many 408/429/5xx answers), so INTERNAL_ERROR is transient.
+# timeouts, urllib3 giving up after too many 408/429/5xx answers), so INTERNAL_ERROR is transient. Those
+# are raised inside `except` and wrap the network error (`__context__`); an INTERNAL_ERROR that wraps
+# nothing, is no REST answer and quotes no response body was raised by the client before any request:
+# an argument the store refuses (Unity Catalog's `_require_arg_unspecified`: "Argument 'filter_string' is
+# unsupported for models in the Unity Catalog."), terminal (`_refused_by_client`).
 _TRANSIENT_CODES = {
     "INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "DEADLINE_EXCEEDED", "REQUEST_LIMIT_EXCEEDED",
     "RESOURCE_EXHAUSTED", "ABORTED", "CANCELLED",
@@ -90,9 +94,18 @@ def _classify_mlflow(exc: MlflowException) -> Kind:
         return by_status(status)
     if exc.error_code in _FATAL_CODES:
         return Kind.FATAL
+    if _refused_by_client(exc):
+        return Kind.TERMINAL
     if exc.error_code in _TRANSIENT_CODES:
         return Kind.TRANSIENT
     return Kind.TERMINAL
+
+
+def _refused_by_client(exc: MlflowException) -> bool:
+    """True for MLflow's own refusal of a call before any request (see `_TRANSIENT_CODES`): the default code,
+    not a REST answer, no response body quoted, nothing wrapped (`http_request` raises inside `except`)."""
+    return (exc.error_code == "INTERNAL_ERROR" and not isinstance(exc, RestException)
+            and exc.__cause__ is None and exc.__context__ is None and _RESPONSE_BODY not in str(exc))
 
 
 def _classify_azure(exc: BaseException) -> Kind | None:

@@ -24,6 +24,8 @@ def add_mirror_flags(p: argparse.ArgumentParser) -> None:
     when.add_argument("--interval", type=duration, help="time between cycles (default 60s)")
     when.add_argument("--cron", help='crontab schedule in UTC, e.g. "*/5 * * * *"')
     p.add_argument("--once", action="store_true", help="run one incremental cycle and exit")
+    p.add_argument("--full", action="store_true", help="every cycle reads every run (runs_full_every: 1): "
+                   "finds edits of finished runs and source deletions at once")
     p.add_argument("--delete", action="store_true", default=None,
                    help="delete destination runs we created whose source run is gone")
     p.add_argument("--max-delete", type=int, metavar="N", help="refuse cycles that would delete more (100)")
@@ -39,6 +41,8 @@ def mirror_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     updates = {k: v for k, v in flags.items() if v is not None}
     if args.interval is not None:
         updates["cron"] = None
+    if args.full:
+        updates["runs_full_every"] = 1
     try:
         mirror = type(settings.mirror).model_validate(settings.mirror.model_dump() | updates)
     except ValidationError as err:

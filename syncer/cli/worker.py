@@ -18,7 +18,7 @@ from syncer.engine.workers import WorkerOptions, WorkerReport, run_worker
 def add_worker_flags(p: argparse.ArgumentParser) -> None:
     """Flags of `worker` (each overrides the config file's `scale_out.*` option of the same name)."""
     p.add_argument("--job", help="the job whose work units the workers share (default: migrate); "
-                   "a new name copies everything again")
+                   "a job whose units are all finished starts a new round (what changed since is copied)")
     p.add_argument("--lease", type=duration, help="how long a claimed unit stays this worker's without a "
                    "heartbeat before another worker takes it over (default 60s)")
 
@@ -36,8 +36,9 @@ def worker_settings(args: argparse.Namespace, settings: Settings) -> Settings:
 def report_lines(report: WorkerReport, job: str) -> list[str]:
     """What this worker did and where the job stands, one line each."""
     counts = ", ".join(f"{status} {n}" for status, n in sorted(report.job_counts.items()))
-    lines = [f"worker {report.owner}: {len(report.done)} units done, {len(report.failed)} failed; "
-             f"job '{job}': {counts or 'no units'}"]
+    round_ = f" (round {report.round})" if report.round > 1 else ""
+    lines = [f"worker {report.owner}: {len(report.done)} units done, {len(report.failed)} failed "
+             f"({report.copied} objects copied); job '{job}'{round_}: {counts or 'no units'}"]
     lines += [f"took over {unit} from {owner} (its lease had ended)" for unit, owner in report.taken_over]
     lines += [f"! {unit}: {problem}" for unit, problem in report.failed]
     return lines

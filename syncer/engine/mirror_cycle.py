@@ -15,6 +15,8 @@ forever stops costing artifact listings after that.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -31,6 +33,7 @@ from syncer.config import Settings
 from syncer.core.actions import Action, Op
 from syncer.core.errors import Cancelled, FatalError
 from syncer.core.snapshot import Snapshot
+from syncer.engine.run_stream import RUNS_LOOKBACK_MS
 from syncer.engine.sync import PassOptions, SyncResult, run_pass
 from syncer.plan.uncopied import by_kind_and_reason, uncopied_total
 from syncer.state.store import StateStore
@@ -43,7 +46,7 @@ DELETES_REFUSED = Counter("mlflow_syncer_deletes_refused_total", "Deletions refu
 LAG_AT_SCAN = Gauge("mlflow_syncer_replication_lag_at_scan_seconds",
                     "Replication lag found by the last cycle's scan, before it copied anything")
 RUNS_CURSOR = "runs:end_time"  # start (ms) of the last clean cycle: later cycles read runs ended since
-RUNS_LOOKBACK_MS = 10 * 60 * 1000  # clocks of training clients and runs ending while a cycle reads
+RUNS_ROUND = "runs:round"  # "<change-only cycles since the last clean full one> <selection hash>"
 PENDING = Gauge("mlflow_syncer_pending_objects", "Objects still behind the source after the last cycle")
 
 
@@ -135,10 +138,11 @@ class Cycle:
 
         started_ms = int(report.started * 1000)
         verify = bool(every) and self.cycles % every == 0  # a verifying cycle reads every run
+        since = None if verify else self._runs_since()
         result = run_pass(self.settings, self.src, self.dst, self.state, PassOptions(
             verify=verify, delete_extra=self.delete, max_delete=self.max_delete,
             follow_running_since=self._follow_since(), on_plan=at_plan, stop=self.stop,
-            traces_incremental=not self._full_trace_pass(), runs_since=None if verify else self._runs_since()))
+            traces_incremental=not self._full_trace_pass(), runs_since=since))
         counts = result.plan.counts()
         report.unchanged = sum(n for (_k, op), n in counts.items() if op == Op.SAME.value)
         report.conflicts = sum(n for (_k, op), n in counts.items() if op in (Op.CONFLICT.value, Op.ERROR.value))
@@ -152,17 +156,45 @@ class Cycle:
         pending = [o.action for o in report.outcomes if not o.ok]
         report.lag = replication_lag(pending, result.plan.pending_since, time.time())
         PENDING.set(len(pending))
-        if not (pending or report.conflicts or result.delete_refused):
+        clean = not (pending or report.conflicts or result.delete_refused)
+        if clean:
             self.state.set_cursor(RUNS_CURSOR, str(started_ms))
+        self._count_round(full=since is None, clean=clean)
 
     def _runs_since(self) -> int | None:
-        """None: this cycle reads every run (the first, every `runs_full_every`th, no clean cycle yet); else the
-        time (ms) from which ended runs are read: the last clean cycle's start, minus a look-back window."""
+        """None: this cycle reads every run; else the time (ms) from which ended runs are read: the last clean
+        cycle's start, minus a look-back window. Every run is read when no cycle was clean yet, when the
+        selection (endpoints, experiment filters, `deleted`) changed since the last full cycle, and after
+        `runs_full_every - 1` change-only cycles. The count lives in the state store, so that `mirror --once`
+        run by a timer (one cycle per process) gets change-only cycles too."""
         every = self.settings.mirror.runs_full_every
-        if self.cycles == 1 or every == 1 or (every and self.cycles % every == 0):
-            return None
         cursor = self.state.get_cursor(RUNS_CURSOR)
-        return None if cursor is None else max(0, int(cursor) - RUNS_LOOKBACK_MS)
+        done, scope = self._round()
+        if cursor is None or every == 1 or scope != self._scope() or (every and done + 1 >= every):
+            return None
+        return max(0, int(cursor) - RUNS_LOOKBACK_MS)
+
+    def _round(self) -> tuple[int, str | None]:
+        """Change-only cycles since the last clean full cycle, and that cycle's selection hash."""
+        value = self.state.get_cursor(RUNS_ROUND)
+        if not value or " " not in value:
+            return 0, None
+        done, scope = value.split(" ", 1)
+        return (int(done), scope) if done.isdigit() else (0, None)
+
+    def _count_round(self, full: bool, clean: bool) -> None:
+        done, scope = self._round()
+        if full and clean:
+            self.state.set_cursor(RUNS_ROUND, f"0 {self._scope()}")
+        elif not full and scope is not None:
+            self.state.set_cursor(RUNS_ROUND, f"{done + 1} {scope}")
+
+    def _scope(self) -> str:
+        """A hash of what selects the runs a cycle reads (no secrets: endpoint identities are secret-free)."""
+        s = self.settings
+        chosen = [self.src.identity, self.dst.identity, s.experiments,
+                  [r.model_dump(mode="json") for r in s.experiment_names], s.deleted]
+        return hashlib.sha256(json.dumps(chosen, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def _full_trace_pass(self) -> bool:
         """Whether this cycle reads every trace (the first cycle, then every `traces_full_every`th)."""

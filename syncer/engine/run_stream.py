@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 
 from syncer.core.actions import Op
 from syncer.core.compact_ids import IdSet
@@ -27,6 +28,7 @@ from syncer.scan import runs as run_scanner
 
 CHUNK_RUNS = 5_000
 WINDOW_RUNS = 1_000  # an experiment above CHUNK_RUNS is read in start-time windows of about this many runs
+RUNS_LOOKBACK_MS = 10 * 60 * 1000  # a change-only cycle's margin: clocks of training clients, runs ending mid-cycle
 DEFERRED: tuple[str, ...] = ()  # the experiments of the segment of runs planned after every chunk
 
 
@@ -114,13 +116,21 @@ class RunStream:
         job.src_snap.run_ids = self.facts.seen
         since = job.options.runs_since
         deleted = job.settings.deleted == "mirror"
-        ids = list(job.src_snap.experiments)
+        dest_by_name = {e.name: e.experiment_id for e in job.dst_snap.experiments.values()}
+        whole = self._read_whole(dest_by_name)
+        read_whole = set(whole)
         windows = WINDOW_RUNS if job.src.caps.run_windows and job.dst.caps.run_windows else None
-        chunks = (run_scanner.iter_chunks(job.src, ids, deleted, CHUNK_RUNS, windows) if since is None else
-                  ((e, None, rs) for e, rs in run_scanner.changed_runs(job.src, ids, since, deleted)))
+        chunks = chain(run_scanner.iter_chunks(job.src, whole, deleted, CHUNK_RUNS, windows),
+                       ((e, None, rs) for e, rs in run_scanner.changed_runs(
+                           job.src, [e for e in job.src_snap.experiments if e not in whole], since, deleted))
+                       if since is not None else ())
         for exp_ids, window, runs in _each(self.read, chunks):
-            dest_ids = self._dest_ids(exp_ids, window)
-            dest_runs = self.read("destination", lambda d=dest_ids, r=runs, w=window: self._dest_runs(d, w, r))
+            dest_ids = self._dest_ids(exp_ids, window, dest_by_name)
+            changed = exp_ids[0] not in read_whole
+            dest_runs = self.read("destination", lambda d=dest_ids, r=runs, w=window, c=changed: self._dest_changed(
+                d, r, since) if c else self._dest_runs(d, w, r))
+            if changed:
+                runs = runs + self._revisit(exp_ids, runs, dest_runs)
             src = Snapshot(job.src.identity, experiments=job.src_snap.experiments, runs={r.run_id: r for r in runs})
             dst = Snapshot(job.dst.identity, experiments=job.dst_snap.experiments,
                            runs={r.run_id: r for r in dest_runs})
@@ -131,12 +141,27 @@ class RunStream:
         if since is None:  # a cycle reading changes only cannot tell a destination-only run from an unread one
             self._plan_extras()
 
-    def _dest_ids(self, exp_ids: list[str], window: Window | None) -> list[str]:
+    def _read_whole(self, dest_by_name: dict[str, str]) -> list[str]:
+        """The experiments whose every run is read: all of them in a full pass; in a cycle reading changes only,
+        those the destination does not hold or that were created after the last clean cycle started (their runs
+        may carry older times, e.g. imported history, which the change signals would miss)."""
+        job, since = self.job, self.job.options.runs_since
+        return [eid for eid, e in job.src_snap.experiments.items() if since is None
+                or job.dest_names[eid] not in dest_by_name or (e.creation_time or 0) >= since + RUNS_LOOKBACK_MS]
+
+    def _revisit(self, exp_ids: list[str], runs: list[RunSnap], dest_runs: list[RunSnap]) -> list[RunSnap]:
+        """Source runs whose copy is still RUNNING but which the change signals did not return (finished with an
+        end time older than the cursor, or deleted): read by id, so that a copy never stays RUNNING."""
+        have = {r.run_id for r in runs}
+        ids = {sid for r in dest_runs if r.status == "RUNNING"
+               and (sid := r.tags.get(TAG_SOURCE_RUN_ID)) and sid not in have}
+        return self.read("source", lambda: run_scanner.fetch_runs(self.job.src, exp_ids, ids)) if ids else []
+
+    def _dest_ids(self, exp_ids: list[str], window: Window | None, dest_by_name: dict[str, str]) -> list[str]:
         """The destination experiments of a chunk (each read by one chunk, or by every window of one)."""
         job = self.job
         if window is not None and window[0] is not None:
             return self._window_dest
-        dest_by_name = {e.name: e.experiment_id for e in job.dst_snap.experiments.values()}
         dest_ids = sorted({dest_by_name[n] for n in (job.dest_names[e] for e in exp_ids) if n in dest_by_name}
                           - self._dest_taken)
         self._dest_taken.update(dest_ids)
@@ -144,11 +169,9 @@ class RunStream:
         return dest_ids
 
     def _dest_runs(self, dest_ids: list[str], window: Window | None, runs: list[RunSnap]) -> list[RunSnap]:
-        """The destination runs of a chunk: every run of its experiments, those of its window (plus copies the
-        state store maps to its source runs that the window did not return), or the changed ones."""
+        """The destination runs of a chunk: every run of its experiments, or those of its window (plus copies the
+        state store maps to its source runs that the window did not return)."""
         job = self.job
-        if job.options.runs_since is not None:
-            return self._dest_changed(dest_ids, runs, job.options.runs_since)
         found = run_scanner.window_runs(job.dst, dest_ids, window, True)
         if window is None or job.state is None or not dest_ids:
             return found

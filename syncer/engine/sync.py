@@ -31,7 +31,7 @@ from syncer.engine.apply_pass import apply_plan
 from syncer.engine.archive import archive_uncopied, count_archived
 from syncer.engine.kinds import STEPS, Job, model_options, steps_for
 from syncer.plan.runs import Options
-from syncer.state.leases import live_leases
+from syncer.state.leases import refuse_while_leased
 from syncer.state.store import StateStore, default_state_url
 
 log = structlog.get_logger("syncer.engine.sync")
@@ -183,15 +183,6 @@ def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore
     return result
 
 
-def refuse_while_leased(state: StateStore) -> None:
-    """Fail while scale-out workers hold work units of this state store (the caller releases its lock)."""
-    held = live_leases(state)
-    if held:
-        owners = sorted({u.owner or "?" for u in held})
-        raise FatalError(f"{len(held)} work units of job '{held[0].job}' are held by scale-out workers "
-                         f"({', '.join(owners)}); wait for them to finish or stop them first")
-
-
 def sync(settings: Settings, dry_run: bool = False, config_path: str | None = None,
          progress: Progress | None = None, on_plan: Callable[[SyncResult], None] | None = None,
          delete_extra: bool = False, inspector: Callable | None = None, verify: bool = False,
@@ -209,8 +200,7 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
     state = open_state(settings, src, dst, read_only=dry_run, config_path=config_path)
     try:
         if not dry_run:
-            state.acquire_lock(holder="mlflow-syncer")
-            refuse_while_leased(state)
+            state.acquire_lock(holder="mlflow-syncer", guard=refuse_while_leased)
         return run_pass(settings, src, dst, state, PassOptions(
             dry_run=dry_run, verify=verify, delete_extra=delete_extra, progress=progress, on_plan=on_plan,
             inspector=inspector, on_start=on_start))

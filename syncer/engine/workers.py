@@ -28,7 +28,6 @@ from syncer.core.redact import redact
 from syncer.engine.sync import PassOptions, endpoints, open_state, run_pass
 from syncer.scan import runs as run_scanner
 from syncer.state import leases
-from syncer.state.cycles import lock_holder
 from syncer.state.rate_budget import StateRateBudget
 from syncer.state.store import StateStore
 
@@ -58,6 +57,8 @@ class WorkerReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     taken_over: list[tuple[str, str]] = field(default_factory=list)  # (unit, the worker whose lease ran out)
     job_counts: dict[str, int] = field(default_factory=dict)
+    round: int = 1  # the job's round this worker joined
+    copied: int = 0  # objects created or updated by this worker's passes
 
     @property
     def job_failed(self) -> int:
@@ -69,14 +70,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def refuse_while_locked(state: StateStore) -> None:
-    """Workers share the store with each other, not with a `migrate` or `mirror` holding the writer lock."""
-    holder = lock_holder(state)
-    if holder is not None and (holder.alive or (holder.alive is None and holder.age() < 120)):
-        raise FatalError(f"another mlflow-syncer ({holder.holder}, pid {holder.pid} on {holder.host}) holds the "
-                         f"writer lock of state store {redact(state.url)}; workers start once it has finished")
-
-
 def share_rate_limits(state: StateStore, *ends: Endpoint) -> None:
     """Draw every end's API calls from buckets in the state store, shared with the other workers."""
     budget = StateRateBudget(state)
@@ -84,12 +77,23 @@ def share_rate_limits(state: StateStore, *ends: Endpoint) -> None:
         end.limiter.share(budget, end.identity)
 
 
-def _seed(settings: Settings, src: Endpoint, state: StateStore, job: str, owner: str) -> None:
-    if leases.job_exists(state, job):
-        return
+def _seed(settings: Settings, src: Endpoint, state: StateStore, job: str, owner: str) -> int:
+    """Seed the job, or start its next round when every unit of the last one is finished (README "Scale-out");
+    returns the round this worker joins. A round still open is joined as it is."""
+    exists = leases.job_exists(state, job)
+    if exists and _open(leases.counts(state, job)):
+        return leases.job_round(state, job)
     snap = run_scanner.scan_experiments(src, settings.experiments, include_deleted=settings.deleted == "mirror")
-    if leases.seed(state, job, sorted(snap.experiments, key=_numeric_first), owner):
-        log.info("job seeded", job=job, experiments=len(snap.experiments))
+    experiment_ids = sorted(snap.experiments, key=_numeric_first)
+    if not exists and leases.seed(state, job, experiment_ids, owner):
+        log.info("job seeded", job=job, experiments=len(experiment_ids))
+    elif exists and (number := leases.new_round(state, job, experiment_ids, owner)) is not None:
+        log.info("job started again", job=job, round=number, experiments=len(experiment_ids))
+    return leases.job_round(state, job)
+
+
+def _open(counts: dict[str, int]) -> bool:
+    return bool(counts.get(leases.PENDING) or counts.get(leases.RUNNING))
 
 
 def _numeric_first(experiment_id: str) -> tuple[int, str]:
@@ -100,8 +104,9 @@ class _Heartbeat:
     """Renews this worker's leases every third of a lease. Sets `unit_stop` (the engine stops the unit at its
     next write) when the unit in hand was taken over (`lost`) or the worker is asked to stop."""
 
-    def __init__(self, state: StateStore, opts: WorkerOptions, owner: str, stop: threading.Event) -> None:
-        self.state, self.opts, self.owner, self.stop = state, opts, owner, stop
+    def __init__(self, state: StateStore, opts: WorkerOptions, owner: str, stop: threading.Event,
+                 exclusive: bool) -> None:
+        self.state, self.opts, self.owner, self.stop, self.exclusive = state, opts, owner, stop, exclusive
         self.unit: str | None = None
         self.unit_stop = threading.Event()
         self.lost = False
@@ -123,7 +128,7 @@ class _Heartbeat:
             due = time.monotonic() + self.opts.lease / 3
             unit, unit_stop = self.unit, self.unit_stop  # claimed before this renewal: it must be among `held`
             try:
-                held = leases.renew(self.state, self.opts.job, self.owner, self.opts.lease)
+                held = leases.renew(self.state, self.opts.job, self.owner, self.opts.lease, self.exclusive)
             except Exception as exc:  # noqa: BLE001 - a database hiccup: the next beat tries again
                 log.warning("lease renewal failed", error=redact(str(exc).splitlines()[0]))
                 continue
@@ -134,11 +139,12 @@ class _Heartbeat:
 
 
 def _unit_problem(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, unit: str,
-                  stop: threading.Event) -> str | None:
-    """Run one unit's pass; what went wrong in it (None: nothing)."""
+                  stop: threading.Event, report: WorkerReport) -> str | None:
+    """Run one unit's pass, counting what it copied; what went wrong in it (None: nothing)."""
     eid = leases.experiment_of(unit)
     result = run_pass(settings, src, dst, state, PassOptions(
         experiment_ids=frozenset({eid}) if eid is not None else None, stop=stop))
+    report.copied += sum(1 for o in result.outcomes if o.ok and o.action.op in (Op.CREATE, Op.UPDATE))
     conflicts = sum(1 for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR))
     if result.failed or conflicts:
         return f"{len(result.failed)} objects failed, {conflicts} conflicts or errors"
@@ -147,14 +153,13 @@ def _unit_problem(settings: Settings, src: Endpoint, dst: Endpoint, state: State
 
 def _work(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, opts: WorkerOptions,
           report: WorkerReport, stop: threading.Event, exclusive: bool) -> None:
-    beat = _Heartbeat(state, opts, report.owner, stop)
+    beat = _Heartbeat(state, opts, report.owner, stop, exclusive)
     beat.thread.start()
     try:
         while not stop.is_set():
             got = leases.claim(state, opts.job, report.owner, opts.lease, opts.max_claims, exclusive)
             if got is None:
-                counts = leases.counts(state, opts.job)
-                if not counts.get(leases.PENDING) and not counts.get(leases.RUNNING):
+                if not _open(leases.counts(state, opts.job)):
                     return
                 stop.wait(opts.poll)
                 continue
@@ -163,7 +168,7 @@ def _work(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, o
             log.info("unit claimed", unit=got.unit, attempt=got.attempts, taken_over_from=got.taken_over)
             cancelled = False
             try:
-                problem = _unit_problem(settings, src, dst, state, got.unit, beat.hold(got.unit))
+                problem = _unit_problem(settings, src, dst, state, got.unit, beat.hold(got.unit), report)
             except Cancelled:  # stopped before a write: the unit goes back below
                 problem, cancelled = None, True
             except FatalError:
@@ -197,9 +202,9 @@ def run_worker(settings: Settings, opts: WorkerOptions, config_path: str | None 
         if exclusive:
             state.acquire_lock(holder="mlflow-syncer worker")
         else:
-            refuse_while_locked(state)
+            leases.refuse_while_locked(state)
             share_rate_limits(state, src, dst)
-        _seed(settings, src, state, opts.job, report.owner)
+        report.round = _seed(settings, src, state, opts.job, report.owner)
         started = time.monotonic()
         _work(settings, src, dst, state, opts, report, stop, exclusive)
         report.job_counts = leases.counts(state, opts.job)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 _SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
@@ -48,3 +50,8 @@ def byte_rate(n: float, seconds: float) -> str:
 def ago(seconds: float) -> str:
     """An age: '3.0 s ago', '4 min 31 s ago'; a time in the future: 'in 12.0 s'."""
     return f"in {duration(-seconds)}" if seconds < 0 else f"{duration(seconds)} ago"
+
+
+def iso(ts: float | None) -> str | None:
+    """A time (seconds since the epoch) in UTC ISO 8601 to the second, or None."""
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")

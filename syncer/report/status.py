@@ -2,26 +2,22 @@
 
 `view` reads the state store (opened read-only by the caller) into plain, JSON-ready data: the lock and its
 holder, the cycle in progress, the last finished cycle, replication lag, the next scheduled cycle, pending
-and quarantined objects with their reasons. `text_lines` renders that data for people.
+and quarantined objects with their reasons, and the scale-out jobs' work units (syncer.report.work_units).
+`text_lines` renders that data for people.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
 
 from syncer.core.redact import redact
-from syncer.report import human
+from syncer.report import human, work_units
 from syncer.state import cycles
 from syncer.state.store import FAILED, QUARANTINED, StateStore
 
 STALE_AFTER = 120.0  # seconds without a heartbeat after which a lock holder on another host is presumed gone
 LISTED = 20  # objects listed per section in text (JSON lists them all)
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def _lock(store: StateStore, now: float) -> dict:
@@ -31,17 +27,17 @@ def _lock(store: StateStore, now: float) -> dict:
     age = holder.age(now)
     gone = holder.alive is False or (holder.alive is None and age > STALE_AFTER)
     return {"held": True, "running": not gone, "stale": gone, "holder": holder.holder, "host": holder.host,
-            "pid": holder.pid, "heartbeat": _iso(holder.heartbeat), "heartbeat_age_seconds": round(age, 1)}
+            "pid": holder.pid, "heartbeat": human.iso(holder.heartbeat), "heartbeat_age_seconds": round(age, 1)}
 
 
 def _cycle(row: cycles.CycleRecord | None, now: float) -> dict | None:
     if row is None:
         return None
-    out = {"started": _iso(row.started), "started_age_seconds": round(now - row.started, 1)}
+    out = {"started": human.iso(row.started), "started_age_seconds": round(now - row.started, 1)}
     if row.ended is None:
         return out | {"running_seconds": round(now - row.started, 1)}
     return out | {
-        "ended": _iso(row.ended), "ended_age_seconds": round(now - row.ended, 1),
+        "ended": human.iso(row.ended), "ended_age_seconds": round(now - row.ended, 1),
         "seconds": round(row.ended - row.started, 3), "ok": bool(row.ok), "error": row.error,
         "copied": row.copied, "unchanged": row.unchanged, "failed": row.failed, "conflicts": row.conflicts,
         "deleted": row.deleted, "lag_seconds": row.lag, "lag_at_scan_seconds": row.lag_at_scan,
@@ -68,11 +64,12 @@ def view(store: StateStore, now: float | None = None) -> dict:
         "running": lock["running"], "lock": lock,
         "cycle_in_progress": _cycle(in_progress, now), "last_cycle": _cycle(last, now),
         "replication_lag_seconds": last.lag if last is not None else None,
-        "next_cycle": _iso(next_run),
+        "next_cycle": human.iso(next_run),
         "next_cycle_in_seconds": None if next_run is None else round(next_run - now, 1),
         "objects": cycles.count_by_status(store),
         "pending": {"count": len(pending), "objects": pending},
         "quarantined": {"count": len(quarantined), "objects": quarantined},
+        "work": work_units.view(store, now),
     }
 
 
@@ -121,3 +118,4 @@ def text_lines(v: dict) -> Iterator[str]:
     yield from _listed(v["pending"])
     yield f"  quarantined   {v['quarantined']['count']} (`mlflow-syncer state release` gives them another chance)"
     yield from _listed(v["quarantined"])
+    yield from work_units.text_lines(v["work"])

@@ -28,10 +28,11 @@ from syncer.config import MirrorConfig, Settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.engine.mirror_cycle import Cycle, CycleReport
-from syncer.engine.sync import endpoints, open_state, refuse_while_leased
+from syncer.engine.sync import endpoints, open_state
 from syncer.service import sd_notify as sdnotify
 from syncer.service.status_server import StatusServer
 from syncer.state import cycles
+from syncer.state.leases import refuse_while_leased
 
 log = structlog.get_logger("syncer.service.daemon")
 
@@ -104,8 +105,7 @@ class MirrorService:
         src, dst = endpoints(self.settings)
         state = open_state(self.settings, src, dst, read_only=False, config_path=self.config_path)
         try:
-            state.acquire_lock(holder=LOCK_HOLDER)
-            refuse_while_leased(state)
+            state.acquire_lock(holder=LOCK_HOLDER, guard=refuse_while_leased)
             self.cycle = Cycle(self.settings, src, dst, state, delete=self.cfg.delete,
                                max_delete=self.cfg.max_delete, stop=self.stop)
             self._install_signals()

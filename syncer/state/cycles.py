@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Boolean, Float, Integer, String, Text, delete, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from syncer.core.redact import redact
 from syncer.state.store import Base, Lock, Meta, ObjectRecord, StateStore
@@ -113,16 +113,25 @@ class Holder:
     def age(self, now: float | None = None) -> float:
         return max(0.0, (now or time.time()) - self.heartbeat)
 
+    def live(self, stale_after: float = 120.0) -> bool:
+        """Whether the holder may still run: its pid runs (same host) or its heartbeat is fresh (another host)."""
+        return bool(self.alive) or (self.alive is None and self.age() < stale_after)
+
 
 def lock_holder(store: StateStore) -> Holder | None:
     """The writer lock's holder, or None when no process holds it."""
     if store.engine is None:
         return None
     with store._session() as s:  # noqa: SLF001
-        row = s.get(Lock, "writer")
-        if row is None:
-            return None
-        return Holder(row.holder, row.host, row.pid, float(row.heartbeat), _alive(row.host, row.pid))
+        return holder_in(s)
+
+
+def holder_in(s: Session) -> Holder | None:
+    """The writer lock's holder as `s`'s transaction sees it, or None."""
+    row = s.get(Lock, "writer")
+    if row is None:
+        return None
+    return Holder(row.holder, row.host, row.pid, float(row.heartbeat), _alive(row.host, row.pid))
 
 
 def _alive(host: str, pid: int) -> bool | None:

@@ -6,7 +6,8 @@ claims a unit with `SELECT ... FOR UPDATE SKIP LOCKED` (PostgreSQL; other worker
 keeps it by renewing its lease, and marks it done or failed. A unit whose lease ran out (its worker was killed
 or lost the database) is claimed by another worker; after `max_claims` claims it is failed instead. The
 `registry` unit is claimed only once no experiment unit is pending or running. Times are the database's clock,
-so workers on several machines agree on when a lease ends.
+so workers on several machines agree on when a lease ends. A worker started for a job whose units are all done or
+failed starts the job's next round (`new_round`): fresh units, the round's number kept as a state store cursor.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Float, Integer, String, Text, and_, func, or_, select, text
+from sqlalchemy import Float, Integer, String, Text, and_, delete, func, inspect, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from syncer.core.errors import FatalError
 from syncer.core.redact import redact
-from syncer.state.store import Base, StateStore
+from syncer.state.cycles import holder_in
+from syncer.state.exclusion import gate
+from syncer.state.store import Base, Cursor, StateStore
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 REGISTRY = "registry"  # the final unit: models, prompts, datasets, inventory; a full pass once experiments are done
@@ -98,12 +102,43 @@ def seed(store: StateStore, job: str, experiment_ids: list[str], who: str) -> bo
             now = db_now(s)
             s.add(WorkJob(job=job, created=now, seeded_by=who))
             s.flush()  # a second seeder waits here for the first one's commit, then fails on the key
-            keys = [experiment_unit(e) for e in experiment_ids] + [REGISTRY]
-            s.add_all(WorkUnit(job=job, unit=key, seq=i, status=PENDING, attempts=0, updated=now)
-                      for i, key in enumerate(keys))
+            s.add_all(_fresh_units(job, experiment_ids, now))
         return True
     except IntegrityError:
         return False
+
+
+def _fresh_units(job: str, experiment_ids: list[str], now: float) -> list[WorkUnit]:
+    keys = [experiment_unit(e) for e in experiment_ids] + [REGISTRY]
+    return [WorkUnit(job=job, unit=key, seq=i, status=PENDING, attempts=0, updated=now) for i, key in enumerate(keys)]
+
+
+def _round_key(job: str) -> str:
+    return f"scale_out.round:{job}"
+
+
+def job_round(store: StateStore, job: str) -> int:
+    """The job's round: 1 for its first units, one more each time a worker started it again once it was complete."""
+    value = store.get_cursor(_round_key(job))
+    return int(value) if value else 1
+
+
+def new_round(store: StateStore, job: str, experiment_ids: list[str], who: str) -> int | None:
+    """Start the job's next round if every unit of this one is done or failed: its units are replaced by fresh
+    pending ones (the experiments the source has now), in one transaction under the job row's lock, so two workers
+    starting together start one round. Returns the new round, or None (no such job, or a round still open)."""
+    with _session(store) as s, s.begin():
+        row = s.get(WorkJob, job, with_for_update=True)
+        if row is None or _open_units(s, job, registry=True):
+            return None
+        now = db_now(s)
+        s.execute(delete(WorkUnit).where(WorkUnit.job == job))
+        s.add_all(_fresh_units(job, experiment_ids, now))
+        row.created, row.seeded_by = now, who
+        cursor = s.get(Cursor, _round_key(job))
+        number = (int(cursor.value) if cursor else 1) + 1
+        s.merge(Cursor(name=_round_key(job), value=str(number)))
+        return number
 
 
 def _claimable(job: str, registry: bool, now: float, exclusive: bool):  # noqa: ANN202
@@ -114,20 +149,49 @@ def _claimable(job: str, registry: bool, now: float, exclusive: bool):  # noqa: 
             .order_by(WorkUnit.seq).limit(1).with_for_update(skip_locked=True))
 
 
-def _experiments_open(s: Session, job: str) -> int:
+def _open_units(s: Session, job: str, registry: bool = False) -> int:
+    """How many units of the job are pending or running (the registry unit counted only with `registry`)."""
+    which = [WorkUnit.job == job, WorkUnit.status.in_((PENDING, RUNNING))]
     return s.scalar(select(func.count()).select_from(WorkUnit).where(
-        WorkUnit.job == job, WorkUnit.unit != REGISTRY, WorkUnit.status.in_((PENDING, RUNNING)))) or 0
+        *which, *([] if registry else [WorkUnit.unit != REGISTRY]))) or 0
+
+
+def refuse_while_locked(store: StateStore) -> None:
+    """Fail while a live `migrate` or `mirror` holds the writer lock: workers share the store with each other only."""
+    with _session(store) as s:
+        _refuse_locked(s, store.url)
+
+
+def _refuse_locked(s: Session, url: str) -> None:
+    holder = holder_in(s)
+    if holder is not None and holder.live():
+        raise FatalError(f"another mlflow-syncer ({holder.holder}, pid {holder.pid} on {holder.host}) holds the "
+                         f"writer lock of state store {redact(url)}; workers start once it has finished")
+
+
+def refuse_while_leased(s: Session) -> None:
+    """Fail while scale-out workers hold live leases: the guard `migrate` and `mirror` take the writer lock with
+    (syncer.state.exclusion), so no claim slips in between this check and the lock."""
+    held = _live(s) if inspect(s.connection()).has_table("work_units") else []
+    if held:
+        owners = sorted({u.owner or "?" for u in held})
+        raise FatalError(f"{len(held)} work units of job '{held[0].job}' are held by scale-out workers "
+                         f"({', '.join(owners)}); wait for them to finish or stop them first")
 
 
 def claim(store: StateStore, job: str, owner: str, lease: float, max_claims: int = 3,
           exclusive: bool = False) -> Claim | None:
     """Claim the next unit (None: nothing claimable now). `exclusive` (one worker under the writer lock, SQLite)
-    takes over running units at once: their worker cannot be alive."""
+    takes over running units at once: their worker cannot be alive. Otherwise the claim passes the writer lock's
+    gate and fails (FatalError) while a `migrate` or `mirror` holds the lock (syncer.state.exclusion)."""
     while True:
         with _session(store) as s, s.begin():
+            if not exclusive:
+                gate(s, shared=True)
+                _refuse_locked(s, store.url)
             now = db_now(s)
             row = s.scalars(_claimable(job, False, now, exclusive)).first()
-            if row is None and _experiments_open(s, job) == 0:
+            if row is None and _open_units(s, job) == 0:
                 row = s.scalars(_claimable(job, True, now, exclusive)).first()
             if row is None:
                 return None
@@ -141,9 +205,15 @@ def claim(store: StateStore, job: str, owner: str, lease: float, max_claims: int
             return Claim(row.unit, row.attempts, previous)
 
 
-def renew(store: StateStore, job: str, owner: str, lease: float) -> set[str]:
-    """Extend the leases of the units `owner` still holds; returns them (a unit missing was taken over)."""
+def renew(store: StateStore, job: str, owner: str, lease: float, exclusive: bool = False) -> set[str]:
+    """Extend the leases of the units `owner` still holds; returns them (a unit missing was taken over). None is
+    renewed while a `migrate` or `mirror` holds the writer lock (it took it once this worker's leases had ended):
+    the worker gives its units up (`exclusive`: this worker holds the lock itself, SQLite)."""
     with _session(store) as s, s.begin():
+        if not exclusive:
+            gate(s, shared=True)
+            if (holder := holder_in(s)) is not None and holder.live():
+                return set()
         now = db_now(s)
         rows = list(s.scalars(select(WorkUnit).where(WorkUnit.job == job, WorkUnit.owner == owner,
                                                      WorkUnit.status == RUNNING).with_for_update()))
@@ -180,6 +250,14 @@ def counts(store: StateStore, job: str) -> dict[str, int]:
         return {status: n for status, n in rows}
 
 
+def jobs(store: StateStore) -> list[WorkJob]:
+    """Every scale-out job of this state store, oldest first (none on a store no worker has used)."""
+    if store.engine is None or "work_jobs" not in store.tables():
+        return []
+    with _session(store) as s:
+        return list(s.scalars(select(WorkJob).order_by(WorkJob.created, WorkJob.job)))
+
+
 def units(store: StateStore, job: str) -> list[WorkUnit]:
     """Every unit of the job, in claim order."""
     with _session(store) as s:
@@ -191,5 +269,9 @@ def live_leases(store: StateStore) -> list[WorkUnit]:
     if store.engine is None or "work_units" not in store.tables():
         return []
     with _session(store) as s:
-        now = db_now(s)
-        return list(s.scalars(select(WorkUnit).where(WorkUnit.status == RUNNING, WorkUnit.lease_until >= now)))
+        return _live(s)
+
+
+def _live(s: Session) -> list[WorkUnit]:
+    now = db_now(s)
+    return list(s.scalars(select(WorkUnit).where(WorkUnit.status == RUNNING, WorkUnit.lease_until >= now)))
