@@ -191,7 +191,7 @@ def test_three_clients_of_one_bucket_share_its_rate(postgres_server, pg_database
         limiter = RateLimiter(RateLimits(other=rate))
         limiter.share(StateRateBudget(store), "databricks:https://workspace")
         for _ in range(each):
-            limiter.acquire("get_run")
+            limiter.acquire("other")
             granted.append(time.monotonic())
 
     started = time.monotonic()
