@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from syncer.backends.http_meter import request_class
+from syncer.backends.ratelimit import paced
 from syncer.config import NameRule, dest_name, load_settings, name_rules
 from syncer.core.capabilities import AZURE_ML, DATABRICKS, PLAIN_MLFLOW, RateLimits, resolve
 from syncer.core.errors import FatalError
@@ -41,6 +42,11 @@ def test_rate_limit_classes_follow_databricks_documentation():
              "/api/2.0/mlflow-artifacts/artifacts/1/a/mlflow/search", "/.well-known/databricks-config"]
     assert [request_class(p) for p in paths] == ["search", "search", "search", "search", "search", "log_batch",
                                                  "other", "other", "search", "search", "other", None]
+
+
+def test_rate_limits_keep_the_service_rate_and_hold_back_a_quarter_second_of_burst():
+    assert [paced(r) for r in (127.0, 7.0, 2.0)] == [(127.0, 95.25), (7.0, 5.25), (2.0, 1.5)]
+    assert paced(1.0) == (0.8, 1.0)  # a burst of one is all there is: 1 s + 0.25 s between requests
 
 
 def test_fit_run_is_identity_when_everything_fits():
