@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from syncer.backends.ratelimit import endpoint_class
+from syncer.backends.http_meter import request_class
+from syncer.backends.ratelimit import paced
 from syncer.config import NameRule, dest_name, load_settings, name_rules
 from syncer.core.capabilities import AZURE_ML, DATABRICKS, PLAIN_MLFLOW, RateLimits, resolve
 from syncer.core.errors import FatalError
@@ -33,9 +34,19 @@ def test_profiles_by_uri_and_by_name_with_rate_overrides():
 
 
 def test_rate_limit_classes_follow_databricks_documentation():
-    assert [endpoint_class(op) for op in ("search_runs", "search_experiments", "delete_experiment",
-                                          "set_experiment_tag", "log_batch", "create_run", "blob_copy")] == \
-        ["search", "search", "search", "search", "log_batch", "other", "storage"]
+    paths = ["/api/2.0/mlflow/runs/search", "/api/2.0/mlflow/experiments/search?max_results=1",
+             "/api/2.0/mlflow/experiments/delete", "/api/2.0/mlflow/experiments/set-experiment-tag",
+             "/api/2.0/mlflow/experiments/get-by-name?experiment_name=x", "/api/2.0/mlflow/runs/log-batch",
+             "/api/2.0/mlflow/runs/create", "/api/2.0/mlflow/artifacts/list?run_id=1",
+             "/api/2.0/mlflow/unity-catalog/registered-models/search", "/api/3.0/mlflow/traces/search",
+             "/api/2.0/mlflow-artifacts/artifacts/1/a/mlflow/search", "/.well-known/databricks-config"]
+    assert [request_class(p) for p in paths] == ["search", "search", "search", "search", "search", "log_batch",
+                                                 "other", "other", "search", "search", "other", None]
+
+
+def test_rate_limits_keep_the_service_rate_and_hold_back_a_quarter_second_of_burst():
+    assert [paced(r) for r in (127.0, 7.0, 2.0)] == [(127.0, 95.25), (7.0, 5.25), (2.0, 1.5)]
+    assert paced(1.0) == (0.8, 1.0)  # a burst of one is all there is: 1 s + 0.25 s between requests
 
 
 def test_fit_run_is_identity_when_everything_fits():

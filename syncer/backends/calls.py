@@ -1,4 +1,7 @@
-"""Every API call goes through `call`: rate limited, counted, and retried where the failure is transient.
+"""Every API call goes through `call`: counted, and retried where the failure is transient.
+
+Rate limits are taken per HTTP request underneath (`syncer.backends.http_meter`, registered by the endpoint's
+first call), so requests MLflow makes inside a call and its own retries are counted too.
 
 What a failure means (transient, terminal for one object, fatal) is decided by `syncer.backends.classify`.
 Transient failures are retried here (tenacity, exponential backoff with jitter, never sooner than a
@@ -65,7 +68,8 @@ def _before_sleep(endpoint: Endpoint, op: str) -> Callable[[RetryCallState], Non
 
 
 def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
-    """Run one API call against an endpoint: rate limited, counted, transient failures retried.
+    """Run one API call against an endpoint: counted, transient failures retried (each HTTP request it makes
+    is rate limited by `http_meter`).
 
     When the retries run out, the failure says how many attempts were made over how long and the last status
     seen. When they run out on a connection-level failure, the endpoint is marked down and the failure becomes
@@ -73,6 +77,7 @@ def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
     """
     started = time.monotonic()
     attempts = [0]
+    endpoint.meter()
     try:
         return _retrying(endpoint, op, fn, attempts)
     except FatalError:
@@ -121,7 +126,6 @@ def _retrying(endpoint: Endpoint, op: str, fn: Callable[[], T], attempts: list[i
             attempts[0] += 1
             if endpoint.down:
                 raise FatalError(endpoint.down)
-            endpoint.limiter.acquire(op)
             telemetry.API_CALLS.labels(endpoint.role, op).inc()
             hooks.reached(op)
             result = fn()

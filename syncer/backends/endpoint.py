@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import urlparse
@@ -12,9 +13,12 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.store.artifact.databricks_tracking_artifact_repo import DatabricksTrackingArtifactRepository
 from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 
+from syncer.backends import http_meter
 from syncer.backends.ratelimit import RateLimiter
 from syncer.core.capabilities import Capabilities, RegistryCaps, capabilities_for, registry_caps
 from syncer.core.redact import safe_uri
+
+_METER_LOCK = threading.Lock()
 
 
 def with_databricks_profile(registry_uri: str | None, tracking_uri: str) -> str | None:
@@ -41,6 +45,7 @@ class Endpoint:
     role: str = "endpoint"
     down: str | None = field(default=None, repr=False)  # set by errors.call once the endpoint is unreachable
     _server_capabilities: dict = field(default_factory=dict, repr=False)
+    _metered: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         uris = self.registry_uri if isinstance(self.registry_uri, list | tuple) else [self.registry_uri]
@@ -53,6 +58,32 @@ class Endpoint:
         self.limiter = RateLimiter(self.caps.rate_limits)
         for name, value in self.caps.client_env:
             os.environ.setdefault(name, value)
+
+    def meter(self) -> None:
+        """Count every HTTP request to this end's API host against its limiter (`http_meter`), from its first
+        API call on; once per endpoint. An end without limits registers too: its host's requests then pass
+        freely, whatever an earlier endpoint of the same host (an earlier mirror cycle) had registered."""
+        if self._metered:
+            return
+        with _METER_LOCK:  # no call of another thread goes out before the hosts are registered
+            if self._metered:
+                return
+            try:
+                hosts = self.api_hosts()
+            except Exception:  # noqa: BLE001 - no credentials, bad URI: the call itself fails and says why
+                hosts = []
+            for base in hosts:
+                http_meter.register(base, self.limiter)
+            self._metered = True
+
+    def api_hosts(self) -> list[str]:
+        """The base URLs this end's REST clients send to (tracking store, HTTP registries); none for a
+        database or file store. Resolving a Databricks host reads the SDK's unified auth (env or profile)."""
+        hosts = [u for u in self.registry_uris if u.startswith(("http://", "https://"))]
+        store = self.client._tracking_client.store  # noqa: SLF001
+        if hasattr(store, "get_host_creds"):
+            hosts.insert(0, store.get_host_creds().host)
+        return hosts
 
     @cached_property
     def client(self) -> MlflowClient:

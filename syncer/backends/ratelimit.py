@@ -1,28 +1,40 @@
-"""Client-side rate limiting per endpoint class (search, log_batch, other), shared by all workers of a process,
-or by several processes through a `SharedBudget` (scale-out workers: the state store's buckets)."""
+"""Client-side rate limiting per rate class (search, log_batch, other), shared by all workers of a process,
+or by several processes through a `SharedBudget` (scale-out workers: the state store's buckets).
+
+Tokens are taken per HTTP request, not per API call: `syncer.backends.http_meter` classifies each request to
+an end's API host by its path and takes the token here.
+
+A token taken is not a request arrived: between the two lie thread scheduling, a connection set up, the
+network. Requests granted 1/rate apart can reach the service closer together, and a service whose bucket is
+empty answers the second one 429. So the configured limits are taken as the service's own bucket (`rate`
+per second, bursts of max(1, rate): Databricks' documented limits), and ours leaves room for `JITTER` seconds
+of arrival jitter (`paced`): a smaller burst at the same sustained rate, or, for rates so small that a
+burst of one request is all there is, a slightly lower rate."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 from syncer.core.capabilities import RateLimits
 from syncer.core.rate_budget import SharedBudget
 
-# Databricks puts experiment listing, update and delete in the same 7/s class as search runs.
-_SEARCH_CLASS = frozenset({"set_experiment_tag", "delete_experiment", "restore_experiment", "rename_experiment",
-                           "update_experiment", "get_experiment_by_name"})
+JITTER = float(os.environ.get("MLFLOW_SYNCER_RATE_JITTER", "0.25"))
 
 
-def endpoint_class(op: str) -> str:
-    """Which rate-limit class an API operation belongs to."""
-    if op.startswith("blob_"):
-        return "storage"  # Azure Storage calls do not count against the MLflow API's limits
-    if op.startswith("search") or op in _SEARCH_CLASS:
-        return "search"
-    if op == "log_batch":
-        return "log_batch"
-    return "other"
+def paced(rate: float, jitter: float = JITTER) -> tuple[float, float]:
+    """Our (rate, burst) for a service that allows `rate` per second in bursts of max(1, rate), such that
+    requests granted by ours still fit the service's bucket when each arrives up to `jitter` s late.
+
+    With the same rate, any run of requests arrives at most `jitter` s closer together than granted, which
+    the service's bucket refills by `rate * jitter` tokens: ours keeps that much of the burst back. When
+    that would leave less than one request, ours holds a burst of one and spaces requests by the service's
+    refill time plus the jitter (at most 1 / (1/rate + jitter) per second, below the service's rate)."""
+    burst = max(1.0, rate)
+    if burst - rate * jitter >= 1:
+        return rate, burst - rate * jitter
+    return 1 / ((2 - burst) / rate + jitter), 1.0
 
 
 class TokenBucket:
@@ -64,7 +76,7 @@ class RateLimiter:
 
     def __init__(self, limits: RateLimits) -> None:
         self.buckets: dict[str, TokenBucket | SharedBucket] = {
-            name: TokenBucket(rate)
+            name: TokenBucket(*paced(rate))
             for name, rate in (("search", limits.search), ("log_batch", limits.log_batch),
                                ("other", limits.other))
             if rate
@@ -75,7 +87,8 @@ class RateLimiter:
         self.buckets = {name: SharedBucket(budget, f"{scope}|{name}", b.rate, b.capacity)
                         for name, b in self.buckets.items()}
 
-    def acquire(self, op: str) -> None:
-        bucket = self.buckets.get(endpoint_class(op))
+    def acquire(self, rate_class: str) -> None:
+        """Wait for a token of `rate_class` (search, log_batch or other); unlimited classes pass at once."""
+        bucket = self.buckets.get(rate_class)
         if bucket is not None:
             bucket.acquire()

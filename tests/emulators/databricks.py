@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import secrets
+import time
+from collections import defaultdict
 from urllib.parse import parse_qs
 
 from tests.emulators.gateway import Bucket, Gateway, Reply, Request, Rules, error
@@ -46,7 +48,13 @@ class DatabricksRules(Rules):
         self.apis: tuple[str, ...] = (API,)  # path prefixes served; more with the trace routes (dbx_traces)
 
     def set_rates(self, rates: dict[str, float]) -> None:
+        """Limit each class to `rates[class]` per second (bursts of that many); arrivals are recorded anew."""
         self.buckets = {name: Bucket(rate) for name, rate in rates.items()}
+        self.arrivals: defaultdict[str, list[float]] = defaultdict(list)  # class -> monotonic arrival times
+
+    def busiest_second(self) -> dict[str, int]:
+        """Per class, the most requests that arrived within any one second since the rates were set."""
+        return {cls: most_within(times, 1.0) for cls, times in self.arrivals.items()}
 
     def check(self, req: Request, gateway: Gateway) -> Reply | None:
         if req.path == "/.well-known/databricks-config":  # the SDK's unauthenticated host discovery
@@ -60,6 +68,7 @@ class DatabricksRules(Rules):
             return error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'")
         cls = rate_class(req.path)
         gateway.count(f"class {cls}")
+        self.arrivals[cls].append(time.monotonic())
         wait = self.buckets[cls].take() if cls in self.buckets else 0.0
         if cls in self.always_429 or wait > 0:
             gateway.count(f"429 {cls}")
@@ -84,3 +93,13 @@ class DatabricksRules(Rules):
         self.issued.add(token)
         return Reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
                            "scope": form.get("scope", "all-apis")})
+
+
+def most_within(times: list[float], window: float) -> int:
+    """The most of `times` that fall within any interval of `window` seconds (both ends included)."""
+    ordered, most, first = sorted(times), 0, 0
+    for last, t in enumerate(ordered):
+        while t - ordered[first] > window:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
