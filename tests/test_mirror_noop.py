@@ -48,5 +48,10 @@ def test_noop_cycle_over_1500_runs_makes_no_per_run_call(tmp_path):
         history = sorted((m.step, m.timestamp, m.value) for m in dst.get_metric_history(copy.info.run_id, "loss"))
         assert history == sorted((m.step, m.timestamp, m.value)
                                  for m in src.get_metric_history(changed.info.run_id, "loss"))
+
+        # The next change-only cycle (mirror.runs_full_every): runs ended since the last clean cycle, or RUNNING.
+        result = noop_cycle(source, server.url, f"sqlite:///{tmp_path / 'state.db'}", full=False)
+        assert result["report"].ok and result["report"].copied == 0
+        assert result["calls"]["source:search_runs"] == 2 and result["calls"]["destination:search_runs"] == 2
     finally:
         server.stop()
