@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -99,7 +100,8 @@ class Endpoint:
         client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
         if self.databricks:
             databricks_creds.adopt(client._tracking_client.store)  # noqa: SLF001
-            databricks_creds.adopt(client._get_registry_client().store)  # noqa: SLF001
+            with contextlib.suppress(Exception):  # no usable registry: its first call says why
+                databricks_creds.adopt(client._get_registry_client().store)  # noqa: SLF001
         return client
 
     @property
