@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -10,10 +11,10 @@ from urllib.parse import urlparse
 
 from mlflow import MlflowClient
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-from mlflow.store.artifact.databricks_tracking_artifact_repo import DatabricksTrackingArtifactRepository
-from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
+from mlflow.store.artifact.databricks_artifact_repo import DatabricksArtifactRepository
+from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri, is_databricks_acled_artifacts_uri
 
-from syncer.backends import http_meter
+from syncer.backends import databricks_creds, http_meter
 from syncer.backends.ratelimit import RateLimiter
 from syncer.core.capabilities import Capabilities, RegistryCaps, capabilities_for, registry_caps
 from syncer.core.redact import safe_uri
@@ -58,6 +59,13 @@ class Endpoint:
         self.limiter = RateLimiter(self.caps.rate_limits)
         for name, value in self.caps.client_env:
             os.environ.setdefault(name, value)
+        if self.databricks:
+            databricks_creds.install()
+
+    @property
+    def databricks(self) -> bool:
+        """Does this end talk to a Databricks workspace (tracking or a registry)?"""
+        return any(u.startswith("databricks") for u in (self.tracking_uri, *self.registry_uris))
 
     def meter(self) -> None:
         """Count every HTTP request to this end's API host against its limiter (`http_meter`), from its first
@@ -87,7 +95,14 @@ class Endpoint:
 
     @cached_property
     def client(self) -> MlflowClient:
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
+        """The MLflow client of this end; a Databricks end's stores resolve host credentials once per
+        workspace (`databricks_creds`), not once per request."""
+        client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
+        if self.databricks:
+            databricks_creds.adopt(client._tracking_client.store)  # noqa: SLF001
+            with contextlib.suppress(Exception):  # no usable registry: its first call says why
+                databricks_creds.adopt(client._get_registry_client().store)  # noqa: SLF001
+        return client
 
     @property
     def resolved_registry_uri(self) -> str | None:
@@ -150,9 +165,12 @@ class Endpoint:
         batched signed read URLs, syncer/signed.py), not MLflow's default Files-API repository, which lists a
         directory it cannot see as empty instead of failing: that would skip files silently."""
         uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, self.tracking_uri)
+        if uri.startswith("dbfs:") and is_databricks_acled_artifacts_uri(uri):
+            # What MLflow's Databricks run and logged-model repositories fall back to; built directly, since
+            # they would first build a Files-API client each (a WorkspaceClient: credential chain, discovery).
+            return DatabricksArtifactRepository(uri.rstrip("/"), tracking_uri=self.tracking_uri,
+                                                registry_uri=self.resolved_registry_uri)
         repo = get_artifact_repository(uri, tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
-        if isinstance(repo, DatabricksTrackingArtifactRepository):
-            repo = repo.databricks_artifact_repo
         self._share_server_capabilities(repo)
         return repo
 

@@ -32,12 +32,12 @@ from mlflow.protos.databricks_uc_registry_messages_pb2 import (
 )
 from mlflow.protos.databricks_uc_registry_service_pb2 import UcModelRegistryService
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
-from mlflow.utils.databricks_utils import get_databricks_host_creds
 from mlflow.utils.proto_json_utils import message_to_json
 from mlflow.utils.rest_utils import call_endpoint, extract_api_info_for_service
 
 from syncer.backends.azure_blob import CONCURRENCY
 from syncer.backends.calls import call
+from syncer.backends.databricks_creds import host_creds
 from syncer.backends.databricks_signed import SignedRead, expired
 from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import SyncError
@@ -55,7 +55,7 @@ def read_credentials(endpoint: Endpoint, name: str, version: str) -> TemporaryCr
     path, method = _CREDENTIALS
     body = message_to_json(GenerateTemporaryModelVersionCredentialsRequest(
         name=name, version=version, operation=MODEL_VERSION_OPERATION_READ))
-    return call_endpoint(get_databricks_host_creds(endpoint.resolved_registry_uri), path, method, body,
+    return call_endpoint(host_creds(endpoint.resolved_registry_uri), path, method, body,
                          GenerateTemporaryModelVersionCredentialsResponse()).credentials
 
 

@@ -41,7 +41,8 @@ class DatabricksRules(Rules):
     def __init__(self, token: str, rates: dict[str, float] | None = None, retry_after: int = 1) -> None:
         self.token = token
         self.service_principals: dict[str, str] = {}  # OAuth M2M: client id -> secret
-        self.issued: set[str] = set()
+        self.issued: dict[str, float] = {}  # OAuth token -> monotonic time it stops being accepted
+        self.token_lifetime: tuple[int, float] = (3600, float("inf"))  # (expires_in announced, accepted for s)
         self.retry_after = retry_after
         self.set_rates(rates or {"search": 7.0, "log_batch": 47.0, "other": 127.0})
         self.always_429: set[str] = set()
@@ -62,7 +63,8 @@ class DatabricksRules(Rules):
         if req.path.startswith("/oidc/"):
             return self.oauth(req, gateway)
         bearer = req.headers.get("Authorization", "").removeprefix("Bearer ")
-        if bearer != self.token and bearer not in self.issued:
+        if bearer != self.token and self.issued.get(bearer, 0.0) < time.monotonic():
+            gateway.count("401 expired" if bearer in self.issued else "401 unknown")
             return error(401, "UNAUTHENTICATED", "Invalid access token.")
         if not req.path.startswith(self.apis):
             return error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'")
@@ -90,8 +92,9 @@ class DatabricksRules(Rules):
                 or not client_id:
             return Reply(401, {"error": "invalid_client", "error_description": "Client authentication failed"})
         token = f"oauth-{secrets.token_hex(16)}"
-        self.issued.add(token)
-        return Reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
+        expires_in, accepted_for = self.token_lifetime
+        self.issued[token] = time.monotonic() + accepted_for
+        return Reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": expires_in,
                            "scope": form.get("scope", "all-apis")})
 
 
