@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,9 +154,10 @@ def test_mirror_cycle_picks_up_new_logged_model_and_record(source_server, dest_s
     first = run_once(config)
     assert first.returncode == 0, first.stdout + first.stderr
     src = MlflowClient(source_server.url)
-    run_id = src.create_run(g.experiment_id, run_name="second", start_time=T0 + 100).info.run_id
+    now = int(time.time() * 1000)  # a change-only cycle finds the run by its end time
+    run_id = src.create_run(g.experiment_id, run_name="second", start_time=now).info.run_id
     add_logged_model(src, g.experiment_id, run_id, "later", {"MLmodel": b"flavors: {later: 1}\n"})
-    src.set_terminated(run_id, "FINISHED", end_time=T0 + 200)
+    src.set_terminated(run_id, "FINISHED", end_time=now + 100)
     with tracking(source_server.url):
         mlflow.genai.datasets.get_dataset(dataset_id=g.dataset_id).merge_records(
             [{"inputs": {"question": "new?"}, "expectations": {"answer": "yes"}}])
