@@ -202,3 +202,37 @@ def test_the_round_of_change_only_cycles_outlives_the_process(tmp_path: Path) ->
         assert one_process_cycle(renamed) == change_only
     finally:
         state.close()
+
+
+def test_a_change_only_cycle_registers_a_new_version_from_an_old_run_against_its_copy(tmp_path: Path) -> None:
+    """A version registered from a run that finished long ago: the change-only cycle does not read that run, yet
+    the version is made from the run's copy (files `run`), as a full pass would, not from a holder run."""
+    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src = MlflowClient(src_uri)
+    prefix = f"ver-{uuid.uuid4().hex[:8]}"
+    w = make_workload(src, prefix, runs_per_experiment=1)
+    model = f"{prefix}-model"
+    settings = Settings(source={"tracking_uri": src_uri},
+                        destination={"tracking_uri": dst_uri, "artifact_root": str(tmp_path / "dst-artifacts")},
+                        state=f"sqlite:///{tmp_path / 'state.db'}", experiments=[f"{prefix}/*"], models=[model])
+    src_end, dst_end = endpoints(settings)
+    state = open_state(settings, src_end, dst_end, read_only=False)
+    try:
+        assert Cycle(settings, src_end, dst_end, state).run().ok
+        old = src.get_run(w.runs["a-0"])
+        src.create_registered_model(model)
+        src.create_model_version(model, f"{old.info.artifact_uri}/deep", run_id=old.info.run_id)
+        before = api_call_counts().get(("source", "search_runs"), 0)
+        report = Cycle(settings, src_end, dst_end, state).run()
+        assert report.ok, report.error
+        assert api_call_counts()[("source", "search_runs")] - before <= 3  # changed, RUNNING, the version's run
+        made = [o.action for o in report.outcomes if o.action.kind == "model_version"]
+        assert [(a.op, a.details.get("files")) for a in made] == [(Op.CREATE, "run")]
+    finally:
+        state.close()
+    dst = MlflowClient(dst_uri)
+    copy = dst.search_runs([dst.get_experiment_by_name(w.experiments[0]).experiment_id],
+                           f"tags.`mlflow_syncer.source_run_id` = '{old.info.run_id}'")[0]
+    version = dst.get_model_version(model, "1")
+    assert version.run_id == copy.info.run_id
+    assert sorted(f.path for f in dst.list_artifacts(copy.info.run_id, "deep/er")) == ["deep/er/data.bin"]

@@ -23,6 +23,7 @@ from syncer.backends.mlflow3 import log_model_metrics, logged_model_snap, search
 from syncer.core.actions import Action, Op
 from syncer.core.model_snapshot import TAG_SOURCE_MODEL_ID, LoggedMetric, LoggedModelSnap
 from syncer.core.snapshot import TAG_SOURCE, user_tags
+from syncer.state.store import DONE
 
 PENDING = "PENDING"
 # Models are copied in parallel: finding-or-creating a shared destination object happens one at a time.
@@ -30,8 +31,14 @@ FIND_OR_CREATE = threading.Lock()
 
 
 def dest_run(ctx: Context, source_run_id: str | None) -> str | None:
-    """The destination copy of a source run, if it was copied."""
-    return ctx.dest_id("run", source_run_id)
+    """The destination copy of a source run, if it was copied: in this pass, or before as the state store
+    records (a cycle reading changes only does not read the runs that did not change)."""
+    found = ctx.dest_id("run", source_run_id)
+    if found is None and source_run_id and ctx.state is not None:
+        record = ctx.state.get("run", source_run_id)
+        if record is not None and record.status == DONE and record.dest_id:
+            found = record.dest_id
+    return found
 
 
 def copy_files(ctx: Context, src_repo, dest_uri: str, dest_exists: bool) -> art.CopyStats:  # noqa: ANN001

@@ -126,7 +126,7 @@ def _plan_runs(job: Job) -> list[Action]:
 
     job.runs = RunStream(job, read, job.emit)
     job.runs.run()
-    job.copied_runs = job.runs.facts.copied
+    job.copied_runs = job.runs.copied_runs()
     return []
 
 

@@ -25,6 +25,7 @@ from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_SOURCE_RUN_ID, RunSnap, S
 from syncer.core.windows import Window
 from syncer.plan import runs as run_planner
 from syncer.scan import runs as run_scanner
+from syncer.state.store import DONE
 
 CHUNK_RUNS = 5_000
 WINDOW_RUNS = 1_000  # an experiment above CHUNK_RUNS is read in start-time windows of about this many runs
@@ -55,11 +56,24 @@ class RunFacts:
 class _Either:
     """`in` either container."""
 
-    def __init__(self, *parts: IdSet) -> None:
+    def __init__(self, *parts: Container[str]) -> None:
         self.parts = parts
 
     def __contains__(self, item: object) -> bool:
         return any(item in p for p in self.parts)
+
+
+class CopiedBefore:
+    """`in`: source runs the state store records as copied. A cycle reading changes only does not read the
+    runs that did not change; later steps (model versions made from a run, logged models) still need to know
+    which of them have a copy."""
+
+    def __init__(self, state: object) -> None:
+        self.state = state  # syncer.state.store.StateStore
+
+    def __contains__(self, item: object) -> bool:
+        record = self.state.get("run", item) if isinstance(item, str) else None  # type: ignore[attr-defined]
+        return record is not None and record.status == DONE and bool(record.dest_id)
 
 
 Emit = Callable[..., None]  # (actions, chunk experiments or None, src, dst, window=None)
@@ -109,6 +123,13 @@ class RunStream:
     facts: RunFacts = field(default_factory=RunFacts)
     _dest_taken: set[str] = field(default_factory=set)
     _window_dest: list[str] = field(default_factory=list)  # the destination experiment of the windows being read
+
+    def copied_runs(self) -> IdSet | _Either:
+        """The source runs that have or get a copy: those this pass planned, and in a cycle reading changes
+        only also those the state store records as copied."""
+        if self.job.options.runs_since is None or self.job.state is None:
+            return self.facts.copied
+        return _Either(self.facts.copied, CopiedBefore(self.job.state))
 
     def run(self) -> None:
         """Read, plan and emit every chunk, then the deferred runs and the destination-only runs."""
