@@ -23,7 +23,6 @@ from syncer.backends.mlflow3 import log_model_metrics, logged_model_snap, search
 from syncer.core.actions import Action, Op
 from syncer.core.model_snapshot import TAG_SOURCE_MODEL_ID, LoggedMetric, LoggedModelSnap
 from syncer.core.snapshot import TAG_SOURCE, user_tags
-from syncer.state.store import DONE
 
 PENDING = "PENDING"
 # Models are copied in parallel: finding-or-creating a shared destination object happens one at a time.
@@ -35,9 +34,7 @@ def dest_run(ctx: Context, source_run_id: str | None) -> str | None:
     records (a cycle reading changes only does not read the runs that did not change)."""
     found = ctx.dest_id("run", source_run_id)
     if found is None and source_run_id and ctx.state is not None:
-        record = ctx.state.get("run", source_run_id)
-        if record is not None and record.status == DONE and record.dest_id:
-            found = record.dest_id
+        found = ctx.state.copied_dest_id("run", source_run_id)
     return found
 
 

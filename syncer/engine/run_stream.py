@@ -25,7 +25,7 @@ from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_SOURCE_RUN_ID, RunSnap, S
 from syncer.core.windows import Window
 from syncer.plan import runs as run_planner
 from syncer.scan import runs as run_scanner
-from syncer.state.store import DONE
+from syncer.state.store import StateStore
 
 CHUNK_RUNS = 5_000
 WINDOW_RUNS = 1_000  # an experiment above CHUNK_RUNS is read in start-time windows of about this many runs
@@ -65,15 +65,19 @@ class _Either:
 
 class CopiedBefore:
     """`in`: source runs the state store records as copied. A cycle reading changes only does not read the
-    runs that did not change; later steps (model versions made from a run, logged models) still need to know
-    which of them have a copy."""
+    runs that did not change; later steps (model versions made from a run, logged models, traces) still need
+    to know which of them have a copy. Each run is looked up once (later steps ask per metric point or trace)."""
 
-    def __init__(self, state: object) -> None:
-        self.state = state  # syncer.state.store.StateStore
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+        self.known: dict[str, bool] = {}
 
     def __contains__(self, item: object) -> bool:
-        record = self.state.get("run", item) if isinstance(item, str) else None  # type: ignore[attr-defined]
-        return record is not None and record.status == DONE and bool(record.dest_id)
+        if not isinstance(item, str):
+            return False
+        if item not in self.known:
+            self.known[item] = self.state.copied_dest_id("run", item) is not None
+        return self.known[item]
 
 
 Emit = Callable[..., None]  # (actions, chunk experiments or None, src, dst, window=None)

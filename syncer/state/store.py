@@ -159,6 +159,11 @@ class StateStore:
         with self._session() as s:
             return s.get(ObjectRecord, (kind, source_id))
 
+    def copied_dest_id(self, kind: str, source_id: str) -> str | None:
+        """The destination id of a `kind` object whose copy is recorded as done, else None."""
+        record = self.get(kind, source_id)
+        return record.dest_id if record is not None and record.status == DONE and record.dest_id else None
+
     def dest_ids(self, kind: str, source_ids: Iterable[str]) -> dict[str, str]:
         """Source id -> destination id of those of the `kind` objects that have one (500 ids per query)."""
         wanted, found = sorted(set(source_ids)), {}
