@@ -225,7 +225,7 @@ def logged_model_records(tracking_uri: str, experiment_ids: list[str], dest: boo
             "name": lm.name, "model_type": lm.model_type, "status": str(lm.status),
             "params": dict(lm.params or {}),
             "tags": {k: v for k, v in (lm.tags or {}).items()
-                     if not k.startswith(PROVENANCE) and k not in ("mlflow.user", "mlflow.modelVersions")},
+                     if not k.startswith(PROVENANCE) and k != "mlflow.modelVersions"},
             "source_run": source_run(lm.source_run_id),
             "metrics": sorted((m.key, _value(m.value), m.timestamp, m.step, m.dataset_name, m.dataset_digest,
                                source_run(m.run_id)) for m in (lm.metrics or [])),

@@ -145,8 +145,8 @@ def test_azure_ml_like_ends_list_everything_skipped(source_server, dest_server, 
                               source={"tracking_uri": azureml_dest.url, "profile": "azureml"})
     diff = run_cli("diff", "--config", str(from_azure), "--format", "json")
     assert diff.returncode == 1, diff.stderr  # the runs are new there; the listings are no error
-    unlisted = {u["kind"]: u for u in json.loads(diff.stdout)["summary"]["uncopied"]}
+    unlisted = {u["kind"]: u for u in json.loads(diff.stdout)["notes"]}
     assert set(unlisted) == {"webhook", "gateway_secret", "gateway_endpoint", "mcp_server", "scorer",
                              "label_schema", "review_queue", "issue"}
-    assert all(u["count"] is None and u["reason"].startswith("cannot be listed here: ") for u in unlisted.values())
-    assert "not supported by Azure Machine Learning" in unlisted["scorer"]["reason"]
+    assert all(u["note"].startswith("cannot be listed here: ") for u in unlisted.values())
+    assert "not supported by Azure Machine Learning" in unlisted["scorer"]["note"]

@@ -83,16 +83,24 @@ def test_markdown_and_html_have_a_not_copied_section():
     assert 'data-summary="uncopied" data-value="5"' in html and 'class="verdict todo"' in html
 
 
-def test_a_kind_that_cannot_be_listed_is_reported_but_no_difference():
-    plan = Plan(actions=[SAME, unlisted("scorer", "404 ENDPOINT_NOT_FOUND", group="genai-app")],
-                dest_names={"1": "genai-app"})
+def test_a_kind_that_cannot_be_listed_is_a_note_said_once_not_a_row():
+    limit = unlisted("scorer", "404 ENDPOINT_NOT_FOUND", group="genai-app")
+    plan = Plan(actions=[SAME, limit, limit], dest_names={"1": "genai-app"})
     report = _report(plan)
     text = _render(report, "text")
-    assert "! scorers ? (genai-app) [cannot be listed here: 404 ENDPOINT_NOT_FOUND]" in text
-    assert text.rstrip().endswith("in sync (1 kinds cannot be listed here)")
+    assert "!" not in text
+    note = "note: scorers (genai-app) cannot be listed here: 404 ENDPOINT_NOT_FOUND"
+    assert text.count(note) == 1 and text.rstrip().endswith("in sync (1 notes)")
     assert exit_code(report.summary()) == 0
     doc = json.loads(_render(report, "json"))
-    assert doc["in_sync"] is True and doc["summary"]["uncopied"][0]["count"] is None
+    assert doc["in_sync"] is True and doc["summary"]["uncopied"] == []
+    assert doc["notes"] == [{"kind": "scorer", "note": "cannot be listed here: 404 ENDPOINT_NOT_FOUND",
+                             "group": "genai-app"}]
+    assert all(o["sigil"] != "!" for o in doc["objects"])
+    md = _render(report, "markdown")
+    assert "## Notes" in md and "`!`" not in md and md.count("404 ENDPOINT_NOT_FOUND") == 1
+    html = _render(report, "html")
+    assert 'id="notes"' in html and html.count("404 ENDPOINT_NOT_FOUND") == 1
 
 
 def test_a_conflict_keeps_exit_2_beside_uncopied_objects():

@@ -10,8 +10,9 @@ from syncer.core.snapshot import Snapshot, metric_value_key
 LOGGED_MODEL_PREFIX = "models:/m-"
 
 
-# Tags a server keeps for itself on logged models; they are never copied.
-SERVER_LOGGED_MODEL_TAGS = frozenset({"mlflow.modelVersions", "mlflow.user"})
+# Tags a server keeps for itself on logged models; they are never copied. (`mlflow.user` is the client's
+# and is copied: the destination keeps the source's.)
+SERVER_LOGGED_MODEL_TAGS = frozenset({"mlflow.modelVersions"})
 
 
 TAG_SOURCE_MODEL_ID = "mlflow_syncer.source_model_id"

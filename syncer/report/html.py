@@ -89,6 +89,7 @@ def _chunks(report: Report, summary: Summary, threshold: int) -> Iterator[str]:
            f"<title>mlflow-syncer diff report</title><style>{_CSS}</style></head><body><main>\n")
     yield from _header(report, summary)
     yield from _uncopied(summary)
+    yield from _notes(summary)
     yield from _chart(summary.groups)
     yield from _groups_table(summary.groups)
     yield from _objects(report, summary, threshold)
@@ -129,6 +130,18 @@ def _header(report: Report, summary: Summary) -> Iterator[str]:
         cells = "".join(f'<td class="num">{summary.kind_sigils[(kind, s)]}</td>' for s in "=+*-!")
         yield f'<tr><td>{escape(kind)}</td>{cells}<td class="num">{summary.kind_uncopied[kind]}</td></tr>'
     yield "</tbody></table></div>\n"
+
+
+def _notes(summary: Summary) -> Iterator[str]:
+    """Standing limits of the pass, once each: no difference (nothing when there are none)."""
+    if not summary.notes:
+        return
+    yield '<h2>Notes</h2><ul id="notes">'
+    for n in summary.notes:
+        where = f' ({escape(n["group"])})' if n["group"] else ""
+        yield (f'<li data-kind="{escape(n["kind"])}">{escape(plural(n["kind"]))}{where} '
+               f'{escape(n["note"])}</li>')
+    yield "</ul>\n"
 
 
 def _uncopied(summary: Summary) -> Iterator[str]:

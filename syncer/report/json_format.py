@@ -21,6 +21,7 @@ def header(report: Report, summary: Summary) -> dict:
         "destination": report.destination,
         "in_sync": summary.in_sync,
         "summary": summary.as_dict(),
+        "notes": summary.notes,
         "experiments": [g.as_dict() for g in summary.groups],
     }
 

@@ -30,6 +30,7 @@ def lines(report: Report, summary: Summary, threshold: int = SUMMARY_THRESHOLD) 
                + f" | {summary.kind_uncopied[kind]} |")
     yield ""
     yield from _uncopied(summary)
+    yield from _notes(summary)
     yield "## Per experiment"
     yield ""
     yield "| experiment | in sync | pending | only in destination | errors | not copied |"
@@ -51,6 +52,18 @@ def _uncopied(summary: Summary) -> Iterator[str]:
     for u in summary.uncopied:
         count = "?" if u["count"] is None else u["count"]
         yield f"| `!` | {plural(u['kind'])} | {count} | {_cell(u['group'] or '(workspace)')} | {_cell(u['reason'])} |"
+    yield ""
+
+
+def _notes(summary: Summary) -> Iterator[str]:
+    """Standing limits of the pass, once each: no difference (nothing when there are none)."""
+    if not summary.notes:
+        return
+    yield "## Notes"
+    yield ""
+    for n in summary.notes:
+        where = f" ({_cell(n['group'])})" if n["group"] else ""
+        yield f"- {plural(n['kind'])}{where} {_cell(n['note'])}"
     yield ""
 
 

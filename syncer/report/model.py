@@ -8,7 +8,7 @@ See docs/REPORTS.md for the JSON schema built from this model.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from syncer.config import Settings
@@ -117,7 +117,10 @@ class Report:
         return Row(sigil, a.kind, op, a.label, self._group(a), a.source_id, a.dest_id, details)
 
     def rows(self, show_same: bool = True) -> Iterator[Row]:
+        """The report's rows; a kind the source cannot list is a note (`notes`), not a row."""
         for a in self.result.plan.actions:
+            if a.unlisted:
+                continue
             row = self.row(a)
             if show_same or row.sigil != "=":
                 yield row
@@ -127,7 +130,12 @@ class Report:
         counts = self.result.plan.counts()
         s = Summary(deep=self.inspection.deep, total=sum(n for (_k, op), n in counts.items() if op != UNCOPIED))
         groups: dict[str, GroupStats] = defaultdict(lambda: GroupStats(""))
-        for row in self.rows():
+        limits: list[Action] = []
+        for a in self.result.plan.actions:
+            if a.unlisted:
+                limits.append(a)
+                continue
+            row = self.row(a)
             g = groups[row.group]
             g.name = row.group
             if row.op == UNCOPIED:
@@ -139,6 +147,7 @@ class Report:
             s.kind_sigils[(row.kind, row.sigil)] += 1
             g.counts[row.op] += 1
         s.groups = sorted(groups.values(), key=lambda g: g.name)
+        s.notes = notes(limits)
         i = self.inspection
         s.metric_points, s.artifact_files, s.artifact_bytes = i.metric_points, i.artifact_files, i.artifact_bytes
         s.uncounted_runs = i.uncounted_runs
@@ -166,6 +175,7 @@ class Summary:
     uncounted_runs: int = 0
     uncopied: list[dict] = field(default_factory=list)
     uncopied_objects: int = 0
+    notes: list[dict] = field(default_factory=list)  # standing limits, said once (`notes`): no difference
 
     def add_uncopied(self, row: Row) -> None:
         """Count one uncopied row: its objects by kind, and its entry (kind, count, reason, group)."""
@@ -176,11 +186,6 @@ class Summary:
             self.counts[(row.kind, UNCOPIED)] += count
             self.kind_uncopied[row.kind] += count
             self.uncopied_objects += count
-
-    @property
-    def unlisted(self) -> list[dict]:
-        """Kinds the source cannot list (count unknown): reported, but no difference by themselves."""
-        return [u for u in self.uncopied if u["count"] is None]
 
     @property
     def to_apply(self) -> int:
@@ -198,8 +203,7 @@ class Summary:
     def verdict(self) -> str:
         """One line: in sync, or what is pending (uncopied source objects included)."""
         if self.in_sync:
-            unlisted = len(self.unlisted)
-            return "in sync" + (f" ({unlisted} kinds cannot be listed here)" if unlisted else "")
+            return "in sync" + (f" ({len(self.notes)} notes)" if self.notes else "")
         parts = [f"{self.to_apply} actions to apply"]
         if self.uncopied_objects:
             parts.append(f"{self.uncopied_objects} source objects not copied")
@@ -261,10 +265,24 @@ class Summary:
         return {
             "in_sync": self.in_sync, "objects": self.total, "to_apply": self.to_apply, "errors": self.errors,
             "by_sigil": {s: self.sigils[s] for s in "=+*-!"}, "by_kind": by_kind,
-            "uncopied_objects": self.uncopied_objects, "uncopied": self.uncopied,
+            "uncopied_objects": self.uncopied_objects, "uncopied": self.uncopied, "notes": self.notes,
             "to_copy": self._to_copy(),
             "deep": self.deep,
         }
+
+
+def notes(actions: Iterable[Action]) -> list[dict]:
+    """The standing limits of a pass (kinds the source cannot list), once each: {kind, note, group}.
+
+    Said once in a report's "notes" section, never as a `!` row: they are no difference and leave the exit
+    code alone, so that every `!` row is one that counts (README "Exit codes")."""
+    seen: dict[tuple, dict] = {}
+    for a in actions:
+        if a.unlisted:
+            d = a.details
+            note = {"kind": a.kind, "note": d.get("reason", ""), "group": d.get("group")}
+            seen.setdefault(tuple(note.values()), note)
+    return list(seen.values())
 
 
 def exit_code(summary: Summary) -> int:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from syncer.core.actions import Op
 from syncer.engine.sync import SyncResult
-from syncer.report.text import uncopied_line
+from syncer.report.model import notes
+from syncer.report.text import note_line, uncopied_line
 from syncer.state.store import QUARANTINED
 
 
 def problem_lines(result: SyncResult) -> list[str]:
     """`! kind label: what: why` for every conflict, planning error, failed or quarantined object, and
-    `! traces 3 (group) [why]` for source objects not copied."""
+    `! traces 3 (group) [why]` for source objects not copied; then each standing limit once, as a note."""
     out = []
+    limits = []
     for a in result.plan.actions:
+        if a.unlisted:
+            limits.append(a)
+            continue
         if a.op is Op.CONFLICT:
             out.append(f"! {a.kind} {a.label}: conflict: {a.details.get('reason', 'differs')}")
         elif a.op is Op.ERROR:
@@ -25,4 +30,4 @@ def problem_lines(result: SyncResult) -> list[str]:
     for o in result.failed:
         what = "quarantined" if o.status == QUARANTINED else "failed"
         out.append(f"! {o.action.kind} {o.action.label}: {what}: {o.error}")
-    return out
+    return out + [note_line(n["kind"], n["note"], n["group"]) for n in notes(limits)]

@@ -42,6 +42,21 @@ def uncopied_line(kind: str, count: int | None, reason: str, group: str | None) 
     return f"! {plural(kind)} {'?' if count is None else count}{where} [{reason}]"
 
 
+def note_line(kind: str, note: str, group: str | None) -> str:
+    """`note: trace run links cannot be listed here: ...`: a standing limit of the pass, said once."""
+    where = f" ({group})" if group else ""
+    return f"note: {plural(kind)}{where} {note}"
+
+
+def note_lines(notes: list[dict]) -> Iterator[str]:
+    """The report's notes section: standing limits, no difference (nothing when there are none)."""
+    if notes:
+        yield ""
+        yield "notes"
+    for n in notes:
+        yield "  " + note_line(n["kind"], n["note"], n["group"])
+
+
 def line(row: Row) -> str:
     """One object: sigil, kind, label and what differs; an uncopied row: kind, count, group and reason."""
     if row.op == UNCOPIED:
@@ -69,4 +84,5 @@ def summary_lines(summary: Summary) -> Iterator[str]:
     yield f"  to copy          {summary.copy_line()}"
     if not summary.deep:
         yield "  (runs that look in sync are not opened; --deep compares every point and checksum, slower)"
+    yield from note_lines(summary.notes)
     yield summary.verdict()

@@ -1,0 +1,95 @@
+"""A second pass plans nothing, for every kind, to every kind of destination (issue 21 item 3).
+
+One source scenario holds every kind the syncer copies: runs (tests.fixtures.workload), registered models and
+versions (tests.fixtures.models), traces, a standalone logged model, an evaluation dataset and prompts
+(tests.fixtures.genai_roundtrip), plus a prompt registered with no experiment set (MLflow links it to
+`Default`). It is migrated with the real command into a server and into a SQLite store; the second `migrate`
+applies nothing, `diff` exits 0 with every row `=` and no `!` row, and both sides are deeply equal.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from tests.compare import assert_same, assert_same_traces, logged_model_records, prompt_record
+from tests.fixtures import genai_roundtrip
+from tests.fixtures.cli import run_cli, write_config
+from tests.fixtures.models import make_models, tracking
+from tests.fixtures.workload import make_workload
+
+
+def _wait_for_prompt_links() -> None:
+    """MLflow links a new prompt version to the active experiment in a thread: wait for those threads."""
+    for t in threading.enumerate():
+        if t.name.startswith("link_prompt_to_experiment_thread"):
+            t.join(timeout=30)
+
+
+def _seed(url: str, prefix: str) -> dict:
+    """Every kind, under `prefix`; returns the selection (experiments, models, prompts) and what was made."""
+    w = make_workload(MlflowClient(url), f"{prefix}-w", runs_per_experiment=1)
+    m = make_models(url, f"{prefix}-m")
+    genai_roundtrip.build(url, prefix)
+    with tracking(url):  # no experiment set: MLflow links the prompt to `Default`
+        mlflow.genai.register_prompt(f"{prefix}-p-plain", "Say {{x}}", commit_message="plain")
+    _wait_for_prompt_links()
+    experiments = [*w.experiments, m.experiment, f"{prefix}-m/other", *genai_roundtrip.experiments(prefix)]
+    return {"experiments": experiments, "models": [m.churn, m.loose],
+            "prompts": [f"{prefix}-p-qa", f"{prefix}-p-chat", f"{prefix}-p-plain"]}
+
+
+@pytest.fixture(scope="module")
+def scenario(source_server, tmp_path_factory) -> dict:
+    prefix = f"s2-{tmp_path_factory.getbasetemp().name[-6:]}"
+    return {"prefix": prefix, **_seed(source_server.url, prefix)}
+
+
+def _config(tmp: Path, src: str, dst: dict, sel: dict) -> Path:
+    return write_config(tmp / "config.yaml", source={"tracking_uri": src}, destination=dst,
+                        state=f"sqlite:///{tmp / 'state.db'}", experiments=sel["experiments"],
+                        models=sel["models"], prompts=sel["prompts"])
+
+
+def _diff(config: Path) -> tuple[int, dict, list[dict], str]:
+    done = run_cli("diff", "--config", str(config), "--format", "json")
+    report = json.loads(done.stdout) if done.stdout.strip().startswith("{") else {}
+    rows = report.get("objects", [])
+    return done.returncode, report, rows, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("kind", ["server", "sqlite"])
+def test_second_pass_plans_nothing(scenario, source_server, dest_server, tmp_path, kind):
+    src = source_server.url
+    dst = {"tracking_uri": dest_server.url} if kind == "server" else {
+        "tracking_uri": f"sqlite:///{tmp_path / 'dest.db'}", "artifact_root": str(tmp_path / "dest-art")}
+    config = _config(tmp_path, src, dst, scenario)
+    first = run_cli("migrate", "--config", str(config), "--no-progress")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+
+    again = run_cli("migrate", "--config", str(config), "--no-progress")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    rc, report, rows, text = _diff(config)
+    pending = [(r["sigil"], r["kind"], r["label"], r["details"]) for r in rows if r["sigil"] != "="]
+    assert pending == [], pending
+    assert report["summary"]["to_apply"] == 0, text
+    assert rc == 0, text
+
+    a, b = MlflowClient(src), MlflowClient(dst["tracking_uri"])
+    names = scenario["experiments"]
+    assert_same(a, b, names)
+    assert assert_same_traces(a, b, {n: n for n in names}) == 5
+    want = logged_model_records(src, [a.get_experiment_by_name(n).experiment_id for n in names], False)
+    have = logged_model_records(dst["tracking_uri"], [b.get_experiment_by_name(n).experiment_id for n in names],
+                                True)
+    assert want == have
+    for name in scenario["prompts"]:
+        want, have = prompt_record(a, name, dest=False), prompt_record(b, name, dest=True)
+        for record in (want, have):  # links to experiments not selected are not copied
+            record["experiments"] = [e for e in record["experiments"] if e in names]
+        assert want == {**have, "numbers": want["numbers"]}, name
