@@ -93,3 +93,73 @@ def test_second_pass_plans_nothing(scenario, source_server, dest_server, tmp_pat
         for record in (want, have):  # links to experiments not selected are not copied
             record["experiments"] = [e for e in record["experiments"] if e in names]
         assert want == {**have, "numbers": want["numbers"]}, name
+
+
+def _cycle(src: str, dst: str, tmp: Path, experiment: str) -> dict:
+    """One mirror cycle (change-only once a clean full one ran: runs_full_every 10); its report and calls."""
+    from syncer.backends.telemetry import api_call_counts
+    from syncer.config import EndpointConfig, Settings
+    from syncer.engine.mirror_cycle import Cycle
+    from syncer.engine.sync import endpoints, open_state
+
+    settings = Settings(source=EndpointConfig(tracking_uri=src),
+                        destination=EndpointConfig(tracking_uri=dst, artifact_root=str(tmp / "dest-art")),
+                        state=f"sqlite:///{tmp / 'state.db'}", experiments=[experiment],
+                        mirror={"runs_full_every": 10})
+    ends = endpoints(settings)
+    state = open_state(settings, *ends, read_only=False)
+    try:
+        before = api_call_counts()
+        report = Cycle(settings, *ends, state).run()
+        after = api_call_counts()
+    finally:
+        state.close()
+    return {"report": report, "calls": {f"{k[0]}:{k[1]}": int(v - before.get(k, 0)) for k, v in after.items()
+                                        if v - before.get(k, 0)}}
+
+
+def _registry(client: MlflowClient, name: str) -> dict:
+    model = client.get_registered_model(name)
+    versions = {v.version: (v.description, {k: x for k, x in v.tags.items() if not k.startswith("mlflow_syncer.")})
+                for v in client.search_model_versions(f"name='{name}'")}
+    return {"description": model.description, "aliases": dict(model.aliases),
+            "tags": {k: v for k, v in model.tags.items() if not k.startswith("mlflow_syncer.")}, "versions": versions}
+
+
+def test_change_only_cycles_find_model_and_version_edits_at_page_cost(tmp_path):
+    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src, dst = MlflowClient(src_uri), MlflowClient(dst_uri)
+    exp = src.create_experiment("reg", artifact_location=str(tmp_path / "src-art"))
+    run = src.create_run(exp, run_name="train", start_time=1_700_000_000_000)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "MLmodel").write_text("flavors: {}\n")
+    src.log_artifacts(run.info.run_id, str(tmp_path / "m"), "model")
+    src.set_terminated(run.info.run_id, end_time=1_700_000_060_000)  # long before the cycles' look-back
+    src.create_registered_model("churn", tags={"team": "risk"}, description="churn")
+    src.create_model_version("churn", f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
+                             description="first")
+    src.set_registered_model_alias("churn", "champion", "1")
+
+    first = _cycle(src_uri, dst_uri, tmp_path, "reg")
+    assert first["report"].ok and _registry(dst, "churn") == _registry(src, "churn")
+
+    idle = _cycle(src_uri, dst_uri, tmp_path, "reg")  # change-only, nothing changed
+    assert idle["report"].ok and idle["report"].copied == 0
+    per_model = {k: n for k, n in idle["calls"].items() if k.startswith("destination:")
+                 and ("registered_model" in k or "model_version" in k)}
+    assert per_model == {}, idle["calls"]
+
+    src.set_registered_model_tag("churn", "team", "fraud")  # no last_updated_timestamp move in MLflow
+    src.update_model_version("churn", "1", description="first, reviewed")
+    edited = _cycle(src_uri, dst_uri, tmp_path, "reg")
+    assert edited["report"].ok and edited["report"].copied == 2, edited["report"].as_log()
+    assert _registry(dst, "churn") == _registry(src, "churn")
+
+    src.set_registered_model_tag("churn", "stage", "beta")  # a tag edit alone
+    tagged = _cycle(src_uri, dst_uri, tmp_path, "reg")
+    assert tagged["report"].ok and tagged["report"].copied == 1
+    assert _registry(dst, "churn")["tags"] == {"team": "fraud", "stage": "beta"}
+
+    again = _cycle(src_uri, dst_uri, tmp_path, "reg")
+    assert again["report"].ok and again["report"].copied == 0
+    assert not [k for k in again["calls"] if k.startswith("destination:") and "model" in k], again["calls"]

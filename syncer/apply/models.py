@@ -32,7 +32,7 @@ from syncer.core.model_snapshot import (
     version_key,
 )
 from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE, user_tags
-from syncer.state.store import IN_PROGRESS
+from syncer.state.store import DONE, IN_PROGRESS
 
 READY_TIMEOUT = 600.0
 
@@ -169,9 +169,29 @@ def apply_models(ctx: Context, actions: list[Action], units: Units) -> None:
     for a in actions:
         if a.dest_id and a.source_id and a.op is not Op.EXTRA:
             ctx.map_id(a.kind, a.source_id, a.dest_id)
-    groups = [list(g) for _m, g in groupby(actions, key=model_of)]
-    groups = [g for g in groups if any(a.mutates for a in g)]
+    every = [list(g) for _m, g in groupby(actions, key=model_of)]
+    groups = [g for g in every if any(a.mutates for a in g)]
+    failed = set()
     with ThreadPoolExecutor(max_workers=max(1, units.workers), thread_name_prefix="models") as pool:
         for fut in as_completed([pool.submit(_apply_model, ctx, g, units) for g in groups]):
             for outcome in fut.result():
                 units.record(outcome)
+                if not outcome.ok:
+                    failed.add(model_of(outcome.action))
+    for group in every:
+        _remember_in_sync(ctx, group, failed)
+
+
+def _remember_in_sync(ctx: Context, group: list[Action], failed: set[str]) -> None:
+    """Record the source model's digest once it and its versions are in line: change-only mirror cycles
+    read it again only when its digest or timestamps move (syncer.engine.kinds)."""
+    model = next((a for a in group if a.kind == "model"), None)
+    if model is None or model.source_id in failed or any(a.op in (Op.ERROR, Op.CONFLICT) for a in group):
+        return
+    snap = ctx.src_snap.models.get(model.source_id or "")
+    if snap is None:
+        return
+    digest = snap.digest()
+    record = ctx.state.get("model", snap.name)
+    if record is None or record.fingerprint != digest:
+        ctx.state.record("model", snap.name, model.dest_id or model.label, DONE, digest, model.label)

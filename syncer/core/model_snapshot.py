@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from syncer.core.actions import Action
-from syncer.core.snapshot import Snapshot, metric_value_key
+from syncer.core.snapshot import Snapshot, fingerprint, metric_value_key
 
 LOGGED_MODEL_PREFIX = "models:/m-"
 
@@ -85,6 +85,16 @@ class ModelSnap:
     versions: dict[str, VersionSnap] = field(default_factory=dict)
     registry: str | None = None  # the source registry URI it was read from
     clash: tuple[str, ...] = ()  # every source registry holding a model of this name, when more than one
+
+    def digest(self) -> str:
+        """A hash of everything of the model a copy carries, as the registry's searches show it. MLflow's
+        stores move `last_updated_timestamp` on description, stage and version changes but not on tag or
+        alias edits, so change-only cycles compare this with the digest recorded when the model was last in
+        sync instead (it changes whenever the timestamp would, and on those edits too)."""
+        versions = {n: [v.source, v.run_id, v.status, v.description, v.stage, v.tags]
+                    for n, v in self.versions.items()}
+        return fingerprint({"description": self.description, "tags": self.tags, "aliases": self.aliases,
+                            "versions": versions})
 
     def ordered_versions(self) -> list[VersionSnap]:
         return sorted(self.versions.values(), key=lambda v: v.number)

@@ -27,7 +27,7 @@ from syncer.config import Settings, dest_name, name_rules
 from syncer.core.actions import Action
 from syncer.core.errors import FatalError
 from syncer.core.inventory import INVENTORY_KINDS
-from syncer.core.model_snapshot import ModelOptions
+from syncer.core.model_snapshot import ModelOptions, ModelSnap
 from syncer.core.snapshot import Snapshot
 from syncer.engine.run_stream import Emit, RunStream
 from syncer.engine.trace_step import plan_trace_step, scan_trace_step
@@ -159,12 +159,27 @@ def _scan_models(job: Job) -> None:
     s = job.settings
     if not s.copy_models:
         return
-    job.src_snap.models = reading(job.src, "source registry",
-                                  lambda: scan_source_models(job.src, job.src_snap, s.models))
+    job.src_snap.models = reading(job.src, "source registry", lambda: scan_source_models(
+        job.src, job.src_snap, s.models, job.copied_runs, _model_changes(job)))
     _fetch_version_runs(job)
     names = [dest_name(name, s.model_names) for name in job.src_snap.models]
     job.dst_snap.models = reading(job.dst, "destination registry",
                                   lambda: scan_dest_models(job.dst, names)) if names else {}
+
+
+def _model_changes(job: Job) -> Callable[[ModelSnap], bool] | None:
+    """In a change-only cycle, which selected models are read on the destination and planned: those whose
+    content, as the source's searches show it, differs from the digest recorded when they were last in sync
+    (`ModelSnap.digest`), so an idle cycle costs the two registry searches. None (every model) in a full pass."""
+    state = job.state
+    if job.options.runs_since is None or state is None:
+        return None
+
+    def changed(model: ModelSnap) -> bool:
+        record = state.get("model", model.name)
+        return record is None or record.fingerprint != model.digest()
+
+    return changed
 
 
 def _fetch_version_runs(job: Job) -> None:

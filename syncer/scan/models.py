@@ -10,7 +10,7 @@ and Unity Catalog) is scanned registry by registry; a name found in more than on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 
 import structlog
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -101,15 +101,21 @@ def _every_registry(endpoint: Endpoint) -> dict[str, ModelSnap]:
     return everything
 
 
-def scan_source_models(endpoint: Endpoint, snap: Snapshot, globs: Iterable[str]) -> dict[str, ModelSnap]:
-    """The selected source models: named by `globs`, or with a version made from a run in `snap`."""
+def scan_source_models(endpoint: Endpoint, snap: Snapshot, globs: Iterable[str], copied: Container[str] = (),
+                       changed: Callable[[ModelSnap], bool] | None = None) -> dict[str, ModelSnap]:
+    """The selected source models: named by `globs`, or with a version made from a run in `snap` or in
+    `copied` (a change-only cycle reads only the runs that changed). With `changed`, only the selected models
+    it accepts (a change-only cycle: syncer.engine.kinds)."""
     globs = list(globs)
     selected = {}
     everything = _every_registry(endpoint)
     for name, model in everything.items():
-        linked = any(snap.has_run(v.run_id) for v in model.versions.values())
+        linked = any(snap.has_run(v.run_id) or (v.run_id and v.run_id in copied)
+                     for v in model.versions.values())
         if linked or (globs and matches(name, globs)):
-            selected[name] = _with_details(endpoint.for_registry(model.registry), model)
+            full = _with_details(endpoint.for_registry(model.registry), model)
+            if changed is None or changed(full):
+                selected[name] = full
     for glob in globs:
         if not any(matches(name, [glob]) for name in everything):
             log.warning("no registered model matches", pattern=glob, source=endpoint.identity)
