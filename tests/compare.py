@@ -217,12 +217,13 @@ def logged_model_records(tracking_uri: str, experiment_ids: list[str], dest: boo
         assert key not in out, f"two copies of logged model {key}"
 
         def source_run(run_id: str | None) -> str | None:
+            run_id = run_id or None  # a server answers "" where a direct store says None
             if not dest or run_id is None:
                 return run_id
             return client.get_run(run_id).data.tags.get(PROVENANCE + "source_run_id", run_id)
 
         out[key] = {
-            "name": lm.name, "model_type": lm.model_type, "status": str(lm.status),
+            "name": lm.name, "model_type": lm.model_type or None, "status": str(lm.status),
             "params": dict(lm.params or {}),
             "tags": {k: v for k, v in (lm.tags or {}).items()
                      if not k.startswith(PROVENANCE) and k != "mlflow.modelVersions"},
@@ -287,8 +288,10 @@ def _trace_record(trace, run_to_source: dict[str, str]) -> dict:  # noqa: ANN001
     meta = {k: v for k, v in info.get("trace_metadata", {}).items() if k not in _TRACE_SERVER_METADATA}
     if "mlflow.sourceRun" in meta:
         meta["mlflow.sourceRun"] = run_to_source.get(meta["mlflow.sourceRun"], meta["mlflow.sourceRun"])
+    # `valid` absent is True (MLflow's Assessment.from_dictionary): a server's REST answer leaves it out of
+    # expectations that its database holds as valid, a direct store's read says True.
     assessments = sorted(
-        ({k: v for k, v in a.items() if k not in ("trace_id", "assessment_id", "overrides")}
+        ({"valid": True, **{k: v for k, v in a.items() if k not in ("trace_id", "assessment_id", "overrides")}}
          for a in info.get("assessments", [])), key=lambda a: (a["assessment_name"], a["create_time"]))
     spans = sorted((_trace_span_record(s.to_dict()) for s in trace.data.spans), key=lambda s: s["span_id"])
     assert spans, f"trace {trace.info.trace_id} has no spans"

@@ -167,7 +167,7 @@ def test_rerun_plans_only_same_and_creates_nothing(pair: Pair, first) -> None:  
 
 def test_diff_is_in_sync_then_sees_each_source_change(pair: Pair, first, capsys) -> None:  # noqa: ARG001
     code, out = diff(pair, capsys)
-    assert code == 0 and out[-1].startswith("in sync"), out  # "(N kinds cannot be listed here)" may follow
+    assert code == 0 and out[-1].startswith("in sync"), out  # "(N notes)" may follow
 
     a0 = pair.workload.runs["a-0"]
     pair.src.log_batch(a0, metrics=[Metric("loss", 0.001, T0 + 5000, 500)])  # one new point

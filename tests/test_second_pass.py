@@ -10,6 +10,7 @@ applies nothing, `diff` exits 0 with every row `=` and no `!` row, and both side
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from pathlib import Path
 
@@ -17,7 +18,13 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from tests.compare import assert_same, assert_same_traces, logged_model_records, prompt_record
+from tests.compare import (
+    assert_same,
+    assert_same_traces,
+    dataset_records,
+    logged_model_records,
+    prompt_record,
+)
 from tests.fixtures import genai_roundtrip
 from tests.fixtures.cli import run_cli, write_config
 from tests.fixtures.models import make_models, tracking
@@ -39,6 +46,15 @@ def _seed(url: str, prefix: str) -> dict:
     with tracking(url):  # no experiment set: MLflow links the prompt to `Default`
         mlflow.genai.register_prompt(f"{prefix}-p-plain", "Say {{x}}", commit_message="plain")
     _wait_for_prompt_links()
+    client = MlflowClient(url)
+    genai = client.get_experiment_by_name(genai_roundtrip.experiments(prefix)[0]).experiment_id
+    ann = client.create_logged_model(genai, name="by-ann", tags={"mlflow.user": "ann"})  # not the syncer's user
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "MLmodel").write_text("flavors: {}\n")
+        client.log_model_artifacts(ann.model_id, tmp)
+    client.finalize_logged_model(ann.model_id, "READY")
+    # a dataset without `mlflow.user` (MLflow's client adds the caller's on create when it is absent)
+    client._tracking_client.store.create_dataset(name=f"{prefix}-bare", tags=None, experiment_ids=[genai])
     experiments = [*w.experiments, m.experiment, f"{prefix}-m/other", *genai_roundtrip.experiments(prefix)]
     return {"experiments": experiments, "models": [m.churn, m.loose],
             "prompts": [f"{prefix}-p-qa", f"{prefix}-p-chat", f"{prefix}-p-plain"]}
@@ -54,6 +70,13 @@ def _config(tmp: Path, src: str, dst: dict, sel: dict) -> Path:
     return write_config(tmp / "config.yaml", source={"tracking_uri": src}, destination=dst,
                         state=f"sqlite:///{tmp / 'state.db'}", experiments=sel["experiments"],
                         models=sel["models"], prompts=sel["prompts"])
+
+
+def ann_model(client: MlflowClient, names: list[str]) -> str:
+    """The id of the source's logged model `by-ann`."""
+    ids = [client.get_experiment_by_name(n).experiment_id for n in names]
+    (model,) = [m for m in client.search_logged_models(ids) if m.name == "by-ann"]
+    return model.model_id
 
 
 def _diff(config: Path) -> tuple[int, dict, list[dict], str]:
@@ -87,7 +110,10 @@ def test_second_pass_plans_nothing(scenario, source_server, dest_server, tmp_pat
     want = logged_model_records(src, [a.get_experiment_by_name(n).experiment_id for n in names], False)
     have = logged_model_records(dst["tracking_uri"], [b.get_experiment_by_name(n).experiment_id for n in names],
                                 True)
-    assert want == have
+    assert want == have and want[ann_model(a, names)]["tags"] == {"mlflow.user": "ann"}
+    want = dataset_records(src, [a.get_experiment_by_name(n).experiment_id for n in names], False)
+    have = dataset_records(dst["tracking_uri"], [b.get_experiment_by_name(n).experiment_id for n in names], True)
+    assert want == have and len(want) == 2
     for name in scenario["prompts"]:
         want, have = prompt_record(a, name, dest=False), prompt_record(b, name, dest=True)
         for record in (want, have):  # links to experiments not selected are not copied
@@ -163,3 +189,26 @@ def test_change_only_cycles_find_model_and_version_edits_at_page_cost(tmp_path):
     again = _cycle(src_uri, dst_uri, tmp_path, "reg")
     assert again["report"].ok and again["report"].copied == 0
     assert not [k for k in again["calls"] if k.startswith("destination:") and "model" in k], again["calls"]
+
+
+def test_a_prompt_linked_to_default_settles(tmp_path):
+    """A prompt registered with no experiment set is linked to `Default`, which every store holds already
+    (so its copy is matched by name and carries no provenance tag): the second pass plans nothing."""
+    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src = MlflowClient(src_uri)
+    src.create_run("0", run_name="in-default")
+    with tracking(src_uri):
+        mlflow.genai.register_prompt("plain", "Say {{x}}", commit_message="plain")
+    _wait_for_prompt_links()
+    assert src.get_prompt("plain").tags["_mlflow_experiment_ids"] == ",0,"
+    config = _config(tmp_path, src_uri, {"tracking_uri": dst_uri, "artifact_root": str(tmp_path / "dest-art")},
+                     {"experiments": ["Default"], "models": [], "prompts": ["plain"]})
+    for _ in range(2):
+        done = run_cli("migrate", "--config", str(config), "--no-progress")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rc, report, rows, text = _diff(config)
+    assert [r for r in rows if r["sigil"] != "="] == [] and rc == 0, text
+    dst = MlflowClient(dst_uri)
+    assert dst.get_prompt("plain").tags["_mlflow_experiment_ids"] == ",0,"
+    assert prompt_record(src, "plain", dest=False)["experiments"] == ["Default"]
+    assert prompt_record(dst, "plain", dest=True)["experiments"] == ["Default"]

@@ -30,6 +30,8 @@ def _create(ctx: Context, ds: DatasetSnap, action: Action) -> str:
     created = call(ctx.dst, "create_dataset", lambda: ctx.dst.client.create_dataset(
         ds.name, experiment_id=_dest_experiments(ctx, ds), tags=tags))
     ctx.state.record("dataset", ds.dataset_id, created.dataset_id, IN_PROGRESS)
+    for key in sorted(set(created.tags or {}) - set(tags)):  # MLflow's client adds `mlflow.user` when absent
+        call(ctx.dst, "delete_dataset_tag", lambda k=key: ctx.dst.client.delete_dataset_tag(created.dataset_id, k))
     return created.dataset_id
 
 

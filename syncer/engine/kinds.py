@@ -214,7 +214,8 @@ def _scan_prompts(job: Job) -> None:
 
 def _plan_prompts(job: Job) -> list[Action]:
     unread = unsearchable_prompts(job.settings.prompts) if job.src.caps.prompt_registry else []
-    return plan_prompts(job.src_snap, job.dst_snap, job.copied_runs, job.dst.caps, job.options.quarantined) + unread
+    return plan_prompts(job.src_snap, job.dst_snap, job.copied_runs, job.dst.caps, job.options.quarantined,
+                        job.dest_names) + unread
 
 
 def _scan_inventory(job: Job) -> None:

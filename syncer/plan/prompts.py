@@ -130,16 +130,26 @@ def _plan_version(prompt: PromptSnap, v: PromptVersionSnap, copies: list[PromptV
     return Action(op=Op.UPDATE if details else Op.SAME, details=details, **base)
 
 
-def _experiments_differ(prompt: PromptSnap, dest: PromptSnap, src: Snapshot, dst: Snapshot) -> bool:
+def _to_source(src: Snapshot, dst: Snapshot, dest_names: dict[str, str]) -> dict[str, str | None]:
+    """Destination experiment id -> the source experiment it copies: the one whose destination name it has
+    (how experiments are matched: `Default` and experiments that existed before carry no provenance tag),
+    else its provenance tag."""
+    by_name = {e.name: eid for eid, e in dst.experiments.items()}
+    named = {by_name[name]: sid for sid, name in dest_names.items() if name in by_name and sid in src.experiments}
+    return {eid: named.get(eid) or e.tags.get(TAG_SOURCE_EXPERIMENT_ID) for eid, e in dst.experiments.items()}
+
+
+def _experiments_differ(prompt: PromptSnap, dest: PromptSnap, src: Snapshot, dst: Snapshot,
+                        dest_names: dict[str, str]) -> bool:
     """Whether the destination prompt's experiment links differ from the source's, compared as source ids."""
     want = sorted(i for i in experiment_ids(prompt.tags.get(EXPERIMENT_IDS)) if i in src.experiments)
-    to_source = {eid: e.tags.get(TAG_SOURCE_EXPERIMENT_ID) for eid, e in dst.experiments.items()}
+    to_source = _to_source(src, dst, dest_names)
     have = sorted(to_source.get(i) or f"dest:{i}" for i in experiment_ids(dest.tags.get(EXPERIMENT_IDS)))
     return want != have
 
 
 def _plan_prompt(prompt: PromptSnap, dest: PromptSnap | None, copies: Copies, foreign: int, src: Snapshot,
-                 dst: Snapshot, quarantined: frozenset[tuple[str, str]]) -> Action:
+                 dst: Snapshot, quarantined: frozenset[tuple[str, str]], dest_names: dict[str, str]) -> Action:
     base = dict(kind="prompt", label=prompt.name, source_id=prompt.name)
     if ("prompt", prompt.name) in quarantined:
         return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
@@ -151,7 +161,7 @@ def _plan_prompt(prompt: PromptSnap, dest: PromptSnap | None, copies: Copies, fo
     details: dict = {
         "tags": sorted(k for k, v in want.items() if have.get(k) != v),
         "tags_removed": sorted(k for k in have if k not in want),
-        "experiments": _experiments_differ(prompt, dest, src, dst),
+        "experiments": _experiments_differ(prompt, dest, src, dst, dest_names),
         "aliases": sorted(a for a, sv in prompt.aliases.items() if to_source.get(dest.aliases.get(a, "")) != sv),
         "aliases_removed": sorted(a for a, dv in dest.aliases.items() if a not in prompt.aliases and dv in to_source),
     }
@@ -171,11 +181,13 @@ def _plan_extra(prompt: PromptSnap, copies: Copies) -> list[Action]:
 
 
 def plan_prompts(src: Snapshot, dst: Snapshot, copied_runs: set[str], caps: Capabilities,
-                 quarantined: frozenset[tuple[str, str]] = frozenset()) -> list[Action]:
+                 quarantined: frozenset[tuple[str, str]] = frozenset(),
+                 dest_names: dict[str, str] | None = None) -> list[Action]:
     """Plan every selected source prompt (`src.prompts`) into the destination (`dst.prompts`), same names.
 
     `copied_runs` holds the source ids of the runs the plan copies (or already copied): their links to prompt
-    versions are remapped, as are those of the selected logged models (`src.logged_models`).
+    versions are remapped, as are those of the selected logged models (`src.logged_models`). `dest_names`
+    maps source experiment ids to destination names (experiment links are compared through it).
     Per prompt: the prompt action first, then its versions in source order (the
     executor writes the prompt's tags and aliases after its versions, since aliases point at them).
     """
@@ -192,7 +204,8 @@ def plan_prompts(src: Snapshot, dst: Snapshot, copied_runs: set[str], caps: Capa
     actions: list[Action] = []
     for prompt in prompts:
         copies, foreign = matched[prompt.name]
-        prompt_action = _plan_prompt(prompt, dst.prompts.get(prompt.name), copies, foreign, src, dst, quarantined)
+        prompt_action = _plan_prompt(prompt, dst.prompts.get(prompt.name), copies, foreign, src, dst, quarantined,
+                                     dest_names or {})
         actions.append(prompt_action)
         if prompt_action.op is Op.ERROR:
             continue
