@@ -90,7 +90,7 @@ def test_a_kind_that_cannot_be_listed_is_a_note_said_once_not_a_row():
     text = _render(report, "text")
     assert "!" not in text
     note = "note: scorers (genai-app) cannot be listed here: 404 ENDPOINT_NOT_FOUND"
-    assert text.count(note) == 1 and text.rstrip().endswith("in sync (1 notes)")
+    assert text.count(note) == 1 and text.rstrip().endswith("in sync (1 note)")
     assert exit_code(report.summary()) == 0
     doc = json.loads(_render(report, "json"))
     assert doc["in_sync"] is True and doc["summary"]["uncopied"] == []

@@ -203,7 +203,8 @@ class Summary:
     def verdict(self) -> str:
         """One line: in sync, or what is pending (uncopied source objects included)."""
         if self.in_sync:
-            return "in sync" + (f" ({len(self.notes)} notes)" if self.notes else "")
+            n = len(self.notes)
+            return "in sync" + (f" ({n} note{'s' if n > 1 else ''})" if n else "")
         parts = [f"{self.to_apply} actions to apply"]
         if self.uncopied_objects:
             parts.append(f"{self.uncopied_objects} source objects not copied")
