@@ -13,7 +13,11 @@ As in Unity Catalog, searches answer without tags and aliases, a version search 
 (`abfss://<container>@<account>.dfs.core.windows.net/models/<name>/versions/<v>`): `publish()` puts them
 there, as Unity Catalog's registration does. Not emulated: every write (create, update, delete, tags,
 aliases), catalog/schema permissions, the `/api/2.1` native API, prompts, lineage. Credential expiry is
-emulated on demand (`expired`: the next N credentials are handed out already expired).
+emulated on demand (`expired`: the next N credentials are handed out already expired). A model the caller
+may browse but not execute (`no_execute`) is listed and read, but its versions' read credentials answer
+HTTP 403 PERMISSION_DENIED: reading a model version's files needs EXECUTE on the model
+(https://docs.databricks.com/en/machine-learning/manage-model-lifecycle/index.html, "Control access to
+models"; Databricks' error shape: https://docs.databricks.com/api/account/errors).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class UnityCatalogRules(Rules):
         self.blobs = BlobServiceClient.from_connection_string(connection_string)
         self.account, self.key, self.container = account, key, container
         self.expired = 0  # how many of the next credentials are handed out already expired
+        self.no_execute: set[str] = set()  # models whose versions' files the caller may not read
         if not self.blobs.get_container_client(container).exists():
             self.blobs.create_container(container)
         self.handlers = {
@@ -164,6 +169,10 @@ class UnityCatalogRules(Rules):
     def _credentials(self, params: dict, gateway: Gateway) -> Reply:
         if params.get("operation") != "MODEL_VERSION_OPERATION_READ":
             return error(403, "PERMISSION_DENIED", "only READ credentials are emulated")
+        if params.get("name") in self.no_execute:
+            gateway.count("403 no EXECUTE")
+            return error(403, "PERMISSION_DENIED",
+                         f"User does not have EXECUTE on Routine or Model '{params['name']}'.")
         reply = self._get_version(params, gateway)
         if reply.status != 200:
             return reply
