@@ -32,11 +32,14 @@ def test_a_model_without_execute_fails_alone_and_completes_once_granted(uc_env, 
     s = Settings(source=EndpointConfig(tracking_uri="databricks", registry_uri=["databricks", "databricks-uc"]),
                  destination=EndpointConfig(tracking_uri=dest_server.url), state=f"sqlite:///{tmp_path / 's.db'}",
                  experiments=[src.ws_experiment], models=[f"main.{src.schema}.*", src.ws_model])
-    uc_env.rules.no_execute.add(src.uc_model)  # listed and readable, but its files need EXECUTE
+    uc_env.rules.no_execute.add(src.uc_model)  # listed (BROWSE, or EXECUTE revoked since), files refused
+    uc_env.rules.empty_pages, before = True, Counter(uc_env.gateway.counts)
     try:
         first = sync(s)
     finally:
         uc_env.rules.no_execute.discard(src.uc_model)
+        uc_env.rules.empty_pages = False
+    assert (uc_env.gateway.counts - before)["uc empty page"] >= 2  # model and version searches, followed
     failed = {o.action.label: o.error for o in first.failed}
     # v1 is an MLflow 3 logged model read from the workspace; v2's files live in UC storage only, and the
     # model's alias `champion` names v2
