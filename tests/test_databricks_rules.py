@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from sklearn.linear_model import LinearRegression
 
 from syncer.backends.calls import call
 from syncer.backends.classify import classify
@@ -23,6 +24,7 @@ from syncer.core.errors import FatalError, Kind
 from syncer.engine.sync import sync
 from syncer.scan.visibility import NOT_ADMIN
 from tests.compare import assert_same
+from tests.fixtures.models import X, _exported, model_files
 from tests.test_unity_catalog import assert_same_model, build_source
 
 
@@ -137,3 +139,26 @@ def test_paged_read_credentials_of_every_cloud_type(databricks_env, dest_server,
         "read credential AWS_PRESIGNED_URL": 2, "read credential GCP_SIGNED_URL": 2,
         "read credential AZURE_SAS_URI": 1}
     assert_same(src, MlflowClient(dest_server.url), [f"{unique_name}/files"])
+
+
+def test_workspace_registry_files_through_signed_download_uris(databricks_env, dest_server, unique_name,
+                                                               tmp_path):
+    src = MlflowClient(databricks_env.server.url)
+    run = src.create_run(src.create_experiment(f"{unique_name}/training")).info.run_id  # not selected
+    _exported(src, run, LinearRegression().fit(X, X @ [0.5, 1.0]), "model")
+    src.set_terminated(run)
+    name = f"{unique_name}-ws"
+    src.create_registered_model(name)
+    src.create_model_version(name, f"runs:/{run}/model", run_id=run)
+    s = Settings(source=EndpointConfig(tracking_uri="databricks", registry_uri="databricks"),
+                 destination=EndpointConfig(tracking_uri=dest_server.url), state=f"sqlite:///{tmp_path / 's.db'}",
+                 experiments=[f"{unique_name}/none"], models=[name])
+    before = Counter(databricks_env.gateway.counts)
+    result = sync(s)
+    seen = databricks_env.gateway.counts - before
+    assert result.failed == []
+    assert seen["registry get-download-uri"] == 1 and seen["registry list-artifacts"] >= 1
+    files = model_files(databricks_env.server.url, name, "1")  # with MLflow's local `registered_model_meta`
+    assert seen["registry get-signed-download-uri"] == len(files) - 1 == 5
+    assert not [k for k in seen if "/api/2.0/dbfs/" in k or "/api/2.0/fs/" in k]  # never the DBFS API
+    assert model_files(dest_server.url, name, "1") == files

@@ -27,6 +27,7 @@ from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import Kind, SyncError
 
 BATCH = 500
+PLAIN_GET = 0  # a signed URL whose cloud is not named (workspace registry files): one plain GET
 T = TypeVar("T")
 
 

@@ -83,11 +83,15 @@ class DbfsArtifacts(Rules):
             return error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}' (not emulated)")
         return None
 
+    def blob_name(self, base: str, path: str) -> str:
+        """The blob of a file below an artifact root kept in the emulated storage."""
+        assert base.startswith(self.root), base
+        blob = f"{base[len(self.root) - 1:].strip('/')}/{path}".strip("/")
+        return f"{self.prefix}/{blob}" if self.prefix else blob
+
     def credential(self, base: str, path: str, read: bool = True) -> dict:
         """A read SAS URL for one file below an artifact root kept in the emulated storage."""
-        assert base.startswith(self.root), base
-        blob = f"{base[len(self.root) - 1:].strip('/')}/{path}".lstrip("/")
-        blob = f"{self.prefix}/{blob}" if self.prefix else blob
+        blob = self.blob_name(base, path)
         lifetime = timedelta(minutes=15)
         if self.expired_to_hand_out > 0:
             self.expired_to_hand_out -= 1
