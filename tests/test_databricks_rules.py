@@ -77,7 +77,7 @@ def test_a_refusal_is_the_objects_unless_it_answers_the_first_call(databricks_en
     assert classify(exc, first_contact=True) is Kind.FATAL
     assert str(first.value).startswith(
         f"the source ({fresh.identity}) refused the first call (get_experiment): PERMISSION_DENIED: User "
-        f"syncer@example.com does not have View permissions on experiment {hidden}.")
+        f"syncer@example.com does not have permission to 'View' experiment with id {hidden}")
 
 
 def test_a_non_admin_is_warned_in_plan_report_and_status(databricks_env, dest_server, unique_name, tmp_path,

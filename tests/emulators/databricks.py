@@ -7,10 +7,11 @@ and search runs, 47/s log batch, 127/s everything else).
 Permissions (`admin`, `hidden_experiments`): a non-admin caller's experiment search silently leaves out the
 experiments it may not view, and a direct access to one (get, get-by-name, runs/search naming it) answers
 HTTP 403 `{"error_code": "PERMISSION_DENIED", "message": ...}`, Databricks' error shape
-(https://docs.databricks.com/api/account/errors; experiment ACLs: CAN_READ is needed to view an
-experiment, https://docs.databricks.com/en/security/auth/access-control/index.html#mlflow-experiment-acls).
-`GET /api/2.0/preview/scim/v2/Me` answers the caller with its groups; workspace admins are the members of
-the `admins` group (https://docs.databricks.com/api/workspace/currentuser/me).
+(https://docs.databricks.com/api/account/errors; the message as in the Databricks knowledge base,
+https://docs.azure.cn/zh-cn/databricks/kb/machine-learning/mlflow-artifacts-permission-denied).
+`GET /api/2.0/preview/scim/v2/Me` answers the caller with its groups (SCIM API,
+https://docs.databricks.com/dev-tools/api/latest/scim.html); workspace admins, the `admins` group, hold
+CAN MANAGE on every object (https://docs.databricks.com/user-guide/secrets/secret-acl.html).
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ class DatabricksRules(Rules):
         if not refused:
             return None
         return error(403, "PERMISSION_DENIED",
-                     f"User syncer@example.com does not have View permissions on experiment {refused[0]}.")
+                     f"User syncer@example.com does not have permission to 'View' experiment with id "
+                     f"{refused[0]}")
 
     def rewrite(self, req: Request, content: bytes) -> bytes:
         """A non-admin's experiment search leaves out, silently, the experiments it may not view."""

@@ -4,8 +4,8 @@
 which neither the DBFS API nor the Files API reads (both answer 404 here: not offered); the files are
 listed by `model-versions/list-artifacts` (paged, `registry_page` files a page) and read through one URL per
 file from `model-versions/get-signed-download-uri` ({"signed_uri", "headers"}), the API MLflow's
-DatabricksModelsArtifactRepository calls (mlflow/store/artifact/databricks_models_artifact_repo.py; the
-registry's download URI: https://docs.databricks.com/api/workspace/modelregistry/getmodelversiondownloaduri).
+DatabricksModelsArtifactRepository calls (mlflow/store/artifact/databricks_models_artifact_repo.py, both
+constants marked "@developer_stable").
 Here the files are those of the version's source in the real server's storage, read through SAS URLs.
 """
 

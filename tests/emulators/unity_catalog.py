@@ -15,9 +15,9 @@ there, as Unity Catalog's registration does. Not emulated: every write (create, 
 aliases), catalog/schema permissions, the `/api/2.1` native API, prompts, lineage. Credential expiry is
 emulated on demand (`expired`: the next N credentials are handed out already expired). A model the caller
 may browse but not execute (`no_execute`) is listed and read, but its versions' read credentials answer
-HTTP 403 PERMISSION_DENIED: reading a model version's files needs EXECUTE on the model
-(https://docs.databricks.com/en/machine-learning/manage-model-lifecycle/index.html, "Control access to
-models"; Databricks' error shape: https://docs.databricks.com/api/account/errors). With `empty_pages`,
+HTTP 403 PERMISSION_DENIED: reading a model needs the owner or EXECUTE (a listing without it only with
+`include_browse`, or EXECUTE revoked since; https://docs.databricks.com/api/uc-registered-models/v1/list-registered-models.md;
+Databricks' error shape: https://docs.databricks.com/api/account/errors). With `empty_pages`,
 every page of a search is preceded by an empty page carrying a `next_page_token`, as Unity Catalog's lists
 may answer ("a page may contain zero results while still providing a next_page_token",
 https://docs.databricks.com/api/uc-registered-models/v1/list-registered-models.md).
