@@ -79,14 +79,11 @@ class DatabricksRules(Rules):
         if bearer != self.token and self.issued.get(bearer, 0.0) < time.monotonic():
             gateway.count("401 expired" if bearer in self.issued else "401 unknown")
             return error(401, "UNAUTHENTICATED", "Invalid access token.")
-        if req.path == ME:
-            groups = [{"display": "admins" if self.admin else "users", "value": "1"}]
-            return Reply(200, {"userName": "syncer@example.com", "active": True, "groups": groups})
         denied = self.denied(req, gateway)
         if denied is not None:
             gateway.count("403 denied")
             return denied
-        if not req.path.startswith(self.apis):
+        if not req.path.startswith(self.apis) and req.path != ME:
             return error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'")
         cls = rate_class(req.path)
         gateway.count(f"class {cls}")
@@ -96,6 +93,9 @@ class DatabricksRules(Rules):
             gateway.count(f"429 {cls}")
             return error(429, "REQUEST_LIMIT_EXCEEDED", f"Too many requests ({cls}). Please retry later.",
                          **{"Retry-After": str(self.retry_after)})
+        if req.path == ME:
+            groups = [{"display": "admins" if self.admin else "users", "value": "1"}]
+            return Reply(200, {"userName": "syncer@example.com", "active": True, "groups": groups})
         return None
 
     def hidden(self) -> set[str]:
