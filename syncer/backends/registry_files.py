@@ -16,6 +16,7 @@ from mlflow.store.artifact.databricks_models_artifact_repo import (
 )
 from mlflow.utils.rest_utils import verify_rest_response
 
+from syncer.backends.calls import call
 from syncer.backends.databricks_signed import PLAIN_GET, SignedRead
 from syncer.backends.endpoint import Endpoint
 
@@ -25,15 +26,20 @@ REGISTRY_FILES = "dbfs:/databricks/mlflow-registry/"
 class RegistryFiles(DatabricksModelsArtifactRepository):
     """The files of one workspace-registry version, listed and read through the model-versions API."""
 
+    endpoint: Endpoint | None = None  # the registry's endpoint: each request through `calls.call`
+
     def signed_reads(self, paths: list[str], fresh: bool = False) -> dict[str, SignedRead]:  # noqa: ARG002
         """One signed download URL per file (each is asked anew: `fresh` changes nothing)."""
-        reads = {}
-        for path in paths:
+        return {path: self._signed(path) for path in paths}
+
+    def _signed(self, path: str) -> SignedRead:
+        def ask() -> dict:
             response = self._call_endpoint(self._make_json_body(path), REGISTRY_ARTIFACT_PRESIGNED_URI_ENDPOINT)
-            body = verify_rest_response(response, REGISTRY_ARTIFACT_PRESIGNED_URI_ENDPOINT).json()
-            headers = tuple((h["name"], h["value"]) for h in body.get("headers") or () if "name" in h)
-            reads[path] = SignedRead(body["signed_uri"], PLAIN_GET, headers)
-        return reads
+            return verify_rest_response(response, REGISTRY_ARTIFACT_PRESIGNED_URI_ENDPOINT).json()
+
+        body = call(self.endpoint, "get_signed_download_uri", ask) if self.endpoint else ask()
+        headers = tuple((h["name"], h["value"]) for h in body.get("headers") or () if "name" in h)
+        return SignedRead(body["signed_uri"], PLAIN_GET, headers)
 
 
 def is_registry_files(uri: str) -> bool:
@@ -43,4 +49,6 @@ def is_registry_files(uri: str) -> bool:
 
 def registry_files(endpoint: Endpoint, name: str, version: str) -> RegistryFiles:
     """The files of one version of the endpoint's workspace registry."""
-    return RegistryFiles(f"models:/{name}/{version}", registry_uri=endpoint.resolved_registry_uri)
+    repo = RegistryFiles(f"models:/{name}/{version}", registry_uri=endpoint.resolved_registry_uri)
+    repo.endpoint = endpoint
+    return repo
