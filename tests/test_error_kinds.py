@@ -178,12 +178,15 @@ def test_refused_credentials_are_fatal(status, source_server, fault_proxy, one_s
     # a JSON error answer: RestException with the body's error code
     proxy = fault_proxy(source_server.url, FaultConfig(status_all=status))
     exc = raised(lambda: MlflowClient(with_secret(proxy.url)).search_experiments())
-    assert exc.error_code == "PERMISSION_DENIED" and classify(exc) is Kind.FATAL
+    # PERMISSION_DENIED (the body keeps no status): one object refused, unless it answered the first call
+    assert exc.error_code == "PERMISSION_DENIED" and classify(exc, first_contact=True) is Kind.FATAL
+    assert classify(exc) is Kind.TERMINAL
     described(exc, "PERMISSION_DENIED")
-    # an HTML page from an auth proxy: MlflowException with the status in its text only
+    # an HTML page from an auth proxy: MlflowException with the status in its text only; 401 is always fatal
     text = {401: "401 Unauthorized", 403: "403 Forbidden"}[status]
     exc = raised(lambda: MlflowClient(with_secret(one_shot(html(text)).url)).search_experiments())
-    assert rest_status(exc) == status and classify(exc) is Kind.FATAL
+    assert rest_status(exc) == status and classify(exc, first_contact=True) is Kind.FATAL
+    assert classify(exc) is {401: Kind.FATAL, 403: Kind.TERMINAL}[status]
     assert "sso.example" in str(exc)  # the page is in the exception, not in the line printed
     assert "sso.example" not in described(exc, f"error code {status}")
 

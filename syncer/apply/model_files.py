@@ -18,6 +18,7 @@ from syncer.backends import unity_catalog_files as ucfiles
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.mlflow3 import read_logged_model
+from syncer.backends.registry_files import is_registry_files, registry_files
 from syncer.core.errors import SyncError
 from syncer.core.model_snapshot import (
     TAG_SOURCE_MODEL,
@@ -75,6 +76,8 @@ def _download_uri_files(src: Endpoint, model: ModelSnap, v: VersionSnap):  # noq
         lambda: src.client.get_model_version_download_uri(model.name, v.version))
     if where.startswith("models:/"):  # MLflow would resolve it through the process-wide registry
         raise SyncError(f"version source {where} points at another registered model: not supported")
+    if is_registry_files(where):  # Databricks: readable only through the model-versions API
+        return registry_files(src, model.name, v.version)
     return src.artifact_repo(where)
 
 

@@ -145,6 +145,9 @@ def fetch_file(src: Endpoint, src_repo, path: str, local: str, read: signed.Sign
     if read and read.azure_sas:
         call(src, "blob_download", lambda: signed.with_refresh(
             src, src_repo, path, read, lambda r: blob.download_url(r.url, local)))
+    elif read:
+        call(src, "signed_download", lambda: signed.with_refresh(
+            src, src_repo, path, read, lambda r: signed.download(r, local)))
     elif src_blob:
         call(src, "blob_download", lambda: blob.download(src_blob.child(path), local))
     else:

@@ -1,11 +1,15 @@
 """Start-up checks of each end's credentials and registry choice, chosen by capability data.
 
 Databricks: the Databricks SDK's unified auth (DATABRICKS_HOST + DATABRICKS_TOKEN, OAuth client id and
-secret, `~/.databrickscfg` profiles) must resolve, and the registry must be chosen explicitly.
-Azure: a service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), workload identity or
-managed identity must hand out a token. The azureml-mlflow plugin walks DefaultAzureCredential and then
-an interactive browser and a device-code prompt; DefaultAzureCredential tries exactly these three first,
-so once this check passes the plugin uses the same credential and never prompts.
+secret, `~/.databrickscfg` profiles) must resolve, and the registry must be chosen explicitly; a secret-scope
+URI (`databricks://<scope>:<prefix>`) is resolved by MLflow itself (dbutils secrets `<prefix>-host` and
+`<prefix>-token`, inside a Databricks runtime only).
+Azure: the azureml-mlflow plugin authenticates with the job's own token inside an Azure ML job
+(MLFLOW_TRACKING_TOKEN with the run's variables: nothing to check), else with DefaultAzureCredential for its
+cloud (`AZUREML_CURRENT_CLOUD`: authority and management scope), then an interactive browser and a
+device-code prompt. The check asks the same DefaultAzureCredential for a token (service principal secret
+or certificate, workload identity, managed identity including Azure ML compute's, Azure CLI / PowerShell /
+azd logins; never interactive), so once it passes the plugin uses the same credential and never prompts.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from syncer.core.redact import redact
 if TYPE_CHECKING:
     from syncer.backends.endpoint import Endpoint
 
-AZURE_SCOPE = "https://management.azure.com/.default"
 AZURE_TIMEOUT = float(os.environ.get("MLFLOW_SYNCER_AUTH_TIMEOUT", "30"))
 
 
@@ -37,6 +40,8 @@ def check_databricks(endpoint: Endpoint) -> None:
     from databricks.sdk.core import Config
 
     profile = urlparse(endpoint.tracking_uri).netloc or os.environ.get("DATABRICKS_CONFIG_PROFILE") or None
+    if profile and ":" in profile:
+        return _check_secret_scope(endpoint)
     try:
         Config(profile=profile).authenticate()
     except Exception as exc:  # noqa: BLE001
@@ -44,37 +49,66 @@ def check_databricks(endpoint: Endpoint) -> None:
                          f"(set DATABRICKS_HOST and DATABRICKS_TOKEN, or a profile): {_first_line(exc)}") from None
 
 
-def azure_credential():  # noqa: ANN201
-    """The non-interactive Azure credentials mlflow-syncer accepts, in DefaultAzureCredential's order."""
-    from azure.identity import (
-        ChainedTokenCredential,
-        EnvironmentCredential,
-        ManagedIdentityCredential,
-        WorkloadIdentityCredential,
-    )
+def _check_secret_scope(endpoint: Endpoint) -> None:
+    """`databricks://<scope>:<prefix>`: MLflow reads the host and token from that secret scope (dbutils)."""
+    from mlflow.utils.databricks_utils import TrackingURIConfigProvider
 
-    chain = [EnvironmentCredential()]
-    if os.environ.get("AZURE_FEDERATED_TOKEN_FILE"):
-        chain.append(WorkloadIdentityCredential())
-    # A user-assigned identity is named by AZURE_CLIENT_ID, as DefaultAzureCredential (the plugin) names it.
-    chain.append(ManagedIdentityCredential(client_id=os.environ.get("AZURE_CLIENT_ID") or None))
-    return ChainedTokenCredential(*chain)
+    try:
+        config = TrackingURIConfigProvider(endpoint.tracking_uri).get_config()
+    except Exception as exc:  # noqa: BLE001
+        config, why = None, _first_line(exc)
+    else:
+        why = "no Databricks runtime (dbutils) to read the secret scope"
+    if config is None or not config.host:
+        raise FatalError(f"{endpoint.role} {endpoint.tracking_uri}: a secret-scope URI reads the workspace's "
+                         "host and token from secrets '<prefix>-host' and '<prefix>-token' inside a Databricks "
+                         f"runtime only; elsewhere use a profile or DATABRICKS_HOST and DATABRICKS_TOKEN ({why})")
+
+
+def azure_cloud() -> tuple[str, str]:
+    """The plugin's cloud as (authority host, management scope): `AZUREML_CURRENT_CLOUD`, else AzureCloud
+    (the plugin would look the cloud up on the internet; a sovereign cloud names itself)."""
+    try:
+        from azureml.mlflow._common._cloud.cloud import KNOWN_CLOUDS, _get_cloud_or_default
+    except ImportError:  # no plugin (an Azure Blob store alone): the public cloud
+        return "login.microsoftonline.com", "https://management.azure.com/.default"
+    name = os.environ.get("AZUREML_CURRENT_CLOUD") or "AzureCloud"
+    cloud = KNOWN_CLOUDS.get(name) or _get_cloud_or_default(name)
+    return cloud._get_authority(), cloud._get_default_scope()  # noqa: SLF001
+
+
+def in_azureml_job() -> bool:
+    """Does the plugin authenticate with an Azure ML job's own token (its `_mlflow_env_vars_set`)?"""
+    try:
+        from azureml.mlflow._internal.service_context_loader import _mlflow_env_vars_set
+    except ImportError:
+        return False
+    return _mlflow_env_vars_set()
+
+
+def azure_credential():  # noqa: ANN201
+    """The non-interactive part of the plugin's credential chain: DefaultAzureCredential for its cloud."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(authority=azure_cloud()[0])
 
 
 def check_azure(endpoint: Endpoint) -> None:
     """Get one token from a non-interactive credential, or fail with one clear line."""
+    if in_azureml_job():
+        return
     pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(lambda: azure_credential().get_token(AZURE_SCOPE))
+    future = pool.submit(lambda: azure_credential().get_token(azure_cloud()[1]))
     try:
         future.result(timeout=AZURE_TIMEOUT)
     except FutureTimeout:
         raise FatalError(f"{endpoint.role}: no Azure credential answered within {AZURE_TIMEOUT:.0f} s "
-                         "(service principal env vars or managed identity)") from None
+                         "(service principal env vars, workload or managed identity, az login)") from None
     except Exception as exc:  # noqa: BLE001
         raise FatalError(f"{endpoint.role} {urlparse(endpoint.tracking_uri).scheme}://...: no usable Azure "
-                         "credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or run "
-                         f"with a managed identity (interactive logins are never used): {_first_line(exc)}"
-                         ) from None
+                         "credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or "
+                         "AZURE_CLIENT_CERTIFICATE_PATH), use a workload or managed identity, or `az login` "
+                         f"(interactive logins are never used): {_first_line(exc)}") from None
     finally:
         pool.shutdown(wait=False)
 

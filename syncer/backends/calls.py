@@ -83,6 +83,9 @@ def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
     except FatalError:
         raise
     except Exception as exc:
+        if not endpoint.answered and classify(exc, first_contact=True) is Kind.FATAL:
+            raise FatalError(f"the {endpoint.role} ({endpoint.identity}) refused the first call "
+                             f"({op}): {describe(exc)}") from exc
         if classify(exc) is not Kind.TRANSIENT:
             raise
         gave_up = (f"gave up on {op} after {attempts[0]} attempt{'s' * (attempts[0] != 1)} over "
@@ -129,6 +132,7 @@ def _retrying(endpoint: Endpoint, op: str, fn: Callable[[], T], attempts: list[i
             telemetry.API_CALLS.labels(endpoint.role, op).inc()
             hooks.reached(op)
             result = fn()
+            endpoint.answered = True
             hooks.reached(op, "after")
             return result
     raise AssertionError("unreachable")

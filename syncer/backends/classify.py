@@ -36,7 +36,12 @@ _TRANSIENT_CODES = {
     "INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "DEADLINE_EXCEEDED", "REQUEST_LIMIT_EXCEEDED",
     "RESOURCE_EXHAUSTED", "ABORTED", "CANCELLED",
 }
-_FATAL_CODES = {"UNAUTHENTICATED", "PERMISSION_DENIED", "CUSTOMER_UNAUTHORIZED"}
+_FATAL_CODES = {"UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED"}
+# A REST answer refusing an authenticated caller one object (Databricks: an experiment it may not view, a
+# Unity Catalog model without EXECUTE; `{"error_code": "PERMISSION_DENIED", ...}`, HTTP 403) is terminal for
+# that object. Only at an endpoint's first contact (its first call, the first listing) is it the whole
+# endpoint refusing the caller: fatal (`classify(..., first_contact=True)`, decided in `calls.call`).
+_DENIED_CODE = "PERMISSION_DENIED"
 
 # mlflow/utils/rest_utils.py, verify_rest_response: an error answer whose body is not JSON (Flask's own
 # 404/405 page, a gateway's or an auth proxy's HTML) raises MlflowException("API request to endpoint E
@@ -57,7 +62,8 @@ _NETWORK = (
 
 
 def by_status(status: int) -> Kind:
-    """The kind of an HTTP error status: 401/403 fatal, 408/429/5xx transient, any other terminal."""
+    """The kind of an HTTP error status: 401/403 fatal, 408/429/5xx transient, any other terminal (storage
+    and signed URLs; an MLflow REST 403 is `denied`)."""
     if status in (401, 403):
         return Kind.FATAL
     if status in (408, 429) or status >= 500:
@@ -71,10 +77,23 @@ def rest_status(exc: MlflowException) -> int | None:
     return int(match[1]) if match else None
 
 
-def classify(exc: BaseException) -> Kind:
-    """Decide whether a failure is worth retrying, skippable for one object, or fatal for the run."""
+def denied(exc: BaseException) -> bool:
+    """True for an MLflow REST answer refusing the caller something (HTTP 403 or PERMISSION_DENIED), not
+    its credentials (401, UNAUTHENTICATED)."""
+    if not isinstance(exc, MlflowException):
+        return False
+    status = rest_status(exc)
+    return status == 403 if status is not None else exc.error_code == _DENIED_CODE
+
+
+def classify(exc: BaseException, *, first_contact: bool = False) -> Kind:
+    """Decide whether a failure is worth retrying, skippable for one object, or fatal for the run.
+
+    `first_contact`: the failure answered an endpoint's first call, so a refusal is the endpoint's (fatal)."""
     if isinstance(exc, SyncError):
         return exc.kind
+    if denied(exc):
+        return Kind.FATAL if first_contact else Kind.TERMINAL
     if isinstance(exc, MlflowException):
         return _classify_mlflow(exc)
     if isinstance(exc, requests.HTTPError) and exc.response is not None:

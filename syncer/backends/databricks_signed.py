@@ -5,7 +5,9 @@ One `credentials-for-read` request covers up to BATCH files of a run or logged m
 asks once per file); a Unity Catalog version's container SAS covers all its files (syncer/ucfiles.py).
 An Azure SAS URL is a blob any azure-storage-blob client can read, so it feeds the blob fast paths in
 syncer/blob.py: a server-side copy into an Azure Blob destination, or a parallel ranged download. Other
-URL kinds (AWS, GCP, ADLS Gen2) are read by MLflow's repository itself.
+URL kinds (AWS presigned, GCP signed, ADLS Gen2 SAS URLs) are read with one plain GET carrying the headers
+the credential names (`download`), as MLflow's repository reads them. The workspace pages its answer
+(`next_page_token`, at most 2,000 paths a request): MLflow's `_get_read_credential_infos` follows it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import requests
 from mlflow.protos.databricks_artifacts_pb2 import ArtifactCredentialType
 from mlflow.store.artifact.databricks_artifact_repo import DatabricksArtifactRepository
+from mlflow.utils.file_utils import download_file_using_http_uri
 
 from syncer.backends.calls import call
 from syncer.backends.classify import describe
@@ -23,6 +27,7 @@ from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import Kind, SyncError
 
 BATCH = 500
+PLAIN_GET = 0  # a signed URL whose cloud is not named (workspace registry files): one plain GET
 T = TypeVar("T")
 
 
@@ -58,10 +63,18 @@ def fetch(endpoint: Endpoint, repo, paths: list[str], fresh: bool = False) -> di
             for path, info in zip(paths, infos, strict=True)}
 
 
+def download(read: SignedRead, local: str) -> None:
+    """Read a non-Azure-Blob signed URL (AWS presigned, GCP signed, ADLS Gen2 SAS) into a local file."""
+    download_file_using_http_uri(read.url, local, headers=dict(read.headers))
+
+
 def expired(exc: BaseException) -> bool:
-    """Did storage refuse a signed URL (expired or revoked), so that a fresh one may work?"""
+    """Did storage refuse a signed URL (expired or revoked), so that a fresh one may work? Azure answers
+    403 (AuthenticationFailed), S3 403 (AccessDenied: "Request has expired"), GCS 400 (ExpiredToken)."""
     from azure.core.exceptions import HttpResponseError
 
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return exc.response.status_code in (400, 403)
     code = str(getattr(exc, "error_code", "") or "")
     return isinstance(exc, HttpResponseError) and (
         exc.status_code == 403 or code in ("AuthenticationFailed", "CannotVerifyCopySource"))

@@ -45,6 +45,7 @@ class Endpoint:
     artifact_root: str | None = None
     role: str = "endpoint"
     down: str | None = field(default=None, repr=False)  # set by errors.call once the endpoint is unreachable
+    answered: bool = field(default=False, repr=False)  # set by calls.call after its first successful call
     _server_capabilities: dict = field(default_factory=dict, repr=False)
     _metered: bool = field(default=False, init=False, repr=False)
 

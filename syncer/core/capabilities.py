@@ -49,6 +49,9 @@ class Capabilities:
     # As a source: evaluation datasets are Unity Catalog tables (Databricks), counted per experiment through
     # MLflow's dataset search and listed as not copied (syncer.core.inventory `uc_dataset`).
     uc_datasets: bool = False
+    # As a source: listings leave out what the caller may not see unless it is an admin, asked at this path
+    # (Databricks: SCIM `Me`, workspace admins are the `admins` group); a non-admin gets a warning row.
+    acl_me_path: str | None = None
     experiment_rename: bool = True
     # Whether its log_batch writes a batch's tags after its params and metrics (MLflow's own stores), so the
     # fingerprint tag can ride in a run's last batch and still be its last write (syncer.apply.runs).
@@ -135,6 +138,7 @@ DATABRICKS = Capabilities(
     # (GET /api/2.0/managed-evals/datasets) but reads neither their records nor their tags: counted, not copied.
     datasets=False,
     uc_datasets=True,
+    acl_me_path="/api/2.0/preview/scim/v2/Me",
 )
 
 AZURE_ML = Capabilities(

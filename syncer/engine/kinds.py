@@ -44,6 +44,7 @@ from syncer.scan.inventory import scan_inventory
 from syncer.scan.logged_models import scan_dest_logged_models, scan_source_logged_models
 from syncer.scan.models import scan_dest_models, scan_source_models
 from syncer.scan.prompts import scan_dest_prompts, scan_source_prompts
+from syncer.scan.visibility import VISIBILITY, visibility
 from syncer.state.store import StateStore
 
 
@@ -221,6 +222,10 @@ def _plan_prompts(job: Job) -> list[Action]:
 def _scan_inventory(job: Job) -> None:
     live = sorted(eid for eid, e in job.src_snap.experiments.items() if not e.deleted)
     job.src_snap.inventory = reading(job.src, "source inventory", lambda: scan_inventory(job.src, live))
+    seen = visibility(job.src)
+    job.src_snap.inventory += [seen] if seen else []
+    if job.state is not None and not job.state.read_only and job.src.caps.acl_me_path:
+        job.state.set_cursor(VISIBILITY, (seen.why or "") if seen else "")
 
 
 def _plan_inventory(job: Job) -> list[Action]:

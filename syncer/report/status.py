@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from syncer.core.redact import redact
 from syncer.report import human, work_units
+from syncer.scan.visibility import VISIBILITY
 from syncer.state import cycles
 from syncer.state.store import FAILED, QUARANTINED, StateStore
 
@@ -70,6 +71,7 @@ def view(store: StateStore, now: float | None = None) -> dict:
         "pending": {"count": len(pending), "objects": pending},
         "quarantined": {"count": len(quarantined), "objects": quarantined},
         "work": work_units.view(store, now),
+        "warnings": [w for w in (store.get_cursor(VISIBILITY),) if w],
     }
 
 
@@ -119,3 +121,5 @@ def text_lines(v: dict) -> Iterator[str]:
     yield f"  quarantined   {v['quarantined']['count']} (`mlflow-syncer state release` gives them another chance)"
     yield from _listed(v["quarantined"])
     yield from work_units.text_lines(v["work"])
+    for warning in v.get("warnings", []):
+        yield f"  warning       {warning}"

@@ -3,11 +3,21 @@ the v3 trace routes or the managed-evals dataset listing adds their prefixes, se
 managed_evals.py; anything else answers 404 ENDPOINT_NOT_FOUND, as for the v4 trace API), per-class rate limits
 answered with HTTP 429 + Retry-After (Databricks' documented classes: 7/s experiment listing/update/delete
 and search runs, 47/s log batch, 127/s everything else).
+
+Permissions (`admin`, `hidden_experiments`): a non-admin caller's experiment search silently leaves out the
+experiments it may not view, and a direct access to one (get, get-by-name, runs/search naming it) answers
+HTTP 403 `{"error_code": "PERMISSION_DENIED", "message": ...}`, Databricks' error shape
+(https://docs.databricks.com/api/account/errors; the message as in the Databricks knowledge base,
+https://docs.azure.cn/zh-cn/databricks/kb/machine-learning/mlflow-artifacts-permission-denied).
+`GET /api/2.0/preview/scim/v2/Me` answers the caller with its groups (SCIM API,
+https://docs.databricks.com/dev-tools/api/latest/scim.html); workspace admins, the `admins` group, hold
+CAN MANAGE on every object (https://docs.databricks.com/user-guide/secrets/secret-acl.html).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import time
 from collections import defaultdict
@@ -16,6 +26,7 @@ from urllib.parse import parse_qs
 from tests.emulators.gateway import Bucket, Gateway, Reply, Request, Rules, error
 
 API = "/api/2.0/mlflow/"
+ME = "/api/2.0/preview/scim/v2/Me"
 SEARCH_PATHS = ("experiments/search", "experiments/list", "experiments/update", "experiments/delete",
                 "experiments/restore", "experiments/get-by-name", "runs/search")
 
@@ -47,6 +58,8 @@ class DatabricksRules(Rules):
         self.set_rates(rates or {"search": 7.0, "log_batch": 47.0, "other": 127.0})
         self.always_429: set[str] = set()
         self.apis: tuple[str, ...] = (API,)  # path prefixes served; more with the trace routes (dbx_traces)
+        self.admin = True  # the caller is in the `admins` group (SCIM Me); else listings are filtered
+        self.hidden_experiments: set[str] = set()  # experiment ids a non-admin caller may not view
 
     def set_rates(self, rates: dict[str, float]) -> None:
         """Limit each class to `rates[class]` per second (bursts of that many); arrivals are recorded anew."""
@@ -66,7 +79,11 @@ class DatabricksRules(Rules):
         if bearer != self.token and self.issued.get(bearer, 0.0) < time.monotonic():
             gateway.count("401 expired" if bearer in self.issued else "401 unknown")
             return error(401, "UNAUTHENTICATED", "Invalid access token.")
-        if not req.path.startswith(self.apis):
+        denied = self.denied(req, gateway)
+        if denied is not None:
+            gateway.count("403 denied")
+            return denied
+        if not req.path.startswith(self.apis) and req.path != ME:
             return error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'")
         cls = rate_class(req.path)
         gateway.count(f"class {cls}")
@@ -76,7 +93,46 @@ class DatabricksRules(Rules):
             gateway.count(f"429 {cls}")
             return error(429, "REQUEST_LIMIT_EXCEEDED", f"Too many requests ({cls}). Please retry later.",
                          **{"Retry-After": str(self.retry_after)})
+        if req.path == ME:
+            groups = [{"display": "admins" if self.admin else "users", "value": "1"}]
+            return Reply(200, {"userName": "syncer@example.com", "active": True, "groups": groups})
         return None
+
+    def hidden(self) -> set[str]:
+        return set() if self.admin else self.hidden_experiments
+
+    def denied(self, req: Request, gateway: Gateway) -> Reply | None:
+        """HTTP 403 PERMISSION_DENIED for a direct access to an experiment the caller may not view."""
+        hidden = self.hidden()
+        if not hidden or not req.path.startswith(API):
+            return None
+        rest, params = req.path.removeprefix(API), {k: v[0] for k, v in parse_qs(req.query).items()}
+        wanted: set[str] = set()
+        if rest == "experiments/get":
+            wanted = {params.get("experiment_id", "")}
+        elif rest == "experiments/get-by-name":
+            found = gateway.upstream_json("GET", req.path, params=params).get("experiment", {})
+            wanted = {found.get("experiment_id", "")}
+        elif rest == "runs/search":
+            wanted = set(req.json().get("experiment_ids", []))
+        refused = sorted(wanted & hidden)
+        if not refused:
+            return None
+        return error(403, "PERMISSION_DENIED",
+                     f"User syncer@example.com does not have permission to 'View' experiment with id "
+                     f"{refused[0]}")
+
+    def rewrite(self, req: Request, content: bytes) -> bytes:
+        """A non-admin's experiment search leaves out, silently, the experiments it may not view."""
+        hidden = self.hidden()
+        if not hidden or req.path.removeprefix(API) not in ("experiments/search", "experiments/list"):
+            return content
+        try:
+            body = json.loads(content)
+        except ValueError:
+            return content
+        body["experiments"] = [e for e in body.get("experiments", []) if e.get("experiment_id") not in hidden]
+        return json.dumps(body).encode()
 
     def oauth(self, req: Request, gateway: Gateway) -> Reply:
         """The workspace's OAuth server: discovery, and client-credentials tokens for service principals."""

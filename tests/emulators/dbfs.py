@@ -5,7 +5,13 @@ root: every answer says `dbfs:/databricks/mlflow-tracking/<experiment>/<run>/art
 `.../logged_models/<id>/artifacts` for logged models), as a Databricks workspace does. Files are listed
 through the MLflow artifacts API (the real server lists its blobs) and read through short-lived SAS URLs
 handed out by `artifacts/credentials-for-read` and `logged-models/<id>/artifacts/credentials-for-download`,
-as on Azure Databricks. Not emulated: the Databricks Files API (`/api/2.0/fs/...`, answered 404 by the
+as on Azure Databricks. `credentials-for-read` pages its answer (`read_page` credentials a call, then a
+`next_page_token`; Databricks answers at most 2,000 paths a request: MLflow's
+`_MAX_CREDENTIALS_REQUEST_SIZE` and GetCredentialsForRead's `page_token`,
+https://mlflow.org/docs/latest/java_api/com/databricks/api/proto/mlflow/DatabricksArtifacts.GetCredentialsForReadOrBuilder.html)
+and may hand out the URL types of Databricks on AWS and GCP (`url_types`, in turn: `AWS_PRESIGNED_URL`,
+`GCP_SIGNED_URL`; ArtifactCredentialType in mlflow/protos/databricks_artifacts.proto), here as the same
+blob URL read with a plain GET. Not emulated: the Databricks Files API (`/api/2.0/fs/...`, answered 404 by the
 gateway) and any write path (the source is only read).
 """
 
@@ -37,6 +43,8 @@ class DbfsArtifacts(Rules):
         self.models = re.compile(re.escape(self.root) + r"(?P<exp>[^/\"]+)/models/(?P<id>[^/\"]+)")
         self.expired_to_hand_out = 0  # tests: the next N credentials are already expired
         self.unreadable: set[str] = set()  # tests: runs whose credentials do not allow reading
+        self.read_page = 2000  # credentials per credentials-for-read answer (then a next_page_token)
+        self.url_types: tuple[str, ...] = ("AZURE_SAS_URI",)  # the credential types handed out, in turn
 
     def rewrite(self, req: Request, content: bytes) -> bytes:  # noqa: ARG002
         text = content.decode("utf-8", errors="surrogateescape")
@@ -53,8 +61,15 @@ class DbfsArtifacts(Rules):
             if not base:
                 return error(404, "RESOURCE_DOES_NOT_EXIST", f"Run '{body.get('run_id')}' not found")
             read = body["run_id"] not in self.unreadable
-            infos = [dict(self.credential(base, p, read), run_id=body["run_id"], path=p) for p in body.get("path", [])]
-            return Reply(200, {"credential_infos": infos})
+            paths, start = body.get("path", []), int(body.get("page_token") or 0)
+            page = paths[start:start + self.read_page]
+            infos = [dict(self.credential(base, p, read), run_id=body["run_id"], path=p,
+                          type=self.url_types[(start + i) % len(self.url_types)]) for i, p in enumerate(page)]
+            more = start + len(page) < len(paths)
+            for info in infos:
+                gateway.count(f"read credential {info['type']}")
+            return Reply(200, {"credential_infos": infos, **({"next_page_token": str(start + len(page))}
+                                                              if more else {})})
         m = MODEL_READ.match(req.path)
         if m:
             model = gateway.upstream_json("GET", f"/api/2.0/mlflow/logged-models/{m['id']}")
@@ -68,11 +83,15 @@ class DbfsArtifacts(Rules):
             return error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}' (not emulated)")
         return None
 
+    def blob_name(self, base: str, path: str) -> str:
+        """The blob of a file below an artifact root kept in the emulated storage."""
+        assert base.startswith(self.root), base
+        blob = f"{base[len(self.root) - 1:].strip('/')}/{path}".strip("/")
+        return f"{self.prefix}/{blob}" if self.prefix else blob
+
     def credential(self, base: str, path: str, read: bool = True) -> dict:
         """A read SAS URL for one file below an artifact root kept in the emulated storage."""
-        assert base.startswith(self.root), base
-        blob = f"{base[len(self.root) - 1:].strip('/')}/{path}".lstrip("/")
-        blob = f"{self.prefix}/{blob}" if self.prefix else blob
+        blob = self.blob_name(base, path)
         lifetime = timedelta(minutes=15)
         if self.expired_to_hand_out > 0:
             self.expired_to_hand_out -= 1

@@ -1,6 +1,8 @@
 """An Azure managed-identity token endpoint, as App Service and Container Apps expose it to a process
 (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`): azure-identity (through MSAL) asks it for a token with
-`GET ?api-version=2019-08-01&resource=...` and the `X-IDENTITY-HEADER` secret.
+`GET ?api-version=2019-08-01&resource=...` and the `X-IDENTITY-HEADER` secret. The same endpoint answers
+the form of Azure ML compute (`MSI_ENDPOINT` + `MSI_SECRET`: `api-version=2017-09-01`, the `secret` header,
+`clientid`; azure-identity's AzureMLCredential, azure/identity/_credentials/azure_ml.py).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class IdentityEndpoint:
 
     def answer(self, path: str, header: str | None) -> tuple[int, dict]:
         query = parse_qs(urlparse(path).query)
-        req = TokenRequest(query.get("resource", [None])[0], query.get("client_id", [None])[0], header == self.header)
+        client_id = (query.get("client_id") or query.get("clientid") or [None])[0]
+        req = TokenRequest(query.get("resource", [None])[0], client_id, header == self.header)
         self.requests.append(req)
         if not req.header_ok:
             return 401, {"statusCode": 401, "message": "missing or wrong X-IDENTITY-HEADER"}
@@ -55,7 +58,8 @@ class IdentityEndpoint:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
-                status, body = endpoint.answer(self.path, self.headers.get("X-IDENTITY-HEADER"))
+                secret = self.headers.get("X-IDENTITY-HEADER") or self.headers.get("secret")
+                status, body = endpoint.answer(self.path, secret)
                 content = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

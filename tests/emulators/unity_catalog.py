@@ -13,7 +13,14 @@ As in Unity Catalog, searches answer without tags and aliases, a version search 
 (`abfss://<container>@<account>.dfs.core.windows.net/models/<name>/versions/<v>`): `publish()` puts them
 there, as Unity Catalog's registration does. Not emulated: every write (create, update, delete, tags,
 aliases), catalog/schema permissions, the `/api/2.1` native API, prompts, lineage. Credential expiry is
-emulated on demand (`expired`: the next N credentials are handed out already expired).
+emulated on demand (`expired`: the next N credentials are handed out already expired). A model the caller
+may browse but not execute (`no_execute`) is listed and read, but its versions' read credentials answer
+HTTP 403 PERMISSION_DENIED: reading a model needs the owner or EXECUTE (a listing without it only with
+`include_browse`, or EXECUTE revoked since; https://docs.databricks.com/api/uc-registered-models/v1/list-registered-models.md;
+Databricks' error shape: https://docs.databricks.com/api/account/errors). With `empty_pages`,
+every page of a search is preceded by an empty page carrying a `next_page_token`, as Unity Catalog's lists
+may answer ("a page may contain zero results while still providing a next_page_token",
+https://docs.databricks.com/api/uc-registered-models/v1/list-registered-models.md).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from tests.emulators.gateway import Gateway, Reply, Request, Rules, error
 
 OSS = "/api/2.0/mlflow/"
 UC = "/api/2.0/mlflow/unity-catalog/"
+EMPTY = "empty-page:"
 THREE_LEVEL = re.compile(r"^[^.]+\.[^.]+\.[^.]+$")
 WORKSPACE_SEARCHES = {f"{OSS}registered-models/search": "registered_models",
                       f"{OSS}model-versions/search": "model_versions"}
@@ -53,6 +61,8 @@ class UnityCatalogRules(Rules):
         self.blobs = BlobServiceClient.from_connection_string(connection_string)
         self.account, self.key, self.container = account, key, container
         self.expired = 0  # how many of the next credentials are handed out already expired
+        self.no_execute: set[str] = set()  # models whose versions' files the caller may not read
+        self.empty_pages = False  # each search page is preceded by an empty one with a next_page_token
         if not self.blobs.get_container_client(container).exists():
             self.blobs.create_container(container)
         self.handlers = {
@@ -89,6 +99,13 @@ class UnityCatalogRules(Rules):
         params = {k: v[0] for k, v in parse_qs(req.query).items()}
         if req.method != "GET":
             params.update(req.json())
+        if req.path.endswith("/search") and self.empty_pages:
+            token = params.pop("page_token", "")
+            if not token.startswith(EMPTY):
+                gateway.count("uc empty page")
+                return Reply(200, {"next_page_token": f"{EMPTY}{token}"})
+            if token.removeprefix(EMPTY):
+                params["page_token"] = token.removeprefix(EMPTY)
         name = params.get("name")
         if name is not None and not is_uc(name):
             return error(400, "INVALID_PARAMETER_VALUE", f"'{name}' is not a three-level name catalog.schema.model")
@@ -164,6 +181,10 @@ class UnityCatalogRules(Rules):
     def _credentials(self, params: dict, gateway: Gateway) -> Reply:
         if params.get("operation") != "MODEL_VERSION_OPERATION_READ":
             return error(403, "PERMISSION_DENIED", "only READ credentials are emulated")
+        if params.get("name") in self.no_execute:
+            gateway.count("403 no EXECUTE")
+            return error(403, "PERMISSION_DENIED",
+                         f"User does not have EXECUTE on Routine or Model '{params['name']}'.")
         reply = self._get_version(params, gateway)
         if reply.status != 200:
             return reply
