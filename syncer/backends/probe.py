@@ -1,0 +1,48 @@
+"""Is an endpoint there at all? One cheap request, no retries, a short timeout.
+
+A call about one object (a file, a run, a page) can fail for good while the end answers everything else
+(an MLflow 2.x server drops the connection for a file with a Japanese name). `calls.call` asks the probe
+before it declares an end unreachable: if the end answers, the failure is that object's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlflow.utils.rest_utils import http_request
+
+from syncer.backends.classify import describe
+
+if TYPE_CHECKING:
+    from syncer.backends.endpoint import Endpoint
+
+PROBE_TIMEOUT = 10.0
+_SEARCH = "/api/2.0/mlflow/experiments/search"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the probe saw: the end answered (`ok`), refused our credentials (`unauthorized`), or neither."""
+
+    ok: bool
+    detail: str
+    unauthorized: bool = False
+
+
+def probe(endpoint: Endpoint, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
+    """Ask the end for one experiment: over REST a single request (no retries, `timeout` seconds), for a
+    database or file store a one-row search."""
+    try:
+        store = endpoint.client._tracking_client.store  # noqa: SLF001
+        if not hasattr(store, "get_host_creds"):
+            endpoint.client.search_experiments(max_results=1)
+            return ProbeResult(True, "a one-row search answered")
+        resp = http_request(store.get_host_creds(), _SEARCH, "POST", max_retries=0, timeout=timeout,
+                            raise_on_status=False, json={"max_results": 1})
+    except Exception as exc:  # noqa: BLE001 - any failure to get an answer is the answer
+        return ProbeResult(False, describe(exc))
+    status = getattr(resp, "status_code", 0)
+    if status == 401:
+        return ProbeResult(False, "401 Unauthorized", unauthorized=True)
+    return ProbeResult(200 <= status < 300, f"experiments/search answered {status}")
