@@ -7,22 +7,20 @@ an outage of ~12 s outlasts every retry (docs/RELIABILITY.md has the figures of 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import yaml
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param
 
 from tests.compare import assert_same
 from tests.fixtures.cli import cli_env, run_cli
 from tests.fixtures.faultproxy import FaultConfig, Rule
 from tests.fixtures.mirror import Daemon, make_runs, start_daemon
+from tests.fixtures.outages import copied, cycles, log_lines, log_run, metric, mirror_config, wait
 from tests.fixtures.tcpgate import Gate, gates
 
 KNOBS = {"MLFLOW_SYNCER_RETRY_ATTEMPTS": "2", "MLFLOW_SYNCER_RETRY_MAX_WAIT": "1",
@@ -35,89 +33,76 @@ OUTAGES = [("destination", "refuse"), ("destination", "hang"), ("source", "refus
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
-def _wait(cond: Callable[[], bool], what: str, daemon: Daemon, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert daemon.proc.poll() is None, f"the service exited:\n{daemon.log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"never: {what}\n{daemon.log.read_text()[-4000:]}"
-        time.sleep(0.2)
 
 
-def _metric(daemon: Daemon, name: str) -> float:
-    text = daemon.get("/metrics")[1].decode()
-    found = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " ")]
-    return float(found[0]) if found else 0.0
 
 
-def _cycles(daemon: Daemon, result: str) -> float:
-    return _metric(daemon, f'mlflow_syncer_cycles_total{{result="{result}"}}')
 
 
-def _log_lines(daemon: Daemon, offset: int = 0) -> list[dict]:
-    text = daemon.log.read_bytes()[offset:].decode(errors="replace")
-    return [json.loads(x) for x in text.splitlines() if x.startswith("{")]
 
 
-def _log_run(src: MlflowClient, exp_id: str, name: str) -> str:
-    rid = src.create_run(exp_id, run_name=name).info.run_id
-    src.log_batch(rid, metrics=[Metric("loss", 0.5, int(time.time() * 1000), 0)], params=[Param("p", name)])
-    src.set_terminated(rid, "FINISHED")
-    return rid
 
 
-def _copied(dst: MlflowClient, exp_name: str, rid: str) -> bool:
-    exp = dst.get_experiment_by_name(exp_name)
-    return exp is not None and bool(dst.search_runs(
-        [exp.experiment_id], f"tags.`mlflow_syncer.source_run_id` = '{rid}'"))
 
 
-def _status(state_url: str) -> tuple[int, str, str, float]:
-    started = time.monotonic()
-    out = run_cli("status", "--state", state_url, env=cli_env(**KNOBS), timeout=90)
-    return out.returncode, out.stdout, out.stderr, time.monotonic() - started
+@dataclass
+class Scene:
+    """The service under test and what it mirrors."""
+
+    daemon: Daemon
+    config: Path
+    env: dict
+    src: MlflowClient
+    dst: MlflowClient
+    exp_id: str
+    exp_name: str
+
+    def status(self) -> tuple[int, str, str, float]:
+        """`mlflow-syncer status` of the service's state store: exit code, stdout, stderr, seconds."""
+        started = time.monotonic()
+        out = run_cli("status", "--config", str(self.config), env=cli_env(**self.env), timeout=90)
+        return out.returncode, out.stdout, out.stderr, time.monotonic() - started
 
 
-def _during(daemon: Daemon, gate: Gate, end: str, mode: str, state_url: str) -> None:
+def _during(scene: Scene, gate: Gate, end: str, mode: str) -> None:
     """Hold the outage until it outlasted the retry budget and the service told the truth about it."""
-    errors = _cycles(daemon, "error")
+    daemon = scene.daemon
+    errors = cycles(daemon, "error")
     began = time.monotonic()
     offset = daemon.log.stat().st_size
     gate.set(mode)
     if mode == "refuse" or end != "state store":  # the cycles fail and start again
-        _wait(lambda: _cycles(daemon, "error") >= errors + 2, f"two failed cycles ({end} {mode})", daemon)
+        wait(lambda: cycles(daemon, "error") >= errors + 2, f"two failed cycles ({end} {mode})", daemon)
     if mode == "hang":
-        _wait(lambda: any(x.get("event") == "cycle waiting" and x.get("on", "").startswith(f"the {end} (")
-                          for x in _log_lines(daemon, offset)), f"a 'cycle waiting' line on the {end}", daemon)
-    _wait(lambda: daemon.get("/readyz")[0] == 503, "/readyz 503", daemon)
-    _wait(lambda: _metric(daemon, "mlflow_syncer_replication_lag_seconds") > 0, "lag > 0", daemon)
-    pending = _metric(daemon, "mlflow_syncer_pending_objects")
+        wait(lambda: any(x.get("event") == "cycle waiting" and x.get("on", "").startswith(f"the {end} (")
+                         for x in log_lines(daemon, offset)), f"a 'cycle waiting' line on the {end}", daemon)
+    wait(lambda: daemon.get("/readyz")[0] == 503, "/readyz 503", daemon)
+    wait(lambda: metric(daemon, "mlflow_syncer_replication_lag_seconds") > 0, "lag > 0", daemon)
+    pending = metric(daemon, "mlflow_syncer_pending_objects")
     assert math.isnan(pending) or pending > 0, pending
     if (end, mode) == ("state store", "hang"):
-        code, _out, err, seconds = _status(state_url)
+        code, _out, err, seconds = scene.status()
         assert code == 2 and err.startswith("mlflow-syncer: error: ") and err.count("\n") == 1, err
-        assert "Traceback" not in err
         print(f"status while PostgreSQL hangs: exit {code} after {seconds:.1f} s: {err.strip()}")
     if (end, mode) == ("destination", "hang"):
-        _wait(lambda: "waiting       on the destination (" in _status(state_url)[1],
-              "status naming the destination it waits on", daemon, timeout=60)
-    _wait(lambda: time.monotonic() - began >= HOLD, "the outage outlasting the retries", daemon)
+        wait(lambda: "waiting       on the destination (" in scene.status()[1],
+             "status naming the destination it waits on", daemon, timeout=60)
+    wait(lambda: time.monotonic() - began >= HOLD, "the outage outlasting the retries", daemon)
 
 
-def _outage(daemon: Daemon, gate: Gate, end: str, mode: str, clients: tuple[MlflowClient, MlflowClient],
-            exp: tuple[str, str], state_url: str) -> float:
+def _outage(scene: Scene, gate: Gate, end: str, mode: str) -> float:
     """One outage with a run logged during it; returns seconds from the return to the copy."""
-    src, dst = clients
-    exp_id, exp_name = exp
+    daemon = scene.daemon
     daemon.wait_ready()
-    rid = _log_run(src, exp_id, f"during-{end}-{mode}".replace(" ", "-"))
-    _during(daemon, gate, end, mode, state_url)
+    rid = log_run(scene.src, scene.exp_id, f"during-{end}-{mode}".replace(" ", "-"))
+    _during(scene, gate, end, mode)
     offset = daemon.log.stat().st_size
     back = time.monotonic()
     gate.set("open")
-    _wait(lambda: _copied(dst, exp_name, rid), f"the run logged during the {end} {mode} copied", daemon)
+    wait(lambda: copied(scene.dst, scene.exp_name, rid), f"the run logged during the {end} {mode} copied", daemon)
     copied_after = time.monotonic() - back
-    _wait(lambda: daemon.get("/readyz")[0] == 200, "/readyz 200 again", daemon)
-    ended = [x for x in _log_lines(daemon, offset) if x.get("event") == "cycle ended"]
+    wait(lambda: daemon.get("/readyz")[0] == 200, "/readyz 200 again", daemon)
+    ended = [x for x in log_lines(daemon, offset) if x.get("event") == "cycle ended"]
     first_copy = next(i for i, x in enumerate(ended) if x["copied"] >= 1)
     # the cycle in flight at the return (it may have read the source before the run was logged), then the next
     assert first_copy <= 1, [(x["started"], x["copied"], x["error"]) for x in ended]
@@ -129,28 +114,28 @@ def test_mirror_outlives_outages_of_each_end_and_of_its_state_store(
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     name = f"{unique_name}/outages"
     make_runs(src, name, 2, points=5, artifact=False)
-    exp_id = src.get_experiment_by_name(name).experiment_id
     with gates() as gate:
         ends = {"source": gate(*_host_port(source_server.url)), "destination": gate(*_host_port(dest_server.url)),
                 "state store": gate("127.0.0.1", postgres_server.port)}
-        state_url = postgres_server.url(pg_database()).replace(
+        state_url = postgres_server.url(pg_database(), password="${OUTAGE_PG_PASSWORD}").replace(
             f":{postgres_server.port}/", f":{ends['state store'].port}/")
-        config = _config(tmp_path, f"http://{ends['source'].address}", f"http://{ends['destination'].address}",
-                         name, state_url)
-        daemon = start_daemon(config, tmp_path, "--interval", "2s", env=KNOBS)
+        config = mirror_config(tmp_path, f"http://{ends['source'].address}",
+                               f"http://{ends['destination'].address}", name, state_url)
+        env = {**KNOBS, "OUTAGE_PG_PASSWORD": postgres_server.password}
+        daemon = start_daemon(config, tmp_path, "--interval", "2s", env=env)
+        scene = Scene(daemon, config, env, src, dst, src.get_experiment_by_name(name).experiment_id, name)
         try:
-            figures = {f"{end} {mode}": _outage(daemon, ends[end], end, mode, (src, dst), (exp_id, name),
-                                                state_url) for end, mode in OUTAGES}
+            figures = {f"{end} {mode}": _outage(scene, ends[end], end, mode) for end, mode in OUTAGES}
             daemon.wait_ready()
         finally:
             daemon.stop()
     print("seconds from the return to the copy:", {k: round(v, 1) for k, v in figures.items()})
     assert len(dst.search_runs([dst.get_experiment_by_name(name).experiment_id])) == 2 + len(OUTAGES)
     assert_same(src, dst, [name])
-    lines = _log_lines(daemon)
+    lines = log_lines(daemon)
     assert "\\n\\t" not in daemon.log.read_text()  # database errors are one readable line
-    cycles = [x for x in lines if x.get("event") == "cycle ended"]
-    assert cycles and all(ISO.match(x["started"]) and ISO.match(x["ended"]) for x in cycles)
+    ended = [x for x in lines if x.get("event") == "cycle ended"]
+    assert ended and all(ISO.match(x["started"]) and ISO.match(x["ended"]) for x in ended)
     waited = {x["on"].split(" (")[0] for x in lines if x.get("event") == "cycle waiting"}
     assert {"the source", "the destination", "the state store"} <= waited, waited
 
@@ -160,12 +145,6 @@ def _host_port(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 80
 
 
-def _config(tmp: Path, source: str, dest: str, name: str, state: str) -> Path:
-    path = tmp / "mirror.yaml"
-    path.write_text(yaml.safe_dump({
-        "source": {"tracking_uri": source}, "destination": {"tracking_uri": dest}, "experiments": [name],
-        "state": state, "workers": 2, "log_format": "json", "mirror": {"shutdown_timeout": 10}}))
-    return path
 
 
 def test_one_file_the_source_cannot_send_fails_only_its_run(source_server, dest_server, fault_proxy,

@@ -101,7 +101,8 @@ def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
 def _unreachable_or_object(endpoint: Endpoint, op: str, reason: str, gave_up: str, exc: Exception) -> None:
     """Raise the failure of one call that ran out of retries on a connection-level failure: terminal for its
     object when the end answers a probe, else fatal (the endpoint is marked down for this pass)."""
-    seen = probe(endpoint)
+    with waits.waiting(f"the {endpoint.role} ({endpoint.identity})", "probe"):
+        seen = probe(endpoint)
     if seen.ok:
         log.warning("one call failed, the end answers: failing that object", op=op,
                     endpoint=f"{endpoint.role} ({endpoint.identity})", reason=reason, probe=seen.detail)

@@ -7,6 +7,7 @@ before it declares an end unreachable: if the end answers, the failure is that o
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,14 @@ from syncer.backends.classify import describe
 if TYPE_CHECKING:
     from syncer.backends.endpoint import Endpoint
 
-PROBE_TIMEOUT = 10.0
+def _timeout() -> float:
+    """At most 10 s, and no longer than MLflow's own request timeout."""
+    try:
+        return min(10.0, float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")))
+    except ValueError:
+        return 10.0
+
+
 _SEARCH = "/api/2.0/mlflow/experiments/search"
 
 
@@ -30,9 +38,10 @@ class ProbeResult:
     unauthorized: bool = False
 
 
-def probe(endpoint: Endpoint, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
-    """Ask the end for one experiment: over REST a single request (no retries, `timeout` seconds), for a
-    database or file store a one-row search."""
+def probe(endpoint: Endpoint, timeout: float | None = None) -> ProbeResult:
+    """Ask the end for one experiment: over REST a single request (no retries, `timeout` seconds, by
+    default 10 or MLflow's request timeout if shorter), for a database or file store a one-row search."""
+    timeout = timeout or _timeout()
     try:
         store = endpoint.client._tracking_client.store  # noqa: SLF001
         if not hasattr(store, "get_host_creds"):

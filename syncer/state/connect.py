@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
@@ -89,6 +91,14 @@ def _pg_args() -> dict:
             "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
+def _waiting(on: str, op: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def wrapped(dbapi_connection: Any) -> Any:  # noqa: ANN401 - whatever the dialect answers
+        with waits.waiting(on, op):
+            return fn(dbapi_connection)
+
+    return wrapped
+
+
 def _watch(engine: Engine, url: str) -> None:
     """Record every connect and statement as a call in flight (`core.waits`): a mirror says when a cycle
     waits on its state store."""
@@ -98,6 +108,10 @@ def _watch(engine: Engine, url: str) -> None:
     def _connect(dialect, _record, cargs, cparams):  # noqa: ANN001, ANN202
         with waits.waiting(on, "connect"):
             return dialect.connect(*cargs, **cparams)
+
+    dialect = engine.dialect
+    for name in ("do_ping", "do_commit", "do_rollback"):  # database round trips outside cursors
+        setattr(dialect, name, _waiting(on, name.removeprefix("do_"), getattr(dialect, name)))
 
     @event.listens_for(engine, "before_cursor_execute")
     def _before(conn, _cursor, statement, *_rest) -> None:  # noqa: ANN001
