@@ -64,13 +64,15 @@ class Scene:
         return out.returncode, out.stdout, out.stderr, time.monotonic() - started
 
 
-def _during(scene: Scene, gate: Gate, end: str, mode: str) -> None:
-    """Hold the outage until it outlasted the retry budget and the service told the truth about it."""
+def _during(scene: Scene, gate: Gate, end: str, mode: str) -> str:
+    """Shut `gate`, log a run on the source, hold the outage until it outlasted the retry budget and the
+    service told the truth about it; returns the run's id."""
     daemon = scene.daemon
     errors = cycles(daemon, "error")
     began = time.monotonic()
     offset = daemon.log.stat().st_size
     gate.set(mode)
+    rid = log_run(scene.src, scene.exp_id, f"during-{end}-{mode}".replace(" ", "-"))
     if mode == "refuse" or end != "state store":  # the cycles fail and start again
         wait(lambda: cycles(daemon, "error") >= errors + 2, f"two failed cycles ({end} {mode})", daemon)
     if mode == "hang":
@@ -88,14 +90,14 @@ def _during(scene: Scene, gate: Gate, end: str, mode: str) -> None:
         wait(lambda: "waiting       on the destination (" in scene.status()[1],
              "status naming the destination it waits on", daemon, timeout=60)
     wait(lambda: time.monotonic() - began >= HOLD, "the outage outlasting the retries", daemon)
+    return rid
 
 
 def _outage(scene: Scene, gate: Gate, end: str, mode: str) -> float:
     """One outage with a run logged during it; returns seconds from the return to the copy."""
     daemon = scene.daemon
     daemon.wait_ready()
-    rid = log_run(scene.src, scene.exp_id, f"during-{end}-{mode}".replace(" ", "-"))
-    _during(scene, gate, end, mode)
+    rid = _during(scene, gate, end, mode)
     offset = daemon.log.stat().st_size
     back = time.monotonic()
     gate.set("open")

@@ -4,7 +4,8 @@
   store, which call, since when; repeated every `NOTICE_EVERY` seconds at most) and noted in the state
   store for `mlflow-syncer status` (cursor `mirror:waiting`), unless the state store is what it waits on.
 - While no cycle finishes, the replication-lag gauge keeps counting from the last cycle that did, and
-  `pending_objects` says what the cycle in flight planned (NaN before it planned), not the last cycle's 0.
+  `pending_objects` says what the cycle in flight planned, or NaN (unknown) when it planned nothing yet or
+  nothing at all, never the last cycle's 0.
 - The systemd watchdog is fed only while the loop moves: between cycles, or while the cycle in flight
   finished a call (an API call or a state-store statement) within `STALL_SECONDS`. A process wedged on a
   call that never returns stops feeding it, and systemd restarts it.
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -72,10 +74,11 @@ class Monitor:
                 sdnotify.notify("WATCHDOG=1")
             started = self.started
             late = started is not None and now - started > self.period
+            if late:  # a late cycle that planned nothing is no proof that nothing is pending now
+                PENDING.set(self.cycle.pending_known or math.nan)
             if late or self.cycle.failing:
                 telemetry.LAG_SECONDS.set(self.cycle.lag_now(now))
             if late:
-                PENDING.set(self.cycle.pending_known)
                 self._tell(started, now)
 
     def _tell(self, started: float, now: float) -> None:
