@@ -112,7 +112,7 @@ def _outage(scene: Scene, gate: Gate, end: str, mode: str) -> float:
 
 
 def test_mirror_outlives_outages_of_each_end_and_of_its_state_store(
-        source_server, dest_server, postgres_server, pg_database, unique_name, tmp_path):
+        source_server, dest_server, postgres_server, pg_database, unique_name, tmp_path, notify_listener):
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     name = f"{unique_name}/outages"
     make_runs(src, name, 2, points=5, artifact=False)
@@ -123,7 +123,8 @@ def test_mirror_outlives_outages_of_each_end_and_of_its_state_store(
             f":{postgres_server.port}/", f":{ends['state store'].port}/")
         config = mirror_config(tmp_path, f"http://{ends['source'].address}",
                                f"http://{ends['destination'].address}", name, state_url)
-        env = {**KNOBS, "OUTAGE_PG_PASSWORD": postgres_server.password}
+        env = {**KNOBS, "OUTAGE_PG_PASSWORD": postgres_server.password, "NOTIFY_SOCKET": notify_listener.path,
+               "WATCHDOG_USEC": "2000000", "MLFLOW_SYNCER_STALL_SECONDS": "6"}
         daemon = start_daemon(config, tmp_path, "--interval", "2s", env=env)
         scene = Scene(daemon, config, env, src, dst, src.get_experiment_by_name(name).experiment_id, name)
         try:
@@ -140,6 +141,17 @@ def test_mirror_outlives_outages_of_each_end_and_of_its_state_store(
     assert ended and all(ISO.match(x["started"]) and ISO.match(x["ended"]) for x in ended)
     waited = {x["on"].split(" (")[0] for x in lines if x.get("event") == "cycle waiting"}
     assert {"the source", "the destination", "the state store"} <= waited, waited
+    _assert_watchdog_withheld_while_wedged(notify_listener.seen)
+
+
+def _assert_watchdog_withheld_while_wedged(seen: list[str]) -> None:
+    """Only the PostgreSQL hang wedges the loop (a statement no client timeout can end): the watchdog is
+    fed before it, not while it lasts, and again once the cycle moves."""
+    stalls = [i for i, x in enumerate(seen) if x.startswith("STATUS=stalled")]
+    assert len(stalls) == 1 and "waiting on the state store (" in seen[stalls[0]], seen
+    moving = seen.index("STATUS=the cycle moves again", stalls[0])
+    assert "WATCHDOG=1" in seen[:stalls[0]] and "WATCHDOG=1" not in seen[stalls[0]:moving]
+    assert "WATCHDOG=1" in seen[moving:]
 
 
 def _host_port(url: str) -> tuple[str, int]:

@@ -54,6 +54,7 @@ LOUD_WAIT = 5.0  # a retry that waits at least this long is logged at info; ever
 def _before_sleep(endpoint: Endpoint, op: str) -> Callable[[RetryCallState], None]:
     def hook(state: RetryCallState) -> None:
         telemetry.RETRIES.labels(endpoint.role, op).inc()
+        waits.moved()  # an attempt that failed is no wedge
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         notice = hooks.RetryNotice(

@@ -48,6 +48,12 @@ def end(token: int) -> None:
         _last_done[0] = time.time()
 
 
+def moved() -> None:
+    """The process moved without finishing a call (an attempt failed and will be retried)."""
+    with _lock:
+        _last_done[0] = time.time()
+
+
 def oldest() -> Wait | None:
     """The call waiting longest, or None when nothing is in flight."""
     with _lock:

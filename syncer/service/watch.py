@@ -43,6 +43,7 @@ class Monitor:
         self._told_on: str | None = None
         self._noted = False
         self._writer: threading.Thread | None = None
+        self._stalled = False
 
     def start(self) -> None:
         """Run the monitor in a daemon thread until `stop` is set."""
@@ -67,11 +68,10 @@ class Monitor:
 
     def _loop(self) -> None:
         armed = sdnotify.watchdog_interval()
-        every = min(5.0, armed / 2) if armed else 5.0
+        every = min(5.0, armed) if armed else 5.0  # `armed` is half of WatchdogSec already
         while not self.stop.wait(every):
             now = time.time()
-            if self.turning(now):
-                sdnotify.notify("WATCHDOG=1")
+            self._feed(now)
             started = self.started
             late = started is not None and now - started > self.period
             if late:  # a late cycle that planned nothing is no proof that nothing is pending now
@@ -80,6 +80,21 @@ class Monitor:
                 telemetry.LAG_SECONDS.set(self.cycle.lag_now(now))
             if late:
                 self._tell(started, now)
+
+    def _feed(self, now: float) -> None:
+        """Ping the watchdog while the loop moves; say so (STATUS=) when it stops and starts moving again."""
+        if self.turning(now):
+            if self._stalled:
+                self._stalled = False
+                sdnotify.notify("STATUS=the cycle moves again")
+            sdnotify.notify("WATCHDOG=1")
+            return
+        if not self._stalled:
+            self._stalled = True
+            wait = waits.oldest()
+            on = f"{wait.on} ({wait.op}) since {iso(wait.since)}" if wait else "nothing in flight"
+            sdnotify.notify(f"STATUS=stalled: no call finished for {STALL_SECONDS:g} s; waiting on {on}")
+            log.error("cycle stalled: the watchdog is no longer fed", waiting_on=on, stall_s=STALL_SECONDS)
 
     def _tell(self, started: float, now: float) -> None:
         wait = waits.oldest()
