@@ -188,11 +188,21 @@ def test_one_file_the_source_cannot_send_fails_only_its_run(source_server, dest_
     complete = {sid for sid, r in copies.items() if "mlflow_syncer.fingerprint" in r.data.tags}
     assert complete == set(ids) - {ids[2]}
 
-    deep = run_cli("diff", *args, "--deep", env=env)
-    assert deep.returncode in (1, 2) and "is unreachable" not in deep.stderr, deep.stdout + deep.stderr
-    assert "run-2" in deep.stdout and "Traceback" not in deep.stderr, deep.stdout + deep.stderr
+    verify = run_cli("migrate", *args, "--verify", env=env)
+    assert verify.returncode == 1 and "is unreachable" not in verify.stderr, verify.stdout + verify.stderr
+    assert "! run " in verify.stdout and "run-2: failed: connection reset" in verify.stdout, verify.stdout
 
     proxy.configure(FaultConfig())
     again = run_cli("migrate", *args, env=env)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
     assert_same(src, dst, [name])
+
+    # in sync now; with the file unreadable again, `diff --deep` cannot checksum it: that run is a `!` row
+    # (exit 2, as the exit-code table says for diff), the other runs are compared, the command is not stopped
+    proxy.configure(FaultConfig(rules=[Rule("unsendable.txt", "reset", 10**6, "GET")]))
+    deep = run_cli("diff", *args, "--deep", env=env)
+    assert deep.returncode == 2 and "is unreachable" not in deep.stdout + deep.stderr, deep.stdout + deep.stderr
+    assert "Traceback" not in deep.stderr
+    named = [x for x in deep.stdout.splitlines() if "run-2" in x]
+    assert named and "connection reset" in " ".join(named), deep.stdout
+    assert sum(x.startswith("= run") for x in deep.stdout.splitlines()) == 3, deep.stdout
