@@ -31,7 +31,8 @@ _SEARCH = "/api/2.0/mlflow/experiments/search"
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """What the probe saw: the end answered (`ok`), refused our credentials (`unauthorized`), or neither."""
+    """What the probe saw: the end answered (`ok`: any status below 500 but 401), refused our credentials
+    (`unauthorized`), or neither."""
 
     ok: bool
     detail: str
@@ -48,10 +49,11 @@ def probe(endpoint: Endpoint, timeout: float | None = None) -> ProbeResult:
             endpoint.client.search_experiments(max_results=1)
             return ProbeResult(True, "a one-row search answered")
         resp = http_request(store.get_host_creds(), _SEARCH, "POST", max_retries=0, timeout=timeout,
-                            raise_on_status=False, json={"max_results": 1})
+                            retry_timeout_seconds=timeout, raise_on_status=False, json={"max_results": 1})
     except Exception as exc:  # noqa: BLE001 - any failure to get an answer is the answer
         return ProbeResult(False, describe(exc))
     status = getattr(resp, "status_code", 0)
     if status == 401:
         return ProbeResult(False, "401 Unauthorized", unauthorized=True)
-    return ProbeResult(200 <= status < 300, f"experiments/search answered {status}")
+    # Any answer but 401 and 5xx is a server that is there (a 429 or 403 says so as well as a 200 does).
+    return ProbeResult(200 <= status < 500, f"experiments/search answered {status}")
