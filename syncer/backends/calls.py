@@ -29,7 +29,8 @@ from tenacity import (
 
 from syncer.backends import telemetry
 from syncer.backends.classify import classify, describe, last_status, retry_after, unreachable_reason
-from syncer.core import hooks
+from syncer.backends.probe import probe
+from syncer.core import hooks, waits
 from syncer.core.errors import FatalError, Kind, SyncError
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ LOUD_WAIT = 5.0  # a retry that waits at least this long is logged at info; ever
 def _before_sleep(endpoint: Endpoint, op: str) -> Callable[[RetryCallState], None]:
     def hook(state: RetryCallState) -> None:
         telemetry.RETRIES.labels(endpoint.role, op).inc()
+        waits.moved()  # an attempt that failed is no wedge
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         notice = hooks.RetryNotice(
@@ -72,14 +74,18 @@ def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
     is rate limited by `http_meter`).
 
     When the retries run out, the failure says how many attempts were made over how long and the last status
-    seen. When they run out on a connection-level failure, the endpoint is marked down and the failure becomes
-    fatal: every other call to it stops at once instead of waiting out its own retries.
+    seen. When they run out on a connection-level failure, the end is probed (`probe`): if it answers, the
+    failure is the object's (terminal: that object fails, the pass goes on); if not (or it refuses our
+    credentials), the endpoint is marked down for the rest of this pass and the failure becomes fatal: every
+    other call to it stops at once instead of waiting out its own retries. The mark is cleared before the next
+    pass (`revive`), so a service outlives the outage.
     """
     started = time.monotonic()
     attempts = [0]
     endpoint.meter()
     try:
-        return _retrying(endpoint, op, fn, attempts)
+        with waits.waiting(f"the {endpoint.role} ({endpoint.identity})", op):  # retries and their waits too
+            return _retrying(endpoint, op, fn, attempts)
     except FatalError:
         raise
     except Exception as exc:
@@ -92,9 +98,31 @@ def call(endpoint: Endpoint, op: str, fn: Callable[[], T]) -> T:
                    f"{time.monotonic() - started:.0f} s; last status: {last_status(exc)}")
         reason = unreachable_reason(exc)
         if reason is not None:
-            endpoint.down = f"the {endpoint.role} ({endpoint.identity}) is unreachable: {reason} ({gave_up})"
-            raise FatalError(endpoint.down) from exc
+            _unreachable_or_object(endpoint, op, reason, gave_up, exc)
         raise SyncError(f"{describe(exc)} ({gave_up})", Kind.TRANSIENT) from exc
+
+
+def _unreachable_or_object(endpoint: Endpoint, op: str, reason: str, gave_up: str, exc: Exception) -> None:
+    """Raise the failure of one call that ran out of retries on a connection-level failure: terminal for its
+    object when the end answers a probe, else fatal (the endpoint is marked down for this pass)."""
+    with waits.waiting(f"the {endpoint.role} ({endpoint.identity})", "probe"):
+        seen = probe(endpoint)
+    if seen.ok:
+        log.warning("one call failed, the end answers: failing that object", op=op,
+                    endpoint=f"{endpoint.role} ({endpoint.identity})", reason=reason, probe=seen.detail)
+        raise SyncError(f"{reason} ({gave_up}); the {endpoint.role} answers other calls", Kind.TERMINAL) \
+            from exc
+    endpoint.down = (f"the {endpoint.role} ({endpoint.identity}) is unreachable: {reason} ({gave_up}; "
+                     f"probe: {seen.detail})")
+    raise FatalError(endpoint.down) from exc
+
+
+def revive(*ends: Endpoint) -> None:
+    """Forget that these ends (and their registry endpoints) were found unreachable: the next pass tries
+    them again."""
+    for end in ends:
+        for one in {id(e): e for e in (end, *end.registries())}.values():
+            one.down = None
 
 
 def pages(endpoint: Endpoint, op: str, search: Callable[[str | None], Iterable[T]]) -> Iterator[T]:

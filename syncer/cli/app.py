@@ -3,8 +3,8 @@
 Exit codes, one table for every command (README "Exit codes"):
   0  success: everything copied (migrate, mirror cycle); in sync (diff, migrate --dry-run)
   1  partial: some objects failed or conflict (migrate); differences found (diff, migrate --dry-run)
-  2  error: bad input, unreachable endpoint, unusable state store (nothing was done);
-     diff / migrate --dry-run: objects marked `!` (conflicts, errors) that a sync cannot resolve
+  2  error: bad input (nothing written) or a stopped pass (an end unreachable or refusing us, the state
+     store unusable; objects finished before are written and recorded); diff, --dry-run: `!` objects
 130  interrupted (state saved; run again to resume)
 """
 

@@ -18,10 +18,8 @@ from syncer.cli.diff import check_output, diff_report, dry_run, open_output
 from syncer.cli.mirror import mirror_settings
 from syncer.cli.worker import work, worker_settings
 from syncer.config import Settings
-from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.core.kinds import plural
-from syncer.core.redact import redact
 from syncer.engine import id_map
 from syncer.engine.archive import restore as restore_archive
 from syncer.engine.rebuild import rebuild
@@ -29,11 +27,11 @@ from syncer.engine.sync import endpoints, open_state, sync
 from syncer.report.id_map import write as write_id_map
 from syncer.report.problems import problem_lines
 from syncer.report.progress import ProgressBar
+from syncer.report.status import read_within as read_status
 from syncer.report.status import text_lines as status_lines
-from syncer.report.status import view as status_view
 from syncer.report.summary import print_summary, summarize
 from syncer.service.daemon import run_mirror
-from syncer.state.store import StateStore, default_state_url
+from syncer.state.store import default_state_url
 
 
 def migrate(args: argparse.Namespace) -> int:
@@ -159,14 +157,7 @@ def state(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     """`status`: the mirror's state store, read-only; text for people, JSON for scripts."""
     settings = settings_from(args)
-    url = settings.state or default_state_url(args.config)
-    store = StateStore(url, pair="", read_only=True)
-    try:
-        if store.engine is None:
-            raise FatalError(f"no state store at {redact(url)}: no mirror has run with it (use --config or --state)")
-        view = status_view(store)
-    finally:
-        store.close()
+    view = read_status(settings.state or default_state_url(args.config))
     if args.format == "json":
         print(json.dumps(view, indent=2))
     else:

@@ -6,6 +6,9 @@ Replication lag (the `mlflow_syncer_replication_lag_seconds` gauge) is defined a
 the source, where `last_change(run) = max(start_time, end_time, timestamp of each latest metric)` as
 reported by `search_runs` (RunSnap.last_change). It is 0 when nothing is pending. At scan time it
 measures what the cycle found behind; after the cycle, what is still behind (failed or abandoned runs).
+A cycle that could not finish (an end or the state store away) knows nothing newer than the last cycle that
+did: the lag is then measured from that cycle (`Cycle.lag_now`), and `pending_objects` keeps what was
+last known (NaN when nothing is), never 0.
 Metric timestamps come from the training client's clock, so the value is only as good as that clock.
 
 RUNNING runs are revisited every cycle (new artifacts leave no trace in search_runs) while their
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -27,6 +31,7 @@ from prometheus_client import Counter, Gauge
 
 from syncer.apply.units import Outcome
 from syncer.backends import telemetry
+from syncer.backends.calls import revive
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings
@@ -76,7 +81,15 @@ class CycleReport:
         return max(0.0, self.ended - self.started)
 
     def as_log(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "outcomes"} | {"seconds": round(self.seconds, 3)}
+        """The report as log fields: ISO times, durations in seconds."""
+        fields = {k: v for k, v in self.__dict__.items() if k != "outcomes"}
+        return fields | {"started": iso(self.started), "ended": iso(self.ended), "seconds": round(self.seconds, 3),
+                         "lag": round(self.lag, 3), "lag_at_scan": round(self.lag_at_scan, 3)}
+
+
+def iso(epoch: float) -> str:
+    """An epoch time as ISO 8601 UTC, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _is_pending(action: Action) -> bool:
@@ -106,9 +119,32 @@ class Cycle:
     max_delete: int = 100
     stop: threading.Event = field(default_factory=threading.Event)
     cycles: int = 0
+    last_good: CycleReport | None = None  # the last cycle that ran to its end (failed objects or not)
+    pending_known: float = math.nan  # objects behind as this cycle's plan found them, NaN before it
+    failing: bool = False  # the last cycle could not finish
+    _born: float = field(default_factory=time.time)
+
+    def lag_now(self, now: float | None = None) -> float:
+        """The replication lag as far as anyone knows now: what the last finished cycle left behind, plus
+        the time since it started (before any, since this service or the last clean cycle began)."""
+        now = now or time.time()
+        good = self.last_good
+        if good is not None:
+            return max(now - good.started, good.lag + now - good.ended) if good.lag else now - good.started
+        return now - self._clean_since()
+
+    def _clean_since(self) -> float:
+        try:
+            cursor = self.state.get_cursor(RUNS_CURSOR)
+        except Exception:  # noqa: BLE001 - the state store may be the end that is away
+            cursor = None
+        return int(cursor) / 1000 if cursor and cursor.isdigit() else self._born
 
     def run(self) -> CycleReport:
-        """Run one cycle. Never raises for a failed cycle: the report says what went wrong."""
+        """Run one cycle. Never raises for a failed cycle: the report says what went wrong. Ends found
+        unreachable by an earlier cycle are tried again."""
+        revive(self.src, self.dst)
+        self.pending_known = math.nan  # until this cycle's plan says
         report = CycleReport(started=time.time())
         t0 = time.monotonic()
         try:
@@ -124,6 +160,12 @@ class Cycle:
         report.ended = time.time()
         report.ok = report.error is None and not (report.failed or report.cancelled or report.conflicts
                                                   or report.delete_refused)
+        self.failing = report.error is not None
+        if report.error is None:
+            self.last_good = report
+        else:
+            report.lag = self.lag_now(report.ended)
+            PENDING.set(self.pending_known)
         self._publish(report, time.monotonic() - t0)
         return report
 
@@ -135,6 +177,7 @@ class Cycle:
             plan = result.plan
             report.lag_at_scan = replication_lag(plan.actions, plan.pending_since, time.time())
             LAG_AT_SCAN.set(report.lag_at_scan)
+            self.pending_known = float(len(plan.pending_since))
 
         started_ms = int(report.started * 1000)
         verify = bool(every) and self.cycles % every == 0  # a verifying cycle reads every run
@@ -156,6 +199,7 @@ class Cycle:
         pending = [o.action for o in report.outcomes if not o.ok]
         report.lag = replication_lag(pending, result.plan.pending_since, time.time())
         PENDING.set(len(pending))
+        self.pending_known = float(len(pending))
         clean = not (pending or report.conflicts or result.delete_refused)
         if clean:
             self.state.set_cursor(RUNS_CURSOR, str(started_ms))
@@ -219,8 +263,7 @@ class Cycle:
         telemetry.CYCLE_SECONDS.observe(seconds)
         telemetry.LAST_CYCLE_END.set(report.ended)
         telemetry.LAST_CYCLE_OK.set(1 if report.ok else 0)
-        if report.error is None:
-            telemetry.LAG_SECONDS.set(report.lag)
+        telemetry.LAG_SECONDS.set(report.lag)
         CYCLES.labels("ok" if report.ok else "error").inc()
         event = log.info if report.ok else log.warning
         event("cycle ended", **report.as_log())

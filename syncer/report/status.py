@@ -8,17 +8,52 @@ and quarantined objects with their reasons, and the scale-out jobs' work units (
 
 from __future__ import annotations
 
+import json
+import os
+import threading
 import time
 from collections.abc import Iterator
 
+from syncer.core.errors import FatalError
 from syncer.core.redact import redact
 from syncer.report import human, work_units
 from syncer.scan.visibility import VISIBILITY
 from syncer.state import cycles
 from syncer.state.store import FAILED, QUARANTINED, StateStore
 
+WAITING_CURSOR = "mirror:waiting"  # written by the mirror's monitor (syncer.service.watch)
+
 STALE_AFTER = 120.0  # seconds without a heartbeat after which a lock holder on another host is presumed gone
 LISTED = 20  # objects listed per section in text (JSON lists them all)
+STATUS_TIMEOUT = float(os.environ.get("MLFLOW_SYNCER_STATUS_TIMEOUT", "20"))
+
+
+def read_within(url: str, seconds: float = STATUS_TIMEOUT) -> dict:
+    """Open the state store at `url` read-only and read its `view`, giving up after `seconds`: a state
+    store that hangs gets one line, not a command that never ends."""
+    found: list = []
+
+    def read() -> None:
+        try:
+            store = StateStore(url, pair="", read_only=True)
+            try:
+                found.append(view(store) if store.engine is not None else None)
+            finally:
+                store.close()
+        except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
+            found.append(exc)
+
+    reader = threading.Thread(target=read, name="status", daemon=True)
+    reader.start()
+    reader.join(seconds)
+    if not found:
+        raise FatalError(f"the state store {redact(url)} did not answer within {seconds:g} s "
+                         "(MLFLOW_SYNCER_STATUS_TIMEOUT)")
+    if isinstance(found[0], BaseException):
+        raise found[0]
+    if found[0] is None:
+        raise FatalError(f"no state store at {redact(url)}: no mirror has run with it (use --config or --state)")
+    return found[0]
 
 
 def _lock(store: StateStore, now: float) -> dict:
@@ -51,6 +86,19 @@ def _objects(store: StateStore, status: str) -> list[dict]:
             for f in store.failures() if f.status == status]
 
 
+def _waiting(store: StateStore, in_progress: cycles.CycleRecord | None, now: float) -> dict:
+    """What the cycle in progress waits on, as its mirror's monitor noted (`service.watch`)."""
+    note = store.get_cursor(WAITING_CURSOR) if in_progress is not None else None
+    try:
+        found = json.loads(note) if note else None
+    except ValueError:
+        found = None
+    if not found or abs(found.get("cycle_started", 0) - in_progress.started) > 1:
+        return {}
+    return {"waiting_on": found["on"], "waiting_op": found["op"], "waiting_since": human.iso(found["since"]),
+            "waiting_seconds": round(now - found["since"], 1)}
+
+
 def view(store: StateStore, now: float | None = None) -> dict:
     """The status of the mirror behind `store`, as JSON-ready data (times in UTC ISO 8601, ages in seconds)."""
     now = now or time.time()
@@ -60,10 +108,12 @@ def view(store: StateStore, now: float | None = None) -> dict:
     in_progress = latest if latest is not None and latest.ended is None and lock["running"] else None
     next_run = latest.next_run if latest is not None and lock["running"] else None
     pending, quarantined = _objects(store, FAILED), _objects(store, QUARANTINED)
+    waiting = _waiting(store, in_progress, now)
     return {
         "tool": "mlflow-syncer", "state": redact(store.url), "pair": cycles.recorded_pair(store),
         "running": lock["running"], "lock": lock,
-        "cycle_in_progress": _cycle(in_progress, now), "last_cycle": _cycle(last, now),
+        "cycle_in_progress": _cycle(in_progress, now) | waiting if in_progress else None,
+        "last_cycle": _cycle(last, now),
         "replication_lag_seconds": last.lag if last is not None else None,
         "next_cycle": human.iso(next_run),
         "next_cycle_in_seconds": None if next_run is None else round(next_run - now, 1),
@@ -107,6 +157,9 @@ def text_lines(v: dict) -> Iterator[str]:
     if v["cycle_in_progress"]:
         c = v["cycle_in_progress"]
         yield f"  cycle         in progress since {c['started']} ({human.duration(c['running_seconds'])})"
+        if "waiting_on" in c:
+            yield (f"  waiting       on {c['waiting_on']} ({c['waiting_op']}) since {c['waiting_since']} "
+                   f"({human.duration(c['waiting_seconds'])})")
     yield f"  last cycle    {_last_line(v['last_cycle'])}"
     lag = v["replication_lag_seconds"]
     yield f"  lag           {'unknown' if lag is None else human.duration(lag)} (replication lag after the last cycle)"

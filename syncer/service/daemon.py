@@ -4,6 +4,10 @@ One process holds the writer lock of its state store for its whole life (heartbe
 APScheduler fires one cycle per tick (max_instances=1, coalesce: a late tick is merged, never stacked).
 SIGTERM/SIGINT: the unit in flight stops at its next write (Context.stop), every finished unit is
 already committed, the lock is released and the process exits within `shutdown_timeout`.
+
+An outage of an end or of the state store is outlived: each cycle tries every end again (`Cycle.run`).
+While a cycle runs longer than one period the monitor (`service.watch`) says what it waits on and since
+when, keeps the lag gauge counting, and the systemd watchdog is fed only while the loop moves.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from syncer.engine.mirror_cycle import Cycle, CycleReport
 from syncer.engine.sync import endpoints, open_state
 from syncer.service import sd_notify as sdnotify
 from syncer.service.status_server import StatusServer
+from syncer.service.watch import Monitor
 from syncer.state import cycles
+from syncer.state.connect import one_line
 from syncer.state.leases import refuse_while_leased
 
 log = structlog.get_logger("syncer.service.daemon")
@@ -111,6 +117,8 @@ class MirrorService:
             self._install_signals()
             self._start_http()
             threading.Thread(target=self._heartbeat, args=(state,), name="heartbeat", daemon=True).start()
+            self.monitor = Monitor(self.cycle, self.ready.period, self.stop)
+            self.monitor.start()
             code = self._serve()
             sdnotify.notify("STOPPING=1", "STATUS=stopped")
             return code
@@ -155,20 +163,19 @@ class MirrorService:
         log.info("http status endpoint", host=self.cfg.http_host, port=self.http.port)
 
     def _heartbeat(self, state) -> None:  # noqa: ANN001
-        every = min(30.0, sdnotify.watchdog_interval() or 30.0)
-        while not self.stop.wait(every):
+        """Keep the writer lock's heartbeat fresh (the watchdog is the monitor's: it watches the loop)."""
+        while not self.stop.wait(30.0):
             try:
                 state.heartbeat()
             except Exception as exc:  # noqa: BLE001
-                log.warning("state store heartbeat failed", error=str(exc)[:200])
-                continue
-            sdnotify.notify("WATCHDOG=1")
+                log.warning("state store heartbeat failed", error=one_line(exc))
 
     # -- cycles --------------------------------------------------------------------------------
     def _tick(self) -> None:
         if self.stop.is_set():
             return
         self.idle.clear()
+        self.monitor.cycle_began()
         try:
             cycle_id = self._record(lambda state: cycles.start_cycle(state, time.time(), self._next_run()))
             report = self.cycle.run()
@@ -178,6 +185,7 @@ class MirrorService:
             state = "ok" if report.ok else f"errors: {report.error or report.delete_refused or report.failed}"
             sdnotify.notify(f"STATUS=last cycle {state}; copied {report.copied}, {report.seconds:.1f} s")
         finally:
+            self.monitor.cycle_ended()
             self.idle.set()
 
     def _record(self, write: Callable[..., int | None]) -> int | None:
@@ -185,7 +193,7 @@ class MirrorService:
         try:
             return write(self.cycle.state)
         except Exception as exc:  # noqa: BLE001
-            log.warning("could not record the cycle in the state store", error=str(exc)[:200])
+            log.warning("could not record the cycle in the state store", error=one_line(exc))
             return None
 
     def _next_run(self) -> float | None:
@@ -233,8 +241,9 @@ class MirrorService:
 
 
 def cycle_end(report: CycleReport) -> cycles.CycleEnd:
-    """What the state store keeps of a cycle report (the lag only when the cycle ran to its end)."""
-    lag = None if report.error else report.lag
+    """What the state store keeps of a cycle report (a cycle that could not finish: the lag since the last
+    one that did)."""
+    lag = report.lag
     return cycles.CycleEnd(
         ended=report.ended, ok=report.ok, error=report.error or report.delete_refused, copied=report.copied,
         failed=report.failed + report.cancelled, conflicts=report.conflicts, deleted=report.deleted,

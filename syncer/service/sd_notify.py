@@ -18,6 +18,7 @@ def notify(*fields: str) -> bool:
         address = "\0" + address[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.settimeout(1.0)  # a listener that does not read must not wedge the service
             sock.connect(address)
             sock.sendall("\n".join(fields).encode())
         return True

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
+from syncer.core import waits
 from syncer.core.errors import FatalError
+from syncer.core.redact import redact
+
+# A PostgreSQL state store that hangs must not wedge a process for ever: bounded connects, statements and
+# pool waits, and keepalives that break a connection whose peer vanished (docs/RELIABILITY.md).
+CONNECT_TIMEOUT = int(os.environ.get("MLFLOW_SYNCER_STATE_CONNECT_TIMEOUT", "10"))
+STATEMENT_TIMEOUT = int(os.environ.get("MLFLOW_SYNCER_STATE_STATEMENT_TIMEOUT", "300"))
+_BACKGROUND = re.compile(r"\(Background on this error at: [^)]*\)")
+
+
+def one_line(exc: BaseException) -> str:
+    """A database error as one readable line: its lines joined, the SQLAlchemy link dropped, secrets masked."""
+    text = _BACKGROUND.sub("", str(exc))
+    parts = [p.strip() for p in text.splitlines() if p.strip()]
+    return redact("; ".join(parts) or type(exc).__name__)[:1000]
 
 
 def default_state_url(config_path: str | None) -> str:
@@ -58,5 +77,51 @@ def make_engine(url: str, read_only: bool) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        _watch(engine, url)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True, pool_timeout=CONNECT_TIMEOUT * 3,
+                           connect_args=_pg_args())
+    _watch(engine, url)
+    return engine
+
+
+def _pg_args() -> dict:
+    """libpq parameters bounding connects and statements (both drivers pass them to libpq)."""
+    return {"connect_timeout": CONNECT_TIMEOUT, "options": f"-c statement_timeout={STATEMENT_TIMEOUT * 1000}",
+            "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+
+
+def _waiting(on: str, op: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def wrapped(dbapi_connection: Any) -> Any:  # noqa: ANN401 - whatever the dialect answers
+        with waits.waiting(on, op):
+            return fn(dbapi_connection)
+
+    return wrapped
+
+
+def _watch(engine: Engine, url: str) -> None:
+    """Record every connect and statement as a call in flight (`core.waits`): a mirror says when a cycle
+    waits on its state store."""
+    on = f"the state store ({redact(make_url(url).render_as_string(hide_password=True))})"
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect, _record, cargs, cparams):  # noqa: ANN001, ANN202
+        with waits.waiting(on, "connect"):
+            return dialect.connect(*cargs, **cparams)
+
+    dialect = engine.dialect
+    for name in ("do_ping", "do_commit", "do_rollback"):  # database round trips outside cursors
+        setattr(dialect, name, _waiting(on, name.removeprefix("do_"), getattr(dialect, name)))
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn, _cursor, statement, *_rest) -> None:  # noqa: ANN001
+        conn.info["syncer_wait"] = waits.begin(on, statement.split(None, 1)[0].lower() if statement else "sql")
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn, *_rest) -> None:  # noqa: ANN001
+        waits.end(conn.info.pop("syncer_wait", 0))
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(context) -> None:  # noqa: ANN001
+        if context.connection is not None:
+            waits.end(context.connection.info.pop("syncer_wait", 0))

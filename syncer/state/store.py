@@ -22,7 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from syncer.core import hooks
 from syncer.core.errors import FatalError
 from syncer.core.redact import redact
-from syncer.state.connect import default_state_url, make_engine, with_driver
+from syncer.state.connect import default_state_url, make_engine, one_line, with_driver
 from syncer.state.exclusion import gate
 from syncer.state.schema_upgrade import check_or_upgrade
 
@@ -122,7 +122,7 @@ class StateStore:
             raise
         except (SQLAlchemyError, ImportError) as exc:
             raise FatalError(f"state store {redact(self.url)} is unusable: {type(exc).__name__}: "
-                             f"{redact(str(exc).splitlines()[0])}") from None
+                             f"{one_line(exc)}") from None
 
     def _sqlite_missing(self) -> bool:
         parsed = make_url(self.url)
