@@ -30,8 +30,11 @@ class Capabilities:
     param_value_len: int = 6000
     run_tag_value_len: int = 8000
     experiment_tag_value_len: int = 20000
+    experiment_tag_key_len: int = 250
     key_len: int = 250
     tags_per_run: int | None = None
+    params_per_run: int | None = None
+    experiment_tags: int | None = None  # tags per experiment, mlflow-syncer's two provenance tags included
     metric_keys_per_run: int | None = None
     experiment_name_len: int | None = None
     search_page_size: int = 1000
@@ -144,6 +147,11 @@ AZURE_ML = Capabilities(
     run_tag_value_len=1000,
     key_len=100,
     tags_per_run=50,
+    # Azure ML service limits (learn.microsoft.com/azure/machine-learning/resource-limits-capacity): experiments
+    # take 50 tags, keys of 250 and values of 1,000 characters; runs 200 params (azure-sdk-for-python#35685).
+    experiment_tag_value_len=1000,
+    experiment_tags=50,
+    params_per_run=200,
     metric_keys_per_run=50,
     experiment_name_len=256,
     # mlflow.runName, mlflow.user, mlflow.parentRunId and mlflow-syncer's four provenance tags

@@ -3,7 +3,11 @@ server, so that mlflow-syncer's policies are exercised against rejections rather
 
 Rejected (400 INVALID_PARAMETER_VALUE): tag keys over 100 or values over 1,000 characters, more than 250
 metric rows in one batch, more than 50 tags or 50 metric names per run, setting `mlflow.user`, renaming
-experiments or registered models, experiment names over 256 characters. Logged models and traces: 404.
+experiments or registered models, experiment names over 256 characters; experiment tags: more than 50, keys
+over 250 or values over 1,000 characters (all: learn.microsoft.com/azure/machine-learning/
+resource-limits-capacity); more than 200 params per run, "A field of the entity is over the size limit.
+FieldName=Parameters, Limit=200, Size=210." (Azure/azure-sdk-for-python#35685). Logged models and traces: 404.
+Write-once artifacts: tests/emulators/azureml_blobs.py.
 Quietly dropped like the service does: `mlflow.source.*` and `mlflow.user` tags passed to create_run.
 """
 
@@ -29,10 +33,41 @@ class AzureMLRules(Rules):
     """Answer like the Azure ML MLflow endpoint in front of the real server."""
 
     def __init__(self, tag_key_len: int = 100, tag_value_len: int = 1000, batch_metrics: int = 250,
-                 tags_per_run: int = 50, metric_names_per_run: int = 50, name_len: int = 256) -> None:
+                 tags_per_run: int = 50, metric_names_per_run: int = 50, name_len: int = 256,
+                 params_per_run: int = 200) -> None:
         self.tag_key_len, self.tag_value_len = tag_key_len, tag_value_len
         self.batch_metrics, self.tags_per_run = batch_metrics, tags_per_run
         self.metric_names_per_run, self.name_len = metric_names_per_run, name_len
+        self.params_per_run = params_per_run
+        self.experiment_tags, self.experiment_tag_key_len, self.experiment_tag_value_len = 50, 250, 1000
+
+    def _experiment_tags(self, gateway: Gateway, experiment_id: str | None, tags: list[dict]) -> Reply | None:
+        for t in tags:
+            key, value = t.get("key", ""), t.get("value", "")
+            if len(key) > self.experiment_tag_key_len:
+                return invalid(f"Experiment tag key exceeds {self.experiment_tag_key_len} characters")
+            if len(value) > self.experiment_tag_value_len:
+                return invalid(f"Experiment tag {key} exceeds the limit of {self.experiment_tag_value_len} "
+                               "characters")
+        have: set[str] = set()
+        if experiment_id:
+            exp = gateway.upstream_json("GET", API + "experiments/get", params={"experiment_id": experiment_id})
+            have = {t["key"] for t in exp.get("experiment", {}).get("tags", [])}
+        if len(have | {t.get("key", "") for t in tags}) > self.experiment_tags:
+            return invalid(f"An experiment can have at most {self.experiment_tags} tags")
+        return None
+
+    def _params(self, gateway: Gateway, run_id: str, params: list[dict]) -> Reply | None:
+        if not params:
+            return None
+        run = gateway.upstream_json("GET", API + "runs/get", params={"run_id": run_id}).get("run", {})
+        size = len({p["key"] for p in run.get("data", {}).get("params", [])} | {p["key"] for p in params})
+        if size <= self.params_per_run:
+            return None
+        gateway.count("400 params per run")
+        return invalid(f"A field of the entity is over the size limit. FieldName=Parameters, "
+                       f"Limit={self.params_per_run}, Size={size}. See https://aka.ms/azure-machine-learning-limits "
+                       "for service limits documentation.")
 
     def _tags(self, tags: list[dict]) -> Reply | None:
         for t in tags:
@@ -71,6 +106,12 @@ class AzureMLRules(Rules):
         op = req.path[len(API):]
         if op == "experiments/create" and len(body.get("name", "")) > self.name_len:
             return invalid(f"Experiment name exceeds {self.name_len} characters")
+        if op == "experiments/create":
+            return self._experiment_tags(gateway, None, body.get("tags", []))
+        if op == "experiments/set-experiment-tag":
+            return self._experiment_tags(gateway, body.get("experiment_id"), [body])
+        if op == "runs/log-parameter":
+            return self._params(gateway, body.get("run_id", ""), [body])
         if op == "runs/create":
             kept = [t for t in body.get("tags", [])
                     if not t["key"].startswith("mlflow.source.") and t["key"] != "mlflow.user"]
@@ -85,7 +126,8 @@ class AzureMLRules(Rules):
             metrics, tags = body.get("metrics", []), body.get("tags", [])
             if len(metrics) > self.batch_metrics:
                 return invalid(f"A batch can hold at most {self.batch_metrics} metric rows")
-            return self._tags(tags) or self._per_run(gateway, body.get("run_id", ""), tags, metrics)
+            return (self._tags(tags) or self._per_run(gateway, body.get("run_id", ""), tags, metrics)
+                    or self._params(gateway, body.get("run_id", ""), body.get("params", [])))
         return None
 
 
