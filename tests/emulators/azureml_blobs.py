@@ -4,7 +4,8 @@ second write to an existing blob of the Azure ML workspace's container.
 Azure ML answers a second upload to an artifact path with "UserError: Resource Conflict: ArtifactId
 ExperimentRun/dcid.<run>/<path> already exists" (lightly-ai/lightly-train#256, an MLflow autolog upload to an
 Azure ML run; the azureml-mlflow plugin's run-history artifact API). Here the clients write the blobs
-directly (`wasbs://` roots), so the refusal is a storage answer: 409 with the storage error shape
+directly (`wasbs://` roots), so the refusal is a storage answer: 409 (the issue quotes the message, not the
+status) with the storage error shape
 (`x-ms-error-code`, XML body) carrying that message; the Azure SDK raises ResourceExistsError for it.
 Every other request passes through unchanged (shared-key signatures do not cover the host).
 """
@@ -90,7 +91,8 @@ class WriteOnceBlobs:
                     status, headers, content = 409, [("x-ms-error-code", "BlobAlreadyExists"),
                                                       ("Content-Type", "application/xml")], refused
                 else:
-                    sent = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                    sent = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
+                    sent["Host"] = f"127.0.0.1:{front.port}"  # Azurite copies its own blobs by host
                     status, headers, content = front._forward(self.command, self.path, sent, body)
                 self.send_response(status)
                 head = self.command == "HEAD"  # its Content-Length is the blob's size
