@@ -137,4 +137,19 @@ def test_migration_into_azureml_converges_with_its_rules(source_server, azureml_
     assert len(source_files) == FILES
     assert _tree(dst, runs["files"].info.run_id) == source_files
     assert azureml_dest.gateway.counts["400 params per run"] == 0
+    _verify_cannot_rewrite(settings, azurite, runs["files"].info.artifact_uri)
     _emulator_refuses(dst, wide.info.run_id)
+
+
+def _verify_cannot_rewrite(settings: Settings, azurite, artifact_uri: str) -> None:  # noqa: ANN001
+    """A file of other bytes (same size) in a write-once destination: --verify reports it, never a repair
+    refused on every pass."""
+    root = blob.BlobLocation.parse(artifact_uri)
+    path = "data/d0/f000.txt"
+    direct = azurite.service().get_blob_client(root.container, root.child(path).path)  # behind the front
+    direct.upload_blob(b"X" * len(direct.download_blob().readall()), overwrite=True)
+    verified = sync(settings, verify=True)
+    assert not verified.failed, [o.error for o in verified.failed]
+    [row] = [a for a in verified.plan.actions if a.op is not Op.SAME]
+    assert (row.op, row.label.rsplit("/", 1)[-1]) == (Op.CONFLICT, "files")
+    assert row.details["artifacts_checksum_differs"] == [path] and "write-once" in row.details["reason"]

@@ -8,9 +8,7 @@ import json
 
 from syncer.apply.archive import ArchiveWriter
 from syncer.apply.context import Context
-from syncer.backends.calls import call
 from syncer.backends.run_files import list_run_files
-from syncer.backends.write_once import is_write_conflict
 from syncer.core.archive import envelope
 from syncer.core.fitting import FittedExperiment, experiment_tags_file
 from syncer.core.snapshot import ExperimentSnap
@@ -30,8 +28,4 @@ def keep_full_values(ctx: Context, exp: ExperimentSnap, dest_name: str, fitted: 
         return
     document = {"experiment": exp.name, "destination_experiment": dest_name, "tags": fitted.full}
     text = json.dumps(envelope(KIND, exp.experiment_id, ctx.src.identity, document), indent=1, sort_keys=True)
-    try:
-        call(ctx.dst, "log_text", lambda: ctx.dst.client.log_text(run_id, text, path))
-    except Exception as exc:
-        if not is_write_conflict(exc):  # a lost answer's retry: the file (named by its content) is there
-            raise
+    writer.put_text(run_id, path, text)

@@ -50,15 +50,16 @@ def size_there(dst: Endpoint, dst_repo, path: str) -> int | None:  # noqa: ANN00
 
 
 def write_once(dst: Endpoint, dst_repo, path: str, expected: int | None,  # noqa: ANN001
-               write: Callable[[], int]) -> int:
+               write: Callable[[], int], listed: Callable[[], int | None] | None = None) -> int:
     """Run `write` (returns the bytes written); on a write-once conflict, accept the file already there when
-    its size is the source's (returns it), else fail this object with a clear line."""
+    its size is the source's (returns it), else fail this object with a clear line. `listed`: how to read
+    the size there (default: list the path's folder in `dst_repo`)."""
     try:
         return write()
     except Exception as exc:
         if not is_write_conflict(exc):
             raise
-        there = size_there(dst, dst_repo, path)
+        there = listed() if listed is not None else size_there(dst, dst_repo, path)
         if expected is not None and there == expected:
             log.info("artifact already there", path=path, size=there)
             return there

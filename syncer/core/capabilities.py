@@ -39,6 +39,9 @@ class Capabilities:
     experiment_name_len: int | None = None
     search_page_size: int = 1000
     artifact_sizes: bool = True
+    # A second write to an artifact path is refused (Azure ML: 409 Resource Conflict): settled by size
+    # (syncer.backends.write_once); --verify plans files of other bytes as conflicts, not repairs.
+    artifacts_write_once: bool = False
     stages: bool = True
     logged_models: bool = True
     traces: bool = True
@@ -53,6 +56,8 @@ class Capabilities:
     # MLflow's dataset search and listed as not copied (syncer.core.inventory `uc_dataset`).
     uc_datasets: bool = False
     experiment_rename: bool = True
+    # Its registered-model search takes tag filters (Azure ML: none, azure-sdk-for-python#42155).
+    registry_tag_filters: bool = True
     # Whether its log_batch writes a batch's tags after its params and metrics (MLflow's own stores), so the
     # fingerprint tag can ride in a run's last batch and still be its last write (syncer.apply.runs).
     batch_tags_last: bool = False
@@ -157,6 +162,7 @@ AZURE_ML = Capabilities(
     # mlflow.runName, mlflow.user, mlflow.parentRunId and mlflow-syncer's four provenance tags
     reserved_run_tags=7,
     artifact_sizes=False,
+    artifacts_write_once=True,
     # MLflow 3 objects, as the service's MLflow endpoint answers (tests/emulators/azureml.py answers the same):
     # logged-models API 404 (Azure/azure-sdk-for-python#44896); traces 403, "not supported in AML yet"
     # (azure-sdk-for-python#40261); prompts are tagged registered models and the registry search takes no tag
@@ -168,6 +174,7 @@ AZURE_ML = Capabilities(
     prompts=False,
     datasets=False,
     experiment_rename=False,
+    registry_tag_filters=False,
     # Filters with AND and order_by on attributes are documented, but not that create_run keeps start_time:
     # unproven, so its experiments are read whole.
     run_windows=False,

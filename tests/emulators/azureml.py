@@ -13,6 +13,7 @@ Quietly dropped like the service does: `mlflow.source.*` and `mlflow.user` tags 
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs
 
 from tests.emulators.gateway import Gateway, Reply, Request, Rules, error
@@ -27,6 +28,20 @@ FORBIDDEN = ("/api/2.0/mlflow/traces", "/api/3.0/mlflow/traces")
 
 def invalid(message: str) -> Reply:
     return error(400, "INVALID_PARAMETER_VALUE", message)
+
+
+def unsupported(flt: str) -> Reply:
+    """Azure ML's answer to a search filter it does not take (azure-sdk-for-python#42155)."""
+    return error(400, "INVALID_PARAMETER_VALUE", "Currently unsupported filter string format (we currently do not "
+                 f"support OR). Provided filter string: {flt}")
+
+
+# Azure ML's run-search support matrix (azure-sdk-for-python#41453; learn.microsoft.com/azure/machine-learning/
+# how-to-track-experiments-mlflow, "Support matrix"): AND only, no `!=` or LIKE on tags, no quoted keys,
+# order_by on attributes only.
+_OR = re.compile(r"\bOR\b", re.IGNORECASE)
+_TAG_OPS = re.compile(r"\btags?\.\S+\s*(!=|\bI?LIKE\b)", re.IGNORECASE)
+_QUOTED_KEY = re.compile(r"\b(tags?|params?|metrics?)\.[`\"]")
 
 
 class AzureMLRules(Rules):
@@ -91,6 +106,16 @@ class AzureMLRules(Rules):
             return invalid(f"A run can have at most {self.metric_names_per_run} metric names")
         return None
 
+    def _run_search(self, gateway: Gateway, flt: str, order_by: list[str]) -> Reply | None:
+        if _OR.search(flt) or _TAG_OPS.search(flt) or _QUOTED_KEY.search(flt):
+            gateway.count("400 runs/search filter")
+            return unsupported(flt)
+        for item in order_by:
+            if item.split(".", 1)[0].lower() in ("metrics", "metric", "params", "param", "tags", "tag"):
+                gateway.count("400 runs/search order_by")
+                return invalid(f"Ordering by {item} is not supported: order by attributes")
+        return None
+
     def check(self, req: Request, gateway: Gateway) -> Reply | None:
         if req.path.startswith(FORBIDDEN):
             gateway.count(f"403 {req.path}")
@@ -98,12 +123,17 @@ class AzureMLRules(Rules):
         if req.path.startswith(NOT_FOUND):
             gateway.count(f"404 {req.path}")
             return error(404, "ENDPOINT_NOT_FOUND", f"{req.path} is not supported by Azure Machine Learning")
-        if req.path == API + "registered-models/search" and "tags." in "".join(parse_qs(req.query).get("filter", [])):
-            return invalid("Filtering registered models by tags is not supported")
+        if req.path == API + "registered-models/search":
+            flt = "".join(parse_qs(req.query).get("filter", []))
+            if re.search(r"\btags?\.", flt):
+                gateway.count("400 registered-models/search tag filter")
+                return unsupported(flt)
         if not req.path.startswith(API) or req.method != "POST":
             return None
         body = req.json()
         op = req.path[len(API):]
+        if op == "runs/search":
+            return self._run_search(gateway, body.get("filter") or "", body.get("order_by") or [])
         if op == "experiments/create" and len(body.get("name", "")) > self.name_len:
             return invalid(f"Experiment name exceeds {self.name_len} characters")
         if op == "experiments/create":

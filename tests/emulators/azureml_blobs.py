@@ -17,7 +17,7 @@ import re
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, unquote, urlparse
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
@@ -91,8 +91,11 @@ class WriteOnceBlobs:
                     status, headers, content = 409, [("x-ms-error-code", "BlobAlreadyExists"),
                                                       ("Content-Type", "application/xml")], refused
                 else:
-                    sent = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
-                    sent["Host"] = f"127.0.0.1:{front.port}"  # Azurite copies its own blobs by host
+                    sent = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                    source = self.headers.get("x-ms-copy-source")
+                    if source:  # Azurite copies its own blobs when the source's host is the request's
+                        sent = {k: v for k, v in sent.items() if k.lower() != "host"}
+                        sent["Host"] = urlparse(source).netloc
                     status, headers, content = front._forward(self.command, self.path, sent, body)
                 self.send_response(status)
                 head = self.command == "HEAD"  # its Content-Length is the blob's size
