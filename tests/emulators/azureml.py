@@ -6,8 +6,9 @@ metric rows in one batch, more than 50 tags or 50 metric names per run, setting 
 experiments or registered models, experiment names over 256 characters; experiment tags: more than 50, keys
 over 250 or values over 1,000 characters (all: learn.microsoft.com/azure/machine-learning/
 resource-limits-capacity); more than 200 params per run, "A field of the entity is over the size limit.
-FieldName=Parameters, Limit=200, Size=210." (Azure/azure-sdk-for-python#35685). Logged models and traces: 404.
-Write-once artifacts: tests/emulators/azureml_blobs.py.
+FieldName=Parameters, Limit=200, Size=210." (Azure/azure-sdk-for-python#35685). Traces: 403.
+Logged models: 404 with an empty body. 429 + Retry-After on `log-batch` above a rate (`set_log_batch_rate`).
+Search filters outside Azure ML's support matrix: 400. Write-once artifacts: tests/emulators/azureml_blobs.py.
 Quietly dropped like the service does: `mlflow.source.*` and `mlflow.user` tags passed to create_run.
 """
 
@@ -16,10 +17,11 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs
 
-from tests.emulators.gateway import Gateway, Reply, Request, Rules, error
+from tests.emulators.gateway import Bucket, Gateway, Reply, Request, Rules, error
 
 API = "/api/2.0/mlflow/"
-NOT_FOUND = ("/api/2.0/mlflow/logged-models", "/api/2.0/mlflow/experiments/update",
+LOGGED_MODELS = ("/api/2.0/mlflow/logged-models", "/api/3.0/mlflow/logged-models")
+NOT_FOUND = ("/api/2.0/mlflow/experiments/update",
              "/api/2.0/mlflow/registered-models/rename", "/api/2.0/mlflow/webhooks",
              *(f"/api/3.0/mlflow/{api}" for api in ("datasets", "scorers", "issues", "label-schemas", "review-queues",
                                                     "mcp-servers", "gateway")))
@@ -55,6 +57,12 @@ class AzureMLRules(Rules):
         self.metric_names_per_run, self.name_len = metric_names_per_run, name_len
         self.params_per_run = params_per_run
         self.experiment_tags, self.experiment_tag_key_len, self.experiment_tag_value_len = 50, 250, 1000
+        self.log_batch: Bucket | None = None  # set_log_batch_rate: 429 + Retry-After above that rate
+
+    def set_log_batch_rate(self, rate: float | None) -> None:
+        """Answer `log-batch` above `rate` per second with 429 and Retry-After, as the service does at volume
+        (mlflow/mlflow#11462: "Too many 429 error responses from Azure mlflow API"); None: never."""
+        self.log_batch = Bucket(rate) if rate else None
 
     def _experiment_tags(self, gateway: Gateway, experiment_id: str | None, tags: list[dict]) -> Reply | None:
         for t in tags:
@@ -120,6 +128,9 @@ class AzureMLRules(Rules):
         if req.path.startswith(FORBIDDEN):
             gateway.count(f"403 {req.path}")
             return error(403, "PERMISSION_DENIED", "MLflow tracing is not supported in Azure Machine Learning")
+        if req.path.startswith(LOGGED_MODELS):  # 404 with an empty body (Azure/azure-sdk-for-python#44896)
+            gateway.count(f"404 {req.path}")
+            return Reply(404, b"")
         if req.path.startswith(NOT_FOUND):
             gateway.count(f"404 {req.path}")
             return error(404, "ENDPOINT_NOT_FOUND", f"{req.path} is not supported by Azure Machine Learning")
@@ -152,6 +163,9 @@ class AzureMLRules(Rules):
         if op == "runs/set-tag":
             tag = [{"key": body.get("key", ""), "value": body.get("value", "")}]
             return self._tags(tag) or self._per_run(gateway, body.get("run_id", ""), tag, [])
+        if op == "runs/log-batch" and self.log_batch is not None and (wait := self.log_batch.take()) > 0:
+            gateway.count("429 log-batch")
+            return error(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests", **{"Retry-After": str(int(wait) + 1)})
         if op == "runs/log-batch":
             metrics, tags = body.get("metrics", []), body.get("tags", [])
             if len(metrics) > self.batch_metrics:
