@@ -6,7 +6,9 @@ settled by comparing what the destination holds (its size) with the source, neve
 
 from __future__ import annotations
 
+import os
 import posixpath
+import tempfile
 from collections.abc import Callable, Iterator
 
 import structlog
@@ -41,11 +43,16 @@ def is_write_conflict(exc: BaseException) -> bool:
 
 
 def size_there(dst: Endpoint, dst_repo, path: str) -> int | None:  # noqa: ANN001
-    """The size of the file the destination holds at `path` (None: not listed or no size)."""
+    """The size of the file the destination holds at `path` (None: not there). Where listings carry no
+    sizes (the azureml-mlflow plugin's), the file is downloaded and measured."""
     directory = posixpath.dirname(path) or None
     for info in call(dst, "list_artifacts", lambda: dst_repo.list_artifacts(directory)):
         if info.path == path and not info.is_dir:
-            return info.file_size if info.file_size is not None and info.file_size >= 0 else None
+            if info.file_size is not None and info.file_size >= 0:
+                return info.file_size
+            with tempfile.TemporaryDirectory(prefix="mlflow-syncer-there-") as tmp:
+                local = call(dst, "download_artifact", lambda tmp=tmp: dst_repo.download_artifacts(path, tmp))
+                return os.path.getsize(local)
     return None
 
 
