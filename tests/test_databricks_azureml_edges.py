@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import structlog
 import yaml
+from azure.core.exceptions import ResourceExistsError
 from mlflow import MlflowClient
 from mlflow.utils import rest_utils
 
@@ -118,8 +119,8 @@ def test_start_up_checks_fail_with_one_clear_line(argv, env, message, tmp_path, 
     assert not (tmp_path / "d.db").exists()
 
 
-def test_resume_with_artifact_sizes_unavailable(databricks_env, azureml_dest, workload_factory, unique_name,
-                                                tmp_path):
+def test_resume_with_artifact_sizes_unavailable(databricks_env, azureml_dest, azurite, workload_factory,
+                                                unique_name, tmp_path):
     src = MlflowClient(databricks_env.server.url)
     dst = MlflowClient(azureml_dest.url)
     w = workload_factory(src, f"{USER}/{unique_name}", runs_per_experiment=1)
@@ -129,16 +130,20 @@ def test_resume_with_artifact_sizes_unavailable(databricks_env, azureml_dest, wo
     dst_names = [f"{unique_name}/alpha", f"{unique_name}/beta"]
     exp = dst.get_experiment_by_name(dst_names[0])
     run = next(r for r in dst.search_runs([exp.experiment_id]) if r.info.run_name == "a-0")
-    # An interrupted pass: no fingerprint marker, one file missing, one half-written and never recorded.
+    # An interrupted pass: no fingerprint marker, one file missing, one uploaded and never recorded.
     dst.delete_tag(run.info.run_id, "mlflow_syncer.fingerprint")
     root = BlobLocation.parse(run.info.artifact_uri)
     blob.blob_client(root.child("deep/er/data.bin")).delete_blob()
-    blob.blob_client(root.child("notes with spaces.txt")).upload_blob(b"hal", overwrite=True)
+    with pytest.raises(ResourceExistsError, match="Resource Conflict"):  # Azure ML artifacts are write-once
+        blob.blob_client(root.child("notes with spaces.txt")).upload_blob(b"hal", overwrite=True)
     with sqlite3.connect(state) as db:
         db.execute("DELETE FROM artifacts WHERE run_source_id = ? AND path = ?",
                    (w.runs["a-0"], "notes with spaces.txt"))
 
+    refused = azurite.front.counts["409 overwrite"]
     again = sync(settings)
     assert [(o.action.op, o.action.details.get("resume")) for o in again.outcomes] == [(Op.UPDATE, True)]
-    assert again.outcomes[0].stats.artifact_files == 2  # the recorded, listed files were not copied again
+    # the recorded, listed files were not copied again; the unrecorded one was refused and settled by size
+    assert again.outcomes[0].stats.artifact_files == 2
+    assert azurite.front.counts["409 overwrite"] == refused + 1
     assert_fitted_copy(src, dst, w.experiments, dst_names)

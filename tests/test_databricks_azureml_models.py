@@ -85,7 +85,7 @@ def test_databricks_to_azureml_copies_workload_and_models(databricks_env, azurem
     dst_versions = {v.version: v for v in dst.search_model_versions(f"name='{name}'")}
     assert sorted(dst_versions) == sorted(src_versions) == ["1", "2"]
     holder = dst.get_experiment_by_name(settings.model_files_experiment)
-    holder_run = dst.search_runs([holder.experiment_id], f"tags.`{TAG_HOLDS_VERSION}` = '{name}/1'")
+    holder_run = dst.search_runs([holder.experiment_id], f"tags.{TAG_HOLDS_VERSION} = '{name}/1'")
     roots = {"1": holder_run[0].info.artifact_uri, "2": dst.get_run(dst_versions["2"].run_id).info.artifact_uri}
     assert AZURE_ML.stages and settings.model_stages == "copy"  # the policy: Azure ML takes stages via MLflow
     for number, v in src_versions.items():

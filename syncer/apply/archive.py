@@ -8,12 +8,14 @@ written again. The layout and the kind registry are in syncer.core.archive; docs
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass, field
 
 from syncer.backends import artifacts as art
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.run_files import list_run_files
+from syncer.backends.write_once import write_once
 from syncer.core.archive import (
     ARCHIVE_EXPERIMENT,
     ARCHIVERS,
@@ -63,8 +65,8 @@ class ArchiveWriter:
             exp = self._archive_experiment(create=False)
             if exp is None:
                 return None
-            flt = (f"tags.`{TAG_ARCHIVE_SOURCE}` = '{_quoted(self.source)}' and "
-                   f"tags.`{TAG_ARCHIVE_EXPERIMENT}` = '{_quoted(key)}'")
+            flt = (f"tags.{TAG_ARCHIVE_SOURCE} = '{_quoted(self.source)}' and "
+                   f"tags.{TAG_ARCHIVE_EXPERIMENT} = '{_quoted(key)}'")
             found = call(self.dst, "search_runs", lambda: self.dst.client.search_runs([exp], flt, max_results=1))
             if not found:
                 return None
@@ -96,9 +98,20 @@ class ArchiveWriter:
         if path in present:
             return False
         text = json.dumps(envelope(kind, source_id, self.source, document), indent=1, sort_keys=True, default=str)
-        call(self.dst, "log_text", lambda: self.dst.client.log_text(run_id, text, path))
+        self.put_text(run_id, path, text)
         present.add(path)
         return True
+
+    def put_text(self, run_id: str, path: str, text: str) -> None:
+        """Write one text file into a holder run; a write-once refusal of the same text settles it."""
+        size = len(text.encode("utf-8"))
+        folder = posixpath.dirname(path) or None
+
+        def listed() -> int | None:
+            return next((f.file_size for f in list_run_files(self.dst, run_id, folder) if f.path == path), None)
+
+        write_once(self.dst, None, path, size, lambda: call(
+            self.dst, "log_text", lambda: self.dst.client.log_text(run_id, text, path)) or size, listed)
 
 
     def copy_files(self, src: Endpoint, run_id: str, kind: str, source_id: str, uri: str) -> int:

@@ -46,14 +46,14 @@ def _dest_run(dst: Endpoint, experiment_id: str, source_run: str | None, cache: 
         return None
     if source_run not in cache:
         found = call(dst, "search_runs", lambda: dst.client.search_runs(
-            [experiment_id], f"tags.`{TAG_SOURCE_RUN_ID}` = '{source_run}'", max_results=1))
+            [experiment_id], f"tags.{TAG_SOURCE_RUN_ID} = '{source_run}'", max_results=1))
         cache[source_run] = found[0].info.run_id if found else None
     return cache[source_run]
 
 
 def _find_or_create(dst: Endpoint, lm: LoggedModelSnap, source: str, experiment_id: str, run: str | None
                     ) -> LoggedModelSnap:
-    found = list(search_logged_models(dst, [experiment_id], f"tags.`{TAG_SOURCE_MODEL_ID}` = '{lm.model_id}'"))
+    found = list(search_logged_models(dst, [experiment_id], f"tags.{TAG_SOURCE_MODEL_ID} = '{lm.model_id}'"))
     if found:
         return found[0]
     created = call(dst, "create_logged_model", lambda: dst.client.create_logged_model(

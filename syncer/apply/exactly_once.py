@@ -38,7 +38,7 @@ def retire(ctx, run_id: str, keep: str) -> None:  # noqa: ANN001
 
 def live_copies(ctx, dest_exp_id: str, source_run_id: str) -> list[str]:  # noqa: ANN001
     """Ids of the live, unmarked destination runs carrying this source run id, oldest id first."""
-    query = f"tags.`{TAG_SOURCE_RUN_ID}` = '{source_run_id}'"
+    query = f"tags.{TAG_SOURCE_RUN_ID} = '{source_run_id}'"
     runs = call(ctx.dst, "search_runs", lambda: ctx.dst.client.search_runs(
         [dest_exp_id], filter_string=query, run_view_type=ViewType.ACTIVE_ONLY, max_results=100))
     return sorted(r.info.run_id for r in runs if TAG_DUPLICATE_OF not in r.data.tags)

@@ -9,6 +9,7 @@ from uuid import uuid4
 
 from syncer.apply.context import Context
 from syncer.apply.exactly_once import Settlement, create_experiment_once
+from syncer.apply.experiment_tags import keep_full_values
 from syncer.apply.read_ahead import ReadAhead
 from syncer.apply.runs import Lanes, RunStats, copy_run
 from syncer.apply.units import Outcome, Units
@@ -16,6 +17,7 @@ from syncer.backends.calls import call
 from syncer.backends.metric_history import HistoryReader
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError
+from syncer.core.fitting import fit_experiment_tags
 from syncer.core.snapshot import TAG_SOURCE, TAG_SOURCE_EXPERIMENT_ID, user_tags
 
 WRITES_PER_RUN = 3  # a run's writes beside its metric batches: artifacts, dataset inputs, status
@@ -26,15 +28,17 @@ def _experiment(ctx: Context, action: Action) -> str:
     client = ctx.dst.client
     ctx.guard()
     dest_id = action.dest_id
+    fitted = fit_experiment_tags(user_tags(exp.tags), ctx.dst.caps)
+    keep_full_values(ctx, exp, action.label, fitted)
     if action.op is Op.CREATE:
-        tags = {**user_tags(exp.tags), TAG_SOURCE: ctx.src.identity, TAG_SOURCE_EXPERIMENT_ID: exp.experiment_id}
+        tags = {**fitted.tags, TAG_SOURCE: ctx.src.identity, TAG_SOURCE_EXPERIMENT_ID: exp.experiment_id}
         location = f"{ctx.dst.artifact_root.rstrip('/')}/{uuid4().hex}" if ctx.dst.artifact_root else None
         dest_id = create_experiment_once(ctx, action.label, exp.experiment_id, lambda: client.create_experiment(
             action.label, artifact_location=location, tags=tags))
     else:
         for key in action.details.get("tags", []):
             call(ctx.dst, "set_experiment_tag",
-                 lambda key=key: client.set_experiment_tag(dest_id, key, exp.tags[key]))
+                 lambda key=key: client.set_experiment_tag(dest_id, key, fitted.tags[key]))
     return dest_id
 
 

@@ -79,7 +79,7 @@ def _find_or_create(ctx: Context, lm: LoggedModelSnap) -> tuple[LoggedModelSnap,
     exp_id = dest_experiment(ctx, lm.experiment_id)
     where = {exp_id, ctx.dest_id("files_experiment", "") or exp_id}  # a version's copy may be in the latter
     with FIND_OR_CREATE:
-        found = list(search_logged_models(ctx.dst, where, f"tags.`{TAG_SOURCE_MODEL_ID}` = '{lm.model_id}'"))
+        found = list(search_logged_models(ctx.dst, where, f"tags.{TAG_SOURCE_MODEL_ID} = '{lm.model_id}'"))
         if found:
             return found[0], True
         ctx.guard()

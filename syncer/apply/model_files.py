@@ -90,7 +90,7 @@ def _to_holder_run(ctx: Context, model: ModelSnap, v: VersionSnap) -> Registrati
     exp_id = dest_experiment(ctx, None)
     key = version_key(model.name, v.version)
     found = call(ctx.dst, "search_runs", lambda: client.search_runs(
-        [exp_id], filter_string=f"tags.`{TAG_HOLDS_VERSION}` = '{key}'", max_results=10))
+        [exp_id], filter_string=f"tags.{TAG_HOLDS_VERSION} = '{key}'", max_results=10))
     run = found[0] if found else None
     if run is None:
         ctx.guard()

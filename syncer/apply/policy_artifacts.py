@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from syncer.backends.calls import call
+from syncer.backends.write_once import write_once
 from syncer.core.fitting import Fitted, metric_artifact
 from syncer.core.snapshot import RunSnap
 
@@ -48,8 +49,8 @@ def write(ctx: Context, run: RunSnap, fitted: Fitted, dst_repo, existing: dict[s
                 fh.write(make())
             size = os.path.getsize(local)
             ctx.guard()
-            call(ctx.dst, "log_artifact", lambda local=local, path=path: dst_repo.log_artifact(
-                local, posixpath.dirname(path)))
+            write_once(ctx.dst, dst_repo, path, size, lambda local=local, path=path, size=size: call(
+                ctx.dst, "log_artifact", lambda: dst_repo.log_artifact(local, posixpath.dirname(path))) or size)
             on_copied(path, size)
             stats.files += 1
             stats.bytes += size

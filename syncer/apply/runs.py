@@ -161,7 +161,7 @@ def _copy_artifacts(ctx: Context, run: RunSnap, fitted: Fitted, dest_exists: boo
             ctx.state.record_artifact(run.run_id, path, size)
 
     ctx.guard()
-    copied = art.copy_tree(ctx.src, src_repo, ctx.dst, dst_repo, existing, on_copied, ahead)
+    copied = art.copy_tree(ctx.src, src_repo, ctx.dst, dst_repo, existing, on_copied, ahead, frozenset(force))
     policy_io.write(ctx, run, fitted, dst_repo, existing, on_copied, copied)
     stats.artifact_files += copied.files
     stats.artifact_bytes += copied.bytes

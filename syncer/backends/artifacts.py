@@ -19,6 +19,7 @@ from syncer.backends import azure_blob as blob
 from syncer.backends import databricks_signed as signed
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
+from syncer.backends.write_once import write_once
 from syncer.core.errors import Kind, SyncError
 
 FILES_IN_FLIGHT = 4
@@ -162,12 +163,14 @@ def copy_tree(
     existing: dict[str, int | None],
     on_copied: Callable[[str, int], None] = lambda path, size: None,
     ahead: SourceFiles | None = None,
+    rewrite: frozenset[str] = frozenset(),
 ) -> CopyStats:
     """Copy every file that `existing` (destination path -> size) lacks or holds with another size.
 
     Files are copied FILES_IN_FLIGHT at a time; `on_copied` runs in the calling thread. Where the source
     hands out signed URLs, they are asked for signed.BATCH files at a time, just before those are copied.
-    `ahead`: the source listing (and small files) read beforehand by `read_ahead`.
+    `ahead`: the source listing (and small files) read beforehand by `read_ahead`. A write-once conflict
+    (syncer.backends.write_once) is settled by size, except for `rewrite` (files known to differ).
     """
     stats = CopyStats()
     files = ahead.files if ahead is not None else list(walk(src, src_repo))
@@ -175,12 +178,17 @@ def copy_tree(
     todo = [info for info in files if not _present(existing, info)]
     workers = max(1, min(FILES_IN_FLIGHT, len(todo)))
     batch = signed.BATCH if signed.supported(src_repo) else max(1, len(todo))
+
+    def one(info: FileInfo, read: signed.SignedRead | None) -> int:
+        expected = None if info.path in rewrite else info.file_size
+        return write_once(dst, dst_repo, info.path, expected, lambda: copy_file(
+            src, src_repo, dst, dst_repo, info, read, local.get(info.path)))
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artifacts") as pool:
         for start in range(0, len(todo), batch):
             chunk = todo[start:start + batch]
             reads = signed.fetch(src, src_repo, [i.path for i in chunk]) if signed.supported(src_repo) else {}
-            futures = {pool.submit(copy_file, src, src_repo, dst, dst_repo, info, reads.get(info.path),
-                                   local.get(info.path)): info for info in chunk}
+            futures = {pool.submit(one, info, reads.get(info.path)): info for info in chunk}
             for fut in as_completed(futures):
                 size = fut.result()
                 on_copied(futures[fut].path, size)

@@ -30,12 +30,18 @@ class Capabilities:
     param_value_len: int = 6000
     run_tag_value_len: int = 8000
     experiment_tag_value_len: int = 20000
+    experiment_tag_key_len: int = 250
     key_len: int = 250
     tags_per_run: int | None = None
+    params_per_run: int | None = None
+    experiment_tags: int | None = None  # tags per experiment, mlflow-syncer's two provenance tags included
     metric_keys_per_run: int | None = None
     experiment_name_len: int | None = None
     search_page_size: int = 1000
     artifact_sizes: bool = True
+    # A second write to an artifact path is refused (Azure ML: 409 Resource Conflict): settled by size
+    # (syncer.backends.write_once); --verify plans files of other bytes as conflicts, not repairs.
+    artifacts_write_once: bool = False
     stages: bool = True
     logged_models: bool = True
     traces: bool = True
@@ -53,6 +59,8 @@ class Capabilities:
     # (Databricks: SCIM `Me`, workspace admins are the `admins` group); a non-admin gets a warning row.
     acl_me_path: str | None = None
     experiment_rename: bool = True
+    # Its registered-model search takes tag filters (Azure ML: none, azure-sdk-for-python#42155).
+    registry_tag_filters: bool = True
     # Whether its log_batch writes a batch's tags after its params and metrics (MLflow's own stores), so the
     # fingerprint tag can ride in a run's last batch and still be its last write (syncer.apply.runs).
     batch_tags_last: bool = False
@@ -148,11 +156,17 @@ AZURE_ML = Capabilities(
     run_tag_value_len=1000,
     key_len=100,
     tags_per_run=50,
+    # Azure ML service limits (learn.microsoft.com/azure/machine-learning/resource-limits-capacity): experiments
+    # take 50 tags, keys of 250 and values of 1,000 characters; runs 200 params (azure-sdk-for-python#35685).
+    experiment_tag_value_len=1000,
+    experiment_tags=50,
+    params_per_run=200,
     metric_keys_per_run=50,
     experiment_name_len=256,
     # mlflow.runName, mlflow.user, mlflow.parentRunId and mlflow-syncer's four provenance tags
     reserved_run_tags=7,
     artifact_sizes=False,
+    artifacts_write_once=True,
     # MLflow 3 objects, as the service's MLflow endpoint answers (tests/emulators/azureml.py answers the same):
     # logged-models API 404 (Azure/azure-sdk-for-python#44896); traces 403, "not supported in AML yet"
     # (azure-sdk-for-python#40261); prompts are tagged registered models and the registry search takes no tag
@@ -164,6 +178,7 @@ AZURE_ML = Capabilities(
     prompts=False,
     datasets=False,
     experiment_rename=False,
+    registry_tag_filters=False,
     # Filters with AND and order_by on attributes are documented, but not that create_run keeps start_time:
     # unproven, so its experiments are read whole.
     run_windows=False,

@@ -27,6 +27,7 @@ from syncer.backends.classify import classify, describe
 from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.errors import FatalError, Kind
+from syncer.core.fitting import POLICY_DIR
 from syncer.core.metric_points import missing_points
 from syncer.core.snapshot import RunSnap, Snapshot
 from syncer.state.store import StateStore
@@ -159,7 +160,8 @@ def _inspect_same(s: _Sides, action: Action) -> dict:
     _put_artifacts(out, missing, resized)
     if checksum:
         out["artifacts_checksum_differs"] = checksum
-    if extra_files := sorted(p for p in have if p not in source):
+    # the fitting policy's own files (syncer.core.fitting) are expected there
+    if extra_files := sorted(p for p in have if p not in source and not p.startswith(f"{POLICY_DIR}/")):
         out["artifacts_only_in_destination"] = extra_files
     if out:
         out["note"] = "found by --deep; a sync leaves this run alone (its copy carries the current fingerprint)"

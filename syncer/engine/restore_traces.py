@@ -45,7 +45,7 @@ WORKERS = 8  # archived trace files downloaded, and trace infos written, at once
 
 def _run_copy(endpoint: Endpoint, experiment_id: str, source_run: str) -> str | None:
     found = call(endpoint, "search_runs", lambda: endpoint.client.search_runs(
-        [experiment_id], f"tags.`{TAG_SOURCE_RUN_ID}` = '{source_run}'", max_results=1))
+        [experiment_id], f"tags.{TAG_SOURCE_RUN_ID} = '{source_run}'", max_results=1))
     return found[0].info.run_id if found else None
 
 

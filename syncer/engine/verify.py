@@ -16,14 +16,22 @@ from syncer.core.snapshot import Snapshot
 from syncer.engine.deep_compare import Inspection, inspect_plan
 from syncer.state.store import StateStore
 
+WRITE_ONCE = ("artifact files differ in the destination, which keeps artifacts write-once: they cannot be "
+              "replaced; delete the run's copy to copy it again")
 
-def repair_plan(plan: Plan, inspection: Inspection) -> Plan:
-    """The plan with every run that inspection found different turned into a full-check update (pure)."""
+
+def repair_plan(plan: Plan, inspection: Inspection, write_once: bool = False) -> Plan:
+    """The plan with every run that inspection found different turned into a full-check update (pure). On a
+    destination whose artifacts are write-once, a run with files of other bytes is a conflict instead: a
+    repair would be refused on every pass."""
     actions = []
     for action in plan.actions:
         if action.key in inspection.differs:
             details = {k: v for k, v in inspection.details.get(action.key, {}).items() if k != "note"}
-            action = replace(action, op=Op.UPDATE, details={**details, "resume": True, "repair": True})
+            if write_once and details.get("artifacts_checksum_differs"):
+                action = replace(action, op=Op.CONFLICT, details={**details, "reason": WRITE_ONCE})
+            else:
+                action = replace(action, op=Op.UPDATE, details={**details, "resume": True, "repair": True})
         actions.append(action)
     return replace(plan, actions=actions)
 
@@ -32,4 +40,5 @@ def verify(plan: Plan, src: Endpoint, dst: Endpoint, src_snap: Snapshot, dst_sna
            state: StateStore, workers: int) -> Plan:
     """Inspect every run planned `=` deeply and return the plan with repairs for those that differ."""
     same = replace(plan, actions=[a for a in plan.actions if a.kind == "run" and a.op is Op.SAME])
-    return repair_plan(plan, inspect_plan(same, src, dst, src_snap, dst_snap, state, deep=True, workers=workers))
+    inspection = inspect_plan(same, src, dst, src_snap, dst_snap, state, deep=True, workers=workers)
+    return repair_plan(plan, inspection, dst.caps.artifacts_write_once)

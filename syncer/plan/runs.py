@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.capabilities import Capabilities
-from syncer.core.fitting import experiment_name_problem, fit_run
+from syncer.core.fitting import experiment_name_problem, fit_experiment_tags, fit_run
 from syncer.core.snapshot import (
     TAG_DUPLICATE_OF,
     TAG_FINGERPRINT,
@@ -62,7 +62,7 @@ def plan_experiments(src: Snapshot, dst: Snapshot, dest_names: dict[str, str], c
     dst_by_name = {e.name: e for e in dst.experiments.values()}
     invalid = _invalid_names(dest_names, caps)
     return [_plan_experiment(exp, dest_names[exp.experiment_id], dst_by_name.get(dest_names[exp.experiment_id]),
-                             invalid, options)
+                             invalid, options, caps)
             for exp in sorted(src.experiments.values(), key=lambda e: e.name)]
 
 
@@ -88,28 +88,32 @@ def _plan_experiment(
     dest: ExperimentSnap | None,
     invalid: dict[str, str],
     options: Options,
+    caps: Capabilities,
 ) -> Action:
     base = dict(kind="experiment", label=name, source_id=exp.experiment_id, experiment=exp.experiment_id)
     if name in invalid:
         return Action(op=Op.ERROR, details={"reason": invalid[name]}, **base)
     if ("experiment", exp.experiment_id) in options.quarantined:
         return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
+    fitted = fit_experiment_tags(user_tags(exp.tags), caps)
+    policy = {"policy": fitted.notes} if fitted.notes else {}
     if dest is None:
-        details = {"tags": sorted(user_tags(exp.tags)), **({"delete": True} if exp.deleted else {})}
+        details = {"tags": sorted(fitted.tags), **({"delete": True} if exp.deleted else {}), **policy}
         return Action(op=Op.CREATE, details=details, **base)
     base["dest_id"] = dest.experiment_id
     if dest.deleted and not exp.deleted:
         return Action(op=Op.CONFLICT, details={
             "reason": "a deleted experiment of that name exists in the destination; restore or purge it"},
             **base)
-    want, have = user_tags(exp.tags), user_tags(dest.tags)
-    changed = sorted(k for k, v in want.items() if have.get(k) != v)
+    have = user_tags(dest.tags)
+    changed = sorted(k for k, v in fitted.tags.items() if have.get(k) != v)
     details: dict = {}
     if changed:
         details["tags"] = changed
     if exp.deleted and not dest.deleted:
         details["delete"] = True
-    return Action(op=Op.UPDATE if details else Op.SAME, details=details, **base)
+    op = Op.UPDATE if details else Op.SAME
+    return Action(op=op, details={**details, **(policy if details else {})}, **base)
 
 
 def _depths(runs: dict[str, RunSnap]) -> dict[str, int]:

@@ -40,10 +40,13 @@ def holders(endpoint: Endpoint) -> Iterator[Holder]:
         return
     token = None
     while True:
+        # Every run, filtered here: Azure ML's run search takes no `!=` on tags (azure-sdk-for-python#41453).
         page = call(endpoint, "search_runs", lambda t=token: endpoint.client.search_runs(
-            [exp.experiment_id], f"tags.`{TAG_ARCHIVE_SOURCE}` != ''", max_results=1000, page_token=t))
+            [exp.experiment_id], max_results=1000, page_token=t))
         for run in page:
             tags = run.data.tags
+            if not tags.get(TAG_ARCHIVE_SOURCE):
+                continue
             name = tags.get(TAG_ARCHIVE_EXPERIMENT_NAME)
             yield Holder(run.info.run_id, tags.get(TAG_ARCHIVE_SOURCE, ""), tags.get(TAG_ARCHIVE_EXPERIMENT) or None,
                          None if name == "(workspace)" else name)

@@ -234,7 +234,7 @@ def copies_of(endpoint: Endpoint, experiment_ids: list[str], source_run_id: str)
     for j in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
         ids = experiment_ids[j : j + _EXPERIMENT_IDS_PER_SEARCH]
         runs.extend(run_snap(r) for r in _search_all(
-            endpoint, ids, ViewType.ALL, f"tags.`{TAG_SOURCE_RUN_ID}` = '{source_run_id}'"))
+            endpoint, ids, ViewType.ALL, f"tags.{TAG_SOURCE_RUN_ID} = '{source_run_id}'"))
     return runs
 
 

@@ -41,7 +41,7 @@ class Request:
 @dataclass
 class Reply:
     status: int
-    body: dict
+    body: dict | bytes  # bytes: sent as they are (an empty 404, as some services answer)
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -105,8 +105,8 @@ class Gateway:
             reply = rule.check(req, self)
             if reply is not None:
                 self.count(f"reply {reply.status}")
-                return reply.status, {"Content-Type": "application/json", **reply.headers}, \
-                    json.dumps(reply.body).encode()
+                body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                return reply.status, {"Content-Type": "application/json", **reply.headers}, body
         url = self.upstream + req.path + (f"?{req.query}" if req.query else "")
         headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP | {"authorization"}}
         r = self.session().request(req.method, url, data=req.body or None, headers=headers, timeout=300)
