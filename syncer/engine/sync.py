@@ -19,6 +19,9 @@ from syncer.apply.units import Outcome, Progress, Started, Units
 from syncer.backends.auth import check as check_auth
 from syncer.backends.calls import configure_http_retries
 from syncer.backends.endpoint import Endpoint
+from syncer.backends.same_store import refuse_same_facts, refuse_same_uris
+from syncer.backends.source_store import check_source_store
+from syncer.backends.store_identity import store_key
 from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.capabilities import Capabilities
@@ -83,11 +86,15 @@ def endpoints(settings: Settings) -> tuple[Endpoint, Endpoint]:
         raise FatalError(f"no {missing} given: use --{'source' if missing == 'source' else 'dest'} or the "
                          f"'{missing}' option of the config file")
     src, dst = settings.source, settings.destination
-    return (
+    ends = (
         Endpoint(src.tracking_uri, src.registry_uri, caps=_caps(src), role="source"),
         Endpoint(dst.tracking_uri, dst.registry_uri, caps=_caps(dst), artifact_root=dst.artifact_root,
                  role="destination"),
     )
+    refuse_same_uris(*ends)
+    for uri in ends[0].store_uris():
+        check_source_store(uri)
+    return ends
 
 
 def _caps(cfg: EndpointConfig) -> Capabilities:
@@ -99,8 +106,13 @@ def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool
                config_path: str | None = None) -> StateStore:
     """Open the state store belonging to this source->destination pair."""
     url = settings.state or default_state_url(config_path)
-    return StateStore(url, pair=f"{src.identity} -> {dst.identity}", read_only=read_only,
-                      quarantine_after=settings.quarantine_after)
+    taken = {store_key(url)} & (src.store_keys() | dst.store_keys())
+    if taken:
+        end = "source" if taken & src.store_keys() else "destination"
+        raise FatalError(f"the state store is the {end}'s MLflow database ({taken.pop()}); give --state "
+                         "a database of its own")
+    return StateStore(url, pair=f"{src.store_key} -> {dst.store_key}", read_only=read_only,
+                      quarantine_after=settings.quarantine_after, former_pairs=(f"{src.identity} -> {dst.identity}",))
 
 
 def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None, options: Options,
@@ -152,6 +164,7 @@ def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: State
 def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, opts: PassOptions) -> SyncResult:
     """Scan, plan (optionally verifying each chunk), then inspect (dry run) or apply: the one path of every mode."""
     started = time.monotonic()
+    refuse_same_facts(src, dst)
 
     def on_chunk(actions: list[Action], s: Snapshot, d: Snapshot) -> list[Action]:
         if opts.verify and any(a.kind == "run" and a.op is Op.SAME for a in actions):
@@ -197,6 +210,7 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
     src, dst = endpoints(settings)
     check_auth(src)
     check_auth(dst)
+    refuse_same_facts(src, dst)  # before a state store is made for the pair (run_pass checks once per pair)
     state = open_state(settings, src, dst, read_only=dry_run, config_path=config_path)
     try:
         if not dry_run:

@@ -24,6 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from syncer.backends.calls import configure_http_retries
+from syncer.backends.same_store import refuse_same_facts
 from syncer.config import MirrorConfig, Settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
@@ -103,6 +104,7 @@ class MirrorService:
         """Open, serve until done or signalled, close. Returns the process exit code."""
         configure_http_retries()
         src, dst = endpoints(self.settings)
+        refuse_same_facts(src, dst, unreachable_ok=True)  # every cycle checks again until it could read
         state = open_state(self.settings, src, dst, read_only=False, config_path=self.config_path)
         try:
             state.acquire_lock(holder=LOCK_HOLDER, guard=refuse_while_leased)

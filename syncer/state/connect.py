@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 
 from syncer.core.errors import FatalError
+from syncer.core.redact import redact
 
 
 def default_state_url(config_path: str | None) -> str:
@@ -60,3 +61,19 @@ def make_engine(url: str, read_only: bool) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def refuse_mlflow_database(url: str) -> None:
+    """An MLflow tracking database is never a state store. Looked at read-only: a writing SQLite engine
+    would turn an MLflow database to WAL mode."""
+    parsed = make_url(with_driver(url))
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        return
+    probe = make_engine(url, read_only=True)
+    try:
+        tables = set(inspect(probe).get_table_names())
+    finally:
+        probe.dispose()
+    if {"experiments", "runs"} <= tables:
+        raise FatalError(f"state store {redact(url)} is an MLflow tracking database, not an mlflow-syncer "
+                         "state store; give --state a file or database of its own")
