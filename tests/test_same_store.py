@@ -7,6 +7,7 @@ databases, file listings with sizes, times and hashes of the folders around a di
 from __future__ import annotations
 
 import hashlib
+import shutil
 import socket
 import sqlite3
 import uuid
@@ -98,7 +99,6 @@ def test_one_server_under_another_name_is_refused(case, dest, registry, expected
     for command in ("migrate", "diff"):
         _refused(*_run(capsys, command, *argv), expected)
     assert [_rows(db) for db in dbs] == before
-    assert not (tmp_path / "s.db").exists()
 
 
 def test_alias_refused_by_the_real_command(source_server, seeded, fault_proxy, tmp_path):
@@ -131,3 +131,134 @@ def test_a_mirror_copy_is_another_store_and_old_pair_keys_are_kept(source_server
     copies = MlflowClient(dest_server.url).search_runs(
         [MlflowClient(dest_server.url).get_experiment_by_name(seeded).experiment_id])
     assert len(copies) == 1
+
+
+def _old_schema(folder: Path) -> str:
+    """An MLflow SQLite store five schema revisions behind the installed MLflow, built by MLflow's own
+    Alembic history."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+    from mlflow.store.tracking.dbmodels.initial_models import Base
+    from sqlalchemy import create_engine
+
+    url = f"sqlite:///{folder / 'old.db'}"
+    cfg = _get_alembic_config(url)
+    older = [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()][5]
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, older)
+    engine.dispose()
+    return "sqlite:///old.db"
+
+
+def _not_mlflow_sqlite(folder: Path) -> str:
+    with sqlite3.connect(folder / "other.db") as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    return "sqlite:///other.db"
+
+
+def _text_file(folder: Path, uri: str) -> str:
+    (folder / "notes.txt").write_text("not a store\n")
+    return uri
+
+
+def _folder(folder: Path, *files: str) -> str:
+    (folder / "store").mkdir()
+    for name in files:
+        (folder / "store" / name).write_text("x")
+    return "store"
+
+
+# (case, make the source in a folder and return its URI, what the line says)
+SOURCES: list[tuple[str, Callable[[Path], str], str]] = [
+    ("missing SQLite file", lambda f: "sqlite:///no-such.db", "no such file"),
+    ("missing folder", lambda f: "no-such-dir", "no such folder"),
+    ("missing file: folder", lambda f: "file:///no/such/mlruns", "no such folder"),
+    ("empty folder", lambda f: _folder(f), "is an empty folder"),
+    ("folder without experiments", lambda f: _folder(f, "data.csv"), "holds no MLflow experiment"),
+    ("text file as SQLite", lambda f: _text_file(f, "sqlite:///notes.txt"), "not a SQLite database"),
+    ("text file as a folder", lambda f: _text_file(f, "notes.txt"), "is a file, not an MLflow file store"),
+    ("SQLite without MLflow tables", _not_mlflow_sqlite, "is not an MLflow store (1 tables"),
+    ("older MLflow schema", _old_schema, "has an older MLflow schema"),
+]
+
+
+@pytest.mark.parametrize("case,make,expected", SOURCES, ids=[s[0] for s in SOURCES])
+def test_a_direct_source_is_never_created_or_upgraded(case, make, expected, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    source = make(tmp_path)
+    before = _listing(tmp_path)
+    for command in ("migrate", "diff"):
+        _refused(*_run(capsys, command, "--source", source, "--dest", "sqlite:///dest.db", "--no-progress"),
+                 expected)
+    assert _listing(tmp_path) == before  # no source, no destination, no state store appeared
+
+
+def test_an_mlflow_database_is_never_the_state_store(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    client = MlflowClient("sqlite:///src.db")
+    client.create_run(client.create_experiment("e"))
+    shutil.copy("src.db", "other.db")
+    Path("link.db").symlink_to("dst.db")  # a destination not made yet
+    before = _listing(tmp_path)
+    ends = ["--source", "sqlite:///src.db", "--dest", f"sqlite:///{tmp_path}/dst.db", "--no-progress"]
+    cases = [("sqlite:///./src.db", "the state store is the source's MLflow database"),
+             ("sqlite:///link.db", "the state store is the destination's MLflow database"),
+             ("sqlite:///other.db", "is an MLflow tracking database, not an mlflow-syncer state store")]
+    for state, expected in cases:
+        _refused(*_run(capsys, "migrate", *ends, "--state", state), expected)
+    assert _listing(tmp_path) == before
+
+
+def _databricks_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "databrickscfg"
+    cfg.write_text("[prod]\nhost = https://ADB-111.2.azuredatabricks.net/\ntoken = x\n"
+                   "[other]\nhost = https://adb-222.3.azuredatabricks.net\ntoken = y\n")
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(cfg))
+    monkeypatch.setenv("DATABRICKS_HOST", "adb-111.2.azuredatabricks.net")
+
+
+WS = "/subscriptions/0000/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
+AML = "azureml://westeurope.api.azureml.ms/mlflow/{v}" + WS
+SAME = [
+    ("sqlite:///a.db", "sqlite:///./sub/../a.db"),
+    ("sqlite:///a.db", "sqlite:///link.db"),
+    ("mlruns", "file:///{tmp}/mlruns/"),
+    ("file:mlruns", "./mlruns"),
+    ("http://127.0.0.1:5000", "http://localhost:5000//"),
+    ("http://127.0.0.1:80", "http://LOCALHOST/"),
+    ("https://h.example/api/", "https://h.example:443/api"),
+    ("http://127.0.0.1:5000", f"http://{socket.gethostname()}:5000"),
+    ("http://127.0.0.1:5000", "http://[::1]:5000"),
+    ("postgresql://u:p@localhost/mlflow", "postgresql+psycopg2://127.0.0.1:5432/mlflow"),
+    ("databricks://prod", "databricks"),
+    ("databricks-uc://prod", "databricks-uc"),
+    (AML.format(v="v1.0", rg="rg", ws="ws"), AML.format(v="v2.0", rg="RG", ws="WS") + "?x=1"),
+]
+OTHER = [
+    ("sqlite:///a.db", "sqlite:///b.db"),
+    ("mlruns", "sqlite:///mlruns"),
+    ("http://127.0.0.1:5000", "http://127.0.0.1:5001"),
+    ("http://h.example", "https://h.example"),
+    ("https://h.example/a", "https://h.example/b"),
+    ("postgresql://localhost/mlflow", "postgresql://localhost/other"),
+    ("databricks://prod", "databricks://other"),
+    ("databricks://prod", "databricks-uc://prod"),
+    (AML.format(v="v1.0", rg="rg", ws="ws"), AML.format(v="v1.0", rg="rg", ws="ws2")),
+]
+
+
+def test_store_keys_join_spellings_of_one_store_and_nothing_else(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _databricks_profiles(tmp_path, monkeypatch)
+    Path("a.db").touch()
+    Path("sub").mkdir()
+    Path("link.db").symlink_to("a.db")
+    for a, b in SAME:
+        assert store_key(a) == store_key(b.format(tmp=tmp_path)), (a, b)
+    for a, b in OTHER:
+        assert store_key(a) != store_key(b), (a, b)
+    assert "x" not in store_key("databricks://prod") and ":p@" not in store_key("postgresql://u:p@h/db")

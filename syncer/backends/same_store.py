@@ -40,21 +40,21 @@ def refuse_same_uris(src: Endpoint, dst: Endpoint) -> None:
 def refuse_same_facts(src: Endpoint, dst: Endpoint, unreachable_ok: bool = False) -> None:
     """Refuse a pair whose ends report the same experiments (or registered models) with the same creation
     times: one store under two names. Reads one page of each end, once per pair of endpoints.
-    `unreachable_ok`: an end that does not answer leaves the check to the next call (a service starting
-    during an outage)."""
+    `unreachable_ok` (a service starting during an outage): one attempt, no retries; an end that does not
+    answer leaves the check to the next call."""
     if dst.distinct_from == src.store_key:
         return
+    read = _once if unreachable_ok else call
     try:
-        same = _agreeing(src, dst, "search_experiments", _experiments)
+        same = _agreeing(src, dst, "search_experiments", _experiments, read)
+        what = "experiments"
+        for registry in src.registries() if same is None else []:
+            same = same or _agreeing(registry, dst, "search_registered_models", _models, read)
+            what = "registered models"
     except FatalError:
         if unreachable_ok:
             return
         raise
-    what = "experiments"
-    if same is None:
-        what = "registered models"
-        for registry in src.registries():
-            same = same or _agreeing(registry, dst, "search_registered_models", _models)
     if same is not None:
         shown = ", ".join(same[:3]) + (", ..." if len(same) > 3 else "")
         raise FatalError(f"source ({src.identity}) and destination ({dst.identity}) are one store: both "
@@ -63,13 +63,22 @@ def refuse_same_facts(src: Endpoint, dst: Endpoint, unreachable_ok: bool = False
     dst.distinct_from = src.store_key
 
 
-def _agreeing(src: Endpoint, dst: Endpoint, op: str,
-              read: Callable[[Endpoint], Iterable[tuple[str, int | None]]]) -> list[str] | None:
-    """The ids both ends report with equal, known creation times, when no common id disagrees; else None.
-    An end that cannot answer (no such API there) proves nothing."""
+Facts = Callable[["Endpoint"], Iterable[tuple[str, int | None]]]
+
+
+def _once(end: Endpoint, op: str, fn: Callable[[], list]) -> list:  # noqa: ARG001 - call()'s signature
     try:
-        theirs = dict(call(src, op, lambda: list(read(src))))
-        ours = dict(call(dst, op, lambda: list(read(dst))))
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - unreachable or refused: decided later
+        raise FatalError(f"{end.role} did not answer") from exc
+
+
+def _agreeing(src: Endpoint, dst: Endpoint, op: str, facts: Facts, read: Callable) -> list[str] | None:
+    """The ids both ends report with equal, known creation times, when no common id disagrees; else None.
+    An end that cannot answer the search (no such API there) proves nothing."""
+    try:
+        theirs = dict(read(src, op, lambda: list(facts(src))))
+        ours = dict(read(dst, op, lambda: list(facts(dst))))
     except FatalError:
         raise
     except Exception as exc:  # noqa: BLE001 - the pass itself reads these ends and says what is wrong

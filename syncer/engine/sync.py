@@ -34,6 +34,7 @@ from syncer.engine.apply_pass import apply_plan
 from syncer.engine.archive import archive_uncopied, count_archived
 from syncer.engine.kinds import STEPS, Job, model_options, steps_for
 from syncer.plan.runs import Options
+from syncer.state.connect import refuse_mlflow_database
 from syncer.state.leases import refuse_while_leased
 from syncer.state.store import StateStore, default_state_url
 
@@ -102,17 +103,25 @@ def _caps(cfg: EndpointConfig) -> Capabilities:
     return resolve_caps(cfg.tracking_uri, cfg.profile, limits)
 
 
-def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool,
-               config_path: str | None = None) -> StateStore:
-    """Open the state store belonging to this source->destination pair."""
+def state_url(settings: Settings, src: Endpoint, dst: Endpoint, config_path: str | None = None) -> str:
+    """The state store's URL, refused (read-only look) when it is either end's MLflow database."""
     url = settings.state or default_state_url(config_path)
     taken = {store_key(url)} & (src.store_keys() | dst.store_keys())
     if taken:
         end = "source" if taken & src.store_keys() else "destination"
         raise FatalError(f"the state store is the {end}'s MLflow database ({taken.pop()}); give --state "
                          "a database of its own")
-    return StateStore(url, pair=f"{src.store_key} -> {dst.store_key}", read_only=read_only,
-                      quarantine_after=settings.quarantine_after, former_pairs=(f"{src.identity} -> {dst.identity}",))
+    refuse_mlflow_database(url)
+    return url
+
+
+def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool,
+               config_path: str | None = None) -> StateStore:
+    """Open the state store belonging to this source->destination pair (keyed by the stores' identities;
+    a store recorded under the URI text by an older version is taken over)."""
+    return StateStore(state_url(settings, src, dst, config_path), pair=f"{src.store_key} -> {dst.store_key}",
+                      read_only=read_only, quarantine_after=settings.quarantine_after,
+                      former_pairs=(f"{src.identity} -> {dst.identity}",))
 
 
 def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None, options: Options,
@@ -210,7 +219,6 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
     src, dst = endpoints(settings)
     check_auth(src)
     check_auth(dst)
-    refuse_same_facts(src, dst)  # before a state store is made for the pair (run_pass checks once per pair)
     state = open_state(settings, src, dst, read_only=dry_run, config_path=config_path)
     try:
         if not dry_run:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.core.errors import FatalError
 from syncer.core.redact import redact
@@ -69,11 +70,14 @@ def refuse_mlflow_database(url: str) -> None:
     parsed = make_url(with_driver(url))
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
         return
-    probe = make_engine(url, read_only=True)
     try:
-        tables = set(inspect(probe).get_table_names())
-    finally:
-        probe.dispose()
+        probe = make_engine(url, read_only=True)
+        try:
+            tables = set(inspect(probe).get_table_names())
+        finally:
+            probe.dispose()
+    except (SQLAlchemyError, ImportError):  # an unusable store: opening it says so
+        return
     if {"experiments", "runs"} <= tables:
         raise FatalError(f"state store {redact(url)} is an MLflow tracking database, not an mlflow-syncer "
                          "state store; give --state a file or database of its own")
