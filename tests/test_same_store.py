@@ -96,8 +96,8 @@ def test_one_server_under_another_name_is_refused(case, dest, registry, expected
         argv += ["--dest-registry", registry(*urls)]
     dbs = [source_server.root / "backend.db", dest_server.root / "backend.db"]
     before = [_rows(db) for db in dbs]
-    for command in ("migrate", "diff"):
-        _refused(*_run(capsys, command, *argv), expected)
+    for command in (["migrate"], ["diff"], ["mirror", "--once"]):
+        _refused(*_run(capsys, *command, *argv), expected)
     assert [_rows(db) for db in dbs] == before
 
 
@@ -181,7 +181,7 @@ SOURCES: list[tuple[str, Callable[[Path], str], str]] = [
     ("folder without experiments", lambda f: _folder(f, "data.csv"), "holds no MLflow experiment"),
     ("text file as SQLite", lambda f: _text_file(f, "sqlite:///notes.txt"), "not a SQLite database"),
     ("text file as a folder", lambda f: _text_file(f, "notes.txt"), "is a file, not an MLflow file store"),
-    ("SQLite without MLflow tables", _not_mlflow_sqlite, "is not an MLflow store (1 tables"),
+    ("SQLite without MLflow tables", _not_mlflow_sqlite, "is not an MLflow store (1 table, none of MLflow's)"),
     ("older MLflow schema", _old_schema, "has an older MLflow schema"),
 ]
 

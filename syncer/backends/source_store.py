@@ -84,7 +84,7 @@ def _check_schema(engine: Engine, shown: str) -> None:
 
     tables = set(inspect(engine).get_table_names())
     if not tables >= _MLFLOW_TABLES:
-        found = f"{len(tables)} tables, none of them MLflow's" if tables else "no tables"
+        found = f"{len(tables)} table{'s' * (len(tables) != 1)}, none of MLflow's" if tables else "no tables"
         raise FatalError(f"{shown} is not an MLflow store ({found}); give the database of an MLflow "
                          "tracking server")
     with engine.connect() as conn:
