@@ -261,4 +261,5 @@ def test_store_keys_join_spellings_of_one_store_and_nothing_else(tmp_path, monke
         assert store_key(a) == store_key(b.format(tmp=tmp_path)), (a, b)
     for a, b in OTHER:
         assert store_key(a) != store_key(b), (a, b)
+    assert store_key("databricks") == store_key("databricks-uc").replace("-uc", "", 1)
     assert "x" not in store_key("databricks://prod") and ":p@" not in store_key("postgresql://u:p@h/db")

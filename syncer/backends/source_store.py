@@ -28,6 +28,8 @@ _SERVE = "serve it with the MLflow version that wrote it (`mlflow server --backe
 def check_source_store(uri: str, role: str = "source") -> None:
     """Refuse (FatalError) a direct store that MLflow would create, initialise or upgrade on open."""
     scheme = urlsplit(uri).scheme.lower()
+    if uri.startswith("databricks"):  # `databricks`, `databricks-uc`: a workspace, not a folder
+        return
     if scheme == "sqlite":
         _check_sqlite(uri, role)
     elif scheme in ("", "file"):
