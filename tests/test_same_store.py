@@ -1,7 +1,9 @@
-"""The two ends are never one store; a direct source is opened read-only; the state store is no MLflow database.
+"""The two ends are never one store; a direct source is opened read-only; the state store is no
+MLflow database.
 
-Every refusal: exit 2, one line on stderr, no traceback, and nothing written (row counts of the servers'
-databases, file listings with sizes, times and hashes of the folders around a direct store).
+Every refusal: exit 2, one line on stderr, no traceback, and nothing written (row counts of the
+servers' databases, file listings with sizes, times and hashes of the folders around a direct
+store).
 """
 
 from __future__ import annotations
@@ -73,25 +75,56 @@ def _loopback(url: str, host: str) -> str:
     return url.replace("127.0.0.1", host)
 
 
-# (case, destination tracking URI, destination registry URI or None, what the line says): `s` is the source
-# server's URL, `d` the destination server's, `p` a loopback proxy's in front of the source (another port).
+# (case, destination tracking URI, destination registry URI or None, what the line says): `s` is the
+# source
+# server's URL, `d` the destination server's, `p` a loopback proxy's in front of the source (another
+# port).
 ALIASES: list[tuple[str, Callable, Callable | None, str]] = [
     ("localhost", lambda s, d, p: _loopback(s, "localhost"), None, "one store (http://localhost:"),
     ("trailing slashes", lambda s, d, p: s + "//", None, ONE_STORE),
     ("this host's name", lambda s, d, p: _loopback(s, socket.gethostname()), None, ONE_STORE),
-    ("registry by name", lambda s, d, p: d, lambda s, d, p: _loopback(s, "localhost") + "/", ONE_STORE),
+    (
+        "registry by name",
+        lambda s, d, p: d,
+        lambda s, d, p: _loopback(s, "localhost") + "/",
+        ONE_STORE,
+    ),
     ("proxy alias", lambda s, d, p: p, None, "both list the experiments"),
-    ("registry behind a proxy", lambda s, d, p: d, lambda s, d, p: p, "both list the registered models"),
+    (
+        "registry behind a proxy",
+        lambda s, d, p: d,
+        lambda s, d, p: p,
+        "both list the registered models",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case,dest,registry,expected", ALIASES, ids=[a[0] for a in ALIASES])
-def test_one_server_under_another_name_is_refused(case, dest, registry, expected, source_server, dest_server,
-                                                  seeded, fault_proxy, tmp_path, capsys):
+def test_one_server_under_another_name_is_refused(
+    case,
+    dest,
+    registry,
+    expected,
+    source_server,
+    dest_server,
+    seeded,
+    fault_proxy,
+    tmp_path,
+    capsys,
+):
     proxy = fault_proxy(source_server.url).url
     urls = (source_server.url, dest_server.url, proxy)
-    argv = ["--source", source_server.url, "--dest", dest(*urls), "--state", f"sqlite:///{tmp_path / 's.db'}",
-            "--experiments", seeded, "--no-progress"]
+    argv = [
+        "--source",
+        source_server.url,
+        "--dest",
+        dest(*urls),
+        "--state",
+        f"sqlite:///{tmp_path / 's.db'}",
+        "--experiments",
+        seeded,
+        "--no-progress",
+    ]
     if registry is not None:
         argv += ["--dest-registry", registry(*urls)]
     dbs = [source_server.root / "backend.db", dest_server.root / "backend.db"]
@@ -104,22 +137,45 @@ def test_one_server_under_another_name_is_refused(case, dest, registry, expected
 def test_alias_refused_by_the_real_command(source_server, seeded, fault_proxy, tmp_path):
     proxy = fault_proxy(source_server.url)
     before = _rows(source_server.root / "backend.db")
-    done = run_cli("migrate", "--source", source_server.url, "--dest", proxy.url, "--no-progress",
-                   "--experiments", seeded, "--state", f"sqlite:///{tmp_path / 's.db'}")
+    done = run_cli(
+        "migrate",
+        "--source",
+        source_server.url,
+        "--dest",
+        proxy.url,
+        "--no-progress",
+        "--experiments",
+        seeded,
+        "--state",
+        f"sqlite:///{tmp_path / 's.db'}",
+    )
     _refused(done.returncode, done.stderr, "are one store", "both list the experiments")
     assert _rows(source_server.root / "backend.db") == before
 
 
-def test_a_mirror_copy_is_another_store_and_old_pair_keys_are_kept(source_server, dest_server, seeded,
-                                                                     tmp_path, capsys):
+def test_a_mirror_copy_is_another_store_and_old_pair_keys_are_kept(
+    source_server, dest_server, seeded, tmp_path, capsys
+):
     state = tmp_path / "s.db"
-    argv = ["--source", source_server.url, "--dest", dest_server.url + "/", "--state", f"sqlite:///{state}",
-            "--experiments", seeded, "--no-progress", "--no-models"]
+    argv = [
+        "--source",
+        source_server.url,
+        "--dest",
+        dest_server.url + "/",
+        "--state",
+        f"sqlite:///{state}",
+        "--experiments",
+        seeded,
+        "--no-progress",
+        "--no-models",
+    ]
     rc, err = _run(capsys, "migrate", *argv)
     assert rc == 0, err
     with sqlite3.connect(state) as db:  # as an older version recorded the pair: the URI text
-        db.execute("UPDATE meta SET value = ? WHERE key = 'pair'",
-                   (f"{source_server.url} -> {dest_server.url}/",))
+        db.execute(
+            "UPDATE meta SET value = ? WHERE key = 'pair'",
+            (f"{source_server.url} -> {dest_server.url}/",),
+        )
     rc, err = _run(capsys, "migrate", *argv)
     assert rc == 0, err
     rc, err = _run(capsys, "diff", *argv)
@@ -129,13 +185,14 @@ def test_a_mirror_copy_is_another_store_and_old_pair_keys_are_kept(source_server
     port = source_server.url.rsplit(":", 1)[1]
     assert pair == f"http://localhost:{port} -> {store_key(dest_server.url)}"
     copies = MlflowClient(dest_server.url).search_runs(
-        [MlflowClient(dest_server.url).get_experiment_by_name(seeded).experiment_id])
+        [MlflowClient(dest_server.url).get_experiment_by_name(seeded).experiment_id]
+    )
     assert len(copies) == 1
 
 
 def _old_schema(folder: Path) -> str:
-    """An MLflow SQLite store five schema revisions behind the installed MLflow, built by MLflow's own
-    Alembic history."""
+    """An MLflow SQLite store five schema revisions behind the installed MLflow, built by MLflow's
+    own Alembic history."""
     from alembic import command
     from alembic.script import ScriptDirectory
     from mlflow.store.db.utils import _get_alembic_config
@@ -179,21 +236,39 @@ SOURCES: list[tuple[str, Callable[[Path], str], str]] = [
     ("missing file: folder", lambda f: "file:///no/such/mlruns", "no such folder"),
     ("empty folder", lambda f: _folder(f), "is an empty folder"),
     ("folder without experiments", lambda f: _folder(f, "data.csv"), "holds no MLflow experiment"),
-    ("text file as SQLite", lambda f: _text_file(f, "sqlite:///notes.txt"), "not a SQLite database"),
-    ("text file as a folder", lambda f: _text_file(f, "notes.txt"), "is a file, not an MLflow file store"),
-    ("SQLite without MLflow tables", _not_mlflow_sqlite, "is not an MLflow store (1 table, none of MLflow's)"),
+    (
+        "text file as SQLite",
+        lambda f: _text_file(f, "sqlite:///notes.txt"),
+        "not a SQLite database",
+    ),
+    (
+        "text file as a folder",
+        lambda f: _text_file(f, "notes.txt"),
+        "is a file, not an MLflow file store",
+    ),
+    (
+        "SQLite without MLflow tables",
+        _not_mlflow_sqlite,
+        "is not an MLflow store (1 table, none of MLflow's)",
+    ),
     ("older MLflow schema", _old_schema, "has an older MLflow schema"),
 ]
 
 
 @pytest.mark.parametrize("case,make,expected", SOURCES, ids=[s[0] for s in SOURCES])
-def test_a_direct_source_is_never_created_or_upgraded(case, make, expected, tmp_path, monkeypatch, capsys):
+def test_a_direct_source_is_never_created_or_upgraded(
+    case, make, expected, tmp_path, monkeypatch, capsys
+):
     monkeypatch.chdir(tmp_path)
     source = make(tmp_path)
     before = _listing(tmp_path)
     for command in ("migrate", "diff"):
-        _refused(*_run(capsys, command, "--source", source, "--dest", "sqlite:///dest.db", "--no-progress"),
-                 expected)
+        _refused(
+            *_run(
+                capsys, command, "--source", source, "--dest", "sqlite:///dest.db", "--no-progress"
+            ),
+            expected,
+        )
     assert _listing(tmp_path) == before  # no source, no destination, no state store appeared
 
 
@@ -204,10 +279,18 @@ def test_an_mlflow_database_is_never_the_state_store(tmp_path, monkeypatch, caps
     shutil.copy("src.db", "other.db")
     Path("link.db").symlink_to("dst.db")  # a destination not made yet
     before = _listing(tmp_path)
-    ends = ["--source", "sqlite:///src.db", "--dest", f"sqlite:///{tmp_path}/dst.db", "--no-progress"]
-    cases = [("sqlite:///./src.db", "the state store is the source's MLflow database"),
-             ("sqlite:///link.db", "the state store is the destination's MLflow database"),
-             ("sqlite:///other.db", "is an MLflow tracking database, not an mlflow-syncer state store")]
+    ends = [
+        "--source",
+        "sqlite:///src.db",
+        "--dest",
+        f"sqlite:///{tmp_path}/dst.db",
+        "--no-progress",
+    ]
+    cases = [
+        ("sqlite:///./src.db", "the state store is the source's MLflow database"),
+        ("sqlite:///link.db", "the state store is the destination's MLflow database"),
+        ("sqlite:///other.db", "is an MLflow tracking database, not an mlflow-syncer state store"),
+    ]
     for state, expected in cases:
         _refused(*_run(capsys, "migrate", *ends, "--state", state), expected)
     assert _listing(tmp_path) == before
@@ -215,13 +298,16 @@ def test_an_mlflow_database_is_never_the_state_store(tmp_path, monkeypatch, caps
 
 def _databricks_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "databrickscfg"
-    cfg.write_text("[prod]\nhost = https://ADB-111.2.azuredatabricks.net/\ntoken = x\n"
-                   "[other]\nhost = https://adb-222.3.azuredatabricks.net\ntoken = y\n")
+    cfg.write_text(
+        "[prod]\nhost = https://ADB-111.2.azuredatabricks.net/\ntoken = x\n"
+        "[other]\nhost = https://adb-222.3.azuredatabricks.net\ntoken = y\n"
+    )
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(cfg))
     monkeypatch.setenv("DATABRICKS_HOST", "adb-111.2.azuredatabricks.net")
 
 
-WS = "/subscriptions/0000/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
+WS = "/subscriptions/0000/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices"
+WS += "/workspaces/{ws}"
 AML = "azureml://westeurope.api.azureml.ms/mlflow/{v}" + WS
 SAME = [
     ("sqlite:///a.db", "sqlite:///./sub/../a.db"),
@@ -262,4 +348,6 @@ def test_store_keys_join_spellings_of_one_store_and_nothing_else(tmp_path, monke
     for a, b in OTHER:
         assert store_key(a) != store_key(b), (a, b)
     assert store_key("databricks") == store_key("databricks-uc").replace("-uc", "", 1)
-    assert "x" not in store_key("databricks://prod") and ":p@" not in store_key("postgresql://u:p@h/db")
+    assert "x" not in store_key("databricks://prod") and ":p@" not in store_key(
+        "postgresql://u:p@h/db"
+    )

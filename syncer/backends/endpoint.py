@@ -47,7 +47,7 @@ class Endpoint:
     role: str = "endpoint"
     down: str | None = field(default=None, repr=False)  # set by errors.call once the endpoint is unreachable
     _server_capabilities: dict = field(default_factory=dict, repr=False)
-    distinct_from: str | None = field(default=None, repr=False)  # a source's store_key proven another store
+    distinct_from: str | None = field(default=None, repr=False)  # a source store_key proven another
     _metered: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -161,11 +161,12 @@ class Endpoint:
 
     @cached_property
     def store_key(self) -> str:
-        """The store this end's tracking URI names, however spelled (`store_identity`): the state pair's key."""
+        """The store this end's tracking URI names, however spelled (`store_identity`): the state
+        pair's key."""
         return store_key(self.tracking_uri)
 
     def store_uris(self) -> list[str]:
-        """The URIs of the stores this end reads or writes: its tracking store and each model registry."""
+        """The URIs of the stores this end reads or writes: tracking store, each model registry."""
         registries = [with_databricks_profile(u, self.tracking_uri) for u in self.registry_uris]
         return list(dict.fromkeys([self.tracking_uri, *(u for u in registries if u)]))
 

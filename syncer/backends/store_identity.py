@@ -1,11 +1,12 @@
-"""Which store an MLflow URI names, however it is spelled: the key of the same-store check and the state pair.
+"""Which store an MLflow URI names, however it is spelled: the key of the same-store check and the
+state pair.
 
-Files by their real path (relative, `./`, symlinks, `file:` and bare paths joined), servers by scheme, host
-and path with default ports filled in and trailing slashes dropped (this host's own names and loopback
-addresses are one host: `localhost`), databases by host, port and database (no user, no password),
-Databricks by the workspace host the URI resolves to, Azure ML by subscription, resource group and
-workspace (v1.0 and v2.0 URIs of one workspace agree). Names no rule can join (a DNS alias, a reverse
-proxy) are the reading check's business (`syncer.backends.same_store`).
+Files by their real path (relative, `./`, symlinks, `file:` and bare paths joined), servers by
+scheme, host and path with default ports filled in and trailing slashes dropped (this host's own
+names and loopback addresses are one host: `localhost`), databases by host, port and database (no
+user, no password), Databricks by the workspace host the URI resolves to, Azure ML by subscription,
+resource group and workspace (v1.0 and v2.0 URIs of one workspace agree). Names no rule can join (a
+DNS alias, a reverse proxy) are the reading check's business (`syncer.backends.same_store`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
-_AZUREML = re.compile(r"/subscriptions/([^/]+)/resourcegroups/([^/]+)/.*?/workspaces/([^/?#]+)", re.IGNORECASE)
+_AZUREML = re.compile(
+    r"/subscriptions/([^/]+)/resourcegroups/([^/]+)/.*?/workspaces/([^/?#]+)", re.IGNORECASE
+)
 _DATABASES = ("postgresql", "mysql", "mssql", "oracle")
 
 
@@ -55,7 +58,7 @@ def sqlite_path(uri: str) -> str:
     """The real path of a SQLite URI's database file (`:memory:` for an in-memory database)."""
     database = make_url(uri).database or ""
     if database.startswith("file:"):  # sqlite:///file:path?mode=ro&uri=true
-        database = database[len("file:"):].split("?")[0]
+        database = database[len("file:") :].split("?")[0]
     if database in ("", ":memory:"):
         return ":memory:"
     return os.path.realpath(os.path.expanduser(database))
@@ -85,17 +88,22 @@ def _azureml(uri: str) -> str:
 
 
 def _databricks(uri: str, scheme: str) -> str:
-    """`databricks`, `databricks://profile` and the env vars all resolve to a workspace host; the workspace
-    registry is the workspace's own store, Unity Catalog a store of its own kind."""
-    kind = "databricks-uc" if scheme in ("databricks-uc", "uc") or uri == "databricks-uc" else "databricks"
+    """`databricks`, `databricks://profile` and the env vars all resolve to a workspace host; the
+    workspace registry is the workspace's own store, Unity Catalog a store of its own kind."""
+    kind = (
+        "databricks-uc"
+        if scheme in ("databricks-uc", "uc") or uri == "databricks-uc"
+        else "databricks"
+    )
     host = databricks_host(uri)
     return f"{kind}:{host}" if host else uri
 
 
 def databricks_host(uri: str) -> str | None:
-    """The workspace host a Databricks URI names, read as the Databricks SDK's unified auth reads it (the
-    URI's profile; without one DATABRICKS_HOST, else DATABRICKS_CONFIG_PROFILE or DEFAULT of the config
-    file), without any request; None for a secret-scope URI or a profile that names no host."""
+    """The workspace host a Databricks URI names, read as the Databricks SDK's unified auth reads it
+    (the URI's profile; without one DATABRICKS_HOST, else DATABRICKS_CONFIG_PROFILE or DEFAULT of
+    the config file), without any request; None for a secret-scope URI or a profile that names no
+    host."""
     profile = urlsplit(uri).netloc if "://" in uri else ""
     host = "" if profile else os.environ.get("DATABRICKS_HOST", "")
     if not host and ":" not in profile:
@@ -118,8 +126,8 @@ def _profile_host(profile: str) -> str:
 
 
 def canonical_host(host: str) -> str:
-    """`localhost` for loopback addresses and this machine's own names and addresses, else the name in
-    lower case (other names are never resolved: two virtual hosts may share an address)."""
+    """`localhost` for loopback addresses and this machine's own names and addresses, else the name
+    in lower case (other names are never resolved: two virtual hosts may share an address)."""
     host = host.lower().strip("[]")
     if host.startswith("127.") or host in _own_names():
         return "localhost"
@@ -128,7 +136,15 @@ def canonical_host(host: str) -> str:
 
 @functools.cache
 def _own_names() -> frozenset[str]:
-    names = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", "::1", "0.0.0.0", "::"}
+    names = {
+        "localhost",
+        "localhost.localdomain",
+        "ip6-localhost",
+        "ip6-loopback",
+        "::1",
+        "0.0.0.0",
+        "::",
+    }
     for name in (socket.gethostname(), socket.getfqdn()):
         names.add(name.lower())
         try:

@@ -103,24 +103,26 @@ def _caps(cfg: EndpointConfig) -> Capabilities:
     return resolve_caps(cfg.tracking_uri, cfg.profile, limits)
 
 
-def state_url(settings: Settings, src: Endpoint, dst: Endpoint, config_path: str | None = None) -> str:
+def state_url(settings: Settings, src: Endpoint, dst: Endpoint,
+              config_path: str | None = None) -> str:
     """The state store's URL, refused (read-only look) when it is either end's MLflow database."""
     url = settings.state or default_state_url(config_path)
     taken = {store_key(url)} & (src.store_keys() | dst.store_keys())
     if taken:
         end = "source" if taken & src.store_keys() else "destination"
-        raise FatalError(f"the state store is the {end}'s MLflow database ({taken.pop()}); give --state "
-                         "a database of its own")
+        raise FatalError(f"the state store is the {end}'s MLflow database ({taken.pop()}); "
+                         "give --state a database of its own")
     refuse_mlflow_database(url)
     return url
 
 
 def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool,
                config_path: str | None = None) -> StateStore:
-    """Open the state store belonging to this source->destination pair (keyed by the stores' identities;
-    a store recorded under the URI text by an older version is taken over)."""
-    return StateStore(state_url(settings, src, dst, config_path), pair=f"{src.store_key} -> {dst.store_key}",
-                      read_only=read_only, quarantine_after=settings.quarantine_after,
+    """Open the state store belonging to this source->destination pair (keyed by the stores'
+    identities; a store recorded under the URI text by an older version is taken over)."""
+    return StateStore(state_url(settings, src, dst, config_path),
+                      pair=f"{src.store_key} -> {dst.store_key}", read_only=read_only,
+                      quarantine_after=settings.quarantine_after,
                       former_pairs=(f"{src.identity} -> {dst.identity}",))
 
 

@@ -104,7 +104,7 @@ class MirrorService:
         """Open, serve until done or signalled, close. Returns the process exit code."""
         configure_http_retries()
         src, dst = endpoints(self.settings)
-        refuse_same_facts(src, dst, unreachable_ok=True)  # every cycle checks again until it could read
+        refuse_same_facts(src, dst, unreachable_ok=True)  # else the first cycle that reads checks
         state = open_state(self.settings, src, dst, read_only=False, config_path=self.config_path)
         try:
             state.acquire_lock(holder=LOCK_HOLDER, guard=refuse_while_leased)

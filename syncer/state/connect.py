@@ -65,8 +65,8 @@ def make_engine(url: str, read_only: bool) -> Engine:
 
 
 def refuse_mlflow_database(url: str) -> None:
-    """An MLflow tracking database is never a state store. Looked at read-only: a writing SQLite engine
-    would turn an MLflow database to WAL mode."""
+    """An MLflow tracking database is never a state store. Looked at read-only: a writing SQLite
+    engine would turn an MLflow database to WAL mode."""
     parsed = make_url(with_driver(url))
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
         return
@@ -79,5 +79,5 @@ def refuse_mlflow_database(url: str) -> None:
     except (SQLAlchemyError, ImportError):  # an unusable store: opening it says so
         return
     if {"experiments", "runs"} <= tables:
-        raise FatalError(f"state store {redact(url)} is an MLflow tracking database, not an mlflow-syncer "
-                         "state store; give --state a file or database of its own")
+        raise FatalError(f"state store {redact(url)} is an MLflow tracking database, not an "
+                         "mlflow-syncer state store; give --state a file or database of its own")

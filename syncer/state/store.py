@@ -103,7 +103,7 @@ class StateStore:
                  former_pairs: tuple[str, ...] = ()) -> None:
         self.url = url
         self.pair = pair
-        self.former_pairs = tuple(p for p in former_pairs if p != pair)  # older spellings, upgraded on open
+        self.former_pairs = tuple(p for p in former_pairs if p != pair)  # older spellings: upgraded
         self.read_only = read_only
         self.quarantine_after = quarantine_after
         self._write_lock = threading.Lock()
