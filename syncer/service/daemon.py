@@ -104,10 +104,10 @@ class MirrorService:
         """Open, serve until done or signalled, close. Returns the process exit code."""
         configure_http_retries()
         src, dst = endpoints(self.settings)
-        refuse_same_facts(src, dst, unreachable_ok=True)  # else the first cycle that reads checks
         state = open_state(self.settings, src, dst, read_only=False, config_path=self.config_path)
         try:
             state.acquire_lock(holder=LOCK_HOLDER, guard=refuse_while_leased)
+            refuse_same_facts(src, dst, unreachable_ok=True)  # else the first cycle that reads checks
             self.cycle = Cycle(self.settings, src, dst, state, delete=self.cfg.delete,
                                max_delete=self.cfg.max_delete, stop=self.stop)
             self._install_signals()
