@@ -16,6 +16,7 @@ from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri, is_dat
 
 from syncer.backends import databricks_creds, http_meter
 from syncer.backends.ratelimit import RateLimiter
+from syncer.backends.store_identity import store_key
 from syncer.core.capabilities import Capabilities, RegistryCaps, capabilities_for, registry_caps
 from syncer.core.redact import safe_uri
 
@@ -47,6 +48,7 @@ class Endpoint:
     down: str | None = field(default=None, repr=False)  # set by errors.call once the endpoint is unreachable
     answered: bool = field(default=False, repr=False)  # set by calls.call after its first successful call
     _server_capabilities: dict = field(default_factory=dict, repr=False)
+    distinct_from: str | None = field(default=None, repr=False)  # a source store_key proven another
     _metered: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -157,6 +159,21 @@ class Endpoint:
             host = os.environ.get("DATABRICKS_HOST", "")
             return f"databricks:{safe_uri(host) if host else self.tracking_uri}"
         return safe_uri(self.tracking_uri)
+
+    @cached_property
+    def store_key(self) -> str:
+        """The store this end's tracking URI names, however spelled (`store_identity`): the state
+        pair's key."""
+        return store_key(self.tracking_uri)
+
+    def store_uris(self) -> list[str]:
+        """The URIs of the stores this end reads or writes: tracking store, each model registry."""
+        registries = [with_databricks_profile(u, self.tracking_uri) for u in self.registry_uris]
+        return list(dict.fromkeys([self.tracking_uri, *(u for u in registries if u)]))
+
+    def store_keys(self) -> set[str]:
+        """The stores this end reads or writes, each by its key (`store_identity.store_key`)."""
+        return {store_key(u) for u in self.store_uris()}
 
     def artifact_repo(self, artifact_uri: str):
         """An artifact repository for an artifact URI, resolved against this end's tracking and registry

@@ -61,7 +61,7 @@ def from_state(store: StateStore, src: Endpoint, dst: Endpoint, kinds: Iterable[
         raise FatalError(f"no state store at {redact(store.url)}: give --state, or read the map from the "
                          "destination with --from-destination")
     pair = store.recorded_pair()
-    if pair is not None and pair != store.pair:
+    if pair is not None and pair not in (store.pair, *store.former_pairs):
         raise FatalError(f"state store {redact(store.url)} belongs to another sync ({pair}); use another --state")
     for kind in kinds_in_order(kinds):
         for r in store.mapped(kind):

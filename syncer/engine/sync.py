@@ -19,6 +19,9 @@ from syncer.apply.units import Outcome, Progress, Started, Units
 from syncer.backends.auth import check as check_auth
 from syncer.backends.calls import configure_http_retries
 from syncer.backends.endpoint import Endpoint
+from syncer.backends.same_store import refuse_same_facts, refuse_same_uris
+from syncer.backends.source_store import check_source_store
+from syncer.backends.store_identity import store_key
 from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.capabilities import Capabilities
@@ -31,6 +34,7 @@ from syncer.engine.apply_pass import apply_plan
 from syncer.engine.archive import archive_uncopied, count_archived
 from syncer.engine.kinds import STEPS, Job, model_options, steps_for
 from syncer.plan.runs import Options
+from syncer.state.connect import refuse_mlflow_database
 from syncer.state.leases import refuse_while_leased
 from syncer.state.store import StateStore, default_state_url
 
@@ -83,11 +87,15 @@ def endpoints(settings: Settings) -> tuple[Endpoint, Endpoint]:
         raise FatalError(f"no {missing} given: use --{'source' if missing == 'source' else 'dest'} or the "
                          f"'{missing}' option of the config file")
     src, dst = settings.source, settings.destination
-    return (
+    ends = (
         Endpoint(src.tracking_uri, src.registry_uri, caps=_caps(src), role="source"),
         Endpoint(dst.tracking_uri, dst.registry_uri, caps=_caps(dst), artifact_root=dst.artifact_root,
                  role="destination"),
     )
+    refuse_same_uris(*ends)
+    for uri in ends[0].store_uris():
+        check_source_store(uri)
+    return ends
 
 
 def _caps(cfg: EndpointConfig) -> Capabilities:
@@ -95,12 +103,27 @@ def _caps(cfg: EndpointConfig) -> Capabilities:
     return resolve_caps(cfg.tracking_uri, cfg.profile, limits)
 
 
+def state_url(settings: Settings, src: Endpoint, dst: Endpoint,
+              config_path: str | None = None) -> str:
+    """The state store's URL, refused (read-only look) when it is either end's MLflow database."""
+    url = settings.state or default_state_url(config_path)
+    taken = {store_key(url)} & (src.store_keys() | dst.store_keys())
+    if taken:
+        end = "source" if taken & src.store_keys() else "destination"
+        raise FatalError(f"the state store is the {end}'s MLflow database ({taken.pop()}); "
+                         "give --state a database of its own")
+    refuse_mlflow_database(url)
+    return url
+
+
 def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool,
                config_path: str | None = None) -> StateStore:
-    """Open the state store belonging to this source->destination pair."""
-    url = settings.state or default_state_url(config_path)
-    return StateStore(url, pair=f"{src.identity} -> {dst.identity}", read_only=read_only,
-                      quarantine_after=settings.quarantine_after)
+    """Open the state store belonging to this source->destination pair (keyed by the stores'
+    identities; a store recorded under the URI text by an older version is taken over)."""
+    return StateStore(state_url(settings, src, dst, config_path),
+                      pair=f"{src.store_key} -> {dst.store_key}", read_only=read_only,
+                      quarantine_after=settings.quarantine_after,
+                      former_pairs=(f"{src.identity} -> {dst.identity}",))
 
 
 def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None, options: Options,
@@ -152,6 +175,7 @@ def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: State
 def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore, opts: PassOptions) -> SyncResult:
     """Scan, plan (optionally verifying each chunk), then inspect (dry run) or apply: the one path of every mode."""
     started = time.monotonic()
+    refuse_same_facts(src, dst)
 
     def on_chunk(actions: list[Action], s: Snapshot, d: Snapshot) -> list[Action]:
         if opts.verify and any(a.kind == "run" and a.op is Op.SAME for a in actions):

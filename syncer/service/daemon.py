@@ -28,6 +28,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from syncer.backends.calls import configure_http_retries
+from syncer.backends.same_store import refuse_same_facts
 from syncer.config import MirrorConfig, Settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
@@ -112,6 +113,7 @@ class MirrorService:
         state = open_state(self.settings, src, dst, read_only=False, config_path=self.config_path)
         try:
             state.acquire_lock(holder=LOCK_HOLDER, guard=refuse_while_leased)
+            refuse_same_facts(src, dst, unreachable_ok=True)  # else the first cycle that reads checks
             self.cycle = Cycle(self.settings, src, dst, state, delete=self.cfg.delete,
                                max_delete=self.cfg.max_delete, stop=self.stop)
             self._install_signals()

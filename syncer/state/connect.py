@@ -9,8 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.core import waits
 from syncer.core.errors import FatalError
@@ -125,3 +126,21 @@ def _watch(engine: Engine, url: str) -> None:
     def _failed(context) -> None:  # noqa: ANN001
         if context.connection is not None:
             waits.end(context.connection.info.pop("syncer_wait", 0))
+
+def refuse_mlflow_database(url: str) -> None:
+    """An MLflow tracking database is never a state store. Looked at read-only: a writing SQLite
+    engine would turn an MLflow database to WAL mode."""
+    parsed = make_url(with_driver(url))
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        return
+    try:
+        probe = make_engine(url, read_only=True)
+        try:
+            tables = set(inspect(probe).get_table_names())
+        finally:
+            probe.dispose()
+    except (SQLAlchemyError, ImportError):  # an unusable store: opening it says so
+        return
+    if {"experiments", "runs"} <= tables:
+        raise FatalError(f"state store {redact(url)} is an MLflow tracking database, not an "
+                         "mlflow-syncer state store; give --state a file or database of its own")

@@ -22,7 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from syncer.core import hooks
 from syncer.core.errors import FatalError
 from syncer.core.redact import redact
-from syncer.state.connect import default_state_url, make_engine, one_line, with_driver
+from syncer.state.connect import default_state_url, make_engine, one_line, refuse_mlflow_database, with_driver
 from syncer.state.exclusion import gate
 from syncer.state.schema_upgrade import check_or_upgrade
 
@@ -99,9 +99,11 @@ class Failure:
 class StateStore:
     """Read and write sync state. `read_only` stores never write (dry runs and diffs)."""
 
-    def __init__(self, url: str, pair: str, read_only: bool = False, quarantine_after: int = 3) -> None:
+    def __init__(self, url: str, pair: str, read_only: bool = False, quarantine_after: int = 3,
+                 former_pairs: tuple[str, ...] = ()) -> None:
         self.url = url
         self.pair = pair
+        self.former_pairs = tuple(p for p in former_pairs if p != pair)  # older spellings: upgraded
         self.read_only = read_only
         self.quarantine_after = quarantine_after
         self._write_lock = threading.Lock()
@@ -114,6 +116,7 @@ class StateStore:
         try:
             if self.read_only and self._sqlite_missing():
                 return
+            refuse_mlflow_database(self.url)
             self.engine = make_engine(self.url, self.read_only)
             check_or_upgrade(self.engine, upgrade=not self.read_only)
             if not self.read_only:
@@ -139,6 +142,8 @@ class StateStore:
             row = s.get(Meta, "pair")
             if row is None:
                 s.add(Meta(key="pair", value=self.pair))
+            elif row.value in self.former_pairs:  # recorded by an older version under the URI text
+                row.value = self.pair
             elif row.value != self.pair:
                 raise FatalError(f"state store {redact(self.url)} belongs to another sync ({row.value}); "
                                  "use another --state")
