@@ -12,6 +12,7 @@ from syncer import logs
 from syncer.backends.auth import check as check_auth
 from syncer.backends.calls import configure_http_retries
 from syncer.backends.endpoint import Endpoint
+from syncer.cli import stopping
 from syncer.cli.args import settings_from
 from syncer.cli.demo import run_demo
 from syncer.cli.diff import check_output, diff_report, dry_run, open_output
@@ -44,7 +45,7 @@ def migrate(args: argparse.Namespace) -> int:
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
         result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=lambda r: bar.start(r.plan),
-                      verify=args.verify, on_start=bar.started)
+                      verify=args.verify, on_start=bar.started, stop=stopping.STOP)
     summary = summarize(result)
     print_summary(summary, Console(file=sys.stdout))
     for line in problem_lines(result):
@@ -62,6 +63,8 @@ def mirror(args: argparse.Namespace) -> int:
     """`mirror`: run the service (or one cycle with --once); print the result of a --once cycle."""
     settings = mirror_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
+    for end in endpoints(settings):
+        check_auth(end)  # first contact: a wrong URI fails now, not after a cycle of retries
     code, report = run_mirror(settings, args.config, once=args.once)
     if args.once and report is not None:
         if report.error:
@@ -71,6 +74,8 @@ def mirror(args: argparse.Namespace) -> int:
               f"{report.deleted}, not copied {report.uncopied}, {report.seconds:.2f} s")
         if report.delete_refused:
             print(f"deletions refused: {report.delete_refused}")
+        for text in report.warnings:
+            print(f"warning: {text}")
         for kind, n, reason in report.not_copied:
             print(f"! {plural(kind)} {n} [{reason}]")
     return code
@@ -100,11 +105,27 @@ def restore(args: argparse.Namespace) -> int:
 
 
 def check_config(args: argparse.Namespace) -> int:
+    """`check-config`: the settings, then (unless --offline) both ends and the state store; one line per
+    problem on stderr."""
     settings = settings_from(args)
     src, dst = endpoints(settings)
-    check_auth(src)
-    check_auth(dst)
-    print(f"config ok: {src.identity} -> {dst.identity} ({dst.caps.kind}), workers {settings.workers}")
+    problems = []
+    for end in (src, dst):
+        try:
+            check_auth(end, online=not args.offline)
+        except FatalError as exc:
+            problems.append(str(exc))
+    if not args.offline:
+        try:
+            open_state(settings, src, dst, read_only=True, config_path=args.config).close()
+        except FatalError as exc:
+            problems.append(str(exc))
+    for line in problems:
+        print(f"mlflow-syncer: error: {line}", file=sys.stderr)
+    if problems:
+        return EXIT_ERROR
+    reached = "" if args.offline else " (both ends and the state store reached)"
+    print(f"config ok: {src.identity} -> {dst.identity} ({dst.caps.kind}), workers {settings.workers}{reached}")
     return EXIT_OK
 
 

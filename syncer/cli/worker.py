@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from syncer.cli.mirror import duration
 from syncer.config import Settings
-from syncer.core.errors import FatalError
+from syncer.core.errors import FatalError, Interrupted
 from syncer.core.exit_codes import EXIT_OK, EXIT_PARTIAL
 from syncer.engine.workers import WorkerOptions, WorkerReport, run_worker
 
@@ -45,11 +45,20 @@ def report_lines(report: WorkerReport, job: str) -> list[str]:
 
 
 def work(settings: Settings, config_path: str | None) -> int:
-    """Run one worker until its job has no unit left; SIGTERM hands the unit in hand back to the others."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    """Run one worker until its job has no unit left; SIGTERM or SIGINT hands the unit in hand back to the
+    others, prints the report, then stops the command (`Interrupted`: 143 or 130)."""
+    stop, caught = threading.Event(), []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        caught.append(signum)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
     opts = WorkerOptions(job=settings.scale_out.job, lease=settings.scale_out.lease)
     report = run_worker(settings, opts, config_path, stop)
     for line in report_lines(report, opts.job):
         print(line)
-    return EXIT_PARTIAL if report.job_failed or stop.is_set() else EXIT_OK
+    if caught:
+        raise Interrupted(caught[0])
+    return EXIT_PARTIAL if report.job_failed else EXIT_OK

@@ -8,6 +8,7 @@ and quarantined objects with their reasons, and the scale-out jobs' work units (
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -70,7 +71,15 @@ def view(store: StateStore, now: float | None = None) -> dict:
         "pending": {"count": len(pending), "objects": pending},
         "quarantined": {"count": len(quarantined), "objects": quarantined},
         "work": work_units.view(store, now),
+        "warnings": _warnings(store),
     }
+
+
+def _warnings(store: StateStore) -> list[str]:
+    """The last mirror cycle's warnings (none from a store without the cursor table)."""
+    if "cursors" not in store.tables():
+        return []
+    return json.loads(store.get_cursor("mirror:warnings") or "[]")
 
 
 def _lock_line(lock: dict) -> str:
@@ -119,3 +128,5 @@ def text_lines(v: dict) -> Iterator[str]:
     yield f"  quarantined   {v['quarantined']['count']} (`mlflow-syncer state release` gives them another chance)"
     yield from _listed(v["quarantined"])
     yield from work_units.text_lines(v["work"])
+    for text in v.get("warnings", []):
+        yield f"  warning       {text}"
