@@ -15,12 +15,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import structlog
-
 from syncer import logs
-from syncer.backends.classify import describe
 from syncer.cli import stopping
-from syncer.cli.args import build_parser
+from syncer.cli.args import build_parser, settings_from
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR
 from syncer.core.redact import redact, register_env_secrets
@@ -33,17 +30,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup("auto", "warning")
     previous = stopping.install()
     try:
-        from syncer.cli import commands  # loaded on demand: --help and --version stay fast
+        if hasattr(args, "source"):
+            settings_from(args)  # every setting checked (all problems at once) before the engine is loaded
+        from syncer.cli import commands  # loaded on demand: --help, --version and bad settings stay fast
 
-        return getattr(commands, args.command.replace("-", "_"))(args)
+        return commands.run(args)
     except FatalError as exc:
         print(f"mlflow-syncer: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt as exc:
         return stopping.stopped(exc, argv)
-    except Exception as exc:  # noqa: BLE001
-        structlog.get_logger("syncer").error("unexpected failure", error=redact(repr(exc)))
-        print(f"mlflow-syncer: error: {describe(exc)}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - failures inside a command are described by commands.run
+        print(f"mlflow-syncer: error: {redact(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return EXIT_ERROR
     finally:
         stopping.restore(previous)

@@ -6,18 +6,21 @@ import argparse
 import json
 import sys
 
+import structlog
 from rich.console import Console
 
 from syncer import logs
 from syncer.backends.auth import check as check_auth
 from syncer.backends.calls import configure_http_retries
+from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.cli import stopping
 from syncer.cli.args import settings_from
 from syncer.cli.demo import run_demo
 from syncer.cli.diff import check_output, diff_report, dry_run, open_output
 from syncer.cli.mirror import mirror_settings
-from syncer.cli.worker import work, worker_settings
+from syncer.cli.scale_out import work
+from syncer.cli.worker import worker_settings
 from syncer.config import Settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
@@ -35,6 +38,19 @@ from syncer.report.status import view as status_view
 from syncer.report.summary import print_summary, summarize
 from syncer.service.daemon import run_mirror
 from syncer.state.store import StateStore, default_state_url
+
+log = structlog.get_logger("syncer")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command `args` names; an unexpected failure becomes one line (a FatalError, described)."""
+    try:
+        return globals()[args.command.replace("-", "_")](args)
+    except (FatalError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        log.error("unexpected failure", error=redact(repr(exc)))
+        raise FatalError(describe(exc)) from None
 
 
 def migrate(args: argparse.Namespace) -> int:
