@@ -8,11 +8,11 @@ this prints). Placeholders in `args`, `config` and `line`:
   (source experiment `cat/alpha`, destination experiment `other/x`); `{src_db}` / `{dst_db}`: their files;
 - `{tmp}`: the row's own empty folder (also the working directory); `{cfg}`: `{tmp}/c.yaml` (the row's
   `config` text, when it has one); `{state}`: `sqlite:///{tmp}/state.db`;
-- `{dead}`: `http://127.0.0.1:<port>` where nothing listens;
-- `{srv}`: a real `mlflow server` (only rows with `server=True`).
+- `{dead}`: `http://127.0.0.1:<port>` where nothing listens (`{dead_port}`: the port).
 
-A `line` ending in `...` is a prefix of the line; otherwise the line is exact (write `{{`, `}}` for a brace). To add a row: append a
-`Mistake`, run the module to regenerate the page, run tests/test_mistakes.py.
+A `line` ending in `...` is a prefix of the line; otherwise the line is exact (write `{{`, `}}` for a brace).
+To add a row: append a `Mistake`, run the module to regenerate the page, run tests/test_mistakes.py. Mistakes
+that need a real server (credentials refused, a URL that is no MLflow API) are in tests/test_bad_input.py.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ class Mistake:
     env: dict[str, str] = field(default_factory=dict)
     config: str | bytes | None = None  # written to {cfg}
     setup: str | None = None  # a named preparation of {tmp} (tests/test_mistakes.py SETUPS)
-    server: bool = False
 
 
 E = "mlflow-syncer: error: "

@@ -116,7 +116,7 @@ def _run(i: int, m: Mistake, root: Path, stores: dict[str, str]) -> Outcome:
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory) -> dict[int, Outcome]:
+def outcomes(tmp_path_factory) -> dict:
     """Every row run once, PARALLEL at a time; the stores checked untouched before and after all of them."""
     root = tmp_path_factory.mktemp("mistakes")
     stores_dir = root / "stores"
@@ -127,9 +127,10 @@ def outcomes(tmp_path_factory) -> dict[int, Outcome]:
               "dead": f"http://127.0.0.1:{port}", "dead_port": str(port)}
     counts = {n: _row_counts(stores_dir / f"{n}.db") for n in ("src", "dst")}
     files = _listing(stores_dir)
+    results: dict = {"stores": stores, "root": root}
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        futures = {i: pool.submit(_run, i, m, root, stores) for i, m in enumerate(MISTAKES) if not m.server}
-        results = {i: f.result() for i, f in futures.items()}
+        futures = {i: pool.submit(_run, i, m, root, stores) for i, m in enumerate(MISTAKES)}
+        results |= {i: f.result() for i, f in futures.items()}
     assert {n: _row_counts(stores_dir / f"{n}.db") for n in ("src", "dst")} == counts, "a store was written"
     assert _listing(stores_dir) == files, "a file of a store changed"
     return results
@@ -140,7 +141,7 @@ def _matches(line: str, expected: str) -> bool:
 
 
 @pytest.mark.parametrize("index", range(len(MISTAKES)), ids=[m.what[:60] for m in MISTAKES])
-def test_mistake(index: int, outcomes: dict[int, Outcome]) -> None:
+def test_mistake(index: int, outcomes: dict) -> None:
     m = MISTAKES[index]
     got = outcomes[index]
     assert "Traceback" not in got.stderr + got.stdout, got.stderr
@@ -157,3 +158,20 @@ def test_catalogue_size_and_page() -> None:
     assert len(MISTAKES) >= 60
     assert len({m.what for m in MISTAKES}) == len(MISTAKES)
     assert DOC.read_text() == render(), "docs/WHAT_HAPPENS_IF.md is stale: python -m tests.mistakes > it"
+
+
+def test_mirror_warns_of_a_filter_matching_nothing(outcomes: dict) -> None:
+    """`mirror` keeps going on a filter that matches nothing: a warning each cycle, and in `status`."""
+    stores, tmp = outcomes["stores"], outcomes["root"] / "mirror"
+    tmp.mkdir()
+    state = f"sqlite:///{tmp / 'state.db'}"
+    pair = ["--source", stores["src"], "--dest", stores["dst"], "--state", state]
+    cycle = subprocess.run([SYNCER, "mirror", "--once", *pair, "--experiments", "no-such-*", "--log-level", "error"],
+                           capture_output=True, text=True, env=cli_env(), cwd=tmp, timeout=300)
+    warning = f"--experiments 'no-such-*' matches no experiment in the source ({stores['src']})"
+    assert cycle.returncode == 0, cycle.stdout + cycle.stderr
+    assert cycle.stdout.splitlines()[-1] == f"warning: {warning}", cycle.stdout
+    status = subprocess.run([SYNCER, "status", "--state", state], capture_output=True, text=True, env=cli_env(),
+                            cwd=tmp, timeout=300)
+    assert status.returncode == 0, status.stderr
+    assert f"  warning       {warning}" in status.stdout.splitlines(), status.stdout
