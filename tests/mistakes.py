@@ -177,19 +177,19 @@ MISTAKES: list[Mistake] = [
             E + "--prompts 'no-such-prompt' matches no prompt in the source ({src}); nothing was done"),
     # -- endpoints
     Mistake("a source port where nothing listens", ("migrate", "--source", "{dead}", "--dest", "{dst}"),
-            E + "source {dead} is unreachable: connection refused (nothing listens on port {dead_port}); check "
+            E + "the source ({dead}) is unreachable: connection refused (nothing listens on port {dead_port}); check "
                 "the URI and that the server runs"),
     Mistake("a destination port where nothing listens", ("diff", "--source", "{src}", "--dest", "{dead}/"),
-            E + "destination {dead} is unreachable: connection refused ..."),
+            E + "the destination ({dead}) is unreachable: connection refused ..."),
     Mistake("a host name that does not resolve", ("migrate", "--source", "http://no-such-host.invalid:5000",
                                                   "--dest", "{dst}"),
-            E + "source http://no-such-host.invalid:5000 is unreachable: host name 'no-such-host.invalid' does "
+            E + "the source (http://no-such-host.invalid:5000) is unreachable: host name 'no-such-host.invalid' does "
                 "not resolve; check the URI"),
     Mistake("a closed port for a mirror", ("mirror", "--once", "--source", "{src}", "--dest", "{dead}"),
-            E + "destination {dead} is unreachable: connection refused ..."),
+            E + "the destination ({dead}) is unreachable: connection refused ..."),
     Mistake("check-config with a closed port", ("check-config", "--source", "{src}", "--dest", "{dead}",
                                                 "--state", "{state}"),
-            E + "destination {dead} is unreachable: connection refused ..."),
+            E + "the destination ({dead}) is unreachable: connection refused ..."),
     Mistake("a URI scheme MLflow does not know", ("migrate", "--source", "{src}", "--dest", "nosuchscheme://x"),
             E + "cannot read the destination (nosuchscheme://x): Model registry functionality is unavailable; got "
                 "unsupported URI 'nosuchscheme://x' ..."),

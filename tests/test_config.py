@@ -74,7 +74,7 @@ def test_check_config_command(tmp_path):
     online = subprocess.run([sys.executable, "-m", "syncer", "check-config", "--config", good],
                             capture_output=True, text=True)  # reaches both ends: nothing listens on port 1
     assert online.returncode == 2
-    assert online.stderr.strip() == ("mlflow-syncer: error: source http://127.0.0.1:1 is unreachable: connection "
+    assert online.stderr.strip() == ("mlflow-syncer: error: the source (http://127.0.0.1:1) is unreachable: connection "
                                      "refused (nothing listens on port 1); check the URI and that the server runs")
     bad = tmp_path / "bad.yaml"
     bad.write_text("sorce: {tracking_uri: x}\n")

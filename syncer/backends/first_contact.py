@@ -32,7 +32,7 @@ def probe(endpoint: Endpoint) -> None:
         problem = _connect(parts.hostname, port, timeout)
         if problem:
             where = redact(f"{parts.scheme}://{parts.hostname}:{port}")
-            raise FatalError(f"{endpoint.role} {where} is unreachable: {problem}")
+            raise FatalError(f"the {endpoint.role} ({where}) is unreachable: {problem}")
 
 
 def _proxied(base: str, host: str) -> bool:

@@ -79,8 +79,9 @@ def mirror(args: argparse.Namespace) -> int:
     """`mirror`: run the service (or one cycle with --once); print the result of a --once cycle."""
     settings = mirror_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
-    for end in endpoints(settings):
-        check_auth(end)  # first contact: a wrong URI fails now, not after a cycle of retries
+    if args.once:  # first contact: a wrong URI fails now (the service instead waits for its ends to come)
+        for end in endpoints(settings):
+            check_auth(end)
     code, report = run_mirror(settings, args.config, once=args.once)
     if args.once and report is not None:
         if report.error:
