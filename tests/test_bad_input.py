@@ -137,6 +137,6 @@ def test_state_store_of_another_pair(source_server, dest_server, small_source, t
     rename = "experiment_names:\n  - {match: '^', replace: 'pair-'}\n"  # copies out of _nothing_written's sight
     ok = _migrate(tmp_path, _config(source_server.url, dest_server.url, state, small_source, rename))
     assert ok.returncode == 0, ok.stderr
-    dead = f"http://127.0.0.1:{free_port()}"
-    _fails_cleanly(_migrate(tmp_path, _config(source_server.url, dead, state, small_source)),
+    other = f"sqlite:///{tmp_path / 'other.db'}"  # another destination, reachable
+    _fails_cleanly(_migrate(tmp_path, _config(source_server.url, other, state, small_source)),
                    "belongs to another sync")
