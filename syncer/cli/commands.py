@@ -61,7 +61,7 @@ def migrate(args: argparse.Namespace) -> int:
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
         result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=lambda r: bar.start(r.plan),
-                      verify=args.verify, on_start=bar.started, stop=stopping.STOP)
+                      verify=args.verify, on_start=bar.started, stop=stopping.STOP, strict_filters=True)
     summary = summarize(result)
     print_summary(summary, Console(file=sys.stdout))
     for line in problem_lines(result):

@@ -75,7 +75,7 @@ class PassOptions:
     inspector: Inspector | None = None  # dry run: inspector(chunk plan, src, dst, src_snap, dst_snap, state) per chunk
     stop: threading.Event | None = None
     experiment_ids: frozenset[str] | None = None  # only these source experiments' own kinds (scale-out units)
-    strict_filters: bool = True  # a filter that matches nothing stops the pass (mirror: only a warning)
+    strict_filters: bool = False  # a filter that matches nothing stops the pass (migrate, diff; mirror warns)
 
 
 def endpoints(settings: Settings) -> tuple[Endpoint, Endpoint]:
@@ -192,12 +192,14 @@ def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore
 def sync(settings: Settings, dry_run: bool = False, config_path: str | None = None,
          progress: Progress | None = None, on_plan: Callable[[SyncResult], None] | None = None,
          delete_extra: bool = False, inspector: Callable | None = None, verify: bool = False,
-         on_start: Started | None = None, stop: threading.Event | None = None) -> SyncResult:
+         on_start: Started | None = None, stop: threading.Event | None = None,
+         strict_filters: bool = False) -> SyncResult:
     """Open both ends and the state store, then run one pass (`run_pass`): migrate, diff and dry runs.
 
     A dry run opens the state store read-only and calls `inspector` with each planned chunk and the snapshots
     it was planned from (diff reports). `verify` inspects every run that looks in sync and repairs those that
-    differ (syncer.engine.verify). Once `stop` is set, each unit in flight stops before its next write.
+    differ (syncer.engine.verify). Once `stop` is set, each unit in flight stops before its next write. With
+    `strict_filters` (the CLI's migrate and diff), a filter that matches nothing stops the pass (FatalError).
     """
     configure_http_retries()
     src, dst = endpoints(settings)
@@ -209,7 +211,7 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
             state.acquire_lock(holder="mlflow-syncer", guard=refuse_while_leased)
         return run_pass(settings, src, dst, state, PassOptions(
             dry_run=dry_run, verify=verify, delete_extra=delete_extra, progress=progress, on_plan=on_plan,
-            inspector=inspector, on_start=on_start, stop=stop))
+            inspector=inspector, on_start=on_start, stop=stop, strict_filters=strict_filters))
     finally:
         if not dry_run:
             state.release_lock()
