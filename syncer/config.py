@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import unquote, urlsplit
@@ -13,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from syncer.core import config_text, env_knobs
 from syncer.core.capabilities import Capabilities
 from syncer.core.errors import FatalError
 from syncer.core.option_keys import KeyPath, generic, line_of, load_with_lines, suggest
@@ -230,11 +230,10 @@ def _expand(value: Any, where: KeyPath, problems: list[tuple[KeyPath, str]]) -> 
 
 def _read(path: str) -> tuple[dict[str, Any], dict[KeyPath, int], list[tuple[KeyPath, str]]]:
     """The file's options (expanded), the line of each key, and the problems found while expanding."""
-    p = Path(path)
-    if not p.is_file():
-        raise FatalError(f"config file {path} does not exist")
+    text = config_text.read_text(path)
     try:
-        data, lines = load_with_lines(p.read_text(), known_paths(), ALIASES)
+        config_text.check_expansion(text, path)
+        data, lines = load_with_lines(text, known_paths(), ALIASES)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -295,13 +294,22 @@ def _message(path: str | None, lines: dict[KeyPath, int], problems: list[tuple[K
         f"line {line}: {text}" if line else text for line, text in items)
 
 
-def load_settings(config_path: str | None = None, **flags: Any) -> Settings:
+def load_settings(config_path: str | None = None, flag_problems: list[str] = (), **flags: Any) -> Settings:
     """Build the settings from defaults, the YAML file, the environment and flags (in rising precedence).
 
-    Every unknown or invalid option is reported at once, with its line in the file and a suggestion.
+    Every problem is reported at once, in one line: the file's (unknown or invalid options, with their line
+    and a suggestion), the environment's (env_knobs) and the flags' (`flag_problems`, conflicting flags).
     """
     global _CONFIG_FILE
-    data, lines, problems = _read(config_path) if config_path else ({}, {}, [])
+    data, lines, problems = {}, {}, [((), text) for text in [*flag_problems, *env_knobs.problems()]]
+    if config_path:
+        try:
+            data, lines, found = _read(config_path)
+            problems += found
+        except FatalError as exc:
+            if not problems:
+                raise
+            problems.append(((), str(exc)))
     _CONFIG_FILE = data
     try:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})

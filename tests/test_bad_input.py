@@ -134,8 +134,9 @@ def test_too_new_state_store(source_server, dest_server, small_source, tmp_path)
 
 def test_state_store_of_another_pair(source_server, dest_server, small_source, tmp_path):
     state = tmp_path / "s.db"
-    ok = _migrate(tmp_path, _config(source_server.url, dest_server.url, state, "no-such-exp-*"))
+    rename = "experiment_names:\n  - {match: '^', replace: 'pair-'}\n"  # copies out of _nothing_written's sight
+    ok = _migrate(tmp_path, _config(source_server.url, dest_server.url, state, small_source, rename))
     assert ok.returncode == 0, ok.stderr
-    dead = f"http://127.0.0.1:{free_port()}"
-    _fails_cleanly(_migrate(tmp_path, _config(source_server.url, dead, state, small_source)),
+    other = f"sqlite:///{tmp_path / 'other.db'}"  # another destination, reachable
+    _fails_cleanly(_migrate(tmp_path, _config(source_server.url, other, state, small_source)),
                    "belongs to another sync")

@@ -60,5 +60,5 @@ def test_config_with_dest_and_typos_is_explained_at_once(tmp_path):
             assert item in lines[0], lines[0]
     config.write_text("source: http://127.0.0.1:1\ndest:\n  tracking_uri: sqlite:///x.db\nworkers: 2\n"
                       "mirror:\n  interval: 5m\n")
-    fixed = run_cli("check-config", "--config", str(config), cwd=tmp_path)
+    fixed = run_cli("check-config", "--offline", "--config", str(config), cwd=tmp_path)
     assert fixed.returncode == 0 and "config ok" in fixed.stdout and "workers 2" in fixed.stdout, fixed.stderr

@@ -68,9 +68,14 @@ def test_env_reference_expands(tmp_path, monkeypatch):
 
 def test_check_config_command(tmp_path):
     good = _write(tmp_path, "source: {tracking_uri: 'http://127.0.0.1:1'}\ndestination: {tracking_uri: 'sqlite:///x.db'}\n")
-    ok = subprocess.run([sys.executable, "-m", "syncer", "check-config", "--config", good],
+    ok = subprocess.run([sys.executable, "-m", "syncer", "check-config", "--offline", "--config", good],
                         capture_output=True, text=True)
     assert ok.returncode == 0 and "config ok" in ok.stdout
+    online = subprocess.run([sys.executable, "-m", "syncer", "check-config", "--config", good],
+                            capture_output=True, text=True)  # reaches both ends: nothing listens on port 1
+    assert online.returncode == 2
+    assert online.stderr.strip() == ("mlflow-syncer: error: the source (http://127.0.0.1:1) is unreachable: connection "
+                                     "refused (nothing listens on port 1); check the URI and that the server runs")
     bad = tmp_path / "bad.yaml"
     bad.write_text("sorce: {tracking_uri: x}\n")
     res = subprocess.run([sys.executable, "-m", "syncer", "check-config", "--config", str(bad)],

@@ -198,8 +198,9 @@ def test_name_collision_between_registries_is_an_error_and_writes_nothing(uc_env
     dst = MlflowClient(azureml_dest.url)
     assert (_registered(dst, ws_name), _registered(dst, loose)) == (False, True)
 
-    cfg = write_config(tmp_path / "c.yaml", **s.model_dump(include={"source", "destination", "state", "experiments",
-                                                                   "models", "model_names"}, exclude_none=True))
+    cfg = write_config(tmp_path / "c.yaml", **s.model_dump(include={"source", "destination", "state", "models",
+                                                                   "model_names"}, exclude_none=True),
+                       experiments=[f"{USER}/{unique_name}/train"])  # the CLI refuses a filter matching nothing
     out = subprocess.run([sys.executable, "-m", "syncer", "migrate", "--no-progress", "--config", str(cfg)],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 1, out.stderr  # partial: the rest is in sync, the collision is reported

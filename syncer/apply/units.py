@@ -91,6 +91,7 @@ class Units:
         status = self.ctx.state.record_failure(kind, source_id, error)
         log.warning("object failed", kind=kind, source_id=source_id, error=error, status=status)
         with self._lock:
+            self._failed.setdefault(kind, set()).add(source_id)
             for i, o in enumerate(self.outcomes):
                 if o.action.kind == kind and o.action.source_id == source_id:
                     self.outcomes[i] = Outcome(o.action, ok=False, dest_id=o.dest_id, error=error, status=status,

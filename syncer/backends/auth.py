@@ -21,13 +21,15 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from syncer.backends.first_contact import probe
+from syncer.core import env_knobs
 from syncer.core.errors import FatalError
 from syncer.core.redact import redact
 
 if TYPE_CHECKING:
     from syncer.backends.endpoint import Endpoint
 
-AZURE_TIMEOUT = float(os.environ.get("MLFLOW_SYNCER_AUTH_TIMEOUT", "30"))
+AZURE_TIMEOUT = env_knobs.number("MLFLOW_SYNCER_AUTH_TIMEOUT")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -134,8 +136,11 @@ def check_registry(endpoint: Endpoint) -> None:
 CHECKS: dict[str, Callable[[Endpoint], None]] = {"databricks": check_databricks, "azure": check_azure}
 
 
-def check(endpoint: Endpoint) -> None:
-    """Run the start-up checks that the endpoint's capabilities ask for."""
+def check(endpoint: Endpoint, online: bool = True) -> None:
+    """Run the start-up checks that the endpoint's capabilities ask for; `online`: also get credentials and
+    make the first contact (resolve and connect, `first_contact.probe`)."""
     check_registry(endpoint)
-    if endpoint.caps.auth:
+    if endpoint.caps.auth and (online or endpoint.caps.auth == "databricks"):
         CHECKS[endpoint.caps.auth](endpoint)
+    if online:
+        probe(endpoint)

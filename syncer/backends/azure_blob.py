@@ -23,11 +23,12 @@ from datetime import datetime, timedelta, timezone
 from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient, generate_blob_sas
 
 from syncer.backends.auth import azure_credential
+from syncer.core import env_knobs
 
 _WASBS = re.compile(r"^wasbs://(?P<container>[^@/]+)@(?P<account>[^./]+)\.blob\.(?P<suffix>[^/]+)(?:/(?P<path>.*))?$")
-CONCURRENCY = int(os.environ.get("MLFLOW_SYNCER_BLOB_CONCURRENCY", "8"))
-BLOCK_SIZE = int(os.environ.get("MLFLOW_SYNCER_BLOB_BLOCK_SIZE", str(8 * 1024 * 1024)))
-COPY_TIMEOUT = float(os.environ.get("MLFLOW_SYNCER_BLOB_COPY_TIMEOUT", "600"))
+CONCURRENCY = int(env_knobs.number("MLFLOW_SYNCER_BLOB_CONCURRENCY"))
+BLOCK_SIZE = int(env_knobs.number("MLFLOW_SYNCER_BLOB_BLOCK_SIZE"))
+COPY_TIMEOUT = env_knobs.number("MLFLOW_SYNCER_BLOB_COPY_TIMEOUT")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from tenacity import (
 from syncer.backends import telemetry
 from syncer.backends.classify import classify, describe, last_status, retry_after, unreachable_reason
 from syncer.backends.probe import probe
-from syncer.core import hooks, waits
+from syncer.core import env_knobs, hooks, waits
 from syncer.core.errors import FatalError, Kind, SyncError
 
 if TYPE_CHECKING:
@@ -42,9 +42,9 @@ T = TypeVar("T")
 class RetryPolicy:
     """How hard to retry a transient failure before giving up on the object."""
 
-    attempts: int = int(os.environ.get("MLFLOW_SYNCER_RETRY_ATTEMPTS", "6"))
-    max_wait: float = float(os.environ.get("MLFLOW_SYNCER_RETRY_MAX_WAIT", "20"))
-    max_delay: float = float(os.environ.get("MLFLOW_SYNCER_RETRY_MAX_DELAY", "180"))
+    attempts: int = int(env_knobs.number("MLFLOW_SYNCER_RETRY_ATTEMPTS"))
+    max_wait: float = env_knobs.number("MLFLOW_SYNCER_RETRY_MAX_WAIT")
+    max_delay: float = env_knobs.number("MLFLOW_SYNCER_RETRY_MAX_DELAY")
 
 
 log = structlog.get_logger("syncer.retry")

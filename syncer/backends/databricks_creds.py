@@ -27,7 +27,9 @@ from mlflow.utils import databricks_utils
 from mlflow.utils.rest_utils import MlflowHostCreds
 from mlflow.utils.uri import get_db_info_from_uri
 
-TTL = float(os.environ.get("MLFLOW_SYNCER_DATABRICKS_CREDS_TTL", "300"))
+from syncer.core import env_knobs
+
+TTL = env_knobs.number("MLFLOW_SYNCER_DATABRICKS_CREDS_TTL")
 _ORIGINAL = databricks_utils.get_databricks_host_creds
 _AUTH_ENV = ("HOME", "MLFLOW_ENABLE_DB_SDK")  # besides DATABRICKS_*: where profiles are read, SDK or legacy
 

@@ -13,14 +13,14 @@ burst of one request is all there is, a slightly lower rate."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
+from syncer.core import env_knobs
 from syncer.core.capabilities import RateLimits
 from syncer.core.rate_budget import SharedBudget
 
-JITTER = float(os.environ.get("MLFLOW_SYNCER_RATE_JITTER", "0.25"))
+JITTER = env_knobs.number("MLFLOW_SYNCER_RATE_JITTER")
 
 
 def paced(rate: float, jitter: float = JITTER) -> tuple[float, float]:

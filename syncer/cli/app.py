@@ -5,7 +5,9 @@ Exit codes, one table for every command (README "Exit codes"):
   1  partial: some objects failed or conflict (migrate); differences found (diff, migrate --dry-run)
   2  error: bad input (nothing written) or a stopped pass (an end unreachable or refusing us, the state
      store unusable; objects finished before are written and recorded); diff, --dry-run: `!` objects
-130  interrupted (state saved; run again to resume)
+130  interrupted by SIGINT (state saved; run again to resume)
+143  stopped by SIGTERM (state saved; run again to resume); the `mirror` service stops cleanly on either
+     signal instead (0, or 1 when the unit in flight did not stop in time)
 """
 
 from __future__ import annotations
@@ -13,13 +15,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import structlog
-
 from syncer import logs
-from syncer.backends.classify import describe
-from syncer.cli.args import build_parser
+from syncer.cli import stopping
+from syncer.cli.args import build_parser, settings_from
 from syncer.core.errors import FatalError
-from syncer.core.exit_codes import EXIT_ERROR, EXIT_INTERRUPTED
+from syncer.core.exit_codes import EXIT_ERROR
 from syncer.core.redact import redact, register_env_secrets
 
 
@@ -28,17 +28,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     register_env_secrets()
     logs.setup("auto", "warning")
+    previous = stopping.install()
     try:
-        from syncer.cli import commands  # loaded on demand: --help and --version stay fast
+        if hasattr(args, "source"):
+            settings_from(args)  # every setting checked (all problems at once) before the engine is loaded
+        from syncer.cli import commands  # loaded on demand: --help, --version and bad settings stay fast
 
-        return getattr(commands, args.command.replace("-", "_"))(args)
+        return commands.run(args)
     except FatalError as exc:
         print(f"mlflow-syncer: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("mlflow-syncer: interrupted; state is saved, run again to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001
-        structlog.get_logger("syncer").error("unexpected failure", error=redact(repr(exc)))
-        print(f"mlflow-syncer: error: {describe(exc)}", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        return stopping.stopped(exc, argv)
+    except Exception as exc:  # noqa: BLE001 - failures inside a command are described by commands.run
+        print(f"mlflow-syncer: error: {redact(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        stopping.restore(previous)

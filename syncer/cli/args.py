@@ -12,6 +12,16 @@ from syncer.config import Settings, load_settings
 from syncer.core.kinds import KINDS
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A parser whose usage errors are one line on stderr (exit 2), like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Print one line and exit 2."""
+        command = self.prog.removeprefix("mlflow-syncer").strip()
+        self.exit(2, f"mlflow-syncer: error: {command + ': ' if command else ''}{message} "
+                     f"(see {self.prog} --help)\n")
+
+
 def _common(p: argparse.ArgumentParser, suppress: bool = False) -> None:
     """The shared options. With `suppress`, an option not given leaves the value a parent parser set alone
     (`state --config c.yaml show` and `state show --config c.yaml` mean the same)."""
@@ -75,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every command and its flags."""
     description = ("Copy and mirror MLflow experiments, runs, metrics, artifacts and registered models "
                    "between MLflow servers.")
-    parser = argparse.ArgumentParser(prog="mlflow-syncer", description=description,
+    parser = OneLineParser(prog="mlflow-syncer", description=description,
                                      epilog="exit codes: 0 ok / in sync, 1 partial / differences found, 2 error")
     parser.add_argument("--version", action="version", version=f"mlflow-syncer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("restore", help="load objects archived with --unsupported archive (the --source's "
                        "mlflow-syncer-archive experiment) into a --dest that has their API")
     _common(p)
-    p = sub.add_parser("check-config", help="validate a config and say precisely what is wrong")
+    p = sub.add_parser("check-config", help="validate a config and say precisely what is wrong; then "
+                       "reach both ends and the state store (one line per problem)")
     _common(p)
+    p.add_argument("--offline", action="store_true", help="only validate the settings: reach nothing")
     p = sub.add_parser("demo", help="seed a local SQLite source and migrate it to a local SQLite destination")
     p.add_argument("--dir", default="demo-data", help="where the demo stores live")
     _state_parser(sub)
@@ -129,4 +141,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
         given = {k: v for k, v in (("tracking_uri", uri), ("registry_uri", registry)) if v}
         if given:
             flags[side] = given
-    return load_settings(args.config, **flags)
+    return load_settings(args.config, flag_problems=conflicts(args), **flags)
+
+
+# Flags that contradict one another: (flag, flag, argparse attribute of each).
+CONFLICTS = (("--no-prompts", "--prompts", "no_prompts", "prompts"), ("--no-models", "--models", "no_models", "models"))
+
+
+def conflicts(args: argparse.Namespace) -> list[str]:
+    """One problem per pair of flags given together that contradict one another."""
+    return [f"{a} and {b} contradict each other; give one of them" for a, b, x, y in CONFLICTS
+            if getattr(args, x, None) and getattr(args, y, None)]

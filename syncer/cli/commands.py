@@ -6,17 +6,21 @@ import argparse
 import json
 import sys
 
+import structlog
 from rich.console import Console
 
 from syncer import logs
 from syncer.backends.auth import check as check_auth
 from syncer.backends.calls import configure_http_retries
+from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
+from syncer.cli import stopping
 from syncer.cli.args import settings_from
 from syncer.cli.demo import run_demo
 from syncer.cli.diff import check_output, diff_report, dry_run, open_output
 from syncer.cli.mirror import mirror_settings
-from syncer.cli.worker import work, worker_settings
+from syncer.cli.scale_out import work
+from syncer.cli.worker import worker_settings
 from syncer.config import Settings
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.core.kinds import plural
@@ -33,6 +37,19 @@ from syncer.report.summary import print_summary, summarize
 from syncer.service.daemon import run_mirror
 from syncer.state.store import default_state_url
 
+log = structlog.get_logger("syncer")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command `args` names; an unexpected failure becomes one line (a FatalError, described)."""
+    try:
+        return globals()[args.command.replace("-", "_")](args)
+    except (FatalError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        log.error("unexpected failure", error=redact(repr(exc)))
+        raise FatalError(describe(exc)) from None
+
 
 def migrate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
@@ -42,7 +59,7 @@ def migrate(args: argparse.Namespace) -> int:
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
         result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=lambda r: bar.start(r.plan),
-                      verify=args.verify, on_start=bar.started)
+                      verify=args.verify, on_start=bar.started, stop=stopping.STOP, strict_filters=True)
     summary = summarize(result)
     print_summary(summary, Console(file=sys.stdout))
     for line in problem_lines(result):
@@ -60,6 +77,9 @@ def mirror(args: argparse.Namespace) -> int:
     """`mirror`: run the service (or one cycle with --once); print the result of a --once cycle."""
     settings = mirror_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
+    if args.once:  # first contact: a wrong URI fails now (the service instead waits for its ends to come)
+        for end in endpoints(settings):
+            check_auth(end)
     code, report = run_mirror(settings, args.config, once=args.once)
     if args.once and report is not None:
         if report.error:
@@ -69,6 +89,8 @@ def mirror(args: argparse.Namespace) -> int:
               f"{report.deleted}, not copied {report.uncopied}, {report.seconds:.2f} s")
         if report.delete_refused:
             print(f"deletions refused: {report.delete_refused}")
+        for text in report.warnings:
+            print(f"warning: {text}")
         for kind, n, reason in report.not_copied:
             print(f"! {plural(kind)} {n} [{reason}]")
     return code
@@ -98,11 +120,27 @@ def restore(args: argparse.Namespace) -> int:
 
 
 def check_config(args: argparse.Namespace) -> int:
+    """`check-config`: the settings, then (unless --offline) both ends and the state store; one line per
+    problem on stderr."""
     settings = settings_from(args)
     src, dst = endpoints(settings)
-    check_auth(src)
-    check_auth(dst)
-    print(f"config ok: {src.identity} -> {dst.identity} ({dst.caps.kind}), workers {settings.workers}")
+    problems = []
+    for end in (src, dst):
+        try:
+            check_auth(end, online=not args.offline)
+        except FatalError as exc:
+            problems.append(str(exc))
+    if not args.offline:
+        try:
+            open_state(settings, src, dst, read_only=True, config_path=args.config).close()
+        except FatalError as exc:
+            problems.append(str(exc))
+    for line in problems:
+        print(f"mlflow-syncer: error: {line}", file=sys.stderr)
+    if problems:
+        return EXIT_ERROR
+    reached = "" if args.offline else " (both ends and the state store reached)"
+    print(f"config ok: {src.identity} -> {dst.identity} ({dst.caps.kind}), workers {settings.workers}{reached}")
     return EXIT_OK
 
 

@@ -34,6 +34,8 @@ def render(report: Report, summary: Summary, fmt: str, out: TextIO) -> None:
 
 def check_output(output: str | None, what: str = "the report") -> None:
     """Fail before a long scan when `output` cannot be written."""
+    if output and Path(output).is_dir():
+        raise FatalError(f"cannot write {what} to {output}: it is a directory; give a file name")
     if output and not Path(output).resolve().parent.is_dir():
         raise FatalError(f"cannot write {what} to {output}: no such directory")
 

@@ -1,18 +1,15 @@
-"""The `worker` command: one of several processes sharing a PostgreSQL state store (README "Scale-out")."""
+"""The `worker` command's flags (light: no engine import, so that bad flags fail fast); the work is in
+syncer.cli.scale_out."""
 
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
 from pydantic import ValidationError
 
 from syncer.cli.mirror import duration
 from syncer.config import Settings
 from syncer.core.errors import FatalError
-from syncer.core.exit_codes import EXIT_OK, EXIT_PARTIAL
-from syncer.engine.workers import WorkerOptions, WorkerReport, run_worker
 
 
 def add_worker_flags(p: argparse.ArgumentParser) -> None:
@@ -31,25 +28,3 @@ def worker_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     except ValidationError as err:
         raise FatalError(f"invalid worker option: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}") from None
     return settings.model_copy(update={"scale_out": scale_out})
-
-
-def report_lines(report: WorkerReport, job: str) -> list[str]:
-    """What this worker did and where the job stands, one line each."""
-    counts = ", ".join(f"{status} {n}" for status, n in sorted(report.job_counts.items()))
-    round_ = f" (round {report.round})" if report.round > 1 else ""
-    lines = [f"worker {report.owner}: {len(report.done)} units done, {len(report.failed)} failed "
-             f"({report.copied} objects copied); job '{job}'{round_}: {counts or 'no units'}"]
-    lines += [f"took over {unit} from {owner} (its lease had ended)" for unit, owner in report.taken_over]
-    lines += [f"! {unit}: {problem}" for unit, problem in report.failed]
-    return lines
-
-
-def work(settings: Settings, config_path: str | None) -> int:
-    """Run one worker until its job has no unit left; SIGTERM hands the unit in hand back to the others."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    opts = WorkerOptions(job=settings.scale_out.job, lease=settings.scale_out.lease)
-    report = run_worker(settings, opts, config_path, stop)
-    for line in report_lines(report, opts.job):
-        print(line)
-    return EXIT_PARTIAL if report.job_failed or stop.is_set() else EXIT_OK

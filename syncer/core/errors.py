@@ -33,3 +33,12 @@ class FatalError(SyncError):
 
 class Cancelled(Exception):
     """The process is shutting down: the unit in flight stops before its next write."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived: the command stops at its next unit (a KeyboardInterrupt, so that no
+    `except Exception` swallows it). `signum` chooses the exit code (130 or 143)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -23,7 +23,8 @@ class _Live:
 
 
 class SpillList:
-    """An append-only sequence: `append`, `extend`, `len`, iteration in order, equality with any iterable.
+    """An append-only sequence: `append`, `extend`, `len`, iteration in order, equality with any iterable, and
+    replacing an item in place (`lst[i] = x`).
 
     Items for which `live(item)` is true stay in memory as the same objects even once their batch is spilled, so
     later changes to them (a report note added after applying) are seen by every iteration; keep them few.
@@ -37,6 +38,7 @@ class SpillList:
         self._file: IO[bytes] | None = None
         self._spilled = 0
         self._spill_at = spill_at or SPILL_AT
+        self._replaced: dict[int, Any] = {}  # index -> item put in place of a spilled one (__setitem__)
         self._lock = threading.Lock()
         self.extend(items)
 
@@ -71,8 +73,9 @@ class SpillList:
 
     def __iter__(self) -> Iterator[Any]:
         with self._lock:
-            spilled, tail = self._spilled, list(self._tail)
-        yield from self._read(spilled)
+            spilled, tail, replaced = self._spilled, list(self._tail), dict(self._replaced)
+        for i, item in enumerate(self._read(spilled)):
+            yield replaced.get(i, item)
         yield from tail
 
     def _read(self, count: int) -> Iterator[Any]:
@@ -105,6 +108,18 @@ class SpillList:
                 return item
         raise IndexError(index)
 
+    def __setitem__(self, index: int, item: Any) -> None:
+        """Put `item` in place of the item at `index` (a spilled item's replacement stays in memory)."""
+        if index < 0:
+            index += len(self)
+        with self._lock:
+            if not 0 <= index < self._spilled + len(self._tail):
+                raise IndexError(index)
+            if index >= self._spilled:
+                self._tail[index - self._spilled] = item
+            else:
+                self._replaced[index] = item
+
     def __repr__(self) -> str:
         return f"SpillList({len(self)} items, {self._spilled} on disk)"
 
@@ -114,3 +129,4 @@ class SpillList:
             if self._file is not None:
                 self._file.close()
             self._file, self._spilled, self._tail, self._live = None, 0, [], []
+            self._replaced = {}

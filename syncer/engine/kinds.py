@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from syncer.apply import executor
 from syncer.apply.context import Context
@@ -67,6 +68,7 @@ class Job:
     emit: Emit = lambda actions, experiments, src, dst, window=None: None  # noqa: E731
     runs: RunStream | None = None  # the run step's stream: facts and runs kept for later steps and applying
     extra_groups: dict[str, str] = field(default_factory=dict)  # destination-only run -> its experiment
+    unmatched: list[str] = field(default_factory=list)  # filters that matched nothing: "--experiments 'x*'"
 
 
 Applier = Callable[[Context, list[Action], Units], None]
@@ -104,11 +106,19 @@ def _scan_experiments(job: Job) -> None:
     job.src_snap = reading(job.src, "source", lambda: run_scanner.scan_experiments(
         job.src, s.experiments, include_deleted=s.deleted == "mirror") if ids is None else
         run_scanner.scan_experiment_ids(job.src, sorted(ids), include_deleted=s.deleted == "mirror"))
+    if ids is None:
+        _unmatched(job, "experiments", s.experiments, [e.name for e in job.src_snap.experiments.values()])
     rules = name_rules(s.experiment_names, job.src.caps)
     job.dest_names = {eid: dest_name(e.name, rules) for eid, e in job.src_snap.experiments.items()}
     job.dst_snap = reading(job.dst, "destination", lambda: run_scanner.scan_experiments(
         job.dst, names=set(job.dest_names.values()), include_deleted=True) if ids is None else
         run_scanner.scan_experiments_named(job.dst, sorted(set(job.dest_names.values()))))
+
+
+def _unmatched(job: Job, flag: str, patterns: list[str], names: list[str]) -> None:
+    """Note each of the user's patterns (a bare `*` aside) that matches none of the source's `names`."""
+    job.unmatched += [f"--{flag} {p!r} matches no {flag[:-1]} in the source ({job.src.identity})"
+                      for p in patterns if p != "*" and not any(fnmatchcase(n, p) for n in names)]
 
 
 def _plan_experiments(job: Job) -> list[Action]:
@@ -160,8 +170,11 @@ def _scan_models(job: Job) -> None:
     s = job.settings
     if not s.copy_models:
         return
+    changes = _model_changes(job)
     job.src_snap.models = reading(job.src, "source registry", lambda: scan_source_models(
-        job.src, job.src_snap, s.models, job.copied_runs, _model_changes(job)))
+        job.src, job.src_snap, s.models, job.copied_runs, changes))
+    if changes is None:  # a change-only cycle selects only the models that changed
+        _unmatched(job, "models", s.models, list(job.src_snap.models))
     _fetch_version_runs(job)
     names = [dest_name(name, s.model_names) for name in job.src_snap.models]
     job.dst_snap.models = reading(job.dst, "destination registry",
@@ -208,6 +221,8 @@ def _scan_prompts(job: Job) -> None:
         return
     job.src_snap.prompts = reading(job.src, "source prompts",
                                    lambda: scan_source_prompts(job.src, job.settings.prompts))
+    if not job.src.caps.prompt_registry:
+        _unmatched(job, "prompts", job.settings.prompts, list(job.src_snap.prompts))
     if job.src_snap.prompts and job.dst.caps.prompts:
         job.dst_snap.prompts = reading(job.dst, "destination prompts",
                                        lambda: scan_dest_prompts(job.dst, job.src_snap.prompts))

@@ -74,6 +74,7 @@ class CycleReport:
     not_copied: list[tuple[str, int, str]] = field(default_factory=list)  # (kind, objects, reason)
     lag_at_scan: float = 0.0
     lag: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # filters that match nothing (also in `status`)
     outcomes: list[Outcome] = field(default_factory=list, repr=False)
 
     @property
@@ -90,6 +91,9 @@ class CycleReport:
 def iso(epoch: float) -> str:
     """An epoch time as ISO 8601 UTC, to the second."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+WARNINGS = "mirror:warnings"  # state store cursor: this cycle's warnings, JSON (report.status shows them)
 
 
 def _is_pending(action: Action) -> bool:
@@ -185,7 +189,8 @@ class Cycle:
         result = run_pass(self.settings, self.src, self.dst, self.state, PassOptions(
             verify=verify, delete_extra=self.delete, max_delete=self.max_delete,
             follow_running_since=self._follow_since(), on_plan=at_plan, stop=self.stop,
-            traces_incremental=not self._full_trace_pass(), runs_since=since))
+            traces_incremental=not self._full_trace_pass(), runs_since=since, strict_filters=False))
+        self._warn(report, result.unmatched)
         counts = result.plan.counts()
         report.unchanged = sum(n for (_k, op), n in counts.items() if op == Op.SAME.value)
         report.conflicts = sum(n for (_k, op), n in counts.items() if op in (Op.CONFLICT.value, Op.ERROR.value))
@@ -244,6 +249,16 @@ class Cycle:
         """Whether this cycle reads every trace (the first cycle, then every `traces_full_every`th)."""
         every = self.settings.mirror.traces_full_every
         return self.cycles == 1 or (bool(every) and self.cycles % every == 0)
+
+    def _warn(self, report: CycleReport, warnings: list[str]) -> None:
+        """Log each warning of this cycle and keep them for `status` (a failed write is only logged)."""
+        report.warnings = list(warnings)
+        for text in warnings:
+            log.warning("filter matches nothing", detail=text)
+        try:
+            self.state.set_cursor(WARNINGS, json.dumps(report.warnings))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not record the warnings in the state store", error=str(exc)[:200])
 
     def _follow_since(self) -> int | None:
         hours = self.settings.mirror.follow_running_hours

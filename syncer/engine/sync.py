@@ -55,6 +55,7 @@ class SyncResult:
     seconds: float = 0.0
     dry_run: bool = False
     delete_refused: str | None = None  # why planned deletions were not done
+    unmatched: list[str] = field(default_factory=list)  # filters that matched nothing (mirror: a warning)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -78,6 +79,7 @@ class PassOptions:
     inspector: Inspector | None = None  # dry run: inspector(chunk plan, src, dst, src_snap, dst_snap, state) per chunk
     stop: threading.Event | None = None
     experiment_ids: frozenset[str] | None = None  # only these source experiments' own kinds (scale-out units)
+    strict_filters: bool = False  # a filter that matches nothing stops the pass (migrate, diff; mirror warns)
 
 
 def endpoints(settings: Settings) -> tuple[Endpoint, Endpoint]:
@@ -128,12 +130,13 @@ def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool
 
 def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None, options: Options,
               on_chunk: Callable[[list[Action], Snapshot, Snapshot], list[Action]] | None = None,
-              experiment_ids: frozenset[str] | None = None) -> tuple[Job, Plan]:
+              experiment_ids: frozenset[str] | None = None, strict_filters: bool = False) -> tuple[Job, Plan]:
     """Scan and plan kind after kind (the planners are pure); runs a chunk at a time (syncer.engine.run_stream).
 
     `on_chunk(actions, src, dst)` sees each planned chunk with the snapshots it was planned from, before they
     are dropped, and returns the actions the plan keeps (verify turns some into repairs). `experiment_ids`
-    restricts the pass to those source experiments' own kinds (a scale-out unit)."""
+    restricts the pass to those source experiments' own kinds (a scale-out unit). With `strict_filters`, a
+    filter that matches nothing stops the pass before anything is written (FatalError, naming it)."""
     job = Job(settings, src, dst, state, options, Snapshot(identity=src.identity), Snapshot(identity=dst.identity),
               experiment_ids=experiment_ids)
     plan = Plan(actions=[], dest_names={})
@@ -148,6 +151,8 @@ def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStor
     for step in steps_for(experiment_ids):
         step_index = STEPS.index(step)  # emit reads it: segments name their step in STEPS
         step.scan(job)
+        if strict_filters and job.unmatched:
+            raise FatalError("; ".join(job.unmatched) + "; nothing was done")
         emit(step.plan(job), None, job.src_snap, job.dst_snap)
     plan.dest_names, plan.extra_groups = job.dest_names, job.extra_groups
     plan.pending_since = job.runs.facts.pending_since if job.runs is not None else {}
@@ -186,9 +191,10 @@ def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore
 
     job, plan = plan_pass(settings, src, dst, state, _options(
         settings, state, opts.delete_extra, opts.follow_running_since, opts.traces_incremental, opts.runs_since),
-        on_chunk, opts.experiment_ids)
+        on_chunk, opts.experiment_ids, opts.strict_filters)
     log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})
-    result = SyncResult(plan=plan, src=job.src_snap, dst=job.dst_snap, dry_run=opts.dry_run)
+    result = SyncResult(plan=plan, src=job.src_snap, dst=job.dst_snap, dry_run=opts.dry_run,
+                        unmatched=job.unmatched)
     if opts.on_plan is not None:
         opts.on_plan(result)
     if not opts.dry_run and plan.mutating_count:
@@ -210,12 +216,14 @@ def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore
 def sync(settings: Settings, dry_run: bool = False, config_path: str | None = None,
          progress: Progress | None = None, on_plan: Callable[[SyncResult], None] | None = None,
          delete_extra: bool = False, inspector: Callable | None = None, verify: bool = False,
-         on_start: Started | None = None) -> SyncResult:
+         on_start: Started | None = None, stop: threading.Event | None = None,
+         strict_filters: bool = False) -> SyncResult:
     """Open both ends and the state store, then run one pass (`run_pass`): migrate, diff and dry runs.
 
     A dry run opens the state store read-only and calls `inspector` with each planned chunk and the snapshots
     it was planned from (diff reports). `verify` inspects every run that looks in sync and repairs those that
-    differ (syncer.engine.verify).
+    differ (syncer.engine.verify). Once `stop` is set, each unit in flight stops before its next write. With
+    `strict_filters` (the CLI's migrate and diff), a filter that matches nothing stops the pass (FatalError).
     """
     configure_http_retries()
     src, dst = endpoints(settings)
@@ -227,7 +235,7 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
             state.acquire_lock(holder="mlflow-syncer", guard=refuse_while_leased)
         return run_pass(settings, src, dst, state, PassOptions(
             dry_run=dry_run, verify=verify, delete_extra=delete_extra, progress=progress, on_plan=on_plan,
-            inspector=inspector, on_start=on_start))
+            inspector=inspector, on_start=on_start, stop=stop, strict_filters=strict_filters))
     finally:
         if not dry_run:
             state.release_lock()

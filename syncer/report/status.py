@@ -121,8 +121,17 @@ def view(store: StateStore, now: float | None = None) -> dict:
         "pending": {"count": len(pending), "objects": pending},
         "quarantined": {"count": len(quarantined), "objects": quarantined},
         "work": work_units.view(store, now),
-        "warnings": [w for w in (store.get_cursor(VISIBILITY),) if w],
+        "warnings": _warnings(store),
     }
+
+
+def _warnings(store: StateStore) -> list[str]:
+    """Why the source's listings may be incomplete, and the last mirror cycle's warnings (none from a store
+    without the cursor table)."""
+    if "cursors" not in store.tables():
+        return []
+    seen = [w for w in (store.get_cursor(VISIBILITY),) if w]
+    return seen + json.loads(store.get_cursor("mirror:warnings") or "[]")
 
 
 def _lock_line(lock: dict) -> str:
@@ -174,5 +183,5 @@ def text_lines(v: dict) -> Iterator[str]:
     yield f"  quarantined   {v['quarantined']['count']} (`mlflow-syncer state release` gives them another chance)"
     yield from _listed(v["quarantined"])
     yield from work_units.text_lines(v["work"])
-    for warning in v.get("warnings", []):
-        yield f"  warning       {warning}"
+    for text in v.get("warnings", []):
+        yield f"  warning       {text}"

@@ -67,10 +67,7 @@ def scan_source_prompts(endpoint: Endpoint, globs: Iterable[str]) -> dict[str, P
         selected = scan_uc_prompts(endpoint.prompt_endpoint(), globs)
     else:
         selected = scan_prompts(endpoint, lambda name: matches(name, globs))
-    for glob in globs:
-        if glob != "*" and not any(matches(name, [glob]) for name in selected):
-            log.warning("no prompt matches", pattern=glob, source=endpoint.identity)
-    return selected
+    return selected  # a glob that matches nothing: syncer.engine.kinds._unmatched
 
 
 def scan_dest_prompts(endpoint: Endpoint, names: Iterable[str]) -> dict[str, PromptSnap]:

@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from syncer.backends.calls import configure_http_retries
 from syncer.backends.same_store import refuse_same_facts
 from syncer.config import MirrorConfig, Settings
-from syncer.core.errors import FatalError
+from syncer.core.errors import FatalError, Interrupted
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.engine.mirror_cycle import Cycle, CycleReport
 from syncer.engine.sync import endpoints, open_state
@@ -269,4 +269,6 @@ def run_mirror(settings: Settings, config_path: str | None, once: bool) -> tuple
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(code)
+    if service.signalled is not None:
+        raise Interrupted(service.signalled)  # --once stopped by a signal: one line, 130 or 143 (cli.app)
     return code, service.last

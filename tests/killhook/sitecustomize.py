@@ -3,6 +3,7 @@
 ``MLFLOW_SYNCER_TEST_KILL_AT="op:N[:after]"`` makes the process SIGKILL itself just before (or just after) the
 N-th time `op` is reported to syncer.core.hooks: an API operation name passed to `syncer.backends.calls.call`,
 or ``state_record`` for a state store commit. The kill-and-resume tests stop a real migration at exact points.
+``MLFLOW_SYNCER_TEST_KILL_SIGNAL=SIGTERM`` (or SIGINT) sends that signal instead, once: a graceful stop.
 """
 
 import os
@@ -11,6 +12,7 @@ import threading
 from collections import Counter
 
 _SPEC = os.environ.get("MLFLOW_SYNCER_TEST_KILL_AT", "")
+_SIGNAL = getattr(signal, os.environ.get("MLFLOW_SYNCER_TEST_KILL_SIGNAL", "SIGKILL"))
 
 if _SPEC:
     from syncer.core import hooks
@@ -27,6 +29,6 @@ if _SPEC:
             _counts[op] += 1
             hit = _counts[op] == int(_nth)
         if hit:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), _SIGNAL)
 
     hooks.observe(_kill_at)

@@ -1,0 +1,67 @@
+"""Reading a YAML config file safely: bounded before it is parsed (size, alias expansion), decoded with the
+byte offset of a bad byte, and a clear word for a path that is no file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from syncer.core.errors import FatalError
+
+MAX_BYTES = 1024 * 1024  # a config is a few KB; more is a wrong file
+MAX_NODES = 100_000  # YAML nodes once every alias is expanded (an alias bomb expands to billions)
+
+
+def read_text(path: str) -> str:
+    """The file's text; FatalError naming what is wrong with the path or its bytes."""
+    p = Path(path)
+    if p.is_dir():
+        raise FatalError(f"config file {path} is a directory; give the path of a YAML file")
+    if not p.exists():
+        raise FatalError(f"config file {path} does not exist")
+    if not p.is_file():
+        raise FatalError(f"config file {path} is not a regular file")
+    size = p.stat().st_size
+    if size > MAX_BYTES:
+        raise FatalError(f"config file {path} is {size:,} bytes; a config holds at most {MAX_BYTES:,} "
+                         "(is it the right file?)")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise FatalError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FatalError(f"config file {path} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset "
+                         f"{exc.start}") from None
+
+
+def check_expansion(text: str, path: str) -> None:
+    """Refuse YAML whose aliases expand to more than MAX_NODES nodes, counting without expanding.
+
+    Raises yaml.YAMLError on text that is not YAML (as parsing would)."""
+    sizes: dict[str, int] = {}
+    stack: list[list] = [[0, None]]  # [nodes so far, anchor] per open collection
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            n = sizes.get(event.anchor, 1)
+            stack[-1][0] += n
+            total += n
+        elif isinstance(event, yaml.ScalarEvent):
+            stack[-1][0] += 1
+            total += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            stack.append([1, event.anchor])
+            total += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            n, anchor = stack.pop()
+            stack[-1][0] += n
+            if anchor:
+                sizes[anchor] = n
+        if total > MAX_NODES:
+            raise FatalError(f"config file {path} expands to more than {MAX_NODES:,} values through YAML "
+                             "aliases; write the options out")
