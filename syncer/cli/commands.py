@@ -22,8 +22,10 @@ from syncer.cli.mirror import mirror_settings
 from syncer.cli.scale_out import work
 from syncer.cli.worker import worker_settings
 from syncer.config import Settings
+from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.core.kinds import plural
+from syncer.core.redact import redact
 from syncer.engine import id_map
 from syncer.engine.archive import restore as restore_archive
 from syncer.engine.rebuild import rebuild
