@@ -46,6 +46,7 @@ class Endpoint:
     role: str = "endpoint"
     down: str | None = field(default=None, repr=False)  # set by errors.call once the endpoint is unreachable
     _server_capabilities: dict = field(default_factory=dict, repr=False)
+    line_detected: bool = field(default=False, repr=False)  # set by source_line.detect
     _metered: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -126,6 +126,7 @@ class Report:
         """Counts by kind and op, per-experiment stats and what a sync would copy (one pass, no rows kept)."""
         counts = self.result.plan.counts()
         s = Summary(deep=self.inspection.deep, total=sum(n for (_k, op), n in counts.items() if op != UNCOPIED))
+        s.notes = list(self.result.plan.notes)
         groups: dict[str, GroupStats] = defaultdict(lambda: GroupStats(""))
         for row in self.rows():
             g = groups[row.group]
@@ -166,6 +167,7 @@ class Summary:
     uncounted_runs: int = 0
     uncopied: list[dict] = field(default_factory=list)
     uncopied_objects: int = 0
+    notes: list[str] = field(default_factory=list)  # the plan's sentences about the pass as a whole
 
     def add_uncopied(self, row: Row) -> None:
         """Count one uncopied row: its objects by kind, and its entry (kind, count, reason, group)."""
@@ -263,7 +265,7 @@ class Summary:
             "by_sigil": {s: self.sigils[s] for s in "=+*-!"}, "by_kind": by_kind,
             "uncopied_objects": self.uncopied_objects, "uncopied": self.uncopied,
             "to_copy": self._to_copy(),
-            "deep": self.deep,
+            "deep": self.deep, "notes": self.notes,
         }
 
 

@@ -66,6 +66,8 @@ def summary_lines(summary: Summary) -> Iterator[str]:
         yield f"  {kind + 's':<16} " + ", ".join(parts)
     for u in summary.uncopied:
         yield "  not copied       " + uncopied_line(u["kind"], u["count"], u["reason"], u["group"])[2:]
+    for note in summary.notes:
+        yield f"  note             {note}"
     yield f"  to copy          {summary.copy_line()}"
     if not summary.deep:
         yield "  (runs that look in sync are not opened; --deep compares every point and checksum, slower)"
