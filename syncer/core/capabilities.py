@@ -117,10 +117,10 @@ PLAIN_MLFLOW = Capabilities(kind="mlflow", history_bulk=True, batch_tags_last=Tr
 
 # Kinds that came with MLflow 3 (logged models 3.0, evaluation datasets, webhooks, the AI gateway, MCP servers,
 # scorers, label schemas, review queues, issues: later 3.x releases): an MLflow 2.x server holds none of them.
-# Traces and prompts exist since 2.14 and 2.21 but are kept in a form MLflow 3's client does not read from a
-# 2.x server (its trace search and prompt registry calls answer 404), so they are not asked for either.
-MLFLOW3_KINDS = frozenset({"logged_model", "dataset", "trace", "prompt", "webhook", "gateway_secret",
-                           "gateway_endpoint", "mcp_server", "scorer", "label_schema", "review_queue", "issue"})
+# Traces (2.14) and prompts (2.21, tagged registered models) are older: MLflow 3's client reads them from a 2.x
+# server (its trace search falls back to the v2 API), so they are asked for.
+MLFLOW3_KINDS = frozenset({"logged_model", "dataset", "webhook", "gateway_secret", "gateway_endpoint",
+                           "mcp_server", "scorer", "label_schema", "review_queue", "issue"})
 # MLflow's legacy file store implements none of these (MlflowNotImplementedException), whatever wrote it.
 FILE_STORE_ABSENT = frozenset({"dataset", "webhook", "gateway_secret", "gateway_endpoint", "mcp_server",
                                "scorer", "label_schema", "review_queue", "issue"})
