@@ -7,6 +7,7 @@ that plans nothing, and `diff`/`diff --deep` that say "in sync" without a `!` ro
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.fixtures.mlflow2 import Mlflow2Source
 from tests.fixtures.models import model_files
 
 FILE_STORE_ENV = {"MLFLOW_ALLOW_FILE_STORE": "true"}
+HISTORY = "mlflow.log-model.history"
 
 
 def _config(tmp_path: Path, src: Mlflow2Source, dest: str, name: str) -> Path:
@@ -60,10 +62,22 @@ def _model_record(uri: str, name: str, dest: bool) -> dict:
             "aliases": {alias: by_number[str(number)] for alias, number in model.aliases.items()}}
 
 
+def _assert_history_remapped(src: MlflowClient, dst: MlflowClient, run_ids: list[str]) -> None:
+    """Each trial's `mlflow.log-model.history` (the model it logged) is copied, naming the copy's run id."""
+    for run_id in run_ids:
+        copy = dst.search_runs([dst.get_experiment_by_name(src.get_experiment(
+            src.get_run(run_id).info.experiment_id).name).experiment_id],
+            filter_string=f"tags.`{PROVENANCE}source_run_id` = '{run_id}'")[0]
+        want = json.loads(src.get_run(run_id).data.tags[HISTORY])
+        assert [e["run_id"] for e in want] == [run_id]
+        assert json.loads(copy.data.tags[HISTORY]) == [{**e, "run_id": copy.info.run_id} for e in want]
+
+
 def _assert_copied(src: Mlflow2Source, dest: str) -> None:
     """Runs (every lifecycle) and registered models of the destination equal the source's."""
     # Every destination here is SQL-backed: a file store's exact duplicate metric point is kept once.
     assert_same(MlflowClient(src.uri), MlflowClient(dest), src.experiments, view=ViewType.ALL, collapse=True)
+    _assert_history_remapped(MlflowClient(src.uri), MlflowClient(dest), src.built["trials"]["children"])
     for name, numbers in src.models.items():
         want = _model_record(src.uri, name, dest=False)
         assert sorted(want["versions"]) == sorted(numbers)

@@ -31,6 +31,7 @@ from syncer.backends.metric_history import HistoryReader
 from syncer.core.actions import Action
 from syncer.core.errors import SyncError
 from syncer.core.fitting import Fitted, expected_tags, fit_run, key_violations
+from syncer.core.log_model_history import HISTORY_TAG, remapped
 from syncer.core.metric_points import missing_points
 from syncer.core.snapshot import (
     PARENT_TAG,
@@ -111,6 +112,9 @@ def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | Non
         want_tags = {k: v for k, v in want_tags.items() if k.startswith(caps.tags_set_after_create)}
     elif parent_dest and have_tags.get(PARENT_TAG) != parent_dest:
         want_tags[PARENT_TAG] = parent_dest
+    history = remapped(run.tags.get(HISTORY_TAG, ""), run.run_id, dest_run_id)
+    if history is not None and caps.tags_per_run is None and len(history) <= caps.run_tag_value_len:
+        want_tags[HISTORY_TAG] = history
     new_tags = [RunTag(k, v) for k, v in sorted(want_tags.items()) if have_tags.get(k) != v]
     writer.add_tags(new_tags)
     for key in fitted.metrics:

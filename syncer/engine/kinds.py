@@ -104,7 +104,7 @@ def _scan_experiments(job: Job) -> None:
     job.src_snap = reading(job.src, "source", lambda: run_scanner.scan_experiments(
         job.src, s.experiments, include_deleted=s.deleted == "mirror") if ids is None else
         run_scanner.scan_experiment_ids(job.src, sorted(ids), include_deleted=s.deleted == "mirror"))
-    check_reach(job.src, job.src_snap.experiments.values())  # files out of reach: stop before copying runs
+    check_reach(job.src_snap.experiments.values())  # files out of reach: stop before copying runs
     rules = name_rules(s.experiment_names, job.src.caps)
     job.dest_names = {eid: dest_name(e.name, rules) for eid, e in job.src_snap.experiments.items()}
     job.dst_snap = reading(job.dst, "destination", lambda: run_scanner.scan_experiments(

@@ -5,8 +5,10 @@ SQLite file moved alone, a server started with `--no-serve-artifacts` and a root
 container without the mount) would be copied as if its runs had no files. Before any run is planned, each
 selected experiment's artifact location is checked once: a local path (MLflow's stores create each
 experiment's folder lazily, so the folder itself may be missing) must exist, or at least its parent, the
-store's artifact root; any other location must answer a listing. Otherwise the pass stops (fatal: nothing
-written) with one line naming the location and what to mount or set.
+store's artifact root. Otherwise the pass stops (fatal: nothing written) with one line naming the location
+and what to mount or set. Remote locations (mlflow-artifacts:, s3:, dbfs:, wasbs:, ...) are not checked
+here: an experiment's root is not always listable there (Databricks), and their failures are errors of the
+files' own reads.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ import os
 from collections.abc import Iterable
 from urllib.parse import unquote, urlparse
 
-from syncer.backends.classify import describe
-from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import ExperimentSnap
 
@@ -31,26 +31,20 @@ def local_path(location: str) -> str | None:
     return None
 
 
-def _unreachable(endpoint: Endpoint, location: str) -> str | None:
-    """Why `location` cannot be read from here, or None."""
+def _unreachable(location: str) -> str | None:
+    """Why a local `location` cannot be read from here, or None (other schemes are not checked)."""
     path = local_path(location)
-    if path is not None:
-        if os.path.isdir(path) or os.path.isdir(os.path.dirname(path.rstrip("/")) or "/"):
-            return None
-        return "does not exist on this machine"
-    try:
-        endpoint.artifact_repo(location).list_artifacts()
-    except Exception as exc:  # noqa: BLE001
-        return f"cannot be listed: {describe(exc)}"
-    return None
+    if path is None or os.path.isdir(path) or os.path.isdir(os.path.dirname(path.rstrip("/")) or "/"):
+        return None
+    return "does not exist on this machine"
 
 
-def check_reach(endpoint: Endpoint, experiments: Iterable[ExperimentSnap]) -> None:
+def check_reach(experiments: Iterable[ExperimentSnap]) -> None:
     """Stop (FatalError) at the first live experiment whose artifact location cannot be read from here."""
     for exp in experiments:
         if exp.deleted or not exp.artifact_location:
             continue
-        why = _unreachable(endpoint, exp.artifact_location)
+        why = _unreachable(exp.artifact_location)
         if why is not None:
             raise FatalError(
                 f"the source's files are out of reach: experiment {exp.name!r} keeps its artifacts at "
