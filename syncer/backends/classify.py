@@ -51,9 +51,9 @@ _REST_STATUS = re.compile(r"failed with error code (\d{3}) != \d{3}\. Response b
 # datasets.experiment_id, datasets.name, datasets.digest", PostgreSQL/MySQL naming the key `dataset_pk`
 # (mlflow/store/tracking/dbmodels/models.py). The row is there now: asking again finds it (transient).
 # Other uniqueness errors stay terminal (a re-sent NaN metric point: syncer.apply.exactly_once).
-_UNIQUE_RACE = re.compile(r"IntegrityError\).*(UNIQUE constraint failed: (datasets|inputs)\."
+_UNIQUE_RACE = re.compile(r"(UNIQUE constraint failed: (datasets|inputs)\."
                           r"|violates unique constraint \"(dataset_pk|inputs_pk)\""
-                          r"|Duplicate entry .* for key '(datasets\.PRIMARY|dataset_pk)')", re.DOTALL)
+                          r"|Duplicate entry .* for key '(datasets\.PRIMARY|dataset_pk)')")
 _RESPONSE_BODY = ". Response body:"
 
 # Errors of the network itself, raised bare by requests (plain HTTP: signed URLs, streamed artifact bodies
