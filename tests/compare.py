@@ -35,9 +35,11 @@ def _read(side: str, what: str, call, *args, **kwargs):  # noqa: ANN001, ANN002,
         raise ReadError(f"compare: cannot read {what} from the {side}: {type(exc).__name__}: {exc}") from exc
 
 
-def _history(client: MlflowClient, run_id: str, key: str, side: str) -> list[tuple]:
+def _history(client: MlflowClient, run_id: str, key: str, side: str, collapse: bool = False) -> list[tuple]:
+    """(step, timestamp, value) of every point; `collapse`: exact duplicates as one (a SQL store keeps one)."""
     points = _read(side, f"run {run_id} metric {key!r} history", client.get_metric_history, run_id, key)
-    return sorted((m.step, m.timestamp, _value(m.value)) for m in points)
+    found = [(m.step, m.timestamp, _value(m.value)) for m in points]
+    return sorted(set(found) if collapse else found)
 
 
 def _artifact_files(repo, run_id: str, side: str) -> list[str]:  # noqa: ANN001
@@ -66,7 +68,8 @@ def _artifact_tree(client: MlflowClient, run, side: str) -> dict[str, str]:  # n
     return tree
 
 
-def run_record(client: MlflowClient, run, id_to_source: dict[str, str], side: str = "source") -> dict:
+def run_record(client: MlflowClient, run, id_to_source: dict[str, str], side: str = "source",
+               collapse: bool = False) -> dict:
     """Everything a user relies on about one run, as comparable data."""
     info, data = run.info, run.data
     tags = {k: v for k, v in data.tags.items() if not k.startswith(PROVENANCE) and k not in SKIP_TAGS}
@@ -80,7 +83,7 @@ def run_record(client: MlflowClient, run, id_to_source: dict[str, str], side: st
         "params": dict(data.params),
         "tags": tags,
         "parent": id_to_source.get(parent, parent) if parent else None,
-        "metrics": {k: _history(client, info.run_id, k, side) for k in sorted(data.metrics)},
+        "metrics": {k: _history(client, info.run_id, k, side, collapse) for k in sorted(data.metrics)},
         "inputs": sorted((d.dataset.name, d.dataset.digest, d.dataset.source, d.dataset.source_type,
                           tuple(sorted((t.key, t.value) for t in d.tags)))
                          for d in (run.inputs.dataset_inputs if run.inputs else [])),
@@ -102,7 +105,7 @@ def experiment_records(client: MlflowClient, names: list[str], view: int = ViewT
 
 
 def snapshot(client: MlflowClient, names: list[str], dest: bool, view: int = ViewType.ACTIVE_ONLY,
-             all_clients_runs: dict | None = None) -> dict:
+             all_clients_runs: dict | None = None, collapse: bool = False) -> dict:
     """A deep, comparable picture of the named experiments. Destination runs are keyed by source id."""
     side = "destination" if dest else "source"
     exps = experiment_records(client, names, view, side)
@@ -118,14 +121,18 @@ def snapshot(client: MlflowClient, names: list[str], dest: bool, view: int = Vie
         for r in e["runs"]:
             key = id_to_source[r.info.run_id] if dest else r.info.run_id
             assert key not in runs, f"duplicate run for source {key} in {name}"
-            runs[key] = run_record(client, r, id_to_source, side)
+            runs[key] = run_record(client, r, id_to_source, side, collapse)
         result[name] = {"tags": tags, "runs": runs, "lifecycle": e["exp"].lifecycle_stage}
     return result
 
 
-def assert_same(src: MlflowClient, dst: MlflowClient, names: list[str], view: int = ViewType.ACTIVE_ONLY) -> None:
-    """Assert that the destination holds exactly the source's experiments, runs, metrics and artifacts."""
-    a = snapshot(src, names, dest=False, view=view)
+def assert_same(src: MlflowClient, dst: MlflowClient, names: list[str], view: int = ViewType.ACTIVE_ONLY,
+                collapse: bool = False) -> None:
+    """Assert that the destination holds exactly the source's experiments, runs, metrics and artifacts.
+
+    `collapse`: the destination keeps one of several exact duplicate metric points (MLflow's SQL stores), so
+    the source's duplicates count once."""
+    a = snapshot(src, names, dest=False, view=view, collapse=collapse)
     b = snapshot(dst, names, dest=True, view=view)
     for name in names:
         assert sorted(a[name]["runs"]) == sorted(b[name]["runs"]), f"run sets differ in {name}"

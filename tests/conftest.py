@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.fixtures.azureml_plugin",
     "tests.fixtures.faultproxy",
     "tests.fixtures.postgres",
+    "tests.fixtures.mlflow2",
 ]

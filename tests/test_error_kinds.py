@@ -296,3 +296,19 @@ def test_azure_blob_failures(azurite, fault_proxy):
     exc = raised(lambda: _blob(azurite, url=f"http://127.0.0.1:{free_port()}/{ACCOUNT}").download_blob())
     assert isinstance(exc, ServiceRequestError) and classify(exc) is Kind.TRANSIENT
     described(exc)
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    # Runs sharing a dataset, logged side by side into a 3.x server (issue 28): the dataset is there now.
+    ("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name, "
+     "datasets.digest", Kind.TRANSIENT),
+    ('(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "dataset_pk"',
+     Kind.TRANSIENT),
+    # A re-sent NaN metric point hits the metrics key: terminal (syncer.apply.exactly_once sends the rest).
+    ("(sqlite3.IntegrityError) UNIQUE constraint failed: metrics.key, metrics.timestamp, metrics.step, "
+     "metrics.run_uuid, metrics.value, metrics.is_nan", Kind.TERMINAL),
+])
+def test_a_lost_dataset_insert_race_is_transient(message, kind):
+    """What MLflow's SQL store answers (BAD_REQUEST, the database's own text) decides the kind."""
+    exc = RestException({"error_code": "BAD_REQUEST", "message": message})
+    assert classify(exc) is kind

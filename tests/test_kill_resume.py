@@ -16,13 +16,13 @@ from mlflow.entities import Metric, ViewType
 from syncer.config import EndpointConfig, NameRule, Settings
 from syncer.core.actions import Op
 from syncer.engine.sync import sync
-from tests.compare import snapshot
+from tests.compare import run_record, snapshot
 from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
 from tests.fixtures.workload import T0, make_workload
 
 # (point, phase): op:N[:after]. The workload has 2 experiments, 4 runs (one with 2,500 points of one
-# metric: three log_batch calls; six in all, each run's last one carrying its fingerprint marker: a plain
-# MLflow destination gets no separate set_tag), 8 artifact files.
+# metric: three log_batch calls; then, after each run's set_terminated, a batch carrying only its fingerprint
+# marker: a plain MLflow destination gets no separate set_tag), 8 artifact files.
 KILL_POINTS = [
     "create_experiment:1",               # experiment creation
     "create_experiment:1:after",
@@ -72,6 +72,22 @@ def _settings(source: str, dest: str, state: str, prefix: str, tag: str) -> Sett
                     experiment_names=[NameRule(match=f"^{prefix}/", replace=f"{tag}/{prefix}/")])
 
 
+def _assert_ended_only_when_complete(dst: MlflowClient, names: list[str], expected: dict, point: str) -> None:
+    """A half-copied run never shows its end: a copy whose status is no longer RUNNING holds every param,
+    metric key, dataset input and file of its source (status and end time are written after them)."""
+    want = {rid: rec for e in expected.values() for rid, rec in e["runs"].items()}
+    for name in names:
+        exp = dst.get_experiment_by_name(name)
+        for run in dst.search_runs([exp.experiment_id]) if exp else []:
+            if run.info.status == "RUNNING":
+                continue
+            source = want[run.data.tags["mlflow_syncer.source_run_id"]]
+            copy = run_record(dst, run, {}, "destination")
+            for field in ("params", "inputs", "artifacts", "status", "end_time"):
+                assert copy[field] == source[field], f"{name}: {field} of an ended copy differs after {point}"
+            assert sorted(copy["metrics"]) == sorted(source["metrics"]), f"{name}: metrics after {point}"
+
+
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_kill_then_rerun_converges(point, kill_source, source_server, dest_server, tmp_path):
     prefix, w, expected = kill_source
@@ -84,6 +100,8 @@ def test_kill_then_rerun_converges(point, kill_source, source_server, dest_serve
     killed = run_cli("migrate", "--config", str(config), "--no-progress",
                      env=cli_env(**kill_at(point)))
     assert killed.returncode == -signal.SIGKILL, f"not killed at {point}: {killed.returncode} {killed.stderr}"
+    _assert_ended_only_when_complete(MlflowClient(dest_server.url), [f"{tag}/{n}" for n in w.experiments],
+                                     expected, point)
 
     settings = _settings(source_server.url, dest_server.url, state, prefix, tag)
     rerun = sync(settings)

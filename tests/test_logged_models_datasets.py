@@ -189,7 +189,7 @@ def test_destination_without_the_apis_lists_and_counts(source_server, dest_serve
     uncopied = {a.kind: a.details for a in result.plan.actions if a.op is Op.UNCOPIED}
     assert uncopied == {
         "logged_model": {"count": 2, "reason": "destination has no logged model API: mlflow", "group": g.experiment},
-        "dataset": {"count": 1, "reason": "destination has no dataset API: mlflow", "group": None}}
+        "dataset": {"count": 1, "reason": "destination has no evaluation dataset API: mlflow", "group": None}}
     assert not result.plan.in_sync
     dest_exp = _dest_exp(dest_server.url, g.experiment)
     assert MlflowClient(dest_server.url).search_logged_models([dest_exp]) == []

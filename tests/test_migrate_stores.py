@@ -11,6 +11,7 @@ from syncer.core.actions import Op
 from syncer.engine.sync import sync
 from syncer.plan.uncopied import is_unlisted
 from tests.compare import assert_same
+from tests.fixtures.cli import run_cli
 
 
 def _migrate(src: str, dst: str, tmp_path, experiments, **kw):
@@ -55,3 +56,34 @@ def test_deleted_mirror_copies_deleted_runs_as_deleted(tmp_path, workload_factor
     assert_same(src, dst, w.experiments + ["del/gone"], view=ViewType.ALL)
     again = _migrate(src_uri, dst_uri, tmp_path, ["del/*"], deleted="mirror")
     assert again.outcomes == [] and all(a.op is Op.SAME or is_unlisted(a) for a in again.plan.actions)
+
+
+def test_source_without_its_artifact_folder_stops_naming_it(tmp_path):
+    """A SQLite source copied without its artifact folder: migrate and diff --deep stop with one line naming
+    the location (exit 2, nothing written), never "copied with 0 files" or "in sync"; with the folder back
+    the same command copies every file, and says where a destination without artifact_root keeps them."""
+    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src = MlflowClient(src_uri)
+    exp = src.create_experiment("reach/files", artifact_location=str(tmp_path / "art" / "files"))
+    run = src.create_run(exp, run_name="with-file")
+    (tmp_path / "model.txt").write_text("weights\n")
+    src.log_artifact(run.info.run_id, str(tmp_path / "model.txt"))
+    src.set_terminated(run.info.run_id)
+    (tmp_path / "art").rename(tmp_path / "elsewhere")
+    args = ["--source", src_uri, "--dest", dst_uri, "--state", f"sqlite:///{tmp_path / 'state.db'}",
+            "--experiments", "reach/*", "--no-progress"]
+    for command in (["migrate"], ["diff", "--deep"]):
+        done = run_cli(*command, *args)
+        err = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert len(err) == 1 and err[0].startswith("mlflow-syncer: error: the source's files are out of reach: "
+                                                   "experiment 'reach/files' keeps its artifacts at "
+                                                   f"{tmp_path / 'art' / 'files'}, which does not exist"), err
+    assert MlflowClient(dst_uri).get_experiment_by_name("reach/files") is None
+    (tmp_path / "elsewhere").rename(tmp_path / "art")
+    done = run_cli("migrate", *args, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # No artifact_root for the direct-store destination: the summary says where its files went.
+    assert (f"note: destination has no artifact_root: files of the experiments it creates go to "
+            f"{tmp_path / 'mlruns'}") in " ".join(done.stdout.split()), done.stdout
+    assert_same(src, MlflowClient(dst_uri), ["reach/files"])

@@ -14,7 +14,6 @@ A missing or broken .venv-newest fails these tests (never skips them).
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -25,10 +24,9 @@ import pytest
 
 from tests.fixtures import genai_roundtrip
 from tests.fixtures.cli import cli_env
-from tests.fixtures.procs import MlflowServer, start_mlflow_server
+from tests.fixtures.procs import MlflowServer, pinned_version, start_mlflow_server, venv_python
 
 ROOT = Path(__file__).resolve().parent.parent
-NEWEST = ROOT / ".venv-newest"
 # What the first migration does (kind:op -> count): 2 experiments, their 2 runs, 4 traces, 1 logged model,
 # 1 dataset, 2 prompts with 5 versions.
 CREATED = {"dataset:create": 1, "experiment:create": 2, "logged_model:create": 1, "prompt:create": 2,
@@ -37,23 +35,13 @@ CREATED = {"dataset:create": 1, "experiment:create": 2, "logged_model:create": 1
 
 def newest_version() -> str:
     """The MLflow version constraints-newest.txt pins."""
-    match = re.search(r"^mlflow==(\S+)$", (ROOT / "constraints-newest.txt").read_text(), re.MULTILINE)
-    assert match, "constraints-newest.txt pins no mlflow version"
-    return match.group(1)
+    return pinned_version("constraints-newest.txt")
 
 
 @pytest.fixture(scope="module")
 def newest_python() -> Path:
     """.venv-newest's python, checked to import the pinned newest MLflow; fails the tests when it cannot."""
-    failed = NEWEST / "SETUP_FAILED"
-    if failed.exists():
-        pytest.fail(f".venv-newest could not be made (scripts/setup_newest.sh):\n{failed.read_text()}")
-    python = NEWEST / "bin" / "python"
-    if not python.exists():
-        pytest.fail(".venv-newest is missing: run `bash scripts/setup_newest.sh` (scripts/test.sh does)")
-    out = subprocess.run([str(python), "-c", "import mlflow; print(mlflow.__version__)"], capture_output=True,
-                         text=True, timeout=300)
-    assert out.stdout.strip() == newest_version(), out.stdout + out.stderr
+    python = venv_python(".venv-newest", "setup_newest.sh", "constraints-newest.txt")
     assert mlflow.__version__ != newest_version(), "this process should run the pinned MLflow, not the newest"
     return python
 

@@ -117,7 +117,8 @@ def log_batch_once(ctx, run_id: str, metrics: list, params: list, tags: list) ->
     missing = []
     for key in sorted({m.key for m in metrics}):
         present = call(ctx.dst, "get_metric_history", lambda key=key: client.get_metric_history(run_id, key))
-        missing += missing_points([m for m in metrics if m.key == key], present)
+        missing += missing_points([m for m in metrics if m.key == key], present,
+                                  ctx.dst.caps.collapses_duplicate_points)
     if len(missing) == len(metrics):
         raise refused
     send(missing)

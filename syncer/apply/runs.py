@@ -1,14 +1,15 @@
 """Bring one destination run up to date with its source run. Safe to repeat and to resume.
 
-Order of writes: create (with provenance tags) -> {params/tags/metrics batches, dataset inputs, artifacts,
-status and end time} -> fingerprint marker -> deletion. The four in braces depend only on the run's id and
+Order of writes: create (with provenance tags) -> {params/tags/metrics batches, dataset inputs, artifacts}
+-> status and end time -> fingerprint marker -> deletion. The three in braces depend only on the run's id and
 are sent side by side when the executor lends threads for it (`Lanes.writes`); each must succeed before the
-marker is written. The marker is the last write of a live run, so a run without the current marker is known
-to be incomplete and is completed on the next pass by comparing what the destination already holds.
+status is written, so a half-copied run never shows FINISHED (or FAILED, KILLED) with an end time on the
+destination. The marker is the last write of a live run, so a run without the current marker is known to be
+incomplete and is completed on the next pass by comparing what the destination already holds.
 
 Where the destination's log_batch writes a batch's tags after its params and metrics (plain MLflow: the SQL
 and file stores do, in that order), the marker rides in the run's last batch, sent once the other writes
-succeeded: one request per run fewer. Elsewhere it is a set_tag of its own after everything else.
+succeeded (after the status, the batch holds only the marker). Elsewhere it is a set_tag of its own.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from syncer.backends.metric_history import HistoryReader
 from syncer.core.actions import Action
 from syncer.core.errors import SyncError
 from syncer.core.fitting import Fitted, expected_tags, fit_run, key_violations
+from syncer.core.log_model_history import HISTORY_TAG, remapped
 from syncer.core.metric_points import missing_points
 from syncer.core.snapshot import (
     PARENT_TAG,
@@ -91,9 +93,10 @@ def _history(endpoint, run_id: str, key: str) -> list[Metric]:  # noqa: ANN001
 
 def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | None, dest_run_id: str,
                  parent_dest: str | None, full_check: bool, stats: RunStats,
-                 last: Callable[[], list[RunTag]] = list) -> None:
-    """Params, tags and metric points the destination run lacks, in filled batches; `last()` runs before the
-    last batch is sent and returns tags to send in it (the marker, once the run's other writes are done)."""
+                 last: Callable[[Callable[[], None]], list[RunTag]] = lambda _flush: []) -> None:
+    """Params, tags and metric points the destination run lacks, in filled batches; `last(flush)` runs before
+    the last batch is sent (`flush` sends what is pending) and returns tags to send in it (the marker, once
+    the run's other writes are done)."""
     caps = ctx.dst.caps
     writer = BatchWriter(caps, _send(ctx, dest_run_id))
     reader = ctx.history or HistoryReader(ctx.src, [])
@@ -109,6 +112,9 @@ def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | Non
         want_tags = {k: v for k, v in want_tags.items() if k.startswith(caps.tags_set_after_create)}
     elif parent_dest and have_tags.get(PARENT_TAG) != parent_dest:
         want_tags[PARENT_TAG] = parent_dest
+    history = remapped(run.tags.get(HISTORY_TAG, ""), run.run_id, dest_run_id)
+    if history is not None and caps.tags_per_run is None and len(history) <= caps.run_tag_value_len:
+        want_tags[HISTORY_TAG] = history
     new_tags = [RunTag(k, v) for k, v in sorted(want_tags.items()) if have_tags.get(k) != v]
     writer.add_tags(new_tags)
     for key in fitted.metrics:
@@ -119,8 +125,9 @@ def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | Non
                 writer.add_metrics(page)
             continue
         present = _history(ctx.dst, dest_run_id, key)
-        writer.add_metrics(missing_points(reader.history(run.run_id, key), present))
-    writer.add_tags(last())
+        writer.add_metrics(missing_points(reader.history(run.run_id, key), present,
+                                          caps.collapses_duplicate_points))
+    writer.add_tags(last(writer.flush))
     writer.flush()
     stats.metric_points += writer.points_sent
     stats.params += len(new_params)
@@ -166,6 +173,17 @@ def _copy_artifacts(ctx: Context, run: RunSnap, fitted: Fitted, dest_exists: boo
     stats.artifact_files += copied.files
     stats.artifact_bytes += copied.bytes
     telemetry.ARTIFACT_BYTES.inc(copied.bytes)
+
+
+def _needs_status(run: RunSnap, dest: RunSnap | None) -> bool:
+    """Whether `_status` has something to write: the copy's status, end time or name."""
+    if dest is None:
+        return run.status != "RUNNING"
+    if run.name and dest.name != run.name:
+        return True
+    if run.status == "RUNNING":
+        return dest.status != "RUNNING"
+    return (dest.status, dest.end_time) != (run.status, run.end_time)
 
 
 def _status(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: str) -> None:
@@ -240,8 +258,11 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes | None
     in_batch = marker is not None and ctx.dst.caps.batch_tags_last
 
     def values(join: Callable[[], None]) -> None:
-        def last() -> list[RunTag]:
-            join()  # the marker goes only after every other write of the run succeeded
+        def last(flush: Callable[[], None]) -> list[RunTag]:
+            join()  # status and marker go only after every other write of the run succeeded
+            if _needs_status(run, dest):
+                flush()  # the run's last values first: a copy shows its end only when it holds the rest
+                _status(ctx, run, dest, dest_run_id)
             return [RunTag(TAG_FINGERPRINT, fp)] if in_batch else []
         _copy_values(ctx, run, fitted, dest, dest_run_id, parent_dest, full_check, stats, last)
 
@@ -249,7 +270,6 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes | None
         lambda: _copy_artifacts(ctx, run, fitted, dest is not None, artifact_uri, stats, force,
                                 lanes.ahead() if dest is None else None),
         lambda: _copy_inputs(ctx, run, dest, dest_run_id),
-        lambda: _status(ctx, run, dest, dest_run_id),
     ])
     _finish(ctx, run, dest_run_id, None if in_batch else marker)
     return dest_run_id, stats

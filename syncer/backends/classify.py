@@ -1,10 +1,11 @@
 """The one place that decides what a failure means: transient, terminal for one object, or fatal.
 
 Failures are judged by what they carry, in this order: our own `SyncError` kind, the HTTP status, the MLflow
-error code, the exception type (and the exceptions it wraps). Text is read in one case only, where MLflow
-keeps the HTTP status nowhere else (`_REST_STATUS`). `describe` turns a failure into one secret-free line;
-`unreachable_reason` says why a whole endpoint cannot be reached; `retry_after` reads a server's
-`Retry-After`. The retry loop that acts on these answers is `syncer.backends.calls`.
+error code, the exception type (and the exceptions it wraps). Text is read in two cases only: where MLflow
+keeps the HTTP status nowhere else (`_REST_STATUS`), and a SQL store's lost insert race (`_UNIQUE_RACE`).
+`describe` turns a failure into one secret-free line; `unreachable_reason` says why a whole endpoint cannot
+be reached; `retry_after` reads a server's `Retry-After`. The retry loop that acts on these answers is
+`syncer.backends.calls`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ _DENIED_CODE = "PERMISSION_DENIED"
 # (`exceptions.get_error_code`: 405, 413, 501, 502... all become INTERNAL_ERROR or NOT_IMPLEMENTED).
 # The status itself is kept nowhere but in this text. The body (a whole HTML page) is cut off by `describe`.
 _REST_STATUS = re.compile(r"failed with error code (\d{3}) != \d{3}\. Response body:")
+# The second case: MLflow's SQL store checks which datasets of a log_inputs exist, then inserts the others; runs
+# sharing one dataset, logged side by side, race between the two and the loser answers BAD_REQUEST with the
+# database's uniqueness error on the datasets (or inputs) table: SQLite "UNIQUE constraint failed:
+# datasets.experiment_id, datasets.name, datasets.digest", PostgreSQL/MySQL naming the key `dataset_pk`
+# (mlflow/store/tracking/dbmodels/models.py). The row is there now: asking again finds it (transient).
+# Other uniqueness errors stay terminal (a re-sent NaN metric point: syncer.apply.exactly_once).
+_UNIQUE_RACE = re.compile(r"(UNIQUE constraint failed: (datasets|inputs)\."
+                          r"|violates unique constraint \"(dataset_pk|inputs_pk)\""
+                          r"|Duplicate entry .* for key '(datasets\.PRIMARY|dataset_pk)')")
 _RESPONSE_BODY = ". Response body:"
 
 # Errors of the network itself, raised bare by requests (plain HTTP: signed URLs, streamed artifact bodies
@@ -113,6 +123,8 @@ def _classify_mlflow(exc: MlflowException) -> Kind:
         return by_status(status)
     if exc.error_code in _FATAL_CODES:
         return Kind.FATAL
+    if exc.error_code == "BAD_REQUEST" and _UNIQUE_RACE.search(str(exc)):
+        return Kind.TRANSIENT
     if _refused_by_client(exc):
         return Kind.TERMINAL
     if exc.error_code in _TRANSIENT_CODES:

@@ -49,6 +49,7 @@ class Endpoint:
     answered: bool = field(default=False, repr=False)  # set by calls.call after its first successful call
     _server_capabilities: dict = field(default_factory=dict, repr=False)
     distinct_from: str | None = field(default=None, repr=False)  # a source store_key proven another
+    line_detected: bool = field(default=False, repr=False)  # set by source_line.detect
     _metered: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:

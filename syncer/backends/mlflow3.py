@@ -17,6 +17,7 @@ from mlflow.exceptions import MlflowException
 from syncer.backends.calls import call, pages
 from syncer.backends.endpoint import Endpoint
 from syncer.core.dataset_snapshot import DatasetSnap, RecordSnap
+from syncer.core.kinds import plural
 from syncer.core.model_snapshot import SERVER_LOGGED_MODEL_TAGS, LoggedMetric, LoggedModelSnap
 
 RECORD_PAGE = 1000
@@ -25,15 +26,18 @@ log = structlog.get_logger("syncer.mlflow3")
 
 
 def optional_api(endpoint: Endpoint, kind: str, capable: bool, read: Callable[[], dict]) -> dict:
-    """`read()`, or nothing when the end does not serve the API of `kind` (by its capabilities, or because
-    it answers that the endpoint does not exist): such an end holds no object of that kind. Logged."""
-    if capable:
-        try:
-            return read()
-        except MlflowException as exc:
-            if exc.error_code != "ENDPOINT_NOT_FOUND":
-                raise
-    log.warning("not read: no API for this kind", kind=kind, endpoint=endpoint.identity, role=endpoint.role)
+    """`read()`, or nothing when the end does not serve the API of `kind` (by its capabilities: not asked,
+    the plan's note or the destination's record says why; or because it answers that the endpoint does not
+    exist: logged, naming the kind in words): such an end holds no object of that kind."""
+    if not capable:
+        return {}
+    try:
+        return read()
+    except MlflowException as exc:
+        if exc.error_code != "ENDPOINT_NOT_FOUND":
+            raise
+    log.warning(f"{plural(kind)} not read: the {endpoint.role} has no API for them", kind=kind,
+                endpoint=endpoint.identity)
     return {}
 
 

@@ -89,7 +89,7 @@ class Plan:
     (syncer.core.spill), so a plan of a million runs costs disk, not memory. Counts per (kind, op) are kept as
     actions are added. `segments` say which actions were planned together (see `Segment`); `extra_groups`
     names the destination experiment of each run only in the destination, `pending_since` the last change
-    (ms) of each source run to create or update (mirror replication lag).
+    (ms) of each source run to create or update (mirror replication lag), `notes` what every report says once.
     """
 
     actions: SpillList
@@ -97,6 +97,7 @@ class Plan:
     segments: list[Segment] = field(default_factory=list)
     extra_groups: dict[str, str] = field(default_factory=dict)
     pending_since: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # sentences about the pass as a whole (what a source holds)
     _counts: Counter = field(default_factory=Counter, repr=False, init=False)
     _differences: int = field(default=0, repr=False, init=False)
 

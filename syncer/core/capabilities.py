@@ -5,6 +5,7 @@ The engine reads these records instead of branching on the backend's name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlparse
 
@@ -83,6 +84,13 @@ class Capabilities:
     # start_time given: an experiment above the run step's chunk size is read in start-time windows
     # (syncer.scan.runs.iter_windows), on both ends only when both can; else it is read whole.
     run_windows: bool = True
+    # As a source: kinds this end cannot hold (its MLflow version or store kind predates them), never asked
+    # for; the plan says so in one note (`line`: what the end is, e.g. "MLflow 2.22.5 server").
+    # Keeps one of several exact duplicate metric points (same key, step, timestamp, value): MLflow's SQL
+    # stores, whose primary key is the point. A file store keeps them all (syncer.core.metric_points).
+    collapses_duplicate_points: bool = False
+    absent_kinds: frozenset[str] = frozenset()
+    line: str | None = None
 
     def with_overrides(self, **changes: object) -> Capabilities:
         """Return a copy with some fields replaced (for user overrides from the config)."""
@@ -115,14 +123,27 @@ def registry_caps(registry_uri: str | None) -> RegistryCaps:
     return REGISTRIES.get(scheme.lower(), DEFAULT_REGISTRY)
 
 
-PLAIN_MLFLOW = Capabilities(kind="mlflow", history_bulk=True, batch_tags_last=True)
+PLAIN_MLFLOW = Capabilities(kind="mlflow", history_bulk=True, batch_tags_last=True,
+                            collapses_duplicate_points=True)
+
+# Kinds that came with MLflow 3 (logged models 3.0, evaluation datasets, webhooks, the AI gateway, MCP servers,
+# scorers, label schemas, review queues, issues: later 3.x releases): an MLflow 2.x server holds none of them.
+# Traces (2.14) and prompts (2.21, tagged registered models) are older: MLflow 3's client reads them from a 2.x
+# server (its trace search falls back to the v2 API), so they are asked for.
+MLFLOW3_KINDS = frozenset({"logged_model", "dataset", "webhook", "gateway_secret", "gateway_endpoint",
+                           "mcp_server", "scorer", "label_schema", "review_queue", "issue"})
+# MLflow's legacy file store implements none of these (MlflowNotImplementedException), whatever wrote it.
+FILE_STORE_ABSENT = frozenset({"dataset", "webhook", "gateway_secret", "gateway_endpoint", "mcp_server",
+                               "scorer", "label_schema", "review_queue", "issue"})
 
 # A local ./mlruns folder: MLflow 3 only opens the legacy file store when asked to.
 FILE_STORE = Capabilities(kind="file-store", datasets=False, batch_tags_last=True,
-                          client_env=(("MLFLOW_ALLOW_FILE_STORE", "true"),))
+                          client_env=(("MLFLOW_ALLOW_FILE_STORE", "true"),), absent_kinds=FILE_STORE_ABSENT,
+                          line="MLflow file store (mlruns/)")
 
 # A direct SQLite store serialises writers: more threads only add lock contention.
-SQLITE_STORE = Capabilities(kind="sqlite-store", max_workers=1, batch_tags_last=True)
+SQLITE_STORE = Capabilities(kind="sqlite-store", max_workers=1, batch_tags_last=True,
+                            collapses_duplicate_points=True)
 
 DATABRICKS = Capabilities(
     kind="databricks",
@@ -217,3 +238,28 @@ def resolve(tracking_uri: str, profile: str = "auto", rate_limits: dict | None =
         merged = {**caps.rate_limits.__dict__, **{k: v for k, v in rate_limits.items() if v is not None}}
         caps = caps.with_overrides(rate_limits=RateLimits(**merged))
     return caps
+
+
+# Capability fields that say whether an end holds a kind, by kind (the others are inventory kinds).
+_KIND_FIELDS = {"logged_model": "logged_models", "dataset": "datasets", "trace": "traces", "prompt": "prompts"}
+
+
+def as_source_of(caps: Capabilities, version: str | None) -> Capabilities:
+    """A source's record once its server said which MLflow it runs (`version`, e.g. "2.22.5"; None: not
+    known, the record as it is): an MLflow 2.x server lacks every kind of `MLFLOW3_KINDS`."""
+    if not version:
+        return caps
+    line = f"MLflow {version} server"
+    if not version.split(".", 1)[0].isdigit() or int(version.split(".", 1)[0]) >= 3:
+        return caps.with_overrides(line=line)
+    absent = caps.absent_kinds | MLFLOW3_KINDS
+    return caps.with_overrides(line=line, absent_kinds=absent,
+                               **{f: False for k, f in _KIND_FIELDS.items() if k in absent})
+
+
+def absent_note(caps: Capabilities, plural: Callable[[str], str]) -> str | None:
+    """One sentence naming the kinds a source cannot hold (`plural`: a kind's report name), or None."""
+    if not caps.absent_kinds:
+        return None
+    names = sorted(plural(k) for k in caps.absent_kinds)
+    return f"{caps.line or caps.kind} source: holds no {', '.join(names)} (not asked for)"

@@ -82,6 +82,7 @@ class ExperimentSnap:
     tags: dict[str, str] = field(default_factory=dict)
     creation_time: int | None = None
     last_update_time: int | None = None
+    artifact_location: str | None = None
 
     @property
     def deleted(self) -> bool:

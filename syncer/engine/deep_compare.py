@@ -99,7 +99,8 @@ def _inspect_update(s: _Sides, action: Action) -> dict:
     for key in sorted(run.metrics):
         if not full and dest.metrics.get(key) == run.metrics[key]:
             continue
-        n = len(missing_points(_history(s.src, run.run_id, key), _history(s.dst, dest.run_id, key)))
+        n = len(missing_points(_history(s.src, run.run_id, key), _history(s.dst, dest.run_id, key),
+                               s.dst.caps.collapses_duplicate_points))
         if n:
             points[key] = n
     missing, resized, size = _artifact_gap(_listing(s.src, run), _dest_listing(s, run, dest))
@@ -137,7 +138,7 @@ def _deep_metrics(s: _Sides, run: RunSnap, dest: RunSnap) -> tuple[dict, dict]:
     for key in sorted(set(run.metrics) | set(dest.metrics)):
         src_hist = _history(s.src, run.run_id, key) if key in run.metrics else []
         dst_hist = _history(s.dst, dest.run_id, key) if key in dest.metrics else []
-        if n := len(missing_points(src_hist, dst_hist)):
+        if n := len(missing_points(src_hist, dst_hist, s.dst.caps.collapses_duplicate_points)):
             missing[key] = n
         if n := len(missing_points(dst_hist, src_hist)):
             extra[key] = n

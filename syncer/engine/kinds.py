@@ -40,6 +40,7 @@ from syncer.plan.models import plan_models
 from syncer.plan.prompts import plan_prompts, unsearchable_prompts
 from syncer.plan.runs import Options
 from syncer.scan import runs as run_scanner
+from syncer.scan.artifact_reach import check_reach
 from syncer.scan.datasets import scan_dest_datasets, scan_source_datasets
 from syncer.scan.inventory import scan_inventory
 from syncer.scan.logged_models import scan_dest_logged_models, scan_source_logged_models
@@ -108,6 +109,7 @@ def _scan_experiments(job: Job) -> None:
         run_scanner.scan_experiment_ids(job.src, sorted(ids), include_deleted=s.deleted == "mirror"))
     if ids is None:
         _unmatched(job, "experiments", s.experiments, [e.name for e in job.src_snap.experiments.values()])
+    check_reach(job.src_snap.experiments.values())  # files out of reach: stop before copying runs
     rules = name_rules(s.experiment_names, job.src.caps)
     job.dest_names = {eid: dest_name(e.name, rules) for eid, e in job.src_snap.experiments.items()}
     job.dst_snap = reading(job.dst, "destination", lambda: run_scanner.scan_experiments(

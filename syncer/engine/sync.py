@@ -16,6 +16,7 @@ import structlog
 
 from syncer.apply.context import Context
 from syncer.apply.units import Outcome, Progress, Started, Units
+from syncer.backends import source_line
 from syncer.backends.auth import check as check_auth
 from syncer.backends.calls import configure_http_retries
 from syncer.backends.endpoint import Endpoint
@@ -33,6 +34,7 @@ from syncer.engine import verify as repair
 from syncer.engine.apply_pass import apply_plan
 from syncer.engine.archive import archive_uncopied, count_archived
 from syncer.engine.kinds import STEPS, Job, model_options, steps_for
+from syncer.engine.notes import pass_notes
 from syncer.plan.runs import Options
 from syncer.state.connect import refuse_mlflow_database
 from syncer.state.leases import refuse_while_leased
@@ -137,9 +139,11 @@ def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStor
     are dropped, and returns the actions the plan keeps (verify turns some into repairs). `experiment_ids`
     restricts the pass to those source experiments' own kinds (a scale-out unit). With `strict_filters`, a
     filter that matches nothing stops the pass before anything is written (FatalError, naming it)."""
+    source_line.detect(src)  # an MLflow 2.x server is never asked for the kinds of MLflow 3
     job = Job(settings, src, dst, state, options, Snapshot(identity=src.identity), Snapshot(identity=dst.identity),
               experiment_ids=experiment_ids)
     plan = Plan(actions=[], dest_names={})
+    plan.notes.extend(pass_notes(src, dst))
     step_index = 0
 
     def emit(actions: list[Action], experiments: tuple[str, ...] | None, s: Snapshot, d: Snapshot,

@@ -29,9 +29,14 @@ def unlisted(kind: str, why: str, group: str | None = None, experiment: str | No
     return uncopied(kind, None, f"{UNLISTED}: {why}", group, experiment)
 
 
+# Kinds whose plain name reads as something else: evaluation datasets are not the dataset inputs of runs
+# (copied with every run).
+_API_NAMES = {"dataset": "evaluation dataset"}
+
+
 def missing_api(kind: str, caps: Capabilities) -> str:
     """Why the destination cannot hold objects of `kind`, from its capability record."""
-    return f"destination has no {kind.replace('_', ' ')} API: {caps.kind}"
+    return f"destination has no {_API_NAMES.get(kind, kind.replace('_', ' '))} API: {caps.kind}"
 
 
 def entry(action: Action) -> dict:

@@ -138,6 +138,9 @@ def _notes(summary: Summary) -> Iterator[str]:
         return
     yield '<h2>Notes</h2><ul id="notes">'
     for n in summary.notes:
+        if n["kind"] is None:
+            yield f'<li>{escape(n["note"])}</li>'
+            continue
         where = f' ({escape(n["group"])})' if n["group"] else ""
         yield (f'<li data-kind="{escape(n["kind"])}">{escape(plural(n["kind"]))}{where} '
                f'{escape(n["note"])}</li>')

@@ -63,7 +63,8 @@ def _notes(summary: Summary) -> Iterator[str]:
     yield ""
     for n in summary.notes:
         where = f" ({_cell(n['group'])})" if n["group"] else ""
-        yield f"- {plural(n['kind'])}{where} {_cell(n['note'])}"
+        what = f"{plural(n['kind'])}{where} " if n["kind"] else ""
+        yield f"- {what}{_cell(n['note'])}"
     yield ""
 
 

@@ -147,7 +147,7 @@ class Report:
             s.kind_sigils[(row.kind, row.sigil)] += 1
             g.counts[row.op] += 1
         s.groups = sorted(groups.values(), key=lambda g: g.name)
-        s.notes = notes(limits)
+        s.notes = [pass_note(text) for text in self.result.plan.notes] + notes(limits)
         i = self.inspection
         s.metric_points, s.artifact_files, s.artifact_bytes = i.metric_points, i.artifact_files, i.artifact_bytes
         s.uncounted_runs = i.uncounted_runs
@@ -268,8 +268,13 @@ class Summary:
             "by_sigil": {s: self.sigils[s] for s in "=+*-!"}, "by_kind": by_kind,
             "uncopied_objects": self.uncopied_objects, "uncopied": self.uncopied, "notes": self.notes,
             "to_copy": self._to_copy(),
-            "deep": self.deep,
+            "deep": self.deep, "notes": self.notes,
         }
+
+
+def pass_note(text: str) -> dict:
+    """A sentence about the pass as a whole (`Plan.notes`: what the source holds, where files go) as a note."""
+    return {"kind": None, "note": text, "group": None}
 
 
 def notes(actions: Iterable[Action]) -> list[dict]:

@@ -36,6 +36,7 @@ class Summary:
     uncopied: int = 0  # source objects not copied (the destination cannot hold them, or they are never copied)
     not_copied: list[tuple[str, int, str]] = field(default_factory=list)  # (kind, objects, reason)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # the plan's sentences about the pass as a whole
 
     def count(self, kind: str, op: Op) -> int:
         """How many objects of `kind` were `op`-ed (created, updated, deleted)."""
@@ -68,6 +69,7 @@ def summarize(result: SyncResult) -> Summary:
         s.extra_in_destination += a.op is Op.EXTRA
     s.uncopied = uncopied_total(result.plan.actions)
     s.not_copied = by_kind_and_reason(result.plan.actions)
+    s.notes = list(result.plan.notes)
     return s
 
 
@@ -120,3 +122,5 @@ def print_summary(summary: Summary, console: Console | None = None, human_units:
     for name, value in summary_rows(summary, human_units):
         table.add_row(name, value)
     console.print(table)
+    for note in summary.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)

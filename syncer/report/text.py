@@ -42,8 +42,10 @@ def uncopied_line(kind: str, count: int | None, reason: str, group: str | None) 
     return f"! {plural(kind)} {'?' if count is None else count}{where} [{reason}]"
 
 
-def note_line(kind: str, note: str, group: str | None) -> str:
+def note_line(kind: str | None, note: str, group: str | None) -> str:
     """`note: trace run links cannot be listed here: ...`: a standing limit of the pass, said once."""
+    if kind is None:  # a sentence about the pass as a whole
+        return f"note: {note}"
     where = f" ({group})" if group else ""
     return f"note: {plural(kind)}{where} {note}"
 

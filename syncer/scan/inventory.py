@@ -96,7 +96,7 @@ def scan_inventory(endpoint: Endpoint, experiments: Iterable[str]) -> list[Liste
     experiments = list(experiments)
     found: list[Listed] = []
     for k in INVENTORY_KINDS:
-        if k.capability and not getattr(endpoint.caps, k.capability):
+        if k.capability and not getattr(endpoint.caps, k.capability) or k.name in endpoint.caps.absent_kinds:
             continue
         where = [None] if k.scope == WORKSPACE else experiments if k.scope == EXPERIMENT else []
         found.extend(_listed(endpoint, k.name, where))

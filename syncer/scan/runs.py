@@ -25,6 +25,7 @@ def experiment_snap(exp: Experiment) -> ExperimentSnap:
         tags=dict(exp.tags),
         creation_time=exp.creation_time,
         last_update_time=exp.last_update_time,
+        artifact_location=exp.artifact_location or None,
     )
 
 

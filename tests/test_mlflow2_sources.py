@@ -1,0 +1,125 @@
+"""Sources written by MLflow 2.x for real (issue 28): a 2.x server store and a 2.x file store (`mlruns/`),
+each written by the 2.x client (tests/fixtures/mlflow2.py), migrated into the pinned 3.x server, a 2.x
+server and SQLite. Deep equality (tests/compare.py: runs of every status, deleted ones too, metric
+histories, dataset inputs, files; registered models: versions, stages, aliases, tags, files), a second pass
+that plans nothing, and `diff`/`diff --deep` that say "in sync" without a `!` row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+
+from syncer.core.model_snapshot import TAG_SOURCE_VERSION
+from tests.compare import PROVENANCE, assert_same
+from tests.fixtures.cli import cli_env, run_cli, write_config
+from tests.fixtures.mlflow2 import Mlflow2Source
+from tests.fixtures.models import model_files
+
+FILE_STORE_ENV = {"MLFLOW_ALLOW_FILE_STORE": "true"}
+HISTORY = "mlflow.log-model.history"
+
+
+def _config(tmp_path: Path, src: Mlflow2Source, dest: str, name: str) -> Path:
+    prefix = src.experiments[0].rsplit("-", 1)[0]
+    dest_end: dict[str, str] = {"tracking_uri": dest}
+    if dest.startswith("sqlite:"):
+        dest_end["artifact_root"] = str(tmp_path / f"{name}-artifacts")
+    return write_config(tmp_path / f"{name}.yaml", source={"tracking_uri": src.uri}, destination=dest_end,
+                        state=f"sqlite:///{tmp_path / f'{name}-state.db'}", experiments=[f"{prefix}-*"],
+                        models=[f"{prefix}-*"], deleted="mirror", workers=8)
+
+
+def _versions(client: MlflowClient, name: str, dest: bool) -> dict[str, dict]:
+    """Source version (a destination's: its provenance tag) -> what a user relies on about it."""
+    out = {}
+    for mv in client.search_model_versions(f"name='{name}'"):
+        key = mv.tags.get(TAG_SOURCE_VERSION) if dest else str(mv.version)  # a file store's: an int
+        run = client.get_run(mv.run_id) if mv.run_id else None
+        out[key] = {"number": str(mv.version), "stage": mv.current_stage, "description": mv.description,
+                    "tags": {k: v for k, v in mv.tags.items() if not k.startswith(PROVENANCE)},
+                    "run": run.data.tags.get(PROVENANCE + "source_run_id", run.info.run_id) if dest and run
+                    else mv.run_id}
+    return out
+
+
+def _model_record(uri: str, name: str, dest: bool) -> dict:
+    client = MlflowClient(uri, registry_uri=uri)
+    model = client.get_registered_model(name)
+    versions = _versions(client, name, dest)
+    by_number = {v["number"]: key for key, v in versions.items()}
+    files = {key: model_files(uri, name, v["number"]) for key, v in versions.items()}
+    for v in versions.values():
+        v.pop("number")
+    return {"description": model.description, "versions": versions, "files": files,
+            "tags": {k: v for k, v in model.tags.items() if not k.startswith(PROVENANCE)},
+            "aliases": {alias: by_number[str(number)] for alias, number in model.aliases.items()}}
+
+
+def _assert_history_remapped(src: MlflowClient, dst: MlflowClient, run_ids: list[str]) -> None:
+    """Each trial's `mlflow.log-model.history` (the model it logged) is copied, naming the copy's run id."""
+    for run_id in run_ids:
+        copy = dst.search_runs([dst.get_experiment_by_name(src.get_experiment(
+            src.get_run(run_id).info.experiment_id).name).experiment_id],
+            filter_string=f"tags.`{PROVENANCE}source_run_id` = '{run_id}'")[0]
+        want = json.loads(src.get_run(run_id).data.tags[HISTORY])
+        assert [e["run_id"] for e in want] == [run_id]
+        assert json.loads(copy.data.tags[HISTORY]) == [{**e, "run_id": copy.info.run_id} for e in want]
+
+
+def _assert_copied(src: Mlflow2Source, dest: str) -> None:
+    """Runs (every lifecycle) and registered models of the destination equal the source's."""
+    # Every destination here is SQL-backed: a file store's exact duplicate metric point is kept once.
+    assert_same(MlflowClient(src.uri), MlflowClient(dest), src.experiments, view=ViewType.ALL, collapse=True)
+    _assert_history_remapped(MlflowClient(src.uri), MlflowClient(dest), src.built["trials"]["children"])
+    for name, numbers in src.models.items():
+        want = _model_record(src.uri, name, dest=False)
+        assert sorted(want["versions"]) == sorted(numbers)
+        assert all("MLmodel" in files for files in want["files"].values())
+        assert _model_record(dest, name, dest=True) == want, name
+
+
+def _round_trip(tmp_path: Path, src: Mlflow2Source, dest: str, name: str, verify: bool = False) -> None:
+    """migrate (workers 8) -> deep comparison -> (`verify`: a second pass with --verify copies nothing) ->
+    `diff --deep` plans nothing and says "in sync" plainly."""
+    config = str(_config(tmp_path, src, dest, name))
+    env = cli_env(**FILE_STORE_ENV) if not src.uri.startswith("http") else cli_env()
+    first = run_cli("migrate", "--config", config, "--no-progress", env=env)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    _assert_copied(src, dest)
+    if verify:
+        again = run_cli("migrate", "--config", config, "--no-progress", "--verify", env=env)
+        assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
+        assert not re.findall(r"(created|updated|copied) +│ +[1-9]", again.stdout), again.stdout
+    diff = run_cli("diff", "--config", config, "--no-progress", "--deep", env=env)
+    assert diff.returncode == 0, diff.stdout[-4000:] + diff.stderr[-4000:]
+    verdict = diff.stdout.splitlines()[-1]
+    assert "\n! " not in diff.stdout and (verdict == "in sync" or verdict.startswith("in sync (")), diff.stdout[-3000:]
+
+
+@pytest.fixture
+def file_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process reads the 2.x file store too (MLflow 3 opens it only when asked)."""
+    for key, value in FILE_STORE_ENV.items():
+        monkeypatch.setenv(key, value)
+    assert os.environ["MLFLOW_ALLOW_FILE_STORE"] == "true"
+
+
+def test_mlflow2_server_into_pinned_server(mlflow2_server_source, dest_server, tmp_path):
+    src = mlflow2_server_source
+    assert src.built["mlflow"].startswith("2.")
+    _round_trip(tmp_path, src, dest_server.url, "to-pinned", verify=True)
+
+
+def test_mlflow2_file_store_into_three_destinations(mlflow2_file_source, mlflow2_server, dest_server, tmp_path,
+                                                     file_store_env):
+    src = mlflow2_file_source
+    _round_trip(tmp_path, src, mlflow2_server.url, "to-mlflow2")
+    _round_trip(tmp_path, src, dest_server.url, "to-pinned", verify=True)
+    _round_trip(tmp_path, src, f"sqlite:///{tmp_path / 'dst.db'}", "to-sqlite")
