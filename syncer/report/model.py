@@ -268,7 +268,7 @@ class Summary:
             "by_sigil": {s: self.sigils[s] for s in "=+*-!"}, "by_kind": by_kind,
             "uncopied_objects": self.uncopied_objects, "uncopied": self.uncopied, "notes": self.notes,
             "to_copy": self._to_copy(),
-            "deep": self.deep, "notes": self.notes,
+            "deep": self.deep,
         }
 
 
