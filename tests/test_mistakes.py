@@ -38,7 +38,21 @@ def _state_newer(tmp: Path) -> None:
         db.execute("INSERT INTO alembic_version VALUES ('0099')")
 
 
-SETUPS = {"state_garbage": _state_garbage, "state_newer": _state_newer}
+def _empty_dir(tmp: Path) -> None:
+    (tmp / "empty").mkdir()
+
+
+def _text_file(tmp: Path) -> None:
+    (tmp / "notes.txt").write_text("not a database\n")
+
+
+def _other_sqlite(tmp: Path) -> None:
+    with sqlite3.connect(tmp / "other.db") as db:
+        db.execute("CREATE TABLE people (name TEXT)")
+
+
+SETUPS = {"state_garbage": _state_garbage, "state_newer": _state_newer, "empty_dir": _empty_dir,
+          "text_file": _text_file, "other_sqlite": _other_sqlite}
 
 
 def _seed(root: Path, name: str, experiment: str) -> str:

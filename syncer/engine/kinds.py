@@ -109,7 +109,8 @@ def _scan_experiments(job: Job) -> None:
         run_scanner.scan_experiment_ids(job.src, sorted(ids), include_deleted=s.deleted == "mirror"))
     if ids is None:
         _unmatched(job, "experiments", s.experiments, [e.name for e in job.src_snap.experiments.values()])
-    check_reach(job.src_snap.experiments.values())  # files out of reach: stop before copying runs
+    check_reach(job.src_snap.experiments.values(), lambda eid: bool(reading(
+        job.src, "source", lambda: job.src.client.search_runs([eid], max_results=1))))  # before any run
     rules = name_rules(s.experiment_names, job.src.caps)
     job.dest_names = {eid: dest_name(e.name, rules) for eid, e in job.src_snap.experiments.items()}
     job.dst_snap = reading(job.dst, "destination", lambda: run_scanner.scan_experiments(

@@ -5,7 +5,8 @@ SQLite file moved alone, a server started with `--no-serve-artifacts` and a root
 container without the mount) would be copied as if its runs had no files. Before any run is planned, each
 selected experiment's artifact location is checked once: a local path (MLflow's stores create each
 experiment's folder lazily, so the folder itself may be missing) must exist, or at least its parent, the
-store's artifact root. Otherwise the pass stops (fatal: nothing written) with one line naming the location
+store's artifact root, unless the experiment holds no live run (a store's `Default`, never used).
+Otherwise the pass stops (fatal: nothing written) with one line naming the location
 and what to mount or set. Remote locations (mlflow-artifacts:, s3:, dbfs:, wasbs:, ...) are not checked
 here: an experiment's root is not always listable there (Databricks), and their failures are errors of the
 files' own reads.
@@ -14,7 +15,7 @@ files' own reads.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import unquote, urlparse
 
 from syncer.core.errors import FatalError
@@ -39,13 +40,15 @@ def _unreachable(location: str) -> str | None:
     return "does not exist on this machine"
 
 
-def check_reach(experiments: Iterable[ExperimentSnap]) -> None:
-    """Stop (FatalError) at the first live experiment whose artifact location cannot be read from here."""
+def check_reach(experiments: Iterable[ExperimentSnap], has_runs: Callable[[str], bool]) -> None:
+    """Stop (FatalError) at the first live experiment holding runs whose artifact location cannot be read
+    from here. `has_runs(experiment_id)` is asked only for such a location: an experiment without runs (a
+    store's `Default`, whose folder MLflow never made) has no files to miss."""
     for exp in experiments:
         if exp.deleted or not exp.artifact_location:
             continue
         why = _unreachable(exp.artifact_location)
-        if why is not None:
+        if why is not None and has_runs(exp.experiment_id):
             raise FatalError(
                 f"the source's files are out of reach: experiment {exp.name!r} keeps its artifacts at "
                 f"{exp.artifact_location}, which {why}; mount or copy the source's artifact folder there, "
