@@ -69,7 +69,7 @@ def test_an_az_login_passes_the_check_for_its_cloud(no_azure_auth, monkeypatch, 
     calls = fake_az(no_azure_auth)
     if cloud:
         monkeypatch.setenv("AZUREML_CURRENT_CLOUD", cloud)
-    auth.check(Endpoint(AZUREML_URI))
+    auth.check_azure(Endpoint(AZUREML_URI))
     asked = [json.loads(line) for line in calls.read_text().splitlines()]
     assert len(asked) == 1 and asked[0][:2] == ["account", "get-access-token"]
     assert asked[0][asked[0].index("--resource") + 1] == resource  # the management scope of that cloud
@@ -79,7 +79,7 @@ def test_azure_ml_computes_managed_identity(no_azure_auth, identity, monkeypatch
     monkeypatch.setenv("MSI_ENDPOINT", identity.url)  # what Azure ML compute sets, with MSI_SECRET
     monkeypatch.setenv("MSI_SECRET", identity.header)
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureUSGovernment")
-    auth.check(Endpoint(AZUREML_URI))
+    auth.check_azure(Endpoint(AZUREML_URI))
     assert [(r.resource, r.header_ok) for r in identity.requests] == [("https://management.usgovcloudapi.net", True)]
     assert len(identity.issued) == 1
 
@@ -91,11 +91,11 @@ def test_inside_an_azure_ml_job_the_jobs_token_is_used(no_azure_auth, identity, 
     for name, value in (("MLFLOW_TRACKING_URI", AZUREML_URI), ("MLFLOW_TRACKING_TOKEN", "job-token"),
                         ("MLFLOW_RUN_ID", "run-1"), ("MLFLOW_EXPERIMENT_ID", "exp-1")):
         monkeypatch.setenv(name, value)
-    auth.check(Endpoint(AZUREML_URI))
+    auth.check_azure(Endpoint(AZUREML_URI))
     assert identity.requests == []
     monkeypatch.delenv("MLFLOW_RUN_ID")  # not a job: the credential chain is asked, and refuses
     with pytest.raises(Exception, match="no usable Azure credential"):
-        auth.check(Endpoint(AZUREML_URI))
+        auth.check_azure(Endpoint(AZUREML_URI))
     assert identity.requests
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from mlflow import MlflowClient
 
 from syncer.backends import auth
 from syncer.backends.endpoint import Endpoint
@@ -32,7 +33,7 @@ def identity(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[IdentityEndp
 
 
 def test_a_system_assigned_managed_identity_passes_the_start_up_check(identity):
-    auth.check(Endpoint(AZUREML_URI))
+    auth.check_azure(Endpoint(AZUREML_URI))
     assert [(r.resource, r.client_id, r.header_ok) for r in identity.requests] == [
         ("https://management.azure.com", None, True)]
     assert len(identity.issued) == 1
@@ -40,12 +41,14 @@ def test_a_system_assigned_managed_identity_passes_the_start_up_check(identity):
 
 def test_a_user_assigned_identity_is_asked_for_by_its_client_id(identity, monkeypatch):
     monkeypatch.setenv("AZURE_CLIENT_ID", "11111111-2222-3333-4444-555555555555")  # as DefaultAzureCredential
-    auth.check(Endpoint(AZUREML_URI))
+    auth.check_azure(Endpoint(AZUREML_URI))
     assert [(r.client_id, r.header_ok) for r in identity.requests] == [("11111111-2222-3333-4444-555555555555", True)]
 
 
 def test_a_host_without_managed_identity_fails_with_one_line_and_writes_nothing(identity, tmp_path, capsys):
     identity.refuse = True
+    MlflowClient(f"sqlite:///{tmp_path}/s.db").search_experiments()  # a source store (never created by us)
+    capsys.readouterr()
     argv = ["migrate", "--no-progress", "--state", f"sqlite:///{tmp_path}/st.db",
             "--source", f"sqlite:///{tmp_path}/s.db", "--dest", AZUREML_URI]
     assert cli.main(argv) == 2

@@ -110,7 +110,7 @@ def restore(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logs.setup(settings.log_format, settings.log_level)
     configure_http_retries()
-    src, dst = endpoints(settings)
+    src, dst = endpoints(settings, one_store_ok=True)  # the archive may live in the destination itself
     check_auth(src)
     check_auth(dst)
     done = restore_archive(src, dst)

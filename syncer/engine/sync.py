@@ -84,8 +84,9 @@ class PassOptions:
     strict_filters: bool = False  # a filter that matches nothing stops the pass (migrate, diff; mirror warns)
 
 
-def endpoints(settings: Settings) -> tuple[Endpoint, Endpoint]:
-    """Build the source and destination endpoints from the settings."""
+def endpoints(settings: Settings, *, one_store_ok: bool = False) -> tuple[Endpoint, Endpoint]:
+    """Build the source and destination endpoints from the settings; refused when they are one store, unless
+    `one_store_ok` (`restore`: an archive is restored into the destination that holds it, a legitimate use)."""
     if settings.source is None or settings.destination is None:
         missing = "source" if settings.source is None else "destination"
         raise FatalError(f"no {missing} given: use --{'source' if missing == 'source' else 'dest'} or the "
@@ -96,7 +97,8 @@ def endpoints(settings: Settings) -> tuple[Endpoint, Endpoint]:
         Endpoint(dst.tracking_uri, dst.registry_uri, caps=_caps(dst), artifact_root=dst.artifact_root,
                  role="destination"),
     )
-    refuse_same_uris(*ends)
+    if not one_store_ok:
+        refuse_same_uris(*ends)
     for uri in ends[0].store_uris():
         check_source_store(uri)
     return ends
