@@ -32,6 +32,9 @@ def with_databricks_profile(registry_uri: str | None, tracking_uri: str) -> str 
     return registry_uri
 
 
+DIRECT_SCHEMES = frozenset({"", "file", "sqlite", "postgresql", "mysql", "mssql"})
+
+
 @dataclass
 class Endpoint:
     """A tracking (and registry) URI with the client and the limits that go with it.
@@ -92,6 +95,8 @@ class Endpoint:
         """The base URLs this end's REST clients send to (tracking store, HTTP registries); none for a
         database or file store. Resolving a Databricks host reads the SDK's unified auth (env or profile)."""
         hosts = [u for u in self.registry_uris if u.startswith(("http://", "https://"))]
+        if urlparse(self.tracking_uri).scheme.split("+")[0] in DIRECT_SCHEMES:
+            return hosts  # a database or file store: opening its client would create it
         store = self.client._tracking_client.store  # noqa: SLF001
         if hasattr(store, "get_host_creds"):
             hosts.insert(0, store.get_host_creds().host)
