@@ -10,8 +10,11 @@ from functools import cached_property
 from urllib.parse import urlparse
 
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import RegisteredModel
+from mlflow.prompt.constants import IS_PROMPT_TAG_KEY
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.store.artifact.databricks_artifact_repo import DatabricksArtifactRepository
+from mlflow.store.entities.paged_list import PagedList
 from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri, is_databricks_acled_artifacts_uri
 
 from syncer.backends import databricks_creds, http_meter
@@ -101,6 +104,16 @@ class Endpoint:
         if hasattr(store, "get_host_creds"):
             hosts.insert(0, store.get_host_creds().host)
         return hosts
+
+    def registered_models_page(self, token: str | None, size: int = 100) -> PagedList[RegisteredModel]:
+        """One page of registered models, prompts left out. MLflow 3's client leaves them out with a tag
+        filter, which a registry without tag filters refuses (Azure ML: azure-sdk-for-python#42155): there
+        the store is asked without a filter and prompts are dropped here."""
+        if self.caps.registry_tag_filters:
+            return self.client.search_registered_models(max_results=size, page_token=token)
+        store = self.client._get_registry_client().store  # noqa: SLF001
+        page = store.search_registered_models(None, size, None, token)
+        return PagedList([m for m in page if (m.tags or {}).get(IS_PROMPT_TAG_KEY) != "true"], page.token)
 
     @cached_property
     def client(self) -> MlflowClient:

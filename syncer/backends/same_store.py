@@ -105,5 +105,5 @@ def _experiments(end: Endpoint) -> Iterable[tuple[str, int | None]]:
 def _models(end: Endpoint) -> Iterable[tuple[str, int | None]]:
     return (
         (m.name, m.creation_timestamp)
-        for m in end.client.search_registered_models(max_results=PAGE)
+        for m in end.registered_models_page(None, PAGE)
     )

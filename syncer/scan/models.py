@@ -15,8 +15,6 @@ from collections.abc import Callable, Container, Iterable, Iterator
 import structlog
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
-from mlflow.prompt.constants import IS_PROMPT_TAG_KEY
-from mlflow.store.entities.paged_list import PagedList
 
 from syncer.backends.calls import call, pages
 from syncer.backends.classify import classify
@@ -56,24 +54,13 @@ def _read_versions(endpoint: Endpoint, name: str, numbers: Iterable[str]) -> lis
     return [call(endpoint, "get_model_version", lambda n=n: client.get_model_version(name, n)) for n in numbers]
 
 
-def _models_page(endpoint: Endpoint, token: str | None) -> PagedList[RegisteredModel]:
-    """One page of registered models, prompts left out. MLflow 3's client leaves them out with a tag filter,
-    which a registry without tag filters refuses (Azure ML: azure-sdk-for-python#42155): there the store is
-    asked without a filter and prompts are dropped here."""
-    if endpoint.caps.registry_tag_filters:
-        return endpoint.client.search_registered_models(max_results=100, page_token=token)
-    store = endpoint.client._get_registry_client().store  # noqa: SLF001
-    page = store.search_registered_models(None, 100, None, token)
-    return PagedList([m for m in page if (m.tags or {}).get(IS_PROMPT_TAG_KEY) != "true"], page.token)
-
-
 def _all_models(endpoint: Endpoint) -> dict[str, ModelSnap]:
     """Every model with its versions: one paged search for all versions, or one per model where the
     registry needs a filter (Unity Catalog). Without tags and aliases where searches leave them out."""
     client = endpoint.client
     details = endpoint.registry.search_details
     models = {m.name: _model_snap(m, details) for m in pages(
-        endpoint, "search_registered_models", lambda t: _models_page(endpoint, t))}
+        endpoint, "search_registered_models", lambda t: endpoint.registered_models_page(t))}
     if not models:
         return models
     try:
