@@ -113,6 +113,8 @@ def test_start_up_checks_fail_with_one_clear_line(argv, env, message, tmp_path, 
     for name, value in env.items():
         monkeypatch.delenv(name, raising=False) if value is None else monkeypatch.setenv(name, value)
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    MlflowClient(f"sqlite:///{tmp_path}/s.db").search_experiments()  # a source that exists
+    capsys.readouterr()
     assert cli.main(["migrate", "--no-progress", "--state", f"sqlite:///{tmp_path}/st.db", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err

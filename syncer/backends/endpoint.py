@@ -98,7 +98,8 @@ class Endpoint:
         """The base URLs this end's REST clients send to (tracking store, HTTP registries); none for a
         database or file store. Resolving a Databricks host reads the SDK's unified auth (env or profile)."""
         hosts = [u for u in self.registry_uris if u.startswith(("http://", "https://"))]
-        if urlparse(self.tracking_uri).scheme.split("+")[0] in DIRECT_SCHEMES:
+        direct = urlparse(self.tracking_uri).scheme.split("+")[0] in DIRECT_SCHEMES
+        if direct and not self.tracking_uri.startswith("databricks"):
             return hosts  # a database or file store: opening its client would create it
         store = self.client._tracking_client.store  # noqa: SLF001
         if hasattr(store, "get_host_creds"):
