@@ -34,7 +34,7 @@ def test_schedules():
     (["--http-port", "70000"], "invalid mirror option: http_port"),
 ])
 def test_bad_mirror_options_fail_in_one_line(argv, message, capsys, tmp_path):
-    rc = main(["mirror", "--once", "--source", "http://127.0.0.1:9", "--dest", "http://127.0.0.1:9",
+    rc = main(["mirror", "--once", "--source", "http://127.0.0.1:9", "--dest", "http://127.0.0.1:8",
                "--state", f"sqlite:///{tmp_path / 's.db'}", *argv])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err

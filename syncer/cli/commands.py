@@ -36,7 +36,7 @@ from syncer.report.progress import ProgressBar
 from syncer.report.status import read_within as read_status
 from syncer.report.status import text_lines as status_lines
 from syncer.report.summary import print_summary, summarize
-from syncer.service.daemon import run_mirror
+from syncer.service.daemon import make_trigger, run_mirror
 from syncer.state.store import default_state_url
 
 log = structlog.get_logger("syncer")
@@ -79,6 +79,7 @@ def mirror(args: argparse.Namespace) -> int:
     """`mirror`: run the service (or one cycle with --once); print the result of a --once cycle."""
     settings = mirror_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
+    make_trigger(settings.mirror)  # a bad schedule fails before any contact
     if args.once:  # first contact: a wrong URI fails now (the service instead waits for its ends to come)
         for end in endpoints(settings):
             check_auth(end)

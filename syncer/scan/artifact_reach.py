@@ -53,4 +53,4 @@ def check_reach(experiments: Iterable[ExperimentSnap], has_runs: Callable[[str],
                 f"the source's files are out of reach: experiment {exp.name!r} keeps its artifacts at "
                 f"{exp.artifact_location}, which {why}; mount or copy the source's artifact folder there, "
                 "or run mlflow-syncer where it is (a server source: serve its artifacts, `mlflow server "
-                "--serve-artifacts`)")
+                "--serve-artifacts`; a store that never held a file: create the empty folder)")
