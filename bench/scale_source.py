@@ -177,6 +177,7 @@ def generate(db: Path, shape: Shape, source: str | None = None, template: Path |
     else:
         shutil.copyfile(template, db)
     root = db.parent / f"{db.stem}-artifacts"
+    root.mkdir(exist_ok=True)  # the store's artifact root, as MLflow leaves it
     conn = sqlite3.connect(db, isolation_level=None)
     try:
         conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;")
@@ -191,6 +192,8 @@ def generate(db: Path, shape: Shape, source: str | None = None, template: Path |
         if source is not None:
             conn.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
                              _fingerprint_rows(shape, side))
+            # the syncer's copies are created later: a copy with the source's times is one store to it
+            conn.execute("UPDATE experiments SET creation_time = creation_time + 1000")
         conn.execute("COMMIT")
     finally:
         conn.close()
