@@ -19,6 +19,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from syncer.scan.artifact_reach import local_path
 from tests.compare import (
     assert_same,
     assert_same_traces,
@@ -197,6 +198,8 @@ def test_a_prompt_linked_to_default_settles(tmp_path):
     src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
     src = MlflowClient(src_uri)
     src.create_run("0", run_name="in-default")
+    # the store's artifact root, which MLflow makes only with a first file (files out of reach stop a pass)
+    Path(local_path(src.get_experiment("0").artifact_location)).mkdir(parents=True, exist_ok=True)
     with tracking(src_uri):
         mlflow.genai.register_prompt("plain", "Say {{x}}", commit_message="plain")
     _wait_for_prompt_links()

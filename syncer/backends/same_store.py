@@ -49,14 +49,17 @@ def refuse_same_facts(src: Endpoint, dst: Endpoint, unreachable_ok: bool = False
     try:
         same = _agreeing(src, dst, "search_experiments", _experiments, read)
         what = "experiments"
-        for registry in src.registries() if same is None else []:
-            same = same or _agreeing(registry, dst, "search_registered_models", _models, read)
+        decided = same is not None and not (_registry_apart(src) or _registry_apart(dst))
+        for registry in [] if same or decided else src.registries():
+            same = _agreeing(registry, dst, "search_registered_models", _models, read)
             what = "registered models"
+            if same is not None:
+                break
     except FatalError:
         if unreachable_ok:
             return
         raise
-    if same is not None:
+    if same:
         shown = ", ".join(same[:3]) + (", ..." if len(same) > 3 else "")
         raise FatalError(
             f"source ({src.identity}) and destination ({dst.identity}) are one store: both "
@@ -69,6 +72,12 @@ def refuse_same_facts(src: Endpoint, dst: Endpoint, unreachable_ok: bool = False
 Facts = Callable[["Endpoint"], Iterable[tuple[str, int | None]]]
 
 
+def _registry_apart(end: Endpoint) -> bool:
+    """Does the end name a model registry other than its tracking store? (Then the experiments say
+    nothing about the registries.)"""
+    return any(uri != end.tracking_uri for uri in end.registry_uris)
+
+
 def _once(end: Endpoint, op: str, fn: Callable[[], list]) -> list:  # noqa: ARG001 - as call()
     try:
         return fn()
@@ -79,8 +88,9 @@ def _once(end: Endpoint, op: str, fn: Callable[[], list]) -> list:  # noqa: ARG0
 def _agreeing(
     src: Endpoint, dst: Endpoint, op: str, facts: Facts, read: Callable
 ) -> list[str] | None:
-    """The ids both ends report with equal, known creation times, when no common id disagrees; else
-    None. An end that cannot answer the search (no such API there) proves nothing."""
+    """The ids both ends report with equal, known creation times, when no common id disagrees (one
+    store); [] when a common id disagrees (two stores); None when nothing decides it. An end that
+    cannot answer the search (no such API there) proves nothing."""
     try:
         theirs = dict(read(src, op, lambda: list(facts(src))))
         ours = dict(read(dst, op, lambda: list(facts(dst))))
@@ -90,8 +100,10 @@ def _agreeing(
         log.debug("identity check skipped", op=op, error=type(exc).__name__)
         return None
     common = sorted(set(theirs) & set(ours))
-    if not common or any(theirs[k] != ours[k] for k in common):
+    if not common:
         return None
+    if any(theirs[k] != ours[k] for k in common):
+        return []
     agreeing = [k for k in common if theirs[k]]
     return agreeing or None
 
