@@ -19,6 +19,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, ViewType
 
+from syncer.backends.endpoint import Endpoint
 from syncer.backends.ratelimit import RateLimiter
 from syncer.core.capabilities import RateLimits
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID
@@ -129,7 +130,8 @@ def test_migrate_refuses_while_workers_hold_leases(postgres_server, pg_database,
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines() == [f"worker {first.stdout.split()[1]} 1 units done, 0 failed "
                                          "(0 objects copied); job 'j': done 1"]
-    store = StateStore(state_url, pair=f"{source_server.url} -> {dest_server.url}")
+    store = StateStore(state_url, pair=f"{Endpoint(source_server.url).store_key} -> "
+                                       f"{Endpoint(dest_server.url).store_key}")
     assert leases.seed(store, "k", ["1"], "test")
     assert leases.claim(store, "k", "elsewhere:42", lease=300) == leases.Claim("experiment:1", 1)
     refused = run_cli("migrate", "--config", str(config), "--no-progress",

@@ -47,12 +47,13 @@ def test_migration_with_postgresql_state(source_server, dest_server, postgres_se
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_second_process_on_the_same_state_is_refused(backend, source_server, dest_server, postgres_server,
-                                                     pg_database, tmp_path):
+                                                     pg_database, tmp_path, unique_name):
+    MlflowClient(source_server.url).create_experiment(unique_name)  # a pass with (almost) nothing to do
     url = f"sqlite:///{tmp_path / 's.db'}" if backend == "sqlite" else postgres_server.url(pg_database())
     holder = StateStore(url, pair=_pair(source_server.url, dest_server.url))
     holder.acquire_lock("mlflow-syncer")
     args = ["migrate", "--source", source_server.url, "--dest", dest_server.url, "--state", url,
-            "--experiments", "nothing-matches-*", "--no-progress"]
+            "--experiments", unique_name, "--no-progress"]
     try:
         refused = run_cli(*args)
         assert refused.returncode == 2, refused.stdout + refused.stderr
@@ -66,7 +67,8 @@ def test_second_process_on_the_same_state_is_refused(backend, source_server, des
     assert run_cli(*args).returncode == 0
 
 
-def test_old_state_store_is_upgraded_by_a_writing_command(source_server, dest_server, tmp_path):
+def test_old_state_store_is_upgraded_by_a_writing_command(source_server, dest_server, tmp_path, unique_name):
+    MlflowClient(source_server.url).create_experiment(unique_name)
     path = tmp_path / "old.db"
     engine = sqlalchemy.create_engine(f"sqlite:///{path}")
     command.upgrade(alembic_config(engine), "0001")
@@ -74,7 +76,7 @@ def test_old_state_store_is_upgraded_by_a_writing_command(source_server, dest_se
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO objects VALUES ('run', 'r1', 'd1', 'failed', NULL, 1, 'boom', 0)")
     args = ["--source", source_server.url, "--dest", dest_server.url, "--state", f"sqlite:///{path}",
-            "--experiments", "nothing-matches-*"]
+            "--experiments", unique_name]
     show = run_cli("state", "show", *args)
     assert show.returncode == 2 and "older than" in show.stderr and "Traceback" not in show.stderr
     assert run_cli("migrate", *args, "--no-progress").returncode == 0
