@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from mlflow import MlflowClient
 
 from syncer.cli.args import SHARED_COMMANDS, build_parser, settings_from
 from tests.fixtures.cli import run_cli
@@ -38,6 +39,7 @@ def test_state_options_may_come_before_or_after_the_action(action, tmp_path):
 
 def test_mirror_once_takes_no_progress(tmp_path):
     stores = [f"sqlite:///{tmp_path / name}.db" for name in ("src", "dst", "state")]
+    MlflowClient(stores[0]).search_experiments()  # the source exists (a source is never created)
     result = run_cli("mirror", "--once", "--no-progress", "--source", stores[0], "--dest", stores[1],
                      "--state", stores[2], "--no-models", "--verify-every", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

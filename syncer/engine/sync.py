@@ -18,6 +18,7 @@ from syncer.apply.context import Context
 from syncer.apply.units import Outcome, Progress, Started, Units
 from syncer.backends import source_line
 from syncer.backends.auth import check as check_auth
+from syncer.backends.auth import check_registry
 from syncer.backends.calls import configure_http_retries
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.same_store import refuse_same_facts, refuse_same_uris
@@ -97,6 +98,8 @@ def endpoints(settings: Settings, *, one_store_ok: bool = False) -> tuple[Endpoi
         Endpoint(dst.tracking_uri, dst.registry_uri, caps=_caps(dst), artifact_root=dst.artifact_root,
                  role="destination"),
     )
+    for end in ends:
+        check_registry(end)  # a registry list no end can hold is said before anything else
     if not one_store_ok:
         refuse_same_uris(*ends)
     for uri in ends[0].store_uris():
