@@ -15,7 +15,9 @@ from tests.fixtures.workload import T0, make_workload
 
 
 def _args(source: str, dest: str, state: Path, pattern: str) -> list[str]:
-    return ["--source", source, "--dest", dest, "--state", f"sqlite:///{state}", "--experiments", pattern]
+    # prompts are workspace-wide: other tests' prompts on the session servers are not this test's
+    return ["--source", source, "--dest", dest, "--state", f"sqlite:///{state}", "--experiments", pattern,
+            "--no-prompts"]
 
 
 def _forget(state: Path) -> None:
