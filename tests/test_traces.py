@@ -33,6 +33,7 @@ def traced(source_server):
 def _settings(source: str, dest: str, state: str, prefix: str, tag: str) -> Settings:
     return Settings(source=EndpointConfig(tracking_uri=source), destination=EndpointConfig(tracking_uri=dest),
                     state=state, experiments=[f"{prefix}/*"], copy_models=False,
+                    prompts=[],  # workspace-wide: other tests' prompts on the session servers are not these
                     experiment_names=[NameRule(match=f"^{prefix}/", replace=f"{tag}/{prefix}/")])
 
 
