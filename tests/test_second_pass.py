@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -30,6 +31,7 @@ from tests.compare import (
 from tests.fixtures import genai_roundtrip
 from tests.fixtures.cli import run_cli, write_config
 from tests.fixtures.models import make_models, tracking
+from tests.fixtures.procs import MlflowServer, start_mlflow_server
 from tests.fixtures.workload import make_workload
 
 
@@ -60,6 +62,22 @@ def _seed(url: str, prefix: str) -> dict:
     experiments = [*w.experiments, m.experiment, f"{prefix}-m/other", *genai_roundtrip.experiments(prefix)]
     return {"experiments": experiments, "models": [m.churn, m.loose],
             "prompts": [f"{prefix}-p-qa", f"{prefix}-p-chat", f"{prefix}-p-plain"]}
+
+
+@pytest.fixture(scope="module")
+def source_server(tmp_path_factory) -> Iterator[MlflowServer]:
+    """Servers of this module's own: prompts are workspace-wide, and the session servers' other tests
+    count what they find there."""
+    server = start_mlflow_server(tmp_path_factory.mktemp("second-pass-source"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def dest_server(tmp_path_factory) -> Iterator[MlflowServer]:
+    server = start_mlflow_server(tmp_path_factory.mktemp("second-pass-dest"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
