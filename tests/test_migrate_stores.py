@@ -10,7 +10,7 @@ from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
 from syncer.engine.sync import sync
 from syncer.plan.uncopied import is_unlisted
-from tests.compare import assert_same
+from tests.compare import assert_same, logged_model_records
 from tests.fixtures.cli import run_cli
 
 
@@ -87,3 +87,38 @@ def test_source_without_its_artifact_folder_stops_naming_it(tmp_path):
     assert (f"note: destination has no artifact_root: files of the experiments it creates go to "
             f"{tmp_path / 'mlruns'}") in " ".join(done.stdout.split()), done.stdout
     assert_same(src, MlflowClient(dst_uri), ["reach/files"])
+
+
+def test_source_without_its_logged_models_folder_stops_naming_it(tmp_path):
+    """A SQLite source whose experiment holds logged models but no run, copied without its artifact folder:
+    migrate stops with one line naming the logged model and its location (exit 2, nothing written), never
+    a logged model copied without its files; with the folder back every file is copied."""
+    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src = MlflowClient(src_uri)
+    exp = src.create_experiment("reach/models", artifact_location=str(tmp_path / "art" / "models-exp"))
+    models = [src.create_logged_model(exp, name=name, model_type="agent") for name in ("agent", "second")]
+    (tmp_path / "MLmodel").write_text("flavors: {agent: 1}\n")
+    for lm in models:
+        src.log_model_artifact(lm.model_id, str(tmp_path / "MLmodel"))
+        src.finalize_logged_model(lm.model_id, "READY")
+    (tmp_path / "art").rename(tmp_path / "elsewhere")
+    args = ["--source", src_uri, "--dest", dst_uri, "--state", f"sqlite:///{tmp_path / 'state.db'}",
+            "--experiments", "reach/*", "--no-progress"]
+    done = run_cli("migrate", *args, cwd=tmp_path)
+    err = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stdout + done.stderr
+    location = src.get_logged_model(models[0].model_id).artifact_location
+    assert err == [f"mlflow-syncer: error: the source's files are out of reach: logged model 'agent' "
+                   f"({models[0].model_id}) of experiment 'reach/models' keeps its artifacts at {location}, "
+                   f"whose folder {tmp_path / 'art' / 'models-exp'} does not exist on this machine; mount or "
+                   "copy the source's artifact folder there, or run mlflow-syncer where it is (a server "
+                   "source: serve its artifacts, `mlflow server --serve-artifacts`; a store that never held "
+                   "a file: create the empty folder)"], err
+    assert MlflowClient(dst_uri).get_experiment_by_name("reach/models") is None
+    (tmp_path / "elsewhere").rename(tmp_path / "art")
+    done = run_cli("migrate", *args, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    dest_exp = MlflowClient(dst_uri).get_experiment_by_name("reach/models").experiment_id
+    want = logged_model_records(src_uri, [exp], dest=False)
+    assert [sorted(r["files"]) for r in want.values()] == [["MLmodel"]] * 2
+    assert logged_model_records(dst_uri, [dest_exp], dest=True) == want

@@ -40,7 +40,7 @@ from syncer.plan.models import plan_models
 from syncer.plan.prompts import plan_prompts, unsearchable_prompts
 from syncer.plan.runs import Options
 from syncer.scan import runs as run_scanner
-from syncer.scan.artifact_reach import check_reach
+from syncer.scan.artifact_reach import check_model_reach, check_reach
 from syncer.scan.datasets import scan_dest_datasets, scan_source_datasets
 from syncer.scan.inventory import scan_inventory
 from syncer.scan.logged_models import scan_dest_logged_models, scan_source_logged_models
@@ -158,6 +158,8 @@ def _plan_datasets(job: Job) -> list[Action]:
 def _scan_logged_models(job: Job) -> None:
     job.src_snap.logged_models = reading(job.src, "source logged models",
                                          lambda: scan_source_logged_models(job.src, job.src_snap))
+    check_model_reach(job.src_snap.logged_models.values(),  # before anything is copied
+                      {eid: e.name for eid, e in job.src_snap.experiments.items()})
     if job.dst.caps.logged_models and job.src_snap.logged_models:
         job.dst_snap.logged_models = reading(job.dst, "destination logged models",
                                              lambda: scan_dest_logged_models(
