@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/setup_newest.sh  # .venv-newest: the newest MLflow 3.x, for tests/test_newest_mlflow.py
+bash scripts/setup_newest.sh  # .venv-newest: the newest MLflow 3.x, for tests/test_newest_mlflow.py and test_mlflow2_sources.py
 bash scripts/setup_old.sh  # .venv-mlflow2: the newest MLflow 2.x, for tests/test_mlflow2_sources.py
 if ! command -v initdb >/dev/null 2>&1 && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
   if [ "$(id -u)" = 0 ]; then

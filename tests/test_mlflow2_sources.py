@@ -1,15 +1,19 @@
 """Sources written by MLflow 2.x for real (issue 28): a 2.x server store and a 2.x file store (`mlruns/`),
 each written by the 2.x client (tests/fixtures/mlflow2.py), migrated into the pinned 3.x server, a 2.x
-server and SQLite. Deep equality (tests/compare.py: runs of every status, deleted ones too, metric
+server and SQLite, and (the same stores, copied by the syncer of .venv-newest with the newest MLflow 3.x's
+client) into a server of the newest 3.x. Deep equality (tests/compare.py: runs of every status, deleted ones too, metric
 histories, dataset inputs, files; registered models: versions, stages, aliases, tags, files), a second pass
 that plans nothing, and `diff`/`diff --deep` that say "in sync" without a `!` row.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +22,10 @@ from mlflow.entities import ViewType
 
 from syncer.core.model_snapshot import TAG_SOURCE_VERSION
 from tests.compare import PROVENANCE, assert_same
-from tests.fixtures.cli import cli_env, run_cli, write_config
+from tests.fixtures.cli import SYNCER, cli_env, run_cli, write_config
 from tests.fixtures.mlflow2 import Mlflow2Source
 from tests.fixtures.models import model_files
+from tests.fixtures.procs import MlflowServer, pinned_version, start_mlflow_server, venv_python
 
 FILE_STORE_ENV = {"MLFLOW_ALLOW_FILE_STORE": "true"}
 HISTORY = "mlflow.log-model.history"
@@ -85,19 +90,22 @@ def _assert_copied(src: Mlflow2Source, dest: str) -> None:
         assert _model_record(dest, name, dest=True) == want, name
 
 
-def _round_trip(tmp_path: Path, src: Mlflow2Source, dest: str, name: str, verify: bool = False) -> None:
+def _round_trip(tmp_path: Path, src: Mlflow2Source, dest: str, name: str, verify: bool = False,
+                syncer: str = SYNCER) -> None:
     """migrate (workers 8) -> deep comparison -> (`verify`: a second pass with --verify copies nothing) ->
-    `diff --deep` plans nothing and says "in sync" plainly."""
+    `diff --deep` plans nothing and says "in sync" plainly. `syncer`: the entry point (and so the MLflow
+    client) that copies."""
     config = str(_config(tmp_path, src, dest, name))
     env = cli_env(**FILE_STORE_ENV) if not src.uri.startswith("http") else cli_env()
-    first = run_cli("migrate", "--config", config, "--no-progress", env=env)
+    run = functools.partial(run_cli, env=env, syncer=syncer)
+    first = run("migrate", "--config", config, "--no-progress")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     _assert_copied(src, dest)
     if verify:
-        again = run_cli("migrate", "--config", config, "--no-progress", "--verify", env=env)
+        again = run("migrate", "--config", config, "--no-progress", "--verify")
         assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
         assert not re.findall(r"(created|updated|copied) +│ +[1-9]", again.stdout), again.stdout
-    diff = run_cli("diff", "--config", config, "--no-progress", "--deep", env=env)
+    diff = run("diff", "--config", config, "--no-progress", "--deep")
     assert diff.returncode == 0, diff.stdout[-4000:] + diff.stderr[-4000:]
     verdict = diff.stdout.splitlines()[-1]
     assert "\n! " not in diff.stdout and (verdict == "in sync" or verdict.startswith("in sync (")), diff.stdout[-3000:]
@@ -123,3 +131,27 @@ def test_mlflow2_file_store_into_three_destinations(mlflow2_file_source, mlflow2
     _round_trip(tmp_path, src, mlflow2_server.url, "to-mlflow2")
     _round_trip(tmp_path, src, dest_server.url, "to-pinned", verify=True)
     _round_trip(tmp_path, src, f"sqlite:///{tmp_path / 'dst.db'}", "to-sqlite")
+
+
+@pytest.fixture(scope="module")
+def newest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlflowServer, Path]]:
+    """A server of the newest MLflow 3.x (.venv-newest, scripts/setup_newest.sh) and that environment's
+    `bin` folder (its mlflow-syncer). A missing or broken .venv-newest fails the test (never skips it)."""
+    python = venv_python(".venv-newest", "setup_newest.sh", "constraints-newest.txt")
+    server = start_mlflow_server(tmp_path_factory.mktemp("newest-dst"), venv_bin=python.parent)
+    try:
+        with urllib.request.urlopen(f"{server.url}/version", timeout=30) as answer:
+            assert answer.read().decode().strip() == pinned_version("constraints-newest.txt")
+        yield server, python.parent
+    finally:
+        server.stop()
+
+
+def test_mlflow2_sources_into_newest_server(mlflow2_server_source, mlflow2_file_source, newest_server, tmp_path,
+                                            file_store_env):
+    """The newest MLflow 3.x the project's range installs (.venv-newest: its client in the syncer, its
+    server as the destination) copies both 2.x-written stores exactly."""
+    server, bin_dir = newest_server
+    syncer = str(bin_dir / "mlflow-syncer")
+    _round_trip(tmp_path, mlflow2_server_source, server.url, "server-to-newest", syncer=syncer)
+    _round_trip(tmp_path, mlflow2_file_source, server.url, "files-to-newest", syncer=syncer)
