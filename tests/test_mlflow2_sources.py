@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +156,48 @@ def test_mlflow2_sources_into_newest_server(mlflow2_server_source, mlflow2_file_
     syncer = str(bin_dir / "mlflow-syncer")
     _round_trip(tmp_path, mlflow2_server_source, server.url, "server-to-newest", syncer=syncer)
     _round_trip(tmp_path, mlflow2_file_source, server.url, "files-to-newest", syncer=syncer)
+
+
+_UNSENDABLE = """
+import pathlib, sys, tempfile
+from mlflow import MlflowClient
+client = MlflowClient(sys.argv[1])
+exp = client.create_experiment(sys.argv[2])
+ids = []
+for name, file in (("plain-0", "ok.txt"), ("japanese", "結果.txt"), ("plain-1", "ok.txt")):
+    run = client.create_run(exp, run_name=name)
+    client.log_param(run.info.run_id, "name", name)
+    with tempfile.TemporaryDirectory() as tmp:
+        (pathlib.Path(tmp) / file).write_text(name)
+        client.log_artifacts(run.info.run_id, tmp)
+    client.set_terminated(run.info.run_id)
+    ids.append(run.info.run_id)
+print(" ".join(ids))
+"""
+
+
+def test_a_file_a_2x_server_cannot_send_fails_only_its_run(mlflow2_python, mlflow2_server, dest_server,
+                                                          unique_name, tmp_path):
+    """A real MLflow 2.x server drops the connection for a Japanese file name (its gunicorn refuses the
+    header): that run fails, named on stderr and in the report, exit 1; the other runs are copied whole."""
+    name = f"{unique_name}/m2-unsendable"
+    made = subprocess.run([str(mlflow2_python), "-c", _UNSENDABLE, mlflow2_server.url, name],
+                          env=cli_env(MLFLOW_TRACKING_URI=mlflow2_server.url), capture_output=True, text=True,
+                          timeout=300)
+    assert made.returncode == 0, made.stderr[-3000:]
+    plain0, japanese, plain1 = made.stdout.strip().splitlines()[-1].split()
+    first = run_cli("migrate", "--source", mlflow2_server.url, "--dest", dest_server.url, "--experiments",
+                    name, "--no-progress", "--state", f"sqlite:///{tmp_path / 'state.db'}")
+    assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "Traceback" not in first.stderr and "is unreachable" not in first.stderr, first.stderr[-3000:]
+    failed = [x for x in first.stderr.splitlines() if "object failed" in x]
+    assert len(failed) == 1 and "japanese" in failed[0], first.stderr[-3000:]
+    assert "japanese" in first.stdout
+    dst = MlflowClient(dest_server.url)
+    copies = {r.data.tags["mlflow_syncer.source_run_id"]: r for r in
+              dst.search_runs([dst.get_experiment_by_name(name).experiment_id])}
+    complete = {sid for sid, r in copies.items() if "mlflow_syncer.fingerprint" in r.data.tags}
+    assert complete == {plain0, plain1}
+    assert copies[japanese].info.status != "FINISHED"
+    for sid in (plain0, plain1):
+        assert [f.path for f in dst.list_artifacts(copies[sid].info.run_id)] == ["ok.txt"]
