@@ -22,6 +22,7 @@ from tests.compare import _artifact_tree
 from tests.fixtures.azureml_plugin import PluginWorkspace
 from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
 from tests.fixtures.workload import T0
+from tests.test_databricks_to_azureml import USER
 
 FILES, PAGE = 40, 16
 
@@ -49,22 +50,27 @@ def _source(client: MlflowClient, name: str, tmp: Path) -> str:
     return exp
 
 
-def _history_tree(client: MlflowClient, run_id: str) -> dict[str, str]:
-    """path -> sha256 of a destination run's files, read as the service hands them out: the plugin's
-    run-history listing, then each file's contentinfo SAS URI (not through mlflow-syncer's code)."""
+def _client(client: MlflowClient, run_id: str):  # noqa: ANN202
+    """The plugin's run-history client of a destination run (the service's own listing and content)."""
     from azureml.mlflow._client.artifact.run_artifact_client import RunArtifactsClient
     from azureml.mlflow._store.artifact.utils import artifact_uri_decomp
 
     uri = client.get_run(run_id).info.artifact_uri
     assert uri.startswith("azureml://") and uri.endswith(f"/runs/{run_id}/artifacts"), uri
-    parts = artifact_uri_decomp(uri)
-    ctx = client._tracking_client.store.service_context
-    history = RunArtifactsClient(ctx, parts["experiment"], run_id, None)
+    return RunArtifactsClient(client._tracking_client.store.service_context, artifact_uri_decomp(uri)["experiment"],
+                              run_id, None)
+
+
+def _history_tree(client: MlflowClient, run_id: str) -> dict[str, str]:
+    """path -> sha256 of a destination run's files, read as the service hands them out: the plugin's
+    run-history listing, then each file's contentinfo SAS URI (not through mlflow-syncer's code)."""
+    history = _client(client, run_id)
+    ctx = history._service_context
     out = {}
     for path in history.get_file_paths():
         info = history._client.run_artifacts.get_content_information(
             subscription_id=ctx.subscription_id, resource_group_name=ctx.resource_group_name,
-            workspace_name=ctx.workspace_name, experiment_name=parts["experiment"], run_id=run_id, path=path)
+            workspace_name=ctx.workspace_name, experiment_name=history._experiment_name, run_id=run_id, path=path)
         out[path] = hashlib.sha256(BlobClient.from_blob_url(info.content_uri).download_blob().readall()).hexdigest()
     return out
 
@@ -111,3 +117,47 @@ def test_a_killed_migration_into_azureml_run_history_converges(plugin_env, histo
         want = _artifact_tree(src, source, "source")
         assert len(want) == (FILES if name == "files" else 1)
         assert _history_tree(dst, run_id) == want
+    _cut_short(src, dst, settings, exp, tmp_path)
+
+
+def _cut_short(src: MlflowClient, dst: MlflowClient, settings: Settings, exp: str, tmp: Path) -> None:
+    """A path the service recorded but whose upload never came (a writer killed between batch/metadata and
+    its PUT) cannot be written again: that run fails with one line naming it, never a silent skip."""
+    late = src.create_run(exp, start_time=T0 + 2, run_name="late").info.run_id
+    assert not sync(settings).failed  # its copy, still RUNNING, without files
+    [copy] = dst.search_runs([dst.get_experiment_by_name(settings.experiments[0]).experiment_id],
+                             "attributes.run_name = 'late'")
+    (tmp / "late.txt").write_text("logged at the end")
+    src.log_artifact(late, str(tmp / "late.txt"))
+    src.set_terminated(late, "FINISHED", end_time=T0 + 3000)
+    _client(dst, copy.info.run_id)._create_empty_artifacts(paths="late.txt")  # the record, no content
+    second = sync(settings)
+    assert [o.error for o in second.failed] == [
+        "artifact late.txt: the destination refuses to write it and holds no content there (an upload cut "
+        "short: a write-once path cannot be written again)"]
+
+
+def test_files_from_databricks_are_copied_by_storage_into_the_sas_uris_azureml_hands_out(
+        databricks_env, plugin_env, history_workspace, azurite, unique_name, tmp_path):
+    src_direct, dst = MlflowClient(databricks_env.server.url), MlflowClient(history_workspace.uri)
+    name = f"{USER}/{unique_name}"
+    run = src_direct.create_run(src_direct.create_experiment(name), start_time=T0).info.run_id
+    for i in range(5):
+        (tmp_path / f"part-{i}.bin").write_bytes(bytes([i]) * (1000 * i + 1))
+        src_direct.log_artifact(run, str(tmp_path / f"part-{i}.bin"), "parts")
+    src_direct.set_terminated(run, "FINISHED", end_time=T0 + 10)
+    settings = Settings(source=EndpointConfig(tracking_uri="databricks", registry_uri="databricks"),
+                        destination=EndpointConfig(tracking_uri=history_workspace.uri),
+                        state=f"sqlite:///{tmp_path / 's.db'}", experiments=[name])
+    before = Counter(history_workspace.gateway.counts)
+    first = sync(settings)
+    assert not first.failed, [o.error for o in first.failed]
+    assert (history_workspace.gateway.counts - before)["history batch"] == 5
+    [copy] = dst.search_runs([dst.get_experiment_by_name(unique_name).experiment_id])
+    tree = _history_tree(dst, copy.info.run_id)
+    want = {f"parts/part-{i}.bin": hashlib.sha256(bytes([i]) * (1000 * i + 1)).hexdigest() for i in range(5)}
+    assert tree == want
+    container = azurite.service().get_container_client("azureml")
+    for path in want:  # Copy Blob from the source's SAS URL, not a Put Blob of bytes read here
+        props = container.get_blob_client(f"ExperimentRun/dcid.{copy.info.run_id}/{path}").get_blob_properties()
+        assert (props.copy.status, "databricks" in (props.copy.source or "")) == ("success", True), path
