@@ -157,7 +157,20 @@ def test_files_from_databricks_are_copied_by_storage_into_the_sas_uris_azureml_h
     tree = _history_tree(dst, copy.info.run_id)
     want = {f"parts/part-{i}.bin": hashlib.sha256(bytes([i]) * (1000 * i + 1)).hexdigest() for i in range(5)}
     assert tree == want
+    _copied_by_storage(azurite, copy.info.run_id, want)
+
+    # the same server read directly: `wasbs://` artifact URIs, copied by storage with a read SAS of our own
+    direct = settings.model_copy(update={"source": EndpointConfig(tracking_uri=databricks_env.server.url),
+                                         "state": f"sqlite:///{tmp_path / 'direct.db'}"})
+    assert not sync(direct).failed
+    [copy] = dst.search_runs([dst.get_experiment_by_name(name).experiment_id])
+    assert _history_tree(dst, copy.info.run_id) == want
+    _copied_by_storage(azurite, copy.info.run_id, want)
+
+
+def _copied_by_storage(azurite, run_id: str, files: dict) -> None:  # noqa: ANN001
+    """Each blob was written by Copy Blob from the source's blob, not by a Put Blob of bytes read here."""
     container = azurite.service().get_container_client("azureml")
-    for path in want:  # Copy Blob from the source's SAS URL, not a Put Blob of bytes read here
-        props = container.get_blob_client(f"ExperimentRun/dcid.{copy.info.run_id}/{path}").get_blob_properties()
-        assert (props.copy.status, "databricks" in (props.copy.source or "")) == ("success", True), path
+    for path in files:
+        props = container.get_blob_client(f"ExperimentRun/dcid.{run_id}/{path}").get_blob_properties()
+        assert (props.copy.status, "/databricks/" in (props.copy.source or "")) == ("success", True), path
