@@ -205,9 +205,10 @@ class Endpoint:
         Azure ML run artifacts (`azureml://`) go through the plugin's run-history client in this end's
         workspace (syncer/backends/azureml_runs.py)."""
         uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, self.tracking_uri)
-        store = self.client._tracking_client.store  # noqa: SLF001
-        if azureml_runs.is_run_artifacts(uri) and hasattr(store, "service_context"):
-            return azureml_runs.run_repository(uri, store, self.tracking_uri)
+        if azureml_runs.is_run_artifacts(uri):
+            store = self.client._tracking_client.store  # noqa: SLF001
+            if hasattr(store, "service_context"):  # this end is the workspace (the plugin's store)
+                return azureml_runs.run_repository(uri, store, self.tracking_uri)
         if uri.startswith("dbfs:") and is_databricks_acled_artifacts_uri(uri):
             # What MLflow's Databricks run and logged-model repositories fall back to; built directly, since
             # they would first build a Files-API client each (a WorkspaceClient: credential chain, discovery).
