@@ -24,7 +24,8 @@ from syncer.backends.write_once import write_once
 from syncer.core import env_knobs
 from syncer.core.errors import Kind, SyncError
 
-FILES_IN_FLIGHT = int(env_knobs.number("MLFLOW_SYNCER_FILES_IN_FLIGHT"))  # one run's files copied at once
+# how many of one run's files are copied at once
+FILES_IN_FLIGHT = int(env_knobs.number("MLFLOW_SYNCER_FILES_IN_FLIGHT"))
 
 
 @dataclass
@@ -100,12 +101,13 @@ def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo, 
               read: signed.SignedRead | None = None, local: str | None = None) -> int:
     """Copy one artifact file; the bytes pass through a temporary file (or a pipe), never whole in memory.
 
-    Where an end keeps artifacts in Azure Blob Storage, azure-storage-blob moves them (syncer/blob.py):
-    server-side copy when both ends are blob (a Databricks SAS URL counts as a blob source; the SAS URI an
-    Azure ML run-history destination hands out counts as a blob destination), parallel block transfer when
-    one is. Otherwise the listing already says this is a file, so it is fetched with the repository's file
-    download (`download_artifacts` would list the path first to learn whether it is a directory); big files
-    are piped straight through. `local`: the file was already read (`read_ahead`).
+    Where an end keeps artifacts in Azure Blob Storage, azure-storage-blob moves them
+    (syncer/blob.py): server-side copy when both ends are blob (a Databricks SAS URL counts as a
+    blob source; the SAS URI an Azure ML run-history destination hands out counts as a blob
+    destination), parallel block transfer when one is. Otherwise the listing already says this is a
+    file, so it is fetched with the repository's file download (`download_artifacts` would list the
+    path first to learn whether it is a directory); big files are piped straight through.
+    `local`: the file was already read (`read_ahead`).
     """
     if local is not None:
         _upload(dst, dst_repo, info.path, local)
@@ -133,14 +135,17 @@ def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo, 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _copy_into_history(src: Endpoint, src_repo, dst: Endpoint, history, info: FileInfo,  # noqa: ANN001
-                       src_blob: blob.BlobLocation | None, read: signed.SignedRead | None) -> int:
+def _copy_into_history(src: Endpoint, src_repo, dst: Endpoint, history,  # noqa: ANN001
+                       info: FileInfo, src_blob: blob.BlobLocation | None,
+                       read: signed.SignedRead | None) -> int:
     """Storage-side copy from a blob or SAS-readable source into the SAS URI Azure ML hands out."""
     if src_blob:
         return call(dst, "blob_copy", lambda: history.copy_from_url(
             blob.readable_url(src_blob.child(info.path)), info.path, info.file_size))
-    return call(dst, "blob_copy", lambda: signed.with_refresh(
-        src, src_repo, info.path, read, lambda r: history.copy_from_url(r.url, info.path, info.file_size)))
+    def copy(r: signed.SignedRead) -> int:
+        return history.copy_from_url(r.url, info.path, info.file_size)
+
+    return call(dst, "blob_copy", lambda: signed.with_refresh(src, src_repo, info.path, read, copy))
 
 
 def _upload(dst: Endpoint, dst_repo, path: str, local: str) -> None:  # noqa: ANN001

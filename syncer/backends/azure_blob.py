@@ -107,7 +107,7 @@ def _readable_url(src: BlobClient) -> str:
 
 
 def readable_url(src: BlobLocation) -> str:
-    """A URL the storage service can copy `src` from (with a short read SAS when we hold the key)."""
+    """A URL the storage service can copy `src` from (a short read SAS when we hold the key)."""
     return _readable_url(blob_client(src))
 
 

@@ -202,8 +202,8 @@ class Endpoint:
         Databricks run and logged-model artifacts are read through the MLflow artifacts API (listings and
         batched signed read URLs, syncer/signed.py), not MLflow's default Files-API repository, which lists a
         directory it cannot see as empty instead of failing: that would skip files silently.
-        Azure ML run artifacts (`azureml://`) go through the plugin's run-history client in this end's
-        workspace (syncer/backends/azureml_runs.py)."""
+        Azure ML run artifacts (`azureml://`) go through the plugin's run-history client in this
+        end's workspace (syncer/backends/azureml_runs.py)."""
         uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, self.tracking_uri)
         if azureml_runs.is_run_artifacts(uri):
             store = self.client._tracking_client.store  # noqa: SLF001

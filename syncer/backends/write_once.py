@@ -45,8 +45,8 @@ def is_write_conflict(exc: BaseException) -> bool:
 
 def size_there(dst: Endpoint, dst_repo, path: str) -> int | None:  # noqa: ANN001
     """The size of the file the destination holds at `path` (None: not there). Where listings carry no
-    sizes (the azureml-mlflow plugin's), the file is downloaded and measured; Azure ML's run history is
-    asked for the content of the file there (syncer/backends/azureml_runs.py)."""
+    sizes (the azureml-mlflow plugin's), the file is downloaded and measured; Azure ML's run
+    history is asked for the content of the file there (syncer/backends/azureml_runs.py)."""
     history = azureml_runs.client_of(dst_repo)
     if history is not None:
         return call(dst, "artifact_size", lambda: history.size(path))
@@ -76,8 +76,8 @@ def write_once(dst: Endpoint, dst_repo, path: str, expected: int | None,  # noqa
             log.info("artifact already there", path=path, size=there)
             return there
         if there is None:
-            raise SyncError(f"artifact {path}: the destination refuses to write it and holds no content there "
-                            "(an upload cut short: a write-once path cannot be written again)",
-                            Kind.TERMINAL) from exc
+            raise SyncError(f"artifact {path}: the destination refuses to write it and holds no "
+                            "content there (an upload cut short: a write-once path cannot be "
+                            "written again)", Kind.TERMINAL) from exc
         raise SyncError(f"artifact {path}: the destination already holds a file of {there} bytes there (the "
                         f"source's: {expected}) and refuses to overwrite it", Kind.TERMINAL) from exc
