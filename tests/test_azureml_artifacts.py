@@ -111,6 +111,7 @@ def test_a_killed_migration_into_azureml_run_history_converges(
         destination={"tracking_uri": ws.uri},
         state=state,
         experiments=[unique_name],
+        workers=1,  # one run at a time, one file at a time: no other upload in flight at the kill
     )
     before = Counter(ws.gateway.counts)
     killed = run_cli(
@@ -130,6 +131,7 @@ def test_a_killed_migration_into_azureml_run_history_converges(
         destination=EndpointConfig(tracking_uri=ws.uri),
         state=state,
         experiments=[unique_name],
+        workers=1,  # one run at a time, one file at a time: no other upload in flight at the kill
     )
     before = Counter(ws.gateway.counts)
     rerun = sync(settings)
@@ -142,8 +144,12 @@ def test_a_killed_migration_into_azureml_run_history_converges(
         for r in dst.search_runs([dst.get_experiment_by_name(unique_name).experiment_id])
     }
     assert sorted(runs) == ["files", "small"]
-    assert _lists(ws, before) == {runs["files"]: 1}  # listed once, though it has 8 folders
-    assert seen["history list page"] == 2  # 25 records then: a continuation token
+    # each run listed once at most (the files run, 9 folders: the plugin's walk would list it 9 times;
+    # "small" too if the kill came before its last write)
+    lists = _lists(ws, before)
+    assert lists[runs["files"]] == 1 and set(lists.values()) == {1}, lists
+    # the files run held at most 25 records then: a continuation token, two pages
+    assert seen["history list page"] == 2 + len(lists) - 1
 
     before = Counter(ws.gateway.counts)
     assert all(a.op is Op.SAME for a in sync(settings, dry_run=True).plan.actions), (
