@@ -142,6 +142,7 @@ def _copy_into_history(src: Endpoint, src_repo, dst: Endpoint, history,  # noqa:
     if src_blob:
         return call(dst, "blob_copy", lambda: history.copy_from_url(
             blob.readable_url(src_blob.child(info.path)), info.path, info.file_size))
+
     def copy(r: signed.SignedRead) -> int:
         return history.copy_from_url(r.url, info.path, info.file_size)
 

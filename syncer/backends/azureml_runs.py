@@ -38,10 +38,9 @@ def is_run_artifacts(uri: str | None) -> bool:
     return bool(uri) and uri.startswith(PREFIX) and "/runs/" in uri and "/registries/" not in uri
 
 
-# noqa: ANN201  (an MLflow ArtifactRepository)
-def run_repository(uri: str, store: Any, tracking_uri: str):
-    """The plugin's artifact repository for one run's `azureml://` artifact URI, in the workspace of
-    `store` (the end's AzureMLRestStore), listing the run once."""
+def run_repository(uri: str, store: Any, tracking_uri: str) -> Any:
+    """The plugin's artifact repository (an MLflow ArtifactRepository) for one run's `azureml://`
+    artifact URI, in the workspace of `store` (the end's AzureMLRestStore), listing the run once."""
     from azureml.mlflow._store.artifact.artifact_repo import AzureMLflowArtifactRepository
     from azureml.mlflow._store.artifact.utils import (
         _ARTIFACT_PATH,
