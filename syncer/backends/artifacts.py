@@ -16,13 +16,16 @@ from mlflow.utils.mime_type_utils import _guess_mime_type
 from mlflow.utils.rest_utils import augmented_raise_for_status, http_request
 
 from syncer.backends import azure_blob as blob
+from syncer.backends import azureml_runs
 from syncer.backends import databricks_signed as signed
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.write_once import write_once
+from syncer.core import env_knobs
 from syncer.core.errors import Kind, SyncError
 
-FILES_IN_FLIGHT = 4
+# how many of one run's files are copied at once
+FILES_IN_FLIGHT = int(env_knobs.number("MLFLOW_SYNCER_FILES_IN_FLIGHT"))
 
 
 @dataclass
@@ -98,17 +101,22 @@ def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo, 
               read: signed.SignedRead | None = None, local: str | None = None) -> int:
     """Copy one artifact file; the bytes pass through a temporary file (or a pipe), never whole in memory.
 
-    Where an end keeps artifacts in Azure Blob Storage, azure-storage-blob moves them (syncer/blob.py):
-    server-side copy when both ends are blob (a Databricks SAS URL counts as a blob source), parallel
-    block transfer when one is. Otherwise the listing already says this is a file, so it is fetched with
-    the repository's file download (`download_artifacts` would list the path first to learn whether it is
-    a directory); big files are piped straight through. `local`: the file was already read (`read_ahead`).
+    Where an end keeps artifacts in Azure Blob Storage, azure-storage-blob moves them
+    (syncer/blob.py): server-side copy when both ends are blob (a Databricks SAS URL counts as a
+    blob source; the SAS URI an Azure ML run-history destination hands out counts as a blob
+    destination), parallel block transfer when one is. Otherwise the listing already says this is a
+    file, so it is fetched with the repository's file download (`download_artifacts` would list the
+    path first to learn whether it is a directory); big files are piped straight through.
+    `local`: the file was already read (`read_ahead`).
     """
     if local is not None:
         _upload(dst, dst_repo, info.path, local)
         return os.path.getsize(local)
     src_blob = blob.BlobLocation.parse(getattr(src_repo, "artifact_uri", None))
     dst_blob = blob.BlobLocation.parse(getattr(dst_repo, "artifact_uri", None))
+    history = azureml_runs.client_of(dst_repo)
+    if history is not None and (src_blob or (read and read.azure_sas)):
+        return _copy_into_history(src, src_repo, dst, history, info, src_blob, read)
     if read and read.azure_sas and dst_blob:
         target = dst_blob.child(info.path)
         return call(dst, "blob_copy", lambda: signed.with_refresh(
@@ -125,6 +133,20 @@ def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo, 
         return os.path.getsize(local)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _copy_into_history(src: Endpoint, src_repo, dst: Endpoint, history,  # noqa: ANN001
+                       info: FileInfo, src_blob: blob.BlobLocation | None,
+                       read: signed.SignedRead | None) -> int:
+    """Storage-side copy from a blob or SAS-readable source into the SAS URI Azure ML hands out."""
+    if src_blob:
+        return call(dst, "blob_copy", lambda: history.copy_from_url(
+            blob.readable_url(src_blob.child(info.path)), info.path, info.file_size))
+
+    def copy(r: signed.SignedRead) -> int:
+        return history.copy_from_url(r.url, info.path, info.file_size)
+
+    return call(dst, "blob_copy", lambda: signed.with_refresh(src, src_repo, info.path, read, copy))
 
 
 def _upload(dst: Endpoint, dst_repo, path: str, local: str) -> None:  # noqa: ANN001

@@ -106,6 +106,11 @@ def _readable_url(src: BlobClient) -> str:
     return f"{src.url}?{sas}"
 
 
+def readable_url(src: BlobLocation) -> str:
+    """A URL the storage service can copy `src` from (a short read SAS when we hold the key)."""
+    return _readable_url(blob_client(src))
+
+
 def server_copy(src: BlobLocation, dest: BlobLocation) -> int:
     """Copy a blob by the storage service itself; returns its size."""
     return copy_from_url(_readable_url(blob_client(src)), dest)

@@ -17,7 +17,7 @@ from mlflow.store.artifact.databricks_artifact_repo import DatabricksArtifactRep
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri, is_databricks_acled_artifacts_uri
 
-from syncer.backends import databricks_creds, http_meter
+from syncer.backends import azureml_runs, databricks_creds, http_meter
 from syncer.backends.ratelimit import RateLimiter
 from syncer.backends.store_identity import store_key
 from syncer.core.capabilities import Capabilities, RegistryCaps, capabilities_for, registry_caps
@@ -201,8 +201,14 @@ class Endpoint:
 
         Databricks run and logged-model artifacts are read through the MLflow artifacts API (listings and
         batched signed read URLs, syncer/signed.py), not MLflow's default Files-API repository, which lists a
-        directory it cannot see as empty instead of failing: that would skip files silently."""
+        directory it cannot see as empty instead of failing: that would skip files silently.
+        Azure ML run artifacts (`azureml://`) go through the plugin's run-history client in this
+        end's workspace (syncer/backends/azureml_runs.py)."""
         uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, self.tracking_uri)
+        if azureml_runs.is_run_artifacts(uri):
+            store = self.client._tracking_client.store  # noqa: SLF001
+            if hasattr(store, "service_context"):  # this end is the workspace (the plugin's store)
+                return azureml_runs.run_repository(uri, store, self.tracking_uri)
         if uri.startswith("dbfs:") and is_databricks_acled_artifacts_uri(uri):
             # What MLflow's Databricks run and logged-model repositories fall back to; built directly, since
             # they would first build a Files-API client each (a WorkspaceClient: credential chain, discovery).

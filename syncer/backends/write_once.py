@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import structlog
 
+from syncer.backends import azureml_runs
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import Kind, SyncError
@@ -44,7 +45,11 @@ def is_write_conflict(exc: BaseException) -> bool:
 
 def size_there(dst: Endpoint, dst_repo, path: str) -> int | None:  # noqa: ANN001
     """The size of the file the destination holds at `path` (None: not there). Where listings carry no
-    sizes (the azureml-mlflow plugin's), the file is downloaded and measured."""
+    sizes (the azureml-mlflow plugin's), the file is downloaded and measured; Azure ML's run
+    history is asked for the content of the file there (syncer/backends/azureml_runs.py)."""
+    history = azureml_runs.client_of(dst_repo)
+    if history is not None:
+        return call(dst, "artifact_size", lambda: history.size(path))
     directory = posixpath.dirname(path) or None
     for info in call(dst, "list_artifacts", lambda: dst_repo.list_artifacts(directory)):
         if info.path == path and not info.is_dir:
@@ -70,5 +75,9 @@ def write_once(dst: Endpoint, dst_repo, path: str, expected: int | None,  # noqa
         if expected is not None and there == expected:
             log.info("artifact already there", path=path, size=there)
             return there
+        if there is None:
+            raise SyncError(f"artifact {path}: the destination refuses to write it and holds no "
+                            "content there (an upload cut short: a write-once path cannot be "
+                            "written again)", Kind.TERMINAL) from exc
         raise SyncError(f"artifact {path}: the destination already holds a file of {there} bytes there (the "
                         f"source's: {expected}) and refuses to overwrite it", Kind.TERMINAL) from exc

@@ -23,6 +23,7 @@ KNOBS: dict[str, Knob] = {
     "MLFLOW_SYNCER_RETRY_MAX_DELAY": Knob(float, 180),
     "MLFLOW_SYNCER_CONNECT_TIMEOUT": Knob(float, 10, 0.1),
     "MLFLOW_SYNCER_BLOB_CONCURRENCY": Knob(int, 8, 1),
+    "MLFLOW_SYNCER_FILES_IN_FLIGHT": Knob(int, 4, 1),
     "MLFLOW_SYNCER_BLOB_BLOCK_SIZE": Knob(int, 8 * 1024 * 1024, 1),
     "MLFLOW_SYNCER_BLOB_COPY_TIMEOUT": Knob(float, 600),
     "MLFLOW_SYNCER_AUTH_TIMEOUT": Knob(float, 30),
