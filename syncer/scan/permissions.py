@@ -1,0 +1,42 @@
+"""Read experiment and registered-model permissions into plain `PermSnap`s, resources named as the planner
+matches them: experiments by their destination name, models by their destination name.
+
+Only MLflow's authentication app is read here (syncer.backends.auth_app); grants held through roles other
+than a user's own are counted and named in one note, not copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from syncer.backends import auth_app
+from syncer.backends.endpoint import Endpoint
+from syncer.core.permissions import Grant, PermSnap
+
+
+def _read(endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[str, str]
+          ) -> tuple[PermSnap, int]:
+    """Direct grants on the given experiments (id -> name planned on) and models (name -> name planned
+    on), and how many role grants on them were left out."""
+    users = auth_app.list_users(endpoint)
+    names = {"experiment": experiments, "registered_model": models}
+    grants, roles = [], 0
+    for username, user_id in sorted(users.items()):
+        for row in auth_app.user_rows(endpoint, username, user_id):
+            resource = names[row.resource_type].get(row.resource_id)
+            if resource is None:
+                continue
+            if row.direct:
+                grants.append(Grant(row.resource_type, resource, username, row.permission))
+            else:
+                roles += 1
+    return PermSnap(grants=grants, users=frozenset(users)), roles
+
+
+def scan_permissions(endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[str, str]
+                     ) -> tuple[PermSnap, int]:
+    """One end's permissions on the resources of the pass, or an empty snapshot where the end keeps none
+    this tool reads (`Capabilities.permissions`); with the count of role grants left out."""
+    if endpoint.caps.permissions != "basic-auth":
+        return PermSnap(), 0
+    return _read(endpoint, experiments, models)
