@@ -28,6 +28,7 @@ from syncer.core.kinds import plural
 from syncer.core.redact import redact
 from syncer.engine import id_map
 from syncer.engine.archive import restore as restore_archive
+from syncer.engine.permission_step import principal_problems
 from syncer.engine.rebuild import rebuild
 from syncer.engine.sync import endpoints, open_state, sync
 from syncer.report.id_map import write as write_id_map
@@ -138,6 +139,8 @@ def check_config(args: argparse.Namespace) -> int:
             open_state(settings, src, dst, read_only=True, config_path=args.config).close()
         except FatalError as exc:
             problems.append(str(exc))
+    if not problems:
+        problems += principal_problems(settings, args.config, None if args.offline else dst)
     for line in problems:
         print(f"mlflow-syncer: error: {line}", file=sys.stderr)
     if problems:

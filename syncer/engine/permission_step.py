@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from syncer.backends.classify import describe
+from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings, dest_name
+from syncer.core import config_text
 from syncer.core.actions import Action
 from syncer.core.errors import FatalError
-from syncer.core.permissions import PermSnap, PrincipalMap, read_csv_map
+from syncer.core.permissions import PermSnap, PrincipalMap, read_csv_map, unknown_principals, yaml_map_duplicates
 from syncer.plan.permissions import KIND, PermOptions, plan_permissions
 from syncer.scan.permissions import scan_permissions
 from syncer.state.store import DONE
@@ -19,16 +22,18 @@ Job = Any
 Reading = Callable[..., object]
 
 
+def _read_map(settings: Settings) -> tuple[PrincipalMap, list[str]]:
+    p = settings.principals
+    from_file, problems = read_csv_map(p.file) if p.file else ({}, [])
+    return PrincipalMap(mapping={**p.map, **from_file}, unmapped=p.unmapped, default=p.default), problems
+
+
 def principal_map(settings: Settings) -> PrincipalMap:
     """The principal map of the settings: `principals.map`, then the CSV `principals.file` over it."""
-    p = settings.principals
-    mapping = dict(p.map)
-    if p.file:
-        from_file, problems = read_csv_map(p.file)
-        if problems:
-            raise FatalError("; ".join(problems))
-        mapping.update(from_file)
-    return PrincipalMap(mapping=mapping, unmapped=p.unmapped, default=p.default)
+    pmap, problems = _read_map(settings)
+    if problems:
+        raise FatalError("; ".join(problems))
+    return pmap
 
 
 def _resources(job: Job) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, str]]:
@@ -68,3 +73,21 @@ def plan_permission_step(job: Job) -> list[Action]:
     opts = PermOptions(pmap=principal_map(job.settings), dest_kind=job.dst.caps.permissions,
                        replace=job.settings.permissions.replace, made=_made(job), role_grants=roles)
     return plan_permissions(src, dst if isinstance(dst, PermSnap) else PermSnap(), opts)
+
+
+def principal_problems(settings: Settings, config_path: str | None, dst: Endpoint | None) -> list[str]:
+    """What is wrong with the principal map: source principals mapped twice (in the file's `principals.map`
+    or its CSV file), and (given the destination, where it lists its users) destination principals it does
+    not have."""
+    text = config_text.read_text(config_path) if config_path else ""
+    pmap, problems = _read_map(settings)
+    problems = yaml_map_duplicates(text) + problems
+    if dst is None or not settings.permissions.enabled:
+        return problems
+    try:
+        users = scan_permissions(dst, {}, {})[0].users
+    except Exception as exc:  # noqa: BLE001
+        return [*problems, f"cannot list the users of the destination ({dst.identity}): {describe(exc)}"]
+    unknown = unknown_principals(pmap, users)
+    return problems + ([f"principal map: no user {', '.join(map(repr, unknown))} on the destination "
+                        f"({dst.identity})"] if unknown else [])
