@@ -13,7 +13,14 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.server.auth.client import AuthServiceClient
 
+from syncer.backends.endpoint import Endpoint
+from syncer.core.permissions import Grant
+from syncer.scan.permissions import scan_permissions
+from tests.emulators.databricks import API, DatabricksRules
+from tests.emulators.dbx_permissions import PREFIX, DatabricksPermissions
+from tests.emulators.gateway import Gateway
 from tests.fixtures.auth_servers import AuthPair, start_auth_pair
+from tests.fixtures.azure import Emulated, point_sdk_at
 from tests.fixtures.cli import cli_env, run_cli, write_config
 
 SOURCE_USERS = ("alice", "bob", "carol", "dave")
@@ -143,9 +150,32 @@ def test_check_config_names_duplicates_and_unknown_principals(auth_pair: AuthPai
     config = tmp_path / "c.yaml"
     config.write_text(f"source: {auth_pair.source.url}\ndestination: {auth_pair.dest.url}\n"
                       f"state: sqlite:///{tmp_path / 'state.db'}\npermissions: {{enabled: true}}\n"
-                      "principals:\n  map:\n    alice: alice2\n    bob: nobody\n    alice: carol2\n")
+                      "principals:\n  map:\n    alice: admin\n    bob: nobody\n    alice: admin\n")
     out = run_cli("check-config", "--config", str(config), env=cli_env(**auth_pair.env()))
     assert out.returncode == 2, out.stdout
     assert out.stderr.splitlines() == [
         "mlflow-syncer: error: principals.map line 9: source principal 'alice' mapped twice",
         f"mlflow-syncer: error: principal map: no user 'nobody' on the destination ({auth_pair.dest.url})"]
+
+
+def test_databricks_experiment_permissions_are_read_direct_only(auth_pair: AuthPair,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the Permissions API of a Databricks-like gateway (its permission routes are answered by the
+    emulator itself: the server behind it is never asked)."""
+    token = f"dapi{secrets.token_hex(8)}"
+    rules, perms = DatabricksRules(token), DatabricksPermissions()
+    rules.apis = (API, PREFIX)
+    perms.acls = {"101": [("user", "alice@corp.com", "CAN_READ"), ("group", "ml-team", "CAN_EDIT"),
+                          ("service_principal", "0a1b-sp", "CAN_MANAGE")],
+                  "102": []}
+    gateway = Gateway(auth_pair.source.url, [rules, perms]).start()
+    try:
+        point_sdk_at(Emulated(auth_pair.source, gateway, rules, token), monkeypatch)
+        src = Endpoint("databricks", "databricks", role="source")
+        snap, roles = scan_permissions(src, {"101": "churn", "102": "empty"}, {})
+    finally:
+        gateway.stop()
+    assert snap.grants == [Grant("experiment", "churn", "alice@corp.com", "READ"),
+                           Grant("experiment", "churn", "ml-team", "EDIT"),
+                           Grant("experiment", "churn", "0a1b-sp", "MANAGE")]  # admins: inherited, not copied
+    assert (snap.users, roles) == (None, 0)

@@ -1,15 +1,16 @@
 """Read experiment and registered-model permissions into plain `PermSnap`s, resources named as the planner
 matches them: experiments by their destination name, models by their destination name.
 
-Only MLflow's authentication app is read here (syncer.backends.auth_app); grants held through roles other
-than a user's own are counted and named in one note, not copied.
+MLflow's authentication app (syncer.backends.auth_app): grants held through roles other than a user's own
+are counted in one `!` row, not copied. Databricks (syncer.backends.dbx_permissions): each experiment's
+direct grants through the Permissions API; it lists no principals here, so none is checked against it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from syncer.backends import auth_app
+from syncer.backends import auth_app, dbx_permissions
 from syncer.backends.endpoint import Endpoint
 from syncer.core.permissions import Grant, PermSnap
 
@@ -37,6 +38,14 @@ def scan_permissions(endpoint: Endpoint, experiments: Mapping[str, str], models:
                      ) -> tuple[PermSnap, int]:
     """One end's permissions on the resources of the pass, or an empty snapshot where the end keeps none
     this tool reads (`Capabilities.permissions`); with the count of role grants left out."""
+    if endpoint.caps.permissions == "databricks":
+        return _read_databricks(endpoint, experiments), 0
     if endpoint.caps.permissions != "basic-auth":
         return PermSnap(), 0
     return _read(endpoint, experiments, models)
+
+
+def _read_databricks(endpoint: Endpoint, experiments: Mapping[str, str]) -> PermSnap:
+    """Direct grants on each experiment (workspace-registry model permissions are not read yet)."""
+    return PermSnap(grants=[Grant("experiment", name, who, level) for eid, name in sorted(experiments.items())
+                            for who, level in dbx_permissions.experiment_grants(endpoint, eid)])
