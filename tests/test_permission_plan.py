@@ -71,3 +71,23 @@ def test_csv_map_names_each_bad_line(tmp_path: Path) -> None:
     assert mapping == {"alice": "alice@corp"}
     assert problems == [f"principal map {path} line 3: want two cells, source,destination",
                         f"principal map {path} line 4: source principal 'alice' mapped twice"]
+
+
+def test_only_grants_this_tool_made_are_revoked_where_their_resource_was_read() -> None:
+    made = {"experiment|churn|alice": ("experiment|churn|alice@corp", "READ"),
+            "experiment|churn|bob": ("experiment|churn|bob@corp", "READ"),
+            "experiment|gone|alice": ("experiment|gone|alice@corp", "READ"),
+            "experiment|churn|erin": ("experiment|churn|erin@corp", "EDIT")}
+    dest = PermSnap(grants=[Grant("experiment", "churn", "alice@corp", "READ"),
+                            Grant("experiment", "churn", "bob@corp", "READ"),
+                            Grant("experiment", "gone", "alice@corp", "READ"),
+                            Grant("experiment", "churn", "erin@corp", "MANAGE"),  # changed since: left alone
+                            Grant("experiment", "churn", "frank@corp", "READ")],  # not ours: left alone
+                    users=frozenset({"alice@corp", "bob@corp", "erin@corp", "frank@corp"}))
+    src = PermSnap(grants=[Grant("experiment", "churn", "alice", "READ")],
+                   resources=frozenset({("experiment", "churn")}))  # `gone` was not read this pass
+    pmap = PrincipalMap({"alice": "alice@corp", "bob": "bob@corp"})
+    actions = plan_permissions(src, dest, PermOptions(pmap, dest_kind="basic-auth", made=made))
+    assert [(a.op, a.source_id, a.dest_id) for a in actions] == [
+        (Op.SAME, "experiment|churn|alice", "experiment|churn|alice@corp"),
+        (Op.DELETE, "experiment|churn|bob", "experiment|churn|bob@corp")]

@@ -88,6 +88,7 @@ def scenario(auth_pair: AuthPair, tmp_path_factory: pytest.TempPathFactory) -> d
     src = MlflowClient(auth_pair.source.url)
     e1, e2 = src.create_experiment(f"{name}-e1"), src.create_experiment(f"{name}-e2")
     src.create_registered_model(f"{name}-model")
+    src.set_terminated(src.create_run(e1, tags={"mlflow.user": "alice"}).info.run_id)
     for rtype, rid in (("experiment", e1), ("experiment", e2), ("registered_model", f"{name}-model")):
         for user, level in (("alice", "READ"), ("bob", "READ"), ("carol", "EDIT")):
             src_auth.grant_user_permission(user, rtype, rid, level)
@@ -127,6 +128,9 @@ def test_permissions_arrive_through_the_map(auth_pair: AuthPair, scenario: dict)
             for t, n in RESOURCES}
     want[("carol2", "experiment", "e2")] = "READ"  # not widened
     assert _dest_grants(auth_pair, scenario) == want
+    copied = MlflowClient(auth_pair.dest.url).search_runs(
+        [MlflowClient(auth_pair.dest.url).get_experiment_by_name(f"{scenario['name']}-e1").experiment_id])
+    assert [r.data.tags["mlflow.user"] for r in copied] == ["alice2"]  # through the map
 
     second = run_cli("migrate", "--config", str(config), env=env)
     assert second.returncode == 1, second.stderr
@@ -145,6 +149,15 @@ def test_permissions_arrive_through_the_map(auth_pair: AuthPair, scenario: dict)
     want[("carol2", "experiment", "e2")] = "EDIT"
     assert _dest_grants(auth_pair, scenario) == want
 
+    exported = run_cli("state", "export", "--config", str(config), "--format", "jsonl", env=env)
+    assert exported.returncode == 0, exported.stderr
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [(r["source_id"], r["dest_id"]) for r in rows if r["kind"] == "principal"] == sorted(MAP.items())
+    made = {r["source_id"]: r["status"] for r in rows if r["kind"] == "permission"}
+    e1 = f"experiment|{scenario['name']}-e1"
+    assert made[f"{e1}|bob"] == "revoked" and made[f"{e1}|alice"] == "done"
+    assert len(made) == 11  # 8 grants + carol's widened e2 + admin's two found held; dave's never made
+
 
 def test_check_config_names_duplicates_and_unknown_principals(auth_pair: AuthPair, tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
@@ -158,7 +171,7 @@ def test_check_config_names_duplicates_and_unknown_principals(auth_pair: AuthPai
         f"mlflow-syncer: error: principal map: no user 'nobody' on the destination ({auth_pair.dest.url})"]
 
 
-def test_databricks_experiment_permissions_are_read_direct_only(auth_pair: AuthPair,
+def test_databricks_experiment_and_model_permissions_are_read_direct_only(auth_pair: AuthPair,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Through the Permissions API of a Databricks-like gateway (its permission routes are answered by the
     emulator itself: the server behind it is never asked)."""
@@ -167,15 +180,22 @@ def test_databricks_experiment_permissions_are_read_direct_only(auth_pair: AuthP
     rules.apis = (API, PREFIX)
     perms.acls = {"101": [("user", "alice@corp.com", "CAN_READ"), ("group", "ml-team", "CAN_EDIT"),
                           ("service_principal", "0a1b-sp", "CAN_MANAGE")],
-                  "102": []}
+                  "102": [],
+                  "m-0a1b": [("user", "bob@corp.com", "CAN_MANAGE_PRODUCTION_VERSIONS"),
+                             ("group", "ml-team", "CAN_MANAGE")]}
+    perms.models = {"churn-model": "m-0a1b"}
     gateway = Gateway(auth_pair.source.url, [rules, perms]).start()
     try:
         point_sdk_at(Emulated(auth_pair.source, gateway, rules, token), monkeypatch)
         src = Endpoint("databricks", "databricks", role="source")
-        snap, roles = scan_permissions(src, {"101": "churn", "102": "empty"}, {})
+        snap, roles = scan_permissions(src, {"101": "churn", "102": "empty"},
+                                       {"churn-model": "churn-model", "main.ml.uc_model": "uc_model"})
     finally:
         gateway.stop()
     assert snap.grants == [Grant("experiment", "churn", "alice@corp.com", "READ"),
                            Grant("experiment", "churn", "ml-team", "EDIT"),
-                           Grant("experiment", "churn", "0a1b-sp", "MANAGE")]  # admins: inherited, not copied
+                           Grant("experiment", "churn", "0a1b-sp", "MANAGE"),  # admins: inherited, left out
+                           Grant("registered_model", "churn-model", "bob@corp.com", "EDIT"),  # never wider
+                           Grant("registered_model", "churn-model", "ml-team", "MANAGE")]
+    assert ("registered_model", "uc_model") not in snap.resources  # Unity Catalog: grants not read
     assert (snap.users, roles) == (None, 0)

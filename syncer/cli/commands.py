@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from itertools import chain
 
 import structlog
 from rich.console import Console
@@ -158,6 +159,8 @@ def export_id_map(args: argparse.Namespace, settings: Settings, src: Endpoint, d
     else:
         store = open_state(settings, src, dst, read_only=True, config_path=args.config)
         rows = id_map.from_state(store, src, dst, args.kind)
+    if not args.kind:
+        rows = chain(rows, id_map.principal_rows(settings, store, src, dst))
     try:
         with open_output(args.output, "the id map") as out:
             n = write_id_map(rows, args.format, out)

@@ -96,6 +96,9 @@ class Capabilities:
     # "workspace-roles" (Azure roles at workspace scope only: each grant is listed with the role that would
     # cover it), None (no permissions: a file or SQL store).
     permissions: str | None = None
+    # As a destination: `mlflow.user` values rewritten through the principal map's explicit entries
+    # (source user, destination user), set from the config when permissions are copied (syncer.core.fitting).
+    user_map: tuple[tuple[str, str], ...] = ()
 
     def with_overrides(self, **changes: object) -> Capabilities:
         """Return a copy with some fields replaced (for user overrides from the config)."""

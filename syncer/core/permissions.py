@@ -43,6 +43,9 @@ class PermSnap:
 
     grants: list[Grant] = field(default_factory=list)
     users: frozenset[str] | None = None
+    # The (resource type, resource) pairs whose grants were read (None: every one the planner meets): a
+    # grant this tool made is revoked only where its source resource was read and holds it no more.
+    resources: frozenset[tuple[str, str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -112,9 +112,10 @@ def _revocations(src: PermSnap, held: dict[str, Grant], opts: PermOptions) -> li
     out = []
     for skey, (dkey, level) in sorted(opts.made.items()):
         grant = held.get(dkey)
-        if skey in current or level == REVOKED or grant is None or grant.level != level:
-            continue
         rtype, resource, principal = skey.split("|", 2)
+        unread = src.resources is not None and (rtype, resource) not in src.resources
+        if skey in current or level == REVOKED or grant is None or grant.level != level or unread:
+            continue
         gone = Grant(rtype, resource, principal, level)
         out.append(Action(kind=KIND, op=Op.DELETE, label=f"{_label(gone, grant.principal)} (revoked)",
                           source_id=skey, dest_id=dkey, fingerprint=REVOKED,

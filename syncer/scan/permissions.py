@@ -31,7 +31,8 @@ def _read(endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[st
                 grants.append(Grant(row.resource_type, resource, username, row.permission))
             else:
                 roles += 1
-    return PermSnap(grants=grants, users=frozenset(users)), roles
+    read = frozenset((t, name) for t, by_id in names.items() for name in by_id.values())
+    return PermSnap(grants=grants, users=frozenset(users), resources=read), roles
 
 
 def scan_permissions(endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[str, str]
@@ -39,13 +40,21 @@ def scan_permissions(endpoint: Endpoint, experiments: Mapping[str, str], models:
     """One end's permissions on the resources of the pass, or an empty snapshot where the end keeps none
     this tool reads (`Capabilities.permissions`); with the count of role grants left out."""
     if endpoint.caps.permissions == "databricks":
-        return _read_databricks(endpoint, experiments), 0
+        return _read_databricks(endpoint, experiments, models), 0
     if endpoint.caps.permissions != "basic-auth":
         return PermSnap(), 0
     return _read(endpoint, experiments, models)
 
 
-def _read_databricks(endpoint: Endpoint, experiments: Mapping[str, str]) -> PermSnap:
-    """Direct grants on each experiment (workspace-registry model permissions are not read yet)."""
-    return PermSnap(grants=[Grant("experiment", name, who, level) for eid, name in sorted(experiments.items())
-                            for who, level in dbx_permissions.experiment_grants(endpoint, eid)])
+def _read_databricks(endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[str, str]
+                     ) -> PermSnap:
+    """Direct grants on each experiment and each workspace-registry model (a Unity Catalog model,
+    `catalog.schema.name`, has UC grants instead: not read)."""
+    grants = [Grant("experiment", name, who, level) for eid, name in sorted(experiments.items())
+              for who, level in dbx_permissions.experiment_grants(endpoint, eid)]
+    workspace = {src: name for src, name in models.items() if src.count(".") < 2}
+    grants += [Grant("registered_model", name, who, level) for src, name in sorted(workspace.items())
+               for who, level in dbx_permissions.model_grants(endpoint, src)]
+    read = {("experiment", n) for n in experiments.values()} | {("registered_model", n)
+                                                                 for n in workspace.values()}
+    return PermSnap(grants=grants, resources=frozenset(read))
