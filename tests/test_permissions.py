@@ -116,7 +116,8 @@ RESOURCES = (("experiment", "e1"), ("experiment", "e2"), ("registered_model", "m
 
 def test_permissions_arrive_through_the_map(auth_pair: AuthPair, scenario: dict) -> None:
     """Same access through the map, the unmapped principal reported, nothing widened, a second pass changes
-    nothing; then a source revocation revokes the grant this tool made, and `replace` widens on request."""
+    nothing; then a mirror cycle revokes the grant this tool made that the source revoked, and `replace`
+    widens on request; `state export` lists the map applied and the grants made."""
     config = write_config(scenario["tmp"] / "c.yaml", **scenario["options"])
     env = cli_env(**auth_pair.env())
     first = run_cli("migrate", "--config", str(config), env=env)
@@ -143,7 +144,7 @@ def test_permissions_arrive_through_the_map(auth_pair: AuthPair, scenario: dict)
                           "permissions": {"enabled": True, "replace": True}})
     assert _rows(_diff(auth_pair, config)) == [
         ("!", "dave", "principal not in the map"), ("*", "carol", ""), ("-", "bob", "")]
-    third = run_cli("migrate", "--config", str(config), env=env)
+    third = run_cli("mirror", "--once", "--config", str(config), env=env)  # a mirror cycle follows them
     assert third.returncode == 1, third.stderr  # dave stays uncopied
     del want[("bob2", "experiment", "e1")]
     want[("carol2", "experiment", "e2")] = "EDIT"
