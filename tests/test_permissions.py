@@ -14,6 +14,8 @@ from mlflow import MlflowClient
 from mlflow.server.auth.client import AuthServiceClient
 
 from syncer.backends.endpoint import Endpoint
+from syncer.cli.diff import diff_report
+from syncer.config import Settings
 from syncer.core.permissions import Grant
 from syncer.scan.permissions import scan_permissions
 from tests.emulators.databricks import API, DatabricksRules
@@ -200,3 +202,21 @@ def test_databricks_experiment_and_model_permissions_are_read_direct_only(auth_p
                            Grant("registered_model", "churn-model", "ml-team", "MANAGE")]
     assert ("registered_model", "uc_model") not in snap.resources  # Unity Catalog: grants not read
     assert (snap.users, roles) == (None, 0)
+
+
+def test_azure_ml_destination_gets_each_grant_with_its_workspace_role_in_the_json_diff(
+        auth_pair: AuthPair, scenario: dict, tmp_path: Path) -> None:
+    """An Azure-ML-like destination (the service profile on the destination server) holds no per-object
+    permission: `diff --format json` lists every source grant with the role that would cover it. In
+    process: the report is the CLI's own (`diff_report`), without another interpreter start-up."""
+    options = {**scenario["options"], "state": f"sqlite:///{tmp_path / 'state.db'}",
+               "destination": {"tracking_uri": auth_pair.dest.url, "profile": "azureml"}}
+    out = tmp_path / "diff.json"
+    assert diff_report(Settings(**options), None, "json", str(out), deep=False) == 1
+    rows = [o for o in json.loads(out.read_text())["objects"] if o["kind"] == "permission"]
+    got = sorted((r["sigil"], r["details"]["principal"], r["details"].get("dest_principal"),
+                  r["details"]["level"], r["details"].get("azure_role"), r["details"].get("scope"))
+                 for r in rows if r["details"]["principal"] in ("alice", "carol", "dave"))
+    assert got == [("!", "alice", "alice2", "READ", "Reader", "workspace")] * 3 + [
+        ("!", "carol", "carol2", "EDIT", "AzureML Data Scientist", "workspace")] * 3 + [
+        ("!", "dave", None, "READ", None, None)]
