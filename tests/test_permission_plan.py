@@ -77,17 +77,21 @@ def test_only_grants_this_tool_made_are_revoked_where_their_resource_was_read() 
     made = {"experiment|churn|alice": ("experiment|churn|alice@corp", "READ"),
             "experiment|churn|bob": ("experiment|churn|bob@corp", "READ"),
             "experiment|gone|alice": ("experiment|gone|alice@corp", "READ"),
-            "experiment|churn|erin": ("experiment|churn|erin@corp", "EDIT")}
+            "experiment|churn|erin": ("experiment|churn|erin@corp", "EDIT"),
+            "experiment|a|b|bob": ("experiment|a|b|bob@corp", "READ")}
     dest = PermSnap(grants=[Grant("experiment", "churn", "alice@corp", "READ"),
                             Grant("experiment", "churn", "bob@corp", "READ"),
                             Grant("experiment", "gone", "alice@corp", "READ"),
                             Grant("experiment", "churn", "erin@corp", "MANAGE"),  # changed since: left alone
-                            Grant("experiment", "churn", "frank@corp", "READ")],  # not ours: left alone
+                            Grant("experiment", "churn", "frank@corp", "READ"),  # not ours: left alone
+                            Grant("experiment", "a|b", "bob@corp", "READ")],
                     users=frozenset({"alice@corp", "bob@corp", "erin@corp", "frank@corp"}))
     src = PermSnap(grants=[Grant("experiment", "churn", "alice", "READ")],
-                   resources=frozenset({("experiment", "churn")}))  # `gone` was not read this pass
+                   resources=frozenset({("experiment", "churn"), ("experiment", "a|b")}))  # not `gone`
     pmap = PrincipalMap({"alice": "alice@corp", "bob": "bob@corp"})
     actions = plan_permissions(src, dest, PermOptions(pmap, dest_kind="basic-auth", made=made))
     assert [(a.op, a.source_id, a.dest_id) for a in actions] == [
         (Op.SAME, "experiment|churn|alice", "experiment|churn|alice@corp"),
+        (Op.DELETE, "experiment|a|b|bob", "experiment|a|b|bob@corp"),
         (Op.DELETE, "experiment|churn|bob", "experiment|churn|bob@corp")]
+    assert actions[1].details["resource"] == "a|b"

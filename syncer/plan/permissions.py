@@ -112,7 +112,8 @@ def _revocations(src: PermSnap, held: dict[str, Grant], opts: PermOptions) -> li
     out = []
     for skey, (dkey, level) in sorted(opts.made.items()):
         grant = held.get(dkey)
-        rtype, resource, principal = skey.split("|", 2)
+        rtype, rest = skey.split("|", 1)
+        resource, principal = rest.rsplit("|", 1)  # an experiment name may hold "|", a principal not
         unread = src.resources is not None and (rtype, resource) not in src.resources
         if skey in current or level == REVOKED or grant is None or grant.level != level or unread:
             continue
