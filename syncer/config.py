@@ -136,6 +136,30 @@ class ScaleOutConfig(Strict):
         return (seconds(value) or value) if isinstance(value, str) else value
 
 
+class PrincipalsConfig(Strict):
+    """The principal map (docs/PERMISSIONS.md): source principal -> destination principal, in `map` or a
+    `source,destination` CSV `file`, and the policy for a source principal in neither."""
+
+    map: dict[str, str] = Field(default_factory=dict)
+    file: str | None = None
+    unmapped: Literal["skip", "default", "fail"] = "skip"
+    default: str | None = None
+
+    @model_validator(mode="after")
+    def _default_named(self) -> PrincipalsConfig:
+        if (self.unmapped == "default") != bool(self.default):
+            raise ValueError("`unmapped: default` and `default: <principal>` go together")
+        return self
+
+
+class PermissionsConfig(Strict):
+    """Copy experiment and model permissions (`enabled`); `replace`: narrower destination grants are
+    overwritten instead of reported as conflicts."""
+
+    enabled: bool = False
+    replace: bool = False
+
+
 class Settings(BaseSettings):
     """Every option of mlflow-syncer."""
 
@@ -162,6 +186,8 @@ class Settings(BaseSettings):
     unsupported: Literal["report", "archive"] = "report"
     mirror: MirrorConfig = Field(default_factory=MirrorConfig)
     scale_out: ScaleOutConfig = Field(default_factory=ScaleOutConfig)
+    principals: PrincipalsConfig = Field(default_factory=PrincipalsConfig)
+    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

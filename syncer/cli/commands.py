@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from itertools import chain
 
 import structlog
 from rich.console import Console
@@ -28,6 +29,7 @@ from syncer.core.kinds import plural
 from syncer.core.redact import redact
 from syncer.engine import id_map
 from syncer.engine.archive import restore as restore_archive
+from syncer.engine.permission_step import principal_problems
 from syncer.engine.rebuild import rebuild
 from syncer.engine.sync import endpoints, open_state, sync
 from syncer.report.id_map import write as write_id_map
@@ -138,6 +140,8 @@ def check_config(args: argparse.Namespace) -> int:
             open_state(settings, src, dst, read_only=True, config_path=args.config).close()
         except FatalError as exc:
             problems.append(str(exc))
+    if not problems:
+        problems += principal_problems(settings, args.config, None if args.offline else dst)
     for line in problems:
         print(f"mlflow-syncer: error: {line}", file=sys.stderr)
     if problems:
@@ -155,6 +159,8 @@ def export_id_map(args: argparse.Namespace, settings: Settings, src: Endpoint, d
     else:
         store = open_state(settings, src, dst, read_only=True, config_path=args.config)
         rows = id_map.from_state(store, src, dst, args.kind)
+    if not args.kind:
+        rows = chain(rows, id_map.principal_rows(settings, store, src, dst))
     try:
         with open_output(args.output, "the id map") as out:
             n = write_id_map(rows, args.format, out)

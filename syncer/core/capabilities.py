@@ -91,6 +91,14 @@ class Capabilities:
     collapses_duplicate_points: bool = False
     absent_kinds: frozenset[str] = frozenset()
     line: str | None = None
+    # Who may see and change what (syncer.core.permissions): "basic-auth" (MLflow's authentication app:
+    # per-experiment and per-model grants, read and written), "databricks" (the Permissions API, read),
+    # "workspace-roles" (Azure roles at workspace scope only: each grant is listed with the role that would
+    # cover it), None (no permissions: a file or SQL store).
+    permissions: str | None = None
+    # As a destination: `mlflow.user` values rewritten through the principal map's explicit entries
+    # (source user, destination user), set from the config when permissions are copied (syncer.core.fitting).
+    user_map: tuple[tuple[str, str], ...] = ()
 
     def with_overrides(self, **changes: object) -> Capabilities:
         """Return a copy with some fields replaced (for user overrides from the config)."""
@@ -124,7 +132,7 @@ def registry_caps(registry_uri: str | None) -> RegistryCaps:
 
 
 PLAIN_MLFLOW = Capabilities(kind="mlflow", history_bulk=True, batch_tags_last=True,
-                            collapses_duplicate_points=True)
+                            collapses_duplicate_points=True, permissions="basic-auth")
 
 # Kinds that came with MLflow 3 (logged models 3.0, evaluation datasets, webhooks, the AI gateway, MCP servers,
 # scorers, label schemas, review queues, issues: later 3.x releases): an MLflow 2.x server holds none of them.
@@ -168,6 +176,7 @@ DATABRICKS = Capabilities(
     datasets=False,
     uc_datasets=True,
     acl_me_path="/api/2.0/preview/scim/v2/Me",
+    permissions="databricks",
 )
 
 AZURE_ML = Capabilities(
@@ -206,6 +215,9 @@ AZURE_ML = Capabilities(
     unsettable_tags=frozenset({"mlflow.user"}),
     tags_set_after_create=("mlflow.source.",),
     auth="azure",
+    # No per-experiment or per-model ACL: Azure roles at workspace scope (Azure ML docs, "Manage access to
+    # an Azure Machine Learning workspace").
+    permissions="workspace-roles",
 )
 
 PROFILES = {"mlflow": PLAIN_MLFLOW, "databricks": DATABRICKS, "azureml": AZURE_ML}

@@ -3,7 +3,8 @@
 The policy (README "What does not fit the destination"), applied identically by the planner (so a copy
 compares equal to its fitted source) and by the executor; nothing here aborts a run half-copied:
 
-* a tag the destination cannot set (Azure ML: `mlflow.user`) is dropped;
+* a tag the destination cannot set (Azure ML: `mlflow.user`) is dropped; elsewhere `mlflow.user` is
+  rewritten through the principal map's explicit entries (`Capabilities.user_map`, docs/PERMISSIONS.md);
 * a tag or param whose value is too long is truncated (`...[truncated]` marks the cut) and its full
   value saved as a run artifact `mlflow_syncer/truncated_tags/<key>.txt` (params: `truncated_params/`);
 * a tag or param whose key is too long is not logged; key and value go to
@@ -36,6 +37,7 @@ from syncer.core.model_snapshot import NO_STAGE, TAG_SOURCE_STAGE, ModelOptions,
 from syncer.core.snapshot import user_tags
 
 TRUNCATION_SUFFIX = "...[truncated]"
+USER_TAG = "mlflow.user"  # rewritten through the principal map where the destination has one (user_map)
 POLICY_DIR = "mlflow_syncer"
 
 
@@ -132,6 +134,8 @@ def fit_run(params: dict[str, str], tags: dict[str, str], metric_keys: list[str]
     out = Fitted()
     out.params = _param_budget(_fit_values("param", params, caps, caps.param_value_len, out), caps, out)
     out.tags = _tag_budget(_fit_values("tag", tags, caps, caps.run_tag_value_len, out), caps, out)
+    if caps.user_map and out.tags.get(USER_TAG) in dict(caps.user_map):
+        out.tags[USER_TAG] = dict(caps.user_map)[out.tags[USER_TAG]]
     _fit_metrics(list(metric_keys), caps, out)
     return out
 

@@ -13,7 +13,9 @@ from syncer.core.actions import Action, Op, Plan
 from syncer.core.errors import FatalError
 from syncer.core.kinds import KINDS
 from syncer.core.model_snapshot import dest_version_ref
+from syncer.core.permissions import REVOKED
 from syncer.core.redact import redact
+from syncer.engine.permission_step import principal_map
 from syncer.engine.sync import scan_and_plan
 from syncer.state.store import DONE, IN_PROGRESS, StateStore
 
@@ -79,3 +81,21 @@ def from_destination(settings: Settings, src: Endpoint, dst: Endpoint, kinds: It
     rows = [IdRow(a.kind, a.source_id or "", ref, a.label, status, src.identity, dst.identity)
             for a, status, ref in mapped_actions(plan) if a.kind in order]
     yield from sorted(rows, key=lambda r: (order[r.kind], r.source_id))
+
+
+def principal_rows(settings: Settings, store: StateStore | None, src: Endpoint, dst: Endpoint
+                   ) -> Iterator[IdRow]:
+    """With permissions copied: the principal map applied (`principal` rows, source -> destination principal;
+    `*` -> the default principal under `unmapped: default`), then each grant this tool made (`permission`
+    rows, `type|resource|principal` on both sides, status done or revoked) from the state store."""
+    if not settings.permissions.enabled:
+        return
+    pmap = principal_map(settings)
+    for source, dest in sorted(pmap.mapping.items()):
+        yield IdRow("principal", source, dest, source, "mapped", src.identity, dst.identity)
+    if pmap.unmapped == "default" and pmap.default:
+        yield IdRow("principal", "*", pmap.default, "unmapped", "default", src.identity, dst.identity)
+    for r in store.mapped("permission") if store is not None else ():
+        status = "revoked" if r.fingerprint == REVOKED else r.status
+        yield IdRow("permission", r.source_id, r.dest_id or "", r.name or "", status, src.identity,
+                    dst.identity)

@@ -19,6 +19,7 @@ from syncer.apply.context import Context
 from syncer.apply.datasets import apply_datasets
 from syncer.apply.logged_models import apply_logged_models
 from syncer.apply.models import apply_models
+from syncer.apply.permissions import apply_permissions
 from syncer.apply.prompts import apply_prompts
 from syncer.apply.traces import apply_traces
 from syncer.apply.units import Units
@@ -30,6 +31,7 @@ from syncer.core.errors import FatalError
 from syncer.core.inventory import INVENTORY_KINDS
 from syncer.core.model_snapshot import ModelOptions, ModelSnap
 from syncer.core.snapshot import Snapshot
+from syncer.engine.permission_step import plan_permission_step, scan_permission_step
 from syncer.engine.run_stream import Emit, RunStream
 from syncer.engine.trace_step import plan_trace_step, scan_trace_step
 from syncer.plan import runs as run_planner
@@ -70,6 +72,7 @@ class Job:
     runs: RunStream | None = None  # the run step's stream: facts and runs kept for later steps and applying
     extra_groups: dict[str, str] = field(default_factory=dict)  # destination-only run -> its experiment
     unmatched: list[str] = field(default_factory=list)  # filters that matched nothing: "--experiments 'x*'"
+    perms: tuple | None = None  # both ends' permissions, (PermSnap, role grants) each (set by permissions)
 
 
 Applier = Callable[[Context, list[Action], Units], None]
@@ -265,6 +268,8 @@ STEPS: tuple[KindStep, ...] = (
     KindStep(("model", "model_version"), _scan_models, _plan_models, apply_models),
     KindStep(("trace",), lambda job: scan_trace_step(job, reading), plan_trace_step, apply_traces),
     KindStep(("prompt", "prompt_version"), _scan_prompts, _plan_prompts, apply_prompts),
+    KindStep(("permission",), lambda job: scan_permission_step(job, reading), plan_permission_step,
+             apply_permissions),
     KindStep(tuple(k.name for k in INVENTORY_KINDS), _scan_inventory, _plan_inventory, _apply_nothing),
 )
 

@@ -36,6 +36,7 @@ from syncer.engine.apply_pass import apply_plan
 from syncer.engine.archive import archive_uncopied, count_archived
 from syncer.engine.kinds import STEPS, Job, model_options, steps_for
 from syncer.engine.notes import pass_notes
+from syncer.engine.permission_step import principal_map
 from syncer.plan.runs import Options
 from syncer.state.connect import refuse_mlflow_database
 from syncer.state.leases import refuse_while_leased
@@ -95,8 +96,8 @@ def endpoints(settings: Settings, *, one_store_ok: bool = False) -> tuple[Endpoi
     src, dst = settings.source, settings.destination
     ends = (
         Endpoint(src.tracking_uri, src.registry_uri, caps=_caps(src), role="source"),
-        Endpoint(dst.tracking_uri, dst.registry_uri, caps=_caps(dst), artifact_root=dst.artifact_root,
-                 role="destination"),
+        Endpoint(dst.tracking_uri, dst.registry_uri, caps=_caps(dst).with_overrides(user_map=_users(settings)),
+                 artifact_root=dst.artifact_root, role="destination"),
     )
     for end in ends:
         check_registry(end)  # a registry list no end can hold is said before anything else
@@ -105,6 +106,11 @@ def endpoints(settings: Settings, *, one_store_ok: bool = False) -> tuple[Endpoi
     for uri in ends[0].store_uris():
         check_source_store(uri)
     return ends
+
+
+def _users(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The principal map's explicit entries, for `mlflow.user` (only when permissions are copied)."""
+    return tuple(sorted(principal_map(settings).mapping.items())) if settings.permissions.enabled else ()
 
 
 def _caps(cfg: EndpointConfig) -> Capabilities:

@@ -1,0 +1,57 @@
+"""Write permission actions to a destination running MLflow's authentication app: grants for users who
+exist there (never a user, never a password). The app has no update of a user's own grant: a change is a
+revoke, then the new grant. Each grant made is recorded in the state store with its level, so a later pass
+knows which grants are this tool's (a change on the source follows them; a revocation revokes them).
+"""
+
+from __future__ import annotations
+
+from mlflow.exceptions import MlflowException
+
+from syncer.apply.context import Context
+from syncer.apply.runs import RunStats
+from syncer.apply.units import Units
+from syncer.backends import auth_app
+from syncer.backends.calls import call
+from syncer.core.actions import Action, Op
+
+
+def _resource_id(ctx: Context, resource_type: str, resource: str) -> str:
+    """The destination's id of a resource the plan names: an experiment's id by its name, a model's name."""
+    if resource_type != "experiment":
+        return resource
+    found = call(ctx.dst, "get_experiment_by_name", lambda: ctx.dst.client.get_experiment_by_name(resource))
+    if found is None:
+        raise LookupError(f"destination experiment {resource!r} does not exist")
+    return found.experiment_id
+
+
+def _apply_one(ctx: Context, action: Action) -> tuple[str | None, RunStats]:
+    d = action.details
+    rtype, who = d["resource_type"], d["dest_principal"]
+    rid = _resource_id(ctx, rtype, d["resource"])
+    ctx.guard()
+    if action.op in (Op.UPDATE, Op.DELETE):
+        auth_app.revoke(ctx.dst, who, rtype, rid)
+    if action.op in (Op.CREATE, Op.UPDATE):
+        try:
+            auth_app.grant(ctx.dst, who, rtype, rid, d["level"])
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS" or not _holds(ctx, who, rtype, rid, d["level"]):
+                raise
+    return action.dest_id, RunStats()
+
+
+def _holds(ctx: Context, username: str, resource_type: str, resource_id: str, level: str) -> bool:
+    """Whether the user already holds exactly `level` (a creator's own grant on what this pass created,
+    or a grant whose answer was lost)."""
+    users = auth_app.list_users(ctx.dst)
+    return any(r.direct and r.resource_type == resource_type and r.resource_id == resource_id
+               and r.permission == level for r in auth_app.user_rows(ctx.dst, username, users[username]))
+
+
+def apply_permissions(ctx: Context, actions: list[Action], units: Units) -> None:
+    """Apply the grants, changes and revocations of the plan, one unit each."""
+    for a in actions:
+        if a.mutates:
+            units.run_and_record(a, lambda a=a: _apply_one(ctx, a))

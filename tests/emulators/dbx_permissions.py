@@ -1,0 +1,64 @@
+"""Databricks-like experiment and workspace-registry model permissions: `GET
+/api/2.0/permissions/experiments/<id>` (Experiments API, "Get experiment permissions":
+https://docs.databricks.com/api/workspace/experiments/getpermissions; databricks-sdk
+`w.experiments.get_permissions`) and `GET /api/2.0/permissions/registered-models/<id>` (Model Registry API,
+"Get registered model permissions": https://docs.databricks.com/api/workspace/modelregistry/getpermissions),
+with a model's id from `GET /api/2.0/mlflow/databricks/registered-models/get?name=`
+(https://docs.databricks.com/api/workspace/modelregistry/getmodel: `registered_model_databricks.id`;
+databricks-sdk `w.model_registry.get_model`, databricks/sdk/service/ml.py).
+
+The answer has the documented shape of `ObjectPermissions`: `object_id` (`/experiments/<id>`), `object_type`
+(`mlflowExperiment`) and `access_control_list`, one entry per principal (`user_name`, `group_name` or
+`service_principal_name`, with `display_name`) holding `all_permissions` (`permission_level`, `inherited`,
+`inherited_from_object`); a model's object type is `registered-model`. As in a workspace, every object also
+lists the `admins` group's CAN_MANAGE,
+inherited from the root (https://docs.databricks.com/security/auth/access-control/#mlflow-experiment-acls:
+workspace admins have CAN MANAGE on every experiment). The models and their ids are the emulator's own table
+(`models`), not the server's registry. Not emulated: setting or updating permissions, other object types,
+permission levels listing, the rest of the Databricks model get answer (versions, tags).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs
+
+from tests.emulators.gateway import Gateway, Reply, Request, Rules, error
+
+PREFIX = "/api/2.0/permissions/"
+OBJECT = re.compile(r"^/api/2\.0/permissions/(?P<type>experiments|registered-models)/(?P<id>[^/]+)$")
+MODEL_GET = "/api/2.0/mlflow/databricks/registered-models/get"
+TYPES = {"experiments": ("experiments", "mlflowExperiment"), "registered-models": ("registered-models",
+                                                                                  "registered-model")}
+KEYS = {"user": "user_name", "group": "group_name", "service_principal": "service_principal_name"}
+ADMINS = {"group_name": "admins", "all_permissions": [
+    {"permission_level": "CAN_MANAGE", "inherited": True, "inherited_from_object": ["/experiments/"]}]}
+
+
+class DatabricksPermissions(Rules):
+    """Answer permissions from `acls`: object id (an experiment id, or a model id of `models`: name -> id)
+    -> [(kind, name, level)], kind one of user, group, service_principal (direct grants; each object also
+    shows the inherited admins)."""
+
+    def __init__(self) -> None:
+        self.acls: dict[str, list[tuple[str, str, str]]] = {}
+        self.models: dict[str, str] = {}
+
+    def check(self, req: Request, gateway: Gateway) -> Reply | None:
+        if req.path == MODEL_GET:
+            name = parse_qs(req.query).get("name", [""])[0]
+            if name not in self.models:
+                return error(404, "RESOURCE_DOES_NOT_EXIST", f"Registered Model with name={name} not found")
+            return Reply(200, {"registered_model_databricks": {"name": name, "id": self.models[name]}})
+        if not req.path.startswith(PREFIX):
+            return None
+        m = OBJECT.match(req.path)
+        if m is None or req.method != "GET":
+            return error(404, "ENDPOINT_NOT_FOUND", f"not emulated: {req.method} {req.path}")
+        if m["id"] not in self.acls:
+            return error(404, "RESOURCE_DOES_NOT_EXIST", f"Node ID {m['id']} does not exist.")
+        entries = [{KEYS[kind]: name, "display_name": name, "all_permissions": [
+            {"permission_level": level, "inherited": False}]} for kind, name, level in self.acls[m["id"]]]
+        prefix, object_type = TYPES[m["type"]]
+        return Reply(200, {"object_id": f"/{prefix}/{m['id']}", "object_type": object_type,
+                           "access_control_list": [*entries, ADMINS]})
