@@ -129,6 +129,12 @@ class ScaleOutConfig(Strict):
                      description="the job whose units the workers share; a new name copies again")
     lease: float = Field(default=60.0, gt=0, description="seconds a claimed unit stays a worker's without a "
                          "heartbeat; then another worker takes it over")
+    engine: Literal["local", "ray"] = Field(default="local", description="local: threads in this process; "
+                                            "ray: units of work as tasks on a Ray cluster (docs/SCALE_OUT.md)")
+    ray_address: str | None = Field(default=None, description="the Ray cluster (default: RAY_ADDRESS, else a "
+                                    "local one started for the command)")
+    range_runs: int = Field(default=5_000, ge=10, le=1_000_000, description="an experiment above this many runs "
+                            "is cut into start-time ranges of about as many runs, one unit each")
 
     @field_validator("lease", mode="before")
     @classmethod

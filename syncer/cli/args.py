@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from syncer import __version__
 from syncer.cli.mirror import add_mirror_flags
-from syncer.cli.worker import add_worker_flags
+from syncer.cli.worker import add_engine_flags, add_worker_flags
 from syncer.config import Settings, load_settings
 from syncer.core.kinds import KINDS
 
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true",
                    help="also check every run that looks in sync (all points, artifact checksums) and repair it")
     _unsupported(p)
+    add_engine_flags(p)
     p = sub.add_parser("diff", help="report what differs and what a sync would do; write nothing")
     _common(p)
     p.add_argument("--format", choices=["text", "json", "markdown", "html"], default="text")
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     add_mirror_flags(p)
     _unsupported(p)
+    add_engine_flags(p)
     p = sub.add_parser("worker", help="one of several processes sharing a PostgreSQL state store: claim "
                        "experiments with leases and copy them until the job is done (README \"Scale-out\")")
     _common(p)

@@ -19,8 +19,9 @@ from syncer.cli.args import settings_from
 from syncer.cli.demo import run_demo
 from syncer.cli.diff import check_output, diff_report, dry_run, open_output
 from syncer.cli.mirror import mirror_settings
+from syncer.cli.ray_engine import RayUnits
 from syncer.cli.scale_out import work
-from syncer.cli.worker import worker_settings
+from syncer.cli.worker import engine_settings, worker_settings
 from syncer.config import Settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
@@ -54,19 +55,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def migrate(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    settings = engine_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
     if args.dry_run:
         return dry_run(settings, args.config)
+    units = RayUnits(settings, stopping.STOP, not args.no_progress) if settings.scale_out.engine == "ray" else None
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
         result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=lambda r: bar.start(r.plan),
-                      verify=args.verify, on_start=bar.started, stop=stopping.STOP, strict_filters=True)
+                      verify=args.verify, on_start=bar.started, stop=stopping.STOP, strict_filters=True,
+                      before_pass=units)
     summary = summarize(result)
+    for line in units.lines() if units is not None else ():
+        print(line)
     print_summary(summary, Console(file=sys.stdout))
     for line in problem_lines(result):
         print(line)
-    return EXIT_PARTIAL if summary.failed or summary.conflicts or summary.uncopied else EXIT_OK
+    failed = summary.failed or summary.conflicts or summary.uncopied or (units is not None and units.failed)
+    return EXIT_PARTIAL if failed else EXIT_OK
 
 
 def diff(args: argparse.Namespace) -> int:

@@ -1,0 +1,112 @@
+"""`migrate --engine ray` on a real local Ray cluster (a head and two worker nodes, one CPU each).
+
+A source of three experiments, one of them big enough to be cut into start-time ranges, is copied into a real
+MLflow server with a PostgreSQL state store; one Ray worker process is SIGKILLed in the middle of a unit. Ray
+runs the unit again, it resumes from the state store and the destination, and the copy is exact: no run twice,
+every range accounted for. (A 20,000-run experiment is the benchmark's: bench/ray_scale.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, ViewType
+
+from syncer.core.snapshot import TAG_SOURCE_RUN_ID
+from tests.compare import snapshot
+from tests.fixtures.bulk import T0, seed_runs
+from tests.fixtures.cli import SYNCER, cli_env, write_config
+from tests.fixtures.procs import start_mlflow_server
+from tests.fixtures.ray_cluster import start_ray_cluster
+
+BIG = 400  # runs of the big experiment, start times T0 + i: ranges of 100 cut at T0 + 100, + 200, + 300
+RANGE_RUNS = 100
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    cluster = start_ray_cluster(workers=2)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def bulk_source(tmp_path_factory):
+    """A real MLflow server over a SQLite store holding the big experiment and two small ones."""
+    root = tmp_path_factory.mktemp("ray-source")
+    db = root / "backend.db"
+    big = seed_runs(db, "ray/big", BIG)
+    (root / "artifacts" / "ray" / "big").mkdir(parents=True)  # a store that never held a file
+    client = MlflowClient(f"sqlite:///{db}")
+    small = []
+    for name in ("ray/small-1", "ray/small-2"):
+        (root / "artifacts" / name).mkdir(parents=True)
+        eid = client.create_experiment(name, artifact_location=str(root / "artifacts" / name))
+        for i in range(3):
+            run = client.create_run(eid, start_time=T0 + i, run_name=f"{name}-{i}")
+            client.log_batch(run.info.run_id, metrics=[Metric("m", i / 2, T0, 0)], params=[Param("p", str(i))])
+            client.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 10)
+        small.append(eid)
+    server = start_mlflow_server(root, backend_uri=f"sqlite:///{db}")
+    yield server, big, small
+    server.stop()
+
+
+def _kill_a_unit_mid_way(proc: subprocess.Popen, cluster, dst: MlflowClient, name: str) -> int:
+    """Once the big experiment's first range is copied and others are in flight, SIGKILL a Ray worker process
+    running a unit; its pid."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        exp = dst.get_experiment_by_name(name)
+        copied = len(dst.search_runs([exp.experiment_id], max_results=1000)) if exp else 0
+        busy = cluster.task_processes("_unit_task")
+        if RANGE_RUNS < copied < BIG - RANGE_RUNS and busy:
+            os.kill(busy[0], signal.SIGKILL)
+            return busy[0]
+        time.sleep(0.5)
+    out, err = proc.communicate(timeout=600)
+    raise AssertionError(f"no unit in flight to kill (migrate exited with {proc.returncode}):\n{out}\n{err}")
+
+
+def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
+        ray_cluster, bulk_source, dest_server, postgres_server, pg_database, tmp_path):
+    server, big, small = bulk_source
+    names = ["ray/big", "ray/small-1", "ray/small-2"]
+    config = write_config(tmp_path / "c.yaml", source={"tracking_uri": server.url},
+                          destination={"tracking_uri": dest_server.url}, experiments=["ray/*"],
+                          workers=2, prompts=[], copy_models=False)
+    dst = MlflowClient(dest_server.url)
+    proc = subprocess.Popen([SYNCER, "migrate", "--config", str(config), "--engine", "ray", "--ray-address",
+                             ray_cluster.address, "--range-runs", str(RANGE_RUNS), "--log-level", "warning"],
+                            env=cli_env(RAY_USAGE_STATS_ENABLED="0",
+                                        MLFLOW_SYNCER_STATE=postgres_server.url(pg_database())),
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    killed = _kill_a_unit_mid_way(proc, ray_cluster, dst, "ray/big")
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, f"{out}\n{err}"
+    assert killed not in ray_cluster.pids()  # the worker process is gone; Ray ran its unit again elsewhere
+
+    # Every unit finished: the two small experiments whole, the big one in four gap-free ranges.
+    cuts = [T0 + RANGE_RUNS * i for i in (1, 2, 3)]
+    ranges = [f"experiment:{big}[{lo or ''},{hi or ''})" for lo, hi in zip([None, *cuts], [*cuts, None], strict=True)]
+    units = [line.split()[2].rstrip(":") for line in err.splitlines() if line.startswith("unit ")]
+    assert sorted(units) == sorted(ranges + [f"experiment:{e}" for e in small]), err
+    (first,) = [line for line in out.splitlines() if line.startswith("ray: ")]  # (Ray's own notes: stdout)
+    assert first.startswith("ray: 6 units (4 start-time ranges), 6 done, 0 failed; created ") and \
+        first.endswith(", failed 0, conflicts 0"), out
+
+    # Exactly once: one copy per source run, each range's runs all there, and the copy deep-equal.
+    exp = dst.get_experiment_by_name("ray/big")
+    copies = dst.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=BIG + 1)
+    assert len(copies) == BIG and len({r.data.tags[TAG_SOURCE_RUN_ID] for r in copies}) == BIG
+    per_range = Counter(min((r.info.start_time - T0) // RANGE_RUNS, 3) for r in copies)
+    assert per_range == {0: RANGE_RUNS, 1: RANGE_RUNS, 2: RANGE_RUNS, 3: RANGE_RUNS}
+    src = MlflowClient(server.url)
+    assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
