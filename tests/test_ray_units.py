@@ -11,14 +11,22 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 
+import cloudpickle
 import pytest
+import ray
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, ViewType
 
+from syncer.backends.endpoint import Endpoint
+from syncer.backends.ratelimit import RateLimiter
+from syncer.core.capabilities import RateLimits
+from syncer.core.capabilities import resolve as resolve_caps
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID
+from syncer.engine import ray_budget
 from tests.compare import snapshot
 from tests.fixtures.bulk import T0, seed_runs
 from tests.fixtures.cli import SYNCER, cli_env, write_config
@@ -110,3 +118,44 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     assert per_range == {0: RANGE_RUNS, 1: RANGE_RUNS, 2: RANGE_RUNS, 3: RANGE_RUNS}
     src = MlflowClient(server.url)
     assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
+
+
+def _draw(identity: str, rate: float, n: int, hold: float = 0.0, *_after: object) -> list[float]:
+    """In a Ray task: take `n` tokens of class `other` from the endpoint's budget actor (the wall-clock time of
+    each); with `hold`, first say the server asked for Retry-After `hold` s (the time of that is first)."""
+    limiter = RateLimiter(RateLimits(other=rate))
+    limiter.share(ray_budget.ActorBudget(ray.get_actor(ray_budget.actor_name(identity),
+                                                       namespace=ray_budget.NAMESPACE)), identity)
+    times = []
+    if hold:
+        times.append(time.time())
+        limiter.hold("other", hold)
+    for _ in range(n):
+        limiter.acquire("other")
+        times.append(time.time())
+    return times
+
+
+def test_one_budget_actor_bounds_tasks_on_every_node_and_a_retry_after_holds_them_all(ray_cluster):
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the tasks are this module's functions
+    ray.init(address=ray_cluster.address, namespace=ray_budget.NAMESPACE, log_to_driver=False)
+    try:
+        url, rate, each = "http://127.0.0.1:9", 10.0, 10
+        end = Endpoint(url, caps=resolve_caps(url, "mlflow", {"other": rate}))
+        actors = ray_budget.create(end)
+        assert len(actors) == 1
+        draw = ray.remote(num_cpus=1)(_draw)
+        started = time.time()
+        held = draw.remote(end.identity, rate, 1, hold=1.5)
+        tasks = [draw.remote(end.identity, rate, each, 0.0, held) for _ in range(3)]  # after the hold
+        hold_at = ray.get(held)[0]
+        granted = [t for times in ray.get(tasks) for t in times]
+    finally:
+        ray.shutdown()
+    # Nothing was granted during the 1.5 s the server asked for, on any node.
+    assert min(granted) >= hold_at + 1.5 - 0.05
+    # 30 tokens from one bucket of 10/s (a burst of at most 7.5): the last not before
+    # (30 - 7.5) / 10 s after the hold ended (three budgets of their own would hand out all 30 at once).
+    assert len(granted) == 3 * each
+    assert max(granted) - (hold_at + 1.5) >= (3 * each - 7.5) / rate - 0.05
+    assert started <= hold_at

@@ -59,9 +59,9 @@ class ActorBudget:
         self.actor.hold.remote(key, seconds)  # type: ignore[attr-defined]
 
 
-def actor_name(end: Endpoint) -> str:
-    """The budget actor of an endpoint: one per endpoint identity (a Databricks workspace) on the cluster."""
-    return "rate-budget-" + hashlib.sha256(end.identity.encode()).hexdigest()[:16]
+def actor_name(identity: str) -> str:
+    """The budget actor of an endpoint identity (a Databricks workspace): one on the cluster."""
+    return "rate-budget-" + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
 def _limited(*ends: Endpoint) -> list[Endpoint]:
@@ -72,7 +72,7 @@ def create(*ends: Endpoint) -> list[object]:
     """The budget actors of the rate-limited ends (joined when another driver already made them)."""
     import ray  # only with --engine ray
     cls = ray.remote(num_cpus=0)(Buckets)
-    return [cls.options(name=actor_name(end), namespace=NAMESPACE, get_if_exists=True).remote()  # type: ignore
+    return [cls.options(name=actor_name(end.identity), namespace=NAMESPACE, get_if_exists=True).remote()  # type: ignore
             for end in _limited(*ends)]
 
 
@@ -80,4 +80,4 @@ def share(*ends: Endpoint) -> None:
     """In a task: draw every rate-limited end's requests from its budget actor."""
     import ray  # only with --engine ray
     for end in _limited(*ends):
-        end.limiter.share(ActorBudget(ray.get_actor(actor_name(end), namespace=NAMESPACE)), end.identity)
+        end.limiter.share(ActorBudget(ray.get_actor(actor_name(end.identity), namespace=NAMESPACE)), end.identity)
