@@ -90,11 +90,10 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
                           destination={"tracking_uri": dest_server.url}, experiments=["ray/*"],
                           workers=2, prompts=[], copy_models=False)
     dst = MlflowClient(dest_server.url)
+    env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=postgres_server.url(pg_database()))
     proc = subprocess.Popen([SYNCER, "migrate", "--config", str(config), "--engine", "ray", "--ray-address",
                              ray_cluster.address, "--range-runs", str(RANGE_RUNS), "--log-level", "warning"],
-                            env=cli_env(RAY_USAGE_STATS_ENABLED="0",
-                                        MLFLOW_SYNCER_STATE=postgres_server.url(pg_database())),
-                            stdout=subprocess.PIPE,
+                            env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     killed = _kill_a_unit_mid_way(proc, ray_cluster, dst, "ray/big")
     out, err = proc.communicate(timeout=600)
@@ -118,6 +117,18 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     assert per_range == {0: RANGE_RUNS, 1: RANGE_RUNS, 2: RANGE_RUNS, 3: RANGE_RUNS}
     src = MlflowClient(server.url)
     assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
+
+    # `mirror --once --engine ray`: its first cycle reads every run, so the units run on Ray again; the one
+    # run new since is copied by one of them and counted in the cycle.
+    run = src.create_run(small[0], start_time=T0 + 50, run_name="new")
+    src.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 60)
+    mirror = subprocess.run([SYNCER, "mirror", "--once", "--config", str(config), "--engine", "ray",
+                             "--ray-address", ray_cluster.address, "--range-runs", str(RANGE_RUNS),
+                             "--log-level", "warning"], env=env, capture_output=True, text=True, timeout=600)
+    assert mirror.returncode == 0, mirror.stderr
+    (cycle,) = [line for line in mirror.stdout.splitlines() if line.startswith("mirror cycle: ")]
+    assert cycle.startswith("mirror cycle: ok; copied 1, "), mirror.stdout
+    assert snapshot(dst, names[1:], dest=True) == snapshot(src, names[1:], dest=False)
 
 
 def _draw(identity: str, rate: float, n: int, hold: float = 0.0, *_after: object) -> list[float]:

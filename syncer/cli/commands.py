@@ -19,7 +19,7 @@ from syncer.cli.args import settings_from
 from syncer.cli.demo import run_demo
 from syncer.cli.diff import check_output, diff_report, dry_run, open_output
 from syncer.cli.mirror import mirror_settings
-from syncer.cli.ray_engine import RayUnits
+from syncer.cli.ray_engine import RayUnits, check_ray
 from syncer.cli.scale_out import work
 from syncer.cli.worker import engine_settings, worker_settings
 from syncer.config import Settings
@@ -83,8 +83,10 @@ def diff(args: argparse.Namespace) -> int:
 
 def mirror(args: argparse.Namespace) -> int:
     """`mirror`: run the service (or one cycle with --once); print the result of a --once cycle."""
-    settings = mirror_settings(args, settings_from(args))
+    settings = engine_settings(args, mirror_settings(args, settings_from(args)))
     logs.setup(settings.log_format, settings.log_level)
+    if settings.scale_out.engine == "ray":
+        check_ray()
     make_trigger(settings.mirror)  # a bad schedule fails before any contact
     if args.once:  # first contact: a wrong URI fails now (the service instead waits for its ends to come)
         for end in endpoints(settings):

@@ -68,12 +68,19 @@ def _limited(*ends: Endpoint) -> list[Endpoint]:
     return [end for end in ends if end.limiter.buckets]
 
 
+_HELD: dict[str, object] = {}  # this driver's handles: a named actor lives while a handle to it does
+
+
 def create(*ends: Endpoint) -> list[object]:
-    """The budget actors of the rate-limited ends (joined when another driver already made them)."""
+    """The budget actors of the rate-limited ends (joined when another driver already made them), held for the
+    rest of this process."""
     import ray  # only with --engine ray
     cls = ray.remote(num_cpus=0)(Buckets)
-    return [cls.options(name=actor_name(end.identity), namespace=NAMESPACE, get_if_exists=True).remote()  # type: ignore
-            for end in _limited(*ends)]
+    for end in _limited(*ends):
+        name = actor_name(end.identity)
+        if name not in _HELD:
+            _HELD[name] = cls.options(name=name, namespace=NAMESPACE, get_if_exists=True).remote()  # type: ignore
+    return [_HELD[actor_name(end.identity)] for end in _limited(*ends)]
 
 
 def share(*ends: Endpoint) -> None:

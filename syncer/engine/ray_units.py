@@ -130,7 +130,7 @@ def run_units(settings: Settings, src: Endpoint, dst: Endpoint, stop: threading.
     units)`). The caller holds the state store's writer lock and runs the full pass afterwards."""
     import ray  # only with --engine ray
     connect(settings.scale_out.ray_address)
-    budgets = ray_budget.create(src, dst)  # held by the driver: the budget lives as long as the command
+    ray_budget.create(src, dst)  # held by the driver: the budgets live as long as the command
     units = plan_units(settings, src)
     totals = RayTotals(units=len(units), ranges=sum(1 for u in units if u.window is not None))
     log.info("units planned", units=totals.units, ranges=totals.ranges)
@@ -151,7 +151,6 @@ def run_units(settings: Settings, src: Endpoint, dst: Endpoint, stop: threading.
                 on_done(totals.done[-1], len(totals.done) + len(totals.failed_units), totals.units)
     log.info("units finished", seconds=round(time.monotonic() - started, 1), done=len(totals.done),
              failed=len(totals.failed_units))
-    del budgets
     return totals
 
 
