@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Callable
 
 from syncer import __version__
+from syncer.cli.engine_flags import add_engine_flags
 from syncer.cli.mirror import add_mirror_flags
-from syncer.cli.worker import add_engine_flags, add_worker_flags
 from syncer.config import Settings, load_settings
 from syncer.core.kinds import KINDS
 
@@ -53,7 +53,7 @@ def _suppressing(add: Callable[..., object]) -> Callable[..., object]:
 
 
 # Every command that works on a source and a destination takes the shared options of `_common`.
-SHARED_COMMANDS = ("migrate", "diff", "mirror", "worker", "check-config", "state show", "state rebuild",
+SHARED_COMMANDS = ("migrate", "diff", "mirror", "check-config", "state show", "state rebuild",
                    "state release", "state export")
 
 
@@ -107,11 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_mirror_flags(p)
     _unsupported(p)
     add_engine_flags(p)
-    p = sub.add_parser("worker", help="one of several processes sharing a PostgreSQL state store: claim "
-                       "experiments with leases and copy them until the job is done (README \"Scale-out\")")
-    _common(p)
-    add_worker_flags(p)
-    _unsupported(p)
     p = sub.add_parser("restore", help="load objects archived with --unsupported archive (the --source's "
                        "mlflow-syncer-archive experiment) into a --dest that has their API")
     _common(p)

@@ -18,10 +18,9 @@ from syncer.cli import stopping
 from syncer.cli.args import settings_from
 from syncer.cli.demo import run_demo
 from syncer.cli.diff import check_output, diff_report, dry_run, open_output
+from syncer.cli.engine_flags import engine_settings
 from syncer.cli.mirror import mirror_settings
 from syncer.cli.ray_engine import RayUnits, check_ray
-from syncer.cli.scale_out import work
-from syncer.cli.worker import engine_settings, worker_settings
 from syncer.config import Settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
@@ -105,13 +104,6 @@ def mirror(args: argparse.Namespace) -> int:
         for kind, n, reason in report.not_copied:
             print(f"! {plural(kind)} {n} [{reason}]")
     return code
-
-
-def worker(args: argparse.Namespace) -> int:
-    """`worker`: one of several processes sharing a PostgreSQL state store (README "Scale-out")."""
-    settings = worker_settings(args, settings_from(args))
-    logs.setup(settings.log_format, settings.log_level)
-    return work(settings, args.config)
 
 
 def restore(args: argparse.Namespace) -> int:
@@ -218,4 +210,4 @@ def demo(args: argparse.Namespace) -> int:
     return EXIT_OK if run_demo(args.dir) else EXIT_ERROR
 
 
-__all__ = ["migrate", "diff", "mirror", "worker", "restore", "check_config", "state", "status", "demo"]
+__all__ = ["migrate", "diff", "mirror", "restore", "check_config", "state", "status", "demo"]

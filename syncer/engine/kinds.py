@@ -268,7 +268,7 @@ STEPS: tuple[KindStep, ...] = (
     KindStep(tuple(k.name for k in INVENTORY_KINDS), _scan_inventory, _plan_inventory, _apply_nothing),
 )
 
-# What a pass restricted to some experiments (a scale-out unit, syncer.engine.workers) scans, plans and applies:
+# What a pass restricted to some experiments (a unit on Ray, syncer.engine.ray_units) scans, plans and applies:
 # the kinds that belong to one experiment. Models, prompts, datasets (linked to several experiments) and the
 # inventory are left to the final full pass.
 EXPERIMENT_STEPS: tuple[KindStep, ...] = tuple(

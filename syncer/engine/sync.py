@@ -38,7 +38,6 @@ from syncer.engine.kinds import STEPS, Job, model_options, steps_for
 from syncer.engine.notes import pass_notes
 from syncer.plan.runs import Options
 from syncer.state.connect import refuse_mlflow_database
-from syncer.state.leases import refuse_while_leased
 from syncer.state.store import StateStore, default_state_url
 
 log = structlog.get_logger("syncer.engine.sync")
@@ -245,7 +244,7 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
     state = open_state(settings, src, dst, read_only=dry_run, config_path=config_path)
     try:
         if not dry_run:
-            state.acquire_lock(holder="mlflow-syncer", guard=refuse_while_leased)
+            state.acquire_lock(holder="mlflow-syncer")
             if before_pass is not None:
                 before_pass(src, dst)
         return run_pass(settings, src, dst, state, PassOptions(

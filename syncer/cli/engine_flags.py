@@ -1,5 +1,5 @@
-"""The `worker` command's flags (light: no engine import, so that bad flags fail fast); the work is in
-syncer.cli.scale_out."""
+"""The engine flags of `migrate` and `mirror` (light: no engine import, so that bad flags fail fast); Ray
+itself is in syncer.cli.ray_engine."""
 
 from __future__ import annotations
 
@@ -7,17 +7,8 @@ import argparse
 
 from pydantic import ValidationError
 
-from syncer.cli.mirror import duration
 from syncer.config import Settings
 from syncer.core.errors import FatalError
-
-
-def add_worker_flags(p: argparse.ArgumentParser) -> None:
-    """Flags of `worker` (each overrides the config file's `scale_out.*` option of the same name)."""
-    p.add_argument("--job", help="the job whose work units the workers share (default: migrate); "
-                   "a job whose units are all finished starts a new round (what changed since is copied)")
-    p.add_argument("--lease", type=duration, help="how long a claimed unit stays this worker's without a "
-                   "heartbeat before another worker takes it over (default 60s)")
 
 
 def add_engine_flags(p: argparse.ArgumentParser) -> None:
@@ -32,18 +23,9 @@ def add_engine_flags(p: argparse.ArgumentParser) -> None:
 def engine_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     """Fold the engine flags into the settings."""
     given = (("engine", args.engine), ("ray_address", args.ray_address), ("range_runs", args.range_runs))
-    return _scale_out(settings, {k: v for k, v in given if v is not None}, "engine")
-
-
-def worker_settings(args: argparse.Namespace, settings: Settings) -> Settings:
-    """Fold the worker flags into the settings."""
-    updates = {k: v for k, v in (("job", args.job), ("lease", args.lease)) if v is not None}
-    return _scale_out(settings, updates, "worker")
-
-
-def _scale_out(settings: Settings, updates: dict, what: str) -> Settings:
+    updates = {k: v for k, v in given if v is not None}
     try:
         scale_out = type(settings.scale_out).model_validate(settings.scale_out.model_dump() | updates)
     except ValidationError as err:
-        raise FatalError(f"invalid {what} option: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}") from None
+        raise FatalError(f"invalid engine option: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}") from None
     return settings.model_copy(update={"scale_out": scale_out})
