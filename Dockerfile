@@ -14,7 +14,9 @@ RUN groupadd --system --gid 10001 mlflow-syncer \
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY syncer ./syncer
-RUN pip install -c constraints.txt ".[azureml,postgres]"
+# --build-arg EXTRAS=azureml,postgres,ray: the image for Ray pods (deploy/kubernetes/rayjob.yaml)
+ARG EXTRAS=azureml,postgres
+RUN pip install -c constraints.txt ".[${EXTRAS}]"
 
 # The state store lives on a volume; the config is mounted read-only at /config/mirror.yaml and the
 # secrets come from the environment (docker run --env-file).

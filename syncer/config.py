@@ -123,17 +123,14 @@ class MirrorConfig(Strict):
 
 
 class ScaleOutConfig(Strict):
-    """`worker`: one of several processes sharing a PostgreSQL state store (README "Scale-out")."""
+    """Where `migrate` and `mirror` run their units of work (docs/SCALE_OUT.md)."""
 
-    job: str = Field(default="migrate", min_length=1, max_length=128,
-                     description="the job whose units the workers share; a new name copies again")
-    lease: float = Field(default=60.0, gt=0, description="seconds a claimed unit stays a worker's without a "
-                         "heartbeat; then another worker takes it over")
-
-    @field_validator("lease", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return (seconds(value) or value) if isinstance(value, str) else value
+    engine: Literal["local", "ray"] = Field(default="local", description="local: threads in this process; "
+                                            "ray: units of work as tasks on a Ray cluster (docs/SCALE_OUT.md)")
+    ray_address: str | None = Field(default=None, description="the Ray cluster (default: RAY_ADDRESS, else a "
+                                    "local one started for the command)")
+    range_runs: int = Field(default=5_000, ge=10, le=1_000_000, description="an experiment above this many runs "
+                            "is cut into start-time ranges of about as many runs, one unit each")
 
 
 class PrincipalsConfig(Strict):

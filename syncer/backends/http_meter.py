@@ -77,15 +77,17 @@ def install() -> None:
 
     @functools.wraps(original)
     def urlopen(self: HTTPConnectionPool, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-        if _limiters:
-            _take(self, url)
-        return original(self, method, url, *args, **kwargs)
+        limited = _take(self, url) if _limiters else None
+        response = original(self, method, url, *args, **kwargs)
+        if limited is not None and getattr(response, "status", None) in (429, 503):
+            _hold(limited, response)
+        return response
 
     setattr(urlopen, _MARK, True)
     HTTPConnectionPool.urlopen = urlopen  # type: ignore[method-assign]
 
 
-def _take(pool: HTTPConnectionPool, url: str) -> None:
+def _take(pool: HTTPConnectionPool, url: str) -> tuple[RateLimiter, str] | None:
     """Take a token for one attempt of `url` through `pool` (an absolute URL names its own origin: proxies)."""
     if url.startswith(("http://", "https://")):
         key = origin(url)
@@ -98,6 +100,20 @@ def _take(pool: HTTPConnectionPool, url: str) -> None:
     rate_class = request_class(path)
     if limiter is not None and rate_class is not None:
         limiter.acquire(rate_class)
+        return limiter, rate_class
+    return None
+
+
+def _hold(limited: tuple[RateLimiter, str], response: Any) -> None:  # noqa: ANN401
+    """A 429 or 503 with Retry-After (seconds) holds the request's class for that long: for every worker
+    where the budget is shared (syncer.engine.ray_budget)."""
+    value = (getattr(response, "headers", None) or {}).get("Retry-After")
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        seconds = None
+    if seconds is not None and seconds > 0:
+        limited[0].hold(limited[1], min(seconds, 60.0))
 
 
 def request_class(path: str) -> str | None:

@@ -59,6 +59,13 @@ class TokenBucket:
                 wait = (1 - self.tokens) / self.rate
             time.sleep(wait)
 
+    def hold(self, seconds: float) -> None:
+        """Hand out nothing for `seconds` (a server's Retry-After): the bucket owes the tokens of that time."""
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate, -seconds * self.rate)
+            self.updated = now
+
 
 class SharedBucket:
     """A bucket whose tokens live in a `SharedBudget`: every process drawing on `key` shares `rate`."""
@@ -69,6 +76,12 @@ class SharedBucket:
     def acquire(self) -> None:
         while (wait := self.budget.take(self.key, self.rate, self.capacity)) > 0:
             time.sleep(wait)
+
+    def hold(self, seconds: float) -> None:
+        """Every process drawing on the budget waits `seconds` (where the budget can hold a key)."""
+        hold = getattr(self.budget, "hold", None)
+        if hold is not None:
+            hold(self.key, seconds)
 
 
 class RateLimiter:
@@ -92,3 +105,9 @@ class RateLimiter:
         bucket = self.buckets.get(rate_class)
         if bucket is not None:
             bucket.acquire()
+
+    def hold(self, rate_class: str, seconds: float) -> None:
+        """The server answered a request of `rate_class` with Retry-After: no token of it for `seconds`."""
+        bucket = self.buckets.get(rate_class)
+        if bucket is not None:
+            bucket.hold(seconds)

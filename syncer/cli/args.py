@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Callable
 
 from syncer import __version__
+from syncer.cli.engine_flags import add_engine_flags
 from syncer.cli.mirror import add_mirror_flags
-from syncer.cli.worker import add_worker_flags
 from syncer.config import Settings, load_settings
 from syncer.core.kinds import KINDS
 
@@ -53,7 +53,7 @@ def _suppressing(add: Callable[..., object]) -> Callable[..., object]:
 
 
 # Every command that works on a source and a destination takes the shared options of `_common`.
-SHARED_COMMANDS = ("migrate", "diff", "mirror", "worker", "check-config", "state show", "state rebuild",
+SHARED_COMMANDS = ("migrate", "diff", "mirror", "check-config", "state show", "state rebuild",
                    "state release", "state export")
 
 
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true",
                    help="also check every run that looks in sync (all points, artifact checksums) and repair it")
     _unsupported(p)
+    add_engine_flags(p)
     p = sub.add_parser("diff", help="report what differs and what a sync would do; write nothing")
     _common(p)
     p.add_argument("--format", choices=["text", "json", "markdown", "html"], default="text")
@@ -105,11 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     add_mirror_flags(p)
     _unsupported(p)
-    p = sub.add_parser("worker", help="one of several processes sharing a PostgreSQL state store: claim "
-                       "experiments with leases and copy them until the job is done (README \"Scale-out\")")
-    _common(p)
-    add_worker_flags(p)
-    _unsupported(p)
+    add_engine_flags(p)
     p = sub.add_parser("restore", help="load objects archived with --unsupported archive (the --source's "
                        "mlflow-syncer-archive experiment) into a --dest that has their API")
     _common(p)

@@ -19,9 +19,9 @@ from syncer.cli import stopping
 from syncer.cli.args import settings_from
 from syncer.cli.demo import run_demo
 from syncer.cli.diff import check_output, diff_report, dry_run, open_output
+from syncer.cli.engine_flags import engine_settings
 from syncer.cli.mirror import mirror_settings
-from syncer.cli.scale_out import work
-from syncer.cli.worker import worker_settings
+from syncer.cli.ray_engine import RayUnits, check_ray
 from syncer.config import Settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
@@ -56,19 +56,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def migrate(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    settings = engine_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
     if args.dry_run:
         return dry_run(settings, args.config)
+    units = RayUnits(settings, stopping.STOP, not args.no_progress) if settings.scale_out.engine == "ray" else None
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
         result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=lambda r: bar.start(r.plan),
-                      verify=args.verify, on_start=bar.started, stop=stopping.STOP, strict_filters=True)
+                      verify=args.verify, on_start=bar.started, stop=stopping.STOP, strict_filters=True,
+                      before_pass=units)
     summary = summarize(result)
+    for line in units.lines() if units is not None else ():
+        print(line)
     print_summary(summary, Console(file=sys.stdout))
     for line in problem_lines(result):
         print(line)
-    return EXIT_PARTIAL if summary.failed or summary.conflicts or summary.uncopied else EXIT_OK
+    failed = summary.failed or summary.conflicts or summary.uncopied or (units is not None and units.failed)
+    return EXIT_PARTIAL if failed else EXIT_OK
 
 
 def diff(args: argparse.Namespace) -> int:
@@ -79,8 +84,10 @@ def diff(args: argparse.Namespace) -> int:
 
 def mirror(args: argparse.Namespace) -> int:
     """`mirror`: run the service (or one cycle with --once); print the result of a --once cycle."""
-    settings = mirror_settings(args, settings_from(args))
+    settings = engine_settings(args, mirror_settings(args, settings_from(args)))
     logs.setup(settings.log_format, settings.log_level)
+    if settings.scale_out.engine == "ray":
+        check_ray()
     make_trigger(settings.mirror)  # a bad schedule fails before any contact
     if args.once:  # first contact: a wrong URI fails now (the service instead waits for its ends to come)
         for end in endpoints(settings):
@@ -99,13 +106,6 @@ def mirror(args: argparse.Namespace) -> int:
         for kind, n, reason in report.not_copied:
             print(f"! {plural(kind)} {n} [{reason}]")
     return code
-
-
-def worker(args: argparse.Namespace) -> int:
-    """`worker`: one of several processes sharing a PostgreSQL state store (README "Scale-out")."""
-    settings = worker_settings(args, settings_from(args))
-    logs.setup(settings.log_format, settings.log_level)
-    return work(settings, args.config)
 
 
 def restore(args: argparse.Namespace) -> int:
@@ -216,4 +216,4 @@ def demo(args: argparse.Namespace) -> int:
     return EXIT_OK if run_demo(args.dir) else EXIT_ERROR
 
 
-__all__ = ["migrate", "diff", "mirror", "worker", "restore", "check_config", "state", "status", "demo"]
+__all__ = ["migrate", "diff", "mirror", "restore", "check_config", "state", "status", "demo"]

@@ -2,7 +2,7 @@
 `Context.guard`), raise `Interrupted` in the main thread (the command unwinds, the lock is released, the
 state store closed), then `main` prints one line and exits 130 (SIGINT) or 143 (SIGTERM).
 
-The `mirror` service and `worker` install their own handlers while they run (a service's clean stop)."""
+The `mirror` service installs its own handlers while they run (a service's clean stop)."""
 
 from __future__ import annotations
 

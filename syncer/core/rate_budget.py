@@ -1,4 +1,4 @@
-"""The interface of a request budget shared across processes (implemented by syncer.state.rate_budget, used by
+"""The interface of a request budget shared across processes (implemented by syncer.engine.ray_budget, used by
 syncer.backends.ratelimit; the engine wires one to the other)."""
 
 from __future__ import annotations

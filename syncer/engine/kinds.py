@@ -31,6 +31,7 @@ from syncer.core.errors import FatalError
 from syncer.core.inventory import INVENTORY_KINDS
 from syncer.core.model_snapshot import ModelOptions, ModelSnap
 from syncer.core.snapshot import Snapshot
+from syncer.core.windows import Window
 from syncer.engine.permission_step import plan_permission_step, scan_permission_step
 from syncer.engine.run_stream import Emit, RunStream
 from syncer.engine.trace_step import plan_trace_step, scan_trace_step
@@ -67,6 +68,7 @@ class Job:
     plannable: set[str | None] = field(default_factory=set)  # source experiments not in error (set by experiments)
     copied_runs: Container[str] = field(default_factory=set)  # source runs that have or get a copy (set by runs)
     experiment_ids: frozenset[str] | None = None  # a scale-out unit: only these source experiments (exact ids)
+    run_window: Window | None = None  # a range unit: only the runs of one experiment that started within it
     # Where planned actions go, with what they were planned from: (actions, chunk experiments, src, dst).
     emit: Emit = lambda actions, experiments, src, dst, window=None: None  # noqa: E731
     runs: RunStream | None = None  # the run step's stream: facts and runs kept for later steps and applying
@@ -273,13 +275,20 @@ STEPS: tuple[KindStep, ...] = (
     KindStep(tuple(k.name for k in INVENTORY_KINDS), _scan_inventory, _plan_inventory, _apply_nothing),
 )
 
-# What a pass restricted to some experiments (a scale-out unit, syncer.engine.workers) scans, plans and applies:
+# What a pass restricted to some experiments (a unit on Ray, syncer.engine.ray_units) scans, plans and applies:
 # the kinds that belong to one experiment. Models, prompts, datasets (linked to several experiments) and the
 # inventory are left to the final full pass.
 EXPERIMENT_STEPS: tuple[KindStep, ...] = tuple(
     s for s in STEPS if s.kinds[0] in ("experiment", "run", "logged_model", "trace"))
 
 
-def steps_for(experiment_ids: frozenset[str] | None) -> tuple[KindStep, ...]:
-    """Every step, or the per-experiment ones for a pass restricted to `experiment_ids`."""
-    return STEPS if experiment_ids is None else EXPERIMENT_STEPS
+# A range unit (one experiment's runs within a start-time range): the experiment and those runs only; its logged
+# models and traces are left to the final full pass.
+RANGE_STEPS: tuple[KindStep, ...] = tuple(s for s in STEPS if s.kinds[0] in ("experiment", "run"))
+
+
+def steps_for(experiment_ids: frozenset[str] | None, ranged: bool = False) -> tuple[KindStep, ...]:
+    """Every step, the per-experiment ones for a pass restricted to `experiment_ids`, or a range unit's."""
+    if experiment_ids is None:
+        return STEPS
+    return RANGE_STEPS if ranged else EXPERIMENT_STEPS

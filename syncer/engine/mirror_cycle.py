@@ -38,6 +38,7 @@ from syncer.config import Settings
 from syncer.core.actions import Action, Op
 from syncer.core.errors import Cancelled, FatalError
 from syncer.core.snapshot import Snapshot
+from syncer.engine import ray_budget, ray_units
 from syncer.engine.run_stream import RUNS_LOOKBACK_MS
 from syncer.engine.sync import PassOptions, SyncResult, run_pass
 from syncer.plan.uncopied import by_kind_and_reason, uncopied_total
@@ -186,6 +187,7 @@ class Cycle:
         started_ms = int(report.started * 1000)
         verify = bool(every) and self.cycles % every == 0  # a verifying cycle reads every run
         since = None if verify else self._runs_since()
+        units = self._ray_units() if since is None and self.settings.scale_out.engine == "ray" else None
         result = run_pass(self.settings, self.src, self.dst, self.state, PassOptions(
             verify=verify, delete_extra=self.delete, max_delete=self.max_delete,
             follow_running_since=self._follow_since(), on_plan=at_plan, stop=self.stop,
@@ -198,6 +200,9 @@ class Cycle:
         report.not_copied = by_kind_and_reason(result.plan.actions)
         report.outcomes = result.outcomes
         self._count(report)
+        if units is not None:  # what the units did on Ray before the pass (they are in sync for it)
+            report.copied += units.total("created") + units.total("updated")
+            report.failed += units.total("failed") + len(units.failed_units)
         if result.delete_refused is not None:
             report.delete_refused = result.delete_refused
             DELETES_REFUSED.labels("errors" if "errors" in result.delete_refused else "max_delete").inc()
@@ -209,6 +214,13 @@ class Cycle:
         if clean:
             self.state.set_cursor(RUNS_CURSOR, str(started_ms))
         self._count_round(full=since is None, clean=clean)
+
+    def _ray_units(self) -> ray_units.RayTotals:
+        """`--engine ray`: a cycle reading every run first runs the units on the Ray cluster, then its own pass
+        (syncer.engine.ray_units); a cycle reading changes only runs here."""
+        totals = ray_units.run_units(self.settings, self.src, self.dst, self.stop)
+        ray_budget.share(self.src, self.dst)
+        return totals
 
     def _runs_since(self) -> int | None:
         """None: this cycle reads every run; else the time (ms) from which ended runs are read: the last clean

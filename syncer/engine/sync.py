@@ -39,7 +39,6 @@ from syncer.engine.notes import pass_notes
 from syncer.engine.permission_step import principal_map
 from syncer.plan.runs import Options
 from syncer.state.connect import refuse_mlflow_database
-from syncer.state.leases import refuse_while_leased
 from syncer.state.store import StateStore, default_state_url
 
 log = structlog.get_logger("syncer.engine.sync")
@@ -83,6 +82,7 @@ class PassOptions:
     inspector: Inspector | None = None  # dry run: inspector(chunk plan, src, dst, src_snap, dst_snap, state) per chunk
     stop: threading.Event | None = None
     experiment_ids: frozenset[str] | None = None  # only these source experiments' own kinds (scale-out units)
+    run_window: Window | None = None  # with one experiment id: only its runs started within (a range unit)
     strict_filters: bool = False  # a filter that matches nothing stops the pass (migrate, diff; mirror warns)
 
 
@@ -143,7 +143,8 @@ def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool
 
 def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None, options: Options,
               on_chunk: Callable[[list[Action], Snapshot, Snapshot], list[Action]] | None = None,
-              experiment_ids: frozenset[str] | None = None, strict_filters: bool = False) -> tuple[Job, Plan]:
+              experiment_ids: frozenset[str] | None = None, strict_filters: bool = False,
+              run_window: Window | None = None) -> tuple[Job, Plan]:
     """Scan and plan kind after kind (the planners are pure); runs a chunk at a time (syncer.engine.run_stream).
 
     `on_chunk(actions, src, dst)` sees each planned chunk with the snapshots it was planned from, before they
@@ -152,7 +153,7 @@ def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStor
     filter that matches nothing stops the pass before anything is written (FatalError, naming it)."""
     source_line.detect(src)  # an MLflow 2.x server is never asked for the kinds of MLflow 3
     job = Job(settings, src, dst, state, options, Snapshot(identity=src.identity), Snapshot(identity=dst.identity),
-              experiment_ids=experiment_ids)
+              experiment_ids=experiment_ids, run_window=run_window)
     plan = Plan(actions=[], dest_names={})
     plan.notes.extend(pass_notes(src, dst))
     step_index = 0
@@ -163,7 +164,7 @@ def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStor
                  window)
 
     job.emit = emit
-    for step in steps_for(experiment_ids):
+    for step in steps_for(experiment_ids, ranged=run_window is not None):
         step_index = STEPS.index(step)  # emit reads it: segments name their step in STEPS
         step.scan(job)
         if strict_filters and job.unmatched:
@@ -206,7 +207,7 @@ def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore
 
     job, plan = plan_pass(settings, src, dst, state, _options(
         settings, state, opts.delete_extra, opts.follow_running_since, opts.traces_incremental, opts.runs_since),
-        on_chunk, opts.experiment_ids, opts.strict_filters)
+        on_chunk, opts.experiment_ids, opts.strict_filters, opts.run_window)
     log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})
     result = SyncResult(plan=plan, src=job.src_snap, dst=job.dst_snap, dry_run=opts.dry_run,
                         unmatched=job.unmatched)
@@ -232,13 +233,15 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
          progress: Progress | None = None, on_plan: Callable[[SyncResult], None] | None = None,
          delete_extra: bool = False, inspector: Callable | None = None, verify: bool = False,
          on_start: Started | None = None, stop: threading.Event | None = None,
-         strict_filters: bool = False) -> SyncResult:
+         strict_filters: bool = False,
+         before_pass: Callable[[Endpoint, Endpoint], None] | None = None) -> SyncResult:
     """Open both ends and the state store, then run one pass (`run_pass`): migrate, diff and dry runs.
 
     A dry run opens the state store read-only and calls `inspector` with each planned chunk and the snapshots
     it was planned from (diff reports). `verify` inspects every run that looks in sync and repairs those that
     differ (syncer.engine.verify). Once `stop` is set, each unit in flight stops before its next write. With
     `strict_filters` (the CLI's migrate and diff), a filter that matches nothing stops the pass (FatalError).
+    `before_pass(src, dst)` runs under the writer lock before the pass (`--engine ray`: the units on Ray).
     """
     configure_http_retries()
     src, dst = endpoints(settings)
@@ -247,7 +250,9 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
     state = open_state(settings, src, dst, read_only=dry_run, config_path=config_path)
     try:
         if not dry_run:
-            state.acquire_lock(holder="mlflow-syncer", guard=refuse_while_leased)
+            state.acquire_lock(holder="mlflow-syncer")
+            if before_pass is not None:
+                before_pass(src, dst)
         return run_pass(settings, src, dst, state, PassOptions(
             dry_run=dry_run, verify=verify, delete_extra=delete_extra, progress=progress, on_plan=on_plan,
             inspector=inspector, on_start=on_start, stop=stop, strict_filters=strict_filters))

@@ -2,7 +2,7 @@
 
 `view` reads the state store (opened read-only by the caller) into plain, JSON-ready data: the lock and its
 holder, the cycle in progress, the last finished cycle, replication lag, the next scheduled cycle, pending
-and quarantined objects with their reasons, and the scale-out jobs' work units (syncer.report.work_units).
+and quarantined objects with their reasons.
 `text_lines` renders that data for people.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from syncer.core.errors import FatalError
 from syncer.core.redact import redact
-from syncer.report import human, work_units
+from syncer.report import human
 from syncer.scan.visibility import VISIBILITY
 from syncer.state import cycles
 from syncer.state.store import FAILED, QUARANTINED, StateStore
@@ -120,7 +120,6 @@ def view(store: StateStore, now: float | None = None) -> dict:
         "objects": cycles.count_by_status(store),
         "pending": {"count": len(pending), "objects": pending},
         "quarantined": {"count": len(quarantined), "objects": quarantined},
-        "work": work_units.view(store, now),
         "warnings": _warnings(store),
     }
 
@@ -182,6 +181,5 @@ def text_lines(v: dict) -> Iterator[str]:
     yield from _listed(v["pending"])
     yield f"  quarantined   {v['quarantined']['count']} (`mlflow-syncer state release` gives them another chance)"
     yield from _listed(v["quarantined"])
-    yield from work_units.text_lines(v["work"])
     for text in v.get("warnings", []):
         yield f"  warning       {text}"

@@ -10,7 +10,7 @@ from mlflow.exceptions import MlflowException
 
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
-from syncer.core.snapshot import TAG_SOURCE_RUN_ID, DatasetRef, ExperimentSnap, RunSnap, Snapshot
+from syncer.core.snapshot import PARENT_TAG, TAG_SOURCE_RUN_ID, DatasetRef, ExperimentSnap, RunSnap, Snapshot
 from syncer.core.windows import Window, window_filter
 
 _EXPERIMENT_IDS_PER_SEARCH = 100
@@ -192,6 +192,27 @@ def _starts_later(before: RunSnap, run: RunSnap) -> bool:
 def _cut(runs: list[RunSnap], size: int) -> int:
     """The first index from `size` on where the start time changes (0: none yet, or no start time)."""
     return next((i for i in range(size, len(runs)) if _starts_later(runs[i - 1], runs[i])), 0)
+
+
+def start_ranges(endpoint: Endpoint, experiment_id: str, include_deleted: bool,
+                 range_runs: int) -> list[Window]:
+    """One experiment's runs cut into start-time ranges of about `range_runs` runs, read once in
+    `attributes.start_time ASC` order (only the cut points are kept): gap-free and overlap-free, the first
+    without a lower bound, the last without an upper bound, a cut only where the start time changes. One
+    range `(None, None)` when the experiment is small, or when a run of it is nested (a child whose parent
+    lies in another range is never planned apart from it)."""
+    cuts: list[int] = []
+    count, last, nested = 0, None, False
+    for run in _search_all(endpoint, [experiment_id], _view(include_deleted), "",
+                           order_by=["attributes.start_time ASC"]):
+        start, nested = run.info.start_time, nested or PARENT_TAG in run.data.tags
+        if count >= range_runs and start is not None and start != last:
+            cuts.append(start)
+            count = 0
+        count, last = count + 1, start
+    if nested or not cuts:
+        return [(None, None)]
+    return list(zip([None, *cuts], [*cuts, None], strict=True))
 
 
 def window_runs(endpoint: Endpoint, experiment_ids: list[str], window: Window | None,

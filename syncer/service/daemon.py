@@ -39,7 +39,6 @@ from syncer.service.status_server import StatusServer
 from syncer.service.watch import Monitor
 from syncer.state import cycles
 from syncer.state.connect import one_line
-from syncer.state.leases import refuse_while_leased
 
 log = structlog.get_logger("syncer.service.daemon")
 
@@ -112,7 +111,7 @@ class MirrorService:
         src, dst = endpoints(self.settings)
         state = open_state(self.settings, src, dst, read_only=False, config_path=self.config_path)
         try:
-            state.acquire_lock(holder=LOCK_HOLDER, guard=refuse_while_leased)
+            state.acquire_lock(holder=LOCK_HOLDER)
             refuse_same_facts(src, dst, unreachable_ok=True)  # else the first cycle that reads checks
             self.cycle = Cycle(self.settings, src, dst, state, delete=self.cfg.delete,
                                max_delete=self.cfg.max_delete, stop=self.stop)

@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,6 @@ from syncer.core import hooks
 from syncer.core.errors import FatalError
 from syncer.core.redact import redact
 from syncer.state.connect import default_state_url, make_engine, one_line, refuse_mlflow_database, with_driver
-from syncer.state.exclusion import gate
 from syncer.state.schema_upgrade import check_or_upgrade
 
 __all__ = ["StateStore", "ObjectRecord", "default_state_url", "with_driver", "DONE", "IN_PROGRESS", "FAILED",
@@ -294,13 +293,11 @@ class StateStore:
             s.execute(delete(ArtifactRecord))
 
     # -- the lock ------------------------------------------------------------------------------
-    def acquire_lock(self, holder: str, stale_after: float = 120.0,
-                     guard: Callable[[Session], None] | None = None) -> None:
-        """Take the writer lock or fail clearly if another live process holds it. `guard` runs in the lock's
-        transaction, behind the claims' gate (syncer.state.exclusion): raising there leaves the lock untaken."""
+    def acquire_lock(self, holder: str, stale_after: float = 120.0) -> None:
+        """Take the writer lock or fail clearly if another live process holds it."""
         host, pid = socket.gethostname(), os.getpid()
         try:
-            self._take_lock(holder, host, pid, stale_after, guard)
+            self._take_lock(holder, host, pid, stale_after)
         except IntegrityError:
             raise FatalError(f"another mlflow-syncer is using state store {redact(self.url)}; "
                              "stop it first") from None
@@ -313,17 +310,13 @@ class StateStore:
             with contextlib.suppress(SQLAlchemyError):
                 self.heartbeat()
 
-    def _take_lock(self, holder: str, host: str, pid: int, stale_after: float,
-                   guard: Callable[[Session], None] | None) -> None:
+    def _take_lock(self, holder: str, host: str, pid: int, stale_after: float) -> None:
         with self._write() as s:
-            gate(s, shared=False)
             row = s.get(Lock, "writer", with_for_update=True)
             now = int(time.time())
             if row is not None and not self._lock_is_stale(row, host, now, stale_after):
                 raise FatalError(f"another mlflow-syncer ({row.holder}, pid {row.pid} on {row.host}) is "
                                  f"using state store {redact(self.url)}; stop it first")
-            if guard is not None:
-                guard(s)
             if row is None:
                 s.add(Lock(name="writer", holder=holder, host=host, pid=pid, heartbeat=now))
             else:

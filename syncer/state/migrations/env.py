@@ -3,7 +3,6 @@
 from alembic import context
 
 import syncer.state.cycles  # noqa: F401  (its table joins Base.metadata)
-import syncer.state.rate_budget  # noqa: F401  (so do the scale-out tables, with syncer.state.leases)
 from syncer.state.store import Base
 
 engine = context.config.attributes["engine"]

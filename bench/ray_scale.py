@@ -1,0 +1,76 @@
+"""Ray bench (issue 22): `migrate --engine ray` of one big experiment (20,000 runs by default) cut into
+start-time ranges, with 1, 2 and 4 Ray worker nodes on this machine; wall time per worker count.
+
+    .venv/bin/python -m bench.ray_scale [--runs 20000] [--range-runs 2000] [--nodes 1 2 4]
+        [--dir /tmp/ray-bench] [--json bench/results-ray.json]
+
+Per worker count: a fresh source (bulk rows in SQLite, tests/fixtures/bulk.py, served by a real `mlflow
+server`), a fresh destination server, a fresh PostgreSQL database as the state store, and a Ray cluster of a
+head and N worker nodes, one CPU each (the head runs units too: N + 1 at a time; tests/fixtures/ray_cluster.py),
+stopped by process group afterwards. The figure is the syncer's and the two local servers' together: on a 2-core
+machine the servers, not the workers, bound it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from tests.fixtures.bulk import seed_runs
+from tests.fixtures.cli import SYNCER, cli_env, write_config
+from tests.fixtures.postgres import start_postgres
+from tests.fixtures.procs import start_mlflow_server
+from tests.fixtures.ray_cluster import start_ray_cluster
+
+
+def one(root: Path, runs: int, range_runs: int, nodes: int) -> dict:
+    """Copy a `runs`-run experiment with `nodes` Ray worker nodes; the wall time and the summary line."""
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "src" / "artifacts" / "big").mkdir(parents=True)
+    seed_runs(root / "src" / "backend.db", "big", runs)
+    src = start_mlflow_server(root / "src", backend_uri=f"sqlite:///{root / 'src' / 'backend.db'}")
+    dst = start_mlflow_server(root / "dst")
+    pg = start_postgres(root / "pg")
+    cluster = start_ray_cluster(workers=nodes)
+    try:
+        config = write_config(root / "c.yaml", source={"tracking_uri": src.url},
+                              destination={"tracking_uri": dst.url}, experiments=["big"], prompts=[],
+                              copy_models=False)
+        env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=pg.url(pg.create_database()))
+        started = time.monotonic()
+        out = subprocess.run([SYNCER, "migrate", "--config", str(config), "--engine", "ray", "--ray-address",
+                              cluster.address, "--range-runs", str(range_runs), "--no-progress"],
+                             env=env, capture_output=True, text=True, timeout=6 * 3600)
+        seconds = time.monotonic() - started
+        line = next((x for x in out.stdout.splitlines() if x.startswith("ray: ")), out.stderr[-300:])
+        return {"runs": runs, "nodes": nodes, "range_runs": range_runs, "seconds": round(seconds, 1),
+                "runs_per_second": round(runs / seconds, 1), "exit": out.returncode, "summary": line}
+    finally:
+        cluster.stop()
+        pg.stop()
+        dst.stop()
+        src.stop()
+
+
+def main() -> None:
+    """Run the bench for each worker count; print a Markdown table, write the JSON."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", type=int, default=20_000)
+    p.add_argument("--range-runs", type=int, default=2_000)
+    p.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--dir", default="/tmp/ray-bench")
+    p.add_argument("--json", default="bench/results-ray.json")
+    args = p.parse_args()
+    results = [one(Path(args.dir) / f"n{n}", args.runs, args.range_runs, n) for n in args.nodes]
+    print("| runs | Ray worker nodes | wall s | runs/s | exit |\n|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['runs']:,} | {r['nodes']} | {r['seconds']} | {r['runs_per_second']} | {r['exit']} |")
+    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""`--engine ray` in the CLI: the units on Ray before the pass, their progress and their summary lines. Ray
+is imported only here, only when asked for (syncer.engine.ray_units)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+
+from syncer.backends.endpoint import Endpoint
+from syncer.config import Settings
+from syncer.core.errors import FatalError
+from syncer.engine import ray_budget, ray_units
+
+
+def check_ray() -> None:
+    """Refuse `--engine ray` where Ray is not installed (before anything is contacted)."""
+    if importlib.util.find_spec("ray") is None:
+        raise FatalError("--engine ray needs Ray: pip install 'mlflow-syncer[ray]'")
+
+
+class RayUnits:
+    """Runs the units on Ray under the writer lock (`sync(before_pass=...)`), then shares the budget with the
+    driver's own pass; keeps the totals for the summary."""
+
+    def __init__(self, settings: Settings, stop: threading.Event | None, progress: bool) -> None:
+        check_ray()
+        self.settings, self.stop, self.progress = settings, stop, progress
+        self.totals = None
+
+    def __call__(self, src: Endpoint, dst: Endpoint) -> None:
+        self.totals = ray_units.run_units(self.settings, src, dst, self.stop, self._done)
+        ray_budget.share(src, dst)
+
+    def _done(self, done: object, finished: int, units: int) -> None:
+        if self.progress:
+            print(f"unit {finished}/{units} {done.unit.label}: {done.created} created, "  # type: ignore[attr-defined]
+                  f"{done.updated} updated, {done.failed} failed", file=sys.stderr, flush=True)
+
+    @property
+    def failed(self) -> int:
+        """Units that failed (after Ray's retries) or had objects fail."""
+        t = self.totals
+        return 0 if t is None else len(t.failed_units) + sum(1 for d in t.done if d.failed or d.conflicts)
+
+    def lines(self) -> list[str]:
+        """The summary of the units: what they copied together, then one line per failed unit."""
+        t = self.totals
+        if t is None:
+            return []
+        lines = [f"ray: {t.units} units ({t.ranges} start-time ranges), {len(t.done)} done, "
+                 f"{len(t.failed_units)} failed; created {t.total('created')}, updated {t.total('updated')}, "
+                 f"unchanged {t.total('unchanged')}, failed {t.total('failed')}, "
+                 f"conflicts {t.total('conflicts')}"]
+        return lines + [f"! {unit}: {why}" for unit, why in t.failed_units]

@@ -1,0 +1,180 @@
+"""Scale-out on Ray (`migrate --engine ray`, docs/SCALE_OUT.md). Imported only with `--engine ray`.
+
+The driver plans units: one per source experiment, or, for an experiment above `scale_out.range_runs` runs, one
+per start-time range of its runs (syncer.scan.runs.start_ranges: gap-free and overlap-free, so every run is in
+exactly one range). Each unit is a Ray task running the engine pass of `migrate` restricted to its experiment
+(and range, `PassOptions.run_window`). Ray schedules the tasks over the cluster's nodes and runs a task again
+when its worker process or node dies (`max_retries`). The state store stays the checkpoint: a unit run again
+plans against what the destination and the state store hold, and provenance matching (the source run id tag
+set by `create_run`) keeps every run copied once. The first range of an experiment runs before its others (it
+creates the destination experiment). Every API call of every task draws from one rate budget per endpoint, a
+named Ray actor (syncer.engine.ray_budget). Once every unit is finished, the caller runs the full pass of
+`migrate` (models, prompts, datasets, the ranged experiments' logged models and traces, destination-only
+runs), where what the units copied plans as `=`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from syncer.backends.calls import configure_http_retries
+from syncer.backends.endpoint import Endpoint
+from syncer.config import Settings
+from syncer.core.actions import Op
+from syncer.core.errors import Cancelled
+from syncer.core.windows import Window
+from syncer.engine import ray_budget
+from syncer.engine.sync import PassOptions, endpoints, open_state, run_pass
+from syncer.scan import runs as run_scanner
+
+log = structlog.get_logger("syncer.engine.ray_units")
+
+NAMESPACE = "mlflow-syncer"
+MAX_RETRIES = 3  # a unit whose worker process (or node) died is run again up to this many times
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One experiment, or the runs of one experiment that started within `window` (a range)."""
+
+    experiment_id: str
+    window: Window | None = None
+
+    @property
+    def label(self) -> str:
+        """`experiment:ID` or `experiment:ID[lo,hi)` (an empty bound: unbounded)."""
+        if self.window is None:
+            return f"experiment:{self.experiment_id}"
+        lo, hi = ("" if b is None else str(b) for b in self.window)
+        return f"experiment:{self.experiment_id}[{lo},{hi})"
+
+
+@dataclass(frozen=True)
+class UnitDone:
+    """What one unit's pass did (as the task that finished it reports)."""
+
+    unit: Unit
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    conflicts: int
+    pid: int  # the Ray worker process that ran it (the last attempt's)
+
+
+@dataclass
+class RayTotals:
+    """What every unit did together, and which units failed (as the driver counts them)."""
+
+    units: int = 0
+    ranges: int = 0
+    done: list[UnitDone] = field(default_factory=list)
+    failed_units: list[tuple[str, str]] = field(default_factory=list)  # (unit, why)
+
+    def total(self, what: str) -> int:
+        """Sum of one count (created, updated, unchanged, failed, conflicts) over the finished units."""
+        return sum(getattr(d, what) for d in self.done)
+
+
+def plan_units(settings: Settings, src: Endpoint) -> list[Unit]:
+    """The units of a pass: each selected source experiment whole, or cut into start-time ranges."""
+    deleted = settings.deleted == "mirror"
+    snap = run_scanner.scan_experiments(src, settings.experiments, include_deleted=deleted)
+    units: list[Unit] = []
+    for eid in sorted(snap.experiments, key=_numeric_first):
+        ranges = run_scanner.start_ranges(src, eid, deleted, settings.scale_out.range_runs)
+        units += [Unit(eid, None if r == (None, None) else r) for r in ranges]
+    return units
+
+
+def _numeric_first(experiment_id: str) -> tuple[int, str]:
+    return (int(experiment_id), "") if experiment_id.isdigit() else (0, experiment_id)
+
+
+def _unit_task(settings: Settings, unit: Unit, *_after: object) -> UnitDone:
+    """Run one unit's pass in a Ray worker (`_after`: units this one waits for, by Ray's dependencies)."""
+    configure_http_retries()
+    src, dst = endpoints(settings)
+    ray_budget.share(src, dst)
+    state = open_state(settings, src, dst, read_only=False)
+    try:
+        result = run_pass(settings, src, dst, state, PassOptions(
+            experiment_ids=frozenset({unit.experiment_id}), run_window=unit.window))
+    finally:
+        state.close()
+    ok = [o for o in result.outcomes if o.ok]
+    return UnitDone(
+        unit=unit, created=sum(1 for o in ok if o.action.op is Op.CREATE),
+        updated=sum(1 for o in ok if o.action.op is Op.UPDATE),
+        unchanged=sum(1 for a in result.plan.actions if a.op is Op.SAME),
+        failed=len(result.failed), conflicts=sum(1 for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR)),
+        pid=os.getpid())
+
+
+def connect(address: str | None) -> None:
+    """Join the Ray cluster at `address` (None: RAY_ADDRESS, else a local one started for this command)."""
+    import ray  # only with --engine ray
+    if not ray.is_initialized():
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
+
+
+def run_units(settings: Settings, src: Endpoint, dst: Endpoint, stop: threading.Event | None = None,
+              on_done: Callable[[UnitDone, int, int], None] | None = None) -> RayTotals:
+    """Plan the units, run them as Ray tasks, and count what each did as it finishes (`on_done(done, finished,
+    units)`). The caller holds the state store's writer lock and runs the full pass afterwards."""
+    import ray  # only with --engine ray
+    connect(settings.scale_out.ray_address)
+    ray_budget.create(src, dst)  # held by the driver: the budgets live as long as the command
+    units = plan_units(settings, src)
+    totals = RayTotals(units=len(units), ranges=sum(1 for u in units if u.window is not None))
+    log.info("units planned", units=totals.units, ranges=totals.ranges)
+    task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(_unit_task)
+    pending = _submit(task, settings, units)
+    labels = {ref: unit.label for ref, unit in pending.items()}
+    started = time.monotonic()
+    while pending:
+        if stop is not None and stop.is_set():
+            for ref in pending:
+                ray.cancel(ref)
+            raise Cancelled("stopped while units ran on Ray")
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+        for ref in ready:
+            pending.pop(ref)
+            _collect(ref, labels[ref], totals)
+            if on_done is not None and totals.done and totals.done[-1].unit.label == labels[ref]:
+                on_done(totals.done[-1], len(totals.done) + len(totals.failed_units), totals.units)
+    log.info("units finished", seconds=round(time.monotonic() - started, 1), done=len(totals.done),
+             failed=len(totals.failed_units))
+    return totals
+
+
+def _submit(task: object, settings: Settings, units: list[Unit]) -> dict[object, Unit]:
+    """Submit every unit; an experiment's first range first, its other ranges once it has finished."""
+    refs: dict[object, Unit] = {}
+    first: dict[str, object] = {}
+    for unit in units:
+        after = () if unit.window is None or unit.window[0] is None else (first[unit.experiment_id],)
+        ref = task.remote(settings, unit, *after)  # type: ignore[attr-defined]
+        if unit.window is not None and unit.window[0] is None:
+            first[unit.experiment_id] = ref
+        refs[ref] = unit
+    return refs
+
+
+def _collect(ref: object, label: str, totals: RayTotals) -> None:
+    """Add a finished task's counts; a task that failed (after Ray's retries) fails its unit, the rest go on."""
+    import ray  # only with --engine ray
+    try:
+        done: UnitDone = ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        why = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
+        log.warning("unit failed", unit=label, error=why)
+        totals.failed_units.append((label, why))
+        return
+    totals.done.append(done)

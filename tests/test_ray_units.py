@@ -1,0 +1,172 @@
+"""`migrate --engine ray` on a real local Ray cluster (a head and two worker nodes, one CPU each).
+
+A source of three experiments, one of them big enough to be cut into start-time ranges, is copied into a real
+MLflow server with a PostgreSQL state store; one Ray worker process is SIGKILLed in the middle of a unit. Ray
+runs the unit again, it resumes from the state store and the destination, and the copy is exact: no run twice,
+every range accounted for. (A 20,000-run experiment is the benchmark's: bench/ray_scale.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import cloudpickle
+import pytest
+import ray
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, ViewType
+
+from syncer.backends.endpoint import Endpoint
+from syncer.backends.ratelimit import RateLimiter
+from syncer.core.capabilities import RateLimits
+from syncer.core.capabilities import resolve as resolve_caps
+from syncer.core.snapshot import TAG_SOURCE_RUN_ID
+from syncer.engine import ray_budget
+from tests.compare import snapshot
+from tests.fixtures.bulk import T0, seed_runs
+from tests.fixtures.cli import SYNCER, cli_env, write_config
+from tests.fixtures.procs import start_mlflow_server
+from tests.fixtures.ray_cluster import start_ray_cluster
+
+BIG = 400  # runs of the big experiment, start times T0 + i: ranges of 100 cut at T0 + 100, + 200, + 300
+RANGE_RUNS = 100
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    cluster = start_ray_cluster(workers=2)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def bulk_source(tmp_path_factory):
+    """A real MLflow server over a SQLite store holding the big experiment and two small ones."""
+    root = tmp_path_factory.mktemp("ray-source")
+    db = root / "backend.db"
+    big = seed_runs(db, "ray/big", BIG)
+    (root / "artifacts" / "ray" / "big").mkdir(parents=True)  # a store that never held a file
+    client = MlflowClient(f"sqlite:///{db}")
+    small = []
+    for name in ("ray/small-1", "ray/small-2"):
+        (root / "artifacts" / name).mkdir(parents=True)
+        eid = client.create_experiment(name, artifact_location=str(root / "artifacts" / name))
+        for i in range(3):
+            run = client.create_run(eid, start_time=T0 + i, run_name=f"{name}-{i}")
+            client.log_batch(run.info.run_id, metrics=[Metric("m", i / 2, T0, 0)], params=[Param("p", str(i))])
+            client.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 10)
+        small.append(eid)
+    server = start_mlflow_server(root, backend_uri=f"sqlite:///{db}")
+    yield server, big, small
+    server.stop()
+
+
+def _kill_a_unit_mid_way(proc: subprocess.Popen, cluster, dst: MlflowClient, name: str) -> int:
+    """Once the big experiment's first range is copied and others are in flight, SIGKILL a Ray worker process
+    running a unit; its pid."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        exp = dst.get_experiment_by_name(name)
+        copied = len(dst.search_runs([exp.experiment_id], max_results=1000)) if exp else 0
+        busy = cluster.task_processes("_unit_task")
+        if RANGE_RUNS < copied < BIG - RANGE_RUNS and busy:
+            os.kill(busy[0], signal.SIGKILL)
+            return busy[0]
+        time.sleep(0.5)
+    out, err = proc.communicate(timeout=600)
+    raise AssertionError(f"no unit in flight to kill (migrate exited with {proc.returncode}):\n{out}\n{err}")
+
+
+def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
+        ray_cluster, bulk_source, dest_server, postgres_server, pg_database, tmp_path):
+    server, big, small = bulk_source
+    names = ["ray/big", "ray/small-1", "ray/small-2"]
+    config = write_config(tmp_path / "c.yaml", source={"tracking_uri": server.url},
+                          destination={"tracking_uri": dest_server.url}, experiments=["ray/*"],
+                          workers=2, prompts=[], copy_models=False)
+    dst = MlflowClient(dest_server.url)
+    env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=postgres_server.url(pg_database()))
+    proc = subprocess.Popen([SYNCER, "migrate", "--config", str(config), "--engine", "ray", "--ray-address",
+                             ray_cluster.address, "--range-runs", str(RANGE_RUNS), "--log-level", "warning"],
+                            env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    killed = _kill_a_unit_mid_way(proc, ray_cluster, dst, "ray/big")
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, f"{out}\n{err}"
+    assert killed not in ray_cluster.pids()  # the worker process is gone; Ray ran its unit again elsewhere
+
+    # Every unit finished: the two small experiments whole, the big one in four gap-free ranges.
+    cuts = [T0 + RANGE_RUNS * i for i in (1, 2, 3)]
+    ranges = [f"experiment:{big}[{lo or ''},{hi or ''})" for lo, hi in zip([None, *cuts], [*cuts, None], strict=True)]
+    units = [line.split()[2].rstrip(":") for line in err.splitlines() if line.startswith("unit ")]
+    assert sorted(units) == sorted(ranges + [f"experiment:{e}" for e in small]), err
+    (first,) = [line for line in out.splitlines() if line.startswith("ray: ")]  # (Ray's own notes: stdout)
+    assert first.startswith("ray: 6 units (4 start-time ranges), 6 done, 0 failed; created ") and \
+        first.endswith(", failed 0, conflicts 0"), out
+
+    # Exactly once: one copy per source run, each range's runs all there, and the copy deep-equal.
+    exp = dst.get_experiment_by_name("ray/big")
+    copies = dst.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=BIG + 1)
+    assert len(copies) == BIG and len({r.data.tags[TAG_SOURCE_RUN_ID] for r in copies}) == BIG
+    per_range = Counter(min((r.info.start_time - T0) // RANGE_RUNS, 3) for r in copies)
+    assert per_range == {0: RANGE_RUNS, 1: RANGE_RUNS, 2: RANGE_RUNS, 3: RANGE_RUNS}
+    src = MlflowClient(server.url)
+    assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
+
+    # `mirror --once --engine ray`: its first cycle reads every run, so the units run on Ray again; the one
+    # run new since is copied by one of them and counted in the cycle.
+    run = src.create_run(small[0], start_time=T0 + 50, run_name="new")
+    src.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 60)
+    mirror = subprocess.run([SYNCER, "mirror", "--once", "--config", str(config), "--engine", "ray",
+                             "--ray-address", ray_cluster.address, "--range-runs", str(RANGE_RUNS),
+                             "--log-level", "warning"], env=env, capture_output=True, text=True, timeout=600)
+    assert mirror.returncode == 0, mirror.stderr
+    (cycle,) = [line for line in mirror.stdout.splitlines() if line.startswith("mirror cycle: ")]
+    assert cycle.startswith("mirror cycle: ok; copied 1, "), mirror.stdout
+    assert snapshot(dst, names[1:], dest=True) == snapshot(src, names[1:], dest=False)
+
+
+def _draw(identity: str, rate: float, n: int, hold: float = 0.0, *_after: object) -> list[float]:
+    """In a Ray task: take `n` tokens of class `other` from the endpoint's budget actor (the wall-clock time of
+    each); with `hold`, first say the server asked for Retry-After `hold` s (the time of that is first)."""
+    limiter = RateLimiter(RateLimits(other=rate))
+    limiter.share(ray_budget.ActorBudget(ray.get_actor(ray_budget.actor_name(identity),
+                                                       namespace=ray_budget.NAMESPACE)), identity)
+    times = []
+    if hold:
+        times.append(time.time())
+        limiter.hold("other", hold)
+    for _ in range(n):
+        limiter.acquire("other")
+        times.append(time.time())
+    return times
+
+
+def test_one_budget_actor_bounds_tasks_on_every_node_and_a_retry_after_holds_them_all(ray_cluster):
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the tasks are this module's functions
+    ray.init(address=ray_cluster.address, namespace=ray_budget.NAMESPACE, log_to_driver=False)
+    try:
+        url, rate, each = "http://127.0.0.1:9", 10.0, 10
+        end = Endpoint(url, caps=resolve_caps(url, "mlflow", {"other": rate}))
+        actors = ray_budget.create(end)
+        assert len(actors) == 1
+        draw = ray.remote(num_cpus=1)(_draw)
+        started = time.time()
+        held = draw.remote(end.identity, rate, 1, hold=1.5)
+        tasks = [draw.remote(end.identity, rate, each, 0.0, held) for _ in range(3)]  # after the hold
+        hold_at = ray.get(held)[0]
+        granted = [t for times in ray.get(tasks) for t in times]
+    finally:
+        ray.shutdown()
+    # Nothing was granted during the 1.5 s the server asked for, on any node.
+    assert min(granted) >= hold_at + 1.5 - 0.05
+    # 30 tokens from one bucket of 10/s (a burst of at most 7.5): the last not before
+    # (30 - 7.5) / 10 s after the hold ended (three budgets of their own would hand out all 30 at once).
+    assert len(granted) == 3 * each
+    assert max(granted) - (hold_at + 1.5) >= (3 * each - 7.5) / rate - 0.05
+    assert started <= hold_at
