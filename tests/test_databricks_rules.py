@@ -80,6 +80,33 @@ def test_a_refusal_is_the_objects_unless_it_answers_the_first_call(databricks_en
         f"syncer@example.com does not have permission to 'View' experiment with id {hidden}")
 
 
+def test_a_refused_run_scan_fails_that_experiment_only(databricks_env, dest_server, unique_name, tmp_path):
+    src = MlflowClient(databricks_env.server.url)
+    ok, refused = (src.create_experiment(f"{unique_name}/{n}") for n in ("ok", "refused"))
+    for exp in (ok, refused):
+        src.set_terminated(src.create_run(exp, run_name="r").info.run_id)
+    s = Settings(source=EndpointConfig(tracking_uri="databricks", registry_uri="databricks"),
+                 destination=EndpointConfig(tracking_uri=dest_server.url), state=f"sqlite:///{tmp_path / 's.db'}",
+                 experiments=[f"{unique_name}/*"])
+    databricks_env.rules.runs_refused.add(refused)  # listed, its runs/search answers 403 PERMISSION_DENIED
+    try:
+        first = sync(s)
+    finally:
+        databricks_env.rules.runs_refused.discard(refused)
+    [bad] = [a for a in first.plan.actions if a.op is Op.ERROR]
+    assert (bad.kind, bad.label) == ("experiment", f"{unique_name}/refused")
+    assert bad.details["reason"].startswith(
+        "its runs cannot be read: PERMISSION_DENIED: User syncer@example.com does not have permission to 'View' "
+        f"experiment with id {refused}")
+    assert [a.label for a in first.plan.actions if a.kind == "run"] == [f"{unique_name}/ok/r"]
+    assert first.failed == []
+    second = sync(s)  # read again on the next pass, now allowed
+    assert not [a for a in second.plan.actions if a.op is Op.ERROR]
+    assert Counter((a.kind, a.op) for a in second.plan.actions if not a.unlisted) == {
+        ("experiment", Op.SAME): 2, ("run", Op.SAME): 1, ("run", Op.CREATE): 1}
+    assert_same(src, MlflowClient(dest_server.url), [f"{unique_name}/ok", f"{unique_name}/refused"])
+
+
 def test_a_non_admin_is_warned_in_plan_report_and_status(databricks_env, dest_server, unique_name, tmp_path,
                                                          capsys):
     src = MlflowClient(databricks_env.server.url)
