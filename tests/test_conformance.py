@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import signal
 import tempfile
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -219,9 +220,13 @@ def test_diff_is_in_sync_then_sees_each_source_change(pair: Pair, first, capsys)
 
 
 def test_one_mirror_cycle_picks_up_a_change(pair: Pair, first, reset_logging) -> None:  # noqa: ARG001
-    live = pair.workload.runs["b-2"]  # still RUNNING in the source: a change-only cycle reads it
-    pair.src.log_batch(live, metrics=[Metric("loss", 0.25, T0 + 7000, 700)])
+    beta = pair.src.get_experiment_by_name(pair.workload.experiments[1]).experiment_id
+    now = int(time.time() * 1000)
+    run = pair.src.create_run(beta, start_time=now, run_name="mirrored").info.run_id  # ends now: a cycle sees it
+    pair.src.log_batch(run, metrics=[Metric("loss", 0.25, now, s) for s in range(3)])
+    pair.src.set_terminated(run, "FINISHED")
     assert cli(["mirror", "--once", "--no-progress", "--config", str(pair.config)]) == 0
+    pair.dest_runs += 1
     assert len(_dest_runs(pair)) == pair.dest_runs
     assert_same(pair.src, pair.dst, pair.workload.experiments)
 
