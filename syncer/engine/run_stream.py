@@ -148,7 +148,8 @@ class RunStream:
         windows = WINDOW_RUNS if job.src.caps.run_windows and job.dst.caps.run_windows else None
         chunks = chain(run_scanner.iter_chunks(job.src, whole, deleted, CHUNK_RUNS, windows, self._refused),
                        ((e, None, rs) for e, rs in run_scanner.changed_runs(
-                           job.src, [e for e in job.src_snap.experiments if e not in whole], since, deleted))
+                           job.src, [e for e in job.src_snap.experiments if e not in whole], since, deleted,
+                           self._refused))
                        if since is not None else ())
         for exp_ids, window, runs in _each(self.read, chunks):
             dest_ids = self._dest_ids(exp_ids, window, dest_by_name)

@@ -242,15 +242,37 @@ def _search_all(endpoint: Endpoint, ids: list[str], view: int, filter_string: st
 
 
 def changed_runs(endpoint: Endpoint, experiment_ids: list[str], since: int, include_deleted: bool = False,
-                 ) -> Iterator[tuple[list[str], list[RunSnap]]]:
+                 refused: Refused | None = None) -> Iterator[tuple[list[str], list[RunSnap]]]:
     """The runs that ended at or after `since` (ms) or are still RUNNING, 100 experiments per search: the change
-    signals search_runs offers (a new finished run ends after its start; copies keep both times)."""
+    signals search_runs offers (a new finished run ends after its start; copies keep both times). `refused`:
+    as in `iter_chunks`."""
     view = _view(include_deleted)
     for i in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
         ids = experiment_ids[i : i + _EXPERIMENT_IDS_PER_SEARCH]
-        found = {r.info.run_id: r for r in _search_all(endpoint, ids, view, f"attributes.end_time >= {int(since)}")}
-        found.update((r.info.run_id, r) for r in _search_all(endpoint, ids, view, "attributes.status = 'RUNNING'"))
-        yield ids, [run_snap(r) for r in found.values()]
+        try:
+            yield ids, _changed(endpoint, ids, view, since)
+            continue
+        except MlflowException as exc:
+            if refused is None or not denied(exc):
+                raise
+            if len(ids) == 1:
+                refused(ids[0], exc)
+                continue
+        for eid in ids:  # a group refused: each experiment alone
+            try:
+                runs = _changed(endpoint, [eid], view, since)
+            except MlflowException as exc:
+                if not denied(exc):
+                    raise
+                refused(eid, exc)
+                continue
+            yield [eid], runs
+
+
+def _changed(endpoint: Endpoint, ids: list[str], view: int, since: int) -> list[RunSnap]:
+    found = {r.info.run_id: r for r in _search_all(endpoint, ids, view, f"attributes.end_time >= {int(since)}")}
+    found.update((r.info.run_id, r) for r in _search_all(endpoint, ids, view, "attributes.status = 'RUNNING'"))
+    return [run_snap(r) for r in found.values()]
 
 
 def copies_of(endpoint: Endpoint, experiment_ids: list[str], source_run_id: str) -> list[RunSnap]:
