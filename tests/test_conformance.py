@@ -43,6 +43,7 @@ from syncer.plan.uncopied import UNLISTED, is_unlisted
 from tests.compare import assert_same
 from tests.fixtures.azure import point_sdk_at
 from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
+from tests.fixtures.models import model_files
 from tests.fixtures.workload import T0, Workload, make_workload
 
 PROFILES = ["mlflow-server", "sqlite", "databricks", "databricks-uc", "azureml"]
@@ -61,6 +62,7 @@ class Pair:
     workload: Workload = field(default_factory=Workload)
     dest_runs: int = 0  # how many runs the destination must hold, exactly
     models: dict[str, int] = field(default_factory=dict)  # kind -> how many the workload adds (a UC model)
+    model: str | None = None  # that model's name
 
     @property
     def settings(self) -> Settings:
@@ -118,7 +120,7 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
                  write_config(where / "config.yaml", **options))
         p.workload = make_workload(p.src, prefix, runs_per_experiment=2)
         if profile == "databricks-uc":
-            uc_model(request.getfixturevalue("uc_workspace"), p.src, p.workload.runs["a-0"], prefix)
+            p.model = uc_model(request.getfixturevalue("uc_workspace"), p.src, p.workload.runs["a-0"], prefix)
             p.models = {"model": 1, "model_version": 1}
         yield p
     finally:
@@ -177,6 +179,10 @@ def test_migration_copies_the_workload_exactly(pair: Pair, first) -> None:
                        **{(kind, Op.CREATE): n for kind, n in pair.models.items()}}
     assert len(_dest_runs(pair)) == len(pair.workload.runs)
     assert_same(pair.src, pair.dst, pair.workload.experiments)
+    if pair.model:  # read back through each registry: the copy's files are the version's
+        src_url, dst_url = pair.src._tracking_client.tracking_uri, pair.dst._tracking_client.tracking_uri
+        assert model_files(dst_url, pair.model, "1") == model_files(src_url, pair.model, "1") != {}
+        assert pair.dst.get_registered_model(pair.model).description == "governed"
 
 
 def test_applied_actions_are_the_planned_actions(first) -> None:
