@@ -1,24 +1,35 @@
 """Authentication as users have it, through azure-identity's own DefaultAzureCredential (the
 azureml-mlflow plugin's non-interactive chain) and MLflow's own Databricks resolver: an `az login` (a fake
 `az` on PATH that answers as the real CLI does), sovereign clouds (`AZUREML_CURRENT_CLOUD`), the managed
-identity of Azure ML compute (the emulated identity endpoint, tests/emulators/identity.py), the job token
-inside an Azure ML job, and Databricks secret-scope URIs.
+identity of Azure ML compute (the emulated identity endpoint, tests/emulators/identity.py), a service
+principal's certificate and a workload identity (Entra ID's token endpoint, tests/emulators/entra.py), the
+job token inside an Azure ML job, and Databricks secret-scope URIs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from syncer.backends import auth
 from syncer.backends.endpoint import Endpoint
 from syncer.cli import app as cli
+from syncer.core.errors import FatalError
+from tests.emulators.entra import EntraID
 from tests.emulators.identity import IdentityEndpoint
 from tests.test_azure_identity import OTHER_AZURE_ENV
 from tests.test_databricks_azureml_edges import AZUREML_URI
@@ -44,6 +55,61 @@ def identity() -> Iterator[IdentityEndpoint]:
     endpoint = IdentityEndpoint()
     yield endpoint
     endpoint.stop()
+
+
+@pytest.fixture
+def entra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[EntraID]:
+    """Entra ID's token endpoint, reached through HTTPS_PROXY, its test CA trusted."""
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    endpoint = EntraID(ca)
+    monkeypatch.setenv("HTTPS_PROXY", endpoint.proxy)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "ca.pem"))
+    for name in ("NO_PROXY", "no_proxy", "https_proxy", "AZURE_AUTHORITY_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    yield endpoint
+    endpoint.stop()
+
+
+def self_signed(folder: Path) -> tuple[Path, bytes]:
+    """A self-signed certificate and its private key in one PEM file (AZURE_CLIENT_CERTIFICATE_PATH), and
+    the certificate alone (what is registered with the application)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlflow-syncer")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    path = folder / f"sp-{uuid.uuid4().hex[:6]}.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()) + pem)
+    return path, pem
+
+
+@pytest.mark.parametrize("form", ["certificate", "workload identity"])
+def test_a_certificate_or_a_workload_identity_gets_its_token_from_entra_id(no_azure_auth, entra, monkeypatch,
+                                                                         tmp_path, form):
+    client = str(uuid.uuid4())
+    monkeypatch.setenv("AZURE_TENANT_ID", str(uuid.uuid4()))
+    monkeypatch.setenv("AZURE_CLIENT_ID", client)
+    if form == "certificate":  # EnvironmentCredential
+        path, entra.certificates[client] = self_signed(tmp_path)
+        monkeypatch.setenv("AZURE_CLIENT_CERTIFICATE_PATH", str(path))
+    else:  # WorkloadIdentityCredential: the token a Kubernetes service account projects into the pod
+        token_file = tmp_path / "azure-identity-token"
+        token_file.write_text(entra.federated.setdefault(client, f"federated-{secrets.token_hex(8)}"))
+        monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token_file))
+    auth.check_azure(Endpoint(AZUREML_URI))
+    assert entra.grants == [(client, "ok")] and len(entra.issued) == 1
+
+    if form == "certificate":  # the application holds another certificate now: the signature is refused
+        entra.certificates[client] = self_signed(tmp_path)[1]
+    else:
+        entra.federated[client] = "another subject's token"
+    with pytest.raises(FatalError, match="no usable Azure credential"):
+        auth.check_azure(Endpoint(AZUREML_URI))
+    assert [why[:13] for _, why in entra.grants[1:]] in (["AADSTS700027:"], ["AADSTS700213:"])
 
 
 def fake_az(bin_dir: Path) -> Path:

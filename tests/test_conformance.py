@@ -8,15 +8,23 @@ SQLite store) at the other end:
 - `databricks`: the Databricks-like gateway (tests/emulators/databricks.py + dbfs.py: token auth, dbfs:/ URIs,
   SAS URLs) in front of a real server, as source (the emulation is read-only, as is the Databricks side of a
   migration);
+- `databricks-uc`: a Databricks-like workspace whose registry is Unity Catalog (tests/emulators/unity_catalog.py:
+  version files in their own storage location, read with temporary SAS credentials), as source; a UC model
+  with a version made from one of the workload's runs travels with it;
 - `azureml`: the Azure-ML-like gateway (tests/emulators/azureml.py, artifacts in Azurite), as destination.
 
 For each: a migration of the standard workload compares deeply equal (tests/compare.py); a rerun plans only
 `=` and creates nothing; `diff` says in sync, then sees one source change (a new metric point, a new run);
-and the actions a real sync applies are exactly the actions the dry run planned.
+the actions a real sync applies are exactly the actions the dry run planned; a migration SIGKILLed in the
+middle of a new run's files (tests/killhook) is completed by one `mirror --once` cycle, and a second pass
+plans nothing.
 """
 
 from __future__ import annotations
 
+import signal
+import tempfile
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -34,10 +42,12 @@ from syncer.engine.sync import SyncResult, sync
 from syncer.plan.uncopied import UNLISTED, is_unlisted
 from tests.compare import assert_same
 from tests.fixtures.azure import point_sdk_at
-from tests.fixtures.cli import write_config
+from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
+from tests.fixtures.models import model_files
 from tests.fixtures.workload import T0, Workload, make_workload
 
-PROFILES = ["mlflow-server", "sqlite", "databricks", "azureml"]
+PROFILES = ["mlflow-server", "sqlite", "databricks", "databricks-uc", "azureml"]
+UPLOADS = "log_artifact|blob_upload|blob_copy|stream_artifact"  # a file written, whichever way the ends take
 
 
 @dataclass
@@ -51,6 +61,8 @@ class Pair:
     config: Path
     workload: Workload = field(default_factory=Workload)
     dest_runs: int = 0  # how many runs the destination must hold, exactly
+    models: dict[str, int] = field(default_factory=dict)  # kind -> how many the workload adds (a UC model)
+    model: str | None = None  # that model's name
 
     @property
     def settings(self) -> Settings:
@@ -66,13 +78,27 @@ def _endpoints(profile: str, request: pytest.FixtureRequest, where: Path) -> tup
         src, dst = f"sqlite:///{where / 'src.db'}", f"sqlite:///{where / 'dst.db'}"
         return ({"tracking_uri": src}, {"tracking_uri": dst, "artifact_root": str(where / "dst-artifacts")},
                 src, dst)
-    if profile == "databricks":
-        workspace, dst = request.getfixturevalue("databricks_source"), request.getfixturevalue("dest_server")
-        return ({"tracking_uri": "databricks", "registry_uri": "databricks"}, {"tracking_uri": dst.url},
+    if profile in ("databricks", "databricks-uc"):
+        workspace, dst = request.getfixturevalue(WORKSPACES[profile]), request.getfixturevalue("dest_server")
+        return ({"tracking_uri": "databricks", "registry_uri": profile}, {"tracking_uri": dst.url},
                 workspace.server.url, dst.url)
     assert profile == "azureml", profile
     src, dst = request.getfixturevalue("source_server"), request.getfixturevalue("azureml_dest")
     return {"tracking_uri": src.url}, {"tracking_uri": dst.url, "profile": "azureml"}, src.url, dst.url
+
+
+WORKSPACES = {"databricks": "databricks_source", "databricks-uc": "uc_workspace"}
+
+
+def uc_model(uc, client: MlflowClient, run_id: str, prefix: str) -> str:  # noqa: ANN001
+    """A Unity Catalog model whose one version was made from `run_id`'s files, published to its storage."""
+    name = f"main.{prefix.replace('-', '_')}.churn"
+    client.create_registered_model(name, description="governed")
+    version = client.create_model_version(name, f"{client.get_run(run_id).info.artifact_uri}/deep", run_id=run_id,
+                                          description="v1")
+    with tempfile.TemporaryDirectory() as tmp:
+        uc.rules.publish(name, version.version, Path(client.download_artifacts(run_id, "deep", tmp)))
+    return name
 
 
 @pytest.fixture(scope="module", params=PROFILES)
@@ -82,17 +108,20 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     where = tmp_path_factory.mktemp(f"conformance-{profile}")
     env = pytest.MonkeyPatch()
     try:
-        if profile == "databricks":
-            point_sdk_at(request.getfixturevalue("databricks_source"), env)
+        if profile in WORKSPACES:
+            point_sdk_at(request.getfixturevalue(WORKSPACES[profile]), env)
         if profile == "sqlite":  # relative paths of a direct store land in the test's folder
             env.chdir(where)
         source, destination, src_uri, dst_uri = _endpoints(profile, request, where)
         prefix = f"conf-{profile}-{uuid.uuid4().hex[:8]}"
         options = {"source": source, "destination": destination, "state": f"sqlite:///{where / 'state.db'}",
-                   "experiments": [f"{prefix}/*"]}
+                   "experiments": [f"{prefix}/*"], "prompts": []}  # prompts are workspace-wide
         p = Pair(profile, options, MlflowClient(src_uri), MlflowClient(dst_uri),
                  write_config(where / "config.yaml", **options))
         p.workload = make_workload(p.src, prefix, runs_per_experiment=2)
+        if profile == "databricks-uc":
+            p.model = uc_model(request.getfixturevalue("uc_workspace"), p.src, p.workload.runs["a-0"], prefix)
+            p.models = {"model": 1, "model_version": 1}
         yield p
     finally:
         env.undo()
@@ -146,9 +175,14 @@ def test_migration_copies_the_workload_exactly(pair: Pair, first) -> None:
     assert [o.error for o in real.failed] == []
     created = Counter((o.action.kind, o.action.op) for o in real.outcomes)
     assert created == {("experiment", Op.CREATE): len(pair.workload.experiments),
-                       ("run", Op.CREATE): len(pair.workload.runs)}
+                       ("run", Op.CREATE): len(pair.workload.runs),
+                       **{(kind, Op.CREATE): n for kind, n in pair.models.items()}}
     assert len(_dest_runs(pair)) == len(pair.workload.runs)
     assert_same(pair.src, pair.dst, pair.workload.experiments)
+    if pair.model:  # read back through each registry: the copy's files are the version's
+        src_url, dst_url = pair.src._tracking_client.tracking_uri, pair.dst._tracking_client.tracking_uri
+        assert model_files(dst_url, pair.model, "1") == model_files(src_url, pair.model, "1") != {}
+        assert pair.dst.get_registered_model(pair.model).description == "governed"
 
 
 def test_applied_actions_are_the_planned_actions(first) -> None:
@@ -161,7 +195,7 @@ def test_rerun_plans_only_same_and_creates_nothing(pair: Pair, first) -> None:  
     assert again.outcomes == []
     settled = Counter((a.kind, a.op.value) for a in again.plan.actions if not is_unlisted(a))
     assert settled == {("experiment", "same"): len(pair.workload.experiments),
-                                   ("run", "same"): pair.dest_runs}
+                       ("run", "same"): pair.dest_runs, **{(kind, "same"): n for kind, n in pair.models.items()}}
     assert len(_dest_runs(pair)) == pair.dest_runs
 
 
@@ -189,3 +223,28 @@ def test_diff_is_in_sync_then_sees_each_source_change(pair: Pair, first, capsys)
     assert diff(pair, capsys)[0] == 0
     assert len(_dest_runs(pair)) == pair.dest_runs
     assert_same(pair.src, pair.dst, pair.workload.experiments)
+
+
+def test_a_kill_amid_a_runs_files_is_completed_by_one_mirror_cycle(pair: Pair, first,  # noqa: ARG001
+                                                                    reset_logging) -> None:  # noqa: ARG001
+    alpha = pair.src.get_experiment_by_name(pair.workload.experiments[0]).experiment_id
+    now = int(time.time() * 1000)  # ends now: a mirror cycle reading changes only would see it too
+    run = pair.src.create_run(alpha, start_time=now, run_name="files").info.run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(8):
+            (Path(tmp) / f"part-{i}.txt").write_text(f"part {i}\n" * (i + 1))
+        pair.src.log_artifacts(run, tmp, "parts")
+    pair.src.log_batch(run, metrics=[Metric("loss", 0.25, now, s) for s in range(3)])
+    pair.src.set_terminated(run, "FINISHED")
+    killed = run_cli("migrate", "--no-progress", "--config", str(pair.config),
+                     env=cli_env(**kill_at(f"{UPLOADS}:3:after")))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    pair.dest_runs += 1
+    [copy] = [r for r in _dest_runs(pair) if r.info.run_name == "files"]  # created, its files half copied
+    assert "mlflow_syncer.fingerprint" not in copy.data.tags
+
+    assert cli(["mirror", "--once", "--no-progress", "--config", str(pair.config)]) == 0  # completes it
+    assert len(_dest_runs(pair)) == pair.dest_runs
+    assert_same(pair.src, pair.dst, pair.workload.experiments)
+    again = sync(pair.settings, dry_run=True)  # a second pass plans nothing
+    assert {a.op for a in again.plan.actions if not is_unlisted(a)} == {Op.SAME}

@@ -18,6 +18,7 @@ from syncer.backends.azure_blob import BlobLocation
 from syncer.backends.calls import RetryPolicy, call
 from syncer.backends.endpoint import Endpoint
 from syncer.cli import app as cli
+from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
 from syncer.core.capabilities import DATABRICKS, RateLimits
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_PARTIAL
@@ -149,3 +150,35 @@ def test_resume_with_artifact_sizes_unavailable(databricks_env, azureml_dest, az
     assert again.outcomes[0].stats.artifact_files == 2
     assert azurite.front.counts["409 overwrite"] == refused + 1
     assert_fitted_copy(src, dst, w.experiments, dst_names)
+
+
+def test_a_write_once_file_of_another_size_fails_its_run_alone(source_server, azureml_dest, azurite, unique_name,
+                                                               tmp_path):
+    """The branch of write-once settling where the file there is not the source's: the run fails with one line
+    naming both sizes (a person decides), the other run is complete, nothing is overwritten."""
+    src, dst = MlflowClient(source_server.url), MlflowClient(azureml_dest.url)
+    exp = src.create_experiment(unique_name)
+    for name in ("kept", "other"):
+        run = src.create_run(exp, run_name=name).info.run_id
+        (tmp_path / "a.txt").write_text("0123456789")
+        src.log_artifact(run, str(tmp_path / "a.txt"))
+        src.set_terminated(run)
+    settings = Settings(source=EndpointConfig(tracking_uri=source_server.url),
+                        destination=EndpointConfig(tracking_uri=azureml_dest.url, profile="azureml"),
+                        state=f"sqlite:///{tmp_path / 's.db'}", experiments=[unique_name])
+    assert not sync(settings).failed
+    copy = next(r for r in dst.search_runs([dst.get_experiment_by_name(unique_name).experiment_id])
+                if r.info.run_name == "other")
+    dst.delete_tag(copy.info.run_id, "mlflow_syncer.fingerprint")  # an interrupted copy, to be resumed
+    root = BlobLocation.parse(copy.info.artifact_uri)
+    behind = azurite.service().get_blob_client(root.container, root.child("a.txt").path)  # behind the front
+    behind.upload_blob(b"seven b", overwrite=True)
+    with sqlite3.connect(tmp_path / "s.db") as db:  # uploaded, never recorded
+        db.execute("DELETE FROM artifacts WHERE run_source_id = ?", (copy.data.tags["mlflow_syncer.source_run_id"],))
+
+    again = sync(settings)
+    assert [(o.action.label, o.error) for o in again.failed] == [(
+        f"{unique_name}/other", "artifact a.txt: the destination already holds a file of 7 bytes there (the "
+        "source's: 10) and refuses to overwrite it")]
+    assert behind.download_blob().readall() == b"seven b"
+    assert [a.op for a in sync(settings, dry_run=True).plan.actions if a.label == f"{unique_name}/kept"] == [Op.SAME]

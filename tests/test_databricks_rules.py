@@ -24,6 +24,7 @@ from syncer.core.errors import FatalError, Kind
 from syncer.engine.sync import sync
 from syncer.scan.visibility import NOT_ADMIN
 from tests.compare import assert_same
+from tests.fixtures.cli import write_config
 from tests.fixtures.models import X, _exported, model_files
 from tests.test_unity_catalog import assert_same_model, build_source
 
@@ -78,6 +79,50 @@ def test_a_refusal_is_the_objects_unless_it_answers_the_first_call(databricks_en
     assert str(first.value).startswith(
         f"the source ({fresh.identity}) refused the first call (get_experiment): PERMISSION_DENIED: User "
         f"syncer@example.com does not have permission to 'View' experiment with id {hidden}")
+
+
+def test_a_refused_run_scan_fails_that_experiment_only(databricks_env, dest_server, unique_name, tmp_path,
+                                                       reset_logging):  # noqa: ARG001
+    src = MlflowClient(databricks_env.server.url)
+    ok, refused = (src.create_experiment(f"{unique_name}/{n}") for n in ("ok", "refused"))
+    for exp in (ok, refused):
+        src.set_terminated(src.create_run(exp, run_name="r").info.run_id)
+    s = Settings(source=EndpointConfig(tracking_uri="databricks", registry_uri="databricks"),
+                 destination=EndpointConfig(tracking_uri=dest_server.url), state=f"sqlite:///{tmp_path / 's.db'}",
+                 experiments=[f"{unique_name}/*"])
+    databricks_env.rules.runs_refused.add(refused)  # listed, its runs/search answers 403 PERMISSION_DENIED
+    try:
+        first = sync(s)
+    finally:
+        databricks_env.rules.runs_refused.discard(refused)
+    [bad] = [a for a in first.plan.actions if a.op is Op.ERROR]
+    assert (bad.kind, bad.label) == ("experiment", f"{unique_name}/refused")
+    assert bad.details["reason"].startswith(
+        "its runs cannot be read: PERMISSION_DENIED: User syncer@example.com does not have permission to 'View' "
+        f"experiment with id {refused}")
+    assert [a.label for a in first.plan.actions if a.kind == "run"] == [f"{unique_name}/ok/r"]
+    assert first.failed == []
+    second = sync(s)  # read again on the next pass, now allowed
+    assert not [a for a in second.plan.actions if a.op is Op.ERROR]
+    assert Counter((a.kind, a.op) for a in second.plan.actions if not a.unlisted) == {
+        ("experiment", Op.SAME): 2, ("run", Op.SAME): 1, ("run", Op.CREATE): 1}
+    assert_same(src, MlflowClient(dest_server.url), [f"{unique_name}/ok", f"{unique_name}/refused"])
+
+    # The same in a mirror cycle reading changes only (its grouped change searches)
+    config = write_config(tmp_path / "m.yaml", **s.model_dump(include={"source", "destination", "state",
+                                                                        "experiments"}, exclude_none=True))
+    mirror = ["mirror", "--once", "--no-progress", "--config", str(config)]
+    assert cli.main(mirror) == 0  # a clean full cycle: the next reads changes only
+    for exp in (ok, refused):
+        src.set_terminated(src.create_run(exp, run_name="new").info.run_id)
+    databricks_env.rules.runs_refused.add(refused)
+    try:
+        assert cli.main(mirror) == 1  # that experiment failed, the other's new run copied
+    finally:
+        databricks_env.rules.runs_refused.discard(refused)
+    assert_same(src, MlflowClient(dest_server.url), [f"{unique_name}/ok"])
+    assert cli.main(mirror) == 0
+    assert_same(src, MlflowClient(dest_server.url), [f"{unique_name}/ok", f"{unique_name}/refused"])
 
 
 def test_a_non_admin_is_warned_in_plan_report_and_status(databricks_env, dest_server, unique_name, tmp_path,

@@ -10,6 +10,9 @@ hours come in order), the file names already archived are listed one hour at a t
 `TRACE_BATCH` at a time (at most `BATCH_BYTES` of spans by the sizes the source recorded), written to a
 temporary directory and uploaded with one `log_artifacts` per batch. Idempotent: a file already listed is not
 written again, so a rerun writes nothing and a pass killed in the middle of a batch writes only what is missing.
+Write-once destinations (Azure ML) need no conflict settling here: the hour is listed before its batches are
+written, and Blob Storage lists a blob as soon as its upload is committed (a killed upload leaves no blob), so
+no upload of a later pass meets a file already there.
 `mlflow-syncer restore` reads them back (syncer.scan.archive_traces, syncer.engine.restore_traces).
 """
 

@@ -18,7 +18,8 @@ from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 
-from syncer.core.actions import Op
+from syncer.backends.classify import describe
+from syncer.core.actions import Action, Op
 from syncer.core.compact_ids import IdSet
 from syncer.core.prompt_snapshot import LINKED_PROMPTS
 from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_SOURCE_RUN_ID, RunSnap, Snapshot
@@ -146,9 +147,11 @@ class RunStream:
         read_whole = set(whole)
         windows = WINDOW_RUNS if job.src.caps.run_windows and job.dst.caps.run_windows else None
         chunks = chain(self._ranged(deleted) if job.run_window is not None else
-                       run_scanner.iter_chunks(job.src, whole, deleted, CHUNK_RUNS, windows),
+                       run_scanner.iter_chunks(job.src, whole, deleted, CHUNK_RUNS, windows,
+                                                 self._refused),
                        ((e, None, rs) for e, rs in run_scanner.changed_runs(
-                           job.src, [e for e in job.src_snap.experiments if e not in whole], since, deleted))
+                           job.src, [e for e in job.src_snap.experiments if e not in whole], since, deleted,
+                           self._refused))
                        if since is not None else ())
         for exp_ids, window, runs in _each(self.read, chunks):
             dest_ids = self._dest_ids(exp_ids, window, dest_by_name)
@@ -174,6 +177,17 @@ class RunStream:
         (eid,) = self.job.experiment_ids
         window = self.job.run_window
         yield [eid], window, run_scanner.window_runs(self.job.src, [eid], window, deleted)
+
+    def _refused(self, experiment_id: str, exc: Exception) -> None:
+        """An experiment whose runs the source refuses to show (HTTP 403: the caller may not view it): that
+        experiment fails (`!`, read again next pass); its later kinds are not planned; the pass goes on."""
+        job = self.job
+        job.plannable.discard(experiment_id)
+        exp = job.src_snap.experiments[experiment_id]
+        failed = Action(kind="experiment", op=Op.ERROR, label=exp.name, source_id=experiment_id,
+                        experiment=experiment_id, details={"reason": f"its runs cannot be read: {describe(exc)}"})
+        empty = Snapshot(job.src.identity)
+        self.emit([failed], None, empty, empty)
 
     def _read_whole(self, dest_by_name: dict[str, str]) -> list[str]:
         """The experiments whose every run is read: all of them in a full pass; in a cycle reading changes only,

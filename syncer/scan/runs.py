@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from mlflow.entities import Experiment, Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from syncer.backends.calls import call
+from syncer.backends.classify import denied
 from syncer.backends.endpoint import Endpoint
 from syncer.core.snapshot import PARENT_TAG, TAG_SOURCE_RUN_ID, DatasetRef, ExperimentSnap, RunSnap, Snapshot
 from syncer.core.windows import Window, window_filter
 
 _EXPERIMENT_IDS_PER_SEARCH = 100
+Chunk = tuple[list[str], Window | None, list[RunSnap]]
+Refused = Callable[[str, Exception], None]  # (experiment id, the refusal): that experiment's runs are unread
 
 
 def experiment_snap(exp: Experiment) -> ExperimentSnap:
@@ -132,32 +135,55 @@ def runs_of(endpoint: Endpoint, experiment_ids: list[str], include_deleted: bool
 
 
 def iter_chunks(endpoint: Endpoint, experiment_ids: list[str], include_deleted: bool, max_runs: int,
-                window_runs: int | None = None) -> Iterator[tuple[list[str], Window | None, list[RunSnap]]]:
+                window_runs: int | None = None, refused: Refused | None = None) -> Iterator[Chunk]:
     """The runs of the experiments, a chunk at a time: (experiment ids, start-time window or None, their runs).
 
     Experiments are read in groups of up to 100 by one paged search, as `scan_runs` does; a group holding more
     than `max_runs` runs is read again one experiment at a time. With `window_runs`, an experiment above
     `max_runs` is cut into start-time windows of about `window_runs` runs (`iter_windows`); without, it is one
-    chunk.
+    chunk. With `refused`, a group the source refuses (HTTP 403 PERMISSION_DENIED: an experiment the caller
+    may not view) is read one experiment at a time, and each experiment refused alone is handed to `refused`
+    (that experiment fails, the others are read) instead of stopping the scan.
     """
     view = _view(include_deleted)
     for i in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
         ids = experiment_ids[i : i + _EXPERIMENT_IDS_PER_SEARCH]
-        runs: list[RunSnap] = []
-        for run in iter_runs(endpoint, ids, view):
-            runs.append(run_snap(run))
-            if len(runs) > max_runs and (len(ids) > 1 or window_runs):
-                break
-        else:
+        try:
+            runs = _group(endpoint, ids, view, max_runs, len(ids) > 1 or bool(window_runs))
+        except MlflowException as exc:
+            if refused is None or not denied(exc):
+                raise
+            runs = None
+        if runs is not None:
             yield ids, None, runs
             continue
-        runs = []
         for eid in ids:  # (an experiment read alone is known to be above max_runs: its windows start at once)
-            if window_runs:
-                yield from (([eid], w, part) for w, part in iter_windows(
-                    endpoint, eid, include_deleted, max_runs if len(ids) > 1 else 0, window_runs))
-            else:
-                yield [eid], None, runs_of(endpoint, [eid], include_deleted)
+            try:
+                yield from _alone(endpoint, eid, include_deleted, max_runs if len(ids) > 1 else 0, window_runs)
+            except MlflowException as exc:
+                if refused is None or not denied(exc):
+                    raise
+                refused(eid, exc)
+
+
+def _group(endpoint: Endpoint, ids: list[str], view: int, max_runs: int, may_split: bool,
+           ) -> list[RunSnap] | None:
+    """The runs of a group of experiments, or None once they are more than `max_runs` and `may_split`."""
+    runs: list[RunSnap] = []
+    for run in iter_runs(endpoint, ids, view):
+        runs.append(run_snap(run))
+        if len(runs) > max_runs and may_split:
+            return None
+    return runs
+
+
+def _alone(endpoint: Endpoint, eid: str, include_deleted: bool, max_runs: int,
+           window_runs: int | None) -> Iterator[Chunk]:
+    if window_runs:
+        yield from (([eid], w, part) for w, part in iter_windows(
+            endpoint, eid, include_deleted, max_runs, window_runs))
+    else:
+        yield [eid], None, runs_of(endpoint, [eid], include_deleted)
 
 
 def iter_windows(endpoint: Endpoint, experiment_id: str, include_deleted: bool, max_runs: int,
@@ -237,15 +263,37 @@ def _search_all(endpoint: Endpoint, ids: list[str], view: int, filter_string: st
 
 
 def changed_runs(endpoint: Endpoint, experiment_ids: list[str], since: int, include_deleted: bool = False,
-                 ) -> Iterator[tuple[list[str], list[RunSnap]]]:
+                 refused: Refused | None = None) -> Iterator[tuple[list[str], list[RunSnap]]]:
     """The runs that ended at or after `since` (ms) or are still RUNNING, 100 experiments per search: the change
-    signals search_runs offers (a new finished run ends after its start; copies keep both times)."""
+    signals search_runs offers (a new finished run ends after its start; copies keep both times). `refused`:
+    as in `iter_chunks`."""
     view = _view(include_deleted)
     for i in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
         ids = experiment_ids[i : i + _EXPERIMENT_IDS_PER_SEARCH]
-        found = {r.info.run_id: r for r in _search_all(endpoint, ids, view, f"attributes.end_time >= {int(since)}")}
-        found.update((r.info.run_id, r) for r in _search_all(endpoint, ids, view, "attributes.status = 'RUNNING'"))
-        yield ids, [run_snap(r) for r in found.values()]
+        try:
+            yield ids, _changed(endpoint, ids, view, since)
+            continue
+        except MlflowException as exc:
+            if refused is None or not denied(exc):
+                raise
+            if len(ids) == 1:
+                refused(ids[0], exc)
+                continue
+        for eid in ids:  # a group refused: each experiment alone
+            try:
+                runs = _changed(endpoint, [eid], view, since)
+            except MlflowException as exc:
+                if not denied(exc):
+                    raise
+                refused(eid, exc)
+                continue
+            yield [eid], runs
+
+
+def _changed(endpoint: Endpoint, ids: list[str], view: int, since: int) -> list[RunSnap]:
+    found = {r.info.run_id: r for r in _search_all(endpoint, ids, view, f"attributes.end_time >= {int(since)}")}
+    found.update((r.info.run_id, r) for r in _search_all(endpoint, ids, view, "attributes.status = 'RUNNING'"))
+    return [run_snap(r) for r in found.values()]
 
 
 def copies_of(endpoint: Endpoint, experiment_ids: list[str], source_run_id: str) -> list[RunSnap]:

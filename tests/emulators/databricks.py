@@ -12,6 +12,8 @@ https://docs.azure.cn/zh-cn/databricks/kb/machine-learning/mlflow-artifacts-perm
 `GET /api/2.0/preview/scim/v2/Me` answers the caller with its groups (SCIM API,
 https://docs.databricks.com/dev-tools/api/latest/scim.html); workspace admins, the `admins` group, hold
 CAN MANAGE on every object (https://docs.databricks.com/user-guide/secrets/secret-acl.html).
+`runs_refused`: experiments that are listed but whose runs/search answers that 403 (a permission revoked
+between the listing and the run scan), for admins too.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class DatabricksRules(Rules):
         self.apis: tuple[str, ...] = (API,)  # path prefixes served; more with the trace routes (dbx_traces)
         self.admin = True  # the caller is in the `admins` group (SCIM Me); else listings are filtered
         self.hidden_experiments: set[str] = set()  # experiment ids a non-admin caller may not view
+        self.runs_refused: set[str] = set()  # experiments listed, whose runs/search answers 403 (revoked since)
 
     def set_rates(self, rates: dict[str, float]) -> None:
         """Limit each class to `rates[class]` per second (bursts of that many); arrivals are recorded anew."""
@@ -104,6 +107,8 @@ class DatabricksRules(Rules):
     def denied(self, req: Request, gateway: Gateway) -> Reply | None:
         """HTTP 403 PERMISSION_DENIED for a direct access to an experiment the caller may not view."""
         hidden = self.hidden()
+        if req.path == f"{API}runs/search" and self.runs_refused & set(req.json().get("experiment_ids", [])):
+            hidden = hidden | self.runs_refused
         if not hidden or not req.path.startswith(API):
             return None
         rest, params = req.path.removeprefix(API), {k: v[0] for k, v in parse_qs(req.query).items()}

@@ -16,6 +16,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: dict) -> None:
+    """Answer a request with a JSON body."""
+    content = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(content)))
+    handler.end_headers()
+    handler.wfile.write(content)
+
+
 @dataclass
 class TokenRequest:
     resource: str | None
@@ -59,13 +69,7 @@ class IdentityEndpoint:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 secret = self.headers.get("X-IDENTITY-HEADER") or self.headers.get("secret")
-                status, body = endpoint.answer(self.path, secret)
-                content = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                send_json(self, *endpoint.answer(self.path, secret))
 
             def log_message(self, *args) -> None:  # noqa: ANN002
                 pass
