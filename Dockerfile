@@ -1,5 +1,6 @@
-# mlflow-syncer mirror in a container: `docker build -t mlflow-syncer .` then see README.md, "Mirroring".
-FROM python:3.11-slim
+# mlflow-syncer mirror in a container: `docker build -t mlflow-syncer .` then see docs/OPERATIONS.md.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -1,5 +1,5 @@
 """A scale-out job started again once complete: `worker --job NAME` begins the job's next round, which copies what
-changed since and nothing already in sync (README "Scale-out"), on a real PostgreSQL and real MLflow servers."""
+changed since and nothing already in sync (docs/SCALE_OUT.md), on a real PostgreSQL and real MLflow servers."""
 
 from __future__ import annotations
 

@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_mirror_flags(p)
     _unsupported(p)
     p = sub.add_parser("worker", help="one of several processes sharing a PostgreSQL state store: claim "
-                       "experiments with leases and copy them until the job is done (README \"Scale-out\")")
+                       "experiments with leases and copy them until the job is done (docs/SCALE_OUT.md)")
     _common(p)
     add_worker_flags(p)
     _unsupported(p)

@@ -100,7 +100,7 @@ def mirror(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    """`worker`: one of several processes sharing a PostgreSQL state store (README "Scale-out")."""
+    """`worker`: one of several processes sharing a PostgreSQL state store (docs/SCALE_OUT.md)."""
     settings = worker_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
     return work(settings, args.config)

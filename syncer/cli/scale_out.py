@@ -1,4 +1,4 @@
-"""The `worker` command: one of several processes sharing a PostgreSQL state store (README "Scale-out")."""
+"""The `worker` command: one of several processes sharing a PostgreSQL state store (docs/SCALE_OUT.md)."""
 
 from __future__ import annotations
 

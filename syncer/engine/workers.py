@@ -1,4 +1,4 @@
-"""Scale-out: one of several worker processes sharing a PostgreSQL state store (README "Scale-out").
+"""Scale-out: one of several worker processes sharing a PostgreSQL state store (docs/SCALE_OUT.md).
 
 Each worker claims work units with leases (syncer.state.leases): one unit per source experiment, copied by the
 same engine pass as `migrate` restricted to that experiment (`PassOptions.experiment_ids`), then one final
@@ -78,7 +78,7 @@ def share_rate_limits(state: StateStore, *ends: Endpoint) -> None:
 
 
 def _seed(settings: Settings, src: Endpoint, state: StateStore, job: str, owner: str) -> int:
-    """Seed the job, or start its next round when every unit of the last one is finished (README "Scale-out");
+    """Seed the job, or start its next round when every unit of the last one is finished (docs/SCALE_OUT.md);
     returns the round this worker joins. A round still open is joined as it is."""
     exists = leases.job_exists(state, job)
     if exists and _open(leases.counts(state, job)):

@@ -1,5 +1,5 @@
 """The scale-out section of `mlflow-syncer status`: per job, its work units pending, leased (holder, lease end),
-done and failed (README "Scale-out").
+done and failed (docs/SCALE_OUT.md).
 
 A running unit whose lease has ended belongs to a worker that stopped without handing it back: the next claim
 takes it over (`lease ended`). `view` returns JSON-ready data listing every unit; `text_lines` counts each

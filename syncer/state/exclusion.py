@@ -1,4 +1,4 @@
-"""The writer lock and scale-out claims exclude each other for real (README "Scale-out").
+"""The writer lock and scale-out claims exclude each other for real (docs/SCALE_OUT.md).
 
 `migrate` and `mirror` take the writer lock (`StateStore.acquire_lock`) and, in that same transaction, check that
 no worker holds a live lease (`leases.refuse_while_leased`); a worker claims a unit and, in that same transaction,

@@ -1,4 +1,4 @@
-"""Work units of a scale-out job, claimed by several workers with leases (README "Scale-out").
+"""Work units of a scale-out job, claimed by several workers with leases (docs/SCALE_OUT.md).
 
 A job (a name) holds one unit per source experiment (`experiment:<id>`) and one final `registry` unit. The first
 worker seeds them in the transaction that creates the job row, so every worker sees the same units. A worker

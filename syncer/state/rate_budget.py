@@ -1,4 +1,4 @@
-"""A request budget shared by every process using one state store: token buckets as rows (README "Scale-out").
+"""A request budget shared by every process using one state store: token buckets as rows (docs/SCALE_OUT.md).
 
 Each bucket (an endpoint's identity and rate class, e.g. `databricks:https://host|search`) is one row, updated
 under a row lock, on the database's clock: workers on several machines draw from the same budget, so a
