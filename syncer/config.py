@@ -10,10 +10,11 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from syncer.core import config_text, env_knobs
 from syncer.core.capabilities import Capabilities
+from syncer.core.env_source import EnvSource, variable_problem
 from syncer.core.errors import FatalError
 from syncer.core.option_keys import KeyPath, generic, line_of, load_with_lines, suggest
 from syncer.core.redact import register_secret
@@ -179,7 +180,7 @@ class Settings(BaseSettings):
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _YamlSource(settings_cls))
+        return (init_settings, EnvSource(settings_cls), _YamlSource(settings_cls))
 
 
 _CONFIG_FILE: dict[str, Any] = {}
@@ -308,17 +309,18 @@ def _message(path: str | None, lines: dict[KeyPath, int], problems: list[tuple[K
 
 
 def load_settings(config_path: str | None = None, flag_problems: list[str] = (), **flags: Any) -> Settings:
-    """Build the settings from defaults, the YAML file, the environment and flags (in rising precedence).
+    """Build the settings from defaults, the YAML file(s) (`a.yaml:b.yaml`: b over a), the environment and
+    flags (in rising precedence).
 
     Every problem is reported at once, in one line: the file's (unknown or invalid options, with their line
     and a suggestion), the environment's (env_knobs) and the flags' (`flag_problems`, conflicting flags).
     """
     global _CONFIG_FILE
     data, lines, problems = {}, {}, [((), text) for text in [*flag_problems, *env_knobs.problems()]]
-    if config_path:
+    for path in config_path.split(":") if config_path else []:
         try:
-            data, lines, found = _read(config_path)
-            problems += found
+            more, where, found = _read(path)
+            data, lines, problems = config_text.merge(data, more), {**lines, **where}, problems + found
         except FatalError as exc:
             if not problems:
                 raise
@@ -328,6 +330,9 @@ def load_settings(config_path: str | None = None, flag_problems: list[str] = (),
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as err:
         problems += _problems(err)
+    except SettingsError as err:
+        field = re.search(r'field "([^"]+)"', str(err))
+        problems.append(((), variable_problem(field[1]) if field else str(err)))
     finally:
         _CONFIG_FILE = {}
     if problems:

@@ -57,16 +57,22 @@ def migrate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logs.setup(settings.log_format, settings.log_level)
     if args.dry_run:
-        return dry_run(settings, args.config)
+        return diff_report(settings, args.config, "json", None, False) if args.format == "json" \
+            else dry_run(settings, args.config)
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
         result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=lambda r: bar.start(r.plan),
                       verify=args.verify, on_start=bar.started, stop=stopping.STOP, strict_filters=True)
     summary = summarize(result)
+    code = EXIT_PARTIAL if summary.failed or summary.conflicts or summary.uncopied else EXIT_OK
+    if args.format == "json":
+        print(json.dumps({"command": "migrate", "exit_code": code, "summary": summary.as_dict(),
+                          "problems": problem_lines(result)}, indent=2))
+        return code
     print_summary(summary, Console(file=sys.stdout))
     for line in problem_lines(result):
         print(line)
-    return EXIT_PARTIAL if summary.failed or summary.conflicts or summary.uncopied else EXIT_OK
+    return code
 
 
 def diff(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ from syncer.backends.same_store import refuse_same_facts
 from syncer.config import MirrorConfig, Settings
 from syncer.core.errors import FatalError, Interrupted
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
-from syncer.engine.mirror_cycle import Cycle, CycleReport
+from syncer.engine.mirror_cycle import Cycle, CycleReport, iso
 from syncer.engine.sync import endpoints, open_state
 from syncer.service import sd_notify as sdnotify
 from syncer.service.status_server import StatusServer
@@ -184,6 +184,9 @@ class MirrorService:
             if cycle_id is not None:
                 self._record(lambda state: cycles.end_cycle(state, cycle_id, cycle_end(report), self._next_run()))
             self.last = self.ready.last = report
+            next_run = self._next_run()
+            if next_run is not None:
+                log.info("next cycle", at=iso(next_run), seconds_from_now=round(next_run - time.time(), 1))
             state = "ok" if report.ok else f"errors: {report.error or report.delete_refused or report.failed}"
             sdnotify.notify(f"STATUS=last cycle {state}; copied {report.copied}, {report.seconds:.1f} s")
         finally:
