@@ -1,6 +1,6 @@
-"""The README and docs/ say what is true: the generated configuration page is current, one Python version
-everywhere, every link leads to a page, and the README's first-screen commands run as written against two
-real MLflow servers."""
+"""The README and docs/ say what is true: the generated configuration page is current, one Python
+version everywhere, every link leads to a page, and the README's first-screen commands run as
+written against two real MLflow servers."""
 
 from __future__ import annotations
 
@@ -32,12 +32,18 @@ def _config_doc():  # noqa: ANN202
 def test_configuration_page_is_generated_from_the_settings_model():
     page = _config_doc().render()
     assert (ROOT / "docs" / "CONFIGURATION.md").read_text() == page, (
-        "docs/CONFIGURATION.md is stale: python scripts/config_doc.py > docs/CONFIGURATION.md")
-    rows = [line for line in page.splitlines() if line.startswith("| `") and "MLFLOW_SYNCER_" in line]
+        "docs/CONFIGURATION.md is stale: python scripts/config_doc.py > docs/CONFIGURATION.md"
+    )
+    rows = [
+        line for line in page.splitlines() if line.startswith("| `") and "MLFLOW_SYNCER_" in line
+    ]
     assert len(rows) > 40
     assert [r for r in rows if r.endswith("|  |")] == [], "every option needs a description"
-    assert "| `destination.tracking_uri` | str | required | `MLFLOW_SYNCER_DESTINATION__TRACKING_URI` | `--dest` |" \
+    assert (
+        "| `destination.tracking_uri` | str | required | "
+        "`MLFLOW_SYNCER_DESTINATION__TRACKING_URI` | `--dest` |"
         in page
+    )
 
 
 def test_one_python_version_everywhere():
@@ -53,7 +59,9 @@ def test_one_python_version_everywhere():
 def test_every_link_leads_to_a_page():
     for page in PAGES:
         for target in re.findall(r"\]\(([^)#:]+\.md)\)", page.read_text()):
-            assert (page.parent / target).is_file(), f"{page.name} links to {target}, which does not exist"
+            assert (page.parent / target).is_file(), (
+                f"{page.name} links to {target}, which does not exist"
+            )
     assert len(README.read_text().splitlines()) <= 160
 
 
@@ -65,7 +73,9 @@ def test_first_screen_copy_runs_as_written(tmp_path):
     """The README's first copy, on two fresh servers (the session's hold other tests' objects): each
     `mlflow-syncer` line of the block, with the servers' ports, exits 0; the copy holds the run."""
     block = _block("first-copy")
-    assert README.read_text().index("<!-- first-copy -->") < 1500, "the first copy is on the first screen"
+    assert README.read_text().index("<!-- first-copy -->") < 1500, (
+        "the first copy is on the first screen"
+    )
     assert "pip install ." in block and "pipx install ." in block
     with ThreadPoolExecutor(2) as pool:
         src, dst = pool.map(lambda n: start_mlflow_server(tmp_path / n), ["a", "b"])
@@ -74,23 +84,34 @@ def test_first_screen_copy_runs_as_written(tmp_path):
         run = client.create_run(client.create_experiment("readme"), run_name="first")
         client.log_metric(run.info.run_id, "loss", 0.5, step=1)
         client.set_terminated(run.info.run_id)
-        lines = [line.split("#")[0].split() for line in block.splitlines() if line.startswith("mlflow-syncer")]
+        lines = [
+            line.split("#")[0].split()
+            for line in block.splitlines()
+            if line.startswith("mlflow-syncer")
+        ]
         assert [words[1] for words in lines] == ["migrate", "diff"]
         for words in lines:
-            args = [w.replace("http://127.0.0.1:5000", src.url).replace("http://127.0.0.1:5001", dst.url)
-                    for w in words[1:]]
+            args = [
+                w.replace("http://127.0.0.1:5000", src.url).replace(
+                    "http://127.0.0.1:5001", dst.url
+                )
+                for w in words[1:]
+            ]
             result = run_cli(*args, "--state", f"sqlite:///{tmp_path / 'state.db'}", cwd=tmp_path)
             assert result.returncode == 0, (args, result.stdout, result.stderr)
         copies = mlflow.MlflowClient(dst.url).search_runs(
-            [mlflow.MlflowClient(dst.url).get_experiment_by_name("readme").experiment_id])
+            [mlflow.MlflowClient(dst.url).get_experiment_by_name("readme").experiment_id]
+        )
         assert [(r.info.run_name, r.data.metrics) for r in copies] == [("first", {"loss": 0.5})]
     finally:
         src.stop()
         dst.stop()
 
 
-@pytest.mark.parametrize("command", ["migrate", "mirror", "diff", "status", "worker", "check-config", "state",
-                                     "restore", "demo"])
+@pytest.mark.parametrize(
+    "command",
+    ["migrate", "mirror", "diff", "status", "worker", "check-config", "state", "restore", "demo"],
+)
 def test_every_command_of_the_readme_has_help(command):
     assert f"| `{command}" in README.read_text()
     result = run_cli(command, "--help")
@@ -98,8 +119,15 @@ def test_every_command_of_the_readme_has_help(command):
 
 
 def test_readme_config_example_is_valid(tmp_path):
-    yaml_text = re.search(r"## Configuration in one paragraph.*?```yaml\n(.*?)```", README.read_text(), re.S)[1]
+    yaml_text = re.search(
+        r"## Configuration in one paragraph.*?```yaml\n(.*?)```", README.read_text(), re.S
+    )[1]
     (tmp_path / "c.yaml").write_text(yaml_text)
-    result = run_cli("check-config", "--offline", "--config", str(tmp_path / "c.yaml"),
-                     env=cli_env(PGPASSWORD="pw"))
+    result = run_cli(
+        "check-config",
+        "--offline",
+        "--config",
+        str(tmp_path / "c.yaml"),
+        env=cli_env(PGPASSWORD="pw"),
+    )
     assert result.returncode == 0, result.stderr

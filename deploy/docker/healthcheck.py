@@ -1,4 +1,5 @@
-"""The image's HEALTHCHECK: GET /healthz on the port the effective configuration names (mirror.http_port,
+"""The image's HEALTHCHECK: GET /healthz on the port the effective configuration names
+(mirror.http_port,
 from the image's defaults and the mounted config), so moving the port moves the check with it."""
 
 import os
