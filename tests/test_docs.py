@@ -131,3 +131,13 @@ def test_readme_config_example_is_valid(tmp_path):
         env=cli_env(PGPASSWORD="pw"),
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_install_is_light_and_the_server_an_extra():
+    """`pip install .` brings MLflow's client only; the full `mlflow` (its server) is the [server]
+    extra, which the test set-up installs (docs/BENCHMARKS.md: 202 MB against 883 MB)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = [re.split(r"[<>=\[ ]", d)[0] for d in project["dependencies"]]
+    assert "mlflow-skinny" in names and "mlflow" not in names
+    assert [re.split(r"[<>= ]", d)[0] for d in project["optional-dependencies"]["server"]] == ["mlflow"]
+    assert "server]" in (ROOT / "scripts" / "setup.sh").read_text()
