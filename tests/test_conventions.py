@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import socket
 
 import mlflow
 import pytest
@@ -123,20 +124,27 @@ def test_every_option_has_help_text():
     assert [(cmd, a.option_strings) for cmd, a in options if not a.help] == []
 
 
-def test_mirror_log_lines_have_no_empty_fields(source_db, tmp_path):
-    result = run_cli(
-        "mirror",
-        "--once",
-        "--source",
-        source_db,
-        "--dest",
-        f"sqlite:///{tmp_path / 'd.db'}",
-        "--log-format",
-        "json",
-        "--state",
-        f"sqlite:///{tmp_path / 's.db'}",
-        cwd=tmp_path,
-    )
+def test_mirror_once_log_lines_and_no_port_taken(source_db, tmp_path):
+    """`mirror --once` logs a `cycle ended` line without empty fields, with ISO times, and serves no
+    HTTP endpoint: a port a service beside it holds does not stop it."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = run_cli(
+            "mirror",
+            "--once",
+            "--source",
+            source_db,
+            "--dest",
+            f"sqlite:///{tmp_path / 'd.db'}",
+            "--log-format",
+            "json",
+            "--state",
+            f"sqlite:///{tmp_path / 's.db'}",
+            "--http-port",
+            str(busy.getsockname()[1]),
+            cwd=tmp_path,
+        )
     assert result.returncode == 0, result.stderr
     ended = [json.loads(x) for x in result.stderr.splitlines() if '"cycle ended"' in x]
     assert len(ended) == 1 and ended[0]["copied"] == 4 and ended[0]["ok"] is True

@@ -155,8 +155,8 @@ class MirrorService:
         return True
 
     def _start_http(self) -> None:
-        if self.cfg.http_port is None:
-            return
+        if self.cfg.http_port is None or self.once:  # one cycle has nobody to probe it, and must not
+            return  # take the port of a service beside it (the image's default config names 8080)
         try:
             self.http = StatusServer(self.cfg.http_host, self.cfg.http_port, self.ready).start()
         except OSError as exc:
