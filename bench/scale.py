@@ -14,7 +14,7 @@ killed above `--cap-mb` so that a run cannot exhaust a shared machine, or after 
 - `mirror-noop`: `mirror --once` over the mirrored pair (a cycle that finds nothing to do; the first cycle of
   a state store reads every run);
 - `mirror-change`: after `mirror-noop` (its state store), `CHANGED_RUNS` new finished runs are logged to the
-  source, then `mirror --once` again: a change-only cycle (README "Mirror") that copies them. It grows both
+  source, then `mirror --once` again: a change-only cycle (docs/MIRRORING.md) that copies them. It grows both
   stores by those runs (the mirrored copy stays in sync);
 - `migrate-slice`: `migrate --experiments <the first experiment>` into an empty destination (N / 100 runs).
 

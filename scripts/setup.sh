@@ -8,7 +8,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 log=.venv/setup.log
 if ! { .venv/bin/python -m pip install --upgrade pip \
-       && .venv/bin/python -m pip install -c constraints.txt -e ".[dev,postgres,azureml,ray]"; } >"$log" 2>&1; then
+       && .venv/bin/python -m pip install -c constraints.txt -e ".[dev,postgres,azureml,ray,server]"; } >"$log" 2>&1; then
   tail -n 40 "$log" >&2
   echo "setup failed; full log in $log" >&2
   exit 1

@@ -6,4 +6,4 @@
 # and exits 0, so that the rest of the suite still runs.
 cd "$(dirname "$0")/.."
 STAMP_FILES="constraints-newest.txt pyproject.toml" exec bash scripts/make_venv.sh .venv-newest \
-  "tests/test_newest_mlflow.py (newest MLflow, constraints-newest.txt)" -- -c constraints-newest.txt -e ".[dev,postgres]"
+  "tests/test_newest_mlflow.py (newest MLflow, constraints-newest.txt)" -- -c constraints-newest.txt -e ".[dev,postgres,server]"

@@ -29,9 +29,17 @@ fi
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?
+# The container image, built with podman and smoke-tested in a chroot of it (docs/OPERATIONS.md); skipped
+# with a line where podman cannot be installed, or with IMAGE_SMOKE=0.
+image_rc=0
+if [ "${IMAGE_SMOKE:-1}" != 0 ] && [ "$#" = 0 ]; then
+  bash scripts/image_smoke.sh
+  image_rc=$?
+fi
 set -e
 if [ "$rc" = 5 ]; then
   echo "pytest collected no tests: failing" >&2
   exit 1
 fi
-exit "$rc"
+[ "$rc" != 0 ] && exit "$rc"
+exit "$image_rc"

@@ -10,10 +10,11 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from syncer.core import config_text, env_knobs
 from syncer.core.capabilities import Capabilities
+from syncer.core.env_source import EnvSource, variable_problem
 from syncer.core.errors import FatalError
 from syncer.core.option_keys import KeyPath, generic, line_of, load_with_lines, suggest
 from syncer.core.redact import register_secret
@@ -38,23 +39,25 @@ class Strict(BaseModel):
 class RateLimitConfig(Strict):
     """Requests per second per endpoint class (0: unlimited; unset: the service's documented default)."""
 
-    search: float | None = Field(default=None, ge=0)
-    log_batch: float | None = Field(default=None, ge=0)
-    other: float | None = Field(default=None, ge=0)
+    search: float | None = Field(default=None, ge=0, description="searches per second")
+    log_batch: float | None = Field(default=None, ge=0, description="log_batch calls per second")
+    other: float | None = Field(default=None, ge=0, description="every other call, per second")
 
 
 class EndpointConfig(Strict):
     """One end: tracking URI, optional registry URI (a source on Databricks may list two), service profile
     and rate limits."""
 
-    tracking_uri: str
+    tracking_uri: str = Field(description="http(s)://, sqlite:///x.db, postgresql://..., ./mlruns, "
+                              "databricks[://profile], azureml://...")
     registry_uri: str | list[str] | None = Field(
         default=None, description="Model registry; a Databricks source may read both: [databricks, databricks-uc]")
     artifact_root: str | None = Field(
         default=None, description="Where new destination experiments keep artifacts (direct stores)")
     profile: Literal["auto", "mlflow", "databricks", "azureml"] = Field(
         default="auto", description="Limits of the service behind the URI (auto: from the URI scheme)")
-    rate_limits: RateLimitConfig | None = None
+    rate_limits: RateLimitConfig | None = Field(
+        default=None, description="requests per second per class (0: unlimited; unset: the service's default)")
 
     @model_validator(mode="before")
     @classmethod
@@ -83,8 +86,8 @@ class EndpointConfig(Strict):
 class NameRule(Strict):
     """Rewrite experiment names: a regular expression and its replacement (re.sub syntax)."""
 
-    match: str
-    replace: str
+    match: str = Field(description="regular expression searched in the name")
+    replace: str = Field(description="its replacement (re.sub syntax; the first matching rule wins)")
 
     @field_validator("match")
     @classmethod
@@ -99,21 +102,24 @@ class NameRule(Strict):
 class MirrorConfig(Strict):
     """The `mirror` service: schedule, deletion guard rails, HTTP status endpoint, shutdown bound."""
 
-    interval: float = Field(default=60.0, gt=0)
-    cron: str | None = None
-    delete: bool = False
-    max_delete: int = Field(default=100, ge=0)
-    http_port: int | None = Field(default=None, ge=0, le=65535)
-    http_host: str = "127.0.0.1"
-    ready_intervals: float = Field(default=3.0, gt=0)
-    follow_running_hours: float | None = Field(default=24.0, gt=0)
+    interval: float = Field(default=60.0, gt=0, description="seconds between cycles (90, 90s, 5m, 1h)")
+    cron: str | None = Field(default=None, description="crontab schedule (UTC) instead of interval")
+    delete: bool = Field(default=False, description="delete destination runs we created whose source is gone")
+    max_delete: int = Field(default=100, ge=0, description="a cycle that would delete more deletes nothing")
+    http_port: int | None = Field(default=None, ge=0, le=65535,
+                                  description="serve /healthz, /readyz, /metrics on this port (unset: off)")
+    http_host: str = Field(default="127.0.0.1", description="address the HTTP endpoint binds")
+    ready_intervals: float = Field(default=3.0, gt=0, description=(
+        "/readyz fails when the last good cycle is older than this many intervals"))
+    follow_running_hours: float | None = Field(default=24.0, gt=0, description=(
+        "RUNNING runs idle longer than this (crashed jobs) are no longer revisited"))
     verify_every: int = Field(default=0, ge=0, description="every Nth cycle also runs --verify (0: never)")
     traces_full_every: int = Field(default=10, ge=0, description=(
         "every Nth cycle reads every trace; the others only those newer than the cursors (0: only the first)"))
     runs_full_every: int = Field(default=10, ge=0, description=(
         "every Nth cycle reads every run; the others only runs ended since the last clean cycle or RUNNING "
         "(0: only the first; 1: every cycle)"))
-    shutdown_timeout: float = Field(default=30.0, gt=0)
+    shutdown_timeout: float = Field(default=30.0, gt=0, description="seconds to stop the unit in flight on SIGTERM")
 
     @field_validator("interval", "shutdown_timeout", mode="before")
     @classmethod
@@ -137,10 +143,11 @@ class PrincipalsConfig(Strict):
     """The principal map (docs/PERMISSIONS.md): source principal -> destination principal, in `map` or a
     `source,destination` CSV `file`, and the policy for a source principal in neither."""
 
-    map: dict[str, str] = Field(default_factory=dict)
-    file: str | None = None
-    unmapped: Literal["skip", "default", "fail"] = "skip"
-    default: str | None = None
+    map: dict[str, str] = Field(default_factory=dict, description="source principal -> destination principal")
+    file: str | None = Field(default=None, description="a `source,destination` CSV file of more pairs")
+    unmapped: Literal["skip", "default", "fail"] = Field(default="skip", description=(
+        "a principal in neither: skip (reported), default (the `default` principal), fail (before any write)"))
+    default: str | None = Field(default=None, description="the principal for `unmapped: default`")
 
     @model_validator(mode="after")
     def _default_named(self) -> PrincipalsConfig:
@@ -153,8 +160,9 @@ class PermissionsConfig(Strict):
     """Copy experiment and model permissions (`enabled`); `replace`: narrower destination grants are
     overwritten instead of reported as conflicts."""
 
-    enabled: bool = False
-    replace: bool = False
+    enabled: bool = Field(default=False, description="copy experiment and model permissions")
+    replace: bool = Field(default=False, description=(
+        "overwrite narrower destination grants instead of reporting them as conflicts"))
 
 
 class Settings(BaseSettings):
@@ -162,34 +170,45 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MLFLOW_SYNCER_", env_nested_delimiter="__", extra="forbid")
 
-    source: EndpointConfig | None = None
-    destination: EndpointConfig | None = None
-    state: str | None = None
-    experiments: list[str] = Field(default_factory=list)
-    experiment_names: list[NameRule] = Field(default_factory=list)
-    models: list[str] = Field(default_factory=list)
-    copy_models: bool = True
-    model_names: list[NameRule] = Field(default_factory=list)
+    source: EndpointConfig | None = Field(default=None, description="where to copy from (a URI or a mapping)")
+    destination: EndpointConfig | None = Field(default=None, description="where to copy to (a URI or a mapping)")
+    state: str | None = Field(default=None, description=(
+        "state store SQLAlchemy URL (unset: mlflow-syncer-state.db next to the config, or in the working folder)"))
+    experiments: list[str] = Field(default_factory=list, description="experiment names or globs ([]: all)")
+    experiment_names: list[NameRule] = Field(default_factory=list, description=(
+        "rename experiments on the way (unset: the source's default, e.g. Databricks' /Users/<user>/ dropped)"))
+    models: list[str] = Field(default_factory=list, description=(
+        "registered models (names or globs) to copy besides those made from the selected experiments' runs"))
+    copy_models: bool = Field(default=True, description="false (--no-models): leave the model registry alone")
+    model_names: list[NameRule] = Field(default_factory=list, description="rename models, like experiment_names")
     prompts: list[str] = Field(default_factory=lambda: ["*"], description="prompts to copy (globs; []: none)")
-    model_stages: Literal["copy", "tag", "skip"] = "copy"
-    model_files_experiment: str = "mlflow-syncer-model-files"
-    workers: int = Field(default=8, ge=1, le=64)
-    deleted: Literal["skip", "mirror"] = "skip"
-    log_format: Literal["auto", "console", "json"] = "auto"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    quarantine_after: int = Field(default=3, ge=1)
-    # Objects the destination cannot hold: "report" lists and counts them (exit 1); "archive" also writes each
-    # as JSON into the destination's mlflow-syncer-archive experiment (docs/MLFLOW3.md).
-    unsupported: Literal["report", "archive"] = "report"
-    mirror: MirrorConfig = Field(default_factory=MirrorConfig)
-    scale_out: ScaleOutConfig = Field(default_factory=ScaleOutConfig)
-    principals: PrincipalsConfig = Field(default_factory=PrincipalsConfig)
-    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
+    model_stages: Literal["copy", "tag", "skip"] = Field(default="copy", description=(
+        "copy: the stage where the destination has stages, else the tag mlflow_syncer.source_stage; tag: "
+        "always the tag; skip: drop it"))
+    model_files_experiment: str = Field(default="mlflow-syncer-model-files", description=(
+        "holds the files of model versions that have no copied run"))
+    workers: int = Field(default=8, ge=1, le=64, description="objects copied side by side")
+    deleted: Literal["skip", "mirror"] = Field(default="skip", description=(
+        "deleted runs and experiments: skip them, or copy them as deleted"))
+    log_format: Literal["auto", "console", "json"] = Field(default="auto", description=(
+        "auto: console on a terminal, JSON otherwise"))
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="log level")
+    quarantine_after: int = Field(default=3, ge=1, description="failed attempts before an object is set aside")
+    unsupported: Literal["report", "archive"] = Field(default="report", description=(
+        "objects the destination cannot hold: report lists and counts them (exit 1); archive also writes each "
+        "as JSON into the destination's mlflow-syncer-archive experiment (docs/MLFLOW3.md)"))
+    mirror: MirrorConfig = Field(default_factory=MirrorConfig, description="the mirror service")
+    scale_out: ScaleOutConfig = Field(default_factory=ScaleOutConfig, description=(
+        "where units of work run (docs/SCALE_OUT.md)"))
+    principals: PrincipalsConfig = Field(default_factory=PrincipalsConfig, description=(
+        "source principal -> destination principal, for permissions and mlflow.user (docs/PERMISSIONS.md)"))
+    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig, description=(
+        "copy experiment and model permissions (docs/PERMISSIONS.md)"))
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _YamlSource(settings_cls))
+        return (init_settings, EnvSource(settings_cls), _YamlSource(settings_cls))
 
 
 _CONFIG_FILE: dict[str, Any] = {}
@@ -318,17 +337,18 @@ def _message(path: str | None, lines: dict[KeyPath, int], problems: list[tuple[K
 
 
 def load_settings(config_path: str | None = None, flag_problems: list[str] = (), **flags: Any) -> Settings:
-    """Build the settings from defaults, the YAML file, the environment and flags (in rising precedence).
+    """Build the settings from defaults, the YAML file(s) (`a.yaml:b.yaml`: b over a), the environment and
+    flags (in rising precedence).
 
     Every problem is reported at once, in one line: the file's (unknown or invalid options, with their line
     and a suggestion), the environment's (env_knobs) and the flags' (`flag_problems`, conflicting flags).
     """
     global _CONFIG_FILE
     data, lines, problems = {}, {}, [((), text) for text in [*flag_problems, *env_knobs.problems()]]
-    if config_path:
+    for path in config_path.split(":") if config_path else []:
         try:
-            data, lines, found = _read(config_path)
-            problems += found
+            more, where, found = _read(path)
+            data, lines, problems = config_text.merge(data, more), {**lines, **where}, problems + found
         except FatalError as exc:
             if not problems:
                 raise
@@ -338,6 +358,9 @@ def load_settings(config_path: str | None = None, flag_problems: list[str] = (),
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as err:
         problems += _problems(err)
+    except SettingsError as err:
+        field = re.search(r'field "([^"]+)"', str(err))
+        problems.append(((), variable_problem(field[1]) if field else str(err)))
     finally:
         _CONFIG_FILE = {}
     if problems:

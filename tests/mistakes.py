@@ -254,7 +254,7 @@ Every mistake below was made on purpose by `tests/test_mistakes.py`, as a real `
 one gets the exit code shown, exactly one line on stderr (shown; `...` where the rest of the line depends on
 the machine), no traceback, and nothing is written to the source or the destination. This page is generated
 from the test's table (`tests/mistakes.py`: `python -m tests.mistakes > docs/WHAT_HAPPENS_IF.md`) and a test
-checks that it matches, so it cannot drift. Exit codes: README "Exit codes".
+checks that it matches, so it cannot drift. Exit codes: docs/EXIT_CODES.md.
 
 In the command lines, `{src}` and `{dst}` are MLflow stores (SQLite), `{state}` a state store, `{tmp}` a
 folder, `{cfg}` a config file in it holding the text shown, and `{dead}` an address where nothing listens.

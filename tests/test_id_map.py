@@ -1,5 +1,5 @@
 """`state export`: the id map joins back to the destination, reads the same without the state store, and the
-README's recipe rewrites `runs:/` and `models:/` URIs with it. Real `mlflow-syncer` processes."""
+docs/OPERATIONS.md's recipe rewrites `runs:/` and `models:/` URIs with it. Real `mlflow-syncer` processes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from tests.fixtures.cli import run_cli
 from tests.fixtures.models import make_models
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+RECIPE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "OPERATIONS.md"
 TAG = {"experiment": "mlflow_syncer.source_experiment_id", "run": "mlflow_syncer.source_run_id"}
 
 
@@ -90,7 +90,7 @@ def test_from_destination_gives_the_same_rows_without_the_state_store(migrated, 
 
 
 def _recipe() -> str:
-    text = README.read_text()
+    text = RECIPE_PAGE.read_text()
     return re.search(r"<!-- rewrite-ids.py -->\n```python\n(.*?)```", text, re.S)[1]
 
 

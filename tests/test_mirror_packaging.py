@@ -51,7 +51,10 @@ def test_systemd_unit_is_a_hardened_notify_service():
     for flag in ("NoNewPrivileges", "PrivateTmp", "ProtectHome", "PrivateDevices", "RestrictSUIDSGID"):
         assert one[flag] == "yes", flag
     assert one["ReadWritePaths"] == "/var/lib/mlflow-syncer" and one["StateDirectory"] == "mlflow-syncer"
-    assert any(v.startswith("MLFLOW_SYNCER_STATE=sqlite:////var/lib/mlflow-syncer/") for v in e["Environment"])
+    assert not [v for v in e["Environment"] if v.startswith("MLFLOW_SYNCER_")], "defaults go in a file"
+    defaults = ROOT / "systemd" / "unit-defaults.yaml"
+    assert f" mirror --config /opt/mlflow-syncer/{defaults.name}:/etc/mlflow-syncer/mirror.yaml" in one["ExecStart"]
+    assert "state: sqlite:////var/lib/mlflow-syncer/" in defaults.read_text()
     # systemd must not SIGKILL before the service's own graceful-stop bound has passed.
     assert _seconds(one["TimeoutStopSec"]) > MirrorConfig().shutdown_timeout
 
@@ -74,6 +77,8 @@ def _dockerfile() -> dict:
         word, _, rest = line.strip().partition(" ")
         if word == "ENV":
             out["ENV"].update(dict(re.findall(r"(\w+)=(\S+)", rest)))
+        elif word == "ARG":
+            out.setdefault("ARG", {}).update(dict(re.findall(r"(\w+)=(\S+)", rest)))
         elif word in ("ENTRYPOINT", "CMD", "USER", "FROM", "VOLUME"):
             out[word] = json.loads(rest) if rest.startswith("[") else rest
         elif word == "HEALTHCHECK":
@@ -82,12 +87,17 @@ def _dockerfile() -> dict:
 
 
 def test_dockerfile_runs_its_entrypoint_as_a_non_root_service(source_server, dest_server, unique_name, tmp_path):
+    """The image's defaults (state on /state, port 8080) come from a file of their own under the mounted
+    config, never from MLFLOW_SYNCER_<OPTION> variables; the mounted file moves the port and the HEALTHCHECK
+    follows it."""
     d = _dockerfile()
-    assert d["FROM"].startswith("python:") and d["FROM"].endswith("-slim")
+    assert d["FROM"] == "${BASE_IMAGE}" and re.fullmatch(r"python:3\.11-slim", d["ARG"]["BASE_IMAGE"])
     assert d["USER"].split(":")[0] not in ("root", "0")
-    assert d["VOLUME"] == ["/state"] and d["ENV"]["MLFLOW_SYNCER_STATE"].startswith("sqlite:////state/")
-    assert d["ENTRYPOINT"] == ["mlflow-syncer", "mirror"]
-    assert "http://127.0.0.1:8080/healthz" in " ".join(d["HEALTHCHECK"])
+    assert d["VOLUME"] == ["/state"] and d["ENTRYPOINT"] == ["mlflow-syncer"] and d["CMD"][0] == "mirror"
+    assert [k for k in d["ENV"] if k.startswith("MLFLOW_SYNCER_")] == ["MLFLOW_SYNCER_CONFIG"]
+    defaults, user_file = d["ENV"]["MLFLOW_SYNCER_CONFIG"].split(":")
+    assert d["CMD"][1:] == ["--config", f"{defaults}:{user_file}"] and user_file == "/config/mirror.yaml"
+    assert "sqlite:////state/" in (ROOT / "deploy" / "docker" / "image-defaults.yaml").read_text()
 
     # The same command line, with the container's paths and port mapped to this machine.
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
@@ -95,14 +105,17 @@ def test_dockerfile_runs_its_entrypoint_as_a_non_root_service(source_server, des
     make_runs(src, name, 2, artifact=False)
     port = str(free_port())
 
-    def local(value: str) -> str:  # container path /state/x -> tmp_path/state/x, port 8080 -> a free one
-        value = re.sub(r"(?<![\w.])/(state|config)(?=/|$)", lambda m: str(tmp_path / m[1]), value)
-        return value.replace("8080", port)
+    def local(value: str) -> str:  # container path /state/x -> tmp_path/state/x, /usr/local/lib/... -> deploy
+        value = re.sub(r"(?<![\w.])/(state|config|etc/mlflow-syncer)(?=/|$)", lambda m: str(tmp_path / m[1]), value)
+        return value.replace("/usr/local/lib/mlflow-syncer/", str(ROOT / "deploy" / "docker") + "/")
 
-    (tmp_path / "config").mkdir()
+    for folder in ("config", "etc/mlflow-syncer"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "etc/mlflow-syncer/image-defaults.yaml").write_text(
+        local((ROOT / "deploy" / "docker" / "image-defaults.yaml").read_text()))
     config = write_config(tmp_path / "config" / "mirror.yaml", source_server.url, dest_server.url, [name],
-                          tmp_path / "unused.db")
-    cfg_text = config.read_text()
+                          tmp_path / "unused.db", http_port=int(port))  # the user's file moves the port
+    cfg_text = config.read_text()  # and leaves the state to the image's default
     config.write_text("\n".join(x for x in cfg_text.splitlines() if not x.startswith("state:")) + "\n")
     env = {**os.environ, **{k: local(v) for k, v in d["ENV"].items()}}
     cmd = [str(VENV_BIN / d["ENTRYPOINT"][0]), *d["ENTRYPOINT"][1:], *[local(a) for a in d["CMD"]]]
@@ -114,11 +127,11 @@ def test_dockerfile_runs_its_entrypoint_as_a_non_root_service(source_server, des
               *[local(a) for a in d["HEALTHCHECK"][1:]]]
     try:
         daemon.wait_ready()
-        assert subprocess.run(health, timeout=30).returncode == 0
+        assert subprocess.run(health, timeout=30, env=env).returncode == 0
         assert_same(src, dst, [name])
         assert (tmp_path / "state" / "state.db").exists()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=MirrorConfig().shutdown_timeout + 5) == 0
     finally:
         daemon.stop()
-    assert subprocess.run(health, timeout=30, capture_output=True).returncode != 0
+    assert subprocess.run(health, timeout=30, env=env, capture_output=True).returncode != 0

@@ -107,7 +107,7 @@ def _outage(scene: Scene, gate: Gate, end: str, mode: str) -> float:
     ended = [x for x in log_lines(daemon, offset) if x.get("event") == "cycle ended"]
     first_copy = next(i for i, x in enumerate(ended) if x["copied"] >= 1)
     # the cycle in flight at the return (it may have read the source before the run was logged), then the next
-    assert first_copy <= 1, [(x["started"], x["copied"], x["error"]) for x in ended]
+    assert first_copy <= 1, [(x["started"], x["copied"], x.get("error")) for x in ended]
     return copied_after
 
 

@@ -35,12 +35,18 @@ def _action(i: int) -> Action:
     return Action(kind="run", op=Op.CREATE, label=f"exp/r{i}", source_id=f"r{i}")
 
 
-def test_the_bar_shows_rates_bytes_and_the_object_in_flight():
+def _bar(width: int, count: int) -> tuple[ProgressBar, Console, list[Action], list[float]]:
+    """A bar on a recording console of `width` columns, started on a plan of `count` runs, at time 100."""
     now = [100.0]
-    console = Console(record=True, width=200, force_terminal=False, color_system=None)
+    console = Console(record=True, width=width, force_terminal=False, color_system=None)
     bar = ProgressBar(enabled=True, console=console, clock=lambda: now[0])
-    actions = [_action(i) for i in range(4)]
+    actions = [_action(i) for i in range(count)]
     bar.start(Plan(actions=actions, dest_names={}))
+    return bar, console, actions, now
+
+
+def test_the_bar_shows_rates_bytes_and_the_object_in_flight():
+    bar, console, actions, now = _bar(200, 4)
     for a in actions[:3]:
         bar.started(a)
     bar.advance(Outcome(actions[0], ok=True, stats=RunStats(artifact_bytes=6 * 1024 * 1024)))
@@ -87,3 +93,17 @@ def test_a_retry_shows_on_the_bar_while_its_wait_lasts():
         now[0] = 109.0  # the wait is over: back to the object in flight
         console.print(bar.progress.get_renderable())
         assert console.export_text().strip().endswith("run exp/r0")
+
+
+def test_the_bar_fits_an_80_column_terminal():
+    """Big counts and sizes on 80 columns: one line; the object in flight gives way, the figures do not."""
+    bar, console, actions, now = _bar(80, 12345)
+    for a in actions[:3000]:
+        bar.started(a)
+    for a in actions[:2999]:
+        bar.advance(Outcome(a, ok=True, stats=RunStats(artifact_bytes=600 * 1024 * 1024)))
+    now[0] = 1110.0
+    console.print(bar.progress.get_renderable())
+    lines = console.export_text().splitlines()
+    assert len(lines) == 1 and len(lines[0]) <= 80, lines
+    assert "2999/12345 · 3.0 runs/s · 1.7 TiB at 1.7 GiB/s · " in lines[0] and "run exp/r" in lines[0]

@@ -1,6 +1,6 @@
 """The command line: argument parsing, config loading and exit codes. The work is in syncer.engine.sync.
 
-Exit codes, one table for every command (README "Exit codes"):
+Exit codes, one table for every command (docs/EXIT_CODES.md):
   0  success: everything copied (migrate, mirror cycle); in sync (diff, migrate --dry-run)
   1  partial: some objects failed or conflict (migrate); differences found (diff, migrate --dry-run)
   2  error: bad input (nothing written) or a stopped pass (an end unreachable or refusing us, the state

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 
 from syncer import __version__
 from syncer.cli.engine_flags import add_engine_flags
 from syncer.cli.mirror import add_mirror_flags
 from syncer.config import Settings, load_settings
+from syncer.core.config_text import find_config
 from syncer.core.kinds import KINDS
 
 
@@ -26,7 +28,9 @@ def _common(p: argparse.ArgumentParser, suppress: bool = False) -> None:
     """The shared options. With `suppress`, an option not given leaves the value a parent parser set alone
     (`state --config c.yaml show` and `state show --config c.yaml` mean the same)."""
     add = _suppressing(p.add_argument) if suppress else p.add_argument
-    add("--config", help="YAML config file")
+    add("--config", default=find_config(None, dict(os.environ)),
+        help="YAML config file; several as a.yaml:b.yaml, b over a (default: $MLFLOW_SYNCER_CONFIG, "
+             "else ./mlflow-syncer.yaml when it exists)")
     add("--source", help="source tracking URI")
     add("--dest", help="destination tracking URI")
     add("--source-registry", help="source registry URI (default: the tracking URI); a Databricks "
@@ -41,8 +45,9 @@ def _common(p: argparse.ArgumentParser, suppress: bool = False) -> None:
     add("--no-prompts", action="store_true", default=None, help="do not copy prompts")
     add("--workers", type=int, help="parallel workers (default 8)")
     add("--deleted", choices=["skip", "mirror"], help="what to do with deleted runs/experiments")
-    add("--log-format", choices=["auto", "console", "json"])
-    add("--log-level", choices=["debug", "info", "warning", "error"])
+    add("--log-format", choices=["auto", "console", "json"],
+        help="log lines on stderr: console, json, or auto (console on a terminal, else json)")
+    add("--log-level", choices=["debug", "info", "warning", "error"], help="least level logged (default info)")
     add("--no-progress", action="store_true",
         help="no progress bar (migrate draws one on a terminal; the other commands draw none)")
 
@@ -68,7 +73,7 @@ def _state_parser(sub: argparse._SubParsersAction) -> None:
     _common(actions.add_parser("release", help="give quarantined objects another chance"), suppress=True)
     p = actions.add_parser("export", help="the id map: source id -> destination id, one row per object")
     _common(p, suppress=True)
-    p.add_argument("--format", choices=["csv", "json", "jsonl"], default="csv")
+    p.add_argument("--format", choices=["csv", "json", "jsonl"], default="csv", help="the map's format")
     p.add_argument("--kind", nargs="+", choices=[k.name for k in KINDS], help="only these kinds (default: all)")
     p.add_argument("--output", help="write the map to this file (default: standard output)")
     p.add_argument("--from-destination", action="store_true",
@@ -94,11 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     p.add_argument("--verify", action="store_true",
                    help="also check every run that looks in sync (all points, artifact checksums) and repair it")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="text: a table for people; json: one JSON object on stdout for scripts (summary, problems, "
+                        "exit code); with --dry-run, the diff report's JSON")
     _unsupported(p)
     add_engine_flags(p)
     p = sub.add_parser("diff", help="report what differs and what a sync would do; write nothing")
     _common(p)
-    p.add_argument("--format", choices=["text", "json", "markdown", "html"], default="text")
+    p.add_argument("--format", choices=["text", "json", "markdown", "html"], default="text",
+                   help="the report's format (json: for scripts, docs/REPORTS.md)")
     p.add_argument("--output", help="write the report to this file")
     p.add_argument("--deep", action="store_true", help="also compare every metric point and artifact")
     _unsupported(p)
@@ -120,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="a running or stopped mirror: last and next cycle, lag, lock, failures "
                        "(reads the state store only)")
     _common(p)
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="json: for scripts (UTC ISO 8601 times, seconds)")
     return parser
 
 

@@ -59,7 +59,8 @@ def migrate(args: argparse.Namespace) -> int:
     settings = engine_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
     if args.dry_run:
-        return dry_run(settings, args.config)
+        return diff_report(settings, args.config, "json", None, False) if args.format == "json" \
+            else dry_run(settings, args.config)
     units = RayUnits(settings, stopping.STOP, not args.no_progress) if settings.scale_out.engine == "ray" else None
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
@@ -67,13 +68,19 @@ def migrate(args: argparse.Namespace) -> int:
                       verify=args.verify, on_start=bar.started, stop=stopping.STOP, strict_filters=True,
                       before_pass=units)
     summary = summarize(result)
-    for line in units.lines() if units is not None else ():
+    failed = summary.failed or summary.conflicts or summary.uncopied or (units is not None and units.failed)
+    code = EXIT_PARTIAL if failed else EXIT_OK
+    unit_lines = list(units.lines()) if units is not None else []
+    if args.format == "json":
+        print(json.dumps({"command": "migrate", "exit_code": code, "summary": summary.as_dict(),
+                          "units": unit_lines, "problems": problem_lines(result)}, indent=2))
+        return code
+    for line in unit_lines:
         print(line)
     print_summary(summary, Console(file=sys.stdout))
     for line in problem_lines(result):
         print(line)
-    failed = summary.failed or summary.conflicts or summary.uncopied or (units is not None and units.failed)
-    return EXIT_PARTIAL if failed else EXIT_OK
+    return code
 
 
 def diff(args: argparse.Namespace) -> int:

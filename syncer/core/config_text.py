@@ -65,3 +65,30 @@ def check_expansion(text: str, path: str) -> None:
         if total > MAX_NODES:
             raise FatalError(f"config file {path} expands to more than {MAX_NODES:,} values through YAML "
                              "aliases; write the options out")
+
+
+DEFAULT_NAME = "mlflow-syncer.yaml"  # found in the working directory when no config is named
+
+
+def find_config(given: str | None, environ: dict[str, str]) -> str | None:
+    """The config file(s): `--config`, else `MLFLOW_SYNCER_CONFIG`, else ./mlflow-syncer.yaml if it exists.
+
+    Either may name several files separated by ':' (later files override earlier ones, mapping by mapping).
+    Files named by the variable that do not exist are left out, as KUBECONFIG does, so an image can name its
+    own defaults and the mount point of the user's file; files named by --config must exist."""
+    if given:
+        return given
+    named = [p for p in environ.get("MLFLOW_SYNCER_CONFIG", "").split(":") if p]
+    existing = [p for p in named if Path(p).exists()]
+    if named:
+        return ":".join(existing or named)
+    return DEFAULT_NAME if Path(DEFAULT_NAME).is_file() else None
+
+
+def merge(base: dict, over: dict) -> dict:
+    """`over` on top of `base`: mappings merged key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge(out[key], value) if both else value
+    return out

@@ -1,4 +1,4 @@
-"""Tuning knobs read from the environment (README "Reliability"), declared once with their type, default and
+"""Tuning knobs read from the environment (docs/EXIT_CODES.md), declared once with their type, default and
 bounds. A module reads its knob with `number` (never a traceback on import: a bad value falls back to the
 default); `problems` names every bad value, so that the command refuses to start (syncer.config)."""
 

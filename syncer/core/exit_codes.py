@@ -1,4 +1,4 @@
-"""Exit codes, one table for every command and the daemon (README "Exit codes")."""
+"""Exit codes, one table for every command and the daemon (docs/EXIT_CODES.md)."""
 
 EXIT_OK = 0  # success; in sync
 EXIT_PARTIAL = 1  # some objects failed or conflict; differences found

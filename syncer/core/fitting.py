@@ -1,6 +1,6 @@
 """Fit source values to what the destination accepts, following a documented policy.
 
-The policy (README "What does not fit the destination"), applied identically by the planner (so a copy
+The policy (docs/DATABRICKS_AZUREML.md), applied identically by the planner (so a copy
 compares equal to its fitted source) and by the executor; nothing here aborts a run half-copied:
 
 * a tag the destination cannot set (Azure ML: `mlflow.user`) is dropped; elsewhere `mlflow.user` is

@@ -83,8 +83,9 @@ class CycleReport:
         return max(0.0, self.ended - self.started)
 
     def as_log(self) -> dict:
-        """The report as log fields: ISO times, durations in seconds."""
-        fields = {k: v for k, v in self.__dict__.items() if k != "outcomes"}
+        """The report as log fields: ISO times, durations in seconds; fields with nothing to say (None, an
+        empty list) are left out."""
+        fields = {k: v for k, v in self.__dict__.items() if k != "outcomes" and v is not None and v != []}
         return fields | {"started": iso(self.started), "ended": iso(self.ended), "seconds": round(self.seconds, 3),
                          "lag": round(self.lag, 3), "lag_at_scan": round(self.lag_at_scan, 3)}
 

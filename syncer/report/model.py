@@ -281,7 +281,7 @@ def notes(actions: Iterable[Action]) -> list[dict]:
     """The standing limits of a pass (kinds the source cannot list), once each: {kind, note, group}.
 
     Said once in a report's "notes" section, never as a `!` row: they are no difference and leave the exit
-    code alone, so that every `!` row is one that counts (README "Exit codes")."""
+    code alone, so that every `!` row is one that counts (docs/EXIT_CODES.md)."""
     seen: dict[tuple, dict] = {}
     for a in actions:
         if a.unlisted:

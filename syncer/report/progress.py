@@ -11,8 +11,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from rich import get_console
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TimeRemainingColumn
+from rich.table import Column
 from rich.text import Text
 
 from syncer.apply.units import Outcome
@@ -21,10 +23,12 @@ from syncer.core.actions import Action, Plan
 from syncer.report import human
 
 
-def transfer_text(runs: int, copied_bytes: int, seconds: float, failed: int) -> str:
-    """The rates part of the line: '2.1 runs/s · 12.0 MiB at 1.1 MiB/s · failed 0'."""
-    return (f"{human.rate(runs, seconds, 'runs')} · {human.size(copied_bytes)} at "
-            f"{human.byte_rate(copied_bytes, seconds)} · failed {failed}")
+def transfer_text(runs: int, copied_bytes: int, seconds: float, failed: int, compact: bool = False) -> str:
+    """The rates part of the line: '2.1 runs/s · 12.0 MiB at 1.1 MiB/s · failed 0' (`compact`, for a
+    narrow terminal: no 'failed 0' while nothing failed)."""
+    text = f"{human.rate(runs, seconds, 'runs')} · {human.size(copied_bytes)} at " \
+           f"{human.byte_rate(copied_bytes, seconds)}"
+    return text if compact and not failed else f"{text} · failed {failed}"
 
 
 def in_flight_text(labels: list[str]) -> str:
@@ -37,9 +41,14 @@ def in_flight_text(labels: list[str]) -> str:
 class _Transfer(ProgressColumn):
     """Runs/s, bytes and bytes/s, failures (recomputed at every refresh, so rates fall while a run is slow)."""
 
+    def __init__(self, compact: bool) -> None:
+        super().__init__(table_column=Column(no_wrap=True))  # the object in flight gives way first
+        self.compact = compact
+
     def render(self, task: Task) -> Text:
         f = task.fields
-        return Text(transfer_text(f["runs"], f["bytes"], task.elapsed or 0.0, f["failed"]))
+        return Text(transfer_text(f["runs"], f["bytes"], task.elapsed or 0.0, f["failed"], self.compact),
+                    no_wrap=True)
 
 
 def waiting_text(notice: hooks.RetryNotice, seconds_left: float) -> str:
@@ -59,6 +68,9 @@ class _InFlight(ProgressColumn):
         return Text(text, overflow="ellipsis", no_wrap=True)
 
 
+NARROW = 120  # columns: below, the bar is shorter, without its title, and 'failed 0' is left out
+
+
 class _Dot(ProgressColumn):
     def render(self, task: Task) -> Text:
         return Text("·", style="dim")
@@ -70,10 +82,12 @@ class ProgressBar:
     def __init__(self, enabled: bool, console: Console | None = None,
                  clock: Callable[[], float] | None = None) -> None:
         self.enabled = enabled
+        narrow = (console or get_console()).width < NARROW  # one line on an 80-column terminal too
+        head = [BarColumn(bar_width=10)] if narrow else ["[bold]{task.description}", BarColumn(bar_width=24)]
         self.progress = Progress(
-            "[bold]{task.description}", BarColumn(bar_width=24), MofNCompleteColumn(), _Dot(), _Transfer(),
-            _Dot(), TimeRemainingColumn(), _Dot(), _InFlight(), console=console, transient=False,
-            **({"get_time": clock} if clock else {}),
+            *head, MofNCompleteColumn(table_column=Column(no_wrap=True)), _Dot(), _Transfer(narrow), _Dot(),
+            TimeRemainingColumn(table_column=Column(no_wrap=True)), _Dot(),
+            _InFlight(), console=console, transient=False, **({"get_time": clock} if clock else {}),
         ) if enabled else None
         self.task = None
         self._flight: dict[tuple[str, str], str] = {}  # in start order

@@ -32,7 +32,7 @@ from syncer.backends.same_store import refuse_same_facts
 from syncer.config import MirrorConfig, Settings
 from syncer.core.errors import FatalError, Interrupted
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
-from syncer.engine.mirror_cycle import Cycle, CycleReport
+from syncer.engine.mirror_cycle import Cycle, CycleReport, iso
 from syncer.engine.sync import endpoints, open_state
 from syncer.service import sd_notify as sdnotify
 from syncer.service.status_server import StatusServer
@@ -154,8 +154,8 @@ class MirrorService:
         return True
 
     def _start_http(self) -> None:
-        if self.cfg.http_port is None:
-            return
+        if self.cfg.http_port is None or self.once:  # one cycle has nobody to probe it, and must not
+            return  # take the port of a service beside it (the image's default config names 8080)
         try:
             self.http = StatusServer(self.cfg.http_host, self.cfg.http_port, self.ready).start()
         except OSError as exc:
@@ -183,6 +183,9 @@ class MirrorService:
             if cycle_id is not None:
                 self._record(lambda state: cycles.end_cycle(state, cycle_id, cycle_end(report), self._next_run()))
             self.last = self.ready.last = report
+            next_run = self._next_run()
+            if next_run is not None:
+                log.info("next cycle", at=iso(next_run), seconds_from_now=round(next_run - time.time(), 1))
             state = "ok" if report.ok else f"errors: {report.error or report.delete_refused or report.failed}"
             sdnotify.notify(f"STATUS=last cycle {state}; copied {report.copied}, {report.seconds:.1f} s")
         finally:

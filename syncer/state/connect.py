@@ -32,8 +32,8 @@ def one_line(exc: BaseException) -> str:
 
 
 def default_state_url(config_path: str | None) -> str:
-    """A SQLite file next to the config file, or in the working directory."""
-    folder = Path(config_path).resolve().parent if config_path else Path.cwd()
+    """A SQLite file next to the (last) config file, or in the working directory."""
+    folder = Path(config_path.split(":")[-1]).resolve().parent if config_path else Path.cwd()
     return f"sqlite:///{folder / 'mlflow-syncer-state.db'}"
 
 
