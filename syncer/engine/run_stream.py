@@ -203,7 +203,18 @@ class RunStream:
         have = {r.run_id for r in runs}
         ids = {sid for r in dest_runs if r.status == "RUNNING"
                and (sid := r.tags.get(TAG_SOURCE_RUN_ID)) and sid not in have}
-        return self.read("source", lambda: run_scanner.fetch_runs(self.job.src, exp_ids, ids)) if ids else []
+        return self.read("source", lambda: run_scanner.fetch_runs(
+            self.job.src, exp_ids, ids, refused=self._run_refused)) if ids else []
+
+    def _run_refused(self, run_id: str, exc: Exception) -> None:
+        """A source run the source refuses to show (HTTP 403, read alone): that run fails (`!`, read
+        again next pass); it is still in the source, so its copy is neither updated nor taken for a
+        destination-only run."""
+        self.facts.seen.add(run_id)
+        failed = Action(kind="run", op=Op.ERROR, label=f"run {run_id}", source_id=run_id,
+                        details={"reason": f"it cannot be read: {describe(exc)}"})
+        empty = Snapshot(self.job.src.identity)
+        self.emit([failed], None, empty, empty)
 
     def _dest_ids(self, exp_ids: list[str], window: Window | None, dest_by_name: dict[str, str]) -> list[str]:
         """The destination experiments of a chunk (each read by one chunk, or by every window of one)."""
