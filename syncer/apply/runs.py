@@ -254,7 +254,8 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes | None
         note = f"{action.dest_id}: retired ({exc})"
         log.warning("incomplete copy retired", run=action.label, dest_id=action.dest_id, error=str(exc))
         fresh = Lanes(writes=lanes.writes if lanes else None)
-        dest_run_id, stats = _copy_run(ctx, replace(action, dest_id=None), dest_exp_id, fresh)
+        details = {k: v for k, v in action.details.items() if k != "duplicates"}  # retired already
+        dest_run_id, stats = _copy_run(ctx, replace(action, dest_id=None, details=details), dest_exp_id, fresh)
         stats.retired.append(note)
         return dest_run_id, stats
 
@@ -272,10 +273,10 @@ def _copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes) -> t
         ctx.state.record("run", run.run_id, dest_run_id, IN_PROGRESS, name=action.label)
     else:
         dest_run_id, artifact_uri = dest.run_id, dest.artifact_uri
-        for duplicate in action.details.get("duplicates", []):
-            retire(ctx, duplicate, dest_run_id)
         if dest.deleted:
             call(ctx.dst, "restore_run", lambda: ctx.dst.client.restore_run(dest_run_id))
+    for duplicate in action.details.get("duplicates", []):
+        retire(ctx, duplicate, dest_run_id)
     ctx.map_id("run", run.run_id, dest_run_id)
     full_check = dest is not None and (dest.tags.get(TAG_FINGERPRINT) is None or "repair" in action.details)
     fitted = fit_run(run.params, user_tags(run.tags), list(run.metrics), ctx.dst.caps)

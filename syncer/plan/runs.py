@@ -188,8 +188,9 @@ def _decide_run(run: RunSnap, expected: dict, copies: list[RunSnap], to_source: 
     if ("run", run.run_id) in options.quarantined:
         return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
     copies, duplicates = split_copies(copies)
-    if not copies:
-        return Action(op=Op.CREATE, details=_create_details(run), **base)
+    if not copies:  # a live copy set aside before its deletion landed: deleted once the new one exists
+        extra = {"duplicates": duplicates} if duplicates else {}
+        return Action(op=Op.CREATE, details={**_create_details(run), **extra}, **base)
     if len(copies) > 1:
         return Action(op=Op.CONFLICT, dest_id=copies[0].run_id, details={
             "reason": f"{len(copies)} copies in the destination", "dest_ids": sorted(c.run_id for c in copies)},
