@@ -18,7 +18,9 @@ from mlflow import MlflowClient
 
 from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
+from syncer.core.snapshot import TAG_RETIRED
 from syncer.engine.sync import sync
+from syncer.report.summary import summarize
 from tests.compare import _artifact_tree
 from tests.fixtures.azureml_plugin import PluginWorkspace
 from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
@@ -168,24 +170,51 @@ def _cut_short(
     src: MlflowClient, dst: MlflowClient, settings: Settings, exp: str, tmp: Path
 ) -> None:
     """A path the service recorded but whose upload never came (a writer killed between
-    batch/metadata and its PUT) cannot be written again: that run fails with one line naming it,
-    never a silent skip."""
+    batch/metadata and its PUT) cannot be written again: the incomplete copy holding it is retired
+    (tagged why, soft-deleted) and the run copied afresh in the same pass (exit 0, one summary
+    line naming the retired copy); the next pass plans nothing, one active copy, files equal."""
     late = src.create_run(exp, start_time=T0 + 2, run_name="late").info.run_id
     assert not sync(settings).failed  # its copy, still RUNNING, without files
-    [copy] = dst.search_runs(
-        [dst.get_experiment_by_name(settings.experiments[0]).experiment_id],
-        "attributes.run_name = 'late'",
-    )
+    dest_exp = dst.get_experiment_by_name(settings.experiments[0]).experiment_id
+    [copy] = dst.search_runs([dest_exp], "attributes.run_name = 'late'")
     (tmp / "late.txt").write_text("logged at the end")
     src.log_artifact(late, str(tmp / "late.txt"))
     src.set_terminated(late, "FINISHED", end_time=T0 + 3000)
     # the record, no content
     _client(dst, copy.info.run_id)._create_empty_artifacts(paths="late.txt")
     second = sync(settings)
-    assert [o.error for o in second.failed] == [
-        "artifact late.txt: the destination refuses to write it and holds no content there "
-        "(an upload cut short: a write-once path cannot be written again)"
+    assert not second.failed, [o.error for o in second.failed]
+    summary = summarize(second)
+    assert summary.retired == [
+        f"{settings.experiments[0]}/late: {copy.info.run_id}: retired (artifact late.txt: the "
+        "destination refuses to write it and holds no content there (an upload cut short: a "
+        "write-once path cannot be written again))"
     ]
+    old = dst.get_run(copy.info.run_id)
+    assert (old.info.lifecycle_stage, old.data.tags[TAG_RETIRED]) == (
+        "deleted", "unwritable-artifact"
+    )
+    [fresh] = dst.search_runs([dest_exp], "attributes.run_name = 'late'")
+    assert fresh.info.run_id != copy.info.run_id and fresh.info.status == "FINISHED"
+    assert _history_tree(dst, fresh.info.run_id) == {
+        "late.txt": hashlib.sha256(b"logged at the end").hexdigest()
+    }
+    assert every_run_in_two_passes(dst, settings, late, fresh.info.run_id)
+
+
+def every_run_in_two_passes(
+    dst: MlflowClient, settings: Settings, late: str, fresh: str
+) -> bool:
+    """The next pass plans nothing (the retired copy is neither matched nor an extra), and the state
+    store maps the run to the fresh copy."""
+    plan = sync(settings, dry_run=True).plan
+    assert [(a.op, a.dest_id) for a in plan.actions if a.kind == "run" and a.source_id == late] == [
+        (Op.SAME, fresh)
+    ]
+    assert all(a.op is Op.SAME for a in plan.actions), [
+        (a.kind, a.op, a.label) for a in plan.actions if a.op is not Op.SAME
+    ]
+    return True
 
 
 def test_files_from_databricks_are_copied_by_storage_into_the_sas_uris_azureml_hands_out(

@@ -7,7 +7,13 @@ from mlflow.entities import ViewType
 
 from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
-from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_FINGERPRINT, TAG_SOURCE_RUN_ID, RunSnap
+from syncer.core.snapshot import (
+    TAG_DUPLICATE_OF,
+    TAG_FINGERPRINT,
+    TAG_RETIRED,
+    TAG_SOURCE_RUN_ID,
+    RunSnap,
+)
 from syncer.engine.sync import sync
 from syncer.plan.copies import split_copies
 from tests.compare import assert_same
@@ -30,6 +36,13 @@ def test_split_copies_keeps_the_complete_or_fullest_copy():
     marked = _snap("m", {TAG_SOURCE_RUN_ID: "s", TAG_DUPLICATE_OF: "c"})
     gone = _snap("g", {TAG_SOURCE_RUN_ID: "s", TAG_DUPLICATE_OF: "c"}, deleted=True)
     assert split_copies([done, marked, gone]) == ([done], ["m"])
+    # a copy retired as unwritable: never planned with again; still live (killed before its deletion):
+    # deleted
+    set_aside = _snap("x", {TAG_SOURCE_RUN_ID: "s", TAG_RETIRED: "unwritable-artifact"}, deleted=True)
+    assert split_copies([set_aside]) == ([], [])
+    assert split_copies([empty, set_aside]) == ([empty], [])
+    half = _snap("y", {TAG_SOURCE_RUN_ID: "s", TAG_RETIRED: "unwritable-artifact"}, params=3)
+    assert split_copies([half, empty]) == ([empty], ["y"])
 
 
 def test_leftover_copy_is_retired_and_complete_duplicates_are_a_conflict(source_server, dest_server, unique_name,

@@ -12,7 +12,11 @@ temporary directory and uploaded with one `log_artifacts` per batch. Idempotent:
 written again, so a rerun writes nothing and a pass killed in the middle of a batch writes only what is missing.
 Write-once destinations (Azure ML) need no conflict settling here: the hour is listed before its batches are
 written, and Blob Storage lists a blob as soon as its upload is committed (a killed upload leaves no blob), so
-no upload of a later pass meets a file already there.
+no upload of a later pass meets a file already there. Not so on Azure ML's run-history
+artifact path (syncer/backends/azureml_runs.py): `batch/metadata` records a path before its
+content is written, so a kill between the two leaves a listed path without content, which is
+counted here as archived. Checking each listed file's content (one contentinfo call per file and
+pass) is not done: a known limit (docs/DATABRICKS_AZUREML.md).
 `mlflow-syncer restore` reads them back (syncer.scan.archive_traces, syncer.engine.restore_traces).
 """
 

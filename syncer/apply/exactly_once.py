@@ -24,7 +24,13 @@ from syncer.backends.calls import call, pages
 from syncer.backends.classify import classify
 from syncer.core.errors import Kind
 from syncer.core.metric_points import missing_points
-from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
+from syncer.core.snapshot import (
+    TAG_DUPLICATE_OF,
+    TAG_RETIRED,
+    TAG_SOURCE_EXPERIMENT_ID,
+    TAG_SOURCE_RUN_ID,
+    retired,
+)
 from syncer.core.windows import Window, window_filter
 
 
@@ -36,12 +42,21 @@ def retire(ctx, run_id: str, keep: str) -> None:  # noqa: ANN001
     call(ctx.dst, "delete_run", lambda: client.delete_run(run_id))
 
 
+def set_aside(ctx, run_id: str, why: str) -> None:  # noqa: ANN001
+    """Retire an incomplete copy that cannot be completed: tag it with why (so it is never taken for the
+    copy again, even before its deletion lands), then delete it (soft: it can be restored)."""
+    ctx.guard()
+    client = ctx.dst.client
+    call(ctx.dst, "set_tag", lambda: client.set_tag(run_id, TAG_RETIRED, why))
+    call(ctx.dst, "delete_run", lambda: client.delete_run(run_id))
+
+
 def live_copies(ctx, dest_exp_id: str, source_run_id: str) -> list[str]:  # noqa: ANN001
     """Ids of the live, unmarked destination runs carrying this source run id, oldest id first."""
     query = f"tags.{TAG_SOURCE_RUN_ID} = '{source_run_id}'"
     runs = call(ctx.dst, "search_runs", lambda: ctx.dst.client.search_runs(
         [dest_exp_id], filter_string=query, run_view_type=ViewType.ACTIVE_ONLY, max_results=100))
-    return sorted(r.info.run_id for r in runs if TAG_DUPLICATE_OF not in r.data.tags)
+    return sorted(r.info.run_id for r in runs if not retired(r.data.tags))
 
 
 def settle_created_run(ctx, dest_exp_id: str, source_run_id: str, created: str | None,  # noqa: ANN001
@@ -185,6 +200,6 @@ def _copies_in(ctx, dest_exp_id: str, page: int, span: Window | None) -> dict[st
             [dest_exp_id], filter_string=query, run_view_type=ViewType.ACTIVE_ONLY, max_results=page,
             page_token=token)):
         source_id = run.data.tags.get(TAG_SOURCE_RUN_ID)
-        if source_id and TAG_DUPLICATE_OF not in run.data.tags:
+        if source_id and not retired(run.data.tags):
             out[source_id].append(run.info.run_id)
     return out

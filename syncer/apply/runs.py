@@ -16,18 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Executor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import structlog
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 
 from syncer.apply import policy_artifacts as policy_io
 from syncer.apply.batching import BatchWriter
 from syncer.apply.context import Context
-from syncer.apply.exactly_once import Settlement, create_run_once, log_batch_once, retire
+from syncer.apply.exactly_once import Settlement, create_run_once, log_batch_once, retire, set_aside
 from syncer.backends import artifacts as art
 from syncer.backends import telemetry
 from syncer.backends.calls import call
 from syncer.backends.metric_history import HistoryReader
+from syncer.backends.write_once import UnwritableArtifact
 from syncer.core.actions import Action
 from syncer.core.errors import SyncError
 from syncer.core.fitting import Fitted, expected_tags, fit_run, key_violations
@@ -43,6 +45,8 @@ from syncer.core.snapshot import (
     user_tags,
 )
 from syncer.state.store import IN_PROGRESS
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -62,6 +66,7 @@ class RunStats:
     tags: int = 0
     artifact_files: int = 0
     artifact_bytes: int = 0
+    retired: list[str] = field(default_factory=list)  # copies set aside for a fresh one: "<id>: why"
 
 
 def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | None,
@@ -230,9 +235,32 @@ def side_by_side(writes: Executor | None, main: Callable[[Callable[[], None]], N
     join()
 
 
+RETIRED_UNWRITABLE = "unwritable-artifact"
+
+
 def copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes | None = None) -> tuple[str, RunStats]:
-    """Create or complete the destination copy of one source run. Returns its id and what was copied."""
-    lanes = lanes or Lanes()
+    """Create or complete the destination copy of one source run. Returns its id and what was copied.
+
+    A copy being completed that holds a path the destination recorded but never received the content
+    of (a write-once path cut short) can never be completed: it is retired (tagged why, soft-deleted),
+    the state store forgets it, and the run is copied afresh in the same unit of work."""
+    try:
+        return _copy_run(ctx, action, dest_exp_id, lanes or Lanes())
+    except UnwritableArtifact as exc:
+        if action.dest_id is None:
+            raise
+        set_aside(ctx, action.dest_id, RETIRED_UNWRITABLE)
+        ctx.state.forget("run", action.source_id or "")
+        note = f"{action.dest_id}: retired ({exc})"
+        log.warning("incomplete copy retired", run=action.label, dest_id=action.dest_id, error=str(exc))
+        fresh = Lanes(writes=lanes.writes if lanes else None)
+        details = {k: v for k, v in action.details.items() if k != "duplicates"}  # retired already
+        dest_run_id, stats = _copy_run(ctx, replace(action, dest_id=None, details=details), dest_exp_id, fresh)
+        stats.retired.append(note)
+        return dest_run_id, stats
+
+
+def _copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes) -> tuple[str, RunStats]:
     run = ctx.src_snap.runs[action.source_id]
     dest = ctx.dst_snap.runs.get(action.dest_id) if action.dest_id else None
     parent_dest = ctx.dest_id("run", run.parent_id)
@@ -245,10 +273,10 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes | None
         ctx.state.record("run", run.run_id, dest_run_id, IN_PROGRESS, name=action.label)
     else:
         dest_run_id, artifact_uri = dest.run_id, dest.artifact_uri
-        for duplicate in action.details.get("duplicates", []):
-            retire(ctx, duplicate, dest_run_id)
         if dest.deleted:
             call(ctx.dst, "restore_run", lambda: ctx.dst.client.restore_run(dest_run_id))
+    for duplicate in action.details.get("duplicates", []):
+        retire(ctx, duplicate, dest_run_id)
     ctx.map_id("run", run.run_id, dest_run_id)
     full_check = dest is not None and (dest.tags.get(TAG_FINGERPRINT) is None or "repair" in action.details)
     fitted = fit_run(run.params, user_tags(run.tags), list(run.metrics), ctx.dst.caps)

@@ -22,6 +22,12 @@ log = structlog.get_logger(__name__)
 CONFLICT_TEXT = ("Resource Conflict", "BlobAlreadyExists")
 
 
+class UnwritableArtifact(SyncError):
+    """A path the destination recorded but holds no content at, and refuses to write again: an upload
+    cut short between Azure ML's batch/metadata call and its PUT. The copy holding it can never be
+    completed; the run applier retires it and copies the run afresh (syncer/apply/runs.py)."""
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
@@ -76,7 +82,7 @@ def write_once(dst: Endpoint, dst_repo, path: str, expected: int | None,  # noqa
             log.info("artifact already there", path=path, size=there)
             return there
         if there is None:
-            raise SyncError(f"artifact {path}: the destination refuses to write it and holds no "
+            raise UnwritableArtifact(f"artifact {path}: the destination refuses to write it and holds no "
                             "content there (an upload cut short: a write-once path cannot be "
                             "written again)", Kind.TERMINAL) from exc
         raise SyncError(f"artifact {path}: the destination already holds a file of {there} bytes there (the "

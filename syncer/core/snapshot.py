@@ -19,10 +19,17 @@ TAG_SOURCE_EXPERIMENT_ID = "mlflow_syncer.source_experiment_id"
 TAG_SOURCE_PARENT_RUN_ID = "mlflow_syncer.source_parent_run_id"
 TAG_FINGERPRINT = "mlflow_syncer.fingerprint"
 TAG_DUPLICATE_OF = "mlflow_syncer.duplicate_of"
+TAG_RETIRED = "mlflow_syncer.retired"  # a copy set aside (deleted) for a fresh one, and why
 PARENT_TAG = "mlflow.parentRunId"
 # Tags that each server sets for itself or that cannot be compared across servers.
 # mlflow.linkedPrompts names prompt versions by number: syncer.plan.prompts writes it, remapped.
 IGNORED_TAGS = frozenset({"mlflow.log-model.history", "mlflow.linkedPrompts"})
+
+
+def retired(tags: Container[str]) -> bool:
+    """Whether a destination run is a copy set aside: a retired duplicate or a retired incomplete copy."""
+    return TAG_DUPLICATE_OF in tags or TAG_RETIRED in tags
+
 
 LatestMetric = tuple[float, int, int]  # value, timestamp, step
 

@@ -22,7 +22,7 @@ from syncer.backends.classify import describe
 from syncer.core.actions import Action, Op
 from syncer.core.compact_ids import IdSet
 from syncer.core.prompt_snapshot import LINKED_PROMPTS
-from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_SOURCE_RUN_ID, RunSnap, Snapshot
+from syncer.core.snapshot import TAG_SOURCE_RUN_ID, RunSnap, Snapshot, retired
 from syncer.core.windows import Window
 from syncer.plan import runs as run_planner
 from syncer.scan import runs as run_scanner
@@ -203,7 +203,18 @@ class RunStream:
         have = {r.run_id for r in runs}
         ids = {sid for r in dest_runs if r.status == "RUNNING"
                and (sid := r.tags.get(TAG_SOURCE_RUN_ID)) and sid not in have}
-        return self.read("source", lambda: run_scanner.fetch_runs(self.job.src, exp_ids, ids)) if ids else []
+        return self.read("source", lambda: run_scanner.fetch_runs(
+            self.job.src, exp_ids, ids, refused=self._run_refused)) if ids else []
+
+    def _run_refused(self, run_id: str, exc: Exception) -> None:
+        """A source run the source refuses to show (HTTP 403, read alone): that run fails (`!`, read
+        again next pass); it is still in the source, so its copy is neither updated nor taken for a
+        destination-only run."""
+        self.facts.seen.add(run_id)
+        failed = Action(kind="run", op=Op.ERROR, label=f"run {run_id}", source_id=run_id,
+                        details={"reason": f"it cannot be read: {describe(exc)}"})
+        empty = Snapshot(self.job.src.identity)
+        self.emit([failed], None, empty, empty)
 
     def _dest_ids(self, exp_ids: list[str], window: Window | None, dest_by_name: dict[str, str]) -> list[str]:
         """The destination experiments of a chunk (each read by one chunk, or by every window of one)."""
@@ -223,7 +234,7 @@ class RunStream:
         found = run_scanner.window_runs(job.dst, dest_ids, window, True)
         if window is None or job.state is None or not dest_ids:
             return found
-        have = {r.tags.get(TAG_SOURCE_RUN_ID) for r in found if TAG_DUPLICATE_OF not in r.tags}
+        have = {r.tags.get(TAG_SOURCE_RUN_ID) for r in found if not retired(r.tags)}
         known = set(job.state.dest_ids("run", (r.run_id for r in runs if r.run_id not in have)).values())
         known -= {r.run_id for r in found}
         return found + (run_scanner.fetch_runs(job.dst, dest_ids, known) if known else [])
@@ -264,7 +275,7 @@ class RunStream:
         found = self.read("destination", lambda: run_scanner.fetch_runs(
             self.job.dst, sorted(self.job.dst_snap.experiments), parents)) if parents else []
         return {r.run_id: r.tags[TAG_SOURCE_RUN_ID] for r in found
-                if TAG_SOURCE_RUN_ID in r.tags and TAG_DUPLICATE_OF not in r.tags}
+                if TAG_SOURCE_RUN_ID in r.tags and not retired(r.tags)}
 
     def _plan(self, src: Snapshot, dst: Snapshot, experiments: tuple[str, ...], linked=None,  # noqa: ANN001
               to_source: dict[str, str] | None = None, window: Window | None = None) -> None:
@@ -277,7 +288,7 @@ class RunStream:
         actions = run_planner.plan_runs(src, dst, job.dst.caps, job.options, job.plannable, extras=False,
                                         linked=_Either(f.wanted, f.with_copy) if linked is None else linked,
                                         to_source=to_source)
-        local = {r.run_id: sid for sid, cs in copies.items() for r in cs if TAG_DUPLICATE_OF not in r.tags}
+        local = {r.run_id: sid for sid, cs in copies.items() for r in cs if not retired(r.tags)}
         f.extras.extend(run_planner.extra_candidates(dst, local, wanted | set(f.deferred)))
         for a in actions:
             if a.source_id and a.op in (Op.CREATE, Op.UPDATE, Op.SAME):
@@ -302,7 +313,7 @@ class RunStream:
         found = self.read("destination", lambda: run_scanner.fetch_runs(
             job.dst, sorted(job.dst_snap.experiments), parents)) if parents else []
         to_source = {r.run_id: r.tags[TAG_SOURCE_RUN_ID] for r in found
-                     if TAG_SOURCE_RUN_ID in r.tags and TAG_DUPLICATE_OF not in r.tags}
+                     if TAG_SOURCE_RUN_ID in r.tags and not retired(r.tags)}
         linked = IdSet(sid for r in found if not r.deleted and (sid := to_source.get(r.run_id)))
         if job.options.runs_since is not None:  # a cycle reading changes only: the parents it did not read
             unread = {r.parent_id for r in f.deferred.values() if r.parent_id and r.parent_id not in f.seen}

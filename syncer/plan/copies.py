@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_FINGERPRINT, RunSnap
+from syncer.core.snapshot import TAG_FINGERPRINT, RunSnap, retired
 
 
 def split_copies(copies: list[RunSnap]) -> tuple[list[RunSnap], list[str]]:
@@ -12,9 +12,9 @@ def split_copies(copies: list[RunSnap]) -> tuple[list[RunSnap], list[str]]:
     are resolved when at most one of them is complete (carries a fingerprint): that one, or the one
     holding the most data, is kept. Several complete copies stay for the planner to report as a conflict.
     """
-    retire = [c.run_id for c in copies if TAG_DUPLICATE_OF in c.tags and not c.deleted]
-    live = [c for c in copies if TAG_DUPLICATE_OF not in c.tags and not c.deleted]
-    rest = [c for c in copies if TAG_DUPLICATE_OF not in c.tags and c.deleted]
+    retire = [c.run_id for c in copies if retired(c.tags) and not c.deleted]
+    live = [c for c in copies if not retired(c.tags) and not c.deleted]
+    rest = [c for c in copies if not retired(c.tags) and c.deleted]
     if len(live) <= 1 or sum(TAG_FINGERPRINT in c.tags for c in live) > 1:
         return live + rest, retire
     keep = max(live, key=lambda c: (TAG_FINGERPRINT in c.tags, _count(c), [-ord(ch) for ch in c.run_id]))

@@ -14,7 +14,6 @@ from syncer.core.actions import Action, Op, Plan
 from syncer.core.capabilities import Capabilities
 from syncer.core.fitting import experiment_name_problem, fit_experiment_tags, fit_run
 from syncer.core.snapshot import (
-    TAG_DUPLICATE_OF,
     TAG_FINGERPRINT,
     TAG_SOURCE_RUN_ID,
     ExperimentSnap,
@@ -22,6 +21,7 @@ from syncer.core.snapshot import (
     Snapshot,
     comparable,
     fingerprint,
+    retired,
     user_tags,
 )
 from syncer.plan.copies import split_copies
@@ -143,7 +143,7 @@ def plan_runs(src: Snapshot, dst: Snapshot, caps: Capabilities, options: Options
         if r.experiment_id in planned_experiments and (options.deleted == "mirror" or not r.deleted)
     }
     dest_copies = copies_by_source(dst)
-    local = {r.run_id: sid for sid, copies in dest_copies.items() for r in copies if TAG_DUPLICATE_OF not in r.tags}
+    local = {r.run_id: sid for sid, copies in dest_copies.items() for r in copies if not retired(r.tags)}
     to_source = {**(to_source or {}), **local}
     depths = _depths(wanted)
     here = set(wanted) | {sid for sid, copies in dest_copies.items() if any(not c.deleted for c in copies)}
@@ -188,8 +188,9 @@ def _decide_run(run: RunSnap, expected: dict, copies: list[RunSnap], to_source: 
     if ("run", run.run_id) in options.quarantined:
         return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
     copies, duplicates = split_copies(copies)
-    if not copies:
-        return Action(op=Op.CREATE, details=_create_details(run), **base)
+    if not copies:  # a live copy set aside before its deletion landed: deleted once the new one exists
+        extra = {"duplicates": duplicates} if duplicates else {}
+        return Action(op=Op.CREATE, details={**_create_details(run), **extra}, **base)
     if len(copies) > 1:
         return Action(op=Op.CONFLICT, dest_id=copies[0].run_id, details={
             "reason": f"{len(copies)} copies in the destination", "dest_ids": sorted(c.run_id for c in copies)},
@@ -256,7 +257,7 @@ def extra_candidates(dst: Snapshot, to_source: dict[str, str], wanted: set[str])
     found = []
     for run in sorted(dst.runs.values(), key=lambda r: r.run_id):
         source_id = to_source.get(run.run_id)
-        if source_id in wanted or run.deleted or TAG_DUPLICATE_OF in run.tags:
+        if source_id in wanted or run.deleted or retired(run.tags):
             continue
         group = dest_exp_names.get(run.experiment_id, "?")
         found.append(ExtraCandidate(run.run_id, f"{group}/{run.name or run.run_id}", group, source_id))

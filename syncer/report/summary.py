@@ -37,6 +37,7 @@ class Summary:
     not_copied: list[tuple[str, int, str]] = field(default_factory=list)  # (kind, objects, reason)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # the plan's sentences about the pass as a whole
+    retired: list[str] = field(default_factory=list)  # incomplete copies set aside for fresh ones: why
 
     def count(self, kind: str, op: Op) -> int:
         """How many objects of `kind` were `op`-ed (created, updated, deleted)."""
@@ -61,6 +62,7 @@ def summarize(result: SyncResult) -> Summary:
         s.tags += o.stats.tags
         s.artifact_files += o.stats.artifact_files
         s.artifact_bytes += o.stats.artifact_bytes
+        s.retired += [f"{o.action.label}: {why}" for why in o.stats.retired]
     s.done = {k.name: {op.value: done[(k.name, op)] for op in _DONE_OPS} for k in KINDS}
     for a in result.plan.actions:
         s.unchanged += a.op is Op.SAME
@@ -105,6 +107,8 @@ def summary_rows(summary: Summary, human_units: bool) -> list[tuple[str, str]]:
         ("conflicts", "", summary.conflicts),
         ("only in destination", "", summary.extra_in_destination),
         ("policy decisions (see diff)", "", summary.policy_decisions),
+        *(() if not summary.retired else (("run copies retired (a path written, never filled)", "",
+                                           len(summary.retired)),)),
         *((f"{plural(kind)} not copied ({reason})", "", n) for kind, n, reason in summary.not_copied),
         ("failed", "", summary.failed),
         ("seconds" if not human_units else "duration", "seconds", summary.seconds),
@@ -124,3 +128,5 @@ def print_summary(summary: Summary, console: Console | None = None, human_units:
     console.print(table)
     for note in summary.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
+    for why in summary.retired:
+        console.print(f"retired copy: {why}", highlight=False, markup=False)

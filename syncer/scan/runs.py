@@ -16,7 +16,7 @@ from syncer.core.windows import Window, window_filter
 
 _EXPERIMENT_IDS_PER_SEARCH = 100
 Chunk = tuple[list[str], Window | None, list[RunSnap]]
-Refused = Callable[[str, Exception], None]  # (experiment id, the refusal): that experiment's runs are unread
+Refused = Callable[[str, Exception], None]  # (experiment or run id, the refusal): runs unread
 
 
 def experiment_snap(exp: Experiment) -> ExperimentSnap:
@@ -309,8 +309,10 @@ def copies_of(endpoint: Endpoint, experiment_ids: list[str], source_run_id: str)
 
 
 def fetch_runs(endpoint: Endpoint, experiment_ids: list[str], run_ids: Iterable[str],
-               include_deleted: bool = True) -> list[RunSnap]:
-    """The runs of the given ids found in the experiments: searches by id, 100 at a time (no per-run call)."""
+               include_deleted: bool = True, refused: Refused | None = None) -> list[RunSnap]:
+    """The runs of the given ids found in the experiments: searches by id, 100 at a time (no per-run
+    call). Where the server reads runs one at a time, a run it refuses to show (403) goes to
+    `refused` (run id), or, without it, the refusal is raised: never taken for a run that is gone."""
     wanted = sorted(set(run_ids))
     found: list[RunSnap] = []
     for i in range(0, len(wanted), 100):
@@ -325,17 +327,23 @@ def fetch_runs(endpoint: Endpoint, experiment_ids: list[str], run_ids: Iterable[
                     max_results=1000))
                 found.extend(run_snap(r) for r in page)
         except MlflowException:  # a server without IN filters (Azure ML forbids OR): one call per run
-            found.extend(_get_each(endpoint, set(experiment_ids), wanted[i : i + 100]))
+            found.extend(_get_each(endpoint, set(experiment_ids), wanted[i : i + 100], refused))
     return list({r.run_id: r for r in found}.values())
 
 
-def _get_each(endpoint: Endpoint, experiment_ids: set[str], run_ids: list[str]) -> list[RunSnap]:
+def _get_each(endpoint: Endpoint, experiment_ids: set[str], run_ids: list[str],
+              refused: Refused | None = None) -> list[RunSnap]:
     runs = []
     for rid in run_ids:
         try:
             run = call(endpoint, "get_run", lambda rid=rid: endpoint.client.get_run(rid))
-        except MlflowException:
-            continue  # gone
+        except MlflowException as exc:
+            if not denied(exc):
+                continue  # gone
+            if refused is None:
+                raise
+            refused(rid, exc)
+            continue
         if run.info.experiment_id in experiment_ids:
             runs.append(run_snap(run))
     return runs

@@ -275,6 +275,13 @@ class StateStore:
         with self._write() as s:
             s.merge(ArtifactRecord(run_source_id=run_source_id, path=path, size=size))
 
+    def forget(self, kind: str, source_id: str) -> None:
+        """Forget one object's record and, for a run, its uploaded files (its copy was retired)."""
+        with self._write() as s:
+            s.execute(delete(ObjectRecord).where(ObjectRecord.kind == kind, ObjectRecord.source_id == source_id))
+            if kind == "run":
+                s.execute(delete(ArtifactRecord).where(ArtifactRecord.run_source_id == source_id))
+
     def get_cursor(self, name: str) -> str | None:
         if self.engine is None:
             return None
