@@ -10,12 +10,15 @@ Only direct grants are read: an entry whose every level is `inherited` (from the
 
 from __future__ import annotations
 
-from databricks.sdk.service.iam import AccessControlResponse, ObjectPermissions
-from databricks.sdk.service.ml import GetModelResponse
+from typing import TYPE_CHECKING
+
 from mlflow.utils.rest_utils import http_request, verify_rest_response
 
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
+
+if TYPE_CHECKING:  # databricks-sdk is imported only when a Databricks source's permissions are read
+    from databricks.sdk.service.iam import AccessControlResponse, ObjectPermissions
 
 MODEL = "/api/2.0/mlflow/databricks/registered-models/get"
 # Databricks levels -> MLflow's authentication-app levels, never wider (experiment ACLs: CAN_READ, CAN_EDIT,
@@ -32,6 +35,8 @@ def _principal(entry: AccessControlResponse) -> str | None:
 def _get(endpoint: Endpoint, path: str) -> ObjectPermissions:
     store = endpoint.client._tracking_client.store  # noqa: SLF001
     body = verify_rest_response(http_request(store.get_host_creds(), path, "GET"), path).json()
+    from databricks.sdk.service.iam import ObjectPermissions
+
     return ObjectPermissions.from_dict(body)
 
 
@@ -62,6 +67,8 @@ def model_grants(endpoint: Endpoint, name: str) -> list[tuple[str, str]]:
     store = endpoint.client._tracking_client.store  # noqa: SLF001
     response = call(endpoint, "get registered model", lambda: verify_rest_response(http_request(
         store.get_host_creds(), MODEL, "GET", params={"name": name}), MODEL))
+    from databricks.sdk.service.ml import GetModelResponse
+
     found = GetModelResponse.from_dict(response.json()).registered_model_databricks
     if found is None or not found.id:
         return []
