@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
@@ -21,10 +20,10 @@ def _migrate(src: str, dst: str, tmp_path, experiments, **kw):
     return sync(settings)
 
 
-@pytest.mark.parametrize("source_kind", ["sqlite", "folder"])
-def test_direct_store_to_sqlite(tmp_path, workload_factory, source_kind, monkeypatch):
+def test_folder_store_to_sqlite(tmp_path, workload_factory, monkeypatch):
+    """A legacy `./mlruns` folder as the source (SQLite to SQLite is tests/test_conformance.py's `sqlite`)."""
     monkeypatch.chdir(tmp_path)
-    src_uri = f"sqlite:///{tmp_path / 'src.db'}" if source_kind == "sqlite" else str(tmp_path / "mlruns")
+    src_uri = str(tmp_path / "mlruns")
     dst_uri = f"sqlite:///{tmp_path / 'dst.db'}"
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     src = MlflowClient(src_uri)
