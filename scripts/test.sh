@@ -27,7 +27,14 @@ fi
 .venv/bin/ruff check --quiet .
 .venv/bin/lint-imports --no-cache >/dev/null || { .venv/bin/lint-imports --no-cache | tail -n 30 >&2; exit 1; }
 set +e
-.venv/bin/python -m pytest "$@"
+# Test files are spread over PYTEST_WORKERS processes (pytest-xdist; each file stays on one worker, with its
+# module fixtures; each worker starts its own session servers). PYTEST_WORKERS=0: one process, as before.
+workers=${PYTEST_WORKERS:-2}
+if [ "$workers" = 0 ]; then
+  .venv/bin/python -m pytest "$@"
+else
+  .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"
+fi
 rc=$?
 # The container image, built with podman and smoke-tested in a chroot of it (docs/OPERATIONS.md); skipped
 # with a line where podman cannot be installed, or with IMAGE_SMOKE=0.

@@ -21,7 +21,7 @@ def _migrate(src: str, dst: str, tmp_path, experiments, **kw):
 
 
 def test_folder_store_to_sqlite(tmp_path, workload_factory, monkeypatch):
-    """(SQLite to SQLite: tests/test_conformance.py, profile `sqlite`.)"""
+    """A legacy `./mlruns` folder as the source (SQLite to SQLite is tests/test_conformance.py's `sqlite`)."""
     monkeypatch.chdir(tmp_path)
     src_uri = str(tmp_path / "mlruns")
     dst_uri = f"sqlite:///{tmp_path / 'dst.db'}"

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import time
+from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
 from tests.compare import assert_same
+from tests.fixtures.faultproxy import FaultConfig, Rule
 from tests.fixtures.mirror import make_runs, mirror_cmd, run_once, start_daemon, write_config
 from tests.fixtures.procs import free_port
 
@@ -162,28 +165,40 @@ def test_a_failing_cycle_keeps_the_daemon_alive_and_not_ready(dest_server, tmp_p
         daemon.stop()
 
 
-def test_cycles_never_overlap_when_a_cycle_outlasts_the_interval(source_server, dest_server, unique_name,
-                                                                 tmp_path):
+def test_cycles_never_overlap_when_a_cycle_outlasts_the_interval(source_server, dest_server, fault_proxy,
+                                                                 unique_name, tmp_path):
     name = f"{unique_name}/overlap"
-    make_runs(MlflowClient(source_server.url), name, 24)  # enough that the first cycle outlasts 0.5 s
-    config = write_config(tmp_path / "mirror.yaml", source_server.url, dest_server.url, [name],
+    make_runs(MlflowClient(source_server.url), name, 3)
+    # The proxy holds the first run create 2 s: the first cycle outlasts the 0.5 s interval whatever the load.
+    proxy = fault_proxy(dest_server.url, FaultConfig(rules=[Rule("/runs/create", "slow")], slow_seconds=2.0))
+    config = write_config(tmp_path / "mirror.yaml", source_server.url, proxy.url, [name],
                           tmp_path / "state.db", workers=1)
     daemon = start_daemon(config, tmp_path, "--interval", "0.5s", http=False)
     try:
         deadline = time.monotonic() + 300
-
-        def cycles() -> list[dict]:
-            return [json.loads(x) for x in daemon.log.read_text().splitlines() if '"cycle ended"' in x]
-
-        while len(cycles()) < 3:
+        while len(_cycle_rows(tmp_path / "state.db", ended=True)) < 3:
             assert daemon.proc.poll() is None and time.monotonic() < deadline, daemon.log.read_text()[-3000:]
             time.sleep(0.2)
         daemon.proc.send_signal(signal.SIGTERM)
         assert daemon.proc.wait(timeout=SHUTDOWN_TIMEOUT + 25) == 0
     finally:
         daemon.stop()
-    done = cycles()
-    assert done[0]["copied"] == 25 and done[0]["seconds"] > 0.5  # the first cycle outlasted the interval
-    for before, after in zip(done, done[1:], strict=False):
-        assert after["started"] >= before["ended"], (before, after)
+    rows = _cycle_rows(tmp_path / "state.db")
+    assert proxy.faults["slow"] == 1 and rows[0][2] == 4  # the slow cycle copied the experiment and 3 runs
+    assert all(copied == 0 for _, _, copied in rows[1:]), rows
+    # Recorded in the order they ran: each cycle began after the one before had ended (no stacked tick).
+    for before, after in zip(rows, rows[1:], strict=False):
+        assert before[1] is not None and after[0] >= before[1], rows
     assert "maximum number of running instances" not in daemon.log.read_text()
+
+
+def _cycle_rows(state: Path, ended: bool = False) -> list[tuple[float, float | None, int]]:
+    """(started, ended, copied) of the cycles the state store recorded, in the order they began."""
+    if not state.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(state)) as db:
+        try:
+            rows = db.execute("SELECT started, ended, copied FROM cycles ORDER BY id").fetchall()
+        except sqlite3.OperationalError:  # the table is not made yet
+            return []
+    return [r for r in rows if r[1] is not None] if ended else rows

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -31,7 +30,7 @@ from tests.compare import (
 from tests.fixtures import genai_roundtrip
 from tests.fixtures.cli import run_cli, write_config
 from tests.fixtures.models import make_models, tracking
-from tests.fixtures.procs import MlflowServer, start_mlflow_server
+from tests.fixtures.procs import MlflowServer
 from tests.fixtures.workload import make_workload
 
 
@@ -65,19 +64,15 @@ def _seed(url: str, prefix: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def source_server(tmp_path_factory) -> Iterator[MlflowServer]:
-    """Servers of this module's own: prompts are workspace-wide, and the session servers' other tests
-    count what they find there."""
-    server = start_mlflow_server(tmp_path_factory.mktemp("second-pass-source"))
-    yield server
-    server.stop()
+def source_server(prompt_source) -> MlflowServer:
+    """The prompt servers, not the session's `source_server`/`dest_server`: prompts are workspace-wide, and the
+    other tests of those servers count what they find there."""
+    return prompt_source
 
 
 @pytest.fixture(scope="module")
-def dest_server(tmp_path_factory) -> Iterator[MlflowServer]:
-    server = start_mlflow_server(tmp_path_factory.mktemp("second-pass-dest"))
-    yield server
-    server.stop()
+def dest_server(prompt_dest) -> MlflowServer:
+    return prompt_dest
 
 
 @pytest.fixture(scope="module")
