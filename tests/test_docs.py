@@ -110,7 +110,7 @@ def test_first_screen_copy_runs_as_written(tmp_path):
 
 @pytest.mark.parametrize(
     "command",
-    ["migrate", "mirror", "diff", "status", "check-config", "state", "restore", "demo"],
+    ["migrate", "mirror", "diff", "status", "check-config", "state", "restore", "demo", "completion"],
 )
 def test_every_command_of_the_readme_has_help(command):
     assert f"| `{command}" in README.read_text()

@@ -12,6 +12,7 @@ Exit codes, one table for every command (docs/EXIT_CODES.md):
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,7 +20,7 @@ from syncer import logs
 from syncer.cli import stopping
 from syncer.cli.args import build_parser, settings_from
 from syncer.core.errors import FatalError
-from syncer.core.exit_codes import EXIT_ERROR
+from syncer.core.exit_codes import EXIT_BROKEN_PIPE, EXIT_ERROR
 from syncer.core.redact import redact, register_env_secrets
 
 
@@ -40,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt as exc:
         return stopping.stopped(exc, argv)
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): quiet, as other Unix tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # noqa: BLE001 - failures inside a command are described by commands.run
         print(f"mlflow-syncer: error: {redact(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return EXIT_ERROR

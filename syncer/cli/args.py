@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--format", choices=["text", "json"], default="text",
                    help="json: for scripts (UTC ISO 8601 times, seconds)")
+    p = sub.add_parser("completion", help='print a shell completion script of every command and flag, e.g. '
+                       'eval "$(mlflow-syncer completion bash)" in ~/.bashrc')
+    p.add_argument("shell", choices=["bash", "zsh", "tcsh"], help="the shell that completes")
     return parser
 
 

@@ -16,7 +16,7 @@ from syncer.backends.calls import configure_http_retries
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.cli import stopping
-from syncer.cli.args import settings_from
+from syncer.cli.args import build_parser, settings_from
 from syncer.cli.demo import run_demo
 from syncer.cli.diff import check_output, diff_report, dry_run, open_output
 from syncer.cli.engine_flags import engine_settings
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the command `args` names; an unexpected failure becomes one line (a FatalError, described)."""
     try:
         return globals()[args.command.replace("-", "_")](args)
-    except (FatalError, KeyboardInterrupt):
+    except (FatalError, KeyboardInterrupt, BrokenPipeError):
         raise
     except Exception as exc:  # noqa: BLE001
         log.error("unexpected failure", error=redact(repr(exc)))
@@ -216,6 +216,14 @@ def status(args: argparse.Namespace) -> int:
         print(json.dumps(view, indent=2))
     else:
         print("\n".join(status_lines(view)))
+    return EXIT_OK
+
+
+def completion(args: argparse.Namespace) -> int:
+    """`completion SHELL`: that shell's completion script, generated from the parser (shtab)."""
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
     return EXIT_OK
 
 
