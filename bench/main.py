@@ -105,7 +105,7 @@ def run_ours(ends: Ends, experiments: list[str], state: Path, dest_prefix: str, 
     return res
 
 
-def _rss_mb(usage) -> float | None:  # noqa: ANN001
+def _rss_mb(usage) -> float | None:
     if usage is None:
         return None
     return usage.ru_maxrss / 1024

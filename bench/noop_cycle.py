@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fixtures.bulk import noop_cycle, prepare_pair  # noqa: E402
-from tests.fixtures.procs import start_mlflow_server  # noqa: E402
+from tests.fixtures.bulk import noop_cycle, prepare_pair
+from tests.fixtures.procs import start_mlflow_server
 
 
 def measure(runs: int, repeat: int) -> dict:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import syncer.backends.calls  # noqa: E402
+import syncer.backends.calls
 
 _SECONDS: dict[str, float] = {}
 _plain_call = syncer.backends.calls.call
 
 
-def _timed_call(endpoint, op, fn):  # noqa: ANN001, ANN202
+def _timed_call(endpoint, op, fn):
     """syncer.backends.calls.call, also summing the seconds spent per (endpoint, op) across all threads."""
     started = time.perf_counter()
     try:

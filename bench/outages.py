@@ -20,14 +20,14 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mlflow import MlflowClient  # noqa: E402
+from mlflow import MlflowClient
 
-from tests.fixtures.cli import cli_env, run_cli  # noqa: E402
-from tests.fixtures.mirror import Daemon, make_runs, start_daemon  # noqa: E402
-from tests.fixtures.outages import copied, cycles, log_lines, log_run, metric, mirror_config, wait  # noqa: E402
-from tests.fixtures.postgres import start_postgres  # noqa: E402
-from tests.fixtures.procs import start_mlflow_server  # noqa: E402
-from tests.fixtures.tcpgate import Gate, gates  # noqa: E402
+from tests.fixtures.cli import cli_env, run_cli
+from tests.fixtures.mirror import Daemon, make_runs, start_daemon
+from tests.fixtures.outages import copied, cycles, log_lines, log_run, metric, mirror_config, wait
+from tests.fixtures.postgres import start_postgres
+from tests.fixtures.procs import start_mlflow_server
+from tests.fixtures.tcpgate import Gate, gates
 
 OUTAGES = [("destination", "refuse"), ("destination", "hang"), ("source", "refuse"), ("source", "hang"),
            ("state store", "refuse"), ("state store", "hang")]
@@ -81,7 +81,7 @@ def main() -> None:
             pg.stop()
 
 
-def run(args: argparse.Namespace, root: Path, source_url: str, dest_url: str, pg) -> None:  # noqa: ANN001
+def run(args: argparse.Namespace, root: Path, source_url: str, dest_url: str, pg) -> None:
     src, dst = MlflowClient(source_url), MlflowClient(dest_url)
     make_runs(src, "outages", 2, points=5, artifact=False)
     exp = (src.get_experiment_by_name("outages").experiment_id, "outages")

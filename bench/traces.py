@@ -27,18 +27,18 @@ from pathlib import Path
 os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import TraceInfo, TraceLocation  # noqa: E402
-from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # noqa: E402
+from mlflow import MlflowClient
+from mlflow.entities import TraceInfo, TraceLocation
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-from bench.main import Ends, run_ours, start_proxy  # noqa: E402
-from syncer.apply.traces import copied_spans  # noqa: E402
-from syncer.backends.telemetry import api_call_counts  # noqa: E402
-from syncer.config import EndpointConfig, NameRule, Settings  # noqa: E402
-from syncer.engine.mirror_cycle import Cycle  # noqa: E402
-from syncer.engine.sync import endpoints, open_state  # noqa: E402
-from tests.fixtures.procs import start_mlflow_server, stop  # noqa: E402
-from tests.fixtures.traces import T0_NS, rich_trace, simple_trace  # noqa: E402
+from bench.main import Ends, run_ours, start_proxy
+from syncer.apply.traces import copied_spans
+from syncer.backends.telemetry import api_call_counts
+from syncer.config import EndpointConfig, NameRule, Settings
+from syncer.engine.mirror_cycle import Cycle
+from syncer.engine.sync import endpoints, open_state
+from tests.fixtures.procs import start_mlflow_server, stop
+from tests.fixtures.traces import T0_NS, rich_trace, simple_trace
 
 BATCH = 200
 MARKS = "0123456789abcdef"  # first hex digit of the floor's copies: one per network and attempt
@@ -65,12 +65,12 @@ def seed(server_url: str, db: Path, artifacts: Path, n: int, rich: bool) -> str:
     return exp
 
 
-def _floor_hex(trace, mark: str) -> str:  # noqa: ANN001
+def _floor_hex(trace, mark: str) -> str:
     """The copy's trace id in hex: the source's with its first digit replaced by `mark` (one per floor run)."""
     return mark + trace.info.trace_id.removeprefix("tr-")[1:]
 
 
-def _moved(assessment, hex_id: str):  # noqa: ANN001, ANN202
+def _moved(assessment, hex_id: str):
     moved = copy.deepcopy(assessment)
     moved.trace_id, moved.assessment_id = "tr-" + hex_id, "a-" + hex_id
     return moved

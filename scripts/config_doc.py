@@ -17,9 +17,9 @@ from pydantic_core import PydanticUndefined
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from syncer.cli.args import build_parser  # noqa: E402
-from syncer.config import Settings  # noqa: E402
-from syncer.core.env_knobs import KNOBS  # noqa: E402
+from syncer.cli.args import build_parser
+from syncer.config import Settings
+from syncer.core.env_knobs import KNOBS
 
 INTRO = """\
 # Configuration

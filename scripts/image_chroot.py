@@ -80,7 +80,7 @@ def _smoke(config: dict, root: Path, work: Path, mounts: list[Path]) -> int:
         f"mirror: {{http_host: 127.0.0.1, http_port: {port}}}  # image default: 0.0.0.0:8080\n"
     )
 
-    def run(*args: str, background: bool = False):  # noqa: ANN202
+    def run(*args: str, background: bool = False):
         cmd = [
             "chroot",
             f"--userspec={user}",
@@ -144,7 +144,7 @@ def _smoke(config: dict, root: Path, work: Path, mounts: list[Path]) -> int:
     return 0 if all(passed for _, passed, _ in checks) else 1
 
 
-def _service(run, entry: list[str], config: dict, port: int) -> tuple[str, bool, str]:  # noqa
+def _service(run, entry: list[str], config: dict, port: int) -> tuple[str, bool, str]:
     """The default command (the mirror service) on the port the mounted config names, and the
     HEALTHCHECK."""
     proc = run(*entry, *config["Cmd"], background=True)

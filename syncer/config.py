@@ -215,7 +215,7 @@ _CONFIG_FILE: dict[str, Any] = {}
 
 
 class _YamlSource(PydanticBaseSettingsSource):
-    def get_field_value(self, field, field_name):  # noqa: ANN001, ANN201
+    def get_field_value(self, field, field_name):
         return _CONFIG_FILE.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import structlog
 from syncer.core.redact import redact
 
 
-def _redact_event(_logger, _name, event_dict: dict) -> dict:  # noqa: ANN001
+def _redact_event(_logger, _name, event_dict: dict) -> dict:
     return {k: redact(v) if isinstance(v, str) else v for k, v in event_dict.items()}
 
 

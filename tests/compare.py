@@ -27,11 +27,11 @@ class ReadError(Exception):
     """The oracle could not read one side: never a reason to call the two sides equal."""
 
 
-def _read(side: str, what: str, call, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+def _read(side: str, what: str, call, *args, **kwargs):
     """Call one MLflow read; any exception becomes a ReadError naming the side and the object read."""
     try:
         return call(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ReadError(f"compare: cannot read {what} from the {side}: {type(exc).__name__}: {exc}") from exc
 
 
@@ -42,7 +42,7 @@ def _history(client: MlflowClient, run_id: str, key: str, side: str, collapse: b
     return sorted(set(found) if collapse else found)
 
 
-def _artifact_files(repo, run_id: str, side: str) -> list[str]:  # noqa: ANN001
+def _artifact_files(repo, run_id: str, side: str) -> list[str]:
     """Every file below the run's artifact root, listed recursively (no files: an empty list, not an error)."""
     files, folders = [], [None]
     while folders:
@@ -53,7 +53,7 @@ def _artifact_files(repo, run_id: str, side: str) -> list[str]:  # noqa: ANN001
     return sorted(files)
 
 
-def _artifact_tree(client: MlflowClient, run, side: str) -> dict[str, str]:  # noqa: ANN001
+def _artifact_tree(client: MlflowClient, run, side: str) -> dict[str, str]:
     """path -> sha256 of every artifact file of the run; {} for a run without artifacts.
 
     Read from the run's own artifact location (not `runs:/`, which also lists logged models)."""
@@ -242,7 +242,7 @@ def logged_model_records(tracking_uri: str, experiment_ids: list[str], dest: boo
     return out
 
 
-def _record(r) -> tuple:  # noqa: ANN001
+def _record(r) -> tuple:
     import json
 
     def dump(value: object) -> str:
@@ -290,7 +290,7 @@ def _trace_span_record(span: dict) -> dict:
             "links": span.get("links", [])}
 
 
-def _trace_record(trace, run_to_source: dict[str, str]) -> dict:  # noqa: ANN001
+def _trace_record(trace, run_to_source: dict[str, str]) -> dict:
     info = trace.info.to_dict()
     meta = {k: v for k, v in info.get("trace_metadata", {}).items() if k not in _TRACE_SERVER_METADATA}
     if "mlflow.sourceRun" in meta:

@@ -21,7 +21,7 @@ NOTES = {"1": ["a", "b/c"]}  # source experiment id -> ids of the dummy objects 
 RESTORED: list[tuple[str, str | None]] = []
 
 
-def _restore(dst: Endpoint, doc: dict, experiment_id: str | None) -> str:  # noqa: ARG001
+def _restore(dst: Endpoint, doc: dict, experiment_id: str | None) -> str:
     RESTORED.append((doc["text"], experiment_id))
     return doc["text"]
 

@@ -22,7 +22,7 @@ from tests.test_logged_models_datasets import make_genai
 KINDS = ("prompt", "logged_model", "dataset")
 
 
-def _archive(src_url: str, dst_url: str, tmp_path, experiments: list[str], prompts: str):  # noqa: ANN001, ANN202
+def _archive(src_url: str, dst_url: str, tmp_path, experiments: list[str], prompts: str):
     settings = Settings(source=EndpointConfig(tracking_uri=src_url), destination=EndpointConfig(tracking_uri=dst_url),
                         state=f"sqlite:///{tmp_path / 'state.db'}", experiments=experiments, prompts=[prompts],
                         unsupported="archive")

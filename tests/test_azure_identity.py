@@ -21,7 +21,7 @@ OTHER_AZURE_ENV = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", 
 
 
 @pytest.fixture
-def identity(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[IdentityEndpoint]:  # noqa: ANN001
+def identity(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[IdentityEndpoint]:
     endpoint = IdentityEndpoint()
     monkeypatch.setenv("HOME", str(tmp_path))
     for name in OTHER_AZURE_ENV:

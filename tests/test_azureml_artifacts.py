@@ -53,7 +53,7 @@ def _source(client: MlflowClient, name: str, tmp: Path) -> str:
     return exp
 
 
-def _client(client: MlflowClient, run_id: str):  # noqa: ANN202
+def _client(client: MlflowClient, run_id: str):
     """The plugin's run-history client of a destination run (the service's own listing and content).
     """
     from azureml.mlflow._client.artifact.run_artifact_client import RunArtifactsClient
@@ -260,7 +260,7 @@ def test_files_from_databricks_are_copied_by_storage_into_the_sas_uris_azureml_h
     _copied_by_storage(azurite, copy.info.run_id, want)
 
 
-def _copied_by_storage(azurite, run_id: str, files: dict) -> None:  # noqa: ANN001
+def _copied_by_storage(azurite, run_id: str, files: dict) -> None:
     """Each blob was written by Copy Blob from the source's blob, not by a Put Blob of bytes read
     here."""
     container = azurite.service().get_container_client("azureml")

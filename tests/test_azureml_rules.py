@@ -154,7 +154,7 @@ def test_migration_into_azureml_converges_with_its_rules(source_server, azureml_
     _emulator_refuses(dst, wide.info.run_id)
 
 
-def _verify_cannot_rewrite(settings: Settings, azurite, artifact_uri: str) -> None:  # noqa: ANN001
+def _verify_cannot_rewrite(settings: Settings, azurite, artifact_uri: str) -> None:
     """A file of other bytes (same size) in a write-once destination: --verify reports it, never a repair
     refused on every pass."""
     root = blob.BlobLocation.parse(artifact_uri)

@@ -90,7 +90,7 @@ def _endpoints(profile: str, request: pytest.FixtureRequest, where: Path) -> tup
 WORKSPACES = {"databricks": "databricks_source", "databricks-uc": "uc_workspace"}
 
 
-def uc_model(uc, client: MlflowClient, run_id: str, prefix: str) -> str:  # noqa: ANN001
+def uc_model(uc, client: MlflowClient, run_id: str, prefix: str) -> str:
     """A Unity Catalog model whose one version was made from `run_id`'s files, published to its storage."""
     name = f"main.{prefix.replace('-', '_')}.churn"
     client.create_registered_model(name, description="governed")
@@ -190,7 +190,7 @@ def test_applied_actions_are_the_planned_actions(first) -> None:
     assert_applied_as_planned(dry, real)
 
 
-def test_rerun_plans_only_same_and_creates_nothing(pair: Pair, first) -> None:  # noqa: ARG001
+def test_rerun_plans_only_same_and_creates_nothing(pair: Pair, first) -> None:
     again = sync(pair.settings)
     assert again.outcomes == []
     settled = Counter((a.kind, a.op.value) for a in again.plan.actions if not is_unlisted(a))
@@ -199,7 +199,7 @@ def test_rerun_plans_only_same_and_creates_nothing(pair: Pair, first) -> None:  
     assert len(_dest_runs(pair)) == pair.dest_runs
 
 
-def test_diff_is_in_sync_then_sees_each_source_change(pair: Pair, first, capsys) -> None:  # noqa: ARG001
+def test_diff_is_in_sync_then_sees_each_source_change(pair: Pair, first, capsys) -> None:
     code, out = diff(pair, capsys)
     assert code == 0 and out[-1].startswith("in sync"), out  # "(N notes)" may follow
 
@@ -225,8 +225,8 @@ def test_diff_is_in_sync_then_sees_each_source_change(pair: Pair, first, capsys)
     assert_same(pair.src, pair.dst, pair.workload.experiments)
 
 
-def test_a_kill_amid_a_runs_files_is_completed_by_one_mirror_cycle(pair: Pair, first,  # noqa: ARG001
-                                                                    reset_logging) -> None:  # noqa: ARG001
+def test_a_kill_amid_a_runs_files_is_completed_by_one_mirror_cycle(pair: Pair, first,
+                                                                    reset_logging) -> None:
     alpha = pair.src.get_experiment_by_name(pair.workload.experiments[0]).experiment_id
     now = int(time.time() * 1000)  # ends now: a mirror cycle reading changes only would see it too
     run = pair.src.create_run(alpha, start_time=now, run_name="files").info.run_id

@@ -22,13 +22,13 @@ AUTH_ENV = ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE", 
 
 
 @pytest.fixture
-def clean_auth(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+def clean_auth(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     for name in AUTH_ENV:
         monkeypatch.delenv(name, raising=False)
 
 
-def migrate_exactly(uri: str, workspace, dest_url: str, workload_factory, prefix: str, tmp_path) -> Counter:  # noqa: ANN001
+def migrate_exactly(uri: str, workspace, dest_url: str, workload_factory, prefix: str, tmp_path) -> Counter:
     """Copy a one-run-per-experiment workload from the emulated workspace; return the requests it saw."""
     src = MlflowClient(workspace.server.url)
     w = workload_factory(src, prefix, runs_per_experiment=1)

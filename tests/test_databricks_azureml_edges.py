@@ -58,7 +58,7 @@ def test_client_rate_limit_avoids_429_and_429_retry_after_is_honoured(databricks
         rules.set_rates({"search": 7.0, "log_batch": 47.0, "other": 127.0})
 
 
-def _write_config(tmp_path, dest_url: str, experiments: list[str], **extra) -> str:  # noqa: ANN003
+def _write_config(tmp_path, dest_url: str, experiments: list[str], **extra) -> str:
     cfg = {"source": {"tracking_uri": "databricks", "registry_uri": "databricks"},
            "destination": {"tracking_uri": dest_url, "profile": "azureml"},
            "experiments": experiments, "state": f"sqlite:///{tmp_path / 'state.db'}", **extra}

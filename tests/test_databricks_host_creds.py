@@ -25,7 +25,7 @@ DISCOVERY = "GET /.well-known/databricks-config"
 OIDC = "GET /oidc/.well-known/oauth-authorization-server"
 
 
-def migrate(workspace, dest_url: str, prefix: str, tmp_path, **env: str) -> Counter:  # noqa: ANN001
+def migrate(workspace, dest_url: str, prefix: str, tmp_path, **env: str) -> Counter:
     """Run `mlflow-syncer migrate` from the emulated workspace; the workspace's requests it made."""
     config = write_config(tmp_path / "c.yaml", source={"tracking_uri": "databricks", "registry_uri": "databricks"},
                           destination={"tracking_uri": dest_url}, experiments=[f"{prefix}/*"],

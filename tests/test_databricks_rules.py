@@ -82,7 +82,7 @@ def test_a_refusal_is_the_objects_unless_it_answers_the_first_call(databricks_en
 
 
 def test_a_refused_run_scan_fails_that_experiment_only(databricks_env, dest_server, unique_name, tmp_path,
-                                                       reset_logging):  # noqa: ARG001
+                                                       reset_logging):
     src = MlflowClient(databricks_env.server.url)
     ok, refused = (src.create_experiment(f"{unique_name}/{n}") for n in ("ok", "refused"))
     for exp in (ok, refused):

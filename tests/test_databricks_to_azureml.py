@@ -32,7 +32,7 @@ LONG_VALUE = "v" * 2500
 LONG_KEY = "k" * 150
 
 
-def settings_for(dest_url: str, state: str, experiments: list[str], **kw) -> Settings:  # noqa: ANN003
+def settings_for(dest_url: str, state: str, experiments: list[str], **kw) -> Settings:
     return Settings(
         source=EndpointConfig(tracking_uri="databricks", registry_uri="databricks"),
         destination=EndpointConfig(tracking_uri=dest_url, profile="azureml"),
@@ -105,7 +105,7 @@ def assert_fitted_copy(src: MlflowClient, dst: MlflowClient, src_names: list[str
                 check_policy_file(dst, dest_id[rid], path, expected)
 
 
-def check_policy_file(dst: MlflowClient, run_id: str, path: str, expected) -> None:  # noqa: ANN001
+def check_policy_file(dst: MlflowClient, run_id: str, path: str, expected) -> None:
     text = Path(dst.download_artifacts(run_id, path)).read_text(encoding="utf-8")
     if path.endswith(".csv"):
         rows = [(int(r["step"]), int(r["timestamp"]), r["value"]) for r in csv.DictReader(io.StringIO(text))]
@@ -171,7 +171,7 @@ def test_emulated_azureml_enforces_its_limits(azureml_dest, unique_name):
                 {"tags": [RunTag(f"t{i}", "x") for i in range(50)]}, {"tags": [RunTag("mlflow.user", "x")]}):
         try:
             client.log_batch(rid, **bad)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             assert "INVALID_PARAMETER_VALUE" in str(exc)
         else:
             raise AssertionError(f"accepted {list(bad)}")

@@ -28,7 +28,7 @@ from tests.fixtures.diffscenario import (
 )
 
 
-def _diff(sc, tmp_path: Path, fmt: str, *extra: str) -> tuple[int, str]:  # noqa: ANN001
+def _diff(sc, tmp_path: Path, fmt: str, *extra: str) -> tuple[int, str]:
     out = tmp_path / f"report-{fmt}{'-'.join(extra)}.{fmt}"
     rc = main(["diff", *sc.cli("--format", fmt, "--output", str(out), *extra)])
     return rc, out.read_text(encoding="utf-8")
@@ -92,7 +92,7 @@ def test_every_kind_of_difference_is_reported_and_nothing_is_written(scenario_fa
     assert after == before
 
 
-def _check_deep(sc, tmp_path: Path) -> None:  # noqa: ANN001
+def _check_deep(sc, tmp_path: Path) -> None:
     rc, text = _diff(sc, tmp_path, "json", "--deep")
     assert rc == 1
     doc = json.loads(text)

@@ -22,7 +22,7 @@ README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def _config_doc():  # noqa: ANN202
+def _config_doc():
     spec = importlib.util.spec_from_file_location("config_doc", ROOT / "scripts" / "config_doc.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

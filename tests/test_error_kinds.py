@@ -37,7 +37,7 @@ def raised(fn: Callable[[], object]) -> BaseException:
     """The exception a real call raises."""
     try:
         fn()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return exc
     raise AssertionError("the call did not fail")
 
@@ -266,7 +266,7 @@ def test_locked_sqlite_store_is_transient(tmp_path):
 
 # --- Azure Blob (Azurite) -------------------------------------------------------------------------------
 
-def _blob(azurite, url: str | None = None, key: str | None = None):  # noqa: ANN001, ANN202
+def _blob(azurite, url: str | None = None, key: str | None = None):
     from azure.storage.blob import BlobServiceClient
 
     from tests.fixtures.azure import ACCOUNT, KEY

@@ -36,7 +36,7 @@ def _seed(client: MlflowClient, name: str) -> str:
 
 
 @pytest.fixture
-def webhook(source_server, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:  # noqa: ANN001
+def webhook(source_server, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A webhook written into the source's database (the server checks that URLs are public), deleted after the
     test: webhooks are workspace-wide, and other tests expect the shared source to hold none. Without a secret:
     one encrypted by this process could not be decrypted by the server, whose listing would then fail."""
@@ -90,13 +90,13 @@ def test_a_plain_experiment_holds_nothing_uncopied(source_server, dest_server, u
 
 
 def test_a_listing_the_source_does_not_offer_is_recorded_not_fatal(monkeypatch):
-    def missing(endpoint, experiment, token):  # noqa: ANN001, ARG001
+    def missing(endpoint, experiment, token):
         raise MlflowException("API request to endpoint /api/3.0/mlflow/scorers/list failed with error code 404 "
                               "!= 200. Response body: '<html>Not Found</html>'")
 
     calls = []
 
-    def answered(endpoint, experiment, token):  # noqa: ANN001, ARG001
+    def answered(endpoint, experiment, token):
         calls.append(token)
         return ([1, 2], "next") if token is None else ([3], None)
 
@@ -112,7 +112,7 @@ def test_a_listing_the_source_does_not_offer_is_recorded_not_fatal(monkeypatch):
 def test_a_listing_that_fails_costs_one_call_and_is_recorded(monkeypatch):
     calls = []
 
-    def broken(endpoint, experiment, token):  # noqa: ANN001, ARG001
+    def broken(endpoint, experiment, token):
         calls.append(1)
         raise MlflowException("webhook secret cannot be decrypted", error_code="INTERNAL_ERROR")
 

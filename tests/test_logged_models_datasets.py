@@ -169,7 +169,7 @@ def test_mirror_cycle_picks_up_new_logged_model_and_record(source_server, dest_s
     assert len(dataset_records(dest_server.url, [dest_exp], True)[g.dataset_id]["records"]) == 4
 
 
-def _engine_pass(settings: Settings, src: Endpoint, dst: Endpoint):  # noqa: ANN202
+def _engine_pass(settings: Settings, src: Endpoint, dst: Endpoint):
     state = open_state(settings, src, dst, read_only=False)
     try:
         return run_pass(settings, src, dst, state, PassOptions())

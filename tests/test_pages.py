@@ -55,7 +55,7 @@ def _run(client: MlflowClient, exp: str, name: str, offset: int, parent: str | N
 
 
 @pytest.fixture
-def pages(source_server, dest_server, unique_name, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+def pages(source_server, dest_server, unique_name, tmp_path, monkeypatch):
     monkeypatch.setattr(run_stream, "CHUNK_RUNS", 3)
     monkeypatch.setattr(run_stream, "WINDOW_RUNS", 3)
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
@@ -66,11 +66,11 @@ def pages(source_server, dest_server, unique_name, tmp_path, monkeypatch):  # no
     return settings, src, dst, names, ids
 
 
-def _changes(result) -> Counter:  # noqa: ANN001
+def _changes(result) -> Counter:
     return Counter((a.kind, a.op.value) for a in result.plan.actions if not is_unlisted(a))
 
 
-def _segments(result, experiments: tuple[str, ...]) -> list[tuple[tuple | None, set[str]]]:  # noqa: ANN001
+def _segments(result, experiments: tuple[str, ...]) -> list[tuple[tuple | None, set[str]]]:
     """(window, source run ids planned in it) of each run segment of those experiments, in plan order."""
     out, actions = [], iter(result.plan.actions)
     for seg in result.plan.segments:
@@ -92,7 +92,7 @@ def _live_copies(dst: MlflowClient, names: list[str]) -> Counter:
     return Counter(r.data.tags[TAG_SOURCE_RUN_ID] for r in runs if TAG_SOURCE_RUN_ID in r.data.tags)
 
 
-def test_one_experiment_in_windows_copies_exactly_as_planned(pages) -> None:  # noqa: ANN001
+def test_one_experiment_in_windows_copies_exactly_as_planned(pages) -> None:
     settings, src, dst, names, ids = pages
     dry = sync(settings, dry_run=True)
     real = sync(settings)
@@ -119,7 +119,7 @@ def test_one_experiment_in_windows_copies_exactly_as_planned(pages) -> None:  # 
     assert _changes(again) == {("experiment", "same"): 2, ("run", "same"): len(ids)}
 
 
-def test_windows_find_extras_leftovers_and_copies_outside_their_window(pages) -> None:  # noqa: ANN001
+def test_windows_find_extras_leftovers_and_copies_outside_their_window(pages) -> None:
     settings, src, dst, names, ids = pages
     assert sync(settings).failed == []
     big = dst.get_experiment_by_name(names[0]).experiment_id

@@ -55,7 +55,7 @@ def _grants(auth: AuthServiceClient, users: tuple[str, ...], resources: dict[tup
     """(user, resource type, our name for the resource) -> level, for the resources named."""
     out = {}
     for user in users:
-        for p in auth._request("/api/3.0/mlflow/users/permissions/list", "GET",  # noqa: SLF001
+        for p in auth._request("/api/3.0/mlflow/users/permissions/list", "GET",
                                params={"username": user})["permissions"]:
             name = resources.get((p["resource_type"], p["resource_pattern"]))
             if name and p["role_name"].startswith("__user_"):

@@ -32,11 +32,11 @@ def _source() -> Snapshot:
     return snap
 
 
-def _by_label(actions) -> dict:  # noqa: ANN001
+def _by_label(actions) -> dict:
     return {(a.kind, a.label): a for a in actions}
 
 
-def _copy_of(src_version: VersionSnap, number: str, fp: str | None, **extra) -> VersionSnap:  # noqa: ANN003
+def _copy_of(src_version: VersionSnap, number: str, fp: str | None, **extra) -> VersionSnap:
     tags = {**src_version.tags, TAG_SOURCE_MODEL: "churn", TAG_SOURCE_VERSION: src_version.version}
     if fp:
         tags[TAG_FINGERPRINT] = fp

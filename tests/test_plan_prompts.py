@@ -48,7 +48,7 @@ def _dest(src: Snapshot, numbers: dict[str, str], foreign: int = 0) -> Snapshot:
     return dst
 
 
-def _ops(actions) -> list[tuple[str, str, Op]]:  # noqa: ANN001
+def _ops(actions) -> list[tuple[str, str, Op]]:
     return [(a.kind, a.label, a.op) for a in actions]
 
 

@@ -23,7 +23,7 @@ PROMPT_KINDS = ("prompt", "prompt_version")
 WRITES = ("create_", "set_", "log_", "delete_", "link_", "update_", "transition_", "finalize_")
 
 
-def _migrate(src: str, dst: str, state: str, p: Prompts, env: dict | None = None):  # noqa: ANN202
+def _migrate(src: str, dst: str, state: str, p: Prompts, env: dict | None = None):
     return run_cli("migrate", "--source", src, "--dest", dst, "--state", state, "--experiments", p.experiment,
                    "--prompts", f"{p.prefix}-*", "--no-progress", env=env or cli_env())
 

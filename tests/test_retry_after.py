@@ -24,7 +24,7 @@ class Busy:
         busy = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 busy.seen.append(time.monotonic())
                 status = 429 if busy.left > 0 else 200
                 busy.left -= 1
@@ -35,7 +35,7 @@ class Busy:
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

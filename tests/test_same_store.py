@@ -60,7 +60,7 @@ def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def seeded(source_server) -> str:  # noqa: ANN001
+def seeded(source_server) -> str:
     """An experiment with a finished run and a registered model on the source server."""
     name = f"same-{uuid.uuid4().hex[:8]}"
     client = MlflowClient(source_server.url)

@@ -15,7 +15,7 @@ UNCOUNTED = "metric points: not counted; artifact files: not counted; artifact b
 ZERO_TOTAL = re.compile(r"\b0 (metric points|artifact files|B\b)|(metric points|artifact files|artifact bytes): 0\b")
 
 
-def _status(config, fmt: str = "text") -> tuple[int, str]:  # noqa: ANN001
+def _status(config, fmt: str = "text") -> tuple[int, str]:
     done = run_cli("status", "--config", str(config), "--format", fmt)
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, done.stdout

@@ -49,11 +49,11 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings,
         env.undo()
 
 
-def _changes(result) -> Counter:  # noqa: ANN001
+def _changes(result) -> Counter:
     return Counter((a.kind, a.op.value) for a in result.plan.actions if not is_unlisted(a))
 
 
-def test_chunked_migration_copies_exactly_as_planned_and_converges(stores) -> None:  # noqa: ANN001
+def test_chunked_migration_copies_exactly_as_planned_and_converges(stores) -> None:
     settings, src, dst, w = stores
     dry = sync(settings, dry_run=True)
     real = sync(settings)
@@ -75,7 +75,7 @@ def test_chunked_migration_copies_exactly_as_planned_and_converges(stores) -> No
     assert _changes(again) == {("experiment", "same"): 2, ("run", "same"): len(w.runs)}
 
 
-def test_destination_only_runs_are_decided_after_every_chunk(stores) -> None:  # noqa: ANN001
+def test_destination_only_runs_are_decided_after_every_chunk(stores) -> None:
     settings, _src, dst, w = stores
     sync(settings)
     beta = dst.get_experiment_by_name(w.experiments[1]).experiment_id
@@ -90,7 +90,7 @@ def test_destination_only_runs_are_decided_after_every_chunk(stores) -> None:  #
     assert len(copies) == sum(label.startswith("b-") for label in w.runs)
 
 
-def test_spill_list_reads_back_every_item_in_order(tmp_path: Path) -> None:  # noqa: ARG001
+def test_spill_list_reads_back_every_item_in_order(tmp_path: Path) -> None:
     items = SpillList(spill_at=3)
     items.extend(range(10))
     items.append(10)

@@ -41,7 +41,7 @@ def _pairs(names: list[str], tag: str) -> dict[str, str]:
     return {n: f"{tag}/{n}" for n in names}
 
 
-def _trace_ops(plan) -> dict[str, int]:  # noqa: ANN001
+def _trace_ops(plan) -> dict[str, int]:
     counts: dict[str, int] = {}
     for a in plan.actions:
         if a.kind == "trace":

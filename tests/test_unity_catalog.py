@@ -52,14 +52,14 @@ class Source:
     ws_experiment: str
 
 
-def publish(uc, name: str, version: str) -> None:  # noqa: ANN001
+def publish(uc, name: str, version: str) -> None:
     """Put a version's files into its Unity Catalog storage location, as UC registration does."""
     with tempfile.TemporaryDirectory() as tmp, tracking(uc.server.url):
         root = mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=tmp)
         uc.rules.publish(name, version, Path(root))
 
 
-def uc_model(uc, client: MlflowClient, name: str, experiment: str) -> None:  # noqa: ANN001
+def uc_model(uc, client: MlflowClient, name: str, experiment: str) -> None:
     """A UC model: v1 from an MLflow 3 logged model, v2 from a run's folder; tags, descriptions, aliases."""
     exp_id = client.create_experiment(experiment)
     run1, run2 = client.create_run(exp_id).info.run_id, client.create_run(exp_id).info.run_id
@@ -78,7 +78,7 @@ def uc_model(uc, client: MlflowClient, name: str, experiment: str) -> None:  # n
         publish(uc, name, version)
 
 
-def build_source(uc, unique: str) -> Source:  # noqa: ANN001
+def build_source(uc, unique: str) -> Source:
     """A UC model trained in an unselected experiment, and a workspace model from a selected run."""
     client = MlflowClient(uc.server.url)
     schema = unique.replace("-", "_")
@@ -93,7 +93,7 @@ def build_source(uc, unique: str) -> Source:  # noqa: ANN001
     return src
 
 
-def settings(dest: str, state: Path, registries: str | list[str], **kw) -> Settings:  # noqa: ANN003
+def settings(dest: str, state: Path, registries: str | list[str], **kw) -> Settings:
     return Settings(source=EndpointConfig(tracking_uri="databricks", registry_uri=registries),
                     destination=EndpointConfig(tracking_uri=dest, profile="azureml"),
                     state=f"sqlite:///{state}", **kw)
@@ -127,7 +127,7 @@ def diff_lines(tmp_path: Path, dest: str, src: Source) -> list[str]:
     return out.stdout.splitlines()
 
 
-def assert_copied_by_storage(azurite, dst: MlflowClient, name: str, source_container: str) -> None:  # noqa: ANN001
+def assert_copied_by_storage(azurite, dst: MlflowClient, name: str, source_container: str) -> None:
     """Every file of every version of `name` in the destination was copied by the storage service."""
     service = azurite.service()
     for v in dst.search_model_versions(f"name='{name}'"):

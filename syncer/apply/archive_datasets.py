@@ -45,7 +45,7 @@ def _find(dst: Endpoint, source_id: str) -> str | None:
     return None
 
 
-def restore_dataset(dst: Endpoint, doc: dict, experiment_id: str | None) -> str:  # noqa: ARG001  (linked by name)
+def restore_dataset(dst: Endpoint, doc: dict, experiment_id: str | None) -> str:  # linked by name
     """Find or create the copy, then its missing links, tags and records (see the module docstring)."""
     client, cache = dst.client, {}
     experiments = sorted({e for e in (dest_experiment(dst, n, cache) for n in doc["experiments"]) if e})

@@ -64,7 +64,7 @@ def _copies(dst: Endpoint, name: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for number in _version_numbers(dst, name):
         pv = call(dst, "get_prompt_version", lambda n=number: dst.client.get_prompt_version(name, n))
-        source_version = pv._tags.get(TAG_SOURCE_PROMPT_VERSION)  # noqa: SLF001  (.tags hides no provenance,
+        source_version = pv._tags.get(TAG_SOURCE_PROMPT_VERSION)  # .tags hides no provenance,
         if source_version is not None:  # but _tags is where MLflow keeps every version tag)
             out.setdefault(source_version, str(number))
     return out
@@ -93,7 +93,7 @@ def _ensure_prompt(dst: Endpoint, doc: dict) -> None:
             call(dst, "set_prompt_tag", lambda k=key, v=value: client.set_prompt_tag(name, k, v))
 
 
-def restore_prompt(dst: Endpoint, doc: dict, experiment_id: str | None) -> str:  # noqa: ARG001  (workspace-wide)
+def restore_prompt(dst: Endpoint, doc: dict, experiment_id: str | None) -> str:  # workspace-wide
     """Create the prompt and the versions it lacks (found by provenance tag), in order, then its aliases."""
     client, name = dst.client, doc["name"]
     _ensure_prompt(dst, doc)

@@ -34,7 +34,7 @@ from syncer.core.snapshot import (
 from syncer.core.windows import Window, window_filter
 
 
-def retire(ctx, run_id: str, keep: str) -> None:  # noqa: ANN001
+def retire(ctx, run_id: str, keep: str) -> None:
     """Mark a duplicate copy as such (so it is never taken for the copy again), then delete it."""
     ctx.guard()
     client = ctx.dst.client
@@ -42,7 +42,7 @@ def retire(ctx, run_id: str, keep: str) -> None:  # noqa: ANN001
     call(ctx.dst, "delete_run", lambda: client.delete_run(run_id))
 
 
-def set_aside(ctx, run_id: str, why: str) -> None:  # noqa: ANN001
+def set_aside(ctx, run_id: str, why: str) -> None:
     """Retire an incomplete copy that cannot be completed: tag it with why (so it is never taken for the
     copy again, even before its deletion lands), then delete it (soft: it can be restored)."""
     ctx.guard()
@@ -51,7 +51,7 @@ def set_aside(ctx, run_id: str, why: str) -> None:  # noqa: ANN001
     call(ctx.dst, "delete_run", lambda: client.delete_run(run_id))
 
 
-def live_copies(ctx, dest_exp_id: str, source_run_id: str) -> list[str]:  # noqa: ANN001
+def live_copies(ctx, dest_exp_id: str, source_run_id: str) -> list[str]:
     """Ids of the live, unmarked destination runs carrying this source run id, oldest id first."""
     query = f"tags.{TAG_SOURCE_RUN_ID} = '{source_run_id}'"
     runs = call(ctx.dst, "search_runs", lambda: ctx.dst.client.search_runs(
@@ -59,7 +59,7 @@ def live_copies(ctx, dest_exp_id: str, source_run_id: str) -> list[str]:  # noqa
     return sorted(r.info.run_id for r in runs if not retired(r.data.tags))
 
 
-def settle_created_run(ctx, dest_exp_id: str, source_run_id: str, created: str | None,  # noqa: ANN001
+def settle_created_run(ctx, dest_exp_id: str, source_run_id: str, created: str | None,
                        error: BaseException | None) -> str:
     """After a create_run (answered or not), keep exactly one copy and return its id."""
     copies = live_copies(ctx, dest_exp_id, source_run_id)
@@ -74,7 +74,7 @@ def settle_created_run(ctx, dest_exp_id: str, source_run_id: str, created: str |
     return keep
 
 
-def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create,  # noqa: ANN001
+def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create,
                     later: Settlement | None = None, start_time: int | None = None) -> tuple[str, str]:
     """Create a destination run through `create` (returns a Run) and settle duplicates: (id, artifact uri).
 
@@ -83,7 +83,7 @@ def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create,  # noqa: 
     created, error = None, None
     try:
         created = call(ctx.dst, "create_run", create)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if classify(exc) is not Kind.TRANSIENT:
             raise
         error = exc
@@ -97,7 +97,7 @@ def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create,  # noqa: 
     return keep, run.info.artifact_uri
 
 
-def create_experiment_once(ctx, name: str, source_id: str, create) -> str:  # noqa: ANN001
+def create_experiment_once(ctx, name: str, source_id: str, create) -> str:
     """Create a destination experiment; if a lost answer made the retry fail, take the one we made."""
     try:
         return call(ctx.dst, "create_experiment", create)
@@ -110,7 +110,7 @@ def create_experiment_once(ctx, name: str, source_id: str, create) -> str:  # no
         return existing.experiment_id
 
 
-def log_batch_once(ctx, run_id: str, metrics: list, params: list, tags: list) -> None:  # noqa: ANN001
+def log_batch_once(ctx, run_id: str, metrics: list, params: list, tags: list) -> None:
     """log_batch; if it is refused because part of it is already there, send only the missing points.
 
     A retried log_batch whose first answer was lost is refused by MLflow's SQL store when the batch holds a
@@ -125,7 +125,7 @@ def log_batch_once(ctx, run_id: str, metrics: list, params: list, tags: list) ->
     try:
         send(metrics)
         return
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if classify(exc) is not Kind.TERMINAL or not metrics:
             raise
         refused = exc
@@ -161,7 +161,7 @@ class Settlement:
             self.spans[dest_exp_id] = None if span is None or start_time is None or span[0] is None else (
                 min(span[0], start_time), max(span[1], start_time + 1))
 
-    def settle(self, ctx) -> dict[str, str]:  # noqa: ANN001
+    def settle(self, ctx) -> dict[str, str]:
         """Retire the duplicates of every remembered run. Returns source run id -> why its check failed."""
         failed: dict[str, str] = {}
         with self.lock:
@@ -170,12 +170,12 @@ class Settlement:
         for dest_exp_id, made in sorted(todo.items()):
             try:
                 _settle_experiment(ctx, dest_exp_id, made, spans.get(dest_exp_id))
-            except Exception as exc:  # noqa: BLE001 - reported per run by the caller
+            except Exception as exc:  # reported per run by the caller
                 failed.update({source_id: f"duplicate check after create failed: {exc}" for source_id in made})
         return failed
 
 
-def _settle_experiment(ctx, dest_exp_id: str, made: dict[str, str], span: Window | None = None) -> None:  # noqa: ANN001
+def _settle_experiment(ctx, dest_exp_id: str, made: dict[str, str], span: Window | None = None) -> None:
     """Retire every live copy of the `made` runs (source id -> kept dest id) other than the kept one. A copy
     keeps its create's start time: where the destination filters on it, only the made runs' span is listed."""
     known = sum(1 for r in ctx.dst_snap.runs.values() if r.experiment_id == dest_exp_id)
@@ -190,7 +190,7 @@ def _settle_experiment(ctx, dest_exp_id: str, made: dict[str, str], span: Window
                 retire(ctx, run_id, keep)
 
 
-def _copies_in(ctx, dest_exp_id: str, page: int, span: Window | None) -> dict[str, list[str]]:  # noqa: ANN001
+def _copies_in(ctx, dest_exp_id: str, page: int, span: Window | None) -> dict[str, list[str]]:
     """Source run id -> live, unmarked copies, over every run of a destination experiment that started within
     the span (None: every run), paged."""
     client = ctx.dst.client

@@ -38,7 +38,7 @@ def dest_run(ctx: Context, source_run_id: str | None) -> str | None:
     return found
 
 
-def copy_files(ctx: Context, src_repo, dest_uri: str, dest_exists: bool) -> art.CopyStats:  # noqa: ANN001
+def copy_files(ctx: Context, src_repo, dest_uri: str, dest_exists: bool) -> art.CopyStats:
     """Copy every file of a source artifact repository to `dest_uri` (files already there are kept)."""
     dst_repo = ctx.dst.artifact_repo(dest_uri)
     existing = art.listing(ctx.dst, dst_repo) if dest_exists else {}

@@ -69,7 +69,7 @@ def _to_logged_model(ctx: Context, model_id: str) -> Registration:
                         model_id=dest.model_id, files=stats.artifact_files, bytes=stats.artifact_bytes)
 
 
-def _download_uri_files(src: Endpoint, model: ModelSnap, v: VersionSnap):  # noqa: ANN201
+def _download_uri_files(src: Endpoint, model: ModelSnap, v: VersionSnap):
     """The version's files where the registry's download URI (or its logged model) says they are."""
     where = read_logged_model(src, v.logged_model_id).artifact_location if v.logged_model_id else call(
         src, "get_model_version_download_uri",

@@ -35,7 +35,7 @@ def contents(ctx: Context, run: RunSnap, fitted: Fitted) -> dict[str, Callable[[
     return out
 
 
-def write(ctx: Context, run: RunSnap, fitted: Fitted, dst_repo, existing: dict[str, int | None],  # noqa: ANN001
+def write(ctx: Context, run: RunSnap, fitted: Fitted, dst_repo, existing: dict[str, int | None],
           on_copied: Callable[[str, int], None], stats: CopyStats) -> None:
     """Upload the policy artifacts the destination run does not hold yet."""
     todo = {p: make for p, make in contents(ctx, run, fitted).items() if p not in existing}

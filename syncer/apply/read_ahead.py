@@ -56,7 +56,7 @@ class ReadAhead:
             self.cond.notify_all()
         try:
             return fut.result()
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
     def release(self, action: Action) -> None:

@@ -85,14 +85,14 @@ def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | Non
         dest_exp_id, start_time=run.start_time, tags=tags, run_name=run.name or None), later, run.start_time)
 
 
-def _send(ctx: Context, dest_run_id: str):  # noqa: ANN202
+def _send(ctx: Context, dest_run_id: str):
     def send(metrics: list[Metric], params: list[Param], tags: list[RunTag]) -> None:
         ctx.guard()
         log_batch_once(ctx, dest_run_id, metrics, params, tags)
     return send
 
 
-def _history(endpoint, run_id: str, key: str) -> list[Metric]:  # noqa: ANN001
+def _history(endpoint, run_id: str, key: str) -> list[Metric]:
     return call(endpoint, "get_metric_history", lambda: endpoint.client.get_metric_history(run_id, key))
 
 

@@ -76,7 +76,7 @@ def _copy_batch(ctx: Context, batch: list[Action], units: Units) -> None:
                                      and a.source_id in traces])
     except FatalError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         for a in batch:
             units.record(units.run(a, lambda exc=exc: _raise(exc)))
         return

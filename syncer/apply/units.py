@@ -44,8 +44,8 @@ class Units:
 
     ctx: Context
     workers: int = 1
-    progress: Progress = lambda outcome: None  # noqa: E731
-    started: Started = lambda action: None  # noqa: E731  (an action's unit of work begins: progress bars)
+    progress: Progress = lambda outcome: None
+    started: Started = lambda action: None  # an action's unit of work begins: progress bars
     outcomes: SpillList = field(default_factory=SpillList)  # a million outcomes spill to disk (syncer.core.spill)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _failed: dict[str, set[str | None]] = field(default_factory=dict, repr=False)
@@ -58,7 +58,7 @@ class Units:
             dest_id, stats = work()
         except Cancelled:
             return Outcome(action, ok=False, error="abandoned: shutting down", status="cancelled")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             kind = classify(exc)
             message = describe(exc)
             if kind is Kind.FATAL:

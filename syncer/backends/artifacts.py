@@ -34,7 +34,7 @@ class CopyStats:
     bytes: int = 0
 
 
-def walk(endpoint: Endpoint, repo, path: str | None = None) -> Iterator[FileInfo]:  # noqa: ANN001
+def walk(endpoint: Endpoint, repo, path: str | None = None) -> Iterator[FileInfo]:
     """Every file below `path` in an artifact repository, depth first."""
     for info in call(endpoint, "list_artifacts", lambda: repo.list_artifacts(path)):
         if info.is_dir:
@@ -43,7 +43,7 @@ def walk(endpoint: Endpoint, repo, path: str | None = None) -> Iterator[FileInfo
             yield info
 
 
-def listing(endpoint: Endpoint, repo) -> dict[str, int | None]:  # noqa: ANN001
+def listing(endpoint: Endpoint, repo) -> dict[str, int | None]:
     """Path -> size (None where the endpoint does not report sizes) of every file in a repository."""
     sizes = {}
     for info in walk(endpoint, repo):
@@ -59,7 +59,7 @@ CHUNK = 1 << 20
 class _Body:
     """A sized, file-like view of a streamed HTTP response: requests sends it with a Content-Length."""
 
-    def __init__(self, resp, size: int) -> None:  # noqa: ANN001
+    def __init__(self, resp, size: int) -> None:
         self.chunks = resp.iter_content(chunk_size=CHUNK)
         self.size = size
         self.buffer = b""
@@ -77,12 +77,12 @@ class _Body:
         return out
 
 
-def _streamable(src_repo, dst_repo, info: FileInfo) -> bool:  # noqa: ANN001
+def _streamable(src_repo, dst_repo, info: FileInfo) -> bool:
     return (isinstance(src_repo, HttpArtifactRepository) and isinstance(dst_repo, HttpArtifactRepository)
             and info.file_size is not None and info.file_size >= STREAM_FROM)
 
 
-def stream_file(src_repo, dst_repo, info: FileInfo) -> int:  # noqa: ANN001
+def stream_file(src_repo, dst_repo, info: FileInfo) -> int:
     """Pipe one file from a proxied artifact server to another: one pass, CHUNK bytes in memory at a time."""
     endpoint = posixpath.join("/", info.path)
     # No retries inside: a half-sent body cannot be rewound; `call` retries the whole copy instead.
@@ -97,7 +97,7 @@ def stream_file(src_repo, dst_repo, info: FileInfo) -> int:  # noqa: ANN001
     return body.sent
 
 
-def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo,  # noqa: ANN001
+def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo,
               read: signed.SignedRead | None = None, local: str | None = None) -> int:
     """Copy one artifact file; the bytes pass through a temporary file (or a pipe), never whole in memory.
 
@@ -135,7 +135,7 @@ def copy_file(src: Endpoint, src_repo, dst: Endpoint, dst_repo, info: FileInfo, 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _copy_into_history(src: Endpoint, src_repo, dst: Endpoint, history,  # noqa: ANN001
+def _copy_into_history(src: Endpoint, src_repo, dst: Endpoint, history,
                        info: FileInfo, src_blob: blob.BlobLocation | None,
                        read: signed.SignedRead | None) -> int:
     """Storage-side copy from a blob or SAS-readable source into the SAS URI Azure ML hands out."""
@@ -149,7 +149,7 @@ def _copy_into_history(src: Endpoint, src_repo, dst: Endpoint, history,  # noqa:
     return call(dst, "blob_copy", lambda: signed.with_refresh(src, src_repo, info.path, read, copy))
 
 
-def _upload(dst: Endpoint, dst_repo, path: str, local: str) -> None:  # noqa: ANN001
+def _upload(dst: Endpoint, dst_repo, path: str, local: str) -> None:
     """Upload a local file (named as the artifact) to `path` in the destination repository."""
     dst_blob = blob.BlobLocation.parse(getattr(dst_repo, "artifact_uri", None))
     if dst_blob:
@@ -159,7 +159,7 @@ def _upload(dst: Endpoint, dst_repo, path: str, local: str) -> None:  # noqa: AN
         call(dst, "log_artifact", lambda: dst_repo.log_artifact(local, directory))
 
 
-def fetch_file(src: Endpoint, src_repo, path: str, local: str, read: signed.SignedRead | None = None) -> None:  # noqa: ANN001
+def fetch_file(src: Endpoint, src_repo, path: str, local: str, read: signed.SignedRead | None = None) -> None:
     """Download one file (known to be a file: no listing first) to `local`: by signed URL, from blob
     storage, or through MLflow. Without `read`, a repository that signs reads is asked for one."""
     src_blob = blob.BlobLocation.parse(getattr(src_repo, "artifact_uri", None))
@@ -179,9 +179,9 @@ def fetch_file(src: Endpoint, src_repo, path: str, local: str, read: signed.Sign
 
 def copy_tree(
     src: Endpoint,
-    src_repo,  # noqa: ANN001
+    src_repo,
     dst: Endpoint,
-    dst_repo,  # noqa: ANN001
+    dst_repo,
     existing: dict[str, int | None],
     on_copied: Callable[[str, int], None] = lambda path, size: None,
     ahead: SourceFiles | None = None,
@@ -243,7 +243,7 @@ class SourceFiles:
             self.folder, self.local = None, {}
 
 
-def read_ahead(src: Endpoint, src_repo, budget: int = READ_AHEAD_BYTES) -> SourceFiles:  # noqa: ANN001
+def read_ahead(src: Endpoint, src_repo, budget: int = READ_AHEAD_BYTES) -> SourceFiles:
     """List a source repository and download its files below STREAM_FROM, up to `budget` bytes in all, to a
     temporary folder. Files that take another path (blob storage, signed URLs, streamed) are only listed."""
     out = SourceFiles(list(walk(src, src_repo)))
@@ -271,6 +271,6 @@ def read_ahead(src: Endpoint, src_repo, budget: int = READ_AHEAD_BYTES) -> Sourc
     return out
 
 
-def _fetch_to(src: Endpoint, src_repo, path: str, local: str) -> None:  # noqa: ANN001
+def _fetch_to(src: Endpoint, src_repo, path: str, local: str) -> None:
     os.makedirs(os.path.dirname(local), exist_ok=True)
     fetch_file(src, src_repo, path, local)

@@ -46,7 +46,7 @@ def check_databricks(endpoint: Endpoint) -> None:
         return _check_secret_scope(endpoint)
     try:
         Config(profile=profile).authenticate()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise FatalError(f"{endpoint.role} {endpoint.tracking_uri}: no Databricks credentials "
                          f"(set DATABRICKS_HOST and DATABRICKS_TOKEN, or a profile): {_first_line(exc)}") from None
 
@@ -57,7 +57,7 @@ def _check_secret_scope(endpoint: Endpoint) -> None:
 
     try:
         config = TrackingURIConfigProvider(endpoint.tracking_uri).get_config()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         config, why = None, _first_line(exc)
     else:
         why = "no Databricks runtime (dbutils) to read the secret scope"
@@ -76,7 +76,7 @@ def azure_cloud() -> tuple[str, str]:
         return "login.microsoftonline.com", "https://management.azure.com/.default"
     name = os.environ.get("AZUREML_CURRENT_CLOUD") or "AzureCloud"
     cloud = KNOWN_CLOUDS.get(name) or _get_cloud_or_default(name)
-    return cloud._get_authority(), cloud._get_default_scope()  # noqa: SLF001
+    return cloud._get_authority(), cloud._get_default_scope()
 
 
 def in_azureml_job() -> bool:
@@ -88,7 +88,7 @@ def in_azureml_job() -> bool:
     return _mlflow_env_vars_set()
 
 
-def azure_credential():  # noqa: ANN201
+def azure_credential():
     """The non-interactive part of the plugin's credential chain: DefaultAzureCredential for its cloud."""
     from azure.identity import DefaultAzureCredential
 
@@ -106,7 +106,7 @@ def check_azure(endpoint: Endpoint) -> None:
     except FutureTimeout:
         raise FatalError(f"{endpoint.role}: no Azure credential answered within {AZURE_TIMEOUT:.0f} s "
                          "(service principal env vars, workload or managed identity, az login)") from None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise FatalError(f"{endpoint.role} {urlparse(endpoint.tracking_uri).scheme}://...: no usable Azure "
                          "credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or "
                          "AZURE_CLIENT_CERTIFICATE_PATH), use a workload or managed identity, or `az login` "

@@ -35,7 +35,7 @@ class Row:
 
 
 def _request(endpoint: Endpoint, path: str, method: str, **kwargs: object) -> dict:
-    store = endpoint.client._tracking_client.store  # noqa: SLF001
+    store = endpoint.client._tracking_client.store
     response = verify_rest_response(http_request(store.get_host_creds(), path, method, **kwargs), path)
     return response.json() if response.content else {}
 

@@ -50,7 +50,7 @@ def host_creds(server_uri: str | None = None) -> MlflowHostCreds:
     resolves while the others wait for its answer)."""
     try:
         key = _key(server_uri)
-    except Exception:  # noqa: BLE001 - a malformed URI: MLflow's own lookup says what is wrong
+    except Exception:  # a malformed URI: MLflow's own lookup says what is wrong
         return _ORIGINAL(server_uri)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())

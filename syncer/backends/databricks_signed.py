@@ -45,13 +45,13 @@ class SignedRead:
         return self.url if self.kind == ArtifactCredentialType.AZURE_SAS_URI and not self.headers else None
 
 
-def supported(repo) -> bool:  # noqa: ANN001
+def supported(repo) -> bool:
     """Does this artifact repository hand out signed read URLs? Databricks' own, or any repository with
     a `signed_reads(paths, fresh)` method (syncer/ucfiles.py)."""
     return isinstance(repo, DatabricksArtifactRepository) or hasattr(repo, "signed_reads")
 
 
-def fetch(endpoint: Endpoint, repo, paths: list[str], fresh: bool = False) -> dict[str, SignedRead]:  # noqa: ANN001
+def fetch(endpoint: Endpoint, repo, paths: list[str], fresh: bool = False) -> dict[str, SignedRead]:
     """Signed read URLs for files of one run, logged model or model version, by path; `fresh` asks for
     new credentials where a repository would otherwise reuse the ones it holds."""
     if hasattr(repo, "signed_reads"):
@@ -80,7 +80,7 @@ def expired(exc: BaseException) -> bool:
         exc.status_code == 403 or code in ("AuthenticationFailed", "CannotVerifyCopySource"))
 
 
-def with_refresh(endpoint: Endpoint, repo, path: str, read: SignedRead, use: Callable[[SignedRead], T]) -> T:  # noqa: ANN001
+def with_refresh(endpoint: Endpoint, repo, path: str, read: SignedRead, use: Callable[[SignedRead], T]) -> T:
     """Use a signed URL; if storage refuses it, ask for a fresh one once and use that."""
     try:
         return use(read)

@@ -33,7 +33,7 @@ def _principal(entry: AccessControlResponse) -> str | None:
 
 
 def _get(endpoint: Endpoint, path: str) -> ObjectPermissions:
-    store = endpoint.client._tracking_client.store  # noqa: SLF001
+    store = endpoint.client._tracking_client.store
     body = verify_rest_response(http_request(store.get_host_creds(), path, "GET"), path).json()
     from databricks.sdk.service.iam import ObjectPermissions
 
@@ -64,7 +64,7 @@ def model_grants(endpoint: Endpoint, name: str) -> list[tuple[str, str]]:
     """The direct grants on one workspace-registry model: its id from the registry's Databricks get
     (https://docs.databricks.com/api/workspace/modelregistry/getmodel), then its permissions
     (https://docs.databricks.com/api/workspace/modelregistry/getpermissions)."""
-    store = endpoint.client._tracking_client.store  # noqa: SLF001
+    store = endpoint.client._tracking_client.store
     response = call(endpoint, "get registered model", lambda: verify_rest_response(http_request(
         store.get_host_creds(), MODEL, "GET", params={"name": name}), MODEL))
     from databricks.sdk.service.ml import GetModelResponse

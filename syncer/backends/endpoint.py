@@ -88,7 +88,7 @@ class Endpoint:
                 return
             try:
                 hosts = self.api_hosts()
-            except Exception:  # noqa: BLE001 - no credentials, bad URI: the call itself fails and says why
+            except Exception:  # no credentials, bad URI: the call itself fails and says why
                 hosts = []
             for base in hosts:
                 http_meter.register(base, self.limiter)
@@ -101,7 +101,7 @@ class Endpoint:
         direct = urlparse(self.tracking_uri).scheme.split("+")[0] in DIRECT_SCHEMES
         if direct and not self.tracking_uri.startswith("databricks"):
             return hosts  # a database or file store: opening its client would create it
-        store = self.client._tracking_client.store  # noqa: SLF001
+        store = self.client._tracking_client.store
         if hasattr(store, "get_host_creds"):
             hosts.insert(0, store.get_host_creds().host)
         return hosts
@@ -112,7 +112,7 @@ class Endpoint:
         the store is asked without a filter and prompts are dropped here."""
         if self.caps.registry_tag_filters:
             return self.client.search_registered_models(max_results=size, page_token=token)
-        store = self.client._get_registry_client().store  # noqa: SLF001
+        store = self.client._get_registry_client().store
         page = store.search_registered_models(None, size, None, token)
         return PagedList([m for m in page if (m.tags or {}).get(IS_PROMPT_TAG_KEY) != "true"], page.token)
 
@@ -122,9 +122,9 @@ class Endpoint:
         workspace (`databricks_creds`), not once per request."""
         client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
         if self.databricks:
-            databricks_creds.adopt(client._tracking_client.store)  # noqa: SLF001
+            databricks_creds.adopt(client._tracking_client.store)
             with contextlib.suppress(Exception):  # no usable registry: its first call says why
-                databricks_creds.adopt(client._get_registry_client().store)  # noqa: SLF001
+                databricks_creds.adopt(client._get_registry_client().store)
         return client
 
     @property
@@ -206,7 +206,7 @@ class Endpoint:
         end's workspace (syncer/backends/azureml_runs.py)."""
         uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, self.tracking_uri)
         if azureml_runs.is_run_artifacts(uri):
-            store = self.client._tracking_client.store  # noqa: SLF001
+            store = self.client._tracking_client.store
             if hasattr(store, "service_context"):  # this end is the workspace (the plugin's store)
                 return azureml_runs.run_repository(uri, store, self.tracking_uri)
         if uri.startswith("dbfs:") and is_databricks_acled_artifacts_uri(uri):
@@ -218,7 +218,7 @@ class Endpoint:
         self._share_server_capabilities(repo)
         return repo
 
-    def _share_server_capabilities(self, repo) -> None:  # noqa: ANN001
+    def _share_server_capabilities(self, repo) -> None:
         """A proxied-artifact repository asks its server's /server-info once per instance, so once per run:
         ask once per endpoint and hand the answer to every repository of the same server."""
         if not hasattr(repo, "_fetch_server_capabilities") or not hasattr(repo, "_server_capabilities"):

@@ -21,7 +21,7 @@ def probe(endpoint: Endpoint) -> None:
     """Resolve and connect to every HTTP host of the end (none for a direct store); FatalError if one fails."""
     try:
         hosts = endpoint.api_hosts()
-    except Exception:  # noqa: BLE001 - no credentials, a bad URI: the start-up checks and the first call say why
+    except Exception:  # no credentials, a bad URI: the start-up checks and the first call say why
         return
     timeout = env_knobs.number("MLFLOW_SYNCER_CONNECT_TIMEOUT")
     for base in hosts:

@@ -76,7 +76,7 @@ def install() -> None:
     original = HTTPConnectionPool.urlopen
 
     @functools.wraps(original)
-    def urlopen(self: HTTPConnectionPool, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+    def urlopen(self: HTTPConnectionPool, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         limited = _take(self, url) if _limiters else None
         response = original(self, method, url, *args, **kwargs)
         if limited is not None and getattr(response, "status", None) in (429, 503):
@@ -104,7 +104,7 @@ def _take(pool: HTTPConnectionPool, url: str) -> tuple[RateLimiter, str] | None:
     return None
 
 
-def _hold(limited: tuple[RateLimiter, str], response: Any) -> None:  # noqa: ANN401
+def _hold(limited: tuple[RateLimiter, str], response: Any) -> None:
     """A 429 or 503 with Retry-After (seconds) holds the request's class for that long: for every worker
     where the budget is shared (syncer.engine.ray_budget)."""
     value = (getattr(response, "headers", None) or {}).get("Retry-After")

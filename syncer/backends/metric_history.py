@@ -129,7 +129,7 @@ class HistoryReader:
         run_ids = [r.run_id for r in self.groups[group] if key in r.metrics]
         try:
             body = call(self.endpoint, "get_metric_history_bulk", lambda: self._request(run_ids, key))
-        except Exception as exc:  # noqa: BLE001 - any failure: read run by run instead
+        except Exception as exc:  # any failure: read run by run instead
             log.info("bulk metric history unavailable; reading run by run", error=str(exc)[:200])
             self.enabled = False
             return

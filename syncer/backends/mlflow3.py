@@ -105,8 +105,8 @@ def search_datasets(endpoint: Endpoint, experiment_ids: Iterable[str] | None = N
             experiment_ids=b, max_results=RECORD_PAGE, page_token=t))
 
 
-def _store(endpoint: Endpoint):  # noqa: ANN202
-    return endpoint.client._tracking_client.store  # noqa: SLF001  (see the module docstring)
+def _store(endpoint: Endpoint):
+    return endpoint.client._tracking_client.store  # see the module docstring
 
 
 def dataset_experiments(endpoint: Endpoint, dataset_id: str) -> list[str]:
@@ -115,7 +115,7 @@ def dataset_experiments(endpoint: Endpoint, dataset_id: str) -> list[str]:
                                  lambda: _store(endpoint).get_dataset_experiment_ids(dataset_id))]
 
 
-def _record_snap(record) -> RecordSnap:  # noqa: ANN001
+def _record_snap(record) -> RecordSnap:
     source = record.source.to_dict() if record.source is not None else None
     return RecordSnap(inputs=record.inputs, outputs=record.outputs, expectations=record.expectations or None,
                       tags=record.tags or None, source=source)
@@ -127,7 +127,7 @@ def dataset_records(endpoint: Endpoint, dataset_id: str) -> list[tuple[str, Reco
     out: list[tuple[str, RecordSnap]] = []
     token = None
     while True:
-        records, token = call(endpoint, "get_dataset_records", lambda t=token: store._load_dataset_records(  # noqa: SLF001
+        records, token = call(endpoint, "get_dataset_records", lambda t=token: store._load_dataset_records(
             dataset_id, max_results=RECORD_PAGE, page_token=t))
         out.extend((r.dataset_record_id, _record_snap(r)) for r in records)
         if not token:

@@ -44,13 +44,13 @@ def probe(endpoint: Endpoint, timeout: float | None = None) -> ProbeResult:
     default 10 or MLflow's request timeout if shorter), for a database or file store a one-row search."""
     timeout = timeout or _timeout()
     try:
-        store = endpoint.client._tracking_client.store  # noqa: SLF001
+        store = endpoint.client._tracking_client.store
         if not hasattr(store, "get_host_creds"):
             endpoint.client.search_experiments(max_results=1)
             return ProbeResult(True, "a one-row search answered")
         resp = http_request(store.get_host_creds(), _SEARCH, "POST", max_retries=0, timeout=timeout,
                             retry_timeout_seconds=timeout, raise_on_status=False, json={"max_results": 1})
-    except Exception as exc:  # noqa: BLE001 - any failure to get an answer is the answer
+    except Exception as exc:  # any failure to get an answer is the answer
         return ProbeResult(False, describe(exc))
     status = getattr(resp, "status_code", 0)
     if status == 401:

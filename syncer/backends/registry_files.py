@@ -28,7 +28,7 @@ class RegistryFiles(DatabricksModelsArtifactRepository):
 
     endpoint: Endpoint | None = None  # the registry's endpoint: each request through `calls.call`
 
-    def signed_reads(self, paths: list[str], fresh: bool = False) -> dict[str, SignedRead]:  # noqa: ARG002
+    def signed_reads(self, paths: list[str], fresh: bool = False) -> dict[str, SignedRead]:
         """One signed download URL per file (each is asked anew: `fresh` changes nothing)."""
         return {path: self._signed(path) for path in paths}
 

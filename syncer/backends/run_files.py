@@ -18,7 +18,7 @@ _ROOTS: dict[tuple[str, str], str] = {}  # (tracking URI, run id) -> artifact UR
 _LOCK = threading.Lock()
 
 
-def run_repo(endpoint: Endpoint, run_id: str):  # noqa: ANN201  (an MLflow ArtifactRepository)
+def run_repo(endpoint: Endpoint, run_id: str):  # an MLflow ArtifactRepository
     """The artifact repository of one run (its artifact URI read once per process)."""
     key = (endpoint.tracking_uri, run_id)
     with _LOCK:

@@ -78,10 +78,10 @@ def _registry_apart(end: Endpoint) -> bool:
     return any(uri != end.tracking_uri for uri in end.registry_uris)
 
 
-def _once(end: Endpoint, op: str, fn: Callable[[], list]) -> list:  # noqa: ARG001 - as call()
+def _once(end: Endpoint, op: str, fn: Callable[[], list]) -> list:  # as call(
     try:
         return fn()
-    except Exception as exc:  # noqa: BLE001 - unreachable or refused: decided later
+    except Exception as exc:  # unreachable or refused: decided later
         raise FatalError(f"{end.role} did not answer") from exc
 
 
@@ -96,7 +96,7 @@ def _agreeing(
         ours = dict(read(dst, op, lambda: list(facts(dst))))
     except FatalError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the pass reads these ends and says what is wrong
+    except Exception as exc:  # the pass reads these ends and says what is wrong
         log.debug("identity check skipped", op=op, error=type(exc).__name__)
         return None
     common = sorted(set(theirs) & set(ours))

@@ -25,7 +25,7 @@ def server_version(endpoint: Endpoint) -> str | None:
     try:
         creds = endpoint.client._tracking_client.store.get_host_creds()
         answer = http_request(creds, "/version", "GET", max_retries=1, timeout=VERSION_TIMEOUT)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.debug("no version answer", endpoint=endpoint.identity, error=type(exc).__name__)
         return None
     text = answer.text.strip() if answer.status_code == 200 else ""

@@ -85,7 +85,7 @@ def _check_database(uri: str, role: str) -> None:
         _check_schema(engine, shown)
     except FatalError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the database refuses or does not answer
+    except Exception as exc:  # the database refuses or does not answer
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise FatalError(f"{shown}: cannot read the database: {redact(first)[:200]}") from None
     finally:

@@ -49,7 +49,7 @@ def is_write_conflict(exc: BaseException) -> bool:
     return False
 
 
-def size_there(dst: Endpoint, dst_repo, path: str) -> int | None:  # noqa: ANN001
+def size_there(dst: Endpoint, dst_repo, path: str) -> int | None:
     """The size of the file the destination holds at `path` (None: not there). Where listings carry no
     sizes (the azureml-mlflow plugin's), the file is downloaded and measured; Azure ML's run
     history is asked for the content of the file there (syncer/backends/azureml_runs.py)."""
@@ -67,7 +67,7 @@ def size_there(dst: Endpoint, dst_repo, path: str) -> int | None:  # noqa: ANN00
     return None
 
 
-def write_once(dst: Endpoint, dst_repo, path: str, expected: int | None,  # noqa: ANN001
+def write_once(dst: Endpoint, dst_repo, path: str, expected: int | None,
                write: Callable[[], int], listed: Callable[[], int | None] | None = None) -> int:
     """Run `write` (returns the bytes written); on a write-once conflict, accept the file already there when
     its size is the source's (returns it), else fail this object with a clear line. `listed`: how to read

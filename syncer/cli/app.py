@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of stdout went away (`| head`): quiet, as other Unix tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except Exception as exc:  # noqa: BLE001 - failures inside a command are described by commands.run
+    except Exception as exc:  # failures inside a command are described by commands.run
         print(f"mlflow-syncer: error: {redact(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return EXIT_ERROR
     finally:

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return globals()[args.command.replace("-", "_")](args)
     except (FatalError, KeyboardInterrupt, BrokenPipeError):
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.error("unexpected failure", error=redact(repr(exc)))
         raise FatalError(describe(exc)) from None
 

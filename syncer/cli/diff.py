@@ -40,7 +40,7 @@ def check_output(output: str | None, what: str = "the report") -> None:
         raise FatalError(f"cannot write {what} to {output}: no such directory")
 
 
-def open_output(output: str | None, what: str = "the report"):  # noqa: ANN201
+def open_output(output: str | None, what: str = "the report"):
     """A context holding the file `output` opened for writing, or standard output."""
     if not output:
         return nullcontext(sys.stdout)

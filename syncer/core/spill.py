@@ -86,7 +86,7 @@ class SpillList:
         while read < count:
             with self._lock:
                 self._file.seek(offset)
-                batch = pickle.load(self._file)  # noqa: S301  (our own temporary file)
+                batch = pickle.load(self._file)  # our own temporary file
                 offset = self._file.tell()
             read += len(batch)
             for item in batch:

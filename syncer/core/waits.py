@@ -66,7 +66,7 @@ def last_progress() -> float:
         return _last_done[0]
 
 
-class waiting:  # noqa: N801 - used as a context manager, like contextlib's
+class waiting:  # used as a context manager, like contextlib's
     """`with waiting("state store", "commit"):` records the block as a call in flight."""
 
     def __init__(self, on: str, op: str) -> None:

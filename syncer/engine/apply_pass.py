@@ -57,7 +57,7 @@ def referenced_runs(snap: Snapshot, stream: RunStream | None) -> set[str]:
 BY_ID_UP_TO = 1000  # fewer runs than this are read back by id (100 per search), more with their experiments
 
 
-def _read(endpoint, experiments: list[str], wanted: set[str], window: Window | None = None) -> list:  # noqa: ANN001
+def _read(endpoint, experiments: list[str], wanted: set[str], window: Window | None = None) -> list:
     """The wanted runs of the experiments: by id when they are few (a change-only cycle), else every run (of the
     start-time window, and by id those the window does not hold: copies the state store found elsewhere)."""
     if len(wanted) < BY_ID_UP_TO:
@@ -74,7 +74,7 @@ class ChunkApplier:
         self.ctx, self.stream, self.deleted = ctx, stream, deleted
         self.keep = referenced_runs(ctx.src_snap, stream)
 
-    def apply(self, step_apply, seg: Segment, copies: list[Action], units: Units) -> None:  # noqa: ANN001
+    def apply(self, step_apply, seg: Segment, copies: list[Action], units: Units) -> None:
         """Apply one chunk's copies (its `=` runs only map ids later kinds need)."""
         todo = [a for a in copies if a.mutates]
         if not todo:
@@ -155,7 +155,7 @@ def _delete(ctx: Context, plan: Plan, units: Units, deletes: list[Action], max_d
     return None
 
 
-def delete_guard(plan: Plan, outcomes, count: int, max_delete: int | None) -> str | None:  # noqa: ANN001
+def delete_guard(plan: Plan, outcomes, count: int, max_delete: int | None) -> str | None:
     """Why the deletions of this pass must not happen (None: they may)."""
     if any(not o.ok for o in outcomes) or plan.has_errors:
         return "the cycle had errors"

@@ -57,7 +57,7 @@ def archive_uncopied(src: Endpoint, dst: Endpoint, plan: Plan, src_snap: Snapsho
                                                _selected(src_snap, a.kind))
         except FatalError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             a.details["archive_error"] = describe(exc)
             log.warning("archive failed", kind=a.kind, group=a.details.get("group"), error=a.details["archive_error"])
             continue
@@ -85,7 +85,7 @@ def count_archived(src: Endpoint, dst: Endpoint, plan: Plan) -> None:
             held = _archived_count(dst, run_id, a.kind) if run_id is not None else 0
         except FatalError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             a.details["archive_error"] = describe(exc)
             continue
         a.details["archived"] = held

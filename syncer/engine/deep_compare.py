@@ -196,7 +196,7 @@ def inspect_plan(plan: Plan, src: Endpoint, dst: Endpoint, src_snap: Snapshot, d
     def guarded(action: Action) -> tuple[Action, dict | None, str | None]:
         try:
             return action, one(action), None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if isinstance(exc, FatalError) or classify(exc) is Kind.FATAL:
                 raise FatalError(f"cannot inspect {action.label}: {describe(exc)}") from None
             return action, None, describe(exc)

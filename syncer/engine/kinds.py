@@ -70,7 +70,7 @@ class Job:
     experiment_ids: frozenset[str] | None = None  # a scale-out unit: only these source experiments (exact ids)
     run_window: Window | None = None  # a range unit: only the runs of one experiment that started within it
     # Where planned actions go, with what they were planned from: (actions, chunk experiments, src, dst).
-    emit: Emit = lambda actions, experiments, src, dst, window=None: None  # noqa: E731
+    emit: Emit = lambda actions, experiments, src, dst, window=None: None
     runs: RunStream | None = None  # the run step's stream: facts and runs kept for later steps and applying
     extra_groups: dict[str, str] = field(default_factory=dict)  # destination-only run -> its experiment
     unmatched: list[str] = field(default_factory=list)  # filters that matched nothing: "--experiments 'x*'"
@@ -103,7 +103,7 @@ def reading(endpoint: Endpoint, what: str, read: Callable[[], object]) -> object
         return read()
     except FatalError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise FatalError(f"cannot read the {what} ({endpoint.identity}): {describe(exc)}") from None
 
 

@@ -142,7 +142,7 @@ class Cycle:
     def _clean_since(self) -> float:
         try:
             cursor = self.state.get_cursor(RUNS_CURSOR)
-        except Exception:  # noqa: BLE001 - the state store may be the end that is away
+        except Exception:  # the state store may be the end that is away
             cursor = None
         return int(cursor) / 1000 if cursor and cursor.isdigit() else self._born
 
@@ -160,7 +160,7 @@ class Cycle:
         except FatalError as exc:
             report.error = str(exc)
             telemetry.ERRORS.labels("fatal").inc()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             report.error = describe(exc)
             telemetry.ERRORS.labels("unexpected").inc()
         report.ended = time.time()
@@ -270,7 +270,7 @@ class Cycle:
             log.warning("filter matches nothing", detail=text)
         try:
             self.state.set_cursor(WARNINGS, json.dumps(report.warnings))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("could not record the warnings in the state store", error=str(exc)[:200])
 
     def _follow_since(self) -> int | None:

@@ -86,7 +86,7 @@ def principal_problems(settings: Settings, config_path: str | None, dst: Endpoin
         return problems
     try:
         users = scan_permissions(dst, {}, {})[0].users
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return [*problems, f"cannot list the users of the destination ({dst.identity}): {describe(exc)}"]
     unknown = unknown_principals(pmap, users)
     return problems + ([f"principal map: no user {', '.join(map(repr, unknown))} on the destination "

@@ -100,7 +100,7 @@ def _read(archive: Endpoint, holder: Holder, files: list[ArchivedTrace], skip: S
                 trace = fut.result()
             except FatalError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 skip(f"archived trace unreadable: {describe(exc)}", 1)
                 continue
             traces[trace.info.trace_id] = trace
@@ -128,7 +128,7 @@ def _restore_batch(archive: Endpoint, dst: Endpoint, holder: Holder, dest_exp: s
         write_spans(ctx, dest_exp, [(a, traces[a.source_id]) for a in todo if needs_spans(a)])
     except FatalError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         skip(f"trace spans not written: {describe(exc)}", len(todo))
         return 0, len(actions) - len(todo)
     written = 0
@@ -139,7 +139,7 @@ def _restore_batch(archive: Endpoint, dst: Endpoint, holder: Holder, dest_exp: s
                 written += 1
             except FatalError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 skip(f"trace not restored: {describe(exc)}", 1)
     return written, len(actions) - len(todo)
 

@@ -277,7 +277,7 @@ class RunStream:
         return {r.run_id: r.tags[TAG_SOURCE_RUN_ID] for r in found
                 if TAG_SOURCE_RUN_ID in r.tags and not retired(r.tags)}
 
-    def _plan(self, src: Snapshot, dst: Snapshot, experiments: tuple[str, ...], linked=None,  # noqa: ANN001
+    def _plan(self, src: Snapshot, dst: Snapshot, experiments: tuple[str, ...], linked=None,
               to_source: dict[str, str] | None = None, window: Window | None = None) -> None:
         job, f = self.job, self.facts
         wanted = {rid for rid, r in src.runs.items() if r.experiment_id in job.plannable

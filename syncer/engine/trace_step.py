@@ -34,7 +34,7 @@ def _since(job: TraceJob, experiments: list[str]) -> dict[str, int]:
     return since
 
 
-def scan_trace_step(job: TraceJob, reading) -> None:  # noqa: ANN001
+def scan_trace_step(job: TraceJob, reading) -> None:
     """Fill both snapshots' traces (the destination's only where it has a trace API); `reading` wraps reads."""
     if not job.src.caps.traces:
         return

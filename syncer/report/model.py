@@ -303,7 +303,7 @@ def build(settings: Settings, config_path: str | None = None, deep: bool = False
     workers = min(settings.workers, 8)
     total = Inspection(deep=deep)
 
-    def inspector(plan: Plan, src, dst, src_snap, dst_snap, state) -> None:  # noqa: ANN001
+    def inspector(plan: Plan, src, dst, src_snap, dst_snap, state) -> None:
         merge(total, inspect_plan(plan, src, dst, src_snap, dst_snap, state, deep=deep, workers=workers))
 
     result = sync(settings, dry_run=True, config_path=config_path, inspector=inspector, strict_filters=True)

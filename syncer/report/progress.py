@@ -101,7 +101,7 @@ class ProgressBar:
             self._unobserve = hooks.observe_retries(self.waiting)
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         if self.progress:
             self._unobserve()
             self.progress.stop()

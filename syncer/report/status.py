@@ -40,7 +40,7 @@ def read_within(url: str, seconds: float = STATUS_TIMEOUT) -> dict:
                 found.append(view(store) if store.engine is not None else None)
             finally:
                 store.close()
-        except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
+        except Exception as exc:  # handed to the caller's thread
             found.append(exc)
 
     reader = threading.Thread(target=read, name="status", daemon=True)

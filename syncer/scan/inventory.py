@@ -27,15 +27,15 @@ class Unlisted(SyncError):
     """The source does not offer (or refuses) a listing: terminal, so `call` does not retry it."""
 
 
-def _store(endpoint: Endpoint):  # noqa: ANN202
+def _store(endpoint: Endpoint):
     return endpoint.client._tracking_client.store
 
 
-def _paged(result) -> tuple[list, str | None]:  # noqa: ANN001
+def _paged(result) -> tuple[list, str | None]:
     return list(result), getattr(result, "token", None) or None
 
 
-def _whole(result) -> tuple[list, str | None]:  # noqa: ANN001
+def _whole(result) -> tuple[list, str | None]:
     return list(result), None
 
 
@@ -64,7 +64,7 @@ def _guarded(fn: Callable[[], tuple[list, str | None]]) -> Callable[[], tuple[li
             return fn()
         except SyncError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if not_offered(exc) or unreachable_reason(exc) is None:
                 raise Unlisted(describe(exc)) from exc
             raise

@@ -27,11 +27,11 @@ CONTENT_TAGS = frozenset({"mlflow.prompt.is_prompt", "mlflow.prompt.text", "_mlf
                           RESPONSE_FORMAT, MODEL_CONFIG})
 
 
-def _store(endpoint: Endpoint):  # noqa: ANN202
+def _store(endpoint: Endpoint):
     return endpoint.client._get_registry_client().store
 
 
-def _version_snap(pv) -> PromptVersionSnap:  # noqa: ANN001
+def _version_snap(pv) -> PromptVersionSnap:
     """One Unity Catalog PromptVersion message as plain data (its template is JSON-encoded text or messages)."""
     tags = {t.key: t.value for t in pv.tags}
     template = json.loads(pv.template) if pv.template else ""

@@ -23,7 +23,7 @@ NOT_ADMIN = ("the source principal is not a workspace admin: its listings leave 
 
 
 def _groups(endpoint: Endpoint, path: str) -> set[str]:
-    store = endpoint.client._tracking_client.store  # noqa: SLF001
+    store = endpoint.client._tracking_client.store
     response = http_request(store.get_host_creds(), path, "GET")
     me = verify_rest_response(response, path).json()
     return {str(g.get("display", "")) for g in me.get("groups", [])}
@@ -38,6 +38,6 @@ def visibility(endpoint: Endpoint) -> Listed | None:
         groups = call(endpoint, "who am I", lambda: _groups(endpoint, path))
     except FatalError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the warning stays, with why admin-ness is unknown
+    except Exception as exc:  # the warning stays, with why admin-ness is unknown
         return Listed("experiment", None, why=f"{NOT_ADMIN} (admin or not is unknown: {describe(exc)})")
     return None if ADMINS in groups else Listed("experiment", None, why=NOT_ADMIN)

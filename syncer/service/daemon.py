@@ -163,12 +163,12 @@ class MirrorService:
                              f"{exc.strerror or exc}") from None
         log.info("http status endpoint", host=self.cfg.http_host, port=self.http.port)
 
-    def _heartbeat(self, state) -> None:  # noqa: ANN001
+    def _heartbeat(self, state) -> None:
         """Keep the writer lock's heartbeat fresh (the watchdog is the monitor's: it watches the loop)."""
         while not self.stop.wait(30.0):
             try:
                 state.heartbeat()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.warning("state store heartbeat failed", error=one_line(exc))
 
     # -- cycles --------------------------------------------------------------------------------
@@ -196,7 +196,7 @@ class MirrorService:
         """Write a cycle record for `mlflow-syncer status`; a failed write is logged, never fatal."""
         try:
             return write(self.cycle.state)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("could not record the cycle in the state store", error=one_line(exc))
             return None
 

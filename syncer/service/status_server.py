@@ -14,7 +14,7 @@ Readiness = Callable[[], tuple[bool, dict]]
 
 def _handler(readiness: Readiness) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 self._send(200, "application/json", b'{"status": "alive"}\n')
@@ -34,7 +34,7 @@ def _handler(readiness: Readiness) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     return Handler

@@ -118,7 +118,7 @@ class Monitor:
         def write() -> None:
             try:
                 self.cycle.state.set_cursor(WAITING_CURSOR, value)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.debug("could not note the wait in the state store", error=type(exc).__name__)
 
         self._writer = threading.Thread(target=write, name="monitor-note", daemon=True)

@@ -71,7 +71,7 @@ def make_engine(url: str, read_only: bool) -> Engine:
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _pragmas(conn, _record):  # noqa: ANN001
+        def _pragmas(conn, _record):
             cur = conn.cursor()
             if not read_only:
                 cur.execute("PRAGMA journal_mode=WAL")
@@ -93,7 +93,7 @@ def _pg_args() -> dict:
 
 
 def _waiting(on: str, op: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def wrapped(dbapi_connection: Any) -> Any:  # noqa: ANN401 - whatever the dialect answers
+    def wrapped(dbapi_connection: Any) -> Any:  # whatever the dialect answers
         with waits.waiting(on, op):
             return fn(dbapi_connection)
 
@@ -106,7 +106,7 @@ def _watch(engine: Engine, url: str) -> None:
     on = f"the state store ({redact(make_url(url).render_as_string(hide_password=True))})"
 
     @event.listens_for(engine, "do_connect")
-    def _connect(dialect, _record, cargs, cparams):  # noqa: ANN001, ANN202
+    def _connect(dialect, _record, cargs, cparams):
         with waits.waiting(on, "connect"):
             return dialect.connect(*cargs, **cparams)
 
@@ -115,15 +115,15 @@ def _watch(engine: Engine, url: str) -> None:
         setattr(dialect, name, _waiting(on, name.removeprefix("do_"), getattr(dialect, name)))
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn, _cursor, statement, *_rest) -> None:  # noqa: ANN001
+    def _before(conn, _cursor, statement, *_rest) -> None:
         conn.info["syncer_wait"] = waits.begin(on, statement.split(None, 1)[0].lower() if statement else "sql")
 
     @event.listens_for(engine, "after_cursor_execute")
-    def _after(conn, *_rest) -> None:  # noqa: ANN001
+    def _after(conn, *_rest) -> None:
         waits.end(conn.info.pop("syncer_wait", 0))
 
     @event.listens_for(engine, "handle_error")
-    def _failed(context) -> None:  # noqa: ANN001
+    def _failed(context) -> None:
         if context.connection is not None:
             waits.end(context.connection.info.pop("syncer_wait", 0))
 

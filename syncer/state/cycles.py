@@ -60,7 +60,7 @@ class CycleEnd:
 
 def start_cycle(store: StateStore, started: float, next_run: float | None = None) -> int:
     """Record that a cycle began; forget all but the latest KEEP cycles. Returns the cycle's id."""
-    with store._write() as s:  # noqa: SLF001  (a companion module of the store)
+    with store._write() as s:  # a companion module of the store
         row = CycleRecord(started=started, next_run=next_run, host=socket.gethostname(), pid=os.getpid())
         s.add(row)
         s.flush()
@@ -73,7 +73,7 @@ def start_cycle(store: StateStore, started: float, next_run: float | None = None
 
 def end_cycle(store: StateStore, cycle_id: int, end: CycleEnd, next_run: float | None) -> None:
     """Record how a cycle ended and when the next one is scheduled (None: none is)."""
-    with store._write() as s:  # noqa: SLF001
+    with store._write() as s:
         row = s.get(CycleRecord, cycle_id)
         if row is None:
             return
@@ -87,7 +87,7 @@ def last_cycles(store: StateStore, n: int = 1) -> list[CycleRecord]:
     """The latest `n` cycles, newest first (empty for a store without any, or without the table yet)."""
     if store.engine is None or "cycles" not in store.tables():
         return []
-    with store._session() as s:  # noqa: SLF001
+    with store._session() as s:
         return list(s.scalars(select(CycleRecord).order_by(CycleRecord.id.desc()).limit(n)))
 
 
@@ -95,7 +95,7 @@ def last_finished(store: StateStore) -> CycleRecord | None:
     """The latest cycle that ended."""
     if store.engine is None or "cycles" not in store.tables():
         return None
-    with store._session() as s:  # noqa: SLF001
+    with store._session() as s:
         q = select(CycleRecord).where(CycleRecord.ended.is_not(None)).order_by(CycleRecord.id.desc()).limit(1)
         return s.scalar(q)
 
@@ -122,7 +122,7 @@ def lock_holder(store: StateStore) -> Holder | None:
     """The writer lock's holder, or None when no process holds it."""
     if store.engine is None:
         return None
-    with store._session() as s:  # noqa: SLF001
+    with store._session() as s:
         return holder_in(s)
 
 
@@ -150,7 +150,7 @@ def recorded_pair(store: StateStore) -> str | None:
     """The `source -> destination` pair the store belongs to (None before any writing command ran)."""
     if store.engine is None:
         return None
-    with store._session() as s:  # noqa: SLF001
+    with store._session() as s:
         row = s.get(Meta, "pair")
         return row.value if row else None
 
@@ -159,6 +159,6 @@ def count_by_status(store: StateStore) -> dict[str, int]:
     """How many objects the store records per status (done, in_progress, failed, quarantined)."""
     if store.engine is None:
         return {}
-    with store._session() as s:  # noqa: SLF001
+    with store._session() as s:
         rows = s.execute(select(ObjectRecord.status, func.count()).group_by(ObjectRecord.status))
         return {status: n for status, n in rows}

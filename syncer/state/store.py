@@ -147,11 +147,11 @@ class StateStore:
                 raise FatalError(f"state store {redact(self.url)} belongs to another sync ({row.value}); "
                                  "use another --state")
 
-    def _session(self):  # noqa: ANN202
+    def _session(self):
         assert self.engine is not None
         return sessionmaker(self.engine, expire_on_commit=False).begin()
 
-    def _write(self):  # noqa: ANN202
+    def _write(self):
         if self.read_only:
             raise RuntimeError("state store opened read-only")
         return _Locked(self._write_lock, self._session())
@@ -369,7 +369,7 @@ class StateStore:
 class _Locked:
     """Hold a thread lock for the span of a write transaction (SQLite allows one writer)."""
 
-    def __init__(self, lock: threading.Lock, ctx) -> None:  # noqa: ANN001
+    def __init__(self, lock: threading.Lock, ctx) -> None:
         self.lock, self.ctx = lock, ctx
 
     def __enter__(self) -> Session:
@@ -380,7 +380,7 @@ class _Locked:
             self.lock.release()
             raise
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         try:
             self.ctx.__exit__(*exc)
         finally:

@@ -69,7 +69,7 @@ class RunHistoryArtifacts(Rules):
         self.records: dict[str, dict[str, str]] = {}  # run id -> path -> created time
         self.lock = threading.Lock()
 
-    def rewrite(self, req: Request, content: bytes) -> bytes:  # noqa: ARG002
+    def rewrite(self, req: Request, content: bytes) -> bytes:
         """Run answers carry the `azureml://` artifact URI of the real service, not the server's
         root."""
 

@@ -46,7 +46,7 @@ class DbfsArtifacts(Rules):
         self.read_page = 2000  # credentials per credentials-for-read answer (then a next_page_token)
         self.url_types: tuple[str, ...] = ("AZURE_SAS_URI",)  # the credential types handed out, in turn
 
-    def rewrite(self, req: Request, content: bytes) -> bytes:  # noqa: ARG002
+    def rewrite(self, req: Request, content: bytes) -> bytes:
         text = content.decode("utf-8", errors="surrogateescape")
         if self.root not in text:
             return content

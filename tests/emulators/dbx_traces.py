@@ -84,7 +84,7 @@ class DatabricksTraces(Rules):
         """Write the trace's spans as its trace data file and hand out a read SAS URL for it."""
         try:
             trace = MlflowClient(gateway.upstream).get_trace(trace_id)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return error(404, "RESOURCE_DOES_NOT_EXIST", f"Trace with id '{trace_id}' not found")
         blob = f"{trace_id}/traces.json"
         self.blobs.get_blob_client(self.container, blob).upload_blob(

@@ -93,7 +93,7 @@ class EntraID:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_CONNECT(self) -> None:  # noqa: N802
+            def do_CONNECT(self) -> None:
                 if self.path.split(":")[0] != HOST:
                     self._send(502, {"error": f"this proxy only reaches {HOST}"})
                     return
@@ -102,10 +102,10 @@ class EntraID:
                 self.wfile.flush()
                 self.connection = entra.tls.wrap_socket(self.connection, server_side=True)
                 self.rfile = self.connection.makefile("rb")
-                self.wfile = socketserver._SocketWriter(self.connection)  # noqa: SLF001
+                self.wfile = socketserver._SocketWriter(self.connection)
                 self.close_connection = False  # (a CONNECT in HTTP/1.0, as urllib3 sends it, would close)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 tenant, _, rest = self.path.split("?")[0].lstrip("/").partition("/")
                 if rest == "v2.0/.well-known/openid-configuration":
                     self._send(200, entra.openid(tenant))
@@ -116,7 +116,7 @@ class EntraID:
                 else:
                     self._send(404, {"error": "not_found"})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 tenant, _, rest = self.path.lstrip("/").partition("/")
                 if rest != "oauth2/v2.0/token":
@@ -127,7 +127,7 @@ class EntraID:
             def _send(self, status: int, body: dict) -> None:
                 send_json(self, status, body)
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
         return Handler

@@ -52,10 +52,10 @@ def error(status: int, code: str, message: str, **headers: str) -> Reply:
 class Rules:
     """Base class: look at (and possibly rewrite) a request; return a Reply to answer it instead."""
 
-    def check(self, req: Request, gateway: Gateway) -> Reply | None:  # noqa: ARG002
+    def check(self, req: Request, gateway: Gateway) -> Reply | None:
         return None
 
-    def rewrite(self, req: Request, content: bytes) -> bytes:  # noqa: ARG002
+    def rewrite(self, req: Request, content: bytes) -> bytes:
         """Rewrite the upstream server's answer before it goes back to the client."""
         return content
 
@@ -94,7 +94,7 @@ class Gateway:
             self.local.session = requests.Session()
         return self.local.session
 
-    def upstream_json(self, method: str, path: str, **kwargs) -> dict:  # noqa: ANN003
+    def upstream_json(self, method: str, path: str, **kwargs) -> dict:
         """Ask the real server directly (rules use this to look at current state)."""
         r = self.session().request(method, self.upstream + path, timeout=60, **kwargs)
         return r.json() if r.content else {}
@@ -130,7 +130,7 @@ class Gateway:
                 req = Request(self.command, path, query, dict(self.headers.items()), body)
                 try:
                     status, headers, content = gateway.handle(req)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     status, headers = 502, {"Content-Type": "application/json"}
                     content = json.dumps({"error_code": "BAD_GATEWAY", "message": repr(exc)}).encode()
                 self.send_response(status)
@@ -142,7 +142,7 @@ class Gateway:
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
         return Handler

@@ -67,11 +67,11 @@ class IdentityEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 secret = self.headers.get("X-IDENTITY-HEADER") or self.headers.get("secret")
                 send_json(self, *endpoint.answer(self.path, secret))
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
         return Handler

@@ -108,7 +108,7 @@ class UnityCatalogPrompts(Rules):
             return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Prompt '{name}' does not exist"}
         return status, body
 
-    def _get(self, req: Request, gateway: Gateway, name: str) -> Reply:  # noqa: ARG002
+    def _get(self, req: Request, gateway: Gateway, name: str) -> Reply:
         status, body = self._model(gateway, name)
         if status != 200:
             return Reply(status, body)
@@ -129,10 +129,10 @@ class UnityCatalogPrompts(Rules):
         token = found.get("next_page_token")
         return Reply(200, {"prompt_versions": versions, **({"next_page_token": token} if token else {})})
 
-    def _version(self, req: Request, gateway: Gateway, name: str, version: str) -> Reply:  # noqa: ARG002
+    def _version(self, req: Request, gateway: Gateway, name: str, version: str) -> Reply:
         status, body = self._up(gateway, "model-versions/get", {"name": name, "version": version})
         return Reply(status, uc_version(body["model_version"], aliases=True) if status == 200 else body)
 
-    def _by_alias(self, req: Request, gateway: Gateway, name: str, alias: str) -> Reply:  # noqa: ARG002
+    def _by_alias(self, req: Request, gateway: Gateway, name: str, alias: str) -> Reply:
         status, body = self._up(gateway, "registered-models/alias", {"name": name, "alias": alias})
         return Reply(status, uc_version(body["model_version"], aliases=True) if status == 200 else body)
