@@ -79,9 +79,9 @@ def principal_problems(settings: Settings, config_path: str | None, dst: Endpoin
     """What is wrong with the principal map: source principals mapped twice (in the file's `principals.map`
     or its CSV file), and (given the destination, where it lists its users) destination principals it does
     not have."""
-    text = config_text.read_text(config_path) if config_path else ""
     pmap, problems = _read_map(settings)
-    problems = yaml_map_duplicates(text) + problems
+    for path in config_path.split(":") if config_path else []:  # several files: a.yaml:b.yaml
+        problems = yaml_map_duplicates(config_text.read_text(path)) + problems
     if dst is None or not settings.permissions.enabled:
         return problems
     try:
