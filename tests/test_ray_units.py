@@ -3,7 +3,9 @@
 A source of three experiments, one of them big enough to be cut into start-time ranges, is copied into a real
 MLflow server with a PostgreSQL state store; one Ray worker process is SIGKILLed in the middle of a unit. Ray
 runs the unit again, it resumes from the state store and the destination, and the copy is exact: no run twice,
-every range accounted for. (A 20,000-run experiment is the benchmark's: bench/ray_scale.py.)
+every range accounted for. (A 20,000-run experiment is the benchmark's: bench/ray_scale.py.) Three more
+experiments are copied through a front answering 429 + Retry-After above its rate limits, by the same cluster's
+three worker processes: together they stay within the limits (one budget actor, syncer.engine.ray_budget).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 
 import cloudpickle
 import pytest
@@ -28,6 +30,8 @@ from syncer.core.capabilities import resolve as resolve_caps
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID
 from syncer.engine import ray_budget
 from tests.compare import snapshot
+from tests.emulators.databricks import most_within, rate_class
+from tests.emulators.gateway import Bucket, Gateway, Reply, Request, Rules, error
 from tests.fixtures.bulk import T0, seed_runs
 from tests.fixtures.cli import SYNCER, cli_env, write_config
 from tests.fixtures.procs import start_mlflow_server
@@ -35,6 +39,9 @@ from tests.fixtures.ray_cluster import start_ray_cluster
 
 BIG = 400  # runs of the big experiment, start times T0 + i: ranges of 100 cut at T0 + 100, + 200, + 300
 RANGE_RUNS = 100
+LIMITED = ("rl/a", "rl/b", "rl/c")  # copied through a rate-limited front: ranges of 10 cut them in two each
+LIMITED_RUNS = 12
+FRONT_RATES = {"search": 2.0, "log_batch": 2.0, "other": 8.0}  # low enough to hold 3 workers back
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +59,23 @@ def bulk_source(tmp_path_factory):
     big = seed_runs(db, "ray/big", BIG)
     (root / "artifacts" / "ray" / "big").mkdir(parents=True)  # a store that never held a file
     client = MlflowClient(f"sqlite:///{db}")
-    small = []
-    for name in ("ray/small-1", "ray/small-2"):
-        (root / "artifacts" / name).mkdir(parents=True)
-        eid = client.create_experiment(name, artifact_location=str(root / "artifacts" / name))
-        for i in range(3):
-            run = client.create_run(eid, start_time=T0 + i, run_name=f"{name}-{i}")
-            client.log_batch(run.info.run_id, metrics=[Metric("m", i / 2, T0, 0)], params=[Param("p", str(i))])
-            client.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 10)
-        small.append(eid)
+    small = [_seed(client, root, name, 3) for name in ("ray/small-1", "ray/small-2")]
+    for name in LIMITED:
+        _seed(client, root, name, LIMITED_RUNS)
     server = start_mlflow_server(root, backend_uri=f"sqlite:///{db}")
     yield server, big, small
     server.stop()
+
+
+def _seed(client: MlflowClient, root, name: str, runs: int) -> str:
+    """An experiment of `runs` finished runs (start times T0 + i), one metric and one param each; its id."""
+    (root / "artifacts" / name).mkdir(parents=True)
+    eid = client.create_experiment(name, artifact_location=str(root / "artifacts" / name))
+    for i in range(runs):
+        run = client.create_run(eid, start_time=T0 + i, run_name=f"{name}-{i}")
+        client.log_batch(run.info.run_id, metrics=[Metric("m", i / 2, T0, 0)], params=[Param("p", str(i))])
+        client.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 10)
+    return eid
 
 
 def _kill_a_unit_mid_way(proc: subprocess.Popen, cluster, dst: MlflowClient, name: str) -> int:
@@ -170,3 +182,55 @@ def test_one_budget_actor_bounds_tasks_on_every_node_and_a_retry_after_holds_the
     assert len(granted) == 3 * each
     assert max(granted) - (hold_at + 1.5) >= (3 * each - 7.5) / rate - 0.05
     assert started <= hold_at
+
+
+class RateLimitedFront(Rules):
+    """A source's rate limits as a Databricks workspace answers them (tests/emulators/databricks.py, which cites
+    the documented classes and limits): per class a bucket of `rate` per second in bursts of `rate`, HTTP 429
+    with Retry-After: 1 above it; every API request's arrival is recorded."""
+
+    def __init__(self, rates: dict[str, float]) -> None:
+        self.buckets = {cls: Bucket(rate) for cls, rate in rates.items()}
+        self.arrivals: defaultdict[str, list[float]] = defaultdict(list)
+
+    def check(self, req: Request, gateway: Gateway) -> Reply | None:
+        if not req.path.startswith(("/api/", "/ajax-api/")):
+            return None
+        cls = rate_class(req.path.replace("/ajax-api/", "/api/", 1))
+        gateway.count(f"class {cls}")
+        self.arrivals[cls].append(time.monotonic())
+        if self.buckets[cls].take() > 0:
+            gateway.count(f"429 {cls}")
+            return error(429, "REQUEST_LIMIT_EXCEEDED", f"Too many requests ({cls}).", **{"Retry-After": "1"})
+        return None
+
+
+def test_three_workers_behind_a_429_front_stay_within_its_limits_together(
+        ray_cluster, bulk_source, dest_server, postgres_server, pg_database, tmp_path):
+    server, _, _ = bulk_source
+    rules = RateLimitedFront(FRONT_RATES)
+    front = Gateway(server.url, [rules]).start()
+    config = write_config(tmp_path / "c.yaml", source={"tracking_uri": front.url, "rate_limits": FRONT_RATES},
+                          destination={"tracking_uri": dest_server.url}, experiments=["rl/*"], workers=2,
+                          prompts=[], copy_models=False)
+    env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=postgres_server.url(pg_database()))
+    try:
+        done = subprocess.run([SYNCER, "migrate", "--config", str(config), "--engine", "ray", "--ray-address",
+                               ray_cluster.address, "--range-runs", "10", "--log-level", "warning"],
+                              env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        front.stop()
+    assert done.returncode == 0, done.stderr
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("ray: ")]
+    # 36 runs and the 3 experiments (each made by its first range; the second sees it unchanged)
+    assert line == "ray: 6 units (6 start-time ranges), 6 done, 0 failed; created 39, updated 0, unchanged 3, " \
+        "failed 0, conflicts 0", done.stdout
+
+    # The three workers and the driver together never went above the front's limits: it never answered 429,
+    # and no second saw more requests of a class than its bucket lets through (rate + a burst of rate).
+    busiest = {cls: most_within(times, 1.0) for cls, times in rules.arrivals.items()}
+    assert {k: n for k, n in front.counts.items() if k.startswith("429")} == {}, (front.counts, busiest)
+    assert {cls: n <= 2 * FRONT_RATES[cls] for cls, n in busiest.items()} == {c: True for c in busiest}, busiest
+    assert busiest["other"] >= FRONT_RATES["other"], busiest  # the limit did hold the workers back
+    src, dst = MlflowClient(server.url), MlflowClient(dest_server.url)
+    assert snapshot(dst, list(LIMITED), dest=True) == snapshot(src, list(LIMITED), dest=False)
