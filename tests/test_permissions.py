@@ -113,6 +113,12 @@ def _dest_grants(auth_pair: AuthPair, sc: dict) -> dict[tuple[str, str, str], st
     return _grants(sc["dst_auth"], DEST_USERS, names)
 
 
+def _dest_grants_by_name(sc: dict) -> dict[tuple[str, str, str], str]:
+    """The destination's grants on e2 and the model (before e1 exists there)."""
+    names = {("experiment", sc["d2"]): "e2", ("registered_model", f"{sc['name']}-model"): "model"}
+    return _grants(sc["dst_auth"], DEST_USERS, names)
+
+
 RESOURCES = (("experiment", "e1"), ("experiment", "e2"), ("registered_model", "model"))
 
 
@@ -120,8 +126,17 @@ def test_permissions_arrive_through_the_map(auth_pair: AuthPair, scenario: dict)
     """Same access through the map, the unmapped principal reported, nothing widened, a second pass changes
     nothing; then a mirror cycle revokes the grant this tool made that the source revoked, and `replace`
     widens on request; `state export` lists the map applied and the grants made."""
-    config = write_config(scenario["tmp"] / "c.yaml", **scenario["options"])
     env = cli_env(**auth_pair.env())
+    failing = write_config(scenario["tmp"] / "fail.yaml", **{**scenario["options"], "principals": {
+        "map": MAP, "unmapped": "fail"}})
+    stopped = run_cli("migrate", "--config", str(failing), env=env)
+    assert (stopped.returncode, stopped.stderr.splitlines()[-1:]) == (2, [
+        "mlflow-syncer: error: principals not in the map (principals.unmapped: fail): dave"])
+    dest = MlflowClient(auth_pair.dest.url)
+    assert dest.get_experiment_by_name(f"{scenario['name']}-e1") is None  # nothing written
+    assert dest.search_registered_models(f"name = '{scenario['name']}-model'") == []
+    assert _dest_grants_by_name(scenario) == {("carol2", "experiment", "e2"): "READ"}
+    config = write_config(scenario["tmp"] / "c.yaml", **scenario["options"])
     first = run_cli("migrate", "--config", str(config), env=env)
     assert first.returncode == 1, first.stderr  # dave uncopied, carol2's narrower grant a conflict
     # 8 grants of the three users, and admin's MANAGE on e1 and the model (theirs as their creator once the
