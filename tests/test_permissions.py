@@ -13,10 +13,13 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.server.auth.client import AuthServiceClient
 
+from syncer.apply.permissions import apply_databricks
 from syncer.backends.endpoint import Endpoint
 from syncer.cli.diff import diff_report
 from syncer.config import Settings
-from syncer.core.permissions import Grant
+from syncer.core.actions import SIGIL, Op
+from syncer.core.permissions import Grant, PermSnap, PrincipalMap
+from syncer.plan.permissions import PermOptions, plan_permissions
 from syncer.scan.permissions import scan_permissions
 from tests.emulators.databricks import API, DatabricksRules
 from tests.emulators.dbx_permissions import PREFIX, DatabricksPermissions
@@ -217,6 +220,66 @@ def test_databricks_experiment_and_model_permissions_are_read_direct_only(auth_p
                            Grant("registered_model", "churn-model", "ml-team", "MANAGE")]
     assert ("registered_model", "uc_model") not in snap.resources  # Unity Catalog: grants not read
     assert (snap.users, roles) == (None, 0)
+
+
+SP = "0a1b2c3d-0000-4000-8000-000000000001"
+DBX_MAP = PrincipalMap({"alice": "alice@corp.com", "team": "ml-team", "robot": SP, "carol": "carol@corp.com"})
+DBX_SOURCE = PermSnap(grants=[
+    Grant("experiment", "e1", "alice", "READ"), Grant("experiment", "e1", "team", "EDIT"),
+    Grant("experiment", "e1", "robot", "MANAGE"), Grant("experiment", "e1", "dave", "READ"),
+    Grant("experiment", "e2", "carol", "READ"), Grant("experiment", "e2", "alice", "NO_PERMISSIONS"),
+    Grant("experiment", "e2", "robot", "USE"),  # CAN_READ: Databricks has no USE
+    Grant("registered_model", "churn", "team", "READ"), Grant("registered_model", "churn", "alice", "EDIT"),
+    Grant("registered_model", "main.ml.uc", "team", "READ")])
+
+
+def _dbx_pass(dst: Endpoint, made: dict[str, tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """Read the destination's grants, plan against DBX_SOURCE, write: (sigil, label, reason) of each row."""
+    snap, _ = scan_permissions(dst, {"201": "e1", "202": "e2"}, {"churn": "churn"})
+    actions = plan_permissions(DBX_SOURCE, snap, PermOptions(DBX_MAP, dest_kind="databricks", made=made))
+    for a in actions:
+        if a.mutates:
+            apply_databricks(dst, a, {"e1": "201", "e2": "202"}.get(a.details["resource"],
+                                                                    a.details["resource"]))
+    return sorted((SIGIL[a.op], a.label, (a.details.get("reason") or "")[:20]) for a in actions
+                  if a.op != Op.SAME)
+
+
+def test_databricks_destination_gets_grants_never_widened(auth_pair: AuthPair,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grants planned against a Databricks destination's Permissions API and written there (PATCH for a new
+    grant, PUT for a narrowing or a revocation), through the emulator; a second pass writes nothing."""
+    token = f"dapi{secrets.token_hex(8)}"
+    rules, perms = DatabricksRules(token), DatabricksPermissions()
+    rules.apis = (API, PREFIX)
+    perms.acls = {"201": [("group", "ml-team", "CAN_READ")],
+                  "202": [("user", "carol@corp.com", "CAN_MANAGE"), ("user", "bob@corp.com", "CAN_READ")]}
+    perms.models = {"churn": "m-1"}
+    made = {"experiment|e2|bob": ("experiment|e2|bob@corp.com", "READ")}
+    gateway = Gateway(auth_pair.dest.url, [rules, perms]).start()
+    try:
+        point_sdk_at(Emulated(auth_pair.dest, gateway, rules, token), monkeypatch)
+        dst = Endpoint("databricks", "databricks", role="destination")
+        first = _dbx_pass(dst, made)
+        writes = list(perms.writes)
+        second = _dbx_pass(dst, made)
+    finally:
+        gateway.stop()
+    assert [r[0] for r in first] == ["!", "!", "!", "!", "*", "+", "+", "+", "+", "+", "-"]
+    assert {r[1]: r[2] for r in first if r[0] == "!"} == {
+        "experiment 'e1': dave READ": "principal not in the",
+        "experiment 'e1': team -> ml-team EDIT": "the destination gran",  # narrower there: not widened
+        "experiment 'e2': alice NO_PERMISSIONS": "Databricks has no NO",
+        "registered_model 'main.ml.uc': team READ": "a Unity Catalog mode"}
+    assert {k: sorted(v) for k, v in perms.acls.items()} == {
+        "201": [("group", "ml-team", "CAN_READ"), ("service_principal", SP, "CAN_MANAGE"),
+                ("user", "alice@corp.com", "CAN_READ")],
+        "202": [("service_principal", SP, "CAN_READ"),
+                ("user", "carol@corp.com", "CAN_READ")],  # carol's narrowed, bob's revoked
+        "m-1": [("group", "ml-team", "CAN_READ"), ("user", "alice@corp.com", "CAN_EDIT")]}
+    assert sorted(writes) == [("PATCH", "201"), ("PATCH", "201"), ("PATCH", "202"), ("PATCH", "m-1"),
+                              ("PATCH", "m-1"), ("PUT", "202"), ("PUT", "202")]
+    assert second == [r for r in first if r[0] == "!"] and perms.writes == writes  # nothing more written
 
 
 def test_azure_ml_destination_gets_each_grant_with_its_workspace_role_in_the_json_diff(
