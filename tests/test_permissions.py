@@ -24,6 +24,8 @@ from syncer.scan.permissions import scan_permissions
 from tests.emulators.databricks import API, DatabricksRules
 from tests.emulators.dbx_permissions import PREFIX, DatabricksPermissions
 from tests.emulators.gateway import Gateway
+from tests.emulators.uc_grants import PREFIX as UC_PREFIX
+from tests.emulators.uc_grants import UnityCatalogGrants
 from tests.fixtures.auth_servers import AuthPair, start_auth_pair
 from tests.fixtures.azure import Emulated, point_sdk_at
 from tests.fixtures.cli import cli_env, run_cli, write_config
@@ -197,15 +199,18 @@ def test_databricks_experiment_and_model_permissions_are_read_direct_only(auth_p
     """Through the Permissions API of a Databricks-like gateway (its permission routes are answered by the
     emulator itself: the server behind it is never asked)."""
     token = f"dapi{secrets.token_hex(8)}"
-    rules, perms = DatabricksRules(token), DatabricksPermissions()
-    rules.apis = (API, PREFIX)
+    rules, perms, uc = DatabricksRules(token), DatabricksPermissions(), UnityCatalogGrants()
+    rules.apis = (API, PREFIX, UC_PREFIX)
+    uc.grants = {"main.ml.uc_model": {"alice@corp.com": {"EXECUTE"}, "bob@corp.com": {"APPLY_TAG"},
+                                      "ml-team": {"ALL_PRIVILEGES", "MANAGE"},
+                                      "ops": {"EXECUTE", "MANAGE"}}}
     perms.acls = {"101": [("user", "alice@corp.com", "CAN_READ"), ("group", "ml-team", "CAN_EDIT"),
                           ("service_principal", "0a1b-sp", "CAN_MANAGE")],
                   "102": [],
                   "m-0a1b": [("user", "bob@corp.com", "CAN_MANAGE_PRODUCTION_VERSIONS"),
                              ("group", "ml-team", "CAN_MANAGE")]}
     perms.models = {"churn-model": "m-0a1b"}
-    gateway = Gateway(auth_pair.source.url, [rules, perms]).start()
+    gateway = Gateway(auth_pair.source.url, [rules, perms, uc]).start()
     try:
         point_sdk_at(Emulated(auth_pair.source, gateway, rules, token), monkeypatch)
         src = Endpoint("databricks", "databricks", role="source")
@@ -217,8 +222,13 @@ def test_databricks_experiment_and_model_permissions_are_read_direct_only(auth_p
                            Grant("experiment", "churn", "ml-team", "EDIT"),
                            Grant("experiment", "churn", "0a1b-sp", "MANAGE"),  # admins: inherited, left out
                            Grant("registered_model", "churn-model", "bob@corp.com", "EDIT"),  # never wider
-                           Grant("registered_model", "churn-model", "ml-team", "MANAGE")]
-    assert ("registered_model", "uc_model") not in snap.resources  # Unity Catalog: grants not read
+                           Grant("registered_model", "churn-model", "ml-team", "MANAGE"),
+                           # Unity Catalog grants, one principal a page; APPLY_TAG alone is
+                           # not READ, MANAGE without APPLY_TAG not EDIT (never wider)
+                           Grant("registered_model", "uc_model", "alice@corp.com", "READ"),
+                           Grant("registered_model", "uc_model", "ml-team", "MANAGE"),
+                           Grant("registered_model", "uc_model", "ops", "READ")]
+    assert ("registered_model", "uc_model") in snap.resources and uc.writes == []
     assert (snap.users, roles) == (None, 0)
 
 
@@ -230,12 +240,15 @@ DBX_SOURCE = PermSnap(grants=[
     Grant("experiment", "e2", "carol", "READ"), Grant("experiment", "e2", "alice", "NO_PERMISSIONS"),
     Grant("experiment", "e2", "robot", "USE"),  # CAN_READ: Databricks has no USE
     Grant("registered_model", "churn", "team", "READ"), Grant("registered_model", "churn", "alice", "EDIT"),
-    Grant("registered_model", "main.ml.uc", "team", "READ")])
+    Grant("registered_model", "main.ml.uc", "team", "READ"),
+    Grant("registered_model", "main.ml.uc", "alice", "EDIT"),
+    Grant("registered_model", "main.ml.uc", "carol", "MANAGE")])
 
 
 def _dbx_pass(dst: Endpoint, made: dict[str, tuple[str, str]]) -> list[tuple[str, str, str]]:
     """Read the destination's grants, plan against DBX_SOURCE, write: (sigil, label, reason) of each row."""
-    snap, _ = scan_permissions(dst, {"201": "e1", "202": "e2"}, {"churn": "churn"})
+    models = {"churn": "churn", "main.ml.uc": "main.ml.uc"}
+    snap, _ = scan_permissions(dst, {"201": "e1", "202": "e2"}, models)
     actions = plan_permissions(DBX_SOURCE, snap, PermOptions(DBX_MAP, dest_kind="databricks", made=made))
     for a in actions:
         if a.mutates:
@@ -250,27 +263,28 @@ def test_databricks_destination_gets_grants_never_widened(auth_pair: AuthPair,
     """Grants planned against a Databricks destination's Permissions API and written there (PATCH for a new
     grant, PUT for a narrowing or a revocation), through the emulator; a second pass writes nothing."""
     token = f"dapi{secrets.token_hex(8)}"
-    rules, perms = DatabricksRules(token), DatabricksPermissions()
-    rules.apis = (API, PREFIX)
+    rules, perms, uc = DatabricksRules(token), DatabricksPermissions(), UnityCatalogGrants()
+    rules.apis = (API, PREFIX, UC_PREFIX)
+    uc.grants = {"main.ml.uc": {"carol@corp.com": {"EXECUTE"}, "ml-team": {"ALL_PRIVILEGES"}}}
     perms.acls = {"201": [("group", "ml-team", "CAN_READ")],
                   "202": [("user", "carol@corp.com", "CAN_MANAGE"), ("user", "bob@corp.com", "CAN_READ")]}
     perms.models = {"churn": "m-1"}
     made = {"experiment|e2|bob": ("experiment|e2|bob@corp.com", "READ")}
-    gateway = Gateway(auth_pair.dest.url, [rules, perms]).start()
+    gateway = Gateway(auth_pair.dest.url, [rules, perms, uc]).start()
     try:
         point_sdk_at(Emulated(auth_pair.dest, gateway, rules, token), monkeypatch)
         dst = Endpoint("databricks", "databricks", role="destination")
         first = _dbx_pass(dst, made)
-        writes = list(perms.writes)
+        writes, uc_writes = list(perms.writes), list(uc.writes)
         second = _dbx_pass(dst, made)
     finally:
         gateway.stop()
-    assert [r[0] for r in first] == ["!", "!", "!", "!", "*", "+", "+", "+", "+", "+", "-"]
+    assert [r[0] for r in first] == ["!"] * 4 + ["*"] * 2 + ["+"] * 6 + ["-"]
     assert {r[1]: r[2] for r in first if r[0] == "!"} == {
         "experiment 'e1': dave READ": "principal not in the",
         "experiment 'e1': team -> ml-team EDIT": "the destination gran",  # narrower there: not widened
         "experiment 'e2': alice NO_PERMISSIONS": "Databricks has no NO",
-        "registered_model 'main.ml.uc': team READ": "a Unity Catalog mode"}
+        "registered_model 'main.ml.uc': carol -> carol@corp.com MANAGE": "the destination gran"}
     assert {k: sorted(v) for k, v in perms.acls.items()} == {
         "201": [("group", "ml-team", "CAN_READ"), ("service_principal", SP, "CAN_MANAGE"),
                 ("user", "alice@corp.com", "CAN_READ")],
@@ -279,7 +293,12 @@ def test_databricks_destination_gets_grants_never_widened(auth_pair: AuthPair,
         "m-1": [("group", "ml-team", "CAN_READ"), ("user", "alice@corp.com", "CAN_EDIT")]}
     assert sorted(writes) == [("PATCH", "201"), ("PATCH", "201"), ("PATCH", "202"), ("PATCH", "m-1"),
                               ("PATCH", "m-1"), ("PUT", "202"), ("PUT", "202")]
-    assert second == [r for r in first if r[0] == "!"] and perms.writes == writes  # nothing more written
+    assert uc.grants == {"main.ml.uc": {"alice@corp.com": {"EXECUTE", "APPLY_TAG"},
+                                        "carol@corp.com": {"EXECUTE"},  # narrower: not widened
+                                        "ml-team": {"EXECUTE"}}}  # ALL_PRIVILEGES narrowed
+    assert uc_writes == ["main.ml.uc"] * 2
+    assert second == [r for r in first if r[0] == "!"]
+    assert (perms.writes, uc.writes) == (writes, uc_writes)  # nothing more written
 
 
 def test_azure_ml_destination_gets_each_grant_with_its_workspace_role_in_the_json_diff(

@@ -12,7 +12,7 @@ from mlflow.exceptions import MlflowException
 from syncer.apply.context import Context
 from syncer.apply.runs import RunStats
 from syncer.apply.units import Units
-from syncer.backends import auth_app, dbx_permissions
+from syncer.backends import auth_app, dbx_permissions, uc_grants
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Action, Op
@@ -31,9 +31,12 @@ def _resource_id(ctx: Context, resource_type: str, resource: str) -> str:
 def apply_databricks(dst: Endpoint, action: Action, resource_id: str) -> None:
     """One permission action on a Databricks destination (`resource_id`: the experiment's id, the model's
     name): a new grant merged in (PATCH), a change or revocation as the object's direct ACL set whole (PUT)
-    with that one entry changed or left out."""
+    with that one entry changed or left out; a Unity Catalog model's privileges changed by one
+    PATCH."""
     rtype, who, level = (action.details[k] for k in ("resource_type", "dest_principal", "level"))
-    if action.op == Op.CREATE:
+    if rtype == "registered_model" and resource_id.count(".") >= 2:  # a Unity Catalog model
+        uc_grants.change(dst, resource_id, who, None if action.op == Op.DELETE else level)
+    elif action.op == Op.CREATE:
         dbx_permissions.grant(dst, rtype, resource_id, who, level)
     else:
         dbx_permissions.replace(dst, rtype, resource_id, who, None if action.op == Op.DELETE else level)

@@ -68,8 +68,6 @@ def _unwritable(g: Grant, opts: PermOptions) -> str | None:
         return None
     if g.level == "NO_PERMISSIONS":
         return "Databricks has no NO_PERMISSIONS level (no grant is narrower)"
-    if g.resource_type == "registered_model" and g.resource.count(".") >= 2:
-        return "a Unity Catalog model: its grants are not written"
     return None
 
 
