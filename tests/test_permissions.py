@@ -317,3 +317,34 @@ def test_azure_ml_destination_gets_each_grant_with_its_workspace_role_in_the_jso
     assert got == [("!", "alice", "alice2", "READ", "Reader", "workspace")] * 3 + [
         ("!", "carol", "carol2", "EDIT", "AzureML Data Scientist", "workspace")] * 3 + [
         ("!", "dave", None, "READ", None, None)]
+
+
+def test_each_end_reads_its_own_credentials(auth_pair: AuthPair, scenario: dict) -> None:
+    """`credentials: {username_env, password_env}` per end: an admin of the source only and an admin of
+    the destination only, neither in MLFLOW_TRACKING_USERNAME/PASSWORD; the diff is the one the shared admin
+    sees, and neither password is printed. A variable not set is one line, exit 2."""
+    secret = {"SRC_PW": secrets.token_urlsafe(12), "DST_PW": secrets.token_urlsafe(12)}
+    for auth, user, pw in ((scenario["src_auth"], "src-admin", "SRC_PW"),
+                           (scenario["dst_auth"], "dst-admin", "DST_PW")):
+        auth.create_user(user, secret[pw])
+        auth.update_user_admin(user, True)
+    options = scenario["options"]
+    ends = {"source": {"tracking_uri": auth_pair.source.url,
+                       "credentials": {"username_env": "SRC_USER", "password_env": "SRC_PW"}},
+            "destination": {"tracking_uri": auth_pair.dest.url,
+                            "credentials": {"username_env": "DST_USER", "password_env": "DST_PW"}}}
+    config = write_config(scenario["tmp"] / "ends.yaml", **{**options, **ends})
+    env = {k: v for k, v in cli_env(SRC_USER="src-admin", DST_USER="dst-admin", **secret).items()
+           if k not in auth_pair.env()}
+    own = run_cli("diff", "--config", str(config), "--format", "json", env=env)
+    shared = run_cli("diff", "--config", str(write_config(scenario["tmp"] / "shared.yaml", **options)),
+                     "--format", "json", env=cli_env(**auth_pair.env()))
+    assert own.returncode == shared.returncode and own.returncode in (1, 2), own.stderr
+    objects = json.loads(own.stdout)["objects"]
+    assert objects == json.loads(shared.stdout)["objects"]
+    assert any(o["kind"] == "permission" and o["sigil"] == "=" for o in objects)  # both ends' grants read
+    assert not any(pw in own.stdout + own.stderr for pw in secret.values())
+
+    unset = run_cli("diff", "--config", str(config), env={k: v for k, v in env.items() if k != "DST_PW"})
+    assert (unset.returncode, unset.stderr.splitlines()) == (2, [
+        "mlflow-syncer: error: destination.credentials: environment variable DST_PW is not set"])
