@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from syncer.core import config_text, env_knobs
 from syncer.core.capabilities import Capabilities
+from syncer.core.creds_env import CredentialsEnv
 from syncer.core.env_source import EnvSource, variable_problem
 from syncer.core.errors import FatalError
 from syncer.core.option_keys import KeyPath, generic, line_of, load_with_lines, suggest
@@ -58,6 +59,8 @@ class EndpointConfig(Strict):
         default="auto", description="Limits of the service behind the URI (auto: from the URI scheme)")
     rate_limits: RateLimitConfig | None = Field(
         default=None, description="requests per second per class (0: unlimited; unset: the service's default)")
+    credentials: CredentialsEnv | None = Field(default=None, description="basic-auth user and password "
+                                               "from these variables (not MLFLOW_TRACKING_USERNAME/PASSWORD)")
 
     @model_validator(mode="before")
     @classmethod

@@ -13,14 +13,19 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.server.auth.client import AuthServiceClient
 
+from syncer.apply.permissions import apply_databricks
 from syncer.backends.endpoint import Endpoint
 from syncer.cli.diff import diff_report
 from syncer.config import Settings
-from syncer.core.permissions import Grant
+from syncer.core.actions import SIGIL, Op
+from syncer.core.permissions import Grant, PermSnap, PrincipalMap
+from syncer.plan.permissions import PermOptions, plan_permissions
 from syncer.scan.permissions import scan_permissions
 from tests.emulators.databricks import API, DatabricksRules
 from tests.emulators.dbx_permissions import PREFIX, DatabricksPermissions
 from tests.emulators.gateway import Gateway
+from tests.emulators.uc_grants import PREFIX as UC_PREFIX
+from tests.emulators.uc_grants import UnityCatalogGrants
 from tests.fixtures.auth_servers import AuthPair, start_auth_pair
 from tests.fixtures.azure import Emulated, point_sdk_at
 from tests.fixtures.cli import cli_env, run_cli, write_config
@@ -113,6 +118,12 @@ def _dest_grants(auth_pair: AuthPair, sc: dict) -> dict[tuple[str, str, str], st
     return _grants(sc["dst_auth"], DEST_USERS, names)
 
 
+def _dest_grants_by_name(sc: dict) -> dict[tuple[str, str, str], str]:
+    """The destination's grants on e2 and the model (before e1 exists there)."""
+    names = {("experiment", sc["d2"]): "e2", ("registered_model", f"{sc['name']}-model"): "model"}
+    return _grants(sc["dst_auth"], DEST_USERS, names)
+
+
 RESOURCES = (("experiment", "e1"), ("experiment", "e2"), ("registered_model", "model"))
 
 
@@ -120,8 +131,17 @@ def test_permissions_arrive_through_the_map(auth_pair: AuthPair, scenario: dict)
     """Same access through the map, the unmapped principal reported, nothing widened, a second pass changes
     nothing; then a mirror cycle revokes the grant this tool made that the source revoked, and `replace`
     widens on request; `state export` lists the map applied and the grants made."""
-    config = write_config(scenario["tmp"] / "c.yaml", **scenario["options"])
     env = cli_env(**auth_pair.env())
+    failing = write_config(scenario["tmp"] / "fail.yaml", **{**scenario["options"], "principals": {
+        "map": MAP, "unmapped": "fail"}})
+    stopped = run_cli("migrate", "--config", str(failing), env=env)
+    assert (stopped.returncode, stopped.stderr.splitlines()[-1:]) == (2, [
+        "mlflow-syncer: error: principals not in the map (principals.unmapped: fail): dave"])
+    dest = MlflowClient(auth_pair.dest.url)
+    assert dest.get_experiment_by_name(f"{scenario['name']}-e1") is None  # nothing written
+    assert dest.search_registered_models(f"name = '{scenario['name']}-model'") == []
+    assert _dest_grants_by_name(scenario) == {("carol2", "experiment", "e2"): "READ"}
+    config = write_config(scenario["tmp"] / "c.yaml", **scenario["options"])
     first = run_cli("migrate", "--config", str(config), env=env)
     assert first.returncode == 1, first.stderr  # dave uncopied, carol2's narrower grant a conflict
     # 8 grants of the three users, and admin's MANAGE on e1 and the model (theirs as their creator once the
@@ -179,15 +199,18 @@ def test_databricks_experiment_and_model_permissions_are_read_direct_only(auth_p
     """Through the Permissions API of a Databricks-like gateway (its permission routes are answered by the
     emulator itself: the server behind it is never asked)."""
     token = f"dapi{secrets.token_hex(8)}"
-    rules, perms = DatabricksRules(token), DatabricksPermissions()
-    rules.apis = (API, PREFIX)
+    rules, perms, uc = DatabricksRules(token), DatabricksPermissions(), UnityCatalogGrants()
+    rules.apis = (API, PREFIX, UC_PREFIX)
+    uc.grants = {"main.ml.uc_model": {"alice@corp.com": {"EXECUTE"}, "bob@corp.com": {"APPLY_TAG"},
+                                      "ml-team": {"ALL_PRIVILEGES", "MANAGE"},
+                                      "ops": {"EXECUTE", "MANAGE"}}}
     perms.acls = {"101": [("user", "alice@corp.com", "CAN_READ"), ("group", "ml-team", "CAN_EDIT"),
                           ("service_principal", "0a1b-sp", "CAN_MANAGE")],
                   "102": [],
                   "m-0a1b": [("user", "bob@corp.com", "CAN_MANAGE_PRODUCTION_VERSIONS"),
                              ("group", "ml-team", "CAN_MANAGE")]}
     perms.models = {"churn-model": "m-0a1b"}
-    gateway = Gateway(auth_pair.source.url, [rules, perms]).start()
+    gateway = Gateway(auth_pair.source.url, [rules, perms, uc]).start()
     try:
         point_sdk_at(Emulated(auth_pair.source, gateway, rules, token), monkeypatch)
         src = Endpoint("databricks", "databricks", role="source")
@@ -199,9 +222,83 @@ def test_databricks_experiment_and_model_permissions_are_read_direct_only(auth_p
                            Grant("experiment", "churn", "ml-team", "EDIT"),
                            Grant("experiment", "churn", "0a1b-sp", "MANAGE"),  # admins: inherited, left out
                            Grant("registered_model", "churn-model", "bob@corp.com", "EDIT"),  # never wider
-                           Grant("registered_model", "churn-model", "ml-team", "MANAGE")]
-    assert ("registered_model", "uc_model") not in snap.resources  # Unity Catalog: grants not read
+                           Grant("registered_model", "churn-model", "ml-team", "MANAGE"),
+                           # Unity Catalog grants, one principal a page; APPLY_TAG alone is
+                           # not READ, MANAGE without APPLY_TAG not EDIT (never wider)
+                           Grant("registered_model", "uc_model", "alice@corp.com", "READ"),
+                           Grant("registered_model", "uc_model", "ml-team", "MANAGE"),
+                           Grant("registered_model", "uc_model", "ops", "READ")]
+    assert ("registered_model", "uc_model") in snap.resources and uc.writes == []
     assert (snap.users, roles) == (None, 0)
+
+
+SP = "0a1b2c3d-0000-4000-8000-000000000001"
+DBX_MAP = PrincipalMap({"alice": "alice@corp.com", "team": "ml-team", "robot": SP, "carol": "carol@corp.com"})
+DBX_SOURCE = PermSnap(grants=[
+    Grant("experiment", "e1", "alice", "READ"), Grant("experiment", "e1", "team", "EDIT"),
+    Grant("experiment", "e1", "robot", "MANAGE"), Grant("experiment", "e1", "dave", "READ"),
+    Grant("experiment", "e2", "carol", "READ"), Grant("experiment", "e2", "alice", "NO_PERMISSIONS"),
+    Grant("experiment", "e2", "robot", "USE"),  # CAN_READ: Databricks has no USE
+    Grant("registered_model", "churn", "team", "READ"), Grant("registered_model", "churn", "alice", "EDIT"),
+    Grant("registered_model", "main.ml.uc", "team", "READ"),
+    Grant("registered_model", "main.ml.uc", "alice", "EDIT"),
+    Grant("registered_model", "main.ml.uc", "carol", "MANAGE")])
+
+
+def _dbx_pass(dst: Endpoint, made: dict[str, tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """Read the destination's grants, plan against DBX_SOURCE, write: (sigil, label, reason) of each row."""
+    models = {"churn": "churn", "main.ml.uc": "main.ml.uc"}
+    snap, _ = scan_permissions(dst, {"201": "e1", "202": "e2"}, models)
+    actions = plan_permissions(DBX_SOURCE, snap, PermOptions(DBX_MAP, dest_kind="databricks", made=made))
+    for a in actions:
+        if a.mutates:
+            apply_databricks(dst, a, {"e1": "201", "e2": "202"}.get(a.details["resource"],
+                                                                    a.details["resource"]))
+    return sorted((SIGIL[a.op], a.label, (a.details.get("reason") or "")[:20]) for a in actions
+                  if a.op != Op.SAME)
+
+
+def test_databricks_destination_gets_grants_never_widened(auth_pair: AuthPair,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grants planned against a Databricks destination's Permissions API and written there (PATCH for a new
+    grant, PUT for a narrowing or a revocation), through the emulator; a second pass writes nothing."""
+    token = f"dapi{secrets.token_hex(8)}"
+    rules, perms, uc = DatabricksRules(token), DatabricksPermissions(), UnityCatalogGrants()
+    rules.apis = (API, PREFIX, UC_PREFIX)
+    uc.grants = {"main.ml.uc": {"carol@corp.com": {"EXECUTE"}, "ml-team": {"ALL_PRIVILEGES"}}}
+    perms.acls = {"201": [("group", "ml-team", "CAN_READ")],
+                  "202": [("user", "carol@corp.com", "CAN_MANAGE"), ("user", "bob@corp.com", "CAN_READ")]}
+    perms.models = {"churn": "m-1"}
+    made = {"experiment|e2|bob": ("experiment|e2|bob@corp.com", "READ")}
+    gateway = Gateway(auth_pair.dest.url, [rules, perms, uc]).start()
+    try:
+        point_sdk_at(Emulated(auth_pair.dest, gateway, rules, token), monkeypatch)
+        dst = Endpoint("databricks", "databricks", role="destination")
+        first = _dbx_pass(dst, made)
+        writes, uc_writes = list(perms.writes), list(uc.writes)
+        second = _dbx_pass(dst, made)
+    finally:
+        gateway.stop()
+    assert [r[0] for r in first] == ["!"] * 4 + ["*"] * 2 + ["+"] * 6 + ["-"]
+    assert {r[1]: r[2] for r in first if r[0] == "!"} == {
+        "experiment 'e1': dave READ": "principal not in the",
+        "experiment 'e1': team -> ml-team EDIT": "the destination gran",  # narrower there: not widened
+        "experiment 'e2': alice NO_PERMISSIONS": "Databricks has no NO",
+        "registered_model 'main.ml.uc': carol -> carol@corp.com MANAGE": "the destination gran"}
+    assert {k: sorted(v) for k, v in perms.acls.items()} == {
+        "201": [("group", "ml-team", "CAN_READ"), ("service_principal", SP, "CAN_MANAGE"),
+                ("user", "alice@corp.com", "CAN_READ")],
+        "202": [("service_principal", SP, "CAN_READ"),
+                ("user", "carol@corp.com", "CAN_READ")],  # carol's narrowed, bob's revoked
+        "m-1": [("group", "ml-team", "CAN_READ"), ("user", "alice@corp.com", "CAN_EDIT")]}
+    assert sorted(writes) == [("PATCH", "201"), ("PATCH", "201"), ("PATCH", "202"), ("PATCH", "m-1"),
+                              ("PATCH", "m-1"), ("PUT", "202"), ("PUT", "202")]
+    assert uc.grants == {"main.ml.uc": {"alice@corp.com": {"EXECUTE", "APPLY_TAG"},
+                                        "carol@corp.com": {"EXECUTE"},  # narrower: not widened
+                                        "ml-team": {"EXECUTE"}}}  # ALL_PRIVILEGES narrowed
+    assert uc_writes == ["main.ml.uc"] * 2
+    assert second == [r for r in first if r[0] == "!"]
+    assert (perms.writes, uc.writes) == (writes, uc_writes)  # nothing more written
 
 
 def test_azure_ml_destination_gets_each_grant_with_its_workspace_role_in_the_json_diff(
@@ -220,3 +317,34 @@ def test_azure_ml_destination_gets_each_grant_with_its_workspace_role_in_the_jso
     assert got == [("!", "alice", "alice2", "READ", "Reader", "workspace")] * 3 + [
         ("!", "carol", "carol2", "EDIT", "AzureML Data Scientist", "workspace")] * 3 + [
         ("!", "dave", None, "READ", None, None)]
+
+
+def test_each_end_reads_its_own_credentials(auth_pair: AuthPair, scenario: dict) -> None:
+    """`credentials: {username_env, password_env}` per end: an admin of the source only and an admin of
+    the destination only, neither in MLFLOW_TRACKING_USERNAME/PASSWORD; the diff is the one the shared admin
+    sees, and neither password is printed. A variable not set is one line, exit 2."""
+    secret = {"SRC_PW": secrets.token_urlsafe(12), "DST_PW": secrets.token_urlsafe(12)}
+    for auth, user, pw in ((scenario["src_auth"], "src-admin", "SRC_PW"),
+                           (scenario["dst_auth"], "dst-admin", "DST_PW")):
+        auth.create_user(user, secret[pw])
+        auth.update_user_admin(user, True)
+    options = scenario["options"]
+    ends = {"source": {"tracking_uri": auth_pair.source.url,
+                       "credentials": {"username_env": "SRC_USER", "password_env": "SRC_PW"}},
+            "destination": {"tracking_uri": auth_pair.dest.url,
+                            "credentials": {"username_env": "DST_USER", "password_env": "DST_PW"}}}
+    config = write_config(scenario["tmp"] / "ends.yaml", **{**options, **ends})
+    env = {k: v for k, v in cli_env(SRC_USER="src-admin", DST_USER="dst-admin", **secret).items()
+           if k not in auth_pair.env()}
+    own = run_cli("diff", "--config", str(config), "--format", "json", env=env)
+    shared = run_cli("diff", "--config", str(write_config(scenario["tmp"] / "shared.yaml", **options)),
+                     "--format", "json", env=cli_env(**auth_pair.env()))
+    assert own.returncode == shared.returncode and own.returncode in (1, 2), own.stderr
+    objects = json.loads(own.stdout)["objects"]
+    assert objects == json.loads(shared.stdout)["objects"]
+    assert any(o["kind"] == "permission" and o["sigil"] == "=" for o in objects)  # both ends' grants read
+    assert not any(pw in own.stdout + own.stderr for pw in secret.values())
+
+    unset = run_cli("diff", "--config", str(config), env={k: v for k, v in env.items() if k != "DST_PW"})
+    assert (unset.returncode, unset.stderr.splitlines()) == (2, [
+        "mlflow-syncer: error: destination.credentials: environment variable DST_PW is not set"])

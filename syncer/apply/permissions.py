@@ -1,7 +1,8 @@
-"""Write permission actions to a destination running MLflow's authentication app: grants for users who
-exist there (never a user, never a password). The app has no update of a user's own grant: a change is a
-revoke, then the new grant. Each grant made is recorded in the state store with its level, so a later pass
-knows which grants are this tool's (a change on the source follows them; a revocation revokes them).
+"""Write permission actions to a destination running MLflow's authentication app (grants for users who
+exist there, never a user, never a password) or to a Databricks workspace (its Permissions API). The app has
+no update of a user's own grant: a change is a revoke, then the new grant. Each grant made is recorded in
+the state store with its level, so a later pass knows which grants are this tool's (a change on the source
+follows them; a revocation revokes them).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from mlflow.exceptions import MlflowException
 from syncer.apply.context import Context
 from syncer.apply.runs import RunStats
 from syncer.apply.units import Units
-from syncer.backends import auth_app
+from syncer.backends import auth_app, dbx_permissions, uc_grants
 from syncer.backends.calls import call
+from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Action, Op
 
 
@@ -26,11 +28,28 @@ def _resource_id(ctx: Context, resource_type: str, resource: str) -> str:
     return found.experiment_id
 
 
+def apply_databricks(dst: Endpoint, action: Action, resource_id: str) -> None:
+    """One permission action on a Databricks destination (`resource_id`: the experiment's id, the model's
+    name): a new grant merged in (PATCH), a change or revocation as the object's direct ACL set whole (PUT)
+    with that one entry changed or left out; a Unity Catalog model's privileges changed by one
+    PATCH."""
+    rtype, who, level = (action.details[k] for k in ("resource_type", "dest_principal", "level"))
+    if rtype == "registered_model" and resource_id.count(".") >= 2:  # a Unity Catalog model
+        uc_grants.change(dst, resource_id, who, None if action.op == Op.DELETE else level)
+    elif action.op == Op.CREATE:
+        dbx_permissions.grant(dst, rtype, resource_id, who, level)
+    else:
+        dbx_permissions.replace(dst, rtype, resource_id, who, None if action.op == Op.DELETE else level)
+
+
 def _apply_one(ctx: Context, action: Action) -> tuple[str | None, RunStats]:
     d = action.details
     rtype, who = d["resource_type"], d["dest_principal"]
     rid = _resource_id(ctx, rtype, d["resource"])
     ctx.guard()
+    if ctx.dst.caps.permissions == "databricks":
+        apply_databricks(ctx.dst, action, rid)
+        return action.dest_id, RunStats()
     if action.op in (Op.UPDATE, Op.DELETE):
         auth_app.revoke(ctx.dst, who, rtype, rid)
     if action.op in (Op.CREATE, Op.UPDATE):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import sys
 import threading
 import time
 
@@ -27,6 +26,7 @@ from mlflow.utils import databricks_utils
 from mlflow.utils.rest_utils import MlflowHostCreds
 from mlflow.utils.uri import get_db_info_from_uri
 
+from syncer.backends.rebind import rebind
 from syncer.core import env_knobs
 
 TTL = env_knobs.number("MLFLOW_SYNCER_DATABRICKS_CREDS_TTL")
@@ -73,12 +73,7 @@ def install() -> None:
     """Make MLflow's Databricks lookups use `host_creds`, once per process: the function in
     `databricks_utils` (modules imported later bind this one) and every loaded MLflow module that
     imported the original by name."""
-    if databricks_utils.get_databricks_host_creds is host_creds:
-        return
-    databricks_utils.get_databricks_host_creds = host_creds
-    for name, module in list(sys.modules.items()):
-        if name.startswith("mlflow") and getattr(module, "get_databricks_host_creds", None) is _ORIGINAL:
-            module.get_databricks_host_creds = host_creds
+    rebind(databricks_utils, "get_databricks_host_creds", _ORIGINAL, host_creds)
 
 
 def adopt(store: object) -> None:

@@ -17,7 +17,7 @@ from mlflow.store.artifact.databricks_artifact_repo import DatabricksArtifactRep
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri, is_databricks_acled_artifacts_uri
 
-from syncer.backends import azureml_runs, databricks_creds, http_meter
+from syncer.backends import azureml_runs, basic_creds, databricks_creds, http_meter
 from syncer.backends.ratelimit import RateLimiter
 from syncer.backends.store_identity import store_key
 from syncer.core.capabilities import Capabilities, RegistryCaps, capabilities_for, registry_caps
@@ -121,6 +121,7 @@ class Endpoint:
         """The MLflow client of this end; a Databricks end's stores resolve host credentials once per
         workspace (`databricks_creds`), not once per request."""
         client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
+        basic_creds.adopt(client._tracking_client.store)
         if self.databricks:
             databricks_creds.adopt(client._tracking_client.store)
             with contextlib.suppress(Exception):  # no usable registry: its first call says why

@@ -16,7 +16,7 @@ import structlog
 
 from syncer.apply.context import Context
 from syncer.apply.units import Outcome, Progress, Started, Units
-from syncer.backends import source_line
+from syncer.backends import basic_creds, source_line
 from syncer.backends.auth import check as check_auth
 from syncer.backends.auth import check_registry
 from syncer.backends.calls import configure_http_retries
@@ -99,6 +99,10 @@ def endpoints(settings: Settings, *, one_store_ok: bool = False) -> tuple[Endpoi
         Endpoint(dst.tracking_uri, dst.registry_uri, caps=_caps(dst).with_overrides(user_map=_users(settings)),
                  artifact_root=dst.artifact_root, role="destination"),
     )
+    for cfg, end in zip((src, dst), ends, strict=True):
+        if cfg.credentials is not None:  # before any request: MLflow's stores ask for creds each call
+            basic_creds.use(end.role, end.tracking_uri, cfg.credentials.username_env,
+                            cfg.credentials.password_env)
     for end in ends:
         check_registry(end)  # a registry list no end can hold is said before anything else
     if not one_store_ok:

@@ -19,6 +19,9 @@ from syncer.core.permissions import RANK, REVOKED, Grant, PermSnap, PrincipalMap
 from syncer.plan.uncopied import uncopied
 
 KIND = "permission"
+WRITABLE = ("basic-auth", "databricks")  # Capabilities.permissions of destinations grants are written to
+# A level a destination holds as another, never wider (Databricks has no USE: CAN_READ, read back as READ).
+HELD_AS = {("databricks", "USE"): "READ"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,15 @@ def _no_place(g: Grant, dest_principal: str, opts: PermOptions) -> Action:
     return _uncopied(g, reason, dest_principal=dest_principal)
 
 
+def _unwritable(g: Grant, opts: PermOptions) -> str | None:
+    """Why a grant has no place on a destination that holds grants (None: it has one)."""
+    if opts.dest_kind != "databricks":
+        return None
+    if g.level == "NO_PERMISSIONS":
+        return "Databricks has no NO_PERMISSIONS level (no grant is narrower)"
+    return None
+
+
 def _check_unmapped(src: PermSnap, pmap: PrincipalMap) -> None:
     if pmap.unmapped != "fail":
         return
@@ -74,13 +86,16 @@ def _mapped(src: PermSnap, dst: PermSnap, opts: PermOptions) -> tuple[list[Actio
         dp = opts.pmap.resolve(g.principal)
         if dp is None:
             rows.append(_uncopied(g, "principal not in the map"))
-        elif opts.dest_kind != "basic-auth":
+        elif opts.dest_kind not in WRITABLE:
             rows.append(_no_place(g, dp, opts))
+        elif (why := _unwritable(g, opts)) is not None:
+            rows.append(_uncopied(g, why, dest_principal=dp))
         elif dst.users is not None and dp not in dst.users:
             rows.append(_uncopied(g, f"no user {dp!r} on the destination (users are not created)",
                                   dest_principal=dp))
         else:
-            target = Grant(g.resource_type, g.resource, dp, g.level)
+            level = HELD_AS.get((opts.dest_kind, g.level), g.level)
+            target = Grant(g.resource_type, g.resource, dp, level)
             kept = wanted.get(target.key)
             if kept is not None and RANK[kept[0].level] <= RANK[g.level]:
                 rows.append(_uncopied(g, f"{dp!r} also stands for {kept[0].principal!r}, whose narrower "
@@ -96,13 +111,13 @@ def _mapped(src: PermSnap, dst: PermSnap, opts: PermOptions) -> tuple[list[Actio
 def _compare(g: Grant, target: Grant, held: Grant | None, opts: PermOptions) -> Action:
     if held is None:
         return _row(g, Op.CREATE, target)
-    if held.level == g.level:
+    if held.level == target.level:
         return _row(g, Op.SAME, target)
     ours = opts.made.get(g.key) == (target.key, held.level)
-    if ours or opts.replace or RANK[held.level] > RANK[g.level]:
+    if ours or opts.replace or RANK[held.level] > RANK[target.level]:
         return _row(g, Op.UPDATE, target, dest_level=held.level)
     return _row(g, Op.CONFLICT, target, dest_level=held.level,
-                reason=f"the destination grants {held.level}, narrower than {g.level}: not widened "
+                reason=f"the destination grants {held.level}, narrower than {target.level}: not widened "
                        "(permissions.replace: true overwrites)")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from syncer.backends import auth_app, dbx_permissions
+from syncer.backends import auth_app, dbx_permissions, uc_grants
 from syncer.backends.endpoint import Endpoint
 from syncer.core.permissions import Grant, PermSnap
 
@@ -48,13 +48,14 @@ def scan_permissions(endpoint: Endpoint, experiments: Mapping[str, str], models:
 
 def _read_databricks(endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[str, str]
                      ) -> PermSnap:
-    """Direct grants on each experiment and each workspace-registry model (a Unity Catalog model,
-    `catalog.schema.name`, has UC grants instead: not read)."""
+    """Direct grants on each experiment and each model: a workspace-registry model's through the
+    Permissions API, a Unity Catalog model's (`catalog.schema.name`) through its UC grants."""
     grants = [Grant("experiment", name, who, level) for eid, name in sorted(experiments.items())
               for who, level in dbx_permissions.experiment_grants(endpoint, eid)]
-    workspace = {src: name for src, name in models.items() if src.count(".") < 2}
-    grants += [Grant("registered_model", name, who, level) for src, name in sorted(workspace.items())
-               for who, level in dbx_permissions.model_grants(endpoint, src)]
-    read = {("experiment", n) for n in experiments.values()} | {("registered_model", n)
-                                                                 for n in workspace.values()}
-    return PermSnap(grants=grants, resources=frozenset(read))
+    for src, name in sorted(models.items()):
+        read = uc_grants.model_grants if src.count(".") >= 2 else dbx_permissions.model_grants
+        grants += [Grant("registered_model", name, who, level)
+                   for who, level in read(endpoint, src)]
+    done = {("experiment", n) for n in experiments.values()} | {("registered_model", n)
+                                                                 for n in models.values()}
+    return PermSnap(grants=grants, resources=frozenset(done))

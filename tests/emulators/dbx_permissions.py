@@ -14,8 +14,16 @@ The answer has the documented shape of `ObjectPermissions`: `object_id` (`/exper
 lists the `admins` group's CAN_MANAGE,
 inherited from the root (https://docs.databricks.com/security/auth/access-control/#mlflow-experiment-acls:
 workspace admins have CAN MANAGE on every experiment). The models and their ids are the emulator's own table
-(`models`), not the server's registry. Not emulated: setting or updating permissions, other object types,
-permission levels listing, the rest of the Databricks model get answer (versions, tags).
+(`models`), not the server's registry; every experiment id is taken as an existing experiment (one without
+direct grants until some are written).
+
+Writes: `PATCH` (https://docs.databricks.com/api/access-management/v1/update-object-permissions, "Update
+experiment permissions": https://docs.databricks.com/api/workspace/experiments/updatepermissions) merges each
+`access_control_list` entry (one of `user_name`, `group_name`, `service_principal_name`, and a
+`permission_level`) into the object's direct grants; `PUT`
+(https://docs.databricks.com/api/access-management/v1/set-object-permissions) replaces every direct grant
+with the list given. Both answer the object's permissions, as GET. Not emulated: other object types,
+permission levels listing, principals that do not exist, the rest of the Databricks model get answer.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ MODEL_GET = "/api/2.0/mlflow/databricks/registered-models/get"
 TYPES = {"experiments": ("experiments", "mlflowExperiment"), "registered-models": ("registered-models",
                                                                                   "registered-model")}
 KEYS = {"user": "user_name", "group": "group_name", "service_principal": "service_principal_name"}
+# The levels of experiments and registered models (the Permissions API's `permission_level` values that
+# apply to them: https://docs.databricks.com/security/auth/access-control/#mlflow-experiment-acls).
+LEVELS = ("CAN_READ", "CAN_EDIT", "CAN_MANAGE", "CAN_MANAGE_STAGING_VERSIONS", "CAN_MANAGE_PRODUCTION_VERSIONS")
 ADMINS = {"group_name": "admins", "all_permissions": [
     {"permission_level": "CAN_MANAGE", "inherited": True, "inherited_from_object": ["/experiments/"]}]}
 
@@ -43,6 +54,7 @@ class DatabricksPermissions(Rules):
     def __init__(self) -> None:
         self.acls: dict[str, list[tuple[str, str, str]]] = {}
         self.models: dict[str, str] = {}
+        self.writes: list[tuple[str, str]] = []  # (method, object id) of each PATCH and PUT
 
     def check(self, req: Request, gateway: Gateway) -> Reply | None:
         if req.path == MODEL_GET:
@@ -53,12 +65,32 @@ class DatabricksPermissions(Rules):
         if not req.path.startswith(PREFIX):
             return None
         m = OBJECT.match(req.path)
-        if m is None or req.method != "GET":
+        if m is None or req.method not in ("GET", "PATCH", "PUT"):
             return error(404, "ENDPOINT_NOT_FOUND", f"not emulated: {req.method} {req.path}")
-        if m["id"] not in self.acls:
+        if m["type"] == "registered-models" and m["id"] not in self.models.values():
             return error(404, "RESOURCE_DOES_NOT_EXIST", f"Node ID {m['id']} does not exist.")
+        if req.method != "GET":
+            self.writes.append((req.method, m["id"]))
+            problem = self._write(m["id"], req.method, req.json().get("access_control_list") or [])
+            if problem:
+                return error(400, "INVALID_PARAMETER_VALUE", problem)
+        return self._answer(m["type"], m["id"])
+
+    def _write(self, object_id: str, method: str, acl: list[dict]) -> str | None:
+        """PATCH merges each entry (a principal's direct level replaced); PUT sets the direct ACL whole."""
+        held = {} if method == "PUT" else {(k, n): lv for k, n, lv in self.acls.get(object_id, [])}
+        for entry in acl:
+            kinds = [k for k, key in KEYS.items() if entry.get(key)]
+            if len(kinds) != 1 or entry.get("permission_level") not in LEVELS:
+                return f"invalid access control entry: {entry}"
+            held[(kinds[0], entry[KEYS[kinds[0]]])] = entry["permission_level"]
+        self.acls[object_id] = [(k, n, lv) for (k, n), lv in held.items()]
+        return None
+
+    def _answer(self, object_type: str, object_id: str) -> Reply:
         entries = [{KEYS[kind]: name, "display_name": name, "all_permissions": [
-            {"permission_level": level, "inherited": False}]} for kind, name, level in self.acls[m["id"]]]
-        prefix, object_type = TYPES[m["type"]]
-        return Reply(200, {"object_id": f"/{prefix}/{m['id']}", "object_type": object_type,
+            {"permission_level": level, "inherited": False}]}
+            for kind, name, level in self.acls.get(object_id, [])]
+        prefix, kind = TYPES[object_type]
+        return Reply(200, {"object_id": f"/{prefix}/{object_id}", "object_type": kind,
                            "access_control_list": [*entries, ADMINS]})
