@@ -57,8 +57,11 @@ mlflow-syncer: error: invalid configuration in c.yaml (3 problems): line 4: unkn
 Flags with no option of their own are pointed to theirs (`no-models:` -> `copy_models: false`,
 `source-registry:` -> `source.registry_uri`, a top-level `interval:` -> `mirror.interval`).
 
-The state store (default: `mlflow-syncer-state.db` next to the config file, or in the working
-directory) is any SQLAlchemy URL; SQLite and PostgreSQL are tested. It maps source to destination
+The state store (default: `$XDG_STATE_HOME/mlflow-syncer/<hash>.db`, `~/.local/state` when
+`XDG_STATE_HOME` is unset, one file per source->destination pair keyed by the two stores' identities, so
+`status` and `state show` find it from any folder; an `mlflow-syncer-state.db` that an older version made
+next to the config file or in the working directory is still used, and said once in the log) is
+any SQLAlchemy URL; SQLite and PostgreSQL are tested. It maps source to destination
 objects, records per-object status, fingerprints and failures, and holds a writer lock.
 """
 

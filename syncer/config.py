@@ -176,7 +176,8 @@ class Settings(BaseSettings):
     source: EndpointConfig | None = Field(default=None, description="where to copy from (a URI or a mapping)")
     destination: EndpointConfig | None = Field(default=None, description="where to copy to (a URI or a mapping)")
     state: str | None = Field(default=None, description=(
-        "state store SQLAlchemy URL (unset: mlflow-syncer-state.db next to the config, or in the working folder)"))
+        "state store SQLAlchemy URL (unset: $XDG_STATE_HOME/mlflow-syncer/<pair hash>.db, "
+        "default ~/.local/state)"))
     experiments: list[str] = Field(default_factory=list, description="experiment names or globs ([]: all)")
     experiment_names: list[NameRule] = Field(default_factory=list, description=(
         "rename experiments on the way (unset: the source's default, e.g. Databricks' /Users/<user>/ dropped)"))

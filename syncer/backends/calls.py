@@ -12,7 +12,6 @@ short so that a dead server fails in seconds to minutes rather than half an hour
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, TypeVar
@@ -29,6 +28,7 @@ from tenacity import (
 
 from syncer.backends import telemetry
 from syncer.backends.classify import classify, describe, last_status, retry_after, unreachable_reason
+from syncer.backends.mlflow_env import use_default
 from syncer.backends.probe import probe
 from syncer.core import env_knobs, hooks, waits
 from syncer.core.errors import FatalError, Kind, SyncError
@@ -169,20 +169,20 @@ def _retrying(endpoint: Endpoint, op: str, fn: Callable[[], T], attempts: list[i
 def configure_http_retries() -> None:
     """Keep MLflow's inner HTTP retries short unless the user chose otherwise (see docs/RELIABILITY.md).
 
-    Also stop MlflowClient.set_terminated from printing a run link, which costs a hidden get_run per run.
+    These are MLflow's defaults in this process (`mlflow_env`): an environment variable of the user's
+    still wins; `os.environ` is not written.
     """
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    # MLflow prints "View run ... at: URL" (user info of the URL included) after every set_terminated,
+    # at the cost of an extra get_run per run: never wanted here.
+    use_default("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    use_default("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    use_default("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    use_default("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
     # Runs are copied by several workers, each with writes side by side and reads ahead: keep that many
     # connections per server open (MLflow's default of 10 discards the rest and opens new ones every time).
-    os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", "64")
+    use_default("MLFLOW_HTTP_POOL_MAXSIZE", "64")
     # MLflow's usage telemetry phones home and flushes at exit for seconds where there is no route out.
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    use_default("MLFLOW_DISABLE_TELEMETRY", "true")
     # Databricks calls go through the Databricks SDK, which retries 429/503 honouring Retry-After
     # until this many seconds have passed (MLflow's default: 500 s per call, before our own retries).
-    os.environ.setdefault("MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT", "60")
-    # MLflow prints "View run ... at: URL" (user info of the URL included) after every set_terminated,
-    # at the cost of an extra get_run: never wanted here.
-    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    use_default("MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT", "60")

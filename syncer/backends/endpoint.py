@@ -18,6 +18,7 @@ from mlflow.store.entities.paged_list import PagedList
 from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri, is_databricks_acled_artifacts_uri
 
 from syncer.backends import azureml_runs, basic_creds, databricks_creds, http_meter
+from syncer.backends.mlflow_env import use_default
 from syncer.backends.ratelimit import RateLimiter
 from syncer.backends.store_identity import store_key
 from syncer.core.capabilities import Capabilities, RegistryCaps, capabilities_for, registry_caps
@@ -68,7 +69,7 @@ class Endpoint:
             self.caps = self.caps.with_overrides(stages=self.caps.stages and self.registry.stages)
         self.limiter = RateLimiter(self.caps.rate_limits)
         for name, value in self.caps.client_env:
-            os.environ.setdefault(name, value)
+            use_default(name, value)
         if self.databricks:
             databricks_creds.install()
 

@@ -22,6 +22,7 @@ from syncer.cli.diff import check_output, diff_report, dry_run, open_output
 from syncer.cli.engine_flags import engine_settings
 from syncer.cli.mirror import mirror_settings
 from syncer.cli.ray_engine import RayUnits, check_ray
+from syncer.cli.state_only import show_or_export, status_url, store_only
 from syncer.config import Settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
@@ -39,7 +40,7 @@ from syncer.report.status import read_within as read_status
 from syncer.report.status import text_lines as status_lines
 from syncer.report.summary import print_summary, summarize
 from syncer.service.daemon import make_trigger, run_mirror
-from syncer.state.store import default_state_url
+from syncer.state.store import StateStore
 
 log = structlog.get_logger("syncer")
 
@@ -179,25 +180,31 @@ def export_id_map(args: argparse.Namespace, settings: Settings, src: Endpoint, d
     return EXIT_OK
 
 
+def show_state(store: StateStore) -> int:
+    """`state show`: counts by kind and status, then each failure with its reason."""
+    by_status: dict[str, int] = {}
+    for r in store.all_records():
+        by_status[f"{r.kind} {r.status}"] = by_status.get(f"{r.kind} {r.status}", 0) + 1
+    for key, n in sorted(by_status.items()):
+        print(f"{key}: {n}")
+    for f in store.failures():
+        print(f"! {f.kind} {f.source_id} {f.status} after {f.attempts} attempts: {f.error}")
+    return EXIT_OK
+
+
 def state(args: argparse.Namespace) -> int:
-    """`state show|rebuild|release|export`."""
+    """`state show|rebuild|release|export`; show and export with `--state` alone read the pair from it."""
     settings = settings_from(args)
     logs.setup(settings.log_format, settings.log_level)
+    if store_only(args, settings):
+        return show_or_export(args, settings, show_state)
     src, dst = endpoints(settings)
     if args.action == "export":
         return export_id_map(args, settings, src, dst)
     store = open_state(settings, src, dst, read_only=args.action == "show", config_path=args.config)
     try:
         if args.action == "show":
-            records = store.all_records()
-            by_status: dict[str, int] = {}
-            for r in records:
-                by_status[f"{r.kind} {r.status}"] = by_status.get(f"{r.kind} {r.status}", 0) + 1
-            for key, n in sorted(by_status.items()):
-                print(f"{key}: {n}")
-            for f in store.failures():
-                print(f"! {f.kind} {f.source_id} {f.status} after {f.attempts} attempts: {f.error}")
-            return EXIT_OK
+            return show_state(store)
         if args.action == "release":
             print(f"released {store.release_quarantine()} quarantined objects")
             return EXIT_OK
@@ -211,7 +218,7 @@ def state(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     """`status`: the mirror's state store, read-only; text for people, JSON for scripts."""
     settings = settings_from(args)
-    view = read_status(settings.state or default_state_url(args.config))
+    view = read_status(status_url(settings, args.config))
     if args.format == "json":
         print(json.dumps(view, indent=2))
     else:

@@ -3,6 +3,8 @@ byte offset of a bad byte, and a clear word for a path that is no file."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import yaml
@@ -16,9 +18,33 @@ MAX_NODES = 100_000  # YAML nodes once every alias is expanded (an alias bomb ex
 def read_text(path: str) -> str:
     """The file's text; FatalError naming what is wrong with the path or its bytes."""
     p = Path(path)
+    try:
+        return _read_text(p, path)
+    except PermissionError:
+        raise FatalError(unreadable(path)) from None
+
+
+def unreadable(path: str) -> str:
+    """One line for a config file (or a folder on its path) this user may not read."""
+    return f"permission denied: user {user_name()} cannot read the config file {path}"
+
+
+def user_name() -> str:
+    """This process's user as `name (uid N)` (the uid alone where names are unknown)."""
+    try:
+        import pwd
+
+        return f"{pwd.getpwuid(os.getuid()).pw_name} (uid {os.getuid()})"
+    except (ImportError, KeyError, AttributeError):
+        return os.environ.get("USERNAME", "?")
+
+
+def _read_text(p: Path, path: str) -> str:
     if p.is_dir():
         raise FatalError(f"config file {path} is a directory; give the path of a YAML file")
     if not p.exists():
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            p.stat()  # a folder on the path this user may not enter: PermissionError, not "does not exist"
         raise FatalError(f"config file {path} does not exist")
     if not p.is_file():
         raise FatalError(f"config file {path} is not a regular file")
@@ -28,6 +54,8 @@ def read_text(path: str) -> str:
                          "(is it the right file?)")
     try:
         data = p.read_bytes()
+    except PermissionError:
+        raise
     except OSError as exc:
         raise FatalError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:

@@ -125,7 +125,7 @@ def _caps(cfg: EndpointConfig) -> Capabilities:
 def state_url(settings: Settings, src: Endpoint, dst: Endpoint,
               config_path: str | None = None) -> str:
     """The state store's URL, refused (read-only look) when it is either end's MLflow database."""
-    url = settings.state or default_state_url(config_path)
+    url = settings.state or default_state_url(config_path, f"{src.store_key} -> {dst.store_key}")
     taken = {store_key(url)} & (src.store_keys() | dst.store_keys())
     if taken:
         end = "source" if taken & src.store_keys() else "destination"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import re
@@ -9,11 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.core import waits
+from syncer.core.config_text import user_name
 from syncer.core.errors import FatalError
 from syncer.core.redact import redact
 
@@ -21,6 +24,7 @@ from syncer.core.redact import redact
 # pool waits, and keepalives that break a connection whose peer vanished (docs/RELIABILITY.md).
 CONNECT_TIMEOUT = int(os.environ.get("MLFLOW_SYNCER_STATE_CONNECT_TIMEOUT", "10"))
 STATEMENT_TIMEOUT = int(os.environ.get("MLFLOW_SYNCER_STATE_STATEMENT_TIMEOUT", "300"))
+log = structlog.get_logger("syncer.state")
 _BACKGROUND = re.compile(r"\(Background on this error at: [^)]*\)")
 
 
@@ -31,10 +35,77 @@ def one_line(exc: BaseException) -> str:
     return redact("; ".join(parts) or type(exc).__name__)[:1000]
 
 
-def default_state_url(config_path: str | None) -> str:
-    """A SQLite file next to the (last) config file, or in the working directory."""
+OLD_DEFAULT_NAME = "mlflow-syncer-state.db"
+_said_old: set[str] = set()
+
+
+def state_folder() -> Path:
+    """Where default state stores live: `$XDG_STATE_HOME/mlflow-syncer` (default ~/.local/state)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "mlflow-syncer"
+
+
+def pair_file(pair: str) -> str:
+    """The default state store's file name for a "src.store_key -> dst.store_key" pair."""
+    return hashlib.sha256(pair.encode()).hexdigest()[:16] + ".db"
+
+
+def default_state_url(config_path: str | None, pair: str | None = None) -> str:
+    """The state store used when none is given: the pair's file in the user's state folder, so any
+    working folder finds it. An `mlflow-syncer-state.db` where older versions put it (next to the last
+    config file, or in the working folder) is still used, and said once."""
     folder = Path(config_path.split(":")[-1]).resolve().parent if config_path else Path.cwd()
-    return f"sqlite:///{folder / 'mlflow-syncer-state.db'}"
+    old = folder / OLD_DEFAULT_NAME
+    if old.exists() or pair is None:
+        if old.exists() and str(old) not in _said_old:
+            _said_old.add(str(old))
+            log.info("state store in the former default place", path=str(old),
+                     default_now=str(state_folder()))
+        return f"sqlite:///{old}"
+    return f"sqlite:///{state_folder() / pair_file(pair)}"
+
+
+def make_sqlite_folder(url: str) -> None:
+    """Create the folder of a SQLite state store's file (the default one's may not exist yet)."""
+    db = sqlite_file(url)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None: another database, or in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database.removeprefix("file:").split("?")[0])
+
+
+def permission_problem(url: str, exc: BaseException) -> str | None:
+    """One line when a SQLite state store fails because this user may not write its file or folder
+    (SQLite says only "unable to open database file"), naming what to fix; None otherwise."""
+    db = sqlite_file(url)
+    if db is None or not isinstance(exc, (OSError, SQLAlchemyError)):
+        return None
+    if isinstance(exc, OSError) and not isinstance(exc, PermissionError):
+        return None
+    folder = db.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if db.exists() and not os.access(db, os.R_OK | os.W_OK):
+        what = f"the state store file {db}"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        what = f"the state folder {folder}"
+    else:
+        return None
+    return (f"permission denied: user {user_name()} cannot write {what}; give --state a path this user "
+            "can write, or make it writable (chown/chmod)")
+
+
+def unusable(url: str, exc: BaseException) -> FatalError:
+    """The one line for a state store that cannot be opened: a permission problem said as one."""
+    if (problem := permission_problem(url, exc)) is not None:
+        return FatalError(problem)
+    return FatalError(f"state store {redact(url)} is unusable: {type(exc).__name__}: {one_line(exc)}")
 
 
 def _read_only_mode(db: str) -> str:

@@ -22,7 +22,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from syncer.core import hooks
 from syncer.core.errors import FatalError
 from syncer.core.redact import redact
-from syncer.state.connect import default_state_url, make_engine, one_line, refuse_mlflow_database, with_driver
+from syncer.state.connect import (
+    default_state_url,
+    make_engine,
+    make_sqlite_folder,
+    refuse_mlflow_database,
+    unusable,
+    with_driver,
+)
 from syncer.state.schema_upgrade import check_or_upgrade
 
 __all__ = ["StateStore", "ObjectRecord", "default_state_url", "with_driver", "DONE", "IN_PROGRESS", "FAILED",
@@ -116,15 +123,16 @@ class StateStore:
             if self.read_only and self._sqlite_missing():
                 return
             refuse_mlflow_database(self.url)
+            if not self.read_only:
+                make_sqlite_folder(self.url)
             self.engine = make_engine(self.url, self.read_only)
             check_or_upgrade(self.engine, upgrade=not self.read_only)
             if not self.read_only:
                 self._check_pair()
         except FatalError:
             raise
-        except (SQLAlchemyError, ImportError) as exc:
-            raise FatalError(f"state store {redact(self.url)} is unusable: {type(exc).__name__}: "
-                             f"{one_line(exc)}") from None
+        except (SQLAlchemyError, ImportError, OSError) as exc:
+            raise unusable(self.url, exc) from None
 
     def _sqlite_missing(self) -> bool:
         parsed = make_url(self.url)
