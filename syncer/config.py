@@ -206,8 +206,7 @@ class Settings(BaseSettings):
         "where units of work run (docs/SCALE_OUT.md)"))
     principals: PrincipalsConfig = Field(default_factory=PrincipalsConfig, description=(
         "source principal -> destination principal, for permissions and mlflow.user (docs/PERMISSIONS.md)"))
-    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig, description=(
-        "copy experiment and model permissions (docs/PERMISSIONS.md)"))
+    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig, description="docs/PERMISSIONS.md")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
