@@ -23,4 +23,5 @@ pytest_plugins = [
     "tests.fixtures.faultproxy",
     "tests.fixtures.postgres",
     "tests.fixtures.mlflow2",
+    "tests.fixtures.auth_servers",
 ]

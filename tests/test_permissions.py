@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,26 +24,13 @@ from tests.emulators.dbx_permissions import PREFIX, DatabricksPermissions
 from tests.emulators.gateway import Gateway
 from tests.emulators.uc_grants import PREFIX as UC_PREFIX
 from tests.emulators.uc_grants import UnityCatalogGrants
-from tests.fixtures.auth_servers import AuthPair, start_auth_pair
+from tests.fixtures.auth_servers import AuthPair
 from tests.fixtures.azure import Emulated, point_sdk_at
 from tests.fixtures.cli import cli_env, run_cli, write_config
 
 SOURCE_USERS = ("alice", "bob", "carol", "dave")
 DEST_USERS = ("alice2", "bob2", "carol2")
 MAP = {"alice": "alice2", "bob": "bob2", "carol": "carol2", "admin": "admin"}
-
-
-@pytest.fixture(scope="module")
-def auth_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthPair]:
-    pair = start_auth_pair(tmp_path_factory.mktemp("auth-servers"))
-    saved = {k: os.environ.get(k) for k in pair.env()}
-    os.environ.update(pair.env())
-    try:
-        yield pair
-    finally:
-        pair.stop()
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
 def _users(url: str, names: tuple[str, ...]) -> AuthServiceClient:

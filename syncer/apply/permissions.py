@@ -12,10 +12,11 @@ from mlflow.exceptions import MlflowException
 from syncer.apply.context import Context
 from syncer.apply.runs import RunStats
 from syncer.apply.units import Units
-from syncer.backends import auth_app, dbx_permissions, uc_grants
+from syncer.backends import auth_app, auth_roles, dbx_permissions, uc_grants
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Action, Op
+from syncer.core.permissions import PRIVILEGE_TYPES, ROLE
 
 
 def _resource_id(ctx: Context, resource_type: str, resource: str) -> str:
@@ -34,7 +35,9 @@ def apply_databricks(dst: Endpoint, action: Action, resource_id: str) -> None:
     with that one entry changed or left out; a Unity Catalog model's privileges changed by one
     PATCH."""
     rtype, who, level = (action.details[k] for k in ("resource_type", "dest_principal", "level"))
-    if rtype == "registered_model" and resource_id.count(".") >= 2:  # a Unity Catalog model
+    if rtype in PRIVILEGE_TYPES:  # one privilege on a Unity Catalog schema or catalog
+        uc_grants.change_privilege(dst, rtype, resource_id, who, level, add=action.op != Op.DELETE)
+    elif rtype == "registered_model" and resource_id.count(".") >= 2:  # a Unity Catalog model
         uc_grants.change(dst, resource_id, who, None if action.op == Op.DELETE else level)
     elif action.op == Op.CREATE:
         dbx_permissions.grant(dst, rtype, resource_id, who, level)
@@ -50,6 +53,9 @@ def _apply_one(ctx: Context, action: Action) -> tuple[str | None, RunStats]:
     if ctx.dst.caps.permissions == "databricks":
         apply_databricks(ctx.dst, action, rid)
         return action.dest_id, RunStats()
+    if rtype == "role" or who.startswith(ROLE):
+        apply_role(ctx.dst, action, rid)
+        return action.dest_id, RunStats()
     if action.op in (Op.UPDATE, Op.DELETE):
         auth_app.revoke(ctx.dst, who, rtype, rid)
     if action.op in (Op.CREATE, Op.UPDATE):
@@ -59,6 +65,20 @@ def _apply_one(ctx: Context, action: Action) -> tuple[str | None, RunStats]:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS" or not _holds(ctx, who, rtype, rid, d["level"]):
                 raise
     return action.dest_id, RunStats()
+
+
+def apply_role(dst: Endpoint, action: Action, resource_id: str) -> None:
+    """One role action on an authentication app with roles (`resource_id`: the experiment's id, the
+    model's or the role's name): a membership assigned or unassigned, or the role's permission on one
+    resource added, changed or removed; the role is created the first time it is needed."""
+    d, keep = action.details, action.op != Op.DELETE
+    if d["resource_type"] == "role":
+        role = auth_roles.find_or_create(dst, resource_id)
+        who = d["dest_principal"]
+        auth_roles.set_member(dst, role, who, auth_app.list_users(dst)[who], keep)
+        return
+    role = auth_roles.find_or_create(dst, d["dest_principal"].removeprefix(ROLE))
+    auth_roles.set_permission(dst, role, d["resource_type"], resource_id, d["level"] if keep else None)
 
 
 def _holds(ctx: Context, username: str, resource_type: str, resource_id: str, level: str) -> bool:

@@ -16,6 +16,11 @@ import yaml
 LEVELS = ("NO_PERMISSIONS", "READ", "USE", "EDIT", "MANAGE")
 RANK = {level: i for i, level in enumerate(LEVELS)}
 RESOURCE_TYPES = ("experiment", "registered_model")
+ROLE = "role:"  # a role of MLflow's authentication app as a principal: `role:<name>`
+MEMBER = "MEMBER"  # the level of a role membership: Grant("role", <role name>, <user>, MEMBER)
+# Unity Catalog containers of models: one grant per privilege (the privilege is its level and part of
+# its key), so a privilege is added or revoked alone, never widening or narrowing another.
+PRIVILEGE_TYPES = ("catalog", "schema")
 UNMAPPED_POLICIES = ("skip", "default", "fail")
 REVOKED = "revoked"  # the fingerprint of a grant this tool made and later revoked
 
@@ -32,8 +37,25 @@ class Grant:
 
     @property
     def key(self) -> str:
-        """The grant's identity without its level."""
-        return f"{self.resource_type}|{self.resource}|{self.principal}"
+        """The grant's identity without its level (with it: a Unity Catalog container's privilege)."""
+        own = f"|{self.level}" if self.resource_type in PRIVILEGE_TYPES else ""
+        return f"{self.resource_type}|{self.resource}|{self.principal}{own}"
+
+
+def split_key(key: str) -> tuple[str, str, str, str | None]:
+    """(resource type, resource, principal, privilege or None) of a `Grant.key` (a resource name may
+    hold `|`, a principal or a privilege not)."""
+    rtype, rest = key.split("|", 1)
+    privilege = None
+    if rtype in PRIVILEGE_TYPES:
+        rest, privilege = rest.rsplit("|", 1)
+    resource, principal = rest.rsplit("|", 1)
+    return rtype, resource, principal, privilege
+
+
+def rank(level: str) -> int:
+    """A level's place from narrowest to widest (a membership or a privilege: one level only)."""
+    return RANK.get(level, 0)
 
 
 @dataclass
@@ -46,6 +68,7 @@ class PermSnap:
     # The (resource type, resource) pairs whose grants were read (None: every one the planner meets): a
     # grant this tool made is revoked only where its source resource was read and holds it no more.
     resources: frozenset[tuple[str, str]] | None = None
+    roles: bool = False  # the end's authentication app has roles (MLflow 3's RBAC)
 
 
 @dataclass(frozen=True)
@@ -59,7 +82,10 @@ class PrincipalMap:
     default: str | None = None
 
     def resolve(self, principal: str) -> str | None:
-        """The destination principal of a source principal (None: unmapped and skipped or failing)."""
+        """The destination principal of a source principal (None: unmapped and skipped or failing); a
+        role keeps its name unless the map names it (`role:<name>`)."""
+        if principal.startswith(ROLE):
+            return self.mapping.get(principal, principal)
         if principal in self.mapping:
             return self.mapping[principal]
         return self.default if self.unmapped == "default" else None
@@ -119,7 +145,7 @@ def unknown_principals(pmap: PrincipalMap, users: frozenset[str] | None) -> list
     if users is None:
         return []
     wanted = set(pmap.mapping.values()) | ({pmap.default} if pmap.default else set())
-    return sorted(p for p in wanted if p not in users)
+    return sorted(p for p in wanted if p not in users and not p.startswith(ROLE))
 
 
 # Azure ML has no per-experiment or per-model ACL, only Azure roles at workspace scope (Azure ML docs,

@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError
-from syncer.core.permissions import RANK, REVOKED, Grant, PermSnap, PrincipalMap, azure_role
+from syncer.core.permissions import (
+    PRIVILEGE_TYPES,
+    REVOKED,
+    ROLE,
+    Grant,
+    PermSnap,
+    PrincipalMap,
+    azure_role,
+    rank,
+    split_key,
+)
 from syncer.plan.uncopied import uncopied
 
 KIND = "permission"
@@ -62,13 +72,22 @@ def _no_place(g: Grant, dest_principal: str, opts: PermOptions) -> Action:
     return _uncopied(g, reason, dest_principal=dest_principal)
 
 
-def _unwritable(g: Grant, opts: PermOptions) -> str | None:
-    """Why a grant has no place on a destination that holds grants (None: it has one)."""
-    if opts.dest_kind != "databricks":
-        return None
-    if g.level == "NO_PERMISSIONS":
+def _unwritable(g: Grant, dst: PermSnap, opts: PermOptions) -> str | None:
+    """Why a grant has no place on the destination (None: it has one, or none is held there at all)."""
+    if g.resource_type == "role" or g.principal.startswith(ROLE):
+        if opts.dest_kind != "basic-auth" or not dst.roles:
+            return "roles are written only to an MLflow authentication app with roles"
+    elif g.resource_type in PRIVILEGE_TYPES:
+        if opts.dest_kind != "databricks":
+            return f"the destination has no Unity Catalog {g.resource_type} to grant on"
+    elif opts.dest_kind == "databricks" and g.level == "NO_PERMISSIONS":
         return "Databricks has no NO_PERMISSIONS level (no grant is narrower)"
     return None
+
+
+def _unlisted(dp: str, dst: PermSnap) -> bool:
+    """Whether the destination lists its users and not this one (roles are created, users not)."""
+    return dst.users is not None and dp not in dst.users and not dp.startswith(ROLE)
 
 
 def _check_unmapped(src: PermSnap, pmap: PrincipalMap) -> None:
@@ -86,18 +105,18 @@ def _mapped(src: PermSnap, dst: PermSnap, opts: PermOptions) -> tuple[list[Actio
         dp = opts.pmap.resolve(g.principal)
         if dp is None:
             rows.append(_uncopied(g, "principal not in the map"))
+        elif (why := _unwritable(g, dst, opts)) is not None:
+            rows.append(_uncopied(g, why, dest_principal=dp))
         elif opts.dest_kind not in WRITABLE:
             rows.append(_no_place(g, dp, opts))
-        elif (why := _unwritable(g, opts)) is not None:
-            rows.append(_uncopied(g, why, dest_principal=dp))
-        elif dst.users is not None and dp not in dst.users:
+        elif _unlisted(dp, dst):
             rows.append(_uncopied(g, f"no user {dp!r} on the destination (users are not created)",
                                   dest_principal=dp))
         else:
             level = HELD_AS.get((opts.dest_kind, g.level), g.level)
             target = Grant(g.resource_type, g.resource, dp, level)
             kept = wanted.get(target.key)
-            if kept is not None and RANK[kept[0].level] <= RANK[g.level]:
+            if kept is not None and rank(kept[0].level) <= rank(g.level):
                 rows.append(_uncopied(g, f"{dp!r} also stands for {kept[0].principal!r}, whose narrower "
                                       "grant is kept", dest_principal=dp))
                 continue
@@ -114,7 +133,7 @@ def _compare(g: Grant, target: Grant, held: Grant | None, opts: PermOptions) -> 
     if held.level == target.level:
         return _row(g, Op.SAME, target)
     ours = opts.made.get(g.key) == (target.key, held.level)
-    if ours or opts.replace or RANK[held.level] > RANK[target.level]:
+    if ours or opts.replace or rank(held.level) > rank(target.level):
         return _row(g, Op.UPDATE, target, dest_level=held.level)
     return _row(g, Op.CONFLICT, target, dest_level=held.level,
                 reason=f"the destination grants {held.level}, narrower than {target.level}: not widened "
@@ -127,12 +146,11 @@ def _revocations(src: PermSnap, held: dict[str, Grant], opts: PermOptions) -> li
     out = []
     for skey, (dkey, level) in sorted(opts.made.items()):
         grant = held.get(dkey)
-        rtype, rest = skey.split("|", 1)
-        resource, principal = rest.rsplit("|", 1)  # an experiment name may hold "|", a principal not
+        rtype, resource, principal, privilege = split_key(skey)
         unread = src.resources is not None and (rtype, resource) not in src.resources
         if skey in current or level == REVOKED or grant is None or grant.level != level or unread:
             continue
-        gone = Grant(rtype, resource, principal, level)
+        gone = Grant(rtype, resource, principal, privilege or level)
         out.append(Action(kind=KIND, op=Op.DELETE, label=f"{_label(gone, grant.principal)} (revoked)",
                           source_id=skey, dest_id=dkey, fingerprint=REVOKED,
                           details={"resource_type": rtype, "resource": resource, "principal": principal,
@@ -147,5 +165,6 @@ def plan_permissions(src: PermSnap, dst: PermSnap, opts: PermOptions) -> list[Ac
     rows, wanted = _mapped(src, dst, opts)
     held = {g.key: g for g in dst.grants}
     rows += [_compare(g, target, held.get(key), opts) for key, (g, target) in wanted.items()]
-    roles = [uncopied(KIND, opts.role_grants, "held through a role: roles are not copied")]
+    roles = [uncopied(KIND, opts.role_grants, "held through a role on every experiment or model (pattern '*', or "
+                      "the workspace): not copied, it would reach the destination's other objects")]
     return rows + _revocations(src, held, opts) + (roles if opts.role_grants else [])
