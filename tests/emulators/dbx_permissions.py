@@ -14,7 +14,8 @@ The answer has the documented shape of `ObjectPermissions`: `object_id` (`/exper
 lists the `admins` group's CAN_MANAGE,
 inherited from the root (https://docs.databricks.com/security/auth/access-control/#mlflow-experiment-acls:
 workspace admins have CAN MANAGE on every experiment). The models and their ids are the emulator's own table
-(`models`), not the server's registry; every experiment id is taken as an existing experiment (one without
+(`models`), and a model the server behind holds gets an id the first time it is asked for; every
+experiment id is taken as an existing experiment (one without
 direct grants until some are written).
 
 Writes: `PATCH` (https://docs.databricks.com/api/access-management/v1/update-object-permissions, "Update
@@ -59,6 +60,8 @@ class DatabricksPermissions(Rules):
     def check(self, req: Request, gateway: Gateway) -> Reply | None:
         if req.path == MODEL_GET:
             name = parse_qs(req.query).get("name", [""])[0]
+            if name not in self.models and self._served(gateway, name):
+                self.models[name] = f"m-{len(self.models) + 1}"
             if name not in self.models:
                 return error(404, "RESOURCE_DOES_NOT_EXIST", f"Registered Model with name={name} not found")
             return Reply(200, {"registered_model_databricks": {"name": name, "id": self.models[name]}})
@@ -75,6 +78,12 @@ class DatabricksPermissions(Rules):
             if problem:
                 return error(400, "INVALID_PARAMETER_VALUE", problem)
         return self._answer(m["type"], m["id"])
+
+    @staticmethod
+    def _served(gateway: Gateway, name: str) -> bool:
+        """Whether the server behind has the model (a model created through the gateway has an id)."""
+        found = gateway.upstream_json("GET", "/api/2.0/mlflow/registered-models/get", params={"name": name})
+        return "registered_model" in found
 
     def _write(self, object_id: str, method: str, acl: list[dict]) -> str | None:
         """PATCH merges each entry (a principal's direct level replaced); PUT sets the direct ACL whole."""
