@@ -61,30 +61,38 @@ def _listed(endpoint: Endpoint) -> list[dict] | None:
     return [r for r in body.get("roles", []) if not _OWN.match(r["name"])]
 
 
+def _role(endpoint: Endpoint, listed: dict) -> Role:
+    """A listed role with its members."""
+    body = call(endpoint, "list role users", lambda: _request(
+        endpoint, "users/list", "GET", params={"role_id": str(listed["id"])}))
+    grants = tuple(RoleGrant(int(p["id"]), p["resource_type"], str(p["resource_pattern"]),
+                             p["permission"]) for p in listed.get("permissions", []))
+    members = frozenset(int(a["user_id"]) for a in body.get("assignments", []))
+    return Role(int(listed["id"]), listed["name"], grants, members)
+
+
 def list_roles(endpoint: Endpoint) -> list[Role] | None:
     """The roles of the default workspace with their members (None: the app has no roles)."""
     listed = _listed(endpoint)
-    if listed is None:
-        return None
-    out = []
-    for r in listed:
-        body = call(endpoint, "list role users", lambda r=r: _request(
-            endpoint, "users/list", "GET", params={"role_id": str(r["id"])}))
-        grants = tuple(RoleGrant(int(p["id"]), p["resource_type"], str(p["resource_pattern"]),
-                                 p["permission"]) for p in r.get("permissions", []))
-        members = frozenset(int(a["user_id"]) for a in body.get("assignments", []))
-        out.append(Role(int(r["id"]), r["name"], grants, members))
-    return out
+    return None if listed is None else [_role(endpoint, r) for r in listed]
 
 
 def find_or_create(endpoint: Endpoint, name: str) -> Role:
-    """The default workspace's role `name`, created (without permissions or members) when missing."""
-    found = next((r for r in list_roles(endpoint) or [] if r.name == name), None)
-    if found is not None:
-        return found
-    body = call(endpoint, "create role", lambda: _request(
-        endpoint, "create", "POST", json={"workspace": WORKSPACE, "name": name}))
-    return Role(int(body["role"]["id"]), name, (), frozenset())
+    """The default workspace's role `name`, created (without permissions or members) when missing; a
+    create whose answer was lost is found on the next look."""
+    for attempt in range(2):
+        found = next((r for r in _listed(endpoint) or [] if r["name"] == name), None)
+        if found is not None:
+            return _role(endpoint, found)
+        try:
+            body = call(endpoint, "create role", lambda: _request(
+                endpoint, "create", "POST", json={"workspace": WORKSPACE, "name": name}))
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS" or attempt:
+                raise
+            continue
+        return Role(int(body["role"]["id"]), name, (), frozenset())
+    raise LookupError(f"role {name!r} neither found nor created")
 
 
 def set_permission(endpoint: Endpoint, role: Role, resource_type: str, resource_id: str,
