@@ -21,6 +21,9 @@ MEMBER = "MEMBER"  # the level of a role membership: Grant("role", <role name>, 
 # Unity Catalog containers of models: one grant per privilege (the privilege is its level and part of
 # its key), so a privilege is added or revoked alone, never widening or narrowing another.
 PRIVILEGE_TYPES = ("catalog", "schema")
+# Privileges that only open the way to what a container holds: nothing to carry where the destination
+# has no containers (its per-model grants are the whole access).
+PASSAGE = ("USE_CATALOG", "USE_SCHEMA")
 UNMAPPED_POLICIES = ("skip", "default", "fail")
 REVOKED = "revoked"  # the fingerprint of a grant this tool made and later revoked
 

@@ -11,11 +11,12 @@ made whose source grant is gone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError
 from syncer.core.permissions import (
+    PASSAGE,
     PRIVILEGE_TYPES,
     REVOKED,
     ROLE,
@@ -161,6 +162,9 @@ def _revocations(src: PermSnap, held: dict[str, Grant], opts: PermOptions) -> li
 def plan_permissions(src: PermSnap, dst: PermSnap, opts: PermOptions) -> list[Action]:
     """The permission actions of one pass; raises FatalError (before any write) for unmapped principals
     under `unmapped: fail`."""
+    if opts.dest_kind != "databricks":  # no container to open on the destination: nothing is lost
+        src = replace(src, grants=[g for g in src.grants if g.level not in PASSAGE
+                                   or g.resource_type not in PRIVILEGE_TYPES])
     _check_unmapped(src, opts.pmap)
     rows, wanted = _mapped(src, dst, opts)
     held = {g.key: g for g in dst.grants}
