@@ -98,9 +98,9 @@ def test_only_grants_this_tool_made_are_revoked_where_their_resource_was_read() 
 
 
 def test_roles_and_uc_containers_have_a_place_only_where_the_destination_holds_them() -> None:
-    """A role's grant and membership go only to an authentication app with roles (a role keeps its name,
-    whatever `unmapped` says); a schema privilege only to Databricks (USE_SCHEMA, which only opens the
-    way to the schema's models, is nothing to carry elsewhere)."""
+    """A role's grant and membership go only to an authentication app with roles (a role keeps its
+    name, whatever `unmapped` says); a schema privilege only to Databricks (USE_SCHEMA, which only
+    opens the way to the schema's models, is nothing to carry elsewhere)."""
     src = PermSnap(grants=[Grant("experiment", "churn", "role:readers", "READ"),
                            Grant("role", "readers", "alice", "MEMBER"),
                            Grant("schema", "main.ml", "alice", "EXECUTE"),
@@ -108,7 +108,8 @@ def test_roles_and_uc_containers_have_a_place_only_where_the_destination_holds_t
     pmap = PrincipalMap({"alice": "alice@corp"}, unmapped="default", default="team")
 
     def rows(kind: str, roles: bool) -> list[tuple[str, str | None]]:
-        dst = PermSnap(users=frozenset({"alice@corp"}) if kind == "basic-auth" else None, roles=roles)
+        users = frozenset({"alice@corp"}) if kind == "basic-auth" else None
+        dst = PermSnap(users=users, roles=roles)
         return [(a.op.value, a.details.get("reason")) for a in
                 plan_permissions(src, dst, PermOptions(pmap, dest_kind=kind))]
 
@@ -118,7 +119,8 @@ def test_roles_and_uc_containers_have_a_place_only_where_the_destination_holds_t
         ("create", None), ("create", None)]
     assert rows("basic-auth", roles=False) == [
         no_roles, no_roles, ("uncopied", "the destination has no Unity Catalog schema to grant on")]
-    assert rows("databricks", roles=False) == [no_roles, no_roles, ("create", None), ("create", None)]
+    assert rows("databricks", roles=False) == [no_roles, no_roles, ("create", None),
+                                               ("create", None)]
     created = plan_permissions(src, PermSnap(roles=True), PermOptions(pmap, dest_kind="basic-auth"))
     assert [a.details["dest_principal"] for a in created if a.op is Op.CREATE] == [
         "role:readers", "alice@corp"]

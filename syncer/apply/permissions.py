@@ -68,9 +68,9 @@ def _apply_one(ctx: Context, action: Action) -> tuple[str | None, RunStats]:
 
 
 def apply_role(dst: Endpoint, action: Action, resource_id: str) -> None:
-    """One role action on an authentication app with roles (`resource_id`: the experiment's id, the
-    model's or the role's name): a membership assigned or unassigned, or the role's permission on one
-    resource added, changed or removed; the role is created the first time it is needed."""
+    """One role action on an authentication app with roles (`resource_id`: the experiment's id,
+    the model's or the role's name): a membership assigned or unassigned, or the role's permission
+    on one resource added, changed or removed; the role is created the first time it is needed."""
     d, keep = action.details, action.op != Op.DELETE
     if d["resource_type"] == "role":
         role = auth_roles.find_or_create(dst, resource_id)
@@ -78,7 +78,8 @@ def apply_role(dst: Endpoint, action: Action, resource_id: str) -> None:
         auth_roles.set_member(dst, role, who, auth_app.list_users(dst)[who], keep)
         return
     role = auth_roles.find_or_create(dst, d["dest_principal"].removeprefix(ROLE))
-    auth_roles.set_permission(dst, role, d["resource_type"], resource_id, d["level"] if keep else None)
+    level = d["level"] if keep else None
+    auth_roles.set_permission(dst, role, d["resource_type"], resource_id, level)
 
 
 def _holds(ctx: Context, username: str, resource_type: str, resource_id: str, level: str) -> bool:

@@ -1,9 +1,10 @@
-"""Roles of MLflow's authentication app (MLflow 3's RBAC, mlflow.server.auth.routes: `/api/3.0/mlflow/
-roles/...`): each role's permissions on resources and its members, read and written by an admin.
+"""Roles of MLflow's authentication app (MLflow 3's RBAC, mlflow.server.auth.routes:
+`/api/3.0/mlflow/roles/...`): each role's permissions on resources and its members, read and
+written by an admin.
 
-Only the default workspace's roles are read (the tool copies one workspace); a user's own hidden role
-`__user_<id>__` holds that user's direct grants (syncer.backends.auth_app) and is left out here. A server
-without the role routes (an older MLflow) answers 404: it has no roles (None).
+Only the default workspace's roles are read (the tool copies one workspace); a user's own hidden
+role `__user_<id>__` holds that user's direct grants (syncer.backends.auth_app) and is left out
+here. A server without the role routes (an older MLflow) answers 404: it has no roles (None).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from syncer.backends.endpoint import Endpoint
 
 ROLES = "/api/3.0/mlflow/roles/"
 WORKSPACE = "default"  # mlflow.utils.workspace_utils.DEFAULT_WORKSPACE_NAME
-_OWN = re.compile(r"^__user_\d+__$")  # a user's hidden role (sqlalchemy_store._SYNTHETIC_ROLE_NAME_RE)
+# A user's hidden role (mlflow.server.auth.sqlalchemy_store: _SYNTHETIC_ROLE_NAME_RE).
+_OWN = re.compile(r"^__user_\d+__$")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class Role:
 def _request(endpoint: Endpoint, route: str, method: str, **kwargs: object) -> dict:
     store = endpoint.client._tracking_client.store
     path = ROLES + route
-    response = verify_rest_response(http_request(store.get_host_creds(), path, method, **kwargs), path)
+    answer = http_request(store.get_host_creds(), path, method, **kwargs)
+    response = verify_rest_response(answer, path)
     return response.json() if response.content else {}
 
 
@@ -99,8 +102,8 @@ def set_permission(endpoint: Endpoint, role: Role, resource_type: str, resource_
                    level: str | None) -> None:
     """Make the role hold `level` on one resource (None: no permission there): added, updated or
     removed."""
-    held = next((g for g in role.grants if (g.resource_type, g.pattern) == (resource_type, resource_id)),
-                None)
+    where = (resource_type, resource_id)
+    held = next((g for g in role.grants if (g.resource_type, g.pattern) == where), None)
     if held is None and level is not None:
         body = {"role_id": role.id, "resource_type": resource_type, "resource_pattern": resource_id,
                 "permission": level}

@@ -74,11 +74,11 @@ def change(endpoint: Endpoint, name: str, who: str, level: str | None) -> None:
 
 
 # The privileges on a model's schema and catalog that reach models, carried one by one
-# (https://docs.databricks.com/data-governance/unity-catalog/manage-privileges/privileges.html): to reach
-# a model a principal needs USE_CATALOG on its catalog and USE_SCHEMA on its schema; EXECUTE and
-# APPLY_TAG on a schema apply to every model in it, CREATE_MODEL creates models there. ALL_PRIVILEGES
-# is carried as those (never wider: it reaches tables and volumes too); other privileges (tables,
-# volumes, MANAGE of the whole container) are not read.
+# (https://docs.databricks.com/data-governance/unity-catalog/manage-privileges/privileges.html):
+# to reach a model a principal needs USE_CATALOG on its catalog and USE_SCHEMA on its schema;
+# EXECUTE and APPLY_TAG on a schema apply to every model in it, CREATE_MODEL creates models there.
+# ALL_PRIVILEGES is carried as those (never wider: it reaches tables and volumes too); other
+# privileges (tables, volumes, MANAGE of the whole container) are not read.
 CONTAINER = {"catalog": ("USE_CATALOG",),
              "schema": ("USE_SCHEMA", "EXECUTE", "APPLY_TAG", "CREATE_MODEL")}
 

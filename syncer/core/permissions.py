@@ -18,11 +18,11 @@ RANK = {level: i for i, level in enumerate(LEVELS)}
 RESOURCE_TYPES = ("experiment", "registered_model")
 ROLE = "role:"  # a role of MLflow's authentication app as a principal: `role:<name>`
 MEMBER = "MEMBER"  # the level of a role membership: Grant("role", <role name>, <user>, MEMBER)
-# Unity Catalog containers of models: one grant per privilege (the privilege is its level and part of
-# its key), so a privilege is added or revoked alone, never widening or narrowing another.
+# Unity Catalog containers of models: one grant per privilege (the privilege is its level and part
+# of its key), so a privilege is added or revoked alone, never widening or narrowing another.
 PRIVILEGE_TYPES = ("catalog", "schema")
-# Privileges that only open the way to what a container holds: nothing to carry where the destination
-# has no containers (its per-model grants are the whole access).
+# Privileges that only open the way to what a container holds: nothing to carry where the
+# destination has no containers (its per-model grants are the whole access).
 PASSAGE = ("USE_CATALOG", "USE_SCHEMA")
 UNMAPPED_POLICIES = ("skip", "default", "fail")
 REVOKED = "revoked"  # the fingerprint of a grant this tool made and later revoked
@@ -40,7 +40,8 @@ class Grant:
 
     @property
     def key(self) -> str:
-        """The grant's identity without its level (with it: a Unity Catalog container's privilege)."""
+        """The grant's identity without its level (with it: a Unity Catalog container's
+        privilege)."""
         own = f"|{self.level}" if self.resource_type in PRIVILEGE_TYPES else ""
         return f"{self.resource_type}|{self.resource}|{self.principal}{own}"
 
@@ -85,8 +86,8 @@ class PrincipalMap:
     default: str | None = None
 
     def resolve(self, principal: str) -> str | None:
-        """The destination principal of a source principal (None: unmapped and skipped or failing); a
-        role keeps its name unless the map names it (`role:<name>`)."""
+        """The destination principal of a source principal (None: unmapped and skipped or
+        failing); a role keeps its name unless the map names it (`role:<name>`)."""
         if principal.startswith(ROLE):
             return self.mapping.get(principal, principal)
         if principal in self.mapping:

@@ -74,7 +74,7 @@ def _no_place(g: Grant, dest_principal: str, opts: PermOptions) -> Action:
 
 
 def _unwritable(g: Grant, dst: PermSnap, opts: PermOptions) -> str | None:
-    """Why a grant has no place on the destination (None: it has one, or none is held there at all)."""
+    """Why a grant has no place on the destination (None: it has one, or none is held there)."""
     if g.resource_type == "role" or g.principal.startswith(ROLE):
         if opts.dest_kind != "basic-auth" or not dst.roles:
             return "roles are written only to an MLflow authentication app with roles"
@@ -169,6 +169,7 @@ def plan_permissions(src: PermSnap, dst: PermSnap, opts: PermOptions) -> list[Ac
     rows, wanted = _mapped(src, dst, opts)
     held = {g.key: g for g in dst.grants}
     rows += [_compare(g, target, held.get(key), opts) for key, (g, target) in wanted.items()]
-    roles = [uncopied(KIND, opts.role_grants, "held through a role on every experiment or model (pattern '*', or "
-                      "the workspace): not copied, it would reach the destination's other objects")]
+    roles = [uncopied(KIND, opts.role_grants, "held through a role on every experiment or model "
+                      "(pattern '*', or the workspace): not copied, it would reach the "
+                      "destination's other objects")]
     return rows + _revocations(src, held, opts) + (roles if opts.role_grants else [])

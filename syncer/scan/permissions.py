@@ -2,12 +2,13 @@
 matches them: experiments by their destination name, models by their destination name.
 
 MLflow's authentication app (syncer.backends.auth_app): each user's own grants; its roles
-(syncer.backends.auth_roles) as principals `role:<name>` with their permissions on the pass's resources,
-and each membership as a grant on the role (`Grant("role", name, user, MEMBER)`); a role's permission on
-every resource (`*`, or the workspace) is counted, not copied. Databricks (syncer.backends.dbx_permissions):
-each experiment's direct grants through the Permissions API, and a Unity Catalog model's grants with the
-privileges on its schema and catalog that reach models (syncer.backends.uc_grants), one grant per
-privilege; it lists no principals here, so none is checked against it.
+(syncer.backends.auth_roles) as principals `role:<name>` with their permissions on the pass's
+resources, and each membership as a grant on the role (`Grant("role", name, user, MEMBER)`); a
+role's permission on every resource (`*`, or the workspace) is counted, not copied. Databricks
+(syncer.backends.dbx_permissions): each experiment's direct grants through the Permissions API, and
+a Unity Catalog model's grants with the privileges on its schema and catalog that reach models
+(syncer.backends.uc_grants), one grant per privilege; it lists no principals here, so none is
+checked against it.
 """
 
 from __future__ import annotations
@@ -34,20 +35,23 @@ def _read(endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[st
     roles = auth_roles.list_roles(endpoint)
     role_grants, wide = _role_grants(roles or [], {i: u for u, i in users.items()}, names)
     read = {(t, name) for t, by_id in names.items() for name in by_id.values()}
-    read |= {("role", g.principal.removeprefix(ROLE)) for g in role_grants if g.principal.startswith(ROLE)}
+    read |= {("role", g.principal.removeprefix(ROLE)) for g in role_grants
+             if g.principal.startswith(ROLE)}
     return PermSnap(grants=grants + role_grants, users=frozenset(users), resources=frozenset(read),
                     roles=roles is not None), wide
 
 
 def _role_grants(roles: list[auth_roles.Role], usernames: Mapping[int, str],
                  names: Mapping[str, Mapping[str, str]]) -> tuple[list[Grant], int]:
-    """Each role's permissions on the resources named (by the names planned on) and the memberships of
-    the roles holding one; with how many of the roles' permissions reach every resource (not copied)."""
+    """Each role's permissions on the resources named (by the names planned on) and the memberships
+    of the roles holding one; with how many of the roles' permissions reach every resource (not
+    copied)."""
     grants, wide = [], 0
     for role in sorted(roles, key=lambda r: r.name):
         held = []
         for g in role.grants:
-            if g.resource_type == "workspace" or (g.resource_type in RESOURCE_TYPES and g.pattern == "*"):
+            everywhere = g.resource_type in RESOURCE_TYPES and g.pattern == "*"
+            if g.resource_type == "workspace" or everywhere:
                 wide += 1
             elif (resource := names.get(g.resource_type, {}).get(g.pattern)) is not None:
                 held.append(Grant(g.resource_type, resource, ROLE + role.name, g.permission))

@@ -81,8 +81,9 @@ class DatabricksPermissions(Rules):
 
     @staticmethod
     def _served(gateway: Gateway, name: str) -> bool:
-        """Whether the server behind has the model (a model created through the gateway has an id)."""
-        found = gateway.upstream_json("GET", "/api/2.0/mlflow/registered-models/get", params={"name": name})
+        """Whether the server behind has the model (one created through the gateway has an id)."""
+        path = "/api/2.0/mlflow/registered-models/get"
+        found = gateway.upstream_json("GET", path, params={"name": name})
         return "registered_model" in found
 
     def _write(self, object_id: str, method: str, acl: list[dict]) -> str | None:

@@ -17,12 +17,13 @@ answers the assignments after the change. Models are the emulator's own table (`
 Not emulated: other securable types (tables, volumes, ...), inherited or effective permissions,
 `principal_id`, principals that do not exist.
 
-Schemas and catalogs (`SCHEMA`, `CATALOG`; the same two requests with `schema/<catalog>.<schema>` and
-`catalog/<catalog>`) are the tables `schemas` and `catalogs`; the schema and catalog of every model of
-`grants` exist too (a model lives in one), with no direct grant until one is written. Their privileges
-are the ones the privileges reference lists for those securables
-(https://docs.databricks.com/data-governance/unity-catalog/manage-privileges/privileges.html, "Privilege
-types by securable object"); a privilege not applicable answers 400 INVALID_PARAMETER_VALUE.
+Schemas and catalogs (`SCHEMA`, `CATALOG`; the same two requests with
+`schema/<catalog>.<schema>` and `catalog/<catalog>`) are the tables `schemas` and `catalogs`; the
+schema and catalog of every model of `grants` exist too (a model lives in one), with no direct
+grant until one is written. Their privileges are the ones the privileges reference lists for those
+securables ("Privilege types by securable object",
+https://docs.databricks.com/data-governance/unity-catalog/manage-privileges/privileges.html); a
+privilege not applicable answers 400 INVALID_PARAMETER_VALUE.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from tests.emulators.gateway import Gateway, Reply, Request, Rules, error
 PREFIX = "/api/2.1/unity-catalog/permissions/"
 PATH = re.compile(r"^/api/2\.1/unity-catalog/permissions/(?P<type>[^/]+)/(?P<name>[^/]+)$")
 PRIVILEGES = frozenset({"ALL_PRIVILEGES", "APPLY_TAG", "EXECUTE", "MANAGE"})
-_CONTAINED = frozenset({"ALL_PRIVILEGES", "APPLY_TAG", "BROWSE", "CREATE_FUNCTION", "CREATE_MODEL",
-                        "CREATE_TABLE", "CREATE_VOLUME", "EXECUTE", "MANAGE", "MODIFY", "READ_VOLUME",
-                        "SELECT", "USE_SCHEMA", "WRITE_VOLUME"})
+_CONTAINED = frozenset({"ALL_PRIVILEGES", "APPLY_TAG", "BROWSE", "CREATE_FUNCTION",
+                        "CREATE_MODEL", "CREATE_TABLE", "CREATE_VOLUME", "EXECUTE", "MANAGE",
+                        "MODIFY", "READ_VOLUME", "SELECT", "USE_SCHEMA", "WRITE_VOLUME"})
 APPLICABLE = {"FUNCTION": PRIVILEGES, "SCHEMA": _CONTAINED,
               "CATALOG": _CONTAINED | {"USE_CATALOG", "CREATE_SCHEMA"}}
 
@@ -50,7 +51,8 @@ class UnityCatalogGrants(Rules):
         self.grants: dict[str, dict[str, set[str]]] = {}
         self.schemas: dict[str, dict[str, set[str]]] = {}
         self.catalogs: dict[str, dict[str, set[str]]] = {}
-        self.writes: list[str] = []  # full name of each PATCH (`schema:`, `catalog:` before a container's)
+        # the full name of each PATCH (`schema:`, `catalog:` before a container's)
+        self.writes: list[str] = []
 
     def _table(self, securable: str, name: str) -> dict[str, set[str]] | None:
         """The grants of one securable (None: it does not exist)."""
