@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import defaultdict
+from collections.abc import Iterable
 
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
@@ -152,6 +153,20 @@ class Settlement:
         self.created: dict[str, dict[str, str]] = defaultdict(dict)  # dest experiment -> source id -> dest id
         self.spans: dict[str, Window | None] = {}  # dest experiment -> the created runs' start times [lo, hi)
         self.lock = threading.Lock()
+        self.waiting: set[str] = set()  # runs whose create may still be answered (`expect`, `answered`)
+
+    def expect(self, source_run_ids: Iterable[str]) -> None:
+        """The runs about to be applied: `answered` tells when every one is past its create."""
+        with self.lock:
+            self.waiting = set(source_run_ids)
+
+    def answered(self, source_run_id: str) -> bool:
+        """One run is past its create (answered, failed, or none needed). True once, for the last."""
+        with self.lock:
+            if source_run_id not in self.waiting:
+                return False
+            self.waiting.discard(source_run_id)
+            return not self.waiting
 
     def add(self, dest_exp_id: str, source_run_id: str, dest_run_id: str, start_time: int | None = None) -> None:
         """Remember one answered create (of a run created with that start time)."""
