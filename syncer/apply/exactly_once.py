@@ -6,7 +6,8 @@ again and the server creates a second object. Runs are settled right after creat
 carrying the source run id is found by its provenance tag, one is kept and the others are retired
 (tagged `mlflow_syncer.duplicate_of` and deleted). A create that was answered is settled later, with the
 other runs created into the same experiment (`Settlement`: one listing of the experiment, or one search per
-run when that is fewer requests), so that the duplicate search is no longer a request in each run's chain.
+run when that is fewer requests), so that the duplicate search is no longer a request in each run's chain;
+the executor starts it once every run of the chunk is past its create, beside the last runs' writes.
 If the process dies before it settles, the planner (`split_copies`) finds the extra copies on the next pass
 and the executor retires them then.
 """
@@ -79,7 +80,7 @@ def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create,
                     later: Settlement | None = None, start_time: int | None = None) -> tuple[str, str]:
     """Create a destination run through `create` (returns a Run) and settle duplicates: (id, artifact uri).
 
-    With `later`, an answered create is settled there (after the runs are applied) instead of now.
+    With `later`, an answered create is settled there (once every run is past its create) instead of now.
     """
     created, error = None, None
     try:
