@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import floor, peer, report, workloads  # noqa: E402
+from bench import floor, peer, report, timeline, workloads  # noqa: E402
 from tests.fixtures.procs import start_mlflow_server, stop  # noqa: E402
 
 NETWORKS = ("local", "remote", "limits")
@@ -60,6 +60,25 @@ class Ends:
     dst: str
     proxies: list[Proxy] = field(default_factory=list)
     rate_limits: dict | None = None
+    timeline_dir: Path | None = None
+
+    def timeline(self, key: str | None = None) -> dict:
+        """The requests since the last call, summarised (`bench/timeline.py`); the raw rows are saved
+        under `timeline_dir` as KEY.json when both are given."""
+        if not self.proxies:
+            return {}
+        rows = {}
+        for role, p in zip(("src", "dst"), self.proxies, strict=True):
+            with urllib.request.urlopen(f"{p.url}/__bench/timeline?reset=1", timeout=30) as r:
+                rows[role] = json.load(r)
+        if key is None:
+            return {}
+        if self.timeline_dir is not None:
+            self.timeline_dir.mkdir(parents=True, exist_ok=True)
+            (self.timeline_dir / f"{key}.json").write_text(json.dumps({key: rows}))
+        summary = timeline.summarise(rows["src"], rows["dst"])
+        print(timeline.text(key, summary), flush=True)
+        return summary
 
     def proxy_stats(self) -> dict:
         out: dict = {"counts": {}, "rejected": {}}
@@ -68,6 +87,9 @@ class Ends:
             for k in ("counts", "rejected"):
                 out[k].update({f"{role}:{e}": n for e, n in s[k].items()})
         return out
+
+
+_RUNS: dict[str, int] = {}
 
 
 def run_ours(ends: Ends, experiments: list[str], state: Path, dest_prefix: str, workers: int,
@@ -81,6 +103,7 @@ def run_ours(ends: Ends, experiments: list[str], state: Path, dest_prefix: str, 
         cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(profile), *cmd[1:]]
     if ends.proxies:
         ends.proxy_stats()
+        ends.timeline()
     started = time.monotonic()
     log = state.with_suffix(".log")
     with open(log, "a") as fo, open(log.with_suffix(".err"), "a") as fe:
@@ -102,6 +125,8 @@ def run_ours(ends: Ends, experiments: list[str], state: Path, dest_prefix: str, 
     res["rss_mb"] = res.get("rss_mb") or res["maxrss_mb"]
     if ends.proxies:
         res["proxy"] = ends.proxy_stats()
+        _RUNS[state.stem] = _RUNS.get(state.stem, 0) + 1  # full, then no-op, then 1% changed
+        res["timeline"] = ends.timeline(f"ours-{state.stem}-{_RUNS[state.stem]}")
     return res
 
 
@@ -115,12 +140,14 @@ def _floor(ends: Ends, data: list, tag: str) -> tuple[float, int | None, dict]:
     """The floor's seconds, requests at the proxy, and its requests by endpoint with its CPU seconds."""
     if ends.proxies:
         ends.proxy_stats()
+        ends.timeline()
     cpu = time.process_time()
     seconds = floor.write(ends.dst, data, f"floor-{tag}/")
     extra: dict = {"cpu_s": time.process_time() - cpu}
     calls = None
     if ends.proxies:
         extra["counts"] = ends.proxy_stats()["counts"]
+        extra["timeline"] = ends.timeline(f"floor-{tag}")
         calls = sum(extra["counts"].values())
     return seconds, calls, extra
 
@@ -150,9 +177,10 @@ def measure(spec: workloads.Spec, w: workloads.Workload, ends: Ends, servers: di
     with_floor = ends.name != "limits"
     data = floor.preread(servers["src"].url, w.experiment_names, servers["src"].root / "artifacts") \
         if with_floor else []
-    fulls, floors = [], []
+    fulls, floors, out["load"] = [], [], []
     for i in range(args.repeat if spec.name in args.repeat_workloads else 1):
         itag = f"{tag}-{i}"
+        out["load"].append(os.getloadavg()[0])
         state = tmp / f"state-{itag}.db"
         prof = tmp / f"profile-{itag}.txt" if args.profile else None
         fulls.append((run_ours(ends, w.experiment_names, state, f"ours-{itag}/", args.workers, prof), state, itag))
@@ -196,6 +224,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--limit-factor", type=float, default=1.0,
                    help="scale the Databricks limits (a local server may be slower than the limits themselves)")
     p.add_argument("--remote-workloads", default="S", help="workloads run in the remote-like setting")
+    p.add_argument("--timeline", default=None,
+                   help="save each attempt's request rows here (remote, limits: behind the proxies)")
+    p.add_argument("--local-proxy", action="store_true",
+                   help="put 0-delay proxies in front of the servers in 'local' too (request timelines)")
     p.add_argument("--profile", action="store_true", help="profile full migrations with pyinstrument")
     p.add_argument("--write", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     p.add_argument("--json", default=None, help="also write the raw results here")
@@ -211,14 +243,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def settings_for(name: str, servers: dict, args: argparse.Namespace) -> Ends:
-    if name == "local":
+    tl = Path(args.timeline) if args.timeline else None
+    if name == "local" and not args.local_proxy:
         return Ends("local", servers["src"].url, servers["dst"].url)
-    if name == "remote":
-        ps = [start_proxy(servers[r].url, args.delay) for r in ("src", "dst")]
-        return Ends("remote", ps[0].url, ps[1].url, ps)
+    if name in ("local", "remote"):
+        delay = args.delay if name == "remote" else 0.0
+        ps = [start_proxy(servers[r].url, delay) for r in ("src", "dst")]
+        return Ends(name, ps[0].url, ps[1].url, ps, timeline_dir=tl)
     limits = {k: v * args.limit_factor for k, v in DATABRICKS_LIMITS.items()}
     ps = [start_proxy(servers[r].url, 0.0, limits) for r in ("src", "dst")]
-    return Ends("limits", ps[0].url, ps[1].url, ps, rate_limits=limits)
+    return Ends("limits", ps[0].url, ps[1].url, ps, rate_limits=limits, timeline_dir=tl)
 
 
 def main(argv: list[str]) -> None:

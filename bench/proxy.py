@@ -3,6 +3,9 @@ optionally enforces Databricks-like rate limits by answering 429, and counts req
 
 Run: python bench/proxy.py --target http://127.0.0.1:5000 --port 0 --delay 0.1 [--search-rate 7 --log-batch-rate 47]
 It prints its port on the first line of stdout. GET /__bench/stats returns the counters (and ?reset=1 zeroes them).
+GET /__bench/timeline returns one row per request since the last reset (?reset=1): arrival and end times
+(monotonic seconds, the delay included), the endpoint, the run id it names (path, query, JSON body or, for
+runs/create, the answer) and the status (`bench/timeline.py` reads them).
 """
 
 from __future__ import annotations
@@ -20,6 +23,16 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization",
        "proxy-authenticate", "host", "content-length"}
 _ID = re.compile(r"/[0-9a-f]{32}(?=/|$)|/\d+(?=/|$)")
+_RUN = re.compile(rb'run_id"?\s*[:=]\s*"?([0-9a-f]{32})|/([0-9a-f]{32})/|run_id=([0-9a-f]{32})')
+
+
+def run_of(*texts: bytes | None) -> str | None:
+    """The first run id named in a path, query, request body or answer."""
+    for text in texts:
+        m = _RUN.search(text or b"")
+        if m:
+            return next(g for g in m.groups() if g).decode()
+    return None
 
 
 def endpoint_of(method: str, path: str) -> str:
@@ -60,6 +73,7 @@ class Proxy:
         self.counts: collections.Counter[str] = collections.Counter()
         self.rejected: collections.Counter[str] = collections.Counter()
         self.session: ClientSession | None = None
+        self.timeline: list[dict] = []
 
     async def stats(self, request: web.Request) -> web.Response:
         body = {"counts": dict(self.counts), "rejected": dict(self.rejected)}
@@ -68,9 +82,26 @@ class Proxy:
             self.rejected.clear()
         return web.json_response(body)
 
+    async def timeline_rows(self, request: web.Request) -> web.Response:
+        body = list(self.timeline)
+        if request.query.get("reset"):
+            self.timeline.clear()
+        return web.json_response(body)
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/__bench/stats":
             return await self.stats(request)
+        if request.path == "/__bench/timeline":
+            return await self.timeline_rows(request)
+        row = {"t0": time.monotonic(), "ep": endpoint_of(request.method, request.path)}
+        self.timeline.append(row)
+        try:
+            resp = await self._handle(request, row)
+        finally:
+            row["t1"] = time.monotonic()
+        return resp
+
+    async def _handle(self, request: web.Request, row: dict) -> web.StreamResponse:
         if self.delay:
             await asyncio.sleep(self.delay)
         cls = rate_class(request.path)
@@ -78,6 +109,7 @@ class Proxy:
         if cls in self.buckets and not self.buckets[cls].take():
             self.rejected[name] += 1
             body = {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "rate limit exceeded (bench proxy)"}
+            row["status"] = 429
             return web.json_response(body, status=429, headers={"Retry-After": "1"})
         self.counts[name] += 1
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
@@ -89,6 +121,8 @@ class Proxy:
                 data = request.content
             else:
                 data = await request.read()
+        body = data if isinstance(data, bytes) else None
+        row["run"] = run_of(request.rel_url.raw_path_qs.encode(), body)
         assert self.session is not None
         async with self.session.request(request.method, self.target + request.rel_url.raw_path_qs,
                                         headers=headers, data=data, allow_redirects=False) as up:
@@ -97,7 +131,10 @@ class Proxy:
             if up.content_length is not None:
                 resp.content_length = up.content_length
             await resp.prepare(request)
+            row["status"] = up.status
             async for chunk in up.content.iter_chunked(1 << 20):
+                if row.get("run") is None and name.endswith("/runs/create"):
+                    row["run"] = run_of(chunk)
                 await resp.write(chunk)
             await resp.write_eof()
             return resp

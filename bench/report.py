@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import statistics
 import time
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def derived(r: dict) -> dict:
     }
 
 
+def _median(xs: list[float] | None) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
 def line(r: dict) -> str:
     d = derived(r)
     return (f"{r['workload']} {r['network']}: ours {_fmt(d['ours'])} s, floor {_fmt(d['floor'])} s, "
@@ -62,7 +67,9 @@ def line(r: dict) -> str:
             f"RSS {_fmt(d['rss'], ' MB', 0)}, {d['calls']:.0f} calls; no-op {_fmt(d['noop'])} s "
             f"({_fmt(d['noop_pct'])}%, {d['noop_calls']:.0f} calls); 1% changed {_fmt(d['change'])} s "
             f"({d['change_calls']:.0f} calls); failures {d['failed']}; attempt ratios "
-            f"{', '.join(f'{x:.2f}' for x in r.get('pair_ratios', []))}; wall (process start) "
+            f"{', '.join(f'{x:.2f}' for x in r.get('pair_ratios', []))} (median "
+            f"{_fmt(_median(r.get('pair_ratios')), nd=2)}); load average "
+            f"{', '.join(f'{x:.1f}' for x in r.get('load', []))}; wall (process start) "
             f"{_fmt(r['full'].get('wall'))} s; CPU s ours {_fmt(r['full'].get('cpu_s'))}, floor "
             f"{_fmt(r.get('floor_extra', {}).get('cpu_s'))}")
 

@@ -16,7 +16,8 @@ killed above `--cap-mb` so that a run cannot exhaust a shared machine, or after 
 - `mirror-change`: after `mirror-noop` (its state store), `CHANGED_RUNS` new finished runs are logged to the
   source, then `mirror --once` again: a change-only cycle (docs/MIRRORING.md) that copies them. It grows both
   stores by those runs (the mirrored copy stays in sync);
-- `migrate-slice`: `migrate --experiments <the first experiment>` into an empty destination (N / 100 runs).
+- `migrate-slice`: `migrate --experiments <the first experiment>` into an empty destination (N / 100 runs);
+- `read-floor`: `bench/read_floor.py` over the source and its mirrored copy, the floor of the full cycle.
 
 Every store is a direct SQLite store (no server): the figures are the syncer's own, not a server's.
 Prints a Markdown table and writes the results as JSON.
@@ -75,8 +76,11 @@ def commands(stores: dict, shape: Shape, work: Path) -> dict[str, list[str]]:
                           shape.experiment_name(0)],
     }
     state = {"mirror-change": "mirror-noop"}  # the change-only cycle continues the no-op cycle's round
-    return {name: [SYNCER, cmd[0], "--source", src, "--state", _sqlite(work / f"{state.get(name, name)}-state.db"),
-                   "--log-level", "warning", *cmd[1:]] for name, cmd in out.items()}
+    syncer = {name: [SYNCER, cmd[0], "--source", src, "--state",
+                     _sqlite(work / f"{state.get(name, name)}-state.db"), "--log-level", "warning", *cmd[1:]]
+              for name, cmd in out.items()}
+    # the floor of a full cycle and of diff: every run of both sides paged once (bench/read_floor.py)
+    return {"read-floor": [sys.executable, "-m", "bench.read_floor", src, mirrored], **syncer}
 
 
 def _fresh(name: str, work: Path, stores: dict) -> None:

@@ -6,7 +6,8 @@ again and the server creates a second object. Runs are settled right after creat
 carrying the source run id is found by its provenance tag, one is kept and the others are retired
 (tagged `mlflow_syncer.duplicate_of` and deleted). A create that was answered is settled later, with the
 other runs created into the same experiment (`Settlement`: one listing of the experiment, or one search per
-run when that is fewer requests), so that the duplicate search is no longer a request in each run's chain.
+run when that is fewer requests), so that the duplicate search is no longer a request in each run's chain;
+the executor starts it once every run of the chunk is past its create, beside the last runs' writes.
 If the process dies before it settles, the planner (`split_copies`) finds the extra copies on the next pass
 and the executor retires them then.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import defaultdict
+from collections.abc import Iterable
 
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
@@ -78,7 +80,7 @@ def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create,
                     later: Settlement | None = None, start_time: int | None = None) -> tuple[str, str]:
     """Create a destination run through `create` (returns a Run) and settle duplicates: (id, artifact uri).
 
-    With `later`, an answered create is settled there (after the runs are applied) instead of now.
+    With `later`, an answered create is settled there (once every run is past its create) instead of now.
     """
     created, error = None, None
     try:
@@ -152,6 +154,20 @@ class Settlement:
         self.created: dict[str, dict[str, str]] = defaultdict(dict)  # dest experiment -> source id -> dest id
         self.spans: dict[str, Window | None] = {}  # dest experiment -> the created runs' start times [lo, hi)
         self.lock = threading.Lock()
+        self.waiting: set[str] = set()  # runs whose create may still be answered (`expect`, `answered`)
+
+    def expect(self, source_run_ids: Iterable[str]) -> None:
+        """The runs about to be applied: `answered` tells when every one is past its create."""
+        with self.lock:
+            self.waiting = set(source_run_ids)
+
+    def answered(self, source_run_id: str) -> bool:
+        """One run is past its create (answered, failed, or none needed). True once, for the last."""
+        with self.lock:
+            if source_run_id not in self.waiting:
+                return False
+            self.waiting.discard(source_run_id)
+            return not self.waiting
 
     def add(self, dest_exp_id: str, source_run_id: str, dest_run_id: str, start_time: int | None = None) -> None:
         """Remember one answered create (of a run created with that start time)."""

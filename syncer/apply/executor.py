@@ -3,7 +3,7 @@ deletions last. Each action is one committed unit of work (syncer.apply.units)."
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from itertools import groupby
 from uuid import uuid4
 
@@ -86,29 +86,43 @@ def apply_runs(ctx: Context, actions: list[Action], units: Units) -> None:
     ctx.history = HistoryReader(ctx.src, [ctx.src_snap.runs[a.source_id] for a in runs
                                           if a.op is not Op.DELETE and a.source_id in ctx.src_snap.runs])
     settlement = Settlement()
+    settlement.expect(a.source_id or "" for a in runs)
+    settling: list[Future] = []
     workers = max(1, units.workers)
     with ReadAhead(ctx, runs, threads=workers, window=2 * workers) as ahead, \
             ThreadPoolExecutor(max_workers=WRITES_PER_RUN * workers, thread_name_prefix="sync-writes") as writes, \
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
+        def past_create(a: Action) -> None:  # the check starts beside the last runs' writes
+            if settlement.answered(a.source_id or "") and not _stopped(ctx):
+                settling.append(writes.submit(settlement.settle, ctx))
+
         def unit(a: Action) -> Outcome:
-            lanes = Lanes(writes=writes, ahead=lambda: ahead.take(a), settlement=settlement)
+            lanes = Lanes(writes=writes, ahead=lambda: ahead.take(a), settlement=settlement,
+                          created=lambda: past_create(a))
             try:
                 return units.run(a, lambda: _run(ctx, a, lanes))
             finally:
                 ahead.release(a)
+                past_create(a)
 
         for _depth, group in groupby(runs, key=lambda a: a.depth):
             futures = [pool.submit(unit, a) for a in group]
             for fut in as_completed(futures):
                 units.record(fut.result())
-    _settle(ctx, settlement, units)
+    _settle(ctx, settlement, units, settling)
 
 
-def _settle(ctx: Context, settlement: Settlement, units: Units) -> None:
-    """Retire the duplicates left by creates sent twice; a run whose check failed is reported as failed."""
-    if ctx.stop is not None and ctx.stop.is_set():
+def _stopped(ctx: Context) -> bool:
+    return ctx.stop is not None and ctx.stop.is_set()
+
+
+def _settle(ctx: Context, settlement: Settlement, units: Units, settling: list[Future]) -> None:
+    """Retire the duplicates left by creates sent twice; a run whose check failed is reported as failed.
+    The check starts once every run is past its create (`settling`), or here."""
+    if _stopped(ctx) and not settling:
         return  # the next pass's planner retires them
-    for source_id, error in settlement.settle(ctx).items():
+    failed = settling[0].result() if settling else settlement.settle(ctx)
+    for source_id, error in failed.items():
         units.fail("run", source_id, error)
 
 

@@ -52,11 +52,13 @@ log = structlog.get_logger(__name__)
 @dataclass
 class Lanes:
     """What the executor lends a run copy: threads for the run's independent writes, a way to get the run's
-    source files read ahead, and where an answered create's duplicate check is deferred to."""
+    source files read ahead, where an answered create's duplicate check is deferred to, and whom to tell
+    that the create was answered."""
 
     writes: Executor | None = None
     ahead: Callable[[], art.SourceFiles | None] = field(default=lambda: None)
     settlement: Settlement | None = None
+    created: Callable[[], None] = field(default=lambda: None)  # the run's create was answered
 
 
 @dataclass
@@ -271,6 +273,7 @@ def _copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes) -> t
     if dest is None:
         dest_run_id, artifact_uri = _create(ctx, run, dest_exp_id, parent_dest, lanes.settlement)
         ctx.state.record("run", run.run_id, dest_run_id, IN_PROGRESS, name=action.label)
+        lanes.created()
     else:
         dest_run_id, artifact_uri = dest.run_id, dest.artifact_uri
         if dest.deleted:
@@ -287,9 +290,11 @@ def _copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes) -> t
 
     def values(join: Callable[[], None]) -> None:
         def last(flush: Callable[[], None]) -> list[RunTag]:
-            join()  # status and marker go only after every other write of the run succeeded
-            if _needs_status(run, dest):
-                flush()  # the run's last values first: a copy shows its end only when it holds the rest
+            status = _needs_status(run, dest)
+            if status:
+                flush()  # the run's last values, side by side with its files
+            join()  # status and marker only after every other write of the run succeeded: a copy
+            if status:  # shows its end only when it holds the rest
                 _status(ctx, run, dest, dest_run_id)
             return [RunTag(TAG_FINGERPRINT, fp)] if in_batch else []
         _copy_values(ctx, run, fitted, dest, dest_run_id, parent_dest, full_check, stats, last)

@@ -11,14 +11,16 @@ scan.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from syncer.backends.calls import call
 from syncer.backends.classify import describe, not_offered, unreachable_reason
 from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import SyncError
-from syncer.core.inventory import EXPERIMENT, INVENTORY_KINDS, WORKSPACE, Listed
+from syncer.core.inventory import EXPERIMENT, INVENTORY_KINDS, WORKSPACE, InventoryKind, Listed
 
 PAGE = 1000
+KINDS_AT_ONCE = 8  # kinds listed side by side: each is a chain of small requests, one round trip apiece
 # (endpoint, experiment id or None, page token) -> one page: (items, next page token)
 Lister = Callable[[Endpoint, "str | None", "str | None"], tuple[list, "str | None"]]
 
@@ -90,14 +92,21 @@ def _listed(endpoint: Endpoint, kind: str, where: Iterable[str | None]) -> Itera
             return  # asking again for every experiment would only repeat the answer
 
 
+def _may_hold(endpoint: Endpoint, kind: InventoryKind) -> bool:
+    if kind.capability and not getattr(endpoint.caps, kind.capability):
+        return False
+    return kind.name not in endpoint.caps.absent_kinds
+
+
 def scan_inventory(endpoint: Endpoint, experiments: Iterable[str]) -> list[Listed]:
     """What the source holds of every inventory kind it may hold: workspace-wide, then per experiment (counts
     only)."""
     experiments = list(experiments)
-    found: list[Listed] = []
-    for k in INVENTORY_KINDS:
-        if k.capability and not getattr(endpoint.caps, k.capability) or k.name in endpoint.caps.absent_kinds:
-            continue
-        where = [None] if k.scope == WORKSPACE else experiments if k.scope == EXPERIMENT else []
-        found.extend(_listed(endpoint, k.name, where))
-    return found
+    todo = [(k.name, [None] if k.scope == WORKSPACE else experiments if k.scope == EXPERIMENT else [])
+            for k in INVENTORY_KINDS if _may_hold(endpoint, k)]
+    if not todo:
+        return []
+    with ThreadPoolExecutor(min(KINDS_AT_ONCE, len(todo)), thread_name_prefix="inventory") as pool:
+        futures = [pool.submit(lambda kind=kind, where=where: list(_listed(endpoint, kind, where)))
+                   for kind, where in todo]
+        return [listed for fut in futures for listed in fut.result()]
