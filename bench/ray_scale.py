@@ -49,7 +49,8 @@ def one(root: Path, runs: int, range_runs: int, nodes: int) -> dict:
         line = next((x for x in out.stdout.splitlines() if x.startswith("ray: ")), out.stderr[-300:])
         return {"runs": runs, "nodes": nodes, "range_runs": range_runs, "seconds": round(seconds, 1),
                 "runs_per_second": round(runs / seconds, 1), "exit": out.returncode, "summary": line,
-                "stderr_tail": out.stderr[-2000:] if out.returncode else ""}  # why, when it did not finish clean
+                "stderr_tail": out.stderr[-2000:] if out.returncode else "",  # why, when it did not finish clean
+                "failures": [x[:400] for x in out.stderr.splitlines() if "failed" in x][:20]}  # even when it did
     finally:
         cluster.stop()
         pg.stop()

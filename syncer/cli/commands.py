@@ -69,6 +69,8 @@ def migrate(args: argparse.Namespace) -> int:
                       verify=args.verify, on_start=bar.started, stop=stopping.STOP, strict_filters=True,
                       before_pass=units)
     summary = summarize(result)
+    if units is not None:
+        units.settle(result)
     failed = summary.failed or summary.conflicts or summary.uncopied or (units is not None and units.failed)
     code = EXIT_PARTIAL if failed else EXIT_OK
     unit_lines = list(units.lines()) if units is not None else []
