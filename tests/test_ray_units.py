@@ -10,6 +10,7 @@ three worker processes: together they stay within the limits (one budget actor, 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -264,3 +265,41 @@ def test_objects_a_unit_failed_that_the_full_pass_copied_are_not_counted_failed(
         "! experiment:7[100,): worker died (its experiment in sync after the full pass)",
         "! experiment:8: why (still failing in the full pass)"]
     assert cli_units.failed == 1  # experiment 8's unit; its failing run is the full pass's to count
+
+
+def test_diff_on_ray_writes_the_local_engines_report(ray_cluster, bulk_source, dest_server, tmp_path):
+    """`diff --deep --engine ray`: the chunks' per-run reads run as Ray tasks (syncer.engine.ray_inspect);
+    the JSON report is the local engine's, byte for byte, with a run to create, one to update and one
+    that looks in sync but holds a point more (found by --deep)."""
+    server, _, _ = bulk_source
+    src, dst = MlflowClient(server.url), MlflowClient(dest_server.url)
+    _seed(src, server.root, "diff/a", 6)
+    config = write_config(tmp_path / "c.yaml", source={"tracking_uri": server.url},
+                          destination={"tracking_uri": dest_server.url}, experiments=["diff/*"],
+                          prompts=[], copy_models=False)
+    env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=f"sqlite:///{tmp_path / 's.db'}")
+    base = [SYNCER, "--config", str(config), "--log-level", "warning"]
+    done = subprocess.run([base[0], "migrate", *base[1:], "--no-progress"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    exp = src.get_experiment_by_name("diff/a").experiment_id
+    src.set_terminated(src.create_run(exp, start_time=T0 + 99, run_name="new").info.run_id, "FINISHED")
+    copies = {r.info.run_name: r.info.run_id
+              for r in dst.search_runs([dst.get_experiment_by_name("diff/a").experiment_id])}
+    dst.delete_tag(copies["diff/a-0"], "mlflow_syncer.fingerprint")  # planned `*`
+    dst.log_metric(copies["diff/a-1"], "m", 7.0, timestamp=T0, step=-1)  # `=`, but --deep finds it
+    reports = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / f"{engine}.json"
+        run = subprocess.run([base[0], "diff", *base[1:], "--deep", "--format", "json", "--output", str(out),
+                              "--engine", engine, "--ray-address", ray_cluster.address, "--log-level", "info",
+                              "--log-format", "json"],
+                             env=env, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 1, run.stderr  # differences
+        ray_lines = [json.loads(x) for x in run.stderr.splitlines() if "chunks inspected on ray" in x]
+        assert [x["chunks"] for x in ray_lines] == ([1] if engine == "ray" else []), run.stderr  # diff/a
+        reports[engine] = out.read_text()
+    assert reports["ray"] == reports["local"]
+    rows = json.loads(reports["ray"])["objects"]
+    assert Counter(r["op"] for r in rows if r["kind"] == "run") == {"same": 4, "create": 1, "update": 1,
+                                                                     "differs": 1}

@@ -87,8 +87,10 @@ def migrate(args: argparse.Namespace) -> int:
 
 
 def diff(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    settings = engine_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
+    if settings.scale_out.engine == "ray":
+        check_ray()
     return diff_report(settings, args.config, args.format, args.output, args.deep)
 
 

@@ -16,6 +16,7 @@ runs), where what the units copied plans as `=`.
 from __future__ import annotations
 
 import os
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -67,6 +68,7 @@ class UnitDone:
     conflicts: int
     pid: int  # the Ray worker process that ran it (the last attempt's)
     failed_keys: tuple[tuple[str, str], ...] = ()  # (kind, source id) of its failed and conflicting objects
+    peak_mb: float = 0.0  # the worker process's peak RSS when the unit ended (it may have run others)
 
 
 @dataclass
@@ -136,7 +138,8 @@ def _unit_task(settings: Settings, unit: Unit, *_after: object) -> UnitDone:
         updated=sum(1 for o in ok if o.action.op is Op.UPDATE),
         unchanged=sum(1 for a in result.plan.actions if a.op is Op.SAME),
         failed=len(result.failed), conflicts=sum(1 for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR)),
-        pid=os.getpid(), failed_keys=tuple(sorted(keys)))
+        pid=os.getpid(), failed_keys=tuple(sorted(keys)),
+        peak_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
 
 
 def connect(address: str | None) -> None:
@@ -199,4 +202,6 @@ def _collect(ref: object, label: str, totals: RayTotals) -> None:
         log.warning("unit failed", unit=label, error=why)
         totals.failed_units.append((label, why))
         return
+    log.info("unit done", unit=label, pid=done.pid, peak_mb=done.peak_mb, created=done.created,
+             failed=done.failed)
     totals.done.append(done)
