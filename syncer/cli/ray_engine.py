@@ -39,14 +39,15 @@ class RayUnits:
                   f"{done.updated} updated, {done.failed} failed", file=sys.stderr, flush=True)
 
     def settle(self, result: SyncResult) -> None:
-        """Weigh the units' failures against the full pass that followed them (`RayTotals.settle`)."""
+        """Weigh the units' failures against the full pass that followed (`RayTotals.settle`)."""
         if self.totals is not None:
             self.totals.settle(result)
 
     @property
     def failed(self) -> int:
         """Failed units (after Ray's retries) whose experiment the full pass could not bring in sync
-        either. Objects that failed in a unit are counted by the full pass, which plans them again: once."""
+        either. Objects that failed in a unit are counted by the full pass, which plans them again:
+        once."""
         t = self.totals
         if t is None:
             return 0

@@ -20,8 +20,9 @@ def window_filter(window: Window) -> str:
 
 class WindowTaker:
     """Hands out, window after window, the runs of one stream ordered by start time (a destination
-    experiment's runs, read once): `take(hi)` returns the runs not yet taken that started before `hi`
-    (None: every run left, those without a start time included, which MLflow's stores sort last)."""
+    experiment's runs, read once): `take(hi)` returns the runs not yet taken that started before
+    `hi` (None: every run left, those without a start time included: MLflow's stores sort them
+    last)."""
 
     def __init__(self, runs: Iterator[RunSnap]) -> None:
         self._runs = runs

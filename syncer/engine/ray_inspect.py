@@ -3,12 +3,12 @@ with Ray.
 
 The driver reads and plans every chunk as `diff` on one machine does (syncer.report.model.build), so
 the plan and its rows are the same. What a report adds to the plan, the per-run reads of
-syncer.engine.deep_compare (metric histories and artifact listings of runs planned `*`; with `--deep`
-every point and file checksum of the runs planned `=` and `+`), costs a request or more per run:
-each chunk with such reads is a Ray task running `inspect_plan` on the chunk's actions and the runs
-they name, and the driver merges what the tasks return. Merging is order-free (details by action
-key, sums), so the report is the local engine's. Every task's requests draw from the endpoints'
-shared rate budgets (syncer.engine.ray_budget).
+syncer.engine.deep_compare (metric histories and artifact listings of runs planned `*`; with
+`--deep` every point and file checksum of the runs planned `=` and `+`), costs a request or more per
+run: each chunk with such reads is a Ray task running `inspect_plan` on the chunk's actions and the
+runs they name, and the driver merges what the tasks return. Merging is order-free (details by
+action key, sums), so the report is the local engine's. Every task's requests draw from the
+endpoints' shared rate budgets (syncer.engine.ray_budget).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ IN_FLIGHT_PER_CPU = 2  # chunks sent ahead per CPU of the cluster: memory stays 
 
 
 def reads(actions: list[Action], deep: bool) -> list[Action]:
-    """The run actions whose inspection reads something (syncer.engine.deep_compare.inspect_plan)."""
+    """The run actions whose inspection reads (syncer.engine.deep_compare.inspect_plan)."""
     return [a for a in actions if a.kind == "run" and a.source_id
             and (a.op is Op.UPDATE or (deep and a.op in (Op.CREATE, Op.SAME)))]
 

@@ -67,8 +67,8 @@ class UnitDone:
     failed: int
     conflicts: int
     pid: int  # the Ray worker process that ran it (the last attempt's)
-    failed_keys: tuple[tuple[str, str], ...] = ()  # (kind, source id) of its failed and conflicting objects
-    peak_mb: float = 0.0  # the worker process's peak RSS when the unit ended (it may have run others)
+    failed_keys: tuple[tuple[str, str], ...] = ()  # (kind, source id): failed, conflicting
+    peak_mb: float = 0.0  # its worker's peak RSS when the unit ended (it may have run others)
 
 
 @dataclass
@@ -79,18 +79,18 @@ class RayTotals:
     ranges: int = 0
     done: list[UnitDone] = field(default_factory=list)
     failed_units: list[tuple[str, str]] = field(default_factory=list)  # (unit, why)
-    settled: int | None = None  # after the full pass: the units' failed objects it found or made in sync
-    unsettled_units: list[str] = field(default_factory=list)  # failed units whose experiment still fails
+    settled: int | None = None  # after the full pass: the units' failed objects it has in sync
+    unsettled_units: list[str] = field(default_factory=list)  # failed units whose experiment fails
 
     def total(self, what: str) -> int:
         """Sum of one count (created, updated, unchanged, failed, conflicts) over the finished units."""
         return sum(getattr(d, what) for d in self.done)
 
     def settle(self, result: SyncResult) -> None:
-        """Once the full pass has run (it plans every object of every unit again): which of the units'
-        failed or conflicting objects it found in sync (`=`) or copied (`settled`), and which failed units'
-        experiments still hold an object that failed or conflicts there (`unsettled_units`). What still
-        fails is the pass's own to count: the units' failures are not counted a second time."""
+        """Once the full pass has run (it plans every object of every unit again): which of the
+        units' failed or conflicting objects it found in sync (`=`) or copied (`settled`), and which
+        failed units' experiments still hold an object that failed or conflicts there
+        (`unsettled_units`). What still fails is the pass's own to count: not counted twice."""
         failed = {key for d in self.done for key in d.failed_keys}
         ok = {a.key for a in result.plan.actions if a.op is Op.SAME and a.key in failed}
         ok |= {o.action.key for o in result.outcomes if o.ok and o.action.key in failed}

@@ -131,7 +131,7 @@ class RunStream:
     facts: RunFacts = field(default_factory=RunFacts)
     _dest_taken: set[str] = field(default_factory=set)
     _window_dest: list[str] = field(default_factory=list)  # the destination experiment of the windows being read
-    _taker: WindowTaker = field(default_factory=lambda: WindowTaker(iter(())))  # its runs, in start order
+    _taker: WindowTaker = field(default_factory=lambda: WindowTaker(iter(())))  # its runs, by start
 
     def copied_runs(self) -> IdSet | _Either:
         """The source runs that have or get a copy: those this pass planned, and in a cycle reading changes
@@ -177,14 +177,15 @@ class RunStream:
             self._plan_extras()
 
     def _ranged(self, deleted: bool) -> Iterator[Chunk]:
-        """A range unit's chunks (syncer.engine.ray_units): its experiment's runs started within its range,
-        read in start-time order and cut into windows of about WINDOW_RUNS runs. A range the source refuses
-        to show (HTTP 403) fails its experiment (`_refused`), as in a pass on one machine."""
+        """A range unit's chunks (syncer.engine.ray_units): its experiment's runs started within its
+        range, read in start-time order and cut into windows of about WINDOW_RUNS runs. A range the
+        source refuses to show (HTTP 403) fails its experiment (`_refused`), as on one machine."""
         job = self.job
         (eid,) = job.experiment_ids
         size = WINDOW_RUNS if job.src.caps.run_windows and job.dst.caps.run_windows else sys.maxsize
         try:
-            for window, runs in run_scanner.iter_windows(job.src, eid, deleted, 0, size, job.run_window):
+            windows = run_scanner.iter_windows(job.src, eid, deleted, 0, size, job.run_window)
+            for window, runs in windows:
                 yield [eid], window, runs
         except MlflowException as exc:
             if not denied(exc):
@@ -230,7 +231,7 @@ class RunStream:
         self.emit([failed], None, empty, empty)
 
     def _first_lo(self) -> int | None:
-        """The lower bound of an experiment's first window: the range's (a range unit), else none."""
+        """The lower bound of an experiment's first window: its range's (a range unit), or none."""
         return None if self.job.run_window is None else self.job.run_window[0]
 
     def _dest_ids(self, exp_ids: list[str], window: Window | None, dest_by_name: dict[str, str]) -> list[str]:
@@ -246,9 +247,9 @@ class RunStream:
 
     def _dest_runs(self, dest_ids: list[str], window: Window | None, runs: list[RunSnap]) -> list[RunSnap]:
         """The destination runs of a chunk: every run of its experiments, or those of its window (plus copies the
-        state store maps to its source runs that the window did not return). An experiment's windows take
-        their runs in turn from one stream of its destination runs ordered by start time (read once, paged:
-        no filtered search per window, each of which a SQL store answers by reading the whole experiment)."""
+        state store maps to its source runs that the window did not return). An experiment's windows
+        take their runs in turn from one stream of its destination runs ordered by start time (read
+        once, paged: no filtered search per window)."""
         job = self.job
         if window is None:
             found = run_scanner.window_runs(job.dst, dest_ids, None, True)
