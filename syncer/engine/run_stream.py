@@ -247,17 +247,18 @@ class RunStream:
 
     def _dest_runs(self, dest_ids: list[str], window: Window | None, runs: list[RunSnap]) -> list[RunSnap]:
         """The destination runs of a chunk: every run of its experiments, or those of its window (plus copies the
-        state store maps to its source runs that the window did not return). An experiment's windows
-        take their runs in turn from one stream of its destination runs ordered by start time (read
-        once, paged: no filtered search per window)."""
+        state store maps to its source runs that the window did not return). A range unit's
+        windows take their runs in turn from one stream of the range's destination runs ordered by
+        start time (read once, paged, beside the source's: syncer.engine.ray_units); on one machine
+        each window is one filtered search (bench/range_reads.py: as many requests, as much work at
+        a SQL store)."""
         job = self.job
-        if window is None:
-            found = run_scanner.window_runs(job.dst, dest_ids, None, True)
+        if window is None or job.run_window is None:
+            found = run_scanner.window_runs(job.dst, dest_ids, window, True)
         else:
             if window[0] == self._first_lo():
-                within = job.run_window or (None, None)
-                self._taker = WindowTaker(run_scanner.ordered_runs(job.dst, dest_ids, within)
-                                          if dest_ids else iter(()))
+                copies = run_scanner.ordered_runs(job.dst, dest_ids, job.run_window)
+                self._taker = WindowTaker(copies if dest_ids else iter(()))
             found = self._taker.take(window[1])
         if window is None or job.state is None or not dest_ids:
             return found
