@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
 def migrate(args: argparse.Namespace) -> int:
     settings = engine_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
+    if settings.scale_out.engine == "ray":
+        check_ray()
     if args.dry_run:
         return diff_report(settings, args.config, "json", None, False) if args.format == "json" \
             else dry_run(settings, args.config)
