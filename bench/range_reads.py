@@ -1,16 +1,16 @@
-"""How a big experiment's destination side is read, window by window (issue 22, item 3): requests and
-time at the server, counted by a proxy in front of a real `mlflow server`.
+"""How a big experiment's destination side is read, window by window (issue 22, item 3): requests
+and time at the server, counted by a proxy in front of a real `mlflow server`.
 
     .venv/bin/python -m bench.range_reads [--runs 5000 10000 20000] [--window 1000]
         [--dir /tmp/range-reads] [--json bench/results-range-reads.json]
 
-Per size: one experiment of `runs` runs (bulk rows, tests/fixtures/bulk.py, start times T0 + i) behind
-a real `mlflow server` over SQLite and bench/proxy.py (counts requests by endpoint, no delay). Its runs
-are taken in windows of `window` runs two ways: `filtered`, one `search_runs` per window filtered on its
-start times (what a window read before: syncer.scan.runs.window_runs), and `stream`, one search of the
-range ordered by start time, paged, each window taking the runs that started before its end
-(syncer.scan.runs.ordered_runs + syncer.core.windows.WindowTaker: what the run step does now). Both must
-return the same runs per window (checked).
+Per size: one experiment of `runs` runs (bulk rows, tests/fixtures/bulk.py, start times T0 + i)
+behind a real `mlflow server` over SQLite and bench/proxy.py (counts requests by endpoint, no
+delay). Its runs are taken in windows of `window` runs two ways: `filtered`, one `search_runs` per
+window filtered on its start times (syncer.scan.runs.window_runs: what the run step does on one
+machine), and `stream`, one search of the range ordered by start time, paged, each window taking the
+runs that started before its end (syncer.scan.runs.ordered_runs + syncer.core.windows.WindowTaker:
+what a Ray range unit does). Both must return the same runs per window (checked).
 """
 
 from __future__ import annotations

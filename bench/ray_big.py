@@ -1,18 +1,19 @@
-"""Ray bench (issue 22): one big experiment read by `migrate --engine ray` in start-time ranges; wall
-time, the driver's peak RSS and each Ray worker process's peak RSS.
+"""Ray bench (issue 22): one big experiment read by `migrate --engine ray` in start-time ranges;
+wall time, the driver's peak RSS and each Ray worker process's peak RSS.
 
     .venv/bin/python -m bench.ray_big [--runs 100000 200000] [--range-runs 10000] [--nodes 2]
         [--dir /tmp/ray-big] [--json bench/results-ray-big.json]
 
 Per size: a source of one experiment and the copy a finished `migrate` would have left
-(bench/scale_source.py: MLflow's SQLite schema, rows written by SQLite itself, in seconds), both read
-directly (`sqlite:///`), a SQLite state store, and a Ray cluster of a head and N worker nodes (one CPU
-each; tests/fixtures/ray_cluster.py). Every run plans `=`: the figure is the reading and planning of a
-big experiment shared by the workers (each range unit reads its range of both ends in windows of 1,000
-runs), then the driver's full pass, which reads every run once more. The driver runs under
-bench/peak_rss.py (its peak alone); a worker's peak is what its units report (`ru_maxrss` of the Ray
-worker process when each unit ends, logged by the driver: a worker runs one unit at a time and lives
-through several); the VmHWM of the Ray processes left when the command ends is kept beside it.
+(bench/scale_source.py: MLflow's SQLite schema, rows written by SQLite itself, in seconds), both
+read directly (`sqlite:///`), a SQLite state store, and a Ray cluster of a head and N worker nodes
+(one CPU each; tests/fixtures/ray_cluster.py). Every run plans `=`: the figure is the reading and
+planning of a big experiment shared by the workers (each range unit reads its range of both ends in
+windows of 1,000 runs), then the driver's full pass, which reads every run once more. The driver
+runs under bench/peak_rss.py (its peak alone); a worker's peak is what its units report (`ru_maxrss`
+of the Ray worker process when each unit ends, logged by the driver: a worker runs one unit at a
+time and lives through several); the VmHWM of the Ray processes left when the command ends is kept
+beside it.
 """
 
 from __future__ import annotations
