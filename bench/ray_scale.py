@@ -2,7 +2,10 @@
 start-time ranges, with 1, 2 and 4 Ray worker nodes on this machine; wall time per worker count.
 
     .venv/bin/python -m bench.ray_scale [--runs 20000] [--range-runs 2000] [--nodes 1 2 4]
-        [--dir /tmp/ray-bench] [--json bench/results-ray.json]
+        [--dir /tmp/ray-bench] [--json bench/results-ray.json] [--delay 0.1] [--threads 1]
+
+`--delay`: the source behind bench/proxy.py, which adds that many seconds to each request (a remote-like
+source) and counts them; `--threads`: the config's `workers`, threads per unit.
 
 Per worker count: a fresh source (bulk rows in SQLite, tests/fixtures/bulk.py, served by a real `mlflow
 server`), a fresh destination server, a fresh PostgreSQL database as the state store, and a Ray cluster of a
@@ -20,26 +23,29 @@ import subprocess
 import time
 from pathlib import Path
 
+from bench.main import start_proxy
 from tests.fixtures.bulk import seed_runs
 from tests.fixtures.cli import SYNCER, cli_env, write_config
 from tests.fixtures.postgres import start_postgres
-from tests.fixtures.procs import start_mlflow_server
+from tests.fixtures.procs import start_mlflow_server, stop
 from tests.fixtures.ray_cluster import start_ray_cluster
 
 
-def one(root: Path, runs: int, range_runs: int, nodes: int) -> dict:
-    """Copy a `runs`-run experiment with `nodes` Ray worker nodes; the wall time and the summary line."""
+def one(root: Path, runs: int, range_runs: int, nodes: int, delay: float = 0.0, threads: int = 8) -> dict:
+    """Copy a `runs`-run experiment with `nodes` Ray worker nodes (the source behind a proxy adding
+    `delay` s to each request when given; `threads` per unit); the wall time and the summary line."""
     shutil.rmtree(root, ignore_errors=True)
     (root / "src" / "artifacts" / "big").mkdir(parents=True)
     seed_runs(root / "src" / "backend.db", "big", runs)
     src = start_mlflow_server(root / "src", backend_uri=f"sqlite:///{root / 'src' / 'backend.db'}")
     dst = start_mlflow_server(root / "dst")
     pg = start_postgres(root / "pg")
+    proxy = start_proxy(src.url, delay) if delay else None
     cluster = start_ray_cluster(workers=nodes)
     try:
-        config = write_config(root / "c.yaml", source={"tracking_uri": src.url},
+        config = write_config(root / "c.yaml", source={"tracking_uri": proxy.url if proxy else src.url},
                               destination={"tracking_uri": dst.url}, experiments=["big"], prompts=[],
-                              copy_models=False)
+                              copy_models=False, workers=threads)
         env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=pg.url(pg.create_database()))
         started = time.monotonic()
         out = subprocess.run([SYNCER, "migrate", "--config", str(config), "--engine", "ray", "--ray-address",
@@ -47,11 +53,16 @@ def one(root: Path, runs: int, range_runs: int, nodes: int) -> dict:
                              env=env, capture_output=True, text=True, timeout=6 * 3600)
         seconds = time.monotonic() - started
         line = next((x for x in out.stdout.splitlines() if x.startswith("ray: ")), out.stderr[-300:])
+        requests = sum(proxy.stats()["counts"].values()) if proxy else None
         return {"runs": runs, "nodes": nodes, "range_runs": range_runs, "seconds": round(seconds, 1),
+                "delay": delay, "threads": threads, "source_requests": requests,
                 "runs_per_second": round(runs / seconds, 1), "exit": out.returncode, "summary": line,
-                "stderr_tail": out.stderr[-2000:] if out.returncode else ""}  # why, when it did not finish clean
+                "stderr_tail": out.stderr[-2000:] if out.returncode else "",  # why, when it did not finish clean
+                "failures": [x[:400] for x in out.stderr.splitlines() if "failed" in x][:20]}  # even when it did
     finally:
         cluster.stop()
+        if proxy is not None:
+            stop(proxy.proc)
         pg.stop()
         dst.stop()
         src.stop()
@@ -65,12 +76,17 @@ def main() -> None:
     p.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--dir", default="/tmp/ray-bench")
     p.add_argument("--json", default="bench/results-ray.json")
+    p.add_argument("--delay", type=float, default=0.0, help="seconds added to each source request")
+    p.add_argument("--threads", type=int, default=8, help="threads per unit (the config's workers)")
     args = p.parse_args()
-    results = [one(Path(args.dir) / f"n{n}", args.runs, args.range_runs, n) for n in args.nodes]
+    results = []
+    for n in args.nodes:
+        results.append(one(Path(args.dir) / f"n{n}", args.runs, args.range_runs, n, args.delay,
+                           args.threads))
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print("| runs | Ray worker nodes | wall s | runs/s | exit |\n|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['runs']:,} | {r['nodes']} | {r['seconds']} | {r['runs_per_second']} | {r['exit']} |")
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from syncer.cli import app as cli
 from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
 from syncer.core.errors import FatalError, Kind
-from syncer.engine.sync import sync
+from syncer.engine.sync import PassOptions, SyncResult, endpoints, open_state, run_pass, sync
 from syncer.scan.visibility import NOT_ADMIN
 from tests.compare import assert_same
 from tests.fixtures.cli import write_config
@@ -93,8 +93,11 @@ def test_a_refused_run_scan_fails_that_experiment_only(databricks_env, dest_serv
     databricks_env.rules.runs_refused.add(refused)  # listed, its runs/search answers 403 PERMISSION_DENIED
     try:
         first = sync(s)
+        unit = _range_unit(s, refused)  # the same refusal inside a start-time range unit (--engine ray)
     finally:
         databricks_env.rules.runs_refused.discard(refused)
+    [unit_bad] = [a for a in unit.plan.actions if a.op is Op.ERROR]
+    assert (unit_bad.kind, unit_bad.source_id) == ("experiment", refused) and unit.failed == []
     [bad] = [a for a in first.plan.actions if a.op is Op.ERROR]
     assert (bad.kind, bad.label) == ("experiment", f"{unique_name}/refused")
     assert bad.details["reason"].startswith(
@@ -123,6 +126,17 @@ def test_a_refused_run_scan_fails_that_experiment_only(databricks_env, dest_serv
     assert_same(src, MlflowClient(dest_server.url), [f"{unique_name}/ok"])
     assert cli.main(mirror) == 0
     assert_same(src, MlflowClient(dest_server.url), [f"{unique_name}/ok", f"{unique_name}/refused"])
+
+
+def _range_unit(settings: Settings, experiment_id: str) -> SyncResult:
+    """The pass a Ray range unit runs (syncer.engine.ray_units._unit_task): one experiment, one range."""
+    src, dst = endpoints(settings)
+    state = open_state(settings, src, dst, read_only=False)
+    try:
+        return run_pass(settings, src, dst, state, PassOptions(
+            experiment_ids=frozenset({experiment_id}), run_window=(1, None)))
+    finally:
+        state.close()
 
 
 def test_a_non_admin_is_warned_in_plan_report_and_status(databricks_env, dest_server, unique_name, tmp_path,

@@ -12,16 +12,18 @@ created again.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, ViewType
 
+from syncer.backends.telemetry import api_call_counts
 from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
 from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_FINGERPRINT, TAG_SOURCE_RUN_ID
 from syncer.engine import run_stream
-from syncer.engine.sync import endpoints, open_state, sync
+from syncer.engine.sync import PassOptions, endpoints, open_state, run_pass, sync
 from syncer.plan.uncopied import is_unlisted
 from syncer.state.store import DONE
 from tests.compare import assert_same
@@ -151,3 +153,30 @@ def test_windows_find_extras_leftovers_and_copies_outside_their_window(pages) ->
     (r1,) = [a for a in plan.actions if a.source_id == ids["r1"]]
     assert (r1.op, r1.dest_id) == (Op.UPDATE, moved)
     assert not any(a.op in (Op.CREATE, Op.EXTRA, Op.DELETE) for a in plan.actions if a.kind == "run")
+
+
+def test_a_range_unit_reads_its_copies_once_as_one_stream_in_start_order(pages, unique_name) -> None:
+    """A range unit (`--engine ray`, syncer.engine.ray_units) cuts its range into windows of WINDOW_RUNS and
+    takes each window's destination runs from one paged search of the range ordered by start time: every
+    copy read once, in as many pages as the range holds (2 runs a page here), not a filtered search per
+    window (3 windows of 3 runs: 6 pages)."""
+    settings, src, dst, _names, _ids = pages
+    flat = src.create_experiment(f"{unique_name}/flat")  # a ranged experiment holds no nested runs
+    for i in range(9):
+        _run(src, flat, f"f{i}", i, None)
+    settings = settings.model_copy(update={"experiments": [f"{unique_name}/flat"]})
+    assert sync(settings).failed == []
+    src_end, dst_end = endpoints(settings)
+    dst_end.caps = replace(dst_end.caps, search_page_size=2)
+    state = open_state(settings, src_end, dst_end, read_only=True)
+    s, before = 1000, api_call_counts()
+    try:
+        result = run_pass(settings, src_end, dst_end, state, PassOptions(
+            dry_run=True, experiment_ids=frozenset({flat}), run_window=(T0 + 2 * s, None)))
+    finally:
+        state.close()
+    searched = api_call_counts()[("destination", "search_runs")] - before.get(("destination", "search_runs"), 0)
+    assert searched == 4  # the range's 7 copies: pages of 2, 2, 2 and 1
+    assert _changes(result) == {("experiment", "same"): 1, ("run", "same"): 7}
+    assert [w for w, _runs in _segments(result, (flat,))] == [
+        (T0 + 2 * s, T0 + 5 * s), (T0 + 5 * s, T0 + 8 * s), (T0 + 8 * s, None)]

@@ -10,12 +10,14 @@ three worker processes: together they stay within the limits (one budget actor, 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 import cloudpickle
 import pytest
@@ -23,12 +25,17 @@ import ray
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, ViewType
 
+from syncer.apply.units import Outcome
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.ratelimit import RateLimiter
+from syncer.cli.ray_engine import RayUnits
+from syncer.config import Settings
+from syncer.core.actions import Action, Op, Plan
 from syncer.core.capabilities import RateLimits
 from syncer.core.capabilities import resolve as resolve_caps
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID
-from syncer.engine import ray_budget
+from syncer.engine import ray_budget, ray_units
+from syncer.engine.sync import SyncResult
 from tests.compare import snapshot
 from tests.emulators.databricks import most_within, rate_class
 from tests.emulators.gateway import Bucket, Gateway, Reply, Request, Rules, error
@@ -234,3 +241,65 @@ def test_three_workers_behind_a_429_front_stay_within_its_limits_together(
     assert busiest["other"] >= FRONT_RATES["other"], busiest  # the limit did hold the workers back
     src, dst = MlflowClient(server.url), MlflowClient(dest_server.url)
     assert snapshot(dst, list(LIMITED), dest=True) == snapshot(src, list(LIMITED), dest=False)
+
+
+def test_objects_a_unit_failed_that_the_full_pass_copied_are_not_counted_failed() -> None:
+    """A 2-node bench once ended `failed 2`, exit 1, with the destination complete: the full pass after the
+    units had copied the 2 runs its units failed. The units' failures are weighed against that pass, which
+    plans every object again and counts what still fails itself (no Ray needed: plain results)."""
+    runs = [Action("run", Op.CREATE, f"r{i}", source_id=f"r{i}", experiment="7") for i in range(4)]
+    unit = ray_units.UnitDone(ray_units.Unit("7", (None, 100)), created=2, updated=0, unchanged=0, failed=2,
+                              conflicts=0, pid=1, failed_keys=(("run", "r2"), ("run", "r3")))
+    totals = ray_units.RayTotals(units=3, ranges=2, done=[unit],
+                                 failed_units=[("experiment:7[100,)", "worker died"), ("experiment:8", "why")])
+    # The full pass: r2's write had applied (`=`), r3 created now; experiment 8 still has a run failing.
+    bad = Action("run", Op.CREATE, "x", source_id="x", experiment="8")
+    full = SyncResult(plan=Plan(actions=[replace(runs[2], op=Op.SAME), runs[3], bad], dest_names={}),
+                      outcomes=[Outcome(runs[3], ok=True), Outcome(bad, ok=False, error="500")])
+    cli_units = RayUnits(Settings(), None, progress=False)
+    cli_units.totals = totals
+    cli_units.settle(full)
+    assert cli_units.lines() == [
+        "ray: 3 units (2 start-time ranges), 1 done, 2 failed; created 2, updated 0, unchanged 0, failed 2, "
+        "conflicts 0; the full pass then found or made 2 of those 2 in sync",
+        "! experiment:7[100,): worker died (its experiment in sync after the full pass)",
+        "! experiment:8: why (still failing in the full pass)"]
+    assert cli_units.failed == 1  # experiment 8's unit; its failing run is the full pass's to count
+
+
+def test_diff_on_ray_writes_the_local_engines_report(ray_cluster, bulk_source, dest_server, tmp_path):
+    """`diff --deep --engine ray`: the chunks' per-run reads run as Ray tasks (syncer.engine.ray_inspect);
+    the JSON report is the local engine's, byte for byte, with a run to create, one to update and one
+    that looks in sync but holds a point more (found by --deep)."""
+    server, _, _ = bulk_source
+    src, dst = MlflowClient(server.url), MlflowClient(dest_server.url)
+    _seed(src, server.root, "diff/a", 6)
+    config = write_config(tmp_path / "c.yaml", source={"tracking_uri": server.url},
+                          destination={"tracking_uri": dest_server.url}, experiments=["diff/*"],
+                          prompts=[], copy_models=False)
+    env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=f"sqlite:///{tmp_path / 's.db'}")
+    base = [SYNCER, "--config", str(config), "--log-level", "warning"]
+    done = subprocess.run([base[0], "migrate", *base[1:], "--no-progress"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    exp = src.get_experiment_by_name("diff/a").experiment_id
+    src.set_terminated(src.create_run(exp, start_time=T0 + 99, run_name="new").info.run_id, "FINISHED")
+    copies = {r.info.run_name: r.info.run_id
+              for r in dst.search_runs([dst.get_experiment_by_name("diff/a").experiment_id])}
+    dst.delete_tag(copies["diff/a-0"], "mlflow_syncer.fingerprint")  # planned `*`
+    dst.log_metric(copies["diff/a-1"], "m", 7.0, timestamp=T0, step=-1)  # `=`, but --deep finds it
+    reports = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / f"{engine}.json"
+        run = subprocess.run([base[0], "diff", *base[1:], "--deep", "--format", "json", "--output", str(out),
+                              "--engine", engine, "--ray-address", ray_cluster.address, "--log-level", "info",
+                              "--log-format", "json"],
+                             env=env, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 1, run.stderr  # differences
+        ray_lines = [json.loads(x) for x in run.stderr.splitlines() if "chunks inspected on ray" in x]
+        assert [x["chunks"] for x in ray_lines] == ([1] if engine == "ray" else []), run.stderr  # diff/a
+        reports[engine] = out.read_text()
+    assert reports["ray"] == reports["local"]
+    rows = json.loads(reports["ray"])["objects"]
+    assert Counter(r["op"] for r in rows if r["kind"] == "run") == {"same": 4, "create": 1, "update": 1,
+                                                                     "differs": 1}

@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="write the report to this file")
     p.add_argument("--deep", action="store_true", help="also compare every metric point and artifact")
     _unsupported(p)
+    add_engine_flags(p)
     p = sub.add_parser("mirror", help="keep the destination in step with the source, cycle after cycle")
     _common(p)
     add_mirror_flags(p)

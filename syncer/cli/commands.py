@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
 def migrate(args: argparse.Namespace) -> int:
     settings = engine_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
+    if settings.scale_out.engine == "ray":
+        check_ray()
     if args.dry_run:
         return diff_report(settings, args.config, "json", None, False) if args.format == "json" \
             else dry_run(settings, args.config)
@@ -69,6 +71,8 @@ def migrate(args: argparse.Namespace) -> int:
                       verify=args.verify, on_start=bar.started, stop=stopping.STOP, strict_filters=True,
                       before_pass=units)
     summary = summarize(result)
+    if units is not None:
+        units.settle(result)
     failed = summary.failed or summary.conflicts or summary.uncopied or (units is not None and units.failed)
     code = EXIT_PARTIAL if failed else EXIT_OK
     unit_lines = list(units.lines()) if units is not None else []
@@ -85,8 +89,10 @@ def migrate(args: argparse.Namespace) -> int:
 
 
 def diff(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    settings = engine_settings(args, settings_from(args))
     logs.setup(settings.log_format, settings.log_level)
+    if settings.scale_out.engine == "ray":
+        check_ray()
     return diff_report(settings, args.config, args.format, args.output, args.deep)
 
 

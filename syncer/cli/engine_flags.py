@@ -1,5 +1,5 @@
-"""The engine flags of `migrate` and `mirror` (light: no engine import, so that bad flags fail fast); Ray
-itself is in syncer.cli.ray_engine."""
+"""The engine flags of `migrate`, `diff` and `mirror` (light: no engine import, so that bad flags
+fail fast); Ray itself is in syncer.cli.ray_engine."""
 
 from __future__ import annotations
 

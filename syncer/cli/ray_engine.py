@@ -11,6 +11,7 @@ from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings
 from syncer.core.errors import FatalError
 from syncer.engine import ray_budget, ray_units
+from syncer.engine.sync import SyncResult
 
 
 def check_ray() -> None:
@@ -37,19 +38,38 @@ class RayUnits:
             print(f"unit {finished}/{units} {done.unit.label}: {done.created} created, "  # type: ignore[attr-defined]
                   f"{done.updated} updated, {done.failed} failed", file=sys.stderr, flush=True)
 
+    def settle(self, result: SyncResult) -> None:
+        """Weigh the units' failures against the full pass that followed (`RayTotals.settle`)."""
+        if self.totals is not None:
+            self.totals.settle(result)
+
     @property
     def failed(self) -> int:
-        """Units that failed (after Ray's retries) or had objects fail."""
+        """Failed units (after Ray's retries) whose experiment the full pass could not bring in sync
+        either. Objects that failed in a unit are counted by the full pass, which plans them again:
+        once."""
         t = self.totals
-        return 0 if t is None else len(t.failed_units) + sum(1 for d in t.done if d.failed or d.conflicts)
+        if t is None:
+            return 0
+        return len(t.failed_units if t.settled is None else t.unsettled_units)
 
     def lines(self) -> list[str]:
         """The summary of the units: what they copied together, then one line per failed unit."""
         t = self.totals
         if t is None:
             return []
+        failed = t.total("failed") + t.total("conflicts")
+        then = f"; the full pass then found or made {t.settled} of those {failed} in sync" \
+            if failed and t.settled is not None else ""
         lines = [f"ray: {t.units} units ({t.ranges} start-time ranges), {len(t.done)} done, "
                  f"{len(t.failed_units)} failed; created {t.total('created')}, updated {t.total('updated')}, "
                  f"unchanged {t.total('unchanged')}, failed {t.total('failed')}, "
-                 f"conflicts {t.total('conflicts')}"]
-        return lines + [f"! {unit}: {why}" for unit, why in t.failed_units]
+                 f"conflicts {t.total('conflicts')}{then}"]
+        return lines + [f"! {unit}: {why}{self._after(unit)}" for unit, why in t.failed_units]
+
+    def _after(self, unit: str) -> str:
+        t = self.totals
+        if t is None or t.settled is None:
+            return ""
+        return " (still failing in the full pass)" if unit in t.unsettled_units else \
+            " (its experiment in sync after the full pass)"

@@ -203,7 +203,8 @@ class Cycle:
         self._count(report)
         if units is not None:  # what the units did on Ray before the pass (they are in sync for it)
             report.copied += units.total("created") + units.total("updated")
-            report.failed += units.total("failed") + len(units.failed_units)
+            units.settle(result)  # their failed objects were planned again: the pass counted them
+            report.failed += len(units.unsettled_units)
         if result.delete_refused is not None:
             report.delete_refused = result.delete_refused
             DELETES_REFUSED.labels("errors" if "errors" in result.delete_refused else "max_delete").inc()

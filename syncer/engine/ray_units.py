@@ -16,6 +16,7 @@ runs), where what the units copied plans as `=`.
 from __future__ import annotations
 
 import os
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from syncer.core.actions import Op
 from syncer.core.errors import Cancelled
 from syncer.core.windows import Window
 from syncer.engine import ray_budget
-from syncer.engine.sync import PassOptions, endpoints, open_state, run_pass
+from syncer.engine.sync import PassOptions, SyncResult, endpoints, open_state, run_pass
 from syncer.scan import runs as run_scanner
 
 log = structlog.get_logger("syncer.engine.ray_units")
@@ -66,6 +67,8 @@ class UnitDone:
     failed: int
     conflicts: int
     pid: int  # the Ray worker process that ran it (the last attempt's)
+    failed_keys: tuple[tuple[str, str], ...] = ()  # (kind, source id): failed, conflicting
+    peak_mb: float = 0.0  # its worker's peak RSS when the unit ended (it may have run others)
 
 
 @dataclass
@@ -76,10 +79,29 @@ class RayTotals:
     ranges: int = 0
     done: list[UnitDone] = field(default_factory=list)
     failed_units: list[tuple[str, str]] = field(default_factory=list)  # (unit, why)
+    settled: int | None = None  # after the full pass: the units' failed objects it has in sync
+    unsettled_units: list[str] = field(default_factory=list)  # failed units whose experiment fails
 
     def total(self, what: str) -> int:
         """Sum of one count (created, updated, unchanged, failed, conflicts) over the finished units."""
         return sum(getattr(d, what) for d in self.done)
+
+    def settle(self, result: SyncResult) -> None:
+        """Once the full pass has run (it plans every object of every unit again): which of the
+        units' failed or conflicting objects it found in sync (`=`) or copied (`settled`), and which
+        failed units' experiments still hold an object that failed or conflicts there
+        (`unsettled_units`). What still fails is the pass's own to count: not counted twice."""
+        failed = {key for d in self.done for key in d.failed_keys}
+        ok = {a.key for a in result.plan.actions if a.op is Op.SAME and a.key in failed}
+        ok |= {o.action.key for o in result.outcomes if o.ok and o.action.key in failed}
+        ok -= {o.action.key for o in result.outcomes if not o.ok}
+        self.settled = len(ok)
+        bad = {o.action.experiment for o in result.outcomes if not o.ok}
+        bad |= {a.experiment for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR)}
+        bad |= {a.source_id for a in result.plan.actions if a.kind == "experiment"
+                and a.op in (Op.CONFLICT, Op.ERROR)}
+        self.unsettled_units = [label for label, _why in self.failed_units
+                                if label.split(":", 1)[1].split("[", 1)[0] in bad]
 
 
 def plan_units(settings: Settings, src: Endpoint) -> list[Unit]:
@@ -109,12 +131,15 @@ def _unit_task(settings: Settings, unit: Unit, *_after: object) -> UnitDone:
     finally:
         state.close()
     ok = [o for o in result.outcomes if o.ok]
+    keys = {o.action.key for o in result.failed}
+    keys |= {a.key for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR)}
     return UnitDone(
         unit=unit, created=sum(1 for o in ok if o.action.op is Op.CREATE),
         updated=sum(1 for o in ok if o.action.op is Op.UPDATE),
         unchanged=sum(1 for a in result.plan.actions if a.op is Op.SAME),
         failed=len(result.failed), conflicts=sum(1 for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR)),
-        pid=os.getpid())
+        pid=os.getpid(), failed_keys=tuple(sorted(keys)),
+        peak_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
 
 
 def connect(address: str | None) -> None:
@@ -177,4 +202,6 @@ def _collect(ref: object, label: str, totals: RayTotals) -> None:
         log.warning("unit failed", unit=label, error=why)
         totals.failed_units.append((label, why))
         return
+    log.info("unit done", unit=label, pid=done.pid, peak_mb=done.peak_mb, created=done.created,
+             failed=done.failed)
     totals.done.append(done)

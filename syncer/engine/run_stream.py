@@ -14,16 +14,19 @@ read by id. Destination-only runs are decided at the end, once every source run 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 
-from syncer.backends.classify import describe
+from mlflow.exceptions import MlflowException
+
+from syncer.backends.classify import denied, describe
 from syncer.core.actions import Action, Op
 from syncer.core.compact_ids import IdSet
 from syncer.core.prompt_snapshot import LINKED_PROMPTS
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID, RunSnap, Snapshot, retired
-from syncer.core.windows import Window
+from syncer.core.windows import Window, WindowTaker
 from syncer.plan import runs as run_planner
 from syncer.scan import runs as run_scanner
 from syncer.state.store import StateStore
@@ -128,6 +131,7 @@ class RunStream:
     facts: RunFacts = field(default_factory=RunFacts)
     _dest_taken: set[str] = field(default_factory=set)
     _window_dest: list[str] = field(default_factory=list)  # the destination experiment of the windows being read
+    _taker: WindowTaker = field(default_factory=lambda: WindowTaker(iter(())))  # its runs, by start
 
     def copied_runs(self) -> IdSet | _Either:
         """The source runs that have or get a copy: those this pass planned, and in a cycle reading changes
@@ -173,10 +177,20 @@ class RunStream:
             self._plan_extras()
 
     def _ranged(self, deleted: bool) -> Iterator[Chunk]:
-        """A range unit's one chunk: its experiment's runs started within its range (syncer.engine.ray_units)."""
-        (eid,) = self.job.experiment_ids
-        window = self.job.run_window
-        yield [eid], window, run_scanner.window_runs(self.job.src, [eid], window, deleted)
+        """A range unit's chunks (syncer.engine.ray_units): its experiment's runs started within its
+        range, read in start-time order and cut into windows of about WINDOW_RUNS runs. A range the
+        source refuses to show (HTTP 403) fails its experiment (`_refused`), as on one machine."""
+        job = self.job
+        (eid,) = job.experiment_ids
+        size = WINDOW_RUNS if job.src.caps.run_windows and job.dst.caps.run_windows else sys.maxsize
+        try:
+            windows = run_scanner.iter_windows(job.src, eid, deleted, 0, size, job.run_window)
+            for window, runs in windows:
+                yield [eid], window, runs
+        except MlflowException as exc:
+            if not denied(exc):
+                raise
+            self._refused(eid, exc)
 
     def _refused(self, experiment_id: str, exc: Exception) -> None:
         """An experiment whose runs the source refuses to show (HTTP 403: the caller may not view it): that
@@ -216,10 +230,14 @@ class RunStream:
         empty = Snapshot(self.job.src.identity)
         self.emit([failed], None, empty, empty)
 
+    def _first_lo(self) -> int | None:
+        """The lower bound of an experiment's first window: its range's (a range unit), or none."""
+        return None if self.job.run_window is None else self.job.run_window[0]
+
     def _dest_ids(self, exp_ids: list[str], window: Window | None, dest_by_name: dict[str, str]) -> list[str]:
         """The destination experiments of a chunk (each read by one chunk, or by every window of one)."""
         job = self.job
-        if window is not None and window[0] is not None and job.run_window is None:
+        if window is not None and window[0] != self._first_lo():
             return self._window_dest
         dest_ids = sorted({dest_by_name[n] for n in (job.dest_names[e] for e in exp_ids) if n in dest_by_name}
                           - self._dest_taken)
@@ -229,9 +247,19 @@ class RunStream:
 
     def _dest_runs(self, dest_ids: list[str], window: Window | None, runs: list[RunSnap]) -> list[RunSnap]:
         """The destination runs of a chunk: every run of its experiments, or those of its window (plus copies the
-        state store maps to its source runs that the window did not return)."""
+        state store maps to its source runs that the window did not return). A range unit's
+        windows take their runs in turn from one stream of the range's destination runs ordered by
+        start time (read once, paged, beside the source's: syncer.engine.ray_units); on one machine
+        each window is one filtered search (bench/range_reads.py: as many requests, as much work at
+        a SQL store)."""
         job = self.job
-        found = run_scanner.window_runs(job.dst, dest_ids, window, True)
+        if window is None or job.run_window is None:
+            found = run_scanner.window_runs(job.dst, dest_ids, window, True)
+        else:
+            if window[0] == self._first_lo():
+                copies = run_scanner.ordered_runs(job.dst, dest_ids, job.run_window)
+                self._taker = WindowTaker(copies if dest_ids else iter(()))
+            found = self._taker.take(window[1])
         if window is None or job.state is None or not dest_ids:
             return found
         have = {r.tags.get(TAG_SOURCE_RUN_ID) for r in found if not retired(r.tags)}

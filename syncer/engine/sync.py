@@ -245,7 +245,8 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
     it was planned from (diff reports). `verify` inspects every run that looks in sync and repairs those that
     differ (syncer.engine.verify). Once `stop` is set, each unit in flight stops before its next write. With
     `strict_filters` (the CLI's migrate and diff), a filter that matches nothing stops the pass (FatalError).
-    `before_pass(src, dst)` runs under the writer lock before the pass (`--engine ray`: the units on Ray).
+    `before_pass(src, dst)` runs before the pass, under the writer lock unless a dry run
+    (`--engine ray`: the units on Ray; a diff's tasks join the cluster).
     """
     configure_http_retries()
     src, dst = endpoints(settings)
@@ -255,8 +256,8 @@ def sync(settings: Settings, dry_run: bool = False, config_path: str | None = No
     try:
         if not dry_run:
             state.acquire_lock(holder="mlflow-syncer")
-            if before_pass is not None:
-                before_pass(src, dst)
+        if before_pass is not None:
+            before_pass(src, dst)
         return run_pass(settings, src, dst, state, PassOptions(
             dry_run=dry_run, verify=verify, delete_extra=delete_extra, progress=progress, on_plan=on_plan,
             inspector=inspector, on_start=on_start, stop=stop, strict_filters=strict_filters))

@@ -15,6 +15,7 @@ from syncer.config import Settings
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from syncer.engine.deep_compare import Inspection, inspect_plan
+from syncer.engine.ray_inspect import RayInspect
 from syncer.engine.sync import SyncResult, sync
 from syncer.report import human
 
@@ -299,15 +300,32 @@ def exit_code(summary: Summary) -> int:
 
 
 def build(settings: Settings, config_path: str | None = None, deep: bool = False) -> Report:
-    """Plan a sync without writing anything (read-only state store) and inspect what differs."""
+    """Plan a sync without writing anything (read-only state store) and inspect what differs; with
+    `--engine ray`, the chunks' per-run reads run as Ray tasks (syncer.engine.ray_inspect)."""
     workers = min(settings.workers, 8)
     total = Inspection(deep=deep)
+    offload = _offload(settings, config_path, deep, workers)
 
     def inspector(plan: Plan, src, dst, src_snap, dst_snap, state) -> None:
+        if offload is not None and offload.wants(plan):
+            for part in offload.submit(plan, src_snap, dst_snap):
+                merge(total, part)
+            return
         merge(total, inspect_plan(plan, src, dst, src_snap, dst_snap, state, deep=deep, workers=workers))
 
-    result = sync(settings, dry_run=True, config_path=config_path, inspector=inspector, strict_filters=True)
+    result = sync(settings, dry_run=True, config_path=config_path, inspector=inspector,
+                  strict_filters=True, before_pass=offload.start if offload is not None else None)
+    for part in offload.finish() if offload is not None else ():
+        merge(total, part)
     return Report(result, total)
+
+
+def _offload(settings: Settings, config_path: str | None, deep: bool,
+             workers: int) -> RayInspect | None:
+    """`--engine ray`: the chunks' inspections as Ray tasks (Ray imported only then)."""
+    if settings.scale_out.engine != "ray":
+        return None
+    return RayInspect(settings, config_path, deep, workers)
 
 
 def merge(total: Inspection, part: Inspection) -> None:

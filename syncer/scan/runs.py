@@ -187,16 +187,18 @@ def _alone(endpoint: Endpoint, eid: str, include_deleted: bool, max_runs: int,
 
 
 def iter_windows(endpoint: Endpoint, experiment_id: str, include_deleted: bool, max_runs: int,
-                 window_runs: int) -> Iterator[tuple[Window | None, list[RunSnap]]]:
-    """One experiment's runs read by `attributes.start_time ASC`; up to `max_runs` runs they are one chunk
-    (window None), beyond they are cut into windows `[lo, hi)` of about `window_runs` runs: a cut falls only
-    where the start time changes (runs sharing one start at a cut stay together), the first window has no
-    lower bound, the last no upper bound. Runs without a start time (MLflow's stores sort them last) fall into
-    the last window."""
-    lo: int | None = None
+                 window_runs: int, within: Window = (None, None),
+                 ) -> Iterator[tuple[Window | None, list[RunSnap]]]:
+    """One experiment's runs (those that started `within` a range) read by `attributes.start_time ASC`;
+    up to `max_runs` runs they are one chunk (window None, or `within` when bounded), beyond they
+    are cut into windows `[lo, hi)` of about `window_runs` runs: a cut falls only where the start
+    time changes (runs sharing one start at a cut stay together), the first window starts at the
+    range's lower bound, the last ends at its upper one (None: unbounded). Runs without a start time
+    (MLflow's stores sort them last) fall into the last window."""
+    lo, hi = within
     runs: list[RunSnap] = []
     cuts = False  # whether the experiment is above max_runs (its first max_runs + 1 runs held until known)
-    for run in _search_all(endpoint, [experiment_id], _view(include_deleted), "",
+    for run in _search_all(endpoint, [experiment_id], _view(include_deleted), window_filter(within),
                            order_by=["attributes.start_time ASC"]):
         runs.append(run_snap(run))
         if cuts:  # the newest run is the first after a window's worth that starts later: cut before it
@@ -208,7 +210,7 @@ def iter_windows(endpoint: Endpoint, experiment_id: str, include_deleted: bool, 
             yield (lo, runs[cut].start_time), runs[:cut]
             lo, runs = runs[cut].start_time, runs[cut:]
             cut = _cut(runs, window_runs)
-    yield (None if lo is None else (lo, None)), runs
+    yield (None if lo is None and hi is None else (lo, hi)), runs
 
 
 def _starts_later(before: RunSnap, run: RunSnap) -> bool:
@@ -247,6 +249,15 @@ def window_runs(endpoint: Endpoint, experiment_ids: list[str], window: Window | 
     if window is None:
         return runs_of(endpoint, experiment_ids, include_deleted)
     return [run_snap(r) for r in _search_all(endpoint, experiment_ids, _view(include_deleted), window_filter(window))]
+
+
+def ordered_runs(endpoint: Endpoint, experiment_ids: list[str], within: Window,
+                 include_deleted: bool = True) -> Iterator[RunSnap]:
+    """The runs of the experiments that started within the range, as one stream ordered by start
+    time (one paged search: each run read once, however many windows take from it)."""
+    found = _search_all(endpoint, experiment_ids, _view(include_deleted), window_filter(within),
+                        order_by=["attributes.start_time ASC"])
+    return (run_snap(r) for r in found)
 
 
 def _search_all(endpoint: Endpoint, ids: list[str], view: int, filter_string: str,
