@@ -23,8 +23,11 @@ What is deliberately ignored, and why:
   makes for itself (archive holder runs, model-file holder runs, tagged as such) are not copies;
 - ids, version numbers, artifact locations, creation/update timestamps of experiments, models and
   versions: the destination assigns its own (copies are matched by provenance tag instead);
-- `mlflow.log-model.history` (the syncer rewrites its run ids) and `mlflow.modelVersions` on logged
-  models (the destination server writes it when a version is registered);
+- `mlflow.modelVersions` on logged models (the destination server writes it when a version is
+  registered); in `mlflow.log-model.history` a copy names itself, so its own run id reads as its
+  source's;
+- a run's MLflow 3 model inputs and outputs (logged-model links): the logged models themselves are
+  compared, with their source runs;
 - a RUNNING run's end time (MLflow leaves it unset or moving while the run is live);
 - trace tags and metadata the destination server sets itself (artifact location, spans location,
   `mlflow.trace.infoFinalized`) and the trace id inside span attributes (copies get new ids).
@@ -65,7 +68,7 @@ SOURCE_DATASET = "mlflow_syncer.source_dataset_id"
 SOURCE_PROMPT_VERSION = "mlflow_syncer.source_prompt_version"
 # Destination runs the syncer makes for itself (archives of uncopied objects, files of model versions).
 HOLDER_TAGS = ("mlflow_syncer.archive.source", "mlflow_syncer.holds_model_version")
-SKIP_TAGS = {"mlflow.log-model.history"}
+HISTORY = "mlflow.log-model.history"  # the models a run logged, each entry naming the run
 ONLY_IN_DEST = "only in the destination: "
 KINDS = ("models", "logged_models", "traces", "datasets")
 PAGE = 1000
@@ -171,12 +174,26 @@ def _inputs(run) -> list[tuple]:
                   for d in (run.inputs.dataset_inputs if run.inputs else []))
 
 
+def _model_history(value: str | None, run_id: str, key: str) -> object:
+    """`mlflow.log-model.history` as data: a JSON list of the models the run logged, each naming the run;
+    a copy names itself, so its own id reads as the source run's (`key`). Anything else: the raw value."""
+    try:
+        entries = json.loads(value) if value is not None else None
+    except ValueError:
+        return value
+    if not isinstance(entries, list):
+        return value
+    return [{**e, "run_id": key} if isinstance(e, dict) and e.get("run_id") == run_id else e for e in entries]
+
+
 def run_record(client: MlflowClient, run, id_to_source: dict[str, str], side: str = "source",
                collapse: bool = False) -> dict:
     """Everything a user relies on about one run, as comparable data."""
     info, data = run.info, run.data
-    tags = _user_tags(data.tags, *SKIP_TAGS)
+    tags = _user_tags(data.tags)
     parent = tags.pop("mlflow.parentRunId", None)
+    key = data.tags.get(SOURCE_RUN, info.run_id) if side == "destination" else info.run_id
+    history = _model_history(tags.pop(HISTORY, None), info.run_id, key)
     return {
         "name": info.run_name,
         "status": info.status,
@@ -185,6 +202,7 @@ def run_record(client: MlflowClient, run, id_to_source: dict[str, str], side: st
         "lifecycle": info.lifecycle_stage,
         "params": dict(data.params),
         "tags": tags,
+        "model_history": history,
         "parent": id_to_source.get(parent, parent) if parent else None,
         "metrics": {k: _history(client, info.run_id, k, side, collapse) for k in sorted(data.metrics)},
         "inputs": _inputs(run),
