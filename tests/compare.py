@@ -480,19 +480,9 @@ def prompt_links(client: MlflowClient, experiment: str, dest: bool, keys: dict[s
 
 # -- logged models ----------------------------------------------------------------------------------------
 
-def _tree(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*")
-            if p.is_file()}
-
-
 def logged_model_files(tracking_uri: str, artifact_location: str, side: str = "source") -> dict[str, str]:
-    """Relative path -> sha256 of every file of a logged model (read errors raise ReadError)."""
-    import mlflow.artifacts
-
-    with tempfile.TemporaryDirectory() as tmp:
-        local = _read(side, f"logged model files at {artifact_location}", mlflow.artifacts.download_artifacts,
-                      artifact_uri=artifact_location, dst_path=tmp, tracking_uri=tracking_uri)
-        return _tree(Path(local))
+    """Relative path -> sha256 of every file of a logged model ({} for none; read errors raise)."""
+    return _files_at(MlflowClient(tracking_uri), artifact_location, side, f"logged model at {artifact_location}")
 
 
 def _logged_models(client: MlflowClient, experiment_ids: list[str], dest: bool) -> dict[str, dict]:

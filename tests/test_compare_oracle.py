@@ -183,3 +183,11 @@ def test_two_empty_experiments_prove_nothing_unless_told(source_server, dest_ser
     with pytest.raises(AssertionError, match="compared 0 runs, fewer than 1"):
         assert_same(src, dst, [name])
     assert_same(src, dst, [name], min_runs=0)
+
+
+def test_a_logged_model_only_in_the_destination_is_a_difference(pair):
+    src, dst, ids = pair
+    stray = dst.create_logged_model(ids["dst"]["experiment"], name="stray").model_id
+    with pytest.raises(AssertionError, match=rf"logged models differ: .* \['only in the destination: {stray}'\]"):
+        assert_same(src, dst, [ids["name"]])
+    assert_same(src, dst, [ids["name"]], kinds=("models", "traces", "datasets"))
