@@ -378,16 +378,17 @@ def model_record(client: MlflowClient, name: str, dest: bool, runs: dict[str, st
 
 
 def _linked_models(client: MlflowClient, run_ids: set[str], dest: bool) -> set[str]:
-    """Registered models (prompts left out) with a version made from one of the runs; on a destination
-    also a version naming one of them as its uncopied source run."""
+    """Registered models with a version made from one of the runs; on a destination also a version
+    naming one of them as its uncopied source run. Prompts (registered models tagged as such) left out.
+
+    Read from the versions: `search_registered_models` adds a prompt filter Azure ML refuses."""
     side = _side(dest)
-    models = {m.name for m in _pages(side, "the registered models", client.search_registered_models,
-                                     max_results=PAGE)}
     found = set()
     for v in _pages(side, "the model versions", client.search_model_versions, max_results=PAGE):
-        if v.name in models and ((v.run_id or "") in run_ids or (v.tags or {}).get(SOURCE_RUN) in run_ids):
+        if (v.run_id or "") in run_ids or (v.tags or {}).get(SOURCE_RUN) in run_ids:
             found.add(v.name)
-    return found
+    models = {n: _read(side, f"registered model {n!r}", client.get_registered_model, n) for n in found}
+    return {n for n, m in models.items() if (m.tags or {}).get("mlflow.prompt.is_prompt") != "true"}
 
 
 def assert_same_models(src: MlflowClient, dst: MlflowClient, src_runs: set[str],
