@@ -17,6 +17,7 @@ from syncer.core.capabilities import PLAIN_MLFLOW
 from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE, TAG_SOURCE_VERSION
 from syncer.core.snapshot import TAG_FINGERPRINT
 from syncer.engine.sync import PassOptions, open_state, run_pass, sync
+from tests.compare import assert_same
 from tests.fixtures.cli import kill_at
 from tests.fixtures.models import make_models, model_files, predictions
 
@@ -65,6 +66,7 @@ def test_kill_during_version_copy_resumes_without_new_versions(model_source, des
     assert all(v.tags[TAG_SOURCE_VERSION] == n and TAG_FINGERPRINT in v.tags for n, v in done.items())
     assert done["2"].current_stage == "Production"
     assert dst.get_registered_model(m.churn).aliases == {"champion": "2", "legacy": "1"}
+    assert_same(MlflowClient(model_source.url), dst, [m.experiment])  # runs, the model, its logged model
     again = _migrate(model_source.url, dest_server.url, state, m.experiment)
     assert again.returncode == 0 and sorted(_versions(dst, m.churn)) == ["1", "2"]
     assert len(dst.search_logged_models([dest_exp])) == 1
@@ -104,6 +106,8 @@ def test_destination_without_logged_models_or_stages(model_source, dest_server, 
         dest.search_runs([holder.experiment_id], f"tags.`mlflow_syncer.holds_model_version` = '{m.churn}/1'")[0]
         .info.run_id).info.artifact_uri)
     assert np.array_equal(predictions(dest_server.url, f"models:/{m.churn}@legacy"), legacy)
+    # the destination holds no logged models: v1's is listed as not copied, its files are in a holder run
+    assert_same(MlflowClient(model_source.url), dest, [m.experiment], kinds=("models",))
     again, outcomes = _engine_pass(settings, src, dst)
     # v1's logged model: its files live in the holder run, the logged model itself is listed as not copied
     assert outcomes == [] and {a.op for a in again.actions if a.kind != "logged_model"} == {Op.SAME}
@@ -143,6 +147,7 @@ def test_models_load_from_destination_with_source_stopped(model_source, dest_ser
                     ("model_version", "update", f"{m.churn}/v1")]
 
     dst = MlflowClient(dest_server.url)
+    assert_same(src, dst, [m.experiment], models=[m.loose])
     for name in (m.churn, m.loose):
         want, have = src.get_registered_model(name), dst.get_registered_model(name)
         assert (have.description, have.aliases) == (want.description, want.aliases)
