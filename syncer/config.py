@@ -254,6 +254,9 @@ class _YamlSource(YamlConfigSettingsSource):
         self.reading.problems.extend(problems)
         return data
 
+    def __call__(self) -> dict[str, Any]:
+        return self.yaml_data  # keys as written (the init source matches names case-blind)
+
 
 # Spellings accepted in the file besides the option's own (hyphens for underscores are accepted everywhere).
 ALIASES: dict[KeyPath, str] = {("dest",): "destination"}
