@@ -16,6 +16,7 @@ alone, and requests to other hosts (cloud storage, presigned URLs, Azure Blob) p
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +102,11 @@ def install() -> None:
                 meter_session(session)
             return client
 
+        functools.update_wrapper(get_request_session, make_session)
+        functools.update_wrapper(get_workspace_client, workspace_client)
+        if hasattr(workspace_client, "cache_clear"):  # MLflow caches the SDK client
+            clear = workspace_client.cache_clear
+            get_workspace_client.cache_clear = clear  # type: ignore[attr-defined]
         rebind(request_utils, "_get_request_session", make_session, get_request_session)
         rebind(rest_utils, "get_workspace_client", workspace_client, get_workspace_client)
         _installed.append(True)
