@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import re
+from contextvars import ContextVar
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import unquote, urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    YamlConfigSettingsSource,
+)
 
 from syncer.core import config_text, env_knobs
 from syncer.core.capabilities import Capabilities
 from syncer.core.creds_env import CredentialsEnv
 from syncer.core.env_source import EnvSource, variable_problem
 from syncer.core.errors import FatalError
-from syncer.core.option_keys import KeyPath, generic, line_of, load_with_lines, suggest
+from syncer.core.option_keys import KeyPath, generic, line_of, suggest
 from syncer.core.redact import register_secret
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_URL_PASSWORD = re.compile(r"://[^/@\s:]+:[^/@\s]+@")
-_SECRET_NAME = re.compile(r"(?i)pass|token|secret|key|credential|connection_string")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -214,15 +218,44 @@ class Settings(BaseSettings):
         return (init_settings, EnvSource(settings_cls), _YamlSource(settings_cls))
 
 
-_CONFIG_FILE: dict[str, Any] = {}
+@dataclass
+class _Reading:
+    """The files of one `load_settings`, the line of each key read and the problems found."""
+
+    paths: list[str]
+    lines: dict[KeyPath, int] = dc_field(default_factory=dict)
+    problems: list[tuple[KeyPath, str]] = dc_field(default_factory=list)
 
 
-class _YamlSource(PydanticBaseSettingsSource):
-    def get_field_value(self, field, field_name):
-        return _CONFIG_FILE.get(field_name), field_name, False
+_READING: ContextVar[_Reading | None] = ContextVar("config_files", default=None)
+
+
+class _YamlSource(YamlConfigSettingsSource):
+    """pydantic-settings' YAML source over this load's files (later ones merged over earlier ones,
+    mapping by mapping), each read bounded (core/config_text) with its ${VAR} expanded."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        self.reading = _READING.get() or _Reading([])
+        super().__init__(settings_cls, yaml_file=self.reading.paths, deep_merge=True)
+
+    @staticmethod
+    def _existing_files(files: Any) -> list[str]:
+        return list(files or [])  # every file named is read: a missing one is said, not skipped
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            data, lines, problems = config_text.read_options(str(file_path), known_paths(), ALIASES)
+        except FatalError as exc:
+            if not self.reading.problems:
+                raise
+            self.reading.problems.append(((), str(exc)))
+            return {}
+        self.reading.lines.update(lines)
+        self.reading.problems.extend(problems)
+        return data
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_CONFIG_FILE)
+        return self.yaml_data  # keys as written (the init source matches names case-blind)
 
 
 # Spellings accepted in the file besides the option's own (hyphens for underscores are accepted everywhere).
@@ -247,58 +280,6 @@ def known_paths(model: Any = None, prefix: KeyPath = ()) -> list[KeyPath]:
             if isinstance(inner, type) and issubclass(inner, BaseModel):
                 out += known_paths(inner, prefix + (name,) + (("*",) if is_list else ()))
     return out
-
-
-def _expand(value: Any, where: KeyPath, problems: list[tuple[KeyPath, str]]) -> Any:
-    """Expand ${VAR} references, noting each reference that cannot be expanded and each literal password."""
-    if isinstance(value, dict):
-        return {k: _expand(v, (*where, str(k)), problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v, (*where, str(i)), problems) for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-    if _URL_PASSWORD.search(_ENV_REF.sub("", value)):
-        problems.append((where, "a password is written in the file; put it in an environment variable and "
-                                "write ${VAR} instead"))
-        return value
-
-    def sub(m: re.Match) -> str:
-        if m[1] not in os.environ:
-            problems.append((where, f"environment variable {m[1]} is not set"))
-            return m[0]
-        if _SECRET_NAME.search(m[1]) or _URL_PASSWORD.search(value):
-            register_secret(os.environ[m[1]])
-        return os.environ[m[1]]
-
-    return _ENV_REF.sub(sub, value)
-
-
-def _read(path: str) -> tuple[dict[str, Any], dict[KeyPath, int], list[tuple[KeyPath, str]]]:
-    """The file's options (expanded), the line of each key, and the problems found while expanding."""
-    text = config_text.read_text(path)
-    try:
-        config_text.check_expansion(text, path)
-        data, lines = load_with_lines(text, known_paths(), ALIASES)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise FatalError(f"config file {path} is not valid YAML{where}") from None
-    if not isinstance(data or {}, dict):
-        raise FatalError(f"config file {path} must hold a mapping of options")
-    problems: list[tuple[KeyPath, str]] = []
-    data = _expand(data or {}, (), problems)
-    for end in ("source", "destination"):  # `source: URI` as the flag writes it; a mapping merges with flags
-        if isinstance(data.get(end), str):
-            data[end] = {"tracking_uri": data[end]}
-    return data, lines, problems
-
-
-def read_file(path: str) -> dict[str, Any]:
-    """Read a YAML config file into a dict, expanding ${VAR} references from the environment."""
-    data, lines, problems = _read(path)
-    if problems:
-        raise FatalError(_message(path, lines, problems))
-    return data
 
 
 def _problems(err: ValidationError) -> list[tuple[KeyPath, str]]:
@@ -346,17 +327,9 @@ def load_settings(config_path: str | None = None, flag_problems: list[str] = (),
     Every problem is reported at once, in one line: the file's (unknown or invalid options, with their line
     and a suggestion), the environment's (env_knobs) and the flags' (`flag_problems`, conflicting flags).
     """
-    global _CONFIG_FILE
-    data, lines, problems = {}, {}, [((), text) for text in [*flag_problems, *env_knobs.problems()]]
-    for path in config_path.split(":") if config_path else []:
-        try:
-            more, where, found = _read(path)
-            data, lines, problems = config_text.merge(data, more), {**lines, **where}, problems + found
-        except FatalError as exc:
-            if not problems:
-                raise
-            problems.append(((), str(exc)))
-    _CONFIG_FILE = data
+    problems = [((), text) for text in [*flag_problems, *env_knobs.problems()]]
+    reading = _Reading(config_path.split(":") if config_path else [], problems=problems)
+    token = _READING.set(reading)
     try:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as err:
@@ -365,7 +338,8 @@ def load_settings(config_path: str | None = None, flag_problems: list[str] = (),
         field = re.search(r'field "([^"]+)"', str(err))
         problems.append(((), variable_problem(field[1]) if field else str(err)))
     finally:
-        _CONFIG_FILE = {}
+        _READING.reset(token)
+    lines = reading.lines
     if problems:
         raise FatalError(_message(config_path, lines, problems))
     _register_url_passwords(settings)

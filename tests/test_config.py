@@ -44,6 +44,7 @@ def test_precedence_flags_over_env_over_file_over_defaults(tmp_path, monkeypatch
 
 @pytest.mark.parametrize("text, message", [
     ("wrokers: 3\n", "line 1: unknown option 'wrokers' (did you mean 'workers'?)"),
+    ("Workers: 3\n", "line 1: unknown option 'Workers' (did you mean 'workers'?)"),  # names are exact
     ("source: {tracking_uri: x, registy_uri: y}\n",
      "line 1: unknown option 'source.registy_uri' (did you mean 'source.registry_uri'?)"),
     ("workers: many\n", "option 'workers': Input should be a valid integer"),

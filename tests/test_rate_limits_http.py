@@ -3,7 +3,8 @@
 workspace never sees more requests of a class within one second than the limit allows (rate + burst).
 
 Requests MLflow makes inside one API call (the run read before an artifact listing, each folder of a tree,
-read credentials) and urllib3's own retries all take a token (syncer.backends.http_meter).
+read credentials) and urllib3's own retries all take a token (syncer.backends.http_meter meters the
+sessions MLflow hands out).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def test_migrate_at_the_workspace_limits_gets_no_429(databricks_env, dest_server
 
 
 def test_every_attempt_to_a_registered_host_takes_a_token_and_other_hosts_none(databricks_env):
-    """urllib3's own retries take a token each; a request to another origin (same host, other port) takes none."""
+    """urllib3's own retries take a token each; a request to another origin (same host, other port)
+    takes none, and neither does a session nobody metered (nothing of urllib3 is patched)."""
     limiter = RateLimiter(RateLimits(search=1000.0, other=1000.0))
     taken: Counter = Counter()
     for name, bucket in limiter.buckets.items():
@@ -71,6 +73,7 @@ def test_every_attempt_to_a_registered_host_takes_a_token_and_other_hosts_none(d
         session.mount("http://", requests.adapters.HTTPAdapter(max_retries=requests.adapters.Retry(
             total=2, status_forcelist=[429], backoff_factor=0, respect_retry_after_header=False,
             allowed_methods=None, raise_on_status=False)))
+        http_meter.meter_session(http_meter.meter_session(session))  # as MLflow's sessions are, once
         databricks_env.rules.always_429.add("search")
         try:
             got = session.post(f"{databricks_env.url}/api/2.0/mlflow/experiments/search", json={},
@@ -79,6 +82,8 @@ def test_every_attempt_to_a_registered_host_takes_a_token_and_other_hosts_none(d
             databricks_env.rules.always_429.clear()
         assert got.status_code == 429
         session.get(f"{databricks_env.server.url}/health")  # the server itself: another origin
+        requests.post(f"{databricks_env.url}/api/2.0/mlflow/experiments/search", json={},
+                      headers={"Authorization": f"Bearer {databricks_env.token}"})  # not metered
     finally:
         http_meter.unregister(databricks_env.url)
     assert taken == {"search": 3}  # the first attempt and two retries

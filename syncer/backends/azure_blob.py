@@ -19,11 +19,13 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-
-from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient, generate_blob_sas
+from typing import TYPE_CHECKING
 
 from syncer.backends.auth import azure_credential
 from syncer.core import env_knobs
+
+if TYPE_CHECKING:  # azure-storage-blob is imported where a blob is first touched
+    from azure.storage.blob import BlobClient, BlobServiceClient
 
 _WASBS = re.compile(r"^wasbs://(?P<container>[^@/]+)@(?P<account>[^./]+)\.blob\.(?P<suffix>[^/]+)(?:/(?P<path>.*))?$")
 CONCURRENCY = int(env_knobs.number("MLFLOW_SYNCER_BLOB_CONCURRENCY"))
@@ -66,6 +68,8 @@ def service(loc: BlobLocation) -> BlobServiceClient:
 
 
 def _make_service(loc: BlobLocation) -> BlobServiceClient:
+    from azure.storage.blob import BlobServiceClient
+
     tuning = {"max_single_put_size": BLOCK_SIZE, "max_block_size": BLOCK_SIZE,
               "max_single_get_size": BLOCK_SIZE, "max_chunk_get_size": BLOCK_SIZE}
     conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
@@ -100,6 +104,8 @@ def _readable_url(src: BlobClient) -> str:
     account_key = getattr(cred, "account_key", None)
     if not account_key:
         return src.url
+    from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
     sas = generate_blob_sas(src.account_name, src.container_name, src.blob_name, account_key=account_key,
                             permission=BlobSasPermissions(read=True),
                             expiry=datetime.now(timezone.utc) + timedelta(hours=1))
@@ -134,6 +140,8 @@ def copy_from_url(url: str, dest: BlobLocation) -> int:
 
 def download_url(url: str, local: str) -> None:
     """Download a blob from a SAS URL in parallel ranges."""
+    from azure.storage.blob import BlobClient
+
     client = BlobClient.from_blob_url(url, max_single_get_size=BLOCK_SIZE, max_chunk_get_size=BLOCK_SIZE)
     with open(local, "wb") as fh:
         client.download_blob(max_concurrency=CONCURRENCY).readinto(fh)

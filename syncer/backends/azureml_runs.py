@@ -23,9 +23,6 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.blob import BlobClient
-
 from syncer.core import env_knobs
 
 PREFIX = "azureml://"
@@ -118,7 +115,7 @@ def _client_class() -> type:
 
         def download_artifact(self, remote_path: str, local_path: str) -> None:
             with open(local_path, "wb") as fh:
-                BlobClient.from_blob_url(self.read_url(remote_path)).download_blob(
+                _blob(self.read_url(remote_path)).download_blob(
                     max_concurrency=CONCURRENCY
                 ).readinto(fh)
 
@@ -145,19 +142,28 @@ def _read_url(client: Any, path: str) -> str:
 
 def _size(client: Any, path: str) -> int | None:
     """The size of the file at `path`; None when the service has no record or no content there."""
+    from azure.core.exceptions import ResourceNotFoundError
+
     try:
-        return BlobClient.from_blob_url(_read_url(client, path)).get_blob_properties().size
+        return _blob(_read_url(client, path)).get_blob_properties().size
     except ResourceNotFoundError:
         return None
+
+
+def _blob(url: str) -> Any:
+    """An azure-storage-blob client of a SAS URL (the library is imported on first use)."""
+    from azure.storage.blob import BlobClient
+
+    return BlobClient.from_blob_url(url)
 
 
 def _copy(client: Any, url: str, path: str, target: str, size: int | None) -> int:
     """Storage copies `url` into the write SAS URI `target`; polled through the read SAS URI while
     pending."""
-    status = BlobClient.from_blob_url(target).start_copy_from_url(url).get("copy_status")
+    status = _blob(target).start_copy_from_url(url).get("copy_status")
     while status == "pending":
         time.sleep(COPY_POLL)
-        props = BlobClient.from_blob_url(client.read_url(path)).get_blob_properties()
+        props = _blob(client.read_url(path)).get_blob_properties()
         status, size = props.copy.status, props.size
     if status != "success":
         raise OSError(f"storage-side copy into {path} ended as {status}")

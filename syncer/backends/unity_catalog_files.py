@@ -18,9 +18,8 @@ import posixpath
 import re
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from azure.storage.blob import BlobPrefix, ContainerClient
 from mlflow.entities import FileInfo
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_artifacts_pb2 import ArtifactCredentialType
@@ -43,6 +42,9 @@ from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import SyncError
 from syncer.core.model_snapshot import ModelSnap, VersionSnap
 from syncer.core.redact import register_secret
+
+if TYPE_CHECKING:  # azure-storage-blob is imported when a Unity Catalog version's files are read
+    from azure.storage.blob import ContainerClient
 
 _ABFSS = re.compile(r"^abfss://(?P<container>[^@/]+)@(?P<account>[^./]+)\.dfs\.(?P<suffix>[^/]+)(?:/(?P<path>.*))?$")
 T = TypeVar("T")
@@ -80,7 +82,12 @@ class SasBlobRepository(ArtifactRepository):
         self.account_url, self.container_name = blob_endpoint(m["account"], m["suffix"]), m["container"]
         self.prefix = (m["path"] or "").strip("/")
         self.refresh, self.lock = refresh, threading.Lock()
-        self.container = ContainerClient(self.account_url, self.container_name, credential=sas_token)
+        self.container = self._container(sas_token)
+
+    def _container(self, sas_token: str) -> ContainerClient:
+        from azure.storage.blob import ContainerClient
+
+        return ContainerClient(self.account_url, self.container_name, credential=sas_token)
 
     def _fresh(self, fn: Callable[[ContainerClient], T]) -> T:
         used = self.container
@@ -91,14 +98,15 @@ class SasBlobRepository(ArtifactRepository):
                 raise
             with self.lock:
                 if self.container is used:
-                    self.container = ContainerClient(self.account_url, self.container_name,
-                                                     credential=self.refresh())
+                    self.container = self._container(self.refresh())
             return fn(self.container)
 
     def _full(self, path: str | None) -> str:
         return posixpath.join(self.prefix, path or "").strip("/")
 
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
+        from azure.storage.blob import BlobPrefix
+
         base = self._full(path)
         infos = []
         items = self._fresh(lambda c: list(c.walk_blobs(name_starts_with=f"{base}/" if base else "", delimiter="/")))
@@ -121,7 +129,7 @@ class SasBlobRepository(ArtifactRepository):
         """A SAS URL per file (syncer/signed.py), so that a blob destination copies them storage-side."""
         if fresh:
             with self.lock:
-                self.container = ContainerClient(self.account_url, self.container_name, credential=self.refresh())
+                self.container = self._container(self.refresh())
         client = self.container
         return {p: SignedRead(f"{client.get_blob_client(self._full(p)).url}", ArtifactCredentialType.AZURE_SAS_URI)
                 for p in paths}

@@ -22,7 +22,7 @@ from syncer.cli.diff import check_output, diff_report, dry_run, open_output
 from syncer.cli.engine_flags import engine_settings
 from syncer.cli.mirror import mirror_settings
 from syncer.cli.ray_engine import RayUnits, check_ray
-from syncer.cli.state_only import show_or_export, status_url, store_only
+from syncer.cli.state_only import show_or_export, status_urls, store_only
 from syncer.config import Settings
 from syncer.core.errors import FatalError
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
@@ -222,13 +222,13 @@ def state(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    """`status`: the mirror's state store, read-only; text for people, JSON for scripts."""
-    settings = settings_from(args)
-    view = read_status(status_url(settings, args.config))
+    """`status`: the mirror's state store(s), read-only; text for people, JSON for scripts (a
+    list when several stores of the user's state folder are shown)."""
+    views = [read_status(url) for url in status_urls(settings_from(args), args.config)]
     if args.format == "json":
-        print(json.dumps(view, indent=2))
+        print(json.dumps(views[0] if len(views) == 1 else views, indent=2))
     else:
-        print("\n".join(status_lines(view)))
+        print("\n\n".join("\n".join(status_lines(view)) for view in views))
     return EXIT_OK
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from syncer.backends.store_identity import store_key
 from syncer.cli.diff import check_output, open_output
@@ -15,6 +16,7 @@ from syncer.core.exit_codes import EXIT_OK
 from syncer.core.redact import redact
 from syncer.engine.id_map import IdRow, kinds_in_order
 from syncer.report.id_map import write as write_id_map
+from syncer.state.connect import sqlite_file, state_folder
 from syncer.state.store import StateStore, default_state_url
 
 
@@ -25,9 +27,21 @@ def settings_pair(settings: Settings) -> str | None:
     return f"{store_key(settings.source.tracking_uri)} -> {store_key(settings.destination.tracking_uri)}"
 
 
-def status_url(settings: Settings, config_path: str | None) -> str:
-    """The state store `status` reads: `--state`, else the default store of the settings' pair."""
-    return settings.state or default_state_url(config_path, settings_pair(settings))
+def status_urls(settings: Settings, config_path: str | None) -> list[str]:
+    """The state stores `status` reads: `--state`, else the default store of the settings' pair;
+    with neither ends nor `--state`, every store of the user's state folder (one line when there is
+    none)."""
+    pair = settings_pair(settings)
+    if settings.state or pair is not None or settings.source or settings.destination:
+        return [settings.state or default_state_url(config_path, pair)]
+    old = default_state_url(config_path)  # where older versions put the store, if it is there
+    if (sqlite_file(old) or Path()).is_file():
+        return [old]
+    found = sorted(state_folder().glob("*.db"))
+    if not found:
+        raise FatalError(f"no state store in {state_folder()}: no migrate or mirror has run here "
+                         "with the default store; give --config, --source and --dest, or --state")
+    return [f"sqlite:///{db}" for db in found]
 
 
 def store_only(args: argparse.Namespace, settings: Settings) -> bool:

@@ -1,15 +1,26 @@
 """Reading a YAML config file safely: bounded before it is parsed (size, alias expansion), decoded with the
-byte offset of a bad byte, and a clear word for a path that is no file."""
+byte offset of a bad byte, and a clear word for a path that is no file; its options read with the
+line of each key and their ${VAR} references expanded (for pydantic-settings' YAML source, in
+syncer.config)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from syncer.core.errors import FatalError
+from syncer.core.option_keys import KeyPath, load_with_lines
+from syncer.core.redact import register_secret
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_URL_PASSWORD = re.compile(r"://[^/@\s:]+:[^/@\s]+@")
+_SECRET_NAME = re.compile(r"(?i)pass|token|secret|key|credential|connection_string")
+Problems = list[tuple[KeyPath, str]]
 
 MAX_BYTES = 1024 * 1024  # a config is a few KB; more is a wrong file
 MAX_NODES = 100_000  # YAML nodes once every alias is expanded (an alias bomb expands to billions)
@@ -113,10 +124,48 @@ def find_config(given: str | None, environ: dict[str, str]) -> str | None:
     return DEFAULT_NAME if Path(DEFAULT_NAME).is_file() else None
 
 
-def merge(base: dict, over: dict) -> dict:
-    """`over` on top of `base`: mappings merged key by key, anything else replaced."""
-    out = dict(base)
-    for key, value in over.items():
-        both = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = merge(out[key], value) if both else value
-    return out
+def read_options(path: str, known: list[KeyPath], aliases: dict[KeyPath, str]
+                 ) -> tuple[dict[str, Any], dict[KeyPath, int], Problems]:
+    """The file's options (expanded), the line of each key, and the problems found while expanding;
+    FatalError naming the file when it cannot be read or is not a YAML mapping."""
+    text = read_text(path)
+    try:
+        check_expansion(text, path)
+        data, lines = load_with_lines(text, known, aliases)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise FatalError(f"config file {path} is not valid YAML{where}") from None
+    if not isinstance(data or {}, dict):
+        raise FatalError(f"config file {path} must hold a mapping of options")
+    problems: Problems = []
+    data = _expand(data or {}, (), problems)
+    for end in ("source", "destination"):  # `source: URI` as the flag writes it; a mapping merges
+        if isinstance(data.get(end), str):
+            data[end] = {"tracking_uri": data[end]}
+    return data, lines, problems
+
+
+def _expand(value: Any, where: KeyPath, problems: Problems) -> Any:
+    """Expand ${VAR} references, noting each reference that cannot be expanded and each literal
+    password."""
+    if isinstance(value, dict):
+        return {k: _expand(v, (*where, str(k)), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, (*where, str(i)), problems) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+    if _URL_PASSWORD.search(_ENV_REF.sub("", value)):
+        problems.append((where, "a password is written in the file; put it in an environment "
+                                "variable and write ${VAR} instead"))
+        return value
+
+    def sub(m: re.Match) -> str:
+        if m[1] not in os.environ:
+            problems.append((where, f"environment variable {m[1]} is not set"))
+            return m[0]
+        if _SECRET_NAME.search(m[1]) or _URL_PASSWORD.search(value):
+            register_secret(os.environ[m[1]])
+        return os.environ[m[1]]
+
+    return _ENV_REF.sub(sub, value)
