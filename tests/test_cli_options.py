@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import pytest
 from mlflow import MlflowClient
 
 from syncer.cli.args import SHARED_COMMANDS, build_parser, settings_from
-from tests.fixtures.cli import run_cli
+from tests.fixtures.cli import cli_env, run_cli
+from tests.fixtures.procs import VENV_BIN
 
 SHARED = [
     ("--source", "http://src"), ("--dest", "http://dst"), ("--source-registry", "databricks,databricks-uc"),
@@ -64,3 +68,33 @@ def test_config_with_dest_and_typos_is_explained_at_once(tmp_path):
                       "mirror:\n  interval: 5m\n")
     fixed = run_cli("check-config", "--offline", "--config", str(config), cwd=tmp_path)
     assert fixed.returncode == 0 and "config ok" in fixed.stdout and "workers 2" in fixed.stdout, fixed.stderr
+
+
+FAST = """
+import contextlib, io, json, sys
+from syncer.cli.app import main
+out, err = io.StringIO(), io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    codes = [main(argv) for argv in json.loads(sys.argv[1])]
+print(json.dumps({"codes": codes, "stderr": err.getvalue().splitlines(), "script": len(out.getvalue()),
+                  "mlflow": sorted(m for m in sys.modules if m.split(".")[0] == "mlflow")}))
+"""
+
+
+def test_mistakes_in_settings_and_completion_never_load_mlflow(tmp_path):
+    """Bad settings are told, and `completion` answers, without importing MLflow (2 s of CPU): one process
+    runs them all and then lists the MLflow modules it holds."""
+    pair = ["--source", f"sqlite:///{tmp_path / 's.db'}", "--dest", f"sqlite:///{tmp_path / 'd.db'}"]
+    (tmp_path / "c.yaml").write_text("source: http://127.0.0.1:1\nworker: 2\n")
+    argvs = [["migrate", "--source", "http://127.0.0.1:1"], ["diff", "--dest", "http://127.0.0.1:1"],
+             ["mirror", *pair, "--max-delete", "-1"], ["migrate", *pair, "--engine", "ray", "--range-runs", "1"],
+             ["check-config", "--config", str(tmp_path / "c.yaml")], ["completion", "bash"]]
+    done = subprocess.run([str(VENV_BIN / "python"), "-c", FAST, json.dumps(argvs)], capture_output=True,
+                          text=True, env=cli_env(), cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["codes"] == [2, 2, 2, 2, 2, 0], got
+    assert [line.split(": ")[2] for line in got["stderr"]] == [
+        "no destination given", "no source given", "invalid mirror option", "invalid engine option",
+        f"invalid configuration in {tmp_path / 'c.yaml'}"], got["stderr"]
+    assert got["script"] > 1000 and got["mlflow"] == []

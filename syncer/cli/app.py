@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 from syncer import logs
 from syncer.cli import stopping
-from syncer.cli.args import build_parser, settings_from
+from syncer.cli.args import build_parser, command_settings
 from syncer.core.errors import FatalError
-from syncer.core.exit_codes import EXIT_BROKEN_PIPE, EXIT_ERROR
+from syncer.core.exit_codes import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_OK
 from syncer.core.redact import redact, register_env_secrets
 
 
@@ -32,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = stopping.install()
     try:
         if hasattr(args, "source"):
-            settings_from(args)  # every setting checked (all problems at once) before the engine is loaded
+            command_settings(args)  # every setting checked (all problems at once) before the engine is loaded
+        if args.command == "completion":
+            return completion(args.shell)
         from syncer.cli import commands  # loaded on demand: --help, --version and bad settings stay fast
 
         return commands.run(args)
@@ -49,3 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     finally:
         stopping.restore(previous)
+
+
+def completion(shell: str) -> int:
+    """`completion SHELL`: that shell's completion script, generated from the parser (shtab)."""
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=shell))
+    return EXIT_OK

@@ -7,10 +7,11 @@ import os
 from collections.abc import Callable
 
 from syncer import __version__
-from syncer.cli.engine_flags import add_engine_flags
-from syncer.cli.mirror import add_mirror_flags
+from syncer.cli.engine_flags import add_engine_flags, engine_settings
+from syncer.cli.mirror import add_mirror_flags, mirror_settings
 from syncer.config import Settings, load_settings
 from syncer.core.config_text import find_config
+from syncer.core.errors import FatalError
 from syncer.core.kinds import KINDS
 
 
@@ -153,6 +154,25 @@ def settings_from(args: argparse.Namespace) -> Settings:
         if given:
             flags[side] = given
     return load_settings(args.config, flag_problems=conflicts(args), **flags)
+
+
+# The commands that work between two ends: both must be given.
+TWO_ENDS = ("migrate", "diff", "mirror", "restore", "check-config")
+
+
+def command_settings(args: argparse.Namespace) -> Settings:
+    """The settings of `args`' command with its own flags folded in, every one checked before the engine
+    is loaded: a mistake is told in a fraction of a second, without importing MLflow."""
+    settings = settings_from(args)
+    if args.command == "mirror":
+        settings = mirror_settings(args, settings)
+    if args.command in ("migrate", "mirror"):
+        settings = engine_settings(args, settings)
+    if args.command in TWO_ENDS:
+        for side, flag in (("source", "source"), ("destination", "dest")):
+            if getattr(settings, side) is None:
+                raise FatalError(f"no {side} given: use --{flag} or the '{side}' option of the config file")
+    return settings
 
 
 # Flags that contradict one another: (flag, flag, argparse attribute of each).

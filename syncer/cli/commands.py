@@ -16,11 +16,9 @@ from syncer.backends.calls import configure_http_retries
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.cli import stopping
-from syncer.cli.args import build_parser, settings_from
+from syncer.cli.args import command_settings, settings_from
 from syncer.cli.demo import run_demo
 from syncer.cli.diff import check_output, diff_report, dry_run, open_output
-from syncer.cli.engine_flags import engine_settings
-from syncer.cli.mirror import mirror_settings
 from syncer.cli.ray_engine import RayUnits, check_ray
 from syncer.cli.state_only import show_or_export, status_urls, store_only
 from syncer.config import Settings
@@ -57,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def migrate(args: argparse.Namespace) -> int:
-    settings = engine_settings(args, settings_from(args))
+    settings = command_settings(args)
     logs.setup(settings.log_format, settings.log_level)
     if settings.scale_out.engine == "ray":
         check_ray()
@@ -98,7 +96,7 @@ def diff(args: argparse.Namespace) -> int:
 
 def mirror(args: argparse.Namespace) -> int:
     """`mirror`: run the service (or one cycle with --once); print the result of a --once cycle."""
-    settings = engine_settings(args, mirror_settings(args, settings_from(args)))
+    settings = command_settings(args)
     logs.setup(settings.log_format, settings.log_level)
     if settings.scale_out.engine == "ray":
         check_ray()
@@ -229,14 +227,6 @@ def status(args: argparse.Namespace) -> int:
         print(json.dumps(views[0] if len(views) == 1 else views, indent=2))
     else:
         print("\n\n".join("\n".join(status_lines(view)) for view in views))
-    return EXIT_OK
-
-
-def completion(args: argparse.Namespace) -> int:
-    """`completion SHELL`: that shell's completion script, generated from the parser (shtab)."""
-    import shtab
-
-    print(shtab.complete(build_parser(), shell=args.shell))
     return EXIT_OK
 
 
