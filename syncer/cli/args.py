@@ -166,7 +166,7 @@ def command_settings(args: argparse.Namespace) -> Settings:
     settings = settings_from(args)
     if args.command == "mirror":
         settings = mirror_settings(args, settings)
-    if args.command in ("migrate", "mirror"):
+    if args.command in ("migrate", "mirror", "diff"):
         settings = engine_settings(args, settings)
     if args.command in TWO_ENDS:
         for side, flag in (("source", "source"), ("destination", "dest")):

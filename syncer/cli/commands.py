@@ -87,7 +87,7 @@ def migrate(args: argparse.Namespace) -> int:
 
 
 def diff(args: argparse.Namespace) -> int:
-    settings = engine_settings(args, settings_from(args))
+    settings = command_settings(args)
     logs.setup(settings.log_format, settings.log_level)
     if settings.scale_out.engine == "ray":
         check_ray()
