@@ -11,7 +11,7 @@ from syncer.cli.engine_flags import add_engine_flags
 from syncer.cli.mirror import add_mirror_flags
 from syncer.config import Settings, load_settings
 from syncer.core.config_text import find_config
-from syncer.core.kinds import KINDS
+from syncer.kinds.registry import COPIED as KINDS
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -109,7 +109,7 @@ class Snapshot:
     datasets: dict[str, object] = field(default_factory=dict)  # dataset id -> DatasetSnap (a list: dest)
     inventory: list = field(default_factory=list)  # syncer.core.inventory.Listed: kinds never copied, counted
     traces: dict[str, object] = field(default_factory=dict)  # trace id -> core.trace_snapshot.TraceSnap
-    # Every run read, when runs are streamed (syncer.engine.run_stream): `runs` then keeps only a few whole.
+    # Every run read, when runs are streamed (syncer.kinds.runs.stream): `runs` then keeps only a few whole.
     run_ids: Container[str] | None = None
 
     def has_run(self, run_id: str | None) -> bool:

@@ -23,9 +23,9 @@ from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Op, Plan
 from syncer.core.archive import ARCHIVE_EXPERIMENT, ARCHIVERS, FILES_KEY, ArchivedFiles, file_path, files_path
 from syncer.core.errors import FatalError
-from syncer.core.kinds import BY_NAME
 from syncer.core.snapshot import Snapshot
 from syncer.engine.restore_traces import restore_traces
+from syncer.kinds.registry import INFO
 from syncer.scan.archive import Holder, archived, holders, read
 from syncer.scan.archive_traces import archived_hours
 
@@ -126,7 +126,7 @@ def restore(archive: Endpoint, dst: Endpoint) -> Restored:
     done, experiments, roots = Restored(), {}, {}
     for holder in holders(archive):
         for kind, source_id in archived(archive, holder.run_id):
-            archiver, info = ARCHIVERS.get(kind), BY_NAME.get(kind)
+            archiver, info = ARCHIVERS.get(kind), INFO.get(kind)
             if archiver is None or archiver.restore is None:
                 done.skip(f"no archiver for kind {kind}")
                 continue

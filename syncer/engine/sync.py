@@ -2,7 +2,7 @@
 
 `sync` opens the ends and the state store and runs one pass: migrate, diff, migrate --dry-run and
 --verify call it; each mirror cycle calls `run_pass` on the ends and state it keeps open.
-Kinds are scanned, planned and applied in the order of syncer.engine.kinds.STEPS.
+Kinds are scanned, planned and applied in the order of syncer.kinds.registry.KINDS.
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ from syncer.core.windows import Window
 from syncer.engine import verify as repair
 from syncer.engine.apply_pass import apply_plan
 from syncer.engine.archive import archive_uncopied, count_archived
-from syncer.engine.kinds import STEPS, Job, model_options, steps_for
 from syncer.engine.notes import pass_notes
-from syncer.engine.permission_step import principal_map
+from syncer.kinds.base import Job
+from syncer.kinds.permissions.step import principal_map
+from syncer.kinds.registry import steps_for
+from syncer.kinds.steps import model_options
 from syncer.plan.runs import Options
 from syncer.state.connect import refuse_mlflow_database
 from syncer.state.store import StateStore, default_state_url
@@ -74,8 +76,8 @@ class PassOptions:
     delete_extra: bool = False  # plan deletion of destination runs whose source is gone
     max_delete: int | None = None  # refuse the deletions of a pass that plans more
     follow_running_since: int | None = None  # revisit RUNNING runs changed since (ms)
-    traces_incremental: bool = False  # read traces from the mirror cursors only (syncer.engine.trace_step)
-    runs_since: int | None = None  # read only runs ended since (ms) or RUNNING (syncer.engine.run_stream)
+    traces_incremental: bool = False  # read traces from the mirror cursors only (syncer.kinds.traces.step)
+    runs_since: int | None = None  # read only runs ended since (ms) or RUNNING (syncer.kinds.runs.stream)
     progress: Progress | None = None
     on_start: Started | None = None  # an action's unit of work begins
     on_plan: Callable[[SyncResult], None] | None = None
@@ -149,7 +151,7 @@ def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStor
               on_chunk: Callable[[list[Action], Snapshot, Snapshot], list[Action]] | None = None,
               experiment_ids: frozenset[str] | None = None, strict_filters: bool = False,
               run_window: Window | None = None) -> tuple[Job, Plan]:
-    """Scan and plan kind after kind (the planners are pure); runs a chunk at a time (syncer.engine.run_stream).
+    """Scan and plan kind after kind (the planners are pure); runs a chunk at a time (syncer.kinds.runs.stream).
 
     `on_chunk(actions, src, dst)` sees each planned chunk with the snapshots it was planned from, before they
     are dropped, and returns the actions the plan keeps (verify turns some into repairs). `experiment_ids`
@@ -160,16 +162,16 @@ def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStor
               experiment_ids=experiment_ids, run_window=run_window)
     plan = Plan(actions=[], dest_names={})
     plan.notes.extend(pass_notes(src, dst))
-    step_index = 0
+    step_name: str | None = None
 
     def emit(actions: list[Action], experiments: tuple[str, ...] | None, s: Snapshot, d: Snapshot,
              window: Window | None = None) -> None:
-        plan.add(on_chunk(actions, s, d) if on_chunk is not None and actions else actions, step_index, experiments,
+        plan.add(on_chunk(actions, s, d) if on_chunk is not None and actions else actions, step_name, experiments,
                  window)
 
     job.emit = emit
     for step in steps_for(experiment_ids, ranged=run_window is not None):
-        step_index = STEPS.index(step)  # emit reads it: segments name their step in STEPS
+        step_name = step.name  # emit reads it: segments name their kind
         step.scan(job)
         if strict_filters and job.unmatched:
             raise FatalError("; ".join(job.unmatched) + "; nothing was done")

@@ -1,47 +1,45 @@
-"""The object kinds the engine copies, in dependency order, each declaring its scan, plan and apply step.
+"""The kinds' step functions, until each moves into its package (syncer.kinds.<kind>.kind).
 
-A `KindStep` is the one place where a kind (or a family of kinds read by the same searches, such as registered
-models and their versions) says how it is scanned (`scan`: fill its part of both snapshots), planned
-(`plan`: the pure planner, matching destination copies by provenance tags and fingerprints) and applied
-(`apply`, and `finish` for what must wait until every kind was applied). Identity, provenance tag and report
-names of each kind are plain data in syncer.core.kinds. Adding a kind means one module per stage
-(scan/, plan/, apply/) and one `KindStep` here.
+Each `Kind` record names its objects, its dependencies and its scan, plan and apply steps; the registry
+(syncer.kinds.registry) lists them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from collections.abc import Callable
 
 from syncer.apply import executor
-from syncer.apply.context import Context
 from syncer.apply.datasets import apply_datasets
 from syncer.apply.logged_models import apply_logged_models
 from syncer.apply.models import apply_models
 from syncer.apply.permissions import apply_permissions
 from syncer.apply.prompts import apply_prompts
 from syncer.apply.traces import apply_traces
-from syncer.apply.units import Units
-from syncer.backends.classify import describe
-from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings, dest_name, name_rules
 from syncer.core.actions import Action
-from syncer.core.errors import FatalError
+from syncer.core.dataset_snapshot import TAG_SOURCE_DATASET
 from syncer.core.inventory import INVENTORY_KINDS
-from syncer.core.model_snapshot import ModelOptions, ModelSnap
-from syncer.core.snapshot import Snapshot
-from syncer.core.windows import Window
-from syncer.engine.permission_step import plan_permission_step, scan_permission_step
-from syncer.engine.run_stream import Emit, RunStream
-from syncer.engine.trace_step import plan_trace_step, scan_trace_step
+from syncer.core.kinds import KindInfo
+from syncer.core.model_snapshot import (
+    TAG_SOURCE_MODEL,
+    TAG_SOURCE_MODEL_ID,
+    TAG_SOURCE_VERSION,
+    ModelOptions,
+    ModelSnap,
+)
+from syncer.core.prompt_snapshot import TAG_SOURCE_PROMPT, TAG_SOURCE_PROMPT_VERSION
+from syncer.core.snapshot import TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
+from syncer.core.trace_snapshot import TAG_SOURCE_TRACE_ID
+from syncer.kinds.base import EXPERIMENT, RANGE, Job, Kind, reading, unmatched
+from syncer.kinds.permissions.step import plan_permission_step, scan_permission_step
+from syncer.kinds.runs.stream import RunStream
+from syncer.kinds.traces.step import plan_trace_step, scan_trace_step
 from syncer.plan import runs as run_planner
 from syncer.plan.datasets import plan_datasets
 from syncer.plan.inventory import plan_inventory
 from syncer.plan.logged_models import plan_logged_models
 from syncer.plan.models import plan_models
 from syncer.plan.prompts import plan_prompts, unsearchable_prompts
-from syncer.plan.runs import Options
 from syncer.scan import runs as run_scanner
 from syncer.scan.artifact_reach import check_model_reach, check_reach
 from syncer.scan.datasets import scan_dest_datasets, scan_source_datasets
@@ -50,45 +48,6 @@ from syncer.scan.logged_models import scan_dest_logged_models, scan_source_logge
 from syncer.scan.models import scan_dest_models, scan_source_models
 from syncer.scan.prompts import scan_dest_prompts, scan_source_prompts
 from syncer.scan.visibility import VISIBILITY, visibility
-from syncer.state.store import StateStore
-
-
-@dataclass
-class Job:
-    """What one pass knows while it scans and plans: both ends, the options and what was planned so far."""
-
-    settings: Settings
-    src: Endpoint
-    dst: Endpoint
-    state: StateStore | None
-    options: Options
-    src_snap: Snapshot
-    dst_snap: Snapshot
-    dest_names: dict[str, str] = field(default_factory=dict)
-    plannable: set[str | None] = field(default_factory=set)  # source experiments not in error (set by experiments)
-    copied_runs: Container[str] = field(default_factory=set)  # source runs that have or get a copy (set by runs)
-    experiment_ids: frozenset[str] | None = None  # a scale-out unit: only these source experiments (exact ids)
-    run_window: Window | None = None  # a range unit: only the runs of one experiment that started within it
-    # Where planned actions go, with what they were planned from: (actions, chunk experiments, src, dst).
-    emit: Emit = lambda actions, experiments, src, dst, window=None: None
-    runs: RunStream | None = None  # the run step's stream: facts and runs kept for later steps and applying
-    extra_groups: dict[str, str] = field(default_factory=dict)  # destination-only run -> its experiment
-    unmatched: list[str] = field(default_factory=list)  # filters that matched nothing: "--experiments 'x*'"
-    perms: tuple | None = None  # both ends' permissions, (PermSnap, role grants) each (set by permissions)
-
-
-Applier = Callable[[Context, list[Action], Units], None]
-
-
-@dataclass(frozen=True)
-class KindStep:
-    """How the engine scans, plans and applies one kind (or one family of kinds read together)."""
-
-    kinds: tuple[str, ...]
-    scan: Callable[[Job], None]
-    plan: Callable[[Job], list[Action]]
-    apply: Applier
-    finish: Applier | None = None
 
 
 def model_options(settings: Settings, quarantined: frozenset[tuple[str, str]] = frozenset()) -> ModelOptions:
@@ -97,23 +56,13 @@ def model_options(settings: Settings, quarantined: frozenset[tuple[str, str]] = 
                         quarantined=quarantined)
 
 
-def reading(endpoint: Endpoint, what: str, read: Callable[[], object]) -> object:
-    """Run a scan read; any failure but a fatal one becomes fatal, naming the side that could not be read."""
-    try:
-        return read()
-    except FatalError:
-        raise
-    except Exception as exc:
-        raise FatalError(f"cannot read the {what} ({endpoint.identity}): {describe(exc)}") from None
-
-
 def _scan_experiments(job: Job) -> None:
     s, ids = job.settings, job.experiment_ids
     job.src_snap = reading(job.src, "source", lambda: run_scanner.scan_experiments(
         job.src, s.experiments, include_deleted=s.deleted == "mirror") if ids is None else
         run_scanner.scan_experiment_ids(job.src, sorted(ids), include_deleted=s.deleted == "mirror"))
     if ids is None:
-        _unmatched(job, "experiments", s.experiments, [e.name for e in job.src_snap.experiments.values()])
+        unmatched(job, "experiments", s.experiments, [e.name for e in job.src_snap.experiments.values()])
     check_reach(job.src_snap.experiments.values(), lambda eid: bool(reading(
         job.src, "source", lambda: job.src.client.search_runs([eid], max_results=1))))  # before any run
     rules = name_rules(s.experiment_names, job.src.caps)
@@ -123,12 +72,6 @@ def _scan_experiments(job: Job) -> None:
         run_scanner.scan_experiments_named(job.dst, sorted(set(job.dest_names.values()))))
 
 
-def _unmatched(job: Job, flag: str, patterns: list[str], names: list[str]) -> None:
-    """Note each of the user's patterns (a bare `*` aside) that matches none of the source's `names`."""
-    job.unmatched += [f"--{flag} {p!r} matches no {flag[:-1]} in the source ({job.src.identity})"
-                      for p in patterns if p != "*" and not any(fnmatchcase(n, p) for n in names)]
-
-
 def _plan_experiments(job: Job) -> list[Action]:
     actions = run_planner.plan_experiments(job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.options)
     job.plannable = run_planner.plannable_experiments(actions)
@@ -136,7 +79,7 @@ def _plan_experiments(job: Job) -> list[Action]:
 
 
 def _scan_runs(job: Job) -> None:
-    """Runs are read chunk by chunk while they are planned (syncer.engine.run_stream)."""
+    """Runs are read chunk by chunk while they are planned (syncer.kinds.runs.stream)."""
 
 
 def _plan_runs(job: Job) -> list[Action]:
@@ -184,7 +127,7 @@ def _scan_models(job: Job) -> None:
     job.src_snap.models = reading(job.src, "source registry", lambda: scan_source_models(
         job.src, job.src_snap, s.models, job.copied_runs, changes))
     if changes is None:  # a change-only cycle selects only the models that changed
-        _unmatched(job, "models", s.models, list(job.src_snap.models))
+        unmatched(job, "models", s.models, list(job.src_snap.models))
     _fetch_version_runs(job)
     names = [dest_name(name, s.model_names) for name in job.src_snap.models]
     job.dst_snap.models = reading(job.dst, "destination registry",
@@ -232,7 +175,7 @@ def _scan_prompts(job: Job) -> None:
     job.src_snap.prompts = reading(job.src, "source prompts",
                                    lambda: scan_source_prompts(job.src, job.settings.prompts))
     if not job.src.caps.prompt_registry:
-        _unmatched(job, "prompts", job.settings.prompts, list(job.src_snap.prompts))
+        unmatched(job, "prompts", job.settings.prompts, list(job.src_snap.prompts))
     if job.src_snap.prompts and job.dst.caps.prompts:
         job.dst_snap.prompts = reading(job.dst, "destination prompts",
                                        lambda: scan_dest_prompts(job.dst, job.src_snap.prompts))
@@ -257,38 +200,28 @@ def _plan_inventory(job: Job) -> list[Action]:
     return plan_inventory(job.src_snap.inventory, {eid: e.name for eid, e in job.src_snap.experiments.items()})
 
 
-def _apply_nothing(ctx: Context, actions: list[Action], units: Units) -> None:
-    """Inventory kinds are counted and reported, never copied."""
-
-
-STEPS: tuple[KindStep, ...] = (
-    KindStep(("experiment",), _scan_experiments, _plan_experiments, executor.apply_experiments,
-             finish=executor.delete_experiments),
-    KindStep(("dataset",), _scan_datasets, _plan_datasets, apply_datasets),
-    KindStep(("run",), _scan_runs, _plan_runs, executor.apply_runs),
-    KindStep(("logged_model",), _scan_logged_models, _plan_logged_models, apply_logged_models),
-    KindStep(("model", "model_version"), _scan_models, _plan_models, apply_models),
-    KindStep(("trace",), lambda job: scan_trace_step(job, reading), plan_trace_step, apply_traces),
-    KindStep(("prompt", "prompt_version"), _scan_prompts, _plan_prompts, apply_prompts),
-    KindStep(("permission",), lambda job: scan_permission_step(job, reading), plan_permission_step,
-             apply_permissions),
-    KindStep(tuple(k.name for k in INVENTORY_KINDS), _scan_inventory, _plan_inventory, _apply_nothing),
-)
-
-# What a pass restricted to some experiments (a unit on Ray, syncer.engine.ray_units) scans, plans and applies:
-# the kinds that belong to one experiment. Models, prompts, datasets (linked to several experiments) and the
-# inventory are left to the final full pass.
-EXPERIMENT_STEPS: tuple[KindStep, ...] = tuple(
-    s for s in STEPS if s.kinds[0] in ("experiment", "run", "logged_model", "trace"))
-
-
-# A range unit (one experiment's runs within a start-time range): the experiment and those runs only; its logged
-# models and traces are left to the final full pass.
-RANGE_STEPS: tuple[KindStep, ...] = tuple(s for s in STEPS if s.kinds[0] in ("experiment", "run"))
-
-
-def steps_for(experiment_ids: frozenset[str] | None, ranged: bool = False) -> tuple[KindStep, ...]:
-    """Every step, the per-experiment ones for a pass restricted to `experiment_ids`, or a range unit's."""
-    if experiment_ids is None:
-        return STEPS
-    return RANGE_STEPS if ranged else EXPERIMENT_STEPS
+EXPERIMENTS = Kind("experiment", (KindInfo("experiment", "experiments", TAG_SOURCE_EXPERIMENT_ID),),
+                   _scan_experiments, _plan_experiments, executor.apply_experiments,
+                   finish=executor.delete_experiments, scope=RANGE)
+DATASETS = Kind("dataset", (KindInfo("dataset", "evaluation datasets", TAG_SOURCE_DATASET, "datasets"),),
+                _scan_datasets, _plan_datasets, apply_datasets, after=("experiment",))
+RUNS = Kind("run", (KindInfo("run", "runs", TAG_SOURCE_RUN_ID),), _scan_runs, _plan_runs,
+            executor.apply_runs, after=("experiment", "dataset"), scope=RANGE)
+LOGGED_MODELS = Kind("logged_model", (KindInfo("logged_model", "logged models", TAG_SOURCE_MODEL_ID,
+                                               "logged_models"),),
+                     _scan_logged_models, _plan_logged_models, apply_logged_models, after=("run",),
+                     scope=EXPERIMENT)
+MODELS = Kind("model", (KindInfo("model", "models", TAG_SOURCE_MODEL),
+                        KindInfo("model_version", "model versions", TAG_SOURCE_VERSION)),
+              _scan_models, _plan_models, apply_models, after=("run", "logged_model"))
+TRACES = Kind("trace", (KindInfo("trace", "traces", TAG_SOURCE_TRACE_ID, "traces"),),
+              lambda job: scan_trace_step(job, reading), plan_trace_step, apply_traces,
+              after=("run", "logged_model"), scope=EXPERIMENT)
+PROMPTS = Kind("prompt", (KindInfo("prompt", "prompts", TAG_SOURCE_PROMPT, "prompts"),
+                          KindInfo("prompt_version", "prompt versions", TAG_SOURCE_PROMPT_VERSION, "prompts")),
+               _scan_prompts, _plan_prompts, apply_prompts, after=("run", "model", "trace"))
+PERMISSIONS = Kind("permission", (KindInfo("permission", "permissions"),),
+                   lambda job: scan_permission_step(job, reading), plan_permission_step, apply_permissions,
+                   after=("experiment", "model"))
+INVENTORY = Kind("inventory", tuple(KindInfo(k.name, k.plural, capability=k.capability) for k in INVENTORY_KINDS),
+                 _scan_inventory, _plan_inventory, after=("experiment",))

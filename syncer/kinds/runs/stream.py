@@ -122,7 +122,7 @@ def _each(read: Read, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
 class RunStream:
     """Plans the runs of one pass chunk by chunk (see the module docstring)."""
 
-    job: object  # syncer.engine.kinds.Job
+    job: object  # syncer.kinds.base.Job
     read: Read
     emit: Emit
     facts: RunFacts = field(default_factory=RunFacts)

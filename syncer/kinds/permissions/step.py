@@ -17,7 +17,7 @@ from syncer.plan.permissions import KIND, PermOptions, plan_permissions
 from syncer.scan.permissions import scan_permissions
 from syncer.state.store import DONE
 
-# syncer.engine.kinds.Job, which is not imported here: engine.kinds imports this module.
+# syncer.kinds.base.Job (not imported: one pass of refactoring away from typed step inputs).
 Job = Any
 Reading = Callable[..., object]
 

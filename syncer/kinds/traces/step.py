@@ -1,4 +1,4 @@
-"""The trace kind's scan and plan steps (the `KindStep` of syncer.engine.kinds calls them).
+"""The trace kind's scan and plan steps (its `Kind` record, syncer.kinds.steps.TRACES, names them).
 
 Full passes read every trace of the plannable experiments; incremental mirror cycles
 (`Options.traces_incremental`) read, per experiment, only the traces that started after its cursor minus a
@@ -14,7 +14,7 @@ from syncer.core.trace_snapshot import CURSOR_LOOKBACK_MS, cursor_name
 from syncer.plan.traces import plan_traces, unlisted_run_links
 from syncer.scan.traces import scan_traces
 
-# syncer.engine.kinds.Job, which is not imported here: engine.kinds imports this module.
+# syncer.kinds.base.Job (not imported: one pass of refactoring away from typed step inputs).
 TraceJob = Any
 
 
