@@ -18,9 +18,9 @@ from mlflow import MlflowClient
 from syncer.cli import app as cli
 from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
-from syncer.core.inventory import INVENTORY
-from syncer.core.prompt_snapshot import uc_schemas
 from syncer.engine.sync import sync
+from syncer.kinds.inventory.listing import INVENTORY
+from syncer.kinds.prompts.snapshot import uc_schemas
 from syncer.plan.uncopied import is_unlisted
 from tests.compare import assert_same_traces, logged_model_records, prompt_record
 from tests.emulators.databricks import API, DatabricksRules

@@ -18,8 +18,8 @@ from mlflow.genai.scorers import Guidelines
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
 
 from syncer.backends.endpoint import Endpoint
-from syncer.core.inventory import Listed
-from syncer.scan import inventory
+from syncer.kinds.inventory import scan as inventory
+from syncer.kinds.inventory.listing import Listed
 from tests.fixtures.cli import run_cli, write_config
 
 

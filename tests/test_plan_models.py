@@ -14,7 +14,7 @@ from syncer.core.model_snapshot import (
     VersionSnap,
 )
 from syncer.core.snapshot import TAG_FINGERPRINT, RunSnap, Snapshot
-from syncer.plan.models import plan_models
+from syncer.kinds.models.plan import plan_models
 
 ART = "mlflow-artifacts:/1/r1/artifacts"
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from syncer.core.actions import Op
 from syncer.core.capabilities import AZURE_ML, PLAIN_MLFLOW
-from syncer.core.prompt_snapshot import (
+from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE_RUN_ID, RunSnap, Snapshot
+from syncer.kinds.prompts.plan import plan_prompts
+from syncer.kinds.prompts.snapshot import (
     LINKED_PROMPTS,
     TAG_SOURCE_PROMPT,
     TAG_SOURCE_PROMPT_VERSION,
@@ -13,8 +15,6 @@ from syncer.core.prompt_snapshot import (
     linked_prompts_value,
     version_fingerprint,
 )
-from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE_RUN_ID, RunSnap, Snapshot
-from syncer.plan.prompts import plan_prompts
 
 
 def _source() -> Snapshot:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from syncer.core.actions import Op
 from syncer.core.capabilities import AZURE_ML, PLAIN_MLFLOW
 from syncer.core.snapshot import ExperimentSnap, Snapshot
-from syncer.core.trace_snapshot import UNLINKED, TraceSnap, dest_trace_id, trace_fingerprint
-from syncer.plan.traces import plan_traces
+from syncer.kinds.traces.plan import plan_traces
+from syncer.kinds.traces.snapshot import UNLINKED, TraceSnap, dest_trace_id, trace_fingerprint
 
 
 def _snaps() -> tuple[Snapshot, Snapshot]:
@@ -67,7 +67,7 @@ def test_fingerprint_ignores_server_owned_and_provenance_tags():
 
 
 def test_batches_are_bounded_by_count_and_bytes():
-    from syncer.core.trace_snapshot import batches
+    from syncer.kinds.traces.snapshot import batches
 
     assert batches(list(range(5)), [1] * 5, 2, 100) == [[0, 1], [2, 3], [4]]
     assert batches(["a", "b", "c", "d"], [60, 50, 200, 10], 50, 100) == [["a"], ["b"], ["c"], ["d"]]

@@ -30,9 +30,9 @@ from syncer.core.errors import FatalError
 from syncer.core.model_snapshot import ModelSnap, VersionSnap
 from syncer.core.snapshot import Snapshot
 from syncer.engine.sync import endpoints, sync
-from syncer.plan.models import plan_models
+from syncer.kinds.models.plan import plan_models
+from syncer.kinds.models.scan import scan_source_models
 from syncer.plan.uncopied import is_unlisted
-from syncer.scan.models import scan_source_models
 from tests.fixtures.cli import write_config
 from tests.fixtures.models import REQUIREMENTS, X, _exported, model_files, predictions, tracking
 

@@ -23,6 +23,7 @@ class KindInfo:
     plural: str
     provenance_tag: str = ""
     capability: str | None = None
+    inventoried: bool = False  # counted and reported, not copied (until a kind that copies it is listed)
 
 
 BY_NAME: dict[str, KindInfo] = {}  # every kind the registry lists, in its order (syncer.kinds.registry)
@@ -31,6 +32,12 @@ BY_NAME: dict[str, KindInfo] = {}  # every kind the registry lists, in its order
 def known(infos: Iterable[KindInfo]) -> None:
     """Record the kinds' names (the registry calls this once, at import)."""
     BY_NAME.update((k.name, k) for k in infos)
+
+
+def copied(kind: str) -> bool:
+    """Whether a listed kind copies objects of `kind` (the inventory then stops counting them)."""
+    info = BY_NAME.get(kind)
+    return info is not None and not info.inventoried
 
 
 def plural(kind: str) -> str:

@@ -11,6 +11,7 @@ import math
 import sys
 from collections.abc import Container
 from dataclasses import dataclass, field
+from typing import Any
 
 PROVENANCE_PREFIX = "mlflow_syncer."
 TAG_SOURCE = "mlflow_syncer.source"
@@ -22,7 +23,7 @@ TAG_DUPLICATE_OF = "mlflow_syncer.duplicate_of"
 TAG_RETIRED = "mlflow_syncer.retired"  # a copy set aside (deleted) for a fresh one, and why
 PARENT_TAG = "mlflow.parentRunId"
 # Tags that each server sets for itself or that cannot be compared across servers.
-# mlflow.linkedPrompts names prompt versions by number: syncer.plan.prompts writes it, remapped.
+# mlflow.linkedPrompts names prompt versions by number: syncer.kinds.prompts.plan writes it, remapped.
 IGNORED_TAGS = frozenset({"mlflow.log-model.history", "mlflow.linkedPrompts"})
 
 
@@ -107,8 +108,10 @@ class Snapshot:
     prompts: dict[str, object] = field(default_factory=dict)
     logged_models: dict[str, object] = field(default_factory=dict)  # model id -> LoggedModelSnap (a list: dest)
     datasets: dict[str, object] = field(default_factory=dict)  # dataset id -> DatasetSnap (a list: dest)
-    inventory: list = field(default_factory=list)  # syncer.core.inventory.Listed: kinds never copied, counted
+    inventory: list = field(default_factory=list)  # syncer.kinds.inventory.listing.Listed: kinds never copied, counted
     traces: dict[str, object] = field(default_factory=dict)  # trace id -> core.trace_snapshot.TraceSnap
+    # Kinds added as packages keep their part here, keyed by kind name (syncer.kinds.<kind>).
+    parts: dict[str, Any] = field(default_factory=dict)
     # Every run read, when runs are streamed (syncer.kinds.runs.stream): `runs` then keeps only a few whole.
     run_ids: Container[str] | None = None
 

@@ -8,14 +8,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
-# Each kind module registers its archiver when imported. Traces (MLflow's own trace JSON, one file per trace
-# in hour directories) are archived in batches by their archiver and restored by syncer.engine.restore_traces.
-from syncer.apply import (  # noqa: F401  (registration)
-    archive_datasets,
-    archive_logged_models,
-    archive_prompts,
-    archive_traces,
-)
+# Each kind's archiver registers when the registry imports the kind (`Kind.archiver`). Traces (MLflow's own
+# trace JSON, one file per trace in hour directories) are archived in batches by their archiver and restored
+# by syncer.kinds.traces.restore.
 from syncer.apply.archive import ArchiveWriter, archive_experiment, dest_experiment
 from syncer.backends.calls import call
 from syncer.backends.classify import describe
@@ -24,10 +19,10 @@ from syncer.core.actions import Op, Plan
 from syncer.core.archive import ARCHIVE_EXPERIMENT, ARCHIVERS, FILES_KEY, ArchivedFiles, file_path, files_path
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import Snapshot
-from syncer.engine.restore_traces import restore_traces
 from syncer.kinds.registry import INFO
+from syncer.kinds.traces.archive_scan import archived_hours
+from syncer.kinds.traces.restore import restore_traces
 from syncer.scan.archive import Holder, archived, holders, read
-from syncer.scan.archive_traces import archived_hours
 
 log = structlog.get_logger("syncer.engine.archive")
 

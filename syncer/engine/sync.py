@@ -36,9 +36,9 @@ from syncer.engine.apply_pass import apply_plan
 from syncer.engine.archive import archive_uncopied, count_archived
 from syncer.engine.notes import pass_notes
 from syncer.kinds.base import Job
+from syncer.kinds.models.kind import model_options
 from syncer.kinds.permissions.step import principal_map
 from syncer.kinds.registry import steps_for
-from syncer.kinds.steps import model_options
 from syncer.plan.runs import Options
 from syncer.state.connect import refuse_mlflow_database
 from syncer.state.store import StateStore, default_state_url

@@ -2,7 +2,8 @@
 
 A step is a named function: `scan(job)` fills the kind's part of both snapshots, `plan(job)` returns its
 actions from the kind's pure planner, `apply(ctx, actions, units)` applies them (each action one
-`Units.run`), `finish` runs after every kind was applied (experiment deletions wait for their runs).
+`Units.run`), `finish` runs after every kind was applied (experiment deletions wait for their runs); `archiver` writes
+the kind's objects a destination cannot hold into the archive and restores them.
 `after` names the kinds whose steps must run first; the registry orders kinds by it.
 """
 
@@ -19,6 +20,7 @@ from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings
 from syncer.core.actions import Action
+from syncer.core.archive import Archiver
 from syncer.core.errors import FatalError
 from syncer.core.kinds import KindInfo
 from syncer.core.snapshot import Snapshot
@@ -83,6 +85,7 @@ class Kind:
     finish: Applier | None = None
     after: tuple[str, ...] = ()
     scope: str = WORKSPACE
+    archiver: Archiver | None = None  # `unsupported: archive` and `restore` (syncer.engine.archive)
 
     @property
     def names(self) -> tuple[str, ...]:

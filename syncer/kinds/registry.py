@@ -10,8 +10,15 @@ from collections.abc import Iterable
 
 from syncer.core import kinds as names
 from syncer.core.kinds import KindInfo
-from syncer.kinds import steps
 from syncer.kinds.base import EXPERIMENT, RANGE, Kind
+from syncer.kinds.datasets.kind import DATASETS
+from syncer.kinds.inventory.kind import INVENTORY
+from syncer.kinds.logged_models.kind import LOGGED_MODELS
+from syncer.kinds.models.kind import MODELS
+from syncer.kinds.permissions.kind import PERMISSIONS
+from syncer.kinds.prompts.kind import PROMPTS
+from syncer.kinds.runs.kind import EXPERIMENTS, RUNS
+from syncer.kinds.traces.kind import TRACES
 
 
 def ordered(kinds: Iterable[Kind]) -> tuple[Kind, ...]:
@@ -34,18 +41,21 @@ def ordered(kinds: Iterable[Kind]) -> tuple[Kind, ...]:
 
 
 KINDS: tuple[Kind, ...] = ordered((
-    steps.EXPERIMENTS,
-    steps.DATASETS,
-    steps.RUNS,
-    steps.LOGGED_MODELS,
-    steps.MODELS,
-    steps.TRACES,
-    steps.PROMPTS,
-    steps.PERMISSIONS,
-    steps.INVENTORY,
+    EXPERIMENTS,
+    DATASETS,
+    RUNS,
+    LOGGED_MODELS,
+    MODELS,
+    TRACES,
+    PROMPTS,
+    PERMISSIONS,
+    INVENTORY,
 ))
 BY_NAME: dict[str, Kind] = {k.name: k for k in KINDS}
-OBJECTS: tuple[KindInfo, ...] = tuple(o for k in KINDS for o in k.objects)
+_COPYING = {o.name for k in KINDS for o in k.objects if not o.inventoried}
+# A kind the inventory counts is taken over by the kind that copies it, once that kind is listed.
+OBJECTS: tuple[KindInfo, ...] = tuple(o for k in KINDS for o in k.objects
+                                      if not (o.inventoried and o.name in _COPYING))
 INFO: dict[str, KindInfo] = {o.name: o for o in OBJECTS}
 COPIED: tuple[KindInfo, ...] = tuple(o for o in OBJECTS if o.provenance_tag)  # never copied: no tag
 names.known(OBJECTS)

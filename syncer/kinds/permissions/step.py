@@ -1,5 +1,5 @@
-"""The permission step: both ends' grants on the pass's experiments and models (syncer.scan.permissions),
-planned through the principal map (syncer.plan.permissions). Runs only with `permissions.enabled`."""
+"""The permission step: both ends' grants on the pass's experiments and models (syncer.kinds.permissions.scan),
+planned through the principal map (syncer.kinds.permissions.plan). Runs only with `permissions.enabled`."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from syncer.core import config_text
 from syncer.core.actions import Action
 from syncer.core.errors import FatalError
 from syncer.core.permissions import PermSnap, PrincipalMap, read_csv_map, unknown_principals, yaml_map_duplicates
-from syncer.plan.permissions import KIND, PermOptions, plan_permissions
-from syncer.scan.permissions import scan_permissions
+from syncer.kinds.permissions.plan import KIND, PermOptions, plan_permissions
+from syncer.kinds.permissions.scan import scan_permissions
 from syncer.state.store import DONE
 
 # syncer.kinds.base.Job (not imported: one pass of refactoring away from typed step inputs).

@@ -6,7 +6,7 @@ both sides' runs are read (the destination's of a window: its copies keep the so
 by the pure planner and handed to `Job.emit` (verify, inspection, the plan's spill), then dropped. What later
 steps need is kept compactly (`RunFacts`): which source runs exist, are planned, have a copy, or have or get a
 copy (`Job.copied_runs`), all as 8-byte hashes (syncer.core.compact_ids). Kept whole: source runs linking
-prompt versions and their copies (syncer.plan.prompts), and runs whose parent lies in a chunk not read yet
+prompt versions and their copies (syncer.kinds.prompts.plan), and runs whose parent lies in a chunk not read yet
 (with their copies), planned after every chunk with the global facts so that nested-run links across chunks
 stay exact; a run whose parent was planned in an earlier chunk is planned in its own chunk, its copy's parent
 read by id. Destination-only runs are decided at the end, once every source run was seen.
@@ -21,9 +21,9 @@ from itertools import chain
 from syncer.backends.classify import describe
 from syncer.core.actions import Action, Op
 from syncer.core.compact_ids import IdSet
-from syncer.core.prompt_snapshot import LINKED_PROMPTS
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID, RunSnap, Snapshot, retired
 from syncer.core.windows import Window
+from syncer.kinds.prompts.snapshot import LINKED_PROMPTS
 from syncer.plan import runs as run_planner
 from syncer.scan import runs as run_scanner
 from syncer.state.store import StateStore

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from syncer.core.actions import Action
-from syncer.core.trace_snapshot import CURSOR_LOOKBACK_MS, cursor_name
-from syncer.plan.traces import plan_traces, unlisted_run_links
-from syncer.scan.traces import scan_traces
+from syncer.kinds.traces.plan import plan_traces, unlisted_run_links
+from syncer.kinds.traces.scan import scan_traces
+from syncer.kinds.traces.snapshot import CURSOR_LOOKBACK_MS, cursor_name
 
 # syncer.kinds.base.Job (not imported: one pass of refactoring away from typed step inputs).
 TraceJob = Any
@@ -54,7 +54,7 @@ def scan_trace_step(job: TraceJob, reading) -> None:
 
 def plan_trace_step(job: TraceJob) -> list[Action]:
     """The trace actions: copies matched by provenance, runs linked where their copies exist or are planned;
-    and the `!` row of the run links MLflow cannot list by page (syncer.plan.traces.unlisted_run_links)."""
+    and the `!` row of the run links MLflow cannot list by page (syncer.kinds.traces.plan.unlisted_run_links)."""
     return plan_traces(job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.plannable,
                        job.copied_runs, job.options.quarantined) + unlisted_run_links(
                            job.src_snap, job.plannable, job.dst.caps)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from mlflow.entities import RunStatus
 
 from syncer.apply.context import Context
-from syncer.apply.logged_models import copy_files, dest_experiment, dest_run, ensure_logged_model
 from syncer.backends import unity_catalog_files as ucfiles
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
@@ -29,6 +28,7 @@ from syncer.core.model_snapshot import (
     version_key,
 )
 from syncer.core.snapshot import TAG_SOURCE, TAG_SOURCE_RUN_ID
+from syncer.kinds.logged_models.apply import copy_files, dest_experiment, dest_run, ensure_logged_model
 
 TAG_HOLDS_VERSION = "mlflow_syncer.holds_model_version"
 HOLDER_PATH = "model"

@@ -1,7 +1,7 @@
 """Read the traces of the selected experiments, page by page, as plain `TraceSnap`s: trace infos only.
 
 Searches return trace infos without spans (the spans are read when a trace is copied, in bounded batches,
-by syncer.apply.traces), so scanning tens of thousands of traces holds a few hundred bytes per trace.
+by syncer.kinds.traces.apply), so scanning tens of thousands of traces holds a few hundred bytes per trace.
 Incremental mirror cycles read only the traces that started after a cursor (minus a look-back window).
 """
 
@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.trace_pages import iter_trace_infos
 from syncer.core.snapshot import Snapshot
-from syncer.core.trace_snapshot import (
+from syncer.kinds.traces.snapshot import (
     META_SOURCE_RUN,
     TAG_SOURCE_TRACE_ID,
     TAG_TRACE_FINGERPRINT,
@@ -28,7 +28,7 @@ from syncer.core.trace_snapshot import (
 
 _NO_API_CODES = frozenset({"ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED"})
 
-log = structlog.get_logger("syncer.scan.traces")
+log = structlog.get_logger("syncer.kinds.traces.scan")
 
 
 def no_trace_api(exc: BaseException) -> bool:

@@ -16,7 +16,7 @@ from collections import Counter
 from syncer.core.actions import Action, Op
 from syncer.core.capabilities import Capabilities
 from syncer.core.snapshot import Snapshot
-from syncer.core.trace_snapshot import TraceSnap, dest_trace_id
+from syncer.kinds.traces.snapshot import TraceSnap, dest_trace_id
 from syncer.plan.uncopied import missing_api, uncopied, unlisted
 
 RUN_LINKS_KIND = "trace_run_link"

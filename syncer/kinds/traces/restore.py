@@ -1,8 +1,8 @@
-"""Restore archived traces (syncer.apply.archive_traces) into a destination that has the trace API.
+"""Restore archived traces (syncer.kinds.traces.archive) into a destination that has the trace API.
 
 The same path as a direct copy: each batch of archived traces is planned by the trace planner
-(syncer.plan.traces: copies matched by `mlflow_syncer.source_trace_id`, duplicates retired) against the
-destination's copies of the same hour, and written by the trace copier (syncer.apply.traces: spans, then the
+(syncer.kinds.traces.plan: copies matched by `mlflow_syncer.source_trace_id`, duplicates retired) against the
+destination's copies of the same hour, and written by the trace copier (syncer.kinds.traces.apply: spans, then the
 info with the source's times, ids in provenance and the fingerprint, at the id derived from the source trace id
 and the destination experiment). A copy made by a migration or an earlier restore is found, so a second
 restore writes nothing; a restore killed half-way is completed by the next one, at the same ids.
@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 from mlflow.entities import Trace
 
 from syncer.apply.context import Context
-from syncer.apply.traces import BATCH_BYTES, TRACE_BATCH, finish_copy, needs_spans, write_spans
 from syncer.backends.calls import call
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
@@ -32,12 +31,13 @@ from syncer.core.actions import Op
 from syncer.core.archive import bucket_range
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID, ExperimentSnap, Snapshot
-from syncer.core.trace_snapshot import UNLINKED, TraceSnap, batches
-from syncer.plan.traces import plan_traces
+from syncer.kinds.traces.apply import BATCH_BYTES, TRACE_BATCH, finish_copy, needs_spans, write_spans
+from syncer.kinds.traces.archive_scan import ArchivedTrace, archived_hours, read_trace
+from syncer.kinds.traces.plan import plan_traces
+from syncer.kinds.traces.scan import trace_snap
+from syncer.kinds.traces.snapshot import UNLINKED, TraceSnap, batches
 from syncer.plan.uncopied import missing_api
 from syncer.scan.archive import Holder
-from syncer.scan.archive_traces import ArchivedTrace, archived_hours, read_trace
-from syncer.scan.traces import trace_snap
 
 Skip = Callable[[str, int], None]  # (reason, objects) not restored
 WORKERS = 8  # archived trace files downloaded, and trace infos written, at once (within one batch)

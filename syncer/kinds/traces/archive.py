@@ -17,7 +17,7 @@ artifact path (syncer/backends/azureml_runs.py): `batch/metadata` records a path
 content is written, so a kill between the two leaves a listed path without content, which is
 counted here as archived. Checking each listed file's content (one contentinfo call per file and
 pass) is not done: a known limit (docs/DATABRICKS_AZUREML.md).
-`mlflow-syncer restore` reads them back (syncer.scan.archive_traces, syncer.engine.restore_traces).
+`mlflow-syncer restore` reads them back (syncer.kinds.traces.archive_scan, syncer.kinds.traces.restore).
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from syncer.apply.archive import ArchiveWriter
-from syncer.apply.traces import BATCH_BYTES, TRACE_BATCH, read_whole
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.run_files import list_run_files
 from syncer.backends.trace_pages import iter_trace_infos
 from syncer.core.archive import Archiver, envelope, file_path, register, trace_bucket
-from syncer.core.trace_snapshot import recorded_size
+from syncer.kinds.traces.apply import BATCH_BYTES, TRACE_BATCH, read_whole
+from syncer.kinds.traces.snapshot import recorded_size
 
 KIND = "trace"
 
@@ -109,4 +109,5 @@ def archive_traces(src: Endpoint, writer: ArchiveWriter, run_id: str, experiment
     return written, kept
 
 
-register(Archiver(KIND, list_ids=trace_ids, export=export_trace, archive_all=archive_traces))
+ARCHIVER = Archiver(KIND, list_ids=trace_ids, export=export_trace, archive_all=archive_traces)
+register(ARCHIVER)

@@ -16,9 +16,9 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 
 from syncer.backends.calls import pages
 from syncer.backends.endpoint import Endpoint
-from syncer.core.prompt_snapshot import PromptSnap, PromptVersionSnap
+from syncer.kinds.prompts.snapshot import PromptSnap, PromptVersionSnap
+from syncer.kinds.prompts.uc_scan import CONTENT_TAGS, MODEL_CONFIG, RESPONSE_FORMAT, scan_uc_prompts
 from syncer.scan.runs import matches
-from syncer.scan.uc_prompts import CONTENT_TAGS, MODEL_CONFIG, RESPONSE_FORMAT, scan_uc_prompts
 
 log = structlog.get_logger("syncer.prompts")
 
@@ -59,7 +59,7 @@ def scan_prompts(endpoint: Endpoint, keep: Callable[[str], bool]) -> dict[str, P
 
 def scan_source_prompts(endpoint: Endpoint, globs: Iterable[str]) -> dict[str, PromptSnap]:
     """The source prompts named by `globs` (["*"]: all of them; []: none). An end whose prompts live in Unity
-    Catalog (`caps.prompt_registry`) is read on that registry (syncer.scan.uc_prompts)."""
+    Catalog (`caps.prompt_registry`) is read on that registry (syncer.kinds.prompts.uc_scan)."""
     globs = list(globs)
     if not globs:
         return {}

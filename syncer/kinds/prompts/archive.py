@@ -15,7 +15,8 @@ from syncer.apply.archive import dest_experiment
 from syncer.backends.calls import call, pages
 from syncer.backends.endpoint import Endpoint
 from syncer.core.archive import Archiver, register
-from syncer.core.prompt_snapshot import (
+from syncer.core.snapshot import TAG_SOURCE
+from syncer.kinds.prompts.snapshot import (
     EXPERIMENT_IDS,
     TAG_SOURCE_PROMPT,
     TAG_SOURCE_PROMPT_VERSION,
@@ -23,7 +24,6 @@ from syncer.core.prompt_snapshot import (
     experiment_ids_value,
     user_tags,
 )
-from syncer.core.snapshot import TAG_SOURCE
 
 KIND = "prompt"
 
@@ -114,4 +114,5 @@ def restore_prompt(dst: Endpoint, doc: dict, experiment_id: str | None) -> str: 
     return name
 
 
-register(Archiver(KIND, list_ids=prompt_names, export=export_prompt, restore=restore_prompt))
+ARCHIVER = Archiver(KIND, list_ids=prompt_names, export=export_prompt, restore=restore_prompt)
+register(ARCHIVER)

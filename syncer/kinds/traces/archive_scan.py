@@ -1,4 +1,4 @@
-"""Read archived traces back (syncer.apply.archive_traces wrote them): one hour directory at a time.
+"""Read archived traces back (syncer.kinds.traces.archive wrote them): one hour directory at a time.
 
 `archived_hours` lists a holder run's `trace/` directory and then each hour's files, yielding one hour's
 listing at a time; `read_traces` downloads a batch of files and parses each as MLflow's own trace JSON.

@@ -15,7 +15,6 @@ from itertools import groupby
 from mlflow.exceptions import MlflowException
 
 from syncer.apply.context import Context
-from syncer.apply.model_files import provenance, registration
 from syncer.apply.runs import RunStats
 from syncer.apply.units import Outcome, Units, versions_then_parent
 from syncer.backends.calls import call
@@ -32,6 +31,7 @@ from syncer.core.model_snapshot import (
     version_key,
 )
 from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE, user_tags
+from syncer.kinds.models.files import provenance, registration
 from syncer.state.store import DONE, IN_PROGRESS
 
 READY_TIMEOUT = 600.0

@@ -68,4 +68,5 @@ def restore_dataset(dst: Endpoint, doc: dict, experiment_id: str | None) -> str:
     return dest_id
 
 
-register(Archiver(KIND, list_ids=dataset_ids, export=export_dataset, restore=restore_dataset))
+ARCHIVER = Archiver(KIND, list_ids=dataset_ids, export=export_dataset, restore=restore_dataset)
+register(ARCHIVER)

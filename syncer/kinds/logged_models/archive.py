@@ -98,5 +98,6 @@ def restore_logged_model(dst: Endpoint, doc: dict, experiment_id: str | None) ->
     return copy.model_id
 
 
-register(Archiver(KIND, list_ids=logged_model_ids, export=export_logged_model, restore=restore_logged_model,
-                  files=files_of))
+ARCHIVER = Archiver(KIND, list_ids=logged_model_ids, export=export_logged_model, restore=restore_logged_model,
+                  files=files_of)
+register(ARCHIVER)

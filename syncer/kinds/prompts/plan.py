@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from syncer.core.actions import Action, Op
 from syncer.core.capabilities import Capabilities
-from syncer.core.prompt_snapshot import (
+from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID, Snapshot
+from syncer.kinds.prompts.snapshot import (
     EXPERIMENT_IDS,
     LINKED_PROMPTS,
     TAG_SOURCE_PROMPT,
@@ -30,7 +31,6 @@ from syncer.core.prompt_snapshot import (
     user_tags,
     version_fingerprint,
 )
-from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID, Snapshot
 from syncer.plan.uncopied import missing_api, uncopied, unlisted
 
 Copies = dict[str, list[PromptVersionSnap]]

@@ -1,14 +1,14 @@
 """The pure inventory planner: counts of kinds mlflow-syncer never copies -> `!` uncopied actions.
 
 Each non-zero count becomes one action (per experiment for experiment kinds) with the kind's reason
-(syncer.core.inventory); a kind the source cannot list becomes one `unlisted` action (count unknown).
+(syncer.kinds.inventory.listing); a kind the source cannot list becomes one `unlisted` action (count unknown).
 A kind the source holds none of produces nothing.
 """
 
 from __future__ import annotations
 
 from syncer.core.actions import Action
-from syncer.core.inventory import INVENTORY, Listed
+from syncer.kinds.inventory.listing import INVENTORY, Listed
 from syncer.plan.uncopied import uncopied, unlisted
 
 

@@ -14,7 +14,7 @@ from syncer.backends.calls import call
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import FatalError
-from syncer.core.inventory import Listed
+from syncer.kinds.inventory.listing import Listed
 
 ADMINS = "admins"
 VISIBILITY = "source:visibility"  # state store cursor: why the source's listings may be incomplete ("": complete)

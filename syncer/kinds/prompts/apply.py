@@ -21,7 +21,8 @@ from syncer.apply.units import Outcome, Units, versions_then_parent
 from syncer.backends.calls import call
 from syncer.core.actions import Action, Op
 from syncer.core.errors import SyncError
-from syncer.core.prompt_snapshot import (
+from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE
+from syncer.kinds.prompts.snapshot import (
     EXPERIMENT_IDS,
     LINKED_PROMPTS,
     TAG_SOURCE_PROMPT,
@@ -36,7 +37,6 @@ from syncer.core.prompt_snapshot import (
     prompt_version_key,
     user_tags,
 )
-from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE
 from syncer.state.store import IN_PROGRESS
 
 log = structlog.get_logger("syncer.prompts")

@@ -32,9 +32,9 @@ from syncer.backends.endpoint import Endpoint
 from syncer.backends.trace_reads import read_traces
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError, Kind, SyncError
-from syncer.core.prompt_snapshot import LINKED_PROMPTS, linked_prompts
 from syncer.core.snapshot import TAG_DUPLICATE_OF
-from syncer.core.trace_snapshot import (
+from syncer.kinds.prompts.snapshot import LINKED_PROMPTS, linked_prompts
+from syncer.kinds.traces.snapshot import (
     META_SOURCE_RUN,
     TAG_SOURCE_TRACE_ID,
     TAG_TRACE_FINGERPRINT,
@@ -45,7 +45,7 @@ from syncer.core.trace_snapshot import (
     dest_trace_hex,
     user_trace_tags,
 )
-from syncer.core.trace_snapshot import (
+from syncer.kinds.traces.snapshot import (
     batches as batched,
 )
 

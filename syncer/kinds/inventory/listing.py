@@ -1,8 +1,8 @@
 """Object kinds a source may hold that mlflow-syncer never copies: counted by the scan, listed by the plan.
 
 Each kind says where it lives (the whole workspace or one experiment) and why it is not copied. The scan
-(syncer.scan.inventory) counts them page by page, keeping only `Listed` counts; the planner
-(syncer.plan.inventory) turns each non-zero count, or each listing the source cannot answer, into one `!`
+(syncer.kinds.inventory.scan) counts them page by page, keeping only `Listed` counts; the planner
+(syncer.kinds.inventory.plan) turns each non-zero count, or each listing the source cannot answer, into one `!`
 uncopied action. Labeling sessions are not here: their API needs Databricks (databricks-agents).
 """
 

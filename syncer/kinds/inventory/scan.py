@@ -1,4 +1,4 @@
-"""Count what the source holds of the kinds mlflow-syncer never copies (syncer.core.inventory).
+"""Count what the source holds of the kinds mlflow-syncer never copies (syncer.kinds.inventory.listing).
 
 Listings are paged and only counted: no object is kept. What every experiment holds by itself (the default
 `Feedback` label schema) is not counted. Workspace-wide kinds are listed once, the others once
@@ -16,7 +16,8 @@ from syncer.backends.calls import call
 from syncer.backends.classify import describe, not_offered, unreachable_reason
 from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import SyncError
-from syncer.core.inventory import EXPERIMENT, INVENTORY_KINDS, WORKSPACE, Listed
+from syncer.core.kinds import copied
+from syncer.kinds.inventory.listing import EXPERIMENT, INVENTORY_KINDS, WORKSPACE, Listed
 
 PAGE = 1000
 # (endpoint, experiment id or None, page token) -> one page: (items, next page token)
@@ -96,6 +97,8 @@ def scan_inventory(endpoint: Endpoint, experiments: Iterable[str]) -> list[Liste
     experiments = list(experiments)
     found: list[Listed] = []
     for k in INVENTORY_KINDS:
+        if copied(k.name):  # a listed kind copies it (syncer.kinds.registry)
+            continue
         if k.capability and not getattr(endpoint.caps, k.capability) or k.name in endpoint.caps.absent_kinds:
             continue
         where = [None] if k.scope == WORKSPACE else experiments if k.scope == EXPERIMENT else []

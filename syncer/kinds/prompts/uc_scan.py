@@ -16,7 +16,7 @@ from mlflow.utils.proto_json_utils import message_to_json
 
 from syncer.backends.calls import call, pages
 from syncer.backends.endpoint import Endpoint
-from syncer.core.prompt_snapshot import PromptSnap, PromptVersionSnap, uc_schemas
+from syncer.kinds.prompts.snapshot import PromptSnap, PromptVersionSnap, uc_schemas
 from syncer.scan.runs import matches
 
 PAGE = 100
