@@ -18,6 +18,7 @@ from syncer.kinds.models.kind import MODELS
 from syncer.kinds.permissions.kind import PERMISSIONS
 from syncer.kinds.prompts.kind import PROMPTS
 from syncer.kinds.runs.kind import EXPERIMENTS, RUNS
+from syncer.kinds.scorers.kind import SCORERS
 from syncer.kinds.traces.kind import TRACES
 
 
@@ -50,6 +51,7 @@ KINDS: tuple[Kind, ...] = ordered((
     PROMPTS,
     PERMISSIONS,
     INVENTORY,
+    SCORERS,
 ))
 BY_NAME: dict[str, Kind] = {k.name: k for k in KINDS}
 _COPYING = {o.name for k in KINDS for o in k.objects if not o.inventoried}
