@@ -13,13 +13,14 @@ def _snaps() -> tuple[Snapshot, Snapshot]:
     src = Snapshot("src", experiments={"1": ExperimentSnap("1", "genai", "active")})
     dst = Snapshot("dst", experiments={"9": ExperimentSnap("9", "genai", "active")})
     for i in range(4):
-        src.traces[f"t{i}"] = TraceSnap(f"t{i}", "1", 1000 + i, "OK", f"fp{i}", source_run="r1" if i == 0 else None)
+        src.part("trace")[f"t{i}"] = TraceSnap(f"t{i}", "1", 1000 + i, "OK", f"fp{i}",
+                                               source_run="r1" if i == 0 else None)
     return src, dst
 
 
 def _copy(dst: Snapshot, source: str, fp: str | None, trace_id: str | None = None, state: str = "OK") -> None:
     trace_id = trace_id or dest_trace_id(source, "9")
-    dst.traces[trace_id] = TraceSnap(trace_id, "9", 0, state, "x", source_trace_id=source, copy_fingerprint=fp)
+    dst.part("trace")[trace_id] = TraceSnap(trace_id, "9", 0, state, "x", source_trace_id=source, copy_fingerprint=fp)
 
 
 def test_same_create_update_and_duplicates():

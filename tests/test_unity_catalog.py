@@ -247,7 +247,7 @@ def test_unity_catalog_alone_into_plain_mlflow(uc_env, dest_server, unique_name,
 def test_a_name_in_both_registries_is_an_error():
     model = ModelSnap(name="a.b.c", registry="databricks", clash=("databricks", "databricks-uc"),
                       versions={"1": VersionSnap("1", "s3://bucket/m", None, "READY")})
-    src = Snapshot(identity="databricks", models={model.name: model})
+    src = Snapshot(identity="databricks", parts={"model": {model.name: model}})
     actions = plan_models(src, {}, {model.name: model.name}, set(), PLAIN_MLFLOW)
     assert [(a.kind, a.op) for a in actions] == [("model", Op.ERROR)]
     assert "is in 2 source registries (databricks, databricks-uc)" in actions[0].details["reason"]

@@ -104,16 +104,14 @@ class Snapshot:
     identity: str
     experiments: dict[str, ExperimentSnap] = field(default_factory=dict)
     runs: dict[str, RunSnap] = field(default_factory=dict)
-    models: dict[str, object] = field(default_factory=dict)
-    prompts: dict[str, object] = field(default_factory=dict)
-    logged_models: dict[str, object] = field(default_factory=dict)  # model id -> LoggedModelSnap (a list: dest)
-    datasets: dict[str, object] = field(default_factory=dict)  # dataset id -> DatasetSnap (a list: dest)
-    inventory: list = field(default_factory=list)  # syncer.kinds.inventory.listing.Listed: kinds never copied, counted
-    traces: dict[str, object] = field(default_factory=dict)  # trace id -> core.trace_snapshot.TraceSnap
-    # Kinds added as packages keep their part here, keyed by kind name (syncer.kinds.<kind>).
+    # Each kind's part, keyed by kind name (syncer.kinds.<kind>: its scan fills it, its planner reads it).
     parts: dict[str, Any] = field(default_factory=dict)
     # Every run read, when runs are streamed (syncer.kinds.runs.stream): `runs` then keeps only a few whole.
     run_ids: Container[str] | None = None
+
+    def part(self, kind: str) -> Any:
+        """The part of kind `kind`: what its scan read (an empty dict until then)."""
+        return self.parts.setdefault(kind, {})
 
     def has_run(self, run_id: str | None) -> bool:
         """Whether the scan read this run (whole or not)."""

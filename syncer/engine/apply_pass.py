@@ -38,15 +38,13 @@ def _segments(plan: Plan) -> Iterator[tuple[Segment, list[Action]]]:
 
 
 def referenced_runs(snap: Snapshot, stream: RunStream | None) -> set[str]:
-    """Source runs whose copies later kinds look up by id: model versions, logged models (and their metrics),
-    traces, runs kept whole (prompt links) and the parents of runs planned after every chunk."""
+    """Source runs whose copies later kinds look up by id (`Kind.linked_runs`: model versions, logged models
+    and their metrics, traces), runs kept whole (prompt links) and the parents of runs planned after every
+    chunk."""
     refs: set[str] = set(snap.runs)
-    for model in snap.models.values():
-        refs.update(v.run_id for v in model.versions.values() if v.run_id)
-    for lm in snap.logged_models.values():
-        refs.add(getattr(lm, "source_run_id", None) or "")
-        refs.update(m.run_id for m in getattr(lm, "metrics", []) if getattr(m, "run_id", None))
-    refs.update(getattr(t, "source_run", None) or "" for t in snap.traces.values())
+    for kind in KINDS:
+        if kind.linked_runs is not None:
+            refs.update(kind.linked_runs(snap))
     if stream is not None:
         refs.update(r.parent_id for r in stream.facts.deferred.values() if r.parent_id)
         refs.update(stream.facts.cross_parents)

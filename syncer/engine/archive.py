@@ -26,13 +26,11 @@ from syncer.scan.archive import Holder, archived, holders, read
 
 log = structlog.get_logger("syncer.engine.archive")
 
-# The snapshot field holding the selected source objects of a kind (archived: those, not every one listed).
-SELECTED = {"prompt": "prompts", "logged_model": "logged_models", "dataset": "datasets", "trace": "traces"}
-
-
 def _selected(snap: Snapshot, kind: str) -> set[str] | None:
-    field_name = SELECTED.get(kind)
-    return set(getattr(snap, field_name)) if field_name else None
+    """The selected source objects of a kind, from its snapshot part (archived: those, not every one
+    listed); None for a kind whose part is not keyed by source id (every object of it is archived)."""
+    part = snap.parts.get(kind)
+    return set(part) if isinstance(part, dict) else None
 
 
 def archive_uncopied(src: Endpoint, dst: Endpoint, plan: Plan, src_snap: Snapshot) -> int:

@@ -9,7 +9,7 @@ the kind's objects a destination cannot hold into the archive and restores them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
@@ -24,7 +24,6 @@ from syncer.core.archive import Archiver
 from syncer.core.errors import FatalError
 from syncer.core.kinds import KindInfo
 from syncer.core.snapshot import Snapshot
-from syncer.core.windows import Window
 from syncer.plan.runs import Options
 from syncer.state.store import StateStore
 
@@ -50,8 +49,6 @@ class Job:
     dest_names: dict[str, str] = field(default_factory=dict)
     plannable: set[str | None] = field(default_factory=set)  # source experiments not in error
     copied_runs: Container[str] = field(default_factory=set)  # source runs that have or get a copy
-    experiment_ids: frozenset[str] | None = None  # a scale-out unit: only these source experiments
-    run_window: Window | None = None  # a range unit: only the runs of one experiment started within it
     # Where planned actions go, with what they were planned from: (actions, chunk experiments, src, dst).
     emit: Emit = lambda actions, experiments, src, dst, window=None: None
     runs: RunStream | None = None  # the run step's stream: facts and runs kept for later steps
@@ -86,6 +83,8 @@ class Kind:
     after: tuple[str, ...] = ()
     scope: str = WORKSPACE
     archiver: Archiver | None = None  # `unsupported: archive` and `restore` (syncer.engine.archive)
+    # The source runs whose copies the kind's applier looks up by id (kept in the id map while applying).
+    linked_runs: Callable[[Snapshot], Iterable[str]] | None = None
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -24,12 +24,14 @@ from syncer.core.snapshot import (
     retired,
     user_tags,
 )
+from syncer.core.windows import Window
 from syncer.plan.copies import split_copies
 
 
-@dataclass
+@dataclass(frozen=True)
 class Options:
-    """What the user asked for, as plain data the planner reads."""
+    """What the user asked for and what one pass covers: built once per pass (syncer.engine.sync), read by
+    every kind's steps and the planners."""
 
     deleted: str = "skip"
     delete_extra: bool = False
@@ -40,6 +42,8 @@ class Options:
     traces_incremental: bool = False
     # mirror: read only the runs that ended at or after this time (ms) or are RUNNING (syncer.kinds.runs.stream)
     runs_since: int | None = None
+    experiment_ids: frozenset[str] | None = None  # a scale-out unit: only these source experiments (exact ids)
+    run_window: Window | None = None  # a range unit: only the runs of one experiment started within it
 
 
 def make_plan(

@@ -70,7 +70,7 @@ def _records(ctx: Context, source_id: str, dest_id: str) -> int:
 
 def copy_dataset(ctx: Context, action: Action) -> tuple[str, RunStats]:
     """Create or complete the copy of one source dataset. Returns the destination dataset id."""
-    ds = ctx.src_snap.datasets[action.source_id]
+    ds = ctx.src_snap.part("dataset")[action.source_id]
     stats = RunStats()
     if action.op is Op.CREATE:
         dest_id = _create(ctx, ds, action)

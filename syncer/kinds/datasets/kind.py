@@ -16,9 +16,11 @@ from syncer.kinds.datasets.scan import scan_dest_datasets, scan_source_datasets
 
 
 def _scan_datasets(job: Job) -> None:
-    job.src_snap.datasets = reading(job.src, "source datasets", lambda: scan_source_datasets(job.src, job.src_snap))
-    if job.dst.caps.datasets and job.src_snap.datasets:
-        job.dst_snap.datasets = reading(job.dst, "destination datasets", lambda: scan_dest_datasets(job.dst))
+    job.src_snap.parts["dataset"] = reading(job.src, "source datasets",
+                                            lambda: scan_source_datasets(job.src, job.src_snap))
+    if job.dst.caps.datasets and job.src_snap.part("dataset"):
+        job.dst_snap.parts["dataset"] = reading(job.dst, "destination datasets",
+                                                lambda: scan_dest_datasets(job.dst))
 
 
 def _plan_datasets(job: Job) -> list[Action]:

@@ -58,13 +58,13 @@ def _plan_one(ds: DatasetSnap, copies: list[DatasetSnap], experiments: set[str |
 
 def plan_datasets(src: Snapshot, dst: Snapshot, experiments: set[str | None], caps: Capabilities,
                   quarantined: frozenset[tuple[str, str]] = frozenset()) -> list[Action]:
-    """Plan the source datasets (`src.datasets`) linked to one of the plannable `experiments`.
+    """Plan the source datasets (`src.part("dataset")`) linked to one of the plannable `experiments`.
 
-    `dst.datasets` maps source dataset ids to their destination copies. A destination without the dataset
+    `dst.part("dataset")` maps source dataset ids to their destination copies. A destination without the dataset
     API gets one uncopied action counting them.
     """
-    selected = sorted((ds for ds in src.datasets.values() if linked(ds, experiments)),
+    selected = sorted((ds for ds in src.part("dataset").values() if linked(ds, experiments)),
                       key=lambda ds: (ds.name, ds.dataset_id))
     if not caps.datasets:
         return [uncopied("dataset", len(selected), missing_api("dataset", caps))] if selected else []
-    return [_plan_one(ds, dst.datasets.get(ds.dataset_id, []), experiments, quarantined) for ds in selected]
+    return [_plan_one(ds, dst.part("dataset").get(ds.dataset_id, []), experiments, quarantined) for ds in selected]

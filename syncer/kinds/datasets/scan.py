@@ -1,4 +1,4 @@
-"""Read the evaluation datasets of the selected experiments on both sides (`Snapshot.datasets`).
+"""Read the evaluation datasets of the selected experiments on both sides (`Snapshot.parts`).
 
 Source: one paged `search_datasets` per batch of selected experiments, then each dataset's experiment links
 (one call per dataset). Records are not read here: the source's `last_update_time` changes with every record

@@ -146,8 +146,8 @@ def ensure_logged_model(ctx: Context, lm: LoggedModelSnap, known: LoggedModelSna
 
 def copy_logged_model(ctx: Context, action: Action) -> tuple[str, RunStats]:
     """Create or complete the copy of one source logged model. Returns the destination model id."""
-    lm = ctx.src_snap.logged_models[action.source_id]
-    copies = ctx.dst_snap.logged_models.get(action.source_id, []) if action.op is Op.UPDATE else []
+    lm = ctx.src_snap.part("logged_model")[action.source_id]
+    copies = ctx.dst_snap.part("logged_model").get(action.source_id, []) if action.op is Op.UPDATE else []
     dest, stats = ensure_logged_model(ctx, lm, copies[0] if copies else None)
     ctx.map_id("logged_model", lm.model_id, dest.model_id)
     return dest.model_id, stats

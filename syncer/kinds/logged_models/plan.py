@@ -74,16 +74,17 @@ def _plan_one(src: Snapshot, lm: LoggedModelSnap, copies: list[LoggedModelSnap],
 
 def plan_logged_models(src: Snapshot, dst: Snapshot, copied_runs: set[str], experiments: set[str | None],
                        caps: Capabilities, quarantined: frozenset[tuple[str, str]] = frozenset()) -> list[Action]:
-    """Plan the source logged models (`src.logged_models`) of the plannable `experiments`.
+    """Plan the source logged models (`src.part("logged_model")`) of the plannable `experiments`.
 
-    `dst.logged_models` maps source model ids to their destination copies; `copied_runs` holds the source ids
+    `dst.part("logged_model")` maps source model ids to their destination copies; `copied_runs` holds the source ids
     of the runs the plan copies (or copied). A destination without the logged-model API gets one uncopied
     action per experiment, counting its logged models.
     """
-    models = sorted((lm for lm in src.logged_models.values() if lm.experiment_id in experiments),
+    models = sorted((lm for lm in src.part("logged_model").values() if lm.experiment_id in experiments),
                     key=lambda lm: (lm.experiment_id, lm.model_id))
     if not caps.logged_models:
         per_exp = Counter(lm.experiment_id for lm in models)
         return [uncopied("logged_model", n, missing_api("logged_model", caps), group=src.experiments[e].name,
                          experiment=e) for e, n in sorted(per_exp.items())]
-    return [_plan_one(src, lm, dst.logged_models.get(lm.model_id, []), copied_runs, quarantined) for lm in models]
+    copies = dst.part("logged_model")
+    return [_plan_one(src, lm, copies.get(lm.model_id, []), copied_runs, quarantined) for lm in models]

@@ -1,4 +1,4 @@
-"""Read the logged models of the selected experiments on both sides (`Snapshot.logged_models`).
+"""Read the logged models of the selected experiments on both sides (`Snapshot.parts`).
 
 One paged `search_logged_models` per batch of experiments on each side: a logged model's tags, params and
 metrics come with it, so an idle pass reads nothing per model. Destination logged models are kept only when

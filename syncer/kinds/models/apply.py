@@ -88,7 +88,7 @@ def _create_version(ctx: Context, model: ModelSnap, v: VersionSnap, dest_name: s
 def _complete_version(ctx: Context, v: VersionSnap, dest_name: str, number: str, action: Action,
                       options: ModelOptions) -> None:
     client = ctx.dst.client
-    have = ctx.dst_snap.models.get(dest_name)
+    have = ctx.dst_snap.part("model").get(dest_name)
     have_v = have.versions.get(number) if have and action.op is not Op.CREATE else None
     want = expected_version(v, ctx.dst.caps, options)
     wait_ready(ctx, dest_name, number)
@@ -116,7 +116,7 @@ def _complete_version(ctx: Context, v: VersionSnap, dest_name: str, number: str,
 def copy_version(ctx: Context, action: Action) -> tuple[str, RunStats]:
     """Create or complete the destination copy of one source version. Returns 'name/number'."""
     model_name, version = action.source_id.rsplit("/", 1)
-    model = ctx.src_snap.models[model_name]
+    model = ctx.src_snap.part("model")[model_name]
     v = model.versions[version]
     dest_name = _dest_model(ctx, action)
     stats = RunStats()
@@ -132,12 +132,12 @@ def copy_version(ctx: Context, action: Action) -> tuple[str, RunStats]:
 
 def update_model(ctx: Context, action: Action) -> tuple[str, RunStats]:
     """Bring a destination model's description, tags and aliases in line with the source."""
-    model = ctx.src_snap.models[action.source_id]
+    model = ctx.src_snap.part("model")[action.source_id]
     dest_name = action.label
     client = ctx.dst.client
     if action.op is Op.CREATE:
         ensure_model(ctx, model, dest_name)
-    have = ctx.dst_snap.models.get(dest_name)
+    have = ctx.dst_snap.part("model").get(dest_name)
     ctx.guard()
     if have is not None and have.description != model.description:
         call(ctx.dst, "update_registered_model", lambda: client.update_registered_model(
@@ -188,7 +188,7 @@ def _remember_in_sync(ctx: Context, group: list[Action], failed: set[str]) -> No
     model = next((a for a in group if a.kind == "model"), None)
     if model is None or model.source_id in failed or any(a.op in (Op.ERROR, Op.CONFLICT) for a in group):
         return
-    snap = ctx.src_snap.models.get(model.source_id or "")
+    snap = ctx.src_snap.part("model").get(model.source_id or "")
     if snap is None:
         return
     digest = snap.digest()

@@ -61,7 +61,7 @@ def _from_run(ctx: Context, v: VersionSnap) -> Registration:
 
 def _to_logged_model(ctx: Context, model_id: str) -> Registration:
     """Register from the destination copy of the version's logged model (made by `ensure_logged_model`)."""
-    lm = ctx.src_snap.logged_models.get(model_id) or read_logged_model(ctx.src, model_id)
+    lm = ctx.src_snap.part("logged_model").get(model_id) or read_logged_model(ctx.src, model_id)
     dest, stats = ensure_logged_model(ctx, lm)
     # The logged model's own location, not models:/<id>: a registry on a direct store would resolve that
     # id through MLflow's process-wide default tracking URI instead of this destination.

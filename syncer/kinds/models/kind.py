@@ -5,7 +5,7 @@ This module is the kind's `Kind` record and its step functions; syncer.kinds.reg
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from syncer.config import Settings, dest_name
 from syncer.core.actions import Action
@@ -16,6 +16,7 @@ from syncer.core.model_snapshot import (
     ModelOptions,
     ModelSnap,
 )
+from syncer.core.snapshot import Snapshot
 from syncer.kinds.base import Job, Kind, reading, unmatched
 from syncer.kinds.models.apply import apply_models
 from syncer.kinds.models.plan import plan_models
@@ -34,13 +35,13 @@ def _scan_models(job: Job) -> None:
     if not s.copy_models:
         return
     changes = _model_changes(job)
-    job.src_snap.models = reading(job.src, "source registry", lambda: scan_source_models(
+    job.src_snap.parts["model"] = reading(job.src, "source registry", lambda: scan_source_models(
         job.src, job.src_snap, s.models, job.copied_runs, changes))
     if changes is None:  # a change-only cycle selects only the models that changed
-        unmatched(job, "models", s.models, list(job.src_snap.models))
+        unmatched(job, "models", s.models, list(job.src_snap.part("model")))
     _fetch_version_runs(job)
-    names = [dest_name(name, s.model_names) for name in job.src_snap.models]
-    job.dst_snap.models = reading(job.dst, "destination registry",
+    names = [dest_name(name, s.model_names) for name in job.src_snap.part("model")]
+    job.dst_snap.parts["model"] = reading(job.dst, "destination registry",
                                   lambda: scan_dest_models(job.dst, names)) if names else {}
 
 
@@ -62,7 +63,7 @@ def _model_changes(job: Job) -> Callable[[ModelSnap], bool] | None:
 def _fetch_version_runs(job: Job) -> None:
     """Read the copied runs model versions were made from (their artifact locations decide where files come from):
     the streamed run step keeps only a few runs whole."""
-    missing = {v.run_id for m in job.src_snap.models.values() for v in m.versions.values()
+    missing = {v.run_id for m in job.src_snap.part("model").values() for v in m.versions.values()
                if v.run_id and v.run_id in job.copied_runs and v.run_id not in job.src_snap.runs}
     if missing:
         runs = reading(job.src, "source", lambda: run_scanner.fetch_runs(
@@ -74,11 +75,15 @@ def _plan_models(job: Job) -> list[Action]:
     s = job.settings
     if not s.copy_models:
         return []
-    names = {name: dest_name(name, s.model_names) for name in job.src_snap.models}
-    return plan_models(job.src_snap, job.dst_snap.models, names, job.copied_runs, job.dst.caps,
+    names = {name: dest_name(name, s.model_names) for name in job.src_snap.part("model")}
+    return plan_models(job.src_snap, job.dst_snap.part("model"), names, job.copied_runs, job.dst.caps,
                        model_options(s, job.options.quarantined))
+
+
+def _linked_runs(snap: Snapshot) -> Iterable[str]:
+    return (v.run_id for m in snap.part("model").values() for v in m.versions.values() if v.run_id)
 
 
 MODELS = Kind("model", (KindInfo("model", "models", TAG_SOURCE_MODEL),
                         KindInfo("model_version", "model versions", TAG_SOURCE_VERSION)),
-              _scan_models, _plan_models, apply_models, after=("run", "logged_model"))
+              _scan_models, _plan_models, apply_models, after=("run", "logged_model"), linked_runs=_linked_runs)

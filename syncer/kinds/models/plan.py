@@ -150,7 +150,7 @@ def _plan_extra(model: ModelSnap, dest_name: str, copies: dict[str, list[Version
 
 def plan_models(src: Snapshot, dst_models: dict[str, ModelSnap], names: dict[str, str], copied_runs: set[str],
                 caps: Capabilities, options: ModelOptions | None = None) -> list[Action]:
-    """Plan every selected source model (`src.models`) into the destination.
+    """Plan every selected source model (`src.part("model")`) into the destination.
 
     `names` maps source model names to destination names; `copied_runs` holds the source ids of the runs
     the plan copies (or already copied). Per model: the model action first, then its versions in source
@@ -161,7 +161,7 @@ def plan_models(src: Snapshot, dst_models: dict[str, ModelSnap], names: dict[str
     sources: dict[str, list[str]] = {}
     for source_name, name in names.items():
         sources.setdefault(name, []).append(source_name)
-    for model in sorted(src.models.values(), key=lambda m: m.name):
+    for model in sorted(src.part("model").values(), key=lambda m: m.name):
         dest_name = names[model.name]
         dest = dst_models.get(dest_name)
         copies, foreign = _copies(model, dest)

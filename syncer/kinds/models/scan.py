@@ -1,4 +1,4 @@
-"""Read registered models and their versions on both sides into plain data (`Snapshot.models`).
+"""Read registered models and their versions on both sides into plain data (`Snapshot.parts`).
 
 The source scan lists every registered model and every version in two paged searches, then keeps the
 models the user selected: those named by `models` globs plus those with a version made from a run of the

@@ -41,9 +41,9 @@ def _resources(job: Job) -> tuple[dict[str, str], dict[str, str], dict[str, str]
     destination's ids): resources are planned on under their destination names."""
     src_exps = {eid: job.dest_names[eid] for eid, e in job.src_snap.experiments.items()
                 if not e.deleted and eid in job.dest_names}
-    src_models = {name: dest_name(name, job.settings.model_names) for name in job.src_snap.models}
+    src_models = {name: dest_name(name, job.settings.model_names) for name in job.src_snap.part("model")}
     dst_exps = {eid: e.name for eid, e in job.dst_snap.experiments.items() if not e.deleted}
-    dst_models = {name: name for name in job.dst_snap.models}
+    dst_models = {name: name for name in job.dst_snap.part("model")}
     return src_exps, src_models, dst_exps, dst_models
 
 

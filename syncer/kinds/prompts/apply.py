@@ -96,7 +96,7 @@ def link_models(ctx: Context, source_models: list[str]) -> None:
         if dest_model is None:
             log.warning("prompt link not written: logged model not copied", model=model_id)
             continue
-        tags = getattr(ctx.src_snap.logged_models[model_id], "tags", {})
+        tags = getattr(ctx.src_snap.part("logged_model")[model_id], "tags", {})
         entries = [(name, ctx.dest_id("prompt_version", prompt_version_key(name, version)))
                    for name, version in linked_prompts(tags.get(LINKED_PROMPTS))]
         value = linked_prompts_value([(name, number) for name, number in entries if number])
@@ -108,7 +108,7 @@ def link_models(ctx: Context, source_models: list[str]) -> None:
 def copy_version(ctx: Context, action: Action) -> tuple[str, RunStats]:
     """Create or complete the destination copy of one source prompt version. Returns 'name/number'."""
     name, version = action.source_id.rsplit("/", 1)
-    prompt = ctx.src_snap.prompts[name]
+    prompt = ctx.src_snap.part("prompt")[name]
     v = prompt.versions[version]
     client = ctx.dst.client
     number = _create_version(ctx, prompt, v, action) if action.op is Op.CREATE else action.dest_id or ""
@@ -141,11 +141,11 @@ def _experiments(ctx: Context, prompt: PromptSnap, have: PromptSnap | None) -> N
 
 def update_prompt(ctx: Context, action: Action) -> tuple[str, RunStats]:
     """Bring a destination prompt's tags, experiment links and aliases in line with the source."""
-    prompt = ctx.src_snap.prompts[action.source_id]
+    prompt = ctx.src_snap.part("prompt")[action.source_id]
     name, client = prompt.name, ctx.dst.client
     if action.op is Op.CREATE:
         ensure_prompt(ctx, prompt)
-    have = ctx.dst_snap.prompts.get(name)
+    have = ctx.dst_snap.part("prompt").get(name)
     ctx.guard()
     for key in action.details.get("tags", []):
         call(ctx.dst, "set_prompt_tag", lambda k=key: client.set_prompt_tag(name, k, prompt.tags[k]))

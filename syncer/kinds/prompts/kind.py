@@ -18,13 +18,13 @@ from syncer.kinds.prompts.snapshot import TAG_SOURCE_PROMPT, TAG_SOURCE_PROMPT_V
 def _scan_prompts(job: Job) -> None:
     if not (job.src.caps.prompts or job.src.caps.prompt_registry):
         return
-    job.src_snap.prompts = reading(job.src, "source prompts",
+    job.src_snap.parts["prompt"] = reading(job.src, "source prompts",
                                    lambda: scan_source_prompts(job.src, job.settings.prompts))
     if not job.src.caps.prompt_registry:
-        unmatched(job, "prompts", job.settings.prompts, list(job.src_snap.prompts))
-    if job.src_snap.prompts and job.dst.caps.prompts:
-        job.dst_snap.prompts = reading(job.dst, "destination prompts",
-                                       lambda: scan_dest_prompts(job.dst, job.src_snap.prompts))
+        unmatched(job, "prompts", job.settings.prompts, list(job.src_snap.part("prompt")))
+    if job.src_snap.part("prompt") and job.dst.caps.prompts:
+        job.dst_snap.parts["prompt"] = reading(job.dst, "destination prompts",
+                                       lambda: scan_dest_prompts(job.dst, job.src_snap.part("prompt")))
 
 
 def _plan_prompts(job: Job) -> list[Action]:

@@ -62,7 +62,8 @@ def _links(linkers: list[tuple[str, str, str | None]], src: Snapshot, copies: di
     """`linkers`: (source id, source `mlflow.linkedPrompts`, its copy's value or None when not copied yet)."""
     by_version: dict[str, list[str]] = {}
     for source_id, value, dest_value in linkers:
-        entries = [(n, v) for n, v in linked_prompts(value) if n in src.prompts and v in src.prompts[n].versions]
+        prompts = src.part("prompt")
+        entries = [(n, v) for n, v in linked_prompts(value) if n in prompts and v in prompts[n].versions]
         if not entries:
             continue
         numbers = [(n, [c.version for c in copies[n].get(v, [])]) for n, v in entries]
@@ -88,10 +89,10 @@ def _run_links(src: Snapshot, dst: Snapshot, copied_runs: set[str], copies: dict
 def _model_links(src: Snapshot, dst: Snapshot, copies: dict[str, Copies]) -> _Links:
     """The selected source logged models' links (`mlflow.linkedPrompts` tag), against their first copy's."""
     linkers = []
-    for model_id, lm in src.logged_models.items():
+    for model_id, lm in src.part("logged_model").items():
         value = getattr(lm, "tags", {}).get(LINKED_PROMPTS)
         if value:
-            found = dst.logged_models.get(model_id) or []
+            found = dst.part("logged_model").get(model_id) or []
             linkers.append((model_id, value, found[0].tags.get(LINKED_PROMPTS) if found else None))
     return _links(linkers, src, copies)
 
@@ -183,33 +184,33 @@ def _plan_extra(prompt: PromptSnap, copies: Copies) -> list[Action]:
 def plan_prompts(src: Snapshot, dst: Snapshot, copied_runs: set[str], caps: Capabilities,
                  quarantined: frozenset[tuple[str, str]] = frozenset(),
                  dest_names: dict[str, str] | None = None) -> list[Action]:
-    """Plan every selected source prompt (`src.prompts`) into the destination (`dst.prompts`), same names.
+    """Plan every selected source prompt (`src.part("prompt")`) into the destination (`dst.part("prompt")`), same names.
 
     `copied_runs` holds the source ids of the runs the plan copies (or already copied): their links to prompt
-    versions are remapped, as are those of the selected logged models (`src.logged_models`). `dest_names`
+    versions are remapped, as are those of the selected logged models (`src.part("logged_model")`). `dest_names`
     maps source experiment ids to destination names (experiment links are compared through it).
     Per prompt: the prompt action first, then its versions in source order (the
     executor writes the prompt's tags and aliases after its versions, since aliases point at them).
     """
-    prompts: list[PromptSnap] = sorted(src.prompts.values(), key=lambda p: p.name)
+    prompts: list[PromptSnap] = sorted(src.part("prompt").values(), key=lambda p: p.name)
     if not prompts:
         return []
     if not caps.prompts:
         versions = sum(len(p.versions) for p in prompts)
         return [uncopied("prompt", len(prompts), missing_api("prompt", caps)),
                 *([uncopied("prompt_version", versions, missing_api("prompt", caps))] if versions else [])]
-    matched = {p.name: copies_of(p, dst.prompts.get(p.name)) for p in prompts}
+    matched = {p.name: copies_of(p, dst.part("prompt").get(p.name)) for p in prompts}
     by_name = {name: c for name, (c, _f) in matched.items()}
     runs, models = _run_links(src, dst, copied_runs, by_name), _model_links(src, dst, by_name)
     actions: list[Action] = []
     for prompt in prompts:
         copies, foreign = matched[prompt.name]
-        prompt_action = _plan_prompt(prompt, dst.prompts.get(prompt.name), copies, foreign, src, dst, quarantined,
-                                     dest_names or {})
+        prompt_action = _plan_prompt(prompt, dst.part("prompt").get(prompt.name), copies, foreign, src, dst,
+                                     quarantined, dest_names or {})
         actions.append(prompt_action)
         if prompt_action.op is Op.ERROR:
             continue
-        dest = dst.prompts.get(prompt.name)
+        dest = dst.part("prompt").get(prompt.name)
         next_number = max((d.number for d in dest.versions.values()), default=0) + 1 if dest else 1
         for v in prompt.ordered_versions():
             links = {"links": runs.of(prompt.name, v.version), "model_links": models.of(prompt.name, v.version)}

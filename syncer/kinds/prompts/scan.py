@@ -1,4 +1,4 @@
-"""Read prompts (MLflow's prompt registry) and their versions on one side into plain data (`Snapshot.prompts`).
+"""Read prompts (MLflow's prompt registry) and their versions on one side into plain data (`Snapshot.parts`).
 
 MLflow keeps prompts in the model registry as registered models and versions tagged
 `mlflow.prompt.is_prompt`; its model searches hide them, so the model scan never sees them. Here two paged

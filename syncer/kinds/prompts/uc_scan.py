@@ -1,4 +1,4 @@
-"""Read Unity Catalog prompts (a Databricks workspace's prompt registry) into plain data (`Snapshot.prompts`).
+"""Read Unity Catalog prompts (a Databricks workspace's prompt registry) into plain data (`Snapshot.parts`).
 
 MLflow's `databricks-uc` store (UnityCatalogPromptService under `/api/2.0/mlflow/unity-catalog/prompts`) searches
 prompts one `catalog.schema` at a time, so only the schemas the prompt globs name literally are read

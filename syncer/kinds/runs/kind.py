@@ -20,7 +20,7 @@ from syncer.scan.artifact_reach import check_reach
 
 
 def _scan_experiments(job: Job) -> None:
-    s, ids = job.settings, job.experiment_ids
+    s, ids = job.settings, job.options.experiment_ids
     job.src_snap = reading(job.src, "source", lambda: run_scanner.scan_experiments(
         job.src, s.experiments, include_deleted=s.deleted == "mirror") if ids is None else
         run_scanner.scan_experiment_ids(job.src, sorted(ids), include_deleted=s.deleted == "mirror"))

@@ -146,7 +146,7 @@ class RunStream:
         whole = self._read_whole(dest_by_name)
         read_whole = set(whole)
         windows = WINDOW_RUNS if job.src.caps.run_windows and job.dst.caps.run_windows else None
-        chunks = chain(self._ranged(deleted) if job.run_window is not None else
+        chunks = chain(self._ranged(deleted) if job.options.run_window is not None else
                        run_scanner.iter_chunks(job.src, whole, deleted, CHUNK_RUNS, windows,
                                                  self._refused),
                        ((e, None, rs) for e, rs in run_scanner.changed_runs(
@@ -169,13 +169,13 @@ class RunStream:
         self._plan_deferred()
         # a cycle reading changes only cannot tell a destination-only run from an unread one; a range unit
         # sees one range: destination-only runs are the full pass's
-        if since is None and job.run_window is None:
+        if since is None and job.options.run_window is None:
             self._plan_extras()
 
     def _ranged(self, deleted: bool) -> Iterator[Chunk]:
         """A range unit's one chunk: its experiment's runs started within its range (syncer.engine.ray_units)."""
-        (eid,) = self.job.experiment_ids
-        window = self.job.run_window
+        (eid,) = self.job.options.experiment_ids
+        window = self.job.options.run_window
         yield [eid], window, run_scanner.window_runs(self.job.src, [eid], window, deleted)
 
     def _refused(self, experiment_id: str, exc: Exception) -> None:
@@ -219,7 +219,7 @@ class RunStream:
     def _dest_ids(self, exp_ids: list[str], window: Window | None, dest_by_name: dict[str, str]) -> list[str]:
         """The destination experiments of a chunk (each read by one chunk, or by every window of one)."""
         job = self.job
-        if window is not None and window[0] is not None and job.run_window is None:
+        if window is not None and window[0] is not None and job.options.run_window is None:
             return self._window_dest
         dest_ids = sorted({dest_by_name[n] for n in (job.dest_names[e] for e in exp_ids) if n in dest_by_name}
                           - self._dest_taken)

@@ -31,7 +31,7 @@ def plan_traces(src: Snapshot, dst: Snapshot, dest_names: dict[str, str], caps: 
 
     `linked_runs`: source runs whose copies exist or are planned (a trace recorded in one is linked to its copy).
     """
-    traces = sorted((t for t in src.traces.values() if t.experiment_id in planned_experiments),
+    traces = sorted((t for t in src.part("trace").values() if t.experiment_id in planned_experiments),
                     key=lambda t: (t.experiment_id, t.request_time, t.trace_id))
     if not caps.traces:
         counts = Counter(t.experiment_id for t in traces)
@@ -39,7 +39,7 @@ def plan_traces(src: Snapshot, dst: Snapshot, dest_names: dict[str, str], caps: 
                 for eid, n in sorted(counts.items(), key=lambda kv: src.experiments[kv[0]].name)]
     dest_exp_ids = {e.name: e.experiment_id for e in dst.experiments.values() if not e.deleted}
     copies: dict[str, list[TraceSnap]] = {}
-    for t in dst.traces.values():
+    for t in dst.part("trace").values():
         if t.source_trace_id:
             copies.setdefault(t.source_trace_id, []).append(t)
     return [_plan_trace(t, src, copies.get(t.trace_id, []), dest_exp_ids.get(dest_names.get(t.experiment_id, "")),
@@ -70,6 +70,6 @@ def _plan_trace(trace: TraceSnap, src: Snapshot, copies: list[TraceSnap], dest_e
 
 def unlisted_run_links(src: Snapshot, planned_experiments: set[str | None], caps: Capabilities) -> list[Action]:
     """One `!` row (count unknown) saying that `link_traces_to_run` links are not copied, when traces are."""
-    if not caps.traces or not any(t.experiment_id in planned_experiments for t in src.traces.values()):
+    if not caps.traces or not any(t.experiment_id in planned_experiments for t in src.part("trace").values()):
         return []
     return [unlisted(RUN_LINKS_KIND, RUN_LINKS_WHY)]

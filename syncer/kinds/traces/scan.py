@@ -61,9 +61,9 @@ def scan_traces(endpoint: Endpoint, snap: Snapshot, experiment_ids: Iterable[str
     for experiment_id in experiment_ids:
         try:
             for info in iter_trace_infos(endpoint, experiment_id, since.get(experiment_id)):
-                snap.traces[info.trace_id] = trace_snap(info)
+                snap.part("trace")[info.trace_id] = trace_snap(info)
         except Exception as exc:
-            if snap.traces or not no_trace_api(exc):
+            if snap.part("trace") or not no_trace_api(exc):
                 raise
             # A server without the trace API holds no trace: nothing to copy, nothing skipped.
             log.warning("no trace API: traces not read", endpoint=endpoint.identity, error=str(exc)[:200])

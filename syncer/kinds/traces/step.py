@@ -44,7 +44,7 @@ def scan_trace_step(job: TraceJob, reading) -> None:
     if not job.dst.caps.traces:
         return
     dest_ids = {e.name: e.experiment_id for e in job.dst_snap.experiments.values() if not e.deleted}
-    traced = {t.experiment_id for t in job.src_snap.traces.values()}  # no source trace: no destination read
+    traced = {t.experiment_id for t in job.src_snap.part("trace").values()}  # no source trace: no destination read
     pairs = {eid: dest_ids[job.dest_names[eid]] for eid in experiments
              if eid in traced and job.dest_names.get(eid) in dest_ids}
     dest_since = {pairs[eid]: t for eid, t in since.items() if eid in pairs}
