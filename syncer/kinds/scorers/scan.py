@@ -29,7 +29,7 @@ def _list(endpoint: Endpoint, experiment_id: str) -> list:
 def offers_scorers(endpoint: Endpoint) -> bool:
     """Whether the end answers the scorer API: one listing of the default experiment ("0")."""
     try:
-        call(endpoint, "list scorers", lambda: _list(endpoint, "0"))
+        call(endpoint, "list scorer", lambda: _list(endpoint, "0"))
     except NoScorerApi:
         return False
     return True
@@ -39,7 +39,7 @@ def scan_scorers(endpoint: Endpoint, experiments: Iterable[str]) -> Scorers:
     """The latest version of every scorer of each experiment; raises NoScorerApi (the end has none)."""
     found: Scorers = {}
     for eid in experiments:
-        listed = call(endpoint, "list scorers", lambda e=eid: _list(endpoint, e))
+        listed = call(endpoint, "list scorer", lambda e=eid: _list(endpoint, e))
         found[eid] = {s.scorer_name: ScorerSnap(eid, s.scorer_name, s.scorer_version,
                                                   s.to_proto().serialized_scorer)
                       for s in listed}
