@@ -32,11 +32,11 @@ from mlflow.entities import TraceInfo, TraceLocation
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from bench.main import Ends, run_ours, start_proxy
-from syncer.apply.traces import copied_spans
 from syncer.backends.telemetry import api_call_counts
 from syncer.config import EndpointConfig, NameRule, Settings
 from syncer.engine.mirror_cycle import Cycle
 from syncer.engine.sync import endpoints, open_state
+from syncer.kinds.traces.apply import copied_spans
 from tests.fixtures.procs import start_mlflow_server, stop
 from tests.fixtures.traces import T0_NS, rich_trace, simple_trace
 

@@ -13,12 +13,12 @@ import numpy as np
 from mlflow import MlflowClient
 from sklearn.linear_model import LinearRegression, Ridge
 
-from syncer.apply.model_files import TAG_HOLDS_VERSION
 from syncer.core.actions import Op
 from syncer.core.capabilities import AZURE_ML
 from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID
 from syncer.engine.sync import sync
+from syncer.kinds.models.files import TAG_HOLDS_VERSION
 from syncer.plan.uncopied import is_unlisted
 from tests.fixtures.models import REQUIREMENTS, X, _exported, model_files, predictions, tracking
 from tests.test_databricks_to_azureml import USER, assert_fitted_copy, settings_for

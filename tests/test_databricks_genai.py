@@ -18,9 +18,9 @@ from mlflow import MlflowClient
 from syncer.cli import app as cli
 from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
-from syncer.core.inventory import INVENTORY
-from syncer.core.prompt_snapshot import uc_schemas
 from syncer.engine.sync import sync
+from syncer.kinds.inventory.listing import INVENTORY
+from syncer.kinds.prompts.snapshot import uc_schemas
 from syncer.plan.uncopied import is_unlisted
 from tests.compare import assert_same_traces, logged_model_records, prompt_record
 from tests.emulators.databricks import API, DatabricksRules
@@ -108,7 +108,7 @@ def test_the_workspace_serves_traces_and_prompts_as_databricks_does(genai_env, u
     client = MlflowClient("databricks", registry_uri="databricks-uc")
     before = genai_env.gateway.counts.copy()
     found = client.search_traces(locations=[src.experiment_id], include_spans=True)
-    assert sorted(t.info.trace_id for t in found) == sorted(src.traces)
+    assert sorted(t.info.trace_id for t in found) == sorted(src.part("trace"))
     assert all(t.info.tags["mlflow.artifactLocation"] ==
                f"dbfs:/databricks/mlflow-tracking/{src.experiment_id}/{t.info.trace_id}/artifacts" for t in found)
     assert sorted(len(t.data.spans) for t in found) == [2, 4]

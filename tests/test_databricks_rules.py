@@ -22,7 +22,7 @@ from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
 from syncer.core.errors import FatalError, Kind
 from syncer.engine.sync import PassOptions, SyncResult, endpoints, open_state, run_pass, sync
-from syncer.scan.visibility import NOT_ADMIN
+from syncer.kinds.inventory.visibility import NOT_ADMIN
 from tests.compare import assert_same
 from tests.fixtures.cli import write_config
 from tests.fixtures.models import X, _exported, model_files

@@ -68,7 +68,8 @@ def test_the_package_root_keeps_entry_points_config_and_logging_only():
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert top == ["__init__.py", "__main__.py", "config.py", "logs.py"]
     packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
-    assert packages == ["apply", "backends", "cli", "core", "engine", "plan", "report", "scan", "service", "state"]
+    assert packages == ["apply", "backends", "cli", "core", "engine", "kinds", "plan", "report", "scan", "service",
+                        "state"]
 
 
 def _function_level_imports(path: Path) -> list[str]:

@@ -12,7 +12,7 @@ from mlflow.entities import Metric, ViewType
 
 from syncer.backends.telemetry import api_call_counts
 from syncer.cli.app import main
-from syncer.core.inventory import INVENTORY_KINDS
+from syncer.kinds.inventory.listing import INVENTORY_KINDS
 from tests.compare import assert_same
 from tests.fixtures.mirror import T0, make_runs, write_config
 

@@ -7,7 +7,7 @@ import math
 from mlflow import MlflowClient
 
 from syncer.core.capabilities import PLAIN_MLFLOW
-from syncer.core.inventory import INVENTORY_KINDS
+from syncer.kinds.inventory.listing import INVENTORY_KINDS
 from tests.fixtures.bulk import noop_cycle, prepare_pair
 from tests.fixtures.procs import start_mlflow_server
 

@@ -22,8 +22,8 @@ from syncer.backends.telemetry import api_call_counts
 from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
 from syncer.core.snapshot import TAG_DUPLICATE_OF, TAG_FINGERPRINT, TAG_SOURCE_RUN_ID
-from syncer.engine import run_stream
 from syncer.engine.sync import PassOptions, endpoints, open_state, run_pass, sync
+from syncer.kinds.runs import stream as run_stream
 from syncer.plan.uncopied import is_unlisted
 from syncer.state.store import DONE
 from tests.compare import assert_same

@@ -11,7 +11,7 @@ from syncer.core.actions import Op
 from syncer.core.capabilities import AZURE_ML
 from syncer.core.errors import FatalError
 from syncer.core.permissions import Grant, PermSnap, PrincipalMap, read_csv_map
-from syncer.plan.permissions import PermOptions, plan_permissions
+from syncer.kinds.permissions.plan import PermOptions, plan_permissions
 
 SOURCE = PermSnap(grants=[Grant("experiment", "churn", "alice", "READ"),
                           Grant("experiment", "churn", "carol", "EDIT"),

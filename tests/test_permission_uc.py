@@ -8,12 +8,12 @@ import secrets
 
 import pytest
 
-from syncer.apply.permissions import apply_databricks
+from syncer.kinds.permissions.apply import apply_databricks
 from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import SIGIL, Op
 from syncer.core.permissions import PrincipalMap
-from syncer.plan.permissions import PermOptions, plan_permissions
-from syncer.scan.permissions import scan_permissions
+from syncer.kinds.permissions.plan import PermOptions, plan_permissions
+from syncer.kinds.permissions.scan import scan_permissions
 from tests.emulators.databricks import API, DatabricksRules
 from tests.emulators.gateway import Gateway
 from tests.emulators.uc_grants import PREFIX, UnityCatalogGrants

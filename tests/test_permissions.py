@@ -11,14 +11,14 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.server.auth.client import AuthServiceClient
 
-from syncer.apply.permissions import apply_databricks
 from syncer.backends.endpoint import Endpoint
 from syncer.cli.diff import diff_report
 from syncer.config import Settings
 from syncer.core.actions import SIGIL, Op
 from syncer.core.permissions import Grant, PermSnap, PrincipalMap
-from syncer.plan.permissions import PermOptions, plan_permissions
-from syncer.scan.permissions import scan_permissions
+from syncer.kinds.permissions.apply import apply_databricks
+from syncer.kinds.permissions.plan import PermOptions, plan_permissions
+from syncer.kinds.permissions.scan import scan_permissions
 from tests.emulators.databricks import API, DatabricksRules
 from tests.emulators.dbx_permissions import PREFIX, DatabricksPermissions
 from tests.emulators.gateway import Gateway

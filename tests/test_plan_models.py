@@ -14,7 +14,7 @@ from syncer.core.model_snapshot import (
     VersionSnap,
 )
 from syncer.core.snapshot import TAG_FINGERPRINT, RunSnap, Snapshot
-from syncer.plan.models import plan_models
+from syncer.kinds.models.plan import plan_models
 
 ART = "mlflow-artifacts:/1/r1/artifacts"
 
@@ -28,7 +28,7 @@ def _source() -> Snapshot:
                          tags={"q": "ok"}),
         "3": VersionSnap("3", "s3://bucket/elsewhere", None, "READY"),
     }
-    snap.models["churn"] = ModelSnap("churn", "desc", {"team": "risk"}, {"champion": "2"}, versions)
+    snap.part("model")["churn"] = ModelSnap("churn", "desc", {"team": "risk"}, {"champion": "2"}, versions)
     return snap
 
 
@@ -57,7 +57,7 @@ def test_new_model_creates_every_version_in_order_with_files_from_the_destinatio
 def test_rerun_is_same_and_a_half_made_version_is_completed_not_created_again():
     src = _source()
     first = _by_label(plan_models(src, {}, {"churn": "churn"}, {"r1"}, PLAIN_MLFLOW))
-    v = src.models["churn"].versions
+    v = src.part("model")["churn"].versions
     dest = ModelSnap("churn", "desc", {"team": "risk"}, {"champion": "2"}, {
         "1": _copy_of(v["1"], "1", first[("model_version", "churn/v1")].fingerprint),
         "2": _copy_of(v["2"], "2", first[("model_version", "churn/v2")].fingerprint),
@@ -75,7 +75,7 @@ def test_rerun_is_same_and_a_half_made_version_is_completed_not_created_again():
 def test_foreign_versions_are_reported_and_aliases_follow_provenance_not_numbers():
     src = _source()
     first = _by_label(plan_models(src, {}, {"churn": "churn"}, {"r1"}, PLAIN_MLFLOW))
-    v = src.models["churn"].versions
+    v = src.part("model")["churn"].versions
     foreign = VersionSnap("1", "runs:/other/model", None, "READY")
     copies = {str(n + 1): _copy_of(v[s], str(n + 1), first[("model_version", f"churn/v{s}")].fingerprint)
               for n, s in ((1, "1"), (2, "2"))}
@@ -95,7 +95,7 @@ def test_foreign_versions_are_reported_and_aliases_follow_provenance_not_numbers
 
 
 def test_stage_policy_and_destinations_without_stages():
-    v = _source().models["churn"].versions["2"]
+    v = _source().part("model")["churn"].versions["2"]
     assert expected_version(v, PLAIN_MLFLOW, ModelOptions())["stage"] == "Production"
     no_stages = PLAIN_MLFLOW.with_overrides(stages=False)
     tagged = expected_version(v, no_stages, ModelOptions())
@@ -107,10 +107,10 @@ def test_stage_policy_and_destinations_without_stages():
 
 def test_name_collisions_and_versions_gone_from_the_source():
     src = _source()
-    src.models["main.ml.churn"] = ModelSnap("main.ml.churn")
+    src.part("model")["main.ml.churn"] = ModelSnap("main.ml.churn")
     actions = plan_models(src, {}, {"churn": "churn", "main.ml.churn": "churn"}, {"r1"}, PLAIN_MLFLOW)
     assert [(a.kind, a.op) for a in actions] == [("model", Op.ERROR), ("model", Op.ERROR)]
-    del src.models["main.ml.churn"]
+    del src.part("model")["main.ml.churn"]
     dest = ModelSnap("churn", versions={"9": _copy_of(VersionSnap("7", "x", None, "READY"), "9", "fp")})
     gone = _by_label(plan_models(src, {"churn": dest}, {"churn": "churn"}, {"r1"}, PLAIN_MLFLOW))
     assert gone[("model_version", "churn/v9")].op is Op.EXTRA

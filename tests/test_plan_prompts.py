@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from syncer.core.actions import Op
 from syncer.core.capabilities import AZURE_ML, PLAIN_MLFLOW
-from syncer.core.prompt_snapshot import (
+from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE_RUN_ID, RunSnap, Snapshot
+from syncer.kinds.prompts.plan import plan_prompts
+from syncer.kinds.prompts.snapshot import (
     LINKED_PROMPTS,
     TAG_SOURCE_PROMPT,
     TAG_SOURCE_PROMPT_VERSION,
@@ -13,15 +15,13 @@ from syncer.core.prompt_snapshot import (
     linked_prompts_value,
     version_fingerprint,
 )
-from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE_RUN_ID, RunSnap, Snapshot
-from syncer.plan.prompts import plan_prompts
 
 
 def _source() -> Snapshot:
     snap = Snapshot(identity="src")
     versions = {str(n): PromptVersionSnap(str(n), f"template {n} {{{{q}}}}", commit_message=f"c{n}",
                                           tags={"author": "ann"}) for n in (1, 2, 3)}
-    snap.prompts["qa"] = PromptSnap("qa", "d", {"team": "x"}, {"production": "2"}, versions)
+    snap.part("prompt")["qa"] = PromptSnap("qa", "d", {"team": "x"}, {"production": "2"}, versions)
     snap.runs["r1"] = RunSnap("r1", "1", "run", "FINISHED", 1, 2, "active", "a",
                               tags={LINKED_PROMPTS: linked_prompts_value([("qa", "2")])})
     return snap
@@ -40,9 +40,9 @@ def _dest(src: Snapshot, numbers: dict[str, str], foreign: int = 0) -> Snapshot:
     for n in range(1, foreign + 1):
         prompt.versions[str(n)] = PromptVersionSnap(str(n), "hand-made")
     for source, number in numbers.items():
-        prompt.versions[number] = _copy(src.prompts["qa"].versions[source], number)
+        prompt.versions[number] = _copy(src.part("prompt")["qa"].versions[source], number)
     prompt.aliases = {"production": numbers["2"]} if "2" in numbers else {}
-    dst.prompts["qa"] = prompt
+    dst.part("prompt")["qa"] = prompt
     dst.runs["d1"] = RunSnap("d1", "9", "run", "FINISHED", 1, 2, "active", "a", tags={
         TAG_SOURCE_RUN_ID: "r1", LINKED_PROMPTS: linked_prompts_value([("qa", numbers.get("2", "?"))])})
     return dst
@@ -72,7 +72,7 @@ def test_an_exact_copy_with_shifted_numbers_is_the_same():
 def test_a_half_made_copy_is_completed_never_created_again():
     src = _source()
     dst = _dest(src, {"1": "1", "2": "2"})
-    dst.prompts["qa"].versions["2"] = _copy(src.prompts["qa"].versions["2"], "2", fingerprint=False)
+    dst.part("prompt")["qa"].versions["2"] = _copy(src.part("prompt")["qa"].versions["2"], "2", fingerprint=False)
     actions = plan_prompts(src, dst, {"r1"}, PLAIN_MLFLOW)
     assert _ops(actions)[1:] == [("prompt_version", "qa/v1", Op.SAME), ("prompt_version", "qa/v2", Op.UPDATE),
                                  ("prompt_version", "qa/v3", Op.CREATE)]
@@ -91,7 +91,7 @@ def test_a_run_link_naming_source_numbers_is_rewritten():
 def test_other_content_in_a_copy_is_a_conflict():
     src = _source()
     dst = _dest(src, {"1": "1", "2": "2", "3": "3"})
-    dst.prompts["qa"].versions["3"].template = "edited by hand"
+    dst.part("prompt")["qa"].versions["3"].template = "edited by hand"
     actions = plan_prompts(src, dst, {"r1"}, PLAIN_MLFLOW)
     assert [(a.label, a.op) for a in actions if a.op is not Op.SAME] == [("qa/v3", Op.CONFLICT)]
 

@@ -5,21 +5,22 @@ from __future__ import annotations
 from syncer.core.actions import Op
 from syncer.core.capabilities import AZURE_ML, PLAIN_MLFLOW
 from syncer.core.snapshot import ExperimentSnap, Snapshot
-from syncer.core.trace_snapshot import UNLINKED, TraceSnap, dest_trace_id, trace_fingerprint
-from syncer.plan.traces import plan_traces
+from syncer.kinds.traces.plan import plan_traces
+from syncer.kinds.traces.snapshot import UNLINKED, TraceSnap, dest_trace_id, trace_fingerprint
 
 
 def _snaps() -> tuple[Snapshot, Snapshot]:
     src = Snapshot("src", experiments={"1": ExperimentSnap("1", "genai", "active")})
     dst = Snapshot("dst", experiments={"9": ExperimentSnap("9", "genai", "active")})
     for i in range(4):
-        src.traces[f"t{i}"] = TraceSnap(f"t{i}", "1", 1000 + i, "OK", f"fp{i}", source_run="r1" if i == 0 else None)
+        src.part("trace")[f"t{i}"] = TraceSnap(f"t{i}", "1", 1000 + i, "OK", f"fp{i}",
+                                               source_run="r1" if i == 0 else None)
     return src, dst
 
 
 def _copy(dst: Snapshot, source: str, fp: str | None, trace_id: str | None = None, state: str = "OK") -> None:
     trace_id = trace_id or dest_trace_id(source, "9")
-    dst.traces[trace_id] = TraceSnap(trace_id, "9", 0, state, "x", source_trace_id=source, copy_fingerprint=fp)
+    dst.part("trace")[trace_id] = TraceSnap(trace_id, "9", 0, state, "x", source_trace_id=source, copy_fingerprint=fp)
 
 
 def test_same_create_update_and_duplicates():
@@ -67,7 +68,7 @@ def test_fingerprint_ignores_server_owned_and_provenance_tags():
 
 
 def test_batches_are_bounded_by_count_and_bytes():
-    from syncer.core.trace_snapshot import batches
+    from syncer.kinds.traces.snapshot import batches
 
     assert batches(list(range(5)), [1] * 5, 2, 100) == [[0, 1], [2, 3], [4]]
     assert batches(["a", "b", "c", "d"], [60, 50, 200, 10], 50, 100) == [["a"], ["b"], ["c"], ["d"]]

@@ -374,14 +374,14 @@ def test_child_of_a_parent_deleted_in_the_source_settles_after_one_update():
 def _models() -> Snapshot:
     """Model `churn` with versions 1 and 2 (2 in Production, alias champion), both from copied run r1."""
     src = snapshot("src", experiment("1", "churn"), run("r1"))
-    src.models["churn"] = ModelSnap("churn", "desc", {"team": "risk"}, {"champion": "2"}, {
+    src.part("model")["churn"] = ModelSnap("churn", "desc", {"team": "risk"}, {"champion": "2"}, {
         "1": version("1"), "2": version("2", stage="Production", q="ok")})
     return src
 
 
 def test_new_model_create_details_count_versions_aliases_and_stage():
     src = _models()
-    src.models["empty"] = ModelSnap("empty")
+    src.part("model")["empty"] = ModelSnap("empty")
     actions = plan_model(src, {})
     assert _rows(actions) == [("model", "+", "churn"), ("model_version", "+", "churn/1"),
                               ("model_version", "+", "churn/2"), ("model", "+", "empty")]
@@ -399,7 +399,7 @@ def test_new_model_create_details_count_versions_aliases_and_stage():
 def test_model_changes_in_the_source_are_updates(change: Callable[[ModelSnap], None], details: dict):
     src = _models()
     dst = synced_models(src)
-    change(src.models["churn"])
+    change(src.part("model")["churn"])
     actions = plan_model(src, dst)
     assert _rows(actions) == [("model", "*", "churn"), ("model_version", "=", "churn/1"),
                               ("model_version", "=", "churn/2")]
@@ -426,7 +426,7 @@ def test_quarantined_or_clashing_model_is_an_error_without_version_actions(clash
                                                                           quarantined: set, reason: str):
     src = _models()
     dst = synced_models(src)
-    src.models["churn"].clash = clash
+    src.part("model")["churn"].clash = clash
     actions = plan_model(src, dst, quarantined=frozenset(quarantined))
     assert _rows(actions) == [("model", "!", "churn")]
     assert (actions[0].op, actions[0].details) == (Op.ERROR, {"reason": reason})
@@ -439,7 +439,7 @@ def test_quarantined_or_clashing_model_is_an_error_without_version_actions(clash
 def test_quarantined_or_unready_version_is_an_error_and_the_next_version_takes_its_number(
         status: str, quarantined: set, reason: str):
     src = _models()
-    src.models["churn"].versions["1"].status = status
+    src.part("model")["churn"].versions["1"].status = status
     actions = plan_model(src, {}, quarantined=frozenset(quarantined))
     assert _rows(actions) == [("model", "+", "churn"), ("model_version", "!", "churn/1"),
                               ("model_version", "+", "churn/2")]
@@ -450,7 +450,7 @@ def test_quarantined_or_unready_version_is_an_error_and_the_next_version_takes_i
 def test_two_copies_of_a_version_are_a_conflict():
     src = _models()
     dst = synced_models(src)
-    dst["churn"].versions["3"] = version_copy("churn", src.models["churn"].versions["2"], "3", "fp")
+    dst["churn"].versions["3"] = version_copy("churn", src.part("model")["churn"].versions["2"], "3", "fp")
     v = plan_model(src, dst)[2]
     assert (v.sigil, v.op, v.key, v.dest_id) == ("!", Op.CONFLICT, ("model_version", "churn/2"), "2")
     assert v.details == {"reason": "2 copies in the destination", "dest_versions": ["2", "3"]}
@@ -470,7 +470,7 @@ def _without_resume(details: dict) -> dict:
 def test_version_changes_in_the_source_are_updates(change: Callable[[VersionSnap], None], details: dict):
     src = _models()
     dst = synced_models(src)
-    change(src.models["churn"].versions["2"])
+    change(src.part("model")["churn"].versions["2"])
     v = plan_model(src, dst)[2]
     assert (v.sigil, v.op, v.dest_id, _without_resume(v.details)) == ("*", Op.UPDATE, "2", details)
 
@@ -481,7 +481,7 @@ def test_update_of_a_renumbered_version_names_the_destination_version():
     dst["churn"].versions["5"] = dst["churn"].versions.pop("2")
     dst["churn"].versions["5"].version = "5"
     dst["churn"].aliases["champion"] = "5"
-    src.models["churn"].versions["2"].description = "better"
+    src.part("model")["churn"].versions["2"].description = "better"
     v = plan_model(src, dst)[2]
     assert (v.op, v.dest_id, _without_resume(v.details)) == (Op.UPDATE, "5", {"description": True,
                                                                              "dest_version": "5"})
@@ -490,8 +490,8 @@ def test_update_of_a_renumbered_version_names_the_destination_version():
 def test_version_gone_from_the_source_is_an_extra_and_its_alias_is_removed():
     src = _models()
     dst = synced_models(src)
-    del src.models["churn"].versions["2"]
-    src.models["churn"].aliases.clear()
+    del src.part("model")["churn"].versions["2"]
+    src.part("model")["churn"].aliases.clear()
     actions = plan_model(src, dst)
     assert _rows(actions) == [("model", "*", "churn"), ("model_version", "=", "churn/1"),
                               ("model_version", "-", "churn/2")]
@@ -525,7 +525,7 @@ def test_stage_policy_decides_between_the_stage_and_the_stage_tag(
 
 
 def test_importing_the_planner_loads_no_heavy_module():
-    code = ("import syncer.plan.runs, syncer.plan.models, syncer.plan.copies, sys; print(sorted(m for m in "
+    code = ("import syncer.plan.runs, syncer.kinds.models.plan, syncer.plan.copies, sys; print(sorted(m for m in "
             "sys.modules if m.split('.')[0] in {'mlflow','requests','urllib3','sqlalchemy','tenacity',"
             "'prometheus_client','azure','alembic'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""Runs streamed a chunk at a time (syncer.engine.run_stream): with chunks of one experiment cut into start-time
+"""Runs streamed a chunk at a time (syncer.kinds.runs.stream): with chunks of one experiment cut into start-time
 windows, a migration of the standard workload (a run nested across experiments, RUNNING and deleted runs) copies
 exactly what one whole-source pass copies, applies exactly what its dry run planned, and a rerun finds nothing to do.
 Plus the two compact containers the stream keeps: spilled lists and hashed id sets."""
@@ -20,9 +20,9 @@ from syncer.core import spill
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.compact_ids import IdSet
 from syncer.core.spill import SpillList
-from syncer.engine import run_stream
 from syncer.engine.mirror_cycle import Cycle, CycleReport
 from syncer.engine.sync import endpoints, open_state, sync
+from syncer.kinds.runs import stream as run_stream
 from syncer.plan.uncopied import is_unlisted
 from tests.compare import assert_same
 from tests.fixtures.workload import T0, Workload, make_workload

@@ -15,7 +15,7 @@ from syncer.core.actions import Op
 from syncer.core.capabilities import PLAIN_MLFLOW
 from syncer.engine.mirror_cycle import Cycle
 from syncer.engine.sync import PassOptions, endpoints, open_state, run_pass, sync
-from syncer.plan.traces import RUN_LINKS_KIND, RUN_LINKS_WHY
+from syncer.kinds.traces.plan import RUN_LINKS_KIND, RUN_LINKS_WHY
 from syncer.state.store import StateStore
 from tests.compare import assert_same_traces
 from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config

@@ -30,9 +30,9 @@ from syncer.core.errors import FatalError
 from syncer.core.model_snapshot import ModelSnap, VersionSnap
 from syncer.core.snapshot import Snapshot
 from syncer.engine.sync import endpoints, sync
-from syncer.plan.models import plan_models
+from syncer.kinds.models.plan import plan_models
+from syncer.kinds.models.scan import scan_source_models
 from syncer.plan.uncopied import is_unlisted
-from syncer.scan.models import scan_source_models
 from tests.fixtures.cli import write_config
 from tests.fixtures.models import REQUIREMENTS, X, _exported, model_files, predictions, tracking
 
@@ -247,7 +247,7 @@ def test_unity_catalog_alone_into_plain_mlflow(uc_env, dest_server, unique_name,
 def test_a_name_in_both_registries_is_an_error():
     model = ModelSnap(name="a.b.c", registry="databricks", clash=("databricks", "databricks-uc"),
                       versions={"1": VersionSnap("1", "s3://bucket/m", None, "READY")})
-    src = Snapshot(identity="databricks", models={model.name: model})
+    src = Snapshot(identity="databricks", parts={"model": {model.name: model}})
     actions = plan_models(src, {}, {model.name: model.name}, set(), PLAIN_MLFLOW)
     assert [(a.kind, a.op) for a in actions] == [("model", Op.ERROR)]
     assert "is in 2 source registries (databricks, databricks-uc)" in actions[0].details["reason"]

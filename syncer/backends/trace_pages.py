@@ -1,6 +1,6 @@
 """Page through one experiment's trace infos (no spans), oldest first: the one trace search of both sides.
 
-Used by the trace scan (syncer.scan.traces), the trace archiver (syncer.apply.archive_traces) and the restore of
+Used by the trace scan (syncer.kinds.traces.scan), the trace archiver (syncer.kinds.traces.archive) and the restore of
 archived traces, which reads a destination's copies one time window at a time.
 """
 

@@ -12,7 +12,7 @@ from syncer.cli.mirror import add_mirror_flags, mirror_settings
 from syncer.config import Settings, load_settings
 from syncer.core.config_text import find_config
 from syncer.core.errors import FatalError
-from syncer.core.kinds import KINDS
+from syncer.kinds.registry import COPIED as KINDS
 
 
 class OneLineParser(argparse.ArgumentParser):

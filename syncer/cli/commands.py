@@ -28,9 +28,9 @@ from syncer.core.kinds import plural
 from syncer.core.redact import redact
 from syncer.engine import id_map
 from syncer.engine.archive import restore as restore_archive
-from syncer.engine.permission_step import principal_problems
 from syncer.engine.rebuild import rebuild
 from syncer.engine.sync import endpoints, open_state, sync
+from syncer.kinds.permissions.step import principal_problems
 from syncer.report.id_map import write as write_id_map
 from syncer.report.problems import problem_lines
 from syncer.report.progress import ProgressBar

@@ -70,7 +70,7 @@ class Segment:
     """A stretch of the plan's actions planned together: one kind step, or one chunk of experiments of the run
     step (`experiments`: their source ids), so that applying can re-read exactly that chunk."""
 
-    step: int
+    step: str | None  # the kind's name (syncer.kinds.registry); None: any kind
     count: int
     experiments: tuple[str, ...] | None = None
     window: Window | None = None  # the start-time window [lo, hi) of one experiment's runs (None: every run)
@@ -107,7 +107,7 @@ class Plan:
         self._counts, self._differences, self.segments = Counter(), 0, []  # a copy (`replace`) is one segment
         self.add(given)
 
-    def add(self, actions: Iterable[Action], step: int = -1, experiments: tuple[str, ...] | None = None,
+    def add(self, actions: Iterable[Action], step: str | None = None, experiments: tuple[str, ...] | None = None,
             window: Window | None = None) -> None:
         """Append actions (one segment), counting them."""
         count = 0

@@ -54,7 +54,7 @@ class Capabilities:
     prompt_registry: str | None = None
     datasets: bool = True  # MLflow 3 evaluation datasets (need a SQL tracking store)
     # As a source: evaluation datasets are Unity Catalog tables (Databricks), counted per experiment through
-    # MLflow's dataset search and listed as not copied (syncer.core.inventory `uc_dataset`).
+    # MLflow's dataset search and listed as not copied (syncer.kinds.inventory.listing `uc_dataset`).
     uc_datasets: bool = False
     # As a source: listings leave out what the caller may not see unless it is an admin, asked at this path
     # (Databricks: SCIM `Me`, workspace admins are the `admins` group); a non-admin gets a warning row.
@@ -164,7 +164,7 @@ DATABRICKS = Capabilities(
     source_name_rules=((r"^/Users/[^/]+/", ""), (r"^/", "")),
     reserved_run_tags=8,
     # Prompts live in Unity Catalog (`catalog.schema.name`; MLflow's `databricks-uc` store, UnityCatalogPromptService):
-    # read as a source (syncer.scan.uc_prompts), not written as a destination (listed `!`).
+    # read as a source (syncer.kinds.prompts.uc_scan), not written as a destination (listed `!`).
     prompts=False,
     prompt_registry="databricks-uc",
     # Experiment traces keep their spans in a trace data file (`mlflow.artifactLocation`, read through
@@ -201,7 +201,7 @@ AZURE_ML = Capabilities(
     # logged-models API 404 (Azure/azure-sdk-for-python#44896); traces 403, "not supported in AML yet"
     # (azure-sdk-for-python#40261); prompts are tagged registered models and the registry search takes no tag
     # filter (Azure ML docs, "Manage models registry with MLflow"); evaluation datasets (/api/3.0/mlflow/datasets)
-    # are documented nowhere and taken as absent. Webhooks, scorers and the other kinds of syncer.core.inventory
+    # are documented nowhere and taken as absent. Webhooks and the other kinds of syncer.kinds.inventory
     # are never copied to any destination.
     logged_models=False,
     traces=False,

@@ -2,7 +2,7 @@
 
 A `Grant` is one principal's permission on one experiment or registered model. Levels are MLflow's
 authentication app's (mlflow.server.auth.permissions), ordered from narrowest to widest; the planner
-(syncer.plan.permissions) never widens a grant the destination already holds.
+(syncer.kinds.permissions.plan) never widens a grant the destination already holds.
 """
 
 from __future__ import annotations

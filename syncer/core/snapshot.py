@@ -11,6 +11,7 @@ import math
 import sys
 from collections.abc import Container
 from dataclasses import dataclass, field
+from typing import Any
 
 PROVENANCE_PREFIX = "mlflow_syncer."
 TAG_SOURCE = "mlflow_syncer.source"
@@ -22,7 +23,7 @@ TAG_DUPLICATE_OF = "mlflow_syncer.duplicate_of"
 TAG_RETIRED = "mlflow_syncer.retired"  # a copy set aside (deleted) for a fresh one, and why
 PARENT_TAG = "mlflow.parentRunId"
 # Tags that each server sets for itself or that cannot be compared across servers.
-# mlflow.linkedPrompts names prompt versions by number: syncer.plan.prompts writes it, remapped.
+# mlflow.linkedPrompts names prompt versions by number: syncer.kinds.prompts.plan writes it, remapped.
 IGNORED_TAGS = frozenset({"mlflow.log-model.history", "mlflow.linkedPrompts"})
 
 
@@ -103,14 +104,14 @@ class Snapshot:
     identity: str
     experiments: dict[str, ExperimentSnap] = field(default_factory=dict)
     runs: dict[str, RunSnap] = field(default_factory=dict)
-    models: dict[str, object] = field(default_factory=dict)
-    prompts: dict[str, object] = field(default_factory=dict)
-    logged_models: dict[str, object] = field(default_factory=dict)  # model id -> LoggedModelSnap (a list: dest)
-    datasets: dict[str, object] = field(default_factory=dict)  # dataset id -> DatasetSnap (a list: dest)
-    inventory: list = field(default_factory=list)  # syncer.core.inventory.Listed: kinds never copied, counted
-    traces: dict[str, object] = field(default_factory=dict)  # trace id -> core.trace_snapshot.TraceSnap
-    # Every run read, when runs are streamed (syncer.engine.run_stream): `runs` then keeps only a few whole.
+    # Each kind's part, keyed by kind name (syncer.kinds.<kind>: its scan fills it, its planner reads it).
+    parts: dict[str, Any] = field(default_factory=dict)
+    # Every run read, when runs are streamed (syncer.kinds.runs.stream): `runs` then keeps only a few whole.
     run_ids: Container[str] | None = None
+
+    def part(self, kind: str) -> Any:
+        """The part of kind `kind`: what its scan read (an empty dict until then)."""
+        return self.parts.setdefault(kind, {})
 
     def has_run(self, run_id: str | None) -> bool:
         """Whether the scan read this run (whole or not)."""

@@ -1,4 +1,4 @@
-"""Applying a plan: kind by kind in the order of syncer.engine.kinds.STEPS, the run step a chunk at a time.
+"""Applying a plan: kind by kind in the order of syncer.kinds.registry.KINDS, the run step a chunk at a time.
 
 The plan's actions are read back in order (they may lie on disk: syncer.core.spill). A chunk of runs with
 something to do is read again from both sides (only the runs its actions name) and applied, then dropped;
@@ -19,8 +19,8 @@ from syncer.apply.units import Outcome, Units
 from syncer.core.actions import Action, Op, Plan, Segment
 from syncer.core.snapshot import Snapshot
 from syncer.core.windows import Window
-from syncer.engine.kinds import STEPS
-from syncer.engine.run_stream import DEFERRED, RunStream
+from syncer.kinds.registry import BY_NAME, KINDS
+from syncer.kinds.runs.stream import DEFERRED, RunStream
 from syncer.scan import runs as run_scanner
 
 log = structlog.get_logger("syncer.engine.apply")
@@ -38,15 +38,13 @@ def _segments(plan: Plan) -> Iterator[tuple[Segment, list[Action]]]:
 
 
 def referenced_runs(snap: Snapshot, stream: RunStream | None) -> set[str]:
-    """Source runs whose copies later kinds look up by id: model versions, logged models (and their metrics),
-    traces, runs kept whole (prompt links) and the parents of runs planned after every chunk."""
+    """Source runs whose copies later kinds look up by id (`Kind.linked_runs`: model versions, logged models
+    and their metrics, traces), runs kept whole (prompt links) and the parents of runs planned after every
+    chunk."""
     refs: set[str] = set(snap.runs)
-    for model in snap.models.values():
-        refs.update(v.run_id for v in model.versions.values() if v.run_id)
-    for lm in snap.logged_models.values():
-        refs.add(getattr(lm, "source_run_id", None) or "")
-        refs.update(m.run_id for m in getattr(lm, "metrics", []) if getattr(m, "run_id", None))
-    refs.update(getattr(t, "source_run", None) or "" for t in snap.traces.values())
+    for kind in KINDS:
+        if kind.linked_runs is not None:
+            refs.update(kind.linked_runs(snap))
     if stream is not None:
         refs.update(r.parent_id for r in stream.facts.deferred.values() if r.parent_id)
         refs.update(stream.facts.cross_parents)
@@ -125,21 +123,20 @@ def apply_plan(ctx: Context, plan: Plan, units: Units, max_delete: int | None = 
     ctx.guard()
     chunks = ChunkApplier(ctx, stream, deleted=True)
     deletes: list[Action] = []
-    finishing: dict[int, list[Action]] = {}
+    finishing: dict[str, list[Action]] = {}
     for seg, actions in _segments(plan):
         deletes.extend(a for a in actions if a.op is Op.DELETE)
         copies = [a for a in actions if a.op is not Op.DELETE]
-        steps = list(enumerate(STEPS)) if seg.step < 0 else [(seg.step, STEPS[seg.step])]
-        for i, step in steps:
-            if step.finish is not None:
-                finishing.setdefault(i, []).extend(_of(step.kinds, copies))
+        for kind in KINDS if seg.step is None else (BY_NAME[seg.step],):
+            if kind.finish is not None:
+                finishing.setdefault(kind.name, []).extend(_of(kind.names, copies))
             if seg.experiments is not None:
-                chunks.apply(step.apply, seg, _of(step.kinds, copies), units)
+                chunks.apply(kind.apply, seg, _of(kind.names, copies), units)
             else:
-                step.apply(ctx, _of(step.kinds, copies), units)
-    for i, step in enumerate(STEPS):
-        if step.finish is not None:
-            step.finish(ctx, finishing.get(i, []), units)
+                kind.apply(ctx, _of(kind.names, copies), units)
+    for kind in KINDS:
+        if kind.finish is not None:
+            kind.finish(ctx, finishing.get(kind.name, []), units)
     return _delete(ctx, plan, units, deletes, max_delete)
 
 
@@ -150,8 +147,8 @@ def _delete(ctx: Context, plan: Plan, units: Units, deletes: list[Action], max_d
     if reason is not None:
         log.warning("deletions refused", count=len(deletes), reason=reason, runs=[a.label for a in deletes[:20]])
         return f"{len(deletes)} deletions not done: {reason}"
-    for step in reversed(STEPS):
-        step.apply(ctx, _of(step.kinds, deletes), units)
+    for kind in reversed(KINDS):
+        kind.apply(ctx, _of(kind.names, deletes), units)
     return None
 
 

@@ -8,14 +8,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
-# Each kind module registers its archiver when imported. Traces (MLflow's own trace JSON, one file per trace
-# in hour directories) are archived in batches by their archiver and restored by syncer.engine.restore_traces.
-from syncer.apply import (  # noqa: F401  (registration)
-    archive_datasets,
-    archive_logged_models,
-    archive_prompts,
-    archive_traces,
-)
+# Each kind's archiver registers when the registry imports the kind (`Kind.archiver`). Traces (MLflow's own
+# trace JSON, one file per trace in hour directories) are archived in batches by their archiver and restored
+# by syncer.kinds.traces.restore.
 from syncer.apply.archive import ArchiveWriter, archive_experiment, dest_experiment
 from syncer.backends.calls import call
 from syncer.backends.classify import describe
@@ -23,21 +18,19 @@ from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Op, Plan
 from syncer.core.archive import ARCHIVE_EXPERIMENT, ARCHIVERS, FILES_KEY, ArchivedFiles, file_path, files_path
 from syncer.core.errors import FatalError
-from syncer.core.kinds import BY_NAME
 from syncer.core.snapshot import Snapshot
-from syncer.engine.restore_traces import restore_traces
+from syncer.kinds.registry import INFO
+from syncer.kinds.traces.archive_scan import archived_hours
+from syncer.kinds.traces.restore import restore_traces
 from syncer.scan.archive import Holder, archived, holders, read
-from syncer.scan.archive_traces import archived_hours
 
 log = structlog.get_logger("syncer.engine.archive")
 
-# The snapshot field holding the selected source objects of a kind (archived: those, not every one listed).
-SELECTED = {"prompt": "prompts", "logged_model": "logged_models", "dataset": "datasets", "trace": "traces"}
-
-
 def _selected(snap: Snapshot, kind: str) -> set[str] | None:
-    field_name = SELECTED.get(kind)
-    return set(getattr(snap, field_name)) if field_name else None
+    """The selected source objects of a kind, from its snapshot part (archived: those, not every one
+    listed); None for a kind whose part is not keyed by source id (every object of it is archived)."""
+    part = snap.parts.get(kind)
+    return set(part) if isinstance(part, dict) else None
 
 
 def archive_uncopied(src: Endpoint, dst: Endpoint, plan: Plan, src_snap: Snapshot) -> int:
@@ -126,7 +119,7 @@ def restore(archive: Endpoint, dst: Endpoint) -> Restored:
     done, experiments, roots = Restored(), {}, {}
     for holder in holders(archive):
         for kind, source_id in archived(archive, holder.run_id):
-            archiver, info = ARCHIVERS.get(kind), BY_NAME.get(kind)
+            archiver, info = ARCHIVERS.get(kind), INFO.get(kind)
             if archiver is None or archiver.restore is None:
                 done.skip(f"no archiver for kind {kind}")
                 continue

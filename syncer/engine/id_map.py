@@ -11,12 +11,12 @@ from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.errors import FatalError
-from syncer.core.kinds import KINDS
 from syncer.core.model_snapshot import dest_version_ref
 from syncer.core.permissions import REVOKED
 from syncer.core.redact import redact
-from syncer.engine.permission_step import principal_map
 from syncer.engine.sync import scan_and_plan
+from syncer.kinds.permissions.step import principal_map
+from syncer.kinds.registry import COPIED as KINDS
 from syncer.state.store import DONE, IN_PROGRESS, StateStore
 
 FIELDS = ("kind", "source_id", "dest_id", "name", "status", "source", "destination")

@@ -39,8 +39,8 @@ from syncer.core.actions import Action, Op
 from syncer.core.errors import Cancelled, FatalError
 from syncer.core.snapshot import Snapshot
 from syncer.engine import ray_budget, ray_units
-from syncer.engine.run_stream import RUNS_LOOKBACK_MS
 from syncer.engine.sync import PassOptions, SyncResult, run_pass
+from syncer.kinds.runs.stream import RUNS_LOOKBACK_MS
 from syncer.plan.uncopied import by_kind_and_reason, uncopied_total
 from syncer.state.store import StateStore
 

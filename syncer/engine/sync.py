@@ -2,7 +2,7 @@
 
 `sync` opens the ends and the state store and runs one pass: migrate, diff, migrate --dry-run and
 --verify call it; each mirror cycle calls `run_pass` on the ends and state it keeps open.
-Kinds are scanned, planned and applied in the order of syncer.engine.kinds.STEPS.
+Kinds are scanned, planned and applied in the order of syncer.kinds.registry.KINDS.
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ from syncer.core.windows import Window
 from syncer.engine import verify as repair
 from syncer.engine.apply_pass import apply_plan
 from syncer.engine.archive import archive_uncopied, count_archived
-from syncer.engine.kinds import STEPS, Job, model_options, steps_for
 from syncer.engine.notes import pass_notes
-from syncer.engine.permission_step import principal_map
+from syncer.kinds.base import Job
+from syncer.kinds.models.kind import model_options
+from syncer.kinds.permissions.step import principal_map
+from syncer.kinds.registry import steps_for
 from syncer.plan.runs import Options
 from syncer.state.connect import refuse_mlflow_database
 from syncer.state.store import StateStore, default_state_url
@@ -74,8 +76,8 @@ class PassOptions:
     delete_extra: bool = False  # plan deletion of destination runs whose source is gone
     max_delete: int | None = None  # refuse the deletions of a pass that plans more
     follow_running_since: int | None = None  # revisit RUNNING runs changed since (ms)
-    traces_incremental: bool = False  # read traces from the mirror cursors only (syncer.engine.trace_step)
-    runs_since: int | None = None  # read only runs ended since (ms) or RUNNING (syncer.engine.run_stream)
+    traces_incremental: bool = False  # read traces from the mirror cursors only (syncer.kinds.traces.step)
+    runs_since: int | None = None  # read only runs ended since (ms) or RUNNING (syncer.kinds.runs.stream)
     progress: Progress | None = None
     on_start: Started | None = None  # an action's unit of work begins
     on_plan: Callable[[SyncResult], None] | None = None
@@ -147,29 +149,28 @@ def open_state(settings: Settings, src: Endpoint, dst: Endpoint, read_only: bool
 
 def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None, options: Options,
               on_chunk: Callable[[list[Action], Snapshot, Snapshot], list[Action]] | None = None,
-              experiment_ids: frozenset[str] | None = None, strict_filters: bool = False,
-              run_window: Window | None = None) -> tuple[Job, Plan]:
-    """Scan and plan kind after kind (the planners are pure); runs a chunk at a time (syncer.engine.run_stream).
+              strict_filters: bool = False) -> tuple[Job, Plan]:
+    """Scan and plan kind after kind (the planners are pure); runs a chunk at a time (syncer.kinds.runs.stream).
 
     `on_chunk(actions, src, dst)` sees each planned chunk with the snapshots it was planned from, before they
-    are dropped, and returns the actions the plan keeps (verify turns some into repairs). `experiment_ids`
-    restricts the pass to those source experiments' own kinds (a scale-out unit). With `strict_filters`, a
-    filter that matches nothing stops the pass before anything is written (FatalError, naming it)."""
+    are dropped, and returns the actions the plan keeps (verify turns some into repairs).
+    `options.experiment_ids` restricts the pass to those source experiments' own kinds (a scale-out unit).
+    With `strict_filters`, a filter that matches nothing stops the pass before anything is written
+    (FatalError, naming it)."""
     source_line.detect(src)  # an MLflow 2.x server is never asked for the kinds of MLflow 3
-    job = Job(settings, src, dst, state, options, Snapshot(identity=src.identity), Snapshot(identity=dst.identity),
-              experiment_ids=experiment_ids, run_window=run_window)
+    job = Job(settings, src, dst, state, options, Snapshot(identity=src.identity), Snapshot(identity=dst.identity))
     plan = Plan(actions=[], dest_names={})
     plan.notes.extend(pass_notes(src, dst))
-    step_index = 0
+    step_name: str | None = None
 
     def emit(actions: list[Action], experiments: tuple[str, ...] | None, s: Snapshot, d: Snapshot,
              window: Window | None = None) -> None:
-        plan.add(on_chunk(actions, s, d) if on_chunk is not None and actions else actions, step_index, experiments,
+        plan.add(on_chunk(actions, s, d) if on_chunk is not None and actions else actions, step_name, experiments,
                  window)
 
     job.emit = emit
-    for step in steps_for(experiment_ids, ranged=run_window is not None):
-        step_index = STEPS.index(step)  # emit reads it: segments name their step in STEPS
+    for step in steps_for(options.experiment_ids, ranged=options.run_window is not None):
+        step_name = step.name  # emit reads it: segments name their kind
         step.scan(job)
         if strict_filters and job.unmatched:
             raise FatalError("; ".join(job.unmatched) + "; nothing was done")
@@ -181,10 +182,13 @@ def plan_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStor
 
 def _options(settings: Settings, state: StateStore | None, delete_extra: bool = False,
              follow_running_since: int | None = None, traces_incremental: bool = False,
-             runs_since: int | None = None) -> Options:
+             runs_since: int | None = None, pass_opts: PassOptions | None = None) -> Options:
+    """The pass's one frozen options value, built once from the settings and the pass's own options."""
     return Options(deleted=settings.deleted, delete_extra=delete_extra, follow_running_since=follow_running_since,
                    quarantined=state.quarantined() if state is not None else frozenset(),
-                   traces_incremental=traces_incremental, runs_since=runs_since)
+                   traces_incremental=traces_incremental, runs_since=runs_since,
+                   experiment_ids=pass_opts.experiment_ids if pass_opts else None,
+                   run_window=pass_opts.run_window if pass_opts else None)
 
 
 def scan_and_plan(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None,
@@ -210,8 +214,8 @@ def run_pass(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore
         return actions
 
     job, plan = plan_pass(settings, src, dst, state, _options(
-        settings, state, opts.delete_extra, opts.follow_running_since, opts.traces_incremental, opts.runs_since),
-        on_chunk, opts.experiment_ids, opts.strict_filters, opts.run_window)
+        settings, state, opts.delete_extra, opts.follow_running_since, opts.traces_incremental, opts.runs_since,
+        opts), on_chunk, opts.strict_filters)
     log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})
     result = SyncResult(plan=plan, src=job.src_snap, dst=job.dst_snap, dry_run=opts.dry_run,
                         unmatched=job.unmatched)

@@ -24,22 +24,26 @@ from syncer.core.snapshot import (
     retired,
     user_tags,
 )
+from syncer.core.windows import Window
 from syncer.plan.copies import split_copies
 
 
-@dataclass
+@dataclass(frozen=True)
 class Options:
-    """What the user asked for, as plain data the planner reads."""
+    """What the user asked for and what one pass covers: built once per pass (syncer.engine.sync), read by
+    every kind's steps and the planners."""
 
     deleted: str = "skip"
     delete_extra: bool = False
     # mirror: revisit RUNNING runs changed since this time (ms) every cycle: artifacts are not fingerprinted
     follow_running_since: int | None = None
     quarantined: frozenset[tuple[str, str]] = frozenset()
-    # mirror: read traces only from the per-experiment cursors (syncer.engine.trace_step)
+    # mirror: read traces only from the per-experiment cursors (syncer.kinds.traces.step)
     traces_incremental: bool = False
-    # mirror: read only the runs that ended at or after this time (ms) or are RUNNING (syncer.engine.run_stream)
+    # mirror: read only the runs that ended at or after this time (ms) or are RUNNING (syncer.kinds.runs.stream)
     runs_since: int | None = None
+    experiment_ids: frozenset[str] | None = None  # a scale-out unit: only these source experiments (exact ids)
+    run_window: Window | None = None  # a range unit: only the runs of one experiment started within it
 
 
 def make_plan(
@@ -134,7 +138,7 @@ def plan_runs(src: Snapshot, dst: Snapshot, caps: Capabilities, options: Options
               to_source: dict[str, str] | None = None) -> list[Action]:
     """Runs of the plannable experiments, parents first, then destination runs no source run explains.
 
-    When runs are planned a chunk of experiments at a time (syncer.engine.run_stream), `linked` holds the
+    When runs are planned a chunk of experiments at a time (syncer.kinds.runs.stream), `linked` holds the
     source runs of other chunks that have or get a copy, `to_source` the source ids of destination copies in
     other chunks, and `extras=False` leaves the destination-only runs to `plan_extra_runs` at the end.
     """

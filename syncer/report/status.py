@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 from syncer.core.errors import FatalError
 from syncer.core.redact import redact
+from syncer.kinds.inventory.visibility import VISIBILITY
 from syncer.report import human
-from syncer.scan.visibility import VISIBILITY
 from syncer.state import cycles
 from syncer.state.store import FAILED, QUARANTINED, StateStore
 

@@ -9,8 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from syncer.core.actions import Op
-from syncer.core.kinds import KINDS, plural
+from syncer.core.kinds import plural
 from syncer.engine.sync import SyncResult
+from syncer.kinds.registry import COPIED as KINDS
 from syncer.plan.uncopied import by_kind_and_reason, uncopied_total
 from syncer.report import human
 

@@ -1,0 +1,1 @@
+"""The datasets kind (syncer.kinds.registry lists it)."""

@@ -1,0 +1,1 @@
+"""The inventory kind (syncer.kinds.registry lists it)."""

@@ -1,0 +1,1 @@
+"""The logged_models kind (syncer.kinds.registry lists it)."""

@@ -1,0 +1,1 @@
+"""The models kind (syncer.kinds.registry lists it)."""

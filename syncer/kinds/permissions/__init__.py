@@ -1,0 +1,1 @@
+"""The permissions kind (syncer.kinds.registry lists it)."""

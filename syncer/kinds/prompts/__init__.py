@@ -1,0 +1,1 @@
+"""The prompts kind (syncer.kinds.registry lists it)."""

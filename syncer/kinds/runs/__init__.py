@@ -1,0 +1,1 @@
+"""The runs kind (syncer.kinds.registry lists it)."""

@@ -1,0 +1,67 @@
+"""Scorers registered on an experiment: scanned on both ends, planned by name, registered again.
+
+This module is the kind's `Kind` record and its step functions; syncer.kinds.registry lists it.
+"""
+
+from __future__ import annotations
+
+from syncer.core.actions import Action
+from syncer.core.kinds import KindInfo
+from syncer.kinds.base import Job, Kind, reading
+from syncer.kinds.scorers.apply import apply_scorers
+from syncer.kinds.scorers.plan import plan_scorers
+from syncer.kinds.scorers.scan import NoScorerApi, offers_scorers, scan_scorers
+from syncer.kinds.scorers.snapshot import KIND, Scorers
+from syncer.plan.uncopied import unlisted
+
+_NO_API = "scorer:no_api"  # the destination's part when it cannot hold scorers: why
+_UNLISTED = "scorer:unlisted"  # the source's part when it cannot list them: its answer
+
+
+def _live(job: Job) -> list[str]:
+    return sorted(eid for eid, e in job.src_snap.experiments.items()
+                  if eid in job.plannable and not e.deleted)
+
+
+def _read(job: Job, side: str, experiments: list[str]) -> Scorers | str:
+    """The scorers of `experiments` on one side, or why that side has no scorer API."""
+    end = job.src if side == "source" else job.dst
+
+    def read() -> Scorers | str:
+        try:
+            if not experiments and side == "destination":  # no copy yet: can it hold any?
+                return {} if offers_scorers(end) else f"destination has no scorer API: {end.caps.kind}"
+            return scan_scorers(end, experiments)
+        except NoScorerApi as exc:
+            return f"{side} has no scorer API: {exc}"
+
+    return reading(end, f"{side} scorers", read)
+
+
+def _scan(job: Job) -> None:
+    if KIND in job.src.caps.absent_kinds:
+        return
+    src = _read(job, "source", _live(job))
+    if isinstance(src, str):
+        job.src_snap.parts[_UNLISTED] = src  # a standing note, no difference by itself
+        return
+    job.src_snap.parts[KIND] = src
+    if not any(src.values()):
+        return
+    dest = {e.name: eid for eid, e in job.dst_snap.experiments.items() if not e.deleted}
+    dst = _read(job, "destination", sorted({dest[n] for eid in src if (n := job.dest_names.get(eid)) in dest}))
+    job.dst_snap.parts[_NO_API if isinstance(dst, str) else KIND] = dst
+
+
+def _plan(job: Job) -> list[Action]:
+    if why := job.src_snap.parts.get(_UNLISTED):
+        return [unlisted(KIND, why)]
+    src = job.src_snap.parts.get(KIND, {})
+    dest = {e.name: eid for eid, e in job.dst_snap.experiments.items() if not e.deleted}
+    dest_ids = {eid: dest.get(job.dest_names.get(eid, "")) for eid in src}
+    names = {eid: job.src_snap.experiments[eid].name for eid in src}
+    return plan_scorers(src, job.dst_snap.parts.get(KIND, {}), dest_ids, names,
+                        job.dst_snap.parts.get(_NO_API))
+
+
+SCORERS = Kind("scorer", (KindInfo(KIND, "scorers"),), _scan, _plan, apply_scorers, after=("experiment",))

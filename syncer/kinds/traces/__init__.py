@@ -1,0 +1,1 @@
+"""The traces kind (syncer.kinds.registry lists it)."""

@@ -1,0 +1,26 @@
+"""Traces: copied at ids derived from the source trace and the destination experiment.
+
+This module is the kind's `Kind` record and its step functions; syncer.kinds.registry lists it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from syncer.core.kinds import KindInfo
+from syncer.core.snapshot import Snapshot
+from syncer.kinds.base import EXPERIMENT, Kind, reading
+from syncer.kinds.traces.apply import apply_traces
+from syncer.kinds.traces.archive import ARCHIVER
+from syncer.kinds.traces.snapshot import TAG_SOURCE_TRACE_ID
+from syncer.kinds.traces.step import plan_trace_step, scan_trace_step
+
+
+def _linked_runs(snap: Snapshot) -> Iterable[str]:
+    return (t.source_run for t in snap.part("trace").values() if t.source_run)
+
+
+TRACES = Kind("trace", (KindInfo("trace", "traces", TAG_SOURCE_TRACE_ID, "traces"),),
+              lambda job: scan_trace_step(job, reading), plan_trace_step, apply_traces,
+              after=("run", "logged_model"), scope=EXPERIMENT,
+              archiver=ARCHIVER, linked_runs=_linked_runs)
