@@ -87,7 +87,9 @@ def _store_with_rejected_value(path: Path) -> tuple[str, str]:
     """A direct SQLite source holding a param key no MLflow server accepts ("huge!")."""
     uri = f"sqlite:///{path}"
     client = MlflowClient(uri)
-    exp = client.create_experiment("quarantine/exp")
+    files = path.parent / "src-files"  # its own artifact folder, never the working directory's ./mlruns
+    files.mkdir()
+    exp = client.create_experiment("quarantine/exp", artifact_location=files.as_uri())
     good = client.create_run(exp, start_time=T0, run_name="good").info.run_id
     client.log_batch(good, params=[Param("p", "fine")])
     client.set_terminated(good, "FINISHED", end_time=T0 + 5)
