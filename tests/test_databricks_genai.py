@@ -108,7 +108,7 @@ def test_the_workspace_serves_traces_and_prompts_as_databricks_does(genai_env, u
     client = MlflowClient("databricks", registry_uri="databricks-uc")
     before = genai_env.gateway.counts.copy()
     found = client.search_traces(locations=[src.experiment_id], include_spans=True)
-    assert sorted(t.info.trace_id for t in found) == sorted(src.part("trace"))
+    assert sorted(t.info.trace_id for t in found) == sorted(src.traces)
     assert all(t.info.tags["mlflow.artifactLocation"] ==
                f"dbfs:/databricks/mlflow-tracking/{src.experiment_id}/{t.info.trace_id}/artifacts" for t in found)
     assert sorted(len(t.data.spans) for t in found) == [2, 4]

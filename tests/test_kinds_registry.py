@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from syncer.cli.args import KIND_NAMES
 from syncer.core.kinds import KindInfo, plural
 from syncer.kinds import registry
 from syncer.kinds.base import Kind
@@ -44,3 +45,7 @@ def test_a_unit_restricted_to_experiments_plans_only_their_own_kinds():
         "experiment", "run", "logged_model", "trace"]
     assert [k.name for k in registry.steps_for(frozenset({"1"}), ranged=True)] == ["experiment", "run"]
     assert registry.steps_for(None) == registry.KINDS
+
+
+def test_the_cli_offers_every_copied_kind_of_the_registry():
+    assert tuple(k.name for k in registry.COPIED) == KIND_NAMES

@@ -86,7 +86,7 @@ def _assert_copied(src: Mlflow2Source, dest: str) -> None:
     assert_same(MlflowClient(src.uri), MlflowClient(dest), src.experiments, view=ViewType.ALL, collapse=True,
                 kinds=("models",))
     _assert_history_remapped(MlflowClient(src.uri), MlflowClient(dest), src.built["trials"]["children"])
-    for name, numbers in src.part("model").items():
+    for name, numbers in src.models.items():
         want = _model_record(src.uri, name, dest=False)
         assert sorted(want["versions"]) == sorted(numbers)
         assert all("MLmodel" in files for files in want["files"].values())

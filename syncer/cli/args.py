@@ -12,7 +12,11 @@ from syncer.cli.mirror import add_mirror_flags, mirror_settings
 from syncer.config import Settings, load_settings
 from syncer.core.config_text import find_config
 from syncer.core.errors import FatalError
-from syncer.kinds.registry import COPIED as KINDS
+
+# The kinds `--kind` takes: syncer.kinds.registry.COPIED, spelled here so that parsing never loads the
+# kind packages (and MLflow with them); tests/test_kinds_registry.py checks that the two agree.
+KIND_NAMES = ("experiment", "dataset", "run", "logged_model", "model", "model_version", "trace", "prompt",
+              "prompt_version")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -75,7 +79,7 @@ def _state_parser(sub: argparse._SubParsersAction) -> None:
     p = actions.add_parser("export", help="the id map: source id -> destination id, one row per object")
     _common(p, suppress=True)
     p.add_argument("--format", choices=["csv", "json", "jsonl"], default="csv", help="the map's format")
-    p.add_argument("--kind", nargs="+", choices=[k.name for k in KINDS], help="only these kinds (default: all)")
+    p.add_argument("--kind", nargs="+", choices=KIND_NAMES, help="only these kinds (default: all)")
     p.add_argument("--output", help="write the map to this file (default: standard output)")
     p.add_argument("--from-destination", action="store_true",
                    help="read the map from the destination's provenance tags, not the state store (writes nothing)")

@@ -114,9 +114,9 @@ def _restore_batch(archive: Endpoint, dst: Endpoint, holder: Holder, dest_exp: s
     src_exp, name = holder.experiment or "", holder.experiment_name or ""
     snaps = {tid: replace(trace_snap(t.info), experiment_id=src_exp) for tid, t in traces.items()}
     src_snap = Snapshot(archive.identity, experiments={src_exp: ExperimentSnap(src_exp, name, "active")},
-                        traces=dict(snaps))
+                        parts={"trace": dict(snaps)})
     dst_snap = Snapshot(dst.identity, experiments={dest_exp: ExperimentSnap(dest_exp, name, "active")},
-                        traces=dict(copies))
+                        parts={"trace": dict(copies)})
     runs = {s.source_run for s in snaps.values() if s.source_run}
     actions = plan_traces(src_snap, dst_snap, {src_exp: name}, dst.caps, {src_exp}, runs)
     ctx = Context(src=archive, dst=dst, src_snap=src_snap, dst_snap=dst_snap, state=None)
