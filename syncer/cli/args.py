@@ -144,7 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Merge flags over env over file over defaults."""
+    """Merge flags over env over file over defaults (read once per parsed command line: the entry point
+    checks them before the engine is loaded, the command then uses them)."""
+    loaded = getattr(args, "_settings", None)
+    if loaded is None:
+        loaded = args._settings = _load(args)
+    return loaded
+
+
+def _load(args: argparse.Namespace) -> Settings:
     flags: dict = {
         "state": args.state, "experiments": args.experiments, "workers": args.workers,
         "deleted": args.deleted, "log_format": args.log_format, "log_level": args.log_level,
