@@ -146,9 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Merge flags over env over file over defaults (read once per parsed command line: the entry point
     checks them before the engine is loaded, the command then uses them)."""
-    loaded = getattr(args, "_settings", None)
+    loaded = getattr(args, "loaded_settings", None)
     if loaded is None:
-        loaded = args._settings = _load(args)
+        loaded = args.loaded_settings = _load(args)
     return loaded
 
 
