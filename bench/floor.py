@@ -1,6 +1,6 @@
-"""The floor: the same data, read beforehand, written straight to the destination by a minimal writer
-(create_run, filled log_batch(es), log_artifacts, set_terminated per run; 8 threads). What the
-destination can ingest; no reads, no checks, no state.
+"""The floor: the same data, read beforehand, written straight to the destination by a minimal
+writer (create_run, filled log_batch(es), log_artifacts, set_terminated per run; 8 threads). What
+the destination can ingest; no reads, no checks, no state.
 """
 
 from __future__ import annotations
@@ -34,15 +34,27 @@ def preread(src_url: str, experiment_names: list[str], artifacts_root: Path) -> 
     out = []
     for name in experiment_names:
         exp = client.get_experiment_by_name(name)
-        for run in client.search_runs([exp.experiment_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=5000):
+        for run in client.search_runs(
+            [exp.experiment_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=5000
+        ):
             rid = run.info.run_id
             metrics = [m for key in run.data.metrics for m in client.get_metric_history(rid, key)]
             local = artifacts_root / run.info.artifact_uri.split(":/", 1)[1]
             adir = str(local) if local.is_dir() and any(local.iterdir()) else None
             tags = [RunTag(k, v) for k, v in run.data.tags.items() if not k.startswith("mlflow.")]
-            out.append(RunData(name, run.info.start_time, run.info.end_time, run.info.status,
-                               run.info.run_name, [Param(k, v) for k, v in run.data.params.items()],
-                               tags, metrics, adir))
+            out.append(
+                RunData(
+                    name,
+                    run.info.start_time,
+                    run.info.end_time,
+                    run.info.status,
+                    run.info.run_name,
+                    [Param(k, v) for k, v in run.data.params.items()],
+                    tags,
+                    metrics,
+                    adir,
+                )
+            )
     return out
 
 
@@ -51,10 +63,14 @@ def _write(client: MlflowClient, exp_ids: dict[str, str], r: RunData) -> None:
     rid = run.info.run_id
     items: list = [*r.params, *r.tags, *r.metrics]
     for i in range(0, max(1, len(items)), 1000):
-        chunk = items[i:i + 1000]
-        client.log_batch(rid, metrics=[x for x in chunk if isinstance(x, Metric)],
-                         params=[x for x in chunk if isinstance(x, Param)],
-                         tags=[x for x in chunk if isinstance(x, RunTag)], synchronous=True)
+        chunk = items[i : i + 1000]
+        client.log_batch(
+            rid,
+            metrics=[x for x in chunk if isinstance(x, Metric)],
+            params=[x for x in chunk if isinstance(x, Param)],
+            tags=[x for x in chunk if isinstance(x, RunTag)],
+            synchronous=True,
+        )
     if r.artifact_dir:
         client.log_artifacts(rid, r.artifact_dir)
     client.set_terminated(rid, r.status, r.end_time)
@@ -64,7 +80,10 @@ def write(dst_url: str, data: list[RunData], prefix: str, workers: int = 8) -> f
     """Write the pre-read runs into new experiments `prefix + name`; returns the seconds it took."""
     client = MlflowClient(dst_url)
     started = time.monotonic()
-    exp_ids = {name: client.create_experiment(prefix + name) for name in sorted({r.experiment for r in data})}
+    exp_ids = {
+        name: client.create_experiment(prefix + name)
+        for name in sorted({r.experiment for r in data})
+    }
     with ThreadPoolExecutor(workers) as pool:
         for fut in [pool.submit(_write, client, exp_ids, r) for r in data]:
             fut.result()

@@ -1,8 +1,9 @@
 """The mlflow-syncer benchmark (issue 8). Run it with `bash bench/run.sh [S M H A] [options]`.
 
-For each workload and network setting: a full migration by mlflow-syncer (a child process: wall time,
-API calls by endpoint, peak RSS), a no-op cycle, a cycle after 1% of runs changed; the floor (a minimal
-writer of the same pre-read data) and the peer (export-import), all against the same two servers.
+For each workload and network setting: a full migration by mlflow-syncer (a child process: wall
+time, API calls by endpoint, peak RSS), a no-op cycle, a cycle after 1% of runs changed; the floor
+(a minimal writer of the same pre-read data) and the peer (export-import), all against the same two
+servers.
 """
 
 from __future__ import annotations
@@ -43,7 +44,14 @@ class Proxy:
 
 
 def start_proxy(target: str, delay: float, rates: dict[str, float] | None = None) -> Proxy:
-    cmd = [sys.executable, str(ROOT / "bench" / "proxy.py"), "--target", target, "--delay", str(delay)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "proxy.py"),
+        "--target",
+        target,
+        "--delay",
+        str(delay),
+    ]
     for k, v in (rates or {}).items():
         cmd += [f"--{k.replace('_', '-')}-rate", str(v)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -63,8 +71,8 @@ class Ends:
     timeline_dir: Path | None = None
 
     def timeline(self, key: str | None = None) -> dict:
-        """The requests since the last call, summarised (`bench/timeline.py`); the raw rows are saved
-        under `timeline_dir` as KEY.json when both are given."""
+        """The requests since the last call, summarised (`bench/timeline.py`); the raw rows are
+        saved under `timeline_dir` as KEY.json when both are given."""
         if not self.proxies:
             return {}
         rows = {}
@@ -92,12 +100,25 @@ class Ends:
 _RUNS: dict[str, int] = {}
 
 
-def run_ours(ends: Ends, experiments: list[str], state: Path, dest_prefix: str, workers: int,
-             profile: Path | None = None) -> dict:
+def run_ours(
+    ends: Ends,
+    experiments: list[str],
+    state: Path,
+    dest_prefix: str,
+    workers: int,
+    profile: Path | None = None,
+) -> dict:
     """One sync cycle in a child process; adds wall time and peak RSS (MB) from os.wait4."""
-    job = {"src": ends.src, "dst": ends.dst, "state": f"sqlite:///{state}", "experiments": experiments,
-           "dest_prefix": dest_prefix, "workers": workers,
-           "src_rate_limits": ends.rate_limits, "dst_rate_limits": ends.rate_limits}
+    job = {
+        "src": ends.src,
+        "dst": ends.dst,
+        "state": f"sqlite:///{state}",
+        "experiments": experiments,
+        "dest_prefix": dest_prefix,
+        "workers": workers,
+        "src_rate_limits": ends.rate_limits,
+        "dst_rate_limits": ends.rate_limits,
+    }
     cmd = [sys.executable, str(ROOT / "bench" / "ours.py"), json.dumps(job)]
     if profile is not None:
         cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(profile), *cmd[1:]]
@@ -120,7 +141,9 @@ def run_ours(ends: Ends, experiments: list[str], state: Path, dest_prefix: str, 
         raise RuntimeError(f"ours failed ({proc.returncode}): {err[-2000:]}")
     res = json.loads(lines[-1])
     res["wall"] = wall
-    res["cpu_s"] = usage.ru_utime + usage.ru_stime  # the child's own CPU seconds (servers and proxies not counted)
+    res["cpu_s"] = (
+        usage.ru_utime + usage.ru_stime
+    )  # the child's own CPU seconds (servers and proxies not counted)
     res["maxrss_mb"] = _rss_mb(usage)  # includes the parent's RSS at fork: an upper bound only
     res["rss_mb"] = res.get("rss_mb") or res["maxrss_mb"]
     if ends.proxies:
@@ -137,7 +160,8 @@ def _rss_mb(usage) -> float | None:
 
 
 def _floor(ends: Ends, data: list, tag: str) -> tuple[float, int | None, dict]:
-    """The floor's seconds, requests at the proxy, and its requests by endpoint with its CPU seconds."""
+    """The floor's seconds, requests at the proxy, and its requests by endpoint with its CPU
+    seconds."""
     if ends.proxies:
         ends.proxy_stats()
         ends.timeline()
@@ -157,33 +181,56 @@ def _peer(ends: Ends, w: workloads.Workload, tag: str, tmp: Path, out: dict) -> 
     try:
         if ends.proxies:
             ends.proxy_stats()
-        out["peer"] = peer.migrate(ends.src, ends.dst, w.experiment_names, f"peer-{tag}/", tmp / "peer.log")
+        out["peer"] = peer.migrate(
+            ends.src, ends.dst, w.experiment_names, f"peer-{tag}/", tmp / "peer.log"
+        )
         if ends.proxies:
             out["peer_calls"] = ends.proxy_stats()["counts"]
     except RuntimeError as exc:
         out["peer_error"] = str(exc)
 
 
-def measure(spec: workloads.Spec, w: workloads.Workload, ends: Ends, servers: dict, tmp: Path,
-            args: argparse.Namespace) -> dict:
-    """Ours (full, no-op, 1% changed), the floor and the peer for one workload in one network setting.
+def measure(
+    spec: workloads.Spec,
+    w: workloads.Workload,
+    ends: Ends,
+    servers: dict,
+    tmp: Path,
+    args: argparse.Namespace,
+) -> dict:
+    """Ours (full, no-op, 1% changed), the floor and the peer for one workload in one network
+    setting.
 
-    With --repeat N, full migrations and floor writes alternate N times (fresh destination experiments and
-    state each time); the fastest of each is reported, all times are kept.
+    With --repeat N, full migrations and floor writes alternate N times (fresh destination
+    experiments and state each time); the fastest of each is reported, all times are kept.
     """
     tag = f"{ends.name}-{spec.name}-{int(time.time())}"
-    out: dict = {"workload": spec.name, "network": ends.name, "points": spec.points,
-                 "artifact_bytes": w.artifact_bytes, "runs": len(w.run_ids)}
+    out: dict = {
+        "workload": spec.name,
+        "network": ends.name,
+        "points": spec.points,
+        "artifact_bytes": w.artifact_bytes,
+        "runs": len(w.run_ids),
+    }
     with_floor = ends.name != "limits"
-    data = floor.preread(servers["src"].url, w.experiment_names, servers["src"].root / "artifacts") \
-        if with_floor else []
+    data = (
+        floor.preread(servers["src"].url, w.experiment_names, servers["src"].root / "artifacts")
+        if with_floor
+        else []
+    )
     fulls, floors, out["load"] = [], [], []
     for i in range(args.repeat if spec.name in args.repeat_workloads else 1):
         itag = f"{tag}-{i}"
         out["load"].append(os.getloadavg()[0])
         state = tmp / f"state-{itag}.db"
         prof = tmp / f"profile-{itag}.txt" if args.profile else None
-        fulls.append((run_ours(ends, w.experiment_names, state, f"ours-{itag}/", args.workers, prof), state, itag))
+        fulls.append(
+            (
+                run_ours(ends, w.experiment_names, state, f"ours-{itag}/", args.workers, prof),
+                state,
+                itag,
+            )
+        )
         print(f"[{itag}] ours: {fulls[-1][0]['seconds']:.1f} s", flush=True)
         if with_floor:
             floors.append(_floor(ends, data, itag))
@@ -194,7 +241,8 @@ def measure(spec: workloads.Spec, w: workloads.Workload, ends: Ends, servers: di
     if floors:
         out["floor_all"] = [f[0] for f in floors]
         out["floor"], out["floor_calls"], out["floor_extra"] = min(floors, key=lambda f: f[0])
-        # each attempt's ours/floor, measured back to back: steadier than best/best when the load drifts
+        # each attempt's ours/floor, measured back to back: steadier than best/best when the load
+        # drifts
         out["pair_ratios"] = [f[0]["seconds"] / fl[0] for f, fl in zip(fulls, floors, strict=True)]
     _, state, itag = fulls[-1]
     out["noop"] = run_ours(ends, w.experiment_names, state, f"ours-{itag}/", args.workers)
@@ -208,27 +256,54 @@ def measure(spec: workloads.Spec, w: workloads.Workload, ends: Ends, servers: di
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="mlflow-syncer benchmark (issue 8)")
     p.add_argument("workloads", nargs="*", default=["S", "M", "H", "A"])
-    p.add_argument("--networks", default="local,remote,limits",
-                   help="comma list of local, remote (100 ms per request), limits (Databricks rate limits)")
-    p.add_argument("--scale", default="", help="e.g. H=0.1,M=0.5,A=0.25 (fractions of the issue's sizes)")
+    p.add_argument(
+        "--networks",
+        default="local,remote,limits",
+        help="comma list of local, remote (100 ms per request), limits (Databricks rate limits)",
+    )
+    p.add_argument(
+        "--scale", default="", help="e.g. H=0.1,M=0.5,A=0.25 (fractions of the issue's sizes)"
+    )
     p.add_argument("--delay", type=float, default=0.1, help="seconds added per request in 'remote'")
     p.add_argument("--workers", type=int, default=8)
-    p.add_argument("--repeat", type=int, default=1, help="alternate full migrations and floor writes N times")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="alternate full migrations and floor writes N times"
+    )
     p.add_argument("--repeat-workloads", default="S", help="workloads that --repeat applies to")
     p.add_argument("--keep-tmp", action="store_true", help="keep the servers' data and child logs")
-    p.add_argument("--keep", action="store_true",
-                   help="keep earlier results in --json for workload/network pairs not measured now")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep earlier results in --json for workload/network pairs not measured now",
+    )
     p.add_argument("--peer-workloads", default="S")
     p.add_argument("--peer-networks", default="local,remote")
-    p.add_argument("--limits-workloads", default="S", help="workloads run under the Databricks rate limits")
-    p.add_argument("--limit-factor", type=float, default=1.0,
-                   help="scale the Databricks limits (a local server may be slower than the limits themselves)")
-    p.add_argument("--remote-workloads", default="S", help="workloads run in the remote-like setting")
-    p.add_argument("--timeline", default=None,
-                   help="save each attempt's request rows here (remote, limits: behind the proxies)")
-    p.add_argument("--local-proxy", action="store_true",
-                   help="put 0-delay proxies in front of the servers in 'local' too (request timelines)")
-    p.add_argument("--profile", action="store_true", help="profile full migrations with pyinstrument")
+    p.add_argument(
+        "--limits-workloads", default="S", help="workloads run under the Databricks rate limits"
+    )
+    p.add_argument(
+        "--limit-factor",
+        type=float,
+        default=1.0,
+        help="scale the Databricks limits (a local server may be slower than the limits "
+        "themselves)",
+    )
+    p.add_argument(
+        "--remote-workloads", default="S", help="workloads run in the remote-like setting"
+    )
+    p.add_argument(
+        "--timeline",
+        default=None,
+        help="save each attempt's request rows here (remote, limits: behind the proxies)",
+    )
+    p.add_argument(
+        "--local-proxy",
+        action="store_true",
+        help="put 0-delay proxies in front of the servers in 'local' too (request timelines)",
+    )
+    p.add_argument(
+        "--profile", action="store_true", help="profile full migrations with pyinstrument"
+    )
     p.add_argument("--write", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     p.add_argument("--json", default=None, help="also write the raw results here")
     args = p.parse_args(argv)
@@ -258,7 +333,8 @@ def settings_for(name: str, servers: dict, args: argparse.Namespace) -> Ends:
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    # The floor should make no hidden reads: without this, set_terminated does a get_run to print a link.
+    # The floor should make no hidden reads: without this, set_terminated does a get_run to print a
+    # link.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     tmp = Path(tempfile.mkdtemp(prefix="mlflow-syncer-bench-", dir=os.environ.get("BENCH_TMP")))
     specs = workloads.specs(args.scale_map)
@@ -272,12 +348,18 @@ def main(argv: list[str]) -> None:
         for wname in args.workloads:
             spec = specs[wname]
             t = time.monotonic()
-            w = workloads.generate(spec, servers["src"].url, servers["src"].root,
-                                   servers["src"].root / "backend.db", f"bench-{int(time.time())}")
+            w = workloads.generate(
+                spec,
+                servers["src"].url,
+                servers["src"].root,
+                servers["src"].root / "backend.db",
+                f"bench-{int(time.time())}",
+            )
             print(f"generated {wname} in {time.monotonic() - t:.1f} s", flush=True)
             for n in args.network_list:
                 if (n == "remote" and wname not in args.remote_workloads) or (
-                        n == "limits" and wname not in args.limits_workloads):
+                    n == "limits" and wname not in args.limits_workloads
+                ):
                     continue
                 res = measure(spec, w, all_ends[n], servers, tmp, args)
                 res["scale"] = args.scale_map.get(wname, 1.0)
@@ -296,14 +378,22 @@ def main(argv: list[str]) -> None:
     finish(args, argv, results, started)
 
 
-def finish(args: argparse.Namespace, argv: list[str], results: list[dict], started: float,
-           final: bool = True) -> None:
+def finish(
+    args: argparse.Namespace,
+    argv: list[str],
+    results: list[dict],
+    started: float,
+    final: bool = True,
+) -> None:
     """Write the results so far to --json and docs/BENCHMARKS.md (and print them at the end)."""
-    meta = {"command": "bash bench/run.sh " + " ".join(argv), "python": platform.python_version(),
-            "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}",
-            "peer": peer.version() if peer.available() else "not installed",
-            "limits": {k: v * args.limit_factor for k, v in DATABRICKS_LIMITS.items()},
-            "minutes": (time.monotonic() - started) / 60}
+    meta = {
+        "command": "bash bench/run.sh " + " ".join(argv),
+        "python": platform.python_version(),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}",
+        "peer": peer.version() if peer.available() else "not installed",
+        "limits": {k: v * args.limit_factor for k, v in DATABRICKS_LIMITS.items()},
+        "minutes": (time.monotonic() - started) / 60,
+    }
     if args.json and args.keep and Path(args.json).exists():
         done = {(r["workload"], r["network"]) for r in results}
         old = json.loads(Path(args.json).read_text())

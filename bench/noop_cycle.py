@@ -27,14 +27,23 @@ def measure(runs: int, repeat: int) -> dict:
         src_db, dst_db = prepare_pair(folder, runs)
         server = start_mlflow_server(folder / "dest-server", backend_uri=f"sqlite:///{dst_db}")
         try:
-            results = [noop_cycle(f"sqlite:///{src_db}", server.url, f"sqlite:///{folder / 'state.db'}")
-                       for _ in range(repeat)]
+            results = [
+                noop_cycle(f"sqlite:///{src_db}", server.url, f"sqlite:///{folder / 'state.db'}")
+                for _ in range(repeat)
+            ]
         finally:
             server.stop()
     for r in results:
-        assert r["report"].ok and r["report"].copied == 0 and r["report"].unchanged == runs + 1, r["report"]
+        assert r["report"].ok and r["report"].copied == 0 and r["report"].unchanged == runs + 1, r[
+            "report"
+        ]
     seconds = [r["seconds"] for r in results]
-    return {"runs": runs, "calls": results[-1]["calls"], "median": statistics.median(seconds), "min": min(seconds)}
+    return {
+        "runs": runs,
+        "calls": results[-1]["calls"],
+        "median": statistics.median(seconds),
+        "min": min(seconds),
+    }
 
 
 def main() -> None:

@@ -18,14 +18,25 @@ def available() -> bool:
 
 
 def version() -> str:
-    out = subprocess.run([str(PEER_BIN / "python"), "-c",
-                          "import importlib.metadata as m; print(m.version('databricks-mlflow-export-import'),"
-                          " m.version('mlflow-skinny'))"], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            str(PEER_BIN / "python"),
+            "-c",
+            "import importlib.metadata as m; print(m.version('databricks-mlflow-export-import'),"
+            " m.version('mlflow-skinny'))",
+        ],
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip()
 
 
 def _run(cmd: list[str], tracking_uri: str, log: Path) -> float:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
     env.pop("VIRTUAL_ENV", None)
     env.pop("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", None)  # the peer as its users run it
     started = time.monotonic()
@@ -36,17 +47,37 @@ def _run(cmd: list[str], tracking_uri: str, log: Path) -> float:
     return time.monotonic() - started
 
 
-def migrate(src_url: str, dst_url: str, experiments: list[str], prefix: str, log: Path) -> tuple[float, float]:
+def migrate(
+    src_url: str, dst_url: str, experiments: list[str], prefix: str, log: Path
+) -> tuple[float, float]:
     """Export each experiment and import it as `prefix + name`: (export seconds, import seconds)."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-peer-"))
     exp_s = imp_s = 0.0
     try:
         for i, name in enumerate(experiments):
             folder = tmp / str(i)
-            exp_s += _run([str(PEER_BIN / "export-experiment"), "--experiment", name,
-                           "--output-dir", str(folder)], src_url, log)
-            imp_s += _run([str(PEER_BIN / "import-experiment"), "--experiment-name", prefix + name,
-                           "--input-dir", str(folder)], dst_url, log)
+            exp_s += _run(
+                [
+                    str(PEER_BIN / "export-experiment"),
+                    "--experiment",
+                    name,
+                    "--output-dir",
+                    str(folder),
+                ],
+                src_url,
+                log,
+            )
+            imp_s += _run(
+                [
+                    str(PEER_BIN / "import-experiment"),
+                    "--experiment-name",
+                    prefix + name,
+                    "--input-dir",
+                    str(folder),
+                ],
+                dst_url,
+                log,
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return exp_s, imp_s

@@ -1,11 +1,13 @@
-"""A loopback HTTP proxy for the benchmark: adds a fixed delay to every request (a remote-like network),
-optionally enforces Databricks-like rate limits by answering 429, and counts requests by endpoint.
+"""A loopback HTTP proxy for the benchmark: adds a fixed delay to every request (a remote-like
+network), optionally enforces Databricks-like rate limits by answering 429, and counts requests by
+endpoint.
 
-Run: python bench/proxy.py --target http://127.0.0.1:5000 --port 0 --delay 0.1 [--search-rate 7 --log-batch-rate 47]
-It prints its port on the first line of stdout. GET /__bench/stats returns the counters (and ?reset=1 zeroes them).
-GET /__bench/timeline returns one row per request since the last reset (?reset=1): arrival and end times
-(monotonic seconds, the delay included), the endpoint, the run id it names (path, query, JSON body or, for
-runs/create, the answer) and the status (`bench/timeline.py` reads them).
+Run: python bench/proxy.py --target http://127.0.0.1:5000 --port 0 --delay 0.1 [--search-rate 7
+--log-batch-rate 47] It prints its port on the first line of stdout. GET /__bench/stats returns the
+  counters (and ?reset=1 zeroes them).
+GET /__bench/timeline returns one row per request since the last reset (?reset=1): arrival and end
+times (monotonic seconds, the delay included), the endpoint, the run id it names (path, query, JSON
+body or, for runs/create, the answer) and the status (`bench/timeline.py` reads them).
 """
 
 from __future__ import annotations
@@ -20,8 +22,18 @@ import time
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
-HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization",
-       "proxy-authenticate", "host", "content-length"}
+HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "host",
+    "content-length",
+}
 _ID = re.compile(r"/[0-9a-f]{32}(?=/|$)|/\d+(?=/|$)")
 _RUN = re.compile(rb'run_id"?\s*[:=]\s*"?([0-9a-f]{32})|/([0-9a-f]{32})/|run_id=([0-9a-f]{32})')
 
@@ -108,7 +120,10 @@ class Proxy:
         name = endpoint_of(request.method, request.path)
         if cls in self.buckets and not self.buckets[cls].take():
             self.rejected[name] += 1
-            body = {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "rate limit exceeded (bench proxy)"}
+            body = {
+                "error_code": "REQUEST_LIMIT_EXCEEDED",
+                "message": "rate limit exceeded (bench proxy)",
+            }
             row["status"] = 429
             return web.json_response(body, status=429, headers={"Retry-After": "1"})
         self.counts[name] += 1
@@ -124,8 +139,13 @@ class Proxy:
         body = data if isinstance(data, bytes) else None
         row["run"] = run_of(request.rel_url.raw_path_qs.encode(), body)
         assert self.session is not None
-        async with self.session.request(request.method, self.target + request.rel_url.raw_path_qs,
-                                        headers=headers, data=data, allow_redirects=False) as up:
+        async with self.session.request(
+            request.method,
+            self.target + request.rel_url.raw_path_qs,
+            headers=headers,
+            data=data,
+            allow_redirects=False,
+        ) as up:
             out_headers = {k: v for k, v in up.headers.items() if k.lower() not in HOP}
             resp = web.StreamResponse(status=up.status, headers=out_headers)
             if up.content_length is not None:
@@ -141,9 +161,12 @@ class Proxy:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    proxy = Proxy(args.target, args.delay, {"search": args.search_rate, "log_batch": args.log_batch_rate})
-    proxy.session = ClientSession(connector=TCPConnector(limit=64), timeout=ClientTimeout(total=None),
-                                  auto_decompress=False)
+    proxy = Proxy(
+        args.target, args.delay, {"search": args.search_rate, "log_batch": args.log_batch_rate}
+    )
+    proxy.session = ClientSession(
+        connector=TCPConnector(limit=64), timeout=ClientTimeout(total=None), auto_decompress=False
+    )
     app = web.Application(client_max_size=1 << 40)
     app.router.add_route("*", "/{tail:.*}", proxy.handle)
     runner = web.AppRunner(app, access_log=None)

@@ -55,9 +55,12 @@ def one(root: Path, runs: int, size: int) -> dict:
                 got = [taker.take(w[1]) for w in windows]
             seconds = time.monotonic() - started
             counts = proxy.stats()["counts"]
-            out[way] = {"seconds": round(seconds, 1), "windows": len(windows),
-                        "search_requests": sum(n for e, n in counts.items() if e.endswith("/runs/search")),
-                        "runs_returned": sum(len(g) for g in got)}
+            out[way] = {
+                "seconds": round(seconds, 1),
+                "windows": len(windows),
+                "search_requests": sum(n for e, n in counts.items() if e.endswith("/runs/search")),
+                "runs_returned": sum(len(g) for g in got),
+            }
             out[way + "_ids"] = [sorted(r.run_id for r in g) for g in got]
         assert out.pop("filtered_ids") == out.pop("stream_ids"), "the two ways differ"
     finally:
@@ -78,13 +81,17 @@ def main() -> None:
     for n in args.runs:
         results.append(one(Path(args.dir) / f"r{n}", n, args.window))
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    print("| runs | windows | way | search requests | runs returned | seconds |\n"
-          "|---:|---:|---|---:|---:|---:|")
+    print(
+        "| runs | windows | way | search requests | runs returned | seconds |\n"
+        "|---:|---:|---|---:|---:|---:|"
+    )
     for r in results:
         for way in ("filtered", "stream"):
             w = r[way]
-            print(f"| {r['runs']:,} | {w['windows']} | {way} | {w['search_requests']} | "
-                  f"{w['runs_returned']:,} | {w['seconds']} |")
+            print(
+                f"| {r['runs']:,} | {w['windows']} | {way} | {w['search_requests']} | "
+                f"{w['runs_returned']:,} | {w['seconds']} |"
+            )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ from tests.fixtures.ray_cluster import RayCluster, start_ray_cluster
 
 
 def worker_peaks_mb(cluster: RayCluster) -> list[float]:
-    """The peak RSS (VmHWM, MB) of each of the cluster's Ray worker processes (`ray::...` titles)."""
+    """The peak RSS (VmHWM, MB) of each of the cluster's Ray worker processes (`ray::...`
+    titles)."""
     peaks = []
     for pid in cluster.pids():
         try:
@@ -46,7 +47,8 @@ def worker_peaks_mb(cluster: RayCluster) -> list[float]:
 
 
 def unit_peaks_mb(log: str) -> dict[int, float]:
-    """Each Ray worker process's peak RSS (MB) as its units reported it (the driver's `unit done`)."""
+    """Each Ray worker process's peak RSS (MB) as its units reported it (the driver's `unit
+    done`)."""
     peaks: dict[int, float] = {}
     for line in log.splitlines():
         if '"unit done"' in line:
@@ -75,25 +77,57 @@ def one(root: Path, runs: int, range_runs: int, nodes: int) -> dict:
     cluster = start_ray_cluster(workers=nodes)
     try:
         log = root / "migrate.log"
-        cmd = [SYNCER, "migrate", "--source", f"sqlite:///{stores['source']}", "--dest",
-               f"sqlite:///{stores['mirrored']}", "--state", f"sqlite:///{root / 'state.db'}",
-               "--engine", "ray", "--ray-address", cluster.address, "--range-runs", str(range_runs),
-               "--no-progress", "--no-models", "--no-prompts", "--log-format", "json",
-               "--log-level", "info"]
+        cmd = [
+            SYNCER,
+            "migrate",
+            "--source",
+            f"sqlite:///{stores['source']}",
+            "--dest",
+            f"sqlite:///{stores['mirrored']}",
+            "--state",
+            f"sqlite:///{root / 'state.db'}",
+            "--engine",
+            "ray",
+            "--ray-address",
+            cluster.address,
+            "--range-runs",
+            str(range_runs),
+            "--no-progress",
+            "--no-models",
+            "--no-prompts",
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+        ]
         with log.open("w") as out:
-            m = measure(cmd, root / "rss.json", None, 6 * 3600, stdout=out, stderr=out,
-                        env=cli_env(RAY_USAGE_STATS_ENABLED="0"))
+            m = measure(
+                cmd,
+                root / "rss.json",
+                None,
+                6 * 3600,
+                stdout=out,
+                stderr=out,
+                env=cli_env(RAY_USAGE_STATS_ENABLED="0"),
+            )
         workers = worker_peaks_mb(cluster)
     finally:
         cluster.stop()
     text = log.read_text()
     line = next((x for x in text.splitlines() if x.startswith("ray: ")), text[-300:])
-    return {"runs": runs, "nodes": nodes, "range_runs": range_runs, "build_seconds": round(built, 1),
-            "seconds": round(m["seconds"], 1), "units_seconds": _phase_seconds(text, "units finished"),
-            "driver_peak_mb": round(m["peak_mb"], 1),
-            "worker_peaks_mb": sorted(unit_peaks_mb(text).values(), reverse=True),
-            "ray_processes_at_end_mb": workers, "exit": m["rc"],
-            "summary": line}
+    return {
+        "runs": runs,
+        "nodes": nodes,
+        "range_runs": range_runs,
+        "build_seconds": round(built, 1),
+        "seconds": round(m["seconds"], 1),
+        "units_seconds": _phase_seconds(text, "units finished"),
+        "driver_peak_mb": round(m["peak_mb"], 1),
+        "worker_peaks_mb": sorted(unit_peaks_mb(text).values(), reverse=True),
+        "ray_processes_at_end_mb": workers,
+        "exit": m["rc"],
+        "summary": line,
+    }
 
 
 def main() -> None:
@@ -109,11 +143,15 @@ def main() -> None:
     for n in args.runs:
         results.append(one(Path(args.dir) / f"r{n}", n, args.range_runs, args.nodes))
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    print("| runs | nodes | wall s | units s | driver peak MB | worker peaks MB | exit |\n"
-          "|---:|---:|---:|---:|---:|---|---:|")
+    print(
+        "| runs | nodes | wall s | units s | driver peak MB | worker peaks MB | exit |\n"
+        "|---:|---:|---:|---:|---:|---|---:|"
+    )
     for r in results:
-        print(f"| {r['runs']:,} | {r['nodes']} | {r['seconds']} | {r['units_seconds']} | "
-              f"{r['driver_peak_mb']} | {', '.join(map(str, r['worker_peaks_mb']))} | {r['exit']} |")
+        print(
+            f"| {r['runs']:,} | {r['nodes']} | {r['seconds']} | {r['units_seconds']} | "
+            f"{r['driver_peak_mb']} | {', '.join(map(str, r['worker_peaks_mb']))} | {r['exit']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -1,17 +1,18 @@
-"""Ray bench (issue 22): `migrate --engine ray` of one big experiment (20,000 runs by default) cut into
-start-time ranges, with 1, 2 and 4 Ray worker nodes on this machine; wall time per worker count.
+"""Ray bench (issue 22): `migrate --engine ray` of one big experiment (20,000 runs by default) cut
+into start-time ranges, with 1, 2 and 4 Ray worker nodes on this machine; wall time per worker
+count.
 
     .venv/bin/python -m bench.ray_scale [--runs 20000] [--range-runs 2000] [--nodes 1 2 4]
         [--dir /tmp/ray-bench] [--json bench/results-ray.json] [--delay 0.1] [--threads 1]
 
-`--delay`: the source behind bench/proxy.py, which adds that many seconds to each request (a remote-like
-source) and counts them; `--threads`: the config's `workers`, threads per unit.
+`--delay`: the source behind bench/proxy.py, which adds that many seconds to each request (a
+remote-like source) and counts them; `--threads`: the config's `workers`, threads per unit.
 
-Per worker count: a fresh source (bulk rows in SQLite, tests/fixtures/bulk.py, served by a real `mlflow
-server`), a fresh destination server, a fresh PostgreSQL database as the state store, and a Ray cluster of a
-head and N worker nodes, one CPU each (the head runs units too: N + 1 at a time; tests/fixtures/ray_cluster.py),
-stopped by process group afterwards. The figure is the syncer's and the two local servers' together: on a 2-core
-machine the servers, not the workers, bound it.
+Per worker count: a fresh source (bulk rows in SQLite, tests/fixtures/bulk.py, served by a real
+`mlflow server`), a fresh destination server, a fresh PostgreSQL database as the state store, and a
+Ray cluster of a head and N worker nodes, one CPU each (the head runs units too: N + 1 at a time;
+tests/fixtures/ray_cluster.py), stopped by process group afterwards. The figure is the syncer's and
+the two local servers' together: on a 2-core machine the servers, not the workers, bound it.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ from tests.fixtures.procs import start_mlflow_server, stop
 from tests.fixtures.ray_cluster import start_ray_cluster
 
 
-def one(root: Path, runs: int, range_runs: int, nodes: int, delay: float = 0.0, threads: int = 8) -> dict:
+def one(
+    root: Path, runs: int, range_runs: int, nodes: int, delay: float = 0.0, threads: int = 8
+) -> dict:
     """Copy a `runs`-run experiment with `nodes` Ray worker nodes (the source behind a proxy adding
-    `delay` s to each request when given; `threads` per unit); the wall time and the summary line."""
+    `delay` s to each request when given; `threads` per unit); the wall time and the summary
+    line."""
     shutil.rmtree(root, ignore_errors=True)
     (root / "src" / "artifacts" / "big").mkdir(parents=True)
     seed_runs(root / "src" / "backend.db", "big", runs)
@@ -43,22 +47,57 @@ def one(root: Path, runs: int, range_runs: int, nodes: int, delay: float = 0.0, 
     proxy = start_proxy(src.url, delay) if delay else None
     cluster = start_ray_cluster(workers=nodes)
     try:
-        config = write_config(root / "c.yaml", source={"tracking_uri": proxy.url if proxy else src.url},
-                              destination={"tracking_uri": dst.url}, experiments=["big"], prompts=[],
-                              copy_models=False, workers=threads)
+        config = write_config(
+            root / "c.yaml",
+            source={"tracking_uri": proxy.url if proxy else src.url},
+            destination={"tracking_uri": dst.url},
+            experiments=["big"],
+            prompts=[],
+            copy_models=False,
+            workers=threads,
+        )
         env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=pg.url(pg.create_database()))
         started = time.monotonic()
-        out = subprocess.run([SYNCER, "migrate", "--config", str(config), "--engine", "ray", "--ray-address",
-                              cluster.address, "--range-runs", str(range_runs), "--no-progress"],
-                             env=env, capture_output=True, text=True, timeout=6 * 3600)
+        out = subprocess.run(
+            [
+                SYNCER,
+                "migrate",
+                "--config",
+                str(config),
+                "--engine",
+                "ray",
+                "--ray-address",
+                cluster.address,
+                "--range-runs",
+                str(range_runs),
+                "--no-progress",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=6 * 3600,
+        )
         seconds = time.monotonic() - started
-        line = next((x for x in out.stdout.splitlines() if x.startswith("ray: ")), out.stderr[-300:])
+        line = next(
+            (x for x in out.stdout.splitlines() if x.startswith("ray: ")), out.stderr[-300:]
+        )
         requests = sum(proxy.stats()["counts"].values()) if proxy else None
-        return {"runs": runs, "nodes": nodes, "range_runs": range_runs, "seconds": round(seconds, 1),
-                "delay": delay, "threads": threads, "source_requests": requests,
-                "runs_per_second": round(runs / seconds, 1), "exit": out.returncode, "summary": line,
-                "stderr_tail": out.stderr[-2000:] if out.returncode else "",  # why, when it did not finish clean
-                "failures": [x[:400] for x in out.stderr.splitlines() if "failed" in x][:20]}  # even when it did
+        return {
+            "runs": runs,
+            "nodes": nodes,
+            "range_runs": range_runs,
+            "seconds": round(seconds, 1),
+            "delay": delay,
+            "threads": threads,
+            "source_requests": requests,
+            "runs_per_second": round(runs / seconds, 1),
+            "exit": out.returncode,
+            "summary": line,
+            "stderr_tail": out.stderr[-2000:]
+            if out.returncode
+            else "",  # why, when it did not finish clean
+            "failures": [x[:400] for x in out.stderr.splitlines() if "failed" in x][:20],
+        }  # even when it did
     finally:
         cluster.stop()
         if proxy is not None:
@@ -81,12 +120,16 @@ def main() -> None:
     args = p.parse_args()
     results = []
     for n in args.nodes:
-        results.append(one(Path(args.dir) / f"n{n}", args.runs, args.range_runs, n, args.delay,
-                           args.threads))
+        results.append(
+            one(Path(args.dir) / f"n{n}", args.runs, args.range_runs, n, args.delay, args.threads)
+        )
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print("| runs | Ray worker nodes | wall s | runs/s | exit |\n|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['runs']:,} | {r['nodes']} | {r['seconds']} | {r['runs_per_second']} | {r['exit']} |")
+        print(
+            f"| {r['runs']:,} | {r['nodes']} | {r['seconds']} | {r['runs_per_second']} | "
+            f"{r['exit']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Generate the benchmark workloads into a running source server, fast.
 
-Experiments are created through the server (so their artifact location is the server's proxied store);
-runs, params and tags go through a direct SQLAlchemy store on the same SQLite file, metric points are
-inserted with plain executemany, and artifact files are written straight into the server's artifact folder.
+Experiments are created through the server (so their artifact location is the server's proxied
+store); runs, params and tags go through a direct SQLAlchemy store on the same SQLite file, metric
+points are inserted with plain executemany, and artifact files are written straight into the
+server's artifact folder.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def _metric_rows(spec: Spec, run_id: str, t0: int) -> tuple[list[tuple], list[tu
     return rows, latest
 
 
-def generate(spec: Spec, server_url: str, server_root: Path, db_path: Path, prefix: str) -> Workload:
+def generate(
+    spec: Spec, server_url: str, server_root: Path, db_path: Path, prefix: str
+) -> Workload:
     """Create the workload's experiments and runs in the source server."""
     client = MlflowClient(server_url)
     store = SqlAlchemyStore(f"sqlite:///{db_path}", str(server_root / "artifacts"))
@@ -100,16 +103,28 @@ def generate(spec: Spec, server_url: str, server_root: Path, db_path: Path, pref
         w.experiment_names.append(name)
         for r in range(spec.runs):
             start = t0 + r * 1000
-            run = store.create_run(exp_id, "bench", start, [RunTag("team", "bench")], f"run-{e}-{r}")
+            run = store.create_run(
+                exp_id, "bench", start, [RunTag("team", "bench")], f"run-{e}-{r}"
+            )
             rid = run.info.run_id
-            store.log_batch(rid, metrics=[], params=[Param(f"p{i}", str(i * r)) for i in range(spec.params)],
-                            tags=[RunTag("kind", spec.name), RunTag("index", str(r))])
+            store.log_batch(
+                rid,
+                metrics=[],
+                params=[Param(f"p{i}", str(i * r)) for i in range(spec.params)],
+                tags=[RunTag("kind", spec.name), RunTag("index", str(r))],
+            )
             rows, latest = _metric_rows(spec, rid, start)
             with conn:
-                conn.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
-                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
-                conn.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
-                                 "VALUES (?, ?, ?, ?, ?, ?)", latest)
+                conn.executemany(
+                    "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                conn.executemany(
+                    "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    latest,
+                )
             adir = _artifact_dir(server_root, exp_id, rid)
             if spec.artifact_bytes:
                 _write_file(adir / "model.bin", spec.artifact_bytes)
@@ -133,7 +148,9 @@ def generate(spec: Spec, server_url: str, server_root: Path, db_path: Path, pref
 def change_one_percent(server_url: str, w: Workload) -> int:
     """Change 1% of the runs (at least one) through the server: a new metric point and a new tag."""
     client = MlflowClient(server_url)
-    picked = w.run_ids[:: max(1, len(w.run_ids) // max(1, len(w.run_ids) // 100))][: max(1, len(w.run_ids) // 100)]
+    picked = w.run_ids[:: max(1, len(w.run_ids) // max(1, len(w.run_ids) // 100))][
+        : max(1, len(w.run_ids) // 100)
+    ]
     for rid in picked:
         client.log_metric(rid, "metric_0", 1.5, step=10**6)
         client.set_tag(rid, "changed", "yes")

@@ -58,11 +58,11 @@ Flags with no option of their own are pointed to theirs (`no-models:` -> `copy_m
 `source-registry:` -> `source.registry_uri`, a top-level `interval:` -> `mirror.interval`).
 
 The state store (default: `$XDG_STATE_HOME/mlflow-syncer/<hash>.db`, `~/.local/state` when
-`XDG_STATE_HOME` is unset, one file per source->destination pair keyed by the two stores' identities, so
-`status` and `state show` find it from any folder; an `mlflow-syncer-state.db` that an older version made
-next to the config file or in the working directory is still used, and said once in the log) is
-any SQLAlchemy URL; SQLite and PostgreSQL are tested. It maps source to destination
-objects, records per-object status, fingerprints and failures, and holds a writer lock.
+`XDG_STATE_HOME` is unset, one file per source->destination pair keyed by the two stores'
+identities, so `status` and `state show` find it from any folder; an `mlflow-syncer-state.db` that
+an older version made next to the config file or in the working directory is still used, and said
+once in the log) is any SQLAlchemy URL; SQLite and PostgreSQL are tested. It maps source to
+destination objects, records per-object status, fingerprints and failures, and holds a writer lock.
 """
 
 # Flags whose name is not their option's path: flag dest -> option path.

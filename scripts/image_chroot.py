@@ -157,7 +157,11 @@ def _service(run, entry: list[str], config: dict, port: int) -> tuple[str, bool,
                 break
             time.sleep(1)
         if test[0] not in ("CMD", "CMD-SHELL"):
-            return ("HEALTHCHECK", False, f"the image has no HEALTHCHECK ({test}): build --format docker")
+            return (
+                "HEALTHCHECK",
+                False,
+                f"the image has no HEALTHCHECK ({test}): build --format docker",
+            )
         health = run(*test[1:]) if test[0] == "CMD" else run("sh", "-c", test[1])
         return (
             "the default command serves the configured port; HEALTHCHECK passes",

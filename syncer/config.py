@@ -1,4 +1,5 @@
-"""Configuration: flags > environment (MLFLOW_SYNCER_...) > YAML file > defaults. Secrets only from env."""
+"""Configuration: flags > environment (MLFLOW_SYNCER_...) > YAML file > defaults. Secrets only from
+env."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class Strict(BaseModel):
 
 
 class RateLimitConfig(Strict):
-    """Requests per second per endpoint class (0: unlimited; unset: the service's documented default)."""
+    """Requests per second per endpoint class (0: unlimited; unset: the service's documented
+    default)."""
 
     search: float | None = Field(default=None, ge=0, description="searches per second")
     log_batch: float | None = Field(default=None, ge=0, description="log_batch calls per second")
@@ -50,21 +52,34 @@ class RateLimitConfig(Strict):
 
 
 class EndpointConfig(Strict):
-    """One end: tracking URI, optional registry URI (a source on Databricks may list two), service profile
-    and rate limits."""
+    """One end: tracking URI, optional registry URI (a source on Databricks may list two), service
+    profile and rate limits."""
 
-    tracking_uri: str = Field(description="http(s)://, sqlite:///x.db, postgresql://..., ./mlruns, "
-                              "databricks[://profile], azureml://...")
+    tracking_uri: str = Field(
+        description="http(s)://, sqlite:///x.db, postgresql://..., ./mlruns, "
+        "databricks[://profile], azureml://..."
+    )
     registry_uri: str | list[str] | None = Field(
-        default=None, description="Model registry; a Databricks source may read both: [databricks, databricks-uc]")
+        default=None,
+        description="Model registry; a Databricks source may read both: "
+        "[databricks, databricks-uc]",
+    )
     artifact_root: str | None = Field(
-        default=None, description="Where new destination experiments keep artifacts (direct stores)")
+        default=None, description="Where new destination experiments keep artifacts (direct stores)"
+    )
     profile: Literal["auto", "mlflow", "databricks", "azureml"] = Field(
-        default="auto", description="Limits of the service behind the URI (auto: from the URI scheme)")
+        default="auto",
+        description="Limits of the service behind the URI (auto: from the URI scheme)",
+    )
     rate_limits: RateLimitConfig | None = Field(
-        default=None, description="requests per second per class (0: unlimited; unset: the service's default)")
-    credentials: CredentialsEnv | None = Field(default=None, description="basic-auth user and password "
-                                               "from these variables (not MLFLOW_TRACKING_USERNAME/PASSWORD)")
+        default=None,
+        description="requests per second per class (0: unlimited; unset: the service's default)",
+    )
+    credentials: CredentialsEnv | None = Field(
+        default=None,
+        description="basic-auth user and password "
+        "from these variables (not MLFLOW_TRACKING_USERNAME/PASSWORD)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -94,7 +109,9 @@ class NameRule(Strict):
     """Rewrite experiment names: a regular expression and its replacement (re.sub syntax)."""
 
     match: str = Field(description="regular expression searched in the name")
-    replace: str = Field(description="its replacement (re.sub syntax; the first matching rule wins)")
+    replace: str = Field(
+        description="its replacement (re.sub syntax; the first matching rule wins)"
+    )
 
     @field_validator("match")
     @classmethod
@@ -107,26 +124,59 @@ class NameRule(Strict):
 
 
 class MirrorConfig(Strict):
-    """The `mirror` service: schedule, deletion guard rails, HTTP status endpoint, shutdown bound."""
+    """The `mirror` service: schedule, deletion guard rails, HTTP status endpoint, shutdown
+    bound."""
 
-    interval: float = Field(default=60.0, gt=0, description="seconds between cycles (90, 90s, 5m, 1h)")
+    interval: float = Field(
+        default=60.0, gt=0, description="seconds between cycles (90, 90s, 5m, 1h)"
+    )
     cron: str | None = Field(default=None, description="crontab schedule (UTC) instead of interval")
-    delete: bool = Field(default=False, description="delete destination runs we created whose source is gone")
-    max_delete: int = Field(default=100, ge=0, description="a cycle that would delete more deletes nothing")
-    http_port: int | None = Field(default=None, ge=0, le=65535,
-                                  description="serve /healthz, /readyz, /metrics on this port (unset: off)")
+    delete: bool = Field(
+        default=False, description="delete destination runs we created whose source is gone"
+    )
+    max_delete: int = Field(
+        default=100, ge=0, description="a cycle that would delete more deletes nothing"
+    )
+    http_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="serve /healthz, /readyz, /metrics on this port (unset: off)",
+    )
     http_host: str = Field(default="127.0.0.1", description="address the HTTP endpoint binds")
-    ready_intervals: float = Field(default=3.0, gt=0, description=(
-        "/readyz fails when the last good cycle is older than this many intervals"))
-    follow_running_hours: float | None = Field(default=24.0, gt=0, description=(
-        "RUNNING runs idle longer than this (crashed jobs) are no longer revisited"))
-    verify_every: int = Field(default=0, ge=0, description="every Nth cycle also runs --verify (0: never)")
-    traces_full_every: int = Field(default=10, ge=0, description=(
-        "every Nth cycle reads every trace; the others only those newer than the cursors (0: only the first)"))
-    runs_full_every: int = Field(default=10, ge=0, description=(
-        "every Nth cycle reads every run; the others only runs ended since the last clean cycle or RUNNING "
-        "(0: only the first; 1: every cycle)"))
-    shutdown_timeout: float = Field(default=30.0, gt=0, description="seconds to stop the unit in flight on SIGTERM")
+    ready_intervals: float = Field(
+        default=3.0,
+        gt=0,
+        description=("/readyz fails when the last good cycle is older than this many intervals"),
+    )
+    follow_running_hours: float | None = Field(
+        default=24.0,
+        gt=0,
+        description=("RUNNING runs idle longer than this (crashed jobs) are no longer revisited"),
+    )
+    verify_every: int = Field(
+        default=0, ge=0, description="every Nth cycle also runs --verify (0: never)"
+    )
+    traces_full_every: int = Field(
+        default=10,
+        ge=0,
+        description=(
+            "every Nth cycle reads every trace; the others only those newer than the cursors (0: "
+            "only the first)"
+        ),
+    )
+    runs_full_every: int = Field(
+        default=10,
+        ge=0,
+        description=(
+            "every Nth cycle reads every run; the others only runs ended since the last clean "
+            "cycle or RUNNING "
+            "(0: only the first; 1: every cycle)"
+        ),
+    )
+    shutdown_timeout: float = Field(
+        default=30.0, gt=0, description="seconds to stop the unit in flight on SIGTERM"
+    )
 
     @field_validator("interval", "shutdown_timeout", mode="before")
     @classmethod
@@ -138,22 +188,42 @@ class MirrorConfig(Strict):
 class ScaleOutConfig(Strict):
     """Where `migrate` and `mirror` run their units of work (docs/SCALE_OUT.md)."""
 
-    engine: Literal["local", "ray"] = Field(default="local", description="local: threads in this process; "
-                                            "ray: units of work as tasks on a Ray cluster (docs/SCALE_OUT.md)")
-    ray_address: str | None = Field(default=None, description="the Ray cluster (default: RAY_ADDRESS, else a "
-                                    "local one started for the command)")
-    range_runs: int = Field(default=5_000, ge=10, le=1_000_000, description="an experiment above this many runs "
-                            "is cut into start-time ranges of about as many runs, one unit each")
+    engine: Literal["local", "ray"] = Field(
+        default="local",
+        description="local: threads in this process; "
+        "ray: units of work as tasks on a Ray cluster (docs/SCALE_OUT.md)",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="the Ray cluster (default: RAY_ADDRESS, else a "
+        "local one started for the command)",
+    )
+    range_runs: int = Field(
+        default=5_000,
+        ge=10,
+        le=1_000_000,
+        description="an experiment above this many runs "
+        "is cut into start-time ranges of about as many runs, one unit each",
+    )
 
 
 class PrincipalsConfig(Strict):
-    """The principal map (docs/PERMISSIONS.md): source principal -> destination principal, in `map` or a
-    `source,destination` CSV `file`, and the policy for a source principal in neither."""
+    """The principal map (docs/PERMISSIONS.md): source principal -> destination principal, in `map`
+    or a `source,destination` CSV `file`, and the policy for a source principal in neither."""
 
-    map: dict[str, str] = Field(default_factory=dict, description="source principal -> destination principal")
-    file: str | None = Field(default=None, description="a `source,destination` CSV file of more pairs")
-    unmapped: Literal["skip", "default", "fail"] = Field(default="skip", description=(
-        "a principal in neither: skip (reported), default (the `default` principal), fail (before any write)"))
+    map: dict[str, str] = Field(
+        default_factory=dict, description="source principal -> destination principal"
+    )
+    file: str | None = Field(
+        default=None, description="a `source,destination` CSV file of more pairs"
+    )
+    unmapped: Literal["skip", "default", "fail"] = Field(
+        default="skip",
+        description=(
+            "a principal in neither: skip (reported), default (the `default` principal), fail "
+            "(before any write)"
+        ),
+    )
     default: str | None = Field(default=None, description="the principal for `unmapped: default`")
 
     @model_validator(mode="after")
@@ -168,53 +238,113 @@ class PermissionsConfig(Strict):
     overwritten instead of reported as conflicts."""
 
     enabled: bool = Field(default=False, description="copy experiment and model permissions")
-    replace: bool = Field(default=False, description=(
-        "overwrite narrower destination grants instead of reporting them as conflicts"))
+    replace: bool = Field(
+        default=False,
+        description=(
+            "overwrite narrower destination grants instead of reporting them as conflicts"
+        ),
+    )
 
 
 class Settings(BaseSettings):
     """Every option of mlflow-syncer."""
 
-    model_config = SettingsConfigDict(env_prefix="MLFLOW_SYNCER_", env_nested_delimiter="__", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="MLFLOW_SYNCER_", env_nested_delimiter="__", extra="forbid"
+    )
 
-    source: EndpointConfig | None = Field(default=None, description="where to copy from (a URI or a mapping)")
-    destination: EndpointConfig | None = Field(default=None, description="where to copy to (a URI or a mapping)")
-    state: str | None = Field(default=None, description=(
-        "state store SQLAlchemy URL (unset: $XDG_STATE_HOME/mlflow-syncer/<pair hash>.db, "
-        "default ~/.local/state)"))
-    experiments: list[str] = Field(default_factory=list, description="experiment names or globs ([]: all)")
-    experiment_names: list[NameRule] = Field(default_factory=list, description=(
-        "rename experiments on the way (unset: the source's default, e.g. Databricks' /Users/<user>/ dropped)"))
-    models: list[str] = Field(default_factory=list, description=(
-        "registered models (names or globs) to copy besides those made from the selected experiments' runs"))
-    copy_models: bool = Field(default=True, description="false (--no-models): leave the model registry alone")
-    model_names: list[NameRule] = Field(default_factory=list, description="rename models, like experiment_names")
-    prompts: list[str] = Field(default_factory=lambda: ["*"], description="prompts to copy (globs; []: none)")
-    model_stages: Literal["copy", "tag", "skip"] = Field(default="copy", description=(
-        "copy: the stage where the destination has stages, else the tag mlflow_syncer.source_stage; tag: "
-        "always the tag; skip: drop it"))
-    model_files_experiment: str = Field(default="mlflow-syncer-model-files", description=(
-        "holds the files of model versions that have no copied run"))
+    source: EndpointConfig | None = Field(
+        default=None, description="where to copy from (a URI or a mapping)"
+    )
+    destination: EndpointConfig | None = Field(
+        default=None, description="where to copy to (a URI or a mapping)"
+    )
+    state: str | None = Field(
+        default=None,
+        description=(
+            "state store SQLAlchemy URL (unset: $XDG_STATE_HOME/mlflow-syncer/<pair hash>.db, "
+            "default ~/.local/state)"
+        ),
+    )
+    experiments: list[str] = Field(
+        default_factory=list, description="experiment names or globs ([]: all)"
+    )
+    experiment_names: list[NameRule] = Field(
+        default_factory=list,
+        description=(
+            "rename experiments on the way (unset: the source's default, e.g. Databricks' "
+            "/Users/<user>/ dropped)"
+        ),
+    )
+    models: list[str] = Field(
+        default_factory=list,
+        description=(
+            "registered models (names or globs) to copy besides those made from the selected "
+            "experiments' runs"
+        ),
+    )
+    copy_models: bool = Field(
+        default=True, description="false (--no-models): leave the model registry alone"
+    )
+    model_names: list[NameRule] = Field(
+        default_factory=list, description="rename models, like experiment_names"
+    )
+    prompts: list[str] = Field(
+        default_factory=lambda: ["*"], description="prompts to copy (globs; []: none)"
+    )
+    model_stages: Literal["copy", "tag", "skip"] = Field(
+        default="copy",
+        description=(
+            "copy: the stage where the destination has stages, else the tag "
+            "mlflow_syncer.source_stage; tag: "
+            "always the tag; skip: drop it"
+        ),
+    )
+    model_files_experiment: str = Field(
+        default="mlflow-syncer-model-files",
+        description=("holds the files of model versions that have no copied run"),
+    )
     workers: int = Field(default=8, ge=1, le=64, description="objects copied side by side")
-    deleted: Literal["skip", "mirror"] = Field(default="skip", description=(
-        "deleted runs and experiments: skip them, or copy them as deleted"))
-    log_format: Literal["auto", "console", "json"] = Field(default="auto", description=(
-        "auto: console on a terminal, JSON otherwise"))
-    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="log level")
-    quarantine_after: int = Field(default=3, ge=1, description="failed attempts before an object is set aside")
-    unsupported: Literal["report", "archive"] = Field(default="report", description=(
-        "objects the destination cannot hold: report lists and counts them (exit 1); archive also writes each "
-        "as JSON into the destination's mlflow-syncer-archive experiment (docs/MLFLOW3.md)"))
+    deleted: Literal["skip", "mirror"] = Field(
+        default="skip",
+        description=("deleted runs and experiments: skip them, or copy them as deleted"),
+    )
+    log_format: Literal["auto", "console", "json"] = Field(
+        default="auto", description=("auto: console on a terminal, JSON otherwise")
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="log level"
+    )
+    quarantine_after: int = Field(
+        default=3, ge=1, description="failed attempts before an object is set aside"
+    )
+    unsupported: Literal["report", "archive"] = Field(
+        default="report",
+        description=(
+            "objects the destination cannot hold: report lists and counts them (exit 1); archive "
+            "also writes each "
+            "as JSON into the destination's mlflow-syncer-archive experiment (docs/MLFLOW3.md)"
+        ),
+    )
     mirror: MirrorConfig = Field(default_factory=MirrorConfig, description="the mirror service")
-    scale_out: ScaleOutConfig = Field(default_factory=ScaleOutConfig, description=(
-        "where units of work run (docs/SCALE_OUT.md)"))
-    principals: PrincipalsConfig = Field(default_factory=PrincipalsConfig, description=(
-        "source principal -> destination principal, for permissions and mlflow.user (docs/PERMISSIONS.md)"))
-    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig, description="docs/PERMISSIONS.md")
+    scale_out: ScaleOutConfig = Field(
+        default_factory=ScaleOutConfig, description=("where units of work run (docs/SCALE_OUT.md)")
+    )
+    principals: PrincipalsConfig = Field(
+        default_factory=PrincipalsConfig,
+        description=(
+            "source principal -> destination principal, for permissions and mlflow.user "
+            "(docs/PERMISSIONS.md)"
+        ),
+    )
+    permissions: PermissionsConfig = Field(
+        default_factory=PermissionsConfig, description="docs/PERMISSIONS.md"
+    )
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
-                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, EnvSource(settings_cls), _YamlSource(settings_cls))
 
 
@@ -258,14 +388,23 @@ class _YamlSource(YamlConfigSettingsSource):
         return self.yaml_data  # keys as written (the init source matches names case-blind)
 
 
-# Spellings accepted in the file besides the option's own (hyphens for underscores are accepted everywhere).
+# Spellings accepted in the file besides the option's own (hyphens for underscores are accepted
+# everywhere).
 ALIASES: dict[KeyPath, str] = {("dest",): "destination"}
 # Flags without an option of the same name: what to write in the file instead.
-HINTS = {"dest": "destination", "source_registry": "source.registry_uri", "dest_registry": "destination.registry_uri",
-         "no_models": "copy_models: false"}
+HINTS = {
+    "dest": "destination",
+    "source_registry": "source.registry_uri",
+    "dest_registry": "destination.registry_uri",
+    "no_models": "copy_models: false",
+}
 # Flags that are no option at all.
-FLAG_ONLY = {"config": "--config names the file itself", "once": "--once is a flag of `mirror`",
-             "dry_run": "--dry-run is a flag of `migrate`", "verify": "--verify is a flag of `migrate`"}
+FLAG_ONLY = {
+    "config": "--config names the file itself",
+    "once": "--once is a flag of `mirror`",
+    "dry_run": "--dry-run is a flag of `migrate`",
+    "verify": "--verify is a flag of `migrate`",
+}
 
 
 def known_paths(model: Any = None, prefix: KeyPath = ()) -> list[KeyPath]:
@@ -289,7 +428,9 @@ def _problems(err: ValidationError) -> list[tuple[KeyPath, str]]:
     for e in err.errors():
         path = tuple(str(x) for x in e["loc"])
         while len(path) > 1 and generic(path) not in known and e["type"] != "extra_forbidden":
-            path = path[:-1]  # a union member's name ("str", "list[str]") ends the location of its errors
+            path = path[
+                :-1
+            ]  # a union member's name ("str", "list[str]") ends the location of its errors
         if e["type"] == "extra_forbidden":
             text = _unknown(path, known)
         elif e["type"] == "missing":
@@ -297,8 +438,14 @@ def _problems(err: ValidationError) -> list[tuple[KeyPath, str]]:
         else:
             text = f"option '{'.'.join(path)}': {e['msg']}"
         out.setdefault(path, text)
-    meant = {text.split("did you mean '")[1][:-3] for text in out.values() if "did you mean '" in text}
-    return [(path, text) for path, text in out.items() if not (text.startswith("missing") and ".".join(path) in meant)]
+    meant = {
+        text.split("did you mean '")[1][:-3] for text in out.values() if "did you mean '" in text
+    }
+    return [
+        (path, text)
+        for path, text in out.items()
+        if not (text.startswith("missing") and ".".join(path) in meant)
+    ]
 
 
 def _unknown(path: KeyPath, known: set[KeyPath]) -> str:
@@ -311,21 +458,29 @@ def _unknown(path: KeyPath, known: set[KeyPath]) -> str:
     return f"{text} (did you mean '{hint}'?)" if hint else text
 
 
-def _message(path: str | None, lines: dict[KeyPath, int], problems: list[tuple[KeyPath, str]]) -> str:
+def _message(
+    path: str | None, lines: dict[KeyPath, int], problems: list[tuple[KeyPath, str]]
+) -> str:
     """One line naming every problem, each with its line in the file when it comes from there."""
-    items = sorted(((line_of(lines, where), text) for where, text in problems), key=lambda x: (x[0] or 0, x[1]))
+    items = sorted(
+        ((line_of(lines, where), text) for where, text in problems), key=lambda x: (x[0] or 0, x[1])
+    )
     where = f" in {path}" if path and any(line for line, _ in items) else ""
     count = f" ({len(items)} problems)" if len(items) > 1 else ""
     return f"invalid configuration{where}{count}: " + "; ".join(
-        f"line {line}: {text}" if line else text for line, text in items)
+        f"line {line}: {text}" if line else text for line, text in items
+    )
 
 
-def load_settings(config_path: str | None = None, flag_problems: list[str] = (), **flags: Any) -> Settings:
-    """Build the settings from defaults, the YAML file(s) (`a.yaml:b.yaml`: b over a), the environment and
-    flags (in rising precedence).
+def load_settings(
+    config_path: str | None = None, flag_problems: list[str] = (), **flags: Any
+) -> Settings:
+    """Build the settings from defaults, the YAML file(s) (`a.yaml:b.yaml`: b over a), the
+    environment and flags (in rising precedence).
 
-    Every problem is reported at once, in one line: the file's (unknown or invalid options, with their line
-    and a suggestion), the environment's (env_knobs) and the flags' (`flag_problems`, conflicting flags).
+    Every problem is reported at once, in one line: the file's (unknown or invalid options, with
+    their line and a suggestion), the environment's (env_knobs) and the flags' (`flag_problems`,
+    conflicting flags).
     """
     problems = [((), text) for text in [*flag_problems, *env_knobs.problems()]]
     reading = _Reading(config_path.split(":") if config_path else [], problems=problems)

@@ -17,7 +17,11 @@ def _redact_event(_logger, _name, event_dict: dict) -> dict:
 def setup(fmt: str = "auto", level: str = "info") -> None:
     """Configure structlog (and the stdlib loggers of libraries) to write to stderr."""
     json_out = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    renderer = structlog.processors.JSONRenderer() if json_out else structlog.dev.ConsoleRenderer(colors=False)
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if json_out
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -30,7 +34,9 @@ def setup(fmt: str = "auto", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("mlflow", "urllib3", "alembic", "azure"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     for handler in logging.getLogger().handlers:

@@ -5,8 +5,8 @@ import os
 import shutil
 import tempfile
 
-# Default state stores (`$XDG_STATE_HOME/mlflow-syncer`) of the commands a test runs land in a folder of
-# this session, never in the user's own.
+# Default state stores (`$XDG_STATE_HOME/mlflow-syncer`) of the commands a test runs land in a
+# folder of this session, never in the user's own.
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="syncer-xdg-")
 atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)
 

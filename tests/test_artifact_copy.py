@@ -28,14 +28,22 @@ def _read(client: MlflowClient, run_id: str, tmp: Path) -> dict[str, bytes]:
     return {str(p.relative_to(local)): p.read_bytes() for p in local.rglob("*") if p.is_file()}
 
 
-def test_copy_tree_copies_every_file_then_only_what_is_missing(source_server, dest_server, unique_name, tmp_path):
+def test_copy_tree_copies_every_file_then_only_what_is_missing(
+    source_server, dest_server, unique_name, tmp_path
+):
     src_c, dst_c = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     src_run = src_c.create_run(src_c.create_experiment(unique_name))
     want = _tree(tmp_path / "tree", 25)
     src_c.log_artifacts(src_run.info.run_id, str(tmp_path / "tree"))
     dst_run = dst_c.create_run(dst_c.create_experiment(unique_name))
-    src, dst = Endpoint(source_server.url, role="source"), Endpoint(dest_server.url, role="destination")
-    src_repo, dst_repo = src.artifact_repo(src_run.info.artifact_uri), dst.artifact_repo(dst_run.info.artifact_uri)
+    src, dst = (
+        Endpoint(source_server.url, role="source"),
+        Endpoint(dest_server.url, role="destination"),
+    )
+    src_repo, dst_repo = (
+        src.artifact_repo(src_run.info.artifact_uri),
+        dst.artifact_repo(dst_run.info.artifact_uri),
+    )
     recorded: dict[str, int] = {}
 
     stats = art.copy_tree(src, src_repo, dst, dst_repo, {}, lambda p, n: recorded.__setitem__(p, n))
@@ -48,13 +56,17 @@ def test_copy_tree_copies_every_file_then_only_what_is_missing(source_server, de
     del existing["top0.bin"]
     existing["level1/sub1/f01.txt"] = 1  # wrong size: copied again
     again = art.copy_tree(src, src_repo, dst, dst_repo, existing)
-    assert (again.files, again.bytes) == (2, len(want["top0.bin"]) + len(want["level1/sub1/f01.txt"]))
+    assert (again.files, again.bytes) == (
+        2,
+        len(want["top0.bin"]) + len(want["level1/sub1/f01.txt"]),
+    )
     (tmp_path / "b").mkdir()
     assert _read(dst_c, dst_run.info.run_id, tmp_path / "b") == want
 
 
-def test_big_files_stream_from_server_to_server_byte_for_byte(source_server, dest_server, unique_name, tmp_path,
-                                                              monkeypatch):
+def test_big_files_stream_from_server_to_server_byte_for_byte(
+    source_server, dest_server, unique_name, tmp_path, monkeypatch
+):
     monkeypatch.setattr(art, "STREAM_FROM", 1000)
     monkeypatch.setattr(art, "CHUNK", 4096)  # many chunks, uneven against the reads
     src_c, dst_c = MlflowClient(source_server.url), MlflowClient(dest_server.url)
@@ -65,8 +77,14 @@ def test_big_files_stream_from_server_to_server_byte_for_byte(source_server, des
         (tmp_path / "up" / rel).write_bytes(data)
     src_c.log_artifacts(src_run.info.run_id, str(tmp_path / "up"))
     dst_run = dst_c.create_run(dst_c.create_experiment(unique_name))
-    src, dst = Endpoint(source_server.url, role="source"), Endpoint(dest_server.url, role="destination")
-    src_repo, dst_repo = src.artifact_repo(src_run.info.artifact_uri), dst.artifact_repo(dst_run.info.artifact_uri)
+    src, dst = (
+        Endpoint(source_server.url, role="source"),
+        Endpoint(dest_server.url, role="destination"),
+    )
+    src_repo, dst_repo = (
+        src.artifact_repo(src_run.info.artifact_uri),
+        dst.artifact_repo(dst_run.info.artifact_uri),
+    )
     before = telemetry.api_call_counts().get(("destination", "stream_artifact"), 0)
 
     stats = art.copy_tree(src, src_repo, dst, dst_repo, {})

@@ -54,8 +54,8 @@ def _source(client: MlflowClient, name: str, tmp: Path) -> str:
 
 
 def _client(client: MlflowClient, run_id: str):
-    """The plugin's run-history client of a destination run (the service's own listing and content).
-    """
+    """The plugin's run-history client of a destination run (the service's own listing and
+    content)."""
     from azureml.mlflow._client.artifact.run_artifact_client import RunArtifactsClient
     from azureml.mlflow._store.artifact.utils import artifact_uri_decomp
 
@@ -146,8 +146,8 @@ def test_a_killed_migration_into_azureml_run_history_converges(
         for r in dst.search_runs([dst.get_experiment_by_name(unique_name).experiment_id])
     }
     assert sorted(runs) == ["files", "small"]
-    # each run listed once at most (the files run, 9 folders: the plugin's walk would list it 9 times;
-    # "small" too if the kill came before its last write)
+    # each run listed once at most (the files run, 9 folders: the plugin's walk would list it 9
+    # times; "small" too if the kill came before its last write)
     lists = _lists(ws, before)
     assert lists[runs["files"]] == 1 and set(lists.values()) == {1}, lists
     # the files run held at most 25 records then: a continuation token, two pages
@@ -192,7 +192,8 @@ def _cut_short(
     ]
     old = dst.get_run(copy.info.run_id)
     assert (old.info.lifecycle_stage, old.data.tags[TAG_RETIRED]) == (
-        "deleted", "unwritable-artifact"
+        "deleted",
+        "unwritable-artifact",
     )
     [fresh] = dst.search_runs([dest_exp], "attributes.run_name = 'late'")
     assert fresh.info.run_id != copy.info.run_id and fresh.info.status == "FINISHED"
@@ -202,9 +203,7 @@ def _cut_short(
     assert every_run_in_two_passes(dst, settings, late, fresh.info.run_id)
 
 
-def every_run_in_two_passes(
-    dst: MlflowClient, settings: Settings, late: str, fresh: str
-) -> bool:
+def every_run_in_two_passes(dst: MlflowClient, settings: Settings, late: str, fresh: str) -> bool:
     """The next pass plans nothing (the retired copy is neither matched nor an extra), and the state
     store maps the run to the fresh copy."""
     plan = sync(settings, dry_run=True).plan

@@ -1,6 +1,7 @@
-"""An `azureml://` destination through the real azureml-mlflow plugin (the `[azureml]` extra, installed by
-scripts/setup.sh with our mlflow pin): managed-identity token, HTTPS, the workspace's scope path, the
-Azure ML limits, in front of a real MLflow server (tests/fixtures/azureml_plugin.py)."""
+"""An `azureml://` destination through the real azureml-mlflow plugin (the `[azureml]` extra,
+installed by scripts/setup.sh with our mlflow pin): managed-identity token, HTTPS, the workspace's
+scope path, the Azure ML limits, in front of a real MLflow server
+(tests/fixtures/azureml_plugin.py)."""
 
 from __future__ import annotations
 
@@ -20,16 +21,22 @@ from tests.test_databricks_to_azureml import add_policy_run, assert_fitted_copy
 
 
 def test_a_migration_into_an_azureml_uri_goes_through_the_plugin_with_a_managed_identity(
-        plugin_env, source_server, workload_factory, unique_name, tmp_path):
+    plugin_env, source_server, workload_factory, unique_name, tmp_path
+):
     src = MlflowClient(source_server.url)
     w = workload_factory(src, unique_name)
     add_policy_run(src, w.experiments[0])
     name = f"{unique_name}-churn"
     register(src, source_server.url, w.runs, name)
-    expected = {a: predictions(source_server.url, f"models:/{name}@{a}") for a in ("champion", "legacy")}
-    settings = Settings(source=EndpointConfig(tracking_uri=source_server.url),
-                        destination=EndpointConfig(tracking_uri=plugin_env.uri),
-                        state=f"sqlite:///{tmp_path / 's.db'}", experiments=[f"{unique_name}/*"])
+    expected = {
+        a: predictions(source_server.url, f"models:/{name}@{a}") for a in ("champion", "legacy")
+    }
+    settings = Settings(
+        source=EndpointConfig(tracking_uri=source_server.url),
+        destination=EndpointConfig(tracking_uri=plugin_env.uri),
+        state=f"sqlite:///{tmp_path / 's.db'}",
+        experiments=[f"{unique_name}/*"],
+    )
     before = Counter(plugin_env.gateway.counts)
     first = sync(settings)
     assert not first.failed, [o.error for o in first.failed]
@@ -43,12 +50,18 @@ def test_a_migration_into_an_azureml_uri_goes_through_the_plugin_with_a_managed_
     want, have = src.get_registered_model(name), dst.get_registered_model(name)
     assert (have.description, have.aliases) == (want.description, want.aliases)
     for number in ("1", "2"):
-        assert model_files(plugin_env.server_url, name, number) == model_files(source_server.url, name, number)
+        assert model_files(plugin_env.server_url, name, number) == model_files(
+            source_server.url, name, number
+        )
     for alias, want_predictions in expected.items():
-        assert np.array_equal(predictions(plugin_env.server_url, f"models:/{name}@{alias}"), want_predictions)
+        assert np.array_equal(
+            predictions(plugin_env.server_url, f"models:/{name}@{alias}"), want_predictions
+        )
 
     second = sync(settings)
     assert second.outcomes == []
     # what Azure ML cannot hold (the versions' logged models) is listed and counted, never copied
-    assert {a.kind for a in second.plan.actions if a.op is not Op.SAME and not is_unlisted(a)} <= {"logged_model"}
+    assert {a.kind for a in second.plan.actions if a.op is not Op.SAME and not is_unlisted(a)} <= {
+        "logged_model"
+    }
     assert all(a.op is Op.SAME or a.op is Op.UNCOPIED for a in second.plan.actions)

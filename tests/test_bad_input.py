@@ -55,26 +55,37 @@ def _objects(state: Path) -> list:
 def _migrate(tmp_path: Path, config_text: str, *extra: str, env: dict | None = None):
     config = tmp_path / "c.yaml"
     config.write_text(config_text)
-    return run_cli("migrate", "--config", str(config), "--no-progress", *extra, env=env or cli_env())
+    return run_cli(
+        "migrate", "--config", str(config), "--no-progress", *extra, env=env or cli_env()
+    )
 
 
 def _config(source: str, dest: str, state: Path, prefix: str, extra: str = "") -> str:
-    return (f"source:\n  tracking_uri: {source}\ndestination:\n  tracking_uri: {dest}\n"
-            f"state: sqlite:///{state}\nexperiments: ['{prefix}/*']\n{extra}")
+    return (
+        f"source:\n  tracking_uri: {source}\ndestination:\n  tracking_uri: {dest}\n"
+        f"state: sqlite:///{state}\nexperiments: ['{prefix}/*']\n{extra}"
+    )
 
 
 CONFIG_ERRORS = [
-    ("destinaton:\n  tracking_uri: x\n", "line 1: unknown option 'destinaton' (did you mean 'destination'?)"),
-    ("source:\n  tracking_url: x\n",
-     "line 2: unknown option 'source.tracking_url' (did you mean 'source.tracking_uri'?)"),
+    (
+        "destinaton:\n  tracking_uri: x\n",
+        "line 1: unknown option 'destinaton' (did you mean 'destination'?)",
+    ),
+    (
+        "source:\n  tracking_url: x\n",
+        "line 2: unknown option 'source.tracking_url' (did you mean 'source.tracking_uri'?)",
+    ),
     ("worker: 3\n", "(did you mean 'workers'?)"),
     ("workers: many\n", "line 1: option 'workers': Input should be a valid integer"),
     ("workers: 1000\n", "option 'workers': Input should be less than or equal to 64"),
     ("deleted: sometimes\n", "option 'deleted'"),
     ("experiment_names:\n  - match: '([a-'\n    replace: x\n", "invalid regular expression '([a-'"),
     ("experiment_names:\n  - match: a\n", "missing option 'experiment_names.0.replace'"),
-    ("state: postgresql://u:${NO_SUCH_PASSWORD_VAR}@127.0.0.1/db\n",
-     "environment variable NO_SUCH_PASSWORD_VAR is not set"),
+    (
+        "state: postgresql://u:${NO_SUCH_PASSWORD_VAR}@127.0.0.1/db\n",
+        "environment variable NO_SUCH_PASSWORD_VAR is not set",
+    ),
     ("state: postgresql://u:plaintext@127.0.0.1/db\n", "a password is written in the file"),
     ("source: [1, 2\n", "is not valid YAML at line"),
 ]
@@ -99,16 +110,22 @@ def test_unreachable_and_wrong_uris(source_server, dest_server, small_source, tm
     ]
     for i, ((source, dest), expected) in enumerate(cases):
         state = tmp_path / f"s{i}.db"
-        _fails_cleanly(_migrate(tmp_path, _config(source, dest, state, small_source), env=env), *expected)
+        _fails_cleanly(
+            _migrate(tmp_path, _config(source, dest, state, small_source), env=env), *expected
+        )
         _nothing_written(dest_server.url, small_source, state)
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_destination_refusing_credentials(status, source_server, dest_server, small_source, fault_proxy, tmp_path):
+def test_destination_refusing_credentials(
+    status, source_server, dest_server, small_source, fault_proxy, tmp_path
+):
     proxy = fault_proxy(dest_server.url, FaultConfig(status_all=status))
     state = tmp_path / "s.db"
-    line = _fails_cleanly(_migrate(tmp_path, _config(source_server.url, proxy.url, state, small_source)),
-                          "destination")
+    line = _fails_cleanly(
+        _migrate(tmp_path, _config(source_server.url, proxy.url, state, small_source)),
+        "destination",
+    )
     assert str(status) in line or "PERMISSION_DENIED" in line
     _nothing_written(dest_server.url, small_source, state)
 
@@ -116,8 +133,11 @@ def test_destination_refusing_credentials(status, source_server, dest_server, sm
 def test_corrupt_state_store(source_server, dest_server, small_source, tmp_path):
     state = tmp_path / "s.db"
     state.write_bytes(b"this is not a database at all" * 100)
-    _fails_cleanly(_migrate(tmp_path, _config(source_server.url, dest_server.url, state, small_source)),
-                   "state store", "unusable")
+    _fails_cleanly(
+        _migrate(tmp_path, _config(source_server.url, dest_server.url, state, small_source)),
+        "state store",
+        "unusable",
+    )
     _nothing_written(dest_server.url, small_source)
     assert state.read_bytes().startswith(b"this is not a database")
 
@@ -127,16 +147,24 @@ def test_too_new_state_store(source_server, dest_server, small_source, tmp_path)
     with sqlite3.connect(state) as db:
         db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
         db.execute("INSERT INTO alembic_version VALUES ('0099')")
-    _fails_cleanly(_migrate(tmp_path, _config(source_server.url, dest_server.url, state, small_source)),
-                   "schema 0099 is newer", f"knows up to {head_revision()}")
+    _fails_cleanly(
+        _migrate(tmp_path, _config(source_server.url, dest_server.url, state, small_source)),
+        "schema 0099 is newer",
+        f"knows up to {head_revision()}",
+    )
     _nothing_written(dest_server.url, small_source)
 
 
 def test_state_store_of_another_pair(source_server, dest_server, small_source, tmp_path):
     state = tmp_path / "s.db"
-    rename = "experiment_names:\n  - {match: '^', replace: 'pair-'}\n"  # copies out of _nothing_written's sight
-    ok = _migrate(tmp_path, _config(source_server.url, dest_server.url, state, small_source, rename))
+    # copies out of _nothing_written's sight
+    rename = "experiment_names:\n  - {match: '^', replace: 'pair-'}\n"
+    ok = _migrate(
+        tmp_path, _config(source_server.url, dest_server.url, state, small_source, rename)
+    )
     assert ok.returncode == 0, ok.stderr
     other = f"sqlite:///{tmp_path / 'other.db'}"  # another destination, reachable
-    _fails_cleanly(_migrate(tmp_path, _config(source_server.url, other, state, small_source)),
-                   "belongs to another sync")
+    _fails_cleanly(
+        _migrate(tmp_path, _config(source_server.url, other, state, small_source)),
+        "belongs to another sync",
+    )

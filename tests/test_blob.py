@@ -35,7 +35,9 @@ def test_parallel_block_upload_and_download_of_a_large_file(azurite, small_block
     data = os.urandom(20 * 1024 * 1024 + 123)
     local = tmp_path / "big.bin"
     local.write_bytes(data)
-    dest = BlobLocation("devstoreaccount1", "core.windows.net", container, f"{uuid.uuid4().hex}/big.bin")
+    dest = BlobLocation(
+        "devstoreaccount1", "core.windows.net", container, f"{uuid.uuid4().hex}/big.bin"
+    )
     blob.upload(str(local), dest)
     committed, _ = blob.blob_client(dest).get_block_list("committed")
     assert len(committed) == 6  # 5 full 4 MiB blocks and the rest: block transfer, not one put

@@ -12,17 +12,37 @@ from tests.compare import assert_same
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "syncer", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "syncer", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
-def test_migrate_command_summary_json_logs_and_rerun(source_server, dest_server, unique_name,
-                                                     workload_factory, tmp_path):
+def test_migrate_command_summary_json_logs_and_rerun(
+    source_server, dest_server, unique_name, workload_factory, tmp_path
+):
     src = MlflowClient(source_server.url)
     w = workload_factory(src, unique_name, runs_per_experiment=2)
-    args = ["migrate", "--source", source_server.url, "--dest", dest_server.url,
-            "--state", f"sqlite:///{tmp_path / 'state.db'}", "--experiments", f"{unique_name}/*",
-            "--workers", "4", "--log-format", "json", "--log-level", "info"]
+    args = [
+        "migrate",
+        "--source",
+        source_server.url,
+        "--dest",
+        dest_server.url,
+        "--state",
+        f"sqlite:///{tmp_path / 'state.db'}",
+        "--experiments",
+        f"{unique_name}/*",
+        "--workers",
+        "4",
+        "--log-format",
+        "json",
+        "--log-level",
+        "info",
+    ]
     first = _cli(*args)
     assert first.returncode == 0, first.stderr
     assert "runs created" in first.stdout and "Traceback" not in first.stderr
@@ -36,13 +56,24 @@ def test_migrate_command_summary_json_logs_and_rerun(source_server, dest_server,
     assert created.split("│")[2].strip() == "0"
 
 
-def test_dry_run_writes_nothing_and_lists_actions(source_server, dest_server, unique_name, workload_factory,
-                                                  tmp_path):
+def test_dry_run_writes_nothing_and_lists_actions(
+    source_server, dest_server, unique_name, workload_factory, tmp_path
+):
     src = MlflowClient(source_server.url)
     w = workload_factory(src, unique_name, runs_per_experiment=1)
     state = tmp_path / "state.db"
-    res = _cli("migrate", "--dry-run", "--source", source_server.url, "--dest", dest_server.url,
-               "--state", f"sqlite:///{state}", "--experiments", f"{unique_name}/*")
+    res = _cli(
+        "migrate",
+        "--dry-run",
+        "--source",
+        source_server.url,
+        "--dest",
+        dest_server.url,
+        "--state",
+        f"sqlite:///{state}",
+        "--experiments",
+        f"{unique_name}/*",
+    )
     assert res.returncode == 1, res.stderr  # differences found: the same exit code as `diff`
     assert sum(line.startswith("+ run") for line in res.stdout.splitlines()) == len(w.runs)
     assert not state.exists()

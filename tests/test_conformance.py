@@ -1,23 +1,26 @@
-"""One conformance suite, run against every endpoint profile (as rclone runs one suite against every backend).
+"""One conformance suite, run against every endpoint profile (as rclone runs one suite against every
+backend).
 
-Each profile plays the role(s) it can play, with a plain `mlflow server` (or, for the direct store, another
-SQLite store) at the other end:
+Each profile plays the role(s) it can play, with a plain `mlflow server` (or, for the direct store,
+another SQLite store) at the other end:
 
 - `mlflow-server`: a plain `mlflow server` with a SQLite backend, as source and as destination;
 - `sqlite`: direct SQLite stores (`sqlite:///...`, no server), as source and as destination;
-- `databricks`: the Databricks-like gateway (tests/emulators/databricks.py + dbfs.py: token auth, dbfs:/ URIs,
-  SAS URLs) in front of a real server, as source (the emulation is read-only, as is the Databricks side of a
-  migration);
-- `databricks-uc`: a Databricks-like workspace whose registry is Unity Catalog (tests/emulators/unity_catalog.py:
-  version files in their own storage location, read with temporary SAS credentials), as source; a UC model
-  with a version made from one of the workload's runs travels with it;
-- `azureml`: the Azure-ML-like gateway (tests/emulators/azureml.py, artifacts in Azurite), as destination.
+- `databricks`: the Databricks-like gateway (tests/emulators/databricks.py + dbfs.py: token auth,
+  dbfs:/ URIs, SAS URLs) in front of a real server, as source (the emulation is read-only, as is the
+  Databricks side of a migration);
+- `databricks-uc`: a Databricks-like workspace whose registry is Unity Catalog
+  (tests/emulators/unity_catalog.py: version files in their own storage location, read with
+  temporary SAS credentials), as source; a UC model with a version made from one of the workload's
+  runs travels with it;
+- `azureml`: the Azure-ML-like gateway (tests/emulators/azureml.py, artifacts in Azurite), as
+  destination.
 
-For each: a migration of the standard workload compares deeply equal (tests/compare.py); a rerun plans only
-`=` and creates nothing; `diff` says in sync, then sees one source change (a new metric point, a new run);
-the actions a real sync applies are exactly the actions the dry run planned; a migration SIGKILLed in the
-middle of a new run's files (tests/killhook) is completed by one `mirror --once` cycle, and a second pass
-plans nothing.
+For each: a migration of the standard workload compares deeply equal (tests/compare.py); a rerun
+plans only `=` and creates nothing; `diff` says in sync, then sees one source change (a new metric
+point, a new run); the actions a real sync applies are exactly the actions the dry run planned; a
+migration SIGKILLed in the middle of a new run's files (tests/killhook) is completed by one `mirror
+--once` cycle, and a second pass plans nothing.
 """
 
 from __future__ import annotations
@@ -47,12 +50,14 @@ from tests.fixtures.models import model_files
 from tests.fixtures.workload import T0, Workload, make_workload
 
 PROFILES = ["mlflow-server", "sqlite", "databricks", "databricks-uc", "azureml"]
-UPLOADS = "log_artifact|blob_upload|blob_copy|stream_artifact"  # a file written, whichever way the ends take
+# a file written, whichever way the ends take
+UPLOADS = "log_artifact|blob_upload|blob_copy|stream_artifact"
 
 
 @dataclass
 class Pair:
-    """A source and a destination as the syncer is configured for them, and as the oracle reads them."""
+    """A source and a destination as the syncer is configured for them, and as the oracle reads
+    them."""
 
     profile: str
     options: dict  # the configuration a user writes (also the `--config` file of `diff`)
@@ -61,7 +66,9 @@ class Pair:
     config: Path
     workload: Workload = field(default_factory=Workload)
     dest_runs: int = 0  # how many runs the destination must hold, exactly
-    models: dict[str, int] = field(default_factory=dict)  # kind -> how many the workload adds (a UC model)
+    models: dict[str, int] = field(
+        default_factory=dict
+    )  # kind -> how many the workload adds (a UC model)
     model: str | None = None  # that model's name
     kinds: tuple[str, ...] = KINDS  # what the oracle compares besides runs: what both ends can hold
 
@@ -70,40 +77,65 @@ class Pair:
         return Settings(**self.options)
 
 
-def _endpoints(profile: str, request: pytest.FixtureRequest, where: Path) -> tuple[dict, dict, str, str]:
-    """(source config, destination config, source URI for the oracle, destination URI for the oracle)."""
+def _endpoints(
+    profile: str, request: pytest.FixtureRequest, where: Path
+) -> tuple[dict, dict, str, str]:
+    """(source config, destination config, source URI for the oracle, destination URI for the
+    oracle)."""
     if profile == "mlflow-server":
         src, dst = request.getfixturevalue("source_server"), request.getfixturevalue("dest_server")
         return {"tracking_uri": src.url}, {"tracking_uri": dst.url}, src.url, dst.url
     if profile == "sqlite":
         src, dst = f"sqlite:///{where / 'src.db'}", f"sqlite:///{where / 'dst.db'}"
-        return ({"tracking_uri": src}, {"tracking_uri": dst, "artifact_root": str(where / "dst-artifacts")},
-                src, dst)
+        return (
+            {"tracking_uri": src},
+            {"tracking_uri": dst, "artifact_root": str(where / "dst-artifacts")},
+            src,
+            dst,
+        )
     if profile in ("databricks", "databricks-uc"):
-        workspace, dst = request.getfixturevalue(WORKSPACES[profile]), request.getfixturevalue("dest_server")
-        return ({"tracking_uri": "databricks", "registry_uri": profile}, {"tracking_uri": dst.url},
-                workspace.server.url, dst.url)
+        workspace, dst = (
+            request.getfixturevalue(WORKSPACES[profile]),
+            request.getfixturevalue("dest_server"),
+        )
+        return (
+            {"tracking_uri": "databricks", "registry_uri": profile},
+            {"tracking_uri": dst.url},
+            workspace.server.url,
+            dst.url,
+        )
     assert profile == "azureml", profile
     src, dst = request.getfixturevalue("source_server"), request.getfixturevalue("azureml_dest")
-    return {"tracking_uri": src.url}, {"tracking_uri": dst.url, "profile": "azureml"}, src.url, dst.url
+    return (
+        {"tracking_uri": src.url},
+        {"tracking_uri": dst.url, "profile": "azureml"},
+        src.url,
+        dst.url,
+    )
 
 
 WORKSPACES = {"databricks": "databricks_source", "databricks-uc": "uc_workspace"}
 
 
 def uc_model(uc, client: MlflowClient, run_id: str, prefix: str) -> str:
-    """A Unity Catalog model whose one version was made from `run_id`'s files, published to its storage."""
+    """A Unity Catalog model whose one version was made from `run_id`'s files, published to its
+    storage."""
     name = f"main.{prefix.replace('-', '_')}.churn"
     client.create_registered_model(name, description="governed")
-    version = client.create_model_version(name, f"{client.get_run(run_id).info.artifact_uri}/deep", run_id=run_id,
-                                          description="v1")
+    version = client.create_model_version(
+        name, f"{client.get_run(run_id).info.artifact_uri}/deep", run_id=run_id, description="v1"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        uc.rules.publish(name, version.version, Path(client.download_artifacts(run_id, "deep", tmp)))
+        uc.rules.publish(
+            name, version.version, Path(client.download_artifacts(run_id, "deep", tmp))
+        )
     return name
 
 
 @pytest.fixture(scope="module", params=PROFILES)
-def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
     """One profile's pair, with the standard workload in its source (experiments of its own)."""
     profile = request.param
     where = tmp_path_factory.mktemp(f"conformance-{profile}")
@@ -115,15 +147,29 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             env.chdir(where)
         source, destination, src_uri, dst_uri = _endpoints(profile, request, where)
         prefix = f"conf-{profile}-{uuid.uuid4().hex[:8]}"
-        options = {"source": source, "destination": destination, "state": f"sqlite:///{where / 'state.db'}",
-                   "experiments": [f"{prefix}/*"], "prompts": []}  # prompts are workspace-wide
-        p = Pair(profile, options, MlflowClient(src_uri), MlflowClient(dst_uri),
-                 write_config(where / "config.yaml", **options))
+        options = {
+            "source": source,
+            "destination": destination,
+            "state": f"sqlite:///{where / 'state.db'}",
+            "experiments": [f"{prefix}/*"],
+            "prompts": [],
+        }  # prompts are workspace-wide
+        p = Pair(
+            profile,
+            options,
+            MlflowClient(src_uri),
+            MlflowClient(dst_uri),
+            write_config(where / "config.yaml", **options),
+        )
         p.workload = make_workload(p.src, prefix, runs_per_experiment=2)
-        if profile == "azureml":  # Azure ML answers 404 to logged models and datasets, 403 to traces
+        if (
+            profile == "azureml"
+        ):  # Azure ML answers 404 to logged models and datasets, 403 to traces
             p.kinds = ("models",)
         if profile == "databricks-uc":
-            p.model = uc_model(request.getfixturevalue("uc_workspace"), p.src, p.workload.runs["a-0"], prefix)
+            p.model = uc_model(
+                request.getfixturevalue("uc_workspace"), p.src, p.workload.runs["a-0"], prefix
+            )
             p.models = {"model": 1, "model_version": 1}
         yield p
     finally:
@@ -145,7 +191,8 @@ def _dest_runs(pair: Pair) -> list:
 
 
 def assert_applied_as_planned(dry: SyncResult, real: SyncResult) -> None:
-    """The real run planned what the dry run planned, and applied exactly its mutating actions, all ok."""
+    """The real run planned what the dry run planned, and applied exactly its mutating actions, all
+    ok."""
     assert dry.outcomes == [] and dry.dry_run
     assert real.plan.actions == dry.plan.actions
     assert [o.error for o in real.outcomes if not o.ok] == []
@@ -153,7 +200,8 @@ def assert_applied_as_planned(dry: SyncResult, real: SyncResult) -> None:
 
 
 def sync_as_planned(pair: Pair) -> Counter:
-    """Dry run, real run: applied as planned; return the planned (kind, op) counts of what changed."""
+    """Dry run, real run: applied as planned; return the planned (kind, op) counts of what
+    changed."""
     dry = sync(pair.settings, dry_run=True)
     real = sync(pair.settings)
     assert_applied_as_planned(dry, real)
@@ -169,21 +217,29 @@ def diff(pair: Pair, capsys: pytest.CaptureFixture) -> tuple[int, list[str]]:
 
 def changed(out: list[str]) -> list[tuple[str, str, str]]:
     """The (sigil, kind, label) of every line of a text report that is not `=`."""
-    return [tuple(line.split()[:3]) for line in out
-            if line.startswith(("+", "*", "-", "!")) and UNLISTED not in line]
+    return [
+        tuple(line.split()[:3])
+        for line in out
+        if line.startswith(("+", "*", "-", "!")) and UNLISTED not in line
+    ]
 
 
 def test_migration_copies_the_workload_exactly(pair: Pair, first) -> None:
     _, real = first
     assert [o.error for o in real.failed] == []
     created = Counter((o.action.kind, o.action.op) for o in real.outcomes)
-    assert created == {("experiment", Op.CREATE): len(pair.workload.experiments),
-                       ("run", Op.CREATE): len(pair.workload.runs),
-                       **{(kind, Op.CREATE): n for kind, n in pair.models.items()}}
+    assert created == {
+        ("experiment", Op.CREATE): len(pair.workload.experiments),
+        ("run", Op.CREATE): len(pair.workload.runs),
+        **{(kind, Op.CREATE): n for kind, n in pair.models.items()},
+    }
     assert len(_dest_runs(pair)) == len(pair.workload.runs)
     assert_same(pair.src, pair.dst, pair.workload.experiments, kinds=pair.kinds)
     if pair.model:  # read back through each registry: the copy's files are the version's
-        src_url, dst_url = pair.src._tracking_client.tracking_uri, pair.dst._tracking_client.tracking_uri
+        src_url, dst_url = (
+            pair.src._tracking_client.tracking_uri,
+            pair.dst._tracking_client.tracking_uri,
+        )
         assert model_files(dst_url, pair.model, "1") == model_files(src_url, pair.model, "1") != {}
         assert pair.dst.get_registered_model(pair.model).description == "governed"
 
@@ -197,8 +253,11 @@ def test_rerun_plans_only_same_and_creates_nothing(pair: Pair, first) -> None:
     again = sync(pair.settings)
     assert again.outcomes == []
     settled = Counter((a.kind, a.op.value) for a in again.plan.actions if not is_unlisted(a))
-    assert settled == {("experiment", "same"): len(pair.workload.experiments),
-                       ("run", "same"): pair.dest_runs, **{(kind, "same"): n for kind, n in pair.models.items()}}
+    assert settled == {
+        ("experiment", "same"): len(pair.workload.experiments),
+        ("run", "same"): pair.dest_runs,
+        **{(kind, "same"): n for kind, n in pair.models.items()},
+    }
     assert len(_dest_runs(pair)) == pair.dest_runs
 
 
@@ -216,7 +275,9 @@ def test_diff_is_in_sync_then_sees_each_source_change(pair: Pair, first, capsys)
 
     alpha = pair.src.get_experiment_by_name(pair.workload.experiments[0]).experiment_id
     late = pair.src.create_run(alpha, start_time=T0 + 9000, run_name="late")
-    pair.src.log_batch(late.info.run_id, metrics=[Metric("loss", 0.5, T0 + 9001, s) for s in range(3)])
+    pair.src.log_batch(
+        late.info.run_id, metrics=[Metric("loss", 0.5, T0 + 9001, s) for s in range(3)]
+    )
     pair.src.set_terminated(late.info.run_id, "FINISHED", end_time=T0 + 9999)
     code, out = diff(pair, capsys)
     assert code == 1 and out[-1] == "1 actions to apply", out
@@ -228,8 +289,9 @@ def test_diff_is_in_sync_then_sees_each_source_change(pair: Pair, first, capsys)
     assert_same(pair.src, pair.dst, pair.workload.experiments, kinds=pair.kinds)
 
 
-def test_a_kill_amid_a_runs_files_is_completed_by_one_mirror_cycle(pair: Pair, first,
-                                                                    reset_logging) -> None:
+def test_a_kill_amid_a_runs_files_is_completed_by_one_mirror_cycle(
+    pair: Pair, first, reset_logging
+) -> None:
     alpha = pair.src.get_experiment_by_name(pair.workload.experiments[0]).experiment_id
     now = int(time.time() * 1000)  # ends now: a mirror cycle reading changes only would see it too
     run = pair.src.create_run(alpha, start_time=now, run_name="files").info.run_id
@@ -239,14 +301,23 @@ def test_a_kill_amid_a_runs_files_is_completed_by_one_mirror_cycle(pair: Pair, f
         pair.src.log_artifacts(run, tmp, "parts")
     pair.src.log_batch(run, metrics=[Metric("loss", 0.25, now, s) for s in range(3)])
     pair.src.set_terminated(run, "FINISHED")
-    killed = run_cli("migrate", "--no-progress", "--config", str(pair.config),
-                     env=cli_env(**kill_at(f"{UPLOADS}:3:after")))
+    killed = run_cli(
+        "migrate",
+        "--no-progress",
+        "--config",
+        str(pair.config),
+        env=cli_env(**kill_at(f"{UPLOADS}:3:after")),
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     pair.dest_runs += 1
-    [copy] = [r for r in _dest_runs(pair) if r.info.run_name == "files"]  # created, its files half copied
+    [copy] = [
+        r for r in _dest_runs(pair) if r.info.run_name == "files"
+    ]  # created, its files half copied
     assert "mlflow_syncer.fingerprint" not in copy.data.tags
 
-    assert cli(["mirror", "--once", "--no-progress", "--config", str(pair.config)]) == 0  # completes it
+    assert (
+        cli(["mirror", "--once", "--no-progress", "--config", str(pair.config)]) == 0
+    )  # completes it
     assert len(_dest_runs(pair)) == pair.dest_runs
     assert_same(pair.src, pair.dst, pair.workload.experiments, kinds=pair.kinds)
     again = sync(pair.settings, dry_run=True)  # a second pass plans nothing

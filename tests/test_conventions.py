@@ -160,15 +160,21 @@ def test_shell_completion_completes_commands_and_flags():
     script = run_cli("completion", "bash")
     assert script.returncode == 0 and script.stderr == "", script.stderr
     ask = '\nCOMP_WORDS=({}); COMP_CWORD={}; _shtab_mlflow_syncer; echo "${{COMPREPLY[*]}}"'
-    probe = script.stdout + ask.format("mlflow-syncer mi", 1) + ask.format("mlflow-syncer migrate --dry", 2)
+    probe = (
+        script.stdout
+        + ask.format("mlflow-syncer mi", 1)
+        + ask.format("mlflow-syncer migrate --dry", 2)
+    )
     done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.stdout.splitlines() == ["migrate mirror", "--dry-run"], done.stdout + done.stderr
 
 
 def test_a_reader_that_goes_away_is_no_error():
-    """`mlflow-syncer ... | head`: the closed pipe ends the command quietly with 141, as for Unix tools."""
-    proc = subprocess.Popen([SYNCER, "completion", "zsh"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=cli_env())
+    """`mlflow-syncer ... | head`: the closed pipe ends the command quietly with 141, as for Unix
+    tools."""
+    proc = subprocess.Popen(
+        [SYNCER, "completion", "zsh"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env()
+    )
     proc.stdout.close()
     _, err = proc.communicate(timeout=60)
     assert (proc.returncode, err.decode()) == (141, "")

@@ -1,5 +1,5 @@
-"""Rate limits and 429s, name collisions, start-up checks and resume without artifact sizes, against the
-emulated Databricks and Azure ML ends (tests/emulators/)."""
+"""Rate limits and 429s, name collisions, start-up checks and resume without artifact sizes, against
+the emulated Databricks and Azure ML ends (tests/emulators/)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ from syncer.core.exit_codes import EXIT_ERROR, EXIT_PARTIAL
 from syncer.engine.sync import sync
 from tests.test_databricks_to_azureml import USER, assert_fitted_copy, settings_for
 
-AZUREML_URI = ("azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/0000/resourceGroups/rg/providers/"
-               "Microsoft.MachineLearningServices/workspaces/ws")
+AZUREML_URI = (
+    "azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/0000/resourceGroups/rg/providers/"
+    "Microsoft.MachineLearningServices/workspaces/ws"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -37,16 +39,30 @@ def _logs_to_live_stderr():
 
 
 def _searches(limit: float | None, n: int = 12) -> None:
-    ep = Endpoint("databricks", "databricks", caps=DATABRICKS.with_overrides(
-        rate_limits=RateLimits(search=limit, log_batch=47.0, other=127.0)), role="source")
+    ep = Endpoint(
+        "databricks",
+        "databricks",
+        caps=DATABRICKS.with_overrides(
+            rate_limits=RateLimits(search=limit, log_batch=47.0, other=127.0)
+        ),
+        role="source",
+    )
     with ThreadPoolExecutor(max_workers=4) as pool:  # the workers share the endpoint's limiter
-        list(pool.map(lambda _: call(ep, "search_experiments", lambda: ep.client.search_experiments(
-            max_results=1)), range(n)))
+        list(
+            pool.map(
+                lambda _: call(
+                    ep, "search_experiments", lambda: ep.client.search_experiments(max_results=1)
+                ),
+                range(n),
+            )
+        )
 
 
 def test_client_rate_limit_avoids_429_and_429_retry_after_is_honoured(databricks_env):
     rules, counts = databricks_env.rules, databricks_env.gateway.counts
-    _searches(limit=3.0, n=1)  # warm up: the SDK client's first set-up would bunch the first requests
+    _searches(
+        limit=3.0, n=1
+    )  # warm up: the SDK client's first set-up would bunch the first requests
     rules.set_rates({"search": 4.0, "log_batch": 47.0, "other": 127.0})
     try:
         before = counts["429 search"]
@@ -59,35 +75,55 @@ def test_client_rate_limit_avoids_429_and_429_retry_after_is_honoured(databricks
 
 
 def _write_config(tmp_path, dest_url: str, experiments: list[str], **extra) -> str:
-    cfg = {"source": {"tracking_uri": "databricks", "registry_uri": "databricks"},
-           "destination": {"tracking_uri": dest_url, "profile": "azureml"},
-           "experiments": experiments, "state": f"sqlite:///{tmp_path / 'state.db'}", **extra}
+    cfg = {
+        "source": {"tracking_uri": "databricks", "registry_uri": "databricks"},
+        "destination": {"tracking_uri": dest_url, "profile": "azureml"},
+        "experiments": experiments,
+        "state": f"sqlite:///{tmp_path / 'state.db'}",
+        **extra,
+    }
     path = tmp_path / "sync.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return str(path)
 
 
-def test_persistent_429_reaches_the_user_as_one_line(databricks_env, azureml_dest, tmp_path, monkeypatch,
-                                                     capsys):
+def test_persistent_429_reaches_the_user_as_one_line(
+    databricks_env, azureml_dest, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT", "3")
-    rest_utils.get_workspace_client.cache_clear()  # MLflow caches the SDK client with its retry timeout
+    # MLflow caches the SDK client with its retry timeout
+    rest_utils.get_workspace_client.cache_clear()
     monkeypatch.setattr(RetryPolicy, "attempts", 2)
     databricks_env.rules.always_429.add("search")
     try:
-        rc = cli.main(["migrate", "--no-progress", "--config", _write_config(tmp_path, azureml_dest.url, ["x"])])
+        rc = cli.main(
+            [
+                "migrate",
+                "--no-progress",
+                "--config",
+                _write_config(tmp_path, azureml_dest.url, ["x"]),
+            ]
+        )
     finally:
         databricks_env.rules.always_429.clear()
         rest_utils.get_workspace_client.cache_clear()
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == EXIT_ERROR
-    assert len(err) == 1 and "cannot read the source" in err[0] and "Too many requests" in err[0], err
+    assert len(err) == 1 and "cannot read the source" in err[0] and "Too many requests" in err[0], (
+        err
+    )
     assert databricks_env.token not in err[0]
 
 
-def test_name_collisions_are_errors_and_nothing_is_written_for_them(databricks_env, azureml_dest, tmp_path,
-                                                                     unique_name, capsys):
+def test_name_collisions_are_errors_and_nothing_is_written_for_them(
+    databricks_env, azureml_dest, tmp_path, unique_name, capsys
+):
     src = MlflowClient(databricks_env.server.url)
-    for user, exp in (("alice@corp.com", "exp"), ("bob@corp.com", "exp"), ("alice@corp.com", "solo")):
+    for user, exp in (
+        ("alice@corp.com", "exp"),
+        ("bob@corp.com", "exp"),
+        ("alice@corp.com", "solo"),
+    ):
         eid = src.create_experiment(f"/Users/{user}/{unique_name}/{exp}")
         src.set_terminated(src.create_run(eid, run_name=f"{user}-{exp}").info.run_id)
     config = _write_config(tmp_path, azureml_dest.url, [f"/Users/*/{unique_name}/*"])
@@ -101,29 +137,55 @@ def test_name_collisions_are_errors_and_nothing_is_written_for_them(databricks_e
     assert len(dst.search_runs([solo.experiment_id])) == 1
 
 
-@pytest.mark.parametrize(("argv", "env", "message"), [
-    (["--source", "databricks", "--dest", "sqlite:///{tmp}/d.db"], {}, "choose the model registry explicitly"),
-    (["--source", "databricks", "--source-registry", "databricks-uc", "--dest", "sqlite:///{tmp}/d.db"],
-     {"DATABRICKS_HOST": None, "DATABRICKS_TOKEN": None}, "no Databricks credentials"),
-    (["--source", "sqlite:///{tmp}/s.db", "--dest", AZUREML_URI],
-     {"AZURE_TENANT_ID": None, "AZURE_CLIENT_ID": None, "AZURE_CLIENT_SECRET": None},
-     "no usable Azure credential: set AZURE_TENANT_ID"),
-])
-def test_start_up_checks_fail_with_one_clear_line(argv, env, message, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (
+            ["--source", "databricks", "--dest", "sqlite:///{tmp}/d.db"],
+            {},
+            "choose the model registry explicitly",
+        ),
+        (
+            [
+                "--source",
+                "databricks",
+                "--source-registry",
+                "databricks-uc",
+                "--dest",
+                "sqlite:///{tmp}/d.db",
+            ],
+            {"DATABRICKS_HOST": None, "DATABRICKS_TOKEN": None},
+            "no Databricks credentials",
+        ),
+        (
+            ["--source", "sqlite:///{tmp}/s.db", "--dest", AZUREML_URI],
+            {"AZURE_TENANT_ID": None, "AZURE_CLIENT_ID": None, "AZURE_CLIENT_SECRET": None},
+            "no usable Azure credential: set AZURE_TENANT_ID",
+        ),
+    ],
+)
+def test_start_up_checks_fail_with_one_clear_line(
+    argv, env, message, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.databrickscfg, no Azure CLI cache
     for name, value in env.items():
-        monkeypatch.delenv(name, raising=False) if value is None else monkeypatch.setenv(name, value)
+        monkeypatch.delenv(name, raising=False) if value is None else monkeypatch.setenv(
+            name, value
+        )
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     MlflowClient(f"sqlite:///{tmp_path}/s.db").search_experiments()  # a source that exists
     capsys.readouterr()
-    assert cli.main(["migrate", "--no-progress", "--state", f"sqlite:///{tmp_path}/st.db", *argv]) == 2
+    assert (
+        cli.main(["migrate", "--no-progress", "--state", f"sqlite:///{tmp_path}/st.db", *argv]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "d.db").exists()
 
 
-def test_resume_with_artifact_sizes_unavailable(databricks_env, azureml_dest, azurite, workload_factory,
-                                                unique_name, tmp_path):
+def test_resume_with_artifact_sizes_unavailable(
+    databricks_env, azureml_dest, azurite, workload_factory, unique_name, tmp_path
+):
     src = MlflowClient(databricks_env.server.url)
     dst = MlflowClient(azureml_dest.url)
     w = workload_factory(src, f"{USER}/{unique_name}", runs_per_experiment=1)
@@ -137,25 +199,34 @@ def test_resume_with_artifact_sizes_unavailable(databricks_env, azureml_dest, az
     dst.delete_tag(run.info.run_id, "mlflow_syncer.fingerprint")
     root = BlobLocation.parse(run.info.artifact_uri)
     blob.blob_client(root.child("deep/er/data.bin")).delete_blob()
-    with pytest.raises(ResourceExistsError, match="Resource Conflict"):  # Azure ML artifacts are write-once
+    with pytest.raises(
+        ResourceExistsError, match="Resource Conflict"
+    ):  # Azure ML artifacts are write-once
         blob.blob_client(root.child("notes with spaces.txt")).upload_blob(b"hal", overwrite=True)
     with sqlite3.connect(state) as db:
-        db.execute("DELETE FROM artifacts WHERE run_source_id = ? AND path = ?",
-                   (w.runs["a-0"], "notes with spaces.txt"))
+        db.execute(
+            "DELETE FROM artifacts WHERE run_source_id = ? AND path = ?",
+            (w.runs["a-0"], "notes with spaces.txt"),
+        )
 
     refused = azurite.front.counts["409 overwrite"]
     again = sync(settings)
-    assert [(o.action.op, o.action.details.get("resume")) for o in again.outcomes] == [(Op.UPDATE, True)]
-    # the recorded, listed files were not copied again; the unrecorded one was refused and settled by size
+    assert [(o.action.op, o.action.details.get("resume")) for o in again.outcomes] == [
+        (Op.UPDATE, True)
+    ]
+    # the recorded, listed files were not copied again; the unrecorded one was refused and settled
+    # by size
     assert again.outcomes[0].stats.artifact_files == 2
     assert azurite.front.counts["409 overwrite"] == refused + 1
     assert_fitted_copy(src, dst, w.experiments, dst_names)
 
 
-def test_a_write_once_file_of_another_size_fails_its_run_alone(source_server, azureml_dest, azurite, unique_name,
-                                                               tmp_path):
-    """The branch of write-once settling where the file there is not the source's: the run fails with one line
-    naming both sizes (a person decides), the other run is complete, nothing is overwritten."""
+def test_a_write_once_file_of_another_size_fails_its_run_alone(
+    source_server, azureml_dest, azurite, unique_name, tmp_path
+):
+    """The branch of write-once settling where the file there is not the source's: the run fails
+    with one line naming both sizes (a person decides), the other run is complete, nothing is
+    overwritten."""
     src, dst = MlflowClient(source_server.url), MlflowClient(azureml_dest.url)
     exp = src.create_experiment(unique_name)
     for name in ("kept", "other"):
@@ -163,22 +234,41 @@ def test_a_write_once_file_of_another_size_fails_its_run_alone(source_server, az
         (tmp_path / "a.txt").write_text("0123456789")
         src.log_artifact(run, str(tmp_path / "a.txt"))
         src.set_terminated(run)
-    settings = Settings(source=EndpointConfig(tracking_uri=source_server.url),
-                        destination=EndpointConfig(tracking_uri=azureml_dest.url, profile="azureml"),
-                        state=f"sqlite:///{tmp_path / 's.db'}", experiments=[unique_name])
+    settings = Settings(
+        source=EndpointConfig(tracking_uri=source_server.url),
+        destination=EndpointConfig(tracking_uri=azureml_dest.url, profile="azureml"),
+        state=f"sqlite:///{tmp_path / 's.db'}",
+        experiments=[unique_name],
+    )
     assert not sync(settings).failed
-    copy = next(r for r in dst.search_runs([dst.get_experiment_by_name(unique_name).experiment_id])
-                if r.info.run_name == "other")
-    dst.delete_tag(copy.info.run_id, "mlflow_syncer.fingerprint")  # an interrupted copy, to be resumed
+    copy = next(
+        r
+        for r in dst.search_runs([dst.get_experiment_by_name(unique_name).experiment_id])
+        if r.info.run_name == "other"
+    )
+    dst.delete_tag(
+        copy.info.run_id, "mlflow_syncer.fingerprint"
+    )  # an interrupted copy, to be resumed
     root = BlobLocation.parse(copy.info.artifact_uri)
-    behind = azurite.service().get_blob_client(root.container, root.child("a.txt").path)  # behind the front
+    behind = azurite.service().get_blob_client(
+        root.container, root.child("a.txt").path
+    )  # behind the front
     behind.upload_blob(b"seven b", overwrite=True)
     with sqlite3.connect(tmp_path / "s.db") as db:  # uploaded, never recorded
-        db.execute("DELETE FROM artifacts WHERE run_source_id = ?", (copy.data.tags["mlflow_syncer.source_run_id"],))
+        db.execute(
+            "DELETE FROM artifacts WHERE run_source_id = ?",
+            (copy.data.tags["mlflow_syncer.source_run_id"],),
+        )
 
     again = sync(settings)
-    assert [(o.action.label, o.error) for o in again.failed] == [(
-        f"{unique_name}/other", "artifact a.txt: the destination already holds a file of 7 bytes there (the "
-        "source's: 10) and refuses to overwrite it")]
+    assert [(o.action.label, o.error) for o in again.failed] == [
+        (
+            f"{unique_name}/other",
+            "artifact a.txt: the destination already holds a file of 7 bytes there (the "
+            "source's: 10) and refuses to overwrite it",
+        )
+    ]
     assert behind.download_blob().readall() == b"seven b"
-    assert [a.op for a in sync(settings, dry_run=True).plan.actions if a.label == f"{unique_name}/kept"] == [Op.SAME]
+    assert [
+        a.op for a in sync(settings, dry_run=True).plan.actions if a.label == f"{unique_name}/kept"
+    ] == [Op.SAME]

@@ -1,6 +1,7 @@
 """The default state store lives in the user's state folder, keyed by the source->destination pair:
-`status` and `state show|export` find it from any folder; `state show|export --state` alone read the pair
-from the store; an `mlflow-syncer-state.db` in the former default place is still used. Real processes."""
+`status` and `state show|export` find it from any folder; `state show|export --state` alone read the
+pair from the store; an `mlflow-syncer-state.db` in the former default place is still used. Real
+processes."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ def test_default_store_is_found_from_any_folder(source_server, dest_server, uniq
     env = cli_env(XDG_STATE_HOME=str(xdg))
     ends = ["--source", source_server.url, "--dest", dest_server.url]
 
-    done = run_cli("migrate", *ends, "--experiments", f"{unique_name}/*", "--no-progress", env=env, cwd=here)
+    done = run_cli(
+        "migrate", *ends, "--experiments", f"{unique_name}/*", "--no-progress", env=env, cwd=here
+    )
     assert done.returncode == 0, done.stderr
     assert list(here.iterdir()) == []
     stores = list((xdg / "mlflow-syncer").iterdir())
@@ -39,8 +42,16 @@ def test_default_store_is_found_from_any_folder(source_server, dest_server, uniq
     pair = alone.stdout.splitlines()[0]
     assert pair.startswith("pair: http") and " -> http" in pair
     assert alone.stdout.splitlines()[1:] == shown.stdout.splitlines()
-    export = run_cli("state", "export", "--state", f"sqlite:///{stores[0]}", "--format", "json",
-                     env=env, cwd=there)
+    export = run_cli(
+        "state",
+        "export",
+        "--state",
+        f"sqlite:///{stores[0]}",
+        "--format",
+        "json",
+        env=env,
+        cwd=there,
+    )
     assert export.returncode == 0, export.stderr
     assert f'"name": "{unique_name}/a"' in export.stdout
 
@@ -84,14 +95,27 @@ def test_status_alone_shows_every_pair_and_plain_migrate_imports_no_cloud_librar
     imported = tmp_path / "imported.json"
     env = cli_env(XDG_STATE_HOME=str(tmp_path / "xdg"), IMPORTED=str(imported))
     none = run_cli("status", env=env, cwd=tmp_path)
-    assert (none.returncode, none.stderr) == (2, (
-        f"mlflow-syncer: error: no state store in {tmp_path}/xdg/mlflow-syncer: no migrate or "
-        "mirror has run here with the default store; give --config, --source and --dest, or "
-        "--state\n"))
+    assert (none.returncode, none.stderr) == (
+        2,
+        (
+            f"mlflow-syncer: error: no state store in {tmp_path}/xdg/mlflow-syncer: no migrate or "
+            "mirror has run here with the default store; give --config, --source and --dest, or "
+            "--state\n"
+        ),
+    )
 
     dests = [f"sqlite:///{tmp_path / name}" for name in ("d1.db", "d2.db")]
-    done = run_cli("migrate", "--source", source, "--dest", dests[0], "--no-progress", env=env,
-                   cwd=tmp_path, syncer=str(recording))
+    done = run_cli(
+        "migrate",
+        "--source",
+        source,
+        "--dest",
+        dests[0],
+        "--no-progress",
+        env=env,
+        cwd=tmp_path,
+        syncer=str(recording),
+    )
     assert done.returncode == 0, done.stderr
     modules = json.loads(imported.read_text())
     clouds = [m for m in modules if m.split(".")[0] in ("azure", "databricks")]
@@ -102,8 +126,9 @@ def test_status_alone_shows_every_pair_and_plain_migrate_imports_no_cloud_librar
     pairs = [f"sqlite:{tmp_path}/source.db -> sqlite:{tmp_path}/{d}.db" for d in ("d1", "d2")]
     assert json.loads(one.stdout)["pair"] == pairs[0]
 
-    done = run_cli("migrate", "--source", source, "--dest", dests[1], "--no-progress", env=env,
-                   cwd=tmp_path)
+    done = run_cli(
+        "migrate", "--source", source, "--dest", dests[1], "--no-progress", env=env, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     both = run_cli("status", "--format", "json", env=env, cwd=tmp_path)
     assert both.returncode == 0, both.stderr

@@ -41,8 +41,7 @@ def test_configuration_page_is_generated_from_the_settings_model():
     assert [r for r in rows if r.endswith("|  |")] == [], "every option needs a description"
     assert (
         "| `destination.tracking_uri` | str | required | "
-        "`MLFLOW_SYNCER_DESTINATION__TRACKING_URI` | `--dest` |"
-        in page
+        "`MLFLOW_SYNCER_DESTINATION__TRACKING_URI` | `--dest` |" in page
     )
 
 
@@ -110,7 +109,17 @@ def test_first_screen_copy_runs_as_written(tmp_path):
 
 @pytest.mark.parametrize(
     "command",
-    ["migrate", "mirror", "diff", "status", "check-config", "state", "restore", "demo", "completion"],
+    [
+        "migrate",
+        "mirror",
+        "diff",
+        "status",
+        "check-config",
+        "state",
+        "restore",
+        "demo",
+        "completion",
+    ],
 )
 def test_every_command_of_the_readme_has_help(command):
     assert f"| `{command}" in README.read_text()
@@ -139,5 +148,7 @@ def test_the_install_is_light_and_the_server_an_extra():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = [re.split(r"[<>=\[ ]", d)[0] for d in project["dependencies"]]
     assert "mlflow-skinny" in names and "mlflow" not in names
-    assert [re.split(r"[<>= ]", d)[0] for d in project["optional-dependencies"]["server"]] == ["mlflow"]
+    assert [re.split(r"[<>= ]", d)[0] for d in project["optional-dependencies"]["server"]] == [
+        "mlflow"
+    ]
     assert "server]" in (ROOT / "scripts" / "setup.sh").read_text()

@@ -1,6 +1,6 @@
 """What `classify` says about each failure MLflow, requests and the Azure SDK really raise, and what
-`describe` prints for it (one line, no secret). Every failure comes from a real call: a real `mlflow server`,
-a refused or silent socket, the fault-injecting proxy, a locked SQLite store, Azurite."""
+`describe` prints for it (one line, no secret). Every failure comes from a real call: a real `mlflow
+server`, a refused or silent socket, the fault-injecting proxy, a locked SQLite store, Azurite."""
 
 from __future__ import annotations
 
@@ -18,7 +18,13 @@ from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
 from mlflow.utils.request_utils import cloud_storage_http_request
 from mlflow.utils.rest_utils import MlflowHostCreds, call_endpoint
 
-from syncer.backends.classify import classify, describe, rest_status, retry_after, unreachable_reason
+from syncer.backends.classify import (
+    classify,
+    describe,
+    rest_status,
+    retry_after,
+    unreachable_reason,
+)
 from syncer.core.errors import Kind
 from tests.fixtures.faultproxy import FaultConfig, Rule
 from tests.fixtures.procs import free_port
@@ -28,7 +34,8 @@ SECRET = "s3cr3t-pw-42"
 
 @pytest.fixture(autouse=True)
 def _one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """MLflow's own HTTP layer tries once, so each failure surfaces at once and as MLflow raises it."""
+    """MLflow's own HTTP layer tries once, so each failure surfaces at once and as MLflow raises
+    it."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
 
@@ -57,8 +64,8 @@ def with_secret(url: str) -> str:
 
 
 class OneShot:
-    """A loopback server that reads each request and then answers with `answer` (raw bytes; b"" closes);
-    `accepted` counts the connections."""
+    """A loopback server that reads each request and then answers with `answer` (raw bytes; b""
+    closes); `accepted` counts the connections."""
 
     def __init__(self, answer: bytes) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -83,12 +90,18 @@ class OneShot:
 
 
 def answer(status: str, body: bytes, content_type: str = "application/json") -> bytes:
-    return (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n").encode() + body
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + body
 
 
 def html(status: str) -> bytes:
-    body = b"<html><body><h1>" + status.encode() + b"</h1>sign in at https://sso.example/</body></html>"
+    body = (
+        b"<html><body><h1>"
+        + status.encode()
+        + b"</h1>sign in at https://sso.example/</body></html>"
+    )
     return answer(status, body, "text/html")
 
 
@@ -100,10 +113,14 @@ def one_shot() -> Iterator[Callable[[bytes], OneShot]]:
         server.close()
 
 
-# --- the network: MLflow wraps urllib3/requests failures in MlflowException(INTERNAL_ERROR) ---------------
+# --- the network: MLflow wraps urllib3/requests failures in MlflowException(INTERNAL_ERROR)
+# ---------------
+
 
 def test_connection_refused():
-    exc = raised(lambda: MlflowClient(with_secret(f"http://127.0.0.1:{free_port()}")).search_experiments())
+    exc = raised(
+        lambda: MlflowClient(with_secret(f"http://127.0.0.1:{free_port()}")).search_experiments()
+    )
     assert isinstance(exc, MlflowException) and exc.error_code == "INTERNAL_ERROR"
     assert classify(exc) is Kind.TRANSIENT
     assert unreachable_reason(exc) == "connection refused"
@@ -118,7 +135,9 @@ def test_unknown_host():
 
 def test_read_timeout_from_a_server_that_never_answers():
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts into its backlog, never reads
-        exc = raised(lambda: MlflowClient(f"http://127.0.0.1:{silent.getsockname()[1]}").search_experiments())
+        exc = raised(
+            lambda: MlflowClient(f"http://127.0.0.1:{silent.getsockname()[1]}").search_experiments()
+        )
     assert classify(exc) is Kind.TRANSIENT
     assert unreachable_reason(exc) == "no answer (read timed out)"
     described(exc)
@@ -132,7 +151,9 @@ def test_connection_closed_without_answer(one_shot):
 
 
 def test_connection_reset(source_server, fault_proxy):
-    proxy = fault_proxy(source_server.url, FaultConfig(rules=[Rule("/experiments/search", "reset")]))
+    proxy = fault_proxy(
+        source_server.url, FaultConfig(rules=[Rule("/experiments/search", "reset")])
+    )
     exc = raised(lambda: MlflowClient(with_secret(proxy.url)).search_experiments())
     assert classify(exc) is Kind.TRANSIENT
     assert unreachable_reason(exc) == "connection reset"
@@ -140,25 +161,39 @@ def test_connection_reset(source_server, fault_proxy):
 
 
 def test_body_cut_mid_download_is_transient(source_server, fault_proxy, tmp_path):
-    """HttpArtifactRepository._download_file reads the body after http_request returned: a bare requests error."""
+    """HttpArtifactRepository._download_file reads the body after http_request returned: a bare
+    requests error."""
     (tmp_path / "big.bin").write_bytes(b"x" * 200_000)
     root = "/api/2.0/mlflow-artifacts/artifacts/error-kinds"
     HttpArtifactRepository(source_server.url + root).log_artifact(str(tmp_path / "big.bin"))
-    proxy = fault_proxy(source_server.url, FaultConfig(rules=[Rule("/big.bin", "truncate", method="GET")]))
-    exc = raised(lambda: HttpArtifactRepository(proxy.url + root)._download_file("big.bin", str(tmp_path / "o")))
+    proxy = fault_proxy(
+        source_server.url, FaultConfig(rules=[Rule("/big.bin", "truncate", method="GET")])
+    )
+    exc = raised(
+        lambda: HttpArtifactRepository(proxy.url + root)._download_file(
+            "big.bin", str(tmp_path / "o")
+        )
+    )
     assert isinstance(exc, requests.exceptions.ChunkedEncodingError), repr(exc)
     assert classify(exc) is Kind.TRANSIENT
     described(exc)
 
 
-# --- error answers --------------------------------------------------------------------------------------
+# --- error answers
+# --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("status", ["429", "500", "503"])
 def test_busy_or_failing_server_is_transient(status, source_server, fault_proxy):
-    proxy = fault_proxy(source_server.url, FaultConfig(rules=[Rule("/experiments/search", status, times=2)]))
-    # through MLflow: urllib3 gives up on the retried status (requests RetryError) inside http_request
+    proxy = fault_proxy(
+        source_server.url, FaultConfig(rules=[Rule("/experiments/search", status, times=2)])
+    )
+    # through MLflow: urllib3 gives up on the retried status (requests RetryError) inside
+    # http_request
     exc = raised(lambda: MlflowClient(proxy.url).search_experiments())
-    assert isinstance(exc, MlflowException) and isinstance(exc.__context__, requests.exceptions.RetryError)
+    assert isinstance(exc, MlflowException) and isinstance(
+        exc.__context__, requests.exceptions.RetryError
+    )
     assert classify(exc) is Kind.TRANSIENT and unreachable_reason(exc) is None
     described(exc, f"too many {status} error responses")
     # presigned URLs read by MLflow (request_utils.cloud_storage_http_request): a bare RetryError
@@ -178,11 +213,13 @@ def test_refused_credentials_are_fatal(status, source_server, fault_proxy, one_s
     # a JSON error answer: RestException with the body's error code
     proxy = fault_proxy(source_server.url, FaultConfig(status_all=status))
     exc = raised(lambda: MlflowClient(with_secret(proxy.url)).search_experiments())
-    # PERMISSION_DENIED (the body keeps no status): one object refused, unless it answered the first call
+    # PERMISSION_DENIED (the body keeps no status): one object refused, unless it answered the first
+    # call
     assert exc.error_code == "PERMISSION_DENIED" and classify(exc, first_contact=True) is Kind.FATAL
     assert classify(exc) is Kind.TERMINAL
     described(exc, "PERMISSION_DENIED")
-    # an HTML page from an auth proxy: MlflowException with the status in its text only; 401 is always fatal
+    # an HTML page from an auth proxy: MlflowException with the status in its text only; 401 is
+    # always fatal
     text = {401: "401 Unauthorized", 403: "403 Forbidden"}[status]
     exc = raised(lambda: MlflowClient(with_secret(one_shot(html(text)).url)).search_experiments())
     assert rest_status(exc) == status and classify(exc, first_contact=True) is Kind.FATAL
@@ -204,8 +241,9 @@ def test_invalid_parameter_is_terminal(source_server):
 
 
 def test_an_argument_the_client_refuses_before_any_request_is_terminal(monkeypatch, one_shot):
-    """Unity Catalog's registry refuses `filter_string` in MLflow's own code (`_require_arg_unspecified`): an
-    MlflowException with the default INTERNAL_ERROR code, raised before any request, that no retry can mend."""
+    """Unity Catalog's registry refuses `filter_string` in MLflow's own code
+    (`_require_arg_unspecified`): an MlflowException with the default INTERNAL_ERROR code, raised
+    before any request, that no retry can mend."""
     workspace = one_shot(answer("200 OK", b'{"registered_models": []}'))
     monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
     monkeypatch.setenv("DATABRICKS_TOKEN", SECRET)
@@ -214,42 +252,63 @@ def test_an_argument_the_client_refuses_before_any_request_is_terminal(monkeypat
     assert type(exc) is MlflowException and exc.error_code == "INTERNAL_ERROR"
     assert exc.__context__ is None and exc.__cause__ is None
     assert classify(exc) is Kind.TERMINAL
-    assert described(exc) == "Argument 'filter_string' is unsupported for models in the Unity Catalog."
+    assert (
+        described(exc) == "Argument 'filter_string' is unsupported for models in the Unity Catalog."
+    )
     assert workspace.accepted == 0  # no request was made
-    assert list(client.search_registered_models()) == [] and workspace.accepted >= 1  # the same client works
+    assert (
+        list(client.search_registered_models()) == [] and workspace.accepted >= 1
+    )  # the same client works
 
 
 def test_internal_errors_from_answers_stay_transient(one_shot):
-    """What the server answered: a 200 whose body is not JSON (a gateway's page mid-restart: MLflow raises a bare
-    INTERNAL_ERROR quoting the body) and a JSON INTERNAL_ERROR answer (RestException) stay transient."""
-    exc = raised(lambda: MlflowClient(one_shot(answer("200 OK", b"<html>restarting</html>", "text/html")).url)
-                 .search_experiments())
-    assert type(exc) is MlflowException and exc.error_code == "INTERNAL_ERROR" and exc.__context__ is None
+    """What the server answered: a 200 whose body is not JSON (a gateway's page mid-restart: MLflow
+    raises a bare INTERNAL_ERROR quoting the body) and a JSON INTERNAL_ERROR answer (RestException)
+    stay transient."""
+    exc = raised(
+        lambda: MlflowClient(
+            one_shot(answer("200 OK", b"<html>restarting</html>", "text/html")).url
+        ).search_experiments()
+    )
+    assert (
+        type(exc) is MlflowException
+        and exc.error_code == "INTERNAL_ERROR"
+        and exc.__context__ is None
+    )
     assert classify(exc) is Kind.TRANSIENT
     described(exc, "response body was not in a valid JSON format")
     body = b'{"error_code": "INTERNAL_ERROR", "message": "store hiccup"}'
-    exc = raised(lambda: MlflowClient(one_shot(answer("400 Bad Request", body)).url).search_experiments())
+    exc = raised(
+        lambda: MlflowClient(one_shot(answer("400 Bad Request", body)).url).search_experiments()
+    )
     assert isinstance(exc, RestException) and exc.error_code == "INTERNAL_ERROR"
     assert classify(exc) is Kind.TRANSIENT
     assert described(exc) == "INTERNAL_ERROR: store hiccup"
 
 
 def test_non_json_error_answers_are_judged_by_their_status(source_server):
-    """Flask's own 404 and 405 pages: MLflow guesses ENDPOINT_NOT_FOUND and INTERNAL_ERROR from the status."""
+    """Flask's own 404 and 405 pages: MLflow guesses ENDPOINT_NOT_FOUND and INTERNAL_ERROR from the
+    status."""
     exc = raised(lambda: MlflowClient(f"{source_server.url}/not/mlflow").search_experiments())
     assert exc.error_code == "ENDPOINT_NOT_FOUND" and rest_status(exc) == 404
     assert classify(exc) is Kind.TERMINAL
     described(exc, "failed with error code 404 != 200")
     creds = MlflowHostCreds(source_server.url)
-    exc = raised(lambda: call_endpoint(creds, "/api/2.0/mlflow/experiments/search", "PUT", "{}",
-                                       SearchExperiments.Response()))
-    assert exc.error_code == "INTERNAL_ERROR" and rest_status(exc) == 405  # the code alone would say transient
+    exc = raised(
+        lambda: call_endpoint(
+            creds, "/api/2.0/mlflow/experiments/search", "PUT", "{}", SearchExperiments.Response()
+        )
+    )
+    assert (
+        exc.error_code == "INTERNAL_ERROR" and rest_status(exc) == 405
+    )  # the code alone would say transient
     assert classify(exc) is Kind.TERMINAL
     described(exc, "failed with error code 405 != 200")
 
 
 def test_locked_sqlite_store_is_transient(tmp_path):
-    """MLflow's managed session (store/db/utils.py) turns OperationalError into TEMPORARILY_UNAVAILABLE."""
+    """MLflow's managed session (store/db/utils.py) turns OperationalError into
+    TEMPORARILY_UNAVAILABLE."""
     db = tmp_path / "mlflow.db"
     client = MlflowClient(f"sqlite:///{db}")
     client.search_experiments()  # creates the schema
@@ -264,15 +323,20 @@ def test_locked_sqlite_store_is_transient(tmp_path):
     described(exc, "database is locked")
 
 
-# --- Azure Blob (Azurite) -------------------------------------------------------------------------------
+# --- Azure Blob (Azurite)
+# -------------------------------------------------------------------------------
+
 
 def _blob(azurite, url: str | None = None, key: str | None = None):
     from azure.storage.blob import BlobServiceClient
 
     from tests.fixtures.azure import ACCOUNT, KEY
 
-    service = BlobServiceClient(url or f"http://127.0.0.1:{azurite.port}/{ACCOUNT}",
-                                credential={"account_name": ACCOUNT, "account_key": key or KEY}, retry_total=0)
+    service = BlobServiceClient(
+        url or f"http://127.0.0.1:{azurite.port}/{ACCOUNT}",
+        credential={"account_name": ACCOUNT, "account_key": key or KEY},
+        retry_total=0,
+    )
     return service.get_blob_client(azurite.container("error-kinds"), "missing.bin")
 
 
@@ -286,28 +350,50 @@ def test_azure_blob_failures(azurite, fault_proxy):
     described(exc, "The specified blob does not exist")
     wrong_key = "d3Jvbmcga2V5IGZvciB0aGUgdGVzdA=="
     exc = raised(lambda: _blob(azurite, key=wrong_key).download_blob().readall())
-    assert isinstance(exc, HttpResponseError) and exc.status_code == 403  # Azurite: AuthorizationFailure
+    assert (
+        isinstance(exc, HttpResponseError) and exc.status_code == 403
+    )  # Azurite: AuthorizationFailure
     assert classify(exc) is Kind.FATAL
     assert wrong_key not in described(exc, "Server failed to authenticate the request")
-    proxy = fault_proxy(f"http://127.0.0.1:{azurite.port}", FaultConfig(rules=[Rule("/missing.bin", "503")]))
+    proxy = fault_proxy(
+        f"http://127.0.0.1:{azurite.port}", FaultConfig(rules=[Rule("/missing.bin", "503")])
+    )
     exc = raised(lambda: _blob(azurite, url=f"{proxy.url}/{ACCOUNT}").download_blob().readall())
     assert exc.status_code == 503 and classify(exc) is Kind.TRANSIENT
     described(exc)
-    exc = raised(lambda: _blob(azurite, url=f"http://127.0.0.1:{free_port()}/{ACCOUNT}").download_blob())
+    exc = raised(
+        lambda: _blob(azurite, url=f"http://127.0.0.1:{free_port()}/{ACCOUNT}").download_blob()
+    )
     assert isinstance(exc, ServiceRequestError) and classify(exc) is Kind.TRANSIENT
     described(exc)
 
 
-@pytest.mark.parametrize(("message", "kind"), [
-    # Runs sharing a dataset, logged side by side into a 3.x server (issue 28): the dataset is there now.
-    ("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name, "
-     "datasets.digest", Kind.TRANSIENT),
-    ('(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "dataset_pk"',
-     Kind.TRANSIENT),
-    # A re-sent NaN metric point hits the metrics key: terminal (syncer.apply.exactly_once sends the rest).
-    ("(sqlite3.IntegrityError) UNIQUE constraint failed: metrics.key, metrics.timestamp, metrics.step, "
-     "metrics.run_uuid, metrics.value, metrics.is_nan", Kind.TERMINAL),
-])
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        # Runs sharing a dataset, logged side by side into a 3.x server (issue 28): the dataset is
+        # there now.
+        (
+            "(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, "
+            "datasets.name, "
+            "datasets.digest",
+            Kind.TRANSIENT,
+        ),
+        (
+            "(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "
+            '"dataset_pk"',
+            Kind.TRANSIENT,
+        ),
+        # A re-sent NaN metric point hits the metrics key: terminal (syncer.apply.exactly_once sends
+        # the rest).
+        (
+            "(sqlite3.IntegrityError) UNIQUE constraint failed: metrics.key, metrics.timestamp, "
+            "metrics.step, "
+            "metrics.run_uuid, metrics.value, metrics.is_nan",
+            Kind.TERMINAL,
+        ),
+    ],
+)
 def test_a_lost_dataset_insert_race_is_transient(message, kind):
     """What MLflow's SQL store answers (BAD_REQUEST, the database's own text) decides the kind."""
     exc = RestException({"error_code": "BAD_REQUEST", "message": message})

@@ -1,4 +1,5 @@
-"""A full migration through fault-injecting proxies in front of both real servers converges exactly."""
+"""A full migration through fault-injecting proxies in front of both real servers converges
+exactly."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from tests.fixtures.cli import cli_env, run_cli
 from tests.fixtures.faultproxy import RANDOM_KINDS, FaultConfig, Rule
 from tests.fixtures.workload import make_workload
 
-# Writes applied by the server whose answer is then lost: the hard cases, pinned so they surely happen.
+# Writes applied by the server whose answer is then lost: the hard cases, pinned so they surely
+# happen.
 HARD_CASES = [
     Rule("/experiments/create", "reset_after"),
     Rule("/runs/create", "reset_after", times=2),
@@ -24,8 +26,11 @@ HARD_CASES = [
     Rule("/runs/set-tag", "500_after"),
     Rule("/runs/update", "reset_after"),
     # and one of each plain fault, so that every kind surely occurs whatever the random draw
-    Rule("/runs/log-batch", "429"), Rule("/runs/create", "503"), Rule("/runs/set-tag", "500"),
-    Rule("/runs/log-inputs", "reset"), Rule("/runs/search", "slow"),
+    Rule("/runs/log-batch", "429"),
+    Rule("/runs/create", "503"),
+    Rule("/runs/set-tag", "500"),
+    Rule("/runs/log-inputs", "reset"),
+    Rule("/runs/search", "slow"),
 ]
 # Answers cut in the middle: artifact downloads, a search page, a metric history page.
 SOURCE_HARD_CASES = [
@@ -35,21 +40,39 @@ SOURCE_HARD_CASES = [
 ]
 
 
-def test_migration_through_faults_is_exact(source_server, dest_server, fault_proxy, unique_name, tmp_path):
+def test_migration_through_faults_is_exact(
+    source_server, dest_server, fault_proxy, unique_name, tmp_path
+):
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     w = make_workload(src, unique_name)
-    src_proxy = fault_proxy(source_server.url, FaultConfig(rate=0.15, seed=7, rules=SOURCE_HARD_CASES))
+    src_proxy = fault_proxy(
+        source_server.url, FaultConfig(rate=0.15, seed=7, rules=SOURCE_HARD_CASES)
+    )
     dst_proxy = fault_proxy(dest_server.url, FaultConfig(rate=0.15, seed=11, rules=HARD_CASES))
 
-    result = run_cli("migrate", "--source", src_proxy.url, "--dest", dst_proxy.url,
-                     "--state", f"sqlite:///{tmp_path / 'state.db'}", "--experiments", f"{unique_name}/*",
-                     "--no-progress", "--log-format", "json", env=cli_env())
+    result = run_cli(
+        "migrate",
+        "--source",
+        src_proxy.url,
+        "--dest",
+        dst_proxy.url,
+        "--state",
+        f"sqlite:///{tmp_path / 'state.db'}",
+        "--experiments",
+        f"{unique_name}/*",
+        "--no-progress",
+        "--log-format",
+        "json",
+        env=cli_env(),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
 
     assert_same(src, dst, w.experiments)
-    live = dst.search_runs([dst.get_experiment_by_name(n).experiment_id for n in w.experiments],
-                           run_view_type=ViewType.ACTIVE_ONLY)
+    live = dst.search_runs(
+        [dst.get_experiment_by_name(n).experiment_id for n in w.experiments],
+        run_view_type=ViewType.ACTIVE_ONLY,
+    )
     assert len(live) == len(w.runs)
     total = src_proxy.requests + dst_proxy.requests
     pinned = sum(r.times for r in HARD_CASES + SOURCE_HARD_CASES)
@@ -61,19 +84,32 @@ def test_migration_through_faults_is_exact(source_server, dest_server, fault_pro
 
 
 def test_destination_dying_mid_copy_fails_in_bounded_time_then_rerun_converges(
-        source_server, dest_server, fault_proxy, unique_name, tmp_path):
+    source_server, dest_server, fault_proxy, unique_name, tmp_path
+):
     """Default retry knobs: a dead destination ends the migration with exit 2 in about a minute."""
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     w = make_workload(src, unique_name, runs_per_experiment=1)
     proxy = fault_proxy(dest_server.url, FaultConfig(dead_after=20))
-    args = ["migrate", "--source", source_server.url, "--dest", proxy.url, "--state",
-            f"sqlite:///{tmp_path / 'state.db'}", "--experiments", f"{unique_name}/*", "--no-progress"]
+    args = [
+        "migrate",
+        "--source",
+        source_server.url,
+        "--dest",
+        proxy.url,
+        "--state",
+        f"sqlite:///{tmp_path / 'state.db'}",
+        "--experiments",
+        f"{unique_name}/*",
+        "--no-progress",
+    ]
     started = time.monotonic()
     died = run_cli(*args)
     elapsed = time.monotonic() - started
     assert died.returncode == 2, died.stdout + died.stderr
     assert "Traceback" not in died.stderr
-    assert "the destination" in died.stderr and "is unreachable: connection reset" in died.stderr, died.stderr
+    assert "the destination" in died.stderr and "is unreachable: connection reset" in died.stderr, (
+        died.stderr
+    )
     assert elapsed < 300, elapsed
     print(f"dead destination detected after {elapsed:.0f} s (process start to exit)")
 

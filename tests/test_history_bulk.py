@@ -1,4 +1,5 @@
-"""Source metric histories read for many runs per request give exactly what get_metric_history gives."""
+"""Source metric histories read for many runs per request give exactly what get_metric_history
+gives."""
 
 from __future__ import annotations
 
@@ -30,8 +31,13 @@ def runs(source_server, unique_name):
     ids = []
     for r in range(5):
         rid = client.create_run(exp).info.run_id
-        metrics = [Metric("loss", VALUES[(i + r) % len(VALUES)], 1000 + i, i) for i in range(3 + 4 * r)]
-        metrics += [Metric("loss", 7.0, 1000, 0), Metric("acc", 0.1 * r, 5, 0)]  # a repeated step, a 2nd key
+        metrics = [
+            Metric("loss", VALUES[(i + r) % len(VALUES)], 1000 + i, i) for i in range(3 + 4 * r)
+        ]
+        metrics += [
+            Metric("loss", 7.0, 1000, 0),
+            Metric("acc", 0.1 * r, 5, 0),
+        ]  # a repeated step, a 2nd key
         client.log_batch(rid, metrics=metrics)
         ids.append(rid)
     return client, [run_snap(client.get_run(rid)) for rid in ids]
@@ -43,7 +49,11 @@ def _calls() -> dict:
 
 def _read_all(endpoint: Endpoint, snaps) -> dict:
     reader = HistoryReader(endpoint, snaps)
-    return {(s.run_id, k): _points(reader.history(s.run_id, k)) for s in snaps for k in sorted(s.metrics)}
+    return {
+        (s.run_id, k): _points(reader.history(s.run_id, k))
+        for s in snaps
+        for k in sorted(s.metrics)
+    }
 
 
 def test_one_request_per_key_for_a_group_and_exact_points(source_server, runs):
@@ -51,8 +61,11 @@ def test_one_request_per_key_for_a_group_and_exact_points(source_server, runs):
     before = _calls()
     got = _read_all(Endpoint(source_server.url, role="bulk-test"), snaps)
     after = _calls()
-    assert got == {(s.run_id, k): _points(client.get_metric_history(s.run_id, k))
-                   for s in snaps for k in sorted(s.metrics)}
+    assert got == {
+        (s.run_id, k): _points(client.get_metric_history(s.run_id, k))
+        for s in snaps
+        for k in sorted(s.metrics)
+    }
     assert after.get("get_metric_history_bulk", 0) - before.get("get_metric_history_bulk", 0) == 2
     assert after.get("get_metric_history", 0) == before.get("get_metric_history", 0)
 
@@ -62,18 +75,28 @@ def test_a_full_answer_is_not_trusted_and_runs_are_read_alone(source_server, run
     monkeypatch.setattr(history, "POINTS_PER_REQUEST", 8)
     before = _calls()
     got = _read_all(Endpoint(source_server.url, role="bulk-test"), snaps)
-    assert got == {(s.run_id, k): _points(client.get_metric_history(s.run_id, k))
-                   for s in snaps for k in sorted(s.metrics)}
-    assert _calls()["get_metric_history"] - before.get("get_metric_history", 0) == 5  # every 'loss' alone
+    assert got == {
+        (s.run_id, k): _points(client.get_metric_history(s.run_id, k))
+        for s in snaps
+        for k in sorted(s.metrics)
+    }
+    assert (
+        _calls()["get_metric_history"] - before.get("get_metric_history", 0) == 5
+    )  # every 'loss' alone
 
 
 def test_endpoints_without_the_bulk_route_read_run_by_run(source_server, runs):
     client, snaps = runs
-    endpoint = Endpoint(source_server.url, role="bulk-test", caps=PLAIN_MLFLOW.with_overrides(history_bulk=False))
+    endpoint = Endpoint(
+        source_server.url, role="bulk-test", caps=PLAIN_MLFLOW.with_overrides(history_bulk=False)
+    )
     before = _calls()
     got = _read_all(endpoint, snaps)
-    assert got == {(s.run_id, k): _points(client.get_metric_history(s.run_id, k))
-                   for s in snaps for k in sorted(s.metrics)}
+    assert got == {
+        (s.run_id, k): _points(client.get_metric_history(s.run_id, k))
+        for s in snaps
+        for k in sorted(s.metrics)
+    }
     assert _calls()["get_metric_history"] - before.get("get_metric_history", 0) == 10
     assert _calls().get("get_metric_history_bulk", 0) == before.get("get_metric_history_bulk", 0)
 
@@ -81,9 +104,13 @@ def test_endpoints_without_the_bulk_route_read_run_by_run(source_server, runs):
 def test_long_histories_come_in_pages_that_add_up_to_the_history(source_server, runs, monkeypatch):
     client, snaps = runs
     monkeypatch.setattr(history, "PAGE", 4)
-    endpoint = Endpoint(source_server.url, role="bulk-test", caps=PLAIN_MLFLOW.with_overrides(history_bulk=False))
+    endpoint = Endpoint(
+        source_server.url, role="bulk-test", caps=PLAIN_MLFLOW.with_overrides(history_bulk=False)
+    )
     reader = HistoryReader(endpoint, snaps)
     longest = snaps[-1]  # 20 points of 'loss'
     pages = list(reader.pages(longest.run_id, "loss"))
     assert [len(p) for p in pages] == [4, 4, 4, 4, 4]
-    assert _points([m for p in pages for m in p]) == _points(client.get_metric_history(longest.run_id, "loss"))
+    assert _points([m for p in pages for m in p]) == _points(
+        client.get_metric_history(longest.run_id, "loss")
+    )

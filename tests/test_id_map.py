@@ -1,5 +1,6 @@
-"""`state export`: the id map joins back to the destination, reads the same without the state store, and the
-docs/OPERATIONS.md's recipe rewrites `runs:/` and `models:/` URIs with it. Real `mlflow-syncer` processes."""
+"""`state export`: the id map joins back to the destination, reads the same without the state store,
+and the docs/OPERATIONS.md's recipe rewrites `runs:/` and `models:/` URIs with it. Real
+`mlflow-syncer` processes."""
 
 from __future__ import annotations
 
@@ -26,8 +27,16 @@ def migrated(source_server, dest_server, tmp_path_factory):
     """A source with experiments, runs, two registered models and three versions, migrated once."""
     tmp = tmp_path_factory.mktemp("id-map")
     m = make_models(source_server.url, f"idmap-{tmp.name[-6:]}")
-    args = ["--source", source_server.url, "--dest", dest_server.url, "--state", f"sqlite:///{tmp / 'state.db'}",
-            "--experiments", f"{m.prefix}/*"]
+    args = [
+        "--source",
+        source_server.url,
+        "--dest",
+        dest_server.url,
+        "--state",
+        f"sqlite:///{tmp / 'state.db'}",
+        "--experiments",
+        f"{m.prefix}/*",
+    ]
     result = run_cli("migrate", *args, "--no-progress")
     assert result.returncode == 0, result.stdout + result.stderr
     return m, args, tmp
@@ -54,7 +63,10 @@ def _joins_back(row: dict, src: MlflowClient, dst: MlflowClient) -> None:
         assert src.get_logged_model(source_id).name == row["name"].rsplit("/", 1)[-1].split(" ")[0]
     else:
         tags = dst.get_model_version(*dest_id.split("/")).tags
-        assert f"{tags['mlflow_syncer.source_model']}/{tags['mlflow_syncer.source_version']}" == source_id
+        assert (
+            f"{tags['mlflow_syncer.source_model']}/{tags['mlflow_syncer.source_version']}"
+            == source_id
+        )
         assert src.get_model_version(*source_id.split("/")).version == source_id.split("/")[1]
 
 
@@ -62,7 +74,14 @@ def test_export_joins_back_to_the_destination(migrated, source_server, dest_serv
     m, args, _ = migrated
     rows = list(csv.DictReader(io.StringIO(_export(*args))))
     kinds = [r["kind"] for r in rows]
-    assert kinds == ["experiment"] * 2 + ["run"] * 3 + ["logged_model"] + ["model"] * 2 + ["model_version"] * 3, kinds
+    assert (
+        kinds
+        == ["experiment"] * 2
+        + ["run"] * 3
+        + ["logged_model"]
+        + ["model"] * 2
+        + ["model_version"] * 3
+    ), kinds
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     for row in rows:
         assert row["status"] == "done" and row["source"] and row["destination"], row
@@ -82,11 +101,22 @@ def test_from_destination_gives_the_same_rows_without_the_state_store(migrated, 
     assert rebuilt == stored and len(rebuilt) == 11
     assert not missing.exists() and list(tmp_path.iterdir()) == []
     out = tmp_path / "runs.jsonl"
-    result = run_cli("state", "export", *args, "--kind", "run", "model_version", "--format", "jsonl",
-                     "--output", str(out))
+    result = run_cli(
+        "state",
+        "export",
+        *args,
+        "--kind",
+        "run",
+        "model_version",
+        "--format",
+        "jsonl",
+        "--output",
+        str(out),
+    )
     assert result.returncode == 0 and result.stdout == "" and "6 objects mapped" in result.stderr
     assert [json.loads(line) for line in out.read_text().splitlines()] == [
-        r for r in stored if r["kind"] in ("run", "model_version")]
+        r for r in stored if r["kind"] in ("run", "model_version")
+    ]
 
 
 def _recipe() -> str:
@@ -99,12 +129,19 @@ def test_readme_recipe_rewrites_uris(migrated, tmp_path):
     (tmp_path / "idmap.csv").write_text(_export(*args))
     rows = list(csv.DictReader((tmp_path / "idmap.csv").open()))
     run = next(r for r in rows if r["kind"] == "run")
-    version = next(r for r in rows if r["kind"] == "model_version" and r["source_id"].endswith("/2"))
+    version = next(
+        r for r in rows if r["kind"] == "model_version" and r["source_id"].endswith("/2")
+    )
     notebook = tmp_path / "notebook.py"
-    notebook.write_text(f'load("runs:/{run["source_id"]}/model")\nload("models:/{version["source_id"]}")\n'
-                        f'load("models:/{m.churn}@champion")  # untouched: runs:/{"0" * 32}/x\n')
+    notebook.write_text(
+        f'load("runs:/{run["source_id"]}/model")\nload("models:/{version["source_id"]}")\n'
+        f'load("models:/{m.churn}@champion")  # untouched: runs:/{"0" * 32}/x\n'
+    )
     (tmp_path / "rewrite-ids.py").write_text(_recipe())
-    subprocess.run([sys.executable, "rewrite-ids.py", "idmap.csv", "notebook.py"], cwd=tmp_path, check=True)
+    subprocess.run(
+        [sys.executable, "rewrite-ids.py", "idmap.csv", "notebook.py"], cwd=tmp_path, check=True
+    )
     assert notebook.read_text() == (
         f'load("runs:/{run["dest_id"]}/model")\nload("models:/{version["dest_id"]}")\n'
-        f'load("models:/{m.churn}@champion")  # untouched: runs:/{"0" * 32}/x\n')
+        f'load("models:/{m.churn}@champion")  # untouched: runs:/{"0" * 32}/x\n'
+    )

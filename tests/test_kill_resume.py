@@ -10,13 +10,13 @@ from tests.fixtures.killpoints import kill_source, kill_then_rerun
 
 # (point, phase): op:N[:after]
 KILL_POINTS = [
-    "create_experiment:1",               # experiment creation
+    "create_experiment:1",  # experiment creation
     "create_experiment:1:after",
     "create_experiment:2:after",
-    "create_run:1",                      # run creation
+    "create_run:1",  # run creation
     "create_run:1:after",
     "create_run:3:after",
-    "get_metric_history_bulk:1:after",   # metric reads (histories of several runs per request)
+    "get_metric_history_bulk:1:after",  # metric reads (histories of several runs per request)
     "log_batch:1",
     "log_batch:1:after",
     "log_batch:2:after",

@@ -1,6 +1,7 @@
-"""SIGKILL a real `mlflow-syncer migrate` at exact points of logging dataset inputs, uploading files,
-ending runs, writing the fingerprint marker and committing state; every rerun must converge to an exact
-copy (tests/fixtures/killpoints.py; the earlier points are in tests/test_kill_resume.py)."""
+"""SIGKILL a real `mlflow-syncer migrate` at exact points of logging dataset inputs, uploading
+files, ending runs, writing the fingerprint marker and committing state; every rerun must converge
+to an exact copy (tests/fixtures/killpoints.py; the earlier points are in
+tests/test_kill_resume.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from tests.fixtures.killpoints import kill_source, kill_then_rerun
 # (point, phase): op:N[:after]
 KILL_POINTS = [
     "log_inputs:2:after",
-    "log_artifact:1",                    # artifact upload
+    "log_artifact:1",  # artifact upload
     "log_artifact:1:after",
-    "log_artifact:7",                    # (a kill after a run's 3rd file: tests/test_conformance.py)
-    "set_terminated:1:after",            # finishing a run
-    "log_batch:6",                       # a run's last batch, which carries its fingerprint marker
+    "log_artifact:7",  # (a kill after a run's 3rd file: tests/test_conformance.py)
+    "set_terminated:1:after",  # finishing a run
+    "log_batch:6",  # a run's last batch, which carries its fingerprint marker
     "log_batch:5:after",
-    "state_record:1:after",              # state commit
+    "state_record:1:after",  # state commit
     "state_record:3",
     "state_record:5:after",
     "state_record:8:after",

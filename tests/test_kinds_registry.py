@@ -1,4 +1,5 @@
-"""The kind registry: every kind once, each after the kinds it declares it depends on; a cycle refused."""
+"""The kind registry: every kind once, each after the kinds it declares it depends on; a cycle
+refused."""
 
 from __future__ import annotations
 
@@ -11,19 +12,31 @@ from syncer.kinds.base import Kind
 
 
 def _kind(name: str, *after: str) -> Kind:
-    return Kind(name, (KindInfo(name, name + "s"),), scan=lambda job: None, plan=lambda job: [], after=after)
+    return Kind(
+        name, (KindInfo(name, name + "s"),), scan=lambda job: None, plan=lambda job: [], after=after
+    )
 
 
 def test_kinds_come_after_their_dependencies_and_keep_the_listed_order_otherwise():
-    kinds = registry.ordered([_kind("trace", "run"), _kind("dataset"), _kind("run", "experiment"),
-                              _kind("experiment"), _kind("prompt", "trace", "run")])
+    kinds = registry.ordered(
+        [
+            _kind("trace", "run"),
+            _kind("dataset"),
+            _kind("run", "experiment"),
+            _kind("experiment"),
+            _kind("prompt", "trace", "run"),
+        ]
+    )
     assert [k.name for k in kinds] == ["dataset", "experiment", "run", "trace", "prompt"]
 
 
-@pytest.mark.parametrize("kinds, message", [
-    ([_kind("a", "b"), _kind("b", "a")], "cycle: ['a', 'b']"),
-    ([_kind("a", "nowhere")], "unknown kinds ['nowhere']"),
-])
+@pytest.mark.parametrize(
+    "kinds, message",
+    [
+        ([_kind("a", "b"), _kind("b", "a")], "cycle: ['a', 'b']"),
+        ([_kind("a", "nowhere")], "unknown kinds ['nowhere']"),
+    ],
+)
 def test_a_cycle_or_an_unknown_dependency_is_refused(kinds: list[Kind], message: str):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         registry.ordered(kinds)
@@ -42,8 +55,15 @@ def test_the_registry_lists_each_kind_once_after_its_dependencies():
 
 def test_a_unit_restricted_to_experiments_plans_only_their_own_kinds():
     assert [k.name for k in registry.steps_for(frozenset({"1"}))] == [
-        "experiment", "run", "logged_model", "trace"]
-    assert [k.name for k in registry.steps_for(frozenset({"1"}), ranged=True)] == ["experiment", "run"]
+        "experiment",
+        "run",
+        "logged_model",
+        "trace",
+    ]
+    assert [k.name for k in registry.steps_for(frozenset({"1"}), ranged=True)] == [
+        "experiment",
+        "run",
+    ]
     assert registry.steps_for(None) == registry.KINDS
 
 

@@ -14,14 +14,19 @@ from tests.fixtures.cli import run_cli
 
 
 def _migrate(src: str, dst: str, tmp_path, experiments, **kw):
-    settings = Settings(source=EndpointConfig(tracking_uri=src),
-                        destination=EndpointConfig(tracking_uri=dst, artifact_root=str(tmp_path / "dest-art")),
-                        state=f"sqlite:///{tmp_path / 'state.db'}", experiments=experiments, **kw)
+    settings = Settings(
+        source=EndpointConfig(tracking_uri=src),
+        destination=EndpointConfig(tracking_uri=dst, artifact_root=str(tmp_path / "dest-art")),
+        state=f"sqlite:///{tmp_path / 'state.db'}",
+        experiments=experiments,
+        **kw,
+    )
     return sync(settings)
 
 
 def test_folder_store_to_sqlite(tmp_path, workload_factory, monkeypatch):
-    """A legacy `./mlruns` folder as the source (SQLite to SQLite is tests/test_conformance.py's `sqlite`)."""
+    """A legacy `./mlruns` folder as the source (SQLite to SQLite is tests/test_conformance.py's
+    `sqlite`)."""
     monkeypatch.chdir(tmp_path)
     src_uri = str(tmp_path / "mlruns")
     dst_uri = f"sqlite:///{tmp_path / 'dst.db'}"
@@ -54,13 +59,16 @@ def test_deleted_mirror_copies_deleted_runs_as_deleted(tmp_path, workload_factor
     assert dst.get_experiment_by_name("del/gone").lifecycle_stage == "deleted"
     assert_same(src, dst, w.experiments + ["del/gone"], view=ViewType.ALL)
     again = _migrate(src_uri, dst_uri, tmp_path, ["del/*"], deleted="mirror")
-    assert again.outcomes == [] and all(a.op is Op.SAME or is_unlisted(a) for a in again.plan.actions)
+    assert again.outcomes == [] and all(
+        a.op is Op.SAME or is_unlisted(a) for a in again.plan.actions
+    )
 
 
 def test_source_without_its_artifact_folder_stops_naming_it(tmp_path):
-    """A SQLite source copied without its artifact folder: migrate and diff --deep stop with one line naming
-    the location (exit 2, nothing written), never "copied with 0 files" or "in sync"; with the folder back
-    the same command copies every file, and says where a destination without artifact_root keeps them."""
+    """A SQLite source copied without its artifact folder: migrate and diff --deep stop with one
+    line naming the location (exit 2, nothing written), never "copied with 0 files" or "in sync";
+    with the folder back the same command copies every file, and says where a destination without
+    artifact_root keeps them."""
     src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
     src = MlflowClient(src_uri)
     exp = src.create_experiment("reach/files", artifact_location=str(tmp_path / "art" / "files"))
@@ -69,50 +77,79 @@ def test_source_without_its_artifact_folder_stops_naming_it(tmp_path):
     src.log_artifact(run.info.run_id, str(tmp_path / "model.txt"))
     src.set_terminated(run.info.run_id)
     (tmp_path / "art").rename(tmp_path / "elsewhere")
-    args = ["--source", src_uri, "--dest", dst_uri, "--state", f"sqlite:///{tmp_path / 'state.db'}",
-            "--experiments", "reach/*", "--no-progress"]
+    args = [
+        "--source",
+        src_uri,
+        "--dest",
+        dst_uri,
+        "--state",
+        f"sqlite:///{tmp_path / 'state.db'}",
+        "--experiments",
+        "reach/*",
+        "--no-progress",
+    ]
     for command in (["migrate"], ["diff", "--deep"]):
         done = run_cli(*command, *args)
         err = [line for line in done.stderr.splitlines() if line.strip()]
         assert done.returncode == 2, done.stdout + done.stderr
-        assert len(err) == 1 and err[0].startswith("mlflow-syncer: error: the source's files are out of reach: "
-                                                   "experiment 'reach/files' keeps its artifacts at "
-                                                   f"{tmp_path / 'art' / 'files'}, which does not exist"), err
+        assert len(err) == 1 and err[0].startswith(
+            "mlflow-syncer: error: the source's files are out of reach: "
+            "experiment 'reach/files' keeps its artifacts at "
+            f"{tmp_path / 'art' / 'files'}, which does not exist"
+        ), err
     assert MlflowClient(dst_uri).get_experiment_by_name("reach/files") is None
     (tmp_path / "elsewhere").rename(tmp_path / "art")
     done = run_cli("migrate", *args, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     # No artifact_root for the direct-store destination: the summary says where its files went.
-    assert (f"note: destination has no artifact_root: files of the experiments it creates go to "
-            f"{tmp_path / 'mlruns'}") in " ".join(done.stdout.split()), done.stdout
+    assert (
+        f"note: destination has no artifact_root: files of the experiments it creates go to "
+        f"{tmp_path / 'mlruns'}"
+    ) in " ".join(done.stdout.split()), done.stdout
     assert_same(src, MlflowClient(dst_uri), ["reach/files"])
 
 
 def test_source_without_its_logged_models_folder_stops_naming_it(tmp_path):
-    """A SQLite source whose experiment holds logged models but no run, copied without its artifact folder:
-    migrate stops with one line naming the logged model and its location (exit 2, nothing written), never
-    a logged model copied without its files; with the folder back every file is copied."""
+    """A SQLite source whose experiment holds logged models but no run, copied without its artifact
+    folder: migrate stops with one line naming the logged model and its location (exit 2, nothing
+    written), never a logged model copied without its files; with the folder back every file is
+    copied."""
     src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
     src = MlflowClient(src_uri)
-    exp = src.create_experiment("reach/models", artifact_location=str(tmp_path / "art" / "models-exp"))
-    models = [src.create_logged_model(exp, name=name, model_type="agent") for name in ("agent", "second")]
+    exp = src.create_experiment(
+        "reach/models", artifact_location=str(tmp_path / "art" / "models-exp")
+    )
+    models = [
+        src.create_logged_model(exp, name=name, model_type="agent") for name in ("agent", "second")
+    ]
     (tmp_path / "MLmodel").write_text("flavors: {agent: 1}\n")
     for lm in models:
         src.log_model_artifact(lm.model_id, str(tmp_path / "MLmodel"))
         src.finalize_logged_model(lm.model_id, "READY")
     (tmp_path / "art").rename(tmp_path / "elsewhere")
-    args = ["--source", src_uri, "--dest", dst_uri, "--state", f"sqlite:///{tmp_path / 'state.db'}",
-            "--experiments", "reach/*", "--no-progress"]
+    args = [
+        "--source",
+        src_uri,
+        "--dest",
+        dst_uri,
+        "--state",
+        f"sqlite:///{tmp_path / 'state.db'}",
+        "--experiments",
+        "reach/*",
+        "--no-progress",
+    ]
     done = run_cli("migrate", *args, cwd=tmp_path)
     err = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2, done.stdout + done.stderr
     location = src.get_logged_model(models[0].model_id).artifact_location
-    assert err == [f"mlflow-syncer: error: the source's files are out of reach: logged model 'agent' "
-                   f"({models[0].model_id}) of experiment 'reach/models' keeps its artifacts at {location}, "
-                   f"whose folder {tmp_path / 'art' / 'models-exp'} does not exist on this machine; mount or "
-                   "copy the source's artifact folder there, or run mlflow-syncer where it is (a server "
-                   "source: serve its artifacts, `mlflow server --serve-artifacts`; a store that never held "
-                   "a file: create the empty folder)"], err
+    assert err == [
+        f"mlflow-syncer: error: the source's files are out of reach: logged model 'agent' "
+        f"({models[0].model_id}) of experiment 'reach/models' keeps its artifacts at {location}, "
+        f"whose folder {tmp_path / 'art' / 'models-exp'} does not exist on this machine; mount or "
+        "copy the source's artifact folder there, or run mlflow-syncer where it is (a server "
+        "source: serve its artifacts, `mlflow server --serve-artifacts`; a store that never held "
+        "a file: create the empty folder)"
+    ], err
     assert MlflowClient(dst_uri).get_experiment_by_name("reach/models") is None
     (tmp_path / "elsewhere").rename(tmp_path / "art")
     done = run_cli("migrate", *args, cwd=tmp_path)

@@ -24,39 +24,61 @@ def test_noop_cycle_over_1500_runs_makes_no_per_run_call(tmp_path):
         assert report.ok and report.copied == 0
         assert report.unchanged == RUNS + 1  # the runs and their experiment
         pages = math.ceil(RUNS / PLAIN_MLFLOW.search_page_size)
-        identity = {"source:search_experiments": 1, "destination:search_experiments": 1}  # one store? a page
+        identity = {
+            "source:search_experiments": 1,
+            "destination:search_experiments": 1,
+        }  # one store? a page
         calls = dict(result["calls"])
         for op, n in identity.items():
             calls[op] -= n
         calls = {op: n for op, n in calls.items() if n}
-        assert calls == {"source:search_experiments": 1, "source:search_runs": pages,
-                                   "source:search_registered_models": 1,  # no models: no version search
-                                   "source:search_prompts": 1,  # no prompts: no version search
-                                   "source:search_datasets": 1, "source:search_traces": 1,  # no trace: no dest search
-                                   "source:search_logged_models": 1,
-                                   "destination:search_experiments": 1, "destination:search_runs": pages,
-                                   # kinds never copied: one listing each (per experiment for 4 of them)
-                                   **{f"source:list {k.name}": 1 for k in INVENTORY_KINDS if not k.capability}}
+        assert calls == {
+            "source:search_experiments": 1,
+            "source:search_runs": pages,
+            "source:search_registered_models": 1,  # no models: no version search
+            "source:search_prompts": 1,  # no prompts: no version search
+            "source:search_datasets": 1,
+            "source:search_traces": 1,  # no trace: no dest search
+            "source:search_logged_models": 1,
+            "destination:search_experiments": 1,
+            "destination:search_runs": pages,
+            # kinds never copied: one listing each (per experiment for 4 of them)
+            **{f"source:list {k.name}": 1 for k in INVENTORY_KINDS if not k.capability},
+        }
 
         # One run changes: only that run costs per-run calls, and the copy is exact.
         src = MlflowClient(source)
-        changed = src.search_runs([src.get_experiment_by_name("bench").experiment_id], max_results=1)[0]
+        changed = src.search_runs(
+            [src.get_experiment_by_name("bench").experiment_id], max_results=1
+        )[0]
         src.log_metric(changed.info.run_id, "loss", 0.01, timestamp=1_700_000_000_100, step=100)
         result = noop_cycle(source, server.url, f"sqlite:///{tmp_path / 'state.db'}")
         assert result["report"].ok and result["report"].copied == 1
         assert result["calls"]["destination:log_batch"] == 1
         per_run = {k: v for k, v in result["calls"].items() if "search" not in k}
-        assert max(per_run.values()) <= 2, per_run  # one run: a history or a listing per side, no more
+        assert max(per_run.values()) <= 2, (
+            per_run
+        )  # one run: a history or a listing per side, no more
         dst = MlflowClient(server.url)
-        copy = dst.search_runs([dst.get_experiment_by_name("bench").experiment_id],
-                               f"tags.`mlflow_syncer.source_run_id` = '{changed.info.run_id}'")[0]
-        history = sorted((m.step, m.timestamp, m.value) for m in dst.get_metric_history(copy.info.run_id, "loss"))
-        assert history == sorted((m.step, m.timestamp, m.value)
-                                 for m in src.get_metric_history(changed.info.run_id, "loss"))
+        copy = dst.search_runs(
+            [dst.get_experiment_by_name("bench").experiment_id],
+            f"tags.`mlflow_syncer.source_run_id` = '{changed.info.run_id}'",
+        )[0]
+        history = sorted(
+            (m.step, m.timestamp, m.value) for m in dst.get_metric_history(copy.info.run_id, "loss")
+        )
+        assert history == sorted(
+            (m.step, m.timestamp, m.value)
+            for m in src.get_metric_history(changed.info.run_id, "loss")
+        )
 
-        # The next change-only cycle (mirror.runs_full_every): runs ended since the last clean cycle, or RUNNING.
+        # The next change-only cycle (mirror.runs_full_every): runs ended since the last clean
+        # cycle, or RUNNING.
         result = noop_cycle(source, server.url, f"sqlite:///{tmp_path / 'state.db'}", full=False)
         assert result["report"].ok and result["report"].copied == 0
-        assert result["calls"]["source:search_runs"] == 2 and result["calls"]["destination:search_runs"] == 2
+        assert (
+            result["calls"]["source:search_runs"] == 2
+            and result["calls"]["destination:search_runs"] == 2
+        )
     finally:
         server.stop()

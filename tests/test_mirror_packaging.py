@@ -1,4 +1,5 @@
-"""The systemd unit and the Dockerfile: verified where the tools exist, and their command run for real."""
+"""The systemd unit and the Dockerfile: verified where the tools exist, and their command run for
+real."""
 
 from __future__ import annotations
 
@@ -48,12 +49,26 @@ def test_systemd_unit_is_a_hardened_notify_service():
     assert one["EnvironmentFile"].startswith("/etc/mlflow-syncer/")
     assert " mirror --config " in one["ExecStart"]
     assert one["ProtectSystem"] == "strict"
-    for flag in ("NoNewPrivileges", "PrivateTmp", "ProtectHome", "PrivateDevices", "RestrictSUIDSGID"):
+    for flag in (
+        "NoNewPrivileges",
+        "PrivateTmp",
+        "ProtectHome",
+        "PrivateDevices",
+        "RestrictSUIDSGID",
+    ):
         assert one[flag] == "yes", flag
-    assert one["ReadWritePaths"] == "/var/lib/mlflow-syncer" and one["StateDirectory"] == "mlflow-syncer"
-    assert not [v for v in e["Environment"] if v.startswith("MLFLOW_SYNCER_")], "defaults go in a file"
+    assert (
+        one["ReadWritePaths"] == "/var/lib/mlflow-syncer"
+        and one["StateDirectory"] == "mlflow-syncer"
+    )
+    assert not [v for v in e["Environment"] if v.startswith("MLFLOW_SYNCER_")], (
+        "defaults go in a file"
+    )
     defaults = ROOT / "systemd" / "unit-defaults.yaml"
-    assert f" mirror --config /opt/mlflow-syncer/{defaults.name}:/etc/mlflow-syncer/mirror.yaml" in one["ExecStart"]
+    assert (
+        f" mirror --config /opt/mlflow-syncer/{defaults.name}:/etc/mlflow-syncer/mirror.yaml"
+        in one["ExecStart"]
+    )
     assert "state: sqlite:////var/lib/mlflow-syncer/" in defaults.read_text()
     # systemd must not SIGKILL before the service's own graceful-stop bound has passed.
     assert _seconds(one["TimeoutStopSec"]) > MirrorConfig().shutdown_timeout
@@ -63,9 +78,14 @@ def test_systemd_unit_is_a_hardened_notify_service():
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     # verify insists that ExecStart exists: point it at this checkout's installed command.
     unit = tmp_path / "mlflow-syncer.service"
-    unit.write_text(UNIT.read_text().replace("/opt/mlflow-syncer/.venv/bin/mlflow-syncer",
-                                             str(VENV_BIN / "mlflow-syncer")))
-    out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=120)
+    unit.write_text(
+        UNIT.read_text().replace(
+            "/opt/mlflow-syncer/.venv/bin/mlflow-syncer", str(VENV_BIN / "mlflow-syncer")
+        )
+    )
+    out = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "mlflow-syncer.service" not in out.stderr, out.stderr
 
@@ -82,21 +102,32 @@ def _dockerfile() -> dict:
         elif word in ("ENTRYPOINT", "CMD", "USER", "FROM", "VOLUME"):
             out[word] = json.loads(rest) if rest.startswith("[") else rest
         elif word == "HEALTHCHECK":
-            out[word] = json.loads(rest[rest.index(" CMD ") + 5:])
+            out[word] = json.loads(rest[rest.index(" CMD ") + 5 :])
     return out
 
 
-def test_dockerfile_runs_its_entrypoint_as_a_non_root_service(source_server, dest_server, unique_name, tmp_path):
-    """The image's defaults (state on /state, port 8080) come from a file of their own under the mounted
-    config, never from MLFLOW_SYNCER_<OPTION> variables; the mounted file moves the port and the HEALTHCHECK
-    follows it."""
+def test_dockerfile_runs_its_entrypoint_as_a_non_root_service(
+    source_server, dest_server, unique_name, tmp_path
+):
+    """The image's defaults (state on /state, port 8080) come from a file of their own under the
+    mounted config, never from MLFLOW_SYNCER_<OPTION> variables; the mounted file moves the port and
+    the HEALTHCHECK follows it."""
     d = _dockerfile()
-    assert d["FROM"] == "${BASE_IMAGE}" and re.fullmatch(r"python:3\.11-slim", d["ARG"]["BASE_IMAGE"])
+    assert d["FROM"] == "${BASE_IMAGE}" and re.fullmatch(
+        r"python:3\.11-slim", d["ARG"]["BASE_IMAGE"]
+    )
     assert d["USER"].split(":")[0] not in ("root", "0")
-    assert d["VOLUME"] == ["/state"] and d["ENTRYPOINT"] == ["mlflow-syncer"] and d["CMD"][0] == "mirror"
+    assert (
+        d["VOLUME"] == ["/state"]
+        and d["ENTRYPOINT"] == ["mlflow-syncer"]
+        and d["CMD"][0] == "mirror"
+    )
     assert [k for k in d["ENV"] if k.startswith("MLFLOW_SYNCER_")] == ["MLFLOW_SYNCER_CONFIG"]
     defaults, user_file = d["ENV"]["MLFLOW_SYNCER_CONFIG"].split(":")
-    assert d["CMD"][1:] == ["--config", f"{defaults}:{user_file}"] and user_file == "/config/mirror.yaml"
+    assert (
+        d["CMD"][1:] == ["--config", f"{defaults}:{user_file}"]
+        and user_file == "/config/mirror.yaml"
+    )
     assert "sqlite:////state/" in (ROOT / "deploy" / "docker" / "image-defaults.yaml").read_text()
 
     # The same command line, with the container's paths and port mapped to this machine.
@@ -105,26 +136,48 @@ def test_dockerfile_runs_its_entrypoint_as_a_non_root_service(source_server, des
     make_runs(src, name, 2, artifact=False)
     port = str(free_port())
 
-    def local(value: str) -> str:  # container path /state/x -> tmp_path/state/x, /usr/local/lib/... -> deploy
-        value = re.sub(r"(?<![\w.])/(state|config|etc/mlflow-syncer)(?=/|$)", lambda m: str(tmp_path / m[1]), value)
+    def local(
+        value: str,
+    ) -> str:  # container path /state/x -> tmp_path/state/x, /usr/local/lib/... -> deploy
+        value = re.sub(
+            r"(?<![\w.])/(state|config|etc/mlflow-syncer)(?=/|$)",
+            lambda m: str(tmp_path / m[1]),
+            value,
+        )
         return value.replace("/usr/local/lib/mlflow-syncer/", str(ROOT / "deploy" / "docker") + "/")
 
     for folder in ("config", "etc/mlflow-syncer"):
         (tmp_path / folder).mkdir(parents=True)
     (tmp_path / "etc/mlflow-syncer/image-defaults.yaml").write_text(
-        local((ROOT / "deploy" / "docker" / "image-defaults.yaml").read_text()))
-    config = write_config(tmp_path / "config" / "mirror.yaml", source_server.url, dest_server.url, [name],
-                          tmp_path / "unused.db", http_port=int(port))  # the user's file moves the port
+        local((ROOT / "deploy" / "docker" / "image-defaults.yaml").read_text())
+    )
+    config = write_config(
+        tmp_path / "config" / "mirror.yaml",
+        source_server.url,
+        dest_server.url,
+        [name],
+        tmp_path / "unused.db",
+        http_port=int(port),
+    )  # the user's file moves the port
     cfg_text = config.read_text()  # and leaves the state to the image's default
-    config.write_text("\n".join(x for x in cfg_text.splitlines() if not x.startswith("state:")) + "\n")
+    config.write_text(
+        "\n".join(x for x in cfg_text.splitlines() if not x.startswith("state:")) + "\n"
+    )
     env = {**os.environ, **{k: local(v) for k, v in d["ENV"].items()}}
     cmd = [str(VENV_BIN / d["ENTRYPOINT"][0]), *d["ENTRYPOINT"][1:], *[local(a) for a in d["CMD"]]]
     log = tmp_path / "container.log"
-    proc = subprocess.Popen(cmd, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=open(log, "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     daemon = Daemon(proc=proc, log=log, port=int(port))
-    health = [str(VENV_BIN / "python") if d["HEALTHCHECK"][0] == "python" else d["HEALTHCHECK"][0],
-              *[local(a) for a in d["HEALTHCHECK"][1:]]]
+    health = [
+        str(VENV_BIN / "python") if d["HEALTHCHECK"][0] == "python" else d["HEALTHCHECK"][0],
+        *[local(a) for a in d["HEALTHCHECK"][1:]],
+    ]
     try:
         daemon.wait_ready()
         assert subprocess.run(health, timeout=30, env=env).returncode == 0

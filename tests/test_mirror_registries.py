@@ -19,19 +19,27 @@ WRITES = ("POST", "PATCH", "DELETE", "PUT")
 
 def test_mirror_cycles_follow_both_registries(uc_env, azureml_dest, unique_name, tmp_path):
     src = build_source(uc_env, unique_name)
-    config = write_config(tmp_path / "mirror.yaml", source={"tracking_uri": "databricks", "registry_uri": BOTH},
-                          destination={"tracking_uri": azureml_dest.url, "profile": "azureml"},
-                          state=f"sqlite:///{tmp_path / 'state.db'}", experiments=[src.ws_experiment],
-                          models=[f"main.{src.schema}.*"])
+    config = write_config(
+        tmp_path / "mirror.yaml",
+        source={"tracking_uri": "databricks", "registry_uri": BOTH},
+        destination={"tracking_uri": azureml_dest.url, "profile": "azureml"},
+        state=f"sqlite:///{tmp_path / 'state.db'}",
+        experiments=[src.ws_experiment],
+        models=[f"main.{src.schema}.*"],
+    )
     source, dst = MlflowClient(uc_env.server.url), MlflowClient(azureml_dest.url)
     assert main(["mirror", "--once", "--config", str(config)]) == 0
 
     v2 = source.get_model_version(src.uc_model, "2")
-    source.create_model_version(src.uc_model, v2.source, run_id=v2.run_id, description="ridge, retrained")
+    source.create_model_version(
+        src.uc_model, v2.source, run_id=v2.run_id, description="ridge, retrained"
+    )
     publish(uc_env, src.uc_model, "3")
     source.set_registered_model_alias(src.uc_model, "champion", "3")
     w1 = source.get_model_version(src.ws_model, "1")
-    source.create_model_version(src.ws_model, w1.source, run_id=w1.run_id, tags={"where": "workspace, again"})
+    source.create_model_version(
+        src.ws_model, w1.source, run_id=w1.run_id, tags={"where": "workspace, again"}
+    )
     assert main(["mirror", "--once", "--config", str(config)]) == 0
     for name in (src.uc_model, src.ws_model):
         assert_same_model(source, dst, name, uc_env.server.url, azureml_dest.url)

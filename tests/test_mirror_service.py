@@ -44,14 +44,21 @@ def _lock_rows(state) -> int:
         return db.execute("select count(*) from locks").fetchone()[0]
 
 
-def test_daemon_serves_status_notifies_systemd_and_stops_on_sigterm(source_server, dest_server, unique_name,
-                                                                    tmp_path, notify_listener):
+def test_daemon_serves_status_notifies_systemd_and_stops_on_sigterm(
+    source_server, dest_server, unique_name, tmp_path, notify_listener
+):
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     name = f"{unique_name}/svc"
     make_runs(src, name, 3, artifact=False)
     state = tmp_path / "state.db"
-    config = write_config(tmp_path / "mirror.yaml", source_server.url, dest_server.url, [name], state,
-                          shutdown_timeout=SHUTDOWN_TIMEOUT)
+    config = write_config(
+        tmp_path / "mirror.yaml",
+        source_server.url,
+        dest_server.url,
+        [name],
+        state,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
     env = {"NOTIFY_SOCKET": notify_listener.path, "WATCHDOG_USEC": "2000000"}
     daemon = start_daemon(config, tmp_path, "--interval", "1h", env=env)
     try:
@@ -62,15 +69,18 @@ def test_daemon_serves_status_notifies_systemd_and_stops_on_sigterm(source_serve
         code, body = daemon.get("/metrics")
         text = body.decode()
         assert code == 200
-        for line in ('mlflow_syncer_cycles_total{result="ok"} 1.0',
-                     'mlflow_syncer_objects_total{kind="run",op="create",result="ok"} 3.0',
-                     'mlflow_syncer_objects_total{kind="experiment",op="create",result="ok"} 1.0',
-                     # one page to plan, one by-id page to apply (runs are planned, dropped, read back per chunk)
-                     'mlflow_syncer_api_calls_total{endpoint="source",op="search_runs"} 2.0',
-                     'mlflow_syncer_api_calls_total{endpoint="destination",op="create_run"} 3.0',
-                     "mlflow_syncer_cycle_seconds_count 1.0",
-                     "mlflow_syncer_replication_lag_seconds 0.0",
-                     "mlflow_syncer_last_cycle_ok 1.0"):
+        for line in (
+            'mlflow_syncer_cycles_total{result="ok"} 1.0',
+            'mlflow_syncer_objects_total{kind="run",op="create",result="ok"} 3.0',
+            'mlflow_syncer_objects_total{kind="experiment",op="create",result="ok"} 1.0',
+            # one page to plan, one by-id page to apply (runs are planned, dropped, read back per
+            # chunk)
+            'mlflow_syncer_api_calls_total{endpoint="source",op="search_runs"} 2.0',
+            'mlflow_syncer_api_calls_total{endpoint="destination",op="create_run"} 3.0',
+            "mlflow_syncer_cycle_seconds_count 1.0",
+            "mlflow_syncer_replication_lag_seconds 0.0",
+            "mlflow_syncer_last_cycle_ok 1.0",
+        ):
             assert line in text, line
         assert daemon.get("/nowhere")[0] == 404
         notify_listener.wait_for("WATCHDOG=1")
@@ -90,13 +100,22 @@ def test_daemon_serves_status_notifies_systemd_and_stops_on_sigterm(source_serve
         daemon.stop()
 
 
-def _interrupted_then_resumed(source_server, dest_server, unique_name, tmp_path, signum: int) -> str:
+def _interrupted_then_resumed(
+    source_server, dest_server, unique_name, tmp_path, signum: int
+) -> str:
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     name = f"{unique_name}/big"
     total = 30
     make_runs(src, name, total)
-    config = write_config(tmp_path / "mirror.yaml", source_server.url, dest_server.url, [name],
-                          tmp_path / "state.db", workers=1, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    config = write_config(
+        tmp_path / "mirror.yaml",
+        source_server.url,
+        dest_server.url,
+        [name],
+        tmp_path / "state.db",
+        workers=1,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
     daemon = start_daemon(config, tmp_path, "--interval", "1h", http=False)
     try:
         _wait_mid_cycle(daemon, dst, name, total)
@@ -116,31 +135,50 @@ def _interrupted_then_resumed(source_server, dest_server, unique_name, tmp_path,
     return f"{rc}\n{log}"
 
 
-def test_sigterm_mid_cycle_stops_within_the_bound_and_the_next_start_resumes(source_server, dest_server,
-                                                                            unique_name, tmp_path):
-    out = _interrupted_then_resumed(source_server, dest_server, unique_name, tmp_path, signal.SIGTERM)
+def test_sigterm_mid_cycle_stops_within_the_bound_and_the_next_start_resumes(
+    source_server, dest_server, unique_name, tmp_path
+):
+    out = _interrupted_then_resumed(
+        source_server, dest_server, unique_name, tmp_path, signal.SIGTERM
+    )
     rc, log = out.split("\n", 1)
     assert rc == "0", log[-3000:]
     assert '"stopped cleanly"' in log
     assert '"object failed"' not in log  # abandoned units are not counted as failures
 
 
-def test_sigkill_mid_cycle_then_restart_converges_without_duplicates(source_server, dest_server, unique_name,
-                                                                     tmp_path):
-    rc, _log = _interrupted_then_resumed(source_server, dest_server, unique_name, tmp_path,
-                                         signal.SIGKILL).split("\n", 1)
+def test_sigkill_mid_cycle_then_restart_converges_without_duplicates(
+    source_server, dest_server, unique_name, tmp_path
+):
+    rc, _log = _interrupted_then_resumed(
+        source_server, dest_server, unique_name, tmp_path, signal.SIGKILL
+    ).split("\n", 1)
     assert rc == str(-signal.SIGKILL)
 
 
 def test_a_failing_cycle_keeps_the_daemon_alive_and_not_ready(dest_server, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    config = write_config(tmp_path / "mirror.yaml", dead, dest_server.url, ["*"], tmp_path / "state.db",
-                          shutdown_timeout=SHUTDOWN_TIMEOUT)
+    config = write_config(
+        tmp_path / "mirror.yaml",
+        dead,
+        dest_server.url,
+        ["*"],
+        tmp_path / "state.db",
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
     fast_failure = {"MLFLOW_SYNCER_RETRY_ATTEMPTS": "1", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
-    once = subprocess.run(mirror_cmd(config, "--once"), capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **fast_failure})
+    once = subprocess.run(
+        mirror_cmd(config, "--once"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **fast_failure},
+    )
     assert once.returncode == 2
-    assert f"mlflow-syncer: error: the source ({dead}) is unreachable: connection refused" in once.stderr
+    assert (
+        f"mlflow-syncer: error: the source ({dead}) is unreachable: connection refused"
+        in once.stderr
+    )
     assert "Traceback" not in once.stderr
 
     daemon = start_daemon(config, tmp_path, "--interval", "2s", env=fast_failure)
@@ -165,28 +203,43 @@ def test_a_failing_cycle_keeps_the_daemon_alive_and_not_ready(dest_server, tmp_p
         daemon.stop()
 
 
-def test_cycles_never_overlap_when_a_cycle_outlasts_the_interval(source_server, dest_server, fault_proxy,
-                                                                 unique_name, tmp_path):
+def test_cycles_never_overlap_when_a_cycle_outlasts_the_interval(
+    source_server, dest_server, fault_proxy, unique_name, tmp_path
+):
     name = f"{unique_name}/overlap"
     make_runs(MlflowClient(source_server.url), name, 3)
-    # The proxy holds the first run create 2 s: the first cycle outlasts the 0.5 s interval whatever the load.
-    proxy = fault_proxy(dest_server.url, FaultConfig(rules=[Rule("/runs/create", "slow")], slow_seconds=2.0))
-    config = write_config(tmp_path / "mirror.yaml", source_server.url, proxy.url, [name],
-                          tmp_path / "state.db", workers=1)
+    # The proxy holds the first run create 2 s: the first cycle outlasts the 0.5 s interval whatever
+    # the load.
+    proxy = fault_proxy(
+        dest_server.url, FaultConfig(rules=[Rule("/runs/create", "slow")], slow_seconds=2.0)
+    )
+    config = write_config(
+        tmp_path / "mirror.yaml",
+        source_server.url,
+        proxy.url,
+        [name],
+        tmp_path / "state.db",
+        workers=1,
+    )
     daemon = start_daemon(config, tmp_path, "--interval", "0.5s", http=False)
     try:
         deadline = time.monotonic() + 300
         while len(_cycle_rows(tmp_path / "state.db", ended=True)) < 3:
-            assert daemon.proc.poll() is None and time.monotonic() < deadline, daemon.log.read_text()[-3000:]
+            assert daemon.proc.poll() is None and time.monotonic() < deadline, (
+                daemon.log.read_text()[-3000:]
+            )
             time.sleep(0.2)
         daemon.proc.send_signal(signal.SIGTERM)
         assert daemon.proc.wait(timeout=SHUTDOWN_TIMEOUT + 25) == 0
     finally:
         daemon.stop()
     rows = _cycle_rows(tmp_path / "state.db")
-    assert proxy.faults["slow"] == 1 and rows[0][2] == 4  # the slow cycle copied the experiment and 3 runs
+    assert (
+        proxy.faults["slow"] == 1 and rows[0][2] == 4
+    )  # the slow cycle copied the experiment and 3 runs
     assert all(copied == 0 for _, _, copied in rows[1:]), rows
-    # Recorded in the order they ran: each cycle began after the one before had ended (no stacked tick).
+    # Recorded in the order they ran: each cycle began after the one before had ended (no stacked
+    # tick).
     for before, after in zip(rows, rows[1:], strict=False):
         assert before[1] is not None and after[0] >= before[1], rows
     assert "maximum number of running instances" not in daemon.log.read_text()

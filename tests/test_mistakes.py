@@ -1,11 +1,12 @@
-"""The catalogue of operator mistakes (tests/mistakes.py), each run as a real `mlflow-syncer` process: the exit
-code, exactly one line on stderr (the one the catalogue and docs/WHAT_HAPPENS_IF.md say), no traceback, and
-nothing written to the source or the destination (row counts of every table and file listings, before and
-after), nor anything left in the row's own folder but what the row put there (a state store the command
-opened before it refused may stay, holding no object).
+"""The catalogue of operator mistakes (tests/mistakes.py), each run as a real `mlflow-syncer`
+process: the exit code, exactly one line on stderr (the one the catalogue and
+docs/WHAT_HAPPENS_IF.md say), no traceback, and nothing written to the source or the destination
+(row counts of every table and file listings, before and after), nor anything left in the row's own
+folder but what the row put there (a state store the command opened before it refused may stay,
+holding no object).
 
-The rows are independent, so they run concurrently (a few processes at a time) in one module fixture; each
-row is then one test that reads its result.
+The rows are independent, so they run concurrently (a few processes at a time) in one module
+fixture; each row is then one test that reads its result.
 """
 
 from __future__ import annotations
@@ -51,15 +52,22 @@ def _other_sqlite(tmp: Path) -> None:
         db.execute("CREATE TABLE people (name TEXT)")
 
 
-SETUPS = {"state_garbage": _state_garbage, "state_newer": _state_newer, "empty_dir": _empty_dir,
-          "text_file": _text_file, "other_sqlite": _other_sqlite}
+SETUPS = {
+    "state_garbage": _state_garbage,
+    "state_newer": _state_newer,
+    "empty_dir": _empty_dir,
+    "text_file": _text_file,
+    "other_sqlite": _other_sqlite,
+}
 
 
 def _seed(root: Path, name: str, experiment: str) -> str:
     """An MLflow SQLite store with one experiment, one run (a param, a metric, an artifact)."""
     uri = f"sqlite:///{root / name}.db"
     client = MlflowClient(uri)
-    exp = client.create_experiment(experiment, artifact_location=(root / f"{name}-artifacts").as_uri())
+    exp = client.create_experiment(
+        experiment, artifact_location=(root / f"{name}-artifacts").as_uri()
+    )
     run = client.create_run(exp)
     client.log_param(run.info.run_id, "p", "1")
     client.log_metric(run.info.run_id, "m", 1.0)
@@ -73,8 +81,11 @@ def _seed(root: Path, name: str, experiment: str) -> str:
 
 def _listing(root: Path) -> dict[str, str]:
     """Every file under `root` with a hash of its bytes."""
-    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _row_counts(db: Path) -> dict[str, int]:
@@ -92,8 +103,13 @@ def _empty_state(path: Path) -> bool:
         return False
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            return "objects" not in tables or not conn.execute("SELECT COUNT(*) FROM objects").fetchone()[0]
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            return (
+                "objects" not in tables
+                or not conn.execute("SELECT COUNT(*) FROM objects").fetchone()[0]
+            )
     except sqlite3.DatabaseError:
         return False
 
@@ -108,7 +124,12 @@ class Outcome:
 
 
 def _values(m: Mistake, tmp: Path, stores: dict[str, str]) -> dict[str, str]:
-    return {**stores, "tmp": str(tmp), "cfg": str(tmp / "c.yaml"), "state": f"sqlite:///{tmp / 'state.db'}"}
+    return {
+        **stores,
+        "tmp": str(tmp),
+        "cfg": str(tmp / "c.yaml"),
+        "state": f"sqlite:///{tmp / 'state.db'}",
+    }
 
 
 def _run(i: int, m: Mistake, root: Path, stores: dict[str, str]) -> Outcome:
@@ -121,9 +142,13 @@ def _run(i: int, m: Mistake, root: Path, stores: dict[str, str]) -> Outcome:
         SETUPS[m.setup](tmp)
     before = _listing(tmp)
     args = [a.format(**values) for a in m.args]
-    env = cli_env(**{"MLFLOW_SYNCER_RETRY_ATTEMPTS": "2", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
-                  | {k: v.format(**values) for k, v in m.env.items()})
-    done = subprocess.run([SYNCER, *args], capture_output=True, text=True, env=env, cwd=tmp, timeout=180)
+    env = cli_env(
+        **{"MLFLOW_SYNCER_RETRY_ATTEMPTS": "2", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+        | {k: v.format(**values) for k, v in m.env.items()}
+    )
+    done = subprocess.run(
+        [SYNCER, *args], capture_output=True, text=True, env=env, cwd=tmp, timeout=180
+    )
     after = _listing(tmp)
     leftover = {k: v for k, v in after.items() if before.get(k) != v and not _empty_state(tmp / k)}
     return Outcome(done.returncode, done.stderr, done.stdout, leftover, values)
@@ -131,21 +156,29 @@ def _run(i: int, m: Mistake, root: Path, stores: dict[str, str]) -> Outcome:
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> dict:
-    """Every row run once, PARALLEL at a time; the stores checked untouched before and after all of them."""
+    """Every row run once, PARALLEL at a time; the stores checked untouched before and after all of
+    them."""
     root = tmp_path_factory.mktemp("mistakes")
     stores_dir = root / "stores"
     stores_dir.mkdir()
     port = free_port()
-    stores = {"src": _seed(stores_dir, "src", "cat/alpha"), "dst": _seed(stores_dir, "dst", "other/x"),
-              "src_db": str(stores_dir / "src.db"), "dst_db": str(stores_dir / "dst.db"),
-              "dead": f"http://127.0.0.1:{port}", "dead_port": str(port)}
+    stores = {
+        "src": _seed(stores_dir, "src", "cat/alpha"),
+        "dst": _seed(stores_dir, "dst", "other/x"),
+        "src_db": str(stores_dir / "src.db"),
+        "dst_db": str(stores_dir / "dst.db"),
+        "dead": f"http://127.0.0.1:{port}",
+        "dead_port": str(port),
+    }
     counts = {n: _row_counts(stores_dir / f"{n}.db") for n in ("src", "dst")}
     files = _listing(stores_dir)
     results: dict = {"stores": stores, "root": root}
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         futures = {i: pool.submit(_run, i, m, root, stores) for i, m in enumerate(MISTAKES)}
         results |= {i: f.result() for i, f in futures.items()}
-    assert {n: _row_counts(stores_dir / f"{n}.db") for n in ("src", "dst")} == counts, "a store was written"
+    assert {n: _row_counts(stores_dir / f"{n}.db") for n in ("src", "dst")} == counts, (
+        "a store was written"
+    )
     assert _listing(stores_dir) == files, "a file of a store changed"
     return results
 
@@ -171,21 +204,36 @@ def test_catalogue_size_and_page() -> None:
     """At least 60 mistakes, each named once; the page says exactly what the table says."""
     assert len(MISTAKES) >= 60
     assert len({m.what for m in MISTAKES}) == len(MISTAKES)
-    assert DOC.read_text() == render(), "docs/WHAT_HAPPENS_IF.md is stale: python -m tests.mistakes > it"
+    assert DOC.read_text() == render(), (
+        "docs/WHAT_HAPPENS_IF.md is stale: python -m tests.mistakes > it"
+    )
 
 
 def test_mirror_warns_of_a_filter_matching_nothing(outcomes: dict) -> None:
-    """`mirror` keeps going on a filter that matches nothing: a warning each cycle, and in `status`."""
+    """`mirror` keeps going on a filter that matches nothing: a warning each cycle, and in
+    `status`."""
     stores, tmp = outcomes["stores"], outcomes["root"] / "mirror"
     tmp.mkdir()
     state = f"sqlite:///{tmp / 'state.db'}"
     pair = ["--source", stores["src"], "--dest", stores["dst"], "--state", state]
-    cycle = subprocess.run([SYNCER, "mirror", "--once", *pair, "--experiments", "no-such-*", "--log-level", "error"],
-                           capture_output=True, text=True, env=cli_env(), cwd=tmp, timeout=300)
+    cycle = subprocess.run(
+        [SYNCER, "mirror", "--once", *pair, "--experiments", "no-such-*", "--log-level", "error"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        cwd=tmp,
+        timeout=300,
+    )
     warning = f"--experiments 'no-such-*' matches no experiment in the source ({stores['src']})"
     assert cycle.returncode == 0, cycle.stdout + cycle.stderr
     assert cycle.stdout.splitlines()[-1] == f"warning: {warning}", cycle.stdout
-    status = subprocess.run([SYNCER, "status", "--state", state], capture_output=True, text=True, env=cli_env(),
-                            cwd=tmp, timeout=300)
+    status = subprocess.run(
+        [SYNCER, "status", "--state", state],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        cwd=tmp,
+        timeout=300,
+    )
     assert status.returncode == 0, status.stderr
     assert f"  warning       {warning}" in status.stdout.splitlines(), status.stdout

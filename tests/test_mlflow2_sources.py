@@ -1,9 +1,11 @@
-"""Sources written by MLflow 2.x for real (issue 28): a 2.x server store and a 2.x file store (`mlruns/`),
-each written by the 2.x client (tests/fixtures/mlflow2.py), migrated into the pinned 3.x server, a 2.x
-server and SQLite, and (the same stores, copied by the syncer of .venv-newest with the newest MLflow 3.x's
-client) into a server of the newest 3.x. Deep equality (tests/compare.py: runs of every status, deleted ones too, metric
-histories, dataset inputs, files; registered models: versions, stages, aliases, tags, files), a second pass
-that plans nothing, and `diff`/`diff --deep` that say "in sync" without a `!` row.
+"""Sources written by MLflow 2.x for real (issue 28): a 2.x server store and a 2.x file store
+(`mlruns/`), each written by the 2.x client (tests/fixtures/mlflow2.py), migrated into the pinned
+3.x server, a 2.x server and SQLite, and (the same stores, copied by the syncer of .venv-newest with
+   the newest MLflow 3.x's
+client) into a server of the newest 3.x. Deep equality (tests/compare.py: runs of every status,
+deleted ones too, metric histories, dataset inputs, files; registered models: versions, stages,
+aliases, tags, files), a second pass that plans nothing, and `diff`/`diff --deep` that say "in sync"
+without a `!` row.
 """
 
 from __future__ import annotations
@@ -37,9 +39,16 @@ def _config(tmp_path: Path, src: Mlflow2Source, dest: str, name: str) -> Path:
     dest_end: dict[str, str] = {"tracking_uri": dest}
     if dest.startswith("sqlite:"):
         dest_end["artifact_root"] = str(tmp_path / f"{name}-artifacts")
-    return write_config(tmp_path / f"{name}.yaml", source={"tracking_uri": src.uri}, destination=dest_end,
-                        state=f"sqlite:///{tmp_path / f'{name}-state.db'}", experiments=[f"{prefix}-*"],
-                        models=[f"{prefix}-*"], deleted="mirror", workers=8)
+    return write_config(
+        tmp_path / f"{name}.yaml",
+        source={"tracking_uri": src.uri},
+        destination=dest_end,
+        state=f"sqlite:///{tmp_path / f'{name}-state.db'}",
+        experiments=[f"{prefix}-*"],
+        models=[f"{prefix}-*"],
+        deleted="mirror",
+        workers=8,
+    )
 
 
 def _versions(client: MlflowClient, name: str, dest: bool) -> dict[str, dict]:
@@ -48,10 +57,15 @@ def _versions(client: MlflowClient, name: str, dest: bool) -> dict[str, dict]:
     for mv in client.search_model_versions(f"name='{name}'"):
         key = mv.tags.get(TAG_SOURCE_VERSION) if dest else str(mv.version)  # a file store's: an int
         run = client.get_run(mv.run_id) if mv.run_id else None
-        out[key] = {"number": str(mv.version), "stage": mv.current_stage, "description": mv.description,
-                    "tags": {k: v for k, v in mv.tags.items() if not k.startswith(PROVENANCE)},
-                    "run": run.data.tags.get(PROVENANCE + "source_run_id", run.info.run_id) if dest and run
-                    else mv.run_id}
+        out[key] = {
+            "number": str(mv.version),
+            "stage": mv.current_stage,
+            "description": mv.description,
+            "tags": {k: v for k, v in mv.tags.items() if not k.startswith(PROVENANCE)},
+            "run": run.data.tags.get(PROVENANCE + "source_run_id", run.info.run_id)
+            if dest and run
+            else mv.run_id,
+        }
     return out
 
 
@@ -63,29 +77,50 @@ def _model_record(uri: str, name: str, dest: bool) -> dict:
     files = {key: model_files(uri, name, v["number"]) for key, v in versions.items()}
     for v in versions.values():
         v.pop("number")
-    return {"description": model.description, "versions": versions, "files": files,
-            "tags": {k: v for k, v in model.tags.items() if not k.startswith(PROVENANCE)},
-            "aliases": {alias: by_number[str(number)] for alias, number in model.aliases.items()}}
+    return {
+        "description": model.description,
+        "versions": versions,
+        "files": files,
+        "tags": {k: v for k, v in model.tags.items() if not k.startswith(PROVENANCE)},
+        "aliases": {alias: by_number[str(number)] for alias, number in model.aliases.items()},
+    }
 
 
 def _assert_history_remapped(src: MlflowClient, dst: MlflowClient, run_ids: list[str]) -> None:
-    """Each trial's `mlflow.log-model.history` (the model it logged) is copied, naming the copy's run id."""
+    """Each trial's `mlflow.log-model.history` (the model it logged) is copied, naming the copy's
+    run id."""
     for run_id in run_ids:
-        copy = dst.search_runs([dst.get_experiment_by_name(src.get_experiment(
-            src.get_run(run_id).info.experiment_id).name).experiment_id],
-            filter_string=f"tags.`{PROVENANCE}source_run_id` = '{run_id}'")[0]
+        copy = dst.search_runs(
+            [
+                dst.get_experiment_by_name(
+                    src.get_experiment(src.get_run(run_id).info.experiment_id).name
+                ).experiment_id
+            ],
+            filter_string=f"tags.`{PROVENANCE}source_run_id` = '{run_id}'",
+        )[0]
         want = json.loads(src.get_run(run_id).data.tags[HISTORY])
         assert [e["run_id"] for e in want] == [run_id]
-        assert json.loads(copy.data.tags[HISTORY]) == [{**e, "run_id": copy.info.run_id} for e in want]
+        assert json.loads(copy.data.tags[HISTORY]) == [
+            {**e, "run_id": copy.info.run_id} for e in want
+        ]
 
 
 def _assert_copied(src: Mlflow2Source, dest: str) -> None:
     """Runs (every lifecycle) and registered models of the destination equal the source's."""
-    # Every destination here is SQL-backed: a file store's exact duplicate metric point is kept once.
-    # MLflow 2.x ends have no logged models, evaluation datasets or trace v3 API: registered models only.
-    assert_same(MlflowClient(src.uri), MlflowClient(dest), src.experiments, view=ViewType.ALL, collapse=True,
-                kinds=("models",))
-    _assert_history_remapped(MlflowClient(src.uri), MlflowClient(dest), src.built["trials"]["children"])
+    # Every destination here is SQL-backed: a file store's exact duplicate metric point is kept
+    # once. MLflow 2.x ends have no logged models, evaluation datasets or trace v3 API: registered
+    # models only.
+    assert_same(
+        MlflowClient(src.uri),
+        MlflowClient(dest),
+        src.experiments,
+        view=ViewType.ALL,
+        collapse=True,
+        kinds=("models",),
+    )
+    _assert_history_remapped(
+        MlflowClient(src.uri), MlflowClient(dest), src.built["trials"]["children"]
+    )
     for name, numbers in src.models.items():
         want = _model_record(src.uri, name, dest=False)
         assert sorted(want["versions"]) == sorted(numbers)
@@ -93,11 +128,17 @@ def _assert_copied(src: Mlflow2Source, dest: str) -> None:
         assert _model_record(dest, name, dest=True) == want, name
 
 
-def _round_trip(tmp_path: Path, src: Mlflow2Source, dest: str, name: str, verify: bool = False,
-                syncer: str = SYNCER) -> None:
-    """migrate (workers 8) -> deep comparison -> (`verify`: a second pass with --verify copies nothing) ->
-    `diff --deep` plans nothing and says "in sync" plainly. `syncer`: the entry point (and so the MLflow
-    client) that copies."""
+def _round_trip(
+    tmp_path: Path,
+    src: Mlflow2Source,
+    dest: str,
+    name: str,
+    verify: bool = False,
+    syncer: str = SYNCER,
+) -> None:
+    """migrate (workers 8) -> deep comparison -> (`verify`: a second pass with --verify copies
+    nothing) -> `diff --deep` plans nothing and says "in sync" plainly. `syncer`: the entry point
+    (and so the MLflow client) that copies."""
     config = str(_config(tmp_path, src, dest, name))
     env = cli_env(**FILE_STORE_ENV) if not src.uri.startswith("http") else cli_env()
     run = functools.partial(run_cli, env=env, syncer=syncer)
@@ -111,7 +152,9 @@ def _round_trip(tmp_path: Path, src: Mlflow2Source, dest: str, name: str, verify
     diff = run("diff", "--config", config, "--no-progress", "--deep")
     assert diff.returncode == 0, diff.stdout[-4000:] + diff.stderr[-4000:]
     verdict = diff.stdout.splitlines()[-1]
-    assert "\n! " not in diff.stdout and (verdict == "in sync" or verdict.startswith("in sync (")), diff.stdout[-3000:]
+    assert "\n! " not in diff.stdout and (
+        verdict == "in sync" or verdict.startswith("in sync (")
+    ), diff.stdout[-3000:]
 
 
 @pytest.fixture
@@ -128,8 +171,9 @@ def test_mlflow2_server_into_pinned_server(mlflow2_server_source, dest_server, t
     _round_trip(tmp_path, src, dest_server.url, "to-pinned", verify=True)
 
 
-def test_mlflow2_file_store_into_three_destinations(mlflow2_file_source, mlflow2_server, dest_server, tmp_path,
-                                                     file_store_env):
+def test_mlflow2_file_store_into_three_destinations(
+    mlflow2_file_source, mlflow2_server, dest_server, tmp_path, file_store_env
+):
     src = mlflow2_file_source
     _round_trip(tmp_path, src, mlflow2_server.url, "to-mlflow2")
     _round_trip(tmp_path, src, dest_server.url, "to-pinned", verify=True)
@@ -138,8 +182,9 @@ def test_mlflow2_file_store_into_three_destinations(mlflow2_file_source, mlflow2
 
 @pytest.fixture(scope="module")
 def newest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlflowServer, Path]]:
-    """A server of the newest MLflow 3.x (.venv-newest, scripts/setup_newest.sh) and that environment's
-    `bin` folder (its mlflow-syncer). A missing or broken .venv-newest fails the test (never skips it)."""
+    """A server of the newest MLflow 3.x (.venv-newest, scripts/setup_newest.sh) and that
+    environment's `bin` folder (its mlflow-syncer). A missing or broken .venv-newest fails the test
+    (never skips it)."""
     python = venv_python(".venv-newest", "setup_newest.sh", "constraints-newest.txt")
     server = start_mlflow_server(tmp_path_factory.mktemp("newest-dst"), venv_bin=python.parent)
     try:
@@ -150,10 +195,11 @@ def newest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ml
         server.stop()
 
 
-def test_mlflow2_sources_into_newest_server(mlflow2_server_source, mlflow2_file_source, newest_server, tmp_path,
-                                            file_store_env):
-    """The newest MLflow 3.x the project's range installs (.venv-newest: its client in the syncer, its
-    server as the destination) copies both 2.x-written stores exactly."""
+def test_mlflow2_sources_into_newest_server(
+    mlflow2_server_source, mlflow2_file_source, newest_server, tmp_path, file_store_env
+):
+    """The newest MLflow 3.x the project's range installs (.venv-newest: its client in the syncer,
+    its server as the destination) copies both 2.x-written stores exactly."""
     server, bin_dir = newest_server
     syncer = str(bin_dir / "mlflow-syncer")
     _round_trip(tmp_path, mlflow2_server_source, server.url, "server-to-newest", syncer=syncer)
@@ -178,26 +224,46 @@ print(" ".join(ids))
 """
 
 
-def test_a_file_a_2x_server_cannot_send_fails_only_its_run(mlflow2_python, mlflow2_server, dest_server,
-                                                          unique_name, tmp_path):
-    """A real MLflow 2.x server drops the connection for a Japanese file name (its gunicorn refuses the
-    header): that run fails, named on stderr and in the report, exit 1; the other runs are copied whole."""
+def test_a_file_a_2x_server_cannot_send_fails_only_its_run(
+    mlflow2_python, mlflow2_server, dest_server, unique_name, tmp_path
+):
+    """A real MLflow 2.x server drops the connection for a Japanese file name (its gunicorn refuses
+    the header): that run fails, named on stderr and in the report, exit 1; the other runs are
+    copied whole."""
     name = f"{unique_name}/m2-unsendable"
-    made = subprocess.run([str(mlflow2_python), "-c", _UNSENDABLE, mlflow2_server.url, name],
-                          env=cli_env(MLFLOW_TRACKING_URI=mlflow2_server.url), capture_output=True, text=True,
-                          timeout=300)
+    made = subprocess.run(
+        [str(mlflow2_python), "-c", _UNSENDABLE, mlflow2_server.url, name],
+        env=cli_env(MLFLOW_TRACKING_URI=mlflow2_server.url),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert made.returncode == 0, made.stderr[-3000:]
     plain0, japanese, plain1 = made.stdout.strip().splitlines()[-1].split()
-    first = run_cli("migrate", "--source", mlflow2_server.url, "--dest", dest_server.url, "--experiments",
-                    name, "--no-progress", "--state", f"sqlite:///{tmp_path / 'state.db'}")
+    first = run_cli(
+        "migrate",
+        "--source",
+        mlflow2_server.url,
+        "--dest",
+        dest_server.url,
+        "--experiments",
+        name,
+        "--no-progress",
+        "--state",
+        f"sqlite:///{tmp_path / 'state.db'}",
+    )
     assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
-    assert "Traceback" not in first.stderr and "is unreachable" not in first.stderr, first.stderr[-3000:]
+    assert "Traceback" not in first.stderr and "is unreachable" not in first.stderr, first.stderr[
+        -3000:
+    ]
     failed = [x for x in first.stderr.splitlines() if "object failed" in x]
     assert len(failed) == 1 and "japanese" in failed[0], first.stderr[-3000:]
     assert "japanese" in first.stdout
     dst = MlflowClient(dest_server.url)
-    copies = {r.data.tags["mlflow_syncer.source_run_id"]: r for r in
-              dst.search_runs([dst.get_experiment_by_name(name).experiment_id])}
+    copies = {
+        r.data.tags["mlflow_syncer.source_run_id"]: r
+        for r in dst.search_runs([dst.get_experiment_by_name(name).experiment_id])
+    }
     complete = {sid for sid, r in copies.items() if "mlflow_syncer.fingerprint" in r.data.tags}
     assert complete == {plain0, plain1}
     assert copies[japanese].info.status != "FINISHED"

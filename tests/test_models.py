@@ -1,4 +1,5 @@
-"""Registered models between real servers: versions, aliases, stages, tags and files that really load."""
+"""Registered models between real servers: versions, aliases, stages, tags and files that really
+load."""
 
 from __future__ import annotations
 
@@ -25,33 +26,66 @@ CLI = str(Path(sys.executable).parent / "mlflow-syncer")
 MODEL_KINDS = ("model", "model_version")
 
 
-def _settings(src: str, dst: str, state: str, experiments: list[str], models: list[str]) -> Settings:
-    return Settings(source=EndpointConfig(tracking_uri=src), destination=EndpointConfig(tracking_uri=dst),
-                    state=state, experiments=experiments, models=models)
+def _settings(
+    src: str, dst: str, state: str, experiments: list[str], models: list[str]
+) -> Settings:
+    return Settings(
+        source=EndpointConfig(tracking_uri=src),
+        destination=EndpointConfig(tracking_uri=dst),
+        state=state,
+        experiments=experiments,
+        models=models,
+    )
 
 
 def _versions(client: MlflowClient, name: str) -> dict[str, object]:
     return {v.version: v for v in client.search_model_versions(f"name='{name}'")}
 
 
-def _migrate(src: str, dst: str, state: str, experiment: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, "migrate", "--source", src, "--dest", dst, "--state", state, "--experiments",
-                           experiment, "--no-progress"], env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=600)
+def _migrate(
+    src: str, dst: str, state: str, experiment: str, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            CLI,
+            "migrate",
+            "--source",
+            src,
+            "--dest",
+            dst,
+            "--state",
+            state,
+            "--experiments",
+            experiment,
+            "--no-progress",
+        ],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
-def test_kill_during_version_copy_resumes_without_new_versions(model_source, dest_server, unique_name, tmp_path):
+def test_kill_during_version_copy_resumes_without_new_versions(
+    model_source, dest_server, unique_name, tmp_path
+):
     m = make_models(model_source.url, unique_name)
     state = f"sqlite:///{tmp_path / 'state.db'}"
-    killed = _migrate(model_source.url, dest_server.url, state, m.experiment,
-                      env=kill_at("finalize_logged_model:1"))  # v1's files copied
+    killed = _migrate(
+        model_source.url,
+        dest_server.url,
+        state,
+        m.experiment,
+        env=kill_at("finalize_logged_model:1"),
+    )  # v1's files copied
     assert killed.returncode == -9, killed.stderr
     dst = MlflowClient(dest_server.url)
     dest_exp = dst.get_experiment_by_name(m.experiment).experiment_id
     assert [lm.status for lm in dst.search_logged_models([dest_exp])] == ["PENDING"]
     assert _versions(dst, m.churn) == {}
-    killed = _migrate(model_source.url, dest_server.url, state, m.experiment,
-                      env=kill_at("get_model_version:1"))  # v1 created, not tagged
+    killed = _migrate(
+        model_source.url, dest_server.url, state, m.experiment, env=kill_at("get_model_version:1")
+    )  # v1 created, not tagged
     assert killed.returncode == -9, killed.stderr
     assert [lm.status for lm in dst.search_logged_models([dest_exp])] == ["READY"]
     half = _versions(dst, m.churn)
@@ -63,20 +97,28 @@ def test_kill_during_version_copy_resumes_without_new_versions(model_source, des
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     done = _versions(dst, m.churn)
     assert sorted(done) == ["1", "2"]
-    assert all(v.tags[TAG_SOURCE_VERSION] == n and TAG_FINGERPRINT in v.tags for n, v in done.items())
+    assert all(
+        v.tags[TAG_SOURCE_VERSION] == n and TAG_FINGERPRINT in v.tags for n, v in done.items()
+    )
     assert done["2"].current_stage == "Production"
     assert dst.get_registered_model(m.churn).aliases == {"champion": "2", "legacy": "1"}
-    assert_same(MlflowClient(model_source.url), dst, [m.experiment])  # runs, the model, its logged model
+    assert_same(
+        MlflowClient(model_source.url), dst, [m.experiment]
+    )  # runs, the model, its logged model
     again = _migrate(model_source.url, dest_server.url, state, m.experiment)
     assert again.returncode == 0 and sorted(_versions(dst, m.churn)) == ["1", "2"]
     assert len(dst.search_logged_models([dest_exp])) == 1
-    for number in ("1", "2"):  # byte-identical files, MLmodel included (the peer tool rewrites MLmodel)
+    for number in (
+        "1",
+        "2",
+    ):  # byte-identical files, MLmodel included (the peer tool rewrites MLmodel)
         files = model_files(model_source.url, m.churn, number)
         assert "MLmodel" in files and files == model_files(dest_server.url, m.churn, number)
 
 
 def _engine_pass(settings: Settings, src: Endpoint, dst: Endpoint) -> tuple[Plan, list]:
-    """One scan -> plan -> apply pass of the engine with hand-built endpoints (capabilities of our choice)."""
+    """One scan -> plan -> apply pass of the engine with hand-built endpoints (capabilities of our
+    choice)."""
     state = open_state(settings, src, dst, read_only=False)
     try:
         result = run_pass(settings, src, dst, state, PassOptions())
@@ -85,49 +127,83 @@ def _engine_pass(settings: Settings, src: Endpoint, dst: Endpoint) -> tuple[Plan
         state.close()
 
 
-def test_destination_without_logged_models_or_stages(model_source, dest_server, unique_name, tmp_path):
+def test_destination_without_logged_models_or_stages(
+    model_source, dest_server, unique_name, tmp_path
+):
     """Like Azure ML: a logged-model version goes through a holder run; the stage becomes a tag."""
     m = make_models(model_source.url, unique_name)
     legacy = predictions(model_source.url, f"models:/{m.churn}@legacy")
-    settings = _settings(model_source.url, dest_server.url, f"sqlite:///{tmp_path / 'state.db'}",
-                         [m.experiment], [])
+    settings = _settings(
+        model_source.url, dest_server.url, f"sqlite:///{tmp_path / 'state.db'}", [m.experiment], []
+    )
     src = Endpoint(model_source.url, role="source")
-    dst = Endpoint(dest_server.url, caps=PLAIN_MLFLOW.with_overrides(logged_models=False, stages=False),
-                   role="destination")
+    dst = Endpoint(
+        dest_server.url,
+        caps=PLAIN_MLFLOW.with_overrides(logged_models=False, stages=False),
+        role="destination",
+    )
     plan, outcomes = _engine_pass(settings, src, dst)
     assert [o.error for o in outcomes if not o.ok] == []
-    assert [a.details.get("files") for a in plan.actions if a.kind == "model_version"] == ["holder", "run"]
+    assert [a.details.get("files") for a in plan.actions if a.kind == "model_version"] == [
+        "holder",
+        "run",
+    ]
     dest = MlflowClient(dest_server.url)
     versions = _versions(dest, m.churn)
     assert [versions[n].current_stage for n in ("1", "2")] == ["None", "None"]
-    assert versions["2"].tags[TAG_SOURCE_STAGE] == "Production" and TAG_SOURCE_STAGE not in versions["1"].tags
+    assert (
+        versions["2"].tags[TAG_SOURCE_STAGE] == "Production"
+        and TAG_SOURCE_STAGE not in versions["1"].tags
+    )
     holder = dest.get_experiment_by_name("mlflow-syncer-model-files")
-    assert versions["1"].source.startswith(dest.get_run(
-        dest.search_runs([holder.experiment_id], f"tags.`mlflow_syncer.holds_model_version` = '{m.churn}/1'")[0]
-        .info.run_id).info.artifact_uri)
+    assert versions["1"].source.startswith(
+        dest.get_run(
+            dest.search_runs(
+                [holder.experiment_id], f"tags.`mlflow_syncer.holds_model_version` = '{m.churn}/1'"
+            )[0].info.run_id
+        ).info.artifact_uri
+    )
     assert np.array_equal(predictions(dest_server.url, f"models:/{m.churn}@legacy"), legacy)
-    # the destination holds no logged models: v1's is listed as not copied, its files are in a holder run
+    # the destination holds no logged models: v1's is listed as not copied, its files are in a
+    # holder run
     assert_same(MlflowClient(model_source.url), dest, [m.experiment], kinds=("models",))
     again, outcomes = _engine_pass(settings, src, dst)
-    # v1's logged model: its files live in the holder run, the logged model itself is listed as not copied
+    # v1's logged model: its files live in the holder run, the logged model itself is listed as not
+    # copied
     assert outcomes == [] and {a.op for a in again.actions if a.kind != "logged_model"} == {Op.SAME}
-    assert [(a.op, a.details["count"]) for a in again.actions if a.kind == "logged_model"] == [(Op.UNCOPIED, 1)]
+    assert [(a.op, a.details["count"]) for a in again.actions if a.kind == "logged_model"] == [
+        (Op.UNCOPIED, 1)
+    ]
 
 
-def test_models_load_from_destination_with_source_stopped(model_source, dest_server, unique_name, tmp_path):
+def test_models_load_from_destination_with_source_stopped(
+    model_source, dest_server, unique_name, tmp_path
+):
     m = make_models(model_source.url, unique_name)
     src = MlflowClient(model_source.url)
     src.set_registered_model_alias(m.churn, "temporary", "1")
-    expected = {alias: predictions(model_source.url, f"models:/{m.churn}@{alias}") for alias in ("champion", "legacy")}
+    expected = {
+        alias: predictions(model_source.url, f"models:/{m.churn}@{alias}")
+        for alias in ("champion", "legacy")
+    }
     expected["only"] = predictions(model_source.url, f"models:/{m.loose}@only")
-    settings = _settings(model_source.url, dest_server.url, f"sqlite:///{tmp_path / 'state.db'}",
-                         [m.experiment], [f"{unique_name}-explicit-*"])
+    settings = _settings(
+        model_source.url,
+        dest_server.url,
+        f"sqlite:///{tmp_path / 'state.db'}",
+        [m.experiment],
+        [f"{unique_name}-explicit-*"],
+    )
     first = sync(settings)
     assert [o.error for o in first.outcomes if not o.ok] == []
     created = sorted(o.action.label for o in first.outcomes if o.action.kind == "model_version")
     assert created == [f"{m.churn}/v1", f"{m.churn}/v2", f"{m.loose}/v1"]
     files = {a.label: a.details["files"] for a in first.plan.actions if a.kind == "model_version"}
-    assert files == {f"{m.churn}/v1": "logged_model", f"{m.churn}/v2": "run", f"{m.loose}/v1": "holder"}
+    assert files == {
+        f"{m.churn}/v1": "logged_model",
+        f"{m.churn}/v2": "run",
+        f"{m.loose}/v1": "holder",
+    }
 
     second = sync(settings)
     assert second.outcomes == []
@@ -143,20 +219,29 @@ def test_models_load_from_destination_with_source_stopped(model_source, dest_ser
     third = sync(settings)
     assert [o.error for o in third.outcomes if not o.ok] == []
     done = sorted((o.action.kind, o.action.op.value, o.action.label) for o in third.outcomes)
-    assert done == [("model", "update", m.churn), ("model_version", "create", f"{m.churn}/v3"),
-                    ("model_version", "update", f"{m.churn}/v1")]
+    assert done == [
+        ("model", "update", m.churn),
+        ("model_version", "create", f"{m.churn}/v3"),
+        ("model_version", "update", f"{m.churn}/v1"),
+    ]
 
     dst = MlflowClient(dest_server.url)
     assert_same(src, dst, [m.experiment], models=[m.loose])
     for name in (m.churn, m.loose):
         want, have = src.get_registered_model(name), dst.get_registered_model(name)
         assert (have.description, have.aliases) == (want.description, want.aliases)
-        assert {k: v for k, v in have.tags.items() if not k.startswith("mlflow_syncer.")} == want.tags
+        assert {
+            k: v for k, v in have.tags.items() if not k.startswith("mlflow_syncer.")
+        } == want.tags
         src_versions, dst_versions = _versions(src, name), _versions(dst, name)
         assert sorted(dst_versions) == sorted(src_versions)
         for number, v in src_versions.items():
             d = dst_versions[number]
-            assert (d.description, d.current_stage, d.status) == (v.description, v.current_stage, "READY")
+            assert (d.description, d.current_stage, d.status) == (
+                v.description,
+                v.current_stage,
+                "READY",
+            )
             assert {k: x for k, x in d.tags.items() if not k.startswith("mlflow_syncer.")} == v.tags
             assert d.tags[TAG_SOURCE_MODEL] == name
             assert model_source.url not in d.source and d.source != v.source

@@ -1,12 +1,12 @@
 """The MLflow 3 objects on the newest MLflow 3.x our range allows, and across versions.
 
-`.venv-newest` (scripts/setup_newest.sh, called by scripts/test.sh) holds mlflow-syncer with the MLflow of
-constraints-newest.txt; this process runs on the pinned one (constraints.txt). Each test runs the round trip of
-tests/fixtures/genai_roundtrip.py (traces, prompts, a logged model, an evaluation dataset -> migrate -> deep
-comparison -> a rerun creates nothing -> `diff` exits 0):
+`.venv-newest` (scripts/setup_newest.sh, called by scripts/test.sh) holds mlflow-syncer with the
+MLflow of constraints-newest.txt; this process runs on the pinned one (constraints.txt). Each test
+runs the round trip of tests/fixtures/genai_roundtrip.py (traces, prompts, a logged model, an
+evaluation dataset -> migrate -> deep comparison -> a rerun creates nothing -> `diff` exits 0):
 - newest client, newest servers (both `mlflow server`s and the syncer from .venv-newest);
-- the pinned client copying from a newest source server (its objects written by the newest client) into a pinned
-  server;
+- the pinned client copying from a newest source server (its objects written by the newest client)
+  into a pinned server;
 - the newest client copying from a pinned source server into a newest server.
 A missing or broken .venv-newest fails these tests (never skips them).
 """
@@ -27,10 +27,17 @@ from tests.fixtures.cli import cli_env
 from tests.fixtures.procs import MlflowServer, pinned_version, start_mlflow_server, venv_python
 
 ROOT = Path(__file__).resolve().parent.parent
-# What the first migration does (kind:op -> count): 2 experiments, their 2 runs, 4 traces, 1 logged model,
-# 1 dataset, 2 prompts with 5 versions.
-CREATED = {"dataset:create": 1, "experiment:create": 2, "logged_model:create": 1, "prompt:create": 2,
-           "prompt_version:create": 5, "run:create": 2, "trace:create": 4}
+# What the first migration does (kind:op -> count): 2 experiments, their 2 runs, 4 traces, 1 logged
+# model, 1 dataset, 2 prompts with 5 versions.
+CREATED = {
+    "dataset:create": 1,
+    "experiment:create": 2,
+    "logged_model:create": 1,
+    "prompt:create": 2,
+    "prompt_version:create": 5,
+    "run:create": 2,
+    "trace:create": 4,
+}
 
 
 def newest_version() -> str:
@@ -40,15 +47,19 @@ def newest_version() -> str:
 
 @pytest.fixture(scope="module")
 def newest_python() -> Path:
-    """.venv-newest's python, checked to import the pinned newest MLflow; fails the tests when it cannot."""
+    """.venv-newest's python, checked to import the pinned newest MLflow; fails the tests when it
+    cannot."""
     python = venv_python(".venv-newest", "setup_newest.sh", "constraints-newest.txt")
-    assert mlflow.__version__ != newest_version(), "this process should run the pinned MLflow, not the newest"
+    assert mlflow.__version__ != newest_version(), (
+        "this process should run the pinned MLflow, not the newest"
+    )
     return python
 
 
 @pytest.fixture(scope="module")
-def newest_servers(newest_python: Path, tmp_path_factory: pytest.TempPathFactory
-                   ) -> Iterator[tuple[MlflowServer, MlflowServer]]:
+def newest_servers(
+    newest_python: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[MlflowServer, MlflowServer]]:
     """A source and a destination `mlflow server` of the newest MLflow (SQLite, one worker)."""
     servers: list[MlflowServer] = []
     try:
@@ -64,9 +75,12 @@ def newest_servers(newest_python: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="module")
-def pinned_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlflowServer, MlflowServer]]:
-    """A source and a destination of the pinned MLflow for this module alone: the prompts these tests make are
-    workspace-wide objects, which the session's shared servers must not gain (other tests count every prompt)."""
+def pinned_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[MlflowServer, MlflowServer]]:
+    """A source and a destination of the pinned MLflow for this module alone: the prompts these
+    tests make are workspace-wide objects, which the session's shared servers must not gain (other
+    tests count every prompt)."""
     servers: list[MlflowServer] = []
     try:
         for role in ("src", "dst"):
@@ -78,9 +92,16 @@ def pinned_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[M
 
 
 def _driver(python: Path, *args: str) -> dict:
-    """Run tests/fixtures/genai_roundtrip.py under `python` (this checkout on its path); its JSON summary."""
-    done = subprocess.run([str(python), "-m", "tests.fixtures.genai_roundtrip", *args], cwd=ROOT,
-                          env=cli_env(PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=900)
+    """Run tests/fixtures/genai_roundtrip.py under `python` (this checkout on its path); its JSON
+    summary."""
+    done = subprocess.run(
+        [str(python), "-m", "tests.fixtures.genai_roundtrip", *args],
+        cwd=ROOT,
+        env=cli_env(PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -89,7 +110,11 @@ def _assert_round_trip(summary: dict, version: str) -> None:
     assert summary["mlflow"] == version
     assert summary["created"] == CREATED
     assert summary["traces_compared"] == 4
-    assert (summary["rerun_outcomes"], summary["rerun_mutating"], summary["rerun_in_sync"]) == (0, 0, True)
+    assert (summary["rerun_outcomes"], summary["rerun_mutating"], summary["rerun_in_sync"]) == (
+        0,
+        0,
+        True,
+    )
     assert summary["diff_rc"] == 0, summary["diff_output"]
 
 
@@ -97,21 +122,29 @@ def test_newest_client_and_servers_round_trip(newest_python, newest_servers, uni
     src, dst = newest_servers
     built = _driver(newest_python, "build", src.url, unique_name)
     assert built["mlflow"] == newest_version()
-    summary = _driver(newest_python, "copy", src.url, dst.url, str(tmp_path / "state.db"), unique_name)
+    summary = _driver(
+        newest_python, "copy", src.url, dst.url, str(tmp_path / "state.db"), unique_name
+    )
     _assert_round_trip(summary, newest_version())
 
 
-def test_pinned_client_copies_from_a_newest_server(newest_python, newest_servers, pinned_servers, unique_name,
-                                                   tmp_path):
+def test_pinned_client_copies_from_a_newest_server(
+    newest_python, newest_servers, pinned_servers, unique_name, tmp_path
+):
     (src, _), (_, dest_server) = newest_servers, pinned_servers
     _driver(newest_python, "build", src.url, unique_name)  # written by the newest client
-    summary = genai_roundtrip.copy(src.url, dest_server.url, str(tmp_path / "state.db"), unique_name)
+    summary = genai_roundtrip.copy(
+        src.url, dest_server.url, str(tmp_path / "state.db"), unique_name
+    )
     _assert_round_trip(summary, mlflow.__version__)
 
 
-def test_newest_client_copies_from_a_pinned_server(newest_python, newest_servers, pinned_servers, unique_name,
-                                                   tmp_path):
+def test_newest_client_copies_from_a_pinned_server(
+    newest_python, newest_servers, pinned_servers, unique_name, tmp_path
+):
     (_, dst), (source_server, _) = newest_servers, pinned_servers
     assert genai_roundtrip.build(source_server.url, unique_name)["mlflow"] == mlflow.__version__
-    summary = _driver(newest_python, "copy", source_server.url, dst.url, str(tmp_path / "state.db"), unique_name)
+    summary = _driver(
+        newest_python, "copy", source_server.url, dst.url, str(tmp_path / "state.db"), unique_name
+    )
     _assert_round_trip(summary, newest_version())

@@ -1,8 +1,10 @@
-"""Outages under a running `mirror` service, and one object a source cannot send (issues 21.2, 28.2, 28.7).
+"""Outages under a running `mirror` service, and one object a source cannot send (issues 21.2, 28.2,
+28.7).
 
-Real processes only: the session's MLflow servers and PostgreSQL, the service as a subprocess, loopback
-gates (tests/fixtures/tcpgate.py) and the fault proxy in front of them. The retry knobs are set low so that
-an outage of ~12 s outlasts every retry (docs/RELIABILITY.md has the figures of real 3-minute outages).
+Real processes only: the session's MLflow servers and PostgreSQL, the service as a subprocess,
+loopback gates (tests/fixtures/tcpgate.py) and the fault proxy in front of them. The retry knobs are
+set low so that an outage of ~12 s outlasts every retry (docs/RELIABILITY.md has the figures of real
+3-minute outages).
 """
 
 from __future__ import annotations
@@ -23,26 +25,26 @@ from tests.fixtures.mirror import Daemon, make_runs, start_daemon
 from tests.fixtures.outages import copied, cycles, log_lines, log_run, metric, mirror_config, wait
 from tests.fixtures.tcpgate import Gate, gates
 
-KNOBS = {"MLFLOW_SYNCER_RETRY_ATTEMPTS": "2", "MLFLOW_SYNCER_RETRY_MAX_WAIT": "1",
-         "MLFLOW_SYNCER_RETRY_MAX_DELAY": "4", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-         "MLFLOW_HTTP_REQUEST_TIMEOUT": "3", "MLFLOW_SYNCER_STATE_CONNECT_TIMEOUT": "3",
-         "MLFLOW_SYNCER_STATE_STATEMENT_TIMEOUT": "5", "MLFLOW_SYNCER_STATUS_TIMEOUT": "8"}
+KNOBS = {
+    "MLFLOW_SYNCER_RETRY_ATTEMPTS": "2",
+    "MLFLOW_SYNCER_RETRY_MAX_WAIT": "1",
+    "MLFLOW_SYNCER_RETRY_MAX_DELAY": "4",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "3",
+    "MLFLOW_SYNCER_STATE_CONNECT_TIMEOUT": "3",
+    "MLFLOW_SYNCER_STATE_STATEMENT_TIMEOUT": "5",
+    "MLFLOW_SYNCER_STATUS_TIMEOUT": "8",
+}
 HOLD = 12.0  # seconds each outage lasts at least: more than a call's whole retry budget with KNOBS
-OUTAGES = [("destination", "refuse"), ("destination", "hang"), ("source", "refuse"), ("source", "hang"),
-           ("state store", "refuse"), ("state store", "hang")]
+OUTAGES = [
+    ("destination", "refuse"),
+    ("destination", "hang"),
+    ("source", "refuse"),
+    ("source", "hang"),
+    ("state store", "refuse"),
+    ("state store", "hang"),
+]
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 @dataclass
@@ -58,15 +60,16 @@ class Scene:
     exp_name: str
 
     def status(self) -> tuple[int, str, str, float]:
-        """`mlflow-syncer status` of the service's state store: exit code, stdout, stderr, seconds."""
+        """`mlflow-syncer status` of the service's state store: exit code, stdout, stderr,
+        seconds."""
         started = time.monotonic()
         out = run_cli("status", "--config", str(self.config), env=cli_env(**self.env), timeout=90)
         return out.returncode, out.stdout, out.stderr, time.monotonic() - started
 
 
 def _during(scene: Scene, gate: Gate, end: str, mode: str) -> str:
-    """Shut `gate`, log a run on the source, hold the outage until it outlasted the retry budget and the
-    service told the truth about it; returns the run's id."""
+    """Shut `gate`, log a run on the source, hold the outage until it outlasted the retry budget and
+    the service told the truth about it; returns the run's id."""
     daemon = scene.daemon
     errors = cycles(daemon, "error")
     began = time.monotonic()
@@ -74,10 +77,20 @@ def _during(scene: Scene, gate: Gate, end: str, mode: str) -> str:
     gate.set(mode)
     rid = log_run(scene.src, scene.exp_id, f"during-{end}-{mode}".replace(" ", "-"))
     if mode == "refuse" or end != "state store":  # the cycles fail and start again
-        wait(lambda: cycles(daemon, "error") >= errors + 2, f"two failed cycles ({end} {mode})", daemon)
+        wait(
+            lambda: cycles(daemon, "error") >= errors + 2,
+            f"two failed cycles ({end} {mode})",
+            daemon,
+        )
     if mode == "hang":
-        wait(lambda: any(x.get("event") == "cycle waiting" and x.get("on", "").startswith(f"the {end} (")
-                         for x in log_lines(daemon, offset)), f"a 'cycle waiting' line on the {end}", daemon)
+        wait(
+            lambda: any(
+                x.get("event") == "cycle waiting" and x.get("on", "").startswith(f"the {end} (")
+                for x in log_lines(daemon, offset)
+            ),
+            f"a 'cycle waiting' line on the {end}",
+            daemon,
+        )
     wait(lambda: daemon.get("/readyz")[0] == 503, "/readyz 503", daemon)
     wait(lambda: metric(daemon, "mlflow_syncer_replication_lag_seconds") > 0, "lag > 0", daemon)
     pending = metric(daemon, "mlflow_syncer_pending_objects")
@@ -87,8 +100,12 @@ def _during(scene: Scene, gate: Gate, end: str, mode: str) -> str:
         assert code == 2 and err.startswith("mlflow-syncer: error: ") and err.count("\n") == 1, err
         print(f"status while PostgreSQL hangs: exit {code} after {seconds:.1f} s: {err.strip()}")
     if (end, mode) == ("destination", "hang"):
-        wait(lambda: "waiting       on the destination (" in scene.status()[1],
-             "status naming the destination it waits on", daemon, timeout=60)
+        wait(
+            lambda: "waiting       on the destination (" in scene.status()[1],
+            "status naming the destination it waits on",
+            daemon,
+            timeout=60,
+        )
     wait(lambda: time.monotonic() - began >= HOLD, "the outage outlasting the retries", daemon)
     return rid
 
@@ -101,39 +118,65 @@ def _outage(scene: Scene, gate: Gate, end: str, mode: str) -> float:
     offset = daemon.log.stat().st_size
     back = time.monotonic()
     gate.set("open")
-    wait(lambda: copied(scene.dst, scene.exp_name, rid), f"the run logged during the {end} {mode} copied", daemon)
+    wait(
+        lambda: copied(scene.dst, scene.exp_name, rid),
+        f"the run logged during the {end} {mode} copied",
+        daemon,
+    )
     copied_after = time.monotonic() - back
     wait(lambda: daemon.get("/readyz")[0] == 200, "/readyz 200 again", daemon)
     ended = [x for x in log_lines(daemon, offset) if x.get("event") == "cycle ended"]
     first_copy = next(i for i, x in enumerate(ended) if x["copied"] >= 1)
-    # the cycle in flight at the return (it may have read the source before the run was logged), then the next
+    # the cycle in flight at the return (it may have read the source before the run was logged),
+    # then the next
     assert first_copy <= 1, [(x["started"], x["copied"], x.get("error")) for x in ended]
     return copied_after
 
 
 def test_mirror_outlives_outages_of_each_end_and_of_its_state_store(
-        source_server, dest_server, postgres_server, pg_database, unique_name, tmp_path, notify_listener):
+    source_server, dest_server, postgres_server, pg_database, unique_name, tmp_path, notify_listener
+):
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     name = f"{unique_name}/outages"
     make_runs(src, name, 2, points=5, artifact=False)
     with gates() as gate:
-        ends = {"source": gate(*_host_port(source_server.url)), "destination": gate(*_host_port(dest_server.url)),
-                "state store": gate("127.0.0.1", postgres_server.port)}
+        ends = {
+            "source": gate(*_host_port(source_server.url)),
+            "destination": gate(*_host_port(dest_server.url)),
+            "state store": gate("127.0.0.1", postgres_server.port),
+        }
         state_url = postgres_server.url(pg_database(), password="${OUTAGE_PG_PASSWORD}").replace(
-            f":{postgres_server.port}/", f":{ends['state store'].port}/")
-        config = mirror_config(tmp_path, f"http://{ends['source'].address}",
-                               f"http://{ends['destination'].address}", name, state_url)
-        env = {**KNOBS, "OUTAGE_PG_PASSWORD": postgres_server.password, "NOTIFY_SOCKET": notify_listener.path,
-               "WATCHDOG_USEC": "2000000", "MLFLOW_SYNCER_STALL_SECONDS": "6"}
+            f":{postgres_server.port}/", f":{ends['state store'].port}/"
+        )
+        config = mirror_config(
+            tmp_path,
+            f"http://{ends['source'].address}",
+            f"http://{ends['destination'].address}",
+            name,
+            state_url,
+        )
+        env = {
+            **KNOBS,
+            "OUTAGE_PG_PASSWORD": postgres_server.password,
+            "NOTIFY_SOCKET": notify_listener.path,
+            "WATCHDOG_USEC": "2000000",
+            "MLFLOW_SYNCER_STALL_SECONDS": "6",
+        }
         daemon = start_daemon(config, tmp_path, "--interval", "2s", env=env)
-        scene = Scene(daemon, config, env, src, dst, src.get_experiment_by_name(name).experiment_id, name)
+        scene = Scene(
+            daemon, config, env, src, dst, src.get_experiment_by_name(name).experiment_id, name
+        )
         try:
-            figures = {f"{end} {mode}": _outage(scene, ends[end], end, mode) for end, mode in OUTAGES}
+            figures = {
+                f"{end} {mode}": _outage(scene, ends[end], end, mode) for end, mode in OUTAGES
+            }
             daemon.wait_ready()
         finally:
             daemon.stop()
     print("seconds from the return to the copy:", {k: round(v, 1) for k, v in figures.items()})
-    assert len(dst.search_runs([dst.get_experiment_by_name(name).experiment_id])) == 2 + len(OUTAGES)
+    assert len(dst.search_runs([dst.get_experiment_by_name(name).experiment_id])) == 2 + len(
+        OUTAGES
+    )
     assert_same(src, dst, [name])
     lines = log_lines(daemon)
     assert "\\n\\t" not in daemon.log.read_text()  # database errors are one readable line
@@ -145,12 +188,12 @@ def test_mirror_outlives_outages_of_each_end_and_of_its_state_store(
 
 
 def _assert_watchdog_withheld_while_wedged(seen: list[str]) -> None:
-    """Only the PostgreSQL hang wedges the loop (a statement no client timeout can end): the watchdog is
-    fed before it, not while it lasts, and again once the cycle moves."""
+    """Only the PostgreSQL hang wedges the loop (a statement no client timeout can end): the
+    watchdog is fed before it, not while it lasts, and again once the cycle moves."""
     stalls = [i for i, x in enumerate(seen) if x.startswith("STATUS=stalled")]
     assert len(stalls) == 1 and "waiting on the state store (" in seen[stalls[0]], seen
     moving = seen.index("STATUS=the cycle moves again", stalls[0])
-    assert "WATCHDOG=1" in seen[:stalls[0]] and "WATCHDOG=1" not in seen[stalls[0]:moving]
+    assert "WATCHDOG=1" in seen[: stalls[0]] and "WATCHDOG=1" not in seen[stalls[0] : moving]
     assert "WATCHDOG=1" in seen[moving:]
 
 
@@ -159,49 +202,71 @@ def _host_port(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 80
 
 
-
-
-def test_one_file_the_source_cannot_send_fails_only_its_run(source_server, dest_server, fault_proxy,
-                                                           unique_name, tmp_path):
-    """The source answers everything but one file (an MLflow 2.x server and a Japanese file name): that run
-    fails, named; every other run is copied; exit 1; the rerun once the file is readable completes it."""
+def test_one_file_the_source_cannot_send_fails_only_its_run(
+    source_server, dest_server, fault_proxy, unique_name, tmp_path
+):
+    """The source answers everything but one file (an MLflow 2.x server and a Japanese file name):
+    that run fails, named; every other run is copied; exit 1; the rerun once the file is readable
+    completes it."""
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     name = f"{unique_name}/one-bad-file"
     ids = make_runs(src, name, 4, points=5)
     bad = tmp_path / "unsendable.txt"
     bad.write_text("the proxy resets every download of this file")
     src.log_artifact(ids[2], str(bad))
-    proxy = fault_proxy(source_server.url, FaultConfig(rules=[Rule("unsendable.txt", "reset", 10**6, "GET")]))
-    args = ["--source", proxy.url, "--dest", dest_server.url, "--experiments", name, "--no-progress",
-            "--state", f"sqlite:///{tmp_path / 'state.db'}"]
+    proxy = fault_proxy(
+        source_server.url, FaultConfig(rules=[Rule("unsendable.txt", "reset", 10**6, "GET")])
+    )
+    args = [
+        "--source",
+        proxy.url,
+        "--dest",
+        dest_server.url,
+        "--experiments",
+        name,
+        "--no-progress",
+        "--state",
+        f"sqlite:///{tmp_path / 'state.db'}",
+    ]
     env = cli_env(**KNOBS)
 
     first = run_cli("migrate", *args, env=env)
     assert first.returncode == 1, first.stdout[-2000:] + first.stderr[-3000:]
     assert "Traceback" not in first.stderr and "is unreachable" not in first.stderr
     failed = [x for x in first.stderr.splitlines() if "object failed" in x]
-    assert len(failed) == 1 and "run-2" in failed[0] and "connection reset" in failed[0], first.stderr[-3000:]
+    assert len(failed) == 1 and "run-2" in failed[0] and "connection reset" in failed[0], (
+        first.stderr[-3000:]
+    )
     assert "run-2" in first.stdout  # the report names it
-    copies = {r.data.tags["mlflow_syncer.source_run_id"]: r for r in
-              dst.search_runs([dst.get_experiment_by_name(name).experiment_id])}
+    copies = {
+        r.data.tags["mlflow_syncer.source_run_id"]: r
+        for r in dst.search_runs([dst.get_experiment_by_name(name).experiment_id])
+    }
     assert sorted(copies) == sorted(ids)
     complete = {sid for sid, r in copies.items() if "mlflow_syncer.fingerprint" in r.data.tags}
     assert complete == set(ids) - {ids[2]}
 
     verify = run_cli("migrate", *args, "--verify", env=env)
-    assert verify.returncode == 1 and "is unreachable" not in verify.stderr, verify.stdout + verify.stderr
-    assert "! run " in verify.stdout and "run-2: failed: connection reset" in verify.stdout, verify.stdout
+    assert verify.returncode == 1 and "is unreachable" not in verify.stderr, (
+        verify.stdout + verify.stderr
+    )
+    assert "! run " in verify.stdout and "run-2: failed: connection reset" in verify.stdout, (
+        verify.stdout
+    )
 
     proxy.configure(FaultConfig())
     again = run_cli("migrate", *args, env=env)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
     assert_same(src, dst, [name])
 
-    # in sync now; with the file unreadable again, `diff --deep` cannot checksum it: that run is a `!` row
-    # (exit 2, as the exit-code table says for diff), the other runs are compared, the command is not stopped
+    # in sync now; with the file unreadable again, `diff --deep` cannot checksum it: that run is a
+    # `!` row (exit 2, as the exit-code table says for diff), the other runs are compared, the
+    # command is not stopped
     proxy.configure(FaultConfig(rules=[Rule("unsendable.txt", "reset", 10**6, "GET")]))
     deep = run_cli("diff", *args, "--deep", env=env)
-    assert deep.returncode == 2 and "is unreachable" not in deep.stdout + deep.stderr, deep.stdout + deep.stderr
+    assert deep.returncode == 2 and "is unreachable" not in deep.stdout + deep.stderr, (
+        deep.stdout + deep.stderr
+    )
     assert "Traceback" not in deep.stderr
     named = [x for x in deep.stdout.splitlines() if "run-2" in x]
     assert named and "connection reset" in " ".join(named), deep.stdout

@@ -19,11 +19,24 @@ from syncer.kinds.prompts.snapshot import (
 
 def _source() -> Snapshot:
     snap = Snapshot(identity="src")
-    versions = {str(n): PromptVersionSnap(str(n), f"template {n} {{{{q}}}}", commit_message=f"c{n}",
-                                          tags={"author": "ann"}) for n in (1, 2, 3)}
+    versions = {
+        str(n): PromptVersionSnap(
+            str(n), f"template {n} {{{{q}}}}", commit_message=f"c{n}", tags={"author": "ann"}
+        )
+        for n in (1, 2, 3)
+    }
     snap.part("prompt")["qa"] = PromptSnap("qa", "d", {"team": "x"}, {"production": "2"}, versions)
-    snap.runs["r1"] = RunSnap("r1", "1", "run", "FINISHED", 1, 2, "active", "a",
-                              tags={LINKED_PROMPTS: linked_prompts_value([("qa", "2")])})
+    snap.runs["r1"] = RunSnap(
+        "r1",
+        "1",
+        "run",
+        "FINISHED",
+        1,
+        2,
+        "active",
+        "a",
+        tags={LINKED_PROMPTS: linked_prompts_value([("qa", "2")])},
+    )
     return snap
 
 
@@ -43,8 +56,20 @@ def _dest(src: Snapshot, numbers: dict[str, str], foreign: int = 0) -> Snapshot:
         prompt.versions[number] = _copy(src.part("prompt")["qa"].versions[source], number)
     prompt.aliases = {"production": numbers["2"]} if "2" in numbers else {}
     dst.part("prompt")["qa"] = prompt
-    dst.runs["d1"] = RunSnap("d1", "9", "run", "FINISHED", 1, 2, "active", "a", tags={
-        TAG_SOURCE_RUN_ID: "r1", LINKED_PROMPTS: linked_prompts_value([("qa", numbers.get("2", "?"))])})
+    dst.runs["d1"] = RunSnap(
+        "d1",
+        "9",
+        "run",
+        "FINISHED",
+        1,
+        2,
+        "active",
+        "a",
+        tags={
+            TAG_SOURCE_RUN_ID: "r1",
+            LINKED_PROMPTS: linked_prompts_value([("qa", numbers.get("2", "?"))]),
+        },
+    )
     return dst
 
 
@@ -56,15 +81,21 @@ def test_new_versions_after_foreign_ones_get_other_numbers_and_link_the_run():
     src = _source()
     dst = _dest(src, {}, foreign=1)
     actions = plan_prompts(src, dst, {"r1"}, PLAIN_MLFLOW)
-    assert _ops(actions) == [("prompt", "qa", Op.UPDATE), ("prompt_version", "qa/v1", Op.CREATE),
-                             ("prompt_version", "qa/v2", Op.CREATE), ("prompt_version", "qa/v3", Op.CREATE)]
+    assert _ops(actions) == [
+        ("prompt", "qa", Op.UPDATE),
+        ("prompt_version", "qa/v1", Op.CREATE),
+        ("prompt_version", "qa/v2", Op.CREATE),
+        ("prompt_version", "qa/v3", Op.CREATE),
+    ]
     assert [a.details.get("dest_version") for a in actions[1:]] == [2, 3, 4]
     assert actions[2].details["links"] == ["r1"] and actions[0].details["aliases"] == ["production"]
 
 
 def test_an_exact_copy_with_shifted_numbers_is_the_same():
     src = _source()
-    actions = plan_prompts(src, _dest(src, {"1": "2", "2": "3", "3": "4"}, foreign=1), {"r1"}, PLAIN_MLFLOW)
+    actions = plan_prompts(
+        src, _dest(src, {"1": "2", "2": "3", "3": "4"}, foreign=1), {"r1"}, PLAIN_MLFLOW
+    )
     assert {a.op for a in actions} == {Op.SAME}
     assert actions[0].details["foreign_versions"] == 1
 
@@ -72,10 +103,15 @@ def test_an_exact_copy_with_shifted_numbers_is_the_same():
 def test_a_half_made_copy_is_completed_never_created_again():
     src = _source()
     dst = _dest(src, {"1": "1", "2": "2"})
-    dst.part("prompt")["qa"].versions["2"] = _copy(src.part("prompt")["qa"].versions["2"], "2", fingerprint=False)
+    dst.part("prompt")["qa"].versions["2"] = _copy(
+        src.part("prompt")["qa"].versions["2"], "2", fingerprint=False
+    )
     actions = plan_prompts(src, dst, {"r1"}, PLAIN_MLFLOW)
-    assert _ops(actions)[1:] == [("prompt_version", "qa/v1", Op.SAME), ("prompt_version", "qa/v2", Op.UPDATE),
-                                 ("prompt_version", "qa/v3", Op.CREATE)]
+    assert _ops(actions)[1:] == [
+        ("prompt_version", "qa/v1", Op.SAME),
+        ("prompt_version", "qa/v2", Op.UPDATE),
+        ("prompt_version", "qa/v3", Op.CREATE),
+    ]
     assert actions[2].details == {"resume": True}
 
 
@@ -85,7 +121,8 @@ def test_a_run_link_naming_source_numbers_is_rewritten():
     dst.runs["d1"].tags[LINKED_PROMPTS] = linked_prompts_value([("qa", "2")])  # the source's number
     actions = plan_prompts(src, dst, {"r1"}, PLAIN_MLFLOW)
     assert [(a.label, a.op, a.details) for a in actions if a.op is not Op.SAME] == [
-        ("qa/v2", Op.UPDATE, {"links": ["r1"], "dest_version": "3"})]
+        ("qa/v2", Op.UPDATE, {"links": ["r1"], "dest_version": "3"})
+    ]
 
 
 def test_other_content_in_a_copy_is_a_conflict():
@@ -99,5 +136,7 @@ def test_other_content_in_a_copy_is_a_conflict():
 def test_a_destination_without_prompt_api_lists_and_counts_them():
     actions = plan_prompts(_source(), Snapshot(identity="dst"), {"r1"}, AZURE_ML)
     assert [(a.kind, a.op, a.details["count"]) for a in actions] == [
-        ("prompt", Op.UNCOPIED, 1), ("prompt_version", Op.UNCOPIED, 3)]
+        ("prompt", Op.UNCOPIED, 1),
+        ("prompt_version", Op.UNCOPIED, 3),
+    ]
     assert actions[0].details["reason"] == "destination has no prompt API: azureml"

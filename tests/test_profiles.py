@@ -1,4 +1,5 @@
-"""Capability profiles, the default experiment-name mapping, rate-limit classes and the fitting policy."""
+"""Capability profiles, the default experiment-name mapping, rate-limit classes and the fitting
+policy."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ def test_databricks_default_name_mapping_and_user_rules_override():
     assert dest_name("/Shared/team/exp", rules) == "Shared/team/exp"
     assert dest_name("/Repos/bob@corp.com/proj/exp", rules) == "Repos/bob@corp.com/proj/exp"
     own = [NameRule(match=r"^/Users/([^@]+)@[^/]+/", replace=r"\1/")]
-    assert dest_name("/Users/alice@corp.com/churn/exp1", name_rules(own, DATABRICKS)) == "alice/churn/exp1"
+    assert (
+        dest_name("/Users/alice@corp.com/churn/exp1", name_rules(own, DATABRICKS))
+        == "alice/churn/exp1"
+    )
     assert dest_name("/plain/name", name_rules([], PLAIN_MLFLOW)) == "/plain/name"
 
 
@@ -28,20 +32,42 @@ def test_profiles_by_uri_and_by_name_with_rate_overrides():
     assert resolve("databricks://prod").kind == "databricks"
     assert resolve("azureml://x.api.azureml.ms/mlflow/v1.0/s").auth == "azure"
     emulated = resolve("http://127.0.0.1:5000", "azureml")
-    assert emulated.tags_per_run == 50 and emulated.auth is None  # limits of the service, auth of the URI
+    assert (
+        emulated.tags_per_run == 50 and emulated.auth is None
+    )  # limits of the service, auth of the URI
     tuned = resolve("databricks", rate_limits={"search": 2.0, "log_batch": None, "other": 0})
     assert tuned.rate_limits == RateLimits(search=2.0, log_batch=47.0, other=0)
 
 
 def test_rate_limit_classes_follow_databricks_documentation():
-    paths = ["/api/2.0/mlflow/runs/search", "/api/2.0/mlflow/experiments/search?max_results=1",
-             "/api/2.0/mlflow/experiments/delete", "/api/2.0/mlflow/experiments/set-experiment-tag",
-             "/api/2.0/mlflow/experiments/get-by-name?experiment_name=x", "/api/2.0/mlflow/runs/log-batch",
-             "/api/2.0/mlflow/runs/create", "/api/2.0/mlflow/artifacts/list?run_id=1",
-             "/api/2.0/mlflow/unity-catalog/registered-models/search", "/api/3.0/mlflow/traces/search",
-             "/api/2.0/mlflow-artifacts/artifacts/1/a/mlflow/search", "/.well-known/databricks-config"]
-    assert [request_class(p) for p in paths] == ["search", "search", "search", "search", "search", "log_batch",
-                                                 "other", "other", "search", "search", "other", None]
+    paths = [
+        "/api/2.0/mlflow/runs/search",
+        "/api/2.0/mlflow/experiments/search?max_results=1",
+        "/api/2.0/mlflow/experiments/delete",
+        "/api/2.0/mlflow/experiments/set-experiment-tag",
+        "/api/2.0/mlflow/experiments/get-by-name?experiment_name=x",
+        "/api/2.0/mlflow/runs/log-batch",
+        "/api/2.0/mlflow/runs/create",
+        "/api/2.0/mlflow/artifacts/list?run_id=1",
+        "/api/2.0/mlflow/unity-catalog/registered-models/search",
+        "/api/3.0/mlflow/traces/search",
+        "/api/2.0/mlflow-artifacts/artifacts/1/a/mlflow/search",
+        "/.well-known/databricks-config",
+    ]
+    assert [request_class(p) for p in paths] == [
+        "search",
+        "search",
+        "search",
+        "search",
+        "search",
+        "log_batch",
+        "other",
+        "other",
+        "search",
+        "search",
+        "other",
+        None,
+    ]
 
 
 def test_rate_limits_keep_the_service_rate_and_hold_back_a_quarter_second_of_burst():
@@ -52,17 +78,28 @@ def test_rate_limits_keep_the_service_rate_and_hold_back_a_quarter_second_of_bur
 def test_fit_run_is_identity_when_everything_fits():
     fitted = fit_run({"p": "1"}, {"t": "x" * 1000, "mlflow.source.name": "a.py"}, ["m"], AZURE_ML)
     assert (fitted.params, fitted.tags, fitted.metrics, fitted.notes, fitted.artifacts) == (
-        {"p": "1"}, {"t": "x" * 1000, "mlflow.source.name": "a.py"}, ["m"], [], {})
+        {"p": "1"},
+        {"t": "x" * 1000, "mlflow.source.name": "a.py"},
+        ["m"],
+        [],
+        {},
+    )
 
 
 def test_fit_run_policy_on_azure_ml():
-    tags = {f"t{i:02d}": "v" for i in range(45)} | {"mlflow.note.content": "n" * 1500, "mlflow.user": "me"}
+    tags = {f"t{i:02d}": "v" for i in range(45)} | {
+        "mlflow.note.content": "n" * 1500,
+        "mlflow.user": "me",
+    }
     fitted = fit_run({"k" * 101: "v"}, tags, [f"m{i:02d}" for i in range(52)], AZURE_ML)
     assert len(fitted.tags) == 43 and fitted.tags["mlflow.note.content"].endswith("...[truncated]")
     assert len(fitted.tags["mlflow.note.content"]) == 1000 and "mlflow.user" not in fitted.tags
     assert fitted.artifacts["mlflow_syncer/truncated_tags/mlflow.note.content.txt"] == "n" * 1500
-    assert sorted(fitted.artifacts) == ["mlflow_syncer/dropped_params.json", "mlflow_syncer/overflow_tags.json",
-                                        "mlflow_syncer/truncated_tags/mlflow.note.content.txt"]
+    assert sorted(fitted.artifacts) == [
+        "mlflow_syncer/dropped_params.json",
+        "mlflow_syncer/overflow_tags.json",
+        "mlflow_syncer/truncated_tags/mlflow.note.content.txt",
+    ]
     assert fitted.params == {} and fitted.dropped_metrics == ["m50", "m51"]
     assert len(fitted.notes) == 6
     assert fit_run({}, tags, [], DATABRICKS).tags == tags  # Databricks takes all of it
@@ -70,14 +107,19 @@ def test_fit_run_policy_on_azure_ml():
 
 def test_rate_limits_and_profile_come_from_the_config_file(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("source: {tracking_uri: databricks, registry_uri: databricks-uc,"
-                    " rate_limits: {search: 2, other: 50}}\n"
-                    "destination: {tracking_uri: 'http://127.0.0.1:1', profile: azureml}\n")
+    path.write_text(
+        "source: {tracking_uri: databricks, registry_uri: databricks-uc,"
+        " rate_limits: {search: 2, other: 50}}\n"
+        "destination: {tracking_uri: 'http://127.0.0.1:1', profile: azureml}\n"
+    )
     src, dst = endpoints(load_settings(str(path)))
     assert src.caps.rate_limits == RateLimits(search=2.0, log_batch=47.0, other=50.0)
     assert set(src.limiter.buckets) == {"search", "log_batch", "other"}
     assert dst.caps.kind == "azureml" and dst.caps.batch_metrics == 250
     path.write_text("source: {tracking_uri: databricks, rate_limits: {serch: 2}}\n")
-    typo = r"line 1: unknown option 'source.rate_limits.serch' \(did you mean 'source.rate_limits.search'\?\)"
+    typo = (
+        r"line 1: unknown option 'source.rate_limits.serch' \(did you mean "
+        r"'source.rate_limits.search'\?\)"
+    )
     with pytest.raises(FatalError, match=typo):
         load_settings(str(path))

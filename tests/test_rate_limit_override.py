@@ -1,4 +1,5 @@
-"""Configured rate limits replace the backend's defaults (e.g. a plain MLflow server behind a quota)."""
+"""Configured rate limits replace the backend's defaults (e.g. a plain MLflow server behind a
+quota)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from syncer.engine.sync import endpoints
 
 def test_rate_limits_from_config_apply_to_a_plain_http_endpoint(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("source:\n  tracking_uri: http://127.0.0.1:1\n  rate_limits: {search: 7, log_batch: 47}\n"
-                   "destination:\n  tracking_uri: http://127.0.0.1:2\n")
+    cfg.write_text(
+        "source:\n  tracking_uri: http://127.0.0.1:1\n  rate_limits: {search: 7, log_batch: 47}\n"
+        "destination:\n  tracking_uri: http://127.0.0.1:2\n"
+    )
     src, dst = endpoints(load_settings(str(cfg)))
     assert src.caps.rate_limits == RateLimits(search=7.0, log_batch=47.0, other=None)
     assert sorted(src.limiter.buckets) == ["log_batch", "search"]

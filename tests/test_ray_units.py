@@ -1,11 +1,12 @@
 """`migrate --engine ray` on a real local Ray cluster (a head and two worker nodes, one CPU each).
 
-A source of three experiments, one of them big enough to be cut into start-time ranges, is copied into a real
-MLflow server with a PostgreSQL state store; one Ray worker process is SIGKILLed in the middle of a unit. Ray
-runs the unit again, it resumes from the state store and the destination, and the copy is exact: no run twice,
-every range accounted for. (A 20,000-run experiment is the benchmark's: bench/ray_scale.py.) Three more
-experiments are copied through a front answering 429 + Retry-After above its rate limits, by the same cluster's
-three worker processes: together they stay within the limits (one budget actor, syncer.engine.ray_budget).
+A source of three experiments, one of them big enough to be cut into start-time ranges, is copied
+into a real MLflow server with a PostgreSQL state store; one Ray worker process is SIGKILLed in the
+middle of a unit. Ray runs the unit again, it resumes from the state store and the destination, and
+the copy is exact: no run twice, every range accounted for. (A 20,000-run experiment is the
+benchmark's: bench/ray_scale.py.) Three more experiments are copied through a front answering 429 +
+Retry-After above its rate limits, by the same cluster's three worker processes: together they stay
+within the limits (one budget actor, syncer.engine.ray_budget).
 """
 
 from __future__ import annotations
@@ -44,9 +45,14 @@ from tests.fixtures.cli import SYNCER, cli_env, write_config
 from tests.fixtures.procs import start_mlflow_server
 from tests.fixtures.ray_cluster import start_ray_cluster
 
-BIG = 400  # runs of the big experiment, start times T0 + i: ranges of 100 cut at T0 + 100, + 200, + 300
+# runs of the big experiment, start times T0 + i: ranges of 100 cut at T0 + 100, + 200, + 300
+BIG = 400
 RANGE_RUNS = 100
-LIMITED = ("rl/a", "rl/b", "rl/c")  # copied through a rate-limited front: ranges of 10 cut them in two each
+LIMITED = (
+    "rl/a",
+    "rl/b",
+    "rl/c",
+)  # copied through a rate-limited front: ranges of 10 cut them in two each
 LIMITED_RUNS = 12
 FRONT_RATES = {"search": 2.0, "log_batch": 2.0, "other": 8.0}  # low enough to hold 3 workers back
 
@@ -75,19 +81,22 @@ def bulk_source(tmp_path_factory):
 
 
 def _seed(client: MlflowClient, root, name: str, runs: int) -> str:
-    """An experiment of `runs` finished runs (start times T0 + i), one metric and one param each; its id."""
+    """An experiment of `runs` finished runs (start times T0 + i), one metric and one param each;
+    its id."""
     (root / "artifacts" / name).mkdir(parents=True)
     eid = client.create_experiment(name, artifact_location=str(root / "artifacts" / name))
     for i in range(runs):
         run = client.create_run(eid, start_time=T0 + i, run_name=f"{name}-{i}")
-        client.log_batch(run.info.run_id, metrics=[Metric("m", i / 2, T0, 0)], params=[Param("p", str(i))])
+        client.log_batch(
+            run.info.run_id, metrics=[Metric("m", i / 2, T0, 0)], params=[Param("p", str(i))]
+        )
         client.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 10)
     return eid
 
 
 def _kill_a_unit_mid_way(proc: subprocess.Popen, cluster, dst: MlflowClient, name: str) -> int:
-    """Once the big experiment's first range is copied and others are in flight, SIGKILL a Ray worker process
-    running a unit; its pid."""
+    """Once the big experiment's first range is copied and others are in flight, SIGKILL a Ray
+    worker process running a unit; its pid."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         exp = dst.get_experiment_by_name(name)
@@ -98,35 +107,70 @@ def _kill_a_unit_mid_way(proc: subprocess.Popen, cluster, dst: MlflowClient, nam
             return busy[0]
         time.sleep(0.5)
     out, err = proc.communicate(timeout=600)
-    raise AssertionError(f"no unit in flight to kill (migrate exited with {proc.returncode}):\n{out}\n{err}")
+    raise AssertionError(
+        f"no unit in flight to kill (migrate exited with {proc.returncode}):\n{out}\n{err}"
+    )
 
 
 def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
-        ray_cluster, bulk_source, dest_server, postgres_server, pg_database, tmp_path):
+    ray_cluster, bulk_source, dest_server, postgres_server, pg_database, tmp_path
+):
     server, big, small = bulk_source
     names = ["ray/big", "ray/small-1", "ray/small-2"]
-    config = write_config(tmp_path / "c.yaml", source={"tracking_uri": server.url},
-                          destination={"tracking_uri": dest_server.url}, experiments=["ray/*"],
-                          workers=2, prompts=[], copy_models=False)
+    config = write_config(
+        tmp_path / "c.yaml",
+        source={"tracking_uri": server.url},
+        destination={"tracking_uri": dest_server.url},
+        experiments=["ray/*"],
+        workers=2,
+        prompts=[],
+        copy_models=False,
+    )
     dst = MlflowClient(dest_server.url)
-    env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=postgres_server.url(pg_database()))
-    proc = subprocess.Popen([SYNCER, "migrate", "--config", str(config), "--engine", "ray", "--ray-address",
-                             ray_cluster.address, "--range-runs", str(RANGE_RUNS), "--log-level", "warning"],
-                            env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env = cli_env(
+        RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=postgres_server.url(pg_database())
+    )
+    proc = subprocess.Popen(
+        [
+            SYNCER,
+            "migrate",
+            "--config",
+            str(config),
+            "--engine",
+            "ray",
+            "--ray-address",
+            ray_cluster.address,
+            "--range-runs",
+            str(RANGE_RUNS),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     killed = _kill_a_unit_mid_way(proc, ray_cluster, dst, "ray/big")
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, f"{out}\n{err}"
-    assert killed not in ray_cluster.pids()  # the worker process is gone; Ray ran its unit again elsewhere
+    assert (
+        killed not in ray_cluster.pids()
+    )  # the worker process is gone; Ray ran its unit again elsewhere
 
     # Every unit finished: the two small experiments whole, the big one in four gap-free ranges.
     cuts = [T0 + RANGE_RUNS * i for i in (1, 2, 3)]
-    ranges = [f"experiment:{big}[{lo or ''},{hi or ''})" for lo, hi in zip([None, *cuts], [*cuts, None], strict=True)]
+    ranges = [
+        f"experiment:{big}[{lo or ''},{hi or ''})"
+        for lo, hi in zip([None, *cuts], [*cuts, None], strict=True)
+    ]
     units = [line.split()[2].rstrip(":") for line in err.splitlines() if line.startswith("unit ")]
     assert sorted(units) == sorted(ranges + [f"experiment:{e}" for e in small]), err
-    (first,) = [line for line in out.splitlines() if line.startswith("ray: ")]  # (Ray's own notes: stdout)
-    assert first.startswith("ray: 6 units (4 start-time ranges), 6 done, 0 failed; created ") and \
-        first.endswith(", failed 0, conflicts 0"), out
+    (first,) = [
+        line for line in out.splitlines() if line.startswith("ray: ")
+    ]  # (Ray's own notes: stdout)
+    assert first.startswith(
+        "ray: 6 units (4 start-time ranges), 6 done, 0 failed; created "
+    ) and first.endswith(", failed 0, conflicts 0"), out
 
     # Exactly once: one copy per source run, each range's runs all there, and the copy deep-equal.
     exp = dst.get_experiment_by_name("ray/big")
@@ -137,13 +181,31 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     src = MlflowClient(server.url)
     assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
 
-    # `mirror --once --engine ray`: its first cycle reads every run, so the units run on Ray again; the one
-    # run new since is copied by one of them and counted in the cycle.
+    # `mirror --once --engine ray`: its first cycle reads every run, so the units run on Ray again;
+    # the one run new since is copied by one of them and counted in the cycle.
     run = src.create_run(small[0], start_time=T0 + 50, run_name="new")
     src.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 60)
-    mirror = subprocess.run([SYNCER, "mirror", "--once", "--config", str(config), "--engine", "ray",
-                             "--ray-address", ray_cluster.address, "--range-runs", str(RANGE_RUNS),
-                             "--log-level", "warning"], env=env, capture_output=True, text=True, timeout=600)
+    mirror = subprocess.run(
+        [
+            SYNCER,
+            "mirror",
+            "--once",
+            "--config",
+            str(config),
+            "--engine",
+            "ray",
+            "--ray-address",
+            ray_cluster.address,
+            "--range-runs",
+            str(RANGE_RUNS),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert mirror.returncode == 0, mirror.stderr
     (cycle,) = [line for line in mirror.stdout.splitlines() if line.startswith("mirror cycle: ")]
     assert cycle.startswith("mirror cycle: ok; copied 1, "), mirror.stdout
@@ -151,11 +213,16 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
 
 
 def _draw(identity: str, rate: float, n: int, hold: float = 0.0, *_after: object) -> list[float]:
-    """In a Ray task: take `n` tokens of class `other` from the endpoint's budget actor (the wall-clock time of
-    each); with `hold`, first say the server asked for Retry-After `hold` s (the time of that is first)."""
+    """In a Ray task: take `n` tokens of class `other` from the endpoint's budget actor (the
+    wall-clock time of each); with `hold`, first say the server asked for Retry-After `hold` s (the
+    time of that is first)."""
     limiter = RateLimiter(RateLimits(other=rate))
-    limiter.share(ray_budget.ActorBudget(ray.get_actor(ray_budget.actor_name(identity),
-                                                       namespace=ray_budget.NAMESPACE)), identity)
+    limiter.share(
+        ray_budget.ActorBudget(
+            ray.get_actor(ray_budget.actor_name(identity), namespace=ray_budget.NAMESPACE)
+        ),
+        identity,
+    )
     times = []
     if hold:
         times.append(time.time())
@@ -167,7 +234,9 @@ def _draw(identity: str, rate: float, n: int, hold: float = 0.0, *_after: object
 
 
 def test_one_budget_actor_bounds_tasks_on_every_node_and_a_retry_after_holds_them_all(ray_cluster):
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the tasks are this module's functions
+    cloudpickle.register_pickle_by_value(
+        sys.modules[__name__]
+    )  # the tasks are this module's functions
     ray.init(address=ray_cluster.address, namespace=ray_budget.NAMESPACE, log_to_driver=False)
     try:
         url, rate, each = "http://127.0.0.1:9", 10.0, 10
@@ -177,7 +246,9 @@ def test_one_budget_actor_bounds_tasks_on_every_node_and_a_retry_after_holds_the
         draw = ray.remote(num_cpus=1)(_draw)
         started = time.time()
         held = draw.remote(end.identity, rate, 1, hold=1.5)
-        tasks = [draw.remote(end.identity, rate, each, 0.0, held) for _ in range(3)]  # after the hold
+        tasks = [
+            draw.remote(end.identity, rate, each, 0.0, held) for _ in range(3)
+        ]  # after the hold
         hold_at = ray.get(held)[0]
         granted = [t for times in ray.get(tasks) for t in times]
     finally:
@@ -185,16 +256,18 @@ def test_one_budget_actor_bounds_tasks_on_every_node_and_a_retry_after_holds_the
     # Nothing was granted during the 1.5 s the server asked for, on any node.
     assert min(granted) >= hold_at + 1.5 - 0.05
     # 30 tokens from one bucket of 10/s (a burst of at most 7.5): the last not before
-    # (30 - 7.5) / 10 s after the hold ended (three budgets of their own would hand out all 30 at once).
+    # (30 - 7.5) / 10 s after the hold ended (three budgets of their own would hand out all 30 at
+    # once).
     assert len(granted) == 3 * each
     assert max(granted) - (hold_at + 1.5) >= (3 * each - 7.5) / rate - 0.05
     assert started <= hold_at
 
 
 class RateLimitedFront(Rules):
-    """A source's rate limits as a Databricks workspace answers them (tests/emulators/databricks.py, which cites
-    the documented classes and limits): per class a bucket of `rate` per second in bursts of `rate`, HTTP 429
-    with Retry-After: 1 above it; every API request's arrival is recorded."""
+    """A source's rate limits as a Databricks workspace answers them (tests/emulators/databricks.py,
+    which cites the documented classes and limits): per class a bucket of `rate` per second in
+    bursts of `rate`, HTTP 429 with Retry-After: 1 above it; every API request's arrival is
+    recorded."""
 
     def __init__(self, rates: dict[str, float]) -> None:
         self.buckets = {cls: Bucket(rate) for cls, rate in rates.items()}
@@ -208,98 +281,198 @@ class RateLimitedFront(Rules):
         self.arrivals[cls].append(time.monotonic())
         if self.buckets[cls].take() > 0:
             gateway.count(f"429 {cls}")
-            return error(429, "REQUEST_LIMIT_EXCEEDED", f"Too many requests ({cls}).", **{"Retry-After": "1"})
+            return error(
+                429, "REQUEST_LIMIT_EXCEEDED", f"Too many requests ({cls}).", **{"Retry-After": "1"}
+            )
         return None
 
 
 def test_three_workers_behind_a_429_front_stay_within_its_limits_together(
-        ray_cluster, bulk_source, dest_server, postgres_server, pg_database, tmp_path):
+    ray_cluster, bulk_source, dest_server, postgres_server, pg_database, tmp_path
+):
     server, _, _ = bulk_source
     rules = RateLimitedFront(FRONT_RATES)
     front = Gateway(server.url, [rules]).start()
-    config = write_config(tmp_path / "c.yaml", source={"tracking_uri": front.url, "rate_limits": FRONT_RATES},
-                          destination={"tracking_uri": dest_server.url}, experiments=["rl/*"], workers=2,
-                          prompts=[], copy_models=False)
-    env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=postgres_server.url(pg_database()))
+    config = write_config(
+        tmp_path / "c.yaml",
+        source={"tracking_uri": front.url, "rate_limits": FRONT_RATES},
+        destination={"tracking_uri": dest_server.url},
+        experiments=["rl/*"],
+        workers=2,
+        prompts=[],
+        copy_models=False,
+    )
+    env = cli_env(
+        RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=postgres_server.url(pg_database())
+    )
     try:
-        done = subprocess.run([SYNCER, "migrate", "--config", str(config), "--engine", "ray", "--ray-address",
-                               ray_cluster.address, "--range-runs", "10", "--log-level", "warning"],
-                              env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [
+                SYNCER,
+                "migrate",
+                "--config",
+                str(config),
+                "--engine",
+                "ray",
+                "--ray-address",
+                ray_cluster.address,
+                "--range-runs",
+                "10",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     finally:
         front.stop()
     assert done.returncode == 0, done.stderr
     (line,) = [x for x in done.stdout.splitlines() if x.startswith("ray: ")]
     # 36 runs and the 3 experiments (each made by its first range; the second sees it unchanged)
-    assert line == "ray: 6 units (6 start-time ranges), 6 done, 0 failed; created 39, updated 0, unchanged 3, " \
-        "failed 0, conflicts 0", done.stdout
+    assert (
+        line
+        == "ray: 6 units (6 start-time ranges), 6 done, 0 failed; created 39, updated 0, unchanged "
+        "3, "
+        "failed 0, conflicts 0"
+    ), done.stdout
 
-    # The three workers and the driver together never went above the front's limits: it never answered 429,
-    # and no second saw more requests of a class than its bucket lets through (rate + a burst of rate).
+    # The three workers and the driver together never went above the front's limits: it never
+    # answered 429, and no second saw more requests of a class than its bucket lets through (rate +
+    # a burst of rate).
     busiest = {cls: most_within(times, 1.0) for cls, times in rules.arrivals.items()}
-    assert {k: n for k, n in front.counts.items() if k.startswith("429")} == {}, (front.counts, busiest)
-    assert {cls: n <= 2 * FRONT_RATES[cls] for cls, n in busiest.items()} == {c: True for c in busiest}, busiest
+    assert {k: n for k, n in front.counts.items() if k.startswith("429")} == {}, (
+        front.counts,
+        busiest,
+    )
+    assert {cls: n <= 2 * FRONT_RATES[cls] for cls, n in busiest.items()} == {
+        c: True for c in busiest
+    }, busiest
     assert busiest["other"] >= FRONT_RATES["other"], busiest  # the limit did hold the workers back
     src, dst = MlflowClient(server.url), MlflowClient(dest_server.url)
     assert snapshot(dst, list(LIMITED), dest=True) == snapshot(src, list(LIMITED), dest=False)
 
 
 def test_objects_a_unit_failed_that_the_full_pass_copied_are_not_counted_failed() -> None:
-    """A 2-node bench once ended `failed 2`, exit 1, with the destination complete: the full pass after the
-    units had copied the 2 runs its units failed. The units' failures are weighed against that pass, which
-    plans every object again and counts what still fails itself (no Ray needed: plain results)."""
+    """A 2-node bench once ended `failed 2`, exit 1, with the destination complete: the full pass
+    after the units had copied the 2 runs its units failed. The units' failures are weighed against
+    that pass, which plans every object again and counts what still fails itself (no Ray needed:
+    plain results)."""
     runs = [Action("run", Op.CREATE, f"r{i}", source_id=f"r{i}", experiment="7") for i in range(4)]
-    unit = ray_units.UnitDone(ray_units.Unit("7", (None, 100)), created=2, updated=0, unchanged=0, failed=2,
-                              conflicts=0, pid=1, failed_keys=(("run", "r2"), ("run", "r3")))
-    totals = ray_units.RayTotals(units=3, ranges=2, done=[unit],
-                                 failed_units=[("experiment:7[100,)", "worker died"), ("experiment:8", "why")])
-    # The full pass: r2's write had applied (`=`), r3 created now; experiment 8 still has a run failing.
+    unit = ray_units.UnitDone(
+        ray_units.Unit("7", (None, 100)),
+        created=2,
+        updated=0,
+        unchanged=0,
+        failed=2,
+        conflicts=0,
+        pid=1,
+        failed_keys=(("run", "r2"), ("run", "r3")),
+    )
+    totals = ray_units.RayTotals(
+        units=3,
+        ranges=2,
+        done=[unit],
+        failed_units=[("experiment:7[100,)", "worker died"), ("experiment:8", "why")],
+    )
+    # The full pass: r2's write had applied (`=`), r3 created now; experiment 8 still has a run
+    # failing.
     bad = Action("run", Op.CREATE, "x", source_id="x", experiment="8")
-    full = SyncResult(plan=Plan(actions=[replace(runs[2], op=Op.SAME), runs[3], bad], dest_names={}),
-                      outcomes=[Outcome(runs[3], ok=True), Outcome(bad, ok=False, error="500")])
+    full = SyncResult(
+        plan=Plan(actions=[replace(runs[2], op=Op.SAME), runs[3], bad], dest_names={}),
+        outcomes=[Outcome(runs[3], ok=True), Outcome(bad, ok=False, error="500")],
+    )
     cli_units = RayUnits(Settings(), None, progress=False)
     cli_units.totals = totals
     cli_units.settle(full)
     assert cli_units.lines() == [
-        "ray: 3 units (2 start-time ranges), 1 done, 2 failed; created 2, updated 0, unchanged 0, failed 2, "
+        "ray: 3 units (2 start-time ranges), 1 done, 2 failed; created 2, updated 0, unchanged 0, "
+        "failed 2, "
         "conflicts 0; the full pass then found or made 2 of those 2 in sync",
         "! experiment:7[100,): worker died (its experiment in sync after the full pass)",
-        "! experiment:8: why (still failing in the full pass)"]
+        "! experiment:8: why (still failing in the full pass)",
+    ]
     assert cli_units.failed == 1  # experiment 8's unit; its failing run is the full pass's to count
 
 
-def test_diff_on_ray_writes_the_local_engines_report(ray_cluster, bulk_source, dest_server, tmp_path):
-    """`diff --deep --engine ray`: the chunks' per-run reads run as Ray tasks (syncer.engine.ray_inspect);
-    the JSON report is the local engine's, byte for byte, with a run to create, one to update and one
-    that looks in sync but holds a point more (found by --deep)."""
+def test_diff_on_ray_writes_the_local_engines_report(
+    ray_cluster, bulk_source, dest_server, tmp_path
+):
+    """`diff --deep --engine ray`: the chunks' per-run reads run as Ray tasks
+    (syncer.engine.ray_inspect); the JSON report is the local engine's, byte for byte, with a run to
+    create, one to update and one that looks in sync but holds a point more (found by --deep)."""
     server, _, _ = bulk_source
     src, dst = MlflowClient(server.url), MlflowClient(dest_server.url)
     _seed(src, server.root, "diff/a", 6)
-    config = write_config(tmp_path / "c.yaml", source={"tracking_uri": server.url},
-                          destination={"tracking_uri": dest_server.url}, experiments=["diff/*"],
-                          prompts=[], copy_models=False)
+    config = write_config(
+        tmp_path / "c.yaml",
+        source={"tracking_uri": server.url},
+        destination={"tracking_uri": dest_server.url},
+        experiments=["diff/*"],
+        prompts=[],
+        copy_models=False,
+    )
     env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=f"sqlite:///{tmp_path / 's.db'}")
     base = [SYNCER, "--config", str(config), "--log-level", "warning"]
-    done = subprocess.run([base[0], "migrate", *base[1:], "--no-progress"], env=env, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [base[0], "migrate", *base[1:], "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     exp = src.get_experiment_by_name("diff/a").experiment_id
-    src.set_terminated(src.create_run(exp, start_time=T0 + 99, run_name="new").info.run_id, "FINISHED")
-    copies = {r.info.run_name: r.info.run_id
-              for r in dst.search_runs([dst.get_experiment_by_name("diff/a").experiment_id])}
+    src.set_terminated(
+        src.create_run(exp, start_time=T0 + 99, run_name="new").info.run_id, "FINISHED"
+    )
+    copies = {
+        r.info.run_name: r.info.run_id
+        for r in dst.search_runs([dst.get_experiment_by_name("diff/a").experiment_id])
+    }
     dst.delete_tag(copies["diff/a-0"], "mlflow_syncer.fingerprint")  # planned `*`
     dst.log_metric(copies["diff/a-1"], "m", 7.0, timestamp=T0, step=-1)  # `=`, but --deep finds it
     reports = {}
     for engine in ("local", "ray"):
         out = tmp_path / f"{engine}.json"
-        run = subprocess.run([base[0], "diff", *base[1:], "--deep", "--format", "json", "--output", str(out),
-                              "--engine", engine, "--ray-address", ray_cluster.address, "--log-level", "info",
-                              "--log-format", "json"],
-                             env=env, capture_output=True, text=True, timeout=600)
+        run = subprocess.run(
+            [
+                base[0],
+                "diff",
+                *base[1:],
+                "--deep",
+                "--format",
+                "json",
+                "--output",
+                str(out),
+                "--engine",
+                engine,
+                "--ray-address",
+                ray_cluster.address,
+                "--log-level",
+                "info",
+                "--log-format",
+                "json",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert run.returncode == 1, run.stderr  # differences
-        ray_lines = [json.loads(x) for x in run.stderr.splitlines() if "chunks inspected on ray" in x]
-        assert [x["chunks"] for x in ray_lines] == ([1] if engine == "ray" else []), run.stderr  # diff/a
+        ray_lines = [
+            json.loads(x) for x in run.stderr.splitlines() if "chunks inspected on ray" in x
+        ]
+        assert [x["chunks"] for x in ray_lines] == ([1] if engine == "ray" else []), (
+            run.stderr
+        )  # diff/a
         reports[engine] = out.read_text()
     assert reports["ray"] == reports["local"]
     rows = json.loads(reports["ray"])["objects"]
-    assert Counter(r["op"] for r in rows if r["kind"] == "run") == {"same": 4, "create": 1, "update": 1,
-                                                                     "differs": 1}
+    assert Counter(r["op"] for r in rows if r["kind"] == "run") == {
+        "same": 4,
+        "create": 1,
+        "update": 1,
+        "differs": 1,
+    }

@@ -1,7 +1,9 @@
-"""Uncopied source objects in every report, the end-of-run summary and the exit codes (plain data, no server).
+"""Uncopied source objects in every report, the end-of-run summary and the exit codes (plain data,
+no server).
 
-One `!` uncopied action stands for N objects of a kind with the reason; `diff` never says `in sync` while any
-source object is not copied and exits 1 (a difference), while a real conflict keeps exit 2.
+One `!` uncopied action stands for N objects of a kind with the reason; `diff` never says `in sync`
+while any source object is not copied and exits 1 (a difference), while a real conflict keeps exit
+2.
 """
 
 from __future__ import annotations
@@ -28,13 +30,21 @@ SAME = Action(kind="run", op=Op.SAME, label="genai-app/r1", source_id="r1", expe
 
 
 def _plan(*extra: Action) -> Plan:
-    return Plan(actions=[SAME, uncopied("trace", 3, REASON, group="genai-app", experiment="1"),
-                         uncopied("webhook", 2, "not copied: secrets cannot be read back"), *extra],
-                dest_names={"1": "genai-app"})
+    return Plan(
+        actions=[
+            SAME,
+            uncopied("trace", 3, REASON, group="genai-app", experiment="1"),
+            uncopied("webhook", 2, "not copied: secrets cannot be read back"),
+            *extra,
+        ],
+        dest_names={"1": "genai-app"},
+    )
 
 
 def _report(plan: Plan) -> Report:
-    return Report(SyncResult(plan=plan, src=Snapshot("s"), dst=Snapshot("d"), dry_run=True), Inspection())
+    return Report(
+        SyncResult(plan=plan, src=Snapshot("s"), dst=Snapshot("d"), dry_run=True), Inspection()
+    )
 
 
 def _render(report: Report, fmt: str) -> str:
@@ -64,9 +74,18 @@ def test_json_counts_objects_by_kind_and_lists_what_is_not_copied():
     assert s["objects"] == 1  # objects compared one by one; uncopied rows stand for several
     assert s["uncopied"] == [
         {"kind": "trace", "count": 3, "reason": REASON, "group": "genai-app"},
-        {"kind": "webhook", "count": 2, "reason": "not copied: secrets cannot be read back", "group": None}]
+        {
+            "kind": "webhook",
+            "count": 2,
+            "reason": "not copied: secrets cannot be read back",
+            "group": None,
+        },
+    ]
     rows = [o for o in doc["objects"] if o["op"] == "uncopied"]
-    assert [(r["sigil"], r["kind"], r["details"]["count"]) for r in rows] == [("!", "trace", 3), ("!", "webhook", 2)]
+    assert [(r["sigil"], r["kind"], r["details"]["count"]) for r in rows] == [
+        ("!", "trace", 3),
+        ("!", "webhook", 2),
+    ]
     assert {g["name"]: g["uncopied"] for g in doc["experiments"]}["genai-app"] == 3
 
 
@@ -94,8 +113,13 @@ def test_a_kind_that_cannot_be_listed_is_a_note_said_once_not_a_row():
     assert exit_code(report.summary()) == 0
     doc = json.loads(_render(report, "json"))
     assert doc["in_sync"] is True and doc["summary"]["uncopied"] == []
-    assert doc["notes"] == [{"kind": "scorer", "note": "cannot be listed here: 404 ENDPOINT_NOT_FOUND",
-                             "group": "genai-app"}]
+    assert doc["notes"] == [
+        {
+            "kind": "scorer",
+            "note": "cannot be listed here: 404 ENDPOINT_NOT_FOUND",
+            "group": "genai-app",
+        }
+    ]
     assert all(o["sigil"] != "!" for o in doc["objects"])
     md = _render(report, "markdown")
     assert "## Notes" in md and "`!`" not in md and md.count("404 ENDPOINT_NOT_FOUND") == 1
@@ -104,7 +128,9 @@ def test_a_kind_that_cannot_be_listed_is_a_note_said_once_not_a_row():
 
 
 def test_a_conflict_keeps_exit_2_beside_uncopied_objects():
-    conflict = Action(kind="run", op=Op.CONFLICT, label="genai-app/r2", source_id="r2", details={"reason": "x"})
+    conflict = Action(
+        kind="run", op=Op.CONFLICT, label="genai-app/r2", source_id="r2", details={"reason": "x"}
+    )
     assert exit_code(_report(_plan(conflict)).summary()) == 2
 
 
@@ -118,9 +144,11 @@ def test_migrate_summary_and_problem_lines_show_what_was_not_copied():
     row = next(line for line in table.splitlines() if f"traces not copied ({REASON})" in line)
     assert row.rstrip(" │").endswith(" 7")
     assert "webhooks not copied (not copied: secrets cannot be read back)" in table
-    assert problem_lines(result) == [f"! traces 3 (genai-app) [{REASON}]",
-                                     "! webhooks 2 [not copied: secrets cannot be read back]",
-                                     f"! traces 4 (other) [{REASON}]"]
+    assert problem_lines(result) == [
+        f"! traces 3 (genai-app) [{REASON}]",
+        "! webhooks 2 [not copied: secrets cannot be read back]",
+        f"! traces 4 (other) [{REASON}]",
+    ]
 
 
 def test_mirror_once_exit_code_is_partial_when_objects_are_not_copied():

@@ -1,5 +1,6 @@
-"""Our own retry layer (syncer/backends/calls.py) waits at least what a server's Retry-After asks for, where the
-failure carries the response (plain HTTP such as signed-URL downloads; Azure SDK errors)."""
+"""Our own retry layer (syncer/backends/calls.py) waits at least what a server's Retry-After asks
+for, where the failure carries the response (plain HTTP such as signed-URL downloads; Azure SDK
+errors)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from syncer.backends.endpoint import Endpoint
 
 
 class Busy:
-    """Answers 429 with a Retry-After header `times` times, then 200; records when each request came."""
+    """Answers 429 with a Retry-After header `times` times, then 200; records when each request
+    came."""
 
     def __init__(self, header: str, times: int = 1) -> None:
         self.header, self.left, self.seen = header, times, []
@@ -57,7 +59,9 @@ def test_a_429_is_retried_no_sooner_than_retry_after(form):
     finally:
         busy.server.shutdown()
     assert len(busy.seen) == 2
-    assert busy.seen[1] - busy.seen[0] >= 2.0  # the exponential backoff alone would be about 0.5-1 s
+    assert (
+        busy.seen[1] - busy.seen[0] >= 2.0
+    )  # the exponential backoff alone would be about 0.5-1 s
 
 
 def test_retry_after_is_read_from_seconds_or_a_date_and_ignored_when_absent():

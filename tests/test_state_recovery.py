@@ -16,8 +16,17 @@ from tests.fixtures.workload import T0, make_workload
 
 def _args(source: str, dest: str, state: Path, pattern: str) -> list[str]:
     # prompts are workspace-wide: other tests' prompts on the session servers are not this test's
-    return ["--source", source, "--dest", dest, "--state", f"sqlite:///{state}", "--experiments", pattern,
-            "--no-prompts"]
+    return [
+        "--source",
+        source,
+        "--dest",
+        dest,
+        "--state",
+        f"sqlite:///{state}",
+        "--experiments",
+        pattern,
+        "--no-prompts",
+    ]
 
 
 def _forget(state: Path) -> None:
@@ -33,8 +42,9 @@ def _dest_copies(dst: MlflowClient, names: list[str], view: int = ViewType.ALL) 
     return out
 
 
-def test_lost_state_duplicates_nothing_and_rebuild_restores_it(source_server, dest_server, unique_name,
-                                                               tmp_path):
+def test_lost_state_duplicates_nothing_and_rebuild_restores_it(
+    source_server, dest_server, unique_name, tmp_path
+):
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     w = make_workload(src, unique_name, runs_per_experiment=1)
     state = tmp_path / "state.db"
@@ -54,14 +64,19 @@ def test_lost_state_duplicates_nothing_and_rebuild_restores_it(source_server, de
     assert f"{len(w.experiments) + len(w.runs)} objects mapped" in rebuilt.stdout
     shown = run_cli("state", "show", *args)
     assert shown.returncode == 0, shown.stderr
-    assert f"run done: {len(w.runs)}" in shown.stdout and f"experiment done: {len(w.experiments)}" in shown.stdout
+    assert (
+        f"run done: {len(w.runs)}" in shown.stdout
+        and f"experiment done: {len(w.experiments)}" in shown.stdout
+    )
     assert "run done" in run_cli("state", "show", *args).stdout
     final = run_cli("migrate", *args, "--no-progress")
     assert final.returncode == 0
     assert len(_dest_copies(dst, w.experiments)) == len(w.runs)
 
 
-def test_destination_changes_are_conflicts_not_overwritten(source_server, dest_server, unique_name, tmp_path):
+def test_destination_changes_are_conflicts_not_overwritten(
+    source_server, dest_server, unique_name, tmp_path
+):
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     w = make_workload(src, unique_name, runs_per_experiment=1)
     args = _args(source_server.url, dest_server.url, tmp_path / "state.db", f"{unique_name}/*")
@@ -74,8 +89,12 @@ def test_destination_changes_are_conflicts_not_overwritten(source_server, dest_s
 
     result = run_cli("migrate", *args, "--no-progress")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert re.search(r"! run \S+/a-0: conflict: deleted in the destination", result.stdout), result.stdout
-    assert re.search(r"! run \S+/b-0: conflict: edited in the destination", result.stdout), result.stdout
+    assert re.search(r"! run \S+/a-0: conflict: deleted in the destination", result.stdout), (
+        result.stdout
+    )
+    assert re.search(r"! run \S+/b-0: conflict: edited in the destination", result.stdout), (
+        result.stdout
+    )
     after = _dest_copies(dst, w.experiments)
     assert [r.info.run_id for r in after[w.runs["a-0"]]] == [deleted]
     assert dst.get_run(deleted).info.lifecycle_stage == "deleted"
@@ -87,7 +106,9 @@ def _store_with_rejected_value(path: Path) -> tuple[str, str]:
     """A direct SQLite source holding a param key no MLflow server accepts ("huge!")."""
     uri = f"sqlite:///{path}"
     client = MlflowClient(uri)
-    files = path.parent / "src-files"  # its own artifact folder, never the working directory's ./mlruns
+    files = (
+        path.parent / "src-files"
+    )  # its own artifact folder, never the working directory's ./mlruns
     files.mkdir()
     exp = client.create_experiment("quarantine/exp", artifact_location=files.as_uri())
     good = client.create_run(exp, start_time=T0, run_name="good").info.run_id
@@ -96,38 +117,62 @@ def _store_with_rejected_value(path: Path) -> tuple[str, str]:
     bad = client.create_run(exp, start_time=T0 + 1, run_name="bad").info.run_id
     client.log_batch(bad, params=[Param("huge", "x")])
     client.set_terminated(bad, "FINISHED", end_time=T0 + 6)
-    with sqlite3.connect(path) as db:  # written behind MLflow's back, as an older or other store might hold it
+    with sqlite3.connect(
+        path
+    ) as db:  # written behind MLflow's back, as an older or other store might hold it
         db.execute("UPDATE params SET key = 'huge!' WHERE run_uuid = ? AND key = 'huge'", (bad,))
     return uri, bad
 
 
-def test_rejected_value_is_retried_then_quarantined_never_blocking(dest_server, unique_name, tmp_path):
+def test_rejected_value_is_retried_then_quarantined_never_blocking(
+    dest_server, unique_name, tmp_path
+):
     source, bad = _store_with_rejected_value(tmp_path / "src.db")
     state = tmp_path / "state.db"
     config = tmp_path / "c.yaml"
-    config.write_text(f"experiment_names:\n  - match: '^quarantine/'\n    replace: '{unique_name}/'\n"
-                      "quarantine_after: 2\n")
-    args = ["--config", str(config), *_args(source, dest_server.url, state, "quarantine/*"), "--no-progress"]
+    config.write_text(
+        f"experiment_names:\n  - match: '^quarantine/'\n    replace: '{unique_name}/'\n"
+        "quarantine_after: 2\n"
+    )
+    args = [
+        "--config",
+        str(config),
+        *_args(source, dest_server.url, state, "quarantine/*"),
+        "--no-progress",
+    ]
     first = run_cli("migrate", *args)
     assert first.returncode == 1, first.stdout + first.stderr
-    assert re.search(r"! run \S+/bad: failed: key 'huge!' holds characters MLflow refuses", first.stdout), \
-        first.stdout
+    assert re.search(
+        r"! run \S+/bad: failed: key 'huge!' holds characters MLflow refuses", first.stdout
+    ), first.stdout
     dst = MlflowClient(dest_server.url)
     name = f"{unique_name}/exp"
-    good = [r for r in dst.search_runs([dst.get_experiment_by_name(name).experiment_id]) if r.info.run_name == "good"]
+    good = [
+        r
+        for r in dst.search_runs([dst.get_experiment_by_name(name).experiment_id])
+        if r.info.run_name == "good"
+    ]
     assert len(good) == 1 and good[0].data.params == {"p": "fine"}
     shown = run_cli("state", "show", *args[:-1]).stdout
     assert re.search(rf"! run {bad} failed after 1 attempts: .*huge", shown), shown
 
     second = run_cli("migrate", *args)
-    assert second.returncode == 1 and re.search(r"/bad: quarantined: ", second.stdout), second.stdout
+    assert second.returncode == 1 and re.search(r"/bad: quarantined: ", second.stdout), (
+        second.stdout
+    )
     third = run_cli("migrate", *args)
     assert third.returncode == 1
-    assert re.search(r"/bad: quarantined: quarantined after repeated failures", third.stdout), third.stdout
+    assert re.search(r"/bad: quarantined: quarantined after repeated failures", third.stdout), (
+        third.stdout
+    )
     shown = run_cli("state", "show", *args[:-1]).stdout
     assert re.search(rf"! run {bad} quarantined after 2 attempts: .*huge", shown), shown
     released = run_cli("state", "release", *args[:-1])
     assert released.returncode == 0 and "released 1 quarantined objects" in released.stdout
     assert re.search(r"/bad: failed: key 'huge!'", run_cli("migrate", *args).stdout)
-    assert [r.info.run_name for r in dst.search_runs([dst.get_experiment_by_name(name).experiment_id],
-                                                     run_view_type=ViewType.ALL)] == ["good"]
+    assert [
+        r.info.run_name
+        for r in dst.search_runs(
+            [dst.get_experiment_by_name(name).experiment_id], run_view_type=ViewType.ALL
+        )
+    ] == ["good"]

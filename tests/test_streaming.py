@@ -1,7 +1,8 @@
-"""Runs streamed a chunk at a time (syncer.kinds.runs.stream): with chunks of one experiment cut into start-time
-windows, a migration of the standard workload (a run nested across experiments, RUNNING and deleted runs) copies
-exactly what one whole-source pass copies, applies exactly what its dry run planned, and a rerun finds nothing to do.
-Plus the two compact containers the stream keeps: spilled lists and hashed id sets."""
+"""Runs streamed a chunk at a time (syncer.kinds.runs.stream): with chunks of one experiment cut
+into start-time windows, a migration of the standard workload (a run nested across experiments,
+RUNNING and deleted runs) copies exactly what one whole-source pass copies, applies exactly what its
+dry run planned, and a rerun finds nothing to do. Plus the two compact containers the stream keeps:
+spilled lists and hashed id sets."""
 
 from __future__ import annotations
 
@@ -29,20 +30,27 @@ from tests.fixtures.workload import T0, Workload, make_workload
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, MlflowClient, MlflowClient, Workload]]:
+def stores(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Settings, MlflowClient, MlflowClient, Workload]]:
     where = tmp_path_factory.mktemp("streaming")
     env = pytest.MonkeyPatch()
     env.chdir(where)
-    env.setattr(run_stream, "CHUNK_RUNS", 1)  # every experiment its own chunk, cut into start-time windows
+    env.setattr(
+        run_stream, "CHUNK_RUNS", 1
+    )  # every experiment its own chunk, cut into start-time windows
     env.setattr(run_stream, "WINDOW_RUNS", 1)
     env.setattr(spill, "SPILL_AT", 2)  # plans and outcomes go through the disk
     src_uri, dst_uri = f"sqlite:///{where / 'src.db'}", f"sqlite:///{where / 'dst.db'}"
     src, dst = MlflowClient(src_uri), MlflowClient(dst_uri)
     prefix = f"stream-{uuid.uuid4().hex[:8]}"
     w = make_workload(src, prefix, runs_per_experiment=2)
-    settings = Settings(source={"tracking_uri": src_uri},
-                        destination={"tracking_uri": dst_uri, "artifact_root": str(where / "dst-artifacts")},
-                        state=f"sqlite:///{where / 'state.db'}", experiments=[f"{prefix}/*"])
+    settings = Settings(
+        source={"tracking_uri": src_uri},
+        destination={"tracking_uri": dst_uri, "artifact_root": str(where / "dst-artifacts")},
+        state=f"sqlite:///{where / 'state.db'}",
+        experiments=[f"{prefix}/*"],
+    )
     try:
         yield settings, src, dst, w
     finally:
@@ -61,13 +69,23 @@ def test_chunked_migration_copies_exactly_as_planned_and_converges(stores) -> No
     assert [o.error for o in real.outcomes if not o.ok] == []
     assert Counter(o.action for o in real.outcomes) == Counter(dry.plan.mutating())
     assert _changes(real) == {("experiment", "create"): 2, ("run", "create"): len(w.runs)}
-    # each experiment (above CHUNK_RUNS) cut into start-time windows, runs sharing T0 kept together; then the
-    # run nested under a parent of an experiment read later, planned after every chunk
-    run_segments = [(s.experiments, s.window) for s in real.plan.segments if s.experiments is not None]
-    assert run_segments[:4] == [((e,), w) for e in real.plan.dest_names for w in ((None, T0 + 1000), (T0 + 1000, None))]
+    # each experiment (above CHUNK_RUNS) cut into start-time windows, runs sharing T0 kept together;
+    # then the run nested under a parent of an experiment read later, planned after every chunk
+    run_segments = [
+        (s.experiments, s.window) for s in real.plan.segments if s.experiments is not None
+    ]
+    assert run_segments[:4] == [
+        ((e,), w) for e in real.plan.dest_names for w in ((None, T0 + 1000), (T0 + 1000, None))
+    ]
     assert run_segments[4] == (run_stream.DEFERRED, None)
-    deferred_at = sum(s.count for s in real.plan.segments[:real.plan.segments.index(next(
-        s for s in real.plan.segments if s.experiments == run_stream.DEFERRED))])
+    deferred_at = sum(
+        s.count
+        for s in real.plan.segments[
+            : real.plan.segments.index(
+                next(s for s in real.plan.segments if s.experiments == run_stream.DEFERRED)
+            )
+        ]
+    )
     assert real.plan.actions[deferred_at].source_id == w.runs["b-0"]
     assert_same(src, dst, w.experiments)
     again = sync(settings)
@@ -83,7 +101,8 @@ def test_destination_only_runs_are_decided_after_every_chunk(stores) -> None:
     result = sync(settings, dry_run=True)
     extras = [a for a in result.plan.actions if a.op is Op.EXTRA]
     assert [(a.dest_id, a.label, a.details) for a in extras] == [
-        (foreign, f"{w.experiments[1]}/foreign", {"reason": "not created by mlflow-syncer"})]
+        (foreign, f"{w.experiments[1]}/foreign", {"reason": "not created by mlflow-syncer"})
+    ]
     assert result.plan.extra_groups == {foreign: w.experiments[1]}
     dst.delete_run(foreign)
     copies = dst.search_runs([beta], run_view_type=ViewType.ACTIVE_ONLY)
@@ -102,16 +121,29 @@ def test_spill_list_reads_back_every_item_in_order(tmp_path: Path) -> None:
 
 
 def test_notes_added_to_uncopied_rows_after_planning_survive_the_spill() -> None:
-    # The archive step notes "archived N" on `!` rows after applying; a large plan has spilled them by then.
-    rows = [Action(kind="dataset", op=Op.UNCOPIED, source_id=None, label="exp/datasets",
-                   details={"count": 2, "reason": "no dataset API"})]
-    rows += [Action(kind="run", op=Op.CREATE, source_id=f"r{i}", label=f"r{i}") for i in range(3 * spill.SPILL_AT)]
+    # The archive step notes "archived N" on `!` rows after applying; a large plan has spilled them
+    # by then.
+    rows = [
+        Action(
+            kind="dataset",
+            op=Op.UNCOPIED,
+            source_id=None,
+            label="exp/datasets",
+            details={"count": 2, "reason": "no dataset API"},
+        )
+    ]
+    rows += [
+        Action(kind="run", op=Op.CREATE, source_id=f"r{i}", label=f"r{i}")
+        for i in range(3 * spill.SPILL_AT)
+    ]
     plan = Plan(actions=rows, dest_names={})
     assert "on disk" in repr(plan.actions) and len(plan.actions) == len(rows)
     next(a for a in plan.actions if a.op is Op.UNCOPIED).details["archived"] = 2
     again = [a for a in plan.actions if a.op is Op.UNCOPIED]
     assert [a.details for a in again] == [{"count": 2, "reason": "no dataset API", "archived": 2}]
-    assert [a.source_id for a in plan.actions if a.kind == "run"] == [f"r{i}" for i in range(3 * spill.SPILL_AT)]
+    assert [a.source_id for a in plan.actions if a.kind == "run"] == [
+        f"r{i}" for i in range(3 * spill.SPILL_AT)
+    ]
 
 
 def test_id_set_holds_what_was_added_and_nothing_else() -> None:
@@ -123,15 +155,20 @@ def test_id_set_holds_what_was_added_and_nothing_else() -> None:
     assert not any(f"other-{i}" in ids for i in range(1000)) and None not in ids
 
 
-def test_cycles_after_the_first_read_only_runs_ended_since_the_last_clean_cycle_or_running(tmp_path: Path) -> None:
+def test_cycles_after_the_first_read_only_runs_ended_since_the_last_clean_cycle_or_running(
+    tmp_path: Path,
+) -> None:
     src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
     src = MlflowClient(src_uri)
     prefix = f"inc-{uuid.uuid4().hex[:8]}"
     w = make_workload(src, prefix, runs_per_experiment=2)
-    settings = Settings(source={"tracking_uri": src_uri},
-                        destination={"tracking_uri": dst_uri, "artifact_root": str(tmp_path / "dst-artifacts")},
-                        state=f"sqlite:///{tmp_path / 'state.db'}", experiments=[f"{prefix}/*"],
-                        mirror={"runs_full_every": 0})
+    settings = Settings(
+        source={"tracking_uri": src_uri},
+        destination={"tracking_uri": dst_uri, "artifact_root": str(tmp_path / "dst-artifacts")},
+        state=f"sqlite:///{tmp_path / 'state.db'}",
+        experiments=[f"{prefix}/*"],
+        mirror={"runs_full_every": 0},
+    )
     src_end, dst_end = endpoints(settings)
     state = open_state(settings, src_end, dst_end, read_only=False)
     try:
@@ -149,7 +186,9 @@ def test_cycles_after_the_first_read_only_runs_ended_since_the_last_clean_cycle_
         assert first.ok and first.unchanged == 0 and state.get_cursor("runs:end_time") is not None
         second = run()  # nothing changed: the RUNNING run (b-2) is followed, nothing else is read
         assert second.ok and second.copied == 0 and second.unchanged == 2  # the experiments
-        assert seen[1][("source", "search_runs")] == 2  # ended since the cursor, RUNNING: one page each
+        assert (
+            seen[1][("source", "search_runs")] == 2
+        )  # ended since the cursor, RUNNING: one page each
 
         alpha = src.get_experiment_by_name(w.experiments[0]).experiment_id
         late = src.create_run(alpha, run_name="late").info.run_id
@@ -159,12 +198,20 @@ def test_cycles_after_the_first_read_only_runs_ended_since_the_last_clean_cycle_
         assert third.ok and third.copied == 1 and third.unchanged == 2
         dst = MlflowClient(dst_uri)
         dest_alpha = dst.get_experiment_by_name(w.experiments[0]).experiment_id
-        copy_of = {r.data.tags.get("mlflow_syncer.source_run_id"): r for r in dst.search_runs([dest_alpha])}
+        copy_of = {
+            r.data.tags.get("mlflow_syncer.source_run_id"): r for r in dst.search_runs([dest_alpha])
+        }
         assert late in copy_of and "edited" not in copy_of[w.runs["a-0"]].data.tags
 
-        every = settings.model_copy(update={"mirror": settings.mirror.model_copy(update={"runs_full_every": 1})})
-        full = Cycle(every, src_end, dst_end, state).run()  # a full pass finds what the signals miss
-        assert full.ok and full.copied == 1 and full.unchanged == 2 + len(w.runs)  # a-0 updated; b-2 followed
+        every = settings.model_copy(
+            update={"mirror": settings.mirror.model_copy(update={"runs_full_every": 1})}
+        )
+        full = Cycle(
+            every, src_end, dst_end, state
+        ).run()  # a full pass finds what the signals miss
+        assert (
+            full.ok and full.copied == 1 and full.unchanged == 2 + len(w.runs)
+        )  # a-0 updated; b-2 followed
         copy = dst.get_run(copy_of[w.runs["a-0"]].info.run_id)
         assert copy.data.tags["edited"] == "later"
     finally:
@@ -172,15 +219,18 @@ def test_cycles_after_the_first_read_only_runs_ended_since_the_last_clean_cycle_
 
 
 def test_the_round_of_change_only_cycles_outlives_the_process(tmp_path: Path) -> None:
-    """`mirror --once` from a timer runs one cycle per process: the count towards the next full cycle is kept in
-    the state store, and a changed selection makes the next cycle full."""
+    """`mirror --once` from a timer runs one cycle per process: the count towards the next full
+    cycle is kept in the state store, and a changed selection makes the next cycle full."""
     src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
     prefix = f"round-{uuid.uuid4().hex[:8]}"
     w = make_workload(MlflowClient(src_uri), prefix, runs_per_experiment=2)
-    settings = Settings(source={"tracking_uri": src_uri},
-                        destination={"tracking_uri": dst_uri, "artifact_root": str(tmp_path / "dst-artifacts")},
-                        state=f"sqlite:///{tmp_path / 'state.db'}", experiments=[f"{prefix}/*"],
-                        mirror={"runs_full_every": 3, "follow_running_hours": None})
+    settings = Settings(
+        source={"tracking_uri": src_uri},
+        destination={"tracking_uri": dst_uri, "artifact_root": str(tmp_path / "dst-artifacts")},
+        state=f"sqlite:///{tmp_path / 'state.db'}",
+        experiments=[f"{prefix}/*"],
+        mirror={"runs_full_every": 3, "follow_running_hours": None},
+    )
     src_end, dst_end = endpoints(settings)
     state = open_state(settings, src_end, dst_end, read_only=False)
 
@@ -196,7 +246,9 @@ def test_the_round_of_change_only_cycles_outlives_the_process(tmp_path: Path) ->
         reads = [one_process_cycle(settings) for _ in range(4)]
         change_only = reads[0]
         assert change_only == 2  # runs ended since the cursor, RUNNING runs
-        assert reads == [change_only, change_only, reads[2], change_only] and reads[2] != change_only
+        assert (
+            reads == [change_only, change_only, reads[2], change_only] and reads[2] != change_only
+        )
         renamed = settings.model_copy(update={"experiments": [f"{prefix}/*", f"{prefix}-none/*"]})
         assert one_process_cycle(renamed) == reads[2]  # a new selection: every run is read again
         assert one_process_cycle(renamed) == change_only
@@ -204,17 +256,24 @@ def test_the_round_of_change_only_cycles_outlives_the_process(tmp_path: Path) ->
         state.close()
 
 
-def test_a_change_only_cycle_registers_a_new_version_from_an_old_run_against_its_copy(tmp_path: Path) -> None:
-    """A version registered from a run that finished long ago: the change-only cycle does not read that run, yet
-    the version is made from the run's copy (files `run`), as a full pass would, not from a holder run."""
+def test_a_change_only_cycle_registers_a_new_version_from_an_old_run_against_its_copy(
+    tmp_path: Path,
+) -> None:
+    """A version registered from a run that finished long ago: the change-only cycle does not read
+    that run, yet the version is made from the run's copy (files `run`), as a full pass would, not
+    from a holder run."""
     src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
     src = MlflowClient(src_uri)
     prefix = f"ver-{uuid.uuid4().hex[:8]}"
     w = make_workload(src, prefix, runs_per_experiment=1)
     model = f"{prefix}-model"
-    settings = Settings(source={"tracking_uri": src_uri},
-                        destination={"tracking_uri": dst_uri, "artifact_root": str(tmp_path / "dst-artifacts")},
-                        state=f"sqlite:///{tmp_path / 'state.db'}", experiments=[f"{prefix}/*"], models=[model])
+    settings = Settings(
+        source={"tracking_uri": src_uri},
+        destination={"tracking_uri": dst_uri, "artifact_root": str(tmp_path / "dst-artifacts")},
+        state=f"sqlite:///{tmp_path / 'state.db'}",
+        experiments=[f"{prefix}/*"],
+        models=[model],
+    )
     src_end, dst_end = endpoints(settings)
     state = open_state(settings, src_end, dst_end, read_only=False)
     try:
@@ -225,14 +284,20 @@ def test_a_change_only_cycle_registers_a_new_version_from_an_old_run_against_its
         before = api_call_counts().get(("source", "search_runs"), 0)
         report = Cycle(settings, src_end, dst_end, state).run()
         assert report.ok, report.error
-        assert api_call_counts()[("source", "search_runs")] - before <= 3  # changed, RUNNING, the version's run
+        assert (
+            api_call_counts()[("source", "search_runs")] - before <= 3
+        )  # changed, RUNNING, the version's run
         made = [o.action for o in report.outcomes if o.action.kind == "model_version"]
         assert [(a.op, a.details.get("files")) for a in made] == [(Op.CREATE, "run")]
     finally:
         state.close()
     dst = MlflowClient(dst_uri)
-    copy = dst.search_runs([dst.get_experiment_by_name(w.experiments[0]).experiment_id],
-                           f"tags.`mlflow_syncer.source_run_id` = '{old.info.run_id}'")[0]
+    copy = dst.search_runs(
+        [dst.get_experiment_by_name(w.experiments[0]).experiment_id],
+        f"tags.`mlflow_syncer.source_run_id` = '{old.info.run_id}'",
+    )[0]
     version = dst.get_model_version(model, "1")
     assert version.run_id == copy.info.run_id
-    assert sorted(f.path for f in dst.list_artifacts(copy.info.run_id, "deep/er")) == ["deep/er/data.bin"]
+    assert sorted(f.path for f in dst.list_artifacts(copy.info.run_id, "deep/er")) == [
+        "deep/er/data.bin"
+    ]

@@ -1,6 +1,7 @@
-"""A unit that fails after it ran (Units.fail) is reported as failed, not a TypeError: the duplicate check that
-follows a batch of run creates cannot read the destination (every search answered 500 once creates began),
-so each created run is turned into a failure. The rerun completes the copies exactly."""
+"""A unit that fails after it ran (Units.fail) is reported as failed, not a TypeError: the duplicate
+check that follows a batch of run creates cannot read the destination (every search answered 500
+once creates began), so each created run is turned into a failure. The rerun completes the copies
+exactly."""
 
 from __future__ import annotations
 
@@ -15,17 +16,25 @@ from tests.fixtures.faultproxy import FaultConfig, Rule
 from tests.fixtures.workload import make_workload
 
 
-def test_failed_duplicate_check_is_reported_then_rerun_converges(source_server, dest_server, fault_proxy,
-                                                                 tmp_path):
+def test_failed_duplicate_check_is_reported_then_rerun_converges(
+    source_server, dest_server, fault_proxy, tmp_path
+):
     prefix = f"fail-{uuid.uuid4().hex[:8]}"
     src = MlflowClient(source_server.url)
     w = make_workload(src, prefix, runs_per_experiment=1)
     expected = snapshot(src, w.experiments, dest=False)
-    proxy = fault_proxy(dest_server.url, FaultConfig(rules=[Rule("/runs/search", "500", times=10_000,
-                                                                 after="/runs/create")]))
-    config = write_config(tmp_path / "c.yaml", source={"tracking_uri": source_server.url},
-                          destination={"tracking_uri": proxy.url}, state=f"sqlite:///{tmp_path / 's.db'}",
-                          experiments=[f"{prefix}/*"], log_level="error")
+    proxy = fault_proxy(
+        dest_server.url,
+        FaultConfig(rules=[Rule("/runs/search", "500", times=10_000, after="/runs/create")]),
+    )
+    config = write_config(
+        tmp_path / "c.yaml",
+        source={"tracking_uri": source_server.url},
+        destination={"tracking_uri": proxy.url},
+        state=f"sqlite:///{tmp_path / 's.db'}",
+        experiments=[f"{prefix}/*"],
+        log_level="error",
+    )
     env = cli_env(MLFLOW_SYNCER_RETRY_ATTEMPTS="1", MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
     first = run_cli("migrate", "--config", str(config), "--no-progress", env=env)
     assert first.returncode == EXIT_PARTIAL, first.stdout + first.stderr

@@ -1,6 +1,6 @@
 """Unity Catalog as a source registry, alone or together with the workspace registry of the same
-Databricks-like workspace (tests/emulators/unity_catalog.py: the UC read API over a real mlflow server,
-version files in Azurite read with temporary SAS credentials).
+Databricks-like workspace (tests/emulators/unity_catalog.py: the UC read API over a real mlflow
+server, version files in Azurite read with temporary SAS credentials).
 """
 
 from __future__ import annotations
@@ -60,18 +60,29 @@ def publish(uc, name: str, version: str) -> None:
 
 
 def uc_model(uc, client: MlflowClient, name: str, experiment: str) -> None:
-    """A UC model: v1 from an MLflow 3 logged model, v2 from a run's folder; tags, descriptions, aliases."""
+    """A UC model: v1 from an MLflow 3 logged model, v2 from a run's folder; tags, descriptions,
+    aliases."""
     exp_id = client.create_experiment(experiment)
     run1, run2 = client.create_run(exp_id).info.run_id, client.create_run(exp_id).info.run_id
     with tracking(uc.server.url), mlflow.start_run(run_id=run1):
-        info = mlflow.sklearn.log_model(LinearRegression().fit(X, X @ [1.5, -2.0] + 3), name="model",
-                                        pip_requirements=REQUIREMENTS)
+        info = mlflow.sklearn.log_model(
+            LinearRegression().fit(X, X @ [1.5, -2.0] + 3),
+            name="model",
+            pip_requirements=REQUIREMENTS,
+        )
     _exported(client, run2, Ridge(alpha=5.0).fit(X, np.sin(X[:, 0]) + X[:, 1]), "exported")
     client.set_terminated(run2)
     client.create_registered_model(name, tags={"team": "risk"}, description="churn, governed")
-    client.create_model_version(name, info.model_uri, run_id=run1, tags={"quality": "ok"}, description="linear")
-    client.create_model_version(name, f"{client.get_run(run2).info.artifact_uri}/exported", run_id=run2,
-                                tags={"quality": "better"}, description="ridge")
+    client.create_model_version(
+        name, info.model_uri, run_id=run1, tags={"quality": "ok"}, description="linear"
+    )
+    client.create_model_version(
+        name,
+        f"{client.get_run(run2).info.artifact_uri}/exported",
+        run_id=run2,
+        tags={"quality": "better"},
+        description="ridge",
+    )
     client.set_registered_model_alias(name, "champion", "2")
     client.set_registered_model_alias(name, "legacy", "1")
     for version in ("1", "2"):
@@ -89,67 +100,105 @@ def build_source(uc, unique: str) -> Source:
     _exported(client, run, LinearRegression().fit(X, X @ [0.5, 1.0]), "model")
     client.set_terminated(run)
     client.create_registered_model(src.ws_model, description="workspace model")
-    client.create_model_version(src.ws_model, f"runs:/{run}/model", run_id=run, tags={"where": "workspace"})
+    client.create_model_version(
+        src.ws_model, f"runs:/{run}/model", run_id=run, tags={"where": "workspace"}
+    )
     return src
 
 
 def settings(dest: str, state: Path, registries: str | list[str], **kw) -> Settings:
-    return Settings(source=EndpointConfig(tracking_uri="databricks", registry_uri=registries),
-                    destination=EndpointConfig(tracking_uri=dest, profile="azureml"),
-                    state=f"sqlite:///{state}", **kw)
+    return Settings(
+        source=EndpointConfig(tracking_uri="databricks", registry_uri=registries),
+        destination=EndpointConfig(tracking_uri=dest, profile="azureml"),
+        state=f"sqlite:///{state}",
+        **kw,
+    )
 
 
 def user_tags(tags: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if not k.startswith("mlflow_syncer.")}
 
 
-def assert_same_model(src: MlflowClient, dst: MlflowClient, name: str, src_url: str, dst_url: str) -> None:
+def assert_same_model(
+    src: MlflowClient, dst: MlflowClient, name: str, src_url: str, dst_url: str
+) -> None:
     want, have = src.get_registered_model(name), dst.get_registered_model(name)
-    assert (have.description, have.aliases, user_tags(have.tags)) == (want.description, want.aliases, want.tags)
+    assert (have.description, have.aliases, user_tags(have.tags)) == (
+        want.description,
+        want.aliases,
+        want.tags,
+    )
     src_versions = {v.version: v for v in src.search_model_versions(f"name='{name}'")}
     dst_versions = {v.version: v for v in dst.search_model_versions(f"name='{name}'")}
     assert sorted(dst_versions) == sorted(src_versions)
     for number, v in src_versions.items():
         d = dst_versions[number]
-        assert (d.description, user_tags(d.tags), d.current_stage) == (v.description, v.tags, "None")
+        assert (d.description, user_tags(d.tags), d.current_stage) == (
+            v.description,
+            v.tags,
+            "None",
+        )
         got = model_files(dst_url, name, number)
         assert "MLmodel" in got and got == model_files(src_url, name, number)
 
 
 def diff_lines(tmp_path: Path, dest: str, src: Source) -> list[str]:
-    cfg = write_config(tmp_path / "diff.yaml", source={"tracking_uri": "databricks", "registry_uri": BOTH},
-                       destination={"tracking_uri": dest, "profile": "azureml"},
-                       state=f"sqlite:///{tmp_path / 'diff-state.db'}", experiments=[src.ws_experiment],
-                       models=[f"main.{src.schema}.*"])
-    out = subprocess.run([sys.executable, "-m", "syncer", "diff", "--config", str(cfg)], capture_output=True,
-                         text=True, timeout=600)
+    cfg = write_config(
+        tmp_path / "diff.yaml",
+        source={"tracking_uri": "databricks", "registry_uri": BOTH},
+        destination={"tracking_uri": dest, "profile": "azureml"},
+        state=f"sqlite:///{tmp_path / 'diff-state.db'}",
+        experiments=[src.ws_experiment],
+        models=[f"main.{src.schema}.*"],
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "syncer", "diff", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 1, out.stderr
     return out.stdout.splitlines()
 
 
 def assert_copied_by_storage(azurite, dst: MlflowClient, name: str, source_container: str) -> None:
-    """Every file of every version of `name` in the destination was copied by the storage service."""
+    """Every file of every version of `name` in the destination was copied by the storage
+    service."""
     service = azurite.service()
     for v in dst.search_model_versions(f"name='{name}'"):
         loc = BlobLocation.parse(v.source)
-        blobs = list(service.get_container_client(loc.container).list_blobs(name_starts_with=f"{loc.path}/"))
+        blobs = list(
+            service.get_container_client(loc.container).list_blobs(name_starts_with=f"{loc.path}/")
+        )
         assert blobs, v.source
         for b in blobs:
             props = service.get_blob_client(loc.container, b.name).get_blob_properties()
-            assert props.copy.status == "success" and f"/{source_container}/" in props.copy.source, b.name
+            assert (
+                props.copy.status == "success" and f"/{source_container}/" in props.copy.source
+            ), b.name
 
 
 def test_both_registries_into_azureml(uc_env, azureml_dest, azurite, unique_name, tmp_path):
     src = build_source(uc_env, unique_name)
-    expected = {a: predictions(uc_env.server.url, f"models:/{src.uc_model}@{a}") for a in ("champion", "legacy")}
+    expected = {
+        a: predictions(uc_env.server.url, f"models:/{src.uc_model}@{a}")
+        for a in ("champion", "legacy")
+    }
     lines = diff_lines(tmp_path, azureml_dest.url, src)
     for label in (src.uc_model, f"{src.uc_model}/v1", f"{src.uc_model}/v2", src.ws_model):
-        assert any(line.startswith("+ model") and f" {label}" in line for line in lines), "\n".join(lines)
+        assert any(line.startswith("+ model") and f" {label}" in line for line in lines), "\n".join(
+            lines
+        )
 
     unselected = f"main.{src.schema}_other.m"
     MlflowClient(uc_env.server.url).create_registered_model(unselected, tags={"not": "read"})
-    s = settings(azureml_dest.url, tmp_path / "state.db", BOTH, experiments=[src.ws_experiment],
-                 models=[f"main.{src.schema}.*"])
+    s = settings(
+        azureml_dest.url,
+        tmp_path / "state.db",
+        BOTH,
+        experiments=[src.ws_experiment],
+        models=[f"main.{src.schema}.*"],
+    )
     before = Counter(uc_env.gateway.counts)
     first = sync(s)
     seen = uc_env.gateway.counts - before
@@ -157,29 +206,48 @@ def test_both_registries_into_azureml(uc_env, azureml_dest, azurite, unique_name
     assert seen[f"GET {UC_API}registered-models/search"] and seen[WS_SEARCH]
     assert seen["uc read credentials"] == 2  # both UC versions read from their storage location
     files = {a.label: a.details["files"] for a in first.plan.actions if a.kind == "model_version"}
-    assert files == {f"{src.uc_model}/v1": "holder", f"{src.uc_model}/v2": "holder", f"{src.ws_model}/v1": "run"}
+    assert files == {
+        f"{src.uc_model}/v1": "holder",
+        f"{src.uc_model}/v2": "holder",
+        f"{src.ws_model}/v1": "run",
+    }
 
     source, dst = MlflowClient(uc_env.server.url), MlflowClient(azureml_dest.url)
     assert_same_model(source, dst, src.uc_model, uc_env.server.url, azureml_dest.url)
     assert_same_model(source, dst, src.ws_model, uc_env.server.url, azureml_dest.url)
     for alias, want in expected.items():
-        assert np.array_equal(predictions(azureml_dest.url, f"models:/{src.uc_model}@{alias}"), want)
-    assert_copied_by_storage(azurite, dst, src.uc_model, "unity-catalog")  # SAS URL -> blob, never via here
+        assert np.array_equal(
+            predictions(azureml_dest.url, f"models:/{src.uc_model}@{alias}"), want
+        )
+    assert_copied_by_storage(
+        azurite, dst, src.uc_model, "unity-catalog"
+    )  # SAS URL -> blob, never via here
 
     again = Counter(uc_env.gateway.counts)
     second = sync(s)
-    assert second.outcomes == [] and all(a.op is Op.SAME or is_unlisted(a) for a in second.plan.actions)
+    assert second.outcomes == [] and all(
+        a.op is Op.SAME or is_unlisted(a) for a in second.plan.actions
+    )
     idle = uc_env.gateway.counts - again
     assert idle["uc read credentials"] == 0
-    # UC searches carry no tags or aliases: only the selected model and its versions are read in full
-    assert (idle[f"GET {UC_API}registered-models/get"], idle[f"GET {UC_API}model-versions/get"]) == (1, 2)
+    # UC searches carry no tags or aliases: only the selected model and its versions are read in
+    # full
+    assert (
+        idle[f"GET {UC_API}registered-models/get"],
+        idle[f"GET {UC_API}model-versions/get"],
+    ) == (1, 2)
 
 
-def test_name_collision_between_registries_is_an_error_and_writes_nothing(uc_env, azureml_dest, unique_name,
-                                                                           tmp_path):
+def test_name_collision_between_registries_is_an_error_and_writes_nothing(
+    uc_env, azureml_dest, unique_name, tmp_path
+):
     client = MlflowClient(uc_env.server.url)
     schema = unique_name.replace("-", "_")
-    uc_name, ws_name, loose = f"main.{schema}.scorer", f"{unique_name}-scorer", f"{unique_name}-other"
+    uc_name, ws_name, loose = (
+        f"main.{schema}.scorer",
+        f"{unique_name}-scorer",
+        f"{unique_name}-other",
+    )
     exp_id = client.create_experiment(f"{USER}/{unique_name}/train")
     run = client.create_run(exp_id).info.run_id
     _exported(client, run, LinearRegression().fit(X, X @ [1.0, 1.0]), "model")
@@ -187,9 +255,17 @@ def test_name_collision_between_registries_is_an_error_and_writes_nothing(uc_env
         client.create_registered_model(name)
         client.create_model_version(name, f"runs:/{run}/model", run_id=run)
     publish(uc_env, uc_name, "1")
-    rule = NameRule(match=rf"^main\.{schema}\.", replace=f"{unique_name}-")  # UC scorer -> <unique>-scorer
-    s = settings(azureml_dest.url, tmp_path / "state.db", BOTH, experiments=[f"{USER}/{unique_name}/none"],
-                 models=[f"main.{schema}.*", f"{unique_name}-*"], model_names=[rule])
+    rule = NameRule(
+        match=rf"^main\.{schema}\.", replace=f"{unique_name}-"
+    )  # UC scorer -> <unique>-scorer
+    s = settings(
+        azureml_dest.url,
+        tmp_path / "state.db",
+        BOTH,
+        experiments=[f"{USER}/{unique_name}/none"],
+        models=[f"main.{schema}.*", f"{unique_name}-*"],
+        model_names=[rule],
+    )
 
     result = sync(s)
     errors = {a.source_id: a.details["reason"] for a in result.plan.actions if a.op is Op.ERROR}
@@ -198,19 +274,29 @@ def test_name_collision_between_registries_is_an_error_and_writes_nothing(uc_env
     dst = MlflowClient(azureml_dest.url)
     assert (_registered(dst, ws_name), _registered(dst, loose)) == (False, True)
 
-    cfg = write_config(tmp_path / "c.yaml", **s.model_dump(include={"source", "destination", "state", "models",
-                                                                   "model_names"}, exclude_none=True),
-                       experiments=[f"{USER}/{unique_name}/train"])  # the CLI refuses a filter matching nothing
-    out = subprocess.run([sys.executable, "-m", "syncer", "migrate", "--no-progress", "--config", str(cfg)],
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 1, out.stderr  # partial: the rest is in sync, the collision is reported
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        **s.model_dump(
+            include={"source", "destination", "state", "models", "model_names"}, exclude_none=True
+        ),
+        experiments=[f"{USER}/{unique_name}/train"],
+    )  # the CLI refuses a filter matching nothing
+    out = subprocess.run(
+        [sys.executable, "-m", "syncer", "migrate", "--no-progress", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 1, (
+        out.stderr
+    )  # partial: the rest is in sync, the collision is reported
     assert f"several source models map to '{ws_name}'" in out.stdout + out.stderr
     assert not _registered(dst, ws_name)
 
 
 def _registered(dst: MlflowClient, name: str) -> bool:
-    """Whether an Azure-ML-like registry holds a model (its search takes no tag filter, which MLflow 3's
-    search_registered_models always adds: azure-sdk-for-python#42155)."""
+    """Whether an Azure-ML-like registry holds a model (its search takes no tag filter, which MLflow
+    3's search_registered_models always adds: azure-sdk-for-python#42155)."""
     try:
         return dst.get_registered_model(name).name == name
     except MlflowException as exc:
@@ -221,9 +307,13 @@ def _registered(dst: MlflowClient, name: str) -> bool:
 
 def test_unity_catalog_alone_into_plain_mlflow(uc_env, dest_server, unique_name, tmp_path):
     src = build_source(uc_env, unique_name)
-    s = Settings(source=EndpointConfig(tracking_uri="databricks", registry_uri="databricks-uc"),
-                 destination=EndpointConfig(tracking_uri=dest_server.url), state=f"sqlite:///{tmp_path / 's.db'}",
-                 experiments=[f"{USER}/{unique_name}/none"], models=[f"main.{src.schema}.*", src.ws_model])
+    s = Settings(
+        source=EndpointConfig(tracking_uri="databricks", registry_uri="databricks-uc"),
+        destination=EndpointConfig(tracking_uri=dest_server.url),
+        state=f"sqlite:///{tmp_path / 's.db'}",
+        experiments=[f"{USER}/{unique_name}/none"],
+        models=[f"main.{src.schema}.*", src.ws_model],
+    )
     before = Counter(uc_env.gateway.counts)
     uc_env.rules.expired = 1  # the first credential is refused by the storage: asked for again
     try:
@@ -234,19 +324,28 @@ def test_unity_catalog_alone_into_plain_mlflow(uc_env, dest_server, unique_name,
     assert [o.error for o in first.outcomes if not o.ok] == []
     assert not seen[WS_SEARCH]  # the workspace registry is not read: its model is not found
     files = {a.label: a.details["files"] for a in first.plan.actions if a.kind == "model_version"}
-    # plain MLflow has logged models: v1 becomes one (read from the workspace), v2 comes from UC storage
+    # plain MLflow has logged models: v1 becomes one (read from the workspace), v2 comes from UC
+    # storage
     assert files == {f"{src.uc_model}/v1": "logged_model", f"{src.uc_model}/v2": "holder"}
     assert (seen["uc read credentials (expired)"], seen["uc read credentials"]) == (1, 1)
     dst = MlflowClient(dest_server.url)
-    assert_same_model(MlflowClient(uc_env.server.url), dst, src.uc_model, uc_env.server.url, dest_server.url)
+    assert_same_model(
+        MlflowClient(uc_env.server.url), dst, src.uc_model, uc_env.server.url, dest_server.url
+    )
     assert dst.search_registered_models(f"name = '{src.ws_model}'") == []
     second = sync(s)
-    assert second.outcomes == [] and all(a.op is Op.SAME or is_unlisted(a) for a in second.plan.actions)
+    assert second.outcomes == [] and all(
+        a.op is Op.SAME or is_unlisted(a) for a in second.plan.actions
+    )
 
 
 def test_a_name_in_both_registries_is_an_error():
-    model = ModelSnap(name="a.b.c", registry="databricks", clash=("databricks", "databricks-uc"),
-                      versions={"1": VersionSnap("1", "s3://bucket/m", None, "READY")})
+    model = ModelSnap(
+        name="a.b.c",
+        registry="databricks",
+        clash=("databricks", "databricks-uc"),
+        versions={"1": VersionSnap("1", "s3://bucket/m", None, "READY")},
+    )
     src = Snapshot(identity="databricks", parts={"model": {model.name: model}})
     actions = plan_models(src, {}, {model.name: model.name}, set(), PLAIN_MLFLOW)
     assert [(a.kind, a.op) for a in actions] == [("model", Op.ERROR)]
@@ -254,7 +353,8 @@ def test_a_name_in_both_registries_is_an_error():
 
 
 def test_a_name_in_two_registries_is_found_by_the_scan(source_server, dest_server, unique_name):
-    """Any two registries (here two plain servers) scanned as one source: a shared name is a clash."""
+    """Any two registries (here two plain servers) scanned as one source: a shared name is a
+    clash."""
     for url in (source_server.url, dest_server.url):
         MlflowClient(url).create_registered_model(f"{unique_name}-dup")
     MlflowClient(dest_server.url).create_registered_model(f"{unique_name}-only")
@@ -262,35 +362,71 @@ def test_a_name_in_two_registries_is_found_by_the_scan(source_server, dest_serve
     found = scan_source_models(both, Snapshot(identity="x"), [f"{unique_name}-*"])
     assert sorted(found) == [f"{unique_name}-dup", f"{unique_name}-only"]
     assert found[f"{unique_name}-dup"].clash == (source_server.url, dest_server.url)
-    assert (found[f"{unique_name}-only"].registry, found[f"{unique_name}-only"].clash) == (dest_server.url, ())
+    assert (found[f"{unique_name}-only"].registry, found[f"{unique_name}-only"].clash) == (
+        dest_server.url,
+        (),
+    )
     assert both.for_registry(dest_server.url).limiter is both.limiter  # one rate budget for the end
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--source", "databricks", "--source-registry", "databricks,mlflow"],
-     "source: choose the model registry explicitly: registry_uri 'databricks' or 'databricks-uc' or both (got "
-     "'mlflow')"),
-    (["--source", "sqlite:///{tmp}/s.db", "--source-registry", "sqlite:///{tmp}/a.db,sqlite:///{tmp}/b.db"],
-     "source: registry_uri names 2 registries; only a Databricks source may read several"),
-    (["--source", "databricks", "--source-registry", "databricks,databricks"],
-     "option 'source.registry_uri': Value error, a registry is named twice"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--source", "databricks", "--source-registry", "databricks,mlflow"],
+            "source: choose the model registry explicitly: registry_uri 'databricks' or "
+            "'databricks-uc' or both (got "
+            "'mlflow')",
+        ),
+        (
+            [
+                "--source",
+                "sqlite:///{tmp}/s.db",
+                "--source-registry",
+                "sqlite:///{tmp}/a.db,sqlite:///{tmp}/b.db",
+            ],
+            "source: registry_uri names 2 registries; only a Databricks source may read several",
+        ),
+        (
+            ["--source", "databricks", "--source-registry", "databricks,databricks"],
+            "option 'source.registry_uri': Value error, a registry is named twice",
+        ),
+    ],
+)
 def test_bad_registry_lists_fail_with_one_clear_line(argv, message, tmp_path, capsys):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
-    assert cli.main(["migrate", "--no-progress", "--state", f"sqlite:///{tmp_path}/st.db", "--dest",
-                     f"sqlite:///{tmp_path}/d.db", *argv]) == 2
+    assert (
+        cli.main(
+            [
+                "migrate",
+                "--no-progress",
+                "--state",
+                f"sqlite:///{tmp_path}/st.db",
+                "--dest",
+                f"sqlite:///{tmp_path}/d.db",
+                *argv,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "d.db").exists()
 
 
 def test_the_destination_takes_one_registry(tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", source={"tracking_uri": "databricks", "registry_uri": BOTH},
-                       destination={"tracking_uri": "http://127.0.0.1:1", "registry_uri": BOTH})
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        source={"tracking_uri": "databricks", "registry_uri": BOTH},
+        destination={"tracking_uri": "http://127.0.0.1:1", "registry_uri": BOTH},
+    )
     s = load_settings(str(cfg))
     assert s.source.registry_uris() == BOTH
     with pytest.raises(FatalError, match="destination: registry_uri names 2 registries"):
         endpoints(s)
-    single = write_config(tmp_path / "d.yaml", source={"tracking_uri": "databricks", "registry_uri": BOTH},
-                          destination={"tracking_uri": "http://127.0.0.1:1"})
+    single = write_config(
+        tmp_path / "d.yaml",
+        source={"tracking_uri": "databricks", "registry_uri": BOTH},
+        destination={"tracking_uri": "http://127.0.0.1:1"},
+    )
     check_registry(endpoints(load_settings(str(single)))[0])  # the source may read both

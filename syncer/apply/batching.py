@@ -12,7 +12,8 @@ Sender = Callable[[list[Metric], list[Param], list[RunTag]], None]
 
 
 class BatchWriter:
-    """Collects metrics, params and tags and sends them in as few log_batch calls as the limits allow."""
+    """Collects metrics, params and tags and sends them in as few log_batch calls as the limits
+    allow."""
 
     def __init__(self, caps: Capabilities, send: Sender) -> None:
         self.caps = caps

@@ -21,7 +21,9 @@ class Context:
     dst: Endpoint
     src_snap: Snapshot
     dst_snap: Snapshot
-    state: StateStore | None  # None: `restore`, which has no state store (traces are matched by provenance)
+    state: (
+        StateStore | None
+    )  # None: `restore`, which has no state store (traces are matched by provenance)
     id_map: dict[tuple[str, str], str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     model_options: ModelOptions = field(default_factory=ModelOptions)

@@ -1,15 +1,15 @@
 """Keep every copy single when a create was applied but its answer was lost.
 
 Creates are not idempotent: when a `create_run` or `create_experiment` reaches the server but the
-answer does not come back (connection reset, 5xx after the write), MLflow's HTTP layer or ours sends it
-again and the server creates a second object. Runs are settled right after creation: every live copy
-carrying the source run id is found by its provenance tag, one is kept and the others are retired
-(tagged `mlflow_syncer.duplicate_of` and deleted). A create that was answered is settled later, with the
-other runs created into the same experiment (`Settlement`: one listing of the experiment, or one search per
-run when that is fewer requests), so that the duplicate search is no longer a request in each run's chain;
-the executor starts it once every run of the chunk is past its create, beside the last runs' writes.
-If the process dies before it settles, the planner (`split_copies`) finds the extra copies on the next pass
-and the executor retires them then.
+answer does not come back (connection reset, 5xx after the write), MLflow's HTTP layer or ours sends
+it again and the server creates a second object. Runs are settled right after creation: every live
+copy carrying the source run id is found by its provenance tag, one is kept and the others are
+retired (tagged `mlflow_syncer.duplicate_of` and deleted). A create that was answered is settled
+later, with the other runs created into the same experiment (`Settlement`: one listing of the
+experiment, or one search per run when that is fewer requests), so that the duplicate search is no
+longer a request in each run's chain; the executor starts it once every run of the chunk is past its
+create, beside the last runs' writes. If the process dies before it settles, the planner
+(`split_copies`) finds the extra copies on the next pass and the executor retires them then.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def retire(ctx, run_id: str, keep: str) -> None:
 
 
 def set_aside(ctx, run_id: str, why: str) -> None:
-    """Retire an incomplete copy that cannot be completed: tag it with why (so it is never taken for the
-    copy again, even before its deletion lands), then delete it (soft: it can be restored)."""
+    """Retire an incomplete copy that cannot be completed: tag it with why (so it is never taken for
+    the copy again, even before its deletion lands), then delete it (soft: it can be restored)."""
     ctx.guard()
     client = ctx.dst.client
     call(ctx.dst, "set_tag", lambda: client.set_tag(run_id, TAG_RETIRED, why))
@@ -56,13 +56,19 @@ def set_aside(ctx, run_id: str, why: str) -> None:
 def live_copies(ctx, dest_exp_id: str, source_run_id: str) -> list[str]:
     """Ids of the live, unmarked destination runs carrying this source run id, oldest id first."""
     query = f"tags.{TAG_SOURCE_RUN_ID} = '{source_run_id}'"
-    runs = call(ctx.dst, "search_runs", lambda: ctx.dst.client.search_runs(
-        [dest_exp_id], filter_string=query, run_view_type=ViewType.ACTIVE_ONLY, max_results=100))
+    runs = call(
+        ctx.dst,
+        "search_runs",
+        lambda: ctx.dst.client.search_runs(
+            [dest_exp_id], filter_string=query, run_view_type=ViewType.ACTIVE_ONLY, max_results=100
+        ),
+    )
     return sorted(r.info.run_id for r in runs if not retired(r.data.tags))
 
 
-def settle_created_run(ctx, dest_exp_id: str, source_run_id: str, created: str | None,
-                       error: BaseException | None) -> str:
+def settle_created_run(
+    ctx, dest_exp_id: str, source_run_id: str, created: str | None, error: BaseException | None
+) -> str:
     """After a create_run (answered or not), keep exactly one copy and return its id."""
     copies = live_copies(ctx, dest_exp_id, source_run_id)
     if not copies:
@@ -76,11 +82,19 @@ def settle_created_run(ctx, dest_exp_id: str, source_run_id: str, created: str |
     return keep
 
 
-def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create,
-                    later: Settlement | None = None, start_time: int | None = None) -> tuple[str, str]:
-    """Create a destination run through `create` (returns a Run) and settle duplicates: (id, artifact uri).
+def create_run_once(
+    ctx,
+    dest_exp_id: str,
+    source_run_id: str,
+    create,
+    later: Settlement | None = None,
+    start_time: int | None = None,
+) -> tuple[str, str]:
+    """Create a destination run through `create` (returns a Run) and settle duplicates: (id,
+    artifact uri).
 
-    With `later`, an answered create is settled there (once every run is past its create) instead of now.
+    With `later`, an answered create is settled there (once every run is past its create) instead of
+    now.
     """
     created, error = None, None
     try:
@@ -92,7 +106,9 @@ def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create,
     if created is not None and later is not None:
         later.add(dest_exp_id, source_run_id, created.info.run_id, start_time)
         return created.info.run_id, created.info.artifact_uri
-    keep = settle_created_run(ctx, dest_exp_id, source_run_id, created.info.run_id if created else None, error)
+    keep = settle_created_run(
+        ctx, dest_exp_id, source_run_id, created.info.run_id if created else None, error
+    )
     if created is not None and created.info.run_id == keep:
         return keep, created.info.artifact_uri
     run = call(ctx.dst, "get_run", lambda: ctx.dst.client.get_run(keep))
@@ -100,29 +116,38 @@ def create_run_once(ctx, dest_exp_id: str, source_run_id: str, create,
 
 
 def create_experiment_once(ctx, name: str, source_id: str, create) -> str:
-    """Create a destination experiment; if a lost answer made the retry fail, take the one we made."""
+    """Create a destination experiment; if a lost answer made the retry fail, take the one we
+    made."""
     try:
         return call(ctx.dst, "create_experiment", create)
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-        existing = call(ctx.dst, "get_experiment_by_name", lambda: ctx.dst.client.get_experiment_by_name(name))
+        existing = call(
+            ctx.dst, "get_experiment_by_name", lambda: ctx.dst.client.get_experiment_by_name(name)
+        )
         if existing is None or existing.tags.get(TAG_SOURCE_EXPERIMENT_ID) != source_id:
             raise
         return existing.experiment_id
 
 
 def log_batch_once(ctx, run_id: str, metrics: list, params: list, tags: list) -> None:
-    """log_batch; if it is refused because part of it is already there, send only the missing points.
+    """log_batch; if it is refused because part of it is already there, send only the missing
+    points.
 
-    A retried log_batch whose first answer was lost is refused by MLflow's SQL store when the batch holds a
-    NaN point (NaN never equals itself, so the store re-inserts it and hits its unique key).
+    A retried log_batch whose first answer was lost is refused by MLflow's SQL store when the batch
+    holds a NaN point (NaN never equals itself, so the store re-inserts it and hits its unique key).
     """
     client = ctx.dst.client
 
     def send(points: list) -> None:
-        call(ctx.dst, "log_batch", lambda: client.log_batch(
-            run_id, metrics=points, params=params, tags=tags, synchronous=True))
+        call(
+            ctx.dst,
+            "log_batch",
+            lambda: client.log_batch(
+                run_id, metrics=points, params=params, tags=tags, synchronous=True
+            ),
+        )
 
     try:
         send(metrics)
@@ -133,28 +158,38 @@ def log_batch_once(ctx, run_id: str, metrics: list, params: list, tags: list) ->
         refused = exc
     missing = []
     for key in sorted({m.key for m in metrics}):
-        present = call(ctx.dst, "get_metric_history", lambda key=key: client.get_metric_history(run_id, key))
-        missing += missing_points([m for m in metrics if m.key == key], present,
-                                  ctx.dst.caps.collapses_duplicate_points)
+        present = call(
+            ctx.dst, "get_metric_history", lambda key=key: client.get_metric_history(run_id, key)
+        )
+        missing += missing_points(
+            [m for m in metrics if m.key == key], present, ctx.dst.caps.collapses_duplicate_points
+        )
     if len(missing) == len(metrics):
         raise refused
     send(missing)
 
 
 class Settlement:
-    """Destination runs created by answered creates, to be checked for duplicates together, per experiment.
+    """Destination runs created by answered creates, to be checked for duplicates together, per
+    experiment.
 
-    A create whose answer was lost and that MLflow's HTTP layer (or ours) sent again leaves a second, empty
-    copy carrying the same source run id. `settle` finds such copies and retires them, keeping the run that
-    was answered (the one that was filled). Until then the extra copy is only an incomplete copy, which the
-    planner retires on a later pass if this process dies first.
+    A create whose answer was lost and that MLflow's HTTP layer (or ours) sent again leaves a
+    second, empty copy carrying the same source run id. `settle` finds such copies and retires them,
+    keeping the run that was answered (the one that was filled). Until then the extra copy is only
+    an incomplete copy, which the planner retires on a later pass if this process dies first.
     """
 
     def __init__(self) -> None:
-        self.created: dict[str, dict[str, str]] = defaultdict(dict)  # dest experiment -> source id -> dest id
-        self.spans: dict[str, Window | None] = {}  # dest experiment -> the created runs' start times [lo, hi)
+        self.created: dict[str, dict[str, str]] = defaultdict(
+            dict
+        )  # dest experiment -> source id -> dest id
+        self.spans: dict[
+            str, Window | None
+        ] = {}  # dest experiment -> the created runs' start times [lo, hi)
         self.lock = threading.Lock()
-        self.waiting: set[str] = set()  # runs whose create may still be answered (`expect`, `answered`)
+        self.waiting: set[str] = (
+            set()
+        )  # runs whose create may still be answered (`expect`, `answered`)
 
     def expect(self, source_run_ids: Iterable[str]) -> None:
         """The runs about to be applied: `answered` tells when every one is past its create."""
@@ -162,23 +197,30 @@ class Settlement:
             self.waiting = set(source_run_ids)
 
     def answered(self, source_run_id: str) -> bool:
-        """One run is past its create (answered, failed, or none needed). True once, for the last."""
+        """One run is past its create (answered, failed, or none needed). True once, for the
+        last."""
         with self.lock:
             if source_run_id not in self.waiting:
                 return False
             self.waiting.discard(source_run_id)
             return not self.waiting
 
-    def add(self, dest_exp_id: str, source_run_id: str, dest_run_id: str, start_time: int | None = None) -> None:
+    def add(
+        self, dest_exp_id: str, source_run_id: str, dest_run_id: str, start_time: int | None = None
+    ) -> None:
         """Remember one answered create (of a run created with that start time)."""
         with self.lock:
             self.created[dest_exp_id][source_run_id] = dest_run_id
             span = self.spans.get(dest_exp_id, (start_time, start_time))
-            self.spans[dest_exp_id] = None if span is None or start_time is None or span[0] is None else (
-                min(span[0], start_time), max(span[1], start_time + 1))
+            self.spans[dest_exp_id] = (
+                None
+                if span is None or start_time is None or span[0] is None
+                else (min(span[0], start_time), max(span[1], start_time + 1))
+            )
 
     def settle(self, ctx) -> dict[str, str]:
-        """Retire the duplicates of every remembered run. Returns source run id -> why its check failed."""
+        """Retire the duplicates of every remembered run. Returns source run id -> why its check
+        failed."""
         failed: dict[str, str] = {}
         with self.lock:
             todo, self.created = dict(self.created), defaultdict(dict)
@@ -187,13 +229,18 @@ class Settlement:
             try:
                 _settle_experiment(ctx, dest_exp_id, made, spans.get(dest_exp_id))
             except Exception as exc:  # reported per run by the caller
-                failed.update({source_id: f"duplicate check after create failed: {exc}" for source_id in made})
+                failed.update(
+                    {source_id: f"duplicate check after create failed: {exc}" for source_id in made}
+                )
         return failed
 
 
-def _settle_experiment(ctx, dest_exp_id: str, made: dict[str, str], span: Window | None = None) -> None:
-    """Retire every live copy of the `made` runs (source id -> kept dest id) other than the kept one. A copy
-    keeps its create's start time: where the destination filters on it, only the made runs' span is listed."""
+def _settle_experiment(
+    ctx, dest_exp_id: str, made: dict[str, str], span: Window | None = None
+) -> None:
+    """Retire every live copy of the `made` runs (source id -> kept dest id) other than the kept
+    one. A copy keeps its create's start time: where the destination filters on it, only the made
+    runs' span is listed."""
     known = sum(1 for r in ctx.dst_snap.runs.values() if r.experiment_id == dest_exp_id)
     page = max(1, ctx.dst.caps.search_page_size)
     if math.ceil((known + len(made)) / page) < len(made):
@@ -207,14 +254,22 @@ def _settle_experiment(ctx, dest_exp_id: str, made: dict[str, str], span: Window
 
 
 def _copies_in(ctx, dest_exp_id: str, page: int, span: Window | None) -> dict[str, list[str]]:
-    """Source run id -> live, unmarked copies, over every run of a destination experiment that started within
-    the span (None: every run), paged."""
+    """Source run id -> live, unmarked copies, over every run of a destination experiment that
+    started within the span (None: every run), paged."""
     client = ctx.dst.client
     out: dict[str, list[str]] = defaultdict(list)
     query = window_filter(span) if span is not None else ""
-    for run in pages(ctx.dst, "search_runs", lambda token: client.search_runs(
-            [dest_exp_id], filter_string=query, run_view_type=ViewType.ACTIVE_ONLY, max_results=page,
-            page_token=token)):
+    for run in pages(
+        ctx.dst,
+        "search_runs",
+        lambda token: client.search_runs(
+            [dest_exp_id],
+            filter_string=query,
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=page,
+            page_token=token,
+        ),
+    ):
         source_id = run.data.tags.get(TAG_SOURCE_RUN_ID)
         if source_id and not retired(run.data.tags):
             out[source_id].append(run.info.run_id)

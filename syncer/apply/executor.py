@@ -1,5 +1,5 @@
-"""The appliers of experiments and runs: experiments first, runs parent-first in parallel waves, experiment
-deletions last. Each action is one committed unit of work (syncer.apply.units)."""
+"""The appliers of experiments and runs: experiments first, runs parent-first in parallel waves,
+experiment deletions last. Each action is one committed unit of work (syncer.apply.units)."""
 
 from __future__ import annotations
 
@@ -31,14 +31,27 @@ def _experiment(ctx: Context, action: Action) -> str:
     fitted = fit_experiment_tags(user_tags(exp.tags), ctx.dst.caps)
     keep_full_values(ctx, exp, action.label, fitted)
     if action.op is Op.CREATE:
-        tags = {**fitted.tags, TAG_SOURCE: ctx.src.identity, TAG_SOURCE_EXPERIMENT_ID: exp.experiment_id}
-        location = f"{ctx.dst.artifact_root.rstrip('/')}/{uuid4().hex}" if ctx.dst.artifact_root else None
-        dest_id = create_experiment_once(ctx, action.label, exp.experiment_id, lambda: client.create_experiment(
-            action.label, artifact_location=location, tags=tags))
+        tags = {
+            **fitted.tags,
+            TAG_SOURCE: ctx.src.identity,
+            TAG_SOURCE_EXPERIMENT_ID: exp.experiment_id,
+        }
+        location = (
+            f"{ctx.dst.artifact_root.rstrip('/')}/{uuid4().hex}" if ctx.dst.artifact_root else None
+        )
+        dest_id = create_experiment_once(
+            ctx,
+            action.label,
+            exp.experiment_id,
+            lambda: client.create_experiment(action.label, artifact_location=location, tags=tags),
+        )
     else:
         for key in action.details.get("tags", []):
-            call(ctx.dst, "set_experiment_tag",
-                 lambda key=key: client.set_experiment_tag(dest_id, key, fitted.tags[key]))
+            call(
+                ctx.dst,
+                "set_experiment_tag",
+                lambda key=key: client.set_experiment_tag(dest_id, key, fitted.tags[key]),
+            )
     return dest_id
 
 
@@ -74,31 +87,49 @@ def apply_experiments(ctx: Context, actions: list[Action], units: Units) -> None
 def apply_runs(ctx: Context, actions: list[Action], units: Units) -> None:
     """Copy, update or delete runs: parents before children, in parallel within one depth.
 
-    Each run's independent destination writes go side by side on threads lent for them, the source reads of
-    the runs to create are done ahead (syncer.apply.read_ahead), and answered creates are checked for
-    duplicates together once the runs are applied (syncer.apply.exactly_once.Settlement).
+    Each run's independent destination writes go side by side on threads lent for them, the source
+    reads of the runs to create are done ahead (syncer.apply.read_ahead), and answered creates are
+    checked for duplicates together once the runs are applied
+    (syncer.apply.exactly_once.Settlement).
     """
-    for a in actions:  # copies a child may link to: unchanged runs and copies of runs deleted in the source
+    for a in (
+        actions
+    ):  # copies a child may link to: unchanged runs and copies of runs deleted in the source
         if a.dest_id and a.source_id and a.op in (Op.SAME, Op.EXTRA):
             ctx.map_id("run", a.source_id, a.dest_id)
     failed_exps = units.failed("experiment")
     runs = [a for a in actions if a.mutates and a.experiment not in failed_exps]
-    ctx.history = HistoryReader(ctx.src, [ctx.src_snap.runs[a.source_id] for a in runs
-                                          if a.op is not Op.DELETE and a.source_id in ctx.src_snap.runs])
+    ctx.history = HistoryReader(
+        ctx.src,
+        [
+            ctx.src_snap.runs[a.source_id]
+            for a in runs
+            if a.op is not Op.DELETE and a.source_id in ctx.src_snap.runs
+        ],
+    )
     settlement = Settlement()
     settlement.expect(a.source_id or "" for a in runs)
     settling: list[Future] = []
     workers = max(1, units.workers)
-    with ReadAhead(ctx, runs, threads=workers, window=2 * workers) as ahead, \
-            ThreadPoolExecutor(max_workers=WRITES_PER_RUN * workers, thread_name_prefix="sync-writes") as writes, \
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
+    with (
+        ReadAhead(ctx, runs, threads=workers, window=2 * workers) as ahead,
+        ThreadPoolExecutor(
+            max_workers=WRITES_PER_RUN * workers, thread_name_prefix="sync-writes"
+        ) as writes,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool,
+    ):
+
         def past_create(a: Action) -> None:  # the check starts beside the last runs' writes
             if settlement.answered(a.source_id or "") and not _stopped(ctx):
                 settling.append(writes.submit(settlement.settle, ctx))
 
         def unit(a: Action) -> Outcome:
-            lanes = Lanes(writes=writes, ahead=lambda: ahead.take(a), settlement=settlement,
-                          created=lambda: past_create(a))
+            lanes = Lanes(
+                writes=writes,
+                ahead=lambda: ahead.take(a),
+                settlement=settlement,
+                created=lambda: past_create(a),
+            )
             try:
                 return units.run(a, lambda: _run(ctx, a, lanes))
             finally:
@@ -117,8 +148,8 @@ def _stopped(ctx: Context) -> bool:
 
 
 def _settle(ctx: Context, settlement: Settlement, units: Units, settling: list[Future]) -> None:
-    """Retire the duplicates left by creates sent twice; a run whose check failed is reported as failed.
-    The check starts once every run is past its create (`settling`), or here."""
+    """Retire the duplicates left by creates sent twice; a run whose check failed is reported as
+    failed. The check starts once every run is past its create (`settling`), or here."""
     if _stopped(ctx) and not settling:
         return  # the next pass's planner retires them
     failed = settling[0].result() if settling else settlement.settle(ctx)

@@ -1,6 +1,7 @@
 """Keep the full values of experiment tags the destination cannot hold whole (syncer.core.fitting
-`fit_experiment_tags`): one JSON file in the experiment's holder run of the destination's archive experiment
-(syncer.apply.archive), named by a hash of its content, written before the tags are set."""
+`fit_experiment_tags`): one JSON file in the experiment's holder run of the destination's archive
+experiment (syncer.apply.archive), named by a hash of its content, written before the tags are
+set."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from syncer.core.snapshot import ExperimentSnap
 KIND = "experiment_tags"
 
 
-def keep_full_values(ctx: Context, exp: ExperimentSnap, dest_name: str, fitted: FittedExperiment) -> None:
+def keep_full_values(
+    ctx: Context, exp: ExperimentSnap, dest_name: str, fitted: FittedExperiment
+) -> None:
     """Write the file of full values unless the holder run already has it."""
     if not fitted.full:
         return
@@ -27,5 +30,7 @@ def keep_full_values(ctx: Context, exp: ExperimentSnap, dest_name: str, fitted: 
     if any(f.path == path for f in list_run_files(ctx.dst, run_id) if not f.is_dir):
         return
     document = {"experiment": exp.name, "destination_experiment": dest_name, "tags": fitted.full}
-    text = json.dumps(envelope(KIND, exp.experiment_id, ctx.src.identity, document), indent=1, sort_keys=True)
+    text = json.dumps(
+        envelope(KIND, exp.experiment_id, ctx.src.identity, document), indent=1, sort_keys=True
+    )
     writer.put_text(run_id, path, text)

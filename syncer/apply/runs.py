@@ -1,15 +1,19 @@
 """Bring one destination run up to date with its source run. Safe to repeat and to resume.
 
-Order of writes: create (with provenance tags) -> {params/tags/metrics batches, dataset inputs, artifacts}
--> status and end time -> fingerprint marker -> deletion. The three in braces depend only on the run's id and
-are sent side by side when the executor lends threads for it (`Lanes.writes`); each must succeed before the
-status is written, so a half-copied run never shows FINISHED (or FAILED, KILLED) with an end time on the
-destination. The marker is the last write of a live run, so a run without the current marker is known to be
-incomplete and is completed on the next pass by comparing what the destination already holds.
+Order of writes: create (with provenance tags) -> {params/tags/metrics batches, dataset inputs,
+artifacts}
+-> status and end time -> fingerprint marker -> deletion. The three in braces depend only on the
+  run's id and
+are sent side by side when the executor lends threads for it (`Lanes.writes`); each must succeed
+before the status is written, so a half-copied run never shows FINISHED (or FAILED, KILLED) with an
+end time on the destination. The marker is the last write of a live run, so a run without the
+current marker is known to be incomplete and is completed on the next pass by comparing what the
+destination already holds.
 
-Where the destination's log_batch writes a batch's tags after its params and metrics (plain MLflow: the SQL
-and file stores do, in that order), the marker rides in the run's last batch, sent once the other writes
-succeeded (after the status, the batch holds only the marker). Elsewhere it is a set_tag of its own.
+Where the destination's log_batch writes a batch's tags after its params and metrics (plain MLflow:
+the SQL and file stores do, in that order), the marker rides in the run's last batch, sent once the
+other writes succeeded (after the status, the batch holds only the marker). Elsewhere it is a
+set_tag of its own.
 """
 
 from __future__ import annotations
@@ -51,9 +55,9 @@ log = structlog.get_logger(__name__)
 
 @dataclass
 class Lanes:
-    """What the executor lends a run copy: threads for the run's independent writes, a way to get the run's
-    source files read ahead, where an answered create's duplicate check is deferred to, and whom to tell
-    that the create was answered."""
+    """What the executor lends a run copy: threads for the run's independent writes, a way to get
+    the run's source files read ahead, where an answered create's duplicate check is deferred to,
+    and whom to tell that the create was answered."""
 
     writes: Executor | None = None
     ahead: Callable[[], art.SourceFiles | None] = field(default=lambda: None)
@@ -68,14 +72,20 @@ class RunStats:
     tags: int = 0
     artifact_files: int = 0
     artifact_bytes: int = 0
-    retired: list[str] = field(default_factory=list)  # copies set aside for a fresh one: "<id>: why"
+    retired: list[str] = field(
+        default_factory=list
+    )  # copies set aside for a fresh one: "<id>: why"
 
 
-def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | None,
-            later: Settlement | None) -> tuple[str, str]:
+def _create(
+    ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | None, later: Settlement | None
+) -> tuple[str, str]:
     caps = ctx.dst.caps
-    tags = {k: v for k, v in expected_tags(user_tags(run.tags), caps).items()
-            if not k.startswith(caps.tags_set_after_create)}
+    tags = {
+        k: v
+        for k, v in expected_tags(user_tags(run.tags), caps).items()
+        if not k.startswith(caps.tags_set_after_create)
+    }
     tags[TAG_SOURCE] = ctx.src.identity
     tags[TAG_SOURCE_RUN_ID] = run.run_id
     if run.parent_id:
@@ -83,27 +93,46 @@ def _create(ctx: Context, run: RunSnap, dest_exp_id: str, parent_dest: str | Non
     if parent_dest:
         tags[PARENT_TAG] = parent_dest
     ctx.guard()
-    return create_run_once(ctx, dest_exp_id, run.run_id, lambda: ctx.dst.client.create_run(
-        dest_exp_id, start_time=run.start_time, tags=tags, run_name=run.name or None), later, run.start_time)
+    return create_run_once(
+        ctx,
+        dest_exp_id,
+        run.run_id,
+        lambda: ctx.dst.client.create_run(
+            dest_exp_id, start_time=run.start_time, tags=tags, run_name=run.name or None
+        ),
+        later,
+        run.start_time,
+    )
 
 
 def _send(ctx: Context, dest_run_id: str):
     def send(metrics: list[Metric], params: list[Param], tags: list[RunTag]) -> None:
         ctx.guard()
         log_batch_once(ctx, dest_run_id, metrics, params, tags)
+
     return send
 
 
 def _history(endpoint, run_id: str, key: str) -> list[Metric]:
-    return call(endpoint, "get_metric_history", lambda: endpoint.client.get_metric_history(run_id, key))
+    return call(
+        endpoint, "get_metric_history", lambda: endpoint.client.get_metric_history(run_id, key)
+    )
 
 
-def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | None, dest_run_id: str,
-                 parent_dest: str | None, full_check: bool, stats: RunStats,
-                 last: Callable[[Callable[[], None]], list[RunTag]] = lambda _flush: []) -> None:
-    """Params, tags and metric points the destination run lacks, in filled batches; `last(flush)` runs before
-    the last batch is sent (`flush` sends what is pending) and returns tags to send in it (the marker, once
-    the run's other writes are done)."""
+def _copy_values(
+    ctx: Context,
+    run: RunSnap,
+    fitted: Fitted,
+    dest: RunSnap | None,
+    dest_run_id: str,
+    parent_dest: str | None,
+    full_check: bool,
+    stats: RunStats,
+    last: Callable[[Callable[[], None]], list[RunTag]] = lambda _flush: [],
+) -> None:
+    """Params, tags and metric points the destination run lacks, in filled batches; `last(flush)`
+    runs before the last batch is sent (`flush` sends what is pending) and returns tags to send in
+    it (the marker, once the run's other writes are done)."""
     caps = ctx.dst.caps
     writer = BatchWriter(caps, _send(ctx, dest_run_id))
     reader = ctx.history or HistoryReader(ctx.src, [])
@@ -132,8 +161,11 @@ def _copy_values(ctx: Context, run: RunSnap, fitted: Fitted, dest: RunSnap | Non
                 writer.add_metrics(page)
             continue
         present = _history(ctx.dst, dest_run_id, key)
-        writer.add_metrics(missing_points(reader.history(run.run_id, key), present,
-                                          caps.collapses_duplicate_points))
+        writer.add_metrics(
+            missing_points(
+                reader.history(run.run_id, key), present, caps.collapses_duplicate_points
+            )
+        )
     writer.add_tags(last(writer.flush))
     writer.flush()
     stats.metric_points += writer.points_sent
@@ -148,17 +180,26 @@ def _copy_inputs(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: 
     if not todo:
         return
     datasets = [
-        DatasetInput(Dataset(d.name, d.digest, d.source_type, d.source, d.schema, d.profile),
-                     [InputTag(k, v) for k, v in d.tags])
+        DatasetInput(
+            Dataset(d.name, d.digest, d.source_type, d.source, d.schema, d.profile),
+            [InputTag(k, v) for k, v in d.tags],
+        )
         for d in todo
     ]
     ctx.guard()
     call(ctx.dst, "log_inputs", lambda: ctx.dst.client.log_inputs(dest_run_id, datasets=datasets))
 
 
-def _copy_artifacts(ctx: Context, run: RunSnap, fitted: Fitted, dest_exists: bool,
-                    dest_artifact_uri: str, stats: RunStats, force: list[str],
-                    ahead: art.SourceFiles | None = None) -> None:
+def _copy_artifacts(
+    ctx: Context,
+    run: RunSnap,
+    fitted: Fitted,
+    dest_exists: bool,
+    dest_artifact_uri: str,
+    stats: RunStats,
+    force: list[str],
+    ahead: art.SourceFiles | None = None,
+) -> None:
     src_repo = ctx.src.artifact_repo(run.artifact_uri)
     dst_repo = ctx.dst.artifact_repo(dest_artifact_uri)
     existing: dict[str, int | None] = {}
@@ -175,7 +216,9 @@ def _copy_artifacts(ctx: Context, run: RunSnap, fitted: Fitted, dest_exists: boo
             ctx.state.record_artifact(run.run_id, path, size)
 
     ctx.guard()
-    copied = art.copy_tree(ctx.src, src_repo, ctx.dst, dst_repo, existing, on_copied, ahead, frozenset(force))
+    copied = art.copy_tree(
+        ctx.src, src_repo, ctx.dst, dst_repo, existing, on_copied, ahead, frozenset(force)
+    )
     policy_io.write(ctx, run, fitted, dst_repo, existing, on_copied, copied)
     stats.artifact_files += copied.files
     stats.artifact_bytes += copied.bytes
@@ -195,10 +238,15 @@ def _needs_status(run: RunSnap, dest: RunSnap | None) -> bool:
 
 def _status(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: str) -> None:
     client = ctx.dst.client
-    if run.status != "RUNNING" and (dest is None or (dest.status, dest.end_time) != (run.status, run.end_time)):
+    if run.status != "RUNNING" and (
+        dest is None or (dest.status, dest.end_time) != (run.status, run.end_time)
+    ):
         ctx.guard()
-        call(ctx.dst, "set_terminated", lambda: client.set_terminated(
-            dest_run_id, status=run.status, end_time=run.end_time))
+        call(
+            ctx.dst,
+            "set_terminated",
+            lambda: client.set_terminated(dest_run_id, status=run.status, end_time=run.end_time),
+        )
     elif run.status == "RUNNING" and dest is not None and dest.status != "RUNNING":
         ctx.guard()
         call(ctx.dst, "update_run", lambda: client.update_run(dest_run_id, status="RUNNING"))
@@ -215,11 +263,14 @@ def _finish(ctx: Context, run: RunSnap, dest_run_id: str, marker: str | None) ->
         call(ctx.dst, "delete_run", lambda: client.delete_run(dest_run_id))
 
 
-def side_by_side(writes: Executor | None, main: Callable[[Callable[[], None]], None],
-                 others: list[Callable[[], None]]) -> None:
-    """Run `main` and `others` side by side (`others` on `writes`; one after another without it). `main` gets
-    `join`, which returns once every other task succeeded and raises the first failure. Every task has ended
-    when this returns or raises, so nothing is still writing afterwards."""
+def side_by_side(
+    writes: Executor | None,
+    main: Callable[[Callable[[], None]], None],
+    others: list[Callable[[], None]],
+) -> None:
+    """Run `main` and `others` side by side (`others` on `writes`; one after another without it).
+    `main` gets `join`, which returns once every other task succeeded and raises the first failure.
+    Every task has ended when this returns or raises, so nothing is still writing afterwards."""
     futures = [writes.submit(task) for task in others] if writes is not None else []
     left = [] if writes is not None else list(others)
 
@@ -240,12 +291,16 @@ def side_by_side(writes: Executor | None, main: Callable[[Callable[[], None]], N
 RETIRED_UNWRITABLE = "unwritable-artifact"
 
 
-def copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes | None = None) -> tuple[str, RunStats]:
-    """Create or complete the destination copy of one source run. Returns its id and what was copied.
+def copy_run(
+    ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes | None = None
+) -> tuple[str, RunStats]:
+    """Create or complete the destination copy of one source run. Returns its id and what was
+    copied.
 
     A copy being completed that holds a path the destination recorded but never received the content
-    of (a write-once path cut short) can never be completed: it is retired (tagged why, soft-deleted),
-    the state store forgets it, and the run is copied afresh in the same unit of work."""
+    of (a write-once path cut short) can never be completed: it is retired (tagged why,
+    soft-deleted), the state store forgets it, and the run is copied afresh in the same unit of
+    work."""
     try:
         return _copy_run(ctx, action, dest_exp_id, lanes or Lanes())
     except UnwritableArtifact as exc:
@@ -254,10 +309,14 @@ def copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes | None
         set_aside(ctx, action.dest_id, RETIRED_UNWRITABLE)
         ctx.state.forget("run", action.source_id or "")
         note = f"{action.dest_id}: retired ({exc})"
-        log.warning("incomplete copy retired", run=action.label, dest_id=action.dest_id, error=str(exc))
+        log.warning(
+            "incomplete copy retired", run=action.label, dest_id=action.dest_id, error=str(exc)
+        )
         fresh = Lanes(writes=lanes.writes if lanes else None)
         details = {k: v for k, v in action.details.items() if k != "duplicates"}  # retired already
-        dest_run_id, stats = _copy_run(ctx, replace(action, dest_id=None, details=details), dest_exp_id, fresh)
+        dest_run_id, stats = _copy_run(
+            ctx, replace(action, dest_id=None, details=details), dest_exp_id, fresh
+        )
         stats.retired.append(note)
         return dest_run_id, stats
 
@@ -281,7 +340,9 @@ def _copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes) -> t
     for duplicate in action.details.get("duplicates", []):
         retire(ctx, duplicate, dest_run_id)
     ctx.map_id("run", run.run_id, dest_run_id)
-    full_check = dest is not None and (dest.tags.get(TAG_FINGERPRINT) is None or "repair" in action.details)
+    full_check = dest is not None and (
+        dest.tags.get(TAG_FINGERPRINT) is None or "repair" in action.details
+    )
     fitted = fit_run(run.params, user_tags(run.tags), list(run.metrics), ctx.dst.caps)
     force = action.details.get("artifacts_checksum_differs", [])
     fp = action.fingerprint or ""
@@ -297,12 +358,25 @@ def _copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes) -> t
             if status:  # shows its end only when it holds the rest
                 _status(ctx, run, dest, dest_run_id)
             return [RunTag(TAG_FINGERPRINT, fp)] if in_batch else []
+
         _copy_values(ctx, run, fitted, dest, dest_run_id, parent_dest, full_check, stats, last)
 
-    side_by_side(lanes.writes, values, [
-        lambda: _copy_artifacts(ctx, run, fitted, dest is not None, artifact_uri, stats, force,
-                                lanes.ahead() if dest is None else None),
-        lambda: _copy_inputs(ctx, run, dest, dest_run_id),
-    ])
+    side_by_side(
+        lanes.writes,
+        values,
+        [
+            lambda: _copy_artifacts(
+                ctx,
+                run,
+                fitted,
+                dest is not None,
+                artifact_uri,
+                stats,
+                force,
+                lanes.ahead() if dest is None else None,
+            ),
+            lambda: _copy_inputs(ctx, run, dest, dest_run_id),
+        ],
+    )
     _finish(ctx, run, dest_run_id, None if in_batch else marker)
     return dest_run_id, stats

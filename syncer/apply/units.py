@@ -1,4 +1,5 @@
-"""Units of work: each applied action is one unit that commits its result (or its failure) to the state store."""
+"""Units of work: each applied action is one unit that commits its result (or its failure) to the
+state store."""
 
 from __future__ import annotations
 
@@ -46,12 +47,15 @@ class Units:
     workers: int = 1
     progress: Progress = lambda outcome: None
     started: Started = lambda action: None  # an action's unit of work begins: progress bars
-    outcomes: SpillList = field(default_factory=SpillList)  # a million outcomes spill to disk (syncer.core.spill)
+    outcomes: SpillList = field(
+        default_factory=SpillList
+    )  # a million outcomes spill to disk (syncer.core.spill)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _failed: dict[str, set[str | None]] = field(default_factory=dict, repr=False)
 
     def run(self, action: Action, work: Work) -> Outcome:
-        """Run one unit of work and commit its result (or its failure) to the state store; not recorded."""
+        """Run one unit of work and commit its result (or its failure) to the state store; not
+        recorded."""
         ctx = self.ctx
         self.started(action)
         try:
@@ -65,10 +69,14 @@ class Units:
                 raise FatalError(message) from exc
             telemetry.ERRORS.labels(kind.value).inc()
             status = ctx.state.record_failure(action.kind, action.key[1], message)
-            log.warning("object failed", kind=action.kind, object=action.label, error=message, status=status)
+            log.warning(
+                "object failed", kind=action.kind, object=action.label, error=message, status=status
+            )
             return Outcome(action, ok=False, error=message, status=status)
         if action.source_id is not None:
-            ctx.state.record(action.kind, action.source_id, dest_id, DONE, action.fingerprint, action.label)
+            ctx.state.record(
+                action.kind, action.source_id, dest_id, DONE, action.fingerprint, action.label
+            )
         telemetry.OBJECTS.labels(action.kind, action.op.value, "ok").inc()
         return Outcome(action, ok=True, dest_id=dest_id, stats=stats)
 
@@ -87,15 +95,22 @@ class Units:
         return outcome
 
     def fail(self, kind: str, source_id: str, error: str) -> None:
-        """Turn the recorded outcome of an object into a failure found after its unit ended (state included)."""
+        """Turn the recorded outcome of an object into a failure found after its unit ended (state
+        included)."""
         status = self.ctx.state.record_failure(kind, source_id, error)
         log.warning("object failed", kind=kind, source_id=source_id, error=error, status=status)
         with self._lock:
             self._failed.setdefault(kind, set()).add(source_id)
             for i, o in enumerate(self.outcomes):
                 if o.action.kind == kind and o.action.source_id == source_id:
-                    self.outcomes[i] = Outcome(o.action, ok=False, dest_id=o.dest_id, error=error, status=status,
-                                               stats=o.stats)
+                    self.outcomes[i] = Outcome(
+                        o.action,
+                        ok=False,
+                        dest_id=o.dest_id,
+                        error=error,
+                        status=status,
+                        stats=o.stats,
+                    )
 
     def failed(self, kind: str) -> set[str | None]:
         """Source ids of the `kind` actions that failed so far."""
@@ -106,15 +121,20 @@ class Units:
 Step = Callable[[Action], tuple[str | None, RunStats]]
 
 
-def versions_then_parent(units: Units, group: list[Action], parent_kind: str, copy_version: Step,
-                         update_parent: Step) -> list[Outcome]:
-    """One object with versions (a registered model, a prompt): its versions in source order, then its own
-    fields (aliases point at versions that exist by then). Returns the units' outcomes, not recorded."""
+def versions_then_parent(
+    units: Units, group: list[Action], parent_kind: str, copy_version: Step, update_parent: Step
+) -> list[Outcome]:
+    """One object with versions (a registered model, a prompt): its versions in source order, then
+    its own fields (aliases point at versions that exist by then). Returns the units' outcomes, not
+    recorded."""
     parent = next(a for a in group if a.kind == parent_kind)
     if parent.op is Op.ERROR:
         return []
-    outcomes = [units.run(a, lambda a=a: copy_version(a)) for a in group
-                if a.kind != parent_kind and a.op in (Op.CREATE, Op.UPDATE)]
+    outcomes = [
+        units.run(a, lambda a=a: copy_version(a))
+        for a in group
+        if a.kind != parent_kind and a.op in (Op.CREATE, Op.UPDATE)
+    ]
     if parent.op in (Op.CREATE, Op.UPDATE):
         outcomes.append(units.run(parent, lambda: update_parent(parent)))
     return outcomes

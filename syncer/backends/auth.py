@@ -1,15 +1,16 @@
 """Start-up checks of each end's credentials and registry choice, chosen by capability data.
 
-Databricks: the Databricks SDK's unified auth (DATABRICKS_HOST + DATABRICKS_TOKEN, OAuth client id and
-secret, `~/.databrickscfg` profiles) must resolve, and the registry must be chosen explicitly; a secret-scope
-URI (`databricks://<scope>:<prefix>`) is resolved by MLflow itself (dbutils secrets `<prefix>-host` and
-`<prefix>-token`, inside a Databricks runtime only).
+Databricks: the Databricks SDK's unified auth (DATABRICKS_HOST + DATABRICKS_TOKEN, OAuth client id
+and secret, `~/.databrickscfg` profiles) must resolve, and the registry must be chosen explicitly; a
+secret-scope URI (`databricks://<scope>:<prefix>`) is resolved by MLflow itself (dbutils secrets
+`<prefix>-host` and `<prefix>-token`, inside a Databricks runtime only).
 Azure: the azureml-mlflow plugin authenticates with the job's own token inside an Azure ML job
-(MLFLOW_TRACKING_TOKEN with the run's variables: nothing to check), else with DefaultAzureCredential for its
-cloud (`AZUREML_CURRENT_CLOUD`: authority and management scope), then an interactive browser and a
-device-code prompt. The check asks the same DefaultAzureCredential for a token (service principal secret
-or certificate, workload identity, managed identity including Azure ML compute's, Azure CLI / PowerShell /
-azd logins; never interactive), so once it passes the plugin uses the same credential and never prompts.
+(MLFLOW_TRACKING_TOKEN with the run's variables: nothing to check), else with DefaultAzureCredential
+for its cloud (`AZUREML_CURRENT_CLOUD`: authority and management scope), then an interactive browser
+and a device-code prompt. The check asks the same DefaultAzureCredential for a token (service
+principal secret or certificate, workload identity, managed identity including Azure ML compute's,
+Azure CLI / PowerShell / azd logins; never interactive), so once it passes the plugin uses the same
+credential and never prompts.
 """
 
 from __future__ import annotations
@@ -41,18 +42,25 @@ def check_databricks(endpoint: Endpoint) -> None:
     """Resolve Databricks unified auth for the endpoint's profile without any API call."""
     from databricks.sdk.core import Config
 
-    profile = urlparse(endpoint.tracking_uri).netloc or os.environ.get("DATABRICKS_CONFIG_PROFILE") or None
+    profile = (
+        urlparse(endpoint.tracking_uri).netloc
+        or os.environ.get("DATABRICKS_CONFIG_PROFILE")
+        or None
+    )
     if profile and ":" in profile:
         return _check_secret_scope(endpoint)
     try:
         Config(profile=profile).authenticate()
     except Exception as exc:
-        raise FatalError(f"{endpoint.role} {endpoint.tracking_uri}: no Databricks credentials "
-                         f"(set DATABRICKS_HOST and DATABRICKS_TOKEN, or a profile): {_first_line(exc)}") from None
+        raise FatalError(
+            f"{endpoint.role} {endpoint.tracking_uri}: no Databricks credentials "
+            f"(set DATABRICKS_HOST and DATABRICKS_TOKEN, or a profile): {_first_line(exc)}"
+        ) from None
 
 
 def _check_secret_scope(endpoint: Endpoint) -> None:
-    """`databricks://<scope>:<prefix>`: MLflow reads the host and token from that secret scope (dbutils)."""
+    """`databricks://<scope>:<prefix>`: MLflow reads the host and token from that secret scope
+    (dbutils)."""
     from mlflow.utils.databricks_utils import TrackingURIConfigProvider
 
     try:
@@ -62,14 +70,17 @@ def _check_secret_scope(endpoint: Endpoint) -> None:
     else:
         why = "no Databricks runtime (dbutils) to read the secret scope"
     if config is None or not config.host:
-        raise FatalError(f"{endpoint.role} {endpoint.tracking_uri}: a secret-scope URI reads the workspace's "
-                         "host and token from secrets '<prefix>-host' and '<prefix>-token' inside a Databricks "
-                         f"runtime only; elsewhere use a profile or DATABRICKS_HOST and DATABRICKS_TOKEN ({why})")
+        raise FatalError(
+            f"{endpoint.role} {endpoint.tracking_uri}: a secret-scope URI reads the workspace's "
+            "host and token from secrets '<prefix>-host' and '<prefix>-token' inside a Databricks "
+            f"runtime only; elsewhere use a profile or DATABRICKS_HOST and DATABRICKS_TOKEN ({why})"
+        )
 
 
 def azure_cloud() -> tuple[str, str]:
-    """The plugin's cloud as (authority host, management scope): `AZUREML_CURRENT_CLOUD`, else AzureCloud
-    (the plugin would look the cloud up on the internet; a sovereign cloud names itself)."""
+    """The plugin's cloud as (authority host, management scope): `AZUREML_CURRENT_CLOUD`, else
+    AzureCloud (the plugin would look the cloud up on the internet; a sovereign cloud names
+    itself)."""
     try:
         from azureml.mlflow._common._cloud.cloud import KNOWN_CLOUDS, _get_cloud_or_default
     except ImportError:  # no plugin (an Azure Blob store alone): the public cloud
@@ -80,7 +91,8 @@ def azure_cloud() -> tuple[str, str]:
 
 
 def in_azureml_job() -> bool:
-    """Does the plugin authenticate with an Azure ML job's own token (its `_mlflow_env_vars_set`)?"""
+    """Does the plugin authenticate with an Azure ML job's own token (its
+    `_mlflow_env_vars_set`)?"""
     try:
         from azureml.mlflow._internal.service_context_loader import _mlflow_env_vars_set
     except ImportError:
@@ -89,7 +101,8 @@ def in_azureml_job() -> bool:
 
 
 def azure_credential():
-    """The non-interactive part of the plugin's credential chain: DefaultAzureCredential for its cloud."""
+    """The non-interactive part of the plugin's credential chain: DefaultAzureCredential for its
+    cloud."""
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential(authority=azure_cloud()[0])
@@ -104,24 +117,30 @@ def check_azure(endpoint: Endpoint) -> None:
     try:
         future.result(timeout=AZURE_TIMEOUT)
     except FutureTimeout:
-        raise FatalError(f"{endpoint.role}: no Azure credential answered within {AZURE_TIMEOUT:.0f} s "
-                         "(service principal env vars, workload or managed identity, az login)") from None
+        raise FatalError(
+            f"{endpoint.role}: no Azure credential answered within {AZURE_TIMEOUT:.0f} s "
+            "(service principal env vars, workload or managed identity, az login)"
+        ) from None
     except Exception as exc:
-        raise FatalError(f"{endpoint.role} {urlparse(endpoint.tracking_uri).scheme}://...: no usable Azure "
-                         "credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or "
-                         "AZURE_CLIENT_CERTIFICATE_PATH), use a workload or managed identity, or `az login` "
-                         f"(interactive logins are never used): {_first_line(exc)}") from None
+        raise FatalError(
+            f"{endpoint.role} {urlparse(endpoint.tracking_uri).scheme}://...: no usable Azure "
+            "credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or "
+            "AZURE_CLIENT_CERTIFICATE_PATH), use a workload or managed identity, or `az login` "
+            f"(interactive logins are never used): {_first_line(exc)}"
+        ) from None
     finally:
         pool.shutdown(wait=False)
 
 
 def check_registry(endpoint: Endpoint) -> None:
-    """Ends with several registries (Databricks: workspace or Unity Catalog) need an explicit choice; only
-    such a source may read more than one."""
+    """Ends with several registries (Databricks: workspace or Unity Catalog) need an explicit
+    choice; only such a source may read more than one."""
     uris = endpoint.registry_uris
     if len(uris) > 1 and (endpoint.role == "destination" or not endpoint.caps.registry_choices):
-        raise FatalError(f"{endpoint.role}: registry_uri names {len(uris)} registries; only a Databricks "
-                         "source may read several ([databricks, databricks-uc])")
+        raise FatalError(
+            f"{endpoint.role}: registry_uri names {len(uris)} registries; only a Databricks "
+            "source may read several ([databricks, databricks-uc])"
+        )
     choices = endpoint.caps.registry_choices
     if not choices:
         return
@@ -129,16 +148,21 @@ def check_registry(endpoint: Endpoint) -> None:
         scheme = urlparse(uri or "").scheme or (uri or "")
         if scheme not in choices:
             options = " or ".join(f"'{c}'" for c in choices)
-            raise FatalError(f"{endpoint.role}: choose the model registry explicitly: registry_uri {options}"
-                             f" or both (got {uri!r})")
+            raise FatalError(
+                f"{endpoint.role}: choose the model registry explicitly: registry_uri {options}"
+                f" or both (got {uri!r})"
+            )
 
 
-CHECKS: dict[str, Callable[[Endpoint], None]] = {"databricks": check_databricks, "azure": check_azure}
+CHECKS: dict[str, Callable[[Endpoint], None]] = {
+    "databricks": check_databricks,
+    "azure": check_azure,
+}
 
 
 def check(endpoint: Endpoint, online: bool = True) -> None:
-    """Run the start-up checks that the endpoint's capabilities ask for; `online`: also get credentials and
-    make the first contact (resolve and connect, `first_contact.probe`)."""
+    """Run the start-up checks that the endpoint's capabilities ask for; `online`: also get
+    credentials and make the first contact (resolve and connect, `first_contact.probe`)."""
     check_registry(endpoint)
     if endpoint.caps.auth and (online or endpoint.caps.auth == "databricks"):
         CHECKS[endpoint.caps.auth](endpoint)

@@ -55,8 +55,11 @@ def _request(endpoint: Endpoint, route: str, method: str, **kwargs: object) -> d
 
 def _listed(endpoint: Endpoint) -> list[dict] | None:
     try:
-        body = call(endpoint, "list roles", lambda: _request(
-            endpoint, "list", "GET", params={"workspace": WORKSPACE}))
+        body = call(
+            endpoint,
+            "list roles",
+            lambda: _request(endpoint, "list", "GET", params={"workspace": WORKSPACE}),
+        )
     except MlflowException as exc:
         if not_offered(exc):
             return None
@@ -66,10 +69,15 @@ def _listed(endpoint: Endpoint) -> list[dict] | None:
 
 def _role(endpoint: Endpoint, listed: dict) -> Role:
     """A listed role with its members."""
-    body = call(endpoint, "list role users", lambda: _request(
-        endpoint, "users/list", "GET", params={"role_id": str(listed["id"])}))
-    grants = tuple(RoleGrant(int(p["id"]), p["resource_type"], str(p["resource_pattern"]),
-                             p["permission"]) for p in listed.get("permissions", []))
+    body = call(
+        endpoint,
+        "list role users",
+        lambda: _request(endpoint, "users/list", "GET", params={"role_id": str(listed["id"])}),
+    )
+    grants = tuple(
+        RoleGrant(int(p["id"]), p["resource_type"], str(p["resource_pattern"]), p["permission"])
+        for p in listed.get("permissions", [])
+    )
     members = frozenset(int(a["user_id"]) for a in body.get("assignments", []))
     return Role(int(listed["id"]), listed["name"], grants, members)
 
@@ -88,8 +96,13 @@ def find_or_create(endpoint: Endpoint, name: str) -> Role:
         if found is not None:
             return _role(endpoint, found)
         try:
-            body = call(endpoint, "create role", lambda: _request(
-                endpoint, "create", "POST", json={"workspace": WORKSPACE, "name": name}))
+            body = call(
+                endpoint,
+                "create role",
+                lambda: _request(
+                    endpoint, "create", "POST", json={"workspace": WORKSPACE, "name": name}
+                ),
+            )
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS" or attempt:
                 raise
@@ -98,24 +111,40 @@ def find_or_create(endpoint: Endpoint, name: str) -> Role:
     raise LookupError(f"role {name!r} neither found nor created")
 
 
-def set_permission(endpoint: Endpoint, role: Role, resource_type: str, resource_id: str,
-                   level: str | None) -> None:
+def set_permission(
+    endpoint: Endpoint, role: Role, resource_type: str, resource_id: str, level: str | None
+) -> None:
     """Make the role hold `level` on one resource (None: no permission there): added, updated or
     removed."""
     where = (resource_type, resource_id)
     held = next((g for g in role.grants if (g.resource_type, g.pattern) == where), None)
     if held is None and level is not None:
-        body = {"role_id": role.id, "resource_type": resource_type, "resource_pattern": resource_id,
-                "permission": level}
-        call(endpoint, "add role permission", lambda: _request(
-            endpoint, "permissions/add", "POST", json=body))
+        body = {
+            "role_id": role.id,
+            "resource_type": resource_type,
+            "resource_pattern": resource_id,
+            "permission": level,
+        }
+        call(
+            endpoint,
+            "add role permission",
+            lambda: _request(endpoint, "permissions/add", "POST", json=body),
+        )
     elif held is not None and level is None:
-        call(endpoint, "remove role permission", lambda: _request(
-            endpoint, "permissions/remove", "DELETE", json={"role_permission_id": held.id}))
+        call(
+            endpoint,
+            "remove role permission",
+            lambda: _request(
+                endpoint, "permissions/remove", "DELETE", json={"role_permission_id": held.id}
+            ),
+        )
     elif held is not None and held.permission != level:
         body = {"role_permission_id": held.id, "permission": level}
-        call(endpoint, "update role permission", lambda: _request(
-            endpoint, "permissions/update", "PATCH", json=body))
+        call(
+            endpoint,
+            "update role permission",
+            lambda: _request(endpoint, "permissions/update", "PATCH", json=body),
+        )
 
 
 def set_member(endpoint: Endpoint, role: Role, username: str, user_id: int, member: bool) -> None:

@@ -5,9 +5,9 @@
 * one end blob: parallel block upload or download (`max_concurrency`) through a temporary file;
 * neither: the caller falls back to MLflow's artifact API.
 
-Clients are built like MLflow's `wasbs://` repository builds them: AZURE_STORAGE_CONNECTION_STRING when
-set (the account in the URI is then ignored, as MLflow does), else AZURE_STORAGE_ACCESS_KEY, else a
-non-interactive Azure credential (syncer/auth.py).
+Clients are built like MLflow's `wasbs://` repository builds them: AZURE_STORAGE_CONNECTION_STRING
+when set (the account in the URI is then ignored, as MLflow does), else AZURE_STORAGE_ACCESS_KEY,
+else a non-interactive Azure credential (syncer/auth.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from syncer.core import env_knobs
 if TYPE_CHECKING:  # azure-storage-blob is imported where a blob is first touched
     from azure.storage.blob import BlobClient, BlobServiceClient
 
-_WASBS = re.compile(r"^wasbs://(?P<container>[^@/]+)@(?P<account>[^./]+)\.blob\.(?P<suffix>[^/]+)(?:/(?P<path>.*))?$")
+_WASBS = re.compile(
+    r"^wasbs://(?P<container>[^@/]+)@(?P<account>[^./]+)\.blob\.(?P<suffix>[^/]+)(?:/(?P<path>.*))?$"
+)
 CONCURRENCY = int(env_knobs.number("MLFLOW_SYNCER_BLOB_CONCURRENCY"))
 BLOCK_SIZE = int(env_knobs.number("MLFLOW_SYNCER_BLOB_BLOCK_SIZE"))
 COPY_TIMEOUT = env_knobs.number("MLFLOW_SYNCER_BLOB_COPY_TIMEOUT")
@@ -44,14 +46,17 @@ class BlobLocation:
 
     @classmethod
     def parse(cls, uri: str | None) -> BlobLocation | None:
-        """The blob location of a `wasbs://container@account.blob.<cloud suffix>/path` URI, else None."""
+        """The blob location of a `wasbs://container@account.blob.<cloud suffix>/path` URI, else
+        None."""
         m = _WASBS.match(uri or "")
         if not m:
             return None
         return cls(m["account"], m["suffix"], m["container"], (m["path"] or "").strip("/"))
 
     def child(self, rel: str) -> BlobLocation:
-        return BlobLocation(self.account, self.suffix, self.container, posixpath.join(self.path, rel).strip("/"))
+        return BlobLocation(
+            self.account, self.suffix, self.container, posixpath.join(self.path, rel).strip("/")
+        )
 
 
 _clients: dict[str, BlobServiceClient] = {}
@@ -70,15 +75,21 @@ def service(loc: BlobLocation) -> BlobServiceClient:
 def _make_service(loc: BlobLocation) -> BlobServiceClient:
     from azure.storage.blob import BlobServiceClient
 
-    tuning = {"max_single_put_size": BLOCK_SIZE, "max_block_size": BLOCK_SIZE,
-              "max_single_get_size": BLOCK_SIZE, "max_chunk_get_size": BLOCK_SIZE}
+    tuning = {
+        "max_single_put_size": BLOCK_SIZE,
+        "max_block_size": BLOCK_SIZE,
+        "max_single_get_size": BLOCK_SIZE,
+        "max_chunk_get_size": BLOCK_SIZE,
+    }
     conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
     if conn:
         return BlobServiceClient.from_connection_string(conn, **tuning)
     url = f"https://{loc.account}.blob.{loc.suffix}"
     key = os.environ.get("AZURE_STORAGE_ACCESS_KEY")
     if key:
-        return BlobServiceClient(url, credential={"account_name": loc.account, "account_key": key}, **tuning)
+        return BlobServiceClient(
+            url, credential={"account_name": loc.account, "account_key": key}, **tuning
+        )
     return BlobServiceClient(url, credential=azure_credential(), **tuning)
 
 
@@ -106,9 +117,14 @@ def _readable_url(src: BlobClient) -> str:
         return src.url
     from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
-    sas = generate_blob_sas(src.account_name, src.container_name, src.blob_name, account_key=account_key,
-                            permission=BlobSasPermissions(read=True),
-                            expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+    sas = generate_blob_sas(
+        src.account_name,
+        src.container_name,
+        src.blob_name,
+        account_key=account_key,
+        permission=BlobSasPermissions(read=True),
+        expiry=datetime.now(timezone.utc) + timedelta(hours=1),
+    )
     return f"{src.url}?{sas}"
 
 
@@ -123,8 +139,9 @@ def server_copy(src: BlobLocation, dest: BlobLocation) -> int:
 
 
 def copy_from_url(url: str, dest: BlobLocation) -> int:
-    """Have the destination's storage service copy a readable blob URL (for instance a SAS URL handed
-    out by Databricks) into `dest`; the bytes never pass through this machine. Returns the size."""
+    """Have the destination's storage service copy a readable blob URL (for instance a SAS URL
+    handed out by Databricks) into `dest`; the bytes never pass through this machine. Returns the
+    size."""
     target = blob_client(dest)
     target.start_copy_from_url(url)
     deadline = time.monotonic() + COPY_TIMEOUT
@@ -134,7 +151,10 @@ def copy_from_url(url: str, dest: BlobLocation) -> int:
         if status == "success":
             return props.size
         if status in ("failed", "aborted") or time.monotonic() > deadline:
-            raise OSError(f"server-side copy into {dest.path} ended as {status}: {props.copy.status_description}")
+            raise OSError(
+                f"server-side copy into {dest.path} ended as {status}: "
+                f"{props.copy.status_description}"
+            )
         time.sleep(0.2)
 
 
@@ -142,6 +162,8 @@ def download_url(url: str, local: str) -> None:
     """Download a blob from a SAS URL in parallel ranges."""
     from azure.storage.blob import BlobClient
 
-    client = BlobClient.from_blob_url(url, max_single_get_size=BLOCK_SIZE, max_chunk_get_size=BLOCK_SIZE)
+    client = BlobClient.from_blob_url(
+        url, max_single_get_size=BLOCK_SIZE, max_chunk_get_size=BLOCK_SIZE
+    )
     with open(local, "wb") as fh:
         client.download_blob(max_concurrency=CONCURRENCY).readinto(fh)

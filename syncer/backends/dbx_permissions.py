@@ -1,11 +1,12 @@
 """Databricks experiment and workspace-registry model permissions through the Permissions API
 (`GET /api/2.0/permissions/experiments/<id>`,
 https://docs.databricks.com/api/workspace/experiments/getpermissions; `GET
-/api/2.0/permissions/registered-models/<id>`), parsed with databricks-sdk's `iam.ObjectPermissions`; the
-requests go through MLflow's REST helper with the workspace's credentials, as every other call to it.
+/api/2.0/permissions/registered-models/<id>`), parsed with databricks-sdk's `iam.ObjectPermissions`;
+the requests go through MLflow's REST helper with the workspace's credentials, as every other call
+to it.
 
-Only direct grants are read: an entry whose every level is `inherited` (from the workspace folder, or the
-`admins` group's CAN_MANAGE on everything) belongs to the parent, not to the object.
+Only direct grants are read: an entry whose every level is `inherited` (from the workspace folder,
+or the `admins` group's CAN_MANAGE on everything) belongs to the parent, not to the object.
 """
 
 from __future__ import annotations
@@ -22,11 +23,17 @@ if TYPE_CHECKING:  # databricks-sdk is imported only when a Databricks source's 
     from databricks.sdk.service.iam import AccessControlResponse, ObjectPermissions
 
 MODEL = "/api/2.0/mlflow/databricks/registered-models/get"
-# Databricks levels -> MLflow's authentication-app levels, never wider (experiment ACLs: CAN_READ, CAN_EDIT,
-# CAN_MANAGE; registered models add CAN_MANAGE_STAGING_VERSIONS and CAN_MANAGE_PRODUCTION_VERSIONS, which
-# are narrower than CAN_MANAGE: https://docs.databricks.com/security/auth/access-control/#mlflow-experiment-acls).
-LEVELS = {"CAN_READ": "READ", "CAN_EDIT": "EDIT", "CAN_MANAGE_STAGING_VERSIONS": "EDIT",
-          "CAN_MANAGE_PRODUCTION_VERSIONS": "EDIT", "CAN_MANAGE": "MANAGE"}
+# Databricks levels -> MLflow's authentication-app levels, never wider (experiment ACLs: CAN_READ,
+# CAN_EDIT, CAN_MANAGE; registered models add CAN_MANAGE_STAGING_VERSIONS and
+# CAN_MANAGE_PRODUCTION_VERSIONS, which are narrower than CAN_MANAGE:
+# https://docs.databricks.com/security/auth/access-control/#mlflow-experiment-acls).
+LEVELS = {
+    "CAN_READ": "READ",
+    "CAN_EDIT": "EDIT",
+    "CAN_MANAGE_STAGING_VERSIONS": "EDIT",
+    "CAN_MANAGE_PRODUCTION_VERSIONS": "EDIT",
+    "CAN_MANAGE": "MANAGE",
+}
 
 
 def _principal(entry: AccessControlResponse) -> str | None:
@@ -42,12 +49,15 @@ def _get(endpoint: Endpoint, path: str) -> ObjectPermissions:
 
 
 def _direct(acl: ObjectPermissions) -> list[tuple[str, str]]:
-    """(principal, MLflow level) of each direct grant; the widest level a principal holds directly, mapped
-    no wider."""
+    """(principal, MLflow level) of each direct grant; the widest level a principal holds directly,
+    mapped no wider."""
     out = []
     for entry in acl.access_control_list or []:
-        direct = [p.permission_level.value for p in entry.all_permissions or []
-                  if not p.inherited and p.permission_level is not None]
+        direct = [
+            p.permission_level.value
+            for p in entry.all_permissions or []
+            if not p.inherited and p.permission_level is not None
+        ]
         levels = [LEVELS[lv] for lv in direct if lv in LEVELS]
         who = _principal(entry)
         if who and levels:
@@ -74,16 +84,21 @@ def model_grants(endpoint: Endpoint, name: str) -> list[tuple[str, str]]:
 
 def _model_id(endpoint: Endpoint, name: str) -> str | None:
     store = endpoint.client._tracking_client.store
-    response = call(endpoint, "get registered model", lambda: verify_rest_response(http_request(
-        store.get_host_creds(), MODEL, "GET", params={"name": name}), MODEL))
+    response = call(
+        endpoint,
+        "get registered model",
+        lambda: verify_rest_response(
+            http_request(store.get_host_creds(), MODEL, "GET", params={"name": name}), MODEL
+        ),
+    )
     from databricks.sdk.service.ml import GetModelResponse
 
     found = GetModelResponse.from_dict(response.json()).registered_model_databricks
     return found.id if found is not None and found.id else None
 
 
-# MLflow levels -> the Databricks level written, never wider (Databricks has no "no permission" level: a
-# NO_PERMISSIONS grant has no place there).
+# MLflow levels -> the Databricks level written, never wider (Databricks has no "no permission"
+# level: a NO_PERMISSIONS grant has no place there).
 WRITE_LEVELS = {"READ": "CAN_READ", "USE": "CAN_READ", "EDIT": "CAN_EDIT", "MANAGE": "CAN_MANAGE"}
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
@@ -110,8 +125,9 @@ def _object_path(endpoint: Endpoint, resource_type: str, resource_id: str) -> st
 
 def _send(endpoint: Endpoint, path: str, method: str, acl: list[dict]) -> None:
     store = endpoint.client._tracking_client.store
-    verify_rest_response(http_request(store.get_host_creds(), path, method,
-                                      json={"access_control_list": acl}), path)
+    verify_rest_response(
+        http_request(store.get_host_creds(), path, method, json={"access_control_list": acl}), path
+    )
 
 
 def grant(endpoint: Endpoint, resource_type: str, resource_id: str, who: str, level: str) -> None:
@@ -123,13 +139,17 @@ def grant(endpoint: Endpoint, resource_type: str, resource_id: str, who: str, le
     call(endpoint, "update permissions", lambda: _send(endpoint, path, "PATCH", [entry]))
 
 
-def replace(endpoint: Endpoint, resource_type: str, resource_id: str, who: str, level: str | None) -> None:
-    """Change (`level`) or take away (None) one principal's direct grant: the object's direct ACL read, then
-    set whole without that principal's entry, or with it at `level` (`PUT` replaces every direct grant:
-    https://docs.databricks.com/api/access-management/v1/set-object-permissions)."""
+def replace(
+    endpoint: Endpoint, resource_type: str, resource_id: str, who: str, level: str | None
+) -> None:
+    """Change (`level`) or take away (None) one principal's direct grant: the object's direct ACL
+    read, then set whole without that principal's entry, or with it at `level` (`PUT` replaces every
+    direct grant: https://docs.databricks.com/api/access-management/v1/set-object-permissions)."""
     path = _object_path(endpoint, resource_type, resource_id)
     current = call(endpoint, "get permissions", lambda: _get(endpoint, path))
-    acl = [{**principal_entry(p), "permission_level": lv} for p, lv in _direct_raw(current) if p != who]
+    acl = [
+        {**principal_entry(p), "permission_level": lv} for p, lv in _direct_raw(current) if p != who
+    ]
     if level is not None:
         acl.append({**principal_entry(who), "permission_level": WRITE_LEVELS[level]})
     call(endpoint, "set permissions", lambda: _send(endpoint, path, "PUT", acl))
@@ -137,6 +157,10 @@ def replace(endpoint: Endpoint, resource_type: str, resource_id: str, who: str, 
 
 def _direct_raw(acl: ObjectPermissions) -> list[tuple[str, str]]:
     """(principal, Databricks level) of each direct grant, as held."""
-    return [(who, p.permission_level.value) for entry in acl.access_control_list or []
-            if (who := _principal(entry)) for p in entry.all_permissions or []
-            if not p.inherited and p.permission_level is not None]
+    return [
+        (who, p.permission_level.value)
+        for entry in acl.access_control_list or []
+        if (who := _principal(entry))
+        for p in entry.all_permissions or []
+        if not p.inherited and p.permission_level is not None
+    ]

@@ -1,6 +1,7 @@
-"""First contact with an end: before any API call, each of its HTTP hosts must resolve and accept a TCP
-connection within seconds, or the command stops with one line naming the end (no minute of retries for a
-wrong port or host). Retries apply only after this first contact (syncer.backends.calls)."""
+"""First contact with an end: before any API call, each of its HTTP hosts must resolve and accept a
+TCP connection within seconds, or the command stops with one line naming the end (no minute of
+retries for a wrong port or host). Retries apply only after this first contact
+(syncer.backends.calls)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 
 
 def probe(endpoint: Endpoint) -> None:
-    """Resolve and connect to every HTTP host of the end (none for a direct store); FatalError if one fails."""
+    """Resolve and connect to every HTTP host of the end (none for a direct store); FatalError if
+    one fails."""
     try:
         hosts = endpoint.api_hosts()
     except Exception:  # no credentials, a bad URI: the start-up checks and the first call say why
@@ -26,7 +28,11 @@ def probe(endpoint: Endpoint) -> None:
     timeout = env_knobs.number("MLFLOW_SYNCER_CONNECT_TIMEOUT")
     for base in hosts:
         parts = urlsplit(base)
-        if parts.scheme not in ("http", "https") or not parts.hostname or _proxied(base, parts.hostname):
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or _proxied(base, parts.hostname)
+        ):
             continue
         port = parts.port or (443 if parts.scheme == "https" else 80)
         problem = _connect(parts.hostname, port, timeout)
@@ -51,7 +57,10 @@ def _connect(host: str, port: int, timeout: float) -> str | None:
         with socket.create_connection((host, port), timeout=timeout):
             return None
     except ConnectionRefusedError:
-        return f"connection refused (nothing listens on port {port}); check the URI and that the server runs"
+        return (
+            f"connection refused (nothing listens on port {port}); check the URI and that the "
+            f"server runs"
+        )
     except TimeoutError:
         return f"no answer from port {port} within {timeout:g} s (MLFLOW_SYNCER_CONNECT_TIMEOUT)"
     except OSError as exc:

@@ -42,7 +42,8 @@ _pool_classes: dict[type, type] = {}
 
 
 def origin(url: str) -> Origin | None:
-    """(scheme, host, port) of an absolute URL, ports filled in and host lower-cased; None without a host."""
+    """(scheme, host, port) of an absolute URL, ports filled in and host lower-cased; None without a
+    host."""
     parts = parse_url(url)
     if not parts.host:
         return None
@@ -51,8 +52,9 @@ def origin(url: str) -> Origin | None:
 
 
 def register(base_url: str, limiter: RateLimiter) -> bool:
-    """Count every request to `base_url`'s origin against `limiter` (the last registration of an origin wins:
-    one budget per host). Installs the hook on first use. False when the URL names no host."""
+    """Count every request to `base_url`'s origin against `limiter` (the last registration of an
+    origin wins: one budget per host). Installs the hook on first use. False when the URL names no
+    host."""
     key = origin(base_url)
     if key is None:
         return False
@@ -156,8 +158,9 @@ def _metered(cls: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
     with _lock:
         if cls not in _pool_classes:
 
-            def urlopen(self: HTTPConnectionPool, method: str, url: str, *args: Any,
-                        **kwargs: Any) -> Any:
+            def urlopen(
+                self: HTTPConnectionPool, method: str, url: str, *args: Any, **kwargs: Any
+            ) -> Any:
                 limited = _take(self, url) if _limiters else None
                 response = cls.urlopen(self, method, url, *args, **kwargs)
                 if limited is not None and getattr(response, "status", None) in (429, 503):
@@ -170,13 +173,18 @@ def _metered(cls: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
 
 
 def _take(pool: HTTPConnectionPool, url: str) -> tuple[RateLimiter, str] | None:
-    """Take a token for one attempt of `url` through `pool` (an absolute URL names its own origin: proxies)."""
+    """Take a token for one attempt of `url` through `pool` (an absolute URL names its own origin:
+    proxies)."""
     if url.startswith(("http://", "https://")):
         key = origin(url)
         path = parse_url(url).path or "/"
     else:
         scheme = pool.scheme.lower()
-        key = (scheme, (pool.host or "").strip("[]").lower(), pool.port or DEFAULT_PORTS.get(scheme, 80))
+        key = (
+            scheme,
+            (pool.host or "").strip("[]").lower(),
+            pool.port or DEFAULT_PORTS.get(scheme, 80),
+        )
         path = url
     limiter = _limiters.get(key) if key is not None else None
     rate_class = request_class(path)
@@ -187,8 +195,8 @@ def _take(pool: HTTPConnectionPool, url: str) -> tuple[RateLimiter, str] | None:
 
 
 def _hold(limited: tuple[RateLimiter, str], response: Any) -> None:
-    """A 429 or 503 with Retry-After (seconds) holds the request's class for that long: for every worker
-    where the budget is shared (syncer.engine.ray_budget)."""
+    """A 429 or 503 with Retry-After (seconds) holds the request's class for that long: for every
+    worker where the budget is shared (syncer.engine.ray_budget)."""
     value = (getattr(response, "headers", None) or {}).get("Retry-After")
     try:
         seconds = float(value) if value else None
@@ -199,16 +207,18 @@ def _hold(limited: tuple[RateLimiter, str], response: Any) -> None:
 
 
 def request_class(path: str) -> str | None:
-    """The rate class of a request by its URL path (Databricks' documented classes, capabilities.DATABRICKS):
-    searches and experiment listing, update and delete share `search` (7/s), `log_batch` (47/s), every other
-    REST API request (`/api/...`, `/ajax-api/...`: artifact listings and credentials included) is `other`
-    (127/s). None for what is not the REST API (the SDK's `/.well-known/` discovery, `/oidc/` tokens): not
-    counted."""
+    """The rate class of a request by its URL path (Databricks' documented classes,
+    capabilities.DATABRICKS): searches and experiment listing, update and delete share `search`
+    (7/s), `log_batch` (47/s), every other REST API request (`/api/...`, `/ajax-api/...`: artifact
+    listings and credentials included) is `other` (127/s). None for what is not the REST API (the
+    SDK's `/.well-known/` discovery, `/oidc/` tokens): not counted."""
     path = path.partition("?")[0]
     if not path.startswith(("/api/", "/ajax-api/")):
         return None
     api, found, rest = path.partition("/mlflow/")
-    if not found or api.count("/") > 3:  # /api/2.0/mlflow/..., /ajax-api/2.0/mlflow/...; not a file path
+    if (
+        not found or api.count("/") > 3
+    ):  # /api/2.0/mlflow/..., /ajax-api/2.0/mlflow/...; not a file path
         return "other"
     segments = rest.strip("/").split("/")
     if (len(segments) <= 3 and segments[-1].startswith("search")) or rest.startswith(_SEARCH_PATHS):
@@ -216,5 +226,11 @@ def request_class(path: str) -> str | None:
     return "log_batch" if rest.startswith("runs/log-batch") else "other"
 
 
-_SEARCH_PATHS = ("experiments/list", "experiments/update", "experiments/delete", "experiments/restore",
-                 "experiments/get-by-name", "experiments/set-experiment-tag")
+_SEARCH_PATHS = (
+    "experiments/list",
+    "experiments/update",
+    "experiments/delete",
+    "experiments/restore",
+    "experiments/get-by-name",
+    "experiments/set-experiment-tag",
+)

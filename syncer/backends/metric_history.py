@@ -1,13 +1,14 @@
 """Source metric histories, read for up to 100 runs per request where the server offers that.
 
-An open-source MLflow server answers `/ajax-api/2.0/mlflow/metrics/get-history-bulk` (one metric key, up to
-100 runs, at most 25,000 points per answer in all). Runs are grouped in the order the executor copies them,
-by their latest steps, so that a group's histories should fit one answer; the first copy that needs key K of a
-group fetches K for the whole group (or `warm` started that fetch earlier, from the executor's read-ahead), the
-others wait for that one fetch and take their points from the cache; different groups and keys are read side by
-side. An answer that comes back
-full may be cut: its runs are then read one by one with get_metric_history, as are runs whose histories look
-long and every run of an endpoint without the bulk route (capabilities) or answering it with an error.
+An open-source MLflow server answers `/ajax-api/2.0/mlflow/metrics/get-history-bulk` (one metric
+key, up to 100 runs, at most 25,000 points per answer in all). Runs are grouped in the order the
+executor copies them, by their latest steps, so that a group's histories should fit one answer; the
+first copy that needs key K of a group fetches K for the whole group (or `warm` started that fetch
+earlier, from the executor's read-ahead), the others wait for that one fetch and take their points
+from the cache; different groups and keys are read side by side. An answer that comes back
+full may be cut: its runs are then read one by one with get_metric_history, as are runs whose
+histories look long and every run of an endpoint without the bulk route (capabilities) or answering
+it with an error.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def _expected_points(run: RunSnap) -> int:
 def groups_of(runs: list[RunSnap]) -> list[list[RunSnap]]:
     """Consecutive groups of at most 100 runs whose expected points per key stay within the budget.
 
-    The first groups are small (10 runs, then 20, 40, ...): the first runs' writes wait for the first answers,
-    which come back sooner, while later groups are read ahead as the copy goes on."""
+    The first groups are small (10 runs, then 20, 40, ...): the first runs' writes wait for the
+    first answers, which come back sooner, while later groups are read ahead as the copy goes on."""
     groups: list[list[RunSnap]] = []
     current: list[RunSnap] = []
     used = 0
@@ -79,7 +80,8 @@ class HistoryReader:
         return [m for page in self.pages(run_id, key) for m in page]
 
     def pages(self, run_id: str, key: str) -> Iterator[list[Metric]]:
-        """The points of one metric of one source run, a page at a time (memory does not grow with history)."""
+        """The points of one metric of one source run, a page at a time (memory does not grow with
+        history)."""
         group = self.group_of.get(run_id)
         points = None
         if self.enabled and group is not None:
@@ -92,15 +94,21 @@ class HistoryReader:
         store = self.endpoint.client._tracking_client.store
         token = None
         while True:
-            page = call(self.endpoint, "get_metric_history",
-                        lambda t=token: store.get_metric_history(run_id, key, max_results=PAGE, page_token=t))
+            page = call(
+                self.endpoint,
+                "get_metric_history",
+                lambda t=token: store.get_metric_history(
+                    run_id, key, max_results=PAGE, page_token=t
+                ),
+            )
             yield list(page)
             token = getattr(page, "token", None)
             if not token:
                 return
 
     def warm(self, run_id: str, keys: list[str], pool: Executor) -> None:
-        """Start the bulk reads of these keys for the run's group on `pool`, unless started already."""
+        """Start the bulk reads of these keys for the run's group on `pool`, unless started
+        already."""
         group = self.group_of.get(run_id)
         if not self.enabled or group is None:
             return
@@ -111,7 +119,8 @@ class HistoryReader:
                 pool.submit(self._ensure, group, key)
 
     def _ensure(self, group: int, key: str) -> None:
-        """Fetch one (group, key) once; callers for the same pair wait for that fetch, other pairs run freely."""
+        """Fetch one (group, key) once; callers for the same pair wait for that fetch, other pairs
+        run freely."""
         with self.lock:
             done = self.fetched.get((group, key))
             mine = done is None
@@ -128,7 +137,9 @@ class HistoryReader:
     def _fetch(self, group: int, key: str) -> None:
         run_ids = [r.run_id for r in self.groups[group] if key in r.metrics]
         try:
-            body = call(self.endpoint, "get_metric_history_bulk", lambda: self._request(run_ids, key))
+            body = call(
+                self.endpoint, "get_metric_history_bulk", lambda: self._request(run_ids, key)
+            )
         except Exception as exc:  # any failure: read run by run instead
             log.info("bulk metric history unavailable; reading run by run", error=str(exc)[:200])
             self.enabled = False
@@ -139,14 +150,20 @@ class HistoryReader:
         got: dict[str, list[Metric]] = {rid: [] for rid in run_ids}
         for m in metrics:
             if m.get("run_id") in got:
-                got[m["run_id"]].append(Metric(key, float(m["value"]), int(m["timestamp"]), int(m.get("step", 0))))
+                got[m["run_id"]].append(
+                    Metric(key, float(m["value"]), int(m["timestamp"]), int(m.get("step", 0)))
+                )
         with self.lock:
             for rid, points in got.items():
                 self.cache[(rid, key)] = points
 
     def _request(self, run_ids: list[str], key: str) -> dict:
         creds = self.endpoint.client._tracking_client.store.get_host_creds()
-        resp = http_request(creds, BULK_ROUTE, "GET",
-                            params={"run_id": run_ids, "metric_key": key, "max_results": POINTS_PER_REQUEST})
+        resp = http_request(
+            creds,
+            BULK_ROUTE,
+            "GET",
+            params={"run_id": run_ids, "metric_key": key, "max_results": POINTS_PER_REQUEST},
+        )
         resp.raise_for_status()
         return resp.json()

@@ -1,15 +1,17 @@
-"""Client-side rate limiting per rate class (search, log_batch, other), shared by all workers of a process,
-or by several processes through a `SharedBudget` (scale-out workers: the state store's buckets).
+"""Client-side rate limiting per rate class (search, log_batch, other), shared by all workers of a
+process, or by several processes through a `SharedBudget` (scale-out workers: the state store's
+buckets).
 
-Tokens are taken per HTTP request, not per API call: `syncer.backends.http_meter` classifies each request to
-an end's API host by its path and takes the token here.
+Tokens are taken per HTTP request, not per API call: `syncer.backends.http_meter` classifies each
+request to an end's API host by its path and takes the token here.
 
-A token taken is not a request arrived: between the two lie thread scheduling, a connection set up, the
-network. Requests granted 1/rate apart can reach the service closer together, and a service whose bucket is
-empty answers the second one 429. So the configured limits are taken as the service's own bucket (`rate`
-per second, bursts of max(1, rate): Databricks' documented limits), and ours leaves room for `JITTER` seconds
-of arrival jitter (`paced`): a smaller burst at the same sustained rate, or, for rates so small that a
-burst of one request is all there is, a slightly lower rate."""
+A token taken is not a request arrived: between the two lie thread scheduling, a connection set up,
+the network. Requests granted 1/rate apart can reach the service closer together, and a service
+whose bucket is empty answers the second one 429. So the configured limits are taken as the
+service's own bucket (`rate` per second, bursts of max(1, rate): Databricks' documented limits), and
+ours leaves room for `JITTER` seconds of arrival jitter (`paced`): a smaller burst at the same
+sustained rate, or, for rates so small that a burst of one request is all there is, a slightly lower
+rate."""
 
 from __future__ import annotations
 
@@ -24,13 +26,15 @@ JITTER = env_knobs.number("MLFLOW_SYNCER_RATE_JITTER")
 
 
 def paced(rate: float, jitter: float = JITTER) -> tuple[float, float]:
-    """Our (rate, burst) for a service that allows `rate` per second in bursts of max(1, rate), such that
-    requests granted by ours still fit the service's bucket when each arrives up to `jitter` s late.
+    """Our (rate, burst) for a service that allows `rate` per second in bursts of max(1, rate), such
+    that requests granted by ours still fit the service's bucket when each arrives up to `jitter` s
+    late.
 
-    With the same rate, any run of requests arrives at most `jitter` s closer together than granted, which
-    the service's bucket refills by `rate * jitter` tokens: ours keeps that much of the burst back. When
-    that would leave less than one request, ours holds a burst of one and spaces requests by the service's
-    refill time plus the jitter (at most 1 / (1/rate + jitter) per second, below the service's rate)."""
+    With the same rate, any run of requests arrives at most `jitter` s closer together than granted,
+    which the service's bucket refills by `rate * jitter` tokens: ours keeps that much of the burst
+    back. When that would leave less than one request, ours holds a burst of one and spaces requests
+    by the service's refill time plus the jitter (at most 1 / (1/rate + jitter) per second, below
+    the service's rate)."""
     burst = max(1.0, rate)
     if burst - rate * jitter >= 1:
         return rate, burst - rate * jitter
@@ -60,15 +64,19 @@ class TokenBucket:
             time.sleep(wait)
 
     def hold(self, seconds: float) -> None:
-        """Hand out nothing for `seconds` (a server's Retry-After): the bucket owes the tokens of that time."""
+        """Hand out nothing for `seconds` (a server's Retry-After): the bucket owes the tokens of
+        that time."""
         with self.lock:
             now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate, -seconds * self.rate)
+            self.tokens = min(
+                self.capacity, self.tokens + (now - self.updated) * self.rate, -seconds * self.rate
+            )
             self.updated = now
 
 
 class SharedBucket:
-    """A bucket whose tokens live in a `SharedBudget`: every process drawing on `key` shares `rate`."""
+    """A bucket whose tokens live in a `SharedBudget`: every process drawing on `key` shares
+    `rate`."""
 
     def __init__(self, budget: SharedBudget, key: str, rate: float, burst: float) -> None:
         self.budget, self.key, self.rate, self.capacity = budget, key, rate, burst
@@ -90,24 +98,32 @@ class RateLimiter:
     def __init__(self, limits: RateLimits) -> None:
         self.buckets: dict[str, TokenBucket | SharedBucket] = {
             name: TokenBucket(*paced(rate))
-            for name, rate in (("search", limits.search), ("log_batch", limits.log_batch),
-                               ("other", limits.other))
+            for name, rate in (
+                ("search", limits.search),
+                ("log_batch", limits.log_batch),
+                ("other", limits.other),
+            )
             if rate
         }
 
     def share(self, budget: SharedBudget, scope: str) -> None:
-        """Draw every limited class from `budget` (bucket `<scope>|<class>`), with the same rates and bursts."""
-        self.buckets = {name: SharedBucket(budget, f"{scope}|{name}", b.rate, b.capacity)
-                        for name, b in self.buckets.items()}
+        """Draw every limited class from `budget` (bucket `<scope>|<class>`), with the same rates
+        and bursts."""
+        self.buckets = {
+            name: SharedBucket(budget, f"{scope}|{name}", b.rate, b.capacity)
+            for name, b in self.buckets.items()
+        }
 
     def acquire(self, rate_class: str) -> None:
-        """Wait for a token of `rate_class` (search, log_batch or other); unlimited classes pass at once."""
+        """Wait for a token of `rate_class` (search, log_batch or other); unlimited classes pass at
+        once."""
         bucket = self.buckets.get(rate_class)
         if bucket is not None:
             bucket.acquire()
 
     def hold(self, rate_class: str, seconds: float) -> None:
-        """The server answered a request of `rate_class` with Retry-After: no token of it for `seconds`."""
+        """The server answered a request of `rate_class` with Retry-After: no token of it for
+        `seconds`."""
         bucket = self.buckets.get(rate_class)
         if bucket is not None:
             bucket.hold(seconds)

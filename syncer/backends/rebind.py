@@ -8,8 +8,9 @@ from types import ModuleType
 
 
 def rebind(home: ModuleType, name: str, original: Callable, replacement: Callable) -> None:
-    """Set `home.<name>` to `replacement` (modules imported later bind that one) and every loaded MLflow
-    module that imported `original` by that name; once per process (a second call does nothing)."""
+    """Set `home.<name>` to `replacement` (modules imported later bind that one) and every loaded
+    MLflow module that imported `original` by that name; once per process (a second call does
+    nothing)."""
     if getattr(home, name) is replacement:
         return
     setattr(home, name, replacement)

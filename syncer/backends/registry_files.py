@@ -1,11 +1,12 @@
 """A Databricks workspace-registry version's own files (`dbfs:/databricks/mlflow-registry/...`).
 
-The workspace registry keeps a copy of each version's files that neither the DBFS API nor the Files API
-reads: they are listed by `model-versions/list-artifacts` and read through a URL handed out per file by
-`model-versions/get-signed-download-uri` (MLflow's DatabricksModelsArtifactRepository, "@developer_stable").
-`signed_reads` makes those URLs a batch of signed reads like any other (syncer.backends.databricks_signed):
-the answer names no cloud, so each is read with one plain GET and the headers it names. MLflow's own
-`_download_file` would list the file's folder before every file and turn any refusal into INTERNAL_ERROR.
+The workspace registry keeps a copy of each version's files that neither the DBFS API nor the Files
+API reads: they are listed by `model-versions/list-artifacts` and read through a URL handed out per
+file by `model-versions/get-signed-download-uri` (MLflow's DatabricksModelsArtifactRepository,
+"@developer_stable"). `signed_reads` makes those URLs a batch of signed reads like any other
+(syncer.backends.databricks_signed): the answer names no cloud, so each is read with one plain GET
+and the headers it names. MLflow's own `_download_file` would list the file's folder before every
+file and turn any refusal into INTERNAL_ERROR.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ REGISTRY_FILES = "dbfs:/databricks/mlflow-registry/"
 
 
 class RegistryFiles(DatabricksModelsArtifactRepository):
-    """The files of one workspace-registry version, listed and read through the model-versions API."""
+    """The files of one workspace-registry version, listed and read through the model-versions
+    API."""
 
     endpoint: Endpoint | None = None  # the registry's endpoint: each request through `calls.call`
 
@@ -34,7 +36,9 @@ class RegistryFiles(DatabricksModelsArtifactRepository):
 
     def _signed(self, path: str) -> SignedRead:
         def ask() -> dict:
-            response = self._call_endpoint(self._make_json_body(path), REGISTRY_ARTIFACT_PRESIGNED_URI_ENDPOINT)
+            response = self._call_endpoint(
+                self._make_json_body(path), REGISTRY_ARTIFACT_PRESIGNED_URI_ENDPOINT
+            )
             return verify_rest_response(response, REGISTRY_ARTIFACT_PRESIGNED_URI_ENDPOINT).json()
 
         body = call(self.endpoint, "get_signed_download_uri", ask) if self.endpoint else ask()

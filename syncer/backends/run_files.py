@@ -1,8 +1,8 @@
 """A run's own artifacts, listed and read through its artifact repository.
 
-Not through `MlflowClient.list_artifacts` / `download_artifacts`: MLflow 3 resolves those with its `runs:/`
-repository, which also looks for the run's logged models (a logged-model search per listing), and Azure ML
-answers that search 404, so every listing of a holder run there would fail.
+Not through `MlflowClient.list_artifacts` / `download_artifacts`: MLflow 3 resolves those with its
+`runs:/` repository, which also looks for the run's logged models (a logged-model search per
+listing), and Azure ML answers that search 404, so every listing of a holder run there would fail.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def run_repo(endpoint: Endpoint, run_id: str):  # an MLflow ArtifactRepository
 
 
 def list_run_files(endpoint: Endpoint, run_id: str, path: str | None = None) -> list[FileInfo]:
-    """The entries directly under `path` of a run's artifacts (none when the directory does not exist)."""
+    """The entries directly under `path` of a run's artifacts (none when the directory does not
+    exist)."""
     repo = run_repo(endpoint, run_id)
     return list(call(endpoint, "list_artifacts", lambda: repo.list_artifacts(path)))
 
@@ -39,4 +40,6 @@ def list_run_files(endpoint: Endpoint, run_id: str, path: str | None = None) -> 
 def download_run_file(endpoint: Endpoint, run_id: str, path: str, dst_dir: str) -> str:
     """Download one file of a run's artifacts into `dst_dir`; returns its local path."""
     repo = run_repo(endpoint, run_id)
-    return call(endpoint, "download_artifacts", lambda: repo.download_artifacts(path, dst_path=dst_dir))
+    return call(
+        endpoint, "download_artifacts", lambda: repo.download_artifacts(path, dst_path=dst_dir)
+    )

@@ -115,7 +115,4 @@ def _experiments(end: Endpoint) -> Iterable[tuple[str, int | None]]:
 
 
 def _models(end: Endpoint) -> Iterable[tuple[str, int | None]]:
-    return (
-        (m.name, m.creation_timestamp)
-        for m in end.registered_models_page(None, PAGE)
-    )
+    return ((m.name, m.creation_timestamp) for m in end.registered_models_page(None, PAGE))

@@ -1,8 +1,9 @@
 """What a source can hold, asked once: the MLflow version its server runs (`GET /version`).
 
-An MLflow 2.x server holds none of the kinds of MLflow 3 (`syncer.core.capabilities.MLFLOW3_KINDS`), so they
-are never asked for and the plan says so in one note instead of one `!` row per kind. A file store's record
-says what it lacks by itself; Databricks, Azure ML and direct SQL stores are left as their records say.
+An MLflow 2.x server holds none of the kinds of MLflow 3 (`syncer.core.capabilities.MLFLOW3_KINDS`),
+so they are never asked for and the plan says so in one note instead of one `!` row per kind. A file
+store's record says what it lacks by itself; Databricks, Azure ML and direct SQL stores are left as
+their records say.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ VERSION_TIMEOUT = 10
 
 
 def server_version(endpoint: Endpoint) -> str | None:
-    """The MLflow version a plain MLflow server answers at /version; None when it answers none (a proxy,
-    another service, no connection: the pass then finds out what it can read as before)."""
-    if endpoint.caps.kind != "mlflow" or not endpoint.tracking_uri.lower().startswith(("http://", "https://")):
+    """The MLflow version a plain MLflow server answers at /version; None when it answers none (a
+    proxy, another service, no connection: the pass then finds out what it can read as before)."""
+    if endpoint.caps.kind != "mlflow" or not endpoint.tracking_uri.lower().startswith(
+        ("http://", "https://")
+    ):
         return None
     try:
         creds = endpoint.client._tracking_client.store.get_host_creds()

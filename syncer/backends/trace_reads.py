@@ -9,9 +9,9 @@ from syncer.backends.endpoint import Endpoint
 
 
 def read_traces(endpoint: Endpoint, trace_ids: list[str]) -> list[Trace]:
-    """The whole traces of `trace_ids` (missing ones left out): one batched read where the end has one
-    (`caps.trace_batch_read`), else MLflow's `get_trace` per trace (on Databricks: the trace info, then its
-    trace data file through a signed URL)."""
+    """The whole traces of `trace_ids` (missing ones left out): one batched read where the end has
+    one (`caps.trace_batch_read`), else MLflow's `get_trace` per trace (on Databricks: the trace
+    info, then its trace data file through a signed URL)."""
     client = endpoint.client._tracing_client
     if endpoint.caps.trace_batch_read:
         return call(endpoint, "batch_get_traces", lambda: client.batch_get_traces(trace_ids))

@@ -21,8 +21,12 @@ from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 
 PATH = "/api/2.1/unity-catalog/permissions/"
-WRITE = {"READ": ["EXECUTE"], "USE": ["EXECUTE"], "EDIT": ["EXECUTE", "APPLY_TAG"],
-         "MANAGE": ["EXECUTE", "APPLY_TAG", "MANAGE"]}
+WRITE = {
+    "READ": ["EXECUTE"],
+    "USE": ["EXECUTE"],
+    "EDIT": ["EXECUTE", "APPLY_TAG"],
+    "MANAGE": ["EXECUTE", "APPLY_TAG", "MANAGE"],
+}
 MODEL_PRIVILEGES = frozenset({"EXECUTE", "APPLY_TAG", "MANAGE", "ALL_PRIVILEGES"})
 
 
@@ -33,8 +37,9 @@ def level_of(privileges: set[str]) -> str | None:
     return covered[0] if covered else None
 
 
-def _request(endpoint: Endpoint, name: str, method: str, securable: str = "function",
-             **kwargs: object) -> dict:
+def _request(
+    endpoint: Endpoint, name: str, method: str, securable: str = "function", **kwargs: object
+) -> dict:
     store = endpoint.client._tracking_client.store
     path = f"{PATH}{securable}/{quote(name, safe='')}"
     response = http_request(store.get_host_creds(), path, method, **kwargs)
@@ -47,8 +52,11 @@ def privileges(endpoint: Endpoint, name: str, securable: str = "function") -> di
     token: str | None = None
     while True:
         params = {"max_results": 0, **({"page_token": token} if token else {})}
-        body = call(endpoint, "get grants",
-                    lambda p=params: _request(endpoint, name, "GET", securable, params=p))
+        body = call(
+            endpoint,
+            "get grants",
+            lambda p=params: _request(endpoint, name, "GET", securable, params=p),
+        )
         for a in body.get("privilege_assignments") or []:
             if a.get("principal"):
                 out.setdefault(a["principal"], set()).update(a.get("privileges") or [])
@@ -59,8 +67,11 @@ def privileges(endpoint: Endpoint, name: str, securable: str = "function") -> di
 
 def model_grants(endpoint: Endpoint, name: str) -> list[tuple[str, str]]:
     """(principal, MLflow level) of each direct grant on one Unity Catalog model."""
-    return [(who, level) for who, privs in sorted(privileges(endpoint, name).items())
-            if (level := level_of(privs)) is not None]
+    return [
+        (who, level)
+        for who, privs in sorted(privileges(endpoint, name).items())
+        if (level := level_of(privs)) is not None
+    ]
 
 
 def change(endpoint: Endpoint, name: str, who: str, level: str | None) -> None:
@@ -79,19 +90,26 @@ def change(endpoint: Endpoint, name: str, who: str, level: str | None) -> None:
 # EXECUTE and APPLY_TAG on a schema apply to every model in it, CREATE_MODEL creates models there.
 # ALL_PRIVILEGES is carried as those (never wider: it reaches tables and volumes too); other
 # privileges (tables, volumes, MANAGE of the whole container) are not read.
-CONTAINER = {"catalog": ("USE_CATALOG",),
-             "schema": ("USE_SCHEMA", "EXECUTE", "APPLY_TAG", "CREATE_MODEL")}
+CONTAINER = {
+    "catalog": ("USE_CATALOG",),
+    "schema": ("USE_SCHEMA", "EXECUTE", "APPLY_TAG", "CREATE_MODEL"),
+}
 
 
 def container_grants(endpoint: Endpoint, securable: str, name: str) -> list[tuple[str, str]]:
     """(principal, privilege) of each carried direct privilege on a catalog or schema."""
     carried = CONTAINER[securable]
-    return [(who, p) for who, privs in sorted(privileges(endpoint, name, securable).items())
-            for p in carried if p in privs or "ALL_PRIVILEGES" in privs]
+    return [
+        (who, p)
+        for who, privs in sorted(privileges(endpoint, name, securable).items())
+        for p in carried
+        if p in privs or "ALL_PRIVILEGES" in privs
+    ]
 
 
-def change_privilege(endpoint: Endpoint, securable: str, name: str, who: str, privilege: str,
-                     add: bool) -> None:
+def change_privilege(
+    endpoint: Endpoint, securable: str, name: str, who: str, privilege: str, add: bool
+) -> None:
     """Add or remove one privilege of `who` on a catalog or schema (one PATCH; other privileges are
     left as they are)."""
     body = {"changes": [{"principal": who, "add" if add else "remove": [privilege]}]}

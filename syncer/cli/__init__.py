@@ -1,4 +1,5 @@
-"""The command line: flags, config loading, one function per command, exit codes. Thin: the work is in the engine.
+"""The command line: flags, config loading, one function per command, exit codes. Thin: the work is
+in the engine.
 
 May import: anything in syncer.
 """

@@ -13,10 +13,19 @@ from syncer.config import Settings, load_settings
 from syncer.core.config_text import find_config
 from syncer.core.errors import FatalError
 
-# The kinds `--kind` takes: syncer.kinds.registry.COPIED, spelled here so that parsing never loads the
-# kind packages (and MLflow with them); tests/test_kinds_registry.py checks that the two agree.
-KIND_NAMES = ("experiment", "dataset", "run", "logged_model", "model", "model_version", "trace", "prompt",
-              "prompt_version")
+# The kinds `--kind` takes: syncer.kinds.registry.COPIED, spelled here so that parsing never loads
+# the kind packages (and MLflow with them); tests/test_kinds_registry.py checks that the two agree.
+KIND_NAMES = (
+    "experiment",
+    "dataset",
+    "run",
+    "logged_model",
+    "model",
+    "model_version",
+    "trace",
+    "prompt",
+    "prompt_version",
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -25,36 +34,60 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         """Print one line and exit 2."""
         command = self.prog.removeprefix("mlflow-syncer").strip()
-        self.exit(2, f"mlflow-syncer: error: {command + ': ' if command else ''}{message} "
-                     f"(see {self.prog} --help)\n")
+        self.exit(
+            2,
+            f"mlflow-syncer: error: {command + ': ' if command else ''}{message} "
+            f"(see {self.prog} --help)\n",
+        )
 
 
 def _common(p: argparse.ArgumentParser, suppress: bool = False) -> None:
-    """The shared options. With `suppress`, an option not given leaves the value a parent parser set alone
-    (`state --config c.yaml show` and `state show --config c.yaml` mean the same)."""
+    """The shared options. With `suppress`, an option not given leaves the value a parent parser set
+    alone (`state --config c.yaml show` and `state show --config c.yaml` mean the same)."""
     add = _suppressing(p.add_argument) if suppress else p.add_argument
-    add("--config", default=find_config(None, dict(os.environ)),
-        help="YAML config file; several as a.yaml:b.yaml, b over a (default: $MLFLOW_SYNCER_CONFIG, "
-             "else ./mlflow-syncer.yaml when it exists)")
+    add(
+        "--config",
+        default=find_config(None, dict(os.environ)),
+        help="YAML config file; several as a.yaml:b.yaml, b over a (default: "
+        "$MLFLOW_SYNCER_CONFIG, "
+        "else ./mlflow-syncer.yaml when it exists)",
+    )
     add("--source", help="source tracking URI")
     add("--dest", help="destination tracking URI")
-    add("--source-registry", help="source registry URI (default: the tracking URI); a Databricks "
-                   "source may read both registries: databricks,databricks-uc")
+    add(
+        "--source-registry",
+        help="source registry URI (default: the tracking URI); a Databricks "
+        "source may read both registries: databricks,databricks-uc",
+    )
     add("--dest-registry", help="destination registry URI (default: the tracking URI)")
     add("--state", help="state store SQLAlchemy URL (default: SQLite file next to the config)")
     add("--experiments", nargs="+", metavar="NAME_OR_GLOB", help="experiments to copy")
-    add("--models", nargs="+", metavar="NAME_OR_GLOB",
-                   help="registered models to copy besides those made from the selected experiments' runs")
+    add(
+        "--models",
+        nargs="+",
+        metavar="NAME_OR_GLOB",
+        help="registered models to copy besides those made from the selected experiments' runs",
+    )
     add("--no-models", action="store_true", default=None, help="do not copy registered models")
     add("--prompts", nargs="+", metavar="NAME_OR_GLOB", help="prompts to copy (default: all)")
     add("--no-prompts", action="store_true", default=None, help="do not copy prompts")
     add("--workers", type=int, help="parallel workers (default 8)")
     add("--deleted", choices=["skip", "mirror"], help="what to do with deleted runs/experiments")
-    add("--log-format", choices=["auto", "console", "json"],
-        help="log lines on stderr: console, json, or auto (console on a terminal, else json)")
-    add("--log-level", choices=["debug", "info", "warning", "error"], help="least level logged (default info)")
-    add("--no-progress", action="store_true",
-        help="no progress bar (migrate draws one on a terminal; the other commands draw none)")
+    add(
+        "--log-format",
+        choices=["auto", "console", "json"],
+        help="log lines on stderr: console, json, or auto (console on a terminal, else json)",
+    )
+    add(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="least level logged (default info)",
+    )
+    add(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (migrate draws one on a terminal; the other commands draw none)",
+    )
 
 
 def _suppressing(add: Callable[..., object]) -> Callable[..., object]:
@@ -63,8 +96,16 @@ def _suppressing(add: Callable[..., object]) -> Callable[..., object]:
 
 
 # Every command that works on a source and a destination takes the shared options of `_common`.
-SHARED_COMMANDS = ("migrate", "diff", "mirror", "check-config", "state show", "state rebuild",
-                   "state release", "state export")
+SHARED_COMMANDS = (
+    "migrate",
+    "diff",
+    "mirror",
+    "check-config",
+    "state show",
+    "state rebuild",
+    "state release",
+    "state export",
+)
 
 
 def _state_parser(sub: argparse._SubParsersAction) -> None:
@@ -72,80 +113,141 @@ def _state_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("state", help="inspect, rebuild or export the state store")
     _common(p)  # before the action too, as in earlier versions: `state --config c.yaml show`
     actions = p.add_subparsers(dest="action", required=True, metavar="show|rebuild|release|export")
-    _common(actions.add_parser("show", help="counts and failures with their reasons"), suppress=True)
-    _common(actions.add_parser("rebuild", help="map the objects again from the destination's provenance tags"),
-            suppress=True)
-    _common(actions.add_parser("release", help="give quarantined objects another chance"), suppress=True)
-    p = actions.add_parser("export", help="the id map: source id -> destination id, one row per object")
+    _common(
+        actions.add_parser("show", help="counts and failures with their reasons"), suppress=True
+    )
+    _common(
+        actions.add_parser(
+            "rebuild", help="map the objects again from the destination's provenance tags"
+        ),
+        suppress=True,
+    )
+    _common(
+        actions.add_parser("release", help="give quarantined objects another chance"), suppress=True
+    )
+    p = actions.add_parser(
+        "export", help="the id map: source id -> destination id, one row per object"
+    )
     _common(p, suppress=True)
-    p.add_argument("--format", choices=["csv", "json", "jsonl"], default="csv", help="the map's format")
+    p.add_argument(
+        "--format", choices=["csv", "json", "jsonl"], default="csv", help="the map's format"
+    )
     p.add_argument("--kind", nargs="+", choices=KIND_NAMES, help="only these kinds (default: all)")
     p.add_argument("--output", help="write the map to this file (default: standard output)")
-    p.add_argument("--from-destination", action="store_true",
-                   help="read the map from the destination's provenance tags, not the state store (writes nothing)")
+    p.add_argument(
+        "--from-destination",
+        action="store_true",
+        help="read the map from the destination's provenance tags, not the state store (writes "
+        "nothing)",
+    )
 
 
 def _unsupported(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--unsupported", choices=["report", "archive"],
-                   help="objects the destination cannot hold: report them (default, exit 1) or also archive "
-                        "them as JSON in the destination's mlflow-syncer-archive experiment")
+    p.add_argument(
+        "--unsupported",
+        choices=["report", "archive"],
+        help="objects the destination cannot hold: report them (default, exit 1) or also archive "
+        "them as JSON in the destination's mlflow-syncer-archive experiment",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command and its flags."""
-    description = ("Copy and mirror MLflow experiments, runs, metrics, artifacts and registered models "
-                   "between MLflow servers.")
-    parser = OneLineParser(prog="mlflow-syncer", description=description,
-                                     epilog="exit codes: 0 ok / in sync, 1 partial / differences found, 2 error")
+    description = (
+        "Copy and mirror MLflow experiments, runs, metrics, artifacts and registered models "
+        "between MLflow servers."
+    )
+    parser = OneLineParser(
+        prog="mlflow-syncer",
+        description=description,
+        epilog="exit codes: 0 ok / in sync, 1 partial / differences found, 2 error",
+    )
     parser.add_argument("--version", action="version", version=f"mlflow-syncer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("migrate", help="copy everything once (idempotent, resumable)")
     _common(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
-    p.add_argument("--verify", action="store_true",
-                   help="also check every run that looks in sync (all points, artifact checksums) and repair it")
-    p.add_argument("--format", choices=["text", "json"], default="text",
-                   help="text: a table for people; json: one JSON object on stdout for scripts (summary, problems, "
-                        "exit code); with --dry-run, the diff report's JSON")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="also check every run that looks in sync (all points, artifact checksums) and repair "
+        "it",
+    )
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text: a table for people; json: one JSON object on stdout for scripts (summary, "
+        "problems, "
+        "exit code); with --dry-run, the diff report's JSON",
+    )
     _unsupported(p)
     add_engine_flags(p)
     p = sub.add_parser("diff", help="report what differs and what a sync would do; write nothing")
     _common(p)
-    p.add_argument("--format", choices=["text", "json", "markdown", "html"], default="text",
-                   help="the report's format (json: for scripts, docs/REPORTS.md)")
+    p.add_argument(
+        "--format",
+        choices=["text", "json", "markdown", "html"],
+        default="text",
+        help="the report's format (json: for scripts, docs/REPORTS.md)",
+    )
     p.add_argument("--output", help="write the report to this file")
-    p.add_argument("--deep", action="store_true", help="also compare every metric point and artifact")
+    p.add_argument(
+        "--deep", action="store_true", help="also compare every metric point and artifact"
+    )
     _unsupported(p)
     add_engine_flags(p)
-    p = sub.add_parser("mirror", help="keep the destination in step with the source, cycle after cycle")
+    p = sub.add_parser(
+        "mirror", help="keep the destination in step with the source, cycle after cycle"
+    )
     _common(p)
     add_mirror_flags(p)
     _unsupported(p)
     add_engine_flags(p)
-    p = sub.add_parser("restore", help="load objects archived with --unsupported archive (the --source's "
-                       "mlflow-syncer-archive experiment) into a --dest that has their API")
+    p = sub.add_parser(
+        "restore",
+        help="load objects archived with --unsupported archive (the --source's "
+        "mlflow-syncer-archive experiment) into a --dest that has their API",
+    )
     _common(p)
-    p = sub.add_parser("check-config", help="validate a config and say precisely what is wrong; then "
-                       "reach both ends and the state store (one line per problem)")
+    p = sub.add_parser(
+        "check-config",
+        help="validate a config and say precisely what is wrong; then "
+        "reach both ends and the state store (one line per problem)",
+    )
     _common(p)
-    p.add_argument("--offline", action="store_true", help="only validate the settings: reach nothing")
-    p = sub.add_parser("demo", help="seed a local SQLite source and migrate it to a local SQLite destination")
+    p.add_argument(
+        "--offline", action="store_true", help="only validate the settings: reach nothing"
+    )
+    p = sub.add_parser(
+        "demo", help="seed a local SQLite source and migrate it to a local SQLite destination"
+    )
     p.add_argument("--dir", default="demo-data", help="where the demo stores live")
     _state_parser(sub)
-    p = sub.add_parser("status", help="a running or stopped mirror: last and next cycle, lag, lock, failures "
-                       "(reads the state store only)")
+    p = sub.add_parser(
+        "status",
+        help="a running or stopped mirror: last and next cycle, lag, lock, failures "
+        "(reads the state store only)",
+    )
     _common(p)
-    p.add_argument("--format", choices=["text", "json"], default="text",
-                   help="json: for scripts (UTC ISO 8601 times, seconds)")
-    p = sub.add_parser("completion", help='print a shell completion script of every command and flag, e.g. '
-                       'eval "$(mlflow-syncer completion bash)" in ~/.bashrc')
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="json: for scripts (UTC ISO 8601 times, seconds)",
+    )
+    p = sub.add_parser(
+        "completion",
+        help="print a shell completion script of every command and flag, e.g. "
+        'eval "$(mlflow-syncer completion bash)" in ~/.bashrc',
+    )
     p.add_argument("shell", choices=["bash", "zsh", "tcsh"], help="the shell that completes")
     return parser
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Merge flags over env over file over defaults (read once per parsed command line: the entry point
-    checks them before the engine is loaded, the command then uses them)."""
+    """Merge flags over env over file over defaults (read once per parsed command line: the entry
+    point checks them before the engine is loaded, the command then uses them)."""
     loaded = getattr(args, "loaded_settings", None)
     if loaded is None:
         loaded = args.loaded_settings = _load(args)
@@ -154,13 +256,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def _load(args: argparse.Namespace) -> Settings:
     flags: dict = {
-        "state": args.state, "experiments": args.experiments, "workers": args.workers,
-        "deleted": args.deleted, "log_format": args.log_format, "log_level": args.log_level,
+        "state": args.state,
+        "experiments": args.experiments,
+        "workers": args.workers,
+        "deleted": args.deleted,
+        "log_format": args.log_format,
+        "log_level": args.log_level,
     }
     flags.update(models=args.models, copy_models=False if args.no_models else None)
-    flags.update(prompts=[] if args.no_prompts else args.prompts, unsupported=getattr(args, "unsupported", None))
-    for side, uri, registry in (("source", args.source, args.source_registry),
-                                ("destination", args.dest, args.dest_registry)):
+    flags.update(
+        prompts=[] if args.no_prompts else args.prompts,
+        unsupported=getattr(args, "unsupported", None),
+    )
+    for side, uri, registry in (
+        ("source", args.source, args.source_registry),
+        ("destination", args.dest, args.dest_registry),
+    ):
         registry = registry.split(",") if registry and "," in registry else registry
         given = {k: v for k, v in (("tracking_uri", uri), ("registry_uri", registry)) if v}
         if given:
@@ -173,8 +284,8 @@ TWO_ENDS = ("migrate", "diff", "mirror", "restore", "check-config")
 
 
 def command_settings(args: argparse.Namespace) -> Settings:
-    """The settings of `args`' command with its own flags folded in, every one checked before the engine
-    is loaded: a mistake is told in a fraction of a second, without importing MLflow."""
+    """The settings of `args`' command with its own flags folded in, every one checked before the
+    engine is loaded: a mistake is told in a fraction of a second, without importing MLflow."""
     settings = settings_from(args)
     if args.command == "mirror":
         settings = mirror_settings(args, settings)
@@ -183,15 +294,23 @@ def command_settings(args: argparse.Namespace) -> Settings:
     if args.command in TWO_ENDS:
         for side, flag in (("source", "source"), ("destination", "dest")):
             if getattr(settings, side) is None:
-                raise FatalError(f"no {side} given: use --{flag} or the '{side}' option of the config file")
+                raise FatalError(
+                    f"no {side} given: use --{flag} or the '{side}' option of the config file"
+                )
     return settings
 
 
 # Flags that contradict one another: (flag, flag, argparse attribute of each).
-CONFLICTS = (("--no-prompts", "--prompts", "no_prompts", "prompts"), ("--no-models", "--models", "no_models", "models"))
+CONFLICTS = (
+    ("--no-prompts", "--prompts", "no_prompts", "prompts"),
+    ("--no-models", "--models", "no_models", "models"),
+)
 
 
 def conflicts(args: argparse.Namespace) -> list[str]:
     """One problem per pair of flags given together that contradict one another."""
-    return [f"{a} and {b} contradict each other; give one of them" for a, b, x, y in CONFLICTS
-            if getattr(args, x, None) and getattr(args, y, None)]
+    return [
+        f"{a} and {b} contradict each other; give one of them"
+        for a, b, x, y in CONFLICTS
+        if getattr(args, x, None) and getattr(args, y, None)
+    ]

@@ -44,7 +44,8 @@ log = structlog.get_logger("syncer")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the command `args` names; an unexpected failure becomes one line (a FatalError, described)."""
+    """Run the command `args` names; an unexpected failure becomes one line (a FatalError,
+    described)."""
     try:
         return globals()[args.command.replace("-", "_")](args)
     except (FatalError, KeyboardInterrupt, BrokenPipeError):
@@ -60,23 +61,53 @@ def migrate(args: argparse.Namespace) -> int:
     if settings.scale_out.engine == "ray":
         check_ray()
     if args.dry_run:
-        return diff_report(settings, args.config, "json", None, False) if args.format == "json" \
+        return (
+            diff_report(settings, args.config, "json", None, False)
+            if args.format == "json"
             else dry_run(settings, args.config)
-    units = RayUnits(settings, stopping.STOP, not args.no_progress) if settings.scale_out.engine == "ray" else None
+        )
+    units = (
+        RayUnits(settings, stopping.STOP, not args.no_progress)
+        if settings.scale_out.engine == "ray"
+        else None
+    )
     bar = ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     with bar:
-        result = sync(settings, config_path=args.config, progress=bar.advance, on_plan=lambda r: bar.start(r.plan),
-                      verify=args.verify, on_start=bar.started, stop=stopping.STOP, strict_filters=True,
-                      before_pass=units)
+        result = sync(
+            settings,
+            config_path=args.config,
+            progress=bar.advance,
+            on_plan=lambda r: bar.start(r.plan),
+            verify=args.verify,
+            on_start=bar.started,
+            stop=stopping.STOP,
+            strict_filters=True,
+            before_pass=units,
+        )
     summary = summarize(result)
     if units is not None:
         units.settle(result)
-    failed = summary.failed or summary.conflicts or summary.uncopied or (units is not None and units.failed)
+    failed = (
+        summary.failed
+        or summary.conflicts
+        or summary.uncopied
+        or (units is not None and units.failed)
+    )
     code = EXIT_PARTIAL if failed else EXIT_OK
     unit_lines = list(units.lines()) if units is not None else []
     if args.format == "json":
-        print(json.dumps({"command": "migrate", "exit_code": code, "summary": summary.as_dict(),
-                          "units": unit_lines, "problems": problem_lines(result)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "command": "migrate",
+                    "exit_code": code,
+                    "summary": summary.as_dict(),
+                    "units": unit_lines,
+                    "problems": problem_lines(result),
+                },
+                indent=2,
+            )
+        )
         return code
     for line in unit_lines:
         print(line)
@@ -101,16 +132,20 @@ def mirror(args: argparse.Namespace) -> int:
     if settings.scale_out.engine == "ray":
         check_ray()
     make_trigger(settings.mirror)  # a bad schedule fails before any contact
-    if args.once:  # first contact: a wrong URI fails now (the service instead waits for its ends to come)
+    if (
+        args.once
+    ):  # first contact: a wrong URI fails now (the service instead waits for its ends to come)
         for end in endpoints(settings):
             check_auth(end)
     code, report = run_mirror(settings, args.config, once=args.once)
     if args.once and report is not None:
         if report.error:
             print(f"mlflow-syncer: error: {report.error}", file=sys.stderr)
-        print(f"mirror cycle: {'ok' if report.ok else 'errors'}; copied {report.copied}, unchanged "
-              f"{report.unchanged}, failed {report.failed}, conflicts {report.conflicts}, deleted "
-              f"{report.deleted}, not copied {report.uncopied}, {report.seconds:.2f} s")
+        print(
+            f"mirror cycle: {'ok' if report.ok else 'errors'}; copied {report.copied}, unchanged "
+            f"{report.unchanged}, failed {report.failed}, conflicts {report.conflicts}, deleted "
+            f"{report.deleted}, not copied {report.uncopied}, {report.seconds:.2f} s"
+        )
         if report.delete_refused:
             print(f"deletions refused: {report.delete_refused}")
         for text in report.warnings:
@@ -121,11 +156,14 @@ def mirror(args: argparse.Namespace) -> int:
 
 
 def restore(args: argparse.Namespace) -> int:
-    """`restore`: archived objects back into a destination with their API; 1 when some could not be."""
+    """`restore`: archived objects back into a destination with their API; 1 when some could not
+    be."""
     settings = settings_from(args)
     logs.setup(settings.log_format, settings.log_level)
     configure_http_retries()
-    src, dst = endpoints(settings, one_store_ok=True)  # the archive may live in the destination itself
+    src, dst = endpoints(
+        settings, one_store_ok=True
+    )  # the archive may live in the destination itself
     check_auth(src)
     check_auth(dst)
     done = restore_archive(src, dst)
@@ -137,8 +175,8 @@ def restore(args: argparse.Namespace) -> int:
 
 
 def check_config(args: argparse.Namespace) -> int:
-    """`check-config`: the settings, then (unless --offline) both ends and the state store; one line per
-    problem on stderr."""
+    """`check-config`: the settings, then (unless --offline) both ends and the state store; one line
+    per problem on stderr."""
     settings = settings_from(args)
     src, dst = endpoints(settings)
     problems = []
@@ -159,12 +197,18 @@ def check_config(args: argparse.Namespace) -> int:
     if problems:
         return EXIT_ERROR
     reached = "" if args.offline else " (both ends and the state store reached)"
-    print(f"config ok: {src.identity} -> {dst.identity} ({dst.caps.kind}), workers {settings.workers}{reached}")
+    print(
+        f"config ok: {src.identity} -> {dst.identity} ({dst.caps.kind}), workers "
+        f"{settings.workers}{reached}"
+    )
     return EXIT_OK
 
 
-def export_id_map(args: argparse.Namespace, settings: Settings, src: Endpoint, dst: Endpoint) -> int:
-    """`state export`: the id map from the state store (read-only), or from the destination's provenance tags."""
+def export_id_map(
+    args: argparse.Namespace, settings: Settings, src: Endpoint, dst: Endpoint
+) -> int:
+    """`state export`: the id map from the state store (read-only), or from the destination's
+    provenance tags."""
     check_output(args.output, "the id map")
     if args.from_destination:
         rows, store = id_map.from_destination(settings, src, dst, args.kind), None
@@ -197,7 +241,8 @@ def show_state(store: StateStore) -> int:
 
 
 def state(args: argparse.Namespace) -> int:
-    """`state show|rebuild|release|export`; show and export with `--state` alone read the pair from it."""
+    """`state show|rebuild|release|export`; show and export with `--state` alone read the pair from
+    it."""
     settings = settings_from(args)
     logs.setup(settings.log_format, settings.log_level)
     if store_only(args, settings):

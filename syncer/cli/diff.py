@@ -1,4 +1,5 @@
-"""The `diff` command and `migrate --dry-run`: build the report, render it in the chosen format, exit code."""
+"""The `diff` command and `migrate --dry-run`: build the report, render it in the chosen format,
+exit code."""
 
 from __future__ import annotations
 
@@ -50,7 +51,9 @@ def open_output(output: str | None, what: str = "the report"):
         raise FatalError(f"cannot write {what} to {output}: {exc.strerror}") from None
 
 
-def diff_report(settings: Settings, config_path: str | None, fmt: str, output: str | None, deep: bool) -> int:
+def diff_report(
+    settings: Settings, config_path: str | None, fmt: str, output: str | None, deep: bool
+) -> int:
     """Plan (writing nothing), render, and return 0 in sync, 1 differences, 2 errors."""
     check_output(output)
     report = build(settings, config_path, deep=deep)
@@ -61,7 +64,8 @@ def diff_report(settings: Settings, config_path: str | None, fmt: str, output: s
 
 
 def dry_run(settings: Settings, config_path: str | None) -> int:
-    """`migrate --dry-run`: the plan as text (objects that would change), the summary and the diff exit code."""
+    """`migrate --dry-run`: the plan as text (objects that would change), the summary and the diff
+    exit code."""
     report = build(settings, config_path)
     summary = report.summary()
     for line in lines(report, show_same=False):

@@ -1,5 +1,5 @@
-"""`--engine ray` in the CLI: the units on Ray before the pass, their progress and their summary lines. Ray
-is imported only here, only when asked for (syncer.engine.ray_units)."""
+"""`--engine ray` in the CLI: the units on Ray before the pass, their progress and their summary
+lines. Ray is imported only here, only when asked for (syncer.engine.ray_units)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def check_ray() -> None:
 
 
 class RayUnits:
-    """Runs the units on Ray under the writer lock (`sync(before_pass=...)`), then shares the budget with the
-    driver's own pass; keeps the totals for the summary."""
+    """Runs the units on Ray under the writer lock (`sync(before_pass=...)`), then shares the budget
+    with the driver's own pass; keeps the totals for the summary."""
 
     def __init__(self, settings: Settings, stop: threading.Event | None, progress: bool) -> None:
         check_ray()
@@ -35,8 +35,12 @@ class RayUnits:
 
     def _done(self, done: object, finished: int, units: int) -> None:
         if self.progress:
-            print(f"unit {finished}/{units} {done.unit.label}: {done.created} created, "  # type: ignore[attr-defined]
-                  f"{done.updated} updated, {done.failed} failed", file=sys.stderr, flush=True)
+            print(
+                f"unit {finished}/{units} {done.unit.label}: {done.created} created, "  # type: ignore[attr-defined]
+                f"{done.updated} updated, {done.failed} failed",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def settle(self, result: SyncResult) -> None:
         """Weigh the units' failures against the full pass that followed (`RayTotals.settle`)."""
@@ -59,17 +63,26 @@ class RayUnits:
         if t is None:
             return []
         failed = t.total("failed") + t.total("conflicts")
-        then = f"; the full pass then found or made {t.settled} of those {failed} in sync" \
-            if failed and t.settled is not None else ""
-        lines = [f"ray: {t.units} units ({t.ranges} start-time ranges), {len(t.done)} done, "
-                 f"{len(t.failed_units)} failed; created {t.total('created')}, updated {t.total('updated')}, "
-                 f"unchanged {t.total('unchanged')}, failed {t.total('failed')}, "
-                 f"conflicts {t.total('conflicts')}{then}"]
+        then = (
+            f"; the full pass then found or made {t.settled} of those {failed} in sync"
+            if failed and t.settled is not None
+            else ""
+        )
+        lines = [
+            f"ray: {t.units} units ({t.ranges} start-time ranges), {len(t.done)} done, "
+            f"{len(t.failed_units)} failed; created {t.total('created')}, updated "
+            f"{t.total('updated')}, "
+            f"unchanged {t.total('unchanged')}, failed {t.total('failed')}, "
+            f"conflicts {t.total('conflicts')}{then}"
+        ]
         return lines + [f"! {unit}: {why}{self._after(unit)}" for unit, why in t.failed_units]
 
     def _after(self, unit: str) -> str:
         t = self.totals
         if t is None or t.settled is None:
             return ""
-        return " (still failing in the full pass)" if unit in t.unsettled_units else \
-            " (its experiment in sync after the full pass)"
+        return (
+            " (still failing in the full pass)"
+            if unit in t.unsettled_units
+            else " (its experiment in sync after the full pass)"
+        )

@@ -21,10 +21,14 @@ from syncer.state.store import StateStore, default_state_url
 
 
 def settings_pair(settings: Settings) -> str | None:
-    """The "source store key -> destination store key" pair the settings name (None: an end is missing)."""
+    """The "source store key -> destination store key" pair the settings name (None: an end is
+    missing)."""
     if settings.source is None or settings.destination is None:
         return None
-    return f"{store_key(settings.source.tracking_uri)} -> {store_key(settings.destination.tracking_uri)}"
+    return (
+        f"{store_key(settings.source.tracking_uri)} -> "
+        f"{store_key(settings.destination.tracking_uri)}"
+    )
 
 
 def status_urls(settings: Settings, config_path: str | None) -> list[str]:
@@ -39,25 +43,35 @@ def status_urls(settings: Settings, config_path: str | None) -> list[str]:
         return [old]
     found = sorted(state_folder().glob("*.db"))
     if not found:
-        raise FatalError(f"no state store in {state_folder()}: no migrate or mirror has run here "
-                         "with the default store; give --config, --source and --dest, or --state")
+        raise FatalError(
+            f"no state store in {state_folder()}: no migrate or mirror has run here "
+            "with the default store; give --config, --source and --dest, or --state"
+        )
     return [f"sqlite:///{db}" for db in found]
 
 
 def store_only(args: argparse.Namespace, settings: Settings) -> bool:
     """Whether `state show|export` reads the pair from the store: `--state` given, no end given."""
-    return (args.action in ("show", "export") and bool(settings.state) and not getattr(args, "from_destination", False)
-            and settings.source is None and settings.destination is None)
+    return (
+        args.action in ("show", "export")
+        and bool(settings.state)
+        and not getattr(args, "from_destination", False)
+        and settings.source is None
+        and settings.destination is None
+    )
 
 
 def open_recorded(url: str) -> tuple[StateStore, str]:
-    """The state store at `url`, read-only, with the pair it records; one line when there is none."""
+    """The state store at `url`, read-only, with the pair it records; one line when there is
+    none."""
     store = StateStore(url, pair="", read_only=True)
     pair = store.recorded_pair()
     if pair is None:
         store.close()
-        raise FatalError(f"no state store at {redact(url)} that records its source and destination; "
-                         "give --source and --dest")
+        raise FatalError(
+            f"no state store at {redact(url)} that records its source and destination; "
+            "give --source and --dest"
+        )
     return store, pair
 
 
@@ -69,8 +83,9 @@ def recorded_rows(store: StateStore, pair: str, kinds: list[str] | None) -> Iter
             yield IdRow(kind, r.source_id, r.dest_id or "", r.name or "", r.status, source, dest)
 
 
-def show_or_export(args: argparse.Namespace, settings: Settings,
-                   show: Callable[[StateStore], int]) -> int:
+def show_or_export(
+    args: argparse.Namespace, settings: Settings, show: Callable[[StateStore], int]
+) -> int:
     """`state show|export --state URL`: the store's pair read from the store."""
     assert settings.state
     if args.action == "export":

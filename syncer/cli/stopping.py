@@ -1,6 +1,7 @@
-"""SIGINT and SIGTERM, alike in every command: set `STOP` (each unit in flight stops before its next write,
-`Context.guard`), raise `Interrupted` in the main thread (the command unwinds, the lock is released, the
-state store closed), then `main` prints one line and exits 130 (SIGINT) or 143 (SIGTERM).
+"""SIGINT and SIGTERM, alike in every command: set `STOP` (each unit in flight stops before its next
+write, `Context.guard`), raise `Interrupted` in the main thread (the command unwinds, the lock is
+released, the state store closed), then `main` prints one line and exits 130 (SIGINT) or 143
+(SIGTERM).
 
 The `mirror` service installs its own handlers while they run (a service's clean stop)."""
 
@@ -25,7 +26,8 @@ def _on_signal(signum: int, _frame: object) -> None:
 
 
 def install() -> dict[int, object]:
-    """Handle SIGINT and SIGTERM the same way (main thread only); the handlers replaced, for `restore`."""
+    """Handle SIGINT and SIGTERM the same way (main thread only); the handlers replaced, for
+    `restore`."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     STOP.clear()
@@ -47,6 +49,8 @@ def stopped(exc: KeyboardInterrupt, argv: Sequence[str] | None) -> int:
     name = signal.Signals(signum).name
     args = list(sys.argv[1:] if argv is None else argv)
     rerun = redact(shlex.join(["mlflow-syncer", *args]))
-    print(f"mlflow-syncer: stopped by {name}; finished work is saved, run again to resume: {rerun}",
-          file=sys.stderr)
+    print(
+        f"mlflow-syncer: stopped by {name}; finished work is saved, run again to resume: {rerun}",
+        file=sys.stderr,
+    )
     return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED

@@ -1,13 +1,16 @@
-"""The archive of objects a destination cannot hold, as data: names, tags, file layout and the kind registry.
+"""The archive of objects a destination cannot hold, as data: names, tags, file layout and the kind
+registry.
 
-With `unsupported: archive`, each such object is written as one JSON file, `<kind>/<source id>.json`, into the
-artifacts of a holder run in the destination's `mlflow-syncer-archive` experiment: one holder run per source
-(tag `mlflow_syncer.archive.source`) and source experiment (tag `mlflow_syncer.archive.experiment`, empty
-for workspace-wide objects). `mlflow-syncer restore` reads them back into a destination that has the API.
+With `unsupported: archive`, each such object is written as one JSON file, `<kind>/<source
+id>.json`, into the artifacts of a holder run in the destination's `mlflow-syncer-archive`
+experiment: one holder run per source (tag `mlflow_syncer.archive.source`) and source experiment
+(tag `mlflow_syncer.archive.experiment`, empty for workspace-wide objects). `mlflow-syncer restore`
+reads them back into a destination that has the API.
 
-Each kind plugs in an `Archiver` (`register`): how to list the source ids of one experiment, how to export one
-object to a JSON-able document, and how to restore a document (idempotently, by the kind's provenance tag).
-The writer (syncer.apply.archive) and the reader (syncer.scan.archive) handle every kind the same way.
+Each kind plugs in an `Archiver` (`register`): how to list the source ids of one experiment, how to
+export one object to a JSON-able document, and how to restore a document (idempotently, by the
+kind's provenance tag). The writer (syncer.apply.archive) and the reader (syncer.scan.archive)
+handle every kind the same way.
 """
 
 from __future__ import annotations
@@ -28,37 +31,46 @@ FORMAT = 1  # the envelope's version
 
 @dataclass(frozen=True)
 class Archiver:
-    """How one kind is archived: endpoints are syncer.backends.endpoint.Endpoint (typed Any: core does no I/O).
+    """How one kind is archived: endpoints are syncer.backends.endpoint.Endpoint (typed Any: core
+    does no I/O).
 
-    `list_ids(source, experiment_id)`: the source ids of the kind's objects in one experiment (None: the
-    workspace-wide ones); `export(source, source_id)`: one object as a JSON-able dict (traces in MLflow's own
-    trace JSON); `restore(destination, document, experiment_id)`: create it (or find the copy already made, by
-    the kind's provenance tag) and return its destination id.
+    `list_ids(source, experiment_id)`: the source ids of the kind's objects in one experiment (None:
+    the workspace-wide ones); `export(source, source_id)`: one object as a JSON-able dict (traces in
+    MLflow's own trace JSON); `restore(destination, document, experiment_id)`: create it (or find
+    the copy already made, by the kind's provenance tag) and return its destination id.
     """
 
     kind: str
     list_ids: Callable[[Any, str | None], Iterable[str]]
     export: Callable[[Any, str], dict]
-    restore: Callable[[Any, dict, str | None], str] | None = None  # None: restored in batches (traces)
-    # Objects with files (logged models): the artifact URI of the object's files on the source, from its
-    # exported document (None: no files). The writer copies them into `<kind>/<name>.files/` of the holder run;
-    # `restore` finds them as `document[FILES_KEY]` (an `ArchivedFiles`).
+    restore: Callable[[Any, dict, str | None], str] | None = (
+        None  # None: restored in batches (traces)
+    )
+    # Objects with files (logged models): the artifact URI of the object's files on the source, from
+    # its exported document (None: no files). The writer copies them into `<kind>/<name>.files/` of
+    # the holder run; `restore` finds them as `document[FILES_KEY]` (an `ArchivedFiles`).
     files: Callable[[dict], str | None] | None = None
-    # Kinds with tens of thousands of objects per experiment (traces) archive in bounded batches themselves:
-    # `archive_all(source, writer, holder_run_id, experiment_id, only) -> (written, already archived)`, with
-    # their own layout under `<kind>/` (syncer.engine.archive restores them through its batched restorers).
-    archive_all: Callable[[Any, Any, str, str | None, set[str] | None], tuple[int, int]] | None = None
+    # Kinds with tens of thousands of objects per experiment (traces) archive in bounded batches
+    # themselves: `archive_all(source, writer, holder_run_id, experiment_id, only) -> (written,
+    # already archived)`, with their own layout under `<kind>/` (syncer.engine.archive restores them
+    # through its batched restorers).
+    archive_all: Callable[[Any, Any, str, str | None, set[str] | None], tuple[int, int]] | None = (
+        None
+    )
 
 
 @dataclass(frozen=True)
 class ArchivedFiles:
-    """Where an archived object's files are: an endpoint (syncer.backends.endpoint.Endpoint) and artifact URI."""
+    """Where an archived object's files are: an endpoint (syncer.backends.endpoint.Endpoint) and
+    artifact URI."""
 
     endpoint: Any
     uri: str
 
 
-FILES_KEY = "_archived_files"  # set by restore on the document of an object with files (never written)
+FILES_KEY = (
+    "_archived_files"  # set by restore on the document of an object with files (never written)
+)
 
 
 ARCHIVERS: dict[str, Archiver] = {}
@@ -76,8 +88,8 @@ _ENCODED = "b64-"
 def file_path(kind: str, source_id: str) -> str:
     """Where one object's JSON lives in its holder run: `<kind>/<source id>.json`.
 
-    An id with other characters than letters, digits, `_ . -` (a `/` would make a directory, and artifact
-    servers decode `%2F`) is written `b64-<urlsafe base64 of the id>`.
+    An id with other characters than letters, digits, `_ . -` (a `/` would make a directory, and
+    artifact servers decode `%2F`) is written `b64-<urlsafe base64 of the id>`.
     """
     name = source_id
     if not _PLAIN.match(source_id) or source_id.startswith(_ENCODED) or source_id in (".", ".."):
@@ -91,18 +103,21 @@ def files_path(kind: str, source_id: str) -> str:
 
 
 def source_id_of(file_name: str) -> str:
-    """The source id of an archived object from its file name (the inverse of `file_path`'s last part)."""
+    """The source id of an archived object from its file name (the inverse of `file_path`'s last
+    part)."""
     name = file_name.rsplit("/", 1)[-1].removesuffix(".json")
     if not name.startswith(_ENCODED):
         return name
-    data = name[len(_ENCODED):]
+    data = name[len(_ENCODED) :]
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
 
 
 def trace_bucket(request_time_ms: int) -> str:
-    """The directory of an archived trace: `trace/<YYYY-MM-DDTHH>`, the UTC hour its source request started.
+    """The directory of an archived trace: `trace/<YYYY-MM-DDTHH>`, the UTC hour its source request
+    started.
 
-    Bounded listings: the archiver and `restore` hold one hour's file names at a time, never an experiment's.
+    Bounded listings: the archiver and `restore` hold one hour's file names at a time, never an
+    experiment's.
     """
     return "trace/" + datetime.fromtimestamp(request_time_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H")
 
@@ -116,5 +131,11 @@ def bucket_range(bucket: str) -> tuple[int, int]:
 
 def envelope(kind: str, source_id: str, source: str, document: dict) -> dict:
     """The archived file: what it is, where it came from, and the kind's own document."""
-    return {"format": FORMAT, "tool": "mlflow-syncer", "kind": kind, "source": source, "source_id": source_id,
-            "object": document}
+    return {
+        "format": FORMAT,
+        "tool": "mlflow-syncer",
+        "kind": kind,
+        "source": source,
+        "source_id": source_id,
+        "object": document,
+    }

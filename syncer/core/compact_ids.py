@@ -1,7 +1,9 @@
-"""Sets of object ids in 8 bytes each, for the facts a pass keeps about every run (which source runs exist,
-which have a copy): a million ids cost 8 MB instead of about 100 MB as a Python set of strings.
+"""Sets of object ids in 8 bytes each, for the facts a pass keeps about every run (which source runs
+exist, which have a copy): a million ids cost 8 MB instead of about 100 MB as a Python set of
+strings.
 
-Ids are hashed (BLAKE2b, 64 bits); a false match needs two of a million ids to share 64 bits (about 1 in 10^7).
+Ids are hashed (BLAKE2b, 64 bits); a false match needs two of a million ids to share 64 bits (about
+1 in 10^7).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Iterable
 
 def id_hash(object_id: str) -> int:
     """The 64-bit signed hash an IdSet stores for an id."""
-    return int.from_bytes(hashlib.blake2b(object_id.encode(), digest_size=8).digest(), "little", signed=True)
+    return int.from_bytes(
+        hashlib.blake2b(object_id.encode(), digest_size=8).digest(), "little", signed=True
+    )
 
 
 class IdSet:

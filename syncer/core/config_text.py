@@ -1,7 +1,7 @@
-"""Reading a YAML config file safely: bounded before it is parsed (size, alias expansion), decoded with the
-byte offset of a bad byte, and a clear word for a path that is no file; its options read with the
-line of each key and their ${VAR} references expanded (for pydantic-settings' YAML source, in
-syncer.config)."""
+"""Reading a YAML config file safely: bounded before it is parsed (size, alias expansion), decoded
+with the byte offset of a bad byte, and a clear word for a path that is no file; its options read
+with the line of each key and their ${VAR} references expanded (for pydantic-settings' YAML source,
+in syncer.config)."""
 
 from __future__ import annotations
 
@@ -55,14 +55,17 @@ def _read_text(p: Path, path: str) -> str:
         raise FatalError(f"config file {path} is a directory; give the path of a YAML file")
     if not p.exists():
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            p.stat()  # a folder on the path this user may not enter: PermissionError, not "does not exist"
+            # a folder on the path this user may not enter: PermissionError, not "does not exist"
+            p.stat()
         raise FatalError(f"config file {path} does not exist")
     if not p.is_file():
         raise FatalError(f"config file {path} is not a regular file")
     size = p.stat().st_size
     if size > MAX_BYTES:
-        raise FatalError(f"config file {path} is {size:,} bytes; a config holds at most {MAX_BYTES:,} "
-                         "(is it the right file?)")
+        raise FatalError(
+            f"config file {path} is {size:,} bytes; a config holds at most {MAX_BYTES:,} "
+            "(is it the right file?)"
+        )
     try:
         data = p.read_bytes()
     except PermissionError:
@@ -72,8 +75,10 @@ def _read_text(p: Path, path: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FatalError(f"config file {path} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset "
-                         f"{exc.start}") from None
+        raise FatalError(
+            f"config file {path} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}"
+        ) from None
 
 
 def check_expansion(text: str, path: str) -> None:
@@ -102,19 +107,23 @@ def check_expansion(text: str, path: str) -> None:
             if anchor:
                 sizes[anchor] = n
         if total > MAX_NODES:
-            raise FatalError(f"config file {path} expands to more than {MAX_NODES:,} values through YAML "
-                             "aliases; write the options out")
+            raise FatalError(
+                f"config file {path} expands to more than {MAX_NODES:,} values through YAML "
+                "aliases; write the options out"
+            )
 
 
 DEFAULT_NAME = "mlflow-syncer.yaml"  # found in the working directory when no config is named
 
 
 def find_config(given: str | None, environ: dict[str, str]) -> str | None:
-    """The config file(s): `--config`, else `MLFLOW_SYNCER_CONFIG`, else ./mlflow-syncer.yaml if it exists.
+    """The config file(s): `--config`, else `MLFLOW_SYNCER_CONFIG`, else ./mlflow-syncer.yaml if it
+    exists.
 
-    Either may name several files separated by ':' (later files override earlier ones, mapping by mapping).
-    Files named by the variable that do not exist are left out, as KUBECONFIG does, so an image can name its
-    own defaults and the mount point of the user's file; files named by --config must exist."""
+    Either may name several files separated by ':' (later files override earlier ones, mapping by
+    mapping). Files named by the variable that do not exist are left out, as KUBECONFIG does, so an
+    image can name its own defaults and the mount point of the user's file; files named by --config
+    must exist."""
     if given:
         return given
     named = [p for p in environ.get("MLFLOW_SYNCER_CONFIG", "").split(":") if p]
@@ -124,8 +133,9 @@ def find_config(given: str | None, environ: dict[str, str]) -> str | None:
     return DEFAULT_NAME if Path(DEFAULT_NAME).is_file() else None
 
 
-def read_options(path: str, known: list[KeyPath], aliases: dict[KeyPath, str]
-                 ) -> tuple[dict[str, Any], dict[KeyPath, int], Problems]:
+def read_options(
+    path: str, known: list[KeyPath], aliases: dict[KeyPath, str]
+) -> tuple[dict[str, Any], dict[KeyPath, int], Problems]:
     """The file's options (expanded), the line of each key, and the problems found while expanding;
     FatalError naming the file when it cannot be read or is not a YAML mapping."""
     text = read_text(path)
@@ -156,8 +166,13 @@ def _expand(value: Any, where: KeyPath, problems: Problems) -> Any:
     if not isinstance(value, str):
         return value
     if _URL_PASSWORD.search(_ENV_REF.sub("", value)):
-        problems.append((where, "a password is written in the file; put it in an environment "
-                                "variable and write ${VAR} instead"))
+        problems.append(
+            (
+                where,
+                "a password is written in the file; put it in an environment "
+                "variable and write ${VAR} instead",
+            )
+        )
         return value
 
     def sub(m: re.Match) -> str:

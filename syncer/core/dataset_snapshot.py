@@ -1,4 +1,5 @@
-"""Plain-data pictures of MLflow 3 evaluation datasets (`mlflow.genai.datasets`) and their records."""
+"""Plain-data pictures of MLflow 3 evaluation datasets (`mlflow.genai.datasets`) and their
+records."""
 
 from __future__ import annotations
 
@@ -43,8 +44,14 @@ class RecordSnap:
     @property
     def content(self) -> str:
         """Everything but the inputs, canonically (what a copy must hold)."""
-        return canonical({"outputs": self.outputs, "expectations": self.expectations or {},
-                          "tags": self.tags or {}, "source": self.source})
+        return canonical(
+            {
+                "outputs": self.outputs,
+                "expectations": self.expectations or {},
+                "tags": self.tags or {},
+                "source": self.source,
+            }
+        )
 
     def as_upsert(self) -> dict:
         """The record as MLflow's upsert takes it."""
@@ -62,7 +69,9 @@ def canonical(data: object) -> str:
 
 
 def merge_needs_reset(want: RecordSnap, have: RecordSnap) -> bool:
-    """Whether `have` holds expectation or tag keys that `want` lacks: an upsert only adds and replaces keys,
-    so such a record must be deleted and written again."""
-    return bool(set(have.expectations or {}) - set(want.expectations or {})
-                or set(have.tags or {}) - set(want.tags or {}))
+    """Whether `have` holds expectation or tag keys that `want` lacks: an upsert only adds and
+    replaces keys, so such a record must be deleted and written again."""
+    return bool(
+        set(have.expectations or {}) - set(want.expectations or {})
+        or set(have.tags or {}) - set(want.tags or {})
+    )

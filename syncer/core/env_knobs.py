@@ -1,6 +1,7 @@
-"""Tuning knobs read from the environment (docs/EXIT_CODES.md), declared once with their type, default and
-bounds. A module reads its knob with `number` (never a traceback on import: a bad value falls back to the
-default); `problems` names every bad value, so that the command refuses to start (syncer.config)."""
+"""Tuning knobs read from the environment (docs/EXIT_CODES.md), declared once with their type,
+default and bounds. A module reads its knob with `number` (never a traceback on import: a bad value
+falls back to the default); `problems` names every bad value, so that the command refuses to start
+(syncer.config)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ KNOBS: dict[str, Knob] = {
     "MLFLOW_SYNCER_AUTH_TIMEOUT": Knob(float, 30),
     "MLFLOW_SYNCER_RATE_JITTER": Knob(float, 0.25),
     "MLFLOW_SYNCER_DATABRICKS_CREDS_TTL": Knob(float, 300),
-    # MLflow's own HTTP knobs: a bad value fails deep inside its client, so they are checked here too.
+    # MLflow's own HTTP knobs: a bad value fails deep inside its client, so they are checked here
+    # too.
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": Knob(int, None),
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": Knob(float, None),
     "MLFLOW_HTTP_REQUEST_TIMEOUT": Knob(int, None, 1),
@@ -66,5 +68,7 @@ def problems() -> list[str]:
             _parse(name, text)
         except ValueError:
             kind = "a whole number" if knob.type is int else "a number"
-            out.append(f"environment variable {name}={text[:40]!r} must be {kind} >= {knob.least:g}")
+            out.append(
+                f"environment variable {name}={text[:40]!r} must be {kind} >= {knob.least:g}"
+            )
     return out

@@ -1,4 +1,5 @@
-"""Failure types: what kind a failure is (transient, terminal for one object, fatal) and the errors that carry it.
+"""Failure types: what kind a failure is (transient, terminal for one object, fatal) and the errors
+that carry it.
 
 Deciding the kind of a failure from the outside world is `syncer.backends.classify`'s job.
 """
@@ -36,8 +37,8 @@ class Cancelled(Exception):
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived: the command stops at its next unit (a KeyboardInterrupt, so that no
-    `except Exception` swallows it). `signum` chooses the exit code (130 or 143)."""
+    """SIGINT or SIGTERM arrived: the command stops at its next unit (a KeyboardInterrupt, so that
+    no `except Exception` swallows it). `signum` chooses the exit code (130 or 143)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)

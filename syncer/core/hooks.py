@@ -1,9 +1,10 @@
-"""Observers of the engine's effects on the outside world: every endpoint call and every state commit.
+"""Observers of the engine's effects on the outside world: every endpoint call and every state
+commit.
 
-`syncer.backends.calls.call` reports each API operation (``op`` is its name, e.g. ``create_run``) and the
-state store each commit (``state_record``), once ``before`` and once ``after``; nothing is registered in
-production: the kill-and-resume tests register an observer from outside the package (tests/killhook).
-Retries are reported as `RetryNotice`s: the progress bar shows them.
+`syncer.backends.calls.call` reports each API operation (``op`` is its name, e.g. ``create_run``)
+and the state store each commit (``state_record``), once ``before`` and once ``after``; nothing is
+registered in production: the kill-and-resume tests register an observer from outside the package
+(tests/killhook). Retries are reported as `RetryNotice`s: the progress bar shows them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ _observers: list[Observer] = []
 
 
 def observe(observer: Observer) -> None:
-    """Call `observer(op, when)` at every reported point from now on (`when` is "before" or "after")."""
+    """Call `observer(op, when)` at every reported point from now on (`when` is "before" or
+    "after")."""
     _observers.append(observer)
 
 
@@ -33,7 +35,8 @@ def reached(op: str, when: str = "before") -> None:
 
 @dataclass(frozen=True)
 class RetryNotice:
-    """A call that failed transiently and is about to be tried again (what logs and the progress bar show)."""
+    """A call that failed transiently and is about to be tried again (what logs and the progress bar
+    show)."""
 
     endpoint: str  # role and secret-free identity, e.g. "destination (http://host:5000)"
     op: str
@@ -48,7 +51,8 @@ _retry_observers: list[RetryObserver] = []
 
 
 def observe_retries(observer: RetryObserver) -> Callable[[], None]:
-    """Call `observer(notice)` before every retry wait from now on; returns a function that stops it."""
+    """Call `observer(notice)` before every retry wait from now on; returns a function that stops
+    it."""
     _retry_observers.append(observer)
     return lambda: _retry_observers.remove(observer) if observer in _retry_observers else None
 

@@ -1,8 +1,8 @@
 """How an object kind is named, as plain data: its `Action.kind`, report plural and provenance tag.
 
-Each kind package declares its `KindInfo`s in its `Kind` record; `syncer.kinds.registry` lists the kinds
-and records their names here (`known`), so that modules below it (planners' `!` rows, warnings) can name
-any kind in words through `plural`.
+Each kind package declares its `KindInfo`s in its `Kind` record; `syncer.kinds.registry` lists the
+kinds and records their names here (`known`), so that modules below it (planners' `!` rows,
+warnings) can name any kind in words through `plural`.
 """
 
 from __future__ import annotations
@@ -13,20 +13,25 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class KindInfo:
-    """One object kind: its `Action.kind`, its name in reports, and the destination tag naming its source.
+    """One object kind: its `Action.kind`, its name in reports, and the destination tag naming its
+    source.
 
-    `capability` names the `Capabilities` field that says whether an end can hold objects of this kind
-    (None: every end can). Kinds never copied have no provenance tag ("").
+    `capability` names the `Capabilities` field that says whether an end can hold objects of this
+    kind (None: every end can). Kinds never copied have no provenance tag ("").
     """
 
     name: str
     plural: str
     provenance_tag: str = ""
     capability: str | None = None
-    inventoried: bool = False  # counted and reported, not copied (until a kind that copies it is listed)
+    inventoried: bool = (
+        False  # counted and reported, not copied (until a kind that copies it is listed)
+    )
 
 
-BY_NAME: dict[str, KindInfo] = {}  # every kind the registry lists, in its order (syncer.kinds.registry)
+BY_NAME: dict[
+    str, KindInfo
+] = {}  # every kind the registry lists, in its order (syncer.kinds.registry)
 
 
 def known(infos: Iterable[KindInfo]) -> None:

@@ -29,12 +29,14 @@ def _sort_key(m: Point) -> tuple:
     return (m.step, m.timestamp, float("-inf") if m.value != m.value else m.value)
 
 
-def missing_points(source: Iterable[P], present: Iterable[Point], collapse: bool = False) -> list[P]:
+def missing_points(
+    source: Iterable[P], present: Iterable[Point], collapse: bool = False
+) -> list[P]:
     """Source points the destination lacks (a multiset difference), in (step, timestamp) order.
 
-    `collapse`: the destination keeps one of several exact duplicate points (MLflow's SQL stores, where the
-    point is the primary key; `Capabilities.collapses_duplicate_points`), so the source's duplicates count
-    once: a file store's repeated point is not missing for ever."""
+    `collapse`: the destination keeps one of several exact duplicate points (MLflow's SQL stores,
+    where the point is the primary key; `Capabilities.collapses_duplicate_points`), so the source's
+    duplicates count once: a file store's repeated point is not missing for ever."""
     have = Counter(_point_key(m) for m in present)
     out = []
     seen: set[tuple] = set()

@@ -1,4 +1,5 @@
-"""Plain-data pictures of registered models, their versions and logged models, with their provenance tags."""
+"""Plain-data pictures of registered models, their versions and logged models, with their provenance
+tags."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from syncer.core.snapshot import Snapshot, fingerprint, metric_value_key
 LOGGED_MODEL_PREFIX = "models:/m-"
 
 
-# Tags a server keeps for itself on logged models; they are never copied. (`mlflow.user` is the client's
-# and is copied: the destination keeps the source's.)
+# Tags a server keeps for itself on logged models; they are never copied. (`mlflow.user` is the
+# client's and is copied: the destination keeps the source's.)
 SERVER_LOGGED_MODEL_TAGS = frozenset({"mlflow.modelVersions"})
 
 
@@ -20,7 +21,8 @@ TAG_SOURCE_MODEL_ID = "mlflow_syncer.source_model_id"
 
 @dataclass(frozen=True)
 class LoggedMetric:
-    """One metric point of a logged model, with the run that logged it (a logged model's metrics need a run)."""
+    """One metric point of a logged model, with the run that logged it (a logged model's metrics
+    need a run)."""
 
     key: str
     value: float
@@ -32,9 +34,16 @@ class LoggedMetric:
 
     @property
     def point(self) -> tuple:
-        """What must be equal between a source point and its copy (the run is compared through its copy)."""
-        return (self.key, metric_value_key(self.value), self.timestamp, self.step, self.dataset_name or "",
-                self.dataset_digest or "")
+        """What must be equal between a source point and its copy (the run is compared through its
+        copy)."""
+        return (
+            self.key,
+            metric_value_key(self.value),
+            self.timestamp,
+            self.step,
+            self.dataset_name or "",
+            self.dataset_digest or "",
+        )
 
 
 @dataclass
@@ -71,7 +80,9 @@ class VersionSnap:
 
     @property
     def logged_model_id(self) -> str | None:
-        return self.source[len("models:/"):] if self.source.startswith(LOGGED_MODEL_PREFIX) else None
+        return (
+            self.source[len("models:/") :] if self.source.startswith(LOGGED_MODEL_PREFIX) else None
+        )
 
 
 @dataclass
@@ -84,17 +95,28 @@ class ModelSnap:
     aliases: dict[str, str] = field(default_factory=dict)
     versions: dict[str, VersionSnap] = field(default_factory=dict)
     registry: str | None = None  # the source registry URI it was read from
-    clash: tuple[str, ...] = ()  # every source registry holding a model of this name, when more than one
+    clash: tuple[
+        str, ...
+    ] = ()  # every source registry holding a model of this name, when more than one
 
     def digest(self) -> str:
-        """A hash of everything of the model a copy carries, as the registry's searches show it. MLflow's
-        stores move `last_updated_timestamp` on description, stage and version changes but not on tag or
-        alias edits, so change-only cycles compare this with the digest recorded when the model was last in
-        sync instead (it changes whenever the timestamp would, and on those edits too)."""
-        versions = {n: [v.source, v.run_id, v.status, v.description, v.stage, v.tags]
-                    for n, v in self.versions.items()}
-        return fingerprint({"description": self.description, "tags": self.tags, "aliases": self.aliases,
-                            "versions": versions})
+        """A hash of everything of the model a copy carries, as the registry's searches show it.
+        MLflow's stores move `last_updated_timestamp` on description, stage and version changes but
+        not on tag or alias edits, so change-only cycles compare this with the digest recorded when
+        the model was last in sync instead (it changes whenever the timestamp would, and on those
+        edits too)."""
+        versions = {
+            n: [v.source, v.run_id, v.status, v.description, v.stage, v.tags]
+            for n, v in self.versions.items()
+        }
+        return fingerprint(
+            {
+                "description": self.description,
+                "tags": self.tags,
+                "aliases": self.aliases,
+                "versions": versions,
+            }
+        )
 
     def ordered_versions(self) -> list[VersionSnap]:
         return sorted(self.versions.values(), key=lambda v: v.number)
@@ -114,7 +136,8 @@ NO_STAGE = "None"
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """How models are copied: the stage policy ("copy", "tag" or "skip") and where loose files go."""
+    """How models are copied: the stage policy ("copy", "tag" or "skip") and where loose files
+    go."""
 
     stages: str = "copy"
     files_experiment: str = "mlflow-syncer-model-files"
@@ -133,18 +156,21 @@ def run_relative_path(v: VersionSnap, src: Snapshot) -> str | None:
         return None
     runs_prefix = f"runs:/{run.run_id}/"
     if v.source.startswith(runs_prefix):
-        return v.source[len(runs_prefix):].strip("/")
+        return v.source[len(runs_prefix) :].strip("/")
     root = run.artifact_uri.rstrip("/") + "/"
     if v.source.startswith(root):
-        return v.source[len(root):].strip("/")
+        return v.source[len(root) :].strip("/")
     return None
 
 
 def dest_version_ref(action: Action) -> str:
-    """The destination 'name/number' of a model-version action that has a copy (its label is 'name/v<n>')."""
+    """The destination 'name/number' of a model-version action that has a copy (its label is
+    'name/v<n>')."""
     return f"{action.label.rsplit('/v', 1)[0]}/{action.dest_id}"
 
 
 def model_of(action: Action) -> str:
     """The source model name of a model or model-version action."""
-    return action.source_id.rsplit("/", 1)[0] if action.kind == "model_version" else action.source_id
+    return (
+        action.source_id.rsplit("/", 1)[0] if action.kind == "model_version" else action.source_id
+    )

@@ -1,8 +1,9 @@
-"""Option keys in a YAML config file: where each one is written, the spellings accepted for it, and which known
-option a mistyped one most likely means. Pure: the settings model passes in the keys it knows.
+"""Option keys in a YAML config file: where each one is written, the spellings accepted for it, and
+which known option a mistyped one most likely means. Pure: the settings model passes in the keys it
+knows.
 
-A key path is a tuple of strings; list items are their index ("experiment_names", "0", "match") and, in
-the list of known paths, "*".
+A key path is a tuple of strings; list items are their index ("experiment_names", "0", "match") and,
+in the list of known paths, "*".
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ def generic(path: KeyPath) -> KeyPath:
     return tuple("*" if part.isdigit() else part for part in path)
 
 
-def _respell(key: str, parent: KeyPath, known: frozenset[KeyPath], aliases: dict[KeyPath, str]) -> str:
-    """The accepted spelling of `key` under `parent`: an alias, or hyphens written as underscores."""
+def _respell(
+    key: str, parent: KeyPath, known: frozenset[KeyPath], aliases: dict[KeyPath, str]
+) -> str:
+    """The accepted spelling of `key` under `parent`: an alias, or hyphens written as
+    underscores."""
     alias = aliases.get(generic(parent) + (key,))
     if alias is not None:
         return alias
@@ -30,8 +34,13 @@ def _respell(key: str, parent: KeyPath, known: frozenset[KeyPath], aliases: dict
     return underscored if generic(parent) + (underscored,) in known else key
 
 
-def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], known: frozenset[KeyPath],
-          aliases: dict[KeyPath, str]) -> None:
+def _walk(
+    node: yaml.Node,
+    path: KeyPath,
+    lines: dict[KeyPath, int],
+    known: frozenset[KeyPath],
+    aliases: dict[KeyPath, str],
+) -> None:
     """Respell accepted keys in place and note the (1-based) line of every key and list item."""
     if isinstance(node, yaml.MappingNode):
         taken = {k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
@@ -49,8 +58,11 @@ def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], known: froz
             _walk(item, path + (str(i),), lines, known, aliases)
 
 
-def load_with_lines(text: str, known: Iterable[KeyPath], aliases: dict[KeyPath, str]) -> tuple[Any, dict]:
-    """Parse YAML `text` (safe types only): (data with accepted spellings respelled, key path -> line).
+def load_with_lines(
+    text: str, known: Iterable[KeyPath], aliases: dict[KeyPath, str]
+) -> tuple[Any, dict]:
+    """Parse YAML `text` (safe types only): (data with accepted spellings respelled, key path ->
+    line).
 
     Raises yaml.YAMLError on text that is not YAML.
     """
@@ -67,7 +79,8 @@ def load_with_lines(text: str, known: Iterable[KeyPath], aliases: dict[KeyPath, 
 
 
 def line_of(lines: dict[KeyPath, int], path: KeyPath) -> int | None:
-    """The line of `path`, or of its nearest written ancestor (a missing option: where it belongs)."""
+    """The line of `path`, or of its nearest written ancestor (a missing option: where it
+    belongs)."""
     for end in range(len(path), 0, -1):
         if path[:end] in lines:
             return lines[path[:end]]
@@ -75,8 +88,8 @@ def line_of(lines: dict[KeyPath, int], path: KeyPath) -> int | None:
 
 
 def suggest(path: KeyPath, known: Iterable[KeyPath], hints: dict[str, str]) -> str | None:
-    """The option most likely meant by the unknown `path`: a near sibling, the same key elsewhere, a near key
-    elsewhere, or a hint for a command-line spelling that has no key of its own."""
+    """The option most likely meant by the unknown `path`: a near sibling, the same key elsewhere, a
+    near key elsewhere, or a hint for a command-line spelling that has no key of its own."""
     key, parent = path[-1], generic(path[:-1])
     known = list(known)
     underscored = key.replace("-", "_")

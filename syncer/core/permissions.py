@@ -1,4 +1,5 @@
-"""Who may see and change what, as plain data: grants, the principal map and its policy for the unmapped.
+"""Who may see and change what, as plain data: grants, the principal map and its policy for the
+unmapped.
 
 A `Grant` is one principal's permission on one experiment or registered model. Levels are MLflow's
 authentication app's (mlflow.server.auth.permissions), ordered from narrowest to widest; the planner
@@ -30,8 +31,9 @@ REVOKED = "revoked"  # the fingerprint of a grant this tool made and later revok
 
 @dataclass(frozen=True)
 class Grant:
-    """One principal's `level` on one resource (`resource`: an experiment or registered model, by the name
-    the planner matches on: the destination experiment name, the destination model name)."""
+    """One principal's `level` on one resource (`resource`: an experiment or registered model, by
+    the name the planner matches on: the destination experiment name, the destination model
+    name)."""
 
     resource_type: str
     resource: str
@@ -69,17 +71,18 @@ class PermSnap:
 
     grants: list[Grant] = field(default_factory=list)
     users: frozenset[str] | None = None
-    # The (resource type, resource) pairs whose grants were read (None: every one the planner meets): a
-    # grant this tool made is revoked only where its source resource was read and holds it no more.
+    # The (resource type, resource) pairs whose grants were read (None: every one the planner
+    # meets): a grant this tool made is revoked only where its source resource was read and holds it
+    # no more.
     resources: frozenset[tuple[str, str]] | None = None
     roles: bool = False  # the end's authentication app has roles (MLflow 3's RBAC)
 
 
 @dataclass(frozen=True)
 class PrincipalMap:
-    """Source principal -> destination principal, and what happens to a source principal not in `mapping`:
-    `skip` (reported, not copied), `default` (mapped to `default`) or `fail` (the pass stops before any
-    write)."""
+    """Source principal -> destination principal, and what happens to a source principal not in
+    `mapping`: `skip` (reported, not copied), `default` (mapped to `default`) or `fail` (the pass
+    stops before any write)."""
 
     mapping: dict[str, str] = field(default_factory=dict)
     unmapped: str = "skip"
@@ -96,8 +99,8 @@ class PrincipalMap:
 
 
 def read_csv_map(path: str) -> tuple[dict[str, str], list[str]]:
-    """A `source,destination` CSV file (a header row naming `source` is skipped): the map and its problems
-    (a source principal named twice, a row without two cells)."""
+    """A `source,destination` CSV file (a header row naming `source` is skipped): the map and its
+    problems (a source principal named twice, a row without two cells)."""
     mapping: dict[str, str] = {}
     problems: list[str] = []
     try:
@@ -112,15 +115,17 @@ def read_csv_map(path: str) -> tuple[dict[str, str], list[str]]:
         if len(cells) != 2 or not all(cells):
             problems.append(f"principal map {path} line {n}: want two cells, source,destination")
         elif cells[0] in mapping:
-            problems.append(f"principal map {path} line {n}: source principal {cells[0]!r} mapped twice")
+            problems.append(
+                f"principal map {path} line {n}: source principal {cells[0]!r} mapped twice"
+            )
         else:
             mapping[cells[0]] = cells[1]
     return mapping, problems
 
 
 def yaml_map_duplicates(text: str) -> list[str]:
-    """Source principals written twice under `principals: map:` of a config file's `text` (YAML keeps
-    the last one silently)."""
+    """Source principals written twice under `principals: map:` of a config file's `text` (YAML
+    keeps the last one silently)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
@@ -132,8 +137,10 @@ def yaml_map_duplicates(text: str) -> list[str]:
     dupes = []
     for key, _value in node.value:
         if key.value in seen:
-            dupes.append(f"principals.map line {key.start_mark.line + 1}: source principal "
-                         f"{key.value!r} mapped twice")
+            dupes.append(
+                f"principals.map line {key.start_mark.line + 1}: source principal "
+                f"{key.value!r} mapped twice"
+            )
         seen.add(key.value)
     return dupes
 
@@ -152,15 +159,20 @@ def unknown_principals(pmap: PrincipalMap, users: frozenset[str] | None) -> list
     return sorted(p for p in wanted if p not in users and not p.startswith(ROLE))
 
 
-# Azure ML has no per-experiment or per-model ACL, only Azure roles at workspace scope (Azure ML docs,
-# "Manage access to an Azure Machine Learning workspace": built-in roles Reader, AzureML Data Scientist,
-# Contributor, Owner). The narrowest built-in role that covers each level; MANAGE's right to grant others
-# has no role short of Owner / User Access Administrator, so it is named with that caveat.
-AZURE_ROLES = {"READ": "Reader", "USE": "Reader", "EDIT": "AzureML Data Scientist",
-               "MANAGE": "AzureML Data Scientist (granting others: Owner)"}
+# Azure ML has no per-experiment or per-model ACL, only Azure roles at workspace scope (Azure ML
+# docs, "Manage access to an Azure Machine Learning workspace": built-in roles Reader, AzureML Data
+# Scientist, Contributor, Owner). The narrowest built-in role that covers each level; MANAGE's right
+# to grant others has no role short of Owner / User Access Administrator, so it is named with that
+# caveat.
+AZURE_ROLES = {
+    "READ": "Reader",
+    "USE": "Reader",
+    "EDIT": "AzureML Data Scientist",
+    "MANAGE": "AzureML Data Scientist (granting others: Owner)",
+}
 
 
 def azure_role(level: str) -> str | None:
-    """The Azure role at workspace scope that would cover a grant of `level` (None: NO_PERMISSIONS, nothing
-    to grant)."""
+    """The Azure role at workspace scope that would cover a grant of `level` (None: NO_PERMISSIONS,
+    nothing to grant)."""
     return AZURE_ROLES.get(level)

@@ -25,7 +25,9 @@ _PATTERNS = [
     re.compile(r"(?i)(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+"),
     re.compile(r"\bdapi[0-9a-f]{32}(-\d+)?\b"),
 ]
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:]*):(?P<pw>[^/@\s]*)@")
+_URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:]*):(?P<pw>[^/@\s]*)@"
+)
 
 _known: set[str] = set()
 

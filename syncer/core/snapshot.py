@@ -1,6 +1,7 @@
 """Plain-data pictures of one side (source or destination), produced by the scanner.
 
-Snapshots hold what `search_experiments` and `search_runs` return: enough to plan without further calls.
+Snapshots hold what `search_experiments` and `search_runs` return: enough to plan without further
+calls.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ TAG_DUPLICATE_OF = "mlflow_syncer.duplicate_of"
 TAG_RETIRED = "mlflow_syncer.retired"  # a copy set aside (deleted) for a fresh one, and why
 PARENT_TAG = "mlflow.parentRunId"
 # Tags that each server sets for itself or that cannot be compared across servers.
-# mlflow.linkedPrompts names prompt versions by number: syncer.kinds.prompts.plan writes it, remapped.
+# mlflow.linkedPrompts names prompt versions by number: syncer.kinds.prompts.plan writes it,
+# remapped.
 IGNORED_TAGS = frozenset({"mlflow.log-model.history", "mlflow.linkedPrompts"})
 
 
 def retired(tags: Container[str]) -> bool:
-    """Whether a destination run is a copy set aside: a retired duplicate or a retired incomplete copy."""
+    """Whether a destination run is a copy set aside: a retired duplicate or a retired incomplete
+    copy."""
     return TAG_DUPLICATE_OF in tags or TAG_RETIRED in tags
 
 
@@ -75,8 +78,11 @@ class RunSnap:
 
     @property
     def last_change(self) -> int | None:
-        """The newest timestamp search_runs shows (start, end, latest metric points), ms since the epoch."""
-        known = [t for t in (self.start_time, self.end_time, *(m[1] for m in self.metrics.values())) if t]
+        """The newest timestamp search_runs shows (start, end, latest metric points), ms since the
+        epoch."""
+        known = [
+            t for t in (self.start_time, self.end_time, *(m[1] for m in self.metrics.values())) if t
+        ]
         return max(known) if known else None
 
 
@@ -104,9 +110,11 @@ class Snapshot:
     identity: str
     experiments: dict[str, ExperimentSnap] = field(default_factory=dict)
     runs: dict[str, RunSnap] = field(default_factory=dict)
-    # Each kind's part, keyed by kind name (syncer.kinds.<kind>: its scan fills it, its planner reads it).
+    # Each kind's part, keyed by kind name (syncer.kinds.<kind>: its scan fills it, its planner
+    # reads it).
     parts: dict[str, Any] = field(default_factory=dict)
-    # Every run read, when runs are streamed (syncer.kinds.runs.stream): `runs` then keeps only a few whole.
+    # Every run read, when runs are streamed (syncer.kinds.runs.stream): `runs` then keeps only a
+    # few whole.
     run_ids: Container[str] | None = None
 
     def part(self, kind: str) -> Any:
@@ -121,8 +129,8 @@ class Snapshot:
 def metric_value_key(value: float) -> str:
     """A hashable, comparable key for a metric value.
 
-    NaN equals NaN here, and +/-inf equal +/-DBL_MAX: MLflow's SQL stores keep infinities that way, so a
-    copy into (or out of) a database-backed server cannot tell them apart.
+    NaN equals NaN here, and +/-inf equal +/-DBL_MAX: MLflow's SQL stores keep infinities that way,
+    so a copy into (or out of) a database-backed server cannot tell them apart.
     """
     if math.isnan(value):
         return "nan"

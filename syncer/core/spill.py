@@ -1,5 +1,6 @@
-"""A list that keeps its tail in memory and spills the rest to a temporary file, so that millions of plan
-actions or outcomes cost disk, not memory. Items are pickled in batches; iteration reads them back in order.
+"""A list that keeps its tail in memory and spills the rest to a temporary file, so that millions of
+plan actions or outcomes cost disk, not memory. Items are pickled in batches; iteration reads them
+back in order.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ SPILL_AT = 5000  # items kept in memory before a batch goes to disk
 
 
 class _Live:
-    """Stands on disk for an item kept in memory (`SpillList(live=...)`): its index in the live list."""
+    """Stands on disk for an item kept in memory (`SpillList(live=...)`): its index in the live
+    list."""
 
     __slots__ = ("index",)
 
@@ -23,22 +25,29 @@ class _Live:
 
 
 class SpillList:
-    """An append-only sequence: `append`, `extend`, `len`, iteration in order, equality with any iterable, and
-    replacing an item in place (`lst[i] = x`).
+    """An append-only sequence: `append`, `extend`, `len`, iteration in order, equality with any
+    iterable, and replacing an item in place (`lst[i] = x`).
 
-    Items for which `live(item)` is true stay in memory as the same objects even once their batch is spilled, so
-    later changes to them (a report note added after applying) are seen by every iteration; keep them few.
+    Items for which `live(item)` is true stay in memory as the same objects even once their batch is
+    spilled, so later changes to them (a report note added after applying) are seen by every
+    iteration; keep them few.
     """
 
-    def __init__(self, items: Iterable[Any] = (), spill_at: int | None = None,
-                 live: Callable[[Any], bool] | None = None) -> None:
+    def __init__(
+        self,
+        items: Iterable[Any] = (),
+        spill_at: int | None = None,
+        live: Callable[[Any], bool] | None = None,
+    ) -> None:
         self._live_test = live
         self._live: list[Any] = []
         self._tail: list[Any] = []
         self._file: IO[bytes] | None = None
         self._spilled = 0
         self._spill_at = spill_at or SPILL_AT
-        self._replaced: dict[int, Any] = {}  # index -> item put in place of a spilled one (__setitem__)
+        self._replaced: dict[
+            int, Any
+        ] = {}  # index -> item put in place of a spilled one (__setitem__)
         self._lock = threading.Lock()
         self.extend(items)
 
@@ -58,7 +67,11 @@ class SpillList:
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="mlflow-syncer-")  # noqa: SIM115  (closed by close())
         self._file.seek(0, 2)
-        pickle.dump([self._stand_in(item) for item in self._tail], self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(
+            [self._stand_in(item) for item in self._tail],
+            self._file,
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
         self._spilled += len(self._tail)
         self._tail = []
 
@@ -109,7 +122,8 @@ class SpillList:
         raise IndexError(index)
 
     def __setitem__(self, index: int, item: Any) -> None:
-        """Put `item` in place of the item at `index` (a spilled item's replacement stays in memory)."""
+        """Put `item` in place of the item at `index` (a spilled item's replacement stays in
+        memory)."""
         if index < 0:
             index += len(self)
         with self._lock:

@@ -1,8 +1,9 @@
-"""What the process is waiting on right now: every API call and state-store statement in flight, and when
-the last one finished.
+"""What the process is waiting on right now: every API call and state-store statement in flight, and
+when the last one finished.
 
-The mirror service reads this to say which end a long cycle waits on (and since when), and to feed the
-systemd watchdog only while work really moves. Plain data: the calls and the state store fill it.
+The mirror service reads this to say which end a long cycle waits on (and since when), and to feed
+the systemd watchdog only while work really moves. Plain data: the calls and the state store fill
+it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Wait:
-    """One call in flight: on what (`destination (http://...)`, `state store`), which operation, since when
-    (epoch seconds)."""
+    """One call in flight: on what (`destination (http://...)`, `state store`), which operation,
+    since when (epoch seconds)."""
 
     on: str
     op: str

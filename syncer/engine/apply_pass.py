@@ -1,11 +1,12 @@
-"""Applying a plan: kind by kind in the order of syncer.kinds.registry.KINDS, the run step a chunk at a time.
+"""Applying a plan: kind by kind in the order of syncer.kinds.registry.KINDS, the run step a chunk
+at a time.
 
-The plan's actions are read back in order (they may lie on disk: syncer.core.spill). A chunk of runs with
-something to do is read again from both sides (only the runs its actions name) and applied, then dropped;
-runs planned after every chunk (parents in other chunks) were kept by the run stream. Only the source ->
-destination ids later kinds ask for (model versions, logged models, traces, prompt links, parents in other
-chunks) stay in the context's id map. Deletions come last, in reverse order, only after a clean pass and
-within `max_delete`.
+The plan's actions are read back in order (they may lie on disk: syncer.core.spill). A chunk of runs
+with something to do is read again from both sides (only the runs its actions name) and applied,
+then dropped; runs planned after every chunk (parents in other chunks) were kept by the run stream.
+Only the source -> destination ids later kinds ask for (model versions, logged models, traces,
+prompt links, parents in other chunks) stay in the context's id map. Deletions come last, in reverse
+order, only after a clean pass and within `max_delete`.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ def _segments(plan: Plan) -> Iterator[tuple[Segment, list[Action]]]:
 
 
 def referenced_runs(snap: Snapshot, stream: RunStream | None) -> set[str]:
-    """Source runs whose copies later kinds look up by id (`Kind.linked_runs`: model versions, logged models
-    and their metrics, traces), runs kept whole (prompt links) and the parents of runs planned after every
-    chunk."""
+    """Source runs whose copies later kinds look up by id (`Kind.linked_runs`: model versions,
+    logged models and their metrics, traces), runs kept whole (prompt links) and the parents of runs
+    planned after every chunk."""
     refs: set[str] = set(snap.runs)
     for kind in KINDS:
         if kind.linked_runs is not None:
@@ -52,12 +53,15 @@ def referenced_runs(snap: Snapshot, stream: RunStream | None) -> set[str]:
     return refs
 
 
-BY_ID_UP_TO = 1000  # fewer runs than this are read back by id (100 per search), more with their experiments
+BY_ID_UP_TO = (
+    1000  # fewer runs than this are read back by id (100 per search), more with their experiments
+)
 
 
 def _read(endpoint, experiments: list[str], wanted: set[str], window: Window | None = None) -> list:
-    """The wanted runs of the experiments: by id when they are few (a change-only cycle), else every run (of the
-    start-time window, and by id those the window does not hold: copies the state store found elsewhere)."""
+    """The wanted runs of the experiments: by id when they are few (a change-only cycle), else every
+    run (of the start-time window, and by id those the window does not hold: copies the state store
+    found elsewhere)."""
     if len(wanted) < BY_ID_UP_TO:
         return run_scanner.fetch_runs(endpoint, experiments, wanted)
     runs = run_scanner.window_runs(endpoint, experiments, window, include_deleted=True)
@@ -66,7 +70,8 @@ def _read(endpoint, experiments: list[str], wanted: set[str], window: Window | N
 
 
 class ChunkApplier:
-    """Applies the run step's segments: reads the runs a chunk's actions name, applies them, forgets them."""
+    """Applies the run step's segments: reads the runs a chunk's actions name, applies them, forgets
+    them."""
 
     def __init__(self, ctx: Context, stream: RunStream | None, deleted: bool) -> None:
         self.ctx, self.stream, self.deleted = ctx, stream, deleted
@@ -94,11 +99,21 @@ class ChunkApplier:
             src_runs = list(self.stream.facts.deferred.values())
             dst_runs = list(self.stream.facts.deferred_copies.values())
         else:
-            dest_exps = sorted({d for e in seg.experiments or () if (d := ctx.dest_id("experiment", e))})
+            dest_exps = sorted(
+                {d for e in seg.experiments or () if (d := ctx.dest_id("experiment", e))}
+            )
             src_runs = _read(ctx.src, list(seg.experiments or ()), want_src, seg.window)
             dst_runs = _read(ctx.dst, dest_exps, want_dst, seg.window) if want_dst else []
-        src_new = {r.run_id: r for r in src_runs if r.run_id in want_src and r.run_id not in ctx.src_snap.runs}
-        dst_new = {r.run_id: r for r in dst_runs if r.run_id in want_dst and r.run_id not in ctx.dst_snap.runs}
+        src_new = {
+            r.run_id: r
+            for r in src_runs
+            if r.run_id in want_src and r.run_id not in ctx.src_snap.runs
+        }
+        dst_new = {
+            r.run_id: r
+            for r in dst_runs
+            if r.run_id in want_dst and r.run_id not in ctx.dst_snap.runs
+        }
         ctx.src_snap.runs.update(src_new)
         ctx.dst_snap.runs.update(dst_new)
         return list(src_new), list(dst_new)
@@ -114,8 +129,13 @@ class ChunkApplier:
                 del ctx.id_map[key]
 
 
-def apply_plan(ctx: Context, plan: Plan, units: Units, max_delete: int | None = None,
-               stream: RunStream | None = None) -> str | None:
+def apply_plan(
+    ctx: Context,
+    plan: Plan,
+    units: Units,
+    max_delete: int | None = None,
+    stream: RunStream | None = None,
+) -> str | None:
     """Apply a plan kind by kind; deletions last, only after a clean pass and within `max_delete`.
 
     Returns why the planned deletions were refused, or None.
@@ -140,12 +160,19 @@ def apply_plan(ctx: Context, plan: Plan, units: Units, max_delete: int | None = 
     return _delete(ctx, plan, units, deletes, max_delete)
 
 
-def _delete(ctx: Context, plan: Plan, units: Units, deletes: list[Action], max_delete: int | None) -> str | None:
+def _delete(
+    ctx: Context, plan: Plan, units: Units, deletes: list[Action], max_delete: int | None
+) -> str | None:
     if not deletes or (ctx.stop is not None and ctx.stop.is_set()):
         return None
     reason = delete_guard(plan, units.outcomes, len(deletes), max_delete)
     if reason is not None:
-        log.warning("deletions refused", count=len(deletes), reason=reason, runs=[a.label for a in deletes[:20]])
+        log.warning(
+            "deletions refused",
+            count=len(deletes),
+            reason=reason,
+            runs=[a.label for a in deletes[:20]],
+        )
         return f"{len(deletes)} deletions not done: {reason}"
     for kind in reversed(KINDS):
         kind.apply(ctx, _of(kind.names, deletes), units)

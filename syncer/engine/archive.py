@@ -1,5 +1,6 @@
-"""`unsupported: archive` and `mlflow-syncer restore`: objects a destination cannot hold, kept as JSON and
-loaded back into one that has the API (syncer.core.archive describes the format; docs/MLFLOW3.md the mapping).
+"""`unsupported: archive` and `mlflow-syncer restore`: objects a destination cannot hold, kept as
+JSON and loaded back into one that has the API (syncer.core.archive describes the format;
+docs/MLFLOW3.md the mapping).
 """
 
 from __future__ import annotations
@@ -8,15 +9,22 @@ from dataclasses import dataclass, field
 
 import structlog
 
-# Each kind's archiver registers when the registry imports the kind (`Kind.archiver`). Traces (MLflow's own
-# trace JSON, one file per trace in hour directories) are archived in batches by their archiver and restored
-# by syncer.kinds.traces.restore.
+# Each kind's archiver registers when the registry imports the kind (`Kind.archiver`). Traces
+# (MLflow's own trace JSON, one file per trace in hour directories) are archived in batches by their
+# archiver and restored by syncer.kinds.traces.restore.
 from syncer.apply.archive import ArchiveWriter, archive_experiment, dest_experiment
 from syncer.backends.calls import call
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Op, Plan
-from syncer.core.archive import ARCHIVE_EXPERIMENT, ARCHIVERS, FILES_KEY, ArchivedFiles, file_path, files_path
+from syncer.core.archive import (
+    ARCHIVE_EXPERIMENT,
+    ARCHIVERS,
+    FILES_KEY,
+    ArchivedFiles,
+    file_path,
+    files_path,
+)
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import Snapshot
 from syncer.kinds.registry import INFO
@@ -26,18 +34,21 @@ from syncer.scan.archive import Holder, archived, holders, read
 
 log = structlog.get_logger("syncer.engine.archive")
 
+
 def _selected(snap: Snapshot, kind: str) -> set[str] | None:
     """The selected source objects of a kind, from its snapshot part (archived: those, not every one
-    listed); None for a kind whose part is not keyed by source id (every object of it is archived)."""
+    listed); None for a kind whose part is not keyed by source id (every object of it is
+    archived)."""
     part = snap.parts.get(kind)
     return set(part) if isinstance(part, dict) else None
 
 
 def archive_uncopied(src: Endpoint, dst: Endpoint, plan: Plan, src_snap: Snapshot) -> int:
-    """Archive the objects of every uncopied action whose kind has an archiver; returns the objects archived.
+    """Archive the objects of every uncopied action whose kind has an archiver; returns the objects
+    archived.
 
-    Each action's details gain `archived` (objects now in the archive) or `archive_error`; the action stays
-    `!`: the objects are kept, not copied as objects of the destination.
+    Each action's details gain `archived` (objects now in the archive) or `archive_error`; the
+    action stays `!`: the objects are kept, not copied as objects of the destination.
     """
     writer = ArchiveWriter(dst, src.identity)
     total = 0
@@ -46,13 +57,24 @@ def archive_uncopied(src: Endpoint, dst: Endpoint, plan: Plan, src_snap: Snapsho
             continue
         exp = src_snap.experiments.get(a.experiment) if a.experiment else None
         try:
-            written, kept = archive_experiment(src, writer, a.kind, a.experiment, exp.name if exp else None,
-                                               _selected(src_snap, a.kind))
+            written, kept = archive_experiment(
+                src,
+                writer,
+                a.kind,
+                a.experiment,
+                exp.name if exp else None,
+                _selected(src_snap, a.kind),
+            )
         except FatalError:
             raise
         except Exception as exc:
             a.details["archive_error"] = describe(exc)
-            log.warning("archive failed", kind=a.kind, group=a.details.get("group"), error=a.details["archive_error"])
+            log.warning(
+                "archive failed",
+                kind=a.kind,
+                group=a.details.get("group"),
+                error=a.details["archive_error"],
+            )
             continue
         a.details["archived"] = written + kept
         a.details["reason"] += f"; archived in {ARCHIVE_EXPERIMENT}"
@@ -67,8 +89,8 @@ def _archived_count(dst: Endpoint, run_id: str, kind: str) -> int:
 
 
 def count_archived(src: Endpoint, dst: Endpoint, plan: Plan) -> None:
-    """Dry runs (`diff`) with `unsupported: archive`: mark each uncopied row with what the archive already holds
-    (`archived` in its details, the reason as a pass would leave it); reads only."""
+    """Dry runs (`diff`) with `unsupported: archive`: mark each uncopied row with what the archive
+    already holds (`archived` in its details, the reason as a pass would leave it); reads only."""
     writer = ArchiveWriter(dst, src.identity)
     for a in plan.actions:
         if a.op is not Op.UNCOPIED or a.kind not in ARCHIVERS or not a.details.get("count"):
@@ -99,22 +121,29 @@ class Restored:
         self.skipped[reason] = self.skipped.get(reason, 0) + objects
 
 
-def _document(archive: Endpoint, holder: Holder, kind: str, source_id: str, roots: dict[str, str]) -> dict:
+def _document(
+    archive: Endpoint, holder: Holder, kind: str, source_id: str, roots: dict[str, str]
+) -> dict:
     """The archived object's document, with where its files are when its kind has files."""
     doc = read(archive, holder.run_id, file_path(kind, source_id))["object"]
     if ARCHIVERS[kind].files is not None:
         if holder.run_id not in roots:
-            roots[holder.run_id] = call(archive, "get_run", lambda: archive.client.get_run(holder.run_id)
-                                        ).info.artifact_uri.rstrip("/")
-        doc[FILES_KEY] = ArchivedFiles(archive, f"{roots[holder.run_id]}/{files_path(kind, source_id)}")
+            roots[holder.run_id] = call(
+                archive, "get_run", lambda: archive.client.get_run(holder.run_id)
+            ).info.artifact_uri.rstrip("/")
+        doc[FILES_KEY] = ArchivedFiles(
+            archive, f"{roots[holder.run_id]}/{files_path(kind, source_id)}"
+        )
     return doc
 
 
 def restore(archive: Endpoint, dst: Endpoint) -> Restored:
-    """Load every archived object of `archive` into `dst` where its kind has an archiver and `dst` the API.
+    """Load every archived object of `archive` into `dst` where its kind has an archiver and `dst`
+    the API.
 
-    Objects go into the destination experiment named like their source experiment (created if missing);
-    each kind's `restore` finds a copy made before by its provenance tag, so a second restore creates nothing.
+    Objects go into the destination experiment named like their source experiment (created if
+    missing); each kind's `restore` finds a copy made before by its provenance tag, so a second
+    restore creates nothing.
     """
     done, experiments, roots = Restored(), {}, {}
     for holder in holders(archive):
@@ -130,7 +159,12 @@ def restore(archive: Endpoint, dst: Endpoint) -> Restored:
             exp = dest_experiment(dst, holder.experiment_name, experiments)
             call(dst, f"restore {kind}", lambda a=archiver, d=doc, e=exp: a.restore(dst, d, e))
             done.restored += 1
-        written, unchanged = restore_traces(archive, dst, holder, lambda h=holder: dest_experiment(
-            dst, h.experiment_name, experiments), done.skip)
+        written, unchanged = restore_traces(
+            archive,
+            dst,
+            holder,
+            lambda h=holder: dest_experiment(dst, h.experiment_name, experiments),
+            done.skip,
+        )
         done.restored, done.unchanged = done.restored + written, done.unchanged + unchanged
     return done

@@ -1,13 +1,15 @@
-"""Field-level detail for a diff report: what exactly a sync would copy, and (--deep) hidden differences.
+"""Field-level detail for a diff report: what exactly a sync would copy, and (--deep) hidden
+differences.
 
-The planner (plan.py) stays pure and works from the two snapshots only. This module makes the per-run
-calls a report needs, read-only, and returns the extra details keyed by action key:
+The planner (plan.py) stays pure and works from the two snapshots only. This module makes the
+per-run calls a report needs, read-only, and returns the extra details keyed by action key:
 
 - runs planned `*`: points missing per metric key (histories fetched only for the keys the executor
-  would fetch) and artifact files missing or of another size, mirroring what syncer.apply.runs would do;
-- with `deep`: runs planned `+` get exact point and byte counts, and runs planned `=` get every metric
-  point and every artifact checksum (sha256 after download) compared; differences found there are
-  reported although a sync would not repair them (the copy carries the current fingerprint).
+  would fetch) and artifact files missing or of another size, mirroring what syncer.apply.runs would
+  do;
+- with `deep`: runs planned `+` get exact point and byte counts, and runs planned `=` get every
+  metric point and every artifact checksum (sha256 after download) compared; differences found there
+  are reported although a sync would not repair them (the copy carries the current fingerprint).
 """
 
 from __future__ import annotations
@@ -59,7 +61,9 @@ class _Sides:
 
 
 def _history(endpoint: Endpoint, run_id: str, key: str) -> list:
-    return call(endpoint, "get_metric_history", lambda: endpoint.client.get_metric_history(run_id, key))
+    return call(
+        endpoint, "get_metric_history", lambda: endpoint.client.get_metric_history(run_id, key)
+    )
 
 
 def _listing(endpoint: Endpoint, run: RunSnap) -> dict[str, int | None]:
@@ -67,7 +71,8 @@ def _listing(endpoint: Endpoint, run: RunSnap) -> dict[str, int | None]:
 
 
 def _dest_listing(s: _Sides, src_run: RunSnap, dest: RunSnap) -> dict[str, int | None]:
-    """What the executor treats as present in the destination (recorded uploads where sizes are unknown)."""
+    """What the executor treats as present in the destination (recorded uploads where sizes are
+    unknown)."""
     have = _listing(s.dst, dest)
     if s.dst.caps.artifact_sizes:
         return have
@@ -75,11 +80,17 @@ def _dest_listing(s: _Sides, src_run: RunSnap, dest: RunSnap) -> dict[str, int |
     return {p: recorded[p] for p in have if p in recorded}
 
 
-def _artifact_gap(source: dict[str, int | None], dest: dict[str, int | None]) -> tuple[list, list, int]:
-    """Files the executor would copy: (missing paths, paths of another size, bytes), as copy_tree decides."""
+def _artifact_gap(
+    source: dict[str, int | None], dest: dict[str, int | None]
+) -> tuple[list, list, int]:
+    """Files the executor would copy: (missing paths, paths of another size, bytes), as copy_tree
+    decides."""
     missing = sorted(p for p in source if p not in dest)
-    resized = sorted(p for p, size in source.items() if p in dest and None not in (size, dest[p])
-                     and size != dest[p])
+    resized = sorted(
+        p
+        for p, size in source.items()
+        if p in dest and None not in (size, dest[p]) and size != dest[p]
+    )
     size = sum(source[p] or 0 for p in missing + resized)
     return missing, resized, size
 
@@ -92,21 +103,31 @@ def _put_artifacts(out: dict, missing: list, resized: list) -> None:
 
 
 def _inspect_update(s: _Sides, action: Action) -> dict:
-    """Mirror syncer.apply.runs: histories of keys whose latest value differs (all keys when resuming), listings."""
+    """Mirror syncer.apply.runs: histories of keys whose latest value differs (all keys when
+    resuming), listings."""
     run, dest = s.src_snap.runs[action.source_id], s.dst_snap.runs[action.dest_id]
     full = bool(action.details.get("resume"))
     points: dict[str, int] = {}
     for key in sorted(run.metrics):
         if not full and dest.metrics.get(key) == run.metrics[key]:
             continue
-        n = len(missing_points(_history(s.src, run.run_id, key), _history(s.dst, dest.run_id, key),
-                               s.dst.caps.collapses_duplicate_points))
+        n = len(
+            missing_points(
+                _history(s.src, run.run_id, key),
+                _history(s.dst, dest.run_id, key),
+                s.dst.caps.collapses_duplicate_points,
+            )
+        )
         if n:
             points[key] = n
     missing, resized, size = _artifact_gap(_listing(s.src, run), _dest_listing(s, run, dest))
     out: dict = {"metric_points_missing": points} if points else {}
     _put_artifacts(out, missing, resized)
-    out["_points"], out["_files"], out["_bytes"] = sum(points.values()), len(missing) + len(resized), size
+    out["_points"], out["_files"], out["_bytes"] = (
+        sum(points.values()),
+        len(missing) + len(resized),
+        size,
+    )
     return out
 
 
@@ -115,8 +136,14 @@ def _inspect_create(s: _Sides, action: Action) -> dict:
     points = sum(len(_history(s.src, run.run_id, key)) for key in run.metrics)
     listing = _listing(s.src, run)
     size = sum(v or 0 for v in listing.values())
-    return {"metric_points": points, "artifact_files": len(listing), "artifact_bytes": size,
-            "_points": points, "_files": len(listing), "_bytes": size}
+    return {
+        "metric_points": points,
+        "artifact_files": len(listing),
+        "artifact_bytes": size,
+        "_points": points,
+        "_files": len(listing),
+        "_bytes": size,
+    }
 
 
 def _sha256(endpoint: Endpoint, run: RunSnap, path: str) -> str:
@@ -151,8 +178,11 @@ def _inspect_same(s: _Sides, action: Action) -> dict:
     points, extra = _deep_metrics(s, run, dest)
     source, have = _listing(s.src, run), _listing(s.dst, dest)
     missing, resized, _ = _artifact_gap(source, have)
-    checksum = sorted(p for p in source if p in have and p not in resized
-                      and _sha256(s.src, run, p) != _sha256(s.dst, dest, p))
+    checksum = sorted(
+        p
+        for p in source
+        if p in have and p not in resized and _sha256(s.src, run, p) != _sha256(s.dst, dest, p)
+    )
     out: dict = {}
     if points:
         out["metric_points_missing"] = points
@@ -162,10 +192,15 @@ def _inspect_same(s: _Sides, action: Action) -> dict:
     if checksum:
         out["artifacts_checksum_differs"] = checksum
     # the fitting policy's own files (syncer.core.fitting) are expected there
-    if extra_files := sorted(p for p in have if p not in source and not p.startswith(f"{POLICY_DIR}/")):
+    if extra_files := sorted(
+        p for p in have if p not in source and not p.startswith(f"{POLICY_DIR}/")
+    ):
         out["artifacts_only_in_destination"] = extra_files
     if out:
-        out["note"] = "found by --deep; a sync leaves this run alone (its copy carries the current fingerprint)"
+        out["note"] = (
+            "found by --deep; a sync leaves this run alone (its copy carries the current "
+            "fingerprint)"
+        )
     return out
 
 
@@ -180,17 +215,34 @@ def _worker(s: _Sides, deep: bool) -> Callable[[Action], dict | None]:
         if deep and action.op is Op.SAME and action.dest_id in s.dst_snap.runs:
             return _inspect_same(s, action)
         return None
+
     return inspect_one
 
 
-def inspect_plan(plan: Plan, src: Endpoint, dst: Endpoint, src_snap: Snapshot, dst_snap: Snapshot,
-            state: StateStore | None = None, deep: bool = False, workers: int = 4) -> Inspection:
-    """Enrich a plan with field-level details (read-only). Only runs planned `*` are fetched unless `deep`."""
+def inspect_plan(
+    plan: Plan,
+    src: Endpoint,
+    dst: Endpoint,
+    src_snap: Snapshot,
+    dst_snap: Snapshot,
+    state: StateStore | None = None,
+    deep: bool = False,
+    workers: int = 4,
+) -> Inspection:
+    """Enrich a plan with field-level details (read-only). Only runs planned `*` are fetched unless
+    `deep`."""
     sides = _Sides(src, dst, src_snap, dst_snap, state)
     result = Inspection(deep=deep)
-    todo = [a for a in plan.actions if a.kind == "run" and a.source_id
-            and (a.op is Op.UPDATE or (deep and a.op in (Op.CREATE, Op.SAME)))]
-    result.uncounted_runs = 0 if deep else sum(1 for a in plan.actions if a.kind == "run" and a.op is Op.CREATE)
+    todo = [
+        a
+        for a in plan.actions
+        if a.kind == "run"
+        and a.source_id
+        and (a.op is Op.UPDATE or (deep and a.op in (Op.CREATE, Op.SAME)))
+    ]
+    result.uncounted_runs = (
+        0 if deep else sum(1 for a in plan.actions if a.kind == "run" and a.op is Op.CREATE)
+    )
     one = _worker(sides, deep)
 
     def guarded(action: Action) -> tuple[Action, dict | None, str | None]:

@@ -1,5 +1,6 @@
-"""The id map: which destination object copies which source object, read from the state store (streamed) or
-rebuilt from the destination's provenance tags by the planner (read-only: nothing is written anywhere)."""
+"""The id map: which destination object copies which source object, read from the state store
+(streamed) or rebuilt from the destination's provenance tags by the planner (read-only: nothing is
+written anywhere)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ FIELDS = ("kind", "source_id", "dest_id", "name", "status", "source", "destinati
 
 @dataclass(frozen=True)
 class IdRow:
-    """One source object and its destination copy. Model versions are 'name/number' on both sides; `name` is
-    the object as reports name it (destination experiment, 'experiment/run', model, 'model/v<n>')."""
+    """One source object and its destination copy. Model versions are 'name/number' on both sides;
+    `name` is the object as reports name it (destination experiment, 'experiment/run', model,
+    'model/v<n>')."""
 
     kind: str
     source_id: str
@@ -47,8 +49,9 @@ def kinds_in_order(kinds: Iterable[str] | None) -> list[str]:
 
 
 def mapped_actions(plan: Plan) -> Iterator[tuple[Action, str, str]]:
-    """Every planned object that has a destination copy: (action, status, destination id as the state store
-    keeps it). In sync: done; anything else: in progress (the next pass completes it)."""
+    """Every planned object that has a destination copy: (action, status, destination id as the
+    state store keeps it). In sync: done; anything else: in progress (the next pass completes
+    it)."""
     for a in plan.actions:
         if a.source_id is None or a.dest_id is None:
             continue
@@ -56,46 +59,75 @@ def mapped_actions(plan: Plan) -> Iterator[tuple[Action, str, str]]:
         yield a, DONE if a.op is Op.SAME else IN_PROGRESS, ref
 
 
-def from_state(store: StateStore, src: Endpoint, dst: Endpoint, kinds: Iterable[str] | None = None
-               ) -> Iterator[IdRow]:
-    """The map the state store holds, kind by kind, streamed. Refuses a store of another source/destination."""
+def from_state(
+    store: StateStore, src: Endpoint, dst: Endpoint, kinds: Iterable[str] | None = None
+) -> Iterator[IdRow]:
+    """The map the state store holds, kind by kind, streamed. Refuses a store of another
+    source/destination."""
     if store.engine is None:
-        raise FatalError(f"no state store at {redact(store.url)}: give --state, or read the map from the "
-                         "destination with --from-destination")
+        raise FatalError(
+            f"no state store at {redact(store.url)}: give --state, or read the map from the "
+            "destination with --from-destination"
+        )
     pair = store.recorded_pair()
     if pair is not None and pair not in (store.pair, *store.former_pairs):
-        raise FatalError(f"state store {redact(store.url)} belongs to another sync ({pair}); use another --state")
+        raise FatalError(
+            f"state store {redact(store.url)} belongs to another sync ({pair}); use another --state"
+        )
     for kind in kinds_in_order(kinds):
         for r in store.mapped(kind):
-            yield IdRow(kind, r.source_id, r.dest_id or "", r.name or "", r.status, src.identity, dst.identity)
+            yield IdRow(
+                kind,
+                r.source_id,
+                r.dest_id or "",
+                r.name or "",
+                r.status,
+                src.identity,
+                dst.identity,
+            )
 
 
-def from_destination(settings: Settings, src: Endpoint, dst: Endpoint, kinds: Iterable[str] | None = None
-                     ) -> Iterator[IdRow]:
-    """The map read from the destination's provenance tags (the scan and plan of `state rebuild`, no state
-    store), in the order of `from_state`."""
+def from_destination(
+    settings: Settings, src: Endpoint, dst: Endpoint, kinds: Iterable[str] | None = None
+) -> Iterator[IdRow]:
+    """The map read from the destination's provenance tags (the scan and plan of `state rebuild`, no
+    state store), in the order of `from_state`."""
     check_auth(src)
     check_auth(dst)
     _, _, plan = scan_and_plan(settings, src, dst, None)
     order = {k: i for i, k in enumerate(kinds_in_order(kinds))}
-    rows = [IdRow(a.kind, a.source_id or "", ref, a.label, status, src.identity, dst.identity)
-            for a, status, ref in mapped_actions(plan) if a.kind in order]
+    rows = [
+        IdRow(a.kind, a.source_id or "", ref, a.label, status, src.identity, dst.identity)
+        for a, status, ref in mapped_actions(plan)
+        if a.kind in order
+    ]
     yield from sorted(rows, key=lambda r: (order[r.kind], r.source_id))
 
 
-def principal_rows(settings: Settings, store: StateStore | None, src: Endpoint, dst: Endpoint
-                   ) -> Iterator[IdRow]:
-    """With permissions copied: the principal map applied (`principal` rows, source -> destination principal;
-    `*` -> the default principal under `unmapped: default`), then each grant this tool made (`permission`
-    rows, `type|resource|principal` on both sides, status done or revoked) from the state store."""
+def principal_rows(
+    settings: Settings, store: StateStore | None, src: Endpoint, dst: Endpoint
+) -> Iterator[IdRow]:
+    """With permissions copied: the principal map applied (`principal` rows, source -> destination
+    principal; `*` -> the default principal under `unmapped: default`), then each grant this tool
+    made (`permission` rows, `type|resource|principal` on both sides, status done or revoked) from
+    the state store."""
     if not settings.permissions.enabled:
         return
     pmap = principal_map(settings)
     for source, dest in sorted(pmap.mapping.items()):
         yield IdRow("principal", source, dest, source, "mapped", src.identity, dst.identity)
     if pmap.unmapped == "default" and pmap.default:
-        yield IdRow("principal", "*", pmap.default, "unmapped", "default", src.identity, dst.identity)
+        yield IdRow(
+            "principal", "*", pmap.default, "unmapped", "default", src.identity, dst.identity
+        )
     for r in store.mapped("permission") if store is not None else ():
         status = "revoked" if r.fingerprint == REVOKED else r.status
-        yield IdRow("permission", r.source_id, r.dest_id or "", r.name or "", status, src.identity,
-                    dst.identity)
+        yield IdRow(
+            "permission",
+            r.source_id,
+            r.dest_id or "",
+            r.name or "",
+            status,
+            src.identity,
+            dst.identity,
+        )

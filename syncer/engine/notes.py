@@ -1,5 +1,5 @@
-"""Sentences every report of a pass says once (`Plan.notes`): what the source cannot hold, and where a
-direct-store destination without `artifact_root` puts its files."""
+"""Sentences every report of a pass says once (`Plan.notes`): what the source cannot hold, and where
+a direct-store destination without `artifact_root` puts its files."""
 
 from __future__ import annotations
 
@@ -18,13 +18,17 @@ _MLFLOW_DEFAULT_ROOT = "mlruns"
 
 
 def artifact_root_note(dst: Endpoint) -> str | None:
-    """Where the files of a direct SQL store destination's new experiments go when no artifact_root is set."""
+    """Where the files of a direct SQL store destination's new experiments go when no artifact_root
+    is set."""
     scheme = urlparse(dst.tracking_uri).scheme.lower().split("+", 1)[0]
     if dst.artifact_root or scheme not in _SQL_SCHEMES:
         return None
     where = os.path.abspath(_MLFLOW_DEFAULT_ROOT)
-    return (f"destination has no artifact_root: files of the experiments it creates go to {where} "
-            "(MLflow's ./mlruns of the folder this command runs in); set destination.artifact_root to choose")
+    return (
+        f"destination has no artifact_root: files of the experiments it creates go to {where} "
+        "(MLflow's ./mlruns of the folder this command runs in); set destination.artifact_root to "
+        "choose"
+    )
 
 
 def pass_notes(src: Endpoint, dst: Endpoint) -> list[str]:

@@ -35,12 +35,24 @@ IN_FLIGHT_PER_CPU = 2  # chunks sent ahead per CPU of the cluster: memory stays 
 
 def reads(actions: list[Action], deep: bool) -> list[Action]:
     """The run actions whose inspection reads (syncer.engine.deep_compare.inspect_plan)."""
-    return [a for a in actions if a.kind == "run" and a.source_id
-            and (a.op is Op.UPDATE or (deep and a.op in (Op.CREATE, Op.SAME)))]
+    return [
+        a
+        for a in actions
+        if a.kind == "run"
+        and a.source_id
+        and (a.op is Op.UPDATE or (deep and a.op in (Op.CREATE, Op.SAME)))
+    ]
 
 
-def _inspect_task(settings: Settings, config_path: str | None, actions: list[Action],
-                  src_snap: Snapshot, dst_snap: Snapshot, deep: bool, workers: int) -> Inspection:
+def _inspect_task(
+    settings: Settings,
+    config_path: str | None,
+    actions: list[Action],
+    src_snap: Snapshot,
+    dst_snap: Snapshot,
+    deep: bool,
+    workers: int,
+) -> Inspection:
     """In a Ray worker: one chunk's inspection, with ends and a read-only state store of its own."""
     configure_http_retries()
     src, dst = endpoints(settings)
@@ -48,8 +60,9 @@ def _inspect_task(settings: Settings, config_path: str | None, actions: list[Act
     ray_budget.share(src, dst)
     state = open_state(settings, src, dst, read_only=True, config_path=config_path)
     try:
-        return inspect_plan(Plan(actions, {}), src, dst, src_snap, dst_snap, state, deep=deep,
-                            workers=workers)
+        return inspect_plan(
+            Plan(actions, {}), src, dst, src_snap, dst_snap, state, deep=deep, workers=workers
+        )
     finally:
         state.close()
 
@@ -70,6 +83,7 @@ class RayInspect:
     def start(self, src, dst) -> None:
         """Join the cluster and hold the endpoints' rate budgets (the driver keeps them alive)."""
         import ray  # only with --engine ray
+
         connect(self.settings.scale_out.ray_address)
         ray_budget.create(src, dst)
         self._task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(_inspect_task)
@@ -83,13 +97,22 @@ class RayInspect:
         """Send one chunk (only the runs its reads name); returns the inspections of tasks that
         finished meanwhile once more than `_limit` are in flight (backpressure)."""
         todo = reads(list(plan.actions), self.deep)
-        src = Snapshot(src_snap.identity, runs={
-            a.source_id: src_snap.runs[a.source_id] for a in todo if a.source_id in src_snap.runs})
-        dst = Snapshot(dst_snap.identity, runs={
-            a.dest_id: dst_snap.runs[a.dest_id] for a in todo if a.dest_id in dst_snap.runs})
+        src = Snapshot(
+            src_snap.identity,
+            runs={
+                a.source_id: src_snap.runs[a.source_id]
+                for a in todo
+                if a.source_id in src_snap.runs
+            },
+        )
+        dst = Snapshot(
+            dst_snap.identity,
+            runs={a.dest_id: dst_snap.runs[a.dest_id] for a in todo if a.dest_id in dst_snap.runs},
+        )
         task: object = self._task
         ref = task.remote(  # type: ignore[attr-defined]
-            self.settings, self.config_path, list(plan.actions), src, dst, self.deep, self.workers)
+            self.settings, self.config_path, list(plan.actions), src, dst, self.deep, self.workers
+        )
         self._pending.append(ref)
         self.sent += 1
         return self._wait(len(self._pending) - self._limit)
@@ -102,6 +125,7 @@ class RayInspect:
 
     def _wait(self, n: int) -> list[Inspection]:
         import ray  # only with --engine ray
+
         if n <= 0:
             return []
         done, self._pending = ray.wait(self._pending, num_returns=n)

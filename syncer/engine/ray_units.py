@@ -1,16 +1,17 @@
 """Scale-out on Ray (`migrate --engine ray`, docs/SCALE_OUT.md). Imported only with `--engine ray`.
 
-The driver plans units: one per source experiment, or, for an experiment above `scale_out.range_runs` runs, one
-per start-time range of its runs (syncer.scan.runs.start_ranges: gap-free and overlap-free, so every run is in
-exactly one range). Each unit is a Ray task running the engine pass of `migrate` restricted to its experiment
-(and range, `PassOptions.run_window`). Ray schedules the tasks over the cluster's nodes and runs a task again
-when its worker process or node dies (`max_retries`). The state store stays the checkpoint: a unit run again
-plans against what the destination and the state store hold, and provenance matching (the source run id tag
-set by `create_run`) keeps every run copied once. The first range of an experiment runs before its others (it
-creates the destination experiment). Every API call of every task draws from one rate budget per endpoint, a
-named Ray actor (syncer.engine.ray_budget). Once every unit is finished, the caller runs the full pass of
-`migrate` (models, prompts, datasets, the ranged experiments' logged models and traces, destination-only
-runs), where what the units copied plans as `=`.
+The driver plans units: one per source experiment, or, for an experiment above
+`scale_out.range_runs` runs, one per start-time range of its runs (syncer.scan.runs.start_ranges:
+gap-free and overlap-free, so every run is in exactly one range). Each unit is a Ray task running
+the engine pass of `migrate` restricted to its experiment (and range, `PassOptions.run_window`). Ray
+schedules the tasks over the cluster's nodes and runs a task again when its worker process or node
+dies (`max_retries`). The state store stays the checkpoint: a unit run again plans against what the
+destination and the state store hold, and provenance matching (the source run id tag set by
+`create_run`) keeps every run copied once. The first range of an experiment runs before its others
+(it creates the destination experiment). Every API call of every task draws from one rate budget per
+endpoint, a named Ray actor (syncer.engine.ray_budget). Once every unit is finished, the caller runs
+the full pass of `migrate` (models, prompts, datasets, the ranged experiments' logged models and
+traces, destination-only runs), where what the units copied plans as `=`.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class RayTotals:
     unsettled_units: list[str] = field(default_factory=list)  # failed units whose experiment fails
 
     def total(self, what: str) -> int:
-        """Sum of one count (created, updated, unchanged, failed, conflicts) over the finished units."""
+        """Sum of one count (created, updated, unchanged, failed, conflicts) over the finished
+        units."""
         return sum(getattr(d, what) for d in self.done)
 
     def settle(self, result: SyncResult) -> None:
@@ -98,10 +100,16 @@ class RayTotals:
         self.settled = len(ok)
         bad = {o.action.experiment for o in result.outcomes if not o.ok}
         bad |= {a.experiment for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR)}
-        bad |= {a.source_id for a in result.plan.actions if a.kind == "experiment"
-                and a.op in (Op.CONFLICT, Op.ERROR)}
-        self.unsettled_units = [label for label, _why in self.failed_units
-                                if label.split(":", 1)[1].split("[", 1)[0] in bad]
+        bad |= {
+            a.source_id
+            for a in result.plan.actions
+            if a.kind == "experiment" and a.op in (Op.CONFLICT, Op.ERROR)
+        }
+        self.unsettled_units = [
+            label
+            for label, _why in self.failed_units
+            if label.split(":", 1)[1].split("[", 1)[0] in bad
+        ]
 
 
 def plan_units(settings: Settings, src: Endpoint) -> list[Unit]:
@@ -120,40 +128,59 @@ def _numeric_first(experiment_id: str) -> tuple[int, str]:
 
 
 def _unit_task(settings: Settings, unit: Unit, *_after: object) -> UnitDone:
-    """Run one unit's pass in a Ray worker (`_after`: units this one waits for, by Ray's dependencies)."""
+    """Run one unit's pass in a Ray worker (`_after`: units this one waits for, by Ray's
+    dependencies)."""
     configure_http_retries()
     src, dst = endpoints(settings)
     ray_budget.share(src, dst)
     state = open_state(settings, src, dst, read_only=False)
     try:
-        result = run_pass(settings, src, dst, state, PassOptions(
-            experiment_ids=frozenset({unit.experiment_id}), run_window=unit.window))
+        result = run_pass(
+            settings,
+            src,
+            dst,
+            state,
+            PassOptions(experiment_ids=frozenset({unit.experiment_id}), run_window=unit.window),
+        )
     finally:
         state.close()
     ok = [o for o in result.outcomes if o.ok]
     keys = {o.action.key for o in result.failed}
     keys |= {a.key for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR)}
     return UnitDone(
-        unit=unit, created=sum(1 for o in ok if o.action.op is Op.CREATE),
+        unit=unit,
+        created=sum(1 for o in ok if o.action.op is Op.CREATE),
         updated=sum(1 for o in ok if o.action.op is Op.UPDATE),
         unchanged=sum(1 for a in result.plan.actions if a.op is Op.SAME),
-        failed=len(result.failed), conflicts=sum(1 for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR)),
-        pid=os.getpid(), failed_keys=tuple(sorted(keys)),
-        peak_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+        failed=len(result.failed),
+        conflicts=sum(1 for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR)),
+        pid=os.getpid(),
+        failed_keys=tuple(sorted(keys)),
+        peak_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    )
 
 
 def connect(address: str | None) -> None:
-    """Join the Ray cluster at `address` (None: RAY_ADDRESS, else a local one started for this command)."""
+    """Join the Ray cluster at `address` (None: RAY_ADDRESS, else a local one started for this
+    command)."""
     import ray  # only with --engine ray
+
     if not ray.is_initialized():
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
 
 
-def run_units(settings: Settings, src: Endpoint, dst: Endpoint, stop: threading.Event | None = None,
-              on_done: Callable[[UnitDone, int, int], None] | None = None) -> RayTotals:
-    """Plan the units, run them as Ray tasks, and count what each did as it finishes (`on_done(done, finished,
-    units)`). The caller holds the state store's writer lock and runs the full pass afterwards."""
+def run_units(
+    settings: Settings,
+    src: Endpoint,
+    dst: Endpoint,
+    stop: threading.Event | None = None,
+    on_done: Callable[[UnitDone, int, int], None] | None = None,
+) -> RayTotals:
+    """Plan the units, run them as Ray tasks, and count what each did as it finishes (`on_done(done,
+    finished, units)`). The caller holds the state store's writer lock and runs the full pass
+    afterwards."""
     import ray  # only with --engine ray
+
     connect(settings.scale_out.ray_address)
     ray_budget.create(src, dst)  # held by the driver: the budgets live as long as the command
     units = plan_units(settings, src)
@@ -174,17 +201,24 @@ def run_units(settings: Settings, src: Endpoint, dst: Endpoint, stop: threading.
             _collect(ref, labels[ref], totals)
             if on_done is not None and totals.done and totals.done[-1].unit.label == labels[ref]:
                 on_done(totals.done[-1], len(totals.done) + len(totals.failed_units), totals.units)
-    log.info("units finished", seconds=round(time.monotonic() - started, 1), done=len(totals.done),
-             failed=len(totals.failed_units))
+    log.info(
+        "units finished",
+        seconds=round(time.monotonic() - started, 1),
+        done=len(totals.done),
+        failed=len(totals.failed_units),
+    )
     return totals
 
 
 def _submit(task: object, settings: Settings, units: list[Unit]) -> dict[object, Unit]:
-    """Submit every unit; an experiment's first range first, its other ranges once it has finished."""
+    """Submit every unit; an experiment's first range first, its other ranges once it has
+    finished."""
     refs: dict[object, Unit] = {}
     first: dict[str, object] = {}
     for unit in units:
-        after = () if unit.window is None or unit.window[0] is None else (first[unit.experiment_id],)
+        after = (
+            () if unit.window is None or unit.window[0] is None else (first[unit.experiment_id],)
+        )
         ref = task.remote(settings, unit, *after)  # type: ignore[attr-defined]
         if unit.window is not None and unit.window[0] is None:
             first[unit.experiment_id] = ref
@@ -193,8 +227,10 @@ def _submit(task: object, settings: Settings, units: list[Unit]) -> dict[object,
 
 
 def _collect(ref: object, label: str, totals: RayTotals) -> None:
-    """Add a finished task's counts; a task that failed (after Ray's retries) fails its unit, the rest go on."""
+    """Add a finished task's counts; a task that failed (after Ray's retries) fails its unit, the
+    rest go on."""
     import ray  # only with --engine ray
+
     try:
         done: UnitDone = ray.get(ref)
     except ray.exceptions.RayError as exc:
@@ -202,6 +238,12 @@ def _collect(ref: object, label: str, totals: RayTotals) -> None:
         log.warning("unit failed", unit=label, error=why)
         totals.failed_units.append((label, why))
         return
-    log.info("unit done", unit=label, pid=done.pid, peak_mb=done.peak_mb, created=done.created,
-             failed=done.failed)
+    log.info(
+        "unit done",
+        unit=label,
+        pid=done.pid,
+        peak_mb=done.peak_mb,
+        created=done.created,
+        failed=done.failed,
+    )
     totals.done.append(done)

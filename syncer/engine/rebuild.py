@@ -15,6 +15,8 @@ def rebuild(settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore)
     _, _, plan = scan_and_plan(settings, src, dst, state)
     n = 0
     for a, status, ref in mapped_actions(plan):
-        state.record(a.kind, a.source_id, ref, status, a.fingerprint if status == DONE else None, a.label)
+        state.record(
+            a.kind, a.source_id, ref, status, a.fingerprint if status == DONE else None, a.label
+        )
         n += 1
     return n

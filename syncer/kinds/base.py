@@ -1,9 +1,10 @@
-"""What a kind is to the engine: a frozen `Kind` record naming its objects, its dependencies and its steps.
+"""What a kind is to the engine: a frozen `Kind` record naming its objects, its dependencies and its
+steps.
 
-A step is a named function: `scan(job)` fills the kind's part of both snapshots, `plan(job)` returns its
-actions from the kind's pure planner, `apply(ctx, actions, units)` applies them (each action one
-`Units.run`), `finish` runs after every kind was applied (experiment deletions wait for their runs); `archiver` writes
-the kind's objects a destination cannot hold into the archive and restores them.
+A step is a named function: `scan(job)` fills the kind's part of both snapshots, `plan(job)` returns
+its actions from the kind's pure planner, `apply(ctx, actions, units)` applies them (each action one
+`Units.run`), `finish` runs after every kind was applied (experiment deletions wait for their runs);
+`archiver` writes the kind's objects a destination cannot hold into the archive and restores them.
 `after` names the kinds whose steps must run first; the registry orders kinds by it.
 """
 
@@ -31,13 +32,15 @@ if TYPE_CHECKING:
     from syncer.kinds.runs.stream import Emit, RunStream
 
 WORKSPACE = "workspace"  # planned by full passes only
-EXPERIMENT = "experiment"  # also by a scale-out unit restricted to some experiments (syncer.engine.ray_units)
+# also by a scale-out unit restricted to some experiments (syncer.engine.ray_units)
+EXPERIMENT = "experiment"
 RANGE = "range"  # also by a range unit: one experiment's runs within a start-time range
 
 
 @dataclass
 class Job:
-    """What one pass knows while it scans and plans: both ends, the options and what was planned so far."""
+    """What one pass knows while it scans and plans: both ends, the options and what was planned so
+    far."""
 
     settings: Settings
     src: Endpoint
@@ -49,7 +52,8 @@ class Job:
     dest_names: dict[str, str] = field(default_factory=dict)
     plannable: set[str | None] = field(default_factory=set)  # source experiments not in error
     copied_runs: Container[str] = field(default_factory=set)  # source runs that have or get a copy
-    # Where planned actions go, with what they were planned from: (actions, chunk experiments, src, dst).
+    # Where planned actions go, with what they were planned from: (actions, chunk experiments, src,
+    # dst).
     emit: Emit = lambda actions, experiments, src, dst, window=None: None
     runs: RunStream | None = None  # the run step's stream: facts and runs kept for later steps
     extra_groups: dict[str, str] = field(default_factory=dict)  # destination-only run -> experiment
@@ -68,10 +72,11 @@ def apply_nothing(ctx: Context, actions: list[Action], units: Units) -> None:
 
 @dataclass(frozen=True)
 class Kind:
-    """One kind (or one family of kinds read by the same searches, such as models and their versions).
+    """One kind (or one family of kinds read by the same searches, such as models and their
+    versions).
 
-    `objects` are the `Action.kind` values its planner emits, with their report plurals, provenance tags and
-    capability fields; `name` names the kind in `after` and in plan segments.
+    `objects` are the `Action.kind` values its planner emits, with their report plurals, provenance
+    tags and capability fields; `name` names the kind in `after` and in plan segments.
     """
 
     name: str
@@ -83,7 +88,8 @@ class Kind:
     after: tuple[str, ...] = ()
     scope: str = WORKSPACE
     archiver: Archiver | None = None  # `unsupported: archive` and `restore` (syncer.engine.archive)
-    # The source runs whose copies the kind's applier looks up by id (kept in the id map while applying).
+    # The source runs whose copies the kind's applier looks up by id (kept in the id map while
+    # applying).
     linked_runs: Callable[[Snapshot], Iterable[str]] | None = None
 
     @property
@@ -103,6 +109,10 @@ def reading(endpoint: Endpoint, what: str, read: Callable[[], object]) -> object
 
 
 def unmatched(job: Job, flag: str, patterns: list[str], names: list[str]) -> None:
-    """Note each of the user's patterns (a bare `*` aside) that matches none of the source's `names`."""
-    job.unmatched += [f"--{flag} {p!r} matches no {flag[:-1]} in the source ({job.src.identity})"
-                      for p in patterns if p != "*" and not any(fnmatchcase(n, p) for n in names)]
+    """Note each of the user's patterns (a bare `*` aside) that matches none of the source's
+    `names`."""
+    job.unmatched += [
+        f"--{flag} {p!r} matches no {flag[:-1]} in the source ({job.src.identity})"
+        for p in patterns
+        if p != "*" and not any(fnmatchcase(n, p) for n in names)
+    ]

@@ -1,7 +1,8 @@
-"""The one list of kinds the engine, the reports and the CLI iterate, in the order of their dependencies.
+"""The one list of kinds the engine, the reports and the CLI iterate, in the order of their
+dependencies.
 
-Each kind package is one line below; `ordered` sorts them so that every kind comes after the kinds it
-names in `after` (ties keep the order of the list).
+Each kind package is one line below; `ordered` sorts them so that every kind comes after the kinds
+it names in `after` (ties keep the order of the list).
 """
 
 from __future__ import annotations
@@ -41,33 +42,37 @@ def ordered(kinds: Iterable[Kind]) -> tuple[Kind, ...]:
     return tuple(done)
 
 
-KINDS: tuple[Kind, ...] = ordered((
-    EXPERIMENTS,
-    DATASETS,
-    RUNS,
-    LOGGED_MODELS,
-    MODELS,
-    TRACES,
-    PROMPTS,
-    PERMISSIONS,
-    INVENTORY,
-    SCORERS,
-))
+KINDS: tuple[Kind, ...] = ordered(
+    (
+        EXPERIMENTS,
+        DATASETS,
+        RUNS,
+        LOGGED_MODELS,
+        MODELS,
+        TRACES,
+        PROMPTS,
+        PERMISSIONS,
+        INVENTORY,
+        SCORERS,
+    )
+)
 BY_NAME: dict[str, Kind] = {k.name: k for k in KINDS}
 _COPYING = {o.name for k in KINDS for o in k.objects if not o.inventoried}
 # A kind the inventory counts is taken over by the kind that copies it, once that kind is listed.
-OBJECTS: tuple[KindInfo, ...] = tuple(o for k in KINDS for o in k.objects
-                                      if not (o.inventoried and o.name in _COPYING))
+OBJECTS: tuple[KindInfo, ...] = tuple(
+    o for k in KINDS for o in k.objects if not (o.inventoried and o.name in _COPYING)
+)
 INFO: dict[str, KindInfo] = {o.name: o for o in OBJECTS}
 COPIED: tuple[KindInfo, ...] = tuple(o for o in OBJECTS if o.provenance_tag)  # never copied: no tag
 names.known(OBJECTS)
 
 
 def steps_for(experiment_ids: frozenset[str] | None, ranged: bool = False) -> tuple[Kind, ...]:
-    """Every kind, those a pass restricted to `experiment_ids` plans (a scale-out unit), or a range unit's.
+    """Every kind, those a pass restricted to `experiment_ids` plans (a scale-out unit), or a range
+    unit's.
 
-    Kinds linked to several experiments (models, prompts, datasets) and the inventory are left to the
-    final full pass."""
+    Kinds linked to several experiments (models, prompts, datasets) and the inventory are left to
+    the final full pass."""
     if experiment_ids is None:
         return KINDS
     return tuple(k for k in KINDS if k.scope == RANGE or (k.scope == EXPERIMENT and not ranged))

@@ -30,20 +30,26 @@ from syncer.plan.copies import split_copies
 
 @dataclass(frozen=True)
 class Options:
-    """What the user asked for and what one pass covers: built once per pass (syncer.engine.sync), read by
-    every kind's steps and the planners."""
+    """What the user asked for and what one pass covers: built once per pass (syncer.engine.sync),
+    read by every kind's steps and the planners."""
 
     deleted: str = "skip"
     delete_extra: bool = False
-    # mirror: revisit RUNNING runs changed since this time (ms) every cycle: artifacts are not fingerprinted
+    # mirror: revisit RUNNING runs changed since this time (ms) every cycle: artifacts are not
+    # fingerprinted
     follow_running_since: int | None = None
     quarantined: frozenset[tuple[str, str]] = frozenset()
     # mirror: read traces only from the per-experiment cursors (syncer.kinds.traces.step)
     traces_incremental: bool = False
-    # mirror: read only the runs that ended at or after this time (ms) or are RUNNING (syncer.kinds.runs.stream)
+    # mirror: read only the runs that ended at or after this time (ms) or are RUNNING
+    # (syncer.kinds.runs.stream)
     runs_since: int | None = None
-    experiment_ids: frozenset[str] | None = None  # a scale-out unit: only these source experiments (exact ids)
-    run_window: Window | None = None  # a range unit: only the runs of one experiment started within it
+    experiment_ids: frozenset[str] | None = (
+        None  # a scale-out unit: only these source experiments (exact ids)
+    )
+    run_window: Window | None = (
+        None  # a range unit: only the runs of one experiment started within it
+    )
 
 
 def make_plan(
@@ -53,21 +59,31 @@ def make_plan(
     caps: Capabilities,
     options: Options | None = None,
 ) -> Plan:
-    """Plan a sync of `src` into `dst`. `dest_names` maps source experiment ids to destination names."""
+    """Plan a sync of `src` into `dst`. `dest_names` maps source experiment ids to destination
+    names."""
     options = options or Options()
     actions = plan_experiments(src, dst, dest_names, caps, options)
     actions.extend(plan_runs(src, dst, caps, options, plannable_experiments(actions)))
     return Plan(actions=actions, dest_names=dest_names)
 
 
-def plan_experiments(src: Snapshot, dst: Snapshot, dest_names: dict[str, str], caps: Capabilities,
-                     options: Options) -> list[Action]:
+def plan_experiments(
+    src: Snapshot, dst: Snapshot, dest_names: dict[str, str], caps: Capabilities, options: Options
+) -> list[Action]:
     """One action per source experiment, by destination name, in name order."""
     dst_by_name = {e.name: e for e in dst.experiments.values()}
     invalid = _invalid_names(dest_names, caps)
-    return [_plan_experiment(exp, dest_names[exp.experiment_id], dst_by_name.get(dest_names[exp.experiment_id]),
-                             invalid, options, caps)
-            for exp in sorted(src.experiments.values(), key=lambda e: e.name)]
+    return [
+        _plan_experiment(
+            exp,
+            dest_names[exp.experiment_id],
+            dst_by_name.get(dest_names[exp.experiment_id]),
+            invalid,
+            options,
+            caps,
+        )
+        for exp in sorted(src.experiments.values(), key=lambda e: e.name)
+    ]
 
 
 def plannable_experiments(actions: list[Action]) -> set[str | None]:
@@ -76,9 +92,13 @@ def plannable_experiments(actions: list[Action]) -> set[str | None]:
 
 
 def _invalid_names(dest_names: dict[str, str], caps: Capabilities) -> dict[str, str]:
-    """Destination names that cannot be used, with the reason: collisions and the destination's rules."""
-    invalid = {name: f"several source experiments map to '{name}'"
-               for name, n in Counter(dest_names.values()).items() if n > 1}
+    """Destination names that cannot be used, with the reason: collisions and the destination's
+    rules."""
+    invalid = {
+        name: f"several source experiments map to '{name}'"
+        for name, n in Counter(dest_names.values()).items()
+        if n > 1
+    }
     for name in set(dest_names.values()) - set(invalid):
         problem = experiment_name_problem(name, caps)
         if problem:
@@ -94,21 +114,34 @@ def _plan_experiment(
     options: Options,
     caps: Capabilities,
 ) -> Action:
-    base = dict(kind="experiment", label=name, source_id=exp.experiment_id, experiment=exp.experiment_id)
+    base = dict(
+        kind="experiment", label=name, source_id=exp.experiment_id, experiment=exp.experiment_id
+    )
     if name in invalid:
         return Action(op=Op.ERROR, details={"reason": invalid[name]}, **base)
     if ("experiment", exp.experiment_id) in options.quarantined:
-        return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
+        return Action(
+            op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base
+        )
     fitted = fit_experiment_tags(user_tags(exp.tags), caps)
     policy = {"policy": fitted.notes} if fitted.notes else {}
     if dest is None:
-        details = {"tags": sorted(fitted.tags), **({"delete": True} if exp.deleted else {}), **policy}
+        details = {
+            "tags": sorted(fitted.tags),
+            **({"delete": True} if exp.deleted else {}),
+            **policy,
+        }
         return Action(op=Op.CREATE, details=details, **base)
     base["dest_id"] = dest.experiment_id
     if dest.deleted and not exp.deleted:
-        return Action(op=Op.CONFLICT, details={
-            "reason": "a deleted experiment of that name exists in the destination; restore or purge it"},
-            **base)
+        return Action(
+            op=Op.CONFLICT,
+            details={
+                "reason": "a deleted experiment of that name exists in the destination; restore or "
+                "purge it"
+            },
+            **base,
+        )
     have = user_tags(dest.tags)
     changed = sorted(k for k, v in fitted.tags.items() if have.get(k) != v)
     details: dict = {}
@@ -133,28 +166,52 @@ def _depths(runs: dict[str, RunSnap]) -> dict[str, int]:
     return depth
 
 
-def plan_runs(src: Snapshot, dst: Snapshot, caps: Capabilities, options: Options,
-              planned_experiments: set[str | None], extras: bool = True, linked: Container[str] = (),
-              to_source: dict[str, str] | None = None) -> list[Action]:
-    """Runs of the plannable experiments, parents first, then destination runs no source run explains.
+def plan_runs(
+    src: Snapshot,
+    dst: Snapshot,
+    caps: Capabilities,
+    options: Options,
+    planned_experiments: set[str | None],
+    extras: bool = True,
+    linked: Container[str] = (),
+    to_source: dict[str, str] | None = None,
+) -> list[Action]:
+    """Runs of the plannable experiments, parents first, then destination runs no source run
+    explains.
 
-    When runs are planned a chunk of experiments at a time (syncer.kinds.runs.stream), `linked` holds the
-    source runs of other chunks that have or get a copy, `to_source` the source ids of destination copies in
-    other chunks, and `extras=False` leaves the destination-only runs to `plan_extra_runs` at the end.
+    When runs are planned a chunk of experiments at a time (syncer.kinds.runs.stream), `linked`
+    holds the source runs of other chunks that have or get a copy, `to_source` the source ids of
+    destination copies in other chunks, and `extras=False` leaves the destination-only runs to
+    `plan_extra_runs` at the end.
     """
     wanted = {
-        rid: r for rid, r in src.runs.items()
+        rid: r
+        for rid, r in src.runs.items()
         if r.experiment_id in planned_experiments and (options.deleted == "mirror" or not r.deleted)
     }
     dest_copies = copies_by_source(dst)
-    local = {r.run_id: sid for sid, copies in dest_copies.items() for r in copies if not retired(r.tags)}
+    local = {
+        r.run_id: sid for sid, copies in dest_copies.items() for r in copies if not retired(r.tags)
+    }
     to_source = {**(to_source or {}), **local}
     depths = _depths(wanted)
-    here = set(wanted) | {sid for sid, copies in dest_copies.items() if any(not c.deleted for c in copies)}
+    here = set(wanted) | {
+        sid for sid, copies in dest_copies.items() if any(not c.deleted for c in copies)
+    }
     actions = [
-        _plan_run(run, dest_copies.get(rid, []), to_source, caps, options, depths[rid], src,
-                  run.parent_id if run.parent_id in here or run.parent_id in linked else None)
-        for rid, run in sorted(wanted.items(), key=lambda kv: (depths[kv[0]], kv[1].start_time or 0, kv[0]))
+        _plan_run(
+            run,
+            dest_copies.get(rid, []),
+            to_source,
+            caps,
+            options,
+            depths[rid],
+            src,
+            run.parent_id if run.parent_id in here or run.parent_id in linked else None,
+        )
+        for rid, run in sorted(
+            wanted.items(), key=lambda kv: (depths[kv[0]], kv[1].start_time or 0, kv[0])
+        )
     ]
     if extras:
         known = {rid: r.deleted for rid, r in src.runs.items()}
@@ -171,34 +228,68 @@ def copies_by_source(dst: Snapshot) -> dict[str, list[RunSnap]]:
     return dest_copies
 
 
-def _plan_run(run: RunSnap, copies: list[RunSnap], to_source: dict[str, str], caps: Capabilities,
-              options: Options, depth: int, src: Snapshot, parent: str | None) -> Action:
+def _plan_run(
+    run: RunSnap,
+    copies: list[RunSnap],
+    to_source: dict[str, str],
+    caps: Capabilities,
+    options: Options,
+    depth: int,
+    src: Snapshot,
+    parent: str | None,
+) -> Action:
     expected = comparable(run, parent)
     fitted = fit_run(expected["params"], expected["tags"], list(expected["metrics"]), caps)
-    expected.update(params=fitted.params, tags=fitted.tags,
-                    metrics={k: expected["metrics"][k] for k in fitted.metrics})
+    expected.update(
+        params=fitted.params,
+        tags=fitted.tags,
+        metrics={k: expected["metrics"][k] for k in fitted.metrics},
+    )
     action = _decide_run(run, expected, copies, to_source, options, depth, src)
     if fitted.notes:
         action.details["policy"] = fitted.notes
     return action
 
 
-def _decide_run(run: RunSnap, expected: dict, copies: list[RunSnap], to_source: dict[str, str],
-                options: Options, depth: int, src: Snapshot) -> Action:
+def _decide_run(
+    run: RunSnap,
+    expected: dict,
+    copies: list[RunSnap],
+    to_source: dict[str, str],
+    options: Options,
+    depth: int,
+    src: Snapshot,
+) -> Action:
     fp = fingerprint(expected)
     exp = src.experiments[run.experiment_id]
-    base = dict(kind="run", label=f"{exp.name}/{run.name or run.run_id}", source_id=run.run_id,
-                experiment=run.experiment_id, depth=depth, fingerprint=fp)
+    base = dict(
+        kind="run",
+        label=f"{exp.name}/{run.name or run.run_id}",
+        source_id=run.run_id,
+        experiment=run.experiment_id,
+        depth=depth,
+        fingerprint=fp,
+    )
     if ("run", run.run_id) in options.quarantined:
-        return Action(op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base)
+        return Action(
+            op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base
+        )
     copies, duplicates = split_copies(copies)
-    if not copies:  # a live copy set aside before its deletion landed: deleted once the new one exists
+    if (
+        not copies
+    ):  # a live copy set aside before its deletion landed: deleted once the new one exists
         extra = {"duplicates": duplicates} if duplicates else {}
         return Action(op=Op.CREATE, details={**_create_details(run), **extra}, **base)
     if len(copies) > 1:
-        return Action(op=Op.CONFLICT, dest_id=copies[0].run_id, details={
-            "reason": f"{len(copies)} copies in the destination", "dest_ids": sorted(c.run_id for c in copies)},
-            **base)
+        return Action(
+            op=Op.CONFLICT,
+            dest_id=copies[0].run_id,
+            details={
+                "reason": f"{len(copies)} copies in the destination",
+                "dest_ids": sorted(c.run_id for c in copies),
+            },
+            **base,
+        )
     dest = copies[0]
     base["dest_id"] = dest.run_id
     if dest.deleted and not run.deleted:
@@ -216,15 +307,22 @@ def _decide_run(run: RunSnap, expected: dict, copies: list[RunSnap], to_source: 
             return Action(op=Op.UPDATE, details={"follow": True}, **base)
         return Action(op=Op.SAME, **base)
     if marker == fp and diff and not diff.keys() <= {"delete", "duplicates"}:
-        return Action(op=Op.CONFLICT, details={"reason": "edited in the destination", **diff}, **base)
+        return Action(
+            op=Op.CONFLICT, details={"reason": "edited in the destination", **diff}, **base
+        )
     if marker is None:
         diff["resume"] = True
     return Action(op=Op.UPDATE, details=diff, **base)
 
 
 def _create_details(run: RunSnap) -> dict:
-    return {"params": len(run.params), "tags": len(user_tags(run.tags)), "metrics": sorted(run.metrics),
-            "status": run.status, **({"delete": True} if run.deleted else {})}
+    return {
+        "params": len(run.params),
+        "tags": len(user_tags(run.tags)),
+        "metrics": sorted(run.metrics),
+        "status": run.status,
+        **({"delete": True} if run.deleted else {}),
+    }
 
 
 def _run_diff(expected: dict, actual: dict) -> dict:
@@ -247,7 +345,8 @@ def _run_diff(expected: dict, actual: dict) -> dict:
 
 @dataclass(frozen=True)
 class ExtraCandidate:
-    """A live destination run that no wanted source run of its chunk explains: its source id (if a copy)."""
+    """A live destination run that no wanted source run of its chunk explains: its source id (if a
+    copy)."""
 
     run_id: str
     label: str
@@ -255,8 +354,11 @@ class ExtraCandidate:
     source_id: str | None
 
 
-def extra_candidates(dst: Snapshot, to_source: dict[str, str], wanted: set[str]) -> list[ExtraCandidate]:
-    """Destination runs that may be extra: not deleted, not a retired duplicate, no wanted source run."""
+def extra_candidates(
+    dst: Snapshot, to_source: dict[str, str], wanted: set[str]
+) -> list[ExtraCandidate]:
+    """Destination runs that may be extra: not deleted, not a retired duplicate, no wanted source
+    run."""
     dest_exp_names = {e.experiment_id: e.name for e in dst.experiments.values()}
     found = []
     for run in sorted(dst.runs.values(), key=lambda r: r.run_id):
@@ -264,20 +366,27 @@ def extra_candidates(dst: Snapshot, to_source: dict[str, str], wanted: set[str])
         if source_id in wanted or run.deleted or retired(run.tags):
             continue
         group = dest_exp_names.get(run.experiment_id, "?")
-        found.append(ExtraCandidate(run.run_id, f"{group}/{run.name or run.run_id}", group, source_id))
+        found.append(
+            ExtraCandidate(run.run_id, f"{group}/{run.name or run.run_id}", group, source_id)
+        )
     return found
 
 
-def plan_extra_runs(candidates: list[ExtraCandidate], options: Options,
-                    source_deleted: Mapping[str, bool] | Callable[[str], bool | None]) -> list[Action]:
-    """`-` actions for destination-only runs. `source_deleted(id)` says whether the source still holds the run
-    (None: it does not, False: live, True: deleted); a mapping of source ids to `deleted` works too."""
+def plan_extra_runs(
+    candidates: list[ExtraCandidate],
+    options: Options,
+    source_deleted: Mapping[str, bool] | Callable[[str], bool | None],
+) -> list[Action]:
+    """`-` actions for destination-only runs. `source_deleted(id)` says whether the source still
+    holds the run (None: it does not, False: live, True: deleted); a mapping of source ids to
+    `deleted` works too."""
     lookup = source_deleted.get if isinstance(source_deleted, Mapping) else source_deleted
     actions = []
     for c in candidates:
         deleted = lookup(c.source_id) if c.source_id else None
         if deleted is False:
-            continue  # still in the source, in an experiment that is not planned (its error says why)
+            # still in the source, in an experiment that is not planned (its error says why)
+            continue
         if deleted:
             reason = "deleted in the source"
         elif c.source_id:
@@ -285,6 +394,14 @@ def plan_extra_runs(candidates: list[ExtraCandidate], options: Options,
         else:
             reason = "not created by mlflow-syncer"
         op = Op.DELETE if options.delete_extra and c.source_id is not None else Op.EXTRA
-        actions.append(Action(kind="run", op=op, label=c.label, source_id=c.source_id, dest_id=c.run_id,
-                              details={"reason": reason}))
+        actions.append(
+            Action(
+                kind="run",
+                op=op,
+                label=c.label,
+                source_id=c.source_id,
+                dest_id=c.run_id,
+                details={"reason": reason},
+            )
+        )
     return actions

@@ -1,8 +1,9 @@
 """Objects a sync does not copy, listed and counted with the reason (never dropped quietly).
 
-One `!` action (`Op.UNCOPIED`) stands for `count` source objects of one kind in one group (an experiment, or
-the whole workspace): `details` holds `count`, `reason` and `group`. A count of None means the source
-cannot list that kind at all (`unlisted`): the report says so, but it is no difference by itself.
+One `!` action (`Op.UNCOPIED`) stands for `count` source objects of one kind in one group (an
+experiment, or the whole workspace): `details` holds `count`, `reason` and `group`. A count of None
+means the source cannot list that kind at all (`unlisted`): the report says so, but it is no
+difference by itself.
 """
 
 from __future__ import annotations
@@ -16,21 +17,36 @@ from syncer.core.kinds import plural
 UNLISTED = "cannot be listed here"
 
 
-def uncopied(kind: str, count: int | None, reason: str, group: str | None = None,
-             experiment: str | None = None) -> Action:
-    """One `!` action standing for `count` source objects of `kind` (in `group`, e.g. an experiment) not copied."""
+def uncopied(
+    kind: str,
+    count: int | None,
+    reason: str,
+    group: str | None = None,
+    experiment: str | None = None,
+) -> Action:
+    """One `!` action standing for `count` source objects of `kind` (in `group`, e.g. an experiment)
+    not copied."""
     where = f"{group}/" if group else ""
-    return Action(kind=kind, op=Op.UNCOPIED, label=f"{where}{plural(kind)}", source_id=f"uncopied:{where}{kind}",
-                  experiment=experiment, details={"count": count, "reason": reason, "group": group})
+    return Action(
+        kind=kind,
+        op=Op.UNCOPIED,
+        label=f"{where}{plural(kind)}",
+        source_id=f"uncopied:{where}{kind}",
+        experiment=experiment,
+        details={"count": count, "reason": reason, "group": group},
+    )
 
 
-def unlisted(kind: str, why: str, group: str | None = None, experiment: str | None = None) -> Action:
-    """The source cannot list `kind` (no such API, not implemented): reported, counted as unknown."""
+def unlisted(
+    kind: str, why: str, group: str | None = None, experiment: str | None = None
+) -> Action:
+    """The source cannot list `kind` (no such API, not implemented): reported, counted as
+    unknown."""
     return uncopied(kind, None, f"{UNLISTED}: {why}", group, experiment)
 
 
-# Kinds whose plain name reads as something else: evaluation datasets are not the dataset inputs of runs
-# (copied with every run).
+# Kinds whose plain name reads as something else: evaluation datasets are not the dataset inputs of
+# runs (copied with every run).
 _API_NAMES = {"dataset": "evaluation dataset"}
 
 
@@ -40,9 +56,15 @@ def missing_api(kind: str, caps: Capabilities) -> str:
 
 
 def entry(action: Action) -> dict:
-    """What reports list of one uncopied action: kind, count (None: cannot be listed), reason, group."""
+    """What reports list of one uncopied action: kind, count (None: cannot be listed), reason,
+    group."""
     d = action.details
-    return {"kind": action.kind, "count": d.get("count"), "reason": d.get("reason", ""), "group": d.get("group")}
+    return {
+        "kind": action.kind,
+        "count": d.get("count"),
+        "reason": d.get("reason", ""),
+        "group": d.get("group"),
+    }
 
 
 def entries(actions: Iterable[Action]) -> list[dict]:
@@ -56,7 +78,8 @@ def uncopied_total(actions: Iterable[Action]) -> int:
 
 
 def by_kind_and_reason(actions: Iterable[Action]) -> list[tuple[str, int, str]]:
-    """(kind, objects, reason) over every group, for end-of-run summaries; unlistable kinds left out."""
+    """(kind, objects, reason) over every group, for end-of-run summaries; unlistable kinds left
+    out."""
     totals: dict[tuple[str, str], int] = {}
     for a in actions:
         if a.op is Op.UNCOPIED and a.details.get("count"):

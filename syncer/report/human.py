@@ -1,4 +1,5 @@
-"""Numbers for people: sizes in binary units, durations, rates and ages. JSON keeps the exact integers."""
+"""Numbers for people: sizes in binary units, durations, rates and ages. JSON keeps the exact
+integers."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def size(n: float) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A duration: 0.42 -> '0.42 s', 7.5 -> '7.5 s', 271 -> '4 min 31 s', 7260 -> '2 h 1 min', 2 days -> '2 d 0 h'."""
+    """A duration: 0.42 -> '0.42 s', 7.5 -> '7.5 s', 271 -> '4 min 31 s', 7260 -> '2 h 1 min', 2
+    days -> '2 d 0 h'."""
     if seconds < 1:
         return f"{max(0.0, seconds):.2f} s"
     if seconds < 60:
@@ -54,4 +56,8 @@ def ago(seconds: float) -> str:
 
 def iso(ts: float | None) -> str | None:
     """A time (seconds since the epoch) in UTC ISO 8601 to the second, or None."""
-    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")
+    return (
+        None
+        if ts is None
+        else datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")
+    )

@@ -1,4 +1,5 @@
-"""The id map written out as CSV, JSON or JSON lines, row by row as the rows come (never all in memory)."""
+"""The id map written out as CSV, JSON or JSON lines, row by row as the rows come (never all in
+memory)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from syncer.engine.id_map import FIELDS, IdRow
 
 
 def write(rows: Iterable[IdRow], fmt: str, out: TextIO) -> int:
-    """Write the rows to `out` in `fmt` (csv with a header line, jsonl, or a json list). Returns how many."""
+    """Write the rows to `out` in `fmt` (csv with a header line, jsonl, or a json list). Returns how
+    many."""
     n = 0
     if fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")

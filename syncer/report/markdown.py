@@ -1,4 +1,5 @@
-"""The Markdown diff report: summary, per-experiment table, then the objects that differ (streamed)."""
+"""The Markdown diff report: summary, per-experiment table, then the objects that differ
+(streamed)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,19 @@ def lines(report: Report, summary: Summary, threshold: int = SUMMARY_THRESHOLD) 
     yield f"- destination: `{report.destination}`"
     yield f"- verdict: **{summary.verdict()}**"
     yield f"- to copy: {summary.copy_line()}"
-    yield f"- mode: {'deep (every metric point and artifact checksum compared)' if summary.deep else 'fast'}"
+    yield (
+        f"- mode: "
+        f"{'deep (every metric point and artifact checksum compared)' if summary.deep else 'fast'}"
+    )
     yield ""
     yield "| kind | " + " | ".join("=+*-!") + " | not copied |"
     yield "|---|---:|---:|---:|---:|---:|---:|"
     for kind in summary.kinds():
-        yield (f"| {kind} | " + " | ".join(str(summary.kind_sigils[(kind, s)]) for s in "=+*-!")
-               + f" | {summary.kind_uncopied[kind]} |")
+        yield (
+            f"| {kind} | "
+            + " | ".join(str(summary.kind_sigils[(kind, s)]) for s in "=+*-!")
+            + f" | {summary.kind_uncopied[kind]} |"
+        )
     yield ""
     yield from _uncopied(summary)
     yield from _notes(summary)
@@ -36,13 +43,17 @@ def lines(report: Report, summary: Summary, threshold: int = SUMMARY_THRESHOLD) 
     yield "| experiment | in sync | pending | only in destination | errors | not copied |"
     yield "|---|---:|---:|---:|---:|---:|"
     for g in summary.groups:
-        yield f"| {_cell(g.name)} | {g.in_sync} | {g.pending} | {g.extra} | {g.errors} | {g.uncopied} |"
+        yield (
+            f"| {_cell(g.name)} | {g.in_sync} | {g.pending} | {g.extra} | {g.errors} | "
+            f"{g.uncopied} |"
+        )
     yield ""
     yield from _objects(report, summary, threshold)
 
 
 def _uncopied(summary: Summary) -> Iterator[str]:
-    """Source objects not copied, per kind and group, with the reason (nothing when everything is copied)."""
+    """Source objects not copied, per kind and group, with the reason (nothing when everything is
+    copied)."""
     if not summary.uncopied:
         return
     yield "## Not copied"
@@ -51,7 +62,10 @@ def _uncopied(summary: Summary) -> Iterator[str]:
     yield "|---|---|---:|---|---|"
     for u in summary.uncopied:
         count = "?" if u["count"] is None else u["count"]
-        yield f"| `!` | {plural(u['kind'])} | {count} | {_cell(u['group'] or '(workspace)')} | {_cell(u['reason'])} |"
+        yield (
+            f"| `!` | {plural(u['kind'])} | {count} | {_cell(u['group'] or '(workspace)')} | "
+            f"{_cell(u['reason'])} |"
+        )
     yield ""
 
 
@@ -73,12 +87,19 @@ def _objects(report: Report, summary: Summary, threshold: int) -> Iterator[str]:
     yield ""
     differing = summary.total - summary.sigils["="]
     if differing > threshold:
-        yield (f"{differing:,} objects differ (more than {threshold:,}): see the per-experiment table above, "
-               "or the text or JSON report for one line per object.")
+        yield (
+            f"{differing:,} objects differ (more than {threshold:,}): see the per-experiment table "
+            f"above, "
+            "or the text or JSON report for one line per object."
+        )
         return
     if not differing:
-        yield ("None: every object compared is in sync; some source objects are not copied (see above)."
-               if summary.uncopied_objects else "None: everything is in sync.")
+        yield (
+            "None: every object compared is in sync; some source objects are not copied (see "
+            "above)."
+            if summary.uncopied_objects
+            else "None: everything is in sync."
+        )
         return
     yield "| | kind | object | what differs |"
     yield "|---|---|---|---|"
@@ -86,4 +107,3 @@ def _objects(report: Report, summary: Summary, threshold: int) -> Iterator[str]:
         if row.op == UNCOPIED:
             continue  # listed under "Not copied"
         yield f"| `{row.sigil}` | {row.kind} | {_cell(row.label)} | {_cell(detail(row.details))} |"
-

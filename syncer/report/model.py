@@ -1,8 +1,8 @@
 """The diff report model shared by every format: rows (one per planned object) and a summary.
 
 Rows are produced lazily from the plan so that renderers can stream them. Any Action kind renders
-generically from its `details` (models, model versions and aliases included once the planner emits them).
-See docs/REPORTS.md for the JSON schema built from this model.
+generically from its `details` (models, model versions and aliases included once the planner emits
+them). See docs/REPORTS.md for the JSON schema built from this model.
 """
 
 from __future__ import annotations
@@ -42,9 +42,16 @@ class Row:
     details: dict
 
     def as_dict(self) -> dict:
-        return {"sigil": self.sigil, "kind": self.kind, "op": self.op, "label": self.label,
-                "group": self.group, "source_id": self.source_id, "dest_id": self.dest_id,
-                "details": self.details}
+        return {
+            "sigil": self.sigil,
+            "kind": self.kind,
+            "op": self.op,
+            "label": self.label,
+            "group": self.group,
+            "source_id": self.source_id,
+            "dest_id": self.dest_id,
+            "details": self.details,
+        }
 
 
 @dataclass
@@ -72,12 +79,19 @@ class GroupStats:
 
     @property
     def uncopied(self) -> int:
-        """Source objects of this group that are not copied (the counts of its `!` uncopied rows)."""
+        """Source objects of this group that are not copied (the counts of its `!` uncopied
+        rows)."""
         return self.counts[UNCOPIED]
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "in_sync": self.in_sync, "pending": self.pending, "extra": self.extra,
-                "errors": self.errors, "uncopied": self.uncopied}
+        return {
+            "name": self.name,
+            "in_sync": self.in_sync,
+            "pending": self.pending,
+            "extra": self.extra,
+            "errors": self.errors,
+            "uncopied": self.uncopied,
+        }
 
 
 @dataclass
@@ -127,9 +141,13 @@ class Report:
                 yield row
 
     def summary(self) -> Summary:
-        """Counts by kind and op, per-experiment stats and what a sync would copy (one pass, no rows kept)."""
+        """Counts by kind and op, per-experiment stats and what a sync would copy (one pass, no rows
+        kept)."""
         counts = self.result.plan.counts()
-        s = Summary(deep=self.inspection.deep, total=sum(n for (_k, op), n in counts.items() if op != UNCOPIED))
+        s = Summary(
+            deep=self.inspection.deep,
+            total=sum(n for (_k, op), n in counts.items() if op != UNCOPIED),
+        )
         groups: dict[str, GroupStats] = defaultdict(lambda: GroupStats(""))
         limits: list[Action] = []
         for a in self.result.plan.actions:
@@ -150,7 +168,11 @@ class Report:
         s.groups = sorted(groups.values(), key=lambda g: g.name)
         s.notes = [pass_note(text) for text in self.result.plan.notes] + notes(limits)
         i = self.inspection
-        s.metric_points, s.artifact_files, s.artifact_bytes = i.metric_points, i.artifact_files, i.artifact_bytes
+        s.metric_points, s.artifact_files, s.artifact_bytes = (
+            i.metric_points,
+            i.artifact_files,
+            i.artifact_bytes,
+        )
         s.uncounted_runs = i.uncounted_runs
         return s
 
@@ -159,8 +181,8 @@ class Report:
 class Summary:
     """What the report's header says.
 
-    `total` counts the objects compared one by one; an uncopied row stands for `count` source objects and is
-    counted in `uncopied` (the report entries) and `uncopied_objects` instead.
+    `total` counts the objects compared one by one; an uncopied row stands for `count` source
+    objects and is counted in `uncopied` (the report entries) and `uncopied_objects` instead.
     """
 
     deep: bool
@@ -176,13 +198,22 @@ class Summary:
     uncounted_runs: int = 0
     uncopied: list[dict] = field(default_factory=list)
     uncopied_objects: int = 0
-    notes: list[dict] = field(default_factory=list)  # standing limits, said once (`notes`): no difference
+    notes: list[dict] = field(
+        default_factory=list
+    )  # standing limits, said once (`notes`): no difference
 
     def add_uncopied(self, row: Row) -> None:
-        """Count one uncopied row: its objects by kind, and its entry (kind, count, reason, group)."""
+        """Count one uncopied row: its objects by kind, and its entry (kind, count, reason,
+        group)."""
         count = row.details.get("count")
-        self.uncopied.append({"kind": row.kind, "count": count, "reason": row.details.get("reason", ""),
-                              "group": row.details.get("group")})
+        self.uncopied.append(
+            {
+                "kind": row.kind,
+                "count": count,
+                "reason": row.details.get("reason", ""),
+                "group": row.details.get("group"),
+            }
+        )
         if count:
             self.counts[(row.kind, UNCOPIED)] += count
             self.kind_uncopied[row.kind] += count
@@ -198,7 +229,8 @@ class Summary:
 
     @property
     def differs(self) -> int:
-        """Objects that look in sync but where --deep found other content (a sync leaves them alone)."""
+        """Objects that look in sync but where --deep found other content (a sync leaves them
+        alone)."""
         return sum(n for (_k, op), n in self.counts.items() if op == OP_DIFFERS)
 
     def verdict(self) -> str:
@@ -234,15 +266,20 @@ class Summary:
         """An honest sentence about the copy totals."""
         if self.exact:
             return "exact"
-        return (f"points, files and bytes of {self.uncounted_runs} run(s) to create are not counted without "
-                "--deep")
+        return (
+            f"points, files and bytes of {self.uncounted_runs} run(s) to create are not counted "
+            f"without "
+            "--deep"
+        )
 
     def copy_total(self, name: str) -> int | None:
-        """A copy total (`metric_points`, `artifact_files`, `artifact_bytes`); None when not fully counted."""
+        """A copy total (`metric_points`, `artifact_files`, `artifact_bytes`); None when not fully
+        counted."""
         return getattr(self, name) if self.exact else None
 
     def shown(self, name: str) -> str:
-        """A copy total for people: the figure, 'at least N' when partly counted, or 'not counted'."""
+        """A copy total for people: the figure, 'at least N' when partly counted, or 'not
+        counted'."""
         value: int = getattr(self, name)
         figure = human.size(value) if name == "artifact_bytes" else f"{value:,}"
         if self.exact:
@@ -251,38 +288,53 @@ class Summary:
 
     def copy_line(self) -> str:
         """What a sync would copy, in one line that never shows an uncounted total as 0."""
-        return (f"metric points: {self.shown('metric_points')}; artifact files: {self.shown('artifact_files')}; "
-                f"artifact bytes: {self.shown('artifact_bytes')} ({self.copy_note()})")
+        return (
+            f"metric points: {self.shown('metric_points')}; artifact files: "
+            f"{self.shown('artifact_files')}; "
+            f"artifact bytes: {self.shown('artifact_bytes')} ({self.copy_note()})"
+        )
 
     def _to_copy(self) -> dict:
         counted = {n: getattr(self, n) for n in COPY_TOTALS}
-        return {**{n: self.copy_total(n) for n in COPY_TOTALS}, "exact": self.exact,
-                "uncounted_runs": self.uncounted_runs, "counted": counted,
-                "reason": None if self.exact else self.copy_note(), "note": self.copy_note()}
+        return {
+            **{n: self.copy_total(n) for n in COPY_TOTALS},
+            "exact": self.exact,
+            "uncounted_runs": self.uncounted_runs,
+            "counted": counted,
+            "reason": None if self.exact else self.copy_note(),
+            "note": self.copy_note(),
+        }
 
     def as_dict(self) -> dict:
         by_kind: dict[str, dict[str, int]] = {}
         for (kind, op), n in sorted(self.counts.items()):
             by_kind.setdefault(kind, {})[op] = n
         return {
-            "in_sync": self.in_sync, "objects": self.total, "to_apply": self.to_apply, "errors": self.errors,
-            "by_sigil": {s: self.sigils[s] for s in "=+*-!"}, "by_kind": by_kind,
-            "uncopied_objects": self.uncopied_objects, "uncopied": self.uncopied, "notes": self.notes,
+            "in_sync": self.in_sync,
+            "objects": self.total,
+            "to_apply": self.to_apply,
+            "errors": self.errors,
+            "by_sigil": {s: self.sigils[s] for s in "=+*-!"},
+            "by_kind": by_kind,
+            "uncopied_objects": self.uncopied_objects,
+            "uncopied": self.uncopied,
+            "notes": self.notes,
             "to_copy": self._to_copy(),
             "deep": self.deep,
         }
 
 
 def pass_note(text: str) -> dict:
-    """A sentence about the pass as a whole (`Plan.notes`: what the source holds, where files go) as a note."""
+    """A sentence about the pass as a whole (`Plan.notes`: what the source holds, where files go) as
+    a note."""
     return {"kind": None, "note": text, "group": None}
 
 
 def notes(actions: Iterable[Action]) -> list[dict]:
     """The standing limits of a pass (kinds the source cannot list), once each: {kind, note, group}.
 
-    Said once in a report's "notes" section, never as a `!` row: they are no difference and leave the exit
-    code alone, so that every `!` row is one that counts (docs/EXIT_CODES.md)."""
+    Said once in a report's "notes" section, never as a `!` row: they are no difference and leave
+    the exit code alone, so that every `!` row is one that counts (docs/EXIT_CODES.md)."""
     seen: dict[tuple, dict] = {}
     for a in actions:
         if a.unlisted:
@@ -293,7 +345,8 @@ def notes(actions: Iterable[Action]) -> list[dict]:
 
 
 def exit_code(summary: Summary) -> int:
-    """0 in sync, 1 differences found (uncopied source objects too), 2 errors (conflicts and errors marked `!`)."""
+    """0 in sync, 1 differences found (uncopied source objects too), 2 errors (conflicts and errors
+    marked `!`)."""
     if summary.errors:
         return EXIT_ERROR
     return EXIT_OK if summary.in_sync else EXIT_PARTIAL
@@ -311,17 +364,27 @@ def build(settings: Settings, config_path: str | None = None, deep: bool = False
             for part in offload.submit(plan, src_snap, dst_snap):
                 merge(total, part)
             return
-        merge(total, inspect_plan(plan, src, dst, src_snap, dst_snap, state, deep=deep, workers=workers))
+        merge(
+            total,
+            inspect_plan(plan, src, dst, src_snap, dst_snap, state, deep=deep, workers=workers),
+        )
 
-    result = sync(settings, dry_run=True, config_path=config_path, inspector=inspector,
-                  strict_filters=True, before_pass=offload.start if offload is not None else None)
+    result = sync(
+        settings,
+        dry_run=True,
+        config_path=config_path,
+        inspector=inspector,
+        strict_filters=True,
+        before_pass=offload.start if offload is not None else None,
+    )
     for part in offload.finish() if offload is not None else ():
         merge(total, part)
     return Report(result, total)
 
 
-def _offload(settings: Settings, config_path: str | None, deep: bool,
-             workers: int) -> RayInspect | None:
+def _offload(
+    settings: Settings, config_path: str | None, deep: bool, workers: int
+) -> RayInspect | None:
     """`--engine ray`: the chunks' inspections as Ray tasks (Ray imported only then)."""
     if settings.scale_out.engine != "ray":
         return None

@@ -1,4 +1,5 @@
-"""The objects a sync could not bring in line, one line each: conflicts, failures, quarantined objects."""
+"""The objects a sync could not bring in line, one line each: conflicts, failures, quarantined
+objects."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from syncer.state.store import QUARANTINED
 
 
 def problem_lines(result: SyncResult) -> list[str]:
-    """`! kind label: what: why` for every conflict, planning error, failed or quarantined object, and
-    `! traces 3 (group) [why]` for source objects not copied; then each standing limit once, as a note."""
+    """`! kind label: what: why` for every conflict, planning error, failed or quarantined object,
+    and `! traces 3 (group) [why]` for source objects not copied; then each standing limit once, as
+    a note."""
     out = []
     limits = []
     for a in result.plan.actions:

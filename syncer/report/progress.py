@@ -1,9 +1,10 @@
 """A rich progress bar shown only on a terminal, with transfer lines like rclone's.
 
-`syncing ━━━━━━━━━━ 12/49 · 2.1 runs/s · 12.0 MiB at 1.1 MiB/s · failed 0 · 0:00:45 · run exp/r3 (+3 more)`:
-objects done of the plan's mutating actions, runs per second, bytes copied and their rate, failures,
-time remaining, then the object in flight (the oldest still running, and how many others are). While a call
-waits to be retried, the last part says so: `waiting for destination (http://host): HTTP 503, retry in 8 s`.
+`syncing ━━━━━━━━━━ 12/49 · 2.1 runs/s · 12.0 MiB at 1.1 MiB/s · failed 0 · 0:00:45 · run exp/r3 (+3
+more)`: objects done of the plan's mutating actions, runs per second, bytes copied and their rate,
+failures, time remaining, then the object in flight (the oldest still running, and how many others
+are). While a call waits to be retried, the last part says so: `waiting for destination
+(http://host): HTTP 503, retry in 8 s`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from collections.abc import Callable
 
 from rich import get_console
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TimeRemainingColumn,
+)
 from rich.table import Column
 from rich.text import Text
 
@@ -23,11 +31,15 @@ from syncer.core.actions import Action, Plan
 from syncer.report import human
 
 
-def transfer_text(runs: int, copied_bytes: int, seconds: float, failed: int, compact: bool = False) -> str:
+def transfer_text(
+    runs: int, copied_bytes: int, seconds: float, failed: int, compact: bool = False
+) -> str:
     """The rates part of the line: '2.1 runs/s · 12.0 MiB at 1.1 MiB/s · failed 0' (`compact`, for a
     narrow terminal: no 'failed 0' while nothing failed)."""
-    text = f"{human.rate(runs, seconds, 'runs')} · {human.size(copied_bytes)} at " \
-           f"{human.byte_rate(copied_bytes, seconds)}"
+    text = (
+        f"{human.rate(runs, seconds, 'runs')} · {human.size(copied_bytes)} at "
+        f"{human.byte_rate(copied_bytes, seconds)}"
+    )
     return text if compact and not failed else f"{text} · failed {failed}"
 
 
@@ -39,7 +51,8 @@ def in_flight_text(labels: list[str]) -> str:
 
 
 class _Transfer(ProgressColumn):
-    """Runs/s, bytes and bytes/s, failures (recomputed at every refresh, so rates fall while a run is slow)."""
+    """Runs/s, bytes and bytes/s, failures (recomputed at every refresh, so rates fall while a run
+    is slow)."""
 
     def __init__(self, compact: bool) -> None:
         super().__init__(table_column=Column(no_wrap=True))  # the object in flight gives way first
@@ -47,13 +60,17 @@ class _Transfer(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         f = task.fields
-        return Text(transfer_text(f["runs"], f["bytes"], task.elapsed or 0.0, f["failed"], self.compact),
-                    no_wrap=True)
+        return Text(
+            transfer_text(f["runs"], f["bytes"], task.elapsed or 0.0, f["failed"], self.compact),
+            no_wrap=True,
+        )
 
 
 def waiting_text(notice: hooks.RetryNotice, seconds_left: float) -> str:
     """'waiting for destination (http://host): HTTP 503, retry in 8 s'."""
-    return f"waiting for {notice.endpoint}: {notice.status}, retry in {max(0, round(seconds_left))} s"
+    return (
+        f"waiting for {notice.endpoint}: {notice.status}, retry in {max(0, round(seconds_left))} s"
+    )
 
 
 class _InFlight(ProgressColumn):
@@ -77,18 +94,39 @@ class _Dot(ProgressColumn):
 
 
 class ProgressBar:
-    """Counts applied actions against the plan's mutating actions; shows rates and the object in flight."""
+    """Counts applied actions against the plan's mutating actions; shows rates and the object in
+    flight."""
 
-    def __init__(self, enabled: bool, console: Console | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        enabled: bool,
+        console: Console | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.enabled = enabled
         narrow = (console or get_console()).width < NARROW  # one line on an 80-column terminal too
-        head = [BarColumn(bar_width=10)] if narrow else ["[bold]{task.description}", BarColumn(bar_width=24)]
-        self.progress = Progress(
-            *head, MofNCompleteColumn(table_column=Column(no_wrap=True)), _Dot(), _Transfer(narrow), _Dot(),
-            TimeRemainingColumn(table_column=Column(no_wrap=True)), _Dot(),
-            _InFlight(), console=console, transient=False, **({"get_time": clock} if clock else {}),
-        ) if enabled else None
+        head = (
+            [BarColumn(bar_width=10)]
+            if narrow
+            else ["[bold]{task.description}", BarColumn(bar_width=24)]
+        )
+        self.progress = (
+            Progress(
+                *head,
+                MofNCompleteColumn(table_column=Column(no_wrap=True)),
+                _Dot(),
+                _Transfer(narrow),
+                _Dot(),
+                TimeRemainingColumn(table_column=Column(no_wrap=True)),
+                _Dot(),
+                _InFlight(),
+                console=console,
+                transient=False,
+                **({"get_time": clock} if clock else {}),
+            )
+            if enabled
+            else None
+        )
         self.task = None
         self._flight: dict[tuple[str, str], str] = {}  # in start order
         self._counts = {"failed": 0, "runs": 0, "bytes": 0}
@@ -109,8 +147,9 @@ class ProgressBar:
     def start(self, plan: Plan) -> None:
         """Size the bar to the plan's mutating actions."""
         if self.progress:
-            self.task = self.progress.add_task("syncing", total=plan.mutating_count, flight=[], waiting=None,
-                                               **self._counts)
+            self.task = self.progress.add_task(
+                "syncing", total=plan.mutating_count, flight=[], waiting=None, **self._counts
+            )
 
     def started(self, action: Action) -> None:
         """An action began: it is in flight until its outcome arrives."""
@@ -136,4 +175,6 @@ class ProgressBar:
 
     def _show(self, advance: int = 0) -> None:
         if self.progress and self.task is not None:
-            self.progress.update(self.task, advance=advance, flight=list(self._flight.values()), **self._counts)
+            self.progress.update(
+                self.task, advance=advance, flight=list(self._flight.values()), **self._counts
+            )

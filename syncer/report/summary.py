@@ -34,11 +34,15 @@ class Summary:
     conflicts: int = 0
     extra_in_destination: int = 0
     policy_decisions: int = 0
-    uncopied: int = 0  # source objects not copied (the destination cannot hold them, or they are never copied)
+    uncopied: int = (
+        0  # source objects not copied (the destination cannot hold them, or they are never copied)
+    )
     not_copied: list[tuple[str, int, str]] = field(default_factory=list)  # (kind, objects, reason)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # the plan's sentences about the pass as a whole
-    retired: list[str] = field(default_factory=list)  # incomplete copies set aside for fresh ones: why
+    retired: list[str] = field(
+        default_factory=list
+    )  # incomplete copies set aside for fresh ones: why
 
     def count(self, kind: str, op: Op) -> int:
         """How many objects of `kind` were `op`-ed (created, updated, deleted)."""
@@ -80,11 +84,19 @@ _ALWAYS_SHOWN = frozenset({"experiment", "run"})
 
 
 def _kind_rows(summary: Summary) -> list[tuple[str, int]]:
-    """Created and updated for experiments and runs and for every kind something happened to; deleted where
-    anything was."""
-    shown = [k for k in KINDS if k.name in _ALWAYS_SHOWN or any(summary.count(k.name, op) for op in _DONE_OPS)]
-    return [(f"{k.plural} {_PAST[op]}", summary.count(k.name, op)) for k in shown for op in _DONE_OPS
-            if op is not Op.DELETE or summary.count(k.name, op)]
+    """Created and updated for experiments and runs and for every kind something happened to;
+    deleted where anything was."""
+    shown = [
+        k
+        for k in KINDS
+        if k.name in _ALWAYS_SHOWN or any(summary.count(k.name, op) for op in _DONE_OPS)
+    ]
+    return [
+        (f"{k.plural} {_PAST[op]}", summary.count(k.name, op))
+        for k in shown
+        for op in _DONE_OPS
+        if op is not Op.DELETE or summary.count(k.name, op)
+    ]
 
 
 def _cell(name: str, value: int | float, human_units: bool) -> str:
@@ -97,7 +109,8 @@ def _cell(name: str, value: int | float, human_units: bool) -> str:
 
 
 def summary_rows(summary: Summary, human_units: bool) -> list[tuple[str, str]]:
-    """The summary table's rows as (what, shown value): exact integers, or sizes and durations for people."""
+    """The summary table's rows as (what, shown value): exact integers, or sizes and durations for
+    people."""
     rows: list[tuple[str, str, int | float]] = [
         *((what, "", n) for what, n in _kind_rows(summary)),
         ("unchanged (skipped)", "", summary.unchanged),
@@ -108,17 +121,26 @@ def summary_rows(summary: Summary, human_units: bool) -> list[tuple[str, str]]:
         ("conflicts", "", summary.conflicts),
         ("only in destination", "", summary.extra_in_destination),
         ("policy decisions (see diff)", "", summary.policy_decisions),
-        *(() if not summary.retired else (("run copies retired (a path written, never filled)", "",
-                                           len(summary.retired)),)),
-        *((f"{plural(kind)} not copied ({reason})", "", n) for kind, n, reason in summary.not_copied),
+        *(
+            ()
+            if not summary.retired
+            else (("run copies retired (a path written, never filled)", "", len(summary.retired)),)
+        ),
+        *(
+            (f"{plural(kind)} not copied ({reason})", "", n)
+            for kind, n, reason in summary.not_copied
+        ),
         ("failed", "", summary.failed),
         ("seconds" if not human_units else "duration", "seconds", summary.seconds),
     ]
     return [(what, _cell(name, value, human_units)) for what, name, value in rows]
 
 
-def print_summary(summary: Summary, console: Console | None = None, human_units: bool | None = None) -> None:
-    """Print the summary as a table: human units on a terminal (or when asked), exact numbers otherwise."""
+def print_summary(
+    summary: Summary, console: Console | None = None, human_units: bool | None = None
+) -> None:
+    """Print the summary as a table: human units on a terminal (or when asked), exact numbers
+    otherwise."""
     console = console or Console()
     human_units = console.is_terminal if human_units is None else human_units
     table = Table(title="mlflow-syncer summary", show_header=True)

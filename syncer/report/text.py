@@ -1,4 +1,5 @@
-"""Render a report as text in the style of `rclone check --combined`: a sigil per object, then a summary.
+"""Render a report as text in the style of `rclone check --combined`: a sigil per object, then a
+summary.
 
 Lines are yielded one at a time, so a report of any size streams to its output.
 """
@@ -37,13 +38,15 @@ def detail(details: dict) -> str:
 
 
 def uncopied_line(kind: str, count: int | None, reason: str, group: str | None) -> str:
-    """`! traces 3 (genai-app) [destination has no trace API: azureml]`: objects of one kind not copied."""
+    """`! traces 3 (genai-app) [destination has no trace API: azureml]`: objects of one kind not
+    copied."""
     where = f" ({group})" if group else ""
     return f"! {plural(kind)} {'?' if count is None else count}{where} [{reason}]"
 
 
 def note_line(kind: str | None, note: str, group: str | None) -> str:
-    """`note: trace run links cannot be listed here: ...`: a standing limit of the pass, said once."""
+    """`note: trace run links cannot be listed here: ...`: a standing limit of the pass, said
+    once."""
     if kind is None:  # a sentence about the pass as a whole
         return f"note: {note}"
     where = f" ({group})" if group else ""
@@ -60,7 +63,8 @@ def note_lines(notes: list[dict]) -> Iterator[str]:
 
 
 def line(row: Row) -> str:
-    """One object: sigil, kind, label and what differs; an uncopied row: kind, count, group and reason."""
+    """One object: sigil, kind, label and what differs; an uncopied row: kind, count, group and
+    reason."""
     if row.op == UNCOPIED:
         d = row.details
         return uncopied_line(row.kind, d.get("count"), d.get("reason", ""), d.get("group"))
@@ -77,14 +81,22 @@ def lines(report: Report, show_same: bool = True) -> Iterator[str]:
 def summary_lines(summary: Summary) -> Iterator[str]:
     """Counts by object kind and action, then what a sync would copy, then the verdict."""
     yield ""
-    yield "summary" + (" (--deep: every metric point and artifact checksum compared)" if summary.deep else "")
+    yield "summary" + (
+        " (--deep: every metric point and artifact checksum compared)" if summary.deep else ""
+    )
     for kind in summary.kinds():
         parts = [f"{op} {n}" for (k, op), n in sorted(summary.counts.items()) if k == kind]
         yield f"  {kind + 's':<16} " + ", ".join(parts)
     for u in summary.uncopied:
-        yield "  not copied       " + uncopied_line(u["kind"], u["count"], u["reason"], u["group"])[2:]
+        yield (
+            "  not copied       "
+            + uncopied_line(u["kind"], u["count"], u["reason"], u["group"])[2:]
+        )
     yield f"  to copy          {summary.copy_line()}"
     if not summary.deep:
-        yield "  (runs that look in sync are not opened; --deep compares every point and checksum, slower)"
+        yield (
+            "  (runs that look in sync are not opened; --deep compares every point and checksum, "
+            "slower)"
+        )
     yield from note_lines(summary.notes)
     yield summary.verdict()

@@ -1,4 +1,5 @@
-"""The `mirror` daemon: schedule, lock and heartbeat, signals, /healthz /readyz /metrics, systemd notify.
+"""The `mirror` daemon: schedule, lock and heartbeat, signals, /healthz /readyz /metrics, systemd
+notify.
 
 May import: syncer.report, syncer.engine and everything below them. Never syncer.cli.
 """

@@ -1,13 +1,14 @@
 """The `mirror` service: schedule cycles, hold the state-store lock, serve status, stop gracefully.
 
 One process holds the writer lock of its state store for its whole life (heartbeat in a thread).
-APScheduler fires one cycle per tick (max_instances=1, coalesce: a late tick is merged, never stacked).
-SIGTERM/SIGINT: the unit in flight stops at its next write (Context.stop), every finished unit is
-already committed, the lock is released and the process exits within `shutdown_timeout`.
+APScheduler fires one cycle per tick (max_instances=1, coalesce: a late tick is merged, never
+stacked). SIGTERM/SIGINT: the unit in flight stops at its next write (Context.stop), every finished
+unit is already committed, the lock is released and the process exits within `shutdown_timeout`.
 
-An outage of an end or of the state store is outlived: each cycle tries every end again (`Cycle.run`).
-While a cycle runs longer than one period the monitor (`service.watch`) says what it waits on and since
-when, keeps the lag gauge counting, and the systemd watchdog is fed only while the loop moves.
+An outage of an end or of the state store is outlived: each cycle tries every end again
+(`Cycle.run`). While a cycle runs longer than one period the monitor (`service.watch`) says what it
+waits on and since when, keeps the lag gauge counting, and the systemd watchdog is fed only while
+the loop moves.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def period_seconds(trigger: BaseTrigger, now: float | None = None) -> float:
     """The time between two ticks of a trigger (for cron: between its next two fire times)."""
     if isinstance(trigger, IntervalTrigger):
         return trigger.interval.total_seconds()
-    first = trigger.get_next_fire_time(None, datetime.fromtimestamp(now or time.time(), tz=timezone.utc))
+    first = trigger.get_next_fire_time(
+        None, datetime.fromtimestamp(now or time.time(), tz=timezone.utc)
+    )
     second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
     return (second - first).total_seconds() if first and second else 60.0
 
@@ -77,10 +80,16 @@ class Readiness:
         if last is None:
             return False, {"reason": "no cycle has finished yet"}
         age = time.time() - last.ended
-        detail = {"last_cycle_ok": last.ok, "last_cycle_age_seconds": round(age, 3),
-                  "max_age_seconds": self.period * self.intervals}
+        detail = {
+            "last_cycle_ok": last.ok,
+            "last_cycle_age_seconds": round(age, 3),
+            "max_age_seconds": self.period * self.intervals,
+        }
         if not last.ok:
-            return False, {**detail, "reason": last.error or last.delete_refused or "the last cycle had errors"}
+            return False, {
+                **detail,
+                "reason": last.error or last.delete_refused or "the last cycle had errors",
+            }
         if age > self.period * self.intervals:
             return False, {**detail, "reason": "the last good cycle is too old"}
         return True, detail
@@ -112,12 +121,23 @@ class MirrorService:
         state = open_state(self.settings, src, dst, read_only=False, config_path=self.config_path)
         try:
             state.acquire_lock(holder=LOCK_HOLDER)
-            refuse_same_facts(src, dst, unreachable_ok=True)  # else the first cycle that reads checks
-            self.cycle = Cycle(self.settings, src, dst, state, delete=self.cfg.delete,
-                               max_delete=self.cfg.max_delete, stop=self.stop)
+            refuse_same_facts(
+                src, dst, unreachable_ok=True
+            )  # else the first cycle that reads checks
+            self.cycle = Cycle(
+                self.settings,
+                src,
+                dst,
+                state,
+                delete=self.cfg.delete,
+                max_delete=self.cfg.max_delete,
+                stop=self.stop,
+            )
             self._install_signals()
             self._start_http()
-            threading.Thread(target=self._heartbeat, args=(state,), name="heartbeat", daemon=True).start()
+            threading.Thread(
+                target=self._heartbeat, args=(state,), name="heartbeat", daemon=True
+            ).start()
             self.monitor = Monitor(self.cycle, self.ready.period, self.stop)
             self.monitor.start()
             code = self._serve()
@@ -133,8 +153,8 @@ class MirrorService:
             state.close()
 
     def _install_signals(self) -> None:
-        # The handler only stores the signal: taking a lock (Event.set, logging) inside a handler can
-        # deadlock against the very lock the interrupted main thread holds.
+        # The handler only stores the signal: taking a lock (Event.set, logging) inside a handler
+        # can deadlock against the very lock the interrupted main thread holds.
         self._previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
 
         def on_signal(signum: int, _frame: object) -> None:
@@ -144,27 +164,37 @@ class MirrorService:
             signal.signal(signum, on_signal)
 
     def _wait_signal(self, until: Callable[[], bool] = lambda: False) -> bool:
-        """Poll until a signal arrived (True) or `until()` holds (False); then set `stop` on a signal."""
+        """Poll until a signal arrived (True) or `until()` holds (False); then set `stop` on a
+        signal."""
         while self.signalled is None and not until():
             time.sleep(0.2)
         if self.signalled is None:
             return False
-        log.info("stopping", signal=signal.Signals(self.signalled).name, timeout=self.cfg.shutdown_timeout)
+        log.info(
+            "stopping",
+            signal=signal.Signals(self.signalled).name,
+            timeout=self.cfg.shutdown_timeout,
+        )
         self.stop.set()
         return True
 
     def _start_http(self) -> None:
-        if self.cfg.http_port is None or self.once:  # one cycle has nobody to probe it, and must not
+        if (
+            self.cfg.http_port is None or self.once
+        ):  # one cycle has nobody to probe it, and must not
             return  # take the port of a service beside it (the image's default config names 8080)
         try:
             self.http = StatusServer(self.cfg.http_host, self.cfg.http_port, self.ready).start()
         except OSError as exc:
-            raise FatalError(f"cannot serve HTTP on {self.cfg.http_host}:{self.cfg.http_port}: "
-                             f"{exc.strerror or exc}") from None
+            raise FatalError(
+                f"cannot serve HTTP on {self.cfg.http_host}:{self.cfg.http_port}: "
+                f"{exc.strerror or exc}"
+            ) from None
         log.info("http status endpoint", host=self.cfg.http_host, port=self.http.port)
 
     def _heartbeat(self, state) -> None:
-        """Keep the writer lock's heartbeat fresh (the watchdog is the monitor's: it watches the loop)."""
+        """Keep the writer lock's heartbeat fresh (the watchdog is the monitor's: it watches the
+        loop)."""
         while not self.stop.wait(30.0):
             try:
                 state.heartbeat()
@@ -178,22 +208,39 @@ class MirrorService:
         self.idle.clear()
         self.monitor.cycle_began()
         try:
-            cycle_id = self._record(lambda state: cycles.start_cycle(state, time.time(), self._next_run()))
+            cycle_id = self._record(
+                lambda state: cycles.start_cycle(state, time.time(), self._next_run())
+            )
             report = self.cycle.run()
             if cycle_id is not None:
-                self._record(lambda state: cycles.end_cycle(state, cycle_id, cycle_end(report), self._next_run()))
+                self._record(
+                    lambda state: cycles.end_cycle(
+                        state, cycle_id, cycle_end(report), self._next_run()
+                    )
+                )
             self.last = self.ready.last = report
             next_run = self._next_run()
             if next_run is not None:
-                log.info("next cycle", at=iso(next_run), seconds_from_now=round(next_run - time.time(), 1))
-            state = "ok" if report.ok else f"errors: {report.error or report.delete_refused or report.failed}"
-            sdnotify.notify(f"STATUS=last cycle {state}; copied {report.copied}, {report.seconds:.1f} s")
+                log.info(
+                    "next cycle",
+                    at=iso(next_run),
+                    seconds_from_now=round(next_run - time.time(), 1),
+                )
+            state = (
+                "ok"
+                if report.ok
+                else f"errors: {report.error or report.delete_refused or report.failed}"
+            )
+            sdnotify.notify(
+                f"STATUS=last cycle {state}; copied {report.copied}, {report.seconds:.1f} s"
+            )
         finally:
             self.monitor.cycle_ended()
             self.idle.set()
 
     def _record(self, write: Callable[..., int | None]) -> int | None:
-        """Write a cycle record for `mlflow-syncer status`; a failed write is logged, never fatal."""
+        """Write a cycle record for `mlflow-syncer status`; a failed write is logged, never
+        fatal."""
         try:
             return write(self.cycle.state)
         except Exception as exc:
@@ -215,11 +262,20 @@ class MirrorService:
             if self._wait_signal(until=lambda: not worker.is_alive()):
                 return max(EXIT_PARTIAL, self._shutdown(None))  # the one cycle did not complete
             return self._exit_code(self.last)
-        logging.getLogger("apscheduler").setLevel(logging.ERROR)  # not a warning per tick skipped by a long cycle
+        logging.getLogger("apscheduler").setLevel(
+            logging.ERROR
+        )  # not a warning per tick skipped by a long cycle
         scheduler = self.scheduler = BackgroundScheduler(timezone="UTC")
         first = None if self.cfg.cron else _now()
-        scheduler.add_job(self._tick, self.trigger, id="cycle", max_instances=1, coalesce=True,
-                          misfire_grace_time=None, next_run_time=first)
+        scheduler.add_job(
+            self._tick,
+            self.trigger,
+            id="cycle",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=first,
+        )
         scheduler.start()
         sdnotify.notify("READY=1", "STATUS=mirroring")
         log.info("mirror started", schedule=self.cfg.cron or f"every {self.cfg.interval:g} s")
@@ -233,8 +289,10 @@ class MirrorService:
         if self.idle.wait(self.cfg.shutdown_timeout):
             log.info("stopped cleanly")
             return EXIT_OK
-        log.error("the unit in flight did not stop in time; abandoning it (the next start resumes it)",
-                  timeout=self.cfg.shutdown_timeout)
+        log.error(
+            "the unit in flight did not stop in time; abandoning it (the next start resumes it)",
+            timeout=self.cfg.shutdown_timeout,
+        )
         return EXIT_PARTIAL
 
     @staticmethod
@@ -245,32 +303,45 @@ class MirrorService:
 
 
 def cycle_end(report: CycleReport) -> cycles.CycleEnd:
-    """What the state store keeps of a cycle report (a cycle that could not finish: the lag since the last
-    one that did)."""
+    """What the state store keeps of a cycle report (a cycle that could not finish: the lag since
+    the last one that did)."""
     lag = report.lag
     return cycles.CycleEnd(
-        ended=report.ended, ok=report.ok, error=report.error or report.delete_refused, copied=report.copied,
-        failed=report.failed + report.cancelled, conflicts=report.conflicts, deleted=report.deleted,
-        unchanged=report.unchanged, lag=lag, lag_at_scan=None if report.error else report.lag_at_scan)
+        ended=report.ended,
+        ok=report.ok,
+        error=report.error or report.delete_refused,
+        copied=report.copied,
+        failed=report.failed + report.cancelled,
+        conflicts=report.conflicts,
+        deleted=report.deleted,
+        unchanged=report.unchanged,
+        lag=lag,
+        lag_at_scan=None if report.error else report.lag_at_scan,
+    )
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def run_mirror(settings: Settings, config_path: str | None, once: bool) -> tuple[int, CycleReport | None]:
-    """Run the mirror service: (exit code, last cycle report). A forced stop exits the process at once."""
+def run_mirror(
+    settings: Settings, config_path: str | None, once: bool
+) -> tuple[int, CycleReport | None]:
+    """Run the mirror service: (exit code, last cycle report). A forced stop exits the process at
+    once."""
     import sys
 
     service = MirrorService(settings, config_path, once)
     code = service.run()
     if not once or not service.idle.is_set():
-        # State is committed and the lock released. Interpreter teardown (MLflow's exit hooks, a worker
-        # stuck in I/O) must not stretch the shutdown bound: leave now.
+        # State is committed and the lock released. Interpreter teardown (MLflow's exit hooks, a
+        # worker stuck in I/O) must not stretch the shutdown bound: leave now.
         log.info("exiting", code=code)
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(code)
     if service.signalled is not None:
-        raise Interrupted(service.signalled)  # --once stopped by a signal: one line, 130 or 143 (cli.app)
+        raise Interrupted(
+            service.signalled
+        )  # --once stopped by a signal: one line, 130 or 143 (cli.app)
     return code, service.last

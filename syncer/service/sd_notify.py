@@ -10,7 +10,8 @@ import socket
 
 
 def notify(*fields: str) -> bool:
-    """Send `READY=1`, `WATCHDOG=1`, `STATUS=...`, `STOPPING=1`... Returns False when nobody listens."""
+    """Send `READY=1`, `WATCHDOG=1`, `STATUS=...`, `STOPPING=1`... Returns False when nobody
+    listens."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address or not fields:
         return False

@@ -1,4 +1,5 @@
-"""The service's HTTP endpoint: /healthz (alive), /readyz (recent good cycle), /metrics (Prometheus)."""
+"""The service's HTTP endpoint: /healthz (alive), /readyz (recent good cycle), /metrics
+(Prometheus)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,9 @@ class StatusServer:
     def __init__(self, host: str, port: int, readiness: Readiness) -> None:
         self.server = ThreadingHTTPServer((host, port), _handler(readiness))
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="http-status", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="http-status", daemon=True
+        )
 
     @property
     def port(self) -> int:

@@ -1,14 +1,16 @@
-"""The mirror's monitor: a thread that watches the cycle loop, never the network or the database itself.
+"""The mirror's monitor: a thread that watches the cycle loop, never the network or the database
+itself.
 
-- A cycle running longer than one period is reported (log line `cycle waiting`: which end or the state
-  store, which call, since when; repeated every `NOTICE_EVERY` seconds at most) and noted in the state
-  store for `mlflow-syncer status` (cursor `mirror:waiting`), unless the state store is what it waits on.
-- While no cycle finishes, the replication-lag gauge keeps counting from the last cycle that did, and
-  `pending_objects` says what the cycle in flight planned, or NaN (unknown) when it planned nothing yet or
-  nothing at all, never the last cycle's 0.
-- The systemd watchdog is fed only while the loop moves: between cycles, or while the cycle in flight
-  finished a call (an API call or a state-store statement) within `STALL_SECONDS`. A process wedged on a
-  call that never returns stops feeding it, and systemd restarts it.
+- A cycle running longer than one period is reported (log line `cycle waiting`: which end or the
+  state store, which call, since when; repeated every `NOTICE_EVERY` seconds at most) and noted in
+  the state store for `mlflow-syncer status` (cursor `mirror:waiting`), unless the state store is
+  what it waits on.
+- While no cycle finishes, the replication-lag gauge keeps counting from the last cycle that did,
+  and `pending_objects` says what the cycle in flight planned, or NaN (unknown) when it planned
+  nothing yet or nothing at all, never the last cycle's 0.
+- The systemd watchdog is fed only while the loop moves: between cycles, or while the cycle in
+  flight finished a call (an API call or a state-store statement) within `STALL_SECONDS`. A process
+  wedged on a call that never returns stops feeding it, and systemd restarts it.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ class Monitor:
                 self._tell(started, now)
 
     def _feed(self, now: float) -> None:
-        """Ping the watchdog while the loop moves; say so (STATUS=) when it stops and starts moving again."""
+        """Ping the watchdog while the loop moves; say so (STATUS=) when it stops and starts moving
+        again."""
         if self.turning(now):
             if self._stalled:
                 self._stalled = False
@@ -93,8 +96,12 @@ class Monitor:
             self._stalled = True
             wait = waits.oldest()
             on = f"{wait.on} ({wait.op}) since {iso(wait.since)}" if wait else "nothing in flight"
-            sdnotify.notify(f"STATUS=stalled: no call finished for {STALL_SECONDS:g} s; waiting on {on}")
-            log.error("cycle stalled: the watchdog is no longer fed", waiting_on=on, stall_s=STALL_SECONDS)
+            sdnotify.notify(
+                f"STATUS=stalled: no call finished for {STALL_SECONDS:g} s; waiting on {on}"
+            )
+            log.error(
+                "cycle stalled: the watchdog is no longer fed", waiting_on=on, stall_s=STALL_SECONDS
+            )
 
     def _tell(self, started: float, now: float) -> None:
         wait = waits.oldest()
@@ -102,13 +109,31 @@ class Monitor:
         if now - self._told < NOTICE_EVERY and on == self._told_on:
             return
         self._told, self._told_on = now, on
-        fields = {"on": on, "op": wait.op, "since": iso(wait.since), "waiting_s": round(wait.seconds(now), 1)} \
-            if wait else {"on": on}
-        log.warning("cycle waiting", cycle_started=iso(started), cycle_running_s=round(now - started, 1),
-                    period_s=self.period, stalled=not self.turning(now), **fields)
+        fields = (
+            {
+                "on": on,
+                "op": wait.op,
+                "since": iso(wait.since),
+                "waiting_s": round(wait.seconds(now), 1),
+            }
+            if wait
+            else {"on": on}
+        )
+        log.warning(
+            "cycle waiting",
+            cycle_started=iso(started),
+            cycle_running_s=round(now - started, 1),
+            period_s=self.period,
+            stalled=not self.turning(now),
+            **fields,
+        )
         if wait is not None and not wait.on.startswith("the state store"):
             self._noted = True
-            self._note(json.dumps({"on": wait.on, "op": wait.op, "since": wait.since, "cycle_started": started}))
+            self._note(
+                json.dumps(
+                    {"on": wait.on, "op": wait.op, "since": wait.since, "cycle_started": started}
+                )
+            )
 
     def _note(self, value: str) -> None:
         """Write the waiting note in a thread of its own: the state store may be slow too."""

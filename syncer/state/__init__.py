@@ -1,4 +1,5 @@
-"""The state store: SQLAlchemy schema (id map, status, fingerprints, cursors, lock), Alembic upgrades.
+"""The state store: SQLAlchemy schema (id map, status, fingerprints, cursors, lock), Alembic
+upgrades.
 
 May import: syncer.core.
 """

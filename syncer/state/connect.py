@@ -1,4 +1,5 @@
-"""Connecting to a state store: the default URL, database drivers, SQLite read-only and WAL modes."""
+"""Connecting to a state store: the default URL, database drivers, SQLite read-only and WAL
+modes."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from syncer.core.config_text import user_name
 from syncer.core.errors import FatalError
 from syncer.core.redact import redact
 
-# A PostgreSQL state store that hangs must not wedge a process for ever: bounded connects, statements and
-# pool waits, and keepalives that break a connection whose peer vanished (docs/RELIABILITY.md).
+# A PostgreSQL state store that hangs must not wedge a process for ever: bounded connects,
+# statements and pool waits, and keepalives that break a connection whose peer vanished
+# (docs/RELIABILITY.md).
 CONNECT_TIMEOUT = int(os.environ.get("MLFLOW_SYNCER_STATE_CONNECT_TIMEOUT", "10"))
 STATEMENT_TIMEOUT = int(os.environ.get("MLFLOW_SYNCER_STATE_STATEMENT_TIMEOUT", "300"))
 log = structlog.get_logger("syncer.state")
@@ -29,7 +31,8 @@ _BACKGROUND = re.compile(r"\(Background on this error at: [^)]*\)")
 
 
 def one_line(exc: BaseException) -> str:
-    """A database error as one readable line: its lines joined, the SQLAlchemy link dropped, secrets masked."""
+    """A database error as one readable line: its lines joined, the SQLAlchemy link dropped, secrets
+    masked."""
     text = _BACKGROUND.sub("", str(exc))
     parts = [p.strip() for p in text.splitlines() if p.strip()]
     return redact("; ".join(parts) or type(exc).__name__)[:1000]
@@ -52,15 +55,18 @@ def pair_file(pair: str) -> str:
 
 def default_state_url(config_path: str | None, pair: str | None = None) -> str:
     """The state store used when none is given: the pair's file in the user's state folder, so any
-    working folder finds it. An `mlflow-syncer-state.db` where older versions put it (next to the last
-    config file, or in the working folder) is still used, and said once."""
+    working folder finds it. An `mlflow-syncer-state.db` where older versions put it (next to the
+    last config file, or in the working folder) is still used, and said once."""
     folder = Path(config_path.split(":")[-1]).resolve().parent if config_path else Path.cwd()
     old = folder / OLD_DEFAULT_NAME
     if old.exists() or pair is None:
         if old.exists() and str(old) not in _said_old:
             _said_old.add(str(old))
-            log.info("state store in the former default place", path=str(old),
-                     default_now=str(state_folder()))
+            log.info(
+                "state store in the former default place",
+                path=str(old),
+                default_now=str(state_folder()),
+            )
         return f"sqlite:///{old}"
     return f"sqlite:///{state_folder() / pair_file(pair)}"
 
@@ -75,7 +81,11 @@ def make_sqlite_folder(url: str) -> None:
 def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL (None: another database, or in memory)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not parsed.database
+        or parsed.database == ":memory:"
+    ):
         return None
     return Path(parsed.database.removeprefix("file:").split("?")[0])
 
@@ -97,35 +107,43 @@ def permission_problem(url: str, exc: BaseException) -> str | None:
         what = f"the state folder {folder}"
     else:
         return None
-    return (f"permission denied: user {user_name()} cannot write {what}; give --state a path this user "
-            "can write, or make it writable (chown/chmod)")
+    return (
+        f"permission denied: user {user_name()} cannot write {what}; give --state a path this user "
+        "can write, or make it writable (chown/chmod)"
+    )
 
 
 def unusable(url: str, exc: BaseException) -> FatalError:
     """The one line for a state store that cannot be opened: a permission problem said as one."""
     if (problem := permission_problem(url, exc)) is not None:
         return FatalError(problem)
-    return FatalError(f"state store {redact(url)} is unusable: {type(exc).__name__}: {one_line(exc)}")
+    return FatalError(
+        f"state store {redact(url)} is unusable: {type(exc).__name__}: {one_line(exc)}"
+    )
 
 
 def _read_only_mode(db: str) -> str:
     """SQLite URI parameters that read without writing anything, not even WAL sidecar files.
 
-    A WAL-mode file whose -wal sidecar is absent has no open connection: read it as immutable (mode=ro
-    alone would create -wal and -shm next to it). With a live writer, share its sidecars read-only.
+    A WAL-mode file whose -wal sidecar is absent has no open connection: read it as immutable
+    (mode=ro alone would create -wal and -shm next to it). With a live writer, share its sidecars
+    read-only.
     """
     return "mode=ro" if Path(f"{db}-wal").exists() else "mode=ro&immutable=1"
 
 
 def with_driver(url: str) -> str:
-    """A PostgreSQL URL without a driver gets whichever driver is installed (psycopg 3 or psycopg2)."""
+    """A PostgreSQL URL without a driver gets whichever driver is installed (psycopg 3 or
+    psycopg2)."""
     parsed = make_url(url)
     if parsed.drivername != "postgresql":
         return url
     for module, driver in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
         if importlib.util.find_spec(module) is not None:
             return parsed.set(drivername=driver).render_as_string(hide_password=False)
-    raise FatalError("the PostgreSQL state store needs a driver: pip install 'mlflow-syncer[postgres]'")
+    raise FatalError(
+        "the PostgreSQL state store needs a driver: pip install 'mlflow-syncer[postgres]'"
+    )
 
 
 def make_engine(url: str, read_only: bool) -> Engine:
@@ -134,8 +152,10 @@ def make_engine(url: str, read_only: bool) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database or ""
         if read_only and db and db != ":memory:":
-            engine = create_engine(f"sqlite:///file:{db}?{_read_only_mode(db)}&uri=true",
-                                   connect_args={"check_same_thread": False})
+            engine = create_engine(
+                f"sqlite:///file:{db}?{_read_only_mode(db)}&uri=true",
+                connect_args={"check_same_thread": False},
+            )
         else:
             if db and db != ":memory:":
                 Path(db).parent.mkdir(parents=True, exist_ok=True)
@@ -151,16 +171,23 @@ def make_engine(url: str, read_only: bool) -> Engine:
 
         _watch(engine, url)
         return engine
-    engine = create_engine(url, pool_pre_ping=True, pool_timeout=CONNECT_TIMEOUT * 3,
-                           connect_args=_pg_args())
+    engine = create_engine(
+        url, pool_pre_ping=True, pool_timeout=CONNECT_TIMEOUT * 3, connect_args=_pg_args()
+    )
     _watch(engine, url)
     return engine
 
 
 def _pg_args() -> dict:
     """libpq parameters bounding connects and statements (both drivers pass them to libpq)."""
-    return {"connect_timeout": CONNECT_TIMEOUT, "options": f"-c statement_timeout={STATEMENT_TIMEOUT * 1000}",
-            "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+    return {
+        "connect_timeout": CONNECT_TIMEOUT,
+        "options": f"-c statement_timeout={STATEMENT_TIMEOUT * 1000}",
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
 
 
 def _waiting(on: str, op: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -172,8 +199,8 @@ def _waiting(on: str, op: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]
 
 
 def _watch(engine: Engine, url: str) -> None:
-    """Record every connect and statement as a call in flight (`core.waits`): a mirror says when a cycle
-    waits on its state store."""
+    """Record every connect and statement as a call in flight (`core.waits`): a mirror says when a
+    cycle waits on its state store."""
     on = f"the state store ({redact(make_url(url).render_as_string(hide_password=True))})"
 
     @event.listens_for(engine, "do_connect")
@@ -187,7 +214,9 @@ def _watch(engine: Engine, url: str) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _before(conn, _cursor, statement, *_rest) -> None:
-        conn.info["syncer_wait"] = waits.begin(on, statement.split(None, 1)[0].lower() if statement else "sql")
+        conn.info["syncer_wait"] = waits.begin(
+            on, statement.split(None, 1)[0].lower() if statement else "sql"
+        )
 
     @event.listens_for(engine, "after_cursor_execute")
     def _after(conn, *_rest) -> None:
@@ -197,6 +226,7 @@ def _watch(engine: Engine, url: str) -> None:
     def _failed(context) -> None:
         if context.connection is not None:
             waits.end(context.connection.info.pop("syncer_wait", 0))
+
 
 def refuse_mlflow_database(url: str) -> None:
     """An MLflow tracking database is never a state store. Looked at read-only: a writing SQLite
@@ -213,5 +243,7 @@ def refuse_mlflow_database(url: str) -> None:
     except (SQLAlchemyError, ImportError):  # an unusable store: opening it says so
         return
     if {"experiments", "runs"} <= tables:
-        raise FatalError(f"state store {redact(url)} is an MLflow tracking database, not an "
-                         "mlflow-syncer state store; give --state a file or database of its own")
+        raise FatalError(
+            f"state store {redact(url)} is an MLflow tracking database, not an "
+            "mlflow-syncer state store; give --state a file or database of its own"
+        )

@@ -1,8 +1,9 @@
-"""Mirror cycle results in the state store, and the writer lock as others see it (for `mlflow-syncer status`).
+"""Mirror cycle results in the state store, and the writer lock as others see it (for `mlflow-syncer
+status`).
 
-The mirror service records each cycle when it starts (`start_cycle`) and when it ends (`end_cycle`): times,
-result, counts, replication lag and the next scheduled cycle. Only the latest `KEEP` cycles are kept. A row
-without an end is a cycle in progress, or one whose process died.
+The mirror service records each cycle when it starts (`start_cycle`) and when it ends (`end_cycle`):
+times, result, counts, replication lag and the next scheduled cycle. Only the latest `KEEP` cycles
+are kept. A row without an end is a cycle in progress, or one whose process died.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ KEEP = 100
 
 
 class CycleRecord(Base):
-    """One mirror cycle: when, how long, how it ended, what it left behind, and when the next one is due."""
+    """One mirror cycle: when, how long, how it ended, what it left behind, and when the next one is
+    due."""
 
     __tablename__ = "cycles"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -61,10 +63,14 @@ class CycleEnd:
 def start_cycle(store: StateStore, started: float, next_run: float | None = None) -> int:
     """Record that a cycle began; forget all but the latest KEEP cycles. Returns the cycle's id."""
     with store._write() as s:  # a companion module of the store
-        row = CycleRecord(started=started, next_run=next_run, host=socket.gethostname(), pid=os.getpid())
+        row = CycleRecord(
+            started=started, next_run=next_run, host=socket.gethostname(), pid=os.getpid()
+        )
         s.add(row)
         s.flush()
-        oldest_kept = select(CycleRecord.id).order_by(CycleRecord.id.desc()).offset(KEEP - 1).limit(1)
+        oldest_kept = (
+            select(CycleRecord.id).order_by(CycleRecord.id.desc()).offset(KEEP - 1).limit(1)
+        )
         cutoff = s.scalar(oldest_kept)
         if cutoff is not None:
             s.execute(delete(CycleRecord).where(CycleRecord.id < cutoff))
@@ -84,7 +90,8 @@ def end_cycle(store: StateStore, cycle_id: int, end: CycleEnd, next_run: float |
 
 
 def last_cycles(store: StateStore, n: int = 1) -> list[CycleRecord]:
-    """The latest `n` cycles, newest first (empty for a store without any, or without the table yet)."""
+    """The latest `n` cycles, newest first (empty for a store without any, or without the table
+    yet)."""
     if store.engine is None or "cycles" not in store.tables():
         return []
     with store._session() as s:
@@ -96,7 +103,12 @@ def last_finished(store: StateStore) -> CycleRecord | None:
     if store.engine is None or "cycles" not in store.tables():
         return None
     with store._session() as s:
-        q = select(CycleRecord).where(CycleRecord.ended.is_not(None)).order_by(CycleRecord.id.desc()).limit(1)
+        q = (
+            select(CycleRecord)
+            .where(CycleRecord.ended.is_not(None))
+            .order_by(CycleRecord.id.desc())
+            .limit(1)
+        )
         return s.scalar(q)
 
 
@@ -108,13 +120,16 @@ class Holder:
     host: str
     pid: int
     heartbeat: float
-    alive: bool | None  # same host: whether the pid runs; another host: None (judge by the heartbeat)
+    alive: (
+        bool | None
+    )  # same host: whether the pid runs; another host: None (judge by the heartbeat)
 
     def age(self, now: float | None = None) -> float:
         return max(0.0, (now or time.time()) - self.heartbeat)
 
     def live(self, stale_after: float = 120.0) -> bool:
-        """Whether the holder may still run: its pid runs (same host) or its heartbeat is fresh (another host)."""
+        """Whether the holder may still run: its pid runs (same host) or its heartbeat is fresh
+        (another host)."""
         return bool(self.alive) or (self.alive is None and self.age() < stale_after)
 
 
@@ -147,7 +162,8 @@ def _alive(host: str, pid: int) -> bool | None:
 
 
 def recorded_pair(store: StateStore) -> str | None:
-    """The `source -> destination` pair the store belongs to (None before any writing command ran)."""
+    """The `source -> destination` pair the store belongs to (None before any writing command
+    ran)."""
     if store.engine is None:
         return None
     with store._session() as s:

@@ -46,21 +46,28 @@ def check_or_upgrade(engine: Engine, upgrade: bool) -> None:
         return
     known = {rev.revision for rev in script.walk_revisions()}
     if current is not None and current not in known:
-        raise FatalError(f"state store schema {current} is newer than this mlflow-syncer understands "
-                         f"(it knows up to {head}); upgrade mlflow-syncer")
+        raise FatalError(
+            f"state store schema {current} is newer than this mlflow-syncer understands "
+            f"(it knows up to {head}); upgrade mlflow-syncer"
+        )
     if not upgrade:
         if current is None:
             return
-        raise FatalError(f"state store schema {current} is older than {head}; run any writing command "
-                         "(for example `mlflow-syncer migrate`) once to upgrade it")
+        raise FatalError(
+            f"state store schema {current} is older than {head}; run any writing command "
+            "(for example `mlflow-syncer migrate`) once to upgrade it"
+        )
     with _one_upgrader(engine):
-        if current_revision(engine) != head:  # another process may have upgraded while this one waited
+        if (
+            current_revision(engine) != head
+        ):  # another process may have upgraded while this one waited
             command.upgrade(alembic_config(engine), "head")
 
 
 @contextmanager
 def _one_upgrader(engine: Engine) -> Iterator[None]:
-    """On PostgreSQL, one process at a time upgrades (scale-out workers open a new store together)."""
+    """On PostgreSQL, one process at a time upgrades (scale-out workers open a new store
+    together)."""
     if engine.dialect.name != "postgresql":
         yield
         return

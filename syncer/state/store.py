@@ -32,8 +32,16 @@ from syncer.state.connect import (
 )
 from syncer.state.schema_upgrade import check_or_upgrade
 
-__all__ = ["StateStore", "ObjectRecord", "default_state_url", "with_driver", "DONE", "IN_PROGRESS", "FAILED",
-           "QUARANTINED"]
+__all__ = [
+    "StateStore",
+    "ObjectRecord",
+    "default_state_url",
+    "with_driver",
+    "DONE",
+    "IN_PROGRESS",
+    "FAILED",
+    "QUARANTINED",
+]
 
 DONE, IN_PROGRESS, FAILED, QUARANTINED = "done", "in_progress", "failed", "quarantined"
 
@@ -54,7 +62,9 @@ class ObjectRecord(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[float] = mapped_column(BigInteger)
-    name: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # the object as reports name it
+    name: Mapped[str | None] = mapped_column(
+        String(1024), nullable=True
+    )  # the object as reports name it
 
 
 class ArtifactRecord(Base):
@@ -105,8 +115,14 @@ class Failure:
 class StateStore:
     """Read and write sync state. `read_only` stores never write (dry runs and diffs)."""
 
-    def __init__(self, url: str, pair: str, read_only: bool = False, quarantine_after: int = 3,
-                 former_pairs: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        url: str,
+        pair: str,
+        read_only: bool = False,
+        quarantine_after: int = 3,
+        former_pairs: tuple[str, ...] = (),
+    ) -> None:
         self.url = url
         self.pair = pair
         self.former_pairs = tuple(p for p in former_pairs if p != pair)  # older spellings: upgraded
@@ -141,7 +157,9 @@ class StateStore:
     def _check_pair(self) -> None:
         try:
             self._check_pair_once()
-        except IntegrityError:  # another process (a scale-out worker) recorded it at the same moment
+        except (
+            IntegrityError
+        ):  # another process (a scale-out worker) recorded it at the same moment
             self._check_pair_once()
 
     def _check_pair_once(self) -> None:
@@ -152,8 +170,10 @@ class StateStore:
             elif row.value in self.former_pairs:  # recorded by an older version under the URI text
                 row.value = self.pair
             elif row.value != self.pair:
-                raise FatalError(f"state store {redact(self.url)} belongs to another sync ({row.value}); "
-                                 "use another --state")
+                raise FatalError(
+                    f"state store {redact(self.url)} belongs to another sync ({row.value}); "
+                    "use another --state"
+                )
 
     def _session(self):
         assert self.engine is not None
@@ -174,18 +194,25 @@ class StateStore:
     def copied_dest_id(self, kind: str, source_id: str) -> str | None:
         """The destination id of a `kind` object whose copy is recorded as done, else None."""
         record = self.get(kind, source_id)
-        return record.dest_id if record is not None and record.status == DONE and record.dest_id else None
+        return (
+            record.dest_id
+            if record is not None and record.status == DONE and record.dest_id
+            else None
+        )
 
     def dest_ids(self, kind: str, source_ids: Iterable[str]) -> dict[str, str]:
-        """Source id -> destination id of those of the `kind` objects that have one (500 ids per query)."""
+        """Source id -> destination id of those of the `kind` objects that have one (500 ids per
+        query)."""
         wanted, found = sorted(set(source_ids)), {}
         if self.engine is None:
             return found
         with self._session() as s:
             for i in range(0, len(wanted), 500):
                 q = select(ObjectRecord.source_id, ObjectRecord.dest_id).where(
-                    ObjectRecord.kind == kind, ObjectRecord.source_id.in_(wanted[i : i + 500]),
-                    ObjectRecord.dest_id.is_not(None))
+                    ObjectRecord.kind == kind,
+                    ObjectRecord.source_id.in_(wanted[i : i + 500]),
+                    ObjectRecord.dest_id.is_not(None),
+                )
                 found.update((sid, did) for sid, did in s.execute(q))
         return found
 
@@ -199,13 +226,17 @@ class StateStore:
             return list(s.scalars(q))
 
     def mapped(self, kind: str) -> Iterator[ObjectRecord]:
-        """The `kind` objects that have a destination copy, by source id, streamed (a million rows never sit in
-        memory at once)."""
+        """The `kind` objects that have a destination copy, by source id, streamed (a million rows
+        never sit in memory at once)."""
         if self.engine is None:
             return
         with self.engine.connect() as conn:
-            q = (select(ObjectRecord).where(ObjectRecord.kind == kind, ObjectRecord.dest_id.is_not(None))
-                 .order_by(ObjectRecord.source_id).execution_options(yield_per=1000))
+            q = (
+                select(ObjectRecord)
+                .where(ObjectRecord.kind == kind, ObjectRecord.dest_id.is_not(None))
+                .order_by(ObjectRecord.source_id)
+                .execution_options(yield_per=1000)
+            )
             with Session(bind=conn) as s:
                 yield from s.scalars(q)
 
@@ -217,8 +248,15 @@ class StateStore:
             row = s.get(Meta, "pair")
             return row.value if row else None
 
-    def record(self, kind: str, source_id: str, dest_id: str | None, status: str,
-               fingerprint: str | None = None, name: str | None = None) -> None:
+    def record(
+        self,
+        kind: str,
+        source_id: str,
+        dest_id: str | None,
+        status: str,
+        fingerprint: str | None = None,
+        name: str | None = None,
+    ) -> None:
         """Record progress on one object (commits); `name` is how reports name it."""
         hooks.reached("state_record")
         with self._write() as s:
@@ -260,8 +298,12 @@ class StateStore:
 
     def failures(self) -> list[Failure]:
         """Objects that failed on their last attempt or are quarantined, with the reason."""
-        return [Failure(r.kind, r.source_id, r.status, r.attempts, r.last_error or "")
-                for r in sorted(self._by_status(FAILED, QUARANTINED), key=lambda r: (r.kind, r.source_id))]
+        return [
+            Failure(r.kind, r.source_id, r.status, r.attempts, r.last_error or "")
+            for r in sorted(
+                self._by_status(FAILED, QUARANTINED), key=lambda r: (r.kind, r.source_id)
+            )
+        ]
 
     def release_quarantine(self) -> int:
         """Give quarantined objects another chance. Returns how many were released."""
@@ -276,7 +318,9 @@ class StateStore:
         if self.engine is None:
             return {}
         with self._session() as s:
-            rows = s.scalars(select(ArtifactRecord).where(ArtifactRecord.run_source_id == run_source_id))
+            rows = s.scalars(
+                select(ArtifactRecord).where(ArtifactRecord.run_source_id == run_source_id)
+            )
             return {r.path: r.size for r in rows}
 
     def record_artifact(self, run_source_id: str, path: str, size: int) -> None:
@@ -286,7 +330,11 @@ class StateStore:
     def forget(self, kind: str, source_id: str) -> None:
         """Forget one object's record and, for a run, its uploaded files (its copy was retired)."""
         with self._write() as s:
-            s.execute(delete(ObjectRecord).where(ObjectRecord.kind == kind, ObjectRecord.source_id == source_id))
+            s.execute(
+                delete(ObjectRecord).where(
+                    ObjectRecord.kind == kind, ObjectRecord.source_id == source_id
+                )
+            )
             if kind == "run":
                 s.execute(delete(ArtifactRecord).where(ArtifactRecord.run_source_id == source_id))
 
@@ -314,10 +362,13 @@ class StateStore:
         try:
             self._take_lock(holder, host, pid, stale_after)
         except IntegrityError:
-            raise FatalError(f"another mlflow-syncer is using state store {redact(self.url)}; "
-                             "stop it first") from None
+            raise FatalError(
+                f"another mlflow-syncer is using state store {redact(self.url)}; stop it first"
+            ) from None
         self._beating.clear()
-        threading.Thread(target=self._beat, args=(stale_after / 4,), daemon=True, name="lock-heartbeat").start()
+        threading.Thread(
+            target=self._beat, args=(stale_after / 4,), daemon=True, name="lock-heartbeat"
+        ).start()
 
     def _beat(self, every: float) -> None:
         """Keep the lock fresh for other hosts while this process holds it."""
@@ -330,8 +381,10 @@ class StateStore:
             row = s.get(Lock, "writer", with_for_update=True)
             now = int(time.time())
             if row is not None and not self._lock_is_stale(row, host, now, stale_after):
-                raise FatalError(f"another mlflow-syncer ({row.holder}, pid {row.pid} on {row.host}) is "
-                                 f"using state store {redact(self.url)}; stop it first")
+                raise FatalError(
+                    f"another mlflow-syncer ({row.holder}, pid {row.pid} on {row.host}) is "
+                    f"using state store {redact(self.url)}; stop it first"
+                )
             if row is None:
                 s.add(Lock(name="writer", holder=holder, host=host, pid=pid, heartbeat=now))
             else:

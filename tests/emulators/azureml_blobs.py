@@ -1,13 +1,13 @@
-"""Write-once run artifacts, as Azure ML keeps them: a blob-service front in front of Azurite that refuses a
-second write to an existing blob of the Azure ML workspace's container.
+"""Write-once run artifacts, as Azure ML keeps them: a blob-service front in front of Azurite that
+refuses a second write to an existing blob of the Azure ML workspace's container.
 
 Azure ML answers a second upload to an artifact path with "UserError: Resource Conflict: ArtifactId
-ExperimentRun/dcid.<run>/<path> already exists" (lightly-ai/lightly-train#256, an MLflow autolog upload to an
-Azure ML run; the azureml-mlflow plugin's run-history artifact API). Here the clients write the blobs
-directly (`wasbs://` roots), so the refusal is a storage answer: 409 (the issue quotes the message, not the
-status) with the storage error shape
-(`x-ms-error-code`, XML body) carrying that message; the Azure SDK raises ResourceExistsError for it.
-Every other request passes through unchanged (shared-key signatures do not cover the host).
+ExperimentRun/dcid.<run>/<path> already exists" (lightly-ai/lightly-train#256, an MLflow autolog
+upload to an Azure ML run; the azureml-mlflow plugin's run-history artifact API). Here the clients
+write the blobs directly (`wasbs://` roots), so the refusal is a storage answer: 409 (the issue
+quotes the message, not the status) with the storage error shape
+(`x-ms-error-code`, XML body) carrying that message; the Azure SDK raises ResourceExistsError for
+it. Every other request passes through unchanged (shared-key signatures do not cover the host).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ _RUN = re.compile(r"/(?P<run>[0-9a-f]{32})/artifacts/(?P<path>.+)$")
 class WriteOnceBlobs:
     """Forward to Azurite on `port`; refuse overwrites of blobs in `containers` of `account`."""
 
-    def __init__(self, port: int, account: str, connection_string: str, containers: set[str]) -> None:
+    def __init__(
+        self, port: int, account: str, connection_string: str, containers: set[str]
+    ) -> None:
         self.port, self.account, self.containers = port, account, containers
         self.blobs = BlobServiceClient.from_connection_string(connection_string)
         self.counts: Counter = Counter()
@@ -44,9 +46,15 @@ class WriteOnceBlobs:
         self.server.server_close()
 
     def _blob(self, method: str, path: str, query: str) -> tuple[str, str] | None:
-        """(container, blob) when the request creates or replaces a whole blob of a write-once container."""
+        """(container, blob) when the request creates or replaces a whole blob of a write-once
+        container."""
         parts = unquote(path).lstrip("/").split("/", 2)
-        if method != "PUT" or len(parts) < 3 or parts[0] != self.account or parts[1] not in self.containers:
+        if (
+            method != "PUT"
+            or len(parts) < 3
+            or parts[0] != self.account
+            or parts[1] not in self.containers
+        ):
             return None
         comp = parse_qs(query).get("comp", [""])[0]
         return (parts[1], parts[2]) if comp in ("", "blocklist") else None
@@ -64,8 +72,11 @@ class WriteOnceBlobs:
             self.counts["409 overwrite"] += 1
         m = _RUN.search(target[1])
         artifact = f"ExperimentRun/dcid.{m['run']}/{m['path']}" if m else target[1]
-        return (f'<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobAlreadyExists</Code><Message>UserError: '
-                f"Resource Conflict: ArtifactId {artifact} already exists</Message></Error>").encode()
+        return (
+            f'<?xml version="1.0" '
+            f'encoding="utf-8"?><Error><Code>BlobAlreadyExists</Code><Message>UserError: '
+            f"Resource Conflict: ArtifactId {artifact} already exists</Message></Error>"
+        ).encode()
 
     def _forward(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
@@ -88,12 +99,20 @@ class WriteOnceBlobs:
                 path, _, query = self.path.partition("?")
                 refused = front.conflict(self.command, path, query)
                 if refused is not None:
-                    status, headers, content = 409, [("x-ms-error-code", "BlobAlreadyExists"),
-                                                      ("Content-Type", "application/xml")], refused
+                    status, headers, content = (
+                        409,
+                        [
+                            ("x-ms-error-code", "BlobAlreadyExists"),
+                            ("Content-Type", "application/xml"),
+                        ],
+                        refused,
+                    )
                 else:
                     sent = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                     source = self.headers.get("x-ms-copy-source")
-                    if source:  # Azurite copies its own blobs when the source's host is the request's
+                    if (
+                        source
+                    ):  # Azurite copies its own blobs when the source's host is the request's
                         sent = {k: v for k, v in sent.items() if k.lower() != "host"}
                         sent["Host"] = urlparse(source).netloc
                     status, headers, content = front._forward(self.command, self.path, sent, body)

@@ -50,8 +50,8 @@ def _error(status: int, message: str, code: str = "UserError") -> Reply:
 
 
 class RunHistoryArtifacts(Rules):
-    """Serve the run-history artifact routes under `scope` and hand out `azureml://` artifact URIs.
-    """
+    """Serve the run-history artifact routes under `scope` and hand out `azureml://` artifact
+    URIs."""
 
     def __init__(
         self,

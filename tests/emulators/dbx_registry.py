@@ -1,12 +1,14 @@
-"""The Databricks workspace registry's own copy of each version's files (`dbfs:/databricks/mlflow-registry/`).
+"""The Databricks workspace registry's own copy of each version's files
+(`dbfs:/databricks/mlflow-registry/`).
 
-`model-versions/get-download-uri` answers `dbfs:/databricks/mlflow-registry/<version id>/models/<name>`,
-which neither the DBFS API nor the Files API reads (both answer 404 here: not offered); the files are
-listed by `model-versions/list-artifacts` (paged, `registry_page` files a page) and read through one URL per
-file from `model-versions/get-signed-download-uri` ({"signed_uri", "headers"}), the API MLflow's
-DatabricksModelsArtifactRepository calls (mlflow/store/artifact/databricks_models_artifact_repo.py, both
-constants marked "@developer_stable").
-Here the files are those of the version's source in the real server's storage, read through SAS URLs.
+`model-versions/get-download-uri` answers `dbfs:/databricks/mlflow-registry/<version
+id>/models/<name>`, which neither the DBFS API nor the Files API reads (both answer 404 here: not
+offered); the files are listed by `model-versions/list-artifacts` (paged, `registry_page` files a
+page) and read through one URL per file from `model-versions/get-signed-download-uri`
+({"signed_uri", "headers"}), the API MLflow's DatabricksModelsArtifactRepository calls
+(mlflow/store/artifact/databricks_models_artifact_repo.py, both constants marked
+"@developer_stable"). Here the files are those of the version's source in the real server's storage,
+read through SAS URLs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ REGISTRY = "dbfs:/databricks/mlflow-registry/"
 
 
 class RegistryFiles(Rules):
-    """Answer the workspace registry's file APIs from the version source's blobs (place after DbfsArtifacts)."""
+    """Answer the workspace registry's file APIs from the version source's blobs (place after
+    DbfsArtifacts)."""
 
     def __init__(self, dbfs: DbfsArtifacts) -> None:
         self.dbfs = dbfs
@@ -37,8 +40,11 @@ class RegistryFiles(Rules):
         if op not in ("get-download-uri", "list-artifacts", "get-signed-download-uri"):
             return None
         params = {k: v[0] for k, v in parse_qs(req.query).items()}
-        answer = gateway.session().get(f"{gateway.upstream}{MV}get-download-uri", timeout=60,
-                                       params={"name": params.get("name"), "version": params.get("version")})
+        answer = gateway.session().get(
+            f"{gateway.upstream}{MV}get-download-uri",
+            timeout=60,
+            params={"name": params.get("name"), "version": params.get("version")},
+        )
         if answer.status_code != 200:
             return Reply(answer.status_code, answer.json())
         base = self.resolved(answer.json()["artifact_uri"], gateway)
@@ -50,7 +56,9 @@ class RegistryFiles(Rules):
             return Reply(200, {"artifact_uri": f"{REGISTRY}{vid}/models/{params['name']}"})
         path = params.get("path", "").strip("/")
         if op == "get-signed-download-uri":
-            return Reply(200, {"signed_uri": self.dbfs.credential(base, path)["signed_uri"], "headers": []})
+            return Reply(
+                200, {"signed_uri": self.dbfs.credential(base, path)["signed_uri"], "headers": []}
+            )
         return self.listing(base, path, int(params.get("page_token") or 0))
 
     @staticmethod
@@ -64,15 +72,25 @@ class RegistryFiles(Rules):
 
     def listing(self, base: str, path: str, start: int) -> Reply:
         d = self.dbfs
-        container = ContainerClient(d.blob_endpoint, d.container,
-                                    credential={"account_name": d.account, "account_key": d.key})
+        container = ContainerClient(
+            d.blob_endpoint,
+            d.container,
+            credential={"account_name": d.account, "account_key": d.key},
+        )
         prefix = d.blob_name(base, path) + "/"
         root = d.blob_name(base, "") + "/"
-        files = [{"path": b.name.removeprefix(root).rstrip("/"), "is_dir": isinstance(b, BlobPrefix),
-                  **({} if isinstance(b, BlobPrefix) else {"file_size": b.size})}
-                 for b in container.walk_blobs(name_starts_with=prefix, delimiter="/")]
+        files = [
+            {
+                "path": b.name.removeprefix(root).rstrip("/"),
+                "is_dir": isinstance(b, BlobPrefix),
+                **({} if isinstance(b, BlobPrefix) else {"file_size": b.size}),
+            }
+            for b in container.walk_blobs(name_starts_with=prefix, delimiter="/")
+        ]
         if not files and path:
             return error(404, "RESOURCE_DOES_NOT_EXIST", f"No file or directory at {path}")
-        page = files[start:start + self.registry_page]
+        page = files[start : start + self.registry_page]
         more = start + len(page) < len(files)
-        return Reply(200, {"files": page, **({"next_page_token": str(start + len(page))} if more else {})})
+        return Reply(
+            200, {"files": page, **({"next_page_token": str(start + len(page))} if more else {})}
+        )

@@ -1,17 +1,21 @@
-"""Databricks-like traces: the v3 trace API MLflow's Databricks store calls, spans served as trace data files.
+"""Databricks-like traces: the v3 trace API MLflow's Databricks store calls, spans served as trace
+data files.
 
-What MLflow's client (mlflow/store/tracking/databricks_rest_store.py, mlflow/tracing/client.py) calls with a
-`databricks` tracking URI, and how this emulator answers it in front of the real server:
-- search: `POST /api/4.0/mlflow/traces/search-long-running` is answered 404 `ENDPOINT_NOT_FOUND` (a workspace
-  whose v4 search does not take experiment locations), so the client falls back, as it does on Databricks, to
-  the v3 search `GET /api/3.0/mlflow/traces/search`, passed to the real server;
+What MLflow's client (mlflow/store/tracking/databricks_rest_store.py, mlflow/tracing/client.py)
+calls with a `databricks` tracking URI, and how this emulator answers it in front of the real
+server:
+- search: `POST /api/4.0/mlflow/traces/search-long-running` is answered 404 `ENDPOINT_NOT_FOUND` (a
+  workspace whose v4 search does not take experiment locations), so the client falls back, as it
+  does on Databricks, to the v3 search `GET /api/3.0/mlflow/traces/search`, passed to the real
+  server;
 - a trace's info: `GET /api/3.0/mlflow/traces/<id>` (passed through);
 - spans: Databricks keeps an experiment trace's spans as a trace data file next to the trace
-  (`mlflow.artifactLocation` = `dbfs:/databricks/mlflow-tracking/<experiment>/<trace id>/artifacts`), read
-  through `GET /api/2.0/mlflow/traces/<id>/credentials-for-data-download`, which hands out a signed URL.
-  Every trace info leaving the gateway says so (the server's own `mlflow.trace.spansLocation` tag is
-  removed), and the credential request writes the trace's spans, as the server holds them, into Azurite as
-  `traces.json` (MLflow's trace data format) and answers with a short-lived SAS URL for that blob.
+  (`mlflow.artifactLocation` = `dbfs:/databricks/mlflow-tracking/<experiment>/<trace
+  id>/artifacts`), read through `GET /api/2.0/mlflow/traces/<id>/credentials-for-data-download`,
+  which hands out a signed URL. Every trace info leaving the gateway says so (the server's own
+  `mlflow.trace.spansLocation` tag is removed), and the credential request writes the trace's spans,
+  as the server holds them, into Azurite as `traces.json` (MLflow's trace data format) and answers
+  with a short-lived SAS URL for that blob.
 
 Not emulated: the v3 batch reads the OSS server offers (`traces/batchGet`, `traces/batchGetInfos`,
 `traces/get`: 404, MLflow's Databricks store never calls them); the v4 API (traces in Unity Catalog
@@ -53,10 +57,21 @@ def _databricks_info(info: dict) -> dict:
 class DatabricksTraces(Rules):
     """Serve the trace routes of a Databricks workspace (place after DatabricksRules)."""
 
-    def __init__(self, connection_string: str, blob_endpoint: str, account: str, key: str,
-                 container: str = "databricks-traces") -> None:
+    def __init__(
+        self,
+        connection_string: str,
+        blob_endpoint: str,
+        account: str,
+        key: str,
+        container: str = "databricks-traces",
+    ) -> None:
         self.blobs = BlobServiceClient.from_connection_string(connection_string)
-        self.blob_endpoint, self.account, self.key, self.container = blob_endpoint.rstrip("/"), account, key, container
+        self.blob_endpoint, self.account, self.key, self.container = (
+            blob_endpoint.rstrip("/"),
+            account,
+            key,
+            container,
+        )
         if not self.blobs.get_container_client(container).exists():
             self.blobs.create_container(container)
 
@@ -88,10 +103,17 @@ class DatabricksTraces(Rules):
             return error(404, "RESOURCE_DOES_NOT_EXIST", f"Trace with id '{trace_id}' not found")
         blob = f"{trace_id}/traces.json"
         self.blobs.get_blob_client(self.container, blob).upload_blob(
-            json.dumps(trace.data.to_dict(), cls=TraceJSONEncoder, ensure_ascii=False).encode(), overwrite=True)
-        sas = generate_blob_sas(self.account, self.container, blob, account_key=self.key,
-                                permission=BlobSasPermissions(read=True),
-                                expiry=datetime.now(timezone.utc) + timedelta(minutes=15))
+            json.dumps(trace.data.to_dict(), cls=TraceJSONEncoder, ensure_ascii=False).encode(),
+            overwrite=True,
+        )
+        sas = generate_blob_sas(
+            self.account,
+            self.container,
+            blob,
+            account_key=self.key,
+            permission=BlobSasPermissions(read=True),
+            expiry=datetime.now(timezone.utc) + timedelta(minutes=15),
+        )
         gateway.count("trace data credentials")
         url = f"{self.blob_endpoint}/{self.container}/{quote(blob)}?{sas}"
         return Reply(200, {"credential_info": {"signed_uri": url, "type": "AZURE_SAS_URI"}})

@@ -1,18 +1,20 @@
-"""Entra ID's token endpoint as azure-identity reaches it (through MSAL) for a service principal with a
-certificate (EnvironmentCredential with `AZURE_CLIENT_CERTIFICATE_PATH`) or a workload identity
-(WorkloadIdentityCredential with `AZURE_FEDERATED_TOKEN_FILE`): MSAL reads
+"""Entra ID's token endpoint as azure-identity reaches it (through MSAL) for a service principal
+with a certificate (EnvironmentCredential with `AZURE_CLIENT_CERTIFICATE_PATH`) or a workload
+identity (WorkloadIdentityCredential with `AZURE_FEDERATED_TOKEN_FILE`): MSAL reads
 `https://login.microsoftonline.com/<tenant>/v2.0/.well-known/openid-configuration`, then POSTs the
-client-credentials grant to its `token_endpoint` with a `client_assertion`: a JWT the client signs with its
-certificate's key (`x5t`/`x5t#S256` thumbprint header, audience the token endpoint, issuer and subject the
-client id: https://learn.microsoft.com/entra/identity-platform/certificate-credentials), or the federated
-token itself (https://learn.microsoft.com/entra/workload-id/workload-identity-federation). Errors as Entra
+client-credentials grant to its `token_endpoint` with a `client_assertion`: a JWT the client signs
+with its certificate's key (`x5t`/`x5t#S256` thumbprint header, audience the token endpoint, issuer
+and subject the client id:
+https://learn.microsoft.com/entra/identity-platform/certificate-credentials), or the federated token
+itself (https://learn.microsoft.com/entra/workload-id/workload-identity-federation). Errors as Entra
 answers them: 400/401 `{"error": "invalid_client", "error_description": "AADSTS..."}`
 (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
 
-The real host cannot be reached here and azure-identity names it itself (the plugin's cloud authority; MSAL
-would ask login.microsoftonline.com's instance discovery about any other host), so the emulator is an HTTPS
-proxy (`HTTPS_PROXY`): a CONNECT to that host is answered by the emulator, with a certificate for the host
-from a test CA (trustme) that the client trusts through `REQUESTS_CA_BUNDLE`.
+The real host cannot be reached here and azure-identity names it itself (the plugin's cloud
+authority; MSAL would ask login.microsoftonline.com's instance discovery about any other host), so
+the emulator is an HTTPS proxy (`HTTPS_PROXY`): a CONNECT to that host is answered by the emulator,
+with a certificate for the host from a test CA (trustme) that the client trusts through
+`REQUESTS_CA_BUNDLE`.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 class EntraID:
-    """Issues tokens to registered clients: `certificates` (client id -> PEM certificate) or `federated`
-    (client id -> the federated token it must present). `grants` records (client id, outcome)."""
+    """Issues tokens to registered clients: `certificates` (client id -> PEM certificate) or
+    `federated` (client id -> the federated token it must present). `grants` records (client id,
+    outcome)."""
 
     def __init__(self, ca: trustme.CA) -> None:
         self.certificates: dict[str, bytes] = {}
@@ -55,8 +58,12 @@ class EntraID:
 
     def openid(self, tenant: str) -> dict:
         base = f"https://{HOST}/{tenant}"
-        return {"issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize", "tenant_region_scope": "EU"}
+        return {
+            "issuer": f"{base}/v2.0",
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "tenant_region_scope": "EU",
+        }
 
     def token(self, tenant: str, form: dict[str, str]) -> tuple[int, dict]:
         client = form.get("client_id", "")
@@ -66,10 +73,18 @@ class EntraID:
             return 401, {"error": "invalid_client", "error_description": why}
         token = f"entra-{secrets.token_hex(12)}"
         self.issued.append(token)
-        return 200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
+        return 200, {
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": token,
+        }
 
     def _refusal(self, tenant: str, client: str, form: dict[str, str]) -> str | None:
-        if form.get("grant_type") != "client_credentials" or form.get("client_assertion_type") != JWT_BEARER:
+        if (
+            form.get("grant_type") != "client_credentials"
+            or form.get("client_assertion_type") != JWT_BEARER
+        ):
             return "AADSTS7000218: The request body must contain client_assertion or client_secret."
         assertion = form.get("client_assertion", "")
         if client in self.federated:
@@ -79,8 +94,12 @@ class EntraID:
             return f"AADSTS700016: Application with identifier '{client}' was not found."
         key = x509.load_pem_x509_certificate(self.certificates[client]).public_key()
         try:
-            claims = jwt.decode(assertion, key, algorithms=["PS256", "RS256"],
-                                audience=self.openid(tenant)["token_endpoint"])
+            claims = jwt.decode(
+                assertion,
+                key,
+                algorithms=["PS256", "RS256"],
+                audience=self.openid(tenant)["token_endpoint"],
+            )
         except jwt.PyJWTError as exc:
             return f"AADSTS700027: Client assertion contains an invalid signature. ({exc})"
         if claims.get("iss") != client or claims.get("sub") != client:
@@ -103,16 +122,23 @@ class EntraID:
                 self.connection = entra.tls.wrap_socket(self.connection, server_side=True)
                 self.rfile = self.connection.makefile("rb")
                 self.wfile = socketserver._SocketWriter(self.connection)
-                self.close_connection = False  # (a CONNECT in HTTP/1.0, as urllib3 sends it, would close)
+                self.close_connection = (
+                    False  # (a CONNECT in HTTP/1.0, as urllib3 sends it, would close)
+                )
 
             def do_GET(self) -> None:
                 tenant, _, rest = self.path.split("?")[0].lstrip("/").partition("/")
                 if rest == "v2.0/.well-known/openid-configuration":
                     self._send(200, entra.openid(tenant))
                 elif rest == "discovery/instance":  # MSAL asks it after an error answer
-                    self._send(200, {"api-version": "1.1", "tenant_discovery_endpoint":
-                                     f"https://{HOST}/{tenant}/v2.0/.well-known/openid-configuration",
-                                     "metadata": [{"preferred_network": HOST, "aliases": [HOST]}]})
+                    self._send(
+                        200,
+                        {
+                            "api-version": "1.1",
+                            "tenant_discovery_endpoint": f"https://{HOST}/{tenant}/v2.0/.well-known/openid-configuration",
+                            "metadata": [{"preferred_network": HOST, "aliases": [HOST]}],
+                        },
+                    )
                 else:
                     self._send(404, {"error": "not_found"})
 

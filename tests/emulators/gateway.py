@@ -1,8 +1,8 @@
 """A small threaded HTTP gateway in front of a real `mlflow server`, with pluggable service rules.
 
 Databricks and Azure ML cannot run here; these gateways give a real MLflow server their observable
-behaviour at the HTTP level (auth, API paths, rate limits with 429 + Retry-After, service limits, missing
-APIs), so the syncer talks to them exactly as it would to the real service.
+behaviour at the HTTP level (auth, API paths, rate limits with 429 + Retry-After, service limits,
+missing APIs), so the syncer talks to them exactly as it would to the real service.
 """
 
 from __future__ import annotations
@@ -17,8 +17,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
-              "host", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "content-encoding",
+    "host",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+}
 
 
 @dataclass
@@ -63,7 +74,9 @@ class Rules:
 class Gateway:
     """Proxy every request to `upstream` after the rules have passed it."""
 
-    def __init__(self, upstream: str, rules: list[Rules], tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, upstream: str, rules: list[Rules], tls: ssl.SSLContext | None = None
+    ) -> None:
         self.upstream = upstream.rstrip("/")
         self.rules = rules
         self.counts: Counter = Counter()
@@ -105,11 +118,17 @@ class Gateway:
             reply = rule.check(req, self)
             if reply is not None:
                 self.count(f"reply {reply.status}")
-                body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                body = (
+                    reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                )
                 return reply.status, {"Content-Type": "application/json", **reply.headers}, body
         url = self.upstream + req.path + (f"?{req.query}" if req.query else "")
-        headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP | {"authorization"}}
-        r = self.session().request(req.method, url, data=req.body or None, headers=headers, timeout=300)
+        headers = {
+            k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP | {"authorization"}
+        }
+        r = self.session().request(
+            req.method, url, data=req.body or None, headers=headers, timeout=300
+        )
         self.count(f"upstream {r.status_code}")
         out = {k: v for k, v in r.headers.items() if k.lower() not in HOP_BY_HOP}
         content = r.content
@@ -132,7 +151,9 @@ class Gateway:
                     status, headers, content = gateway.handle(req)
                 except Exception as exc:
                     status, headers = 502, {"Content-Type": "application/json"}
-                    content = json.dumps({"error_code": "BAD_GATEWAY", "message": repr(exc)}).encode()
+                    content = json.dumps(
+                        {"error_code": "BAD_GATEWAY", "message": repr(exc)}
+                    ).encode()
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)

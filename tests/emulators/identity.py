@@ -1,8 +1,9 @@
-"""An Azure managed-identity token endpoint, as App Service and Container Apps expose it to a process
-(`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`): azure-identity (through MSAL) asks it for a token with
-`GET ?api-version=2019-08-01&resource=...` and the `X-IDENTITY-HEADER` secret. The same endpoint answers
-the form of Azure ML compute (`MSI_ENDPOINT` + `MSI_SECRET`: `api-version=2017-09-01`, the `secret` header,
-`clientid`; azure-identity's AzureMLCredential, azure/identity/_credentials/azure_ml.py).
+"""An Azure managed-identity token endpoint, as App Service and Container Apps expose it to a
+process (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`): azure-identity (through MSAL) asks it for a token
+with `GET ?api-version=2019-08-01&resource=...` and the `X-IDENTITY-HEADER` secret. The same
+endpoint answers the form of Azure ML compute (`MSI_ENDPOINT` + `MSI_SECRET`:
+`api-version=2017-09-01`, the `secret` header, `clientid`; azure-identity's AzureMLCredential,
+azure/identity/_credentials/azure_ml.py).
 """
 
 from __future__ import annotations
@@ -57,11 +58,18 @@ class IdentityEndpoint:
         if not req.header_ok:
             return 401, {"statusCode": 401, "message": "missing or wrong X-IDENTITY-HEADER"}
         if self.refuse or not req.resource:
-            return 400, {"statusCode": 400, "message": "No managed identity is assigned to this resource."}
+            return 400, {
+                "statusCode": 400,
+                "message": "No managed identity is assigned to this resource.",
+            }
         token = f"mi-{secrets.token_hex(12)}"
         self.issued.append(token)
-        return 200, {"access_token": token, "expires_on": str(int(time.time()) + 3600),
-                     "resource": req.resource, "token_type": "Bearer"}
+        return 200, {
+            "access_token": token,
+            "expires_on": str(int(time.time()) + 3600),
+            "resource": req.resource,
+            "token_type": "Bearer",
+        }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         endpoint = self

@@ -36,11 +36,29 @@ from tests.emulators.gateway import Gateway, Reply, Request, Rules, error
 PREFIX = "/api/2.1/unity-catalog/permissions/"
 PATH = re.compile(r"^/api/2\.1/unity-catalog/permissions/(?P<type>[^/]+)/(?P<name>[^/]+)$")
 PRIVILEGES = frozenset({"ALL_PRIVILEGES", "APPLY_TAG", "EXECUTE", "MANAGE"})
-_CONTAINED = frozenset({"ALL_PRIVILEGES", "APPLY_TAG", "BROWSE", "CREATE_FUNCTION",
-                        "CREATE_MODEL", "CREATE_TABLE", "CREATE_VOLUME", "EXECUTE", "MANAGE",
-                        "MODIFY", "READ_VOLUME", "SELECT", "USE_SCHEMA", "WRITE_VOLUME"})
-APPLICABLE = {"FUNCTION": PRIVILEGES, "SCHEMA": _CONTAINED,
-              "CATALOG": _CONTAINED | {"USE_CATALOG", "CREATE_SCHEMA"}}
+_CONTAINED = frozenset(
+    {
+        "ALL_PRIVILEGES",
+        "APPLY_TAG",
+        "BROWSE",
+        "CREATE_FUNCTION",
+        "CREATE_MODEL",
+        "CREATE_TABLE",
+        "CREATE_VOLUME",
+        "EXECUTE",
+        "MANAGE",
+        "MODIFY",
+        "READ_VOLUME",
+        "SELECT",
+        "USE_SCHEMA",
+        "WRITE_VOLUME",
+    }
+)
+APPLICABLE = {
+    "FUNCTION": PRIVILEGES,
+    "SCHEMA": _CONTAINED,
+    "CATALOG": _CONTAINED | {"USE_CATALOG", "CREATE_SCHEMA"},
+}
 
 
 class UnityCatalogGrants(Rules):
@@ -73,8 +91,9 @@ class UnityCatalogGrants(Rules):
         name = unquote(m["name"])
         table = self._table(securable, name)
         if table is None:
-            return error(404, "RESOURCE_DOES_NOT_EXIST",
-                         f"{securable.capitalize()} '{name}' does not exist.")
+            return error(
+                404, "RESOURCE_DOES_NOT_EXIST", f"{securable.capitalize()} '{name}' does not exist."
+            )
         if req.method == "PATCH":
             problem = self._patch(securable, name, table, req.json().get("changes") or [])
             return error(400, "INVALID_PARAMETER_VALUE", problem) if problem else self._all(table)
@@ -82,8 +101,9 @@ class UnityCatalogGrants(Rules):
             return self._page(table, parse_qs(req.query).get("page_token", ["0"])[0])
         return self._all(table)
 
-    def _patch(self, securable: str, name: str, table: dict[str, set[str]], changes: list[dict]
-               ) -> str | None:
+    def _patch(
+        self, securable: str, name: str, table: dict[str, set[str]], changes: list[dict]
+    ) -> str | None:
         applicable = APPLICABLE[securable]
         for c in changes:
             asked = set(c.get("add") or []) | set(c.get("remove") or [])
@@ -107,7 +127,7 @@ class UnityCatalogGrants(Rules):
 
     def _page(self, table: dict[str, set[str]], token: str) -> Reply:
         everyone, at = self._assignments(table), int(token)
-        body: dict = {"privilege_assignments": everyone[at:at + 1]}
+        body: dict = {"privilege_assignments": everyone[at : at + 1]}
         if at + 1 < len(everyone):
             body["next_page_token"] = str(at + 1)
         return Reply(200, body)

@@ -1,11 +1,13 @@
-"""Loaded at interpreter start-up when tests/killhook is on PYTHONPATH (see tests.fixtures.cli.kill_at).
+"""Loaded at interpreter start-up when tests/killhook is on PYTHONPATH (see
+tests.fixtures.cli.kill_at).
 
-``MLFLOW_SYNCER_TEST_KILL_AT="op:N[:after]"`` makes the process SIGKILL itself just before (or just after) the
-N-th time `op` is reported to syncer.core.hooks: an API operation name passed to `syncer.backends.calls.call`,
-or ``state_record`` for a state store commit; ``op1|op2:N`` counts calls of any of them (a file upload is
-`log_artifact`, `blob_upload`, `blob_copy` or `stream_artifact` by the ends). The kill-and-resume tests stop a
-real migration at exact points.
-``MLFLOW_SYNCER_TEST_KILL_SIGNAL=SIGTERM`` (or SIGINT) sends that signal instead, once: a graceful stop.
+``MLFLOW_SYNCER_TEST_KILL_AT="op:N[:after]"`` makes the process SIGKILL itself just before (or just
+after) the N-th time `op` is reported to syncer.core.hooks: an API operation name passed to
+`syncer.backends.calls.call`, or ``state_record`` for a state store commit; ``op1|op2:N`` counts
+calls of any of them (a file upload is `log_artifact`, `blob_upload`, `blob_copy` or
+`stream_artifact` by the ends). The kill-and-resume tests stop a real migration at exact points.
+``MLFLOW_SYNCER_TEST_KILL_SIGNAL=SIGTERM`` (or SIGINT) sends that signal instead, once: a graceful
+stop.
 """
 
 import os

@@ -1,10 +1,12 @@
-"""Copy MLflow 3 evaluation datasets: the dataset with its tags and experiment links, then its records.
+"""Copy MLflow 3 evaluation datasets: the dataset with its tags and experiment links, then its
+records.
 
-Order of writes: `create_dataset` carrying the provenance tag, the user tags and the links to the copied
-experiments -> missing links -> tags -> records (dest records that differ in a way an upsert cannot mend are
-deleted first, records no longer in the source are deleted, then every missing or changed record is upserted:
-MLflow matches records by their inputs, so a repeated upsert never adds a record) -> fingerprint tag (last).
-Schema and profile are computed by the destination server from the records it holds.
+Order of writes: `create_dataset` carrying the provenance tag, the user tags and the links to the
+copied experiments -> missing links -> tags -> records (dest records that differ in a way an upsert
+cannot mend are deleted first, records no longer in the source are deleted, then every missing or
+changed record is upserted: MLflow matches records by their inputs, so a repeated upsert never adds
+a record) -> fingerprint tag (last). Schema and profile are computed by the destination server from
+the records it holds.
 """
 
 from __future__ import annotations
@@ -13,9 +15,19 @@ from syncer.apply.context import Context
 from syncer.apply.runs import RunStats
 from syncer.apply.units import Units
 from syncer.backends.calls import call
-from syncer.backends.mlflow3 import dataset_experiments, dataset_records, delete_records, upsert_records
+from syncer.backends.mlflow3 import (
+    dataset_experiments,
+    dataset_records,
+    delete_records,
+    upsert_records,
+)
 from syncer.core.actions import Action, Op
-from syncer.core.dataset_snapshot import TAG_SOURCE_DATASET, DatasetSnap, RecordSnap, merge_needs_reset
+from syncer.core.dataset_snapshot import (
+    TAG_SOURCE_DATASET,
+    DatasetSnap,
+    RecordSnap,
+    merge_needs_reset,
+)
 from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE, user_tags
 from syncer.state.store import IN_PROGRESS
 
@@ -27,11 +39,22 @@ def _dest_experiments(ctx: Context, ds: DatasetSnap) -> list[str]:
 def _create(ctx: Context, ds: DatasetSnap, action: Action) -> str:
     tags = {**user_tags(ds.tags), TAG_SOURCE_DATASET: ds.dataset_id, TAG_SOURCE: ctx.src.identity}
     ctx.guard()
-    created = call(ctx.dst, "create_dataset", lambda: ctx.dst.client.create_dataset(
-        ds.name, experiment_id=_dest_experiments(ctx, ds), tags=tags))
+    created = call(
+        ctx.dst,
+        "create_dataset",
+        lambda: ctx.dst.client.create_dataset(
+            ds.name, experiment_id=_dest_experiments(ctx, ds), tags=tags
+        ),
+    )
     ctx.state.record("dataset", ds.dataset_id, created.dataset_id, IN_PROGRESS)
-    for key in sorted(set(created.tags or {}) - set(tags)):  # MLflow's client adds `mlflow.user` when absent
-        call(ctx.dst, "delete_dataset_tag", lambda k=key: ctx.dst.client.delete_dataset_tag(created.dataset_id, k))
+    for key in sorted(
+        set(created.tags or {}) - set(tags)
+    ):  # MLflow's client adds `mlflow.user` when absent
+        call(
+            ctx.dst,
+            "delete_dataset_tag",
+            lambda k=key: ctx.dst.client.delete_dataset_tag(created.dataset_id, k),
+        )
     return created.dataset_id
 
 
@@ -40,8 +63,11 @@ def _links(ctx: Context, ds: DatasetSnap, dest_id: str) -> None:
     missing = [e for e in _dest_experiments(ctx, ds) if e not in have]
     if missing:
         ctx.guard()
-        call(ctx.dst, "add_dataset_to_experiments",
-             lambda: ctx.dst.client.add_dataset_to_experiments(dest_id, missing))
+        call(
+            ctx.dst,
+            "add_dataset_to_experiments",
+            lambda: ctx.dst.client.add_dataset_to_experiments(dest_id, missing),
+        )
 
 
 def _tags(ctx: Context, ds: DatasetSnap, dest_id: str, action: Action) -> int:
@@ -51,17 +77,28 @@ def _tags(ctx: Context, ds: DatasetSnap, dest_id: str, action: Action) -> int:
     if changed:
         call(ctx.dst, "set_dataset_tags", lambda: ctx.dst.client.set_dataset_tags(dest_id, changed))
     for key in action.details.get("tags_removed", []):
-        call(ctx.dst, "delete_dataset_tag", lambda k=key: ctx.dst.client.delete_dataset_tag(dest_id, k))
+        call(
+            ctx.dst,
+            "delete_dataset_tag",
+            lambda k=key: ctx.dst.client.delete_dataset_tag(dest_id, k),
+        )
     return len(changed)
 
 
 def _records(ctx: Context, source_id: str, dest_id: str) -> int:
     """Make the destination's records equal to the source's; returns how many were written."""
     want = {r.key: r for _id, r in dataset_records(ctx.src, source_id)}
-    have: dict[str, tuple[str, RecordSnap]] = {r.key: (rid, r) for rid, r in dataset_records(ctx.dst, dest_id)}
-    stale = [rid for key, (rid, r) in have.items() if key not in want or merge_needs_reset(want[key], r)]
-    todo = [r for key, r in want.items()
-            if key not in have or have[key][0] in stale or have[key][1].content != r.content]
+    have: dict[str, tuple[str, RecordSnap]] = {
+        r.key: (rid, r) for rid, r in dataset_records(ctx.dst, dest_id)
+    }
+    stale = [
+        rid for key, (rid, r) in have.items() if key not in want or merge_needs_reset(want[key], r)
+    ]
+    todo = [
+        r
+        for key, r in want.items()
+        if key not in have or have[key][0] in stale or have[key][1].content != r.content
+    ]
     ctx.guard()
     delete_records(ctx.dst, dest_id, stale)
     upsert_records(ctx.dst, dest_id, todo)
@@ -82,8 +119,13 @@ def copy_dataset(ctx: Context, action: Action) -> tuple[str, RunStats]:
     ctx.map_id("dataset", ds.dataset_id, dest_id)
     _records(ctx, ds.dataset_id, dest_id)
     ctx.guard()
-    call(ctx.dst, "set_dataset_tags", lambda: ctx.dst.client.set_dataset_tags(
-        dest_id, {TAG_FINGERPRINT: action.fingerprint or ""}))
+    call(
+        ctx.dst,
+        "set_dataset_tags",
+        lambda: ctx.dst.client.set_dataset_tags(
+            dest_id, {TAG_FINGERPRINT: action.fingerprint or ""}
+        ),
+    )
     return dest_id, stats
 
 

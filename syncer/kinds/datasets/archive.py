@@ -1,11 +1,13 @@
-"""The evaluation-dataset archiver: one dataset with its records, for `unsupported: archive` and `restore`.
+"""The evaluation-dataset archiver: one dataset with its records, for `unsupported: archive` and
+`restore`.
 
 Document: name, user tags, experiment links (by experiment name) and every record (inputs, outputs,
-expectations, tags, source). Schema and profile are left to the destination server, which computes them from
-the records. Restore finds the copy by `mlflow_syncer.source_dataset_id` (the tag a migration sets too) among
-the destination's datasets, or creates it linked to the experiments of those names (created if missing), then
-adds the missing links and tags and upserts the records it lacks (MLflow matches records by their inputs): a
-second restore creates nothing. Finding the copy reads the destination's dataset list once per dataset.
+expectations, tags, source). Schema and profile are left to the destination server, which computes
+them from the records. Restore finds the copy by `mlflow_syncer.source_dataset_id` (the tag a
+migration sets too) among the destination's datasets, or creates it linked to the experiments of
+those names (created if missing), then adds the missing links and tags and upserts the records it
+lacks (MLflow matches records by their inputs): a second restore creates nothing. Finding the copy
+reads the destination's dataset list once per dataset.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from dataclasses import asdict
 from syncer.apply.archive import dest_experiment
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
-from syncer.backends.mlflow3 import dataset_experiments, dataset_records, search_datasets, upsert_records
+from syncer.backends.mlflow3 import (
+    dataset_experiments,
+    dataset_records,
+    search_datasets,
+    upsert_records,
+)
 from syncer.core.archive import Archiver, register
 from syncer.core.dataset_snapshot import TAG_SOURCE_DATASET, RecordSnap
 from syncer.core.snapshot import TAG_SOURCE, user_tags
@@ -32,10 +39,18 @@ def dataset_ids(src: Endpoint, experiment_id: str | None) -> list[str]:
 def export_dataset(src: Endpoint, dataset_id: str) -> dict:
     """One dataset with its records, as plain data (see the module docstring)."""
     ds = call(src, "get_dataset", lambda: src.client.get_dataset(dataset_id))
-    names = [call(src, "get_experiment", lambda i=i: src.client.get_experiment(i)).name
-             for i in dataset_experiments(src, dataset_id)]
-    return {"dataset_id": dataset_id, "name": ds.name, "source": src.identity, "tags": user_tags(ds.tags or {}),
-            "experiments": sorted(names), "records": [asdict(r) for _id, r in dataset_records(src, dataset_id)]}
+    names = [
+        call(src, "get_experiment", lambda i=i: src.client.get_experiment(i)).name
+        for i in dataset_experiments(src, dataset_id)
+    ]
+    return {
+        "dataset_id": dataset_id,
+        "name": ds.name,
+        "source": src.identity,
+        "tags": user_tags(ds.tags or {}),
+        "experiments": sorted(names),
+        "records": [asdict(r) for _id, r in dataset_records(src, dataset_id)],
+    }
 
 
 def _find(dst: Endpoint, source_id: str) -> str | None:
@@ -46,18 +61,28 @@ def _find(dst: Endpoint, source_id: str) -> str | None:
 
 
 def restore_dataset(dst: Endpoint, doc: dict, experiment_id: str | None) -> str:  # linked by name
-    """Find or create the copy, then its missing links, tags and records (see the module docstring)."""
+    """Find or create the copy, then its missing links, tags and records (see the module
+    docstring)."""
     client, cache = dst.client, {}
-    experiments = sorted({e for e in (dest_experiment(dst, n, cache) for n in doc["experiments"]) if e})
+    experiments = sorted(
+        {e for e in (dest_experiment(dst, n, cache) for n in doc["experiments"]) if e}
+    )
     tags = {**doc["tags"], TAG_SOURCE_DATASET: doc["dataset_id"], TAG_SOURCE: doc["source"]}
     dest_id = _find(dst, doc["dataset_id"])
     if dest_id is None:
-        dest_id = call(dst, "create_dataset", lambda: client.create_dataset(
-            doc["name"], experiment_id=experiments, tags=tags)).dataset_id
+        dest_id = call(
+            dst,
+            "create_dataset",
+            lambda: client.create_dataset(doc["name"], experiment_id=experiments, tags=tags),
+        ).dataset_id
     else:
         missing = sorted(set(experiments) - set(dataset_experiments(dst, dest_id)))
         if missing:
-            call(dst, "add_dataset_to_experiments", lambda: client.add_dataset_to_experiments(dest_id, missing))
+            call(
+                dst,
+                "add_dataset_to_experiments",
+                lambda: client.add_dataset_to_experiments(dest_id, missing),
+            )
         have = call(dst, "get_dataset", lambda: client.get_dataset(dest_id)).tags or {}
         changed = {k: v for k, v in tags.items() if have.get(k) != v}
         if changed:

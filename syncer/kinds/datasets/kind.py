@@ -16,19 +16,27 @@ from syncer.kinds.datasets.scan import scan_dest_datasets, scan_source_datasets
 
 
 def _scan_datasets(job: Job) -> None:
-    job.src_snap.parts["dataset"] = reading(job.src, "source datasets",
-                                            lambda: scan_source_datasets(job.src, job.src_snap))
+    job.src_snap.parts["dataset"] = reading(
+        job.src, "source datasets", lambda: scan_source_datasets(job.src, job.src_snap)
+    )
     if job.dst.caps.datasets and job.src_snap.part("dataset"):
-        job.dst_snap.parts["dataset"] = reading(job.dst, "destination datasets",
-                                                lambda: scan_dest_datasets(job.dst))
+        job.dst_snap.parts["dataset"] = reading(
+            job.dst, "destination datasets", lambda: scan_dest_datasets(job.dst)
+        )
 
 
 def _plan_datasets(job: Job) -> list[Action]:
-    return plan_datasets(job.src_snap, job.dst_snap, job.plannable, job.dst.caps,
-                         job.options.quarantined)
+    return plan_datasets(
+        job.src_snap, job.dst_snap, job.plannable, job.dst.caps, job.options.quarantined
+    )
 
 
-
-DATASETS = Kind("dataset", (KindInfo("dataset", "evaluation datasets", TAG_SOURCE_DATASET, "datasets"),),
-                _scan_datasets, _plan_datasets, apply_datasets, after=("experiment",),
-                archiver=ARCHIVER)
+DATASETS = Kind(
+    "dataset",
+    (KindInfo("dataset", "evaluation datasets", TAG_SOURCE_DATASET, "datasets"),),
+    _scan_datasets,
+    _plan_datasets,
+    apply_datasets,
+    after=("experiment",),
+    archiver=ARCHIVER,
+)

@@ -1,9 +1,10 @@
 """Read the evaluation datasets of the selected experiments on both sides (`Snapshot.parts`).
 
-Source: one paged `search_datasets` per batch of selected experiments, then each dataset's experiment links
-(one call per dataset). Records are not read here: the source's `last_update_time` changes with every record
-written, so the plan compares it (through the fingerprint marker) instead. Destination: every dataset that
-carries the provenance tag, grouped by the source dataset id it copies.
+Source: one paged `search_datasets` per batch of selected experiments, then each dataset's
+experiment links (one call per dataset). Records are not read here: the source's `last_update_time`
+changes with every record written, so the plan compares it (through the fingerprint marker) instead.
+Destination: every dataset that carries the provenance tag, grouped by the source dataset id it
+copies.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from syncer.core.snapshot import Snapshot
 
 
 def scan_source_datasets(endpoint: Endpoint, snap: Snapshot) -> dict[str, DatasetSnap]:
-    """Every dataset linked to an experiment in `snap`, with all its experiment links, by dataset id."""
+    """Every dataset linked to an experiment in `snap`, with all its experiment links, by dataset
+    id."""
+
     def read() -> dict[str, DatasetSnap]:
         found: dict[str, DatasetSnap] = {}
         for ds in search_datasets(endpoint, snap.experiments):
             if ds.dataset_id not in found:
-                found[ds.dataset_id] = dataset_snap(ds, dataset_experiments(endpoint, ds.dataset_id))
+                found[ds.dataset_id] = dataset_snap(
+                    ds, dataset_experiments(endpoint, ds.dataset_id)
+                )
         return found
 
     return optional_api(endpoint, "dataset", endpoint.caps.datasets, read)

@@ -16,7 +16,9 @@ from syncer.kinds.inventory.visibility import VISIBILITY, visibility
 
 def _scan_inventory(job: Job) -> None:
     live = sorted(eid for eid, e in job.src_snap.experiments.items() if not e.deleted)
-    job.src_snap.parts["inventory"] = reading(job.src, "source inventory", lambda: scan_inventory(job.src, live))
+    job.src_snap.parts["inventory"] = reading(
+        job.src, "source inventory", lambda: scan_inventory(job.src, live)
+    )
     seen = visibility(job.src)
     job.src_snap.parts["inventory"] += [seen] if seen else []
     if job.state is not None and not job.state.read_only and job.src.caps.acl_me_path:
@@ -28,6 +30,13 @@ def _plan_inventory(job: Job) -> list[Action]:
     return plan_inventory(job.src_snap.parts.get("inventory", []), names)
 
 
-INVENTORY = Kind("inventory", tuple(KindInfo(k.name, k.plural, capability=k.capability, inventoried=True)
-                                    for k in INVENTORY_KINDS),
-                 _scan_inventory, _plan_inventory, after=("experiment",))
+INVENTORY = Kind(
+    "inventory",
+    tuple(
+        KindInfo(k.name, k.plural, capability=k.capability, inventoried=True)
+        for k in INVENTORY_KINDS
+    ),
+    _scan_inventory,
+    _plan_inventory,
+    after=("experiment",),
+)

@@ -1,11 +1,12 @@
-"""Count what the source holds of the kinds mlflow-syncer never copies (syncer.kinds.inventory.listing).
+"""Count what the source holds of the kinds mlflow-syncer never copies
+(syncer.kinds.inventory.listing).
 
-Listings are paged and only counted: no object is kept. What every experiment holds by itself (the default
-`Feedback` label schema) is not counted. Workspace-wide kinds are listed once, the others once
-per selected experiment. A listing the source does not offer (404/405/501, not implemented: Azure ML, an older
-server, a file store), refuses (401/403) or fails on is recorded as `Listed(count=None, why=...)` and not asked
-again for the other experiments; only a failure of the endpoint itself (unreachable after retries) stops the
-scan.
+Listings are paged and only counted: no object is kept. What every experiment holds by itself (the
+default `Feedback` label schema) is not counted. Workspace-wide kinds are listed once, the others
+once per selected experiment. A listing the source does not offer (404/405/501, not implemented:
+Azure ML, an older server, a file store), refuses (401/403) or fails on is recorded as
+`Listed(count=None, why=...)` and not asked again for the other experiments; only a failure of the
+endpoint itself (unreachable after retries) stops the scan.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from syncer.kinds.inventory.listing import (
 )
 
 PAGE = 1000
-KINDS_AT_ONCE = 8  # kinds listed side by side: each is a chain of small requests, one round trip apiece
+KINDS_AT_ONCE = (
+    8  # kinds listed side by side: each is a chain of small requests, one round trip apiece
+)
 # (endpoint, experiment id or None, page token) -> one page: (items, next page token)
 Lister = Callable[[Endpoint, "str | None", "str | None"], tuple[list, "str | None"]]
 
@@ -52,22 +55,35 @@ LISTERS: dict[str, Lister] = {
     "webhook": lambda e, _x, t: _paged(e.client.list_webhooks(max_results=PAGE, page_token=t)),
     "gateway_secret": lambda e, _x, _t: _whole(_store(e).list_secret_infos()),
     "gateway_endpoint": lambda e, _x, _t: _whole(_store(e).list_gateway_endpoints()),
-    "mcp_server": lambda e, _x, t: _paged(e.client.search_mcp_servers(max_results=PAGE, page_token=t)),
+    "mcp_server": lambda e, _x, t: _paged(
+        e.client.search_mcp_servers(max_results=PAGE, page_token=t)
+    ),
     "scorer": lambda e, x, _t: _whole(_store(e).list_scorers(x)),
-    "label_schema": lambda e, x, t: _paged(_store(e).list_label_schemas(x, max_results=100, page_token=t)),
-    "review_queue": lambda e, x, t: _paged(_store(e).list_review_queues(x, max_results=PAGE, page_token=t)),
-    "issue": lambda e, x, t: _paged(_store(e).search_issues(experiment_id=x, max_results=PAGE, page_token=t)),
-    "uc_dataset": lambda e, x, t: _paged(e.client.search_datasets(experiment_ids=[x], max_results=PAGE, page_token=t)),
+    "label_schema": lambda e, x, t: _paged(
+        _store(e).list_label_schemas(x, max_results=100, page_token=t)
+    ),
+    "review_queue": lambda e, x, t: _paged(
+        _store(e).list_review_queues(x, max_results=PAGE, page_token=t)
+    ),
+    "issue": lambda e, x, t: _paged(
+        _store(e).search_issues(experiment_id=x, max_results=PAGE, page_token=t)
+    ),
+    "uc_dataset": lambda e, x, t: _paged(
+        e.client.search_datasets(experiment_ids=[x], max_results=PAGE, page_token=t)
+    ),
 }
 
 
 def _guarded(fn: Callable[[], tuple[list, str | None]]) -> Callable[[], tuple[list, str | None]]:
-    """`fn`, with every answer but a connection failure turned into `Unlisted` (never retried by `call`).
+    """`fn`, with every answer but a connection failure turned into `Unlisted` (never retried by
+    `call`).
 
-    A listing that the endpoint does not offer (404/405/501), refuses (401/403) or fails on (a 500 from a
-    server that cannot read its own webhooks back) costs one call, not minutes of retries: the count is only
-    reported, and the next pass asks again. Connection failures are retried and can mark the endpoint down.
+    A listing that the endpoint does not offer (404/405/501), refuses (401/403) or fails on (a 500
+    from a server that cannot read its own webhooks back) costs one call, not minutes of retries:
+    the count is only reported, and the next pass asks again. Connection failures are retried and
+    can mark the endpoint down.
     """
+
     def run() -> tuple[list, str | None]:
         try:
             return fn()
@@ -77,15 +93,21 @@ def _guarded(fn: Callable[[], tuple[list, str | None]]) -> Callable[[], tuple[li
             if not_offered(exc) or unreachable_reason(exc) is None:
                 raise Unlisted(describe(exc)) from exc
             raise
+
     return run
 
 
 def count(endpoint: Endpoint, kind: str, experiment: str | None = None) -> int:
-    """How many objects of `kind` the endpoint lists (in `experiment`), page by page; raises `Unlisted`."""
+    """How many objects of `kind` the endpoint lists (in `experiment`), page by page; raises
+    `Unlisted`."""
     lister, token, total = LISTERS[kind], None, 0
     while True:
-        items, token = call(endpoint, f"list {kind}", _guarded(lambda t=token: lister(endpoint, experiment, t)))
-        total += sum(not getattr(item, "is_default", False) for item in items)  # built-in label schema
+        items, token = call(
+            endpoint, f"list {kind}", _guarded(lambda t=token: lister(endpoint, experiment, t))
+        )
+        total += sum(
+            not getattr(item, "is_default", False) for item in items
+        )  # built-in label schema
         if not token:
             return total
 
@@ -108,14 +130,19 @@ def _may_hold(endpoint: Endpoint, kind: InventoryKind) -> bool:
 
 
 def scan_inventory(endpoint: Endpoint, experiments: Iterable[str]) -> list[Listed]:
-    """What the source holds of every inventory kind it may hold: workspace-wide, then per experiment (counts
-    only)."""
+    """What the source holds of every inventory kind it may hold: workspace-wide, then per
+    experiment (counts only)."""
     experiments = list(experiments)
-    todo = [(k.name, [None] if k.scope == WORKSPACE else experiments if k.scope == EXPERIMENT else [])
-            for k in INVENTORY_KINDS if _may_hold(endpoint, k)]
+    todo = [
+        (k.name, [None] if k.scope == WORKSPACE else experiments if k.scope == EXPERIMENT else [])
+        for k in INVENTORY_KINDS
+        if _may_hold(endpoint, k)
+    ]
     if not todo:
         return []
     with ThreadPoolExecutor(min(KINDS_AT_ONCE, len(todo)), thread_name_prefix="inventory") as pool:
-        futures = [pool.submit(lambda kind=kind, where=where: list(_listed(endpoint, kind, where)))
-                   for kind, where in todo]
+        futures = [
+            pool.submit(lambda kind=kind, where=where: list(_listed(endpoint, kind, where)))
+            for kind, where in todo
+        ]
         return [listed for fut in futures for listed in fut.result()]

@@ -1,8 +1,8 @@
 """Read the logged models of the selected experiments on both sides (`Snapshot.parts`).
 
-One paged `search_logged_models` per batch of experiments on each side: a logged model's tags, params and
-metrics come with it, so an idle pass reads nothing per model. Destination logged models are kept only when
-they carry the provenance tag, grouped by the source model id they copy.
+One paged `search_logged_models` per batch of experiments on each side: a logged model's tags,
+params and metrics come with it, so an idle pass reads nothing per model. Destination logged models
+are kept only when they carry the provenance tag, grouped by the source model id they copy.
 """
 
 from __future__ import annotations
@@ -16,16 +16,26 @@ from syncer.core.snapshot import Snapshot
 
 def scan_source_logged_models(endpoint: Endpoint, snap: Snapshot) -> dict[str, LoggedModelSnap]:
     """Every logged model of the experiments in `snap`, by model id."""
-    return optional_api(endpoint, "logged_model", endpoint.caps.logged_models, lambda: {
-        lm.model_id: lm for lm in search_logged_models(endpoint, snap.experiments)})
+    return optional_api(
+        endpoint,
+        "logged_model",
+        endpoint.caps.logged_models,
+        lambda: {lm.model_id: lm for lm in search_logged_models(endpoint, snap.experiments)},
+    )
 
 
-def scan_dest_logged_models(endpoint: Endpoint, snap: Snapshot, files_experiment: str
-                            ) -> dict[str, list[LoggedModelSnap]]:
-    """The copies among the logged models of the experiments in `snap` and of the model-files experiment
-    (where the logged model of a version is copied when its experiment is not), by the source model id."""
+def scan_dest_logged_models(
+    endpoint: Endpoint, snap: Snapshot, files_experiment: str
+) -> dict[str, list[LoggedModelSnap]]:
+    """The copies among the logged models of the experiments in `snap` and of the model-files
+    experiment (where the logged model of a version is copied when its experiment is not), by the
+    source model id."""
     experiments = set(snap.experiments)
-    files = call(endpoint, "get_experiment_by_name", lambda: endpoint.client.get_experiment_by_name(files_experiment))
+    files = call(
+        endpoint,
+        "get_experiment_by_name",
+        lambda: endpoint.client.get_experiment_by_name(files_experiment),
+    )
     if files is not None:
         experiments.add(files.experiment_id)
     copies: dict[str, list[LoggedModelSnap]] = {}

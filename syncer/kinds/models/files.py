@@ -1,9 +1,9 @@
 """Put a model version's files in the destination and say where to register it from.
 
 Never returns a location on the source: a version inside a copied run registers from the copied run;
-any other version first has its files copied (into a destination logged model, or into a holder run of
-the model-files experiment) and registers from that copy. Each copy is found again by a provenance tag,
-so an interrupted copy is completed on the next pass instead of being made twice.
+any other version first has its files copied (into a destination logged model, or into a holder run
+of the model-files experiment) and registers from that copy. Each copy is found again by a
+provenance tag, so an interrupted copy is completed on the next pass instead of being made twice.
 """
 
 from __future__ import annotations
@@ -28,7 +28,12 @@ from syncer.core.model_snapshot import (
     version_key,
 )
 from syncer.core.snapshot import TAG_SOURCE, TAG_SOURCE_RUN_ID
-from syncer.kinds.logged_models.apply import copy_files, dest_experiment, dest_run, ensure_logged_model
+from syncer.kinds.logged_models.apply import (
+    copy_files,
+    dest_experiment,
+    dest_run,
+    ensure_logged_model,
+)
 
 TAG_HOLDS_VERSION = "mlflow_syncer.holds_model_version"
 HOLDER_PATH = "model"
@@ -54,26 +59,40 @@ def _from_run(ctx: Context, v: VersionSnap) -> Registration:
         return Registration(source=f"runs:/{run_id}/{rel}", run_id=run_id)
     root = ctx.dest_id("run_artifact_uri", run_id)
     if root is None:
-        root = call(ctx.dst, "get_run", lambda: ctx.dst.client.get_run(run_id)).info.artifact_uri.rstrip("/")
+        root = call(
+            ctx.dst, "get_run", lambda: ctx.dst.client.get_run(run_id)
+        ).info.artifact_uri.rstrip("/")
         ctx.map_id("run_artifact_uri", run_id, root)
     return Registration(source=f"{root}/{rel}", run_id=run_id)
 
 
 def _to_logged_model(ctx: Context, model_id: str) -> Registration:
-    """Register from the destination copy of the version's logged model (made by `ensure_logged_model`)."""
+    """Register from the destination copy of the version's logged model (made by
+    `ensure_logged_model`)."""
     lm = ctx.src_snap.part("logged_model").get(model_id) or read_logged_model(ctx.src, model_id)
     dest, stats = ensure_logged_model(ctx, lm)
-    # The logged model's own location, not models:/<id>: a registry on a direct store would resolve that
-    # id through MLflow's process-wide default tracking URI instead of this destination.
-    return Registration(source=dest.artifact_location, run_id=dest_run(ctx, lm.source_run_id),
-                        model_id=dest.model_id, files=stats.artifact_files, bytes=stats.artifact_bytes)
+    # The logged model's own location, not models:/<id>: a registry on a direct store would resolve
+    # that id through MLflow's process-wide default tracking URI instead of this destination.
+    return Registration(
+        source=dest.artifact_location,
+        run_id=dest_run(ctx, lm.source_run_id),
+        model_id=dest.model_id,
+        files=stats.artifact_files,
+        bytes=stats.artifact_bytes,
+    )
 
 
 def _download_uri_files(src: Endpoint, model: ModelSnap, v: VersionSnap):
     """The version's files where the registry's download URI (or its logged model) says they are."""
-    where = read_logged_model(src, v.logged_model_id).artifact_location if v.logged_model_id else call(
-        src, "get_model_version_download_uri",
-        lambda: src.client.get_model_version_download_uri(model.name, v.version))
+    where = (
+        read_logged_model(src, v.logged_model_id).artifact_location
+        if v.logged_model_id
+        else call(
+            src,
+            "get_model_version_download_uri",
+            lambda: src.client.get_model_version_download_uri(model.name, v.version),
+        )
+    )
     if where.startswith("models:/"):  # MLflow would resolve it through the process-wide registry
         raise SyncError(f"version source {where} points at another registered model: not supported")
     if is_registry_files(where):  # Databricks: readable only through the model-versions API
@@ -89,14 +108,25 @@ def _to_holder_run(ctx: Context, model: ModelSnap, v: VersionSnap) -> Registrati
     client = ctx.dst.client
     exp_id = dest_experiment(ctx, None)
     key = version_key(model.name, v.version)
-    found = call(ctx.dst, "search_runs", lambda: client.search_runs(
-        [exp_id], filter_string=f"tags.{TAG_HOLDS_VERSION} = '{key}'", max_results=10))
+    found = call(
+        ctx.dst,
+        "search_runs",
+        lambda: client.search_runs(
+            [exp_id], filter_string=f"tags.{TAG_HOLDS_VERSION} = '{key}'", max_results=10
+        ),
+    )
     run = found[0] if found else None
     if run is None:
         ctx.guard()
-        run = call(ctx.dst, "create_run", lambda: client.create_run(exp_id, run_name=f"{model.name} v{v.version}",
-                                                                    tags={TAG_HOLDS_VERSION: key,
-                                                                          TAG_SOURCE: ctx.src.identity}))
+        run = call(
+            ctx.dst,
+            "create_run",
+            lambda: client.create_run(
+                exp_id,
+                run_name=f"{model.name} v{v.version}",
+                tags={TAG_HOLDS_VERSION: key, TAG_SOURCE: ctx.src.identity},
+            ),
+        )
     dest_uri = f"{run.info.artifact_uri.rstrip('/')}/{HOLDER_PATH}"
     reg = Registration(source=dest_uri, run_id=dest_run(ctx, v.run_id))
     if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
@@ -120,7 +150,11 @@ def registration(ctx: Context, model: ModelSnap, v: VersionSnap, mode: str) -> R
 
 def provenance(ctx: Context, model: ModelSnap, v: VersionSnap) -> dict[str, str]:
     """The tags that identify a destination version as the copy of one source version."""
-    tags = {TAG_SOURCE_MODEL: model.name, TAG_SOURCE_VERSION: v.version, TAG_SOURCE: ctx.src.identity}
+    tags = {
+        TAG_SOURCE_MODEL: model.name,
+        TAG_SOURCE_VERSION: v.version,
+        TAG_SOURCE: ctx.src.identity,
+    }
     if v.run_id and ctx.dest_id("run", v.run_id) is None:
         tags[TAG_SOURCE_RUN_ID] = v.run_id
     return tags

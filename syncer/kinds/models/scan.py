@@ -1,11 +1,12 @@
 """Read registered models and their versions on both sides into plain data (`Snapshot.parts`).
 
 The source scan lists every registered model and every version in two paged searches, then keeps the
-models the user selected: those named by `models` globs plus those with a version made from a run of the
-selected experiments. Nothing is read per model or per version, so an idle pass costs two searches.
-A registry whose searches leave out tags and aliases (Unity Catalog: `RegistryCaps.search_details`) has
-each selected model and version read once more. A source with several registries (a Databricks workspace's own
-and Unity Catalog) is scanned registry by registry; a name found in more than one is marked as a clash.
+models the user selected: those named by `models` globs plus those with a version made from a run of
+the selected experiments. Nothing is read per model or per version, so an idle pass costs two
+searches. A registry whose searches leave out tags and aliases (Unity Catalog:
+`RegistryCaps.search_details`) has each selected model and version read once more. A source with
+several registries (a Databricks workspace's own and Unity Catalog) is scanned registry by registry;
+a name found in more than one is marked as a clash.
 """
 
 from __future__ import annotations
@@ -39,33 +40,57 @@ def _model_snap(model: RegisteredModel, details: bool = True) -> ModelSnap:
 
 
 def _version_snap(v: ModelVersion, details: bool = True) -> VersionSnap:
-    return VersionSnap(version=str(v.version), source=v.source or "", run_id=v.run_id or None,
-                       status=v.status or "READY", description=v.description or "",
-                       stage=v.current_stage or "None", tags=dict(v.tags or {}) if details else {})
+    return VersionSnap(
+        version=str(v.version),
+        source=v.source or "",
+        run_id=v.run_id or None,
+        status=v.status or "READY",
+        description=v.description or "",
+        stage=v.current_stage or "None",
+        tags=dict(v.tags or {}) if details else {},
+    )
 
 
 def _versions_of(endpoint: Endpoint, name: str) -> Iterator[ModelVersion]:
-    return pages(endpoint, "search_model_versions", lambda t: endpoint.client.search_model_versions(
-        f"name='{_quoted(name)}'", max_results=10000, page_token=t))
+    return pages(
+        endpoint,
+        "search_model_versions",
+        lambda t: endpoint.client.search_model_versions(
+            f"name='{_quoted(name)}'", max_results=10000, page_token=t
+        ),
+    )
 
 
 def _read_versions(endpoint: Endpoint, name: str, numbers: Iterable[str]) -> list[ModelVersion]:
     client = endpoint.client
-    return [call(endpoint, "get_model_version", lambda n=n: client.get_model_version(name, n)) for n in numbers]
+    return [
+        call(endpoint, "get_model_version", lambda n=n: client.get_model_version(name, n))
+        for n in numbers
+    ]
 
 
 def _all_models(endpoint: Endpoint) -> dict[str, ModelSnap]:
     """Every model with its versions: one paged search for all versions, or one per model where the
-    registry needs a filter (Unity Catalog). Without tags and aliases where searches leave them out."""
+    registry needs a filter (Unity Catalog). Without tags and aliases where searches leave them
+    out."""
     client = endpoint.client
     details = endpoint.registry.search_details
-    models = {m.name: _model_snap(m, details) for m in pages(
-        endpoint, "search_registered_models", lambda t: endpoint.registered_models_page(t))}
+    models = {
+        m.name: _model_snap(m, details)
+        for m in pages(
+            endpoint, "search_registered_models", lambda t: endpoint.registered_models_page(t)
+        )
+    }
     if not models:
         return models
     try:
-        versions = list(pages(endpoint, "search_model_versions",
-                               lambda t: client.search_model_versions(max_results=10000, page_token=t)))
+        versions = list(
+            pages(
+                endpoint,
+                "search_model_versions",
+                lambda t: client.search_model_versions(max_results=10000, page_token=t),
+            )
+        )
     except MlflowException as exc:
         if classify(exc) is not Kind.TERMINAL:
             raise
@@ -81,15 +106,20 @@ def _with_details(endpoint: Endpoint, model: ModelSnap) -> ModelSnap:
     if endpoint.registry.search_details:
         return model
     client = endpoint.client
-    full = _model_snap(call(endpoint, "get_registered_model", lambda: client.get_registered_model(model.name)))
+    full = _model_snap(
+        call(endpoint, "get_registered_model", lambda: client.get_registered_model(model.name))
+    )
     full.registry, full.clash = model.registry, model.clash
-    full.versions = {str(v.version): _version_snap(v) for v in _read_versions(
-        endpoint, model.name, [v.version for v in model.ordered_versions()])}
+    full.versions = {
+        str(v.version): _version_snap(v)
+        for v in _read_versions(endpoint, model.name, [v.version for v in model.ordered_versions()])
+    }
     return full
 
 
 def _every_registry(endpoint: Endpoint) -> dict[str, ModelSnap]:
-    """The models of each registry of the source; a name held by several registries is marked `clash`."""
+    """The models of each registry of the source; a name held by several registries is marked
+    `clash`."""
     everything: dict[str, ModelSnap] = {}
     for registry in endpoint.registries():
         for name, model in _all_models(registry).items():
@@ -100,17 +130,24 @@ def _every_registry(endpoint: Endpoint) -> dict[str, ModelSnap]:
     return everything
 
 
-def scan_source_models(endpoint: Endpoint, snap: Snapshot, globs: Iterable[str], copied: Container[str] = (),
-                       changed: Callable[[ModelSnap], bool] | None = None) -> dict[str, ModelSnap]:
-    """The selected source models: named by `globs`, or with a version made from a run in `snap` or in
-    `copied` (a change-only cycle reads only the runs that changed). With `changed`, only the selected models
-    it accepts (a change-only cycle: syncer.kinds.models.kind)."""
+def scan_source_models(
+    endpoint: Endpoint,
+    snap: Snapshot,
+    globs: Iterable[str],
+    copied: Container[str] = (),
+    changed: Callable[[ModelSnap], bool] | None = None,
+) -> dict[str, ModelSnap]:
+    """The selected source models: named by `globs`, or with a version made from a run in `snap` or
+    in `copied` (a change-only cycle reads only the runs that changed). With `changed`, only the
+    selected models it accepts (a change-only cycle: syncer.kinds.models.kind)."""
     globs = list(globs)
     selected = {}
     everything = _every_registry(endpoint)
     for name, model in everything.items():
-        linked = any(snap.has_run(v.run_id) or (v.run_id and v.run_id in copied)
-                     for v in model.versions.values())
+        linked = any(
+            snap.has_run(v.run_id) or (v.run_id and v.run_id in copied)
+            for v in model.versions.values()
+        )
         if linked or (globs and matches(name, globs)):
             full = _with_details(endpoint.for_registry(model.registry), model)
             if changed is None or changed(full):
@@ -128,7 +165,9 @@ def scan_dest_models(endpoint: Endpoint, names: Iterable[str]) -> dict[str, Mode
     found = {}
     for name in sorted(set(names)):
         try:
-            model = call(endpoint, "get_registered_model", lambda n=name: client.get_registered_model(n))
+            model = call(
+                endpoint, "get_registered_model", lambda n=name: client.get_registered_model(n)
+            )
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 continue

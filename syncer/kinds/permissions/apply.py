@@ -1,8 +1,8 @@
-"""Write permission actions to a destination running MLflow's authentication app (grants for users who
-exist there, never a user, never a password) or to a Databricks workspace (its Permissions API). The app has
-no update of a user's own grant: a change is a revoke, then the new grant. Each grant made is recorded in
-the state store with its level, so a later pass knows which grants are this tool's (a change on the source
-follows them; a revocation revokes them).
+"""Write permission actions to a destination running MLflow's authentication app (grants for users
+who exist there, never a user, never a password) or to a Databricks workspace (its Permissions API).
+The app has no update of a user's own grant: a change is a revoke, then the new grant. Each grant
+made is recorded in the state store with its level, so a later pass knows which grants are this
+tool's (a change on the source follows them; a revocation revokes them).
 """
 
 from __future__ import annotations
@@ -20,20 +20,23 @@ from syncer.core.permissions import PRIVILEGE_TYPES, ROLE
 
 
 def _resource_id(ctx: Context, resource_type: str, resource: str) -> str:
-    """The destination's id of a resource the plan names: an experiment's id by its name, a model's name."""
+    """The destination's id of a resource the plan names: an experiment's id by its name, a model's
+    name."""
     if resource_type != "experiment":
         return resource
-    found = call(ctx.dst, "get_experiment_by_name", lambda: ctx.dst.client.get_experiment_by_name(resource))
+    found = call(
+        ctx.dst, "get_experiment_by_name", lambda: ctx.dst.client.get_experiment_by_name(resource)
+    )
     if found is None:
         raise LookupError(f"destination experiment {resource!r} does not exist")
     return found.experiment_id
 
 
 def apply_databricks(dst: Endpoint, action: Action, resource_id: str) -> None:
-    """One permission action on a Databricks destination (`resource_id`: the experiment's id, the model's
-    name): a new grant merged in (PATCH), a change or revocation as the object's direct ACL set whole (PUT)
-    with that one entry changed or left out; a Unity Catalog model's privileges changed by one
-    PATCH."""
+    """One permission action on a Databricks destination (`resource_id`: the experiment's id, the
+    model's name): a new grant merged in (PATCH), a change or revocation as the object's direct ACL
+    set whole (PUT) with that one entry changed or left out; a Unity Catalog model's privileges
+    changed by one PATCH."""
     rtype, who, level = (action.details[k] for k in ("resource_type", "dest_principal", "level"))
     if rtype in PRIVILEGE_TYPES:  # one privilege on a Unity Catalog schema or catalog
         uc_grants.change_privilege(dst, rtype, resource_id, who, level, add=action.op != Op.DELETE)
@@ -42,7 +45,9 @@ def apply_databricks(dst: Endpoint, action: Action, resource_id: str) -> None:
     elif action.op == Op.CREATE:
         dbx_permissions.grant(dst, rtype, resource_id, who, level)
     else:
-        dbx_permissions.replace(dst, rtype, resource_id, who, None if action.op == Op.DELETE else level)
+        dbx_permissions.replace(
+            dst, rtype, resource_id, who, None if action.op == Op.DELETE else level
+        )
 
 
 def _apply_one(ctx: Context, action: Action) -> tuple[str | None, RunStats]:
@@ -62,7 +67,9 @@ def _apply_one(ctx: Context, action: Action) -> tuple[str | None, RunStats]:
         try:
             auth_app.grant(ctx.dst, who, rtype, rid, d["level"])
         except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS" or not _holds(ctx, who, rtype, rid, d["level"]):
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS" or not _holds(
+                ctx, who, rtype, rid, d["level"]
+            ):
                 raise
     return action.dest_id, RunStats()
 
@@ -83,11 +90,16 @@ def apply_role(dst: Endpoint, action: Action, resource_id: str) -> None:
 
 
 def _holds(ctx: Context, username: str, resource_type: str, resource_id: str, level: str) -> bool:
-    """Whether the user already holds exactly `level` (a creator's own grant on what this pass created,
-    or a grant whose answer was lost)."""
+    """Whether the user already holds exactly `level` (a creator's own grant on what this pass
+    created, or a grant whose answer was lost)."""
     users = auth_app.list_users(ctx.dst)
-    return any(r.direct and r.resource_type == resource_type and r.resource_id == resource_id
-               and r.permission == level for r in auth_app.user_rows(ctx.dst, username, users[username]))
+    return any(
+        r.direct
+        and r.resource_type == resource_type
+        and r.resource_id == resource_id
+        and r.permission == level
+        for r in auth_app.user_rows(ctx.dst, username, users[username])
+    )
 
 
 def apply_permissions(ctx: Context, actions: list[Action], units: Units) -> None:

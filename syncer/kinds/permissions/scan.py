@@ -1,5 +1,5 @@
-"""Read experiment and registered-model permissions into plain `PermSnap`s, resources named as the planner
-matches them: experiments by their destination name, models by their destination name.
+"""Read experiment and registered-model permissions into plain `PermSnap`s, resources named as the
+planner matches them: experiments by their destination name, models by their destination name.
 
 MLflow's authentication app (syncer.backends.auth_app): each user's own grants; its roles
 (syncer.backends.auth_roles) as principals `role:<name>` with their permissions on the pass's
@@ -20,10 +20,11 @@ from syncer.backends.endpoint import Endpoint
 from syncer.core.permissions import MEMBER, RESOURCE_TYPES, ROLE, Grant, PermSnap
 
 
-def _read(endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[str, str]
-          ) -> tuple[PermSnap, int]:
-    """Direct grants on the given experiments (id -> name planned on) and models (name -> name planned
-    on), and how many role grants on them were left out."""
+def _read(
+    endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[str, str]
+) -> tuple[PermSnap, int]:
+    """Direct grants on the given experiments (id -> name planned on) and models (name -> name
+    planned on), and how many role grants on them were left out."""
     users = auth_app.list_users(endpoint)
     names = {"experiment": experiments, "registered_model": models}
     grants = []
@@ -35,14 +36,24 @@ def _read(endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[st
     roles = auth_roles.list_roles(endpoint)
     role_grants, wide = _role_grants(roles or [], {i: u for u, i in users.items()}, names)
     read = {(t, name) for t, by_id in names.items() for name in by_id.values()}
-    read |= {("role", g.principal.removeprefix(ROLE)) for g in role_grants
-             if g.principal.startswith(ROLE)}
-    return PermSnap(grants=grants + role_grants, users=frozenset(users), resources=frozenset(read),
-                    roles=roles is not None), wide
+    read |= {
+        ("role", g.principal.removeprefix(ROLE))
+        for g in role_grants
+        if g.principal.startswith(ROLE)
+    }
+    return PermSnap(
+        grants=grants + role_grants,
+        users=frozenset(users),
+        resources=frozenset(read),
+        roles=roles is not None,
+    ), wide
 
 
-def _role_grants(roles: list[auth_roles.Role], usernames: Mapping[int, str],
-                 names: Mapping[str, Mapping[str, str]]) -> tuple[list[Grant], int]:
+def _role_grants(
+    roles: list[auth_roles.Role],
+    usernames: Mapping[int, str],
+    names: Mapping[str, Mapping[str, str]],
+) -> tuple[list[Grant], int]:
     """Each role's permissions on the resources named (by the names planned on) and the memberships
     of the roles holding one; with how many of the roles' permissions reach every resource (not
     copied)."""
@@ -55,15 +66,19 @@ def _role_grants(roles: list[auth_roles.Role], usernames: Mapping[int, str],
                 wide += 1
             elif (resource := names.get(g.resource_type, {}).get(g.pattern)) is not None:
                 held.append(Grant(g.resource_type, resource, ROLE + role.name, g.permission))
-        grants += held + [Grant("role", role.name, usernames[m], MEMBER)
-                          for m in sorted(role.members) if m in usernames and held]
+        grants += held + [
+            Grant("role", role.name, usernames[m], MEMBER)
+            for m in sorted(role.members)
+            if m in usernames and held
+        ]
     return grants, wide
 
 
-def scan_permissions(endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[str, str]
-                     ) -> tuple[PermSnap, int]:
-    """One end's permissions on the resources of the pass, or an empty snapshot where the end keeps none
-    this tool reads (`Capabilities.permissions`); with the count of role grants left out."""
+def scan_permissions(
+    endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[str, str]
+) -> tuple[PermSnap, int]:
+    """One end's permissions on the resources of the pass, or an empty snapshot where the end keeps
+    none this tool reads (`Capabilities.permissions`); with the count of role grants left out."""
     if endpoint.caps.permissions == "databricks":
         return _read_databricks(endpoint, experiments, models), 0
     if endpoint.caps.permissions != "basic-auth":
@@ -71,22 +86,30 @@ def scan_permissions(endpoint: Endpoint, experiments: Mapping[str, str], models:
     return _read(endpoint, experiments, models)
 
 
-def _read_databricks(endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[str, str]
-                     ) -> PermSnap:
+def _read_databricks(
+    endpoint: Endpoint, experiments: Mapping[str, str], models: Mapping[str, str]
+) -> PermSnap:
     """Direct grants on each experiment and each model: a workspace-registry model's through the
     Permissions API, a Unity Catalog model's (`catalog.schema.name`) through its UC grants."""
-    grants = [Grant("experiment", name, who, level) for eid, name in sorted(experiments.items())
-              for who, level in dbx_permissions.experiment_grants(endpoint, eid)]
+    grants = [
+        Grant("experiment", name, who, level)
+        for eid, name in sorted(experiments.items())
+        for who, level in dbx_permissions.experiment_grants(endpoint, eid)
+    ]
     for src, name in sorted(models.items()):
         read = uc_grants.model_grants if src.count(".") >= 2 else dbx_permissions.model_grants
-        grants += [Grant("registered_model", name, who, level)
-                   for who, level in read(endpoint, src)]
+        grants += [
+            Grant("registered_model", name, who, level) for who, level in read(endpoint, src)
+        ]
     containers = _containers(models)
     for (securable, src), name in sorted(containers.items()):
-        grants += [Grant(securable, name, who, privilege)
-                   for who, privilege in uc_grants.container_grants(endpoint, securable, src)]
-    done = {("experiment", n) for n in experiments.values()} | {("registered_model", n)
-                                                                 for n in models.values()}
+        grants += [
+            Grant(securable, name, who, privilege)
+            for who, privilege in uc_grants.container_grants(endpoint, securable, src)
+        ]
+    done = {("experiment", n) for n in experiments.values()} | {
+        ("registered_model", n) for n in models.values()
+    }
     done |= {(securable, name) for (securable, _), name in containers.items()}
     return PermSnap(grants=grants, resources=frozenset(done))
 

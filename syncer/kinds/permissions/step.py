@@ -1,5 +1,6 @@
-"""The permission step: both ends' grants on the pass's experiments and models (syncer.kinds.permissions.scan),
-planned through the principal map (syncer.kinds.permissions.plan). Runs only with `permissions.enabled`."""
+"""The permission step: both ends' grants on the pass's experiments and models
+(syncer.kinds.permissions.scan), planned through the principal map (syncer.kinds.permissions.plan).
+Runs only with `permissions.enabled`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from syncer.config import Settings, dest_name
 from syncer.core import config_text
 from syncer.core.actions import Action
 from syncer.core.errors import FatalError
-from syncer.core.permissions import PermSnap, PrincipalMap, read_csv_map, unknown_principals, yaml_map_duplicates
+from syncer.core.permissions import (
+    PermSnap,
+    PrincipalMap,
+    read_csv_map,
+    unknown_principals,
+    yaml_map_duplicates,
+)
 from syncer.kinds.permissions.plan import KIND, PermOptions, plan_permissions
 from syncer.kinds.permissions.scan import scan_permissions
 from syncer.state.store import DONE
@@ -25,11 +32,14 @@ Reading = Callable[..., object]
 def _read_map(settings: Settings) -> tuple[PrincipalMap, list[str]]:
     p = settings.principals
     from_file, problems = read_csv_map(p.file) if p.file else ({}, [])
-    return PrincipalMap(mapping={**p.map, **from_file}, unmapped=p.unmapped, default=p.default), problems
+    return PrincipalMap(
+        mapping={**p.map, **from_file}, unmapped=p.unmapped, default=p.default
+    ), problems
 
 
 def principal_map(settings: Settings) -> PrincipalMap:
-    """The principal map of the settings: `principals.map`, then the CSV `principals.file` over it."""
+    """The principal map of the settings: `principals.map`, then the CSV `principals.file` over
+    it."""
     pmap, problems = _read_map(settings)
     if problems:
         raise FatalError("; ".join(problems))
@@ -39,9 +49,14 @@ def principal_map(settings: Settings) -> PrincipalMap:
 def _resources(job: Job) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, str]]:
     """(source experiment id -> planned name, source model -> planned name, and the same for the
     destination's ids): resources are planned on under their destination names."""
-    src_exps = {eid: job.dest_names[eid] for eid, e in job.src_snap.experiments.items()
-                if not e.deleted and eid in job.dest_names}
-    src_models = {name: dest_name(name, job.settings.model_names) for name in job.src_snap.part("model")}
+    src_exps = {
+        eid: job.dest_names[eid]
+        for eid, e in job.src_snap.experiments.items()
+        if not e.deleted and eid in job.dest_names
+    }
+    src_models = {
+        name: dest_name(name, job.settings.model_names) for name in job.src_snap.part("model")
+    }
     dst_exps = {eid: e.name for eid, e in job.dst_snap.experiments.items() if not e.deleted}
     dst_models = {name: name for name in job.dst_snap.part("model")}
     return src_exps, src_models, dst_exps, dst_models
@@ -52,17 +67,26 @@ def scan_permission_step(job: Job, reading: Reading) -> None:
     if not job.settings.permissions.enabled:
         return
     src_exps, src_models, dst_exps, dst_models = _resources(job)
-    job.perms = (reading(job.src, "source permissions",
-                         lambda: scan_permissions(job.src, src_exps, src_models)),
-                 reading(job.dst, "destination permissions",
-                         lambda: scan_permissions(job.dst, dst_exps, dst_models)))
+    job.perms = (
+        reading(
+            job.src, "source permissions", lambda: scan_permissions(job.src, src_exps, src_models)
+        ),
+        reading(
+            job.dst,
+            "destination permissions",
+            lambda: scan_permissions(job.dst, dst_exps, dst_models),
+        ),
+    )
 
 
 def _made(job: Job) -> dict[str, tuple[str, str]]:
     if job.state is None:
         return {}
-    return {r.source_id: (r.dest_id, r.fingerprint) for r in job.state.all_records(KIND)
-            if r.status == DONE and r.dest_id and r.fingerprint}
+    return {
+        r.source_id: (r.dest_id, r.fingerprint)
+        for r in job.state.all_records(KIND)
+        if r.status == DONE and r.dest_id and r.fingerprint
+    }
 
 
 def plan_permission_step(job: Job) -> list[Action]:
@@ -70,15 +94,22 @@ def plan_permission_step(job: Job) -> list[Action]:
     if job.perms is None:
         return []
     (src, roles), (dst, _) = job.perms
-    opts = PermOptions(pmap=principal_map(job.settings), dest_kind=job.dst.caps.permissions,
-                       replace=job.settings.permissions.replace, made=_made(job), role_grants=roles)
+    opts = PermOptions(
+        pmap=principal_map(job.settings),
+        dest_kind=job.dst.caps.permissions,
+        replace=job.settings.permissions.replace,
+        made=_made(job),
+        role_grants=roles,
+    )
     return plan_permissions(src, dst if isinstance(dst, PermSnap) else PermSnap(), opts)
 
 
-def principal_problems(settings: Settings, config_path: str | None, dst: Endpoint | None) -> list[str]:
-    """What is wrong with the principal map: source principals mapped twice (in the file's `principals.map`
-    or its CSV file), and (given the destination, where it lists its users) destination principals it does
-    not have."""
+def principal_problems(
+    settings: Settings, config_path: str | None, dst: Endpoint | None
+) -> list[str]:
+    """What is wrong with the principal map: source principals mapped twice (in the file's
+    `principals.map` or its CSV file), and (given the destination, where it lists its users)
+    destination principals it does not have."""
     pmap, problems = _read_map(settings)
     for path in config_path.split(":") if config_path else []:  # several files: a.yaml:b.yaml
         problems = yaml_map_duplicates(config_text.read_text(path)) + problems
@@ -87,7 +118,16 @@ def principal_problems(settings: Settings, config_path: str | None, dst: Endpoin
     try:
         users = scan_permissions(dst, {}, {})[0].users
     except Exception as exc:
-        return [*problems, f"cannot list the users of the destination ({dst.identity}): {describe(exc)}"]
+        return [
+            *problems,
+            f"cannot list the users of the destination ({dst.identity}): {describe(exc)}",
+        ]
     unknown = unknown_principals(pmap, users)
-    return problems + ([f"principal map: no user {', '.join(map(repr, unknown))} on the destination "
-                        f"({dst.identity})"] if unknown else [])
+    return problems + (
+        [
+            f"principal map: no user {', '.join(map(repr, unknown))} on the destination "
+            f"({dst.identity})"
+        ]
+        if unknown
+        else []
+    )

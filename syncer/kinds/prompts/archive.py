@@ -1,10 +1,11 @@
 """The prompt archiver: one prompt with every version, for `unsupported: archive` and `restore`.
 
-Document: name, description, user tags, experiment links (by experiment name), aliases (alias -> source
-version) and every version in order with its template, commit message, user tags, model config and response
-format. Restore writes through the prompt API like a migration does, with the same provenance tags
-(`mlflow_syncer.source_prompt`, `mlflow_syncer.source_prompt_version`): a version whose copy exists (made by a
-restore or a migration) is not created again, so a second restore creates nothing.
+Document: name, description, user tags, experiment links (by experiment name), aliases (alias ->
+source version) and every version in order with its template, commit message, user tags, model
+config and response format. Restore writes through the prompt API like a migration does, with the
+same provenance tags (`mlflow_syncer.source_prompt`, `mlflow_syncer.source_prompt_version`): a
+version whose copy exists (made by a restore or a migration) is not created again, so a second
+restore creates nothing.
 """
 
 from __future__ import annotations
@@ -30,14 +31,21 @@ KIND = "prompt"
 
 def prompt_names(src: Endpoint, experiment_id: str | None) -> Iterator[str]:
     """Every prompt of the source (linked to `experiment_id` when given), paged."""
-    for prompt in pages(src, "search_prompts", lambda t: src.client.search_prompts(max_results=1000, page_token=t)):
-        if experiment_id is None or experiment_id in experiment_ids((prompt.tags or {}).get(EXPERIMENT_IDS)):
+    for prompt in pages(
+        src, "search_prompts", lambda t: src.client.search_prompts(max_results=1000, page_token=t)
+    ):
+        if experiment_id is None or experiment_id in experiment_ids(
+            (prompt.tags or {}).get(EXPERIMENT_IDS)
+        ):
             yield prompt.name
 
 
 def _version_numbers(endpoint: Endpoint, name: str) -> list[int]:
-    listed = call(endpoint, "search_prompt_versions",
-                  lambda: endpoint.client.search_prompt_versions(name, max_results=1000))
+    listed = call(
+        endpoint,
+        "search_prompt_versions",
+        lambda: endpoint.client.search_prompt_versions(name, max_results=1000),
+    )
     return sorted(int(pv.version) for pv in listed)
 
 
@@ -46,24 +54,43 @@ def export_prompt(src: Endpoint, name: str) -> dict:
     client = src.client
     prompt = call(src, "get_prompt", lambda: client.get_prompt(name))
     tags = dict(prompt.tags or {})
-    names = [call(src, "get_experiment", lambda i=i: client.get_experiment(i)).name
-             for i in experiment_ids(tags.get(EXPERIMENT_IDS))]
+    names = [
+        call(src, "get_experiment", lambda i=i: client.get_experiment(i)).name
+        for i in experiment_ids(tags.get(EXPERIMENT_IDS))
+    ]
     versions, aliases = [], {}
     for number in _version_numbers(src, name):
         pv = call(src, "get_prompt_version", lambda n=number: client.get_prompt_version(name, n))
-        versions.append({"version": str(number), "template": pv.template, "commit_message": pv.commit_message,
-                         "tags": user_tags(dict(pv.tags or {})), "model_config": pv.model_config,
-                         "response_format": pv.response_format})
+        versions.append(
+            {
+                "version": str(number),
+                "template": pv.template,
+                "commit_message": pv.commit_message,
+                "tags": user_tags(dict(pv.tags or {})),
+                "model_config": pv.model_config,
+                "response_format": pv.response_format,
+            }
+        )
         aliases.update({alias: str(number) for alias in pv.aliases or []})
-    return {"name": name, "source": src.identity, "description": prompt.description or "", "tags": user_tags(tags),
-            "experiments": names, "aliases": aliases, "versions": versions}
+    return {
+        "name": name,
+        "source": src.identity,
+        "description": prompt.description or "",
+        "tags": user_tags(tags),
+        "experiments": names,
+        "aliases": aliases,
+        "versions": versions,
+    }
 
 
 def _copies(dst: Endpoint, name: str) -> dict[str, str]:
-    """Source version -> destination version number, by the provenance tag of each destination version."""
+    """Source version -> destination version number, by the provenance tag of each destination
+    version."""
     out: dict[str, str] = {}
     for number in _version_numbers(dst, name):
-        pv = call(dst, "get_prompt_version", lambda n=number: dst.client.get_prompt_version(name, n))
+        pv = call(
+            dst, "get_prompt_version", lambda n=number: dst.client.get_prompt_version(name, n)
+        )
         source_version = pv._tags.get(TAG_SOURCE_PROMPT_VERSION)  # .tags hides no provenance,
         if source_version is not None:  # but _tags is where MLflow keeps every version tag)
             out.setdefault(source_version, str(number))
@@ -85,8 +112,11 @@ def _ensure_prompt(dst: Endpoint, doc: dict) -> None:
     if links:
         want[EXPERIMENT_IDS] = links
     if existing is None:
-        call(dst, "create_prompt", lambda: client.create_prompt(name, description=doc["description"] or None,
-                                                                tags=want))
+        call(
+            dst,
+            "create_prompt",
+            lambda: client.create_prompt(name, description=doc["description"] or None, tags=want),
+        )
         return
     for key, value in sorted(want.items()):
         if have.get(key) != value and not (key in (TAG_SOURCE_PROMPT, TAG_SOURCE) and key in have):
@@ -94,23 +124,40 @@ def _ensure_prompt(dst: Endpoint, doc: dict) -> None:
 
 
 def restore_prompt(dst: Endpoint, doc: dict, experiment_id: str | None) -> str:  # workspace-wide
-    """Create the prompt and the versions it lacks (found by provenance tag), in order, then its aliases."""
+    """Create the prompt and the versions it lacks (found by provenance tag), in order, then its
+    aliases."""
     client, name = dst.client, doc["name"]
     _ensure_prompt(dst, doc)
     copies = _copies(dst, name)
     for v in doc["versions"]:
         if v["version"] in copies:
             continue
-        tags = {**v["tags"], TAG_SOURCE_PROMPT: name, TAG_SOURCE_PROMPT_VERSION: v["version"],
-                TAG_SOURCE: doc["source"]}
-        pv = call(dst, "create_prompt_version", lambda v=v, t=tags: client.create_prompt_version(
-            name, v["template"], description=v["commit_message"] or None, tags=t,
-            response_format=v["response_format"], model_config=v["model_config"]))
+        tags = {
+            **v["tags"],
+            TAG_SOURCE_PROMPT: name,
+            TAG_SOURCE_PROMPT_VERSION: v["version"],
+            TAG_SOURCE: doc["source"],
+        }
+        pv = call(
+            dst,
+            "create_prompt_version",
+            lambda v=v, t=tags: client.create_prompt_version(
+                name,
+                v["template"],
+                description=v["commit_message"] or None,
+                tags=t,
+                response_format=v["response_format"],
+                model_config=v["model_config"],
+            ),
+        )
         copies[v["version"]] = str(pv.version)
     for alias, source_version in sorted(doc["aliases"].items()):
         if source_version in copies:
-            call(dst, "set_prompt_alias", lambda a=alias, n=copies[source_version]: client.set_prompt_alias(
-                name, a, int(n)))
+            call(
+                dst,
+                "set_prompt_alias",
+                lambda a=alias, n=copies[source_version]: client.set_prompt_alias(name, a, int(n)),
+            )
     return name
 
 

@@ -18,22 +18,43 @@ from syncer.kinds.prompts.snapshot import TAG_SOURCE_PROMPT, TAG_SOURCE_PROMPT_V
 def _scan_prompts(job: Job) -> None:
     if not (job.src.caps.prompts or job.src.caps.prompt_registry):
         return
-    job.src_snap.parts["prompt"] = reading(job.src, "source prompts",
-                                   lambda: scan_source_prompts(job.src, job.settings.prompts))
+    job.src_snap.parts["prompt"] = reading(
+        job.src, "source prompts", lambda: scan_source_prompts(job.src, job.settings.prompts)
+    )
     if not job.src.caps.prompt_registry:
         unmatched(job, "prompts", job.settings.prompts, list(job.src_snap.part("prompt")))
     if job.src_snap.part("prompt") and job.dst.caps.prompts:
-        job.dst_snap.parts["prompt"] = reading(job.dst, "destination prompts",
-                                       lambda: scan_dest_prompts(job.dst, job.src_snap.part("prompt")))
+        job.dst_snap.parts["prompt"] = reading(
+            job.dst,
+            "destination prompts",
+            lambda: scan_dest_prompts(job.dst, job.src_snap.part("prompt")),
+        )
 
 
 def _plan_prompts(job: Job) -> list[Action]:
     unread = unsearchable_prompts(job.settings.prompts) if job.src.caps.prompt_registry else []
-    return plan_prompts(job.src_snap, job.dst_snap, job.copied_runs, job.dst.caps, job.options.quarantined,
-                        job.dest_names) + unread
+    return (
+        plan_prompts(
+            job.src_snap,
+            job.dst_snap,
+            job.copied_runs,
+            job.dst.caps,
+            job.options.quarantined,
+            job.dest_names,
+        )
+        + unread
+    )
 
 
-PROMPTS = Kind("prompt", (KindInfo("prompt", "prompts", TAG_SOURCE_PROMPT, "prompts"),
-                          KindInfo("prompt_version", "prompt versions", TAG_SOURCE_PROMPT_VERSION, "prompts")),
-               _scan_prompts, _plan_prompts, apply_prompts, after=("run", "model", "trace"),
-               archiver=ARCHIVER)
+PROMPTS = Kind(
+    "prompt",
+    (
+        KindInfo("prompt", "prompts", TAG_SOURCE_PROMPT, "prompts"),
+        KindInfo("prompt_version", "prompt versions", TAG_SOURCE_PROMPT_VERSION, "prompts"),
+    ),
+    _scan_prompts,
+    _plan_prompts,
+    apply_prompts,
+    after=("run", "model", "trace"),
+    archiver=ARCHIVER,
+)

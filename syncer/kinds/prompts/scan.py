@@ -1,10 +1,11 @@
-"""Read prompts (MLflow's prompt registry) and their versions on one side into plain data (`Snapshot.parts`).
+"""Read prompts (MLflow's prompt registry) and their versions on one side into plain data
+(`Snapshot.parts`).
 
 MLflow keeps prompts in the model registry as registered models and versions tagged
-`mlflow.prompt.is_prompt`; its model searches hide them, so the model scan never sees them. Here two paged
-searches read them all, whatever their number: the prompts (tags, aliases, description) and every prompt
-version (template, commit message, response format and model config live in version tags). An idle pass
-costs two searches per side.
+`mlflow.prompt.is_prompt`; its model searches hide them, so the model scan never sees them. Here two
+paged searches read them all, whatever their number: the prompts (tags, aliases, description) and
+every prompt version (template, commit message, response format and model config live in version
+tags). An idle pass costs two searches per side.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from syncer.backends.calls import pages
 from syncer.backends.endpoint import Endpoint
 from syncer.kinds.prompts.snapshot import PromptSnap, PromptVersionSnap
-from syncer.kinds.prompts.uc_scan import CONTENT_TAGS, MODEL_CONFIG, RESPONSE_FORMAT, scan_uc_prompts
+from syncer.kinds.prompts.uc_scan import (
+    CONTENT_TAGS,
+    MODEL_CONFIG,
+    RESPONSE_FORMAT,
+    scan_uc_prompts,
+)
 from syncer.scan.runs import matches
 
 log = structlog.get_logger("syncer.prompts")
@@ -37,29 +43,48 @@ def _prompt_snap(rm: RegisteredModel) -> PromptSnap:
 def _version_snap(mv: ModelVersion) -> PromptVersionSnap:
     tags = dict(mv.tags or {})
     return PromptVersionSnap(
-        version=str(mv.version), template=tags.get(_TEXT, ""), chat=tags.get(_TYPE) == "chat",
-        commit_message=mv.description or "", response_format=tags.get(RESPONSE_FORMAT),
-        model_config=tags.get(MODEL_CONFIG), tags={k: v for k, v in tags.items() if k not in CONTENT_TAGS})
+        version=str(mv.version),
+        template=tags.get(_TEXT, ""),
+        chat=tags.get(_TYPE) == "chat",
+        commit_message=mv.description or "",
+        response_format=tags.get(RESPONSE_FORMAT),
+        model_config=tags.get(MODEL_CONFIG),
+        tags={k: v for k, v in tags.items() if k not in CONTENT_TAGS},
+    )
 
 
 def scan_prompts(endpoint: Endpoint, keep: Callable[[str], bool]) -> dict[str, PromptSnap]:
     """Every prompt of `endpoint` whose name `keep` accepts, with its versions and aliases."""
     client = endpoint.client
-    prompts = {rm.name: _prompt_snap(rm) for rm in pages(
-        endpoint, "search_prompts", lambda t: client.search_registered_models(
-            filter_string=_PROMPT_FILTER, max_results=1000, page_token=t)) if keep(rm.name)}
+    prompts = {
+        rm.name: _prompt_snap(rm)
+        for rm in pages(
+            endpoint,
+            "search_prompts",
+            lambda t: client.search_registered_models(
+                filter_string=_PROMPT_FILTER, max_results=1000, page_token=t
+            ),
+        )
+        if keep(rm.name)
+    }
     if not prompts:
         return prompts
-    for mv in pages(endpoint, "search_prompt_versions", lambda t: client.search_model_versions(
-            filter_string=_PROMPT_FILTER, max_results=10000, page_token=t)):
+    for mv in pages(
+        endpoint,
+        "search_prompt_versions",
+        lambda t: client.search_model_versions(
+            filter_string=_PROMPT_FILTER, max_results=10000, page_token=t
+        ),
+    ):
         if mv.name in prompts:
             prompts[mv.name].versions[str(mv.version)] = _version_snap(mv)
     return prompts
 
 
 def scan_source_prompts(endpoint: Endpoint, globs: Iterable[str]) -> dict[str, PromptSnap]:
-    """The source prompts named by `globs` (["*"]: all of them; []: none). An end whose prompts live in Unity
-    Catalog (`caps.prompt_registry`) is read on that registry (syncer.kinds.prompts.uc_scan)."""
+    """The source prompts named by `globs` (["*"]: all of them; []: none). An end whose prompts live
+    in Unity Catalog (`caps.prompt_registry`) is read on that registry
+    (syncer.kinds.prompts.uc_scan)."""
     globs = list(globs)
     if not globs:
         return {}

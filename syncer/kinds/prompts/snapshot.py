@@ -1,9 +1,11 @@
-"""Plain-data pictures of prompts (MLflow's prompt registry) and their versions, with their provenance tags.
+"""Plain-data pictures of prompts (MLflow's prompt registry) and their versions, with their
+provenance tags.
 
-A prompt version's content (template, commit message, response format, model config) cannot change once
-created; its tags and the prompt's tags and aliases can. Links from runs to prompt versions live on the runs
-(`mlflow.linkedPrompts`, a JSON list of {"name", "version"}), and a prompt's experiments in its tag
-`_mlflow_experiment_ids` (",1,2,"): both name source ids that are remapped on the destination.
+A prompt version's content (template, commit message, response format, model config) cannot change
+once created; its tags and the prompt's tags and aliases can. Links from runs to prompt versions
+live on the runs (`mlflow.linkedPrompts`, a JSON list of {"name", "version"}), and a prompt's
+experiments in its tag `_mlflow_experiment_ids` (",1,2,"): both name source ids that are remapped on
+the destination.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ EXPERIMENT_IDS = "_mlflow_experiment_ids"
 
 @dataclass
 class PromptVersionSnap:
-    """One prompt version: its immutable content as stored (JSON text where MLflow stores JSON) and its tags."""
+    """One prompt version: its immutable content as stored (JSON text where MLflow stores JSON) and
+    its tags."""
 
     version: str
     template: str
@@ -37,15 +40,21 @@ class PromptVersionSnap:
         return int(self.version)
 
     def content(self) -> dict:
-        """The immutable content as canonical plain data (JSON parsed, so key order does not matter)."""
-        return {"template": _parsed(self.template) if self.chat else self.template, "chat": self.chat,
-                "commit_message": self.commit_message, "response_format": _parsed(self.response_format),
-                "model_config": _parsed(self.model_config)}
+        """The immutable content as canonical plain data (JSON parsed, so key order does not
+        matter)."""
+        return {
+            "template": _parsed(self.template) if self.chat else self.template,
+            "chat": self.chat,
+            "commit_message": self.commit_message,
+            "response_format": _parsed(self.response_format),
+            "model_config": _parsed(self.model_config),
+        }
 
 
 @dataclass
 class PromptSnap:
-    """One prompt with its versions (version string -> PromptVersionSnap) and aliases (alias -> version)."""
+    """One prompt with its versions (version string -> PromptVersionSnap) and aliases (alias ->
+    version)."""
 
     name: str
     description: str = ""
@@ -77,15 +86,19 @@ def prompt_of(source_id: str, kind: str) -> str:
 
 
 def linked_prompts(value: str | None) -> list[tuple[str, str]]:
-    """The (prompt name, version) pairs of a `mlflow.linkedPrompts` tag value (none when unreadable)."""
+    """The (prompt name, version) pairs of a `mlflow.linkedPrompts` tag value (none when
+    unreadable)."""
     try:
         entries = json.loads(value) if value else []
     except ValueError:
         return []
     if not isinstance(entries, list):
         return []
-    return [(str(e["name"]), str(e["version"])) for e in entries
-            if isinstance(e, dict) and "name" in e and "version" in e]
+    return [
+        (str(e["name"]), str(e["version"]))
+        for e in entries
+        if isinstance(e, dict) and "name" in e and "version" in e
+    ]
 
 
 def linked_prompts_value(entries: list[tuple[str, str]]) -> str:
@@ -104,7 +117,8 @@ def experiment_ids_value(ids: list[str]) -> str:
 
 
 def user_tags(tags: dict[str, str]) -> dict[str, str]:
-    """The tags of a prompt or prompt version copied as they are (not provenance, not experiment links)."""
+    """The tags of a prompt or prompt version copied as they are (not provenance, not experiment
+    links)."""
     return {k: v for k, v in _user_tags(tags).items() if k != EXPERIMENT_IDS}
 
 
@@ -119,8 +133,9 @@ _WILD = frozenset("*?[")
 def uc_schemas(globs: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
     """The (catalog, schema) pairs Unity Catalog prompt globs name, and the globs that name none.
 
-    Unity Catalog searches prompts one schema at a time: a glob selects prompts only when its catalog and
-    schema parts are literal (`main.genai.*`, `main.genai.qa`); `*` or `main.*.qa` cannot be searched.
+    Unity Catalog searches prompts one schema at a time: a glob selects prompts only when its
+    catalog and schema parts are literal (`main.genai.*`, `main.genai.qa`); `*` or `main.*.qa`
+    cannot be searched.
     """
     schemas: list[tuple[str, str]] = []
     unsearchable: list[str] = []

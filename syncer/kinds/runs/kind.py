@@ -21,22 +21,48 @@ from syncer.scan.artifact_reach import check_reach
 
 def _scan_experiments(job: Job) -> None:
     s, ids = job.settings, job.options.experiment_ids
-    job.src_snap = reading(job.src, "source", lambda: run_scanner.scan_experiments(
-        job.src, s.experiments, include_deleted=s.deleted == "mirror") if ids is None else
-        run_scanner.scan_experiment_ids(job.src, sorted(ids), include_deleted=s.deleted == "mirror"))
+    job.src_snap = reading(
+        job.src,
+        "source",
+        lambda: (
+            run_scanner.scan_experiments(
+                job.src, s.experiments, include_deleted=s.deleted == "mirror"
+            )
+            if ids is None
+            else run_scanner.scan_experiment_ids(
+                job.src, sorted(ids), include_deleted=s.deleted == "mirror"
+            )
+        ),
+    )
     if ids is None:
-        unmatched(job, "experiments", s.experiments, [e.name for e in job.src_snap.experiments.values()])
-    check_reach(job.src_snap.experiments.values(), lambda eid: bool(reading(
-        job.src, "source", lambda: job.src.client.search_runs([eid], max_results=1))))  # before any run
+        unmatched(
+            job, "experiments", s.experiments, [e.name for e in job.src_snap.experiments.values()]
+        )
+    check_reach(
+        job.src_snap.experiments.values(),
+        lambda eid: bool(
+            reading(job.src, "source", lambda: job.src.client.search_runs([eid], max_results=1))
+        ),
+    )  # before any run
     rules = name_rules(s.experiment_names, job.src.caps)
     job.dest_names = {eid: dest_name(e.name, rules) for eid, e in job.src_snap.experiments.items()}
-    job.dst_snap = reading(job.dst, "destination", lambda: run_scanner.scan_experiments(
-        job.dst, names=set(job.dest_names.values()), include_deleted=True) if ids is None else
-        run_scanner.scan_experiments_named(job.dst, sorted(set(job.dest_names.values()))))
+    job.dst_snap = reading(
+        job.dst,
+        "destination",
+        lambda: (
+            run_scanner.scan_experiments(
+                job.dst, names=set(job.dest_names.values()), include_deleted=True
+            )
+            if ids is None
+            else run_scanner.scan_experiments_named(job.dst, sorted(set(job.dest_names.values())))
+        ),
+    )
 
 
 def _plan_experiments(job: Job) -> list[Action]:
-    actions = run_planner.plan_experiments(job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.options)
+    actions = run_planner.plan_experiments(
+        job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.options
+    )
     job.plannable = run_planner.plannable_experiments(actions)
     return actions
 
@@ -55,11 +81,23 @@ def _plan_runs(job: Job) -> list[Action]:
     return []
 
 
+EXPERIMENTS = Kind(
+    "experiment",
+    (KindInfo("experiment", "experiments", TAG_SOURCE_EXPERIMENT_ID),),
+    _scan_experiments,
+    _plan_experiments,
+    executor.apply_experiments,
+    finish=executor.delete_experiments,
+    scope=RANGE,
+)
 
-EXPERIMENTS = Kind("experiment", (KindInfo("experiment", "experiments", TAG_SOURCE_EXPERIMENT_ID),),
-                   _scan_experiments, _plan_experiments, executor.apply_experiments,
-                   finish=executor.delete_experiments, scope=RANGE)
 
-
-RUNS = Kind("run", (KindInfo("run", "runs", TAG_SOURCE_RUN_ID),), _scan_runs, _plan_runs,
-            executor.apply_runs, after=("experiment", "dataset"), scope=RANGE)
+RUNS = Kind(
+    "run",
+    (KindInfo("run", "runs", TAG_SOURCE_RUN_ID),),
+    _scan_runs,
+    _plan_runs,
+    executor.apply_runs,
+    after=("experiment", "dataset"),
+    scope=RANGE,
+)

@@ -1,8 +1,8 @@
 """Register the planned scorers in their destination experiments, one call each.
 
-A scorer is written by one call (`register_scorer`: a new version holding the serialized scorer), so a
-kill leaves it either absent (planned `+` again) or equal (`=`). A retried call whose first answer was lost
-adds one more version with the same content: the latest version stays equal.
+A scorer is written by one call (`register_scorer`: a new version holding the serialized scorer), so
+a kill leaves it either absent (planned `+` again) or equal (`=`). A retried call whose first answer
+was lost adds one more version with the same content: the latest version stays equal.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ def _register(ctx: Context, action: Action) -> tuple[str | None, RunStats]:
         raise SyncError(f"scorer {action.label}: its experiment was not copied")
     ctx.guard()
     store = ctx.dst.client._tracking_client.store
-    call(ctx.dst, "register scorer", lambda: store.register_scorer(dest_eid, name, scorer.serialized))
+    call(
+        ctx.dst, "register scorer", lambda: store.register_scorer(dest_eid, name, scorer.serialized)
+    )
     return f"{dest_eid}/{name}", RunStats()
 
 

@@ -19,8 +19,9 @@ _UNLISTED = "scorer:unlisted"  # the source's part when it cannot list them: its
 
 
 def _live(job: Job) -> list[str]:
-    return sorted(eid for eid, e in job.src_snap.experiments.items()
-                  if eid in job.plannable and not e.deleted)
+    return sorted(
+        eid for eid, e in job.src_snap.experiments.items() if eid in job.plannable and not e.deleted
+    )
 
 
 def _read(job: Job, side: str, experiments: list[str]) -> Scorers | str:
@@ -30,7 +31,9 @@ def _read(job: Job, side: str, experiments: list[str]) -> Scorers | str:
     def read() -> Scorers | str:
         try:
             if not experiments and side == "destination":  # no copy yet: can it hold any?
-                return {} if offers_scorers(end) else f"destination has no scorer API: {end.caps.kind}"
+                return (
+                    {} if offers_scorers(end) else f"destination has no scorer API: {end.caps.kind}"
+                )
             return scan_scorers(end, experiments)
         except NoScorerApi as exc:
             return f"{side} has no scorer API: {exc}"
@@ -49,7 +52,11 @@ def _scan(job: Job) -> None:
     if not any(src.values()):
         return
     dest = {e.name: eid for eid, e in job.dst_snap.experiments.items() if not e.deleted}
-    dst = _read(job, "destination", sorted({dest[n] for eid in src if (n := job.dest_names.get(eid)) in dest}))
+    dst = _read(
+        job,
+        "destination",
+        sorted({dest[n] for eid in src if (n := job.dest_names.get(eid)) in dest}),
+    )
     job.dst_snap.parts[_NO_API if isinstance(dst, str) else KIND] = dst
 
 
@@ -60,8 +67,11 @@ def _plan(job: Job) -> list[Action]:
     dest = {e.name: eid for eid, e in job.dst_snap.experiments.items() if not e.deleted}
     dest_ids = {eid: dest.get(job.dest_names.get(eid, "")) for eid in src}
     names = {eid: job.src_snap.experiments[eid].name for eid in src}
-    return plan_scorers(src, job.dst_snap.parts.get(KIND, {}), dest_ids, names,
-                        job.dst_snap.parts.get(_NO_API))
+    return plan_scorers(
+        src, job.dst_snap.parts.get(KIND, {}), dest_ids, names, job.dst_snap.parts.get(_NO_API)
+    )
 
 
-SCORERS = Kind("scorer", (KindInfo(KIND, "scorers"),), _scan, _plan, apply_scorers, after=("experiment",))
+SCORERS = Kind(
+    "scorer", (KindInfo(KIND, "scorers"),), _scan, _plan, apply_scorers, after=("experiment",)
+)

@@ -12,7 +12,8 @@ from syncer.kinds.scorers.snapshot import Scorers, ScorerSnap
 
 
 class NoScorerApi(SyncError):
-    """The end does not offer the scorer API (an older or file-store server): terminal, never retried."""
+    """The end does not offer the scorer API (an older or file-store server): terminal, never
+    retried."""
 
 
 def _list(endpoint: Endpoint, experiment_id: str) -> list:
@@ -36,11 +37,15 @@ def offers_scorers(endpoint: Endpoint) -> bool:
 
 
 def scan_scorers(endpoint: Endpoint, experiments: Iterable[str]) -> Scorers:
-    """The latest version of every scorer of each experiment; raises NoScorerApi (the end has none)."""
+    """The latest version of every scorer of each experiment; raises NoScorerApi (the end has
+    none)."""
     found: Scorers = {}
     for eid in experiments:
         listed = call(endpoint, "list scorer", lambda e=eid: _list(endpoint, e))
-        found[eid] = {s.scorer_name: ScorerSnap(eid, s.scorer_name, s.scorer_version,
-                                                  s.to_proto().serialized_scorer)
-                      for s in listed}
+        found[eid] = {
+            s.scorer_name: ScorerSnap(
+                eid, s.scorer_name, s.scorer_version, s.to_proto().serialized_scorer
+            )
+            for s in listed
+        }
     return found

@@ -18,12 +18,14 @@ class ScorerSnap:
     serialized: str
 
     def content(self) -> object:
-        """What must be equal between a scorer and its copy: the serialized scorer, parsed when it is JSON."""
+        """What must be equal between a scorer and its copy: the serialized scorer, parsed when it
+        is JSON."""
         try:
             return json.loads(self.serialized)
         except ValueError:
             return self.serialized
 
 
-# experiment id -> scorer name -> its latest version; None for an end that cannot list scorers (and why)
+# experiment id -> scorer name -> its latest version; None for an end that cannot list scorers (and
+# why)
 Scorers = dict[str, dict[str, ScorerSnap]]

@@ -20,7 +20,14 @@ def _linked_runs(snap: Snapshot) -> Iterable[str]:
     return (t.source_run for t in snap.part("trace").values() if t.source_run)
 
 
-TRACES = Kind("trace", (KindInfo("trace", "traces", TAG_SOURCE_TRACE_ID, "traces"),),
-              lambda job: scan_trace_step(job, reading), plan_trace_step, apply_traces,
-              after=("run", "logged_model"), scope=EXPERIMENT,
-              archiver=ARCHIVER, linked_runs=_linked_runs)
+TRACES = Kind(
+    "trace",
+    (KindInfo("trace", "traces", TAG_SOURCE_TRACE_ID, "traces"),),
+    lambda job: scan_trace_step(job, reading),
+    plan_trace_step,
+    apply_traces,
+    after=("run", "logged_model"),
+    scope=EXPERIMENT,
+    archiver=ARCHIVER,
+    linked_runs=_linked_runs,
+)

@@ -1,8 +1,10 @@
-"""Read the traces of the selected experiments, page by page, as plain `TraceSnap`s: trace infos only.
+"""Read the traces of the selected experiments, page by page, as plain `TraceSnap`s: trace infos
+only.
 
-Searches return trace infos without spans (the spans are read when a trace is copied, in bounded batches,
-by syncer.kinds.traces.apply), so scanning tens of thousands of traces holds a few hundred bytes per trace.
-Incremental mirror cycles read only the traces that started after a cursor (minus a look-back window).
+Searches return trace infos without spans (the spans are read when a trace is copied, in bounded
+batches, by syncer.kinds.traces.apply), so scanning tens of thousands of traces holds a few hundred
+bytes per trace. Incremental mirror cycles read only the traces that started after a cursor (minus a
+look-back window).
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ log = structlog.get_logger("syncer.kinds.traces.scan")
 
 
 def no_trace_api(exc: BaseException) -> bool:
-    """Whether a failed trace search means the server has no trace API at all (404/501, not found endpoint)."""
+    """Whether a failed trace search means the server has no trace API at all (404/501, not found
+    endpoint)."""
     if isinstance(exc, NotImplementedError):
         return True
     return isinstance(exc, MlflowException) and (
-        exc.error_code in _NO_API_CODES or re.search(r"\b(404|501)\b", str(exc)) is not None)
+        exc.error_code in _NO_API_CODES or re.search(r"\b(404|501)\b", str(exc)) is not None
+    )
 
 
 def trace_snap(info: TraceInfo) -> TraceSnap:
@@ -54,9 +58,14 @@ def trace_snap(info: TraceInfo) -> TraceSnap:
     )
 
 
-def scan_traces(endpoint: Endpoint, snap: Snapshot, experiment_ids: Iterable[str],
-                since: dict[str, int] | None = None) -> None:
-    """Add the traces of the given experiments to the snapshot (`since`: per experiment, the oldest time read)."""
+def scan_traces(
+    endpoint: Endpoint,
+    snap: Snapshot,
+    experiment_ids: Iterable[str],
+    since: dict[str, int] | None = None,
+) -> None:
+    """Add the traces of the given experiments to the snapshot (`since`: per experiment, the oldest
+    time read)."""
     since = since or {}
     for experiment_id in experiment_ids:
         try:
@@ -66,5 +75,7 @@ def scan_traces(endpoint: Endpoint, snap: Snapshot, experiment_ids: Iterable[str
             if snap.part("trace") or not no_trace_api(exc):
                 raise
             # A server without the trace API holds no trace: nothing to copy, nothing skipped.
-            log.warning("no trace API: traces not read", endpoint=endpoint.identity, error=str(exc)[:200])
+            log.warning(
+                "no trace API: traces not read", endpoint=endpoint.identity, error=str(exc)[:200]
+            )
             return

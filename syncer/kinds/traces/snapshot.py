@@ -1,10 +1,12 @@
-"""Traces as plain data: what the planner needs of each trace (no spans), and the pure rules of copying them.
+"""Traces as plain data: what the planner needs of each trace (no spans), and the pure rules of
+copying them.
 
-A trace is scanned from its `TraceInfo` only (search results carry no spans); the spans are read when the
-trace is copied, in bounded batches. Each destination copy carries the source trace id
-(`mlflow_syncer.source_trace_id`) and the fingerprint of the source content it was copied from, both written
-by the same call that completes the copy. Its id is derived from the source trace id and the destination
-experiment (`dest_trace_id`), so a write repeated after a lost answer or a kill lands on the same trace.
+A trace is scanned from its `TraceInfo` only (search results carry no spans); the spans are read
+when the trace is copied, in bounded batches. Each destination copy carries the source trace id
+(`mlflow_syncer.source_trace_id`) and the fingerprint of the source content it was copied from, both
+written by the same call that completes the copy. Its id is derived from the source trace id and the
+destination experiment (`dest_trace_id`), so a write repeated after a lost answer or a kill lands on
+the same trace.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ class TraceSnap:
     source_run: str | None = None  # the run the trace was recorded in (`mlflow.sourceRun`)
     source_trace_id: str | None = None  # destination copies: the provenance tag
     copy_fingerprint: str | None = None  # destination copies: the fingerprint they were copied from
-    size: int = 0  # bytes of the spans, as the source recorded them (`mlflow.trace.sizeBytes`; 0: unknown)
+    size: int = (
+        0  # bytes of the spans, as the source recorded them (`mlflow.trace.sizeBytes`; 0: unknown)
+    )
 
 
 def recorded_size(metadata: dict[str, str]) -> int:
@@ -51,7 +55,11 @@ def recorded_size(metadata: dict[str, str]) -> int:
 
 def user_trace_tags(tags: dict[str, str]) -> dict[str, str]:
     """The trace tags that are copied and compared: without provenance and server-owned tags."""
-    return {k: v for k, v in tags.items() if not k.startswith(PROVENANCE_PREFIX) and k not in SERVER_TRACE_TAGS}
+    return {
+        k: v
+        for k, v in tags.items()
+        if not k.startswith(PROVENANCE_PREFIX) and k not in SERVER_TRACE_TAGS
+    }
 
 
 def copied_metadata(metadata: dict[str, str]) -> dict[str, str]:
@@ -65,7 +73,8 @@ def _assessment(a: dict) -> dict:
 
 
 def trace_comparable(info: dict) -> dict:
-    """What must be equal between a source trace and its copy, from `TraceInfo.to_dict()`, as canonical data."""
+    """What must be equal between a source trace and its copy, from `TraceInfo.to_dict()`, as
+    canonical data."""
     return {
         "request_time": info.get("request_time"),
         "execution_duration": info.get("execution_duration_ms"),
@@ -75,8 +84,10 @@ def trace_comparable(info: dict) -> dict:
         "response_preview": info.get("response_preview"),
         "tags": dict(sorted(user_trace_tags(info.get("tags") or {}).items())),
         "metadata": dict(sorted(copied_metadata(info.get("trace_metadata") or {}).items())),
-        "assessments": sorted((_assessment(a) for a in info.get("assessments") or []),
-                              key=lambda a: (str(a.get("assessment_name")), str(a.get("create_time")))),
+        "assessments": sorted(
+            (_assessment(a) for a in info.get("assessments") or []),
+            key=lambda a: (str(a.get("assessment_name")), str(a.get("create_time"))),
+        ),
     }
 
 
@@ -86,22 +97,26 @@ def trace_fingerprint(info: dict) -> str:
 
 
 def dest_trace_hex(source_trace_id: str, dest_experiment_id: str) -> str:
-    """The 128-bit OpenTelemetry trace id (32 hex digits) of the copy of a trace in a destination experiment."""
+    """The 128-bit OpenTelemetry trace id (32 hex digits) of the copy of a trace in a destination
+    experiment."""
     return hashlib.sha256(f"{source_trace_id}|{dest_experiment_id}".encode()).hexdigest()[:32]
 
 
 def dest_trace_id(source_trace_id: str, dest_experiment_id: str) -> str:
-    """The MLflow trace id of the copy (`tr-` and the OpenTelemetry trace id), the same on every attempt."""
+    """The MLflow trace id of the copy (`tr-` and the OpenTelemetry trace id), the same on every
+    attempt."""
     return "tr-" + dest_trace_hex(source_trace_id, dest_experiment_id)
 
 
 def dest_assessment_id(dest_trace: str, source_assessment_id: str) -> str:
-    """The id of the copy of an assessment (ids are unique per server: a copy cannot keep the source's)."""
+    """The id of the copy of an assessment (ids are unique per server: a copy cannot keep the
+    source's)."""
     return "a-" + hashlib.sha256(f"{dest_trace}|{source_assessment_id}".encode()).hexdigest()[:32]
 
 
 def batches(items: list, sizes: list[int], most: int, budget: int) -> list[list]:
-    """Consecutive groups of at most `most` items whose sizes add up to at most `budget` (an item alone may not)."""
+    """Consecutive groups of at most `most` items whose sizes add up to at most `budget` (an item
+    alone may not)."""
     out: list[list] = []
     total = 0
     for item, size in zip(items, sizes, strict=True):

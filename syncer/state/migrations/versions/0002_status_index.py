@@ -1,4 +1,5 @@
-"""Index object records by status, so that failures and quarantined objects are found without a scan.
+"""Index object records by status, so that failures and quarantined objects are found without a
+scan.
 
 Revision ID: 0002
 Revises: 0001

@@ -1,4 +1,5 @@
-"""Mirror cycle results (start, end, result, counts, replication lag, next scheduled cycle) for `status`.
+"""Mirror cycle results (start, end, result, counts, replication lag, next scheduled cycle) for
+`status`.
 
 Revision ID: 0003
 Revises: 0002

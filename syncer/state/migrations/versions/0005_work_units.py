@@ -1,4 +1,5 @@
-"""Scale-out: jobs and the work units several workers claim with leases, and shared rate-limit buckets.
+"""Scale-out: jobs and the work units several workers claim with leases, and shared rate-limit
+buckets.
 
 Revision ID: 0005
 Revises: 0004

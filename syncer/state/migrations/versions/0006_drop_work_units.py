@@ -1,4 +1,5 @@
-"""Scale-out moved to Ray (docs/SCALE_OUT.md): the lease queue's tables and the shared rate buckets go.
+"""Scale-out moved to Ray (docs/SCALE_OUT.md): the lease queue's tables and the shared rate buckets
+go.
 
 Revision ID: 0006
 Revises: 0005
@@ -20,6 +21,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Not supported: the dropped tables held only transient rows (leases, token buckets) of the removed
-    lease queue."""
+    """Not supported: the dropped tables held only transient rows (leases, token buckets) of the
+    removed lease queue."""
     raise NotImplementedError("downgrading below 0006 is not supported")
