@@ -16,7 +16,9 @@ from itertools import islice
 from typing import TextIO
 
 from syncer.core.kinds import plural
-from syncer.report.model import COPY_TOTALS, SUMMARY_THRESHOLD, GroupStats, Report, Summary
+from syncer.report.diff_summary import COPY_TOTALS, Summary
+from syncer.report.model import SUMMARY_THRESHOLD, Report
+from syncer.report.rows import GroupStats
 from syncer.report.text import detail
 
 _CHART_BARS = 40

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
-from syncer.report.model import SCHEMA_VERSION, Report, Summary
+from syncer.report.diff_summary import Summary
+from syncer.report.model import SCHEMA_VERSION, Report
 
 
 def header(report: Report, summary: Summary) -> dict:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from syncer.core.kinds import plural
-from syncer.report.model import SUMMARY_THRESHOLD, UNCOPIED, Report, Summary
+from syncer.report.diff_summary import Summary
+from syncer.report.model import SUMMARY_THRESHOLD, Report
+from syncer.report.rows import UNCOPIED
 from syncer.report.text import detail
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from syncer.core.actions import Op
 from syncer.engine.sync import SyncResult
-from syncer.report.model import notes
+from syncer.report.diff_summary import notes
 from syncer.report.text import note_line, uncopied_line
 from syncer.state.store import QUARANTINED
 

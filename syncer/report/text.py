@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from syncer.core.kinds import plural
-from syncer.report.model import UNCOPIED, Report, Row, Summary
+from syncer.report.diff_summary import Summary
+from syncer.report.model import Report
+from syncer.report.rows import UNCOPIED, Row
 
 _LIST_SHOWN = 8
 
