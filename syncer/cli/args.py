@@ -110,28 +110,13 @@ SHARED_COMMANDS = (
 
 def _state_parser(sub: argparse._SubParsersAction) -> None:
     """`state show|rebuild|release|export`, each with the shared options."""
-    p = sub.add_parser("state", help="inspect, rebuild or export the state store")
-    _common(p)  # before the action too, as in earlier versions: `state --config c.yaml show`
+    p = _command(sub, "state", "inspect, rebuild or export the state store")
+    # The shared options before the action too, as in earlier versions: `state --config c.yaml show`
     actions = p.add_subparsers(dest="action", required=True, metavar="show|rebuild|release|export")
-    _common(
-        actions.add_parser("show", help="counts and failures with their reasons"), suppress=True
-    )
-    _common(
-        actions.add_parser(
-            "rebuild", help="map the objects again from the destination's provenance tags"
-        ),
-        suppress=True,
-    )
-    _common(
-        actions.add_parser("release", help="give quarantined objects another chance"), suppress=True
-    )
-    p = actions.add_parser(
-        "export", help="the id map: source id -> destination id, one row per object"
-    )
-    _common(p, suppress=True)
-    p.add_argument(
-        "--format", choices=["csv", "json", "jsonl"], default="csv", help="the map's format"
-    )
+    for name, help_text in STATE_ACTIONS:
+        _common(actions.add_parser(name, help=help_text), suppress=True)
+    p = actions.choices["export"]
+    _format(p, ("csv", "json", "jsonl"), "the map's format")
     p.add_argument("--kind", nargs="+", choices=KIND_NAMES, help="only these kinds (default: all)")
     p.add_argument("--output", help="write the map to this file (default: standard output)")
     p.add_argument(
@@ -142,30 +127,43 @@ def _state_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
-def _unsupported(p: argparse.ArgumentParser) -> None:
+STATE_ACTIONS = (
+    ("show", "counts and failures with their reasons"),
+    ("rebuild", "map the objects again from the destination's provenance tags"),
+    ("release", "give quarantined objects another chance"),
+    ("export", "the id map: source id -> destination id, one row per object"),
+)
+
+
+def _command(
+    sub: argparse._SubParsersAction, name: str, help_text: str, shared: bool = True
+) -> argparse.ArgumentParser:
+    """One command's parser; with `shared`, the shared options (`_common`) come first."""
+    p = sub.add_parser(name, help=help_text)
+    if shared:
+        _common(p)
+    return p
+
+
+def _format(p: argparse.ArgumentParser, choices: tuple[str, ...], help_text: str) -> None:
+    """`--format`: one of `choices`, the first by default."""
+    p.add_argument("--format", choices=list(choices), default=choices[0], help=help_text)
+
+
+def _pass_flags(p: argparse.ArgumentParser) -> None:
+    """The options of the commands that plan a pass (`migrate`, `diff`, `mirror`), after their own:
+    what becomes of objects the destination cannot hold, and the engine."""
     p.add_argument(
         "--unsupported",
         choices=["report", "archive"],
         help="objects the destination cannot hold: report them (default, exit 1) or also archive "
         "them as JSON in the destination's mlflow-syncer-archive experiment",
     )
+    add_engine_flags(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of every command and its flags."""
-    description = (
-        "Copy and mirror MLflow experiments, runs, metrics, artifacts and registered models "
-        "between MLflow servers."
-    )
-    parser = OneLineParser(
-        prog="mlflow-syncer",
-        description=description,
-        epilog="exit codes: 0 ok / in sync, 1 partial / differences found, 2 error",
-    )
-    parser.add_argument("--version", action="version", version=f"mlflow-syncer {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("migrate", help="copy everything once (idempotent, resumable)")
-    _common(p)
+def _migrate(sub: argparse._SubParsersAction) -> None:
+    p = _command(sub, "migrate", "copy everything once (idempotent, resumable)")
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     p.add_argument(
         "--verify",
@@ -173,75 +171,114 @@ def build_parser() -> argparse.ArgumentParser:
         help="also check every run that looks in sync (all points, artifact checksums) and repair "
         "it",
     )
-    p.add_argument(
-        "--format",
-        choices=["text", "json"],
-        default="text",
-        help="text: a table for people; json: one JSON object on stdout for scripts (summary, "
+    _format(
+        p,
+        ("text", "json"),
+        "text: a table for people; json: one JSON object on stdout for scripts (summary, "
         "problems, "
         "exit code); with --dry-run, the diff report's JSON",
     )
-    _unsupported(p)
-    add_engine_flags(p)
-    p = sub.add_parser("diff", help="report what differs and what a sync would do; write nothing")
-    _common(p)
-    p.add_argument(
-        "--format",
-        choices=["text", "json", "markdown", "html"],
-        default="text",
-        help="the report's format (json: for scripts, docs/REPORTS.md)",
+    _pass_flags(p)
+
+
+def _diff(sub: argparse._SubParsersAction) -> None:
+    p = _command(sub, "diff", "report what differs and what a sync would do; write nothing")
+    _format(
+        p,
+        ("text", "json", "markdown", "html"),
+        "the report's format (json: for scripts, docs/REPORTS.md)",
     )
     p.add_argument("--output", help="write the report to this file")
     p.add_argument(
         "--deep", action="store_true", help="also compare every metric point and artifact"
     )
-    _unsupported(p)
-    add_engine_flags(p)
-    p = sub.add_parser(
-        "mirror", help="keep the destination in step with the source, cycle after cycle"
-    )
-    _common(p)
+    _pass_flags(p)
+
+
+def _mirror(sub: argparse._SubParsersAction) -> None:
+    p = _command(sub, "mirror", "keep the destination in step with the source, cycle after cycle")
     add_mirror_flags(p)
-    _unsupported(p)
-    add_engine_flags(p)
-    p = sub.add_parser(
+    _pass_flags(p)
+
+
+def _restore(sub: argparse._SubParsersAction) -> None:
+    _command(
+        sub,
         "restore",
-        help="load objects archived with --unsupported archive (the --source's "
+        "load objects archived with --unsupported archive (the --source's "
         "mlflow-syncer-archive experiment) into a --dest that has their API",
     )
-    _common(p)
-    p = sub.add_parser(
+
+
+def _check_config(sub: argparse._SubParsersAction) -> None:
+    p = _command(
+        sub,
         "check-config",
-        help="validate a config and say precisely what is wrong; then "
+        "validate a config and say precisely what is wrong; then "
         "reach both ends and the state store (one line per problem)",
     )
-    _common(p)
     p.add_argument(
         "--offline", action="store_true", help="only validate the settings: reach nothing"
     )
-    p = sub.add_parser(
-        "demo", help="seed a local SQLite source and migrate it to a local SQLite destination"
+
+
+def _demo(sub: argparse._SubParsersAction) -> None:
+    p = _command(
+        sub,
+        "demo",
+        "seed a local SQLite source and migrate it to a local SQLite destination",
+        shared=False,
     )
     p.add_argument("--dir", default="demo-data", help="where the demo stores live")
-    _state_parser(sub)
-    p = sub.add_parser(
+
+
+def _status(sub: argparse._SubParsersAction) -> None:
+    p = _command(
+        sub,
         "status",
-        help="a running or stopped mirror: last and next cycle, lag, lock, failures "
+        "a running or stopped mirror: last and next cycle, lag, lock, failures "
         "(reads the state store only)",
     )
-    _common(p)
-    p.add_argument(
-        "--format",
-        choices=["text", "json"],
-        default="text",
-        help="json: for scripts (UTC ISO 8601 times, seconds)",
-    )
-    p = sub.add_parser(
+    _format(p, ("text", "json"), "json: for scripts (UTC ISO 8601 times, seconds)")
+
+
+def _completion(sub: argparse._SubParsersAction) -> None:
+    p = _command(
+        sub,
         "completion",
-        help="print a shell completion script of every command and flag, e.g. "
+        "print a shell completion script of every command and flag, e.g. "
         'eval "$(mlflow-syncer completion bash)" in ~/.bashrc',
+        shared=False,
     )
     p.add_argument("shell", choices=["bash", "zsh", "tcsh"], help="the shell that completes")
+
+
+# One builder per command, in the order `--help` lists them.
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _migrate,
+    _diff,
+    _mirror,
+    _restore,
+    _check_config,
+    _demo,
+    _state_parser,
+    _status,
+    _completion,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command and its flags (each command's own builder above)."""
+    parser = OneLineParser(
+        prog="mlflow-syncer",
+        description="Copy and mirror MLflow experiments, runs, metrics, artifacts and registered "
+        "models between MLflow servers.",
+        epilog="exit codes: 0 ok / in sync, 1 partial / differences found, 2 error",
+    )
+    parser.add_argument("--version", action="version", version=f"mlflow-syncer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 
