@@ -1,6 +1,6 @@
-"""The README and docs/ say what is true: the generated configuration page is current, one Python
-version everywhere, every link leads to a page, and the README's first-screen commands run as
-written against two real MLflow servers."""
+"""The README and docs/ say what is true: the generated configuration page and table of kinds are
+current, one Python version everywhere, every link leads to a page, and the README's first-screen
+commands run as written against two real MLflow servers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from syncer.cli.args import KIND_NAMES
+from syncer.kinds import registry
 from tests.fixtures.cli import cli_env, run_cli
 from tests.fixtures.procs import start_mlflow_server
 
@@ -22,11 +24,15 @@ README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def _config_doc():
-    spec = importlib.util.spec_from_file_location("config_doc", ROOT / "scripts" / "config_doc.py")
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _config_doc():
+    return _script("config_doc")
 
 
 def test_configuration_page_is_generated_from_the_settings_model():
@@ -43,6 +49,28 @@ def test_configuration_page_is_generated_from_the_settings_model():
         "| `destination.tracking_uri` | str | required | "
         "`MLFLOW_SYNCER_DESTINATION__TRACKING_URI` | `--dest` |" in page
     )
+
+
+def test_kinds_section_is_generated_from_the_registry():
+    """docs/COPYING.md's table of kinds is the registry's: every kind in its order, every object
+    with its provenance tag, and the `--kind` values `state export` takes."""
+    kinds_doc = _script("kinds_doc")
+    page = (ROOT / "docs" / "COPYING.md").read_text()
+    assert kinds_doc.section(page) == kinds_doc.render(), (
+        "docs/COPYING.md's kinds section is stale: python scripts/kinds_doc.py"
+    )
+    section = kinds_doc.section(page)
+    steps = re.findall(r"^\| \d+ \| `(\w+)` \|", section, re.M)
+    assert steps == [k.name for k in registry.KINDS]
+    objects = re.findall(r"^\| `(\w+)` \| [^|]+ \| `(\w+)` \|", section, re.M)
+    assert [o for o, _kind in objects] == [o.name for o in registry.OBJECTS]
+    assert ("scorer", "scorer") in objects and ("webhook", "inventory") in objects
+    exported = re.findall(r"\| `(\w+)` \|$", section, re.M)
+    assert tuple(exported) == KIND_NAMES
+    assert (
+        "| `run` | runs | `run` | copied | `mlflow_syncer.source_run_id` | - | `run` |" in section
+    )
+    assert "[docs/COPYING.md](docs/COPYING.md)" in README.read_text()
 
 
 def test_one_python_version_everywhere():
