@@ -5,12 +5,11 @@ Exit codes, one table for every command (docs/EXIT_CODES.md):
   0  success: everything copied (migrate, mirror cycle); in sync (diff, migrate --dry-run)
   1  partial: some objects failed or conflict (migrate); differences found (diff, migrate --dry-run)
   2  error: bad input (nothing written) or a stopped pass (an end unreachable or refusing us, the
-  state
-     store unusable; objects finished before are written and recorded); diff, --dry-run: `!` objects
+     state store unusable; objects finished before are written and recorded); diff, --dry-run: `!`
+     objects
 130  interrupted by SIGINT (state saved; run again to resume)
 143  stopped by SIGTERM (state saved; run again to resume); the `mirror` service stops cleanly on
-either
-     signal instead (0, or 1 when the unit in flight did not stop in time)
+     either signal instead (0, or 1 when the unit in flight did not stop in time)
 """
 
 from __future__ import annotations
@@ -35,14 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = stopping.install()
     try:
         if hasattr(args, "source"):
-            command_settings(
-                args
-            )  # every setting checked (all problems at once) before the engine is loaded
+            # every setting checked (all problems at once) before the engine is loaded
+            command_settings(args)
         if args.command == "completion":
             return completion(args.shell)
-        from syncer.cli import (
-            commands,
-        )  # loaded on demand: --help, --version and bad settings stay fast
+        # loaded on demand: --help, --version and bad settings stay fast
+        from syncer.cli import commands
 
         return commands.run(args)
     except FatalError as exc:

@@ -36,9 +36,8 @@ class Summary:
     uncounted_runs: int = 0
     uncopied: list[dict] = field(default_factory=list)
     uncopied_objects: int = 0
-    notes: list[dict] = field(
-        default_factory=list
-    )  # standing limits, said once (`notes`): no difference
+    # standing limits, said once (`notes`): no difference
+    notes: list[dict] = field(default_factory=list)
 
     def add_uncopied(self, row: Row) -> None:
         """Count one uncopied row: its objects by kind, and its entry (kind, count, reason,

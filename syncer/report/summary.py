@@ -34,15 +34,13 @@ class Summary:
     conflicts: int = 0
     extra_in_destination: int = 0
     policy_decisions: int = 0
-    uncopied: int = (
-        0  # source objects not copied (the destination cannot hold them, or they are never copied)
-    )
+    # source objects not copied (the destination cannot hold them, or they are never copied)
+    uncopied: int = 0
     not_copied: list[tuple[str, int, str]] = field(default_factory=list)  # (kind, objects, reason)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # the plan's sentences about the pass as a whole
-    retired: list[str] = field(
-        default_factory=list
-    )  # incomplete copies set aside for fresh ones: why
+    # incomplete copies set aside for fresh ones: why
+    retired: list[str] = field(default_factory=list)
 
     def count(self, kind: str, op: Op) -> int:
         """How many objects of `kind` were `op`-ed (created, updated, deleted)."""
