@@ -34,9 +34,9 @@ from syncer.apply.archive import ArchiveWriter
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.run_files import list_run_files
-from syncer.backends.trace_pages import iter_trace_infos
 from syncer.core.archive import Archiver, envelope, file_path, register, trace_bucket
 from syncer.kinds.traces.apply import BATCH_BYTES, TRACE_BATCH, read_whole
+from syncer.kinds.traces.pages import iter_trace_infos
 from syncer.kinds.traces.snapshot import recorded_size
 
 KIND = "trace"

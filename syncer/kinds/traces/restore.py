@@ -27,7 +27,6 @@ from syncer.apply.context import Context
 from syncer.backends.calls import call
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
-from syncer.backends.trace_pages import iter_trace_infos
 from syncer.core.actions import Op
 from syncer.core.archive import bucket_range
 from syncer.core.errors import FatalError
@@ -40,6 +39,7 @@ from syncer.kinds.traces.apply import (
     write_spans,
 )
 from syncer.kinds.traces.archive_scan import ArchivedTrace, archived_hours, read_trace
+from syncer.kinds.traces.pages import iter_trace_infos
 from syncer.kinds.traces.plan import plan_traces
 from syncer.kinds.traces.scan import trace_snap
 from syncer.kinds.traces.snapshot import UNLINKED, TraceSnap, batches
