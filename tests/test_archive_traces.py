@@ -29,12 +29,12 @@ from syncer.core.archive import (
     ARCHIVE_EXPERIMENT,
     TAG_ARCHIVE_EXPERIMENT_NAME,
     TAG_ARCHIVE_SOURCE,
-    trace_bucket,
 )
 from syncer.core.capabilities import PLAIN_MLFLOW
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID
 from syncer.engine.archive import restore
 from syncer.kinds.traces.archive import file_name
+from syncer.kinds.traces.archive_scan import trace_bucket
 from tests.compare import assert_same_traces
 from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
 from tests.fixtures.traces import T0_NS, seed_traces

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from syncer.cli.args import KIND_NAMES
+from syncer.config import EndpointConfig, Settings
+from syncer.core import cycle_options
 from syncer.core.kinds import KindInfo, plural
 from syncer.kinds import registry
 from syncer.kinds.base import Kind
@@ -69,3 +71,17 @@ def test_a_unit_restricted_to_experiments_plans_only_their_own_kinds():
 
 def test_the_cli_offers_every_copied_kind_of_the_registry():
     assert tuple(k.name for k in registry.COPIED) == KIND_NAMES
+
+
+@pytest.mark.parametrize(
+    ("every", "full"),
+    [(3, [True, False, True, False, False, True, False]), (0, [True] + [False] * 6)],
+)
+def test_mirror_cycles_read_every_trace_on_the_first_and_every_nth_cycle(every, full):
+    settings = Settings(
+        source=EndpointConfig(tracking_uri="http://source.invalid"),
+        destination=EndpointConfig(tracking_uri="http://dest.invalid"),
+        mirror={"traces_full_every": every},
+    )
+    options = [cycle_options.for_cycle(settings, n) for n in range(1, 8)]
+    assert [not o["traces_incremental"] for o in options] == full

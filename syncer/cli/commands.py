@@ -167,7 +167,7 @@ def restore(args: argparse.Namespace) -> int:
     check_auth(src)
     check_auth(dst)
     done = restore_archive(src, dst)
-    already = f"; {done.unchanged} traces already there" if done.unchanged else ""
+    already = "".join(f"; {n} {plural(k)} already there" for k, n in done.kept.items() if n)
     print(f"restored {done.restored} archived objects into {dst.identity}{already}")
     for reason, n in sorted(done.skipped.items()):
         print(f"! {n} not restored [{reason}]")

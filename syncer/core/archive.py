@@ -19,7 +19,6 @@ import base64
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 ARCHIVE_EXPERIMENT = "mlflow-syncer-archive"
@@ -27,6 +26,8 @@ TAG_ARCHIVE_SOURCE = "mlflow_syncer.archive.source"
 TAG_ARCHIVE_EXPERIMENT = "mlflow_syncer.archive.experiment"
 TAG_ARCHIVE_EXPERIMENT_NAME = "mlflow_syncer.archive.experiment_name"
 FORMAT = 1  # the envelope's version
+Experiment = Callable[[], str | None]  # the destination experiment, created on first need
+Skip = Callable[[str, int], None]  # (reason, objects) not restored
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class Archiver:
     archive_all: Callable[[Any, Any, str, str | None, set[str] | None], tuple[int, int]] | None = (
         None
     )
+    # Such kinds count and restore their own layout too: `count(archive, holder_run_id)` -> objects
+    # archived in one holder run; `restore_all(archive, destination, holder, experiment, skip)` ->
+    # (restored, already there), with `holder` a syncer.scan.archive.Holder.
+    count: Callable[[Any, str], int] | None = None
+    restore_all: Callable[[Any, Any, Any, Experiment, Skip], tuple[int, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,23 +116,6 @@ def source_id_of(file_name: str) -> str:
         return name
     data = name[len(_ENCODED) :]
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
-
-
-def trace_bucket(request_time_ms: int) -> str:
-    """The directory of an archived trace: `trace/<YYYY-MM-DDTHH>`, the UTC hour its source request
-    started.
-
-    Bounded listings: the archiver and `restore` hold one hour's file names at a time, never an
-    experiment's.
-    """
-    return "trace/" + datetime.fromtimestamp(request_time_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H")
-
-
-def bucket_range(bucket: str) -> tuple[int, int]:
-    """The request times (ms, start inclusive, end exclusive) of one `trace_bucket`."""
-    start = datetime.strptime(bucket.rsplit("/", 1)[-1], "%Y-%m-%dT%H").replace(tzinfo=UTC)
-    first = int(start.timestamp() * 1000)
-    return first, first + 3_600_000
 
 
 def envelope(kind: str, source_id: str, source: str, document: dict) -> dict:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
-# Each kind's archiver registers when the registry imports the kind (`Kind.archiver`). Traces
-# (MLflow's own trace JSON, one file per trace in hour directories) are archived in batches by their
-# archiver and restored by syncer.kinds.traces.restore.
+# Each kind's archiver registers when the registry imports the kind (`Kind.archiver`). Kinds with
+# their own layout (`Archiver.archive_all`) count and restore it themselves (`count`,
+# `restore_all`).
 from syncer.apply.archive import ArchiveWriter, archive_experiment, dest_experiment
 from syncer.backends.calls import call
 from syncer.backends.classify import describe
@@ -28,8 +28,6 @@ from syncer.core.archive import (
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import Snapshot
 from syncer.kinds.registry import INFO
-from syncer.kinds.traces.archive_scan import archived_hours
-from syncer.kinds.traces.restore import restore_traces
 from syncer.scan.archive import Holder, archived, holders, read
 
 log = structlog.get_logger("syncer.engine.archive")
@@ -83,8 +81,9 @@ def archive_uncopied(src: Endpoint, dst: Endpoint, plan: Plan, src_snap: Snapsho
 
 
 def _archived_count(dst: Endpoint, run_id: str, kind: str) -> int:
-    if kind == "trace":
-        return sum(len(files) for _, files in archived_hours(dst, run_id))
+    count = ARCHIVERS[kind].count
+    if count is not None:
+        return count(dst, run_id)
     return sum(1 for k, _ in archived(dst, run_id) if k == kind)
 
 
@@ -115,7 +114,14 @@ class Restored:
 
     restored: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> objects
-    unchanged: int = 0  # traces whose copy was already there: nothing read or written
+    # kind -> objects whose copy was already there (kinds restored in batches): nothing read or
+    # written
+    kept: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def unchanged(self) -> int:
+        """The objects whose copy was already there, of every kind."""
+        return sum(self.kept.values())
 
     def skip(self, reason: str, objects: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + objects
@@ -159,12 +165,14 @@ def restore(archive: Endpoint, dst: Endpoint) -> Restored:
             exp = dest_experiment(dst, holder.experiment_name, experiments)
             call(dst, f"restore {kind}", lambda a=archiver, d=doc, e=exp: a.restore(dst, d, e))
             done.restored += 1
-        written, unchanged = restore_traces(
-            archive,
-            dst,
-            holder,
-            lambda h=holder: dest_experiment(dst, h.experiment_name, experiments),
-            done.skip,
-        )
-        done.restored, done.unchanged = done.restored + written, done.unchanged + unchanged
+        for batched in (a for a in ARCHIVERS.values() if a.restore_all is not None):
+            written, kept = batched.restore_all(
+                archive,
+                dst,
+                holder,
+                lambda h=holder: dest_experiment(dst, h.experiment_name, experiments),
+                done.skip,
+            )
+            done.restored += written
+            done.kept[batched.kind] = done.kept.get(batched.kind, 0) + kept
     return done

@@ -35,6 +35,7 @@ from syncer.backends.calls import revive
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings
+from syncer.core import cycle_options
 from syncer.core.actions import Action, Op
 from syncer.core.errors import Cancelled, FatalError
 from syncer.core.snapshot import Snapshot
@@ -237,7 +238,7 @@ class Cycle:
                 follow_running_since=self._follow_since(),
                 on_plan=at_plan,
                 stop=self.stop,
-                traces_incremental=not self._full_trace_pass(),
+                **cycle_options.for_cycle(self.settings, self.cycles),
                 runs_since=since,
                 strict_filters=False,
             ),
@@ -320,12 +321,6 @@ class Cycle:
         return hashlib.sha256(json.dumps(chosen, sort_keys=True, default=str).encode()).hexdigest()[
             :16
         ]
-
-    def _full_trace_pass(self) -> bool:
-        """Whether this cycle reads every trace (the first cycle, then every
-        `traces_full_every`th)."""
-        every = self.settings.mirror.traces_full_every
-        return self.cycles == 1 or (bool(every) and self.cycles % every == 0)
 
     def _warn(self, report: CycleReport, warnings: list[str]) -> None:
         """Log each warning of this cycle and keep them for `status` (a failed write is only

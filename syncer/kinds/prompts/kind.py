@@ -55,6 +55,6 @@ PROMPTS = Kind(
     _scan_prompts,
     _plan_prompts,
     apply_prompts,
-    after=("run", "model", "trace"),
+    after=("run", "model"),
     archiver=ARCHIVER,
 )

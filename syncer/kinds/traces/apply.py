@@ -30,11 +30,11 @@ from syncer.apply.runs import RunStats
 from syncer.apply.units import Units
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
-from syncer.backends.trace_reads import read_traces
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError, Kind, SyncError
 from syncer.core.snapshot import TAG_DUPLICATE_OF
 from syncer.kinds.prompts.snapshot import LINKED_PROMPTS, linked_prompts
+from syncer.kinds.traces.reads import read_traces
 from syncer.kinds.traces.snapshot import (
     META_SOURCE_RUN,
     TAG_SOURCE_TRACE_ID,

@@ -2,8 +2,8 @@
 `unsupported: archive`.
 
 Each trace is one file, `trace/<YYYY-MM-DDTHH>/<trace id>.json` (the UTC hour its source request
-started: syncer.core.archive.trace_bucket), holding the usual envelope whose `object` is
-`json.loads(Trace.to_json())`: the info as the source has it (ids, request time, duration, state,
+started: syncer.kinds.traces.archive_scan.trace_bucket), holding the usual envelope whose `object`
+is `json.loads(Trace.to_json())`: the info as the source has it (ids, request time, duration, state,
 previews, tags, metadata with the run link `mlflow.sourceRun` as the source wrote it, assessments)
 and the whole span tree.
 
@@ -34,12 +34,12 @@ from syncer.apply.archive import ArchiveWriter
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.run_files import list_run_files
-from syncer.backends.trace_pages import iter_trace_infos
-from syncer.core.archive import Archiver, envelope, file_path, register, trace_bucket
+from syncer.core.archive import Archiver, envelope, file_path, register
 from syncer.kinds.traces.apply import BATCH_BYTES, TRACE_BATCH, read_whole
+from syncer.kinds.traces.archive_scan import KIND, count_archived, trace_bucket
+from syncer.kinds.traces.pages import iter_trace_infos
+from syncer.kinds.traces.restore import restore_traces
 from syncer.kinds.traces.snapshot import recorded_size
-
-KIND = "trace"
 
 
 def file_name(trace_id: str) -> str:
@@ -133,5 +133,12 @@ def archive_traces(
     return written, kept
 
 
-ARCHIVER = Archiver(KIND, list_ids=trace_ids, export=export_trace, archive_all=archive_traces)
+ARCHIVER = Archiver(
+    KIND,
+    list_ids=trace_ids,
+    export=export_trace,
+    archive_all=archive_traces,
+    count=count_archived,
+    restore_all=restore_traces,
+)
 register(ARCHIVER)

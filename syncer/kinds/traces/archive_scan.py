@@ -1,14 +1,16 @@
-"""Read archived traces back (syncer.kinds.traces.archive wrote them): one hour directory at a time.
+"""The archived traces' layout and reading them back (syncer.kinds.traces.archive wrote them): one
+hour directory at a time.
 
-`archived_hours` lists a holder run's `trace/` directory and then each hour's files, yielding one
-hour's listing at a time; `read_traces` downloads a batch of files and parses each as MLflow's own
-trace JSON.
+`trace_bucket` names a trace's hour directory; `archived_hours` lists a holder run's `trace/`
+directory and then each hour's files, yielding one hour's listing at a time; `read_trace` downloads
+one file and parses it as MLflow's own trace JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from mlflow.entities import Trace
 
@@ -18,6 +20,25 @@ from syncer.core.archive import source_id_of
 from syncer.scan.archive import read
 
 KIND = "trace"
+
+
+def trace_bucket(request_time_ms: int) -> str:
+    """The directory of an archived trace: `trace/<YYYY-MM-DDTHH>`, the UTC hour its source request
+    started.
+
+    Bounded listings: the archiver and `restore` hold one hour's file names at a time, never an
+    experiment's.
+    """
+    return f"{KIND}/" + datetime.fromtimestamp(request_time_ms / 1000, tz=UTC).strftime(
+        "%Y-%m-%dT%H"
+    )
+
+
+def bucket_range(bucket: str) -> tuple[int, int]:
+    """The request times (ms, start inclusive, end exclusive) of one `trace_bucket`."""
+    start = datetime.strptime(bucket.rsplit("/", 1)[-1], "%Y-%m-%dT%H").replace(tzinfo=UTC)
+    first = int(start.timestamp() * 1000)
+    return first, first + 3_600_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +68,11 @@ def archived_hours(endpoint: Endpoint, run_id: str) -> Iterator[tuple[str, list[
                 if not f.is_dir and f.path.endswith(".json")
             ],
         )
+
+
+def count_archived(endpoint: Endpoint, run_id: str) -> int:
+    """The traces one holder run archives (its hour directories listed one at a time)."""
+    return sum(len(files) for _, files in archived_hours(endpoint, run_id))
 
 
 def read_trace(endpoint: Endpoint, run_id: str, path: str) -> Trace:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from syncer.config import Settings
+from syncer.core import cycle_options
 from syncer.core.kinds import KindInfo
 from syncer.core.snapshot import Snapshot
 from syncer.kinds.base import EXPERIMENT, Kind, reading
@@ -20,6 +22,13 @@ def _linked_runs(snap: Snapshot) -> Iterable[str]:
     return (t.source_run for t in snap.part("trace").values() if t.source_run)
 
 
+def _cycle_options(settings: Settings, cycle: int) -> dict[str, bool]:
+    """A mirror cycle reads every trace on the first cycle, then every `traces_full_every`th; the
+    others only those newer than each experiment's cursor."""
+    every = settings.mirror.traces_full_every
+    return {"traces_incremental": not (cycle == 1 or (bool(every) and cycle % every == 0))}
+
+
 TRACES = Kind(
     "trace",
     (KindInfo("trace", "traces", TAG_SOURCE_TRACE_ID, "traces"),),
@@ -31,3 +40,4 @@ TRACES = Kind(
     archiver=ARCHIVER,
     linked_runs=_linked_runs,
 )
+cycle_options.register(_cycle_options)

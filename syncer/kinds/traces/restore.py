@@ -17,7 +17,6 @@ restore links it. Memory: one hour's listing and one batch of whole traces at a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -27,9 +26,8 @@ from syncer.apply.context import Context
 from syncer.backends.calls import call
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
-from syncer.backends.trace_pages import iter_trace_infos
 from syncer.core.actions import Op
-from syncer.core.archive import bucket_range
+from syncer.core.archive import Experiment, Skip
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID, ExperimentSnap, Snapshot
 from syncer.kinds.traces.apply import (
@@ -39,14 +37,19 @@ from syncer.kinds.traces.apply import (
     needs_spans,
     write_spans,
 )
-from syncer.kinds.traces.archive_scan import ArchivedTrace, archived_hours, read_trace
+from syncer.kinds.traces.archive_scan import (
+    ArchivedTrace,
+    archived_hours,
+    bucket_range,
+    read_trace,
+)
+from syncer.kinds.traces.pages import iter_trace_infos
 from syncer.kinds.traces.plan import plan_traces
 from syncer.kinds.traces.scan import trace_snap
 from syncer.kinds.traces.snapshot import UNLINKED, TraceSnap, batches
 from syncer.plan.uncopied import missing_api
 from syncer.scan.archive import Holder
 
-Skip = Callable[[str, int], None]  # (reason, objects) not restored
 WORKERS = 8  # archived trace files downloaded, and trace infos written, at once (within one batch)
 
 
@@ -190,7 +193,7 @@ def restore_traces(
     archive: Endpoint,
     dst: Endpoint,
     holder: Holder,
-    experiment: Callable[[], str | None],
+    experiment: Experiment,
     skip: Skip,
 ) -> tuple[int, int]:
     """Restore the traces of one holder run, hour by hour: (traces written, traces found already

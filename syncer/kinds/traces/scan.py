@@ -17,8 +17,8 @@ from mlflow.entities import TraceInfo
 from mlflow.exceptions import MlflowException
 
 from syncer.backends.endpoint import Endpoint
-from syncer.backends.trace_pages import iter_trace_infos
 from syncer.core.snapshot import Snapshot
+from syncer.kinds.traces.pages import iter_trace_infos
 from syncer.kinds.traces.snapshot import (
     META_SOURCE_RUN,
     TAG_SOURCE_TRACE_ID,
