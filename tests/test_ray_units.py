@@ -233,6 +233,23 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
 
 
+def test_range_units_only_where_both_ends_read_runs_by_start_time(bulk_source, dest_server):
+    """The units planned for the big experiment: start-time ranges towards a plain MLflow server;
+    the whole experiment towards Azure ML, whose copies are not proven to keep their start time
+    (`Capabilities.run_windows`, docs/DATABRICKS_AZUREML.md), so no range may be read there by one.
+    The driver plans from the source alone (no Ray needed, the destination never asked)."""
+    server, big, small = bulk_source
+    settings = Settings(experiments=["ray/*"], scale_out={"range_runs": RANGE_RUNS})
+    src = Endpoint(server.url, caps=resolve_caps(server.url))
+    cuts = [T0 + RANGE_RUNS * i - ZERO for i in (1, 2, 3)]
+    ranges = [(big, w) for w in zip([None, *cuts], [*cuts, None], strict=True)]
+    whole = [(e, None) for e in small]
+    for profile, expected in (("mlflow", ranges + whole), ("azureml", [(big, None), *whole])):
+        dst = Endpoint(dest_server.url, caps=resolve_caps(dest_server.url, profile))
+        units = ray_units.plan_units(settings, src, dst)
+        assert [(u.experiment_id, u.window) for u in units] == expected, profile
+
+
 def _draw(identity: str, rate: float, n: int, hold: float = 0.0, *_after: object) -> list[float]:
     """In a Ray task: take `n` tokens of class `other` from the endpoint's budget actor (the
     wall-clock time of each); with `hold`, first say the server asked for Retry-After `hold` s (the
