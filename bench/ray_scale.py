@@ -22,14 +22,53 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.main import start_proxy
+from bench.main import Proxy, start_proxy
 from tests.fixtures.bulk import seed_runs
 from tests.fixtures.cli import SYNCER, cli_env, write_config
 from tests.fixtures.postgres import start_postgres
 from tests.fixtures.procs import start_mlflow_server, stop
-from tests.fixtures.ray_cluster import start_ray_cluster
+from tests.fixtures.ray_cluster import RayCluster, start_ray_cluster
+
+
+@dataclass
+class Lab:
+    """A fresh source of one big experiment and a destination (each behind a counting proxy when
+    asked), a PostgreSQL state store and a Ray cluster: what a bench run copies with."""
+
+    source: str  # the URL the syncer reads (the proxy's, when there is one)
+    destination: str
+    state: str
+    cluster: RayCluster
+    proxies: list[Proxy]
+
+
+@contextmanager
+def lab(root: Path, runs: int, nodes: int, proxied: int = 0, delay: float = 0.0) -> Iterator[Lab]:
+    """Start the parts (`proxied`: how many ends, source first, sit behind bench/proxy.py adding
+    `delay` s to each request); stop them all afterwards, the Ray cluster by process group."""
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "src" / "artifacts" / "big").mkdir(parents=True)
+    seed_runs(root / "src" / "backend.db", "big", runs)
+    src = start_mlflow_server(root / "src", backend_uri=f"sqlite:///{root / 'src' / 'backend.db'}")
+    dst = start_mlflow_server(root / "dst")
+    pg = start_postgres(root / "pg")
+    proxies = [start_proxy(end.url, delay) for end in (src, dst)[:proxied]]
+    cluster = start_ray_cluster(workers=nodes)
+    try:
+        urls = [p.url for p in proxies] + [end.url for end in (src, dst)[len(proxies) :]]
+        yield Lab(urls[0], urls[1], pg.url(pg.create_database()), cluster, proxies)
+    finally:
+        cluster.stop()
+        for proxy in proxies:
+            stop(proxy.proc)
+        pg.stop()
+        dst.stop()
+        src.stop()
 
 
 def one(
@@ -38,25 +77,17 @@ def one(
     """Copy a `runs`-run experiment with `nodes` Ray worker nodes (the source behind a proxy adding
     `delay` s to each request when given; `threads` per unit); the wall time and the summary
     line."""
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "src" / "artifacts" / "big").mkdir(parents=True)
-    seed_runs(root / "src" / "backend.db", "big", runs)
-    src = start_mlflow_server(root / "src", backend_uri=f"sqlite:///{root / 'src' / 'backend.db'}")
-    dst = start_mlflow_server(root / "dst")
-    pg = start_postgres(root / "pg")
-    proxy = start_proxy(src.url, delay) if delay else None
-    cluster = start_ray_cluster(workers=nodes)
-    try:
+    with lab(root, runs, nodes, 1 if delay else 0, delay) as parts:
         config = write_config(
             root / "c.yaml",
-            source={"tracking_uri": proxy.url if proxy else src.url},
-            destination={"tracking_uri": dst.url},
+            source={"tracking_uri": parts.source},
+            destination={"tracking_uri": parts.destination},
             experiments=["big"],
             prompts=[],
             copy_models=False,
             workers=threads,
         )
-        env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=pg.url(pg.create_database()))
+        env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=parts.state)
         started = time.monotonic()
         out = subprocess.run(
             [
@@ -67,7 +98,7 @@ def one(
                 "--engine",
                 "ray",
                 "--ray-address",
-                cluster.address,
+                parts.cluster.address,
                 "--range-runs",
                 str(range_runs),
                 "--no-progress",
@@ -81,7 +112,7 @@ def one(
         line = next(
             (x for x in out.stdout.splitlines() if x.startswith("ray: ")), out.stderr[-300:]
         )
-        requests = sum(proxy.stats()["counts"].values()) if proxy else None
+        requests = sum(parts.proxies[0].stats()["counts"].values()) if parts.proxies else None
         return {
             "runs": runs,
             "nodes": nodes,
@@ -98,13 +129,6 @@ def one(
             else "",  # why, when it did not finish clean
             "failures": [x[:400] for x in out.stderr.splitlines() if "failed" in x][:20],
         }  # even when it did
-    finally:
-        cluster.stop()
-        if proxy is not None:
-            stop(proxy.proc)
-        pg.stop()
-        dst.stop()
-        src.stop()
 
 
 def main() -> None:

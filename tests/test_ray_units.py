@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -45,8 +46,11 @@ from tests.fixtures.cli import SYNCER, cli_env, write_config
 from tests.fixtures.procs import start_mlflow_server
 from tests.fixtures.ray_cluster import start_ray_cluster
 
-# runs of the big experiment, start times T0 + i: ranges of 100 cut at T0 + 100, + 200, + 300
+# runs of the big experiment, start times T0 + i but the latest ZERO without one (0, as MLflow
+# answers a run an old client or a direct store logged without one): ordered by start time, ranges
+# of 100 cut at T0 + 100 - ZERO, + 200 - ZERO, + 300 - ZERO (those without one in the first range)
 BIG = 400
+ZERO = 3
 RANGE_RUNS = 100
 LIMITED = (
     "rl/a",
@@ -70,6 +74,7 @@ def bulk_source(tmp_path_factory):
     root = tmp_path_factory.mktemp("ray-source")
     db = root / "backend.db"
     big = seed_runs(db, "ray/big", BIG)
+    _without_start_time(db, big, ZERO)
     (root / "artifacts" / "ray" / "big").mkdir(parents=True)  # a store that never held a file
     client = MlflowClient(f"sqlite:///{db}")
     small = [_seed(client, root, name, 3) for name in ("ray/small-1", "ray/small-2")]
@@ -78,6 +83,18 @@ def bulk_source(tmp_path_factory):
     server = start_mlflow_server(root, backend_uri=f"sqlite:///{db}")
     yield server, big, small
     server.stop()
+
+
+def _without_start_time(db, experiment_id: str, n: int) -> None:
+    """Give `n` runs of the experiment (its latest) no start time: 0, which is what MLflow's API
+    answers for a run logged without one (a NULL in its SQL store fails every search of the
+    experiment with HTTP 500: RunInfo refuses a None start time)."""
+    with sqlite3.connect(db) as con:
+        con.execute(
+            "UPDATE runs SET start_time = 0 WHERE run_uuid IN (SELECT run_uuid FROM runs WHERE"
+            " experiment_id = ? ORDER BY start_time DESC LIMIT ?)",
+            (int(experiment_id), n),
+        )
 
 
 def _seed(client: MlflowClient, root, name: str, runs: int) -> str:
@@ -158,7 +175,7 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     )  # the worker process is gone; Ray ran its unit again elsewhere
 
     # Every unit finished: the two small experiments whole, the big one in four gap-free ranges.
-    cuts = [T0 + RANGE_RUNS * i for i in (1, 2, 3)]
+    cuts = [T0 + RANGE_RUNS * i - ZERO for i in (1, 2, 3)]
     ranges = [
         f"experiment:{big}[{lo or ''},{hi or ''})"
         for lo, hi in zip([None, *cuts], [*cuts, None], strict=True)
@@ -176,8 +193,9 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     exp = dst.get_experiment_by_name("ray/big")
     copies = dst.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=BIG + 1)
     assert len(copies) == BIG and len({r.data.tags[TAG_SOURCE_RUN_ID] for r in copies}) == BIG
-    per_range = Counter(min((r.info.start_time - T0) // RANGE_RUNS, 3) for r in copies)
+    per_range = Counter(sum(r.info.start_time >= cut for cut in cuts) for r in copies)
     assert per_range == {0: RANGE_RUNS, 1: RANGE_RUNS, 2: RANGE_RUNS, 3: RANGE_RUNS}
+    assert sum(r.info.start_time == 0 for r in copies) == ZERO  # copies keep "no start time"
     src = MlflowClient(server.url)
     assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
 
@@ -209,7 +227,27 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     assert mirror.returncode == 0, mirror.stderr
     (cycle,) = [line for line in mirror.stdout.splitlines() if line.startswith("mirror cycle: ")]
     assert cycle.startswith("mirror cycle: ok; copied 1, "), mirror.stdout
-    assert snapshot(dst, names[1:], dest=True) == snapshot(src, names[1:], dest=False)
+    # the runs without a start time were found in the first range again, not copied twice
+    copies = dst.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=BIG + 1)
+    assert len(copies) == BIG
+    assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
+
+
+def test_range_units_only_where_both_ends_read_runs_by_start_time(bulk_source, dest_server):
+    """The units planned for the big experiment: start-time ranges towards a plain MLflow server;
+    the whole experiment towards Azure ML, whose copies are not proven to keep their start time
+    (`Capabilities.run_windows`, docs/DATABRICKS_AZUREML.md), so no range may be read there by one.
+    The driver plans from the source alone (no Ray needed, the destination never asked)."""
+    server, big, small = bulk_source
+    settings = Settings(experiments=["ray/*"], scale_out={"range_runs": RANGE_RUNS})
+    src = Endpoint(server.url, caps=resolve_caps(server.url))
+    cuts = [T0 + RANGE_RUNS * i - ZERO for i in (1, 2, 3)]
+    ranges = [(big, w) for w in zip([None, *cuts], [*cuts, None], strict=True)]
+    whole = [(e, None) for e in small]
+    for profile, expected in (("mlflow", ranges + whole), ("azureml", [(big, None), *whole])):
+        dst = Endpoint(dest_server.url, caps=resolve_caps(dest_server.url, profile))
+        units = ray_units.plan_units(settings, src, dst)
+        assert [(u.experiment_id, u.window) for u in units] == expected, profile
 
 
 def _draw(identity: str, rate: float, n: int, hold: float = 0.0, *_after: object) -> list[float]:

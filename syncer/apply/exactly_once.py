@@ -19,7 +19,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 
-from mlflow.entities import ViewType
+from mlflow.entities import RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
 from syncer.backends.calls import call, pages
@@ -113,6 +113,21 @@ def create_run_once(
         return keep, created.info.artifact_uri
     run = call(ctx.dst, "get_run", lambda: ctx.dst.client.get_run(keep))
     return keep, run.info.artifact_uri
+
+
+def create_run_at(client, experiment_id: str, start_time: int | None, tags: dict, run_name):
+    """`client.create_run` keeping the start time given, 0 included: MLflow's client takes a start
+    time of 0 (what its API answers for a run logged without one) for none and gives the run the
+    current time, which would move the copy out of its source's start-time range and window."""
+    if start_time:
+        return client.create_run(experiment_id, start_time=start_time, tags=tags, run_name=run_name)
+    return client._tracking_client.store.create_run(
+        experiment_id=experiment_id,
+        user_id=tags.get("mlflow.user", "unknown"),  # as MlflowClient.create_run sets it
+        start_time=0,
+        tags=[RunTag(k, v) for k, v in tags.items()],
+        run_name=run_name,
+    )
 
 
 def create_experiment_once(ctx, name: str, source_id: str, create) -> str:

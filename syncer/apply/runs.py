@@ -28,7 +28,14 @@ from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunT
 from syncer.apply import policy_artifacts as policy_io
 from syncer.apply.batching import BatchWriter
 from syncer.apply.context import Context
-from syncer.apply.exactly_once import Settlement, create_run_once, log_batch_once, retire, set_aside
+from syncer.apply.exactly_once import (
+    Settlement,
+    create_run_at,
+    create_run_once,
+    log_batch_once,
+    retire,
+    set_aside,
+)
 from syncer.backends import artifacts as art
 from syncer.backends import telemetry
 from syncer.backends.calls import call
@@ -97,9 +104,7 @@ def _create(
         ctx,
         dest_exp_id,
         run.run_id,
-        lambda: ctx.dst.client.create_run(
-            dest_exp_id, start_time=run.start_time, tags=tags, run_name=run.name or None
-        ),
+        lambda: create_run_at(ctx.dst.client, dest_exp_id, run.start_time, tags, run.name or None),
         later,
         run.start_time,
     )

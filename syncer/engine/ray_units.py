@@ -112,12 +112,18 @@ class RayTotals:
         ]
 
 
-def plan_units(settings: Settings, src: Endpoint) -> list[Unit]:
-    """The units of a pass: each selected source experiment whole, or cut into start-time ranges."""
+def plan_units(settings: Settings, src: Endpoint, dst: Endpoint) -> list[Unit]:
+    """The units of a pass: each selected source experiment whole, or cut into start-time ranges
+    where both ends read runs by start time (`Capabilities.run_windows`: a range is read on each end
+    with a start-time filter, and its copies keep their source's start time; Azure ML: whole)."""
     deleted = settings.deleted == "mirror"
     snap = run_scanner.scan_experiments(src, settings.experiments, include_deleted=deleted)
+    ranged = src.caps.run_windows and dst.caps.run_windows
     units: list[Unit] = []
     for eid in sorted(snap.experiments, key=_numeric_first):
+        if not ranged:
+            units.append(Unit(eid))
+            continue
         ranges = run_scanner.start_ranges(src, eid, deleted, settings.scale_out.range_runs)
         units += [Unit(eid, None if r == (None, None) else r) for r in ranges]
     return units
@@ -183,7 +189,7 @@ def run_units(
 
     connect(settings.scale_out.ray_address)
     ray_budget.create(src, dst)  # held by the driver: the budgets live as long as the command
-    units = plan_units(settings, src)
+    units = plan_units(settings, src, dst)
     totals = RayTotals(units=len(units), ranges=sum(1 for u in units if u.window is not None))
     log.info("units planned", units=totals.units, ranges=totals.ranges)
     task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(_unit_task)
