@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from syncer.core.kinds import KindInfo
 from syncer.core.snapshot import Snapshot
-from syncer.kinds.base import EXPERIMENT, Kind, reading
+from syncer.kinds.base import EXPERIMENT, Kind
 from syncer.kinds.traces.apply import apply_traces
 from syncer.kinds.traces.archive import ARCHIVER
 from syncer.kinds.traces.snapshot import TAG_SOURCE_TRACE_ID
@@ -23,7 +23,7 @@ def _linked_runs(snap: Snapshot) -> Iterable[str]:
 TRACES = Kind(
     "trace",
     (KindInfo("trace", "traces", TAG_SOURCE_TRACE_ID, "traces"),),
-    lambda job: scan_trace_step(job, reading),
+    scan_trace_step,
     plan_trace_step,
     apply_traces,
     after=("run", "logged_model"),
