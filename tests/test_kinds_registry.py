@@ -10,12 +10,16 @@ from syncer.config import EndpointConfig, Settings
 from syncer.core import cycle_options
 from syncer.core.kinds import KindInfo, plural
 from syncer.kinds import registry
-from syncer.kinds.base import Kind
+from syncer.kinds.base import Kind, Planned
 
 
 def _kind(name: str, *after: str) -> Kind:
     return Kind(
-        name, (KindInfo(name, name + "s"),), scan=lambda job: None, plan=lambda job: [], after=after
+        name,
+        (KindInfo(name, name + "s"),),
+        scan=lambda job, known: known,
+        plan=lambda job, known, out: Planned([], known),
+        after=after,
     )
 
 

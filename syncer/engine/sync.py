@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -31,15 +31,13 @@ from syncer.core.capabilities import Capabilities
 from syncer.core.capabilities import resolve as resolve_caps
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import Snapshot
-from syncer.core.windows import Window
 from syncer.engine import verify as repair
 from syncer.engine.apply_pass import apply_plan
 from syncer.engine.archive import archive_uncopied, count_archived
 from syncer.engine.notes import pass_notes
-from syncer.kinds.base import Job
+from syncer.kinds.base import Emitter, Job, Known, OnChunk, Planned
 from syncer.kinds.models.kind import model_options
-from syncer.kinds.permissions.step import principal_map
-from syncer.kinds.registry import steps_for
+from syncer.kinds.registry import steps_for, user_map
 from syncer.plan.runs import Options
 from syncer.state.connect import refuse_mlflow_database
 from syncer.state.store import StateStore, default_state_url
@@ -71,37 +69,23 @@ class SyncResult:
         return [o for o in self.outcomes if not o.ok]
 
 
-@dataclass
-class PassOptions:
-    """What one pass does besides scanning and planning."""
+@dataclass(frozen=True)
+class PassOptions(Options):
+    """The pass's one frozen options value: what it covers (`Options`, read by the kinds' steps and
+    the planners; `deleted` and `quarantined` are set by `run_pass` from the settings and the state
+    store) and what it does besides scanning and planning."""
 
     dry_run: bool = False
     verify: bool = False  # inspect every run that looks in sync and repair those that differ
-    delete_extra: bool = False  # plan deletion of destination runs whose source is gone
     max_delete: int | None = None  # refuse the deletions of a pass that plans more
-    follow_running_since: int | None = None  # revisit RUNNING runs changed since (ms)
-    traces_incremental: bool = (
-        False  # read traces from the mirror cursors only (syncer.kinds.traces.step)
-    )
-    runs_since: int | None = (
-        None  # read only runs ended since (ms) or RUNNING (syncer.kinds.runs.stream)
-    )
     progress: Progress | None = None
     on_start: Started | None = None  # an action's unit of work begins
     on_plan: Callable[[SyncResult], None] | None = None
-    inspector: Inspector | None = (
-        None  # dry run: inspector(chunk plan, src, dst, src_snap, dst_snap, state) per chunk
-    )
+    # dry run: inspector(chunk plan, src, dst, src_snap, dst_snap, state) per chunk
+    inspector: Inspector | None = None
     stop: threading.Event | None = None
-    experiment_ids: frozenset[str] | None = (
-        None  # only these source experiments' own kinds (scale-out units)
-    )
-    run_window: Window | None = (
-        None  # with one experiment id: only its runs started within (a range unit)
-    )
-    strict_filters: bool = (
-        False  # a filter that matches nothing stops the pass (migrate, diff; mirror warns)
-    )
+    # a filter that matches nothing stops the pass (migrate, diff; mirror warns)
+    strict_filters: bool = False
 
 
 def endpoints(settings: Settings, *, one_store_ok: bool = False) -> tuple[Endpoint, Endpoint]:
@@ -120,7 +104,7 @@ def endpoints(settings: Settings, *, one_store_ok: bool = False) -> tuple[Endpoi
         Endpoint(
             dst.tracking_uri,
             dst.registry_uri,
-            caps=_caps(dst).with_overrides(user_map=_users(settings)),
+            caps=_caps(dst).with_overrides(user_map=user_map(settings)),
             artifact_root=dst.artifact_root,
             role="destination",
         ),
@@ -142,16 +126,6 @@ def endpoints(settings: Settings, *, one_store_ok: bool = False) -> tuple[Endpoi
     for uri in ends[0].store_uris():
         check_source_store(uri)
     return ends
-
-
-def _users(settings: Settings) -> tuple[tuple[str, str], ...]:
-    """The principal map's explicit entries, for `mlflow.user` (only when permissions are
-    copied)."""
-    return (
-        tuple(sorted(principal_map(settings).mapping.items()))
-        if settings.permissions.enabled
-        else ()
-    )
 
 
 def _caps(cfg: EndpointConfig) -> Capabilities:
@@ -199,11 +173,12 @@ def plan_pass(
     dst: Endpoint,
     state: StateStore | None,
     options: Options,
-    on_chunk: Callable[[list[Action], Snapshot, Snapshot], list[Action]] | None = None,
+    on_chunk: OnChunk | None = None,
     strict_filters: bool = False,
-) -> tuple[Job, Plan]:
+) -> tuple[Planned, Plan]:
     """Scan and plan kind after kind (the planners are pure); runs a chunk at a time
-    (syncer.kinds.runs.stream).
+    (syncer.kinds.runs.stream). Returns what the steps established (`Planned.known`, with the run
+    step's stream) and the plan.
 
     `on_chunk(actions, src, dst)` sees each planned chunk with the snapshots it was planned from,
     before they are dropped, and returns the actions the plan keeps (verify turns some into
@@ -211,87 +186,60 @@ def plan_pass(
     scale-out unit). With `strict_filters`, a filter that matches nothing stops the pass before
     anything is written (FatalError, naming it)."""
     source_line.detect(src)  # an MLflow 2.x server is never asked for the kinds of MLflow 3
-    job = Job(
-        settings,
-        src,
-        dst,
-        state,
-        options,
-        Snapshot(identity=src.identity),
-        Snapshot(identity=dst.identity),
-    )
+    job = Job(settings, src, dst, state, options)
+    done = Planned([], Known(Snapshot(identity=src.identity), Snapshot(identity=dst.identity)))
     plan = Plan(actions=[], dest_names={})
     plan.notes.extend(pass_notes(src, dst))
-    step_name: str | None = None
-
-    def emit(
-        actions: list[Action],
-        experiments: tuple[str, ...] | None,
-        s: Snapshot,
-        d: Snapshot,
-        window: Window | None = None,
-    ) -> None:
-        plan.add(
-            on_chunk(actions, s, d) if on_chunk is not None and actions else actions,
-            step_name,
-            experiments,
-            window,
-        )
-
-    job.emit = emit
-    for step in steps_for(options.experiment_ids, ranged=options.run_window is not None):
-        step_name = step.name  # emit reads it: segments name their kind
-        step.scan(job)
-        if strict_filters and job.unmatched:
-            raise FatalError("; ".join(job.unmatched) + "; nothing was done")
-        emit(step.plan(job), None, job.src_snap, job.dst_snap)
-    plan.dest_names, plan.extra_groups = job.dest_names, job.extra_groups
-    plan.pending_since = job.runs.facts.pending_since if job.runs is not None else {}
-    return job, plan
+    for kind in steps_for(options.experiment_ids, ranged=options.run_window is not None):
+        known = kind.scan(job, done.known)
+        if strict_filters and known.unmatched:
+            raise FatalError("; ".join(known.unmatched) + "; nothing was done")
+        out = Emitter(plan, kind.name, on_chunk)
+        planned = kind.plan(job, known, out)
+        out.emit(planned.actions, None, planned.known.src_snap, planned.known.dst_snap)
+        plan.extra_groups.update(planned.extra_groups)
+        done = Planned([], planned.known, planned.stream or done.stream)
+    plan.dest_names = dict(done.known.dest_names)
+    plan.pending_since = done.stream.facts.pending_since if done.stream is not None else {}
+    return done, plan
 
 
-def _options(
-    settings: Settings,
-    state: StateStore | None,
-    delete_extra: bool = False,
-    follow_running_since: int | None = None,
-    traces_incremental: bool = False,
-    runs_since: int | None = None,
-    pass_opts: PassOptions | None = None,
-) -> Options:
-    """The pass's one frozen options value, built once from the settings and the pass's own
-    options."""
-    return Options(
-        deleted=settings.deleted,
-        delete_extra=delete_extra,
-        follow_running_since=follow_running_since,
-        quarantined=state.quarantined() if state is not None else frozenset(),
-        traces_incremental=traces_incremental,
-        runs_since=runs_since,
-        experiment_ids=pass_opts.experiment_ids if pass_opts else None,
-        run_window=pass_opts.run_window if pass_opts else None,
-    )
+def _scoped(settings: Settings, state: StateStore | None, opts: PassOptions) -> PassOptions:
+    """The pass's options with the settings' `deleted` and the state store's quarantine (none
+    without a store)."""
+    quarantined = state.quarantined() if state is not None else frozenset()
+    return replace(opts, deleted=settings.deleted, quarantined=quarantined)
 
 
 def scan_and_plan(
-    settings: Settings,
-    src: Endpoint,
-    dst: Endpoint,
-    state: StateStore | None,
-    delete_extra: bool = False,
-    follow_running_since: int | None = None,
-    traces_incremental: bool = False,
+    settings: Settings, src: Endpoint, dst: Endpoint, state: StateStore | None
 ) -> tuple[Snapshot, Snapshot, Plan]:
     """Read both sides and plan the sync (`plan_pass`). Without a state store (None), nothing is
     quarantined. The snapshots hold the experiments and the few runs kept whole, not every run."""
-    job, plan = plan_pass(
-        settings,
-        src,
-        dst,
-        state,
-        _options(settings, state, delete_extra, follow_running_since, traces_incremental),
-    )
-    return job.src_snap, job.dst_snap, plan
+    done, plan = plan_pass(settings, src, dst, state, _scoped(settings, state, PassOptions()))
+    return done.known.src_snap, done.known.dst_snap, plan
+
+
+@dataclass(frozen=True)
+class ChunkCheck:
+    """What each planned chunk goes through before the plan keeps it: `--verify` repairs runs that
+    look in sync but differ, a dry run's inspector sees it (`Emitter.on_chunk`)."""
+
+    settings: Settings
+    src: Endpoint
+    dst: Endpoint
+    state: StateStore
+    opts: PassOptions
+
+    def __call__(self, actions: list[Action], s: Snapshot, d: Snapshot) -> list[Action]:
+        """The chunk's actions the plan keeps."""
+        src, dst, state, opts = self.src, self.dst, self.state, self.opts
+        if opts.verify and any(a.kind == "run" and a.op is Op.SAME for a in actions):
+            plan = repair.verify(Plan(actions, {}), src, dst, s, d, state, self.settings.workers)
+            actions = list(plan.actions)
+        if opts.dry_run and opts.inspector is not None:
+            opts.inspector(Plan(actions, {}), src, dst, s, d, state)
+        return actions
 
 
 def run_pass(
@@ -301,65 +249,57 @@ def run_pass(
     of every mode."""
     started = time.monotonic()
     refuse_same_facts(src, dst)
-
-    def on_chunk(actions: list[Action], s: Snapshot, d: Snapshot) -> list[Action]:
-        if opts.verify and any(a.kind == "run" and a.op is Op.SAME for a in actions):
-            actions = list(
-                repair.verify(Plan(actions, {}), src, dst, s, d, state, settings.workers).actions
-            )
-        if opts.dry_run and opts.inspector is not None:
-            opts.inspector(Plan(actions, {}), src, dst, s, d, state)
-        return actions
-
-    job, plan = plan_pass(
-        settings,
-        src,
-        dst,
-        state,
-        _options(
-            settings,
-            state,
-            opts.delete_extra,
-            opts.follow_running_since,
-            opts.traces_incremental,
-            opts.runs_since,
-            opts,
-        ),
-        on_chunk,
-        opts.strict_filters,
-    )
+    opts = _scoped(settings, state, opts)
+    check = ChunkCheck(settings, src, dst, state, opts)
+    done, plan = plan_pass(settings, src, dst, state, opts, check, opts.strict_filters)
     log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})
+    known = done.known
     result = SyncResult(
-        plan=plan, src=job.src_snap, dst=job.dst_snap, dry_run=opts.dry_run, unmatched=job.unmatched
+        plan,
+        src=known.src_snap,
+        dst=known.dst_snap,
+        dry_run=opts.dry_run,
+        unmatched=list(known.unmatched),
     )
     if opts.on_plan is not None:
         opts.on_plan(result)
     if not opts.dry_run and plan.mutating_count:
-        ctx = Context(
-            src=src,
-            dst=dst,
-            src_snap=job.src_snap,
-            dst_snap=job.dst_snap,
-            state=state,
-            stop=opts.stop,
-            model_options=model_options(settings),
-        )
-        workers = min(settings.workers, dst.caps.max_workers or settings.workers)
-        units = Units(
-            ctx,
-            workers,
-            opts.progress or (lambda o: None),
-            started=opts.on_start or (lambda a: None),
-        )
-        result.delete_refused = apply_plan(ctx, plan, units, opts.max_delete, job.runs)
-        result.outcomes = units.outcomes
+        _apply(settings, src, dst, state, opts, done, result)
     if settings.unsupported == "archive" and opts.experiment_ids is None:
         if opts.dry_run:
             count_archived(src, dst, plan)
         else:
-            archive_uncopied(src, dst, plan, job.src_snap)
+            archive_uncopied(src, dst, plan, known.src_snap)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _apply(
+    settings: Settings,
+    src: Endpoint,
+    dst: Endpoint,
+    state: StateStore,
+    opts: PassOptions,
+    done: Planned,
+    result: SyncResult,
+) -> None:
+    """Apply the result's plan with the pass's workers; its outcomes and refused deletions go into
+    `result`."""
+    ctx = Context(
+        src=src,
+        dst=dst,
+        src_snap=done.known.src_snap,
+        dst_snap=done.known.dst_snap,
+        state=state,
+        stop=opts.stop,
+        model_options=model_options(settings),
+    )
+    workers = min(settings.workers, dst.caps.max_workers or settings.workers)
+    units = Units(
+        ctx, workers, opts.progress or (lambda o: None), started=opts.on_start or (lambda a: None)
+    )
+    result.delete_refused = apply_plan(ctx, result.plan, units, opts.max_delete, done.stream)
+    result.outcomes = units.outcomes
 
 
 def sync(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from syncer.config import Settings
 from syncer.core import kinds as names
 from syncer.core.kinds import KindInfo
 from syncer.kinds.base import EXPERIMENT, RANGE, Kind
@@ -76,6 +77,16 @@ def steps_for(experiment_ids: frozenset[str] | None, ranged: bool = False) -> tu
     if experiment_ids is None:
         return KINDS
     return tuple(k for k in KINDS if k.scope == RANGE or (k.scope == EXPERIMENT and not ranged))
+
+
+def user_map(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The source -> destination principal names the kinds map (`Kind.principals`), sorted: the
+    destination end writes `mlflow.user` through them."""
+    mapped: dict[str, str] = {}
+    for kind in KINDS:
+        if kind.principals is not None:
+            mapped.update(kind.principals(settings))
+    return tuple(sorted(mapped.items()))
 
 
 def of_object(name: str) -> Kind:

@@ -5,29 +5,32 @@ This module is the kind's `Kind` record and its step functions; syncer.kinds.reg
 
 from __future__ import annotations
 
-from syncer.core.actions import Action
 from syncer.core.dataset_snapshot import TAG_SOURCE_DATASET
 from syncer.core.kinds import KindInfo
-from syncer.kinds.base import Job, Kind, reading
+from syncer.kinds.base import Emitter, Job, Kind, Known, Planned, reading
 from syncer.kinds.datasets.apply import apply_datasets
 from syncer.kinds.datasets.archive import ARCHIVER
 from syncer.kinds.datasets.plan import plan_datasets
 from syncer.kinds.datasets.scan import scan_dest_datasets, scan_source_datasets
 
 
-def _scan_datasets(job: Job) -> None:
-    job.src_snap.parts["dataset"] = reading(
-        job.src, "source datasets", lambda: scan_source_datasets(job.src, job.src_snap)
+def _scan_datasets(job: Job, known: Known) -> Known:
+    known.src_snap.parts["dataset"] = reading(
+        job.src, "source datasets", lambda: scan_source_datasets(job.src, known.src_snap)
     )
-    if job.dst.caps.datasets and job.src_snap.part("dataset"):
-        job.dst_snap.parts["dataset"] = reading(
+    if job.dst.caps.datasets and known.src_snap.part("dataset"):
+        known.dst_snap.parts["dataset"] = reading(
             job.dst, "destination datasets", lambda: scan_dest_datasets(job.dst)
         )
+    return known
 
 
-def _plan_datasets(job: Job) -> list[Action]:
-    return plan_datasets(
-        job.src_snap, job.dst_snap, job.plannable, job.dst.caps, job.options.quarantined
+def _plan_datasets(job: Job, known: Known, out: Emitter) -> Planned:
+    return Planned(
+        plan_datasets(
+            known.src_snap, known.dst_snap, known.plannable, job.dst.caps, job.options.quarantined
+        ),
+        known,
     )
 
 

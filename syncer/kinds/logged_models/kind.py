@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from syncer.core.actions import Action
 from syncer.core.kinds import KindInfo
 from syncer.core.model_snapshot import (
     TAG_SOURCE_MODEL_ID,
 )
 from syncer.core.snapshot import Snapshot
-from syncer.kinds.base import EXPERIMENT, Job, Kind, reading
+from syncer.kinds.base import EXPERIMENT, Emitter, Job, Kind, Known, Planned, reading
 from syncer.kinds.logged_models.apply import apply_logged_models
 from syncer.kinds.logged_models.archive import ARCHIVER
 from syncer.kinds.logged_models.plan import plan_logged_models
@@ -21,33 +20,35 @@ from syncer.kinds.logged_models.scan import scan_dest_logged_models, scan_source
 from syncer.scan.artifact_reach import check_model_reach
 
 
-def _scan_logged_models(job: Job) -> None:
-    job.src_snap.parts["logged_model"] = reading(
-        job.src, "source logged models", lambda: scan_source_logged_models(job.src, job.src_snap)
+def _scan_logged_models(job: Job, known: Known) -> Known:
+    known.src_snap.parts["logged_model"] = reading(
+        job.src, "source logged models", lambda: scan_source_logged_models(job.src, known.src_snap)
     )
     check_model_reach(
-        job.src_snap.part("logged_model").values(),  # before anything is copied
-        {eid: e.name for eid, e in job.src_snap.experiments.items()},
+        known.src_snap.part("logged_model").values(),  # before anything is copied
+        {eid: e.name for eid, e in known.src_snap.experiments.items()},
     )
-    if job.dst.caps.logged_models and job.src_snap.part("logged_model"):
-        job.dst_snap.parts["logged_model"] = reading(
+    if job.dst.caps.logged_models and known.src_snap.part("logged_model"):
+        known.dst_snap.parts["logged_model"] = reading(
             job.dst,
             "destination logged models",
             lambda: scan_dest_logged_models(
-                job.dst, job.dst_snap, job.settings.model_files_experiment
+                job.dst, known.dst_snap, job.settings.model_files_experiment
             ),
         )
+    return known
 
 
-def _plan_logged_models(job: Job) -> list[Action]:
-    return plan_logged_models(
-        job.src_snap,
-        job.dst_snap,
-        job.copied_runs,
-        job.plannable,
+def _plan_logged_models(job: Job, known: Known, out: Emitter) -> Planned:
+    actions = plan_logged_models(
+        known.src_snap,
+        known.dst_snap,
+        known.copied_runs,
+        known.plannable,
         job.dst.caps,
         job.options.quarantined,
     )
+    return Planned(actions, known)
 
 
 def _linked_runs(snap: Snapshot) -> Iterator[str]:

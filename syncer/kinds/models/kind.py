@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from syncer.config import Settings, dest_name
-from syncer.core.actions import Action
 from syncer.core.kinds import KindInfo
 from syncer.core.model_snapshot import (
     TAG_SOURCE_MODEL,
@@ -17,7 +16,7 @@ from syncer.core.model_snapshot import (
     ModelSnap,
 )
 from syncer.core.snapshot import Snapshot
-from syncer.kinds.base import Job, Kind, reading, unmatched
+from syncer.kinds.base import Emitter, Job, Kind, Known, Planned, reading, unmatched
 from syncer.kinds.models.apply import apply_models
 from syncer.kinds.models.plan import plan_models
 from syncer.kinds.models.scan import scan_dest_models, scan_source_models
@@ -35,25 +34,26 @@ def model_options(
     )
 
 
-def _scan_models(job: Job) -> None:
+def _scan_models(job: Job, known: Known) -> Known:
     s = job.settings
     if not s.copy_models:
-        return
+        return known
     changes = _model_changes(job)
-    job.src_snap.parts["model"] = reading(
+    known.src_snap.parts["model"] = reading(
         job.src,
         "source registry",
-        lambda: scan_source_models(job.src, job.src_snap, s.models, job.copied_runs, changes),
+        lambda: scan_source_models(job.src, known.src_snap, s.models, known.copied_runs, changes),
     )
     if changes is None:  # a change-only cycle selects only the models that changed
-        unmatched(job, "models", s.models, list(job.src_snap.part("model")))
-    _fetch_version_runs(job)
-    names = [dest_name(name, s.model_names) for name in job.src_snap.part("model")]
-    job.dst_snap.parts["model"] = (
+        known = unmatched(job, known, "models", s.models, list(known.src_snap.part("model")))
+    _fetch_version_runs(job, known)
+    names = [dest_name(name, s.model_names) for name in known.src_snap.part("model")]
+    known.dst_snap.parts["model"] = (
         reading(job.dst, "destination registry", lambda: scan_dest_models(job.dst, names))
         if names
         else {}
     )
+    return known
 
 
 def _model_changes(job: Job) -> Callable[[ModelSnap], bool] | None:
@@ -72,37 +72,38 @@ def _model_changes(job: Job) -> Callable[[ModelSnap], bool] | None:
     return changed
 
 
-def _fetch_version_runs(job: Job) -> None:
+def _fetch_version_runs(job: Job, known: Known) -> None:
     """Read the copied runs model versions were made from (their artifact locations decide where
     files come from): the streamed run step keeps only a few runs whole."""
     missing = {
         v.run_id
-        for m in job.src_snap.part("model").values()
+        for m in known.src_snap.part("model").values()
         for v in m.versions.values()
-        if v.run_id and v.run_id in job.copied_runs and v.run_id not in job.src_snap.runs
+        if v.run_id and v.run_id in known.copied_runs and v.run_id not in known.src_snap.runs
     }
     if missing:
         runs = reading(
             job.src,
             "source",
-            lambda: run_scanner.fetch_runs(job.src, sorted(job.src_snap.experiments), missing),
+            lambda: run_scanner.fetch_runs(job.src, sorted(known.src_snap.experiments), missing),
         )
-        job.src_snap.runs.update({r.run_id: r for r in runs})
+        known.src_snap.runs.update({r.run_id: r for r in runs})
 
 
-def _plan_models(job: Job) -> list[Action]:
+def _plan_models(job: Job, known: Known, out: Emitter) -> Planned:
     s = job.settings
     if not s.copy_models:
-        return []
-    names = {name: dest_name(name, s.model_names) for name in job.src_snap.part("model")}
-    return plan_models(
-        job.src_snap,
-        job.dst_snap.part("model"),
+        return Planned([], known)
+    names = {name: dest_name(name, s.model_names) for name in known.src_snap.part("model")}
+    actions = plan_models(
+        known.src_snap,
+        known.dst_snap.part("model"),
         names,
-        job.copied_runs,
+        known.copied_runs,
         job.dst.caps,
         model_options(s, job.options.quarantined),
     )
+    return Planned(actions, known)
 
 
 def _linked_runs(snap: Snapshot) -> Iterable[str]:

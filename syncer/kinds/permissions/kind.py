@@ -5,16 +5,26 @@ This module is the kind's `Kind` record and its step functions; syncer.kinds.reg
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from syncer.config import Settings
 from syncer.core.kinds import KindInfo
-from syncer.kinds.base import Kind, reading
+from syncer.kinds.base import Kind
 from syncer.kinds.permissions.apply import apply_permissions
-from syncer.kinds.permissions.step import plan_permission_step, scan_permission_step
+from syncer.kinds.permissions.step import plan_permission_step, principal_map, scan_permission_step
+
+
+def _principals(settings: Settings) -> Mapping[str, str]:
+    """The principal map's explicit entries, only when permissions are copied."""
+    return principal_map(settings).mapping if settings.permissions.enabled else {}
+
 
 PERMISSIONS = Kind(
     "permission",
     (KindInfo("permission", "permissions"),),
-    lambda job: scan_permission_step(job, reading),
+    scan_permission_step,
     plan_permission_step,
     apply_permissions,
     after=("experiment", "model"),
+    principals=_principals,
 )

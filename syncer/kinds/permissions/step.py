@@ -4,14 +4,10 @@ Runs only with `permissions.enabled`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings, dest_name
 from syncer.core import config_text
-from syncer.core.actions import Action
 from syncer.core.errors import FatalError
 from syncer.core.permissions import (
     PermSnap,
@@ -20,13 +16,10 @@ from syncer.core.permissions import (
     unknown_principals,
     yaml_map_duplicates,
 )
+from syncer.kinds.base import Emitter, Job, Known, Planned, reading
 from syncer.kinds.permissions.plan import KIND, PermOptions, plan_permissions
 from syncer.kinds.permissions.scan import scan_permissions
 from syncer.state.store import DONE
-
-# syncer.kinds.base.Job (not imported: one pass of refactoring away from typed step inputs).
-Job = Any
-Reading = Callable[..., object]
 
 
 def _read_map(settings: Settings) -> tuple[PrincipalMap, list[str]]:
@@ -46,37 +39,39 @@ def principal_map(settings: Settings) -> PrincipalMap:
     return pmap
 
 
-def _resources(job: Job) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, str]]:
+def _resources(
+    job: Job, known: Known
+) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, str]]:
     """(source experiment id -> planned name, source model -> planned name, and the same for the
     destination's ids): resources are planned on under their destination names."""
     src_exps = {
-        eid: job.dest_names[eid]
-        for eid, e in job.src_snap.experiments.items()
-        if not e.deleted and eid in job.dest_names
+        eid: known.dest_names[eid]
+        for eid, e in known.src_snap.experiments.items()
+        if not e.deleted and eid in known.dest_names
     }
     src_models = {
-        name: dest_name(name, job.settings.model_names) for name in job.src_snap.part("model")
+        name: dest_name(name, job.settings.model_names) for name in known.src_snap.part("model")
     }
-    dst_exps = {eid: e.name for eid, e in job.dst_snap.experiments.items() if not e.deleted}
-    dst_models = {name: name for name in job.dst_snap.part("model")}
+    dst_exps = {eid: e.name for eid, e in known.dst_snap.experiments.items() if not e.deleted}
+    dst_models = {name: name for name in known.dst_snap.part("model")}
     return src_exps, src_models, dst_exps, dst_models
 
 
-def scan_permission_step(job: Job, reading: Reading) -> None:
-    """Read both ends' grants (only when permissions are copied)."""
+def scan_permission_step(job: Job, known: Known) -> Known:
+    """Read both ends' grants into the snapshots' permission parts, each (PermSnap, role grants)
+    (only when permissions are copied)."""
     if not job.settings.permissions.enabled:
-        return
-    src_exps, src_models, dst_exps, dst_models = _resources(job)
-    job.perms = (
-        reading(
-            job.src, "source permissions", lambda: scan_permissions(job.src, src_exps, src_models)
-        ),
-        reading(
-            job.dst,
-            "destination permissions",
-            lambda: scan_permissions(job.dst, dst_exps, dst_models),
-        ),
+        return known
+    src_exps, src_models, dst_exps, dst_models = _resources(job, known)
+    known.src_snap.parts[KIND] = reading(
+        job.src, "source permissions", lambda: scan_permissions(job.src, src_exps, src_models)
     )
+    known.dst_snap.parts[KIND] = reading(
+        job.dst,
+        "destination permissions",
+        lambda: scan_permissions(job.dst, dst_exps, dst_models),
+    )
+    return known
 
 
 def _made(job: Job) -> dict[str, tuple[str, str]]:
@@ -89,11 +84,11 @@ def _made(job: Job) -> dict[str, tuple[str, str]]:
     }
 
 
-def plan_permission_step(job: Job) -> list[Action]:
+def plan_permission_step(job: Job, known: Known, out: Emitter) -> Planned:
     """The permission actions (none unless permissions are copied)."""
-    if job.perms is None:
-        return []
-    (src, roles), (dst, _) = job.perms
+    if KIND not in known.src_snap.parts:
+        return Planned([], known)
+    (src, roles), (dst, _) = known.src_snap.parts[KIND], known.dst_snap.parts[KIND]
     opts = PermOptions(
         pmap=principal_map(job.settings),
         dest_kind=job.dst.caps.permissions,
@@ -101,7 +96,9 @@ def plan_permission_step(job: Job) -> list[Action]:
         made=_made(job),
         role_grants=roles,
     )
-    return plan_permissions(src, dst if isinstance(dst, PermSnap) else PermSnap(), opts)
+    return Planned(
+        plan_permissions(src, dst if isinstance(dst, PermSnap) else PermSnap(), opts), known
+    )
 
 
 def principal_problems(

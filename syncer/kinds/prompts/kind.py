@@ -5,9 +5,8 @@ This module is the kind's `Kind` record and its step functions; syncer.kinds.reg
 
 from __future__ import annotations
 
-from syncer.core.actions import Action
 from syncer.core.kinds import KindInfo
-from syncer.kinds.base import Job, Kind, reading, unmatched
+from syncer.kinds.base import Emitter, Job, Kind, Known, Planned, reading, unmatched
 from syncer.kinds.prompts.apply import apply_prompts
 from syncer.kinds.prompts.archive import ARCHIVER
 from syncer.kinds.prompts.plan import plan_prompts, unsearchable_prompts
@@ -15,35 +14,36 @@ from syncer.kinds.prompts.scan import scan_dest_prompts, scan_source_prompts
 from syncer.kinds.prompts.snapshot import TAG_SOURCE_PROMPT, TAG_SOURCE_PROMPT_VERSION
 
 
-def _scan_prompts(job: Job) -> None:
+def _scan_prompts(job: Job, known: Known) -> Known:
     if not (job.src.caps.prompts or job.src.caps.prompt_registry):
-        return
-    job.src_snap.parts["prompt"] = reading(
+        return known
+    known.src_snap.parts["prompt"] = reading(
         job.src, "source prompts", lambda: scan_source_prompts(job.src, job.settings.prompts)
     )
     if not job.src.caps.prompt_registry:
-        unmatched(job, "prompts", job.settings.prompts, list(job.src_snap.part("prompt")))
-    if job.src_snap.part("prompt") and job.dst.caps.prompts:
-        job.dst_snap.parts["prompt"] = reading(
+        known = unmatched(
+            job, known, "prompts", job.settings.prompts, list(known.src_snap.part("prompt"))
+        )
+    if known.src_snap.part("prompt") and job.dst.caps.prompts:
+        known.dst_snap.parts["prompt"] = reading(
             job.dst,
             "destination prompts",
-            lambda: scan_dest_prompts(job.dst, job.src_snap.part("prompt")),
+            lambda: scan_dest_prompts(job.dst, known.src_snap.part("prompt")),
         )
+    return known
 
 
-def _plan_prompts(job: Job) -> list[Action]:
+def _plan_prompts(job: Job, known: Known, out: Emitter) -> Planned:
     unread = unsearchable_prompts(job.settings.prompts) if job.src.caps.prompt_registry else []
-    return (
-        plan_prompts(
-            job.src_snap,
-            job.dst_snap,
-            job.copied_runs,
-            job.dst.caps,
-            job.options.quarantined,
-            job.dest_names,
-        )
-        + unread
+    actions = plan_prompts(
+        known.src_snap,
+        known.dst_snap,
+        known.copied_runs,
+        job.dst.caps,
+        job.options.quarantined,
+        dict(known.dest_names),
     )
+    return Planned(actions + unread, known)
 
 
 PROMPTS = Kind(

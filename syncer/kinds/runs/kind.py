@@ -5,23 +5,27 @@ This module is the kind's `Kind` record and its step functions; syncer.kinds.reg
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from functools import partial
 
 from syncer.apply import executor
-from syncer.config import dest_name, name_rules
-from syncer.core.actions import Action
+from syncer.backends.endpoint import Endpoint
+from syncer.config import Settings, dest_name, name_rules
 from syncer.core.kinds import KindInfo
-from syncer.core.snapshot import TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
-from syncer.kinds.base import RANGE, Job, Kind, reading, unmatched
+from syncer.core.snapshot import TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID, Snapshot
+from syncer.kinds.base import RANGE, Emitter, Job, Kind, Known, Planned, reading, unmatched
 from syncer.kinds.runs.stream import RunStream
 from syncer.plan import runs as run_planner
+from syncer.plan.runs import Options
 from syncer.scan import runs as run_scanner
 from syncer.scan.artifact_reach import check_reach
+from syncer.state.store import StateStore
 
 
-def _scan_experiments(job: Job) -> None:
+def _scan_experiments(job: Job, known: Known) -> Known:
     s, ids = job.settings, job.options.experiment_ids
-    job.src_snap = reading(
+    src_snap = reading(
         job.src,
         "source",
         lambda: (
@@ -35,50 +39,83 @@ def _scan_experiments(job: Job) -> None:
         ),
     )
     if ids is None:
-        unmatched(
-            job, "experiments", s.experiments, [e.name for e in job.src_snap.experiments.values()]
+        known = unmatched(
+            job,
+            known,
+            "experiments",
+            s.experiments,
+            [e.name for e in src_snap.experiments.values()],
         )
     check_reach(
-        job.src_snap.experiments.values(),
+        src_snap.experiments.values(),
         lambda eid: bool(
             reading(job.src, "source", lambda: job.src.client.search_runs([eid], max_results=1))
         ),
     )  # before any run
     rules = name_rules(s.experiment_names, job.src.caps)
-    job.dest_names = {eid: dest_name(e.name, rules) for eid, e in job.src_snap.experiments.items()}
-    job.dst_snap = reading(
+    dest_names = {eid: dest_name(e.name, rules) for eid, e in src_snap.experiments.items()}
+    dst_snap = reading(
         job.dst,
         "destination",
         lambda: (
             run_scanner.scan_experiments(
-                job.dst, names=set(job.dest_names.values()), include_deleted=True
+                job.dst, names=set(dest_names.values()), include_deleted=True
             )
             if ids is None
-            else run_scanner.scan_experiments_named(job.dst, sorted(set(job.dest_names.values())))
+            else run_scanner.scan_experiments_named(job.dst, sorted(set(dest_names.values())))
         ),
     )
+    return replace(known, src_snap=src_snap, dst_snap=dst_snap, dest_names=dest_names)
 
 
-def _plan_experiments(job: Job) -> list[Action]:
+def _plan_experiments(job: Job, known: Known, out: Emitter) -> Planned:
     actions = run_planner.plan_experiments(
-        job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.options
+        known.src_snap, known.dst_snap, dict(known.dest_names), job.dst.caps, job.options
     )
-    job.plannable = run_planner.plannable_experiments(actions)
-    return actions
+    plannable = frozenset(run_planner.plannable_experiments(actions))
+    return Planned(actions, replace(known, plannable=plannable))
 
 
-def _scan_runs(job: Job) -> None:
+def _scan_runs(job: Job, known: Known) -> Known:
     """Runs are read chunk by chunk while they are planned (syncer.kinds.runs.stream)."""
+    return known
 
 
-def _plan_runs(job: Job) -> list[Action]:
-    def read(side: str, what: Callable[[], object]) -> object:
-        return reading(job.src if side == "source" else job.dst, side, what)
+@dataclass(frozen=True)
+class RunInput:
+    """What the run stream reads (syncer.kinds.runs.stream): the pass's inputs, what the steps
+    before it found, and the two values it fills: the experiments still plannable (one whose runs
+    cannot be read is dropped) and the experiment of each destination-only run."""
 
-    job.runs = RunStream(job, read, job.emit)
-    job.runs.run()
-    job.copied_runs = job.runs.copied_runs()
-    return []
+    settings: Settings
+    src: Endpoint
+    dst: Endpoint
+    state: StateStore | None
+    options: Options
+    src_snap: Snapshot
+    dst_snap: Snapshot
+    dest_names: Mapping[str, str]
+    plannable: set[str | None]
+    extra_groups: dict[str, str]
+
+
+def _read(job: Job, side: str, what: Callable[[], object]) -> object:
+    return reading(job.src if side == "source" else job.dst, side, what)
+
+
+def _plan_runs(job: Job, known: Known, out: Emitter) -> Planned:
+    given = RunInput(
+        **{f.name: getattr(job, f.name) for f in fields(job)},
+        src_snap=known.src_snap,
+        dst_snap=known.dst_snap,
+        dest_names=known.dest_names,
+        plannable=set(known.plannable),
+        extra_groups={},
+    )
+    stream = RunStream(given, partial(_read, job), out.emit)
+    stream.run()
+    found = replace(known, plannable=frozenset(given.plannable), copied_runs=stream.copied_runs())
+    return Planned([], found, stream, given.extra_groups)
 
 
 EXPERIMENTS = Kind(

@@ -4,9 +4,9 @@ the source.
 For each chunk (experiments read together, at most `CHUNK_RUNS` runs; an experiment above that is
 cut into start-time windows of about `CHUNK_RUNS` runs when both ends can filter on start times:
 scan.runs.iter_chunks) both sides' runs are read (the destination's of a window: its copies keep the
-source's start times), planned by the pure planner and handed to `Job.emit` (verify, inspection, the
+source's start times), planned by the pure planner and handed to `out.emit` (verify, inspection, the
 plan's spill), then dropped. What later steps need is kept compactly (`RunFacts`): which source runs
-exist, are planned, have a copy, or have or get a copy (`Job.copied_runs`), all as 8-byte hashes
+exist, are planned, have a copy, or have or get a copy (`Known.copied_runs`), all as 8-byte hashes
 (syncer.core.compact_ids). Kept whole: source runs linking prompt versions and their copies
 (syncer.kinds.prompts.plan), and runs whose parent lies in a chunk not read yet (with their copies),
 planned after every chunk with the global facts so that nested-run links across chunks stay exact; a
@@ -148,7 +148,7 @@ def _each(read: Read, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
 class RunStream:
     """Plans the runs of one pass chunk by chunk (see the module docstring)."""
 
-    job: object  # syncer.kinds.base.Job
+    job: object  # syncer.kinds.runs.kind.RunInput
     read: Read
     emit: Emit
     facts: RunFacts = field(default_factory=RunFacts)

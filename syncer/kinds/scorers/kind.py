@@ -5,9 +5,8 @@ This module is the kind's `Kind` record and its step functions; syncer.kinds.reg
 
 from __future__ import annotations
 
-from syncer.core.actions import Action
 from syncer.core.kinds import KindInfo
-from syncer.kinds.base import Job, Kind, reading
+from syncer.kinds.base import Emitter, Job, Kind, Known, Planned, reading
 from syncer.kinds.scorers.apply import apply_scorers
 from syncer.kinds.scorers.plan import plan_scorers
 from syncer.kinds.scorers.scan import NoScorerApi, offers_scorers, scan_scorers
@@ -18,9 +17,11 @@ _NO_API = "scorer:no_api"  # the destination's part when it cannot hold scorers:
 _UNLISTED = "scorer:unlisted"  # the source's part when it cannot list them: its answer
 
 
-def _live(job: Job) -> list[str]:
+def _live(known: Known) -> list[str]:
     return sorted(
-        eid for eid, e in job.src_snap.experiments.items() if eid in job.plannable and not e.deleted
+        eid
+        for eid, e in known.src_snap.experiments.items()
+        if eid in known.plannable and not e.deleted
     )
 
 
@@ -41,35 +42,37 @@ def _read(job: Job, side: str, experiments: list[str]) -> Scorers | str:
     return reading(end, f"{side} scorers", read)
 
 
-def _scan(job: Job) -> None:
+def _scan(job: Job, known: Known) -> Known:
     if KIND in job.src.caps.absent_kinds:
-        return
-    src = _read(job, "source", _live(job))
+        return known
+    src = _read(job, "source", _live(known))
     if isinstance(src, str):
-        job.src_snap.parts[_UNLISTED] = src  # a standing note, no difference by itself
-        return
-    job.src_snap.parts[KIND] = src
+        known.src_snap.parts[_UNLISTED] = src  # a standing note, no difference by itself
+        return known
+    known.src_snap.parts[KIND] = src
     if not any(src.values()):
-        return
-    dest = {e.name: eid for eid, e in job.dst_snap.experiments.items() if not e.deleted}
+        return known
+    dest = {e.name: eid for eid, e in known.dst_snap.experiments.items() if not e.deleted}
     dst = _read(
         job,
         "destination",
-        sorted({dest[n] for eid in src if (n := job.dest_names.get(eid)) in dest}),
+        sorted({dest[n] for eid in src if (n := known.dest_names.get(eid)) in dest}),
     )
-    job.dst_snap.parts[_NO_API if isinstance(dst, str) else KIND] = dst
+    known.dst_snap.parts[_NO_API if isinstance(dst, str) else KIND] = dst
+    return known
 
 
-def _plan(job: Job) -> list[Action]:
-    if why := job.src_snap.parts.get(_UNLISTED):
-        return [unlisted(KIND, why)]
-    src = job.src_snap.parts.get(KIND, {})
-    dest = {e.name: eid for eid, e in job.dst_snap.experiments.items() if not e.deleted}
-    dest_ids = {eid: dest.get(job.dest_names.get(eid, "")) for eid in src}
-    names = {eid: job.src_snap.experiments[eid].name for eid in src}
-    return plan_scorers(
-        src, job.dst_snap.parts.get(KIND, {}), dest_ids, names, job.dst_snap.parts.get(_NO_API)
+def _plan(job: Job, known: Known, out: Emitter) -> Planned:
+    if why := known.src_snap.parts.get(_UNLISTED):
+        return Planned([unlisted(KIND, why)], known)
+    src = known.src_snap.parts.get(KIND, {})
+    dest = {e.name: eid for eid, e in known.dst_snap.experiments.items() if not e.deleted}
+    dest_ids = {eid: dest.get(known.dest_names.get(eid, "")) for eid in src}
+    names = {eid: known.src_snap.experiments[eid].name for eid in src}
+    actions = plan_scorers(
+        src, known.dst_snap.parts.get(KIND, {}), dest_ids, names, known.dst_snap.parts.get(_NO_API)
     )
+    return Planned(actions, known)
 
 
 SCORERS = Kind(

@@ -11,7 +11,7 @@ from syncer.config import Settings
 from syncer.core import cycle_options
 from syncer.core.kinds import KindInfo
 from syncer.core.snapshot import Snapshot
-from syncer.kinds.base import EXPERIMENT, Kind, reading
+from syncer.kinds.base import EXPERIMENT, Kind
 from syncer.kinds.traces.apply import apply_traces
 from syncer.kinds.traces.archive import ARCHIVER
 from syncer.kinds.traces.snapshot import TAG_SOURCE_TRACE_ID
@@ -32,7 +32,7 @@ def _cycle_options(settings: Settings, cycle: int) -> dict[str, bool]:
 TRACES = Kind(
     "trace",
     (KindInfo("trace", "traces", TAG_SOURCE_TRACE_ID, "traces"),),
-    lambda job: scan_trace_step(job, reading),
+    scan_trace_step,
     plan_trace_step,
     apply_traces,
     after=("run", "logged_model"),

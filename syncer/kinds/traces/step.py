@@ -8,25 +8,20 @@ cursor is read whole.
 
 from __future__ import annotations
 
-from typing import Any
-
-from syncer.core.actions import Action
+from syncer.kinds.base import Emitter, Job, Known, Planned, reading
 from syncer.kinds.traces.plan import plan_traces, unlisted_run_links
 from syncer.kinds.traces.scan import scan_traces
 from syncer.kinds.traces.snapshot import CURSOR_LOOKBACK_MS, cursor_name
 
-# syncer.kinds.base.Job (not imported: one pass of refactoring away from typed step inputs).
-TraceJob = Any
 
-
-def _experiments(job: TraceJob) -> list[str]:
-    planned = job.plannable
+def _experiments(known: Known) -> list[str]:
+    planned = known.plannable
     return sorted(
-        eid for eid, e in job.src_snap.experiments.items() if eid in planned and not e.deleted
+        eid for eid, e in known.src_snap.experiments.items() if eid in planned and not e.deleted
     )
 
 
-def _since(job: TraceJob, experiments: list[str]) -> dict[str, int]:
+def _since(job: Job, experiments: list[str]) -> dict[str, int]:
     if not job.options.traces_incremental or job.state is None:
         return {}
     since = {}
@@ -37,45 +32,50 @@ def _since(job: TraceJob, experiments: list[str]) -> dict[str, int]:
     return since
 
 
-def scan_trace_step(job: TraceJob, reading) -> None:
-    """Fill both snapshots' traces (the destination's only where it has a trace API); `reading`
-    wraps reads."""
+def scan_trace_step(job: Job, known: Known) -> Known:
+    """Fill both snapshots' traces (the destination's only where it has a trace API)."""
     if not job.src.caps.traces:
-        return
-    experiments = _experiments(job)
+        return known
+    experiments = _experiments(known)
     since = _since(job, experiments)
     reading(
-        job.src, "source traces", lambda: scan_traces(job.src, job.src_snap, experiments, since)
+        job.src, "source traces", lambda: scan_traces(job.src, known.src_snap, experiments, since)
     )
     if not job.dst.caps.traces:
-        return
-    dest_ids = {e.name: e.experiment_id for e in job.dst_snap.experiments.values() if not e.deleted}
+        return known
+    dest_ids = {
+        e.name: e.experiment_id for e in known.dst_snap.experiments.values() if not e.deleted
+    }
     traced = {
-        t.experiment_id for t in job.src_snap.part("trace").values()
+        t.experiment_id for t in known.src_snap.part("trace").values()
     }  # no source trace: no destination read
     pairs = {
-        eid: dest_ids[job.dest_names[eid]]
+        eid: dest_ids[known.dest_names[eid]]
         for eid in experiments
-        if eid in traced and job.dest_names.get(eid) in dest_ids
+        if eid in traced and known.dest_names.get(eid) in dest_ids
     }
     dest_since = {pairs[eid]: t for eid, t in since.items() if eid in pairs}
     reading(
         job.dst,
         "destination traces",
-        lambda: scan_traces(job.dst, job.dst_snap, sorted(pairs.values()), dest_since),
+        lambda: scan_traces(job.dst, known.dst_snap, sorted(pairs.values()), dest_since),
     )
+    return known
 
 
-def plan_trace_step(job: TraceJob) -> list[Action]:
+def plan_trace_step(job: Job, known: Known, out: Emitter) -> Planned:
     """The trace actions: copies matched by provenance, runs linked where their copies exist or are
     planned; and the `!` row of the run links MLflow cannot list by page
     (syncer.kinds.traces.plan.unlisted_run_links)."""
-    return plan_traces(
-        job.src_snap,
-        job.dst_snap,
-        job.dest_names,
+    actions = plan_traces(
+        known.src_snap,
+        known.dst_snap,
+        known.dest_names,
         job.dst.caps,
-        job.plannable,
-        job.copied_runs,
+        known.plannable,
+        known.copied_runs,
         job.options.quarantined,
-    ) + unlisted_run_links(job.src_snap, job.plannable, job.dst.caps)
+    )
+    return Planned(
+        actions + unlisted_run_links(known.src_snap, known.plannable, job.dst.caps), known
+    )
