@@ -14,7 +14,7 @@ from syncer.core.kinds import KindInfo
 from syncer.core.snapshot import TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID
 from syncer.kinds.base import RANGE, Job, Kind, reading, unmatched
 from syncer.kinds.runs.stream import RunStream
-from syncer.plan import runs as run_planner
+from syncer.plan.experiments import plan_experiments, plannable_experiments
 from syncer.scan import runs as run_scanner
 from syncer.scan.artifact_reach import check_reach
 
@@ -60,10 +60,10 @@ def _scan_experiments(job: Job) -> None:
 
 
 def _plan_experiments(job: Job) -> list[Action]:
-    actions = run_planner.plan_experiments(
-        job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.options
+    actions = plan_experiments(
+        job.src_snap, job.dst_snap, job.dest_names, job.dst.caps, job.options.quarantined
     )
-    job.plannable = run_planner.plannable_experiments(actions)
+    job.plannable = plannable_experiments(actions)
     return actions
 
 
