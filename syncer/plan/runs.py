@@ -191,9 +191,8 @@ def _decide_run(
             op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base
         )
     copies, duplicates = split_copies(copies)
-    if (
-        not copies
-    ):  # a live copy set aside before its deletion landed: deleted once the new one exists
+    # a live copy set aside before its deletion landed: deleted once the new one exists
+    if not copies:
         extra = {"duplicates": duplicates} if duplicates else {}
         return Action(op=Op.CREATE, details={**_create_details(run), **extra}, **base)
     if len(copies) > 1:

@@ -56,9 +56,8 @@ def iter_chunks(
         if runs is not None:
             yield ids, None, runs
             continue
-        for eid in (
-            ids
-        ):  # (an experiment read alone is known to be above max_runs: its windows start at once)
+        # (an experiment read alone is known to be above max_runs: its windows start at once)
+        for eid in ids:
             try:
                 yield from _alone(
                     endpoint, eid, include_deleted, max_runs if len(ids) > 1 else 0, window_runs
@@ -124,9 +123,8 @@ def iter_windows(
         order_by=["attributes.start_time ASC"],
     ):
         runs.append(run_snap(run))
-        if (
-            cuts
-        ):  # the newest run is the first after a window's worth that starts later: cut before it
+        # the newest run is the first after a window's worth that starts later: cut before it
+        if cuts:
             cut = (
                 len(runs) - 1
                 if len(runs) > window_runs and _starts_later(runs[-2], runs[-1])

@@ -178,9 +178,7 @@ def fetch_runs(
                     ),
                 )
                 found.extend(run_snap(r) for r in page)
-        except (
-            MlflowException
-        ):  # a server without IN filters (Azure ML forbids OR): one call per run
+        except MlflowException:  # a server without IN filters (Azure ML forbids OR): one per run
             found.extend(_get_each(endpoint, set(experiment_ids), wanted[i : i + 100], refused))
     return list({r.run_id: r for r in found}.values())
 

@@ -31,9 +31,8 @@ def check_model_reach(models: Iterable[LoggedModelSnap], names: dict[str, str]) 
     check per distinct folder (`model_root`), not per model. `names`: experiment id -> name, for the
     message."""
     seen: set[str] = set()
-    for lm in sorted(
-        models, key=lambda m: (m.experiment_id, m.name, m.model_id)
-    ):  # the message: stable
+    # sorted: the message is stable
+    for lm in sorted(models, key=lambda m: (m.experiment_id, m.name, m.model_id)):
         if not lm.artifact_location or local_path(lm.artifact_location) is None:
             continue
         root = model_root(lm.artifact_location)

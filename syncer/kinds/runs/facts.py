@@ -22,19 +22,15 @@ class RunFacts:
     wanted: IdSet = field(default_factory=IdSet)  # source runs planned
     with_copy: IdSet = field(default_factory=IdSet)  # source runs with a live destination copy
     copied: IdSet = field(default_factory=IdSet)  # source runs that have or get a copy
-    deferred: dict[str, RunSnap] = field(
-        default_factory=dict
-    )  # parent in a later chunk: planned last
-    cross_parents: set[str] = field(
-        default_factory=set
-    )  # parents in an earlier chunk of runs planned since
-    deferred_copies: dict[str, RunSnap] = field(
-        default_factory=dict
-    )  # their copies, by destination run id
+    # parent in a later chunk: planned last
+    deferred: dict[str, RunSnap] = field(default_factory=dict)
+    # parents in an earlier chunk of runs planned since
+    cross_parents: set[str] = field(default_factory=set)
+    # their copies, by destination run id
+    deferred_copies: dict[str, RunSnap] = field(default_factory=dict)
     extras: list[ExtraCandidate] = field(default_factory=list)
-    pending_since: dict[str, int] = field(
-        default_factory=dict
-    )  # runs to create or update: last change (ms)
+    # runs to create or update: last change (ms)
+    pending_since: dict[str, int] = field(default_factory=dict)
 
     def source_state(self, source_id: str) -> bool | None:
         """None: the source does not hold the run; else whether it is deleted there."""

@@ -349,9 +349,8 @@ class RunStream:
             if TAG_SOURCE_RUN_ID in r.tags and not retired(r.tags)
         }
         linked = IdSet(sid for r in found if not r.deleted and (sid := to_source.get(r.run_id)))
-        if (
-            job.options.runs_since is not None
-        ):  # a cycle reading changes only: the parents it did not read
+        # a cycle reading changes only: the parents it did not read
+        if job.options.runs_since is not None:
             unread = {
                 r.parent_id
                 for r in f.deferred.values()
