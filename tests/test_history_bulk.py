@@ -15,7 +15,7 @@ from syncer.backends.endpoint import Endpoint
 from syncer.backends.metric_history import HistoryReader
 from syncer.core.capabilities import PLAIN_MLFLOW
 from syncer.core.snapshot import metric_value_key
-from syncer.scan.runs import run_snap
+from syncer.scan.run_search import run_snap
 
 VALUES = [0.5, math.nan, math.inf, -math.inf, 1e-300, 123456789.123456789]
 

@@ -26,6 +26,7 @@ SEARCH_OPS = {
     "search_traces",
     "search_datasets",
     "search_logged_models",
+    "list scorer",
     *(f"list {k.name}" for k in INVENTORY_KINDS),
 }
 

@@ -40,6 +40,7 @@ def test_noop_cycle_over_1500_runs_makes_no_per_run_call(tmp_path):
             "source:search_datasets": 1,
             "source:search_traces": 1,  # no trace: no dest search
             "source:search_logged_models": 1,
+            "source:list scorer": 1,  # the scorers kind: one listing per experiment
             "destination:search_experiments": 1,
             "destination:search_runs": pages,
             # kinds never copied: one listing each (per experiment for 4 of them)

@@ -92,9 +92,8 @@ def apply_runs(ctx: Context, actions: list[Action], units: Units) -> None:
     checked for duplicates together once the runs are applied
     (syncer.apply.exactly_once.Settlement).
     """
-    for a in (
-        actions
-    ):  # copies a child may link to: unchanged runs and copies of runs deleted in the source
+    # copies a child may link to: unchanged runs and copies of runs deleted in the source
+    for a in actions:
         if a.dest_id and a.source_id and a.op in (Op.SAME, Op.EXTRA):
             ctx.map_id("run", a.source_id, a.dest_id)
     failed_exps = units.failed("experiment")

@@ -185,11 +185,10 @@ class Endpoint:
         """One endpoint per model registry of this end (itself when it has at most one)."""
         return list(self._registries.values()) if len(self.registry_uris) > 1 else [self]
 
-    def prompt_endpoint(self) -> Endpoint:
-        """The endpoint that reads this end's prompts: itself, or (`caps.prompt_registry`, e.g.
-        Databricks' Unity Catalog) one on that registry of the same workspace, sharing this one's
-        rate limiter."""
-        wanted = self.caps.prompt_registry
+    def on_registry(self, wanted: str | None) -> Endpoint:
+        """The endpoint that reads this end's registry of kind `wanted` (a kind's capability, e.g.
+        Databricks' Unity Catalog for prompts): itself (None, or its own registry), or one on that
+        registry of the same workspace, sharing this one's rate limiter."""
         if wanted is None or self.registry.kind == wanted:
             return self
         sub = Endpoint(

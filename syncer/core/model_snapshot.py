@@ -1,65 +1,11 @@
-"""Plain-data pictures of registered models, their versions and logged models, with their provenance
-tags."""
+"""Plain-data pictures of registered models and their versions, with their provenance tags."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from syncer.core.actions import Action
-from syncer.core.snapshot import Snapshot, fingerprint, metric_value_key
-
-LOGGED_MODEL_PREFIX = "models:/m-"
-
-
-# Tags a server keeps for itself on logged models; they are never copied. (`mlflow.user` is the
-# client's and is copied: the destination keeps the source's.)
-SERVER_LOGGED_MODEL_TAGS = frozenset({"mlflow.modelVersions"})
-
-
-TAG_SOURCE_MODEL_ID = "mlflow_syncer.source_model_id"
-
-
-@dataclass(frozen=True)
-class LoggedMetric:
-    """One metric point of a logged model, with the run that logged it (a logged model's metrics
-    need a run)."""
-
-    key: str
-    value: float
-    timestamp: int
-    step: int
-    run_id: str | None = None
-    dataset_name: str | None = None
-    dataset_digest: str | None = None
-
-    @property
-    def point(self) -> tuple:
-        """What must be equal between a source point and its copy (the run is compared through its
-        copy)."""
-        return (
-            self.key,
-            metric_value_key(self.value),
-            self.timestamp,
-            self.step,
-            self.dataset_name or "",
-            self.dataset_digest or "",
-        )
-
-
-@dataclass
-class LoggedModelSnap:
-    """An MLflow 3 logged model: standalone, or holding a version's files."""
-
-    model_id: str
-    experiment_id: str
-    name: str
-    artifact_location: str
-    source_run_id: str | None = None
-    model_type: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
-    status: str = "READY"
-    metrics: tuple[LoggedMetric, ...] = ()
+from syncer.core.snapshot import Snapshot, fingerprint
 
 
 @dataclass
@@ -77,12 +23,6 @@ class VersionSnap:
     @property
     def number(self) -> int:
         return int(self.version)
-
-    @property
-    def logged_model_id(self) -> str | None:
-        return (
-            self.source[len("models:/") :] if self.source.startswith(LOGGED_MODEL_PREFIX) else None
-        )
 
 
 @dataclass

@@ -6,17 +6,15 @@ applies exactly these actions.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Container
 from dataclasses import dataclass
 
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.capabilities import Capabilities
-from syncer.core.fitting import experiment_name_problem, fit_experiment_tags, fit_run
+from syncer.core.fitting import fit_run
 from syncer.core.snapshot import (
     TAG_FINGERPRINT,
     TAG_SOURCE_RUN_ID,
-    ExperimentSnap,
     RunSnap,
     Snapshot,
     comparable,
@@ -26,6 +24,8 @@ from syncer.core.snapshot import (
 )
 from syncer.core.windows import Window
 from syncer.plan.copies import split_copies
+from syncer.plan.experiments import plan_experiments, plannable_experiments
+from syncer.plan.extra_runs import extra_candidates, plan_extra_runs
 
 
 @dataclass(frozen=True)
@@ -62,95 +62,9 @@ def make_plan(
     """Plan a sync of `src` into `dst`. `dest_names` maps source experiment ids to destination
     names."""
     options = options or Options()
-    actions = plan_experiments(src, dst, dest_names, caps, options)
+    actions = plan_experiments(src, dst, dest_names, caps, options.quarantined)
     actions.extend(plan_runs(src, dst, caps, options, plannable_experiments(actions)))
     return Plan(actions=actions, dest_names=dest_names)
-
-
-def plan_experiments(
-    src: Snapshot, dst: Snapshot, dest_names: dict[str, str], caps: Capabilities, options: Options
-) -> list[Action]:
-    """One action per source experiment, by destination name, in name order."""
-    dst_by_name = {e.name: e for e in dst.experiments.values()}
-    invalid = _invalid_names(dest_names, caps)
-    return [
-        _plan_experiment(
-            exp,
-            dest_names[exp.experiment_id],
-            dst_by_name.get(dest_names[exp.experiment_id]),
-            invalid,
-            options,
-            caps,
-        )
-        for exp in sorted(src.experiments.values(), key=lambda e: e.name)
-    ]
-
-
-def plannable_experiments(actions: list[Action]) -> set[str | None]:
-    """The source experiments whose runs can be planned: those whose own action is not an error."""
-    return {a.source_id for a in actions if a.kind == "experiment" and a.op is not Op.ERROR}
-
-
-def _invalid_names(dest_names: dict[str, str], caps: Capabilities) -> dict[str, str]:
-    """Destination names that cannot be used, with the reason: collisions and the destination's
-    rules."""
-    invalid = {
-        name: f"several source experiments map to '{name}'"
-        for name, n in Counter(dest_names.values()).items()
-        if n > 1
-    }
-    for name in set(dest_names.values()) - set(invalid):
-        problem = experiment_name_problem(name, caps)
-        if problem:
-            invalid[name] = problem
-    return invalid
-
-
-def _plan_experiment(
-    exp: ExperimentSnap,
-    name: str,
-    dest: ExperimentSnap | None,
-    invalid: dict[str, str],
-    options: Options,
-    caps: Capabilities,
-) -> Action:
-    base = dict(
-        kind="experiment", label=name, source_id=exp.experiment_id, experiment=exp.experiment_id
-    )
-    if name in invalid:
-        return Action(op=Op.ERROR, details={"reason": invalid[name]}, **base)
-    if ("experiment", exp.experiment_id) in options.quarantined:
-        return Action(
-            op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base
-        )
-    fitted = fit_experiment_tags(user_tags(exp.tags), caps)
-    policy = {"policy": fitted.notes} if fitted.notes else {}
-    if dest is None:
-        details = {
-            "tags": sorted(fitted.tags),
-            **({"delete": True} if exp.deleted else {}),
-            **policy,
-        }
-        return Action(op=Op.CREATE, details=details, **base)
-    base["dest_id"] = dest.experiment_id
-    if dest.deleted and not exp.deleted:
-        return Action(
-            op=Op.CONFLICT,
-            details={
-                "reason": "a deleted experiment of that name exists in the destination; restore or "
-                "purge it"
-            },
-            **base,
-        )
-    have = user_tags(dest.tags)
-    changed = sorted(k for k, v in fitted.tags.items() if have.get(k) != v)
-    details: dict = {}
-    if changed:
-        details["tags"] = changed
-    if exp.deleted and not dest.deleted:
-        details["delete"] = True
-    op = Op.UPDATE if details else Op.SAME
-    return Action(op=op, details={**details, **(policy if details else {})}, **base)
 
 
 def _depths(runs: dict[str, RunSnap]) -> dict[str, int]:
@@ -215,7 +129,9 @@ def plan_runs(
     ]
     if extras:
         known = {rid: r.deleted for rid, r in src.runs.items()}
-        actions.extend(plan_extra_runs(extra_candidates(dst, local, set(wanted)), options, known))
+        actions.extend(
+            plan_extra_runs(extra_candidates(dst, local, set(wanted)), options.delete_extra, known)
+        )
     return actions
 
 
@@ -275,9 +191,8 @@ def _decide_run(
             op=Op.ERROR, details={"reason": "quarantined after repeated failures"}, **base
         )
     copies, duplicates = split_copies(copies)
-    if (
-        not copies
-    ):  # a live copy set aside before its deletion landed: deleted once the new one exists
+    # a live copy set aside before its deletion landed: deleted once the new one exists
+    if not copies:
         extra = {"duplicates": duplicates} if duplicates else {}
         return Action(op=Op.CREATE, details={**_create_details(run), **extra}, **base)
     if len(copies) > 1:
@@ -290,7 +205,21 @@ def _decide_run(
             },
             **base,
         )
-    dest = copies[0]
+    return _against_copy(run, copies[0], expected, to_source, options, duplicates, base)
+
+
+def _against_copy(
+    run: RunSnap,
+    dest: RunSnap,
+    expected: dict,
+    to_source: dict[str, str],
+    options: Options,
+    duplicates: list[str],
+    base: dict,
+) -> Action:
+    """The action of a run with one live copy: same, update (resume, changed, followed) or
+    conflict."""
+    fp = base["fingerprint"]
     base["dest_id"] = dest.run_id
     if dest.deleted and not run.deleted:
         return Action(op=Op.CONFLICT, details={"reason": "deleted in the destination"}, **base)
@@ -341,67 +270,3 @@ def _run_diff(expected: dict, actual: dict) -> dict:
     if expected["inputs"] != actual["inputs"]:
         diff["inputs"] = True
     return diff
-
-
-@dataclass(frozen=True)
-class ExtraCandidate:
-    """A live destination run that no wanted source run of its chunk explains: its source id (if a
-    copy)."""
-
-    run_id: str
-    label: str
-    group: str
-    source_id: str | None
-
-
-def extra_candidates(
-    dst: Snapshot, to_source: dict[str, str], wanted: set[str]
-) -> list[ExtraCandidate]:
-    """Destination runs that may be extra: not deleted, not a retired duplicate, no wanted source
-    run."""
-    dest_exp_names = {e.experiment_id: e.name for e in dst.experiments.values()}
-    found = []
-    for run in sorted(dst.runs.values(), key=lambda r: r.run_id):
-        source_id = to_source.get(run.run_id)
-        if source_id in wanted or run.deleted or retired(run.tags):
-            continue
-        group = dest_exp_names.get(run.experiment_id, "?")
-        found.append(
-            ExtraCandidate(run.run_id, f"{group}/{run.name or run.run_id}", group, source_id)
-        )
-    return found
-
-
-def plan_extra_runs(
-    candidates: list[ExtraCandidate],
-    options: Options,
-    source_deleted: Mapping[str, bool] | Callable[[str], bool | None],
-) -> list[Action]:
-    """`-` actions for destination-only runs. `source_deleted(id)` says whether the source still
-    holds the run (None: it does not, False: live, True: deleted); a mapping of source ids to
-    `deleted` works too."""
-    lookup = source_deleted.get if isinstance(source_deleted, Mapping) else source_deleted
-    actions = []
-    for c in candidates:
-        deleted = lookup(c.source_id) if c.source_id else None
-        if deleted is False:
-            # still in the source, in an experiment that is not planned (its error says why)
-            continue
-        if deleted:
-            reason = "deleted in the source"
-        elif c.source_id:
-            reason = "no longer in the source"
-        else:
-            reason = "not created by mlflow-syncer"
-        op = Op.DELETE if options.delete_extra and c.source_id is not None else Op.EXTRA
-        actions.append(
-            Action(
-                kind="run",
-                op=op,
-                label=c.label,
-                source_id=c.source_id,
-                dest_id=c.run_id,
-                details={"reason": reason},
-            )
-        )
-    return actions

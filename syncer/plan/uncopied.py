@@ -45,14 +45,11 @@ def unlisted(
     return uncopied(kind, None, f"{UNLISTED}: {why}", group, experiment)
 
 
-# Kinds whose plain name reads as something else: evaluation datasets are not the dataset inputs of
-# runs (copied with every run).
-_API_NAMES = {"dataset": "evaluation dataset"}
-
-
-def missing_api(kind: str, caps: Capabilities) -> str:
-    """Why the destination cannot hold objects of `kind`, from its capability record."""
-    return f"destination has no {_API_NAMES.get(kind, kind.replace('_', ' '))} API: {caps.kind}"
+def missing_api(kind: str, caps: Capabilities, api: str | None = None) -> str:
+    """Why the destination cannot hold objects of `kind`, from its capability record. `api` names
+    the API in words where the kind's plain name reads as something else (default: the kind's
+    name)."""
+    return f"destination has no {api or kind.replace('_', ' ')} API: {caps.kind}"
 
 
 def entry(action: Action) -> dict:

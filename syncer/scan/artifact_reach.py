@@ -6,10 +6,8 @@ machine cannot see, a container without the mount) would be copied as if its run
 Before any run is planned, each selected experiment's artifact location is checked once: a local
 path (MLflow's stores create each experiment's folder lazily, so the folder itself may be missing)
 must exist, or at least its parent, the store's artifact root, unless the experiment holds no live
-run (a store's `Default`, never used). Logged models are checked the same way once they are scanned
-(before anything is copied): one check per distinct folder holding their `models/<id>/artifacts`
-folders (a SQL store makes a model's own folder only with its first file, so a model without files
-has none), whether or not their experiment holds runs. Otherwise the pass stops (fatal: nothing
+run (a store's `Default`, never used); logged models are checked the same way once they are
+scanned (syncer.kinds.logged_models.reach). Otherwise the pass stops (fatal: nothing
 written) with one line naming the location and what to mount or set. Remote locations
 (mlflow-artifacts:, s3:, dbfs:, wasbs:, ...) are not checked here: an experiment's root is not
 always listable there (Databricks), and their failures are errors of the files' own reads.
@@ -18,15 +16,13 @@ always listable there (Databricks), and their failures are errors of the files' 
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Callable, Iterable
 from urllib.parse import unquote, urlparse
 
 from syncer.core.errors import FatalError
-from syncer.core.model_snapshot import LoggedModelSnap
 from syncer.core.snapshot import ExperimentSnap
 
-_HELP = (
+HELP = (
     "mount or copy the source's artifact folder there, or run mlflow-syncer where it is (a server "
     "source: serve its artifacts, `mlflow server --serve-artifacts`; a store that never held a "
     "file: "
@@ -44,7 +40,7 @@ def local_path(location: str) -> str | None:
     return None
 
 
-def _unreachable(location: str) -> str | None:
+def unreachable(location: str) -> str | None:
     """Why a local `location` cannot be read from here, or None (other schemes are not checked)."""
     path = local_path(location)
     if (
@@ -63,43 +59,9 @@ def check_reach(experiments: Iterable[ExperimentSnap], has_runs: Callable[[str],
     for exp in experiments:
         if exp.deleted or not exp.artifact_location:
             continue
-        why = _unreachable(exp.artifact_location)
+        why = unreachable(exp.artifact_location)
         if why is not None and has_runs(exp.experiment_id):
             raise FatalError(
                 f"the source's files are out of reach: experiment {exp.name!r} keeps its "
-                f"artifacts at {exp.artifact_location}, which {why}; {_HELP}"
-            )
-
-
-def model_root(location: str) -> str:
-    """The folder a logged model's files hang from: `<root>` of `<root>/models/<id>/artifacts`
-    (MLflow's layout under the experiment's location), else the location's parent."""
-    trimmed = location.rstrip("/")
-    parts = trimmed.rsplit("/", 3)
-    if len(parts) == 4 and parts[1] == "models" and parts[3] == "artifacts":
-        return parts[0]
-    return posixpath.dirname(trimmed)
-
-
-def check_model_reach(models: Iterable[LoggedModelSnap], names: dict[str, str]) -> None:
-    """Stop (FatalError) at the first logged model whose files' folder cannot be read from here; one
-    check per distinct folder (`model_root`), not per model. `names`: experiment id -> name, for the
-    message."""
-    seen: set[str] = set()
-    for lm in sorted(
-        models, key=lambda m: (m.experiment_id, m.name, m.model_id)
-    ):  # the message: stable
-        if not lm.artifact_location or local_path(lm.artifact_location) is None:
-            continue
-        root = model_root(lm.artifact_location)
-        if root in seen:
-            continue
-        seen.add(root)
-        why = _unreachable(root)
-        if why is not None:
-            raise FatalError(
-                f"the source's files are out of reach: logged model {lm.name!r} ({lm.model_id}) of "
-                f"experiment "
-                f"{names.get(lm.experiment_id, lm.experiment_id)!r} keeps its artifacts at "
-                f"{lm.artifact_location}, whose folder {root} {why}; {_HELP}"
+                f"artifacts at {exp.artifact_location}, which {why}; {HELP}"
             )

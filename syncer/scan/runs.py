@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
-from mlflow.entities import Experiment, Run, ViewType
+from mlflow.entities import Experiment
 from mlflow.exceptions import MlflowException
 
 from syncer.backends.calls import call
@@ -13,17 +13,20 @@ from syncer.backends.classify import denied
 from syncer.backends.endpoint import Endpoint
 from syncer.core.snapshot import (
     PARENT_TAG,
-    TAG_SOURCE_RUN_ID,
-    DatasetRef,
     ExperimentSnap,
     RunSnap,
     Snapshot,
 )
 from syncer.core.windows import Window, window_filter
-
-_EXPERIMENT_IDS_PER_SEARCH = 100
-Chunk = tuple[list[str], Window | None, list[RunSnap]]
-Refused = Callable[[str, Exception], None]  # (experiment or run id, the refusal): runs unread
+from syncer.scan.run_search import (
+    EXPERIMENT_IDS_PER_SEARCH,
+    Refused,
+    iter_runs,
+    run_snap,
+    runs_of,
+    search_all,
+    view,
+)
 
 
 def experiment_snap(exp: Experiment) -> ExperimentSnap:
@@ -36,38 +39,6 @@ def experiment_snap(exp: Experiment) -> ExperimentSnap:
         creation_time=exp.creation_time,
         last_update_time=exp.last_update_time,
         artifact_location=exp.artifact_location or None,
-    )
-
-
-def run_snap(run: Run) -> RunSnap:
-    """Convert an MLflow Run (as returned by search_runs) into plain data."""
-    info, data = run.info, run.data
-    latest = {m.key: (m.value, m.timestamp, m.step) for m in data._metric_objs}
-    inputs = tuple(
-        DatasetRef(
-            name=d.dataset.name,
-            digest=d.dataset.digest,
-            source_type=d.dataset.source_type,
-            source=d.dataset.source,
-            schema=d.dataset.schema,
-            profile=d.dataset.profile,
-            tags=tuple(sorted((t.key, t.value) for t in d.tags)),
-        )
-        for d in (run.inputs.dataset_inputs if run.inputs else [])
-    )
-    return RunSnap(
-        run_id=info.run_id,
-        experiment_id=info.experiment_id,
-        name=info.run_name or "",
-        status=info.status,
-        start_time=info.start_time,
-        end_time=info.end_time,
-        lifecycle_stage=info.lifecycle_stage,
-        artifact_uri=info.artifact_uri,
-        params=dict(data.params),
-        tags=dict(data.tags),
-        metrics=latest,
-        inputs=inputs,
     )
 
 
@@ -94,28 +65,6 @@ def iter_experiments(endpoint: Endpoint, view: int) -> Iterator[Experiment]:
             return
 
 
-def iter_runs(endpoint: Endpoint, experiment_ids: list[str], view: int) -> Iterator[Run]:
-    """Page through every run of the given experiments."""
-    for i in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
-        ids = experiment_ids[i : i + _EXPERIMENT_IDS_PER_SEARCH]
-        token = None
-        while True:
-            page = call(
-                endpoint,
-                "search_runs",
-                lambda t=token, ids=ids: endpoint.client.search_runs(
-                    ids,
-                    run_view_type=view,
-                    max_results=endpoint.caps.search_page_size,
-                    page_token=t,
-                ),
-            )
-            yield from page
-            token = page.token
-            if not token:
-                break
-
-
 def scan_experiments(
     endpoint: Endpoint,
     experiment_filter: Iterable[str] = (),
@@ -126,7 +75,7 @@ def scan_experiments(
     runs."""
     wanted = set(names) if names is not None else None
     snap = Snapshot(identity=endpoint.identity)
-    for exp in iter_experiments(endpoint, _view(include_deleted)):
+    for exp in iter_experiments(endpoint, view(include_deleted)):
         if wanted is not None and exp.name not in wanted:
             continue
         if wanted is None and not matches(exp.name, experiment_filter):
@@ -137,142 +86,8 @@ def scan_experiments(
 
 def scan_runs(endpoint: Endpoint, snap: Snapshot, include_deleted: bool = False) -> None:
     """Add every run of the snapshot's experiments to it, page by page."""
-    for run in iter_runs(endpoint, list(snap.experiments), _view(include_deleted)):
+    for run in iter_runs(endpoint, list(snap.experiments), view(include_deleted)):
         snap.runs[run.info.run_id] = run_snap(run)
-
-
-def runs_of(
-    endpoint: Endpoint, experiment_ids: list[str], include_deleted: bool = False
-) -> list[RunSnap]:
-    """Every run of the given experiments, as plain data."""
-    return [run_snap(r) for r in iter_runs(endpoint, experiment_ids, _view(include_deleted))]
-
-
-def iter_chunks(
-    endpoint: Endpoint,
-    experiment_ids: list[str],
-    include_deleted: bool,
-    max_runs: int,
-    window_runs: int | None = None,
-    refused: Refused | None = None,
-) -> Iterator[Chunk]:
-    """The runs of the experiments, a chunk at a time: (experiment ids, start-time window or None,
-    their runs).
-
-    Experiments are read in groups of up to 100 by one paged search, as `scan_runs` does; a group
-    holding more than `max_runs` runs is read again one experiment at a time. With `window_runs`, an
-    experiment above `max_runs` is cut into start-time windows of about `window_runs` runs
-    (`iter_windows`); without, it is one chunk. With `refused`, a group the source refuses (HTTP 403
-    PERMISSION_DENIED: an experiment the caller may not view) is read one experiment at a time, and
-    each experiment refused alone is handed to `refused` (that experiment fails, the others are
-    read) instead of stopping the scan.
-    """
-    view = _view(include_deleted)
-    for i in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
-        ids = experiment_ids[i : i + _EXPERIMENT_IDS_PER_SEARCH]
-        try:
-            runs = _group(endpoint, ids, view, max_runs, len(ids) > 1 or bool(window_runs))
-        except MlflowException as exc:
-            if refused is None or not denied(exc):
-                raise
-            runs = None
-        if runs is not None:
-            yield ids, None, runs
-            continue
-        for eid in (
-            ids
-        ):  # (an experiment read alone is known to be above max_runs: its windows start at once)
-            try:
-                yield from _alone(
-                    endpoint, eid, include_deleted, max_runs if len(ids) > 1 else 0, window_runs
-                )
-            except MlflowException as exc:
-                if refused is None or not denied(exc):
-                    raise
-                refused(eid, exc)
-
-
-def _group(
-    endpoint: Endpoint,
-    ids: list[str],
-    view: int,
-    max_runs: int,
-    may_split: bool,
-) -> list[RunSnap] | None:
-    """The runs of a group of experiments, or None once they are more than `max_runs` and
-    `may_split`."""
-    runs: list[RunSnap] = []
-    for run in iter_runs(endpoint, ids, view):
-        runs.append(run_snap(run))
-        if len(runs) > max_runs and may_split:
-            return None
-    return runs
-
-
-def _alone(
-    endpoint: Endpoint, eid: str, include_deleted: bool, max_runs: int, window_runs: int | None
-) -> Iterator[Chunk]:
-    if window_runs:
-        yield from (
-            ([eid], w, part)
-            for w, part in iter_windows(endpoint, eid, include_deleted, max_runs, window_runs)
-        )
-    else:
-        yield [eid], None, runs_of(endpoint, [eid], include_deleted)
-
-
-def iter_windows(
-    endpoint: Endpoint,
-    experiment_id: str,
-    include_deleted: bool,
-    max_runs: int,
-    window_runs: int,
-    within: Window = (None, None),
-) -> Iterator[tuple[Window | None, list[RunSnap]]]:
-    """One experiment's runs (those that started `within` a range) read by `attributes.start_time
-    ASC`; up to `max_runs` runs they are one chunk (window None, or `within` when bounded), beyond
-    they are cut into windows `[lo, hi)` of about `window_runs` runs: a cut falls only where the
-    start time changes (runs sharing one start at a cut stay together), the first window starts at
-    the range's lower bound, the last ends at its upper one (None: unbounded). Runs without a start
-    time (MLflow's stores sort them last) fall into the last window."""
-    lo, hi = within
-    runs: list[RunSnap] = []
-    # whether the experiment is above max_runs (its first max_runs + 1 runs held until known)
-    cuts = False
-    for run in _search_all(
-        endpoint,
-        [experiment_id],
-        _view(include_deleted),
-        window_filter(within),
-        order_by=["attributes.start_time ASC"],
-    ):
-        runs.append(run_snap(run))
-        if (
-            cuts
-        ):  # the newest run is the first after a window's worth that starts later: cut before it
-            cut = (
-                len(runs) - 1
-                if len(runs) > window_runs and _starts_later(runs[-2], runs[-1])
-                else 0
-            )
-        else:
-            cuts = len(runs) > max_runs
-            cut = _cut(runs, window_runs) if cuts else 0
-        while cut:  # (after the first max_runs + 1 runs, several windows at once)
-            yield (lo, runs[cut].start_time), runs[:cut]
-            lo, runs = runs[cut].start_time, runs[cut:]
-            cut = _cut(runs, window_runs)
-    yield (None if lo is None and hi is None else (lo, hi)), runs
-
-
-def _starts_later(before: RunSnap, run: RunSnap) -> bool:
-    return run.start_time is not None and run.start_time != before.start_time
-
-
-def _cut(runs: list[RunSnap], size: int) -> int:
-    """The first index from `size` on where the start time changes (0: none yet, or no start
-    time)."""
-    return next((i for i in range(size, len(runs)) if _starts_later(runs[i - 1], runs[i])), 0)
 
 
 def start_ranges(
@@ -285,10 +100,10 @@ def start_ranges(
     child whose parent lies in another range is never planned apart from it)."""
     cuts: list[int] = []
     count, last, nested = 0, None, False
-    for run in _search_all(
+    for run in search_all(
         endpoint,
         [experiment_id],
-        _view(include_deleted),
+        view(include_deleted),
         "",
         order_by=["attributes.start_time ASC"],
     ):
@@ -313,9 +128,7 @@ def window_runs(
         return runs_of(endpoint, experiment_ids, include_deleted)
     return [
         run_snap(r)
-        for r in _search_all(
-            endpoint, experiment_ids, _view(include_deleted), window_filter(window)
-        )
+        for r in search_all(endpoint, experiment_ids, view(include_deleted), window_filter(window))
     ]
 
 
@@ -324,102 +137,14 @@ def ordered_runs(
 ) -> Iterator[RunSnap]:
     """The runs of the experiments that started within the range, as one stream ordered by start
     time (one paged search: each run read once, however many windows take from it)."""
-    found = _search_all(
+    found = search_all(
         endpoint,
         experiment_ids,
-        _view(include_deleted),
+        view(include_deleted),
         window_filter(within),
         order_by=["attributes.start_time ASC"],
     )
     return (run_snap(r) for r in found)
-
-
-def _search_all(
-    endpoint: Endpoint,
-    ids: list[str],
-    view: int,
-    filter_string: str,
-    order_by: list[str] | None = None,
-) -> Iterator[Run]:
-    token = None
-    while True:
-        page = call(
-            endpoint,
-            "search_runs",
-            lambda t=token: endpoint.client.search_runs(
-                ids,
-                filter_string=filter_string,
-                run_view_type=view,
-                max_results=endpoint.caps.search_page_size,
-                order_by=order_by,
-                page_token=t,
-            ),
-        )
-        yield from page
-        token = page.token
-        if not token:
-            return
-
-
-def changed_runs(
-    endpoint: Endpoint,
-    experiment_ids: list[str],
-    since: int,
-    include_deleted: bool = False,
-    refused: Refused | None = None,
-) -> Iterator[tuple[list[str], list[RunSnap]]]:
-    """The runs that ended at or after `since` (ms) or are still RUNNING, 100 experiments per
-    search: the change signals search_runs offers (a new finished run ends after its start; copies
-    keep both times). `refused`: as in `iter_chunks`."""
-    view = _view(include_deleted)
-    for i in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
-        ids = experiment_ids[i : i + _EXPERIMENT_IDS_PER_SEARCH]
-        try:
-            yield ids, _changed(endpoint, ids, view, since)
-            continue
-        except MlflowException as exc:
-            if refused is None or not denied(exc):
-                raise
-            if len(ids) == 1:
-                refused(ids[0], exc)
-                continue
-        for eid in ids:  # a group refused: each experiment alone
-            try:
-                runs = _changed(endpoint, [eid], view, since)
-            except MlflowException as exc:
-                if not denied(exc):
-                    raise
-                refused(eid, exc)
-                continue
-            yield [eid], runs
-
-
-def _changed(endpoint: Endpoint, ids: list[str], view: int, since: int) -> list[RunSnap]:
-    found = {
-        r.info.run_id: r
-        for r in _search_all(endpoint, ids, view, f"attributes.end_time >= {int(since)}")
-    }
-    found.update(
-        (r.info.run_id, r)
-        for r in _search_all(endpoint, ids, view, "attributes.status = 'RUNNING'")
-    )
-    return [run_snap(r) for r in found.values()]
-
-
-def copies_of(endpoint: Endpoint, experiment_ids: list[str], source_run_id: str) -> list[RunSnap]:
-    """The destination runs carrying `source_run_id` as their provenance tag (one search)."""
-    if "'" in source_run_id or not experiment_ids:
-        return []
-    runs: list[RunSnap] = []
-    for j in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
-        ids = experiment_ids[j : j + _EXPERIMENT_IDS_PER_SEARCH]
-        runs.extend(
-            run_snap(r)
-            for r in _search_all(
-                endpoint, ids, ViewType.ALL, f"tags.{TAG_SOURCE_RUN_ID} = '{source_run_id}'"
-            )
-        )
-    return runs
 
 
 def fetch_runs(
@@ -440,22 +165,20 @@ def fetch_runs(
         if not quoted or not experiment_ids:
             continue
         try:
-            for j in range(0, len(experiment_ids), _EXPERIMENT_IDS_PER_SEARCH):
-                ids = experiment_ids[j : j + _EXPERIMENT_IDS_PER_SEARCH]
+            for j in range(0, len(experiment_ids), EXPERIMENT_IDS_PER_SEARCH):
+                ids = experiment_ids[j : j + EXPERIMENT_IDS_PER_SEARCH]
                 page = call(
                     endpoint,
                     "search_runs",
                     lambda ids=ids, q=quoted: endpoint.client.search_runs(
                         ids,
                         filter_string=f"attributes.run_id IN ({q})",
-                        run_view_type=_view(include_deleted),
+                        run_view_type=view(include_deleted),
                         max_results=1000,
                     ),
                 )
                 found.extend(run_snap(r) for r in page)
-        except (
-            MlflowException
-        ):  # a server without IN filters (Azure ML forbids OR): one call per run
+        except MlflowException:  # a server without IN filters (Azure ML forbids OR): one per run
             found.extend(_get_each(endpoint, set(experiment_ids), wanted[i : i + 100], refused))
     return list({r.run_id: r for r in found}.values())
 
@@ -490,10 +213,6 @@ def scan(
     snap = scan_experiments(endpoint, experiment_filter, include_deleted, names)
     scan_runs(endpoint, snap, include_deleted)
     return snap
-
-
-def _view(include_deleted: bool) -> int:
-    return ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY
 
 
 def scan_experiment_ids(

@@ -15,20 +15,20 @@ from syncer.apply.context import Context
 from syncer.apply.runs import RunStats
 from syncer.apply.units import Units
 from syncer.backends.calls import call
-from syncer.backends.mlflow3 import (
+from syncer.core.actions import Action, Op
+from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE, user_tags
+from syncer.kinds.datasets.api import (
     dataset_experiments,
     dataset_records,
     delete_records,
     upsert_records,
 )
-from syncer.core.actions import Action, Op
-from syncer.core.dataset_snapshot import (
+from syncer.kinds.datasets.snapshot import (
     TAG_SOURCE_DATASET,
     DatasetSnap,
     RecordSnap,
     merge_needs_reset,
 )
-from syncer.core.snapshot import TAG_FINGERPRINT, TAG_SOURCE, user_tags
 from syncer.state.store import IN_PROGRESS
 
 

@@ -17,15 +17,15 @@ from dataclasses import asdict
 from syncer.apply.archive import dest_experiment
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
-from syncer.backends.mlflow3 import (
+from syncer.core.archive import Archiver, register
+from syncer.core.snapshot import TAG_SOURCE, user_tags
+from syncer.kinds.datasets.api import (
     dataset_experiments,
     dataset_records,
     search_datasets,
     upsert_records,
 )
-from syncer.core.archive import Archiver, register
-from syncer.core.dataset_snapshot import TAG_SOURCE_DATASET, RecordSnap
-from syncer.core.snapshot import TAG_SOURCE, user_tags
+from syncer.kinds.datasets.snapshot import TAG_SOURCE_DATASET, RecordSnap
 
 KIND = "dataset"
 

@@ -5,13 +5,13 @@ This module is the kind's `Kind` record and its step functions; syncer.kinds.reg
 
 from __future__ import annotations
 
-from syncer.core.dataset_snapshot import TAG_SOURCE_DATASET
 from syncer.core.kinds import KindInfo
 from syncer.kinds.base import Emitter, Job, Kind, Known, Planned, reading
 from syncer.kinds.datasets.apply import apply_datasets
 from syncer.kinds.datasets.archive import ARCHIVER
 from syncer.kinds.datasets.plan import plan_datasets
 from syncer.kinds.datasets.scan import scan_dest_datasets, scan_source_datasets
+from syncer.kinds.datasets.snapshot import TAG_SOURCE_DATASET
 
 
 def _scan_datasets(job: Job, known: Known) -> Known:

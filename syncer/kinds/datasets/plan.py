@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from syncer.core.actions import Action, Op
 from syncer.core.capabilities import Capabilities
-from syncer.core.dataset_snapshot import DatasetSnap
 from syncer.core.snapshot import TAG_FINGERPRINT, Snapshot, fingerprint, user_tags
+from syncer.kinds.datasets.snapshot import DatasetSnap
 from syncer.plan.uncopied import missing_api, uncopied
+
+# The API's name in words: evaluation datasets are not the dataset inputs of runs (copied with every
+# run).
+API = "evaluation dataset"
 
 
 def linked(ds: DatasetSnap, experiments: set[str | None]) -> list[str]:
@@ -99,7 +103,9 @@ def plan_datasets(
     )
     if not caps.datasets:
         return (
-            [uncopied("dataset", len(selected), missing_api("dataset", caps))] if selected else []
+            [uncopied("dataset", len(selected), missing_api("dataset", caps, API))]
+            if selected
+            else []
         )
     return [
         _plan_one(ds, dst.part("dataset").get(ds.dataset_id, []), experiments, quarantined)

@@ -10,9 +10,10 @@ copies.
 from __future__ import annotations
 
 from syncer.backends.endpoint import Endpoint
-from syncer.backends.mlflow3 import dataset_experiments, dataset_snap, optional_api, search_datasets
-from syncer.core.dataset_snapshot import TAG_SOURCE_DATASET, DatasetSnap
+from syncer.backends.mlflow3 import optional_api
 from syncer.core.snapshot import Snapshot
+from syncer.kinds.datasets.api import dataset_experiments, dataset_snap, search_datasets
+from syncer.kinds.datasets.snapshot import TAG_SOURCE_DATASET, DatasetSnap
 
 
 def scan_source_datasets(endpoint: Endpoint, snap: Snapshot) -> dict[str, DatasetSnap]:

@@ -46,12 +46,6 @@ INVENTORY_KINDS: tuple[InventoryKind, ...] = (
         "not copied: MCP server registry entries are not copied",
     ),
     InventoryKind(
-        "scorer",
-        "scorers",
-        EXPERIMENT,
-        "not copied: scorers are serialized code; register them again on the destination",
-    ),
-    InventoryKind(
         "label_schema", "label schemas", EXPERIMENT, "not copied: label schemas are not copied"
     ),
     InventoryKind(

@@ -58,7 +58,6 @@ LISTERS: dict[str, Lister] = {
     "mcp_server": lambda e, _x, t: _paged(
         e.client.search_mcp_servers(max_results=PAGE, page_token=t)
     ),
-    "scorer": lambda e, x, _t: _whole(_store(e).list_scorers(x)),
     "label_schema": lambda e, x, t: _paged(
         _store(e).list_label_schemas(x, max_results=100, page_token=t)
     ),

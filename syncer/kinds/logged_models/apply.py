@@ -21,10 +21,14 @@ from syncer.apply.runs import RunStats
 from syncer.apply.units import Units
 from syncer.backends import artifacts as art
 from syncer.backends.calls import call
-from syncer.backends.mlflow3 import log_model_metrics, logged_model_snap, search_logged_models
 from syncer.core.actions import Action, Op
-from syncer.core.model_snapshot import TAG_SOURCE_MODEL_ID, LoggedMetric, LoggedModelSnap
 from syncer.core.snapshot import TAG_SOURCE, user_tags
+from syncer.kinds.logged_models.api import (
+    log_model_metrics,
+    logged_model_snap,
+    search_logged_models,
+)
+from syncer.kinds.logged_models.snapshot import TAG_SOURCE_MODEL_ID, LoggedMetric, LoggedModelSnap
 
 PENDING = "PENDING"
 # Models are copied in parallel: finding-or-creating a shared destination object happens one at a

@@ -17,10 +17,14 @@ from dataclasses import asdict
 from syncer.backends import artifacts as art
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
-from syncer.backends.mlflow3 import log_model_metrics, read_logged_model, search_logged_models
 from syncer.core.archive import FILES_KEY, ArchivedFiles, Archiver, register
-from syncer.core.model_snapshot import TAG_SOURCE_MODEL_ID, LoggedMetric, LoggedModelSnap
 from syncer.core.snapshot import TAG_SOURCE, TAG_SOURCE_RUN_ID, user_tags
+from syncer.kinds.logged_models.api import (
+    log_model_metrics,
+    read_logged_model,
+    search_logged_models,
+)
+from syncer.kinds.logged_models.snapshot import TAG_SOURCE_MODEL_ID, LoggedMetric, LoggedModelSnap
 
 KIND = "logged_model"
 PENDING = "PENDING"

@@ -8,16 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from syncer.core.kinds import KindInfo
-from syncer.core.model_snapshot import (
-    TAG_SOURCE_MODEL_ID,
-)
 from syncer.core.snapshot import Snapshot
 from syncer.kinds.base import EXPERIMENT, Emitter, Job, Kind, Known, Planned, reading
 from syncer.kinds.logged_models.apply import apply_logged_models
 from syncer.kinds.logged_models.archive import ARCHIVER
 from syncer.kinds.logged_models.plan import plan_logged_models
+from syncer.kinds.logged_models.reach import check_model_reach
 from syncer.kinds.logged_models.scan import scan_dest_logged_models, scan_source_logged_models
-from syncer.scan.artifact_reach import check_model_reach
+from syncer.kinds.logged_models.snapshot import TAG_SOURCE_MODEL_ID
 
 
 def _scan_logged_models(job: Job, known: Known) -> Known:

@@ -16,8 +16,8 @@ from collections import Counter
 
 from syncer.core.actions import Action, Op
 from syncer.core.capabilities import Capabilities
-from syncer.core.model_snapshot import LoggedModelSnap
 from syncer.core.snapshot import Snapshot, user_tags
+from syncer.kinds.logged_models.snapshot import LoggedModelSnap
 from syncer.plan.uncopied import missing_api, uncopied
 
 PENDING = "PENDING"

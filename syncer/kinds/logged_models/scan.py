@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
-from syncer.backends.mlflow3 import optional_api, search_logged_models
-from syncer.core.model_snapshot import TAG_SOURCE_MODEL_ID, LoggedModelSnap
+from syncer.backends.mlflow3 import optional_api
 from syncer.core.snapshot import Snapshot
+from syncer.kinds.logged_models.api import search_logged_models
+from syncer.kinds.logged_models.snapshot import TAG_SOURCE_MODEL_ID, LoggedModelSnap
 
 
 def scan_source_logged_models(endpoint: Endpoint, snap: Snapshot) -> dict[str, LoggedModelSnap]:

@@ -16,7 +16,6 @@ from syncer.apply.context import Context
 from syncer.backends import unity_catalog_files as ucfiles
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
-from syncer.backends.mlflow3 import read_logged_model
 from syncer.backends.registry_files import is_registry_files, registry_files
 from syncer.core.errors import SyncError
 from syncer.core.model_snapshot import (
@@ -28,12 +27,14 @@ from syncer.core.model_snapshot import (
     version_key,
 )
 from syncer.core.snapshot import TAG_SOURCE, TAG_SOURCE_RUN_ID
+from syncer.kinds.logged_models.api import read_logged_model
 from syncer.kinds.logged_models.apply import (
     copy_files,
     dest_experiment,
     dest_run,
     ensure_logged_model,
 )
+from syncer.kinds.logged_models.snapshot import source_model_id
 
 TAG_HOLDS_VERSION = "mlflow_syncer.holds_model_version"
 HOLDER_PATH = "model"
@@ -85,8 +86,8 @@ def _to_logged_model(ctx: Context, model_id: str) -> Registration:
 def _download_uri_files(src: Endpoint, model: ModelSnap, v: VersionSnap):
     """The version's files where the registry's download URI (or its logged model) says they are."""
     where = (
-        read_logged_model(src, v.logged_model_id).artifact_location
-        if v.logged_model_id
+        read_logged_model(src, source_model_id(v.source)).artifact_location
+        if source_model_id(v.source)
         else call(
             src,
             "get_model_version_download_uri",
@@ -143,8 +144,8 @@ def registration(ctx: Context, model: ModelSnap, v: VersionSnap, mode: str) -> R
     """Make sure the version's files are in the destination; return what to register it from."""
     if mode == "run":
         return _from_run(ctx, v)
-    if mode == "logged_model" and v.logged_model_id:
-        return _to_logged_model(ctx, v.logged_model_id)
+    if mode == "logged_model" and source_model_id(v.source):
+        return _to_logged_model(ctx, source_model_id(v.source))
     return _to_holder_run(ctx, model, v)
 
 

@@ -29,11 +29,12 @@ from syncer.core.model_snapshot import (
     version_key,
 )
 from syncer.core.snapshot import TAG_FINGERPRINT, Snapshot, fingerprint, user_tags
+from syncer.kinds.logged_models.snapshot import source_model_id
 
 
 def files_mode(v: VersionSnap, src: Snapshot, copied_runs: set[str], caps: Capabilities) -> str:
     """Where the destination version's files will come from (see the module docstring)."""
-    if v.logged_model_id is not None:
+    if source_model_id(v.source) is not None:
         return "logged_model" if caps.logged_models else "holder"
     if v.run_id in copied_runs and run_relative_path(v, src):
         return "run"

@@ -11,7 +11,14 @@ from syncer.kinds.prompts.apply import apply_prompts
 from syncer.kinds.prompts.archive import ARCHIVER
 from syncer.kinds.prompts.plan import plan_prompts, unsearchable_prompts
 from syncer.kinds.prompts.scan import scan_dest_prompts, scan_source_prompts
-from syncer.kinds.prompts.snapshot import TAG_SOURCE_PROMPT, TAG_SOURCE_PROMPT_VERSION
+from syncer.kinds.prompts.snapshot import (
+    LINKED_PROMPTS,
+    TAG_SOURCE_PROMPT,
+    TAG_SOURCE_PROMPT_VERSION,
+)
+from syncer.kinds.runs.stream import keep_runs_tagged
+
+keep_runs_tagged(LINKED_PROMPTS)  # the prompt planner rewrites the links runs carry
 
 
 def _scan_prompts(job: Job, known: Known) -> Known:

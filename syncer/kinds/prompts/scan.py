@@ -89,7 +89,7 @@ def scan_source_prompts(endpoint: Endpoint, globs: Iterable[str]) -> dict[str, P
     if not globs:
         return {}
     if endpoint.caps.prompt_registry:
-        selected = scan_uc_prompts(endpoint.prompt_endpoint(), globs)
+        selected = scan_uc_prompts(endpoint.on_registry(endpoint.caps.prompt_registry), globs)
     else:
         selected = scan_prompts(endpoint, lambda name: matches(name, globs))
     return selected  # a glob that matches nothing: syncer.kinds.base.unmatched

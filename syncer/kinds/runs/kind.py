@@ -16,7 +16,7 @@ from syncer.core.kinds import KindInfo
 from syncer.core.snapshot import TAG_SOURCE_EXPERIMENT_ID, TAG_SOURCE_RUN_ID, Snapshot
 from syncer.kinds.base import RANGE, Emitter, Job, Kind, Known, Planned, reading, unmatched
 from syncer.kinds.runs.stream import RunStream
-from syncer.plan import runs as run_planner
+from syncer.plan.experiments import plan_experiments, plannable_experiments
 from syncer.plan.runs import Options
 from syncer.scan import runs as run_scanner
 from syncer.scan.artifact_reach import check_reach
@@ -69,10 +69,14 @@ def _scan_experiments(job: Job, known: Known) -> Known:
 
 
 def _plan_experiments(job: Job, known: Known, out: Emitter) -> Planned:
-    actions = run_planner.plan_experiments(
-        known.src_snap, known.dst_snap, dict(known.dest_names), job.dst.caps, job.options
+    actions = plan_experiments(
+        known.src_snap,
+        known.dst_snap,
+        dict(known.dest_names),
+        job.dst.caps,
+        job.options.quarantined,
     )
-    plannable = frozenset(run_planner.plannable_experiments(actions))
+    plannable = frozenset(plannable_experiments(actions))
     return Planned(actions, replace(known, plannable=plannable))
 
 
