@@ -33,7 +33,7 @@ workers=${PYTEST_WORKERS:-2}
 if [ "$workers" = 0 ]; then
   .venv/bin/python -m pytest "$@"
 else
-  .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"
+  .venv/bin/python -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder "$@"
 fi
 rc=$?
 # The container image, built with podman and smoke-tested in a chroot of it (docs/OPERATIONS.md); skipped

@@ -5,6 +5,8 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 # Default state stores (`$XDG_STATE_HOME/mlflow-syncer`) of the commands a test runs land in a
 # folder of this session, never in the user's own.
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="syncer-xdg-")
@@ -25,3 +27,35 @@ pytest_plugins = [
     "tests.fixtures.mlflow2",
     "tests.fixtures.auth_servers",
 ]
+
+# The longest files first (test time in a worker, docs/BENCHMARKS.md), the rest after them in
+# their own order: `--dist loadfile --no-loadscope-reorder` (scripts/test.sh) hands files out in
+# this order, so the last files handed out are short ones and neither worker is left alone with a
+# long file at the end. (xdist's own order, most tests first, started the 3-test memory guard
+# among the last files.)
+SLOW_FIRST = [
+    "test_memory_guard.py",
+    "test_kill_resume.py",
+    "test_kill_resume_late.py",
+    "test_mistakes.py",
+    "test_ray_units.py",
+    "test_conformance.py",
+    "test_newest_mlflow.py",
+    "test_mlflow2_sources.py",
+    "test_second_pass.py",
+    "test_bad_input.py",
+    "test_cli_options.py",
+    "test_outages.py",
+    "test_prompts.py",
+    "test_mirror_service.py",
+    "test_archive_traces.py",
+    "test_state_store.py",
+    "test_unity_catalog.py",
+]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the files of SLOW_FIRST first (a stable sort: each file's tests keep their order)."""
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

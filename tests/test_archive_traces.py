@@ -36,7 +36,7 @@ from syncer.engine.archive import restore
 from syncer.kinds.traces.archive import file_name
 from syncer.kinds.traces.archive_scan import trace_bucket
 from tests.compare import assert_same_traces
-from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
+from tests.fixtures.cli import cli_env, kill_at, run_forked, write_config
 from tests.fixtures.traces import T0_NS, seed_traces
 
 REASON = "destination has no trace API: azureml; archived in mlflow-syncer-archive"
@@ -82,7 +82,7 @@ def archived(source_traces, source_server, azureml_dest, tmp_path_factory):
         copy_models=False,
         unsupported="archive",
     )
-    killed = run_cli(
+    killed = run_forked(
         "migrate",
         "--config",
         str(config),
@@ -90,7 +90,7 @@ def archived(source_traces, source_server, azureml_dest, tmp_path_factory):
         env=cli_env(**kill_at("log_artifacts:2:after")),
     )
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
-    rerun = run_cli("migrate", "--config", str(config), "--no-progress")
+    rerun = run_forked("migrate", "--config", str(config), "--no-progress")
     return config, rerun
 
 
@@ -131,14 +131,14 @@ def test_traces_are_archived_as_mlflow_trace_json_once(
                 doc["object"] == trace_json
             )  # MLflow's own trace JSON, run link as the source wrote it
 
-    diff = run_cli(
+    diff = run_forked(
         "diff", "--config", str(config), "--unsupported", "archive"
     )  # reads what the archive holds
     assert diff.returncode == 1 and _trace_rows(diff.stdout) == _trace_rows(rerun.stdout), (
         diff.stdout
     )
     # A third pass archives nothing: it would be killed at its first upload.
-    again = run_cli(
+    again = run_forked(
         "migrate",
         "--config",
         str(config),
@@ -162,14 +162,14 @@ def test_restore_loads_archived_traces_into_a_server_with_the_trace_api(
         experiments=[f"{prefix}/*"],
         copy_models=False,
     )
-    runs = run_cli("migrate", "--config", str(from_azure), "--no-progress")
+    runs = run_forked("migrate", "--config", str(from_azure), "--no-progress")
     assert runs.returncode in (0, 1), (
         runs.stderr
     )  # the run, via the archive's server (trace listings: 403)
     restore = ["restore", "--config", str(from_azure)]
-    killed = run_cli(*restore, env=cli_env(**kill_at("start_trace:2:after")))
+    killed = run_forked(*restore, env=cli_env(**kill_at("start_trace:2:after")))
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
-    out = run_cli(*restore)
+    out = run_forked(*restore)
     assert out.returncode == 0 and out.stdout.startswith("restored "), out.stdout + out.stderr
 
     # Run links: the destination run is a copy of the archive's copy of the source run.
@@ -181,7 +181,7 @@ def test_restore_loads_archived_traces_into_a_server_with_the_trace_api(
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     assert assert_same_traces(src, dst, {n: n for n in names}, through) == 6
 
-    again = run_cli(*restore, env=cli_env(**kill_at("start_trace:1")))  # a write would kill it
+    again = run_forked(*restore, env=cli_env(**kill_at("start_trace:1")))  # a write would kill it
     assert again.returncode == 0, again.stdout + again.stderr
     assert (
         again.stdout.startswith("restored 0 archived objects")

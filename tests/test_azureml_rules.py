@@ -25,7 +25,7 @@ from syncer.core.actions import Op
 from syncer.core.archive import ARCHIVE_EXPERIMENT
 from syncer.core.fitting import UI_VIEW_PREFIX
 from syncer.engine.sync import sync
-from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
+from tests.fixtures.cli import cli_env, kill_at, run_forked, write_config
 from tests.fixtures.workload import T0
 
 VIEW = UI_VIEW_PREFIX + "5f1d0c2a"
@@ -141,7 +141,7 @@ def test_migration_into_azureml_converges_with_its_rules(
     )
     azureml_dest.rules.set_log_batch_rate(0.5)  # the service's 429 + Retry-After at volume
     try:
-        killed = run_cli(
+        killed = run_forked(
             "migrate",
             "--config",
             str(config),

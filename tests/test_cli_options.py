@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from syncer.cli.args import SHARED_COMMANDS, build_parser, settings_from
-from tests.fixtures.cli import cli_env, run_cli
+from tests.fixtures.cli import cli_env, run_cli, run_forked
 from tests.fixtures.procs import VENV_BIN
 
 SHARED = [
@@ -66,7 +66,7 @@ def test_state_options_may_come_before_or_after_the_action(action, tmp_path):
 def test_mirror_once_takes_no_progress(tmp_path):
     stores = [f"sqlite:///{tmp_path / name}.db" for name in ("src", "dst", "state")]
     MlflowClient(stores[0]).search_experiments()  # the source exists (a source is never created)
-    result = run_cli(
+    result = run_forked(
         "mirror",
         "--once",
         "--no-progress",

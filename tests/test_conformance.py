@@ -45,7 +45,7 @@ from syncer.engine.sync import SyncResult, sync
 from syncer.plan.uncopied import UNLISTED, is_unlisted
 from tests.compare import KINDS, assert_same
 from tests.fixtures.azure import point_sdk_at
-from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
+from tests.fixtures.cli import cli_env, kill_at, run_forked, write_config
 from tests.fixtures.models import model_files
 from tests.fixtures.workload import T0, Workload, make_workload
 
@@ -301,7 +301,7 @@ def test_a_kill_amid_a_runs_files_is_completed_by_one_mirror_cycle(
         pair.src.log_artifacts(run, tmp, "parts")
     pair.src.log_batch(run, metrics=[Metric("loss", 0.25, now, s) for s in range(3)])
     pair.src.set_terminated(run, "FINISHED")
-    killed = run_cli(
+    killed = run_forked(
         "migrate",
         "--no-progress",
         "--config",

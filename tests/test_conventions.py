@@ -15,7 +15,7 @@ import mlflow
 import pytest
 
 from syncer.cli.args import build_parser
-from tests.fixtures.cli import SYNCER, cli_env, run_cli
+from tests.fixtures.cli import SYNCER, cli_env, run_cli, run_forked
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_env_variables_with_flag_spellings_and_migrate_json(source_db, tmp_path)
         MLFLOW_SYNCER_EXPERIMENTS="exp-a, exp-a*",
         MLFLOW_SYNCER_STATE=f"sqlite:///{tmp_path}/s.db",
     )
-    result = run_cli("migrate", "--format", "json", "--no-progress", env=env, cwd=tmp_path)
+    result = run_forked("migrate", "--format", "json", "--no-progress", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert (out["command"], out["exit_code"], out["problems"]) == ("migrate", 0, [])
@@ -131,7 +131,7 @@ def test_mirror_once_log_lines_and_no_port_taken(source_db, tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        result = run_cli(
+        result = run_forked(
             "mirror",
             "--once",
             "--source",

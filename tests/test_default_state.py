@@ -1,7 +1,8 @@
 """The default state store lives in the user's state folder, keyed by the source->destination pair:
 `status` and `state show|export` find it from any folder; `state show|export --state` alone read the
 pair from the store; an `mlflow-syncer-state.db` in the former default place is still used. Real
-processes."""
+processes (forked from one that imported the syncer, tests.fixtures.cli.run_forked, but for the
+bad-input line and the migrate that records what a process imports)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from tests.fixtures.cli import cli_env, run_cli
+from tests.fixtures.cli import cli_env, run_cli, run_forked
 from tests.fixtures.procs import VENV_BIN
 
 
@@ -23,7 +24,7 @@ def test_default_store_is_found_from_any_folder(source_server, dest_server, uniq
     env = cli_env(XDG_STATE_HOME=str(xdg))
     ends = ["--source", source_server.url, "--dest", dest_server.url]
 
-    done = run_cli(
+    done = run_forked(
         "migrate", *ends, "--experiments", f"{unique_name}/*", "--no-progress", env=env, cwd=here
     )
     assert done.returncode == 0, done.stderr
@@ -31,18 +32,18 @@ def test_default_store_is_found_from_any_folder(source_server, dest_server, uniq
     stores = list((xdg / "mlflow-syncer").iterdir())
     assert len(stores) == 1 and stores[0].suffix == ".db"
 
-    shown = run_cli("state", "show", *ends, env=env, cwd=there)
+    shown = run_forked("state", "show", *ends, env=env, cwd=there)
     assert shown.returncode == 0, shown.stderr
     assert "experiment done: 1" in shown.stdout.splitlines()
-    status = run_cli("status", *ends, "--format", "json", env=env, cwd=there)
+    status = run_forked("status", *ends, "--format", "json", env=env, cwd=there)
     assert status.returncode == 0, status.stderr
 
-    alone = run_cli("state", "show", "--state", f"sqlite:///{stores[0]}", env=env, cwd=there)
+    alone = run_forked("state", "show", "--state", f"sqlite:///{stores[0]}", env=env, cwd=there)
     assert alone.returncode == 0, alone.stderr
     pair = alone.stdout.splitlines()[0]
     assert pair.startswith("pair: http") and " -> http" in pair
     assert alone.stdout.splitlines()[1:] == shown.stdout.splitlines()
-    export = run_cli(
+    export = run_forked(
         "state",
         "export",
         "--state",
@@ -57,7 +58,7 @@ def test_default_store_is_found_from_any_folder(source_server, dest_server, uniq
 
     shutil.copy(stores[0], old / "mlflow-syncer-state.db")
     stores[0].unlink()
-    former = run_cli("state", "show", *ends, env=env, cwd=old)
+    former = run_forked("state", "show", *ends, env=env, cwd=old)
     assert former.returncode == 0, former.stderr
     assert former.stdout == shown.stdout
     assert former.stderr.count("former default place") == 1
@@ -121,20 +122,20 @@ def test_status_alone_shows_every_pair_and_plain_migrate_imports_no_cloud_librar
     clouds = [m for m in modules if m.split(".")[0] in ("azure", "databricks")]
     # `databricks` alone: the empty namespace package, from MLflow's find_spec("databricks.agents")
     assert clouds == ["databricks"]
-    one = run_cli("status", "--format", "json", env=env, cwd=tmp_path)
+    one = run_forked("status", "--format", "json", env=env, cwd=tmp_path)
     assert one.returncode == 0, one.stderr
     pairs = [f"sqlite:{tmp_path}/source.db -> sqlite:{tmp_path}/{d}.db" for d in ("d1", "d2")]
     assert json.loads(one.stdout)["pair"] == pairs[0]
 
-    done = run_cli(
+    done = run_forked(
         "migrate", "--source", source, "--dest", dests[1], "--no-progress", env=env, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
-    both = run_cli("status", "--format", "json", env=env, cwd=tmp_path)
+    both = run_forked("status", "--format", "json", env=env, cwd=tmp_path)
     assert both.returncode == 0, both.stderr
     assert sorted(v["pair"] for v in json.loads(both.stdout)) == pairs
     assert [v["objects"] for v in json.loads(both.stdout)] == [{"done": 1}, {"done": 1}]
-    text = run_cli("status", env=env, cwd=tmp_path)
+    text = run_forked("status", env=env, cwd=tmp_path)
     assert text.returncode == 0, text.stderr
     blocks = text.stdout.split("\n\n")
     heads = [b.splitlines()[0].startswith("mlflow-syncer status of sqlite:///") for b in blocks]

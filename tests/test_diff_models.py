@@ -4,13 +4,12 @@ moved."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from mlflow import MlflowClient
 
 from syncer.config import EndpointConfig, Settings
 from syncer.engine.sync import sync
+from tests.fixtures.cli import run_forked
 from tests.fixtures.models import make_models
 
 
@@ -42,9 +41,7 @@ def test_diff_reports_missing_model_version_and_moved_alias(
         "--experiments",
         m.experiment,
     ]
-    text = subprocess.run(
-        [sys.executable, "-m", "syncer", *args], capture_output=True, text=True, timeout=600
-    )
+    text = run_forked(*args)
     assert text.returncode == 1, text.stderr
     lines = text.stdout.splitlines()
     assert any(line.startswith(f"+ model_version {m.churn}/v3") for line in lines), text.stdout
@@ -53,12 +50,7 @@ def test_diff_reports_missing_model_version_and_moved_alias(
     assert any(line.startswith(f"= model_version {m.churn}/v1") for line in lines)
 
     out = tmp_path / "report.json"
-    res = subprocess.run(
-        [sys.executable, "-m", "syncer", *args, "--format", "json", "--output", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    res = run_forked(*args, "--format", "json", "--output", str(out))
     assert res.returncode == 1, res.stderr
     objects = json.loads(out.read_text())["objects"]
     by_label = {(o["kind"], o["label"]): o for o in objects}
@@ -72,7 +64,5 @@ def test_diff_reports_missing_model_version_and_moved_alias(
     }
     dst = MlflowClient(dest_server.url)
     assert dst.get_registered_model(m.churn).aliases["champion"] == "1"
-    after = subprocess.run(
-        [sys.executable, "-m", "syncer", *args], capture_output=True, text=True, timeout=600
-    )
+    after = run_forked(*args)
     assert after.returncode == 0, after.stdout

@@ -1,6 +1,6 @@
 """`state export`: the id map joins back to the destination, reads the same without the state store,
 and the docs/OPERATIONS.md's recipe rewrites `runs:/` and `models:/` URIs with it. Real
-`mlflow-syncer` processes."""
+`mlflow-syncer` processes (tests.fixtures.cli.run_forked)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.fixtures.cli import run_cli
+from tests.fixtures.cli import run_forked
 from tests.fixtures.models import make_models
 
 RECIPE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "OPERATIONS.md"
@@ -37,13 +37,13 @@ def migrated(source_server, dest_server, tmp_path_factory):
         "--experiments",
         f"{m.prefix}/*",
     ]
-    result = run_cli("migrate", *args, "--no-progress")
+    result = run_forked("migrate", *args, "--no-progress")
     assert result.returncode == 0, result.stdout + result.stderr
     return m, args, tmp
 
 
 def _export(*args: str) -> str:
-    result = run_cli("state", "export", *args)
+    result = run_forked("state", "export", *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -95,13 +95,13 @@ def test_from_destination_gives_the_same_rows_without_the_state_store(migrated, 
     stored = [json.loads(line) for line in _export(*args, "--format", "jsonl").splitlines()]
     missing = tmp_path / "never-created.db"
     no_state = [a if not a.startswith("sqlite:///") else f"sqlite:///{missing}" for a in args]
-    refused = run_cli("state", "export", *no_state)
+    refused = run_forked("state", "export", *no_state)
     assert refused.returncode == 2 and "--from-destination" in refused.stderr
     rebuilt = json.loads(_export(*no_state, "--format", "json", "--from-destination"))
     assert rebuilt == stored and len(rebuilt) == 11
     assert not missing.exists() and list(tmp_path.iterdir()) == []
     out = tmp_path / "runs.jsonl"
-    result = run_cli(
+    result = run_forked(
         "state",
         "export",
         *args,

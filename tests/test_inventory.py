@@ -20,7 +20,7 @@ from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as Regi
 from syncer.backends.endpoint import Endpoint
 from syncer.kinds.inventory import scan as inventory
 from syncer.kinds.inventory.listing import Listed
-from tests.fixtures.cli import run_cli, write_config
+from tests.fixtures.cli import run_forked, write_config
 
 
 def _seed(client: MlflowClient, name: str) -> str:
@@ -83,7 +83,7 @@ def test_diff_and_migrate_list_every_kind_that_is_never_copied(
         "--state",
         f"sqlite:///{tmp_path / 'state.db'}",
     ]
-    diff = run_cli("diff", *common, "--format", "json")
+    diff = run_forked("diff", *common, "--format", "json")
     assert diff.returncode == 1, diff.stderr
     doc = json.loads(diff.stdout)
     listed = {(u["kind"], u["group"]): u for u in doc["summary"]["uncopied"]}
@@ -98,11 +98,11 @@ def test_diff_and_migrate_list_every_kind_that_is_never_copied(
     assert doc["summary"]["by_kind"]["scorer"] == {
         "create": 2
     }  # a kind of its own (syncer.kinds.scorers)
-    migrate = run_cli("migrate", *common, "--no-progress")
+    migrate = run_forked("migrate", *common, "--no-progress")
     assert migrate.returncode == 1, migrate.stderr
     assert f"! webhooks {webhooks} [not copied: secrets cannot be read back]" in migrate.stdout
     assert "scorers not copied" not in migrate.stdout and "failed" in migrate.stdout
-    text = run_cli("diff", *common)
+    text = run_forked("diff", *common)
     assert text.returncode == 1 and "in sync" not in text.stdout.splitlines()[-1]
 
 
@@ -122,8 +122,8 @@ def test_a_plain_experiment_holds_nothing_uncopied(
         "--state",
         f"sqlite:///{tmp_path / 'state.db'}",
     ]
-    assert run_cli("migrate", *common, "--no-progress").returncode == 0
-    diff = run_cli("diff", *common)
+    assert run_forked("migrate", *common, "--no-progress").returncode == 0
+    diff = run_forked("diff", *common)
     assert diff.returncode == 0 and diff.stdout.splitlines()[-1] == "in sync", diff.stdout
 
 
@@ -196,7 +196,7 @@ def test_azure_ml_like_ends_list_everything_skipped(
         source={"tracking_uri": source_server.url},
         destination={"tracking_uri": azureml_dest.url, "profile": "azureml"},
     )
-    migrate = run_cli("migrate", "--config", str(to_azure), "--no-progress")
+    migrate = run_forked("migrate", "--config", str(to_azure), "--no-progress")
     assert migrate.returncode == 1, migrate.stdout + migrate.stderr
     for line in (
         f"! scorers 2 ({name})",
@@ -205,7 +205,7 @@ def test_azure_ml_like_ends_list_everything_skipped(
         "! webhooks ",
     ):
         assert line in migrate.stdout
-    diff = run_cli("diff", "--config", str(to_azure), "--format", "json")
+    diff = run_forked("diff", "--config", str(to_azure), "--format", "json")
     assert diff.returncode == 1
     kinds = {u["kind"] for u in json.loads(diff.stdout)["summary"]["uncopied"]}
     assert {"scorer", "issue", "label_schema", "review_queue", "webhook"} <= kinds
@@ -216,7 +216,7 @@ def test_azure_ml_like_ends_list_everything_skipped(
         destination={"tracking_uri": dest_server.url},
         source={"tracking_uri": azureml_dest.url, "profile": "azureml"},
     )
-    diff = run_cli("diff", "--config", str(from_azure), "--format", "json")
+    diff = run_forked("diff", "--config", str(from_azure), "--format", "json")
     assert diff.returncode == 1, diff.stderr  # the runs are new there; the listings are no error
     unlisted = {u["kind"]: u for u in json.loads(diff.stdout)["notes"]}
     assert set(unlisted) == {

@@ -20,7 +20,7 @@ from syncer.core.actions import Op
 from syncer.core.capabilities import PLAIN_MLFLOW
 from syncer.engine.sync import PassOptions, open_state, run_pass, sync
 from tests.compare import dataset_records, logged_model_records
-from tests.fixtures.cli import SYNCER, kill_at
+from tests.fixtures.cli import kill_at, migrate_forked
 from tests.fixtures.models import tracking
 
 T0 = 1_700_000_000_000
@@ -180,25 +180,7 @@ def test_migrate_deep_copy_then_rerun_creates_nothing(
 def _migrate(
     src: str, dst: str, tmp: Path, experiment: str, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            SYNCER,
-            "migrate",
-            "--source",
-            src,
-            "--dest",
-            dst,
-            "--state",
-            f"sqlite:///{tmp / 'state.db'}",
-            "--experiments",
-            experiment,
-            "--no-progress",
-        ],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return migrate_forked(src, dst, f"sqlite:///{tmp / 'state.db'}", experiment, env=env)
 
 
 def test_kill_mid_way_then_rerun_is_exact(source_server, dest_server, unique_name, tmp_path):

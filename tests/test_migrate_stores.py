@@ -10,7 +10,7 @@ from syncer.core.actions import Op
 from syncer.engine.sync import sync
 from syncer.plan.uncopied import is_unlisted
 from tests.compare import assert_same, logged_model_records
-from tests.fixtures.cli import run_cli
+from tests.fixtures.cli import run_cli, run_forked
 
 
 def _migrate(src: str, dst: str, tmp_path, experiments, **kw):
@@ -99,7 +99,7 @@ def test_source_without_its_artifact_folder_stops_naming_it(tmp_path):
         ), err
     assert MlflowClient(dst_uri).get_experiment_by_name("reach/files") is None
     (tmp_path / "elsewhere").rename(tmp_path / "art")
-    done = run_cli("migrate", *args, cwd=tmp_path)
+    done = run_forked("migrate", *args, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     # No artifact_root for the direct-store destination: the summary says where its files went.
     assert (
@@ -152,7 +152,7 @@ def test_source_without_its_logged_models_folder_stops_naming_it(tmp_path):
     ], err
     assert MlflowClient(dst_uri).get_experiment_by_name("reach/models") is None
     (tmp_path / "elsewhere").rename(tmp_path / "art")
-    done = run_cli("migrate", *args, cwd=tmp_path)
+    done = run_forked("migrate", *args, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     dest_exp = MlflowClient(dst_uri).get_experiment_by_name("reach/models").experiment_id
     want = logged_model_records(src_uri, [exp], dest=False)

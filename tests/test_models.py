@@ -3,10 +3,7 @@ load."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 from mlflow import MlflowClient
@@ -19,10 +16,9 @@ from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE, TAG_S
 from syncer.core.snapshot import TAG_FINGERPRINT
 from syncer.engine.sync import PassOptions, open_state, run_pass, sync
 from tests.compare import assert_same
-from tests.fixtures.cli import kill_at
+from tests.fixtures.cli import kill_at, migrate_forked
 from tests.fixtures.models import make_models, model_files, predictions
 
-CLI = str(Path(sys.executable).parent / "mlflow-syncer")
 MODEL_KINDS = ("model", "model_version")
 
 
@@ -45,25 +41,7 @@ def _versions(client: MlflowClient, name: str) -> dict[str, object]:
 def _migrate(
     src: str, dst: str, state: str, experiment: str, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            CLI,
-            "migrate",
-            "--source",
-            src,
-            "--dest",
-            dst,
-            "--state",
-            state,
-            "--experiments",
-            experiment,
-            "--no-progress",
-        ],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return migrate_forked(src, dst, state, experiment, env=env)
 
 
 def test_kill_during_version_copy_resumes_without_new_versions(

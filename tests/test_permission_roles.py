@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from mlflow.server.auth.client import AuthServiceClient
 
 from tests.fixtures.auth_servers import AuthPair
-from tests.fixtures.cli import cli_env, run_cli, write_config
+from tests.fixtures.cli import cli_env, run_forked, write_config
 
 WORKSPACE = "default"
 
@@ -103,7 +103,7 @@ def test_roles_arrive_with_their_permissions_and_mapped_members(
     )
     env = cli_env(**auth_pair.env())
     try:
-        first = run_cli("migrate", "--config", str(config), env=env)
+        first = run_forked("migrate", "--config", str(config), env=env)
         assert first.returncode == 1, first.stderr  # hal unmapped, editors narrower, '*' not copied
         d1 = dst.get_experiment_by_name(f"r-{tok}-e1").experiment_id
         names = {
@@ -117,12 +117,12 @@ def test_roles_arrive_with_their_permissions_and_mapped_members(
         }  # not widened to EDIT; frank2 a member
         assert {k: v for k, v in _roles(dst_auth, names).items() if k in want} == want
 
-        diff = run_cli("diff", "--config", str(config), "--format", "json", env=env)
+        diff = run_forked("diff", "--config", str(config), "--format", "json", env=env)
         assert _role_rows(diff.stdout) == [
             ("!", f"experiment 'r-{tok}-e2': role:{editors} EDIT"),
             ("!", f"role '{readers}': {hal} MEMBER"),
         ]
-        second = run_cli("migrate", "--config", str(config), env=env)
+        second = run_forked("migrate", "--config", str(config), env=env)
         assert second.returncode == 1, second.stderr
         assert set(_planned(second.stderr)) <= {"same", "conflict", "uncopied"}  # nothing to write
         assert {k: v for k, v in _roles(dst_auth, names).items() if k in want} == want
@@ -137,7 +137,7 @@ def test_roles_arrive_with_their_permissions_and_mapped_members(
         src_auth.remove_role_permission(
             next(p.id for p in src_auth.list_role_permissions(role.id) if p.resource_pattern == e1)
         )
-        third = run_cli("mirror", "--once", "--config", str(config), env=env)
+        third = run_forked("mirror", "--once", "--config", str(config), env=env)
         assert third.returncode == 1, third.stderr
         want[readers] = ({"e2": "READ", "model": "READ"}, [f"{frank}-2"])
         assert {k: v for k, v in _roles(dst_auth, names).items() if k in want} == want

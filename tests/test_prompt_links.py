@@ -7,7 +7,7 @@ import json
 
 from mlflow import MlflowClient
 
-from tests.fixtures.cli import cli_env, kill_at, run_cli
+from tests.fixtures.cli import cli_env, kill_at, run_forked
 from tests.fixtures.models import tracking
 from tests.fixtures.traces import T0_NS, simple_trace
 
@@ -79,7 +79,7 @@ def test_prompt_links_of_a_logged_model_and_a_trace_name_the_copied_versions(
     args = _args(
         prompt_source.url, dest_server.url, f"sqlite:///{tmp_path / 's.db'}", experiment, name
     )
-    first = run_cli("migrate", *args)
+    first = run_forked("migrate", *args)
     assert first.returncode == 0, first.stdout + first.stderr
     want = {
         "models": [("agent", [{"name": name, "version": "2"}])],
@@ -98,10 +98,10 @@ def test_prompt_links_of_a_logged_model_and_a_trace_name_the_copied_versions(
         trace_id
     ]  # the source's own association, which the copy must have too
     assert _dest_state(dest_server.url, experiment, name) == want
-    rerun = run_cli("migrate", *args)
+    rerun = run_forked("migrate", *args)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert _dest_state(dest_server.url, experiment, name) == want
-    diff = run_cli("diff", *args[:-1])
+    diff = run_forked("diff", *args[:-1])
     assert diff.returncode == 0, diff.stdout + diff.stderr
 
 
@@ -115,9 +115,9 @@ def test_kill_right_after_the_trace_copy_is_made_leaves_its_prompt_link_in_place
     args = _args(
         prompt_source.url, dest_server.url, f"sqlite:///{tmp_path / 's.db'}", experiment, name
     )
-    killed = run_cli("migrate", *args, env=cli_env(**kill_at("start_trace:1:after")))
+    killed = run_forked("migrate", *args, env=cli_env(**kill_at("start_trace:1:after")))
     assert killed.returncode == -9, killed.stdout + killed.stderr
-    resumed = run_cli("migrate", *args)
+    resumed = run_forked("migrate", *args)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert _dest_state(dest_server.url, experiment, name)["traces_by_prompt"] == {
         "1": [trace_id],
@@ -139,7 +139,7 @@ def test_a_logged_models_link_names_the_copys_number_where_numbers_differ(
         prompt_source.url, dest_server.url, f"sqlite:///{tmp_path / 's.db'}", experiment, name
     )
     for _ in range(2):  # the rerun changes nothing
-        done = run_cli("migrate", *args)
+        done = run_forked("migrate", *args)
         assert done.returncode == 0, done.stdout + done.stderr
         state = _dest_state(dest_server.url, experiment, name)
         assert (state["models"], state["versions"]) == (

@@ -17,7 +17,7 @@ from syncer.core.actions import Op
 from syncer.core.capabilities import PLAIN_MLFLOW
 from syncer.engine.sync import PassOptions, open_state, run_pass
 from tests.compare import prompt_links, prompt_record
-from tests.fixtures.cli import cli_env, kill_at, run_cli
+from tests.fixtures.cli import cli_env, kill_at, migrate_forked, run_cli
 from tests.fixtures.prompts import Prompts, make_prompts
 
 PROMPT_KINDS = ("prompt", "prompt_version")
@@ -25,21 +25,7 @@ WRITES = ("create_", "set_", "log_", "delete_", "link_", "update_", "transition_
 
 
 def _migrate(src: str, dst: str, state: str, p: Prompts, env: dict | None = None):
-    return run_cli(
-        "migrate",
-        "--source",
-        src,
-        "--dest",
-        dst,
-        "--state",
-        state,
-        "--experiments",
-        p.experiment,
-        "--prompts",
-        f"{p.prefix}-*",
-        "--no-progress",
-        env=env or cli_env(),
-    )
+    return migrate_forked(src, dst, state, p.experiment, "--prompts", f"{p.prefix}-*", env=env)
 
 
 def _assert_exact(src_url: str, dst_url: str, p: Prompts) -> dict[str, dict]:

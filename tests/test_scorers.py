@@ -13,7 +13,7 @@ from mlflow.genai.scorers import Guidelines
 from syncer.core.actions import Op
 from syncer.kinds.scorers.plan import plan_scorers
 from syncer.kinds.scorers.snapshot import ScorerSnap
-from tests.fixtures.cli import run_cli
+from tests.fixtures.cli import run_forked
 
 
 def _serialized(name: str, guidelines: str) -> str:
@@ -58,21 +58,21 @@ def test_scorers_are_copied_once_and_a_new_version_follows(
         f"sqlite:///{tmp_path / 'state.db'}",
     ]
 
-    first = run_cli("migrate", *common, "--no-progress")
+    first = run_forked("migrate", *common, "--no-progress")
     assert first.returncode == 0, first.stdout + first.stderr
     source = {n: content for n, (content, _) in _scorers(source_server.url, name).items()}
     copied = _scorers(dest_server.url, name)
     assert {n: content for n, (content, _) in copied.items()} == source
     assert {n: versions for n, (_, versions) in copied.items()} == {"polite": 1, "concise": 1}
 
-    again = json.loads(run_cli("diff", *common, "--format", "json").stdout)
+    again = json.loads(run_forked("diff", *common, "--format", "json").stdout)
     assert again["summary"]["by_kind"]["scorer"] == {"same": 2}
-    second = run_cli("migrate", *common, "--no-progress")
+    second = run_forked("migrate", *common, "--no-progress")
     assert second.returncode == 0, second.stderr
     assert _scorers(dest_server.url, name) == copied  # no version added
 
     store.register_scorer(eid, "concise", _serialized("concise", "be very brief"))
-    third = run_cli("migrate", *common, "--no-progress")
+    third = run_forked("migrate", *common, "--no-progress")
     assert third.returncode == 0, third.stderr
     assert _scorers(dest_server.url, name)["concise"] == (
         json.loads(_serialized("concise", "be very brief")),

@@ -29,7 +29,7 @@ from tests.compare import (
     prompt_record,
 )
 from tests.fixtures import genai_roundtrip
-from tests.fixtures.cli import run_cli, write_config
+from tests.fixtures.cli import run_forked, write_config
 from tests.fixtures.models import make_models, tracking
 from tests.fixtures.procs import MlflowServer
 from tests.fixtures.workload import make_workload
@@ -117,7 +117,7 @@ def ann_model(client: MlflowClient, names: list[str]) -> str:
 
 
 def _diff(config: Path) -> tuple[int, dict, list[dict], str]:
-    done = run_cli("diff", "--config", str(config), "--format", "json")
+    done = run_forked("diff", "--config", str(config), "--format", "json")
     report = json.loads(done.stdout) if done.stdout.strip().startswith("{") else {}
     rows = report.get("objects", [])
     return done.returncode, report, rows, done.stdout[-3000:] + done.stderr[-3000:]
@@ -135,7 +135,7 @@ def test_second_pass_plans_nothing(scenario, source_server, dest_server, tmp_pat
         }
     )
     config = _config(tmp_path, src, dst, scenario)
-    first = run_cli("migrate", "--config", str(config), "--no-progress")
+    first = run_forked("migrate", "--config", str(config), "--no-progress")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "!" not in first.stdout and first.stdout.count("note: trace run links") == 1, (
         first.stdout
@@ -289,7 +289,7 @@ def test_a_prompt_linked_to_default_settles(tmp_path):
         {"tracking_uri": dst_uri, "artifact_root": str(tmp_path / "dest-art")},
         {"experiments": ["Default"], "models": [], "prompts": ["plain"]},
     )
-    done = run_cli("migrate", "--config", str(config), "--no-progress")
+    done = run_forked("migrate", "--config", str(config), "--no-progress")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rc, report, rows, text = _diff(config)  # the plan of the second pass
     assert [r for r in rows if r["sigil"] != "="] == [] and rc == 0, text

@@ -12,7 +12,7 @@ from mlflow.entities import ViewType
 
 from syncer.core.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 from tests.compare import snapshot
-from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
+from tests.fixtures.cli import cli_env, kill_at, run_cli, run_forked, write_config
 from tests.fixtures.workload import make_workload
 
 
@@ -68,7 +68,7 @@ def test_sigterm_mid_migrate_then_rerun_converges(
     total = sum(len(e["runs"]) for e in expected.values())
     assert len(copied) < total, "the stop came after everything was copied: the test proves nothing"
 
-    rerun = run_cli("migrate", "--config", str(config), "--no-progress")
+    rerun = run_forked("migrate", "--config", str(config), "--no-progress")
     assert rerun.returncode == EXIT_OK, rerun.stdout + rerun.stderr
     got = snapshot(dst, names, dest=True)  # raises on a duplicate live copy of a source run
     for src_name, dst_name in zip(w.experiments, names, strict=True):
@@ -78,7 +78,7 @@ def test_sigterm_mid_migrate_then_rerun_converges(
         run_view_type=ViewType.ACTIVE_ONLY,
     )
     assert len(live) == total
-    diff = run_cli("diff", "--config", str(config))
+    diff = run_forked("diff", "--config", str(config))
     assert diff.returncode == EXIT_OK, diff.stdout + diff.stderr
 
 
@@ -109,6 +109,6 @@ def test_signals_mid_diff_and_mirror_once(term_source, source_server, dest_serve
         EXIT_TERMINATED,
         "mirror --once",
     )
-    again = run_cli("mirror", "--once", "--config", str(config))
+    again = run_forked("mirror", "--once", "--config", str(config))
     assert again.returncode == EXIT_OK, again.stdout + again.stderr
     assert again.stdout.startswith("mirror cycle: ok"), again.stdout

@@ -1,4 +1,5 @@
-"""Lost state, conflicts made by someone else, and quarantine: real `mlflow-syncer` processes."""
+"""Lost state, conflicts made by someone else, and quarantine: real `mlflow-syncer` processes
+(tests.fixtures.cli.run_forked)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Param, ViewType
 
 from tests.compare import assert_same
-from tests.fixtures.cli import run_cli
+from tests.fixtures.cli import run_forked
 from tests.fixtures.workload import T0, make_workload
 
 
@@ -49,27 +50,27 @@ def test_lost_state_duplicates_nothing_and_rebuild_restores_it(
     w = make_workload(src, unique_name, runs_per_experiment=1)
     state = tmp_path / "state.db"
     args = _args(source_server.url, dest_server.url, state, f"{unique_name}/*")
-    assert run_cli("migrate", *args, "--no-progress").returncode == 0
+    assert run_forked("migrate", *args, "--no-progress").returncode == 0
 
     _forget(state)
-    again = run_cli("migrate", *args, "--no-progress")
+    again = run_forked("migrate", *args, "--no-progress")
     assert again.returncode == 0, again.stderr
     assert_same(src, dst, w.experiments)
     copies = _dest_copies(dst, w.experiments)
     assert sorted(copies) == sorted(w.runs.values()) and all(len(c) == 1 for c in copies.values())
 
     _forget(state)
-    rebuilt = run_cli("state", "rebuild", *args)
+    rebuilt = run_forked("state", "rebuild", *args)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert f"{len(w.experiments) + len(w.runs)} objects mapped" in rebuilt.stdout
-    shown = run_cli("state", "show", *args)
+    shown = run_forked("state", "show", *args)
     assert shown.returncode == 0, shown.stderr
     assert (
         f"run done: {len(w.runs)}" in shown.stdout
         and f"experiment done: {len(w.experiments)}" in shown.stdout
     )
-    assert "run done" in run_cli("state", "show", *args).stdout
-    final = run_cli("migrate", *args, "--no-progress")
+    assert "run done" in run_forked("state", "show", *args).stdout
+    final = run_forked("migrate", *args, "--no-progress")
     assert final.returncode == 0
     assert len(_dest_copies(dst, w.experiments)) == len(w.runs)
 
@@ -80,14 +81,14 @@ def test_destination_changes_are_conflicts_not_overwritten(
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     w = make_workload(src, unique_name, runs_per_experiment=1)
     args = _args(source_server.url, dest_server.url, tmp_path / "state.db", f"{unique_name}/*")
-    assert run_cli("migrate", *args, "--no-progress").returncode == 0
+    assert run_forked("migrate", *args, "--no-progress").returncode == 0
     copies = _dest_copies(dst, w.experiments)
     deleted = copies[w.runs["a-0"]][0].info.run_id
     edited = copies[w.runs["b-0"]][0].info.run_id
     dst.delete_run(deleted)
     dst.set_tag(edited, "i", "edited by someone")
 
-    result = run_cli("migrate", *args, "--no-progress")
+    result = run_forked("migrate", *args, "--no-progress")
     assert result.returncode == 1, result.stdout + result.stderr
     assert re.search(r"! run \S+/a-0: conflict: deleted in the destination", result.stdout), (
         result.stdout
@@ -140,7 +141,7 @@ def test_rejected_value_is_retried_then_quarantined_never_blocking(
         *_args(source, dest_server.url, state, "quarantine/*"),
         "--no-progress",
     ]
-    first = run_cli("migrate", *args)
+    first = run_forked("migrate", *args)
     assert first.returncode == 1, first.stdout + first.stderr
     assert re.search(
         r"! run \S+/bad: failed: key 'huge!' holds characters MLflow refuses", first.stdout
@@ -153,23 +154,23 @@ def test_rejected_value_is_retried_then_quarantined_never_blocking(
         if r.info.run_name == "good"
     ]
     assert len(good) == 1 and good[0].data.params == {"p": "fine"}
-    shown = run_cli("state", "show", *args[:-1]).stdout
+    shown = run_forked("state", "show", *args[:-1]).stdout
     assert re.search(rf"! run {bad} failed after 1 attempts: .*huge", shown), shown
 
-    second = run_cli("migrate", *args)
+    second = run_forked("migrate", *args)
     assert second.returncode == 1 and re.search(r"/bad: quarantined: ", second.stdout), (
         second.stdout
     )
-    third = run_cli("migrate", *args)
+    third = run_forked("migrate", *args)
     assert third.returncode == 1
     assert re.search(r"/bad: quarantined: quarantined after repeated failures", third.stdout), (
         third.stdout
     )
-    shown = run_cli("state", "show", *args[:-1]).stdout
+    shown = run_forked("state", "show", *args[:-1]).stdout
     assert re.search(rf"! run {bad} quarantined after 2 attempts: .*huge", shown), shown
-    released = run_cli("state", "release", *args[:-1])
+    released = run_forked("state", "release", *args[:-1])
     assert released.returncode == 0 and "released 1 quarantined objects" in released.stdout
-    assert re.search(r"/bad: failed: key 'huge!'", run_cli("migrate", *args).stdout)
+    assert re.search(r"/bad: failed: key 'huge!'", run_forked("migrate", *args).stdout)
     assert [
         r.info.run_name
         for r in dst.search_runs(

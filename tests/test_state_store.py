@@ -13,7 +13,7 @@ from syncer.backends.endpoint import Endpoint
 from syncer.state.schema_upgrade import alembic_config, head_revision
 from syncer.state.store import StateStore, with_driver
 from tests.compare import assert_same
-from tests.fixtures.cli import cli_env, run_cli, write_config
+from tests.fixtures.cli import cli_env, run_cli, run_forked, write_config
 from tests.fixtures.postgres import PG_PASSWORD
 from tests.fixtures.workload import make_workload
 
@@ -40,11 +40,11 @@ def test_migration_with_postgresql_state(
         experiments=[f"{unique_name}/*"],
     )
     env = cli_env(SYNCER_PG_PASSWORD=PG_PASSWORD)
-    first = run_cli("migrate", "--config", str(config), "--no-progress", env=env)
+    first = run_forked("migrate", "--config", str(config), "--no-progress", env=env)
     assert first.returncode == 0, first.stderr
     assert_same(src, dst, w.experiments)
-    assert run_cli("migrate", "--config", str(config), "--no-progress", env=env).returncode == 0
-    shown = run_cli("state", "show", "--config", str(config), env=env)
+    assert run_forked("migrate", "--config", str(config), "--no-progress", env=env).returncode == 0
+    shown = run_forked("state", "show", "--config", str(config), env=env)
     assert f"run done: {len(w.runs)}" in shown.stdout, shown.stdout + shown.stderr
     engine = sqlalchemy.create_engine(with_driver(postgres_server.url(db)))
     with engine.connect() as conn:
@@ -96,7 +96,7 @@ def test_second_process_on_the_same_state_is_refused(
     finally:
         holder.release_lock()
         holder.close()
-    assert run_cli(*args).returncode == 0
+    assert run_forked(*args).returncode == 0
 
 
 def test_old_state_store_is_upgraded_by_a_writing_command(
@@ -121,7 +121,7 @@ def test_old_state_store_is_upgraded_by_a_writing_command(
     ]
     show = run_cli("state", "show", *args)
     assert show.returncode == 2 and "older than" in show.stderr and "Traceback" not in show.stderr
-    assert run_cli("migrate", *args, "--no-progress").returncode == 0
+    assert run_forked("migrate", *args, "--no-progress").returncode == 0
     with sqlite3.connect(path) as db:
         assert (
             db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == head_revision()
@@ -132,5 +132,5 @@ def test_old_state_store_is_upgraded_by_a_writing_command(
         )
         indexes = {row[1] for row in db.execute("PRAGMA index_list('objects')")}
     assert "ix_objects_status" in indexes
-    show = run_cli("state", "show", *args)
+    show = run_forked("state", "show", *args)
     assert show.returncode == 0 and "! run r1 failed after 1 attempts: boom" in show.stdout

@@ -9,7 +9,7 @@ import signal
 
 from mlflow import MlflowClient
 
-from tests.fixtures.cli import run_cli
+from tests.fixtures.cli import run_cli, run_forked
 from tests.fixtures.mirror import make_runs, start_daemon, write_config
 
 UNCOUNTED = "metric points: not counted; artifact files: not counted; artifact bytes: not counted"
@@ -97,7 +97,7 @@ def test_diff_without_deep_never_prints_a_zero_total(
         "--state",
         f"sqlite:///{tmp_path / 'state.db'}",
     ]
-    done = run_cli("diff", *args)
+    done = run_forked("diff", *args)
     assert done.returncode == 1, done.stderr
     assert (
         f"to copy          {UNCOUNTED} (points, files and bytes of 3 run(s) to create"
@@ -106,7 +106,7 @@ def test_diff_without_deep_never_prints_a_zero_total(
     assert not ZERO_TOTAL.search(done.stdout), done.stdout
     for fmt in ("json", "markdown", "html"):
         out = tmp_path / f"report.{fmt}"
-        assert run_cli("diff", *args, "--format", fmt, "--output", str(out)).returncode == 1
+        assert run_forked("diff", *args, "--format", fmt, "--output", str(out)).returncode == 1
         body = out.read_text(encoding="utf-8")
         assert not ZERO_TOTAL.search(body) and not re.search(
             r'data-summary="(metric_points|artifact_\w+)" '
@@ -122,7 +122,7 @@ def test_diff_without_deep_never_prints_a_zero_total(
     assert copy["uncounted_runs"] == 3 and "--deep" in copy["reason"]
     assert UNCOUNTED in (tmp_path / "report.markdown").read_text()
     assert (tmp_path / "report.html").read_text().count(">not counted</b>") == 3
-    deep = run_cli("diff", *args, "--deep")
+    deep = run_forked("diff", *args, "--deep")
     assert "metric points: 21; artifact files: 3; artifact bytes: 5.9 KiB (exact)" in deep.stdout, (
         deep.stdout
     )

@@ -19,7 +19,7 @@ from syncer.engine.sync import PassOptions, endpoints, open_state, run_pass, syn
 from syncer.kinds.traces.plan import RUN_LINKS_KIND, RUN_LINKS_WHY
 from syncer.state.store import StateStore
 from tests.compare import assert_same_traces
-from tests.fixtures.cli import cli_env, kill_at, run_cli, write_config
+from tests.fixtures.cli import cli_env, kill_at, run_forked, write_config
 from tests.fixtures.traces import T0_NS, seed_traces, simple_trace
 
 
@@ -107,7 +107,7 @@ def test_kill_in_the_middle_of_traces_then_rerun_is_exact(
         experiment_names=[{"match": f"^{prefix}/", "replace": f"{tag}/{prefix}/"}],
         workers=2,
     )
-    killed = run_cli(
+    killed = run_forked(
         "migrate", "--config", str(config), "--no-progress", env=cli_env(**kill_at(point))
     )
     assert killed.returncode == -signal.SIGKILL, (

@@ -3,9 +3,6 @@ point, same-size artifact bytes) are found and repaired; a second verify finds n
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
@@ -13,6 +10,7 @@ from syncer.config import EndpointConfig, Settings
 from syncer.core.actions import Op
 from syncer.engine.sync import sync
 from tests.compare import assert_same
+from tests.fixtures.cli import run_forked
 
 
 def test_verify_repairs_what_the_fast_plan_cannot_see(
@@ -67,11 +65,11 @@ def test_mirror_verify_every_cycle_picks_up_a_late_artifact(
         f"state: 'sqlite:///{tmp_path / 'state.db'}'\n"
         f"experiments: ['{unique_name}/*']\nmirror: {{verify_every: 1}}\n"
     )
-    once = [sys.executable, "-m", "syncer", "mirror", "--config", str(config), "--once"]
-    assert subprocess.run(once, capture_output=True, timeout=600).returncode == 0
+    once = ["mirror", "--config", str(config), "--once"]
+    assert run_forked(*once).returncode == 0
     late = tmp_path / "late.txt"
     late.write_text("late\n")
     src.log_artifact(w.runs["a-0"], str(late))  # a-0 finished long ago
-    done = subprocess.run(once, capture_output=True, text=True, timeout=600)
+    done = run_forked(*once)
     assert done.returncode == 0, done.stderr
     assert_same(src, dst, w.experiments)
