@@ -88,4 +88,4 @@ def test_mirror_cycles_read_every_trace_on_the_first_and_every_nth_cycle(every, 
         mirror={"traces_full_every": every},
     )
     options = [cycle_options.for_cycle(settings, n) for n in range(1, 8)]
-    assert [not o["traces_incremental"] for o in options] == full
+    assert ["trace" not in o["incremental"] for o in options] == full

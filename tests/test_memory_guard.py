@@ -42,13 +42,11 @@ from tests.fixtures.cli import SYNCER, cli_env
 
 RUNS = 50_000
 EXPERIMENTS = 100
-ONE_EXPERIMENT_RUNS = (
-    25_000  # held whole on both sides, ~530 MB (9.7 KB per run pair above the floor)
-)
+# held whole on both sides, ~530 MB (9.7 KB per run pair above the floor)
+ONE_EXPERIMENT_RUNS = 25_000
 BOUND_MB = 400
-HANG_SECONDS = (
-    3600  # a hang guard only: under load the wall time is many times the CPU time (~100 s)
-)
+# a hang guard only: under load the wall time is many times the CPU time (~100 s)
+HANG_SECONDS = 3600
 
 
 def _diff_json(tmp_path, source, dest, cap_mb: float | None) -> tuple[dict, dict | None]:

@@ -54,9 +54,8 @@ class RetryPolicy:
 
 
 log = structlog.get_logger("syncer.retry")
-LOUD_WAIT = (
-    5.0  # a retry that waits at least this long is logged at info; every retry is logged at debug
-)
+# a retry that waits at least this long is logged at info; every retry is logged at debug
+LOUD_WAIT = 5.0
 
 
 def _before_sleep(endpoint: Endpoint, op: str) -> Callable[[RetryCallState], None]:

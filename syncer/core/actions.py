@@ -84,9 +84,8 @@ class Segment:
     step: str | None  # the kind's name (syncer.kinds.registry); None: any kind
     count: int
     experiments: tuple[str, ...] | None = None
-    window: Window | None = (
-        None  # the start-time window [lo, hi) of one experiment's runs (None: every run)
-    )
+    # the start-time window [lo, hi) of one experiment's runs (None: every run)
+    window: Window | None = None
 
 
 def _noted_later(action: Action) -> bool:

@@ -44,9 +44,8 @@ class Archiver:
     kind: str
     list_ids: Callable[[Any, str | None], Iterable[str]]
     export: Callable[[Any, str], dict]
-    restore: Callable[[Any, dict, str | None], str] | None = (
-        None  # None: restored in batches (traces)
-    )
+    # None: restored in batches (traces)
+    restore: Callable[[Any, dict, str | None], str] | None = None
     # Objects with files (logged models): the artifact URI of the object's files on the source, from
     # its exported document (None: no files). The writer copies them into `<kind>/<name>.files/` of
     # the holder run; `restore` finds them as `document[FILES_KEY]` (an `ArchivedFiles`).
@@ -74,9 +73,8 @@ class ArchivedFiles:
     uri: str
 
 
-FILES_KEY = (
-    "_archived_files"  # set by restore on the document of an object with files (never written)
-)
+# set by restore on the document of an object with files (never written)
+FILES_KEY = "_archived_files"
 
 
 ARCHIVERS: dict[str, Archiver] = {}

@@ -1,9 +1,8 @@
-"""Pass options a kind sets per mirror cycle (such as whether the cycle reads only what changed).
+"""Which kinds a mirror cycle reads incrementally (only what changed since their cursors).
 
-Each kind that has some registers a function once, at import (`register`, as archivers do in
-syncer.core.archive); syncer.engine.mirror_cycle hands every cycle's pass the options of all of
-them, by `PassOptions` field name. Settings are syncer.config.Settings (typed Any: core imports no
-configuration).
+Each kind that can registers a function once, at import (`register`, as archivers do in
+syncer.core.archive); syncer.engine.mirror_cycle hands every cycle's pass `for_cycle`'s options.
+Settings are syncer.config.Settings (typed Any: core imports no configuration).
 """
 
 from __future__ import annotations
@@ -11,19 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-# (settings, cycle number from 1) -> pass options
-CycleOptions = Callable[[Any, int], dict[str, Any]]
-_REGISTERED: list[CycleOptions] = []
+# (settings, cycle number from 1) -> whether this cycle reads the kind incrementally
+Incremental = Callable[[Any, int], bool]
+_REGISTERED: dict[str, Incremental] = {}
 
 
-def register(options: CycleOptions) -> None:
-    """Have every mirror cycle's pass take the options `options(settings, cycle)` returns."""
-    _REGISTERED.append(options)
+def register(kind: str, incremental: Incremental) -> None:
+    """Have every mirror cycle ask `incremental(settings, cycle)` whether it reads `kind` only
+    from its cursors."""
+    _REGISTERED[kind] = incremental
 
 
 def for_cycle(settings: Any, cycle: int) -> dict[str, Any]:
-    """The pass options every registered kind asks of cycle number `cycle` (counted from 1)."""
-    merged: dict[str, Any] = {}
-    for options in _REGISTERED:
-        merged |= options(settings, cycle)
-    return merged
+    """The pass options of cycle number `cycle` (counted from 1): the kinds it reads
+    incrementally, as `PassOptions.incremental`."""
+    return {"incremental": frozenset(k for k, f in _REGISTERED.items() if f(settings, cycle))}

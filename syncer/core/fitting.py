@@ -40,9 +40,8 @@ from syncer.core.model_snapshot import NO_STAGE, TAG_SOURCE_STAGE, ModelOptions,
 from syncer.core.snapshot import user_tags
 
 TRUNCATION_SUFFIX = "...[truncated]"
-USER_TAG = (
-    "mlflow.user"  # rewritten through the principal map where the destination has one (user_map)
-)
+# rewritten through the principal map where the destination has one (user_map)
+USER_TAG = "mlflow.user"
 POLICY_DIR = "mlflow_syncer"
 
 

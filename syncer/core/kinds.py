@@ -24,9 +24,8 @@ class KindInfo:
     plural: str
     provenance_tag: str = ""
     capability: str | None = None
-    inventoried: bool = (
-        False  # counted and reported, not copied (until a kind that copies it is listed)
-    )
+    # counted and reported, not copied (until a kind that copies it is listed)
+    inventoried: bool = False
 
 
 BY_NAME: dict[

@@ -53,9 +53,8 @@ def referenced_runs(snap: Snapshot, stream: RunStream | None) -> set[str]:
     return refs
 
 
-BY_ID_UP_TO = (
-    1000  # fewer runs than this are read back by id (100 per search), more with their experiments
-)
+# fewer runs than this are read back by id (100 per search), more with their experiments
+BY_ID_UP_TO = 1000
 
 
 def _read(endpoint, experiments: list[str], wanted: set[str], window: Window | None = None) -> list:

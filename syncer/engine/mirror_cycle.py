@@ -55,9 +55,8 @@ LAG_AT_SCAN = Gauge(
     "mlflow_syncer_replication_lag_at_scan_seconds",
     "Replication lag found by the last cycle's scan, before it copied anything",
 )
-RUNS_CURSOR = (
-    "runs:end_time"  # start (ms) of the last clean cycle: later cycles read runs ended since
-)
+# start (ms) of the last clean cycle: later cycles read runs ended since
+RUNS_CURSOR = "runs:end_time"
 RUNS_ROUND = "runs:round"  # "<change-only cycles since the last clean full one> <selection hash>"
 PENDING = Gauge(
     "mlflow_syncer_pending_objects", "Objects still behind the source after the last cycle"
@@ -112,9 +111,8 @@ def iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-WARNINGS = (
-    "mirror:warnings"  # state store cursor: this cycle's warnings, JSON (report.status shows them)
-)
+# state store cursor: this cycle's warnings, JSON (report.status shows them)
+WARNINGS = "mirror:warnings"
 
 
 def _is_pending(action: Action) -> bool:
@@ -152,9 +150,8 @@ class Cycle:
     max_delete: int = 100
     stop: threading.Event = field(default_factory=threading.Event)
     cycles: int = 0
-    last_good: CycleReport | None = (
-        None  # the last cycle that ran to its end (failed objects or not)
-    )
+    # the last cycle that ran to its end (failed objects or not)
+    last_good: CycleReport | None = None
     pending_known: float = math.nan  # objects behind as this cycle's plan found them, NaN before it
     failing: bool = False  # the last cycle could not finish
     _born: float = field(default_factory=time.time)

@@ -39,17 +39,15 @@ class Options:
     # fingerprinted
     follow_running_since: int | None = None
     quarantined: frozenset[tuple[str, str]] = frozenset()
-    # mirror: read traces only from the per-experiment cursors (syncer.kinds.traces.step)
-    traces_incremental: bool = False
+    # mirror: the kinds read only from their cursors this cycle (syncer.core.cycle_options)
+    incremental: frozenset[str] = frozenset()
     # mirror: read only the runs that ended at or after this time (ms) or are RUNNING
     # (syncer.kinds.runs.stream)
     runs_since: int | None = None
-    experiment_ids: frozenset[str] | None = (
-        None  # a scale-out unit: only these source experiments (exact ids)
-    )
-    run_window: Window | None = (
-        None  # a range unit: only the runs of one experiment started within it
-    )
+    # a scale-out unit: only these source experiments (exact ids)
+    experiment_ids: frozenset[str] | None = None
+    # a range unit: only the runs of one experiment started within it
+    run_window: Window | None = None
 
 
 def make_plan(

@@ -24,9 +24,8 @@ from syncer.state.store import FAILED, QUARANTINED, StateStore
 
 WAITING_CURSOR = "mirror:waiting"  # written by the mirror's monitor (syncer.service.watch)
 
-STALE_AFTER = (
-    120.0  # seconds without a heartbeat after which a lock holder on another host is presumed gone
-)
+# seconds without a heartbeat after which a lock holder on another host is presumed gone
+STALE_AFTER = 120.0
 LISTED = 20  # objects listed per section in text (JSON lists them all)
 STATUS_TIMEOUT = float(os.environ.get("MLFLOW_SYNCER_STATUS_TIMEOUT", "20"))
 

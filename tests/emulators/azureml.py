@@ -86,9 +86,8 @@ class AzureMLRules(Rules):
             250,
             1000,
         )
-        self.log_batch: Bucket | None = (
-            None  # set_log_batch_rate: 429 + Retry-After above that rate
-        )
+        # set_log_batch_rate: 429 + Retry-After above that rate
+        self.log_batch: Bucket | None = None
 
     def set_log_batch_rate(self, rate: float | None) -> None:
         """Answer `log-batch` above `rate` per second with 429 and Retry-After, as the service does

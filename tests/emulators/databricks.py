@@ -76,9 +76,8 @@ class DatabricksRules(Rules):
         self.apis: tuple[str, ...] = (
             API,
         )  # path prefixes served; more with the trace routes (dbx_traces)
-        self.admin = (
-            True  # the caller is in the `admins` group (SCIM Me); else listings are filtered
-        )
+        # the caller is in the `admins` group (SCIM Me); else listings are filtered
+        self.admin = True
         self.hidden_experiments: set[str] = set()  # experiment ids a non-admin caller may not view
         self.runs_refused: set[str] = (
             set()

@@ -50,9 +50,8 @@ class DbfsArtifacts(Rules):
         self.models = re.compile(re.escape(self.root) + r"(?P<exp>[^/\"]+)/models/(?P<id>[^/\"]+)")
         self.expired_to_hand_out = 0  # tests: the next N credentials are already expired
         self.unreadable: set[str] = set()  # tests: runs whose credentials do not allow reading
-        self.read_page = (
-            2000  # credentials per credentials-for-read answer (then a next_page_token)
-        )
+        # credentials per credentials-for-read answer (then a next_page_token)
+        self.read_page = 2000
         self.url_types: tuple[str, ...] = (
             "AZURE_SAS_URI",
         )  # the credential types handed out, in turn

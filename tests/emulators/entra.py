@@ -122,9 +122,8 @@ class EntraID:
                 self.connection = entra.tls.wrap_socket(self.connection, server_side=True)
                 self.rfile = self.connection.makefile("rb")
                 self.wfile = socketserver._SocketWriter(self.connection)
-                self.close_connection = (
-                    False  # (a CONNECT in HTTP/1.0, as urllib3 sends it, would close)
-                )
+                # (a CONNECT in HTTP/1.0, as urllib3 sends it, would close)
+                self.close_connection = False
 
             def do_GET(self) -> None:
                 tenant, _, rest = self.path.split("?")[0].lstrip("/").partition("/")

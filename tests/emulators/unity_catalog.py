@@ -71,9 +71,8 @@ class UnityCatalogRules(Rules):
         self.account, self.key, self.container = account, key, container
         self.expired = 0  # how many of the next credentials are handed out already expired
         self.no_execute: set[str] = set()  # models whose versions' files the caller may not read
-        self.empty_pages = (
-            False  # each search page is preceded by an empty one with a next_page_token
-        )
+        # each search page is preceded by an empty one with a next_page_token
+        self.empty_pages = False
         if not self.blobs.get_container_client(container).exists():
             self.blobs.create_container(container)
         self.handlers = {

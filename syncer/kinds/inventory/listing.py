@@ -25,9 +25,8 @@ class InventoryKind:
     plural: str
     scope: str  # WORKSPACE or EXPERIMENT
     reason: str
-    capability: str | None = (
-        None  # listed only by sources whose Capabilities field of this name is true
-    )
+    # listed only by sources whose Capabilities field of this name is true
+    capability: str | None = None
 
 
 INVENTORY_KINDS: tuple[InventoryKind, ...] = (

@@ -28,9 +28,8 @@ from syncer.kinds.inventory.listing import (
 )
 
 PAGE = 1000
-KINDS_AT_ONCE = (
-    8  # kinds listed side by side: each is a chain of small requests, one round trip apiece
-)
+# kinds listed side by side: each is a chain of small requests, one round trip apiece
+KINDS_AT_ONCE = 8
 # (endpoint, experiment id or None, page token) -> one page: (items, next page token)
 Lister = Callable[[Endpoint, "str | None", "str | None"], tuple[list, "str | None"]]
 

@@ -50,9 +50,8 @@ from syncer.kinds.traces.snapshot import (
     batches as batched,
 )
 
-TRACE_BATCH = (
-    50  # traces read and written together (their spans are held in memory only for the batch)
-)
+# traces read and written together (their spans are held in memory only for the batch)
+TRACE_BATCH = 50
 BATCH_BYTES = (
     64 * 1024 * 1024
 )  # and at most this many span bytes per batch (as the source recorded them)

@@ -22,11 +22,11 @@ def _linked_runs(snap: Snapshot) -> Iterable[str]:
     return (t.source_run for t in snap.part("trace").values() if t.source_run)
 
 
-def _cycle_options(settings: Settings, cycle: int) -> dict[str, bool]:
+def _incremental(settings: Settings, cycle: int) -> bool:
     """A mirror cycle reads every trace on the first cycle, then every `traces_full_every`th; the
     others only those newer than each experiment's cursor."""
     every = settings.mirror.traces_full_every
-    return {"traces_incremental": not (cycle == 1 or (bool(every) and cycle % every == 0))}
+    return not (cycle == 1 or (bool(every) and cycle % every == 0))
 
 
 TRACES = Kind(
@@ -40,4 +40,4 @@ TRACES = Kind(
     archiver=ARCHIVER,
     linked_runs=_linked_runs,
 )
-cycle_options.register(_cycle_options)
+cycle_options.register(TRACES.name, _incremental)

@@ -42,9 +42,8 @@ class TraceSnap:
     source_run: str | None = None  # the run the trace was recorded in (`mlflow.sourceRun`)
     source_trace_id: str | None = None  # destination copies: the provenance tag
     copy_fingerprint: str | None = None  # destination copies: the fingerprint they were copied from
-    size: int = (
-        0  # bytes of the spans, as the source recorded them (`mlflow.trace.sizeBytes`; 0: unknown)
-    )
+    # bytes of the spans, as the source recorded them (`mlflow.trace.sizeBytes`; 0: unknown)
+    size: int = 0
 
 
 def recorded_size(metadata: dict[str, str]) -> int:

@@ -1,7 +1,7 @@
 """The trace kind's scan and plan steps (its `Kind` record, syncer.kinds.steps.TRACES, names them).
 
 Full passes read every trace of the plannable experiments; incremental mirror cycles
-(`Options.traces_incremental`) read, per experiment, only the traces that started after its cursor
+(`Options.incremental`) read, per experiment, only the traces that started after its cursor
 minus a look-back window, on both sides (copies keep the source's times). An experiment without a
 cursor is read whole.
 """
@@ -22,7 +22,7 @@ def _experiments(known: Known) -> list[str]:
 
 
 def _since(job: Job, experiments: list[str]) -> dict[str, int]:
-    if not job.options.traces_incremental or job.state is None:
+    if "trace" not in job.options.incremental or job.state is None:
         return {}
     since = {}
     for eid in experiments:
