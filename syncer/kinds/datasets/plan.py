@@ -11,9 +11,10 @@ and never created again.
 from __future__ import annotations
 
 from syncer.core.actions import Action, Op
-from syncer.core.capabilities import Capabilities
+from syncer.core.capabilities import Capabilities, supports
 from syncer.core.dataset_snapshot import DatasetSnap
 from syncer.core.snapshot import TAG_FINGERPRINT, Snapshot, fingerprint, user_tags
+from syncer.kinds.datasets.capabilities import KIND
 from syncer.plan.uncopied import missing_api, uncopied
 
 
@@ -97,7 +98,7 @@ def plan_datasets(
         (ds for ds in src.part("dataset").values() if linked(ds, experiments)),
         key=lambda ds: (ds.name, ds.dataset_id),
     )
-    if not caps.datasets:
+    if not supports(caps, KIND):
         return (
             [uncopied("dataset", len(selected), missing_api("dataset", caps))] if selected else []
         )

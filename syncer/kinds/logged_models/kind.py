@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from syncer.core.actions import Action
+from syncer.core.capabilities import supports
 from syncer.core.kinds import KindInfo
 from syncer.core.model_snapshot import (
     TAG_SOURCE_MODEL_ID,
@@ -16,6 +17,7 @@ from syncer.core.snapshot import Snapshot
 from syncer.kinds.base import EXPERIMENT, Job, Kind, reading
 from syncer.kinds.logged_models.apply import apply_logged_models
 from syncer.kinds.logged_models.archive import ARCHIVER
+from syncer.kinds.logged_models.capabilities import KIND
 from syncer.kinds.logged_models.plan import plan_logged_models
 from syncer.kinds.logged_models.scan import scan_dest_logged_models, scan_source_logged_models
 from syncer.scan.artifact_reach import check_model_reach
@@ -29,7 +31,7 @@ def _scan_logged_models(job: Job) -> None:
         job.src_snap.part("logged_model").values(),  # before anything is copied
         {eid: e.name for eid, e in job.src_snap.experiments.items()},
     )
-    if job.dst.caps.logged_models and job.src_snap.part("logged_model"):
+    if supports(job.dst.caps, KIND) and job.src_snap.part("logged_model"):
         job.dst_snap.parts["logged_model"] = reading(
             job.dst,
             "destination logged models",

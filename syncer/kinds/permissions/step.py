@@ -20,6 +20,7 @@ from syncer.core.permissions import (
     unknown_principals,
     yaml_map_duplicates,
 )
+from syncer.kinds.permissions.capabilities import scheme
 from syncer.kinds.permissions.plan import KIND, PermOptions, plan_permissions
 from syncer.kinds.permissions.scan import scan_permissions
 from syncer.state.store import DONE
@@ -96,7 +97,7 @@ def plan_permission_step(job: Job) -> list[Action]:
     (src, roles), (dst, _) = job.perms
     opts = PermOptions(
         pmap=principal_map(job.settings),
-        dest_kind=job.dst.caps.permissions,
+        dest_kind=scheme(job.dst.caps),
         replace=job.settings.permissions.replace,
         made=_made(job),
         role_grants=roles,

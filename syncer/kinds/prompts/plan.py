@@ -17,13 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from syncer.core.actions import Action, Op
-from syncer.core.capabilities import Capabilities
+from syncer.core.capabilities import Capabilities, supports
 from syncer.core.snapshot import (
     TAG_FINGERPRINT,
     TAG_SOURCE_EXPERIMENT_ID,
     TAG_SOURCE_RUN_ID,
     Snapshot,
 )
+from syncer.kinds.prompts.capabilities import KIND
 from syncer.kinds.prompts.snapshot import (
     EXPERIMENT_IDS,
     LINKED_PROMPTS,
@@ -293,7 +294,7 @@ def plan_prompts(
     prompts: list[PromptSnap] = sorted(src.part("prompt").values(), key=lambda p: p.name)
     if not prompts:
         return []
-    if not caps.prompts:
+    if not supports(caps, KIND):
         versions = sum(len(p.versions) for p in prompts)
         return [
             uncopied("prompt", len(prompts), missing_api("prompt", caps)),

@@ -30,6 +30,7 @@ from syncer.backends.endpoint import Endpoint
 from syncer.backends.trace_pages import iter_trace_infos
 from syncer.core.actions import Op
 from syncer.core.archive import bucket_range
+from syncer.core.capabilities import supports
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID, ExperimentSnap, Snapshot
 from syncer.kinds.traces.apply import (
@@ -40,6 +41,7 @@ from syncer.kinds.traces.apply import (
     write_spans,
 )
 from syncer.kinds.traces.archive_scan import ArchivedTrace, archived_hours, read_trace
+from syncer.kinds.traces.capabilities import KIND
 from syncer.kinds.traces.plan import plan_traces
 from syncer.kinds.traces.scan import trace_snap
 from syncer.kinds.traces.snapshot import UNLINKED, TraceSnap, batches
@@ -204,10 +206,10 @@ def restore_traces(
     for hour, files in archived_hours(archive, holder.run_id):
         if not files:
             continue
-        if not dst.caps.traces or holder.experiment is None:
+        if not supports(dst.caps, KIND) or holder.experiment is None:
             skip(
                 missing_api("trace", dst.caps)
-                if not dst.caps.traces
+                if not supports(dst.caps, KIND)
                 else "trace outside an experiment",
                 len(files),
             )

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from syncer.core.actions import Action
+from syncer.core.capabilities import supports
+from syncer.kinds.traces.capabilities import KIND
 from syncer.kinds.traces.plan import plan_traces, unlisted_run_links
 from syncer.kinds.traces.scan import scan_traces
 from syncer.kinds.traces.snapshot import CURSOR_LOOKBACK_MS, cursor_name
@@ -40,14 +42,14 @@ def _since(job: TraceJob, experiments: list[str]) -> dict[str, int]:
 def scan_trace_step(job: TraceJob, reading) -> None:
     """Fill both snapshots' traces (the destination's only where it has a trace API); `reading`
     wraps reads."""
-    if not job.src.caps.traces:
+    if not supports(job.src.caps, KIND):
         return
     experiments = _experiments(job)
     since = _since(job, experiments)
     reading(
         job.src, "source traces", lambda: scan_traces(job.src, job.src_snap, experiments, since)
     )
-    if not job.dst.caps.traces:
+    if not supports(job.dst.caps, KIND):
         return
     dest_ids = {e.name: e.experiment_id for e in job.dst_snap.experiments.values() if not e.deleted}
     traced = {
