@@ -25,7 +25,8 @@ class RateLimits:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """Limits and features of one MLflow endpoint."""
+    """Limits and features of one MLflow endpoint (what it does with each object kind: the kinds'
+    declarations, `supports`)."""
 
     kind: str
     batch_metrics: int = 1000
