@@ -4,29 +4,35 @@ env."""
 from __future__ import annotations
 
 import re
-from contextvars import ContextVar
-from dataclasses import dataclass
-from dataclasses import field as dc_field
-from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
-    YamlConfigSettingsSource,
 )
 
-from syncer.core import config_text, env_knobs
-from syncer.core.capabilities import Capabilities
+from syncer.core import env_knobs
 from syncer.core.creds_env import CredentialsEnv
 from syncer.core.env_source import EnvSource, variable_problem
 from syncer.core.errors import FatalError
-from syncer.core.option_keys import KeyPath, generic, line_of, suggest
+from syncer.core.name_rules import NameRule
+from syncer.core.name_rules import dest_name as dest_name
+from syncer.core.name_rules import name_rules as name_rules
+from syncer.core.option_keys import KeyPath
 from syncer.core.redact import register_secret
+from syncer.core.settings_reading import (
+    READING,
+    Reading,
+    Strict,
+    YamlSource,
+    known_paths,
+    message,
+)
+from syncer.core.settings_reading import problems as settings_problems
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -36,10 +42,6 @@ def seconds(text: str) -> float | None:
     """Seconds from '90', '90s', '5m', '1.5h', '1d' (None: not a duration)."""
     m = _DURATION.match(text)
     return float(m[1]) * _UNIT[m[2]] if m else None
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class RateLimitConfig(Strict):
@@ -103,24 +105,6 @@ class EndpointConfig(Strict):
         if isinstance(self.registry_uri, list):
             return self.registry_uri
         return [self.registry_uri] if self.registry_uri else []
-
-
-class NameRule(Strict):
-    """Rewrite experiment names: a regular expression and its replacement (re.sub syntax)."""
-
-    match: str = Field(description="regular expression searched in the name")
-    replace: str = Field(
-        description="its replacement (re.sub syntax; the first matching rule wins)"
-    )
-
-    @field_validator("match")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-        return value
 
 
 class MirrorConfig(Strict):
@@ -345,47 +329,7 @@ class Settings(BaseSettings):
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, EnvSource(settings_cls), _YamlSource(settings_cls))
-
-
-@dataclass
-class _Reading:
-    """The files of one `load_settings`, the line of each key read and the problems found."""
-
-    paths: list[str]
-    lines: dict[KeyPath, int] = dc_field(default_factory=dict)
-    problems: list[tuple[KeyPath, str]] = dc_field(default_factory=list)
-
-
-_READING: ContextVar[_Reading | None] = ContextVar("config_files", default=None)
-
-
-class _YamlSource(YamlConfigSettingsSource):
-    """pydantic-settings' YAML source over this load's files (later ones merged over earlier ones,
-    mapping by mapping), each read bounded (core/config_text) with its ${VAR} expanded."""
-
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        self.reading = _READING.get() or _Reading([])
-        super().__init__(settings_cls, yaml_file=self.reading.paths, deep_merge=True)
-
-    @staticmethod
-    def _existing_files(files: Any) -> list[str]:
-        return list(files or [])  # every file named is read: a missing one is said, not skipped
-
-    def _read_file(self, file_path: Any) -> dict[str, Any]:
-        try:
-            data, lines, problems = config_text.read_options(str(file_path), known_paths(), ALIASES)
-        except FatalError as exc:
-            if not self.reading.problems:
-                raise
-            self.reading.problems.append(((), str(exc)))
-            return {}
-        self.reading.lines.update(lines)
-        self.reading.problems.extend(problems)
-        return data
-
-    def __call__(self) -> dict[str, Any]:
-        return self.yaml_data  # keys as written (the init source matches names case-blind)
+        return (init_settings, EnvSource(settings_cls), YamlSource(settings_cls))
 
 
 # Spellings accepted in the file besides the option's own (hyphens for underscores are accepted
@@ -407,71 +351,6 @@ FLAG_ONLY = {
 }
 
 
-def known_paths(model: Any = None, prefix: KeyPath = ()) -> list[KeyPath]:
-    """Every option's key path, nested ones included (list items as "*")."""
-    out: list[KeyPath] = []
-    for name, field in (model or Settings).model_fields.items():
-        out.append(prefix + (name,))
-        ann = field.annotation
-        for member in get_args(ann) if get_origin(ann) in (Union, UnionType) else (ann,):
-            is_list = get_origin(member) is list
-            inner = get_args(member)[0] if is_list else member
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                out += known_paths(inner, prefix + (name,) + (("*",) if is_list else ()))
-    return out
-
-
-def _problems(err: ValidationError) -> list[tuple[KeyPath, str]]:
-    """Every problem pydantic found, as (key path, what is wrong), one per option."""
-    known = set(known_paths())
-    out: dict[KeyPath, str] = {}
-    for e in err.errors():
-        path = tuple(str(x) for x in e["loc"])
-        while len(path) > 1 and generic(path) not in known and e["type"] != "extra_forbidden":
-            path = path[
-                :-1
-            ]  # a union member's name ("str", "list[str]") ends the location of its errors
-        if e["type"] == "extra_forbidden":
-            text = _unknown(path, known)
-        elif e["type"] == "missing":
-            text = f"missing option '{'.'.join(path)}'"
-        else:
-            text = f"option '{'.'.join(path)}': {e['msg']}"
-        out.setdefault(path, text)
-    meant = {
-        text.split("did you mean '")[1][:-3] for text in out.values() if "did you mean '" in text
-    }
-    return [
-        (path, text)
-        for path, text in out.items()
-        if not (text.startswith("missing") and ".".join(path) in meant)
-    ]
-
-
-def _unknown(path: KeyPath, known: set[KeyPath]) -> str:
-    """An unknown option, with the option most likely meant."""
-    text = f"unknown option '{'.'.join(path)}'"
-    flag = FLAG_ONLY.get(path[-1].replace("-", "_")) if len(path) == 1 else None
-    if flag:
-        return f"{text} ({flag})"
-    hint = suggest(path, known, HINTS)
-    return f"{text} (did you mean '{hint}'?)" if hint else text
-
-
-def _message(
-    path: str | None, lines: dict[KeyPath, int], problems: list[tuple[KeyPath, str]]
-) -> str:
-    """One line naming every problem, each with its line in the file when it comes from there."""
-    items = sorted(
-        ((line_of(lines, where), text) for where, text in problems), key=lambda x: (x[0] or 0, x[1])
-    )
-    where = f" in {path}" if path and any(line for line, _ in items) else ""
-    count = f" ({len(items)} problems)" if len(items) > 1 else ""
-    return f"invalid configuration{where}{count}: " + "; ".join(
-        f"line {line}: {text}" if line else text for line, text in items
-    )
-
-
 def load_settings(
     config_path: str | None = None, flag_problems: list[str] = (), **flags: Any
 ) -> Settings:
@@ -483,20 +362,21 @@ def load_settings(
     conflicting flags).
     """
     problems = [((), text) for text in [*flag_problems, *env_knobs.problems()]]
-    reading = _Reading(config_path.split(":") if config_path else [], problems=problems)
-    token = _READING.set(reading)
+    paths = config_path.split(":") if config_path else []
+    reading = Reading(paths, problems=problems, aliases=ALIASES)
+    token = READING.set(reading)
     try:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as err:
-        problems += _problems(err)
+        problems += settings_problems(err, set(known_paths(Settings)), HINTS, FLAG_ONLY)
     except SettingsError as err:
         field = re.search(r'field "([^"]+)"', str(err))
         problems.append(((), variable_problem(field[1]) if field else str(err)))
     finally:
-        _READING.reset(token)
+        READING.reset(token)
     lines = reading.lines
     if problems:
-        raise FatalError(_message(config_path, lines, problems))
+        raise FatalError(message(config_path, lines, problems))
     _register_url_passwords(settings)
     return settings
 
@@ -511,19 +391,3 @@ def _register_url_passwords(settings: Settings) -> None:
         password = urlsplit(url).password if "://" in url else None
         register_secret(unquote(password) if password else None)
         register_secret(password)
-
-
-def dest_name(source_name: str, rules: list[NameRule]) -> str:
-    """Map a source experiment name to its destination name: the first matching rule applies."""
-    for rule in rules:
-        if re.search(rule.match, source_name):
-            return re.sub(rule.match, rule.replace, source_name)
-    return source_name
-
-
-def name_rules(rules: list[NameRule], source_caps: Capabilities) -> list[NameRule]:
-    """The user's experiment-name rules, or else the source's documented default (Databricks: strip
-    `/Users/<user>/`, then a leading `/`)."""
-    if rules:
-        return rules
-    return [NameRule(match=m, replace=r) for m, r in source_caps.source_name_rules]

@@ -35,7 +35,7 @@ def _archive(src_url: str, dst_url: str, tmp_path, experiments: list[str], promp
     src = Endpoint(src_url, role="source")
     dst = Endpoint(
         dst_url,
-        caps=PLAIN_MLFLOW.with_overrides(prompts=False, logged_models=False, datasets=False),
+        caps=PLAIN_MLFLOW.without("prompt", "logged_model", "dataset"),
         role="destination",
     )
     state = open_state(settings, src, dst, read_only=False)

@@ -253,7 +253,7 @@ def test_destination_without_the_apis_lists_and_counts(
     settings = _settings(source_server.url, dest_server.url, tmp_path, [g.experiment])
     dst = Endpoint(
         dest_server.url,
-        caps=PLAIN_MLFLOW.with_overrides(logged_models=False, datasets=False),
+        caps=PLAIN_MLFLOW.without("logged_model", "dataset"),
         role="destination",
     )
     result = _engine_pass(settings, Endpoint(source_server.url, role="source"), dst)

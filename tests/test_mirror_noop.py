@@ -44,7 +44,7 @@ def test_noop_cycle_over_1500_runs_makes_no_per_run_call(tmp_path):
             "destination:search_experiments": 1,
             "destination:search_runs": pages,
             # kinds never copied: one listing each (per experiment for 4 of them)
-            **{f"source:list {k.name}": 1 for k in INVENTORY_KINDS if not k.capability},
+            **{f"source:list {k.name}": 1 for k in INVENTORY_KINDS if not k.only_on},
         }
 
         # One run changes: only that run costs per-run calls, and the copy is exact.

@@ -117,7 +117,7 @@ def test_destination_without_logged_models_or_stages(
     src = Endpoint(model_source.url, role="source")
     dst = Endpoint(
         dest_server.url,
-        caps=PLAIN_MLFLOW.with_overrides(logged_models=False, stages=False),
+        caps=PLAIN_MLFLOW.with_overrides(stages=False).without("logged_model"),
         role="destination",
     )
     plan, outcomes = _engine_pass(settings, src, dst)

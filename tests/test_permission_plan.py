@@ -12,6 +12,7 @@ from syncer.core.actions import Op
 from syncer.core.capabilities import AZURE_ML
 from syncer.core.errors import FatalError
 from syncer.core.permissions import Grant, PermSnap, PrincipalMap, read_csv_map
+from syncer.kinds.permissions.capabilities import scheme
 from syncer.kinds.permissions.plan import PermOptions, plan_permissions
 
 SOURCE = PermSnap(
@@ -26,7 +27,7 @@ MAP = PrincipalMap({"alice": "alice@corp", "carol": "carol@corp"})
 
 
 def test_azure_ml_lists_each_grant_with_the_role_that_would_cover_it() -> None:
-    actions = plan_permissions(SOURCE, PermSnap(), PermOptions(MAP, dest_kind=AZURE_ML.permissions))
+    actions = plan_permissions(SOURCE, PermSnap(), PermOptions(MAP, dest_kind=scheme(AZURE_ML)))
     assert [a.op for a in actions] == [Op.UNCOPIED] * 4
     roles = [
         (

@@ -8,10 +8,24 @@ import pytest
 from syncer.backends.http_meter import request_class
 from syncer.backends.ratelimit import paced
 from syncer.config import NameRule, dest_name, load_settings, name_rules
-from syncer.core.capabilities import AZURE_ML, DATABRICKS, PLAIN_MLFLOW, RateLimits, resolve
+from syncer.core.capabilities import (
+    AZURE_ML,
+    DATABRICKS,
+    FILE_STORE,
+    PLAIN_MLFLOW,
+    SQLITE_STORE,
+    RateLimits,
+    absent_kinds,
+    absent_note,
+    as_source_of,
+    resolve,
+    supports,
+)
 from syncer.core.errors import FatalError
 from syncer.core.fitting import fit_run
+from syncer.core.kinds import plural
 from syncer.engine.sync import endpoints
+from syncer.kinds.registry import KINDS
 
 
 def test_databricks_default_name_mapping_and_user_rules_override():
@@ -123,3 +137,44 @@ def test_rate_limits_and_profile_come_from_the_config_file(tmp_path):
     )
     with pytest.raises(FatalError, match=typo):
         load_settings(str(path))
+
+
+COPIED = ("trace", "prompt", "dataset", "logged_model")
+
+
+def test_what_each_profile_does_with_each_kind_is_the_kinds_declaration() -> None:
+    assert KINDS  # the registry imported: every kind's declaration registered
+    held = {
+        caps.kind: [k for k in COPIED if supports(caps, k)]
+        for caps in (PLAIN_MLFLOW, DATABRICKS, AZURE_ML, FILE_STORE, SQLITE_STORE)
+    }
+    assert held == {
+        "mlflow": list(COPIED),
+        "databricks": ["trace", "logged_model"],
+        "azureml": [],
+        "file-store": ["trace", "prompt", "logged_model"],
+        "sqlite-store": list(COPIED),
+    }
+    assert [supports(c, "trace", "batch_read") for c in (PLAIN_MLFLOW, DATABRICKS)] == [True, False]
+    assert [supports(c, "prompt", "registry") for c in (PLAIN_MLFLOW, DATABRICKS)] == [
+        None,
+        "databricks-uc",
+    ]
+    schemes = [supports(c, "permission", "scheme") for c in (PLAIN_MLFLOW, DATABRICKS, AZURE_ML)]
+    assert schemes == ["basic-auth", "databricks", "workspace-roles"]
+    assert supports(SQLITE_STORE, "permission", "scheme") is None
+    assert supports(PLAIN_MLFLOW.without("prompt"), "prompt") is False
+    # the record holds no per-kind field: every caller asks `supports`
+    assert not any(hasattr(AZURE_ML, f) for f in ("traces", "prompts", "prompt_registry"))
+
+
+def test_an_mlflow2_source_and_a_file_store_hold_no_mlflow3_kind() -> None:
+    old = as_source_of(PLAIN_MLFLOW, "2.22.5")
+    assert absent_kinds(as_source_of(PLAIN_MLFLOW, "3.1.0")) == frozenset()
+    assert not supports(old, "logged_model") and supports(old, "trace") and supports(old, "prompt")
+    assert absent_note(old, plural) == (
+        "MLflow 2.22.5 server source: holds no MCP servers, evaluation datasets, gateway "
+        "endpoints, gateway secrets, issues, label schemas, logged models, review queues, "
+        "scorers, webhooks (not asked for)"
+    )
+    assert absent_kinds(FILE_STORE) == absent_kinds(old) - {"logged_model"}

@@ -196,9 +196,7 @@ def test_destination_without_prompt_api_lists_and_counts_them(
         prompts=[f"{p.prefix}-*"],
     )
     src = Endpoint(prompt_source.url, role="source")
-    dst = Endpoint(
-        dest_server.url, caps=PLAIN_MLFLOW.with_overrides(prompts=False), role="destination"
-    )
+    dst = Endpoint(dest_server.url, caps=PLAIN_MLFLOW.without("prompt"), role="destination")
     state = open_state(settings, src, dst, read_only=False)
     try:
         result = run_pass(settings, src, dst, state, PassOptions())

@@ -172,7 +172,7 @@ def test_destination_without_trace_api_lists_and_counts_them(
     src = Endpoint(source_server.url, caps=PLAIN_MLFLOW, role="source")
     dst = Endpoint(
         dest_server.url,
-        caps=PLAIN_MLFLOW.with_overrides(kind="azureml-like", traces=False),
+        caps=PLAIN_MLFLOW.with_overrides(kind="azureml-like").without("trace"),
         role="destination",
     )
     state = StateStore(settings.state, pair="azureml-like")

@@ -1,12 +1,16 @@
 """What each kind of endpoint can take: limits, unsupported features, rate limits.
 
-The engine reads these records instead of branching on the backend's name.
+The engine reads these records instead of branching on the backend's name. What an end does with
+each object kind is declared by the kind's own package (`KindCaps`, keyed by the record's `kind`,
+the endpoint profile) and looked up by kind name (`supports`, `absent_kinds`): the kinds register
+their declarations here (`declare`), as they register their archivers in syncer.core.archive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlparse
 
 
@@ -21,7 +25,8 @@ class RateLimits:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """Limits and features of one MLflow endpoint."""
+    """Limits and features of one MLflow endpoint (what it does with each object kind: the kinds'
+    declarations, `supports`)."""
 
     kind: str
     batch_metrics: int = 1000
@@ -47,23 +52,6 @@ class Capabilities:
     # repairs.
     artifacts_write_once: bool = False
     stages: bool = True
-    logged_models: bool = True
-    traces: bool = True
-    # Whole traces (spans) read in batches (`batch_get_traces`); else one trace at a time (MLflow's
-    # `get_trace`).
-    trace_batch_read: bool = True
-    prompts: bool = (
-        True  # as a destination: prompts can be written (and, as a source, read from its registry)
-    )
-    # As a source, where prompts are read instead of this end's own registry (None: its registry): a
-    # registry URI scheme such as "databricks-uc" (Unity Catalog prompts, searched per
-    # catalog.schema).
-    prompt_registry: str | None = None
-    datasets: bool = True  # MLflow 3 evaluation datasets (need a SQL tracking store)
-    # As a source: evaluation datasets are Unity Catalog tables (Databricks), counted per experiment
-    # through MLflow's dataset search and listed as not copied (syncer.kinds.inventory.listing
-    # `uc_dataset`).
-    uc_datasets: bool = False
     # As a source: listings leave out what the caller may not see unless it is an admin, asked at
     # this path (Databricks: SCIM `Me`, workspace admins are the `admins` group); a non-admin gets a
     # warning row.
@@ -99,19 +87,17 @@ class Capabilities:
     # windows (syncer.scan.runs.iter_windows), on both ends only when both can; else it is read
     # whole.
     run_windows: bool = True
-    # As a source: kinds this end cannot hold (its MLflow version or store kind predates them),
-    # never asked for; the plan says so in one note (`line`: what the end is, e.g. "MLflow 2.22.5
-    # server"). Keeps one of several exact duplicate metric points (same key, step, timestamp,
-    # value): MLflow's SQL stores, whose primary key is the point. A file store keeps them all
+    # Keeps one of several exact duplicate metric points (same key, step, timestamp, value):
+    # MLflow's SQL stores, whose primary key is the point. A file store keeps them all
     # (syncer.core.metric_points).
     collapses_duplicate_points: bool = False
-    absent_kinds: frozenset[str] = frozenset()
+    # As a source: what the end is (e.g. "MLflow 2.22.5 server"), for the note naming the kinds it
+    # cannot hold (`absent_kinds`), and the major MLflow version its server runs (None: not known).
     line: str | None = None
-    # Who may see and change what (syncer.core.permissions): "basic-auth" (MLflow's authentication
-    # app: per-experiment and per-model grants, read and written), "databricks" (the Permissions
-    # API, read), "workspace-roles" (Azure roles at workspace scope only: each grant is listed with
-    # the role that would cover it), None (no permissions: a file or SQL store).
-    permissions: str | None = None
+    server_major: int | None = None
+    # What this one record says about kinds besides their declarations, (kind, feature, value):
+    # read first by `supports` (`without`: an end taken to lack some kinds' APIs).
+    kind_features: tuple[tuple[str, str, object], ...] = ()
     # As a destination: `mlflow.user` values rewritten through the principal map's explicit entries
     # (source user, destination user), set from the config when permissions are copied
     # (syncer.core.fitting).
@@ -120,6 +106,11 @@ class Capabilities:
     def with_overrides(self, **changes: object) -> Capabilities:
         """Return a copy with some fields replaced (for user overrides from the config)."""
         return replace(self, **changes)
+
+    def without(self, *kinds: str) -> Capabilities:
+        """A copy that has no API for any of `kinds` (the destination cannot hold them)."""
+        added = tuple((kind, API, False) for kind in kinds)
+        return replace(self, kind_features=self.kind_features + added)
 
 
 @dataclass(frozen=True)
@@ -157,51 +148,13 @@ PLAIN_MLFLOW = Capabilities(
     history_bulk=True,
     batch_tags_last=True,
     collapses_duplicate_points=True,
-    permissions="basic-auth",
-)
-
-# Kinds that came with MLflow 3 (logged models 3.0, evaluation datasets, webhooks, the AI gateway,
-# MCP servers, scorers, label schemas, review queues, issues: later 3.x releases): an MLflow 2.x
-# server holds none of them. Traces (2.14) and prompts (2.21, tagged registered models) are older:
-# MLflow 3's client reads them from a 2.x server (its trace search falls back to the v2 API), so
-# they are asked for.
-MLFLOW3_KINDS = frozenset(
-    {
-        "logged_model",
-        "dataset",
-        "webhook",
-        "gateway_secret",
-        "gateway_endpoint",
-        "mcp_server",
-        "scorer",
-        "label_schema",
-        "review_queue",
-        "issue",
-    }
-)
-# MLflow's legacy file store implements none of these (MlflowNotImplementedException), whatever
-# wrote it.
-FILE_STORE_ABSENT = frozenset(
-    {
-        "dataset",
-        "webhook",
-        "gateway_secret",
-        "gateway_endpoint",
-        "mcp_server",
-        "scorer",
-        "label_schema",
-        "review_queue",
-        "issue",
-    }
 )
 
 # A local ./mlruns folder: MLflow 3 only opens the legacy file store when asked to.
 FILE_STORE = Capabilities(
     kind="file-store",
-    datasets=False,
     batch_tags_last=True,
     client_env=(("MLFLOW_ALLOW_FILE_STORE", "true"),),
-    absent_kinds=FILE_STORE_ABSENT,
     line="MLflow file store (mlruns/)",
 )
 
@@ -220,23 +173,7 @@ DATABRICKS = Capabilities(
     # /Users/alice@corp.com/churn/exp1 -> churn/exp1; /Shared/x -> Shared/x
     source_name_rules=((r"^/Users/[^/]+/", ""), (r"^/", "")),
     reserved_run_tags=8,
-    # Prompts live in Unity Catalog (`catalog.schema.name`; MLflow's `databricks-uc` store,
-    # UnityCatalogPromptService): read as a source (syncer.kinds.prompts.uc_scan), not written as a
-    # destination (listed `!`).
-    prompts=False,
-    prompt_registry="databricks-uc",
-    # Experiment traces keep their spans in a trace data file (`mlflow.artifactLocation`, read
-    # through /api/2.0/mlflow/traces/<id>/credentials-for-data-download); MLflow's Databricks store
-    # has no batch read for them (batch_get_trace_infos: not implemented; batchGet is the v4 API of
-    # Unity Catalog trace tables).
-    trace_batch_read=False,
-    # Evaluation datasets are Unity Catalog tables: MLflow's Databricks store lists them one
-    # experiment at a time (GET /api/2.0/managed-evals/datasets) but reads neither their records nor
-    # their tags: counted, not copied.
-    datasets=False,
-    uc_datasets=True,
     acl_me_path="/api/2.0/preview/scim/v2/Me",
-    permissions="databricks",
 )
 
 AZURE_ML = Capabilities(
@@ -258,16 +195,6 @@ AZURE_ML = Capabilities(
     reserved_run_tags=7,
     artifact_sizes=False,
     artifacts_write_once=True,
-    # MLflow 3 objects, as the service's MLflow endpoint answers (tests/emulators/azureml.py answers
-    # the same): logged-models API 404 (Azure/azure-sdk-for-python#44896); traces 403, "not
-    # supported in AML yet" (azure-sdk-for-python#40261); prompts are tagged registered models and
-    # the registry search takes no tag filter (Azure ML docs, "Manage models registry with MLflow");
-    # evaluation datasets (/api/3.0/mlflow/datasets) are documented nowhere and taken as absent.
-    # Webhooks and the other kinds of syncer.kinds.inventory are never copied to any destination.
-    logged_models=False,
-    traces=False,
-    prompts=False,
-    datasets=False,
     experiment_rename=False,
     registry_tag_filters=False,
     # Filters with AND and order_by on attributes are documented, but not that create_run keeps
@@ -276,9 +203,6 @@ AZURE_ML = Capabilities(
     unsettable_tags=frozenset({"mlflow.user"}),
     tags_set_after_create=("mlflow.source.",),
     auth="azure",
-    # No per-experiment or per-model ACL: Azure roles at workspace scope (Azure ML docs, "Manage
-    # access to an Azure Machine Learning workspace").
-    permissions="workspace-roles",
 )
 
 PROFILES = {"mlflow": PLAIN_MLFLOW, "databricks": DATABRICKS, "azureml": AZURE_ML}
@@ -324,33 +248,79 @@ def resolve(
     return caps
 
 
-# Capability fields that say whether an end holds a kind, by kind (the others are inventory kinds).
-_KIND_FIELDS = {
-    "logged_model": "logged_models",
-    "dataset": "datasets",
-    "trace": "traces",
-    "prompt": "prompts",
-}
-
-
 def as_source_of(caps: Capabilities, version: str | None) -> Capabilities:
     """A source's record once its server said which MLflow it runs (`version`, e.g. "2.22.5"; None:
-    not known, the record as it is): an MLflow 2.x server lacks every kind of `MLFLOW3_KINDS`."""
+    not known, the record as it is): an MLflow 2.x server lacks every kind declared `since=3`."""
     if not version:
         return caps
-    line = f"MLflow {version} server"
-    if not version.split(".", 1)[0].isdigit() or int(version.split(".", 1)[0]) >= 3:
+    line, major = f"MLflow {version} server", version.split(".", 1)[0]
+    if not major.isdigit() or int(major) >= 3:
         return caps.with_overrides(line=line)
-    absent = caps.absent_kinds | MLFLOW3_KINDS
-    return caps.with_overrides(
-        line=line, absent_kinds=absent, **{f: False for k, f in _KIND_FIELDS.items() if k in absent}
-    )
+    return caps.with_overrides(line=line, server_major=int(major))
 
 
 def absent_note(caps: Capabilities, plural: Callable[[str], str]) -> str | None:
     """One sentence naming the kinds a source cannot hold (`plural`: a kind's report name), or
     None."""
-    if not caps.absent_kinds:
+    absent = absent_kinds(caps)
+    if not absent:
         return None
-    names = sorted(plural(k) for k in caps.absent_kinds)
+    names = sorted(plural(k) for k in absent)
     return f"{caps.line or caps.kind} source: holds no {', '.join(names)} (not asked for)"
+
+
+API = "api"  # the feature every kind has: whether the end has the kind's API (can hold it)
+
+
+@dataclass(frozen=True)
+class KindCaps:
+    """What endpoints do with one object kind, declared by the kind's own package (`declare`).
+
+    `profiles`: per endpoint profile (a record's `kind`: "mlflow", "databricks", "azureml",
+    "file-store", "sqlite-store"), the features that differ from `defaults` (a feature named
+    nowhere: `API` True, any other None). `since`: the MLflow major version that brought the kind
+    (an older server holds none of it: never asked for); `absent_from`: profiles that cannot hold it
+    at all (never asked for either).
+    """
+
+    kind: str
+    profiles: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    defaults: Mapping[str, object] = field(default_factory=dict)
+    since: int = 0
+    absent_from: tuple[str, ...] = ()
+
+
+KIND_CAPS: dict[str, KindCaps] = {}
+
+
+def declare(declared: KindCaps) -> KindCaps:
+    """Register a kind's declaration (each kind's package does this once, at import)."""
+    KIND_CAPS[declared.kind] = declared
+    return declared
+
+
+def absent_kinds(caps: Capabilities) -> frozenset[str]:
+    """The kinds an end cannot hold at all (its store, or its server's MLflow version, predates
+    them): never asked for, named in one note (`absent_note`)."""
+    major = caps.server_major
+    return frozenset(
+        name
+        for name, d in KIND_CAPS.items()
+        if caps.kind in d.absent_from or (major is not None and major < d.since)
+    )
+
+
+def supports(caps: Capabilities, kind: str, feature: str = API) -> Any:
+    """What an end does with `kind` (`feature`; `API`: whether it has the kind's API at all): the
+    record's own word (`kind_features`), else no API for a kind it cannot hold, else the kind's
+    declaration for the end's profile, else the declaration's default."""
+    for k, f, value in caps.kind_features:
+        if (k, f) == (kind, feature):
+            return value
+    if feature == API and kind in absent_kinds(caps):
+        return False
+    declared = KIND_CAPS.get(kind) or KindCaps(kind)
+    given = declared.profiles.get(caps.kind, {})
+    if feature in given:
+        return given[feature]
+    return declared.defaults.get(feature, True if feature == API else None)

@@ -16,8 +16,9 @@ class KindInfo:
     """One object kind: its `Action.kind`, its name in reports, and the destination tag naming its
     source.
 
-    `capability` names the `Capabilities` field that says whether an end can hold objects of this
-    kind (None: every end can). Kinds never copied have no provenance tag ("").
+    `capability` names the kind whose API an end must have to hold objects of this kind
+    (`syncer.core.capabilities.supports`; None: every end can). Kinds never copied have no
+    provenance tag ("").
     """
 
     name: str

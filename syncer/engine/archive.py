@@ -25,6 +25,7 @@ from syncer.core.archive import (
     file_path,
     files_path,
 )
+from syncer.core.capabilities import supports
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import Snapshot
 from syncer.kinds.registry import INFO
@@ -158,7 +159,7 @@ def restore(archive: Endpoint, dst: Endpoint) -> Restored:
             if archiver is None or archiver.restore is None:
                 done.skip(f"no archiver for kind {kind}")
                 continue
-            if info is not None and info.capability and not getattr(dst.caps, info.capability):
+            if info is not None and info.capability and not supports(dst.caps, info.capability):
                 done.skip(f"destination has no {kind.replace('_', ' ')} API: {dst.caps.kind}")
                 continue
             doc = _document(archive, holder, kind, source_id, roots)

@@ -17,7 +17,8 @@ from sqlalchemy import Boolean, Float, Integer, String, Text, delete, func, sele
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from syncer.core.redact import redact
-from syncer.state.store import Base, Lock, Meta, ObjectRecord, StateStore
+from syncer.state.store import StateStore
+from syncer.state.tables import Base, Lock, Meta, ObjectRecord
 
 KEEP = 100
 

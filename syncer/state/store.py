@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Integer, String, Text, delete, inspect, select
+from sqlalchemy import delete, inspect, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from syncer.core import hooks
 from syncer.core.errors import FatalError
@@ -31,6 +31,7 @@ from syncer.state.connect import (
     with_driver,
 )
 from syncer.state.schema_upgrade import check_or_upgrade
+from syncer.state.tables import ArtifactRecord, Cursor, Lock, Meta, ObjectRecord
 
 __all__ = [
     "StateStore",
@@ -44,63 +45,6 @@ __all__ = [
 ]
 
 DONE, IN_PROGRESS, FAILED, QUARANTINED = "done", "in_progress", "failed", "quarantined"
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class ObjectRecord(Base):
-    """One source object and what became of it in the destination."""
-
-    __tablename__ = "objects"
-    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
-    source_id: Mapped[str] = mapped_column(String(512), primary_key=True)
-    dest_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    updated_at: Mapped[float] = mapped_column(BigInteger)
-    name: Mapped[str | None] = mapped_column(
-        String(1024), nullable=True
-    )  # the object as reports name it
-
-
-class ArtifactRecord(Base):
-    """An artifact file uploaded to the destination (for destinations that list no sizes)."""
-
-    __tablename__ = "artifacts"
-    run_source_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
-    size: Mapped[int] = mapped_column(BigInteger)
-
-
-class Cursor(Base):
-    """A named bookmark (for example the last cycle's start time)."""
-
-    __tablename__ = "cursors"
-    name: Mapped[str] = mapped_column(String(128), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-
-
-class Meta(Base):
-    """Facts about this state store: which source and destination it belongs to."""
-
-    __tablename__ = "meta"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-
-
-class Lock(Base):
-    """Who writes through this state store right now."""
-
-    __tablename__ = "locks"
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(256))
-    host: Mapped[str] = mapped_column(String(256))
-    pid: Mapped[int] = mapped_column(Integer)
-    heartbeat: Mapped[float] = mapped_column(BigInteger)
 
 
 @dataclass(frozen=True)

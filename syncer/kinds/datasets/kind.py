@@ -5,10 +5,12 @@ This module is the kind's `Kind` record and its step functions; syncer.kinds.reg
 
 from __future__ import annotations
 
+from syncer.core.capabilities import supports
 from syncer.core.kinds import KindInfo
 from syncer.kinds.base import Emitter, Job, Kind, Known, Planned, reading
 from syncer.kinds.datasets.apply import apply_datasets
 from syncer.kinds.datasets.archive import ARCHIVER
+from syncer.kinds.datasets.capabilities import KIND
 from syncer.kinds.datasets.plan import plan_datasets
 from syncer.kinds.datasets.scan import scan_dest_datasets, scan_source_datasets
 from syncer.kinds.datasets.snapshot import TAG_SOURCE_DATASET
@@ -18,7 +20,7 @@ def _scan_datasets(job: Job, known: Known) -> Known:
     known.src_snap.parts["dataset"] = reading(
         job.src, "source datasets", lambda: scan_source_datasets(job.src, known.src_snap)
     )
-    if job.dst.caps.datasets and known.src_snap.part("dataset"):
+    if supports(job.dst.caps, KIND) and known.src_snap.part("dataset"):
         known.dst_snap.parts["dataset"] = reading(
             job.dst, "destination datasets", lambda: scan_dest_datasets(job.dst)
         )
@@ -36,7 +38,7 @@ def _plan_datasets(job: Job, known: Known, out: Emitter) -> Planned:
 
 DATASETS = Kind(
     "dataset",
-    (KindInfo("dataset", "evaluation datasets", TAG_SOURCE_DATASET, "datasets"),),
+    (KindInfo("dataset", "evaluation datasets", TAG_SOURCE_DATASET, "dataset"),),
     _scan_datasets,
     _plan_datasets,
     apply_datasets,

@@ -11,8 +11,9 @@ and never created again.
 from __future__ import annotations
 
 from syncer.core.actions import Action, Op
-from syncer.core.capabilities import Capabilities
+from syncer.core.capabilities import Capabilities, supports
 from syncer.core.snapshot import TAG_FINGERPRINT, Snapshot, fingerprint, user_tags
+from syncer.kinds.datasets.capabilities import KIND
 from syncer.kinds.datasets.snapshot import DatasetSnap
 from syncer.plan.uncopied import missing_api, uncopied
 
@@ -101,7 +102,7 @@ def plan_datasets(
         (ds for ds in src.part("dataset").values() if linked(ds, experiments)),
         key=lambda ds: (ds.name, ds.dataset_id),
     )
-    if not caps.datasets:
+    if not supports(caps, KIND):
         return (
             [uncopied("dataset", len(selected), missing_api("dataset", caps, API))]
             if selected

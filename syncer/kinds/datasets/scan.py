@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.mlflow3 import optional_api
+from syncer.core.capabilities import supports
 from syncer.core.snapshot import Snapshot
 from syncer.kinds.datasets.api import dataset_experiments, dataset_snap, search_datasets
+from syncer.kinds.datasets.capabilities import KIND
 from syncer.kinds.datasets.snapshot import TAG_SOURCE_DATASET, DatasetSnap
 
 
@@ -29,7 +31,7 @@ def scan_source_datasets(endpoint: Endpoint, snap: Snapshot) -> dict[str, Datase
                 )
         return found
 
-    return optional_api(endpoint, "dataset", endpoint.caps.datasets, read)
+    return optional_api(endpoint, "dataset", supports(endpoint.caps, KIND), read)
 
 
 def scan_dest_datasets(endpoint: Endpoint) -> dict[str, list[DatasetSnap]]:

@@ -32,10 +32,7 @@ def _plan_inventory(job: Job, known: Known, out: Emitter) -> Planned:
 
 INVENTORY = Kind(
     "inventory",
-    tuple(
-        KindInfo(k.name, k.plural, capability=k.capability, inventoried=True)
-        for k in INVENTORY_KINDS
-    ),
+    tuple(KindInfo(k.name, k.plural, inventoried=True) for k in INVENTORY_KINDS),
     _scan_inventory,
     _plan_inventory,
     after=("experiment",),

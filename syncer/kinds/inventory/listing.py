@@ -25,8 +25,8 @@ class InventoryKind:
     plural: str
     scope: str  # WORKSPACE or EXPERIMENT
     reason: str
-    # listed only by sources whose Capabilities field of this name is true
-    capability: str | None = None
+    # Listed only by sources of this endpoint profile (Capabilities.kind); None: by any.
+    only_on: str | None = None
 
 
 INVENTORY_KINDS: tuple[InventoryKind, ...] = (
@@ -55,14 +55,14 @@ INVENTORY_KINDS: tuple[InventoryKind, ...] = (
     ),
     InventoryKind("issue", "issues", EXPERIMENT, "not copied: issues are not copied"),
     # Elsewhere evaluation datasets are a kind of their own (copied): counted here only where the
-    # source keeps them as Unity Catalog tables (Capabilities.uc_datasets: Databricks).
+    # source keeps them as Unity Catalog tables (Databricks: syncer.kinds.datasets.capabilities).
     InventoryKind(
         "uc_dataset",
         "evaluation datasets (Unity Catalog)",
         EXPERIMENT,
         "not copied: Databricks keeps evaluation datasets as Unity Catalog tables, whose records "
         "MLflow's client does not read",
-        capability="uc_datasets",
+        only_on="databricks",
     ),
 )
 INVENTORY = {k.name: k for k in INVENTORY_KINDS}

@@ -19,6 +19,7 @@ from syncer.backends.classify import describe, not_offered, unreachable_reason
 from syncer.backends.endpoint import Endpoint
 from syncer.core.errors import SyncError
 from syncer.core.kinds import copied
+from syncer.kinds.inventory.capabilities import holds
 from syncer.kinds.inventory.listing import (
     EXPERIMENT,
     INVENTORY_KINDS,
@@ -122,9 +123,7 @@ def _listed(endpoint: Endpoint, kind: str, where: Iterable[str | None]) -> Itera
 def _may_hold(endpoint: Endpoint, kind: InventoryKind) -> bool:
     if copied(kind.name):  # a listed kind copies it (syncer.kinds.registry)
         return False
-    if kind.capability and not getattr(endpoint.caps, kind.capability):
-        return False
-    return kind.name not in endpoint.caps.absent_kinds
+    return holds(endpoint.caps, kind)
 
 
 def scan_inventory(endpoint: Endpoint, experiments: Iterable[str]) -> list[Listed]:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from syncer.core.capabilities import supports
 from syncer.core.kinds import KindInfo
 from syncer.core.snapshot import Snapshot
 from syncer.kinds.base import EXPERIMENT, Emitter, Job, Kind, Known, Planned, reading
 from syncer.kinds.logged_models.apply import apply_logged_models
 from syncer.kinds.logged_models.archive import ARCHIVER
+from syncer.kinds.logged_models.capabilities import KIND
 from syncer.kinds.logged_models.plan import plan_logged_models
 from syncer.kinds.logged_models.reach import check_model_reach
 from syncer.kinds.logged_models.scan import scan_dest_logged_models, scan_source_logged_models
@@ -26,7 +28,7 @@ def _scan_logged_models(job: Job, known: Known) -> Known:
         known.src_snap.part("logged_model").values(),  # before anything is copied
         {eid: e.name for eid, e in known.src_snap.experiments.items()},
     )
-    if job.dst.caps.logged_models and known.src_snap.part("logged_model"):
+    if supports(job.dst.caps, KIND) and known.src_snap.part("logged_model"):
         known.dst_snap.parts["logged_model"] = reading(
             job.dst,
             "destination logged models",
@@ -56,7 +58,7 @@ def _linked_runs(snap: Snapshot) -> Iterator[str]:
 
 LOGGED_MODELS = Kind(
     "logged_model",
-    (KindInfo("logged_model", "logged models", TAG_SOURCE_MODEL_ID, "logged_models"),),
+    (KindInfo("logged_model", "logged models", TAG_SOURCE_MODEL_ID, "logged_model"),),
     _scan_logged_models,
     _plan_logged_models,
     apply_logged_models,

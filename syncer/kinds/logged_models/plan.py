@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections import Counter
 
 from syncer.core.actions import Action, Op
-from syncer.core.capabilities import Capabilities
+from syncer.core.capabilities import Capabilities, supports
 from syncer.core.snapshot import Snapshot, user_tags
+from syncer.kinds.logged_models.capabilities import KIND
 from syncer.kinds.logged_models.snapshot import LoggedModelSnap
 from syncer.plan.uncopied import missing_api, uncopied
 
@@ -133,7 +134,7 @@ def plan_logged_models(
         (lm for lm in src.part("logged_model").values() if lm.experiment_id in experiments),
         key=lambda lm: (lm.experiment_id, lm.model_id),
     )
-    if not caps.logged_models:
+    if not supports(caps, KIND):
         per_exp = Counter(lm.experiment_id for lm in models)
         return [
             uncopied(

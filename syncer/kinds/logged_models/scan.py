@@ -10,8 +10,10 @@ from __future__ import annotations
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.backends.mlflow3 import optional_api
+from syncer.core.capabilities import supports
 from syncer.core.snapshot import Snapshot
 from syncer.kinds.logged_models.api import search_logged_models
+from syncer.kinds.logged_models.capabilities import KIND
 from syncer.kinds.logged_models.snapshot import TAG_SOURCE_MODEL_ID, LoggedModelSnap
 
 
@@ -20,7 +22,7 @@ def scan_source_logged_models(endpoint: Endpoint, snap: Snapshot) -> dict[str, L
     return optional_api(
         endpoint,
         "logged_model",
-        endpoint.caps.logged_models,
+        supports(endpoint.caps, KIND),
         lambda: {lm.model_id: lm for lm in search_logged_models(endpoint, snap.experiments)},
     )
 

@@ -15,7 +15,7 @@ completed (never created again). Where a version's files come from is decided he
 from __future__ import annotations
 
 from syncer.core.actions import Action, Op
-from syncer.core.capabilities import Capabilities
+from syncer.core.capabilities import Capabilities, supports
 from syncer.core.fitting import expected_version
 from syncer.core.model_snapshot import (
     NO_STAGE,
@@ -29,13 +29,14 @@ from syncer.core.model_snapshot import (
     version_key,
 )
 from syncer.core.snapshot import TAG_FINGERPRINT, Snapshot, fingerprint, user_tags
+from syncer.kinds.logged_models.capabilities import LOGGED_MODELS
 from syncer.kinds.logged_models.snapshot import source_model_id
 
 
 def files_mode(v: VersionSnap, src: Snapshot, copied_runs: set[str], caps: Capabilities) -> str:
     """Where the destination version's files will come from (see the module docstring)."""
     if source_model_id(v.source) is not None:
-        return "logged_model" if caps.logged_models else "holder"
+        return "logged_model" if supports(caps, LOGGED_MODELS.kind) else "holder"
     if v.run_id in copied_runs and run_relative_path(v, src):
         return "run"
     return "holder"

@@ -17,6 +17,7 @@ from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Action, Op
 from syncer.core.permissions import PRIVILEGE_TYPES, ROLE
+from syncer.kinds.permissions.capabilities import scheme
 
 
 def _resource_id(ctx: Context, resource_type: str, resource: str) -> str:
@@ -55,7 +56,7 @@ def _apply_one(ctx: Context, action: Action) -> tuple[str | None, RunStats]:
     rtype, who = d["resource_type"], d["dest_principal"]
     rid = _resource_id(ctx, rtype, d["resource"])
     ctx.guard()
-    if ctx.dst.caps.permissions == "databricks":
+    if scheme(ctx.dst.caps) == "databricks":
         apply_databricks(ctx.dst, action, rid)
         return action.dest_id, RunStats()
     if rtype == "role" or who.startswith(ROLE):

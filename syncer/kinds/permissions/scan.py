@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from syncer.backends import auth_app, auth_roles, dbx_permissions, uc_grants
 from syncer.backends.endpoint import Endpoint
 from syncer.core.permissions import MEMBER, RESOURCE_TYPES, ROLE, Grant, PermSnap
+from syncer.kinds.permissions.capabilities import scheme
 
 
 def _read(
@@ -79,9 +80,9 @@ def scan_permissions(
 ) -> tuple[PermSnap, int]:
     """One end's permissions on the resources of the pass, or an empty snapshot where the end keeps
     none this tool reads (`Capabilities.permissions`); with the count of role grants left out."""
-    if endpoint.caps.permissions == "databricks":
+    if scheme(endpoint.caps) == "databricks":
         return _read_databricks(endpoint, experiments, models), 0
-    if endpoint.caps.permissions != "basic-auth":
+    if scheme(endpoint.caps) != "basic-auth":
         return PermSnap(), 0
     return _read(endpoint, experiments, models)
 

@@ -17,6 +17,7 @@ from syncer.core.permissions import (
     yaml_map_duplicates,
 )
 from syncer.kinds.base import Emitter, Job, Known, Planned, reading
+from syncer.kinds.permissions.capabilities import scheme
 from syncer.kinds.permissions.plan import KIND, PermOptions, plan_permissions
 from syncer.kinds.permissions.scan import scan_permissions
 from syncer.state.store import DONE
@@ -91,7 +92,7 @@ def plan_permission_step(job: Job, known: Known, out: Emitter) -> Planned:
     (src, roles), (dst, _) = known.src_snap.parts[KIND], known.dst_snap.parts[KIND]
     opts = PermOptions(
         pmap=principal_map(job.settings),
-        dest_kind=job.dst.caps.permissions,
+        dest_kind=scheme(job.dst.caps),
         replace=job.settings.permissions.replace,
         made=_made(job),
         role_grants=roles,

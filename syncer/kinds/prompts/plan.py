@@ -17,13 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from syncer.core.actions import Action, Op
-from syncer.core.capabilities import Capabilities
+from syncer.core.capabilities import Capabilities, supports
 from syncer.core.snapshot import (
     TAG_FINGERPRINT,
     TAG_SOURCE_EXPERIMENT_ID,
     TAG_SOURCE_RUN_ID,
     Snapshot,
 )
+from syncer.kinds.prompts.capabilities import KIND
 from syncer.kinds.prompts.snapshot import (
     EXPERIMENT_IDS,
     LINKED_PROMPTS,
@@ -293,7 +294,7 @@ def plan_prompts(
     prompts: list[PromptSnap] = sorted(src.part("prompt").values(), key=lambda p: p.name)
     if not prompts:
         return []
-    if not caps.prompts:
+    if not supports(caps, KIND):
         versions = sum(len(p.versions) for p in prompts)
         return [
             uncopied("prompt", len(prompts), missing_api("prompt", caps)),
@@ -323,19 +324,34 @@ def plan_prompts(
         if prompt_action.op is Op.ERROR:
             continue
         dest = dst.part("prompt").get(prompt.name)
-        next_number = max((d.number for d in dest.versions.values()), default=0) + 1 if dest else 1
-        for v in prompt.ordered_versions():
-            links = {
-                "links": runs.of(prompt.name, v.version),
-                "model_links": models.of(prompt.name, v.version),
-            }
-            action = _plan_version(prompt, v, copies.get(v.version, []), links, quarantined)
-            if action.op is Op.CREATE:
-                if next_number != v.number:
-                    action.details["dest_version"] = next_number
-                next_number += 1
-            actions.append(action)
+        actions += _plan_versions(prompt, dest, copies, (runs, models), quarantined)
         actions.extend(_plan_extra(prompt, copies))
+    return actions
+
+
+def _plan_versions(
+    prompt: PromptSnap,
+    dest: PromptSnap | None,
+    copies: Copies,
+    links: tuple[_Links, _Links],
+    quarantined: frozenset[tuple[str, str]],
+) -> list[Action]:
+    """One prompt's versions in source order; a created version takes the destination's next
+    number (`dest_version` when it differs from the source's). `links`: the run and model links."""
+    runs, models = links
+    next_number = max((d.number for d in dest.versions.values()), default=0) + 1 if dest else 1
+    actions = []
+    for v in prompt.ordered_versions():
+        found = {
+            "links": runs.of(prompt.name, v.version),
+            "model_links": models.of(prompt.name, v.version),
+        }
+        action = _plan_version(prompt, v, copies.get(v.version, []), found, quarantined)
+        if action.op is Op.CREATE:
+            if next_number != v.number:
+                action.details["dest_version"] = next_number
+            next_number += 1
+        actions.append(action)
     return actions
 
 

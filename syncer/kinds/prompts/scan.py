@@ -17,6 +17,8 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 
 from syncer.backends.calls import pages
 from syncer.backends.endpoint import Endpoint
+from syncer.core.capabilities import supports
+from syncer.kinds.prompts.capabilities import KIND, REGISTRY
 from syncer.kinds.prompts.snapshot import PromptSnap, PromptVersionSnap
 from syncer.kinds.prompts.uc_scan import (
     CONTENT_TAGS,
@@ -83,13 +85,15 @@ def scan_prompts(endpoint: Endpoint, keep: Callable[[str], bool]) -> dict[str, P
 
 def scan_source_prompts(endpoint: Endpoint, globs: Iterable[str]) -> dict[str, PromptSnap]:
     """The source prompts named by `globs` (["*"]: all of them; []: none). An end whose prompts live
-    in Unity Catalog (`caps.prompt_registry`) is read on that registry
+    in Unity Catalog (the prompt kind's `REGISTRY` feature) is read on that registry
     (syncer.kinds.prompts.uc_scan)."""
     globs = list(globs)
     if not globs:
         return {}
-    if endpoint.caps.prompt_registry:
-        selected = scan_uc_prompts(endpoint.on_registry(endpoint.caps.prompt_registry), globs)
+    if supports(endpoint.caps, KIND, REGISTRY):
+        selected = scan_uc_prompts(
+            endpoint.on_registry(supports(endpoint.caps, KIND, REGISTRY)), globs
+        )
     else:
         selected = scan_prompts(endpoint, lambda name: matches(name, globs))
     return selected  # a glob that matches nothing: syncer.kinds.base.unmatched

@@ -5,12 +5,14 @@ This module is the kind's `Kind` record and its step functions; syncer.kinds.reg
 
 from __future__ import annotations
 
+from syncer.core.capabilities import absent_kinds
 from syncer.core.kinds import KindInfo
 from syncer.kinds.base import Emitter, Job, Kind, Known, Planned, reading
 from syncer.kinds.scorers.apply import apply_scorers
+from syncer.kinds.scorers.capabilities import KIND
 from syncer.kinds.scorers.plan import plan_scorers
 from syncer.kinds.scorers.scan import NoScorerApi, offers_scorers, scan_scorers
-from syncer.kinds.scorers.snapshot import KIND, Scorers
+from syncer.kinds.scorers.snapshot import Scorers
 from syncer.plan.uncopied import unlisted
 
 _NO_API = "scorer:no_api"  # the destination's part when it cannot hold scorers: why
@@ -43,7 +45,7 @@ def _read(job: Job, side: str, experiments: list[str]) -> Scorers | str:
 
 
 def _scan(job: Job, known: Known) -> Known:
-    if KIND in job.src.caps.absent_kinds:
+    if KIND in absent_kinds(job.src.caps):
         return known
     src = _read(job, "source", _live(known))
     if isinstance(src, str):

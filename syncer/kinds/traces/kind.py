@@ -31,7 +31,7 @@ def _incremental(settings: Settings, cycle: int) -> bool:
 
 TRACES = Kind(
     "trace",
-    (KindInfo("trace", "traces", TAG_SOURCE_TRACE_ID, "traces"),),
+    (KindInfo("trace", "traces", TAG_SOURCE_TRACE_ID, "trace"),),
     scan_trace_step,
     plan_trace_step,
     apply_traces,

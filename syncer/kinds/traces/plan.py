@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections import Counter
 
 from syncer.core.actions import Action, Op
-from syncer.core.capabilities import Capabilities
+from syncer.core.capabilities import Capabilities, supports
 from syncer.core.snapshot import Snapshot
+from syncer.kinds.traces.capabilities import KIND
 from syncer.kinds.traces.snapshot import TraceSnap, dest_trace_id
 from syncer.plan.uncopied import missing_api, uncopied, unlisted
 
@@ -47,7 +48,7 @@ def plan_traces(
         (t for t in src.part("trace").values() if t.experiment_id in planned_experiments),
         key=lambda t: (t.experiment_id, t.request_time, t.trace_id),
     )
-    if not caps.traces:
+    if not supports(caps, KIND):
         counts = Counter(t.experiment_id for t in traces)
         return [
             uncopied(
@@ -121,7 +122,7 @@ def unlisted_run_links(
 ) -> list[Action]:
     """One `!` row (count unknown) saying that `link_traces_to_run` links are not copied, when
     traces are."""
-    if not caps.traces or not any(
+    if not supports(caps, KIND) or not any(
         t.experiment_id in planned_experiments for t in src.part("trace").values()
     ):
         return []

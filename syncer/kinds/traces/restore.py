@@ -28,6 +28,7 @@ from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Op
 from syncer.core.archive import Experiment, Skip
+from syncer.core.capabilities import supports
 from syncer.core.errors import FatalError
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID, ExperimentSnap, Snapshot
 from syncer.kinds.traces.apply import (
@@ -43,6 +44,7 @@ from syncer.kinds.traces.archive_scan import (
     bucket_range,
     read_trace,
 )
+from syncer.kinds.traces.capabilities import KIND
 from syncer.kinds.traces.pages import iter_trace_infos
 from syncer.kinds.traces.plan import plan_traces
 from syncer.kinds.traces.scan import trace_snap
@@ -207,10 +209,10 @@ def restore_traces(
     for hour, files in archived_hours(archive, holder.run_id):
         if not files:
             continue
-        if not dst.caps.traces or holder.experiment is None:
+        if not supports(dst.caps, KIND) or holder.experiment is None:
             skip(
                 missing_api("trace", dst.caps)
-                if not dst.caps.traces
+                if not supports(dst.caps, KIND)
                 else "trace outside an experiment",
                 len(files),
             )

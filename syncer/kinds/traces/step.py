@@ -8,7 +8,9 @@ cursor is read whole.
 
 from __future__ import annotations
 
+from syncer.core.capabilities import supports
 from syncer.kinds.base import Emitter, Job, Known, Planned, reading
+from syncer.kinds.traces.capabilities import KIND
 from syncer.kinds.traces.plan import plan_traces, unlisted_run_links
 from syncer.kinds.traces.scan import scan_traces
 from syncer.kinds.traces.snapshot import CURSOR_LOOKBACK_MS, cursor_name
@@ -34,14 +36,14 @@ def _since(job: Job, experiments: list[str]) -> dict[str, int]:
 
 def scan_trace_step(job: Job, known: Known) -> Known:
     """Fill both snapshots' traces (the destination's only where it has a trace API)."""
-    if not job.src.caps.traces:
+    if not supports(job.src.caps, KIND):
         return known
     experiments = _experiments(known)
     since = _since(job, experiments)
     reading(
         job.src, "source traces", lambda: scan_traces(job.src, known.src_snap, experiments, since)
     )
-    if not job.dst.caps.traces:
+    if not supports(job.dst.caps, KIND):
         return known
     dest_ids = {
         e.name: e.experiment_id for e in known.dst_snap.experiments.values() if not e.deleted

@@ -3,7 +3,7 @@
 from alembic import context
 
 import syncer.state.cycles  # noqa: F401  (its table joins Base.metadata)
-from syncer.state.store import Base
+from syncer.state.tables import Base
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:
