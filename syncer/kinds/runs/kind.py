@@ -88,8 +88,8 @@ def _scan_runs(job: Job, known: Known) -> Known:
 @dataclass(frozen=True)
 class RunInput:
     """What the run stream reads (syncer.kinds.runs.stream): the pass's inputs, what the steps
-    before it found, and the two values it fills: the experiments still plannable (one whose runs
-    cannot be read is dropped) and the experiment of each destination-only run."""
+    before it found (frozen: what the stream finds is its own, `RunStream.plannable` and
+    `RunStream.extra_groups`)."""
 
     settings: Settings
     src: Endpoint
@@ -99,8 +99,7 @@ class RunInput:
     src_snap: Snapshot
     dst_snap: Snapshot
     dest_names: Mapping[str, str]
-    plannable: set[str | None]
-    extra_groups: dict[str, str]
+    plannable: frozenset[str | None]
 
 
 def _read(job: Job, side: str, what: Callable[[], object]) -> object:
@@ -113,13 +112,12 @@ def _plan_runs(job: Job, known: Known, out: Emitter) -> Planned:
         src_snap=known.src_snap,
         dst_snap=known.dst_snap,
         dest_names=known.dest_names,
-        plannable=set(known.plannable),
-        extra_groups={},
+        plannable=known.plannable,
     )
     stream = RunStream(given, partial(_read, job), out.emit)
     stream.run()
-    found = replace(known, plannable=frozenset(given.plannable), copied_runs=stream.copied_runs())
-    return Planned([], found, stream, given.extra_groups)
+    found = replace(known, plannable=frozenset(stream.plannable), copied_runs=stream.copied_runs())
+    return Planned([], found, stream, stream.extra_groups)
 
 
 EXPERIMENTS = Kind(

@@ -80,9 +80,14 @@ class RunStream:
     emit: Emit
     facts: RunFacts = field(default_factory=RunFacts)
     dest: DestReads = field(init=False)
+    # what the step hands on: the experiments still plannable (one whose runs cannot be read is
+    # dropped) and the experiment of each destination-only run
+    plannable: set[str | None] = field(init=False)
+    extra_groups: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.dest = DestReads(self.job)
+        self.plannable = set(self.job.plannable)
 
     def copied_runs(self) -> IdSet | Either:
         """The source runs that have or get a copy: those this pass planned, and in a cycle reading
@@ -185,7 +190,7 @@ class RunStream:
     def _refused(self, experiment_id: str, exc: Exception) -> None:
         """An experiment whose runs the source refuses to show fails; its later kinds are not
         planned; the pass goes on."""
-        self.job.plannable.discard(experiment_id)
+        self.plannable.discard(experiment_id)
         name = self.job.src_snap.experiments[experiment_id].name
         self._emit_alone([experiment_refused(name, experiment_id, exc)])
 
@@ -289,7 +294,7 @@ class RunStream:
         wanted = {
             rid
             for rid, r in src.runs.items()
-            if r.experiment_id in job.plannable
+            if r.experiment_id in self.plannable
             and (job.options.deleted == "mirror" or not r.deleted)
         }
         f.wanted.update(wanted)
@@ -300,7 +305,7 @@ class RunStream:
             dst,
             job.dst.caps,
             job.options,
-            job.plannable,
+            self.plannable,
             extras=False,
             linked=Either(f.wanted, f.with_copy) if linked is None else linked,
             to_source=to_source,
@@ -369,7 +374,7 @@ class RunStream:
             linked.update(
                 r.run_id
                 for r in parents
-                if r.experiment_id in job.plannable
+                if r.experiment_id in self.plannable
                 and (job.options.deleted == "mirror" or not r.deleted)
             )
         src = Snapshot(
@@ -386,6 +391,6 @@ class RunStream:
     def _plan_extras(self) -> None:
         f = self.facts
         actions = plan_extra_runs(f.extras, self.job.options.delete_extra, f.source_state)
-        self.job.extra_groups.update({c.run_id: c.group for c in f.extras})
+        self.extra_groups.update({c.run_id: c.group for c in f.extras})
         f.extras = []
         self._emit_alone(actions)
