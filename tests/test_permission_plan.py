@@ -11,8 +11,8 @@ import pytest
 from syncer.core.actions import Op
 from syncer.core.capabilities import AZURE_ML
 from syncer.core.errors import FatalError
-from syncer.core.permissions import Grant, PermSnap, PrincipalMap, read_csv_map
 from syncer.kinds.permissions.capabilities import scheme
+from syncer.kinds.permissions.grants import Grant, PermSnap, PrincipalMap, read_csv_map
 from syncer.kinds.permissions.plan import PermOptions, plan_permissions
 
 SOURCE = PermSnap(

@@ -10,8 +10,8 @@ import pytest
 
 from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import SIGIL, Op
-from syncer.core.permissions import PrincipalMap
 from syncer.kinds.permissions.apply import apply_databricks
+from syncer.kinds.permissions.grants import PrincipalMap
 from syncer.kinds.permissions.plan import PermOptions, plan_permissions
 from syncer.kinds.permissions.scan import scan_permissions
 from tests.emulators.databricks import API, DatabricksRules

@@ -15,8 +15,8 @@ from syncer.backends.endpoint import Endpoint
 from syncer.cli.diff import diff_report
 from syncer.config import Settings
 from syncer.core.actions import SIGIL, Op
-from syncer.core.permissions import Grant, PermSnap, PrincipalMap
 from syncer.kinds.permissions.apply import apply_databricks
+from syncer.kinds.permissions.grants import Grant, PermSnap, PrincipalMap
 from syncer.kinds.permissions.plan import PermOptions, plan_permissions
 from syncer.kinds.permissions.scan import scan_permissions
 from tests.emulators.databricks import API, DatabricksRules

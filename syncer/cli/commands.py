@@ -30,7 +30,7 @@ from syncer.engine import id_map
 from syncer.engine.archive import restore as restore_archive
 from syncer.engine.rebuild import rebuild
 from syncer.engine.sync import endpoints, open_state, sync
-from syncer.kinds.permissions.step import principal_problems
+from syncer.kinds.registry import config_problems
 from syncer.report.id_map import write as write_id_map
 from syncer.report.problems import problem_lines
 from syncer.report.progress import ProgressBar
@@ -191,7 +191,7 @@ def check_config(args: argparse.Namespace) -> int:
         except FatalError as exc:
             problems.append(str(exc))
     if not problems:
-        problems += principal_problems(settings, args.config, None if args.offline else dst)
+        problems += config_problems(settings, args.config, None if args.offline else dst)
     for line in problems:
         print(f"mlflow-syncer: error: {line}", file=sys.stderr)
     if problems:
@@ -216,7 +216,7 @@ def export_id_map(
         store = open_state(settings, src, dst, read_only=True, config_path=args.config)
         rows = id_map.from_state(store, src, dst, args.kind)
     if not args.kind:
-        rows = chain(rows, id_map.principal_rows(settings, store, src, dst))
+        rows = chain(rows, id_map.kind_rows(settings, store, src, dst))
     try:
         with open_output(args.output, "the id map") as out:
             n = write_id_map(rows, args.format, out)

@@ -13,10 +13,9 @@ from syncer.config import Settings
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.errors import FatalError
 from syncer.core.model_snapshot import dest_version_ref
-from syncer.core.permissions import REVOKED
 from syncer.core.redact import redact
 from syncer.engine.sync import scan_and_plan
-from syncer.kinds.permissions.step import principal_map
+from syncer.kinds import registry
 from syncer.kinds.registry import COPIED as KINDS
 from syncer.state.store import DONE, IN_PROGRESS, StateStore
 
@@ -104,30 +103,10 @@ def from_destination(
     yield from sorted(rows, key=lambda r: (order[r.kind], r.source_id))
 
 
-def principal_rows(
+def kind_rows(
     settings: Settings, store: StateStore | None, src: Endpoint, dst: Endpoint
 ) -> Iterator[IdRow]:
-    """With permissions copied: the principal map applied (`principal` rows, source -> destination
-    principal; `*` -> the default principal under `unmapped: default`), then each grant this tool
-    made (`permission` rows, `type|resource|principal` on both sides, status done or revoked) from
-    the state store."""
-    if not settings.permissions.enabled:
-        return
-    pmap = principal_map(settings)
-    for source, dest in sorted(pmap.mapping.items()):
-        yield IdRow("principal", source, dest, source, "mapped", src.identity, dst.identity)
-    if pmap.unmapped == "default" and pmap.default:
-        yield IdRow(
-            "principal", "*", pmap.default, "unmapped", "default", src.identity, dst.identity
-        )
-    for r in store.mapped("permission") if store is not None else ():
-        status = "revoked" if r.fingerprint == REVOKED else r.status
-        yield IdRow(
-            "permission",
-            r.source_id,
-            r.dest_id or "",
-            r.name or "",
-            status,
-            src.identity,
-            dst.identity,
-        )
+    """The rows the kinds add to the id map (`Kind.id_rows`: the principal map and the grants made,
+    when permissions are copied)."""
+    for row in registry.id_rows(settings, store):
+        yield IdRow(*row, src.identity, dst.identity)

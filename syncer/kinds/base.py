@@ -143,6 +143,12 @@ class Kind:
     linked_runs: Callable[[Snapshot], Iterable[str]] | None = None
     # The source -> destination principal names it maps; the destination's `mlflow.user` follows.
     principals: Callable[[Settings], Mapping[str, str]] | None = None
+    # `check-config`: what is wrong with the kind's own settings (config file paths; the
+    # destination, None when offline), one line each.
+    checks: Callable[[Settings, str | None, Endpoint | None], list[str]] | None = None
+    # `state export`: rows the kind adds to the id map (kind, source id, destination id, name,
+    # status), from the settings and the state store (None: read from the destination).
+    id_rows: Callable[[Settings, StateStore | None], Iterable[tuple[str, ...]]] | None = None
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -89,6 +89,18 @@ def user_map(settings: Settings) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(mapped.items()))
 
 
+def config_problems(settings: Settings, config: str | None, dst: object | None) -> list[str]:
+    """What is wrong with the kinds' own settings (`Kind.checks`), one line each."""
+    return [line for k in KINDS if k.checks is not None for line in k.checks(settings, config, dst)]
+
+
+def id_rows(settings: Settings, store: object | None) -> Iterable[tuple[str, ...]]:
+    """The rows the kinds add to an exported id map (`Kind.id_rows`)."""
+    for kind in KINDS:
+        if kind.id_rows is not None:
+            yield from kind.id_rows(settings, store)
+
+
 def of_object(name: str) -> Kind:
     """The kind whose planner emits actions of `Action.kind` `name`."""
     return next(k for k in KINDS if name in k.names)

@@ -12,12 +12,12 @@ from mlflow.exceptions import MlflowException
 from syncer.apply.context import Context
 from syncer.apply.runs import RunStats
 from syncer.apply.units import Units
-from syncer.backends import auth_app, auth_roles, dbx_permissions, uc_grants
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
 from syncer.core.actions import Action, Op
-from syncer.core.permissions import PRIVILEGE_TYPES, ROLE
+from syncer.kinds.permissions import auth_app, auth_roles, dbx_permissions, uc_grants
 from syncer.kinds.permissions.capabilities import scheme
+from syncer.kinds.permissions.grants import PRIVILEGE_TYPES, ROLE
 
 
 def _resource_id(ctx: Context, resource_type: str, resource: str) -> str:

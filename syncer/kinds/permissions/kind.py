@@ -11,7 +11,13 @@ from syncer.config import Settings
 from syncer.core.kinds import KindInfo
 from syncer.kinds.base import Kind
 from syncer.kinds.permissions.apply import apply_permissions
-from syncer.kinds.permissions.step import plan_permission_step, principal_map, scan_permission_step
+from syncer.kinds.permissions.id_rows import permission_rows
+from syncer.kinds.permissions.step import (
+    plan_permission_step,
+    principal_map,
+    principal_problems,
+    scan_permission_step,
+)
 
 
 def _principals(settings: Settings) -> Mapping[str, str]:
@@ -27,4 +33,6 @@ PERMISSIONS = Kind(
     apply_permissions,
     after=("experiment", "model"),
     principals=_principals,
+    checks=principal_problems,
+    id_rows=permission_rows,
 )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from syncer.core.actions import Action, Op
 from syncer.core.errors import FatalError
-from syncer.core.permissions import (
+from syncer.kinds.permissions.grants import (
     PASSAGE,
     PRIVILEGE_TYPES,
     REVOKED,

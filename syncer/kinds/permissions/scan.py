@@ -1,24 +1,24 @@
 """Read experiment and registered-model permissions into plain `PermSnap`s, resources named as the
 planner matches them: experiments by their destination name, models by their destination name.
 
-MLflow's authentication app (syncer.backends.auth_app): each user's own grants; its roles
-(syncer.backends.auth_roles) as principals `role:<name>` with their permissions on the pass's
-resources, and each membership as a grant on the role (`Grant("role", name, user, MEMBER)`); a
-role's permission on every resource (`*`, or the workspace) is counted, not copied. Databricks
-(syncer.backends.dbx_permissions): each experiment's direct grants through the Permissions API, and
-a Unity Catalog model's grants with the privileges on its schema and catalog that reach models
-(syncer.backends.uc_grants), one grant per privilege; it lists no principals here, so none is
-checked against it.
+MLflow's authentication app (syncer.kinds.permissions.auth_app): each user's own grants; its roles
+(syncer.kinds.permissions.auth_roles) as principals `role:<name>` with their permissions on the
+pass's resources, and each membership as a grant on the role (`Grant("role", name, user, MEMBER)`);
+a role's permission on every resource (`*`, or the workspace) is counted, not copied. Databricks
+(syncer.kinds.permissions.dbx_permissions): each experiment's direct grants through the Permissions
+API, and a Unity Catalog model's grants with the privileges on its schema and catalog that reach
+models (syncer.kinds.permissions.uc_grants), one grant per privilege; it lists no principals here,
+so none is checked against it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from syncer.backends import auth_app, auth_roles, dbx_permissions, uc_grants
 from syncer.backends.endpoint import Endpoint
-from syncer.core.permissions import MEMBER, RESOURCE_TYPES, ROLE, Grant, PermSnap
+from syncer.kinds.permissions import auth_app, auth_roles, dbx_permissions, uc_grants
 from syncer.kinds.permissions.capabilities import scheme
+from syncer.kinds.permissions.grants import MEMBER, RESOURCE_TYPES, ROLE, Grant, PermSnap
 
 
 def _read(

@@ -9,15 +9,15 @@ from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings, dest_name
 from syncer.core import config_text
 from syncer.core.errors import FatalError
-from syncer.core.permissions import (
+from syncer.kinds.base import Emitter, Job, Known, Planned, reading
+from syncer.kinds.permissions.capabilities import scheme
+from syncer.kinds.permissions.grants import (
     PermSnap,
     PrincipalMap,
     read_csv_map,
     unknown_principals,
     yaml_map_duplicates,
 )
-from syncer.kinds.base import Emitter, Job, Known, Planned, reading
-from syncer.kinds.permissions.capabilities import scheme
 from syncer.kinds.permissions.plan import KIND, PermOptions, plan_permissions
 from syncer.kinds.permissions.scan import scan_permissions
 from syncer.state.store import DONE

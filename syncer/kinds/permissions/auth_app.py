@@ -15,7 +15,7 @@ from mlflow.utils.rest_utils import http_request, verify_rest_response
 
 from syncer.backends.calls import call
 from syncer.backends.endpoint import Endpoint
-from syncer.core.permissions import RESOURCE_TYPES
+from syncer.kinds.permissions.grants import RESOURCE_TYPES
 
 USERS = "/api/2.0/mlflow/users/list"
 USER_PERMISSIONS = "/api/3.0/mlflow/users/permissions/list"

@@ -3,8 +3,8 @@
 written by an admin.
 
 Only the default workspace's roles are read (the tool copies one workspace); a user's own hidden
-role `__user_<id>__` holds that user's direct grants (syncer.backends.auth_app) and is left out
-here. A server without the role routes (an older MLflow) answers 404: it has no roles (None).
+role `__user_<id>__` holds that user's direct grants (syncer.kinds.permissions.auth_app) and is left
+out here. A server without the role routes (an older MLflow) answers 404: it has no roles (None).
 """
 
 from __future__ import annotations
