@@ -32,6 +32,10 @@ HOMONYMS = {
     ("dataset", "syncer/kinds/inventory/listing.py"): "uc_dataset: Unity Catalog evaluation "
     "datasets, which the inventory only counts",
     ("dataset", "syncer/kinds/inventory/scan.py"): "uc_dataset, as above",
+    ("permission", "syncer/backends/azure_blob.py"): "a storage account's permission on a SAS",
+    ("permission", "syncer/backends/classify.py"): "MLflow's error code PERMISSION_DENIED",
+    ("permission", "syncer/core/config_text.py"): "a file system's permission denied",
+    ("permission", "syncer/state/connect.py"): "a file system's permission denied",
 }
 CHECKED = {
     "trace": "traces",
@@ -39,6 +43,7 @@ CHECKED = {
     "dataset": "datasets",
     "logged_model": "logged_models",
     "scorer": "scorers",
+    "permission": "permissions",
 }
 
 
