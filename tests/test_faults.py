@@ -86,7 +86,9 @@ def test_migration_through_faults_is_exact(
 def test_destination_dying_mid_copy_fails_in_bounded_time_then_rerun_converges(
     source_server, dest_server, fault_proxy, unique_name, tmp_path
 ):
-    """Default retry knobs: a dead destination ends the migration with exit 2 in about a minute."""
+    """Default retry knobs: a dead destination ends the migration with exit 2 (about a minute on a
+    quiet machine: each call gives up after `RetryPolicy.attempts` or `max_delay`; no wall-clock
+    assertion, a hang is caught by the suite's per-test timeout)."""
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     w = make_workload(src, unique_name, runs_per_experiment=1)
     proxy = fault_proxy(dest_server.url, FaultConfig(dead_after=20))
@@ -110,7 +112,6 @@ def test_destination_dying_mid_copy_fails_in_bounded_time_then_rerun_converges(
     assert "the destination" in died.stderr and "is unreachable: connection reset" in died.stderr, (
         died.stderr
     )
-    assert elapsed < 300, elapsed
     print(f"dead destination detected after {elapsed:.0f} s (process start to exit)")
 
     proxy.configure(FaultConfig())
