@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from mlflow.entities import Run, ViewType
 
-from syncer.backends.calls import call
+from syncer.backends.calls import pages
 from syncer.backends.endpoint import Endpoint
 from syncer.core.snapshot import DatasetRef, RunSnap
 
@@ -53,23 +53,7 @@ def view(include_deleted: bool) -> int:
 def iter_runs(endpoint: Endpoint, experiment_ids: list[str], view: int) -> Iterator[Run]:
     """Page through every run of the given experiments."""
     for i in range(0, len(experiment_ids), EXPERIMENT_IDS_PER_SEARCH):
-        ids = experiment_ids[i : i + EXPERIMENT_IDS_PER_SEARCH]
-        token = None
-        while True:
-            page = call(
-                endpoint,
-                "search_runs",
-                lambda t=token, ids=ids: endpoint.client.search_runs(
-                    ids,
-                    run_view_type=view,
-                    max_results=endpoint.caps.search_page_size,
-                    page_token=t,
-                ),
-            )
-            yield from page
-            token = page.token
-            if not token:
-                break
+        yield from search_all(endpoint, experiment_ids[i : i + EXPERIMENT_IDS_PER_SEARCH], view, "")
 
 
 def runs_of(
@@ -86,21 +70,16 @@ def search_all(
     filter_string: str,
     order_by: list[str] | None = None,
 ) -> Iterator[Run]:
-    token = None
-    while True:
-        page = call(
-            endpoint,
-            "search_runs",
-            lambda t=token: endpoint.client.search_runs(
-                ids,
-                filter_string=filter_string,
-                run_view_type=view,
-                max_results=endpoint.caps.search_page_size,
-                order_by=order_by,
-                page_token=t,
-            ),
-        )
-        yield from page
-        token = page.token
-        if not token:
-            return
+    """Every run of `ids` matching `filter_string`, page by page (`order_by`: MLflow's)."""
+    return pages(
+        endpoint,
+        "search_runs",
+        lambda t: endpoint.client.search_runs(
+            ids,
+            filter_string=filter_string,
+            run_view_type=view,
+            max_results=endpoint.caps.search_page_size,
+            order_by=order_by,
+            page_token=t,
+        ),
+    )

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from mlflow.entities import Experiment
 from mlflow.exceptions import MlflowException
 
-from syncer.backends.calls import call
+from syncer.backends.calls import call, pages
 from syncer.backends.classify import denied
 from syncer.backends.endpoint import Endpoint
 from syncer.core.snapshot import (
@@ -50,19 +50,13 @@ def matches(name: str, patterns: Iterable[str]) -> bool:
 
 def iter_experiments(endpoint: Endpoint, view: int) -> Iterator[Experiment]:
     """Page through every experiment of an endpoint."""
-    token = None
-    while True:
-        page = call(
-            endpoint,
-            "search_experiments",
-            lambda t=token: endpoint.client.search_experiments(
-                view_type=view, max_results=endpoint.caps.search_page_size, page_token=t
-            ),
-        )
-        yield from page
-        token = page.token
-        if not token:
-            return
+    return pages(
+        endpoint,
+        "search_experiments",
+        lambda t: endpoint.client.search_experiments(
+            view_type=view, max_results=endpoint.caps.search_page_size, page_token=t
+        ),
+    )
 
 
 def scan_experiments(
