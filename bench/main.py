@@ -14,6 +14,7 @@ import logging
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,8 @@ from bench import floor, peer, report, timeline, workloads  # noqa: E402
 from tests.fixtures.procs import start_mlflow_server, stop  # noqa: E402
 
 NETWORKS = ("local", "remote", "limits")
-DATABRICKS_LIMITS = {"search": 7.0, "log_batch": 47.0}
+# Databricks' documented per-workspace limits (requests/s), https://docs.databricks.com/en/resources/limits.html
+DATABRICKS_LIMITS = {"search": 7.0, "log_batch": 47.0, "other": 127.0}
 
 
 @dataclass
@@ -86,6 +88,9 @@ class Ends:
             (self.timeline_dir / f"{key}.json").write_text(json.dumps({key: rows}))
         summary = timeline.summarise(rows["src"], rows["dst"])
         print(timeline.text(key, summary), flush=True)
+        if self.rate_limits:
+            summary["rates"] = timeline.rates(rows["src"], rows["dst"], self.rate_limits)
+            print(timeline.rates_text(summary["rates"]), flush=True)
         return summary
 
     def proxy_stats(self) -> dict:
@@ -151,6 +156,21 @@ def run_ours(
         _RUNS[state.stem] = _RUNS.get(state.stem, 0) + 1  # full, then no-op, then 1% changed
         res["timeline"] = ends.timeline(f"ours-{state.stem}-{_RUNS[state.stem]}")
     return res
+
+
+def _limit_attempt(res: dict) -> dict:
+    """One attempt under the limits: its seconds, limit-bound seconds and percentage, the load."""
+    rates = res.get("timeline", {}).get("rates", {})
+    bound = rates.get("bound_s", 0.0)
+    return {
+        "seconds": round(res["seconds"], 2),
+        "bound_s": bound,
+        "pct": round(100 * bound / res["seconds"], 1),
+        "binding": rates.get("binding"),
+        "rejected": sum(c["429"] for c in rates.get("classes", {}).values()),
+        "load": os.getloadavg(),
+        "rates": rates,
+    }
 
 
 def _rss_mb(usage) -> float | None:
@@ -232,10 +252,16 @@ def measure(
             )
         )
         print(f"[{itag}] ours: {fulls[-1][0]['seconds']:.1f} s", flush=True)
+        if ends.rate_limits:
+            out.setdefault("limit_attempts", []).append(_limit_attempt(fulls[-1][0]))
         if with_floor:
             floors.append(_floor(ends, data, itag))
             print(f"[{itag}] floor: {floors[-1][0]:.1f} s", flush=True)
     del data
+    if "limit_attempts" in out:
+        pcts = sorted(a["pct"] for a in out["limit_attempts"])
+        out["limit_median_pct"] = statistics.median(pcts)
+        print(f"[{tag}] limit-bound: {pcts} %, median {out['limit_median_pct']:.1f}%", flush=True)
     out["full_all"] = [f[0]["seconds"] for f in fulls]
     out["full"] = min(fulls, key=lambda f: f[0]["seconds"])[0]
     if floors:

@@ -9,8 +9,11 @@ For one timed attempt (ours or the floor) with both ends behind proxies:
   ran one after another: a call that starts after the previous one ended adds one);
 - in flight: the mean and peak number of destination requests in flight during the body.
 
-`python -m bench.timeline FILE.json` prints the summary of a saved timeline (`bench/main.py
---timeline DIR`).
+Under rate limits (`rates`): the limit-bound time of the copy and where the rest went (see
+`rates`).
+
+`python -m bench.timeline FILE.json [LIMITS.json]` prints the summary of a saved timeline
+(`bench/main.py --timeline DIR`; LIMITS: the class limits, e.g. {"search": 0.35, ...}).
 """
 
 from __future__ import annotations
@@ -126,7 +129,74 @@ def text(name: str, s: dict) -> str:
     return "\n".join(out)
 
 
+def _union(spans: list[tuple[float, float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for lo, hi in sorted(spans):
+        if hi > end:
+            total += hi - max(lo, end)
+            end = hi
+    return total
+
+
+def rates(
+    src: list[dict], dst: list[dict], limits: dict[str, float], retry_after: float = 1.0
+) -> dict:
+    """The limit-bound time of one attempt behind rate-limiting proxies, and where the rest went.
+
+    Each end is one workspace; each of its classes is a token bucket of `limits[class]` per second
+    holding at most max(1, rate) tokens, full at the start. A class whose end admitted `n` requests
+    needs at least (n - burst) / rate seconds: its bound. The copy's limit-bound time is the largest
+    bound over (end, class), whatever else it does; the copy reaches bound / its own seconds of the
+    limit-bound rate. For the binding class: `head` (first request at either end to the class's
+    first), `span` (its first to last admitted request) against its bound, `tail` (to the last
+    request), its 429s and the seconds covered by their Retry-After."""
+    t_all = [r["t0"] for r in src + dst] + [r["t1"] for r in src + dst if "t1" in r]
+    if not t_all:
+        return {}
+    start, end = min(t_all), max(t_all)
+    classes: dict[str, dict] = {}
+    for side, rows in (("src", src), ("dst", dst)):
+        for cls, rate in limits.items():
+            mine = [r for r in rows if r.get("cls") == cls]
+            ok = sorted(r["t0"] for r in mine if r.get("status") != 429)
+            refused = [r["t0"] for r in mine if r.get("status") == 429]
+            bound = max(0.0, len(ok) - max(1.0, rate)) / rate if rate else 0.0
+            row = {"n": len(ok), "429": len(refused), "limit": rate, "bound_s": round(bound, 2)}
+            if ok:
+                row["head_s"] = round(ok[0] - start, 2)
+                row["span_s"] = round(ok[-1] - ok[0], 2)
+                row["tail_s"] = round(end - ok[-1], 2)
+                row["held_s"] = round(_union([(t, t + retry_after) for t in refused]), 2)
+            classes[f"{side} {cls}"] = row
+    binding = max(classes, key=lambda k: classes[k]["bound_s"])
+    return {
+        "span_s": round(end - start, 2),
+        "bound_s": classes[binding]["bound_s"],
+        "binding": binding,
+        "classes": classes,
+    }
+
+
+def rates_text(s: dict, seconds: float | None = None) -> str:
+    """One line per class with requests; the first names the binding class."""
+    if not s:
+        return "rates: no requests"
+    pct = f", {100 * s['bound_s'] / seconds:.1f}% of {seconds:.1f} s" if seconds else ""
+    out = [f"limit-bound {s['bound_s']} s ({s['binding']}){pct}; requests span {s['span_s']} s"]
+    for k, c in s["classes"].items():
+        if c["n"] or c["429"]:
+            out.append(
+                f"  {k}: {c['n']} at {c['limit']:g}/s -> {c['bound_s']} s; head {c.get('head_s')} "
+                f"span {c.get('span_s')} tail {c.get('tail_s')}; 429 x{c['429']} "
+                f"({c.get('held_s')} s held)"
+            )
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
     data = json.loads(Path(sys.argv[1]).read_text())
+    lim = json.loads(Path(sys.argv[2]).read_text()) if len(sys.argv) > 2 else None
     for key, tl in data.items():
         print(text(key, summarise(tl["src"], tl["dst"])))
+        if lim:
+            print(rates_text(rates(tl["src"], tl["dst"], lim)))

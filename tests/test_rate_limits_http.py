@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from syncer.backends import http_meter
 from syncer.backends.ratelimit import RateLimiter
 from syncer.core.capabilities import RateLimits
+from syncer.core.snapshot import TAG_FINGERPRINT
 from tests.compare import snapshot
 from tests.emulators.databricks import most_within
 from tests.fixtures.cli import cli_env, run_cli, write_config
@@ -28,6 +29,7 @@ from tests.test_databricks_to_azureml import USER
 # from the source; log batches go to the destination).
 RATES = {"search": 2.0, "log_batch": 2.0, "other": 4.0}
 DEFAULT_RATES = {"search": 7.0, "log_batch": 47.0, "other": 127.0}
+DEST_RATES = {"search": 20.0, "log_batch": 10.0, "other": 50.0}
 
 
 def test_migrate_at_the_workspace_limits_gets_no_429(
@@ -40,7 +42,8 @@ def test_migrate_at_the_workspace_limits_gets_no_429(
     config = write_config(
         tmp_path / "c.yaml",
         source={"tracking_uri": "databricks", "registry_uri": "databricks", "rate_limits": RATES},
-        destination={"tracking_uri": dest_server.url},
+        # log_batch the scarcer class: a run's lone marker goes as a set_tag (other)
+        destination={"tracking_uri": dest_server.url, "rate_limits": DEST_RATES},
         experiments=[f"{USER}/{unique_name}/*"],
         state=f"sqlite:///{tmp_path / 'state.db'}",
         workers=8,
@@ -74,6 +77,12 @@ def test_migrate_at_the_workspace_limits_gets_no_429(
     dest_names = [n.removeprefix(f"{USER}/") for n in names]
     got = snapshot(dst, dest_names, dest=True)
     assert [got[d] for d in dest_names] == [expected[s] for s in names]
+    copies = [
+        r
+        for n in dest_names
+        for r in dst.search_runs([dst.get_experiment_by_name(n).experiment_id])
+    ]
+    assert copies and all(r.data.tags.get(TAG_FINGERPRINT) for r in copies)  # complete, marked
 
 
 def test_every_attempt_to_a_registered_host_takes_a_token_and_other_hosts_none(databricks_env):

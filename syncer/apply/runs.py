@@ -12,8 +12,9 @@ destination already holds.
 
 Where the destination's log_batch writes a batch's tags after its params and metrics (plain MLflow:
 the SQL and file stores do, in that order), the marker rides in the run's last batch, sent once the
-other writes succeeded (after the status, the batch holds only the marker). Elsewhere it is a
-set_tag of its own.
+other writes succeeded (after the status, the batch holds only the marker; where the destination
+limits log_batch to fewer requests per second than other calls, that lone marker is a set_tag).
+Elsewhere it is a set_tag of its own.
 """
 
 from __future__ import annotations
@@ -326,6 +327,15 @@ def copy_run(
         return dest_run_id, stats
 
 
+def _marker_in_batch(ctx: Context, marker: str | None, status_due: bool) -> bool:
+    """Whether the marker rides in the run's last batch (where the destination writes a batch's
+    tags last). After the status that batch would hold the marker alone: one request either way,
+    so a set_tag where log_batch is the destination's scarcer rate class."""
+    if marker is None or not ctx.dst.caps.batch_tags_last:
+        return False
+    return not (status_due and ctx.dst.limiter.scarcer("log_batch", "other"))
+
+
 def _copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes) -> tuple[str, RunStats]:
     run = ctx.src_snap.runs[action.source_id]
     dest = ctx.dst_snap.runs.get(action.dest_id) if action.dest_id else None
@@ -352,7 +362,7 @@ def _copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes) -> t
     force = action.details.get("artifacts_checksum_differs", [])
     fp = action.fingerprint or ""
     marker = fp if dest is None or dest.tags.get(TAG_FINGERPRINT) != fp else None
-    in_batch = marker is not None and ctx.dst.caps.batch_tags_last
+    in_batch = _marker_in_batch(ctx, marker, _needs_status(run, dest))
 
     def values(join: Callable[[], None]) -> None:
         def last(flush: Callable[[], None]) -> list[RunTag]:

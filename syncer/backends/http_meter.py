@@ -207,11 +207,13 @@ def _hold(limited: tuple[RateLimiter, str], response: Any) -> None:
 
 
 def request_class(path: str) -> str | None:
-    """The rate class of a request by its URL path (Databricks' documented classes,
-    capabilities.DATABRICKS): searches and experiment listing, update and delete share `search`
-    (7/s), `log_batch` (47/s), every other REST API request (`/api/...`, `/ajax-api/...`: artifact
-    listings and credentials included) is `other` (127/s). None for what is not the REST API (the
-    SDK's `/.well-known/` discovery, `/oidc/` tokens): not counted."""
+    """The rate class of a request by its URL path (Databricks' documented groups,
+    capabilities.DATABRICKS, https://docs.azure.cn/zh-cn/databricks/dev-tools/api/latest/mlflow
+    "Rate limits"): experiment management (list, update, delete, restore) and search runs share
+    `search` (7/s each there; one budget here), `log_batch` (47/s), every other REST API request
+    (`/api/...`, `/ajax-api/...`: the other kinds' searches, artifact listings and credentials
+    included) is `other` (127/s). None for what is not the REST API (the SDK's `/.well-known/`
+    discovery, `/oidc/` tokens): not counted."""
     path = path.partition("?")[0]
     if not path.startswith(("/api/", "/ajax-api/")):
         return None
@@ -220,17 +222,18 @@ def request_class(path: str) -> str | None:
         not found or api.count("/") > 3
     ):  # /api/2.0/mlflow/..., /ajax-api/2.0/mlflow/...; not a file path
         return "other"
-    segments = rest.strip("/").split("/")
-    if (len(segments) <= 3 and segments[-1].startswith("search")) or rest.startswith(_SEARCH_PATHS):
+    if rest.startswith(_SEARCH_PATHS):
         return "search"
     return "log_batch" if rest.startswith("runs/log-batch") else "other"
 
 
 _SEARCH_PATHS = (
+    "experiments/search",
     "experiments/list",
     "experiments/update",
     "experiments/delete",
     "experiments/restore",
     "experiments/get-by-name",
     "experiments/set-experiment-tag",
+    "runs/search",
 )

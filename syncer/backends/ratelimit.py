@@ -114,6 +114,12 @@ class RateLimiter:
             for name, b in self.buckets.items()
         }
 
+    def scarcer(self, rate_class: str, than: str) -> bool:
+        """Whether `rate_class` is limited to fewer requests per second than `than` (an unlimited
+        class is never the scarcer)."""
+        mine, theirs = (self.buckets.get(c) for c in (rate_class, than))
+        return mine is not None and (theirs is None or mine.rate < theirs.rate)
+
     def acquire(self, rate_class: str) -> None:
         """Wait for a token of `rate_class` (search, log_batch or other); unlimited classes pass at
         once."""
