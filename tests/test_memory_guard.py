@@ -1,131 +1,66 @@
-"""Memory guard (issue 14): `diff` over a 50,000-run source and its copy stays under a bounded peak
-RSS.
+"""Memory guard (issue 14): `diff` holds neither the whole source nor one whole experiment: its
+peak RSS grows by less than half of what holding the added runs would cost.
 
 The stores are generated in seconds by bench/scale_source.py (MLflow's own SQLite schema, rows
-written by SQLite itself): 100 experiments of 500 finished runs (10 params, 6 tags, 3 metrics each)
-and the destination a finished `migrate` would have left (the runs under their own ids, with the
-provenance tags and the fingerprint the planner computes). `mlflow-syncer diff --format json` runs
-as a user runs it, in its own process under bench/peak_rss.py, which reads that process's peak RSS
-alone and kills it above the bound (so an engine that holds everything fails in seconds instead of
-growing for minutes).
+written by SQLite itself): finished runs (10 params, 6 tags, 3 metrics each) and the destination a
+finished `migrate` would have left (the runs under their own ids, with the provenance tags and the
+fingerprint the planner computes). `mlflow-syncer diff --format json` runs as a user runs it, in its
+own process under bench/peak_rss.py, which reads that process's peak RSS alone and kills it above
+400 MB (bench/memory_guard.py: `diff_json`).
 
-The bound, 400 MB: issue 14 asks for under 600 MB with a 1,000,000-run source. What does not depend
-on the run count is measured at 287 MB (a `diff` of two empty stores; 227 MB of it is importing
-mlflow and the syncer) and 317 MB with 1,000 runs. An engine that streams per experiment holds one
-experiment's runs of each side at a time, so its peak barely moves with the run count; an engine
-holding a snapshot of every run of both sides peaked at 1,211 MB with 100,000 runs (main at
-0e16e71), ~9.2 KB per run pair above the floor: ~750 MB with the 50,000 runs here, so it is still
-killed at the bound. 400 MB leaves room for ~1.7 KB per run of anything else that grows with the
-source. The test cannot prove the 1,000,000-run target (bench/scale.py measures it); it guards
-against memory growing with the whole source again. (It used 100,000 runs until issue 30: twice the
-time for a margin the bound did not need.)
-
-One experiment of 25,000 runs: the run step reads an experiment above `CHUNK_RUNS` (5,000) in
-start-time windows of about `WINDOW_RUNS` (1,000) runs on both sides
-(syncer.scan.runs.iter_windows), so the bound holds whatever one experiment holds. Measured with
-100,000 runs in one experiment on a loaded machine: 364 MB peak; with the experiment held whole on
-both sides (main at 9bb747a) 1,259 MB, i.e. ~9.7 KB per run pair above the floor: 25,000 runs held
-whole need ~530 MB, so the guard still fails an engine that holds one experiment whole, at a quarter
-of the cost of 50,000 (a page's query scans the experiment: SQLite has no index on start time, so
-the time grows with the square of the experiment's size).
+Measured per-run cost of holding runs (bench/memory_guard.py): an engine holding a snapshot of every
+run of both sides peaked ~9.2 KB per run pair above the floor (1,211 MB with 100,000 runs, main at
+0e16e71); one holding one experiment whole on both sides ~9.7 KB per run pair (1,259 MB with one
+experiment of 100,000 runs, main at 9bb747a). Each case measures two sizes 5,000 runs apart:
+- 1,000 runs in 10 experiments (one chunk), then 6,000 in 100: those hold more than `CHUNK_RUNS`
+  (5,000), so they are read one experiment (60 runs) at a time; the 5,000 runs more, held, would
+  add ~45 MB. Measured (load 25): 303 MB, then 315 MB.
+- 6,000 runs in one experiment, then 11,000: above `CHUNK_RUNS`, an experiment is read in
+  start-time windows of about `WINDOW_RUNS` (1,000) runs on both sides
+  (syncer.scan.run_chunks.iter_windows), at a cost that does not grow with the experiment (the
+  first windowed size is the baseline); held whole, the 5,000 runs more would add ~47 MB. Measured
+  (load 25): 328.0 MB, then 328.3 MB.
+A case fails when the larger size peaks above the smaller by half of what holding the added runs
+would cost, or either peaks at 400 MB. The smaller sizes' exact in-sync reports also check the
+generator (a copy the planner did not find in sync would fail the guard for the wrong reason). The
+full-size measurement (50,000 runs in 100 experiments, 25,000 in one, under 400 MB) is a benchmark:
+`.venv/bin/python -m bench.memory_guard` (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from bench.peak_rss import measure
-from bench.scale_source import DEST_SIDE, SOURCE_SIDE, Shape, generate_pair, run_id
-from tests.fixtures.cli import SYNCER, cli_env
+from bench.memory_guard import BOUND_MB, assert_in_sync, diff_peak
+from bench.scale_source import Shape
+from tests.fixtures.cli import cli_env
 
-RUNS = 50_000
-EXPERIMENTS = 100
-# held whole on both sides, ~530 MB (9.7 KB per run pair above the floor)
-ONE_EXPERIMENT_RUNS = 25_000
-BOUND_MB = 400
-# a hang guard only: under load the wall time is many times the CPU time (~100 s)
-HANG_SECONDS = 3600
+# (smaller, larger, KB of RSS per run pair an engine holding them needs: the module docstring)
+CASES = {
+    "100-experiments": (Shape(1_000, 10), Shape(6_000, 100), 9.2),
+    "one-experiment": (Shape(6_000, 1), Shape(11_000, 1), 9.7),
+}
 
 
-def _diff_json(tmp_path, source, dest, cap_mb: float | None) -> tuple[dict, dict | None]:
-    """Run `diff --format json` in its own process; (its rc, seconds, peak RSS), the report when
-    written."""
-    report, log = tmp_path / "diff.json", tmp_path / "diff.log"
-    cmd = [
-        SYNCER,
-        "diff",
-        "--source",
-        f"sqlite:///{source}",
-        "--dest",
-        f"sqlite:///{dest}",
-        "--state",
-        f"sqlite:///{tmp_path / 'state.db'}",
-        "--format",
-        "json",
-        "--output",
-        str(report),
-        "--log-level",
-        "warning",
-    ]
-    with open(log, "w") as out:
-        m = measure(
-            cmd, tmp_path / "rss.json", cap_mb, HANG_SECONDS, stdout=out, stderr=out, env=cli_env()
-        )
-    m["log"] = log.read_text()[-2000:]
-    return m, json.loads(report.read_text()) if report.exists() and m["rc"] == 0 else None
-
-
-def _assert_in_sync(doc: dict, shape: Shape) -> None:
-    """Every run and experiment `=`, each run matched to its own copy: exact counts and ids."""
-    experiments = shape.experiments + 1  # and MLflow's Default experiment
-    assert doc["in_sync"] is True
-    summary = doc["summary"]
-    assert summary["by_kind"] == {"experiment": {"same": experiments}, "run": {"same": shape.runs}}
-    assert (
-        summary["objects"],
-        summary["to_apply"],
-        summary["errors"],
-        summary["uncopied_objects"],
-    ) == (shape.runs + experiments, 0, 0, 0)
-    assert [
-        (e["name"], e["in_sync"], e["pending"], e["extra"], e["errors"]) for e in doc["experiments"]
-    ] == [("Default", 1, 0, 0, 0)] + [
-        (shape.experiment_name(e), shape.slice_size(e) + 1, 0, 0, 0)
-        for e in range(shape.experiments)
-    ]
-    runs = {
-        o["source_id"]: o["dest_id"]
-        for o in doc["objects"]
-        if o["kind"] == "run" and o["sigil"] == "="
-    }
-    assert runs == {run_id(SOURCE_SIDE, i): run_id(DEST_SIDE, i) for i in range(shape.runs)}
-
-
-def test_the_generated_copy_is_what_the_planner_expects(tmp_path):
-    """The generator itself checked on a small pair: a copy the planner does not find in sync would
-    fail the guard below for the wrong reason."""
-    shape = Shape(2_000, 7)
-    stores = generate_pair(tmp_path, shape)
-    m, doc = _diff_json(tmp_path, stores["source"], stores["mirrored"], None)
+def _peak(folder, shape: Shape) -> float:
+    """`diff` over `shape` and its copy: its peak RSS in MB, once it found them exactly in sync."""
+    m, doc = diff_peak(folder, shape, BOUND_MB, cli_env())
+    assert not m["capped"], f"peak RSS went above {BOUND_MB} MB: diff killed after {m['seconds']} s"
     assert m["rc"] == 0, m["log"]
-    _assert_in_sync(doc, shape)
+    assert_in_sync(doc, shape)
+    assert m["peak_mb"] < BOUND_MB
+    return m["peak_mb"]
 
 
 @pytest.mark.timeout(
-    HANG_SECONDS + 600
-)  # pytest's 900 s stopped the 50,000 runs at load 20 (~100 s idle)
-@pytest.mark.parametrize(
-    ("runs", "experiments"),
-    [(RUNS, EXPERIMENTS), (ONE_EXPERIMENT_RUNS, 1)],
-    ids=["50k-runs-100-experiments", "25k-runs-one-experiment"],
-)
-def test_diff_over_many_runs_and_their_copies_peaks_under_400_mb(tmp_path, runs, experiments):
-    shape = Shape(runs, experiments)
-    stores = generate_pair(tmp_path, shape)
-    m, doc = _diff_json(tmp_path, stores["source"], stores["mirrored"], BOUND_MB)
-    assert not m["capped"], f"peak RSS went above {BOUND_MB} MB: diff killed after {m['seconds']} s"
-    assert m["rc"] == 0, m["log"]
-    _assert_in_sync(doc, shape)
-    assert m["peak_mb"] < BOUND_MB
+    1800
+)  # a hang guard only: ~60 s of CPU, many times that in wall time under load
+@pytest.mark.parametrize("case", list(CASES))
+def test_diff_peak_does_not_grow_with_the_runs_it_has_read(tmp_path, case):
+    small, large, hold_kb = CASES[case]
+    held_mb = (large.runs - small.runs) * hold_kb / 1024
+    low, high = _peak(tmp_path / "small", small), _peak(tmp_path / "large", large)
+    assert high - low < held_mb / 2, (
+        f"{case}: {large.runs:,} runs peaked at {high} MB, {small.runs:,} at {low} MB: "
+        f"+{high - low:.1f} MB for {large.runs - small.runs:,} runs more (held: {held_mb:.0f})"
+    )
