@@ -4,6 +4,9 @@ floor (bench/direct_floor.py), on the same generated source, in paired attempts.
     .venv/bin/python -m bench.direct --workloads S,small --repeat 5 --dir /tmp/direct \
         [--json out.json] [--profile]
 
+`BENCH_SYNCER=/work/main/.venv/bin/mlflow-syncer` measures another build's `migrate` (the floor and
+the bench stay this tree's).
+
 Each workload is generated once into `DIR/<workload>/source.db` (bench/workloads.py's generator,
 no server: experiments are created by a direct store whose artifact root is the generator's
 artifact folder). Each attempt copies it into a fresh empty store twice, back to back: with
@@ -76,7 +79,7 @@ def commands(stores: dict, work: Path) -> dict[str, tuple[list[str], dict]]:
     ends = _fresh(work, stores)
     src = f"sqlite:///{stores['source']}"
     ours = [
-        SYNCER,
+        os.environ.get("BENCH_SYNCER", SYNCER),
         "migrate",
         "--source",
         src,

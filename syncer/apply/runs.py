@@ -259,6 +259,12 @@ def _status(ctx: Context, run: RunSnap, dest: RunSnap | None, dest_run_id: str) 
         call(ctx.dst, "update_run", lambda: client.update_run(dest_run_id, name=run.name))
 
 
+def _marker_rides(caps, marker: str | None, status: bool) -> bool:
+    """Whether the marker rides in the run's last batch (else it is a set_tag of its own). After
+    the status that batch holds only the marker."""
+    return marker is not None and caps.batch_tags_last and not (status and caps.marker_alone_as_tag)
+
+
 def _finish(ctx: Context, run: RunSnap, dest_run_id: str, marker: str | None) -> None:
     client = ctx.dst.client
     if marker is not None:
@@ -352,11 +358,11 @@ def _copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes) -> t
     force = action.details.get("artifacts_checksum_differs", [])
     fp = action.fingerprint or ""
     marker = fp if dest is None or dest.tags.get(TAG_FINGERPRINT) != fp else None
-    in_batch = marker is not None and ctx.dst.caps.batch_tags_last
+    status = _needs_status(run, dest)
+    in_batch = _marker_rides(ctx.dst.caps, marker, status)
 
     def values(join: Callable[[], None]) -> None:
         def last(flush: Callable[[], None]) -> list[RunTag]:
-            status = _needs_status(run, dest)
             if status:
                 flush()  # the run's last values, side by side with its files
             join()  # status and marker only after every other write of the run succeeded: a copy
