@@ -33,6 +33,7 @@ from pathlib import Path
 from bench import workloads
 from bench.scale_source import empty_store
 
+PAIR = ("ours", "floor")
 ROOT = Path(__file__).resolve().parents[1]
 SYNCER = str(ROOT / ".venv" / "bin" / "mlflow-syncer")
 WORKLOADS = {
@@ -50,6 +51,7 @@ def prepare(folder: Path, spec: workloads.Spec) -> dict:
     folder.mkdir(parents=True)
     db = folder / "source.db"
     # a client on sqlite:/// keeps files under ./mlruns; the generator writes under <root>/artifacts
+    (folder / "mlruns").mkdir()
     (folder / "artifacts").symlink_to("mlruns")
     cwd = os.getcwd()
     os.chdir(folder)
@@ -130,7 +132,7 @@ def copied_runs(db: Path) -> tuple[int, int]:
 def attempt(folder: Path, stores: dict, i: int) -> dict:
     """One paired attempt: ours, then the floor, each into a fresh destination."""
     out = {}
-    for name in ("ours", "floor"):
+    for name in PAIR:
         work = folder / f"{name}-{i}"
         cmd, env = commands(stores, work)[name]
         m = launch(cmd, env, folder / f"{name}-{i}.log")
@@ -144,7 +146,7 @@ def attempt(folder: Path, stores: dict, i: int) -> dict:
 def profile(folder: Path, stores: dict) -> None:
     """Each command once under bench/thread_profile.py (every thread's own CPU, cProfile), into
     `DIR/<workload>/profile-{ours,floor}.prof`."""
-    for name in ("ours", "floor"):
+    for name in PAIR:
         cmd, env = commands(stores, folder / f"profile-{name}")[name]
         module = "syncer.cli.app:main" if name == "ours" else "bench.direct_floor"
         prof = [sys.executable, "-m", "bench.thread_profile", str(folder / f"profile-{name}.prof")]
@@ -155,16 +157,20 @@ def profile(folder: Path, stores: dict) -> None:
 
 
 def summary(name: str, tries: list[dict], spec_runs: int) -> dict:
-    """The medians of the attempts' ratios and measures."""
+    """The medians of the attempts' ratios and measures, over the attempts where both copies
+    completed (an 8-thread floor can meet SQLite's `database is locked` under load)."""
     med = statistics.median
+    done = [t for t in tries if all(t[k]["rc"] == 0 and t[k]["copied"] == spec_runs for k in PAIR)]
+    tries, failed = done or tries, len(tries) - len(done)
     return {
         "workload": name,
         "runs": spec_runs,
         "attempts": tries,
+        "failed_attempts": failed,
         "median_ratio_wall": med(t["ratio_wall"] for t in tries),
         "median_ratio_cpu": med(t["ratio_cpu"] for t in tries),
-        "median_wall": {k: med(t[k]["wall"] for t in tries) for k in ("ours", "floor")},
-        "median_cpu": {k: med(t[k]["cpu"] for t in tries) for k in ("ours", "floor")},
+        "median_wall": {k: med(t[k]["wall"] for t in tries) for k in PAIR},
+        "median_cpu": {k: med(t[k]["cpu"] for t in tries) for k in PAIR},
     }
 
 
