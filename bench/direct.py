@@ -5,7 +5,7 @@ floor (bench/direct_floor.py), on the same generated source, in paired attempts.
         [--json out.json] [--profile]
 
 `BENCH_SYNCER=/work/main/.venv/bin/mlflow-syncer` measures another build's `migrate` (the floor and
-the bench stay this tree's).
+the bench stay this tree's). `BENCH_FLOOR_THREADS=1`: the floor on one thread (default 8).
 
 Each workload is generated once into `DIR/<workload>/source.db` (bench/workloads.py's generator,
 no server: experiments are created by a direct store whose artifact root is the generator's
@@ -97,6 +97,7 @@ def commands(stores: dict, work: Path) -> dict[str, tuple[list[str], dict]]:
     ]
     env = {**os.environ, "MLFLOW_SYNCER_DESTINATION__ARTIFACT_ROOT": ends["root"]}
     floor = [sys.executable, "-m", "bench.direct_floor", src, ends["dst"], ends["root"]]
+    floor += ["--threads", os.environ.get("BENCH_FLOOR_THREADS", "8")]
     return {"ours": (ours, env), "floor": (floor, dict(os.environ))}
 
 
