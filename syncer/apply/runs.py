@@ -13,7 +13,8 @@ destination already holds.
 Where the destination's log_batch writes a batch's tags after its params and metrics (plain MLflow:
 the SQL and file stores do, in that order), the marker rides in the run's last batch, sent once the
 other writes succeeded (after the status, the batch holds only the marker; where the destination
-limits log_batch to fewer requests per second than other calls, that lone marker is a set_tag).
+limits log_batch to fewer requests per second than other calls, or on a direct SQL store, that lone
+marker is a set_tag).
 Elsewhere it is a set_tag of its own.
 """
 
@@ -330,10 +331,13 @@ def copy_run(
 def _marker_in_batch(ctx: Context, marker: str | None, status_due: bool) -> bool:
     """Whether the marker rides in the run's last batch (where the destination writes a batch's
     tags last). After the status that batch would hold the marker alone: one request either way,
-    so a set_tag where log_batch is the destination's scarcer rate class."""
-    if marker is None or not ctx.dst.caps.batch_tags_last:
+    so a set_tag where log_batch is the destination's scarcer rate class, or where a set_tag costs
+    the store less (`marker_alone_as_tag`: a direct SQL store reads the run twice for a batch)."""
+    caps = ctx.dst.caps
+    if marker is None or not caps.batch_tags_last:
         return False
-    return not (status_due and ctx.dst.limiter.scarcer("log_batch", "other"))
+    alone_as_tag = caps.marker_alone_as_tag or ctx.dst.limiter.scarcer("log_batch", "other")
+    return not (status_due and alone_as_tag)
 
 
 def _copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes) -> tuple[str, RunStats]:
@@ -362,11 +366,11 @@ def _copy_run(ctx: Context, action: Action, dest_exp_id: str, lanes: Lanes) -> t
     force = action.details.get("artifacts_checksum_differs", [])
     fp = action.fingerprint or ""
     marker = fp if dest is None or dest.tags.get(TAG_FINGERPRINT) != fp else None
-    in_batch = _marker_in_batch(ctx, marker, _needs_status(run, dest))
+    status = _needs_status(run, dest)
+    in_batch = _marker_in_batch(ctx, marker, status)
 
     def values(join: Callable[[], None]) -> None:
         def last(flush: Callable[[], None]) -> list[RunTag]:
-            status = _needs_status(run, dest)
             if status:
                 flush()  # the run's last values, side by side with its files
             join()  # status and marker only after every other write of the run succeeded: a copy

@@ -63,6 +63,9 @@ class Capabilities:
     # stores), so the fingerprint tag can ride in a run's last batch and still be its last write
     # (syncer.apply.runs).
     batch_tags_last: bool = False
+    # Whether a marker left alone after the status is cheaper as a set_tag than as a batch (an
+    # in-process SQL store: its log_batch opens a second session and reads the run twice).
+    marker_alone_as_tag: bool = False
     unsettable_tags: frozenset[str] = frozenset()
     tags_set_after_create: tuple[str, ...] = ()
     rate_limits: RateLimits = field(default_factory=RateLimits)
@@ -160,7 +163,11 @@ FILE_STORE = Capabilities(
 
 # A direct SQLite store serialises writers: more threads only add lock contention.
 SQLITE_STORE = Capabilities(
-    kind="sqlite-store", max_workers=1, batch_tags_last=True, collapses_duplicate_points=True
+    kind="sqlite-store",
+    max_workers=1,
+    batch_tags_last=True,
+    marker_alone_as_tag=True,
+    collapses_duplicate_points=True,
 )
 
 DATABRICKS = Capabilities(
