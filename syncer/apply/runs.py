@@ -12,10 +12,9 @@ destination already holds.
 
 Where the destination's log_batch writes a batch's tags after its params and metrics (plain MLflow:
 the SQL and file stores do, in that order), the marker rides in the run's last batch, sent once the
-other writes succeeded (after the status, the batch holds only the marker; where the destination
-limits log_batch to fewer requests per second than other calls, or on a direct SQL store, that lone
-marker is a set_tag).
-Elsewhere it is a set_tag of its own.
+other writes succeeded (after the status, the batch holds only the marker; a set_tag where the
+destination limits log_batch more than other calls, or on a direct SQL store). Elsewhere it is a
+set_tag of its own.
 """
 
 from __future__ import annotations
