@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
+from datetime import datetime
 from pathlib import Path
 
 from bench.peak_rss import measure
@@ -66,6 +68,32 @@ def _phase_seconds(log: str, event: str) -> float | None:
             except ValueError:
                 return None
     return None
+
+
+def phases(log: str, seconds: float) -> dict[str, float | None]:
+    """Seconds of each phase of the command, from its JSON log's timestamps: from its first line
+    to `units planned` (joining the cluster and planning the units), then to `units finished`, then
+    the full pass to the end of the command (`seconds`, measured outside)."""
+    marks: dict[str, datetime] = {}
+    for line in log.splitlines():
+        if line.startswith("{"):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if "timestamp" in rec:
+                at = datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00"))
+                marks.setdefault("first", at)
+                marks.setdefault(rec.get("event", ""), at)
+    if not {"first", "units planned", "units finished"} <= set(marks):
+        return {"planning_seconds": None, "full_pass_seconds": None}
+    planning = (marks["units planned"] - marks["first"]).total_seconds()
+    units = (marks["units finished"] - marks["units planned"]).total_seconds()
+    return {
+        "planning_seconds": _phase_seconds(log, '"units planned"'),
+        "start_and_planning_seconds": round(planning, 1),
+        "full_pass_seconds": round(seconds - planning - units, 1),
+    }
 
 
 def one(root: Path, runs: int, range_runs: int, nodes: int) -> dict:
@@ -122,6 +150,9 @@ def one(root: Path, runs: int, range_runs: int, nodes: int) -> dict:
         "build_seconds": round(built, 1),
         "seconds": round(m["seconds"], 1),
         "units_seconds": _phase_seconds(text, "units finished"),
+        **phases(text, m["seconds"]),
+        "settled": next((json.loads(x) for x in text.splitlines() if '"units settled"' in x), None),
+        "load_average": os.getloadavg(),
         "driver_peak_mb": round(m["peak_mb"], 1),
         "worker_peaks_mb": sorted(unit_peaks_mb(text).values(), reverse=True),
         "ray_processes_at_end_mb": workers,
@@ -144,13 +175,14 @@ def main() -> None:
         results.append(one(Path(args.dir) / f"r{n}", n, args.range_runs, args.nodes))
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(
-        "| runs | nodes | wall s | units s | driver peak MB | worker peaks MB | exit |\n"
-        "|---:|---:|---:|---:|---:|---|---:|"
+        "| runs | nodes | planning s | units s | full pass s | wall s | driver peak MB "
+        "| worker peaks MB | exit |\n|---:|---:|---:|---:|---:|---:|---:|---|---:|"
     )
     for r in results:
         print(
-            f"| {r['runs']:,} | {r['nodes']} | {r['seconds']} | {r['units_seconds']} | "
-            f"{r['driver_peak_mb']} | {', '.join(map(str, r['worker_peaks_mb']))} | {r['exit']} |"
+            f"| {r['runs']:,} | {r['nodes']} | {r['planning_seconds']} | {r['units_seconds']} | "
+            f"{r['full_pass_seconds']} | {r['seconds']} | {r['driver_peak_mb']} | "
+            f"{', '.join(map(str, r['worker_peaks_mb']))} | {r['exit']} |"
         )
 
 

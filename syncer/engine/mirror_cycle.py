@@ -238,6 +238,7 @@ class Cycle:
                 **cycle_options.for_cycle(self.settings, self.cycles),
                 runs_since=since,
                 strict_filters=False,
+                **({} if units is None or verify else units.settled_options()),
             ),
         )
         self._warn(report, result.unmatched)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from syncer.core.compact_ids import IdSet
 from syncer.core.snapshot import RunSnap
 from syncer.plan.extra_runs import ExtraCandidate
+from syncer.plan.runs import Options
 from syncer.state.store import StateStore
 
 
@@ -31,6 +32,13 @@ class RunFacts:
     extras: list[ExtraCandidate] = field(default_factory=list)
     # runs to create or update: last change (ms)
     pending_since: dict[str, int] = field(default_factory=dict)
+
+    def settle(self, options: Options) -> None:
+        """Take the destination-only runs Ray range units found in the experiments whose runs this
+        pass does not read (`Options.settled_runs`), with the deleted sources they saw."""
+        self.extras.extend(options.settled_extras)
+        self.seen.update(options.settled_deleted)
+        self.deleted.update(options.settled_deleted)
 
     def source_state(self, source_id: str) -> bool | None:
         """None: the source does not hold the run; else whether it is deleted there."""
