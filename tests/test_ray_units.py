@@ -216,7 +216,7 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     # as the local engine does.
     run = src.create_run(small[0], start_time=T0 + 50, run_name="new")
     src.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 60)
-    gone = src.search_runs([big], f"attributes.start_time = {T0 + 250}")[0].info.run_id
+    gone = src.search_runs([big], f"attributes.start_time = {T0 + 350}")[0].info.run_id
     src.delete_run(gone)
     mirror = subprocess.run(
         [
