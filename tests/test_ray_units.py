@@ -147,8 +147,13 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
         mirror={"delete": True},
     )
     dst = MlflowClient(dest_server.url)
-    # a destination-only run (not created by the syncer) in the big experiment's second range
-    foreign = dst.create_run(dst.create_experiment("ray/big"), start_time=T0 + 150, run_name="f")
+    # In the big experiment's destination: a run not created by the syncer (second range), and one
+    # claiming to copy a run of another experiment (third range): that range cannot tell it from a
+    # copy of another range's run, so the driver's pass reads the experiment whole, as before.
+    dest_big = dst.create_experiment("ray/big")
+    foreign = dst.create_run(dest_big, start_time=T0 + 150, run_name="f")
+    elsewhere = MlflowClient(server.url).search_runs([small[0]], max_results=1)[0].info.run_id
+    claims = dst.create_run(dest_big, T0 + 250, {TAG_SOURCE_RUN_ID: elsewhere}, run_name="c")
     env = cli_env(
         RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=postgres_server.url(pg_database())
     )
@@ -193,11 +198,14 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     assert first.startswith(
         "ray: 6 units (4 start-time ranges), 6 done, 0 failed; created "
     ) and first.endswith(
-        ", failed 0, conflicts 0; the full pass read no run of 1 ranged experiment (settled)"
+        ", failed 0, conflicts 0; ranged experiments settled by their units: 0 of 1"
     ), out
-    # its second range found the destination-only run: reported as the local engine does
+    # as the local engine: the run not created by the syncer is reported, the other is a copy of a
+    # source run read (no destination-only run, never deleted)
     assert re.search(r"only in destination\s*│\s*1\s*│", out), out
-    dst.delete_run(foreign.info.run_id)
+    for run in (foreign, claims):
+        assert dst.get_run(run.info.run_id).info.lifecycle_stage == "active"
+        dst.delete_run(run.info.run_id)
 
     # Exactly once: one copy per source run, each range's runs all there, and the copy deep-equal.
     exp = dst.get_experiment_by_name("ray/big")
@@ -211,9 +219,9 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
 
     # `mirror --once --engine ray`: its first cycle reads every run, so the units run on Ray again;
     # the one run new since is copied by one of them and counted in the cycle. A source run of the
-    # big experiment's last range is deleted: its copy's unit does not see the source run (it may
-    # be in another range), so the driver's pass reads that experiment whole and deletes the copy,
-    # as the local engine does.
+    # big experiment's last range is deleted: its range finds it deleted (read by id), so the
+    # driver's pass reads no run of the experiment and deletes the copy the range found, as the
+    # local engine does (`mirror.delete`).
     run = src.create_run(small[0], start_time=T0 + 50, run_name="new")
     src.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 60)
     gone = src.search_runs([big], f"attributes.start_time = {T0 + 350}")[0].info.run_id
@@ -245,7 +253,7 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     (cycle,) = [line for line in mirror.stdout.splitlines() if line.startswith("mirror cycle: ")]
     assert cycle.startswith("mirror cycle: ok; copied 1, ") and ", deleted 1, " in cycle, cycle
     (settled,) = [json.loads(x) for x in mirror.stderr.splitlines() if '"units settled"' in x]
-    assert (settled["experiments"], settled["ranged"]) == (0, 1), settled
+    assert (settled["experiments"], settled["ranged"], settled["extras"]) == (1, 1, 1), settled
     # the runs without a start time were found in the first range again, not copied twice
     copies = _copies(dst, exp.experiment_id)
     assert len(copies) == BIG and len({r.data.tags[TAG_SOURCE_RUN_ID] for r in copies}) == BIG
@@ -400,7 +408,7 @@ def test_three_workers_behind_a_429_front_stay_within_its_limits_together(
     assert (
         line
         == "ray: 6 units (6 start-time ranges), 6 done, 0 failed; created 39, updated 0, unchanged "
-        "3, failed 0, conflicts 0; the full pass read no run of 3 ranged experiments (settled)"
+        "3, failed 0, conflicts 0; ranged experiments settled by their units: 3 of 3"
     ), done.stdout
 
     # The three workers and the driver together never went above the front's limits: it never
@@ -471,12 +479,13 @@ def test_a_range_settles_its_runs_only_when_sure_of_its_destination_only_runs() 
         details = {"reason": reason}
         return Action("run", Op.EXTRA, f"big/{dest}", source_id=sid, dest_id=dest, details=details)
 
-    def done(lo, hi, *actions: Action, failed: bool = False) -> ray_units.UnitDone:
+    def done(lo, hi, *actions: Action, failed: bool = False, gone=()) -> ray_units.UnitDone:
         unit = ray_units.Unit("7", (lo, hi))
         plan = Plan(actions=[Action("run", Op.SAME, "r", source_id="r"), *actions], dest_names={})
         plan.extra_groups.update({a.dest_id: "big" for a in actions})
         bad = [Outcome(Action("run", Op.CREATE, "x", source_id="x"), ok=False, error="500")]
-        findings = ray_units.range_findings(unit, SyncResult(plan, outcomes=bad if failed else []))
+        result = SyncResult(plan, outcomes=bad if failed else [])
+        findings = ray_units.range_findings(unit, result, gone)
         settled, extras, deleted = findings
         return ray_units.UnitDone(
             unit, 0, 0, 1, 0, 0, 1, settled=settled, extras=extras, deleted_sources=deleted
@@ -503,6 +512,13 @@ def test_a_range_settles_its_runs_only_when_sure_of_its_destination_only_runs() 
     ):
         totals = ray_units.RayTotals(units=3, ranges=2, done=[clean[0], unsure], planned=units)
         assert totals.settled_options()["settled_runs"] == frozenset(), unsure
+    # a source run the range did not read but found deleted in the experiment (read by id): sure,
+    # and the driver plans its copy `no longer in the source` (not among the deleted it read)
+    found_deleted = done(10, None, other_range, gone={"s3"})
+    totals = ray_units.RayTotals(units=3, ranges=2, done=[clean[0], found_deleted], planned=units)
+    options = totals.settled_options()
+    assert (options["settled_runs"], options["settled_deleted"]) == ({"7"}, frozenset())
+    assert [c.source_id for c in options["settled_extras"]] == [None, "s3"]
     # a range whose task failed (after Ray's retries): not settled either
     totals = ray_units.RayTotals(units=3, ranges=2, done=clean[:1], planned=units)
     assert totals.settled_options() == {

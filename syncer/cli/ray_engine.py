@@ -83,8 +83,8 @@ class RayUnits:
         t = self.totals
         if t is None or not t.ranges or t.settled_experiments is None:
             return ""
-        n = t.settled_experiments
-        return f"; the full pass read no run of {n} ranged experiment{'s' * (n != 1)} (settled)"
+        ranged = len({u.experiment_id for u in t.planned if u.window is not None})
+        return f"; ranged experiments settled by their units: {t.settled_experiments} of {ranged}"
 
     def _after(self, unit: str) -> str:
         t = self.totals

@@ -25,7 +25,7 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 import structlog
@@ -154,7 +154,7 @@ DELETED = "deleted in the source"
 
 
 def range_findings(
-    unit: Unit, result: SyncResult
+    unit: Unit, result: SyncResult, deleted_here: Container[str] = ()
 ) -> tuple[bool, tuple[ExtraCandidate, ...], tuple[str, ...]]:
     """Whether a range unit's pass settled its runs for the full pass, and the destination-only
     runs it found (with the source ids of those whose source is deleted). Every destination run
@@ -163,7 +163,9 @@ def range_findings(
     action, kept no run whole for a later kind (prompt links), and each `-` names no source run (not
     created by the syncer) or one it read (deleted): a copy whose source run it did not read may be
     the copy of a run of another range (a start time changed in the destination, or stamped by an
-    older syncer): only a pass over the whole experiment can tell."""
+    older syncer): only a pass over the whole experiment can tell, unless that source run is found
+    deleted in the experiment (`deleted_here`: `deleted_sources`, read by id, with `deleted: skip`):
+    no pass reads it, so the local engine too plans its copy `no longer in the source`."""
     plain = (Op.SAME, Op.CREATE, Op.UPDATE, Op.EXTRA)
     actions = list(result.plan.actions)
     extras = [a for a in actions if a.op is Op.EXTRA]
@@ -172,7 +174,10 @@ def range_findings(
         and not result.failed
         and not (result.src is not None and result.src.runs)
         and all(a.op in plain for a in actions)
-        and all(a.kind == "run" and a.details.get("reason") != GONE for a in extras)
+        and all(
+            a.kind == "run" and (a.details.get("reason") != GONE or a.source_id in deleted_here)
+            for a in extras
+        )
     )
     if not sure:
         return False, (), ()
@@ -185,6 +190,21 @@ def range_findings(
         a.source_id for a in extras if a.source_id and a.details.get("reason") == DELETED
     )
     return True, found, deleted
+
+
+def deleted_sources(settings: Settings, src: Endpoint, unit: Unit, result: SyncResult) -> set[str]:
+    """Of a range's destination-only runs whose source run it did not read, those whose source run
+    is deleted in the unit's experiment (read by id, 100 a search). Only with `deleted: skip`: then
+    no pass reads a deleted run, and its copy is `no longer in the source` on one machine too."""
+    ids = {
+        a.source_id
+        for a in result.plan.actions
+        if a.op is Op.EXTRA and a.source_id and a.details.get("reason") == GONE
+    }
+    if not ids or unit.window is None or settings.deleted != "skip":
+        return set()
+    found = run_scanner.fetch_runs(src, [unit.experiment_id], ids)
+    return {r.run_id for r in found if r.deleted}
 
 
 def plan_units(settings: Settings, src: Endpoint, dst: Endpoint) -> list[Unit]:
@@ -223,9 +243,10 @@ def _unit_task(settings: Settings, unit: Unit, *_after: object) -> UnitDone:
             state,
             PassOptions(experiment_ids=frozenset({unit.experiment_id}), run_window=unit.window),
         )
+        gone = deleted_sources(settings, src, unit, result)
     finally:
         state.close()
-    settled, extras, deleted = range_findings(unit, result)
+    settled, extras, deleted = range_findings(unit, result, gone)
     ok = [o for o in result.outcomes if o.ok]
     keys = {o.action.key for o in result.failed}
     keys |= {a.key for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR)}
