@@ -36,10 +36,11 @@ from syncer.config import Settings
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.capabilities import RateLimits
 from syncer.core.capabilities import resolve as resolve_caps
-from syncer.core.snapshot import TAG_SOURCE_RUN_ID
+from syncer.core.snapshot import TAG_SOURCE_RUN_ID, RunSnap
 from syncer.engine import ray_budget, ray_units
-from syncer.engine.sync import SyncResult
-from syncer.plan.extra_runs import ExtraCandidate
+from syncer.engine.sync import PassOptions, SyncResult
+from syncer.kinds.runs.facts import RunFacts
+from syncer.plan.extra_runs import ExtraCandidate, plan_extra_runs
 from tests.compare import snapshot
 from tests.emulators.databricks import most_within, rate_class
 from tests.emulators.gateway import Bucket, Gateway, Reply, Request, Rules, error
@@ -200,12 +201,12 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     ) and first.endswith(
         ", failed 0, conflicts 0; ranged experiments settled by their units: 0 of 1"
     ), out
-    # as the local engine: the run not created by the syncer is reported, the other is a copy of a
-    # source run read (no destination-only run, never deleted)
+    # as the local engine: the run not created by the syncer is reported (and left), the other is a
+    # second copy of a source run, seen with the first in the pass's chunk: retired
     assert re.search(r"only in destination\s*│\s*1\s*│", out), out
-    for run in (foreign, claims):
-        assert dst.get_run(run.info.run_id).info.lifecycle_stage == "active"
-        dst.delete_run(run.info.run_id)
+    assert dst.get_run(foreign.info.run_id).info.lifecycle_stage == "active"
+    assert dst.get_run(claims.info.run_id).info.lifecycle_stage == "deleted"
+    dst.delete_run(foreign.info.run_id)
 
     # Exactly once: one copy per source run, each range's runs all there, and the copy deep-equal.
     exp = dst.get_experiment_by_name("ray/big")
@@ -526,6 +527,29 @@ def test_a_range_settles_its_runs_only_when_sure_of_its_destination_only_runs() 
         "settled_extras": (),
         "settled_deleted": frozenset(),
     }
+
+
+def test_a_copy_naming_a_run_of_a_settled_experiment_is_no_destination_only_run() -> None:
+    """The driver's pass does not read the runs of the experiments the units settled: a copy
+    elsewhere naming one of those runs is looked up by id there (as read: never `no longer in the
+    source`); one naming a deleted run (`deleted: skip`: no pass reads it) or no run found is
+    destination-only, as on one machine (plain data: the look-up's answer given)."""
+    facts = RunFacts()
+    facts.extras = [ExtraCandidate(f"d{i}", f"b/d{i}", "b", f"s{i}") for i in (1, 2, 3)]
+    asked = []
+
+    def fetch(experiments: list[str], ids: set[str]) -> list[RunSnap]:
+        asked.append((experiments, sorted(ids)))
+        stage = {"s1": "active", "s2": "deleted"}
+        return [RunSnap(i, "7", i, "FINISHED", 1, 2, stage[i], "") for i in ids if i in stage]
+
+    facts.look_up_settled(PassOptions(settled_runs=frozenset({"7"}), deleted="skip"), fetch)
+    actions = plan_extra_runs(facts.extras, True, facts.source_state)
+    assert asked == [(["7"], ["s1", "s2", "s3"])]
+    assert [(a.dest_id, a.op, a.details["reason"]) for a in actions] == [
+        ("d2", Op.DELETE, "no longer in the source"),
+        ("d3", Op.DELETE, "no longer in the source"),
+    ]
 
 
 def test_diff_on_ray_writes_the_local_engines_report(

@@ -391,7 +391,8 @@ class RunStream:
         self._retain(src, dst)
 
     def _plan_extras(self) -> None:
-        f = self.facts
+        f, src = self.facts, self.job.src
+        f.look_up_settled(self.job.options, lambda e, i: run_scanner.fetch_runs(src, e, i))
         actions = plan_extra_runs(f.extras, self.job.options.delete_extra, f.source_state)
         self.extra_groups.update({c.run_id: c.group for c in f.extras})
         f.extras = []
