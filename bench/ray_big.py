@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.peak_rss import measure
@@ -68,6 +70,20 @@ def _phase_seconds(log: str, event: str) -> float | None:
     return None
 
 
+def phases(log: str, ended: datetime) -> dict[str, float | None]:
+    """Seconds of the driver's phases: planning the units (its `units planned` line says), the
+    units (`units finished`), and the full pass, from `units finished` to the command's end
+    (`ended`, wall clock)."""
+    finished = next((json.loads(x) for x in log.splitlines() if '"units finished"' in x), None)
+    if finished is None:
+        return {"planning_seconds": None, "full_pass_seconds": None}
+    at = datetime.fromisoformat(finished["timestamp"].replace("Z", "+00:00"))
+    return {
+        "planning_seconds": _phase_seconds(log, '"units planned"'),
+        "full_pass_seconds": round((ended - at).total_seconds(), 1),
+    }
+
+
 def one(root: Path, runs: int, range_runs: int, nodes: int) -> dict:
     """Read a `runs`-run experiment and its copy on a cluster of `nodes` worker nodes."""
     shutil.rmtree(root, ignore_errors=True)
@@ -110,6 +126,7 @@ def one(root: Path, runs: int, range_runs: int, nodes: int) -> dict:
                 stderr=out,
                 env=cli_env(RAY_USAGE_STATS_ENABLED="0"),
             )
+        ended = datetime.now(UTC)
         workers = worker_peaks_mb(cluster)
     finally:
         cluster.stop()
@@ -122,6 +139,9 @@ def one(root: Path, runs: int, range_runs: int, nodes: int) -> dict:
         "build_seconds": round(built, 1),
         "seconds": round(m["seconds"], 1),
         "units_seconds": _phase_seconds(text, "units finished"),
+        **phases(text, ended),
+        "settled": next((json.loads(x) for x in text.splitlines() if '"units settled"' in x), None),
+        "load_average": os.getloadavg(),
         "driver_peak_mb": round(m["peak_mb"], 1),
         "worker_peaks_mb": sorted(unit_peaks_mb(text).values(), reverse=True),
         "ray_processes_at_end_mb": workers,
@@ -144,13 +164,14 @@ def main() -> None:
         results.append(one(Path(args.dir) / f"r{n}", n, args.range_runs, args.nodes))
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(
-        "| runs | nodes | wall s | units s | driver peak MB | worker peaks MB | exit |\n"
-        "|---:|---:|---:|---:|---:|---|---:|"
+        "| runs | nodes | planning s | units s | full pass s | wall s | driver peak MB "
+        "| worker peaks MB | exit |\n|---:|---:|---:|---:|---:|---:|---:|---|---:|"
     )
     for r in results:
         print(
-            f"| {r['runs']:,} | {r['nodes']} | {r['seconds']} | {r['units_seconds']} | "
-            f"{r['driver_peak_mb']} | {', '.join(map(str, r['worker_peaks_mb']))} | {r['exit']} |"
+            f"| {r['runs']:,} | {r['nodes']} | {r['planning_seconds']} | {r['units_seconds']} | "
+            f"{r['full_pass_seconds']} | {r['seconds']} | {r['driver_peak_mb']} | "
+            f"{', '.join(map(str, r['worker_peaks_mb']))} | {r['exit']} |"
         )
 
 

@@ -7,15 +7,19 @@ A fresh source (bulk rows in SQLite, tests/fixtures/bulk.py, served by a real `m
 fresh destination server, each behind bench/proxy.py (counts every request), a PostgreSQL state
 store and a Ray cluster of a head and one worker node (tests/fixtures/ray_cluster.py). The driver
 runs in this process, so its own API calls (the units' planning and the full pass) are counted
-apart from the units' (syncer.backends.telemetry; the units run in Ray's worker processes): the
-units' requests are the proxies' count less the driver's. The planning is measured again on its own
-(syncer.engine.ray_units.plan_units) and subtracted: what is left is the full pass.
+apart from the units' (syncer.backends.telemetry; the units run in Ray's worker processes), and the
+moment the units end is seen (`RayUnits.__call__` returns): what follows is the full pass.
+
+Three commands on the same lab: the copy (`copy`), then, the copy in sync, once with the full pass
+reading every run again as before this change (`full`: the units' settled runs not handed to it)
+and once as now (`settled`): the same units, the same destination, one after the other.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,9 +27,7 @@ from pathlib import Path
 from bench.ray_scale import lab
 from syncer.backends.telemetry import api_call_counts
 from syncer.cli.app import main as cli
-from syncer.config import EndpointConfig, Settings
-from syncer.engine import ray_units
-from syncer.engine.sync import endpoints
+from syncer.cli.ray_engine import RayUnits
 from tests.fixtures.cli import write_config
 
 
@@ -41,9 +43,40 @@ def _calls(before: dict) -> Counter:
     )
 
 
+def _migrate(argv: list[str], settle: bool) -> dict:
+    """One `migrate --engine ray` in this process: its driver's calls and seconds, the full pass's
+    apart (from the moment the units ended); `settle=False`: the pass reads every run again."""
+    seen: dict = {}
+    original = RayUnits.__call__
+
+    def units(self, src, dst):  # the CLI's hook, wrapped
+        found = original(self, src, dst)
+        seen["calls"], seen["at"] = api_call_counts(), time.monotonic()
+        return found if settle else None
+
+    before = api_call_counts()
+    started = time.monotonic()
+    RayUnits.__call__ = units
+    try:
+        code = cli([*argv, "--log-level", "warning"])
+    finally:
+        RayUnits.__call__ = original
+    ended = time.monotonic()
+    full_pass = _calls(seen["calls"])
+    return {
+        "exit": code,
+        "seconds": round(ended - started, 1),
+        "full_pass_seconds": round(ended - seen["at"], 1),
+        "driver_before_full_pass": dict(_calls(before) - full_pass),
+        "driver_full_pass": dict(full_pass),
+        "full_pass_requests": sum(full_pass.values()),
+        "full_pass_run_searches": sum(n for k, n in full_pass.items() if "search_runs" in k),
+    }
+
+
 def one(root: Path, runs: int, range_runs: int) -> dict:
-    """Copy a `runs`-run experiment on Ray; the requests of the units, the planning and the full
-    pass."""
+    """Copy a `runs`-run experiment on Ray, then run it again in sync with the full pass as before
+    and as now; the requests of the units and of each full pass."""
     with lab(root, runs, nodes=1, proxied=2) as parts:
         config = write_config(
             root / "c.yaml",
@@ -56,32 +89,19 @@ def one(root: Path, runs: int, range_runs: int) -> dict:
         )
         argv = ["migrate", "--config", str(config), "--engine", "ray", "--no-progress"]
         argv += ["--ray-address", parts.cluster.address, "--range-runs", str(range_runs)]
-        before = api_call_counts()
-        started = time.monotonic()
-        code = cli([*argv, "--log-level", "warning"])
-        seconds = time.monotonic() - started
-        driver = _calls(before)
-        requests = [sum(p.stats()["counts"].values()) for p in parts.proxies]
-        settings = Settings(
-            source=EndpointConfig(tracking_uri=parts.source),
-            destination=EndpointConfig(tracking_uri=parts.destination),
-            experiments=["big"],
-            scale_out={"range_runs": range_runs},
-        )
-        before = api_call_counts()
-        units = ray_units.plan_units(settings, *endpoints(settings))
-        planning = _calls(before)
-    return {
-        "runs": runs,
-        "range_runs": range_runs,
-        "units": len(units),
-        "exit": code,
-        "seconds": round(seconds, 1),
-        "requests": {"source": requests[0], "destination": requests[1]},
-        "driver_planning": dict(planning),
-        "driver_full_pass": dict(driver - planning),
-        "units_requests": sum(requests) - sum(driver.values()),
-    }
+        out = {"runs": runs, "range_runs": range_runs}
+        for name, settle in (("copy", True), ("full", False), ("settled", True)):
+            counted = [sum(p.stats()["counts"].values()) for p in parts.proxies]
+            out[name] = _migrate(argv, settle)
+            now = [sum(p.stats()["counts"].values()) for p in parts.proxies]
+            requests = [a - b for a, b in zip(now, counted, strict=True)]
+            driver = out[name]["full_pass_requests"] + sum(
+                out[name]["driver_before_full_pass"].values()
+            )
+            out[name]["requests"] = {"source": requests[0], "destination": requests[1]}
+            out[name]["units_requests"] = sum(requests) - driver
+            out[name]["load_average"] = os.getloadavg()
+    return out
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -35,9 +36,11 @@ from syncer.config import Settings
 from syncer.core.actions import Action, Op, Plan
 from syncer.core.capabilities import RateLimits
 from syncer.core.capabilities import resolve as resolve_caps
-from syncer.core.snapshot import TAG_SOURCE_RUN_ID
+from syncer.core.snapshot import TAG_SOURCE_RUN_ID, RunSnap, retired
 from syncer.engine import ray_budget, ray_units
-from syncer.engine.sync import SyncResult
+from syncer.engine.sync import PassOptions, SyncResult
+from syncer.kinds.runs.facts import RunFacts
+from syncer.plan.extra_runs import ExtraCandidate, plan_extra_runs
 from tests.compare import snapshot
 from tests.emulators.databricks import most_within, rate_class
 from tests.emulators.gateway import Bucket, Gateway, Reply, Request, Rules, error
@@ -142,8 +145,16 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
         workers=2,
         prompts=[],
         copy_models=False,
+        mirror={"delete": True},
     )
     dst = MlflowClient(dest_server.url)
+    # In the big experiment's destination: a run not created by the syncer (second range), and one
+    # claiming to copy a run of another experiment (third range): that range cannot tell it from a
+    # copy of another range's run, so the driver's pass reads the experiment whole, as before.
+    dest_big = dst.create_experiment("ray/big")
+    foreign = dst.create_run(dest_big, start_time=T0 + 150, run_name="f")
+    elsewhere = MlflowClient(server.url).search_runs([small[0]], max_results=1)[0].info.run_id
+    claims = dst.create_run(dest_big, T0 + 250, {TAG_SOURCE_RUN_ID: elsewhere}, run_name="c")
     env = cli_env(
         RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=postgres_server.url(pg_database())
     )
@@ -187,11 +198,19 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     ]  # (Ray's own notes: stdout)
     assert first.startswith(
         "ray: 6 units (4 start-time ranges), 6 done, 0 failed; created "
-    ) and first.endswith(", failed 0, conflicts 0"), out
+    ) and first.endswith(
+        ", failed 0, conflicts 0; ranged experiments settled by their units: 0 of 1"
+    ), out
+    # as the local engine: the run not created by the syncer is reported (and left), the other is a
+    # second copy of a source run, seen with the first in the pass's chunk: retired
+    assert re.search(r"only in destination\s*│\s*1\s*│", out), out
+    assert dst.get_run(foreign.info.run_id).info.lifecycle_stage == "active"
+    assert dst.get_run(claims.info.run_id).info.lifecycle_stage == "deleted"
+    dst.delete_run(foreign.info.run_id)
 
     # Exactly once: one copy per source run, each range's runs all there, and the copy deep-equal.
     exp = dst.get_experiment_by_name("ray/big")
-    copies = dst.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=BIG + 1)
+    copies = _copies(dst, exp.experiment_id)
     assert len(copies) == BIG and len({r.data.tags[TAG_SOURCE_RUN_ID] for r in copies}) == BIG
     per_range = Counter(sum(r.info.start_time >= cut for cut in cuts) for r in copies)
     assert per_range == {0: RANGE_RUNS, 1: RANGE_RUNS, 2: RANGE_RUNS, 3: RANGE_RUNS}
@@ -200,9 +219,14 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
 
     # `mirror --once --engine ray`: its first cycle reads every run, so the units run on Ray again;
-    # the one run new since is copied by one of them and counted in the cycle.
+    # the one run new since is copied by one of them and counted in the cycle. A source run of the
+    # big experiment's last range is deleted: its range finds it deleted (read by id), so the
+    # driver's pass reads no run of the experiment and deletes the copy the range found, as the
+    # local engine does (`mirror.delete`).
     run = src.create_run(small[0], start_time=T0 + 50, run_name="new")
     src.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 60)
+    gone = src.search_runs([big], f"attributes.start_time = {T0 + 350}")[0].info.run_id
+    src.delete_run(gone)
     mirror = subprocess.run(
         [
             SYNCER,
@@ -217,7 +241,9 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
             "--range-runs",
             str(RANGE_RUNS),
             "--log-level",
-            "warning",
+            "info",
+            "--log-format",
+            "json",
         ],
         env=env,
         capture_output=True,
@@ -226,11 +252,23 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     )
     assert mirror.returncode == 0, mirror.stderr
     (cycle,) = [line for line in mirror.stdout.splitlines() if line.startswith("mirror cycle: ")]
-    assert cycle.startswith("mirror cycle: ok; copied 1, "), mirror.stdout
+    assert cycle.startswith("mirror cycle: ok; copied 1, ") and ", deleted 1, " in cycle, cycle
+    (settled,) = [json.loads(x) for x in mirror.stderr.splitlines() if '"units settled"' in x]
+    assert (settled["experiments"], settled["ranged"], settled["extras"]) == (1, 1, 1), settled
     # the runs without a start time were found in the first range again, not copied twice
-    copies = dst.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=BIG + 1)
-    assert len(copies) == BIG
+    copies = _copies(dst, exp.experiment_id)
+    assert len(copies) == BIG and len({r.data.tags[TAG_SOURCE_RUN_ID] for r in copies}) == BIG
+    assert [r.info.lifecycle_stage for r in copies if r.data.tags[TAG_SOURCE_RUN_ID] == gone] == [
+        "deleted"
+    ]
     assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
+
+
+def _copies(dst: MlflowClient, experiment_id: str) -> list:
+    """The destination runs of the experiment (deleted too) that copy a source run (a retired
+    second copy aside)."""
+    found = dst.search_runs([experiment_id], run_view_type=ViewType.ALL, max_results=BIG + 10)
+    return [r for r in found if TAG_SOURCE_RUN_ID in r.data.tags and not retired(r.data.tags)]
 
 
 def test_range_units_only_where_both_ends_read_runs_by_start_time(bulk_source, dest_server):
@@ -372,8 +410,7 @@ def test_three_workers_behind_a_429_front_stay_within_its_limits_together(
     assert (
         line
         == "ray: 6 units (6 start-time ranges), 6 done, 0 failed; created 39, updated 0, unchanged "
-        "3, "
-        "failed 0, conflicts 0"
+        "3, failed 0, conflicts 0; ranged experiments settled by their units: 3 of 3"
     ), done.stdout
 
     # The three workers and the driver together never went above the front's limits: it never
@@ -432,6 +469,88 @@ def test_objects_a_unit_failed_that_the_full_pass_copied_are_not_counted_failed(
         "! experiment:8: why (still failing in the full pass)",
     ]
     assert cli_units.failed == 1  # experiment 8's unit; its failing run is the full pass's to count
+
+
+def test_a_range_settles_its_runs_only_when_sure_of_its_destination_only_runs() -> None:
+    """A range unit's destination-only runs go to the full pass only when every range of the
+    experiment ended clean and each names no source run or one the range read; a copy whose source
+    run the range did not read (a start time changed in the destination, a source run gone) makes
+    the full pass read the experiment again (plain results: no Ray needed)."""
+
+    def extra(dest: str, sid: str | None, reason: str) -> Action:
+        details = {"reason": reason}
+        return Action("run", Op.EXTRA, f"big/{dest}", source_id=sid, dest_id=dest, details=details)
+
+    def done(lo, hi, *actions: Action, failed: bool = False, gone=()) -> ray_units.UnitDone:
+        unit = ray_units.Unit("7", (lo, hi))
+        plan = Plan(actions=[Action("run", Op.SAME, "r", source_id="r"), *actions], dest_names={})
+        plan.extra_groups.update({a.dest_id: "big" for a in actions})
+        bad = [Outcome(Action("run", Op.CREATE, "x", source_id="x"), ok=False, error="500")]
+        result = SyncResult(plan, outcomes=bad if failed else [])
+        findings = ray_units.range_findings(unit, result, gone)
+        settled, extras, deleted = findings
+        return ray_units.UnitDone(
+            unit, 0, 0, 1, 0, 0, 1, settled=settled, extras=extras, deleted_sources=deleted
+        )
+
+    foreign = extra("d1", None, "not created by mlflow-syncer")
+    deleted = extra("d2", "s2", "deleted in the source")
+    other_range = extra("d3", "s3", "no longer in the source")
+    units = [ray_units.Unit("7", (None, 10)), ray_units.Unit("7", (10, None)), ray_units.Unit("8")]
+    clean = [done(None, 10, foreign), done(10, None, deleted)]
+    totals = ray_units.RayTotals(units=3, ranges=2, done=clean, planned=units)
+    assert totals.settled_options() == {
+        "settled_runs": frozenset({"7"}),
+        "settled_extras": (
+            ExtraCandidate("d1", "big/d1", "big", None),
+            ExtraCandidate("d2", "big/d2", "big", "s2"),
+        ),
+        "settled_deleted": frozenset({"s2"}),
+    }
+    for unsure in (
+        done(10, None, other_range),
+        done(10, None, failed=True),
+        done(10, None, replace(foreign, op=Op.CONFLICT)),
+    ):
+        totals = ray_units.RayTotals(units=3, ranges=2, done=[clean[0], unsure], planned=units)
+        assert totals.settled_options()["settled_runs"] == frozenset(), unsure
+    # a source run the range did not read but found deleted in the experiment (read by id): sure,
+    # and the driver plans its copy `no longer in the source` (not among the deleted it read)
+    found_deleted = done(10, None, other_range, gone={"s3"})
+    totals = ray_units.RayTotals(units=3, ranges=2, done=[clean[0], found_deleted], planned=units)
+    options = totals.settled_options()
+    assert (options["settled_runs"], options["settled_deleted"]) == ({"7"}, frozenset())
+    assert [c.source_id for c in options["settled_extras"]] == [None, "s3"]
+    # a range whose task failed (after Ray's retries): not settled either
+    totals = ray_units.RayTotals(units=3, ranges=2, done=clean[:1], planned=units)
+    assert totals.settled_options() == {
+        "settled_runs": frozenset(),
+        "settled_extras": (),
+        "settled_deleted": frozenset(),
+    }
+
+
+def test_a_copy_naming_a_run_of_a_settled_experiment_is_no_destination_only_run() -> None:
+    """The driver's pass does not read the runs of the experiments the units settled: a copy
+    elsewhere naming one of those runs is looked up by id there (as read: never `no longer in the
+    source`); one naming a deleted run (`deleted: skip`: no pass reads it) or no run found is
+    destination-only, as on one machine (plain data: the look-up's answer given)."""
+    facts = RunFacts()
+    facts.extras = [ExtraCandidate(f"d{i}", f"b/d{i}", "b", f"s{i}") for i in (1, 2, 3)]
+    asked = []
+
+    def fetch(experiments: list[str], ids: set[str]) -> list[RunSnap]:
+        asked.append((experiments, sorted(ids)))
+        stage = {"s1": "active", "s2": "deleted"}
+        return [RunSnap(i, "7", i, "FINISHED", 1, 2, stage[i], "") for i in ids if i in stage]
+
+    facts.look_up_settled(PassOptions(settled_runs=frozenset({"7"}), deleted="skip"), fetch)
+    actions = plan_extra_runs(facts.extras, True, facts.source_state)
+    assert asked == [(["7"], ["s1", "s2", "s3"])]
+    assert [(a.dest_id, a.op, a.details["reason"]) for a in actions] == [
+        ("d2", Op.DELETE, "no longer in the source"),
+        ("d3", Op.DELETE, "no longer in the source"),
+    ]
 
 
 def test_diff_on_ray_writes_the_local_engines_report(

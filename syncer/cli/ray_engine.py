@@ -29,9 +29,11 @@ class RayUnits:
         self.settings, self.stop, self.progress = settings, stop, progress
         self.totals = None
 
-    def __call__(self, src: Endpoint, dst: Endpoint) -> None:
+    def __call__(self, src: Endpoint, dst: Endpoint) -> dict[str, object]:
+        """Run the units; the full pass's options: the runs they settled (`settled_options`)."""
         self.totals = ray_units.run_units(self.settings, src, dst, self.stop, self._done)
         ray_budget.share(src, dst)
+        return self.totals.settled_options()
 
     def _done(self, done: object, finished: int, units: int) -> None:
         if self.progress:
@@ -73,9 +75,16 @@ class RayUnits:
             f"{len(t.failed_units)} failed; created {t.total('created')}, updated "
             f"{t.total('updated')}, "
             f"unchanged {t.total('unchanged')}, failed {t.total('failed')}, "
-            f"conflicts {t.total('conflicts')}{then}"
+            f"conflicts {t.total('conflicts')}{then}{self._skipped()}"
         ]
         return lines + [f"! {unit}: {why}{self._after(unit)}" for unit, why in t.failed_units]
+
+    def _skipped(self) -> str:
+        t = self.totals
+        if t is None or not t.ranges or t.settled_experiments is None:
+            return ""
+        ranged = len({u.experiment_id for u in t.planned if u.window is not None})
+        return f"; ranged experiments settled by their units: {t.settled_experiments} of {ranged}"
 
     def _after(self, unit: str) -> str:
         t = self.totals

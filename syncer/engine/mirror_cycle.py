@@ -236,8 +236,8 @@ class Cycle:
                 on_plan=at_plan,
                 stop=self.stop,
                 **cycle_options.for_cycle(self.settings, self.cycles),
-                runs_since=since,
-                strict_filters=False,
+                runs_since=since,  # (strict_filters: False, the default: mirror warns)
+                **({} if units is None or verify else units.settled_options()),
             ),
         )
         self._warn(report, result.unmatched)

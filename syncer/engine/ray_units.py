@@ -11,7 +11,12 @@ destination and the state store hold, and provenance matching (the source run id
 (it creates the destination experiment). Every API call of every task draws from one rate budget per
 endpoint, a named Ray actor (syncer.engine.ray_budget). Once every unit is finished, the caller runs
 the full pass of `migrate` (models, prompts, datasets, the ranged experiments' logged models and
-traces, destination-only runs), where what the units copied plans as `=`.
+traces, experiments not ranged), where what the units copied plans as `=`. A range unit finds the
+destination-only runs of its range itself (those whose start time is in it: every destination run is
+in exactly one range); when every range of an experiment ended clean and sure of them
+(`range_findings`), the full pass takes them from the units and reads none of its runs again
+(`RayTotals.settled_options`); otherwise it reads and plans that experiment's runs as on one
+machine.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 import structlog
@@ -33,6 +38,7 @@ from syncer.core.errors import Cancelled
 from syncer.core.windows import Window
 from syncer.engine import ray_budget
 from syncer.engine.sync import PassOptions, SyncResult, endpoints, open_state, run_pass
+from syncer.plan.extra_runs import ExtraCandidate
 from syncer.scan import runs as run_scanner
 
 log = structlog.get_logger("syncer.engine.ray_units")
@@ -70,6 +76,11 @@ class UnitDone:
     pid: int  # the Ray worker process that ran it (the last attempt's)
     failed_keys: tuple[tuple[str, str], ...] = ()  # (kind, source id): failed, conflicting
     peak_mb: float = 0.0  # its worker's peak RSS when the unit ended (it may have run others)
+    # a range unit that ended clean and sure of its destination-only runs (`range_findings`): them,
+    # and the source ids of those whose source run is deleted
+    settled: bool = False
+    extras: tuple[ExtraCandidate, ...] = ()
+    deleted_sources: tuple[str, ...] = ()
 
 
 @dataclass
@@ -82,6 +93,8 @@ class RayTotals:
     failed_units: list[tuple[str, str]] = field(default_factory=list)  # (unit, why)
     settled: int | None = None  # after the full pass: the units' failed objects it has in sync
     unsettled_units: list[str] = field(default_factory=list)  # failed units whose experiment fails
+    planned: list[Unit] = field(default_factory=list)
+    settled_experiments: int | None = None  # ranged experiments whose runs the full pass skips
 
     def total(self, what: str) -> int:
         """Sum of one count (created, updated, unchanged, failed, conflicts) over the finished
@@ -110,6 +123,88 @@ class RayTotals:
             for label, _why in self.failed_units
             if label.split(":", 1)[1].split("[", 1)[0] in bad
         ]
+
+    def settled_options(self) -> dict[str, object]:
+        """The full pass's options (`Options.settled_runs`, ...): the ranged experiments whose every
+        range unit finished settled (`UnitDone.settled`), and the destination-only runs they found.
+        An experiment with a failed or unsure range is not among them: its runs are read again."""
+        ranges: dict[str, list[str]] = {}
+        for unit in self.planned:
+            if unit.window is not None:
+                ranges.setdefault(unit.experiment_id, []).append(unit.label)
+        done = {d.unit.label: d for d in self.done}
+        settled = [
+            eid
+            for eid, labels in ranges.items()
+            if all(label in done and done[label].settled for label in labels)
+        ]
+        found = [done[label] for eid in settled for label in ranges[eid]]
+        extras = {c.run_id: c for d in found for c in d.extras}
+        self.settled_experiments = len(settled)
+        log.info("units settled", experiments=len(settled), ranged=len(ranges), extras=len(extras))
+        return {
+            "settled_runs": frozenset(settled),
+            "settled_extras": tuple(extras.values()),
+            "settled_deleted": frozenset(s for d in found for s in d.deleted_sources),
+        }
+
+
+GONE = "no longer in the source"  # a destination-only run's reason: its source run was not read
+DELETED = "deleted in the source"
+
+
+def range_findings(
+    unit: Unit, result: SyncResult, deleted_here: Container[str] = ()
+) -> tuple[bool, tuple[ExtraCandidate, ...], tuple[str, ...]]:
+    """Whether a range unit's pass settled its runs for the full pass, and the destination-only
+    runs it found (with the source ids of those whose source is deleted). Every destination run
+    started within one range; the range's pass planned each against the source runs of the range
+    (`-` when none explains it). Sure only if it planned nothing but `= + * -`, applied every
+    action, kept no run whole for a later kind (prompt links), and each `-` names no source run (not
+    created by the syncer) or one it read (deleted): a copy whose source run it did not read may be
+    the copy of a run of another range (a start time changed in the destination, or stamped by an
+    older syncer): only a pass over the whole experiment can tell, unless that source run is found
+    deleted in the experiment (`deleted_here`: `deleted_sources`, read by id, with `deleted: skip`):
+    no pass reads it, so the local engine too plans its copy `no longer in the source`."""
+    plain = (Op.SAME, Op.CREATE, Op.UPDATE, Op.EXTRA)
+    actions = list(result.plan.actions)
+    extras = [a for a in actions if a.op is Op.EXTRA]
+    sure = (
+        unit.window is not None
+        and not result.failed
+        and not (result.src is not None and result.src.runs)
+        and all(a.op in plain for a in actions)
+        and all(
+            a.kind == "run" and (a.details.get("reason") != GONE or a.source_id in deleted_here)
+            for a in extras
+        )
+    )
+    if not sure:
+        return False, (), ()
+    groups = result.plan.extra_groups
+    found = tuple(
+        ExtraCandidate(a.dest_id or "", a.label, groups.get(a.dest_id or "", "?"), a.source_id)
+        for a in extras
+    )
+    deleted = tuple(
+        a.source_id for a in extras if a.source_id and a.details.get("reason") == DELETED
+    )
+    return True, found, deleted
+
+
+def deleted_sources(settings: Settings, src: Endpoint, unit: Unit, result: SyncResult) -> set[str]:
+    """Of a range's destination-only runs whose source run it did not read, those whose source run
+    is deleted in the unit's experiment (read by id, 100 a search). Only with `deleted: skip`: then
+    no pass reads a deleted run, and its copy is `no longer in the source` on one machine too."""
+    ids = {
+        a.source_id
+        for a in result.plan.actions
+        if a.op is Op.EXTRA and a.source_id and a.details.get("reason") == GONE
+    }
+    if not ids or unit.window is None or settings.deleted != "skip":
+        return set()
+    found = run_scanner.fetch_runs(src, [unit.experiment_id], ids)
+    return {r.run_id for r in found if r.deleted}
 
 
 def plan_units(settings: Settings, src: Endpoint, dst: Endpoint) -> list[Unit]:
@@ -148,8 +243,10 @@ def _unit_task(settings: Settings, unit: Unit, *_after: object) -> UnitDone:
             state,
             PassOptions(experiment_ids=frozenset({unit.experiment_id}), run_window=unit.window),
         )
+        gone = deleted_sources(settings, src, unit, result)
     finally:
         state.close()
+    settled, extras, deleted = range_findings(unit, result, gone)
     ok = [o for o in result.outcomes if o.ok]
     keys = {o.action.key for o in result.failed}
     keys |= {a.key for a in result.plan.actions if a.op in (Op.CONFLICT, Op.ERROR)}
@@ -163,6 +260,9 @@ def _unit_task(settings: Settings, unit: Unit, *_after: object) -> UnitDone:
         pid=os.getpid(),
         failed_keys=tuple(sorted(keys)),
         peak_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        settled=settled,
+        extras=extras,
+        deleted_sources=deleted,
     )
 
 
@@ -189,9 +289,17 @@ def run_units(
 
     connect(settings.scale_out.ray_address)
     ray_budget.create(src, dst)  # held by the driver: the budgets live as long as the command
+    planning = time.monotonic()
     units = plan_units(settings, src, dst)
-    totals = RayTotals(units=len(units), ranges=sum(1 for u in units if u.window is not None))
-    log.info("units planned", units=totals.units, ranges=totals.ranges)
+    totals = RayTotals(
+        units=len(units), ranges=sum(1 for u in units if u.window is not None), planned=units
+    )
+    log.info(
+        "units planned",
+        units=totals.units,
+        ranges=totals.ranges,
+        seconds=round(time.monotonic() - planning, 1),
+    )
     task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(_unit_task)
     pending = _submit(task, settings, units)
     labels = {ref: unit.label for ref, unit in pending.items()}

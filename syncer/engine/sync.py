@@ -314,7 +314,7 @@ def sync(
     on_start: Started | None = None,
     stop: threading.Event | None = None,
     strict_filters: bool = False,
-    before_pass: Callable[[Endpoint, Endpoint], None] | None = None,
+    before_pass: Callable[[Endpoint, Endpoint], dict | None] | None = None,
 ) -> SyncResult:
     """Open both ends and the state store, then run one pass (`run_pass`): migrate, diff and dry
     runs.
@@ -325,7 +325,8 @@ def sync(
     before its next write. With `strict_filters` (the CLI's migrate and diff), a filter that matches
     nothing stops the pass (FatalError). `before_pass(src, dst)` runs before the pass, under the
     writer lock unless a dry run (`--engine ray`: the units on Ray; a diff's tasks join the
-    cluster).
+    cluster); what it returns are options of the pass (the runs the units settled: not read again,
+    unless `verify`).
     """
     configure_http_retries()
     src, dst = endpoints(settings)
@@ -335,8 +336,8 @@ def sync(
     try:
         if not dry_run:
             state.acquire_lock(holder="mlflow-syncer")
-        if before_pass is not None:
-            before_pass(src, dst)
+        found = before_pass(src, dst) if before_pass is not None else None
+        settled = {} if verify or found is None else found  # --verify reads every run
         return run_pass(
             settings,
             src,
@@ -352,6 +353,7 @@ def sync(
                 on_start=on_start,
                 stop=stop,
                 strict_filters=strict_filters,
+                **settled,
             ),
         )
     finally:

@@ -25,7 +25,7 @@ from syncer.core.snapshot import (
 from syncer.core.windows import Window
 from syncer.plan.copies import split_copies
 from syncer.plan.experiments import plan_experiments, plannable_experiments
-from syncer.plan.extra_runs import extra_candidates, plan_extra_runs
+from syncer.plan.extra_runs import ExtraCandidate, extra_candidates, plan_extra_runs
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,11 @@ class Options:
     experiment_ids: frozenset[str] | None = None
     # a range unit: only the runs of one experiment started within it
     run_window: Window | None = None
+    # after Ray units: experiments whose runs their range units settled (none of them read again),
+    # the destination-only runs those units found, and which of those runs' sources are deleted
+    settled_runs: frozenset[str] = frozenset()
+    settled_extras: tuple[ExtraCandidate, ...] = ()
+    settled_deleted: frozenset[str] = frozenset()
 
 
 def make_plan(

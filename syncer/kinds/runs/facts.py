@@ -3,12 +3,13 @@ hashes, syncer.core.compact_ids), and the membership views later steps read it t
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 from syncer.core.compact_ids import IdSet
 from syncer.core.snapshot import RunSnap
 from syncer.plan.extra_runs import ExtraCandidate
+from syncer.plan.runs import Options
 from syncer.state.store import StateStore
 
 
@@ -31,6 +32,27 @@ class RunFacts:
     extras: list[ExtraCandidate] = field(default_factory=list)
     # runs to create or update: last change (ms)
     pending_since: dict[str, int] = field(default_factory=dict)
+
+    def settle(self, options: Options) -> None:
+        """Take the destination-only runs Ray range units found in the experiments whose runs this
+        pass does not read (`Options.settled_runs`), with the deleted sources they saw."""
+        self.extras.extend(options.settled_extras)
+        self.seen.update(options.settled_deleted)
+        self.deleted.update(options.settled_deleted)
+
+    def look_up_settled(
+        self, options: Options, fetch: Callable[[list[str], set[str]], list]
+    ) -> None:
+        """Destination-only candidates naming a source run not read here may name a run of an
+        experiment the Ray units settled (not read by this pass): those found there by id
+        (`fetch(experiments, ids)`) count as read, as a pass reading them would have."""
+        ids = {c.source_id for c in self.extras if c.source_id and c.source_id not in self.seen}
+        if not options.settled_runs or not ids:
+            return
+        found = fetch(sorted(options.settled_runs), ids)
+        kept = [r for r in found if options.deleted == "mirror" or not r.deleted]
+        self.seen.update(r.run_id for r in kept)
+        self.deleted.update(r.run_id for r in kept if r.deleted)
 
     def source_state(self, source_id: str) -> bool | None:
         """None: the source does not hold the run; else whether it is deleted there."""

@@ -92,7 +92,8 @@ class RunStream:
     def copied_runs(self) -> IdSet | Either:
         """The source runs that have or get a copy: those this pass planned, and in a cycle reading
         changes only also those the state store records as copied."""
-        if self.job.options.runs_since is None or self.job.state is None:
+        opts = self.job.options
+        if (opts.runs_since is None and not opts.settled_runs) or self.job.state is None:
             return self.facts.copied
         return Either(self.facts.copied, CopiedBefore(self.job.state))
 
@@ -100,6 +101,7 @@ class RunStream:
         """Read, plan and emit every chunk, then the deferred runs and the destination-only runs."""
         job = self.job
         job.src_snap.run_ids = self.facts.seen
+        self.facts.settle(job.options)  # what Ray range units found of the runs not read here
         dest_by_name = {e.name: e.experiment_id for e in job.dst_snap.experiments.values()}
         whole = self._read_whole(dest_by_name)
         read_whole = set(whole)
@@ -107,9 +109,9 @@ class RunStream:
             changed = exp_ids[0] not in read_whole
             self._plan_chunk(exp_ids, window, runs, dest_by_name, changed)
         self._plan_deferred()
-        # a cycle reading changes only cannot tell a destination-only run from an unread one; a
-        # range unit sees one range: destination-only runs are the full pass's
-        if job.options.runs_since is None and job.options.run_window is None:
+        # a cycle reading changes only cannot tell a destination-only run from an unread one (a
+        # range unit's are weighed by syncer.engine.ray_units)
+        if job.options.runs_since is None:
             self._plan_extras()
 
     def _chunks(self, whole: list[str]) -> Iterator[Chunk]:
@@ -208,9 +210,9 @@ class RunStream:
         return [
             eid
             for eid, e in job.src_snap.experiments.items()
-            if since is None
-            or job.dest_names[eid] not in dest_by_name
-            or (e.creation_time or 0) >= since + RUNS_LOOKBACK_MS
+            if job.dest_names[eid] not in dest_by_name
+            or (since is None and eid not in job.options.settled_runs)
+            or (since is not None and (e.creation_time or 0) >= since + RUNS_LOOKBACK_MS)
         ]
 
     def _revisit(
@@ -389,7 +391,8 @@ class RunStream:
         self._retain(src, dst)
 
     def _plan_extras(self) -> None:
-        f = self.facts
+        f, src = self.facts, self.job.src
+        f.look_up_settled(self.job.options, lambda e, i: run_scanner.fetch_runs(src, e, i))
         actions = plan_extra_runs(f.extras, self.job.options.delete_extra, f.source_state)
         self.extra_groups.update({c.run_id: c.group for c in f.extras})
         f.extras = []
