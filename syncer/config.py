@@ -290,7 +290,7 @@ class Settings(BaseSettings):
     )
     workers: int = Field(default=8, ge=1, le=64, description="objects copied side by side")
     scan_threads: int = Field(
-        default=2, ge=1, le=16, description="run searches in flight at once per end (1: in turn)"
+        default=1, ge=1, le=16, description="run searches in flight at once per end (1: in turn)"
     )
     deleted: Literal["skip", "mirror"] = Field(
         default="skip",
