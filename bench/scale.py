@@ -214,6 +214,7 @@ def run_size(
         if only and name not in only:
             continue
         _fresh(name, work, stores)
+        load_before = os.getloadavg()[0]
         with open(work / f"{name}.log", "w") as log:
             m = measure(
                 cmd,
@@ -231,6 +232,7 @@ def run_size(
             else _outcome(name, work, m["rc"])
         )
         m.update(
+            load=[round(load_before, 1), round(os.getloadavg()[0], 1)],
             name=name,
             runs=runs,
             outcome=outcome,
@@ -240,23 +242,31 @@ def run_size(
                 "mirrored": stores["mirrored_seconds"],
             },
         )
-        print(row(m), flush=True)
         results.append(m)
+        print(row(m, results), flush=True)
     return results
 
 
-def row(m: dict) -> str:
+def row(m: dict, results: list[dict]) -> str:
+    """One Markdown row; the ratios to the read floor measured in the same run at the same size."""
     peak = f"> {m['cap_mb']:,.0f}" if m["capped"] else f"{m['peak_mb']:,.0f}"
     what = m["name"] + (f" ({m['slice_runs']:,} runs)" if m.get("slice_runs") else "")
+    floor = next((f for f in results if f["name"] == "read-floor" and f["runs"] == m["runs"]), None)
+    cpu, wall = (
+        (f"{m['cpu_seconds'] / floor['cpu_seconds']:.2f}", f"{m['seconds'] / floor['seconds']:.2f}")
+        if floor
+        else ("", "")
+    )
+    load = "-".join(str(x) for x in m.get("load", []))
     return (
-        f"| {m['runs']:,} | {what} | {m['seconds']:,.1f} | {m['cpu_seconds']:,.1f} | {peak} | "
-        f"{m['outcome']} |"
+        f"| {m['runs']:,} | {what} | {m['seconds']:,.1f} | {m['cpu_seconds']:,.1f} | {cpu} | "
+        f"{wall} | {peak} | {load} | {m['outcome']} |"
     )
 
 
 HEADER = (
-    "| source runs | command | wall s | CPU s | peak RSS MB | outcome "
-    "|\n|---:|---|---:|---:|---:|---|"
+    "| source runs | command | wall s | CPU s | CPU / floor | wall / floor | peak RSS MB | "
+    "load avg (1 min, before-after) | outcome |\n|---:|---|---:|---:|---:|---:|---:|---|---|"
 )
 
 
@@ -291,7 +301,7 @@ def main() -> None:
             indent=1,
         )
     )
-    print("\n" + HEADER + "\n" + "\n".join(row(m) for m in results))
+    print("\n" + HEADER + "\n" + "\n".join(row(m, results) for m in results))
 
 
 if __name__ == "__main__":

@@ -289,6 +289,9 @@ class Settings(BaseSettings):
         description=("holds the files of model versions that have no copied run"),
     )
     workers: int = Field(default=8, ge=1, le=64, description="objects copied side by side")
+    scan_threads: int = Field(
+        default=1, ge=1, le=16, description="run searches in flight at once per end (1: in turn)"
+    )
     deleted: Literal["skip", "mirror"] = Field(
         default="skip",
         description=("deleted runs and experiments: skip them, or copy them as deleted"),

@@ -25,6 +25,7 @@ from syncer.engine.mirror_cycle import Cycle, CycleReport
 from syncer.engine.sync import endpoints, open_state, sync
 from syncer.kinds.runs import stream as run_stream
 from syncer.plan.uncopied import is_unlisted
+from syncer.scan import read_ahead
 from tests.compare import assert_same
 from tests.fixtures.workload import T0, Workload, make_workload
 
@@ -301,3 +302,60 @@ def test_a_change_only_cycle_registers_a_new_version_from_an_old_run_against_its
     assert sorted(f.path for f in dst.list_artifacts(copy.info.run_id, "deep/er")) == [
         "deep/er/data.bin"
     ]
+
+
+def test_reads_side_by_side_plan_exactly_what_reads_one_after_another_plan(stores) -> None:
+    """Several experiments' run searches in flight at once on both ends (`scan_threads`), each
+    experiment cut into start-time windows: the plan (every action, in order, and its segments) is
+    the one reading one search after another gives."""
+    settings, src, _dst, _w = stores
+    more = f"wide-{uuid.uuid4().hex[:8]}"
+    for e in range(5):
+        eid = src.create_experiment(f"{more}/e{e}")
+        for i in range(3 - e % 2):
+            run = src.create_run(eid, start_time=T0 + 1000 * i, run_name=f"r{i}")
+            src.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 1000 * i + 10)
+    wide = settings.model_copy(update={"experiments": [*settings.experiments, f"{more}/*"]})
+    plans = [
+        sync(wide.model_copy(update={"scan_threads": n}), dry_run=True).plan for n in (1, 4, 16)
+    ]
+    one, *others = plans
+    segments = [(s.experiments, s.window, s.count) for s in one.segments]
+    assert sum(s[0] is not None and s[0] != run_stream.DEFERRED for s in segments) >= 12
+    assert sum(a.kind == "run" for a in one.actions) >= 13
+    for plan in others:
+        assert list(plan.actions) == list(one.actions)
+        assert [(s.experiments, s.window, s.count) for s in plan.segments] == segments
+
+
+def test_reads_ahead_hand_on_items_and_failures_in_their_turn() -> None:
+    """The scan's read-ahead (syncer.scan.read_ahead): streams read side by side come out stream
+    after stream, a failure where it happened (the items before it first), and a stream left early
+    does not hold the others up."""
+
+    def stream(n: int, fail_at: int | None = None) -> Iterator[int]:
+        for i in range(3):
+            if i == fail_at:
+                raise ValueError(f"stream {n}")
+            yield 10 * n + i
+
+    for threads in (1, 3):
+        streams = [lambda n=n: stream(n, 1 if n == 2 else None) for n in range(5)]
+        seen: list[object] = []
+        for n, items in enumerate(read_ahead.streams_in_order(streams, threads)):
+            try:
+                seen.extend(items if n != 3 else [next(iter(items))])
+            except ValueError as exc:
+                seen.append(str(exc))
+        assert seen == [0, 1, 2, 10, 11, 12, 20, "stream 2", 30, 40, 41, 42]
+        mapped = read_ahead.mapped_ahead(
+            range(6), lambda i: (lambda: i * i) if i % 2 else None, threads
+        )
+        assert [(i, f.result() if f else None) for i, f in mapped] == [
+            (0, None),
+            (1, 1),
+            (2, None),
+            (3, 9),
+            (4, None),
+            (5, 25),
+        ]

@@ -5,6 +5,7 @@ chunk's size cut into start-time windows."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 from mlflow.exceptions import MlflowException
 
@@ -12,6 +13,7 @@ from syncer.backends.classify import denied
 from syncer.backends.endpoint import Endpoint
 from syncer.core.snapshot import RunSnap
 from syncer.core.windows import Window, window_filter
+from syncer.scan.read_ahead import streams_in_order
 from syncer.scan.run_search import (
     EXPERIMENT_IDS_PER_SEARCH,
     Refused,
@@ -32,6 +34,7 @@ def iter_chunks(
     max_runs: int,
     window_runs: int | None = None,
     refused: Refused | None = None,
+    threads: int = 1,
 ) -> Iterator[Chunk]:
     """The runs of the experiments, a chunk at a time: (experiment ids, start-time window or None,
     their runs).
@@ -42,13 +45,25 @@ def iter_chunks(
     (`iter_windows`); without, it is one chunk. With `refused`, a group the source refuses (HTTP 403
     PERMISSION_DENIED: an experiment the caller may not view) is read one experiment at a time, and
     each experiment refused alone is handed to `refused` (that experiment fails, the others are
-    read) instead of stopping the scan.
+    read) instead of stopping the scan. Up to `threads` groups, and up to `threads` experiments of
+    a group read alone, are read at once (syncer.scan.read_ahead): the chunks come in the order
+    reading one after another gives.
     """
     shown = view(include_deleted)
-    for i in range(0, len(experiment_ids), EXPERIMENT_IDS_PER_SEARCH):
-        ids = experiment_ids[i : i + EXPERIMENT_IDS_PER_SEARCH]
+    groups = [
+        experiment_ids[i : i + EXPERIMENT_IDS_PER_SEARCH]
+        for i in range(0, len(experiment_ids), EXPERIMENT_IDS_PER_SEARCH)
+    ]
+    reads = streams_in_order(
+        (
+            partial(_group, endpoint, ids, shown, max_runs, len(ids) > 1 or bool(window_runs))
+            for ids in groups
+        ),
+        threads,
+    )
+    for ids, read in zip(groups, reads, strict=True):
         try:
-            runs = _group(endpoint, ids, shown, max_runs, len(ids) > 1 or bool(window_runs))
+            runs = next(iter(read))
         except MlflowException as exc:
             if refused is None or not denied(exc):
                 raise
@@ -56,16 +71,38 @@ def iter_chunks(
         if runs is not None:
             yield ids, None, runs
             continue
-        # (an experiment read alone is known to be above max_runs: its windows start at once)
-        for eid in ids:
-            try:
-                yield from _alone(
-                    endpoint, eid, include_deleted, max_runs if len(ids) > 1 else 0, window_runs
-                )
-            except MlflowException as exc:
-                if refused is None or not denied(exc):
-                    raise
-                refused(eid, exc)
+        yield from _each_alone(
+            endpoint, ids, include_deleted, max_runs, window_runs, refused, threads
+        )
+
+
+def _each_alone(
+    endpoint: Endpoint,
+    ids: list[str],
+    include_deleted: bool,
+    max_runs: int,
+    window_runs: int | None,
+    refused: Refused | None,
+    threads: int,
+) -> Iterator[Chunk]:
+    """The experiments of a group read one at a time (up to `threads` at once)."""
+    # (an experiment read alone is known to be above max_runs: its windows start at once)
+    alone = streams_in_order(
+        (
+            partial(
+                _alone, endpoint, eid, include_deleted, max_runs if len(ids) > 1 else 0, window_runs
+            )
+            for eid in ids
+        ),
+        threads,
+    )
+    for eid, chunks in zip(ids, alone, strict=True):
+        try:
+            yield from chunks
+        except MlflowException as exc:
+            if refused is None or not denied(exc):
+                raise
+            refused(eid, exc)
 
 
 def _group(
@@ -74,15 +111,16 @@ def _group(
     shown: int,
     max_runs: int,
     may_split: bool,
-) -> list[RunSnap] | None:
-    """The runs of a group of experiments, or None once they are more than `max_runs` and
-    `may_split`."""
+) -> Iterator[list[RunSnap] | None]:
+    """One item: the runs of a group of experiments, or None once they are more than `max_runs`
+    and `may_split`."""
     runs: list[RunSnap] = []
     for run in iter_runs(endpoint, ids, shown):
         runs.append(run_snap(run))
         if len(runs) > max_runs and may_split:
-            return None
-    return runs
+            yield None
+            return
+    yield runs
 
 
 def _alone(

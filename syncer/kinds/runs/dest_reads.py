@@ -43,16 +43,22 @@ class DestReads:
         return dest_ids
 
     def runs(
-        self, dest_ids: list[str], window: Window | None, runs: list[RunSnap]
+        self,
+        dest_ids: list[str],
+        window: Window | None,
+        runs: list[RunSnap],
+        found: list[RunSnap] | None = None,
     ) -> list[RunSnap]:
         """The destination runs of a chunk: every run of its experiments, or those of its window
         (plus copies the state store maps to its source runs that the window did not return). A
         range unit's windows take their runs in turn from one stream of the range's destination runs
         ordered by start time (read once, paged, beside the source's: syncer.engine.ray_units); on
         one machine each window is one filtered search (bench/range_reads.py: as many requests, as
-        much work at a SQL store)."""
+        much work at a SQL store); `found`: that search's runs, read ahead."""
         job = self.job
-        if window is None or job.options.run_window is None:
+        if found is not None:
+            pass
+        elif window is None or job.options.run_window is None:
             found = run_scanner.window_runs(job.dst, dest_ids, window, True)
         else:
             if window[0] == self.first_lo():

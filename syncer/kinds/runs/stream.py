@@ -29,6 +29,7 @@ from syncer.core.actions import Action, Op
 from syncer.core.compact_ids import IdSet
 from syncer.core.snapshot import TAG_SOURCE_RUN_ID, RunSnap, Snapshot, retired
 from syncer.core.windows import Window
+from syncer.kinds.runs import chunk_reads
 from syncer.kinds.runs.dest_reads import DestReads
 from syncer.kinds.runs.facts import CopiedBefore, Either, Planned, RunFacts, leaving
 from syncer.kinds.runs.refusals import experiment_refused, run_refused
@@ -62,15 +63,6 @@ Emit = Callable[..., None]  # (actions, chunk experiments or None, src, dst, win
 Read = Callable[[str, Callable[[], object]], object]
 
 
-def _each(read: Read, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
-    """The source's chunks, each read through `read` (a failed read names the side)."""
-    while True:
-        chunk = read("source", lambda: next(chunks, None))
-        if chunk is None:
-            return
-        yield chunk
-
-
 @dataclass
 class RunStream:
     """Plans the runs of one pass chunk by chunk (see the module docstring)."""
@@ -84,6 +76,7 @@ class RunStream:
     # dropped) and the experiment of each destination-only run
     plannable: set[str | None] = field(init=False)
     extra_groups: dict[str, str] = field(default_factory=dict)
+    held: list[chunk_reads.Refusal] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.dest = DestReads(self.job)
@@ -104,10 +97,12 @@ class RunStream:
         self.facts.settle(job.options)  # what Ray range units found of the runs not read here
         dest_by_name = {e.name: e.experiment_id for e in job.dst_snap.experiments.values()}
         whole = self._read_whole(dest_by_name)
-        read_whole = set(whole)
-        for exp_ids, window, runs in _each(self.read, self._chunks(whole)):
-            changed = exp_ids[0] not in read_whole
-            self._plan_chunk(exp_ids, window, runs, dest_by_name, changed)
+        chunks = chunk_reads.each(self.read, self._chunks(whole))
+        for step in chunk_reads.steps(self, chunks, set(whole), dest_by_name, self.held):
+            for experiment_id, exc in step.refused:
+                self._refuse(experiment_id, exc)
+            if step.chunk is not None:
+                self._plan_chunk(step)
         self._plan_deferred()
         # a cycle reading changes only cannot tell a destination-only run from an unread one (a
         # range unit's are weighed by syncer.engine.ray_units)
@@ -123,7 +118,15 @@ class RunStream:
         return chain(
             self._ranged(deleted)
             if job.options.run_window is not None
-            else iter_chunks(job.src, whole, deleted, CHUNK_RUNS, windows, self._refused),
+            else iter_chunks(
+                job.src,
+                whole,
+                deleted,
+                CHUNK_RUNS,
+                windows,
+                self._refused,
+                job.settings.scan_threads,
+            ),
             (
                 (e, None, rs)
                 for e, rs in changed_runs(
@@ -138,24 +141,17 @@ class RunStream:
             else (),
         )
 
-    def _plan_chunk(
-        self,
-        exp_ids: list[str],
-        window: Window | None,
-        runs: list[RunSnap],
-        dest_by_name: dict[str, str],
-        changed: bool,
-    ) -> None:
-        """Read the destination runs of one chunk (`changed`: its source runs are the changed ones
-        only), then plan and emit it."""
+    def _plan_chunk(self, step: chunk_reads.Step) -> None:
+        """Read (or take, read ahead) the destination runs of one chunk (`changed`: its source runs
+        are the changed ones only), then plan and emit it."""
         job, since = self.job, self.job.options.runs_since
-        dest_ids = self.dest.ids(exp_ids, window, dest_by_name)
+        (exp_ids, window, runs), changed, dest_ids = step.chunk, step.changed, step.dest_ids
         dest_runs = self.read(
             "destination",
             lambda: (
                 self.dest.changed(dest_ids, runs, since)
                 if changed
-                else self.dest.runs(dest_ids, window, runs)
+                else self.dest.runs(dest_ids, window, runs, step.dest_runs())
             ),
         )
         if changed:
@@ -190,6 +186,11 @@ class RunStream:
             self._refused(eid, exc)
 
     def _refused(self, experiment_id: str, exc: Exception) -> None:
+        """An experiment whose runs the source refuses to show fails, in its turn (met while
+        reading ahead: `held` until then)."""
+        self.held.append((experiment_id, exc))
+
+    def _refuse(self, experiment_id: str, exc: Exception) -> None:
         """An experiment whose runs the source refuses to show fails; its later kinds are not
         planned; the pass goes on."""
         self.plannable.discard(experiment_id)
