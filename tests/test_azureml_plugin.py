@@ -16,8 +16,7 @@ from syncer.engine.sync import sync
 from syncer.plan.uncopied import is_unlisted
 from tests.fixtures.azureml_plugin import SCOPE
 from tests.fixtures.models import model_files, predictions
-from tests.test_databricks_azureml_models import register
-from tests.test_databricks_to_azureml import add_policy_run, assert_fitted_copy
+from tests.test_databricks_to_azureml import add_policy_run, assert_fitted_copy, register
 
 
 def test_a_migration_into_an_azureml_uri_goes_through_the_plugin_with_a_managed_identity(

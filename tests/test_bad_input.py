@@ -1,4 +1,8 @@
-"""Bad input: one clear line on stderr, no traceback, exit code 2, nothing written anywhere."""
+"""Bad input: one clear line on stderr, no traceback, exit code 2, nothing written anywhere.
+
+Each command is a real `mlflow-syncer` process forked from one that imported MLflow once
+(tests.fixtures.cli.run_forked); tests/test_cli_options.py starts the command anew for the same
+one-line refusals."""
 
 from __future__ import annotations
 
@@ -9,12 +13,13 @@ import pytest
 from mlflow import MlflowClient
 
 from syncer.state.schema_upgrade import head_revision
-from tests.fixtures.cli import cli_env, run_cli
+from tests.fixtures.cli import cli_env, fork_with, run_forked
 from tests.fixtures.faultproxy import FaultConfig
 from tests.fixtures.procs import free_port
 from tests.fixtures.workload import make_workload
 
 FAST_FAIL = {"MLFLOW_SYNCER_RETRY_ATTEMPTS": "2", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+fork_with(**FAST_FAIL)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +60,7 @@ def _objects(state: Path) -> list:
 def _migrate(tmp_path: Path, config_text: str, *extra: str, env: dict | None = None):
     config = tmp_path / "c.yaml"
     config.write_text(config_text)
-    return run_cli(
+    return run_forked(
         "migrate", "--config", str(config), "--no-progress", *extra, env=env or cli_env()
     )
 
@@ -96,7 +101,7 @@ def test_config_errors(text, message, tmp_path):
     line = _fails_cleanly(_migrate(tmp_path, text), message)
     assert "plaintext" not in line
     if "did you mean" in message:
-        _fails_cleanly(run_cli("check-config", "--config", str(tmp_path / "c.yaml")), message)
+        _fails_cleanly(run_forked("check-config", "--config", str(tmp_path / "c.yaml")), message)
 
 
 def test_unreachable_and_wrong_uris(source_server, dest_server, small_source, tmp_path):

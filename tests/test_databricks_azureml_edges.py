@@ -1,5 +1,6 @@
-"""Rate limits and 429s, name collisions, start-up checks and resume without artifact sizes, against
-the emulated Databricks and Azure ML ends (tests/emulators/)."""
+"""Rate limits and 429s, name collisions, start-up checks and a write-once file of another size,
+against the emulated Databricks and Azure ML ends (tests/emulators/). The resume without artifact
+sizes is tests/test_databricks_to_azureml.py's (on its scenario)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import structlog
 import yaml
-from azure.core.exceptions import ResourceExistsError
 from mlflow import MlflowClient
 from mlflow.utils import rest_utils
 
-from syncer.backends import azure_blob as blob
 from syncer.backends.azure_blob import BlobLocation
 from syncer.backends.calls import RetryPolicy, call
 from syncer.backends.endpoint import Endpoint
@@ -23,7 +22,6 @@ from syncer.core.actions import Op
 from syncer.core.capabilities import DATABRICKS, RateLimits
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_PARTIAL
 from syncer.engine.sync import sync
-from tests.test_databricks_to_azureml import USER, assert_fitted_copy, settings_for
 
 AZUREML_URI = (
     "azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/0000/resourceGroups/rg/providers/"
@@ -181,44 +179,6 @@ def test_start_up_checks_fail_with_one_clear_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "d.db").exists()
-
-
-def test_resume_with_artifact_sizes_unavailable(
-    databricks_env, azureml_dest, azurite, workload_factory, unique_name, tmp_path
-):
-    src = MlflowClient(databricks_env.server.url)
-    dst = MlflowClient(azureml_dest.url)
-    w = workload_factory(src, f"{USER}/{unique_name}", runs_per_experiment=1)
-    state = tmp_path / "state.db"
-    settings = settings_for(azureml_dest.url, f"sqlite:///{state}", [f"{USER}/{unique_name}/*"])
-    assert not sync(settings).failed
-    dst_names = [f"{unique_name}/alpha", f"{unique_name}/beta"]
-    exp = dst.get_experiment_by_name(dst_names[0])
-    run = next(r for r in dst.search_runs([exp.experiment_id]) if r.info.run_name == "a-0")
-    # An interrupted pass: no fingerprint marker, one file missing, one uploaded and never recorded.
-    dst.delete_tag(run.info.run_id, "mlflow_syncer.fingerprint")
-    root = BlobLocation.parse(run.info.artifact_uri)
-    blob.blob_client(root.child("deep/er/data.bin")).delete_blob()
-    with pytest.raises(
-        ResourceExistsError, match="Resource Conflict"
-    ):  # Azure ML artifacts are write-once
-        blob.blob_client(root.child("notes with spaces.txt")).upload_blob(b"hal", overwrite=True)
-    with sqlite3.connect(state) as db:
-        db.execute(
-            "DELETE FROM artifacts WHERE run_source_id = ? AND path = ?",
-            (w.runs["a-0"], "notes with spaces.txt"),
-        )
-
-    refused = azurite.front.counts["409 overwrite"]
-    again = sync(settings)
-    assert [(o.action.op, o.action.details.get("resume")) for o in again.outcomes] == [
-        (Op.UPDATE, True)
-    ]
-    # the recorded, listed files were not copied again; the unrecorded one was refused and settled
-    # by size
-    assert again.outcomes[0].stats.artifact_files == 2
-    assert azurite.front.counts["409 overwrite"] == refused + 1
-    assert_fitted_copy(src, dst, w.experiments, dst_names)
 
 
 def test_a_write_once_file_of_another_size_fails_its_run_alone(

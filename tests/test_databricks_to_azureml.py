@@ -1,167 +1,130 @@
 """Databricks-like source -> Azure-ML-like destination, both emulated (tests/emulators/): real
 MLflow servers with artifacts in Azurite, behind gateways that behave like the services at the HTTP
 level.
+
+One scenario, migrated once: the standard workload, a run that does not fit Azure ML (the
+documented policies) and a registered model of the workspace registry (versions from an MLflow 3
+logged model and from a run's folder: all metadata, byte-identical files that load through the
+destination registry). The tests read that migration in turn: its policies, its models, a second
+pass that copies nothing, a resume after an interrupted copy. How each end alone copies the
+workload exactly is tests/test_conformance.py's (`databricks`, `azureml` profiles).
 """
 
 from __future__ import annotations
 
-import copy
-import csv
 import io
 import json
-from pathlib import Path
+import sqlite3
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 
+import numpy as np
+import pytest
+from azure.core.exceptions import ResourceExistsError
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, RunTag
 
 from syncer.backends import azure_blob as blob
 from syncer.backends.azure_blob import BlobLocation
-from syncer.config import EndpointConfig, Settings
+from syncer.config import Settings
 from syncer.core.actions import Op
+from syncer.core.capabilities import AZURE_ML
+from syncer.core.model_snapshot import TAG_SOURCE_MODEL, TAG_SOURCE_STAGE
+from syncer.core.snapshot import TAG_SOURCE_RUN_ID
 from syncer.engine.deep_compare import Inspection
-from syncer.engine.sync import sync
+from syncer.engine.sync import SyncResult, sync
+from syncer.kinds.models.files import TAG_HOLDS_VERSION
 from syncer.plan.uncopied import is_unlisted
 from syncer.report.json_format import write as write_json
 from syncer.report.model import Report
 from syncer.report.summary import summarize
 from syncer.report.text import lines
-from tests.compare import snapshot
-from tests.fixtures.workload import T0
+from tests.fixtures.azure import point_sdk_at
+from tests.fixtures.dbx_azureml import (  # other tests import these from here too
+    USER,
+    add_policy_run,
+    assert_fitted_copy,
+    register,
+    settings_for,
+    user_tags,
+)
+from tests.fixtures.models import model_files, predictions
+from tests.fixtures.workload import T0, Workload, make_workload
 
-USER = "/Users/alice@corp.com"
-LONG_VALUE = "v" * 2500
-LONG_KEY = "k" * 150
-
-
-def settings_for(dest_url: str, state: str, experiments: list[str], **kw) -> Settings:
-    return Settings(
-        source=EndpointConfig(tracking_uri="databricks", registry_uri="databricks"),
-        destination=EndpointConfig(tracking_uri=dest_url, profile="azureml"),
-        state=state,
-        experiments=experiments,
-        **kw,
-    )
-
-
-def add_policy_run(client: MlflowClient, experiment_name: str) -> str:
-    """A run that does not fit Azure ML: long tag value and keys, mlflow.user, 60 tags, 55 metric
-    names."""
-    exp = client.get_experiment_by_name(experiment_name)
-    run = client.create_run(
-        exp.experiment_id,
-        start_time=T0,
-        run_name="too-big",
-        tags={"mlflow.user": "alice@corp.com", "mlflow.source.name": "big.py"},
-    )
-    rid = run.info.run_id
-    tags = [RunTag(f"tag_{i:02d}", f"value {i}") for i in range(60)]
-    tags += [RunTag("long_value", LONG_VALUE), RunTag(LONG_KEY, "long key")]
-    client.log_batch(rid, tags=tags[:50])
-    client.log_batch(
-        rid, tags=tags[50:], params=[Param("p" * 120, "long param key"), Param("ok", "1")]
-    )
-    metrics = [
-        Metric(f"m{i:02d}", float(i * s), T0 + s, s) for i in range(55) for s in range(6)
-    ]  # 300 kept: 2 batches
-    client.log_batch(rid, metrics=metrics)
-    client.set_terminated(rid, "FINISHED", end_time=T0 + 99)
-    return rid
+API, MV, LOGGED = (
+    "GET /api/2.0/mlflow/",
+    "/api/2.0/mlflow/model-versions/",
+    "/api/2.0/mlflow/logged-models",
+)
 
 
-def fitted_record(rec: dict) -> tuple[dict, dict]:
-    """The documented Azure ML policy, written out independently of syncer/adapt.py: what the copy
-    of a source run record must look like, and the policy artifacts it must carry."""
-    rec = copy.deepcopy(rec)
-    files: dict[str, str] = {}
-    tags = {k: v for k, v in rec["tags"].items() if k != "mlflow.user"}
-    dropped = {k: tags.pop(k) for k in list(tags) if len(k) > 100}
-    if dropped:
-        files["mlflow_syncer/dropped_tags.json"] = json.dumps(dropped, indent=1, sort_keys=True)
-    for k, v in list(tags.items()):
-        if len(v) > 1000:
-            files[f"mlflow_syncer/truncated_tags/{k}.txt"] = v
-            tags[k] = v[: 1000 - len("...[truncated]")] + "...[truncated]"
-    order = sorted(tags, key=lambda k: (not k.startswith("mlflow."), k))
-    if len(order) > 43:  # 50 per run, 7 for mlflow.runName/user/parentRunId and provenance
-        files["mlflow_syncer/overflow_tags.json"] = json.dumps(
-            {k: tags[k] for k in order[43:]}, indent=1, sort_keys=True
+@dataclass
+class Scenario:
+    """The migrated scenario and what its first pass did."""
+
+    name: str  # the experiments' prefix below the user folder
+    src: MlflowClient  # the source server behind the Databricks gateway, read directly
+    dst: MlflowClient
+    workload: Workload
+    policy_run: str
+    model: str
+    expected: dict  # alias -> the source model's predictions
+    settings: Settings
+    state: str  # the state store's file
+    first: SyncResult
+    src_seen: Counter  # requests each gateway answered during the first pass
+    dst_seen: Counter
+
+    @property
+    def dst_names(self) -> list[str]:
+        return [f"{self.name}/alpha", f"{self.name}/beta"]  # the mapping strips /Users/<user>/
+
+
+@pytest.fixture(scope="module")
+def scenario(databricks_source, azureml_dest, tmp_path_factory) -> Iterator[Scenario]:
+    env = pytest.MonkeyPatch()
+    try:
+        point_sdk_at(databricks_source, env)
+        name = f"t-{uuid.uuid4().hex[:10]}"
+        src_url = databricks_source.server.url
+        src = MlflowClient(src_url)
+        w = make_workload(src, f"{USER}/{name}")
+        policy_run = add_policy_run(src, w.experiments[0])
+        model = f"{name}-churn"
+        register(src, src_url, w.runs, model)
+        expected = {a: predictions(src_url, f"models:/{model}@{a}") for a in ("champion", "legacy")}
+        state = tmp_path_factory.mktemp("dbx-azureml") / "state.db"
+        settings = settings_for(azureml_dest.url, f"sqlite:///{state}", [f"{USER}/{name}/*"])
+        before = (Counter(databricks_source.gateway.counts), Counter(azureml_dest.gateway.counts))
+        first = sync(settings)
+        yield Scenario(
+            name,
+            src,
+            MlflowClient(azureml_dest.url),
+            w,
+            policy_run,
+            model,
+            expected,
+            settings,
+            str(state),
+            first,
+            databricks_source.gateway.counts - before[0],
+            azureml_dest.gateway.counts - before[1],
         )
-        tags = {k: tags[k] for k in order[:43]}
-    rec["tags"] = tags
-    params = rec["params"]
-    dropped_params = {k: params.pop(k) for k in list(params) if len(k) > 100}
-    if dropped_params:
-        files["mlflow_syncer/dropped_params.json"] = json.dumps(
-            dropped_params, indent=1, sort_keys=True
-        )
-    metrics = rec["metrics"]
-    for k in sorted(metrics)[50:]:
-        files[f"mlflow_syncer/dropped_metrics/{k}.csv"] = metrics.pop(k)
-    return rec, files
+    finally:
+        env.undo()
 
 
-def assert_fitted_copy(
-    src: MlflowClient, dst: MlflowClient, src_names: list[str], dst_names: list[str]
-) -> None:
-    """Deep comparison, adjusted only for the documented policies."""
-    a = snapshot(src, src_names, dest=False)
-    b = snapshot(dst, dst_names, dest=True)
-    exp_ids = [dst.get_experiment_by_name(n).experiment_id for n in dst_names]
-    dest_id = {
-        r.data.tags["mlflow_syncer.source_run_id"]: r.info.run_id for r in dst.search_runs(exp_ids)
-    }
-    for s_name, d_name in zip(src_names, dst_names, strict=True):
-        assert a[s_name]["tags"] == b[d_name]["tags"]
-        assert sorted(a[s_name]["runs"]) == sorted(b[d_name]["runs"])
-        for rid, rec in a[s_name]["runs"].items():
-            want, files = fitted_record(rec)
-            got = b[d_name]["runs"][rid]
-            policy_files = {
-                p: h for p, h in got["artifacts"].items() if p.startswith("mlflow_syncer/")
-            }
-            got["artifacts"] = {p: h for p, h in got["artifacts"].items() if p not in policy_files}
-            assert sorted(policy_files) == sorted(files), rec["name"]
-            for key in [k for k in want if k != "metrics"] + ["metrics"]:
-                assert want[key] == got[key], f"{rec['name']}: {key} differs"
-            for path, expected in files.items():
-                check_policy_file(dst, dest_id[rid], path, expected)
-
-
-def check_policy_file(dst: MlflowClient, run_id: str, path: str, expected) -> None:
-    text = Path(dst.download_artifacts(run_id, path)).read_text(encoding="utf-8")
-    if path.endswith(".csv"):
-        rows = [
-            (int(r["step"]), int(r["timestamp"]), r["value"])
-            for r in csv.DictReader(io.StringIO(text))
-        ]
-        assert rows == [tuple(x) for x in expected]
-    elif path.endswith(".json"):
-        assert json.loads(text) == json.loads(expected)
-    else:
-        assert text == expected
-
-
-def test_databricks_to_azureml_copies_workload_with_documented_policies(
-    databricks_env, azureml_dest, workload_factory, unique_name, tmp_path
-):
-    src_direct = MlflowClient(databricks_env.server.url)
-    w = workload_factory(src_direct, f"{USER}/{unique_name}")
-    policy_run = add_policy_run(src_direct, w.experiments[0])
-    settings = settings_for(
-        azureml_dest.url, f"sqlite:///{tmp_path / 'state.db'}", [f"{USER}/{unique_name}/*"]
-    )
-
-    first = sync(settings)
+def test_databricks_to_azureml_copies_workload_with_documented_policies(scenario: Scenario):
+    s, first = scenario, scenario.first
     assert not first.failed, [o.error for o in first.failed]
     created = [a for a in first.plan.actions if a.kind == "run" and a.op is Op.CREATE]
-    assert len(created) == len(w.runs) + 1
-    dst_names = [
-        f"{unique_name}/alpha",
-        f"{unique_name}/beta",
-    ]  # default mapping strips /Users/<user>/
-    assert sorted(a.label for a in first.plan.actions if a.kind == "experiment") == dst_names
+    assert len(created) == len(s.workload.runs) + 1
+    assert sorted(a.label for a in first.plan.actions if a.kind == "experiment") == s.dst_names
 
-    notes = next(a for a in first.plan.actions if a.source_id == policy_run).details["policy"]
+    notes = next(a for a in first.plan.actions if a.source_id == s.policy_run).details["policy"]
     assert "tag mlflow.user dropped: not settable on azureml" in notes
     assert any(n.startswith("tag long_value truncated to 1000 characters") for n in notes)
     assert any(n.startswith("tag kkkk") and "key longer than 100" in n for n in notes)
@@ -176,15 +139,14 @@ def test_databricks_to_azureml_copies_workload_with_documented_policies(
     buffer = io.StringIO()
     write_json(report_obj, report_obj.summary(), buffer)
     reported = next(
-        o for o in json.loads(buffer.getvalue())["objects"] if o["source_id"] == policy_run
+        o for o in json.loads(buffer.getvalue())["objects"] if o["source_id"] == s.policy_run
     )
     assert reported["details"]["policy"] == notes  # the JSON report carries every decision
 
-    dst = MlflowClient(azureml_dest.url)
-    assert_fitted_copy(src_direct, dst, w.experiments, dst_names)
+    assert_fitted_copy(s.src, s.dst, s.workload.experiments, s.dst_names)
     a0 = next(
         r
-        for r in dst.search_runs([dst.get_experiment_by_name(dst_names[0]).experiment_id])
+        for r in s.dst.search_runs([s.dst.get_experiment_by_name(s.dst_names[0]).experiment_id])
         if r.info.run_name == "a-0"
     )
     copied = blob.blob_client(BlobLocation.parse(a0.info.artifact_uri).child("deep/er/data.bin"))
@@ -193,10 +155,127 @@ def test_databricks_to_azureml_copies_workload_with_documented_policies(
         props.copy.status == "success" and "/databricks/" in props.copy.source
     )  # storage-side copy
 
-    second = sync(settings)
-    assert second.outcomes == [] and all(
-        a.op is Op.SAME or is_unlisted(a) for a in second.plan.actions
+
+def test_databricks_to_azureml_copies_workload_and_models(
+    scenario: Scenario, databricks_source, azureml_dest
+):
+    s, first, name = scenario, scenario.first, scenario.model
+    # the source registry is read through the workspace (`databricks` registry URI), v1 as a logged
+    # model
+    assert s.src_seen[f"{API}registered-models/search"]
+    assert s.src_seen[f"{API}model-versions/search"]
+    assert any(k.startswith(f"GET {LOGGED}") for k in s.src_seen)
+    # files read through signed URLs: the logged model's dbfs:/.../logged_models/<id> and v2's run
+    # folder
+    assert any(
+        k.startswith(f"POST {LOGGED}/") and k.endswith("/credentials-for-download")
+        for k in s.src_seen
     )
+    assert s.src_seen["POST /api/2.0/mlflow/artifacts/credentials-for-read"]
+    assert s.dst_seen[f"POST {MV}create"] == 2 and not any(LOGGED in k for k in s.dst_seen)
+    assert [o.error for o in first.outcomes if not o.ok] == []
+    done = sorted(
+        (o.action.kind, o.action.op.value, o.action.label)
+        for o in first.outcomes
+        if o.action.kind in ("model", "model_version")
+    )
+    assert done == [
+        ("model", "create", name),
+        ("model_version", "create", f"{name}/v1"),
+        ("model_version", "create", f"{name}/v2"),
+    ]
+    files = {a.label: a.details["files"] for a in first.plan.actions if a.kind == "model_version"}
+    assert files == {f"{name}/v1": "holder", f"{name}/v2": "run"}  # no logged models in Azure ML
+
+    src, dst = s.src, s.dst
+    want, have = src.get_registered_model(name), dst.get_registered_model(name)
+    assert (have.description, have.aliases, user_tags(have.tags)) == (
+        want.description,
+        want.aliases,
+        want.tags,
+    )
+    src_versions = {v.version: v for v in src.search_model_versions(f"name='{name}'")}
+    dst_versions = {v.version: v for v in dst.search_model_versions(f"name='{name}'")}
+    assert sorted(dst_versions) == sorted(src_versions) == ["1", "2"]
+    holder = dst.get_experiment_by_name(s.settings.model_files_experiment)
+    holder_run = dst.search_runs([holder.experiment_id], f"tags.{TAG_HOLDS_VERSION} = '{name}/1'")
+    roots = {
+        "1": holder_run[0].info.artifact_uri,
+        "2": dst.get_run(dst_versions["2"].run_id).info.artifact_uri,
+    }
+    assert (
+        AZURE_ML.stages and s.settings.model_stages == "copy"
+    )  # the policy: Azure ML takes stages via MLflow
+    dest_url = azureml_dest.url
+    for number, v in src_versions.items():
+        d = dst_versions[number]
+        assert (d.description, d.current_stage, d.status) == (
+            v.description,
+            v.current_stage,
+            "READY",
+        )
+        assert (
+            user_tags(d.tags) == v.tags
+            and d.tags[TAG_SOURCE_MODEL] == name
+            and TAG_SOURCE_STAGE not in d.tags
+        )
+        assert d.source.startswith("wasbs://azureml@"), d.source  # in the destination's storage
+        assert (
+            databricks_source.url not in d.source and databricks_source.server.url not in d.source
+        )
+        assert d.source.startswith(roots[number] + "/")
+        assert (
+            dst.get_run(d.run_id).data.tags[TAG_SOURCE_RUN_ID] == v.run_id
+        )  # linked to the copied run
+        got = model_files(dest_url, name, number)
+        assert "MLmodel" in got and got == model_files(databricks_source.server.url, name, number)
+    assert dst_versions["2"].current_stage == "Production"
+    for alias, want_predictions in s.expected.items():
+        assert np.array_equal(predictions(dest_url, f"models:/{name}@{alias}"), want_predictions)
+
+
+def test_a_second_pass_copies_nothing(scenario: Scenario):
+    """Every run, experiment, model and version is `=`; Azure ML has no logged-model API: the
+    version's logged model is listed and counted (its files are in a holder run)."""
+    second = sync(scenario.settings)
+    assert second.outcomes == [] and all(
+        a.op is Op.SAME or is_unlisted(a) for a in second.plan.actions if a.kind != "logged_model"
+    )
+    assert [
+        (a.op, a.details["count"]) for a in second.plan.actions if a.kind == "logged_model"
+    ] == [(Op.UNCOPIED, 1)]
+    versions = scenario.dst.search_model_versions(f"name='{scenario.model}'")
+    assert sorted(v.version for v in versions) == ["1", "2"]
+
+
+def test_resume_with_artifact_sizes_unavailable(scenario: Scenario, azurite):
+    s, dst = scenario, scenario.dst
+    exp = dst.get_experiment_by_name(s.dst_names[1])
+    run = next(r for r in dst.search_runs([exp.experiment_id]) if r.info.run_name == "b-0")
+    # An interrupted pass: no fingerprint marker, one file missing, one uploaded and never recorded.
+    dst.delete_tag(run.info.run_id, "mlflow_syncer.fingerprint")
+    root = BlobLocation.parse(run.info.artifact_uri)
+    blob.blob_client(root.child("deep/er/data.bin")).delete_blob()
+    with pytest.raises(
+        ResourceExistsError, match="Resource Conflict"
+    ):  # Azure ML artifacts are write-once
+        blob.blob_client(root.child("notes with spaces.txt")).upload_blob(b"hal", overwrite=True)
+    with sqlite3.connect(s.state) as db:
+        db.execute(
+            "DELETE FROM artifacts WHERE run_source_id = ? AND path = ?",
+            (s.workload.runs["b-0"], "notes with spaces.txt"),
+        )
+
+    refused = azurite.front.counts["409 overwrite"]
+    again = sync(s.settings)
+    assert [(o.action.op, o.action.details.get("resume")) for o in again.outcomes] == [
+        (Op.UPDATE, True)
+    ]
+    # the recorded, listed files were not copied again; the unrecorded one was refused and settled
+    # by size
+    assert again.outcomes[0].stats.artifact_files == 2
+    assert azurite.front.counts["409 overwrite"] == refused + 1
+    assert_fitted_copy(s.src, dst, s.workload.experiments, s.dst_names)
 
 
 def test_emulated_azureml_enforces_its_limits(azureml_dest, unique_name):

@@ -1,19 +1,18 @@
 """The catalogue of operator mistakes (tests/mistakes.py), each run as a real `mlflow-syncer`
-process: the exit code, exactly one line on stderr (the one the catalogue and
-docs/WHAT_HAPPENS_IF.md say), no traceback, and nothing written to the source or the destination
-(row counts of every table and file listings, before and after), nor anything left in the row's own
-folder but what the row put there (a state store the command opened before it refused may stay,
-holding no object).
+process (forked from one that imported MLflow once: tests.fixtures.cli.run_forked): the exit
+code, exactly one line on stderr (the one the catalogue and docs/WHAT_HAPPENS_IF.md say), no
+traceback, and nothing written to the source or the destination (row counts of every table and
+file listings, before and after), nor anything left in the row's own folder but what the row put
+there (a state store the command opened before it refused may stay, holding no object).
 
-The rows are independent, so they run concurrently (a few processes at a time) in one module
-fixture; each row is then one test that reads its result.
+The rows are independent, so they run in one module fixture (the rows that set a knob read at
+import in new processes, beside the forked ones); each row is then one test that reads its result.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +20,16 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.fixtures.cli import SYNCER, cli_env
+from tests.fixtures.cli import cli_env, fork_with, run_forked
 from tests.fixtures.procs import free_port
 from tests.mistakes import MISTAKES, Mistake, render
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "WHAT_HAPPENS_IF.md"
 PARALLEL = 4
+# Every row's environment: a refused end fails fast. Rows that set nothing else read at import are
+# forked from a process imported with these values.
+FAST_FAIL = {"MLFLOW_SYNCER_RETRY_ATTEMPTS": "2", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+fork_with(**FAST_FAIL)
 
 
 def _state_garbage(tmp: Path) -> None:
@@ -142,13 +145,8 @@ def _run(i: int, m: Mistake, root: Path, stores: dict[str, str]) -> Outcome:
         SETUPS[m.setup](tmp)
     before = _listing(tmp)
     args = [a.format(**values) for a in m.args]
-    env = cli_env(
-        **{"MLFLOW_SYNCER_RETRY_ATTEMPTS": "2", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
-        | {k: v.format(**values) for k, v in m.env.items()}
-    )
-    done = subprocess.run(
-        [SYNCER, *args], capture_output=True, text=True, env=env, cwd=tmp, timeout=180
-    )
+    env = cli_env(**FAST_FAIL | {k: v.format(**values) for k, v in m.env.items()})
+    done = run_forked(*args, env=env, cwd=tmp)
     after = _listing(tmp)
     leftover = {k: v for k, v in after.items() if before.get(k) != v and not _empty_state(tmp / k)}
     return Outcome(done.returncode, done.stderr, done.stdout, leftover, values)
@@ -216,24 +214,12 @@ def test_mirror_warns_of_a_filter_matching_nothing(outcomes: dict) -> None:
     tmp.mkdir()
     state = f"sqlite:///{tmp / 'state.db'}"
     pair = ["--source", stores["src"], "--dest", stores["dst"], "--state", state]
-    cycle = subprocess.run(
-        [SYNCER, "mirror", "--once", *pair, "--experiments", "no-such-*", "--log-level", "error"],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        cwd=tmp,
-        timeout=300,
+    cycle = run_forked(
+        "mirror", "--once", *pair, "--experiments", "no-such-*", "--log-level", "error", cwd=tmp
     )
     warning = f"--experiments 'no-such-*' matches no experiment in the source ({stores['src']})"
     assert cycle.returncode == 0, cycle.stdout + cycle.stderr
     assert cycle.stdout.splitlines()[-1] == f"warning: {warning}", cycle.stdout
-    status = subprocess.run(
-        [SYNCER, "status", "--state", state],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        cwd=tmp,
-        timeout=300,
-    )
+    status = run_forked("status", "--state", state, cwd=tmp)
     assert status.returncode == 0, status.stderr
     assert f"  warning       {warning}" in status.stdout.splitlines(), status.stdout

@@ -25,7 +25,7 @@ from mlflow.entities import ViewType
 
 from syncer.core.model_snapshot import TAG_SOURCE_VERSION
 from tests.compare import PROVENANCE, assert_same
-from tests.fixtures.cli import SYNCER, cli_env, run_cli, write_config
+from tests.fixtures.cli import SYNCER, cli_env, run_cli, run_forked, write_config
 from tests.fixtures.mlflow2 import Mlflow2Source
 from tests.fixtures.models import model_files
 from tests.fixtures.procs import MlflowServer, pinned_version, start_mlflow_server, venv_python
@@ -141,7 +141,11 @@ def _round_trip(
     (and so the MLflow client) that copies."""
     config = str(_config(tmp_path, src, dest, name))
     env = cli_env(**FILE_STORE_ENV) if not src.uri.startswith("http") else cli_env()
-    run = functools.partial(run_cli, env=env, syncer=syncer)
+    run = (
+        functools.partial(run_forked, env=env)  # this environment's: forked, not imported anew
+        if syncer == SYNCER
+        else functools.partial(run_cli, env=env, syncer=syncer)
+    )
     first = run("migrate", "--config", config, "--no-progress")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     _assert_copied(src, dest)
@@ -240,7 +244,7 @@ def test_a_file_a_2x_server_cannot_send_fails_only_its_run(
     )
     assert made.returncode == 0, made.stderr[-3000:]
     plain0, japanese, plain1 = made.stdout.strip().splitlines()[-1].split()
-    first = run_cli(
+    first = run_forked(
         "migrate",
         "--source",
         mlflow2_server.url,

@@ -3,7 +3,8 @@
 `.venv-newest` (scripts/setup_newest.sh, called by scripts/test.sh) holds mlflow-syncer with the
 MLflow of constraints-newest.txt; this process runs on the pinned one (constraints.txt). Each test
 runs the round trip of tests/fixtures/genai_roundtrip.py (traces, prompts, a logged model, an
-evaluation dataset -> migrate -> deep comparison -> a rerun creates nothing -> `diff` exits 0):
+evaluation dataset -> migrate -> deep comparison -> a rerun creates nothing -> `diff` exits 0), the
+pinned ends being the session's prompt servers:
 - newest client, newest servers (both `mlflow server`s and the syncer from .venv-newest);
 - the pinned client copying from a newest source server (its objects written by the newest client)
   into a pinned server;
@@ -75,20 +76,12 @@ def newest_servers(
 
 
 @pytest.fixture(scope="module")
-def pinned_servers(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[MlflowServer, MlflowServer]]:
-    """A source and a destination of the pinned MLflow for this module alone: the prompts these
-    tests make are workspace-wide objects, which the session's shared servers must not gain (other
-    tests count every prompt)."""
-    servers: list[MlflowServer] = []
-    try:
-        for role in ("src", "dst"):
-            servers.append(start_mlflow_server(tmp_path_factory.mktemp(f"pinned-{role}")))
-        yield servers[0], servers[1]
-    finally:
-        for server in servers:
-            server.stop()
+def pinned_servers(prompt_source: MlflowServer, prompt_dest: MlflowServer) -> tuple:
+    """A source and a destination of the pinned MLflow: the session's prompt servers
+    (tests/fixtures/prompts.py), since the prompts these tests make are workspace-wide objects,
+    which the session's `source_server` and `dest_server` must not gain (other tests count every
+    prompt); every test of those servers selects its own prompts by name."""
+    return prompt_source, prompt_dest
 
 
 def _driver(python: Path, *args: str) -> dict:
@@ -120,11 +113,10 @@ def _assert_round_trip(summary: dict, version: str) -> None:
 
 def test_newest_client_and_servers_round_trip(newest_python, newest_servers, unique_name, tmp_path):
     src, dst = newest_servers
-    built = _driver(newest_python, "build", src.url, unique_name)
-    assert built["mlflow"] == newest_version()
     summary = _driver(
-        newest_python, "copy", src.url, dst.url, str(tmp_path / "state.db"), unique_name
+        newest_python, "build-copy", src.url, dst.url, str(tmp_path / "state.db"), unique_name
     )
+    assert summary["built"] == newest_version()
     _assert_round_trip(summary, newest_version())
 
 

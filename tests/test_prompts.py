@@ -17,7 +17,7 @@ from syncer.core.actions import Op
 from syncer.core.capabilities import PLAIN_MLFLOW
 from syncer.engine.sync import PassOptions, open_state, run_pass
 from tests.compare import prompt_links, prompt_record
-from tests.fixtures.cli import cli_env, kill_at, migrate_forked, run_cli
+from tests.fixtures.cli import cli_env, kill_at, migrate_forked, run_forked
 from tests.fixtures.prompts import Prompts, make_prompts
 
 PROMPT_KINDS = ("prompt", "prompt_version")
@@ -82,7 +82,7 @@ def test_migrate_copies_prompts_exactly_and_a_rerun_creates_nothing(
     assert _versions(dest_server.url, p.qa) == [1, 2, 3, 4] and _versions(
         dest_server.url, p.chat
     ) == [1, 2]
-    diff = run_cli(
+    diff = run_forked(
         "diff",
         "--source",
         prompt_source.url,
