@@ -29,11 +29,12 @@ fi
 set +e
 # Test files are spread over PYTEST_WORKERS processes (pytest-xdist; each file stays on one worker, with its
 # module fixtures; each worker starts its own session servers). PYTEST_WORKERS=0: one process, as before.
+# The 25 slowest test phases are listed at the end, so a CI log says where the time went.
 workers=${PYTEST_WORKERS:-2}
 if [ "$workers" = 0 ]; then
-  .venv/bin/python -m pytest "$@"
+  .venv/bin/python -m pytest --durations=25 "$@"
 else
-  .venv/bin/python -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder "$@"
+  .venv/bin/python -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder --durations=25 "$@"
 fi
 rc=$?
 # The container image, built with podman and smoke-tested in a chroot of it (docs/OPERATIONS.md); skipped
