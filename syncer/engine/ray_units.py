@@ -38,7 +38,7 @@ from syncer.core.errors import Cancelled
 from syncer.core.windows import Window
 from syncer.engine import ray_budget
 from syncer.engine.sync import PassOptions, SyncResult, endpoints, open_state, run_pass
-from syncer.plan.extra_runs import ExtraCandidate
+from syncer.plan.extra_runs import DELETED, GONE, ExtraCandidate
 from syncer.scan import runs as run_scanner
 
 log = structlog.get_logger("syncer.engine.ray_units")
@@ -147,10 +147,6 @@ class RayTotals:
             "settled_extras": tuple(extras.values()),
             "settled_deleted": frozenset(s for d in found for s in d.deleted_sources),
         }
-
-
-GONE = "no longer in the source"  # a destination-only run's reason: its source run was not read
-DELETED = "deleted in the source"
 
 
 def range_findings(

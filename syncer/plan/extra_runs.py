@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from syncer.core.actions import Action, Op
 from syncer.core.snapshot import Snapshot, retired
 
+# a destination-only run's reason: its source run is deleted, or was not read
+DELETED = "deleted in the source"
+GONE = "no longer in the source"
+
 
 @dataclass(frozen=True)
 class ExtraCandidate:
@@ -55,9 +59,9 @@ def plan_extra_runs(
             # still in the source, in an experiment that is not planned (its error says why)
             continue
         if deleted:
-            reason = "deleted in the source"
+            reason = DELETED
         elif c.source_id:
-            reason = "no longer in the source"
+            reason = GONE
         else:
             reason = "not created by mlflow-syncer"
         op = Op.DELETE if delete_extra and c.source_id is not None else Op.EXTRA
