@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.mlflow2",
     "tests.fixtures.auth_servers",
+    "tests.fixtures.cpu_meter",
 ]
 
 # The longest files first (test time in a worker, docs/BENCHMARKS.md), the rest after them in
