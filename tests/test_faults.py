@@ -9,9 +9,18 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
 from tests.compare import assert_same
-from tests.fixtures.cli import cli_env, run_cli
+from tests.fixtures.cli import cli_env, fork_with, run_forked
 from tests.fixtures.faultproxy import RANDOM_KINDS, FaultConfig, Rule
 from tests.fixtures.workload import make_workload
+
+# A call gives up after two attempts, MLflow's own HTTP layer tries once: the bound on a dead end's
+# failure, set low (the same knobs as tests/test_mistakes.py, so the same fork server).
+FAST_FAIL = {"MLFLOW_SYNCER_RETRY_ATTEMPTS": "2", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+fork_with(**FAST_FAIL)
+# Retries are what the faults exercise, not how long they wait: MLflow's HTTP layer retries at once
+# (its factor is a whole number: 1 waits 2 s, then 4), ours waits at most 1 s between attempts.
+SHORT_WAITS = {"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0", "MLFLOW_SYNCER_RETRY_MAX_WAIT": "1"}
+fork_with(**SHORT_WAITS)
 
 # Writes applied by the server whose answer is then lost: the hard cases, pinned so they surely
 # happen.
@@ -50,7 +59,7 @@ def test_migration_through_faults_is_exact(
     )
     dst_proxy = fault_proxy(dest_server.url, FaultConfig(rate=0.15, seed=11, rules=HARD_CASES))
 
-    result = run_cli(
+    result = run_forked(
         "migrate",
         "--source",
         src_proxy.url,
@@ -63,7 +72,7 @@ def test_migration_through_faults_is_exact(
         "--no-progress",
         "--log-format",
         "json",
-        env=cli_env(),
+        env=cli_env(**SHORT_WAITS, MLFLOW_HTTP_REQUEST_BACKOFF_JITTER="0"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
@@ -86,9 +95,10 @@ def test_migration_through_faults_is_exact(
 def test_destination_dying_mid_copy_fails_in_bounded_time_then_rerun_converges(
     source_server, dest_server, fault_proxy, unique_name, tmp_path
 ):
-    """Default retry knobs: a dead destination ends the migration with exit 2 (about a minute on a
-    quiet machine: each call gives up after `RetryPolicy.attempts` or `max_delay`; no wall-clock
-    assertion, a hang is caught by the suite's per-test timeout)."""
+    """A dead destination ends the migration with exit 2 in bounded time: each call gives up after
+    `RetryPolicy.attempts` (set to 2 here, and MLflow's own retries off: with the defaults it takes
+    about a minute) or `max_delay`; no wall-clock assertion, a hang is caught by the suite's
+    per-test timeout."""
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     w = make_workload(src, unique_name, runs_per_experiment=1)
     proxy = fault_proxy(dest_server.url, FaultConfig(dead_after=20))
@@ -105,7 +115,7 @@ def test_destination_dying_mid_copy_fails_in_bounded_time_then_rerun_converges(
         "--no-progress",
     ]
     started = time.monotonic()
-    died = run_cli(*args)
+    died = run_forked(*args, env=cli_env(**FAST_FAIL))
     elapsed = time.monotonic() - started
     assert died.returncode == 2, died.stdout + died.stderr
     assert "Traceback" not in died.stderr
@@ -115,6 +125,6 @@ def test_destination_dying_mid_copy_fails_in_bounded_time_then_rerun_converges(
     print(f"dead destination detected after {elapsed:.0f} s (process start to exit)")
 
     proxy.configure(FaultConfig())
-    healed = run_cli(*args)
+    healed = run_forked(*args)
     assert healed.returncode == 0, healed.stdout + healed.stderr
     assert_same(src, dst, w.experiments)

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,11 +14,21 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
 from tests.compare import assert_same
+from tests.fixtures.cli import cli_env, fork_with, run_forked
 from tests.fixtures.faultproxy import FaultConfig, Rule
-from tests.fixtures.mirror import make_runs, mirror_cmd, run_once, start_daemon, write_config
+from tests.fixtures.mirror import make_runs, start_daemon, write_config
 from tests.fixtures.procs import free_port
 
 SHUTDOWN_TIMEOUT = 10.0
+# A dead end fails its call after two attempts, MLflow's own HTTP layer trying once (the same knobs
+# as tests/test_mistakes.py: the same fork server).
+FAST_FAIL = {"MLFLOW_SYNCER_RETRY_ATTEMPTS": "2", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+fork_with(**FAST_FAIL)
+
+
+def _once(config: Path, env: dict[str, str] | None = None):
+    """`mlflow-syncer mirror --once` to its end, forked (the services below are started anew)."""
+    return run_forked("mirror", "--config", str(config), "--once", env=env)
 
 
 def _complete_copies(dst: MlflowClient, name: str) -> tuple[int, int]:
@@ -86,7 +95,7 @@ def test_daemon_serves_status_notifies_systemd_and_stops_on_sigterm(
         notify_listener.wait_for("WATCHDOG=1")
         assert_same(src, dst, [name])
 
-        second = run_once(config)  # one mirror per state store
+        second = _once(config)  # one mirror per state store
         assert second.returncode == 2
         assert "another mlflow-syncer" in second.stderr and "Traceback" not in second.stderr
         assert _lock_rows(state) == 1
@@ -126,7 +135,7 @@ def _interrupted_then_resumed(
         daemon.stop()
     created, complete = _complete_copies(dst, name)
     assert complete < total, "the cycle ended before the signal: the test proves nothing"
-    again = run_once(config)
+    again = _once(config)
     assert again.returncode == 0, again.stderr[-3000:]
     assert_same(src, dst, [name])  # also asserts one copy per source run
     assert _complete_copies(dst, name) == (total, total)
@@ -166,14 +175,7 @@ def test_a_failing_cycle_keeps_the_daemon_alive_and_not_ready(dest_server, tmp_p
         tmp_path / "state.db",
         shutdown_timeout=SHUTDOWN_TIMEOUT,
     )
-    fast_failure = {"MLFLOW_SYNCER_RETRY_ATTEMPTS": "1", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
-    once = subprocess.run(
-        mirror_cmd(config, "--once"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **fast_failure},
-    )
+    once = _once(config, env=cli_env(**FAST_FAIL))
     assert once.returncode == 2
     assert (
         f"mlflow-syncer: error: the source ({dead}) is unreachable: connection refused"
@@ -181,7 +183,7 @@ def test_a_failing_cycle_keeps_the_daemon_alive_and_not_ready(dest_server, tmp_p
     )
     assert "Traceback" not in once.stderr
 
-    daemon = start_daemon(config, tmp_path, "--interval", "2s", env=fast_failure)
+    daemon = start_daemon(config, tmp_path, "--interval", "2s", env=FAST_FAIL)
     try:
         deadline = time.monotonic() + 180
         while True:

@@ -25,12 +25,16 @@ from mlflow.entities import ViewType
 
 from syncer.core.model_snapshot import TAG_SOURCE_VERSION
 from tests.compare import PROVENANCE, assert_same
-from tests.fixtures.cli import SYNCER, cli_env, run_cli, run_forked, write_config
+from tests.fixtures.cli import SYNCER, cli_env, fork_with, run_cli, run_forked, write_config
 from tests.fixtures.mlflow2 import Mlflow2Source
 from tests.fixtures.models import model_files
 from tests.fixtures.procs import MlflowServer, pinned_version, start_mlflow_server, venv_python
 
 FILE_STORE_ENV = {"MLFLOW_ALLOW_FILE_STORE": "true"}
+# The dropped download fails its run after two attempts, MLflow's own HTTP layer trying once (the
+# defaults retry it for about a minute first); the same knobs as tests/test_mistakes.py.
+FAST_FAIL = {"MLFLOW_SYNCER_RETRY_ATTEMPTS": "2", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+fork_with(**FAST_FAIL)
 HISTORY = "mlflow.log-model.history"
 
 
@@ -255,6 +259,7 @@ def test_a_file_a_2x_server_cannot_send_fails_only_its_run(
         "--no-progress",
         "--state",
         f"sqlite:///{tmp_path / 'state.db'}",
+        env=cli_env(**FAST_FAIL),
     )
     assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
     assert "Traceback" not in first.stderr and "is unreachable" not in first.stderr, first.stderr[

@@ -3,7 +3,7 @@
 
 Real processes only: the session's MLflow servers and PostgreSQL, the service as a subprocess,
 loopback gates (tests/fixtures/tcpgate.py) and the fault proxy in front of them. The retry knobs are
-set low so that an outage of ~12 s outlasts every retry (docs/RELIABILITY.md has the figures of real
+set low so that an outage of 6 s outlasts every retry (docs/RELIABILITY.md has the figures of real
 3-minute outages).
 """
 
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from mlflow import MlflowClient
 
 from tests.compare import assert_same
-from tests.fixtures.cli import cli_env, run_cli
+from tests.fixtures.cli import cli_env, fork_with, run_forked
 from tests.fixtures.faultproxy import FaultConfig, Rule
 from tests.fixtures.mirror import Daemon, make_runs, start_daemon
 from tests.fixtures.outages import copied, cycles, log_lines, log_run, metric, mirror_config, wait
@@ -27,15 +27,18 @@ from tests.fixtures.tcpgate import Gate, gates
 
 KNOBS = {
     "MLFLOW_SYNCER_RETRY_ATTEMPTS": "2",
-    "MLFLOW_SYNCER_RETRY_MAX_WAIT": "1",
-    "MLFLOW_SYNCER_RETRY_MAX_DELAY": "4",
+    "MLFLOW_SYNCER_RETRY_MAX_WAIT": "0.5",
+    "MLFLOW_SYNCER_RETRY_MAX_DELAY": "2",
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "3",
-    "MLFLOW_SYNCER_STATE_CONNECT_TIMEOUT": "3",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "2",
+    "MLFLOW_SYNCER_STATE_CONNECT_TIMEOUT": "2",
     "MLFLOW_SYNCER_STATE_STATEMENT_TIMEOUT": "5",
-    "MLFLOW_SYNCER_STATUS_TIMEOUT": "8",
+    "MLFLOW_SYNCER_STATUS_TIMEOUT": "4",
 }
-HOLD = 12.0  # seconds each outage lasts at least: more than a call's whole retry budget with KNOBS
+fork_with(**KNOBS)  # `status` and `migrate` with these knobs are forked, not started anew
+# seconds each outage lasts at least: more than a call's whole retry budget with KNOBS (a hanging
+# attempt stops retrying after MAX_DELAY, its probe waits one request timeout more)
+HOLD = 6.0
 OUTAGES = [
     ("destination", "refuse"),
     ("destination", "hang"),
@@ -58,12 +61,14 @@ class Scene:
     dst: MlflowClient
     exp_id: str
     exp_name: str
+    notified: list[str]
 
     def status(self) -> tuple[int, str, str, float]:
-        """`mlflow-syncer status` of the service's state store: exit code, stdout, stderr,
-        seconds."""
+        """`mlflow-syncer status` of the service's state store (forked, with KNOBS): exit code,
+        stdout, stderr, seconds."""
         started = time.monotonic()
-        out = run_cli("status", "--config", str(self.config), env=cli_env(**self.env), timeout=90)
+        env = cli_env(**KNOBS, OUTAGE_PG_PASSWORD=self.env["OUTAGE_PG_PASSWORD"])
+        out = run_forked("status", "--config", str(self.config), env=env)
         return out.returncode, out.stdout, out.stderr, time.monotonic() - started
 
 
@@ -99,6 +104,11 @@ def _during(scene: Scene, gate: Gate, end: str, mode: str) -> str:
         code, _out, err, seconds = scene.status()
         assert code == 2 and err.startswith("mlflow-syncer: error: ") and err.count("\n") == 1, err
         print(f"status while PostgreSQL hangs: exit {code} after {seconds:.1f} s: {err.strip()}")
+        wait(
+            lambda: any(x.startswith("STATUS=stalled") for x in scene.notified),
+            "the watchdog withheld (STATUS=stalled)",
+            daemon,
+        )
     if (end, mode) == ("destination", "hang"):
         wait(
             lambda: "waiting       on the destination (" in scene.status()[1],
@@ -162,10 +172,9 @@ def test_mirror_outlives_outages_of_each_end_and_of_its_state_store(
             "WATCHDOG_USEC": "2000000",
             "MLFLOW_SYNCER_STALL_SECONDS": "6",
         }
-        daemon = start_daemon(config, tmp_path, "--interval", "2s", env=env)
-        scene = Scene(
-            daemon, config, env, src, dst, src.get_experiment_by_name(name).experiment_id, name
-        )
+        daemon = start_daemon(config, tmp_path, "--interval", "1s", env=env)
+        exp_id = src.get_experiment_by_name(name).experiment_id
+        scene = Scene(daemon, config, env, src, dst, exp_id, name, notify_listener.seen)
         try:
             figures = {
                 f"{end} {mode}": _outage(scene, ends[end], end, mode) for end, mode in OUTAGES
@@ -230,7 +239,7 @@ def test_one_file_the_source_cannot_send_fails_only_its_run(
     ]
     env = cli_env(**KNOBS)
 
-    first = run_cli("migrate", *args, env=env)
+    first = run_forked("migrate", *args, env=env)
     assert first.returncode == 1, first.stdout[-2000:] + first.stderr[-3000:]
     assert "Traceback" not in first.stderr and "is unreachable" not in first.stderr
     failed = [x for x in first.stderr.splitlines() if "object failed" in x]
@@ -246,7 +255,7 @@ def test_one_file_the_source_cannot_send_fails_only_its_run(
     complete = {sid for sid, r in copies.items() if "mlflow_syncer.fingerprint" in r.data.tags}
     assert complete == set(ids) - {ids[2]}
 
-    verify = run_cli("migrate", *args, "--verify", env=env)
+    verify = run_forked("migrate", *args, "--verify", env=env)
     assert verify.returncode == 1 and "is unreachable" not in verify.stderr, (
         verify.stdout + verify.stderr
     )
@@ -255,7 +264,7 @@ def test_one_file_the_source_cannot_send_fails_only_its_run(
     )
 
     proxy.configure(FaultConfig())
-    again = run_cli("migrate", *args, env=env)
+    again = run_forked("migrate", *args, env=env)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
     assert_same(src, dst, [name])
 
@@ -263,7 +272,7 @@ def test_one_file_the_source_cannot_send_fails_only_its_run(
     # `!` row (exit 2, as the exit-code table says for diff), the other runs are compared, the
     # command is not stopped
     proxy.configure(FaultConfig(rules=[Rule("unsendable.txt", "reset", 10**6, "GET")]))
-    deep = run_cli("diff", *args, "--deep", env=env)
+    deep = run_forked("diff", *args, "--deep", env=env)
     assert deep.returncode == 2 and "is unreachable" not in deep.stdout + deep.stderr, (
         deep.stdout + deep.stderr
     )

@@ -1,6 +1,8 @@
-"""SIGTERM is handled like SIGINT: a real `mlflow-syncer migrate` sent SIGTERM at a known point (the
-kill-point hook, tests/killhook) stops at its next unit with one line on stderr and exit 143; the
-same command run again converges to an exact copy (tests/compare.py), with no duplicate run."""
+"""SIGTERM is handled like SIGINT: a real `mlflow-syncer migrate` process (forked from one that
+imported the syncer, tests/killhook/forkserver.py) sent SIGTERM at a known point (the kill-point
+hook, tests/killhook) stops at its next unit with one line on stderr and exit 143; the same command
+run again converges to an exact copy (tests/compare.py), with no duplicate run. A service started
+anew and sent SIGTERM: tests/test_mirror_service.py."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from mlflow.entities import ViewType
 
 from syncer.core.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 from tests.compare import snapshot
-from tests.fixtures.cli import cli_env, kill_at, run_cli, run_forked, write_config
+from tests.fixtures.cli import cli_env, kill_at, run_forked, write_config
 from tests.fixtures.workload import make_workload
 
 
@@ -54,7 +56,7 @@ def test_sigterm_mid_migrate_then_rerun_converges(
         log_level="warning",
     )
     env = cli_env(**kill_at(point), MLFLOW_SYNCER_TEST_KILL_SIGNAL=signame)
-    stopped = run_cli("migrate", "--config", str(config), "--no-progress", env=env)
+    stopped = run_forked("migrate", "--config", str(config), "--no-progress", env=env)
     _stopped_line(stopped, signame, code, "migrate")
 
     dst = MlflowClient(dest_server.url)
@@ -96,15 +98,15 @@ def test_signals_mid_diff_and_mirror_once(term_source, source_server, dest_serve
     )
     env = cli_env(**kill_at("search_runs:1"), MLFLOW_SYNCER_TEST_KILL_SIGNAL="SIGTERM")
     _stopped_line(
-        run_cli("diff", "--config", str(config), env=env), "SIGTERM", EXIT_TERMINATED, "diff"
+        run_forked("diff", "--config", str(config), env=env), "SIGTERM", EXIT_TERMINATED, "diff"
     )
     env = cli_env(**kill_at("search_runs:1"), MLFLOW_SYNCER_TEST_KILL_SIGNAL="SIGINT")
     _stopped_line(
-        run_cli("diff", "--config", str(config), env=env), "SIGINT", EXIT_INTERRUPTED, "diff"
+        run_forked("diff", "--config", str(config), env=env), "SIGINT", EXIT_INTERRUPTED, "diff"
     )
     env = cli_env(**kill_at("log_batch:1:after"), MLFLOW_SYNCER_TEST_KILL_SIGNAL="SIGTERM")
     _stopped_line(
-        run_cli("mirror", "--once", "--config", str(config), env=env),
+        run_forked("mirror", "--once", "--config", str(config), env=env),
         "SIGTERM",
         EXIT_TERMINATED,
         "mirror --once",

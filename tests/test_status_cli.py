@@ -9,7 +9,7 @@ import signal
 
 from mlflow import MlflowClient
 
-from tests.fixtures.cli import run_cli, run_forked
+from tests.fixtures.cli import run_forked
 from tests.fixtures.mirror import make_runs, start_daemon, write_config
 
 UNCOUNTED = "metric points: not counted; artifact files: not counted; artifact bytes: not counted"
@@ -19,7 +19,7 @@ ZERO_TOTAL = re.compile(
 
 
 def _status(config, fmt: str = "text") -> tuple[int, str]:
-    done = run_cli("status", "--config", str(config), "--format", fmt)
+    done = run_forked("status", "--config", str(config), "--format", fmt)
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, done.stdout
 
@@ -73,7 +73,7 @@ def test_status_of_a_live_then_stopped_mirror(source_server, dest_server, unique
 
 
 def test_status_without_a_state_store_says_so(tmp_path):
-    done = run_cli("status", "--state", f"sqlite:///{tmp_path / 'none.db'}")
+    done = run_forked("status", "--state", f"sqlite:///{tmp_path / 'none.db'}")
     assert (
         done.returncode == 2
         and "no state store at" in done.stderr

@@ -8,17 +8,22 @@ import json
 
 from mlflow import MlflowClient
 
-from tests.fixtures.cli import cli_env, run_cli
+from tests.fixtures.cli import cli_env, fork_with, run_forked
 from tests.fixtures.faultproxy import FaultConfig, Rule
 from tests.fixtures.workload import make_workload
 
 # MLflow's own HTTP retries off: each of our attempts is one request, so the proxy's counts are our
-# attempts.
-FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_SYNCER_RETRY_ATTEMPTS": "3"}
+# attempts; ours wait at most 0.5 s between them. Forked from a process imported with these knobs.
+FAST = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    "MLFLOW_SYNCER_RETRY_ATTEMPTS": "3",
+    "MLFLOW_SYNCER_RETRY_MAX_WAIT": "0.5",
+}
+fork_with(**FAST)
 
 
 def _migrate(source: str, dest: str, name: str, tmp_path, *flags: str, env: dict | None = None):
-    return run_cli(
+    return run_forked(
         "migrate",
         "--source",
         source,
