@@ -1,4 +1,5 @@
-"""`migrate --engine ray` on a real local Ray cluster (a head and two worker nodes, one CPU each).
+"""`migrate --engine ray` on a real local Ray cluster (a head of one CPU and a worker node of two:
+three Ray worker processes on two nodes).
 
 A source of three experiments, one of them big enough to be cut into start-time ranges, is copied
 into a real MLflow server with a PostgreSQL state store; one Ray worker process is SIGKILLed in the
@@ -11,15 +12,16 @@ within the limits (one budget actor, syncer.engine.ray_budget).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
 import cloudpickle
@@ -45,7 +47,7 @@ from tests.compare import snapshot
 from tests.emulators.databricks import most_within, rate_class
 from tests.emulators.gateway import Bucket, Gateway, Reply, Request, Rules, error
 from tests.fixtures.bulk import T0, seed_runs
-from tests.fixtures.cli import SYNCER, cli_env, write_config
+from tests.fixtures.cli import cli_env, run_forked, write_config
 from tests.fixtures.procs import start_mlflow_server
 from tests.fixtures.ray_cluster import start_ray_cluster
 
@@ -66,23 +68,24 @@ FRONT_RATES = {"search": 2.0, "log_batch": 2.0, "other": 8.0}  # low enough to h
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    cluster = start_ray_cluster(workers=2)
+    cluster = start_ray_cluster(workers=1, worker_cpus=2)
     yield cluster
     cluster.stop()
 
 
 @pytest.fixture(scope="module")
 def bulk_source(tmp_path_factory):
-    """A real MLflow server over a SQLite store holding the big experiment and two small ones."""
+    """A real MLflow server over a SQLite store holding the big experiment and two small ones (and
+    the rate-limited test's three), each made in one ORM transaction (tests/fixtures/bulk.py)."""
     root = tmp_path_factory.mktemp("ray-source")
     db = root / "backend.db"
     big = seed_runs(db, "ray/big", BIG)
     _without_start_time(db, big, ZERO)
-    (root / "artifacts" / "ray" / "big").mkdir(parents=True)  # a store that never held a file
-    client = MlflowClient(f"sqlite:///{db}")
-    small = [_seed(client, root, name, 3) for name in ("ray/small-1", "ray/small-2")]
+    small = [seed_runs(db, name, 3) for name in ("ray/small-1", "ray/small-2")]
     for name in LIMITED:
-        _seed(client, root, name, LIMITED_RUNS)
+        seed_runs(db, name, LIMITED_RUNS)
+    for name in ("ray/big", "ray/small-1", "ray/small-2", *LIMITED):
+        (root / "artifacts" / name).mkdir(parents=True)  # a store that never held a file
     server = start_mlflow_server(root, backend_uri=f"sqlite:///{db}")
     yield server, big, small
     server.stop()
@@ -114,21 +117,29 @@ def _seed(client: MlflowClient, root, name: str, runs: int) -> str:
     return eid
 
 
-def _kill_a_unit_mid_way(proc: subprocess.Popen, cluster, dst: MlflowClient, name: str) -> int:
+def _kill_a_unit_mid_way(migrate: Future, cluster, dest_db: str, experiment_id: str) -> int:
     """Once the big experiment's first range is copied and others are in flight, SIGKILL a Ray
-    worker process running a unit; its pid."""
+    worker process running a unit; its pid. The copies are counted in the destination server's
+    SQLite store, read-only (a search returning hundreds of runs twice a second cost the server
+    more CPU than the copy)."""
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        exp = dst.get_experiment_by_name(name)
-        copied = len(dst.search_runs([exp.experiment_id], max_results=1000)) if exp else 0
+    while time.monotonic() < deadline and not migrate.done():
+        with contextlib.closing(
+            sqlite3.connect(f"file:{dest_db}?mode=ro", uri=True, timeout=30)
+        ) as db:
+            (copied,) = db.execute(
+                "SELECT COUNT(*) FROM runs WHERE experiment_id = ? AND lifecycle_stage = 'active'",
+                (int(experiment_id),),
+            ).fetchone()
         busy = cluster.task_processes("_unit_task")
         if RANGE_RUNS < copied < BIG - RANGE_RUNS and busy:
             os.kill(busy[0], signal.SIGKILL)
             return busy[0]
         time.sleep(0.5)
-    out, err = proc.communicate(timeout=600)
+    done = migrate.result(timeout=600)
     raise AssertionError(
-        f"no unit in flight to kill (migrate exited with {proc.returncode}):\n{out}\n{err}"
+        f"no unit in flight to kill (migrate exited with {done.returncode}):\n{done.stdout}\n"
+        f"{done.stderr}"
     )
 
 
@@ -158,29 +169,15 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     env = cli_env(
         RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=postgres_server.url(pg_database())
     )
-    proc = subprocess.Popen(
-        [
-            SYNCER,
-            "migrate",
-            "--config",
-            str(config),
-            "--engine",
-            "ray",
-            "--ray-address",
-            ray_cluster.address,
-            "--range-runs",
-            str(RANGE_RUNS),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    killed = _kill_a_unit_mid_way(proc, ray_cluster, dst, "ray/big")
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, f"{out}\n{err}"
+    args = ["--config", str(config), "--engine", "ray", "--ray-address", ray_cluster.address]
+    args += ["--range-runs", str(RANGE_RUNS)]
+    dest_db = dest_server.backend_uri.removeprefix("sqlite:///")
+    with ThreadPoolExecutor(1) as pool:
+        migrate = pool.submit(run_forked, "migrate", *args, "--log-level", "warning", env=env)
+        killed = _kill_a_unit_mid_way(migrate, ray_cluster, dest_db, dest_big)
+        done = migrate.result(timeout=600)
+    out, err = done.stdout, done.stderr
+    assert done.returncode == 0, f"{out}\n{err}"
     assert (
         killed not in ray_cluster.pids()
     )  # the worker process is gone; Ray ran its unit again elsewhere
@@ -216,7 +213,8 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     assert per_range == {0: RANGE_RUNS, 1: RANGE_RUNS, 2: RANGE_RUNS, 3: RANGE_RUNS}
     assert sum(r.info.start_time == 0 for r in copies) == ZERO  # copies keep "no start time"
     src = MlflowClient(server.url)
-    assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
+    source_store = MlflowClient(server.backend_uri)  # the source's own store: no server between
+    assert snapshot(dst, names, dest=True) == snapshot(source_store, names, dest=False)
 
     # `mirror --once --engine ray`: its first cycle reads every run, so the units run on Ray again;
     # the one run new since is copied by one of them and counted in the cycle. A source run of the
@@ -227,28 +225,8 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     src.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 60)
     gone = src.search_runs([big], f"attributes.start_time = {T0 + 350}")[0].info.run_id
     src.delete_run(gone)
-    mirror = subprocess.run(
-        [
-            SYNCER,
-            "mirror",
-            "--once",
-            "--config",
-            str(config),
-            "--engine",
-            "ray",
-            "--ray-address",
-            ray_cluster.address,
-            "--range-runs",
-            str(RANGE_RUNS),
-            "--log-level",
-            "info",
-            "--log-format",
-            "json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    mirror = run_forked(
+        "mirror", "--once", *args, "--log-level", "info", "--log-format", "json", env=env
     )
     assert mirror.returncode == 0, mirror.stderr
     (cycle,) = [line for line in mirror.stdout.splitlines() if line.startswith("mirror cycle: ")]
@@ -261,7 +239,7 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     assert [r.info.lifecycle_stage for r in copies if r.data.tags[TAG_SOURCE_RUN_ID] == gone] == [
         "deleted"
     ]
-    assert snapshot(dst, names, dest=True) == snapshot(src, names, dest=False)
+    assert snapshot(dst, names, dest=True) == snapshot(source_store, names, dest=False)
 
 
 def _copies(dst: MlflowClient, experiment_id: str) -> list:
@@ -381,27 +359,9 @@ def test_three_workers_behind_a_429_front_stay_within_its_limits_together(
     env = cli_env(
         RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=postgres_server.url(pg_database())
     )
+    args = ["--config", str(config), "--engine", "ray", "--ray-address", ray_cluster.address]
     try:
-        done = subprocess.run(
-            [
-                SYNCER,
-                "migrate",
-                "--config",
-                str(config),
-                "--engine",
-                "ray",
-                "--ray-address",
-                ray_cluster.address,
-                "--range-runs",
-                "10",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        done = run_forked("migrate", *args, "--range-runs", "10", "--log-level", "warning", env=env)
     finally:
         front.stop()
     assert done.returncode == 0, done.stderr
@@ -571,14 +531,8 @@ def test_diff_on_ray_writes_the_local_engines_report(
         copy_models=False,
     )
     env = cli_env(RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=f"sqlite:///{tmp_path / 's.db'}")
-    base = [SYNCER, "--config", str(config), "--log-level", "warning"]
-    done = subprocess.run(
-        [base[0], "migrate", *base[1:], "--no-progress"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    base = ["--config", str(config), "--log-level", "warning"]
+    done = run_forked("migrate", *base, "--no-progress", env=env)
     assert done.returncode == 0, done.stderr
     exp = src.get_experiment_by_name("diff/a").experiment_id
     src.set_terminated(
@@ -593,29 +547,12 @@ def test_diff_on_ray_writes_the_local_engines_report(
     reports = {}
     for engine in ("local", "ray"):
         out = tmp_path / f"{engine}.json"
-        run = subprocess.run(
-            [
-                base[0],
-                "diff",
-                *base[1:],
-                "--deep",
-                "--format",
-                "json",
-                "--output",
-                str(out),
-                "--engine",
-                engine,
-                "--ray-address",
-                ray_cluster.address,
-                "--log-level",
-                "info",
-                "--log-format",
-                "json",
-            ],
+        run = run_forked(
+            "diff",
+            *base,
+            *("--deep", "--format", "json", "--output", str(out), "--engine", engine),
+            *("--ray-address", ray_cluster.address, "--log-level", "info", "--log-format", "json"),
             env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
         )
         assert run.returncode == 1, run.stderr  # differences
         ray_lines = [

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import TYPE_CHECKING
 
-from syncer.backends.endpoint import Endpoint
+if TYPE_CHECKING:  # the budget actor's process imports this module: not MLflow with it (3 s of CPU)
+    from syncer.backends.endpoint import Endpoint
 
 NAMESPACE = "mlflow-syncer"
 
