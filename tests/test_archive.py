@@ -23,7 +23,7 @@ from syncer.core.snapshot import ExperimentSnap, Snapshot
 from syncer.engine.archive import archive_uncopied, restore
 from syncer.plan.uncopied import uncopied
 from syncer.scan.archive import archived, holders, read
-from tests.fixtures.cli import run_cli
+from tests.fixtures.cli import run_forked
 
 NOTES = {"1": ["a", "b/c"]}  # source experiment id -> ids of the dummy objects it holds
 RESTORED: list[tuple[str, str | None]] = []
@@ -112,7 +112,7 @@ def test_the_policy_option_and_restore_without_archivers(source_server, dest_ser
     assert settings_from(args).unsupported == "archive"
     args = build_parser().parse_args(["diff", "--source", "a", "--dest", "b"])
     assert settings_from(args).unsupported == "report"
-    out = run_cli("restore", "--source", dest_server.url, "--dest", source_server.url)
+    out = run_forked("restore", "--source", dest_server.url, "--dest", source_server.url)
     assert out.returncode in (0, 1), (
         out.stderr
     )  # other tests' dummy notes have no archiver in a fresh process

@@ -16,7 +16,7 @@ from syncer.core.capabilities import PLAIN_MLFLOW
 from syncer.engine.archive import restore
 from syncer.engine.sync import PassOptions, open_state, run_pass
 from tests.compare import dataset_records, logged_model_records, prompt_record
-from tests.fixtures.cli import run_cli
+from tests.fixtures.cli import run_forked
 from tests.fixtures.prompts import make_prompts
 from tests.test_logged_models_datasets import make_genai
 
@@ -94,7 +94,7 @@ def test_prompts_logged_models_and_datasets_are_archived_then_restored(
         f"{files_path('logged_model', g.model_id)}/{n}" for n in ("MLmodel", "weights")
     } == files
 
-    out = run_cli("restore", "--source", dest_server.url, "--dest", dest_server.url)
+    out = run_forked("restore", "--source", dest_server.url, "--dest", dest_server.url)
     assert out.stdout.startswith("restored "), out.stderr
     assert not [
         line for line in out.stdout.splitlines() if "not restored" in line and "note" not in line

@@ -1,24 +1,15 @@
-"""The `mlflow-syncer migrate` command as a user runs it: a subprocess against real servers."""
+"""The `mlflow-syncer migrate` command as a user runs it: a process of its own against real
+servers (forked from one that imported the syncer: tests/fixtures/cli.py `run_forked`; `python -m
+syncer` started anew is run by tests/test_config.py and tests/test_unity_catalog.py)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from mlflow import MlflowClient
 
 from tests.compare import assert_same
-
-
-def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "syncer", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+from tests.fixtures.cli import run_forked
 
 
 def test_migrate_command_summary_json_logs_and_rerun(
@@ -43,14 +34,14 @@ def test_migrate_command_summary_json_logs_and_rerun(
         "--log-level",
         "info",
     ]
-    first = _cli(*args)
+    first = run_forked(*args)
     assert first.returncode == 0, first.stderr
     assert "runs created" in first.stdout and "Traceback" not in first.stderr
     events = [json.loads(line) for line in first.stderr.splitlines() if line.startswith("{")]
     assert any(e.get("event") == "planned" and e.get("run_create") == len(w.runs) for e in events)
     assert_same(src, MlflowClient(dest_server.url), w.experiments)
 
-    second = _cli(*args)
+    second = run_forked(*args)
     assert second.returncode == 0, second.stderr
     created = next(line for line in second.stdout.splitlines() if "runs created" in line)
     assert created.split("│")[2].strip() == "0"
@@ -62,7 +53,7 @@ def test_dry_run_writes_nothing_and_lists_actions(
     src = MlflowClient(source_server.url)
     w = workload_factory(src, unique_name, runs_per_experiment=1)
     state = tmp_path / "state.db"
-    res = _cli(
+    res = run_forked(
         "migrate",
         "--dry-run",
         "--source",

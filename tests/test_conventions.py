@@ -84,9 +84,9 @@ def test_config_found_by_variable_or_in_the_working_folder(source_db, tmp_path):
     )
     (tmp_path / "over.yaml").write_text("workers: 5\n")
     ok = f"config ok: {source_db} -> sqlite:///dest.db (sqlite-store), workers"
-    found = run_cli("check-config", "--offline", cwd=tmp_path)
+    found = run_forked("check-config", "--offline", cwd=tmp_path)
     assert (found.returncode, found.stdout.splitlines()[-1]) == (0, f"{ok} 3"), found.stderr
-    listed = run_cli(
+    listed = run_forked(
         "check-config",
         "--offline",
         cwd=tmp_path,
@@ -95,14 +95,14 @@ def test_config_found_by_variable_or_in_the_working_folder(source_db, tmp_path):
         ),
     )
     assert (listed.returncode, listed.stdout.splitlines()[-1]) == (0, f"{ok} 5"), listed.stderr
-    given = run_cli(
+    given = run_forked(
         "check-config", "--offline", "--config", "mlflow-syncer.yaml:absent.yaml", cwd=tmp_path
     )
     assert (given.returncode, given.stderr) == (
         2,
         "mlflow-syncer: error: config file absent.yaml does not exist\n",
     )
-    env_over_file = run_cli(
+    env_over_file = run_forked(
         "check-config", "--offline", cwd=tmp_path, env=cli_env(MLFLOW_SYNCER_WORKERS="7")
     )
     assert env_over_file.stdout.splitlines()[-1] == f"{ok} 7"

@@ -9,6 +9,8 @@ pinned ends being the session's prompt servers:
 - the pinned client copying from a newest source server (its objects written by the newest client)
   into a pinned server;
 - the newest client copying from a pinned source server into a newest server.
+What the newest client does for all three runs in one .venv-newest process (`newest_steps`: one
+start of that python and its MLflow, not three), each test asserting its own step's summary.
 A missing or broken .venv-newest fails these tests (never skips them).
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import subprocess
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,9 +87,9 @@ def pinned_servers(prompt_source: MlflowServer, prompt_dest: MlflowServer) -> tu
     return prompt_source, prompt_dest
 
 
-def _driver(python: Path, *args: str) -> dict:
+def _driver(python: Path, *args: str) -> list[dict]:
     """Run tests/fixtures/genai_roundtrip.py under `python` (this checkout on its path); its JSON
-    summary."""
+    summaries, one per step."""
     done = subprocess.run(
         [str(python), "-m", "tests.fixtures.genai_roundtrip", *args],
         cwd=ROOT,
@@ -97,6 +100,35 @@ def _driver(python: Path, *args: str) -> dict:
     )
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def newest_steps(
+    newest_python, newest_servers, pinned_servers, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[str, dict]]:
+    """What the newest client does for each test, in one .venv-newest process: (the test's prefix,
+    its step's summary) by test. `round_trip`: build and copy between the newest servers; `build`:
+    the newest source's objects the pinned client copies; `copy`: from the pinned source, whose
+    objects the pinned client wrote first, into the newest destination."""
+    (src, dst), (pinned_source, _) = newest_servers, pinned_servers
+    tmp = tmp_path_factory.mktemp("newest")
+    prefixes = {t: f"t-{uuid.uuid4().hex[:10]}" for t in ("round_trip", "build", "copy")}
+    built = genai_roundtrip.build(pinned_source.url, prefixes["copy"])
+    assert built["mlflow"] == mlflow.__version__
+    summaries = _driver(
+        newest_python,
+        *("build-copy", src.url, dst.url, str(tmp / "round-trip.db"), prefixes["round_trip"]),
+        *("+", "build", src.url, prefixes["build"]),
+        *("+", "copy", pinned_source.url, dst.url, str(tmp / "copy.db"), prefixes["copy"]),
+    )
+    return dict(zip(prefixes, zip(prefixes.values(), summaries, strict=True), strict=True))
+
+
+def _step(newest_steps: dict, test: str) -> tuple[str, dict]:
+    """The test's prefix and its step's summary, once the step ended without an error."""
+    prefix, summary = newest_steps[test]
+    assert "error" not in summary, summary["error"]
+    return prefix, summary
 
 
 def _assert_round_trip(summary: dict, version: str) -> None:
@@ -111,32 +143,23 @@ def _assert_round_trip(summary: dict, version: str) -> None:
     assert summary["diff_rc"] == 0, summary["diff_output"]
 
 
-def test_newest_client_and_servers_round_trip(newest_python, newest_servers, unique_name, tmp_path):
-    src, dst = newest_servers
-    summary = _driver(
-        newest_python, "build-copy", src.url, dst.url, str(tmp_path / "state.db"), unique_name
-    )
+def test_newest_client_and_servers_round_trip(newest_steps):
+    _, summary = _step(newest_steps, "round_trip")
     assert summary["built"] == newest_version()
     _assert_round_trip(summary, newest_version())
 
 
 def test_pinned_client_copies_from_a_newest_server(
-    newest_python, newest_servers, pinned_servers, unique_name, tmp_path
+    newest_steps, newest_servers, pinned_servers, tmp_path
 ):
     (src, _), (_, dest_server) = newest_servers, pinned_servers
-    _driver(newest_python, "build", src.url, unique_name)  # written by the newest client
-    summary = genai_roundtrip.copy(
-        src.url, dest_server.url, str(tmp_path / "state.db"), unique_name
-    )
+    prefix, built = _step(newest_steps, "build")  # written by the newest client
+    assert built["mlflow"] == newest_version()
+    summary = genai_roundtrip.copy(src.url, dest_server.url, str(tmp_path / "state.db"), prefix)
     _assert_round_trip(summary, mlflow.__version__)
 
 
-def test_newest_client_copies_from_a_pinned_server(
-    newest_python, newest_servers, pinned_servers, unique_name, tmp_path
-):
-    (_, dst), (source_server, _) = newest_servers, pinned_servers
-    assert genai_roundtrip.build(source_server.url, unique_name)["mlflow"] == mlflow.__version__
-    summary = _driver(
-        newest_python, "copy", source_server.url, dst.url, str(tmp_path / "state.db"), unique_name
-    )
+def test_newest_client_copies_from_a_pinned_server(newest_steps):
+    _, summary = _step(newest_steps, "copy")
+    assert summary["built"] is None  # built by the pinned client (`newest_steps`)
     _assert_round_trip(summary, newest_version())

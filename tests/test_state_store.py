@@ -13,7 +13,7 @@ from syncer.backends.endpoint import Endpoint
 from syncer.state.schema_upgrade import alembic_config, head_revision
 from syncer.state.store import StateStore, with_driver
 from tests.compare import assert_same
-from tests.fixtures.cli import cli_env, run_cli, run_forked, write_config
+from tests.fixtures.cli import cli_env, run_forked, write_config
 from tests.fixtures.postgres import PG_PASSWORD
 from tests.fixtures.workload import make_workload
 
@@ -83,7 +83,7 @@ def test_second_process_on_the_same_state_is_refused(
         "--no-progress",
     ]
     try:
-        refused = run_cli(*args)
+        refused = run_forked(*args)
         assert refused.returncode == 2, refused.stdout + refused.stderr
         line = refused.stderr.strip()
         assert line.count("\n") == 0 and "Traceback" not in line
@@ -119,7 +119,7 @@ def test_old_state_store_is_upgraded_by_a_writing_command(
         "--experiments",
         unique_name,
     ]
-    show = run_cli("state", "show", *args)
+    show = run_forked("state", "show", *args)
     assert show.returncode == 2 and "older than" in show.stderr and "Traceback" not in show.stderr
     assert run_forked("migrate", *args, "--no-progress").returncode == 0
     with sqlite3.connect(path) as db:
