@@ -21,6 +21,10 @@ plans only `=` and creates nothing; `diff` says in sync, then sees one source ch
 point, a new run); the actions a real sync applies are exactly the actions the dry run planned; a
 migration SIGKILLed in the middle of a new run's files (tests/killhook) is completed by one `mirror
 --once` cycle, and a second pass plans nothing.
+
+A profile's own rules are checked on the same migration: `databricks` hands out 3 expired signed
+URLs first (each renewed once; one batch of URLs per run with files) and `--verify` reads every
+dbfs:/ file back.
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ from syncer.core.actions import Op
 from syncer.engine.sync import SyncResult, sync
 from syncer.plan.uncopied import UNLISTED, is_unlisted
 from tests.compare import KINDS, assert_same
-from tests.fixtures.azure import point_sdk_at
+from tests.fixtures.azure import Emulated, point_sdk_at
 from tests.fixtures.cli import cli_env, kill_at, run_forked, write_config
+from tests.fixtures.dbx_azureml import DBFS_READ, files_per_run
 from tests.fixtures.models import model_files
 from tests.fixtures.workload import T0, Workload, make_workload
 
@@ -71,6 +76,9 @@ class Pair:
     )  # kind -> how many the workload adds (a UC model)
     model: str | None = None  # that model's name
     kinds: tuple[str, ...] = KINDS  # what the oracle compares besides runs: what both ends can hold
+    workspace: Emulated | None = None  # the emulated source workspace, if any
+    seen: Counter = field(default_factory=Counter)  # its requests during the first migration
+    file_runs: int = 0  # the source runs holding files at the first migration
 
     @property
     def settings(self) -> Settings:
@@ -141,8 +149,9 @@ def pair(
     where = tmp_path_factory.mktemp(f"conformance-{profile}")
     env = pytest.MonkeyPatch()
     try:
+        workspace = None
         if profile in WORKSPACES:
-            point_sdk_at(request.getfixturevalue(WORKSPACES[profile]), env)
+            workspace = point_sdk_at(request.getfixturevalue(WORKSPACES[profile]), env)
         if profile == "sqlite":  # relative paths of a direct store land in the test's folder
             env.chdir(where)
         source, destination, src_uri, dst_uri = _endpoints(profile, request, where)
@@ -160,6 +169,7 @@ def pair(
             MlflowClient(src_uri),
             MlflowClient(dst_uri),
             write_config(where / "config.yaml", **options),
+            workspace=workspace,
         )
         p.workload = make_workload(p.src, prefix, runs_per_experiment=2)
         if (
@@ -180,9 +190,19 @@ def pair(
 def first(pair: Pair) -> tuple[SyncResult, SyncResult]:
     """The first migration: a dry run, then the real run."""
     dry = sync(pair.settings, dry_run=True)
+    before = Counter(pair.workspace.gateway.counts) if pair.workspace else Counter()
+    if pair.workspace and pair.workspace.dbfs:
+        pair.workspace.dbfs.expired_to_hand_out = EXPIRED
+        counts = files_per_run(pair.src, pair.workload.experiments).values()
+        pair.file_runs = sum(1 for n in counts if n)
     real = sync(pair.settings)
+    if pair.workspace:
+        pair.seen = pair.workspace.gateway.counts - before
     pair.dest_runs = len(pair.workload.runs)
     return dry, real
+
+
+EXPIRED = 3  # signed URLs a dbfs:/ workspace hands out already expired at the first migration
 
 
 def _dest_runs(pair: Pair) -> list:
@@ -322,3 +342,12 @@ def test_a_kill_amid_a_runs_files_is_completed_by_one_mirror_cycle(
     assert_same(pair.src, pair.dst, pair.workload.experiments, kinds=pair.kinds)
     again = sync(pair.settings, dry_run=True)  # a second pass plans nothing
     assert {a.op for a in again.plan.actions if not is_unlisted(a)} == {Op.SAME}
+
+
+@pytest.mark.parametrize("pair", ["databricks"], indirect=True)
+def test_expired_signed_urls_are_renewed_and_verify_reads_every_dbfs_file(pair: Pair, first):
+    assert pair.workspace and pair.workspace.dbfs and pair.workspace.dbfs.expired_to_hand_out == 0
+    # one batch of signed URLs per run with files; the storage refused 3, each renewed once
+    assert pair.seen[DBFS_READ] == pair.file_runs + EXPIRED > EXPIRED
+    deep = sync(pair.settings, verify=True)  # reads every dbfs:/ file back, compares the copy
+    assert deep.outcomes == [] and deep.failed == []

@@ -5,8 +5,11 @@ level.
 One scenario, migrated once: the standard workload, a run that does not fit Azure ML (the
 documented policies) and a registered model of the workspace registry (versions from an MLflow 3
 logged model and from a run's folder: all metadata, byte-identical files that load through the
-destination registry). The tests read that migration in turn: its policies, its models, a second
-pass that copies nothing, a resume after an interrupted copy. How each end alone copies the
+destination registry). The destination is named as users of Azure ML name it, an `azureml://` URI
+reached through the real azureml-mlflow plugin (the `[azureml]` extra: managed-identity token,
+HTTPS, the workspace's scope path; tests/fixtures/azureml_plugin.py) in front of the Azure-ML-like
+destination. The tests read that migration in turn: the plugin's path, its policies, its models, a
+second pass that copies nothing, a resume after an interrupted copy. How each end alone copies the
 workload exactly is tests/test_conformance.py's (`databricks`, `azureml` profiles).
 """
 
@@ -42,10 +45,13 @@ from syncer.report.model import Report
 from syncer.report.summary import summarize
 from syncer.report.text import lines
 from tests.fixtures.azure import point_sdk_at
+from tests.fixtures.azureml_plugin import SCOPE, PluginWorkspace, managed_identity
 from tests.fixtures.dbx_azureml import (  # other tests import these from here too
+    DBFS_READ,
     USER,
     add_policy_run,
     assert_fitted_copy,
+    files_per_run,
     register,
     settings_for,
     user_tags,
@@ -75,7 +81,8 @@ class Scenario:
     state: str  # the state store's file
     first: SyncResult
     src_seen: Counter  # requests each gateway answered during the first pass
-    dst_seen: Counter
+    dst_seen: Counter  # the plugin's gateway
+    plugin: PluginWorkspace
 
     @property
     def dst_names(self) -> list[str]:
@@ -83,10 +90,13 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-def scenario(databricks_source, azureml_dest, tmp_path_factory) -> Iterator[Scenario]:
+def scenario(
+    databricks_source, azureml_dest, plugin_workspace, tmp_path_factory
+) -> Iterator[Scenario]:
     env = pytest.MonkeyPatch()
     try:
         point_sdk_at(databricks_source, env)
+        managed_identity(plugin_workspace, env, tmp_path_factory.mktemp("home"))
         name = f"t-{uuid.uuid4().hex[:10]}"
         src_url = databricks_source.server.url
         src = MlflowClient(src_url)
@@ -96,8 +106,11 @@ def scenario(databricks_source, azureml_dest, tmp_path_factory) -> Iterator[Scen
         register(src, src_url, w.runs, model)
         expected = {a: predictions(src_url, f"models:/{model}@{a}") for a in ("champion", "legacy")}
         state = tmp_path_factory.mktemp("dbx-azureml") / "state.db"
-        settings = settings_for(azureml_dest.url, f"sqlite:///{state}", [f"{USER}/{name}/*"])
-        before = (Counter(databricks_source.gateway.counts), Counter(azureml_dest.gateway.counts))
+        settings = settings_for(plugin_workspace.uri, f"sqlite:///{state}", [f"{USER}/{name}/*"])
+        before = (
+            Counter(databricks_source.gateway.counts),
+            Counter(plugin_workspace.gateway.counts),
+        )
         first = sync(settings)
         yield Scenario(
             name,
@@ -111,10 +124,19 @@ def scenario(databricks_source, azureml_dest, tmp_path_factory) -> Iterator[Scen
             str(state),
             first,
             databricks_source.gateway.counts - before[0],
-            azureml_dest.gateway.counts - before[1],
+            plugin_workspace.gateway.counts - before[1],
+            plugin_workspace,
         )
     finally:
         env.undo()
+
+
+def test_the_destination_is_reached_through_the_plugin_with_a_managed_identity(
+    scenario: Scenario,
+):
+    seen = scenario.dst_seen
+    assert seen["workspace call"] > 0 and seen["reply 401"] == 0 and seen["reply 404"] == 0
+    assert scenario.plugin.identity.issued  # every call carried a token the identity issued
 
 
 def test_databricks_to_azureml_copies_workload_with_documented_policies(scenario: Scenario):
@@ -144,16 +166,30 @@ def test_databricks_to_azureml_copies_workload_with_documented_policies(scenario
     assert reported["details"]["policy"] == notes  # the JSON report carries every decision
 
     assert_fitted_copy(s.src, s.dst, s.workload.experiments, s.dst_names)
-    a0 = next(
-        r
-        for r in s.dst.search_runs([s.dst.get_experiment_by_name(s.dst_names[0]).experiment_id])
-        if r.info.run_name == "a-0"
-    )
-    copied = blob.blob_client(BlobLocation.parse(a0.info.artifact_uri).child("deep/er/data.bin"))
-    props = copied.get_blob_properties()
-    assert (
-        props.copy.status == "success" and "/databricks/" in props.copy.source
-    )  # storage-side copy
+
+
+def test_dbfs_files_are_copied_by_the_storage_service(scenario: Scenario, azurite):
+    """Every source file of every run is copied by Azure Storage from the SAS URL the workspace
+    handed out (never through here), one batch of signed URLs per run with files."""
+    s = scenario
+    files = files_per_run(s.src, s.workload.experiments)
+    assert s.src_seen[DBFS_READ] == sum(1 for n in files.values() if n)
+    service = azurite.service()
+    copied = 0
+    for name in s.dst_names:
+        for run in s.dst.search_runs([s.dst.get_experiment_by_name(name).experiment_id]):
+            loc = BlobLocation.parse(run.info.artifact_uri)
+            for b in service.get_container_client(loc.container).list_blobs(
+                name_starts_with=loc.path + "/"
+            ):
+                if b.name.startswith(f"{loc.path}/mlflow_syncer/"):
+                    continue  # the policies' own files, written by mlflow-syncer
+                props = service.get_blob_client(loc.container, b.name).get_blob_properties()
+                assert props.copy.status == "success" and "/databricks/" in props.copy.source, (
+                    b.name
+                )
+                copied += 1
+    assert copied == sum(files.values()) > 0
 
 
 def test_databricks_to_azureml_copies_workload_and_models(
@@ -172,7 +208,9 @@ def test_databricks_to_azureml_copies_workload_and_models(
         for k in s.src_seen
     )
     assert s.src_seen["POST /api/2.0/mlflow/artifacts/credentials-for-read"]
-    assert s.dst_seen[f"POST {MV}create"] == 2 and not any(LOGGED in k for k in s.dst_seen)
+    # the registry too went through the plugin (its registry store for the same azureml:// URI)
+    assert s.dst_seen[f"POST /mlflow/v2.0{SCOPE}{MV}create"] == 2
+    assert not any(LOGGED in k for k in s.dst_seen)
     assert [o.error for o in first.outcomes if not o.ok] == []
     done = sorted(
         (o.action.kind, o.action.op.value, o.action.label)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from syncer.cli.app import main
@@ -23,10 +25,26 @@ from tests.fixtures.diffscenario import (
     POINTS,
     RESIZED,
     SECRET,
+    Scenario,
     chromium,
     file_digest,
+    make_scenario,
     tree_digest,
 )
+
+
+@pytest.fixture(scope="module")
+def hostile(source_server, dest_server, tmp_path_factory) -> Scenario:
+    """One hostile scenario (tests.fixtures.diffscenario) for the tests that only read it."""
+    return make_scenario(
+        MlflowClient(source_server.url),
+        MlflowClient(dest_server.url),
+        source_server.url,
+        dest_server.url,
+        f"t-{uuid.uuid4().hex[:10]}",
+        tmp_path_factory.mktemp("diff-reports") / "state" / "state.db",
+        True,
+    )
 
 
 def _diff(sc, tmp_path: Path, fmt: str, *extra: str) -> tuple[int, str]:
@@ -40,9 +58,9 @@ def _by_label(doc: dict) -> dict[str, dict]:
 
 
 def test_every_kind_of_difference_is_reported_and_nothing_is_written(
-    scenario_factory, dest_server, tmp_path
+    hostile, dest_server, tmp_path
 ):
-    sc = scenario_factory(hostile=True)
+    sc = hostile
     backend = dest_server.root / "backend.db"
     before = (
         file_digest(backend),
@@ -145,8 +163,8 @@ def _check_deep(sc, tmp_path: Path) -> None:
     assert doc["summary"]["by_sigil"]["*"] == 5
 
 
-def test_html_report_opens_in_chromium_and_matches_json(scenario_factory, tmp_path):
-    sc = scenario_factory(hostile=True)
+def test_html_report_opens_in_chromium_and_matches_json(hostile, tmp_path):
+    sc = hostile
     rc, text = _diff(sc, tmp_path, "json")
     summary = json.loads(text)["summary"]
     rc_html, html = _diff(sc, tmp_path, "html")
@@ -199,8 +217,8 @@ def test_html_report_opens_in_chromium_and_matches_json(scenario_factory, tmp_pa
     assert shot.stat().st_size > 10_000
 
 
-def test_large_reports_summarise_per_experiment(scenario_factory, tmp_path):
-    sc = scenario_factory(hostile=True)
+def test_large_reports_summarise_per_experiment(hostile, tmp_path):
+    sc = hostile
     report = build(sc.settings)
     summary = report.summary()
     out = tmp_path / "small-threshold.html"

@@ -1,6 +1,6 @@
 """A whole `migrate` from MLflow's authentication app into a Databricks destination: the
-Databricks-like gateway (tests/emulators/databricks.py, with its Permissions API,
-tests/emulators/dbx_permissions.py) in front of the session's real destination server."""
+Databricks-like gateway of the session (tests/emulators/databricks.py, with its Permissions API,
+tests/emulators/dbx_permissions.py, added for this module) in front of its real server."""
 
 from __future__ import annotations
 
@@ -18,25 +18,25 @@ from tests.compare import assert_same
 from tests.emulators.dbx_permissions import PREFIX, DatabricksPermissions
 from tests.emulators.gateway import Gateway
 from tests.fixtures.auth_servers import AuthPair
-from tests.fixtures.azure import Azurite, Emulated, emulated_databricks
-from tests.fixtures.cli import cli_env, run_cli, write_config
+from tests.fixtures.azure import Emulated
+from tests.fixtures.cli import cli_env, run_forked, write_config
 
 SP = "0a1b2c3d-0000-4000-8000-00000000002a"
 
 
 @pytest.fixture(scope="module")
-def workspace(
-    tmp_path_factory: pytest.TempPathFactory, azurite: Azurite
-) -> Iterator[tuple[Emulated, DatabricksPermissions]]:
-    """A Databricks-like workspace of its own (a real server keeping artifacts in Azurite behind the
-    gateway) that also answers the Permissions API."""
-    emulated = emulated_databricks(tmp_path_factory.mktemp("dbx-dest"), azurite)
+def workspace(databricks_source: Emulated) -> Iterator[tuple[Emulated, DatabricksPermissions]]:
+    """The session's Databricks-like workspace (a real server keeping artifacts in Azurite behind
+    the gateway), answering the Permissions API too while this module runs."""
     perms = DatabricksPermissions()
-    emulated.rules.apis = (*emulated.rules.apis, PREFIX)
-    emulated.gateway.rules.append(perms)
-    yield emulated, perms
-    emulated.gateway.stop()
-    emulated.server.stop()
+    apis = databricks_source.rules.apis
+    databricks_source.rules.apis = (*apis, PREFIX)
+    databricks_source.gateway.rules.append(perms)
+    try:
+        yield databricks_source, perms
+    finally:
+        databricks_source.gateway.rules.remove(perms)
+        databricks_source.rules.apis = apis
 
 
 def _planned(stderr: str) -> dict[str, int]:
@@ -107,7 +107,7 @@ def test_migrate_into_databricks_writes_acls_through_the_permissions_api(
         permissions={"enabled": True},
     )
     env = cli_env(DATABRICKS_HOST=gateway.url, DATABRICKS_TOKEN=token, **auth_pair.env())
-    first = run_cli("migrate", "--config", str(config), env=env)
+    first = run_forked("migrate", "--config", str(config), env=env)
     assert first.returncode == 0, first.stderr
     dest = MlflowClient(emulated.server.url)
     d1 = dest.get_experiment_by_name(f"/Shared/dd-{tok}").experiment_id
@@ -133,7 +133,7 @@ def test_migrate_into_databricks_writes_acls_through_the_permissions_api(
     writes = list(perms.writes)
     assert sorted(writes) == [("PATCH", d1)] * 3 + [("PATCH", perms.models[model])] * 3
 
-    second = run_cli("migrate", "--config", str(config), env=env)
+    second = run_forked("migrate", "--config", str(config), env=env)
     assert second.returncode == 0, second.stderr
     planned = _planned(second.stderr)
     assert planned == {

@@ -26,7 +26,7 @@ from tests.emulators.uc_grants import PREFIX as UC_PREFIX
 from tests.emulators.uc_grants import UnityCatalogGrants
 from tests.fixtures.auth_servers import AuthPair
 from tests.fixtures.azure import Emulated, point_sdk_at
-from tests.fixtures.cli import cli_env, run_cli, write_config
+from tests.fixtures.cli import cli_env, run_forked, write_config
 
 SOURCE_USERS = ("alice", "bob", "carol", "dave")
 DEST_USERS = ("alice2", "bob2", "carol2")
@@ -56,7 +56,7 @@ def _grants(
 
 
 def _diff(pair: AuthPair, config: Path) -> dict:
-    out = run_cli("diff", "--config", str(config), "--format", "json", env=cli_env(**pair.env()))
+    out = run_forked("diff", "--config", str(config), "--format", "json", env=cli_env(**pair.env()))
     assert out.returncode in (1, 2), out.stderr
     return json.loads(out.stdout)
 
@@ -150,7 +150,7 @@ def test_permissions_arrive_through_the_map(auth_pair: AuthPair, scenario: dict)
         scenario["tmp"] / "fail.yaml",
         **{**scenario["options"], "principals": {"map": MAP, "unmapped": "fail"}},
     )
-    stopped = run_cli("migrate", "--config", str(failing), env=env)
+    stopped = run_forked("migrate", "--config", str(failing), env=env)
     assert (stopped.returncode, stopped.stderr.splitlines()[-1:]) == (
         2,
         ["mlflow-syncer: error: principals not in the map (principals.unmapped: fail): dave"],
@@ -160,7 +160,7 @@ def test_permissions_arrive_through_the_map(auth_pair: AuthPair, scenario: dict)
     assert dest.search_registered_models(f"name = '{scenario['name']}-model'") == []
     assert _dest_grants_by_name(scenario) == {("carol2", "experiment", "e2"): "READ"}
     config = write_config(scenario["tmp"] / "c.yaml", **scenario["options"])
-    first = run_cli("migrate", "--config", str(config), env=env)
+    first = run_forked("migrate", "--config", str(config), env=env)
     assert first.returncode == 1, first.stderr  # dave uncopied, carol2's narrower grant a conflict
     # 8 grants of the three users, and admin's MANAGE on e1 and the model (theirs as their creator
     # once the pass creates them: found held, not granted twice); admin's on e2 is there already.
@@ -181,7 +181,7 @@ def test_permissions_arrive_through_the_map(auth_pair: AuthPair, scenario: dict)
     )
     assert [r.data.tags["mlflow.user"] for r in copied] == ["alice2"]  # through the map
 
-    second = run_cli("migrate", "--config", str(config), env=env)
+    second = run_forked("migrate", "--config", str(config), env=env)
     assert second.returncode == 1, second.stderr
     assert _planned(second.stderr) == {"same": 11, "conflict": 1, "uncopied": 1}
     assert _dest_grants(auth_pair, scenario) == want
@@ -197,7 +197,7 @@ def test_permissions_arrive_through_the_map(auth_pair: AuthPair, scenario: dict)
         ("*", "carol", ""),
         ("-", "bob", ""),
     ]
-    third = run_cli(
+    third = run_forked(
         "mirror", "--once", "--config", str(config), env=env
     )  # a mirror cycle follows them
     assert third.returncode == 1, third.stderr  # dave stays uncopied
@@ -205,7 +205,7 @@ def test_permissions_arrive_through_the_map(auth_pair: AuthPair, scenario: dict)
     want[("carol2", "experiment", "e2")] = "EDIT"
     assert _dest_grants(auth_pair, scenario) == want
 
-    exported = run_cli("state", "export", "--config", str(config), "--format", "jsonl", env=env)
+    exported = run_forked("state", "export", "--config", str(config), "--format", "jsonl", env=env)
     assert exported.returncode == 0, exported.stderr
     rows = [json.loads(line) for line in exported.stdout.splitlines()]
     assert [(r["source_id"], r["dest_id"]) for r in rows if r["kind"] == "principal"] == sorted(
@@ -228,7 +228,7 @@ def test_check_config_names_duplicates_and_unknown_principals(
         f"state: sqlite:///{tmp_path / 'state.db'}\npermissions: {{enabled: true}}\n"
         "principals:\n  map:\n    alice: admin\n    bob: nobody\n    alice: admin\n"
     )
-    out = run_cli("check-config", "--config", str(config), env=cli_env(**auth_pair.env()))
+    out = run_forked("check-config", "--config", str(config), env=cli_env(**auth_pair.env()))
     assert out.returncode == 2, out.stdout
     assert out.stderr.splitlines() == [
         "mlflow-syncer: error: principals.map line 9: source principal 'alice' mapped twice",
@@ -461,8 +461,8 @@ def test_each_end_reads_its_own_credentials(auth_pair: AuthPair, scenario: dict)
         for k, v in cli_env(SRC_USER="src-admin", DST_USER="dst-admin", **secret).items()
         if k not in auth_pair.env()
     }
-    own = run_cli("diff", "--config", str(config), "--format", "json", env=env)
-    shared = run_cli(
+    own = run_forked("diff", "--config", str(config), "--format", "json", env=env)
+    shared = run_forked(
         "diff",
         "--config",
         str(write_config(scenario["tmp"] / "shared.yaml", **options)),
@@ -478,7 +478,7 @@ def test_each_end_reads_its_own_credentials(auth_pair: AuthPair, scenario: dict)
     )  # both ends' grants read
     assert not any(pw in own.stdout + own.stderr for pw in secret.values())
 
-    unset = run_cli(
+    unset = run_forked(
         "diff", "--config", str(config), env={k: v for k, v in env.items() if k != "DST_PW"}
     )
     assert (unset.returncode, unset.stderr.splitlines()) == (

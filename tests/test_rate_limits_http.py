@@ -21,7 +21,7 @@ from syncer.core.capabilities import RateLimits
 from syncer.core.snapshot import TAG_FINGERPRINT
 from tests.compare import snapshot
 from tests.emulators.databricks import most_within
-from tests.fixtures.cli import cli_env, run_cli, write_config
+from tests.fixtures.cli import cli_env, run_forked, write_config
 from tests.fixtures.workload import make_workload
 from tests.test_databricks_to_azureml import USER
 
@@ -51,7 +51,7 @@ def test_migrate_at_the_workspace_limits_gets_no_429(
     before = Counter(gateway.counts)
     rules.set_rates(RATES)
     try:
-        result = run_cli(
+        result = run_forked(
             "migrate",
             "--config",
             str(config),

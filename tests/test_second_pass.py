@@ -1,12 +1,13 @@
 """A second pass plans nothing, for every kind, to every kind of destination (issue 21 item 3).
 
-One source scenario holds every kind the syncer copies: runs (tests.fixtures.workload), registered
-models and versions (tests.fixtures.models), traces, a standalone logged model, an evaluation
-dataset and prompts (tests.fixtures.genai_roundtrip), plus a prompt registered with no experiment
-set (MLflow links it to `Default`). It is migrated with the real command into a server and into a
-SQLite store; then the second pass's plan (`diff`, the same plan a `migrate` would apply) holds only
-`=` rows and no `!` row, `diff` exits 0, its one standing limit is a note said once, and both sides
-are deeply equal.
+One source scenario holds every kind the syncer copies: runs, registered models and versions
+(tests.fixtures.models), traces, a standalone logged model, an evaluation dataset and prompts
+(tests.fixtures.genai_roundtrip), plus a prompt registered with no experiment set (MLflow links it
+to `Default`). It is migrated with the real command into a server and into a SQLite store; then the
+second pass's plan (`diff`, the same plan a `migrate` would apply) holds only `=` rows and no `!`
+row, `diff` exits 0, its one standing limit is a note said once, and both sides are deeply equal.
+The standard run workload's (tests.fixtures.workload) second pass into a server and into a SQLite
+store is tests/test_conformance.py's (`mlflow-server`, `sqlite` profiles).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from tests.fixtures import genai_roundtrip
 from tests.fixtures.cli import run_forked, write_config
 from tests.fixtures.models import make_models, tracking
 from tests.fixtures.procs import MlflowServer
-from tests.fixtures.workload import make_workload
 
 
 def _wait_for_prompt_links() -> None:
@@ -46,7 +46,6 @@ def _wait_for_prompt_links() -> None:
 def _seed(url: str, prefix: str) -> dict:
     """Every kind, under `prefix`; returns the selection (experiments, models, prompts) and what was
     made."""
-    w = make_workload(MlflowClient(url), f"{prefix}-w", runs_per_experiment=1)
     m = make_models(url, f"{prefix}-m")
     genai_roundtrip.build(url, prefix)
     with tracking(url):  # no experiment set: MLflow links the prompt to `Default`
@@ -67,7 +66,6 @@ def _seed(url: str, prefix: str) -> dict:
         name=f"{prefix}-bare", tags=None, experiment_ids=[genai]
     )
     experiments = [
-        *w.experiments,
         m.experiment,
         f"{prefix}-m/other",
         *genai_roundtrip.experiments(prefix),

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 
 from syncer.state.store import with_driver
 from tests.compare import assert_same
-from tests.fixtures.cli import cli_env, run_cli, write_config
+from tests.fixtures.cli import cli_env, run_cli, run_forked, write_config
 from tests.fixtures.postgres import PG_PASSWORD
 from tests.fixtures.procs import free_port
 from tests.fixtures.workload import make_workload
@@ -74,13 +74,13 @@ def test_no_secret_in_anything_written(
     env = cli_env(**SECRETS)
     outputs = []
 
-    def run(*args: str) -> int:
-        result = run_cli(*args, env=env)
+    def run(*args: str, start=run_forked) -> int:
+        result = start(*args, env=env)
         outputs.extend([result.stdout, result.stderr])
         return result.returncode
 
     assert (
-        run(
+        run(  # a process started anew with the secrets in its environment; the others forked
             "migrate",
             "--config",
             str(config),
@@ -89,6 +89,7 @@ def test_no_secret_in_anything_written(
             "json",
             "--log-level",
             "debug",
+            start=run_cli,
         )
         == 0
     ), outputs[-1]

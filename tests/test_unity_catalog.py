@@ -5,9 +5,8 @@ server, version files in Azurite read with temporary SAS credentials).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from syncer.engine.sync import endpoints, sync
 from syncer.kinds.models.plan import plan_models
 from syncer.kinds.models.scan import scan_source_models
 from syncer.plan.uncopied import is_unlisted
-from tests.fixtures.cli import write_config
+from tests.fixtures.cli import run_forked, write_config
 from tests.fixtures.models import REQUIREMENTS, X, _exported, model_files, predictions, tracking
 
 USER = "/Users/alice@corp.com"
@@ -106,6 +105,12 @@ def build_source(uc, unique: str) -> Source:
     return src
 
 
+@pytest.fixture(scope="module")
+def built(uc_workspace) -> Source:
+    """The source of this module's migrations (each into a destination of its own), built once."""
+    return build_source(uc_workspace, f"t-{uuid.uuid4().hex[:10]}")
+
+
 def settings(dest: str, state: Path, registries: str | list[str], **kw) -> Settings:
     return Settings(
         source=EndpointConfig(tracking_uri="databricks", registry_uri=registries),
@@ -151,12 +156,7 @@ def diff_lines(tmp_path: Path, dest: str, src: Source) -> list[str]:
         experiments=[src.ws_experiment],
         models=[f"main.{src.schema}.*"],
     )
-    out = subprocess.run(
-        [sys.executable, "-m", "syncer", "diff", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    out = run_forked("diff", "--config", str(cfg))
     assert out.returncode == 1, out.stderr
     return out.stdout.splitlines()
 
@@ -178,8 +178,8 @@ def assert_copied_by_storage(azurite, dst: MlflowClient, name: str, source_conta
             ), b.name
 
 
-def test_both_registries_into_azureml(uc_env, azureml_dest, azurite, unique_name, tmp_path):
-    src = build_source(uc_env, unique_name)
+def test_both_registries_into_azureml(uc_env, built, azureml_dest, azurite, tmp_path):
+    src = built
     expected = {
         a: predictions(uc_env.server.url, f"models:/{src.uc_model}@{a}")
         for a in ("champion", "legacy")
@@ -281,12 +281,7 @@ def test_name_collision_between_registries_is_an_error_and_writes_nothing(
         ),
         experiments=[f"{USER}/{unique_name}/train"],
     )  # the CLI refuses a filter matching nothing
-    out = subprocess.run(
-        [sys.executable, "-m", "syncer", "migrate", "--no-progress", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    out = run_forked("migrate", "--no-progress", "--config", str(cfg))
     assert out.returncode == 1, (
         out.stderr
     )  # partial: the rest is in sync, the collision is reported
@@ -305,8 +300,8 @@ def _registered(dst: MlflowClient, name: str) -> bool:
         return False
 
 
-def test_unity_catalog_alone_into_plain_mlflow(uc_env, dest_server, unique_name, tmp_path):
-    src = build_source(uc_env, unique_name)
+def test_unity_catalog_alone_into_plain_mlflow(uc_env, built, dest_server, unique_name, tmp_path):
+    src = built
     s = Settings(
         source=EndpointConfig(tracking_uri="databricks", registry_uri="databricks-uc"),
         destination=EndpointConfig(tracking_uri=dest_server.url),
