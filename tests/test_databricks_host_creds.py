@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 
 from syncer.backends import databricks_creds
 from tests.compare import snapshot
-from tests.fixtures.cli import cli_env, run_cli, write_config
+from tests.fixtures.cli import cli_env, run_forked, write_config
 from tests.fixtures.workload import make_workload
 from tests.test_databricks_to_azureml import USER
 
@@ -36,7 +36,7 @@ def migrate(workspace, dest_url: str, prefix: str, tmp_path, **env: str) -> Coun
         workers=8,
     )
     before = Counter(workspace.gateway.counts)
-    result = run_cli("migrate", "--config", str(config), "--no-progress", env=cli_env(**env))
+    result = run_forked("migrate", "--config", str(config), "--no-progress", env=cli_env(**env))
     assert result.returncode == 0, result.stderr
     return workspace.gateway.counts - before
 

@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
 
 from tests.compare import assert_same
-from tests.fixtures.cli import run_cli
+from tests.fixtures.cli import run_forked
 
 EXPERIMENTS_PER_PASS, RUNS = 4, 8
 
@@ -58,7 +58,7 @@ def test_runs_sharing_a_dataset_copied_by_8_workers(
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     for attempt in range(2):
         names = _source(src, f"{unique_name}-{attempt}")
-        done = run_cli(
+        done = run_forked(
             "migrate",
             "--source",
             source_server.url,

@@ -16,7 +16,7 @@ import pytest
 
 from syncer.cli.args import KIND_NAMES
 from syncer.kinds import registry
-from tests.fixtures.cli import cli_env, run_cli
+from tests.fixtures.cli import cli_env, run_forked
 from tests.fixtures.procs import start_mlflow_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +98,8 @@ def _block(marker: str) -> str:
 
 def test_first_screen_copy_runs_as_written(tmp_path):
     """The README's first copy, on two fresh servers (the session's hold other tests' objects): each
-    `mlflow-syncer` line of the block, with the servers' ports, exits 0; the copy holds the run."""
+    `mlflow-syncer` line of the block, with the servers' ports, exits 0 (a process of its own,
+    forked: tests.fixtures.cli.run_forked); the copy holds the run."""
     block = _block("first-copy")
     assert README.read_text().index("<!-- first-copy -->") < 1500, (
         "the first copy is on the first screen"
@@ -124,7 +125,9 @@ def test_first_screen_copy_runs_as_written(tmp_path):
                 )
                 for w in words[1:]
             ]
-            result = run_cli(*args, "--state", f"sqlite:///{tmp_path / 'state.db'}", cwd=tmp_path)
+            result = run_forked(
+                *args, "--state", f"sqlite:///{tmp_path / 'state.db'}", cwd=tmp_path
+            )
             assert result.returncode == 0, (args, result.stdout, result.stderr)
         copies = mlflow.MlflowClient(dst.url).search_runs(
             [mlflow.MlflowClient(dst.url).get_experiment_by_name("readme").experiment_id]
@@ -151,7 +154,7 @@ def test_first_screen_copy_runs_as_written(tmp_path):
 )
 def test_every_command_of_the_readme_has_help(command):
     assert f"| `{command}" in README.read_text()
-    result = run_cli(command, "--help")
+    result = run_forked(command, "--help")
     assert result.returncode == 0 and result.stdout.startswith(f"usage: mlflow-syncer {command}")
 
 
@@ -160,7 +163,7 @@ def test_readme_config_example_is_valid(tmp_path):
         r"## Configuration in one paragraph.*?```yaml\n(.*?)```", README.read_text(), re.S
     )[1]
     (tmp_path / "c.yaml").write_text(yaml_text)
-    result = run_cli(
+    result = run_forked(
         "check-config",
         "--offline",
         "--config",

@@ -5,6 +5,7 @@ that declares that it depends on it (`after=`). Source text only (tokenize), no 
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import io
 import re
@@ -58,16 +59,22 @@ def _docstring_lines(tree: ast.AST) -> set[int]:
     return lines
 
 
-def _names(path: Path, kind: str) -> bool:
+@functools.cache
+def _code_words(path: Path) -> tuple[str, ...]:
+    """The names and strings of a module's code (not its comments or docstrings), read once for
+    every kind."""
     text = path.read_text()
-    pattern = re.compile(r"(?<![a-z])" + r"[_\- ]?".join(kind.split("_")) + r"s?(?![a-z])", re.I)
     skip = _docstring_lines(ast.parse(text))
-    return any(
-        tok.type in (tokenize.NAME, tokenize.STRING)
-        and tok.start[0] not in skip
-        and pattern.search(tok.string)
+    return tuple(
+        tok.string
         for tok in tokenize.generate_tokens(io.StringIO(text).readline)
+        if tok.type in (tokenize.NAME, tokenize.STRING) and tok.start[0] not in skip
     )
+
+
+def _names(path: Path, kind: str) -> bool:
+    pattern = re.compile(r"(?<![a-z])" + r"[_\- ]?".join(kind.split("_")) + r"s?(?![a-z])", re.I)
+    return any(pattern.search(word) for word in _code_words(path))
 
 
 def _depends_on(package: str) -> set[str]:

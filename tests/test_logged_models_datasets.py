@@ -20,7 +20,7 @@ from syncer.core.actions import Op
 from syncer.core.capabilities import PLAIN_MLFLOW
 from syncer.engine.sync import PassOptions, open_state, run_pass, sync
 from tests.compare import dataset_records, logged_model_records
-from tests.fixtures.cli import kill_at, migrate_forked
+from tests.fixtures.cli import kill_at, migrate_forked, run_forked
 from tests.fixtures.models import tracking
 
 T0 = 1_700_000_000_000
@@ -206,7 +206,7 @@ def test_kill_mid_way_then_rerun_is_exact(source_server, dest_server, unique_nam
 def test_mirror_cycle_picks_up_new_logged_model_and_record(
     source_server, dest_server, unique_name, tmp_path
 ):
-    from tests.fixtures.mirror import run_once, write_config
+    from tests.fixtures.mirror import write_config
 
     g = make_genai(source_server.url, unique_name)
     config = write_config(
@@ -217,7 +217,7 @@ def test_mirror_cycle_picks_up_new_logged_model_and_record(
         tmp_path / "state.db",
         workers=2,
     )
-    first = run_once(config)
+    first = run_forked("mirror", "--config", str(config), "--once")
     assert first.returncode == 0, first.stdout + first.stderr
     src = MlflowClient(source_server.url)
     now = int(time.time() * 1000)  # a change-only cycle finds the run by its end time
@@ -228,7 +228,7 @@ def test_mirror_cycle_picks_up_new_logged_model_and_record(
         mlflow.genai.datasets.get_dataset(dataset_id=g.dataset_id).merge_records(
             [{"inputs": {"question": "new?"}, "expectations": {"answer": "yes"}}]
         )
-    second = run_once(config)
+    second = run_forked("mirror", "--config", str(config), "--once")
     assert second.returncode == 0, second.stdout + second.stderr
     assert_copied(source_server.url, dest_server.url, g)
     dest_exp = _dest_exp(dest_server.url, g.experiment)

@@ -10,7 +10,7 @@ from syncer.core.actions import Op
 from syncer.engine.sync import sync
 from syncer.plan.uncopied import is_unlisted
 from tests.compare import assert_same, logged_model_records
-from tests.fixtures.cli import run_cli, run_forked
+from tests.fixtures.cli import run_forked
 
 
 def _migrate(src: str, dst: str, tmp_path, experiments, **kw):
@@ -89,7 +89,7 @@ def test_source_without_its_artifact_folder_stops_naming_it(tmp_path):
         "--no-progress",
     ]
     for command in (["migrate"], ["diff", "--deep"]):
-        done = run_cli(*command, *args)
+        done = run_forked(*command, *args)
         err = [line for line in done.stderr.splitlines() if line.strip()]
         assert done.returncode == 2, done.stdout + done.stderr
         assert len(err) == 1 and err[0].startswith(
@@ -138,7 +138,7 @@ def test_source_without_its_logged_models_folder_stops_naming_it(tmp_path):
         "reach/*",
         "--no-progress",
     ]
-    done = run_cli("migrate", *args, cwd=tmp_path)
+    done = run_forked("migrate", *args, cwd=tmp_path)
     err = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2, done.stdout + done.stderr
     location = src.get_logged_model(models[0].model_id).artifact_location
