@@ -2,7 +2,8 @@
 `status` and `state show|export` find it from any folder; `state show|export --state` alone read the
 pair from the store; an `mlflow-syncer-state.db` in the former default place is still used. Real
 processes (forked from one that imported the syncer, tests.fixtures.cli.run_forked, but for the
-bad-input line and the migrate that records what a process imports)."""
+migrate that records what a process imports; a newly started process's one-line refusals are
+tests/test_cli_options.py's)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mlflow import MlflowClient
 
 from tests.fixtures.cli import cli_env, run_cli, run_forked
 from tests.fixtures.procs import VENV_BIN
+from tests.fixtures.sqlite_stores import sqlite_store
 
 
 def test_default_store_is_found_from_any_folder(source_server, dest_server, unique_name, tmp_path):
@@ -88,14 +90,14 @@ sys.exit(main())
 def test_status_alone_shows_every_pair_and_plain_migrate_imports_no_cloud_library(tmp_path):
     """`status` with neither --state nor ends shows the one default store there is, then every
     pair's; a migrate between two SQLite stores imports no Azure or Databricks module."""
-    source = f"sqlite:///{tmp_path / 'source.db'}"
+    source = sqlite_store(tmp_path / "source.db")
     MlflowClient(source).create_experiment("a", artifact_location=str(tmp_path / "a"))
     recording = tmp_path / "recording"
     recording.write_text(RECORDING.format(python=VENV_BIN / "python"))
     recording.chmod(0o755)
     imported = tmp_path / "imported.json"
     env = cli_env(XDG_STATE_HOME=str(tmp_path / "xdg"), IMPORTED=str(imported))
-    none = run_cli("status", env=env, cwd=tmp_path)
+    none = run_forked("status", env=env, cwd=tmp_path)
     assert (none.returncode, none.stderr) == (
         2,
         (

@@ -11,6 +11,7 @@ from syncer.engine.sync import sync
 from syncer.plan.uncopied import is_unlisted
 from tests.compare import assert_same, logged_model_records
 from tests.fixtures.cli import run_forked
+from tests.fixtures.sqlite_stores import sqlite_store
 
 
 def _migrate(src: str, dst: str, tmp_path, experiments, **kw):
@@ -42,7 +43,7 @@ def test_folder_store_to_sqlite(tmp_path, workload_factory, monkeypatch):
 
 
 def test_deleted_mirror_copies_deleted_runs_as_deleted(tmp_path, workload_factory):
-    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src_uri, dst_uri = sqlite_store(tmp_path / "src.db"), f"sqlite:///{tmp_path / 'dst.db'}"
     src, dst = MlflowClient(src_uri), MlflowClient(dst_uri)
     w = workload_factory(src, "del", runs_per_experiment=1)
     gone = src.create_experiment("del/gone")
@@ -69,7 +70,7 @@ def test_source_without_its_artifact_folder_stops_naming_it(tmp_path):
     line naming the location (exit 2, nothing written), never "copied with 0 files" or "in sync";
     with the folder back the same command copies every file, and says where a destination without
     artifact_root keeps them."""
-    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src_uri, dst_uri = sqlite_store(tmp_path / "src.db"), f"sqlite:///{tmp_path / 'dst.db'}"
     src = MlflowClient(src_uri)
     exp = src.create_experiment("reach/files", artifact_location=str(tmp_path / "art" / "files"))
     run = src.create_run(exp, run_name="with-file")
@@ -114,7 +115,7 @@ def test_source_without_its_logged_models_folder_stops_naming_it(tmp_path):
     folder: migrate stops with one line naming the logged model and its location (exit 2, nothing
     written), never a logged model copied without its files; with the folder back every file is
     copied."""
-    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src_uri, dst_uri = sqlite_store(tmp_path / "src.db"), f"sqlite:///{tmp_path / 'dst.db'}"
     src = MlflowClient(src_uri)
     exp = src.create_experiment(
         "reach/models", artifact_location=str(tmp_path / "art" / "models-exp")

@@ -12,6 +12,7 @@ from mlflow.entities import Param, ViewType
 
 from tests.compare import assert_same
 from tests.fixtures.cli import run_forked
+from tests.fixtures.sqlite_stores import sqlite_store
 from tests.fixtures.workload import T0, make_workload
 
 
@@ -105,7 +106,7 @@ def test_destination_changes_are_conflicts_not_overwritten(
 
 def _store_with_rejected_value(path: Path) -> tuple[str, str]:
     """A direct SQLite source holding a param key no MLflow server accepts ("huge!")."""
-    uri = f"sqlite:///{path}"
+    uri = sqlite_store(path)
     client = MlflowClient(uri)
     files = (
         path.parent / "src-files"

@@ -27,6 +27,7 @@ from syncer.kinds.runs import stream as run_stream
 from syncer.plan.uncopied import is_unlisted
 from syncer.scan import read_ahead
 from tests.compare import assert_same
+from tests.fixtures.sqlite_stores import sqlite_store
 from tests.fixtures.workload import T0, Workload, make_workload
 
 
@@ -42,7 +43,7 @@ def stores(
     )  # every experiment its own chunk, cut into start-time windows
     env.setattr(run_stream, "WINDOW_RUNS", 1)
     env.setattr(spill, "SPILL_AT", 2)  # plans and outcomes go through the disk
-    src_uri, dst_uri = f"sqlite:///{where / 'src.db'}", f"sqlite:///{where / 'dst.db'}"
+    src_uri, dst_uri = sqlite_store(where / "src.db"), f"sqlite:///{where / 'dst.db'}"
     src, dst = MlflowClient(src_uri), MlflowClient(dst_uri)
     prefix = f"stream-{uuid.uuid4().hex[:8]}"
     w = make_workload(src, prefix, runs_per_experiment=2)
@@ -159,7 +160,7 @@ def test_id_set_holds_what_was_added_and_nothing_else() -> None:
 def test_cycles_after_the_first_read_only_runs_ended_since_the_last_clean_cycle_or_running(
     tmp_path: Path,
 ) -> None:
-    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src_uri, dst_uri = sqlite_store(tmp_path / "src.db"), f"sqlite:///{tmp_path / 'dst.db'}"
     src = MlflowClient(src_uri)
     prefix = f"inc-{uuid.uuid4().hex[:8]}"
     w = make_workload(src, prefix, runs_per_experiment=2)
@@ -222,7 +223,7 @@ def test_cycles_after_the_first_read_only_runs_ended_since_the_last_clean_cycle_
 def test_the_round_of_change_only_cycles_outlives_the_process(tmp_path: Path) -> None:
     """`mirror --once` from a timer runs one cycle per process: the count towards the next full
     cycle is kept in the state store, and a changed selection makes the next cycle full."""
-    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src_uri, dst_uri = sqlite_store(tmp_path / "src.db"), f"sqlite:///{tmp_path / 'dst.db'}"
     prefix = f"round-{uuid.uuid4().hex[:8]}"
     w = make_workload(MlflowClient(src_uri), prefix, runs_per_experiment=2)
     settings = Settings(
@@ -263,7 +264,7 @@ def test_a_change_only_cycle_registers_a_new_version_from_an_old_run_against_its
     """A version registered from a run that finished long ago: the change-only cycle does not read
     that run, yet the version is made from the run's copy (files `run`), as a full pass would, not
     from a holder run."""
-    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src_uri, dst_uri = sqlite_store(tmp_path / "src.db"), f"sqlite:///{tmp_path / 'dst.db'}"
     src = MlflowClient(src_uri)
     prefix = f"ver-{uuid.uuid4().hex[:8]}"
     w = make_workload(src, prefix, runs_per_experiment=1)
