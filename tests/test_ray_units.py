@@ -20,9 +20,11 @@ import signal
 import sqlite3
 import sys
 import time
+import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 import cloudpickle
 import pytest
@@ -48,7 +50,6 @@ from tests.emulators.databricks import most_within, rate_class
 from tests.emulators.gateway import Bucket, Gateway, Reply, Request, Rules, error
 from tests.fixtures.bulk import T0, seed_runs
 from tests.fixtures.cli import cli_env, run_forked, write_config
-from tests.fixtures.procs import start_mlflow_server
 from tests.fixtures.ray_cluster import start_ray_cluster
 
 # runs of the big experiment, start times T0 + i but the latest ZERO without one (0, as MLflow
@@ -57,11 +58,12 @@ from tests.fixtures.ray_cluster import start_ray_cluster
 BIG = 400
 ZERO = 3
 RANGE_RUNS = 100
-LIMITED = (
-    "rl/a",
-    "rl/b",
-    "rl/c",
-)  # copied through a rate-limited front: ranges of 10 cut them in two each
+# The session's servers are shared with other modules' tests: every name here starts with this
+# module's own prefix.
+P = f"t-{uuid.uuid4().hex[:10]}"
+BIG_NAME, SMALL = f"{P}/ray/big", (f"{P}/ray/small-1", f"{P}/ray/small-2")
+# copied through a rate-limited front: ranges of 10 cut them in two each
+LIMITED = (f"{P}/rl/a", f"{P}/rl/b", f"{P}/rl/c")
 LIMITED_RUNS = 12
 FRONT_RATES = {"search": 2.0, "log_batch": 2.0, "other": 8.0}  # low enough to hold 3 workers back
 
@@ -74,21 +76,19 @@ def ray_cluster():
 
 
 @pytest.fixture(scope="module")
-def bulk_source(tmp_path_factory):
-    """A real MLflow server over a SQLite store holding the big experiment and two small ones (and
-    the rate-limited test's three), each made in one ORM transaction (tests/fixtures/bulk.py)."""
-    root = tmp_path_factory.mktemp("ray-source")
-    db = root / "backend.db"
-    big = seed_runs(db, "ray/big", BIG)
+def bulk_source(source_server):
+    """The session's source server (a real MLflow server over a SQLite store) holding the big
+    experiment and two small ones (and the rate-limited test's three), each made in one ORM
+    transaction (tests/fixtures/bulk.py)."""
+    root, db = source_server.root, Path(source_server.backend_uri.removeprefix("sqlite:///"))
+    big = seed_runs(db, BIG_NAME, BIG)
     _without_start_time(db, big, ZERO)
-    small = [seed_runs(db, name, 3) for name in ("ray/small-1", "ray/small-2")]
+    small = [seed_runs(db, name, 3) for name in SMALL]
     for name in LIMITED:
         seed_runs(db, name, LIMITED_RUNS)
-    for name in ("ray/big", "ray/small-1", "ray/small-2", *LIMITED):
+    for name in (BIG_NAME, *SMALL, *LIMITED):
         (root / "artifacts" / name).mkdir(parents=True)  # a store that never held a file
-    server = start_mlflow_server(root, backend_uri=f"sqlite:///{db}")
-    yield server, big, small
-    server.stop()
+    return source_server, big, small
 
 
 def _without_start_time(db, experiment_id: str, n: int) -> None:
@@ -147,12 +147,12 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     ray_cluster, bulk_source, dest_server, postgres_server, pg_database, tmp_path
 ):
     server, big, small = bulk_source
-    names = ["ray/big", "ray/small-1", "ray/small-2"]
+    names = [BIG_NAME, *SMALL]
     config = write_config(
         tmp_path / "c.yaml",
         source={"tracking_uri": server.url},
         destination={"tracking_uri": dest_server.url},
-        experiments=["ray/*"],
+        experiments=[f"{P}/ray/*"],
         workers=2,
         prompts=[],
         copy_models=False,
@@ -162,7 +162,7 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     # In the big experiment's destination: a run not created by the syncer (second range), and one
     # claiming to copy a run of another experiment (third range): that range cannot tell it from a
     # copy of another range's run, so the driver's pass reads the experiment whole, as before.
-    dest_big = dst.create_experiment("ray/big")
+    dest_big = dst.create_experiment(BIG_NAME)
     foreign = dst.create_run(dest_big, start_time=T0 + 150, run_name="f")
     elsewhere = MlflowClient(server.url).search_runs([small[0]], max_results=1)[0].info.run_id
     claims = dst.create_run(dest_big, T0 + 250, {TAG_SOURCE_RUN_ID: elsewhere}, run_name="c")
@@ -206,7 +206,7 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     dst.delete_run(foreign.info.run_id)
 
     # Exactly once: one copy per source run, each range's runs all there, and the copy deep-equal.
-    exp = dst.get_experiment_by_name("ray/big")
+    exp = dst.get_experiment_by_name(BIG_NAME)
     copies = _copies(dst, exp.experiment_id)
     assert len(copies) == BIG and len({r.data.tags[TAG_SOURCE_RUN_ID] for r in copies}) == BIG
     per_range = Counter(sum(r.info.start_time >= cut for cut in cuts) for r in copies)
@@ -255,7 +255,7 @@ def test_range_units_only_where_both_ends_read_runs_by_start_time(bulk_source, d
     (`Capabilities.run_windows`, docs/DATABRICKS_AZUREML.md), so no range may be read there by one.
     The driver plans from the source alone (no Ray needed, the destination never asked)."""
     server, big, small = bulk_source
-    settings = Settings(experiments=["ray/*"], scale_out={"range_runs": RANGE_RUNS})
+    settings = Settings(experiments=[f"{P}/ray/*"], scale_out={"range_runs": RANGE_RUNS})
     src = Endpoint(server.url, caps=resolve_caps(server.url))
     cuts = [T0 + RANGE_RUNS * i - ZERO for i in (1, 2, 3)]
     ranges = [(big, w) for w in zip([None, *cuts], [*cuts, None], strict=True)]
@@ -351,7 +351,7 @@ def test_three_workers_behind_a_429_front_stay_within_its_limits_together(
         tmp_path / "c.yaml",
         source={"tracking_uri": front.url, "rate_limits": FRONT_RATES},
         destination={"tracking_uri": dest_server.url},
-        experiments=["rl/*"],
+        experiments=[f"{P}/rl/*"],
         workers=2,
         prompts=[],
         copy_models=False,
@@ -385,7 +385,7 @@ def test_three_workers_behind_a_429_front_stay_within_its_limits_together(
         c: True for c in busiest
     }, busiest
     assert busiest["other"] >= FRONT_RATES["other"], busiest  # the limit did hold the workers back
-    src, dst = MlflowClient(server.url), MlflowClient(dest_server.url)
+    src, dst = MlflowClient(server.backend_uri), MlflowClient(dest_server.url)
     assert snapshot(dst, list(LIMITED), dest=True) == snapshot(src, list(LIMITED), dest=False)
 
 
@@ -521,12 +521,13 @@ def test_diff_on_ray_writes_the_local_engines_report(
     create, one to update and one that looks in sync but holds a point more (found by --deep)."""
     server, _, _ = bulk_source
     src, dst = MlflowClient(server.url), MlflowClient(dest_server.url)
-    _seed(src, server.root, "diff/a", 6)
+    name = f"{P}/diff/a"
+    _seed(src, server.root, name, 6)
     config = write_config(
         tmp_path / "c.yaml",
         source={"tracking_uri": server.url},
         destination={"tracking_uri": dest_server.url},
-        experiments=["diff/*"],
+        experiments=[f"{P}/diff/*"],
         prompts=[],
         copy_models=False,
     )
@@ -534,16 +535,16 @@ def test_diff_on_ray_writes_the_local_engines_report(
     base = ["--config", str(config), "--log-level", "warning"]
     done = run_forked("migrate", *base, "--no-progress", env=env)
     assert done.returncode == 0, done.stderr
-    exp = src.get_experiment_by_name("diff/a").experiment_id
+    exp = src.get_experiment_by_name(name).experiment_id
     src.set_terminated(
         src.create_run(exp, start_time=T0 + 99, run_name="new").info.run_id, "FINISHED"
     )
     copies = {
         r.info.run_name: r.info.run_id
-        for r in dst.search_runs([dst.get_experiment_by_name("diff/a").experiment_id])
+        for r in dst.search_runs([dst.get_experiment_by_name(name).experiment_id])
     }
-    dst.delete_tag(copies["diff/a-0"], "mlflow_syncer.fingerprint")  # planned `*`
-    dst.log_metric(copies["diff/a-1"], "m", 7.0, timestamp=T0, step=-1)  # `=`, but --deep finds it
+    dst.delete_tag(copies[f"{name}-0"], "mlflow_syncer.fingerprint")  # planned `*`
+    dst.log_metric(copies[f"{name}-1"], "m", 7.0, timestamp=T0, step=-1)  # `=`, but --deep finds it
     reports = {}
     for engine in ("local", "ray"):
         out = tmp_path / f"{engine}.json"
