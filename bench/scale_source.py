@@ -275,13 +275,16 @@ def source_identity(db: Path) -> str:
     return safe_uri(f"sqlite:///{db}")
 
 
-def generate_pair(folder: Path, shape: Shape, mirrored: bool = True) -> dict:
-    """`empty.db` (MLflow's schema only), `source.db` and with `mirrored` its copy `mirrored.db` in
-    `folder`; their paths and the seconds each took (wall and CPU: on a shared machine the CPU
-    seconds are the figure)."""
+def generate_pair(
+    folder: Path, shape: Shape, mirrored: bool = True, template: Path | None = None
+) -> dict:
+    """`empty.db` (MLflow's schema only; `template`: an `empty_store` made before, used instead),
+    `source.db` and with `mirrored` its copy `mirrored.db` in `folder`; their paths and the seconds
+    each took (wall and CPU: on a shared machine the CPU seconds are the figure)."""
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    out: dict = {"empty": empty_store(folder / "empty.db"), "source": folder / "source.db"}
+    empty = template or empty_store(folder / "empty.db")
+    out: dict = {"empty": empty, "source": folder / "source.db"}
     out["schema_seconds"] = time.monotonic() - started
     cpu = time.process_time()
     out["source_seconds"] = generate(out["source"], shape, template=out["empty"])

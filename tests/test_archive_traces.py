@@ -39,6 +39,8 @@ from tests.compare import assert_same_traces
 from tests.fixtures.cli import cli_env, kill_at, run_forked, write_config
 from tests.fixtures.traces import T0_NS, seed_traces
 
+# one more than a batch (syncer.kinds.traces.apply.TRACE_BATCH, 50): two batches each way
+TRACES = 51
 REASON = "destination has no trace API: azureml; archived in mlflow-syncer-archive"
 
 
@@ -208,13 +210,13 @@ def calls():
 def test_many_traces_are_paged_and_batched_both_ways(
     source_server, dest_server, unique_name, calls
 ):
-    """60 traces of one hour, read 25 a page: archived in 2 batches (50 + 10), once; restored in 2
-    batches."""
+    """51 traces of one hour, read 25 a page (3 pages): archived in 2 batches (50 + 1), once;
+    restored in 2 batches."""
     mlflow.set_tracking_uri(source_server.url)  # where MLflow's exporter sends the traces
     client = MlflowClient(source_server.url)
     name = f"{unique_name}-many"
     exp = client.create_experiment(name)
-    for i in range(60):
+    for i in range(TRACES):
         root = client.start_trace(
             f"t{i}", inputs={"i": i}, experiment_id=exp, start_time_ns=T0_NS + i * 1_000_000
         )
@@ -228,17 +230,17 @@ def test_many_traces_are_paged_and_batched_both_ways(
 
     assert archive_experiment(
         src, ArchiveWriter(archive, f"{unique_name}-src"), "trace", exp, name
-    ) == (60, 0)
+    ) == (TRACES, 0)
     assert (calls["search_traces"], calls["batch_get_traces"], calls["log_artifacts"]) == (3, 2, 2)
     calls.clear()
     assert archive_experiment(
         src, ArchiveWriter(archive, f"{unique_name}-src"), "trace", exp, name
-    ) == (0, 60)
+    ) == (0, TRACES)
     assert calls["batch_get_traces"] == calls["log_artifacts"] == 0
 
     calls.clear()
     done = restore(archive, Endpoint(dest_server.url))  # the archive's own server has the trace API
-    assert done.restored >= 60 and calls["start_trace"] == 60 and calls["log_spans"] == 2
+    assert done.restored >= TRACES and calls["start_trace"] == TRACES and calls["log_spans"] == 2
     restored = MlflowClient(dest_server.url)
     copy_exp = restored.get_experiment_by_name(name).experiment_id
     copies = restored.search_traces(locations=[copy_exp], include_spans=False, max_results=100)
@@ -247,12 +249,12 @@ def test_many_traces_are_paged_and_batched_both_ways(
         for t in client.search_traces(locations=[exp], include_spans=False, max_results=100)
     )
     assert sorted(t.info.request_time for t in copies) == [
-        T0_NS // 1_000_000 + i for i in range(60)
+        T0_NS // 1_000_000 + i for i in range(TRACES)
     ]
     first_downloads = calls[
         "download_artifacts"
-    ]  # 60 trace files, and the other kinds archived in this session
+    ]  # the trace files, and the other kinds archived in this session
     calls.clear()
     again = restore(archive, Endpoint(dest_server.url))
-    assert again.unchanged >= 60 and calls["start_trace"] == calls["log_spans"] == 0
-    assert first_downloads - calls["download_artifacts"] == 60  # no trace file is read again
+    assert again.unchanged >= TRACES and calls["start_trace"] == calls["log_spans"] == 0
+    assert first_downloads - calls["download_artifacts"] == TRACES  # no trace file is read again

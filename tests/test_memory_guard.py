@@ -11,20 +11,24 @@ own process under bench/peak_rss.py, which reads that process's peak RSS alone a
 Measured per-run cost of holding runs (bench/memory_guard.py): an engine holding a snapshot of every
 run of both sides peaked ~9.2 KB per run pair above the floor (1,211 MB with 100,000 runs, main at
 0e16e71); one holding one experiment whole on both sides ~9.7 KB per run pair (1,259 MB with one
-experiment of 100,000 runs, main at 9bb747a). Each case measures two sizes 5,000 runs apart:
+experiment of 100,000 runs, main at 9bb747a). Each case measures two sizes:
 - 1,000 runs in 10 experiments (one chunk), then 6,000 in 100: those hold more than `CHUNK_RUNS`
   (5,000), so they are read one experiment (60 runs) at a time; the 5,000 runs more, held, would
-  add ~45 MB. Measured (load 25): 303 MB, then 315 MB.
-- 6,000 runs in one experiment, then 11,000: above `CHUNK_RUNS`, an experiment is read in
-  start-time windows of about `WINDOW_RUNS` (1,000) runs on both sides
-  (syncer.scan.run_chunks.iter_windows), at a cost that does not grow with the experiment (the
-  first windowed size is the baseline); held whole, the 5,000 runs more would add ~47 MB. Measured
-  (load 25): 328.0 MB, then 328.3 MB.
+  add ~45 MB. Measured (load 25): 303 MB, then 315 MB; (load 15, 2026-12-07) 322.8, then 333.8.
+- 6,000 runs in one experiment, then 9,000: above `CHUNK_RUNS`, an experiment is read in start-time
+  windows of about `WINDOW_RUNS` (1,000) runs on both sides (syncer.scan.run_chunks.iter_windows),
+  at a cost that does not grow with the experiment (the first windowed size is the baseline: the
+  experiment's first read, up to `CHUNK_RUNS` + 1 runs, is in every windowed size's peak); held
+  whole, the 3,000 runs more would add ~28 MB. Measured (load 15, 2026-12-07; each size run twice
+  for the noise): 1,000 runs in one experiment (not windowed) 315.2 and 315.2 MB; 5,100: 360.8;
+  6,000: 371.5 and 372.0; 8,100: 370.1 (earlier, load 25: 6,000 328.0, 11,000 328.3). So the
+  margin, 14 MB either way, is over ten times the noise of a size run twice.
 A case fails when the larger size peaks above the smaller by half of what holding the added runs
-would cost, or either peaks at 400 MB. The smaller sizes' exact in-sync reports also check the
-generator (a copy the planner did not find in sync would fail the guard for the wrong reason). The
-full-size measurement (50,000 runs in 100 experiments, 25,000 in one, under 400 MB) is a benchmark:
-`.venv/bin/python -m bench.memory_guard` (docs/BENCHMARKS.md).
+would cost, or either peaks at 400 MB. Each generated store starts from one empty store made per
+module (`template`: MLflow's schema migrations run once, not four times). The smaller sizes' exact
+in-sync reports also check the generator (a copy the planner did not find in sync would fail the
+guard for the wrong reason). The full-size measurement (50,000 runs in 100 experiments, 25,000 in
+one, under 400 MB) is a benchmark: `.venv/bin/python -m bench.memory_guard` (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -32,19 +36,25 @@ from __future__ import annotations
 import pytest
 
 from bench.memory_guard import BOUND_MB, assert_in_sync, diff_peak
-from bench.scale_source import Shape
+from bench.scale_source import Shape, empty_store
 from tests.fixtures.cli import cli_env
 
 # (smaller, larger, KB of RSS per run pair an engine holding them needs: the module docstring)
 CASES = {
     "100-experiments": (Shape(1_000, 10), Shape(6_000, 100), 9.2),
-    "one-experiment": (Shape(6_000, 1), Shape(11_000, 1), 9.7),
+    "one-experiment": (Shape(6_000, 1), Shape(9_000, 1), 9.7),
 }
 
 
-def _peak(folder, shape: Shape) -> float:
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory):
+    """MLflow's schema in an empty store, made once: every generated store starts from a copy."""
+    return empty_store(tmp_path_factory.mktemp("memory-guard") / "empty.db")
+
+
+def _peak(folder, shape: Shape, template) -> float:
     """`diff` over `shape` and its copy: its peak RSS in MB, once it found them exactly in sync."""
-    m, doc = diff_peak(folder, shape, BOUND_MB, cli_env())
+    m, doc = diff_peak(folder, shape, BOUND_MB, cli_env(), template=template)
     assert not m["capped"], f"peak RSS went above {BOUND_MB} MB: diff killed after {m['seconds']} s"
     assert m["rc"] == 0, m["log"]
     assert_in_sync(doc, shape)
@@ -56,10 +66,11 @@ def _peak(folder, shape: Shape) -> float:
     1800
 )  # a hang guard only: ~60 s of CPU, many times that in wall time under load
 @pytest.mark.parametrize("case", list(CASES))
-def test_diff_peak_does_not_grow_with_the_runs_it_has_read(tmp_path, case):
+def test_diff_peak_does_not_grow_with_the_runs_it_has_read(tmp_path, case, template):
     small, large, hold_kb = CASES[case]
     held_mb = (large.runs - small.runs) * hold_kb / 1024
-    low, high = _peak(tmp_path / "small", small), _peak(tmp_path / "large", large)
+    low = _peak(tmp_path / "small", small, template)
+    high = _peak(tmp_path / "large", large, template)
     assert high - low < held_mb / 2, (
         f"{case}: {large.runs:,} runs peaked at {high} MB, {small.runs:,} at {low} MB: "
         f"+{high - low:.1f} MB for {large.runs - small.runs:,} runs more (held: {held_mb:.0f})"
