@@ -181,7 +181,8 @@ MISTAKES: list[Mistake] = [
         MIGRATE,
         E
         + CONFIG
-        + "environment variable MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR='0.1' must be a whole number >= 0",
+        + "environment variable MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR='0.1' "
+        + "must be a whole number >= 0",
         env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.1"},
     ),
     Mistake(
