@@ -177,6 +177,15 @@ MISTAKES: list[Mistake] = [
         env={"MLFLOW_HTTP_REQUEST_TIMEOUT": "30s"},
     ),
     Mistake(
+        "MLflow's HTTP backoff factor a fraction (MLflow reads a whole number)",
+        MIGRATE,
+        E
+        + CONFIG
+        + "environment variable MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR='0.1' "
+        + "must be a whole number >= 0",
+        env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.1"},
+    ),
+    Mistake(
         "an option from the environment of the wrong type",
         MIGRATE,
         E

@@ -33,7 +33,8 @@ KNOBS: dict[str, Knob] = {
     # MLflow's own HTTP knobs: a bad value fails deep inside its client, so they are checked here
     # too.
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": Knob(int, None),
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": Knob(float, None),
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": Knob(int, None),
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": Knob(float, None),
     "MLFLOW_HTTP_REQUEST_TIMEOUT": Knob(int, None, 1),
 }
 
