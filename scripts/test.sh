@@ -27,11 +27,12 @@ fi
 .venv/bin/ruff check --quiet .
 .venv/bin/lint-imports --no-cache >/dev/null || { .venv/bin/lint-imports --no-cache | tail -n 30 >&2; exit 1; }
 set +e
-# Test files are spread over PYTEST_WORKERS processes (default 3 on 2 cores: a worker waiting on an outage
-# or a retry leaves its core to the others; pytest-xdist; each file stays on one worker, with its
+# Test files are spread over PYTEST_WORKERS processes (pytest-xdist; each file stays on one worker, with its
 # module fixtures; each worker starts its own session servers). PYTEST_WORKERS=0: one process, as before.
+# Two workers and three took the same time on a fresh clone (835 and 837 s, docs/BENCHMARKS.md); two use
+# 17 % less CPU (one set of session servers fewer).
 # The 25 slowest test phases are listed at the end, so a CI log says where the time went.
-workers=${PYTEST_WORKERS:-3}
+workers=${PYTEST_WORKERS:-2}
 if [ "$workers" = 0 ]; then
   .venv/bin/python -m pytest --durations=25 "$@"
 else
