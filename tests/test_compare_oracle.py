@@ -5,11 +5,8 @@ each fails it."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import shutil
-import sqlite3
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -20,30 +17,15 @@ from mlflow.entities import Metric, Param
 from syncer.config import EndpointConfig, Settings
 from syncer.engine.sync import sync
 from tests.compare import ReadError, assert_same, snapshot
+from tests.fixtures.sqlite_stores import sqlite_store
 
 EXP = "oracle/exp"
 
 
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file holding MLflow's migrated schema and no experiment: each store of `migrated`
-    starts from a copy (MLflow opens it without migrating and creates its Default experiment)."""
-    db = tmp_path_factory.mktemp("oracle-template") / "empty.db"
-    MlflowClient(f"sqlite:///{db}").search_experiments()
-    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
-        conn.execute("DELETE FROM experiment_tags WHERE experiment_id = 0")
-        conn.execute("DELETE FROM experiments WHERE experiment_id = 0")
-    return db
-
-
 @pytest.fixture
-def migrated(
-    tmp_path: Path, empty_store: Path
-) -> tuple[MlflowClient, MlflowClient, dict[str, str]]:
+def migrated(tmp_path: Path) -> tuple[MlflowClient, MlflowClient, dict[str, str]]:
     """A SQLite store with a run holding one artifact file and one holding none, copied."""
-    for name in ("src.db", "dst.db"):
-        shutil.copyfile(empty_store, tmp_path / name)
-    src_uri, dst_uri = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'dst.db'}"
+    src_uri, dst_uri = sqlite_store(tmp_path / "src.db"), sqlite_store(tmp_path / "dst.db")
     src = MlflowClient(src_uri)
     exp = src.create_experiment(EXP, artifact_location=str(tmp_path / "src-art"))
     runs = {}
