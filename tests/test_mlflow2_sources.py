@@ -25,14 +25,13 @@ from mlflow.entities import ViewType
 from syncer.core.model_snapshot import TAG_SOURCE_VERSION
 from tests.compare import PROVENANCE, assert_same
 from tests.fixtures.cli import cli_env, fork_with, run_forked, write_config
-from tests.fixtures.mlflow2 import Mlflow2Source
+from tests.fixtures.mlflow2 import Mlflow2Source, installed_python, mlflow2_version
 from tests.fixtures.models import model_files
 from tests.fixtures.procs import (
     VENV_BIN,
     MlflowServer,
     pinned_version,
     start_mlflow_server,
-    venv_python,
 )
 
 FILE_STORE_ENV = {"MLFLOW_ALLOW_FILE_STORE": "true"}
@@ -184,7 +183,7 @@ def file_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_mlflow2_server_into_pinned_server(mlflow2_server_source, dest_server, tmp_path):
     src = mlflow2_server_source
-    assert src.built["mlflow"].startswith("2.")
+    assert src.built["mlflow"] == mlflow2_version()
     _round_trip(tmp_path, src, dest_server.url, "to-pinned", verify=True)
 
 
@@ -202,7 +201,7 @@ def newest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ml
     """A server of the newest MLflow 3.x (.venv-newest, scripts/setup_newest.sh) and that
     environment's python (its mlflow-syncer). A missing or broken .venv-newest fails the test
     (never skips it)."""
-    python = venv_python(".venv-newest", "setup_newest.sh", "constraints-newest.txt")
+    python = installed_python(".venv-newest", "setup_newest.sh", "constraints-newest.txt")
     server = start_mlflow_server(tmp_path_factory.mktemp("newest-dst"), venv_bin=python.parent)
     try:
         with urllib.request.urlopen(f"{server.url}/version", timeout=30) as answer:

@@ -28,7 +28,8 @@ import pytest
 
 from tests.fixtures import genai_roundtrip
 from tests.fixtures.cli import cli_env
-from tests.fixtures.procs import MlflowServer, pinned_version, start_mlflow_server, venv_python
+from tests.fixtures.mlflow2 import installed_python
+from tests.fixtures.procs import MlflowServer, pinned_version, start_mlflow_server
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the first migration does (kind:op -> count): 2 experiments, their 2 runs, 4 traces, 1 logged
@@ -51,9 +52,9 @@ def newest_version() -> str:
 
 @pytest.fixture(scope="module")
 def newest_python() -> Path:
-    """.venv-newest's python, checked to import the pinned newest MLflow; fails the tests when it
-    cannot."""
-    python = venv_python(".venv-newest", "setup_newest.sh", "constraints-newest.txt")
+    """.venv-newest's python, holding the pinned newest MLflow (the servers' /version and each
+    step's summary check what it imports); fails the tests when it does not."""
+    python = installed_python(".venv-newest", "setup_newest.sh", "constraints-newest.txt")
     assert mlflow.__version__ != newest_version(), (
         "this process should run the pinned MLflow, not the newest"
     )
