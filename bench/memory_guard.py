@@ -26,6 +26,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,8 @@ WINDOWED = (
 )
 # a hang guard only: under load the wall time is many times the CPU time
 HANG_SECONDS = 3600
+# runs `mlflow-syncer ARGS` (args, log file, cap MB, hang guard s, environment) -> its measure
+Run = Callable[[list[str], Path, float | None, float, dict], dict]
 
 
 def diff_json(
@@ -63,17 +66,15 @@ def diff_json(
     cap_mb: float | None,
     env: dict | None = None,
     windows: Windows | None = None,
+    run: Run | None = None,
 ) -> tuple[dict, dict | None]:
     """Run `diff --format json` between two SQLite stores in its own process under
-    bench/peak_rss.py; (its measure: rc, seconds, peak_mb, cpu_seconds, capped, log), the report
-    when it ended with 0. `windows`: the run step's chunk and window sizes in that process."""
+    bench/peak_rss.py (or `run`: the command's arguments, its log, the cap, the hang guard, its
+    environment -> the same measure); (its measure: rc, seconds, peak_mb, cpu_seconds, capped,
+    log), the report when it ended with 0. `windows`: the run step's chunk and window sizes in that
+    process (not with `run`)."""
     report, log = folder / "diff.json", folder / "diff.log"
-    cmd = [
-        *(
-            [sys.executable, "-c", WINDOWED, str(windows.chunk), str(windows.window)]
-            if windows
-            else [SYNCER]
-        ),
+    args = [
         "diff",
         "--source",
         f"sqlite:///{source}",
@@ -88,8 +89,22 @@ def diff_json(
         "--log-level",
         "warning",
     ]
-    with open(log, "w") as out:
-        m = measure(cmd, folder / "rss.json", cap_mb, HANG_SECONDS, stdout=out, stderr=out, env=env)
+    if run is not None:
+        assert windows is None, "the run step's sizes are set in a process started anew"
+        m = run(args, log, cap_mb, HANG_SECONDS, env or {})
+    else:
+        cmd = [
+            *(
+                [sys.executable, "-c", WINDOWED, str(windows.chunk), str(windows.window)]
+                if windows
+                else [SYNCER]
+            ),
+            *args,
+        ]
+        with open(log, "w") as out:
+            m = measure(
+                cmd, folder / "rss.json", cap_mb, HANG_SECONDS, stdout=out, stderr=out, env=env
+            )
     m["log"] = log.read_text()[-2000:]
     return m, json.loads(report.read_text()) if report.exists() and m["rc"] == 0 else None
 
@@ -127,11 +142,12 @@ def diff_peak(
     env: dict | None = None,
     windows: Windows | None = None,
     template: Path | None = None,
+    run: Run | None = None,
 ) -> tuple[dict, dict | None]:
     """Generate `shape` and its copy in `folder` (from `template`, an empty store, when given),
-    then `diff_json` over them; the measure gains `generate_cpu_seconds`."""
+    then `diff_json` over them (`run`: see there); the measure gains `generate_cpu_seconds`."""
     stores = generate_pair(folder, shape, template=template)
-    m, doc = diff_json(folder, stores["source"], stores["mirrored"], cap_mb, env, windows)
+    m, doc = diff_json(folder, stores["source"], stores["mirrored"], cap_mb, env, windows, run)
     m["generate_cpu_seconds"] = round(
         stores["source_cpu_seconds"] + stores["mirrored_cpu_seconds"], 2
     )

@@ -14,7 +14,6 @@ import functools
 import json
 import os
 import re
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +24,15 @@ from mlflow.entities import ViewType
 
 from syncer.core.model_snapshot import TAG_SOURCE_VERSION
 from tests.compare import PROVENANCE, assert_same
-from tests.fixtures.cli import SYNCER, cli_env, fork_with, run_cli, run_forked, write_config
-from tests.fixtures.mlflow2 import Mlflow2Source
+from tests.fixtures.cli import cli_env, fork_with, run_forked, write_config
+from tests.fixtures.mlflow2 import Mlflow2Source, installed_python, mlflow2_version
 from tests.fixtures.models import model_files
-from tests.fixtures.procs import MlflowServer, pinned_version, start_mlflow_server, venv_python
+from tests.fixtures.procs import (
+    VENV_BIN,
+    MlflowServer,
+    pinned_version,
+    start_mlflow_server,
+)
 
 FILE_STORE_ENV = {"MLFLOW_ALLOW_FILE_STORE": "true"}
 # The dropped download fails its run after two attempts, MLflow's own HTTP layer trying once (the
@@ -90,6 +94,13 @@ def _model_record(uri: str, name: str, dest: bool) -> dict:
     }
 
 
+@functools.cache
+def _source_model(uri: str, name: str) -> dict:
+    """A source's model record, read once per source: each round trip from it compares its copy
+    with the same record (nothing is ever written to a source)."""
+    return _model_record(uri, name, dest=False)
+
+
 def _assert_history_remapped(src: MlflowClient, dst: MlflowClient, run_ids: list[str]) -> None:
     """Each trial's `mlflow.log-model.history` (the model it logged) is copied, naming the copy's
     run id."""
@@ -126,7 +137,7 @@ def _assert_copied(src: Mlflow2Source, dest: str) -> None:
         MlflowClient(src.uri), MlflowClient(dest), src.built["trials"]["children"]
     )
     for name, numbers in src.models.items():
-        want = _model_record(src.uri, name, dest=False)
+        want = _source_model(src.uri, name)
         assert sorted(want["versions"]) == sorted(numbers)
         assert all("MLmodel" in files for files in want["files"].values())
         assert _model_record(dest, name, dest=True) == want, name
@@ -138,18 +149,15 @@ def _round_trip(
     dest: str,
     name: str,
     verify: bool = False,
-    syncer: str = SYNCER,
+    python: Path = VENV_BIN / "python",
 ) -> None:
     """migrate (workers 8) -> deep comparison -> (`verify`: a second pass with --verify copies
-    nothing) -> `diff --deep` plans nothing and says "in sync" plainly. `syncer`: the entry point
-    (and so the MLflow client) that copies."""
+    nothing) -> `diff --deep` plans nothing and says "in sync" plainly. `python`: the environment
+    whose mlflow-syncer (and so whose MLflow client) copies, each command forked from a process of
+    that environment that imported them once (tests.fixtures.cli.run_forked)."""
     config = str(_config(tmp_path, src, dest, name))
     env = cli_env(**FILE_STORE_ENV) if not src.uri.startswith("http") else cli_env()
-    run = (
-        functools.partial(run_forked, env=env)  # this environment's: forked, not imported anew
-        if syncer == SYNCER
-        else functools.partial(run_cli, env=env, syncer=syncer)
-    )
+    run = functools.partial(run_forked, env=env, python=python)
     first = run("migrate", "--config", config, "--no-progress")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     _assert_copied(src, dest)
@@ -175,7 +183,7 @@ def file_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_mlflow2_server_into_pinned_server(mlflow2_server_source, dest_server, tmp_path):
     src = mlflow2_server_source
-    assert src.built["mlflow"].startswith("2.")
+    assert src.built["mlflow"] == mlflow2_version()
     _round_trip(tmp_path, src, dest_server.url, "to-pinned", verify=True)
 
 
@@ -191,14 +199,14 @@ def test_mlflow2_file_store_into_three_destinations(
 @pytest.fixture(scope="module")
 def newest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlflowServer, Path]]:
     """A server of the newest MLflow 3.x (.venv-newest, scripts/setup_newest.sh) and that
-    environment's `bin` folder (its mlflow-syncer). A missing or broken .venv-newest fails the test
+    environment's python (its mlflow-syncer). A missing or broken .venv-newest fails the test
     (never skips it)."""
-    python = venv_python(".venv-newest", "setup_newest.sh", "constraints-newest.txt")
+    python = installed_python(".venv-newest", "setup_newest.sh", "constraints-newest.txt")
     server = start_mlflow_server(tmp_path_factory.mktemp("newest-dst"), venv_bin=python.parent)
     try:
         with urllib.request.urlopen(f"{server.url}/version", timeout=30) as answer:
             assert answer.read().decode().strip() == pinned_version("constraints-newest.txt")
-        yield server, python.parent
+        yield server, python
     finally:
         server.stop()
 
@@ -208,46 +216,18 @@ def test_mlflow2_sources_into_newest_server(
 ):
     """The newest MLflow 3.x the project's range installs (.venv-newest: its client in the syncer,
     its server as the destination) copies both 2.x-written stores exactly."""
-    server, bin_dir = newest_server
-    syncer = str(bin_dir / "mlflow-syncer")
-    _round_trip(tmp_path, mlflow2_server_source, server.url, "server-to-newest", syncer=syncer)
-    _round_trip(tmp_path, mlflow2_file_source, server.url, "files-to-newest", syncer=syncer)
-
-
-_UNSENDABLE = """
-import pathlib, sys, tempfile
-from mlflow import MlflowClient
-client = MlflowClient(sys.argv[1])
-exp = client.create_experiment(sys.argv[2])
-ids = []
-for name, file in (("plain-0", "ok.txt"), ("japanese", "結果.txt"), ("plain-1", "ok.txt")):
-    run = client.create_run(exp, run_name=name)
-    client.log_param(run.info.run_id, "name", name)
-    with tempfile.TemporaryDirectory() as tmp:
-        (pathlib.Path(tmp) / file).write_text(name)
-        client.log_artifacts(run.info.run_id, tmp)
-    client.set_terminated(run.info.run_id)
-    ids.append(run.info.run_id)
-print(" ".join(ids))
-"""
+    server, python = newest_server
+    _round_trip(tmp_path, mlflow2_server_source, server.url, "server-to-newest", python=python)
+    _round_trip(tmp_path, mlflow2_file_source, server.url, "files-to-newest", python=python)
 
 
 def test_a_file_a_2x_server_cannot_send_fails_only_its_run(
-    mlflow2_python, mlflow2_server, dest_server, unique_name, tmp_path
+    mlflow2_built, mlflow2_server, dest_server, tmp_path
 ):
     """A real MLflow 2.x server drops the connection for a Japanese file name (its gunicorn refuses
     the header): that run fails, named on stderr and in the report, exit 1; the other runs are
-    copied whole."""
-    name = f"{unique_name}/m2-unsendable"
-    made = subprocess.run(
-        [str(mlflow2_python), "-c", _UNSENDABLE, mlflow2_server.url, name],
-        env=cli_env(MLFLOW_TRACKING_URI=mlflow2_server.url),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert made.returncode == 0, made.stderr[-3000:]
-    plain0, japanese, plain1 = made.stdout.strip().splitlines()[-1].split()
+    copied whole. The 2.x client wrote them (`mlflow2_built`: runs plain-0, japanese, plain-1)."""
+    name, (plain0, japanese, plain1) = mlflow2_built.unsendable
     first = run_forked(
         "migrate",
         "--source",

@@ -6,11 +6,11 @@ runs the round trip of tests/fixtures/genai_roundtrip.py (traces, prompts, a log
 evaluation dataset -> migrate -> deep comparison -> a rerun creates nothing -> `diff` exits 0), the
 pinned ends being the session's prompt servers:
 - newest client, newest servers (both `mlflow server`s and the syncer from .venv-newest);
-- the pinned client copying from a newest source server (its objects written by the newest client)
-  into a pinned server;
+- the pinned client copying from a newest source server (the objects the newest client wrote there
+  for the first round trip: nothing is ever written to a source) into a pinned server;
 - the newest client copying from a pinned source server into a newest server.
 What the newest client does for all three runs in one .venv-newest process (`newest_steps`: one
-start of that python and its MLflow, not three), each test asserting its own step's summary.
+start of that python and its MLflow, not three), each test asserting its step's summary.
 A missing or broken .venv-newest fails these tests (never skips them).
 """
 
@@ -28,7 +28,8 @@ import pytest
 
 from tests.fixtures import genai_roundtrip
 from tests.fixtures.cli import cli_env
-from tests.fixtures.procs import MlflowServer, pinned_version, start_mlflow_server, venv_python
+from tests.fixtures.mlflow2 import installed_python
+from tests.fixtures.procs import MlflowServer, pinned_version, start_mlflow_server
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the first migration does (kind:op -> count): 2 experiments, their 2 runs, 4 traces, 1 logged
@@ -51,9 +52,9 @@ def newest_version() -> str:
 
 @pytest.fixture(scope="module")
 def newest_python() -> Path:
-    """.venv-newest's python, checked to import the pinned newest MLflow; fails the tests when it
-    cannot."""
-    python = venv_python(".venv-newest", "setup_newest.sh", "constraints-newest.txt")
+    """.venv-newest's python, holding the pinned newest MLflow (the servers' /version and each
+    step's summary check what it imports); fails the tests when it does not."""
+    python = installed_python(".venv-newest", "setup_newest.sh", "constraints-newest.txt")
     assert mlflow.__version__ != newest_version(), (
         "this process should run the pinned MLflow, not the newest"
     )
@@ -106,19 +107,18 @@ def _driver(python: Path, *args: str) -> list[dict]:
 def newest_steps(
     newest_python, newest_servers, pinned_servers, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, tuple[str, dict]]:
-    """What the newest client does for each test, in one .venv-newest process: (the test's prefix,
-    its step's summary) by test. `round_trip`: build and copy between the newest servers; `build`:
-    the newest source's objects the pinned client copies; `copy`: from the pinned source, whose
-    objects the pinned client wrote first, into the newest destination."""
+    """What the newest client does, in one .venv-newest process: (the step's prefix, its summary) by
+    step. `round_trip`: build and copy between the newest servers (the pinned client copies the same
+    objects from that source); `copy`: from the pinned source, whose objects the pinned client wrote
+    first, into the newest destination."""
     (src, dst), (pinned_source, _) = newest_servers, pinned_servers
     tmp = tmp_path_factory.mktemp("newest")
-    prefixes = {t: f"t-{uuid.uuid4().hex[:10]}" for t in ("round_trip", "build", "copy")}
+    prefixes = {t: f"t-{uuid.uuid4().hex[:10]}" for t in ("round_trip", "copy")}
     built = genai_roundtrip.build(pinned_source.url, prefixes["copy"])
     assert built["mlflow"] == mlflow.__version__
     summaries = _driver(
         newest_python,
         *("build-copy", src.url, dst.url, str(tmp / "round-trip.db"), prefixes["round_trip"]),
-        *("+", "build", src.url, prefixes["build"]),
         *("+", "copy", pinned_source.url, dst.url, str(tmp / "copy.db"), prefixes["copy"]),
     )
     return dict(zip(prefixes, zip(prefixes.values(), summaries, strict=True), strict=True))
@@ -153,8 +153,8 @@ def test_pinned_client_copies_from_a_newest_server(
     newest_steps, newest_servers, pinned_servers, tmp_path
 ):
     (src, _), (_, dest_server) = newest_servers, pinned_servers
-    prefix, built = _step(newest_steps, "build")  # written by the newest client
-    assert built["mlflow"] == newest_version()
+    prefix, round_trip = _step(newest_steps, "round_trip")
+    assert round_trip["built"] == newest_version()  # written by the newest client
     summary = genai_roundtrip.copy(src.url, dest_server.url, str(tmp_path / "state.db"), prefix)
     _assert_round_trip(summary, mlflow.__version__)
 

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 
 from syncer.core.exit_codes import EXIT_OK, EXIT_PARTIAL
 from tests.compare import snapshot
-from tests.fixtures.cli import cli_env, run_cli, write_config
+from tests.fixtures.cli import cli_env, run_forked, write_config
 from tests.fixtures.faultproxy import FaultConfig, Rule
 from tests.fixtures.workload import make_workload
 
@@ -35,8 +35,9 @@ def test_failed_duplicate_check_is_reported_then_rerun_converges(
         experiments=[f"{prefix}/*"],
         log_level="error",
     )
+    # one attempt, no wait: a process of its own (a knob read at import); the rerun is forked
     env = cli_env(MLFLOW_SYNCER_RETRY_ATTEMPTS="1", MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
-    first = run_cli("migrate", "--config", str(config), "--no-progress", env=env)
+    first = run_forked("migrate", "--config", str(config), "--no-progress", env=env)
     assert first.returncode == EXIT_PARTIAL, first.stdout + first.stderr
     assert "Traceback" not in first.stderr and "TypeError" not in first.stdout + first.stderr
     assert proxy.faults["500"] > 0
@@ -45,7 +46,7 @@ def test_failed_duplicate_check_is_reported_then_rerun_converges(
     assert all("duplicate check after create failed" in line for line in problems), problems
 
     proxy.configure(FaultConfig())
-    second = run_cli("migrate", "--config", str(config), "--no-progress")
+    second = run_forked("migrate", "--config", str(config), "--no-progress")
     assert second.returncode == EXIT_OK, second.stdout + second.stderr
     got = snapshot(MlflowClient(dest_server.url), w.experiments, dest=True)
     assert got == expected
