@@ -139,7 +139,9 @@ def test_migration_into_azureml_converges_with_its_rules(
         experiments=[unique_name],
         workers=2,
     )
-    azureml_dest.rules.set_log_batch_rate(0.5)  # the service's 429 + Retry-After at volume
+    # the service's 429 + Retry-After at volume; one per second: a run's second batch is refused
+    # (Retry-After 1-2 s), as few seconds waited as that takes
+    azureml_dest.rules.set_log_batch_rate(1.0)
     try:
         killed = run_forked(
             "migrate",

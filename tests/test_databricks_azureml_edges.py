@@ -88,7 +88,12 @@ def _write_config(tmp_path, dest_url: str, experiments: list[str], **extra) -> s
 def test_persistent_429_reaches_the_user_as_one_line(
     databricks_env, azureml_dest, tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setenv("MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT", "3")
+    # the SDK's own retries of a 429 (Retry-After 1 s) end after 1 s: each call gives up after one
+    # wait, as one would after any number of them
+    monkeypatch.setenv("MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT", "1")
+    # and the probe that follows (syncer.backends.probe: as long as a request may take) after 2 s,
+    # not 10
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     # MLflow caches the SDK client with its retry timeout
     rest_utils.get_workspace_client.cache_clear()
     monkeypatch.setattr(RetryPolicy, "attempts", 2)

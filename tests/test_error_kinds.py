@@ -133,7 +133,8 @@ def test_unknown_host():
     assert unreachable_reason(exc) == "unknown host"
 
 
-def test_read_timeout_from_a_server_that_never_answers():
+def test_read_timeout_from_a_server_that_never_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")  # the shortest MLflow takes
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts into its backlog, never reads
         exc = raised(
             lambda: MlflowClient(f"http://127.0.0.1:{silent.getsockname()[1]}").search_experiments()

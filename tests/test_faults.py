@@ -18,8 +18,9 @@ from tests.fixtures.workload import make_workload
 FAST_FAIL = {"MLFLOW_SYNCER_RETRY_ATTEMPTS": "2", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
 fork_with(**FAST_FAIL)
 # Retries are what the faults exercise, not how long they wait: MLflow's HTTP layer retries at once
-# (its factor is a whole number: 1 waits 2 s, then 4), ours waits at most 1 s between attempts.
-SHORT_WAITS = {"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0", "MLFLOW_SYNCER_RETRY_MAX_WAIT": "1"}
+# (its factor is a whole number: 1 waits 2 s, then 4), ours waits at most 0.2 s between attempts,
+# and the proxy's 429s ask for no wait (Retry-After: 0; tests/test_retry_after.py has the waits).
+SHORT_WAITS = {"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0", "MLFLOW_SYNCER_RETRY_MAX_WAIT": "0.2"}
 fork_with(**SHORT_WAITS)
 
 # Writes applied by the server whose answer is then lost: the hard cases, pinned so they surely
@@ -55,9 +56,12 @@ def test_migration_through_faults_is_exact(
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     w = make_workload(src, unique_name)
     src_proxy = fault_proxy(
-        source_server.url, FaultConfig(rate=0.15, seed=7, rules=SOURCE_HARD_CASES)
+        source_server.url,
+        FaultConfig(rate=0.15, seed=7, rules=SOURCE_HARD_CASES, retry_after="0"),
     )
-    dst_proxy = fault_proxy(dest_server.url, FaultConfig(rate=0.15, seed=11, rules=HARD_CASES))
+    dst_proxy = fault_proxy(
+        dest_server.url, FaultConfig(rate=0.15, seed=11, rules=HARD_CASES, retry_after="0")
+    )
 
     result = run_forked(
         "migrate",

@@ -3,7 +3,7 @@
 
 Real processes only: the session's MLflow servers and PostgreSQL, the service as a subprocess,
 loopback gates (tests/fixtures/tcpgate.py) and the fault proxy in front of them. The retry knobs are
-set low so that an outage of 6 s outlasts every retry (docs/RELIABILITY.md has the figures of real
+set low so that an outage of 4.5 s outlasts every retry (docs/RELIABILITY.md has the figures of real
 3-minute outages).
 """
 
@@ -37,8 +37,8 @@ KNOBS = {
 }
 fork_with(**KNOBS)  # `status` and `migrate` with these knobs are forked, not started anew
 # seconds each outage lasts at least: more than a call's whole retry budget with KNOBS (a hanging
-# attempt stops retrying after MAX_DELAY, its probe waits one request timeout more)
-HOLD = 6.0
+# attempt stops retrying after MAX_DELAY, its probe waits one request timeout more: 2 + 2 s)
+HOLD = 4.5
 OUTAGES = [
     ("destination", "refuse"),
     ("destination", "hang"),
@@ -111,13 +111,28 @@ def _during(scene: Scene, gate: Gate, end: str, mode: str) -> str:
         )
     if (end, mode) == ("destination", "hang"):
         wait(
-            lambda: "waiting       on the destination (" in scene.status()[1],
+            lambda: _status_while_waiting(scene, end),
             "status naming the destination it waits on",
             daemon,
             timeout=60,
         )
     wait(lambda: time.monotonic() - began >= HOLD, "the outage outlasting the retries", daemon)
     return rid
+
+
+def _status_while_waiting(scene: Scene, end: str) -> bool:
+    """Does `status`, run as soon as the service logs a new `cycle waiting` line on `end` (its note
+    for `status` is written then, and lasts until that cycle ends), name what the cycle waits on?"""
+    daemon, offset = scene.daemon, scene.daemon.log.stat().st_size
+    wait(
+        lambda: any(
+            x.get("event") == "cycle waiting" and x.get("on", "").startswith(f"the {end} (")
+            for x in log_lines(daemon, offset)
+        ),
+        f"a new 'cycle waiting' line on the {end}",
+        daemon,
+    )
+    return f"waiting       on the {end} (" in scene.status()[1]
 
 
 def _outage(scene: Scene, gate: Gate, end: str, mode: str) -> float:

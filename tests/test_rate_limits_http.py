@@ -26,8 +26,9 @@ from tests.fixtures.workload import make_workload
 from tests.test_databricks_to_azureml import USER
 
 # Low enough that the copy is held back by them (it reads about 10 searches and 60 other requests
-# from the source; log batches go to the destination).
-RATES = {"search": 2.0, "log_batch": 2.0, "other": 4.0}
+# from the source, with 8 workers; log batches go to the destination), high enough that waiting
+# them out takes seconds, not tens of them.
+RATES = {"search": 3.0, "log_batch": 3.0, "other": 6.0}
 DEFAULT_RATES = {"search": 7.0, "log_batch": 47.0, "other": 127.0}
 DEST_RATES = {"search": 20.0, "log_batch": 10.0, "other": 50.0}
 

@@ -13,11 +13,11 @@ from tests.fixtures.faultproxy import FaultConfig, Rule
 from tests.fixtures.workload import make_workload
 
 # MLflow's own HTTP retries off: each of our attempts is one request, so the proxy's counts are our
-# attempts; ours wait at most 0.5 s between them. Forked from a process imported with these knobs.
+# attempts; ours wait at most 0.2 s between them. Forked from a process imported with these knobs.
 FAST = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
     "MLFLOW_SYNCER_RETRY_ATTEMPTS": "3",
-    "MLFLOW_SYNCER_RETRY_MAX_WAIT": "0.5",
+    "MLFLOW_SYNCER_RETRY_MAX_WAIT": "0.2",
 }
 fork_with(**FAST)
 
