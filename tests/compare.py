@@ -216,8 +216,10 @@ def run_record(
     id_to_source: dict[str, str],
     side: str = "source",
     collapse: bool = False,
+    histories: bool = True,
 ) -> dict:
-    """Everything a user relies on about one run, as comparable data."""
+    """Everything a user relies on about one run, as comparable data (`histories` False: the
+    metric keys alone, each history None, read with no request)."""
     info, data = run.info, run.data
     tags = _user_tags(data.tags)
     parent = tags.pop("mlflow.parentRunId", None)
@@ -234,7 +236,8 @@ def run_record(
         "model_history": history,
         "parent": id_to_source.get(parent, parent) if parent else None,
         "metrics": {
-            k: _history(client, info.run_id, k, side, collapse) for k in sorted(data.metrics)
+            k: _history(client, info.run_id, k, side, collapse) if histories else None
+            for k in sorted(data.metrics)
         },
         "inputs": _inputs(run),
         "artifacts": _artifact_tree(client, run, side),

@@ -7,9 +7,9 @@ URL.
 
 Where the other checks are, on migrations made anyway: into Azure Blob storage, every file a storage
 copy and one batch of signed URLs per run, tests/test_databricks_to_azureml.py
-(`test_dbfs_files_are_copied_by_the_storage_service`); into a plain server, exact after expired
-signed URLs were renewed, a second pass and `--verify` clean, tests/test_conformance.py
-(`databricks` profile).
+(`test_dbfs_files_are_copied_by_the_storage_service`); exact after expired signed URLs were renewed,
+a second pass and `--verify` clean, tests/test_conformance.py (`databricks-azureml` profile); into a
+plain server, a URL refused twice and the rerun exact, below.
 """
 
 from __future__ import annotations

@@ -9,8 +9,11 @@ destination registry). The destination is named as users of Azure ML name it, an
 reached through the real azureml-mlflow plugin (the `[azureml]` extra: managed-identity token,
 HTTPS, the workspace's scope path; tests/fixtures/azureml_plugin.py) in front of the Azure-ML-like
 destination. The tests read that migration in turn: the plugin's path, its policies, its models, a
-second pass that copies nothing, a resume after an interrupted copy. How each end alone copies the
-workload exactly is tests/test_conformance.py's (`databricks`, `azureml` profiles).
+second pass that copies nothing, a resume after an interrupted copy. That the standard workload
+arrives exactly (deep equality), a rerun, diff, the dry run's plan applied, a kill amid a run's
+files completed by a mirror cycle, and expired signed URLs renewed, between these two emulated
+services (the destination by `http://` and `profile: azureml`), is tests/test_conformance.py's
+(`databricks-azureml` profile).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +58,7 @@ from tests.fixtures.dbx_azureml import (  # other tests import these from here t
     files_per_run,
     register,
     settings_for,
+    unthrottled,
     user_tags,
 )
 from tests.fixtures.models import model_files, predictions
@@ -93,8 +98,10 @@ class Scenario:
 def scenario(
     databricks_source, azureml_dest, plugin_workspace, tmp_path_factory
 ) -> Iterator[Scenario]:
-    env = pytest.MonkeyPatch()
+    env, lifted = pytest.MonkeyPatch(), ExitStack()
     try:
+        # Databricks' rates are tests/test_rate_limits_http.py's: lifted here
+        lifted.enter_context(unthrottled(databricks_source))
         point_sdk_at(databricks_source, env)
         managed_identity(plugin_workspace, env, tmp_path_factory.mktemp("home"))
         name = f"t-{uuid.uuid4().hex[:10]}"
@@ -128,6 +135,7 @@ def scenario(
             plugin_workspace,
         )
     finally:
+        lifted.close()
         env.undo()
 
 

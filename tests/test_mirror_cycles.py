@@ -110,14 +110,14 @@ def test_mirror_follows_a_changing_source(
     finished = _dest_run(dst, f"{unique_name}/beta", live)
     assert (finished.info.status, finished.info.end_time) == ("FINISHED", T0 + 99_000)
 
-    # Nothing changed: one cycle costs search pages only, no per-run call, no artifact listing.
+    # Nothing changed: one cycle costs search pages only, no per-run call, no artifact listing, and
+    # so no write: the destination is the one compared equal above.
     rc, calls = _cycle(config)
     assert rc == 0
     ops = {op for (_end, op) in calls}
     assert "search_runs" in ops and ops <= SEARCH_OPS, (
         calls
     )  # the registry is searched when it holds models
-    assert_same(src, dst, experiments)
 
 
 def test_deletions_only_when_asked_clean_and_under_the_limit(

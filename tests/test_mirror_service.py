@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import sqlite3
 import time
@@ -14,7 +13,7 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
 from tests.compare import assert_same
-from tests.fixtures.cli import cli_env, fork_with, run_forked
+from tests.fixtures.cli import cli_env, fork_with, kill_at, run_forked
 from tests.fixtures.faultproxy import FaultConfig, Rule
 from tests.fixtures.mirror import make_runs, start_daemon, write_config
 from tests.fixtures.procs import free_port
@@ -38,14 +37,6 @@ def _complete_copies(dst: MlflowClient, name: str) -> tuple[int, int]:
         return 0, 0
     runs = dst.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=1000)
     return len(runs), sum("mlflow_syncer.fingerprint" in r.data.tags for r in runs)
-
-
-def _wait_mid_cycle(daemon, dst: MlflowClient, name: str, total: int, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while _complete_copies(dst, name)[1] < 1:
-        assert daemon.proc.poll() is None, daemon.log.read_text()[-3000:]
-        assert time.monotonic() < deadline, "the first cycle copied nothing"
-        time.sleep(0.1)
 
 
 def _lock_rows(state) -> int:
@@ -109,13 +100,17 @@ def test_daemon_serves_status_notifies_systemd_and_stops_on_sigterm(
         daemon.stop()
 
 
+# The signal lands mid-cycle at an exact point (tests/killhook): the third run's copy just created,
+# two copies complete before it (one worker), three runs still to copy.
+TOTAL, MID_CYCLE = 6, "create_run:3:after"
+
+
 def _interrupted_then_resumed(
     source_server, dest_server, unique_name, tmp_path, signum: int
 ) -> str:
     src, dst = MlflowClient(source_server.url), MlflowClient(dest_server.url)
     name = f"{unique_name}/big"
-    total = 30
-    make_runs(src, name, total)
+    make_runs(src, name, TOTAL)
     config = write_config(
         tmp_path / "mirror.yaml",
         source_server.url,
@@ -125,22 +120,21 @@ def _interrupted_then_resumed(
         workers=1,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
     )
-    daemon = start_daemon(config, tmp_path, "--interval", "1h", http=False)
+    env = {**kill_at(MID_CYCLE), "MLFLOW_SYNCER_TEST_KILL_SIGNAL": signal.Signals(signum).name}
+    daemon = start_daemon(config, tmp_path, "--interval", "1h", http=False, env=env)
     try:
-        _wait_mid_cycle(daemon, dst, name, total)
-        os.killpg(daemon.proc.pid, signum)
-        rc = daemon.proc.wait(timeout=SHUTDOWN_TIMEOUT + 5)
+        rc = daemon.proc.wait(timeout=300)  # a guard: the signal comes from the daemon itself
         log = daemon.log.read_text()
     finally:
         daemon.stop()
     created, complete = _complete_copies(dst, name)
-    assert complete < total, "the cycle ended before the signal: the test proves nothing"
+    assert 0 < complete < TOTAL, f"not mid-cycle: {complete} of {TOTAL} copies complete"
     again = _once(config)
     assert again.returncode == 0, again.stderr[-3000:]
     assert_same(src, dst, [name])  # also asserts one copy per source run
-    assert _complete_copies(dst, name) == (total, total)
+    assert _complete_copies(dst, name) == (TOTAL, TOTAL)
     cycle = json.loads([x for x in again.stderr.splitlines() if '"cycle ended"' in x][-1])
-    assert cycle["copied"] == total - complete
+    assert cycle["copied"] == TOTAL - complete
     return f"{rc}\n{log}"
 
 
@@ -152,7 +146,7 @@ def test_sigterm_mid_cycle_stops_within_the_bound_and_the_next_start_resumes(
     )
     rc, log = out.split("\n", 1)
     assert rc == "0", log[-3000:]
-    assert '"stopped cleanly"' in log
+    assert '"stopped cleanly"' in log  # the unit in flight stopped within shutdown_timeout
     assert '"object failed"' not in log  # abandoned units are not counted as failures
 
 
