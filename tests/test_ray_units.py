@@ -222,7 +222,8 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     assert sum(r.info.start_time == 0 for r in copies) == ZERO  # copies keep "no start time"
     src = MlflowClient(server.url)
     source_store = MlflowClient(server.backend_uri)  # the source's own store: no server between
-    assert snapshot(dst, names, dest=True) == snapshot(source_store, names, dest=False)
+    expected = snapshot(source_store, names, dest=False)
+    assert snapshot(dst, names, dest=True) == expected
 
     # `mirror --once --engine ray`: its first cycle reads every run, so the units run on Ray again;
     # the one run new since is copied by one of them and counted in the cycle. A source run of the
@@ -248,7 +249,11 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     assert [r.info.lifecycle_stage for r in copies if r.data.tags[TAG_SOURCE_RUN_ID] == gone] == [
         "deleted"
     ]
-    assert snapshot(dst, names, dest=True) == snapshot(source_store, names, dest=False)
+    # the source as the test left it, read once more only where it added a run: the deleted run
+    # out of the big experiment (active runs are compared), the first small experiment read again
+    del expected[BIG_NAME]["runs"][gone]
+    expected[SMALL[0]] = snapshot(source_store, [SMALL[0]], dest=False)[SMALL[0]]
+    assert snapshot(dst, names, dest=True) == expected
 
 
 def _copies(dst: MlflowClient, experiment_id: str) -> list:
