@@ -54,10 +54,10 @@ from tests.fixtures.ray_cluster import start_ray_cluster
 
 # runs of the big experiment, start times T0 + i but the latest ZERO without one (0, as MLflow
 # answers a run an old client or a direct store logged without one): ordered by start time, ranges
-# of 40 cut at T0 + 40 - ZERO, + 80 - ZERO, + 120 - ZERO (those without one in the first range)
-BIG = 160
+# of 30 cut at T0 + 30 - ZERO, + 60 - ZERO, + 90 - ZERO (those without one in the first range)
+BIG = 120
 ZERO = 3
-RANGE_RUNS = 40
+RANGE_RUNS = 30
 # The session's servers are shared with other modules' tests: every name here starts with this
 # module's own prefix.
 P = f"t-{uuid.uuid4().hex[:10]}"
@@ -140,7 +140,7 @@ def _kill_a_unit_mid_way(
         if RANGE_RUNS < copied < BIG - RANGE_RUNS and busy:
             os.kill(busy[0], signal.SIGKILL)
             return busy[0]
-        time.sleep(0.25)
+        time.sleep(0.1)
     done = migrate.result(timeout=600)
     raise AssertionError(
         f"no unit in flight to kill (migrate exited with {done.returncode}):\n{done.stdout}\n"
