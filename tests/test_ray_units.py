@@ -54,10 +54,10 @@ from tests.fixtures.ray_cluster import start_ray_cluster
 
 # runs of the big experiment, start times T0 + i but the latest ZERO without one (0, as MLflow
 # answers a run an old client or a direct store logged without one): ordered by start time, ranges
-# of 100 cut at T0 + 100 - ZERO, + 200 - ZERO, + 300 - ZERO (those without one in the first range)
-BIG = 400
+# of 30 cut at T0 + 30 - ZERO, + 60 - ZERO, + 90 - ZERO (those without one in the first range)
+BIG = 120
 ZERO = 3
-RANGE_RUNS = 100
+RANGE_RUNS = 30
 # The session's servers are shared with other modules' tests: every name here starts with this
 # module's own prefix.
 P = f"t-{uuid.uuid4().hex[:10]}"
@@ -65,7 +65,8 @@ BIG_NAME, SMALL = f"{P}/ray/big", (f"{P}/ray/small-1", f"{P}/ray/small-2")
 # copied through a rate-limited front: ranges of 10 cut them in two each
 LIMITED = (f"{P}/rl/a", f"{P}/rl/b", f"{P}/rl/c")
 LIMITED_RUNS = 12
-FRONT_RATES = {"search": 2.0, "log_batch": 2.0, "other": 8.0}  # low enough to hold 3 workers back
+# low enough to hold 3 workers back (a source is only read: its searches bound the time, 24 of them)
+FRONT_RATES = {"search": 4.0, "log_batch": 2.0, "other": 8.0}
 
 
 @pytest.fixture(scope="module")
@@ -117,25 +118,29 @@ def _seed(client: MlflowClient, root, name: str, runs: int) -> str:
     return eid
 
 
-def _kill_a_unit_mid_way(migrate: Future, cluster, dest_db: str, experiment_id: str) -> int:
-    """Once the big experiment's first range is copied and others are in flight, SIGKILL a Ray
-    worker process running a unit; its pid. The copies are counted in the destination server's
-    SQLite store, read-only (a search returning hundreds of runs twice a second cost the server
-    more CPU than the copy)."""
+def _kill_a_unit_mid_way(
+    migrate: Future, cluster, dest_db: str, experiment_id: str, made_here: tuple[str, ...]
+) -> int:
+    """Once the big experiment's first range is copied and a later range has copied some of its
+    runs (not all), SIGKILL a Ray worker process running a unit; its pid. The copies (the runs
+    but those the test made, `made_here`) are counted in the destination server's SQLite store,
+    read-only (a search returning hundreds of runs twice a second cost the server more CPU than
+    the copy)."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not migrate.done():
         with contextlib.closing(
             sqlite3.connect(f"file:{dest_db}?mode=ro", uri=True, timeout=30)
         ) as db:
             (copied,) = db.execute(
-                "SELECT COUNT(*) FROM runs WHERE experiment_id = ? AND lifecycle_stage = 'active'",
-                (int(experiment_id),),
+                "SELECT COUNT(*) FROM runs WHERE experiment_id = ? AND lifecycle_stage = 'active'"
+                f" AND run_uuid NOT IN ({', '.join('?' * len(made_here))})",
+                (int(experiment_id), *made_here),
             ).fetchone()
         busy = cluster.task_processes("_unit_task")
         if RANGE_RUNS < copied < BIG - RANGE_RUNS and busy:
             os.kill(busy[0], signal.SIGKILL)
             return busy[0]
-        time.sleep(0.5)
+        time.sleep(0.1)
     done = migrate.result(timeout=600)
     raise AssertionError(
         f"no unit in flight to kill (migrate exited with {done.returncode}):\n{done.stdout}\n"
@@ -163,9 +168,11 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     # claiming to copy a run of another experiment (third range): that range cannot tell it from a
     # copy of another range's run, so the driver's pass reads the experiment whole, as before.
     dest_big = dst.create_experiment(BIG_NAME)
-    foreign = dst.create_run(dest_big, start_time=T0 + 150, run_name="f")
+    foreign = dst.create_run(dest_big, start_time=T0 + RANGE_RUNS * 3 // 2, run_name="f")
     elsewhere = MlflowClient(server.url).search_runs([small[0]], max_results=1)[0].info.run_id
-    claims = dst.create_run(dest_big, T0 + 250, {TAG_SOURCE_RUN_ID: elsewhere}, run_name="c")
+    claims = dst.create_run(
+        dest_big, T0 + RANGE_RUNS * 5 // 2, {TAG_SOURCE_RUN_ID: elsewhere}, run_name="c"
+    )
     env = cli_env(
         RAY_USAGE_STATS_ENABLED="0", MLFLOW_SYNCER_STATE=postgres_server.url(pg_database())
     )
@@ -174,7 +181,8 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     dest_db = dest_server.backend_uri.removeprefix("sqlite:///")
     with ThreadPoolExecutor(1) as pool:
         migrate = pool.submit(run_forked, "migrate", *args, "--log-level", "warning", env=env)
-        killed = _kill_a_unit_mid_way(migrate, ray_cluster, dest_db, dest_big)
+        made_here = (foreign.info.run_id, claims.info.run_id)
+        killed = _kill_a_unit_mid_way(migrate, ray_cluster, dest_db, dest_big, made_here)
         done = migrate.result(timeout=600)
     out, err = done.stdout, done.stderr
     assert done.returncode == 0, f"{out}\n{err}"
@@ -214,7 +222,8 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     assert sum(r.info.start_time == 0 for r in copies) == ZERO  # copies keep "no start time"
     src = MlflowClient(server.url)
     source_store = MlflowClient(server.backend_uri)  # the source's own store: no server between
-    assert snapshot(dst, names, dest=True) == snapshot(source_store, names, dest=False)
+    expected = snapshot(source_store, names, dest=False)
+    assert snapshot(dst, names, dest=True) == expected
 
     # `mirror --once --engine ray`: its first cycle reads every run, so the units run on Ray again;
     # the one run new since is copied by one of them and counted in the cycle. A source run of the
@@ -223,7 +232,8 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     # local engine does (`mirror.delete`).
     run = src.create_run(small[0], start_time=T0 + 50, run_name="new")
     src.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 60)
-    gone = src.search_runs([big], f"attributes.start_time = {T0 + 350}")[0].info.run_id
+    gone = src.search_runs([big], f"attributes.start_time = {T0 + RANGE_RUNS * 7 // 2}")
+    gone = gone[0].info.run_id
     src.delete_run(gone)
     mirror = run_forked(
         "mirror", "--once", *args, "--log-level", "info", "--log-format", "json", env=env
@@ -239,7 +249,11 @@ def test_units_on_ray_one_worker_killed_copy_exactly_once_every_range_accounted(
     assert [r.info.lifecycle_stage for r in copies if r.data.tags[TAG_SOURCE_RUN_ID] == gone] == [
         "deleted"
     ]
-    assert snapshot(dst, names, dest=True) == snapshot(source_store, names, dest=False)
+    # the source as the test left it, read once more only where it added a run: the deleted run
+    # out of the big experiment (active runs are compared), the first small experiment read again
+    del expected[BIG_NAME]["runs"][gone]
+    expected[SMALL[0]] = snapshot(source_store, [SMALL[0]], dest=False)[SMALL[0]]
+    assert snapshot(dst, names, dest=True) == expected
 
 
 def _copies(dst: MlflowClient, experiment_id: str) -> list:
@@ -266,10 +280,13 @@ def test_range_units_only_where_both_ends_read_runs_by_start_time(bulk_source, d
         assert [(u.experiment_id, u.window) for u in units] == expected, profile
 
 
-def _draw(identity: str, rate: float, n: int, hold: float = 0.0, *_after: object) -> list[float]:
-    """In a Ray task: take `n` tokens of class `other` from the endpoint's budget actor (the
-    wall-clock time of each); with `hold`, first say the server asked for Retry-After `hold` s (the
-    time of that is first)."""
+HOLD = 1.0  # the Retry-After the budget is told of: long enough for three waiting tasks to ask
+
+
+def _draw(identity: str, rate: float, n: int, meet: str) -> tuple[str, float, list[float]]:
+    """In a Ray task: say it is ready (a file in the folder `meet`: the cluster's nodes are on this
+    machine), wait until the driver says go, then take `n` tokens of class `other` from the
+    endpoint's budget actor; its node, when it first asked and the wall-clock time of each token."""
     limiter = RateLimiter(RateLimits(other=rate))
     limiter.share(
         ray_budget.ActorBudget(
@@ -277,44 +294,52 @@ def _draw(identity: str, rate: float, n: int, hold: float = 0.0, *_after: object
         ),
         identity,
     )
-    times = []
-    if hold:
-        times.append(time.time())
-        limiter.hold("other", hold)
+    folder = Path(meet)
+    (folder / f"ready-{os.getpid()}").touch()
+    while not (folder / "go").exists():
+        time.sleep(0.005)
+    asked, times = time.time(), []
     for _ in range(n):
         limiter.acquire("other")
         times.append(time.time())
-    return times
+    return ray.get_runtime_context().get_node_id(), asked, times
 
 
-def test_one_budget_actor_bounds_tasks_on_every_node_and_a_retry_after_holds_them_all(ray_cluster):
+def test_one_budget_actor_bounds_tasks_on_every_node_and_a_retry_after_holds_them_all(
+    ray_cluster, tmp_path
+):
+    """Three tasks of one CPU each, waiting together (so on both nodes: the head's one CPU and the
+    worker node's two), are told to draw once the budget actor holds the class for a Retry-After:
+    none is granted a token before it ends, and together they get them at the one bucket's rate."""
     cloudpickle.register_pickle_by_value(
         sys.modules[__name__]
     )  # the tasks are this module's functions
     ray.init(address=ray_cluster.address, namespace=ray_budget.NAMESPACE, log_to_driver=False)
     try:
-        url, rate, each = "http://127.0.0.1:9", 10.0, 10
+        url, rate, each = "http://127.0.0.1:9", 20.0, 10
         end = Endpoint(url, caps=resolve_caps(url, "mlflow", {"other": rate}))
         actors = ray_budget.create(end)
         assert len(actors) == 1
         draw = ray.remote(num_cpus=1)(_draw)
-        started = time.time()
-        held = draw.remote(end.identity, rate, 1, hold=1.5)
-        tasks = [
-            draw.remote(end.identity, rate, each, 0.0, held) for _ in range(3)
-        ]  # after the hold
-        hold_at = ray.get(held)[0]
-        granted = [t for times in ray.get(tasks) for t in times]
+        tasks = [draw.remote(end.identity, rate, each, str(tmp_path)) for _ in range(3)]
+        while len(list(tmp_path.glob("ready-*"))) < 3:  # all three running at once
+            time.sleep(0.05)
+        hold_at = time.time()
+        ray.get(actors[0].hold.remote(f"{end.identity}|other", HOLD))
+        (tmp_path / "go").touch()
+        drawn = ray.get(tasks)
     finally:
         ray.shutdown()
-    # Nothing was granted during the 1.5 s the server asked for, on any node.
-    assert min(granted) >= hold_at + 1.5 - 0.05
-    # 30 tokens from one bucket of 10/s (a burst of at most 7.5): the last not before
-    # (30 - 7.5) / 10 s after the hold ended (three budgets of their own would hand out all 30 at
+    assert len({node for node, _, _ in drawn}) == 2  # tasks on both nodes
+    # Each task asked while the hold was on; nothing was granted before it ended, on any node.
+    assert all(asked < hold_at + HOLD for _, asked, _ in drawn), (hold_at, drawn)
+    granted = [t for _, _, times in drawn for t in times]
+    assert min(granted) >= hold_at + HOLD - 0.05
+    # 30 tokens from one bucket of 20/s (a burst of at most 15): the last not before
+    # (30 - 15) / 20 s after the hold ended (three budgets of their own would hand out all 30 at
     # once).
     assert len(granted) == 3 * each
-    assert max(granted) - (hold_at + 1.5) >= (3 * each - 7.5) / rate - 0.05
-    assert started <= hold_at
+    assert max(granted) - (hold_at + HOLD) >= (3 * each - 15) / rate - 0.05
 
 
 class RateLimitedFront(Rules):
