@@ -135,6 +135,10 @@ def _status_while_waiting(scene: Scene, end: str) -> bool:
     return f"waiting       on the {end} (" in scene.status()[1]
 
 
+def _copying_end(line: dict) -> bool:
+    return line.get("event") == "cycle ended" and line.get("copied", 0) >= 1
+
+
 def _outage(scene: Scene, gate: Gate, end: str, mode: str) -> float:
     """One outage with a run logged during it; returns seconds from the return to the copy."""
     daemon = scene.daemon
@@ -150,8 +154,14 @@ def _outage(scene: Scene, gate: Gate, end: str, mode: str) -> float:
     )
     copied_after = time.monotonic() - back
     wait(lambda: daemon.get("/readyz")[0] == 200, "/readyz 200 again", daemon)
+    # the run can be seen in the destination before the cycle that copied it logs its end
+    wait(
+        lambda: any(_copying_end(x) for x in log_lines(daemon, offset)),
+        f"the cycle that copied the run logged during the {end} {mode} ended",
+        daemon,
+    )
     ended = [x for x in log_lines(daemon, offset) if x.get("event") == "cycle ended"]
-    first_copy = next(i for i, x in enumerate(ended) if x["copied"] >= 1)
+    first_copy = next(i for i, x in enumerate(ended) if _copying_end(x))
     # the cycle in flight at the return (it may have read the source before the run was logged),
     # then the next
     assert first_copy <= 1, [(x["started"], x["copied"], x.get("error")) for x in ended]
