@@ -35,25 +35,27 @@ pytest_plugins = [
 # long file at the end. (xdist's own order, most tests first, started the 3-test memory guard
 # among the last files.)
 SLOW_FIRST = [
-    "test_memory_guard.py",
     "test_conformance.py",
     "test_ray_units.py",
-    "test_kill_resume.py",
-    "test_kill_resume_late.py",
+    "test_memory_guard.py",
     "test_mlflow2_sources.py",
     "test_outages.py",
-    "test_newest_mlflow.py",
+    "test_kill_resume.py",
     "test_databricks_to_azureml.py",
-    "test_mirror_service.py",
+    "test_newest_mlflow.py",
+    "test_kill_resume_late.py",
     "test_second_pass.py",
-    "test_traces.py",
     "test_azureml_rules.py",
+    "test_mirror_service.py",
+    "test_permission_roles.py",
+    "test_archive_traces.py",
     "test_models.py",
+    "test_azureml_artifacts.py",
+    "test_pages.py",
+    "test_streaming.py",
     "test_mistakes.py",
     "test_unity_catalog.py",
-    "test_visible_retries.py",
-    "test_archive_traces.py",
-    "test_verify.py",
+    "test_traces.py",
 ]
 
 
