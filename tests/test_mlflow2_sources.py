@@ -25,11 +25,12 @@ from mlflow.entities import ViewType
 from syncer.core.model_snapshot import TAG_SOURCE_VERSION
 from tests.compare import PROVENANCE, assert_same
 from tests.fixtures.cli import cli_env, fork_with, run_forked, write_config
-from tests.fixtures.mlflow2 import Mlflow2Source, installed_python, mlflow2_version
+from tests.fixtures.mlflow2 import Mlflow2Source, mlflow2_version
 from tests.fixtures.models import model_files
 from tests.fixtures.procs import (
     VENV_BIN,
     MlflowServer,
+    installed_python,
     pinned_version,
     start_mlflow_server,
 )

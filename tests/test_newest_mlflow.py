@@ -28,8 +28,7 @@ import pytest
 
 from tests.fixtures import genai_roundtrip
 from tests.fixtures.cli import cli_env
-from tests.fixtures.mlflow2 import installed_python
-from tests.fixtures.procs import MlflowServer, pinned_version, start_mlflow_server
+from tests.fixtures.procs import MlflowServer, installed_python, pinned_version, start_mlflow_server
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the first migration does (kind:op -> count): 2 experiments, their 2 runs, 4 traces, 1 logged

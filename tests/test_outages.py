@@ -89,10 +89,7 @@ def _during(scene: Scene, gate: Gate, end: str, mode: str) -> str:
         )
     if mode == "hang":
         wait(
-            lambda: any(
-                x.get("event") == "cycle waiting" and x.get("on", "").startswith(f"the {end} (")
-                for x in log_lines(daemon, offset)
-            ),
+            lambda: _waits_on(daemon, offset, end),
             f"a 'cycle waiting' line on the {end}",
             daemon,
         )
@@ -120,15 +117,20 @@ def _during(scene: Scene, gate: Gate, end: str, mode: str) -> str:
     return rid
 
 
+def _waits_on(daemon, offset: int, end: str) -> bool:
+    """Has the service logged, after `offset`, a `cycle waiting` line on `end`?"""
+    return any(
+        x.get("event") == "cycle waiting" and x.get("on", "").startswith(f"the {end} (")
+        for x in log_lines(daemon, offset)
+    )
+
+
 def _status_while_waiting(scene: Scene, end: str) -> bool:
     """Does `status`, run as soon as the service logs a new `cycle waiting` line on `end` (its note
     for `status` is written then, and lasts until that cycle ends), name what the cycle waits on?"""
     daemon, offset = scene.daemon, scene.daemon.log.stat().st_size
     wait(
-        lambda: any(
-            x.get("event") == "cycle waiting" and x.get("on", "").startswith(f"the {end} (")
-            for x in log_lines(daemon, offset)
-        ),
+        lambda: _waits_on(daemon, offset, end),
         f"a new 'cycle waiting' line on the {end}",
         daemon,
     )
