@@ -1,8 +1,9 @@
 """Scale-out on Ray (`migrate --engine ray`, docs/SCALE_OUT.md). Imported only with `--engine ray`.
 
 The driver plans units: one per source experiment, or, for an experiment above
-`scale_out.range_runs` runs, one per start-time range of its runs (syncer.scan.runs.start_ranges:
-gap-free and overlap-free, so every run is in exactly one range). Each unit is a Ray task running
+`scale_out.range_runs` runs, one per start-time range of its runs (syncer.scan.range_cuts:
+gap-free and overlap-free, so every run is in exactly one range; a big experiment's cuts from
+sampled start times, not from reading every run). Each unit is a Ray task running
 the engine pass of `migrate` restricted to its experiment (and range, `PassOptions.run_window`). Ray
 schedules the tasks over the cluster's nodes and runs a task again when its worker process or node
 dies (`max_retries`). The state store stays the checkpoint: a unit run again plans against what the
@@ -39,6 +40,7 @@ from syncer.core.windows import Window
 from syncer.engine import ray_budget
 from syncer.engine.sync import PassOptions, SyncResult, endpoints, open_state, run_pass
 from syncer.plan.extra_runs import DELETED, GONE, ExtraCandidate
+from syncer.scan import range_cuts
 from syncer.scan import runs as run_scanner
 
 log = structlog.get_logger("syncer.engine.ray_units")
@@ -215,7 +217,7 @@ def plan_units(settings: Settings, src: Endpoint, dst: Endpoint) -> list[Unit]:
         if not ranged:
             units.append(Unit(eid))
             continue
-        ranges = run_scanner.start_ranges(src, eid, deleted, settings.scale_out.range_runs)
+        ranges = range_cuts.start_ranges(src, eid, deleted, settings.scale_out.range_runs)
         units += [Unit(eid, None if r == (None, None) else r) for r in ranges]
     return units
 

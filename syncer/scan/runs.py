@@ -12,7 +12,6 @@ from syncer.backends.calls import call, pages
 from syncer.backends.classify import denied
 from syncer.backends.endpoint import Endpoint
 from syncer.core.snapshot import (
-    PARENT_TAG,
     ExperimentSnap,
     RunSnap,
     Snapshot,
@@ -82,33 +81,6 @@ def scan_runs(endpoint: Endpoint, snap: Snapshot, include_deleted: bool = False)
     """Add every run of the snapshot's experiments to it, page by page."""
     for run in iter_runs(endpoint, list(snap.experiments), view(include_deleted)):
         snap.runs[run.info.run_id] = run_snap(run)
-
-
-def start_ranges(
-    endpoint: Endpoint, experiment_id: str, include_deleted: bool, range_runs: int
-) -> list[Window]:
-    """One experiment's runs cut into start-time ranges of about `range_runs` runs, read once in
-    `attributes.start_time ASC` order (only the cut points are kept): gap-free and overlap-free, the
-    first without a lower bound, the last without an upper bound, a cut only where the start time
-    changes. One range `(None, None)` when the experiment is small, or when a run of it is nested (a
-    child whose parent lies in another range is never planned apart from it)."""
-    cuts: list[int] = []
-    count, last, nested = 0, None, False
-    for run in search_all(
-        endpoint,
-        [experiment_id],
-        view(include_deleted),
-        "",
-        order_by=["attributes.start_time ASC"],
-    ):
-        start, nested = run.info.start_time, nested or PARENT_TAG in run.data.tags
-        if count >= range_runs and start is not None and start != last:
-            cuts.append(start)
-            count = 0
-        count, last = count + 1, start
-    if nested or not cuts:
-        return [(None, None)]
-    return list(zip([None, *cuts], [*cuts, None], strict=True))
 
 
 def window_runs(
