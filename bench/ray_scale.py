@@ -45,15 +45,27 @@ class Lab:
     state: str
     cluster: RayCluster
     proxies: list[Proxy]
+    stores: tuple[str, str] = ("", "")  # the source's and destination's backend store URIs
 
 
 @contextmanager
-def lab(root: Path, runs: int, nodes: int, proxied: int = 0, delay: float = 0.0) -> Iterator[Lab]:
+def lab(
+    root: Path,
+    runs: int,
+    nodes: int,
+    proxied: int = 0,
+    delay: float = 0.0,
+    small: tuple[str, ...] = (),
+) -> Iterator[Lab]:
     """Start the parts (`proxied`: how many ends, source first, sit behind bench/proxy.py adding
-    `delay` s to each request); stop them all afterwards, the Ray cluster by process group."""
+    `delay` s to each request; `small`: more experiments of 3 runs each); stop them all
+    afterwards, the Ray cluster by process group."""
     shutil.rmtree(root, ignore_errors=True)
-    (root / "src" / "artifacts" / "big").mkdir(parents=True)
+    for name in ("big", *small):
+        (root / "src" / "artifacts" / name).mkdir(parents=True)
     seed_runs(root / "src" / "backend.db", "big", runs)
+    for name in small:
+        seed_runs(root / "src" / "backend.db", name, 3)
     src = start_mlflow_server(root / "src", backend_uri=f"sqlite:///{root / 'src' / 'backend.db'}")
     dst = start_mlflow_server(root / "dst")
     pg = start_postgres(root / "pg")
@@ -61,7 +73,8 @@ def lab(root: Path, runs: int, nodes: int, proxied: int = 0, delay: float = 0.0)
     cluster = start_ray_cluster(workers=nodes)
     try:
         urls = [p.url for p in proxies] + [end.url for end in (src, dst)[len(proxies) :]]
-        yield Lab(urls[0], urls[1], pg.url(pg.create_database()), cluster, proxies)
+        state = pg.url(pg.create_database())
+        yield Lab(urls[0], urls[1], state, cluster, proxies, (src.backend_uri, dst.backend_uri))
     finally:
         cluster.stop()
         for proxy in proxies:
