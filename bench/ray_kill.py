@@ -2,7 +2,8 @@
 A source of three experiments, one of them 20,000 runs cut into start-time ranges, copied by
 `migrate --engine ray` on a head and two worker nodes (3 Ray worker processes) into a fresh MLflow
 server with a PostgreSQL state store; one Ray worker process running a unit is SIGKILLed once the
-big experiment has some of its runs copied and not most. Then, read from the two servers' stores:
+big experiment's first range is copied and a later one half-way (the first runs alone: it creates
+the experiment), and not most of the experiment. Then, read from the two servers' stores:
 
 - duplicates: source runs with more than one copy (0 expected);
 - every range accounted: the finished units' ranges of the big experiment tile it, gap-free and
@@ -109,7 +110,7 @@ def one(root: Path, runs: int, range_runs: int, nodes: int) -> dict:
         while proc.poll() is None and killed is None:
             copied = _copied(dest_db) if Path(dest_db).exists() else 0
             busy = parts.cluster.task_processes("_unit_task")
-            if range_runs < copied < runs - range_runs and busy:
+            if 1.5 * range_runs < copied < runs - range_runs and busy:  # a later range, mid-way
                 os.kill(busy[0], signal.SIGKILL)
                 killed, copied_at_kill = busy[0], copied
             time.sleep(1.0)

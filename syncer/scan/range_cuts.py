@@ -10,7 +10,8 @@ search each), then up to `PROBES` searches of `SAMPLE` runs, each at the start o
 part whose count is the least certain (`Segment.estimate`: a part's known runs, the rest
 extrapolated from their spacing). The cuts fall where the count so estimated reaches each range's
 share: balanced where runs are spread evenly within the sampled parts, never lost or doubled where
-they are not.
+they are not. The first range is then the first page alone: an experiment's first range runs before
+its others (it creates the destination experiment), so it is kept short.
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ def start_ranges(
     if nested:
         return [(None, None)]
     segments = _sample(endpoint, experiment_id, shown, head, probes, range_runs)
-    return _ranges(estimated_cuts(segments, range_runs))
+    cuts = estimated_cuts(segments, range_runs)
+    if cuts and head[0] < head[-1] < cuts[0]:
+        cuts.insert(0, head[-1])  # the first range runs alone (it creates the experiment): a page
+    return _ranges(cuts)
 
 
 def _read_whole(
