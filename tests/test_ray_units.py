@@ -5,9 +5,10 @@ A source of three experiments, one of them big enough to be cut into start-time 
 into a real MLflow server with a PostgreSQL state store; one Ray worker process is SIGKILLed in the
 middle of a unit. Ray runs the unit again, it resumes from the state store and the destination, and
 the copy is exact: no run twice, every range accounted for. (The same with a 20,000-run
-experiment, its ranges cut from sampled start times: bench/ray_kill.py.) Three more experiments are copied through a front answering 429 +
-Retry-After above its rate limits, by the same cluster's three worker processes: together they stay
-within the limits (one budget actor, syncer.engine.ray_budget).
+experiment, its ranges cut from sampled start times: bench/ray_kill.py.) Three more experiments are
+copied through a front answering 429 + Retry-After above its rate limits, by the same cluster's
+three worker processes: together they stay within the limits (one budget actor,
+syncer.engine.ray_budget).
 """
 
 from __future__ import annotations
