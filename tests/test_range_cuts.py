@@ -11,7 +11,7 @@ import pytest
 
 from syncer.backends.endpoint import Endpoint
 from syncer.core.capabilities import resolve
-from syncer.scan.range_cuts import Segment, estimated_cuts, start_ranges
+from syncer.scan.range_cuts import Segment, estimated_cuts, exact_cuts, start_ranges
 from tests.fixtures.bulk import T0, seed_runs
 from tests.fixtures.sqlite_stores import sqlite_store
 
@@ -126,3 +126,9 @@ def test_estimated_cuts_follow_the_known_starts_then_the_spacing():
     # 119 runs: 4 ranges of ~29.75, the first cut in the second part at about the 30th run (t=200)
     assert len(cuts) == 3 and cuts == sorted(cuts) and 190 <= cuts[0] <= 210, cuts
     assert estimated_cuts(segments, 200) == []  # fewer runs than one range: no cut
+
+
+def test_no_cut_falls_at_a_missing_start_time():
+    # a store that sorts runs without a start time last: they stay in the last range
+    assert exact_cuts([1, 2, 3, 3, 5, None, None], 2) == [3, 5]
+    assert exact_cuts([1, 2, None, None, None], 2) == []

@@ -73,34 +73,37 @@ def start_ranges(
     is never planned apart from it)."""
     shown = view(include_deleted)
     found = search_all(endpoint, [experiment_id], shown, "", order_by=ASC)
-    head: list[int] = []
+    head: list[int | None] = []
     nested = False
     for run in found:
         nested = nested or PARENT_TAG in run.data.tags
-        head.append(run.info.start_time or 0)
+        head.append(run.info.start_time)
         if len(head) > exact_runs:
             break
     else:
         return [(None, None)] if nested else _ranges(exact_cuts(head, range_runs))
+    if None in head:  # runs without a start time (sorted last by the store): read every run
+        return _read_whole(found, head, nested, range_runs)
     try:
         nested = nested or _any_nested(endpoint, experiment_id, shown)
     except MlflowException:  # a server that cannot filter tags with LIKE: read every run
         return _read_whole(found, head, nested, range_runs)
     if nested:
         return [(None, None)]
-    segments = _sample(endpoint, experiment_id, shown, head, probes, range_runs)
+    page = [s for s in head if s is not None]
+    segments = _sample(endpoint, experiment_id, shown, page, probes, range_runs)
     cuts = estimated_cuts(segments, range_runs)
-    if cuts and head[0] < head[-1] < cuts[0]:
-        cuts.insert(0, head[-1])  # the first range runs alone (it creates the experiment): a page
+    if cuts and page[0] < page[-1] < cuts[0]:
+        cuts.insert(0, page[-1])  # the first range runs alone (it creates the experiment): a page
     return _ranges(cuts)
 
 
 def _read_whole(
-    found: Iterator[Run], head: list[int], nested: bool, range_runs: int
+    found: Iterator[Run], head: list[int | None], nested: bool, range_runs: int
 ) -> list[Window]:
     for run in found:
         nested = nested or PARENT_TAG in run.data.tags
-        head.append(run.info.start_time or 0)
+        head.append(run.info.start_time)
     return [(None, None)] if nested else _ranges(exact_cuts(head, range_runs))
 
 
@@ -110,13 +113,13 @@ def _ranges(cuts: list[int]) -> list[Window]:
     return list(zip([None, *cuts], [*cuts, None], strict=True))
 
 
-def exact_cuts(starts: list[int], range_runs: int) -> list[int]:
-    """Cuts of ascending start times: a new range at the first start change once a range holds
-    `range_runs` runs."""
+def exact_cuts(starts: list[int | None], range_runs: int) -> list[int]:
+    """Cuts of ascending start times (those without one last): a new range at the first start
+    change once a range holds `range_runs` runs; never at a missing start."""
     cuts: list[int] = []
     count, last = 0, None
     for start in starts:
-        if count >= range_runs and start != last:
+        if count >= range_runs and start is not None and start != last:
             cuts.append(start)
             count = 0
         count, last = count + 1, start
