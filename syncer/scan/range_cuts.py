@@ -29,7 +29,9 @@ from syncer.core.snapshot import PARENT_TAG
 from syncer.core.windows import Window, window_filter
 from syncer.scan.run_search import search_all, view
 
-EXACT_RUNS = 1000  # up to this many runs an experiment is read whole and cut exactly
+# up to this many runs an experiment is read whole and cut exactly (one more tells whether more
+# follow: 999 + 1 is one page of 1,000, not a second page read for one run)
+EXACT_RUNS = 999
 SAMPLE = 100  # runs read by one probe
 PROBES = 64  # probes per experiment above EXACT_RUNS
 ASC = ["attributes.start_time ASC"]
