@@ -31,7 +31,7 @@ from tests.fixtures.procs import start_mlflow_server, stop  # noqa: E402
 
 NETWORKS = ("local", "remote", "limits")
 # Databricks' documented per-workspace limits (requests/s), https://docs.databricks.com/en/resources/limits.html
-DATABRICKS_LIMITS = {"search": 7.0, "log_batch": 47.0, "other": 127.0}
+DATABRICKS_LIMITS = {"experiments": 7.0, "search": 7.0, "log_batch": 47.0, "other": 127.0}
 
 
 @dataclass

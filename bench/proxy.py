@@ -56,27 +56,29 @@ def endpoint_of(method: str, path: str) -> str:
 
 # Databricks' documented per-workspace groups (MLflow API, "Rate limits",
 # https://docs.azure.cn/zh-cn/databricks/dev-tools/api/latest/mlflow): experiment management
-# (list, update, delete, restore) 7/s, search runs 7/s, log batch 47/s, all other APIs 127/s. As
-# tests/emulators/databricks.py, the two 7/s groups share one bucket here (stricter than the
-# documentation). Outside the REST API (the bench's own /__bench/ routes): no class.
-_SEARCH = (
+# (list, update, delete, restore) 7/s, search runs 7/s, log batch 47/s, all other APIs 127/s, each
+# a bucket of its own, as in tests/emulators/databricks.py. Outside the REST API (the bench's own
+# /__bench/ routes): no class.
+_EXPERIMENTS = (
     "experiments/search",
     "experiments/list",
     "experiments/update",
     "experiments/delete",
     "experiments/restore",
     "experiments/get-by-name",
-    "runs/search",
 )
 
 
 def rate_class(path: str) -> str | None:
-    """The Databricks rate class of a request path: search, log_batch, other or None."""
+    """The Databricks rate class of a request path: experiments, search, log_batch, other or
+    None."""
     if not path.startswith(("/api/", "/ajax-api/")):
         return None
     rest = path.partition("/mlflow/")[2]
-    if rest.startswith(_SEARCH):
+    if rest.startswith("runs/search"):
         return "search"
+    if rest.startswith(_EXPERIMENTS):
+        return "experiments"
     return "log_batch" if rest.startswith("runs/log-batch") else "other"
 
 
@@ -183,7 +185,12 @@ async def serve(args: argparse.Namespace) -> None:
     proxy = Proxy(
         args.target,
         args.delay,
-        {"search": args.search_rate, "log_batch": args.log_batch_rate, "other": args.other_rate},
+        {
+            "experiments": args.experiments_rate,
+            "search": args.search_rate,
+            "log_batch": args.log_batch_rate,
+            "other": args.other_rate,
+        },
     )
     proxy.session = ClientSession(
         connector=TCPConnector(limit=64), timeout=ClientTimeout(total=None), auto_decompress=False
@@ -206,6 +213,7 @@ def main() -> None:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--delay", type=float, default=0.0)
     p.add_argument("--search-rate", type=float, default=0.0)
+    p.add_argument("--experiments-rate", type=float, default=0.0)
     p.add_argument("--log-batch-rate", type=float, default=0.0)
     p.add_argument("--other-rate", type=float, default=0.0)
     args = p.parse_args()

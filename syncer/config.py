@@ -48,7 +48,13 @@ class RateLimitConfig(Strict):
     """Requests per second per endpoint class (0: unlimited; unset: the service's documented
     default)."""
 
-    search: float | None = Field(default=None, ge=0, description="searches per second")
+    search: float | None = Field(default=None, ge=0, description="run searches per second")
+    experiments: float | None = Field(
+        default=None,
+        ge=0,
+        description="experiment management (list, get by name, update, delete, restore) per "
+        "second; unset: `search` when that is given",
+    )
     log_batch: float | None = Field(default=None, ge=0, description="log_batch calls per second")
     other: float | None = Field(default=None, ge=0, description="every other call, per second")
 

@@ -22,6 +22,7 @@ from syncer.core.actions import Op
 from syncer.core.capabilities import DATABRICKS, RateLimits
 from syncer.core.exit_codes import EXIT_ERROR, EXIT_PARTIAL
 from syncer.engine.sync import sync
+from tests.emulators.databricks import RATES
 
 AZUREML_URI = (
     "azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/0000/resourceGroups/rg/providers/"
@@ -41,7 +42,7 @@ def _searches(limit: float | None, n: int = 12) -> None:
         "databricks",
         "databricks",
         caps=DATABRICKS.with_overrides(
-            rate_limits=RateLimits(search=limit, log_batch=47.0, other=127.0)
+            rate_limits=RateLimits(experiments=limit, search=7.0, log_batch=47.0, other=127.0)
         ),
         role="source",
     )
@@ -61,15 +62,15 @@ def test_client_rate_limit_avoids_429_and_429_retry_after_is_honoured(databricks
     _searches(
         limit=3.0, n=1
     )  # warm up: the SDK client's first set-up would bunch the first requests
-    rules.set_rates({"search": 4.0, "log_batch": 47.0, "other": 127.0})
+    rules.set_rates({**RATES, "experiments": 4.0})
     try:
-        before = counts["429 search"]
+        before = counts["429 experiments"]
         _searches(limit=3.0)  # the client keeps under the service's 4/s
-        assert counts["429 search"] == before
+        assert counts["429 experiments"] == before
         _searches(limit=0)  # no client limit: the service pushes back, the call still succeeds
-        assert counts["429 search"] > before
+        assert counts["429 experiments"] > before
     finally:
-        rules.set_rates({"search": 7.0, "log_batch": 47.0, "other": 127.0})
+        rules.set_rates(RATES)
 
 
 def _write_config(tmp_path, dest_url: str, experiments: list[str], **extra) -> str:
@@ -97,7 +98,7 @@ def test_persistent_429_reaches_the_user_as_one_line(
     # MLflow caches the SDK client with its retry timeout
     rest_utils.get_workspace_client.cache_clear()
     monkeypatch.setattr(RetryPolicy, "attempts", 2)
-    databricks_env.rules.always_429.add("search")
+    databricks_env.rules.always_429.add("experiments")
     try:
         rc = cli.main(
             [

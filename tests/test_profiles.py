@@ -42,7 +42,9 @@ def test_databricks_default_name_mapping_and_user_rules_override():
 
 
 def test_profiles_by_uri_and_by_name_with_rate_overrides():
-    assert resolve("databricks").rate_limits == RateLimits(search=7.0, log_batch=47.0, other=127.0)
+    assert resolve("databricks").rate_limits == RateLimits(
+        search=7.0, experiments=7.0, log_batch=47.0, other=127.0
+    )
     assert resolve("databricks://prod").kind == "databricks"
     assert resolve("azureml://x.api.azureml.ms/mlflow/v1.0/s").auth == "azure"
     emulated = resolve("http://127.0.0.1:5000", "azureml")
@@ -50,7 +52,10 @@ def test_profiles_by_uri_and_by_name_with_rate_overrides():
         emulated.tags_per_run == 50 and emulated.auth is None
     )  # limits of the service, auth of the URI
     tuned = resolve("databricks", rate_limits={"search": 2.0, "log_batch": None, "other": 0})
-    assert tuned.rate_limits == RateLimits(search=2.0, log_batch=47.0, other=0)
+    # a search limit alone holds experiment management too, as one budget did before the split
+    assert tuned.rate_limits == RateLimits(search=2.0, experiments=2.0, log_batch=47.0, other=0)
+    apart = resolve("databricks", rate_limits={"search": 2.0, "experiments": 5.0})
+    assert apart.rate_limits == RateLimits(search=2.0, experiments=5.0, log_batch=47.0, other=127.0)
 
 
 def test_rate_limit_classes_follow_databricks_documentation():
@@ -70,10 +75,10 @@ def test_rate_limit_classes_follow_databricks_documentation():
     ]
     assert [request_class(p) for p in paths] == [
         "search",
-        "search",
-        "search",
-        "search",
-        "search",
+        "experiments",
+        "experiments",
+        "experiments",
+        "experiments",
         "log_batch",
         "other",
         "other",
@@ -127,8 +132,10 @@ def test_rate_limits_and_profile_come_from_the_config_file(tmp_path):
         "destination: {tracking_uri: 'http://127.0.0.1:1', profile: azureml}\n"
     )
     src, dst = endpoints(load_settings(str(path)))
-    assert src.caps.rate_limits == RateLimits(search=2.0, log_batch=47.0, other=50.0)
-    assert set(src.limiter.buckets) == {"search", "log_batch", "other"}
+    assert src.caps.rate_limits == RateLimits(
+        search=2.0, experiments=2.0, log_batch=47.0, other=50.0
+    )
+    assert set(src.limiter.buckets) == {"search", "experiments", "log_batch", "other"}
     assert dst.caps.kind == "azureml" and dst.caps.batch_metrics == 250
     path.write_text("source: {tracking_uri: databricks, rate_limits: {serch: 2}}\n")
     typo = (

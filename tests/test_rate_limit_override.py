@@ -18,8 +18,10 @@ def test_rate_limits_from_config_apply_to_a_plain_http_endpoint(tmp_path):
         "destination:\n  tracking_uri: http://127.0.0.1:2\n"
     )
     src, dst = endpoints(load_settings(str(cfg)))
-    assert src.caps.rate_limits == RateLimits(search=7.0, log_batch=47.0, other=None)
-    assert sorted(src.limiter.buckets) == ["log_batch", "search"]
+    assert src.caps.rate_limits == RateLimits(
+        search=7.0, experiments=7.0, log_batch=47.0, other=None
+    )
+    assert sorted(src.limiter.buckets) == ["experiments", "log_batch", "search"]
     assert src.limiter.buckets["search"].rate == 7.0
     assert dst.caps.rate_limits == RateLimits()
     assert dst.limiter.buckets == {}

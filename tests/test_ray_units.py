@@ -67,7 +67,7 @@ BIG_NAME, SMALL = f"{P}/ray/big", (f"{P}/ray/small-1", f"{P}/ray/small-2")
 LIMITED = (f"{P}/rl/a", f"{P}/rl/b", f"{P}/rl/c")
 LIMITED_RUNS = 12
 # low enough to hold 3 workers back (a source is only read: its searches bound the time, 24 of them)
-FRONT_RATES = {"search": 4.0, "log_batch": 2.0, "other": 8.0}
+FRONT_RATES = {"experiments": 4.0, "search": 4.0, "log_batch": 2.0, "other": 8.0}
 
 
 @pytest.fixture(scope="module")

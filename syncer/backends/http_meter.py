@@ -209,8 +209,8 @@ def _hold(limited: tuple[RateLimiter, str], response: Any) -> None:
 def request_class(path: str) -> str | None:
     """The rate class of a request by its URL path (Databricks' documented groups,
     capabilities.DATABRICKS, https://docs.azure.cn/zh-cn/databricks/dev-tools/api/latest/mlflow
-    "Rate limits"): experiment management (list, update, delete, restore) and search runs share
-    `search` (7/s each there; one budget here), `log_batch` (47/s), every other REST API request
+    "Rate limits": four groups): experiment management (list, update, delete, restore; 7/s) is
+    `experiments`, search runs (7/s) `search`, `log_batch` (47/s), every other REST API request
     (`/api/...`, `/ajax-api/...`: the other kinds' searches, artifact listings and credentials
     included) is `other` (127/s). None for what is not the REST API (the SDK's `/.well-known/`
     discovery, `/oidc/` tokens): not counted."""
@@ -222,12 +222,14 @@ def request_class(path: str) -> str | None:
         not found or api.count("/") > 3
     ):  # /api/2.0/mlflow/..., /ajax-api/2.0/mlflow/...; not a file path
         return "other"
-    if rest.startswith(_SEARCH_PATHS):
+    if rest.startswith("runs/search"):
         return "search"
+    if rest.startswith(_EXPERIMENT_PATHS):
+        return "experiments"
     return "log_batch" if rest.startswith("runs/log-batch") else "other"
 
 
-_SEARCH_PATHS = (
+_EXPERIMENT_PATHS = (
     "experiments/search",
     "experiments/list",
     "experiments/update",
@@ -235,5 +237,4 @@ _SEARCH_PATHS = (
     "experiments/restore",
     "experiments/get-by-name",
     "experiments/set-experiment-tag",
-    "runs/search",
 )

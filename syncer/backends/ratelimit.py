@@ -100,6 +100,7 @@ class RateLimiter:
             name: TokenBucket(*paced(rate))
             for name, rate in (
                 ("search", limits.search),
+                ("experiments", limits.experiments),
                 ("log_batch", limits.log_batch),
                 ("other", limits.other),
             )
@@ -121,8 +122,8 @@ class RateLimiter:
         return mine is not None and (theirs is None or mine.rate < theirs.rate)
 
     def acquire(self, rate_class: str) -> None:
-        """Wait for a token of `rate_class` (search, log_batch or other); unlimited classes pass at
-        once."""
+        """Wait for a token of `rate_class` (search, experiments, log_batch or other); unlimited
+        classes pass at once."""
         bucket = self.buckets.get(rate_class)
         if bucket is not None:
             bucket.acquire()

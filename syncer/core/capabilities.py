@@ -16,9 +16,12 @@ from urllib.parse import urlparse
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Client-side request budgets per endpoint class, in requests per second (None: unlimited)."""
+    """Client-side request budgets per endpoint class, in requests per second (None: unlimited):
+    `experiments` experiment management (list, get by name, update, delete, restore), `search` run
+    searches, `log_batch`, and `other` every other request."""
 
     search: float | None = None
+    experiments: float | None = None
     log_batch: float | None = None
     other: float | None = None
 
@@ -174,7 +177,7 @@ DATABRICKS = Capabilities(
     kind="databricks",
     search_page_size=1000,
     tags_per_run=1600,
-    rate_limits=RateLimits(search=7.0, log_batch=47.0, other=127.0),
+    rate_limits=RateLimits(search=7.0, experiments=7.0, log_batch=47.0, other=127.0),
     auth="databricks",
     registry_choices=("databricks", "databricks-uc"),
     # /Users/alice@corp.com/churn/exp1 -> churn/exp1; /Shared/x -> Shared/x
@@ -247,10 +250,10 @@ def resolve(
         )
     )
     if rate_limits:
-        merged = {
-            **caps.rate_limits.__dict__,
-            **{k: v for k, v in rate_limits.items() if v is not None},
-        }
+        given = {k: v for k, v in rate_limits.items() if v is not None}
+        if "search" in given and "experiments" not in given:  # one limit for both, as before
+            given["experiments"] = given["search"]
+        merged = {**caps.rate_limits.__dict__, **given}
         caps = caps.with_overrides(rate_limits=RateLimits(**merged))
     return caps
 

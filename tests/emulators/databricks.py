@@ -1,9 +1,10 @@
 """Databricks-like rules: bearer-token auth, the API only under /api/2.0/mlflow/ (`apis`: a gateway
 serving the v3 trace routes or the managed-evals dataset listing adds their prefixes, see
 dbx_traces.py and managed_evals.py; anything else answers 404 ENDPOINT_NOT_FOUND, as for the v4
-trace API), per-class rate limits answered with HTTP 429 + Retry-After (Databricks' documented
-classes: 7/s experiment listing/update/delete and search runs, 47/s log batch, 127/s everything
-else).
+trace API), per-class rate limits answered with HTTP 429 + Retry-After (Databricks' four
+documented groups, each a budget of its own: 7/s experiment management (list, update, delete,
+restore: class `experiments`), 7/s search runs (`search`), 47/s log batch, 127/s all other APIs;
+https://docs.azure.cn/zh-cn/databricks/dev-tools/api/latest/mlflow "Rate limits").
 
 Permissions (`admin`, `hidden_experiments`): a non-admin caller's experiment search silently leaves
 out the experiments it may not view, and a direct access to one (get, get-by-name, runs/search
@@ -31,15 +32,17 @@ from tests.emulators.gateway import Bucket, Gateway, Reply, Request, Rules, erro
 
 API = "/api/2.0/mlflow/"
 ME = "/api/2.0/preview/scim/v2/Me"
-SEARCH_PATHS = (
+EXPERIMENT_PATHS = (
     "experiments/search",
     "experiments/list",
     "experiments/update",
     "experiments/delete",
     "experiments/restore",
     "experiments/get-by-name",
-    "runs/search",
 )
+
+
+RATES = {"experiments": 7.0, "search": 7.0, "log_batch": 47.0, "other": 127.0}
 
 
 def basic_auth(header: str) -> tuple[str, str]:
@@ -52,8 +55,10 @@ def basic_auth(header: str) -> tuple[str, str]:
 
 def rate_class(path: str) -> str:
     rest = path.removeprefix(API)
-    if rest.startswith(SEARCH_PATHS):
+    if rest.startswith("runs/search"):
         return "search"
+    if rest.startswith(EXPERIMENT_PATHS):
+        return "experiments"
     return "log_batch" if rest.startswith("runs/log-batch") else "other"
 
 
@@ -71,7 +76,7 @@ class DatabricksRules(Rules):
             float("inf"),
         )  # (expires_in announced, accepted for s)
         self.retry_after = retry_after
-        self.set_rates(rates or {"search": 7.0, "log_batch": 47.0, "other": 127.0})
+        self.set_rates(rates or dict(RATES))
         self.always_429: set[str] = set()
         self.apis: tuple[str, ...] = (
             API,
