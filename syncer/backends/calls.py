@@ -162,10 +162,21 @@ def revive(*ends: Endpoint) -> None:
             one.down = None
 
 
-def pages(endpoint: Endpoint, op: str, search: Callable[[str | None], Iterable[T]]) -> Iterator[T]:
+def pages(
+    endpoint: Endpoint,
+    op: str,
+    search: Callable[[str | None], Iterable[T]],
+    first: Iterable[T] | None = None,
+) -> Iterator[T]:
     """Every item of a paged search: `search(page_token)` answers a page with a `token` (a
-    PagedList), each page read through `call`."""
-    token = None
+    PagedList), each page read through `call`; `first`: the first page, read already."""
+    if first is not None:
+        yield from first
+        token = first.token  # type: ignore[attr-defined]
+        if not token:
+            return
+    else:
+        token = None
     while True:
         page = call(endpoint, op, lambda t=token: search(t))
         yield from page

@@ -66,6 +66,8 @@ class Endpoint:
     _server_capabilities: dict = field(default_factory=dict, repr=False)
     distinct_from: str | None = field(default=None, repr=False)  # a source store_key proven another
     line_detected: bool = field(default=False, repr=False)  # set by source_line.detect
+    # (when read, the first page of experiments): syncer.backends.first_page
+    kept_experiments: tuple[float, PagedList] | None = field(default=None, repr=False)
     _metered: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -6,10 +6,11 @@ Two rules, both before anything is written:
   names (`store_identity.store_key`); any key the two ends share refuses the pair;
 - by reading (`refuse_same_facts`), for names no rule can join (a DNS alias, a reverse proxy, a hard
   link, a server in front of the very database given as the other end): one page of experiments of
-  each end, and one page of registered models of each registry, read and compared by facts that a
-  copy never shares with its original: an experiment's id with its creation time (a registered
-  model's name with its creation time). A store and a mirror of it disagree on every common id (the
-  copies were created later), so one agreeing fact with no disagreeing one means one store.
+  each end (the page the experiment scan then starts with, syncer.backends.first_page), and one
+  page of registered models of each registry, read and compared by facts that a copy never shares
+  with its original: an experiment's id with its creation time (a registered model's name with its
+  creation time). A store and a mirror of it disagree on every common id (the copies were created
+  later), so one agreeing fact with no disagreeing one means one store.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from syncer.backends import first_page
 from syncer.backends.calls import call
 from syncer.core.errors import FatalError
 
@@ -109,9 +111,7 @@ def _agreeing(
 
 
 def _experiments(end: Endpoint) -> Iterable[tuple[str, int | None]]:
-    return (
-        (e.experiment_id, e.creation_time) for e in end.client.search_experiments(max_results=PAGE)
-    )
+    return ((e.experiment_id, e.creation_time) for e in first_page.read(end))
 
 
 def _models(end: Endpoint) -> Iterable[tuple[str, int | None]]:

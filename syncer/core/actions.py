@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from syncer.core.held_runs import HeldRuns
 from syncer.core.spill import SpillList
 from syncer.core.windows import Window
 
@@ -103,7 +104,8 @@ class Plan:
     per (kind, op) are kept as actions are added. `segments` say which actions were planned together
     (see `Segment`); `extra_groups` names the destination experiment of each run only in the
     destination, `pending_since` the last change (ms) of each source run to create or update (mirror
-    replication lag), `notes` what every report says once.
+    replication lag), `notes` what every report says once, `held` the first chunks' runs kept for
+    applying.
     """
 
     actions: SpillList
@@ -114,6 +116,7 @@ class Plan:
     notes: list[str] = field(
         default_factory=list
     )  # sentences about the pass as a whole (what a source holds)
+    held: HeldRuns = field(default_factory=HeldRuns, repr=False)
     _counts: Counter = field(default_factory=Counter, repr=False, init=False)
     _differences: int = field(default=0, repr=False, init=False)
 

@@ -2,11 +2,12 @@
 at a time.
 
 The plan's actions are read back in order (they may lie on disk: syncer.core.spill). A chunk of runs
-with something to do is read again from both sides (only the runs its actions name) and applied,
-then dropped; runs planned after every chunk (parents in other chunks) were kept by the run stream.
-Only the source -> destination ids later kinds ask for (model versions, logged models, traces,
-prompt links, parents in other chunks) stay in the context's id map. Deletions come last, in reverse
-order, only after a clean pass and within `max_delete`.
+with something to do is read again from both sides (only the runs its actions name; the first
+chunks' runs were kept from planning, syncer.core.held_runs) and applied, then dropped; runs
+planned after every chunk (parents in other chunks) were kept by the run stream. Only the source ->
+destination ids later kinds ask for (model versions, logged models, traces, prompt links, parents
+in other chunks) stay in the context's id map. Deletions come last, in reverse order, only after a
+clean pass and within `max_delete`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import structlog
 from syncer.apply.context import Context
 from syncer.apply.units import Outcome, Units
 from syncer.core.actions import Action, Op, Plan, Segment
+from syncer.core.held_runs import HeldRuns
 from syncer.core.snapshot import Snapshot
 from syncer.core.windows import Window
 from syncer.kinds.registry import BY_NAME, KINDS
@@ -31,11 +33,11 @@ def _of(step_kinds: tuple[str, ...], actions: list[Action]) -> list[Action]:
     return [a for a in actions if a.kind in step_kinds]
 
 
-def _segments(plan: Plan) -> Iterator[tuple[Segment, list[Action]]]:
-    """Each segment with its actions, reading the plan once."""
+def _segments(plan: Plan) -> Iterator[tuple[int, Segment, list[Action]]]:
+    """Each segment with its index and actions, reading the plan once."""
     actions = iter(plan.actions)
-    for seg in plan.segments:
-        yield seg, [next(actions) for _ in range(seg.count)]
+    for index, seg in enumerate(plan.segments):
+        yield index, seg, [next(actions) for _ in range(seg.count)]
 
 
 def referenced_runs(snap: Snapshot, stream: RunStream | None) -> set[str]:
@@ -72,11 +74,13 @@ class ChunkApplier:
     """Applies the run step's segments: reads the runs a chunk's actions name, applies them, forgets
     them."""
 
-    def __init__(self, ctx: Context, stream: RunStream | None, deleted: bool) -> None:
-        self.ctx, self.stream, self.deleted = ctx, stream, deleted
+    def __init__(self, ctx: Context, stream: RunStream | None, held: HeldRuns) -> None:
+        self.ctx, self.stream, self.held = ctx, stream, held
         self.keep = referenced_runs(ctx.src_snap, stream)
 
-    def apply(self, step_apply, seg: Segment, copies: list[Action], units: Units) -> None:
+    def apply(
+        self, step_apply, index: int, seg: Segment, copies: list[Action], units: Units
+    ) -> None:
         """Apply one chunk's copies (its `=` runs only map ids later kinds need)."""
         todo = [a for a in copies if a.mutates]
         if not todo:
@@ -84,19 +88,22 @@ class ChunkApplier:
                 if a.dest_id and a.source_id in self.keep and a.op in (Op.SAME, Op.EXTRA):
                     self.ctx.map_id("run", a.source_id, a.dest_id)
             return
-        added = self._load(seg, todo)
+        added = self._load(index, seg, todo)
         try:
             step_apply(self.ctx, copies, units)
         finally:
             self._forget(added)
 
-    def _load(self, seg: Segment, todo: list[Action]) -> tuple[list[str], list[str]]:
+    def _load(self, index: int, seg: Segment, todo: list[Action]) -> tuple[list[str], list[str]]:
         ctx = self.ctx
         want_src = {a.source_id for a in todo if a.source_id}
         want_dst = {a.dest_id for a in todo if a.dest_id}
+        held = self.held.take(index)
         if seg.experiments == DEFERRED and self.stream is not None:
             src_runs = list(self.stream.facts.deferred.values())
             dst_runs = list(self.stream.facts.deferred_copies.values())
+        elif held is not None:  # kept from planning: no search again
+            src_runs, dst_runs = list(held[0].values()), list(held[1].values())
         else:
             dest_exps = sorted(
                 {d for e in seg.experiments or () if (d := ctx.dest_id("experiment", e))}
@@ -140,17 +147,17 @@ def apply_plan(
     Returns why the planned deletions were refused, or None.
     """
     ctx.guard()
-    chunks = ChunkApplier(ctx, stream, deleted=True)
+    chunks = ChunkApplier(ctx, stream, plan.held)
     deletes: list[Action] = []
     finishing: dict[str, list[Action]] = {}
-    for seg, actions in _segments(plan):
+    for index, seg, actions in _segments(plan):
         deletes.extend(a for a in actions if a.op is Op.DELETE)
         copies = [a for a in actions if a.op is not Op.DELETE]
         for kind in KINDS if seg.step is None else (BY_NAME[seg.step],):
             if kind.finish is not None:
                 finishing.setdefault(kind.name, []).extend(_of(kind.names, copies))
             if seg.experiments is not None:
-                chunks.apply(kind.apply, seg, _of(kind.names, copies), units)
+                chunks.apply(kind.apply, index, seg, _of(kind.names, copies), units)
             else:
                 kind.apply(ctx, _of(kind.names, copies), units)
     for kind in KINDS:

@@ -30,6 +30,7 @@ from syncer.core.actions import Action, Op, Plan
 from syncer.core.capabilities import Capabilities
 from syncer.core.capabilities import resolve as resolve_caps
 from syncer.core.errors import FatalError
+from syncer.core.held_runs import HOLD_RUNS
 from syncer.core.snapshot import Snapshot
 from syncer.engine import verify as repair
 from syncer.engine.apply_pass import apply_plan
@@ -175,6 +176,7 @@ def plan_pass(
     options: Options,
     on_chunk: OnChunk | None = None,
     strict_filters: bool = False,
+    hold_runs: int = 0,
 ) -> tuple[Planned, Plan]:
     """Scan and plan kind after kind (the planners are pure); runs a chunk at a time
     (syncer.kinds.runs.stream). Returns what the steps established (`Planned.known`, with the run
@@ -184,11 +186,13 @@ def plan_pass(
     before they are dropped, and returns the actions the plan keeps (verify turns some into
     repairs). `options.experiment_ids` restricts the pass to those source experiments' own kinds (a
     scale-out unit). With `strict_filters`, a filter that matches nothing stops the pass before
-    anything is written (FatalError, naming it)."""
+    anything is written (FatalError, naming it). Up to `hold_runs` runs the first chunks' writes
+    name are kept for applying them (`Plan.held`)."""
     source_line.detect(src)  # an MLflow 2.x server is never asked for the kinds of MLflow 3
     job = Job(settings, src, dst, state, options)
     done = Planned([], Known(Snapshot(identity=src.identity), Snapshot(identity=dst.identity)))
     plan = Plan(actions=[], dest_names={})
+    plan.held.budget = hold_runs
     plan.notes.extend(pass_notes(src, dst))
     for kind in steps_for(options.experiment_ids, ranged=options.run_window is not None):
         known = kind.scan(job, done.known)
@@ -251,7 +255,8 @@ def run_pass(
     refuse_same_facts(src, dst)
     opts = _scoped(settings, state, opts)
     check = ChunkCheck(settings, src, dst, state, opts)
-    done, plan = plan_pass(settings, src, dst, state, opts, check, opts.strict_filters)
+    hold = 0 if opts.dry_run else HOLD_RUNS
+    done, plan = plan_pass(settings, src, dst, state, opts, check, opts.strict_filters, hold)
     log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})
     known = done.known
     result = SyncResult(

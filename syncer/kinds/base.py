@@ -108,6 +108,8 @@ class Emitter:
         start-time `window` of one), to the plan."""
         if self.on_chunk is not None and actions:
             actions = self.on_chunk(actions, src, dst)
+        if experiments:
+            self.plan.held.keep(len(self.plan.segments), actions, src.runs, dst.runs)
         self.plan.add(actions, self.kind, experiments, window)
 
 

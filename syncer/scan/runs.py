@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from mlflow.entities import Experiment
 from mlflow.exceptions import MlflowException
 
+from syncer.backends import first_page
 from syncer.backends.calls import call, pages
 from syncer.backends.classify import denied
 from syncer.backends.endpoint import Endpoint
@@ -48,13 +49,15 @@ def matches(name: str, patterns: Iterable[str]) -> bool:
 
 
 def iter_experiments(endpoint: Endpoint, view: int) -> Iterator[Experiment]:
-    """Page through every experiment of an endpoint."""
+    """Page through every experiment of an endpoint (the first page may be the one the same-store
+    check read: syncer.backends.first_page)."""
     return pages(
         endpoint,
         "search_experiments",
         lambda t: endpoint.client.search_experiments(
             view_type=view, max_results=endpoint.caps.search_page_size, page_token=t
         ),
+        first_page.take(endpoint, view),
     )
 
 
