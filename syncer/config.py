@@ -50,10 +50,7 @@ class RateLimitConfig(Strict):
 
     search: float | None = Field(default=None, ge=0, description="run searches per second")
     experiments: float | None = Field(
-        default=None,
-        ge=0,
-        description="experiment management (list, get by name, update, delete, restore) per "
-        "second; unset: `search` when that is given",
+        default=None, ge=0, description="experiment listings and updates per second (unset: search)"
     )
     log_batch: float | None = Field(default=None, ge=0, description="log_batch calls per second")
     other: float | None = Field(default=None, ge=0, description="every other call, per second")

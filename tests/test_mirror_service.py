@@ -73,9 +73,8 @@ def test_daemon_serves_status_notifies_systemd_and_stops_on_sigterm(
             'mlflow_syncer_cycles_total{result="ok"} 1.0',
             'mlflow_syncer_objects_total{kind="run",op="create",result="ok"} 3.0',
             'mlflow_syncer_objects_total{kind="experiment",op="create",result="ok"} 1.0',
-            # one page to plan, one by-id page to apply (runs are planned, dropped, read back per
-            # chunk)
-            'mlflow_syncer_api_calls_total{endpoint="source",op="search_runs"} 2.0',
+            # one page to plan; the first chunk's runs are kept for applying it (held_runs)
+            'mlflow_syncer_api_calls_total{endpoint="source",op="search_runs"} 1.0',
             'mlflow_syncer_api_calls_total{endpoint="destination",op="create_run"} 3.0',
             "mlflow_syncer_cycle_seconds_count 1.0",
             "mlflow_syncer_replication_lag_seconds 0.0",

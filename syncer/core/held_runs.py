@@ -10,11 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from syncer.core.actions import Action
     from syncer.core.snapshot import RunSnap
+
+
+class Write(Protocol):
+    """What of a plan action (syncer.core.actions.Action, which holds a plan's `HeldRuns`) tells
+    the runs applying it reads."""
+
+    @property
+    def op(self) -> str: ...
+    @property
+    def source_id(self) -> str | None: ...
+    @property
+    def dest_id(self) -> str | None: ...
+
 
 # runs (source and destination together) kept from planning; about one page of a search
 HOLD_RUNS = 1000
@@ -32,7 +44,7 @@ class HeldRuns:
     def keep(
         self,
         index: int,
-        actions: Iterable[Action],
+        actions: Iterable[Write],
         src_runs: Mapping[str, RunSnap],
         dst_runs: Mapping[str, RunSnap],
     ) -> None:

@@ -12,7 +12,7 @@ clean pass and within `max_delete`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import structlog
 
@@ -141,8 +141,10 @@ def apply_plan(
     units: Units,
     max_delete: int | None = None,
     stream: RunStream | None = None,
+    before_deletes: Callable[[], None] | None = None,
 ) -> str | None:
-    """Apply a plan kind by kind; deletions last, only after a clean pass and within `max_delete`.
+    """Apply a plan kind by kind; deletions last, only after a clean pass and within `max_delete`
+    (`before_deletes` runs first: the kinds planned while applying join the plan).
 
     Returns why the planned deletions were refused, or None.
     """
@@ -163,6 +165,8 @@ def apply_plan(
     for kind in KINDS:
         if kind.finish is not None:
             kind.finish(ctx, finishing.get(kind.name, []), units)
+    if before_deletes is not None:
+        before_deletes()
     return _delete(ctx, plan, units, deletes, max_delete)
 
 

@@ -35,8 +35,9 @@ from syncer.core.snapshot import Snapshot
 from syncer.engine import verify as repair
 from syncer.engine.apply_pass import apply_plan
 from syncer.engine.archive import archive_uncopied, count_archived
+from syncer.engine.beside import Beside, split_beside
 from syncer.engine.notes import pass_notes
-from syncer.kinds.base import Emitter, Job, Known, OnChunk, Planned
+from syncer.kinds.base import Emitter, Job, Kind, Known, OnChunk, Planned
 from syncer.kinds.models.kind import model_options
 from syncer.kinds.registry import steps_for, user_map
 from syncer.plan.runs import Options
@@ -177,6 +178,7 @@ def plan_pass(
     on_chunk: OnChunk | None = None,
     strict_filters: bool = False,
     hold_runs: int = 0,
+    later: list[Beside] | None = None,
 ) -> tuple[Planned, Plan]:
     """Scan and plan kind after kind (the planners are pure); runs a chunk at a time
     (syncer.kinds.runs.stream). Returns what the steps established (`Planned.known`, with the run
@@ -187,14 +189,19 @@ def plan_pass(
     repairs). `options.experiment_ids` restricts the pass to those source experiments' own kinds (a
     scale-out unit). With `strict_filters`, a filter that matches nothing stops the pass before
     anything is written (FatalError, naming it). Up to `hold_runs` runs the first chunks' writes
-    name are kept for applying them (`Plan.held`)."""
+    name are kept for applying them (`Plan.held`). Given a list `later`, the trailing kinds that may
+    be planned while applying (`Kind.beside_apply`) are left out and a `Beside` planning them is
+    appended to it."""
     source_line.detect(src)  # an MLflow 2.x server is never asked for the kinds of MLflow 3
     job = Job(settings, src, dst, state, options)
     done = Planned([], Known(Snapshot(identity=src.identity), Snapshot(identity=dst.identity)))
     plan = Plan(actions=[], dest_names={})
     plan.held.budget = hold_runs
     plan.notes.extend(pass_notes(src, dst))
-    for kind in steps_for(options.experiment_ids, ranged=options.run_window is not None):
+    steps = steps_for(options.experiment_ids, ranged=options.run_window is not None)
+    ahead, beside = split_beside(steps) if later is not None else (steps, ())
+
+    def step(kind: Kind, done: Planned, plan: Plan) -> Planned:
         known = kind.scan(job, done.known)
         if strict_filters and known.unmatched:
             raise FatalError("; ".join(known.unmatched) + "; nothing was done")
@@ -202,7 +209,12 @@ def plan_pass(
         planned = kind.plan(job, known, out)
         out.emit(planned.actions, None, planned.known.src_snap, planned.known.dst_snap)
         plan.extra_groups.update(planned.extra_groups)
-        done = Planned([], planned.known, planned.stream or done.stream)
+        return Planned([], planned.known, planned.stream or done.stream)
+
+    for kind in ahead:
+        done = step(kind, done, plan)
+    if later is not None:
+        later.append(Beside(beside, step, done))
     plan.dest_names = dict(done.known.dest_names)
     plan.pending_since = done.stream.facts.pending_since if done.stream is not None else {}
     return done, plan
@@ -255,8 +267,11 @@ def run_pass(
     refuse_same_facts(src, dst)
     opts = _scoped(settings, state, opts)
     check = ChunkCheck(settings, src, dst, state, opts)
-    hold = 0 if opts.dry_run else HOLD_RUNS
-    done, plan = plan_pass(settings, src, dst, state, opts, check, opts.strict_filters, hold)
+    hold, later = 0 if opts.dry_run else HOLD_RUNS, []
+    done, plan = plan_pass(settings, src, dst, state, opts, check, opts.strict_filters, hold, later)
+    (beside,) = later
+    if opts.dry_run:  # a dry run's plan is whole before anything sees it
+        beside.join(plan)
     log.info("planned", **{f"{k}_{op}": n for (k, op), n in sorted(plan.counts().items())})
     known = done.known
     result = SyncResult(
@@ -266,10 +281,15 @@ def run_pass(
         dry_run=opts.dry_run,
         unmatched=list(known.unmatched),
     )
-    if opts.on_plan is not None:
-        opts.on_plan(result)
-    if not opts.dry_run and plan.mutating_count:
-        _apply(settings, src, dst, state, opts, done, result)
+    beside.start()
+    try:
+        if opts.on_plan is not None:
+            opts.on_plan(result)
+        if not opts.dry_run and plan.mutating_count:
+            _apply(settings, src, dst, state, opts, done, result, beside)
+        beside.join(plan)
+    finally:
+        beside.close()
     if settings.unsupported == "archive" and opts.experiment_ids is None:
         if opts.dry_run:
             count_archived(src, dst, plan)
@@ -287,9 +307,10 @@ def _apply(
     opts: PassOptions,
     done: Planned,
     result: SyncResult,
+    beside: Beside,
 ) -> None:
-    """Apply the result's plan with the pass's workers; its outcomes and refused deletions go into
-    `result`."""
+    """Apply the result's plan with the pass's workers (the kinds planned `beside` join it before
+    deletions); its outcomes and refused deletions go into `result`."""
     ctx = Context(
         src=src,
         dst=dst,
@@ -303,7 +324,9 @@ def _apply(
     units = Units(
         ctx, workers, opts.progress or (lambda o: None), started=opts.on_start or (lambda a: None)
     )
-    result.delete_refused = apply_plan(ctx, result.plan, units, opts.max_delete, done.stream)
+    result.delete_refused = apply_plan(
+        ctx, result.plan, units, opts.max_delete, done.stream, lambda: beside.join(result.plan)
+    )
     result.outcomes = units.outcomes
 
 

@@ -151,6 +151,9 @@ class Kind:
     # `state export`: rows the kind adds to the id map (kind, source id, destination id, name,
     # status), from the settings and the state store (None: read from the destination).
     id_rows: Callable[[Settings, StateStore | None], Iterable[tuple[str, ...]]] | None = None
+    # It writes nothing and no kind reads what it finds: a pass that applies plans it while
+    # applying (syncer.engine.beside); such kinds come last.
+    beside_apply: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:

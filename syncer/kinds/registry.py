@@ -53,8 +53,8 @@ KINDS: tuple[Kind, ...] = ordered(
         TRACES,
         PROMPTS,
         PERMISSIONS,
-        INVENTORY,
         SCORERS,
+        INVENTORY,  # last: planned while the others are applied (syncer.engine.beside)
     )
 )
 BY_NAME: dict[str, Kind] = {k.name: k for k in KINDS}

@@ -36,4 +36,5 @@ INVENTORY = Kind(
     _scan_inventory,
     _plan_inventory,
     after=("experiment",),
+    beside_apply=True,
 )
