@@ -5,6 +5,7 @@
   a chunk is read again, as every chunk was before;
 - the same-store check's page of experiments is the page the experiment scan starts with
   (syncer.backends.first_page): one listing of the source's experiments per pass, not two;
+- the server's multipart capabilities are asked once per end, not once per worker's first run;
 - the inventory of what no kind copies is listed while the copy is applied, not before its first
   write (syncer.engine.beside), and the plan ends as a dry run's does.
 
@@ -29,6 +30,7 @@ SEARCH = "POST /api/2.0/mlflow/runs/search"
 EXPERIMENTS = "POST /api/2.0/mlflow/experiments/search"
 EXP_CREATE = "/api/2.0/mlflow/experiments/create"
 WEBHOOKS = "/api/2.0/mlflow/webhooks"
+SERVER_INFO = "GET /api/3.0/mlflow/server-info"
 
 
 @pytest.mark.parametrize("budget", [None, 4], ids=["kept", "read-again"])
@@ -53,6 +55,7 @@ def test_runs_planned_are_applied_without_searching_them_again(
         result = sync(settings, on_plan=lambda r: planned.update(searches=front.counts[SEARCH]))
         applying = front.counts[SEARCH] - planned["searches"]
         listings = front.counts[EXPERIMENTS]
+        probes = front.counts[SERVER_INFO]
         again = sync(settings, dry_run=True)
     finally:
         front.stop()
@@ -61,6 +64,9 @@ def test_runs_planned_are_applied_without_searching_them_again(
     assert len(created) == runs > 4
     assert planned["searches"] >= 1
     assert listings == 1, front.counts  # the check's page, then the scan's first page: one request
+    # the first runs' file repositories, made together on 8 workers, ask the server's multipart
+    # capabilities once between them (syncer.backends.endpoint._share_server_capabilities)
+    assert probes == 1, front.counts
     if budget is None:
         assert applying == 0, front.counts
     else:

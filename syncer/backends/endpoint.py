@@ -28,6 +28,7 @@ from syncer.core.capabilities import Capabilities, RegistryCaps, capabilities_fo
 from syncer.core.redact import safe_uri
 
 _METER_LOCK = threading.Lock()
+_ASKING = threading.Lock()  # one /server-info request at a time (_share_server_capabilities)
 
 
 def with_databricks_profile(registry_uri: str | None, tracking_uri: str) -> str | None:
@@ -265,14 +266,15 @@ class Endpoint:
 
     def _share_server_capabilities(self, repo) -> None:
         """A proxied-artifact repository asks its server's /server-info once per instance, so once
-        per run: ask once per endpoint and hand the answer to every repository of the same
-        server."""
+        per run: ask once per endpoint (one caller at a time asks) and hand the answer to every
+        repository of the same server."""
         if not hasattr(repo, "_fetch_server_capabilities") or not hasattr(
             repo, "_server_capabilities"
         ):
             return
         server = repo.artifact_uri.partition("/api/2.0/mlflow-artifacts/artifacts")[0]
-        known = self._server_capabilities.get(server)
-        if known is None:
-            known = self._server_capabilities[server] = repo._fetch_server_capabilities()
+        with _ASKING:  # the first runs' repositories come together, one per worker
+            known = self._server_capabilities.get(server)
+            if known is None:
+                known = self._server_capabilities[server] = repo._fetch_server_capabilities()
         repo._server_capabilities = known
