@@ -20,7 +20,7 @@ from mlflow.utils.uri import (
     is_databricks_acled_artifacts_uri,
 )
 
-from syncer.backends import azureml_runs, basic_creds, databricks_creds, http_meter
+from syncer.backends import azureml_runs, basic_creds, compact_json, databricks_creds, http_meter
 from syncer.backends.mlflow_env import use_default
 from syncer.backends.ratelimit import RateLimiter
 from syncer.backends.store_identity import store_key
@@ -84,6 +84,7 @@ class Endpoint:
         if len(self.registry_uris) == 1:
             self.caps = self.caps.with_overrides(stages=self.caps.stages and self.registry.stages)
         self.limiter = RateLimiter(self.caps.rate_limits)
+        compact_json.install()
         for name, value in self.caps.client_env:
             use_default(name, value)
         if self.databricks:
