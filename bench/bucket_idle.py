@@ -46,9 +46,7 @@ def main() -> None:
         every = rows["src"] + rows["dst"]
         start = min(r["t0"] for r in every)
         mine = [
-            r["t0"]
-            for r in rows[args.side]
-            if r.get("cls") == args.cls and r.get("status") != 429
+            r["t0"] for r in rows[args.side] if r.get("cls") == args.cls and r.get("status") != 429
         ]
         total, full = idle(mine, start, args.rate)
         long = ", ".join(f"{a:.1f}-{b:.1f}" for a, b in full if b - a > 0.3)

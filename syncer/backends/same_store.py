@@ -16,6 +16,7 @@ Two rules, both before anything is written:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import structlog
@@ -92,15 +93,22 @@ def _agreeing(
 ) -> list[str] | None:
     """The ids both ends report with equal, known creation times, when no common id disagrees (one
     store); [] when a common id disagrees (two stores); None when nothing decides it. An end that
-    cannot answer the search (no such API there) proves nothing."""
-    try:
-        theirs = dict(read(src, op, lambda: list(facts(src))))
-        ours = dict(read(dst, op, lambda: list(facts(dst))))
-    except FatalError:
-        raise
-    except Exception as exc:  # the pass reads these ends and says what is wrong
-        log.debug("identity check skipped", op=op, error=type(exc).__name__)
-        return None
+    cannot answer the search (no such API there) proves nothing. The two ends are read side by
+    side; the source's failure is the one reported when both fail."""
+    with ThreadPoolExecutor(2, thread_name_prefix="same-store") as pool:
+        pages = [pool.submit(read, e, op, lambda e=e: list(facts(e))) for e in (src, dst)]
+        try:
+            theirs, ours = (dict(page.result()) for page in pages)
+        except FatalError:
+            raise
+        except Exception as exc:  # the pass reads these ends and says what is wrong
+            log.debug("identity check skipped", op=op, error=type(exc).__name__)
+            return None
+    return _decided(theirs, ours)
+
+
+def _decided(theirs: dict, ours: dict) -> list[str] | None:
+    """The agreeing ids of two ends' facts (`_agreeing`)."""
     common = sorted(set(theirs) & set(ours))
     if not common:
         return None

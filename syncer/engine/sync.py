@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import structlog
@@ -264,7 +265,10 @@ def run_pass(
     """Scan, plan (optionally verifying each chunk), then inspect (dry run) or apply: the one path
     of every mode."""
     started = time.monotonic()
-    refuse_same_facts(src, dst)
+    with ThreadPoolExecutor(1, thread_name_prefix="version") as pool:
+        version = pool.submit(source_line.detect, src)  # both are a pass's first reads
+        refuse_same_facts(src, dst)
+        version.result()
     opts = _scoped(settings, state, opts)
     check = ChunkCheck(settings, src, dst, state, opts)
     hold, later = 0 if opts.dry_run else HOLD_RUNS, []
