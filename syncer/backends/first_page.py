@@ -35,13 +35,15 @@ def read(end: Endpoint) -> PagedList[Experiment]:
 
 def take(end: Endpoint, view: int) -> PagedList[Experiment] | None:
     """The kept first page for a scan of `view` (once, within KEEP_S of its reading); None: read
-    it."""
+    it. A page handed over counts as the scan's own answered call (`Endpoint.answered`: a refusal
+    after it is an object's, not the endpoint's), as the listing it replaces did."""
     kept, end.kept_experiments = end.kept_experiments, None
     if kept is None or time.monotonic() - kept[0] > KEEP_S:
         return None
     page = kept[1]
-    if view == ViewType.ALL:
-        return page
-    if page.token or view != ViewType.ACTIVE_ONLY:
-        return None
-    return PagedList([e for e in page if e.lifecycle_stage == "active"], None)
+    if view != ViewType.ALL:
+        if page.token or view != ViewType.ACTIVE_ONLY:
+            return None
+        page = PagedList([e for e in page if e.lifecycle_stage == "active"], None)
+    end.answered = True
+    return page
