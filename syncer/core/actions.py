@@ -89,6 +89,16 @@ class Segment:
     window: Window | None = None
 
 
+def runs_named(actions: Iterable[Action]) -> tuple[set[str], set[str]]:
+    """The source and destination ids the writes (creates, updates) among `actions` name: what
+    applying them reads (deletions are applied apart, last)."""
+    writes = [a for a in actions if a.op in (Op.CREATE, Op.UPDATE)]
+    return (
+        {a.source_id for a in writes if a.source_id},
+        {a.dest_id for a in writes if a.dest_id},
+    )
+
+
 def _noted_later(action: Action) -> bool:
     """Uncopied rows gain notes after applying (archived counts): they stay the plan's own objects
     in memory."""

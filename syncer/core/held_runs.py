@@ -8,30 +8,16 @@ takes them instead of searching again (on Databricks a search of runs is the sca
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from syncer.core.snapshot import RunSnap
 
-
-class Write(Protocol):
-    """What of a plan action (syncer.core.actions.Action, which holds a plan's `HeldRuns`) tells
-    the runs applying it reads."""
-
-    @property
-    def op(self) -> str: ...
-    @property
-    def source_id(self) -> str | None: ...
-    @property
-    def dest_id(self) -> str | None: ...
-
-
 # runs (source and destination together) kept from planning; about one page of a search
 HOLD_RUNS = 1000
 Runs = dict[str, "RunSnap"]
-_WRITES = ("create", "update")  # the writes applying a chunk reads runs for (Op is a str Enum)
 
 
 @dataclass
@@ -44,17 +30,15 @@ class HeldRuns:
     def keep(
         self,
         index: int,
-        actions: Iterable[Write],
+        wanted: tuple[set[str], set[str]],
         src_runs: Mapping[str, RunSnap],
         dst_runs: Mapping[str, RunSnap],
     ) -> None:
-        """Keep the runs segment `index`'s writes name, when the chunk holds them all and the
-        budget allows."""
-        writes = [a for a in actions if a.op in _WRITES]
-        want_src = {a.source_id for a in writes if a.source_id}
-        want_dst = {a.dest_id for a in writes if a.dest_id}
+        """Keep the source and destination runs segment `index`'s writes name (`wanted`:
+        syncer.core.actions.runs_named), when the chunk holds them all and the budget allows."""
+        want_src, want_dst = wanted
         size = len(want_src) + len(want_dst)
-        if not writes or size > self.budget:
+        if not size or size > self.budget:
             return
         if not (want_src <= src_runs.keys() and want_dst <= dst_runs.keys()):
             return

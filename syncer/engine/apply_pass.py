@@ -18,7 +18,7 @@ import structlog
 
 from syncer.apply.context import Context
 from syncer.apply.units import Outcome, Units
-from syncer.core.actions import Action, Op, Plan, Segment
+from syncer.core.actions import Action, Op, Plan, Segment, runs_named
 from syncer.core.held_runs import HeldRuns
 from syncer.core.snapshot import Snapshot
 from syncer.core.windows import Window
@@ -96,8 +96,7 @@ class ChunkApplier:
 
     def _load(self, index: int, seg: Segment, todo: list[Action]) -> tuple[list[str], list[str]]:
         ctx = self.ctx
-        want_src = {a.source_id for a in todo if a.source_id}
-        want_dst = {a.dest_id for a in todo if a.dest_id}
+        want_src, want_dst = runs_named(todo)
         held = self.held.take(index)
         if seg.experiments == DEFERRED and self.stream is not None:
             src_runs = list(self.stream.facts.deferred.values())

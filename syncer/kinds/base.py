@@ -27,7 +27,7 @@ from syncer.apply.units import Units
 from syncer.backends.classify import describe
 from syncer.backends.endpoint import Endpoint
 from syncer.config import Settings
-from syncer.core.actions import Action, Plan
+from syncer.core.actions import Action, Plan, runs_named
 from syncer.core.archive import Archiver
 from syncer.core.errors import FatalError
 from syncer.core.kinds import KindInfo
@@ -109,7 +109,8 @@ class Emitter:
         if self.on_chunk is not None and actions:
             actions = self.on_chunk(actions, src, dst)
         if experiments:
-            self.plan.held.keep(len(self.plan.segments), actions, src.runs, dst.runs)
+            wanted = runs_named(actions)
+            self.plan.held.keep(len(self.plan.segments), wanted, src.runs, dst.runs)
         self.plan.add(actions, self.kind, experiments, window)
 
 
